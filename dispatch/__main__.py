@@ -1,0 +1,5 @@
+"""`python -m dispatch` runs the `dispatch` command."""
+
+from dispatch.cli import main
+
+main()

@@ -1,0 +1,104 @@
+"""The DispatchError family: every error a user can fix, each also a builtin exception."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DispatchError(Exception):
+    """Base of every error that a user (not a programmer) can act on.
+
+    The message says what is wrong and how to fix it. ``status`` is the HTTP status the web
+    layer answers with; ``code`` a stable machine-readable name; ``details`` optional
+    structured data (for example per-row errors of an import).
+    """
+
+    status: int = 400
+    code: str = "invalid"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The standard error body: ``{"ok": false, "error": ..., "status": ..., "code": ...}``."""
+        body: dict[str, Any] = {
+            "ok": False,
+            "error": self.message,
+            "status": self.status,
+            "code": self.code,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class ValidationError(DispatchError, ValueError):
+    """Input that does not have the expected form or values."""
+
+    status = 400
+    code = "invalid"
+
+
+class NotFoundError(DispatchError, LookupError):
+    """A named thing (territory, team, visit...) that does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class ConflictError(DispatchError):
+    """A request that contradicts the current state (duplicate name, visit already done...)."""
+
+    status = 409
+    code = "conflict"
+
+
+class AuthenticationError(DispatchError, PermissionError):
+    """Missing or invalid credentials."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(DispatchError, PermissionError):
+    """Valid credentials that do not grant this action."""
+
+    status = 403
+    code = "forbidden"
+
+
+class RateLimitedError(DispatchError):
+    """Too many attempts in a short time."""
+
+    status = 429
+    code = "rate_limited"
+
+
+class DataMissingError(DispatchError, FileNotFoundError):
+    """A data file (road network, population table) is not where the search path looks."""
+
+    status = 503
+    code = "data_missing"
+
+
+class NotBuiltError(DispatchError, FileNotFoundError):
+    """A territory whose compact cache has not been built yet."""
+
+    status = 503
+    code = "not_built"
+
+
+class RoutingError(DispatchError, ValueError):
+    """A point off the road network, outside the territory, or a pair with no route."""
+
+    status = 422
+    code = "routing"
+
+
+class SolverError(DispatchError, RuntimeError):
+    """The optimiser could not produce a plan (time budget, worker crash...)."""
+
+    status = 500
+    code = "solver"

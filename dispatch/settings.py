@@ -1,0 +1,190 @@
+"""Frozen Settings built from defaults, then a TOML file, then DISPATCH_* environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from dispatch.errors import ValidationError
+
+#: The repository (or installed tree) root: ``dispatch/`` lives directly under it.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_data_path() -> tuple[Path, ...]:
+    # ../shared/territories beside the checkout first (developers and CI have it), then the
+    # user's own data folder, where `dispatch territory fetch` downloads to.
+    return (
+        PROJECT_ROOT.parent / "shared" / "territories",
+        Path.home() / ".local" / "share" / "dispatch" / "territories",
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the service, passed explicitly (never read from a global).
+
+    Build one with :func:`load_settings`; tests use ``Settings(var_dir=tmp_path)`` or
+    :meth:`replace`.
+    """
+
+    #: Folder for the database, caches and the generated secret key.
+    var_dir: Path = field(default_factory=lambda: Path("var").resolve())
+    #: Folders searched, in order, for road files and population tables.
+    data_path: tuple[Path, ...] = field(default_factory=_default_data_path)
+    #: Folder holding the territory definitions (one sub-folder per territory).
+    territories_dir: Path = PROJECT_ROOT / "data" / "territories"
+    #: Territory served when none is named.
+    territory: str = "haute-corse"
+    #: SQLite database file; empty means ``var_dir / "dispatch.sqlite"``.
+    db_path: Path | None = None
+    #: Folder of built territory caches; empty means ``var_dir / "cache"``.
+    cache_dir: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 5000
+    #: Flask secret key; empty means a random key kept in ``var_dir / "secret_key"``.
+    secret_key: str = ""
+    #: Positions older than this are purged (RGPD: keep only what is needed).
+    position_retention_days: int = 30
+    #: A team with no fix for this long is shown as "position unknown".
+    position_stale_s: int = 300
+    #: Fixes less accurate than this are kept but not drawn.
+    position_max_accuracy_m: float = 100.0
+    #: Offer the online OpenStreetMap tile layer (off: no third-party server by default).
+    online_tiles: bool = False
+    #: Apply re-optimisation changes without a coordinator's confirmation.
+    auto_apply_changes: bool = False
+    #: First language of every screen.
+    locale: str = "fr"
+    #: Redis URL shared by several server processes (Flask-SocketIO message queue).
+    redis_url: str = ""
+    #: Login attempts allowed per username and address per minute.
+    login_attempts_per_min: int = 5
+    #: Seconds the solver may spend on "optimise the day".
+    solver_time_limit_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        # Accept plain strings for paths (tests and callers write Settings(var_dir="/tmp/x")).
+        object.__setattr__(self, "var_dir", Path(self.var_dir))
+        object.__setattr__(self, "territories_dir", Path(self.territories_dir))
+        object.__setattr__(self, "data_path", tuple(Path(p) for p in self.data_path))
+        for name in ("db_path", "cache_dir"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value) if str(value) else None)
+        if not self.data_path:
+            raise ValidationError("data_path is empty: give at least one folder to search")
+        if not (0 < self.port < 65536):
+            raise ValidationError(f"port {self.port} is not between 1 and 65535")
+        if self.position_retention_days < 1:
+            raise ValidationError(
+                "position_retention_days must be at least 1 (positions are needed for the live map)"
+            )
+        if self.locale not in ("fr", "en"):
+            raise ValidationError(f"locale {self.locale!r} is not supported: use 'fr' or 'en'")
+
+    @property
+    def database(self) -> Path:
+        """The SQLite file actually used."""
+        return Path(self.db_path) if self.db_path else self.var_dir / "dispatch.sqlite"
+
+    @property
+    def cache(self) -> Path:
+        """The folder of built territory caches actually used."""
+        return Path(self.cache_dir) if self.cache_dir else self.var_dir / "cache"
+
+    @property
+    def downloads(self) -> Path:
+        """Where `dispatch territory fetch` writes: the last folder of the data path."""
+        return self.data_path[-1]
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def flask_secret(self) -> str:
+        """The configured secret key, or one generated once and kept out of the repository."""
+        if self.secret_key:
+            return self.secret_key
+        key_file = self.var_dir / "secret_key"
+        if key_file.exists():
+            return key_file.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key
+
+
+def _coerce(name: str, raw: Any, kind: Any) -> Any:
+    kind_s = str(kind)
+    try:
+        if kind_s in ("bool", "<class 'bool'>"):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on", "oui"):
+                return True
+            if text in ("0", "false", "no", "off", "non", ""):
+                return False
+            raise ValueError(raw)
+        if kind_s in ("int", "<class 'int'>"):
+            return int(raw)
+        if kind_s in ("float", "<class 'float'>"):
+            return float(raw)
+        if "tuple[Path" in kind_s:
+            if isinstance(raw, str):
+                parts = [p for p in raw.split(os.pathsep) if p]
+            else:
+                parts = list(raw)
+            return tuple(Path(p).expanduser().resolve() for p in parts)
+        if "Path" in kind_s:
+            return Path(raw).expanduser().resolve() if str(raw) else None
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ValidationError(f"setting {name}: {raw!r} is not a valid {kind_s}") from None
+
+
+def load_settings(
+    file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from defaults, then ``file`` (TOML, or ``DISPATCH_CONFIG``), then ``DISPATCH_*``.
+
+    ``DISPATCH_DATA_PATH`` is a list of folders separated by ``:``; keyword ``overrides`` win
+    over everything (the CLI uses them for its options).
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    by_name = {f.name: f for f in fields(Settings)}
+    file = file or env.get("DISPATCH_CONFIG")
+    if file:
+        path = Path(file)
+        if not path.exists():
+            raise ValidationError(f"settings file {path} does not exist")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ValidationError(f"settings file {path}: {exc}") from None
+        for key, raw in data.items():
+            if key not in by_name:
+                raise ValidationError(
+                    f"settings file {path}: unknown setting {key!r} "
+                    f"(known: {', '.join(sorted(by_name))})"
+                )
+            values[key] = _coerce(key, raw, by_name[key].type)
+    for name, f in by_name.items():
+        raw = env.get(f"DISPATCH_{name.upper()}")
+        if raw is not None:
+            values[name] = _coerce(name, raw, f.type)
+    for key, raw in overrides.items():
+        if raw is not None:
+            values[key] = _coerce(key, raw, by_name[key].type) if key in by_name else raw
+    return Settings(**values)

@@ -1,0 +1,102 @@
+"""create_app: binds settings, store, blueprints and Socket.IO handlers into one Flask app."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, request
+from flask_socketio import SocketIO
+from werkzeug.exceptions import HTTPException
+
+from dispatch.errors import DispatchError
+from dispatch.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+#: Created unbound, bound in create_app (Flask-SocketIO's factory pattern).
+socketio = SocketIO()
+
+#: Modules that each expose ``register(app: Flask, socketio: SocketIO) -> None``. Each module
+#: owns its blueprint(s) or socket handlers; the factory imports them here, never at top level.
+WEB_MODULES: tuple[str, ...] = (
+    "dispatch.web.api_auth",
+    "dispatch.web.api_teams",
+    "dispatch.web.api_visits",
+    "dispatch.web.api_positions",
+    "dispatch.web.api_admin",
+    "dispatch.web.openapi",
+    "dispatch.web.live",
+    "dispatch.web.sockets",
+    "dispatch.web.pages",
+    "dispatch.web.api_plans",
+    "dispatch.web.api_planning",
+    "dispatch.web.api_dispatch",
+)
+
+
+def error_body(message: str, status: int, code: str, details: Any = None) -> dict[str, Any]:
+    """The one error shape of every endpoint."""
+    body: dict[str, Any] = {"ok": False, "error": message, "status": status, "code": code}
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
+    """Build the Flask application for ``settings`` (default: :func:`load_settings`).
+
+    ``extensions`` are put in ``app.extensions`` as they are (tests pass a ready store).
+    """
+    settings = settings or load_settings()
+    app = Flask(__name__, static_folder=None)
+    app.config["SECRET_KEY"] = settings.flask_secret()
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
+    app.extensions["dispatch.settings"] = settings
+    app.extensions.update(extensions)
+
+    @app.errorhandler(DispatchError)
+    def _dispatch_error(exc: DispatchError):  # type: ignore[no-untyped-def]
+        return jsonify(exc.to_dict()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        status = exc.code or 500
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = exc.description or exc.name
+        if status == 404:
+            message = f"no such endpoint: {request.method} {request.path}"
+        elif status == 405:
+            message = f"{request.method} is not allowed on {request.path}"
+        return jsonify(error_body(message, status, code)), status
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(error_body("internal error: the incident was logged", 500, "internal")), 500
+
+    for module_name in WEB_MODULES:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        importlib.import_module(module_name).register(app, socketio)
+
+    message_queue = settings.redis_url or None
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        message_queue=message_queue,
+        cors_allowed_origins=[],
+        json=None,
+    )
+    return app
+
+
+def get_settings() -> Settings:
+    """The Settings of the current app (inside a request or app context)."""
+    from flask import current_app
+
+    settings: Settings = current_app.extensions["dispatch.settings"]
+    return settings
