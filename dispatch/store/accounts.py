@@ -1,0 +1,491 @@
+"""Users, API tokens, browser sessions, paired devices and pairing codes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from dispatch.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+)
+from dispatch.store.core import now_s
+from dispatch.store.models import check_password, parse_id, parse_role, parse_username
+from dispatch.store.rows import Page, clamp_page, to_dict
+
+if TYPE_CHECKING:
+    from dispatch.store.core import Engine
+
+USER_TOKEN_PREFIX = "dsp_u_"
+DEVICE_TOKEN_PREFIX = "dsp_d_"
+#: Pairing codes avoid look-alike characters (0/O, 1/I/L) so they can be typed from a screen.
+PAIRING_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+PAIRING_TTL_S = 15 * 60
+SESSION_TTL_S = 12 * 3600
+#: Seconds between two "last used" updates of a token (no write on every request).
+TOUCH_EVERY_S = 60.0
+
+_hasher = PasswordHasher()
+_dummy_hash: list[str] = []
+
+
+def _dummy() -> str:
+    """A hash of a random password: failed logins for unknown users cost the same time."""
+    if not _dummy_hash:
+        _dummy_hash.append(_hasher.hash(secrets.token_hex(16)))
+    return _dummy_hash[0]
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of a token (tokens are random, so no salt or KDF is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalise_pairing_code(code: str) -> str:
+    """Upper-case code without separators ("k7qd-3mzp" -> "K7QD3MZP")."""
+    return "".join(ch for ch in str(code).upper() if ch.isalnum())
+
+
+def format_pairing_code(code: str) -> str:
+    """ "K7QD3MZP" -> "K7QD-3MZP" (easier to read aloud)."""
+    return f"{code[:4]}-{code[4:]}"
+
+
+class AccountsMixin:
+    """Who may call the service: users, their tokens and sessions, and team devices."""
+
+    engine: Engine
+
+    # -- users ---------------------------------------------------------------------------------
+    def add_user(
+        self,
+        username: str,
+        *,
+        role: str,
+        team_id: int | None = None,
+        password: str | None = None,
+        display_name: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a user; a ``team_member`` must name its team. Returns the user (no hash)."""
+        username = parse_username(username)
+        role = parse_role(role)
+        team_id = parse_id(team_id, what="team_id")
+        if display_name is not None and (
+            not isinstance(display_name, str) or not 1 <= len(display_name) <= 80
+        ):
+            raise ValidationError("display_name must be text of 1 to 80 characters")
+        if role == "team_member" and team_id is None:
+            raise ValidationError(f"user {username}: a team_member needs a team (--team NAME)")
+        if role != "team_member" and team_id is not None:
+            raise ValidationError(f"user {username}: only a team_member belongs to a team")
+        password_hash = _hasher.hash(check_password(password)) if password is not None else None
+
+        def job(conn: sqlite3.Connection) -> int:
+            if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone():
+                raise ConflictError(f"user {username!r} already exists: choose another name")
+            if (
+                team_id is not None
+                and not conn.execute("SELECT 1 FROM teams WHERE id = ?", (team_id,)).fetchone()
+            ):
+                raise NotFoundError(f"team {team_id} does not exist")
+            cur = conn.execute(
+                "INSERT INTO users (username, display_name, role, team_id, password_hash, active,"
+                " created_at_s) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                (username, display_name or username, role, team_id, password_hash, now_s()),
+            )
+            return int(cur.lastrowid or 0)
+
+        return self.get_user(self.engine.write(job))
+
+    def get_user(self, user_id: int) -> dict[str, Any]:
+        """A user by id (NotFoundError if none)."""
+        with self.engine.read() as conn:
+            row = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).fetchone()
+        user = to_dict(row, drop=("password_hash",))
+        if user is None:
+            raise NotFoundError(f"user {user_id} does not exist")
+        user["has_password"] = row["password_hash"] is not None
+        user["active"] = bool(user["active"])
+        return user
+
+    def find_user(self, username: str) -> dict[str, Any]:
+        """A user by login name (NotFoundError if none)."""
+        with self.engine.read() as conn:
+            row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
+        if row is None:
+            raise NotFoundError(
+                f"user {username!r} does not exist: create it with `dispatch user add {username}"
+                " --role coordinator`"
+            )
+        return self.get_user(row["id"])
+
+    def list_users(self, *, limit: int | None = None, offset: int | None = None) -> Page:
+        """Users ordered by id."""
+        limit, offset = clamp_page(limit, offset)
+        with self.engine.snapshot() as conn:
+            total = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM users ORDER BY id LIMIT ? OFFSET ?", (limit, offset)
+                )
+            ]
+        return Page([self.get_user(i) for i in ids], total=total, limit=limit, offset=offset)
+
+    def update_user(self, user_id: int, **changes: Any) -> dict[str, Any]:
+        """Change ``role``, ``team_id``, ``display_name``, ``active`` or ``password``."""
+        current = self.get_user(user_id)
+        sets: dict[str, Any] = {}
+        if "role" in changes:
+            sets["role"] = parse_role(changes["role"])
+        if "team_id" in changes:
+            sets["team_id"] = parse_id(changes["team_id"], what="team_id")
+        role = sets.get("role", current["role"])
+        team_id = sets.get("team_id", current["team_id"])
+        if role == "team_member" and team_id is None:
+            raise ValidationError(f"user {current['username']}: a team_member needs a team_id")
+        if role != "team_member" and team_id is not None:
+            if "team_id" in changes:
+                raise ValidationError(
+                    f"user {current['username']}: only a team_member belongs to a team"
+                )
+            sets["team_id"] = None
+        if "display_name" in changes:
+            name = changes["display_name"]
+            if not isinstance(name, str) or not 1 <= len(name) <= 80:
+                raise ValidationError("display_name must be text of 1 to 80 characters")
+            sets["display_name"] = name
+        if "active" in changes:
+            if not isinstance(changes["active"], bool):
+                raise ValidationError("active must be true or false")
+            sets["active"] = int(changes["active"])
+        if changes.get("password") is not None:
+            sets["password_hash"] = _hasher.hash(check_password(changes["password"]))
+        unknown = set(changes) - {"role", "team_id", "display_name", "active", "password"}
+        if unknown:
+            raise ValidationError(
+                f"user: unknown field(s) {', '.join(sorted(unknown))}; "
+                "known: role, team_id, display_name, active, password"
+            )
+        if not sets:
+            return current
+
+        def job(conn: sqlite3.Connection) -> None:
+            if (
+                sets.get("team_id") is not None
+                and not conn.execute(
+                    "SELECT 1 FROM teams WHERE id = ?", (sets["team_id"],)
+                ).fetchone()
+            ):
+                raise NotFoundError(f"team {sets['team_id']} does not exist")
+            cols = ", ".join(f"{k} = ?" for k in sets)
+            conn.execute(f"UPDATE users SET {cols} WHERE id = ?", (*sets.values(), user_id))
+            if sets.get("active") == 0 or "password_hash" in sets or "role" in sets:
+                # Disabling, re-keying or changing role ends every open session and token.
+                conn.execute(
+                    "UPDATE sessions SET revoked_at_s = ? WHERE user_id = ? AND revoked_at_s IS NULL",
+                    (now_s(), user_id),
+                )
+            if sets.get("active") == 0:
+                conn.execute(
+                    "UPDATE api_tokens SET revoked_at_s = ? WHERE user_id = ? AND revoked_at_s IS NULL",
+                    (now_s(), user_id),
+                )
+
+        self.engine.write(job)
+        return self.get_user(user_id)
+
+    # -- passwords and rate limiting --------------------------------------------------------------
+    def check_login_rate(self, key: str, *, per_min: int) -> None:
+        """Raise RateLimitedError when ``key`` failed ``per_min`` times in the last minute."""
+        since = now_s() - 60
+        with self.engine.read() as conn:
+            count = conn.execute(
+                "SELECT count(*) FROM login_attempts WHERE key = ? AND at_s > ?", (key, since)
+            ).fetchone()[0]
+        if count >= per_min:
+            raise RateLimitedError(
+                f"too many failed attempts ({count} in the last minute): wait a minute and retry"
+            )
+
+    def record_login_failure(self, key: str) -> None:
+        """Count one failed attempt for ``key`` (username and address)."""
+        self.engine.write(
+            lambda conn: conn.execute(
+                "INSERT INTO login_attempts (key, at_s) VALUES (?, ?)", (key, now_s())
+            )
+        )
+
+    def verify_password(self, username: str, password: str) -> dict[str, Any]:
+        """The active user whose password matches (AuthenticationError otherwise)."""
+        with self.engine.read() as conn:
+            row = conn.execute(
+                "SELECT id, password_hash, active FROM users WHERE username = ?", (username,)
+            ).fetchone()
+        stored = row["password_hash"] if row is not None else None
+        try:
+            _hasher.verify(stored or _dummy(), password)
+            ok = stored is not None and bool(row["active"])
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            ok = False
+        if not ok:
+            raise AuthenticationError("wrong username or password")
+        assert row is not None and stored is not None
+        if _hasher.check_needs_rehash(stored):
+            new_hash = _hasher.hash(password)
+            self.engine.write(
+                lambda conn: conn.execute(
+                    "UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, row["id"])
+                )
+            )
+        self.engine.write(
+            lambda conn: conn.execute(
+                "UPDATE users SET last_login_at_s = ? WHERE id = ?", (now_s(), row["id"])
+            )
+        )
+        return self.get_user(row["id"])
+
+    # -- API tokens ----------------------------------------------------------------------------
+    def create_api_token(self, user_id: int, *, label: str = "cli") -> str:
+        """A new bearer token for ``user_id`` (shown once; only its hash is kept)."""
+        self.get_user(user_id)
+        token = USER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.engine.write(
+            lambda conn: conn.execute(
+                "INSERT INTO api_tokens (user_id, token_hash, label, created_at_s)"
+                " VALUES (?, ?, ?, ?)",
+                (user_id, token_hash(token), label, now_s()),
+            )
+        )
+        return token
+
+    def list_api_tokens(self, user_id: int) -> list[dict[str, Any]]:
+        """The tokens of a user (without hashes)."""
+        with self.engine.read() as conn:
+            rows = conn.execute(
+                "SELECT * FROM api_tokens WHERE user_id = ? ORDER BY id", (user_id,)
+            ).fetchall()
+        return [to_dict(r, drop=("token_hash",)) for r in rows]  # type: ignore[misc]
+
+    def revoke_api_token(self, token_id: int) -> None:
+        """Revoke one API token."""
+
+        def job(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE api_tokens SET revoked_at_s = ? WHERE id = ? AND revoked_at_s IS NULL",
+                (now_s(), token_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"API token {token_id} does not exist or is already revoked")
+
+        self.engine.write(job)
+
+    def user_for_token(self, token: str) -> dict[str, Any] | None:
+        """The active user owning a live API token, or None."""
+        digest = token_hash(token)
+        with self.engine.read() as conn:
+            row = conn.execute(
+                "SELECT t.id AS token_id, t.last_used_at_s, u.id AS user_id FROM api_tokens t"
+                " JOIN users u ON u.id = t.user_id"
+                " WHERE t.token_hash = ? AND t.revoked_at_s IS NULL AND u.active = 1",
+                (digest,),
+            ).fetchone()
+        if row is None:
+            return None
+        if (row["last_used_at_s"] or 0) < now_s() - TOUCH_EVERY_S:
+            self.engine.write(
+                lambda conn: conn.execute(
+                    "UPDATE api_tokens SET last_used_at_s = ? WHERE id = ?",
+                    (now_s(), row["token_id"]),
+                )
+            )
+        return self.get_user(row["user_id"])
+
+    # -- browser sessions ----------------------------------------------------------------------
+    def create_session(
+        self, user_id: int, *, ip: str | None = None, ttl_s: float = SESSION_TTL_S
+    ) -> tuple[str, str]:
+        """Open a session; returns (session id for the cookie, CSRF token for the page)."""
+        sid = secrets.token_urlsafe(32)
+        csrf = secrets.token_urlsafe(32)
+        now = now_s()
+        self.engine.write(
+            lambda conn: conn.execute(
+                "INSERT INTO sessions (sid_hash, user_id, csrf_token, created_at_s, expires_at_s, ip)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash(sid), user_id, csrf, now, now + ttl_s, ip),
+            )
+        )
+        return sid, csrf
+
+    def get_session(self, sid: str) -> dict[str, Any] | None:
+        """The live session ``sid`` with its ``user`` and ``csrf_token``, or None."""
+        with self.engine.read() as conn:
+            row = conn.execute(
+                "SELECT s.id, s.user_id, s.csrf_token, s.expires_at_s FROM sessions s"
+                " JOIN users u ON u.id = s.user_id WHERE s.sid_hash = ?"
+                " AND s.revoked_at_s IS NULL AND s.expires_at_s > ? AND u.active = 1",
+                (token_hash(sid), now_s()),
+            ).fetchone()
+        if row is None:
+            return None
+        return {
+            "id": row["id"],
+            "csrf_token": row["csrf_token"],
+            "expires_at_s": row["expires_at_s"],
+            "user": self.get_user(row["user_id"]),
+        }
+
+    def revoke_session(self, sid: str) -> None:
+        """Log a session out."""
+        self.engine.write(
+            lambda conn: conn.execute(
+                "UPDATE sessions SET revoked_at_s = ? WHERE sid_hash = ?",
+                (now_s(), token_hash(sid)),
+            )
+        )
+
+    # -- devices and pairing -------------------------------------------------------------------
+    def create_pairing(
+        self, team_id: int, *, created_by: int | None = None, ttl_s: float = PAIRING_TTL_S
+    ) -> dict[str, Any]:
+        """A one-time pairing code for a phone of ``team_id``: ``{code, team_id, expires_at_s}``."""
+        code = "".join(secrets.choice(PAIRING_ALPHABET) for _ in range(8))
+        now = now_s()
+
+        def job(conn: sqlite3.Connection) -> None:
+            if not conn.execute("SELECT 1 FROM teams WHERE id = ?", (team_id,)).fetchone():
+                raise NotFoundError(f"team {team_id} does not exist")
+            conn.execute(
+                "INSERT INTO pairing_codes (code_hash, team_id, created_by, created_at_s,"
+                " expires_at_s) VALUES (?, ?, ?, ?, ?)",
+                (token_hash(code), team_id, created_by, now, now + ttl_s),
+            )
+
+        self.engine.write(job)
+        return {"code": format_pairing_code(code), "team_id": team_id, "expires_at_s": now + ttl_s}
+
+    def pairing_team(self, code: str) -> int | None:
+        """The team of a live (unused, unexpired) pairing code, or None."""
+        with self.engine.read() as conn:
+            row = conn.execute(
+                "SELECT team_id FROM pairing_codes WHERE code_hash = ? AND used_at_s IS NULL"
+                " AND expires_at_s > ?",
+                (token_hash(normalise_pairing_code(code)), now_s()),
+            ).fetchone()
+        return None if row is None else int(row["team_id"])
+
+    def pair_device(self, code: str, *, label: str | None = None) -> dict[str, Any]:
+        """Exchange a pairing code (once) for a device: ``{token, device}``."""
+        digest = token_hash(normalise_pairing_code(code))
+        token = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+        def job(conn: sqlite3.Connection) -> int:
+            now = now_s()
+            row = conn.execute(
+                "SELECT id, team_id, created_by FROM pairing_codes WHERE code_hash = ?"
+                " AND used_at_s IS NULL AND expires_at_s > ?",
+                (digest, now),
+            ).fetchone()
+            if row is None:
+                raise AuthenticationError(
+                    "this pairing code is unknown, expired or already used: ask the coordinator"
+                    " for a new one"
+                )
+            cur = conn.execute(
+                "INSERT INTO devices (team_id, label, token_hash, paired_by, created_at_s,"
+                " last_seen_at_s) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    row["team_id"],
+                    label or "téléphone",
+                    token_hash(token),
+                    row["created_by"],
+                    now,
+                    now,
+                ),
+            )
+            device_id = int(cur.lastrowid or 0)
+            conn.execute(
+                "UPDATE pairing_codes SET used_at_s = ?, device_id = ? WHERE id = ?",
+                (now, device_id, row["id"]),
+            )
+            return device_id
+
+        device_id = self.engine.write(job)
+        return {"token": token, "device": self.get_device(device_id)}
+
+    def get_device(self, device_id: int) -> dict[str, Any]:
+        """A device by id (NotFoundError if none)."""
+        with self.engine.read() as conn:
+            row = conn.execute("SELECT * FROM devices WHERE id = ?", (device_id,)).fetchone()
+        device = to_dict(row, drop=("token_hash",))
+        if device is None:
+            raise NotFoundError(f"device {device_id} does not exist")
+        device["revoked"] = device["revoked_at_s"] is not None
+        return device
+
+    def list_devices(
+        self,
+        *,
+        team_id: int | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page:
+        """Paired devices, newest first."""
+        limit, offset = clamp_page(limit, offset)
+        where, args = ("WHERE team_id = ?", [team_id]) if team_id is not None else ("", [])
+        with self.engine.snapshot() as conn:
+            total = conn.execute(f"SELECT count(*) FROM devices {where}", args).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT * FROM devices {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        items = []
+        for r in rows:
+            device = to_dict(r, drop=("token_hash",))
+            assert device is not None
+            device["revoked"] = device["revoked_at_s"] is not None
+            items.append(device)
+        return Page(items, total=total, limit=limit, offset=offset)
+
+    def revoke_device(self, device_id: int) -> dict[str, Any]:
+        """Revoke a device token (a lost phone stops working at once)."""
+
+        def job(conn: sqlite3.Connection) -> None:
+            cur = conn.execute(
+                "UPDATE devices SET revoked_at_s = coalesce(revoked_at_s, ?) WHERE id = ?",
+                (now_s(), device_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"device {device_id} does not exist")
+
+        self.engine.write(job)
+        return self.get_device(device_id)
+
+    def device_for_token(self, token: str) -> dict[str, Any] | None:
+        """The live (not revoked) device holding ``token``, or None."""
+        with self.engine.read() as conn:
+            row = conn.execute(
+                "SELECT d.* FROM devices d JOIN teams t ON t.id = d.team_id"
+                " WHERE d.token_hash = ? AND d.revoked_at_s IS NULL AND t.active = 1",
+                (token_hash(token),),
+            ).fetchone()
+        device = to_dict(row, drop=("token_hash",))
+        if device is None:
+            return None
+        if (device["last_seen_at_s"] or 0) < now_s() - TOUCH_EVERY_S:
+            self.engine.write(
+                lambda conn: conn.execute(
+                    "UPDATE devices SET last_seen_at_s = ? WHERE id = ?", (now_s(), device["id"])
+                )
+            )
+        device["revoked"] = False
+        return device

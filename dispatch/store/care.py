@@ -1,0 +1,453 @@
+"""Teams, visits, visit events and the audit log of reads of protected details."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from dispatch.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from dispatch.store.core import now_s
+from dispatch.store.models import EVENT_STATUS, parse_event, parse_team, parse_visit
+from dispatch.store.rows import Page, clamp_page, dumps, to_dict
+
+if TYPE_CHECKING:
+    from dispatch.store.core import Engine
+
+#: Columns of a visit shown on shared screens (the protected details are not among them).
+VISIT_PUBLIC = (
+    "id, day, pseudonym, care_kind, address, commune, lon, lat, duration_s, windows, skills,"
+    " priority, preferred_team_id, team_id, status, external_ref, demo, created_at_s, updated_at_s"
+)
+
+
+def _team_row(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    team = to_dict(row)
+    if team is not None:
+        team["active"] = bool(team["active"])
+        team["demo"] = bool(team["demo"])
+    return team
+
+
+def _visit_row(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    visit = to_dict(row)
+    if visit is not None:
+        visit["demo"] = bool(visit["demo"])
+    return visit
+
+
+class CareMixin:
+    """The care data: teams, visits and what happened at each visit."""
+
+    engine: Engine
+
+    # -- audit ---------------------------------------------------------------------------------
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        role: str | None = None,
+        target: str | None = None,
+        ip: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one line to the audit log (committed before returning)."""
+        self.engine.write(lambda conn: _audit(conn, actor, action, role, target, ip, detail))
+
+    def list_audit(
+        self,
+        *,
+        target: str | None = None,
+        actor: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page:
+        """Audit lines, newest first, optionally for one target or actor."""
+        limit, offset = clamp_page(limit, offset)
+        clauses: list[str] = []
+        args: list[Any] = []
+        if target is not None:
+            clauses.append("target = ?")
+            args.append(target)
+        if actor is not None:
+            clauses.append("actor = ?")
+            args.append(actor)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.engine.snapshot() as conn:
+            total = conn.execute(f"SELECT count(*) FROM audit_log {where}", args).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return Page([to_dict(r) for r in rows], total=total, limit=limit, offset=offset)
+
+    # -- teams ---------------------------------------------------------------------------------
+    def add_team(self, data: dict[str, Any], *, demo: bool = False) -> dict[str, Any]:
+        """Create a team from API-style fields (see :func:`~dispatch.store.models.parse_team`)."""
+        row = parse_team(data)
+
+        def job(conn: sqlite3.Connection) -> int:
+            if conn.execute("SELECT 1 FROM teams WHERE name = ?", (row["name"],)).fetchone():
+                raise ConflictError(f"team {row['name']!r} already exists: choose another name")
+            now = now_s()
+            values = {**row, "skills": dumps(row["skills"]), "demo": int(demo)}
+            values.update(created_at_s=now, updated_at_s=now)
+            cols = ", ".join(values)
+            marks = ", ".join("?" for _ in values)
+            cur = conn.execute(
+                f"INSERT INTO teams ({cols}) VALUES ({marks})", list(values.values())
+            )
+            return int(cur.lastrowid or 0)
+
+        return self.get_team(self.engine.write(job))
+
+    def get_team(self, team_id: int) -> dict[str, Any]:
+        """A team by id (NotFoundError if none)."""
+        with self.engine.read() as conn:
+            team = _team_row(
+                conn.execute("SELECT * FROM teams WHERE id = ?", (team_id,)).fetchone()
+            )
+        if team is None:
+            raise NotFoundError(f"team {team_id} does not exist")
+        return team
+
+    def find_team(self, name: str) -> dict[str, Any]:
+        """A team by name (NotFoundError listing the known names if none)."""
+        with self.engine.read() as conn:
+            row = conn.execute("SELECT * FROM teams WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                known = [
+                    r[0] for r in conn.execute("SELECT name FROM teams ORDER BY name LIMIT 20")
+                ]
+        if row is None:
+            hint = (
+                f" (known: {', '.join(known)})" if known else " (no team yet: `dispatch team add`)"
+            )
+            raise NotFoundError(f"team {name!r} does not exist{hint}")
+        team = _team_row(row)
+        assert team is not None
+        return team
+
+    def list_teams(
+        self,
+        *,
+        active: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page:
+        """Teams ordered by name."""
+        limit, offset = clamp_page(limit, offset)
+        where, args = ("WHERE active = ?", [int(active)]) if active is not None else ("", [])
+        with self.engine.snapshot() as conn:
+            total = conn.execute(f"SELECT count(*) FROM teams {where}", args).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT * FROM teams {where} ORDER BY name LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return Page([_team_row(r) for r in rows], total=total, limit=limit, offset=offset)
+
+    def update_team(self, team_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Change some fields of a team."""
+        row = parse_team(data, partial=True)
+        current = self.get_team(team_id)
+        start = row.get("shift_start_s", current["shift_start_s"])
+        end = row.get("shift_end_s", current["shift_end_s"])
+        if end <= start:
+            raise ValidationError(f"team {current['name']!r}: the shift ends before it starts")
+        if not row:
+            return current
+        if "skills" in row:
+            row["skills"] = dumps(row["skills"])
+
+        def job(conn: sqlite3.Connection) -> None:
+            if (
+                "name" in row
+                and conn.execute(
+                    "SELECT 1 FROM teams WHERE name = ? AND id != ?", (row["name"], team_id)
+                ).fetchone()
+            ):
+                raise ConflictError(f"team {row['name']!r} already exists: choose another name")
+            cols = ", ".join(f"{k} = ?" for k in row)
+            conn.execute(
+                f"UPDATE teams SET {cols}, updated_at_s = ? WHERE id = ?",
+                (*row.values(), now_s(), team_id),
+            )
+
+        self.engine.write(job)
+        return self.get_team(team_id)
+
+    # -- visits --------------------------------------------------------------------------------
+    def add_visit(self, data: dict[str, Any], *, demo: bool = False) -> dict[str, Any]:
+        """Create one visit from API-style fields; returns its public view."""
+        return self.add_visits([data], demo=demo)[0]
+
+    def add_visits(
+        self, items: list[dict[str, Any]], *, demo: bool = False, labels: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Create several visits in one transaction (all or none)."""
+        rows = [
+            parse_visit(item, label=labels[i] if labels else f"visit {i + 1}")
+            for i, item in enumerate(items)
+        ]
+
+        def job(conn: sqlite3.Connection) -> list[int]:
+            team_ids = {r[0] for r in conn.execute("SELECT id FROM teams")}
+            ids = []
+            now = now_s()
+            for i, row in enumerate(rows):
+                for key in ("preferred_team_id", "team_id"):
+                    if row.get(key) is not None and row[key] not in team_ids:
+                        label = labels[i] if labels else f"visit {i + 1}"
+                        raise NotFoundError(f"{label}: {key} {row[key]} is not a team")
+                values = dict(row)
+                values["status"] = values.get("status") or (
+                    "assigned" if values.get("team_id") else "planned"
+                )
+                for key in ("windows", "skills", "protected"):
+                    values[key] = dumps(values[key])
+                values.update(demo=int(demo), created_at_s=now, updated_at_s=now)
+                cols = ", ".join(values)
+                marks = ", ".join("?" for _ in values)
+                cur = conn.execute(
+                    f"INSERT INTO visits ({cols}) VALUES ({marks})", list(values.values())
+                )
+                ids.append(int(cur.lastrowid or 0))
+            return ids
+
+        ids = self.engine.write(job)
+        return self.get_visits(ids)
+
+    def get_visits(self, ids: list[int]) -> list[dict[str, Any]]:
+        """Public views of several visits, in the order of ``ids`` (missing ids left out)."""
+        found: dict[int, dict[str, Any]] = {}
+        with self.engine.read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                for row in conn.execute(
+                    f"SELECT {VISIT_PUBLIC} FROM visits WHERE id IN ({marks})", chunk
+                ):
+                    visit = _visit_row(row)
+                    assert visit is not None
+                    found[visit["id"]] = visit
+        return [found[i] for i in ids if i in found]
+
+    def get_visit(self, visit_id: int) -> dict[str, Any]:
+        """The public view of a visit: pseudonym, place, duration, windows (no protected details)."""
+        with self.engine.read() as conn:
+            visit = _visit_row(
+                conn.execute(
+                    f"SELECT {VISIT_PUBLIC} FROM visits WHERE id = ?", (visit_id,)
+                ).fetchone()
+            )
+        if visit is None:
+            raise NotFoundError(f"visit {visit_id} does not exist")
+        return visit
+
+    def list_visits(
+        self,
+        *,
+        day: str | None = None,
+        team_id: int | None = None,
+        status: str | None = None,
+        unassigned: bool = False,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page:
+        """Public views of visits, by day then first window start then id."""
+        limit, offset = clamp_page(limit, offset)
+        clauses: list[str] = []
+        args: list[Any] = []
+        if day is not None:
+            clauses.append("day = ?")
+            args.append(day)
+        if team_id is not None:
+            clauses.append("team_id = ?")
+            args.append(team_id)
+        if unassigned:
+            clauses.append("team_id IS NULL")
+        if status is not None:
+            clauses.append("status = ?")
+            args.append(status)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.engine.snapshot() as conn:
+            total = conn.execute(f"SELECT count(*) FROM visits {where}", args).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT {VISIT_PUBLIC} FROM visits {where}"
+                " ORDER BY day, json_extract(windows, '$[0][0]'), id LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return Page([_visit_row(r) for r in rows], total=total, limit=limit, offset=offset)
+
+    def update_visit(self, visit_id: int, data: dict[str, Any]) -> dict[str, Any]:
+        """Change some fields of a visit (protected details included if given)."""
+        row = parse_visit(data, partial=True, label=f"visit {visit_id}")
+        if not row:
+            return self.get_visit(visit_id)
+        for key in ("windows", "skills", "protected"):
+            if key in row:
+                row[key] = dumps(row[key])
+
+        def job(conn: sqlite3.Connection) -> None:
+            for key in ("preferred_team_id", "team_id"):
+                if (
+                    row.get(key) is not None
+                    and not conn.execute("SELECT 1 FROM teams WHERE id = ?", (row[key],)).fetchone()
+                ):
+                    raise NotFoundError(f"visit {visit_id}: {key} {row[key]} is not a team")
+            cols = ", ".join(f"{k} = ?" for k in row)
+            cur = conn.execute(
+                f"UPDATE visits SET {cols}, updated_at_s = ? WHERE id = ?",
+                (*row.values(), now_s(), visit_id),
+            )
+            if cur.rowcount == 0:
+                raise NotFoundError(f"visit {visit_id} does not exist")
+            if "team_id" in row and "status" not in row:
+                # A manual (re)assignment moves a visit not yet started in or out of a round.
+                conn.execute(
+                    "UPDATE visits SET status = CASE WHEN team_id IS NULL THEN 'planned'"
+                    " ELSE 'assigned' END WHERE id = ? AND status IN ('planned', 'assigned')",
+                    (visit_id,),
+                )
+
+        self.engine.write(job)
+        return self.get_visit(visit_id)
+
+    def visit_details(
+        self,
+        visit_id: int,
+        *,
+        actor: str,
+        role: str,
+        team_id: int | None = None,
+        ip: str | None = None,
+    ) -> dict[str, Any]:
+        """The protected details of a visit, written to the audit log before being returned.
+
+        ``team_id`` (for team members) restricts the read to visits of that team's round.
+        """
+
+        def job(conn: sqlite3.Connection) -> dict[str, Any]:
+            row = conn.execute(
+                "SELECT id, team_id, protected FROM visits WHERE id = ?", (visit_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"visit {visit_id} does not exist")
+            if team_id is not None and row["team_id"] != team_id:
+                raise PermissionDeniedError(
+                    f"visit {visit_id} is not in your team's round: ask the coordinator"
+                )
+            _audit(conn, actor, "visit.details.read", role, f"visit:{visit_id}", ip, None)
+            return to_dict(row)["protected"] or {}  # type: ignore[index]
+
+        # A denied read must be audited too, so the denial commits in its own job.
+        try:
+            protected = self.engine.write(job)
+        except PermissionDeniedError:
+            self.engine.write(
+                lambda conn: _audit(
+                    conn, actor, "visit.details.denied", role, f"visit:{visit_id}", ip, None
+                )
+            )
+            raise
+        return {"visit_id": visit_id, **protected}
+
+    # -- events --------------------------------------------------------------------------------
+    def add_visit_event(
+        self,
+        visit_id: int,
+        data: dict[str, Any],
+        *,
+        actor: str,
+        team_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Record an arrival, check-in, check-out, missed visit or note; updates the visit status.
+
+        ``team_id`` (for team members) restricts events to visits of that team. An event with
+        a ``client_id`` already stored for the team is returned as it was (idempotent retry).
+        """
+        event = parse_event(data, label=f"visit {visit_id}: event")
+
+        def job(conn: sqlite3.Connection) -> tuple[int, bool]:
+            visit = conn.execute(
+                "SELECT id, team_id, status FROM visits WHERE id = ?", (visit_id,)
+            ).fetchone()
+            if visit is None:
+                raise NotFoundError(f"visit {visit_id} does not exist")
+            if team_id is not None and visit["team_id"] != team_id:
+                raise PermissionDeniedError(f"visit {visit_id} is not in your team's round")
+            event_team = visit["team_id"] if team_id is None else team_id
+            if event["client_id"] is not None:
+                old = conn.execute(
+                    "SELECT id FROM visit_events WHERE team_id IS ? AND client_id = ?",
+                    (event_team, event["client_id"]),
+                ).fetchone()
+                if old is not None:
+                    return int(old["id"]), False
+            if visit["status"] == "cancelled" and event["kind"] != "note":
+                raise ConflictError(f"visit {visit_id} was cancelled: only a note can be added")
+            now = now_s()
+            cur = conn.execute(
+                "INSERT INTO visit_events (visit_id, team_id, kind, note, client_id,"
+                " device_time_s, server_time_s, lon, lat, actor) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    visit_id,
+                    event_team,
+                    event["kind"],
+                    event["note"],
+                    event["client_id"],
+                    event["device_time_s"] or now,
+                    now,
+                    event["lon"],
+                    event["lat"],
+                    actor,
+                ),
+            )
+            status = EVENT_STATUS.get(event["kind"])
+            if status is not None:
+                conn.execute(
+                    "UPDATE visits SET status = ?, updated_at_s = ? WHERE id = ?",
+                    (status, now, visit_id),
+                )
+            return int(cur.lastrowid or 0), True
+
+        event_id, created = self.engine.write(job)
+        with self.engine.read() as conn:
+            stored = to_dict(
+                conn.execute("SELECT * FROM visit_events WHERE id = ?", (event_id,)).fetchone()
+            )
+        assert stored is not None
+        stored["created"] = created
+        return stored
+
+    def list_visit_events(
+        self, visit_id: int, *, limit: int | None = None, offset: int | None = None
+    ) -> Page:
+        """Events of one visit in the order they were recorded."""
+        limit, offset = clamp_page(limit, offset)
+        self.get_visit(visit_id)
+        with self.engine.snapshot() as conn:
+            total = conn.execute(
+                "SELECT count(*) FROM visit_events WHERE visit_id = ?", (visit_id,)
+            ).fetchone()[0]
+            rows = conn.execute(
+                "SELECT * FROM visit_events WHERE visit_id = ? ORDER BY id LIMIT ? OFFSET ?",
+                (visit_id, limit, offset),
+            ).fetchall()
+        return Page([to_dict(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def _audit(
+    conn: sqlite3.Connection,
+    actor: str,
+    action: str,
+    role: str | None,
+    target: str | None,
+    ip: str | None,
+    detail: dict[str, Any] | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO audit_log (at_s, actor, role, action, target, ip, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (now_s(), actor, role, action, target, ip, dumps(detail) if detail else None),
+    )

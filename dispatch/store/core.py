@@ -1,0 +1,205 @@
+"""SQLite engine of the store: one writer thread with group commits, pooled WAL readers."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dispatch.errors import DispatchError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Milliseconds a connection waits on a lock before SQLite gives up (never reached in practice:
+#: only the writer thread writes, readers never block in WAL mode).
+BUSY_TIMEOUT_MS = 30_000
+#: Most jobs committed together in one transaction by the writer thread.
+GROUP_COMMIT_MAX = 256
+#: Idle reader connections kept open for reuse.
+READER_POOL_SIZE = 8
+
+_STOP = object()
+
+
+class StoreClosedError(DispatchError, RuntimeError):
+    """The store was closed: the server is shutting down."""
+
+    status = 503
+    code = "store_closed"
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+class Engine:
+    """Serialises every write through one thread; hands out reader connections.
+
+    Parameters
+    ----------
+    path
+        The SQLite file (created with its folder if missing).
+
+    Notes
+    -----
+    ``write(fn)`` queues ``fn(conn)``; the writer thread runs queued jobs in one transaction,
+    each inside its own SAVEPOINT (a failing job is rolled back alone and its caller gets the
+    exception), commits once, then wakes the callers: a caller's result is returned only after
+    its data is durable on disk, and "database is locked" cannot happen between our own writers.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._all_readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._closed = False
+        self._writer_conn = _connect(self.path)
+        self._writer_conn.execute("PRAGMA journal_mode = WAL")
+        self._writer_conn.execute("PRAGMA synchronous = NORMAL")
+        self._thread = threading.Thread(target=self._run, name="dispatch-store-writer", daemon=True)
+        self._thread.start()
+
+    # -- writing -------------------------------------------------------------------------------
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in the writer thread and return its result once committed."""
+        if threading.current_thread() is self._thread:
+            return fn(self._writer_conn)  # nested call from inside a write job
+        if self._closed:
+            raise StoreClosedError("the database is closed (the server is stopping): retry later")
+        future: Future[T] = Future()
+        self._queue.put((fn, future))
+        return future.result()
+
+    def _run(self) -> None:
+        conn = self._writer_conn
+        while True:
+            job = self._queue.get()
+            if job is _STOP:
+                break
+            jobs = [job]
+            while len(jobs) < GROUP_COMMIT_MAX:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                jobs.append(nxt)
+            self._run_group(conn, jobs)
+        conn.close()
+
+    def _run_group(self, conn: sqlite3.Connection, jobs: list[Any]) -> None:
+        done: list[tuple[Future[Any], Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, future in jobs:
+                if not future.set_running_or_notify_cancel():
+                    continue
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = fn(conn)
+                except Exception as exc:  # the caller gets it; the others in the group go on
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    future.set_exception(exc)
+                    continue
+                conn.execute("RELEASE job")
+                done.append((future, result))
+            conn.execute("COMMIT")
+        except BaseException as exc:  # the transaction itself failed: nobody is acknowledged
+            log.exception("write transaction failed")
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            for _, future in jobs:
+                if not future.done():
+                    if future.running() or future.set_running_or_notify_cancel():
+                        future.set_exception(exc)
+            for future, _ in done:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future, result in done:
+            future.set_result(result)
+
+    # -- reading -------------------------------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A reader connection (autocommit: each statement sees the latest commit)."""
+        if threading.current_thread() is self._thread:
+            yield self._writer_conn
+            return
+        if self._closed:
+            raise StoreClosedError("the database is closed (the server is stopping): retry later")
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = _connect(self.path)
+            with self._readers_lock:
+                self._all_readers.append(conn)
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if self._readers.qsize() < READER_POOL_SIZE and not self._closed:
+                self._readers.put(conn)
+            else:
+                with self._readers_lock:
+                    if conn in self._all_readers:
+                        self._all_readers.remove(conn)
+                conn.close()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A reader connection inside one read transaction (a consistent view)."""
+        with self.read() as conn:
+            if conn.in_transaction:  # the writer itself
+                yield conn
+                return
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+        with self._readers_lock:
+            for conn in self._all_readers:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all_readers.clear()
+
+
+def now_s() -> float:
+    """Unix time in seconds (server clock)."""
+    return time.time()

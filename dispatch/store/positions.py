@@ -1,0 +1,199 @@
+"""Team positions: fast idempotent batch ingest, latest fix per team, history, retention purge."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from dispatch.errors import NotFoundError, ValidationError
+from dispatch.store.core import now_s
+from dispatch.store.models import parse_position
+from dispatch.store.rows import Page, clamp_page, to_dict
+
+if TYPE_CHECKING:
+    from dispatch.store.core import Engine
+
+#: Most fixes accepted in one batch.
+MAX_BATCH = 5000
+_COLUMNS = (
+    "team_id",
+    "device_id",
+    "client_id",
+    "device_time_s",
+    "server_time_s",
+    "lon",
+    "lat",
+    "accuracy_m",
+    "speed_mps",
+    "heading_deg",
+    "battery_pct",
+    "source",
+)
+_INSERT = (
+    f"INSERT INTO positions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
+)
+
+
+class PositionsMixin:
+    """Where the teams are and were."""
+
+    engine: Engine
+
+    def insert_positions(
+        self,
+        team_id: int,
+        fixes: Iterable[dict[str, Any]],
+        *,
+        device_id: int | None = None,
+        source: str = "api",
+        validated: bool = False,
+    ) -> dict[str, Any]:
+        """Store a batch of fixes of one team; returns only after the batch is committed.
+
+        Parameters
+        ----------
+        team_id
+            The team the fixes belong to.
+        fixes
+            Dicts with ``lon, lat, device_time_s`` (Unix s or ISO 8601, or ``time``) and optional
+            ``client_id, accuracy_m, speed_mps, heading_deg, battery_pct``.
+        device_id
+            The paired device that sent them (None for a user or the OsmAnd endpoint).
+        source
+            Free label: "api", "socket", "osmand"...
+        validated
+            True when ``fixes`` already went through :func:`parse_position` (skip it again).
+
+        Returns
+        -------
+        dict
+            ``{"accepted": n_received, "stored": [rows newly stored, with id and
+            server_time_s], "duplicates": n}``. A fix whose ``client_id`` is already stored
+            for the team (or repeated in the batch) is a duplicate: sending a batch again
+            stores nothing twice.
+        """
+        items = list(fixes)
+        if len(items) > MAX_BATCH:
+            raise ValidationError(
+                f"{len(items)} positions in one batch: send at most {MAX_BATCH} per request"
+            )
+        parsed = items if validated else [parse_position(f, index=i) for i, f in enumerate(items)]
+
+        def job(conn: sqlite3.Connection) -> dict[str, Any]:
+            if not conn.execute("SELECT 1 FROM teams WHERE id = ?", (team_id,)).fetchone():
+                raise NotFoundError(f"team {team_id} does not exist")
+            client_ids = [p["client_id"] for p in parsed if p["client_id"] is not None]
+            seen: set[str] = set()
+            for start in range(0, len(client_ids), 900):
+                chunk = client_ids[start : start + 900]
+                marks = ", ".join("?" for _ in chunk)
+                seen.update(
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT client_id FROM positions WHERE team_id = ? AND client_id IN ({marks})",
+                        (team_id, *chunk),
+                    )
+                )
+            now = now_s()
+            new = []
+            for p in parsed:
+                cid = p["client_id"]
+                if cid is not None:
+                    if cid in seen:
+                        continue
+                    seen.add(cid)
+                new.append(
+                    (
+                        team_id,
+                        device_id,
+                        cid,
+                        p["device_time_s"],
+                        now,
+                        p["lon"],
+                        p["lat"],
+                        p.get("accuracy_m"),
+                        p.get("speed_mps"),
+                        p.get("heading_deg"),
+                        p.get("battery_pct"),
+                        source,
+                    )
+                )
+            if not new:
+                return {"accepted": len(parsed), "stored": [], "duplicates": len(parsed)}
+            last = conn.execute("SELECT coalesce(max(id), 0) FROM positions").fetchone()[0]
+            conn.executemany(_INSERT, new)
+            # One writer: the new rows took the ids right after the previous maximum.
+            stored = [
+                {"id": last + 1 + i, **dict(zip(_COLUMNS, values, strict=True))}
+                for i, values in enumerate(new)
+            ]
+            return {
+                "accepted": len(parsed),
+                "stored": stored,
+                "duplicates": len(parsed) - len(new),
+            }
+
+        return self.engine.write(job)
+
+    def latest_positions(self, *, team_ids: list[int] | None = None) -> list[dict[str, Any]]:
+        """The most recent fix (by device time) of every team that has one."""
+        with self.engine.read() as conn:
+            rows = conn.execute(
+                "SELECT p.* FROM positions p JOIN ("
+                "  SELECT team_id, max(device_time_s) AS t FROM positions GROUP BY team_id"
+                ") m ON m.team_id = p.team_id AND m.t = p.device_time_s ORDER BY p.team_id, p.id"
+            ).fetchall()
+        latest: dict[int, dict[str, Any]] = {}
+        for row in rows:
+            item = to_dict(row)
+            assert item is not None
+            latest[item["team_id"]] = item  # ties: keep the last received
+        wanted = set(team_ids) if team_ids is not None else None
+        return [p for t, p in sorted(latest.items()) if wanted is None or t in wanted]
+
+    def list_positions(
+        self,
+        *,
+        team_id: int | None = None,
+        since_s: float | None = None,
+        until_s: float | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Page:
+        """Fixes ordered by device time (a team's track), optionally in [since_s, until_s)."""
+        limit, offset = clamp_page(limit, offset)
+        clauses: list[str] = []
+        args: list[Any] = []
+        if team_id is not None:
+            clauses.append("team_id = ?")
+            args.append(team_id)
+        if since_s is not None:
+            clauses.append("device_time_s >= ?")
+            args.append(since_s)
+        if until_s is not None:
+            clauses.append("device_time_s < ?")
+            args.append(until_s)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self.engine.snapshot() as conn:
+            total = conn.execute(f"SELECT count(*) FROM positions {where}", args).fetchone()[0]
+            rows = conn.execute(
+                f"SELECT * FROM positions {where} ORDER BY device_time_s, id LIMIT ? OFFSET ?",
+                [*args, limit, offset],
+            ).fetchall()
+        return Page([to_dict(r) for r in rows], total=total, limit=limit, offset=offset)
+
+    def purge_positions(self, *, older_than_days: float) -> int:
+        """Delete fixes received more than ``older_than_days`` ago; returns how many."""
+        if older_than_days <= 0:
+            raise ValidationError("older_than_days must be positive")
+        cutoff = now_s() - older_than_days * 86_400
+        return int(
+            self.engine.write(
+                lambda conn: (
+                    conn.execute(
+                        "DELETE FROM positions WHERE server_time_s < ?", (cutoff,)
+                    ).rowcount
+                )
+            )
+        )

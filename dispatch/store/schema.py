@@ -1,0 +1,310 @@
+"""Numbered schema migrations, each recorded in the `migrations` table once applied."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def m0001_initial(db: sqlite_utils.Database) -> None:
+    """Every table of the first release."""
+    db.create_table(
+        "teams",
+        {
+            "id": int,
+            "name": str,
+            "kind": str,  # nursing | palliative | geriatric | other
+            "skills": str,  # JSON list of skill names
+            "base_name": str,
+            "base_lon": float,
+            "base_lat": float,
+            "shift_start_s": int,
+            "shift_end_s": int,
+            "vehicle_profile": str,  # car | bike | foot
+            "color": str,
+            "active": int,
+            "demo": int,
+            "created_at_s": float,
+            "updated_at_s": float,
+        },
+        pk="id",
+        not_null=["name", "kind", "skills", "shift_start_s", "shift_end_s", "vehicle_profile"],
+        defaults={"active": 1, "demo": 0, "skills": "[]", "vehicle_profile": "car"},
+    )
+    db.table("teams").create_index(["name"], unique=True)
+    db.create_table(
+        "users",
+        {
+            "id": int,
+            "username": str,
+            "display_name": str,
+            "role": str,  # admin | coordinator | planner | team_member
+            "team_id": int,
+            "password_hash": str,
+            "active": int,
+            "created_at_s": float,
+            "last_login_at_s": float,
+        },
+        pk="id",
+        not_null=["username", "role"],
+        defaults={"active": 1},
+        foreign_keys=[("team_id", "teams", "id")],
+    )
+    db.table("users").create_index(["username"], unique=True)
+    db.create_table(
+        "api_tokens",
+        {
+            "id": int,
+            "user_id": int,
+            "token_hash": str,
+            "label": str,
+            "created_at_s": float,
+            "last_used_at_s": float,
+            "revoked_at_s": float,
+        },
+        pk="id",
+        not_null=["user_id", "token_hash"],
+        foreign_keys=[("user_id", "users", "id")],
+    )
+    db.table("api_tokens").create_index(["token_hash"], unique=True)
+    db.create_table(
+        "sessions",
+        {
+            "id": int,
+            "sid_hash": str,
+            "user_id": int,
+            "csrf_token": str,
+            "created_at_s": float,
+            "expires_at_s": float,
+            "revoked_at_s": float,
+            "ip": str,
+        },
+        pk="id",
+        not_null=["sid_hash", "user_id", "csrf_token", "expires_at_s"],
+        foreign_keys=[("user_id", "users", "id")],
+    )
+    db.table("sessions").create_index(["sid_hash"], unique=True)
+    db.create_table(
+        "devices",
+        {
+            "id": int,
+            "team_id": int,
+            "label": str,
+            "token_hash": str,
+            "paired_by": int,
+            "created_at_s": float,
+            "last_seen_at_s": float,
+            "revoked_at_s": float,
+        },
+        pk="id",
+        not_null=["team_id", "token_hash"],
+        foreign_keys=[("team_id", "teams", "id"), ("paired_by", "users", "id")],
+    )
+    db.table("devices").create_index(["token_hash"], unique=True)
+    db.create_table(
+        "pairing_codes",
+        {
+            "id": int,
+            "code_hash": str,
+            "team_id": int,
+            "created_by": int,
+            "created_at_s": float,
+            "expires_at_s": float,
+            "used_at_s": float,
+            "device_id": int,
+        },
+        pk="id",
+        not_null=["code_hash", "team_id", "expires_at_s"],
+        foreign_keys=[("team_id", "teams", "id"), ("device_id", "devices", "id")],
+    )
+    db.table("pairing_codes").create_index(["code_hash"], unique=True)
+    db.create_table(
+        "login_attempts",
+        {"id": int, "key": str, "at_s": float},
+        pk="id",
+        not_null=["key", "at_s"],
+    )
+    db.table("login_attempts").create_index(["key", "at_s"])
+    db.create_table(
+        "visits",
+        {
+            "id": int,
+            "day": str,  # YYYY-MM-DD
+            "pseudonym": str,
+            "care_kind": str,  # nursing | palliative | geriatric | other
+            "address": str,
+            "commune": str,
+            "lon": float,
+            "lat": float,
+            "duration_s": int,
+            "windows": str,  # JSON [[start_s, end_s], ...] seconds since midnight
+            "skills": str,  # JSON list
+            "priority": int,  # 0 (routine) .. 3 (vital)
+            "preferred_team_id": int,
+            "team_id": int,  # the team whose round holds the visit
+            "status": str,
+            "protected": str,  # JSON {name, phone, address_details, notes}: audited reads only
+            "external_ref": str,
+            "demo": int,
+            "created_at_s": float,
+            "updated_at_s": float,
+        },
+        pk="id",
+        not_null=["day", "pseudonym", "lon", "lat", "duration_s", "windows", "status"],
+        defaults={"priority": 1, "status": "planned", "skills": "[]", "demo": 0},
+        foreign_keys=[("preferred_team_id", "teams", "id"), ("team_id", "teams", "id")],
+    )
+    db.table("visits").create_index(["day", "team_id"])
+    db.table("visits").create_index(["team_id"])
+    db.create_table(
+        "plans",
+        {
+            "id": int,
+            "day": str,
+            "status": str,  # draft | published | archived
+            "territory": str,
+            "summary": str,  # JSON (cost, travel time, solver, unassigned reasons)
+            "created_by": str,
+            "created_at_s": float,
+            "published_at_s": float,
+            "demo": int,
+        },
+        pk="id",
+        not_null=["day", "status"],
+        defaults={"status": "draft", "summary": "{}", "demo": 0},
+    )
+    db.table("plans").create_index(["day", "status"])
+    db.create_table(
+        "plan_stops",
+        {
+            "id": int,
+            "plan_id": int,
+            "team_id": int,
+            "seq": int,
+            "visit_id": int,
+            "arrival_s": int,
+            "start_s": int,
+            "end_s": int,
+            "travel_time_s": int,
+            "distance_m": int,
+            "locked": int,
+        },
+        pk="id",
+        not_null=["plan_id", "team_id", "seq", "visit_id"],
+        defaults={"locked": 0},
+        foreign_keys=[
+            ("plan_id", "plans", "id"),
+            ("team_id", "teams", "id"),
+            ("visit_id", "visits", "id"),
+        ],
+    )
+    db.table("plan_stops").create_index(["plan_id", "team_id", "seq"])
+    db.table("plan_stops").create_index(["visit_id"])
+    db.create_table(
+        "plan_unassigned",
+        {"id": int, "plan_id": int, "visit_id": int, "reason": str},
+        pk="id",
+        not_null=["plan_id", "visit_id"],
+        foreign_keys=[("plan_id", "plans", "id"), ("visit_id", "visits", "id")],
+    )
+    db.table("plan_unassigned").create_index(["plan_id"])
+    db.create_table(
+        "positions",
+        {
+            "id": int,
+            "team_id": int,
+            "device_id": int,
+            "client_id": str,
+            "device_time_s": float,
+            "server_time_s": float,
+            "lon": float,
+            "lat": float,
+            "accuracy_m": float,
+            "speed_mps": float,
+            "heading_deg": float,
+            "battery_pct": float,
+            "source": str,
+        },
+        pk="id",
+        not_null=["team_id", "device_time_s", "server_time_s", "lon", "lat"],
+    )
+    # Idempotent ingest: a client id is stored once per team (NULL ids are never deduplicated).
+    db.table("positions").create_index(["team_id", "client_id"], unique=True)
+    db.table("positions").create_index(["team_id", "device_time_s"])
+    db.table("positions").create_index(["server_time_s"])
+    db.create_table(
+        "visit_events",
+        {
+            "id": int,
+            "visit_id": int,
+            "team_id": int,
+            "kind": str,  # arrival | check_in | check_out | missed | note
+            "note": str,
+            "client_id": str,
+            "device_time_s": float,
+            "server_time_s": float,
+            "lon": float,
+            "lat": float,
+            "actor": str,
+        },
+        pk="id",
+        not_null=["visit_id", "kind", "server_time_s"],
+        foreign_keys=[("visit_id", "visits", "id"), ("team_id", "teams", "id")],
+    )
+    db.table("visit_events").create_index(["visit_id"])
+    db.table("visit_events").create_index(["team_id", "client_id"], unique=True)
+    db.create_table(
+        "audit_log",
+        {
+            "id": int,
+            "at_s": float,
+            "actor": str,  # user:3 | device:5 | cli | system
+            "role": str,
+            "action": str,
+            "target": str,  # visit:42 ...
+            "ip": str,
+            "detail": str,  # JSON
+        },
+        pk="id",
+        not_null=["at_s", "actor", "action"],
+    )
+    db.table("audit_log").create_index(["at_s"])
+    db.table("audit_log").create_index(["target"])
+
+
+#: (number, name, function): applied in order, each once.
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
+    (1, "initial", m0001_initial),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not yet recorded; returns the names applied (inside the caller's
+    transaction: the writer thread commits them together)."""
+    db = sqlite_utils.Database(conn)
+    if not db["migrations"].exists():
+        db.create_table("migrations", {"id": int, "name": str, "applied_at_s": float}, pk="id")
+    done = {row[0] for row in conn.execute("SELECT id FROM migrations")}
+    applied = []
+    for number, name, fn in MIGRATIONS:
+        if number in done:
+            continue
+        fn(db)
+        conn.execute(
+            "INSERT INTO migrations (id, name, applied_at_s) VALUES (?, ?, ?)",
+            (number, name, time.time()),
+        )
+        applied.append(f"{number:04d}_{name}")
+    return applied
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """Number of the last migration applied (0 for an empty file)."""
+    try:
+        row = conn.execute("SELECT max(id) FROM migrations").fetchone()
+    except sqlite3.OperationalError:
+        return 0
+    return int(row[0] or 0)

@@ -1,0 +1,159 @@
+"""The Store: the only object that talks SQL, composed of one mixin per kind of data."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from dispatch.store.accounts import AccountsMixin
+from dispatch.store.care import CareMixin
+from dispatch.store.core import Engine, now_s
+from dispatch.store.plans import PlansMixin
+from dispatch.store.positions import PositionsMixin
+from dispatch.store.schema import MIGRATIONS, current_version, migrate
+
+
+class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin):
+    """The shared state of the service in one SQLite file (WAL, one writer thread).
+
+    Parameters
+    ----------
+    path
+        The database file (created, with its folder, if missing).
+    migrate_now
+        Apply pending migrations on open (``dispatch db migrate`` does it explicitly).
+    """
+
+    def __init__(self, path: str | Path, *, migrate_now: bool = True) -> None:
+        self.path = Path(path)
+        self.engine = Engine(self.path)
+        self.applied_migrations: list[str] = self.migrate() if migrate_now else []
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Finish queued writes and close the file."""
+        self.engine.close()
+
+    # -- maintenance ---------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; returns their names."""
+        return self.engine.write(migrate)
+
+    def schema_version(self) -> tuple[int, int]:
+        """(applied, latest known) migration numbers."""
+        with self.engine.read() as conn:
+            return current_version(conn), MIGRATIONS[-1][0]
+
+    def backup(self, target: str | Path) -> Path:
+        """Copy the database to ``target`` while the service runs (SQLite online backup)."""
+        target = Path(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            target.unlink()
+        dest = sqlite3.connect(str(target))
+        try:
+            with self.engine.read() as conn:
+                conn.backup(dest)
+        finally:
+            dest.close()
+        return target
+
+    def purge(self, *, position_retention_days: float) -> dict[str, int]:
+        """Delete what is no longer needed: old positions, expired sessions, codes, attempts."""
+        removed = {"positions": self.purge_positions(older_than_days=position_retention_days)}
+        now = now_s()
+
+        def job(conn: sqlite3.Connection) -> dict[str, int]:
+            return {
+                "sessions": conn.execute(
+                    "DELETE FROM sessions WHERE expires_at_s < ? OR revoked_at_s < ?",
+                    (now, now - 86_400),
+                ).rowcount,
+                "pairing_codes": conn.execute(
+                    "DELETE FROM pairing_codes WHERE expires_at_s < ? AND used_at_s IS NULL",
+                    (now,),
+                ).rowcount,
+                "login_attempts": conn.execute(
+                    "DELETE FROM login_attempts WHERE at_s < ?", (now - 3600,)
+                ).rowcount,
+            }
+
+        removed.update(self.engine.write(job))
+        self.audit("system", "db.purge", detail=removed)
+        return removed
+
+    def clear_demo(self) -> dict[str, int]:
+        """Delete every demo row (teams, visits, plans flagged demo, and what hangs on them)."""
+
+        def job(conn: sqlite3.Connection) -> dict[str, int]:
+            teams = "(SELECT id FROM teams WHERE demo = 1)"
+            visits = "(SELECT id FROM visits WHERE demo = 1)"
+            plan_ids = [
+                r[0]
+                for r in conn.execute(
+                    f"SELECT id FROM plans WHERE demo = 1 OR id IN (SELECT plan_id FROM plan_stops"
+                    f" WHERE visit_id IN {visits} OR team_id IN {teams}) OR id IN (SELECT plan_id"
+                    f" FROM plan_unassigned WHERE visit_id IN {visits})"
+                )
+            ]
+            plans = f"({', '.join(str(int(i)) for i in plan_ids) or 'NULL'})"
+            removed = {}
+            steps = [
+                ("plan_stops", f"DELETE FROM plan_stops WHERE plan_id IN {plans}"),
+                ("plan_unassigned", f"DELETE FROM plan_unassigned WHERE plan_id IN {plans}"),
+                ("plans", f"DELETE FROM plans WHERE id IN {plans}"),
+                (
+                    "visit_events",
+                    f"DELETE FROM visit_events WHERE visit_id IN {visits} OR team_id IN {teams}",
+                ),
+                ("visits", "DELETE FROM visits WHERE demo = 1"),
+                ("positions", f"DELETE FROM positions WHERE team_id IN {teams}"),
+                ("pairing_codes", f"DELETE FROM pairing_codes WHERE team_id IN {teams}"),
+                ("devices", f"DELETE FROM devices WHERE team_id IN {teams}"),
+                (
+                    "sessions",
+                    f"DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE team_id IN {teams})",
+                ),
+                (
+                    "api_tokens",
+                    f"DELETE FROM api_tokens WHERE user_id IN (SELECT id FROM users WHERE team_id IN {teams})",
+                ),
+                ("users", f"DELETE FROM users WHERE team_id IN {teams}"),
+                ("visits_unlinked", f"UPDATE visits SET team_id = NULL WHERE team_id IN {teams}"),
+                (
+                    "visits_unpreferred",
+                    f"UPDATE visits SET preferred_team_id = NULL WHERE preferred_team_id IN {teams}",
+                ),
+                ("teams", "DELETE FROM teams WHERE demo = 1"),
+            ]
+            for name, sql in steps:
+                removed[name] = conn.execute(sql).rowcount
+            return removed
+
+        removed = self.engine.write(job)
+        self.audit("cli", "demo.clear", detail=removed)
+        return removed
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for `dispatch db` and the health endpoint)."""
+        tables = ("teams", "users", "devices", "visits", "plans", "positions", "visit_events")
+        with self.engine.snapshot() as conn:
+            return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+    def ping(self) -> bool:
+        """True when the database answers a read."""
+        with self.engine.read() as conn:
+            return conn.execute("SELECT 1").fetchone()[0] == 1
+
+    def write(self, fn: Any) -> Any:
+        """Run ``fn(conn)`` in the writer thread (escape hatch for maintenance code)."""
+        return self.engine.write(fn)

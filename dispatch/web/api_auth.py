@@ -1,0 +1,219 @@
+"""Health check, browser login/logout (session cookie + CSRF token) and phone pairing exchange."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from flask import Blueprint, Flask, session
+from flask.typing import ResponseReturnValue
+
+from dispatch.errors import AuthenticationError, ValidationError
+from dispatch.web.auth import client_ip, current_principal, get_store, require
+from dispatch.web.openapi import operation
+from dispatch.web.rest import json_body, ok
+
+bp = Blueprint("api_auth", __name__)
+
+try:
+    VERSION = version("dispatch")
+except PackageNotFoundError:  # running from a plain checkout
+    VERSION = "0"
+
+_PRINCIPAL = {
+    "type": "object",
+    "properties": {
+        "kind": {"type": "string"},
+        "id": {"type": ["integer", "null"]},
+        "role": {"type": ["string", "null"]},
+        "team_id": {"type": ["integer", "null"]},
+        "name": {"type": "string"},
+    },
+}
+_SESSION = {
+    "type": "object",
+    "required": ["ok", "user", "csrf_token"],
+    "properties": {"ok": {"const": True}, "user": _PRINCIPAL, "csrf_token": {"type": "string"}},
+}
+
+OPENAPI_PATHS = {
+    "/api/health": {
+        "get": operation(
+            "Is the service up (database answering)?",
+            roles=None,
+            tags=["auth"],
+            response={
+                "type": "object",
+                "required": ["ok"],
+                "properties": {
+                    "ok": {"const": True},
+                    "version": {"type": "string"},
+                    "database": {"type": "boolean"},
+                },
+            },
+        )
+    },
+    "/api/session": {
+        "post": operation(
+            "Log in with a username and password (sets the session cookie)",
+            roles=None,
+            tags=["auth"],
+            description="Rate-limited per username and address. Returns the CSRF token to send "
+            "as X-CSRF-Token on every unsafe request made with the cookie.",
+            body={
+                "type": "object",
+                "required": ["username", "password"],
+                "properties": {
+                    "username": {"type": "string", "maxLength": 64},
+                    "password": {"type": "string", "maxLength": 1024},
+                },
+                "additionalProperties": False,
+            },
+            response=_SESSION,
+        ),
+        "get": operation(
+            "Who am I, and the session's CSRF token", roles=(), tags=["auth"], response=_SESSION
+        ),
+        "delete": operation("Log out", roles=(), tags=["auth"]),
+    },
+    "/api/devices/pair": {
+        "post": operation(
+            "Exchange a one-time pairing code for a device token",
+            roles=None,
+            tags=["auth"],
+            description="The phone sends the code shown by the coordinator (or read from the "
+            "QR code); it receives a token to send as 'Authorization: Bearer' from then on.",
+            body={
+                "type": "object",
+                "required": ["code"],
+                "properties": {
+                    "code": {"type": "string", "maxLength": 20, "example": "K7QD-3MZP"},
+                    "label": {"type": "string", "maxLength": 80},
+                },
+                "additionalProperties": False,
+            },
+            status=201,
+            response={
+                "type": "object",
+                "required": ["ok", "token", "device"],
+                "properties": {
+                    "ok": {"const": True},
+                    "token": {"type": "string"},
+                    "device": {"type": "object"},
+                    "team": {"type": "object"},
+                },
+            },
+        ),
+    },
+}
+
+
+def _text_field(data: dict[str, Any], key: str, *, max_len: int) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValidationError(f"{key} is required (text)")
+    if len(value) > max_len:
+        raise ValidationError(f"{key} is longer than {max_len} characters")
+    return value
+
+
+@bp.get("/api/health")
+def health() -> ResponseReturnValue:
+    """Public liveness probe."""
+    store = get_store()
+    return ok(version=VERSION, database=store.ping())
+
+
+@bp.post("/api/session")
+def login() -> ResponseReturnValue:
+    """Password login; the cookie holds only an opaque session id."""
+    from flask import current_app
+
+    settings = current_app.extensions["dispatch.settings"]
+    store = get_store()
+    data = json_body()
+    username = _text_field(data, "username", max_len=64)
+    password = _text_field(data, "password", max_len=1024)
+    key = f"login:{username.lower()}|{client_ip()}"
+    store.check_login_rate(key, per_min=settings.login_attempts_per_min)
+    try:
+        user = store.verify_password(username, password)
+    except AuthenticationError:
+        store.record_login_failure(key)
+        store.audit(f"login:{username}", "session.login.failed", ip=client_ip())
+        raise
+    sid, csrf = store.create_session(user["id"], ip=client_ip())
+    session.clear()
+    session["sid"] = sid
+    store.audit(f"user:{user['id']}", "session.login", role=user["role"], ip=client_ip())
+    return ok(
+        user={
+            "kind": "user",
+            "id": user["id"],
+            "role": user["role"],
+            "team_id": user["team_id"],
+            "name": user["username"],
+        },
+        csrf_token=csrf,
+    )
+
+
+@bp.get("/api/session")
+@require()
+def whoami() -> ResponseReturnValue:
+    """The caller and, for a browser session, its CSRF token."""
+    principal = current_principal()
+    return ok(user=principal.to_dict(), csrf_token=principal.csrf_token or "")
+
+
+@bp.delete("/api/session")
+@require()
+def logout() -> ResponseReturnValue:
+    """End the browser session (bearer callers: nothing to end)."""
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        store = get_store()
+        store.revoke_session(sid)
+        principal = current_principal()
+        store.audit(principal.actor, "session.logout", role=principal.role, ip=client_ip())
+    session.clear()
+    return ok()
+
+
+@bp.post("/api/devices/pair")
+def pair() -> ResponseReturnValue:
+    """Pairing exchange (public, rate-limited per address)."""
+    from flask import current_app
+
+    settings = current_app.extensions["dispatch.settings"]
+    store = get_store()
+    data = json_body()
+    unknown = set(data) - {"code", "label"}
+    if unknown:
+        raise ValidationError(f"unknown field(s) {', '.join(sorted(unknown))}; known: code, label")
+    code = _text_field(data, "code", max_len=20)
+    label = data.get("label")
+    if label is not None and (not isinstance(label, str) or len(label) > 80):
+        raise ValidationError("label must be text of at most 80 characters")
+    key = f"pair|{client_ip()}"
+    store.check_login_rate(key, per_min=max(settings.login_attempts_per_min, 10))
+    try:
+        paired = store.pair_device(code, label=label)
+    except AuthenticationError:
+        store.record_login_failure(key)
+        raise
+    device = paired["device"]
+    store.audit(
+        f"device:{device['id']}",
+        "device.paired",
+        role="team_member",
+        target=f"team:{device['team_id']}",
+        ip=client_ip(),
+    )
+    return ok(201, token=paired["token"], device=device, team=store.get_team(device["team_id"]))
+
+
+def register(app: Flask, socketio: Any) -> None:
+    """Add the routes; open the store now so the first request does not pay for it."""
+    get_store(app)
+    app.register_blueprint(bp)

@@ -1,0 +1,166 @@
+"""REST endpoints for positions: idempotent batch ingest (acknowledged once committed), reads."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Flask
+from flask.typing import ResponseReturnValue
+
+from dispatch.errors import PermissionDeniedError, ValidationError
+from dispatch.store.positions import MAX_BATCH
+from dispatch.web.auth import current_principal, get_store, require
+from dispatch.web.openapi import PAGE_PARAMS, operation, query_param
+from dispatch.web.rest import arg_float, arg_int, json_body, ok, page_args, paged, publish
+
+bp = Blueprint("api_positions", __name__)
+
+FIX = {
+    "type": "object",
+    "required": ["lon", "lat", "device_time_s"],
+    "properties": {
+        "client_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "description": "unique per fix (a UUID): makes retries idempotent",
+        },
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "device_time_s": {
+            "type": "number",
+            "minimum": 946684800,
+            "maximum": 4102444800,
+            "description": "Unix seconds of the fix (ISO 8601 text also accepted)",
+        },
+        "accuracy_m": {"type": "number", "minimum": 0},
+        "speed_mps": {"type": "number", "minimum": 0, "maximum": 500},
+        "heading_deg": {"type": "number", "minimum": 0, "maximum": 360},
+        "battery_pct": {"type": "number", "minimum": 0, "maximum": 100},
+    },
+    "additionalProperties": False,
+}
+
+OPENAPI_PATHS = {
+    "/api/positions": {
+        "post": operation(
+            "Send a batch of positions of one team",
+            roles=("team_member", "coordinator", "admin"),
+            tags=["positions"],
+            description=f"At most {MAX_BATCH} fixes. The answer comes after the batch is "
+            "committed; fixes whose client_id is already stored are counted as duplicates "
+            "(send the same batch again safely). A phone's team comes from its token; a "
+            "coordinator names the team_id.",
+            body={
+                "type": "object",
+                "required": ["positions"],
+                "properties": {
+                    "team_id": {"type": "integer", "minimum": 1},
+                    "positions": {"type": "array", "items": FIX, "maxItems": MAX_BATCH},
+                },
+                "additionalProperties": False,
+            },
+            response={
+                "type": "object",
+                "required": ["ok", "accepted", "stored", "duplicates"],
+                "properties": {
+                    "ok": {"const": True},
+                    "accepted": {"type": "integer"},
+                    "stored": {"type": "integer"},
+                    "duplicates": {"type": "integer"},
+                    "server_time_s": {"type": "number"},
+                },
+            },
+        ),
+        "get": operation(
+            "Track history: positions ordered by device time",
+            roles=("coordinator", "admin"),
+            tags=["positions"],
+            params=[
+                *PAGE_PARAMS,
+                query_param("team_id", {"type": "integer", "minimum": 1}),
+                query_param("since_s", {"type": "number"}),
+                query_param("until_s", {"type": "number"}),
+            ],
+            paged=True,
+        ),
+    },
+    "/api/positions/latest": {
+        "get": operation(
+            "The latest position of each team (a team member: their own team only)",
+            roles=("coordinator", "team_member", "admin"),
+            tags=["positions"],
+            response={
+                "type": "object",
+                "properties": {"ok": {"const": True}, "positions": {"type": "array"}},
+            },
+        )
+    },
+}
+
+
+@bp.post("/api/positions")
+@require("team_member", "coordinator")
+def ingest() -> ResponseReturnValue:
+    principal = current_principal()
+    data = json_body()
+    unknown = set(data) - {"team_id", "positions"}
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s) {', '.join(sorted(unknown))}; send {{team_id?, positions: [...]}}"
+        )
+    fixes = data.get("positions")
+    if not isinstance(fixes, list):
+        raise ValidationError("positions must be a list of {client_id, lon, lat, device_time_s}")
+    team_id = data.get("team_id")
+    if principal.role == "team_member":
+        if team_id is not None and team_id != principal.team_id:
+            raise PermissionDeniedError("a phone sends positions of its own team only")
+        team_id = principal.team_id
+    elif not isinstance(team_id, int) or isinstance(team_id, bool) or not 0 < team_id < 2**53:
+        raise ValidationError("team_id is required (the team whose positions these are)")
+    result = get_store().insert_positions(
+        team_id,
+        fixes,
+        device_id=principal.id if principal.kind == "device" else None,
+        source="api",
+    )
+    if result["stored"]:
+        publish("positions", {"team_id": team_id, "positions": result["stored"]})
+    return ok(
+        accepted=result["accepted"],
+        stored=len(result["stored"]),
+        duplicates=result["duplicates"],
+        server_time_s=time.time(),
+    )
+
+
+@bp.get("/api/positions")
+@require("coordinator")
+def history() -> ResponseReturnValue:
+    limit, offset = page_args()
+    page = get_store().list_positions(
+        team_id=arg_int("team_id", lo=1),
+        since_s=arg_float("since_s"),
+        until_s=arg_float("until_s"),
+        limit=limit,
+        offset=offset,
+    )
+    return paged(page)
+
+
+@bp.get("/api/positions/latest")
+@require("coordinator", "team_member")
+def latest() -> ResponseReturnValue:
+    principal = current_principal()
+    team_ids = None
+    if principal.role == "team_member":
+        team_ids = [principal.team_id] if principal.team_id is not None else []
+    return ok(positions=get_store().latest_positions(team_ids=team_ids))
+
+
+def register(app: Flask, socketio: Any) -> None:
+    """Add the routes."""
+    get_store(app)
+    app.register_blueprint(bp)

@@ -1,0 +1,250 @@
+"""REST endpoints for teams and for pairing a phone to a team (code, link and QR code)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import qrcode
+import qrcode.image.svg
+from flask import Blueprint, Flask, Response, request
+from flask.typing import ResponseReturnValue
+
+from dispatch.errors import NotFoundError, ValidationError
+from dispatch.store.accounts import normalise_pairing_code
+from dispatch.store.models import TEAM_KINDS, VEHICLE_PROFILES, format_hhmm
+from dispatch.web.auth import client_ip, current_principal, get_store, require
+from dispatch.web.openapi import PAGE_PARAMS, operation, path_param, query_param
+from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish
+
+bp = Blueprint("api_teams", __name__)
+
+#: Page of the phone app that finishes pairing (served by the live layer's pages module).
+PAIR_PAGE_PATH = "/pair"
+
+_TIME = {
+    "oneOf": [
+        {"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "example": "08:00"},
+        {"type": "integer", "minimum": 0, "maximum": 86400},
+    ]
+}
+TEAM_INPUT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 80},
+        "kind": {"enum": list(TEAM_KINDS)},
+        "skills": {
+            "type": "array",
+            "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
+        },
+        "base_name": {"type": "string", "maxLength": 200},
+        "base_lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "base_lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "shift_start": _TIME,
+        "shift_end": _TIME,
+        "vehicle_profile": {"enum": list(VEHICLE_PROFILES)},
+        "color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+        "active": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+TEAM_OUTPUT = {
+    "type": "object",
+    "required": ["ok", "team"],
+    "properties": {"ok": {"const": True}, "team": {"type": "object"}},
+}
+
+OPENAPI_PATHS = {
+    "/api/teams": {
+        "get": operation(
+            "List teams",
+            tags=["teams"],
+            params=[*PAGE_PARAMS, query_param("active", {"type": "boolean"})],
+            paged=True,
+        ),
+        "post": operation(
+            "Create a team",
+            roles=("coordinator", "admin"),
+            tags=["teams"],
+            body={**TEAM_INPUT, "required": ["name", "base_lon", "base_lat"]},
+            status=201,
+            response=TEAM_OUTPUT,
+        ),
+    },
+    "/api/teams/{team_id}": {
+        "get": operation(
+            "One team", tags=["teams"], params=[path_param("team_id")], response=TEAM_OUTPUT
+        ),
+        "patch": operation(
+            "Change a team",
+            roles=("coordinator", "admin"),
+            tags=["teams"],
+            params=[path_param("team_id")],
+            body=TEAM_INPUT,
+            response=TEAM_OUTPUT,
+        ),
+    },
+    "/api/teams/{team_id}/pairing": {
+        "post": operation(
+            "Create a one-time pairing code and link for a phone of the team",
+            roles=("coordinator", "admin"),
+            tags=["devices"],
+            params=[path_param("team_id")],
+            status=201,
+            response={
+                "type": "object",
+                "properties": {
+                    "ok": {"const": True},
+                    "code": {"type": "string"},
+                    "link": {"type": "string"},
+                    "qr_svg_url": {"type": "string"},
+                    "expires_at_s": {"type": "number"},
+                },
+            },
+        )
+    },
+    "/api/pairing/qr": {
+        "get": operation(
+            "QR code (SVG, or PNG with format=png) of a pairing link",
+            roles=("coordinator", "admin"),
+            tags=["devices"],
+            params=[
+                {
+                    "name": "code",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "maxLength": 20},
+                },
+                query_param("format", {"enum": ["svg", "png"]}),
+            ],
+            response={"type": "string"},
+        )
+    },
+}
+
+
+def _team_view(team: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **team,
+        "shift_start": format_hhmm(team["shift_start_s"]),
+        "shift_end": format_hhmm(team["shift_end_s"]),
+    }
+
+
+@bp.get("/api/teams")
+@require()
+def list_teams() -> ResponseReturnValue:
+    """Teams are visible to every signed-in role (names and bases are not patient data)."""
+    limit, offset = page_args()
+    active = arg_bool("active") if request.args.get("active") else None
+    page = get_store().list_teams(active=active, limit=limit, offset=offset)
+    return paged(page, items=[_team_view(t) for t in page])
+
+
+@bp.post("/api/teams")
+@require("coordinator")
+def create_team() -> ResponseReturnValue:
+    store = get_store()
+    team = store.add_team(json_body())
+    principal = current_principal()
+    store.audit(
+        principal.actor,
+        "team.create",
+        role=principal.role,
+        target=f"team:{team['id']}",
+        ip=client_ip(),
+    )
+    publish("team", team)
+    return ok(201, team=_team_view(team))
+
+
+@bp.get("/api/teams/<int:team_id>")
+@require()
+def get_team(team_id: int) -> ResponseReturnValue:
+    return ok(team=_team_view(get_store().get_team(team_id)))
+
+
+@bp.patch("/api/teams/<int:team_id>")
+@require("coordinator")
+def update_team(team_id: int) -> ResponseReturnValue:
+    store = get_store()
+    data = json_body()
+    team = store.update_team(team_id, data)
+    principal = current_principal()
+    store.audit(
+        principal.actor,
+        "team.update",
+        role=principal.role,
+        target=f"team:{team_id}",
+        ip=client_ip(),
+        detail={"fields": sorted(data)},
+    )
+    publish("team", team)
+    return ok(team=_team_view(team))
+
+
+def pairing_link(code: str) -> str:
+    """The absolute link a phone opens to pair (from the request's host)."""
+    return f"{request.host_url.rstrip('/')}{PAIR_PAGE_PATH}?code={code}"
+
+
+@bp.post("/api/teams/<int:team_id>/pairing")
+@require("coordinator")
+def create_pairing(team_id: int) -> ResponseReturnValue:
+    store = get_store()
+    principal = current_principal()
+    pairing = store.create_pairing(
+        team_id, created_by=principal.id if principal.kind == "user" else None
+    )
+    store.audit(
+        principal.actor,
+        "device.pairing.create",
+        role=principal.role,
+        target=f"team:{team_id}",
+        ip=client_ip(),
+    )
+    code = pairing["code"]
+    return ok(
+        201,
+        code=code,
+        team_id=team_id,
+        link=pairing_link(code),
+        qr_svg_url=f"/api/pairing/qr?code={code}",
+        expires_at_s=pairing["expires_at_s"],
+    )
+
+
+def qr_image(text: str, *, fmt: str = "svg") -> bytes:
+    """A QR code of ``text`` as SVG or PNG bytes."""
+    if fmt == "png":
+        img = qrcode.make(text, box_size=8, border=2)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        return buf.getvalue()
+    img = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=2)
+    return img.to_string(encoding="unicode").encode()  # type: ignore[no-any-return]
+
+
+@bp.get("/api/pairing/qr")
+@require("coordinator")
+def pairing_qr() -> ResponseReturnValue:
+    code = request.args.get("code", "")
+    fmt = request.args.get("format", "svg")
+    if fmt not in ("svg", "png"):
+        raise ValidationError(f"format={fmt!r}: use svg or png")
+    if not code or len(code) > 20:
+        raise ValidationError("code is required: the pairing code, e.g. K7QD-3MZP")
+    if get_store().pairing_team(code) is None:
+        raise NotFoundError(f"pairing code {code!r} is unknown, expired or used: create a new one")
+    norm = normalise_pairing_code(code)
+    link = pairing_link(f"{norm[:4]}-{norm[4:]}")
+    mimetype = "image/png" if fmt == "png" else "image/svg+xml"
+    return Response(
+        qr_image(link, fmt=fmt), mimetype=mimetype, headers={"Cache-Control": "no-store"}
+    )
+
+
+def register(app: Flask, socketio: Any) -> None:
+    """Add the routes."""
+    get_store(app)
+    app.register_blueprint(bp)

@@ -1,0 +1,501 @@
+"""REST endpoints for visits: list, create, change, cancel, CSV import, protected details, events."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Blueprint, Flask, request
+from flask.typing import ResponseReturnValue
+
+from dispatch.errors import DispatchError, PermissionDeniedError, ValidationError
+from dispatch.store.models import (
+    CARE_KINDS,
+    EVENT_KINDS,
+    VISIT_STATUSES,
+    format_hhmm,
+    parse_visit,
+)
+from dispatch.web.auth import Principal, client_ip, current_principal, get_store, require
+from dispatch.web.openapi import DAY_SCHEMA, PAGE_PARAMS, operation, path_param, query_param
+from dispatch.web.rest import (
+    arg_bool,
+    arg_choice,
+    arg_day,
+    arg_int,
+    json_body,
+    ok,
+    page_args,
+    paged,
+    publish,
+)
+
+bp = Blueprint("api_visits", __name__)
+
+#: Most rows accepted in one CSV import.
+MAX_IMPORT_ROWS = 5000
+#: Fields a planner does not need (they plan on places and times, not addresses).
+PLANNER_HIDDEN = ("address", "external_ref")
+
+_TIME = {
+    "oneOf": [
+        {"type": "string", "pattern": r"^\d{1,2}:\d{2}$"},
+        {"type": "integer", "minimum": 0, "maximum": 86400},
+    ]
+}
+VISIT_INPUT = {
+    "type": "object",
+    "properties": {
+        "day": DAY_SCHEMA,
+        "pseudonym": {"type": "string", "minLength": 1, "maxLength": 40, "example": "Patient 7F3A"},
+        "care_kind": {"enum": list(CARE_KINDS)},
+        "address": {"type": "string", "maxLength": 200},
+        "commune": {"type": "string", "maxLength": 200},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "duration_s": {"type": "integer", "minimum": 60, "maximum": 43200},
+        "windows": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 8,
+            "items": {"type": "array", "items": _TIME, "minItems": 2, "maxItems": 2},
+            "example": [["08:00", "10:00"]],
+        },
+        "skills": {"type": "array", "items": {"type": "string"}},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 3},
+        "preferred_team_id": {"type": ["integer", "null"], "minimum": 1},
+        "team_id": {"type": ["integer", "null"], "minimum": 1},
+        "status": {"enum": list(VISIT_STATUSES)},
+        "external_ref": {"type": "string", "maxLength": 200},
+        "protected": {
+            "type": "object",
+            "properties": {
+                k: {"type": "string", "maxLength": 2000}
+                for k in ("name", "phone", "address_details", "notes")
+            },
+            "additionalProperties": False,
+        },
+    },
+    "additionalProperties": False,
+}
+VISIT_OUTPUT = {
+    "type": "object",
+    "required": ["ok", "visit"],
+    "properties": {"ok": {"const": True}, "visit": {"type": "object"}},
+}
+EVENT_INPUT = {
+    "type": "object",
+    "required": ["kind"],
+    "properties": {
+        "kind": {"enum": list(EVENT_KINDS)},
+        "note": {"type": "string", "maxLength": 2000},
+        "client_id": {"type": "string", "minLength": 1, "maxLength": 100},
+        "device_time_s": {"type": "number", "minimum": 946684800, "maximum": 4102444800},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+    },
+    "additionalProperties": False,
+}
+_VID = [path_param("visit_id")]
+
+OPENAPI_PATHS = {
+    "/api/visits": {
+        "get": operation(
+            "List visits (a team member sees only their team's round)",
+            roles=("coordinator", "planner", "team_member", "admin"),
+            tags=["visits"],
+            params=[
+                *PAGE_PARAMS,
+                query_param("day", DAY_SCHEMA),
+                query_param("team_id", {"type": "integer", "minimum": 1}),
+                query_param("status", {"enum": list(VISIT_STATUSES)}),
+                query_param("unassigned", {"type": "boolean"}),
+            ],
+            paged=True,
+        ),
+        "post": operation(
+            "Create a visit",
+            roles=("coordinator", "admin"),
+            tags=["visits"],
+            body={
+                **VISIT_INPUT,
+                "required": ["day", "pseudonym", "lon", "lat", "duration_s", "windows"],
+            },
+            status=201,
+            response=VISIT_OUTPUT,
+            description='Time windows are [start, end] pairs of "HH:MM" or seconds since midnight.',
+        ),
+    },
+    "/api/visits/import": {
+        "post": operation(
+            "Import visits from CSV (all rows or none; per-row errors in details)",
+            roles=("coordinator", "admin"),
+            tags=["visits"],
+            params=[
+                query_param("day", DAY_SCHEMA, "day of rows without a day column"),
+                query_param("dry_run", {"type": "boolean"}, "check only, store nothing"),
+            ],
+            body={"type": "string"},
+            body_content_type="text/csv",
+            status=201,
+            description="Columns: day, pseudonym, care_kind, address, commune, lon, lat, "
+            'duration_min (or duration_s), windows ("08:00-10:00;17:00-18:00"), skills '
+            '("insulin;wound"), priority, preferred_team (name or id), external_ref, name, '
+            "phone, address_details, notes.",
+        )
+    },
+    "/api/visits/{visit_id}": {
+        "get": operation(
+            "One visit (public view: pseudonym, place, times)",
+            roles=("coordinator", "planner", "team_member", "admin"),
+            tags=["visits"],
+            params=_VID,
+            response=VISIT_OUTPUT,
+        ),
+        "patch": operation(
+            "Change a visit",
+            roles=("coordinator", "admin"),
+            tags=["visits"],
+            params=_VID,
+            body=VISIT_INPUT,
+            response=VISIT_OUTPUT,
+        ),
+        "delete": operation(
+            "Cancel a visit (kept, with status cancelled)",
+            roles=("coordinator", "admin"),
+            tags=["visits"],
+            params=_VID,
+            response=VISIT_OUTPUT,
+        ),
+    },
+    "/api/visits/{visit_id}/details": {
+        "get": operation(
+            "Protected patient details (name, phone, address details, notes); every read is audited",
+            roles=("coordinator", "team_member"),
+            tags=["visits"],
+            params=_VID,
+            description="Administrators and planners have no access. A team member reads only "
+            "visits of their team's round.",
+            response={
+                "type": "object",
+                "properties": {"ok": {"const": True}, "details": {"type": "object"}},
+            },
+        )
+    },
+    "/api/visits/{visit_id}/events": {
+        "get": operation(
+            "Events of a visit",
+            roles=("coordinator", "team_member", "admin"),
+            tags=["visits"],
+            params=[*_VID, *PAGE_PARAMS],
+            paged=True,
+        ),
+        "post": operation(
+            "Record an arrival, check-in, check-out, missed visit or note",
+            roles=("coordinator", "team_member", "admin"),
+            tags=["visits"],
+            params=_VID,
+            body=EVENT_INPUT,
+            status=201,
+            description="Idempotent on client_id: a retried event is stored once.",
+        ),
+    },
+}
+
+
+def visit_view(visit: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """The visit as ``principal`` may see it (windows also as "HH:MM")."""
+    view = dict(visit)
+    view["windows_hhmm"] = [[format_hhmm(a), format_hhmm(b)] for a, b in visit["windows"]]
+    if principal.role == "planner":
+        for key in PLANNER_HIDDEN:
+            view.pop(key, None)
+    return view
+
+
+def _check_round(visit: dict[str, Any], principal: Principal) -> None:
+    if principal.role == "team_member" and visit["team_id"] != principal.team_id:
+        raise PermissionDeniedError(
+            f"visit {visit['id']} is not in your team's round: ask the coordinator"
+        )
+
+
+@bp.get("/api/visits")
+@require("coordinator", "planner", "team_member")
+def list_visits() -> ResponseReturnValue:
+    principal = current_principal()
+    limit, offset = page_args()
+    team_id = arg_int("team_id", lo=1)
+    unassigned = arg_bool("unassigned")
+    if principal.role == "team_member":
+        if team_id is not None and team_id != principal.team_id:
+            raise PermissionDeniedError("a team member sees only their own team's round")
+        if unassigned:
+            raise PermissionDeniedError("a team member sees only their own team's round")
+        team_id = principal.team_id
+    page = get_store().list_visits(
+        day=arg_day(),
+        team_id=team_id,
+        status=arg_choice("status", VISIT_STATUSES),
+        unassigned=unassigned,
+        limit=limit,
+        offset=offset,
+    )
+    return paged(page, items=[visit_view(v, principal) for v in page])
+
+
+@bp.post("/api/visits")
+@require("coordinator")
+def create_visit() -> ResponseReturnValue:
+    store = get_store()
+    principal = current_principal()
+    visit = store.add_visit(json_body())
+    store.audit(
+        principal.actor,
+        "visit.create",
+        role=principal.role,
+        target=f"visit:{visit['id']}",
+        ip=client_ip(),
+    )
+    publish("visit", visit)
+    return ok(201, visit=visit_view(visit, principal))
+
+
+@bp.get("/api/visits/<int:visit_id>")
+@require("coordinator", "planner", "team_member")
+def get_visit(visit_id: int) -> ResponseReturnValue:
+    principal = current_principal()
+    visit = get_store().get_visit(visit_id)
+    _check_round(visit, principal)
+    return ok(visit=visit_view(visit, principal))
+
+
+@bp.patch("/api/visits/<int:visit_id>")
+@require("coordinator")
+def update_visit(visit_id: int) -> ResponseReturnValue:
+    store = get_store()
+    principal = current_principal()
+    data = json_body()
+    visit = store.update_visit(visit_id, data)
+    store.audit(
+        principal.actor,
+        "visit.update",
+        role=principal.role,
+        target=f"visit:{visit_id}",
+        ip=client_ip(),
+        detail={"fields": sorted(data)},
+    )
+    publish("visit", visit)
+    return ok(visit=visit_view(visit, principal))
+
+
+@bp.delete("/api/visits/<int:visit_id>")
+@require("coordinator")
+def cancel_visit(visit_id: int) -> ResponseReturnValue:
+    store = get_store()
+    principal = current_principal()
+    visit = store.update_visit(visit_id, {"status": "cancelled"})
+    store.audit(
+        principal.actor,
+        "visit.cancel",
+        role=principal.role,
+        target=f"visit:{visit_id}",
+        ip=client_ip(),
+    )
+    publish("visit", visit)
+    return ok(visit=visit_view(visit, principal))
+
+
+@bp.get("/api/visits/<int:visit_id>/details")
+@require("coordinator", "team_member", admin=False)
+def visit_details(visit_id: int) -> ResponseReturnValue:
+    principal = current_principal()
+    details = get_store().visit_details(
+        visit_id,
+        actor=principal.actor,
+        role=principal.role or "",
+        team_id=principal.team_id if principal.role == "team_member" else None,
+        ip=client_ip(),
+    )
+    return ok(details=details)
+
+
+@bp.get("/api/visits/<int:visit_id>/events")
+@require("coordinator", "team_member")
+def list_events(visit_id: int) -> ResponseReturnValue:
+    principal = current_principal()
+    store = get_store()
+    _check_round(store.get_visit(visit_id), principal)
+    limit, offset = page_args()
+    return paged(store.list_visit_events(visit_id, limit=limit, offset=offset))
+
+
+@bp.post("/api/visits/<int:visit_id>/events")
+@require("coordinator", "team_member")
+def add_event(visit_id: int) -> ResponseReturnValue:
+    principal = current_principal()
+    store = get_store()
+    event = store.add_visit_event(
+        visit_id,
+        json_body(),
+        actor=principal.actor,
+        team_id=principal.team_id if principal.role == "team_member" else None,
+    )
+    visit = store.get_visit(visit_id)
+    if event["created"]:
+        publish("visit_event", {"event": event, "visit": visit})
+    return ok(201 if event["created"] else 200, event=event, visit=visit_view(visit, principal))
+
+
+# -- CSV import --------------------------------------------------------------------------------
+CSV_COLUMNS = {
+    "day",
+    "pseudonym",
+    "care_kind",
+    "address",
+    "commune",
+    "lon",
+    "lat",
+    "duration_min",
+    "duration_s",
+    "windows",
+    "skills",
+    "priority",
+    "preferred_team",
+    "external_ref",
+    "name",
+    "phone",
+    "address_details",
+    "notes",
+}
+
+
+def _csv_text() -> str:
+    upload = request.files.get("file")
+    raw = upload.read() if upload is not None else request.get_data()
+    if not raw:
+        raise ValidationError(
+            "send the CSV as the request body (Content-Type: text/csv) or as a 'file' upload"
+        )
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationError("the CSV is neither UTF-8 nor Windows-1252 text")
+
+
+def csv_rows_to_visits(
+    text: str, *, default_day: str | None, team_ids: dict[str, int]
+) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
+    """Visits, their labels and per-row errors from CSV text (``;`` or ``,`` separated)."""
+    sample = text[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=";,\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if not header:
+        raise ValidationError("the CSV has no header line: first line must name the columns")
+    unknown = sorted(set(header) - CSV_COLUMNS)
+    if unknown:
+        raise ValidationError(
+            f"unknown CSV column(s) {', '.join(unknown)}; known: {', '.join(sorted(CSV_COLUMNS))}"
+        )
+    reader.fieldnames = header
+    visits: list[dict[str, Any]] = []
+    labels: list[str] = []
+    errors: list[dict[str, Any]] = []
+    for number, raw in enumerate(reader, start=2):
+        if len(visits) + len(errors) >= MAX_IMPORT_ROWS:
+            raise ValidationError(f"more than {MAX_IMPORT_ROWS} rows: split the file")
+        row = {k: (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(row.values()):
+            continue
+        label = f"line {number}"
+        try:
+            data: dict[str, Any] = {}
+            for key in (
+                "pseudonym",
+                "care_kind",
+                "address",
+                "commune",
+                "external_ref",
+                "lon",
+                "lat",
+                "priority",
+                "skills",
+                "windows",
+            ):
+                if row.get(key):
+                    data[key] = row[key]
+            data["day"] = row.get("day") or default_day
+            if data["day"] is None:
+                raise ValidationError(f"{label}: day is empty: fill the column or pass ?day=")
+            if row.get("duration_min"):
+                data["duration_s"] = f"{row['duration_min']}min"
+            elif row.get("duration_s"):
+                data["duration_s"] = row["duration_s"]
+            else:
+                raise ValidationError(f"{label}: give duration_min or duration_s")
+            if row.get("priority"):
+                data["priority"] = row["priority"]
+            team = row.get("preferred_team")
+            if team:
+                if team in team_ids:
+                    data["preferred_team_id"] = team_ids[team]
+                elif team.isdigit() and int(team) in team_ids.values():
+                    data["preferred_team_id"] = int(team)
+                else:
+                    raise ValidationError(f"{label}: preferred_team {team!r} is not a team")
+            protected = {
+                k: row[k] for k in ("name", "phone", "address_details", "notes") if row.get(k)
+            }
+            if protected:
+                data["protected"] = protected
+            parse_visit(data, label=label)
+            visits.append(data)
+            labels.append(label)
+        except DispatchError as exc:
+            errors.append({"line": number, "error": exc.message})
+    return visits, labels, errors
+
+
+@bp.post("/api/visits/import")
+@require("coordinator")
+def import_visits() -> ResponseReturnValue:
+    store = get_store()
+    principal = current_principal()
+    teams = store.list_teams(limit=1000)
+    team_ids = {t["name"]: t["id"] for t in teams}
+    visits, labels, errors = csv_rows_to_visits(
+        _csv_text(), default_day=arg_day(), team_ids=team_ids
+    )
+    if errors:
+        raise ValidationError(
+            f"{len(errors)} row(s) have errors; nothing was imported: fix them and send the file again",
+            details=errors,
+        )
+    if not visits:
+        raise ValidationError("the CSV has a header but no visit rows")
+    if arg_bool("dry_run"):
+        return ok(imported=0, checked=len(visits), errors=[])
+    created = store.add_visits(visits, labels=labels)
+    store.audit(
+        principal.actor,
+        "visit.import",
+        role=principal.role,
+        ip=client_ip(),
+        detail={"rows": len(created)},
+    )
+    for visit in created:
+        publish("visit", visit)
+    return ok(201, imported=len(created), ids=[v["id"] for v in created], errors=[])
+
+
+def register(app: Flask, socketio: Any) -> None:
+    """Add the routes."""
+    get_store(app)
+    app.register_blueprint(bp)
