@@ -110,6 +110,11 @@ def build(ctx: click.Context, territory_id: str, force: bool, place: str | None)
         )
     else:
         built = build_territory(territory_id, settings, force=force, progress=_progress(start))
+    # Prepare the routing index now, so the first route or matrix after a build is fast.
+    from dispatch.routing import Router
+
+    _progress(start)("preparing the routing index (contraction hierarchies)")
+    Router.for_territory(built)
     info = built.info
     click.echo(
         f"{built.id}: {info['nodes']} nodes, {info['arcs']} arcs, "

@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
         app,
         async_mode="threading",
         message_queue=message_queue,
-        cors_allowed_origins=[],
+        # No cors_allowed_origins: the default accepts only the server's own origin, so a page
+        # on another origin cannot open a socket with a coordinator's session cookie.
         json=None,
     )
     return app
