@@ -11,6 +11,7 @@ import numpy as np
 
 from dispatch.errors import ConflictError, ValidationError
 from dispatch.store import Store
+from dispatch.store.models import local_today
 
 #: Team kinds created at each kind of base (hospitals host every mobile team).
 TEAMS_BY_BASE_KIND: dict[str, tuple[str, ...]] = {
@@ -211,7 +212,7 @@ def seed_demo(
     """
     from dispatch.territory import sample_points
 
-    day_s = day if isinstance(day, str) else (day or dt.date.today()).isoformat()
+    day_s = day if isinstance(day, str) else (day.isoformat() if day else local_today())
     if scale <= 0:
         raise ValidationError("scale must be positive")
     if not territory.bases:

@@ -134,7 +134,7 @@ def _cases(w: World):
             {"kind": "note", "note": "ok"},
             {"admin", "coordinator", "member_a"},
         ),
-        ("GET", f"/api/visits/{vb}/events", None, {"admin", "coordinator", "device_b"}),
+        ("GET", f"/api/visits/{vb}/events", None, {"coordinator", "device_b"}),
         ("PATCH", f"/api/visits/{va}", {"priority": 2}, {"admin", "coordinator"}),
         (
             "POST",

@@ -70,7 +70,7 @@ def test_positions_batch_over_http_is_idempotent(world):
     h = world.headers("device_b")
     batch = {
         "positions": [
-            {"client_id": f"u{i}", "lon": 9.15, "lat": 42.3 + i * 1e-4, "device_time_s": 1.8e9 + i}
+            {"client_id": f"u{i}", "lon": 9.15, "lat": 42.3 + i * 1e-4, "device_time_s": 1.7e9 + i}
             for i in range(30)
         ]
     }
@@ -94,12 +94,12 @@ def test_positions_and_events_notify_listeners(world):
     h = world.headers("device_b")
     client.post(
         "/api/positions",
-        json={"positions": [{"client_id": "z", "lon": 9.15, "lat": 42.3, "device_time_s": 1.8e9}]},
+        json={"positions": [{"client_id": "z", "lon": 9.15, "lat": 42.3, "device_time_s": 1.7e9}]},
         headers=h,
     )
     client.post(
         "/api/positions",
-        json={"positions": [{"client_id": "z", "lon": 9.15, "lat": 42.3, "device_time_s": 1.8e9}]},
+        json={"positions": [{"client_id": "z", "lon": 9.15, "lat": 42.3, "device_time_s": 1.7e9}]},
         headers=h,
     )
     vb = world.ids["visit_b"]

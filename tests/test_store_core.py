@@ -72,7 +72,7 @@ def test_write_returns_after_commit(store, tmp_path):
     for i in range(20):
         store.insert_positions(
             team["id"],
-            [{"client_id": f"c{i}", "lon": 9.4, "lat": 42.6, "device_time_s": 1.8e9 + i}],
+            [{"client_id": f"c{i}", "lon": 9.4, "lat": 42.6, "device_time_s": 1.7e9 + i}],
         )
         count = outside.execute("SELECT count(*) FROM positions").fetchone()[0]
         assert count == i + 1
@@ -94,7 +94,7 @@ def test_many_threads_nothing_lost(store):
                             "client_id": f"{k}-{i}-{j}",
                             "lon": 9.4,
                             "lat": 42.6,
-                            "device_time_s": 1.8e9 + i,
+                            "device_time_s": 1.7e9 + i,
                         }
                         for j in range(5)
                     ],

@@ -22,7 +22,7 @@ def team(store):
     return store.add_team({"name": "A", "base_lon": 9.45, "base_lat": 42.7})
 
 
-def _batch(n, *, t0=1.8e9, prefix="c"):
+def _batch(n, *, t0=1.7e9, prefix="c"):
     return [
         {
             "client_id": f"{prefix}{i}",
@@ -117,8 +117,8 @@ def test_time_formats_accepted(store, team):
 
 def test_latest_position_per_team_by_device_time(store, team):
     """The latest fix is the newest by device time, even when it arrived first."""
-    store.insert_positions(team["id"], _batch(1, t0=1.8e9 + 100, prefix="late"))
-    store.insert_positions(team["id"], _batch(3, t0=1.8e9))
+    store.insert_positions(team["id"], _batch(1, t0=1.7e9 + 100, prefix="late"))
+    store.insert_positions(team["id"], _batch(3, t0=1.7e9))
     latest = store.latest_positions()
     assert [p["client_id"] for p in latest] == ["late0"]
 

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -13,7 +14,7 @@ from dispatch.cli import get_settings
 from dispatch.errors import ValidationError
 from dispatch.settings import Settings
 from dispatch.store import Store
-from dispatch.store.models import ROLES, TEAM_KINDS, VEHICLE_PROFILES, format_hhmm
+from dispatch.store.models import LOCAL_TZ, ROLES, TEAM_KINDS, VEHICLE_PROFILES, format_hhmm
 
 
 def _open(ctx: click.Context) -> Store:
@@ -260,7 +261,9 @@ def device_pair(ctx: click.Context, team_name: str, base_url: str | None, qr: bo
     store.audit("cli", "device.pairing.create", target=f"team:{found['id']}")
     url = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
     link = f"{url}{PAIR_PAGE_PATH}?code={pairing['code']}"
-    expires = dt.datetime.fromtimestamp(pairing["expires_at_s"]).strftime("%H:%M")
+    expires = dt.datetime.fromtimestamp(pairing["expires_at_s"], ZoneInfo(LOCAL_TZ)).strftime(
+        "%H:%M"
+    )
     click.echo(f"code: {pairing['code']}")
     click.echo(f"link: {link}")
     click.echo(f"valid until {expires}, once")
@@ -282,7 +285,9 @@ def device_list(ctx: click.Context) -> None:
     store = _open(ctx)
     for d in store.list_devices(limit=1000):
         state = "revoked" if d["revoked"] else "active"
-        seen = dt.datetime.fromtimestamp(d["last_seen_at_s"] or 0).strftime("%Y-%m-%d %H:%M")
+        seen = dt.datetime.fromtimestamp(d["last_seen_at_s"] or 0, ZoneInfo(LOCAL_TZ)).strftime(
+            "%Y-%m-%d %H:%M"
+        )
         click.echo(f"{d['id']:>4}  team {d['team_id']:<4} {d['label'] or '':<20} {state:<8} {seen}")
 
 
@@ -391,7 +396,7 @@ def demo() -> None:
 
 @demo.command("seed")
 @click.option("--territory", "territory_id", help="Territory (default: the setting).")
-@click.option("--day", help="Day of the visits, YYYY-MM-DD (default: today).")
+@click.option("--day", help="Day of the visits, YYYY-MM-DD (default: today in Paris).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Visits multiplier.")
 @click.option("--replace", is_flag=True, help="Delete earlier demo data first.")

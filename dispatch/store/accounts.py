@@ -178,6 +178,8 @@ class AccountsMixin:
         if not sets:
             return current
 
+        role_changed = "role" in sets and sets["role"] != current["role"]
+
         def job(conn: sqlite3.Connection) -> None:
             if (
                 sets.get("team_id") is not None
@@ -188,13 +190,15 @@ class AccountsMixin:
                 raise NotFoundError(f"team {sets['team_id']} does not exist")
             cols = ", ".join(f"{k} = ?" for k in sets)
             conn.execute(f"UPDATE users SET {cols} WHERE id = ?", (*sets.values(), user_id))
-            if sets.get("active") == 0 or "password_hash" in sets or "role" in sets:
-                # Disabling, re-keying or changing role ends every open session and token.
+            if sets.get("active") == 0 or "password_hash" in sets or role_changed:
+                # Disabling, re-keying or changing role ends every open session.
                 conn.execute(
                     "UPDATE sessions SET revoked_at_s = ? WHERE user_id = ? AND revoked_at_s IS NULL",
                     (now_s(), user_id),
                 )
-            if sets.get("active") == 0:
+            if sets.get("active") == 0 or role_changed:
+                # Disabling or changing role also revokes the API tokens: a token minted for
+                # the old role must not keep its rights (create a new one if still needed).
                 conn.execute(
                     "UPDATE api_tokens SET revoked_at_s = ? WHERE user_id = ? AND revoked_at_s IS NULL",
                     (now_s(), user_id),
@@ -205,7 +209,11 @@ class AccountsMixin:
 
     # -- passwords and rate limiting --------------------------------------------------------------
     def check_login_rate(self, key: str, *, per_min: int) -> None:
-        """Raise RateLimitedError when ``key`` failed ``per_min`` times in the last minute."""
+        """Raise RateLimitedError when ``key`` has ``per_min`` attempts in the last minute.
+
+        Read-only: to limit a login use :meth:`register_login_attempt`, which counts and
+        records atomically (a check followed by a separate record lets parallel guesses through).
+        """
         since = now_s() - 60
         with self.engine.read() as conn:
             count = conn.execute(
@@ -216,6 +224,44 @@ class AccountsMixin:
                 f"too many failed attempts ({count} in the last minute): wait a minute and retry"
             )
 
+    def register_login_attempt(self, limits: dict[str, int]) -> None:
+        """Count and record one attempt under each key in one writer job, BEFORE any check.
+
+        Parameters
+        ----------
+        limits
+            ``{key: attempts allowed per minute}``, e.g. one key per (username, address) and
+            one per username. If any key already reached its limit, nothing is recorded and
+            RateLimitedError is raised; otherwise the attempt is recorded under every key.
+            Because the single writer thread runs the count and the insert together, N
+            parallel requests cannot all see "under the limit". Call
+            :meth:`clear_login_attempts` after a success.
+        """
+
+        def job(conn: sqlite3.Connection) -> None:
+            now = now_s()
+            for key, per_min in limits.items():
+                count = conn.execute(
+                    "SELECT count(*) FROM login_attempts WHERE key = ? AND at_s > ?",
+                    (key, now - 60),
+                ).fetchone()[0]
+                if count >= per_min:
+                    raise RateLimitedError(
+                        f"too many attempts ({count} in the last minute): wait a minute and retry"
+                    )
+            conn.executemany(
+                "INSERT INTO login_attempts (key, at_s) VALUES (?, ?)",
+                [(key, now) for key in limits],
+            )
+
+        self.engine.write(job)
+
+    def clear_login_attempts(self, key: str) -> None:
+        """Forget the attempts recorded under ``key`` (after a successful login or pairing)."""
+        self.engine.write(
+            lambda conn: conn.execute("DELETE FROM login_attempts WHERE key = ?", (key,))
+        )
+
     def record_login_failure(self, key: str) -> None:
         """Count one failed attempt for ``key`` (username and address)."""
         self.engine.write(
@@ -224,11 +270,21 @@ class AccountsMixin:
             )
         )
 
+    def user_exists(self, username: str) -> bool:
+        """True when a user has exactly this login name (no details returned)."""
+        with self.engine.read() as conn:
+            return (
+                conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone()
+                is not None
+            )
+
     def verify_password(self, username: str, password: str) -> dict[str, Any]:
         """The active user whose password matches (AuthenticationError otherwise)."""
         with self.engine.read() as conn:
             row = conn.execute(
-                "SELECT id, password_hash, active FROM users WHERE username = ?", (username,)
+                "SELECT u.id, u.password_hash, u.active, u.role, t.active AS team_active"
+                " FROM users u LEFT JOIN teams t ON t.id = u.team_id WHERE u.username = ?",
+                (username,),
             ).fetchone()
         stored = row["password_hash"] if row is not None else None
         try:
@@ -239,6 +295,12 @@ class AccountsMixin:
         if not ok:
             raise AuthenticationError("wrong username or password")
         assert row is not None and stored is not None
+        if row["role"] == "team_member" and not row["team_active"]:
+            # The password is right: say why (like the team's phones, its members lose access).
+            raise AuthenticationError(
+                "your team is deactivated: ask the coordinator to reactivate it or move you"
+                " to another team"
+            )
         if _hasher.check_needs_rehash(stored):
             new_hash = _hasher.hash(password)
             self.engine.write(
@@ -294,8 +356,9 @@ class AccountsMixin:
         with self.engine.read() as conn:
             row = conn.execute(
                 "SELECT t.id AS token_id, t.last_used_at_s, u.id AS user_id FROM api_tokens t"
-                " JOIN users u ON u.id = t.user_id"
-                " WHERE t.token_hash = ? AND t.revoked_at_s IS NULL AND u.active = 1",
+                " JOIN users u ON u.id = t.user_id LEFT JOIN teams tm ON tm.id = u.team_id"
+                " WHERE t.token_hash = ? AND t.revoked_at_s IS NULL AND u.active = 1"
+                " AND (u.team_id IS NULL OR tm.active = 1)",
                 (digest,),
             ).fetchone()
         if row is None:
@@ -331,8 +394,9 @@ class AccountsMixin:
         with self.engine.read() as conn:
             row = conn.execute(
                 "SELECT s.id, s.user_id, s.csrf_token, s.expires_at_s FROM sessions s"
-                " JOIN users u ON u.id = s.user_id WHERE s.sid_hash = ?"
-                " AND s.revoked_at_s IS NULL AND s.expires_at_s > ? AND u.active = 1",
+                " JOIN users u ON u.id = s.user_id LEFT JOIN teams tm ON tm.id = u.team_id"
+                " WHERE s.sid_hash = ? AND s.revoked_at_s IS NULL AND s.expires_at_s > ?"
+                " AND u.active = 1 AND (u.team_id IS NULL OR tm.active = 1)",
                 (token_hash(sid), now_s()),
             ).fetchone()
         if row is None:

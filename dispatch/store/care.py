@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -280,15 +281,32 @@ class CareMixin:
         return Page([_visit_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
     def update_visit(self, visit_id: int, data: dict[str, Any]) -> dict[str, Any]:
-        """Change some fields of a visit (protected details included if given)."""
+        """Change some fields of a visit; ``protected`` details are merged key by key."""
         row = parse_visit(data, partial=True, label=f"visit {visit_id}")
         if not row:
             return self.get_visit(visit_id)
-        for key in ("windows", "skills", "protected"):
+        for key in ("windows", "skills"):
             if key in row:
                 row[key] = dumps(row[key])
+        # Protected details are merged key by key: a key sent replaces that detail, a key sent
+        # as null (or "") removes it, keys not sent stay; "protected": null removes them all.
+        protected_changes = row.pop("protected", None)
+        clear_protected = "protected" in data and data["protected"] is None
 
         def job(conn: sqlite3.Connection) -> None:
+            if protected_changes is not None or clear_protected:
+                found = conn.execute(
+                    "SELECT protected FROM visits WHERE id = ?", (visit_id,)
+                ).fetchone()
+                if found is None:
+                    raise NotFoundError(f"visit {visit_id} does not exist")
+                merged = {} if clear_protected else dict(json.loads(found[0] or "{}"))
+                for key, value in (protected_changes or {}).items():
+                    if value is None:
+                        merged.pop(key, None)
+                    else:
+                        merged[key] = value
+                row["protected"] = dumps(merged)
             for key in ("preferred_team_id", "team_id"):
                 if (
                     row.get(key) is not None

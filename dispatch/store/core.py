@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -47,6 +48,20 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 (and its missing folders 0700) if it is missing.
+
+    Patient details live in the database: it is readable by the service account only. SQLite
+    gives the -wal and -shm files the permissions of the database file.
+    """
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        os.close(fd)
+
+
 class Engine:
     """Serialises every write through one thread; hands out reader connections.
 
@@ -65,7 +80,7 @@ class Engine:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
         self._all_readers: list[sqlite3.Connection] = []

@@ -7,6 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from dispatch.errors import ValidationError
 
@@ -40,6 +41,8 @@ def parse_time_s(value: Any, *, what: str) -> int:
     """Seconds since midnight from ``"HH:MM"``, ``"HH:MM:SS"`` or an int of seconds."""
     if isinstance(value, bool):
         raise ValidationError(f'{what}: {value!r} is not a time: write "HH:MM" (e.g. "08:30")')
+    if isinstance(value, int) and not -(2**63) < value < 2**63:
+        raise ValidationError(f"{what}: the number is far too large")
     if isinstance(value, int | float):
         if not math.isfinite(value) or value != int(value):
             raise ValidationError(f"{what}: {value!r} is not a whole number of seconds")
@@ -137,11 +140,19 @@ def _number(value: Any, *, what: str, lo: float, hi: float, required: bool = Fal
         raise ValidationError(f"{what}: {value!r} is not a number")
     try:
         number = float(value)
+    except OverflowError:  # an integer too large for a float (e.g. 10**400)
+        raise ValidationError(f"{what}: the number is far too large") from None
     except (TypeError, ValueError):
-        raise ValidationError(f"{what}: {value!r} is not a number") from None
+        raise ValidationError(f"{what}: {_short(value)} is not a number") from None
     if not math.isfinite(number) or not lo <= number <= hi:
         raise ValidationError(f"{what}: {value!r} is not between {lo:g} and {hi:g}")
     return number
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to 40 characters (error messages must stay readable)."""
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _int(value: Any, *, what: str, lo: int, hi: int, required: bool = False) -> int | None:
@@ -156,6 +167,17 @@ def _int(value: Any, *, what: str, lo: int, hi: int, required: bool = False) -> 
 def parse_id(value: Any, *, what: str) -> int | None:
     """An optional positive integer id."""
     return _int(value, what=what, lo=1, hi=2**53, required=False)
+
+
+#: Time zone of the service's calendar days ("today" is the day in France, not in UTC).
+LOCAL_TZ = "Europe/Paris"
+
+
+def local_today(tz: str = LOCAL_TZ, *, now_s: float | None = None) -> str:
+    """Today's date (``YYYY-MM-DD``) in ``tz``: between 00:00 and 01:00/02:00 in Paris the
+    UTC date is still yesterday, and a round asked for "today" must be the French day."""
+    when = dt.datetime.now(dt.UTC) if now_s is None else dt.datetime.fromtimestamp(now_s, dt.UTC)
+    return when.astimezone(ZoneInfo(tz)).date().isoformat()
 
 
 def parse_day(value: Any, *, what: str = "day") -> str:
@@ -273,8 +295,12 @@ VISIT_FIELDS = {
 }
 
 
-def parse_protected(value: Any, *, label: str) -> dict[str, str]:
-    """Protected patient details: name, phone, address_details, notes (text, all optional)."""
+def parse_protected(value: Any, *, label: str, keep_nulls: bool = False) -> dict[str, str | None]:
+    """Protected patient details: name, phone, address_details, notes (text, all optional).
+
+    With ``keep_nulls`` (a PATCH), a key sent as null or "" is kept with the value None,
+    meaning "remove this detail"; keys not sent are left out (unchanged).
+    """
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -282,10 +308,10 @@ def parse_protected(value: Any, *, label: str) -> dict[str, str]:
             f"{label}: protected must be an object with {', '.join(PROTECTED_FIELDS)}"
         )
     _unknown(value, set(PROTECTED_FIELDS), label=f"{label}: protected")
-    out = {}
+    out: dict[str, str | None] = {}
     for key in PROTECTED_FIELDS:
         text = _text(value.get(key), what=f"{label}: protected.{key}", max_len=2000)
-        if text is not None:
+        if text is not None or (keep_nulls and key in value):
             out[key] = text
     return out
 
@@ -319,14 +345,21 @@ def parse_visit(data: Any, *, partial: bool = False, label: str = "visit") -> di
     if not partial or "skills" in data:
         row["skills"] = parse_skills(data.get("skills"), label=label)
     if not partial or "priority" in data:
-        row["priority"] = _int(data.get("priority", 1), what=f"{label}: priority", lo=0, hi=3)
+        # Missing, null or "" means the default priority 1 (never a NULL in the database).
+        priority = data.get("priority")
+        row["priority"] = _int(
+            1 if priority is None or priority == "" else priority,
+            what=f"{label}: priority",
+            lo=0,
+            hi=3,
+        )
     for key in ("preferred_team_id", "team_id"):
         if key in data:
             row[key] = parse_id(data[key], what=f"{label}: {key}")
     if "status" in data:
         row["status"] = _choice(data["status"], VISIT_STATUSES, what=f"{label}: status")
     if not partial or "protected" in data:
-        row["protected"] = parse_protected(data.get("protected"), label=label)
+        row["protected"] = parse_protected(data.get("protected"), label=label, keep_nulls=partial)
     return row
 
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 #: Most fixes accepted in one batch.
 MAX_BATCH = 5000
+#: A fix dated more than this after the server clock is refused (the phone's clock is wrong).
+MAX_AHEAD_S = 300.0
 _COLUMNS = (
     "team_id",
     "device_id",
@@ -69,16 +71,35 @@ class PositionsMixin:
         -------
         dict
             ``{"accepted": n_received, "stored": [rows newly stored, with id and
-            server_time_s], "duplicates": n}``. A fix whose ``client_id`` is already stored
-            for the team (or repeated in the batch) is a duplicate: sending a batch again
-            stores nothing twice.
+            server_time_s], "duplicates": n, "rejected": [{"index", "client_id", "error"}]}``.
+            A fix whose ``client_id`` is already stored for the team (or repeated in the batch)
+            is a duplicate: sending a batch again stores nothing twice. The ``client_id`` is
+            what makes a replay idempotent: fixes sent without one are stored again on every
+            retry. A fix dated more than :data:`MAX_AHEAD_S` after the server clock is rejected
+            (listed in ``rejected``, the rest of the batch is stored): it would otherwise stay
+            the team's "latest" position until the clock caught up.
         """
         items = list(fixes)
         if len(items) > MAX_BATCH:
             raise ValidationError(
                 f"{len(items)} positions in one batch: send at most {MAX_BATCH} per request"
             )
-        parsed = items if validated else [parse_position(f, index=i) for i, f in enumerate(items)]
+        parsed_all = (
+            items if validated else [parse_position(f, index=i) for i, f in enumerate(items)]
+        )
+        limit_s = now_s() + MAX_AHEAD_S
+        parsed = [p for p in parsed_all if p["device_time_s"] <= limit_s]
+        rejected = [
+            {
+                "index": i,
+                "client_id": p["client_id"],
+                "error": f"position {i}: device_time_s {p['device_time_s']:.0f} is"
+                f" {p['device_time_s'] - limit_s + MAX_AHEAD_S:.0f} s after the server clock:"
+                " set the phone's date and time to automatic",
+            }
+            for i, p in enumerate(parsed_all)
+            if p["device_time_s"] > limit_s
+        ]
 
         def job(conn: sqlite3.Connection) -> dict[str, Any]:
             if not conn.execute("SELECT 1 FROM teams WHERE id = ?", (team_id,)).fetchone():
@@ -120,7 +141,12 @@ class PositionsMixin:
                     )
                 )
             if not new:
-                return {"accepted": len(parsed), "stored": [], "duplicates": len(parsed)}
+                return {
+                    "accepted": len(parsed_all),
+                    "stored": [],
+                    "duplicates": len(parsed),
+                    "rejected": rejected,
+                }
             last = conn.execute("SELECT coalesce(max(id), 0) FROM positions").fetchone()[0]
             conn.executemany(_INSERT, new)
             # One writer: the new rows took the ids right after the previous maximum.
@@ -129,28 +155,33 @@ class PositionsMixin:
                 for i, values in enumerate(new)
             ]
             return {
-                "accepted": len(parsed),
+                "accepted": len(parsed_all),
                 "stored": stored,
                 "duplicates": len(parsed) - len(new),
+                "rejected": rejected,
             }
 
         return self.engine.write(job)
 
     def latest_positions(self, *, team_ids: list[int] | None = None) -> list[dict[str, Any]]:
-        """The most recent fix (by device time) of every team that has one."""
+        """The most recent fix (by device time) of every team that has one.
+
+        Fixes dated more than :data:`MAX_AHEAD_S` after their arrival (older rows, from
+        before such fixes were refused) are ignored, so one wrong clock cannot freeze a team on
+        the map; ties on device time go to the fix received last.
+        """
         with self.engine.read() as conn:
             rows = conn.execute(
-                "SELECT p.* FROM positions p JOIN ("
-                "  SELECT team_id, max(device_time_s) AS t FROM positions GROUP BY team_id"
-                ") m ON m.team_id = p.team_id AND m.t = p.device_time_s ORDER BY p.team_id, p.id"
+                "SELECT p.* FROM teams t JOIN positions p ON p.id = ("
+                "  SELECT q.id FROM positions q WHERE q.team_id = t.id"
+                "  AND q.device_time_s <= q.server_time_s + ?"
+                "  ORDER BY q.device_time_s DESC, q.id DESC LIMIT 1"
+                ") ORDER BY t.id",
+                (MAX_AHEAD_S,),
             ).fetchall()
-        latest: dict[int, dict[str, Any]] = {}
-        for row in rows:
-            item = to_dict(row)
-            assert item is not None
-            latest[item["team_id"]] = item  # ties: keep the last received
         wanted = set(team_ids) if team_ids is not None else None
-        return [p for t, p in sorted(latest.items()) if wanted is None or t in wanted]
+        items = [to_dict(r) for r in rows]
+        return [p for p in items if p is not None and (wanted is None or p["team_id"] in wanted)]
 
     def list_positions(
         self,

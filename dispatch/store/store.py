@@ -6,9 +6,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from dispatch.errors import ConflictError
 from dispatch.store.accounts import AccountsMixin
 from dispatch.store.care import CareMixin
-from dispatch.store.core import Engine, now_s
+from dispatch.store.core import Engine, create_private, now_s
 from dispatch.store.plans import PlansMixin
 from dispatch.store.positions import PositionsMixin
 from dispatch.store.schema import MIGRATIONS, current_version, migrate
@@ -56,9 +57,9 @@ class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin):
     def backup(self, target: str | Path) -> Path:
         """Copy the database to ``target`` while the service runs (SQLite online backup)."""
         target = Path(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             target.unlink()
+        create_private(target)  # 0600: a backup holds the same patient details
         dest = sqlite3.connect(str(target))
         try:
             with self.engine.read() as conn:
@@ -92,11 +93,17 @@ class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin):
         return removed
 
     def clear_demo(self) -> dict[str, int]:
-        """Delete every demo row (teams, visits, plans flagged demo, and what hangs on them)."""
+        """Delete every demo row (teams, visits, plans flagged demo, and what hangs on them).
+
+        Only rows flagged demo go, with their positions, phones and events. If real rows lean
+        on a demo team or visit (a real visit assigned to it, a real user in it, a plan with
+        real visits), nothing is deleted: ConflictError says which rows and what to do.
+        """
 
         def job(conn: sqlite3.Connection) -> dict[str, int]:
             teams = "(SELECT id FROM teams WHERE demo = 1)"
             visits = "(SELECT id FROM visits WHERE demo = 1)"
+            _refuse_if_real_rows(conn, teams, visits)
             plan_ids = [
                 r[0]
                 for r in conn.execute(
@@ -157,3 +164,58 @@ class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin):
     def write(self, fn: Any) -> Any:
         """Run ``fn(conn)`` in the writer thread (escape hatch for maintenance code)."""
         return self.engine.write(fn)
+
+
+def _ids(conn: sqlite3.Connection, sql: str) -> list[int]:
+    return [int(r[0]) for r in conn.execute(sql)]
+
+
+def _refuse_if_real_rows(conn: sqlite3.Connection, teams: str, visits: str) -> None:
+    """ConflictError when rows not flagged demo point at demo teams or visits."""
+    problems = []
+    real_visits = _ids(
+        conn,
+        f"SELECT id FROM visits WHERE demo = 0 AND (team_id IN {teams}"
+        f" OR preferred_team_id IN {teams} OR id IN (SELECT visit_id FROM visit_events"
+        f" WHERE team_id IN {teams})) ORDER BY id",
+    )
+    if real_visits:
+        problems.append(
+            f"real visits {_list(real_visits)} are assigned or preferred to a demo team, or"
+            " hold its events: give them a real team or none (PATCH /api/visits/ID"
+            ' {"team_id": null, "preferred_team_id": null}); events recorded by a demo team'
+            " on a real visit are care records: then keep the demo data"
+        )
+    users = _ids(conn, f"SELECT id FROM users WHERE team_id IN {teams} ORDER BY id")
+    if users:
+        problems.append(
+            f"users {_list(users)} belong to a demo team: move them to a real team"
+            ' (PATCH /api/users/ID {"team_id": ...})'
+        )
+    plans = _ids(
+        conn,
+        "SELECT DISTINCT p.id FROM plans p WHERE (p.demo = 1"
+        f" OR p.id IN (SELECT plan_id FROM plan_stops WHERE visit_id IN {visits}"
+        f" OR team_id IN {teams}) OR p.id IN (SELECT plan_id FROM plan_unassigned"
+        f" WHERE visit_id IN {visits})) AND (p.id IN (SELECT s.plan_id FROM plan_stops s"
+        " JOIN visits v ON v.id = s.visit_id WHERE v.demo = 0) OR p.id IN (SELECT u.plan_id"
+        " FROM plan_unassigned u JOIN visits v ON v.id = u.visit_id WHERE v.demo = 0))"
+        " ORDER BY p.id",
+    )
+    if plans:
+        problems.append(
+            f"plans {_list(plans)} hold real visits together with demo teams or visits: they"
+            " are the record of real rounds and are never deleted; keep the demo data, or run"
+            " demonstrations on a separate database (setting `database`)"
+        )
+    if problems:
+        raise ConflictError(
+            "demo data not cleared, nothing was deleted: "
+            + "; ".join(problems)
+            + ". Then run `dispatch demo clear` again."
+        )
+
+
+def _list(ids: list[int]) -> str:
+    shown = ", ".join(str(i) for i in ids[:10])
+    return shown + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")

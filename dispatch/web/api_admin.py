@@ -7,11 +7,14 @@ from typing import Any
 from flask import Blueprint, Flask
 from flask.typing import ResponseReturnValue
 
-from dispatch.errors import ValidationError
+from dispatch.errors import PermissionDeniedError, ValidationError
 from dispatch.store.models import ROLES
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import PAGE_PARAMS, operation, path_param, query_param
 from dispatch.web.rest import arg_int, json_body, ok, page_args, paged, publish
+
+#: Fields PATCH /api/users/{id} may change.
+USER_FIELDS = {"role", "team_id", "display_name", "active", "password"}
 
 bp = Blueprint("api_admin", __name__)
 
@@ -76,9 +79,11 @@ OPENAPI_PATHS = {
             params=[path_param("user_id")],
         ),
         "post": operation(
-            "Create an API token for a user (shown once)",
+            "Create an API token for your own account (shown once)",
             roles=_ADMIN,
             tags=["admin"],
+            description="user_id must be the calling administrator: tokens for other users are "
+            "created on the server with `dispatch user token NAME`.",
             params=[path_param("user_id")],
             body={
                 "type": "object",
@@ -174,6 +179,12 @@ def get_user(user_id: int) -> ResponseReturnValue:
 @require("admin")
 def update_user(user_id: int) -> ResponseReturnValue:
     data = json_body()
+    unknown = set(data) - USER_FIELDS
+    if unknown:
+        raise ValidationError(
+            f"user: unknown field(s) {', '.join(sorted(map(repr, unknown)))}; "
+            f"known: {', '.join(sorted(USER_FIELDS))}"
+        )
     user = get_store().update_user(user_id, **data)
     _audit("user.update", f"user:{user_id}", {"fields": sorted(data)})
     return ok(user=user)
@@ -190,6 +201,14 @@ def list_tokens(user_id: int) -> ResponseReturnValue:
 @bp.post("/api/users/<int:user_id>/tokens")
 @require("admin")
 def create_token(user_id: int) -> ResponseReturnValue:
+    """A token for the calling admin only: minting one for someone else would let an admin
+    act (and read patient details) as a coordinator without being audited as themselves."""
+    principal = current_principal()
+    if principal.kind != "user" or principal.id != user_id:
+        raise PermissionDeniedError(
+            "an administrator creates API tokens for their own account only: the user logs in "
+            "and creates theirs, or the server operator runs `dispatch user token NAME`"
+        )
     data = json_body()
     label = data.get("label", "api")
     if set(data) - {"label"} or not isinstance(label, str) or len(label) > 80:

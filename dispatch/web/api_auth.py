@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -58,7 +59,7 @@ OPENAPI_PATHS = {
             "Log in with a username and password (sets the session cookie)",
             roles=None,
             tags=["auth"],
-            description="Rate-limited per username and address. Returns the CSRF token to send "
+            description="Rate-limited per username and address, and per username across addresses (every attempt counts; a success clears the address's count). Returns the CSRF token to send "
             "as X-CSRF-Token on every unsafe request made with the cookie.",
             body={
                 "type": "object",
@@ -108,6 +109,22 @@ OPENAPI_PATHS = {
 }
 
 
+#: The per-username limit (across addresses) is this many times the per-address one (20 at least).
+USER_LIMIT_FACTOR = 4
+
+
+def _login_actor(store: Any, username: str) -> str:
+    """Audit actor of a failed login: the name if it is a user, else a short hash of the text.
+
+    What someone typed in the username box may be a password or a patient's name: it is not
+    written to the audit log unless it is an existing login name.
+    """
+    if store.user_exists(username):
+        return f"login:{username}"
+    digest = hashlib.sha256(username.encode()).hexdigest()[:12]
+    return f"login:unknown#{digest}"
+
+
 def _text_field(data: dict[str, Any], key: str, *, max_len: int) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
@@ -134,14 +151,21 @@ def login() -> ResponseReturnValue:
     data = json_body()
     username = _text_field(data, "username", max_len=64)
     password = _text_field(data, "password", max_len=1024)
-    key = f"login:{username.lower()}|{client_ip()}"
-    store.check_login_rate(key, per_min=settings.login_attempts_per_min)
+    name_key = username.strip().lower()
+    key = f"login:{name_key}|{client_ip()}"
+    per_min = settings.login_attempts_per_min
+    # Counted and recorded in one writer job BEFORE the password is checked: parallel guesses
+    # cannot all pass a "not yet over the limit" check. Per (username, address), and per
+    # username across addresses (a distributed guess on one account).
+    store.register_login_attempt(
+        {key: per_min, f"login-user:{name_key}": max(per_min * USER_LIMIT_FACTOR, 20)}
+    )
     try:
         user = store.verify_password(username, password)
     except AuthenticationError:
-        store.record_login_failure(key)
-        store.audit(f"login:{username}", "session.login.failed", ip=client_ip())
+        store.audit(_login_actor(store, username), "session.login.failed", ip=client_ip())
         raise
+    store.clear_login_attempts(key)
     sid, csrf = store.create_session(user["id"], ip=client_ip())
     session.clear()
     session["sid"] = sid
@@ -196,12 +220,10 @@ def pair() -> ResponseReturnValue:
     if label is not None and (not isinstance(label, str) or len(label) > 80):
         raise ValidationError("label must be text of at most 80 characters")
     key = f"pair|{client_ip()}"
-    store.check_login_rate(key, per_min=max(settings.login_attempts_per_min, 10))
-    try:
-        paired = store.pair_device(code, label=label)
-    except AuthenticationError:
-        store.record_login_failure(key)
-        raise
+    # Counted before the code is tried (atomically, see login()); cleared once a phone pairs.
+    store.register_login_attempt({key: max(settings.login_attempts_per_min, 10)})
+    paired = store.pair_device(code, label=label)
+    store.clear_login_attempts(key)
     device = paired["device"]
     store.audit(
         f"device:{device['id']}",

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Flask
 from flask.typing import ResponseReturnValue
 
 from dispatch.errors import PermissionDeniedError
+from dispatch.store.models import local_today
 from dispatch.store.plans import PLAN_STATUSES
 from dispatch.web.api_visits import visit_view
 from dispatch.web.auth import current_principal, get_store, require
@@ -48,7 +48,10 @@ OPENAPI_PATHS = {
             "A team's round of the day: the published plan's stops with their visits",
             roles=("coordinator", "team_member", "admin"),
             tags=["plans"],
-            params=[path_param("team_id"), query_param("day", DAY_SCHEMA, "default: today")],
+            params=[
+                path_param("team_id"),
+                query_param("day", DAY_SCHEMA, "default: today in Europe/Paris"),
+            ],
             response={
                 "type": "object",
                 "properties": {"ok": {"const": True}, "round": {"type": "object"}},
@@ -85,7 +88,7 @@ def team_round(team_id: int) -> ResponseReturnValue:
         raise PermissionDeniedError("a team member sees only their own team's round")
     store = get_store()
     team = store.get_team(team_id)
-    day = arg_day() or dt.date.today().isoformat()
+    day = arg_day() or local_today()
     plan = store.published_plan(day, team_id=team_id)
     stops = plan["routes"][0]["stops"] if plan and plan["routes"] else []
     visits = {v["id"]: v for v in store.get_visits([s["visit_id"] for s in stops])}

@@ -24,7 +24,9 @@ FIX = {
             "type": "string",
             "minLength": 1,
             "maxLength": 100,
-            "description": "unique per fix (a UUID): makes retries idempotent",
+            "description": "unique per fix (a UUID): what makes retries idempotent. Optional "
+            "in this REST model (the server generates none); a fix sent without one is stored "
+            "again each time its batch is replayed. The phone page always sends one.",
         },
         "lon": {"type": "number", "minimum": -180, "maximum": 180},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
@@ -50,8 +52,10 @@ OPENAPI_PATHS = {
             tags=["positions"],
             description=f"At most {MAX_BATCH} fixes. The answer comes after the batch is "
             "committed; fixes whose client_id is already stored are counted as duplicates "
-            "(send the same batch again safely). A phone's team comes from its token; a "
-            "coordinator names the team_id.",
+            "(send the same batch again safely: only fixes WITH a client_id are deduplicated). "
+            "A fix dated more than 5 minutes after the server clock is not stored: it is "
+            "listed in 'rejected' with its index and the reason, the rest of the batch is "
+            "stored. A phone's team comes from its token; a coordinator names the team_id.",
             body={
                 "type": "object",
                 "required": ["positions"],
@@ -70,6 +74,17 @@ OPENAPI_PATHS = {
                     "stored": {"type": "integer"},
                     "duplicates": {"type": "integer"},
                     "server_time_s": {"type": "number"},
+                    "rejected": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "index": {"type": "integer"},
+                                "client_id": {"type": ["string", "null"]},
+                                "error": {"type": "string"},
+                            },
+                        },
+                    },
                 },
             },
         ),
@@ -132,6 +147,7 @@ def ingest() -> ResponseReturnValue:
         accepted=result["accepted"],
         stored=len(result["stored"]),
         duplicates=result["duplicates"],
+        rejected=result["rejected"],
         server_time_s=time.time(),
     )
 

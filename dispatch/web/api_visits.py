@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, request
@@ -142,7 +144,9 @@ OPENAPI_PATHS = {
             description="Columns: day, pseudonym, care_kind, address, commune, lon, lat, "
             'duration_min (or duration_s), windows ("08:00-10:00;17:00-18:00"), skills '
             '("insulin;wound"), priority, preferred_team (name or id), external_ref, name, '
-            "phone, address_details, notes.",
+            "phone, address_details, notes. Separator ';', ',' or tab (read from the header "
+            "line); French decimal commas in lon/lat/durations are accepted ('9,41'); UTF-8 "
+            "(with or without BOM), Windows-1252 or UTF-16 with BOM (Excel's exports).",
         )
     },
     "/api/visits/{visit_id}": {
@@ -157,6 +161,9 @@ OPENAPI_PATHS = {
             "Change a visit",
             roles=("coordinator", "admin"),
             tags=["visits"],
+            description="Only the fields sent change. 'protected' is merged key by key: a key "
+            "sent replaces that detail, a key sent as null removes it, the others stay; "
+            "'protected': null removes every detail. 'priority': null means the default 1.",
             params=_VID,
             body=VISIT_INPUT,
             response=VISIT_OUTPUT,
@@ -186,8 +193,10 @@ OPENAPI_PATHS = {
     "/api/visits/{visit_id}/events": {
         "get": operation(
             "Events of a visit",
-            roles=("coordinator", "team_member", "admin"),
+            roles=("coordinator", "team_member"),
             tags=["visits"],
+            description="Free-text notes are patient details: like /details, an administrator "
+            "may not read them, and a read returning notes is written to the audit log.",
             params=[*_VID, *PAGE_PARAMS],
             paged=True,
         ),
@@ -322,13 +331,25 @@ def visit_details(visit_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/api/visits/<int:visit_id>/events")
-@require("coordinator", "team_member")
+@require("coordinator", "team_member", admin=False)
 def list_events(visit_id: int) -> ResponseReturnValue:
+    """Events of a visit; notes are patient details (no admins, reads audited)."""
     principal = current_principal()
     store = get_store()
     _check_round(store.get_visit(visit_id), principal)
     limit, offset = page_args()
-    return paged(store.list_visit_events(visit_id, limit=limit, offset=offset))
+    page = store.list_visit_events(visit_id, limit=limit, offset=offset)
+    with_notes = [e["id"] for e in page if e.get("note")]
+    if with_notes:
+        store.audit(
+            principal.actor,
+            "visit.events.read",
+            role=principal.role,
+            target=f"visit:{visit_id}",
+            ip=client_ip(),
+            detail={"events_with_notes": with_notes},
+        )
+    return paged(page)
 
 
 @bp.post("/api/visits/<int:visit_id>/events")
@@ -378,25 +399,63 @@ def _csv_text() -> str:
         raise ValidationError(
             "send the CSV as the request body (Content-Type: text/csv) or as a 'file' upload"
         )
-    for encoding in ("utf-8-sig", "cp1252"):
+    # Excel writes UTF-8 with a BOM ("CSV UTF-8"), Windows-1252 ("CSV (separateur: point-
+    # virgule)" on a French Windows) or UTF-16 with a BOM ("Texte Unicode").
+    encodings = ("utf-16",) if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else ("utf-8-sig", "cp1252")
+    for encoding in encodings:
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise ValidationError("the CSV is neither UTF-8 nor Windows-1252 text")
+    raise ValidationError("the CSV is neither UTF-8 nor Windows-1252 text: save it as 'CSV UTF-8'")
+
+
+#: Column values where a French decimal comma ("9,45") is read as a decimal point.
+_DECIMAL_COLUMNS = ("lon", "lat", "duration_min", "duration_s")
+_DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
+
+
+def _delimiter(text: str) -> str:
+    """The separator of a CSV: the most frequent of ``;``, tab and ``,`` in its header line.
+
+    Column names contain none of them, so the header tells the separator even when the rows
+    hold decimal commas (French Excel writes ``;`` between fields and ``,`` in numbers).
+    """
+    first = text.split("\n", 1)[0]
+    counts = {sep: first.count(sep) for sep in (";", "\t", ",")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs; a malformed CSV becomes a ValidationError naming the line."""
+    number = 1
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            where = f"line {reader.line_num}"
+            if "field larger than field limit" in str(exc):
+                raise ValidationError(
+                    f"{where}: a field is longer than {csv.field_size_limit()} characters:"
+                    " check the quotes (an unclosed quote swallows the rest of the file)"
+                ) from None
+            raise ValidationError(f"{where}: the CSV cannot be read: {exc}") from None
+        number += 1
+        yield number, raw
 
 
 def csv_rows_to_visits(
     text: str, *, default_day: str | None, team_ids: dict[str, int]
 ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
     """Visits, their labels and per-row errors from CSV text (``;`` or ``,`` separated)."""
-    sample = text[:4096]
+    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=";,\t")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise ValidationError(f"the CSV header cannot be read: {exc}") from None
     if not header:
         raise ValidationError("the CSV has no header line: first line must name the columns")
     unknown = sorted(set(header) - CSV_COLUMNS)
@@ -408,10 +467,13 @@ def csv_rows_to_visits(
     visits: list[dict[str, Any]] = []
     labels: list[str] = []
     errors: list[dict[str, Any]] = []
-    for number, raw in enumerate(reader, start=2):
+    for number, raw in _rows(reader):
         if len(visits) + len(errors) >= MAX_IMPORT_ROWS:
             raise ValidationError(f"more than {MAX_IMPORT_ROWS} rows: split the file")
         row = {k: (v or "").strip() for k, v in raw.items() if k is not None}
+        for key in _DECIMAL_COLUMNS:
+            if _DECIMAL_COMMA.match(row.get(key) or ""):
+                row[key] = row[key].replace(",", ".")
         if not any(row.values()):
             continue
         label = f"line {number}"

@@ -25,7 +25,12 @@ def ok(status: int = 200, **payload: Any) -> ResponseReturnValue:
 
 def json_body(*, expect: type = dict) -> Any:
     """The request's JSON body, checked to be an object (or a list with ``expect=list``)."""
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # a body nested thousands of levels deep
+        raise ValidationError(
+            "the JSON body is nested too deeply: send plain objects and lists"
+        ) from None
     if data is None:
         raise ValidationError("send a JSON body with the header 'Content-Type: application/json'")
     if not isinstance(data, expect):
