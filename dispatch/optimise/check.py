@@ -1,0 +1,212 @@
+"""An independent feasibility check of a plan: windows, skills, locks, shifts, breaks, loads."""
+
+from __future__ import annotations
+
+from dispatch.optimise.model import Problem, hhmm
+from dispatch.optimise.plan import Plan
+
+_T = {
+    "unknown_team": ("équipe inconnue {team}", "unknown team {team}"),
+    "team_off": (
+        "l'équipe {team} n'est pas disponible mais a des visites prévues",
+        "team {team} is not available but has visits planned",
+    ),
+    "unknown_visit": ("visite inconnue {visit}", "unknown visit {visit}"),
+    "twice": (
+        "la visite {visit} est prévue plusieurs fois",
+        "visit {visit} is planned more than once",
+    ),
+    "lost": (
+        "la visite {visit} n'est ni planifiée ni signalée comme non affectée",
+        "visit {visit} is neither planned nor reported unassigned",
+    ),
+    "both": (
+        "la visite {visit} est à la fois planifiée et non affectée",
+        "visit {visit} is both planned and unassigned",
+    ),
+    "skill": (
+        "l'équipe {team} n'a pas la compétence {skills} pour la visite {visit}",
+        "team {team} lacks skill {skills} for visit {visit}",
+    ),
+    "lock": (
+        "la visite {visit} est réservée à l'équipe {locked}, pas à {team}",
+        "visit {visit} is locked to team {locked}, not {team}",
+    ),
+    "fixed": (
+        "la visite commencée {visit} a été déplacée (équipe {team})",
+        "started visit {visit} was moved (team {team})",
+    ),
+    "early_start": (
+        "l'équipe {team} part à {time}, avant le début de son service ({shift})",
+        "team {team} leaves at {time}, before its shift starts ({shift})",
+    ),
+    "travel": (
+        "équipe {team} : arrivée à {time} au lieu de {expected} au plus tôt (trajet de {travel} s)",
+        "team {team}: arrives at {time}, earliest possible {expected} (travel {travel} s)",
+    ),
+    "before_arrival": (
+        "équipe {team} : la visite {visit} commence à {time}, avant l'arrivée",
+        "team {team}: visit {visit} starts at {time}, before arrival",
+    ),
+    "window": (
+        "visite {visit} : début à {time} hors de ses créneaux",
+        "visit {visit}: starts at {time}, outside its windows",
+    ),
+    "duration": (
+        "visite {visit} : durée prévue {got} s au lieu de {want} s",
+        "visit {visit}: planned duration {got} s instead of {want} s",
+    ),
+    "break_window": (
+        "équipe {team} : pause de {time} hors de sa plage",
+        "team {team}: break at {time} outside its span",
+    ),
+    "break_count": (
+        "équipe {team} : {got} pause(s) prévue(s) au lieu de {want}",
+        "team {team}: {got} break(s) planned instead of {want}",
+    ),
+    "shift_end": (
+        "l'équipe {team} rentre à {time}, après la fin de son service ({shift})",
+        "team {team} is back at {time}, after its shift ends ({shift})",
+    ),
+    "end_time": (
+        "équipe {team} : heure de retour annoncée {got}, calculée {want}",
+        "team {team}: stated return {got}, computed {want}",
+    ),
+    "max_visits": (
+        "l'équipe {team} a {got} visites pour un maximum de {want}",
+        "team {team} has {got} visits, maximum {want}",
+    ),
+    "capacity": (
+        "l'équipe {team} transporte {got} pour une capacité de {want}",
+        "team {team} carries {got}, capacity {want}",
+    ),
+}
+
+
+def check_plan(problem: Problem, plan: Plan, *, locale: str = "fr") -> list[str]:
+    """Every violation of ``plan`` against ``problem`` (an empty list: the plan is feasible).
+
+    Written apart from the scheduler on purpose: it recomputes each route from the matrix and
+    the stops' own times, so a bug in the solver adapter or the re-timing shows up here.
+    """
+    out: list[str] = []
+    li = 0 if locale == "fr" else 1
+
+    def bad(code: str, **kw: object) -> None:
+        out.append(_T[code][li].format(**kw))
+
+    teams = {t.id: t for t in problem.teams}
+    visits = problem.visits_by_id()
+    seen: dict[str, int] = {}
+    for route in plan.routes:
+        team = teams.get(route.team_id)
+        if team is None:
+            bad("unknown_team", team=route.team_id)
+            continue
+        vids = route.visit_ids
+        fixed = list(team.fixed_visit_ids)
+        if vids[: len(fixed)] != fixed:
+            for vid in fixed:
+                if vid not in vids[: len(fixed)]:
+                    bad("fixed", visit=vid, team=team.id)
+        if not team.available and any(
+            s.kind == "visit" and s.status == "planned" for s in route.stops
+        ):
+            bad("team_off", team=team.id)
+        m = problem.matrix(team.mode)
+        loc = route.start_location
+        t = route.start_s
+        if not route.stops:
+            continue
+        if route.start_s < team.shift_start_s:
+            bad(
+                "early_start",
+                team=team.id,
+                time=hhmm(route.start_s),
+                shift=hhmm(team.shift_start_s),
+            )
+        n_breaks = 0
+        load = 0
+        for i, s in enumerate(route.stops):
+            # A team with a live position restarts from there; its first movable stop is judged from it.
+            if (
+                team.available_location is not None
+                and s.status == "planned"
+                and (i == 0 or route.stops[i - 1].status != "planned")
+            ):
+                loc = team.available_location
+                t = max(t, team.available_from_s or t)
+            expected = t + int(m[loc, s.location])
+            if s.arrival_s < expected and s.status == "planned":
+                bad(
+                    "travel",
+                    team=team.id,
+                    time=hhmm(s.arrival_s),
+                    expected=hhmm(expected),
+                    travel=int(m[loc, s.location]),
+                )
+            if s.start_s < s.arrival_s:
+                bad(
+                    "before_arrival",
+                    team=team.id,
+                    visit=s.visit_id or "pause",
+                    time=hhmm(s.start_s),
+                )
+            if s.kind == "break":
+                if n_breaks < len(team.breaks):
+                    b = team.breaks[n_breaks]
+                    if (
+                        s.start_s < b.earliest_start_s
+                        or s.start_s + b.duration_s > b.latest_end_s
+                        or s.departure_s - s.start_s != b.duration_s
+                    ):
+                        bad("break_window", team=team.id, time=hhmm(s.start_s))
+                n_breaks += 1
+            else:
+                v = visits.get(s.visit_id or "")
+                if v is None:
+                    bad("unknown_visit", visit=s.visit_id)
+                    continue
+                seen[v.id] = seen.get(v.id, 0) + 1
+                if not v.skills <= team.skills:
+                    bad(
+                        "skill",
+                        team=team.id,
+                        visit=v.id,
+                        skills=", ".join(sorted(v.skills - team.skills)),
+                    )
+                if v.locked_team_id is not None and v.locked_team_id != team.id:
+                    bad("lock", visit=v.id, locked=v.locked_team_id, team=team.id)
+                if s.location != v.location:
+                    bad("unknown_visit", visit=f"{v.id}@{s.location}")
+                if s.status == "planned" and not any(
+                    w.start_s <= s.start_s <= w.end_s for w in v.windows_or_day()
+                ):
+                    bad("window", visit=v.id, time=hhmm(s.start_s))
+                if s.departure_s - s.start_s != v.duration_s and s.status == "planned":
+                    bad("duration", visit=v.id, got=s.departure_s - s.start_s, want=v.duration_s)
+                load += v.load
+            loc, t = s.location, s.departure_s
+        back = t + int(m[loc, route.end_location])
+        if route.end_location != team.end_location:
+            bad("end_time", team=team.id, got=route.end_location, want=team.end_location)
+        if back > team.shift_end_s:
+            bad("shift_end", team=team.id, time=hhmm(back), shift=hhmm(team.shift_end_s))
+        if route.end_s < back:
+            bad("end_time", team=team.id, got=hhmm(route.end_s), want=hhmm(back))
+        if team.available and vids and n_breaks != len(team.breaks):
+            bad("break_count", team=team.id, got=n_breaks, want=len(team.breaks))
+        if team.max_visits is not None and len(vids) > team.max_visits:
+            bad("max_visits", team=team.id, got=len(vids), want=team.max_visits)
+        if team.capacity is not None and load > team.capacity:
+            bad("capacity", team=team.id, got=load, want=team.capacity)
+    unassigned = {u.visit_id for u in plan.unassigned}
+    for vid, count in seen.items():
+        if count > 1:
+            bad("twice", visit=vid)
+        if vid in unassigned:
+            bad("both", visit=vid)
+    for v in problem.visits:
+        if v.id not in seen and v.id not in unassigned:
+            bad("lost", visit=v.id)
+    return out

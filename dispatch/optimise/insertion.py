@@ -1,0 +1,225 @@
+"""Cheapest feasible insertion: the building block of repairs, live changes and slot offers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from dispatch.optimise.model import Problem, Team, TimeWindow, Visit, can_serve
+from dispatch.optimise.plan import Plan, Route, Stop
+from dispatch.optimise.schedule import Item, Timing, build_route, route_items, time_route
+
+
+@dataclass
+class TeamState:
+    """A team's route while it is being edited: fixed prefix, movable items, their timing."""
+
+    team: Team
+    prefix: tuple[Stop, ...]
+    items: list[Item]
+    timing: Timing
+
+    @property
+    def n_visits(self) -> int:
+        return sum(1 for i in self.items if isinstance(i, str)) + sum(
+            1 for s in self.prefix if s.kind == "visit"
+        )
+
+
+def states_from_plan(problem: Problem, plan: Plan | None) -> dict[str, TeamState]:
+    """Editable states for every team of ``problem`` from ``plan`` (empty routes if absent)."""
+    states: dict[str, TeamState] = {}
+    known = problem.visits_by_id()
+    for team in problem.teams:
+        route = plan.route(team.id) if plan is not None else None
+        if route is not None:
+            prefix, items = route_items(route, team)
+            items = [i for i in items if not isinstance(i, str) or i in known]
+        else:
+            prefix, items = (), []
+        states[team.id] = TeamState(
+            team, prefix, items, time_route(problem, team, items, prefix=prefix)
+        )
+    return states
+
+
+def with_breaks(team: Team, items: list[Item], prefix: tuple[Stop, ...]) -> list[Item]:
+    """``items`` with the team's breaks not yet taken appended when the route gets visits."""
+    taken = sum(1 for s in prefix if s.kind == "break")
+    present = {i for i in items if isinstance(i, int)}
+    has_visits = any(isinstance(i, str) for i in items) or any(s.kind == "visit" for s in prefix)
+    if not has_visits:
+        return [i for i in items if isinstance(i, str)]
+    missing = [k for k in range(taken, len(team.breaks)) if k not in present]
+    return list(items) + missing
+
+
+def best_break_positions(
+    problem: Problem, state: TeamState, items: list[Item]
+) -> tuple[list[Item], Timing]:
+    """Place each break where the route is feasible and cheapest (ends earliest on ties)."""
+    items = with_breaks(state.team, items, state.prefix)
+    timing = time_route(problem, state.team, items, prefix=state.prefix)
+    breaks = [i for i in items if isinstance(i, int)]
+    if not breaks or timing.feasible:
+        return items, timing
+    best_items, best = items, timing
+    for k in breaks:
+        base = [i for i in best_items if i != k]
+        for pos in range(len(base) + 1):
+            cand = base[:pos] + [k] + base[pos:]
+            t = time_route(
+                problem, state.team, cand, prefix=state.prefix, stop_at_violation=True, record=False
+            )
+            if t.feasible and (not best.feasible or (t.cost, t.end_s) < (best.cost, best.end_s)):
+                best_items, best = cand, t
+    if best.feasible:
+        best = time_route(problem, state.team, best_items, prefix=state.prefix)
+    return best_items, best
+
+
+def current_cost(st: TeamState) -> int:
+    """The cost of a team's route as it stands (0 for a team that does not go out)."""
+    if not st.prefix and not any(isinstance(i, str) for i in st.items):
+        return 0
+    return st.timing.cost
+
+
+@dataclass(frozen=True)
+class Insertion:
+    team_id: str
+    position: int
+    delta_cost: int
+    items: tuple[Item, ...]
+    timing: Timing
+
+
+def clip_to_now(problem: Problem, visit: Visit) -> tuple[Problem, Visit]:
+    """A visit added at ``problem.now_s`` cannot start in the past: its windows cut at now."""
+    if problem.now_s is None:
+        return problem, visit
+    now = problem.now_s
+    windows = visit.windows_or_day()
+    clipped = tuple(TimeWindow(max(w.start_s, now), w.end_s) for w in windows if w.end_s >= now)
+    if clipped == windows:
+        return problem, visit
+    if not clipped:
+        clipped = (TimeWindow(now, now),)
+        # Still give the visit a window so that "late" is reported rather than "anytime".
+    visit = replace(visit, windows=clipped)
+    problem = problem.with_changes(
+        visits=tuple(visit if v.id == visit.id else v for v in problem.visits)
+    )
+    return problem, visit
+
+
+def insertions(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit: Visit,
+    *,
+    team_ids: list[str] | None = None,
+    exclude_team_ids: tuple[str, ...] = (),
+    move_breaks: bool = True,
+) -> list[Insertion]:
+    """Every acceptable insertion of ``visit`` into the movable part of the routes, cheapest first.
+
+    ``move_breaks`` also tries moving a team's breaks when they are in the way (slower). In a
+    feasible route an insertion must keep it feasible; in a route that is already late
+    (live plans drift) it must be on time itself and make no other visit late.
+    """
+    found: list[Insertion] = []
+    problem, visit = clip_to_now(problem, visit)
+    if not visit.windows_or_day():
+        return []
+    win_lo = min(w.start_s for w in visit.windows_or_day())
+    win_hi = max(w.end_s for w in visit.windows_or_day())
+    for tid, st in states.items():
+        if team_ids is not None and tid not in team_ids:
+            continue
+        team = st.team
+        if tid in exclude_team_ids or not team.available or not can_serve(team, visit):
+            continue
+        if team.max_visits is not None and st.n_visits >= team.max_visits:
+            continue
+        if win_hi < team.shift_start_s or win_lo > team.shift_end_s:
+            continue
+        base_cost = current_cost(st)
+        base_bad = st.timing.violations
+        base_late = st.timing.late_ids
+        strict = not base_bad
+        items = with_breaks(team, st.items + [visit.id], st.prefix)
+        items.remove(visit.id)
+        team_found = False
+        m = problem.matrix(team.mode)
+        # Stops as timed now (one per item after the prefix), to stop once we are too late.
+        timed = st.timing.stops[len(st.prefix) :] if items == st.items and st.timing.stops else None
+        start_loc = (
+            team.available_location if team.available_location is not None else team.start_location
+        )
+        if (
+            int(m[start_loc, visit.location]) + max(team.shift_start_s, team.available_from_s or 0)
+            > win_hi
+        ):
+            continue
+        for pos in range(len(items) + 1):
+            if strict and timed is not None and pos > 0 and len(timed) == len(items):
+                prev = timed[pos - 1]
+                if prev.departure_s + int(m[prev.location, visit.location]) > win_hi:
+                    break
+            cand = items[:pos] + [visit.id] + items[pos:]
+            t = time_route(
+                problem, team, cand, prefix=st.prefix, stop_at_violation=strict, record=False
+            )
+            if strict:
+                ok = t.feasible
+            else:
+                ok = (
+                    visit.id not in t.late_ids
+                    and t.late_ids <= base_late
+                    and len(t.violations) <= len(base_bad)
+                )
+            if ok:
+                found.append(Insertion(tid, pos, t.cost - base_cost, tuple(cand), t))
+                team_found = True
+        overlaps_break = any(
+            b.earliest_start_s <= win_hi + visit.duration_s and win_lo <= b.latest_end_s
+            for b in team.breaks
+        )
+        if (
+            move_breaks
+            and not team_found
+            and strict
+            and overlaps_break
+            and any(isinstance(i, int) for i in items)
+        ):
+            # The breaks may be in the way: try again letting them move.
+            cand_items, t = best_break_positions(problem, st, items + [visit.id])
+            if t.feasible:
+                found.append(
+                    Insertion(
+                        tid, cand_items.index(visit.id), t.cost - base_cost, tuple(cand_items), t
+                    )
+                )
+    found.sort(key=lambda f: (f.delta_cost, f.timing.end_s))
+    return found
+
+
+def apply(problem: Problem, states: dict[str, TeamState], ins: Insertion) -> None:
+    """Put an insertion into the states (its stops timed in full)."""
+    st = states[ins.team_id]
+    st.items = list(ins.items)
+    st.timing = time_route(problem, st.team, st.items, prefix=st.prefix)
+
+
+def plan_from_states(
+    problem: Problem, states: dict[str, TeamState], unassigned, stats=None
+) -> Plan:
+    """A :class:`Plan` from edited states (routes re-timed exactly)."""
+    routes: list[Route] = []
+    for team in problem.teams:
+        st = states.get(team.id)
+        if st is None:
+            continue
+        items = st.items if any(isinstance(i, str) for i in st.items) or st.prefix else []
+        routes.append(build_route(problem, team, items, st.prefix))
+    return Plan(routes=tuple(routes), unassigned=tuple(unassigned), stats=dict(stats or {}))

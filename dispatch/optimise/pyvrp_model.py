@@ -1,0 +1,356 @@
+"""Translate a Problem into PyVRP data (skills, locks, breaks, continuity) and read routes back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyvrp import Client, ClientGroup, Depot, Location, ProblemData, Solution, VehicleType
+from pyvrp import Route as PyRoute
+
+from dispatch.optimise.model import UNREACHABLE_S, Problem, Team, Visit, can_serve
+
+#: Cost of an edge a team may not use (a skill it lacks, a visit locked to another team).
+FORBIDDEN = 10**8
+#: Prize of a mandatory visit (per priority level above 0): more than any detour (seconds of
+#: travel), less than a forbidden edge, and small enough next to the solver's penalties that
+#: breaking a shift or a break rule never pays for one more visit.
+MANDATORY_PRIZE = 20_000
+#: Prize per priority level of an optional visit (seconds of travel it is worth).
+OPTIONAL_PRIZE_PER_PRIORITY = 1800
+UNLIMITED = 10**9
+
+
+@dataclass
+class Encoded:
+    """PyVRP data plus the maps back to our ids."""
+
+    data: ProblemData
+    client_item: list[str | tuple[str, int]]  # visit id, or (team class key, break index)
+    type_teams: list[list[str]]  # vehicle type index -> the team ids sharing it
+    team_vehicle: dict[str, int] = field(default_factory=dict)
+    break_class_teams: dict[str, list[str]] = field(default_factory=dict)
+    break_team: dict[int, Team] = field(default_factory=dict)  # break client -> its team
+    visit_clients: dict[int, Visit] = field(default_factory=dict)  # visit client -> visit
+
+
+def _break_key(team: Team) -> str:
+    # Each team has its own break pseudo-clients that no other team may take: shared ones
+    # let the search trade breaks between teams (one with two, one with none) while its
+    # penalties are still low.
+    return team.id
+
+
+def break_leg_allowance(problem: Problem, visits: list[Visit]) -> int:
+    """Seconds added to a break in the solver's model for the leg it hides.
+
+    The solver sees no travel to or from a break, so a route X, break, Y skips the drive from
+    X to Y. A typical short leg (the 3rd-nearest visit, upper quartile, at most 20 min) added
+    to the break keeps most such routes feasible once timed exactly.
+    """
+    if len(visits) < 4:
+        return 0
+    locs = np.array([v.location for v in visits])
+    m = problem.matrix("car")[np.ix_(locs, locs)].astype(np.float64)
+    np.fill_diagonal(m, np.inf)
+    third = np.partition(m, 2, axis=1)[:, 2]
+    third = third[np.isfinite(third)]
+    return int(min(1200, np.percentile(third, 75))) if len(third) else 0
+
+
+def encode(
+    problem: Problem, visits: list[Visit], teams: list[Team], *, all_required: bool = False
+) -> Encoded:
+    """PyVRP data for routing ``visits`` with ``teams`` (fixed visits are left out by the caller).
+
+    Every team is one vehicle type (its own shift, start and end); skills, locks and the
+    continuity wish become per-team profiles (forbidden edges cost :data:`FORBIDDEN`); breaks
+    are pseudo-clients with no travel to or from them, one per team and break, that only their
+    team may take; a load dimension per break keeps one of each per team.
+    Visits are optional with a large prize when mandatory (so infeasible ones are left out, not
+    forced in) unless ``all_required`` (benchmarks, where every customer must be served).
+    """
+    # Locations: team places first (depots), then one per visit, then one per break class.
+    depot_locs: list[int] = []
+    depot_index: dict[int, int] = {}
+
+    def depot_of(loc: int) -> int:
+        if loc not in depot_index:
+            depot_index[loc] = len(depot_locs)
+            depot_locs.append(loc)
+        return depot_index[loc]
+
+    starts: list[tuple[int, int, int]] = []  # (start depot, end depot, start time)
+    for t in teams:
+        s_loc = t.available_location if t.available_location is not None else t.start_location
+        starts.append(
+            (depot_of(s_loc), depot_of(t.end_location), t.available_from_s or t.shift_start_s)
+        )
+    n_dep = len(depot_locs)
+    break_classes: dict[str, list[Team]] = {}
+    for t in teams:
+        if t.breaks:
+            break_classes.setdefault(_break_key(t), []).append(t)
+    class_keys = list(break_classes)
+    matrix_locs = depot_locs + [v.location for v in visits]
+    n_real = len(matrix_locs)
+    n_loc = n_real + len(class_keys)
+    idx = np.array(matrix_locs, dtype=np.int64)
+
+    has_load = any(v.load for v in visits) or any(t.capacity is not None for t in teams)
+    has_count = any(t.max_visits is not None for t in teams)
+    n_break_dims = max((len(t.breaks) for t in teams), default=0)
+    dims = int(has_load) + int(has_count) + n_break_dims
+
+    clients: list[Client] = []
+    client_item: list[str | tuple[str, int]] = []
+    groups: list[ClientGroup] = []
+    visit_loc: dict[str, int] = {}
+    for i, v in enumerate(visits):
+        loc = n_dep + i
+        visit_loc[v.id] = loc
+        delivery = []
+        if has_load:
+            delivery.append(v.load)
+        if has_count:
+            delivery.append(1)
+        delivery += [0] * n_break_dims
+        prize = (
+            MANDATORY_PRIZE * (2 + v.priority)
+            if v.mandatory
+            else OPTIONAL_PRIZE_PER_PRIORITY * v.priority
+        )
+        windows = v.windows_or_day()
+        required = all_required and len(windows) == 1
+        group = len(groups) if len(windows) > 1 else None
+        members = []
+        for w in windows:
+            members.append(len(clients))
+            clients.append(
+                Client(
+                    location=loc,
+                    delivery=delivery,
+                    service_duration=v.duration_s,
+                    tw_early=w.start_s,
+                    tw_late=w.end_s,
+                    prize=0 if required else prize,
+                    required=required,
+                    group=group,
+                    name=v.id,
+                )
+            )
+            client_item.append(v.id)
+        if group is not None:
+            groups.append(ClientGroup(members, required=all_required))
+    break_loc: dict[str, int] = {}
+    break_team: dict[int, Team] = {}
+    leg_allowance = break_leg_allowance(problem, visits) if class_keys else 0
+    for c, key in enumerate(class_keys):
+        loc = n_real + c
+        break_loc[key] = loc
+        for t in break_classes[key]:
+            for j, brk in enumerate(t.breaks):
+                delivery = [0] * dims
+                delivery[int(has_load) + int(has_count) + j] = 1
+                clients.append(
+                    Client(
+                        location=loc,
+                        delivery=delivery,
+                        service_duration=brk.duration_s + leg_allowance,
+                        tw_early=brk.earliest_start_s,
+                        tw_late=brk.latest_start_s,
+                        required=True,
+                        name=f"break:{t.id}:{j}",
+                    )
+                )
+                client_item.append((key, j))
+                break_team[len(clients) - 1] = t
+
+    locations = [Location(0.0, 0.0) for _ in range(n_loc)]
+    depots = [Depot(location=i) for i in range(n_dep)]
+
+    # One duration matrix per mode, one cost matrix per distinct team profile.
+    durations: dict[str, np.ndarray] = {}
+    base_cost: dict[str, np.ndarray] = {}
+    for t in teams:
+        if t.mode not in durations:
+            d = np.zeros((n_loc, n_loc), dtype=np.int64)
+            d[:n_real, :n_real] = problem.matrix(t.mode)[np.ix_(idx, idx)]
+            durations[t.mode] = d
+            cm = np.zeros((n_loc, n_loc), dtype=np.int64)
+            cm[:n_real, :n_real] = problem.cost_matrix(t.mode)[np.ix_(idx, idx)]
+            cm[d >= UNREACHABLE_S] = FORBIDDEN
+            base_cost[t.mode] = cm
+    profiles: dict[tuple, int] = {}
+    dist_mats: list[np.ndarray] = []
+    dur_mats: list[np.ndarray] = []
+    vehicle_types: list[VehicleType] = []
+    type_index: dict[tuple, int] = {}
+    type_teams: list[list[str]] = []
+    break_class_teams = {k: [t.id for t in ts] for k, ts in break_classes.items()}
+    for t, (sd, ed, st) in zip(teams, starts, strict=True):
+        forbidden = tuple(visit_loc[v.id] for v in visits if not can_serve(t, v))
+        other_breaks = tuple(
+            loc for k, loc in break_loc.items() if k != (_break_key(t) if t.breaks else None)
+        )
+        penalised = tuple(
+            visit_loc[v.id]
+            for v in visits
+            if v.preferred_team_id is not None and v.preferred_team_id != t.id
+        )
+        pkey = (t.mode, forbidden + other_breaks, penalised)
+        if pkey not in profiles:
+            cost = base_cost[t.mode].copy()
+            if penalised:
+                cost[:, list(penalised)] += problem.continuity_cost_s
+            blocked = list(forbidden + other_breaks)
+            if blocked:
+                cost[:, blocked] = FORBIDDEN
+                cost[blocked, :] = FORBIDDEN
+            np.fill_diagonal(cost, 0)
+            profiles[pkey] = len(dist_mats)
+            dist_mats.append(cost)
+            dur_mats.append(durations[t.mode])
+        capacity = []
+        if has_load:
+            capacity.append(t.capacity if t.capacity is not None else UNLIMITED)
+        if has_count:
+            capacity.append(t.max_visits if t.max_visits is not None else UNLIMITED)
+        capacity += [1] * len(t.breaks) + [0] * (n_break_dims - len(t.breaks))
+        # Identical teams share one vehicle type: PyVRP searches a shared fleet much faster.
+        vkey = (sd, ed, st, t.shift_end_s, tuple(capacity), profiles[pkey])
+        if vkey in type_index:
+            k = type_index[vkey]
+            type_teams[k].append(t.id)
+            continue
+        type_index[vkey] = len(vehicle_types)
+        type_teams.append([t.id])
+        vehicle_types.append(
+            VehicleType(
+                num_available=1,
+                capacity=capacity,
+                start_depot=sd,
+                end_depot=ed,
+                tw_early=st,
+                tw_late=t.shift_end_s,
+                unit_distance_cost=1,
+                unit_duration_cost=0,
+                profile=profiles[pkey],
+                name=t.id,
+            )
+        )
+    vehicle_types = [
+        vt.replace(num_available=len(ids))
+        for vt, ids in zip(vehicle_types, type_teams, strict=True)
+    ]
+    by_visit = {v.id: v for v in visits}
+    data = ProblemData(
+        locations=locations,
+        clients=clients,
+        depots=depots,
+        vehicle_types=vehicle_types,
+        distance_matrices=dist_mats,  # type: ignore[arg-type]
+        duration_matrices=dur_mats,  # type: ignore[arg-type]
+        groups=groups,
+    )
+    return Encoded(
+        data=data,
+        client_item=client_item,
+        type_teams=type_teams,
+        team_vehicle={tid: k for k, ids in enumerate(type_teams) for tid in ids},
+        break_class_teams=break_class_teams,
+        break_team=break_team,
+        visit_clients={
+            i: by_visit[item] for i, item in enumerate(client_item) if isinstance(item, str)
+        },
+    )
+
+
+def decode(enc: Encoded, solution: Solution) -> dict[str, list[str | int]]:
+    """team id -> ordered items (visit ids, break indices) of a PyVRP solution."""
+    out: dict[str, list[str | int]] = {}
+    free = [list(ids) for ids in enc.type_teams]
+    for route in solution.routes():
+        team_id = free[route.vehicle_type()].pop(0)
+        items: list[str | int] = []
+        for act in route:
+            if not act.is_client():
+                continue
+            item = enc.client_item[act.idx]
+            items.append(item if isinstance(item, str) else item[1])
+        out[team_id] = items
+    return out
+
+
+def warm_start(enc: Encoded, routes: dict[str, list[str | int]]) -> Solution:
+    """A PyVRP solution from routes (visits not encoded are skipped), to start the search from."""
+    first_client: dict[str, int] = {}
+    for i, item in enumerate(enc.client_item):
+        if isinstance(item, str):
+            first_client.setdefault(item, i)
+    break_client: dict[tuple[str, int], int] = {}
+    for i, item in enumerate(enc.client_item):
+        if not isinstance(item, str):
+            name = enc.data.client(i).name  # break:<team>:<j>
+            team_id, j = name[len("break:") :].rsplit(":", 1)
+            break_client[(team_id, int(j))] = i
+    py_routes = []
+    for team_id, items in routes.items():
+        if team_id not in enc.team_vehicle:
+            continue
+        clients = []
+        for it in items:
+            if isinstance(it, int):
+                c = break_client.get((team_id, it))
+            else:
+                c = first_client.get(it)
+            if c is not None:
+                clients.append(c)
+        if clients:
+            py_routes.append(PyRoute(enc.data, clients, enc.team_vehicle[team_id]))
+    return Solution(enc.data, py_routes)
+
+
+def break_neighbours(enc: Encoded, problem: Problem, neighbours: dict, *, k: int = 40) -> dict:
+    """Neighbour lists that let a break meet the visits its team may do.
+
+    PyVRP's granular neighbourhood is computed on the first profile, where a break is
+    "nowhere" (no travel to it), so its neighbours would be arbitrary and the search could
+    not move it into its own team's route. Each break gets the ``k`` visits nearest to its
+    team's start that the team may serve, and those visits get the break.
+    """
+    from pyvrp import Activity, ActivityType
+
+    def act(i: int) -> Activity:
+        return Activity(ActivityType.CLIENT, i)
+
+    for c, team in enc.break_team.items():
+        m = problem.matrix(team.mode)
+        start = (
+            team.available_location if team.available_location is not None else team.start_location
+        )
+        able = [
+            (int(m[start, v.location]), i)
+            for i, v in enc.visit_clients.items()
+            if can_serve(team, v)
+        ]
+        able.sort()
+        near = [i for _, i in able[:k]]
+        neighbours[act(c)] = [act(i) for i in near]
+        for i in near:
+            lst = neighbours.get(act(i))
+            if lst is not None:
+                neighbours[act(i)] = list(lst) + [act(c)]
+    return neighbours
+
+
+def break_routes(enc: Encoded) -> list[PyRoute]:
+    """One route per team holding just its break pseudo-clients (the search's starting point)."""
+    per_team: dict[str, list[int]] = {}
+    for c, team in enc.break_team.items():
+        per_team.setdefault(team.id, []).append(c)
+    routes = []
+    for team_id, clients in per_team.items():
+        clients.sort(key=lambda c: enc.data.client(c).tw_early)
+        routes.append(PyRoute(enc.data, clients, enc.team_vehicle[team_id]))
+    return routes

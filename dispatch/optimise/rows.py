@@ -1,0 +1,226 @@
+"""Store rows (teams, visits, stored plans) to a Problem and back, given travel matrices."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dispatch.optimise.insertion import TeamState, best_break_positions
+from dispatch.optimise.model import Break, Problem, Team, TimeWindow, Visit
+from dispatch.optimise.plan import Plan, Unassigned
+from dispatch.optimise.schedule import Item, build_route, time_route
+
+#: Store priority (0 routine .. 3 urgent) -> optimiser priority (1..5).
+PRIORITY = {0: 2, 1: 3, 2: 4, 3: 5}
+#: Visit statuses that pin a visit to its team (it happened or is happening).
+FIXED_STATUSES = ("arrived", "in_progress", "done")
+SKIPPED_STATUSES = ("cancelled", "missed")
+#: Average speeds (km/h) for profiles the road graph has no times for.
+SPEED_KMH = {"bike": 15.0, "foot": 4.5}
+
+
+def default_breaks(shift_start_s: int, shift_end_s: int) -> tuple[Break, ...]:
+    """The break a shift gets when the team has none set (French labour rule of thumb).
+
+    Over six hours of work: 45 min for the meal between 12:00 and 14:30 when the shift spans
+    it, else 20 min in the middle third of the shift.
+    """
+    length = shift_end_s - shift_start_s
+    if length <= 6 * 3600:
+        return ()
+    lo, hi = max(shift_start_s, 12 * 3600), min(shift_end_s, 14 * 3600 + 1800)
+    if hi - lo >= 45 * 60:
+        return (Break(lo, hi, 45 * 60),)
+    third = length // 3
+    return (Break(shift_start_s + third, shift_end_s - third, 20 * 60),)
+
+
+def _json(value: Any, default: Any) -> Any:
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return default
+    return value
+
+
+@dataclass
+class RowContext:
+    """How the problem's ids and matrix indices map back to the store."""
+
+    lonlats: list[tuple[float, float]]
+    team_names: dict[str, str] = field(default_factory=dict)
+    visit_labels: dict[str, str] = field(default_factory=dict)
+    territory: str | None = None
+
+    def lonlat(self, location: int) -> tuple[float, float]:
+        return self.lonlats[location]
+
+
+def places(
+    teams: list[dict[str, Any]],
+    visits: list[dict[str, Any]],
+    extra: Sequence[tuple[float, float]] = (),
+) -> list[tuple[float, float]]:
+    """The lon/lat of every matrix index: team bases, then visits, then ``extra`` points."""
+    pts = [(float(t["base_lon"]), float(t["base_lat"])) for t in teams]
+    pts += [(float(v["lon"]), float(v["lat"])) for v in visits]
+    pts += [(float(p[0]), float(p[1])) for p in extra]
+    return pts
+
+
+def usable_visits(visits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [v for v in visits if v.get("status") not in SKIPPED_STATUSES]
+
+
+def problem_from_rows(
+    teams: list[dict[str, Any]],
+    visits: list[dict[str, Any]],
+    time_s: np.ndarray,
+    distance_m: np.ndarray,
+    *,
+    day: str,
+    now_s: int | None = None,
+    stored_plan: dict[str, Any] | None = None,
+    lonlats: list[tuple[float, float]] | None = None,
+) -> tuple[Problem, RowContext]:
+    """A Problem from store rows and the car matrices over :func:`places` (same order).
+
+    Active teams start and end at their base; visits keep their windows, skills, priority and
+    preferred team; visits already under way or done are pinned to their team in the order of
+    ``stored_plan`` (or of their start) so that nothing that happened moves.
+    """
+    n_t = len(teams)
+    t = np.asarray(time_s, dtype=np.int64)
+    d = np.asarray(distance_m, dtype=np.int64)
+    matrices = {"car": t}
+    for mode, kmh in SPEED_KMH.items():
+        if any(team.get("vehicle_profile") == mode for team in teams):
+            matrices[mode] = np.ceil(d / (kmh / 3.6)).astype(np.int64)
+    order: dict[int, int] = {}
+    if stored_plan:
+        for r in stored_plan.get("routes", []):
+            for k, s in enumerate(r.get("stops", [])):
+                order[int(s["visit_id"])] = k
+    fixed: dict[str, list[tuple[int, str]]] = {}
+    out_visits = []
+    ctx = RowContext(lonlats=lonlats or [])
+    for i, v in enumerate(visits):
+        vid = str(v["id"])
+        windows = tuple(TimeWindow(int(a), int(b)) for a, b in _json(v.get("windows"), []))
+        out_visits.append(
+            Visit(
+                id=vid,
+                label=str(v.get("pseudonym") or vid),
+                location=n_t + i,
+                duration_s=int(v["duration_s"]),
+                windows=windows,
+                skills=frozenset(_json(v.get("skills"), [])),
+                priority=PRIORITY.get(int(v.get("priority") or 0), 3),
+                preferred_team_id=str(v["preferred_team_id"])
+                if v.get("preferred_team_id")
+                else None,
+            )
+        )
+        ctx.visit_labels[vid] = str(v.get("pseudonym") or vid)
+        if v.get("status") in FIXED_STATUSES and v.get("team_id") is not None:
+            rank = order.get(int(v["id"]), windows[0].start_s if windows else 0)
+            fixed.setdefault(str(v["team_id"]), []).append((rank, vid))
+    out_teams = []
+    for i, team in enumerate(teams):
+        tid = str(team["id"])
+        start, end = int(team["shift_start_s"]), int(team["shift_end_s"])
+        out_teams.append(
+            Team(
+                id=tid,
+                name=str(team.get("name") or tid),
+                start_location=i,
+                end_location=i,
+                shift_start_s=start,
+                shift_end_s=end,
+                skills=frozenset(_json(team.get("skills"), [])),
+                mode=team.get("vehicle_profile") or "car",
+                breaks=default_breaks(start, end),
+                fixed_visit_ids=tuple(vid for _, vid in sorted(fixed.get(tid, []))),
+            )
+        )
+        ctx.team_names[tid] = str(team.get("name") or tid)
+    problem = Problem(
+        teams=tuple(out_teams),
+        visits=tuple(out_visits),
+        travel_time_s=matrices,
+        distance_m={"car": d},
+        now_s=now_s,
+        day=day,
+    )
+    return problem, ctx
+
+
+def plan_from_stored(problem: Problem, stored: dict[str, Any] | None) -> Plan:
+    """The store's plan (visit order per team) re-timed exactly, breaks placed, statuses kept."""
+    if not stored:
+        return Plan(routes=())
+    by_id = problem.visits_by_id()
+    routes = []
+    teams = {t.id: t for t in problem.teams}
+    fixed = {vid for t in problem.teams for vid in t.fixed_visit_ids}
+    for r in stored.get("routes", []):
+        team = teams.get(str(r["team_id"]))
+        if team is None:
+            continue
+        items: list[Item] = [
+            str(s["visit_id"]) for s in r.get("stops", []) if str(s["visit_id"]) in by_id
+        ]
+        n_fixed = 0
+        while n_fixed < len(items) and items[n_fixed] in fixed:
+            n_fixed += 1
+        head = time_route(problem, team, items[:n_fixed])
+        from dataclasses import replace
+
+        prefix = tuple(replace(s, status="done") for s in head.stops if s.kind == "visit")
+        st = TeamState(
+            team, prefix, items[n_fixed:], time_route(problem, team, items[n_fixed:], prefix=prefix)
+        )
+        movable, _ = (
+            best_break_positions(problem, st, items[n_fixed:]) if items[n_fixed:] else ([], None)
+        )
+        routes.append(build_route(problem, team, movable, prefix))
+    unassigned = tuple(
+        Unassigned(str(u["visit_id"]), "stored", {"text": u.get("reason", "")})
+        for u in stored.get("unassigned", [])
+        if str(u["visit_id"]) in by_id
+    )
+    return Plan(routes=tuple(routes), unassigned=unassigned, stats={"plan_id": stored.get("id")})
+
+
+def plan_rows(
+    plan: Plan, *, locale: str = "fr"
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``routes`` and ``unassigned`` in the store's ``save_plan`` shape (visit stops only)."""
+    routes = []
+    for r in plan.routes:
+        stops = [
+            {
+                "visit_id": int(s.visit_id),
+                "arrival_s": s.arrival_s,
+                "start_s": s.start_s,
+                "end_s": s.departure_s,
+                "travel_time_s": s.travel_time_s,
+                "distance_m": s.distance_m,
+                "locked": s.status != "planned",
+            }
+            for s in r.stops
+            if s.kind == "visit" and s.visit_id is not None
+        ]
+        if stops:
+            routes.append({"team_id": int(r.team_id), "stops": stops})
+    unassigned = [
+        {"visit_id": int(u.visit_id), "reason": u.message(locale)} for u in plan.unassigned
+    ]
+    return routes, unassigned

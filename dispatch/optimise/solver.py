@@ -1,0 +1,443 @@
+"""solve(): PyVRP in a worker process under a time budget, then exact re-timing and repair."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from dispatch.errors import SolverError
+from dispatch.optimise.insertion import (
+    TeamState,
+    apply,
+    best_break_positions,
+    insertions,
+    plan_from_states,
+    states_from_plan,
+)
+from dispatch.optimise.model import Problem, Visit
+from dispatch.optimise.plan import Plan, Stop, Unassigned
+from dispatch.optimise.reasons import explain, precheck
+from dispatch.optimise.schedule import Item, time_route
+
+Progress = Callable[[dict[str, Any]], None]
+#: Seconds the worker may overrun its budget (process start, model building) before it is killed.
+GRACE_S = 30.0
+_CTX: Any = None
+#: Upper bound of PyVRP's adaptive penalties when visits carry prizes (its default, 1e5, lets a
+#: prize outweigh a late arrival or a missing break).
+MAX_PENALTY = 10_000_000.0
+PENALTY_UPDATE_EVERY = 20
+#: A CPU-second budget may take this many wall seconds on a crowded machine before the
+#: worker is given up on.
+CPU_BUDGET_WALL_FACTOR = 40
+
+
+def _context() -> Any:
+    global _CTX
+    if _CTX is None:
+        try:
+            _CTX = mp.get_context("forkserver")
+            _CTX.set_forkserver_preload(["dispatch.optimise.solver", "pyvrp"])
+        except ValueError:  # pragma: no cover - platforms without forkserver
+            _CTX = mp.get_context("spawn")
+    return _CTX
+
+
+class _ReportingStop:
+    """PyVRP stopping criterion: the time budget, reporting the best cost as it goes."""
+
+    def __init__(
+        self, conn: Any, limit_s: float, every_s: float = 0.25, *, cpu: bool = False
+    ) -> None:
+        self.conn, self.limit_s, self.every_s = conn, limit_s, every_s
+        # CPU time of this process (benchmarks on a busy machine) or wall time (users wait on it).
+        self.clock = time.process_time if cpu else time.perf_counter
+        self.start: float | None = None
+        self.last = 0.0
+        self.first_feasible_s: float | None = None
+        self.iterations = 0
+
+    def __call__(self, best_cost: float) -> bool:
+        now = time.perf_counter()
+        if self.start is None:
+            self.start = now
+            self.clock_start = self.clock()
+        elapsed = now - self.start
+        used = self.clock() - self.clock_start
+        self.iterations += 1
+        feasible = best_cost < 2**62
+        if feasible and self.first_feasible_s is None:
+            self.first_feasible_s = elapsed
+        if now - self.last >= self.every_s:
+            self.last = now
+            self.conn.send(
+                (
+                    "progress",
+                    {
+                        "elapsed_s": round(elapsed, 2),
+                        "best_cost": int(best_cost) if feasible else None,
+                        "feasible": feasible,
+                        "iterations": self.iterations,
+                    },
+                )
+            )
+        return used > self.limit_s
+
+
+def _worker(
+    conn: Any,
+    problem: Problem,
+    visit_ids: list[str],
+    team_ids: list[str],
+    time_limit_s: float,
+    seed: int,
+    warm: dict[str, list[Item]] | None,
+    all_required: bool,
+    cpu_time: bool = False,
+) -> None:
+    try:
+        import pyvrp
+
+        from dispatch.optimise.pyvrp_model import decode, encode, warm_start
+
+        t0 = time.perf_counter()
+        by_id = problem.visits_by_id()
+        visits = [by_id[v] for v in visit_ids]
+        teams = [problem.team(t) for t in team_ids]
+        enc = encode(problem, visits, teams, all_required=all_required)
+        build_s = time.perf_counter() - t0
+        init = warm_start(enc, warm) if warm else None
+        stop = _ReportingStop(conn, max(0.0, time_limit_s - build_s), cpu=cpu_time)
+        params = pyvrp.SolveParams()
+        if not all_required:
+            # Large days get few iterations in a short budget: let the penalties adapt quickly.
+            params = pyvrp.SolveParams(
+                penalty=pyvrp.PenaltyParams(
+                    max_penalty=MAX_PENALTY, solutions_between_updates=PENALTY_UPDATE_EVERY
+                )
+            )
+        result = _run_ils(enc, problem, stop, seed=seed, params=params, initial=init)
+        best = result.best
+        conn.send(
+            (
+                "done",
+                decode(enc, best),
+                {
+                    "solver_s": round(time.perf_counter() - t0, 3),
+                    "build_s": round(build_s, 3),
+                    "iterations": result.num_iterations,
+                    "solver_feasible": bool(best.is_feasible()),
+                    "solver_cost": int(best.distance_cost()) if best.is_feasible() else None,
+                    "first_feasible_s": None
+                    if stop.first_feasible_s is None
+                    else round(stop.first_feasible_s + build_s, 3),
+                },
+            )
+        )
+    except BaseException as exc:  # the parent turns it into a SolverError
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        conn.close()
+
+
+def _run_ils(enc: Any, problem: Problem, stop: Any, *, seed: int, params: Any, initial: Any) -> Any:
+    """pyvrp.solve, with neighbour lists that know where each team's breaks belong."""
+    from pyvrp import RandomNumberGenerator, Solution
+    from pyvrp.IteratedLocalSearch import IteratedLocalSearch
+    from pyvrp.PenaltyManager import PenaltyManager
+    from pyvrp.search import LocalSearch, PerturbationManager, compute_neighbours
+
+    from dispatch.optimise.pyvrp_model import break_neighbours, break_routes
+
+    data = enc.data
+    rng = RandomNumberGenerator(seed=seed)
+    neighbours = compute_neighbours(data, params.neighbourhood)
+    if enc.break_team:
+        neighbours = break_neighbours(enc, problem, neighbours)
+    ls = LocalSearch(data, rng, neighbours, PerturbationManager(params.perturbation))
+    for op in params.operators:
+        if op.supports(data):
+            ls.add_operator(op(data))
+    pm = PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
+    init = initial
+    if init is None:
+        if enc.break_team:
+            # Start with every team holding only its own breaks: a random start scatters the
+            # breaks over the wrong teams and the search spends its budget moving them back.
+            start = Solution(data, break_routes(enc))
+        else:
+            start = Solution.make_random(data, rng)
+        init = ls(start, pm.max_cost_evaluator(), exhaustive=True)
+    algo = IteratedLocalSearch(data, pm, ls, init, params.ils)
+    return algo.run(stop, False, False)
+
+
+def run_worker(
+    problem: Problem,
+    visit_ids: list[str],
+    team_ids: list[str],
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    warm: dict[str, list[Item]] | None = None,
+    all_required: bool = False,
+    progress: Progress | None = None,
+    cpu_time: bool = False,
+) -> tuple[dict[str, list[Item]], dict[str, Any]]:
+    """Run PyVRP in another process (it holds the GIL) and return its routes and statistics."""
+    ctx = _context()
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(
+        target=_worker,
+        args=(
+            child,
+            problem,
+            visit_ids,
+            team_ids,
+            time_limit_s,
+            seed,
+            warm,
+            all_required,
+            cpu_time,
+        ),
+        daemon=True,
+    )
+    proc.start()
+    child.close()
+    # A CPU budget on a busy machine can take several times as long on the wall clock.
+    deadline = (
+        time.monotonic() + time_limit_s * (CPU_BUDGET_WALL_FACTOR if cpu_time else 1) + GRACE_S
+    )
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise SolverError(
+                    f"the solver did not answer within {time_limit_s + GRACE_S:.0f} s: try a smaller day or a shorter budget"
+                )
+            if not parent.poll(min(remaining, 0.5)):
+                if not proc.is_alive() and not parent.poll(0):
+                    raise SolverError(
+                        f"the solver process stopped unexpectedly (exit code {proc.exitcode})"
+                    )
+                continue
+            try:
+                kind, *payload = parent.recv()
+            except EOFError:
+                raise SolverError("the solver process stopped before answering") from None
+            if kind == "progress":
+                if progress is not None:
+                    progress(payload[0])
+            elif kind == "done":
+                return payload[0], payload[1]
+            else:
+                raise SolverError(f"the solver failed: {payload[0]}")
+    finally:
+        parent.close()
+        proc.join(timeout=2)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def _order(v: Visit) -> tuple:
+    return (not v.mandatory, -v.priority, -v.duration_s)
+
+
+def repair(problem: Problem, states: dict[str, TeamState]) -> list[str]:
+    """Make every route feasible under exact timing; returns the visits taken out."""
+    ejected: list[str] = []
+    by_id = problem.visits_by_id()
+    for st in states.values():
+        if not any(isinstance(i, str) for i in st.items):
+            st.items = []
+            st.timing = time_route(problem, st.team, [], prefix=st.prefix)
+            continue
+        items, timing = best_break_positions(problem, st, st.items)
+        while not timing.feasible:
+            visits = [i for i in items if isinstance(i, str)]
+            if not visits:
+                break
+            victim = timing.late_visit_id if timing.late_visit_id in visits else None
+            if victim is None:
+                victim = min(visits, key=lambda v: (by_id[v].mandatory, by_id[v].priority))
+            items = [i for i in items if i != victim]
+            ejected.append(victim)
+            if not any(isinstance(i, str) for i in items):
+                items = []
+            items, timing = (
+                best_break_positions(problem, st, items)
+                if items
+                else (items, time_route(problem, st.team, [], prefix=st.prefix))
+            )
+        st.items, st.timing = items, timing
+    return ejected
+
+
+def insert_all(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit_ids: list[str],
+    *,
+    move_breaks: bool = False,
+) -> list[str]:
+    """Insert visits one by one (most important first) where cheapest; returns those that fit nowhere."""
+    by_id = problem.visits_by_id()
+    left: list[str] = []
+    for vid in sorted(visit_ids, key=lambda v: _order(by_id[v])):
+        found = insertions(problem, states, by_id[vid], move_breaks=move_breaks)
+        if found:
+            apply(problem, states, found[0])
+        else:
+            left.append(vid)
+    return left
+
+
+def unassigned_reasons(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit_ids: list[str],
+    lost_team: str | None = None,
+) -> list[Unassigned]:
+    n_visits = {tid: st.n_visits for tid, st in states.items()}
+    by_id = problem.visits_by_id()
+    load = {
+        tid: sum(by_id[i].load for i in st.items if isinstance(i, str))
+        for tid, st in states.items()
+    }
+    return [
+        explain(problem, by_id[v], n_visits=n_visits, load=load, lost_team=lost_team)
+        for v in visit_ids
+    ]
+
+
+def fixed_prefixes(problem: Problem, current: Plan | None) -> dict[str, tuple[Stop, ...]]:
+    """Started/done stops per team, taken from the current plan (they never move)."""
+    out: dict[str, tuple[Stop, ...]] = {}
+    for team in problem.teams:
+        if not team.fixed_visit_ids:
+            continue
+        route = current.route(team.id) if current is not None else None
+        if route is None:
+            # No record of when they were done: time them from the start of the shift.
+            t = time_route(
+                problem,
+                replace(team, available_location=None, available_from_s=None),
+                list(team.fixed_visit_ids),
+            )
+            out[team.id] = tuple(replace(s, status="done") for s in t.stops if s.kind == "visit")
+            continue
+        fixed = set(team.fixed_visit_ids)
+        prefix = []
+        for s in route.stops:
+            if (s.visit_id in fixed) or (s.kind == "break" and s.status in ("started", "done")):
+                prefix.append(s if s.status != "planned" else replace(s, status="started"))
+            else:
+                break
+        out[team.id] = tuple(prefix)
+    return out
+
+
+def solve(
+    problem: Problem,
+    *,
+    time_limit_s: float,
+    seed: int = 0,
+    progress: Progress | None = None,
+    current: Plan | None = None,
+    all_required: bool = False,
+    cpu_time: bool = False,
+) -> Plan:
+    """Assign and order the day's visits for ``problem``'s teams within ``time_limit_s`` seconds.
+
+    Visits that no team could ever serve are set aside with their reason first; PyVRP (in a
+    worker process) routes the rest; every route is then re-timed exactly (breaks on the road),
+    repaired if needed, and the visits left out get a reason. ``current`` (a live plan) keeps
+    started visits in place and warm-starts the search. ``all_required`` forces every visit in
+    (benchmarks); ``cpu_time`` counts the budget in CPU seconds of the solver process instead of
+    wall seconds (fair benchmarks on a shared machine). ``progress`` receives dicts
+    ``{"elapsed_s", "best_cost", "feasible", "iterations"}`` while the solver runs.
+    """
+    if time_limit_s <= 0:
+        raise SolverError("time_limit_s must be more than 0 s")
+    t0 = time.perf_counter()
+    prefixes = fixed_prefixes(problem, current)
+    fixed = {vid for t in problem.teams for vid in t.fixed_visit_ids}
+    unassigned: list[Unassigned] = []
+    candidates: list[str] = []
+    for v in problem.visits:
+        if v.id in fixed:
+            continue
+        reason = precheck(problem, v)
+        if reason is not None:
+            unassigned.append(reason)
+        else:
+            candidates.append(v.id)
+    teams = [t for t in problem.teams if t.available]
+    # The solver routes what is left: from where the started part ends, with the breaks not
+    # yet taken (their indices shifted back afterwards).
+    taken = {tid: sum(1 for s in pre if s.kind == "break") for tid, pre in prefixes.items()}
+    solver_teams = []
+    for t in problem.teams:
+        pre = prefixes.get(t.id, ())
+        if pre:
+            t = replace(
+                t,
+                breaks=t.breaks[taken[t.id] :],
+                available_location=t.available_location
+                if t.available_location is not None
+                else pre[-1].location,
+                available_from_s=max(pre[-1].departure_s, t.available_from_s or 0),
+            )
+        solver_teams.append(t)
+    solver_problem = problem.with_changes(teams=tuple(solver_teams))
+    warm = None
+    if current is not None:
+        keep = set(candidates)
+        cur_states = states_from_plan(problem, current)
+        warm = {
+            tid: [
+                i - taken.get(tid, 0) if isinstance(i, int) else i
+                for i in st.items
+                if (isinstance(i, int) and i >= taken.get(tid, 0)) or i in keep
+            ]
+            for tid, st in cur_states.items()
+        }
+    routes: dict[str, list[Item]] = {}
+    stats: dict[str, Any] = {}
+    if candidates and teams:
+        routes, stats = run_worker(
+            solver_problem,
+            candidates,
+            [t.id for t in teams],
+            time_limit_s=time_limit_s,
+            seed=seed,
+            warm=warm,
+            all_required=all_required,
+            progress=progress,
+            cpu_time=cpu_time,
+        )
+        routes = {
+            tid: [i + taken.get(tid, 0) if isinstance(i, int) else i for i in items]
+            for tid, items in routes.items()
+        }
+    states: dict[str, TeamState] = {}
+    for team in problem.teams:
+        items = routes.get(team.id, []) if team.available else []
+        prefix = prefixes.get(team.id, ())
+        states[team.id] = TeamState(
+            team, prefix, list(items), time_route(problem, team, items, prefix=prefix)
+        )
+    ejected = repair(problem, states)
+    served = {i for st in states.values() for i in st.items if isinstance(i, str)}
+    stats["repaired"] = len(ejected)
+    # Visits the repair took out get another chance elsewhere; those the solver itself left
+    # out had every chance already: they only need their reason.
+    left = insert_all(problem, states, ejected)
+    dropped = [v for v in candidates if v not in served and v not in ejected]
+    unassigned += unassigned_reasons(problem, states, dropped + left)
+    stats["time_s"] = round(time.perf_counter() - t0, 3)
+    return plan_from_states(problem, states, unassigned, stats)

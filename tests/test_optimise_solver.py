@@ -1,0 +1,266 @@
+"""Solver properties: skills, breaks, locks, started visits, reasons, benchmark conventions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dispatch.optimise import (
+    Break,
+    Problem,
+    Team,
+    TimeWindow,
+    Visit,
+    check_plan,
+    solve,
+)
+from dispatch.optimise.scenario import care_day, euclidean_matrix
+
+H = 3600
+
+
+def line_problem(visits: list[Visit], teams: list[Team], n: int = 12) -> Problem:
+    """Places 0..n-1 on a line, 10 minutes apart (place 0 is the base)."""
+    pos = np.arange(n)
+    matrix = (np.abs(pos[:, None] - pos[None, :]) * 600).astype(np.int64)
+    return Problem(
+        teams=tuple(teams),
+        visits=tuple(visits),
+        travel_time_s={"car": matrix},
+        distance_m={"car": matrix * 10},
+    )
+
+
+def team(tid: str, skills: set[str] = frozenset(), **kw) -> Team:
+    return Team(
+        id=tid,
+        start_location=0,
+        end_location=0,
+        shift_start_s=8 * H,
+        shift_end_s=17 * H,
+        skills=frozenset(skills),
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def care_problem() -> Problem:
+    times, dist = euclidean_matrix(64, seed=3, size_m=20_000)
+    return care_day(
+        times,
+        base_locations=[0, 1, 2],
+        visit_locations=list(range(3, 64)),
+        n_teams=8,
+        seed=3,
+        distance_m=dist,
+    )
+
+
+@pytest.fixture(scope="module")
+def care_plan(care_problem):
+    return solve(care_problem, time_limit_s=1.0)
+
+
+def test_care_day_plan_passes_the_independent_check(care_problem, care_plan):
+    """A realistic day (skills, windows, two-window visits, breaks) comes back feasible."""
+    assert check_plan(care_problem, care_plan) == []
+    assert care_plan.summary()["visits_served"] > len(care_problem.visits) // 2
+
+
+def test_skills_are_never_violated(care_problem, care_plan):
+    """Every served visit is done by a team holding all the skills it needs."""
+    teams = {t.id: t for t in care_problem.teams}
+    by_id = care_problem.visits_by_id()
+    for route in care_plan.routes:
+        for vid in route.visit_ids:
+            assert by_id[vid].skills <= teams[route.team_id].skills
+
+
+def test_breaks_are_taken_within_their_span(care_problem, care_plan):
+    """Each team that goes out takes each of its breaks, whole, inside the allowed span."""
+    teams = {t.id: t for t in care_problem.teams}
+    for route in care_plan.routes:
+        if not route.visit_ids:
+            continue
+        breaks = [s for s in route.stops if s.kind == "break"]
+        assert len(breaks) == len(teams[route.team_id].breaks)
+        for s, b in zip(breaks, teams[route.team_id].breaks, strict=True):
+            assert b.earliest_start_s <= s.start_s and s.departure_s <= b.latest_end_s
+            assert s.departure_s - s.start_s == b.duration_s
+
+
+def test_no_visit_is_silently_dropped(care_problem, care_plan):
+    """Every visit is either in exactly one route or unassigned with a French and English reason."""
+    served = [v for r in care_plan.routes for v in r.visit_ids]
+    assert len(served) == len(set(served))
+    left = {u.visit_id: u for u in care_plan.unassigned}
+    assert set(served) | set(left) == {v.id for v in care_problem.visits}
+    for u in left.values():
+        assert u.message("fr") and u.message("en") and u.message("fr") != u.message("en")
+
+
+def test_a_missing_skill_is_reported_with_its_name():
+    """A visit needing a skill no team has is unassigned with a reason naming that skill."""
+    p = line_problem(
+        [Visit("a", 2, 1800, skills=frozenset({"palliatif"})), Visit("b", 3, 1800)],
+        [team("T1", {"infirmier"})],
+    )
+    plan = solve(p, time_limit_s=0.5)
+    reasons = {u.visit_id: u for u in plan.unassigned}
+    assert set(reasons) == {"a"}
+    assert reasons["a"].code == "no_skill"
+    assert "« palliatif »" in reasons["a"].message("fr")
+    assert "'palliatif'" in reasons["a"].message("en")
+    assert check_plan(p, plan) == []
+
+
+def test_a_busy_window_is_reported_with_the_window():
+    """Two 1-hour visits in the same 1-hour window with one team: one is left out, the reason says when."""
+    w = (TimeWindow(14 * H, 14 * H),)
+    p = line_problem(
+        [
+            Visit("a", 2, 3600, windows=w, skills=frozenset({"palliatif"})),
+            Visit("b", 3, 3600, windows=w, skills=frozenset({"palliatif"})),
+        ],
+        [team("T1", {"palliatif"})],
+    )
+    plan = solve(p, time_limit_s=0.5)
+    assert len(plan.unassigned) == 1
+    msg = plan.unassigned[0].message("fr")
+    assert "palliatif" in msg and "14:00" in msg and "15:00" in msg
+    assert plan.unassigned[0].code == "no_team_free"
+    assert check_plan(p, plan) == []
+
+
+def test_locked_visits_stay_with_their_team():
+    """A visit locked to a team is served by that team even when another team is closer to it."""
+    far = Team(
+        id="far", start_location=11, end_location=11, shift_start_s=8 * H, shift_end_s=17 * H
+    )
+    p = line_problem(
+        [Visit("a", 1, 600, locked_team_id="far"), Visit("b", 2, 600)], [team("near"), far]
+    )
+    plan = solve(p, time_limit_s=0.5)
+    assert plan.assignment()["a"] == "far"
+    assert check_plan(p, plan) == []
+
+
+def test_started_visits_never_move(care_problem, care_plan):
+    """Re-solving with a team's first visit started keeps it first in that team's route."""
+    route = next(r for r in care_plan.routes if len(r.visit_ids) >= 2)
+    first = route.visit_ids[0]
+    teams = tuple(
+        Team(**{**t.__dict__, "fixed_visit_ids": (first,)}) if t.id == route.team_id else t
+        for t in care_problem.teams
+    )
+    p = care_problem.with_changes(teams=teams)
+    again = solve(p, time_limit_s=0.5, current=care_plan)
+    new_route = again.route(route.team_id)
+    assert new_route is not None and new_route.visit_ids[0] == first
+    assert new_route.stops[0].start_s == route.stops[0].start_s
+    assert check_plan(p, again) == []
+
+
+def test_a_break_blocks_its_time():
+    """With a fixed 12:00-13:00 break, no visit is served during that hour."""
+    w = (TimeWindow(12 * H, 12 * H + 1800),)
+    brk = (Break(12 * H, 13 * H, 3600),)
+    p = line_problem(
+        [Visit("noon", 1, 1200, windows=w), Visit("any", 2, 1200)], [team("T1", breaks=brk)]
+    )
+    plan = solve(p, time_limit_s=0.5)
+    assert [u.visit_id for u in plan.unassigned] == ["noon"]
+    assert check_plan(p, plan) == []
+
+
+def test_two_windows_use_one_of_them():
+    """A visit with a morning or an evening window starts inside one of the two."""
+    windows = (TimeWindow(9 * H, 9 * H + 600), TimeWindow(16 * H, 16 * H + 600))
+    p = line_problem(
+        [
+            Visit("ins", 3, 900, windows=windows),
+            Visit("x", 3, 900, windows=(TimeWindow(8 * H, 10 * H),)),
+        ],
+        [team("T1")],
+    )
+    plan = solve(p, time_limit_s=0.5)
+    assert not plan.unassigned
+    start = next(s.start_s for r in plan.routes for s in r.stops if s.visit_id == "ins")
+    assert any(w.start_s <= start <= w.end_s for w in windows)
+
+
+def test_checker_catches_a_broken_plan(care_problem, care_plan):
+    """The independent checker flags a visit moved to a team without its skill."""
+    import dataclasses
+
+    route = next(r for r in care_plan.routes if r.visit_ids and r.team_id.startswith("IDE"))
+    aide = next(r for r in care_plan.routes if r.team_id.startswith("AS"))
+    stop = next(s for s in route.stops if s.kind == "visit")
+    bad = dataclasses.replace(aide, stops=aide.stops + (stop,))
+    broken = care_plan.with_route(bad)
+    problems = check_plan(care_problem, broken, locale="en")
+    assert any("lacks skill" in m for m in problems)
+    assert any("more than once" in m for m in problems)
+
+
+def test_solomon_truncated_matches_dimacs(shared_dir: Path):
+    """A truncated Solomon instance solves feasibly and its distance is the integer matrix / 10."""
+    from dispatch.optimise.vrptw import plan_distance, read_instance
+
+    inst = read_instance(
+        shared_dir / "benchmarks" / "vrptw" / "instances" / "solomon" / "R101.vrptw"
+    )
+    p = inst.problem.with_changes(visits=inst.problem.visits[:25])
+    plan = solve(p, time_limit_s=1.0, all_required=True)
+    assert check_plan(p, plan) == [] and not plan.unassigned
+    m = p.distance_m["car"]
+    total = 0
+    for r in plan.routes:
+        locs = [0] + [p.visit(v).location for v in r.visit_ids] + [0]
+        if len(locs) > 2:
+            total += sum(int(m[a, b]) for a, b in zip(locs, locs[1:], strict=False))
+    assert plan_distance(p, plan) == total / 10
+
+
+def test_best_known_tour_has_best_known_cost(shared_dir: Path):
+    """The LKH-3 tour of C101 costs exactly bks_dist_only (827.3) under our DIMACS matrix."""
+    from dispatch.optimise.vrptw import read_instance
+
+    root = shared_dir / "benchmarks" / "vrptw"
+    inst = read_instance(root / "instances" / "solomon" / "C101.vrptw")
+    tour_file = next((root / "bks_tours" / "lkh3_solomon_100").glob("C101.*.tour"))
+    lines = tour_file.read_text().split("TOUR_SECTION")[1].split()
+    nodes = [int(x) for x in lines if x not in ("-1", "EOF")]
+    dim = len(inst.node_numbers)
+    seq = [0 if n > dim or n == 1 else n - 1 for n in nodes] + [0]
+    m = inst.problem.distance_m["car"]
+    assert sum(int(m[a, b]) for a, b in zip(seq, seq[1:], strict=False)) / 10 == 827.3
+
+
+def test_a_break_already_taken_is_not_planned_again():
+    """Re-solving after the morning (visits and the break done) keeps one break, in the past."""
+    import dataclasses
+
+    from dispatch.optimise import set_status
+
+    brk = (Break(10 * H, 12 * H, 1800),)
+    visits = [
+        Visit(f"v{i}", i, 1800, windows=(TimeWindow((8 + i) * H, (8 + i) * H + 600),))
+        for i in range(1, 6)
+    ]
+    p = line_problem(visits, [team("T1", breaks=brk)])
+    plan = solve(p, time_limit_s=0.5)
+    route = plan.route("T1")
+    after_break = next(
+        s.visit_id
+        for i, s in enumerate(route.stops)
+        if s.kind == "visit" and any(b.kind == "break" for b in route.stops[:i])
+    )
+    live = set_status(plan, after_break, "done")
+    done = [s.visit_id for s in live.route("T1").stops if s.kind == "visit" and s.status == "done"]
+    p2 = p.with_changes(teams=(dataclasses.replace(p.teams[0], fixed_visit_ids=tuple(done)),))
+    again = solve(p2, time_limit_s=0.5, current=live)
+    assert check_plan(p2, again) == []
+    assert sum(1 for s in again.route("T1").stops if s.kind == "break") == 1
