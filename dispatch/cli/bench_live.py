@@ -1,0 +1,497 @@
+"""`dispatch bench live`: many phones and coordinators on loopback against one server process."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import click
+
+#: Metres per degree of latitude (near enough for synthetic tracks).
+M_PER_DEG = 111_195.0
+#: The benchmark's tracks start here (Melun) and run north-east.
+ORIGIN = (2.6555, 48.54)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def _seed(db_path: Path, teams: int, coordinators: int) -> tuple[list[str], list[str]]:
+    from dispatch.store import Store
+
+    with Store(db_path) as store:
+        user = store.add_user(
+            "bench-coordinator", role="coordinator", password=os.urandom(12).hex()
+        )
+        coord_tokens = [
+            store.create_api_token(user["id"], label=f"bench {i}") for i in range(coordinators)
+        ]
+        team_tokens = []
+        for i in range(teams):
+            team = store.add_team(
+                {"name": f"Bench {i:04d}", "base_lon": ORIGIN[0], "base_lat": ORIGIN[1]}
+            )
+            code = store.create_pairing(team["id"])["code"]
+            team_tokens.append(store.pair_device(code, label="bench")["token"])
+    return team_tokens, coord_tokens
+
+
+def serve_for_bench(var_dir: str, port: int) -> None:
+    """Entry point of the server subprocess (threading mode, one process, like `dispatch serve`)."""
+    import logging
+
+    from dispatch.settings import load_settings
+    from dispatch.web.app import create_app, socketio
+    from dispatch.web.live import get_hub
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    settings = load_settings(var_dir=var_dir, port=port)
+    app = create_app(settings)
+    get_hub(app)
+    socketio.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        allow_unsafe_werkzeug=True,
+        use_reloader=False,
+        log_output=False,
+    )
+
+
+def _ms(values: list[float], q: float) -> float | None:
+    p = _percentile(values, q)
+    return None if p is None else round(p * 1000, 1)
+
+
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _quiet_disconnect(client: Any) -> None:
+    try:
+        client.disconnect()
+    except Exception:
+        pass
+
+
+def client_worker(
+    url: str,
+    first: int,
+    total: int,
+    phone_tokens: list[str],
+    coord_tokens: list[str],
+    rate: float,
+    phases: list[tuple[str, float, float, int]],
+    out: Any,
+) -> None:
+    """One client process: connect its phones and coordinators, run the phases at the given
+    absolute start times, put ``{phase: {sent, stored, errors, latency_s, ack_s}}`` on ``out``."""
+    import socketio as sio
+
+    lock = threading.Lock()
+    stats: dict[str, dict[str, Any]] = {
+        name: {"sent": 0, "stored": 0, "errors": 0, "latency_s": [], "ack_s": []}
+        for name, *_ in phases
+    }
+    current: dict[str, Any] = {"name": None}
+
+    def on_live(batch: dict[str, Any]) -> None:
+        now = time.time()
+        name = current["name"]
+        positions = batch.get("positions") or []
+        if name is None or not positions:
+            return
+        with lock:
+            stats[name]["latency_s"].extend(now - float(p["fix_at"]) for p in positions)
+
+    def connect(token: str, coordinator: bool) -> Any:
+        client = sio.Client(reconnection=False)
+        if coordinator:
+            client.on("live", on_live)
+        client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+        return client
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            coords = list(pool.map(lambda t: connect(t, True), coord_tokens))
+            phones = list(pool.map(lambda t: connect(t, False), phone_tokens))
+    except Exception as exc:  # reported to the parent, which stops the run
+        out.put({"error": f"connection failed: {exc}"})
+        return
+    out.put({"connected": len(coords) + len(phones)})
+    tracks = [
+        {"i": 0, "lon": ORIGIN[0] + 0.0001 * (first + k), "lat": ORIGIN[1]}
+        for k in range(len(phones))
+    ]
+
+    def fixes(k: int, n: int) -> list[dict[str, Any]]:
+        track, batch, now = tracks[k], [], time.time()
+        for _ in range(n):
+            track["i"] += 1
+            track["lat"] += 12.0 / M_PER_DEG  # 12 m per fix at a reported 12 m/s
+            batch.append(
+                {
+                    "client_id": f"{first + k}-{track['i']}",
+                    "lon": track["lon"],
+                    "lat": track["lat"],
+                    "device_time_s": now,
+                    "accuracy_m": 5.0,
+                    "speed_mps": 12.0,
+                    "heading_deg": 0.0,
+                }
+            )
+        return batch
+
+    def make_ack(name: str, sent_at: float, n: int) -> Any:
+        def ack(reply: dict[str, Any]) -> None:
+            with lock:
+                stats[name]["ack_s"].append(time.time() - sent_at)
+                if reply.get("ok"):
+                    stats[name]["stored"] += int(reply["stored"])
+                else:
+                    stats[name]["errors"] += n
+
+        return ack
+
+    period = 1.0 / rate
+    for name, start_at, seconds, per_message in phases:
+        while time.time() < start_at:
+            time.sleep(min(0.05, max(0.0, start_at - time.time())))
+        current["name"] = name
+        tick = 0
+        while time.time() - start_at < seconds:
+            for k, phone in enumerate(phones):
+                # Spread all the phones evenly over the period (first + k: global index).
+                due = start_at + tick * period + period * (first + k) / total
+                if due >= start_at + seconds:
+                    break
+                delay = due - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                batch = fixes(k, per_message)
+                with lock:
+                    stats[name]["sent"] += per_message
+                payload = batch[0] if per_message == 1 else {"positions": batch}
+                phone.emit("position", payload, callback=make_ack(name, time.time(), per_message))
+            tick += 1
+        time.sleep(1.5)  # the last acks and pushes
+        current["name"] = None
+    out.put({"stats": stats})
+    closer = ThreadPoolExecutor(32)
+    for client in coords + phones:
+        closer.submit(_quiet_disconnect, client)
+    closer.shutdown(wait=False)
+    time.sleep(0.5)
+    os._exit(0)  # websocket threads may linger on the development server's close handshake
+
+
+def run_bench(
+    *,
+    teams: int,
+    coordinators: int,
+    rate: float,
+    duration_s: float,
+    burst: int,
+    load_s: float,
+    procs: int = 2,
+    server_kind: str = "werkzeug",
+    echo: Any = None,
+) -> dict[str, Any]:
+    """Start a server, spread the clients over ``procs`` processes, run the phases."""
+    import multiprocessing
+
+    say = echo or (lambda _m: None)
+    with tempfile.TemporaryDirectory(prefix="dispatch-bench-live-") as tmp:
+        var_dir = Path(tmp)
+        say(f"seeding {teams} teams with a paired phone and {coordinators} coordinator tokens")
+        team_tokens, coord_tokens = _seed(var_dir / "dispatch.sqlite", teams, coordinators)
+        port = _free_port()
+        env = {**os.environ, "DISPATCH_VAR_DIR": str(var_dir)}
+        if server_kind == "gunicorn":
+            # Production setup: one gthread worker; each websocket holds a thread.
+            cmd = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-w",
+                "1",
+                "--threads",
+                str(teams + coordinators + 50),
+                "-b",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "dispatch.web.app:create_app()",
+            ]
+        else:
+            cmd = [
+                sys.executable,
+                "-c",
+                "from dispatch.cli.bench_live import serve_for_bench; "
+                f"serve_for_bench({str(var_dir)!r}, {port})",
+            ]
+        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        workers: list[Any] = []
+        try:
+            _wait_port(port, server, timeout_s=60)
+            ctx = multiprocessing.get_context("spawn")
+            out = ctx.Queue()
+            say(
+                f"connecting {coordinators} coordinators and {teams} phones "
+                f"from {procs} client processes"
+            )
+            # Phases start at absolute times so that every worker runs them together.
+            connect_budget_s = 20 + (teams + coordinators) * 0.15
+            t_start = time.time() + connect_budget_s
+            plan = [("steady", t_start, duration_s, 1)]
+            if load_s > 0:
+                plan.append(("load", t_start + duration_s + 2.0, load_s, burst))
+            chunk = math.ceil(teams / procs)
+            cchunk = math.ceil(coordinators / procs)
+            for w in range(procs):
+                phones = team_tokens[w * chunk : (w + 1) * chunk]
+                coords = coord_tokens[w * cchunk : (w + 1) * cchunk]
+                proc = ctx.Process(
+                    target=client_worker,
+                    args=(url, w * chunk, teams, phones, coords, rate, plan, out),
+                    daemon=True,
+                )
+                proc.start()
+                workers.append(proc)
+            connected = 0
+            for _ in workers:
+                msg = out.get(timeout=connect_budget_s + 30)
+                if "error" in msg:
+                    raise click.ClickException(msg["error"])
+                connected += msg["connected"]
+            if time.time() > t_start:
+                raise click.ClickException("connecting the clients took longer than planned")
+            say(
+                f"{connected} sockets connected; steady: {teams} phones x {rate:g}/s"
+                + (f", then load: {burst} fixes per report" if load_s > 0 else "")
+            )
+            cpu: dict[str, dict[str, float]] = {}
+            for name, start_at, seconds, _ in plan:
+                while time.time() < start_at:
+                    time.sleep(0.02)
+                before = [_cpu_s(server.pid)] + [_cpu_s(p.pid) for p in workers]
+                time.sleep(seconds + 1.0)
+                after = [_cpu_s(server.pid)] + [_cpu_s(p.pid) for p in workers]
+                spent = [
+                    b - a
+                    for a, b in zip(before, after, strict=True)
+                    if a is not None and b is not None
+                ]
+                if len(spent) == len(before):
+                    span = seconds + 1.0
+                    cpu[name] = {
+                        "server_cpu_per_s": round(spent[0] / span, 2),
+                        "clients_cpu_per_s": round(sum(spent[1:]) / span, 2),
+                    }
+            results = []
+            for _ in workers:
+                msg = out.get(timeout=60)
+                results.append(msg["stats"])
+        finally:
+            for proc in workers:
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.terminate()
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        from dispatch.store import Store
+
+        with Store(var_dir / "dispatch.sqlite") as store:
+            in_db = store.list_positions(limit=1).total
+    summary: dict[str, Any] = {
+        "teams": teams,
+        "coordinators": coordinators,
+        "rate_per_team_s": rate,
+        "client_processes": procs,
+        "server": server_kind,
+        "cpu_count": os.cpu_count(),
+        "positions_in_database": in_db,
+    }
+    for name, _, seconds, per_message in plan:
+        merged: dict[str, Any] = {"sent": 0, "stored": 0, "errors": 0, "latency_s": [], "ack_s": []}
+        for stats in results:
+            for key in ("sent", "stored", "errors"):
+                merged[key] += stats[name][key]
+            merged["latency_s"] += stats[name]["latency_s"]
+            merged["ack_s"] += stats[name]["ack_s"]
+        summary[name] = {
+            "duration_s": seconds,
+            "fixes_per_report": per_message,
+            "offered_per_s": round(teams * rate * per_message, 1),
+            "sent": merged["sent"],
+            "stored": merged["stored"],
+            "errors": merged["errors"],
+            "stored_per_s": round(merged["stored"] / seconds, 1),
+            "deliveries": len(merged["latency_s"]),
+            "expected_deliveries": merged["stored"] * coordinators,
+            "delivered_per_s": round(len(merged["latency_s"]) / seconds, 1),
+            "latency_ms": {
+                "p50": _ms(merged["latency_s"], 50),
+                "p99": _ms(merged["latency_s"], 99),
+                "max": _ms(merged["latency_s"], 100),
+            },
+            "ack_ms": {"p50": _ms(merged["ack_s"], 50), "p99": _ms(merged["ack_s"], 99)},
+            "cpu": cpu.get(name, {}),
+        }
+    return summary
+
+
+def _wait_port(port: int, server: subprocess.Popen[bytes], *, timeout_s: float) -> None:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if server.poll() is not None:
+            err = server.stderr.read().decode() if server.stderr else ""
+            raise click.ClickException(f"the bench server exited: {err[-800:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise click.ClickException(f"the bench server did not listen on port {port} in {timeout_s} s")
+
+
+@click.command()
+@click.option(
+    "--teams",
+    type=click.IntRange(1, 5000),
+    default=200,
+    show_default=True,
+    help="Phones reporting (one socket each).",
+)
+@click.option(
+    "--coordinators",
+    type=click.IntRange(1, 500),
+    default=20,
+    show_default=True,
+    help="Coordinator map sockets receiving every position.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(0.01, 50),
+    default=1.0,
+    show_default=True,
+    help="Positions per second per phone in the steady phase.",
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(1, 600),
+    default=15.0,
+    show_default=True,
+    help="Seconds of the steady phase.",
+)
+@click.option(
+    "--burst",
+    type=click.IntRange(1, 500),
+    default=10,
+    show_default=True,
+    help="Fixes per report in the load phase (an outbox flush).",
+)
+@click.option(
+    "--load",
+    "load_s",
+    type=click.FloatRange(0, 600),
+    default=10.0,
+    show_default=True,
+    help="Seconds of the load phase (0 to skip).",
+)
+@click.option(
+    "--procs",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Client processes (one Python process cannot drive 200 sockets alone).",
+)
+@click.option(
+    "--server",
+    "server_kind",
+    type=click.Choice(["werkzeug", "gunicorn"]),
+    default="werkzeug",
+    show_default=True,
+    help="werkzeug: like `dispatch serve`; gunicorn: the production setup (one gthread worker).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def live(
+    teams: int,
+    coordinators: int,
+    rate: float,
+    duration_s: float,
+    burst: int,
+    load_s: float,
+    procs: int,
+    server_kind: str,
+    as_json: bool,
+) -> None:
+    """Positions stored per second and report-to-coordinator latency, on loopback.
+
+    A server process (threading mode, like `dispatch serve`) on a temporary database; phones
+    and coordinators are python-socketio clients in --procs processes. The steady phase sends one
+    fix per report at --rate per phone; the load phase sends --burst fixes per report (an
+    outbox flush), so 200 phones at 1/s with --burst 10 offer 2,000 positions/s. Latency:
+    from the fix's time to its arrival at each coordinator (same clock, loopback).
+
+    Example: dispatch bench live --teams 200 --coordinators 20 --rate 1 --json
+    """
+    result = run_bench(
+        teams=teams,
+        coordinators=coordinators,
+        rate=rate,
+        duration_s=duration_s,
+        burst=burst,
+        load_s=max(load_s, 0.0),
+        procs=procs,
+        server_kind=server_kind,
+        echo=None if as_json else click.echo,
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    for name in ("steady", "load"):
+        r = result.get(name)
+        if r is None:
+            continue
+        lat = r["latency_ms"]
+        click.echo(
+            f"{name:>9}: {r['stored_per_s']:>8.1f} positions/s stored, "
+            f"{r['delivered_per_s']:>9.1f} deliveries/s to coordinators, latency p50 "
+            f"{lat['p50']} ms p99 {lat['p99']} ms (ack p50 {r['ack_ms']['p50']} ms), "
+            f"errors {r['errors']}, CPU s/s server {r['cpu'].get('server_cpu_per_s')} "
+            f"clients {r['cpu'].get('clients_cpu_per_s')}"
+        )
+    click.echo(f"database: {result['positions_in_database']} positions")

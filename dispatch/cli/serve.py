@@ -1,0 +1,118 @@
+"""`dispatch serve`: the web server (Flask + Flask-SocketIO), first-run territory build and demo."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import click
+
+from dispatch.cli import get_settings
+from dispatch.errors import DispatchError
+from dispatch.settings import Settings
+
+
+def prepare(settings: Settings, *, demo: bool = True, echo: Any = click.echo) -> dict[str, Any]:
+    """Build the territory if needed, open the store, seed demo data into an empty database.
+
+    Returns ``{"territory", "store", "admin_password"}`` (the password only when this call
+    created the first administrator).
+    """
+    from dispatch.store import Store
+    from dispatch.territory import build_territory, load_territory
+
+    try:
+        territory = load_territory(settings.territory, settings)
+    except FileNotFoundError:
+        echo(f"Building territory {settings.territory} (first run, about a minute)...")
+        build_territory(settings.territory, settings, progress=lambda m: echo(f"  {m}"))
+        territory = load_territory(settings.territory, settings)
+    store = Store(settings.database)
+    admin_password = None
+    empty = not store.list_teams(limit=1) and not store.list_users(limit=1)
+    if empty and demo:
+        from dispatch.demo import seed_demo
+
+        summary = seed_demo(store, territory)
+        echo(
+            f"Empty database: seeded {summary['teams']} demo teams and {summary['visits']} "
+            f"visits on {summary['day']} (remove them with `dispatch demo clear`)."
+        )
+    if not store.list_users(limit=1):
+        admin_password = secrets.token_urlsafe(12)
+        store.add_user(
+            "admin", role="admin", password=admin_password, display_name="Administrateur"
+        )
+    return {"territory": territory, "store": store, "admin_password": admin_password}
+
+
+@click.command()
+@click.option("--host", help="Address to listen on (default: the setting, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default: the setting, 5000).")
+@click.option("--territory", "territory_id", help="Territory served (default: the setting).")
+@click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty database.")
+@click.option("--debug", is_flag=True, help="Flask debug mode (never in production).")
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    territory_id: str | None,
+    no_demo: bool,
+    debug: bool,
+) -> None:
+    """Serve the live map, the phone page, the REST API and Socket.IO.
+
+    Threading mode with simple-websocket (one process). For production run it under
+    gunicorn with one worker per process, behind a TLS reverse proxy (see the README).
+
+    Example: dispatch serve --territory haute-corse --port 5000
+    """
+    from dispatch.live.basemap import ensure_basemap
+    from dispatch.store import start_retention
+    from dispatch.web.app import create_app, socketio
+    from dispatch.web.live import TERRITORY_KEY, get_hub
+
+    settings = get_settings(ctx)
+    changes = {
+        k: v
+        for k, v in {"host": host, "port": port, "territory": territory_id}.items()
+        if v is not None
+    }
+    try:
+        settings = settings.replace(**changes)
+    except DispatchError as exc:
+        raise click.ClickException(exc.message) from None
+    logging.basicConfig(
+        level=logging.INFO if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    ready = prepare(settings, demo=not no_demo)
+    territory, store = ready["territory"], ready["store"]
+    if not settings.online_tiles:
+        click.echo("Base map: building self-hosted vector tiles...", nl=False)
+        path = ensure_basemap(territory, settings.cache)
+        click.echo(f" {path.stat().st_size / 1e6:.1f} MB")
+    app = create_app(settings, **{"dispatch.store": store, TERRITORY_KEY: territory})
+    start_retention(store, settings)
+    get_hub(app)
+    base = f"http://{settings.host}:{settings.port}"
+    click.echo(
+        f"{territory.name}: coordinators {base}/map/  phones {base}/phone/  "
+        f"Traccar Client {base}/osmand"
+    )
+    if ready["admin_password"]:
+        click.echo(
+            f"First run: log in as 'admin' with password {ready['admin_password']} "
+            "(change it with `dispatch user passwd admin`)."
+        )
+    socketio.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        debug=debug,
+        use_reloader=False,
+        allow_unsafe_werkzeug=True,
+        log_output=debug,
+    )

@@ -1,0 +1,554 @@
+"""The live hub: stored fixes and events in, filtered positions, statuses and alerts out per room."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from dispatch.live.fanout import Emitter, Fanout
+from dispatch.live.geofence import Geofence, Place
+from dispatch.live.quality import Fix, QualityRules, TrackFilter, Verdict
+from dispatch.live.state import LIVE, UNKNOWN, Board
+
+log = logging.getLogger(__name__)
+
+#: Rooms: coordinators and admins see everything; planners see no address; a team its own round.
+ROOM_COORDINATORS = "role:coordinator"
+ROOM_PLANNERS = "role:planner"
+#: Fields of a visit a planner does not see (same rule as the REST API).
+PLANNER_HIDDEN = ("address", "external_ref")
+#: Visit statuses after which no arrival or lateness is watched.
+CLOSED = ("arrived", "in_progress", "done", "missed", "cancelled")
+#: A visit not started this long after its planned start is late (seconds).
+LATE_GRACE_S = 15 * 60
+ALERTS_KEPT = 500
+
+#: ``route_geometry([(lon, lat), ...]) -> GeoJSON LineString or None`` for planned rounds.
+RouteGeometry = Callable[[list[tuple[float, float]]], dict[str, Any] | None]
+
+
+def team_room(team_id: int) -> str:
+    """The room of one team's phones and team members."""
+    return f"team:{team_id}"
+
+
+def rooms_for(role: str | None, team_id: int | None) -> list[str]:
+    """The rooms a socket of this role (and team) joins."""
+    if role in ("admin", "coordinator"):
+        return [ROOM_COORDINATORS]
+    if role == "planner":
+        return [ROOM_PLANNERS]
+    if role == "team_member" and team_id is not None:
+        return [team_room(team_id)]
+    return []
+
+
+def fix_from_row(row: dict[str, Any]) -> Fix:
+    """A :class:`Fix` from a stored positions row."""
+    return Fix(
+        lon=float(row["lon"]),
+        lat=float(row["lat"]),
+        recorded_at=float(row["device_time_s"]),
+        accuracy_m=row.get("accuracy_m"),
+        speed_mps=row.get("speed_mps"),
+        heading_deg=row.get("heading_deg"),
+        battery_pct=row.get("battery_pct"),
+    )
+
+
+def planner_view(visit: dict[str, Any]) -> dict[str, Any]:
+    """A visit without the fields a planner may not see."""
+    return {k: v for k, v in visit.items() if k not in PLANNER_HIDDEN}
+
+
+class LiveHub:
+    """Turns stored positions and visit events into live map deltas.
+
+    Parameters
+    ----------
+    store
+        A :class:`dispatch.store.Store` (positions, teams, visits, events, plans).
+    emit
+        ``emit(event, payload, room)``, Socket.IO's emit in the server.
+    stale_s
+        A team with no fix for this long is shown as "position unknown".
+    max_accuracy_m
+        Fixes less accurate than this are stored, flagged and not drawn.
+    timezone
+        Time zone of the visits' days and windows.
+    interval_s
+        Coalescing period of the fan-out.
+    route_geometry
+        Draws planned rounds along roads (None: straight lines between stops).
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        emit: Emitter,
+        *,
+        stale_s: float = 300.0,
+        max_accuracy_m: float = 100.0,
+        timezone: str = "Europe/Paris",
+        interval_s: float = 0.05,
+        route_geometry: RouteGeometry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.rules = QualityRules(max_accuracy_m=max_accuracy_m)
+        self.board = Board(stale_s=stale_s, rules=self.rules)
+        self.fanout = Fanout(emit, interval_s=interval_s)
+        self.geofence = Geofence()
+        self.tz = ZoneInfo(timezone)
+        self.clock = clock
+        self.route_geometry = route_geometry
+        self.alerts: deque[dict[str, Any]] = deque(maxlen=ALERTS_KEPT)
+        self._alert_keys: set[str] = set()
+        self._lock = threading.RLock()
+        self._places: dict[int, list[Place]] = {}
+        self._places_at = 0.0
+        self._visit_team: dict[int, int | None] = {}
+        self._routes: dict[tuple[int, int, int], dict[str, Any] | None] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.positions_processed = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self, *, sweep_s: float = 5.0) -> None:
+        """Seed the board from the store, start the fan-out and the staleness/lateness sweeper."""
+        if self._thread is not None:
+            return
+        try:
+            for row in self.store.latest_positions():
+                self.board.seed(int(row["team_id"]), fix_from_row(row), source=row.get("source"))
+            self.board.sweep(self.clock())
+        except Exception:
+            log.exception("could not seed the live board from the store")
+        self.fanout.start()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._sweep_loop, args=(sweep_s,), name="dispatch-live-sweep", daemon=True
+        )
+        self._thread.start()
+
+    def ensure_started(self) -> None:
+        """Start on first use (apps built only to answer REST calls never start threads)."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self.start()
+
+    def stop(self) -> None:
+        """Stop the threads (pending deltas are flushed)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        self.fanout.stop()
+
+    def _sweep_loop(self, sweep_s: float) -> None:
+        while not self._stop.wait(sweep_s):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("live sweep failed")
+
+    # -- time ----------------------------------------------------------------------------------
+    def today(self, now: float | None = None) -> str:
+        """The current day in the territory's time zone (YYYY-MM-DD)."""
+        return dt.datetime.fromtimestamp(now or self.clock(), self.tz).date().isoformat()
+
+    def seconds_of_day(self, now: float | None = None) -> int:
+        """Seconds since local midnight."""
+        local = dt.datetime.fromtimestamp(now or self.clock(), self.tz)
+        return local.hour * 3600 + local.minute * 60 + local.second
+
+    # -- positions -----------------------------------------------------------------------------
+    def ingest(
+        self, team_id: int, fixes: list[dict[str, Any]], *, device_id: int | None, source: str
+    ) -> dict[str, Any]:
+        """Store ``fixes`` of a team (idempotent on client_id), then push what changed."""
+        result = self.store.insert_positions(team_id, fixes, device_id=device_id, source=source)
+        flags = self.on_stored(team_id, result["stored"])
+        return {
+            "accepted": result["accepted"],
+            "stored": len(result["stored"]),
+            "duplicates": result["duplicates"],
+            "ids": [row["id"] for row in result["stored"]],
+            "flags": flags,
+        }
+
+    def on_stored(self, team_id: int, rows: list[dict[str, Any]]) -> list[list[str]]:
+        """Filter newly stored rows, update the board, push drawn positions; returns flags."""
+        flags_out = []
+        now = self.clock()
+        for row in rows:
+            fix = fix_from_row(row)
+            verdict, pos = self.board.ingest(team_id, fix, source=row.get("source") or "")
+            flags_out.append(list(verdict.flags))
+            self.positions_processed += 1
+            if pos is None and not verdict.display:
+                continue
+            message = self._position_message(team_id, row, verdict, pos)
+            self.fanout.publish(ROOM_COORDINATORS, "positions", message)
+            self.fanout.publish(ROOM_PLANNERS, "positions", message)
+            if verdict.refreshes:
+                self._check_arrival(team_id, fix, now)
+        return flags_out
+
+    def _position_message(
+        self, team_id: int, row: dict[str, Any], verdict: Verdict, pos: Any
+    ) -> dict[str, Any]:
+        """A compact push (every coordinator gets every position): absent keys mean "none",
+        ``display``/``moves_marker`` appear only when false, ``flags`` only when some."""
+        source = pos if pos is not None and verdict.moves_marker else None
+        body: dict[str, Any] = {
+            "team_id": team_id,
+            "id": row.get("id"),
+            "lon": round(float(row["lon"]), 6),
+            "lat": round(float(row["lat"]), 6),
+            "fix_at": round(float(row["device_time_s"]), 3),
+        }
+        if pos is not None and pos.seen_at is not None:
+            body["seen_at"] = round(float(pos.seen_at), 3)
+        for key in ("heading_deg", "speed_mps", "accuracy_m", "battery_pct"):
+            value = getattr(source, key) if source is not None else row.get(key)
+            if value is not None:
+                body[key] = round(float(value), 1)
+        if not verdict.display:
+            body["display"] = False
+        if not verdict.moves_marker:
+            body["moves_marker"] = False
+        if verdict.flags:
+            body["flags"] = list(verdict.flags)
+        return body
+
+    # -- arrivals, visits, events --------------------------------------------------------------
+    def _team_places(self, team_id: int, now: float) -> list[Place]:
+        with self._lock:
+            if now - self._places_at > 60.0:
+                self._reload_places(now)
+            return self._places.get(team_id, [])
+
+    def _reload_places(self, now: float) -> None:
+        places: dict[int, list[Place]] = {}
+        for visit in self._visits_of_day(self.today(now)):
+            self._visit_team[visit["id"]] = visit.get("team_id")
+            if visit.get("team_id") is None:
+                continue
+            if visit["status"] in CLOSED:
+                self.geofence.mark(visit["team_id"], visit["id"])
+                continue
+            places.setdefault(visit["team_id"], []).append(
+                Place(visit["id"], float(visit["lon"]), float(visit["lat"]))
+            )
+        self._places = places
+        self._places_at = now
+
+    def _visits_of_day(self, day: str, team_id: int | None = None) -> list[dict[str, Any]]:
+        visits: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.store.list_visits(day=day, team_id=team_id, limit=1000, offset=offset)
+            visits.extend(page)
+            if getattr(page, "next_offset", None) is None:
+                return visits
+            offset = page.next_offset
+
+    def _check_arrival(self, team_id: int, fix: Fix, now: float) -> None:
+        places = self._team_places(team_id, now)
+        if not places:
+            return
+        for arrival in self.geofence.check(team_id, fix, places):
+            try:
+                event = self.store.add_visit_event(
+                    arrival.visit_id,
+                    {
+                        "kind": "arrival",
+                        "client_id": f"geofence:{arrival.visit_id}:{team_id}",
+                        "device_time_s": fix.recorded_at,
+                        "lon": fix.lon,
+                        "lat": fix.lat,
+                        "note": f"within {arrival.distance_m:.0f} m of the home",
+                    },
+                    actor="system:geofence",
+                    team_id=team_id,
+                )
+                visit = self.store.get_visit(arrival.visit_id)
+            except Exception:
+                log.exception(
+                    "could not record the arrival of team %s at visit %s", team_id, arrival.visit_id
+                )
+                continue
+            self.on_visit_event({"event": event, "visit": visit})
+
+    def on_visit_event(self, payload: dict[str, Any]) -> None:
+        """An event was stored (check-in, check-out, arrival...): push the visit and an alert."""
+        event, visit = payload["event"], payload["visit"]
+        if event.get("kind") in ("arrival", "check_in", "check_out", "missed") and visit.get(
+            "team_id"
+        ):
+            self.geofence.mark(visit["team_id"], visit["id"])
+            self._drop_place(visit["team_id"], visit["id"])
+        self.on_visit(visit)
+        if event.get("kind") in ("arrival", "check_in", "check_out", "missed"):
+            self.alert(
+                event["kind"],
+                team_id=visit.get("team_id"),
+                visit_id=visit["id"],
+                at=event.get("server_time_s") or self.clock(),
+                key=f"{event['kind']}:{visit['id']}:{event.get('id')}",
+            )
+        self.fanout.publish(ROOM_COORDINATORS, "events", event)
+
+    def _drop_place(self, team_id: int, visit_id: int) -> None:
+        with self._lock:
+            if team_id in self._places:
+                self._places[team_id] = [p for p in self._places[team_id] if p.visit_id != visit_id]
+
+    def on_visit(self, visit: dict[str, Any]) -> None:
+        """A visit changed: coordinators, planners (reduced) and its team see the new state."""
+        self.fanout.publish(ROOM_COORDINATORS, "visits", visit, key=visit["id"])
+        self.fanout.publish(ROOM_PLANNERS, "visits", planner_view(visit), key=visit["id"])
+        team_id = visit.get("team_id")
+        with self._lock:
+            previous = self._visit_team.get(visit["id"])
+            self._visit_team[visit["id"]] = team_id
+            if visit.get("day") == self.today():
+                self._places_at = 0.0  # reload arrival targets on the next fix
+        if previous is not None and previous != team_id:
+            self.fanout.publish(
+                team_room(previous), "visits", {"id": visit["id"], "deleted": True}, key=visit["id"]
+            )
+        if team_id is not None:
+            self.fanout.publish(team_room(team_id), "visits", visit, key=visit["id"])
+
+    def on_team(self, team: dict[str, Any]) -> None:
+        """A team was created or changed (name, colour...)."""
+        self.fanout.publish(ROOM_COORDINATORS, "statuses", {"team_id": team["id"], "team": team})
+
+    def on_plan(self, plan: dict[str, Any]) -> None:
+        """A plan was saved or published: push the day's rounds when it is the published one."""
+        if plan.get("status") != "published" or plan.get("day") != self.today():
+            return
+        full = self.store.published_plan(plan["day"])
+        if full is None:
+            return
+        for route in self.plan_routes(full):
+            self.fanout.publish(ROOM_COORDINATORS, "plans", route, key=route["team_id"])
+            self.fanout.publish(ROOM_PLANNERS, "plans", route, key=route["team_id"])
+            self.fanout.publish(team_room(route["team_id"]), "plans", route, key=route["team_id"])
+        with self._lock:
+            self._places_at = 0.0
+
+    def plan_routes(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
+        """One entry per team: ordered stops and the round's line (base, stops, base)."""
+        visits = {v["id"]: v for v in self._visits_of_day(plan["day"])}
+        teams = {t["id"]: t for t in self.store.list_teams(limit=1000)}
+        out = []
+        for route in plan.get("routes", []):
+            team_id = route["team_id"]
+            stops = route["stops"]
+            team = teams.get(team_id, {})
+            points: list[tuple[float, float]] = []
+            if team.get("base_lon") is not None:
+                points.append((team["base_lon"], team["base_lat"]))
+            for stop in stops:
+                visit = visits.get(stop["visit_id"])
+                if visit is not None:
+                    points.append((visit["lon"], visit["lat"]))
+            if team.get("base_lon") is not None and len(points) > 1:
+                points.append((team["base_lon"], team["base_lat"]))
+            key = (int(plan["id"]), int(team_id), len(points))
+            with self._lock:
+                cached = key in self._routes
+                geometry = self._routes.get(key)
+            if not cached:
+                geometry = self._geometry(points)
+                with self._lock:
+                    self._routes[key] = geometry
+            out.append(
+                {"plan_id": plan["id"], "team_id": team_id, "stops": stops, "geometry": geometry}
+            )
+        return out
+
+    def _geometry(self, points: list[tuple[float, float]]) -> dict[str, Any] | None:
+        if len(points) < 2:
+            return None
+        if self.route_geometry is not None:
+            try:
+                geometry = self.route_geometry(points)
+                if geometry is not None:
+                    return geometry
+            except Exception:
+                log.exception("routing a planned round failed: drawn as straight lines")
+        return {"type": "LineString", "coordinates": [list(p) for p in points]}
+
+    # -- alerts --------------------------------------------------------------------------------
+    def alert(
+        self,
+        kind: str,
+        *,
+        team_id: int | None,
+        visit_id: int | None = None,
+        at: float | None = None,
+        key: str | None = None,
+        **extra: Any,
+    ) -> None:
+        """Record an alert (once per key) and push it to coordinators and planners."""
+        key = key or f"{kind}:{team_id}:{visit_id}"
+        with self._lock:
+            if key in self._alert_keys:
+                return
+            self._alert_keys.add(key)
+            item = {
+                "kind": kind,
+                "team_id": team_id,
+                "visit_id": visit_id,
+                "at": at or self.clock(),
+                "key": key,
+                **extra,
+            }
+            self.alerts.appendleft(item)
+        self.fanout.publish(ROOM_COORDINATORS, "alerts", item)
+        self.fanout.publish(ROOM_PLANNERS, "alerts", item)
+
+    def sweep(self, now: float | None = None) -> None:
+        """Turn silent teams to "position unknown" and raise late-visit alerts."""
+        now = now or self.clock()
+        for pos in self.board.sweep(now):
+            status = pos.to_dict(now)
+            self.fanout.publish(ROOM_COORDINATORS, "statuses", status, key=pos.team_id)
+            self.fanout.publish(ROOM_PLANNERS, "statuses", status, key=pos.team_id)
+            if pos.presence == UNKNOWN:
+                self.alert(
+                    "unknown",
+                    team_id=pos.team_id,
+                    at=now,
+                    age_s=status["age_s"],
+                    key=f"unknown:{pos.team_id}:{pos.seen_at}",
+                )
+            elif pos.presence == LIVE:
+                with self._lock:
+                    self._alert_keys = {
+                        k for k in self._alert_keys if not k.startswith(f"unknown:{pos.team_id}:")
+                    }
+        self._check_late(now)
+
+    def _check_late(self, now: float) -> None:
+        day, clock_s = self.today(now), self.seconds_of_day(now)
+        try:
+            visits = self._visits_of_day(day)
+        except Exception:
+            log.exception("could not read today's visits")
+            return
+        for visit in visits:
+            if visit.get("team_id") is None or visit["status"] in CLOSED:
+                continue
+            windows = visit.get("windows") or []
+            if windows and clock_s > windows[-1][1]:
+                self.alert(
+                    "late",
+                    team_id=visit["team_id"],
+                    visit_id=visit["id"],
+                    at=now,
+                    end_s=windows[-1][1],
+                    key=f"late:{visit['id']}",
+                )
+
+    # -- snapshot ------------------------------------------------------------------------------
+    def snapshot(
+        self, *, role: str | None, team_id: int | None, trail_s: float = 2 * 3600
+    ) -> dict[str, Any]:
+        """Everything a page needs to (re)draw, restricted to what ``role``/``team_id`` may see."""
+        now = self.clock()
+        day = self.today(now)
+        own_team_only = role == "team_member"
+        if own_team_only and team_id is None:
+            return {
+                "server_time": now,
+                "day": day,
+                "stale_s": self.board.stale_s,
+                "teams": [],
+                "positions": [],
+                "trails": {},
+                "visits": [],
+                "plans": [],
+                "alerts": [],
+            }
+        teams = [t for t in self._all_teams() if not own_team_only or t["id"] == team_id]
+        team_ids = {t["id"] for t in teams}
+        visits = self._visits_of_day(day, team_id if own_team_only else None)
+        if role == "planner":
+            visits = [planner_view(v) for v in visits]
+        plan = self.store.published_plan(day, team_id=team_id if own_team_only else None)
+        plans = self.plan_routes(plan) if plan else []
+        trails = {} if own_team_only else self.trails(team_ids, since_s=now - trail_s)
+        alerts = [] if own_team_only else [a for a in list(self.alerts) if a["at"] >= now - 86400]
+        return {
+            "server_time": now,
+            "day": day,
+            "stale_s": self.board.stale_s,
+            "teams": teams,
+            "positions": self.board.snapshot(now, team_ids),
+            "trails": trails,
+            "visits": visits,
+            "plans": plans,
+            "alerts": alerts,
+        }
+
+    def _all_teams(self) -> list[dict[str, Any]]:
+        teams: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            page = self.store.list_teams(limit=1000, offset=offset)
+            teams.extend(page)
+            if getattr(page, "next_offset", None) is None:
+                return teams
+            offset = page.next_offset
+
+    def trails(self, team_ids: Iterable[int], *, since_s: float) -> dict[str, list[list[float]]]:
+        """Drawn points ``[lon, lat, t]`` of each team since ``since_s`` (the filter replayed)."""
+        out: dict[str, list[list[float]]] = {}
+        for tid in sorted(team_ids):
+            points = [
+                [p["lon"], p["lat"], p["device_time_s"]]
+                for p in self.track(tid, since_s=since_s, newest=1000)
+                if p["display"]
+            ]
+            if points:
+                out[str(tid)] = points
+        return out
+
+    def track(
+        self, team_id: int, *, since_s: float, until_s: float | None = None, newest: int = 5000
+    ) -> list[dict[str, Any]]:
+        """Every stored raw fix of a team in [since_s, until_s), oldest first, each with the
+        quality ``flags`` and ``display`` the filter gives it (replayed in device-time order,
+        so the verdicts are the same whenever they are asked for)."""
+        rows: list[dict[str, Any]] = []
+        page = self.store.list_positions(
+            team_id=team_id, since_s=since_s, until_s=until_s, limit=1000
+        )
+        total = getattr(page, "total", len(page))
+        offset = max(0, total - newest)
+        while True:
+            page = self.store.list_positions(
+                team_id=team_id, since_s=since_s, until_s=until_s, limit=1000, offset=offset
+            )
+            rows.extend(page)
+            if not len(page) or getattr(page, "next_offset", None) is None:
+                break
+            offset = page.next_offset
+        track = TrackFilter(self.rules)
+        for row in rows:
+            verdict = track.assess(fix_from_row(row))
+            row["flags"] = list(verdict.flags)
+            row["display"] = verdict.display
+        return rows

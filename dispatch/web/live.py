@@ -1,0 +1,307 @@
+"""Live REST edge: page config, resync snapshot, OsmAnd (Traccar Client) ingest, base-map tiles."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, abort, current_app, request, send_file
+from flask.typing import ResponseReturnValue
+
+from dispatch.errors import AuthenticationError, DispatchError, PermissionDeniedError
+from dispatch.live.basemap import ensure_basemap
+from dispatch.live.hub import LiveHub
+from dispatch.live.osmand import parse_osmand, parse_osmand_json
+from dispatch.settings import PROJECT_ROOT, Settings
+from dispatch.web.auth import current_principal, get_store, principal_from_token, require
+from dispatch.web.openapi import operation, path_param, query_param
+from dispatch.web.rest import arg_float, ok, subscribe
+
+log = logging.getLogger(__name__)
+
+HUB_KEY = "dispatch.live"
+TERRITORY_KEY = "dispatch.live.territory"
+STATIC_MAP = PROJECT_ROOT / "static" / "map"
+#: Longest trail a snapshot returns (seconds of history per team).
+MAX_TRAIL_S = 24 * 3600
+
+bp = Blueprint("live", __name__)
+_territory_lock = threading.Lock()
+
+SNAPSHOT = {
+    "type": "object",
+    "required": ["ok", "server_time", "teams", "positions", "visits", "plans", "alerts"],
+    "properties": {
+        "ok": {"const": True},
+        "server_time": {"type": "number"},
+        "day": {"type": "string", "format": "date"},
+        "stale_s": {"type": "number"},
+        "teams": {"type": "array"},
+        "positions": {
+            "type": "array",
+            "description": "newest drawn fix of each team, with "
+            "presence (live, unknown, never) and age_s",
+        },
+        "trails": {"type": "object", "description": "team id -> [[lon, lat, t], ...]"},
+        "visits": {"type": "array"},
+        "plans": {"type": "array", "description": "per team: stops and the round's line"},
+        "alerts": {"type": "array"},
+    },
+}
+
+OPENAPI_PATHS = {
+    "/api/live/config": {
+        "get": operation(
+            "What the map and phone pages need: territory, base map, stale limit, caller",
+            roles=(),
+            tags=["live"],
+            response={"type": "object", "required": ["ok", "territory", "stale_s", "principal"]},
+        )
+    },
+    "/api/live/snapshot": {
+        "get": operation(
+            "Everything the live map shows now (resync after a reconnection)",
+            roles=(),
+            tags=["live"],
+            params=[
+                query_param(
+                    "trail_s",
+                    {"type": "number", "minimum": 0, "maximum": MAX_TRAIL_S},
+                    "seconds of trail per team (default 7200)",
+                )
+            ],
+            response=SNAPSHOT,
+            description="Coordinators see every team; planners the same without addresses; "
+            "a team member or paired phone only its own team's round (no other team).",
+        )
+    },
+    "/api/live/track/{team_id}": {
+        "get": operation(
+            "A team's raw fixes with their quality flags (inaccurate, jump, duplicate, "
+            "stationary) and whether the map draws them",
+            roles=("coordinator", "admin"),
+            tags=["live"],
+            params=[
+                path_param("team_id"),
+                query_param(
+                    "since_s", {"type": "number"}, "from this Unix time (default: 24 h ago)"
+                ),
+                query_param("until_s", {"type": "number"}, "until this Unix time"),
+            ],
+            response={"type": "object", "required": ["ok", "team_id", "points"]},
+        )
+    },
+}
+
+
+# -- territory and hub -------------------------------------------------------------------------
+def get_territory(app: Flask | None = None) -> Any | None:
+    """The served territory (loaded once), or None when it is not built."""
+    app = app or current_app
+    if TERRITORY_KEY in app.extensions:
+        return app.extensions[TERRITORY_KEY]
+    settings: Settings = app.extensions["dispatch.settings"]
+    with _territory_lock:
+        if TERRITORY_KEY not in app.extensions:
+            try:
+                from dispatch.territory import load_territory
+
+                app.extensions[TERRITORY_KEY] = load_territory(settings.territory, settings)
+            except (DispatchError, FileNotFoundError, ImportError) as exc:
+                log.warning(
+                    "territory %s not available for the live map: %s", settings.territory, exc
+                )
+                return None
+    return app.extensions[TERRITORY_KEY]
+
+
+def _route_geometry(app: Flask):  # type: ignore[no-untyped-def]
+    def draw(points: list[tuple[float, float]]) -> dict[str, Any] | None:
+        territory = get_territory(app)
+        if territory is None:
+            return None
+        from dispatch.routing import Router
+
+        router = Router.for_territory(territory)
+        coords: list[list[float]] = []
+        for a, b in zip(points, points[1:], strict=False):
+            route = router.route_lonlat(a, b)
+            part = [list(map(float, c)) for c in route.coordinates]
+            coords.extend(part[1:] if coords else part)
+        return {"type": "LineString", "coordinates": coords} if len(coords) > 1 else None
+
+    return draw
+
+
+def get_hub(app: Flask | None = None) -> LiveHub:
+    """The app's live hub (started on first use)."""
+    app = app or current_app
+    hub: LiveHub = app.extensions[HUB_KEY]
+    hub.ensure_started()
+    return hub
+
+
+def _timezone(app: Flask) -> str:
+    settings: Settings = app.extensions["dispatch.settings"]
+    try:
+        from dispatch.territory import load_definition
+
+        definition = load_definition(settings.territory, settings)
+        return str(definition.extra.get("timezone") or "Europe/Paris")
+    except Exception:
+        return "Europe/Paris"
+
+
+# -- views ---------------------------------------------------------------------------------------
+def _extensions() -> list[str]:
+    return [f"/static/map/{p.name}" for p in sorted(STATIC_MAP.glob("dispatch-*.js"))]
+
+
+@bp.get("/api/live/config")
+@require()
+def config() -> ResponseReturnValue:
+    """Territory, base map URL, stale limit and the caller (French first)."""
+    settings: Settings = current_app.extensions["dispatch.settings"]
+    principal = current_principal()
+    territory = get_territory()
+    territory_body: dict[str, Any] = {
+        "id": settings.territory,
+        "name": settings.territory,
+        "bbox": None,
+    }
+    basemap_url = None
+    if territory is not None:
+        bbox = territory.info.get("bbox") if isinstance(territory.info, dict) else None
+        territory_body = {
+            "id": territory.id,
+            "name": territory.name,
+            "bbox": list(bbox) if bbox else list(territory.graph.bbox()),
+        }
+        basemap_url = f"/tiles/{territory.id}.pmtiles"
+    body = principal.to_dict()
+    if principal.team_id is not None:
+        try:
+            body["team_name"] = get_store().get_team(principal.team_id)["name"]
+        except DispatchError:
+            body["team_name"] = None
+    return ok(
+        server_time=time.time(),
+        territory=territory_body,
+        basemap_url=basemap_url,
+        online_tiles=settings.online_tiles,
+        stale_s=settings.position_stale_s,
+        locale=settings.locale,
+        principal=body,
+        extensions=_extensions() if principal.role != "team_member" else [],
+    )
+
+
+@bp.get("/api/live/snapshot")
+@require()
+def snapshot() -> ResponseReturnValue:
+    """The live picture for this caller (a team sees only its own round)."""
+    principal = current_principal()
+    trail_s = arg_float("trail_s")
+    trail_s = 7200.0 if trail_s is None else max(0.0, min(trail_s, MAX_TRAIL_S))
+    if principal.role == "team_member" and principal.team_id is None:
+        raise PermissionDeniedError("this account belongs to no team: ask a coordinator")
+    body = get_hub().snapshot(role=principal.role, team_id=principal.team_id, trail_s=trail_s)
+    return ok(**body)
+
+
+@bp.get("/api/live/track/<int:team_id>")
+@require("coordinator")
+def track(team_id: int) -> ResponseReturnValue:
+    """Raw fixes of one team, each flagged by the quality filter (all are kept)."""
+    get_store().get_team(team_id)
+    since_s = arg_float("since_s")
+    points = get_hub().track(
+        team_id,
+        since_s=time.time() - 86_400 if since_s is None else since_s,
+        until_s=arg_float("until_s"),
+    )
+    return ok(team_id=team_id, points=points)
+
+
+@bp.route("/osmand", methods=["GET", "POST"])
+def osmand() -> ResponseReturnValue:
+    """Traccar Client (OsmAnd protocol): ``id`` is the phone's device token."""
+    now = time.time()
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict) and "location" in body:
+        report = parse_osmand_json(body, now=now)
+    else:
+        params = request.values.to_dict()
+        report = parse_osmand(params, now=now)
+    principal = principal_from_token(get_store(), report.device_id)
+    if principal is None or principal.team_id is None:
+        raise AuthenticationError(
+            "unknown device identifier: in Traccar Client set 'Device identifier' to the device "
+            "token given when the phone was paired (dispatch device pair ...)"
+        )
+    fix = report.fix
+    result = get_hub().ingest(
+        principal.team_id,
+        [
+            {
+                "client_id": f"osmand:{int(round(fix.recorded_at * 1000))}",
+                "lon": fix.lon,
+                "lat": fix.lat,
+                "device_time_s": fix.recorded_at,
+                "accuracy_m": fix.accuracy_m,
+                "speed_mps": None if fix.speed_mps is None else min(fix.speed_mps, 500.0),
+                "heading_deg": None if fix.heading_deg is None else fix.heading_deg % 360,
+                "battery_pct": None
+                if fix.battery_pct is None
+                else max(0.0, min(fix.battery_pct, 100.0)),
+            }
+        ],
+        device_id=principal.id if principal.kind == "device" else None,
+        source="osmand",
+    )
+    return ok(stored=result["stored"], duplicates=result["duplicates"])
+
+
+@bp.get("/tiles/<territory_id>.pmtiles")
+def tiles(territory_id: str) -> ResponseReturnValue:
+    """The self-hosted base map (HTTP range requests, as the PMTiles protocol needs)."""
+    territory = get_territory()
+    if territory is None or territory.id != territory_id:
+        abort(404)
+    settings: Settings = current_app.extensions["dispatch.settings"]
+    path: Path = ensure_basemap(territory, settings.cache)
+    response = send_file(path, mimetype="application/vnd.pmtiles", conditional=True, max_age=3600)
+    response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
+def register(app: Flask, socketio: Any) -> None:
+    """Create the hub (emitting through ``socketio``), the routes and the store listeners."""
+    settings: Settings = app.extensions["dispatch.settings"]
+    store = get_store(app)
+
+    def emit(event: str, payload: dict[str, Any], room: str) -> None:
+        socketio.emit(event, payload, to=room)
+
+    hub = LiveHub(
+        store,
+        emit,
+        stale_s=settings.position_stale_s,
+        max_accuracy_m=settings.position_max_accuracy_m,
+        timezone=_timezone(app),
+        route_geometry=_route_geometry(app),
+    )
+    app.extensions[HUB_KEY] = hub
+
+    def on_positions(payload: dict[str, Any]) -> None:
+        get_hub(app).on_stored(payload["team_id"], payload["positions"])
+
+    subscribe(app, "positions", on_positions)
+    subscribe(app, "visit_event", lambda p: get_hub(app).on_visit_event(p))
+    subscribe(app, "visit", lambda v: get_hub(app).on_visit(v))
+    subscribe(app, "team", lambda t: get_hub(app).on_team(t))
+    subscribe(app, "plan", lambda p: get_hub(app).on_plan(p))
+    app.register_blueprint(bp)

@@ -1,0 +1,86 @@
+"""The HTML pages (coordinator map, team phone) and the static files under static/map."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, redirect, send_from_directory
+from flask.typing import ResponseReturnValue
+
+from dispatch.settings import PROJECT_ROOT
+
+STATIC_MAP = PROJECT_ROOT / "static" / "map"
+#: Vendored third-party files never change under a given name: cache them for a day.
+VENDOR_MAX_AGE_S = 86_400
+
+bp = Blueprint("pages", __name__)
+
+
+def _page(name: str) -> Response:
+    response = send_from_directory(STATIC_MAP, name, max_age=0)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    """Coordinators land on the map."""
+    return redirect("/map/")
+
+
+@bp.get("/map")
+@bp.get("/phone")
+def no_slash() -> ResponseReturnValue:
+    from flask import request
+
+    return redirect(request.path + "/")
+
+
+@bp.get("/map/")
+def coordinator_map() -> ResponseReturnValue:
+    """The coordinators' live map."""
+    return _page("index.html")
+
+
+@bp.get("/phone/")
+def phone() -> ResponseReturnValue:
+    """The team phone page (pairing by code: /phone/?code=XXXX-XXXX)."""
+    return _page("phone.html")
+
+
+@bp.get("/phone/sw.js")
+def service_worker() -> Response:
+    """The phone page's service worker, served inside its scope."""
+    response = _page("sw.js")
+    response.headers["Service-Worker-Allowed"] = "/phone/"
+    response.mimetype = "text/javascript"
+    return response
+
+
+@bp.get("/phone/manifest.webmanifest")
+def manifest() -> Response:
+    """The web app manifest (installable phone page)."""
+    response = _page("manifest.webmanifest")
+    response.mimetype = "application/manifest+json"
+    return response
+
+
+@bp.get("/static/map/<path:name>")
+def static_map(name: str) -> Response:
+    """Scripts, styles, icons and vendored libraries."""
+    if name.endswith((".html",)):
+        abort(404)
+    max_age = VENDOR_MAX_AGE_S if name.startswith("vendor/") else 0
+    response = send_from_directory(STATIC_MAP, name, max_age=max_age)
+    if name.endswith((".js", ".mjs")):
+        response.mimetype = "text/javascript"
+    if not max_age:
+        response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def register(app: Flask, socketio: Any) -> None:
+    """Add the page routes."""
+    app.register_blueprint(bp)

@@ -1,0 +1,207 @@
+// Page texts in French (first) and English: t(key, vars), setLocale(lang), apply(root).
+const DICT = {
+  fr: {
+    "app.title": "Dispatch — carte des équipes",
+    "phone.title": "Dispatch — équipe mobile",
+    "lang.toggle": "English",
+    "conn.online": "Connecté",
+    "conn.offline": "Hors ligne — les positions sont gardées et seront envoyées",
+    "conn.reconnecting": "Reconnexion…",
+    "conn.lost": "Connexion perdue : les positions affichées vieillissent",
+    "teams.title": "Équipes",
+    "teams.none": "Aucune équipe",
+    "alerts.title": "Alertes",
+    "alerts.none": "Aucune alerte",
+    "visits.title": "Visites du jour",
+    "presence.live": "en direct",
+    "presence.unknown": "position inconnue",
+    "presence.never": "pas de position aujourd'hui",
+    "age.s": "il y a {n} s",
+    "age.min": "il y a {n} min",
+    "age.h": "il y a {n} h",
+    "battery": "batterie {n} %",
+    "speed": "{n} km/h",
+    "status.planned": "prévue",
+    "status.assigned": "planifiée",
+    "status.arrived": "équipe arrivée",
+    "status.in_progress": "en cours",
+    "status.done": "terminée",
+    "status.missed": "manquée",
+    "status.cancelled": "annulée",
+    "alert.late": "{team} : en retard pour {visit} (fin de créneau {end})",
+    "alert.unknown": "{team} : position inconnue depuis {age}",
+    "alert.arrival": "{team} : arrivée chez {visit}",
+    "alert.check_in": "{team} : début de visite chez {visit}",
+    "alert.check_out": "{team} : fin de visite chez {visit}",
+    "alert.missed": "{team} : visite manquée chez {visit}",
+    "layer.trails": "Traces",
+    "layer.routes": "Tournées prévues",
+    "layer.visits": "Visites",
+    "layer.osm": "Fond OpenStreetMap en ligne",
+    "login.title": "Connexion coordinateur",
+    "login.username": "Identifiant",
+    "login.password": "Mot de passe",
+    "login.submit": "Se connecter",
+    "login.failed": "Connexion refusée : {error}",
+    "logout": "Se déconnecter",
+    "pair.title": "Associer ce téléphone à une équipe",
+    "pair.help": "Saisissez le code affiché par le coordinateur (ou ouvrez le lien reçu).",
+    "pair.code": "Code d'association",
+    "pair.submit": "Associer",
+    "pair.failed": "Association refusée : {error}",
+    "phone.team": "Équipe {name}",
+    "phone.gps.waiting": "GPS : en attente d'une position…",
+    "phone.gps.ok": "GPS : ±{acc} m, {age}",
+    "phone.gps.denied": "GPS refusé : autorisez la localisation pour ce site",
+    "phone.gps.unavailable": "GPS : position momentanément indisponible",
+    "phone.outbox": "{n} position(s) en attente d'envoi",
+    "phone.outbox.empty": "Tout est envoyé",
+    "phone.wakelock.on": "Écran maintenu allumé",
+    "phone.wakelock.off": "Écran non maintenu : gardez la page ouverte",
+    "phone.next": "Prochaine visite",
+    "phone.round": "Tournée du jour",
+    "phone.none": "Aucune visite prévue aujourd'hui",
+    "phone.window": "créneau {start}–{end}",
+    "phone.distance": "à {d}",
+    "phone.navigate": "Itinéraire",
+    "phone.navigate.osm": "Carte OSM",
+    "phone.checkin": "Arrivé — début de visite",
+    "phone.checkout": "Fin de visite",
+    "phone.near": "Vous êtes chez le patient : commencez la visite ?",
+    "phone.unpair": "Dissocier ce téléphone",
+    "phone.background": "Suivi en arrière-plan : application Traccar Client (voir l'aide)",
+    "map.attribution": "© OpenStreetMap contributors",
+  },
+  en: {
+    "app.title": "Dispatch — team map",
+    "phone.title": "Dispatch — mobile team",
+    "lang.toggle": "Français",
+    "conn.online": "Connected",
+    "conn.offline": "Offline — positions are kept and will be sent",
+    "conn.reconnecting": "Reconnecting…",
+    "conn.lost": "Connection lost: the positions shown are getting old",
+    "teams.title": "Teams",
+    "teams.none": "No team",
+    "alerts.title": "Alerts",
+    "alerts.none": "No alert",
+    "visits.title": "Today's visits",
+    "presence.live": "live",
+    "presence.unknown": "position unknown",
+    "presence.never": "no position today",
+    "age.s": "{n} s ago",
+    "age.min": "{n} min ago",
+    "age.h": "{n} h ago",
+    "battery": "battery {n} %",
+    "speed": "{n} km/h",
+    "status.planned": "planned",
+    "status.assigned": "scheduled",
+    "status.arrived": "team arrived",
+    "status.in_progress": "in progress",
+    "status.done": "done",
+    "status.missed": "missed",
+    "status.cancelled": "cancelled",
+    "alert.late": "{team}: late for {visit} (window ends {end})",
+    "alert.unknown": "{team}: position unknown for {age}",
+    "alert.arrival": "{team}: arrived at {visit}",
+    "alert.check_in": "{team}: visit started at {visit}",
+    "alert.check_out": "{team}: visit finished at {visit}",
+    "alert.missed": "{team}: visit missed at {visit}",
+    "layer.trails": "Trails",
+    "layer.routes": "Planned rounds",
+    "layer.visits": "Visits",
+    "layer.osm": "Online OpenStreetMap background",
+    "login.title": "Coordinator sign-in",
+    "login.username": "Username",
+    "login.password": "Password",
+    "login.submit": "Sign in",
+    "login.failed": "Sign-in refused: {error}",
+    "logout": "Sign out",
+    "pair.title": "Pair this phone with a team",
+    "pair.help": "Type the code shown by the coordinator (or open the link you received).",
+    "pair.code": "Pairing code",
+    "pair.submit": "Pair",
+    "pair.failed": "Pairing refused: {error}",
+    "phone.team": "Team {name}",
+    "phone.gps.waiting": "GPS: waiting for a position…",
+    "phone.gps.ok": "GPS: ±{acc} m, {age}",
+    "phone.gps.denied": "GPS refused: allow location for this site",
+    "phone.gps.unavailable": "GPS: position unavailable for now",
+    "phone.outbox": "{n} position(s) waiting to be sent",
+    "phone.outbox.empty": "Everything is sent",
+    "phone.wakelock.on": "Screen kept on",
+    "phone.wakelock.off": "Screen not kept on: keep the page open",
+    "phone.next": "Next visit",
+    "phone.round": "Today's round",
+    "phone.none": "No visit planned today",
+    "phone.window": "window {start}–{end}",
+    "phone.distance": "{d} away",
+    "phone.navigate": "Directions",
+    "phone.navigate.osm": "OSM map",
+    "phone.checkin": "Arrived — start visit",
+    "phone.checkout": "End visit",
+    "phone.near": "You are at the patient's home: start the visit?",
+    "phone.unpair": "Unpair this phone",
+    "phone.background": "Background tracking: Traccar Client app (see help)",
+    "map.attribution": "© OpenStreetMap contributors",
+  },
+};
+
+const KEY = "dispatch.locale";
+let locale = localStorage.getItem(KEY) || document.documentElement.dataset.locale || "fr";
+if (!DICT[locale]) locale = "fr";
+
+export function getLocale() {
+  return locale;
+}
+
+export function t(key, vars = {}) {
+  const text = (DICT[locale] && DICT[locale][key]) || DICT.fr[key] || key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+export function apply(root = document) {
+  document.documentElement.lang = locale;
+  for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of root.querySelectorAll("[data-i18n-placeholder]")) {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  }
+  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
+}
+
+const listeners = [];
+export function onChange(fn) {
+  listeners.push(fn);
+}
+
+export function setLocale(next) {
+  if (!DICT[next]) return;
+  locale = next;
+  localStorage.setItem(KEY, next);
+  apply();
+  for (const fn of listeners) fn(locale);
+}
+
+export function toggle() {
+  setLocale(locale === "fr" ? "en" : "fr");
+}
+
+export function formatAge(seconds) {
+  if (seconds == null) return "";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 90) return t("age.s", { n: s });
+  if (s < 5400) return t("age.min", { n: Math.round(s / 60) });
+  return t("age.h", { n: Math.round(s / 360) / 10 });
+}
+
+export function hhmm(secondsSinceMidnight) {
+  if (secondsSinceMidnight == null) return "";
+  const s = Math.round(secondsSinceMidnight);
+  const h = String(Math.floor(s / 3600)).padStart(2, "0");
+  const m = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
+  return `${h}:${m}`;
+}
+
+export function formatDistance(meters) {
+  if (meters == null) return "";
+  return meters < 1000 ? `${Math.round(meters)} m` : `${(meters / 1000).toFixed(1)} km`;
+}

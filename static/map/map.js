@@ -1,0 +1,438 @@
+// Coordinator map: live team markers, trails, visits, planned rounds and alerts over the self-hosted base map.
+//
+// Data flow (traccar-web style): GET /api/live/snapshot fills every layer; Socket.IO "live"
+// batches then apply deltas (enter/update/exit by stable id); after any reconnection the
+// snapshot is loaded again. Ages are recomputed every second on the server's clock, so a team
+// whose reports stop turns grey ("position inconnue") even if this page's own socket is down.
+//
+// Extension panels (static/map/dispatch-*.js, listed by the server in config.extensions) are
+// imported if present and called as `init(ctx)` with ctx = {map, state, api, t, on(event, fn),
+// container, refresh()}.
+import { apply, formatAge, hhmm, onChange, t, toggle } from "./i18n.js";
+import { api, ApiError, connectSocket, escapeHtml, serverNow, setCsrf, syncClock } from "./common.js";
+
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"];
+const TRAIL_MAX_POINTS = 2000;
+const ALERT_MAX = 200;
+
+const state = {
+  config: null,
+  teams: new Map(),
+  positions: new Map(),
+  trails: new Map(),
+  visits: new Map(),
+  plans: new Map(),
+  alerts: [],
+  connected: false,
+};
+const markers = new Map();
+const listeners = new Map();
+let map = null;
+let socket = null;
+let dirty = { trails: false, visits: false, plans: false, teams: false, alerts: false };
+
+function emitLocal(event, payload) {
+  for (const fn of listeners.get(event) || []) {
+    try { fn(payload); } catch (err) { console.error(err); }
+  }
+}
+
+function teamColor(team) {
+  if (team && team.color) return team.color;
+  return PALETTE[(team ? team.id : 0) % PALETTE.length];
+}
+
+function teamName(id) {
+  const team = state.teams.get(id);
+  return team ? team.name : `#${id}`;
+}
+
+function visitName(id) {
+  const visit = state.visits.get(id);
+  return visit ? visit.pseudonym || `#${id}` : `#${id}`;
+}
+
+function presenceOf(pos) {
+  if (!pos || pos.seen_at == null) return "never";
+  return serverNow() - pos.seen_at <= state.config.stale_s ? "live" : "unknown";
+}
+
+// ---------------------------------------------------------------- base map
+function baseStyle(config) {
+  const sources = {};
+  const layers = [{ id: "background", type: "background", paint: { "background-color": "#f3f1ec" } }];
+  if (config.online_tiles) {
+    sources.osm = {
+      type: "raster",
+      tiles: ["https://tile.openstreetmap.org/{z}/{x}/{y}.png"],
+      tileSize: 256,
+      maxzoom: 19,
+      attribution: t("map.attribution"),
+    };
+    layers.push({ id: "osm", type: "raster", source: "osm", layout: { visibility: "none" } });
+  }
+  if (config.basemap_url) {
+    sources.base = { type: "vector", url: `pmtiles://${location.origin}${config.basemap_url}`, attribution: t("map.attribution") };
+    const road = (id, classes, color, widths, minzoom = 0) => ({
+      id, type: "line", source: "base", "source-layer": "roads", minzoom,
+      filter: ["in", ["get", "class"], ["literal", classes]],
+      layout: { "line-cap": "round", "line-join": "round" },
+      paint: { "line-color": color, "line-width": ["interpolate", ["exponential", 1.6], ["zoom"], 6, widths[0], 16, widths[1]] },
+    });
+    layers.push(
+      { id: "areas-fill", type: "fill", source: "base", "source-layer": "areas", filter: ["!=", ["get", "code"], "boundary"], paint: { "fill-color": "#ece8df", "fill-outline-color": "#cfc8b8" } },
+      { id: "areas-line", type: "line", source: "base", "source-layer": "areas", paint: { "line-color": ["case", ["==", ["get", "code"], "boundary"], "#6b5b95", "#c9c0ae"], "line-width": ["case", ["==", ["get", "code"], "boundary"], 2, 0.6], "line-dasharray": [3, 2] } },
+      road("roads-minor", ["residential", "living_street", "unclassified", "service", "track", "other"], "#ffffff", [0.4, 6], 11),
+      road("roads-tertiary", ["tertiary"], "#fefcd6", [0.6, 8]),
+      road("roads-secondary", ["secondary"], "#f7e08f", [0.8, 10]),
+      road("roads-primary", ["primary", "trunk", "motorway"], "#f2a65a", [1.2, 12]),
+      { id: "bases", type: "circle", source: "base", "source-layer": "bases", paint: { "circle-radius": 5, "circle-color": "#123a5a", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } },
+    );
+  }
+  return { version: 8, sources, layers };
+}
+
+function addOverlayLayers() {
+  map.addSource("routes", { type: "geojson", data: emptyFC() });
+  map.addSource("trails", { type: "geojson", data: emptyFC() });
+  map.addSource("visits", { type: "geojson", data: emptyFC() });
+  map.addLayer({ id: "routes", type: "line", source: "routes", layout: { "line-join": "round" }, paint: { "line-color": ["get", "color"], "line-width": 3, "line-opacity": 0.55, "line-dasharray": [2, 1.5] } });
+  map.addLayer({ id: "trails", type: "line", source: "trails", layout: { "line-join": "round", "line-cap": "round" }, paint: { "line-color": ["get", "color"], "line-width": 3, "line-opacity": 0.85 } });
+  map.addLayer({
+    id: "visits", type: "circle", source: "visits",
+    paint: {
+      "circle-radius": 7,
+      "circle-stroke-width": 2,
+      "circle-stroke-color": ["get", "color"],
+      "circle-color": ["match", ["get", "status"], "done", "#2e8b57", "in_progress", "#f0b429", "arrived", "#f0b429", "missed", "#c0392b", "cancelled", "#bbbbbb", "#ffffff"],
+    },
+  });
+  map.on("click", "visits", (e) => {
+    const f = e.features && e.features[0];
+    if (!f) return;
+    const v = state.visits.get(f.properties.id);
+    if (!v) return;
+    const windows = (v.windows || []).map(([a, b]) => `${hhmm(a)}–${hhmm(b)}`).join(", ");
+    new maplibregl.Popup().setLngLat(e.lngLat).setHTML(
+      `<strong>${escapeHtml(v.pseudonym)}</strong><br>${escapeHtml(v.address || v.commune || "")}<br>${escapeHtml(windows)}<br>${escapeHtml(t(`status.${v.status}`))}${v.team_id ? `<br>${escapeHtml(teamName(v.team_id))}` : ""}`,
+    ).addTo(map);
+  });
+  map.on("mouseenter", "visits", () => { map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", "visits", () => { map.getCanvas().style.cursor = ""; });
+}
+
+function emptyFC() {
+  return { type: "FeatureCollection", features: [] };
+}
+
+// ---------------------------------------------------------------- markers
+function markerFor(teamId) {
+  let marker = markers.get(teamId);
+  if (marker) return marker;
+  const el = document.createElement("div");
+  el.className = "team-marker";
+  el.dataset.teamId = String(teamId);
+  el.innerHTML = '<div class="dot"><div class="arrow"></div></div><div class="label"></div>';
+  el.addEventListener("click", () => focusTeam(teamId));
+  marker = new maplibregl.Marker({ element: el, anchor: "top", offset: [0, -11] });
+  marker.setLngLat([0, 0]);
+  markers.set(teamId, marker);
+  return marker;
+}
+
+function renderMarker(teamId) {
+  const pos = state.positions.get(teamId);
+  if (!pos || pos.lon == null) return;
+  const marker = markerFor(teamId);
+  const team = state.teams.get(teamId);
+  marker.setLngLat([pos.lon, pos.lat]);
+  const el = marker.getElement();
+  el.querySelector(".dot").style.background = teamColor(team || { id: teamId });
+  const arrow = el.querySelector(".arrow");
+  arrow.style.display = pos.heading_deg == null ? "none" : "";
+  if (pos.heading_deg != null) arrow.style.transform = `rotate(${pos.heading_deg}deg)`;
+  if (!marker._added) { marker.addTo(map); marker._added = true; }
+  refreshMarkerAge(teamId);
+}
+
+function refreshMarkerAge(teamId) {
+  const marker = markers.get(teamId);
+  const pos = state.positions.get(teamId);
+  if (!marker || !pos) return;
+  const presence = presenceOf(pos);
+  const el = marker.getElement();
+  el.classList.remove("live", "unknown", "never");
+  el.classList.add(presence);
+  el.dataset.presence = presence;
+  const age = pos.seen_at == null ? null : serverNow() - pos.seen_at;
+  const label = presence === "live" ? formatAge(age) : `${t("presence.unknown")} · ${formatAge(age)}`;
+  el.querySelector(".label").textContent = `${teamName(teamId)} · ${label}`;
+  el.title = `${teamName(teamId)} — ${label}`;
+}
+
+function focusTeam(teamId) {
+  const pos = state.positions.get(teamId);
+  if (pos && pos.lon != null) map.flyTo({ center: [pos.lon, pos.lat], zoom: Math.max(map.getZoom(), 14) });
+}
+
+// ---------------------------------------------------------------- panels
+function renderTeams() {
+  const list = document.getElementById("team-list");
+  const teams = [...state.teams.values()].sort((a, b) => a.name.localeCompare(b.name));
+  if (!teams.length) { list.innerHTML = `<li>${escapeHtml(t("teams.none"))}</li>`; return; }
+  list.innerHTML = teams.map((team) => {
+    const pos = state.positions.get(team.id);
+    const presence = presenceOf(pos);
+    const age = pos && pos.seen_at != null ? formatAge(serverNow() - pos.seen_at) : "";
+    const details = [];
+    if (pos && pos.speed_mps != null && presence === "live") details.push(t("speed", { n: Math.round(pos.speed_mps * 3.6) }));
+    if (pos && pos.battery_pct != null) details.push(t("battery", { n: Math.round(pos.battery_pct) }));
+    const current = [...state.visits.values()].find((v) => v.team_id === team.id && (v.status === "in_progress" || v.status === "arrived"));
+    if (current) details.push(`${t(`status.${current.status}`)} : ${current.pseudonym}`);
+    return `<li class="${presence}" data-team-id="${team.id}"><span class="swatch" style="background:${escapeHtml(teamColor(team))}"></span>`
+      + `<span class="name">${escapeHtml(team.name)}</span><span class="presence" title="${escapeHtml(age)}">${escapeHtml(t(`presence.${presence}`))}${age ? ` · ${escapeHtml(age)}` : ""}</span>`
+      + `<span class="detail">${escapeHtml(details.join(" · "))}</span></li>`;
+  }).join("");
+}
+
+function alertText(alert) {
+  const vars = { team: teamName(alert.team_id), visit: visitName(alert.visit_id), end: hhmm(alert.end_s), age: formatAge(alert.age_s).replace(/^il y a |ago$/g, "").trim() };
+  return t(`alert.${alert.kind}`, vars);
+}
+
+function renderAlerts() {
+  const list = document.getElementById("alert-list");
+  if (!state.alerts.length) { list.innerHTML = `<li>${escapeHtml(t("alerts.none"))}</li>`; return; }
+  list.innerHTML = state.alerts.slice(0, 60).map((a) => {
+    const when = new Date(a.at * 1000).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+    return `<li class="${escapeHtml(a.kind)}" data-kind="${escapeHtml(a.kind)}"><time>${when}</time>${escapeHtml(alertText(a))}</li>`;
+  }).join("");
+}
+
+function renderVisits() {
+  const list = document.getElementById("visit-list");
+  const visits = [...state.visits.values()].sort((a, b) => ((a.windows?.[0]?.[0] ?? 0) - (b.windows?.[0]?.[0] ?? 0)));
+  list.innerHTML = visits.slice(0, 300).map((v) => `<li data-visit-id="${v.id}"><span>${escapeHtml(hhmm(v.windows?.[0]?.[0]))} ${escapeHtml(v.pseudonym)}${v.team_id ? ` · ${escapeHtml(teamName(v.team_id))}` : ""}</span><span class="st ${escapeHtml(v.status)}">${escapeHtml(t(`status.${v.status}`))}</span></li>`).join("");
+}
+
+// ---------------------------------------------------------------- data
+function setTrails() {
+  const features = [];
+  for (const [teamId, points] of state.trails) {
+    if (points.length < 2) continue;
+    features.push({ type: "Feature", properties: { team_id: teamId, color: teamColor(state.teams.get(teamId) || { id: teamId }) }, geometry: { type: "LineString", coordinates: points.map((p) => [p[0], p[1]]) } });
+  }
+  map.getSource("trails").setData({ type: "FeatureCollection", features });
+}
+
+function setVisits() {
+  const features = [...state.visits.values()].filter((v) => v.lon != null).map((v) => ({
+    type: "Feature",
+    properties: { id: v.id, status: v.status, color: v.team_id ? teamColor(state.teams.get(v.team_id) || { id: v.team_id }) : "#555" },
+    geometry: { type: "Point", coordinates: [v.lon, v.lat] },
+  }));
+  map.getSource("visits").setData({ type: "FeatureCollection", features });
+}
+
+function setPlans() {
+  const features = [];
+  for (const plan of state.plans.values()) {
+    if (!plan.geometry) continue;
+    features.push({ type: "Feature", properties: { team_id: plan.team_id, color: teamColor(state.teams.get(plan.team_id) || { id: plan.team_id }) }, geometry: plan.geometry });
+  }
+  map.getSource("routes").setData({ type: "FeatureCollection", features });
+}
+
+function addTrailPoint(pos) {
+  let trail = state.trails.get(pos.team_id);
+  if (!trail) { trail = []; state.trails.set(pos.team_id, trail); }
+  const point = [pos.lon, pos.lat, pos.fix_at];
+  // Late points (an old buffer replayed) go in time order, so the trail never zigzags.
+  let i = trail.length;
+  while (i > 0 && trail[i - 1][2] > point[2]) i -= 1;
+  if (i > 0 && trail[i - 1][2] === point[2]) return;
+  trail.splice(i, 0, point);
+  if (trail.length > TRAIL_MAX_POINTS) trail.splice(0, trail.length - TRAIL_MAX_POINTS);
+  dirty.trails = true;
+}
+
+function applyPosition(pos, { trail = true } = {}) {
+  const current = state.positions.get(pos.team_id);
+  if (pos.moves_marker !== false && (!current || current.fix_at == null || pos.fix_at >= current.fix_at)) {
+    // A drawn fix replaces the team's position (absent keys mean unknown, e.g. no heading).
+    state.positions.set(pos.team_id, pos.presence ? { ...pos } : { seen_at: pos.fix_at, ...pos });
+    renderMarker(pos.team_id);
+  } else if (current && pos.seen_at != null && pos.seen_at > (current.seen_at || 0)) {
+    current.seen_at = pos.seen_at;
+    refreshMarkerAge(pos.team_id);
+  }
+  if (trail && pos.display !== false && pos.lon != null) addTrailPoint(pos);
+  dirty.teams = true;
+}
+
+function pushAlert(alert) {
+  if (alert.key && state.alerts.some((a) => a.key === alert.key)) return;
+  state.alerts.unshift(alert);
+  state.alerts.sort((a, b) => b.at - a.at);
+  if (state.alerts.length > ALERT_MAX) state.alerts.length = ALERT_MAX;
+  dirty.alerts = true;
+}
+
+function applySnapshot(snap) {
+  syncClock(snap.server_time);
+  state.teams = new Map(snap.teams.map((team) => [team.id, team]));
+  state.visits = new Map((snap.visits || []).map((v) => [v.id, v]));
+  state.plans = new Map((snap.plans || []).map((p) => [p.team_id, p]));
+  state.trails = new Map(Object.entries(snap.trails || {}).map(([id, pts]) => [Number(id), pts]));
+  state.positions = new Map();
+  for (const [id, marker] of markers) {
+    if (!state.teams.has(id)) { marker.remove(); markers.delete(id); }
+  }
+  for (const pos of snap.positions || []) applyPosition(pos, { trail: false });
+  state.alerts = [];
+  for (const alert of snap.alerts || []) pushAlert(alert);
+  dirty = { trails: true, visits: true, plans: true, teams: true, alerts: true };
+  emitLocal("snapshot", snap);
+}
+
+function applyBatch(batch) {
+  syncClock(batch.server_time);
+  for (const pos of batch.positions || []) applyPosition(pos);
+  for (const status of batch.statuses || []) applyPosition({ ...status, moves_marker: false }, { trail: false });
+  for (const team of batch.teams || []) { state.teams.set(team.id, team); dirty.teams = true; }
+  for (const visit of batch.visits || []) {
+    if (visit.deleted) state.visits.delete(visit.id); else state.visits.set(visit.id, { ...state.visits.get(visit.id), ...visit });
+    dirty.visits = true;
+  }
+  for (const plan of batch.plans || []) { state.plans.set(plan.team_id, plan); dirty.plans = true; }
+  for (const alert of batch.alerts || []) pushAlert(alert);
+  for (const event of batch.events || []) emitLocal("event", event);
+  emitLocal("live", batch);
+}
+
+function flushRender() {
+  if (!map || !map.isStyleLoaded() || !map.getSource("trails")) return;
+  if (dirty.trails) setTrails();
+  if (dirty.visits) { setVisits(); renderVisits(); }
+  if (dirty.plans) setPlans();
+  if (dirty.teams || dirty.visits) renderTeams();
+  if (dirty.alerts) renderAlerts();
+  dirty = { trails: false, visits: false, plans: false, teams: false, alerts: false };
+}
+
+async function loadSnapshot() {
+  const snap = await api("/api/live/snapshot");
+  applySnapshot(snap);
+  flushRender();
+}
+
+function setConn(status) {
+  const el = document.getElementById("conn");
+  el.dataset.state = status;
+  el.textContent = t(status === "online" ? "conn.online" : status === "reconnecting" ? "conn.reconnecting" : "conn.lost");
+}
+
+// ---------------------------------------------------------------- start
+async function login() {
+  const dialog = document.getElementById("login");
+  const form = document.getElementById("login-form");
+  dialog.showModal();
+  return new Promise((resolve) => {
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const data = Object.fromEntries(new FormData(form));
+      try {
+        const reply = await api("/api/session", { method: "POST", body: data, token: null, csrf: false });
+        setCsrf(reply.csrf_token);
+        dialog.close();
+        resolve();
+      } catch (err) {
+        document.getElementById("login-error").textContent = t("login.failed", { error: err.message });
+      }
+    });
+  });
+}
+
+async function loadConfig() {
+  for (;;) {
+    try {
+      return await api("/api/live/config", { token: null });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) { await login(); continue; }
+      throw err;
+    }
+  }
+}
+
+async function loadExtensions() {
+  const container = document.getElementById("extensions");
+  for (const url of state.config.extensions || []) {
+    try {
+      const mod = await import(url);
+      if (typeof mod.init === "function") {
+        await mod.init({ map, state, api, t, container, on: (event, fn) => { if (!listeners.has(event)) listeners.set(event, []); listeners.get(event).push(fn); }, refresh: loadSnapshot });
+      }
+    } catch (err) {
+      console.error(`extension ${url} failed`, err);
+    }
+  }
+}
+
+async function main() {
+  apply();
+  document.getElementById("lang").addEventListener("click", toggle);
+  onChange(() => { dirty = { trails: false, visits: true, plans: false, teams: true, alerts: true }; for (const id of markers.keys()) refreshMarkerAge(id); flushRender(); setConn(document.getElementById("conn").dataset.state); });
+  const side = document.getElementById("side");
+  document.getElementById("panel-toggle").addEventListener("click", (e) => {
+    side.classList.toggle("open");
+    e.currentTarget.setAttribute("aria-expanded", String(side.classList.contains("open")));
+  });
+  state.config = await loadConfig();
+  syncClock(state.config.server_time);
+  document.getElementById("territory-name").textContent = state.config.territory.name;
+  const logout = document.getElementById("logout");
+  if (state.config.principal && state.config.principal.kind === "user") {
+    logout.hidden = false;
+    logout.addEventListener("click", async () => { try { await api("/api/session", { method: "DELETE", token: null }); } finally { setCsrf(null); location.reload(); } });
+  }
+  const protocol = new pmtiles.Protocol();
+  maplibregl.addProtocol("pmtiles", protocol.tile);
+  const [w, s, e, n] = state.config.territory.bbox;
+  map = new maplibregl.Map({
+    container: "map",
+    style: baseStyle(state.config),
+    bounds: [[w, s], [e, n]],
+    fitBoundsOptions: { padding: 20 },
+    attributionControl: { compact: false, customAttribution: t("map.attribution") },
+    canvasContextAttributes: { preserveDrawingBuffer: true },
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: true }), "top-left");
+  map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
+  window.dispatchMap = { map, state, markers };
+  await new Promise((resolve) => map.on("load", resolve));
+  addOverlayLayers();
+  for (const [box, layers] of [["layer-trails", ["trails"]], ["layer-routes", ["routes"]], ["layer-visits", ["visits"]], ["layer-osm", ["osm"]]]) {
+    document.getElementById(box).addEventListener("change", (e) => {
+      for (const id of layers) if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", e.target.checked ? "visible" : "none");
+    });
+  }
+  if (state.config.online_tiles) document.getElementById("osm-toggle").hidden = false;
+  socket = connectSocket({ token: null, onStatus: setConn });
+  socket.on("connect", () => { state.connected = true; loadSnapshot().catch((err) => console.error(err)); });
+  socket.on("disconnect", () => { state.connected = false; });
+  socket.on("live", (batch) => { applyBatch(batch); });
+  socket.on("error", (err) => console.warn("server error", err));
+  setInterval(() => {
+    for (const id of markers.keys()) refreshMarkerAge(id);
+    dirty.teams = true;
+  }, 1000);
+  const loop = () => { flushRender(); requestAnimationFrame(loop); };
+  requestAnimationFrame(loop);
+  await loadExtensions();
+  document.body.dataset.ready = "1";
+}
+
+main().catch((err) => {
+  console.error(err);
+  document.getElementById("conn").textContent = err.message;
+});
