@@ -10,7 +10,7 @@ from flask import Flask, jsonify, request
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 
-from dispatch.errors import DispatchError
+from dispatch.errors import DispatchError, ValidationError
 from dispatch.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,13 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
         importlib.import_module(module_name).register(app, socketio)
 
     message_queue = settings.redis_url or None
+    if message_queue and importlib.util.find_spec("redis") is None:
+        # Without the client library Flask-SocketIO would only log the failure, and events
+        # would silently stay inside each process.
+        raise ValidationError(
+            f"redis_url is set ({message_queue}) but the redis package is not installed: "
+            "pip install 'dispatch[redis]'"
+        )
     socketio.init_app(
         app,
         async_mode="threading",
