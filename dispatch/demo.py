@@ -344,3 +344,70 @@ def seed_demo(
         "visits": len(created),
         "by_kind": by_kind,
     }
+
+
+def plan_demo_day(
+    store: Store,
+    territory: Any,
+    *,
+    router: Any = None,
+    day: str | None = None,
+    time_limit_s: float = 5.0,
+    publish: bool = True,
+    locale: str = "fr",
+) -> dict[str, Any]:
+    """Plan the demo day with the real optimiser and publish it (as `dispatch plan --publish`).
+
+    Parameters
+    ----------
+    store
+        The store holding the seeded demo teams and visits.
+    territory
+        The territory they are on (its router gives the road times).
+    router
+        A ready :class:`~dispatch.routing.Router` (default: ``Router.for_territory``).
+    day
+        The day to plan (default: today in Paris).
+    time_limit_s
+        Solver budget; a few seconds keeps the first start quick.
+    publish
+        Publish the plan (so the map draws the rounds), else keep it as a draft.
+    locale
+        Language of the reasons given for visits left out.
+
+    Returns
+    -------
+    dict
+        ``{"plan_id", "day", "routes": n teams with stops, "stops": n, "unassigned": n}``.
+    """
+    from dispatch.optimise import solve
+    from dispatch.optimise.rows import plan_rows
+    from dispatch.routing import Router
+    from dispatch.web.api_dispatch import build_day
+
+    day_s = day or local_today()
+    router = router or Router.for_territory(territory)
+    problem, _, current, _ = build_day(store, router, territory.id, day_s)
+    result = solve(
+        problem,
+        time_limit_s=time_limit_s,
+        current=current if current.routes else None,
+    )
+    routes, unassigned = plan_rows(result, locale=locale)
+    saved = store.save_plan(
+        day_s,
+        routes,
+        unassigned=unassigned,
+        summary=result.summary(),
+        territory=territory.id,
+        created_by="demo",
+        publish=publish,
+        demo=True,
+    )
+    return {
+        "plan_id": saved["id"],
+        "day": day_s,
+        "routes": len(routes),
+        "stops": sum(len(r["stops"]) for r in routes),
+        "unassigned": len(unassigned),
+    }

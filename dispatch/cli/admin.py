@@ -246,9 +246,20 @@ def device() -> None:
 @click.argument("team_name", metavar="TEAM")
 @click.option("--base-url", help="Address phones use to reach the server (default: host:port).")
 @click.option("--qr", is_flag=True, help="Also draw the QR code in the terminal.")
+@click.option(
+    "--traccar",
+    is_flag=True,
+    help="Pair a phone running only Traccar Client now: print its server URL and identifier.",
+)
 @click.pass_context
-def device_pair(ctx: click.Context, team_name: str, base_url: str | None, qr: bool) -> None:
+def device_pair(
+    ctx: click.Context, team_name: str, base_url: str | None, qr: bool, traccar: bool
+) -> None:
     """Print a one-time pairing code and link (valid 15 minutes) for a phone of TEAM.
+
+    A phone paired with the link shows its Traccar identifier in the phone page's settings.
+    With --traccar the device is created at once for Traccar Client (OsmAnd protocol): its
+    identifier may only post positions of TEAM, never read anything.
 
     Example: dispatch device pair "IDE Bastia" --base-url https://dispatch.example.org --qr
     """
@@ -260,6 +271,13 @@ def device_pair(ctx: click.Context, team_name: str, base_url: str | None, qr: bo
     pairing = store.create_pairing(found["id"])
     store.audit("cli", "device.pairing.create", target=f"team:{found['id']}")
     url = (base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    if traccar:
+        paired = store.pair_device(pairing["code"], label="Traccar Client")
+        store.audit("cli", "device.pair", target=f"device:{paired['device']['id']}")
+        click.echo(f"device: {paired['device']['id']} (team {found['name']})")
+        click.echo(f"Traccar Client server URL: {url}/osmand")
+        click.echo(f"Traccar Client device identifier: {paired['device']['traccar_id']}")
+        return
     link = f"{url}{PAIR_PAGE_PATH}?code={pairing['code']}"
     expires = dt.datetime.fromtimestamp(pairing["expires_at_s"], ZoneInfo(LOCAL_TZ)).strftime(
         "%H:%M"
@@ -288,7 +306,10 @@ def device_list(ctx: click.Context) -> None:
         seen = dt.datetime.fromtimestamp(d["last_seen_at_s"] or 0, ZoneInfo(LOCAL_TZ)).strftime(
             "%Y-%m-%d %H:%M"
         )
-        click.echo(f"{d['id']:>4}  team {d['team_id']:<4} {d['label'] or '':<20} {state:<8} {seen}")
+        click.echo(
+            f"{d['id']:>4}  team {d['team_id']:<4} {d['label'] or '':<20} {state:<8} {seen}"
+            f"  traccar {d.get('traccar_id') or '-'}"
+        )
 
 
 @device.command("revoke")
@@ -437,3 +458,122 @@ def demo_clear(ctx: click.Context) -> None:
     store = _open(ctx)
     removed = store.clear_demo()
     click.echo(f"removed {removed['teams']} demo teams and {removed['visits']} demo visits")
+
+
+@demo.command("plan")
+@click.option("--territory", "territory_id", help="Territory (default: the setting).")
+@click.option("--day", help="Day to plan, YYYY-MM-DD (default: today in Paris).")
+@click.option(
+    "--time-limit",
+    "time_limit",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Solver budget (s).",
+)
+@click.option("--draft", is_flag=True, help="Keep the plan as a draft instead of publishing it.")
+@click.pass_context
+def demo_plan(
+    ctx: click.Context, territory_id: str | None, day: str | None, time_limit: float, draft: bool
+) -> None:
+    """Plan the demo day with the optimiser and publish it, so the map draws the rounds.
+
+    Example: dispatch demo plan --territory haute-corse --time-limit 5
+    """
+    from dispatch.demo import plan_demo_day
+    from dispatch.territory import load_territory
+
+    settings = get_settings(ctx)
+    territory = load_territory(territory_id or settings.territory, settings)
+    store = _open(ctx)
+    out = plan_demo_day(store, territory, day=day, time_limit_s=time_limit, publish=not draft)
+    click.echo(
+        f"plan {out['plan_id']} of {out['day']} {'saved as draft' if draft else 'published'}:"
+        f" {out['stops']} visits in {out['routes']} rounds, {out['unassigned']} left out"
+    )
+
+
+@demo.command("run")
+@click.option("--territory", "territory_id", help="Territory (default: the setting).")
+@click.option("--day", help="Day whose published plan is replayed (default: today in Paris).")
+@click.option(
+    "--speedup", type=float, default=1.0, show_default=True, help="Simulated seconds per second."
+)
+@click.option(
+    "--start",
+    "start_hhmm",
+    help="Simulated time of day to start from, HH:MM (default: now in Paris).",
+)
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="Seconds between fixes."
+)
+@click.option(
+    "--duration",
+    type=float,
+    default=None,
+    help="Stop after this many seconds (default: when every round is over).",
+)
+@click.pass_context
+def demo_run(
+    ctx: click.Context,
+    territory_id: str | None,
+    day: str | None,
+    speedup: float,
+    start_hhmm: str | None,
+    interval: float,
+    duration: float | None,
+) -> None:
+    """Move the demo teams along their published rounds, writing positions and visit events.
+
+    Every fix is stored with source "demo" and every event with actor "demo". This fills the
+    database only: a `dispatch serve` running in another terminal shows the new positions when
+    the map reloads, but pushes live only what its own demo thread writes (`dispatch serve`
+    moves the demo teams itself). Stop with Ctrl-C.
+
+    Example: dispatch demo run --territory haute-corse --speedup 10 --duration 600
+    """
+    import threading
+
+    from dispatch.demo_live import DemoMovement, has_demo_teams
+    from dispatch.errors import ValidationError
+    from dispatch.routing import Router
+    from dispatch.store.models import local_today, parse_time_s
+    from dispatch.territory import load_territory
+
+    settings = get_settings(ctx)
+    territory = load_territory(territory_id or settings.territory, settings)
+    store = _open(ctx)
+    day = day or local_today()
+    if not has_demo_teams(store):
+        raise ValidationError("no demo team in the database: run `dispatch demo seed` first")
+    if store.published_plan(day) is None:
+        raise ValidationError(
+            f"no published plan on {day}: run `dispatch demo plan --day {day}` first"
+        )
+    start_s = None if start_hhmm is None else parse_time_s(start_hhmm, what="--start")
+    mover = DemoMovement(
+        store,
+        territory,
+        router=Router.for_territory(territory),
+        speedup=speedup,
+        interval_s=interval,
+        start_s=start_s,
+        day=day,
+        stop_when_done=True,
+        duration_s=duration,
+        stop_event=threading.Event(),
+    )
+    click.echo(f"{territory.name}: replaying the demo plan of {day} at x{speedup:g} (Ctrl-C stops)")
+    mover.start()
+    try:
+        while mover.is_alive():
+            mover.join(1.0)
+    except KeyboardInterrupt:
+        mover.stop()
+    if mover.error is not None:
+        raise mover.error
+    s = mover.stats
+    click.echo(
+        f"{s['teams']} demo teams moved: {s['positions']} positions and {s['events']} visit"
+        f" events written in {s['ticks']} ticks"
+    )
