@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from dispatch.errors import ValidationError
@@ -169,3 +170,60 @@ def test_started_visits_cannot_be_moved(day):
         pytest.fail("fixture has no done visit at 10:00")
     with pytest.raises(ValidationError, match="already started"):
         move_visit(problem, plan, done, plan.routes[0].team_id, 0)
+
+
+def test_urgent_visit_displaces_the_least_important_visit():
+    """With no room left, an urgent visit takes the place of the lowest-priority visit whose
+    removal lets it in, and the visit taken out is reported, never lost."""
+    from dispatch.optimise import Problem, Team
+    from dispatch.optimise.insertion import plan_from_states, states_from_plan
+    from dispatch.optimise.solver import insert_all
+
+    pos = np.arange(4)
+    matrix = (np.abs(pos[:, None] - pos[None, :]) * 600).astype(np.int64)
+    team = Team(
+        id="T", start_location=0, end_location=0, shift_start_s=8 * H, shift_end_s=11 * H + 2700
+    )
+    low = Visit("LOW", 1, 3000, windows=(TimeWindow(9 * H, 9 * H + 1800),), priority=1)
+    mid = Visit("MID", 2, 3000, windows=(TimeWindow(10 * H, 10 * H + 1800),), priority=3)
+    problem = Problem(teams=(team,), visits=(low, mid), travel_time_s={"car": matrix})
+    states = states_from_plan(problem, None)
+    assert insert_all(problem, states, ["LOW", "MID"]) == []
+    plan = plan_from_states(problem, states, [])
+    urgent = Visit("URG", 1, 3000, windows=(TimeWindow(9 * H, 11 * H),), priority=5)
+    new = insert_visit(problem, plan, urgent)
+    assert new.stats["displaced"] == "LOW"
+    assert new.assignment() == {"URG": "T", "MID": "T"}
+    assert [u.visit_id for u in new.unassigned] == ["LOW"]
+    assert check_plan(problem.with_changes(visits=(low, mid, urgent)), new) == []
+
+
+def test_a_visit_fits_just_after_a_break_that_would_move_to_it():
+    """A new visit placed right after a break (the break then taken at its door) is found,
+    although the break as planned, taken at the next visit's place, ends too late for it."""
+    from dispatch.optimise import Break, Problem, Team
+    from dispatch.optimise.insertion import plan_from_states, states_from_plan
+
+    pos = np.arange(6)
+    matrix = (np.abs(pos[:, None] - pos[None, :]) * 600).astype(np.int64)
+    team = Team(
+        id="T",
+        start_location=0,
+        end_location=0,
+        shift_start_s=8 * H,
+        shift_end_s=17 * H,
+        breaks=(Break(12 * H, 14 * H, 3600),),
+    )
+    first = Visit("A", 1, 3000, windows=(TimeWindow(11 * H, 11 * H + 600),))
+    last = Visit("B", 5, 1800, windows=(TimeWindow(14 * H, 14 * H + 1800),))
+    problem = Problem(teams=(team,), visits=(first, last), travel_time_s={"car": matrix})
+    states = states_from_plan(problem, None)
+    states["T"].items = ["A", 0, "B"]
+    plan = plan_from_states(problem, states, [])
+    assert check_plan(problem, plan) == []
+    new = Visit("NEW", 3, 1200, windows=(TimeWindow(13 * H, 13 * H + 900),))
+    result = insert_visit(problem, plan, new)
+    assert result.assignment().get("NEW") == "T"
+    stops = [s.visit_id or s.kind for s in result.route("T").stops]
+    assert stops == ["A", "break", "NEW", "B"]
+    assert check_plan(problem.with_changes(visits=(first, last, new)), result) == []

@@ -101,6 +101,36 @@ def test_no_visit_is_silently_dropped(care_problem, care_plan):
         assert u.message("fr") and u.message("en") and u.message("fr") != u.message("en")
 
 
+def test_no_left_out_visit_fits_as_the_routes_stand(care_problem, care_plan):
+    """A visit left out of the plan has no feasible place in any route as the routes stand."""
+    from dispatch.optimise.insertion import insertions, states_from_plan
+
+    by_id = care_problem.visits_by_id()
+    states = states_from_plan(care_problem, care_plan)
+    for u in care_plan.unassigned:
+        assert insertions(care_problem, states, by_id[u.visit_id], move_breaks=False) == []
+
+
+def test_care_day_windows_have_a_skilled_team_on_shift():
+    """In the generated day, every window of every visit is within the shift of a team with
+    the visit's skills (evening dressings and insulin included), so the day can be served."""
+    times, dist = euclidean_matrix(243, seed=1, size_m=30_000)
+    problem = care_day(
+        times,
+        base_locations=[0, 1, 2],
+        visit_locations=list(range(3, 243)),
+        n_teams=40,
+        seed=1,
+        distance_m=dist,
+    )
+    for v in problem.visits:
+        for w in v.windows:
+            assert any(
+                v.skills <= t.skills and t.shift_start_s <= w.end_s and w.start_s < t.shift_end_s
+                for t in problem.teams
+            ), (v.id, sorted(v.skills), w)
+
+
 def test_a_missing_skill_is_reported_with_its_name():
     """A visit needing a skill no team has is unassigned with a reason naming that skill."""
     p = line_problem(

@@ -164,7 +164,12 @@ def insertions(
         for pos in range(len(items) + 1):
             if strict and timed is not None and pos > 0 and len(timed) == len(items):
                 prev = timed[pos - 1]
-                if prev.departure_s + int(m[prev.location, visit.location]) > win_hi:
+                # A visit leaves when it leaves whatever follows; a break does not (it is taken
+                # on arrival at the next place, which may become the new visit's).
+                if (
+                    prev.kind == "visit"
+                    and prev.departure_s + int(m[prev.location, visit.location]) > win_hi
+                ):
                     break
             cand = items[:pos] + [visit.id] + items[pos:]
             t = time_route(

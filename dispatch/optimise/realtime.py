@@ -81,11 +81,17 @@ def insert_visit(problem: Problem, plan: Plan, visit: Visit) -> Plan:
 def _insert_with_ejection(
     problem: Problem, states: dict[str, TeamState], visit: Visit
 ) -> str | None:
+    """Make room for ``visit`` by taking out one visit of lower priority; returns the one taken out.
+
+    The victim is the least important visit whose removal lets ``visit`` in (cheapest on ties).
+    Insertions that keep the breaks where they are are tried first; moving breaks (several
+    times slower) is only tried for victims that would beat the best found so far.
+    """
     by_id = problem.visits_by_id()
-    best = None
     lo = min(w.start_s for w in visit.windows_or_day())
     hi = max(w.end_s for w in visit.windows_or_day()) + visit.duration_s
-    for tid, st in states.items():
+    candidates: list[tuple[tuple, str, TeamState]] = []
+    for st in states.values():
         if not st.team.available or not can_serve(st.team, visit):
             continue
         for item in st.items:
@@ -99,10 +105,18 @@ def _insert_with_ejection(
             if planned is not None and (planned.departure_s < lo or planned.arrival_s > hi):
                 continue
             trial = TeamState(st.team, st.prefix, [i for i in st.items if i != item], st.timing)
-            trial.timing = time_route(problem, st.team, trial.items, prefix=st.prefix)
-            found = insertions(problem, {tid: trial}, visit)
+            candidates.append(((other.mandatory, other.priority), item, trial))
+    best = None
+    for move_breaks in (False, True):
+        for rank, item, trial in candidates:
+            if best is not None and (move_breaks and rank >= best[0][:2] or rank > best[0][:2]):
+                continue
+            if not move_breaks:
+                trial.timing = time_route(problem, trial.team, trial.items, prefix=trial.prefix)
+            tid = trial.team.id
+            found = insertions(problem, {tid: trial}, visit, move_breaks=move_breaks)
             if found:
-                key = (other.mandatory, other.priority, found[0].delta_cost)
+                key = (*rank, found[0].delta_cost)
                 if best is None or key < best[0]:
                     best = (key, tid, item, found[0])
     if best is None:

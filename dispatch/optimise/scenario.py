@@ -8,6 +8,9 @@ import numpy as np
 
 from dispatch.optimise.model import Break, Problem, Team, TimeWindow, Visit
 
+#: Share of the teams that are care aides (hygiene visits are about 22 % of the day).
+AIDE_SHARE = 0.35
+
 
 def _h(hours: float) -> int:
     return int(round(hours * 3600))
@@ -27,17 +30,21 @@ def care_day(
 
     Matrix indices ``base_locations`` hold the teams' bases (teams spread over them in
     proportion to the visits nearest to each),
-    ``visit_locations`` one visit each. Care aides (skill "toilette") work 07:00-14:00 with a
+    ``visit_locations`` one visit each. The team mix follows the demand (about a third care aides),
+    and late nurses can do the evening visits (dressings, insulin), so that a full team
+    can serve nearly the whole day. Care aides (skill "toilette") work 07:00-14:00 with a
     20 min break; nurses ("infirmier", some also "palliatif" or "pansement_complexe") work
-    07:00-15:00 or 12:00-20:00 with a 45 min meal break. Morning hygiene visits have a morning
-    window; nurse visits a morning, afternoon or evening window, or two alternatives (insulin);
-    a tenth are optional; some prefer a team (continuity of care). A ``home_share`` of the
+    07:00-15:00 or 12:00-20:00 with a 45 min meal break. Hygiene visits have a 2 h window
+    starting 07:00-11:00; nurse visits a morning, afternoon or evening window, or two
+    alternatives (insulin); a tenth are optional; some prefer a team (continuity of care). A ``home_share`` of the
     nurse teams start and end at home (a place drawn among the visits' places, as nurses live
     where patients do) instead of at a base.
     """
     rng = np.random.default_rng(seed)
     teams: list[Team] = []
-    n_aides = max(1, round(n_teams * 0.4))
+    # About a fifth of the visits are hygiene care, but care aides do at most ten visits and
+    # longer ones: about a third of the teams are care aides, the rest nurses.
+    n_aides = max(1, round(n_teams * AIDE_SHARE))
     # Teams are spread over the bases in proportion to the visits each base is nearest to.
     m = np.asarray(travel_time_s)
     nearest = np.argmin(m[np.ix_(base_locations, visit_locations)], axis=0)
@@ -70,7 +77,8 @@ def care_day(
             skills: set[str] = {"infirmier"}
             if k % 3 == 0:
                 skills.add("palliatif")
-            if k % 2 == 0:
+            if k % 2 == 1:
+                # Every late team can dress wounds: half of those visits may be in the evening.
                 skills.add("pansement_complexe")
             late = k % 4 == 3
             start, end = (_h(12), _h(20)) if late else (_h(7), _h(15))
@@ -101,7 +109,8 @@ def care_day(
         vskills: frozenset[str]
         if r < 0.22:
             dur = int(rng.choice([30, 35, 40])) * 60
-            a = _h(7) + int(rng.integers(0, 7)) * 1800
+            # Hygiene care starts between 07:00 and 11:00 (care aides work until 14:00).
+            a = _h(7) + int(rng.integers(0, 9)) * 1800
             windows = (TimeWindow(a, a + _h(2)),)
             vskills = frozenset({"toilette"})
         elif r < 0.28:
