@@ -146,12 +146,16 @@ def test_offline_phone_replays_20_positions_in_order_once(live, pages) -> None: 
 
 @pytest.mark.browser
 def test_traccar_client_request_moves_the_marker(live, pages) -> None:  # type: ignore[no-untyped-def]
-    """A GET in the OsmAnd format with the phone's device token moves team A's marker."""
+    """A GET in the OsmAnd format with the Traccar identifier shown in the phone page's
+    settings (not the device token) moves team A's marker."""
     server, world = live
+    traccar_id = pages["phone"].text_content("#traccar-id") or ""
     token = pages["phone"].evaluate("localStorage.getItem('dispatch.deviceToken')")
+    assert traccar_id.isdigit() and traccar_id not in token
+    assert (pages["phone"].text_content("#traccar-url") or "").endswith("/osmand")
     lat = MELUN[1] + 1500 * DLAT_PER_M
     query = (
-        f"id={token}&lat={lat}&lon={MELUN[0]}&timestamp={int(time.time()) + 60}"
+        f"id={traccar_id}&lat={lat}&lon={MELUN[0]}&timestamp={int(time.time()) + 60}"
         "&speed=20&bearing=0&altitude=40&accuracy=6&batt=71"
     )
     with urllib.request.urlopen(f"{server.base_url}/osmand?{query}", timeout=10) as reply:

@@ -176,17 +176,19 @@ def test_osmand_protocol_moves_the_team(env) -> None:  # type: ignore[no-untyped
     """Traccar Client GET, form POST and JSON POST are stored; an unknown id is refused."""
     app, world = env
     team, token = add_team_with_phone(world.store, "Équipe Traccar")
+    traccar_id = world.store.device_for_token(token)["traccar_id"]
+    assert traccar_id and token not in traccar_id
     client = app.test_client()
     now = int(time.time())
     reply = client.get(
-        f"/osmand?id={token}&lat={MELUN[1]}&lon={MELUN[0]}"
+        f"/osmand?id={traccar_id}&lat={MELUN[1]}&lon={MELUN[0]}"
         f"&timestamp={now - 30}&speed=20&bearing=45&altitude=50&accuracy=6&batt=66"
     )
     assert reply.status_code == 200 and reply.json["stored"] == 1
     reply = client.post(
         "/osmand",
         data={
-            "id": token,
+            "id": traccar_id,
             "lat": MELUN[1] + 0.002,
             "lon": MELUN[0],
             "timestamp": now - 15,
@@ -197,7 +199,7 @@ def test_osmand_protocol_moves_the_team(env) -> None:  # type: ignore[no-untyped
     reply = client.post(
         "/osmand",
         json={
-            "device_id": token,
+            "device_id": traccar_id,
             "location": {
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
                 "coords": {
@@ -221,7 +223,32 @@ def test_osmand_protocol_moves_the_team(env) -> None:  # type: ignore[no-untyped
     assert pos["lat"] == pytest.approx(MELUN[1] + 0.004) and pos["presence"] == "live"
     refused = client.get(f"/osmand?id=not-a-token&lat=1&lon=2&timestamp={now}")
     assert refused.status_code == 401 and "Device identifier" in refused.json["error"]
+    as_token = client.get(f"/osmand?id={token}&lat={MELUN[1]}&lon={MELUN[0]}&timestamp={now}")
+    assert as_token.status_code == 401 and "must not travel in URLs" in as_token.json["error"]
+    assert len(world.store.list_positions(team_id=team["id"])) == 3
     assert client.get("/osmand?lat=1&lon=2").status_code == 400
+
+
+def test_traccar_identifier_is_not_a_bearer(env) -> None:  # type: ignore[no-untyped-def]
+    """The Traccar identifier posts positions of its team only: it opens no socket, reads no
+    API, and stops working once the device is revoked; the phone page's config shows it."""
+    app, world = env
+    team, token = add_team_with_phone(world.store, "Équipe identifiant")
+    device = world.store.device_for_token(token)
+    traccar_id = device["traccar_id"]
+    assert not socketio.test_client(app, auth={"token": traccar_id}).is_connected()
+    reply = app.test_client().get(
+        "/api/live/config", headers={"Authorization": f"Bearer {traccar_id}"}
+    )
+    assert reply.status_code == 401
+    config = app.test_client().get("/api/live/config", headers={"Authorization": f"Bearer {token}"})
+    assert config.json["principal"]["traccar_id"] == traccar_id
+    now = int(time.time())
+    url = f"/osmand?id={traccar_id}&lat={MELUN[1]}&lon={MELUN[0]}&timestamp={now}"
+    assert app.test_client().get(url).status_code == 200
+    world.store.revoke_device(device["id"])
+    assert app.test_client().get(url.replace(str(now), str(now - 5))).status_code == 401
+    assert [p["team_id"] for p in world.store.list_positions(team_id=team["id"])] == [team["id"]]
 
 
 def test_snapshot_has_trails_without_filtered_points(env) -> None:  # type: ignore[no-untyped-def]
@@ -328,3 +355,51 @@ def test_pages_tiles_and_config(env) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/tiles/other.pmtiles").status_code == 404
     spec = client.get("/api/openapi.json").json
     assert "/api/live/snapshot" in spec["paths"] and "/api/live/config" in spec["paths"]
+
+
+def test_quality_flags_are_stored_at_ingest_on_all_three_paths(env) -> None:  # type: ignore[no-untyped-def]
+    """Socket, REST and OsmAnd fixes are all kept, with the live filter's flags stored; the track
+    serves the stored verdict (a fix arriving late stays "late", as judged on arrival)."""
+    app, world = env
+    team, token = add_team_with_phone(world.store, "Équipe drapeaux")
+    phone = socketio.test_client(app, auth={"token": token})
+    now = time.time()
+    ack = phone.emit("position", fix(*MELUN, now - 10, "s-now"), callback=True)
+    assert ack["ok"] and ack["flags"] == [[]]
+    ack = phone.emit(
+        "position", fix(MELUN[0], MELUN[1] + 0.0005, now - 40, "s-late"), callback=True
+    )
+    assert ack["flags"] == [["late"]]
+    rest = coordinator(world).post(
+        "/api/positions",
+        json={
+            "team_id": team["id"],
+            "positions": [fix(*MELUN, now - 5, "r-vague", accuracy_m=900)],
+        },
+    )
+    assert rest.status_code in (200, 201), rest.json
+    traccar_id = world.store.device_for_token(token)["traccar_id"]
+    reply = app.test_client().get(
+        f"/osmand?id={traccar_id}&lat={MELUN[1]}&lon={MELUN[0] + 0.3}&timestamp={int(now)}"
+        "&accuracy=5"
+    )
+    assert reply.status_code == 200
+    stored = {p["client_id"]: p["flags"] for p in world.store.list_positions(team_id=team["id"])}
+    osmand_flags = [f for cid, f in stored.items() if cid.startswith("osmand:")]
+    assert stored["s-now"] == [] and stored["s-late"] == ["late"]
+    assert stored["r-vague"] == ["inaccurate"] and osmand_flags == [["jump"]]
+    points = coordinator(world).get(f"/api/live/track/{team['id']}").json["points"]
+    by_id = {p["client_id"]: p for p in points}
+    assert by_id["s-late"]["flags"] == ["late"] and by_id["s-late"]["display"]
+    assert not by_id["r-vague"]["display"] and len(points) == 4
+
+
+def test_pairing_response_carries_the_traccar_identifier(env) -> None:  # type: ignore[no-untyped-def]
+    """The phone learns its Traccar identifier when it pairs, distinct from its token."""
+    app, world = env
+    team, _ = add_team_with_phone(world.store, "Équipe appairage")
+    code = world.store.create_pairing(team["id"])["code"]
+    reply = app.test_client().post("/api/devices/pair", json={"code": code})
+    assert reply.status_code == 201, reply.json
+    traccar_id = reply.json["device"]["traccar_id"]
+    assert traccar_id.isdigit() and len(traccar_id) == 16 and traccar_id not in reply.json["token"]

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dispatch.live.fanout import Emitter, Fanout
 from dispatch.live.geofence import Geofence, Place
-from dispatch.live.quality import Fix, QualityRules, TrackFilter, Verdict
+from dispatch.live.quality import FLAG_LATE, Fix, QualityRules, TrackFilter, Verdict
 from dispatch.live.state import LIVE, UNKNOWN, Board
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,7 @@ class LiveHub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.positions_processed = 0
+        self._sweep_hooks: list[Callable[[float], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, *, sweep_s: float = 5.0) -> None:
@@ -152,12 +153,21 @@ class LiveHub:
             self._thread = None
         self.fanout.stop()
 
+    def add_sweep_hook(self, hook: Callable[[float], None]) -> None:
+        """Also call ``hook(now)`` at each periodic sweep (the socket edge re-checks credentials)."""
+        self._sweep_hooks.append(hook)
+
     def _sweep_loop(self, sweep_s: float) -> None:
         while not self._stop.wait(sweep_s):
             try:
                 self.sweep()
             except Exception:
                 log.exception("live sweep failed")
+            for hook in list(self._sweep_hooks):
+                try:
+                    hook(self.clock())
+                except Exception:
+                    log.exception("live sweep hook failed")
 
     # -- time ----------------------------------------------------------------------------------
     def today(self, now: float | None = None) -> str:
@@ -187,11 +197,14 @@ class LiveHub:
     def on_stored(self, team_id: int, rows: list[dict[str, Any]]) -> list[list[str]]:
         """Filter newly stored rows, update the board, push drawn positions; returns flags."""
         flags_out = []
+        flagged: dict[int, list[str]] = {}
         now = self.clock()
         for row in rows:
             fix = fix_from_row(row)
             verdict, pos = self.board.ingest(team_id, fix, source=row.get("source") or "")
             flags_out.append(list(verdict.flags))
+            if verdict.flags and row.get("id") is not None:
+                flagged[int(row["id"])] = list(verdict.flags)
             self.positions_processed += 1
             if pos is None and not verdict.display:
                 continue
@@ -200,6 +213,11 @@ class LiveHub:
             self.fanout.publish(ROOM_PLANNERS, "positions", message)
             if verdict.refreshes:
                 self._check_arrival(team_id, fix, now)
+        if flagged:
+            try:
+                self.store.flag_positions(flagged)
+            except Exception:  # the fixes are stored; only their flags are lost
+                log.exception("could not record the quality flags of %d fixes", len(flagged))
         return flags_out
 
     def _position_message(
@@ -530,8 +548,9 @@ class LiveHub:
         self, team_id: int, *, since_s: float, until_s: float | None = None, newest: int = 5000
     ) -> list[dict[str, Any]]:
         """Every stored raw fix of a team in [since_s, until_s), oldest first, each with the
-        quality ``flags`` and ``display`` the filter gives it (replayed in device-time order,
-        so the verdicts are the same whenever they are asked for)."""
+        quality ``flags`` the live filter stored at ingest and ``display`` (drawn unless
+        flagged other than "late"). Fixes stored before flags were kept (``flags`` None) get
+        the filter replayed over them in device-time order."""
         rows: list[dict[str, Any]] = []
         page = self.store.list_positions(
             team_id=team_id, since_s=since_s, until_s=until_s, limit=1000
@@ -549,6 +568,7 @@ class LiveHub:
         track = TrackFilter(self.rules)
         for row in rows:
             verdict = track.assess(fix_from_row(row))
-            row["flags"] = list(verdict.flags)
-            row["display"] = verdict.display
+            if row.get("flags") is None:
+                row["flags"] = list(verdict.flags)
+            row["display"] = not set(row["flags"]) - {FLAG_LATE}
         return rows

@@ -20,6 +20,7 @@ from dispatch.errors import (
 from dispatch.store.core import now_s
 from dispatch.store.models import check_password, parse_id, parse_role, parse_username
 from dispatch.store.rows import Page, clamp_page, to_dict
+from dispatch.store.schema import new_traccar_id
 
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
@@ -466,7 +467,7 @@ class AccountsMixin:
                 )
             cur = conn.execute(
                 "INSERT INTO devices (team_id, label, token_hash, paired_by, created_at_s,"
-                " last_seen_at_s) VALUES (?, ?, ?, ?, ?, ?)",
+                " last_seen_at_s, traccar_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     row["team_id"],
                     label or "téléphone",
@@ -474,6 +475,7 @@ class AccountsMixin:
                     row["created_by"],
                     now,
                     now,
+                    new_traccar_id(),
                 ),
             )
             device_id = int(cur.lastrowid or 0)
@@ -533,6 +535,25 @@ class AccountsMixin:
 
         self.engine.write(job)
         return self.get_device(device_id)
+
+    def device_for_traccar_id(self, traccar_id: str) -> dict[str, Any] | None:
+        """The live device whose OsmAnd/Traccar identifier is ``traccar_id``, or None.
+
+        That identifier travels in URLs (``/osmand?id=...``), so it only lets its holder post
+        positions of the device's team; it is never a bearer token.
+        """
+        if not isinstance(traccar_id, str) or not traccar_id.strip():
+            return None
+        with self.engine.read() as conn:
+            row = conn.execute(
+                "SELECT d.* FROM devices d JOIN teams t ON t.id = d.team_id"
+                " WHERE d.traccar_id = ? AND d.revoked_at_s IS NULL AND t.active = 1",
+                (traccar_id.strip(),),
+            ).fetchone()
+        device = to_dict(row, drop=("token_hash",))
+        if device is not None:
+            device["revoked"] = False
+        return device
 
     def device_for_token(self, token: str) -> dict[str, Any] | None:
         """The live (not revoked) device holding ``token``, or None."""

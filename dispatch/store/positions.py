@@ -31,6 +31,7 @@ _COLUMNS = (
     "heading_deg",
     "battery_pct",
     "source",
+    "flags",
 )
 _INSERT = (
     f"INSERT INTO positions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
@@ -138,6 +139,7 @@ class PositionsMixin:
                         p.get("heading_deg"),
                         p.get("battery_pct"),
                         source,
+                        "",
                     )
                 )
             if not new:
@@ -151,7 +153,7 @@ class PositionsMixin:
             conn.executemany(_INSERT, new)
             # One writer: the new rows took the ids right after the previous maximum.
             stored = [
-                {"id": last + 1 + i, **dict(zip(_COLUMNS, values, strict=True))}
+                {"id": last + 1 + i, **dict(zip(_COLUMNS, values, strict=True)), "flags": []}
                 for i, values in enumerate(new)
             ]
             return {
@@ -162,6 +164,19 @@ class PositionsMixin:
             }
 
         return self.engine.write(job)
+
+    def flag_positions(self, flags_by_id: dict[int, list[str]]) -> None:
+        """Record the live filter's quality flags of stored fixes (the others stay clean).
+
+        Fixes are stored with no flag; the filter judges them right after the commit and this
+        records its verdict on the few it flags (inaccurate, jump, duplicate, stationary, late).
+        """
+        if not flags_by_id:
+            return
+        pairs = [(",".join(flags), int(pid)) for pid, flags in flags_by_id.items()]
+        self.engine.write(
+            lambda conn: conn.executemany("UPDATE positions SET flags = ? WHERE id = ?", pairs)
+        )
 
     def latest_positions(self, *, team_ids: list[int] | None = None) -> list[dict[str, Any]]:
         """The most recent fix (by device time) of every team that has one.
@@ -180,7 +195,7 @@ class PositionsMixin:
                 (MAX_AHEAD_S,),
             ).fetchall()
         wanted = set(team_ids) if team_ids is not None else None
-        items = [to_dict(r) for r in rows]
+        items = [_position(r) for r in rows]
         return [p for p in items if p is not None and (wanted is None or p["team_id"] in wanted)]
 
     def list_positions(
@@ -212,7 +227,7 @@ class PositionsMixin:
                 f"SELECT * FROM positions {where} ORDER BY device_time_s, id LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
-        return Page([to_dict(r) for r in rows], total=total, limit=limit, offset=offset)
+        return Page([_position(r) for r in rows], total=total, limit=limit, offset=offset)
 
     def purge_positions(self, *, older_than_days: float) -> int:
         """Delete fixes received more than ``older_than_days`` ago; returns how many."""
@@ -228,3 +243,12 @@ class PositionsMixin:
                 )
             )
         )
+
+
+def _position(row: sqlite3.Row) -> dict[str, Any]:
+    """A stored fix; ``flags`` as a list (None for fixes stored before flags were kept)."""
+    out = to_dict(row)
+    assert out is not None
+    flags = out.get("flags")
+    out["flags"] = None if flags is None else [f for f in flags.split(",") if f]
+    return out

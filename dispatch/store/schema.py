@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable
@@ -275,9 +276,40 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
     db.table("audit_log").create_index(["target"])
 
 
+def m0002_position_flags(db: sqlite_utils.Database) -> None:
+    """Quality flags of each fix as the live filter judged it at ingest.
+
+    Comma-separated (``inaccurate``, ``jump``, ``duplicate``, ``stationary``, ``late``); ``''``
+    for a clean fix; NULL for fixes stored before this migration (the track replays the filter
+    for those).
+    """
+    db.execute("ALTER TABLE positions ADD COLUMN flags TEXT")
+
+
+def m0003_device_traccar_ids(db: sqlite_utils.Database) -> None:
+    """A per-device identifier for the OsmAnd/Traccar protocol (which puts it in the URL).
+
+    It only lets its holder post positions of the device's team, unlike the device token (a
+    full team-member bearer). Devices paired before this migration get one here.
+    """
+    db.execute("ALTER TABLE devices ADD COLUMN traccar_id TEXT")
+    ids = [row[0] for row in db.execute("SELECT id FROM devices")]
+    for device_id in ids:
+        db.execute("UPDATE devices SET traccar_id = ? WHERE id = ?", (new_traccar_id(), device_id))
+    db.execute("CREATE UNIQUE INDEX idx_devices_traccar_id ON devices (traccar_id)")
+
+
+def new_traccar_id() -> str:
+    """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
+    are easy to type on a phone), about 53 bits of randomness."""
+    return "".join(secrets.choice("0123456789") for _ in range(16))
+
+
 #: (number, name, function): applied in order, each once.
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial", m0001_initial),
+    (2, "position_flags", m0002_position_flags),
+    (3, "device_traccar_ids", m0003_device_traccar_ids),
 ]
 
 

@@ -187,6 +187,7 @@ def update_user(user_id: int) -> ResponseReturnValue:
         )
     user = get_store().update_user(user_id, **data)
     _audit("user.update", f"user:{user_id}", {"fields": sorted(data)})
+    publish("user_changed", user)  # live sockets of this user: re-checked, moved or ended
     return ok(user=user)
 
 
@@ -223,6 +224,7 @@ def create_token(user_id: int) -> ResponseReturnValue:
 def revoke_token(token_id: int) -> ResponseReturnValue:
     get_store().revoke_api_token(token_id)
     _audit("token.revoke", f"token:{token_id}")
+    publish("token_revoked", {"id": token_id})  # live sockets opened with it are ended
     return ok()
 
 

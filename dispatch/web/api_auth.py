@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from dispatch.errors import AuthenticationError, ValidationError
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import operation
-from dispatch.web.rest import json_body, ok
+from dispatch.web.rest import json_body, ok, publish
 
 bp = Blueprint("api_auth", __name__)
 
@@ -200,6 +200,7 @@ def logout() -> ResponseReturnValue:
         store.revoke_session(sid)
         principal = current_principal()
         store.audit(principal.actor, "session.logout", role=principal.role, ip=client_ip())
+        publish("session_ended", {"id": principal.id})  # its live sockets are ended
     session.clear()
     return ok()
 

@@ -16,7 +16,8 @@ from dispatch.live.basemap import ensure_basemap
 from dispatch.live.hub import LiveHub
 from dispatch.live.osmand import parse_osmand, parse_osmand_json
 from dispatch.settings import PROJECT_ROOT, Settings
-from dispatch.web.auth import current_principal, get_store, principal_from_token, require
+from dispatch.store.accounts import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX
+from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.openapi import operation, path_param, query_param
 from dispatch.web.rest import arg_float, ok, subscribe
 
@@ -182,6 +183,8 @@ def config() -> ResponseReturnValue:
         }
         basemap_url = f"/tiles/{territory.id}.pmtiles"
     body = principal.to_dict()
+    if principal.kind == "device" and principal.id is not None:
+        body["traccar_id"] = get_store().get_device(principal.id).get("traccar_id")
     if principal.team_id is not None:
         try:
             body["team_name"] = get_store().get_team(principal.team_id)["name"]
@@ -228,7 +231,13 @@ def track(team_id: int) -> ResponseReturnValue:
 
 @bp.route("/osmand", methods=["GET", "POST"])
 def osmand() -> ResponseReturnValue:
-    """Traccar Client (OsmAnd protocol): ``id`` is the phone's device token."""
+    """Traccar Client (OsmAnd protocol): ``id`` is the device's Traccar identifier.
+
+    That identifier (shown by ``dispatch device pair --traccar``, ``dispatch device list``, the
+    pairing response and the phone page's settings) only lets its holder post positions of the
+    device's team. Device tokens are refused here: they are full bearers and must not travel in
+    URLs (proxy and server logs keep query strings).
+    """
     now = time.time()
     body = request.get_json(silent=True) if request.is_json else None
     if isinstance(body, dict) and "location" in body:
@@ -236,18 +245,25 @@ def osmand() -> ResponseReturnValue:
     else:
         params = request.values.to_dict()
         report = parse_osmand(params, now=now)
-    principal = principal_from_token(get_store(), report.device_id)
-    if principal is None or principal.team_id is None:
+    if report.device_id.startswith((DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX)):
         raise AuthenticationError(
-            "unknown device identifier: in Traccar Client set 'Device identifier' to the device "
-            "token given when the phone was paired (dispatch device pair ...)"
+            "a token was sent as the Traccar device identifier: tokens must not travel in URLs."
+            " Set 'Device identifier' to the phone's Traccar identifier (phone page settings, or"
+            " `dispatch device list`); the token is now in your logs: revoke the device"
+        )
+    device = get_store().device_for_traccar_id(report.device_id)
+    if device is None:
+        raise AuthenticationError(
+            "unknown device identifier: in Traccar Client set 'Device identifier' to the phone's"
+            " Traccar identifier (phone page settings, `dispatch device list`, or"
+            " `dispatch device pair TEAM --traccar`)"
         )
     fix = report.fix
     result = get_hub().ingest(
-        principal.team_id,
+        int(device["team_id"]),
         [
             {
-                "client_id": f"osmand:{int(round(fix.recorded_at * 1000))}",
+                "client_id": f"osmand:{device['id']}:{int(round(fix.recorded_at * 1000))}",
                 "lon": fix.lon,
                 "lat": fix.lat,
                 "device_time_s": fix.recorded_at,
@@ -259,7 +275,7 @@ def osmand() -> ResponseReturnValue:
                 else max(0.0, min(fix.battery_pct, 100.0)),
             }
         ],
-        device_id=principal.id if principal.kind == "device" else None,
+        device_id=int(device["id"]),
         source="osmand",
     )
     return ok(stored=result["stored"], duplicates=result["duplicates"])

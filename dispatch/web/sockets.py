@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room
 
 from dispatch.errors import (
@@ -18,25 +18,37 @@ from dispatch.errors import (
     ValidationError,
 )
 from dispatch.live.hub import rooms_for
-from dispatch.web.auth import Principal, current_principal, get_store, principal_from_token
+from dispatch.web.auth import (
+    Principal,
+    current_principal,
+    get_store,
+    principal_from_token,
+    principal_from_user,
+)
 from dispatch.web.live import get_hub
 from dispatch.web.rest import subscribe
 
 log = logging.getLogger(__name__)
 
-#: A connected phone's credentials are checked again at most this often (revoked devices).
+#: Every connection's credentials (token or session cookie) are checked again this often by
+#: the hub's sweep, so a change made outside this process (the CLI) ends a socket within a minute.
 RECHECK_S = 60.0
+#: A ``position`` event re-checks its connection's credentials when older than this (positions
+#: are the hot path: thousands a second); a ``visit_event`` always re-checks. Changes made
+#: through the API (logout, user disabled or moved, team deactivated, device revoked) act at once.
+POSITION_RECHECK_S = 5.0
 #: Most fixes accepted in one ``position`` event (an outbox replay).
 MAX_FIXES_PER_EVENT = 500
 
 
 @dataclass
 class Connection:
-    """Who is behind one socket."""
+    """Who is behind one socket: the principal and the credential to check it again with."""
 
     principal: Principal
     token: str | None
     checked_at: float
+    session_id: str | None = None
 
 
 class Connections:
@@ -58,13 +70,15 @@ class Connections:
         with self._lock:
             self._by_sid.pop(sid, None)
 
-    def sids_of_device(self, device_id: int) -> list[str]:
+    def sids_where(self, predicate: Any) -> list[str]:
+        """Socket ids whose connection satisfies ``predicate(conn)``."""
         with self._lock:
-            return [
-                sid
-                for sid, c in self._by_sid.items()
-                if c.principal.kind == "device" and c.principal.id == device_id
-            ]
+            return [sid for sid, c in self._by_sid.items() if predicate(c)]
+
+    def sids_of_device(self, device_id: int) -> list[str]:
+        return self.sids_where(
+            lambda c: c.principal.kind == "device" and c.principal.id == device_id
+        )
 
     def __len__(self) -> int:
         with self._lock:
@@ -90,12 +104,12 @@ def register(app: Flask, socketio: SocketIO) -> None:
     SocketIO object is module-global and keeps the handlers of the first app it was bound to.
     """
     app.extensions[CONNECTIONS_KEY] = Connections()
+    _subscribe_credential_changes(app, socketio)
     if getattr(socketio, "_dispatch_handlers", False):
-        subscribe(app, "device_revoked", _device_revoked(app, socketio))
         return
     socketio._dispatch_handlers = True  # type: ignore[attr-defined]
 
-    def authenticate(auth: Any) -> tuple[Principal, str | None]:
+    def authenticate(auth: Any) -> Connection:
         token = auth.get("token") if isinstance(auth, dict) else None
         if token:
             principal = principal_from_token(get_store(), token)
@@ -106,7 +120,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
                         "error": "unknown or revoked token: pair the phone again or log in",
                     }
                 )
-            return principal, token
+            return Connection(principal, token, time.time())
         try:
             principal = current_principal()  # the session cookie of the handshake
         except DispatchError as exc:
@@ -118,25 +132,19 @@ def register(app: Flask, socketio: SocketIO) -> None:
                     "error": "log in, or connect with auth={'token': <device or API token>}",
                 }
             )
-        return principal, None
+        sid = session.get("sid")
+        return Connection(principal, None, time.time(), sid if isinstance(sid, str) else None)
 
     def caller() -> Principal:
-        conn = _connections().get(request.sid)  # type: ignore[attr-defined]
-        if conn is None:
-            raise AuthenticationError("this connection is not authenticated: reconnect")
-        now = time.time()
-        if conn.token and now - conn.checked_at > RECHECK_S:
-            principal = principal_from_token(get_store(), conn.token)
-            if principal is None:
-                raise AuthenticationError("this token was revoked: pair the phone again")
-            conn.principal, conn.checked_at = principal, now
-        return conn.principal
+        """The checked principal of a write event (credentials re-checked every time)."""
+        return checked_principal(current_app._get_current_object(), request.sid, max_age_s=0.0)  # type: ignore[attr-defined]
 
     @socketio.on("connect")
     def on_connect(auth: Any = None) -> None:
         _install_raw_position_handler(socketio)
-        principal, token = authenticate(auth)
-        _connections().add(request.sid, Connection(principal, token, time.time()))  # type: ignore[attr-defined]
+        conn = authenticate(auth)
+        principal = conn.principal
+        _connections().add(request.sid, conn)  # type: ignore[attr-defined]
         for room in rooms_for(principal.role, principal.team_id):
             join_room(room)
         hub = get_hub()
@@ -186,23 +194,12 @@ def register(app: Flask, socketio: SocketIO) -> None:
         except DispatchError as exc:
             return _error(exc)
 
-    subscribe(app, "device_revoked", _device_revoked(app, socketio))
-
 
 def ingest_position(app: Flask, sid: str, payload: Any) -> dict[str, Any]:
     """Store a phone's fix(es) and push them; the acknowledgement (or the error body)."""
     with app.app_context():
         try:
-            conn = app.extensions[CONNECTIONS_KEY].get(sid)
-            if conn is None:
-                raise AuthenticationError("this connection is not authenticated: reconnect")
-            now = time.time()
-            if conn.token and now - conn.checked_at > RECHECK_S:
-                principal = principal_from_token(get_store(), conn.token)
-                if principal is None:
-                    raise AuthenticationError("this token was revoked: pair the phone again")
-                conn.principal, conn.checked_at = principal, now
-            principal = conn.principal
+            principal = checked_principal(app, sid, max_age_s=POSITION_RECHECK_S)
             if principal.role != "team_member" or principal.team_id is None:
                 raise PermissionDeniedError(
                     "only a team's phone or member sends positions here; coordinators use "
@@ -252,14 +249,128 @@ def _install_raw_position_handler(socketio: SocketIO) -> None:
         return ingest_position(app, sid, payload)
 
     server.on("position", raw_position, namespace="/")
+    # Run each event in the thread already reading its socket, not in a new thread per event
+    # (python-socketio's default in threading mode): at 2,000 positions/s the per-event threads
+    # pile up behind the GIL and the store's writer, and acks take seconds. Inline, a socket's
+    # events are handled in order and a fast phone waits for its own acks (back-pressure).
+    server.async_handlers = False
     server._dispatch_raw_position = True  # type: ignore[attr-defined]
 
 
-def _device_revoked(app: Flask, socketio: SocketIO) -> Any:
-    def on_device_revoked(device: dict[str, Any]) -> None:
-        connections: Connections = app.extensions[CONNECTIONS_KEY]
-        for sid in connections.sids_of_device(int(device["id"])):
-            socketio.server.disconnect(sid, namespace="/")
-            connections.remove(sid)
+def resolve(store: Any, conn: Connection) -> Principal | None:
+    """The principal behind ``conn``'s credential now (None: revoked, logged out or disabled)."""
+    if conn.token:
+        return principal_from_token(store, conn.token)
+    if conn.session_id:
+        found = store.get_session(conn.session_id)
+        if found is None:
+            return None
+        return principal_from_user(found["user"], via="session", csrf_token=found["csrf_token"])
+    return None
 
-    return on_device_revoked
+
+def _server(app: Flask) -> Any:
+    return app.extensions["socketio"].server
+
+
+def _end(app: Flask, sid: str, reason: str) -> None:
+    """Tell the page why, then drop the socket (the client does not reconnect by itself)."""
+    server = _server(app)
+    app.extensions[CONNECTIONS_KEY].remove(sid)
+    try:
+        server.emit("session_ended", {"reason": reason}, to=sid, namespace="/")
+        server.disconnect(sid, namespace="/")
+    except Exception:  # already gone
+        log.debug("socket %s was already closed", sid)
+
+
+def _apply(app: Flask, sid: str, conn: Connection, principal: Principal, now: float) -> None:
+    """Store the fresh principal; a new role or team moves the socket to the right rooms."""
+    old = conn.principal
+    conn.principal, conn.checked_at = principal, now
+    if (old.role, old.team_id) == (principal.role, principal.team_id):
+        return
+    server = _server(app)
+    before = set(rooms_for(old.role, old.team_id))
+    after = set(rooms_for(principal.role, principal.team_id))
+    for room in before - after:
+        server.leave_room(sid, room, namespace="/")
+    for room in after - before:
+        server.enter_room(sid, room, namespace="/")
+    server.emit("principal", principal.to_dict(), to=sid, namespace="/")
+
+
+def recheck(app: Flask, sids: list[str] | None = None, *, now: float | None = None) -> int:
+    """Check the credentials of ``sids`` (all connections if None) again; returns how many ended.
+
+    A socket whose token was revoked, whose session was logged out or expired, whose user was
+    disabled, or whose team was deactivated is disconnected; a user moved to another team or
+    role is moved to the matching rooms.
+    """
+    now = time.time() if now is None else now
+    connections: Connections = app.extensions[CONNECTIONS_KEY]
+    store = get_store(app)
+    ended = 0
+    for sid in connections.sids_where(lambda c: True) if sids is None else sids:
+        conn = connections.get(sid)
+        if conn is None:
+            continue
+        principal = resolve(store, conn)
+        if principal is None:
+            _end(app, sid, "credentials_revoked")
+            ended += 1
+        else:
+            _apply(app, sid, conn, principal, now)
+    return ended
+
+
+def checked_principal(app: Flask, sid: str, *, max_age_s: float) -> Principal:
+    """The principal of socket ``sid``, its credential re-checked if older than ``max_age_s``."""
+    connections: Connections = app.extensions[CONNECTIONS_KEY]
+    conn = connections.get(sid)
+    if conn is None:
+        raise AuthenticationError("this connection is not authenticated: reconnect")
+    now = time.time()
+    if now - conn.checked_at >= max_age_s:
+        principal = resolve(get_store(app), conn)
+        if principal is None:
+            _end(app, sid, "credentials_revoked")
+            raise AuthenticationError(
+                "these credentials were revoked or the session ended: log in or pair the phone again"
+            )
+        _apply(app, sid, conn, principal, now)
+    return conn.principal
+
+
+def _subscribe_credential_changes(app: Flask, socketio: SocketIO) -> None:
+    """Re-check the sockets concerned by each credential change, and all of them periodically."""
+    connections: Connections = app.extensions[CONNECTIONS_KEY]
+
+    def of_user(user_id: int) -> list[str]:
+        return connections.sids_where(
+            lambda c: c.principal.kind == "user" and c.principal.id == user_id
+        )
+
+    def on_device_revoked(device: dict[str, Any]) -> None:
+        recheck(app, connections.sids_of_device(int(device["id"])))
+
+    def on_user(user: dict[str, Any]) -> None:
+        recheck(app, of_user(int(user["id"])))
+
+    def on_team(team: dict[str, Any]) -> None:
+        if not team.get("active", True):
+            recheck(app, connections.sids_where(lambda c: c.principal.team_id == team["id"]))
+
+    def on_sweep(now: float) -> None:
+        recheck(app, connections.sids_where(lambda c: now - c.checked_at >= RECHECK_S), now=now)
+
+    subscribe(app, "device_revoked", on_device_revoked)
+    subscribe(app, "user_changed", on_user)
+    subscribe(app, "session_ended", on_user)
+    subscribe(app, "team", on_team)
+
+    def on_token_revoked(_: Any) -> None:
+        recheck(app, connections.sids_where(lambda c: c.token is not None))
+
+    subscribe(app, "token_revoked", on_token_revoked)
+    get_hub(app).add_sweep_hook(on_sweep)

@@ -69,7 +69,10 @@ const DICT = {
     "phone.checkout": "Fin de visite",
     "phone.near": "Vous êtes chez le patient : commencez la visite ?",
     "phone.unpair": "Dissocier ce téléphone",
-    "phone.background": "Suivi en arrière-plan : application Traccar Client (voir l'aide)",
+    "phone.background": "Suivi en arrière-plan : application Traccar Client",
+    "phone.traccar.help": "Dans Traccar Client, saisissez ces deux réglages. L'identifiant sert seulement à envoyer les positions de l'équipe.",
+    "phone.traccar.url": "Adresse du serveur",
+    "phone.traccar.id": "Identifiant de l'appareil",
     "map.attribution": "© OpenStreetMap contributors",
   },
   en: {
@@ -141,7 +144,10 @@ const DICT = {
     "phone.checkout": "End visit",
     "phone.near": "You are at the patient's home: start the visit?",
     "phone.unpair": "Unpair this phone",
-    "phone.background": "Background tracking: Traccar Client app (see help)",
+    "phone.background": "Background tracking: Traccar Client app",
+    "phone.traccar.help": "In Traccar Client, enter these two settings. The identifier can only send the team's positions.",
+    "phone.traccar.url": "Server URL",
+    "phone.traccar.id": "Device identifier",
     "map.attribution": "© OpenStreetMap contributors",
   },
 };

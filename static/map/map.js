@@ -132,7 +132,7 @@ function markerFor(teamId) {
   const el = document.createElement("div");
   el.className = "team-marker";
   el.dataset.teamId = String(teamId);
-  el.innerHTML = '<div class="dot"><div class="arrow"></div></div><div class="label"></div>';
+  el.innerHTML = '<div class="dot"><div class="arrow"></div></div><div class="label"><span class="name"></span><span class="age"></span></div>';
   el.addEventListener("click", () => focusTeam(teamId));
   marker = new maplibregl.Marker({ element: el, anchor: "top", offset: [0, -11] });
   marker.setLngLat([0, 0]);
@@ -166,7 +166,8 @@ function refreshMarkerAge(teamId) {
   el.dataset.presence = presence;
   const age = pos.seen_at == null ? null : serverNow() - pos.seen_at;
   const label = presence === "live" ? formatAge(age) : `${t("presence.unknown")} · ${formatAge(age)}`;
-  el.querySelector(".label").textContent = `${teamName(teamId)} · ${label}`;
+  el.querySelector(".label .name").textContent = teamName(teamId);
+  el.querySelector(".label .age").textContent = ` · ${label}`;
   el.title = `${teamName(teamId)} — ${label}`;
 }
 

@@ -284,6 +284,9 @@ async function start() {
   document.getElementById("pairing").hidden = true;
   document.getElementById("main").hidden = false;
   document.getElementById("team-name").textContent = principal.team_name || t("phone.team", { name: principal.team_id });
+  document.getElementById("traccar-url").textContent = `${location.origin}/osmand`;
+  document.getElementById("traccar-id").textContent = principal.traccar_id || "—";
+  document.getElementById("traccar").hidden = !principal.traccar_id;
   socket = connectSocket({ onStatus: setConn });
   socket.on("connect", () => { loadSnapshot().catch(console.error); flush(); });
   socket.on("live", (batch) => {
