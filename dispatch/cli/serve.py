@@ -39,6 +39,13 @@ def prepare(settings: Settings, *, demo: bool = True, echo: Any = click.echo) ->
             f"Empty database: seeded {summary['teams']} demo teams and {summary['visits']} "
             f"visits on {summary['day']} (remove them with `dispatch demo clear`)."
         )
+        from dispatch.demo import plan_demo_day
+
+        planned = plan_demo_day(store, territory, day=summary["day"], time_limit_s=5.0)
+        echo(
+            f"Demo day planned and published: {planned['stops']} visits in "
+            f"{planned['routes']} rounds."
+        )
     if not store.list_users(limit=1):
         admin_password = secrets.token_urlsafe(12)
         store.add_user(
@@ -51,7 +58,11 @@ def prepare(settings: Settings, *, demo: bool = True, echo: Any = click.echo) ->
 @click.option("--host", help="Address to listen on (default: the setting, 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default: the setting, 5000).")
 @click.option("--territory", "territory_id", help="Territory served (default: the setting).")
-@click.option("--no-demo", is_flag=True, help="Do not seed demo data into an empty database.")
+@click.option(
+    "--no-demo",
+    is_flag=True,
+    help="Do not seed demo data into an empty database, and do not move demo teams.",
+)
 @click.option("--debug", is_flag=True, help="Flask debug mode (never in production).")
 @click.pass_context
 def serve(
@@ -97,6 +108,19 @@ def serve(
     app = create_app(settings, **{"dispatch.store": store, TERRITORY_KEY: territory})
     start_retention(store, settings)
     get_hub(app)
+    mover = None
+    if not no_demo:
+        from dispatch.demo_live import app_publisher, has_demo_teams, start_demo_movement
+        from dispatch.routing import Router
+
+        if has_demo_teams(store):
+            mover = start_demo_movement(
+                store,
+                territory,
+                router=Router.for_territory(territory),
+                publish=app_publisher(app),
+            )
+            click.echo("Demo: demo teams drive their published rounds (positions labelled demo).")
     base = f"http://{settings.host}:{settings.port}"
     click.echo(
         f"{territory.name}: coordinators {base}/map/  phones {base}/phone/  "
@@ -107,12 +131,16 @@ def serve(
             f"First run: log in as 'admin' with password {ready['admin_password']} "
             "(change it with `dispatch user passwd admin`)."
         )
-    socketio.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        debug=debug,
-        use_reloader=False,
-        allow_unsafe_werkzeug=True,
-        log_output=debug,
-    )
+    try:
+        socketio.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            debug=debug,
+            use_reloader=False,
+            allow_unsafe_werkzeug=True,
+            log_output=debug,
+        )
+    finally:
+        if mover is not None:
+            mover.stop()
