@@ -65,7 +65,9 @@ class RoadGraph:
             raise ValidationError("node arrays have different lengths")
         for name in ("arc_head", "arc_length_m", "arc_travel_time_s", "arc_road_class", "arc_name"):
             if len(getattr(self, name)) != m:
-                raise ValidationError(f"{name} has {len(getattr(self, name))} entries, expected {m}")
+                raise ValidationError(
+                    f"{name} has {len(getattr(self, name))} entries, expected {m}"
+                )
         if m and (self.arc_tail.max() >= n or self.arc_head.max() >= n or self.arc_tail.min() < 0):
             raise ValidationError("an arc refers to a node that does not exist")
         if len(self.arc_shape_offset) == 1 and m:
@@ -135,9 +137,18 @@ class RoadGraph:
         arrays = {
             k: getattr(self, k)
             for k in (
-                "node_lon", "node_lat", "node_osm_id", "arc_tail", "arc_head", "arc_length_m",
-                "arc_travel_time_s", "arc_road_class", "arc_name", "arc_shape_offset",
-                "shape_lon", "shape_lat",
+                "node_lon",
+                "node_lat",
+                "node_osm_id",
+                "arc_tail",
+                "arc_head",
+                "arc_length_m",
+                "arc_travel_time_s",
+                "arc_road_class",
+                "arc_name",
+                "arc_shape_offset",
+                "shape_lon",
+                "shape_lat",
             )
         }
         np.savez(Path(path), names=np.array(self.names, dtype=object), **arrays)

@@ -27,8 +27,19 @@ def _all_commands():
 def test_top_level_commands_exist() -> None:
     """The commands the README and the issues name are all there."""
     names = {path[0] for path, _ in _all_commands()}
-    for expected in ("territory", "route", "serve", "user", "team", "device", "db", "demo",
-                     "solve", "simulate", "bench"):
+    for expected in (
+        "territory",
+        "route",
+        "serve",
+        "user",
+        "team",
+        "device",
+        "db",
+        "demo",
+        "solve",
+        "simulate",
+        "bench",
+    ):
         assert expected in names, f"dispatch {expected} is missing"
 
 
