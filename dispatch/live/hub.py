@@ -15,6 +15,7 @@ from dispatch.live.fanout import Emitter, Fanout
 from dispatch.live.geofence import Geofence, Place
 from dispatch.live.quality import FLAG_LATE, Fix, QualityRules, TrackFilter, Verdict
 from dispatch.live.state import LIVE, UNKNOWN, Board
+from dispatch.store.core import StoreClosedError
 
 log = logging.getLogger(__name__)
 
@@ -463,6 +464,8 @@ class LiveHub:
         day, clock_s = self.today(now), self.seconds_of_day(now)
         try:
             visits = self._visits_of_day(day)
+        except StoreClosedError:
+            return  # the server is stopping: nothing left to watch
         except Exception:
             log.exception("could not read today's visits")
             return
