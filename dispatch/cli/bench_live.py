@@ -263,6 +263,9 @@ def run_bench(
                 "warning",
                 "dispatch.web.app:create_app()",
             ]
+        elif server_kind == "gevent":
+            # Flask-SocketIO in gevent mode (monkey-patched first) with gevent-websocket.
+            cmd = [sys.executable, "-m", "dispatch.live.gevent_server", str(var_dir), str(port)]
         else:
             cmd = [
                 sys.executable,
@@ -469,10 +472,11 @@ def _wait_port(port: int, server: subprocess.Popen[bytes], *, timeout_s: float) 
 @click.option(
     "--server",
     "server_kind",
-    type=click.Choice(["werkzeug", "gunicorn"]),
+    type=click.Choice(["werkzeug", "gunicorn", "gevent"]),
     default="werkzeug",
     show_default=True,
-    help="werkzeug: like `dispatch serve`; gunicorn: the production setup (one gthread worker).",
+    help="werkzeug: like `dispatch serve`; gunicorn: the production setup (one gthread "
+    "worker); gevent: Socket.IO in gevent mode with gevent-websocket (needs both installed).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def live(
