@@ -19,7 +19,7 @@ from dispatch.errors import (
 )
 from dispatch.store.core import now_s
 from dispatch.store.models import check_password, parse_id, parse_role, parse_username
-from dispatch.store.rows import Page, clamp_page, to_dict
+from dispatch.store.rows import Page, clamp_page, select_page, to_dict, where_clause
 from dispatch.store.schema import new_traccar_id
 
 if TYPE_CHECKING:
@@ -507,13 +507,17 @@ class AccountsMixin:
     ) -> Page:
         """Paired devices, newest first."""
         limit, offset = clamp_page(limit, offset)
-        where, args = ("WHERE team_id = ?", [team_id]) if team_id is not None else ("", [])
+        where, args = where_clause([("team_id = ?", team_id)])
         with self.engine.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM devices {where}", args).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT * FROM devices {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+            total, rows = select_page(
+                conn,
+                table="devices",
+                where=where,
+                args=args,
+                order_by="id DESC",
+                limit=limit,
+                offset=offset,
+            )
         items = []
         for r in rows:
             device = to_dict(r, drop=("token_hash",))

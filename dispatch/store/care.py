@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dispatch.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from dispatch.store.core import now_s
 from dispatch.store.models import EVENT_STATUS, parse_event, parse_team, parse_visit
-from dispatch.store.rows import Page, clamp_page, dumps, to_dict
+from dispatch.store.rows import Page, clamp_page, dumps, select_page, to_dict, where_clause
 
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
@@ -65,21 +65,17 @@ class CareMixin:
     ) -> Page:
         """Audit lines, newest first, optionally for one target or actor."""
         limit, offset = clamp_page(limit, offset)
-        clauses: list[str] = []
-        args: list[Any] = []
-        if target is not None:
-            clauses.append("target = ?")
-            args.append(target)
-        if actor is not None:
-            clauses.append("actor = ?")
-            args.append(actor)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = where_clause([("target = ?", target), ("actor = ?", actor)])
         with self.engine.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM audit_log {where}", args).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT * FROM audit_log {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+            total, rows = select_page(
+                conn,
+                table="audit_log",
+                where=where,
+                args=args,
+                order_by="id DESC",
+                limit=limit,
+                offset=offset,
+            )
         return Page([to_dict(r) for r in rows], total=total, limit=limit, offset=offset)
 
     # -- teams ---------------------------------------------------------------------------------
@@ -138,13 +134,17 @@ class CareMixin:
     ) -> Page:
         """Teams ordered by name."""
         limit, offset = clamp_page(limit, offset)
-        where, args = ("WHERE active = ?", [int(active)]) if active is not None else ("", [])
+        where, args = where_clause([("active = ?", None if active is None else int(active))])
         with self.engine.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM teams {where}", args).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT * FROM teams {where} ORDER BY name LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+            total, rows = select_page(
+                conn,
+                table="teams",
+                where=where,
+                args=args,
+                order_by="name",
+                limit=limit,
+                offset=offset,
+            )
         return Page([_team_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
     def update_team(self, team_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -257,27 +257,25 @@ class CareMixin:
     ) -> Page:
         """Public views of visits, by day then first window start then id."""
         limit, offset = clamp_page(limit, offset)
-        clauses: list[str] = []
-        args: list[Any] = []
-        if day is not None:
-            clauses.append("day = ?")
-            args.append(day)
-        if team_id is not None:
-            clauses.append("team_id = ?")
-            args.append(team_id)
-        if unassigned:
-            clauses.append("team_id IS NULL")
-        if status is not None:
-            clauses.append("status = ?")
-            args.append(status)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = where_clause(
+            [
+                ("day = ?", day),
+                ("team_id = ?", team_id),
+                ("team_id IS NULL", True if unassigned else None),
+                ("status = ?", status),
+            ]
+        )
         with self.engine.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM visits {where}", args).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT {VISIT_PUBLIC} FROM visits {where}"
-                " ORDER BY day, json_extract(windows, '$[0][0]'), id LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+            total, rows = select_page(
+                conn,
+                table="visits",
+                where=where,
+                args=args,
+                columns=VISIT_PUBLIC,
+                order_by="day, json_extract(windows, '$[0][0]'), id",
+                limit=limit,
+                offset=offset,
+            )
         return Page([_visit_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
     def update_visit(self, visit_id: int, data: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from dispatch.errors import ConflictError, NotFoundError, ValidationError
 from dispatch.store.core import now_s
 from dispatch.store.models import parse_day
-from dispatch.store.rows import Page, clamp_page, dumps, to_dict
+from dispatch.store.rows import Page, clamp_page, dumps, select_page, to_dict, where_clause
 
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
@@ -149,25 +149,24 @@ class PlansMixin:
     ) -> Page:
         """Plans (without their stops), newest first."""
         limit, offset = clamp_page(limit, offset)
-        clauses: list[str] = []
-        args: list[Any] = []
-        if day is not None:
-            clauses.append("day = ?")
-            args.append(parse_day(day))
-        if status is not None:
-            if status not in PLAN_STATUSES:
-                raise ValidationError(f"status {status!r} is not one of {', '.join(PLAN_STATUSES)}")
-            clauses.append("status = ?")
-            args.append(status)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        if status is not None and status not in PLAN_STATUSES:
+            raise ValidationError(f"status {status!r} is not one of {', '.join(PLAN_STATUSES)}")
+        where, args = where_clause(
+            [("day = ?", None if day is None else parse_day(day)), ("status = ?", status)]
+        )
         with self.engine.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM plans {where}", args).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT p.*, (SELECT count(*) FROM plan_stops s WHERE s.plan_id = p.id) AS n_stops,"
-                f" (SELECT count(*) FROM plan_unassigned u WHERE u.plan_id = p.id) AS n_unassigned"
-                f" FROM plans p {where} ORDER BY id DESC LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+            total, rows = select_page(
+                conn,
+                table="plans p",
+                where=where,
+                args=args,
+                columns="p.*,"
+                " (SELECT count(*) FROM plan_stops s WHERE s.plan_id = p.id) AS n_stops,"
+                " (SELECT count(*) FROM plan_unassigned u WHERE u.plan_id = p.id) AS n_unassigned",
+                order_by="id DESC",
+                limit=limit,
+                offset=offset,
+            )
         items = []
         for r in rows:
             plan = to_dict(r)

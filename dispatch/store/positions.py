@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from dispatch.errors import NotFoundError, ValidationError
 from dispatch.store.core import now_s
 from dispatch.store.models import parse_position
-from dispatch.store.rows import Page, clamp_page, to_dict
+from dispatch.store.rows import Page, clamp_page, select_page, to_dict, where_clause
 
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
@@ -209,24 +209,23 @@ class PositionsMixin:
     ) -> Page:
         """Fixes ordered by device time (a team's track), optionally in [since_s, until_s)."""
         limit, offset = clamp_page(limit, offset)
-        clauses: list[str] = []
-        args: list[Any] = []
-        if team_id is not None:
-            clauses.append("team_id = ?")
-            args.append(team_id)
-        if since_s is not None:
-            clauses.append("device_time_s >= ?")
-            args.append(since_s)
-        if until_s is not None:
-            clauses.append("device_time_s < ?")
-            args.append(until_s)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, args = where_clause(
+            [
+                ("team_id = ?", team_id),
+                ("device_time_s >= ?", since_s),
+                ("device_time_s < ?", until_s),
+            ]
+        )
         with self.engine.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM positions {where}", args).fetchone()[0]
-            rows = conn.execute(
-                f"SELECT * FROM positions {where} ORDER BY device_time_s, id LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
+            total, rows = select_page(
+                conn,
+                table="positions",
+                where=where,
+                args=args,
+                order_by="device_time_s, id",
+                limit=limit,
+                offset=offset,
+            )
         return Page([_position(r) for r in rows], total=total, limit=limit, offset=offset)
 
     def purge_positions(self, *, older_than_days: float) -> int:

@@ -52,3 +52,39 @@ def clamp_page(limit: int | None, offset: int | None) -> tuple[int, int]:
     limit = 100 if limit is None else max(1, min(int(limit), MAX_LIMIT))
     offset = 0 if offset is None else max(0, int(offset))
     return limit, offset
+
+
+def where_clause(conditions: list[tuple[str, Any]]) -> tuple[str, list[Any]]:
+    """``("WHERE a = ? AND b >= ?", [x, y])`` from ``(sql, value)`` pairs whose value is not None.
+
+    A pair whose SQL has no ``?`` (``("team_id IS NULL", True)``) adds no parameter.
+    """
+    clauses: list[str] = []
+    args: list[Any] = []
+    for sql, value in conditions:
+        if value is None:
+            continue
+        clauses.append(sql)
+        if "?" in sql:
+            args.append(value)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), args
+
+
+def select_page(
+    conn: sqlite3.Connection,
+    *,
+    table: str,
+    where: str,
+    args: list[Any],
+    order_by: str,
+    limit: int,
+    offset: int,
+    columns: str = "*",
+) -> tuple[int, list[sqlite3.Row]]:
+    """The total count of matching rows and one page of them, read in one snapshot."""
+    total = int(conn.execute(f"SELECT count(*) FROM {table} {where}", args).fetchone()[0])
+    rows = conn.execute(
+        f"SELECT {columns} FROM {table} {where} ORDER BY {order_by} LIMIT ? OFFSET ?",
+        [*args, limit, offset],
+    ).fetchall()
+    return total, rows
