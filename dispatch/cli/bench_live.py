@@ -92,6 +92,15 @@ def _cpu_s(pid: int) -> float | None:
         return None
 
 
+def _machine_cpu_s() -> float | None:
+    """CPU seconds spent by the whole machine, all cores, not idle (Linux /proc/stat)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def client_worker(
     url: str,
     first: int,
@@ -263,9 +272,19 @@ def run_bench(
                 "warning",
                 "dispatch.web.app:create_app()",
             ]
-        elif server_kind == "gevent":
-            # Flask-SocketIO in gevent mode (monkey-patched first) with gevent-websocket.
-            cmd = [sys.executable, "-m", "dispatch.live.gevent_server", str(var_dir), str(port)]
+        elif server_kind in ("gevent", "gevent-simple"):
+            import importlib.util
+
+            needed = ["gevent"] + (["geventwebsocket"] if server_kind == "gevent" else [])
+            missing = [m for m in needed if importlib.util.find_spec(m) is None]
+            if missing:
+                raise click.ClickException(
+                    f"--server {server_kind} needs {', '.join(missing)}: "
+                    "pip install gevent gevent-websocket wsaccel"
+                )
+            # Flask-SocketIO in gevent mode (monkey-patched first), one process.
+            ws = "simple" if server_kind == "gevent-simple" else "gevent-websocket"
+            cmd = [sys.executable, "-m", "dispatch.live.gevent_server", str(var_dir), str(port), ws]
         else:
             cmd = [
                 sys.executable,
@@ -273,11 +292,14 @@ def run_bench(
                 "from dispatch.cli.bench_live import serve_for_bench; "
                 f"serve_for_bench({str(var_dir)!r}, {port})",
             ]
-        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The server's log goes to a file (a pipe nobody reads would block it once full).
+        log_path = var_dir / "server.log"
+        log_file = log_path.open("wb")
+        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
         url = f"http://127.0.0.1:{port}"
         workers: list[Any] = []
         try:
-            _wait_port(port, server, timeout_s=60)
+            _wait_port(port, server, log_path, timeout_s=60)
             ctx = multiprocessing.get_context("spawn")
             out = ctx.Queue()
             say(
@@ -323,9 +345,11 @@ def run_bench(
                 while time.time() < start_at:
                     time.sleep(0.02)
                 before = [_cpu_s(server.pid)] + [_cpu_s(p.pid) for p in workers]
+                machine_before = _machine_cpu_s()
                 load_before = os.getloadavg()[0]
                 time.sleep(seconds + 1.0)
                 after = [_cpu_s(server.pid)] + [_cpu_s(p.pid) for p in workers]
+                machine_after = _machine_cpu_s()
                 spent = [
                     b - a
                     for a, b in zip(before, after, strict=True)
@@ -339,6 +363,10 @@ def run_bench(
                         "loadavg_1min_before": round(load_before, 2),
                         "loadavg_1min_after": round(os.getloadavg()[0], 2),
                     }
+                    if machine_before is not None and machine_after is not None:
+                        # Everything else on the machine (other jobs competing for the cores).
+                        others = machine_after - machine_before - sum(spent)
+                        cpu[name]["others_cpu_per_s"] = round(max(0.0, others) / span, 2)
             results = []
             for _ in workers:
                 msg = out.get(timeout=60)
@@ -353,6 +381,8 @@ def run_bench(
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 server.kill()
+            log_file.close()
+        server_log = log_path.read_text(errors="replace").splitlines()
         from dispatch.store import Store
 
         with Store(var_dir / "dispatch.sqlite") as store:
@@ -365,6 +395,11 @@ def run_bench(
         "server": server_kind,
         "cpu_count": os.cpu_count(),
         "positions_in_database": in_db,
+        # Errors the server logged (tracebacks, ERROR lines): 0 in a healthy run.
+        "server_log_errors": sum(
+            1 for line in server_log if line.startswith(("Traceback", "ERROR", "CRITICAL"))
+        ),
+        "server_log_tail": server_log[-5:],
     }
     for name, _, seconds, phase_rate, per_message in plan:
         merged: dict[str, Any] = {"sent": 0, "stored": 0, "errors": 0, "latency_s": [], "ack_s": []}
@@ -396,11 +431,13 @@ def run_bench(
     return summary
 
 
-def _wait_port(port: int, server: subprocess.Popen[bytes], *, timeout_s: float) -> None:
+def _wait_port(
+    port: int, server: subprocess.Popen[bytes], log_path: Path, *, timeout_s: float
+) -> None:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         if server.poll() is not None:
-            err = server.stderr.read().decode() if server.stderr else ""
+            err = log_path.read_text(errors="replace")
             raise click.ClickException(f"the bench server exited: {err[-800:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -472,11 +509,13 @@ def _wait_port(port: int, server: subprocess.Popen[bytes], *, timeout_s: float) 
 @click.option(
     "--server",
     "server_kind",
-    type=click.Choice(["werkzeug", "gunicorn", "gevent"]),
+    type=click.Choice(["werkzeug", "gunicorn", "gevent", "gevent-simple"]),
     default="werkzeug",
     show_default=True,
     help="werkzeug: like `dispatch serve`; gunicorn: the production setup (one gthread "
-    "worker); gevent: Socket.IO in gevent mode with gevent-websocket (needs both installed).",
+    "worker); gevent: Socket.IO in gevent mode, monkey-patched, with gevent-websocket "
+    "(pip install gevent gevent-websocket wsaccel); gevent-simple: gevent mode with "
+    "simple-websocket.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def live(
@@ -493,7 +532,8 @@ def live(
 ) -> None:
     """Positions stored per second and report-to-coordinator latency, on loopback.
 
-    A server process (threading mode, like `dispatch serve`) on a temporary database; phones
+    A server process (threading mode like `dispatch serve`, or what --server says) on a
+    temporary database; phones
     and coordinators are asyncio python-socketio clients in --procs processes. The steady phase
     sends one fix per report at --rate per phone; the load phase reports --load times faster
     (200 phones at 1/s with --load 10 offer 2,000 positions/s, one socket event each), with
@@ -529,4 +569,7 @@ def live(
             f"errors {r['errors']}, CPU s/s server {r['cpu'].get('server_cpu_per_s')} "
             f"clients {r['cpu'].get('clients_cpu_per_s')}"
         )
-    click.echo(f"database: {result['positions_in_database']} positions")
+    click.echo(
+        f"database: {result['positions_in_database']} positions; server log: "
+        f"{result['server_log_errors']} error(s)"
+    )
