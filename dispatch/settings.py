@@ -26,6 +26,10 @@ def _default_data_path() -> tuple[Path, ...]:
     )
 
 
+#: Web servers `dispatch serve` can run.
+SERVERS = ("threading", "gevent")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every tunable of the service, passed explicitly (never read from a global).
@@ -64,6 +68,9 @@ class Settings:
     locale: str = "fr"
     #: Redis URL shared by several server processes (Flask-SocketIO message queue).
     redis_url: str = ""
+    #: Web server of `dispatch serve`: "threading" (werkzeug, simple-websocket; the default) or
+    #: "gevent" (production: gevent and gevent-websocket, the `production` extra).
+    server: str = "threading"
     #: Login attempts allowed per username and address per minute.
     login_attempts_per_min: int = 5
     #: Seconds the solver may spend on "optimise the day".
@@ -85,6 +92,10 @@ class Settings:
         if self.position_retention_days < 1:
             raise ValidationError(
                 "position_retention_days must be at least 1 (positions are needed for the live map)"
+            )
+        if self.server not in SERVERS:
+            raise ValidationError(
+                f"server {self.server!r} is not known: use {' or '.join(map(repr, SERVERS))}"
             )
         if self.locale not in ("fr", "en"):
             raise ValidationError(f"locale {self.locale!r} is not supported: use 'fr' or 'en'")

@@ -129,6 +129,7 @@ def test_demo_positions_follow_the_planned_roads(day_run):
     """Every demo fix lies within 50 m of its team's planned road geometry and is labelled demo."""
     routes = _demo_routes(day_run)
     assert routes
+    driving = []
     for route in routes:
         track = _track(day_run, route["team_id"])
         assert len(track) > 20
@@ -137,7 +138,11 @@ def test_demo_positions_follow_the_planned_roads(day_run):
         assert worst <= 50.0
         assert {f["source"] for f in track} == {"demo"}
         assert all(f["accuracy_m"] > 0 and f["speed_mps"] >= 0 for f in track)
-        assert any(f["speed_mps"] > 2 for f in track) and any(f["speed_mps"] == 0 for f in track)
+        assert any(f["speed_mps"] == 0 for f in track)  # parked at its visits
+        driving += [f["speed_mps"] > 2 for f in track]
+    # Teams drive at road speeds (a round of short legs in town may never pass 2 m/s at a sample;
+    # the solver's 1 s budget makes the rounds differ from run to run).
+    assert sum(driving) > len(driving) / 10
 
 
 def test_demo_teams_reach_their_visits_in_plan_order(day_run):

@@ -55,19 +55,25 @@ def _seed(db_path: Path, teams: int, coordinators: int) -> tuple[list[str], list
     return team_tokens, coord_tokens
 
 
-def serve_for_bench(var_dir: str, port: int) -> None:
-    """Entry point of the server subprocess (threading mode, one process, like `dispatch serve`)."""
+def serve_for_bench(var_dir: str, port: int, server: str = "threading") -> None:
+    """Entry point of the server subprocess: one process, set up as `dispatch serve` does
+    (``server`` "threading", or "gevent" in a process dispatch.web.gevent_main patched)."""
     import logging
 
     from dispatch.settings import load_settings
-    from dispatch.web.app import create_app, socketio
+    from dispatch.web.app import create_app, socketio, tune_gc
     from dispatch.web.live import get_hub
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    settings = load_settings(var_dir=var_dir, port=port)
+    if server == "gevent":
+        from dispatch.web.gevent_main import patch_websocket
+
+        patch_websocket()
+    settings = load_settings(var_dir=var_dir, port=port, server=server)
     app = create_app(settings)
     get_hub(app)
+    tune_gc()
     socketio.run(
         app,
         host="127.0.0.1",
@@ -115,8 +121,16 @@ def client_worker(
     sockets for a fraction of a core, unlike one thread per socket); puts
     ``{phase: {sent, stored, errors, latency_s, ack_s}}`` on ``out``."""
     import asyncio
+    import gc
 
+    # The clients are the measuring instrument: their collector pauses would count as latency.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 1000)
     asyncio.run(_client_main(url, first, total, phone_tokens, coord_tokens, rate, phases, out))
+    # The statistics (megabytes of latencies) must be written out before the hard exit: a
+    # message cut short leaves the parent blocked reading it.
+    out.close()
+    out.join_thread()
     os._exit(0)  # lingering websocket tasks of a closed loop must not hold the process
 
 
@@ -133,6 +147,8 @@ async def _client_main(
     import asyncio
 
     import socketio as sio
+
+    from dispatch.web.wire import FastPacket, OrjsonCodec
 
     stats: dict[str, dict[str, Any]] = {
         name: {"sent": 0, "stored": 0, "errors": 0, "latency_s": [], "ack_s": []}
@@ -152,7 +168,9 @@ async def _client_main(
     gate = asyncio.Semaphore(16)
 
     async def connect(token: str, coordinator: bool) -> Any:
-        client = sio.AsyncClient(reconnection=False)
+        # The clients are the measuring instrument and share the machine with the server: the
+        # same cheaper JSON and packet code as the server keeps their share of the cores small.
+        client = sio.AsyncClient(reconnection=False, serializer=FastPacket, json=OrjsonCodec)
         if coordinator:
             client.on("live", on_live)
         async with gate:
@@ -256,42 +274,26 @@ def run_bench(
         team_tokens, coord_tokens = _seed(var_dir / "dispatch.sqlite", teams, coordinators)
         port = _free_port()
         env = {**os.environ, "DISPATCH_VAR_DIR": str(var_dir)}
-        if server_kind == "gunicorn":
-            # Production setup: one gthread worker; each websocket holds a thread.
-            cmd = [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-w",
-                "1",
-                "--threads",
-                str(teams + coordinators + 50),
-                "-b",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "dispatch.web.app:create_app()",
-            ]
-        elif server_kind in ("gevent", "gevent-simple"):
+        if server_kind == "gevent":
             import importlib.util
 
-            needed = ["gevent"] + (["geventwebsocket"] if server_kind == "gevent" else [])
-            missing = [m for m in needed if importlib.util.find_spec(m) is None]
+            missing = [
+                m for m in ("gevent", "geventwebsocket") if importlib.util.find_spec(m) is None
+            ]
             if missing:
                 raise click.ClickException(
-                    f"--server {server_kind} needs {', '.join(missing)}: "
-                    "pip install gevent gevent-websocket wsaccel"
+                    f"--server gevent needs {' and '.join(missing)}: pip install -e "
+                    "'.[production]' (or measure the threading server: --server werkzeug)"
                 )
-            # Flask-SocketIO in gevent mode (monkey-patched first), one process.
-            ws = "simple" if server_kind == "gevent-simple" else "gevent-websocket"
-            cmd = [sys.executable, "-m", "dispatch.live.gevent_server", str(var_dir), str(port), ws]
-        else:
-            cmd = [
-                sys.executable,
-                "-c",
-                "from dispatch.cli.bench_live import serve_for_bench; "
-                f"serve_for_bench({str(var_dir)!r}, {port})",
-            ]
+        # The gevent entry module must be imported first: it patches the standard library.
+        first = "import dispatch.web.gevent_main; " if server_kind == "gevent" else ""
+        mode = "gevent" if server_kind == "gevent" else "threading"
+        cmd = [
+            sys.executable,
+            "-c",
+            f"{first}from dispatch.cli.bench_live import serve_for_bench; "
+            f"serve_for_bench({str(var_dir)!r}, {port}, {mode!r})",
+        ]
         # The server's log goes to a file (a pipe nobody reads would block it once full).
         log_path = var_dir / "server.log"
         log_file = log_path.open("wb")
@@ -502,20 +504,19 @@ def _wait_port(
 @click.option(
     "--procs",
     type=click.IntRange(1, 16),
-    default=2,
-    show_default=True,
-    help="Client processes (each runs one asyncio loop for its share of the sockets).",
+    default=None,
+    help="Client processes, each one asyncio loop for its share of the sockets (default: "
+    "the cores but one, at least 1: on 2 cores, two client processes and the server "
+    "competed for the cores and doubled the p99).",
 )
 @click.option(
     "--server",
     "server_kind",
-    type=click.Choice(["werkzeug", "gunicorn", "gevent", "gevent-simple"]),
-    default="werkzeug",
+    type=click.Choice(["gevent", "werkzeug"]),
+    default="gevent",
     show_default=True,
-    help="werkzeug: like `dispatch serve`; gunicorn: the production setup (one gthread "
-    "worker); gevent: Socket.IO in gevent mode, monkey-patched, with gevent-websocket "
-    "(pip install gevent gevent-websocket wsaccel); gevent-simple: gevent mode with "
-    "simple-websocket.",
+    help="gevent: the production server (`dispatch serve --server gevent`, extra "
+    "`production`); werkzeug: the default threading server of `dispatch serve`.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def live(
@@ -526,14 +527,14 @@ def live(
     load: float,
     load_s: float,
     burst: int,
-    procs: int,
+    procs: int | None,
     server_kind: str,
     as_json: bool,
 ) -> None:
     """Positions stored per second and report-to-coordinator latency, on loopback.
 
-    A server process (threading mode like `dispatch serve`, or what --server says) on a
-    temporary database; phones
+    A server process (the production gevent server, or what --server says) on a temporary
+    database; phones
     and coordinators are asyncio python-socketio clients in --procs processes. The steady phase
     sends one fix per report at --rate per phone; the load phase reports --load times faster
     (200 phones at 1/s with --load 10 offer 2,000 positions/s, one socket event each), with
@@ -550,7 +551,7 @@ def live(
         burst=burst,
         load=load,
         load_s=max(load_s, 0.0),
-        procs=procs,
+        procs=procs or max(1, (os.cpu_count() or 2) - 1),
         server_kind=server_kind,
         echo=None if as_json else click.echo,
     )

@@ -54,6 +54,21 @@ def prepare(settings: Settings, *, demo: bool = True, echo: Any = click.echo) ->
     return {"territory": territory, "store": store, "admin_password": admin_password}
 
 
+def _restart_under_gevent(server: str) -> None:
+    """Run this same command again in a process gevent patches before any import."""
+    import importlib.util
+    import os
+    import sys
+
+    missing = [m for m in ("gevent", "geventwebsocket") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise click.ClickException(
+            f"--server gevent needs {' and '.join(missing)}: pip install -e '.[production]'"
+        )
+    os.environ["DISPATCH_SERVER"] = server
+    os.execv(sys.executable, [sys.executable, "-m", "dispatch.web.gevent_main", *sys.argv[1:]])
+
+
 @click.command()
 @click.option("--host", help="Address to listen on (default: the setting, 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default: the setting, 5000).")
@@ -64,6 +79,14 @@ def prepare(settings: Settings, *, demo: bool = True, echo: Any = click.echo) ->
     help="Do not seed demo data into an empty database, and do not move demo teams.",
 )
 @click.option("--debug", is_flag=True, help="Flask debug mode (never in production).")
+@click.option(
+    "--server",
+    "server",
+    type=click.Choice(["threading", "gevent"]),
+    default=None,
+    help="threading (werkzeug and simple-websocket, the default) or gevent (production: "
+    "about twice the reports per second; pip install -e '.[production]').",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -72,29 +95,37 @@ def serve(
     territory_id: str | None,
     no_demo: bool,
     debug: bool,
+    server: str | None,
 ) -> None:
     """Serve the live map, the phone page, the REST API and Socket.IO.
 
-    Threading mode with simple-websocket (one process). For production run it under
-    gunicorn with one worker per process, behind a TLS reverse proxy (see the README).
+    Threading mode with simple-websocket by default (one process); `--server gevent` for
+    production, behind a TLS reverse proxy (see the README).
 
     Example: dispatch serve --territory haute-corse --port 5000
     """
     from dispatch.live.basemap import ensure_basemap
     from dispatch.store import start_retention
-    from dispatch.web.app import create_app, socketio
+    from dispatch.web.app import create_app, gevent_patched, socketio, tune_gc
     from dispatch.web.live import TERRITORY_KEY, get_hub
 
     settings = get_settings(ctx)
     changes = {
         k: v
-        for k, v in {"host": host, "port": port, "territory": territory_id}.items()
+        for k, v in {
+            "host": host,
+            "port": port,
+            "territory": territory_id,
+            "server": server,
+        }.items()
         if v is not None
     }
     try:
         settings = settings.replace(**changes)
     except DispatchError as exc:
         raise click.ClickException(exc.message) from None
+    if settings.server == "gevent" and not gevent_patched():
+        _restart_under_gevent(settings.server)
     logging.basicConfig(
         level=logging.INFO if debug else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -131,6 +162,7 @@ def serve(
             f"First run: log in as 'admin' with password {ready['admin_password']} "
             "(change it with `dispatch user passwd admin`)."
         )
+    tune_gc()
     try:
         socketio.run(
             app,

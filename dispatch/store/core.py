@@ -9,8 +9,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +29,47 @@ GROUP_COMMIT_MAX = 256
 READER_POOL_SIZE = 8
 
 _STOP = object()
+
+
+class _Job:
+    """One queued write and the lock its caller waits on (lighter than a Future: one lock)."""
+
+    __slots__ = ("fn", "batch", "arg", "result", "error", "finished", "_done")
+
+    def __init__(self, fn: Any, batch: Any, arg: Any) -> None:
+        self.fn, self.batch, self.arg = fn, batch, arg
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished = False
+        self._done = threading.Lock()
+        self._done.acquire()
+
+    def finish(self, *, result: Any = None, error: BaseException | None = None) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.result, self.error = result, error
+        self._done.release()
+
+    def wait(self) -> Any:
+        self._done.acquire()
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def _batch_all(batch: Any, args: list[Any], conn: sqlite3.Connection) -> list[Any]:
+    return list(batch(conn, args))
+
+
+def _batch_one(batch: Any, arg: Any, conn: sqlite3.Connection) -> Any:
+    return _unwrap(batch(conn, [arg])[0])
+
+
+def _unwrap(result: Any) -> Any:
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 class StoreClosedError(DispatchError, RuntimeError):
@@ -97,11 +138,28 @@ class Engine:
         """Run ``fn(conn)`` in the writer thread and return its result once committed."""
         if threading.current_thread() is self._thread:
             return fn(self._writer_conn)  # nested call from inside a write job
+        return self._submit(_Job(fn, None, None))
+
+    def write_batched(
+        self, batch: Callable[[sqlite3.Connection, list[Any]], list[Any]], arg: Any
+    ) -> Any:
+        """Like :meth:`write`, for a job the writer may run together with others of its kind.
+
+        ``batch(conn, args)`` handles the ``arg`` of several queued calls at once (consecutive
+        calls with the same ``batch``) and returns one result per arg, in order; a result that
+        is an exception is raised to its caller alone. If ``batch`` itself raises, each arg is
+        run again alone, so that one bad call cannot fail the others. This is the hot path of
+        position reports: one query for a whole group instead of several per report.
+        """
+        if threading.current_thread() is self._thread:
+            return _unwrap(batch(self._writer_conn, [arg])[0])
+        return self._submit(_Job(None, batch, arg))
+
+    def _submit(self, job: _Job) -> Any:
         if self._closed:
             raise StoreClosedError("the database is closed (the server is stopping): retry later")
-        future: Future[T] = Future()
-        self._queue.put((fn, future))
-        return future.result()
+        self._queue.put(job)
+        return job.wait()
 
     def _run(self) -> None:
         conn = self._writer_conn
@@ -122,23 +180,31 @@ class Engine:
             self._run_group(conn, jobs)
         conn.close()
 
-    def _run_group(self, conn: sqlite3.Connection, jobs: list[Any]) -> None:
-        done: list[tuple[Future[Any], Any]] = []
+    def _run_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
+        done: list[tuple[_Job, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, future in jobs:
-                if not future.set_running_or_notify_cancel():
+            i = 0
+            while i < len(jobs):
+                job = jobs[i]
+                if job.batch is None:
+                    done.extend(self._run_alone(conn, job.fn, [job]))
+                    i += 1
                     continue
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = fn(conn)
-                except Exception as exc:  # the caller gets it; the others in the group go on
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    future.set_exception(exc)
-                    continue
-                conn.execute("RELEASE job")
-                done.append((future, result))
+                # Consecutive calls of the same batch function run as one (order is kept).
+                j = i + 1
+                while j < len(jobs) and jobs[j].batch is job.batch:
+                    j += 1
+                run = jobs[i:j]
+                batch = job.batch
+                args = [b.arg for b in run]
+                ran = self._run_alone(conn, partial(_batch_all, batch, args), run, many=True)
+                if ran is None:  # the batch failed as a whole: each call alone
+                    for b in run:
+                        done.extend(self._run_alone(conn, partial(_batch_one, batch, b.arg), [b]))
+                else:
+                    done.extend(ran)
+                i = j
             conn.execute("COMMIT")
         except BaseException as exc:  # the transaction itself failed: nobody is acknowledged
             log.exception("write transaction failed")
@@ -147,16 +213,44 @@ class Engine:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
-            for _, future in jobs:
-                if not future.done():
-                    if future.running() or future.set_running_or_notify_cancel():
-                        future.set_exception(exc)
-            for future, _ in done:
-                if not future.done():
-                    future.set_exception(exc)
+            for job in jobs:
+                job.finish(error=exc)
             return
-        for future, result in done:
-            future.set_result(result)
+        for job, result in done:
+            if isinstance(result, Exception):
+                job.finish(error=result)
+            else:
+                job.finish(result=result)
+
+    @staticmethod
+    def _run_alone(
+        conn: sqlite3.Connection,
+        fn: Callable[[sqlite3.Connection], Any],
+        jobs: list[_Job],
+        *,
+        many: bool = False,
+    ) -> Any:
+        """Run ``fn`` inside its own SAVEPOINT; (job, result) pairs, the error on failure.
+
+        With ``many`` the result is one per job, and a failure returns None (the caller
+        retries each job alone) instead of failing the jobs.
+        """
+        conn.execute("SAVEPOINT job")
+        try:
+            result = fn(conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            if many:
+                log.warning(
+                    "a batched write failed (%s): running its %d calls alone", exc, len(jobs)
+                )
+                return None
+            return [(jobs[0], exc)]
+        conn.execute("RELEASE job")
+        if many:
+            return list(zip(jobs, result, strict=True))
+        return [(jobs[0], result)]
 
     # -- reading -------------------------------------------------------------------------------
     @contextmanager

@@ -38,6 +38,103 @@ _INSERT = (
 )
 
 
+#: Pairs per duplicate-lookup query (two parameters each, far under SQLite's limit).
+_LOOKUP_CHUNK = 400
+
+
+def _already_stored(conn: sqlite3.Connection, pairs: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which (team_id, client_id) pairs are already stored (one indexed lookup per chunk)."""
+    seen: set[tuple[int, str]] = set()
+    for start in range(0, len(pairs), _LOOKUP_CHUNK):
+        chunk = pairs[start : start + _LOOKUP_CHUNK]
+        values = ", ".join("(?, ?)" for _ in chunk)
+        seen.update(
+            (r[0], r[1])
+            for r in conn.execute(
+                f"SELECT p.team_id, p.client_id FROM (VALUES {values}) AS v"
+                " CROSS JOIN positions AS p ON p.team_id = v.column1 AND p.client_id = v.column2",
+                [x for pair in chunk for x in pair],
+            )
+        )
+    return seen
+
+
+def _insert_batches(conn: sqlite3.Connection, batches: list[tuple]) -> list[Any]:
+    """Store several reports at once (the writer groups concurrent ones); one result each.
+
+    Each batch is ``(team_id, device_id, source, parsed fixes, n received, rejected)``. A fix
+    whose ``client_id`` is stored for its team, or came earlier in the group, is a duplicate.
+    A report for a team that does not exist gets a NotFoundError (the others are stored).
+    """
+    team_ids = sorted({b[0] for b in batches})
+    marks = ", ".join("?" for _ in team_ids)
+    known = {r[0] for r in conn.execute(f"SELECT id FROM teams WHERE id IN ({marks})", team_ids)}
+    pairs = [
+        (b[0], p["client_id"])
+        for b in batches
+        if b[0] in known
+        for p in b[3]
+        if p["client_id"] is not None
+    ]
+    seen = _already_stored(conn, pairs) if pairs else set()
+    now = now_s()
+    rows: list[tuple] = []
+    spans: list[tuple[int, int] | None] = []
+    for team_id, device_id, source, parsed, _, _ in batches:
+        if team_id not in known:
+            spans.append(None)
+            continue
+        first = len(rows)
+        for p in parsed:
+            cid = p["client_id"]
+            if cid is not None:
+                if (team_id, cid) in seen:
+                    continue
+                seen.add((team_id, cid))
+            rows.append(
+                (
+                    team_id,
+                    device_id,
+                    cid,
+                    p["device_time_s"],
+                    now,
+                    p["lon"],
+                    p["lat"],
+                    p.get("accuracy_m"),
+                    p.get("speed_mps"),
+                    p.get("heading_deg"),
+                    p.get("battery_pct"),
+                    source,
+                    "",
+                )
+            )
+        spans.append((first, len(rows)))
+    last = 0
+    if rows:
+        last = conn.execute("SELECT coalesce(max(id), 0) FROM positions").fetchone()[0]
+        conn.executemany(_INSERT, rows)
+    results: list[Any] = []
+    for batch, span in zip(batches, spans, strict=True):
+        team_id, _, _, parsed, n_received, rejected = batch
+        if span is None:
+            results.append(NotFoundError(f"team {team_id} does not exist"))
+            continue
+        # One writer: the new rows took the ids right after the previous maximum.
+        stored = [
+            {"id": last + 1 + i, **dict(zip(_COLUMNS, rows[i], strict=True)), "flags": []}
+            for i in range(*span)
+        ]
+        results.append(
+            {
+                "accepted": n_received,
+                "stored": stored,
+                "duplicates": len(parsed) - len(stored),
+                "rejected": rejected,
+            }
+        )
+    return results
+
+
 class PositionsMixin:
     """Where the teams are and were."""
 
@@ -102,68 +199,9 @@ class PositionsMixin:
             if p["device_time_s"] > limit_s
         ]
 
-        def job(conn: sqlite3.Connection) -> dict[str, Any]:
-            if not conn.execute("SELECT 1 FROM teams WHERE id = ?", (team_id,)).fetchone():
-                raise NotFoundError(f"team {team_id} does not exist")
-            client_ids = [p["client_id"] for p in parsed if p["client_id"] is not None]
-            seen: set[str] = set()
-            for start in range(0, len(client_ids), 900):
-                chunk = client_ids[start : start + 900]
-                marks = ", ".join("?" for _ in chunk)
-                seen.update(
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT client_id FROM positions WHERE team_id = ? AND client_id IN ({marks})",
-                        (team_id, *chunk),
-                    )
-                )
-            now = now_s()
-            new = []
-            for p in parsed:
-                cid = p["client_id"]
-                if cid is not None:
-                    if cid in seen:
-                        continue
-                    seen.add(cid)
-                new.append(
-                    (
-                        team_id,
-                        device_id,
-                        cid,
-                        p["device_time_s"],
-                        now,
-                        p["lon"],
-                        p["lat"],
-                        p.get("accuracy_m"),
-                        p.get("speed_mps"),
-                        p.get("heading_deg"),
-                        p.get("battery_pct"),
-                        source,
-                        "",
-                    )
-                )
-            if not new:
-                return {
-                    "accepted": len(parsed_all),
-                    "stored": [],
-                    "duplicates": len(parsed),
-                    "rejected": rejected,
-                }
-            last = conn.execute("SELECT coalesce(max(id), 0) FROM positions").fetchone()[0]
-            conn.executemany(_INSERT, new)
-            # One writer: the new rows took the ids right after the previous maximum.
-            stored = [
-                {"id": last + 1 + i, **dict(zip(_COLUMNS, values, strict=True)), "flags": []}
-                for i, values in enumerate(new)
-            ]
-            return {
-                "accepted": len(parsed_all),
-                "stored": stored,
-                "duplicates": len(parsed) - len(new),
-                "rejected": rejected,
-            }
-
-        return self.engine.write(job)
+        return self.engine.write_batched(
+            _insert_batches, (team_id, device_id, source, parsed, len(parsed_all), rejected)
+        )
 
     def flag_positions(self, flags_by_id: dict[int, list[str]]) -> None:
         """Record the live filter's quality flags of stored fixes (the others stay clean).

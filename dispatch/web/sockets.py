@@ -196,37 +196,39 @@ def register(app: Flask, socketio: SocketIO) -> None:
 
 
 def ingest_position(app: Flask, sid: str, payload: Any) -> dict[str, Any]:
-    """Store a phone's fix(es) and push them; the acknowledgement (or the error body)."""
-    with app.app_context():
-        try:
-            principal = checked_principal(app, sid, max_age_s=POSITION_RECHECK_S)
-            if principal.role != "team_member" or principal.team_id is None:
-                raise PermissionDeniedError(
-                    "only a team's phone or member sends positions here; coordinators use "
-                    "POST /api/positions with a team_id"
-                )
-            fixes = (
-                payload["positions"]
-                if isinstance(payload, dict) and "positions" in payload
-                else [payload]
+    """Store a phone's fix(es) and push them; the acknowledgement (or the error body).
+
+    No Flask context is pushed (a cost on every report): everything here takes ``app``.
+    """
+    try:
+        principal = checked_principal(app, sid, max_age_s=POSITION_RECHECK_S)
+        if principal.role != "team_member" or principal.team_id is None:
+            raise PermissionDeniedError(
+                "only a team's phone or member sends positions here; coordinators use "
+                "POST /api/positions with a team_id"
             )
-            if not isinstance(fixes, list) or not fixes:
-                raise ValidationError(
-                    "send a fix {lon, lat, device_time_s, client_id} or {positions: [...]}"
-                )
-            if len(fixes) > MAX_FIXES_PER_EVENT:
-                raise ValidationError(
-                    f"{len(fixes)} fixes in one event: send at most {MAX_FIXES_PER_EVENT}"
-                )
-            result = get_hub(app).ingest(
-                principal.team_id,
-                fixes,
-                device_id=principal.id if principal.kind == "device" else None,
-                source="socket",
+        fixes = (
+            payload["positions"]
+            if isinstance(payload, dict) and "positions" in payload
+            else [payload]
+        )
+        if not isinstance(fixes, list) or not fixes:
+            raise ValidationError(
+                "send a fix {lon, lat, device_time_s, client_id} or {positions: [...]}"
             )
-            return {"ok": True, "server_time_s": time.time(), **result}
-        except DispatchError as exc:
-            return _error(exc)
+        if len(fixes) > MAX_FIXES_PER_EVENT:
+            raise ValidationError(
+                f"{len(fixes)} fixes in one event: send at most {MAX_FIXES_PER_EVENT}"
+            )
+        result = get_hub(app).ingest(
+            principal.team_id,
+            fixes,
+            device_id=principal.id if principal.kind == "device" else None,
+            source="socket",
+        )
+        return {"ok": True, "server_time_s": time.time(), **result}
+    except DispatchError as exc:
+        return _error(exc)
 
 
 def _install_raw_position_handler(socketio: SocketIO) -> None:
