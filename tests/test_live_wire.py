@@ -12,7 +12,10 @@ from socketio import packet
 from dispatch.web.wire import FastPacket, OrjsonCodec
 
 _leaves = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
 ) | st.text()
 _payloads = st.recursive(
     _leaves | st.binary(max_size=8),
@@ -47,6 +50,8 @@ def test_codec_round_trips_like_json(data):
 def test_codec_falls_back_to_json_for_what_orjson_refuses():
     assert OrjsonCodec.dumps({"big": 2**70}) == json.dumps({"big": 2**70})
     assert math.isnan(OrjsonCodec.loads('{"x": NaN}')["x"])
+    # Read beyond 64 bits: a float, which validation refuses wherever an integer is expected.
+    assert isinstance(OrjsonCodec.loads('{"id": 123456789012345678901234}')["id"], float)
     assert OrjsonCodec.dumps({1: "a"}) == '{"1":"a"}'
 
 
