@@ -284,13 +284,29 @@ class DemoMovement(threading.Thread):
                 itineraries = build_itineraries(self.store, self.router, day)
                 self.stats["teams"] = len(itineraries)
             for it in itineraries:
+                parked_from: dict[int, float] = {}
                 for when_s, visit_id, kind in it.events():
+                    if kind == "check_in":
+                        parked_from[visit_id] = when_s
                     if when_s > sim or (visit_id, kind) in done_events:
                         continue
                     done_events.add((visit_id, kind))
                     self._event(
                         it, day, when_s, visit_id, kind, t0 + (when_s - sim0) / self.speedup
                     )
+                    start = parked_from.get(visit_id)
+                    if (
+                        kind == "check_out"
+                        and start is not None
+                        and math.isfinite(last_sim)  # not the past, on the first tick
+                        and start > last_sim
+                    ):
+                        # A late tick (a busy machine) jumped over the whole visit: report the
+                        # team parked at the home, as the phone would have, at its middle.
+                        mid = (start + when_s) / 2
+                        parked = it.state_at(mid)
+                        if parked is not None:
+                            self._fix(it, day, mid, t0 + (mid - sim0) / self.speedup, parked)
                 state = it.state_at(sim)
                 if state is not None:
                     self._fix(it, day, sim, wall, state)
