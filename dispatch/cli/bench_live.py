@@ -206,7 +206,7 @@ async def _client_main(
                 await asyncio.sleep(delay)
             now = time.time()
             batch = []
-            for _ in range(per_message):
+            for j in range(per_message):
                 track["i"] += 1
                 track["lat"] += 12.0 * period / M_PER_DEG  # 12 m/s along a meridian
                 batch.append(
@@ -214,7 +214,11 @@ async def _client_main(
                         "client_id": f"{name}-{first + k}-{track['i']}",
                         "lon": track["lon"],
                         "lat": track["lat"],
-                        "device_time_s": now,
+                        # Stamped when the fix is due, as a phone stamps its GPS time: a late
+                        # send counts in the latency, and the track's speed stays 12 m/s (send
+                        # times would make a catch-up look like an impossible jump). A burst
+                        # holds the fixes of the last periods (an outbox).
+                        "device_time_s": due - (per_message - 1 - j) * period,
                         "accuracy_m": 5.0,
                         "speed_mps": 12.0,
                         "heading_deg": 0.0,

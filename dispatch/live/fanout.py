@@ -33,7 +33,7 @@ class Fanout:
     every point).
     """
 
-    def __init__(self, emit: Emitter, *, interval_s: float = 0.05) -> None:
+    def __init__(self, emit: Emitter, *, interval_s: float = 0.03) -> None:
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.emit = emit
@@ -65,7 +65,8 @@ class Fanout:
                         continue
                     seen[(kind, key)] = len(items)
                 items.append(item)
-        self._pending.set()
+        if not self._pending.is_set():  # setting an Event costs a lock even when already set
+            self._pending.set()
 
     def flush(self) -> int:
         """Emit every pending batch now; return the number of rooms emitted to."""

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 #: Rooms: coordinators and admins see everything; planners see no address; a team its own round.
 ROOM_COORDINATORS = "role:coordinator"
 ROOM_PLANNERS = "role:planner"
+#: Who sees every position (one publish, one lock, for both rooms).
+_POSITION_ROOMS = (ROOM_COORDINATORS, ROOM_PLANNERS)
 #: Fields of a visit a planner does not see (same rule as the REST API).
 PLANNER_HIDDEN = ("address", "external_ref")
 #: Visit statuses after which no arrival or lateness is watched.
@@ -97,7 +99,7 @@ class LiveHub:
         stale_s: float = 300.0,
         max_accuracy_m: float = 100.0,
         timezone: str = "Europe/Paris",
-        interval_s: float = 0.05,
+        interval_s: float = 0.03,
         route_geometry: RouteGeometry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -210,8 +212,7 @@ class LiveHub:
             if pos is None and not verdict.display:
                 continue
             message = self._position_message(team_id, row, verdict, pos)
-            self.fanout.publish(ROOM_COORDINATORS, "positions", message)
-            self.fanout.publish(ROOM_PLANNERS, "positions", message)
+            self.fanout.publish(_POSITION_ROOMS, "positions", message)
             if verdict.refreshes:
                 self._check_arrival(team_id, fix, now)
         if flagged:

@@ -63,8 +63,8 @@ class Connections:
             self._by_sid[sid] = conn
 
     def get(self, sid: str) -> Connection | None:
-        with self._lock:
-            return self._by_sid.get(sid)
+        # One dict lookup is atomic; no lock on the hot path (every position report).
+        return self._by_sid.get(sid)
 
     def remove(self, sid: str) -> None:
         with self._lock:

@@ -22,22 +22,21 @@ class FastPacket(_packet.Packet):
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
-        stack = [data]
-        while stack:
-            item = stack.pop()
-            kind = type(item)
-            if kind in _SCALARS:
+        kind = type(data)
+        if kind in _SCALARS:
+            return False
+        if kind is dict or (kind is not list and isinstance(data, dict)):
+            values = data.values()
+        elif kind is list or isinstance(data, list):
+            values = data
+        else:
+            return isinstance(data, (bytes, bytearray))
+        for value in values:
+            # Leaves are checked here, without a call each (most of an ack or a push).
+            if type(value) in _SCALARS:
                 continue
-            if kind is dict:
-                stack.extend(item.values())
-            elif kind is list:
-                stack.extend(item)
-            elif isinstance(item, (bytes, bytearray)):
+            if cls.data_is_binary(value):
                 return True
-            elif isinstance(item, dict):
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
         return False
 
 
