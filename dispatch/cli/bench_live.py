@@ -187,6 +187,8 @@ async def _client_main(
         return
     out.put({"connected": len(coords) + len(phones)})
 
+    tracks: dict[int, dict[str, Any]] = {}
+
     async def phone_loop(
         k: int,
         client: Any,
@@ -196,7 +198,11 @@ async def _client_main(
         phase_rate: float,
         per_message: int,
     ) -> None:
-        track = {"i": 0, "lon": ORIGIN[0] + 0.0001 * (first + k), "lat": ORIGIN[1]}
+        # One track per phone for the whole run: starting each phase again at the origin was
+        # a teleport the server rightly flagged as a jump and did not draw (1 % of the pushes).
+        track = tracks.setdefault(
+            k, {"i": 0, "lon": ORIGIN[0] + 0.0001 * (first + k), "lat": ORIGIN[1]}
+        )
         period = 1.0 / phase_rate
         due = start_at + period * (first + k) / total  # phones spread evenly over the period
         st = stats[name]
