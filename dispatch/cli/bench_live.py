@@ -121,11 +121,11 @@ def client_worker(
     sockets for a fraction of a core, unlike one thread per socket); puts
     ``{phase: {sent, stored, errors, latency_s, ack_s}}`` on ``out``."""
     import asyncio
-    import gc
+
+    from dispatch.web.app import tune_gc
 
     # The clients are the measuring instrument: their collector pauses would count as latency.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 1000)
+    tune_gc()
     asyncio.run(_client_main(url, first, total, phone_tokens, coord_tokens, rate, phases, out))
     # The statistics (megabytes of latencies) must be written out before the hard exit: a
     # message cut short leaves the parent blocked reading it.
@@ -285,11 +285,9 @@ def run_bench(
         port = _free_port()
         env = {**os.environ, "DISPATCH_VAR_DIR": str(var_dir)}
         if server_kind == "gevent":
-            import importlib.util
+            from dispatch.web.app import missing_for_gevent
 
-            missing = [
-                m for m in ("gevent", "geventwebsocket") if importlib.util.find_spec(m) is None
-            ]
+            missing = missing_for_gevent()
             if missing:
                 raise click.ClickException(
                     f"--server gevent needs {' and '.join(missing)}: pip install -e "

@@ -56,11 +56,12 @@ def prepare(settings: Settings, *, demo: bool = True, echo: Any = click.echo) ->
 
 def _restart_under_gevent(server: str) -> None:
     """Run this same command again in a process gevent patches before any import."""
-    import importlib.util
     import os
     import sys
 
-    missing = [m for m in ("gevent", "geventwebsocket") if importlib.util.find_spec(m) is None]
+    from dispatch.web.app import missing_for_gevent
+
+    missing = missing_for_gevent()
     if missing:
         raise click.ClickException(
             f"--server gevent needs {' and '.join(missing)}: pip install -e '.[production]'"

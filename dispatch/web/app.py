@@ -62,6 +62,11 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def missing_for_gevent() -> list[str]:
+    """The modules the gevent server needs that are not installed (extra `production`)."""
+    return [m for m in ("gevent", "geventwebsocket") if importlib.util.find_spec(m) is None]
+
+
 def gevent_patched() -> bool:
     """True in a process gevent patched first (where Socket.IO may run in gevent mode)."""
     if "gevent.monkey" not in sys.modules:
