@@ -97,6 +97,13 @@ class RoutingError(DispatchError, ValueError):
     code = "routing"
 
 
+class InternalError(DispatchError, RuntimeError):
+    """Something failed on the server's side; the request can be sent again."""
+
+    status = 500
+    code = "internal"
+
+
 class SolverError(DispatchError, RuntimeError):
     """The optimiser could not produce a plan (time budget, worker crash...)."""
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from dispatch.errors import NotFoundError
+from dispatch.errors import NotFoundError, ValidationError
 from dispatch.store import Store
 from dispatch.store import positions as positions_module
 
@@ -109,3 +109,64 @@ def test_a_batch_that_fails_as_a_whole_is_run_call_by_call(store, monkeypatch):
     )
     assert all(isinstance(r, dict) and len(r["stored"]) == 1 for r in results), results
     assert store.list_positions(limit=100).total == 5
+
+
+def test_reports_of_many_phones_stored_in_one_call(store, monkeypatch):
+    """insert_position_reports: one batch for the group; an unreadable report and an unknown
+    team are refused alone (errors as values, in their places), the others are stored."""
+    a, b = _team(store, "A"), _team(store, "B")
+    sizes = []
+    real = positions_module._insert_batches
+
+    def spy(conn, batches):
+        sizes.append(len(batches))
+        return real(conn, batches)
+
+    monkeypatch.setattr(positions_module, "_insert_batches", spy)
+    results = store.insert_position_reports(
+        [
+            (a["id"], [_fix("a-1")], None, "socket"),
+            (b["id"], [{"client_id": "b-bad", "lon": 9.4}], None, "socket"),  # no lat
+            (99_999, [_fix("x-1")], None, "socket"),
+            (b["id"], [_fix("b-1"), _fix("b-1")], None, "socket"),
+            (a["id"], [_fix("a-1"), _fix("a-2", 2)], None, "socket"),
+        ]
+    )
+    assert sizes == [4]  # the unreadable report never reached the writer
+    first, bad, missing, second, third = results
+    assert [r["client_id"] for r in first["stored"]] == ["a-1"]
+    assert isinstance(bad, ValidationError) and "lat" in bad.message
+    assert isinstance(missing, NotFoundError)
+    assert [r["client_id"] for r in second["stored"]] == ["b-1"] and second["duplicates"] == 1
+    assert [r["client_id"] for r in third["stored"]] == ["a-2"] and third["duplicates"] == 1
+    assert sorted(p["client_id"] for p in store.list_positions(limit=10)) == ["a-1", "a-2", "b-1"]
+
+
+def test_reports_of_a_failing_group_are_stored_one_by_one(store, monkeypatch):
+    """The grouped write raising: each report is written alone, none is lost."""
+    a = _team(store, "A")
+    real = positions_module._insert_batches
+
+    def fragile(conn, batches):
+        if len(batches) > 1:
+            raise RuntimeError("simulated failure of the grouped write")
+        return real(conn, batches)
+
+    monkeypatch.setattr(positions_module, "_insert_batches", fragile)
+    results = store.insert_position_reports(
+        [(a["id"], [_fix(f"c-{i}", i)], None, "socket") for i in range(4)]
+    )
+    assert [len(r["stored"]) for r in results] == [1, 1, 1, 1]
+    assert store.list_positions(limit=100).total == 4
+
+
+def test_write_many_returns_errors_as_values(store):
+    """Engine.write_many: one result per argument, a failing call's exception in its place."""
+
+    def batch(conn, args):
+        return [ValueError(f"bad {a}") if a < 0 else a * 2 for a in args]
+
+    results = store.engine.write_many(batch, [1, -1, 3])
+    assert results[0] == 2 and results[2] == 6
+    assert isinstance(results[1], ValueError) and str(results[1]) == "bad -1"
+    assert store.engine.write_many(batch, []) == []

@@ -16,6 +16,7 @@ from dispatch.live.geofence import Geofence, Place
 from dispatch.live.quality import FLAG_LATE, Fix, QualityRules, TrackFilter, Verdict
 from dispatch.live.state import LIVE, UNKNOWN, Board
 from dispatch.store.core import StoreClosedError
+from dispatch.store.positions import PositionReport
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,19 @@ def fix_from_row(row: dict[str, Any]) -> Fix:
         heading_deg=row.get("heading_deg"),
         battery_pct=row.get("battery_pct"),
     )
+
+
+def _ingest_reply(result: dict[str, Any], flags: list[list[str]]) -> dict[str, Any]:
+    reply = {
+        "accepted": result["accepted"],
+        "stored": len(result["stored"]),
+        "duplicates": result["duplicates"],
+        "ids": [row["id"] for row in result["stored"]],
+        "flags": flags,
+    }
+    if result["rejected"]:  # fixes dated in the future: the phone's clock is wrong
+        reply["rejected"] = result["rejected"]
+    return reply
 
 
 def planner_view(visit: dict[str, Any]) -> dict[str, Any]:
@@ -189,18 +203,38 @@ class LiveHub:
         """Store ``fixes`` of a team (idempotent on client_id), then push what changed."""
         result = self.store.insert_positions(team_id, fixes, device_id=device_id, source=source)
         flags = self.on_stored(team_id, result["stored"])
-        return {
-            "accepted": result["accepted"],
-            "stored": len(result["stored"]),
-            "duplicates": result["duplicates"],
-            "ids": [row["id"] for row in result["stored"]],
-            "flags": flags,
-        }
+        return _ingest_reply(result, flags)
+
+    def ingest_reports(self, reports: list[PositionReport]) -> list[Any]:
+        """Store the reports of many phones in one transaction, then push what changed.
+
+        One result per report, in order: the reply :meth:`ingest` returns, or the error that
+        refused that report alone (an exception as a value, not raised).
+        """
+        results = self.store.insert_position_reports(reports)
+        flagged: dict[int, list[str]] = {}
+        replies: list[Any] = []
+        for (team_id, *_), result in zip(reports, results, strict=True):
+            if isinstance(result, Exception):
+                replies.append(result)
+                continue
+            flags = self._filter_and_push(team_id, result["stored"], flagged)
+            replies.append(_ingest_reply(result, flags))
+        self._record_flags(flagged)
+        return replies
 
     def on_stored(self, team_id: int, rows: list[dict[str, Any]]) -> list[list[str]]:
         """Filter newly stored rows, update the board, push drawn positions; returns flags."""
-        flags_out = []
         flagged: dict[int, list[str]] = {}
+        flags_out = self._filter_and_push(team_id, rows, flagged)
+        self._record_flags(flagged)
+        return flags_out
+
+    def _filter_and_push(
+        self, team_id: int, rows: list[dict[str, Any]], flagged: dict[int, list[str]]
+    ) -> list[list[str]]:
+        """The live filter's verdict on each row (its flags, also added to ``flagged`` by id)."""
+        flags_out = []
         now = self.clock()
         for row in rows:
             fix = fix_from_row(row)
@@ -215,12 +249,15 @@ class LiveHub:
             self.fanout.publish(_POSITION_ROOMS, "positions", message)
             if verdict.refreshes:
                 self._check_arrival(team_id, fix, now)
-        if flagged:
-            try:
-                self.store.flag_positions(flagged)
-            except Exception:  # the fixes are stored; only their flags are lost
-                log.exception("could not record the quality flags of %d fixes", len(flagged))
         return flags_out
+
+    def _record_flags(self, flagged: dict[int, list[str]]) -> None:
+        if not flagged:
+            return
+        try:
+            self.store.flag_positions(flagged)
+        except Exception:  # the fixes are stored; only their flags are lost
+            log.exception("could not record the quality flags of %d fixes", len(flagged))
 
     def _position_message(
         self, team_id: int, row: dict[str, Any], verdict: Verdict, pos: Any

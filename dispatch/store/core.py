@@ -155,6 +155,32 @@ class Engine:
             return _unwrap(batch(self._writer_conn, [arg])[0])
         return self._submit(_Job(None, batch, arg))
 
+    def write_many(
+        self, batch: Callable[[sqlite3.Connection, list[Any]], list[Any]], args: list[Any]
+    ) -> list[Any]:
+        """Several calls of ``batch`` queued at once: one result per arg, errors as values.
+
+        The calls are queued together, so the writer normally runs them as one batch in one
+        transaction (the same fallback as :meth:`write_batched` applies); the caller waits
+        once for all of them. A call that failed has its exception in its place, not raised.
+        """
+        if not args:
+            return []
+        if threading.current_thread() is self._thread:
+            return list(batch(self._writer_conn, args))  # nested: the enclosing job's savepoint
+        if self._closed:
+            raise StoreClosedError("the database is closed (the server is stopping): retry later")
+        jobs = [_Job(None, batch, arg) for arg in args]
+        for job in jobs:
+            self._queue.put(job)
+        results: list[Any] = []
+        for job in jobs:
+            try:
+                results.append(job.wait())
+            except Exception as exc:
+                results.append(exc)
+        return results
+
     def _submit(self, job: _Job) -> Any:
         if self._closed:
             raise StoreClosedError("the database is closed (the server is stopping): retry later")

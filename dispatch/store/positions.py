@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from dispatch.errors import NotFoundError, ValidationError
+from dispatch.errors import DispatchError, NotFoundError, ValidationError
 from dispatch.store.core import now_s
 from dispatch.store.models import parse_position
 from dispatch.store.rows import Page, clamp_page, select_page, to_dict, where_clause
@@ -135,6 +135,44 @@ def _insert_batches(conn: sqlite3.Connection, batches: list[tuple]) -> list[Any]
     return results
 
 
+#: ``(team_id, fixes, device_id, source)``: one phone's report, as received.
+PositionReport = tuple[int, list[dict[str, Any]], "int | None", str]
+
+
+def _prepare_report(
+    team_id: int,
+    fixes: Iterable[dict[str, Any]],
+    device_id: int | None,
+    source: str,
+    validated: bool,
+) -> tuple:
+    """Parse a report's fixes and set apart those dated in the future: the writer's argument.
+
+    Raises ValidationError for a report too big or a fix that cannot be read (the whole
+    report is refused: the phone must fix it and send it again).
+    """
+    items = list(fixes)
+    if len(items) > MAX_BATCH:
+        raise ValidationError(
+            f"{len(items)} positions in one batch: send at most {MAX_BATCH} per request"
+        )
+    parsed_all = items if validated else [parse_position(f, index=i) for i, f in enumerate(items)]
+    limit_s = now_s() + MAX_AHEAD_S
+    parsed = [p for p in parsed_all if p["device_time_s"] <= limit_s]
+    rejected = [
+        {
+            "index": i,
+            "client_id": p["client_id"],
+            "error": f"position {i}: device_time_s {p['device_time_s']:.0f} is"
+            f" {p['device_time_s'] - limit_s + MAX_AHEAD_S:.0f} s after the server clock:"
+            " set the phone's date and time to automatic",
+        }
+        for i, p in enumerate(parsed_all)
+        if p["device_time_s"] > limit_s
+    ]
+    return (team_id, device_id, source, parsed, len(parsed_all), rejected)
+
+
 class PositionsMixin:
     """Where the teams are and were."""
 
@@ -177,31 +215,29 @@ class PositionsMixin:
             (listed in ``rejected``, the rest of the batch is stored): it would otherwise stay
             the team's "latest" position until the clock caught up.
         """
-        items = list(fixes)
-        if len(items) > MAX_BATCH:
-            raise ValidationError(
-                f"{len(items)} positions in one batch: send at most {MAX_BATCH} per request"
-            )
-        parsed_all = (
-            items if validated else [parse_position(f, index=i) for i, f in enumerate(items)]
-        )
-        limit_s = now_s() + MAX_AHEAD_S
-        parsed = [p for p in parsed_all if p["device_time_s"] <= limit_s]
-        rejected = [
-            {
-                "index": i,
-                "client_id": p["client_id"],
-                "error": f"position {i}: device_time_s {p['device_time_s']:.0f} is"
-                f" {p['device_time_s'] - limit_s + MAX_AHEAD_S:.0f} s after the server clock:"
-                " set the phone's date and time to automatic",
-            }
-            for i, p in enumerate(parsed_all)
-            if p["device_time_s"] > limit_s
-        ]
-
         return self.engine.write_batched(
-            _insert_batches, (team_id, device_id, source, parsed, len(parsed_all), rejected)
+            _insert_batches, _prepare_report(team_id, fixes, device_id, source, validated)
         )
+
+    def insert_position_reports(self, reports: list[PositionReport]) -> list[Any]:
+        """Store several reports (any teams) in one transaction; one result each, in order.
+
+        The result of a report is what :meth:`insert_positions` returns for it, or the error
+        (a :class:`~dispatch.errors.DispatchError`, not raised) that refused it alone: a bad
+        report never costs the others their place. One wait on the writer for the whole
+        group: this is how the socket server stores the reports of every phone at once.
+        """
+        results: list[Any] = [None] * len(reports)
+        prepared: list[tuple[int, tuple]] = []
+        for i, (team_id, fixes, device_id, source) in enumerate(reports):
+            try:
+                prepared.append((i, _prepare_report(team_id, fixes, device_id, source, False)))
+            except DispatchError as exc:
+                results[i] = exc
+        outcomes = self.engine.write_many(_insert_batches, [arg for _, arg in prepared])
+        for (i, _), outcome in zip(prepared, outcomes, strict=True):
+            results[i] = outcome
+        return results
 
     def flag_positions(self, flags_by_id: dict[int, list[str]]) -> None:
         """Record the live filter's quality flags of stored fixes (the others stay clean).

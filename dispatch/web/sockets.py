@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room
+from socketio import packet as sio_packet
 
 from dispatch.errors import (
     AuthenticationError,
@@ -18,6 +19,7 @@ from dispatch.errors import (
     ValidationError,
 )
 from dispatch.live.hub import rooms_for
+from dispatch.store.positions import PositionReport
 from dispatch.web.auth import (
     Principal,
     current_principal,
@@ -26,6 +28,7 @@ from dispatch.web.auth import (
     principal_from_user,
 )
 from dispatch.web.live import get_hub
+from dispatch.web.position_pump import PositionPump
 from dispatch.web.rest import subscribe
 
 log = logging.getLogger(__name__)
@@ -195,66 +198,99 @@ def register(app: Flask, socketio: SocketIO) -> None:
             return _error(exc)
 
 
+def position_report(app: Flask | None, sid: str, payload: Any) -> PositionReport:
+    """Who sends this ``position`` event and which fixes: ``(team_id, fixes, device_id,
+    source)``, or the DispatchError its acknowledgement carries (nothing is stored)."""
+    if app is None:
+        raise AuthenticationError("unknown connection: reconnect")
+    principal = checked_principal(app, sid, max_age_s=POSITION_RECHECK_S)
+    if principal.role != "team_member" or principal.team_id is None:
+        raise PermissionDeniedError(
+            "only a team's phone or member sends positions here; coordinators use "
+            "POST /api/positions with a team_id"
+        )
+    fixes = (
+        payload["positions"] if isinstance(payload, dict) and "positions" in payload else [payload]
+    )
+    if not isinstance(fixes, list) or not fixes:
+        raise ValidationError(
+            "send a fix {lon, lat, device_time_s, client_id} or {positions: [...]}"
+        )
+    if len(fixes) > MAX_FIXES_PER_EVENT:
+        raise ValidationError(
+            f"{len(fixes)} fixes in one event: send at most {MAX_FIXES_PER_EVENT}"
+        )
+    device_id = principal.id if principal.kind == "device" else None
+    return (principal.team_id, fixes, device_id, "socket")
+
+
 def ingest_position(app: Flask, sid: str, payload: Any) -> dict[str, Any]:
     """Store a phone's fix(es) and push them; the acknowledgement (or the error body).
 
     No Flask context is pushed (a cost on every report): everything here takes ``app``.
     """
     try:
-        principal = checked_principal(app, sid, max_age_s=POSITION_RECHECK_S)
-        if principal.role != "team_member" or principal.team_id is None:
-            raise PermissionDeniedError(
-                "only a team's phone or member sends positions here; coordinators use "
-                "POST /api/positions with a team_id"
-            )
-        fixes = (
-            payload["positions"]
-            if isinstance(payload, dict) and "positions" in payload
-            else [payload]
-        )
-        if not isinstance(fixes, list) or not fixes:
-            raise ValidationError(
-                "send a fix {lon, lat, device_time_s, client_id} or {positions: [...]}"
-            )
-        if len(fixes) > MAX_FIXES_PER_EVENT:
-            raise ValidationError(
-                f"{len(fixes)} fixes in one event: send at most {MAX_FIXES_PER_EVENT}"
-            )
-        result = get_hub(app).ingest(
-            principal.team_id,
-            fixes,
-            device_id=principal.id if principal.kind == "device" else None,
-            source="socket",
-        )
-        return {"ok": True, "server_time_s": time.time(), **result}
+        team_id, fixes, device_id, source = position_report(app, sid, payload)
+        result = get_hub(app).ingest(team_id, fixes, device_id=device_id, source=source)
+        return _stored_reply(result)
     except DispatchError as exc:
         return _error(exc)
 
 
-def _install_raw_position_handler(socketio: SocketIO) -> None:
-    """Serve ``position`` straight from python-socketio (the hot path: thousands a second).
+def _stored_reply(result: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True, "server_time_s": time.time(), **result}
 
-    Flask-SocketIO wraps each event in a Flask request context and opens the cookie session
-    (about a millisecond of signing work per event); a position needs neither: the caller was
-    authenticated at connect. The handler is installed on the current server object (a new one
-    is made each time the global SocketIO is bound to an app).
+
+def _ingest_reports(app: Flask, reports: list[PositionReport]) -> list[Any]:
+    return [
+        r if isinstance(r, Exception) else _stored_reply(r)
+        for r in get_hub(app).ingest_reports(reports)
+    ]
+
+
+def _install_raw_position_handler(socketio: SocketIO) -> None:
+    """Serve ``position`` events straight from python-socketio, through one PositionPump.
+
+    The hot path: thousands a second. Flask-SocketIO wraps each event in a Flask request
+    context and opens the cookie session (about a millisecond of signing work per event); a
+    position needs neither (the caller was authenticated at connect, and is re-checked every
+    few seconds). The socket's reader queues the event and goes back to reading; the pump
+    stores queued events in groups and acknowledges each once committed. Installed on the
+    current server object (a new one is made each time the global SocketIO is bound to an app).
+    python-socketio's event dispatch (``_handle_event``) is wrapped for this one event of the
+    default namespace; every other event goes through it unchanged.
     """
     server = socketio.server
     if server is None or getattr(server, "_dispatch_raw_position", False):
         return
 
-    def raw_position(sid: str, payload: Any = None) -> dict[str, Any]:
-        environ = server.get_environ(sid, namespace="/") or {}
-        app = environ.get("flask.app")
-        if app is None:
-            return AuthenticationError("unknown connection: reconnect").to_dict()
-        return ingest_position(app, sid, payload)
+    def ack(eio_sid: str, ack_id: int, reply: dict[str, Any]) -> None:
+        server._send_packet(
+            eio_sid, server.packet_class(sio_packet.ACK, namespace="/", id=ack_id, data=[reply])
+        )
 
-    server.on("position", raw_position, namespace="/")
-    # Run each event in the thread already reading its socket, not in a new thread per event
-    # (python-socketio's default in threading mode): at 2,000 positions/s the per-event threads
-    # pile up behind the GIL and the store's writer, and acks take seconds. Inline, a socket's
-    # events are handled in order and a fast phone waits for its own acks (back-pressure).
+    pump = PositionPump(position_report, _ingest_reports, ack)
+    handle_event = server._handle_event
+
+    def handle_position_event(eio_sid: str, namespace: str | None, id: Any, data: Any) -> Any:
+        if (namespace or "/") != "/" or not data or data[0] != "position":
+            return handle_event(eio_sid, namespace, id, data)
+        sid = server.manager.sid_from_eio_sid(eio_sid, "/")
+        if not server.manager.is_connected(sid, "/"):
+            return None
+        environ = server.get_environ(sid, namespace="/") or {}
+        item = (environ.get("flask.app"), sid, eio_sid, id, data[1] if len(data) > 1 else None)
+        if eio_sid in server.eio.sockets:
+            pump.submit(*item)
+        else:  # no Engine.IO socket: Flask-SocketIO's test client, which expects the ack at once
+            pump.serve([item])
+        return None
+
+    server._handle_event = handle_position_event
+    server._dispatch_pump = pump  # type: ignore[attr-defined]
+    # Other events run in the thread already reading their socket, not in a new thread per
+    # event (python-socketio's default in threading mode): in order, and a phone sending
+    # faster than it is served waits (back-pressure).
     server.async_handlers = False
     server._dispatch_raw_position = True  # type: ignore[attr-defined]
 
