@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -294,3 +295,54 @@ def test_a_break_already_taken_is_not_planned_again():
     again = solve(p2, time_limit_s=0.5, current=live)
     assert check_plan(p2, again) == []
     assert sum(1 for s in again.route("T1").stops if s.kind == "break") == 1
+
+
+def test_a_mandatory_visit_left_out_takes_the_place_of_an_optional_one():
+    from dispatch.optimise.insertion import TeamState
+    from dispatch.optimise.schedule import time_route
+    from dispatch.optimise.solver import make_room
+
+    # One team, 08:00-10:30: it can do the optional visit or the mandatory one, not both.
+    optional = Visit(
+        id="O",
+        location=1,
+        duration_s=H,
+        windows=(TimeWindow(8 * H, int(9.5 * H)),),
+        mandatory=False,
+    )
+    mandatory = Visit(
+        id="M", location=2, duration_s=int(1.5 * H), windows=(TimeWindow(8 * H, 10 * H),)
+    )
+    t = dataclasses.replace(team("A"), shift_end_s=int(10.5 * H))
+    problem = line_problem([optional, mandatory], [t])
+    states = {"A": TeamState(t, (), ["O"], time_route(problem, t, ["O"]))}
+    assert time_route(problem, t, ["O", "M"]).feasible is False
+    assert time_route(problem, t, ["M", "O"]).feasible is False
+
+    left, brought = make_room(problem, states, ["M"])
+
+    assert brought == 1
+    assert states["A"].items == ["M"] and states["A"].timing.feasible
+    assert left == ["O"]
+
+
+def test_make_room_never_takes_out_a_mandatory_visit():
+    from dispatch.optimise.insertion import TeamState
+    from dispatch.optimise.schedule import time_route
+    from dispatch.optimise.solver import make_room
+
+    first = Visit(id="M1", location=1, duration_s=H, windows=(TimeWindow(8 * H, int(9.5 * H)),))
+    second = Visit(
+        id="M2",
+        location=2,
+        duration_s=int(1.5 * H),
+        windows=(TimeWindow(8 * H, 10 * H),),
+        priority=5,
+    )
+    t = dataclasses.replace(team("A"), shift_end_s=int(10.5 * H))
+    problem = line_problem([first, second], [t])
+    states = {"A": TeamState(t, (), ["M1"], time_route(problem, t, ["M1"]))}
+
+    left, brought = make_room(problem, states, ["M2"])
+
+    assert (left, brought, states["A"].items) == (["M2"], 0, ["M1"])

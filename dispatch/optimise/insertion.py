@@ -228,3 +228,67 @@ def plan_from_states(
         items = st.items if any(isinstance(i, str) for i in st.items) or st.prefix else []
         routes.append(build_route(problem, team, items, st.prefix))
     return Plan(routes=tuple(routes), unassigned=tuple(unassigned), stats=dict(stats or {}))
+
+
+def nearest_team_ids(
+    problem: Problem, states: dict[str, TeamState], visit: Visit, k: int
+) -> list[str]:
+    """The ``k`` teams able to serve ``visit`` whose places (start, end, visits) pass nearest."""
+    by_id = problem.visits_by_id()
+    near: list[tuple[int, str]] = []
+    for tid, st in states.items():
+        team = st.team
+        if not team.available or not can_serve(team, visit):
+            continue
+        m = problem.matrix(team.mode)
+        start = (
+            team.available_location if team.available_location is not None else team.start_location
+        )
+        locs = [start, team.end_location] + [
+            by_id[i].location for i in st.items if isinstance(i, str)
+        ]
+        near.append((min(int(m[loc, visit.location]) for loc in locs), tid))
+    near.sort()
+    return [tid for _, tid in near[:k]]
+
+
+def insert_by_ejection(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit: Visit,
+    *,
+    max_teams: int = 6,
+) -> str | None:
+    """Make room for a mandatory ``visit`` by taking an optional visit out of a route.
+
+    Tries the ``max_teams`` teams able to serve it whose routes pass nearest, each optional
+    visit of theirs taken out in turn, and applies the cheapest feasible exchange. Returns
+    the optional visit taken out (the caller tries to place it elsewhere), or None when no
+    exchange fits (nothing changed).
+    """
+    by_id = problem.visits_by_id()
+    with_optional = {
+        tid: st
+        for tid, st in states.items()
+        if any(isinstance(i, str) and not by_id[i].mandatory for i in st.items)
+    }
+    best: tuple[int, Insertion, str] | None = None
+    for tid in nearest_team_ids(problem, with_optional, visit, max_teams):
+        st = states[tid]
+        for out in [i for i in st.items if isinstance(i, str) and not by_id[i].mandatory]:
+            items = [i for i in st.items if i != out]
+            trial = TeamState(
+                st.team, st.prefix, items, time_route(problem, st.team, items, prefix=st.prefix)
+            )
+            if not trial.timing.feasible:
+                continue
+            found = insertions(problem, {tid: trial}, visit, move_breaks=False)
+            if found:
+                delta = found[0].timing.cost - current_cost(st)
+                if best is None or delta < best[0]:
+                    best = (delta, found[0], out)
+    if best is None:
+        return None
+    _, ins, out = best
+    apply(problem, states, ins)
+    return out
