@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from dispatch.optimise.model import Break, Problem, Team, TimeWindow, Visit
@@ -37,8 +35,8 @@ def care_day(
     07:00-15:00 or 12:00-20:00 with a 45 min meal break. Hygiene visits have a 2 h window
     starting 07:00-11:00; nurse visits a morning, afternoon or evening window, or two
     alternatives (insulin); a tenth are optional; some prefer a team (continuity of care). A ``home_share`` of the
-    nurse teams start and end at home (a place drawn among the visits' places, as nurses live
-    where patients do) instead of at a base.
+    nurse teams start and end at home instead of at a base: in the villages the bases reach
+    worst (:func:`nurse_homes`), where they also give hygiene care.
     """
     rng = np.random.default_rng(seed)
     teams: list[Team] = []
@@ -54,11 +52,12 @@ def care_day(
         quota[i] += 1
     team_base = [base_locations[i] for i in range(len(base_locations)) for _ in range(quota[i])]
     order = rng.permutation(n_teams)
-    homes: Any = rng.choice(visit_locations, size=n_teams, replace=False) if home_share else []
+    at_home = [k for k in range(n_aides, n_teams) if home_share and rng.random() < home_share]
+    homes = dict(
+        zip(at_home, nurse_homes(m, base_locations, visit_locations, len(at_home)), strict=True)
+    )
     for k in range(n_teams):
-        base = team_base[order[k]]
-        if k >= n_aides and home_share and rng.random() < home_share:
-            base = int(homes[k])
+        base = homes.get(k, team_base[order[k]])
         if k < n_aides:
             teams.append(
                 Team(
@@ -75,12 +74,18 @@ def care_day(
             )
         else:
             skills: set[str] = {"infirmier"}
-            if k % 3 == 0:
-                skills.add("palliatif")
+            # A third of the nurses work the late shift (evening insulin and dressings).
+            late = k % 3 == 2
+            if k in homes:
+                # Nurses working from home in the villages also give hygiene care there.
+                skills.add("toilette")
             if k % 2 == 1:
-                # Every late team can dress wounds: half of those visits may be in the evening.
+                # Half of the nurses, on both shifts, are trained in palliative care.
+                skills.add("palliatif")
+            if k % 4 != 0 or late:
+                # Three nurses in four, every late one among them, dress complex wounds: half
+                # of those visits may be in the evening.
                 skills.add("pansement_complexe")
-            late = k % 4 == 3
             start, end = (_h(12), _h(20)) if late else (_h(7), _h(15))
             meal = (
                 Break(_h(12), _h(14.5), 45 * 60) if not late else Break(_h(14.5), _h(17), 45 * 60)
@@ -157,6 +162,36 @@ def care_day(
     return Problem(
         teams=tuple(teams), visits=tuple(visits), travel_time_s=matrices, distance_m=dist
     )
+
+
+def nurse_homes(
+    travel_time_s: np.ndarray,
+    base_locations: list[int],
+    visit_locations: list[int],
+    n: int,
+    *,
+    radius_s: int = 20 * 60,
+) -> list[int]:
+    """Where ``n`` nurses working from home live: among the visits' places, each chosen where
+    it brings the most visits within ``radius_s`` of a team (greedy coverage, bases first).
+
+    Nurses in private practice settle where patients are beyond the reach of the bases, so
+    the villages far from a base get their own nurses, as they do in a real bassin.
+    """
+    if n <= 0:
+        return []
+    m = np.asarray(travel_time_s)
+    visits = np.asarray(visit_locations)
+    reach = np.minimum(m[np.ix_(visits, visits)], m[np.ix_(visits, visits)].T) <= radius_s
+    covered = (m[np.ix_(base_locations, visits)] <= radius_s).any(axis=0)
+    homes: list[int] = []
+    for _ in range(n):
+        gain = reach[:, ~covered].sum(axis=1)
+        gain[[i for i, v in enumerate(visits) if int(v) in homes]] = -1
+        best = int(np.argmax(gain))
+        homes.append(int(visits[best]))
+        covered |= reach[best]
+    return homes
 
 
 def euclidean_matrix(
