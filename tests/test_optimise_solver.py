@@ -346,3 +346,15 @@ def test_make_room_never_takes_out_a_mandatory_visit():
     left, brought = make_room(problem, states, ["M2"])
 
     assert (left, brought, states["A"].items) == (["M2"], 0, ["M1"])
+
+
+def test_nurses_working_from_home_live_where_the_bases_do_not_reach():
+    from dispatch.optimise.scenario import nurse_homes
+
+    # Base at place 0 with places 1-4 beside it; a village of three 50 min away (5-7) and one
+    # of two 80 min away (8-9).
+    pos = np.array([0, 1, 2, 3, 4, 50, 51, 52, 80, 81]) * 60
+    matrix = np.abs(pos[:, None] - pos[None, :]).astype(np.int64)
+    homes = nurse_homes(matrix, [0], list(range(1, 10)), 2, radius_s=20 * 60)
+    # The larger village first, then the other one (not a second nurse in the first).
+    assert homes == [5, 8]
