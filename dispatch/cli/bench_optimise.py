@@ -36,8 +36,10 @@ def run_set(
     limit: int | None = None,
     progress: Any = None,
     clock: str = "cpu",
+    seeds: int = 1,
 ) -> dict[str, Any]:
-    """Solve every instance of a set (``jobs`` at a time, each in its own solver process)."""
+    """Solve every instance of a set (``jobs`` at a time, each in its own solver process),
+    once per seed 0 .. ``seeds`` - 1; the mean gap is over every run."""
     from dispatch.cli.optimise import solve_instance
 
     sub, pattern = SETS[name]
@@ -53,30 +55,45 @@ def run_set(
         step = len(files) / limit
         files = [files[int(i * step)] for i in range(limit)]
 
-    def one(path: Path) -> dict[str, Any]:
+    def one(run: tuple[Path, int]) -> dict[str, Any]:
+        path, seed = run
         out = solve_instance(
-            path, fmt=None, time_limit_s=time_limit_s, bks_file=folder / "bks.csv", clock=clock
+            path,
+            fmt=None,
+            time_limit_s=time_limit_s,
+            seed=seed,
+            bks_file=folder / "bks.csv",
+            clock=clock,
         )
         out.pop("routes", None)
+        out["seed"] = seed
         if progress:
             progress(
-                f"{out['instance']}: {out['distance']} gap {out.get('gap_pct')} % feasible {out['feasible']}"
+                f"{out['instance']} (seed {seed}): {out['distance']} gap {out.get('gap_pct')} % feasible {out['feasible']}"
             )
         return out
 
     start = time.perf_counter()
+    runs = [(path, seed) for seed in range(max(1, seeds)) for path in files]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(one, files))
+        results = list(pool.map(one, runs))
     gaps = [r["gap_pct"] for r in results if "gap_pct" in r]
+    by_seed = {
+        seed: [r["gap_pct"] for r in results if r["seed"] == seed and "gap_pct" in r]
+        for seed in range(max(1, seeds))
+    }
     return {
         "set": name,
-        "instances": len(results),
+        "instances": len(files),
+        "runs": len(results),
         "time_limit_s": time_limit_s,
         "clock": clock,
         "parallel_jobs": jobs,
         "all_feasible": all(r["feasible"] for r in results),
         "infeasible": [r["instance"] for r in results if not r["feasible"]],
+        "seeds": max(1, seeds),
         "mean_gap_pct": round(statistics.mean(gaps), 3) if gaps else None,
+        "mean_gap_pct_by_seed": [round(statistics.mean(g), 3) for g in by_seed.values() if g],
         "max_gap_pct": round(max(gaps), 3) if gaps else None,
         "wall_s": round(time.perf_counter() - start, 1),
         "results": results,
@@ -125,9 +142,22 @@ def haute_corse_day(
     return problem, pts
 
 
-def objective(plan: Any) -> dict[str, Any]:
-    served = plan.summary()["visits_served"]
-    return {"visits_served": served, "travel_time_s": plan.summary()["travel_time_s"]}
+def objective(problem: Any, plan: Any) -> dict[str, Any]:
+    """What a coordinator compares: visits served (mandatory ones left out), their weight by
+    priority, travel."""
+    by_id = problem.visits_by_id()
+    served = [v for r in plan.routes for v in r.visit_ids]
+    return {
+        "visits_served": len(served),
+        "mandatory_left_out": sum(1 for u in plan.unassigned if by_id[u.visit_id].mandatory),
+        "priority_served": sum(by_id[v].priority for v in served),
+        "travel_time_s": plan.summary()["travel_time_s"],
+    }
+
+
+def gap_pct(quick: float, long: float) -> float:
+    """How much less the quick plan achieves than the long one, in % of the long one."""
+    return round((long - quick) / max(1, long) * 100, 2)
 
 
 def run_day(
@@ -167,7 +197,7 @@ def run_day(
     first_ok = not check_plan(problem, first_plan)
     if progress:
         progress(
-            f"first plan ({first_s:g} s budget): {objective(first_plan)} in {first_wall:.2f} s, feasible {first_ok}"
+            f"first plan ({first_s:g} s budget): {objective(problem, first_plan)} in {first_wall:.2f} s, feasible {first_ok}"
         )
     t_start = time.perf_counter()
     quick = solve(problem, time_limit_s=quick_s, seed=seed, cpu_time=clock == "cpu")
@@ -175,14 +205,16 @@ def run_day(
     quick_violations = check_plan(problem, quick)
     if progress:
         progress(
-            f"{quick_s:g} s plan: {objective(quick)}, {len(quick_violations)} violations, wall {quick_wall:.1f} s"
+            f"{quick_s:g} s plan: {objective(problem, quick)}, {len(quick_violations)} violations, wall {quick_wall:.1f} s"
         )
     t_start = time.perf_counter()
     long = solve(problem, time_limit_s=long_s, seed=seed, cpu_time=clock == "cpu")
     long_wall = time.perf_counter() - t_start
     long_violations = check_plan(problem, long)
     if progress:
-        progress(f"{long_s:g} s plan: {objective(long)}, {len(long_violations)} violations")
+        progress(
+            f"{long_s:g} s plan: {objective(problem, long)}, {len(long_violations)} violations"
+        )
     # Live insertion: urgent nurse visits at places of the day, within the next two hours.
     rng = np.random.default_rng(seed + 1)
     live = problem.with_changes(now_s=10 * 3600)
@@ -202,8 +234,7 @@ def run_day(
         new = insert_visit(live, long, urgent)
         times.append(time.perf_counter() - t)
         inserted += int(urgent.id in new.assignment())
-    q, lg = objective(quick), objective(long)
-    gap = (q["travel_time_s"] - lg["travel_time_s"]) / max(1, lg["travel_time_s"]) * 100
+    q, lg = objective(problem, quick), objective(problem, long)
     return {
         "visits": len(problem.visits),
         "teams": len(problem.teams),
@@ -214,7 +245,7 @@ def run_day(
         "first_plan_budget_s": first_s,
         "first_plan_wall_s": round(first_wall, 2),
         "first_plan": {
-            **objective(first_plan),
+            **objective(problem, first_plan),
             "unassigned": len(first_plan.unassigned),
             "feasible": first_ok,
         },
@@ -222,8 +253,13 @@ def run_day(
         "long_budget_s": long_s,
         "long_wall_s": round(long_wall, 2),
         "long": {**lg, "unassigned": len(long.unassigned), "feasible": not long_violations},
-        "quick_vs_long_travel_gap_pct": round(gap, 2),
-        "quick_vs_long_served_diff": q["visits_served"] - lg["visits_served"],
+        "quick_vs_long_served_gap_pct": gap_pct(q["visits_served"], lg["visits_served"]),
+        "quick_vs_long_priority_served_gap_pct": gap_pct(
+            q["priority_served"], lg["priority_served"]
+        ),
+        "quick_vs_long_travel_pct": round(
+            (q["travel_time_s"] - lg["travel_time_s"]) / max(1, lg["travel_time_s"]) * 100, 2
+        ),
         "insert_ms_median": round(statistics.median(times) * 1000, 1),
         "insert_ms_max": round(max(times) * 1000, 1),
         "urgent_inserted": f"{inserted}/{len(times)}",
@@ -246,6 +282,13 @@ def run_day(
     help="Seconds per instance (default 5 for Solomon, 30 for Gehring-Homberger).",
 )
 @click.option("--jobs", type=int, default=2, show_default=True, help="Instances solved at once.")
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Solve each instance with seeds 0..N-1 (the mean gap is over every run).",
+)
 @click.option(
     "--limit", type=int, default=None, help="Only N instances of each set, spread evenly over it."
 )
@@ -277,6 +320,7 @@ def optimise(
     sets: tuple[str, ...],
     time_limit: float | None,
     jobs: int,
+    seeds: int,
     limit: int | None,
     benchmarks: str | None,
     long_s: float,
@@ -312,6 +356,7 @@ def optimise(
                 limit=limit,
                 progress=say,
                 clock=clock or "cpu",
+                seeds=seeds,
             )
     report["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     if as_json:
@@ -328,13 +373,15 @@ def optimise(
             )
             click.echo(
                 f"  {r['long_budget_s']:g} s plan: {r['long']['visits_served']} served, travel {r['long']['travel_time_s'] // 60} min; "
-                f"gap {r['quick_vs_long_travel_gap_pct']} %"
+                f"{r['quick_budget_s']:g} s plan serves {r['quick_vs_long_served_gap_pct']} % fewer "
+                f"({r['quick_vs_long_priority_served_gap_pct']} % by priority), mandatory left out "
+                f"{r['quick']['mandatory_left_out']} against {r['long']['mandatory_left_out']}"
             )
             click.echo(
                 f"  urgent insertion: median {r['insert_ms_median']} ms, max {r['insert_ms_max']} ms ({r['urgent_inserted']} placed)"
             )
         else:
             click.echo(
-                f"{name}: {r['instances']} instances at {r['time_limit_s']:g} s, mean gap {r['mean_gap_pct']} %, "
+                f"{name}: {r['instances']} instances, {r['runs']} runs at {r['time_limit_s']:g} s ({r['seeds']} seed(s), means {r['mean_gap_pct_by_seed']}), mean gap {r['mean_gap_pct']} %, "
                 f"max {r['max_gap_pct']} %, all feasible {r['all_feasible']} ({r['wall_s']} s)"
             )
