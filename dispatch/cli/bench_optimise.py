@@ -74,13 +74,14 @@ def run_set(
         return out
 
     start = time.perf_counter()
-    runs = [(path, seed) for seed in range(max(1, seeds)) for path in files]
+    seed_list = range(max(1, seeds))
+    runs = [(path, seed) for seed in seed_list for path in files]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         results = list(pool.map(one, runs))
     gaps = [r["gap_pct"] for r in results if "gap_pct" in r]
     by_seed = {
         seed: [r["gap_pct"] for r in results if r["seed"] == seed and "gap_pct" in r]
-        for seed in range(max(1, seeds))
+        for seed in seed_list
     }
     return {
         "set": name,
@@ -91,7 +92,7 @@ def run_set(
         "parallel_jobs": jobs,
         "all_feasible": all(r["feasible"] for r in results),
         "infeasible": [r["instance"] for r in results if not r["feasible"]],
-        "seeds": max(1, seeds),
+        "seeds": len(seed_list),
         "mean_gap_pct": round(statistics.mean(gaps), 3) if gaps else None,
         "mean_gap_pct_by_seed": [round(statistics.mean(g), 3) for g in by_seed.values() if g],
         "max_gap_pct": round(max(gaps), 3) if gaps else None,

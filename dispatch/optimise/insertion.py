@@ -153,9 +153,7 @@ def insertions(
         m = problem.matrix(team.mode)
         # Stops as timed now (one per item after the prefix), to stop once we are too late.
         timed = st.timing.stops[len(st.prefix) :] if items == st.items and st.timing.stops else None
-        start_loc = (
-            team.available_location if team.available_location is not None else team.start_location
-        )
+        start_loc = team.departure_location
         if (
             int(m[start_loc, visit.location]) + max(team.shift_start_s, team.available_from_s or 0)
             > win_hi
@@ -241,9 +239,7 @@ def nearest_team_ids(
         if not team.available or not can_serve(team, visit):
             continue
         m = problem.matrix(team.mode)
-        start = (
-            team.available_location if team.available_location is not None else team.start_location
-        )
+        start = team.departure_location
         locs = [start, team.end_location] + [
             by_id[i].location for i in st.items if isinstance(i, str)
         ]

@@ -101,6 +101,14 @@ class Team:
     available_from_s: int | None = None
     available: bool = True
 
+    @property
+    def departure_location(self) -> int:
+        """Where the rest of the route leaves from: ``available_location`` once set, else the
+        start of the shift."""
+        if self.available_location is not None:
+            return self.available_location
+        return self.start_location
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "skills", frozenset(self.skills))
         object.__setattr__(self, "breaks", tuple(self.breaks))

@@ -82,7 +82,7 @@ def encode(
 
     starts: list[tuple[int, int, int]] = []  # (start depot, end depot, start time)
     for t in teams:
-        s_loc = t.available_location if t.available_location is not None else t.start_location
+        s_loc = t.departure_location
         starts.append(
             (depot_of(s_loc), depot_of(t.end_location), t.available_from_s or t.shift_start_s)
         )
@@ -326,9 +326,7 @@ def break_neighbours(enc: Encoded, problem: Problem, neighbours: dict, *, k: int
 
     for c, team in enc.break_team.items():
         m = problem.matrix(team.mode)
-        start = (
-            team.available_location if team.available_location is not None else team.start_location
-        )
+        start = team.departure_location
         able = [
             (int(m[start, v.location]), i)
             for i, v in enc.visit_clients.items()

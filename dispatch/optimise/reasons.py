@@ -40,7 +40,7 @@ def precheck(problem: Problem, visit: Visit) -> Unassigned | None:
     reachable = []
     for t in able:
         m = problem.matrix(t.mode)
-        start = t.available_location if t.available_location is not None else t.start_location
+        start = t.departure_location
         if (
             m[start, visit.location] < UNREACHABLE_S
             and m[visit.location, t.end_location] < UNREACHABLE_S
@@ -51,7 +51,7 @@ def precheck(problem: Problem, visit: Visit) -> Unassigned | None:
     on_duty = []
     for t in reachable:
         m = problem.matrix(t.mode)
-        start = t.available_location if t.available_location is not None else t.start_location
+        start = t.departure_location
         t0 = max(t.shift_start_s, t.available_from_s or 0, problem.now_s or 0)
         arrival = t0 + int(m[start, visit.location])
         for w in visit.windows_or_day():

@@ -182,13 +182,14 @@ def nurse_homes(
         return []
     m = np.asarray(travel_time_s)
     visits = np.asarray(visit_locations)
-    reach = np.minimum(m[np.ix_(visits, visits)], m[np.ix_(visits, visits)].T) <= radius_s
+    between = m[np.ix_(visits, visits)]
+    reach = np.minimum(between, between.T) <= radius_s
     covered = (m[np.ix_(base_locations, visits)] <= radius_s).any(axis=0)
+    taken = np.zeros(len(visits), dtype=bool)
     homes: list[int] = []
     for _ in range(n):
-        gain = reach[:, ~covered].sum(axis=1)
-        gain[[i for i, v in enumerate(visits) if int(v) in homes]] = -1
-        best = int(np.argmax(gain))
+        best = int(np.argmax(np.where(taken, -1, reach[:, ~covered].sum(axis=1))))
+        taken[best] = True
         homes.append(int(visits[best]))
         covered |= reach[best]
     return homes
