@@ -42,7 +42,9 @@ CARE_DAY_HISTORY = 10
 #: what it takes per visit.
 FINISHING_SHARE = 0.25
 FINISHING_MAX_S = 1.5
-FINISHING_PER_VISIT_S = 0.0015
+FINISHING_PER_VISIT_S = 0.001
+#: Seconds kept at the end of a wall budget for the reasons of the visits left out and the plan.
+REASONS_S = 0.08
 #: Teams tried for each visit reinserted after the search: those whose routes pass nearest.
 FINISHING_TEAMS = 10
 #: Most clients a perturbation of the search moves on care days. PyVRP's default (25) makes
@@ -52,6 +54,14 @@ FINISHING_TEAMS = 10
 #: 3 s, seeds 0-1: 448 and 445 against 443 and 448, fewer mandatory visits left out
 #: (26-27 against 31-32). 3 to 5 did about as well, 60 worse.
 CARE_DAY_MAX_PERTURBATIONS = 8
+#: Penalties the search starts from on care days, per second late and per unit of load over
+#: capacity. PyVRP starts halfway to the maximum (5 million here), where they take some 4 s of
+#: a 500-visit day to come down to where they settle (time: 100 to 2,000 per second): a short
+#: search never left the feasible region. Haute-Corse day, seeds 0-5: 3 s plans serve 444 to
+#: 447 visits on average against 439, and a 10 s plan 461 against 452 (seed 0); starting
+#: from 10, 30, 100 or 1,000 per second did about as well as 300.
+CARE_DAY_TIME_WARP_PENALTY = 300.0
+CARE_DAY_LOAD_PENALTY = 1000.0
 #: A CPU-second budget may take this many wall seconds on a crowded machine before the
 #: worker is given up on.
 CPU_BUDGET_WALL_FACTOR = 40
@@ -69,26 +79,30 @@ def _context() -> Any:
 
 
 class _ReportingStop:
-    """PyVRP stopping criterion: the time budget, reporting the best cost as it goes."""
+    """PyVRP stopping criterion: the time budget, reporting the best cost as it goes.
+
+    The budget ends at ``end`` on ``clock``: ``time.monotonic`` for wall budgets (users wait
+    on them; the initial local search counts) or ``time.process_time`` for CPU budgets
+    (benchmarks on a busy machine). ``t0`` (``time.perf_counter``) is the solve's start, from
+    which the reported times are counted.
+    """
 
     def __init__(
-        self, conn: Any, limit_s: float, every_s: float = 0.25, *, cpu: bool = False
+        self,
+        conn: Any,
+        end: float,
+        clock: Callable[[], float],
+        t0: float,
+        every_s: float = 0.25,
     ) -> None:
-        self.conn, self.limit_s, self.every_s = conn, limit_s, every_s
-        # CPU time of this process (benchmarks on a busy machine) or wall time (users wait on it).
-        self.clock = time.process_time if cpu else time.perf_counter
-        self.start: float | None = None
+        self.conn, self.end, self.clock, self.t0, self.every_s = conn, end, clock, t0, every_s
         self.last = 0.0
         self.first_feasible_s: float | None = None
         self.iterations = 0
 
     def __call__(self, best_cost: float) -> bool:
         now = time.perf_counter()
-        if self.start is None:
-            self.start = now
-            self.clock_start = self.clock()
-        elapsed = now - self.start
-        used = self.clock() - self.clock_start
+        elapsed = now - self.t0
         self.iterations += 1
         feasible = best_cost < 2**62
         if feasible and self.first_feasible_s is None:
@@ -106,7 +120,7 @@ class _ReportingStop:
                     },
                 )
             )
-        return used > self.limit_s
+        return self.clock() >= self.end
 
 
 def _worker(
@@ -128,17 +142,20 @@ def _worker(
         from dispatch.optimise.pyvrp_model import decode, encode, warm_start
 
         t0 = time.perf_counter()
+        wall0, cpu0 = time.monotonic(), time.process_time()
         by_id = problem.visits_by_id()
         visits = [by_id[v] for v in visit_ids]
         teams = [problem.team(t) for t in team_ids]
         enc = encode(problem, visits, teams, all_required=all_required)
         build_s = time.perf_counter() - t0
         init = warm_start(enc, warm) if warm else None
-        budget_s = time_limit_s - build_s
-        if deadline is not None and not cpu_time:
-            # A wall budget ends at the caller's deadline (process start and model included).
-            budget_s = deadline - time.monotonic()
-        stop = _ReportingStop(conn, max(0.0, budget_s), cpu=cpu_time)
+        # The budget covers the model and the first local search; a wall budget ends at the
+        # caller's deadline when given (process start included).
+        if cpu_time:
+            stop = _ReportingStop(conn, cpu0 + time_limit_s, time.process_time, t0)
+        else:
+            end = deadline if deadline is not None else wall0 + time_limit_s
+            stop = _ReportingStop(conn, end, time.monotonic, t0)
         params = pyvrp.SolveParams()
         if not all_required:
             # Large days get few iterations in a short budget: let the penalties adapt quickly.
@@ -149,7 +166,16 @@ def _worker(
                 ils=pyvrp.IteratedLocalSearchParams(history_length=CARE_DAY_HISTORY),
                 perturbation=pyvrp.search.PerturbationParams(1, CARE_DAY_MAX_PERTURBATIONS),
             )
-        result = _run_ils(enc, problem, stop, seed=seed, params=params, initial=init)
+        penalties = None
+        if not all_required:
+            penalties = (
+                [CARE_DAY_LOAD_PENALTY] * enc.data.num_load_dimensions,
+                CARE_DAY_TIME_WARP_PENALTY,
+                CARE_DAY_TIME_WARP_PENALTY,
+            )
+        result = _run_ils(
+            enc, problem, stop, seed=seed, params=params, initial=init, penalties=penalties
+        )
         best = result.best
         conn.send(
             (
@@ -163,7 +189,7 @@ def _worker(
                     "solver_cost": int(best.distance_cost()) if best.is_feasible() else None,
                     "first_feasible_s": None
                     if stop.first_feasible_s is None
-                    else round(stop.first_feasible_s + build_s, 3),
+                    else round(stop.first_feasible_s, 3),
                 },
             )
         )
@@ -173,8 +199,18 @@ def _worker(
         conn.close()
 
 
-def _run_ils(enc: Any, problem: Problem, stop: Any, *, seed: int, params: Any, initial: Any) -> Any:
-    """pyvrp.solve, with neighbour lists that know where each team's breaks belong."""
+def _run_ils(
+    enc: Any,
+    problem: Problem,
+    stop: Any,
+    *,
+    seed: int,
+    params: Any,
+    initial: Any,
+    penalties: tuple[list[float], float, float] | None = None,
+) -> Any:
+    """pyvrp.solve, with neighbour lists that know where each team's breaks belong, starting
+    from ``penalties`` (load, time, distance) when given."""
     from pyvrp import RandomNumberGenerator, Solution
     from pyvrp.IteratedLocalSearch import IteratedLocalSearch
     from pyvrp.PenaltyManager import PenaltyManager
@@ -191,7 +227,7 @@ def _run_ils(enc: Any, problem: Problem, stop: Any, *, seed: int, params: Any, i
     for op in params.operators:
         if op.supports(data):
             ls.add_operator(op(data))
-    pm = PenaltyManager(params.penalty.midpoint_penalties(data), params.penalty)
+    pm = PenaltyManager(penalties or params.penalty.midpoint_penalties(data), params.penalty)
     init = initial
     if init is None:
         if enc.break_team:
@@ -281,7 +317,8 @@ def run_worker(
 
 def finishing_s(time_limit_s: float, n_visits: int) -> float:
     """Seconds of a wall budget kept for the exact timing, repairs and reinsertions after the
-    search (0.5 to 0.7 s on a 500-visit day, a few hundredths on a 60-visit one)."""
+    search (0.4 to 0.6 s on a 500-visit day, a few hundredths on a 60-visit one;
+    the reinsertions stop at the end of the budget)."""
     return min(FINISHING_MAX_S, FINISHING_SHARE * time_limit_s, FINISHING_PER_VISIT_S * n_visits)
 
 
@@ -326,12 +363,17 @@ def insert_all(
     *,
     move_breaks: bool = False,
     max_teams: int | None = None,
+    deadline: float | None = None,
 ) -> list[str]:
     """Insert visits one by one (most important first) where cheapest; returns those that fit
-    nowhere (among the ``max_teams`` teams passing nearest each visit, when given)."""
+    nowhere (among the ``max_teams`` teams passing nearest each visit, when given) or were
+    not tried before ``deadline`` (``time.monotonic()``)."""
     by_id = problem.visits_by_id()
     left: list[str] = []
     for vid in sorted(visit_ids, key=lambda v: _order(by_id[v])):
+        if deadline is not None and time.monotonic() >= deadline:
+            left.append(vid)
+            continue
         team_ids = nearest_team_ids(problem, states, by_id[vid], max_teams) if max_teams else None
         found = insertions(problem, states, by_id[vid], move_breaks=move_breaks, team_ids=team_ids)
         if found:
@@ -342,24 +384,30 @@ def insert_all(
 
 
 def make_room(
-    problem: Problem, states: dict[str, TeamState], left: list[str]
+    problem: Problem,
+    states: dict[str, TeamState],
+    left: list[str],
+    *,
+    deadline: float | None = None,
 ) -> tuple[list[str], int]:
     """Serve the mandatory visits left out in place of optional ones where an exchange fits.
 
     A short search often leaves a mandatory visit out while a nearby route serves an optional
     one; the exchange is cheap to find and always worth it. Returns the visits still left out
-    and the number of mandatory visits brought in.
+    and the number of mandatory visits brought in (those tried before ``deadline``).
     """
     by_id = problem.visits_by_id()
     left = list(left)
     brought = 0
     for vid in sorted((v for v in left if by_id[v].mandatory), key=lambda v: _order(by_id[v])):
+        if deadline is not None and time.monotonic() >= deadline:
+            break
         out = insert_by_ejection(problem, states, by_id[vid])
         if out is None:
             continue
         brought += 1
         left.remove(vid)
-        left += insert_all(problem, states, [out], max_teams=FINISHING_TEAMS)
+        left += insert_all(problem, states, [out], max_teams=FINISHING_TEAMS, deadline=deadline)
     return left, brought
 
 
@@ -511,7 +559,10 @@ def solve(
     # (a few visits on a full day, for a few tenths of a second).
     dropped = [v for v in candidates if v not in served and v not in ejected]
     left = insert_all(problem, states, ejected + dropped, max_teams=FINISHING_TEAMS)
-    left, swapped = make_room(problem, states, left)
+    # On a wall budget the exchanges stop in time for the reasons and the plan (every visit
+    # left out has been tried in the routes as they stand: its reason holds).
+    finish_by = None if cpu_time else t_wall + time_limit_s - REASONS_S
+    left, swapped = make_room(problem, states, left, deadline=finish_by)
     stats["swapped_in"] = swapped
     stats["reinserted"] = len(ejected) + len(dropped) - len(left)
     unassigned += unassigned_reasons(problem, states, left)
