@@ -41,23 +41,6 @@ def _break_key(team: Team) -> str:
     return team.id
 
 
-def break_leg_allowance(problem: Problem, visits: list[Visit]) -> int:
-    """Seconds added to a break in the solver's model for the leg it hides.
-
-    The solver sees no travel to or from a break, so a route X, break, Y skips the drive from
-    X to Y. A typical short leg (the 3rd-nearest visit, upper quartile, at most 20 min) added
-    to the break keeps most such routes feasible once timed exactly.
-    """
-    if len(visits) < 4:
-        return 0
-    locs = np.array([v.location for v in visits])
-    m = problem.matrix("car")[np.ix_(locs, locs)].astype(np.float64)
-    np.fill_diagonal(m, np.inf)
-    third = np.partition(m, 2, axis=1)[:, 2]
-    third = third[np.isfinite(third)]
-    return int(min(1200, np.percentile(third, 75))) if len(third) else 0
-
-
 def encode(
     problem: Problem, visits: list[Visit], teams: list[Team], *, all_required: bool = False
 ) -> Encoded:
@@ -65,8 +48,12 @@ def encode(
 
     Every team is one vehicle type (its own shift, start and end); skills, locks and the
     continuity wish become per-team profiles (forbidden edges cost :data:`FORBIDDEN`); breaks
-    are pseudo-clients with no travel to or from them, one per team and break, that only their
-    team may take; a load dimension per break keeps one of each per team.
+    are pseudo-clients, one per team and break, that only their team may take, placed at the
+    team's start (its base or home): the solver sees a detour there, which the exact timing
+    replaces by a break on the road, never later (travel times obey the triangle
+    inequality), so no visit is lost when the routes are timed. With no travel to a break the
+    search hid its longest drives in the breaks and a fifth of the visits of a 3 s plan came
+    out again. A load dimension per break keeps one of each per team.
     Visits are optional with a large prize when mandatory (so infeasible ones are left out, not
     forced in) unless ``all_required`` (benchmarks, where every customer must be served).
     """
@@ -144,7 +131,6 @@ def encode(
             groups.append(ClientGroup(members, required=all_required))
     break_loc: dict[str, int] = {}
     break_team: dict[int, Team] = {}
-    leg_allowance = break_leg_allowance(problem, visits) if class_keys else 0
     for c, key in enumerate(class_keys):
         loc = n_real + c
         break_loc[key] = loc
@@ -156,7 +142,7 @@ def encode(
                     Client(
                         location=loc,
                         delivery=delivery,
-                        service_duration=brk.duration_s + leg_allowance,
+                        service_duration=brk.duration_s,
                         tw_early=brk.earliest_start_s,
                         tw_late=brk.latest_start_s,
                         required=True,
@@ -198,9 +184,20 @@ def encode(
             for v in visits
             if v.preferred_team_id is not None and v.preferred_team_id != t.id
         )
-        pkey = (t.mode, forbidden + other_breaks, penalised)
+        own_break = break_loc[_break_key(t)] if t.breaks else None
+        pkey = (t.mode, forbidden + other_breaks, penalised, own_break)
         if pkey not in profiles:
             cost = base_cost[t.mode].copy()
+            duration = durations[t.mode]
+            if own_break is not None:
+                # The team's breaks are at its start place, as far as the solver knows.
+                home = t.start_location
+                duration = duration.copy()
+                duration[:n_real, own_break] = problem.matrix(t.mode)[idx, home]
+                duration[own_break, :n_real] = problem.matrix(t.mode)[home, idx]
+                cost[:n_real, own_break] = problem.cost_matrix(t.mode)[idx, home]
+                cost[own_break, :n_real] = problem.cost_matrix(t.mode)[home, idx]
+                cost[duration >= UNREACHABLE_S] = FORBIDDEN
             if penalised:
                 cost[:, list(penalised)] += problem.continuity_cost_s
             blocked = list(forbidden + other_breaks)
@@ -210,7 +207,7 @@ def encode(
             np.fill_diagonal(cost, 0)
             profiles[pkey] = len(dist_mats)
             dist_mats.append(cost)
-            dur_mats.append(durations[t.mode])
+            dur_mats.append(duration)
         capacity = []
         if has_load:
             capacity.append(t.capacity if t.capacity is not None else UNLIMITED)
@@ -314,10 +311,10 @@ def warm_start(enc: Encoded, routes: dict[str, list[str | int]]) -> Solution:
 def break_neighbours(enc: Encoded, problem: Problem, neighbours: dict, *, k: int = 40) -> dict:
     """Neighbour lists that let a break meet the visits its team may do.
 
-    PyVRP's granular neighbourhood is computed on the first profile, where a break is
-    "nowhere" (no travel to it), so its neighbours would be arbitrary and the search could
-    not move it into its own team's route. Each break gets the ``k`` visits nearest to its
-    team's start that the team may serve, and those visits get the break.
+    PyVRP's granular neighbourhood knows nothing of skills, so a break's nearest clients
+    may be visits its team may not do (or other teams' breaks) and the search could not move
+    it into its own team's route. Each break gets the ``k`` visits nearest to its team's
+    start that the team may serve, and those visits get the break.
     """
     from pyvrp import Activity, ActivityType
 
