@@ -48,10 +48,11 @@ def encode(
 
     Every team is one vehicle type (its own shift, start and end); skills, locks and the
     continuity wish become per-team profiles (forbidden edges cost :data:`FORBIDDEN`); breaks
-    are pseudo-clients, one per team and break, that only their team may take, placed at the
-    team's start (its base or home): the solver sees a detour there, which the exact timing
-    replaces by a break on the road, never later (travel times obey the triangle
-    inequality), so no visit is lost when the routes are timed. With no travel to a break the
+    are pseudo-clients, one per team and break, that only their team may take, placed where
+    the team's route starts (its base or home, or where it stands on a re-plan). The solver
+    sees a detour there; the exact timing takes the break on the road instead, which travel
+    times obeying the triangle inequality make no later (unless the break's window closes
+    during the drive), so the routes hardly ever need repair. With no travel to a break, the
     search hid its longest drives in the breaks and a fifth of the visits of a 3 s plan came
     out again. A load dimension per break keeps one of each per team.
     Visits are optional with a large prize when mandatory (so infeasible ones are left out, not
@@ -190,8 +191,9 @@ def encode(
             cost = base_cost[t.mode].copy()
             duration = durations[t.mode]
             if own_break is not None:
-                # The team's breaks are at its start place, as far as the solver knows.
-                home = t.start_location
+                # The team's breaks are where its route starts (its base or home, or where
+                # it stands when the day is re-planned), as far as the solver knows.
+                home = t.departure_location
                 duration = duration.copy()
                 duration[:n_real, own_break] = problem.matrix(t.mode)[idx, home]
                 duration[own_break, :n_real] = problem.matrix(t.mode)[home, idx]
