@@ -194,12 +194,18 @@ def encode(
                 # The team's breaks are where its route starts (its base or home, or where
                 # it stands when the day is re-planned), as far as the solver knows.
                 home = t.departure_location
+                to_home = problem.matrix(t.mode)[idx, home]
+                from_home = problem.matrix(t.mode)[home, idx]
                 duration = duration.copy()
-                duration[:n_real, own_break] = problem.matrix(t.mode)[idx, home]
-                duration[own_break, :n_real] = problem.matrix(t.mode)[home, idx]
-                cost[:n_real, own_break] = problem.cost_matrix(t.mode)[idx, home]
-                cost[own_break, :n_real] = problem.cost_matrix(t.mode)[home, idx]
-                cost[duration >= UNREACHABLE_S] = FORBIDDEN
+                duration[:n_real, own_break] = to_home
+                duration[own_break, :n_real] = from_home
+                costs = problem.cost_matrix(t.mode)
+                cost[:n_real, own_break] = np.where(
+                    to_home >= UNREACHABLE_S, FORBIDDEN, costs[idx, home]
+                )
+                cost[own_break, :n_real] = np.where(
+                    from_home >= UNREACHABLE_S, FORBIDDEN, costs[home, idx]
+                )
             if penalised:
                 cost[:, list(penalised)] += problem.continuity_cost_s
             blocked = list(forbidden + other_breaks)

@@ -168,6 +168,7 @@ def _worker(
             )
         penalties = None
         if not all_required:
+            # Load, time, distance (care days set no distance limit: its penalty never applies).
             penalties = (
                 [CARE_DAY_LOAD_PENALTY] * enc.data.num_load_dimensions,
                 CARE_DAY_TIME_WARP_PENALTY,
@@ -317,8 +318,8 @@ def run_worker(
 
 def finishing_s(time_limit_s: float, n_visits: int) -> float:
     """Seconds of a wall budget kept for the exact timing, repairs and reinsertions after the
-    search (0.4 to 0.6 s on a 500-visit day, a few hundredths on a 60-visit one;
-    the reinsertions stop at the end of the budget)."""
+    search (0.4 to 0.6 s on a 500-visit day, a few hundredths on a 60-visit one; the
+    exchanges of :func:`make_room` stop at the end of the budget)."""
     return min(FINISHING_MAX_S, FINISHING_SHARE * time_limit_s, FINISHING_PER_VISIT_S * n_visits)
 
 
@@ -363,17 +364,12 @@ def insert_all(
     *,
     move_breaks: bool = False,
     max_teams: int | None = None,
-    deadline: float | None = None,
 ) -> list[str]:
     """Insert visits one by one (most important first) where cheapest; returns those that fit
-    nowhere (among the ``max_teams`` teams passing nearest each visit, when given) or were
-    not tried before ``deadline`` (``time.monotonic()``)."""
+    nowhere (among the ``max_teams`` teams passing nearest each visit, when given)."""
     by_id = problem.visits_by_id()
     left: list[str] = []
     for vid in sorted(visit_ids, key=lambda v: _order(by_id[v])):
-        if deadline is not None and time.monotonic() >= deadline:
-            left.append(vid)
-            continue
         team_ids = nearest_team_ids(problem, states, by_id[vid], max_teams) if max_teams else None
         found = insertions(problem, states, by_id[vid], move_breaks=move_breaks, team_ids=team_ids)
         if found:
@@ -407,7 +403,7 @@ def make_room(
             continue
         brought += 1
         left.remove(vid)
-        left += insert_all(problem, states, [out], max_teams=FINISHING_TEAMS, deadline=deadline)
+        left += insert_all(problem, states, [out], max_teams=FINISHING_TEAMS)
     return left, brought
 
 
