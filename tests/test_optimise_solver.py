@@ -369,3 +369,27 @@ def test_nurses_working_from_home_live_where_the_bases_do_not_reach():
     homes = nurse_homes(matrix, [0], list(range(1, 10)), 2, radius_s=20 * 60)
     # The larger village first, then the other one (not a second nurse in the first).
     assert homes == [5, 8]
+
+
+def test_a_visit_the_search_puts_on_an_unskilled_team_moves_to_a_skilled_one(monkeypatch):
+    """Forbidden edges are only costly in the solver's model: should its routes ever give a
+    visit to a team without the skill (or against a lock), the plan still never does."""
+    from dispatch.optimise import solver
+
+    p = line_problem(
+        [
+            Visit("pall", 3, 600, skills=frozenset({"palliatif"})),
+            Visit("lock", 4, 600, locked_team_id="nurse"),
+            Visit("any", 5, 600),
+        ],
+        [team("aide"), team("nurse", {"palliatif"})],
+    )
+
+    def wrong_routes(problem, visit_ids, team_ids, **kw):
+        return {"aide": ["pall", "lock", "any"], "nurse": []}, {}
+
+    monkeypatch.setattr(solver, "run_worker", wrong_routes)
+    plan = solve(p, time_limit_s=0.5)
+    assert plan.assignment() == {"pall": "nurse", "lock": "nurse", "any": "aide"}
+    assert check_plan(p, plan) == []
+    assert plan.stats["repaired"] == 2

@@ -540,6 +540,7 @@ def solve(
             tid: [i + taken.get(tid, 0) if isinstance(i, int) else i for i in items]
             for tid, items in routes.items()
         }
+    searched = time.perf_counter()
     states: dict[str, TeamState] = {}
     for team in problem.teams:
         items = routes.get(team.id, []) if team.available else []
@@ -562,5 +563,6 @@ def solve(
     stats["swapped_in"] = swapped
     stats["reinserted"] = len(ejected) + len(dropped) - len(left)
     unassigned += unassigned_reasons(problem, states, left)
+    stats["finishing_s"] = round(time.perf_counter() - searched, 3)
     stats["time_s"] = round(time.perf_counter() - t0, 3)
     return plan_from_states(problem, states, unassigned, stats)
