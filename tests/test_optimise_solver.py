@@ -393,3 +393,13 @@ def test_a_visit_the_search_puts_on_an_unskilled_team_moves_to_a_skilled_one(mon
     assert plan.assignment() == {"pall": "nurse", "lock": "nurse", "any": "aide"}
     assert check_plan(p, plan) == []
     assert plan.stats["repaired"] == 2
+
+
+def test_the_wide_local_search_polishes_care_days_only(care_problem, care_plan):
+    """Care days end with a local search over wide neighbour lists, which never makes the
+    solver's plan worse; benchmarks (every customer required) keep PyVRP's plain search."""
+    assert care_plan.stats["polish_s"] >= 0
+    gain = care_plan.stats["polish_gain"]
+    assert gain is None or gain >= 0
+    required = solve(care_problem, time_limit_s=0.5, all_required=True)
+    assert "polish_s" not in required.stats
