@@ -237,9 +237,11 @@ def _run_ils(
     polish_s: float = 0.0,
 ) -> tuple[Any, int, dict[str, Any]]:
     """pyvrp.solve, with neighbour lists that know where each team's breaks belong, starting
-    from ``penalties`` (load, time, distance) when given, and ending with an exhaustive local
-    search over ``polish_neighbours`` neighbours per visit when given. Returns the best
-    solution, the number of iterations and what the last local search did."""
+    from ``penalties`` (load, time, distance) when given. With ``polish_neighbours``, an
+    exhaustive local search over that many neighbours per visit polishes the start (when
+    ``stop``, a :class:`_ReportingStop`, leaves more than three times ``polish_s``) and the
+    result. Returns the best solution, the number of iterations and the polishing's
+    statistics."""
     from pyvrp import RandomNumberGenerator, Solution
     from pyvrp.IteratedLocalSearch import IteratedLocalSearch
     from pyvrp.PenaltyManager import PenaltyManager
@@ -299,6 +301,8 @@ def _run_ils(
         polished["start_polish_s"] = round(time.perf_counter() - t, 3)
     result = IteratedLocalSearch(data, pm, ls, init, params.ils).run(stop, False, False)
     best = result.best
+    # A polished start may be late somewhere; a search too short to mend it keeps the
+    # feasible start it had.
     if not best.is_feasible() and fallback is not None:
         best = fallback
     if wide_ls is not None:
