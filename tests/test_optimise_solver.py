@@ -403,3 +403,38 @@ def test_the_wide_local_search_polishes_care_days_only(care_problem, care_plan):
     assert gain is None or gain >= 0
     required = solve(care_problem, time_limit_s=0.5, all_required=True)
     assert "polish_s" not in required.stats
+
+
+def test_care_days_number_visits_along_the_road():
+    """The solver's matrices number visits along a nearest-neighbour chain (cache locality):
+    every visit once, and shuffled places on a line come back in line order."""
+    from dispatch.optimise.pyvrp_model import encode, locality_order
+
+    places = [7, 2, 10, 4, 9, 1, 5, 11, 3, 8, 6]
+    visits = [Visit(id=f"v{p}", location=p, duration_s=600) for p in places]
+    problem = line_problem(visits, [team("t")])
+    ordered = locality_order(problem.matrix("car"), visits)
+    assert sorted(v.id for v in ordered) == sorted(v.id for v in visits)
+    walk = [v.location for v in ordered]
+    # From the first visit (place 7) the chain goes one way to the end, then the other.
+    assert walk == [7, 6, 5, 4, 3, 2, 1, 8, 9, 10, 11] or walk == [
+        7,
+        8,
+        9,
+        10,
+        11,
+        6,
+        5,
+        4,
+        3,
+        2,
+        1,
+    ]
+    enc = encode(problem, visits, [team("t")])
+    n = len(visits)
+    assert [enc.client_item[c] for c in range(n)] == [v.id for v in ordered]
+    locs = [enc.data.client(c).location for c in range(n)]
+    assert locs == sorted(locs)  # the matrices are numbered in the same order
+    # Benchmarks keep the file's order.
+    kept = encode(problem, visits, [team("t")], all_required=True)
+    assert [kept.client_item[c] for c in range(n)] == [v.id for v in visits]

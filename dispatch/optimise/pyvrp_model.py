@@ -41,6 +41,34 @@ def _break_key(team: Team) -> str:
     return team.id
 
 
+def locality_order(travel_time_s: np.ndarray, visits: list[Visit]) -> list[Visit]:
+    """``visits`` along a nearest-neighbour chain over ``travel_time_s``, so that visits near
+    each other on the road are near each other in the solver's matrices.
+
+    A care day has a cost matrix per team (skills, continuity and breaks differ): 40 of
+    2.5 MB for 40 teams, far more than the processor's cache. The search mostly reads the
+    costs between a visit and its nearest neighbours; numbered along the chain, those share
+    cache lines, and an iteration of the search takes about a quarter less time (Haute-Corse
+    days 0-2, 600 iterations: 0.83 ms against 1.07 ms). Benchmarks have a single matrix that
+    fits in the cache and keep the file's order.
+    """
+    n = len(visits)
+    if n < 3:
+        return list(visits)
+    locs = np.array([v.location for v in visits], dtype=np.int64)
+    sub = travel_time_s[np.ix_(locs, locs)].astype(np.float64)
+    sub += sub.T
+    seen = np.zeros(n, dtype=bool)
+    order = [0]
+    seen[0] = True
+    for _ in range(n - 1):
+        row = np.where(seen, np.inf, sub[order[-1]])
+        nxt = int(np.argmin(row))
+        order.append(nxt)
+        seen[nxt] = True
+    return [visits[i] for i in order]
+
+
 def encode(
     problem: Problem, visits: list[Visit], teams: list[Team], *, all_required: bool = False
 ) -> Encoded:
@@ -57,7 +85,10 @@ def encode(
     out again. A load dimension per break keeps one of each per team.
     Visits are optional with a large prize when mandatory (so infeasible ones are left out, not
     forced in) unless ``all_required`` (benchmarks, where every customer must be served).
+    On care days the visits are numbered in :func:`locality_order`.
     """
+    if not all_required:
+        visits = locality_order(problem.matrix(teams[0].mode if teams else "car"), visits)
     # Locations: team places first (depots), then one per visit, then one per break class.
     depot_locs: list[int] = []
     depot_index: dict[int, int] = {}
@@ -156,18 +187,26 @@ def encode(
     locations = [Location(0.0, 0.0) for _ in range(n_loc)]
     depots = [Depot(location=i) for i in range(n_dep)]
 
-    # One duration matrix per mode, one cost matrix per distinct team profile.
+    # One duration matrix per mode, shared by its profiles; one cost matrix per distinct team
+    # profile. A team's breaks are where its route starts (its base or home, or where it
+    # stands when the day is re-planned), as far as the solver knows: their rows and columns
+    # are those of that place (other teams' profiles forbid them).
     durations: dict[str, np.ndarray] = {}
     base_cost: dict[str, np.ndarray] = {}
-    for t in teams:
-        if t.mode not in durations:
-            d = np.zeros((n_loc, n_loc), dtype=np.int64)
-            d[:n_real, :n_real] = problem.matrix(t.mode)[np.ix_(idx, idx)]
-            durations[t.mode] = d
-            cm = np.zeros((n_loc, n_loc), dtype=np.int64)
-            cm[:n_real, :n_real] = problem.cost_matrix(t.mode)[np.ix_(idx, idx)]
-            cm[d >= UNREACHABLE_S] = FORBIDDEN
-            base_cost[t.mode] = cm
+    for mode in dict.fromkeys(t.mode for t in teams):
+        m = problem.matrix(mode)
+        costs = problem.cost_matrix(mode)
+        d = np.zeros((n_loc, n_loc), dtype=np.int64)
+        d[:n_real, :n_real] = m[np.ix_(idx, idx)]
+        cm = np.zeros((n_loc, n_loc), dtype=np.int64)
+        cm[:n_real, :n_real] = costs[np.ix_(idx, idx)]
+        for t in teams:
+            if t.mode == mode and t.breaks:
+                own, home = break_loc[_break_key(t)], t.departure_location
+                d[:n_real, own], d[own, :n_real] = m[idx, home], m[home, idx]
+                cm[:n_real, own], cm[own, :n_real] = costs[idx, home], costs[home, idx]
+        cm[d >= UNREACHABLE_S] = FORBIDDEN
+        durations[mode], base_cost[mode] = d, cm
     profiles: dict[tuple, int] = {}
     dist_mats: list[np.ndarray] = []
     dur_mats: list[np.ndarray] = []
@@ -185,27 +224,9 @@ def encode(
             for v in visits
             if v.preferred_team_id is not None and v.preferred_team_id != t.id
         )
-        own_break = break_loc[_break_key(t)] if t.breaks else None
-        pkey = (t.mode, forbidden + other_breaks, penalised, own_break)
+        pkey = (t.mode, forbidden + other_breaks, penalised)
         if pkey not in profiles:
             cost = base_cost[t.mode].copy()
-            duration = durations[t.mode]
-            if own_break is not None:
-                # The team's breaks are where its route starts (its base or home, or where
-                # it stands when the day is re-planned), as far as the solver knows.
-                home = t.departure_location
-                to_home = problem.matrix(t.mode)[idx, home]
-                from_home = problem.matrix(t.mode)[home, idx]
-                duration = duration.copy()
-                duration[:n_real, own_break] = to_home
-                duration[own_break, :n_real] = from_home
-                costs = problem.cost_matrix(t.mode)
-                cost[:n_real, own_break] = np.where(
-                    to_home >= UNREACHABLE_S, FORBIDDEN, costs[idx, home]
-                )
-                cost[own_break, :n_real] = np.where(
-                    from_home >= UNREACHABLE_S, FORBIDDEN, costs[home, idx]
-                )
             if penalised:
                 cost[:, list(penalised)] += problem.continuity_cost_s
             blocked = list(forbidden + other_breaks)
@@ -215,7 +236,7 @@ def encode(
             np.fill_diagonal(cost, 0)
             profiles[pkey] = len(dist_mats)
             dist_mats.append(cost)
-            dur_mats.append(duration)
+            dur_mats.append(durations[t.mode])
         capacity = []
         if has_load:
             capacity.append(t.capacity if t.capacity is not None else UNLIMITED)
