@@ -44,7 +44,7 @@ CARE_DAY_HISTORY = 10
 #: what it takes per visit.
 FINISHING_SHARE = 0.25
 FINISHING_MAX_S = 1.5
-FINISHING_PER_VISIT_S = 0.001
+FINISHING_PER_VISIT_S = 0.0007
 #: Seconds kept at the end of a wall budget for the reasons of the visits left out and the plan.
 REASONS_S = 0.08
 #: Teams tried for each visit reinserted after the search: those whose routes pass nearest.
@@ -393,7 +393,7 @@ def run_worker(
 
 def finishing_s(time_limit_s: float, n_visits: int) -> float:
     """Seconds of a wall budget kept for the exact timing, repairs and reinsertions after the
-    search (0.4 to 0.6 s on a 500-visit day, a few hundredths on a 60-visit one; the
+    search (0.1 to 0.35 s on a 500-visit day, a few hundredths on a 60-visit one; the
     exchanges of :func:`make_room` stop at the end of the budget)."""
     return min(FINISHING_MAX_S, FINISHING_SHARE * time_limit_s, FINISHING_PER_VISIT_S * n_visits)
 
