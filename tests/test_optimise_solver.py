@@ -438,3 +438,29 @@ def test_care_days_number_visits_along_the_road():
     # Benchmarks keep the file's order.
     kept = encode(problem, visits, [team("t")], all_required=True)
     assert [kept.client_item[c] for c in range(n)] == [v.id for v in visits]
+
+
+@pytest.mark.parametrize("modes", [("car",), ("car", "bike")])
+def test_quick_neighbour_lists_are_pyvrps(care_problem, modes):
+    """The neighbour lists computed on one profile of cheapest edges are PyVRP's own (teams of
+    one mode; with two, PyVRP computes them itself)."""
+    from pyvrp.search import NeighbourhoodParams, compute_neighbours
+
+    from dispatch.optimise.pyvrp_model import encode, neighbours
+
+    problem = care_problem
+    if "bike" in modes:
+        car = problem.matrix("car")
+        problem = problem.with_changes(
+            travel_time_s={"car": car, "bike": car * 3},
+            teams=tuple(
+                dataclasses.replace(t, mode="bike") if i % 3 == 0 else t
+                for i, t in enumerate(problem.teams)
+            ),
+        )
+    enc = encode(problem, list(problem.visits), list(problem.teams))
+    assert enc.data.num_profiles > 1
+    assert (enc.min_cost is not None) == (len(modes) == 1)
+    for k in (10, 40):
+        params = NeighbourhoodParams(num_neighbours=k)
+        assert neighbours(enc, params) == compute_neighbours(enc.data, params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from pyvrp import Client, ClientGroup, Depot, Location, ProblemData, Solution, VehicleType
@@ -32,6 +33,10 @@ class Encoded:
     break_class_teams: dict[str, list[str]] = field(default_factory=dict)
     break_team: dict[int, Team] = field(default_factory=dict)  # break client -> its team
     visit_clients: dict[int, Visit] = field(default_factory=dict)  # visit client -> visit
+    # Cheapest cost of each edge over the profiles, and the duration matrix they all share
+    # (teams of one mode; see :func:`neighbours`).
+    min_cost: np.ndarray | None = None
+    duration: np.ndarray | None = None
 
 
 def _break_key(team: Team) -> str:
@@ -210,6 +215,7 @@ def encode(
     profiles: dict[tuple, int] = {}
     dist_mats: list[np.ndarray] = []
     dur_mats: list[np.ndarray] = []
+    min_cost: np.ndarray | None = None
     vehicle_types: list[VehicleType] = []
     type_index: dict[tuple, int] = {}
     type_teams: list[list[str]] = []
@@ -237,6 +243,10 @@ def encode(
             profiles[pkey] = len(dist_mats)
             dist_mats.append(cost)
             dur_mats.append(durations[t.mode])
+            if min_cost is None:
+                min_cost = cost.copy()
+            else:
+                np.minimum(min_cost, cost, out=min_cost)
         capacity = []
         if has_load:
             capacity.append(t.capacity if t.capacity is not None else UNLIMITED)
@@ -289,7 +299,31 @@ def encode(
         visit_clients={
             i: by_visit[item] for i, item in enumerate(client_item) if isinstance(item, str)
         },
+        min_cost=min_cost if len(dist_mats) > 1 and len(durations) == 1 else None,
+        duration=next(iter(durations.values())) if len(durations) == 1 else None,
     )
+
+
+def neighbours(enc: Encoded, params: Any) -> dict:
+    """PyVRP's granular neighbour lists (``params``: its NeighbourhoodParams), computed fast.
+
+    PyVRP measures how close two clients are by the cheapest edge between them over every
+    vehicle type, which on a care day means reading all 40 cost matrices: a fifth of a
+    second. When the teams share one mode (one duration matrix), the same lists come from a
+    copy of the problem with one profile holding the cheapest cost of each edge, in about a
+    quarter of the time.
+    """
+    from pyvrp.search import compute_neighbours
+
+    data = enc.data
+    if enc.min_cost is None or enc.duration is None:
+        return compute_neighbours(data, params)
+    one = data.replace(
+        vehicle_types=[data.vehicle_type(0).replace(num_available=1, profile=0)],
+        distance_matrices=[enc.min_cost],
+        duration_matrices=[enc.duration],
+    )
+    return compute_neighbours(one, params)
 
 
 def decode(enc: Encoded, solution: Solution) -> dict[str, list[str | int]]:

@@ -249,10 +249,10 @@ def _run_ils(
         LocalSearch,
         NeighbourhoodParams,
         PerturbationManager,
-        compute_neighbours,
     )
 
     from dispatch.optimise.pyvrp_model import break_neighbours, break_routes
+    from dispatch.optimise.pyvrp_model import neighbours as neighbours_of
 
     def local_search(near: dict) -> Any:
         ls = LocalSearch(data, rng, near, PerturbationManager(params.perturbation))
@@ -266,14 +266,14 @@ def _run_ils(
     nbp = params.neighbourhood
     wide = None
     if polish_neighbours is not None and polish_neighbours > nbp.num_neighbours:
-        wide = compute_neighbours(
-            data,
+        wide = neighbours_of(
+            enc,
             NeighbourhoodParams(nbp.weight_wait_time, polish_neighbours, nbp.symmetric_proximity),
         )
         # Each list is ordered by proximity: the search's lists are the first entries.
         neighbours = {act: list(near)[: nbp.num_neighbours] for act, near in wide.items()}
     else:
-        neighbours = compute_neighbours(data, nbp)
+        neighbours = neighbours_of(enc, nbp)
     if enc.break_team:
         neighbours = break_neighbours(enc, problem, neighbours)
         if wide is not None:
