@@ -464,3 +464,27 @@ def test_quick_neighbour_lists_are_pyvrps(care_problem, modes):
     for k in (10, 40):
         params = NeighbourhoodParams(num_neighbours=k)
         assert neighbours(enc, params) == compute_neighbours(enc.data, params)
+
+
+def test_two_searches_side_by_side_keep_the_better(care_problem):
+    """Care days run a search per core (two at most) and keep the better result;
+    benchmarks and CPU-second budgets run one."""
+    from dispatch.optimise import solver
+
+    assert solver.parallel_searches(all_required=True, cpu_time=False) == 1
+    assert solver.parallel_searches(all_required=False, cpu_time=True) == 1
+    reports = []
+    routes, stats = solver.run_worker(
+        care_problem,
+        [v.id for v in care_problem.visits],
+        [t.id for t in care_problem.teams],
+        time_limit_s=0.6,
+        seed=4,
+        progress=reports.append,
+        searches=2,
+    )
+    objectives = stats["search_objectives"]
+    assert stats["searches"] == 2 and len(objectives) == 2
+    assert None not in objectives and stats["solver_objective"] == min(objectives)
+    assert {tid for tid in routes} <= {t.id for t in care_problem.teams}
+    assert reports and all(r["elapsed_s"] <= 5 for r in reports)

@@ -1,11 +1,13 @@
-"""solve(): PyVRP in a worker process under a time budget, then exact re-timing and repair."""
+"""solve(): PyVRP in worker processes under a time budget, then exact re-timing and repair."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from multiprocessing import connection as mp_connection
 from typing import Any
 
 from dispatch.errors import SolverError
@@ -76,6 +78,11 @@ POLISH_NEIGHBOURS = 200
 #: Seconds of the search's budget kept for the last pass, per visit (the first is skipped
 #: when the budget has no room for it).
 POLISH_PER_VISIT_S = 0.0003
+#: Most searches a care day runs side by side (one per core), keeping the best result. Each
+#: search's working set now fits the cache well enough that two do not slow each other:
+#: Haute-Corse days 0-5, 3 s, 24 pairs of runs: 458.8 visits served by the better of two
+#: against 456.8 by one (457.3 and 456.6 for each alone).
+MAX_SEARCHES = 2
 #: A CPU-second budget may take this many wall seconds on a crowded machine before the
 #: worker is given up on.
 CPU_BUDGET_WALL_FACTOR = 40
@@ -211,6 +218,9 @@ def _worker(
                     "iterations": iterations,
                     "solver_feasible": bool(best.is_feasible()),
                     "solver_cost": int(best.distance_cost()) if best.is_feasible() else None,
+                    "solver_objective": int(best.distance_cost() + best.uncollected_prizes())
+                    if best.is_feasible()
+                    else None,
                     "first_feasible_s": None
                     if stop.first_feasible_s is None
                     else round(stop.first_feasible_s, 3),
@@ -317,6 +327,27 @@ def _run_ils(
     return best, result.num_iterations, polished
 
 
+def parallel_searches(*, all_required: bool, cpu_time: bool) -> int:
+    """How many searches a care day runs side by side: one per core, at most
+    :data:`MAX_SEARCHES`. Benchmarks (every customer required, or CPU-second budgets) run one.
+    """
+    if all_required or cpu_time:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_SEARCHES, cores))
+
+
+def _better(stats: dict[str, Any], than: dict[str, Any]) -> bool:
+    """Whether a search's result beats another's: feasible first, then the solver's objective."""
+    a, b = stats.get("solver_objective"), than.get("solver_objective")
+    if a is None:
+        return False
+    return b is None or a < b
+
+
 def run_worker(
     problem: Problem,
     visit_ids: list[str],
@@ -329,66 +360,108 @@ def run_worker(
     progress: Progress | None = None,
     cpu_time: bool = False,
     deadline: float | None = None,
+    searches: int = 1,
 ) -> tuple[dict[str, list[Item]], dict[str, Any]]:
-    """Run PyVRP in another process (it holds the GIL) and return its routes and statistics.
+    """Run PyVRP in other processes (it holds the GIL) and return the best routes found and
+    their statistics.
 
-    ``deadline`` (``time.monotonic()``, shared by the processes of a machine) ends a wall-clock
-    search at that instant rather than ``time_limit_s`` after the model is built.
+    ``searches`` processes search side by side from seeds ``seed``, ``seed + 1``...; the
+    best result wins (``stats["search_objectives"]`` lists each one's). ``deadline``
+    (``time.monotonic()``, shared by the processes of a machine) ends a wall-clock search at
+    that instant rather than ``time_limit_s`` after the model is built.
     """
     ctx = _context()
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(
-        target=_worker,
-        args=(
-            child,
-            problem,
-            visit_ids,
-            team_ids,
-            time_limit_s,
-            seed,
-            warm,
-            all_required,
-            cpu_time,
-            deadline,
-        ),
-        daemon=True,
-    )
-    proc.start()
-    child.close()
+    procs: list[Any] = []
+    pipes: list[Any] = []
+    for k in range(searches):
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(
+            target=_worker,
+            args=(
+                child,
+                problem,
+                visit_ids,
+                team_ids,
+                time_limit_s,
+                seed + k,
+                warm,
+                all_required,
+                cpu_time,
+                deadline,
+            ),
+            daemon=True,
+        )
+        proc.start()
+        child.close()
+        procs.append(proc)
+        pipes.append(parent)
     # A CPU budget on a busy machine can take several times as long on the wall clock.
     give_up = (
         time.monotonic() + time_limit_s * (CPU_BUDGET_WALL_FACTOR if cpu_time else 1) + GRACE_S
     )
+    results: dict[int, tuple[dict[str, list[Item]], dict[str, Any]]] = {}
+    latest: dict[int, dict[str, Any]] = {}
     try:
-        while True:
+        while len(results) < searches:
             remaining = give_up - time.monotonic()
             if remaining <= 0:
                 raise SolverError(
                     f"the solver did not answer within {time_limit_s + GRACE_S:.0f} s: try a smaller day or a shorter budget"
                 )
-            if not parent.poll(min(remaining, 0.5)):
-                if not proc.is_alive() and not parent.poll(0):
-                    raise SolverError(
-                        f"the solver process stopped unexpectedly (exit code {proc.exitcode})"
-                    )
+            waiting = [pipes[k] for k in range(searches) if k not in results]
+            ready = mp_connection.wait(waiting, timeout=min(remaining, 0.5))
+            if not ready:
+                for k, proc in enumerate(procs):
+                    if k not in results and not proc.is_alive() and not pipes[k].poll(0):
+                        raise SolverError(
+                            f"the solver process stopped unexpectedly (exit code {proc.exitcode})"
+                        )
                 continue
-            try:
-                kind, *payload = parent.recv()
-            except EOFError:
-                raise SolverError("the solver process stopped before answering") from None
-            if kind == "progress":
-                if progress is not None:
-                    progress(payload[0])
-            elif kind == "done":
-                return payload[0], payload[1]
-            else:
-                raise SolverError(f"the solver failed: {payload[0]}")
+            for conn in ready:
+                k = pipes.index(conn)
+                try:
+                    kind, *payload = conn.recv()
+                except EOFError:
+                    raise SolverError("the solver process stopped before answering") from None
+                if kind == "progress":
+                    latest[k] = payload[0]
+                    if progress is not None:
+                        progress(_merged_progress(latest))
+                elif kind == "done":
+                    results[k] = (payload[0], payload[1])
+                else:
+                    raise SolverError(f"the solver failed: {payload[0]}")
     finally:
-        parent.close()
-        proc.join(timeout=2)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
+        for parent, proc in zip(pipes, procs, strict=True):
+            parent.close()
+            proc.join(timeout=2)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+    best = 0
+    for k in range(1, searches):
+        if _better(results[k][1], results[best][1]):
+            best = k
+    routes, stats = results[best]
+    if searches > 1:
+        stats = {
+            **stats,
+            "searches": searches,
+            "search_objectives": [results[k][1].get("solver_objective") for k in range(searches)],
+            "iterations": sum(results[k][1].get("iterations", 0) for k in range(searches)),
+        }
+    return routes, stats
+
+
+def _merged_progress(latest: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """One progress report out of the latest of each search: the best cost among them."""
+    costs = [p["best_cost"] for p in latest.values() if p.get("best_cost") is not None]
+    return {
+        "elapsed_s": max(p["elapsed_s"] for p in latest.values()),
+        "best_cost": min(costs) if costs else None,
+        "feasible": bool(costs),
+        "iterations": sum(p.get("iterations", 0) for p in latest.values()),
+    }
 
 
 def finishing_s(time_limit_s: float, n_visits: int) -> float:
@@ -610,6 +683,7 @@ def solve(
             deadline=None
             if cpu_time
             else t_wall + time_limit_s - finishing_s(time_limit_s, len(candidates)),
+            searches=parallel_searches(all_required=all_required, cpu_time=cpu_time),
         )
         routes = {
             tid: [i + taken.get(tid, 0) if isinstance(i, int) else i for i in items]
