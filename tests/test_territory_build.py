@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import time
 
@@ -16,6 +17,7 @@ from dispatch.errors import NotBuiltError, ValidationError
 from dispatch.settings import PROJECT_ROOT
 from dispatch.territory import build_territory, load_territory
 from dispatch.territory.clip import buffer_lonlat
+from dispatch.territory.definitions import sha256_file
 
 
 def _strongly_connected(graph) -> bool:
@@ -145,3 +147,28 @@ def test_progress_is_reported_and_force_rebuilds(settings, tmp_path):
     assert messages == [], "an up-to-date cache is loaded, not rebuilt"
     build_territory("saint-barthelemy", local, progress=messages.append, force=True)
     assert any("reading" in m for m in messages)
+
+
+def test_a_road_file_copied_with_a_new_date_keeps_the_cache(settings, tmp_path):
+    """Only a different content makes the cache stale, not a new modification time."""
+    from dispatch.territory.build import _cache_key, _stale_reason
+    from dispatch.territory.definitions import load_definition
+
+    definition = load_definition("melun", settings)
+    road = tmp_path / "network.osm"
+    road.write_bytes(b"<osm>roads</osm>")
+    stat = road.stat()
+    info = {
+        "key": _cache_key(definition),
+        "source": {
+            "path": str(road),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            "sha256": sha256_file(road),
+        },
+    }
+    assert _stale_reason(definition, info) is None
+    os.utime(road, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert _stale_reason(definition, info) is None
+    road.write_bytes(b"<osm>ROADS</osm>")  # same size, other content
+    assert "changed since it was built" in (_stale_reason(definition, info) or "")

@@ -346,7 +346,11 @@ def _stale_reason(definition: TerritoryDefinition, info: dict[str, Any]) -> str 
     path = Path(source.get("path", ""))
     if path.is_file():
         stat = path.stat()
-        if stat.st_size != source.get("size") or stat.st_mtime_ns != source.get("mtime_ns"):
+        changed = stat.st_size != source.get("size")
+        if not changed and stat.st_mtime_ns != source.get("mtime_ns"):
+            # Copied or restored with a new date: only a different content counts.
+            changed = not source.get("sha256") or sha256_file(path) != source["sha256"]
+        if changed:
             return f"its road file {path} changed since it was built"
     return None
 
