@@ -171,8 +171,13 @@ def run_day(
     problem: Any = None,
     first_s: float = 1.0,
     clock: str = "wall",
+    solver_seeds: int = 1,
 ) -> dict[str, Any]:
     """Time to a feasible plan, its quality against a long run, and live insertion speed.
+
+    With ``solver_seeds`` > 1 the quick and the long runs are repeated on the same day with
+    solver seeds ``seed + 1``... (``by_seed``, and the mean gaps over every pair); the other
+    figures are those of ``seed``.
 
     ``first_s``: budget of the fastest useful run (its wall time, process start and checks
     included, is the time to a first feasible plan). ``clock`` "cpu" counts the 3 s and 60 s
@@ -236,6 +241,33 @@ def run_day(
         times.append(time.perf_counter() - t)
         inserted += int(urgent.id in new.assignment())
     q, lg = objective(problem, quick), objective(problem, long)
+    pairs = [(seed, q, lg, quick_wall)]
+    for extra in range(seed + 1, seed + max(1, solver_seeds)):
+        t_start = time.perf_counter()
+        other_quick = solve(problem, time_limit_s=quick_s, seed=extra, cpu_time=clock == "cpu")
+        other_wall = time.perf_counter() - t_start
+        other_long = solve(problem, time_limit_s=long_s, seed=extra, cpu_time=clock == "cpu")
+        pairs.append(
+            (extra, objective(problem, other_quick), objective(problem, other_long), other_wall)
+        )
+        if progress:
+            progress(
+                f"seed {extra}: {quick_s:g} s plan {pairs[-1][1]['visits_served']} served "
+                f"(wall {other_wall:.1f} s), {long_s:g} s plan {pairs[-1][2]['visits_served']}"
+            )
+    by_seed = [
+        {
+            "seed": s_,
+            "quick_wall_s": round(wall, 2),
+            "quick_served": a["visits_served"],
+            "long_served": b["visits_served"],
+            "quick_mandatory_left_out": a["mandatory_left_out"],
+            "long_mandatory_left_out": b["mandatory_left_out"],
+            "served_gap_pct": gap_pct(a["visits_served"], b["visits_served"]),
+            "priority_served_gap_pct": gap_pct(a["priority_served"], b["priority_served"]),
+        }
+        for s_, a, b, wall in pairs
+    ]
     return {
         "visits": len(problem.visits),
         "teams": len(problem.teams),
@@ -264,6 +296,11 @@ def run_day(
         "insert_ms_median": round(statistics.median(times) * 1000, 1),
         "insert_ms_max": round(max(times) * 1000, 1),
         "urgent_inserted": f"{inserted}/{len(times)}",
+        "by_seed": by_seed,
+        "mean_served_gap_pct": round(statistics.mean(r["served_gap_pct"] for r in by_seed), 2),
+        "mean_priority_served_gap_pct": round(
+            statistics.mean(r["priority_served_gap_pct"] for r in by_seed), 2
+        ),
     }
 
 
@@ -288,7 +325,8 @@ def run_day(
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Solve each instance with seeds 0..N-1 (the mean gap is over every run).",
+    help="Solve each instance (and the day's quick and long runs) with seeds 0..N-1 (the "
+    "mean gap is over every run).",
 )
 @click.option(
     "--limit", type=int, default=None, help="Only N instances of each set, spread evenly over it."
@@ -346,7 +384,9 @@ def optimise(
     }
     for name in sets:
         if name == "day":
-            report["day"] = run_day(settings, long_s=long_s, progress=say, clock=clock or "wall")
+            report["day"] = run_day(
+                settings, long_s=long_s, progress=say, clock=clock or "wall", solver_seeds=seeds
+            )
         else:
             limit_s = time_limit or (5.0 if name == "solomon" else 30.0)
             report[name] = run_set(
@@ -381,6 +421,13 @@ def optimise(
             click.echo(
                 f"  urgent insertion: median {r['insert_ms_median']} ms, max {r['insert_ms_max']} ms ({r['urgent_inserted']} placed)"
             )
+            if len(r["by_seed"]) > 1:
+                click.echo(
+                    f"  over seeds {', '.join(str(b['seed']) for b in r['by_seed'])}: "
+                    f"{r['quick_budget_s']:g} s plans serve {[b['quick_served'] for b in r['by_seed']]}, "
+                    f"{r['long_budget_s']:g} s plans {[b['long_served'] for b in r['by_seed']]}; mean gap "
+                    f"{r['mean_served_gap_pct']} % ({r['mean_priority_served_gap_pct']} % by priority)"
+                )
         else:
             click.echo(
                 f"{name}: {r['instances']} instances, {r['runs']} runs at {r['time_limit_s']:g} s ({r['seeds']} seed(s), means {r['mean_gap_pct_by_seed']}), mean gap {r['mean_gap_pct']} %, "
