@@ -75,6 +75,9 @@ class Settings:
     login_attempts_per_min: int = 5
     #: Seconds the solver may spend on "optimise the day".
     solver_time_limit_s: float = 10.0
+    #: Searches "optimise the day" runs side by side, keeping the best (at most one per core;
+    #: each takes a core and about 260 MB on a 500-visit day).
+    solver_searches: int = 2
 
     def __post_init__(self) -> None:
         # Accept plain strings for paths (tests and callers write Settings(var_dir="/tmp/x")).
@@ -93,6 +96,8 @@ class Settings:
             raise ValidationError(
                 "position_retention_days must be at least 1 (positions are needed for the live map)"
             )
+        if self.solver_searches < 1:
+            raise ValidationError("solver_searches must be at least 1")
         if self.server not in SERVERS:
             raise ValidationError(
                 f"server {self.server!r} is not known: use {' or '.join(map(repr, SERVERS))}"

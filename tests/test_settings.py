@@ -48,6 +48,7 @@ def test_data_path_is_a_list_of_folders(tmp_path: Path) -> None:
         ({"DISPATCH_LOCALE": "de"}, "'fr' or 'en'"),
         ({"DISPATCH_POSITION_RETENTION_DAYS": "0"}, "at least 1"),
         ({"DISPATCH_ONLINE_TILES": "maybe"}, "online_tiles"),
+        ({"DISPATCH_SOLVER_SEARCHES": "0"}, "solver_searches must be at least 1"),
     ],
 )
 def test_bad_values_say_what_is_wrong(env: dict[str, str], fragment: str) -> None:

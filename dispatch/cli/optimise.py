@@ -182,6 +182,7 @@ def plan(
             if as_json
             else lambda p: click.echo(f"  … {p['elapsed_s']:.1f} s", err=True),
             current=current if current.routes else None,
+            searches=settings.solver_searches,
         )
         violations = check_plan(problem, result, locale=locale)
         routes, unassigned = plan_rows(result, locale=locale)

@@ -327,9 +327,10 @@ def _run_ils(
     return best, result.num_iterations, polished
 
 
-def parallel_searches(*, all_required: bool, cpu_time: bool) -> int:
-    """How many searches a care day runs side by side: one per core, at most
-    :data:`MAX_SEARCHES`. Benchmarks (every customer required, or CPU-second budgets) run one.
+def parallel_searches(*, all_required: bool, cpu_time: bool, wanted: int | None = None) -> int:
+    """How many searches a care day runs side by side: ``wanted`` (default
+    :data:`MAX_SEARCHES`), at most one per core. Benchmarks (every customer required, or
+    CPU-second budgets) run one.
     """
     if all_required or cpu_time:
         return 1
@@ -337,7 +338,7 @@ def parallel_searches(*, all_required: bool, cpu_time: bool) -> int:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - platforms without sched_getaffinity
         cores = os.cpu_count() or 1
-    return max(1, min(MAX_SEARCHES, cores))
+    return max(1, min(MAX_SEARCHES if wanted is None else wanted, cores))
 
 
 def _better(stats: dict[str, Any], than: dict[str, Any]) -> bool:
@@ -609,6 +610,7 @@ def solve(
     current: Plan | None = None,
     all_required: bool = False,
     cpu_time: bool = False,
+    searches: int | None = None,
 ) -> Plan:
     """Assign and order the day's visits for ``problem``'s teams within ``time_limit_s`` seconds.
 
@@ -618,7 +620,8 @@ def solve(
     started visits in place and warm-starts the search. ``all_required`` forces every visit in
     (benchmarks). The budget is wall seconds from the call to the plan, the search ending
     early enough for the exact timing and repairs; ``cpu_time`` counts it instead in CPU
-    seconds of the solver process (fair benchmarks on a shared machine). ``progress`` receives
+    seconds of the solver process (fair benchmarks on a shared machine). ``searches`` caps the
+    searches run side by side (see :func:`parallel_searches`). ``progress`` receives
     dicts ``{"elapsed_s", "best_cost", "feasible", "iterations"}`` while the solver runs.
     """
     if time_limit_s <= 0:
@@ -683,7 +686,9 @@ def solve(
             deadline=None
             if cpu_time
             else t_wall + time_limit_s - finishing_s(time_limit_s, len(candidates)),
-            searches=parallel_searches(all_required=all_required, cpu_time=cpu_time),
+            searches=parallel_searches(
+                all_required=all_required, cpu_time=cpu_time, wanted=searches
+            ),
         )
         routes = {
             tid: [i + taken.get(tid, 0) if isinstance(i, int) else i for i in items]

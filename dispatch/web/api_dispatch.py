@@ -267,6 +267,7 @@ def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float) -> None:
                 time_limit_s=time_limit_s,
                 progress=progress,
                 current=current if current.routes else None,
+                searches=settings.solver_searches,
             )
             plan = attach_geometry(app, plan, ctx)
             violations = check_plan(problem, plan, locale=settings.locale)
