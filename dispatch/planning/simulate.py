@@ -321,7 +321,10 @@ def simulate_day(
     )
     timings["demand_s"] = demand_s
     t0 = time.perf_counter()
-    plan = solve(problem, time_limit_s=time_limit_s, seed=setup.scenario.seed + day_index)
+    # One search per day: scenario runs already solve days side by side, one per core.
+    plan = solve(
+        problem, time_limit_s=time_limit_s, seed=setup.scenario.seed + day_index, searches=1
+    )
     timings["solve_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     violations = check_plan(problem, plan)
