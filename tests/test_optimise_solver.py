@@ -488,3 +488,22 @@ def test_two_searches_side_by_side_keep_the_better(care_problem):
     assert None not in objectives and stats["solver_objective"] == min(objectives)
     assert {tid for tid in routes} <= {t.id for t in care_problem.teams}
     assert reports and all(r["elapsed_s"] <= 5 for r in reports)
+
+
+def test_a_care_aide_gets_the_hygiene_visit_a_nurse_could_also_do():
+    """Skills a visit does not need cost ``overqualified_cost_s`` each (at most a quarter of
+    the visit's worth): between a care aide and a nurse at the same base, the aide takes it."""
+    from dispatch.optimise.model import overqualified_cost, visit_worth_s
+
+    aide = team("aide", {"toilette"})
+    nurse = team("nurse", {"toilette", "infirmier", "palliatif"})
+    wash = Visit(id="wash", location=3, duration_s=1800, skills=frozenset({"toilette"}))
+    optional = dataclasses.replace(wash, id="opt", mandatory=False, priority=1)
+    problem = line_problem([wash], [nurse, aide])
+    assert overqualified_cost(problem, aide, wash) == 0
+    assert overqualified_cost(problem, nurse, wash) == 2 * 600
+    assert overqualified_cost(problem, nurse, optional) == visit_worth_s(optional) // 4 == 450
+    plan = solve(problem, time_limit_s=0.5)
+    assert plan.assignment() == {"wash": "aide"}
+    neutral = solve(problem.with_changes(overqualified_cost_s=0), time_limit_s=0.5)
+    assert neutral.summary()["travel_time_s"] == plan.summary()["travel_time_s"]

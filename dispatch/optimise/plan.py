@@ -229,7 +229,8 @@ class Slot:
     """An appointment a coordinator can book: team, place in its route, when the visit starts.
 
     The visit can start anywhere in ``[start_s, latest_start_s]`` without making any other
-    visit late; ``cost_s`` is the extra travel (and continuity) it adds to the plan.
+    visit late; ``cost_s`` is the extra travel (with the continuity and skill costs) it adds
+    to the plan.
     """
 
     team_id: str

@@ -9,16 +9,18 @@ import numpy as np
 from pyvrp import Client, ClientGroup, Depot, Location, ProblemData, Solution, VehicleType
 from pyvrp import Route as PyRoute
 
-from dispatch.optimise.model import UNREACHABLE_S, Problem, Team, Visit, can_serve
+from dispatch.optimise.model import (
+    UNREACHABLE_S,
+    Problem,
+    Team,
+    Visit,
+    can_serve,
+    overqualified_cost,
+    visit_worth_s,
+)
 
 #: Cost of an edge a team may not use (a skill it lacks, a visit locked to another team).
 FORBIDDEN = 10**8
-#: Prize of a mandatory visit (per priority level above 0): more than any detour (seconds of
-#: travel), less than a forbidden edge, and small enough next to the solver's penalties that
-#: breaking a shift or a break rule never pays for one more visit.
-MANDATORY_PRIZE = 20_000
-#: Prize per priority level of an optional visit (seconds of travel it is worth).
-OPTIONAL_PRIZE_PER_PRIORITY = 1800
 UNLIMITED = 10**9
 
 
@@ -79,8 +81,9 @@ def encode(
 ) -> Encoded:
     """PyVRP data for routing ``visits`` with ``teams`` (fixed visits are left out by the caller).
 
-    Every team is one vehicle type (its own shift, start and end); skills, locks and the
-    continuity wish become per-team profiles (forbidden edges cost :data:`FORBIDDEN`); breaks
+    Every team is one vehicle type (its own shift, start and end); skills, locks, the
+    continuity wish and the cost of skills a visit does not need become per-team profiles
+    (forbidden edges cost :data:`FORBIDDEN`); breaks
     are pseudo-clients, one per team and break, that only their team may take, placed where
     the team's route starts (its base or home, or where it stands on a re-plan). The solver
     sees a detour there; the exact timing takes the break on the road instead, which travel
@@ -139,11 +142,7 @@ def encode(
         if has_count:
             delivery.append(1)
         delivery += [0] * n_break_dims
-        prize = (
-            MANDATORY_PRIZE * (2 + v.priority)
-            if v.mandatory
-            else OPTIONAL_PRIZE_PER_PRIORITY * v.priority
-        )
+        prize = visit_worth_s(v)
         windows = v.windows_or_day()
         required = all_required and len(windows) == 1
         group = len(groups) if len(windows) > 1 else None
@@ -230,11 +229,18 @@ def encode(
             for v in visits
             if v.preferred_team_id is not None and v.preferred_team_id != t.id
         )
-        pkey = (t.mode, forbidden + other_breaks, penalised)
+        overqualified = tuple(
+            (visit_loc[v.id], c)
+            for v in visits
+            if can_serve(t, v) and (c := overqualified_cost(problem, t, v))
+        )
+        pkey = (t.mode, forbidden + other_breaks, penalised, overqualified)
         if pkey not in profiles:
             cost = base_cost[t.mode].copy()
             if penalised:
                 cost[:, list(penalised)] += problem.continuity_cost_s
+            for loc, c in overqualified:
+                cost[:, loc] += c
             blocked = list(forbidden + other_breaks)
             if blocked:
                 cost[:, blocked] = FORBIDDEN

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatch.optimise.model import Problem, Team, Visit
+from dispatch.optimise.model import Problem, Team, Visit, overqualified_cost
 from dispatch.optimise.plan import Route, Stop
 
 #: A route item: a visit id, or the index of one of the team's breaks.
@@ -143,6 +143,7 @@ def time_route(
             start = arrival
         if visit.preferred_team_id is not None and visit.preferred_team_id != team.id:
             cost += problem.continuity_cost_s
+        cost += overqualified_cost(problem, team, visit)
         if record:
             stops.append(
                 Stop(
