@@ -417,9 +417,9 @@ def overqualified_cost(problem: Problem, team: Team, visit: Visit) -> int:
 
     Care aides do the hygiene visits and nurses keep their time for nursing, as services
     plan by hand: a short search otherwise fills nurses' rounds with hygiene visits while
-    palliative ones find no nurse free. Haute-Corse days 0-5, 3 s, 24 runs: 461.2 visits
-    served on average against 458.0 with no such cost, mandatory ones left out 19.0 against
-    21.3 (300 s: 460.4; 1,000 s: 460.0; 1,000 s with no cap, which makes optional visits not
+    palliative ones find no nurse free. Haute-Corse days 0-5, 3 s, 24 runs: 460.8 visits
+    served on average against 458.0 with no such cost, mandatory ones left out 19.5 against
+    21.3 (900 s: 461.4; 1,200 s: 459.1; 1,000 s with no cap, which makes optional visits not
     worth a nurse's trip: 459.5).
     """
     extra = len(team.skills - visit.skills)
