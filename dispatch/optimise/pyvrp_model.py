@@ -237,10 +237,14 @@ def encode(
         pkey = (t.mode, forbidden + other_breaks, penalised, overqualified)
         if pkey not in profiles:
             cost = base_cost[t.mode].copy()
-            if penalised:
-                cost[:, list(penalised)] += problem.continuity_cost_s
-            for loc, c in overqualified:
-                cost[:, loc] += c
+            if penalised or overqualified:
+                # What reaching each visit costs this team on top of the travel (one pass
+                # over the table rather than one per column).
+                extra = np.zeros(n_loc, dtype=np.int64)
+                extra[list(penalised)] += problem.continuity_cost_s
+                for loc, c in overqualified:
+                    extra[loc] += c
+                cost += extra
             blocked = list(forbidden + other_breaks)
             if blocked:
                 cost[:, blocked] = FORBIDDEN
