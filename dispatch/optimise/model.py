@@ -396,7 +396,7 @@ class Problem:
         return self.matrix(mode)
 
 
-#: Worth of a mandatory visit per priority level above -2 (the solver's prize, in seconds of
+#: Worth of a mandatory visit, times (2 + its priority) (the solver's prize, in seconds of
 #: travel): more than any detour, less than a forbidden edge, and small enough next to the
 #: solver's penalties that breaking a shift or a break rule never pays for one more visit.
 MANDATORY_PRIZE = 20_000

@@ -83,9 +83,9 @@ def encode(
 
     Every team is one vehicle type (its own shift, start and end); skills, locks, the
     continuity wish and the cost of skills a visit does not need become per-team profiles
-    (forbidden edges cost :data:`FORBIDDEN`); breaks
-    are pseudo-clients, one per team and break, that only their team may take, placed where
-    the team's route starts (its base or home, or where it stands on a re-plan). The solver
+    (forbidden edges cost :data:`FORBIDDEN`); breaks are pseudo-clients, one per team and
+    break, that only their team may take, placed where the team's route starts (its base or
+    home, or where it stands on a re-plan). The solver
     sees a detour there; the exact timing takes the break on the road instead, which travel
     times obeying the triangle inequality make no later (unless the break's window closes
     during the drive), so the routes hardly ever need repair. With no travel to a break, the
@@ -220,7 +220,15 @@ def encode(
     type_teams: list[list[str]] = []
     break_class_teams = {k: [t.id for t in ts] for k, ts in break_classes.items()}
     for t, (sd, ed, st) in zip(teams, starts, strict=True):
-        forbidden = tuple(visit_loc[v.id] for v in visits if not can_serve(t, v))
+        # One pass over the visits: those the team may not take, those it takes at a cost.
+        forbidden_l: list[int] = []
+        overqualified_l: list[tuple[int, int]] = []
+        for v in visits:
+            if not can_serve(t, v):
+                forbidden_l.append(visit_loc[v.id])
+            elif c := overqualified_cost(problem, t, v):
+                overqualified_l.append((visit_loc[v.id], c))
+        forbidden, overqualified = tuple(forbidden_l), tuple(overqualified_l)
         other_breaks = tuple(
             loc for k, loc in break_loc.items() if k != (_break_key(t) if t.breaks else None)
         )
@@ -228,11 +236,6 @@ def encode(
             visit_loc[v.id]
             for v in visits
             if v.preferred_team_id is not None and v.preferred_team_id != t.id
-        )
-        overqualified = tuple(
-            (visit_loc[v.id], c)
-            for v in visits
-            if can_serve(t, v) and (c := overqualified_cost(problem, t, v))
         )
         pkey = (t.mode, forbidden + other_breaks, penalised, overqualified)
         if pkey not in profiles:

@@ -369,9 +369,8 @@ def run_worker(
     ``searches`` processes search side by side from seeds ``seed * searches``,
     ``seed * searches + 1``... (runs with different seeds share none); the best result wins
     (``stats["search_objectives"]`` lists each one's, ``stats["iterations"]`` is their sum).
-    ``deadline``
-    (``time.monotonic()``, shared by the processes of a machine) ends a wall-clock search at
-    that instant rather than ``time_limit_s`` after the model is built.
+    ``deadline`` (``time.monotonic()``, shared by the processes of a machine) ends a
+    wall-clock search at that instant rather than ``time_limit_s`` after the model is built.
     """
     ctx = _context()
     procs: list[Any] = []
