@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 from dispatch.optimise.model import Problem, Team, TimeWindow, Visit, can_serve
 from dispatch.optimise.plan import Plan, Route, Stop
+from dispatch.optimise.relaxed import Relaxed
 from dispatch.optimise.schedule import Item, Timing, build_route, route_items, time_route
 
 
@@ -112,6 +113,39 @@ def clip_to_now(problem: Problem, visit: Visit) -> tuple[Problem, Visit]:
     return problem, visit
 
 
+def slot_positions(items: list[Item], slots: list[int]) -> list[int]:
+    """The item positions of visit slots (slot p: after the p-th visit, before the next, on
+    either side of the breaks between them)."""
+    where = [n for n, i in enumerate(items) if isinstance(i, str)]
+    out: list[int] = []
+    for p in slots:
+        lo = where[p - 1] + 1 if p > 0 else 0
+        hi = where[p] if p < len(where) else len(items)
+        out += range(lo, hi + 1)
+    return out
+
+
+def cheapest_in_slots(
+    problem: Problem,
+    state: TeamState,
+    items: list[Item],
+    visit: Visit,
+    slots: list[int],
+    base_cost: int,
+) -> Insertion | None:
+    """The cheapest insertion of ``visit`` into ``items`` (the team's route, possibly with a
+    visit taken out) that is on time exactly, among the visit slots ``slots``."""
+    best: Insertion | None = None
+    for pos in slot_positions(items, slots):
+        cand = items[:pos] + [visit.id] + items[pos:]
+        t = time_route(
+            problem, state.team, cand, prefix=state.prefix, stop_at_violation=True, record=False
+        )
+        if t.feasible and (best is None or t.cost - base_cost < best.delta_cost):
+            best = Insertion(state.team.id, pos, t.cost - base_cost, tuple(cand), t)
+    return best
+
+
 def insertions(
     problem: Problem,
     states: dict[str, TeamState],
@@ -151,24 +185,19 @@ def insertions(
         items.remove(visit.id)
         team_found = False
         m = problem.matrix(team.mode)
-        # Stops as timed now (one per item after the prefix), to stop once we are too late.
-        timed = st.timing.stops[len(st.prefix) :] if items == st.items and st.timing.stops else None
         start_loc = team.departure_location
         if (
             int(m[start_loc, visit.location]) + max(team.shift_start_s, team.available_from_s or 0)
             > win_hi
         ):
             continue
-        for pos in range(len(items) + 1):
-            if strict and timed is not None and pos > 0 and len(timed) == len(items):
-                prev = timed[pos - 1]
-                # A visit leaves when it leaves whatever follows; a break does not (it is taken
-                # on arrival at the next place, which may become the new visit's).
-                if (
-                    prev.kind == "visit"
-                    and prev.departure_s + int(m[prev.location, visit.location]) > win_hi
-                ):
-                    break
+        if strict:
+            # Only where the relaxed timing lets it in (the others cannot be on time).
+            fits = Relaxed(problem, team, items, st.prefix).fitting_slots(visit)
+            positions: list[int] | range = slot_positions(items, fits)
+        else:
+            positions = range(len(items) + 1)
+        for pos in positions:
             cand = items[:pos] + [visit.id] + items[pos:]
             t = time_route(
                 problem, team, cand, prefix=st.prefix, stop_at_violation=strict, record=False
@@ -266,25 +295,26 @@ def insert_by_ejection(
     with_optional = {
         tid: st
         for tid, st in states.items()
-        if any(isinstance(i, str) and not by_id[i].mandatory for i in st.items)
+        if st.timing.feasible
+        and any(isinstance(i, str) and not by_id[i].mandatory for i in st.items)
     }
-    best: tuple[int, Insertion, str] | None = None
+    best: tuple[Insertion, str] | None = None
     for tid in nearest_team_ids(problem, with_optional, visit, max_teams):
         st = states[tid]
-        for out in [i for i in st.items if isinstance(i, str) and not by_id[i].mandatory]:
-            items = [i for i in st.items if i != out]
-            trial = TeamState(
-                st.team, st.prefix, items, time_route(problem, st.team, items, prefix=st.prefix)
-            )
-            if not trial.timing.feasible:
+        if st.team.max_visits is not None and st.n_visits > st.team.max_visits:
+            continue
+        relaxed = Relaxed(problem, st.team, st.items, st.prefix)
+        base_cost = current_cost(st)
+        for k, slots in relaxed.fitting_without(visit).items():
+            out = relaxed.ids[k]
+            if by_id[out].mandatory:
                 continue
-            found = insertions(problem, {tid: trial}, visit, move_breaks=False)
-            if found:
-                delta = found[0].timing.cost - current_cost(st)
-                if best is None or delta < best[0]:
-                    best = (delta, found[0], out)
+            items = [i for i in st.items if i != out]
+            found = cheapest_in_slots(problem, st, items, visit, slots, base_cost)
+            if found is not None and (best is None or found.delta_cost < best[0].delta_cost):
+                best = (found, out)
     if best is None:
         return None
-    _, ins, out = best
+    ins, out = best
     apply(problem, states, ins)
     return out
