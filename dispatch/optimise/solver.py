@@ -24,6 +24,7 @@ from dispatch.optimise.insertion import (
 from dispatch.optimise.model import Problem, Visit
 from dispatch.optimise.plan import Plan, Stop, Unassigned
 from dispatch.optimise.reasons import explain, precheck
+from dispatch.optimise.relocation import serve_by_relocation
 from dispatch.optimise.schedule import Item, time_route
 
 Progress = Callable[[dict[str, Any]], None]
@@ -716,6 +717,8 @@ def solve(
     finish_by = None if cpu_time else t_wall + time_limit_s - REASONS_S
     left, swapped = make_room(problem, states, left, deadline=finish_by)
     stats["swapped_in"] = swapped
+    left, relocated = serve_by_relocation(problem, states, left, deadline=finish_by)
+    stats["relocated_in"] = relocated
     stats["reinserted"] = len(ejected) + len(dropped) - len(left)
     unassigned += unassigned_reasons(problem, states, left)
     stats["finishing_s"] = round(time.perf_counter() - searched, 3)

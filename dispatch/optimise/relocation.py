@@ -1,0 +1,250 @@
+"""Room for a visit left out, made by moving one visit of a route to another route.
+
+An ejection chain of depth two: visit ``v`` fits in team A's route once visit ``u`` is taken
+out of it, and ``u`` fits in team B's route as it stands. A search of a few seconds often
+leaves such pairs unfound (each of the two moves looks worse alone), and timing every pair
+exactly takes seconds in Python; the relaxed timing (:mod:`dispatch.optimise.relaxed`) rules
+out almost all of them in microseconds, and only those it lets through are timed exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dispatch.optimise.insertion import (
+    Insertion,
+    TeamState,
+    apply,
+    cheapest_in_slots,
+    current_cost,
+)
+from dispatch.optimise.model import Problem, Visit, can_serve
+from dispatch.optimise.relaxed import Relaxed
+from dispatch.optimise.schedule import start_state
+
+#: Teams tried for each visit of a chain (those whose routes pass nearest it): to take it in
+#: place of one of theirs, or as their route stands.
+TARGET_TEAMS = 6
+MOVE_TEAMS = 10
+#: Longest chains tried: two moves (the visit left out, and the one it displaces), then, for
+#: the mandatory visits still left out, three.
+DEPTHS = (2, 3)
+
+Chain = tuple[int, tuple[Insertion, ...]]
+"""Total added cost, and the insertions to apply (each team's new route)."""
+
+
+@dataclass
+class Memo:
+    """What the chains of one pass over the visits left out share until one is applied."""
+
+    relaxed: dict[str, Relaxed] = field(default_factory=dict)
+    near: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    places: dict[tuple[str, frozenset[str]], list[tuple[str, list[int]]]] = field(
+        default_factory=dict
+    )
+    chains: dict[tuple[str, frozenset[str], int], Chain | None] = field(default_factory=dict)
+    _by_mode: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] | None = None
+
+    def route(self, problem: Problem, state: TeamState) -> Relaxed:
+        tid = state.team.id
+        if tid not in self.relaxed:
+            self.relaxed[tid] = Relaxed(problem, state.team, state.items, state.prefix)
+        return self.relaxed[tid]
+
+    def nearest(
+        self, problem: Problem, states: dict[str, TeamState], visit: Visit
+    ) -> list[tuple[int, str]]:
+        """Every team that may take visits, by the travel time to ``visit`` from the nearest
+        place of its route (where it starts, its visits, where it ends)."""
+        if visit.id not in self.near:
+            if self._by_mode is None:
+                self._by_mode = _places_by_mode(problem, states)
+            rows: list[tuple[int, str]] = []
+            for mode, (locs, starts, tids) in self._by_mode.items():
+                times = problem.matrix(mode)[locs, visit.location]
+                rows += zip(np.minimum.reduceat(times, starts).tolist(), tids, strict=True)
+            rows.sort()
+            self.near[visit.id] = rows
+        return self.near[visit.id]
+
+    def changed(self, team_ids: set[str]) -> None:
+        """Forget what the routes of ``team_ids`` changing makes stale."""
+        for tid in team_ids:
+            self.relaxed.pop(tid, None)
+        self.near.clear()
+        self.places.clear()
+        self.chains.clear()
+        self._by_mode = None
+
+
+def _places_by_mode(
+    problem: Problem, states: dict[str, TeamState]
+) -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
+    """For each vehicle profile, the places of its teams' routes end to end, where each
+    team's begin, and the teams (those available, their routes on time)."""
+    by_id = problem.visits_by_id()
+    grouped: dict[str, tuple[list[int], list[int], list[str]]] = {}
+    for tid, st in states.items():
+        team = st.team
+        if not (team.available and st.timing.feasible):
+            continue
+        locs, starts, tids = grouped.setdefault(team.mode, ([], [], []))
+        starts.append(len(locs))
+        tids.append(tid)
+        locs.append(start_state(team, st.prefix)[0])
+        locs += [by_id[i].location for i in st.items if isinstance(i, str)]
+        locs.append(team.end_location)
+    return {
+        mode: (np.array(locs), np.array(starts), tids)
+        for mode, (locs, starts, tids) in grouped.items()
+    }
+
+
+def _nearest(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit: Visit,
+    k: int,
+    memo: Memo,
+    exclude: frozenset[str],
+) -> list[str]:
+    """The ``k`` teams not in ``exclude`` able to serve ``visit`` (their routes on time)
+    whose routes pass nearest it."""
+    out: list[str] = []
+    for _, tid in memo.nearest(problem, states, visit):
+        if tid not in exclude and can_serve(states[tid].team, visit):
+            out.append(tid)
+            if len(out) == k:
+                break
+    return out
+
+
+def _places(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit: Visit,
+    exclude: frozenset[str],
+    memo: Memo,
+) -> list[tuple[str, list[int]]]:
+    """The nearest teams not in ``exclude`` with room for ``visit`` under the relaxed timing,
+    and the slots where it fits, routes as they stand."""
+    key = (visit.id, exclude)
+    if key not in memo.places:
+        out = []
+        for tid in _nearest(problem, states, visit, MOVE_TEAMS, memo, exclude):
+            st = states[tid]
+            if st.team.max_visits is not None and st.n_visits >= st.team.max_visits:
+                continue
+            slots = memo.route(problem, st).fitting_slots(visit)
+            if slots:
+                out.append((tid, slots))
+        memo.places[key] = out
+    return memo.places[key]
+
+
+def _chain(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit: Visit,
+    exclude: frozenset[str],
+    depth: int,
+    memo: Memo,
+) -> Chain | None:
+    """The cheapest way found to serve ``visit`` with teams not in ``exclude``: inserted into
+    a route as it stands or, if it fits in none and ``depth`` > 1, in place of a visit
+    (not locked to its team) that is in turn served the same way by another team, one
+    level down."""
+    key = (visit.id, exclude, depth)
+    if key in memo.chains:
+        return memo.chains[key]
+    best: Chain | None = None
+    for tid, slots in _places(problem, states, visit, exclude, memo):
+        st = states[tid]
+        found = cheapest_in_slots(problem, st, list(st.items), visit, slots, current_cost(st))
+        if found is not None and (best is None or found.delta_cost < best[0]):
+            best = (found.delta_cost, (found,))
+    if best is None and depth > 1:
+        by_id = problem.visits_by_id()
+        for tid in _nearest(problem, states, visit, TARGET_TEAMS, memo, exclude):
+            st = states[tid]
+            r = memo.route(problem, st)
+            base_cost = current_cost(st)
+            for k, fits in r.fitting_without(visit).items():
+                u = by_id[r.ids[k]]
+                below = exclude | {tid}
+                # Whether the visit taken out could go anywhere is cheaper to rule out first.
+                if depth == 2 and not _places(problem, states, u, below, memo):
+                    continue
+                items = [i for i in st.items if i != u.id]
+                ins = cheapest_in_slots(problem, st, items, visit, fits, base_cost)
+                if ins is None:
+                    continue
+                rest = _chain(problem, states, u, below, depth - 1, memo)
+                if rest is not None and (best is None or ins.delta_cost + rest[0] < best[0]):
+                    best = (ins.delta_cost + rest[0], (ins, *rest[1]))
+    memo.chains[key] = best
+    return best
+
+
+def insert_by_relocation(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit: Visit,
+    *,
+    depth: int = 2,
+    memo: Memo | None = None,
+) -> bool:
+    """Serve ``visit`` by a chain of at most ``depth`` moves: into a nearby team's route in
+    place of one of its visits, which goes to another team's route, in place of one of its
+    visits (depth 3)... or as the route stands.
+
+    Each visit of the chain is tried in the :data:`TARGET_TEAMS` teams able to serve it
+    whose routes pass nearest (in place of each of their visits not locked to them), the
+    last in the :data:`MOVE_TEAMS` nearest as their routes stand; no team appears twice.
+    Applies the cheapest chain found and returns True, or changes nothing and returns False.
+    ``memo`` carries work from one call to the next until a chain is applied.
+    """
+    memo = Memo() if memo is None else memo
+    found = _chain(problem, states, visit, frozenset(), depth, memo)
+    if found is None:
+        return False
+    for ins in found[1]:
+        apply(problem, states, ins)
+    memo.changed({ins.team_id for ins in found[1]})
+    return True
+
+
+def serve_by_relocation(
+    problem: Problem,
+    states: dict[str, TeamState],
+    left: list[str],
+    *,
+    deadline: float | None = None,
+) -> tuple[list[str], int]:
+    """Try :func:`insert_by_relocation` for each visit left out (mandatory ones first, then by
+    priority), pass after pass while one brings a visit in, then chains of three moves for
+    the mandatory visits still left out (:data:`DEPTHS`), until ``deadline``
+    (``time.monotonic()``). Returns the visits still left out and the number brought in."""
+    by_id = problem.visits_by_id()
+    todo = sorted(left, key=lambda v: (not by_id[v].mandatory, -by_id[v].priority))
+    served: list[str] = []
+    depth = 0
+    while todo and depth < len(DEPTHS):
+        memo = Memo()
+        brought = []
+        for vid in todo:
+            if deadline is not None and time.monotonic() >= deadline:
+                return [v for v in left if v not in served + brought], len(served + brought)
+            if depth > 0 and not by_id[vid].mandatory:
+                continue
+            if insert_by_relocation(problem, states, by_id[vid], depth=DEPTHS[depth], memo=memo):
+                brought.append(vid)
+        served += brought
+        todo = [v for v in todo if v not in brought]
+        # Another pass at the same depth while it brings visits in; deeper once it does not.
+        depth = 0 if brought else depth + 1
+    return [v for v in left if v not in served], len(served)
