@@ -76,3 +76,81 @@ def test_nothing_changes_when_the_moved_visit_fits_nowhere_else():
 
     assert insert_by_relocation(problem, states, problem.visit("V")) is False
     assert states["A"].items == ["U"] and states["B"].items == []
+
+
+def three_teams() -> tuple[Problem, dict[str, TeamState]]:
+    """V (palliative) fits in A's route once U leaves it; U (which needs skill q) fits in B's
+    route once W leaves it; W fits in C's empty day. No shorter chain serves V."""
+    u = Visit("U", 1, H, windows=(TimeWindow(8 * H, int(9.5 * H)),), skills=frozenset({"q"}))
+    v = Visit("V", 2, int(1.5 * H), windows=(TimeWindow(8 * H, 10 * H),), skills=frozenset({"p"}))
+    w = Visit("W", 3, H, windows=(TimeWindow(8 * H, int(9.5 * H)),))
+    a = Team("A", 0, 0, 8 * H, int(10.5 * H), skills=frozenset({"p", "q"}))
+    b = Team("B", 0, 0, 8 * H, 10 * H, skills=frozenset({"q"}))
+    c = Team("C", 0, 0, 8 * H, 12 * H)
+    problem = line_problem([u, v, w], [a, b, c])
+    states = {
+        t.id: TeamState(t, (), items, time_route(problem, t, items))
+        for t, items in ((a, ["U"]), (b, ["W"]), (c, []))
+    }
+    return problem, states
+
+
+def test_a_chain_of_three_moves_when_no_shorter_one_serves_the_visit():
+    problem, states = three_teams()
+    assert not time_route(problem, states["B"].team, ["U", "W"]).feasible
+    assert not time_route(problem, states["B"].team, ["W", "U"]).feasible
+
+    assert insert_by_relocation(problem, states, problem.visit("V"), depth=2) is False
+    assert [st.items for st in states.values()] == [["U"], ["W"], []]
+
+    left, brought = serve_by_relocation(problem, states, ["V"])
+
+    assert (left, brought) == ([], 1)
+    assert {tid: st.items for tid, st in states.items()} == {"A": ["V"], "B": ["U"], "C": ["W"]}
+    assert check_plan(problem, plan_from_states(problem, states, [])) == []
+
+
+def test_a_pass_cut_short_leaves_no_visit_out_that_fits_as_the_routes_stand(monkeypatch):
+    """When the deadline cuts the chains short right after one is applied, the visits left
+    out are tried once more in the routes that changed: none of them fits anywhere as the
+    routes stand (their reasons hold)."""
+    import types
+
+    from dispatch.optimise import relocation
+    from dispatch.optimise.insertion import insertions, states_from_plan
+    from dispatch.optimise.scenario import care_day, euclidean_matrix
+
+    times, dist = euclidean_matrix(120, seed=25, size_m=25_000)
+    problem = care_day(
+        times,
+        base_locations=[0, 1],
+        visit_locations=list(range(2, 120)),
+        n_teams=6,
+        seed=25,
+        distance_m=dist,
+    )
+    from dispatch.optimise import solver
+
+    # Routes built by cheapest insertion alone (no search): chains find room in them, and
+    # the first one leaves room for six visits as the routes stand.
+    states = states_from_plan(problem, None)
+    left = solver.insert_all(problem, states, [v.id for v in problem.visits])
+    now = [0.0]
+    monkeypatch.setattr(relocation, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    chain = relocation.insert_by_relocation
+
+    def once(*args, **kwargs):
+        if chain(*args, **kwargs):
+            now[0] = 10.0  # past the deadline from now on
+            return True
+        return False
+
+    monkeypatch.setattr(relocation, "insert_by_relocation", once)
+    still, brought = serve_by_relocation(problem, states, left, deadline=5.0)
+
+    assert brought >= 1 and now[0] == 10.0
+    by_id = problem.visits_by_id()
+    for vid in still:
+        assert insertions(problem, states, by_id[vid], move_breaks=False) == [], vid
+    unassigned = solver.unassigned_reasons(problem, states, still)
+    assert check_plan(problem, plan_from_states(problem, states, unassigned)) == []
