@@ -42,8 +42,10 @@ Chain = tuple[int, tuple[Insertion, ...]]
 
 @dataclass
 class Memo:
-    """What the chains of one pass over the visits left out share until one is applied."""
+    """What the chains share from one visit to the next (each entry until the routes it
+    depends on change), and when they must stop (``deadline``, ``time.monotonic()``)."""
 
+    deadline: float | None = None
     relaxed: dict[str, Relaxed] = field(default_factory=dict)
     near: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     places: dict[tuple[str, frozenset[str]], list[tuple[str, list[int]]]] = field(
@@ -189,6 +191,10 @@ def _places(
     return memo.places[key]
 
 
+class _OutOfTime(Exception):
+    """The deadline passed in the middle of a search for a chain (nothing was applied)."""
+
+
 def _chain(
     problem: Problem,
     states: dict[str, TeamState],
@@ -214,6 +220,8 @@ def _chain(
         for tid in _nearest(problem, states, visit, TARGET_TEAMS, memo, exclude):
             st = states[tid]
             r = memo.route(problem, st)
+            if memo.deadline is not None and time.monotonic() >= memo.deadline:
+                raise _OutOfTime
             for k, fits in memo.fitting_without(problem, st, visit).items():
                 u = by_id[r.ids[k]]
                 below = exclude | {tid}
@@ -285,19 +293,22 @@ def serve_by_relocation(
     served: list[str] = []
     changed: set[str] = set()
     depth = 0
-    memo = Memo()
+    memo = Memo(deadline=deadline)
     while todo and depth < len(DEPTHS):
         brought = []
-        for vid in todo:
-            if deadline is not None and time.monotonic() >= deadline:
-                served += brought
-                todo = [v for v in todo if v not in brought]
-                served += _settle(problem, states, todo, changed)
-                return [v for v in left if v not in served], len(served)
-            if insert_by_relocation(
-                problem, states, by_id[vid], depth=DEPTHS[depth], memo=memo, changed=changed
-            ):
-                brought.append(vid)
+        try:
+            for vid in todo:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise _OutOfTime
+                if insert_by_relocation(
+                    problem, states, by_id[vid], depth=DEPTHS[depth], memo=memo, changed=changed
+                ):
+                    brought.append(vid)
+        except _OutOfTime:
+            served += brought
+            todo = [v for v in todo if v not in brought]
+            served += _settle(problem, states, todo, changed)
+            return [v for v in left if v not in served], len(served)
         served += brought
         todo = [v for v in todo if v not in brought]
         depth = 0 if brought else depth + 1

@@ -6,7 +6,7 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from multiprocessing import connection as mp_connection
 from typing import Any
 
@@ -15,13 +15,14 @@ from dispatch.optimise.insertion import (
     TeamState,
     apply,
     best_break_positions,
+    current_cost,
     insert_by_ejection,
     insertions,
     nearest_team_ids,
     plan_from_states,
     states_from_plan,
 )
-from dispatch.optimise.model import Problem, Visit
+from dispatch.optimise.model import Problem, Visit, visit_worth_s
 from dispatch.optimise.plan import Plan, Stop, Unassigned
 from dispatch.optimise.reasons import explain, precheck
 from dispatch.optimise.relocation import serve_by_relocation
@@ -50,8 +51,11 @@ CARE_DAY_HISTORY = 10
 FINISHING_SHARE = 0.25
 FINISHING_MAX_S = 1.5
 FINISHING_PER_VISIT_S = 0.0011
-#: Seconds kept at the end of a wall budget for the reasons of the visits left out and the plan.
-REASONS_S = 0.08
+#: Seconds kept at the end of a wall budget for what follows the chains of moves: the last
+#: tries of the visits left out in the routes that changed, the routes sent back by the
+#: worker, the reasons and the plan (a 500-visit day: with 0.08 s, 3 s plans came back 2.60
+#: to 3.00 s after the call; with this, 2.92-2.93 s over 8 runs).
+REASONS_S = 0.12
 #: Teams tried for each visit reinserted after the search: those whose routes pass nearest.
 FINISHING_TEAMS = 10
 #: Most clients a perturbation of the search moves on care days. PyVRP's default (25) makes
@@ -158,6 +162,7 @@ def _worker(
     all_required: bool,
     cpu_time: bool = False,
     deadline: float | None = None,
+    finishing: Finishing | None = None,
 ) -> None:
     try:
         import pyvrp
@@ -211,26 +216,25 @@ def _worker(
             polish_neighbours=POLISH_NEIGHBOURS if polish else None,
             polish_s=reserve_s,
         )
-        conn.send(
-            (
-                "done",
-                decode(enc, best),
-                {
-                    "solver_s": round(time.perf_counter() - t0, 3),
-                    "build_s": round(build_s, 3),
-                    "iterations": iterations,
-                    "solver_feasible": bool(best.is_feasible()),
-                    "solver_cost": int(best.distance_cost()) if best.is_feasible() else None,
-                    "solver_objective": int(best.distance_cost() + best.uncollected_prizes())
-                    if best.is_feasible()
-                    else None,
-                    "first_feasible_s": None
-                    if stop.first_feasible_s is None
-                    else round(stop.first_feasible_s, 3),
-                    **polish_stats,
-                },
-            )
-        )
+        stats = {
+            "solver_s": round(time.perf_counter() - t0, 3),
+            "build_s": round(build_s, 3),
+            "iterations": iterations,
+            "solver_feasible": bool(best.is_feasible()),
+            "solver_cost": int(best.distance_cost()) if best.is_feasible() else None,
+            "solver_objective": int(best.distance_cost() + best.uncollected_prizes())
+            if best.is_feasible()
+            else None,
+            "first_feasible_s": None
+            if stop.first_feasible_s is None
+            else round(stop.first_feasible_s, 3),
+            **polish_stats,
+        }
+        routes = decode(enc, best)
+        if finishing is not None:
+            routes, more = finishing.run(routes)
+            stats |= more
+        conn.send(("done", routes, stats))
     except BaseException as exc:  # the parent turns it into a SolverError
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
     finally:
@@ -345,7 +349,10 @@ def parallel_searches(*, all_required: bool, cpu_time: bool, wanted: int | None 
 
 
 def _better(stats: dict[str, Any], than: dict[str, Any]) -> bool:
-    """Whether a search's result beats another's: feasible first, then the solver's objective."""
+    """Whether a search's result beats another's: by the objective of the finished plans when
+    both were finished, else feasible first, then the solver's objective."""
+    if "plan_objective" in stats and "plan_objective" in than:
+        return stats["plan_objective"] < than["plan_objective"]
     a, b = stats.get("solver_objective"), than.get("solver_objective")
     if a is None:
         return False
@@ -365,6 +372,7 @@ def run_worker(
     cpu_time: bool = False,
     deadline: float | None = None,
     searches: int = 1,
+    finishing: Finishing | None = None,
 ) -> tuple[dict[str, list[Item]], dict[str, Any]]:
     """Run PyVRP in other processes (it holds the GIL) and return the best routes found and
     their statistics.
@@ -374,6 +382,8 @@ def run_worker(
     (``stats["search_objectives"]`` lists each one's, ``stats["iterations"]`` is their sum).
     ``deadline`` (``time.monotonic()``, shared by the processes of a machine) ends a
     wall-clock search at that instant rather than ``time_limit_s`` after the model is built.
+    With ``finishing`` each process also finishes its routes (``stats["finished"]``; the
+    routes are then every team's, and the best finished plan wins).
     """
     ctx = _context()
     procs: list[Any] = []
@@ -393,6 +403,7 @@ def run_worker(
                 all_required,
                 cpu_time,
                 deadline,
+                finishing,
             ),
             daemon=True,
         )
@@ -453,6 +464,7 @@ def run_worker(
             **stats,
             "searches": searches,
             "search_objectives": [results[k][1].get("solver_objective") for k in range(searches)],
+            "plan_objectives": [results[k][1].get("plan_objective") for k in range(searches)],
             "iterations": sum(results[k][1].get("iterations", 0) for k in range(searches)),
         }
     return routes, stats
@@ -474,6 +486,109 @@ def finishing_s(time_limit_s: float, n_visits: int) -> float:
     moves after the search (0.55 s on a 500-visit day, a few hundredths on a 60-visit one;
     the exchanges and the chains stop at the end of the budget)."""
     return min(FINISHING_MAX_S, FINISHING_SHARE * time_limit_s, FINISHING_PER_VISIT_S * n_visits)
+
+
+@dataclass(frozen=True)
+class Finishing:
+    """The work after a search, as :func:`solve` does it, for a worker to do on its own
+    routes (the searches side by side then each finish theirs, and the best plan wins).
+
+    ``taken`` shifts the solver's break indices back past the breaks already taken;
+    ``finish_by`` (``time.monotonic()``) ends the exchanges and chains on a wall budget;
+    on a CPU budget (None) the chains get ``chains_s`` seconds.
+    """
+
+    problem: Problem
+    prefixes: dict[str, tuple[Stop, ...]]
+    taken: dict[str, int]
+    candidates: tuple[str, ...]
+    finish_by: float | None
+    chains_s: float
+
+    def run(self, routes: dict[str, list[Item]]) -> tuple[dict[str, list[Item]], dict[str, Any]]:
+        """The finished routes (every team's items) and the statistics of the finishing,
+        with the visits left out (``left``) and the plan's objective (``plan_objective``)."""
+        t = time.perf_counter()
+        shifted = {
+            tid: [i + self.taken.get(tid, 0) if isinstance(i, int) else i for i in items]
+            for tid, items in routes.items()
+        }
+        states, left, stats = finish(
+            self.problem,
+            shifted,
+            self.prefixes,
+            list(self.candidates),
+            finish_by=self.finish_by,
+            chains_by=self.finish_by
+            if self.finish_by is not None
+            else time.monotonic() + self.chains_s,
+        )
+        stats |= {
+            "finished": True,
+            "left": left,
+            "plan_objective": plan_objective(self.problem, states, left),
+            "finishing_s": round(time.perf_counter() - t, 3),
+        }
+        return {tid: st.items for tid, st in states.items()}, stats
+
+
+def plan_objective(problem: Problem, states: dict[str, TeamState], left: list[str]) -> int:
+    """What the solver minimises, for a finished plan: the routes' costs (travel, continuity,
+    skills) and what the visits left out are worth."""
+    by_id = problem.visits_by_id()
+    return sum(current_cost(st) for st in states.values()) + sum(
+        visit_worth_s(by_id[v]) for v in left
+    )
+
+
+def team_states(
+    problem: Problem, prefixes: dict[str, tuple[Stop, ...]], routes: dict[str, list[Item]]
+) -> dict[str, TeamState]:
+    """Every team's state: its started stops, then its items in ``routes`` (none if it is
+    not available), timed exactly."""
+    states: dict[str, TeamState] = {}
+    for team in problem.teams:
+        items = list(routes.get(team.id, [])) if team.available else []
+        prefix = prefixes.get(team.id, ())
+        states[team.id] = TeamState(
+            team, prefix, items, time_route(problem, team, items, prefix=prefix)
+        )
+    return states
+
+
+def finish(
+    problem: Problem,
+    routes: dict[str, list[Item]],
+    prefixes: dict[str, tuple[Stop, ...]],
+    candidates: list[str],
+    *,
+    finish_by: float | None,
+    chains_by: float | None,
+) -> tuple[dict[str, TeamState], list[str], dict[str, Any]]:
+    """Time the search's ``routes`` exactly, repair them, and bring in what they leave out of
+    ``candidates``: reinsertions, exchanges with optional visits (until ``finish_by``) and
+    chains of moves (until ``chains_by``). Returns the teams' states, the visits still left
+    out and statistics."""
+    states = team_states(problem, prefixes, routes)
+    ejected = repair(problem, states)
+    served = {i for st in states.values() for i in st.items if isinstance(i, str)}
+    # Visits the repair took out get another chance elsewhere, and so do those the solver
+    # left out: its model of breaks is approximate, so the exact routes often have room left
+    # (a few visits on a full day, for a few tenths of a second).
+    dropped = [v for v in candidates if v not in served and v not in ejected]
+    left = insert_all(problem, states, ejected + dropped, max_teams=FINISHING_TEAMS)
+    left, swapped = make_room(problem, states, left, deadline=finish_by)
+    left, relocated = serve_by_relocation(problem, states, left, deadline=chains_by)
+    return (
+        states,
+        left,
+        {
+            "repaired": len(ejected),
+            "swapped_in": swapped,
+            "relocated_in": relocated,
+            "reinserted": len(ejected) + len(dropped) - len(left),
+        },
+    )
 
 
 def _order(v: Visit) -> tuple:
@@ -676,6 +791,17 @@ def solve(
         }
     routes: dict[str, list[Item]] = {}
     stats: dict[str, Any] = {}
+    # On a wall budget the exchanges and chains after the search stop in time for the
+    # reasons and the plan (every visit left out has been tried in the routes as they
+    # stand: its reason holds); on a CPU budget the chains get the time a wall budget keeps.
+    finishing = Finishing(
+        problem,
+        prefixes,
+        taken,
+        tuple(candidates),
+        finish_by=None if cpu_time else t_wall + time_limit_s - REASONS_S,
+        chains_s=finishing_s(time_limit_s, len(candidates)),
+    )
     if candidates and teams:
         routes, stats = run_worker(
             solver_problem,
@@ -693,42 +819,16 @@ def solve(
             searches=parallel_searches(
                 all_required=all_required, cpu_time=cpu_time, wanted=searches
             ),
+            finishing=finishing,
         )
-        routes = {
-            tid: [i + taken.get(tid, 0) if isinstance(i, int) else i for i in items]
-            for tid, items in routes.items()
-        }
-    searched = time.perf_counter()
-    states: dict[str, TeamState] = {}
-    for team in problem.teams:
-        items = routes.get(team.id, []) if team.available else []
-        prefix = prefixes.get(team.id, ())
-        states[team.id] = TeamState(
-            team, prefix, list(items), time_route(problem, team, items, prefix=prefix)
-        )
-    ejected = repair(problem, states)
-    served = {i for st in states.values() for i in st.items if isinstance(i, str)}
-    stats["repaired"] = len(ejected)
-    # Visits the repair took out get another chance elsewhere, and so do those the solver
-    # left out: its model of breaks is approximate, so the exact routes often have room left
-    # (a few visits on a full day, for a few tenths of a second).
-    dropped = [v for v in candidates if v not in served and v not in ejected]
-    left = insert_all(problem, states, ejected + dropped, max_teams=FINISHING_TEAMS)
-    # On a wall budget the exchanges stop in time for the reasons and the plan (every visit
-    # left out has been tried in the routes as they stand: its reason holds).
-    finish_by = None if cpu_time else t_wall + time_limit_s - REASONS_S
-    left, swapped = make_room(problem, states, left, deadline=finish_by)
-    stats["swapped_in"] = swapped
-    # Chains of moves: on a CPU budget (benchmarks), for as long as a wall budget keeps.
-    chains_by = (
-        finish_by
-        if finish_by is not None
-        else time.monotonic() + finishing_s(time_limit_s, len(candidates))
-    )
-    left, relocated = serve_by_relocation(problem, states, left, deadline=chains_by)
-    stats["relocated_in"] = relocated
-    stats["reinserted"] = len(ejected) + len(dropped) - len(left)
+    if not stats.get("finished"):
+        # Nothing searched (or routes from elsewhere): finish here.
+        routes, more = finishing.run(routes)
+        stats |= more
+    # The plan of the search that finished best (each finished its own, side by side).
+    left = stats.pop("left")
+    stats.pop("finished")
+    states = team_states(problem, prefixes, routes)
     unassigned += unassigned_reasons(problem, states, left)
-    stats["finishing_s"] = round(time.perf_counter() - searched, 3)
     stats["time_s"] = round(time.perf_counter() - t0, 3)
     return plan_from_states(problem, states, unassigned, stats)
