@@ -65,18 +65,11 @@ def test_bench_runs_each_instance_with_every_seed(shared_dir):
 def test_day_bench_repeats_quick_and_long_runs_per_seed():
     """`run_day(solver_seeds=2)`: the quick and long runs of the same day with seeds 0 and 1,
     and the mean gaps over both pairs."""
-    from dispatch.cli.bench_optimise import run_day
-    from dispatch.optimise.scenario import care_day, euclidean_matrix
+    from optimise_world import random_day
 
-    times, dist = euclidean_matrix(40, seed=5, size_m=15_000)
-    problem = care_day(
-        times,
-        base_locations=[0, 1],
-        visit_locations=list(range(2, 40)),
-        n_teams=5,
-        seed=5,
-        distance_m=dist,
-    )
+    from dispatch.cli.bench_optimise import run_day
+
+    problem = random_day(40, bases=2, teams=5, seed=5, size_m=15_000)
     out = run_day(None, problem=problem, first_s=0.3, quick_s=0.4, long_s=0.8, solver_seeds=2)
     by_seed = out["by_seed"]
     assert [b["seed"] for b in by_seed] == [0, 1]

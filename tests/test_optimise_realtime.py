@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from optimise_world import H, random_day
 
 from dispatch.errors import ValidationError
 from dispatch.optimise import (
@@ -21,22 +22,11 @@ from dispatch.optimise import (
     solve,
     team_unavailable,
 )
-from dispatch.optimise.scenario import care_day, euclidean_matrix
-
-H = 3600
 
 
 @pytest.fixture(scope="module")
 def day():
-    times, dist = euclidean_matrix(70, seed=5, size_m=20_000)
-    problem = care_day(
-        times,
-        base_locations=[0, 1, 2],
-        visit_locations=list(range(3, 63)),
-        n_teams=9,
-        seed=5,
-        distance_m=dist,
-    )
+    problem = random_day(70, bases=3, teams=9, seed=5, visits=60)
     plan = solve(problem, time_limit_s=1.0)
     # At 10:00, what was planned to start before is done.
     live = plan

@@ -4,43 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
+from optimise_world import H, line_problem, random_day
 
-from dispatch.optimise import Break, Problem, Team, TimeWindow, Visit, solve
+from dispatch.optimise import Break, Team, TimeWindow, Visit, solve
 from dispatch.optimise.insertion import TeamState, states_from_plan
 from dispatch.optimise.relaxed import Relaxed
-from dispatch.optimise.scenario import care_day, euclidean_matrix
 from dispatch.optimise.schedule import time_route
-
-H = 3600
-
-
-def line_problem(visits: list[Visit], teams: list[Team], n: int = 12) -> Problem:
-    """Places 0..n-1 on a line, 10 minutes apart (place 0 is the base)."""
-    pos = np.arange(n)
-    matrix = (np.abs(pos[:, None] - pos[None, :]) * 600).astype(np.int64)
-    return Problem(
-        teams=tuple(teams),
-        visits=tuple(visits),
-        travel_time_s={"car": matrix},
-        distance_m={"car": matrix * 10},
-    )
 
 
 @pytest.fixture(scope="module")
 def care_states():
     """A care day (skills, one- and two-window visits, lunch breaks) planned briefly, and a
     live variant in which each team sets off later from elsewhere."""
-    times, dist = euclidean_matrix(64, seed=5, size_m=20_000)
-    problem = care_day(
-        times,
-        base_locations=[0, 1, 2],
-        visit_locations=list(range(3, 64)),
-        n_teams=8,
-        seed=5,
-        distance_m=dist,
-    )
+    problem = random_day(64, bases=3, teams=8, seed=5)
     plan = solve(problem, time_limit_s=0.5, searches=1)
     live = problem.with_changes(
         teams=tuple(

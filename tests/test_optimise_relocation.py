@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
+from optimise_world import H, line_problem, random_day
 
 from dispatch.optimise import Problem, Team, TimeWindow, Visit, check_plan
 from dispatch.optimise.insertion import TeamState, plan_from_states
 from dispatch.optimise.relocation import insert_by_relocation, serve_by_relocation
 from dispatch.optimise.schedule import time_route
-
-H = 3600
-
-
-def line_problem(visits: list[Visit], teams: list[Team], n: int = 12) -> Problem:
-    """Places 0..n-1 on a line, 10 minutes apart (place 0 is the base)."""
-    pos = np.arange(n)
-    matrix = (np.abs(pos[:, None] - pos[None, :]) * 600).astype(np.int64)
-    return Problem(
-        teams=tuple(teams),
-        visits=tuple(visits),
-        travel_time_s={"car": matrix},
-        distance_m={"car": matrix * 10},
-    )
 
 
 def two_teams(lock_u: bool = False) -> tuple[Problem, dict[str, TeamState]]:
@@ -118,17 +104,8 @@ def test_a_pass_cut_short_leaves_no_visit_out_that_fits_as_the_routes_stand(monk
 
     from dispatch.optimise import relocation
     from dispatch.optimise.insertion import insertions, states_from_plan
-    from dispatch.optimise.scenario import care_day, euclidean_matrix
 
-    times, dist = euclidean_matrix(120, seed=25, size_m=25_000)
-    problem = care_day(
-        times,
-        base_locations=[0, 1],
-        visit_locations=list(range(2, 120)),
-        n_teams=6,
-        seed=25,
-        distance_m=dist,
-    )
+    problem = random_day(120, bases=2, teams=6, seed=25, size_m=25_000)
     from dispatch.optimise import solver
 
     # Routes built by cheapest insertion alone (no search): chains find room in them, and

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optimise_world import H, line_problem, random_day
 
 from dispatch.optimise import (
     Break,
@@ -17,21 +18,6 @@ from dispatch.optimise import (
     check_plan,
     solve,
 )
-from dispatch.optimise.scenario import care_day, euclidean_matrix
-
-H = 3600
-
-
-def line_problem(visits: list[Visit], teams: list[Team], n: int = 12) -> Problem:
-    """Places 0..n-1 on a line, 10 minutes apart (place 0 is the base)."""
-    pos = np.arange(n)
-    matrix = (np.abs(pos[:, None] - pos[None, :]) * 600).astype(np.int64)
-    return Problem(
-        teams=tuple(teams),
-        visits=tuple(visits),
-        travel_time_s={"car": matrix},
-        distance_m={"car": matrix * 10},
-    )
 
 
 def team(tid: str, skills: set[str] = frozenset(), **kw) -> Team:
@@ -48,15 +34,7 @@ def team(tid: str, skills: set[str] = frozenset(), **kw) -> Team:
 
 @pytest.fixture(scope="module")
 def care_problem() -> Problem:
-    times, dist = euclidean_matrix(64, seed=3, size_m=20_000)
-    return care_day(
-        times,
-        base_locations=[0, 1, 2],
-        visit_locations=list(range(3, 64)),
-        n_teams=8,
-        seed=3,
-        distance_m=dist,
-    )
+    return random_day(64, bases=3, teams=8, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -126,15 +104,7 @@ def test_no_left_out_visit_fits_as_the_routes_stand(care_problem, care_plan):
 def test_care_day_windows_have_a_skilled_team_on_shift():
     """In the generated day, every window of every visit is within the shift of a team with
     the visit's skills (evening dressings and insulin included), so the day can be served."""
-    times, dist = euclidean_matrix(243, seed=1, size_m=30_000)
-    problem = care_day(
-        times,
-        base_locations=[0, 1, 2],
-        visit_locations=list(range(3, 243)),
-        n_teams=40,
-        seed=1,
-        distance_m=dist,
-    )
+    problem = random_day(243, bases=3, teams=40, seed=1, size_m=30_000)
     for v in problem.visits:
         for w in v.windows:
             assert any(

@@ -1,10 +1,11 @@
-"""Room for a visit left out, made by moving one visit of a route to another route.
+"""Room for a visit left out, made by chains of moves between routes (ejection chains).
 
-An ejection chain of depth two: visit ``v`` fits in team A's route once visit ``u`` is taken
-out of it, and ``u`` fits in team B's route as it stands. A search of a few seconds often
-leaves such pairs unfound (each of the two moves looks worse alone), and timing every pair
-exactly takes seconds in Python; the relaxed timing (:mod:`dispatch.optimise.relaxed`) rules
-out almost all of them in microseconds, and only those it lets through are timed exactly.
+Visit ``v`` fits in team A's route once visit ``u`` is taken out of it, and ``u`` fits in
+team B's route as it stands (two moves), or once ``w`` is taken out of it, ``w`` going to
+team C (three moves), and so on. A search of a few seconds leaves many such chains unfound
+(each move looks worse alone), and timing every candidate exactly would take seconds in
+Python; the relaxed timing (:mod:`dispatch.optimise.relaxed`) rules out almost all of them in
+microseconds, and only those it lets through are timed exactly.
 """
 
 from __future__ import annotations
