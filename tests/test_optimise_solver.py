@@ -500,3 +500,25 @@ def test_each_search_finishes_its_plan_and_the_best_finished_plan_wins(care_prob
     ]
     assert solver.plan_objective(care_problem, states, left) == plan.stats["plan_objective"]
     assert check_plan(care_problem, plan) == []
+
+
+def test_a_warm_start_puts_each_visit_in_the_window_it_is_reached_in():
+    """A live plan warm-starts the search: a visit with a morning and an afternoon window,
+    planned after a 10:00 visit, starts the search in its afternoon window (on time), not in
+    its morning one (four hours late)."""
+    from dispatch.optimise.pyvrp_model import encode, warm_start
+
+    first = Visit("X", 2, H, windows=(TimeWindow(10 * H, 10 * H),))
+    two = Visit(
+        "Y", 3, 1800, windows=(TimeWindow(8 * H, int(8.5 * H)), TimeWindow(14 * H, int(14.5 * H)))
+    )
+    t = team("A")
+    problem = line_problem([first, two], [t])
+    enc = encode(problem, [first, two], [t])
+
+    start = warm_start(enc, {"A": ["X", "Y"]})
+
+    assert start.time_warp() == 0 and start.is_feasible()
+    (route,) = start.routes()
+    last = [act.idx for act in route if act.is_client()][-1]
+    assert enc.data.client(last).tw_early == 14 * H
