@@ -236,6 +236,36 @@ def insertions(
     return found
 
 
+def importance(v: Visit) -> tuple:
+    """Sort key: mandatory visits first, then by priority, the longest first."""
+    return (not v.mandatory, -v.priority, -v.duration_s)
+
+
+def insert_all(
+    problem: Problem,
+    states: dict[str, TeamState],
+    visit_ids: list[str],
+    *,
+    move_breaks: bool = False,
+    max_teams: int | None = None,
+    team_ids: list[str] | None = None,
+) -> list[str]:
+    """Insert visits one by one (most important first) where cheapest; returns those that fit
+    nowhere (among ``team_ids`` when given, and the ``max_teams`` teams passing nearest each
+    visit when given)."""
+    by_id = problem.visits_by_id()
+    pool = states if team_ids is None else {t: states[t] for t in team_ids}
+    left: list[str] = []
+    for vid in sorted(visit_ids, key=lambda v: importance(by_id[v])):
+        near = nearest_team_ids(problem, pool, by_id[vid], max_teams) if max_teams else team_ids
+        found = insertions(problem, states, by_id[vid], move_breaks=move_breaks, team_ids=near)
+        if found:
+            apply(problem, states, found[0])
+        else:
+            left.append(vid)
+    return left
+
+
 def apply(problem: Problem, states: dict[str, TeamState], ins: Insertion) -> None:
     """Put an insertion into the states (its stops timed in full)."""
     st = states[ins.team_id]

@@ -12,6 +12,7 @@ from dispatch.optimise.insertion import (
     best_break_positions,
     clip_to_now,
     current_cost,
+    insert_all,
     insertions,
     plan_from_states,
     states_from_plan,
@@ -20,7 +21,7 @@ from dispatch.optimise.model import Problem, TimeWindow, Visit, can_serve
 from dispatch.optimise.plan import Plan, Slot, Unassigned
 from dispatch.optimise.reasons import explain, precheck
 from dispatch.optimise.schedule import Timing, time_route
-from dispatch.optimise.solver import insert_all, unassigned_reasons
+from dispatch.optimise.solver import unassigned_reasons
 
 #: How far (s) a slot's start may slide; slots are told apart by half hours.
 SLOT_STEP_S = 300

@@ -21,7 +21,7 @@ from dispatch.optimise.insertion import (
     apply,
     cheapest_in_slots,
     current_cost,
-    insertions,
+    insert_all,
 )
 from dispatch.optimise.model import Problem, Visit, can_serve
 from dispatch.optimise.relaxed import Relaxed
@@ -321,11 +321,5 @@ def _settle(
 ) -> list[str]:
     """Insert the visits of ``todo`` that fit as the routes stand in a route of ``changed``;
     returns them."""
-    by_id = problem.visits_by_id()
-    placed = []
-    for vid in todo:
-        found = insertions(problem, states, by_id[vid], team_ids=sorted(changed), move_breaks=False)
-        if found:
-            apply(problem, states, found[0])
-            placed.append(vid)
-    return placed
+    still = insert_all(problem, states, todo, team_ids=sorted(changed))
+    return [v for v in todo if v not in still]

@@ -13,16 +13,15 @@ from typing import Any
 from dispatch.errors import SolverError
 from dispatch.optimise.insertion import (
     TeamState,
-    apply,
     best_break_positions,
     current_cost,
+    importance,
+    insert_all,
     insert_by_ejection,
-    insertions,
-    nearest_team_ids,
     plan_from_states,
     states_from_plan,
 )
-from dispatch.optimise.model import Problem, Visit, visit_worth_s
+from dispatch.optimise.model import Problem, visit_worth_s
 from dispatch.optimise.plan import Plan, Stop, Unassigned
 from dispatch.optimise.reasons import explain, precheck
 from dispatch.optimise.relocation import serve_by_relocation
@@ -591,10 +590,6 @@ def finish(
     )
 
 
-def _order(v: Visit) -> tuple:
-    return (not v.mandatory, -v.priority, -v.duration_s)
-
-
 def repair(problem: Problem, states: dict[str, TeamState]) -> list[str]:
     """Make every route feasible under exact timing; returns the visits taken out."""
     ejected: list[str] = []
@@ -625,28 +620,6 @@ def repair(problem: Problem, states: dict[str, TeamState]) -> list[str]:
     return ejected
 
 
-def insert_all(
-    problem: Problem,
-    states: dict[str, TeamState],
-    visit_ids: list[str],
-    *,
-    move_breaks: bool = False,
-    max_teams: int | None = None,
-) -> list[str]:
-    """Insert visits one by one (most important first) where cheapest; returns those that fit
-    nowhere (among the ``max_teams`` teams passing nearest each visit, when given)."""
-    by_id = problem.visits_by_id()
-    left: list[str] = []
-    for vid in sorted(visit_ids, key=lambda v: _order(by_id[v])):
-        team_ids = nearest_team_ids(problem, states, by_id[vid], max_teams) if max_teams else None
-        found = insertions(problem, states, by_id[vid], move_breaks=move_breaks, team_ids=team_ids)
-        if found:
-            apply(problem, states, found[0])
-        else:
-            left.append(vid)
-    return left
-
-
 def make_room(
     problem: Problem,
     states: dict[str, TeamState],
@@ -663,7 +636,7 @@ def make_room(
     by_id = problem.visits_by_id()
     left = list(left)
     brought = 0
-    for vid in sorted((v for v in left if by_id[v].mandatory), key=lambda v: _order(by_id[v])):
+    for vid in sorted((v for v in left if by_id[v].mandatory), key=lambda v: importance(by_id[v])):
         if deadline is not None and time.monotonic() >= deadline:
             break
         out = insert_by_ejection(problem, states, by_id[vid])
@@ -791,6 +764,7 @@ def solve(
         }
     routes: dict[str, list[Item]] = {}
     stats: dict[str, Any] = {}
+    after_search_s = finishing_s(time_limit_s, len(candidates))
     # On a wall budget the exchanges and chains after the search stop in time for the
     # reasons and the plan (every visit left out has been tried in the routes as they
     # stand: its reason holds); on a CPU budget the chains get the time a wall budget keeps.
@@ -800,7 +774,7 @@ def solve(
         taken,
         tuple(candidates),
         finish_by=None if cpu_time else t_wall + time_limit_s - REASONS_S,
-        chains_s=finishing_s(time_limit_s, len(candidates)),
+        chains_s=after_search_s,
     )
     if candidates and teams:
         routes, stats = run_worker(
@@ -813,9 +787,7 @@ def solve(
             all_required=all_required,
             progress=progress,
             cpu_time=cpu_time,
-            deadline=None
-            if cpu_time
-            else t_wall + time_limit_s - finishing_s(time_limit_s, len(candidates)),
+            deadline=None if cpu_time else t_wall + time_limit_s - after_search_s,
             searches=parallel_searches(
                 all_required=all_required, cpu_time=cpu_time, wanted=searches
             ),
