@@ -522,3 +522,25 @@ def test_a_warm_start_puts_each_visit_in_the_window_it_is_reached_in():
     (route,) = start.routes()
     last = [act.idx for act in route if act.is_client()][-1]
     assert enc.data.client(last).tw_early == 14 * H
+
+
+def test_a_warm_start_puts_a_visit_reached_after_all_its_windows_in_the_last_one():
+    """A live plan the search's model finds a little late (its breaks are detours): a visit
+    reached a few minutes after its afternoon window closes starts the search in that
+    window, a few minutes late, not in its morning one (six hours late)."""
+    from dispatch.optimise.pyvrp_model import encode, warm_start
+
+    first = Visit("X", 2, H, windows=(TimeWindow(14 * H, 14 * H),))
+    two = Visit(
+        "Y", 3, 1800, windows=(TimeWindow(8 * H, int(8.5 * H)), TimeWindow(14 * H, int(14.5 * H)))
+    )
+    t = team("A")
+    problem = line_problem([first, two], [t])
+    enc = encode(problem, [first, two], [t])
+
+    start = warm_start(enc, {"A": ["X", "Y"]})
+
+    (route,) = start.routes()
+    last = [act.idx for act in route if act.is_client()][-1]
+    assert enc.data.client(last).tw_early == 14 * H
+    assert 0 < start.time_warp() < H
