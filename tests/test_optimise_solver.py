@@ -544,3 +544,34 @@ def test_a_warm_start_puts_a_visit_reached_after_all_its_windows_in_the_last_one
     last = [act.idx for act in route if act.is_client()][-1]
     assert enc.data.client(last).tw_early == 14 * H
     assert 0 < start.time_warp() < H
+
+
+def test_precheck_gives_the_first_reason_a_coordinator_can_act_on():
+    """Skills, roads, shifts, in that order; a visit any one team can reach and serve in its
+    shift has none, whichever team that is."""
+    from dispatch.optimise.model import UNREACHABLE_S
+    from dispatch.optimise.reasons import precheck
+
+    nurse = team("N", {"infirmier"})
+    early = dataclasses.replace(team("E", {"infirmier"}), shift_end_s=9 * H)
+    cases = {
+        "skill": Visit("skill", 2, 1800, skills=frozenset({"palliatif"})),
+        "road": Visit("road", 11, 1800),
+        "shift": Visit("shift", 3, 1800, windows=(TimeWindow(18 * H, 19 * H),)),
+        "fine": Visit("fine", 3, 1800, windows=(TimeWindow(9 * H, 10 * H),)),
+    }
+    problem = line_problem(list(cases.values()), [early, nurse])
+    matrix = problem.travel_time_s["car"].copy()
+    matrix[:, 11] = matrix[11, :] = UNREACHABLE_S
+    matrix[11, 11] = 0
+    problem = problem.with_changes(travel_time_s={"car": matrix})
+
+    reasons = {vid: precheck(problem, v) for vid, v in cases.items()}
+
+    assert reasons["skill"].code == "no_skill"
+    assert reasons["skill"].params["skills"] == ["palliatif"]
+    assert reasons["road"].code == "unreachable"
+    assert reasons["shift"].code == "no_shift"
+    assert reasons["shift"].params["windows"] == [("18:00", "19:30")]
+    # The first team's shift is over by then; the second team settles it.
+    assert reasons["fine"] is None

@@ -13,8 +13,6 @@ def _windows(visit: Visit) -> list[tuple[str, str]]:
 def precheck(problem: Problem, visit: Visit) -> Unassigned | None:
     """A reason that holds whatever the other visits: skills, locks, roads, shifts, clock."""
     teams = [t for t in problem.teams if t.available]
-    skills = sorted(visit.skills)
-    wins = _windows(visit)
     if not teams:
         return Unassigned(visit.id, "no_team", {})
     if visit.locked_team_id is not None:
@@ -29,43 +27,34 @@ def precheck(problem: Problem, visit: Visit) -> Unassigned | None:
     able = [t for t in teams if can_serve(t, visit)]
     if not able:
         known = set().union(*(t.skills for t in teams))
-        missing = sorted(visit.skills - known) or skills
+        missing = sorted(visit.skills - known) or sorted(visit.skills)
         return Unassigned(visit.id, "no_skill", {"skills": missing})
     if (
         problem.now_s is not None
         and visit.windows
         and all(w.end_s < problem.now_s for w in visit.windows)
     ):
-        return Unassigned(visit.id, "window_passed", {"windows": wins, "now": hhmm(problem.now_s)})
-    reachable = []
+        return Unassigned(
+            visit.id, "window_passed", {"windows": _windows(visit), "now": hhmm(problem.now_s)}
+        )
+    # The first team that can reach the visit and serve it within its shift settles it.
+    reachable = False
     for t in able:
         m = problem.matrix(t.mode)
         start = t.departure_location
-        if (
-            m[start, visit.location] < UNREACHABLE_S
-            and m[visit.location, t.end_location] < UNREACHABLE_S
-        ):
-            reachable.append(t)
-    if not reachable:
-        return Unassigned(visit.id, "unreachable", {"skills": skills})
-    on_duty = []
-    for t in reachable:
-        m = problem.matrix(t.mode)
-        start = t.departure_location
-        t0 = max(t.shift_start_s, t.available_from_s or 0, problem.now_s or 0)
-        arrival = t0 + int(m[start, visit.location])
+        to_visit, back = int(m[start, visit.location]), int(m[visit.location, t.end_location])
+        if to_visit >= UNREACHABLE_S or back >= UNREACHABLE_S:
+            continue
+        reachable = True
+        arrival = max(t.shift_start_s, t.available_from_s or 0, problem.now_s or 0) + to_visit
         for w in visit.windows_or_day():
             begin = max(arrival, w.start_s)
-            if (
-                begin <= w.end_s
-                and begin + visit.duration_s + int(m[visit.location, t.end_location])
-                <= t.shift_end_s
-            ):
-                on_duty.append(t)
-                break
-    if not on_duty:
-        return Unassigned(visit.id, "no_shift", {"skills": skills, "windows": wins})
-    return None
+            if begin <= w.end_s and begin + visit.duration_s + back <= t.shift_end_s:
+                return None
+    skills = sorted(visit.skills)
+    if not reachable:
+        return Unassigned(visit.id, "unreachable", {"skills": skills})
+    return Unassigned(visit.id, "no_shift", {"skills": skills, "windows": _windows(visit)})
 
 
 def explain(
