@@ -219,23 +219,31 @@ def encode(
     type_index: dict[tuple, int] = {}
     type_teams: list[list[str]] = []
     break_class_teams = {k: [t.id for t in ts] for k, ts in break_classes.items()}
+    # Visits alike to the teams' profiles (skills, lock, worth): each team looks at one visit
+    # of each kind rather than at every visit (a tenth of the time on a 500-visit day).
+    kinds: dict[tuple, tuple[Visit, list[int]]] = {}
+    preferred: dict[str, list[int]] = {}
+    for v in visits:
+        kinds.setdefault((v.skills, v.locked_team_id, visit_worth_s(v)), (v, []))[1].append(
+            visit_loc[v.id]
+        )
+        if v.preferred_team_id is not None:
+            preferred.setdefault(v.preferred_team_id, []).append(visit_loc[v.id])
     for t, (sd, ed, st) in zip(teams, starts, strict=True):
-        # One pass over the visits: those the team may not take, those it takes at a cost.
+        # The visits the team may not take, those it takes at a cost.
         forbidden_l: list[int] = []
         overqualified_l: list[tuple[int, int]] = []
-        for v in visits:
+        for v, locs in kinds.values():
             if not can_serve(t, v):
-                forbidden_l.append(visit_loc[v.id])
+                forbidden_l += locs
             elif c := overqualified_cost(problem, t, v):
-                overqualified_l.append((visit_loc[v.id], c))
-        forbidden, overqualified = tuple(forbidden_l), tuple(overqualified_l)
+                overqualified_l += [(loc, c) for loc in locs]
+        forbidden, overqualified = tuple(sorted(forbidden_l)), tuple(sorted(overqualified_l))
         other_breaks = tuple(
             loc for k, loc in break_loc.items() if k != (_break_key(t) if t.breaks else None)
         )
         penalised = tuple(
-            visit_loc[v.id]
-            for v in visits
-            if v.preferred_team_id is not None and v.preferred_team_id != t.id
+            sorted(loc for tid, locs in preferred.items() if tid != t.id for loc in locs)
         )
         pkey = (t.mode, forbidden + other_breaks, penalised, overqualified)
         if pkey not in profiles:
