@@ -137,3 +137,26 @@ def test_insertions_find_every_place_an_exact_scan_finds(care_states):
         assert found == scan, x.id
         checked += len(scan)
     assert checked > 0
+
+
+def test_a_teams_relaxed_timing_is_kept_until_its_route_changes(care_states):
+    """Insertions and chains ask a team's state for its relaxed timing again and again: the
+    same one while the route stands, a new one once it changes (reassigned or edited in
+    place)."""
+    problem, states = care_states[0]
+    orig = next(s for s in states.values() if sum(isinstance(i, str) for i in s.items) >= 2)
+    st = TeamState(orig.team, orig.prefix, list(orig.items), orig.timing)
+    first = st.relaxed(problem)
+    assert st.relaxed(problem) is first
+    assert first.ids[1:-1] == [i for i in st.items if isinstance(i, str)]
+
+    st.items = st.items[::-1]
+    reversed_ = st.relaxed(problem)
+    assert reversed_ is not first
+    assert reversed_.ids[1:-1] == [i for i in st.items if isinstance(i, str)]
+
+    dropped = next(i for i in st.items if isinstance(i, str))
+    st.items.remove(dropped)
+    assert dropped not in st.relaxed(problem).ids
+    # The route it was asked for, when not the one as it stands.
+    assert st.relaxed(problem, [dropped]).ids == [None, dropped, None]

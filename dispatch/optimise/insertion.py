@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from dispatch.optimise.model import Problem, Team, TimeWindow, Visit, can_serve
 from dispatch.optimise.plan import Plan, Route, Stop
@@ -18,6 +18,19 @@ class TeamState:
     prefix: tuple[Stop, ...]
     items: list[Item]
     timing: Timing
+    _relaxed: tuple[tuple[Item, ...], Relaxed] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def relaxed(self, problem: Problem, items: list[Item] | None = None) -> Relaxed:
+        """The relaxed timing of ``items`` (default: the route as it stands), kept until the
+        route changes: insertions of one visit after another into the same routes, and the
+        chains of moves, ask for it many times (Haute-Corse day: about 800 times per
+        plan finished, of which most for unchanged routes)."""
+        key = tuple(self.items if items is None else items)
+        if self._relaxed is None or self._relaxed[0] != key:
+            self._relaxed = (key, Relaxed(problem, self.team, list(key), self.prefix))
+        return self._relaxed[1]
 
     @property
     def n_visits(self) -> int:
@@ -193,7 +206,7 @@ def insertions(
             continue
         if strict:
             # Only where the relaxed timing lets it in (the others cannot be on time).
-            fits = Relaxed(problem, team, items, st.prefix).fitting_slots(visit)
+            fits = st.relaxed(problem, items).fitting_slots(visit)
             positions: list[int] | range = slot_positions(items, fits)
         else:
             positions = range(len(items) + 1)
@@ -333,7 +346,7 @@ def insert_by_ejection(
         st = states[tid]
         if st.team.max_visits is not None and st.n_visits > st.team.max_visits:
             continue
-        relaxed = Relaxed(problem, st.team, st.items, st.prefix)
+        relaxed = st.relaxed(problem)
         base_cost = current_cost(st)
         for k, slots in relaxed.fitting_without(visit).items():
             out = relaxed.ids[k]

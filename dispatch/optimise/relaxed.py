@@ -10,6 +10,8 @@ exchanges time exactly only what it lets through.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dispatch.optimise.model import Problem, Team, Visit
 from dispatch.optimise.plan import Stop
 from dispatch.optimise.schedule import Item, start_state
@@ -67,6 +69,22 @@ def _latest_leave(latest_arrival: int, travel_s: int, breaks: Slot) -> int:
     return leave
 
 
+@dataclass(frozen=True)
+class _Removal:
+    """Visit ``k`` taken out of a route: its breaks (``merged``, before and after it), the
+    slots before it kept as they are (below ``keep``), the slots before it whose latest
+    arrival moves later (slot, new latest arrival at its end), the places after it whose
+    earliest departure moves earlier (place, new departure), and the first place after it
+    that keeps its own (``tail``; None when the route goes wrong before one)."""
+
+    k: int
+    merged: Slot
+    keep: int
+    before: list[tuple[int, int]]
+    after: list[tuple[int, int]]
+    tail: int | None
+
+
 class Relaxed:
     """A route under the relaxed timing.
 
@@ -121,6 +139,7 @@ class Relaxed:
             by = _latest_leave(latest[i + 1], self.leg[i], slots[i])
             latest[i] = _latest_start(by - dur[i], wins[i])
         self.leave, self.latest = leave, latest
+        self._removal_cache: list[_Removal] | None = None
 
     def _to_from(self, visit: Visit) -> tuple[list[int], list[int]]:
         return (
@@ -169,6 +188,56 @@ class Relaxed:
                 out.append(p)
         return out
 
+    def _removals(self) -> list[_Removal]:
+        """What taking each visit out changes in the route (the same for every visit to fit
+        in its place: worked out once per route)."""
+        if self._removal_cache is not None:
+            return self._removal_cache
+        n, wins, dur, leg, slots = self.n, self.wins, self.dur, self.leg, self.slots
+        leave, latest = self.leave, self.latest
+        out: list[_Removal] = []
+        for k in range(1, n + 1):
+            if self.locked[k]:
+                continue
+            merged = slots[k - 1] + slots[k]
+            # Before k: latest arrivals, back to the first place that keeps its own.
+            lowest = k
+            before: list[tuple[int, int]] = []
+            if k > 1:
+                new_latest: dict[int, int] = {}
+                by = _latest_leave(latest[k + 1], self.skip[k], merged)
+                lat = _latest_start(by - dur[k - 1], wins[k - 1])
+                i = k - 1
+                while lat != latest[i]:
+                    new_latest[i] = lat
+                    lowest = i
+                    if i == 1:
+                        break
+                    i -= 1
+                    lat = _latest_start(_latest_leave(lat, leg[i], slots[i]) - dur[i], wins[i])
+                before = [(p, new_latest[p + 1]) for p in range(max(lowest - 1, 0), k - 1)]
+            # After k: earliest departures, up to the first place that keeps its own.
+            after: list[tuple[int, int]] = []
+            tail: int | None = None
+            a_leave = leave[k - 1]
+            arrival = _through(a_leave + self.skip[k], a_leave, merged)
+            i = k + 1
+            while arrival is not None and i <= n:
+                start = _start(arrival, wins[i])
+                if start is None:
+                    break
+                leave_i = start + dur[i]
+                if leave_i == leave[i]:
+                    tail = i
+                    break
+                after.append((i, leave_i))
+                arrival = _through(leave_i + leg[i], leave_i, slots[i])
+                i += 1
+            keep = max(lowest - 1, 0) if k > 1 else 0
+            out.append(_Removal(k, merged, keep, before, after, tail))
+        self._removal_cache = out
+        return out
+
     def fitting_without(self, visit: Visit) -> dict[int, list[int]]:
         """For each visit ``k`` (place 1 to n, not locked to the team), the slots of the route
         without it (numbered as in that route) where ``visit`` fits under the relaxed timing.
@@ -183,7 +252,7 @@ class Relaxed:
         x, x_dur = windows_of(visit), visit.duration_s
         x_lo, x_end = x[0][0], x[-1][1]
         to_x, from_x = self._to_from(visit)
-        n, wins, dur, leg, slots = self.n, self.wins, self.dur, self.leg, self.slots
+        n, slots = self.n, self.slots
         leave, latest = self.leave, self.latest
         _fits = self._fits
 
@@ -197,51 +266,25 @@ class Relaxed:
             return _fits(a_leave, to_x[a], from_x[b], b_latest, breaks, x, x_dur)
 
         base = [p for p in range(n + 1) if fits(p, leave[p], p + 1, latest[p + 1], slots[p])]
-        for k in range(1, n + 1):
-            if self.locked[k]:
-                continue
-            merged = slots[k - 1] + slots[k]
-            found: list[int] = []
-            # Before k: latest arrivals, back to the first place that keeps its own.
-            lowest = k
-            if k > 1:
-                new_latest: dict[int, int] = {}
-                by = _latest_leave(latest[k + 1], self.skip[k], merged)
-                lat = _latest_start(by - dur[k - 1], wins[k - 1])
-                i = k - 1
-                while lat != latest[i]:
-                    new_latest[i] = lat
-                    lowest = i
-                    if i == 1:
-                        break
-                    i -= 1
-                    lat = _latest_start(_latest_leave(lat, leg[i], slots[i]) - dur[i], wins[i])
-                found += [p for p in base if p < lowest - 1]
-                for p in range(max(lowest - 1, 0), k - 1):
-                    if fits(p, leave[p], p + 1, new_latest[p + 1], slots[p]):
-                        found.append(p)
-            # Where k was, then after it: earliest departures, up to the first place that
-            # keeps its own.
+        for r in self._removals():
+            k = r.k
+            found = [p for p in base if p < r.keep]
+            for p, new_latest in r.before:
+                if fits(p, leave[p], p + 1, new_latest, slots[p]):
+                    found.append(p)
+            # Where k was, then after it.
             a_leave = leave[k - 1]
             if a_leave + to_x[k - 1] <= x_end:
-                if fits(k - 1, a_leave, k + 1, latest[k + 1], merged):
+                if fits(k - 1, a_leave, k + 1, latest[k + 1], r.merged):
                     found.append(k - 1)
-                arrival = _through(a_leave + self.skip[k], a_leave, merged)
-                i = k + 1
-                while arrival is not None and i <= n:
-                    start = _start(arrival, wins[i])
-                    if start is None:
-                        break
-                    leave_i = start + dur[i]
-                    if leave_i == leave[i]:
-                        found += [p - 1 for p in base if p >= i]
-                        break
+                for i, leave_i in r.after:
                     if leave_i + to_x[i] > x_end:
                         break
                     if fits(i, leave_i, i + 1, latest[i + 1], slots[i]):
                         found.append(i - 1)
-                    arrival = _through(leave_i + leg[i], leave_i, slots[i])
-                    i += 1
+                else:
+                    if r.tail is not None:
+                        found += [p - 1 for p in base if p >= r.tail]
             if found:
                 out[k] = found
         return out

@@ -47,7 +47,6 @@ class Memo:
     depends on change), and when they must stop (``deadline``, ``time.monotonic()``)."""
 
     deadline: float | None = None
-    relaxed: dict[str, Relaxed] = field(default_factory=dict)
     near: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     places: dict[tuple[str, frozenset[str]], list[tuple[str, list[int]]]] = field(
         default_factory=dict
@@ -61,10 +60,7 @@ class Memo:
     _by_mode: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] | None = None
 
     def route(self, problem: Problem, state: TeamState) -> Relaxed:
-        tid = state.team.id
-        if tid not in self.relaxed:
-            self.relaxed[tid] = Relaxed(problem, state.team, state.items, state.prefix)
-        return self.relaxed[tid]
+        return state.relaxed(problem)
 
     def fitting_slots(self, problem: Problem, state: TeamState, visit: Visit) -> list[int]:
         key = (state.team.id, visit.id)
@@ -116,8 +112,6 @@ class Memo:
 
     def changed(self, team_ids: set[str]) -> None:
         """Forget what the routes of ``team_ids`` changing makes stale."""
-        for tid in team_ids:
-            self.relaxed.pop(tid, None)
         for cache in (self.slots, self.without, self.exact):
             for key in [key for key in cache if key[0] in team_ids]:
                 del cache[key]
