@@ -131,3 +131,20 @@ def test_a_pass_cut_short_leaves_no_visit_out_that_fits_as_the_routes_stand(monk
         assert insertions(problem, states, by_id[vid], move_breaks=False) == [], vid
     unassigned = solver.unassigned_reasons(problem, states, still)
     assert check_plan(problem, plan_from_states(problem, states, unassigned)) == []
+
+
+def test_a_team_with_no_visits_that_takes_one_in_a_chain_takes_its_breaks_too():
+    """An empty route holds no breaks (the team is off); the first visit a chain moves into
+    it brings the team's lunch break with it, as every other insertion does."""
+    from dispatch.optimise import Break
+
+    problem, states = two_teams()
+    b = dataclasses.replace(states["B"].team, breaks=(Break(9 * H, 12 * H, int(0.5 * H)),))
+    problem = problem.with_changes(teams=(states["A"].team, b))
+    states["B"] = TeamState(b, (), [], time_route(problem, b, []))
+
+    left, brought = serve_by_relocation(problem, states, ["V"])
+
+    assert (left, brought) == ([], 1)
+    assert sorted(states["B"].items, key=str) == [0, "U"]
+    assert check_plan(problem, plan_from_states(problem, states, [])) == []

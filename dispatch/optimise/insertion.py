@@ -147,8 +147,11 @@ def cheapest_in_slots(
     base_cost: int,
 ) -> Insertion | None:
     """The cheapest insertion of ``visit`` into ``items`` (the team's route, possibly with a
-    visit taken out) that is on time exactly, among the visit slots ``slots``."""
+    visit taken out) that is on time exactly, among the visit slots ``slots``. A route with
+    no visits holds no breaks: they come with its first visit (on either side of it)."""
     best: Insertion | None = None
+    items = with_breaks(state.team, items + [visit.id], state.prefix)
+    items.remove(visit.id)
     for pos in slot_positions(items, slots):
         cand = items[:pos] + [visit.id] + items[pos:]
         t = time_route(
