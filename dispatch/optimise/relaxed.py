@@ -265,12 +265,26 @@ class Relaxed:
                 return False
             return _fits(a_leave, to_x[a], from_x[b], b_latest, breaks, x, x_dur)
 
-        base = [p for p in range(n + 1) if fits(p, leave[p], p + 1, latest[p + 1], slots[p])]
+        # Slot p as the route stands: when the visit is reached, and when it would reach the
+        # next place at the earliest, breaks aside (most slots are ruled out on these).
+        reach = [leave[p] + to_x[p] for p in range(n + 1)]
+        need = [(r if r > x_lo else x_lo) + x_dur + from_x[p + 1] for p, r in enumerate(reach)]
+        base = [
+            p
+            for p in range(n + 1)
+            if reach[p] <= x_end
+            and need[p] <= latest[p + 1]
+            and _fits(leave[p], to_x[p], from_x[p + 1], latest[p + 1], slots[p], x, x_dur)
+        ]
         for r in self._removals():
             k = r.k
             found = [p for p in base if p < r.keep]
             for p, new_latest in r.before:
-                if fits(p, leave[p], p + 1, new_latest, slots[p]):
+                if (
+                    reach[p] <= x_end
+                    and need[p] <= new_latest
+                    and _fits(leave[p], to_x[p], from_x[p + 1], new_latest, slots[p], x, x_dur)
+                ):
                     found.append(p)
             # Where k was, then after it.
             a_leave = leave[k - 1]

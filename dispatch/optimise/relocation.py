@@ -47,14 +47,14 @@ class Memo:
     depends on change), and when they must stop (``deadline``, ``time.monotonic()``)."""
 
     deadline: float | None = None
-    near: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    near: dict[str, list[str]] = field(default_factory=dict)
     places: dict[tuple[str, frozenset[str]], list[tuple[str, list[int]]]] = field(
         default_factory=dict
     )
     chains: dict[tuple[str, frozenset[str], int], Chain | None] = field(default_factory=dict)
     #: Per team and visit: where it fits as the route stands, and once each visit is out.
     slots: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    without: dict[tuple[str, str], dict[int, list[int]]] = field(default_factory=dict)
+    without: dict[tuple[str, str], list[tuple[str, list[int]]]] = field(default_factory=dict)
     #: Per team, visit taken out (or None) and visit put in: the cheapest exact insertion.
     exact: dict[tuple[str, str | None, str], Insertion | None] = field(default_factory=dict)
     _by_mode: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] | None = None
@@ -70,10 +70,13 @@ class Memo:
 
     def fitting_without(
         self, problem: Problem, state: TeamState, visit: Visit
-    ) -> dict[int, list[int]]:
+    ) -> list[tuple[str, list[int]]]:
+        """Each visit of the team's route (not locked to it) whose taking out would leave
+        room for ``visit`` under the relaxed timing, and the slots where."""
         key = (state.team.id, visit.id)
         if key not in self.without:
-            self.without[key] = self.route(problem, state).fitting_without(visit)
+            r = self.route(problem, state)
+            self.without[key] = [(r.ids[k], fits) for k, fits in r.fitting_without(visit).items()]
         return self.without[key]
 
     def insertion(
@@ -94,11 +97,9 @@ class Memo:
             )
         return self.exact[key]
 
-    def nearest(
-        self, problem: Problem, states: dict[str, TeamState], visit: Visit
-    ) -> list[tuple[int, str]]:
-        """Every team that may take visits, by the travel time to ``visit`` from the nearest
-        place of its route (where it starts, its visits, where it ends)."""
+    def nearest(self, problem: Problem, states: dict[str, TeamState], visit: Visit) -> list[str]:
+        """Every team that may take visits and can serve ``visit``, by the travel time to it
+        from the nearest place of its route (where it starts, its visits, where it ends)."""
         if visit.id not in self.near:
             if self._by_mode is None:
                 self._by_mode = _places_by_mode(problem, states)
@@ -107,7 +108,7 @@ class Memo:
                 times = problem.matrix(mode)[locs, visit.location]
                 rows += zip(np.minimum.reduceat(times, starts).tolist(), tids, strict=True)
             rows.sort()
-            self.near[visit.id] = rows
+            self.near[visit.id] = [tid for _, tid in rows if can_serve(states[tid].team, visit)]
         return self.near[visit.id]
 
     def changed(self, team_ids: set[str]) -> None:
@@ -154,13 +155,9 @@ def _nearest(
 ) -> list[str]:
     """The ``k`` teams not in ``exclude`` able to serve ``visit`` (their routes on time)
     whose routes pass nearest it."""
-    out: list[str] = []
-    for _, tid in memo.nearest(problem, states, visit):
-        if tid not in exclude and can_serve(states[tid].team, visit):
-            out.append(tid)
-            if len(out) == k:
-                break
-    return out
+    # The k first of those not excluded are among the k + len(exclude) first.
+    near = memo.nearest(problem, states, visit)[: k + len(exclude)]
+    return [tid for tid in near if tid not in exclude][:k]
 
 
 def _places(
@@ -214,11 +211,10 @@ def _chain(
         by_id = problem.visits_by_id()
         for tid in _nearest(problem, states, visit, TARGET_TEAMS, memo, exclude):
             st = states[tid]
-            r = memo.route(problem, st)
             if memo.deadline is not None and time.monotonic() >= memo.deadline:
                 raise _OutOfTime
-            for k, fits in memo.fitting_without(problem, st, visit).items():
-                u = by_id[r.ids[k]]
+            for out, fits in memo.fitting_without(problem, st, visit):
+                u = by_id[out]
                 below = exclude | {tid}
                 # Whether the visit taken out could go anywhere is cheaper to rule out first.
                 if depth == 2 and not _places(problem, states, u, below, memo):
