@@ -34,8 +34,11 @@ MOVE_TEAMS = 10
 #: Lengths of the chains tried, in turn: two moves (the visit left out, and the one it
 #: displaces), then longer ones while there is time. Haute-Corse day, the same 24 search
 #: results (3 s), with time to finish: 466.3 visits served with chains of two, 470.8 up to
-#: three, 473.5 up to four, 474.8 up to five (0.18, 0.23, 0.39 and 0.50 s on average).
-DEPTHS = (2, 3, 4, 5)
+#: three, 473.5 up to four, 474.8 up to five (0.18, 0.23, 0.39 and 0.50 s on average, before
+#: the chains were made faster), 475.5 up to seven, 476.0 up to nine (0.42 and 0.68 s); in
+#: the 0.5 s a 3 s plan leaves them: 474.7, 475.3 and 474.8 (a second set of 24: 473.3,
+#: 473.9 and 474.1). End to end, 48 runs at 3 s: 475.0 up to seven against 474.2 up to five.
+DEPTHS = (2, 3, 4, 5, 6, 7)
 
 Chain = tuple[int, tuple[Insertion, ...]]
 """Total added cost, and the insertions to apply (each team's new route)."""
