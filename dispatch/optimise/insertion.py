@@ -25,8 +25,9 @@ class TeamState:
     def relaxed(self, problem: Problem, items: list[Item] | None = None) -> Relaxed:
         """The relaxed timing of ``items`` (default: the route as it stands), kept until the
         route changes: insertions of one visit after another into the same routes, and the
-        chains of moves, ask for it many times (Haute-Corse day: about 800 times per
-        plan finished, of which most for unchanged routes)."""
+        chains of moves, ask for it many times (Haute-Corse day: about 800 times per plan
+        finished, mostly for unchanged routes). A state lives within one problem: its
+        visits' places, windows and travel times are taken as fixed."""
         key = tuple(self.items if items is None else items)
         if self._relaxed is None or self._relaxed[0] != key:
             self._relaxed = (key, Relaxed(problem, self.team, list(key), self.prefix))
