@@ -57,11 +57,18 @@ def states_from_plan(problem: Problem, plan: Plan | None) -> dict[str, TeamState
     return states
 
 
-def with_breaks(team: Team, items: list[Item], prefix: tuple[Stop, ...]) -> list[Item]:
-    """``items`` with the team's breaks not yet taken appended when the route gets visits."""
+def with_breaks(
+    team: Team, items: list[Item], prefix: tuple[Stop, ...], *, visit_coming: bool = False
+) -> list[Item]:
+    """``items`` with the team's breaks not yet taken appended when the route gets visits
+    (or is about to: ``visit_coming``, the route a visit is being inserted into)."""
     taken = sum(1 for s in prefix if s.kind == "break")
     present = {i for i in items if isinstance(i, int)}
-    has_visits = any(isinstance(i, str) for i in items) or any(s.kind == "visit" for s in prefix)
+    has_visits = (
+        visit_coming
+        or any(isinstance(i, str) for i in items)
+        or any(s.kind == "visit" for s in prefix)
+    )
     if not has_visits:
         return [i for i in items if isinstance(i, str)]
     missing = [k for k in range(taken, len(team.breaks)) if k not in present]
@@ -151,8 +158,7 @@ def cheapest_in_slots(
     visit taken out) that is on time exactly, among the visit slots ``slots``. A route with
     no visits holds no breaks: they come with its first visit (on either side of it)."""
     best: Insertion | None = None
-    items = with_breaks(state.team, items + [visit.id], state.prefix)
-    items.remove(visit.id)
+    items = with_breaks(state.team, items, state.prefix, visit_coming=True)
     for pos in slot_positions(items, slots):
         cand = items[:pos] + [visit.id] + items[pos:]
         t = time_route(
@@ -198,8 +204,7 @@ def insertions(
         base_bad = st.timing.violations
         base_late = st.timing.late_ids
         strict = not base_bad
-        items = with_breaks(team, st.items + [visit.id], st.prefix)
-        items.remove(visit.id)
+        items = with_breaks(team, st.items, st.prefix, visit_coming=True)
         team_found = False
         m = problem.matrix(team.mode)
         start_loc = team.departure_location

@@ -24,7 +24,6 @@ from dispatch.optimise.insertion import (
     insert_all,
 )
 from dispatch.optimise.model import Problem, Visit, can_serve
-from dispatch.optimise.relaxed import Relaxed
 from dispatch.optimise.schedule import start_state
 
 #: Teams tried for each visit of a chain (those whose routes pass nearest it): to take it in
@@ -62,13 +61,10 @@ class Memo:
     exact: dict[tuple[str, str | None, str], Insertion | None] = field(default_factory=dict)
     _by_mode: dict[str, tuple[np.ndarray, np.ndarray, list[str]]] | None = None
 
-    def route(self, problem: Problem, state: TeamState) -> Relaxed:
-        return state.relaxed(problem)
-
     def fitting_slots(self, problem: Problem, state: TeamState, visit: Visit) -> list[int]:
         key = (state.team.id, visit.id)
         if key not in self.slots:
-            self.slots[key] = self.route(problem, state).fitting_slots(visit)
+            self.slots[key] = state.relaxed(problem).fitting_slots(visit)
         return self.slots[key]
 
     def fitting_without(
@@ -78,7 +74,7 @@ class Memo:
         room for ``visit`` under the relaxed timing, and the slots where."""
         key = (state.team.id, visit.id)
         if key not in self.without:
-            r = self.route(problem, state)
+            r = state.relaxed(problem)
             self.without[key] = [(r.ids[k], fits) for k, fits in r.fitting_without(visit).items()]
         return self.without[key]
 
