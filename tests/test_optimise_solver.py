@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -559,3 +560,61 @@ def test_precheck_gives_the_first_reason_a_coordinator_can_act_on():
     assert reasons["shift"].params["windows"] == [("18:00", "19:30")]
     # The first team's shift is over by then; the second team settles it.
     assert reasons["fine"] is None
+
+
+class _NoIterations:
+    """A stopping criterion for :func:`solver._run_ils` that lets the search do no iteration,
+    with a budget (``end`` on ``clock``) that leaves room for the wide local search."""
+
+    def __init__(self) -> None:
+        self.clock = time.monotonic
+        self.end = time.monotonic() + 60.0
+
+    def __call__(self, best_cost: float) -> bool:
+        return True
+
+
+@pytest.fixture(scope="module")
+def day_200():
+    from dispatch.optimise.pyvrp_model import encode
+
+    problem = random_day(200, bases=4, teams=10, seed=3)
+    return problem, encode(problem, list(problem.visits), [t for t in problem.teams])
+
+
+def _start(day, *, seed: int, wide: int | None, penalties=None):
+    """What a care day's search returns from its start alone (no iteration)."""
+    from dispatch.optimise import solver
+
+    problem, enc = day
+    params, care_penalties = solver.care_day_params(enc.data)
+    best, iterations, stats = solver._run_ils(
+        enc,
+        problem,
+        _NoIterations(),
+        seed=seed,
+        params=params,
+        initial=None,
+        penalties=penalties or care_penalties,
+        polish_neighbours=wide,
+        polish_s=0.01,
+    )
+    assert iterations == 0
+    return best, stats
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_care_day_search_starts_from_a_plan_built_over_the_wide_lists(day_200, seed):
+    """With room in the budget, a care day's search starts from a plan built by the wide
+    local search from the teams' breaks alone, cheaper in the solver's objective (route
+    costs and the worth of the visits left out) than the first local search over the short
+    lists."""
+    from dispatch.optimise.solver import POLISH_NEIGHBOURS
+
+    objective = {}
+    for wide in (None, POLISH_NEIGHBOURS):
+        best, stats = _start(day_200, seed=seed, wide=wide)
+        assert best.is_feasible()
+        assert ("start_s" in stats) == (wide is not None)
+        objective[wide] = best.distance_cost() + best.uncollected_prizes()
+    assert objective[POLISH_NEIGHBOURS] < objective[None]

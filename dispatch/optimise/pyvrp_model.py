@@ -419,8 +419,9 @@ def warm_start(enc: Encoded, routes: dict[str, list[str | int]]) -> Solution:
     return Solution(data, py_routes)
 
 
-def break_neighbours(enc: Encoded, problem: Problem, neighbours: dict, *, k: int = 40) -> dict:
-    """Neighbour lists that let a break meet the visits its team may do.
+def break_neighbours(enc: Encoded, problem: Problem, lists: list[dict], *, k: int = 40) -> None:
+    """Make each of the neighbour ``lists`` (PyVRP's, from :func:`neighbours`) let a break
+    meet the visits its team may do.
 
     PyVRP's granular neighbourhood knows nothing of skills, so a break's nearest clients
     may be visits its team may not do (or other teams' breaks) and the search could not move
@@ -441,13 +442,14 @@ def break_neighbours(enc: Encoded, problem: Problem, neighbours: dict, *, k: int
             if can_serve(team, v)
         ]
         able.sort()
-        near = [i for _, i in able[:k]]
-        neighbours[act(c)] = [act(i) for i in near]
-        for i in near:
-            lst = neighbours.get(act(i))
-            if lst is not None:
-                neighbours[act(i)] = list(lst) + [act(c)]
-    return neighbours
+        near = [act(i) for _, i in able[:k]]
+        brk = act(c)
+        for neighbours in lists:
+            neighbours[brk] = near
+            for a in near:
+                lst = neighbours.get(a)
+                if lst is not None:
+                    neighbours[a] = [*lst, brk]
 
 
 def break_routes(enc: Encoded) -> list[PyRoute]:
