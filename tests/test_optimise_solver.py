@@ -618,3 +618,45 @@ def test_a_care_day_search_starts_from_a_plan_built_over_the_wide_lists(day_200,
         assert ("start_s" in stats) == (wide is not None)
         objective[wide] = best.distance_cost() + best.uncollected_prizes()
     assert objective[POLISH_NEIGHBOURS] < objective[None]
+
+
+def test_search_processes_are_kept_for_the_next_solve(care_problem):
+    """The processes that searched are kept (with their memory) for the next solve; one that
+    died while idle is replaced, and the plans stay feasible."""
+    from dispatch.optimise import solver
+
+    first = solve(care_problem, time_limit_s=0.5, seed=1)
+    idle = list(solver._IDLE)
+    assert idle and all(s.proc.is_alive() for s in idle)
+    second = solve(care_problem, time_limit_s=0.5, seed=2)
+    assert second.stats["reused_searches"] == len(idle) == second.stats.get("searches", 1)
+    for searcher in solver._IDLE:
+        searcher.proc.kill()
+        searcher.proc.join()
+    third = solve(care_problem, time_limit_s=0.5, seed=3)
+    assert third.stats["reused_searches"] == 0
+    for plan in (first, second, third):
+        assert check_plan(care_problem, plan) == []
+
+
+def test_a_search_cut_short_is_not_kept(care_problem, monkeypatch):
+    """A search that has not answered when the solve gives up is stopped, not kept: it would
+    answer the next solve with its own messages."""
+    from dispatch.errors import SolverError
+    from dispatch.optimise import solver
+
+    solve(care_problem, time_limit_s=0.3)
+    kept = {s.proc.pid for s in solver._IDLE}
+    monkeypatch.setattr(solver, "GRACE_S", -0.2)
+    with pytest.raises(SolverError, match="did not answer"):
+        solver.run_worker(
+            care_problem,
+            [v.id for v in care_problem.visits],
+            [t.id for t in care_problem.teams],
+            time_limit_s=0.3,
+            searches=2,
+        )
+    assert kept.isdisjoint(s.proc.pid for s in solver._IDLE)
+    monkeypatch.undo()
+    plan = solve(care_problem, time_limit_s=0.3)
+    assert check_plan(care_problem, plan) == []
