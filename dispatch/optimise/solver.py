@@ -427,7 +427,7 @@ def _run_ils(
         else:
             init = ls(start, pm.max_cost_evaluator(), exhaustive=True)
     elif roomy:
-        fallback = init
+        fallback = init if init.is_feasible() else None
         init = wide_ls(init, pm.cost_evaluator(), exhaustive=True)
         polished["start_s"] = round(time.perf_counter() - t, 3)
     if init.is_feasible():
@@ -438,11 +438,7 @@ def _run_ils(
         # A search too short to mend a start that is late somewhere keeps the feasible start
         # it had, or takes what it can out of its best at the highest penalties (the exact
         # timing's repair then takes out whatever is still late).
-        best = (
-            fallback
-            if fallback is not None and fallback.is_feasible()
-            else ls(best, pm.max_cost_evaluator(), exhaustive=True)
-        )
+        best = fallback if fallback is not None else ls(best, pm.max_cost_evaluator(), True)
     if wide_ls is not None:
         t = time.perf_counter()
         cost = pm.cost_evaluator()
@@ -503,7 +499,6 @@ def run_worker(
     routes are then every team's, and the best finished plan wins).
     """
     searchers = _take_searchers(searches)
-    reused = sum(sr.reused for sr in searchers)
     for k in range(searches):
         job = (
             problem,
@@ -524,6 +519,7 @@ def run_worker(
             searchers[k] = _Searcher(_context())
             searchers[k].conn.send(job)
     pipes = [sr.conn for sr in searchers]
+    reused = sum(sr.reused for sr in searchers)
     # A CPU budget on a busy machine can take several times as long on the wall clock.
     give_up = (
         time.monotonic() + time_limit_s * (CPU_BUDGET_WALL_FACTOR if cpu_time else 1) + GRACE_S
