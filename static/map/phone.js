@@ -1,18 +1,44 @@
-// Team phone page: pairing, adaptive geolocation, wake lock, an IndexedDB outbox replayed in order, the day's round.
+// Team phone page: pairing, adaptive geolocation, wake lock, an IndexedDB outbox replayed in order,
+// and the day's round, kept in step with the published plan.
 //
 // Every fix and every check-in/out first goes to the outbox (IndexedDB), then the outbox is
 // sent in order: through the socket when it is connected (acknowledged once stored), else
 // through the REST batch endpoints. Each item carries a client_id, so a resend after a lost
 // acknowledgement is stored once.
-import { apply, formatAge, formatDistance, hhmm, onChange, t, toggle } from "./i18n.js";
+//
+// The round follows plan changes live: each "live" batch (or the snapshot reloaded after a
+// disconnection) is compared with the round shown before it, and what was added, removed or
+// re-timed is marked and announced until the team member taps "Vu".
+import { apply, formatAge, formatDistance, getLocale, hhmm, onChange, t, toggle } from "./i18n.js";
 import { api, ApiError, connectSocket, deviceToken, distanceM, escapeHtml, setDeviceToken, syncClock } from "./common.js";
 
 const NEAR_M = 50;
 const BATCH_MAX = 100;
 const ACK_TIMEOUT_MS = 8000;
 const HEARTBEAT_MS = 60000;
+const STATUS_REFRESH_MS = 15000;
+const VIBRATION_MS = [150, 80, 150];
 
-const state = { config: null, visits: [], plan: null, lastFix: null, lastRecorded: null, battery: null, online: navigator.onLine, flushing: false, wakeLock: null };
+const state = {
+  config: null,
+  visits: [],
+  plan: null,
+  // visit id -> estimated arrival_s from the team's live position (the "etas" kind).
+  etas: new Map(),
+  loaded: false,
+  lastFix: null,
+  lastRecorded: null,
+  battery: null,
+  online: navigator.onLine,
+  flushing: false,
+  wakeLock: null,
+  conn: "reconnecting",
+  gps: "waiting",
+  wake: "off",
+  pairError: null,
+  // What changed in the round since the team member last tapped "Vu".
+  marks: { added: new Set(), retimed: new Set(), removed: new Map() },
+};
 let socket = null;
 let dbPromise = null;
 
@@ -114,6 +140,31 @@ async function flush() {
   }
 }
 
+// ---------------------------------------------------------------- status lines
+// Drawn from `state` alone, so that a change of language never shows a stale or false status.
+function renderStatus() {
+  const conn = document.getElementById("conn");
+  const shown = state.online ? state.conn : "offline";
+  conn.dataset.state = shown;
+  conn.textContent = t({ online: "conn.online", offline: "conn.offline", reconnecting: "conn.reconnecting" }[shown] || "conn.lost");
+  const gps = document.getElementById("gps");
+  gps.dataset.state = state.gps;
+  const fix = state.lastFix;
+  if (state.gps === "ok" && fix) {
+    gps.textContent = t("phone.gps.ok", { acc: Math.round(fix.accuracy_m ?? 0), age: formatAge(Date.now() / 1000 - fix.device_time_s) });
+  } else {
+    gps.textContent = t({ denied: "phone.gps.denied", unavailable: "phone.gps.unavailable" }[state.gps] || "phone.gps.waiting");
+  }
+  const wake = document.getElementById("wakelock");
+  wake.dataset.state = state.wake;
+  wake.textContent = t(state.wake === "on" ? "phone.wakelock.on" : "phone.wakelock.off");
+}
+
+function setConn(status) {
+  state.conn = status;
+  renderStatus();
+}
+
 // ---------------------------------------------------------------- geolocation
 function intervalMs(fix) {
   const speed = fix.speed_mps ?? 0;
@@ -135,7 +186,8 @@ async function onFix(position) {
     battery_pct: state.battery ? Math.round(state.battery.level * 100) : null,
   };
   state.lastFix = fix;
-  document.getElementById("gps").textContent = t("phone.gps.ok", { acc: Math.round(fix.accuracy_m ?? 0), age: formatAge(0) });
+  state.gps = "ok";
+  renderStatus();
   const last = state.lastRecorded;
   const moved = last ? distanceM(last.lon, last.lat, fix.lon, fix.lat) : Infinity;
   const elapsed = last ? (fix.device_time_s - last.device_time_s) * 1000 : Infinity;
@@ -149,8 +201,10 @@ async function onFix(position) {
 }
 
 function onGeoError(err) {
-  const el = document.getElementById("gps");
-  el.textContent = err.code === 1 ? t("phone.gps.denied") : t("phone.gps.unavailable");
+  // A momentary failure after a good fix keeps the fix (its age tells how old it is).
+  if (err.code === 1) state.gps = "denied";
+  else if (!state.lastFix) state.gps = "unavailable";
+  renderStatus();
 }
 
 function startGeolocation() {
@@ -164,20 +218,48 @@ function startGeolocation() {
 
 // ---------------------------------------------------------------- wake lock
 async function acquireWakeLock() {
-  const el = document.getElementById("wakelock");
-  if (!("wakeLock" in navigator) || document.visibilityState !== "visible") { el.textContent = t("phone.wakelock.off"); return; }
+  if (!("wakeLock" in navigator) || document.visibilityState !== "visible") { state.wake = "off"; renderStatus(); return; }
   try {
     state.wakeLock = await navigator.wakeLock.request("screen");
-    el.textContent = t("phone.wakelock.on");
-    el.dataset.state = "on";
-    state.wakeLock.addEventListener("release", () => { el.textContent = t("phone.wakelock.off"); el.dataset.state = "off"; });
+    state.wake = "on";
+    state.wakeLock.addEventListener("release", () => { state.wake = "off"; renderStatus(); });
   } catch (err) {
-    el.textContent = t("phone.wakelock.off");
-    el.dataset.state = "refused";
+    state.wake = "refused";
   }
+  renderStatus();
 }
 
 // ---------------------------------------------------------------- round
+function stopsById() {
+  const stops = new Map();
+  for (const stop of state.plan?.stops || []) stops.set(stop.visit_id, stop);
+  return stops;
+}
+
+/** The arrival to show: the live estimate when there is one, else the plan's arrival. */
+function arrivalText(visitId, stops) {
+  const eta = state.etas.get(visitId);
+  if (eta != null) return t("phone.eta", { time: hhmm(eta) });
+  const planned = stops.get(visitId)?.arrival_s;
+  return planned != null ? t("phone.arrival", { time: hhmm(planned) }) : "";
+}
+
+function windowText(visit) {
+  const w = (visit.windows || [])[0];
+  return w ? t("phone.window", { start: hhmm(w[0]), end: hhmm(w[1]) }) : "";
+}
+
+function markList(visitId) {
+  const marks = [];
+  if (state.marks.added.has(visitId)) marks.push("added");
+  else if (state.marks.retimed.has(visitId)) marks.push("retimed");
+  return marks;
+}
+
+function badges(marks) {
+  return marks.map((m) => ` <span class="badge ${m}">${escapeHtml(t(`phone.mark.${m}`))}</span>`).join("");
+}
+
 function nextVisit() {
   return state.visits.find((v) => v.status === "in_progress" || v.status === "arrived")
     || state.visits.find((v) => !["done", "cancelled", "missed"].includes(v.status));
@@ -191,6 +273,7 @@ function renderNext() {
   const near = document.getElementById("near");
   if (!visit) {
     body.textContent = t("phone.none");
+    delete body.dataset.visitId;
     for (const el of [checkIn, checkOut]) el.disabled = true;
     near.hidden = true;
     for (const id of ["nav-geo", "nav-osm"]) {
@@ -202,10 +285,12 @@ function renderNext() {
   }
   const fix = state.lastFix;
   const d = fix ? distanceM(fix.lon, fix.lat, visit.lon, visit.lat) : null;
-  const window0 = (visit.windows || [])[0];
-  body.innerHTML = `<div class="who">${escapeHtml(visit.pseudonym)}</div>`
+  const arrival = arrivalText(visit.id, stopsById());
+  const window0 = windowText(visit);
+  body.innerHTML = `<div class="who">${escapeHtml(visit.pseudonym)}${badges(markList(visit.id))}</div>`
+    + (arrival ? `<div class="arrival">${escapeHtml(arrival)}</div>` : "")
+    + (window0 ? `<div class="secondary">${escapeHtml(window0)}</div>` : "")
     + `<div>${escapeHtml(visit.address || "")} ${escapeHtml(visit.commune || "")}</div>`
-    + (window0 ? `<div>${escapeHtml(t("phone.window", { start: hhmm(window0[0]), end: hhmm(window0[1]) }))}</div>` : "")
     + (d != null ? `<div>${escapeHtml(t("phone.distance", { d: formatDistance(d) }))}</div>` : "")
     + `<div class="st">${escapeHtml(t(`status.${visit.status}`))}</div>`;
   body.dataset.visitId = String(visit.id);
@@ -223,11 +308,104 @@ function renderNext() {
 
 function renderRound() {
   const list = document.getElementById("round");
+  const stops = stopsById();
   list.innerHTML = state.visits.map((v) => {
-    const w = (v.windows || [])[0];
-    return `<li class="${escapeHtml(v.status)}" data-visit-id="${v.id}">${w ? `${hhmm(w[0])} ` : ""}<strong>${escapeHtml(v.pseudonym)}</strong> ${escapeHtml(v.commune || "")} <span class="st">${escapeHtml(t(`status.${v.status}`))}</span></li>`;
+    const marks = markList(v.id);
+    const arrival = arrivalText(v.id, stops);
+    const secondary = [windowText(v), v.commune || ""].filter(Boolean).join(" · ");
+    return `<li class="${escapeHtml(v.status)}" data-visit-id="${v.id}"${marks.length ? ` data-mark="${marks.join(" ")}"` : ""}>`
+      + `<div><strong>${escapeHtml(v.pseudonym)}</strong>${badges(marks)}</div>`
+      + `<div>${arrival ? `<span class="arrival">${escapeHtml(arrival)}</span> · ` : ""}<span class="st">${escapeHtml(t(`status.${v.status}`))}</span></div>`
+      + (secondary ? `<div class="secondary">${escapeHtml(secondary)}</div>` : "") + "</li>";
   }).join("") || `<li>${escapeHtml(t("phone.none"))}</li>`;
   renderNext();
+}
+
+function plural(key, n) {
+  const form = new Intl.PluralRules(getLocale()).select(n) === "one" ? "one" : "other";
+  return t(`${key}.${form}`, { n });
+}
+
+function renderChanges() {
+  const { added, retimed, removed } = state.marks;
+  const present = new Set(state.visits.map((v) => v.id));
+  const nAdded = [...added].filter((id) => present.has(id)).length;
+  const nRetimed = [...retimed].filter((id) => present.has(id)).length;
+  const parts = [];
+  if (nAdded) parts.push(plural("phone.changes.added", nAdded));
+  // "1 visite ajoutée, 1 retirée": the noun is said once, in the first part.
+  if (removed.size) parts.push(plural(nAdded ? "phone.changes.removed.short" : "phone.changes.removed", removed.size));
+  if (nRetimed) parts.push(plural("phone.changes.retimed", nRetimed));
+  let text = "";
+  if (parts.length) {
+    text = t("phone.changes", { parts: parts.join(", ") });
+    if (removed.size) text += ` ${t(removed.size === 1 ? "phone.changes.gone.one" : "phone.changes.gone.other", { names: [...removed.values()].join(", ") })}`;
+  }
+  const el = document.getElementById("changes-text");
+  if (el.textContent !== text) el.textContent = text;
+  document.getElementById("changes").classList.toggle("active", Boolean(text));
+  document.getElementById("changes-seen").hidden = !text;
+}
+
+function acknowledgeChanges() {
+  state.marks = { added: new Set(), retimed: new Set(), removed: new Map() };
+  renderRound();
+  renderChanges();
+}
+
+/** The round as shown: visit id -> {name, arrival_s} (planned arrival, or null). */
+function roundView() {
+  const stops = stopsById();
+  const view = new Map();
+  for (const v of state.visits) view.set(v.id, { name: v.pseudonym, arrival_s: stops.get(v.id)?.arrival_s ?? null });
+  return view;
+}
+
+/** Mark what differs between two round views; true when something new is marked. */
+function markDiff(before, after, server = null) {
+  const marks = state.marks;
+  let changed = false;
+  const addId = (id) => {
+    if (marks.added.has(id) || !after.has(id)) return;
+    marks.added.add(id);
+    marks.retimed.delete(id);
+    marks.removed.delete(id);
+    changed = true;
+  };
+  const removeId = (id, name) => {
+    if (marks.removed.has(id) || after.has(id) || !name) return;
+    const wasAdded = marks.added.delete(id);
+    marks.retimed.delete(id);
+    // Added and removed again before "Vu": it never reached the team member's round.
+    if (!wasAdded) marks.removed.set(id, name);
+    changed = true;
+  };
+  const retimeId = (id) => {
+    if (marks.added.has(id) || marks.retimed.has(id) || !after.has(id)) return;
+    marks.retimed.add(id);
+    changed = true;
+  };
+  for (const [id, stop] of after) {
+    const old = before.get(id);
+    if (!old) addId(id);
+    else if (old.arrival_s != null && stop.arrival_s != null && Math.round(old.arrival_s / 60) !== Math.round(stop.arrival_s / 60)) retimeId(id);
+  }
+  for (const [id, old] of before) if (!after.has(id)) removeId(id, old.name);
+  if (server) {
+    for (const id of server.added || []) addId(id);
+    for (const id of server.removed || []) removeId(id, before.get(id)?.name);
+    for (const id of server.retimed || []) retimeId(id);
+  }
+  return changed;
+}
+
+function announceChanges() {
+  renderChanges();
+  try {
+    if (navigator.vibrate) navigator.vibrate(VIBRATION_MS);
+  } catch (err) {
+    // Vibration needs a user gesture first on some browsers: the notice is enough.
+  }
 }
 
 function orderVisits(visits, plan) {
@@ -240,9 +418,56 @@ async function loadSnapshot() {
   const snap = await api("/api/live/snapshot");
   syncClock(snap.server_time);
   const teamId = state.config.principal.team_id;
+  // After a disconnection the snapshot is compared with the round shown before, so what
+  // changed meanwhile is marked as if it had been pushed.
+  const before = state.loaded ? roundView() : null;
   state.plan = (snap.plans || []).find((p) => p.team_id === teamId) || null;
   state.visits = orderVisits((snap.visits || []).filter((v) => v.team_id === teamId), state.plan);
+  state.loaded = true;
+  const changed = before ? markDiff(before, roundView()) : false;
   renderRound();
+  if (changed) announceChanges(); else renderChanges();
+}
+
+function applyLive(batch, teamId) {
+  const before = roundView();
+  let changed = false;
+  for (const v of batch.visits || []) {
+    if (v.deleted || v.team_id !== teamId) {
+      const n = state.visits.length;
+      state.visits = state.visits.filter((x) => x.id !== v.id);
+      changed ||= state.visits.length !== n;
+      continue;
+    }
+    const i = state.visits.findIndex((x) => x.id === v.id);
+    if (i >= 0) state.visits[i] = { ...state.visits[i], ...v }; else state.visits.push(v);
+    changed = true;
+  }
+  for (const plan of batch.plans || []) {
+    if (plan.team_id !== teamId) continue;
+    state.plan = plan;
+    // Estimates were worked out for the previous order: show planned arrivals until new ones come.
+    state.etas = new Map();
+    changed = true;
+  }
+  for (const item of batch.etas || []) {
+    if (item.team_id !== teamId) continue;
+    state.etas = new Map(Object.entries(item.etas || {}).map(([id, s]) => [Number(id), s]));
+    changed = true;
+  }
+  const server = { added: [], removed: [], retimed: [] };
+  for (const item of batch.changes || []) {
+    if (item.team_id != null && item.team_id !== teamId) continue;
+    for (const key of ["added", "removed", "retimed"]) {
+      const ids = Array.isArray(item[key]) ? item[key] : (item[key] || {})[teamId] || [];
+      server[key].push(...ids.map(Number));
+    }
+  }
+  if (!changed && !(batch.changes || []).length) return;
+  state.visits = orderVisits(state.visits, state.plan);
+  const marked = state.loaded && markDiff(before, roundView(), server);
+  renderRound();
+  if (marked) announceChanges(); else renderChanges();
 }
 
 async function recordEvent(kind) {
@@ -257,11 +482,27 @@ async function recordEvent(kind) {
   flush();
 }
 
-// ---------------------------------------------------------------- start
-function showPairing(message) {
+// ---------------------------------------------------------------- pairing and start
+function pairErrorKey(err) {
+  if (!(err instanceof ApiError)) return "phone.pair.offline";
+  if (err.status === 401) return "phone.pair.expired";
+  if (err.status === 429) return "phone.pair.rate_limited";
+  if (err.status === 400) return "phone.pair.invalid";
+  return "phone.pair.failed";
+}
+
+function renderPairError() {
+  const el = document.getElementById("pair-error");
+  const error = state.pairError;
+  el.textContent = error ? t(error.key, { error: error.message }) : "";
+  document.getElementById("pair-code").setAttribute("aria-invalid", error ? "true" : "false");
+}
+
+function showPairing(err) {
   document.getElementById("main").hidden = true;
   document.getElementById("pairing").hidden = false;
-  if (message) document.getElementById("pair-error").textContent = message;
+  state.pairError = err ? { key: pairErrorKey(err), message: err.message } : null;
+  renderPairError();
 }
 
 async function pair(code) {
@@ -269,11 +510,10 @@ async function pair(code) {
   setDeviceToken(reply.token);
 }
 
-function setConn(status) {
-  const el = document.getElementById("conn");
-  const shown = state.online ? status : "offline";
-  el.dataset.state = shown;
-  el.textContent = t(shown === "online" ? "conn.online" : shown === "offline" ? "conn.offline" : shown === "reconnecting" ? "conn.reconnecting" : "conn.lost");
+function renderTeamName() {
+  const principal = state.config?.principal;
+  if (!principal || principal.team_id == null) return;
+  document.getElementById("team-name").textContent = principal.team_name || t("phone.team", { name: principal.team_id });
 }
 
 async function start() {
@@ -283,7 +523,7 @@ async function start() {
   if (!principal || principal.team_id == null) { showPairing(); return; }
   document.getElementById("pairing").hidden = true;
   document.getElementById("main").hidden = false;
-  document.getElementById("team-name").textContent = principal.team_name || t("phone.team", { name: principal.team_id });
+  renderTeamName();
   document.getElementById("traccar-url").textContent = `${location.origin}/osmand`;
   document.getElementById("traccar-id").textContent = principal.traccar_id || "—";
   document.getElementById("traccar").hidden = !principal.traccar_id;
@@ -291,15 +531,7 @@ async function start() {
   socket.on("connect", () => { loadSnapshot().catch(console.error); flush(); });
   socket.on("live", (batch) => {
     syncClock(batch.server_time);
-    let changed = false;
-    for (const v of batch.visits || []) {
-      if (v.team_id !== principal.team_id) { state.visits = state.visits.filter((x) => x.id !== v.id); changed = true; continue; }
-      const i = state.visits.findIndex((x) => x.id === v.id);
-      if (i >= 0) state.visits[i] = { ...state.visits[i], ...v }; else state.visits.push(v);
-      changed = true;
-    }
-    for (const plan of batch.plans || []) if (plan.team_id === principal.team_id) { state.plan = plan; changed = true; }
-    if (changed) { state.visits = orderVisits(state.visits, state.plan); renderRound(); }
+    applyLive(batch, principal.team_id);
   });
   window.addEventListener("online", () => { state.online = true; if (!socket.connected) socket.connect(); setConn(socket.connected ? "online" : "reconnecting"); flush(); });
   window.addEventListener("offline", () => { state.online = false; socket.disconnect(); setConn("offline"); });
@@ -311,28 +543,56 @@ async function start() {
   await showOutbox();
   startGeolocation();
   setInterval(flush, 15000);
+  setInterval(renderStatus, STATUS_REFRESH_MS);
   document.body.dataset.ready = "1";
+}
+
+function onLocale() {
+  const lang = document.getElementById("lang");
+  lang.lang = getLocale() === "fr" ? "en" : "fr";
+  renderStatus();
+  renderTeamName();
+  renderPairError();
+  showOutbox();
+  if (state.loaded) renderRound();
+  renderChanges();
 }
 
 async function main() {
   apply();
+  onLocale();
   document.getElementById("lang").addEventListener("click", toggle);
-  onChange(() => { renderRound(); showOutbox(); });
+  onChange(onLocale);
+  document.getElementById("changes-seen").addEventListener("click", acknowledgeChanges);
   document.getElementById("unpair").addEventListener("click", async () => { setDeviceToken(null); await outbox.clear(); location.href = "/phone/"; });
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/phone/sw.js", { scope: "/phone/" }).catch((err) => console.warn("service worker", err));
-  const params = new URLSearchParams(location.search);
   document.getElementById("pair-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
       await pair(document.getElementById("pair-code").value.trim());
+      state.pairError = null;
+      renderPairError();
       history.replaceState(null, "", "/phone/");
       await start();
     } catch (err) {
-      document.getElementById("pair-error").textContent = t("pair.failed", { error: err.message });
+      showPairing(err);
     }
   });
-  if (params.get("code") && !deviceToken()) {
-    try { await pair(params.get("code")); history.replaceState(null, "", "/phone/"); } catch (err) { showPairing(t("pair.failed", { error: err.message })); return; }
+  const code = new URLSearchParams(location.search).get("code");
+  if (code) {
+    // The code leaves the address bar whatever happens: a reload must not try a spent code.
+    history.replaceState(null, "", "/phone/");
+    const paired = deviceToken();
+    try {
+      await pair(code);
+    } catch (err) {
+      // A link opened again on a phone already paired: keep its pairing, say nothing.
+      if (!paired) {
+        document.getElementById("pair-code").value = code;
+        showPairing(err);
+        return;
+      }
+    }
   }
   try {
     await start();

@@ -1,5 +1,5 @@
 // Service worker of the team phone page: caches the shell so the page opens without coverage.
-const CACHE = "dispatch-phone-v1";
+const CACHE = "dispatch-phone-v2";
 const SHELL = [
   "/phone/",
   "/phone/manifest.webmanifest",

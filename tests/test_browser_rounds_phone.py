@@ -1,0 +1,367 @@
+"""The team phone's round on a real server: pairing link, live plan changes, arrival times, a11y."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from axe_support import check_axe
+from live_support import MELUN, PASSWORD, RealServer, module_settings
+
+from dispatch.store import Store
+from dispatch.web.app import create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: Headless Chromium always refuses the Screen Wake Lock: stand in for it.
+WAKE_LOCK_STUB = """
+Object.defineProperty(navigator, 'wakeLock', {configurable: true, value: {
+  request: async () => ({released: false, release: async () => {}, addEventListener() {}}),
+}});
+"""
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+PHONE_VIEWPORT = {"width": 360, "height": 780}
+#: Patients' homes around Melun (lon, lat): three for team A, two for team B.
+HOMES_A = ((2.6600, 48.5430), (2.6480, 48.5460), (2.6700, 48.5380))
+HOMES_B = ((2.6450, 48.5350), (2.6350, 48.5300))
+#: Planned arrivals (seconds since midnight) of the first published plan.
+ARRIVALS_A = (9 * 3600, 10 * 3600 + 40 * 60, 12 * 3600 + 5 * 60)
+ARRIVALS_B = (9 * 3600 + 30 * 60, 11 * 3600)
+
+
+def _visit(store: Store, day: str, name: str, home: tuple[float, float]) -> dict[str, Any]:
+    return store.add_visit(
+        {
+            "day": day,
+            "pseudonym": name,
+            "lon": home[0],
+            "lat": home[1],
+            "address": f"3 rue de {name.title()}",
+            "commune": "Melun",
+            "duration_s": 1800,
+            "windows": [["08:00", "18:00"]],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """A real server, two teams with a published round each, a coordinator."""
+    settings = module_settings(tmp_path_factory.mktemp("rounds-phone"), territory_cache, shared_dir)
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    day = app.extensions["dispatch.live"].today()
+    team_a = store.add_team(
+        {"name": "Équipe A", "base_lon": MELUN[0], "base_lat": MELUN[1], "color": "#d62728"}
+    )
+    team_b = store.add_team(
+        {"name": "Équipe B", "base_lon": MELUN[0], "base_lat": MELUN[1], "color": "#1f77b4"}
+    )
+    store.add_user("coord", role="coordinator", password=PASSWORD)
+    visits_a = [
+        _visit(store, day, name, home)
+        for name, home in zip(("MME-ALPHA", "M-AVRIL", "MME-ARNAUD"), HOMES_A, strict=True)
+    ]
+    visits_b = [
+        _visit(store, day, name, home)
+        for name, home in zip(("M-BRAVO", "MME-BLANC"), HOMES_B, strict=True)
+    ]
+
+    def stops(visits: list[dict[str, Any]], arrivals: tuple[int, ...]) -> list[dict[str, Any]]:
+        return [
+            {"visit_id": v["id"], "arrival_s": a, "start_s": a, "end_s": a + 1800}
+            for v, a in zip(visits, arrivals, strict=True)
+        ]
+
+    store.save_plan(
+        day,
+        [
+            {"team_id": team_a["id"], "stops": stops(visits_a, ARRIVALS_A)},
+            {"team_id": team_b["id"], "stops": stops(visits_b, ARRIVALS_B)},
+        ],
+        publish=True,
+    )
+    server = RealServer(app)
+    world = {
+        "store": store,
+        "app": app,
+        "day": day,
+        "team_a": team_a,
+        "team_b": team_b,
+        "visits_a": visits_a,
+        "visits_b": visits_b,
+    }
+    yield server, world
+    server.stop()
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """One Chromium for the module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield p, instance
+        instance.close()
+
+
+def phone_context(browser: Any) -> Any:
+    """A Pixel 7 at 360×780 with a GPS fix in Melun and a wake lock."""
+    p, instance = browser
+    ctx = instance.new_context(
+        **{**p.devices["Pixel 7"], "viewport": PHONE_VIEWPORT},
+        geolocation={"latitude": MELUN[1], "longitude": MELUN[0], "accuracy": 5},
+        permissions=["geolocation"],
+        locale="fr-FR",
+    )
+    ctx.add_init_script(WAKE_LOCK_STUB)
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def phone(live, browser):  # type: ignore[no-untyped-def]
+    """Team A's phone, paired through /phone/?code=, connected and with a fix."""
+    server, world = live
+    ctx = phone_context(browser)
+    page = ctx.new_page()
+    code = world["store"].create_pairing(world["team_a"]["id"])["code"]
+    page.goto(f"{server.base_url}/phone/?code={code}")
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    page.wait_for_selector("#conn[data-state='online']", timeout=10000)
+    page.wait_for_selector("#round li[data-visit-id]", timeout=10000)
+    yield {"ctx": ctx, "page": page}
+    ctx.close()
+
+
+@pytest.fixture(scope="module")
+def coordinator(live):  # type: ignore[no-untyped-def]
+    """A coordinator's HTTP session on the live server (cookie and CSRF token)."""
+    server, _ = live
+    session = requests.Session()
+    reply = session.post(
+        f"{server.base_url}/api/session",
+        json={"username": "coord", "password": PASSWORD},
+        timeout=10,
+    )
+    reply.raise_for_status()
+    session.headers["X-CSRF-Token"] = reply.json()["csrf_token"]
+    yield session
+    session.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def round_ids(page: Any) -> list[int]:
+    return [int(x) for x in page.eval_on_selector_all("#round li[data-visit-id]", "els => els.map(e => e.dataset.visitId)")]
+
+
+def set_locale(page: Any, locale: str) -> None:
+    if page.evaluate("document.documentElement.lang") != locale:
+        page.click("#lang")
+    page.wait_for_function(f"document.documentElement.lang === '{locale}'")
+
+
+def move(session: requests.Session, base_url: str, **body: Any) -> dict[str, Any]:
+    reply = session.post(
+        f"{base_url}/api/dispatch/move",
+        json={"apply": True, "force": True, "locale": "fr", **body},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def test_pairing_link_lands_on_the_round(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """The link made by `dispatch device pair` (/pair?code=…) pairs the phone and shows team A's
+    round in the plan's order, each stop with its planned arrival and its window."""
+    server, world = live
+    ctx = phone_context(browser)
+    try:
+        page = ctx.new_page()
+        code = world["store"].create_pairing(world["team_a"]["id"])["code"]
+        page.goto(f"{server.base_url}/pair?code={code}")
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page.wait_for_selector("#round li[data-visit-id]", timeout=10000)
+        assert "code=" not in page.url, "the used code must leave the address bar"
+        assert page.evaluate("!!localStorage.getItem('dispatch.deviceToken')")
+        assert round_ids(page) == [v["id"] for v in world["visits_a"]]
+        second = page.inner_text(f"#round li[data-visit-id='{world['visits_a'][1]['id']}']")
+        assert "arrivée prévue 10:40" in second and "08:00" in second
+        assert "arrivée prévue 09:00" in page.inner_text("#next-body")
+        assert page.inner_text("#next-body .who") == "MME-ALPHA"
+        assert "M-BRAVO" not in page.content()
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEWPORT["width"]
+        shot(page, "phone-round-fr")
+    finally:
+        ctx.close()
+
+
+def test_expired_pairing_code_says_so(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """An expired code shows the pairing form with an error that says the code has expired and
+    what to do, in French, and leaves no device token."""
+    server, world = live
+    ctx = phone_context(browser)
+    try:
+        page = ctx.new_page()
+        code = world["store"].create_pairing(world["team_a"]["id"], ttl_s=-1)["code"]
+        page.goto(f"{server.base_url}/phone/?code={code}")
+        page.wait_for_selector("#pairing:not([hidden])", timeout=10000)
+        page.wait_for_function("document.getElementById('pair-error').textContent.length > 0")
+        error = page.inner_text("#pair-error")
+        assert "expiré" in error and "coordinateur" in error, error
+        assert page.is_hidden("#main")
+        assert not page.evaluate("localStorage.getItem('dispatch.deviceToken')")
+        check_axe(page)
+        shot(page, "phone-pairing-expired-fr")
+    finally:
+        ctx.close()
+
+
+def test_language_toggle_keeps_the_connection_and_gps_state(phone) -> None:  # type: ignore[no-untyped-def]
+    """Switching to English and back re-renders from the current state: a connected phone with
+    a fix stays "Connected"/"Connecté" with its GPS accuracy, never "Reconnecting…"; French
+    distances use a decimal comma."""
+    page = phone["page"]
+    page.wait_for_selector("#gps[data-state='ok']", timeout=10000)
+    set_locale(page, "fr")
+    assert page.inner_text("#conn") == "Connecté"
+    set_locale(page, "en")
+    assert page.inner_text("#conn") == "Connected"
+    assert page.get_attribute("#conn", "data-state") == "online"
+    assert page.inner_text("#gps").startswith("GPS: ±5 m"), page.inner_text("#gps")
+    assert "planned arrival 09:00" in page.inner_text("#next-body")
+    assert page.inner_text("h2[data-i18n='phone.round']") == "Today's round"
+    shot(page, "phone-round-en")
+    set_locale(page, "fr")
+    assert page.inner_text("#conn") == "Connecté"
+    assert page.inner_text("#gps").startswith("GPS : ±5 m"), page.inner_text("#gps")
+    distances = page.evaluate(
+        "import('/static/map/i18n.js').then(m => [m.formatDistance(7000), m.formatDistance(850)])"
+    )
+    assert distances == ["7,0 km", "850 m"]
+
+
+def test_phone_page_passes_axe_in_french_and_english(phone) -> None:  # type: ignore[no-untyped-def]
+    """No WCAG 2.1 A/AA violation on the paired phone page, in French and in English."""
+    page = phone["page"]
+    set_locale(page, "fr")
+    check_axe(page)
+    set_locale(page, "en")
+    check_axe(page)
+    set_locale(page, "fr")
+
+
+def test_plan_change_shows_on_the_phone_within_a_second(live, phone, coordinator) -> None:  # type: ignore[no-untyped-def]
+    """A visit moved into team A's round appears marked "nouvelle" within a second of the
+    server's answer, a visit moved out disappears, the notice names what changed, all without
+    a reload; "Vu" clears the marks."""
+    server, world = live
+    page = phone["page"]
+    set_locale(page, "fr")
+    page.evaluate("window.__sameDocument = true")
+    a_ids = [v["id"] for v in world["visits_a"]]
+    bravo = world["visits_b"][0]["id"]
+    move(
+        coordinator,
+        server.base_url,
+        day=world["day"],
+        visit_id=bravo,
+        team_id=world["team_a"]["id"],
+        position=1,
+    )
+    page.wait_for_selector(f"#round li[data-visit-id='{bravo}'][data-mark~='added']", timeout=1000)
+    notice = page.inner_text("#changes-text")
+    assert "Tournée modifiée" in notice and "1 visite ajoutée" in notice, notice
+    assert "nouvelle" in page.inner_text(f"#round li[data-visit-id='{bravo}']")
+    assert round_ids(page)[:2] == [a_ids[0], bravo]
+    check_axe(page)
+    shot(page, "phone-change-added-fr")
+    arnaud = a_ids[2]
+    move(
+        coordinator,
+        server.base_url,
+        day=world["day"],
+        visit_id=arnaud,
+        team_id=world["team_b"]["id"],
+        position=None,
+    )
+    page.wait_for_selector(f"#round li[data-visit-id='{arnaud}']", state="detached", timeout=1000)
+    notice = page.inner_text("#changes-text")
+    assert "1 retirée" in notice and "MME-ARNAUD" in notice, notice
+    assert page.evaluate("window.__sameDocument === true"), "the page must not reload"
+    shot(page, "phone-change-removed-fr")
+    page.click("#changes-seen")
+    page.wait_for_selector("#round li[data-mark]", state="detached", timeout=1000)
+    assert page.inner_text("#changes-text") == ""
+    assert page.is_hidden("#changes-seen")
+
+
+def test_resync_after_a_disconnection_shows_what_changed(live, phone, coordinator) -> None:  # type: ignore[no-untyped-def]
+    """A change made while the phone was offline shows, once it is back, as marks and a notice
+    computed from the old and new rounds (the snapshot reloaded on reconnection)."""
+    server, world = live
+    page, ctx = phone["page"], phone["ctx"]
+    blanc = world["visits_b"][1]["id"]
+    ctx.set_offline(True)
+    page.wait_for_selector("#conn[data-state='offline']", timeout=5000)
+    move(
+        coordinator,
+        server.base_url,
+        day=world["day"],
+        visit_id=blanc,
+        team_id=world["team_a"]["id"],
+        position=0,
+    )
+    time.sleep(0.3)
+    assert not page.query_selector(f"#round li[data-visit-id='{blanc}']")
+    ctx.set_offline(False)
+    page.wait_for_selector(f"#round li[data-visit-id='{blanc}'][data-mark~='added']", timeout=10000)
+    assert "1 visite ajoutée" in page.inner_text("#changes-text")
+    assert round_ids(page)[0] == blanc
+    retimed = page.eval_on_selector_all(
+        "#round li[data-mark~='retimed']", "els => els.map(e => e.dataset.visitId)"
+    )
+    assert retimed, "the visits after the new first one arrive later"
+    assert "horaire modifié" in page.inner_text(f"#round li[data-visit-id='{retimed[0]}']")
+    page.click("#changes-seen")
+
+
+def test_eta_replaces_the_planned_arrival(live, phone) -> None:  # type: ignore[no-untyped-def]
+    """An `etas` item for team A replaces the planned arrival of its stops (list and next card)."""
+    _, world = live
+    page = phone["page"]
+    set_locale(page, "fr")
+    hub = world["app"].extensions["dispatch.live"]
+    first = round_ids(page)[0]
+    eta_s = 13 * 3600 + 7 * 60
+    from dispatch.live.hub import team_room
+
+    hub.fanout.publish(
+        team_room(world["team_a"]["id"]),
+        "etas",
+        {"team_id": world["team_a"]["id"], "at": time.time(), "etas": {str(first): eta_s}},
+    )
+    page.wait_for_function(
+        "([id]) => document.querySelector(`#round li[data-visit-id='${id}']`).textContent.includes('13:07')",
+        arg=[first],
+        timeout=1000,
+    )
+    assert "arrivée estimée 13:07" in page.inner_text(f"#round li[data-visit-id='{first}']")
+    assert "arrivée estimée 13:07" in page.inner_text("#next-body")
