@@ -380,34 +380,29 @@ def plan_demo_day(
     dict
         ``{"plan_id", "day", "routes": n teams with stops, "stops": n, "unassigned": n}``.
     """
-    from dispatch.optimise import solve
-    from dispatch.optimise.rows import plan_rows
+    from dispatch.rounds import Rounds
     from dispatch.routing import Router
-    from dispatch.web.api_dispatch import build_day
 
     day_s = day or local_today()
     router = router or Router.for_territory(territory)
-    problem, _, current, _ = build_day(store, router, territory.id, day_s)
-    result = solve(
-        problem,
-        time_limit_s=time_limit_s,
-        current=current if current.routes else None,
+    rounds = Rounds(store, lambda: (router, territory.id))
+    proposal = rounds.optimise(
+        day_s, by="demo", time_limit_s=time_limit_s, locale=locale, whole_day=True, demo=True
     )
-    routes, unassigned = plan_rows(result, locale=locale)
-    saved = store.save_plan(
-        day_s,
-        routes,
-        unassigned=unassigned,
-        summary=result.summary(),
-        territory=territory.id,
-        created_by="demo",
-        publish=publish,
-        demo=True,
-    )
+    if publish:
+        rounds.apply(
+            proposal["plan_id"],
+            by="demo",
+            confirm_dropped=[d["visit_id"] for d in proposal["dropped"]],
+            locale=locale,
+        )
+    routes = [
+        r for r in proposal["plan"]["routes"] if any(s["kind"] == "visit" for s in r["stops"])
+    ]
     return {
-        "plan_id": saved["id"],
+        "plan_id": proposal["plan_id"],
         "day": day_s,
         "routes": len(routes),
-        "stops": sum(len(r["stops"]) for r in routes),
-        "unassigned": len(unassigned),
+        "stops": sum(1 for r in routes for s in r["stops"] if s["kind"] == "visit"),
+        "unassigned": len(proposal["plan"]["unassigned"]),
     }

@@ -55,6 +55,24 @@ class ConflictError(DispatchError):
     code = "conflict"
 
 
+class StalePlanError(ConflictError):
+    """The day's plan changed since a proposal was computed from it: compute it again."""
+
+    code = "stale_plan"
+
+
+class ConfirmationRequired(ConflictError):
+    """A change that needs the user's explicit confirmation of what it costs.
+
+    ``code`` names what to confirm (``confirm_dropped``, ``confirm_violations``); ``details``
+    lists it, so that the screen can name each item before the user confirms.
+    """
+
+    def __init__(self, message: str, *, code: str, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.code = code
+
+
 class AuthenticationError(DispatchError, PermissionError):
     """Missing or invalid credentials."""
 

@@ -75,6 +75,9 @@ class Settings:
     login_attempts_per_min: int = 5
     #: Seconds the solver may spend on "optimise the day".
     solver_time_limit_s: float = 10.0
+    #: Start the rounds' clock at this local date and time and let it run from there (ISO 8601,
+    #: e.g. "2026-12-06T17:05:00+01:00"): demonstrations, training, browser tests. Empty: now.
+    clock_start: str = ""
     #: Searches "optimise the day" runs side by side, keeping the best (at most one per core;
     #: each takes a core and about 260 MB on a 500-visit day).
     solver_searches: int = 2

@@ -138,11 +138,13 @@ def test_optimise_apply_and_live_changes(world):
     r = client.post(
         "/api/dispatch/insert",
         headers=headers,
-        json={"day": DAY, "visit_id": new["id"], "now": "09:00"},
+        json={"day": DAY, "visit_id": new["id"]},
     )
     assert r.status_code == 200, r.json
-    assert r.json["diff"]["moved"][str(new["id"])][1] is not None
+    assert r.json["slot"]["team_id"] in (a["id"], b["id"])
+    assert r.json["added"][str(r.json["slot"]["team_id"])] == [new["id"]]
     assert r.json["violations"] == []
+    assert store.published_plan(DAY)["id"] == r.json["plan_id"]
 
     # Moving the insulin visit to the team without the skill is refused with a French reason.
     r = client.post(

@@ -142,6 +142,13 @@ def solve(
 @click.option(
     "--publish", is_flag=True, help="Publish the plan at once (else it is saved as a draft)."
 )
+@click.option(
+    "--confirm-dropped",
+    "confirm_dropped",
+    is_flag=True,
+    help="With --publish: accept taking out of the rounds the planned visits the new plan "
+    "leaves out (listed first; without it such a plan stays a draft).",
+)
 @click.option("--locale", type=click.Choice(["fr", "en"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
@@ -151,6 +158,7 @@ def plan(
     territory: str | None,
     time_limit: float | None,
     publish: bool,
+    confirm_dropped: bool,
     locale: str | None,
     as_json: bool,
 ) -> None:
@@ -161,40 +169,41 @@ def plan(
 
     Example: dispatch plan --day 2026-11-24 --time-limit 10
     """
-    from dispatch.optimise import check_plan, hhmm, solve
-    from dispatch.optimise.rows import plan_rows
-    from dispatch.routing import Router
+    from dispatch.errors import DispatchError
+    from dispatch.optimise import hhmm
+    from dispatch.rounds import open_rounds
     from dispatch.store import Store
-    from dispatch.territory import load_territory
-    from dispatch.web.api_dispatch import build_day
 
     settings = get_settings(ctx)
     locale = locale or settings.locale
-    territory_id = territory or settings.territory
-    router = Router.for_territory(load_territory(territory_id, settings))
     store = Store(settings.database)
     try:
-        problem, ctx_rows, current, _ = build_day(store, router, territory_id, day)
-        result = solve(
-            problem,
-            time_limit_s=time_limit or settings.solver_time_limit_s,
+        rounds = open_rounds(settings, store, territory=territory)
+        proposal = rounds.optimise(
+            day,
+            by="cli",
+            time_limit_s=time_limit,
             progress=None
             if as_json
             else lambda p: click.echo(f"  … {p['elapsed_s']:.1f} s", err=True),
-            current=current if current.routes else None,
-            searches=settings.solver_searches,
+            locale=locale,
         )
-        violations = check_plan(problem, result, locale=locale)
-        routes, unassigned = plan_rows(result, locale=locale)
-        saved = store.save_plan(
-            day,
-            routes,
-            unassigned=unassigned,
-            summary=result.summary(),
-            territory=territory_id,
-            created_by="cli",
-            publish=publish,
-        )
+        published = False
+        if publish:
+            try:
+                rounds.apply(
+                    proposal["plan_id"],
+                    by="cli",
+                    confirm_dropped=[d["visit_id"] for d in proposal["dropped"]]
+                    if confirm_dropped
+                    else [],
+                    locale=locale,
+                )
+                published = True
+            except DispatchError as exc:
+                raise click.ClickException(
+                    f"{exc.message} (plan {proposal['plan_id']} kept as a draft)"
+                ) from None
     finally:
         close = getattr(store, "close", None)
         if close:
@@ -203,34 +212,33 @@ def plan(
         click.echo(
             json.dumps(
                 {
-                    "plan_id": saved.get("id"),
-                    "plan": result.to_dict(locale),
-                    "violations": violations,
+                    "plan_id": proposal["plan_id"],
+                    "published": published,
+                    "plan": proposal["plan"],
+                    "dropped": proposal["dropped"],
+                    "violations": proposal["violations"],
                 },
                 indent=2,
             )
         )
         return
-    names = ctx_rows.team_names
-    for r in result.routes:
-        if not r.visit_ids:
+    for r in proposal["plan"]["routes"]:
+        visits = [s for s in r["stops"] if s["kind"] == "visit"]
+        if not visits:
             continue
         click.echo(
-            f"{names.get(r.team_id, r.team_id)}: {hhmm(r.start_s)}-{hhmm(r.end_s)}, {len(r.visit_ids)} visites, "
-            f"{r.travel_time_s // 60} min de route, {r.distance_m / 1000:.1f} km"
+            f"{r['team_name']}: {hhmm(r['start_s'])}-{hhmm(r['end_s'])}, {len(visits)} visites, "
+            f"{r['travel_time_s'] // 60} min de route, {r['distance_m'] / 1000:.1f} km"
         )
-        for s in r.stops:
-            what = (
-                ctx_rows.visit_labels.get(s.visit_id or "", s.visit_id or "")
-                if s.kind == "visit"
-                else "pause"
-            )
-            click.echo(f"  {hhmm(s.start_s)}-{hhmm(s.departure_s)}  {what}")
-    for u in result.unassigned:
-        click.echo(
-            f"non affectée {ctx_rows.visit_labels.get(u.visit_id, u.visit_id)} : {u.message(locale)}"
-        )
+        for s in r["stops"]:
+            what = s.get("label") or s["visit_id"] if s["kind"] == "visit" else "pause"
+            click.echo(f"  {hhmm(s['start_s'])}-{hhmm(s['departure_s'])}  {what}")
+    for u in proposal["plan"]["unassigned"]:
+        click.echo(f"non affectée {u['label']} : {u['message']}")
+    for d in proposal["dropped"]:
+        click.echo(f"retirée de la tournée {d['label']} : {d['reason']}")
+    violations = proposal["violations"]
     click.echo(
-        f"plan {saved.get('id')} {'publié' if publish else 'enregistré (brouillon)'}; "
+        f"plan {proposal['plan_id']} {'publié' if published else 'enregistré (brouillon)'}; "
         f"{'faisable' if not violations else 'à vérifier : ' + '; '.join(violations[:3])}"
     )

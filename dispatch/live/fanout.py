@@ -18,7 +18,7 @@ Emitter = Callable[[str, dict[str, Any], str], None]
 LIVE_EVENT = "live"
 
 #: Kinds of items a batch can hold (each becomes a list in the payload).
-KINDS = ("positions", "statuses", "visits", "plans", "alerts", "events")
+KINDS = ("positions", "statuses", "visits", "plans", "alerts", "events", "changes", "etas")
 
 
 class Fanout:

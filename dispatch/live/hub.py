@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 import time
@@ -11,6 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dispatch.clock import ServiceClock
 from dispatch.live.fanout import Emitter, Fanout
 from dispatch.live.geofence import Geofence, Place
 from dispatch.live.quality import FLAG_LATE, Fix, QualityRules, TrackFilter, Verdict
@@ -32,6 +32,8 @@ CLOSED = ("arrived", "in_progress", "done", "missed", "cancelled")
 #: A visit not started this long after its planned start is late (seconds).
 LATE_GRACE_S = 15 * 60
 ALERTS_KEPT = 500
+#: Round lines kept drawn (by team and points) before the cache starts again.
+ROUTES_KEPT = 5000
 
 #: ``route_geometry([(lon, lat), ...]) -> GeoJSON LineString or None`` for planned rounds.
 RouteGeometry = Callable[[list[tuple[float, float]]], dict[str, Any] | None]
@@ -79,6 +81,26 @@ def _ingest_reply(result: dict[str, Any], flags: list[list[str]]) -> dict[str, A
     return reply
 
 
+def team_change(change: dict[str, Any], team_id: int) -> dict[str, Any]:
+    """What a team is told of a change: its own visits added, removed and re-timed."""
+
+    def mine(key: str) -> list[int]:
+        per_team = change.get(key) or {}
+        return list(per_team.get(team_id, per_team.get(str(team_id), [])))
+
+    return {
+        "day": change.get("day"),
+        "plan_id": change.get("plan_id"),
+        "change": change.get("change"),
+        "by": change.get("by"),
+        "at": change.get("at"),
+        "team_id": team_id,
+        "added": mine("added"),
+        "removed": mine("removed"),
+        "retimed": mine("retimed"),
+    }
+
+
 def planner_view(visit: dict[str, Any]) -> dict[str, Any]:
     """A visit without the fields a planner may not see."""
     return {k: v for k, v in visit.items() if k not in PLANNER_HIDDEN}
@@ -116,6 +138,7 @@ class LiveHub:
         interval_s: float = 0.03,
         route_geometry: RouteGeometry | None = None,
         clock: Callable[[], float] = time.time,
+        service_clock: ServiceClock | None = None,
     ) -> None:
         self.store = store
         self.rules = QualityRules(max_accuracy_m=max_accuracy_m)
@@ -124,6 +147,7 @@ class LiveHub:
         self.geofence = Geofence()
         self.tz = ZoneInfo(timezone)
         self.clock = clock
+        self.service_clock = service_clock or ServiceClock(timezone=timezone, clock=clock)
         self.route_geometry = route_geometry
         self.alerts: deque[dict[str, Any]] = deque(maxlen=ALERTS_KEPT)
         self._alert_keys: set[str] = set()
@@ -131,7 +155,7 @@ class LiveHub:
         self._places: dict[int, list[Place]] = {}
         self._places_at = 0.0
         self._visit_team: dict[int, int | None] = {}
-        self._routes: dict[tuple[int, int, int], dict[str, Any] | None] = {}
+        self._routes: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.positions_processed = 0
@@ -188,13 +212,12 @@ class LiveHub:
 
     # -- time ----------------------------------------------------------------------------------
     def today(self, now: float | None = None) -> str:
-        """The current day in the territory's time zone (YYYY-MM-DD)."""
-        return dt.datetime.fromtimestamp(now or self.clock(), self.tz).date().isoformat()
+        """The current day of the rounds in the territory's time zone (YYYY-MM-DD)."""
+        return self.service_clock.today(now or self.clock())
 
     def seconds_of_day(self, now: float | None = None) -> int:
-        """Seconds since local midnight."""
-        local = dt.datetime.fromtimestamp(now or self.clock(), self.tz)
-        return local.hour * 3600 + local.minute * 60 + local.second
+        """Seconds since local midnight of the rounds' day."""
+        return self.service_clock.seconds_of_day(now or self.clock())
 
     # -- positions -----------------------------------------------------------------------------
     def ingest(
@@ -390,27 +413,77 @@ class LiveHub:
         """A team was created or changed (name, colour...)."""
         self.fanout.publish(ROOM_COORDINATORS, "statuses", {"team_id": team["id"], "team": team})
 
-    def on_plan(self, plan: dict[str, Any]) -> None:
-        """A plan was saved or published: push the day's rounds when it is the published one."""
-        if plan.get("status") != "published" or plan.get("day") != self.today():
-            return
-        full = self.store.published_plan(plan["day"])
-        if full is None:
-            return
-        for route in self.plan_routes(full):
-            self.fanout.publish(ROOM_COORDINATORS, "plans", route, key=route["team_id"])
-            self.fanout.publish(ROOM_PLANNERS, "plans", route, key=route["team_id"])
-            self.fanout.publish(team_room(route["team_id"]), "plans", route, key=route["team_id"])
+    def on_plan_change(self, change: dict[str, Any]) -> None:
+        """An applied change of a day's plan (see :mod:`dispatch.rounds`): every coordinator
+        gets the summary, the changed rounds and visits; each team concerned its own round, what
+        left it and a summary of its own; visits dropped raise an alert."""
+        team_ids = [int(t) for t in change.get("teams", [])]
+        self.fanout.publish(ROOM_COORDINATORS, "changes", change)
+        for tid in team_ids:
+            self.fanout.publish(team_room(tid), "changes", team_change(change, tid))
+        for item in change.get("dropped", []):
+            self.alert(
+                "dropped",
+                team_id=item.get("team_id"),
+                visit_id=item["visit_id"],
+                at=change.get("at") or self.clock(),
+                key=f"dropped:{item['visit_id']}:{change.get('plan_id')}",
+                by=change.get("by"),
+            )
+        if change.get("day") != self.today():
+            return  # the live pages draw today's rounds; other days are re-read when opened
+        full = self.store.published_plan(change["day"])
+        routes = {r["team_id"]: r for r in self.plan_routes(full, team_ids)} if full else {}
+        for tid in team_ids:
+            route = routes.get(tid) or {
+                "plan_id": change.get("plan_id"),
+                "team_id": tid,
+                "stops": [],
+                "geometry": None,
+            }
+            self.fanout.publish(ROOM_COORDINATORS, "plans", route, key=tid)
+            self.fanout.publish(ROOM_PLANNERS, "plans", route, key=tid)
+            self.fanout.publish(team_room(tid), "plans", route, key=tid)
+        now_in: dict[int, int | None] = {}
+        for vid in change.get("visits", []):
+            try:
+                visit = self.store.get_visit(int(vid))
+            except Exception:
+                continue
+            now_in[int(vid)] = visit.get("team_id")
+            self.on_visit(visit)
+        for tid, vids in (change.get("removed") or {}).items():
+            for vid in vids:
+                if now_in.get(int(vid)) != int(tid):
+                    self.fanout.publish(
+                        team_room(int(tid)),
+                        "visits",
+                        {"id": int(vid), "deleted": True},
+                        key=int(vid),
+                    )
         with self._lock:
             self._places_at = 0.0
 
-    def plan_routes(self, plan: dict[str, Any]) -> list[dict[str, Any]]:
-        """One entry per team: ordered stops and the round's line (base, stops, base)."""
+    def on_etas(self, item: dict[str, Any]) -> None:
+        """Arrival times of a team's next stops, recomputed from where it is."""
+        team_id = int(item["team_id"])
+        self.fanout.publish(ROOM_COORDINATORS, "etas", item, key=team_id)
+        self.fanout.publish(team_room(team_id), "etas", item, key=team_id)
+
+    def plan_routes(
+        self, plan: dict[str, Any], team_ids: Iterable[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """One entry per team (of ``team_ids``, default all): ordered stops and the round's
+        line (base, stops, base). Lines are kept by their points, so a new version of the plan
+        draws again only the rounds that changed."""
         visits = {v["id"]: v for v in self._visits_of_day(plan["day"])}
         teams = {t["id"]: t for t in self.store.list_teams(limit=1000)}
+        wanted = None if team_ids is None else set(team_ids)
         out = []
         for route in plan.get("routes", []):
             team_id = route["team_id"]
+            if wanted is not None and team_id not in wanted:
+                continue
             stops = route["stops"]
             team = teams.get(team_id, {})
             points: list[tuple[float, float]] = []
@@ -422,13 +495,15 @@ class LiveHub:
                     points.append((visit["lon"], visit["lat"]))
             if team.get("base_lon") is not None and len(points) > 1:
                 points.append((team["base_lon"], team["base_lat"]))
-            key = (int(plan["id"]), int(team_id), len(points))
+            key = (int(team_id), tuple(points))
             with self._lock:
                 cached = key in self._routes
                 geometry = self._routes.get(key)
             if not cached:
                 geometry = self._geometry(points)
                 with self._lock:
+                    if len(self._routes) >= ROUTES_KEPT:
+                        self._routes.clear()
                     self._routes[key] = geometry
             out.append(
                 {"plan_id": plan["id"], "team_id": team_id, "stops": stops, "geometry": geometry}
@@ -533,6 +608,8 @@ class LiveHub:
             return {
                 "server_time": now,
                 "day": day,
+                "time_s": self.seconds_of_day(now),
+                "plan_id": None,
                 "stale_s": self.board.stale_s,
                 "teams": [],
                 "positions": [],
@@ -548,11 +625,14 @@ class LiveHub:
             visits = [planner_view(v) for v in visits]
         plan = self.store.published_plan(day, team_id=team_id if own_team_only else None)
         plans = self.plan_routes(plan) if plan else []
+        plan_id = plan["id"] if plan else None
         trails = {} if own_team_only else self.trails(team_ids, since_s=now - trail_s)
         alerts = [] if own_team_only else [a for a in list(self.alerts) if a["at"] >= now - 86400]
         return {
             "server_time": now,
             "day": day,
+            "time_s": self.seconds_of_day(now),
+            "plan_id": plan_id,
             "stale_s": self.board.stale_s,
             "teams": teams,
             "positions": self.board.snapshot(now, team_ids),

@@ -83,20 +83,41 @@ _T = {
 }
 
 
-def check_plan(problem: Problem, plan: Plan, *, locale: str = "fr") -> list[str]:
+def check_plan(
+    problem: Problem,
+    plan: Plan,
+    *,
+    locale: str = "fr",
+    labels: bool = False,
+    scope: str = "plan",
+) -> list[str]:
     """Every violation of ``plan`` against ``problem`` (an empty list: the plan is feasible).
 
     Written apart from the scheduler on purpose: it recomputes each route from the matrix and
     the stops' own times, so a bug in the solver adapter or the re-timing shows up here.
+    ``labels`` names teams and visits as a person reads them (team name, visit label) instead
+    of their ids. ``scope="routes"`` checks only the routes given (what a change does to the
+    teams it concerns), not that every visit of the problem is planned or reported.
     """
+    if scope not in ("plan", "routes"):
+        raise ValueError("scope must be 'plan' or 'routes'")
     out: list[str] = []
     li = 0 if locale == "fr" else 1
-
-    def bad(code: str, **kw: object) -> None:
-        out.append(_T[code][li].format(**kw))
-
     teams = {t.id: t for t in problem.teams}
     visits = problem.visits_by_id()
+
+    def name(key: str, value: object) -> object:
+        if not labels:
+            return value
+        if key in ("team", "locked") and str(value) in teams:
+            return teams[str(value)].name or value
+        if key == "visit" and str(value) in visits:
+            return visits[str(value)].label or value
+        return value
+
+    def bad(code: str, **kw: object) -> None:
+        out.append(_T[code][li].format(**{k: name(k, v) for k, v in kw.items()}))
+
     seen: dict[str, int] = {}
     for route in plan.routes:
         team = teams.get(route.team_id)
@@ -200,6 +221,11 @@ def check_plan(problem: Problem, plan: Plan, *, locale: str = "fr") -> list[str]
             bad("max_visits", team=team.id, got=len(vids), want=team.max_visits)
         if team.capacity is not None and load > team.capacity:
             bad("capacity", team=team.id, got=load, want=team.capacity)
+    if scope == "routes":
+        for vid, count in seen.items():
+            if count > 1:
+                bad("twice", visit=vid)
+        return out
     unassigned = {u.visit_id for u in plan.unassigned}
     for vid, count in seen.items():
         if count > 1:

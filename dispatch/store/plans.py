@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
-from dispatch.errors import ConflictError, NotFoundError, ValidationError
+from dispatch.errors import ConflictError, NotFoundError, StalePlanError, ValidationError
 from dispatch.store.core import now_s
 from dispatch.store.models import parse_day
 from dispatch.store.rows import Page, clamp_page, dumps, select_page, to_dict, where_clause
@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from dispatch.store.core import Engine
 
 PLAN_STATUSES = ("draft", "published", "archived")
+#: ``if_current`` default: publish whatever the day's current plan is.
+ANY_VERSION: Any = object()
 _STOP_FIELDS = ("arrival_s", "start_s", "end_s", "travel_time_s", "distance_m")
 
 
@@ -33,8 +35,14 @@ class PlansMixin:
         created_by: str | None = None,
         publish: bool = False,
         demo: bool = False,
+        base_plan_id: int | None = None,
+        if_current: Any = ANY_VERSION,
     ) -> dict[str, Any]:
         """Store a plan; with ``publish`` it becomes the day's plan at once.
+
+        ``base_plan_id`` is the published plan it was computed from (None: from nothing).
+        ``if_current`` (with ``publish``): publish only if the day's published plan is still
+        this id (None: no plan yet), else raise :class:`StalePlanError` and store nothing.
 
         Parameters
         ----------
@@ -78,9 +86,9 @@ class PlansMixin:
                     raise ValidationError(f"visit {vid} is on {row['day']}, not on {day}")
             now = now_s()
             cur = conn.execute(
-                "INSERT INTO plans (day, status, territory, summary, created_by, created_at_s, demo)"
-                " VALUES (?, 'draft', ?, ?, ?, ?, ?)",
-                (day, territory, dumps(summary or {}), created_by, now, int(demo)),
+                "INSERT INTO plans (day, status, territory, summary, created_by, created_at_s, demo,"
+                " base_plan_id) VALUES (?, 'draft', ?, ?, ?, ?, ?, ?)",
+                (day, territory, dumps(summary or {}), created_by, now, int(demo), base_plan_id),
             )
             plan_id = int(cur.lastrowid or 0)
             conn.executemany(
@@ -93,14 +101,18 @@ class PlansMixin:
                 [(plan_id, *u) for u in left_out],
             )
             if publish:
-                _publish(conn, plan_id)
+                _publish(conn, plan_id, if_current)
             return plan_id
 
         return self.get_plan(self.engine.write(job))
 
-    def publish_plan(self, plan_id: int) -> dict[str, Any]:
-        """Make a draft the day's plan: the previous one is archived, visits join their rounds."""
-        self.engine.write(lambda conn: _publish(conn, plan_id))
+    def publish_plan(self, plan_id: int, *, if_current: Any = ANY_VERSION) -> dict[str, Any]:
+        """Make a draft the day's plan: the previous one is archived, visits join their rounds.
+
+        ``if_current``: publish only if the day's published plan is still this id (None: no
+        plan yet), else raise :class:`StalePlanError` (two coordinators at once).
+        """
+        self.engine.write(lambda conn: _publish(conn, plan_id, if_current))
         return self.get_plan(plan_id)
 
     def get_plan(self, plan_id: int, *, team_id: int | None = None) -> dict[str, Any]:
@@ -175,6 +187,15 @@ class PlansMixin:
             items.append(plan)
         return Page(items, total=total, limit=limit, offset=offset)
 
+    def published_plan_id(self, day: str) -> int | None:
+        """The id of the published plan of ``day`` (its version), or None."""
+        with self.engine.read() as conn:
+            row = conn.execute(
+                "SELECT id FROM plans WHERE day = ? AND status = 'published' ORDER BY id DESC",
+                (parse_day(day),),
+            ).fetchone()
+        return None if row is None else int(row["id"])
+
     def published_plan(self, day: str, *, team_id: int | None = None) -> dict[str, Any] | None:
         """The published plan of ``day`` (None if there is none)."""
         with self.engine.read() as conn:
@@ -185,10 +206,21 @@ class PlansMixin:
         return None if row is None else self.get_plan(row["id"], team_id=team_id)
 
 
-def _publish(conn: sqlite3.Connection, plan_id: int) -> None:
+def _publish(conn: sqlite3.Connection, plan_id: int, if_current: Any = ANY_VERSION) -> None:
     plan = conn.execute("SELECT day, status FROM plans WHERE id = ?", (plan_id,)).fetchone()
     if plan is None:
         raise NotFoundError(f"plan {plan_id} does not exist")
+    if if_current is not ANY_VERSION:
+        row = conn.execute(
+            "SELECT id FROM plans WHERE day = ? AND status = 'published' ORDER BY id DESC",
+            (plan["day"],),
+        ).fetchone()
+        current = None if row is None else int(row["id"])
+        if current != if_current:
+            raise StalePlanError(
+                f"the plan of {plan['day']} changed (version {current}, expected {if_current}):"
+                " compute the change again from the current plan"
+            )
     if plan["status"] == "archived":
         raise ConflictError(f"plan {plan_id} is archived: save a new plan instead")
     now = now_s()

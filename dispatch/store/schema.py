@@ -299,6 +299,12 @@ def m0003_device_traccar_ids(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX idx_devices_traccar_id ON devices (traccar_id)")
 
 
+def m0004_plan_bases(db: sqlite_utils.Database) -> None:
+    """The published plan a plan was computed from (its version), so that a proposal computed
+    before another change of the day is refused or merged, never applied over that change."""
+    db.execute("ALTER TABLE plans ADD COLUMN base_plan_id INTEGER")
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -310,6 +316,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "initial", m0001_initial),
     (2, "position_flags", m0002_position_flags),
     (3, "device_traccar_ids", m0003_device_traccar_ids),
+    (4, "plan_bases", m0004_plan_bases),
 ]
 
 

@@ -1,4 +1,4 @@
-"""REST edge of the optimiser: optimise the day, urgent insertion, slots, delays, manual moves."""
+"""REST edge of the rounds service: optimise the day, apply, move, urgent insertion, slots, delays."""
 
 from __future__ import annotations
 
@@ -6,38 +6,16 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, Flask, current_app
+from flask import Blueprint, Flask, current_app, request
 from flask.typing import ResponseReturnValue
 
-from dispatch.errors import DispatchError, NotFoundError, ValidationError
-from dispatch.optimise import (
-    Plan,
-    Problem,
-    TimeWindow,
-    Visit,
-    check_plan,
-    compare_plans,
-    diff_plans,
-    insert_visit,
-    move_visit,
-    propose_slots,
-    replan_after_delay,
-    solve,
-    team_unavailable,
-)
-from dispatch.optimise.rows import (
-    RowContext,
-    places,
-    plan_from_stored,
-    plan_rows,
-    problem_from_rows,
-    usable_visits,
-)
+from dispatch.errors import ConflictError, DispatchError, NotFoundError, ValidationError
+from dispatch.optimise import TimeWindow, Visit, propose_slots
+from dispatch.rounds import Rounds, RoundsOptions
 from dispatch.settings import Settings
-from dispatch.store.models import parse_day, parse_skills, parse_time_s, parse_windows
+from dispatch.store.models import parse_day, parse_skills, parse_windows
 from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.openapi import operation, path_param
 from dispatch.web.rest import json_body, ok
@@ -45,31 +23,22 @@ from dispatch.web.rest import json_body, ok
 log = logging.getLogger(__name__)
 bp = Blueprint("dispatch_optimise", __name__)
 JOBS_KEY = "dispatch.optimise.jobs"
+ROUNDS_KEY = "dispatch.rounds"
 SOCKET_KEY = "dispatch.optimise.socketio"
 ROLES = ("coordinator",)
 #: Finished jobs kept this long for the coordinator to read them.
 JOB_TTL_S = 3600
-_build_lock = threading.Lock()
+#: Arrival times are recomputed from live positions this often (seconds).
+ETA_EVERY_S = 60.0
 
 
-# -- building the day's problem from the store and the router -----------------------------------
+# -- the rounds service of the app -----------------------------------------------------------
 def _settings() -> Settings:
     settings: Settings = current_app.extensions["dispatch.settings"]
     return settings
 
 
-def _all(fetch: Any, **kwargs: Any) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        page = fetch(limit=1000, offset=offset, **kwargs)
-        rows.extend(page)
-        if page.next_offset is None:
-            return rows
-        offset = page.next_offset
-
-
-def _router(app: Flask) -> Any:
+def _router(app: Flask) -> tuple[Any, str]:
     from dispatch.web.live import get_territory
 
     territory = get_territory(app)
@@ -82,150 +51,30 @@ def _router(app: Flask) -> Any:
         )
     from dispatch.routing import Router
 
-    return Router.for_territory(territory), territory
+    return Router.for_territory(territory), territory.id
 
 
-def build_day(
-    store: Any,
-    router: Any,
-    territory_id: str,
-    day: str,
-    *,
-    extra: Sequence[tuple[float, float]] = (),
-    now_s: int | None = None,
-) -> tuple[Problem, RowContext, Plan, dict[str, Any] | None]:
-    """The day's problem (active teams, the day's visits, road times), its context and live plan.
-
-    Used by the web edge and by `dispatch plan`; ``extra`` points get the last matrix indices.
-    """
-    import numpy as np
-
-    teams = _all(store.list_teams, active=True)
-    if not teams:
-        raise ValidationError("no active team: add a team (or activate one) before optimising")
-    visits = usable_visits(_all(store.list_visits, day=day))
-    stored = store.published_plan(day)
-    pts = places(teams, visits, list(extra))
-    nodes, _ = router.snap_many(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
-    with _build_lock:
-        time_s, dist_m = router.matrix_with_distance(nodes, nodes)
-    problem, ctx = problem_from_rows(
-        teams, visits, time_s, dist_m, day=day, now_s=now_s, stored_plan=stored, lonlats=pts
-    )
-    ctx.territory = territory_id
-    return problem, ctx, plan_from_stored(problem, stored), stored
+def get_rounds(app: Flask | None = None) -> Rounds:
+    """The app's rounds service (one per app: its locks serialise the changes of a day)."""
+    app = app or current_app
+    rounds: Rounds = app.extensions[ROUNDS_KEY]
+    return rounds
 
 
-def day_problem(
-    app: Flask, day: str, *, extra: Sequence[tuple[float, float]] = (), now_s: int | None = None
-) -> tuple[Problem, RowContext, Plan, dict[str, Any] | None]:
-    """:func:`build_day` with the app's store and territory."""
-    router, territory = _router(app)
-    return build_day(get_store(app), router, territory.id, day, extra=extra, now_s=now_s)
+def _by() -> str:
+    principal = current_principal()
+    return principal.actor if principal.authenticated else "optimiser"
 
 
-def attach_geometry(app: Flask, plan: Plan, ctx: RowContext) -> Plan:
-    """Each route with its road geometry (GeoJSON LineString) drawn by the router."""
-    from dataclasses import replace
-
-    router, _ = _router(app)
-    routes = []
-    for r in plan.routes:
-        if not r.stops:
-            routes.append(r)
-            continue
-        seq = [r.start_location] + [s.location for s in r.stops] + [r.end_location]
-        coords: list[list[float]] = []
-        for a, b in zip(seq, seq[1:], strict=False):
-            if a == b:
-                continue
-            leg = router.route_lonlat(ctx.lonlat(a), ctx.lonlat(b))
-            part = [[float(x), float(y)] for x, y in leg.coordinates]
-            coords.extend(part[1:] if coords else part)
-        geometry = {"type": "LineString", "coordinates": coords} if len(coords) > 1 else None
-        routes.append(replace(r, geometry=geometry))
-    return replace(plan, routes=tuple(routes))
-
-
-def _plan_payload(plan: Plan, ctx: RowContext, locale: str) -> dict[str, Any]:
-    body = plan.to_dict(locale)
-    for r in body["routes"]:
-        r["team_name"] = ctx.team_names.get(r["team_id"], r["team_id"])
-        for s in r["stops"]:
-            s["lon"], s["lat"] = ctx.lonlat(s["location"])
-            if s["visit_id"]:
-                s["label"] = ctx.visit_labels.get(s["visit_id"], s["visit_id"])
-    for u in body["unassigned"]:
-        u["label"] = ctx.visit_labels.get(u["visit_id"], u["visit_id"])
-    return body
-
-
-def _emit(event: str, payload: dict[str, Any], rooms: list[str]) -> None:
-    socketio = current_app.extensions.get(SOCKET_KEY)
-    if socketio is None:
-        return
-    for room in rooms:
-        try:
-            socketio.emit(event, payload, to=room)
-        except Exception:  # a push failing must not fail the request
-            log.exception("could not push %s to %s", event, room)
-
-
-def _rooms(team_ids: list[str]) -> list[str]:
-    from dispatch.live.hub import ROOM_COORDINATORS, team_room
-
-    return [ROOM_COORDINATORS] + [team_room(int(t)) for t in team_ids]
-
-
-def _save(
-    problem: Problem, plan: Plan, ctx: RowContext, day: str, *, publish: bool
-) -> dict[str, Any]:
-    routes, unassigned = plan_rows(plan, locale=_settings().locale)
-    who = current_principal().actor if current_principal().authenticated else "optimiser"
-    return get_store().save_plan(
-        day,
-        routes,
-        unassigned=unassigned,
-        summary=plan.summary(),
-        territory=ctx.territory,
-        created_by=who,
-        publish=publish,
-    )
-
-
-def _change(
-    problem: Problem,
-    ctx: RowContext,
-    day: str,
-    old: Plan,
-    new: Plan,
-    what: str,
-    *,
-    apply: bool | None = None,
-) -> ResponseReturnValue:
-    """Save a changed plan (published when auto-apply is on or asked), push the diff, answer."""
-    settings = _settings()
-    publish = settings.auto_apply_changes if apply is None else apply
-    diff = diff_plans(old, new)
-    saved = _save(problem, new, ctx, day, publish=publish)
-    payload = {
-        "day": day,
-        "change": what,
-        "plan_id": saved.get("id"),
-        "applied": publish,
-        "diff": diff.to_dict(),
-    }
-    if publish:
-        _emit("dispatch:plan", payload, _rooms(list(diff.changed_team_ids)))
-    else:
-        _emit("dispatch:proposal", payload, _rooms([]))
-    return ok(
-        200,
-        **payload,
-        violations=check_plan(problem, new, locale=settings.locale),
-        comparison=compare_plans(problem, old, new),
-        plan=_plan_payload(new, ctx, settings.locale),
-    )
+def _locale(body: dict[str, Any]) -> str:
+    """The page's language (``locale`` in the body), else the browser's, else the service's."""
+    value = body.get("locale")
+    if value in ("fr", "en"):
+        return str(value)
+    if value is not None:
+        raise ValidationError('locale must be "fr" or "en"')
+    best = request.accept_languages.best_match(["fr", "en"])
+    return best or _settings().locale
 
 
 # -- optimise the day: a background job with progress ------------------------------------------
@@ -237,7 +86,7 @@ def _jobs(app: Flask) -> dict[str, dict[str, Any]]:
     return jobs
 
 
-def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float) -> None:
+def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float, locale: str) -> None:
     from dispatch.live.hub import ROOM_COORDINATORS
 
     socketio = app.extensions.get(SOCKET_KEY)
@@ -249,65 +98,36 @@ def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float) -> None:
             except Exception:
                 log.exception("could not push %s", event)
 
-    with app.app_context():
-        settings: Settings = app.extensions["dispatch.settings"]
-        try:
-            job["state"] = "building"
-            problem, ctx, current, _ = day_problem(app, job["day"])
+    def progress(p: dict[str, Any]) -> None:
+        job["state"] = "solving"
+        job["progress"] = {**p, "budget_s": time_limit_s}
+        push("dispatch:progress", {"job_id": job["id"], "day": job["day"], **job["progress"]})
 
-            def progress(p: dict[str, Any]) -> None:
-                job["progress"] = {**p, "budget_s": time_limit_s}
-                push(
-                    "dispatch:progress", {"job_id": job["id"], "day": job["day"], **job["progress"]}
-                )
-
-            job["state"] = "solving"
-            plan = solve(
-                problem,
-                time_limit_s=time_limit_s,
-                progress=progress,
-                current=current if current.routes else None,
-                searches=settings.solver_searches,
-            )
-            plan = attach_geometry(app, plan, ctx)
-            violations = check_plan(problem, plan, locale=settings.locale)
-            routes, unassigned = plan_rows(plan, locale=settings.locale)
-            saved = get_store(app).save_plan(
-                job["day"],
-                routes,
-                unassigned=unassigned,
-                summary=plan.summary(),
-                territory=ctx.territory,
-                created_by=job["by"],
-                publish=settings.auto_apply_changes,
-            )
-            job.update(
-                state="done",
-                plan_id=saved.get("id"),
-                applied=settings.auto_apply_changes,
-                violations=violations,
-                comparison=compare_plans(problem, current, plan),
-                plan=_plan_payload(plan, ctx, settings.locale),
-            )
-        except DispatchError as exc:
-            job.update(state="failed", error=exc.to_dict())
-        except Exception as exc:  # the coordinator must see the job end either way
-            log.exception("optimisation job %s failed", job["id"])
-            job.update(
-                state="failed",
-                error={
-                    "ok": False,
-                    "error": f"internal error: {type(exc).__name__}",
-                    "status": 500,
-                    "code": "internal",
-                },
-            )
-        finally:
-            job["finished_at"] = time.time()
-            push(
-                "dispatch:job",
-                {k: job.get(k) for k in ("id", "day", "state", "plan_id", "applied", "error")},
-            )
+    try:
+        job["state"] = "building"
+        result = get_rounds(app).optimise(
+            job["day"], by=job["by"], time_limit_s=time_limit_s, progress=progress, locale=locale
+        )
+        job.update(state="done", **result)
+    except DispatchError as exc:
+        job.update(state="failed", error=exc.to_dict())
+    except Exception as exc:  # the coordinator must see the job end either way
+        log.exception("optimisation job %s failed", job["id"])
+        job.update(
+            state="failed",
+            error={
+                "ok": False,
+                "error": f"internal error: {type(exc).__name__}",
+                "status": 500,
+                "code": "internal",
+            },
+        )
+    finally:
+        job["finished_at"] = time.time()
+        push(
+            "dispatch:job",
+            {k: job.get(k) for k in ("id", "day", "state", "plan_id", "applied", "error")},
+        )
 
 
 @bp.post("/api/dispatch/optimise")
@@ -323,11 +143,10 @@ def optimise() -> ResponseReturnValue:
         or not 0.5 <= float(limit) <= 600
     ):
         raise ValidationError("time_limit_s must be a number of seconds between 0.5 and 600")
+    get_rounds().now_s(day)  # a day already over is refused now, not in the job
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     jobs = _jobs(app)
     if any(j["day"] == day and "finished_at" not in j for j in jobs.values()):
-        from dispatch.errors import ConflictError
-
         raise ConflictError(
             f"the day {day} is already being optimised: wait for that job to finish"
         )
@@ -337,11 +156,14 @@ def optimise() -> ResponseReturnValue:
         "state": "queued",
         "progress": None,
         "started_at": time.time(),
-        "by": current_principal().actor,
+        "by": _by(),
     }
     jobs[job["id"]] = job
     threading.Thread(
-        target=_run_job, args=(app, job, float(limit)), daemon=True, name=f"optimise-{job['id']}"
+        target=_run_job,
+        args=(app, job, float(limit), _locale(body)),
+        daemon=True,
+        name=f"optimise-{job['id']}",
     ).start()
     return ok(202, job_id=job["id"], day=day, time_limit_s=float(limit))
 
@@ -360,34 +182,46 @@ def job_status(job_id: str) -> ResponseReturnValue:
 @bp.post("/api/dispatch/plans/<int:plan_id>/apply")
 @require(*ROLES)
 def apply_plan(plan_id: int) -> ResponseReturnValue:
-    store = get_store()
-    draft = store.get_plan(plan_id)
-    day = draft["day"]
-    before = store.published_plan(day)
-    problem, ctx, current, _ = day_problem(current_app, day)
-    store.publish_plan(plan_id)
-    new = plan_from_stored(problem, store.get_plan(plan_id))
-    old = plan_from_stored(problem, before) if before else Plan(routes=())
-    diff = diff_plans(old, new)
-    payload = {
-        "day": day,
-        "change": "apply",
-        "plan_id": plan_id,
-        "applied": True,
-        "diff": diff.to_dict(),
-    }
-    _emit("dispatch:plan", payload, _rooms(list(diff.changed_team_ids)))
-    return ok(**payload)
+    """Publish a proposal; visits it drops must be confirmed by id in ``confirm_dropped``."""
+    body = json_body() if request.content_length else {}
+    confirm = _ids(body, "confirm_dropped")
+    change = get_rounds().apply(plan_id, by=_by(), confirm_dropped=confirm, locale=_locale(body))
+    return ok(**change)
 
 
 # -- live changes ------------------------------------------------------------------------------
-def _id(body: dict[str, Any], key: str) -> str:
+def _id(body: dict[str, Any], key: str) -> int:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
         raise ValidationError(
             f"{key} is required: the whole-number id of the {key.removesuffix('_id')}"
         )
-    return str(value)
+    return value
+
+
+def _ids(body: dict[str, Any], key: str) -> list[int]:
+    value = body.get(key) or []
+    if not isinstance(value, list) or any(
+        isinstance(v, bool) or not isinstance(v, int) for v in value
+    ):
+        raise ValidationError(f"{key} must be a list of visit ids (whole numbers)")
+    return value
+
+
+def _flag(body: dict[str, Any], key: str, default: bool = False) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise ValidationError(f"{key} must be true or false")
+    return value
+
+
+def _position(body: dict[str, Any]) -> int | None:
+    position = body.get("position")
+    if position is not None and (
+        isinstance(position, bool) or not isinstance(position, int) or position < 0
+    ):
+        raise ValidationError("position must be a whole number from 0 (first) or null (best place)")
+    return position
 
 
 def _lonlat(body: dict[str, Any], *, required: bool) -> tuple[float, float] | None:
@@ -403,17 +237,6 @@ def _lonlat(body: dict[str, Any], *, required: bool) -> tuple[float, float] | No
     ):
         raise ValidationError("lon and lat must be numbers in WGS84 degrees (longitude first)")
     return float(lon), float(lat)
-
-
-def _now_s(body: dict[str, Any]) -> int | None:
-    if body.get("now") is None:
-        from dispatch.web.live import get_hub
-
-        try:
-            return int(get_hub().seconds_of_day())
-        except Exception:
-            return None
-    return parse_time_s(body["now"], what="now")
 
 
 def _day(body: dict[str, Any]) -> str:
@@ -443,25 +266,43 @@ def _visit_from_body(body: dict[str, Any], location: int, vid: str) -> Visit:
     )
 
 
+@bp.post("/api/dispatch/insert/options")
+@require(*ROLES)
+def insert_options() -> ResponseReturnValue:
+    """The best places for a visit of the day not yet in a round (one per team)."""
+    body = json_body()
+    n = body.get("n", 3)
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise ValidationError("n must be a whole number between 1 and 20")
+    found = get_rounds().insert_options(
+        _day(body),
+        _id(body, "visit_id"),
+        n=n,
+        urgent=_flag(body, "urgent", True),
+        locale=_locale(body),
+    )
+    return ok(**found)
+
+
 @bp.post("/api/dispatch/insert")
 @require(*ROLES)
 def insert() -> ResponseReturnValue:
-    """Insert a visit of the day (often urgent) into the live plan with the least disruption."""
+    """Put a visit of the day (often urgent) into a round, where chosen or where it disturbs
+    least, and publish it at once."""
     body = json_body()
-    day = _day(body)
-    vid = _id(body, "visit_id")
-    problem, ctx, current, _ = day_problem(current_app, day, now_s=_now_s(body))
-    visit = problem.visits_by_id().get(vid)
-    if visit is None:
-        raise NotFoundError(
-            f"visit {vid} is not a visit of {day}: create it first (POST /api/visits)"
-        )
-    if body.get("urgent", True):
-        from dataclasses import replace
-
-        visit = replace(visit, priority=5)
-    new = insert_visit(problem, current, visit)
-    return _change(problem, ctx, day, current, new, "insert")
+    team_id = _id(body, "team_id") if body.get("team_id") is not None else None
+    change = get_rounds().insert(
+        _day(body),
+        _id(body, "visit_id"),
+        team_id=team_id,
+        position=_position(body),
+        urgent=_flag(body, "urgent", True),
+        force=_flag(body, "force"),
+        confirm_dropped=_ids(body, "confirm_dropped"),
+        by=_by(),
+        locale=_locale(body),
+    )
+    return ok(**change)
 
 
 @bp.post("/api/dispatch/slots")
@@ -475,75 +316,55 @@ def slots() -> ResponseReturnValue:
     n = body.get("n", 5)
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 20:
         raise ValidationError("n must be a whole number between 1 and 20")
-    problem, ctx, current, _ = day_problem(
-        current_app, day, extra=[lonlat], now_s=_now_s(body) if body.get("from_now") else None
-    )
-    visit = _visit_from_body(body, problem.n_locations - 1, "new")
-    found = propose_slots(problem, current, visit, n=n)
+    locale = _locale(body)
+    d = get_rounds().day(day, extra=[lonlat])
+    problem = d.problem
+    visit = _visit_from_body(body, d.extra_locations[0], "new")
+    found = propose_slots(problem, d.current, visit, n=n)
     from dispatch.optimise.reasons import explain
 
     reason = (
         None
         if found
-        else explain(problem.with_changes(visits=problem.visits + (visit,)), visit).to_dict(
-            _settings().locale
-        )
+        else explain(problem.with_changes(visits=problem.visits + (visit,)), visit).to_dict(locale)
     )
-    items = [{**s.to_dict(), "team_name": ctx.team_names.get(s.team_id, s.team_id)} for s in found]
+    items = [{**s.to_dict(), "team_name": d.team_name(s.team_id)} for s in found]
     return ok(day=day, slots=items, reason=reason)
 
 
 @bp.post("/api/dispatch/move")
 @require(*ROLES)
 def move() -> ResponseReturnValue:
-    """Manual override: a visit to another team or place, with immediate feasibility feedback."""
+    """Manual move: a visit to another team or place, with feasibility for the teams concerned;
+    ``apply`` publishes it (``force`` when it breaks something, after the user confirmed)."""
     body = json_body()
-    day = _day(body)
-    problem, ctx, current, _ = day_problem(current_app, day)
-    vid, tid = _id(body, "visit_id"), _id(body, "team_id")
-    position = body.get("position")
-    if position is not None and (
-        isinstance(position, bool) or not isinstance(position, int) or position < 0
-    ):
-        raise ValidationError("position must be a whole number from 0 (first) or null (best place)")
-    new, violations = move_visit(problem, current, vid, tid, position, locale=_settings().locale)
-    if not body.get("apply"):
-        return ok(
-            day=day,
-            feasible=not violations,
-            violations=violations,
-            comparison=compare_plans(problem, current, new),
-            diff=diff_plans(current, new).to_dict(),
-            plan=_plan_payload(new, ctx, _settings().locale),
-        )
-    if violations and not body.get("force"):
-        raise ValidationError(
-            "the move breaks the plan: "
-            + "; ".join(violations[:5])
-            + " (send force: true to apply anyway)",
-            details={"violations": violations},
-        )
-    return _change(problem, ctx, day, current, new, "move", apply=True)
+    result = get_rounds().move(
+        _day(body),
+        _id(body, "visit_id"),
+        _id(body, "team_id"),
+        position=_position(body),
+        apply=_flag(body, "apply"),
+        force=_flag(body, "force"),
+        by=_by(),
+        locale=_locale(body),
+    )
+    return ok(**result)
 
 
 @bp.post("/api/dispatch/delay")
 @require(*ROLES)
 def delay() -> ResponseReturnValue:
-    """A team is late: new ETAs from where it is now; visits it would miss go to other teams."""
+    """A team is late: its times from where it is now; visits it would miss go to other teams."""
     body = json_body()
-    day = _day(body)
-    now = _now_s(body)
-    if now is None:
-        raise ValidationError('now is required ("HH:MM")')
-    extra = []
-    if body.get("lon") is not None and body.get("lat") is not None:
-        extra = [(float(body["lon"]), float(body["lat"]))]
-    problem, ctx, current, _ = day_problem(current_app, day, extra=extra, now_s=now)
-    location = problem.n_locations - 1 if extra else None
-    new = replan_after_delay(
-        problem, current, str(body.get("team_id")), now_s=now, location=location
+    change = get_rounds().delay(
+        _day(body),
+        _id(body, "team_id"),
+        lonlat=_lonlat(body, required=False),
+        by=_by(),
+        locale=_locale(body),
+        confirm_dropped=_ids(body, "confirm_dropped"),
     )
-    return _change(problem, ctx, day, current, new, "delay")
+    return ok(**change)
 
 
 @bp.post("/api/dispatch/team-unavailable")
@@ -551,22 +372,65 @@ def delay() -> ResponseReturnValue:
 def unavailable() -> ResponseReturnValue:
     """A team stops for the day: its visits not yet started are reassigned or explained."""
     body = json_body()
-    day = _day(body)
-    team_id = _id(body, "team_id")
-    problem, ctx, current, _ = day_problem(current_app, day, now_s=_now_s(body))
-    problem2, new = team_unavailable(problem, current, team_id)
-    return _change(problem2, ctx, day, current, new, "team_unavailable")
+    change = get_rounds().team_unavailable(
+        _day(body),
+        _id(body, "team_id"),
+        by=_by(),
+        locale=_locale(body),
+        confirm_dropped=_ids(body, "confirm_dropped"),
+    )
+    return ok(**change)
 
 
 def register(app: Flask, socketio: Any) -> None:
-    """The optimiser's routes; pushes go through ``socketio`` to the coordinators and teams."""
+    """The rounds service of the app and the optimiser's routes."""
+    from dispatch.web.live import HUB_KEY, get_clock, get_territory
+    from dispatch.web.rest import get_bus, subscribe
+
+    settings: Settings = app.extensions["dispatch.settings"]
     app.extensions[SOCKET_KEY] = socketio
+    app.extensions[ROUNDS_KEY] = Rounds(
+        get_store(app),
+        lambda: _router(app),
+        get_bus(app),
+        clock=get_clock(app),
+        options=RoundsOptions(
+            locale=settings.locale,
+            auto_apply=settings.auto_apply_changes,
+            solver_searches=settings.solver_searches,
+            solver_time_limit_s=settings.solver_time_limit_s,
+            position_fresh_s=float(settings.position_stale_s),
+        ),
+    )
+    rounds = app.extensions[ROUNDS_KEY]
+    subscribe(app, "visit", lambda visit: rounds.visit_changed(visit, by="visit-edit"))
+    last_etas = [0.0]
+
+    def etas(now: float) -> None:
+        # Arrival times from live positions, about once a minute (the hub sweeps every 5 s).
+        if now - last_etas[0] < ETA_EVERY_S:
+            return
+        last_etas[0] = now
+        if get_territory(app) is not None:
+            rounds.publish_etas()
+
+    app.extensions[HUB_KEY].add_sweep_hook(etas)
     app.register_blueprint(bp)
 
 
 _DAY = {"type": "string", "format": "date", "description": "YYYY-MM-DD"}
 _TAGS = ["dispatch"]
-_CHANGE = {"type": "object", "description": "plan_id, applied, diff, violations, comparison, plan"}
+_CHANGE = {
+    "type": "object",
+    "description": "the applied change: plan_id, base_plan_id, change, teams, added, removed, "
+    "retimed (per team), dropped; 409 confirm_dropped / confirm_violations / stale_plan",
+}
+_LOCALE = {"type": "string", "enum": ["fr", "en"], "description": "language of the messages"}
+_CONFIRM = {
+    "type": "array",
+    "items": {"type": "integer"},
+    "description": "ids of the planned visits the change may take out (named by the user)",
+}
 OPENAPI_PATHS = {
     "/api/dispatch/optimise": {
         "post": operation(
@@ -577,7 +441,7 @@ OPENAPI_PATHS = {
             body={
                 "type": "object",
                 "required": ["day"],
-                "properties": {"day": _DAY, "time_limit_s": {"type": "number"}},
+                "properties": {"day": _DAY, "time_limit_s": {"type": "number"}, "locale": _LOCALE},
             },
             response={"type": "object", "properties": {"job_id": {"type": "string"}}},
         )
@@ -597,12 +461,16 @@ OPENAPI_PATHS = {
             roles=ROLES,
             tags=_TAGS,
             params=[path_param("plan_id")],
-            response={"type": "object"},
+            body={
+                "type": "object",
+                "properties": {"confirm_dropped": _CONFIRM, "locale": _LOCALE},
+            },
+            response=_CHANGE,
         )
     },
-    "/api/dispatch/insert": {
+    "/api/dispatch/insert/options": {
         "post": operation(
-            "Insert a visit of the day into the live plan (least disruption)",
+            "The best places (one per team) for a visit of the day not yet in a round",
             roles=ROLES,
             tags=_TAGS,
             body={
@@ -611,8 +479,32 @@ OPENAPI_PATHS = {
                 "properties": {
                     "day": _DAY,
                     "visit_id": {"type": "integer"},
+                    "n": {"type": "integer"},
                     "urgent": {"type": "boolean"},
-                    "now": {"type": "string"},
+                    "locale": _LOCALE,
+                },
+            },
+            response={"type": "object", "properties": {"options": {"type": "array"}}},
+        )
+    },
+    "/api/dispatch/insert": {
+        "post": operation(
+            "Insert a visit of the day into a round (chosen team and position, or least "
+            "disruption) and publish it",
+            roles=ROLES,
+            tags=_TAGS,
+            body={
+                "type": "object",
+                "required": ["day", "visit_id"],
+                "properties": {
+                    "day": _DAY,
+                    "visit_id": {"type": "integer"},
+                    "team_id": {"type": ["integer", "null"]},
+                    "position": {"type": ["integer", "null"]},
+                    "urgent": {"type": "boolean"},
+                    "force": {"type": "boolean"},
+                    "confirm_dropped": _CONFIRM,
+                    "locale": _LOCALE,
                 },
             },
             response=_CHANGE,
@@ -655,6 +547,7 @@ OPENAPI_PATHS = {
                     "position": {"type": ["integer", "null"]},
                     "apply": {"type": "boolean"},
                     "force": {"type": "boolean"},
+                    "locale": _LOCALE,
                 },
             },
             response={"type": "object"},
@@ -667,13 +560,14 @@ OPENAPI_PATHS = {
             tags=_TAGS,
             body={
                 "type": "object",
-                "required": ["day", "team_id", "now"],
+                "required": ["day", "team_id"],
                 "properties": {
                     "day": _DAY,
                     "team_id": {"type": "integer"},
-                    "now": {"type": "string"},
                     "lon": {"type": "number"},
                     "lat": {"type": "number"},
+                    "confirm_dropped": _CONFIRM,
+                    "locale": _LOCALE,
                 },
             },
             response=_CHANGE,
@@ -690,7 +584,8 @@ OPENAPI_PATHS = {
                 "properties": {
                     "day": _DAY,
                     "team_id": {"type": "integer"},
-                    "now": {"type": "string"},
+                    "confirm_dropped": _CONFIRM,
+                    "locale": _LOCALE,
                 },
             },
             response=_CHANGE,

@@ -20,6 +20,7 @@ from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish
 bp = Blueprint("api_teams", __name__)
 
 #: Page of the phone app that finishes pairing (served by the live layer's pages module).
+#: The pairing link opens this page, which sends the phone on to /phone/ with the code.
 PAIR_PAGE_PATH = "/pair"
 
 _TIME = {

@@ -11,10 +11,12 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, request, send_file
 from flask.typing import ResponseReturnValue
 
+from dispatch.clock import ServiceClock
 from dispatch.errors import AuthenticationError, DispatchError, PermissionDeniedError
 from dispatch.live.basemap import ensure_basemap
 from dispatch.live.hub import LiveHub
 from dispatch.live.osmand import parse_osmand, parse_osmand_json
+from dispatch.rounds import ETAS, PLAN_CHANGE
 from dispatch.settings import PROJECT_ROOT, Settings
 from dispatch.store.accounts import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX
 from dispatch.web.auth import current_principal, get_store, require
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 HUB_KEY = "dispatch.live"
 TERRITORY_KEY = "dispatch.live.territory"
+CLOCK_KEY = "dispatch.clock"
 STATIC_MAP = PROJECT_ROOT / "static" / "map"
 #: Longest trail a snapshot returns (seconds of history per team).
 MAX_TRAIL_S = 24 * 3600
@@ -137,6 +140,18 @@ def _route_geometry(app: Flask):  # type: ignore[no-untyped-def]
     return draw
 
 
+def get_clock(app: Flask | None = None) -> ServiceClock:
+    """The app's clock of the rounds (today and the time of day; see ``clock_start``)."""
+    app = app or current_app
+    clock = app.extensions.get(CLOCK_KEY)
+    if clock is None:
+        settings: Settings = app.extensions["dispatch.settings"]
+        clock = app.extensions.setdefault(
+            CLOCK_KEY, ServiceClock(timezone=_timezone(app), start=settings.clock_start)
+        )
+    return clock
+
+
 def get_hub(app: Flask | None = None) -> LiveHub:
     """The app's live hub (started on first use)."""
     app = app or current_app
@@ -192,6 +207,8 @@ def config() -> ResponseReturnValue:
             body["team_name"] = None
     return ok(
         server_time=time.time(),
+        day=get_clock().today(),
+        time_s=get_clock().seconds_of_day(),
         territory=territory_body,
         basemap_url=basemap_url,
         online_tiles=settings.online_tiles,
@@ -309,6 +326,7 @@ def register(app: Flask, socketio: Any) -> None:
         max_accuracy_m=settings.position_max_accuracy_m,
         timezone=_timezone(app),
         route_geometry=_route_geometry(app),
+        service_clock=get_clock(app),
     )
     app.extensions[HUB_KEY] = hub
 
@@ -319,5 +337,6 @@ def register(app: Flask, socketio: Any) -> None:
     subscribe(app, "visit_event", lambda p: get_hub(app).on_visit_event(p))
     subscribe(app, "visit", lambda v: get_hub(app).on_visit(v))
     subscribe(app, "team", lambda t: get_hub(app).on_team(t))
-    subscribe(app, "plan", lambda p: get_hub(app).on_plan(p))
+    subscribe(app, PLAN_CHANGE, lambda c: get_hub(app).on_plan_change(c))
+    subscribe(app, ETAS, lambda e: get_hub(app).on_etas(e))
     app.register_blueprint(bp)

@@ -50,6 +50,19 @@ def phone() -> ResponseReturnValue:
     return _page("phone.html")
 
 
+@bp.get("/pair")
+@bp.get("/pair/")
+def pair() -> ResponseReturnValue:
+    """The pairing link of `dispatch device pair`, the API and the QR codes: the phone page
+    pairs itself with the code (the code is passed on as it is, never logged here)."""
+    from urllib.parse import urlencode
+
+    from flask import request
+
+    code = request.args.get("code", "")
+    return redirect("/phone/" + (f"?{urlencode({'code': code})}" if code else ""))
+
+
 @bp.get("/phone/sw.js")
 def service_worker() -> Response:
     """The phone page's service worker, served inside its scope."""

@@ -10,12 +10,13 @@ from urllib.parse import urlencode
 from flask import Flask, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from dispatch.bus import Bus
 from dispatch.errors import ValidationError
 from dispatch.store.models import parse_day
 from dispatch.store.rows import MAX_LIMIT, Page
 
 log = logging.getLogger(__name__)
-LISTENERS_KEY = "dispatch.listeners"
+BUS_KEY = "dispatch.bus"
 
 
 def ok(status: int = 200, **payload: Any) -> ResponseReturnValue:
@@ -125,20 +126,20 @@ def paged(page: Page, *, items: list[Any] | None = None) -> ResponseReturnValue:
     )
 
 
-def subscribe(app: Flask, topic: str, fn: Callable[[Any], None]) -> None:
-    """Call ``fn(payload)`` after each committed change of ``topic``.
+def get_bus(app: Flask | None = None) -> Bus:
+    """The app's event bus (created on first use)."""
+    app = app or current_app
+    bus = app.extensions.get(BUS_KEY)
+    if bus is None:
+        bus = app.extensions.setdefault(BUS_KEY, Bus())
+    return bus
 
-    Topics: ``positions`` ({team_id, positions: [stored rows]}), ``visit_event``
-    ({event, visit}), ``visit`` (visit), ``team`` (team), ``plan`` (plan summary).
-    The live layer subscribes to push deltas to the map.
-    """
-    app.extensions.setdefault(LISTENERS_KEY, {}).setdefault(topic, []).append(fn)
+
+def subscribe(app: Flask, topic: str, fn: Callable[[Any], None]) -> None:
+    """Call ``fn(payload)`` after each committed change of ``topic`` (see :class:`Bus`)."""
+    get_bus(app).subscribe(topic, fn)
 
 
 def publish(topic: str, payload: Any) -> None:
     """Tell the listeners of ``topic`` (a failing listener is logged, never fails the request)."""
-    for fn in current_app.extensions.get(LISTENERS_KEY, {}).get(topic, []):
-        try:
-            fn(payload)
-        except Exception:
-            log.exception("listener of %s failed", topic)
+    get_bus().publish(topic, payload)

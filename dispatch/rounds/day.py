@@ -1,0 +1,179 @@
+"""A day's problem built from the store and the road network, as it stands at a given time."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from dispatch.errors import ValidationError
+from dispatch.optimise import Plan, Problem
+from dispatch.optimise.model import Break, Team
+from dispatch.optimise.rows import (
+    RowContext,
+    places,
+    plan_from_stored,
+    problem_from_rows,
+    usable_visits,
+)
+
+#: Visit statuses during which the team is at the patient's home (its position is the visit's).
+AT_HOME = ("arrived", "in_progress")
+#: pyroutingkit's matrix is not safe to call from two threads at once.
+_matrix_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A team's last known position: where (lon, lat) and when (Unix seconds)."""
+
+    lon: float
+    lat: float
+    at_s: float
+
+
+@dataclass
+class Day:
+    """The problem of one day, its context, and the published plan it starts from.
+
+    ``plan_id`` is the version: the id of the published plan the problem was built on (None
+    when the day has none). ``visits`` and ``teams`` are the store's rows by id.
+    """
+
+    day: str
+    problem: Problem
+    ctx: RowContext
+    current: Plan
+    stored: dict[str, Any] | None
+    plan_id: int | None
+    visits: dict[int, dict[str, Any]] = field(default_factory=dict)
+    teams: dict[int, dict[str, Any]] = field(default_factory=dict)
+    extra_locations: list[int] = field(default_factory=list)
+
+    def visit_label(self, visit_id: int | str) -> str:
+        row = self.visits.get(int(visit_id))
+        return str(row.get("pseudonym") or visit_id) if row else str(visit_id)
+
+    def team_name(self, team_id: int | str | None) -> str:
+        if team_id is None:
+            return ""
+        row = self.teams.get(int(team_id))
+        return str(row.get("name") or team_id) if row else str(team_id)
+
+
+def all_rows(fetch: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every row of a paged store listing."""
+    rows: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        page = fetch(limit=1000, offset=offset, **kwargs)
+        rows.extend(page)
+        if page.next_offset is None:
+            return rows
+        offset = page.next_offset
+
+
+def present_breaks(breaks: Sequence[Break], now_s: int) -> tuple[Break, ...]:
+    """The breaks still to plan at ``now_s``.
+
+    A break whose span is over, or too short from now on to hold it, counts as taken (it is
+    no longer planned); one still open is planned from now on, within what is left of it.
+    """
+    out = []
+    for b in breaks:
+        if b.latest_end_s - max(b.earliest_start_s, now_s) < b.duration_s:
+            continue
+        out.append(replace(b, earliest_start_s=max(b.earliest_start_s, now_s)))
+    return tuple(out)
+
+
+def present_team(team: Team, now_s: int, *, location: int | None, at_home: bool) -> Team:
+    """``team`` as it stands at ``now_s``: available from now, from ``location`` if known.
+
+    A team whose shift is over is unavailable (its remaining visits go to others or are
+    reported). A team at a patient's home keeps leaving from there (its fixed visits say so).
+    """
+    if now_s >= team.shift_end_s:
+        return replace(team, available=False, breaks=())
+    if now_s <= team.shift_start_s:
+        return team
+    return replace(
+        team,
+        breaks=present_breaks(team.breaks, now_s),
+        available_from_s=max(now_s, team.available_from_s or 0),
+        available_location=team.available_location if at_home or location is None else location,
+    )
+
+
+def build_day(
+    store: Any,
+    router: Any,
+    territory_id: str,
+    day: str,
+    *,
+    now_s: int | None = None,
+    fixes: Mapping[int, Fix] | None = None,
+    extra: Sequence[tuple[float, float]] = (),
+) -> Day:
+    """The day's problem (active teams, the day's visits, road times) and its published plan.
+
+    Parameters
+    ----------
+    now_s
+        Seconds since midnight when the day is under way (None: plan the whole day, as for a
+        day to come). Then visits done or under way stay where they are, each team leaves
+        from where it is now (``fixes``) or from its last visit, no earlier than now, and
+        breaks whose span is over count as taken.
+    fixes
+        The last fresh position of each team (team id -> :class:`Fix`).
+    extra
+        More points (lon, lat) placed in the matrix: their indices are ``Day.extra_locations``.
+    """
+    teams = all_rows(store.list_teams, active=True)
+    if not teams:
+        raise ValidationError("no active team: add a team (or activate one) before planning")
+    visits = usable_visits(all_rows(store.list_visits, day=day))
+    stored = store.published_plan(day)
+    fixes = dict(fixes or {}) if now_s is not None else {}
+    fix_teams = [t["id"] for t in teams if t["id"] in fixes]
+    points = places(teams, visits, list(extra))
+    n_base = len(points)
+    points += [(fixes[tid].lon, fixes[tid].lat) for tid in fix_teams]
+    nodes, _ = router.snap_many(np.array([p[0] for p in points]), np.array([p[1] for p in points]))
+    with _matrix_lock:
+        time_s, dist_m = router.matrix_with_distance(nodes, nodes)
+    problem, ctx = problem_from_rows(
+        teams, visits, time_s, dist_m, day=day, now_s=now_s, stored_plan=stored, lonlats=points
+    )
+    ctx.territory = territory_id
+    if now_s is not None:
+        fix_location = {tid: n_base + k for k, tid in enumerate(fix_teams)}
+        at_home = {
+            int(v["team_id"]) for v in visits if v.get("status") in AT_HOME and v.get("team_id")
+        }
+        problem = problem.with_changes(
+            teams=tuple(
+                present_team(
+                    t,
+                    now_s,
+                    location=fix_location.get(int(t.id)),
+                    at_home=int(t.id) in at_home,
+                )
+                for t in problem.teams
+            )
+        )
+    n_teams_visits = len(teams) + len(visits)
+    return Day(
+        day=day,
+        problem=problem,
+        ctx=ctx,
+        current=plan_from_stored(problem, stored),
+        stored=stored,
+        plan_id=None if stored is None else int(stored["id"]),
+        visits={int(v["id"]): v for v in visits},
+        teams={int(t["id"]): t for t in teams},
+        extra_locations=list(range(n_teams_visits, n_teams_visits + len(extra))),
+    )

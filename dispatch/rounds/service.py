@@ -1,0 +1,807 @@
+"""The rounds service: every change of a day's plan, from the store to the published change.
+
+One function per user action (optimise, apply, move, insert, delay, a team lost, a visit
+changed). Each builds the day from the store as it stands now, calls the pure optimiser,
+checks, saves, publishes the new version of the plan and announces the change once on the
+bus (topic ``plan_change``). The REST API, the CLI and the demo all call it; none of them
+knows Flask here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dispatch.bus import Bus
+from dispatch.clock import ServiceClock
+from dispatch.errors import (
+    ConfirmationRequired,
+    NotFoundError,
+    StalePlanError,
+    ValidationError,
+)
+from dispatch.optimise import (
+    Plan,
+    Visit,
+    check_plan,
+    compare_plans,
+    diff_plans,
+    hhmm,
+    insert_visit,
+    move_visit,
+    replan_after_delay,
+    solve,
+    team_unavailable,
+)
+from dispatch.optimise.insertion import insertions, states_from_plan
+from dispatch.optimise.model import can_serve
+from dispatch.optimise.reasons import explain
+from dispatch.optimise.rows import plan_rows
+from dispatch.rounds.day import Day, Fix, build_day
+from dispatch.rounds.texts import text
+
+log = logging.getLogger(__name__)
+
+#: Bus topic of every applied change of a plan.
+PLAN_CHANGE = "plan_change"
+#: Bus topic of arrival times recomputed from live positions.
+ETAS = "etas"
+#: A planned start moved by more than this is announced as re-timed (seconds).
+RETIMED_S = 120
+#: Kinds of change, as the screens name them.
+CHANGES = ("optimise", "move", "insert", "delay", "team_unavailable", "visit", "edit")
+
+#: ``router_source() -> (router, territory id)``: the served territory's router.
+RouterSource = Callable[[], tuple[Any, str]]
+
+
+@dataclass(frozen=True)
+class RoundsOptions:
+    """How the service plans: language of stored reasons, solver effort, live rules."""
+
+    locale: str = "fr"
+    auto_apply: bool = False
+    solver_searches: int | None = None
+    solver_time_limit_s: float = 10.0
+    #: A position older than this is not where the team is any more (seconds).
+    position_fresh_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.locale not in ("fr", "en"):
+            raise ValidationError(f"locale {self.locale!r} is not supported: use 'fr' or 'en'")
+
+
+def _routes_of(stored: dict[str, Any] | None) -> dict[int, list[dict[str, Any]]]:
+    if not stored:
+        return {}
+    return {int(r["team_id"]): list(r["stops"]) for r in stored.get("routes", [])}
+
+
+def _stop_ids(stops: Iterable[dict[str, Any]]) -> list[int]:
+    return [int(s["visit_id"]) for s in stops]
+
+
+class Rounds:
+    """Plans of the days in ``store``, kept true as the day goes.
+
+    Parameters
+    ----------
+    store
+        A :class:`dispatch.store.Store`.
+    router_source
+        Gives the served territory's router and its id (built lazily by the caller).
+    bus
+        Where applied changes are announced (``plan_change``, ``etas``).
+    clock
+        Today and the time of day of the rounds, and real time for positions.
+    options
+        :class:`RoundsOptions`.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        router_source: RouterSource,
+        bus: Bus | None = None,
+        *,
+        clock: ServiceClock | None = None,
+        options: RoundsOptions | None = None,
+    ) -> None:
+        self.store = store
+        self.router_source = router_source
+        self.bus = bus or Bus()
+        self.clock = clock or ServiceClock()
+        self.options = options or RoundsOptions()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    # -- the day as it stands ------------------------------------------------------------------
+    def _day_lock(self, day: str) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(day, threading.Lock())
+
+    def now_s(self, day: str) -> int | None:
+        """Seconds since midnight if ``day`` is today; None for another day, planned whole
+        (a day to come, or a past day replayed)."""
+        if day == self.clock.today():
+            return self.clock.seconds_of_day()
+        return None
+
+    def fixes(self) -> dict[int, Fix]:
+        """The fresh last position of each team."""
+        now = self.clock.now()
+        out: dict[int, Fix] = {}
+        for row in self.store.latest_positions():
+            at_s = float(row["device_time_s"])
+            if now - at_s <= self.options.position_fresh_s:
+                out[int(row["team_id"])] = Fix(float(row["lon"]), float(row["lat"]), at_s)
+        return out
+
+    def day(
+        self, day: str, *, extra: Sequence[tuple[float, float]] = (), whole_day: bool = False
+    ) -> Day:
+        """The day's problem as it stands now (see :func:`build_day`).
+
+        ``whole_day`` plans it from the start, as it was planned the evening before (the
+        demonstration day, seeded at any hour).
+        """
+        now_s = None if whole_day else self.now_s(day)
+        router, territory_id = self.router_source()
+        return build_day(
+            self.store,
+            router,
+            territory_id,
+            day,
+            now_s=now_s,
+            fixes=self.fixes() if now_s is not None else None,
+            extra=extra,
+        )
+
+    # -- optimise and apply --------------------------------------------------------------------
+    def optimise(
+        self,
+        day: str,
+        *,
+        by: str,
+        time_limit_s: float | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+        locale: str | None = None,
+        whole_day: bool = False,
+        demo: bool = False,
+    ) -> dict[str, Any]:
+        """Optimise the rest of ``day`` and save the proposal as a draft.
+
+        Returns the proposal: ``plan_id`` (the draft), ``base_plan_id`` (the version it was
+        computed from), ``dropped`` (visits now planned that it leaves out, each with its
+        reason), ``comparison``, ``violations`` and ``plan`` (routes with their geometry).
+        With the ``auto_apply`` option a proposal that drops nothing is applied at once.
+        """
+        locale = locale or self.options.locale
+        limit = time_limit_s or self.options.solver_time_limit_s
+        d = self.day(day, whole_day=whole_day)
+        plan = solve(
+            d.problem,
+            time_limit_s=limit,
+            progress=progress,
+            current=d.current if d.current.routes else None,
+            searches=self.options.solver_searches,
+        )
+        routes, unassigned = plan_rows(plan, locale=locale)
+        saved = self.store.save_plan(
+            day,
+            routes,
+            unassigned=unassigned,
+            summary=plan.summary(),
+            territory=d.ctx.territory,
+            created_by=by,
+            base_plan_id=d.plan_id,
+            demo=demo,
+        )
+        dropped = self._dropped(d.stored, saved)
+        body: dict[str, Any] = {
+            "day": day,
+            "plan_id": saved["id"],
+            "base_plan_id": d.plan_id,
+            "applied": False,
+            "dropped": dropped,
+            "violations": check_plan(d.problem, plan, locale=locale),
+            "comparison": compare_plans(d.problem, d.current, plan),
+            "plan": self.plan_payload(d, self.with_geometry(plan, d), locale),
+            "summary": plan.summary(),
+        }
+        if self.options.auto_apply and not dropped:
+            self.apply(saved["id"], by=by, locale=locale)
+            body["applied"] = True
+        return body
+
+    def apply(
+        self,
+        plan_id: int,
+        *,
+        by: str,
+        confirm_dropped: Iterable[int] = (),
+        locale: str | None = None,
+        change: str = "optimise",
+    ) -> dict[str, Any]:
+        """Publish a proposed plan and announce the change.
+
+        Visits now planned that the proposal leaves out must each be named in
+        ``confirm_dropped`` (else :class:`ConfirmationRequired`, code ``confirm_dropped``,
+        listing them). A proposal computed from an older version of the day's plan is merged
+        when the two changed different teams, else refused (:class:`StalePlanError`).
+        """
+        locale = locale or self.options.locale
+        draft = self.store.get_plan(plan_id)
+        day = draft["day"]
+        with self._day_lock(day):
+            if draft["status"] != "draft":
+                raise StalePlanError(text("already_applied", locale, plan=plan_id))
+            current_id = self.store.published_plan_id(day)
+            before = self.store.published_plan(day)
+            base_id = draft.get("base_plan_id")
+            if base_id != current_id:
+                draft = self._merge(draft, before, locale=locale, by=by)
+            dropped = self._dropped(before, draft)
+            missing = [d for d in dropped if d["visit_id"] not in set(map(int, confirm_dropped))]
+            if missing:
+                raise ConfirmationRequired(
+                    text(
+                        "confirm_dropped",
+                        locale,
+                        n=len(missing),
+                        names=", ".join(d["label"] for d in missing),
+                    ),
+                    code="confirm_dropped",
+                    details={"dropped": dropped},
+                )
+            self.store.publish_plan(draft["id"], if_current=current_id)
+            after = self.store.get_plan(draft["id"])
+        return self._announce(day, change, before, after, by=by, dropped=dropped)
+
+    def _merge(
+        self, draft: dict[str, Any], current: dict[str, Any] | None, *, locale: str, by: str
+    ) -> dict[str, Any]:
+        """``draft`` laid over the changes made since its base, if they touch other teams."""
+        base = (
+            self.store.get_plan(draft["base_plan_id"])
+            if draft.get("base_plan_id") is not None
+            else None
+        )
+        base_r, cur_r, new_r = _routes_of(base), _routes_of(current), _routes_of(draft)
+        teams = set(base_r) | set(cur_r) | set(new_r)
+        since = {t for t in teams if _stop_ids(base_r.get(t, [])) != _stop_ids(cur_r.get(t, []))}
+        ours = {t for t in teams if _stop_ids(base_r.get(t, [])) != _stop_ids(new_r.get(t, []))}
+        who = (current or {}).get("created_by") or "?"
+        if since & ours:
+            raise StalePlanError(
+                text("stale_plan", locale, version=(current or {}).get("id"), by=who)
+            )
+        merged = {t: (cur_r if t in since else new_r).get(t, []) for t in teams}
+        seen: set[int] = set()
+        for stops in merged.values():
+            for vid in _stop_ids(stops):
+                if vid in seen:
+                    raise StalePlanError(
+                        text("stale_plan", locale, version=(current or {}).get("id"), by=who)
+                    )
+                seen.add(vid)
+        routes = [{"team_id": t, "stops": s} for t, s in sorted(merged.items()) if s]
+        unassigned = [u for u in draft.get("unassigned", []) if int(u["visit_id"]) not in seen]
+        return self.store.save_plan(
+            draft["day"],
+            routes,
+            unassigned=unassigned,
+            summary=draft.get("summary") or {},
+            territory=draft.get("territory"),
+            created_by=by,
+            base_plan_id=None if current is None else current["id"],
+        )
+
+    def _dropped(
+        self, before: dict[str, Any] | None, after: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Visits in a round of ``before`` that ``after`` leaves out of every round."""
+        planned = {vid for stops in _routes_of(after).values() for vid in _stop_ids(stops)}
+        reasons = {int(u["visit_id"]): u.get("reason") or "" for u in after.get("unassigned", [])}
+        out = []
+        for team_id, stops in _routes_of(before).items():
+            for vid in _stop_ids(stops):
+                if vid in planned:
+                    continue
+                try:
+                    visit = self.store.get_visit(vid)
+                except NotFoundError:
+                    continue
+                if visit.get("status") in ("cancelled", "missed", "done"):
+                    continue
+                out.append(
+                    {
+                        "visit_id": vid,
+                        "label": str(visit.get("pseudonym") or vid),
+                        "team_id": team_id,
+                        "reason": reasons.get(vid, ""),
+                    }
+                )
+        return out
+
+    # -- live changes --------------------------------------------------------------------------
+    def move(
+        self,
+        day: str,
+        visit_id: int,
+        team_id: int,
+        *,
+        position: int | None = None,
+        apply: bool = False,
+        force: bool = False,
+        by: str,
+        locale: str | None = None,
+    ) -> dict[str, Any]:
+        """A visit to another team or place; feasibility for the teams concerned only.
+
+        Without ``apply`` nothing is saved: the answer says whether it holds (``feasible``,
+        ``violations`` of the old and the new team that the move brings) and where the visit
+        would be (``slot``). With ``apply`` a move that breaks something needs ``force``
+        (else :class:`ConfirmationRequired`, code ``confirm_violations``).
+        """
+        locale = locale or self.options.locale
+        with self._day_lock(day):
+            d = self.day(day)
+            vid, tid = self._visit_of(d, visit_id), self._team_of(d, team_id)
+            old_team = d.current.assignment().get(vid)
+            new, _ = move_visit(d.problem, d.current, vid, tid, position, locale=locale)
+            concerned = {t for t in (old_team, tid) if t is not None}
+            violations = self._new_violations(d, new, concerned, locale)
+            if not apply:
+                return {
+                    "day": day,
+                    "feasible": not violations,
+                    "violations": violations,
+                    "slot": _slot(new, vid),
+                    "comparison": compare_plans(d.problem, d.current, new),
+                    "diff": diff_plans(d.current, new).to_dict(),
+                    "plan": self.plan_payload(d, new, locale),
+                }
+            if violations and not force:
+                raise ConfirmationRequired(
+                    text("confirm_violations", locale, what="; ".join(violations[:5])),
+                    code="confirm_violations",
+                    details={"violations": violations},
+                )
+            body = self._commit(d, new, "move", by=by, locale=locale)
+        return {**body, "violations": violations, "slot": _slot(new, vid)}
+
+    def insert_options(
+        self, day: str, visit_id: int, *, n: int = 3, urgent: bool = True, locale: str | None = None
+    ) -> dict[str, Any]:
+        """The best places for a visit of the day not yet in a round: one per team, cheapest
+        first, each with its arrival and what it adds to the team's driving. When none is on
+        time, the least bad place of each team able to serve the visit, with what it breaks."""
+        locale = locale or self.options.locale
+        if not 1 <= n <= 20:
+            raise ValidationError("n must be a whole number between 1 and 20")
+        d = self.day(day)
+        vid = self._visit_of(d, visit_id)
+        team = d.current.assignment().get(vid)
+        if team is not None:
+            raise ValidationError(
+                text("already_planned", locale, visit=d.visit_label(vid), team=d.team_name(team))
+            )
+        problem, visit = self._urgent(d, vid, urgent)
+        states = states_from_plan(problem, d.current)
+        options: list[dict[str, Any]] = []
+        for ins in insertions(problem, states, visit):
+            if any(o["team_id"] == int(ins.team_id) for o in options):
+                continue
+            stop = next(s for s in ins.timing.stops if s.visit_id == vid)
+            before = states[ins.team_id].timing
+            options.append(
+                {
+                    "team_id": int(ins.team_id),
+                    "team_name": d.team_name(ins.team_id),
+                    "position": sum(
+                        1 for i in ins.items[: ins.items.index(vid)] if isinstance(i, str)
+                    ),
+                    "arrival_s": stop.arrival_s,
+                    "start_s": stop.start_s,
+                    "extra_travel_time_s": _travel(ins.timing.stops, ins.timing.end_travel_time_s)
+                    - (
+                        _travel(before.stops, before.end_travel_time_s)
+                        if states[ins.team_id].n_visits or states[ins.team_id].prefix
+                        else 0
+                    ),
+                    "feasible": True,
+                    "violations": [],
+                }
+            )
+            if len(options) >= n:
+                break
+        reason = None
+        if not options:
+            why = explain(problem, visit)
+            reason = why.to_dict(locale) if why is not None else None
+            for t in problem.teams:
+                if not t.available or not can_serve(t, visit) or len(options) >= n:
+                    continue
+                new, _ = move_visit(problem, d.current, vid, t.id, None, locale=locale)
+                slot = _slot(new, vid)
+                options.append(
+                    {
+                        "team_id": int(t.id),
+                        "team_name": d.team_name(t.id),
+                        "position": slot["position"] if slot else None,
+                        "arrival_s": slot["arrival_s"] if slot else None,
+                        "start_s": slot["start_s"] if slot else None,
+                        "extra_travel_time_s": None,
+                        "feasible": False,
+                        "violations": self._new_violations(d, new, {t.id}, locale),
+                    }
+                )
+        return {"day": day, "visit_id": int(vid), "options": options, "reason": reason}
+
+    def insert(
+        self,
+        day: str,
+        visit_id: int,
+        *,
+        team_id: int | None = None,
+        position: int | None = None,
+        urgent: bool = True,
+        force: bool = False,
+        confirm_dropped: Iterable[int] = (),
+        by: str,
+        locale: str | None = None,
+    ) -> dict[str, Any]:
+        """Put a visit of the day into a round and publish it at once.
+
+        With ``team_id`` (and ``position``, among that team's visits) it goes there, as the
+        coordinator chose; without, where it disturbs least (an urgent visit may take the
+        place of a less urgent one, which must then be confirmed in ``confirm_dropped``).
+        """
+        locale = locale or self.options.locale
+        with self._day_lock(day):
+            d = self.day(day)
+            vid = self._visit_of(d, visit_id)
+            if d.current.assignment().get(vid) is not None:
+                raise ValidationError(
+                    text(
+                        "already_planned",
+                        locale,
+                        visit=d.visit_label(vid),
+                        team=d.team_name(d.current.assignment()[vid]),
+                    )
+                )
+            problem, visit = self._urgent(d, vid, urgent)
+            d = replace(d, problem=problem)
+            violations: list[str] = []
+            if team_id is None:
+                new = insert_visit(problem, d.current, visit)
+                if new.assignment().get(vid) is None:
+                    reason = next((u for u in new.unassigned if u.visit_id == vid), None)
+                    raise ValidationError(
+                        text(
+                            "not_inserted",
+                            locale,
+                            visit=d.visit_label(vid),
+                            reason=reason.message(locale) if reason else "?",
+                        )
+                    )
+            else:
+                tid = self._team_of(d, team_id)
+                new, _ = move_visit(problem, d.current, vid, tid, position, locale=locale)
+                violations = self._new_violations(d, new, {tid}, locale)
+                if violations and not force:
+                    raise ConfirmationRequired(
+                        text("confirm_violations", locale, what="; ".join(violations[:5])),
+                        code="confirm_violations",
+                        details={"violations": violations},
+                    )
+            body = self._commit(
+                d, new, "insert", by=by, locale=locale, confirm_dropped=confirm_dropped
+            )
+        return {**body, "violations": violations, "slot": _slot(new, vid)}
+
+    def delay(
+        self,
+        day: str,
+        team_id: int,
+        *,
+        lonlat: tuple[float, float] | None = None,
+        by: str,
+        locale: str | None = None,
+        confirm_dropped: Iterable[int] = (),
+    ) -> dict[str, Any]:
+        """A team is late: its times from where it is now; visits it would miss go to others."""
+        locale = locale or self.options.locale
+        with self._day_lock(day):
+            d = self.day(day, extra=[lonlat] if lonlat else [])
+            now_s = self.now_s(day)
+            if now_s is None:
+                raise ValidationError(text("not_today", locale, day=day))
+            tid = self._team_of(d, team_id)
+            new = replan_after_delay(
+                d.problem,
+                d.current,
+                tid,
+                now_s=now_s,
+                location=d.extra_locations[0] if lonlat else None,
+            )
+            return self._commit(
+                d, new, "delay", by=by, locale=locale, confirm_dropped=confirm_dropped
+            )
+
+    def team_unavailable(
+        self,
+        day: str,
+        team_id: int,
+        *,
+        by: str,
+        locale: str | None = None,
+        confirm_dropped: Iterable[int] = (),
+    ) -> dict[str, Any]:
+        """A team stops for the day: its visits not yet started go to others or are reported."""
+        locale = locale or self.options.locale
+        with self._day_lock(day):
+            d = self.day(day)
+            tid = self._team_of(d, team_id)
+            problem, new = team_unavailable(d.problem, d.current, tid)
+            return self._commit(
+                replace(d, problem=problem),
+                new,
+                "team_unavailable",
+                by=by,
+                locale=locale,
+                confirm_dropped=confirm_dropped,
+            )
+
+    def visit_changed(self, visit: dict[str, Any], *, by: str) -> dict[str, Any] | None:
+        """A visit was edited, cancelled or deleted: its round is re-timed and announced.
+
+        Nothing happens for a visit in no published round (a new visit waits to be inserted)."""
+        day = visit.get("day")
+        if not isinstance(day, str) or day < self.clock.today():
+            return None
+        with self._day_lock(day):
+            stored = self.store.published_plan(day)
+            in_round = any(
+                int(visit["id"]) in _stop_ids(stops) for stops in _routes_of(stored).values()
+            )
+            if not in_round:
+                return None
+            d = self.day(day)
+            return self._commit(
+                d, d.current, "visit", by=by, locale=self.options.locale, force_drop=True
+            )
+
+    # -- arrival times -------------------------------------------------------------------------
+    def etas(self, day: str | None = None) -> dict[int, dict[int, int]]:
+        """Arrival times of the stops not yet reached, from where each team is now.
+
+        The published rounds re-timed from the present (see :meth:`day`), team by team:
+        ``{team_id: {visit_id: arrival_s}}``.
+        """
+        day = day or self.clock.today()
+        if self.store.published_plan_id(day) is None:
+            return {}
+        d = self.day(day)
+        out: dict[int, dict[int, int]] = {}
+        for route in d.current.routes:
+            arrivals = {
+                int(s.visit_id): int(s.arrival_s)
+                for s in route.stops
+                if s.kind == "visit" and s.visit_id is not None and s.status == "planned"
+            }
+            if arrivals:
+                out[int(route.team_id)] = arrivals
+        return out
+
+    def publish_etas(self, day: str | None = None) -> int:
+        """Announce the arrival times of today's rounds on the bus; returns how many teams."""
+        etas = self.etas(day)
+        at = self.clock.now()
+        for team_id, arrivals in etas.items():
+            self.bus.publish(ETAS, {"team_id": team_id, "at": at, "etas": arrivals})
+        return len(etas)
+
+    # -- shared steps --------------------------------------------------------------------------
+    def _visit_of(self, d: Day, visit_id: int) -> str:
+        vid = str(visit_id)
+        if vid not in d.problem.visits_by_id():
+            raise NotFoundError(
+                f"visit {visit_id} is not an open visit of {d.day}: create it first, or check "
+                "that it is not cancelled"
+            )
+        return vid
+
+    def _team_of(self, d: Day, team_id: int) -> str:
+        tid = str(team_id)
+        if tid not in {t.id for t in d.problem.teams}:
+            raise NotFoundError(f"team {team_id} is not an active team: activate it first")
+        return tid
+
+    def _urgent(self, d: Day, vid: str, urgent: bool) -> tuple[Any, Visit]:
+        visit = d.problem.visits_by_id()[vid]
+        if not urgent:
+            return d.problem, visit
+        visit = replace(visit, priority=5)
+        problem = d.problem.with_changes(
+            visits=tuple(visit if v.id == vid else v for v in d.problem.visits)
+        )
+        return problem, visit
+
+    def _new_violations(self, d: Day, new: Plan, team_ids: set[str], locale: str) -> list[str]:
+        """What ``new`` breaks in the rounds of ``team_ids`` that the current plan did not."""
+        if not team_ids:
+            return []
+
+        def of(plan: Plan) -> list[str]:
+            routes = tuple(r for r in plan.routes if r.team_id in team_ids)
+            return check_plan(
+                d.problem, Plan(routes=routes), locale=locale, labels=True, scope="routes"
+            )
+
+        before = set(of(d.current))
+        return [v for v in of(new) if v not in before]
+
+    def _commit(
+        self,
+        d: Day,
+        new: Plan,
+        change: str,
+        *,
+        by: str,
+        locale: str,
+        confirm_dropped: Iterable[int] = (),
+        force_drop: bool = False,
+    ) -> dict[str, Any]:
+        """Save ``new`` as the day's plan if the day is still at ``d``'s version; announce it."""
+        routes, unassigned = plan_rows(new, locale=locale)
+        draft = {
+            "routes": routes,
+            "unassigned": unassigned,
+        }
+        dropped = self._dropped(d.stored, draft)
+        confirmed = set(map(int, confirm_dropped))
+        missing = [x for x in dropped if x["visit_id"] not in confirmed]
+        if missing and not force_drop:
+            raise ConfirmationRequired(
+                text(
+                    "confirm_dropped",
+                    locale,
+                    n=len(missing),
+                    names=", ".join(x["label"] for x in missing),
+                ),
+                code="confirm_dropped",
+                details={"dropped": dropped},
+            )
+        saved = self.store.save_plan(
+            d.day,
+            routes,
+            unassigned=unassigned,
+            summary=new.summary(),
+            territory=d.ctx.territory,
+            created_by=by,
+            publish=True,
+            base_plan_id=d.plan_id,
+            if_current=d.plan_id,
+        )
+        return self._announce(d.day, change, d.stored, saved, by=by, dropped=dropped)
+
+    def _announce(
+        self,
+        day: str,
+        change: str,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+        *,
+        by: str,
+        dropped: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """The change from ``before`` to ``after``, team by team, published once on the bus."""
+        old, new = _routes_of(before), _routes_of(after)
+        old_start = {int(s["visit_id"]): s.get("start_s") for r in old.values() for s in r}
+        added: dict[str, list[int]] = {}
+        removed: dict[str, list[int]] = {}
+        retimed: dict[str, list[int]] = {}
+        teams: list[int] = []
+        for tid in sorted(set(old) | set(new)):
+            a, b = _stop_ids(old.get(tid, [])), _stop_ids(new.get(tid, []))
+            plus = [v for v in b if v not in a]
+            minus = [v for v in a if v not in b]
+            moved_times = [
+                int(s["visit_id"])
+                for s in new.get(tid, [])
+                if int(s["visit_id"]) in a
+                and s.get("start_s") is not None
+                and old_start.get(int(s["visit_id"])) is not None
+                and abs(int(s["start_s"]) - int(old_start[int(s["visit_id"])])) > RETIMED_S
+            ]
+            # Team ids as strings: the payload crosses JSON (REST, Socket.IO, Redis) as it is.
+            if plus:
+                added[str(tid)] = plus
+            if minus:
+                removed[str(tid)] = minus
+            if moved_times:
+                retimed[str(tid)] = moved_times
+            if plus or minus or moved_times or a != b:
+                teams.append(tid)
+        moved = sorted(
+            {v for vs in added.values() for v in vs} | {v for vs in removed.values() for v in vs}
+        )
+        payload = {
+            "day": day,
+            "plan_id": int(after["id"]),
+            "base_plan_id": None if before is None else int(before["id"]),
+            "change": change,
+            "by": by,
+            "at": self.clock.now(),
+            "teams": teams,
+            "added": added,
+            "removed": removed,
+            "retimed": retimed,
+            "visits": moved,
+            "dropped": [
+                {"visit_id": x["visit_id"], "label": x["label"], "team_id": x["team_id"]}
+                for x in dropped
+            ],
+        }
+        self.bus.publish(PLAN_CHANGE, payload)
+        return {**payload, "applied": True}
+
+    # -- what the screens draw -----------------------------------------------------------------
+    def with_geometry(self, plan: Plan, d: Day) -> Plan:
+        """Each route with its road geometry (GeoJSON LineString)."""
+        router, _ = self.router_source()
+        routes = []
+        for r in plan.routes:
+            if not r.stops:
+                routes.append(r)
+                continue
+            seq = [r.start_location] + [s.location for s in r.stops] + [r.end_location]
+            coords: list[list[float]] = []
+            for a, b in zip(seq, seq[1:], strict=False):
+                if a == b:
+                    continue
+                leg = router.route_lonlat(d.ctx.lonlat(a), d.ctx.lonlat(b))
+                part = [[float(x), float(y)] for x, y in leg.coordinates]
+                coords.extend(part[1:] if coords else part)
+            geometry = {"type": "LineString", "coordinates": coords} if len(coords) > 1 else None
+            routes.append(replace(r, geometry=geometry))
+        return replace(plan, routes=tuple(routes))
+
+    def plan_payload(self, d: Day, plan: Plan, locale: str) -> dict[str, Any]:
+        """A plan as the screens show it: team names, visit labels, places, times."""
+        body = plan.to_dict(locale)
+        for r in body["routes"]:
+            r["team_name"] = d.team_name(r["team_id"])
+            for s in r["stops"]:
+                s["lon"], s["lat"] = d.ctx.lonlat(s["location"])
+                if s["visit_id"]:
+                    s["label"] = d.visit_label(s["visit_id"])
+        for u in body["unassigned"]:
+            u["label"] = d.visit_label(u["visit_id"])
+        return body
+
+
+def _travel(stops: Sequence[Any], end_travel_s: int) -> int:
+    return sum(int(s.travel_time_s) for s in stops) + int(end_travel_s)
+
+
+def _slot(plan: Plan, vid: str) -> dict[str, Any] | None:
+    """Where ``vid`` stands in ``plan``: team, position among its visits, arrival, start."""
+    found = plan.stop_of(vid)
+    if found is None:
+        return None
+    route, index = found
+    stop = route.stops[index]
+    position = sum(1 for s in route.stops[:index] if s.kind == "visit")
+    return {
+        "team_id": int(route.team_id),
+        "position": position,
+        "arrival_s": stop.arrival_s,
+        "start_s": stop.start_s,
+        "arrival": hhmm(stop.arrival_s),
+    }

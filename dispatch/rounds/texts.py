@@ -1,0 +1,45 @@
+"""What the rounds service tells a coordinator, in French and in English."""
+
+from __future__ import annotations
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "confirm_dropped": {
+        "fr": "ce changement retire {n} visite(s) déjà planifiée(s) : {names}. Confirmez leur "
+        "retrait en les nommant (confirm_dropped) pour l'appliquer",
+        "en": "this change takes {n} planned visit(s) out of the rounds: {names}. Confirm "
+        "their removal by naming them (confirm_dropped) to apply it",
+    },
+    "confirm_violations": {
+        "fr": "ce changement enfreint des contraintes : {what}. Confirmez pour l'appliquer quand "
+        "même (force)",
+        "en": "this change breaks constraints: {what}. Confirm to apply it anyway (force)",
+    },
+    "stale_plan": {
+        "fr": "la journée a changé depuis ce calcul (version {version}, par {by}) et les deux "
+        "changements touchent les mêmes équipes : relancez l'optimisation",
+        "en": "the day changed since this proposal was computed (version {version}, by {by}) "
+        "and both changes touch the same teams: optimise again",
+    },
+    "already_applied": {
+        "fr": "le plan {plan} n'est plus une proposition (déjà appliqué ou remplacé)",
+        "en": "plan {plan} is no longer a proposal (already applied or replaced)",
+    },
+    "already_planned": {
+        "fr": "la visite {visit} est déjà dans la tournée de {team} : déplacez-la plutôt",
+        "en": "visit {visit} is already in {team}'s round: move it instead",
+    },
+    "not_inserted": {
+        "fr": "la visite {visit} n'a pu être insérée : {reason}",
+        "en": "visit {visit} could not be inserted: {reason}",
+    },
+    "not_today": {
+        "fr": "{day} n'est pas aujourd'hui : un retard ne se déclare que le jour même",
+        "en": "{day} is not today: a delay is only reported on the day",
+    },
+}
+
+
+def text(key: str, locale: str, **values: object) -> str:
+    """The message ``key`` in ``locale`` ("fr" or "en"), filled with ``values``."""
+    entry = _TEXTS[key]
+    return entry.get(locale, entry["fr"]).format(**values)
