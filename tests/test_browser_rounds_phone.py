@@ -12,6 +12,7 @@ from axe_support import check_axe
 from live_support import MELUN, PASSWORD, RealServer, module_settings
 
 from dispatch.store import Store
+from dispatch.web.api_dispatch import ROUNDS_KEY
 from dispatch.web.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -93,10 +94,17 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
         ],
         publish=True,
     )
+    # The server re-times the rounds from live positions about once a minute; here the ETA test
+    # alone sends them, so that the other journeys see the planned arrivals.
+    rounds = app.extensions[ROUNDS_KEY]
+    publish_etas = rounds.publish_etas
+    rounds.publish_etas = lambda day=None: 0
     server = RealServer(app)
     world = {
         "store": store,
         "app": app,
+        "rounds": rounds,
+        "publish_etas": publish_etas,
         "day": day,
         "team_a": team_a,
         "team_b": team_b,
@@ -163,13 +171,22 @@ def coordinator(live):  # type: ignore[no-untyped-def]
     session.close()
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Any, name: str, *, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+def hhmm(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
 def round_ids(page: Any) -> list[int]:
-    return [int(x) for x in page.eval_on_selector_all("#round li[data-visit-id]", "els => els.map(e => e.dataset.visitId)")]
+    return [
+        int(x)
+        for x in page.eval_on_selector_all(
+            "#round li[data-visit-id]", "els => els.map(e => e.dataset.visitId)"
+        )
+    ]
 
 
 def set_locale(page: Any, locale: str) -> None:
@@ -307,6 +324,7 @@ def test_plan_change_shows_on_the_phone_within_a_second(live, phone, coordinator
     assert "1 retirée" in notice and "MME-ARNAUD" in notice, notice
     assert page.evaluate("window.__sameDocument === true"), "the page must not reload"
     shot(page, "phone-change-removed-fr")
+    shot(page, "phone-change-removed-fr-full", full_page=True)
     page.click("#changes-seen")
     page.wait_for_selector("#round li[data-mark]", state="detached", timeout=1000)
     assert page.inner_text("#changes-text") == ""
@@ -344,24 +362,42 @@ def test_resync_after_a_disconnection_shows_what_changed(live, phone, coordinato
 
 
 def test_eta_replaces_the_planned_arrival(live, phone) -> None:  # type: ignore[no-untyped-def]
-    """An `etas` item for team A replaces the planned arrival of its stops (list and next card)."""
+    """The arrival times the server works out from team A's position (the `etas` kind) replace
+    the planned arrivals on the phone, in the list and on the next-visit card."""
     _, world = live
     page = phone["page"]
     set_locale(page, "fr")
-    hub = world["app"].extensions["dispatch.live"]
     first = round_ids(page)[0]
-    eta_s = 13 * 3600 + 7 * 60
-    from dispatch.live.hub import team_room
-
-    hub.fanout.publish(
-        team_room(world["team_a"]["id"]),
-        "etas",
-        {"team_id": world["team_a"]["id"], "at": time.time(), "etas": {str(first): eta_s}},
-    )
+    expected = world["rounds"].etas(world["day"])[world["team_a"]["id"]]
+    assert world["publish_etas"](world["day"]) >= 1
+    text = f"arrivée estimée {hhmm(expected[first])}"
     page.wait_for_function(
-        "([id]) => document.querySelector(`#round li[data-visit-id='${id}']`).textContent.includes('13:07')",
-        arg=[first],
+        "([id, text]) => document.querySelector(`#round li[data-visit-id='${id}']`)"
+        ".textContent.includes(text)",
+        arg=[first, text],
         timeout=1000,
     )
-    assert "arrivée estimée 13:07" in page.inner_text(f"#round li[data-visit-id='{first}']")
-    assert "arrivée estimée 13:07" in page.inner_text("#next-body")
+    assert text in page.inner_text("#next-body")
+    shown = page.eval_on_selector_all(
+        "#round li[data-visit-id] .arrival", "els => els.map(e => e.textContent)"
+    )
+    assert all(a.startswith("arrivée estimée ") for a in shown), shown
+
+
+def test_check_axe_reports_violations(browser) -> None:  # type: ignore[no-untyped-def]
+    """check_axe fails on a page with WCAG violations and names each rule and element."""
+    _, instance = browser
+    page = instance.new_page()
+    try:
+        page.set_content(
+            '<html lang="fr"><title>t</title><body><img src="x.png">'
+            '<p style="color:#aaa;background:#fff">pâle</p><button></button></body></html>'
+        )
+        with pytest.raises(pytest.fail.Exception) as failure:
+            check_axe(page)
+        message = str(failure.value)
+        for rule in ("image-alt", "color-contrast", "button-name"):
+            assert rule in message
+        assert "img" in message and "critical" in message
+    finally:
+        page.close()
