@@ -32,6 +32,11 @@ Object.defineProperty(navigator, 'wakeLock', {configurable: true, value: {
   request: async () => ({released: false, release: async () => {}, addEventListener() {}}),
 }});
 """
+#: Records the vibrations the page asks for (headless Chromium has no vibrator).
+VIBRATE_STUB = """
+window.__vibrations = [];
+navigator.vibrate = (pattern) => { window.__vibrations.push(pattern); return true; };
+"""
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 PHONE_VIEWPORT = {"width": 360, "height": 780}
 #: Patients' homes around Melun (lon, lat): three for team A, two for team B.
@@ -137,6 +142,7 @@ def phone_context(browser: Any) -> Any:
         locale="fr-FR",
     )
     ctx.add_init_script(WAKE_LOCK_STUB)
+    ctx.add_init_script(VIBRATE_STUB)
     return ctx
 
 
@@ -247,6 +253,9 @@ def test_expired_pairing_code_says_so(live, browser) -> None:  # type: ignore[no
         assert not page.evaluate("localStorage.getItem('dispatch.deviceToken')")
         check_axe(page)
         shot(page, "phone-pairing-expired-fr")
+        set_locale(page, "en")
+        assert "expired" in page.inner_text("#pair-error")
+        check_axe(page)
     finally:
         ctx.close()
 
@@ -308,6 +317,7 @@ def test_plan_change_shows_on_the_phone_within_a_second(live, phone, coordinator
     assert "Tournée modifiée" in notice and "1 visite ajoutée" in notice, notice
     assert "nouvelle" in page.inner_text(f"#round li[data-visit-id='{bravo}']")
     assert round_ids(page)[:2] == [a_ids[0], bravo]
+    assert page.evaluate("window.__vibrations.length") >= 1, "the phone vibrates on a change"
     check_axe(page)
     shot(page, "phone-change-added-fr")
     arnaud = a_ids[2]
@@ -325,6 +335,12 @@ def test_plan_change_shows_on_the_phone_within_a_second(live, phone, coordinator
     assert page.evaluate("window.__sameDocument === true"), "the page must not reload"
     shot(page, "phone-change-removed-fr")
     shot(page, "phone-change-removed-fr-full", full_page=True)
+    set_locale(page, "en")
+    notice = page.inner_text("#changes-text")
+    assert "Round changed: 1 visit added, 1 removed" in notice and "MME-ARNAUD" in notice, notice
+    assert "new" in page.inner_text(f"#round li[data-visit-id='{bravo}'] .badge")
+    check_axe(page)
+    set_locale(page, "fr")
     page.click("#changes-seen")
     page.wait_for_selector("#round li[data-mark]", state="detached", timeout=1000)
     assert page.inner_text("#changes-text") == ""

@@ -348,9 +348,12 @@ function renderChanges() {
 }
 
 function acknowledgeChanges() {
+  const hadFocus = document.activeElement === document.getElementById("changes-seen");
   state.marks = { added: new Set(), retimed: new Set(), removed: new Map() };
   renderRound();
   renderChanges();
+  // The button hides itself: keep keyboard and screen-reader users at the round.
+  if (hadFocus) document.getElementById("next-title").focus();
 }
 
 /** The round as shown: visit id -> {name, arrival_s} (planned arrival, or null). */
