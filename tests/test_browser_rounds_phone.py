@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
@@ -375,6 +376,33 @@ def test_resync_after_a_disconnection_shows_what_changed(live, phone, coordinato
     assert retimed, "the visits after the new first one arrive later"
     assert "horaire modifié" in page.inner_text(f"#round li[data-visit-id='{retimed[0]}']")
     page.click("#changes-seen")
+
+
+def test_visits_of_another_day_stay_off_the_round(live, phone, coordinator) -> None:  # type: ignore[no-untyped-def]
+    """A visit of tomorrow given to team A (pushed to its phone like any visit of the team)
+    does not join today's round, and raises no notice."""
+    server, world = live
+    page = phone["page"]
+    tomorrow = (dt.date.fromisoformat(world["day"]) + dt.timedelta(days=1)).isoformat()
+    before = round_ids(page)
+    reply = coordinator.post(
+        f"{server.base_url}/api/visits",
+        json={
+            "day": tomorrow,
+            "pseudonym": "M-DEMAIN",
+            "lon": HOMES_B[1][0],
+            "lat": HOMES_B[1][1],
+            "duration_s": 1800,
+            "windows": [["08:00", "18:00"]],
+            "team_id": world["team_a"]["id"],
+        },
+        timeout=10,
+    )
+    assert reply.status_code == 201, reply.text
+    time.sleep(1.0)
+    assert "M-DEMAIN" not in page.inner_text("#round")
+    assert round_ids(page) == before
+    assert page.inner_text("#changes-text") == ""
 
 
 def test_eta_replaces_the_planned_arrival(live, phone) -> None:  # type: ignore[no-untyped-def]

@@ -26,6 +26,8 @@ const state = {
   // visit id -> estimated arrival_s from the team's live position (the "etas" kind).
   etas: new Map(),
   loaded: false,
+  // The day of the round shown (the snapshot's): pushes about other days are not for this page.
+  day: null,
   lastFix: null,
   lastRecorded: null,
   battery: null,
@@ -424,6 +426,7 @@ async function loadSnapshot() {
   // After a disconnection the snapshot is compared with the round shown before, so what
   // changed meanwhile is marked as if it had been pushed.
   const before = state.loaded ? roundView() : null;
+  state.day = snap.day || null;
   state.plan = (snap.plans || []).find((p) => p.team_id === teamId) || null;
   state.visits = orderVisits((snap.visits || []).filter((v) => v.team_id === teamId), state.plan);
   state.loaded = true;
@@ -436,7 +439,7 @@ function applyLive(batch, teamId) {
   const before = roundView();
   let changed = false;
   for (const v of batch.visits || []) {
-    if (v.deleted || v.team_id !== teamId) {
+    if (v.deleted || v.team_id !== teamId || (v.day && state.day && v.day !== state.day)) {
       const n = state.visits.length;
       state.visits = state.visits.filter((x) => x.id !== v.id);
       changed ||= state.visits.length !== n;
@@ -461,12 +464,13 @@ function applyLive(batch, teamId) {
   const server = { added: [], removed: [], retimed: [] };
   for (const item of batch.changes || []) {
     if (item.team_id != null && item.team_id !== teamId) continue;
+    if (item.day && state.day && item.day !== state.day) continue;
     for (const key of ["added", "removed", "retimed"]) {
       const ids = Array.isArray(item[key]) ? item[key] : (item[key] || {})[teamId] || [];
       server[key].push(...ids.map(Number));
     }
   }
-  if (!changed && !(batch.changes || []).length) return;
+  if (!changed && !server.added.length && !server.removed.length && !server.retimed.length) return;
   state.visits = orderVisits(state.visits, state.plan);
   const marked = state.loaded && markDiff(before, roundView(), server);
   renderRound();
