@@ -180,8 +180,13 @@ def plan_from_stored(problem: Problem, stored: dict[str, Any] | None) -> Plan:
         n_fixed = 0
         while n_fixed < len(items) and items[n_fixed] in fixed:
             n_fixed += 1
-        head = time_route(problem, team, items[:n_fixed])
         from dataclasses import replace
+
+        # What is done or under way happened from the start of the shift, not from where
+        # and when the team is now (its availability): time it as it was.
+        head = time_route(
+            problem, replace(team, available_location=None, available_from_s=None), items[:n_fixed]
+        )
 
         prefix = tuple(replace(s, status="done") for s in head.stops if s.kind == "visit")
         st = TeamState(

@@ -846,7 +846,6 @@ def solve(
             unassigned.append(reason)
         else:
             candidates.append(v.id)
-    teams = [t for t in problem.teams if t.available]
     # The solver routes what is left: from where the started part ends, with the breaks not
     # yet taken (their indices shifted back afterwards).
     taken = {tid: sum(1 for s in pre if s.kind == "break") for tid, pre in prefixes.items()}
@@ -863,6 +862,13 @@ def solve(
                 available_from_s=max(pre[-1].departure_s, t.available_from_s or 0),
             )
         solver_teams.append(t)
+    # A team that is free only once its shift is over (its started part ends late) takes
+    # nothing more; PyVRP refuses a vehicle that starts after its own end.
+    teams = [
+        t
+        for t in solver_teams
+        if t.available and (t.available_from_s or t.shift_start_s) < t.shift_end_s
+    ]
     solver_problem = problem.with_changes(teams=tuple(solver_teams))
     warm = None
     if current is not None:

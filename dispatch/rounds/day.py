@@ -138,11 +138,21 @@ def build_day(
     visits = usable_visits(all_rows(store.list_visits, day=day))
     stored = store.published_plan(day)
     fixes = dict(fixes or {}) if now_s is not None else {}
-    fix_teams = [t["id"] for t in teams if t["id"] in fixes]
     points = places(teams, visits, list(extra))
+    nodes, _ = router.snap_many(np.array([p[0] for p in points]), np.array([p[1] for p in points]))
+    # A position off the territory's roads (a phone's bad fix) is not where the team is:
+    # that team leaves from its last visit instead, and no other team is affected.
+    fix_teams = [t["id"] for t in teams if t["id"] in fixes]
+    if fix_teams:
+        fix_nodes, _ = router.snap_many(
+            np.array([fixes[tid].lon for tid in fix_teams], dtype=float),
+            np.array([fixes[tid].lat for tid in fix_teams], dtype=float),
+            strict=False,
+        )
+        fix_teams = [tid for tid, node in zip(fix_teams, fix_nodes, strict=True) if node >= 0]
+        nodes = np.concatenate([nodes, fix_nodes[fix_nodes >= 0]]).astype(nodes.dtype)
     n_base = len(points)
     points += [(fixes[tid].lon, fixes[tid].lat) for tid in fix_teams]
-    nodes, _ = router.snap_many(np.array([p[0] for p in points]), np.array([p[1] for p in points]))
     with _matrix_lock:
         time_s, dist_m = router.matrix_with_distance(nodes, nodes)
     problem, ctx = problem_from_rows(

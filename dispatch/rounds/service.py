@@ -39,6 +39,7 @@ from dispatch.optimise import (
 from dispatch.optimise.insertion import insertions, states_from_plan
 from dispatch.optimise.model import can_serve
 from dispatch.optimise.reasons import explain
+from dispatch.optimise.schedule import time_route
 from dispatch.optimise.rows import plan_rows
 from dispatch.rounds.day import Day, Fix, build_day
 from dispatch.rounds.texts import text
@@ -396,8 +397,10 @@ class Rounds:
         for ins in insertions(problem, states, visit):
             if any(o["team_id"] == int(ins.team_id) for o in options):
                 continue
-            stop = next(s for s in ins.timing.stops if s.visit_id == vid)
-            before = states[ins.team_id].timing
+            st = states[ins.team_id]
+            timing = time_route(problem, st.team, list(ins.items), prefix=st.prefix)
+            stop = next(s for s in timing.stops if s.visit_id == vid)
+            before = time_route(problem, st.team, list(st.items), prefix=st.prefix)
             options.append(
                 {
                     "team_id": int(ins.team_id),
@@ -407,10 +410,10 @@ class Rounds:
                     ),
                     "arrival_s": stop.arrival_s,
                     "start_s": stop.start_s,
-                    "extra_travel_time_s": _travel(ins.timing.stops, ins.timing.end_travel_time_s)
+                    "extra_travel_time_s": _travel(timing.stops, timing.end_travel_time_s)
                     - (
                         _travel(before.stops, before.end_travel_time_s)
-                        if states[ins.team_id].n_visits or states[ins.team_id].prefix
+                        if st.n_visits or st.prefix
                         else 0
                     ),
                     "feasible": True,
