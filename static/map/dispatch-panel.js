@@ -1,14 +1,16 @@
-// Coordinator panel of the optimiser: optimise the day (progress, comparison, apply), manual
-// moves with immediate feasibility feedback, appointment slots and urgent insertion.
+// Coordinator panel of the rounds: move a visit, insert an urgent visit, optimise the day, all
+// with clicks (no id typed) and a confirmation whenever an action breaks or removes something.
 //
-// Loaded by map.js as an extension: init(ctx) with ctx = {map, state, api, t, container, on, refresh}.
-// REST: /api/dispatch/* (dispatch/web/api_dispatch.py). Progress is polled from the job (the
-// server also pushes "dispatch:progress" on the coordinators' room for pages that forward it).
+// Loaded by map.js as an extension: init(ctx), see map.js for ctx. REST: /api/dispatch/* and
+// POST /api/visits (contract: /work/notes/contract.md). The map is never reloaded after an
+// action: the server publishes the change and the socket's "live" batch redraws the rounds; the
+// snapshot is fetched only when the socket is down.
 import { getLocale, hhmm, onChange } from "./i18n.js";
 import { escapeHtml } from "./common.js";
 
 const TEXT = {
   fr: {
+    // optimise
     title: "Optimisation de la journée",
     day: "Jour",
     budget: "Durée de calcul",
@@ -23,31 +25,80 @@ const TEXT = {
     late: "Visites en retard",
     served: "Visites planifiées",
     unassigned: "Non affectées",
-    apply: "Appliquer ce plan",
+    apply: "Appliquer",
+    applyPlan: "Appliquer ce plan",
     discard: "Ignorer",
-    applied: "Plan appliqué : équipes prévenues.",
-    saved: "Plan proposé enregistré (brouillon n° {id}).",
+    applied: "Plan appliqué : équipes prévenues, la carte se met à jour.",
+    saved: "Plan proposé (brouillon n° {id}), pas encore appliqué.",
     reasons: "Visites non affectées",
-    move: "Déplacer une visite",
-    visit: "Visite",
-    team: "Équipe",
-    position: "Position (0 = première, vide = la meilleure)",
-    check: "Vérifier",
-    feasible: "Faisable.",
-    infeasible: "Non faisable :",
-    slots: "Proposer des créneaux",
-    pick: "Cliquez sur la carte pour placer la visite",
-    duration: "Durée (min)",
-    skills: "Compétences (séparées par des virgules)",
-    find: "Chercher",
-    noslot: "Aucun créneau : {reason}",
-    slot: "{team} : {start}–{latest} (+{extra} min de route)",
-    urgent: "Insérer une visite urgente",
-    visitId: "N° de visite",
-    insert: "Insérer",
-    inserted: "Visite insérée chez {team}.",
-    notInserted: "Non insérée : {reason}",
+    dropped: "Visites planifiées qui seraient retirées",
+    droppedNone: "Aucune visite planifiée ne serait retirée.",
+    droppedTitle: "Retirer {n} visite(s) planifiée(s) ?",
+    droppedIntro: "Ce plan retire ces visites des tournées publiées. Les équipes concernées seront prévenues.",
+    droppedTick: "Je confirme le retrait de ces {n} visites",
+    droppedOk: "Appliquer et retirer",
+    rerun: "Relancer l'optimisation",
     min: "{n} min",
+    // move
+    move: "Déplacer une visite",
+    moveHelp: "Choisissez la visite : cliquez-la sur la carte ou dans « Visites du jour », ou cherchez-la ici.",
+    search: "Chercher une visite (pseudonyme ou commune)",
+    noMatch: "Aucune visite ne correspond.",
+    chosen: "Visite choisie : {name}",
+    chosenNone: "Visite choisie : aucune",
+    chosenDetail: "{team}, {arrival}",
+    team: "Équipe",
+    teamCurrent: "{name} (actuelle)",
+    position: "Position dans la tournée",
+    best: "meilleure place",
+    first: "en premier",
+    after: "après {time} {name}",
+    check: "Vérifier",
+    needVisit: "Choisissez d'abord une visite.",
+    needTeam: "Choisissez une équipe.",
+    feasible: "Faisable.",
+    infeasible: "Ce déplacement enfreint des règles :",
+    slot: "Arrivée prévue chez {team} : {time}",
+    confirmMoveTitle: "Appliquer ce déplacement malgré tout ?",
+    confirmMoveIntro: "Déplacer {name} vers {team} casse ceci :",
+    applyAnyway: "Appliquer quand même",
+    cancel: "Annuler",
+    moved: "Déplacement appliqué : la carte se met à jour.",
+    cancelled: "Rien n'a été modifié.",
+    // urgent
+    urgent: "Nouvelle visite urgente",
+    pseudonym: "Pseudonyme",
+    place: "Lieu",
+    placeNone: "non choisi",
+    placeAt: "lat. {lat}, long. {lon}",
+    pickOn: "Choisir sur la carte",
+    pickOff: "Arrêter de choisir",
+    pickHelp: "Cliquez sur la carte à l'adresse du patient.",
+    useCentre: "Prendre le centre de la carte",
+    duration: "Durée (min)",
+    from: "Créneau de",
+    to: "à",
+    skills: "Compétences requises",
+    otherSkills: "Autres compétences (séparées par des virgules)",
+    find: "Chercher les meilleures insertions",
+    another: "Nouvelle visite",
+    created: "Visite {name} créée (non affectée). Options :",
+    needName: "Saisissez un pseudonyme.",
+    needPlace: "Choisissez le lieu : cliquez sur la carte.",
+    needDuration: "La durée doit être un nombre de minutes entre 1 et 720.",
+    needWindow: "Le créneau doit finir après son début.",
+    optionsFor: "Meilleures insertions pour {name}",
+    searching: "Recherche des meilleures insertions…",
+    option: "{team} : arrivée {time}, +{extra} min de route",
+    optFeasible: "faisable",
+    optInfeasible: "enfreint des règles",
+    noOption: "Aucune insertion possible : {reason}",
+    confirmInsertTitle: "Insérer {name} chez {team} ?",
+    confirmInsertIntro: "Arrivée prévue {time}, +{extra} min de route. L'équipe sera prévenue.",
+    confirmInsertBreaks: "Arrivée prévue {time}. Cette insertion casse ceci :",
+    insert: "Insérer",
+    insertAnyway: "Insérer quand même",
+    inserted: "{name} insérée chez {team} : la carte se met à jour.",
   },
   en: {
     title: "Day optimisation",
@@ -64,31 +115,78 @@ const TEXT = {
     late: "Late visits",
     served: "Visits planned",
     unassigned: "Unassigned",
-    apply: "Apply this plan",
+    apply: "Apply",
+    applyPlan: "Apply this plan",
     discard: "Discard",
-    applied: "Plan applied: teams notified.",
-    saved: "Proposed plan saved (draft no. {id}).",
+    applied: "Plan applied: teams notified, the map is updating.",
+    saved: "Proposed plan (draft no. {id}), not applied yet.",
     reasons: "Unassigned visits",
-    move: "Move a visit",
-    visit: "Visit",
-    team: "Team",
-    position: "Position (0 = first, empty = best)",
-    check: "Check",
-    feasible: "Feasible.",
-    infeasible: "Not feasible:",
-    slots: "Propose appointment slots",
-    pick: "Click the map to place the visit",
-    duration: "Duration (min)",
-    skills: "Skills (comma separated)",
-    find: "Search",
-    noslot: "No slot: {reason}",
-    slot: "{team}: {start}–{latest} (+{extra} min of driving)",
-    urgent: "Insert an urgent visit",
-    visitId: "Visit no.",
-    insert: "Insert",
-    inserted: "Visit inserted for {team}.",
-    notInserted: "Not inserted: {reason}",
+    dropped: "Planned visits that would be removed",
+    droppedNone: "No planned visit would be removed.",
+    droppedTitle: "Remove {n} planned visit(s)?",
+    droppedIntro: "This plan removes these visits from the published rounds. The teams concerned will be told.",
+    droppedTick: "I confirm removing these {n} visits",
+    droppedOk: "Apply and remove",
+    rerun: "Run the optimisation again",
     min: "{n} min",
+    move: "Move a visit",
+    moveHelp: "Choose the visit: click it on the map or in “Today's visits”, or search for it here.",
+    search: "Search a visit (pseudonym or town)",
+    noMatch: "No visit matches.",
+    chosen: "Chosen visit: {name}",
+    chosenNone: "Chosen visit: none",
+    chosenDetail: "{team}, {arrival}",
+    team: "Team",
+    teamCurrent: "{name} (current)",
+    position: "Place in the round",
+    best: "best place",
+    first: "first",
+    after: "after {time} {name}",
+    check: "Check",
+    needVisit: "Choose a visit first.",
+    needTeam: "Choose a team.",
+    feasible: "Feasible.",
+    infeasible: "This move breaks rules:",
+    slot: "Planned arrival with {team}: {time}",
+    confirmMoveTitle: "Apply this move anyway?",
+    confirmMoveIntro: "Moving {name} to {team} breaks this:",
+    applyAnyway: "Apply anyway",
+    cancel: "Cancel",
+    moved: "Move applied: the map is updating.",
+    cancelled: "Nothing was changed.",
+    urgent: "New urgent visit",
+    pseudonym: "Pseudonym",
+    place: "Place",
+    placeNone: "not chosen",
+    placeAt: "lat. {lat}, lon. {lon}",
+    pickOn: "Pick on the map",
+    pickOff: "Stop picking",
+    pickHelp: "Click the map at the patient's address.",
+    useCentre: "Use the map centre",
+    duration: "Duration (min)",
+    from: "Window from",
+    to: "to",
+    skills: "Skills needed",
+    otherSkills: "Other skills (comma separated)",
+    find: "Find the best insertions",
+    another: "New visit",
+    created: "Visit {name} created (unassigned). Options:",
+    needName: "Type a pseudonym.",
+    needPlace: "Choose the place: click the map.",
+    needDuration: "The duration must be a number of minutes between 1 and 720.",
+    needWindow: "The window must end after it starts.",
+    optionsFor: "Best insertions for {name}",
+    searching: "Looking for the best insertions…",
+    option: "{team}: arrival {time}, +{extra} min of driving",
+    optFeasible: "feasible",
+    optInfeasible: "breaks rules",
+    noOption: "No possible insertion: {reason}",
+    confirmInsertTitle: "Insert {name} with {team}?",
+    confirmInsertIntro: "Planned arrival {time}, +{extra} min of driving. The team will be told.",
+    confirmInsertBreaks: "Planned arrival {time}. This insertion breaks this:",
+    insert: "Insert",
+    insertAnyway: "Insert anyway",
+    inserted: "{name} inserted with {team}: the map is updating.",
   },
 };
 
@@ -99,128 +197,665 @@ function tr(key, vars = {}) {
 }
 
 const PROPOSAL_SOURCE = "dispatch-proposal";
+const SEARCH_MAX = 8;
+
+function errorText(err) { return (err && err.message) || String(err); }
+function errorCode(err) { return err && err.body ? err.body.code : null; }
+function minutes(seconds) { return Math.round((seconds || 0) / 60); }
 
 export async function init(ctx) {
-  const { map, api, container } = ctx;
-  const root = document.createElement("section");
+  const { map, api, container, state } = ctx;
+  const root = document.createElement("div");
   root.className = "dispatch-panel";
   container.appendChild(root);
+  const dialog = document.createElement("dialog");
+  dialog.id = "dp-confirm";
+  dialog.className = "dp-confirm";
+  dialog.setAttribute("aria-labelledby", "dp-confirm-title");
+  dialog.setAttribute("aria-describedby", "dp-confirm-intro");
+  document.body.appendChild(dialog);
+
   let day = new Date().toISOString().slice(0, 10);
-  let proposal = null;
-  let picked = null;
-  let picking = false;
+  let dayTouched = false;
+  let proposal = null; // the optimisation job shown
+  const moveSel = { visitId: null, teamId: null, position: "", checked: null };
+  const urgent = { place: null, marker: null, picking: false, visitId: null, name: null, isNew: true, options: [], windowTouched: false };
+  const open = { move: true, urgent: false, optimise: false };
+  const body = (extra) => ({ day, locale: getLocale(), ...extra });
 
-  ctx.on("snapshot", (snap) => { if (snap && snap.day) { day = snap.day; const input = root.querySelector("#dp-day"); if (input && !input.dataset.touched) input.value = day; } });
+  ctx.on("snapshot", (snap) => {
+    if (snap && snap.day && !dayTouched) { day = snap.day; const input = root.querySelector("#dp-day"); if (input) input.value = day; }
+    if (!root.querySelector("#dp-urg-skillboxes input:checked")) renderSkills();
+    if (!urgent.windowTouched && urgent.visitId == null) setDefaultWindow();
+    refreshMoveChoices();
+  });
+  ctx.on("live", (batch) => { if ((batch.plans && batch.plans.length) || (batch.visits && batch.visits.length)) refreshMoveChoices(); });
+  ctx.on("select-visit", ({ visit_id: id, source }) => {
+    if (id == null || id === moveSel.visitId) return;
+    chooseVisit(id);
+    if (source !== "panel") {
+      const details = root.querySelector("#dp-move");
+      details.open = true;
+      details.scrollIntoView({ block: "nearest" });
+    }
+  });
+  ctx.on("insert-visit", ({ visit_id: id }) => {
+    const visit = state.visits.get(id);
+    if (!visit) return;
+    resetUrgent();
+    urgent.visitId = id;
+    urgent.name = visit.pseudonym;
+    urgent.isNew = false;
+    const details = root.querySelector("#dp-urgent");
+    details.open = true;
+    details.scrollIntoView({ block: "nearest" });
+    findOptions();
+  });
 
+  // ------------------------------------------------------------------------------ rendering
   function render() {
     root.innerHTML = `
-      <h2>${tr("title")}</h2>
-      <label>${tr("day")} <input id="dp-day" type="date" value="${escapeHtml(day)}"></label>
-      <label>${tr("budget")} <select id="dp-budget"><option value="3">3 s</option><option value="10" selected>10 s</option><option value="60">60 s</option></select></label>
-      <button id="dp-run" type="button">${tr("optimise")}</button>
-      <progress id="dp-progress" max="100" value="0" hidden></progress>
-      <p id="dp-status" role="status"></p>
-      <div id="dp-result"></div>
-      <details><summary>${tr("move")}</summary>
-        <label>${tr("visit")} <input id="dp-move-visit" type="number" min="1"></label>
-        <label>${tr("team")} <input id="dp-move-team" type="number" min="1"></label>
-        <label>${tr("position")} <input id="dp-move-pos" type="number" min="0"></label>
-        <button id="dp-move-check" type="button">${tr("check")}</button>
-        <button id="dp-move-apply" type="button">${tr("apply")}</button>
-        <div id="dp-move-out" role="status"></div>
+      <details id="dp-move" class="dp-tool"${open.move ? " open" : ""}>
+        <summary><h2>${tr("move")}</h2></summary>
+        <p class="dp-help" id="dp-move-help">${tr("moveHelp")}</p>
+        <label for="dp-search">${tr("search")}</label>
+        <input id="dp-search" type="search" autocomplete="off" aria-describedby="dp-move-help" aria-controls="dp-search-out">
+        <ul id="dp-search-out" class="dp-choices"></ul>
+        <p id="dp-move-visit" class="dp-chosen" aria-live="polite"></p>
+        <label for="dp-move-team">${tr("team")}</label>
+        <select id="dp-move-team"></select>
+        <label for="dp-move-pos">${tr("position")}</label>
+        <select id="dp-move-pos"></select>
+        <div class="dp-actions">
+          <button id="dp-move-check" type="button">${tr("check")}</button>
+          <button id="dp-move-apply" type="button" class="primary">${tr("apply")}</button>
+        </div>
+        <div id="dp-move-out" class="dp-out" role="status"></div>
       </details>
-      <details><summary>${tr("slots")}</summary>
-        <p>${tr("pick")}: <span id="dp-slot-where">–</span></p>
-        <label>${tr("duration")} <input id="dp-slot-dur" type="number" min="5" value="30"></label>
-        <label>${tr("skills")} <input id="dp-slot-skills" type="text"></label>
-        <button id="dp-slot-find" type="button">${tr("find")}</button>
-        <ol id="dp-slot-out"></ol>
+      <details id="dp-urgent" class="dp-tool"${open.urgent ? " open" : ""}>
+        <summary><h2>${tr("urgent")}</h2></summary>
+        <form id="dp-urg-form" novalidate>
+          <fieldset id="dp-urg-fields" class="dp-plain">
+            <label for="dp-urg-name">${tr("pseudonym")}</label>
+            <input id="dp-urg-name" maxlength="40" autocomplete="off" required>
+            <div class="dp-place">
+              <span id="dp-urg-place-label">${tr("place")}</span> :
+              <output id="dp-urg-where" aria-labelledby="dp-urg-place-label dp-urg-where">${tr("placeNone")}</output>
+              <div class="dp-actions">
+                <button id="dp-urg-pick" type="button" aria-pressed="false" aria-describedby="dp-urg-pick-help">${tr("pickOn")}</button>
+                <button id="dp-urg-centre" type="button">${tr("useCentre")}</button>
+              </div>
+              <p id="dp-urg-pick-help" class="dp-help">${tr("pickHelp")}</p>
+            </div>
+            <label for="dp-urg-dur">${tr("duration")}</label>
+            <input id="dp-urg-dur" type="number" min="1" max="720" step="1" value="30" inputmode="numeric">
+            <div class="dp-row">
+              <div><label for="dp-urg-from">${tr("from")}</label><input id="dp-urg-from" type="time"></div>
+              <div><label for="dp-urg-to">${tr("to")}</label><input id="dp-urg-to" type="time"></div>
+            </div>
+            <fieldset class="dp-skills"><legend>${tr("skills")}</legend>
+              <div id="dp-urg-skillboxes"></div>
+              <label for="dp-urg-skills">${tr("otherSkills")}</label>
+              <input id="dp-urg-skills" type="text" autocomplete="off">
+            </fieldset>
+          </fieldset>
+          <div class="dp-actions">
+            <button id="dp-urg-find" type="submit" class="primary">${tr("find")}</button>
+            <button id="dp-urg-reset" type="button" hidden>${tr("another")}</button>
+          </div>
+        </form>
+        <p id="dp-urg-status" class="dp-out" role="status"></p>
+        <h3 id="dp-urg-options-title" hidden></h3>
+        <ul id="dp-urg-options" class="dp-options" aria-labelledby="dp-urg-options-title"></ul>
       </details>
-      <details><summary>${tr("urgent")}</summary>
-        <label>${tr("visitId")} <input id="dp-urg-visit" type="number" min="1"></label>
-        <button id="dp-urg-insert" type="button">${tr("insert")}</button>
-        <p id="dp-urg-out" role="status"></p>
+      <details id="dp-optimise" class="dp-tool"${open.optimise ? " open" : ""}>
+        <summary><h2>${tr("title")}</h2></summary>
+        <div class="dp-row">
+          <div><label for="dp-day">${tr("day")}</label><input id="dp-day" type="date" value="${escapeHtml(day)}"></div>
+          <div><label for="dp-budget">${tr("budget")}</label>
+            <select id="dp-budget"><option value="3">3 s</option><option value="10" selected>10 s</option><option value="60">60 s</option></select></div>
+        </div>
+        <div class="dp-actions"><button id="dp-run" type="button" class="primary">${tr("optimise")}</button></div>
+        <progress id="dp-progress" max="100" value="0" hidden aria-label="${tr("optimise")}"></progress>
+        <p id="dp-status" class="dp-out" role="status"></p>
+        <div id="dp-result"></div>
       </details>`;
-    const dayInput = root.querySelector("#dp-day");
-    dayInput.addEventListener("change", () => { day = dayInput.value; dayInput.dataset.touched = "1"; });
+    for (const key of Object.keys(open)) {
+      root.querySelector(`#dp-${key}`).addEventListener("toggle", (e) => { open[key] = e.target.open; });
+    }
+    root.querySelector("#dp-day").addEventListener("change", (e) => { day = e.target.value; dayTouched = true; });
     root.querySelector("#dp-run").addEventListener("click", run);
+    root.querySelector("#dp-search").addEventListener("input", renderSearch);
+    root.querySelector("#dp-search-out").addEventListener("click", (e) => {
+      const button = e.target.closest("button[data-visit-id]");
+      if (button) ctx.selectVisit(Number(button.dataset.visitId), { source: "panel" });
+    });
+    root.querySelector("#dp-move-team").addEventListener("change", (e) => {
+      moveSel.teamId = e.target.value ? Number(e.target.value) : null;
+      moveSel.position = "";
+      renderPositions();
+    });
+    root.querySelector("#dp-move-pos").addEventListener("change", (e) => { moveSel.position = e.target.value; });
     root.querySelector("#dp-move-check").addEventListener("click", () => move(false));
     root.querySelector("#dp-move-apply").addEventListener("click", () => move(true));
-    root.querySelector("#dp-slot-find").addEventListener("click", findSlots);
-    root.querySelector("#dp-urg-insert").addEventListener("click", insertUrgent);
-    root.querySelector("details:nth-of-type(2)").addEventListener("toggle", (e) => { picking = e.target.open; });
+    root.querySelector("#dp-urg-form").addEventListener("submit", (e) => { e.preventDefault(); createUrgent(); });
+    root.querySelector("#dp-urg-pick").addEventListener("click", () => setPicking(!urgent.picking));
+    root.querySelector("#dp-urg-centre").addEventListener("click", () => { if (map) setPlace([map.getCenter().lng, map.getCenter().lat]); });
+    for (const sel of ["#dp-urg-from", "#dp-urg-to"]) root.querySelector(sel).addEventListener("input", () => { urgent.windowTouched = true; });
+    root.querySelector("#dp-urgent").addEventListener("toggle", (e) => { if (e.target.open && !urgent.windowTouched && urgent.visitId == null) setDefaultWindow(); });
+    root.querySelector("#dp-urg-reset").addEventListener("click", () => { resetUrgent(); root.querySelector("#dp-urg-name").focus(); });
+    root.querySelector("#dp-urg-options").addEventListener("click", (e) => {
+      const button = e.target.closest("button[data-index]");
+      if (button) chooseOption(urgent.options[Number(button.dataset.index)]);
+    });
+    if (!urgent.windowTouched) setDefaultWindow();
+    renderSkills();
+    renderUrgentState();
+    refreshMoveChoices();
     if (proposal) showResult(proposal);
   }
 
+  // ------------------------------------------------------------------------------ dialog
+  /** A modal confirmation; resolves true when the coordinator confirms, false otherwise. */
+  function confirmDialog({ title, intro, items = [], ok, tick = null }) {
+    const opener = document.activeElement;
+    dialog.innerHTML = `
+      <h2 id="dp-confirm-title">${escapeHtml(title)}</h2>
+      <p id="dp-confirm-intro">${escapeHtml(intro)}</p>
+      ${items.length ? `<ul id="dp-confirm-list" class="dp-violations">${items.map((i) => `<li>${escapeHtml(i)}</li>`).join("")}</ul>` : ""}
+      ${tick ? `<label class="dp-tick"><input id="dp-confirm-tick" type="checkbox"> ${escapeHtml(tick)}</label>` : ""}
+      <div class="dp-actions dp-dialog-actions">
+        <button id="dp-confirm-cancel" type="button">${escapeHtml(tr("cancel"))}</button>
+        <button id="dp-confirm-ok" type="button" class="danger"${tick ? " disabled" : ""}>${escapeHtml(ok)}</button>
+      </div>`;
+    const okButton = dialog.querySelector("#dp-confirm-ok");
+    const box = dialog.querySelector("#dp-confirm-tick");
+    if (box) box.addEventListener("change", () => { okButton.disabled = !box.checked; });
+    return new Promise((resolve) => {
+      let answer = false;
+      const done = () => {
+        dialog.removeEventListener("close", done);
+        if (opener && opener.isConnected && typeof opener.focus === "function") opener.focus();
+        resolve(answer);
+      };
+      dialog.addEventListener("close", done);
+      okButton.addEventListener("click", () => { answer = true; dialog.close(); });
+      dialog.querySelector("#dp-confirm-cancel").addEventListener("click", () => dialog.close());
+      dialog.showModal();
+      (box || dialog.querySelector("#dp-confirm-cancel")).focus();
+    });
+  }
+
+  // ------------------------------------------------------------------------------ move
+  function visitLabel(id) {
+    const v = state.visits.get(id);
+    return v ? v.pseudonym || `#${id}` : `#${id}`;
+  }
+
+  function currentTeamOf(id) {
+    const stop = state.stops.get(id);
+    if (stop) return Number(stop.team_id);
+    const v = state.visits.get(id);
+    return v && v.team_id ? Number(v.team_id) : null;
+  }
+
+  function renderSearch() {
+    const input = root.querySelector("#dp-search");
+    const out = root.querySelector("#dp-search-out");
+    const q = input.value.trim().toLocaleLowerCase();
+    if (!q) { out.innerHTML = ""; return; }
+    const found = [...state.visits.values()]
+      .filter((v) => `${v.pseudonym || ""} ${v.commune || ""}`.toLocaleLowerCase().includes(q))
+      .slice(0, SEARCH_MAX);
+    out.innerHTML = found.length
+      ? found.map((v) => {
+        const team = currentTeamOf(v.id);
+        return `<li><button type="button" data-visit-id="${v.id}" aria-pressed="${moveSel.visitId === v.id}">`
+          + `<b>${escapeHtml(v.pseudonym)}</b> <span class="secondary">${escapeHtml(v.commune || "")} · ${escapeHtml(team ? ctx.teamName(team) : ctx.t("visits.unassigned"))}</span></button></li>`;
+      }).join("")
+      : `<li class="dp-help">${tr("noMatch")}</li>`;
+  }
+
+  function chooseVisit(id) {
+    moveSel.visitId = id;
+    moveSel.checked = null;
+    const current = currentTeamOf(id);
+    const teams = [...state.teams.values()].filter((tm) => tm.active !== false).sort((a, b) => a.name.localeCompare(b.name));
+    const other = teams.find((tm) => tm.id !== current);
+    moveSel.teamId = other ? other.id : current;
+    moveSel.position = "";
+    root.querySelector("#dp-move-out").innerHTML = "";
+    clearProposal();
+    refreshMoveChoices();
+  }
+
+  function refreshMoveChoices() {
+    const chosen = root.querySelector("#dp-move-visit");
+    if (!chosen) return;
+    const id = moveSel.visitId;
+    if (id == null || !state.visits.has(id)) {
+      chosen.textContent = tr("chosenNone");
+    } else {
+      const team = currentTeamOf(id);
+      const eta = ctx.arrivalOf(id);
+      chosen.innerHTML = `${escapeHtml(tr("chosen", { name: visitLabel(id) }))}<br><span class="secondary">${escapeHtml(tr("chosenDetail", {
+        team: team ? ctx.teamName(team) : ctx.t("visits.unassigned"),
+        arrival: eta ? ctx.t("visits.arrival", { time: hhmm(eta.arrival_s) }) : ctx.t("visits.arrival.none"),
+      }))}</span>`;
+    }
+    const select = root.querySelector("#dp-move-team");
+    const current = id == null ? null : currentTeamOf(id);
+    const teams = [...state.teams.values()].filter((tm) => tm.active !== false).sort((a, b) => a.name.localeCompare(b.name));
+    select.innerHTML = teams.map((tm) => `<option value="${tm.id}"${tm.id === moveSel.teamId ? " selected" : ""}>${escapeHtml(tm.id === current ? tr("teamCurrent", { name: tm.name }) : tm.name)}</option>`).join("");
+    if (moveSel.teamId == null && teams.length) moveSel.teamId = Number(select.value);
+    renderPositions();
+    if (root.querySelector("#dp-search").value) renderSearch();
+  }
+
+  function renderPositions() {
+    const select = root.querySelector("#dp-move-pos");
+    const plan = moveSel.teamId == null ? null : state.plans.get(moveSel.teamId);
+    const stops = ((plan && plan.stops) || []).filter((s) => s.visit_id != null && Number(s.visit_id) !== moveSel.visitId);
+    const options = [`<option value="">${escapeHtml(tr("best"))}</option>`, `<option value="0">${escapeHtml(tr("first"))}</option>`];
+    stops.forEach((s, i) => {
+      const eta = ctx.arrivalOf(s.visit_id);
+      const time = hhmm(eta ? eta.arrival_s : s.arrival_s);
+      options.push(`<option value="${i + 1}">${escapeHtml(tr("after", { time, name: visitLabel(Number(s.visit_id)) }))}</option>`);
+    });
+    select.innerHTML = options.join("");
+    select.value = [...select.options].some((o) => o.value === moveSel.position) ? moveSel.position : "";
+    moveSel.position = select.value;
+  }
+
+  function moveKey() { return `${moveSel.visitId}|${moveSel.teamId}|${moveSel.position}`; }
+
+  function showViolations(out, violations, lead) {
+    out.innerHTML = `<p class="error">${escapeHtml(lead)}</p><ul class="dp-violations">${violations.map((v) => `<li>${escapeHtml(v)}</li>`).join("")}</ul>`;
+  }
+
+  async function move(apply) {
+    const out = root.querySelector("#dp-move-out");
+    if (moveSel.visitId == null) { out.innerHTML = `<p class="error">${escapeHtml(tr("needVisit"))}</p>`; root.querySelector("#dp-search").focus(); return; }
+    if (moveSel.teamId == null) { out.innerHTML = `<p class="error">${escapeHtml(tr("needTeam"))}</p>`; return; }
+    const key = moveKey();
+    const request = body({
+      visit_id: moveSel.visitId,
+      team_id: moveSel.teamId,
+      position: moveSel.position === "" ? null : Number(moveSel.position),
+      apply,
+      force: false,
+    });
+    const name = visitLabel(moveSel.visitId);
+    const team = ctx.teamName(moveSel.teamId);
+    const buttons = root.querySelectorAll("#dp-move-check, #dp-move-apply");
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      if (apply && moveSel.checked && moveSel.checked.key === key && moveSel.checked.violations.length) {
+        // The check already said what this breaks: ask before sending anything.
+        const yes = await confirmDialog({ title: tr("confirmMoveTitle"), intro: tr("confirmMoveIntro", { name, team }), items: moveSel.checked.violations, ok: tr("applyAnyway") });
+        if (!yes) { out.innerHTML = `<p>${escapeHtml(tr("cancelled"))}</p>`; return; }
+        request.force = true;
+      }
+      let res;
+      try {
+        res = await api("/api/dispatch/move", { method: "POST", body: request });
+      } catch (err) {
+        if (!(apply && err.status === 409 && errorCode(err) === "confirm_violations")) throw err;
+        const violations = (err.body.details && err.body.details.violations) || [err.message];
+        const yes = await confirmDialog({ title: tr("confirmMoveTitle"), intro: tr("confirmMoveIntro", { name, team }), items: violations, ok: tr("applyAnyway") });
+        if (!yes) { out.innerHTML = `<p>${escapeHtml(tr("cancelled"))}</p>`; return; }
+        res = await api("/api/dispatch/move", { method: "POST", body: { ...request, force: true } });
+      }
+      if (apply) {
+        moveSel.checked = null;
+        out.innerHTML = `<p class="ok">${escapeHtml(tr("moved"))}</p>`;
+        clearProposal();
+        afterChange();
+        return;
+      }
+      const violations = res.violations || [];
+      moveSel.checked = { key, violations };
+      if (violations.length) showViolations(out, violations, tr("infeasible"));
+      else out.innerHTML = `<p class="ok">${escapeHtml(tr("feasible"))}</p>`;
+      if (res.slot && res.slot.arrival_s != null) {
+        out.insertAdjacentHTML("beforeend", `<p>${escapeHtml(tr("slot", { team: ctx.teamName(Number(res.slot.team_id)), time: hhmm(res.slot.arrival_s) }))}</p>`);
+      }
+      if (res.plan) {
+        const concerned = new Set([String(moveSel.teamId), String(currentTeamOf(moveSel.visitId))]);
+        drawProposal({ routes: (res.plan.routes || []).filter((r) => concerned.has(String(r.team_id))) });
+      }
+    } catch (err) {
+      out.innerHTML = `<p class="error">${escapeHtml(errorText(err))}</p>`;
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  /** The socket brings the change; only without a socket is the snapshot read again. */
+  function afterChange() {
+    if (!state.connected) ctx.refresh().catch((err) => console.error(err));
+  }
+
+  // ------------------------------------------------------------------------------ urgent visit
+  function setDefaultWindow() {
+    // now .. now + 2 h on the rounds' clock, within the day.
+    const now = Math.floor(ctx.nowS() / 60) * 60;
+    root.querySelector("#dp-urg-from").value = hhmm(now);
+    root.querySelector("#dp-urg-to").value = now + 7200 < 86400 ? hhmm(now + 7200) : "23:59";
+  }
+
+  function knownSkills() {
+    const skills = new Set();
+    for (const team of state.teams.values()) for (const s of team.skills || []) skills.add(s);
+    return [...skills].sort();
+  }
+
+  function renderSkills() {
+    const box = root.querySelector("#dp-urg-skillboxes");
+    box.innerHTML = knownSkills().map((s, i) => `<label class="dp-inline"><input type="checkbox" id="dp-urg-skill-${i}" value="${escapeHtml(s)}"> ${escapeHtml(s)}</label>`).join("");
+  }
+
+  function setPicking(on) {
+    urgent.picking = on;
+    const button = root.querySelector("#dp-urg-pick");
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? tr("pickOff") : tr("pickOn");
+    ctx.pickPlace(on ? (lonlat) => { setPlace(lonlat); setPicking(false); } : null);
+  }
+
+  function setPlace(lonlat) {
+    urgent.place = lonlat;
+    if (map) {
+      if (!urgent.marker) {
+        const el = document.createElement("div");
+        el.className = "urgent-marker";
+        el.setAttribute("role", "img");
+        el.setAttribute("aria-label", tr("urgent"));
+        urgent.marker = new maplibregl.Marker({ element: el, draggable: true, anchor: "bottom" });
+        urgent.marker.on("dragend", () => { const p = urgent.marker.getLngLat(); urgent.place = [p.lng, p.lat]; renderUrgentState(); });
+      }
+      urgent.marker.setLngLat(lonlat).addTo(map);
+    }
+    renderUrgentState();
+  }
+
+  function renderUrgentState() {
+    const where = root.querySelector("#dp-urg-where");
+    if (!where) return;
+    where.textContent = urgent.place ? tr("placeAt", { lat: urgent.place[1].toFixed(5), lon: urgent.place[0].toFixed(5) }) : tr("placeNone");
+    const locked = urgent.visitId != null;
+    root.querySelector("#dp-urg-fields").disabled = locked;
+    root.querySelector("#dp-urg-find").hidden = locked;
+    root.querySelector("#dp-urg-reset").hidden = !locked;
+    const title = root.querySelector("#dp-urg-options-title");
+    title.hidden = !locked;
+    if (locked) title.textContent = tr("optionsFor", { name: urgent.name });
+    renderOptions();
+  }
+
+  function resetUrgent() {
+    if (urgent.picking) setPicking(false);
+    if (urgent.marker) urgent.marker.remove();
+    Object.assign(urgent, { place: null, marker: null, visitId: null, name: null, isNew: true, options: [], windowTouched: false });
+    const form = root.querySelector("#dp-urg-form");
+    form.reset();
+    setDefaultWindow();
+    root.querySelector("#dp-urg-status").textContent = "";
+    renderUrgentState();
+  }
+
+  function urgentStatus(text, cls = "") {
+    const el = root.querySelector("#dp-urg-status");
+    el.textContent = text;
+    el.className = `dp-out ${cls}`;
+  }
+
+  async function createUrgent() {
+    const nameInput = root.querySelector("#dp-urg-name");
+    const durInput = root.querySelector("#dp-urg-dur");
+    const from = root.querySelector("#dp-urg-from").value;
+    const to = root.querySelector("#dp-urg-to").value;
+    const name = nameInput.value.trim();
+    const duration = Number(durInput.value);
+    const fail = (text, el) => { urgentStatus(text, "error"); if (el) { el.setAttribute("aria-invalid", "true"); el.focus(); } };
+    for (const el of root.querySelectorAll("#dp-urg-form [aria-invalid]")) el.removeAttribute("aria-invalid");
+    if (!name) return fail(tr("needName"), nameInput);
+    if (!urgent.place) return fail(tr("needPlace"), root.querySelector("#dp-urg-pick"));
+    if (!Number.isFinite(duration) || duration < 1 || duration > 720) return fail(tr("needDuration"), durInput);
+    if (!from || !to || to <= from) return fail(tr("needWindow"), root.querySelector("#dp-urg-to"));
+    const skills = [
+      ...[...root.querySelectorAll("#dp-urg-skillboxes input:checked")].map((b) => b.value),
+      ...root.querySelector("#dp-urg-skills").value.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean),
+    ];
+    if (urgent.picking) setPicking(false);
+    const button = root.querySelector("#dp-urg-find");
+    button.disabled = true;
+    try {
+      // POST /api/visits has its own strict field list: no `locale` there.
+      const res = await api("/api/visits", {
+        method: "POST",
+        body: { day, pseudonym: name, lon: urgent.place[0], lat: urgent.place[1], duration_s: Math.round(duration * 60), windows: [[from, to]], skills },
+      });
+      const visit = res.visit || res;
+      urgent.visitId = visit.id;
+      urgent.name = visit.pseudonym || name;
+      urgent.isNew = true;
+      renderUrgentState();
+      await findOptions();
+    } catch (err) {
+      urgentStatus(tr("failed", { error: errorText(err) }), "error");
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function findOptions() {
+    renderUrgentState();
+    urgentStatus(tr("searching"));
+    try {
+      const res = await api("/api/dispatch/insert/options", { method: "POST", body: body({ visit_id: urgent.visitId, n: 3 }) });
+      urgent.options = res.options || [];
+      urgentStatus(urgent.options.length ? "" : tr("noOption", { reason: res.reason ? res.reason.message : "?" }), urgent.options.length ? "" : "error");
+      renderOptions();
+      const first = root.querySelector("#dp-urg-options button");
+      if (first && root.querySelector("#dp-urgent").contains(document.activeElement)) first.focus();
+    } catch (err) {
+      urgentStatus(tr("failed", { error: errorText(err) }), "error");
+    }
+  }
+
+  function optionText(o) {
+    return tr("option", { team: o.team_name || ctx.teamName(Number(o.team_id)), time: hhmm(o.arrival_s), extra: minutes(o.extra_travel_time_s) });
+  }
+
+  function renderOptions() {
+    const list = root.querySelector("#dp-urg-options");
+    if (!list) return;
+    list.innerHTML = urgent.options.map((o, i) => {
+      const violations = o.violations || [];
+      const ok = o.feasible !== false && !violations.length;
+      const id = `dp-opt-v-${i}`;
+      return `<li class="${ok ? "feasible" : "infeasible"}"><button type="button" data-index="${i}"${violations.length ? ` aria-describedby="${id}"` : ""}>`
+        + `<span>${escapeHtml(optionText(o))}</span> <span class="badge ${ok ? "ok" : "bad"}">${escapeHtml(ok ? tr("optFeasible") : tr("optInfeasible"))}</span></button>`
+        + (violations.length ? `<ul id="${id}" class="dp-violations">${violations.map((v) => `<li>${escapeHtml(v)}</li>`).join("")}</ul>` : "")
+        + "</li>";
+    }).join("");
+  }
+
+  async function chooseOption(option) {
+    if (!option) return;
+    const team = option.team_name || ctx.teamName(Number(option.team_id));
+    const violations = option.violations || [];
+    const time = hhmm(option.arrival_s);
+    const yes = await confirmDialog({
+      title: tr("confirmInsertTitle", { name: urgent.name, team }),
+      intro: violations.length ? tr("confirmInsertBreaks", { time }) : tr("confirmInsertIntro", { time, extra: minutes(option.extra_travel_time_s) }),
+      items: violations,
+      ok: violations.length ? tr("insertAnyway") : tr("insert"),
+    });
+    if (!yes) { urgentStatus(tr("cancelled")); return; }
+    const request = body({ visit_id: urgent.visitId, team_id: Number(option.team_id), position: option.position ?? null, urgent: urgent.isNew });
+    if (violations.length) request.force = true;
+    try {
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          await api("/api/dispatch/insert", { method: "POST", body: request });
+          break;
+        } catch (err) {
+          const code = errorCode(err);
+          if (attempt > 2 || err.status !== 409 || !["confirm_violations", "confirm_dropped"].includes(code)) throw err;
+          const details = err.body.details || {};
+          const again = code === "confirm_dropped"
+            ? await confirmDropped(details.dropped || [])
+            : await confirmDialog({
+              title: tr("confirmInsertTitle", { name: urgent.name, team }),
+              intro: tr("confirmInsertBreaks", { time }),
+              items: details.violations || [err.message],
+              ok: tr("insertAnyway"),
+            });
+          if (!again) { urgentStatus(tr("cancelled")); return; }
+          if (code === "confirm_dropped") request.confirm_dropped = (details.dropped || []).map((d) => Number(d.visit_id));
+          else request.force = true;
+        }
+      }
+      const name = urgent.name;
+      const visitId = urgent.visitId;
+      resetUrgent();
+      urgentStatus(tr("inserted", { name, team }), "ok");
+      ctx.selectVisit(visitId, { source: "panel" });
+      afterChange();
+    } catch (err) {
+      urgentStatus(tr("failed", { error: errorText(err) }), "error");
+    }
+  }
+
+  // ------------------------------------------------------------------------------ optimise
   function status(text, cls = "") {
     const el = root.querySelector("#dp-status");
     el.textContent = text;
-    el.className = cls;
+    el.className = `dp-out ${cls}`;
   }
-
-  function errorText(err) { return (err && err.message) || String(err); }
 
   async function run() {
     const budget = Number(root.querySelector("#dp-budget").value);
     const bar = root.querySelector("#dp-progress");
     root.querySelector("#dp-run").disabled = true;
     root.querySelector("#dp-result").innerHTML = "";
+    proposal = null;
     clearProposal();
     bar.hidden = false;
     bar.value = 0;
     status(tr("building"));
     try {
-      const started = await api("/api/dispatch/optimise", { method: "POST", body: { day, time_limit_s: budget } });
+      const started = await api("/api/dispatch/optimise", { method: "POST", body: body({ time_limit_s: budget }) });
       for (;;) {
         await new Promise((r) => setTimeout(r, 500));
         const job = await api(`/api/dispatch/jobs/${started.job_id}`);
-        if (job.progress) {
+        if (job.progress && job.progress.elapsed_s != null) {
           bar.value = Math.min(100, (100 * job.progress.elapsed_s) / budget);
           status(tr("running", { elapsed: job.progress.elapsed_s.toFixed(1), budget }));
         }
         if (job.state === "failed") { status(tr("failed", { error: job.error ? job.error.error : "?" }), "error"); break; }
-        if (job.state === "done") { bar.value = 100; proposal = job; showResult(job); break; }
+        if (job.state === "done") { bar.value = 100; status(""); proposal = job; showResult(job); break; }
       }
     } catch (err) {
       status(tr("failed", { error: errorText(err) }), "error");
     } finally {
-      root.querySelector("#dp-run").disabled = false;
+      const again = root.querySelector("#dp-run");
+      if (again) again.disabled = false;
       bar.hidden = true;
     }
   }
 
+  function droppedItems(dropped) {
+    return dropped.map((d) => `${d.label || visitLabel(Number(d.visit_id))}${d.reason ? ` — ${d.reason}` : ""}`);
+  }
+
   function showResult(job) {
-    const c = job.comparison;
-    const row = (label, key, fmt = (v) => v) => `<tr><th>${label}</th><td>${fmt(c.current[key])}</td><td>${fmt(c.proposed[key])}</td></tr>`;
-    const minutes = (s) => tr("min", { n: Math.round(s / 60) });
-    const reasons = (job.plan.unassigned || []).map((u) => `<li><b>${escapeHtml(u.label)}</b> : ${escapeHtml(u.message)}</li>`).join("");
+    const c = job.comparison || { current: {}, proposed: {} };
+    const row = (label, key, fmt = (v) => v ?? "–") => `<tr><th scope="row">${label}</th><td>${fmt(c.current[key])}</td><td>${fmt(c.proposed[key])}</td></tr>`;
+    const mins = (s) => (s == null ? "–" : tr("min", { n: minutes(s) }));
+    const reasons = ((job.plan && job.plan.unassigned) || []).map((u) => `<li><b>${escapeHtml(u.label)}</b> : ${escapeHtml(u.message)}</li>`).join("");
+    const dropped = job.dropped || [];
     root.querySelector("#dp-result").innerHTML = `
-      <table class="dp-compare"><thead><tr><th></th><th>${tr("current")}</th><th>${tr("proposed")}</th></tr></thead><tbody>
-        ${row(tr("km"), "distance_km")}${row(tr("travel"), "travel_time_s", minutes)}${row(tr("late"), "late_visits")}
+      <table class="dp-compare"><thead><tr><th scope="col"><span class="visually-hidden">–</span></th><th scope="col">${tr("current")}</th><th scope="col">${tr("proposed")}</th></tr></thead><tbody>
+        ${row(tr("km"), "distance_km")}${row(tr("travel"), "travel_time_s", mins)}${row(tr("late"), "late_visits")}
         ${row(tr("served"), "visits_served")}${row(tr("unassigned"), "visits_unassigned")}
       </tbody></table>
+      <section class="dp-dropped${dropped.length ? " warn" : ""}" aria-labelledby="dp-dropped-title">
+        <h3 id="dp-dropped-title">${tr("dropped")} (${dropped.length})</h3>
+        ${dropped.length ? `<ul id="dp-dropped-list">${dropped.map((d) => `<li data-visit-id="${escapeHtml(d.visit_id)}"><b>${escapeHtml(d.label || visitLabel(Number(d.visit_id)))}</b>${d.reason ? ` : ${escapeHtml(d.reason)}` : ""}</li>`).join("")}</ul>` : `<p>${tr("droppedNone")}</p>`}
+      </section>
       ${reasons ? `<h3>${tr("reasons")}</h3><ul class="dp-reasons">${reasons}</ul>` : ""}
-      ${job.applied ? `<p>${tr("applied")}</p>` : `<p>${tr("saved", { id: job.plan_id })}</p>
-      <button id="dp-apply" type="button">${tr("apply")}</button> <button id="dp-discard" type="button">${tr("discard")}</button>`}`;
-    drawProposal(job.plan);
+      <p id="dp-apply-status" class="dp-out" role="status">${job.applied ? tr("applied") : tr("saved", { id: job.plan_id })}</p>
+      ${job.applied ? "" : `<div class="dp-actions"><button id="dp-apply" type="button" class="primary">${tr("applyPlan")}</button> <button id="dp-discard" type="button">${tr("discard")}</button></div>`}`;
+    if (!job.applied) drawProposal(job.plan || {});
     const applyBtn = root.querySelector("#dp-apply");
     if (applyBtn) {
-      applyBtn.addEventListener("click", async () => {
-        try {
-          await api(`/api/dispatch/plans/${job.plan_id}/apply`, { method: "POST", body: {} });
-          job.applied = true;
-          showResult(job);
-          clearProposal();
-          ctx.refresh();
-        } catch (err) { status(tr("failed", { error: errorText(err) }), "error"); }
-      });
+      applyBtn.addEventListener("click", () => applyPlan(job));
       root.querySelector("#dp-discard").addEventListener("click", () => { proposal = null; clearProposal(); root.querySelector("#dp-result").innerHTML = ""; });
     }
   }
 
+  async function confirmDropped(dropped) {
+    return confirmDialog({
+      title: tr("droppedTitle", { n: dropped.length }),
+      intro: tr("droppedIntro"),
+      items: droppedItems(dropped),
+      tick: tr("droppedTick", { n: dropped.length }),
+      ok: tr("droppedOk"),
+    });
+  }
+
+  async function applyPlan(job) {
+    const out = root.querySelector("#dp-apply-status");
+    const button = root.querySelector("#dp-apply");
+    let confirm = [];
+    if (job.dropped && job.dropped.length) {
+      if (!(await confirmDropped(job.dropped))) { out.textContent = tr("cancelled"); return; }
+      confirm = job.dropped.map((d) => Number(d.visit_id));
+    }
+    button.disabled = true;
+    try {
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          await api(`/api/dispatch/plans/${job.plan_id}/apply`, { method: "POST", body: body({ confirm_dropped: confirm }) });
+          break;
+        } catch (err) {
+          if (attempt > 2 || err.status !== 409 || errorCode(err) !== "confirm_dropped") throw err;
+          const dropped = (err.body.details && err.body.details.dropped) || [];
+          if (!dropped.length || !(await confirmDropped(dropped))) { out.textContent = err.message; return; }
+          confirm = [...new Set([...confirm, ...dropped.map((d) => Number(d.visit_id))])];
+        }
+      }
+      job.applied = true;
+      showResult(job);
+      clearProposal();
+      afterChange();
+    } catch (err) {
+      if (err.status === 409 && errorCode(err) === "stale_plan") {
+        out.innerHTML = `<span class="error">${escapeHtml(err.message)}</span>`;
+        const again = document.createElement("button");
+        again.type = "button";
+        again.id = "dp-rerun";
+        again.className = "primary";
+        again.textContent = tr("rerun");
+        again.addEventListener("click", run);
+        root.querySelector("#dp-apply").replaceWith(again);
+        again.focus();
+        clearProposal();
+        return;
+      }
+      out.innerHTML = `<span class="error">${escapeHtml(tr("failed", { error: errorText(err) }))}</span>`;
+    } finally {
+      if (button.isConnected) button.disabled = false;
+    }
+  }
+
+  // ------------------------------------------------------------------------------ proposal layer
   function drawProposal(plan) {
     if (!map) return;
-    const features = (plan.routes || []).filter((r) => r.geometry).map((r) => ({ type: "Feature", id: Number(r.team_id), properties: { team_id: r.team_id }, geometry: r.geometry }));
+    const features = (plan.routes || []).filter((r) => r.geometry).map((r) => ({ type: "Feature", properties: { team_id: String(r.team_id) }, geometry: r.geometry }));
     const data = { type: "FeatureCollection", features };
     if (map.getSource(PROPOSAL_SOURCE)) { map.getSource(PROPOSAL_SOURCE).setData(data); return; }
     map.addSource(PROPOSAL_SOURCE, { type: "geojson", data });
@@ -231,64 +866,15 @@ export async function init(ctx) {
     if (map && map.getSource(PROPOSAL_SOURCE)) map.getSource(PROPOSAL_SOURCE).setData({ type: "FeatureCollection", features: [] });
   }
 
-  async function move(apply) {
-    const out = root.querySelector("#dp-move-out");
-    const pos = root.querySelector("#dp-move-pos").value;
-    const body = { day, visit_id: Number(root.querySelector("#dp-move-visit").value), team_id: Number(root.querySelector("#dp-move-team").value), position: pos === "" ? null : Number(pos), apply };
-    try {
-      const res = await api("/api/dispatch/move", { method: "POST", body });
-      const violations = res.violations || [];
-      out.innerHTML = violations.length ? `<p class="error">${tr("infeasible")}</p><ul>${violations.map((v) => `<li>${escapeHtml(v)}</li>`).join("")}</ul>` : `<p>${apply ? tr("applied") : tr("feasible")}</p>`;
-      if (res.plan) drawProposal(res.plan);
-      if (apply) ctx.refresh();
-    } catch (err) {
-      out.innerHTML = `<p class="error">${escapeHtml(errorText(err))}</p>`;
-    }
-  }
-
-  if (map) {
-    map.on("click", (e) => {
-      if (!picking) return;
-      picked = [e.lngLat.lng, e.lngLat.lat];
-      root.querySelector("#dp-slot-where").textContent = `${picked[0].toFixed(5)}, ${picked[1].toFixed(5)}`;
-    });
-  }
-
-  async function findSlots() {
-    const out = root.querySelector("#dp-slot-out");
-    if (!picked) { out.innerHTML = `<li class="error">${tr("pick")}</li>`; return; }
-    const skills = root.querySelector("#dp-slot-skills").value.split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
-    const body = { day, lon: picked[0], lat: picked[1], duration_s: Math.round(Number(root.querySelector("#dp-slot-dur").value) * 60), skills, n: 5 };
-    try {
-      const res = await api("/api/dispatch/slots", { method: "POST", body });
-      out.innerHTML = res.slots.length
-        ? res.slots.map((s) => `<li>${escapeHtml(tr("slot", { team: s.team_name, start: hhmm(s.start_s), latest: hhmm(s.latest_start_s), extra: Math.round(s.extra_travel_time_s / 60) }))}</li>`).join("")
-        : `<li>${escapeHtml(tr("noslot", { reason: res.reason ? res.reason.message : "" }))}</li>`;
-    } catch (err) {
-      out.innerHTML = `<li class="error">${escapeHtml(errorText(err))}</li>`;
-    }
-  }
-
-  async function insertUrgent() {
-    const out = root.querySelector("#dp-urg-out");
-    const id = Number(root.querySelector("#dp-urg-visit").value);
-    try {
-      const res = await api("/api/dispatch/insert", { method: "POST", body: { day, visit_id: id, urgent: true } });
-      const moved = res.diff.moved[String(id)];
-      if (moved && moved[1]) {
-        const route = res.plan.routes.find((r) => r.team_id === moved[1]);
-        out.textContent = tr("inserted", { team: route ? route.team_name : moved[1] });
-      } else {
-        const reason = (res.plan.unassigned || []).find((u) => u.visit_id === String(id));
-        out.textContent = tr("notInserted", { reason: reason ? reason.message : "?" });
-      }
-      drawProposal(res.plan);
-      if (res.applied) ctx.refresh();
-    } catch (err) {
-      out.textContent = errorText(err);
-    }
-  }
-
-  onChange(render);
+  onChange(() => {
+    // Keep what was typed in the urgent form across a language switch.
+    const keep = ["#dp-urg-name", "#dp-urg-dur", "#dp-urg-from", "#dp-urg-to", "#dp-urg-skills", "#dp-search", "#dp-budget"].map((sel) => [sel, root.querySelector(sel)?.value]);
+    const ticked = [...root.querySelectorAll("#dp-urg-skillboxes input:checked")].map((b) => b.value);
+    render();
+    for (const [sel, value] of keep) if (value != null && root.querySelector(sel)) root.querySelector(sel).value = value;
+    for (const b of root.querySelectorAll("#dp-urg-skillboxes input")) b.checked = ticked.includes(b.value);
+    renderUrgentState();
+    if (root.querySelector("#dp-search").value) renderSearch();
+  });
   render();
 }

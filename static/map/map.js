@@ -5,9 +5,13 @@
 // snapshot is loaded again. Ages are recomputed every second on the server's clock, so a team
 // whose reports stop turns grey ("position inconnue") even if this page's own socket is down.
 //
+// Plan changes arrive the same way (kinds `plans`, `visits`, `changes`, `etas`, `alerts`): the
+// page never reloads to show them; `refresh()` (the snapshot) is only the fallback after a drop.
+//
 // Extension panels (static/map/dispatch-*.js, listed by the server in config.extensions) are
 // imported if present and called as `init(ctx)` with ctx = {map, state, api, t, on(event, fn),
-// container, refresh()}.
+// container, refresh(), arrivalOf(visitId), selectVisit(id), pickPlace(fn|null), teamName(id),
+// visitName(id)}. Local events: "snapshot", "live", "changes", "select-visit", "insert-visit".
 import { apply, formatAge, hhmm, onChange, t, toggle } from "./i18n.js";
 import { api, ApiError, connectSocket, escapeHtml, serverNow, setCsrf, syncClock } from "./common.js";
 
@@ -24,12 +28,22 @@ const state = {
   plans: new Map(),
   alerts: [],
   connected: false,
+  /** Id of the day's published plan (snapshot and `changes` keep it current). */
+  planId: null,
+  /** team_id -> {at, etas: {visit_id: arrival_s}} from the live `etas` kind. */
+  etas: new Map(),
+  /** visit_id -> {team_id, seq, arrival_s} from the published plan's stops. */
+  stops: new Map(),
+  selectedVisit: null,
 };
+const NOTICE_MAX = 4;
 const markers = new Map();
 const listeners = new Map();
 let map = null;
 let socket = null;
 let dirty = { trails: false, visits: false, plans: false, teams: false, alerts: false };
+/** While the urgent-visit form picks a place, map clicks go to this function only. */
+let pickHandler = null;
 
 function emitLocal(event, payload) {
   for (const fn of listeners.get(event) || []) {
@@ -55,6 +69,48 @@ function visitName(id) {
 function presenceOf(pos) {
   if (!pos || pos.seen_at == null) return "never";
   return serverNow() - pos.seen_at <= state.config.stale_s ? "live" : "unknown";
+}
+
+/** Seconds since local midnight on the rounds' clock (the device's clock when unknown). */
+function nowS() {
+  if (state.dayClock) return (state.dayClock.time_s + serverNow() - state.dayClock.at) % 86400;
+  const d = new Date();
+  return d.getHours() * 3600 + d.getMinutes() * 60 + d.getSeconds();
+}
+
+/** Planned arrival of a visit: the live ETA when known, else the published plan's arrival_s. */
+function arrivalOf(visitId) {
+  const id = Number(visitId);
+  const stop = state.stops.get(id);
+  const visit = state.visits.get(id);
+  const teamId = stop ? stop.team_id : visit && visit.team_id;
+  const eta = teamId != null ? state.etas.get(teamId) : null;
+  if (eta && eta.etas) {
+    const value = eta.etas[id] ?? eta.etas[String(id)];
+    if (value != null) return { arrival_s: value, source: "eta" };
+  }
+  if (stop && stop.arrival_s != null) return { arrival_s: stop.arrival_s, source: "plan" };
+  return null;
+}
+
+function indexStops() {
+  state.stops = new Map();
+  for (const plan of state.plans.values()) {
+    (plan.stops || []).forEach((stop, i) => {
+      if (stop.visit_id == null) return;
+      state.stops.set(Number(stop.visit_id), { team_id: plan.team_id, seq: stop.seq ?? i, arrival_s: stop.arrival_s });
+    });
+  }
+}
+
+function arrivalText(visitId) {
+  const a = arrivalOf(visitId);
+  return a ? t("visits.arrival", { time: hhmm(a.arrival_s) }) : t("visits.arrival.none");
+}
+
+function windowText(v) {
+  const range = (v.windows || []).map(([a, b]) => `${hhmm(a)}–${hhmm(b)}`).join(", ");
+  return range ? t("visits.window", { range }) : "";
 }
 
 // ---------------------------------------------------------------- base map
@@ -107,18 +163,26 @@ function addOverlayLayers() {
       "circle-color": ["match", ["get", "status"], "done", "#2e8b57", "in_progress", "#f0b429", "arrived", "#f0b429", "missed", "#c0392b", "cancelled", "#bbbbbb", "#ffffff"],
     },
   });
-  map.on("click", "visits", (e) => {
-    const f = e.features && e.features[0];
+  map.addLayer({
+    id: "visits-selected", type: "circle", source: "visits", filter: ["==", ["get", "id"], -1],
+    paint: { "circle-radius": 12, "circle-color": "rgba(0,0,0,0)", "circle-stroke-width": 3, "circle-stroke-color": "#111" },
+  });
+  map.on("click", (e) => {
+    if (pickHandler) { pickHandler([e.lngLat.lng, e.lngLat.lat]); return; }
+    const f = map.getLayer("visits") && map.queryRenderedFeatures(e.point, { layers: ["visits"] })[0];
     if (!f) return;
     const v = state.visits.get(f.properties.id);
     if (!v) return;
-    const windows = (v.windows || []).map(([a, b]) => `${hhmm(a)}–${hhmm(b)}`).join(", ");
-    new maplibregl.Popup().setLngLat(e.lngLat).setHTML(
-      `<strong>${escapeHtml(v.pseudonym)}</strong><br>${escapeHtml(v.address || v.commune || "")}<br>${escapeHtml(windows)}<br>${escapeHtml(t(`status.${v.status}`))}${v.team_id ? `<br>${escapeHtml(teamName(v.team_id))}` : ""}`,
+    selectVisit(v.id, { source: "map" });
+    const eta = arrivalOf(v.id);
+    new maplibregl.Popup({ className: "visit-popup" }).setLngLat(e.lngLat).setHTML(
+      `<strong>${escapeHtml(v.pseudonym)}</strong><br><b class="arrival" title="${escapeHtml(eta ? t(eta.source === "eta" ? "visits.eta.title" : "visits.plan.title") : "")}">${escapeHtml(arrivalText(v.id))}</b>`
+      + `<br><span class="secondary">${escapeHtml(windowText(v))}</span><br>${escapeHtml(v.address || v.commune || "")}`
+      + `<br>${escapeHtml(t(`status.${v.status}`))} · ${escapeHtml(v.team_id ? teamName(v.team_id) : t("visits.unassigned"))}`,
     ).addTo(map);
   });
-  map.on("mouseenter", "visits", () => { map.getCanvas().style.cursor = "pointer"; });
-  map.on("mouseleave", "visits", () => { map.getCanvas().style.cursor = ""; });
+  map.on("mouseenter", "visits", () => { if (!pickHandler) map.getCanvas().style.cursor = "pointer"; });
+  map.on("mouseleave", "visits", () => { map.getCanvas().style.cursor = pickHandler ? "crosshair" : ""; });
 }
 
 function emptyFC() {
@@ -210,10 +274,73 @@ function renderAlerts() {
   }).join("");
 }
 
+function isUnassigned(v) {
+  return !v.team_id && !state.stops.has(v.id) && v.status !== "cancelled" && v.status !== "done";
+}
+
 function renderVisits() {
   const list = document.getElementById("visit-list");
-  const visits = [...state.visits.values()].sort((a, b) => ((a.windows?.[0]?.[0] ?? 0) - (b.windows?.[0]?.[0] ?? 0)));
-  list.innerHTML = visits.slice(0, 300).map((v) => `<li data-visit-id="${v.id}"><span>${escapeHtml(hhmm(v.windows?.[0]?.[0]))} ${escapeHtml(v.pseudonym)}${v.team_id ? ` · ${escapeHtml(teamName(v.team_id))}` : ""}</span><span class="st ${escapeHtml(v.status)}">${escapeHtml(t(`status.${v.status}`))}</span></li>`).join("");
+  const key = (v) => { const a = arrivalOf(v.id); return a ? a.arrival_s : 1e6 + (v.windows?.[0]?.[0] ?? 0); };
+  const visits = [...state.visits.values()].sort((a, b) => key(a) - key(b));
+  if (!visits.length) { list.innerHTML = `<li>${escapeHtml(t("visits.none"))}</li>`; return; }
+  const active = document.activeElement;
+  const focused = active && list.contains(active) && active.dataset.visitId ? { id: active.dataset.visitId, cls: active.classList.contains("vins") ? "vins" : "vsel" } : null;
+  list.innerHTML = visits.slice(0, 300).map((v) => {
+    const eta = arrivalOf(v.id);
+    const team = v.team_id || (state.stops.get(v.id) || {}).team_id;
+    const selected = state.selectedVisit === v.id;
+    return `<li data-visit-id="${v.id}" class="${selected ? "selected" : ""}">`
+      + `<button type="button" class="vsel" data-visit-id="${v.id}" aria-pressed="${selected}">`
+      + `<span class="who">${escapeHtml(v.pseudonym)}</span>`
+      + `<span class="arrival"${eta ? ` title="${escapeHtml(t(eta.source === "eta" ? "visits.eta.title" : "visits.plan.title"))}"` : ""}>${escapeHtml(arrivalText(v.id))}</span>`
+      + `<span class="secondary">${escapeHtml(team ? teamName(team) : t("visits.unassigned"))}${windowText(v) ? ` · ${escapeHtml(windowText(v))}` : ""}</span>`
+      + `</button><span class="st ${escapeHtml(v.status)}">${escapeHtml(t(`status.${v.status}`))}</span>`
+      + (isUnassigned(v) ? `<button type="button" class="vins" data-visit-id="${v.id}" aria-label="${escapeHtml(t("visits.insert.label", { name: v.pseudonym }))}">${escapeHtml(t("visits.insert"))}</button>` : "")
+      + "</li>";
+  }).join("");
+  if (focused) {
+    // A re-render must not throw the keyboard user's focus back to the top of the page.
+    const again = list.querySelector(`button.${focused.cls}[data-visit-id="${focused.id}"]`) || list.querySelector(`button.vsel[data-visit-id="${focused.id}"]`);
+    if (again) again.focus();
+  }
+}
+
+function selectVisit(id, { source = "panel" } = {}) {
+  const visitId = id == null ? null : Number(id);
+  state.selectedVisit = visitId;
+  if (map && map.getLayer("visits-selected")) map.setFilter("visits-selected", ["==", ["get", "id"], visitId ?? -1]);
+  for (const button of document.querySelectorAll("#visit-list button.vsel")) {
+    const on = Number(button.dataset.visitId) === visitId;
+    button.setAttribute("aria-pressed", String(on));
+    button.parentElement.classList.toggle("selected", on);
+  }
+  emitLocal("select-visit", { visit_id: visitId, source });
+}
+
+function pushNotice(text) {
+  const box = document.getElementById("notices");
+  if (!box) return;
+  const item = document.createElement("div");
+  item.className = "notice";
+  const span = document.createElement("span");
+  span.textContent = text;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "notice-close";
+  close.setAttribute("aria-label", t("notice.close"));
+  close.textContent = "×";
+  close.addEventListener("click", () => item.remove());
+  item.append(span, close);
+  box.prepend(item);
+  while (box.children.length > NOTICE_MAX) box.lastElementChild.remove();
+}
+
+function changeText(change) {
+  const teams = (change.teams || (change.team_id != null ? [change.team_id] : [])).map((id) => teamName(Number(id)));
+  const kind = t(`change.${change.change}`);
+  let text = t("change.notice", { change: kind === `change.${change.change}` ? change.change : kind, by: change.by || "?", teams: teams.join(", ") || "–" });
+  if (change.dropped && change.dropped.length) text += ` · ${t("change.dropped", { n: change.dropped.length })}`;
+  return text;
 }
 
 // ---------------------------------------------------------------- data
@@ -283,7 +410,12 @@ function applySnapshot(snap) {
   syncClock(snap.server_time);
   state.teams = new Map(snap.teams.map((team) => [team.id, team]));
   state.visits = new Map((snap.visits || []).map((v) => [v.id, v]));
-  state.plans = new Map((snap.plans || []).map((p) => [p.team_id, p]));
+  state.plans = new Map((snap.plans || []).filter((p) => p.stops && p.stops.length).map((p) => [p.team_id, p]));
+  state.planId = snap.plan_id ?? (snap.plans && snap.plans[0] ? snap.plans[0].plan_id : null) ?? null;
+  state.etas = new Map((snap.etas || []).map((e) => [e.team_id, e]));
+  // The rounds' clock may differ from the device's (time zone, a replayed day): keep its time.
+  state.dayClock = typeof snap.time_s === "number" ? { time_s: snap.time_s, at: serverNow() } : null;
+  indexStops();
   state.trails = new Map(Object.entries(snap.trails || {}).map(([id, pts]) => [Number(id), pts]));
   state.positions = new Map();
   for (const [id, marker] of markers) {
@@ -305,8 +437,21 @@ function applyBatch(batch) {
     if (visit.deleted) state.visits.delete(visit.id); else state.visits.set(visit.id, { ...state.visits.get(visit.id), ...visit });
     dirty.visits = true;
   }
-  for (const plan of batch.plans || []) { state.plans.set(plan.team_id, plan); dirty.plans = true; }
+  for (const plan of batch.plans || []) {
+    // An emptied round comes as stops: [] (geometry null): its line leaves the map.
+    if (!plan.stops || !plan.stops.length) state.plans.delete(plan.team_id); else state.plans.set(plan.team_id, plan);
+    if (plan.plan_id != null) state.planId = plan.plan_id;
+    dirty.plans = true;
+    dirty.visits = true;
+  }
+  if (batch.plans && batch.plans.length) indexStops();
+  for (const eta of batch.etas || []) { state.etas.set(eta.team_id, eta); dirty.visits = true; }
   for (const alert of batch.alerts || []) pushAlert(alert);
+  for (const change of batch.changes || []) {
+    if (change.plan_id != null) state.planId = change.plan_id;
+    pushNotice(changeText(change));
+    emitLocal("changes", change);
+  }
   for (const event of batch.events || []) emitLocal("event", event);
   emitLocal("live", batch);
 }
@@ -371,7 +516,17 @@ async function loadExtensions() {
     try {
       const mod = await import(url);
       if (typeof mod.init === "function") {
-        await mod.init({ map, state, api, t, container, on: (event, fn) => { if (!listeners.has(event)) listeners.set(event, []); listeners.get(event).push(fn); }, refresh: loadSnapshot });
+        await mod.init({
+          map, state, api, t, container,
+          on: (event, fn) => { if (!listeners.has(event)) listeners.set(event, []); listeners.get(event).push(fn); },
+          refresh: loadSnapshot,
+          arrivalOf,
+          nowS,
+          selectVisit,
+          teamName,
+          visitName,
+          pickPlace: (fn) => { pickHandler = fn || null; map.getCanvas().style.cursor = pickHandler ? "crosshair" : ""; },
+        });
       }
     } catch (err) {
       console.error(`extension ${url} failed`, err);
@@ -387,6 +542,12 @@ async function main() {
   document.getElementById("panel-toggle").addEventListener("click", (e) => {
     side.classList.toggle("open");
     e.currentTarget.setAttribute("aria-expanded", String(side.classList.contains("open")));
+  });
+  document.getElementById("visit-list").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-visit-id]");
+    if (!button) return;
+    const id = Number(button.dataset.visitId);
+    if (button.classList.contains("vins")) { selectVisit(id, { source: "list" }); emitLocal("insert-visit", { visit_id: id }); } else selectVisit(id, { source: "list" });
   });
   state.config = await loadConfig();
   syncClock(state.config.server_time);
@@ -409,7 +570,7 @@ async function main() {
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: true }), "top-left");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
-  window.dispatchMap = { map, state, markers };
+  window.dispatchMap = { map, state, markers, arrivalOf };
   await new Promise((resolve) => map.on("load", resolve));
   addOverlayLayers();
   for (const [box, layers] of [["layer-trails", ["trails"]], ["layer-routes", ["routes"]], ["layer-visits", ["visits"]], ["layer-osm", ["osm"]]]) {
