@@ -39,8 +39,8 @@ from dispatch.optimise import (
 from dispatch.optimise.insertion import insertions, states_from_plan
 from dispatch.optimise.model import can_serve
 from dispatch.optimise.reasons import explain
-from dispatch.optimise.schedule import time_route
 from dispatch.optimise.rows import plan_rows
+from dispatch.optimise.schedule import time_route
 from dispatch.rounds.day import Day, Fix, build_day
 from dispatch.rounds.texts import text
 
