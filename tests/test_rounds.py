@@ -310,3 +310,25 @@ def test_teams_leave_from_where_they_are_and_cancelled_visits_leave_the_round(
     change = world.rounds.visit_changed(cancelled, by="coord")
     assert change is not None and change["removed"] == {str(a["id"]): [first["id"]]}
     assert served(world.store.published_plan(DAY) or {"routes": []}) == {second["id"]}
+
+
+def test_a_visit_given_to_another_team_by_hand_moves_round_and_phone(world: World) -> None:
+    """Editing a visit's team (the visit form) is a move of the published round, announced to
+    both teams; taking it out of any team leaves it waiting, announced as removed."""
+    a = world.team("Équipe A")
+    b = world.team("Équipe B")
+    v = world.visit("EDITEE", 0, ("17:30", "20:00"), team_id=a["id"])
+    world.visit("AUTRE", 1, ("17:30", "20:00"), team_id=b["id"])
+    plan = world.plan_whole_day()
+    owner = next(
+        r["team_id"] for r in plan["routes"] if v["id"] in [s["visit_id"] for s in r["stops"]]
+    )
+    other = b["id"] if owner == a["id"] else a["id"]
+    edited = world.store.update_visit(v["id"], {"team_id": other})
+    change = world.rounds.visit_changed(edited, by="coord")
+    assert change is not None and change["added"] == {str(other): [v["id"]]}
+    assert world.store.get_visit(v["id"])["team_id"] == other
+    edited = world.store.update_visit(v["id"], {"team_id": None, "status": "planned"})
+    change = world.rounds.visit_changed(edited, by="coord")
+    assert change is not None and change["removed"] == {str(other): [v["id"]]}
+    assert v["id"] not in served(world.store.published_plan(DAY) or {"routes": []})

@@ -561,23 +561,39 @@ class Rounds:
             )
 
     def visit_changed(self, visit: dict[str, Any], *, by: str) -> dict[str, Any] | None:
-        """A visit was edited, cancelled or deleted: its round is re-timed and announced.
+        """A visit of a published round was edited, cancelled or given to another team by
+        hand: its round (and the new team's) are re-timed, published and announced.
 
-        Nothing happens for a visit in no published round (a new visit waits to be inserted)."""
+        Nothing happens for a visit in no published round (a new visit waits to be inserted).
+        """
         day = visit.get("day")
         if not isinstance(day, str) or day < self.clock.today():
             return None
+        vid = int(visit["id"])
+        stored = self.store.published_plan(day)
+        in_team = next(
+            (tid for tid, stops in _routes_of(stored).items() if vid in _stop_ids(stops)), None
+        )
+        if in_team is None:
+            return None
+        wanted = visit.get("team_id")
+        if visit.get("status") in ("planned", "assigned") and wanted not in (None, in_team):
+            # Given to another team by hand (a coordinator's edit): a move, applied as asked.
+            change = self.move(day, vid, int(wanted), apply=True, force=True, by=by)
+            return change
         with self._day_lock(day):
-            stored = self.store.published_plan(day)
-            in_round = any(
-                int(visit["id"]) in _stop_ids(stops) for stops in _routes_of(stored).values()
-            )
-            if not in_round:
-                return None
             d = self.day(day)
-            return self._commit(
-                d, d.current, "visit", by=by, locale=self.options.locale, force_drop=True
-            )
+            new = d.current
+            if visit.get("status") == "planned" and wanted is None:
+                # Taken out of its round by hand: it waits, unassigned, to be planned again.
+                new = Plan(
+                    routes=tuple(
+                        r if r.team_id != str(in_team) else _route_without(d, r, str(vid))
+                        for r in d.current.routes
+                    ),
+                    unassigned=d.current.unassigned,
+                )
+            return self._commit(d, new, "visit", by=by, locale=self.options.locale, force_drop=True)
 
     # -- arrival times -------------------------------------------------------------------------
     def etas(self, day: str | None = None) -> dict[int, dict[int, int]]:
@@ -787,6 +803,18 @@ class Rounds:
         for u in body["unassigned"]:
             u["label"] = d.visit_label(u["visit_id"])
         return body
+
+
+def _route_without(d: Day, route: Any, vid: str) -> Any:
+    """``route`` re-timed without visit ``vid``."""
+    from dispatch.optimise.insertion import best_break_positions
+    from dispatch.optimise.schedule import build_route
+
+    states = states_from_plan(d.problem, Plan(routes=(route,)))
+    st = states[route.team_id]
+    items = [i for i in st.items if i != vid]
+    movable, _ = best_break_positions(d.problem, st, items) if items else ([], None)
+    return build_route(d.problem, st.team, movable, st.prefix)
 
 
 def _travel(stops: Sequence[Any], end_travel_s: int) -> int:
