@@ -62,8 +62,11 @@ def get_rounds(app: Flask | None = None) -> Rounds:
 
 
 def _by() -> str:
+    """Who makes a change, as the other coordinators and the teams read it (username)."""
     principal = current_principal()
-    return principal.actor if principal.authenticated else "optimiser"
+    if not principal.authenticated:
+        return "optimiser"
+    return principal.name or principal.actor
 
 
 def _locale(body: dict[str, Any]) -> str:
