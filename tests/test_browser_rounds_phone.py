@@ -318,7 +318,8 @@ def test_plan_change_shows_on_the_phone_within_a_second(live, phone, coordinator
     assert "Tournée modifiée" in notice and "1 visite ajoutée" in notice, notice
     assert "nouvelle" in page.inner_text(f"#round li[data-visit-id='{bravo}']")
     assert round_ids(page)[:2] == [a_ids[0], bravo]
-    assert page.evaluate("window.__vibrations.length") >= 1, "the phone vibrates on a change"
+    time.sleep(0.6)  # a summary and its round may come in two batches: still one alert
+    assert page.evaluate("window.__vibrations.length") == 1, "the phone vibrates once per change"
     check_axe(page)
     shot(page, "phone-change-added-fr")
     arnaud = a_ids[2]

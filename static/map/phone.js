@@ -18,6 +18,7 @@ const ACK_TIMEOUT_MS = 8000;
 const HEARTBEAT_MS = 60000;
 const STATUS_REFRESH_MS = 15000;
 const VIBRATION_MS = [150, 80, 150];
+const SUMMARY_WAIT_MS = 400;
 
 const state = {
   config: null,
@@ -26,6 +27,8 @@ const state = {
   // visit id -> estimated arrival_s from the team's live position (the "etas" kind).
   etas: new Map(),
   loaded: false,
+  // A change's summary received before its round: {before, server, timer} (see applyLive).
+  pending: null,
   // The day of the round shown (the snapshot's): pushes about other days are not for this page.
   day: null,
   lastFix: null,
@@ -425,18 +428,23 @@ async function loadSnapshot() {
   const teamId = state.config.principal.team_id;
   // After a disconnection the snapshot is compared with the round shown before, so what
   // changed meanwhile is marked as if it had been pushed.
-  const before = state.loaded ? roundView() : null;
+  const pending = state.pending;
+  const before = pending ? pending.before : state.loaded ? roundView() : null;
+  const planId = state.plan?.plan_id;
   state.day = snap.day || null;
   state.plan = (snap.plans || []).find((p) => p.team_id === teamId) || null;
-  state.visits = orderVisits((snap.visits || []).filter((v) => v.team_id === teamId), state.plan);
+  if (state.plan?.plan_id !== planId) state.etas = new Map();
+  state.visits = (snap.visits || []).filter((v) => v.team_id === teamId);
   state.loaded = true;
-  const changed = before ? markDiff(before, roundView()) : false;
+  if (before) { settleChanges(before, pending ? pending.server : null); return; }
+  state.visits = orderVisits(state.visits, state.plan);
   renderRound();
-  if (changed) announceChanges(); else renderChanges();
+  renderChanges();
 }
 
 function applyLive(batch, teamId) {
-  const before = roundView();
+  const pending = state.pending;
+  const before = pending ? pending.before : roundView();
   let changed = false;
   for (const v of batch.visits || []) {
     if (v.deleted || v.team_id !== teamId || (v.day && state.day && v.day !== state.day)) {
@@ -456,12 +464,14 @@ function applyLive(batch, teamId) {
     state.etas = new Map();
     changed = true;
   }
+  let retimedOnly = false;
   for (const item of batch.etas || []) {
     if (item.team_id !== teamId) continue;
     state.etas = new Map(Object.entries(item.etas || {}).map(([id, s]) => [Number(id), s]));
-    changed = true;
+    retimedOnly = true;
   }
-  const server = { added: [], removed: [], retimed: [] };
+  const server = pending ? pending.server : { added: [], removed: [], retimed: [] };
+  let summarised = false;
   for (const item of batch.changes || []) {
     if (item.team_id != null && item.team_id !== teamId) continue;
     if (item.day && state.day && item.day !== state.day) continue;
@@ -469,8 +479,20 @@ function applyLive(batch, teamId) {
       const ids = Array.isArray(item[key]) ? item[key] : (item[key] || {})[teamId] || [];
       server[key].push(...ids.map(Number));
     }
+    summarised = true;
   }
-  if (!changed && !server.added.length && !server.removed.length && !server.retimed.length) return;
+  if (!changed) {
+    // A change's summary can come a batch before its round and visits: it waits for them (at
+    // most SUMMARY_WAIT_MS), so that the list and the notice change together, once.
+    if (summarised && !pending) state.pending = { before, server, timer: setTimeout(() => settleChanges(before, server), SUMMARY_WAIT_MS) };
+    if (retimedOnly) renderRound();
+    return;
+  }
+  settleChanges(before, server);
+}
+
+function settleChanges(before, server) {
+  if (state.pending) { clearTimeout(state.pending.timer); state.pending = null; }
   state.visits = orderVisits(state.visits, state.plan);
   const marked = state.loaded && markDiff(before, roundView(), server);
   renderRound();
