@@ -49,6 +49,10 @@ ARRIVALS_B = (9 * 3600 + 30 * 60, 11 * 3600)
 
 
 def _visit(store: Store, day: str, name: str, home: tuple[float, float]) -> dict[str, Any]:
+    # M-AVRIL has two windows: the phone shows the one its arrival aims at.
+    windows = (
+        [["08:00", "10:00"], ["10:30", "18:00"]] if name == "M-AVRIL" else [["08:00", "18:00"]]
+    )
     return store.add_visit(
         {
             "day": day,
@@ -58,7 +62,7 @@ def _visit(store: Store, day: str, name: str, home: tuple[float, float]) -> dict
             "address": f"3 rue de {name.title()}",
             "commune": "Melun",
             "duration_s": 1800,
-            "windows": [["08:00", "18:00"]],
+            "windows": windows,
         }
     )
 
@@ -227,7 +231,7 @@ def test_pairing_link_lands_on_the_round(live, browser) -> None:  # type: ignore
         assert page.evaluate("!!localStorage.getItem('dispatch.deviceToken')")
         assert round_ids(page) == [v["id"] for v in world["visits_a"]]
         second = page.inner_text(f"#round li[data-visit-id='{world['visits_a'][1]['id']}']")
-        assert "arrivée prévue 10:40" in second and "08:00" in second
+        assert "arrivée prévue 10:40" in second and "créneau 10:30–18:00" in second, second
         assert "arrivée prévue 09:00" in page.inner_text("#next-body")
         assert page.inner_text("#next-body .who") == "MME-ALPHA"
         assert "M-BRAVO" not in page.content()

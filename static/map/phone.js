@@ -249,8 +249,11 @@ function arrivalText(visitId, stops) {
   return planned != null ? t("phone.arrival", { time: hhmm(planned) }) : "";
 }
 
-function windowText(visit) {
-  const w = (visit.windows || [])[0];
+/** The window the arrival aims at: the first one not over by then (else the last one). */
+function windowText(visit, stops) {
+  const windows = visit.windows || [];
+  const arrival = state.etas.get(visit.id) ?? stops.get(visit.id)?.arrival_s;
+  const w = arrival != null ? windows.find((x) => x[1] >= arrival) || windows[windows.length - 1] : windows[0];
   return w ? t("phone.window", { start: hhmm(w[0]), end: hhmm(w[1]) }) : "";
 }
 
@@ -290,8 +293,9 @@ function renderNext() {
   }
   const fix = state.lastFix;
   const d = fix ? distanceM(fix.lon, fix.lat, visit.lon, visit.lat) : null;
-  const arrival = arrivalText(visit.id, stopsById());
-  const window0 = windowText(visit);
+  const stops = stopsById();
+  const arrival = arrivalText(visit.id, stops);
+  const window0 = windowText(visit, stops);
   body.innerHTML = `<div class="who">${escapeHtml(visit.pseudonym)}${badges(markList(visit.id))}</div>`
     + (arrival ? `<div class="arrival">${escapeHtml(arrival)}</div>` : "")
     + (window0 ? `<div class="secondary">${escapeHtml(window0)}</div>` : "")
@@ -317,7 +321,7 @@ function renderRound() {
   list.innerHTML = state.visits.map((v) => {
     const marks = markList(v.id);
     const arrival = arrivalText(v.id, stops);
-    const secondary = [windowText(v), v.commune || ""].filter(Boolean).join(" · ");
+    const secondary = [windowText(v, stops), v.commune || ""].filter(Boolean).join(" · ");
     return `<li class="${escapeHtml(v.status)}" data-visit-id="${v.id}"${marks.length ? ` data-mark="${marks.join(" ")}"` : ""}>`
       + `<div><strong>${escapeHtml(v.pseudonym)}</strong>${badges(marks)}</div>`
       + `<div>${arrival ? `<span class="arrival">${escapeHtml(arrival)}</span> · ` : ""}<span class="st">${escapeHtml(t(`status.${v.status}`))}</span></div>`
