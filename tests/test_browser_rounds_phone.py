@@ -346,6 +346,7 @@ def test_plan_change_shows_on_the_phone_within_a_second(live, phone, coordinator
     assert "Round changed: 1 visit added, 1 removed" in notice and "MME-ARNAUD" in notice, notice
     assert "new" in page.inner_text(f"#round li[data-visit-id='{bravo}'] .badge")
     check_axe(page)
+    shot(page, "phone-change-removed-en")
     set_locale(page, "fr")
     page.click("#changes-seen")
     page.wait_for_selector("#round li[data-mark]", state="detached", timeout=1000)
@@ -361,6 +362,7 @@ def test_resync_after_a_disconnection_shows_what_changed(live, phone, coordinato
     blanc = world["visits_b"][1]["id"]
     ctx.set_offline(True)
     page.wait_for_selector("#conn[data-state='offline']", timeout=5000)
+    check_axe(page)
     move(
         coordinator,
         server.base_url,
@@ -380,6 +382,7 @@ def test_resync_after_a_disconnection_shows_what_changed(live, phone, coordinato
     )
     assert retimed, "the visits after the new first one arrive later"
     assert "horaire modifié" in page.inner_text(f"#round li[data-visit-id='{retimed[0]}']")
+    shot(page, "phone-resync-fr", full_page=True)
     page.click("#changes-seen")
 
 
