@@ -272,6 +272,39 @@ def test_move_a_visit_with_selects_confirms_what_it_breaks_and_shows_live(live, 
     assert "par coord" in notice, "the notice names who changed the plan by their username"
 
 
+def test_dragging_a_visit_onto_another_round_fills_the_move_and_checks_it(live, coord) -> None:  # type: ignore[no-untyped-def]
+    """M-AVRIL (team A) dragged with the mouse onto M-BRAVO (team B) on the map: the move tool
+    shows team B, "after M-BRAVO", and its feasibility, without applying anything."""
+    _, world = live
+    page = coord.page
+    avril = coord.js("() => [...window.dispatchMap.state.visits.values()].find(v => v.pseudonym === 'M-AVRIL').id")
+    before = coord.stops_of(world["team_a"]["id"])
+    middle = [(HOMES_A[1][0] + HOMES_B[0][0]) / 2, (HOMES_A[1][1] + HOMES_B[0][1]) / 2]
+    coord.js("p => window.dispatchMap.map.jumpTo({center: p, zoom: 14})", middle)
+    page.wait_for_timeout(400)
+    box = page.locator("#map canvas").bounding_box()
+    project = "p => { const q = window.dispatchMap.map.project(p); return [q.x, q.y]; }"
+    x0, y0 = coord.js(project, list(HOMES_A[1]))
+    x1, y1 = coord.js(project, list(HOMES_B[0]))
+    page.mouse.move(box["x"] + x0, box["y"] + y0)
+    page.mouse.down()
+    page.mouse.move(box["x"] + (x0 + x1) / 2, box["y"] + (y0 + y1) / 2, steps=8)
+    page.mouse.move(box["x"] + x1, box["y"] + y1, steps=8)
+    assert "M-AVRIL → Équipe B" in page.inner_text(".drag-ghost")
+    page.mouse.up()
+    page.wait_for_selector("#dp-move-out p", timeout=15000)
+    assert "M-AVRIL" in page.inner_text("#dp-move-visit")
+    assert page.locator("#dp-move-team option:checked").inner_text() == "Équipe B"
+    position = page.locator("#dp-move-pos option:checked").inner_text()
+    assert position.startswith("après ") and position.endswith("M-BRAVO"), position
+    out = page.inner_text("#dp-move-out")
+    assert "Faisable." in out or page.locator("#dp-move-out .dp-violations li").count() > 0, out
+    assert coord.stops_of(world["team_a"]["id"]) == before, "a drag only proposes the move"
+    assert avril in before
+    coord.shot("coordinator-move-drag-1400.png")
+    coord.assert_no_reload()
+
+
 def test_urgent_visit_placed_on_the_map_is_inserted_where_chosen(live, coord) -> None:  # type: ignore[no-untyped-def]
     """A new urgent visit placed by clicking the map gets insertion options (team, arrival,
     extra driving); the chosen one is confirmed and the round shows it live. An existing

@@ -239,6 +239,19 @@ export async function init(ctx) {
       details.scrollIntoView({ block: "nearest" });
     }
   });
+  ctx.on("drop-visit", ({ visit_id: id, team_id: teamId, after_visit_id: after }) => {
+    // A visit dragged onto a round: the same selects are filled in, then checked.
+    if (moveSel.visitId !== id) chooseVisit(id);
+    moveSel.teamId = Number(teamId);
+    const stops = ((state.plans.get(moveSel.teamId) || {}).stops || []).filter((s) => s.visit_id != null && Number(s.visit_id) !== id);
+    const index = after == null ? -1 : stops.findIndex((s) => Number(s.visit_id) === Number(after));
+    moveSel.position = index >= 0 ? String(index + 1) : "";
+    const details = root.querySelector("#dp-move");
+    details.open = true;
+    refreshMoveChoices();
+    details.scrollIntoView({ block: "nearest" });
+    move(false);
+  });
   ctx.on("insert-visit", ({ visit_id: id }) => {
     const visit = state.visits.get(id);
     if (!visit) return;
@@ -790,6 +803,9 @@ export async function init(ctx) {
       <p id="dp-apply-status" class="dp-out" role="status">${job.applied ? tr("applied") : tr("saved", { id: job.plan_id })}</p>
       ${job.applied ? "" : `<div class="dp-actions"><button id="dp-apply" type="button" class="primary">${tr("applyPlan")}</button> <button id="dp-discard" type="button">${tr("discard")}</button></div>`}`;
     if (!job.applied) drawProposal(job.plan || {});
+    // What the proposal would remove must be seen before "Apply" is reached.
+    const warn = root.querySelector(".dp-dropped");
+    if (warn && !job.applied) warn.scrollIntoView({ block: "nearest" });
     const applyBtn = root.querySelector("#dp-apply");
     if (applyBtn) {
       applyBtn.addEventListener("click", () => applyPlan(job));

@@ -181,8 +181,64 @@ function addOverlayLayers() {
       + `<br>${escapeHtml(t(`status.${v.status}`))} · ${escapeHtml(v.team_id ? teamName(v.team_id) : t("visits.unassigned"))}`,
     ).addTo(map);
   });
+  enableVisitDrag();
   map.on("mouseenter", "visits", () => { if (!pickHandler) map.getCanvas().style.cursor = "pointer"; });
   map.on("mouseleave", "visits", () => { map.getCanvas().style.cursor = pickHandler ? "crosshair" : ""; });
+}
+
+/** Dragging a visit onto a team's round (its line, one of its visits or its marker) proposes
+ * that move to the panel, which checks it; the selects remain the keyboard way. */
+function enableVisitDrag() {
+  let drag = null;
+  const ghost = document.createElement("div");
+  ghost.className = "drag-ghost";
+  ghost.setAttribute("aria-hidden", "true");
+  ghost.hidden = true;
+  map.getContainer().appendChild(ghost);
+  const targetAt = (point, original) => {
+    const box = [[point.x - 8, point.y - 8], [point.x + 8, point.y + 8]];
+    const onVisit = map.queryRenderedFeatures(box, { layers: ["visits"] })
+      .map((f) => state.visits.get(f.properties.id))
+      .find((v) => v && v.id !== drag.id && state.stops.has(v.id));
+    if (onVisit) return { team_id: state.stops.get(onVisit.id).team_id, after_visit_id: onVisit.id };
+    const el = document.elementsFromPoint(original.clientX, original.clientY).find((e) => e.closest && e.closest(".team-marker"));
+    if (el) return { team_id: Number(el.closest(".team-marker").dataset.teamId), after_visit_id: null };
+    const route = map.getLayer("routes") && map.queryRenderedFeatures(box, { layers: ["routes"] })[0];
+    if (route) return { team_id: Number(route.properties.team_id), after_visit_id: null };
+    return null;
+  };
+  map.on("mousedown", "visits", (e) => {
+    if (pickHandler || e.originalEvent.button !== 0) return;
+    const f = e.features && e.features[0];
+    if (!f || !state.visits.has(f.properties.id)) return;
+    e.preventDefault(); // no panning while a visit is held
+    drag = { id: f.properties.id, start: e.point, moved: false };
+  });
+  map.on("mousemove", (e) => {
+    if (!drag) return;
+    if (!drag.moved && Math.hypot(e.point.x - drag.start.x, e.point.y - drag.start.y) < 6) return;
+    drag.moved = true;
+    const target = targetAt(e.point, e.originalEvent);
+    ghost.hidden = false;
+    ghost.style.transform = `translate(${e.point.x + 12}px, ${e.point.y + 12}px)`;
+    ghost.textContent = target ? `${visitName(drag.id)} → ${teamName(target.team_id)}` : visitName(drag.id);
+    ghost.classList.toggle("on-target", !!target);
+    map.getCanvas().style.cursor = "grabbing";
+  });
+  const end = (e) => {
+    if (!drag) return;
+    const held = drag;
+    const target = held.moved && e && e.point ? targetAt(e.point, e.originalEvent) : null;
+    drag = null;
+    ghost.hidden = true;
+    map.getCanvas().style.cursor = "";
+    if (target) {
+      selectVisit(held.id, { source: "drag" });
+      emitLocal("drop-visit", { visit_id: held.id, ...target });
+    }
+  };
+  map.on("mouseup", end);
+  map.getCanvas().addEventListener("mouseleave", () => end(null));
 }
 
 function emptyFC() {
