@@ -386,6 +386,28 @@ def test_resync_after_a_disconnection_shows_what_changed(live, phone, coordinato
     page.click("#changes-seen")
 
 
+def test_cancelled_visit_is_announced(live, phone, coordinator) -> None:  # type: ignore[no-untyped-def]
+    """A visit of the round cancelled by the coordinator is struck through as "annulée" within
+    a second, and the notice names it as removed from the round."""
+    server, world = live
+    page = phone["page"]
+    set_locale(page, "fr")
+    avril = world["visits_a"][1]["id"]
+    assert avril in round_ids(page)
+    reply = coordinator.delete(f"{server.base_url}/api/visits/{avril}", timeout=10)
+    assert reply.status_code == 200, reply.text
+    page.wait_for_selector(f"#round li.cancelled[data-visit-id='{avril}']", timeout=1000)
+    page.wait_for_function(
+        "document.getElementById('changes-text').textContent.includes('M-AVRIL')", timeout=1000
+    )
+    notice = page.inner_text("#changes-text")
+    assert "1 visite retirée" in notice and "Retirée : M-AVRIL" in notice, notice
+    assert "annulée" in page.inner_text(f"#round li[data-visit-id='{avril}']")
+    assert page.get_attribute("#next-body", "data-visit-id") != str(avril)
+    page.click("#changes-seen")
+    assert page.inner_text("#changes-text") == ""
+
+
 def test_visits_of_another_day_stay_off_the_round(live, phone, coordinator) -> None:  # type: ignore[no-untyped-def]
     """A visit of tomorrow given to team A (pushed to its phone like any visit of the team)
     does not join today's round, and raises no notice."""

@@ -365,11 +365,14 @@ function acknowledgeChanges() {
   if (hadFocus) document.getElementById("next-title").focus();
 }
 
-/** The round as shown: visit id -> {name, arrival_s} (planned arrival, or null). */
+/** The visits still to do in the round: visit id -> {name, arrival_s (planned, or null)}.
+ * A cancelled visit stays in the list (struck through) but counts as removed from the round. */
 function roundView() {
   const stops = stopsById();
   const view = new Map();
-  for (const v of state.visits) view.set(v.id, { name: v.pseudonym, arrival_s: stops.get(v.id)?.arrival_s ?? null });
+  for (const v of state.visits) {
+    if (v.status !== "cancelled") view.set(v.id, { name: v.pseudonym, arrival_s: stops.get(v.id)?.arrival_s ?? null });
+  }
   return view;
 }
 
