@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from axe_support import check_axe
 from live_support import MELUN, PASSWORD, RealServer, module_settings
 
 from dispatch.store import Store
@@ -42,7 +43,9 @@ URGENT_HOME = (2.6520, 48.5380)
 START = "09:00:00"
 
 
-def _visit(store: Store, day: str, name: str, home: tuple[float, float], **extra: Any) -> dict[str, Any]:
+def _visit(
+    store: Store, day: str, name: str, home: tuple[float, float], **extra: Any
+) -> dict[str, Any]:
     return store.add_visit(
         {
             "day": day,
@@ -71,11 +74,23 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     day = app.extensions["dispatch.live"].today()
     shift = {"shift_start": "08:00", "shift_end": "18:00"}
     team_a = store.add_team(
-        {"name": "Équipe A", "base_lon": MELUN[0], "base_lat": MELUN[1], "color": "#d62728",
-         "skills": ["insulin"], **shift}
+        {
+            "name": "Équipe A",
+            "base_lon": MELUN[0],
+            "base_lat": MELUN[1],
+            "color": "#d62728",
+            "skills": ["insulin"],
+            **shift,
+        }
     )
     team_b = store.add_team(
-        {"name": "Équipe B", "base_lon": MELUN[0], "base_lat": MELUN[1], "color": "#1f77b4", **shift}
+        {
+            "name": "Équipe B",
+            "base_lon": MELUN[0],
+            "base_lat": MELUN[1],
+            "color": "#1f77b4",
+            **shift,
+        }
     )
     user = store.add_user("coord", role="coordinator", password=PASSWORD)
     visits_a = [
@@ -83,14 +98,21 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
         _visit(store, day, "M-AVRIL", HOMES_A[1]),
         _visit(store, day, "MME-ARNAUD", HOMES_A[2]),
     ]
-    visits_b = [_visit(store, day, "M-BRAVO", HOMES_B[0]), _visit(store, day, "MME-BLANC", HOMES_B[1])]
+    visits_b = [
+        _visit(store, day, "M-BRAVO", HOMES_B[0]),
+        _visit(store, day, "MME-BLANC", HOMES_B[1]),
+    ]
     dialyse = _visit(store, day, "M-DIALYSE", DIALYSE_HOME, skills=["dialyse"])
     carnot = _visit(store, day, "MME-CARNOT", CARNOT_HOME)
 
     def stops(visits: list[dict[str, Any]], first_s: int) -> list[dict[str, Any]]:
         return [
-            {"visit_id": v["id"], "arrival_s": first_s + i * 3600, "start_s": first_s + i * 3600,
-             "end_s": first_s + i * 3600 + 1800}
+            {
+                "visit_id": v["id"],
+                "arrival_s": first_s + i * 3600,
+                "start_s": first_s + i * 3600,
+                "end_s": first_s + i * 3600 + 1800,
+            }
             for i, v in enumerate(visits)
         ]
 
@@ -160,7 +182,8 @@ class Coordinator:
 
     def stops_of(self, team_id: int) -> list[int]:
         return self.js(
-            "id => (window.dispatchMap.state.plans.get(id)?.stops || []).map(s => s.visit_id)", team_id
+            "id => (window.dispatchMap.state.plans.get(id)?.stops || []).map(s => s.visit_id)",
+            team_id,
         )
 
     def wait(self, expression: str, arg: Any = None, timeout: int = 15000) -> None:
@@ -169,12 +192,16 @@ class Coordinator:
     def click_map_at(self, lonlat: tuple[float, float]) -> None:
         """Click the map where ``lonlat`` is drawn, as a person would."""
         box = self.page.locator("#map canvas").bounding_box()
-        x, y = self.js("p => { const q = window.dispatchMap.map.project(p); return [q.x, q.y]; }", list(lonlat))
+        x, y = self.js(
+            "p => { const q = window.dispatchMap.map.project(p); return [q.x, q.y]; }", list(lonlat)
+        )
         self.page.mouse.click(box["x"] + x, box["y"] + y)
 
     def assert_no_reload(self) -> None:
         assert self.js("window.__sameDocument === true"), "the page was reloaded"
-        assert self.snapshots == 1, f"the snapshot was read again ({self.snapshots} times): the socket must bring changes"
+        assert self.snapshots == 1, (
+            f"the snapshot was read again ({self.snapshots} times): the socket must bring changes"
+        )
         assert not self.errors, self.errors
 
     def shot(self, name: str) -> None:
@@ -214,21 +241,30 @@ def test_move_a_visit_with_selects_confirms_what_it_breaks_and_shows_live(live, 
     alpha, a_id, b_id = world["alpha"]["id"], world["team_a"]["id"], world["team_b"]["id"]
     assert alpha in coord.stops_of(a_id)
 
-    # Three ways to choose the visit, no id typed.
-    coord.js("p => window.dispatchMap.map.jumpTo({center: p, zoom: 15})", list(HOMES_A[0]))
-    page.wait_for_timeout(300)
+    # Three ways to choose the visit, no id typed: on the map (its popup gives the arrival)...
     coord.click_map_at(HOMES_A[0])
     coord.wait("id => window.dispatchMap.state.selectedVisit === id", alpha)
     assert "MME-ALPHA" in page.inner_text("#dp-move-visit")
-    page.keyboard.press("Escape")  # the visit's popup
+    popup = page.inner_text(".maplibregl-popup-content")
+    assert "MME-ALPHA" in popup and "arrivée prévue" in popup and "créneau 08:00–18:00" in popup
+    page.click(".maplibregl-popup-close-button")
+    # ... by search, and in the day's list.
     page.fill("#dp-search", "bravo")
     page.click("#dp-search-out button:has-text('M-BRAVO')")
     assert "M-BRAVO" in page.inner_text("#dp-move-visit")
     page.click(f"#visit-list button.vsel[data-visit-id='{alpha}']")
     assert "MME-ALPHA" in page.inner_text("#dp-move-visit")
-    assert page.get_attribute(f"#visit-list button.vsel[data-visit-id='{alpha}']", "aria-pressed") == "true"
-    # The list shows planned arrivals, not the window first.
-    assert "arrivée prévue" in page.inner_text(f"#visit-list li[data-visit-id='{alpha}']")
+    assert (
+        page.get_attribute(f"#visit-list button.vsel[data-visit-id='{alpha}']", "aria-pressed")
+        == "true"
+    )
+    # The list shows the planned arrival (live ETA, else the plan's), not the window's start.
+    arrival = coord.js("id => window.dispatchMap.arrivalOf(id)", alpha)
+    expected = (
+        f"arrivée prévue {arrival['arrival_s'] // 3600:02d}:{arrival['arrival_s'] % 3600 // 60:02d}"
+    )
+    assert expected in page.inner_text(f"#visit-list li[data-visit-id='{alpha}'] .arrival")
+    assert expected != "arrivée prévue 08:00"
 
     # Team by name, position among team B's stops.
     page.select_option("#dp-move-team", label="Équipe B")
@@ -246,7 +282,9 @@ def test_move_a_visit_with_selects_confirms_what_it_breaks_and_shows_live(live, 
     page.click("#dp-move-apply")
     page.wait_for_selector("#dp-confirm[open]")
     assert "compétence" in page.inner_text("#dp-confirm-list").lower()
+    assert page.evaluate("document.activeElement.id") == "dp-confirm-cancel"
     coord.shot("coordinator-move-confirm-1400.png")
+    check_axe(page)
     page.keyboard.press("Escape")
     page.wait_for_selector("#dp-confirm[open]", state="detached")
     assert alpha in coord.stops_of(a_id)
@@ -277,11 +315,10 @@ def test_dragging_a_visit_onto_another_round_fills_the_move_and_checks_it(live, 
     shows team B, "after M-BRAVO", and its feasibility, without applying anything."""
     _, world = live
     page = coord.page
-    avril = coord.js("() => [...window.dispatchMap.state.visits.values()].find(v => v.pseudonym === 'M-AVRIL').id")
+    avril = coord.js(
+        "() => [...window.dispatchMap.state.visits.values()].find(v => v.pseudonym === 'M-AVRIL').id"
+    )
     before = coord.stops_of(world["team_a"]["id"])
-    middle = [(HOMES_A[1][0] + HOMES_B[0][0]) / 2, (HOMES_A[1][1] + HOMES_B[0][1]) / 2]
-    coord.js("p => window.dispatchMap.map.jumpTo({center: p, zoom: 14})", middle)
-    page.wait_for_timeout(400)
     box = page.locator("#map canvas").bounding_box()
     project = "p => { const q = window.dispatchMap.map.project(p); return [q.x, q.y]; }"
     x0, y0 = coord.js(project, list(HOMES_A[1]))
@@ -317,18 +354,17 @@ def test_urgent_visit_placed_on_the_map_is_inserted_where_chosen(live, coord) ->
     assert page.input_value("#dp-urg-to") == "11:00"
     page.click("#dp-urg-pick")
     assert page.get_attribute("#dp-urg-pick", "aria-pressed") == "true"
-    coord.js("p => window.dispatchMap.map.jumpTo({center: p, zoom: 14})", list(URGENT_HOME))
-    page.wait_for_timeout(300)
     coord.click_map_at(URGENT_HOME)
     page.wait_for_selector(".urgent-marker")
     assert page.get_attribute("#dp-urg-pick", "aria-pressed") == "false"
-    assert "48.538" in page.inner_text("#dp-urg-where")
+    assert "48.53" in page.inner_text("#dp-urg-where")
     page.fill("#dp-urg-dur", "20")
     page.click("#dp-urg-find")
     page.wait_for_selector("#dp-urg-options li button", timeout=20000)
     options = page.locator("#dp-urg-options li button").all_inner_texts()
     assert any("Équipe" in o and "arrivée" in o and "min de route" in o for o in options), options
     coord.shot("coordinator-urgent-options-1400.png")
+    check_axe(page)
     chosen = page.locator("#dp-urg-options li button").first
     team_name = chosen.inner_text().split(" :")[0]
     chosen.click()
@@ -344,9 +380,14 @@ def test_urgent_visit_placed_on_the_map_is_inserted_where_chosen(live, coord) ->
     )
     team = world["team_a"] if world["team_a"]["id"] == team_id else world["team_b"]
     assert team["name"] == team_name
-    coord.wait("([v, t]) => (window.dispatchMap.state.plans.get(t)?.stops || []).some(s => s.visit_id === v)", [visit_id, team_id])
+    coord.wait(
+        "([v, t]) => (window.dispatchMap.state.plans.get(t)?.stops || []).some(s => s.visit_id === v)",
+        [visit_id, team_id],
+    )
     page.wait_for_selector("#dp-urg-status:has-text('insérée')")
-    page.wait_for_selector(f"#visit-list li[data-visit-id='{visit_id}'] .arrival:has-text('arrivée prévue')")
+    page.wait_for_selector(
+        f"#visit-list li[data-visit-id='{visit_id}'] .arrival:has-text('arrivée prévue')"
+    )
     assert page.locator(".urgent-marker").count() == 0
 
     # An unassigned visit of the day: "Insérer" in the list, same options, same confirmation.
@@ -357,7 +398,10 @@ def test_urgent_visit_placed_on_the_map_is_inserted_where_chosen(live, coord) ->
     page.locator("#dp-urg-options li button").first.click()
     page.wait_for_selector("#dp-confirm[open]")
     page.click("#dp-confirm-ok")
-    coord.wait("v => window.dispatchMap.state.stops.has(v) && window.dispatchMap.state.visits.get(v).team_id", carnot)
+    coord.wait(
+        "v => window.dispatchMap.state.stops.has(v) && window.dispatchMap.state.visits.get(v).team_id",
+        carnot,
+    )
     assert page.locator(f"#visit-list button.vins[data-visit-id='{carnot}']").count() == 0
     coord.shot("coordinator-urgent-inserted-1400.png")
     coord.assert_no_reload()
@@ -370,7 +414,11 @@ def test_optimise_names_the_dropped_visits_and_applies_only_once_confirmed(live,
     _, world = live
     page = coord.page
     dialyse, b_id = world["dialyse"]["id"], world["team_b"]["id"]
-    r = rest(live, "/api/dispatch/move", {"visit_id": dialyse, "team_id": b_id, "position": None, "apply": True, "force": True})
+    r = rest(
+        live,
+        "/api/dispatch/move",
+        {"visit_id": dialyse, "team_id": b_id, "position": None, "apply": True, "force": True},
+    )
     assert r.status_code == 200, r.text
     coord.wait("v => window.dispatchMap.state.stops.has(v)", dialyse)
 
@@ -389,6 +437,7 @@ def test_optimise_names_the_dropped_visits_and_applies_only_once_confirmed(live,
     page.keyboard.press("Space")  # focus starts on the confirmation box
     assert page.is_checked("#dp-confirm-tick")
     coord.shot("coordinator-optimise-confirm-1400.png")
+    check_axe(page)
     page.click("#dp-confirm-ok")
     coord.wait("v => !window.dispatchMap.state.stops.has(v)", dialyse)
     page.wait_for_selector("#alert-list li[data-kind='dropped']", timeout=10000)
@@ -407,14 +456,25 @@ def test_a_proposal_overtaken_by_another_change_offers_to_run_again(live, coord)
     page = coord.page
     alpha, bravo = world["alpha"]["id"], world["bravo"]["id"]
     a_id, b_id = world["team_a"]["id"], world["team_b"]["id"]
-    r = rest(live, "/api/dispatch/move", {"visit_id": alpha, "team_id": b_id, "position": 0, "apply": True, "force": True})
+    r = rest(
+        live,
+        "/api/dispatch/move",
+        {"visit_id": alpha, "team_id": b_id, "position": 0, "apply": True, "force": True},
+    )
     assert r.status_code == 200, r.text
-    coord.wait("([v, b]) => (window.dispatchMap.state.plans.get(b)?.stops || []).some(s => s.visit_id === v)", [alpha, b_id])
+    coord.wait(
+        "([v, b]) => (window.dispatchMap.state.plans.get(b)?.stops || []).some(s => s.visit_id === v)",
+        [alpha, b_id],
+    )
     page.click("#dp-optimise > summary")
     page.select_option("#dp-budget", "3")
     page.click("#dp-run")
     page.wait_for_selector("#dp-apply", timeout=60000)
-    r = rest(live, "/api/dispatch/move", {"visit_id": bravo, "team_id": a_id, "position": 0, "apply": True, "force": True})
+    r = rest(
+        live,
+        "/api/dispatch/move",
+        {"visit_id": bravo, "team_id": a_id, "position": 0, "apply": True, "force": True},
+    )
     assert r.status_code == 200, r.text
     page.click("#dp-apply")
     page.wait_for_selector("#dp-rerun", timeout=10000)
@@ -469,10 +529,10 @@ def test_panel_is_usable_without_overlap_and_passes_axe(live, browser, viewport)
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         name = f"coordinator-panel-{viewport['width']}.png"
         coord.shot(name)
-        from axe_support import check_axe
 
         check_axe(page)
         page.click("#lang")
+        coord.shot(f"coordinator-panel-{viewport['width']}-en.png")
         assert page.inner_text("#dp-move > summary") == "Move a visit"
         assert "Find the best insertions" in page.inner_text("#dp-urg-find")
         assert "planned arrival" in page.inner_text("#visit-list")
@@ -501,3 +561,23 @@ def test_phone_size_panel_toggles(live, browser) -> None:  # type: ignore[no-unt
         coord.shot("coordinator-panel-360.png")
     finally:
         coord.close()
+
+
+def test_an_emptied_round_leaves_the_map(live, coord) -> None:  # type: ignore[no-untyped-def]
+    """When another coordinator moves every visit of team B to team A, team B's round arrives
+    empty (stops: []) and its line leaves the map, without reload."""
+    _, world = live
+    a_id, b_id = world["team_a"]["id"], world["team_b"]["id"]
+    line_of_b = "b => window.dispatchMap.map.querySourceFeatures('routes').some(f => f.properties.team_id === b)"
+    coord.wait(line_of_b, b_id)
+    for visit_id in coord.stops_of(b_id):
+        r = rest(
+            live,
+            "/api/dispatch/move",
+            {"visit_id": visit_id, "team_id": a_id, "position": None, "apply": True, "force": True},
+        )
+        assert r.status_code == 200, r.text
+    coord.wait("b => !window.dispatchMap.state.plans.has(b)", b_id)
+    coord.wait(f"b => !({line_of_b})(b)", b_id)
+    assert coord.stops_of(a_id)
+    coord.assert_no_reload()
