@@ -475,3 +475,23 @@ def test_check_axe_reports_violations(browser) -> None:  # type: ignore[no-untyp
         assert "img" in message and "critical" in message
     finally:
         page.close()
+
+
+def test_own_check_in_raises_no_notice(live, phone) -> None:  # type: ignore[no-untyped-def]
+    """The team's own check-in comes back from the server as a status, not as a change of
+    round: no notice, no vibration."""
+    _, world = live
+    page = phone["page"]
+    visit_id = int(page.get_attribute("#next-body", "data-visit-id") or 0)
+    vibrations = page.evaluate("window.__vibrations.length")
+    page.click("#check-in")
+    page.wait_for_selector("#outbox[data-count='0']", timeout=5000)
+    deadline = time.time() + 5
+    while world["store"].get_visit(visit_id)["status"] != "in_progress":
+        assert time.time() < deadline, "the check-in never reached the server"
+        time.sleep(0.1)
+    time.sleep(0.8)
+    assert "en cours" in page.inner_text(f"#round li[data-visit-id='{visit_id}']")
+    assert page.is_enabled("#check-out")
+    assert page.inner_text("#changes-text") == ""
+    assert page.evaluate("window.__vibrations.length") == vibrations
