@@ -10,6 +10,7 @@ BENCHES = {
     "routing": "dispatch.cli.bench_routing:routing",
     "optimise": "dispatch.cli.bench_optimise:optimise",
     "live": "dispatch.cli.bench_live:live",
+    "replan": "dispatch.cli.bench_replan:replan",
     "simulate": "dispatch.cli.bench_simulate:simulate",
 }
 

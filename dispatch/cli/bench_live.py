@@ -10,6 +10,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +136,23 @@ def client_worker(
     os._exit(0)  # lingering websocket tasks of a closed loop must not hold the process
 
 
+async def connect_socket(url: str, token: str, *, gate: Any, on_live: Any = None) -> Any:
+    """One asyncio python-socketio client connected with ``token`` (``gate``: an
+    ``asyncio.Semaphore`` bounding the handshakes in flight), ``on_live`` on the "live" event."""
+    import socketio as sio
+
+    from dispatch.web.wire import FastPacket, OrjsonCodec
+
+    # The clients are the measuring instrument and share the machine with the server: the
+    # same cheaper JSON and packet code as the server keeps their share of the cores small.
+    client = sio.AsyncClient(reconnection=False, serializer=FastPacket, json=OrjsonCodec)
+    if on_live is not None:
+        client.on("live", on_live)
+    async with gate:
+        await client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=30)
+    return client
+
+
 async def _client_main(
     url: str,
     first: int,
@@ -145,10 +164,6 @@ async def _client_main(
     out: Any,
 ) -> None:
     import asyncio
-
-    import socketio as sio
-
-    from dispatch.web.wire import FastPacket, OrjsonCodec
 
     stats: dict[str, dict[str, Any]] = {
         name: {"sent": 0, "stored": 0, "errors": 0, "latency_s": [], "ack_s": []}
@@ -166,22 +181,11 @@ async def _client_main(
         stats[name]["latency_s"].extend(now - p["fix_at"] for p in positions)
 
     gate = asyncio.Semaphore(16)
-
-    async def connect(token: str, coordinator: bool) -> Any:
-        # The clients are the measuring instrument and share the machine with the server: the
-        # same cheaper JSON and packet code as the server keeps their share of the cores small.
-        client = sio.AsyncClient(reconnection=False, serializer=FastPacket, json=OrjsonCodec)
-        if coordinator:
-            client.on("live", on_live)
-        async with gate:
-            await client.connect(
-                url, auth={"token": token}, transports=["websocket"], wait_timeout=30
-            )
-        return client
-
     try:
-        coords = await asyncio.gather(*(connect(t, True) for t in coord_tokens))
-        phones = await asyncio.gather(*(connect(t, False) for t in phone_tokens))
+        coords = await asyncio.gather(
+            *(connect_socket(url, t, gate=gate, on_live=on_live) for t in coord_tokens)
+        )
+        phones = await asyncio.gather(*(connect_socket(url, t, gate=gate) for t in phone_tokens))
     except Exception as exc:  # reported to the parent, which stops the run
         out.put({"error": f"connection failed: {exc}"})
         return
@@ -261,6 +265,62 @@ async def _client_main(
     await asyncio.wait([asyncio.create_task(c.disconnect()) for c in (*coords, *phones)], timeout=3)
 
 
+def join_processes(procs: list[Any], *, timeout_s: float = 5.0) -> None:
+    """Wait for client processes to end, terminating those still alive after ``timeout_s``."""
+    for proc in procs:
+        proc.join(timeout=timeout_s)
+        if proc.is_alive():
+            proc.terminate()
+
+
+@contextmanager
+def bench_server(
+    var_dir: Path, server_kind: str = "gevent", *, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A server process on a free loopback port over ``var_dir`` (its log in
+    ``var_dir / "server.log"``), listening: yields ``(url, process)``, stops it on exit.
+
+    ``server_kind``: "gevent" (the production server) or "werkzeug" (threading); ``env``:
+    more variables for the server (``DISPATCH_*`` settings)."""
+    if server_kind == "gevent":
+        from dispatch.web.app import missing_for_gevent
+
+        missing = missing_for_gevent()
+        if missing:
+            raise click.ClickException(
+                f"--server gevent needs {' and '.join(missing)}: pip install -e "
+                "'.[production]' (or measure the threading server: --server werkzeug)"
+            )
+    port = _free_port()
+    # The gevent entry module must be imported first: it patches the standard library.
+    first = "import dispatch.web.gevent_main; " if server_kind == "gevent" else ""
+    mode = "gevent" if server_kind == "gevent" else "threading"
+    cmd = [
+        sys.executable,
+        "-c",
+        f"{first}from dispatch.cli.bench_live import serve_for_bench; "
+        f"serve_for_bench({str(var_dir)!r}, {port}, {mode!r})",
+    ]
+    # The server's log goes to a file (a pipe nobody reads would block it once full).
+    log_path = var_dir / "server.log"
+    with log_path.open("wb") as log_file:
+        server = subprocess.Popen(
+            cmd,
+            env={**os.environ, "DISPATCH_VAR_DIR": str(var_dir), **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
+        try:
+            _wait_port(port, server, log_path, timeout_s=60)
+            yield f"http://127.0.0.1:{port}", server
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
 def run_bench(
     *,
     teams: int,
@@ -282,34 +342,10 @@ def run_bench(
         var_dir = Path(tmp)
         say(f"seeding {teams} teams with a paired phone and {coordinators} coordinator tokens")
         team_tokens, coord_tokens = _seed(var_dir / "dispatch.sqlite", teams, coordinators)
-        port = _free_port()
-        env = {**os.environ, "DISPATCH_VAR_DIR": str(var_dir)}
-        if server_kind == "gevent":
-            from dispatch.web.app import missing_for_gevent
-
-            missing = missing_for_gevent()
-            if missing:
-                raise click.ClickException(
-                    f"--server gevent needs {' and '.join(missing)}: pip install -e "
-                    "'.[production]' (or measure the threading server: --server werkzeug)"
-                )
-        # The gevent entry module must be imported first: it patches the standard library.
-        first = "import dispatch.web.gevent_main; " if server_kind == "gevent" else ""
-        mode = "gevent" if server_kind == "gevent" else "threading"
-        cmd = [
-            sys.executable,
-            "-c",
-            f"{first}from dispatch.cli.bench_live import serve_for_bench; "
-            f"serve_for_bench({str(var_dir)!r}, {port}, {mode!r})",
-        ]
-        # The server's log goes to a file (a pipe nobody reads would block it once full).
         log_path = var_dir / "server.log"
-        log_file = log_path.open("wb")
-        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
-        url = f"http://127.0.0.1:{port}"
         workers: list[Any] = []
-        try:
-            _wait_port(port, server, log_path, timeout_s=60)
+        with bench_server(var_dir, server_kind) as (url, server), ExitStack() as stack:
+            stack.callback(join_processes, workers)  # before the server stops
             ctx = multiprocessing.get_context("spawn")
             out = ctx.Queue()
             say(
@@ -381,17 +417,6 @@ def run_bench(
             for _ in workers:
                 msg = out.get(timeout=60)
                 results.append(msg["stats"])
-        finally:
-            for proc in workers:
-                proc.join(timeout=5)
-                if proc.is_alive():
-                    proc.terminate()
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log_file.close()
         server_log = log_path.read_text(errors="replace").splitlines()
         from dispatch.store import Store
 
