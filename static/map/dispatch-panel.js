@@ -199,6 +199,18 @@ function tr(key, vars = {}) {
 const PROPOSAL_SOURCE = "dispatch-proposal";
 const SEARCH_MAX = 8;
 
+/** Replace an element's content only when it changed: a live batch must not close an open
+ * select or take the focus from a button the coordinator is on. */
+const shown = new WeakMap();
+function setHtml(el, html) {
+  if (shown.get(el) === html) return false;
+  const focused = el.contains(document.activeElement) ? document.activeElement.dataset.visitId : null;
+  el.innerHTML = html;
+  shown.set(el, html);
+  if (focused) { const again = el.querySelector(`[data-visit-id="${focused}"]`); if (again) again.focus(); }
+  return true;
+}
+
 function errorText(err) { return (err && err.message) || String(err); }
 function errorCode(err) { return err && err.body ? err.body.code : null; }
 function minutes(seconds) { return Math.round((seconds || 0) / 60); }
@@ -416,17 +428,17 @@ export async function init(ctx) {
     const input = root.querySelector("#dp-search");
     const out = root.querySelector("#dp-search-out");
     const q = input.value.trim().toLocaleLowerCase();
-    if (!q) { out.innerHTML = ""; return; }
+    if (!q) { setHtml(out, ""); return; }
     const found = [...state.visits.values()]
       .filter((v) => `${v.pseudonym || ""} ${v.commune || ""}`.toLocaleLowerCase().includes(q))
       .slice(0, SEARCH_MAX);
-    out.innerHTML = found.length
+    setHtml(out, found.length
       ? found.map((v) => {
         const team = currentTeamOf(v.id);
         return `<li><button type="button" data-visit-id="${v.id}" aria-pressed="${moveSel.visitId === v.id}">`
           + `<b>${escapeHtml(v.pseudonym)}</b> <span class="secondary">${escapeHtml(v.commune || "")} · ${escapeHtml(team ? ctx.teamName(team) : ctx.t("visits.unassigned"))}</span></button></li>`;
       }).join("")
-      : `<li class="dp-help">${tr("noMatch")}</li>`;
+      : `<li class="dp-help">${tr("noMatch")}</li>`);
   }
 
   function chooseVisit(id) {
@@ -447,20 +459,22 @@ export async function init(ctx) {
     if (!chosen) return;
     const id = moveSel.visitId;
     if (id == null || !state.visits.has(id)) {
-      chosen.textContent = tr("chosenNone");
+      setHtml(chosen, escapeHtml(tr("chosenNone")));
     } else {
       const team = currentTeamOf(id);
       const eta = ctx.arrivalOf(id);
-      chosen.innerHTML = `${escapeHtml(tr("chosen", { name: visitLabel(id) }))}<br><span class="secondary">${escapeHtml(tr("chosenDetail", {
+      // A live region: written only when its text changes, so it is not re-announced per batch.
+      setHtml(chosen, `${escapeHtml(tr("chosen", { name: visitLabel(id) }))}<br><span class="secondary">${escapeHtml(tr("chosenDetail", {
         team: team ? ctx.teamName(team) : ctx.t("visits.unassigned"),
         arrival: eta ? ctx.t("visits.arrival", { time: hhmm(eta.arrival_s) }) : ctx.t("visits.arrival.none"),
-      }))}</span>`;
+      }))}</span>`);
     }
     const select = root.querySelector("#dp-move-team");
     const current = id == null ? null : currentTeamOf(id);
     const teams = [...state.teams.values()].filter((tm) => tm.active !== false).sort((a, b) => a.name.localeCompare(b.name));
-    select.innerHTML = teams.map((tm) => `<option value="${tm.id}"${tm.id === moveSel.teamId ? " selected" : ""}>${escapeHtml(tm.id === current ? tr("teamCurrent", { name: tm.name }) : tm.name)}</option>`).join("");
-    if (moveSel.teamId == null && teams.length) moveSel.teamId = Number(select.value);
+    setHtml(select, teams.map((tm) => `<option value="${tm.id}">${escapeHtml(tm.id === current ? tr("teamCurrent", { name: tm.name }) : tm.name)}</option>`).join(""));
+    if (moveSel.teamId != null && teams.some((tm) => tm.id === moveSel.teamId)) select.value = String(moveSel.teamId);
+    else moveSel.teamId = teams.length ? Number(select.value) : null;
     renderPositions();
     if (root.querySelector("#dp-search").value) renderSearch();
   }
@@ -475,7 +489,7 @@ export async function init(ctx) {
       const time = hhmm(eta ? eta.arrival_s : s.arrival_s);
       options.push(`<option value="${i + 1}">${escapeHtml(tr("after", { time, name: visitLabel(Number(s.visit_id)) }))}</option>`);
     });
-    select.innerHTML = options.join("");
+    setHtml(select, options.join(""));
     select.value = [...select.options].some((o) => o.value === moveSel.position) ? moveSel.position : "";
     moveSel.position = select.value;
   }
