@@ -495,3 +495,45 @@ def test_own_check_in_raises_no_notice(live, phone) -> None:  # type: ignore[no-
     assert page.is_enabled("#check-out")
     assert page.inner_text("#changes-text") == ""
     assert page.evaluate("window.__vibrations.length") == vibrations
+
+
+def test_only_arrivals_moved_by_more_than_two_minutes_are_marked(live, phone) -> None:  # type: ignore[no-untyped-def]
+    """A change that moves one arrival by a minute and another by ten shows both new times but
+    marks only the second "horaire modifié" (the summary may list both)."""
+    _, world = live
+    page = phone["page"]
+    store, hub = world["store"], world["app"].extensions["dispatch.live"]
+    team_id = world["team_a"]["id"]
+    plan = store.published_plan(world["day"])
+    routes = [
+        {"team_id": r["team_id"], "stops": [dict(s) for s in r["stops"]]} for r in plan["routes"]
+    ]
+    stops = next(r for r in routes if r["team_id"] == team_id)["stops"]
+    nudged, moved = stops[-1], stops[-2]
+    nudged["arrival_s"] += 60
+    moved["arrival_s"] += 600
+    new = store.save_plan(world["day"], routes, publish=True)
+    hub.on_plan_change(
+        {
+            "day": world["day"],
+            "plan_id": new["id"],
+            "change": "edit",
+            "by": "test",
+            "at": time.time(),
+            "teams": [team_id],
+            "added": {},
+            "removed": {},
+            "retimed": {str(team_id): [nudged["visit_id"], moved["visit_id"]]},
+            "visits": [],
+        }
+    )
+    page.wait_for_selector(
+        f"#round li[data-visit-id='{moved['visit_id']}'][data-mark~='retimed']", timeout=1000
+    )
+    nudged_text = page.inner_text(f"#round li[data-visit-id='{nudged['visit_id']}']")
+    assert f"arrivée prévue {hhmm(nudged['arrival_s'])}" in nudged_text
+    assert (
+        page.get_attribute(f"#round li[data-visit-id='{nudged['visit_id']}']", "data-mark") is None
+    )
+    assert "1 horaire changé" in page.inner_text("#changes-text")
+    page.click("#changes-seen")

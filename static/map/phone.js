@@ -19,6 +19,8 @@ const HEARTBEAT_MS = 60000;
 const STATUS_REFRESH_MS = 15000;
 const VIBRATION_MS = [150, 80, 150];
 const SUMMARY_WAIT_MS = 400;
+// An arrival moved by more than this is marked "horaire modifié" (the server's threshold too).
+const RETIMED_S = 120;
 
 const state = {
   config: null,
@@ -403,13 +405,14 @@ function markDiff(before, after, server = null) {
   for (const [id, stop] of after) {
     const old = before.get(id);
     if (!old) addId(id);
-    else if (old.arrival_s != null && stop.arrival_s != null && Math.round(old.arrival_s / 60) !== Math.round(stop.arrival_s / 60)) retimeId(id);
+    else if (old.arrival_s != null && stop.arrival_s != null && Math.abs(old.arrival_s - stop.arrival_s) > RETIMED_S) retimeId(id);
   }
   for (const [id, old] of before) if (!after.has(id)) removeId(id, old.name);
+  // Re-timed is judged above on the arrival the phone shows (the server's summary judges the
+  // start of the visit, which waits for the window).
   if (server) {
     for (const id of server.added || []) addId(id);
     for (const id of server.removed || []) removeId(id, before.get(id)?.name);
-    for (const id of server.retimed || []) retimeId(id);
   }
   return changed;
 }
