@@ -749,6 +749,9 @@ export async function init(ctx) {
       const visitId = urgent.visitId;
       resetUrgent();
       urgentStatus(tr("inserted", { name, team }), "ok");
+      const said = root.querySelector("#dp-urg-status");
+      said.tabIndex = -1;
+      said.focus();
       ctx.selectVisit(visitId, { source: "panel" });
       afterChange();
     } catch (err) {
@@ -861,6 +864,10 @@ export async function init(ctx) {
       job.applied = true;
       showResult(job);
       clearProposal();
+      // The button pressed is gone: keep the keyboard where the outcome is written.
+      const done = root.querySelector("#dp-apply-status");
+      done.tabIndex = -1;
+      done.focus();
       afterChange();
     } catch (err) {
       if (err.status === 409 && errorCode(err) === "stale_plan") {

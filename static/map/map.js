@@ -496,6 +496,8 @@ function applyBatch(batch) {
   for (const plan of batch.plans || []) {
     // An emptied round comes as stops: [] (geometry null): its line leaves the map.
     if (!plan.stops || !plan.stops.length) state.plans.delete(plan.team_id); else state.plans.set(plan.team_id, plan);
+    // The new round's own arrival times are fresher than estimates made on the old one.
+    state.etas.delete(plan.team_id);
     if (plan.plan_id != null) state.planId = plan.plan_id;
     dirty.plans = true;
     dirty.visits = true;
