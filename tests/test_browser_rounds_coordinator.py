@@ -581,3 +581,30 @@ def test_an_emptied_round_leaves_the_map(live, coord) -> None:  # type: ignore[n
     coord.wait(f"b => !({line_of_b})(b)", b_id)
     assert coord.stops_of(a_id)
     coord.assert_no_reload()
+
+
+def test_the_english_page_gets_english_answers(live, coord) -> None:  # type: ignore[no-untyped-def]
+    """In English, the move tool, its check and the server's violations (the page sends its
+    locale) are all in English."""
+    _, world = live
+    page = coord.page
+    alpha, a_id = world["alpha"]["id"], world["team_a"]["id"]
+    assert alpha in coord.stops_of(a_id)
+    page.click("#lang")
+    page.click(f"#visit-list button.vsel[data-visit-id='{alpha}']")
+    assert "Chosen visit: MME-ALPHA" in page.inner_text("#dp-move-visit")
+    page.select_option("#dp-move-team", label="Équipe B")
+    assert page.locator("#dp-move-pos option").all_inner_texts()[:2] == ["best place", "first"]
+    page.click("#dp-move-check")
+    page.wait_for_selector("#dp-move-out .dp-violations li", timeout=15000)
+    out = page.inner_text("#dp-move-out")
+    assert "This move breaks rules:" in out and "lacks skill insulin" in out, out
+    page.click("#dp-move-apply")
+    page.wait_for_selector("#dp-confirm[open]")
+    assert page.inner_text("#dp-confirm-ok") == "Apply anyway"
+    assert page.inner_text("#dp-confirm-cancel") == "Cancel"
+    coord.shot("coordinator-move-confirm-1400-en.png")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#dp-confirm[open]", state="detached")
+    assert alpha in coord.stops_of(a_id)
+    coord.assert_no_reload()
