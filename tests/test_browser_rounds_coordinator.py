@@ -559,6 +559,15 @@ def test_phone_size_panel_toggles(live, browser) -> None:  # type: ignore[no-unt
         assert box and 0 <= box["x"] and box["x"] + box["width"] <= PHONE["width"]
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         coord.shot("coordinator-panel-360.png")
+        # Picking the urgent visit's place: the drawer steps aside, then comes back.
+        page.click("#dp-urgent > summary")
+        page.click("#dp-urg-pick")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        page.wait_for_timeout(300)
+        coord.click_map_at(URGENT_HOME)
+        assert toggle.get_attribute("aria-expanded") == "true"
+        assert "48.53" in page.inner_text("#dp-urg-where")
+        assert page.evaluate("document.activeElement.id") == "dp-urg-pick"
     finally:
         coord.close()
 

@@ -582,12 +582,24 @@ export async function init(ctx) {
     box.innerHTML = knownSkills().map((s, i) => `<label class="dp-inline"><input type="checkbox" id="dp-urg-skill-${i}" value="${escapeHtml(s)}"> ${escapeHtml(s)}</label>`).join("");
   }
 
+  /** On a narrow screen the side panel is a drawer over the map: it steps aside while the
+   * place is picked and comes back after. */
+  function drawer(open) {
+    const side = document.getElementById("side");
+    const toggle = document.getElementById("panel-toggle");
+    if (!side || !toggle || !window.matchMedia("(max-width: 800px)").matches) return;
+    side.classList.toggle("open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  }
+
   function setPicking(on) {
+    const was = urgent.picking;
     urgent.picking = on;
     const button = root.querySelector("#dp-urg-pick");
     button.setAttribute("aria-pressed", String(on));
     button.textContent = on ? tr("pickOff") : tr("pickOn");
-    ctx.pickPlace(on ? (lonlat) => { setPlace(lonlat); setPicking(false); } : null);
+    ctx.pickPlace(on ? (lonlat) => { setPlace(lonlat); setPicking(false); button.focus(); } : null);
+    if (on !== was) drawer(!on);
   }
 
   function setPlace(lonlat) {
