@@ -9,7 +9,7 @@ import pytest
 
 from dispatch.bus import Bus
 from dispatch.clock import ServiceClock
-from dispatch.errors import ConfirmationRequired, StalePlanError
+from dispatch.errors import ConfirmationRequired, StalePlanError, ValidationError
 from dispatch.optimise import Break
 from dispatch.rounds import PLAN_CHANGE, Rounds, RoundsOptions, present_breaks
 from dispatch.routing import Router
@@ -165,6 +165,14 @@ def test_replanning_at_1705_keeps_every_visit_a_team_can_still_serve(world: Worl
                 assert s["start_s"] >= 17 * 3600 + 5 * 60, s
     change = world.rounds.apply(proposal["plan_id"], by="coord")
     assert change["applied"] and world.store.published_plan_id(DAY) == proposal["plan_id"]
+    # What was done keeps the times it was done at.
+    before = {s["visit_id"]: s["start_s"] for r in plan["routes"] for s in r["stops"]}
+    after = world.store.published_plan(DAY)
+    assert after is not None
+    for r in after["routes"]:
+        for s in r["stops"]:
+            if before[s["visit_id"]] < 17 * 3600 + 5 * 60:
+                assert s["start_s"] == before[s["visit_id"]], s
     assert world.events[-1]["plan_id"] == proposal["plan_id"]
     del a, b
 
@@ -179,7 +187,7 @@ def test_a_plan_that_drops_planned_visits_needs_them_named(world: World) -> None
     assert len(served(plan)) == 2
     proposal = world.rounds.optimise(DAY, by="coord", time_limit_s=1)
     (dropped,) = proposal["dropped"]
-    assert dropped["label"] == "TOT" and "déjà passé" in dropped["reason"]
+    assert dropped["label"] == "TOT" and "16:00–16:40 est déjà passé" in dropped["reason"]
     with pytest.raises(ConfirmationRequired) as refused:
         world.rounds.apply(proposal["plan_id"], by="coord")
     assert refused.value.code == "confirm_dropped" and "TOT" in refused.value.message
@@ -332,3 +340,81 @@ def test_a_visit_given_to_another_team_by_hand_moves_round_and_phone(world: Worl
     change = world.rounds.visit_changed(edited, by="coord")
     assert change is not None and change["removed"] == {str(other): [v["id"]]}
     assert v["id"] not in served(world.store.published_plan(DAY) or {"routes": []})
+
+
+def test_the_hub_relays_a_change_to_the_rooms_concerned_in_one_batch(world: World) -> None:
+    """A move reaches every coordinator (summary, both rounds, the visit) and each of the two
+    teams (its round, its summary, the visit added or deleted) in a single batch per room; a
+    third team hears nothing, and no phone gets a visit of another day."""
+    from dispatch.live.hub import ROOM_COORDINATORS, LiveHub, team_room
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+    hub = LiveHub(
+        world.store,
+        lambda event, payload, room: sent.append((room, payload)),
+        service_clock=ServiceClock(start=AT_1705),
+    )
+    world.bus.subscribe(PLAN_CHANGE, hub.on_plan_change)
+    a = world.team("Équipe A")
+    b = world.team("Équipe B")
+    c = world.team("Équipe C")
+    v = world.visit("BOUGEE", 0, ("17:30", "20:00"), team_id=a["id"])
+    world.visit("RESTE", 1, ("17:30", "20:00"), team_id=b["id"])
+    world.visit("LOIN", 2, ("17:30", "20:00"), team_id=c["id"])
+    plan = world.plan_whole_day()
+    hub.fanout.flush()
+    sent.clear()
+    owner = next(
+        r["team_id"] for r in plan["routes"] if v["id"] in [s["visit_id"] for s in r["stops"]]
+    )
+    target = next(t["id"] for t in (a, b, c) if t["id"] != owner)
+    world.rounds.move(DAY, v["id"], target, apply=True, force=True, by="coord")
+    tomorrow = world.store.add_visit(
+        {
+            "day": "2026-12-07",
+            "pseudonym": "DEMAIN",
+            "lon": HOMES[0][0],
+            "lat": HOMES[0][1],
+            "duration_s": 1200,
+            "windows": [["09:00", "10:00"]],
+            "team_id": target,
+        }
+    )
+    hub.on_visit(tomorrow)
+    hub.fanout.flush()
+    rooms = {room: payload for room, payload in sent}
+    coord = rooms[ROOM_COORDINATORS]
+    assert {p["team_id"] for p in coord["plans"]} == {owner, target}
+    assert coord["changes"][-1]["by"] == "coord"
+    assert {x["id"] for x in coord["visits"]} == {v["id"], tomorrow["id"]}
+    gained, lost = rooms[team_room(target)], rooms[team_room(owner)]
+    assert gained["changes"][-1]["added"] == [v["id"]] and gained["plans"][0]["team_id"] == target
+    assert [x["id"] for x in gained["visits"]] == [v["id"]]  # not tomorrow's visit
+    assert lost["changes"][-1]["removed"] == [v["id"]]
+    assert lost["plans"][0]["stops"] == [] or v["id"] not in [
+        s["visit_id"] for s in lost["plans"][0]["stops"]
+    ]
+    assert {"id": v["id"], "deleted": True} in lost["visits"]
+    third = next(t["id"] for t in (a, b, c) if t["id"] not in (owner, target))
+    assert team_room(third) not in rooms
+
+
+def test_positions_count_the_round_as_listed_done_visits_included(world: World) -> None:
+    """Place 0 is before the first visit of the round as the screens list it: a place before a
+    visit already done is refused with a message naming the team and that visit; place 1 after
+    it is accepted and comes back as place 1."""
+    a = world.team("Équipe A")
+    b = world.team("Équipe B")
+    world.visit("FAITE", 0, ("09:00", "10:00"), team_id=a["id"])
+    world.visit("PLUS-TARD", 1, ("17:30", "20:00"), team_id=a["id"])
+    moved = world.visit("A-DEPLACER", 2, ("17:30", "20:00"), team_id=b["id"])
+    plan = world.plan_whole_day()
+    world.do_visits_before(plan, 12 * 3600)
+    with pytest.raises(ValidationError) as refused:
+        world.rounds.move(DAY, moved["id"], a["id"], position=0, by="coord")
+    assert "Équipe A" in refused.value.message and "FAITE" in refused.value.message
+    with pytest.raises(ValidationError) as refused:
+        world.rounds.move(DAY, moved["id"], a["id"], position=5, by="coord", locale="en")
+    assert "does not exist in Équipe A's round" in refused.value.message
+    check = world.rounds.move(DAY, moved["id"], a["id"], position=1, by="coord")
+    assert check["slot"] == {**check["slot"], "team_id": a["id"], "position": 1}

@@ -53,19 +53,35 @@ class Fanout:
         """Queue ``item`` of ``kind`` for every room in ``rooms``."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
-        names = (rooms,) if isinstance(rooms, str) else rooms
         with self._lock:
-            for room in names:
-                items = self._rooms[room][kind]
-                if key is not None:
-                    seen = self._keyed[room]
-                    index = seen.get((kind, key))
-                    if index is not None:
-                        items[index] = item
-                        continue
-                    seen[(kind, key)] = len(items)
-                items.append(item)
+            self._queue(rooms, kind, item, key)
         if not self._pending.is_set():  # setting an Event costs a lock even when already set
+            self._pending.set()
+
+    def _queue(self, rooms: Any, kind: str, item: Any, key: Any) -> None:
+        """Add one item (the lock held)."""
+        names = (rooms,) if isinstance(rooms, str) else rooms
+        for room in names:
+            items = self._rooms[room][kind]
+            if key is not None:
+                seen = self._keyed[room]
+                index = seen.get((kind, key))
+                if index is not None:
+                    items[index] = item
+                    continue
+                seen[(kind, key)] = len(items)
+            items.append(item)
+
+    def publish_many(self, items: list[tuple[Any, str, Any, Any]]) -> None:
+        """Queue ``(rooms, kind, item, key)`` items together: they leave in the same batch of
+        each room (a change's summary never arrives before the rounds it announces)."""
+        for _, kind, _, _ in items:
+            if kind not in KINDS:
+                raise ValueError(f"unknown kind {kind!r}: use one of {', '.join(KINDS)}")
+        with self._lock:
+            for rooms, kind, item, key in items:
+                self._queue(rooms, kind, item, key)
+        if items and not self._pending.is_set():
             self._pending.set()
 
     def flush(self) -> int:

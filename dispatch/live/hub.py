@@ -394,20 +394,28 @@ class LiveHub:
 
     def on_visit(self, visit: dict[str, Any]) -> None:
         """A visit changed: coordinators, planners (reduced) and its team see the new state."""
-        self.fanout.publish(ROOM_COORDINATORS, "visits", visit, key=visit["id"])
-        self.fanout.publish(ROOM_PLANNERS, "visits", planner_view(visit), key=visit["id"])
+        self.fanout.publish_many(self._visit_items(visit))
+
+    def _visit_items(self, visit: dict[str, Any]) -> list[tuple[Any, str, Any, Any]]:
+        """The pushes of a visit's new state. A team's phones get only today's visits (what
+        their round needs); a visit that left a team is deleted from that team's list."""
+        vid = visit["id"]
+        items: list[tuple[Any, str, Any, Any]] = [
+            (ROOM_COORDINATORS, "visits", visit, vid),
+            (ROOM_PLANNERS, "visits", planner_view(visit), vid),
+        ]
         team_id = visit.get("team_id")
+        today = visit.get("day") == self.today()
         with self._lock:
-            previous = self._visit_team.get(visit["id"])
-            self._visit_team[visit["id"]] = team_id
-            if visit.get("day") == self.today():
+            previous = self._visit_team.get(vid)
+            self._visit_team[vid] = team_id
+            if today:
                 self._places_at = 0.0  # reload arrival targets on the next fix
         if previous is not None and previous != team_id:
-            self.fanout.publish(
-                team_room(previous), "visits", {"id": visit["id"], "deleted": True}, key=visit["id"]
-            )
-        if team_id is not None:
-            self.fanout.publish(team_room(team_id), "visits", visit, key=visit["id"])
+            items.append((team_room(previous), "visits", {"id": vid, "deleted": True}, vid))
+        if team_id is not None and today:
+            items.append((team_room(team_id), "visits", visit, vid))
+        return items
 
     def on_team(self, team: dict[str, Any]) -> None:
         """A team was created or changed (name, colour...)."""
@@ -415,12 +423,53 @@ class LiveHub:
 
     def on_plan_change(self, change: dict[str, Any]) -> None:
         """An applied change of a day's plan (see :mod:`dispatch.rounds`): every coordinator
-        gets the summary, the changed rounds and visits; each team concerned its own round, what
-        left it and a summary of its own; visits dropped raise an alert."""
+        gets the summary, the changed rounds and visits; each team concerned, when the change
+        is of today, its own round, what left it and a summary of its own. All of it leaves in
+        one batch per room (the summary never comes before the rounds). Visits dropped raise an
+        alert."""
         team_ids = [int(t) for t in change.get("teams", [])]
-        self.fanout.publish(ROOM_COORDINATORS, "changes", change)
-        for tid in team_ids:
-            self.fanout.publish(team_room(tid), "changes", team_change(change, tid))
+        items: list[tuple[Any, str, Any, Any]] = []
+        today = change.get("day") == self.today()
+        if today:
+            # The live pages draw today's rounds; other days are read again when opened.
+            full = self.store.published_plan(change["day"])
+            routes = {r["team_id"]: r for r in self.plan_routes(full, team_ids)} if full else {}
+            for tid in team_ids:
+                route = routes.get(tid) or {
+                    "plan_id": change.get("plan_id"),
+                    "team_id": tid,
+                    "stops": [],
+                    "geometry": None,
+                }
+                items.append(
+                    ((ROOM_COORDINATORS, ROOM_PLANNERS, team_room(tid)), "plans", route, tid)
+                )
+            now_in: dict[int, int | None] = {}
+            for vid in change.get("visits", []):
+                try:
+                    visit = self.store.get_visit(int(vid))
+                except Exception:
+                    continue
+                now_in[int(vid)] = visit.get("team_id")
+                items += self._visit_items(visit)
+            for tid, vids in (change.get("removed") or {}).items():
+                for vid in vids:
+                    if now_in.get(int(vid)) != int(tid):
+                        items.append(
+                            (
+                                team_room(int(tid)),
+                                "visits",
+                                {"id": int(vid), "deleted": True},
+                                int(vid),
+                            )
+                        )
+            items += [
+                (team_room(tid), "changes", team_change(change, tid), None) for tid in team_ids
+            ]
+        items.append((ROOM_COORDINATORS, "changes", change, None))
+        self.fanout.publish_many(items)
+        with self._lock:
+            self._places_at = 0.0
         for item in change.get("dropped", []):
             self.alert(
                 "dropped",
@@ -430,39 +479,6 @@ class LiveHub:
                 key=f"dropped:{item['visit_id']}:{change.get('plan_id')}",
                 by=change.get("by"),
             )
-        if change.get("day") != self.today():
-            return  # the live pages draw today's rounds; other days are re-read when opened
-        full = self.store.published_plan(change["day"])
-        routes = {r["team_id"]: r for r in self.plan_routes(full, team_ids)} if full else {}
-        for tid in team_ids:
-            route = routes.get(tid) or {
-                "plan_id": change.get("plan_id"),
-                "team_id": tid,
-                "stops": [],
-                "geometry": None,
-            }
-            self.fanout.publish(ROOM_COORDINATORS, "plans", route, key=tid)
-            self.fanout.publish(ROOM_PLANNERS, "plans", route, key=tid)
-            self.fanout.publish(team_room(tid), "plans", route, key=tid)
-        now_in: dict[int, int | None] = {}
-        for vid in change.get("visits", []):
-            try:
-                visit = self.store.get_visit(int(vid))
-            except Exception:
-                continue
-            now_in[int(vid)] = visit.get("team_id")
-            self.on_visit(visit)
-        for tid, vids in (change.get("removed") or {}).items():
-            for vid in vids:
-                if now_in.get(int(vid)) != int(tid):
-                    self.fanout.publish(
-                        team_room(int(tid)),
-                        "visits",
-                        {"id": int(vid), "deleted": True},
-                        key=int(vid),
-                    )
-        with self._lock:
-            self._places_at = 0.0
 
     def on_etas(self, item: dict[str, Any]) -> None:
         """Arrival times of a team's next stops, recomputed from where it is."""

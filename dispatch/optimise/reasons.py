@@ -34,8 +34,10 @@ def precheck(problem: Problem, visit: Visit) -> Unassigned | None:
         and visit.windows
         and all(w.end_s < problem.now_s for w in visit.windows)
     ):
+        # The windows as entered (when the visit may start), so that « passé » reads true.
+        entered = [(hhmm(w.start_s), hhmm(w.end_s)) for w in visit.windows]
         return Unassigned(
-            visit.id, "window_passed", {"windows": _windows(visit), "now": hhmm(problem.now_s)}
+            visit.id, "window_passed", {"windows": entered, "now": hhmm(problem.now_s)}
         )
     # The first team that can reach the visit and serve it within its shift settles it.
     reachable = False

@@ -11,7 +11,7 @@ import numpy as np
 
 from dispatch.optimise.insertion import TeamState, best_break_positions
 from dispatch.optimise.model import Break, Problem, Team, TimeWindow, Visit
-from dispatch.optimise.plan import Plan, Unassigned
+from dispatch.optimise.plan import Plan, Stop, Unassigned
 from dispatch.optimise.schedule import Item, build_route, time_route
 
 #: Store priority (0 routine .. 3 urgent) -> optimiser priority (1..5).
@@ -180,15 +180,7 @@ def plan_from_stored(problem: Problem, stored: dict[str, Any] | None) -> Plan:
         n_fixed = 0
         while n_fixed < len(items) and items[n_fixed] in fixed:
             n_fixed += 1
-        from dataclasses import replace
-
-        # What is done or under way happened from the start of the shift, not from where
-        # and when the team is now (its availability): time it as it was.
-        head = time_route(
-            problem, replace(team, available_location=None, available_from_s=None), items[:n_fixed]
-        )
-
-        prefix = tuple(replace(s, status="done") for s in head.stops if s.kind == "visit")
+        prefix = _done_stops(problem, team, r.get("stops", []), items[:n_fixed])
         st = TeamState(
             team, prefix, items[n_fixed:], time_route(problem, team, items[n_fixed:], prefix=prefix)
         )
@@ -202,6 +194,44 @@ def plan_from_stored(problem: Problem, stored: dict[str, Any] | None) -> Plan:
         if str(u["visit_id"]) in by_id
     )
     return Plan(routes=tuple(routes), unassigned=unassigned, stats={"plan_id": stored.get("id")})
+
+
+def _done_stops(
+    problem: Problem, team: Team, stored_stops: list[dict[str, Any]], done: list[Item]
+) -> tuple[Stop, ...]:
+    """The stops done or under way, at the times the stored plan gave them (when the team did
+    them), not re-timed from where and when the team is now. Stops stored without times are
+    timed from the start of the shift."""
+    from dataclasses import replace
+
+    times = {str(s["visit_id"]): s for s in stored_stops}
+    by_id = problem.visits_by_id()
+    if all(times.get(str(v), {}).get("start_s") is not None for v in done):
+        out = []
+        for vid in done:
+            s = times[str(vid)]
+            visit = by_id[str(vid)]
+            start = int(s["start_s"])
+            out.append(
+                Stop(
+                    kind="visit",
+                    location=visit.location,
+                    arrival_s=int(s["arrival_s"] if s.get("arrival_s") is not None else start),
+                    start_s=start,
+                    departure_s=int(
+                        s["end_s"] if s.get("end_s") is not None else start + visit.duration_s
+                    ),
+                    travel_time_s=int(s.get("travel_time_s") or 0),
+                    distance_m=int(s.get("distance_m") or 0),
+                    visit_id=str(vid),
+                    status="done",
+                )
+            )
+        return tuple(out)
+    head = time_route(
+        problem, replace(team, available_location=None, available_from_s=None), list(done)
+    )
+    return tuple(replace(s, status="done") for s in head.stops if s.kind == "visit")
 
 
 def plan_rows(

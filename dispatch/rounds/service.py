@@ -353,7 +353,8 @@ class Rounds:
             d = self.day(day)
             vid, tid = self._visit_of(d, visit_id), self._team_of(d, team_id)
             old_team = d.current.assignment().get(vid)
-            new, _ = move_visit(d.problem, d.current, vid, tid, position, locale=locale)
+            movable = self._movable_position(d, vid, tid, position, locale)
+            new, _ = move_visit(d.problem, d.current, vid, tid, movable, locale=locale)
             concerned = {t for t in (old_team, tid) if t is not None}
             violations = self._new_violations(d, new, concerned, locale)
             if not apply:
@@ -405,9 +406,8 @@ class Rounds:
                 {
                     "team_id": int(ins.team_id),
                     "team_name": d.team_name(ins.team_id),
-                    "position": sum(
-                        1 for i in ins.items[: ins.items.index(vid)] if isinstance(i, str)
-                    ),
+                    "position": sum(1 for p in st.prefix if p.kind == "visit")
+                    + sum(1 for i in ins.items[: ins.items.index(vid)] if isinstance(i, str)),
                     "arrival_s": stop.arrival_s,
                     "start_s": stop.start_s,
                     "extra_travel_time_s": _travel(timing.stops, timing.end_travel_time_s)
@@ -494,7 +494,8 @@ class Rounds:
                     )
             else:
                 tid = self._team_of(d, team_id)
-                new, _ = move_visit(problem, d.current, vid, tid, position, locale=locale)
+                movable = self._movable_position(d, vid, tid, position, locale)
+                new, _ = move_visit(problem, d.current, vid, tid, movable, locale=locale)
                 violations = self._new_violations(d, new, {tid}, locale)
                 if violations and not force:
                     raise ConfirmationRequired(
@@ -640,6 +641,31 @@ class Rounds:
         if tid not in {t.id for t in d.problem.teams}:
             raise NotFoundError(f"team {team_id} is not an active team: activate it first")
         return tid
+
+    def _movable_position(
+        self, d: Day, vid: str, tid: str, position: int | None, locale: str
+    ) -> int | None:
+        """``position`` counts the visits of the team's round as the screens list them (done
+        ones included, the visit moved left out); the optimiser counts those still to do."""
+        if position is None:
+            return None
+        route = d.current.route(tid)
+        stops = [s for s in route.stops if s.kind == "visit" and s.visit_id != vid] if route else []
+        done = [s for s in stops if s.status != "planned"]
+        if position > len(stops):
+            raise ValidationError(
+                text("position_out", locale, position=position, team=d.team_name(tid), n=len(stops))
+            )
+        if position < len(done):
+            raise ValidationError(
+                text(
+                    "position_done",
+                    locale,
+                    team=d.team_name(tid),
+                    after=d.visit_label(done[-1].visit_id or ""),
+                )
+            )
+        return position - len(done)
 
     def _urgent(self, d: Day, vid: str, urgent: bool) -> tuple[Any, Visit]:
         visit = d.problem.visits_by_id()[vid]

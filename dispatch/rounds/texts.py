@@ -32,6 +32,17 @@ _TEXTS: dict[str, dict[str, str]] = {
         "fr": "la visite {visit} n'a pu être insérée : {reason}",
         "en": "visit {visit} could not be inserted: {reason}",
     },
+    "position_out": {
+        "fr": "la place {position} n'existe pas dans la tournée de {team} ({n} visite(s)) : "
+        "choisissez une place de 0 à {n}",
+        "en": "place {position} does not exist in {team}'s round ({n} visit(s)): choose a "
+        "place from 0 to {n}",
+    },
+    "position_done": {
+        "fr": "{team} a déjà fait ou commencé les visites jusqu'à {after} : placez la visite après",
+        "en": "{team} has already done or started its visits up to {after}: place the visit "
+        "after it",
+    },
     "not_today": {
         "fr": "{day} n'est pas aujourd'hui : un retard ne se déclare que le jour même",
         "en": "{day} is not today: a delay is only reported on the day",
