@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +239,31 @@ def test_pairing_link_lands_on_the_round(live, browser) -> None:  # type: ignore
         assert "M-BRAVO" not in page.content()
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEWPORT["width"]
         shot(page, "phone-round-fr")
+    finally:
+        ctx.close()
+
+
+def test_a_new_link_moves_a_paired_phone_to_another_team(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """A phone of team A that opens a pairing link of team B becomes team B's phone: B's name
+    and B's round, none of A's visits; opening the spent link again keeps it paired to B."""
+    server, world = live
+    store = world["store"]
+    ctx = phone_context(browser)
+    try:
+        page = ctx.new_page()
+        code_a = store.create_pairing(world["team_a"]["id"])["code"]
+        page.goto(f"{server.base_url}/pair?code={code_a}")
+        page.wait_for_selector("#round li[data-visit-id]", timeout=15000)
+        assert page.inner_text("#team-name") == "Équipe A"
+        code_b = store.create_pairing(world["team_b"]["id"])["code"]
+        for _ in range(2):
+            page.goto(f"{server.base_url}/pair?code={code_b}")
+            page.wait_for_selector("body[data-ready='1']", timeout=15000)
+            page.wait_for_selector("#round li[data-visit-id]", timeout=10000)
+            assert page.inner_text("#team-name") == "Équipe B"
+            teams = {v["team_id"] for v in store.get_visits(round_ids(page))}
+            assert teams == {world["team_b"]["id"]}
+            assert page.is_hidden("#pairing")
     finally:
         ctx.close()
 
@@ -536,4 +563,62 @@ def test_only_arrivals_moved_by_more_than_two_minutes_are_marked(live, phone) ->
         page.get_attribute(f"#round li[data-visit-id='{nudged['visit_id']}']", "data-mark") is None
     )
     assert "1 horaire changé" in page.inner_text("#changes-text")
+    page.click("#changes-seen")
+
+
+@contextmanager
+def batches_split(hub: Any, pause_s: float = 0.05) -> Iterator[None]:
+    """The items of a change leave the hub one batch each (the fan-out's tick is 30 ms), the
+    summary first: what a slower or older server, or a multi-process relay, may send."""
+    fanout = hub.fanout
+
+    def one_by_one(items: list[tuple[Any, str, Any, Any]]) -> None:
+        for rooms, kind, item, key in sorted(items, key=lambda i: i[1] != "changes"):
+            fanout.publish(rooms, kind, item, key=key)
+            time.sleep(pause_s)
+
+    fanout.publish_many = one_by_one
+    try:
+        yield
+    finally:
+        del fanout.publish_many
+
+
+def test_a_change_in_pieces_is_announced_once(live, phone, coordinator) -> None:  # type: ignore[no-untyped-def]
+    """A move whose summary, round and visit rows come in separate batches still shows one
+    notice with the right counts and vibrates once, for a visit added and for one removed."""
+    server, world = live
+    page = phone["page"]
+    set_locale(page, "fr")
+    hub = world["app"].extensions["dispatch.live"]
+    arnaud = world["visits_a"][2]["id"]
+    vibrations = page.evaluate("window.__vibrations.length")
+    with batches_split(hub):
+        move(
+            coordinator,
+            server.base_url,
+            day=world["day"],
+            visit_id=arnaud,
+            team_id=world["team_a"]["id"],
+            position=None,
+        )
+    page.wait_for_selector(f"#round li[data-visit-id='{arnaud}'][data-mark~='added']", timeout=1000)
+    time.sleep(0.6)
+    assert page.evaluate("window.__vibrations.length") == vibrations + 1
+    assert page.inner_text("#changes-text").startswith("Tournée modifiée : 1 visite ajoutée")
+    page.click("#changes-seen")
+    with batches_split(hub):
+        move(
+            coordinator,
+            server.base_url,
+            day=world["day"],
+            visit_id=arnaud,
+            team_id=world["team_b"]["id"],
+            position=None,
+        )
+    page.wait_for_selector(f"#round li[data-visit-id='{arnaud}']", state="detached", timeout=1000)
+    time.sleep(0.6)
+    assert page.evaluate("window.__vibrations.length") == vibrations + 2
+    notice = page.inner_text("#changes-text")
+    assert notice.startswith("Tournée modifiée : 1 visite retirée") and "MME-ARNAUD" in notice
     page.click("#changes-seen")

@@ -18,7 +18,8 @@ const ACK_TIMEOUT_MS = 8000;
 const HEARTBEAT_MS = 60000;
 const STATUS_REFRESH_MS = 15000;
 const VIBRATION_MS = [150, 80, 150];
-const SUMMARY_WAIT_MS = 400;
+const PIECES_WAIT_MS = 400;
+const PIECES_MAX_MS = 1500;
 // An arrival moved by more than this is marked "horaire modifié" (the server's threshold too).
 const RETIMED_S = 120;
 
@@ -29,7 +30,8 @@ const state = {
   // visit id -> estimated arrival_s from the team's live position (the "etas" kind).
   etas: new Map(),
   loaded: false,
-  // A change's summary received before its round: {before, server, timer} (see applyLive).
+  // A change not yet worked out, waiting for its other pieces: {before, server, first, timer}
+  // (see applyLive).
   pending: null,
   // The day of the round shown (the snapshot's): pushes about other days are not for this page.
   day: null,
@@ -491,14 +493,34 @@ function applyLive(batch, teamId) {
     }
     summarised = true;
   }
-  if (!changed) {
-    // A change's summary can come a batch before its round and visits: it waits for them (at
-    // most SUMMARY_WAIT_MS), so that the list and the notice change together, once.
-    if (summarised && !pending) state.pending = { before, server, timer: setTimeout(() => settleChanges(before, server), SUMMARY_WAIT_MS) };
+  if (!changed && !summarised) {
     if (retimedOnly) renderRound();
     return;
   }
-  settleChanges(before, server);
+  if (changed) {
+    state.visits = orderVisits(state.visits, state.plan);
+    renderRound();
+  }
+  // A change may reach the page in pieces (its summary, the round, the visits that joined or
+  // left it). What changed is worked out and announced once the pieces agree, or when none
+  // has come for PIECES_WAIT_MS (at most PIECES_MAX_MS after the first), so the notice and
+  // the vibration come once.
+  if (changed && roundAgrees()) { settleChanges(before, server); return; }
+  const first = pending ? pending.first : Date.now();
+  if (pending) clearTimeout(pending.timer);
+  const wait = Math.max(0, Math.min(PIECES_WAIT_MS, first + PIECES_MAX_MS - Date.now()));
+  state.pending = { before, server, first, timer: setTimeout(() => settleChanges(before, server), wait) };
+}
+
+/** True when the round's stops and the team's visits tell the same story: every stop is a
+ * visit of the team still to do, and every visit waiting for the team is a stop. */
+function roundAgrees() {
+  const stops = state.plan?.stops;
+  if (!stops) return true;
+  const status = new Map(state.visits.map((v) => [v.id, v.status]));
+  const planned = new Set(stops.map((s) => s.visit_id));
+  return stops.every((s) => status.has(s.visit_id) && status.get(s.visit_id) !== "cancelled")
+    && state.visits.every((v) => !["planned", "assigned"].includes(v.status) || planned.has(v.id));
 }
 
 function settleChanges(before, server) {
@@ -623,7 +645,11 @@ async function main() {
     history.replaceState(null, "", "/phone/");
     const paired = deviceToken();
     try {
+      // A phone given to another team: what it recorded for the first one is sent with that
+      // team's token first, and whatever could not be sent is dropped, never sent as the new team's.
+      if (paired) await flush().catch(() => {});
       await pair(code);
+      if (paired) await outbox.clear();
     } catch (err) {
       // A link opened again on a phone already paired: keep its pairing, say nothing.
       if (!paired) {
