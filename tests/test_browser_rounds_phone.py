@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -73,6 +75,10 @@ def _visit(store: Store, day: str, name: str, home: tuple[float, float]) -> dict
 def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
     """A real server, two teams with a published round each, a coordinator."""
     settings = module_settings(tmp_path_factory.mktemp("rounds-phone"), territory_cache, shared_dir)
+    # The rounds' clock stands at 08:30 today whenever the tests run: re-timed rounds then fall
+    # inside the visits' windows, and no arrival runs past midnight.
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()  # Melun
+    settings = dataclasses.replace(settings, clock_start=f"{today}T08:30:00")
     store = Store(settings.database)
     app = create_app(settings, **{"dispatch.store": store})
     day = app.extensions["dispatch.live"].today()
