@@ -298,6 +298,31 @@ def test_expired_pairing_code_says_so(live, browser) -> None:  # type: ignore[no
         ctx.close()
 
 
+def test_pairing_by_typing_the_code(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """On /phone/ without a token the pairing form shows; a wrong code gets the clear error, the
+    right one opens team A's round."""
+    server, world = live
+    ctx = phone_context(browser)
+    try:
+        page = ctx.new_page()
+        page.goto(f"{server.base_url}/phone/")
+        page.wait_for_selector("#pairing:not([hidden])", timeout=10000)
+        page.fill("#pair-code", "ZZZZ-ZZZZ")
+        page.click("#pair-form button[type=submit]")
+        page.wait_for_function(
+            "document.getElementById('pair-error').textContent.includes('expiré')"
+        )
+        assert page.get_attribute("#pair-code", "aria-invalid") == "true"
+        code = world["store"].create_pairing(world["team_a"]["id"])["code"]
+        page.fill("#pair-code", code.lower())
+        page.click("#pair-form button[type=submit]")
+        page.wait_for_selector("#round li[data-visit-id]", timeout=10000)
+        assert page.is_hidden("#pairing") and page.inner_text("#pair-error") == ""
+        assert page.inner_text("#team-name") == "Équipe A"
+    finally:
+        ctx.close()
+
+
 def test_language_toggle_keeps_the_connection_and_gps_state(phone) -> None:  # type: ignore[no-untyped-def]
     """Switching to English and back re-renders from the current state: a connected phone with
     a fix stays "Connected"/"Connecté" with its GPS accuracy, never "Reconnecting…"; French
