@@ -403,6 +403,12 @@ def test_urgent_visit_placed_on_the_map_is_inserted_where_chosen(live, coord) ->
         carnot,
     )
     assert page.locator(f"#visit-list button.vins[data-visit-id='{carnot}']").count() == 0
+    # A visit no team can serve: no option, and the reason says why.
+    page.click(f"#visit-list button.vins[data-visit-id='{world['dialyse']['id']}']")
+    page.wait_for_selector("#dp-urg-status:has-text('Aucune insertion possible')", timeout=20000)
+    assert "dialyse" in page.inner_text("#dp-urg-status")
+    assert page.locator("#dp-urg-options li").count() == 0
+    page.click("#dp-urg-reset")
     coord.shot("coordinator-urgent-inserted-1400.png")
     coord.assert_no_reload()
 
@@ -598,7 +604,17 @@ def test_the_english_page_gets_english_answers(live, coord) -> None:  # type: ig
     _, world = live
     page = coord.page
     alpha, a_id = world["alpha"]["id"], world["team_a"]["id"]
-    assert alpha in coord.stops_of(a_id)
+    if alpha not in coord.stops_of(a_id):  # run alone: the insulin visit goes back to team A
+        r = rest(
+            live,
+            "/api/dispatch/move",
+            {"visit_id": alpha, "team_id": a_id, "apply": True, "force": True},
+        )
+        assert r.status_code == 200, r.text
+        coord.wait(
+            "([v, a]) => window.dispatchMap.state.stops.get(v)?.team_id === a", [alpha, a_id]
+        )
+        coord.snapshots = 1
     page.click("#lang")
     page.click(f"#visit-list button.vsel[data-visit-id='{alpha}']")
     assert "Chosen visit: MME-ALPHA" in page.inner_text("#dp-move-visit")
@@ -615,5 +631,15 @@ def test_the_english_page_gets_english_answers(live, coord) -> None:  # type: ig
     coord.shot("coordinator-move-confirm-1400-en.png")
     page.keyboard.press("Escape")
     page.wait_for_selector("#dp-confirm[open]", state="detached")
+    page.wait_for_selector("#dp-move-out:has-text('Nothing was changed.')")
+    # Applying a move never checked: the server's refusal (409) opens the same confirmation.
+    page.select_option("#dp-move-pos", label="best place")
+    page.click("#dp-move-apply")
+    page.wait_for_selector("#dp-confirm[open]", timeout=15000)
+    assert "lacks skill insulin" in page.inner_text("#dp-confirm-list")
+    page.click("#dp-confirm-cancel")
+    page.wait_for_selector("#dp-confirm[open]", state="detached")
+    page.wait_for_selector("#dp-move-out:has-text('Nothing was changed.')")
+    page.wait_for_function("document.activeElement.id === 'dp-move-apply'", timeout=2000)
     assert alpha in coord.stops_of(a_id)
     coord.assert_no_reload()

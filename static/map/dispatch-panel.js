@@ -211,6 +211,12 @@ function setHtml(el, html) {
   return true;
 }
 
+/** True when the keyboard focus is nowhere useful (the page, or a dialog just closed). */
+function focusLost() {
+  const el = document.activeElement;
+  return !el || el === document.body || !!el.closest("dialog:not([open])") || el.disabled === true;
+}
+
 function errorText(err) { return (err && err.message) || String(err); }
 function errorCode(err) { return err && err.body ? err.body.code : null; }
 function minutes(seconds) { return Math.round((seconds || 0) / 60); }
@@ -515,6 +521,7 @@ export async function init(ctx) {
     const name = visitLabel(moveSel.visitId);
     const team = ctx.teamName(moveSel.teamId);
     const buttons = root.querySelectorAll("#dp-move-check, #dp-move-apply");
+    const pressed = document.activeElement;
     buttons.forEach((b) => { b.disabled = true; });
     try {
       if (apply && moveSel.checked && moveSel.checked.key === key && moveSel.checked.violations.length) {
@@ -555,6 +562,8 @@ export async function init(ctx) {
       out.innerHTML = `<p class="error">${escapeHtml(errorText(err))}</p>`;
     } finally {
       buttons.forEach((b) => { b.disabled = false; });
+      // A disabled button loses the focus: give it back once the request is over.
+      if (pressed && pressed.isConnected && focusLost()) pressed.focus();
     }
   }
 
@@ -897,7 +906,10 @@ export async function init(ctx) {
       }
       out.innerHTML = `<span class="error">${escapeHtml(tr("failed", { error: errorText(err) }))}</span>`;
     } finally {
-      if (button.isConnected) button.disabled = false;
+      if (button.isConnected) {
+        button.disabled = false;
+        if (focusLost()) button.focus();
+      }
     }
   }
 
