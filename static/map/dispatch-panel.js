@@ -72,7 +72,6 @@ const TEXT = {
     placeNone: "non choisi",
     placeAt: "lat. {lat}, long. {lon}",
     pickOn: "Choisir sur la carte",
-    pickOff: "Arrêter de choisir",
     pickHelp: "Cliquez sur la carte à l'adresse du patient.",
     useCentre: "Prendre le centre de la carte",
     duration: "Durée (min)",
@@ -160,7 +159,6 @@ const TEXT = {
     placeNone: "not chosen",
     placeAt: "lat. {lat}, lon. {lon}",
     pickOn: "Pick on the map",
-    pickOff: "Stop picking",
     pickHelp: "Click the map at the patient's address.",
     useCentre: "Use the map centre",
     duration: "Duration (min)",
@@ -233,15 +231,18 @@ export async function init(ctx) {
   dialog.setAttribute("aria-describedby", "dp-confirm-intro");
   document.body.appendChild(dialog);
 
-  let day = new Date().toISOString().slice(0, 10);
+  // The live day (the map's) for moves and insertions; the optimiser may plan another day.
+  let liveDay = new Date().toISOString().slice(0, 10);
+  let day = liveDay;
   let dayTouched = false;
   let proposal = null; // the optimisation job shown
   const moveSel = { visitId: null, teamId: null, position: "", checked: null };
   const urgent = { place: null, marker: null, picking: false, visitId: null, name: null, isNew: true, options: [], windowTouched: false };
   const open = { move: true, urgent: false, optimise: false };
-  const body = (extra) => ({ day, locale: getLocale(), ...extra });
+  const body = (extra) => ({ day: liveDay, locale: getLocale(), ...extra });
 
   ctx.on("snapshot", (snap) => {
+    if (snap && snap.day) liveDay = snap.day;
     if (snap && snap.day && !dayTouched) { day = snap.day; const input = root.querySelector("#dp-day"); if (input) input.value = day; }
     if (!root.querySelector("#dp-urg-skillboxes input:checked")) renderSkills();
     if (!urgent.windowTouched && urgent.visitId == null) setDefaultWindow();
@@ -251,7 +252,7 @@ export async function init(ctx) {
   ctx.on("select-visit", ({ visit_id: id, source }) => {
     if (id == null || id === moveSel.visitId) return;
     chooseVisit(id);
-    if (source !== "panel") {
+    if (source !== "panel" && source !== "insert") {
       const details = root.querySelector("#dp-move");
       details.open = true;
       details.scrollIntoView({ block: "nearest" });
@@ -606,7 +607,6 @@ export async function init(ctx) {
     urgent.picking = on;
     const button = root.querySelector("#dp-urg-pick");
     button.setAttribute("aria-pressed", String(on));
-    button.textContent = on ? tr("pickOff") : tr("pickOn");
     ctx.pickPlace(on ? (lonlat) => { setPlace(lonlat); setPicking(false); button.focus(); } : null);
     if (on !== was) drawer(!on);
   }
@@ -682,7 +682,7 @@ export async function init(ctx) {
       // POST /api/visits has its own strict field list: no `locale` there.
       const res = await api("/api/visits", {
         method: "POST",
-        body: { day, pseudonym: name, lon: urgent.place[0], lat: urgent.place[1], duration_s: Math.round(duration * 60), windows: [[from, to]], skills },
+        body: { day: liveDay, pseudonym: name, lon: urgent.place[0], lat: urgent.place[1], duration_s: Math.round(duration * 60), windows: [[from, to]], skills },
       });
       const visit = res.visit || res;
       urgent.visitId = visit.id;
@@ -798,7 +798,7 @@ export async function init(ctx) {
     bar.value = 0;
     status(tr("building"));
     try {
-      const started = await api("/api/dispatch/optimise", { method: "POST", body: body({ time_limit_s: budget }) });
+      const started = await api("/api/dispatch/optimise", { method: "POST", body: { ...body({ time_limit_s: budget }), day } });
       for (;;) {
         await new Promise((r) => setTimeout(r, 500));
         const job = await api(`/api/dispatch/jobs/${started.job_id}`);

@@ -605,7 +605,7 @@ async function main() {
     const button = e.target.closest("button[data-visit-id]");
     if (!button) return;
     const id = Number(button.dataset.visitId);
-    if (button.classList.contains("vins")) { selectVisit(id, { source: "list" }); emitLocal("insert-visit", { visit_id: id }); } else selectVisit(id, { source: "list" });
+    if (button.classList.contains("vins")) { selectVisit(id, { source: "insert" }); emitLocal("insert-visit", { visit_id: id }); } else selectVisit(id, { source: "list" });
   });
   state.config = await loadConfig();
   syncClock(state.config.server_time);
