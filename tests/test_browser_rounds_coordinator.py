@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -221,12 +222,13 @@ def coord(live, browser):  # type: ignore[no-untyped-def]
     page.close()
 
 
-def rest(live: Any, path: str, body: dict[str, Any]) -> requests.Response:
+def rest(live: Any, path: str, body: dict[str, Any], method: str = "POST") -> requests.Response:
     """A coordinator's REST call outside the page (what another coordinator would do)."""
     server, world = live
-    return requests.post(
+    return requests.request(
+        method,
         f"{server.base_url}{path}",
-        json={"day": world["day"], **body},
+        json={"day": world["day"], **body} if method == "POST" else body,
         headers={"Authorization": f"Bearer {world['token']}"},
         timeout=30,
     )
@@ -524,10 +526,35 @@ def _overlaps(page: Any) -> list[str]:
 def test_panel_is_usable_without_overlap_and_passes_axe(live, browser, viewport) -> None:  # type: ignore[no-untyped-def]
     """With every tool open, no control of the side panel overlaps another or leaves it, the
     page does not scroll sideways, English is complete, and axe-core finds no WCAG A/AA issue."""
-    server, _ = live
+    server, world = live
+    # Team A reports where it is, so its live marker is on the map (and checked by axe).
+    r = requests.post(
+        f"{server.base_url}/api/positions",
+        json={
+            "team_id": world["team_a"]["id"],
+            "positions": [
+                {
+                    "client_id": f"axe-{viewport['width']}",
+                    "lon": MELUN[0],
+                    "lat": MELUN[1],
+                    "device_time_s": time.time(),
+                }
+            ],
+        },
+        headers={"Authorization": f"Bearer {world['token']}"},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
     coord = Coordinator(browser, server.base_url, viewport)
     page = coord.page
     try:
+        page.wait_for_selector(
+            f".team-marker[data-team-id='{world['team_a']['id']}']", timeout=10000
+        )
+        marker = page.locator(".team-marker").first
+        assert marker.get_attribute("aria-label").startswith(
+            marker.locator(".label").inner_text().strip()[:8]
+        )
         for tool in ("#dp-move", "#dp-urgent", "#dp-optimise"):
             if page.get_attribute(tool, "open") is None:
                 page.click(f"{tool} > summary")
@@ -642,4 +669,30 @@ def test_the_english_page_gets_english_answers(live, coord) -> None:  # type: ig
     page.wait_for_selector("#dp-move-out:has-text('Nothing was changed.')")
     page.wait_for_function("document.activeElement.id === 'dp-move-apply'", timeout=2000)
     assert alpha in coord.stops_of(a_id)
+    coord.assert_no_reload()
+
+
+def test_positions_start_after_the_visits_already_done(live, coord) -> None:  # type: ignore[no-untyped-def]
+    """Once a team's first visit is done, the place select offers no place before it ("en
+    premier" is gone), and the first place offered, after it, is accepted by the check."""
+    _, world = live
+    page = coord.page
+    a_id = world["team_a"]["id"]
+    stops = coord.stops_of(a_id)
+    assert len(stops) >= 3
+    first, last = stops[0], stops[-1]
+    r = rest(live, f"/api/visits/{first}", {"status": "done"}, method="PATCH")
+    assert r.status_code == 200, r.text
+    coord.wait("v => window.dispatchMap.state.visits.get(v).status === 'done'", first)
+    page.click(f"#visit-list button.vsel[data-visit-id='{last}']")
+    page.select_option("#dp-move-team", label="Équipe A (actuelle)")
+    labels = page.locator("#dp-move-pos option").all_inner_texts()
+    name = coord.js("v => window.dispatchMap.state.visits.get(v).pseudonym", first)
+    assert "en premier" not in labels, labels
+    assert labels[1].startswith("après ") and labels[1].endswith(name), labels
+    page.select_option("#dp-move-pos", index=1)
+    page.click("#dp-move-check")
+    page.wait_for_selector("#dp-move-out p", timeout=15000)
+    out = page.inner_text("#dp-move-out")
+    assert "Faisable." in out or page.locator("#dp-move-out .dp-violations li").count(), out
     coord.assert_no_reload()

@@ -33,9 +33,11 @@ const TEXT = {
     reasons: "Visites non affectées",
     dropped: "Visites planifiées qui seraient retirées",
     droppedNone: "Aucune visite planifiée ne serait retirée.",
-    droppedTitle: "Retirer {n} visite(s) planifiée(s) ?",
+    "droppedTitle.one": "Retirer {n} visite planifiée ?",
+    "droppedTitle.other": "Retirer {n} visites planifiées ?",
     droppedIntro: "Ce plan retire ces visites des tournées publiées. Les équipes concernées seront prévenues.",
-    droppedTick: "Je confirme le retrait de ces {n} visites",
+    "droppedTick.one": "Je confirme le retrait de cette visite",
+    "droppedTick.other": "Je confirme le retrait de ces {n} visites",
     droppedOk: "Appliquer et retirer",
     rerun: "Relancer l'optimisation",
     min: "{n} min",
@@ -122,9 +124,11 @@ const TEXT = {
     reasons: "Unassigned visits",
     dropped: "Planned visits that would be removed",
     droppedNone: "No planned visit would be removed.",
-    droppedTitle: "Remove {n} planned visit(s)?",
+    "droppedTitle.one": "Remove {n} planned visit?",
+    "droppedTitle.other": "Remove {n} planned visits?",
     droppedIntro: "This plan removes these visits from the published rounds. The teams concerned will be told.",
-    droppedTick: "I confirm removing these {n} visits",
+    "droppedTick.one": "I confirm removing this visit",
+    "droppedTick.other": "I confirm removing these {n} visits",
     droppedOk: "Apply and remove",
     rerun: "Run the optimisation again",
     min: "{n} min",
@@ -190,11 +194,15 @@ const TEXT = {
 
 function tr(key, vars = {}) {
   const dict = TEXT[getLocale()] || TEXT.fr;
+  // Counted texts have ".one"/".other" forms, chosen by the language's plural rules.
+  if (!(key in dict) && typeof vars.n === "number") key = `${key}.${new Intl.PluralRules(getLocale()).select(vars.n) === "one" ? "one" : "other"}`;
   const text = dict[key] || TEXT.fr[key] || key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
 const PROPOSAL_SOURCE = "dispatch-proposal";
+/** Visit statuses of a round's stops that nothing can be put before. */
+const STARTED = new Set(["arrived", "in_progress", "done", "missed"]);
 const SEARCH_MAX = 8;
 
 /** Replace an element's content only when it changed: a live batch must not close an open
@@ -490,8 +498,12 @@ export async function init(ctx) {
     const select = root.querySelector("#dp-move-pos");
     const plan = moveSel.teamId == null ? null : state.plans.get(moveSel.teamId);
     const stops = ((plan && plan.stops) || []).filter((s) => s.visit_id != null && Number(s.visit_id) !== moveSel.visitId);
-    const options = [`<option value="">${escapeHtml(tr("best"))}</option>`, `<option value="0">${escapeHtml(tr("first"))}</option>`];
+    // Nothing goes before a visit already done or under way (the server counts them too).
+    const started = stops.reduce((last, s, i) => (STARTED.has((state.visits.get(Number(s.visit_id)) || {}).status) ? i : last), -1);
+    const options = [`<option value="">${escapeHtml(tr("best"))}</option>`];
+    if (started < 0) options.push(`<option value="0">${escapeHtml(tr("first"))}</option>`);
     stops.forEach((s, i) => {
+      if (i < started) return;
       const eta = ctx.arrivalOf(s.visit_id);
       const time = hhmm(eta ? eta.arrival_s : s.arrival_s);
       options.push(`<option value="${i + 1}">${escapeHtml(tr("after", { time, name: visitLabel(Number(s.visit_id)) }))}</option>`);

@@ -253,7 +253,12 @@ function markerFor(teamId) {
   el.className = "team-marker";
   el.dataset.teamId = String(teamId);
   el.innerHTML = '<div class="dot"><div class="arrow"></div></div><div class="label"><span class="name"></span><span class="age"></span></div>';
+  // MapLibre makes it a button named "Map marker": give it the visible text as its name and
+  // the keyboard the same action as the click.
+  el.setAttribute("role", "button");
+  el.tabIndex = 0;
   el.addEventListener("click", () => focusTeam(teamId));
+  el.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); focusTeam(teamId); } });
   marker = new maplibregl.Marker({ element: el, anchor: "top", offset: [0, -11] });
   marker.setLngLat([0, 0]);
   markers.set(teamId, marker);
@@ -289,6 +294,7 @@ function refreshMarkerAge(teamId) {
   el.querySelector(".label .name").textContent = teamName(teamId);
   el.querySelector(".label .age").textContent = ` · ${label}`;
   el.title = `${teamName(teamId)} — ${label}`;
+  el.setAttribute("aria-label", `${teamName(teamId)} · ${label}`);
 }
 
 function focusTeam(teamId) {
@@ -395,7 +401,10 @@ function changeText(change) {
   const teams = (change.teams || (change.team_id != null ? [change.team_id] : [])).map((id) => teamName(Number(id)));
   const kind = t(`change.${change.change}`);
   let text = t("change.notice", { change: kind === `change.${change.change}` ? change.change : kind, by: change.by || "?", teams: teams.join(", ") || "–" });
-  if (change.dropped && change.dropped.length) text += ` · ${t("change.dropped", { n: change.dropped.length })}`;
+  if (change.dropped && change.dropped.length) {
+    const n = change.dropped.length;
+    text += ` · ${t(`change.dropped.${new Intl.PluralRules(document.documentElement.lang).select(n) === "one" ? "one" : "other"}`, { n })}`;
+  }
   return text;
 }
 
