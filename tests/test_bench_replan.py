@@ -9,9 +9,7 @@ from dispatch.cli.bench_replan import ReplanParams, run_replan
 pytestmark = [pytest.mark.load, pytest.mark.slow]
 
 
-def test_every_change_reaches_every_coordinator_and_the_phones_of_its_teams(
-    settings, haute_corse
-):
+def test_every_change_reaches_every_coordinator_and_the_phones_of_its_teams(settings, haute_corse):
     """A move, an urgent insertion and a re-optimisation, made through the REST API, each
     reach both maps and every phone of each team they change, and the report has its keys."""
     params = ReplanParams(

@@ -226,10 +226,15 @@ async def _receive(
 
     def listener(role: str, index: int) -> Any:
         def on_live(batch: Any) -> None:
-            items = batch.get("changes") if isinstance(batch, dict) else None
-            if not items:
+            if not isinstance(batch, dict):
                 return
             now = time.time()
+            if batch.get("etas") and role == "coordinator" and index == 0:
+                # Arrival times recomputed by the server (a whole day's build, once a minute).
+                out.put({"etas_at": now})
+            items = batch.get("changes")
+            if not items:
+                return
             out.put(
                 {
                     "receipts": [
@@ -451,6 +456,7 @@ class Receipts:
         self.coordinators = coordinators
         self.current: Change | None = None
         self.unmatched: Counter[str] = Counter()
+        self.etas_at: list[float] = []
         self.messages: list[dict[str, Any]] = []
 
     def pump(self, timeout_s: float) -> bool:
@@ -463,7 +469,9 @@ class Receipts:
             return False
         for receipt in msg.get("receipts", ()):
             self._take(*receipt)
-        if "receipts" not in msg:
+        if "etas_at" in msg:
+            self.etas_at.append(msg["etas_at"])
+        elif "receipts" not in msg:
             self.messages.append(msg)
         return True
 
@@ -612,6 +620,7 @@ def run_replan(
                 load_before = os.getloadavg()[0]
                 cpu_before = _cpu_sample(pids)
                 t_changes = time.perf_counter()
+                started_at = time.time()
                 for kind in schedule(params):
                     if time.perf_counter() - t_changes > params.max_s:
                         say(f"stopping: {params.max_s:g} s spent")
@@ -665,6 +674,7 @@ def run_replan(
         seeded=seeded,
         seed_s=seed_s,
         changes_s=changes_s,
+        started_at=started_at,
         warmup_s=warmup_s,
         cpu=cpu,
         server_log=server_log,
@@ -681,6 +691,7 @@ def summarise(
     seeded: Seeded,
     seed_s: float,
     changes_s: float,
+    started_at: float,
     warmup_s: float,
     cpu: dict[str, float],
     server_log: list[str],
@@ -741,6 +752,7 @@ def summarise(
         "per_change": [
             {
                 "kind": c.kind,
+                "at_s": round(c.t0 - started_at, 1) if c.t0 else None,
                 "status": c.status,
                 "answer_ms": round(c.rest_s * 1000, 1),
                 "teams": len(c.teams),
@@ -749,6 +761,9 @@ def summarise(
             }
             for c in changes
         ],
+        # When the server's once-a-minute arrival times reached the first coordinator
+        # (seconds from the first change, like per_change's at_s).
+        "etas_at_s": [round(t - started_at, 1) for t in receipts.etas_at],
         "phones": params.phones,
         "coordinators": params.coordinators,
         "teams": params.teams,
