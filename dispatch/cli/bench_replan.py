@@ -526,7 +526,8 @@ def _cpu_use(
     span_s: float,
 ) -> dict[str, float]:
     """CPU seconds per second of the server, of the clients (socket processes and this one)
-    and of everything else on the machine, between two :func:`_cpu_sample`."""
+    and of everything else on the machine (the server's solver processes included), between
+    two :func:`_cpu_sample`."""
     spent = [
         None if a is None or b is None else b - a for a, b in zip(before[0], after[0], strict=True)
     ]
