@@ -254,6 +254,9 @@ def test_move_a_visit_with_selects_confirms_what_it_breaks_and_shows_live(live, 
     page.fill("#dp-search", "bravo")
     page.click("#dp-search-out button:has-text('M-BRAVO')")
     assert "M-BRAVO" in page.inner_text("#dp-move-visit")
+    page.fill("#dp-search", "arnaud")  # by keyboard: type, then Enter takes the first match
+    page.press("#dp-search", "Enter")
+    assert "MME-ARNAUD" in page.inner_text("#dp-move-visit")
     page.click(f"#visit-list button.vsel[data-visit-id='{alpha}']")
     assert "MME-ALPHA" in page.inner_text("#dp-move-visit")
     assert (

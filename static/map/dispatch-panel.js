@@ -366,6 +366,21 @@ export async function init(ctx) {
     root.querySelector("#dp-day").addEventListener("change", (e) => { day = e.target.value; dayTouched = true; });
     root.querySelector("#dp-run").addEventListener("click", run);
     root.querySelector("#dp-search").addEventListener("input", renderSearch);
+    root.querySelector("#dp-search").addEventListener("keydown", (e) => {
+      // Enter takes the first match; the down arrow walks into the matches.
+      const first = root.querySelector("#dp-search-out button[data-visit-id]");
+      if (!first) return;
+      if (e.key === "Enter") { e.preventDefault(); ctx.selectVisit(Number(first.dataset.visitId), { source: "panel" }); }
+      if (e.key === "ArrowDown") { e.preventDefault(); first.focus(); }
+    });
+    root.querySelector("#dp-search-out").addEventListener("keydown", (e) => {
+      const buttons = [...root.querySelectorAll("#dp-search-out button[data-visit-id]")];
+      const i = buttons.indexOf(document.activeElement);
+      if (i < 0 || (e.key !== "ArrowDown" && e.key !== "ArrowUp")) return;
+      e.preventDefault();
+      if (e.key === "ArrowUp" && i === 0) root.querySelector("#dp-search").focus();
+      else (buttons[e.key === "ArrowDown" ? Math.min(i + 1, buttons.length - 1) : i - 1]).focus();
+    });
     root.querySelector("#dp-search-out").addEventListener("click", (e) => {
       const button = e.target.closest("button[data-visit-id]");
       if (button) ctx.selectVisit(Number(button.dataset.visitId), { source: "panel" });
