@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
 import pytest
 
 from dispatch.bus import Bus
@@ -418,3 +419,25 @@ def test_positions_count_the_round_as_listed_done_visits_included(world: World) 
     assert "does not exist in Équipe A's round" in refused.value.message
     check = world.rounds.move(DAY, moved["id"], a["id"], position=1, by="coord")
     assert check["slot"] == {**check["slot"], "team_id": a["id"], "position": 1}
+
+
+def test_the_matrix_cache_extends_to_new_places_with_the_same_figures(melun: Any) -> None:
+    """Times and distances from the cache, built in three steps (a reset included), equal the
+    router's own table over the same nodes, in the order asked, duplicates included."""
+    from dispatch.rounds.day import MatrixCache
+
+    router = Router.for_territory(melun)
+    lons = np.array([p[0] for p in HOMES] + [BASE[0]])
+    lats = np.array([p[1] for p in HOMES] + [BASE[1]])
+    nodes, _ = router.snap_many(lons, lats)
+    cache = MatrixCache(router, max_nodes=8)
+    cache.matrices(nodes[:3])
+    cache.matrices(nodes[2:6])
+    assert len(cache) == 6
+    asked = np.concatenate([nodes[5:], nodes[:2], nodes[:1]])
+    got_t, got_d = cache.matrices(asked)  # 6 cached + 3 new > 8: starts again from these
+    want_t, want_d = router.matrix_with_distance(asked, asked)
+    assert np.array_equal(got_t, want_t) and np.array_equal(got_d, want_d)
+    got_t, got_d = cache.matrices(nodes[[1, 6, 1]])
+    want_t, want_d = router.matrix_with_distance(nodes[[1, 6, 1]], nodes[[1, 6, 1]])
+    assert np.array_equal(got_t, want_t) and np.array_equal(got_d, want_d)

@@ -237,6 +237,7 @@ def _worker(
 def _serve(conn: Any) -> None:
     """A search process: run each job the parent sends (the arguments of :func:`_worker`
     after the pipe) until the pipe closes, keeping its memory from one to the next."""
+    os.set_blocking(conn.fileno(), True)
     libc = _libc()
     if libc is not None:
         # Large blocks come from the heap and stay there once freed (glibc would otherwise
@@ -280,6 +281,11 @@ class _Searcher:
 
     def __init__(self, ctx: Any) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
+        # Under gevent's monkey-patching the pipe's sockets are non-blocking, and a large job
+        # fails half-sent (BlockingIOError). Both ends block; the parent only reads after
+        # ``poll`` (cooperative under gevent) says a message is there.
+        for end in (self.conn, child):
+            os.set_blocking(end.fileno(), True)
         self.proc = ctx.Process(target=_serve, args=(child,), daemon=True)
         self.proc.start()
         child.close()

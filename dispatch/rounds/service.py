@@ -41,7 +41,7 @@ from dispatch.optimise.model import can_serve
 from dispatch.optimise.reasons import explain
 from dispatch.optimise.rows import plan_rows
 from dispatch.optimise.schedule import time_route
-from dispatch.rounds.day import Day, Fix, build_day
+from dispatch.rounds.day import Day, Fix, MatrixCache, build_day
 from dispatch.rounds.texts import text
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,7 @@ class Rounds:
         self.clock = clock or ServiceClock()
         self.options = options or RoundsOptions()
         self._locks: dict[str, threading.Lock] = {}
+        self._matrices: MatrixCache | None = None
         self._locks_lock = threading.Lock()
 
     # -- the day as it stands ------------------------------------------------------------------
@@ -151,6 +152,9 @@ class Rounds:
         """
         now_s = None if whole_day else self.now_s(day)
         router, territory_id = self.router_source()
+        with self._locks_lock:
+            if self._matrices is None or self._matrices.router is not router:
+                self._matrices = MatrixCache(router)
         return build_day(
             self.store,
             router,
@@ -159,6 +163,7 @@ class Rounds:
             now_s=now_s,
             fixes=self.fixes() if now_s is not None else None,
             extra=extra,
+            matrices=self._matrices,
         )
 
     # -- optimise and apply --------------------------------------------------------------------
