@@ -441,3 +441,34 @@ def test_the_matrix_cache_extends_to_new_places_with_the_same_figures(melun: Any
     got_t, got_d = cache.matrices(nodes[[1, 6, 1]])
     want_t, want_d = router.matrix_with_distance(nodes[[1, 6, 1]], nodes[[1, 6, 1]])
     assert np.array_equal(got_t, want_t) and np.array_equal(got_d, want_d)
+
+
+def test_the_service_builds_each_day_on_its_kept_matrices(world: World) -> None:
+    """Building the day again computes no road table: the service's cache already holds every
+    place (the change that made a move take a second on Haute-Corse)."""
+    world.team("Équipe A")
+    world.visit("V", 0, ("17:30", "20:00"))
+    world.rounds.day(DAY)
+    cache = world.rounds._matrices
+    assert cache is not None and len(cache) == 2
+    calls: list[int] = []
+    original = cache._extend
+    cache._extend = lambda new: (calls.append(len(new)), original(new))  # type: ignore[method-assign]
+    world.rounds.day(DAY)
+    world.rounds.day(DAY)
+    assert calls == []
+    world.visit("NOUVELLE", 3, ("17:30", "20:00"))
+    world.rounds.day(DAY)
+    assert calls == [1]
+
+
+def test_a_forced_move_into_an_empty_round_keeps_the_teams_break(world: World) -> None:
+    """Moving a visit the team cannot take into its empty round, at the best place, says only
+    what the move breaks (the missing skill), not a missing break: the break is planned."""
+    world.team("Infirmières", skills=["insulin"], shift_start="08:00", shift_end="20:00")
+    empty = world.team("Aides", shift_start="14:00", shift_end="21:30")  # a break 16:30-19:00
+    insulin = world.visit("MME-INSULINE", 0, ("17:30", "19:00"), skills=["insulin"])
+    plan = world.plan_whole_day()
+    assert empty["id"] not in [r["team_id"] for r in plan["routes"]]
+    with_best = world.rounds.move(DAY, insulin["id"], empty["id"], by="coord", locale="en")
+    assert with_best["violations"] and all("break" not in v for v in with_best["violations"])

@@ -213,7 +213,10 @@ def move_visit(
         if found:
             apply(problem, states, found[0])
         else:
-            target.items = target.items + [visit_id]
+            # Nowhere on time: at the end, the team's breaks placed as well as they can be
+            # (an empty round has none yet, and a round without its breaks is wrong twice).
+            items, timing = best_break_positions(problem, target, target.items + [visit_id])
+            target.items, target.timing = items, timing
     else:
         visits_only = [i for i in target.items if isinstance(i, str)]
         if not 0 <= position <= len(visits_only):

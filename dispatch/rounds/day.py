@@ -211,7 +211,8 @@ def build_day(
         nodes = np.concatenate([nodes, fix_nodes[fix_nodes >= 0]]).astype(nodes.dtype)
     n_base = len(points)
     points += [(fixes[tid].lon, fixes[tid].lat) for tid in fix_teams]
-    time_s, dist_m = (matrices or MatrixCache(router)).matrices(nodes)
+    cache = matrices if matrices is not None else MatrixCache(router)
+    time_s, dist_m = cache.matrices(nodes)
     problem, ctx = problem_from_rows(
         teams, visits, time_s, dist_m, day=day, now_s=now_s, stored_plan=stored, lonlats=points
     )
