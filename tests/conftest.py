@@ -75,3 +75,15 @@ def haute_corse(tmp_path_factory: pytest.TempPathFactory, territory_cache: Path)
 def saint_barthelemy(tmp_path_factory: pytest.TempPathFactory, territory_cache: Path):
     """The tiny raw-OSM territory, built once per session."""
     return _built("saint-barthelemy", tmp_path_factory, territory_cache)
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """One Chromium for the module (Playwright and the browser)."""
+    from live_support import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield p, instance
+        instance.close()

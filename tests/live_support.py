@@ -13,6 +13,22 @@ from dispatch.settings import Settings
 from dispatch.store import Store
 
 PASSWORD = "correct-horse-battery"
+#: Debian's chromium, driven by Playwright in the browser tests.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: Headless Chromium always refuses the Screen Wake Lock: stand in for it.
+WAKE_LOCK_STUB = """
+Object.defineProperty(navigator, 'wakeLock', {configurable: true, value: {
+  request: async () => ({released: false, release: async () => {}, addEventListener() {}}),
+}});
+"""
 #: Melun centre and two patients' homes nearby (lon, lat).
 MELUN = (2.6555, 48.5400)
 HOME_A = (2.6600, 48.5430)

@@ -11,26 +11,18 @@ from typing import Any
 
 import pytest
 import socketio as sio_client
-from live_support import MELUN, PASSWORD, RealServer, make_world, module_settings
+from live_support import (
+    MELUN,
+    PASSWORD,
+    WAKE_LOCK_STUB,
+    RealServer,
+    make_world,
+    module_settings,
+)
 
 from dispatch.store import Store
 from dispatch.web.app import create_app
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-#: Headless Chromium always refuses the Screen Wake Lock: stand in for it.
-WAKE_LOCK_STUB = """
-Object.defineProperty(navigator, 'wakeLock', {configurable: true, value: {
-  request: async () => ({released: false, release: async () => {}, addEventListener() {}}),
-}});
-"""
 DLAT_PER_M = 1 / 111_195
 
 
@@ -45,17 +37,6 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     yield server, world
     server.stop()
     store.close()
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    """One Chromium for the module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield p, instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")

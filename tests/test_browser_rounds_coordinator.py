@@ -20,15 +20,6 @@ from dispatch.web.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 WIDE = {"width": 1400, "height": 900}
 NARROW = {"width": 1024, "height": 768}
@@ -140,17 +131,6 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     yield server, world
     server.stop()
     store.close()
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    """One Chromium for the module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield p, instance
-        instance.close()
 
 
 class Coordinator:

@@ -17,13 +17,7 @@ import pytest
 from axe_support import check_axe
 from click.testing import CliRunner
 from live_support import PASSWORD, RealServer, module_settings
-from test_browser_rounds_coordinator import (  # noqa: F401  (browser: a fixture)
-    NARROW,
-    URGENT_HOME,
-    WIDE,
-    Coordinator,
-    browser,
-)
+from test_browser_rounds_coordinator import NARROW, URGENT_HOME, WIDE, Coordinator
 from test_browser_rounds_phone import phone_context
 
 from dispatch.cli import cli

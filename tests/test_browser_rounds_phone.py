@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 from axe_support import check_axe
-from live_support import MELUN, PASSWORD, RealServer, module_settings
+from live_support import MELUN, PASSWORD, WAKE_LOCK_STUB, RealServer, module_settings
 
 from dispatch.store import Store
 from dispatch.web.api_dispatch import ROUNDS_KEY
@@ -22,21 +22,6 @@ from dispatch.web.app import create_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-#: Headless Chromium always refuses the Screen Wake Lock: stand in for it.
-WAKE_LOCK_STUB = """
-Object.defineProperty(navigator, 'wakeLock', {configurable: true, value: {
-  request: async () => ({released: false, release: async () => {}, addEventListener() {}}),
-}});
-"""
 #: Records the vibrations the page asks for (headless Chromium has no vibrator).
 VIBRATE_STUB = """
 window.__vibrations = [];
@@ -132,17 +117,6 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     yield server, world
     server.stop()
     store.close()
-
-
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    """One Chromium for the module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield p, instance
-        instance.close()
 
 
 def phone_context(browser: Any) -> Any:

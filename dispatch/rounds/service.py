@@ -251,18 +251,7 @@ class Rounds:
             if base_id != current_id:
                 draft = self._merge(draft, before, locale=locale, by=by)
             dropped = self._dropped(before, draft)
-            missing = [d for d in dropped if d["visit_id"] not in set(map(int, confirm_dropped))]
-            if missing:
-                raise ConfirmationRequired(
-                    text(
-                        "confirm_dropped",
-                        locale,
-                        n=len(missing),
-                        names=", ".join(d["label"] for d in missing),
-                    ),
-                    code="confirm_dropped",
-                    details={"dropped": dropped},
-                )
+            _require_confirmed(dropped, confirm_dropped, locale)
             self.store.publish_plan(draft["id"], if_current=current_id)
             after = self.store.get_plan(draft["id"])
         return self._announce(day, change, before, after, by=by, dropped=dropped)
@@ -373,11 +362,7 @@ class Rounds:
                     "plan": self.plan_payload(d, new, locale),
                 }
             if violations and not force:
-                raise ConfirmationRequired(
-                    text("confirm_violations", locale, what="; ".join(violations[:5])),
-                    code="confirm_violations",
-                    details={"violations": violations},
-                )
+                raise _violations_to_confirm(violations, locale)
             body = self._commit(d, new, "move", by=by, locale=locale)
         return {**body, "violations": violations, "slot": _slot(new, vid)}
 
@@ -503,11 +488,7 @@ class Rounds:
                 new, _ = move_visit(problem, d.current, vid, tid, movable, locale=locale)
                 violations = self._new_violations(d, new, {tid}, locale)
                 if violations and not force:
-                    raise ConfirmationRequired(
-                        text("confirm_violations", locale, what="; ".join(violations[:5])),
-                        code="confirm_violations",
-                        details={"violations": violations},
-                    )
+                    raise _violations_to_confirm(violations, locale)
             body = self._commit(
                 d, new, "insert", by=by, locale=locale, confirm_dropped=confirm_dropped
             )
@@ -714,19 +695,8 @@ class Rounds:
             "unassigned": unassigned,
         }
         dropped = self._dropped(d.stored, draft)
-        confirmed = set(map(int, confirm_dropped))
-        missing = [x for x in dropped if x["visit_id"] not in confirmed]
-        if missing and not force_drop:
-            raise ConfirmationRequired(
-                text(
-                    "confirm_dropped",
-                    locale,
-                    n=len(missing),
-                    names=", ".join(x["label"] for x in missing),
-                ),
-                code="confirm_dropped",
-                details={"dropped": dropped},
-            )
+        if not force_drop:
+            _require_confirmed(dropped, confirm_dropped, locale)
         saved = self.store.save_plan(
             d.day,
             routes,
@@ -834,6 +804,34 @@ class Rounds:
         for u in body["unassigned"]:
             u["label"] = d.visit_label(u["visit_id"])
         return body
+
+
+def _require_confirmed(
+    dropped: list[dict[str, Any]], confirmed: Iterable[int], locale: str
+) -> None:
+    """Refuse a change that takes planned visits out of the rounds unless each is confirmed."""
+    ids = set(map(int, confirmed))
+    missing = [x for x in dropped if x["visit_id"] not in ids]
+    if missing:
+        raise ConfirmationRequired(
+            text(
+                "confirm_dropped",
+                locale,
+                n=len(missing),
+                names=", ".join(x["label"] for x in missing),
+            ),
+            code="confirm_dropped",
+            details={"dropped": dropped},
+        )
+
+
+def _violations_to_confirm(violations: list[str], locale: str) -> ConfirmationRequired:
+    """The refusal of a change that breaks rules, until the user confirms it (force)."""
+    return ConfirmationRequired(
+        text("confirm_violations", locale, what="; ".join(violations[:5])),
+        code="confirm_violations",
+        details={"violations": violations},
+    )
 
 
 def _route_without(d: Day, route: Any, vid: str) -> Any:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 _TEXTS: dict[str, dict[str, str]] = {
-    "confirm_dropped": {
-        "fr": "ce changement retire {n} visite(s) déjà planifiée(s) : {names}. Confirmez leur "
+    "confirm_dropped.one": {
+        "fr": "ce changement retire une visite déjà planifiée : {names}. Confirmez son retrait "
+        "en la nommant (confirm_dropped) pour l'appliquer",
+        "en": "this change takes a planned visit out of the rounds: {names}. Confirm its "
+        "removal by naming it (confirm_dropped) to apply it",
+    },
+    "confirm_dropped.other": {
+        "fr": "ce changement retire {n} visites déjà planifiées : {names}. Confirmez leur "
         "retrait en les nommant (confirm_dropped) pour l'appliquer",
-        "en": "this change takes {n} planned visit(s) out of the rounds: {names}. Confirm "
+        "en": "this change takes {n} planned visits out of the rounds: {names}. Confirm "
         "their removal by naming them (confirm_dropped) to apply it",
     },
     "confirm_violations": {
@@ -51,6 +57,9 @@ _TEXTS: dict[str, dict[str, str]] = {
 
 
 def text(key: str, locale: str, **values: object) -> str:
-    """The message ``key`` in ``locale`` ("fr" or "en"), filled with ``values``."""
+    """The message ``key`` in ``locale`` ("fr" or "en"), filled with ``values``; a key with
+    ``.one`` and ``.other`` forms takes the one that agrees with ``n``."""
+    if key not in _TEXTS:
+        key = f"{key}.one" if values.get("n") == 1 else f"{key}.other"
     entry = _TEXTS[key]
     return entry.get(locale, entry["fr"]).format(**values)
