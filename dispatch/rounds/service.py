@@ -722,7 +722,12 @@ class Rounds:
     ) -> dict[str, Any]:
         """The change from ``before`` to ``after``, team by team, published once on the bus."""
         old, new = _routes_of(before), _routes_of(after)
-        old_start = {int(s["visit_id"]): s.get("start_s") for r in old.values() for s in r}
+        old_start = {
+            int(s["visit_id"]): int(s["start_s"])
+            for r in old.values()
+            for s in r
+            if s.get("start_s") is not None
+        }
         added: dict[str, list[int]] = {}
         removed: dict[str, list[int]] = {}
         retimed: dict[str, list[int]] = {}
@@ -736,8 +741,8 @@ class Rounds:
                 for s in new.get(tid, [])
                 if int(s["visit_id"]) in a
                 and s.get("start_s") is not None
-                and old_start.get(int(s["visit_id"])) is not None
-                and abs(int(s["start_s"]) - int(old_start[int(s["visit_id"])])) > RETIMED_S
+                and int(s["visit_id"]) in old_start
+                and abs(int(s["start_s"]) - old_start[int(s["visit_id"])]) > RETIMED_S
             ]
             # Team ids as strings: the payload crosses JSON (REST, Socket.IO, Redis) as it is.
             if plus:
