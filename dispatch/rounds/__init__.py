@@ -37,13 +37,7 @@ def open_rounds(
         router_source,
         bus,
         clock=ServiceClock(timezone=timezone, start=settings.clock_start),
-        options=RoundsOptions(
-            locale=settings.locale,
-            auto_apply=settings.auto_apply_changes,
-            solver_searches=settings.solver_searches,
-            solver_time_limit_s=settings.solver_time_limit_s,
-            position_fresh_s=float(settings.position_stale_s),
-        ),
+        options=RoundsOptions.from_settings(settings),
     )
 
 

@@ -74,6 +74,17 @@ class RoundsOptions:
         if self.locale not in ("fr", "en"):
             raise ValidationError(f"locale {self.locale!r} is not supported: use 'fr' or 'en'")
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> RoundsOptions:
+        """The options a :class:`dispatch.settings.Settings` sets."""
+        return cls(
+            locale=settings.locale,
+            auto_apply=settings.auto_apply_changes,
+            solver_searches=settings.solver_searches,
+            solver_time_limit_s=settings.solver_time_limit_s,
+            position_fresh_s=float(settings.position_stale_s),
+        )
+
 
 def _routes_of(stored: dict[str, Any] | None) -> dict[int, list[dict[str, Any]]]:
     if not stored:

@@ -397,13 +397,7 @@ def register(app: Flask, socketio: Any) -> None:
         lambda: _router(app),
         get_bus(app),
         clock=get_clock(app),
-        options=RoundsOptions(
-            locale=settings.locale,
-            auto_apply=settings.auto_apply_changes,
-            solver_searches=settings.solver_searches,
-            solver_time_limit_s=settings.solver_time_limit_s,
-            position_fresh_s=float(settings.position_stale_s),
-        ),
+        options=RoundsOptions.from_settings(settings),
     )
     rounds = app.extensions[ROUNDS_KEY]
     subscribe(app, "visit", lambda visit: rounds.visit_changed(visit, by="visit-edit"))
