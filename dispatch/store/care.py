@@ -8,11 +8,20 @@ from typing import TYPE_CHECKING, Any
 
 from dispatch.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from dispatch.store.core import now_s
-from dispatch.store.models import EVENT_STATUS, parse_event, parse_team, parse_visit
+from dispatch.store.models import (
+    EVENT_STATUS,
+    free_team_color,
+    parse_event,
+    parse_team,
+    parse_visit,
+)
 from dispatch.store.rows import Page, clamp_page, dumps, select_page, to_dict, where_clause
 
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
+
+#: Why a visit was missed (event kind ``missed``): the phone offers these, with free text.
+MISSED_REASONS = ("absent", "refused", "hospitalised", "no_access", "other")
 
 #: Columns of a visit shown on shared screens (the protected details are not among them).
 VISIT_PUBLIC = (
@@ -86,6 +95,11 @@ class CareMixin:
         def job(conn: sqlite3.Connection) -> int:
             if conn.execute("SELECT 1 FROM teams WHERE name = ?", (row["name"],)).fetchone():
                 raise ConflictError(f"team {row['name']!r} already exists: choose another name")
+            if not row.get("color"):
+                # A new team never takes the colour of an active team (the map tells them
+                # apart by it).
+                used = {r[0] for r in conn.execute("SELECT color FROM teams WHERE active = 1")}
+                row["color"] = free_team_color(used)
             now = now_s()
             values = {**row, "skills": dumps(row["skills"]), "demo": int(demo)}
             values.update(created_at_s=now, updated_at_s=now)
@@ -336,16 +350,20 @@ class CareMixin:
         actor: str,
         role: str,
         team_id: int | None = None,
+        day: str | None = None,
         ip: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The protected details of a visit, written to the audit log before being returned.
 
-        ``team_id`` (for team members) restricts the read to visits of that team's round.
+        ``team_id`` (for team members) restricts the read to visits of that team's round, and
+        ``day`` to that day's visits (a team sees its patients for today's round only).
+        ``detail`` goes to the audit line (for example the device or the screen used).
         """
 
         def job(conn: sqlite3.Connection) -> dict[str, Any]:
             row = conn.execute(
-                "SELECT id, team_id, protected FROM visits WHERE id = ?", (visit_id,)
+                "SELECT id, day, team_id, protected FROM visits WHERE id = ?", (visit_id,)
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"visit {visit_id} does not exist")
@@ -353,7 +371,12 @@ class CareMixin:
                 raise PermissionDeniedError(
                     f"visit {visit_id} is not in your team's round: ask the coordinator"
                 )
-            _audit(conn, actor, "visit.details.read", role, f"visit:{visit_id}", ip, None)
+            if day is not None and row["day"] != day:
+                raise PermissionDeniedError(
+                    f"visit {visit_id} is on {row['day']}, not in today's round ({day}):"
+                    " a team sees its patients' details on the day of the visit only"
+                )
+            _audit(conn, actor, "visit.details.read", role, f"visit:{visit_id}", ip, detail)
             return to_dict(row)["protected"] or {}  # type: ignore[index]
 
         # A denied read must be audited too, so the denial commits in its own job.
@@ -362,7 +385,7 @@ class CareMixin:
         except PermissionDeniedError:
             self.engine.write(
                 lambda conn: _audit(
-                    conn, actor, "visit.details.denied", role, f"visit:{visit_id}", ip, None
+                    conn, actor, "visit.details.denied", role, f"visit:{visit_id}", ip, detail
                 )
             )
             raise
@@ -382,7 +405,8 @@ class CareMixin:
         ``team_id`` (for team members) restricts events to visits of that team. An event with
         a ``client_id`` already stored for the team is returned as it was (idempotent retry).
         """
-        event = parse_event(data, label=f"visit {visit_id}: event")
+        label = f"visit {visit_id}: event"
+        event = parse_event(_with_reason(data, label=label), label=label)
 
         def job(conn: sqlite3.Connection) -> tuple[int, bool]:
             visit = conn.execute(
@@ -434,7 +458,7 @@ class CareMixin:
             )
         assert stored is not None
         stored["created"] = created
-        return stored
+        return _event_row(stored)
 
     def list_visit_events(
         self, visit_id: int, *, limit: int | None = None, offset: int | None = None
@@ -450,7 +474,39 @@ class CareMixin:
                 "SELECT * FROM visit_events WHERE visit_id = ? ORDER BY id LIMIT ? OFFSET ?",
                 (visit_id, limit, offset),
             ).fetchall()
-        return Page([to_dict(r) for r in rows], total=total, limit=limit, offset=offset)
+        return Page([_event_row(to_dict(r)) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def _with_reason(data: Any, *, label: str) -> Any:
+    """The event with its ``reason`` (a missed visit's, one of :data:`MISSED_REASONS`) kept in
+    the note as ``[reason] free text``; :func:`_event_row` splits them again."""
+    if not isinstance(data, dict) or "reason" not in data:
+        return data
+    data = dict(data)
+    reason = data.pop("reason")
+    if data.get("kind") != "missed":
+        raise ValidationError(f"{label}: reason is for a missed visit only (kind 'missed')")
+    if reason not in MISSED_REASONS:
+        raise ValidationError(
+            f"{label}: reason {reason!r} is not one of {', '.join(MISSED_REASONS)}"
+        )
+    text = data.get("note")
+    if text is not None and not isinstance(text, str):
+        raise ValidationError(f"{label}: note must be text")
+    data["note"] = f"[{reason}] {text.strip()}" if text and text.strip() else f"[{reason}]"
+    return data
+
+
+def _event_row(event: dict[str, Any]) -> dict[str, Any]:
+    """A stored event with a missed visit's reason split from its note (``reason``, ``note``)."""
+    event["reason"] = None
+    note = event.get("note")
+    if event.get("kind") == "missed" and isinstance(note, str) and note.startswith("["):
+        reason, _, rest = note[1:].partition("]")
+        if reason in MISSED_REASONS:
+            event["reason"] = reason
+            event["note"] = rest.strip() or None
+    return event
 
 
 def _audit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 import datetime as dt
 import math
 import re
@@ -12,8 +13,40 @@ from zoneinfo import ZoneInfo
 from dispatch.errors import ValidationError
 
 ROLES = ("admin", "coordinator", "planner", "team_member")
-TEAM_KINDS = ("nursing", "palliative", "geriatric", "other")
-CARE_KINDS = TEAM_KINDS
+#: Kinds of care service a team belongs to: home nursing (SSIAD), hospital at home (HAD),
+#: nursing centre, care aides (SAAD), palliative, geriatric, coordination (DAC), other.
+TEAM_KINDS = (
+    "nursing",
+    "had",
+    "nursing_centre",
+    "saad",
+    "palliative",
+    "geriatric",
+    "dac",
+    "other",
+)
+#: Kinds of care a visit needs.
+CARE_KINDS = ("nursing", "palliative", "geriatric", "other")
+#: Colours given to new teams, in order: the first one no active team uses (distinct on the
+#: map's light base and readable as a 3:1 marker outline).
+TEAM_PALETTE = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#9467bd",
+    "#ff7f0e",
+    "#17becf",
+    "#8c564b",
+    "#e377c2",
+    "#bcbd22",
+    "#7f7f7f",
+    "#393b79",
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+)
 VEHICLE_PROFILES = ("car", "bike", "foot")
 VISIT_STATUSES = ("planned", "assigned", "arrived", "in_progress", "done", "missed", "cancelled")
 EVENT_KINDS = ("arrival", "check_in", "check_out", "missed", "note")
@@ -273,6 +306,26 @@ def parse_team(data: Any, *, partial: bool = False) -> dict[str, Any]:
             raise ValidationError(f"{label}: active must be true or false")
         row["active"] = int(data["active"])
     return row
+
+
+def free_team_color(used: set[str]) -> str:
+    """The first colour of :data:`TEAM_PALETTE` not in ``used`` (lower-case ``#rrggbb``);
+    past the palette, hues spread by the golden angle so that new teams still differ."""
+    taken = {c.lower() for c in used if c}
+    for color in TEAM_PALETTE:
+        if color not in taken:
+            return color
+    for i in range(1, 360):
+        hue = (i * 137.508) % 360
+        color = _hsl_hex(hue, 0.65, 0.38)
+        if color not in taken:
+            return color
+    return TEAM_PALETTE[0]
+
+
+def _hsl_hex(hue: float, sat: float, light: float) -> str:
+    r, g, b = colorsys.hls_to_rgb(hue / 360, light, sat)
+    return "#" + "".join(f"{round(v * 255):02x}" for v in (r, g, b))
 
 
 VISIT_FIELDS = {
