@@ -37,6 +37,7 @@ WEB_MODULES: tuple[str, ...] = (
     "dispatch.web.api_plans",
     "dispatch.web.api_planning",
     "dispatch.web.api_dispatch",
+    "dispatch.web.api_intake",
 )
 
 
