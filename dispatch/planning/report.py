@@ -476,7 +476,6 @@ def write_report(
         raise ValidationError(f"report language {locale!r} is not supported: use fr or en")
     if not results:
         raise ValidationError("no scenario result to report")
-    t = TEXT[locale]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     kpis = [r.kpis() for r in results]
@@ -504,6 +503,25 @@ def write_report(
         (out / f"isochrones-{s}.geojson").write_text(json.dumps(r.isochrones), encoding="utf-8")
         files += [f"coverage-{s}.csv", f"accessibility-{s}.csv", f"isochrones-{s}.geojson"]
 
+    doc = report_html(results, territory, locale=locale, files=files)
+    path = out / "report.html"
+    path.write_text(doc, encoding="utf-8")
+    return path
+
+
+def report_html(
+    results: Sequence[Any], territory: Any, *, locale: str = "fr", files: Sequence[str] = ()
+) -> str:
+    """The report's HTML document (maps and charts embedded), linking to ``files`` if any.
+
+    The planner page serves it as is; :func:`write_report` writes it beside its tables.
+    """
+    if locale not in TEXT:
+        raise ValidationError(f"report language {locale!r} is not supported: use fr or en")
+    if not results:
+        raise ValidationError("no scenario result to report")
+    t = TEXT[locale]
+    kpis = [r.kpis() for r in results]
     vmax = max(max(r.accessibility.per_1000, default=0) for r in results)
     sections = []
     pop = results[0].coverage.total_population
@@ -553,6 +571,7 @@ def write_report(
         steps=steps, rate=first.demand.rate_per_1000_per_day, seed=first.seed
     )
     links = " ".join(f"<a href='{html.escape(f)}'>{html.escape(f)}</a>" for f in files)
+    files_line = f"<p>{t['files']} : {links}</p>" if files else ""
     doc = f"""<!doctype html>
 <html lang="{locale}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -571,11 +590,9 @@ section{{border-top:2px solid #ddd;margin-top:1.5rem}} footer{{font-size:.8rem;c
 {t["days"]} : {max(len(r.days) for r in results)}</p>
 <p><strong>{t["method"]}</strong> : {html.escape(method)}</p>
 {"".join(sections)}
-<footer><p>{t["files"]} : {links}</p><p>{t["generated"]} · {t["attribution"]}</p></footer>
+<footer>{files_line}<p>{t["generated"]} · {t["attribution"]}</p></footer>
 </body></html>"""
-    path = out / "report.html"
-    path.write_text(doc, encoding="utf-8")
-    return path
+    return doc
 
 
 def _day_row(d: Any) -> dict[str, Any]:

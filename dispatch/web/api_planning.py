@@ -18,7 +18,7 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.errors import DispatchError, NotFoundError, ValidationError
 from dispatch.settings import PROJECT_ROOT, Settings
-from dispatch.web.auth import require
+from dispatch.web.auth import current_principal, require
 from dispatch.web.openapi import operation, query_param
 from dispatch.web.rest import json_body, ok
 
@@ -30,8 +30,12 @@ STATE_KEY = "dispatch.planning"
 MAX_WEB_DAYS = 7
 MAX_WEB_TIME_LIMIT_S = 10.0
 MAX_JOBS_KEPT = 20
+#: Scenario ids of saved scenarios: ``saved:<slug>#0``.
+SAVED_PREFIX = "saved:"
 
 bp = Blueprint("planning", __name__)
+#: Reports draw with matplotlib, whose state every thread shares: one report at a time.
+_REPORT_LOCK = threading.Lock()
 
 
 class PlanningState:
@@ -42,6 +46,8 @@ class PlanningState:
         self.analyses: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self.communes: dict[str, dict[str, Any]] = {}
         self.jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: The last simulation of each scenario id run from the page (for its report).
+        self.simulated: OrderedDict[str, Any] = OrderedDict()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planning")
 
 
@@ -70,11 +76,21 @@ def _scenario_files(settings: Settings) -> list[Path]:
     return sorted(folder.glob("*.toml")) if folder.is_dir() else []
 
 
+def _saved(settings: Settings) -> Any:
+    """Scenarios saved from the page: ``<var dir>/planning/<territory>/scenarios/*.toml``."""
+    from dispatch.planning.saved import SavedScenarios
+
+    folder = settings.var_dir / "planning" / settings.territory / "scenarios"
+    return SavedScenarios(folder, settings.territory)
+
+
 def _scenarios_of(settings: Settings, file: str) -> list[Any]:
     from dispatch.planning.scenario import Scenario, load_scenarios
 
     if file in ("", "default"):
         return [Scenario(name="Bases du territoire", territory=settings.territory)]
+    if file.startswith(SAVED_PREFIX):
+        return [_saved(settings).load(file.removeprefix(SAVED_PREFIX))]
     for path in _scenario_files(settings):
         if path.stem == file:
             return load_scenarios(path)
@@ -108,16 +124,43 @@ def _bands(text: str | None) -> tuple[int, ...] | None:
         ) from None
 
 
+def _with_bases(settings: Settings, scenario: Any, items: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``scenario`` with the bases sent by the page instead of its own (and those bases)."""
+    from dispatch.planning.saved import parse_bases, with_bases
+
+    territory, _ = _territory_router(settings)
+    bases = parse_bases(items, bbox=territory.graph.bbox())
+    return with_bases(scenario, bases), bases
+
+
+def _scenario_of_body(settings: Settings, data: dict[str, Any]) -> tuple[str, Any, bool]:
+    """(scenario id, scenario, changed) from a body's ``scenario`` and optional ``bases``."""
+    scenario_id = str(data.get("scenario", "default"))
+    scenario = _scenario(settings, scenario_id)
+    if data.get("bases") is None:
+        return scenario_id, scenario, False
+    scenario, _ = _with_bases(settings, scenario, data["bases"])
+    return scenario_id, scenario, True
+
+
 def _analysis(
-    settings: Settings, scenario_id: str, bands: tuple[int, ...] | None
+    settings: Settings,
+    scenario_id: str,
+    bands: tuple[int, ...] | None,
+    *,
+    scenario: Any = None,
 ) -> dict[str, Any]:
+    """The analysis of a scenario by id, or of ``scenario`` (bases changed on the page)."""
     from dispatch.planning.coverage import validate_bands
     from dispatch.planning.runner import analyse
 
-    scenario = _scenario(settings, scenario_id)
+    changed = scenario is not None
+    if scenario is None:
+        scenario = _scenario(settings, scenario_id)
     if bands is not None:
         scenario = replace(scenario, bands_s=validate_bands(bands))
-    key = (settings.territory, scenario_id, scenario.bands_s)
+    bases_key = tuple((b.id, b.name, b.lon, b.lat) for b in scenario.bases) if changed else None
+    key = (settings.territory, scenario_id, scenario.bands_s, bases_key)
     state = _state()
     with state.lock:
         if key in state.analyses:
@@ -127,6 +170,7 @@ def _analysis(
     result = analyse(scenario, territory, router)
     body = {
         "scenario_id": scenario_id,
+        "changed": changed,
         "scenario": {"name": scenario.name, "description": scenario.description},
         "bases": result.bases,
         "coverage": result.coverage.to_dict(),
@@ -225,7 +269,9 @@ def communes() -> ResponseReturnValue:
 def scenarios() -> ResponseReturnValue:
     """Scenario files of the territory and the scenarios (base and variants) each holds."""
     settings = _settings()
-    items = [{"id": "default", "file": "default", "name": "Bases du territoire", "description": ""}]
+    items: list[dict[str, Any]] = [
+        {"id": "default", "file": "default", "name": "Bases du territoire", "description": ""}
+    ]
     errors = []
     for path in _scenario_files(settings):
         try:
@@ -244,7 +290,78 @@ def scenarios() -> ResponseReturnValue:
                 )
         except DispatchError as exc:
             errors.append({"file": path.name, "error": exc.message})
+    for saved in _saved(settings).items():
+        items.append(
+            {
+                "id": f"{SAVED_PREFIX}{saved.slug}#0",
+                "file": f"{SAVED_PREFIX}{saved.slug}",
+                "name": saved.name,
+                "description": saved.description,
+                "saved": True,
+                "bases": saved.bases,
+                "saved_at": saved.saved_at,
+            }
+        )
     return ok(items=items, errors=errors)
+
+
+@bp.post("/api/planning/scenarios")
+@require(*ROLES)
+def save_scenario() -> ResponseReturnValue:
+    """Save a set of bases as a named scenario (on the server, under the var dir)."""
+    from dispatch.planning.saved import parse_bases, scenario_mapping
+
+    settings = _settings()
+    data = json_body()
+    scenario_id = str(data.get("scenario", "default"))
+    scenario = _scenario(settings, scenario_id)
+    territory, _ = _territory_router(settings)
+    bases = parse_bases(data.get("bases"), bbox=territory.graph.bbox())
+    mapping = scenario_mapping(
+        scenario,
+        name=data.get("name", ""),  # type: ignore[arg-type]
+        description=data.get("description", ""),  # type: ignore[arg-type]
+        bases=bases,
+        territory_bases=territory.bases,
+    )
+    replace_existing = data.get("replace", False)
+    if not isinstance(replace_existing, bool):
+        raise ValidationError("replace must be true or false")
+    slug = _saved(settings).save(
+        mapping, replace_existing=replace_existing, by=current_principal().name or ""
+    )
+    new_id = f"{SAVED_PREFIX}{slug}#0"
+    _forget(new_id)
+    log.info("planning scenario %s saved", new_id)
+    return ok(
+        201,
+        scenario={
+            "id": new_id,
+            "file": f"{SAVED_PREFIX}{slug}",
+            "name": mapping["name"],
+            "description": mapping["description"],
+            "saved": True,
+            "bases": len(bases),
+        },
+    )
+
+
+@bp.delete("/api/planning/scenarios/<slug>")
+@require(*ROLES)
+def delete_scenario(slug: str) -> ResponseReturnValue:
+    """Delete a scenario saved from the page (the territory's own files stay)."""
+    _saved(_settings()).delete(slug)
+    _forget(f"{SAVED_PREFIX}{slug}#0")
+    return ok(deleted=f"{SAVED_PREFIX}{slug}#0")
+
+
+def _forget(scenario_id: str) -> None:
+    """Drop what is cached about ``scenario_id`` (saved again or deleted)."""
+    state = _state()
+    with state.lock:
+        for key in [k for k in state.analyses if k[1] == scenario_id]:
+            del state.analyses[key]
+        state.simulated.pop(scenario_id, None)
 
 
 @bp.get("/api/planning/analysis")
@@ -257,22 +374,54 @@ def analysis() -> ResponseReturnValue:
     return ok(**body)
 
 
+@bp.post("/api/planning/analysis")
+@require(*ROLES)
+def analysis_of_bases() -> ResponseReturnValue:
+    """The analysis of a scenario with the bases placed on the page (``bases``) instead."""
+    settings = _settings()
+    data = json_body()
+    scenario_id, scenario, _ = _scenario_of_body(settings, data)
+    bands = data.get("bands_min")
+    bands_s = None
+    if bands is not None:
+        if not isinstance(bands, list) or not all(
+            isinstance(b, int | float) and not isinstance(b, bool) for b in bands
+        ):
+            raise ValidationError("bands_min: give a list of minutes, e.g. [10, 20, 30]")
+        bands_s = tuple(int(round(float(b) * 60)) for b in bands)
+    if data.get("bases") is None:
+        return ok(**_analysis(settings, scenario_id, bands_s))
+    return ok(**_analysis(settings, scenario_id, bands_s, scenario=scenario))
+
+
 @bp.get("/api/planning/compare")
 @require(*ROLES)
 def compare() -> ResponseReturnValue:
-    """Coverage and accessibility figures of every scenario of a file, side by side."""
+    """Coverage and accessibility figures of every scenario of a file (``file``), or of the
+    scenarios listed in ``ids`` (comma-separated), side by side."""
     settings = _settings()
     file = request.args.get("file", "default")
     from dispatch.planning.runner import analyse
 
     territory, router = _territory_router(settings)
+    ids_text = request.args.get("ids")
+    if ids_text:
+        ids = list(dict.fromkeys(i.strip() for i in ids_text.split(",") if i.strip()))
+        if len(ids) > 30:
+            raise ValidationError("ids: compare at most 30 scenarios at once")
+        pairs = [(sid, _scenario(settings, sid)) for sid in ids]
+    else:
+        pairs = [
+            ("default" if file == "default" else f"{file}#{i}", sc)
+            for i, sc in enumerate(_scenarios_of(settings, file))
+        ]
     rows = []
-    for i, sc in enumerate(_scenarios_of(settings, file)):
+    for sid, sc in pairs:
         result = analyse(sc, territory, router, with_isochrones=False)
         row = result.kpis()
         rows.append(
             {
-                "scenario_id": "default" if file == "default" else f"{file}#{i}",
+                "scenario_id": sid,
                 **{
                     k: v
                     for k, v in row.items()
@@ -303,7 +452,7 @@ def siting() -> ResponseReturnValue:
         raise ValidationError(f"method must be one of {', '.join(METHODS)}")
     if not isinstance(radius_min, int | float) or not 1 <= radius_min <= 120:
         raise ValidationError("radius_min must be between 1 and 120 minutes")
-    scenario = _scenario(settings, str(data.get("scenario", "default")))
+    _, scenario, _ = _scenario_of_body(settings, data)
     territory, router = _territory_router(settings)
     setup = prepare(scenario, territory, router)
     result = site_bases(
@@ -319,7 +468,9 @@ def siting() -> ResponseReturnValue:
     return ok(**result.to_dict())
 
 
-def _run_job(app: Flask, job_id: str, scenario: Any, days: int, time_limit_s: float) -> None:
+def _run_job(
+    app: Flask, job_id: str, scenario: Any, days: int, time_limit_s: float, changed: bool
+) -> None:
     from dispatch.planning.runner import run_scenarios
 
     with app.app_context():
@@ -340,6 +491,12 @@ def _run_job(app: Flask, job_id: str, scenario: Any, days: int, time_limit_s: fl
                 progress=progress,
             )
             r = results[0]
+            if not changed:  # the report of this scenario shows its last simulation
+                with state.lock:
+                    state.simulated[job["scenario_id"]] = r
+                    state.simulated.move_to_end(job["scenario_id"])
+                    while len(state.simulated) > MAX_JOBS_KEPT:
+                        state.simulated.popitem(last=False)
             job["result"] = {
                 "kpis": r.kpis(),
                 "summary": r.summary,
@@ -368,8 +525,7 @@ def start_simulation() -> ResponseReturnValue:
         )
     if not isinstance(time_limit_s, int | float) or not 0.5 <= time_limit_s <= MAX_WEB_TIME_LIMIT_S:
         raise ValidationError(f"time_limit_s must be between 0.5 and {MAX_WEB_TIME_LIMIT_S}")
-    sid = str(data.get("scenario", "default"))
-    scenario = _scenario(settings, sid)
+    sid, scenario, changed = _scenario_of_body(settings, data)
     state = _state()
     job_id = uuid.uuid4().hex[:12]
     with state.lock:
@@ -386,7 +542,7 @@ def start_simulation() -> ResponseReturnValue:
         while len(state.jobs) > MAX_JOBS_KEPT:
             state.jobs.popitem(last=False)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    state.pool.submit(_run_job, app, job_id, scenario, days, float(time_limit_s))
+    state.pool.submit(_run_job, app, job_id, scenario, days, float(time_limit_s), changed)
     return ok(202, job=state.jobs[job_id])
 
 
@@ -402,11 +558,60 @@ def simulation(job_id: str) -> ResponseReturnValue:
     return ok(job=job)
 
 
+@bp.get("/api/planning/report")
+@require(*ROLES)
+def report() -> ResponseReturnValue:
+    """The HTML report of a scenario (maps and charts embedded), in ``lang`` (fr or en).
+
+    It shows the scenario's last simulation run from the page, if any; coverage and
+    accessibility otherwise.
+    """
+    from dispatch.planning.report import report_html
+    from dispatch.planning.runner import analyse
+
+    settings = _settings()
+    scenario_id = request.args.get("scenario", "default")
+    locale = request.args.get("lang", "fr")
+    if locale not in ("fr", "en"):
+        raise ValidationError(f"lang={locale!r}: use fr or en")
+    territory, router = _territory_router(settings)
+    state = _state()
+    with state.lock:
+        result = state.simulated.get(scenario_id)
+    if result is None:
+        scenario = _scenario(settings, scenario_id)
+        if scenario_id == "default" and locale == "en":
+            scenario = replace(scenario, name="Territory bases")
+        result = analyse(scenario, territory, router)
+    with _REPORT_LOCK:
+        document = report_html([result], territory, locale=locale)
+    response = current_app.response_class(document, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 _SC = query_param(
     "scenario",
     {"type": "string", "example": "bases-actuelles#1"},
     "scenario id (default: the territory's bases)",
 )
+_BASES = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["id", "lon", "lat"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "lon": {"type": "number"},
+            "lat": {"type": "number"},
+        },
+    },
+}
 OPENAPI_PATHS: dict[str, Any] = {
     "/api/planning/territory": {
         "get": operation(
@@ -423,10 +628,49 @@ OPENAPI_PATHS: dict[str, Any] = {
     },
     "/api/planning/scenarios": {
         "get": operation(
-            "Scenario files and their scenarios",
+            "Scenario files, their scenarios and the scenarios saved from the page",
             roles=ROLES,
             tags=["planning"],
             response={"type": "object"},
+        ),
+        "post": operation(
+            "Save a set of bases as a named scenario",
+            roles=ROLES,
+            tags=["planning"],
+            status=201,
+            body={
+                "type": "object",
+                "required": ["name", "bases"],
+                "properties": {
+                    "name": {"type": "string", "maxLength": 120},
+                    "description": {"type": "string"},
+                    "scenario": {"type": "string", "description": "the scenario it derives from"},
+                    "bases": _BASES,
+                    "replace": {
+                        "type": "boolean",
+                        "description": "replace a scenario of that name",
+                    },
+                },
+            },
+            response={"type": "object"},
+        ),
+    },
+    "/api/planning/scenarios/{slug}": {
+        "delete": operation(
+            "Delete a scenario saved from the page",
+            roles=ROLES,
+            tags=["planning"],
+            params=[{"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}],
+            response={"type": "object"},
+        )
+    },
+    "/api/planning/report": {
+        "get": operation(
+            "HTML report of a scenario (text/html)",
+            roles=ROLES,
+            tags=["planning"],
+            params=[_SC, query_param("lang", {"enum": ["fr", "en"]}, "language of the report")],
+            response={"type": "string"},
         )
     },
     "/api/planning/analysis": {
@@ -439,7 +683,21 @@ OPENAPI_PATHS: dict[str, Any] = {
                 query_param("bands", {"type": "string", "example": "10,20,30"}, "bands in minutes"),
             ],
             response={"type": "object"},
-        )
+        ),
+        "post": operation(
+            "Coverage, accessibility and isochrones of a scenario with other bases",
+            roles=ROLES,
+            tags=["planning"],
+            body={
+                "type": "object",
+                "properties": {
+                    "scenario": {"type": "string"},
+                    "bases": _BASES,
+                    "bands_min": {"type": "array", "items": {"type": "number"}},
+                },
+            },
+            response={"type": "object"},
+        ),
     },
     "/api/planning/compare": {
         "get": operation(
@@ -449,7 +707,12 @@ OPENAPI_PATHS: dict[str, Any] = {
             params=[
                 query_param(
                     "file", {"type": "string", "example": "bases-actuelles"}, "scenario file stem"
-                )
+                ),
+                query_param(
+                    "ids",
+                    {"type": "string", "example": "default,saved:folelli#0"},
+                    "scenario ids separated by commas (instead of file)",
+                ),
             ],
             response={"type": "object"},
         )
