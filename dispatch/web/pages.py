@@ -1,4 +1,4 @@
-"""The HTML pages (coordinator map, team phone) and the static files under static/map."""
+"""The HTML pages (coordinator map, management screens, team phone) and the static files under static/map."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def index() -> ResponseReturnValue:
 
 @bp.get("/map")
 @bp.get("/phone")
+@bp.get("/admin")
 def no_slash() -> ResponseReturnValue:
     from flask import request
 
@@ -42,6 +43,12 @@ def no_slash() -> ResponseReturnValue:
 def coordinator_map() -> ResponseReturnValue:
     """The coordinators' live map."""
     return _page("index.html")
+
+
+@bp.get("/admin/")
+def admin() -> ResponseReturnValue:
+    """Management screens: teams and phones (coordinators), users (administrators)."""
+    return _page("admin.html")
 
 
 @bp.get("/phone/")

@@ -1,0 +1,1160 @@
+// Management screens (/admin/): teams and their phones for coordinators, user accounts for
+// administrators. French first, English complete; REST calls through common.js (CSRF).
+import { api, ApiError, escapeHtml, setCsrf } from "/static/map/common.js";
+
+const TEXT = {
+  fr: {
+    title: "Dispatch — gestion",
+    brand: "Dispatch — gestion",
+    "nav.map": "Carte des équipes",
+    "lang.toggle": "English",
+    logout: "Se déconnecter",
+    "tabs.label": "Sections de la gestion",
+    "tab.teams": "Équipes",
+    "tab.phones": "Téléphones",
+    "tab.users": "Utilisateurs",
+    "teams.title": "Équipes",
+    "teams.new": "Nouvelle équipe",
+    "teams.form.new": "Nouvelle équipe",
+    "teams.form.edit": "Modifier l'équipe {name}",
+    "teams.none": "Aucune équipe pour l'instant : créez la première.",
+    "teams.created": "Équipe {name} créée.",
+    "teams.saved": "Équipe {name} enregistrée.",
+    "teams.deactivated": "Équipe {name} désactivée.",
+    "teams.reactivated": "Équipe {name} réactivée.",
+    "col.name": "Nom",
+    "col.kind": "Type",
+    "col.base": "Départ",
+    "col.shift": "Horaires",
+    "col.vehicle": "Déplacement",
+    "col.state": "État",
+    "col.actions": "Actions",
+    "col.phone": "Téléphone",
+    "col.paired": "Associé le",
+    "col.seen": "Dernier contact",
+    "col.username": "Identifiant",
+    "col.display": "Nom affiché",
+    "col.role": "Rôle",
+    "col.team": "Équipe",
+    "state.active": "active",
+    "state.inactive": "désactivée",
+    "state.user.active": "actif",
+    "state.user.inactive": "désactivé",
+    "state.phone.active": "associé",
+    "state.phone.revoked": "révoqué",
+    edit: "Modifier",
+    "edit.label": "Modifier {name}",
+    deactivate: "Désactiver",
+    "deactivate.label": "Désactiver {name}",
+    reactivate: "Réactiver",
+    "reactivate.label": "Réactiver {name}",
+    save: "Enregistrer",
+    cancel: "Annuler",
+    "team.name": "Nom de l'équipe",
+    "team.kind": "Type de service",
+    "team.start": "Départ de la tournée",
+    "team.base": "Base du territoire",
+    "team.base.custom": "Autre lieu (cliqué sur la carte)",
+    "team.base.choose": "Choisir une base…",
+    "team.map.hint": "Ou cliquez sur la carte pour placer le départ (domicile, cabinet…).",
+    "team.map.label": "Carte du départ de la tournée",
+    "team.base_name": "Nom du lieu de départ",
+    "team.home": "Domicile",
+    "team.point": "Départ placé : {lat}, {lon}",
+    "team.point.none": "Aucun départ placé.",
+    "team.shift_start": "Début de service",
+    "team.shift_end": "Fin de service",
+    "team.skills": "Compétences (séparées par des virgules)",
+    "team.skills.hint": "Par exemple : insuline, pansement, perfusion",
+    "team.vehicle": "Déplacement",
+    "team.color": "Couleur sur la carte",
+    "team.color.free": "Couleur libre : aucune équipe active ne l'utilise.",
+    "team.color.used": "Couleur déjà prise par l'équipe {name} : choisissez-en une autre.",
+    "team.deactivate.title": "Désactiver l'équipe {name} ?",
+    "team.deactivate.text": "Elle ne sera plus proposée pour les tournées. Ses téléphones restent associés ; vous pourrez la réactiver.",
+    "kind.nursing": "Soins infirmiers à domicile (SSIAD)",
+    "kind.had": "Hospitalisation à domicile (HAD)",
+    "kind.nursing_centre": "Centre de soins infirmiers",
+    "kind.saad": "Aide à domicile (SAAD)",
+    "kind.palliative": "Soins palliatifs",
+    "kind.geriatric": "Gériatrie",
+    "kind.dac": "Coordination (DAC)",
+    "kind.other": "Autre",
+    "vehicle.car": "Voiture",
+    "vehicle.bike": "Vélo",
+    "vehicle.foot": "À pied",
+    "error.name": "Donnez un nom à l'équipe.",
+    "error.point": "Placez le départ : choisissez une base ou cliquez sur la carte.",
+    "error.shift": "La fin de service doit venir après le début.",
+    "error.skills": "Compétence « {skill} » : lettres minuscules, chiffres, _ ou - seulement.",
+    "error.conflict.team": "Une équipe porte déjà ce nom : choisissez-en un autre.",
+    "error.conflict.user": "Cet identifiant existe déjà : choisissez-en un autre.",
+    "error.server": "Refusé par le serveur : {error}",
+    "error.network": "Le serveur ne répond pas : réessayez dans un instant.",
+    "error.forbidden": "Votre rôle ne permet pas cette action.",
+    "phones.title": "Téléphones des équipes",
+    "phones.team": "Équipe",
+    "phones.pair": "Associer un téléphone",
+    "phones.pairing.title": "Association d'un téléphone",
+    "phones.pairing.howto": "Sur le téléphone de l'équipe, scannez le code QR ou ouvrez le lien, ou tapez le code sur la page du téléphone.",
+    "phones.pairing.code": "Code à usage unique",
+    "phones.pairing.link": "Lien",
+    "phones.pairing.qr": "Code QR du lien d'association pour l'équipe {name}",
+    "phones.pairing.expires": "Valable jusqu'à {time}, pour un seul téléphone.",
+    "phones.pairing.done": "Le téléphone est associé à l'équipe {name}.",
+    "phones.none": "Aucun téléphone associé à cette équipe.",
+    "phones.noteam": "Créez d'abord une équipe.",
+    "phones.name": "Téléphone n° {id}",
+    "phones.never": "jamais",
+    "phones.revoke": "Révoquer",
+    "phones.revoke.label": "Révoquer {name}",
+    "phones.revoke.title": "Révoquer {name} de l'équipe {team} ?",
+    "phones.revoke.text": "Ce téléphone ne pourra plus envoyer de positions ni voir la tournée. Les positions qu'il n'a pas encore envoyées seront perdues. Pour le réutiliser, associez-le à nouveau.",
+    "phones.revoked": "{name} révoqué.",
+    "users.title": "Utilisateurs",
+    "users.new": "Nouvel utilisateur",
+    "users.form.new": "Nouvel utilisateur",
+    "users.form.edit": "Modifier {name}",
+    "users.created": "Utilisateur {name} créé.",
+    "users.saved": "Utilisateur {name} enregistré.",
+    "users.disabled": "Utilisateur {name} désactivé.",
+    "users.enabled": "Utilisateur {name} réactivé.",
+    "users.password.done": "Mot de passe de {name} changé.",
+    "users.disable": "Désactiver",
+    "users.enable": "Réactiver",
+    "users.password": "Mot de passe",
+    "users.password.label": "Changer le mot de passe de {name}",
+    "users.disable.title": "Désactiver {name} ?",
+    "users.disable.text": "Ses sessions et ses jetons d'accès sont fermés tout de suite. Vous pourrez le réactiver.",
+    "users.self": "(vous)",
+    "user.username": "Identifiant de connexion",
+    "user.username.hint": "Lettres, chiffres, point, tiret, @ (sans espace).",
+    "user.display": "Nom affiché",
+    "user.role": "Rôle",
+    "user.team": "Équipe",
+    "user.password": "Mot de passe (10 caractères au moins)",
+    "user.password.new": "Nouveau mot de passe (10 caractères au moins)",
+    "user.password.sessions": "Ses sessions ouvertes sont fermées.",
+    "user.password.set": "Changer le mot de passe",
+    "user.password.title": "Mot de passe de {name}",
+    "role.admin": "Administrateur",
+    "role.coordinator": "Coordinateur",
+    "role.planner": "Planificateur",
+    "role.team_member": "Membre d'équipe",
+    "error.username": "Identifiant : lettres, chiffres, point, tiret ou @, sans espace.",
+    "error.password": "Le mot de passe doit avoir 10 caractères au moins.",
+    "error.team": "Un membre d'équipe doit appartenir à une équipe.",
+    "login.title": "Connexion à la gestion",
+    "login.username": "Identifiant",
+    "login.password": "Mot de passe",
+    "login.submit": "Se connecter",
+    "login.failed": "Connexion refusée : vérifiez l'identifiant et le mot de passe.",
+    "login.role": "Cette page est réservée aux coordinateurs et aux administrateurs.",
+    whoami: "{name} ({role})",
+    "age.now": "à l'instant",
+    "age.min": "il y a {n} min",
+    "age.h": "il y a {n} h",
+    "age.d": "le {date}",
+  },
+  en: {
+    title: "Dispatch — management",
+    brand: "Dispatch — management",
+    "nav.map": "Team map",
+    "lang.toggle": "Français",
+    logout: "Log out",
+    "tabs.label": "Management sections",
+    "tab.teams": "Teams",
+    "tab.phones": "Phones",
+    "tab.users": "Users",
+    "teams.title": "Teams",
+    "teams.new": "New team",
+    "teams.form.new": "New team",
+    "teams.form.edit": "Edit team {name}",
+    "teams.none": "No team yet: create the first one.",
+    "teams.created": "Team {name} created.",
+    "teams.saved": "Team {name} saved.",
+    "teams.deactivated": "Team {name} deactivated.",
+    "teams.reactivated": "Team {name} reactivated.",
+    "col.name": "Name",
+    "col.kind": "Kind",
+    "col.base": "Start",
+    "col.shift": "Hours",
+    "col.vehicle": "Travel",
+    "col.state": "State",
+    "col.actions": "Actions",
+    "col.phone": "Phone",
+    "col.paired": "Paired on",
+    "col.seen": "Last contact",
+    "col.username": "Login",
+    "col.display": "Display name",
+    "col.role": "Role",
+    "col.team": "Team",
+    "state.active": "active",
+    "state.inactive": "deactivated",
+    "state.user.active": "active",
+    "state.user.inactive": "disabled",
+    "state.phone.active": "paired",
+    "state.phone.revoked": "revoked",
+    edit: "Edit",
+    "edit.label": "Edit {name}",
+    deactivate: "Deactivate",
+    "deactivate.label": "Deactivate {name}",
+    reactivate: "Reactivate",
+    "reactivate.label": "Reactivate {name}",
+    save: "Save",
+    cancel: "Cancel",
+    "team.name": "Team name",
+    "team.kind": "Kind of service",
+    "team.start": "Where the round starts",
+    "team.base": "Base of the territory",
+    "team.base.custom": "Another place (clicked on the map)",
+    "team.base.choose": "Choose a base…",
+    "team.map.hint": "Or click on the map to place the start (home, practice…).",
+    "team.map.label": "Map of the round's start",
+    "team.base_name": "Name of the starting place",
+    "team.home": "Home",
+    "team.point": "Start placed: {lat}, {lon}",
+    "team.point.none": "No start placed.",
+    "team.shift_start": "Shift start",
+    "team.shift_end": "Shift end",
+    "team.skills": "Skills (separated by commas)",
+    "team.skills.hint": "For example: insulin, dressing, infusion",
+    "team.vehicle": "Travel",
+    "team.color": "Colour on the map",
+    "team.color.free": "Free colour: no active team uses it.",
+    "team.color.used": "Colour already taken by team {name}: choose another.",
+    "team.deactivate.title": "Deactivate team {name}?",
+    "team.deactivate.text": "It will no longer be offered for rounds. Its phones stay paired; you can reactivate it.",
+    "kind.nursing": "Home nursing (SSIAD)",
+    "kind.had": "Hospital at home (HAD)",
+    "kind.nursing_centre": "Nursing centre",
+    "kind.saad": "Home care aides (SAAD)",
+    "kind.palliative": "Palliative care",
+    "kind.geriatric": "Geriatric care",
+    "kind.dac": "Care coordination (DAC)",
+    "kind.other": "Other",
+    "vehicle.car": "Car",
+    "vehicle.bike": "Bike",
+    "vehicle.foot": "On foot",
+    "error.name": "Give the team a name.",
+    "error.point": "Place the start: choose a base or click on the map.",
+    "error.shift": "The shift must end after it starts.",
+    "error.skills": "Skill “{skill}”: lowercase letters, digits, _ or - only.",
+    "error.conflict.team": "A team already has this name: choose another.",
+    "error.conflict.user": "This login already exists: choose another.",
+    "error.server": "Refused by the server: {error}",
+    "error.network": "The server does not answer: try again in a moment.",
+    "error.forbidden": "Your role does not allow this action.",
+    "phones.title": "Team phones",
+    "phones.team": "Team",
+    "phones.pair": "Pair a phone",
+    "phones.pairing.title": "Pairing a phone",
+    "phones.pairing.howto": "On the team's phone, scan the QR code or open the link, or type the code on the phone page.",
+    "phones.pairing.code": "One-time code",
+    "phones.pairing.link": "Link",
+    "phones.pairing.qr": "QR code of the pairing link for team {name}",
+    "phones.pairing.expires": "Valid until {time}, for one phone only.",
+    "phones.pairing.done": "The phone is paired with team {name}.",
+    "phones.none": "No phone paired with this team.",
+    "phones.noteam": "Create a team first.",
+    "phones.name": "Phone no. {id}",
+    "phones.never": "never",
+    "phones.revoke": "Revoke",
+    "phones.revoke.label": "Revoke {name}",
+    "phones.revoke.title": "Revoke {name} of team {team}?",
+    "phones.revoke.text": "This phone will no longer send positions or see the round. Positions it has not sent yet will be lost. To use it again, pair it again.",
+    "phones.revoked": "{name} revoked.",
+    "users.title": "Users",
+    "users.new": "New user",
+    "users.form.new": "New user",
+    "users.form.edit": "Edit {name}",
+    "users.created": "User {name} created.",
+    "users.saved": "User {name} saved.",
+    "users.disabled": "User {name} disabled.",
+    "users.enabled": "User {name} enabled again.",
+    "users.password.done": "Password of {name} changed.",
+    "users.disable": "Disable",
+    "users.enable": "Enable",
+    "users.password": "Password",
+    "users.password.label": "Change the password of {name}",
+    "users.disable.title": "Disable {name}?",
+    "users.disable.text": "Their sessions and access tokens are closed at once. You can enable them again.",
+    "users.self": "(you)",
+    "user.username": "Login",
+    "user.username.hint": "Letters, digits, dot, dash, @ (no space).",
+    "user.display": "Display name",
+    "user.role": "Role",
+    "user.team": "Team",
+    "user.password": "Password (at least 10 characters)",
+    "user.password.new": "New password (at least 10 characters)",
+    "user.password.sessions": "Their open sessions are closed.",
+    "user.password.set": "Change the password",
+    "user.password.title": "Password of {name}",
+    "role.admin": "Administrator",
+    "role.coordinator": "Coordinator",
+    "role.planner": "Planner",
+    "role.team_member": "Team member",
+    "error.username": "Login: letters, digits, dot, dash or @, no space.",
+    "error.password": "The password needs at least 10 characters.",
+    "error.team": "A team member must belong to a team.",
+    "login.title": "Management login",
+    "login.username": "Login",
+    "login.password": "Password",
+    "login.submit": "Log in",
+    "login.failed": "Login refused: check the login and the password.",
+    "login.role": "This page is for coordinators and administrators.",
+    whoami: "{name} ({role})",
+    "age.now": "just now",
+    "age.min": "{n} min ago",
+    "age.h": "{n} h ago",
+    "age.d": "on {date}",
+  },
+};
+
+const KINDS = ["nursing", "had", "nursing_centre", "saad", "palliative", "geriatric", "dac", "other"];
+const VEHICLES = ["car", "bike", "foot"];
+const ROLES = ["coordinator", "team_member", "planner", "admin"];
+/** Same order as the server's TEAM_PALETTE: a new team is offered the first free one. */
+const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"];
+const SKILL = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+const USERNAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+const DEVICE_POLL_MS = 4000;
+
+const LOCALE_KEY = "dispatch.locale";
+let locale = localStorage.getItem(LOCALE_KEY) || "fr";
+if (!TEXT[locale]) locale = "fr";
+
+const state = {
+  me: null,
+  config: null,
+  bases: [],
+  teams: [],
+  users: [],
+  devices: [],
+  tab: "teams",
+  editingTeam: null, // team being edited, or null for a new one
+  editingUser: null,
+  point: null, // [lon, lat] of the team form's start
+  pairing: null, // {code, link, team_id, expires_at_s, devices_before}
+};
+let map = null;
+let marker = null;
+let pollTimer = null;
+
+// ------------------------------------------------------------------ texts
+export function t(key, vars = {}) {
+  const text = TEXT[locale][key] ?? TEXT.fr[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+function applyTexts() {
+  document.documentElement.lang = locale;
+  document.documentElement.dataset.locale = locale;
+  for (const el of document.querySelectorAll("[data-a]")) el.textContent = t(el.dataset.a);
+  for (const el of document.querySelectorAll("[data-a-aria-label]")) el.setAttribute("aria-label", t(el.dataset.aAriaLabel));
+  document.getElementById("lang").setAttribute("lang", locale === "fr" ? "en" : "fr");
+}
+
+function setLocale(next) {
+  locale = next;
+  localStorage.setItem(LOCALE_KEY, next);
+  applyTexts();
+  if (state.me) renderAll();
+}
+
+function $(id) {
+  return document.getElementById(id);
+}
+
+function errorText(err, conflictKey) {
+  if (err instanceof ApiError) {
+    if (err.status === 409 && conflictKey) return t(conflictKey);
+    if (err.status === 403) return t("error.forbidden");
+    return t("error.server", { error: err.message });
+  }
+  return t("error.network");
+}
+
+function say(id, text) {
+  const el = $(id);
+  el.textContent = "";
+  // A fresh text node so that screen readers announce a repeated message too.
+  setTimeout(() => { el.textContent = text; }, 30);
+}
+
+function timeOf(seconds) {
+  return new Date(seconds * 1000).toLocaleTimeString(locale === "fr" ? "fr-FR" : "en-GB", { hour: "2-digit", minute: "2-digit" });
+}
+
+function dateTimeOf(seconds) {
+  return new Date(seconds * 1000).toLocaleString(locale === "fr" ? "fr-FR" : "en-GB", { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+}
+
+function ageOf(seconds) {
+  if (seconds == null) return t("phones.never");
+  const s = Math.max(0, Date.now() / 1000 - seconds);
+  if (s < 60) return t("age.now");
+  if (s < 5400) return t("age.min", { n: Math.round(s / 60) });
+  if (s < 86400) return t("age.h", { n: Math.round(s / 3600) });
+  return t("age.d", { date: dateTimeOf(seconds) });
+}
+
+function teamName(id) {
+  const team = state.teams.find((x) => x.id === id);
+  return team ? team.name : `#${id}`;
+}
+
+function deviceName(device) {
+  return device.label || t("phones.name", { id: device.id });
+}
+
+// ------------------------------------------------------------------ login
+async function whoami() {
+  try {
+    const reply = await api("/api/session", { token: null });
+    if (reply.csrf_token) setCsrf(reply.csrf_token);
+    return reply.user;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return null;
+    throw err;
+  }
+}
+
+function login() {
+  const dialog = $("login");
+  const form = $("login-form");
+  if (!dialog.open) dialog.showModal();
+  return new Promise((resolve) => {
+    const submit = async (e) => {
+      e.preventDefault();
+      const data = Object.fromEntries(new FormData(form));
+      try {
+        const reply = await api("/api/session", { method: "POST", body: data, token: null, csrf: false });
+        setCsrf(reply.csrf_token);
+        form.removeEventListener("submit", submit);
+        form.reset();
+        $("login-error").textContent = "";
+        dialog.close();
+        resolve(reply.user);
+      } catch (err) {
+        $("login-error").textContent = err instanceof ApiError && err.status !== 429 ? t("login.failed") : errorText(err);
+      }
+    };
+    form.addEventListener("submit", submit);
+  });
+}
+
+async function logout() {
+  try {
+    await api("/api/session", { method: "DELETE", token: null });
+  } finally {
+    setCsrf(null);
+    location.reload();
+  }
+}
+
+// ------------------------------------------------------------------ tabs
+function tabs() {
+  return [...document.querySelectorAll("[role=tab]")].filter((b) => !b.hidden);
+}
+
+function showTab(name, { focus = false } = {}) {
+  state.tab = name;
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const on = tab.id === `tab-${name}`;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    if (on && focus) tab.focus();
+  }
+  for (const panel of document.querySelectorAll("[role=tabpanel]")) panel.hidden = panel.id !== `panel-${name}`;
+  if (history.replaceState) history.replaceState(null, "", `#${name}`);
+  clearInterval(pollTimer);
+  pollTimer = null;
+  if (name === "phones") {
+    loadDevices();
+    pollTimer = setInterval(loadDevices, DEVICE_POLL_MS);
+  }
+  if (name === "users") loadUsers();
+  if (name === "teams" && map) map.resize();
+}
+
+function setupTabs() {
+  const list = document.querySelector("[role=tablist]");
+  list.addEventListener("click", (e) => {
+    const tab = e.target.closest("[role=tab]");
+    if (tab) showTab(tab.id.slice(4));
+  });
+  list.addEventListener("keydown", (e) => {
+    const all = tabs();
+    const i = all.indexOf(document.activeElement);
+    if (i < 0) return;
+    let j = null;
+    if (e.key === "ArrowRight") j = (i + 1) % all.length;
+    else if (e.key === "ArrowLeft") j = (i - 1 + all.length) % all.length;
+    else if (e.key === "Home") j = 0;
+    else if (e.key === "End") j = all.length - 1;
+    if (j === null) return;
+    e.preventDefault();
+    showTab(all[j].id.slice(4), { focus: true });
+  });
+}
+
+// ------------------------------------------------------------------ teams
+async function loadTeams() {
+  const reply = await api("/api/teams?limit=1000", { token: null });
+  state.teams = reply.items;
+  renderTeams();
+  renderTeamSelects();
+}
+
+function baseLabel(team) {
+  if (team.base_name) return team.base_name;
+  return `${Number(team.base_lat).toFixed(4)}, ${Number(team.base_lon).toFixed(4)}`;
+}
+
+function renderTeams() {
+  const body = document.querySelector("#team-table tbody");
+  if (!state.teams.length) {
+    body.innerHTML = `<tr><td colspan="7">${escapeHtml(t("teams.none"))}</td></tr>`;
+    return;
+  }
+  body.innerHTML = state.teams.map((team) => {
+    const name = escapeHtml(team.name);
+    const skills = (team.skills || []).join(", ");
+    const toggle = team.active
+      ? `<button type="button" data-act="deactivate" aria-label="${escapeHtml(t("deactivate.label", { name: team.name }))}">${escapeHtml(t("deactivate"))}</button>`
+      : `<button type="button" data-act="reactivate" aria-label="${escapeHtml(t("reactivate.label", { name: team.name }))}">${escapeHtml(t("reactivate"))}</button>`;
+    return `<tr data-team-id="${team.id}" class="${team.active ? "" : "inactive"}">
+      <th scope="row"><span class="swatch" style="background:${escapeHtml(team.color || "#777")}" aria-hidden="true"></span><span class="tname">${name}</span>${skills ? `<span class="sub">${escapeHtml(skills)}</span>` : ""}</th>
+      <td>${escapeHtml(t(`kind.${team.kind}`))}</td>
+      <td>${escapeHtml(baseLabel(team))}</td>
+      <td class="num">${escapeHtml(team.shift_start)}–${escapeHtml(team.shift_end)}</td>
+      <td>${escapeHtml(t(`vehicle.${team.vehicle_profile}`))}</td>
+      <td><span class="pill ${team.active ? "on" : "off"}">${escapeHtml(t(team.active ? "state.active" : "state.inactive"))}</span></td>
+      <td class="row-actions"><button type="button" data-act="edit" aria-label="${escapeHtml(t("edit.label", { name: team.name }))}">${escapeHtml(t("edit"))}</button>${toggle}</td>
+    </tr>`;
+  }).join("");
+}
+
+function renderTeamSelects() {
+  const options = (teams) => teams.map((x) => `<option value="${x.id}">${escapeHtml(x.name)}</option>`).join("");
+  const active = state.teams.filter((x) => x.active);
+  const ph = $("ph-team");
+  const keep = ph.value;
+  ph.innerHTML = options(active);
+  if (active.some((x) => String(x.id) === keep)) ph.value = keep;
+  $("ph-pair").disabled = !active.length;
+  const uf = $("uf-team");
+  const keepU = uf.value;
+  uf.innerHTML = options(active);
+  if (active.some((x) => String(x.id) === keepU)) uf.value = keepU;
+}
+
+function fillSelect(select, values, prefix) {
+  const keep = select.value;
+  select.innerHTML = values.map((v) => `<option value="${v}">${escapeHtml(t(`${prefix}.${v}`))}</option>`).join("");
+  if (keep) select.value = keep;
+}
+
+function fillBaseSelect() {
+  const select = $("tf-base");
+  const keep = select.value;
+  select.innerHTML = `<option value="">${escapeHtml(t(state.point ? "team.base.custom" : "team.base.choose"))}</option>`
+    + state.bases.map((b, i) => `<option value="${i}">${escapeHtml(b.name)}</option>`).join("");
+  select.value = keep;
+}
+
+function colorOwner(color, exceptId) {
+  const c = (color || "").toLowerCase();
+  return state.teams.find((x) => x.active && x.id !== exceptId && (x.color || "").toLowerCase() === c) || null;
+}
+
+function freeColor() {
+  const used = new Set(state.teams.filter((x) => x.active).map((x) => (x.color || "").toLowerCase()));
+  return PALETTE.find((c) => !used.has(c)) || "#000000";
+}
+
+function showColorHint() {
+  const owner = colorOwner($("tf-color").value, state.editingTeam ? state.editingTeam.id : null);
+  const hint = $("tf-color-hint");
+  hint.textContent = owner ? t("team.color.used", { name: owner.name }) : t("team.color.free");
+  hint.classList.toggle("warn", !!owner);
+}
+
+function showPoint() {
+  $("tf-point").textContent = state.point
+    ? t("team.point", { lat: state.point[1].toFixed(5), lon: state.point[0].toFixed(5) })
+    : t("team.point.none");
+}
+
+function setPoint(lonlat, { fly = false } = {}) {
+  state.point = lonlat ? [Number(lonlat[0]), Number(lonlat[1])] : null;
+  showPoint();
+  if (!map) return;
+  if (!state.point) {
+    if (marker) marker.remove();
+    marker = null;
+    return;
+  }
+  if (!marker) {
+    const el = document.createElement("div");
+    el.className = "start-marker";
+    marker = new maplibregl.Marker({ element: el, anchor: "bottom" });
+  }
+  marker.getElement().style.background = $("tf-color").value;
+  marker.setLngLat(state.point).addTo(map);
+  if (fly) map.easeTo({ center: state.point, zoom: Math.max(map.getZoom(), 12) });
+}
+
+function baseStyle() {
+  const config = state.config || {};
+  const sources = {};
+  const layers = [{ id: "background", type: "background", paint: { "background-color": "#f3f1ec" } }];
+  if (config.basemap_url) {
+    sources.base = { type: "vector", url: `pmtiles://${location.origin}${config.basemap_url}`, attribution: "© OpenStreetMap" };
+    const road = (id, classes, color, widths, minzoom = 0) => ({
+      id, type: "line", source: "base", "source-layer": "roads", minzoom,
+      filter: ["in", ["get", "class"], ["literal", classes]],
+      layout: { "line-cap": "round", "line-join": "round" },
+      paint: { "line-color": color, "line-width": ["interpolate", ["exponential", 1.6], ["zoom"], 6, widths[0], 16, widths[1]] },
+    });
+    layers.push(
+      { id: "areas-fill", type: "fill", source: "base", "source-layer": "areas", filter: ["!=", ["get", "code"], "boundary"], paint: { "fill-color": "#ece8df", "fill-outline-color": "#cfc8b8" } },
+      road("roads-minor", ["residential", "living_street", "unclassified", "service", "track", "other"], "#ffffff", [0.4, 6], 11),
+      road("roads-tertiary", ["tertiary"], "#fefcd6", [0.6, 8]),
+      road("roads-secondary", ["secondary"], "#f7e08f", [0.8, 10]),
+      road("roads-primary", ["primary", "trunk", "motorway"], "#f2a65a", [1.2, 12]),
+      { id: "bases", type: "circle", source: "base", "source-layer": "bases", paint: { "circle-radius": 5, "circle-color": "#123a5a", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } },
+    );
+  }
+  return { version: 8, sources, layers };
+}
+
+function ensureMap() {
+  if (map || typeof maplibregl === "undefined") return;
+  if (typeof pmtiles !== "undefined" && !ensureMap.protocol) {
+    ensureMap.protocol = new pmtiles.Protocol();
+    maplibregl.addProtocol("pmtiles", ensureMap.protocol.tile);
+  }
+  const bbox = state.config && state.config.territory && state.config.territory.bbox;
+  map = new maplibregl.Map({
+    container: "tf-map",
+    style: baseStyle(),
+    ...(bbox ? { bounds: [[bbox[0], bbox[1]], [bbox[2], bbox[3]]], fitBoundsOptions: { padding: 10 } } : { center: [2.35, 46.6], zoom: 4 }),
+    attributionControl: { compact: true },
+    canvasContextAttributes: { preserveDrawingBuffer: true },
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+  map.getCanvas().style.cursor = "crosshair";
+  map.on("click", (e) => {
+    const lonlat = [e.lngLat.lng, e.lngLat.lat];
+    const select = $("tf-base");
+    const nameInput = $("tf-base-name");
+    const wasBase = select.value !== "" && state.bases[Number(select.value)];
+    select.value = "";
+    if (!nameInput.value.trim() || (wasBase && nameInput.value === wasBase.name)) nameInput.value = t("team.home");
+    setPoint(lonlat);
+    fillBaseSelect();
+  });
+  window.adminMap = map;
+  map.on("load", () => { document.body.dataset.mapReady = "1"; if (state.point) setPoint(state.point); });
+}
+
+function openTeamForm(team) {
+  state.editingTeam = team || null;
+  const form = $("team-form");
+  form.hidden = false;
+  $("team-error").textContent = "";
+  $("team-form-title").textContent = team ? t("teams.form.edit", { name: team.name }) : t("teams.form.new");
+  $("tf-name").value = team ? team.name : "";
+  fillSelect($("tf-kind"), KINDS, "kind");
+  fillSelect($("tf-vehicle"), VEHICLES, "vehicle");
+  $("tf-kind").value = team ? team.kind : "nursing";
+  $("tf-vehicle").value = team ? team.vehicle_profile : "car";
+  $("tf-start").value = team ? team.shift_start : "07:00";
+  $("tf-end").value = team ? team.shift_end : "19:00";
+  $("tf-skills").value = team ? (team.skills || []).join(", ") : "";
+  $("tf-color").value = team && team.color ? team.color : freeColor();
+  $("tf-base-name").value = team ? team.base_name || "" : "";
+  state.point = null;
+  fillBaseSelect();
+  ensureMap();
+  if (map) map.resize();
+  if (team) {
+    const i = state.bases.findIndex((b) => Math.abs(b.lon - team.base_lon) < 1e-6 && Math.abs(b.lat - team.base_lat) < 1e-6);
+    setPoint([team.base_lon, team.base_lat], { fly: true });
+    fillBaseSelect();
+    $("tf-base").value = i >= 0 ? String(i) : "";
+  } else {
+    setPoint(null);
+  }
+  showColorHint();
+  $("tf-name").focus();
+}
+
+function closeTeamForm(focusId) {
+  $("team-form").hidden = true;
+  state.editingTeam = null;
+  const back = focusId ? document.querySelector(`#team-table tr[data-team-id="${focusId}"] [data-act=edit]`) : $("team-new");
+  (back || $("team-new")).focus();
+}
+
+function readTeamForm() {
+  const name = $("tf-name").value.trim();
+  if (!name) return { error: t("error.name"), field: "tf-name" };
+  if (!state.point) return { error: t("error.point"), field: "tf-base" };
+  const start = $("tf-start").value;
+  const end = $("tf-end").value;
+  if (!start || !end || end <= start) return { error: t("error.shift"), field: "tf-end" };
+  const skills = $("tf-skills").value.split(/[,;]+/).map((s) => s.trim().toLowerCase()).filter(Boolean);
+  const bad = skills.find((s) => !SKILL.test(s));
+  if (bad) return { error: t("error.skills", { skill: bad }), field: "tf-skills" };
+  const color = $("tf-color").value.toLowerCase();
+  const owner = colorOwner(color, state.editingTeam ? state.editingTeam.id : null);
+  if (owner) return { error: t("team.color.used", { name: owner.name }), field: "tf-color" };
+  const body = {
+    name,
+    kind: $("tf-kind").value,
+    base_lon: Number(state.point[0].toFixed(6)),
+    base_lat: Number(state.point[1].toFixed(6)),
+    shift_start: start,
+    shift_end: end,
+    skills,
+    vehicle_profile: $("tf-vehicle").value,
+    color,
+  };
+  const baseName = $("tf-base-name").value.trim();
+  if (baseName) body.base_name = baseName;
+  return { body };
+}
+
+async function saveTeam(e) {
+  e.preventDefault();
+  const { body, error, field } = readTeamForm();
+  const errorEl = $("team-error");
+  for (const el of $("team-form").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  if (error) {
+    errorEl.textContent = error;
+    $(field).setAttribute("aria-invalid", "true");
+    $(field).focus();
+    return;
+  }
+  errorEl.textContent = "";
+  const editing = state.editingTeam;
+  $("tf-save").disabled = true;
+  try {
+    const reply = editing
+      ? await api(`/api/teams/${editing.id}`, { method: "PATCH", body, token: null })
+      : await api("/api/teams", { method: "POST", body, token: null });
+    await loadTeams();
+    closeTeamForm(reply.team.id);
+    say("teams-status", t(editing ? "teams.saved" : "teams.created", { name: reply.team.name }));
+  } catch (err) {
+    errorEl.textContent = errorText(err, "error.conflict.team");
+  } finally {
+    $("tf-save").disabled = false;
+  }
+}
+
+async function setTeamActive(team, active) {
+  if (!active) {
+    const sure = await confirmAction(t("team.deactivate.title", { name: team.name }), t("team.deactivate.text"), t("deactivate"));
+    if (!sure) return;
+  }
+  try {
+    await api(`/api/teams/${team.id}`, { method: "PATCH", body: { active }, token: null });
+    await loadTeams();
+    say("teams-status", t(active ? "teams.reactivated" : "teams.deactivated", { name: team.name }));
+  } catch (err) {
+    say("teams-status", errorText(err));
+  }
+  const row = document.querySelector(`#team-table tr[data-team-id="${team.id}"] [data-act=${active ? "deactivate" : "reactivate"}]`);
+  if (row) row.focus();
+}
+
+function setupTeams() {
+  $("team-new").addEventListener("click", () => openTeamForm(null));
+  $("tf-cancel").addEventListener("click", () => closeTeamForm(state.editingTeam && state.editingTeam.id));
+  $("team-form").addEventListener("submit", saveTeam);
+  $("team-form").addEventListener("keydown", (e) => { if (e.key === "Escape") closeTeamForm(state.editingTeam && state.editingTeam.id); });
+  $("tf-color").addEventListener("input", () => { showColorHint(); if (marker) marker.getElement().style.background = $("tf-color").value; });
+  $("tf-base").addEventListener("change", (e) => {
+    const base = state.bases[Number(e.target.value)];
+    if (e.target.value === "" || !base) return;
+    $("tf-base-name").value = base.name;
+    setPoint([base.lon, base.lat], { fly: true });
+  });
+  document.querySelector("#team-table tbody").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-act]");
+    if (!button) return;
+    const team = state.teams.find((x) => x.id === Number(button.closest("tr").dataset.teamId));
+    if (!team) return;
+    if (button.dataset.act === "edit") openTeamForm(team);
+    else setTeamActive(team, button.dataset.act === "reactivate");
+  });
+}
+
+// ------------------------------------------------------------------ phones
+async function loadDevices() {
+  const teamId = Number($("ph-team").value);
+  if (!teamId) {
+    state.devices = [];
+    renderDevices();
+    return;
+  }
+  try {
+    const reply = await api(`/api/devices?team_id=${teamId}&limit=200`, { token: null });
+    if (Number($("ph-team").value) !== teamId) return;
+    state.devices = reply.items;
+    renderDevices();
+    const pairing = state.pairing;
+    if (pairing && pairing.team_id === teamId && state.devices.some((d) => !d.revoked && !pairing.before.has(d.id))) {
+      state.pairing = null;
+      $("pairing").hidden = true;
+      say("phones-status", t("phones.pairing.done", { name: teamName(teamId) }));
+    }
+  } catch (err) {
+    say("phones-status", errorText(err));
+  }
+}
+
+function renderDevices() {
+  const body = document.querySelector("#phone-table tbody");
+  if (!state.teams.some((x) => x.active)) {
+    body.innerHTML = `<tr><td colspan="5">${escapeHtml(t("phones.noteam"))}</td></tr>`;
+    return;
+  }
+  const devices = [...state.devices].sort((a, b) => Number(a.revoked) - Number(b.revoked) || b.id - a.id);
+  if (!devices.some((d) => !d.revoked)) {
+    body.innerHTML = `<tr><td colspan="5">${escapeHtml(t("phones.none"))}</td></tr>`;
+  } else body.innerHTML = "";
+  body.innerHTML += devices.map((d) => {
+    const name = deviceName(d);
+    return `<tr data-device-id="${d.id}" class="${d.revoked ? "inactive" : ""}">
+      <th scope="row">${escapeHtml(name)}</th>
+      <td>${escapeHtml(dateTimeOf(d.created_at_s))}</td>
+      <td>${d.last_seen_at_s ? `<time datetime="${new Date(d.last_seen_at_s * 1000).toISOString()}" title="${escapeHtml(dateTimeOf(d.last_seen_at_s))}">${escapeHtml(ageOf(d.last_seen_at_s))}</time>` : escapeHtml(t("phones.never"))}</td>
+      <td><span class="pill ${d.revoked ? "off" : "on"}">${escapeHtml(t(d.revoked ? "state.phone.revoked" : "state.phone.active"))}</span></td>
+      <td class="row-actions">${d.revoked ? "" : `<button type="button" class="danger-outline" data-act="revoke" aria-label="${escapeHtml(t("phones.revoke.label", { name }))}">${escapeHtml(t("phones.revoke"))}</button>`}</td>
+    </tr>`;
+  }).join("");
+}
+
+async function startPairing() {
+  const teamId = Number($("ph-team").value);
+  if (!teamId) return;
+  $("ph-pair").disabled = true;
+  try {
+    const reply = await api(`/api/teams/${teamId}/pairing`, { method: "POST", token: null });
+    state.pairing = { team_id: teamId, code: reply.code, before: new Set(state.devices.map((d) => d.id)) };
+    $("pairing-code").textContent = reply.code;
+    const link = $("pairing-link");
+    link.href = reply.link;
+    link.textContent = reply.link;
+    const qr = $("pairing-qr");
+    qr.src = reply.qr_svg_url;
+    qr.alt = t("phones.pairing.qr", { name: teamName(teamId) });
+    $("pairing-expiry").textContent = t("phones.pairing.expires", { time: timeOf(reply.expires_at_s) });
+    $("pairing").hidden = false;
+    $("pairing").dataset.teamId = String(teamId);
+    say("phones-status", "");
+    $("pairing-code").focus();
+  } catch (err) {
+    say("phones-status", errorText(err));
+  } finally {
+    $("ph-pair").disabled = false;
+  }
+}
+
+async function revokeDevice(device) {
+  const name = deviceName(device);
+  const sure = await confirmAction(
+    t("phones.revoke.title", { name, team: teamName(device.team_id) }),
+    t("phones.revoke.text"),
+    t("phones.revoke"),
+  );
+  if (!sure) {
+    const back = document.querySelector(`#phone-table tr[data-device-id="${device.id}"] [data-act=revoke]`);
+    if (back) back.focus();
+    return;
+  }
+  try {
+    await api(`/api/devices/${device.id}`, { method: "DELETE", token: null });
+    await loadDevices();
+    say("phones-status", t("phones.revoked", { name }));
+  } catch (err) {
+    say("phones-status", errorText(err));
+  }
+  $("ph-pair").focus();
+}
+
+function setupPhones() {
+  $("ph-team").addEventListener("change", () => {
+    if (state.pairing && state.pairing.team_id !== Number($("ph-team").value)) $("pairing").hidden = true;
+    state.devices = [];
+    loadDevices();
+  });
+  $("ph-pair").addEventListener("click", startPairing);
+  document.querySelector("#phone-table tbody").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-act=revoke]");
+    if (!button) return;
+    const device = state.devices.find((d) => d.id === Number(button.closest("tr").dataset.deviceId));
+    if (device) revokeDevice(device);
+  });
+}
+
+// ------------------------------------------------------------------ users
+async function loadUsers() {
+  if (!state.me || state.me.role !== "admin") return;
+  try {
+    const reply = await api("/api/users?limit=1000", { token: null });
+    state.users = reply.items;
+    renderUsers();
+  } catch (err) {
+    say("users-status", errorText(err));
+  }
+}
+
+function renderUsers() {
+  const body = document.querySelector("#user-table tbody");
+  body.innerHTML = state.users.map((u) => {
+    const self = state.me && u.id === state.me.id;
+    const label = u.display_name || u.username;
+    const toggle = self ? "" : u.active
+      ? `<button type="button" data-act="disable" aria-label="${escapeHtml(t("users.disable"))} ${escapeHtml(u.username)}">${escapeHtml(t("users.disable"))}</button>`
+      : `<button type="button" data-act="enable" aria-label="${escapeHtml(t("users.enable"))} ${escapeHtml(u.username)}">${escapeHtml(t("users.enable"))}</button>`;
+    return `<tr data-user-id="${u.id}" class="${u.active ? "" : "inactive"}">
+      <th scope="row">${escapeHtml(u.username)}${self ? ` <span class="sub-inline">${escapeHtml(t("users.self"))}</span>` : ""}</th>
+      <td>${escapeHtml(label)}</td>
+      <td>${escapeHtml(t(`role.${u.role}`))}</td>
+      <td>${u.team_id ? escapeHtml(teamName(u.team_id)) : "–"}</td>
+      <td><span class="pill ${u.active ? "on" : "off"}">${escapeHtml(t(u.active ? "state.user.active" : "state.user.inactive"))}</span></td>
+      <td class="row-actions">
+        <button type="button" data-act="edit" aria-label="${escapeHtml(t("edit.label", { name: u.username }))}">${escapeHtml(t("edit"))}</button>
+        <button type="button" data-act="password" aria-label="${escapeHtml(t("users.password.label", { name: u.username }))}">${escapeHtml(t("users.password"))}</button>
+        ${toggle}
+      </td>
+    </tr>`;
+  }).join("");
+}
+
+function syncRoleTeam() {
+  const member = $("uf-role").value === "team_member";
+  $("uf-team-row").hidden = !member;
+}
+
+function openUserForm(user) {
+  state.editingUser = user || null;
+  $("user-form").hidden = false;
+  $("user-error").textContent = "";
+  $("user-form-title").textContent = user ? t("users.form.edit", { name: user.username }) : t("users.form.new");
+  fillSelect($("uf-role"), ROLES, "role");
+  $("uf-username").value = user ? user.username : "";
+  $("uf-username").disabled = !!user;
+  $("uf-display").value = user ? user.display_name || "" : "";
+  $("uf-role").value = user ? user.role : "coordinator";
+  if (user && user.team_id) $("uf-team").value = String(user.team_id);
+  $("uf-password").value = "";
+  $("uf-password-row").hidden = !!user;
+  syncRoleTeam();
+  (user ? $("uf-display") : $("uf-username")).focus();
+}
+
+function closeUserForm(focusId) {
+  $("user-form").hidden = true;
+  state.editingUser = null;
+  const back = focusId ? document.querySelector(`#user-table tr[data-user-id="${focusId}"] [data-act=edit]`) : null;
+  (back || $("user-new")).focus();
+}
+
+async function saveUser(e) {
+  e.preventDefault();
+  const editing = state.editingUser;
+  const errorEl = $("user-error");
+  for (const el of $("user-form").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const fail = (key, field) => {
+    errorEl.textContent = t(key);
+    $(field).setAttribute("aria-invalid", "true");
+    $(field).focus();
+  };
+  const role = $("uf-role").value;
+  const body = { role, team_id: role === "team_member" ? Number($("uf-team").value) || null : null };
+  const display = $("uf-display").value.trim();
+  if (display) body.display_name = display;
+  if (role === "team_member" && !body.team_id) return fail("error.team", "uf-team");
+  if (!editing) {
+    body.username = $("uf-username").value.trim();
+    if (!USERNAME.test(body.username)) return fail("error.username", "uf-username");
+    body.password = $("uf-password").value;
+    if (body.password.length < 10) return fail("error.password", "uf-password");
+  }
+  errorEl.textContent = "";
+  $("uf-save").disabled = true;
+  try {
+    const reply = editing
+      ? await api(`/api/users/${editing.id}`, { method: "PATCH", body, token: null })
+      : await api("/api/users", { method: "POST", body, token: null });
+    await loadUsers();
+    closeUserForm(reply.user.id);
+    say("users-status", t(editing ? "users.saved" : "users.created", { name: reply.user.username }));
+  } catch (err) {
+    errorEl.textContent = errorText(err, "error.conflict.user");
+  } finally {
+    $("uf-save").disabled = false;
+  }
+}
+
+async function setUserActive(user, active) {
+  if (!active) {
+    const sure = await confirmAction(t("users.disable.title", { name: user.username }), t("users.disable.text"), t("users.disable"));
+    if (!sure) return;
+  }
+  try {
+    await api(`/api/users/${user.id}`, { method: "PATCH", body: { active }, token: null });
+    await loadUsers();
+    say("users-status", t(active ? "users.enabled" : "users.disabled", { name: user.username }));
+  } catch (err) {
+    say("users-status", errorText(err));
+  }
+  const back = document.querySelector(`#user-table tr[data-user-id="${user.id}"] [data-act=${active ? "disable" : "enable"}]`);
+  if (back) back.focus();
+}
+
+function resetPassword(user) {
+  const dialog = $("password");
+  const form = $("password-form");
+  const input = $("pw-new");
+  $("password-title").textContent = t("user.password.title", { name: user.username });
+  $("password-error").textContent = "";
+  input.value = "";
+  dialog.showModal();
+  const back = () => {
+    const button = document.querySelector(`#user-table tr[data-user-id="${user.id}"] [data-act=password]`);
+    if (button) button.focus();
+  };
+  const done = () => {
+    form.removeEventListener("submit", submit);
+    $("pw-cancel").removeEventListener("click", cancel);
+    dialog.removeEventListener("cancel", cancel);
+  };
+  const cancel = () => { done(); dialog.close(); back(); };
+  const submit = async (e) => {
+    e.preventDefault();
+    if (input.value.length < 10) {
+      $("password-error").textContent = t("error.password");
+      input.focus();
+      return;
+    }
+    try {
+      await api(`/api/users/${user.id}`, { method: "PATCH", body: { password: input.value }, token: null });
+      done();
+      dialog.close();
+      say("users-status", t("users.password.done", { name: user.username }));
+      back();
+    } catch (err) {
+      $("password-error").textContent = errorText(err);
+    }
+  };
+  form.addEventListener("submit", submit);
+  $("pw-cancel").addEventListener("click", cancel);
+  dialog.addEventListener("cancel", cancel);
+}
+
+function setupUsers() {
+  $("user-new").addEventListener("click", () => openUserForm(null));
+  $("uf-cancel").addEventListener("click", () => closeUserForm(state.editingUser && state.editingUser.id));
+  $("user-form").addEventListener("submit", saveUser);
+  $("user-form").addEventListener("keydown", (e) => { if (e.key === "Escape") closeUserForm(state.editingUser && state.editingUser.id); });
+  $("uf-role").addEventListener("change", syncRoleTeam);
+  document.querySelector("#user-table tbody").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-act]");
+    if (!button) return;
+    const user = state.users.find((u) => u.id === Number(button.closest("tr").dataset.userId));
+    if (!user) return;
+    if (button.dataset.act === "edit") openUserForm(user);
+    else if (button.dataset.act === "password") resetPassword(user);
+    else setUserActive(user, button.dataset.act === "enable");
+  });
+}
+
+// ------------------------------------------------------------------ confirmation
+function confirmAction(title, text, okLabel) {
+  const dialog = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-ok").textContent = okLabel;
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("confirm-cancel").focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+  });
+}
+
+// ------------------------------------------------------------------ start
+function renderAll() {
+  const me = state.me;
+  $("whoami").textContent = t("whoami", { name: me.name, role: t(`role.${me.role}`) });
+  renderTeams();
+  renderTeamSelects();
+  if ($("tf-kind").options.length) {
+    fillSelect($("tf-kind"), KINDS, "kind");
+    fillSelect($("tf-vehicle"), VEHICLES, "vehicle");
+  }
+  if (!$("team-form").hidden) {
+    fillBaseSelect();
+    showPoint();
+    showColorHint();
+    $("team-form-title").textContent = state.editingTeam ? t("teams.form.edit", { name: state.editingTeam.name }) : t("teams.form.new");
+  }
+  if (!$("user-form").hidden) {
+    fillSelect($("uf-role"), ROLES, "role");
+    $("user-form-title").textContent = state.editingUser ? t("users.form.edit", { name: state.editingUser.username }) : t("users.form.new");
+  }
+  if (state.pairing) {
+    $("pairing-qr").alt = t("phones.pairing.qr", { name: teamName(state.pairing.team_id) });
+  }
+  renderDevices();
+  if (me.role === "admin") renderUsers();
+}
+
+async function main() {
+  applyTexts();
+  $("lang").addEventListener("click", () => setLocale(locale === "fr" ? "en" : "fr"));
+  $("logout").addEventListener("click", logout);
+  let me = await whoami();
+  for (;;) {
+    if (!me) me = await login();
+    if (me && me.kind === "user" && (me.role === "coordinator" || me.role === "admin")) break;
+    $("login-error").textContent = t("login.role");
+    await api("/api/session", { method: "DELETE", token: null }).catch(() => {});
+    setCsrf(null);
+    me = null;
+  }
+  state.me = me;
+  $("logout").hidden = false;
+  $("tab-users").hidden = me.role !== "admin";
+  state.config = await api("/api/live/config", { token: null }).catch(() => null);
+  if (state.config && state.config.territory) $("territory-name").textContent = state.config.territory.name;
+  const territory = await api("/api/planning/territory", { token: null }).catch(() => null);
+  state.bases = territory && territory.bases ? territory.bases : [];
+  setupTabs();
+  setupTeams();
+  setupPhones();
+  setupUsers();
+  await loadTeams();
+  $("main").hidden = false;
+  renderAll();
+  const wanted = location.hash.slice(1);
+  showTab(["teams", "phones", "users"].includes(wanted) && !$(`tab-${wanted}`).hidden ? wanted : "teams");
+  document.body.dataset.ready = "1";
+}
+
+main().catch((err) => {
+  console.error(err);
+  const p = document.createElement("p");
+  p.className = "error";
+  p.setAttribute("role", "alert");
+  p.textContent = t("error.network");
+  document.body.append(p);
+});
