@@ -32,6 +32,12 @@ CLOSED = ("arrived", "in_progress", "done", "missed", "cancelled")
 #: A visit not started this long after its planned start is late (seconds).
 LATE_GRACE_S = 15 * 60
 ALERTS_KEPT = 500
+#: Events that need no action: they go to the journal, not to the alerts.
+JOURNAL_KINDS = ("arrival", "check_in", "check_out")
+#: Alerts that need a coordinator's action (each can be acknowledged).
+ACTION_KINDS = ("late", "at_risk", "unknown", "dropped", "missed")
+#: Live arrival estimates older than this are not trusted for "at risk" (the plan's are).
+ETA_FRESH_S = 10 * 60
 #: Round lines kept drawn (by team and points) before the cache starts again.
 ROUTES_KEPT = 5000
 
@@ -150,6 +156,9 @@ class LiveHub:
         self.service_clock = service_clock or ServiceClock(timezone=timezone, clock=clock)
         self.route_geometry = route_geometry
         self.alerts: deque[dict[str, Any]] = deque(maxlen=ALERTS_KEPT)
+        self.journal: deque[dict[str, Any]] = deque(maxlen=ALERTS_KEPT)
+        #: team_id -> the last ``etas`` item relayed (for the "at risk" check).
+        self._etas: dict[int, dict[str, Any]] = {}
         self._alert_keys: set[str] = set()
         self._lock = threading.RLock()
         self._places: dict[int, list[Place]] = {}
@@ -172,6 +181,7 @@ class LiveHub:
             self.board.sweep(self.clock())
         except Exception:
             log.exception("could not seed the live board from the store")
+        self._load_alerts()
         self.fanout.start()
         self._stop.clear()
         self._thread = threading.Thread(
@@ -483,6 +493,8 @@ class LiveHub:
     def on_etas(self, item: dict[str, Any]) -> None:
         """Arrival times of a team's next stops, recomputed from where it is."""
         team_id = int(item["team_id"])
+        with self._lock:
+            self._etas[team_id] = item
         self.fanout.publish(ROOM_COORDINATORS, "etas", item, key=team_id)
         self.fanout.publish(team_room(team_id), "etas", item, key=team_id)
 
@@ -539,6 +551,22 @@ class LiveHub:
         return {"type": "LineString", "coordinates": [list(p) for p in points]}
 
     # -- alerts --------------------------------------------------------------------------------
+    def _load_alerts(self) -> None:
+        """The last day's alerts and their acknowledgements, as stored before a restart."""
+        recent = getattr(self.store, "recent_alerts", None)
+        if recent is None:
+            return
+        try:
+            rows = recent(since_s=self.clock() - 86400, limit=ALERTS_KEPT)
+        except Exception:
+            log.exception("could not read the stored alerts")
+            return
+        with self._lock:
+            for item in reversed(rows):  # oldest first: the newest ends at the left
+                if item["key"] not in self._alert_keys:
+                    self._alert_keys.add(item["key"])
+                    self.alerts.appendleft(item)
+
     def alert(
         self,
         kind: str,
@@ -549,26 +577,72 @@ class LiveHub:
         key: str | None = None,
         **extra: Any,
     ) -> None:
-        """Record an alert (once per key) and push it to coordinators and planners."""
+        """Record an alert (once per key) and push it to coordinators and planners.
+
+        Routine events (:data:`JOURNAL_KINDS`) go to the journal (``journal: true``, kept in
+        memory); the others need action: they are stored, so that an acknowledgement is seen by
+        every coordinator and survives a restart."""
         key = key or f"{kind}:{team_id}:{visit_id}"
         with self._lock:
             if key in self._alert_keys:
                 return
             self._alert_keys.add(key)
-            item = {
-                "kind": kind,
-                "team_id": team_id,
-                "visit_id": visit_id,
-                "at": at or self.clock(),
-                "key": key,
-                **extra,
-            }
-            self.alerts.appendleft(item)
+        item = {
+            "kind": kind,
+            "team_id": team_id,
+            "visit_id": visit_id,
+            "at": at or self.clock(),
+            "key": key,
+            **extra,
+        }
+        if kind in JOURNAL_KINDS:
+            item["journal"] = True
+            with self._lock:
+                self.journal.appendleft(item)
+        else:
+            save = getattr(self.store, "save_alert", None)
+            if save is not None:
+                try:
+                    stored = save(item)
+                    for field in ("acknowledged_by", "acknowledged_at_s"):
+                        if stored.get(field) is not None:
+                            item[field] = stored[field]
+                except StoreClosedError:
+                    pass
+                except Exception:  # shown all the same; only its acknowledgement is not kept
+                    log.exception("could not store the alert %s", key)
+            with self._lock:
+                self.alerts.appendleft(item)
         self.fanout.publish(ROOM_COORDINATORS, "alerts", item)
         self.fanout.publish(ROOM_PLANNERS, "alerts", item)
 
+    def acknowledge(self, key: str, *, by: str) -> dict[str, Any]:
+        """A coordinator acknowledged the alert ``key``: stored, then every coordinator and
+        planner gets the alert again with ``acknowledged_by`` and ``acknowledged_at_s``."""
+        stored = self.store.acknowledge_alert(key, by=by, at_s=self.clock())
+        with self._lock:
+            for item in self.alerts:
+                if item.get("key") == key:
+                    item["acknowledged_by"] = stored.get("acknowledged_by")
+                    item["acknowledged_at_s"] = stored.get("acknowledged_at_s")
+                    stored = {**item}
+                    break
+        self.fanout.publish(ROOM_COORDINATORS, "alerts", stored)
+        self.fanout.publish(ROOM_PLANNERS, "alerts", stored)
+        return stored
+
+    def alert_lists(
+        self, now: float | None = None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The last day's alerts (newest first) and journal lines."""
+        since = (now or self.clock()) - 86400
+        with self._lock:
+            alerts = [dict(a) for a in self.alerts if a["at"] >= since]
+            journal = [dict(a) for a in self.journal if a["at"] >= since]
+        return alerts, journal
+
     def sweep(self, now: float | None = None) -> None:
-        """Turn silent teams to "position unknown" and raise late-visit alerts."""
+        """Turn silent teams to "position unknown", raise late and at-risk alerts."""
         now = now or self.clock()
         for pos in self.board.sweep(now):
             status = pos.to_dict(now)
@@ -589,6 +663,28 @@ class LiveHub:
                     }
         self._check_late(now)
 
+    def _planned_arrivals(self, day: str, now: float) -> dict[int, int]:
+        """visit_id -> expected arrival (s of day): the team's fresh live estimate when the hub
+        relayed one, else the published plan's arrival."""
+        arrivals: dict[int, int] = {}
+        try:
+            plan = self.store.published_plan(day)
+        except Exception:
+            plan = None
+        for route in (plan or {}).get("routes", []):
+            for stop in route.get("stops", []):
+                if stop.get("arrival_s") is not None:
+                    arrivals[int(stop["visit_id"])] = int(stop["arrival_s"])
+        with self._lock:
+            etas = list(self._etas.values())
+        for item in etas:
+            if now - float(item.get("at") or 0) > ETA_FRESH_S:
+                continue
+            for vid, arrival_s in (item.get("etas") or {}).items():
+                if arrival_s is not None:
+                    arrivals[int(vid)] = int(arrival_s)
+        return arrivals
+
     def _check_late(self, now: float) -> None:
         day, clock_s = self.today(now), self.seconds_of_day(now)
         try:
@@ -598,18 +694,36 @@ class LiveHub:
         except Exception:
             log.exception("could not read today's visits")
             return
+        arrivals: dict[int, int] | None = None
         for visit in visits:
             if visit.get("team_id") is None or visit["status"] in CLOSED:
                 continue
             windows = visit.get("windows") or []
-            if windows and clock_s > windows[-1][1]:
+            if not windows:
+                continue
+            end_s = windows[-1][1]
+            if clock_s > end_s:
                 self.alert(
                     "late",
                     team_id=visit["team_id"],
                     visit_id=visit["id"],
                     at=now,
-                    end_s=windows[-1][1],
+                    end_s=end_s,
                     key=f"late:{visit['id']}",
+                )
+                continue
+            if arrivals is None:
+                arrivals = self._planned_arrivals(day, now)
+            eta_s = arrivals.get(int(visit["id"]))
+            if eta_s is not None and eta_s > end_s:
+                self.alert(
+                    "at_risk",
+                    team_id=visit["team_id"],
+                    visit_id=visit["id"],
+                    at=now,
+                    end_s=end_s,
+                    eta_s=eta_s,
+                    key=f"at_risk:{visit['id']}",
                 )
 
     # -- snapshot ------------------------------------------------------------------------------
@@ -633,6 +747,7 @@ class LiveHub:
                 "visits": [],
                 "plans": [],
                 "alerts": [],
+                "journal": [],
             }
         teams = [t for t in self._all_teams() if not own_team_only or t["id"] == team_id]
         team_ids = {t["id"] for t in teams}
@@ -643,7 +758,7 @@ class LiveHub:
         plans = self.plan_routes(plan) if plan else []
         plan_id = plan["id"] if plan else None
         trails = {} if own_team_only else self.trails(team_ids, since_s=now - trail_s)
-        alerts = [] if own_team_only else [a for a in list(self.alerts) if a["at"] >= now - 86400]
+        alerts, journal = ([], []) if own_team_only else self.alert_lists(now)
         return {
             "server_time": now,
             "day": day,
@@ -656,6 +771,7 @@ class LiveHub:
             "visits": visits,
             "plans": plans,
             "alerts": alerts,
+            "journal": journal,
         }
 
     def _all_teams(self) -> list[dict[str, Any]]:

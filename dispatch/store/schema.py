@@ -305,6 +305,27 @@ def m0004_plan_bases(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE plans ADD COLUMN base_plan_id INTEGER")
 
 
+def m0005_alerts(db: sqlite_utils.Database) -> None:
+    """The alerts that need a coordinator's action (late, at risk, position unknown, visit
+    dropped, visit missed), one row per alert key, with who acknowledged it and when, so that
+    every coordinator sees the acknowledgement and it survives a restart of the server."""
+    db["alerts"].create(
+        {
+            "key": str,
+            "kind": str,
+            "team_id": int,
+            "visit_id": int,
+            "raised_at_s": float,
+            "detail": str,  # JSON: what the message needs (end_s, age_s, by...)
+            "acknowledged_by": str,
+            "acknowledged_at_s": float,
+        },
+        pk="key",
+        not_null=["kind", "raised_at_s"],
+    )
+    db["alerts"].create_index(["raised_at_s"])
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -317,6 +338,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (2, "position_flags", m0002_position_flags),
     (3, "device_traccar_ids", m0003_device_traccar_ids),
     (4, "plan_bases", m0004_plan_bases),
+    (5, "alerts", m0005_alerts),
 ]
 
 

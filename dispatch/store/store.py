@@ -8,6 +8,7 @@ from typing import Any
 
 from dispatch.errors import ConflictError
 from dispatch.store.accounts import AccountsMixin
+from dispatch.store.alerts import AlertsMixin
 from dispatch.store.care import CareMixin
 from dispatch.store.core import Engine, create_private, now_s
 from dispatch.store.plans import PlansMixin
@@ -15,7 +16,7 @@ from dispatch.store.positions import PositionsMixin
 from dispatch.store.schema import MIGRATIONS, current_version, migrate
 
 
-class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin):
+class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin, AlertsMixin):
     """The shared state of the service in one SQLite file (WAL, one writer thread).
 
     Parameters

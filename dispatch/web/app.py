@@ -6,6 +6,7 @@ import gc
 import importlib
 import importlib.util
 import logging
+import re
 import sys
 from typing import Any
 
@@ -37,7 +38,9 @@ WEB_MODULES: tuple[str, ...] = (
     "dispatch.web.api_plans",
     "dispatch.web.api_planning",
     "dispatch.web.api_dispatch",
+    "dispatch.web.api_history",
     "dispatch.web.api_intake",
+    "dispatch.web.api_alerts",
 )
 
 
@@ -46,6 +49,133 @@ def error_body(message: str, status: int, code: str, details: Any = None) -> dic
     body: dict[str, Any] = {"ok": False, "error": message, "status": status, "code": code}
     if details is not None:
         body["details"] = details
+    return body
+
+
+#: French for the English messages the three pages (map, phone, planner) can show, when the
+#: request asks for French (``Accept-Language: fr``, which the pages send). Messages already
+#: written in the request's language (the optimiser's reasons, the rounds service) pass as
+#: they are; an API client that asks nothing keeps the English messages.
+_FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(f"^{pattern}$"), french)
+    for pattern, french in (
+        (r"wrong username or password", "identifiant ou mot de passe incorrect"),
+        (
+            r"too many (?:failed )?attempts \((\d+) in the last minute\): wait a minute and retry",
+            "trop d'essais (\\1 dans la dernière minute) : attendez une minute et réessayez",
+        ),
+        (
+            r"your team is deactivated: .*",
+            "votre équipe est désactivée : demandez au coordinateur de la réactiver ou de vous"
+            " affecter à une autre équipe",
+        ),
+        (
+            r"log in first .*",
+            "connectez-vous d'abord (la session a peut-être expiré) : rechargez la page",
+        ),
+        (
+            r"this action needs the role (.+); you are (.+)",
+            "cette action demande le rôle \\1 ; votre rôle est \\2",
+        ),
+        (
+            r"missing or wrong X-CSRF-Token header: .*",
+            "la session de cette page n'est plus valide : rechargez la page",
+        ),
+        (
+            r"this token is unknown or revoked: .*",
+            "ce téléphone n'est plus associé (jeton inconnu ou révoqué) : associez-le de nouveau",
+        ),
+        (
+            r"this pairing code is unknown, expired or already used: .*",
+            "ce code d'association est inconnu, expiré ou déjà utilisé : demandez un nouveau"
+            " code au coordinateur",
+        ),
+        (r"team (\d+) does not exist", "l'équipe \\1 n'existe pas"),
+        (r"visit (\d+) does not exist", "la visite \\1 n'existe pas"),
+        (r"plan (\d+) does not exist", "le plan \\1 n'existe pas"),
+        (r"user (\d+) does not exist", "l'utilisateur \\1 n'existe pas"),
+        (r"device (\d+) does not exist", "l'appareil \\1 n'existe pas"),
+        (
+            r"alert '(.+)' does not exist \(or is no longer kept\)",
+            "l'alerte « \\1 » n'existe pas (ou n'est plus gardée)",
+        ),
+        (
+            r"send a JSON body with the header 'Content-Type: application/json'",
+            "la requête doit contenir un corps JSON (en-tête 'Content-Type: application/json')",
+        ),
+        (
+            r"the day (\S+) is already being optimised: wait for that job to finish",
+            "la journée \\1 est déjà en cours d'optimisation : attendez la fin du calcul",
+        ),
+        (
+            r"optimisation job (\S+) does not exist \(finished jobs are kept one hour\)",
+            "le calcul \\1 n'existe pas (les calculs terminés sont gardés une heure)",
+        ),
+        (
+            r"time_limit_s must be a number of seconds between 0.5 and 600",
+            "la durée du calcul doit être comprise entre 0,5 et 600 secondes",
+        ),
+        (
+            r"n must be a whole number between 1 and 20",
+            "le nombre de propositions doit être un entier de 1 à 20",
+        ),
+        (
+            r"duration_s must be whole seconds between 60 and 28800",
+            "la durée de la visite doit être comprise entre 1 minute et 8 heures",
+        ),
+        (r"duration_s is required .*", "indiquez la durée de la visite"),
+        (
+            r"lon and lat must be numbers .*",
+            "choisissez le lieu de la visite sur la carte (longitude et latitude)",
+        ),
+        (
+            r"position must be a whole number .*",
+            "la place dans la tournée doit être un entier à partir de 0 (ou la meilleure place)",
+        ),
+        (
+            r"visit (\d+) is not an open visit of (\S+): .*",
+            "la visite \\1 n'est pas une visite ouverte du \\2 : créez-la d'abord, ou vérifiez"
+            " qu'elle n'est pas annulée",
+        ),
+        (
+            r"team (\d+) is not an active team: activate it first",
+            "l'équipe \\1 n'est pas active : activez-la d'abord",
+        ),
+        (
+            r"territory (\S+) is not built: run (.+)",
+            "le territoire \\1 n'est pas construit : lancez \\2",
+        ),
+        (r"no such endpoint: (.+)", "adresse inconnue : \\1"),
+        (r"(\S+) is not allowed on (.+)", "la méthode \\1 n'est pas permise sur \\2"),
+        (
+            r"internal error: the incident was logged",
+            "erreur interne : l'incident est enregistré, réessayez ou prévenez l'administrateur",
+        ),
+    )
+)
+
+
+def request_locale() -> str:
+    """ "fr" when the request asks for French first (the pages send their language), else "en"."""
+    if not request.headers.get("Accept-Language"):
+        return "en"
+    return request.accept_languages.best_match(["en", "fr"]) or "en"
+
+
+def localise(message: str, locale: str) -> str:
+    """``message`` in ``locale``: the French of a known English message (else unchanged)."""
+    if locale != "fr":
+        return message
+    for pattern, french in _FRENCH:
+        match = pattern.match(message)
+        if match:
+            return match.expand(french)
+    return message
+
+
+def localised(body: dict[str, Any]) -> dict[str, Any]:
+    """An error body with its message in the request's language."""
+    body["error"] = localise(str(body.get("error", "")), request_locale())
     return body
 
 
@@ -98,7 +228,7 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
 
     @app.errorhandler(DispatchError)
     def _dispatch_error(exc: DispatchError):  # type: ignore[no-untyped-def]
-        return jsonify(exc.to_dict()), exc.status
+        return jsonify(localised(exc.to_dict())), exc.status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -109,12 +239,13 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
             message = f"no such endpoint: {request.method} {request.path}"
         elif status == 405:
             message = f"{request.method} is not allowed on {request.path}"
-        return jsonify(error_body(message, status, code)), status
+        return jsonify(localised(error_body(message, status, code))), status
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return jsonify(error_body("internal error: the incident was logged", 500, "internal")), 500
+        body = error_body("internal error: the incident was logged", 500, "internal")
+        return jsonify(localised(body)), 500
 
     for module_name in WEB_MODULES:
         if importlib.util.find_spec(module_name) is None:
