@@ -8,10 +8,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, Response, request
 from flask.typing import ResponseReturnValue
 
-from dispatch.errors import DispatchError, PermissionDeniedError, ValidationError
+from dispatch.errors import DispatchError, NotFoundError, PermissionDeniedError, ValidationError
+from dispatch.store.care import MISSED_REASONS
 from dispatch.store.models import (
     CARE_KINDS,
     EVENT_KINDS,
@@ -91,6 +92,7 @@ EVENT_INPUT = {
     "required": ["kind"],
     "properties": {
         "kind": {"enum": list(EVENT_KINDS)},
+        "reason": {"enum": list(MISSED_REASONS)},
         "note": {"type": "string", "maxLength": 2000},
         "client_id": {"type": "string", "minLength": 1, "maxLength": 100},
         "device_time_s": {"type": "number", "minimum": 946684800, "maximum": 4102444800},
@@ -181,13 +183,32 @@ OPENAPI_PATHS = {
             "Protected patient details (name, phone, address details, notes); every read is audited",
             roles=("coordinator", "team_member"),
             tags=["visits"],
-            params=_VID,
-            description="Administrators and planners have no access. A team member reads only "
-            "visits of their team's round.",
+            description="Administrators and planners have no access. A team member (or a "
+            "team's phone) reads only the visits of their team's round of today; another "
+            "team's visit or another day's answers 403, and the refusal is audited too. "
+            "Answers carry Cache-Control: no-store.",
+            params=[
+                *_VID,
+                query_param(
+                    "from", {"enum": ["map", "list", "phone"]}, "the screen asking (audited)"
+                ),
+            ],
             response={
                 "type": "object",
                 "properties": {"ok": {"const": True}, "details": {"type": "object"}},
             },
+        )
+    },
+    "/api/visits/{visit_id}/audit": {
+        "get": operation(
+            "Who read this visit's patient details, when and from where (newest first)",
+            roles=("coordinator", "admin"),
+            tags=["visits"],
+            params=[*_VID, *PAGE_PARAMS],
+            paged=True,
+            description="The audit lines of the visit: reads of its details and notes, refused "
+            "reads, changes. Each names the user or the phone (with its team) and the address "
+            "it called from.",
         )
     },
     "/api/visits/{visit_id}/events": {
@@ -207,7 +228,9 @@ OPENAPI_PATHS = {
             params=_VID,
             body=EVENT_INPUT,
             status=201,
-            description="Idempotent on client_id: a retried event is stored once.",
+            description="Idempotent on client_id: a retried event is stored once. A missed "
+            f"visit gives a reason ({', '.join(MISSED_REASONS)}) and/or a note; a note event "
+            "needs its note.",
         ),
     },
 }
@@ -228,6 +251,43 @@ def _check_round(visit: dict[str, Any], principal: Principal) -> None:
         raise PermissionDeniedError(
             f"visit {visit['id']} is not in your team's round: ask the coordinator"
         )
+
+
+def _today() -> str:
+    from dispatch.web.live import get_clock
+
+    return get_clock().today()
+
+
+def _check_today(visit: dict[str, Any], principal: Principal) -> None:
+    """A team reads its patients' details and notes for today's round only."""
+    if principal.role == "team_member" and visit["day"] != _today():
+        raise PermissionDeniedError(
+            f"visit {visit['id']} is on {visit['day']}, not in today's round:"
+            " a team sees its patients' details on the day of the visit only"
+        )
+
+
+#: Endpoints whose answers hold patient details: never kept by a browser or proxy cache.
+_NO_STORE = {"api_visits.visit_details", "api_visits.list_events", "api_visits.visit_audit"}
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    if request.endpoint in _NO_STORE:
+        response.headers["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _read_detail(principal: Principal) -> dict[str, Any]:
+    """What the audit line says about the reader beyond actor and address."""
+    detail: dict[str, Any] = {"via": principal.via}
+    where = request.args.get("from")
+    if where in ("map", "list", "phone"):
+        detail["from"] = where
+    if principal.kind == "device":
+        detail["device"] = principal.name[:60]
+    return detail
 
 
 @bp.get("/api/visits")
@@ -320,14 +380,76 @@ def cancel_visit(visit_id: int) -> ResponseReturnValue:
 @require("coordinator", "team_member", admin=False)
 def visit_details(visit_id: int) -> ResponseReturnValue:
     principal = current_principal()
+    member = principal.role == "team_member"
+    if member and principal.team_id is None:
+        raise PermissionDeniedError("this account belongs to no team: ask the coordinator")
     details = get_store().visit_details(
         visit_id,
         actor=principal.actor,
         role=principal.role or "",
-        team_id=principal.team_id if principal.role == "team_member" else None,
+        team_id=principal.team_id if member else None,
+        day=_today() if member else None,
         ip=client_ip(),
+        detail=_read_detail(principal),
     )
     return ok(details=details)
+
+
+def _actor_names(store: Any, actors: set[str]) -> dict[str, dict[str, Any]]:
+    """Display names of audit actors: users by login, phones by label and team."""
+    names: dict[str, dict[str, Any]] = {}
+    teams: dict[int, str] = {}
+
+    def team_name(team_id: int | None) -> str | None:
+        if team_id is None:
+            return None
+        if team_id not in teams:
+            try:
+                teams[team_id] = store.get_team(team_id)["name"]
+            except NotFoundError:
+                teams[team_id] = f"#{team_id}"
+        return teams[team_id]
+
+    for actor in actors:
+        kind, _, raw = actor.partition(":")
+        if not raw.isdigit():
+            continue
+        try:
+            if kind == "user":
+                user = store.get_user(int(raw))
+                names[actor] = {
+                    "actor_kind": "user",
+                    "actor_name": user["username"],
+                    "team_name": team_name(user.get("team_id")),
+                }
+            elif kind == "device":
+                device = store.get_device(int(raw))
+                names[actor] = {
+                    "actor_kind": "device",
+                    "actor_name": device.get("label") or f"device {raw}",
+                    "team_name": team_name(device.get("team_id")),
+                }
+        except NotFoundError:
+            continue
+    return names
+
+
+@bp.get("/api/visits/<int:visit_id>/audit")
+@require("coordinator")
+def visit_audit(visit_id: int) -> ResponseReturnValue:
+    """Who read (or tried to read) this visit's details, changed it, and when."""
+    store = get_store()
+    store.get_visit(visit_id)
+    limit, offset = page_args()
+    page = store.list_audit(target=f"visit:{visit_id}", limit=limit, offset=offset)
+    names = _actor_names(store, {e["actor"] for e in page})
+    items = []
+    for entry in page:
+        item = dict(entry)
+        item.update(names.get(entry["actor"], {"actor_kind": None, "actor_name": entry["actor"]}))
+        item.setdefault("team_name", None)
+        items.append(item)
+    return paged(page, items=items)
 
 
 @bp.get("/api/visits/<int:visit_id>/events")
@@ -336,7 +458,9 @@ def list_events(visit_id: int) -> ResponseReturnValue:
     """Events of a visit; notes are patient details (no admins, reads audited)."""
     principal = current_principal()
     store = get_store()
-    _check_round(store.get_visit(visit_id), principal)
+    visit = store.get_visit(visit_id)
+    _check_round(visit, principal)
+    _check_today(visit, principal)
     limit, offset = page_args()
     page = store.list_visit_events(visit_id, limit=limit, offset=offset)
     with_notes = [e["id"] for e in page if e.get("note")]
