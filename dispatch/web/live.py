@@ -1,4 +1,5 @@
-"""Live REST edge: page config, resync snapshot, OsmAnd (Traccar Client) ingest, base-map tiles."""
+"""Live REST edge: page config, resync snapshot, OsmAnd (Traccar Client) ingest, base-map tiles
+and the map labels' glyphs."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.clock import ServiceClock
 from dispatch.errors import AuthenticationError, DispatchError, PermissionDeniedError
-from dispatch.live.basemap import ensure_basemap
+from dispatch.live.basemap import ensure_basemap, glyph_range
 from dispatch.live.hub import LiveHub
 from dispatch.live.osmand import parse_osmand, parse_osmand_json
 from dispatch.rounds import ETAS, PLAN_CHANGE
@@ -308,6 +309,24 @@ def tiles(territory_id: str) -> ResponseReturnValue:
     path: Path = ensure_basemap(territory, settings.cache)
     response = send_file(path, mimetype="application/vnd.pmtiles", conditional=True, max_age=3600)
     response.headers["Accept-Ranges"] = "bytes"
+    return response
+
+
+#: The glyphs are committed files: a day of browser caching is safe.
+GLYPHS_MAX_AGE_S = 24 * 3600
+
+
+@bp.get("/glyphs/<fontstack>/<int:start>-<int:end>.pbf")
+def glyphs(fontstack: str, start: int, end: int) -> ResponseReturnValue:
+    """SDF glyphs of the map labels (MapLibre's ``glyphs`` URL), self-hosted.
+
+    A range the fonts do not cover answers an empty range, so that a rare character is left out
+    of a label instead of failing the whole tile.
+    """
+    response = current_app.response_class(
+        glyph_range(fontstack, start, end), mimetype="application/x-protobuf"
+    )
+    response.headers["Cache-Control"] = f"public, max-age={GLYPHS_MAX_AGE_S}"
     return response
 
 
