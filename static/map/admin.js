@@ -18,10 +18,10 @@ const TEXT = {
     "teams.form.new": "Nouvelle équipe",
     "teams.form.edit": "Modifier l'équipe {name}",
     "teams.none": "Aucune équipe pour l'instant : créez la première.",
-    "teams.created": "Équipe {name} créée.",
-    "teams.saved": "Équipe {name} enregistrée.",
-    "teams.deactivated": "Équipe {name} désactivée.",
-    "teams.reactivated": "Équipe {name} réactivée.",
+    "teams.created": "Nouvelle équipe enregistrée : {name}.",
+    "teams.saved": "Modifications enregistrées : {name}.",
+    "teams.deactivated": "Désactivée : {name}.",
+    "teams.reactivated": "Réactivée : {name}.",
     "col.name": "Nom",
     "col.kind": "Type",
     "col.base": "Départ",
@@ -101,14 +101,14 @@ const TEXT = {
     "phones.pairing.link": "Lien",
     "phones.pairing.qr": "Code QR du lien d'association pour l'équipe {name}",
     "phones.pairing.expires": "Valable jusqu'à {time}, pour un seul téléphone.",
-    "phones.pairing.done": "Le téléphone est associé à l'équipe {name}.",
+    "phones.pairing.done": "Téléphone associé : {name}.",
     "phones.none": "Aucun téléphone associé à cette équipe.",
     "phones.noteam": "Créez d'abord une équipe.",
     "phones.name": "Téléphone n° {id}",
     "phones.never": "jamais",
     "phones.revoke": "Révoquer",
     "phones.revoke.label": "Révoquer {name}",
-    "phones.revoke.title": "Révoquer {name} de l'équipe {team} ?",
+    "phones.revoke.title": "Révoquer {name} ({team}) ?",
     "phones.revoke.text": "Ce téléphone ne pourra plus envoyer de positions ni voir la tournée. Les positions qu'il n'a pas encore envoyées seront perdues. Pour le réutiliser, associez-le à nouveau.",
     "phones.revoked": "{name} révoqué.",
     "users.title": "Utilisateurs",
@@ -171,10 +171,10 @@ const TEXT = {
     "teams.form.new": "New team",
     "teams.form.edit": "Edit team {name}",
     "teams.none": "No team yet: create the first one.",
-    "teams.created": "Team {name} created.",
-    "teams.saved": "Team {name} saved.",
-    "teams.deactivated": "Team {name} deactivated.",
-    "teams.reactivated": "Team {name} reactivated.",
+    "teams.created": "New team saved: {name}.",
+    "teams.saved": "Changes saved: {name}.",
+    "teams.deactivated": "Deactivated: {name}.",
+    "teams.reactivated": "Reactivated: {name}.",
     "col.name": "Name",
     "col.kind": "Kind",
     "col.base": "Start",
@@ -254,14 +254,14 @@ const TEXT = {
     "phones.pairing.link": "Link",
     "phones.pairing.qr": "QR code of the pairing link for team {name}",
     "phones.pairing.expires": "Valid until {time}, for one phone only.",
-    "phones.pairing.done": "The phone is paired with team {name}.",
+    "phones.pairing.done": "Phone paired: {name}.",
     "phones.none": "No phone paired with this team.",
     "phones.noteam": "Create a team first.",
     "phones.name": "Phone no. {id}",
     "phones.never": "never",
     "phones.revoke": "Revoke",
     "phones.revoke.label": "Revoke {name}",
-    "phones.revoke.title": "Revoke {name} of team {team}?",
+    "phones.revoke.title": "Revoke {name} ({team})?",
     "phones.revoke.text": "This phone will no longer send positions or see the round. Positions it has not sent yet will be lost. To use it again, pair it again.",
     "phones.revoked": "{name} revoked.",
     "users.title": "Users",
@@ -404,8 +404,25 @@ function teamName(id) {
   return team ? team.name : `#${id}`;
 }
 
+/** "Pixel 7 · Android 14" from a browser's user agent (the label a phone pairs with). */
+function shortDevice(label) {
+  if (!label || !label.startsWith("Mozilla/")) return label || "";
+  const inside = (label.match(/\(([^)]*)\)/) || [])[1] || "";
+  const parts = inside.split(";").map((x) => x.trim());
+  const android = parts.find((x) => /^Android/.test(x));
+  if (android) {
+    const model = parts[parts.length - 1];
+    return model && model !== android && !/^(Linux|U|K|wv)$/.test(model) ? `${model} · ${android}` : android;
+  }
+  const ios = parts.find((x) => /^(iPhone|iPad)/.test(x));
+  if (ios) return ios;
+  return parts[0] || "";
+}
+
 function deviceName(device) {
-  return device.label || t("phones.name", { id: device.id });
+  const base = t("phones.name", { id: device.id });
+  const short = shortDevice(device.label);
+  return short ? `${base} — ${short}` : base;
 }
 
 // ------------------------------------------------------------------ login
@@ -509,6 +526,8 @@ async function loadTeams() {
 
 function baseLabel(team) {
   if (team.base_name) return team.base_name;
+  const base = state.bases.find((b) => Math.abs(b.lon - team.base_lon) < 1e-5 && Math.abs(b.lat - team.base_lat) < 1e-5);
+  if (base) return base.name;
   return `${Number(team.base_lat).toFixed(4)}, ${Number(team.base_lon).toFixed(4)}`;
 }
 
@@ -589,6 +608,10 @@ function showPoint() {
 
 function setPoint(lonlat, { fly = false } = {}) {
   state.point = lonlat ? [Number(lonlat[0]), Number(lonlat[1])] : null;
+  if (state.point && $("tf-base").getAttribute("aria-invalid") === "true") {
+    $("tf-base").removeAttribute("aria-invalid");
+    $("team-error").textContent = "";
+  }
   showPoint();
   if (!map) return;
   if (!state.point) {
@@ -772,10 +795,20 @@ async function setTeamActive(team, active) {
   if (row) row.focus();
 }
 
+/** A field the user corrects loses its error mark, and the form its error message. */
+function clearInvalid(e) {
+  if (e.target.getAttribute("aria-invalid") !== "true") return;
+  e.target.removeAttribute("aria-invalid");
+  const error = e.currentTarget.querySelector(".error");
+  if (error) error.textContent = "";
+}
+
 function setupTeams() {
   $("team-new").addEventListener("click", () => openTeamForm(null));
   $("tf-cancel").addEventListener("click", () => closeTeamForm(state.editingTeam && state.editingTeam.id));
   $("team-form").addEventListener("submit", saveTeam);
+  $("team-form").addEventListener("input", clearInvalid);
+  $("team-form").addEventListener("change", clearInvalid);
   $("team-form").addEventListener("keydown", (e) => { if (e.key === "Escape") closeTeamForm(state.editingTeam && state.editingTeam.id); });
   $("tf-color").addEventListener("input", () => { showColorHint(); if (marker) marker.getElement().style.background = $("tf-color").value; });
   $("tf-base").addEventListener("change", (e) => {
@@ -1064,6 +1097,8 @@ function setupUsers() {
   $("user-new").addEventListener("click", () => openUserForm(null));
   $("uf-cancel").addEventListener("click", () => closeUserForm(state.editingUser && state.editingUser.id));
   $("user-form").addEventListener("submit", saveUser);
+  $("user-form").addEventListener("input", clearInvalid);
+  $("user-form").addEventListener("change", clearInvalid);
   $("user-form").addEventListener("keydown", (e) => { if (e.key === "Escape") closeUserForm(state.editingUser && state.editingUser.id); });
   $("uf-role").addEventListener("change", syncRoleTeam);
   document.querySelector("#user-table tbody").addEventListener("click", (e) => {

@@ -1,0 +1,309 @@
+"""The management screens (/admin/) on a real server, driven as people would: an admin creates
+a coordinator; the coordinator creates a team with a start clicked on the map, sees it on the
+live map, pairs a phone from the code on screen and revokes it after confirming."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axe_support import check_axe
+from live_support import MELUN, PASSWORD, WAKE_LOCK_STUB, RealServer, module_settings
+
+from dispatch.store import Store
+from dispatch.web.app import create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+WIDE = {"width": 1400, "height": 900}
+NARROW = {"width": 1024, "height": 768}
+PHONE = {"width": 360, "height": 780}
+#: Where the new team's start is clicked (a nurse's home east of Melun's centre), lon, lat.
+HOME = (2.6700, 48.5450)
+COORD_PASSWORD = "coordinatrice-2026"
+
+
+@pytest.fixture(scope="module")
+def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """A real server with an admin and one existing team (red)."""
+    settings = module_settings(tmp_path_factory.mktemp("admin"), territory_cache, shared_dir)
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    team = store.add_team(
+        {"name": "Équipe Nord", "base_lon": MELUN[0], "base_lat": MELUN[1], "color": "#1f77b4"}
+    )
+    store.add_user("admin", role="admin", password=PASSWORD)
+    # A coordinator that already exists (the map page's second viewer).
+    store.add_user("coord-carte", role="coordinator", password=PASSWORD)
+    server = RealServer(app)
+    yield server, {"store": store, "team": team}
+    server.stop()
+    store.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"admin-{name}.png"))
+
+
+def open_admin(browser: Any, base_url: str, user: str, password: str, viewport: dict) -> Any:
+    """A new browser context logged in on /admin/ through the login dialog."""
+    _, instance = browser
+    ctx = instance.new_context(viewport=viewport, locale="fr-FR")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base_url}/admin/")
+    page.wait_for_selector("#login[open]")
+    page.get_by_label("Identifiant", exact=True).fill(user)
+    page.get_by_label("Mot de passe", exact=True).fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    page.errors = errors  # type: ignore[attr-defined]
+    return ctx, page
+
+
+def set_locale(page: Any, locale: str) -> None:
+    if page.evaluate("document.documentElement.lang") != locale:
+        page.click("#lang")
+    page.wait_for_function(f"document.documentElement.lang === '{locale}'")
+
+
+def click_map_at(page: Any, lonlat: tuple[float, float]) -> None:
+    """Click the team form's map where ``lonlat`` is drawn."""
+    page.wait_for_selector("body[data-map-ready='1']", timeout=15000)
+    page.wait_for_function("!window.adminMap.isMoving()")
+    box = page.locator("#tf-map canvas").bounding_box()
+    x, y = page.evaluate(
+        "p => { const q = window.adminMap.project(p); return [q.x, q.y]; }", list(lonlat)
+    )
+    assert 0 < x < box["width"] and 0 < y < box["height"], "the point is off the map"
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+def axe_both_locales(page: Any, name: str) -> None:
+    """axe in French then English (screenshots of each), back to French."""
+    for locale in ("fr", "en"):
+        set_locale(page, locale)
+        check_axe(page)
+        shot(page, f"{name}-{locale}")
+    set_locale(page, "fr")
+
+
+def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """The whole journey: admin → coordinator account; coordinator → team (start clicked on the
+    map, a colour no active team uses) seen on the live map without reload; pairing code, link
+    and QR code on screen; the phone opens the link and lands on its team's page; revoking asks
+    for confirmation (cancel keeps the phone) and then ends the phone's access."""
+    server, world = live
+    store = world["store"]
+    p, _ = browser
+
+    # -- the admin creates a coordinator ------------------------------------------------------
+    admin_ctx, admin = open_admin(browser, server.base_url, "admin", PASSWORD, WIDE)
+    try:
+        assert admin.locator("#tab-users").is_visible()
+        admin.get_by_role("tab", name="Utilisateurs").click()
+        admin.wait_for_selector("#user-table tbody tr")
+        admin.get_by_role("button", name="Nouvel utilisateur").click()
+        admin.get_by_label("Identifiant de connexion").fill("camille")
+        admin.get_by_label("Nom affiché").fill("Camille Martin")
+        admin.get_by_label("Rôle", exact=True).select_option(label="Coordinateur")
+        assert not admin.locator("#uf-team").is_visible(), "a coordinator has no team"
+        admin.get_by_label("Mot de passe (10 caractères au moins)", exact=True).fill("court")
+        admin.get_by_role("button", name="Enregistrer").click()
+        assert "10 caractères" in admin.inner_text("#user-error")
+        admin.get_by_label("Mot de passe (10 caractères au moins)", exact=True).fill(COORD_PASSWORD)
+        axe_both_locales(admin, "users-form")
+        admin.get_by_role("button", name="Enregistrer").click()
+        admin.wait_for_selector("#users-status:has-text('Utilisateur camille créé')")
+        row = admin.locator("#user-table tr", has_text="camille")
+        assert "Coordinateur" in row.inner_text() and "actif" in row.inner_text()
+        user = store.find_user("camille")
+        assert user["role"] == "coordinator" and user["display_name"] == "Camille Martin"
+        shot(admin, "users-created")
+        axe_both_locales(admin, "users")
+        admin.set_viewport_size(NARROW)
+        check_axe(admin)
+        shot(admin, "users-1024")
+        assert not admin.errors  # type: ignore[attr-defined]
+    finally:
+        admin_ctx.close()
+
+    # -- a second coordinator watches the live map ----------------------------------------------
+    _, instance = browser
+    map_ctx = instance.new_context(viewport=WIDE, locale="fr-FR")
+    watcher = map_ctx.new_page()
+    watcher.goto(f"{server.base_url}/map/")
+    watcher.fill("input[name=username]", "coord-carte")
+    watcher.fill("input[name=password]", PASSWORD)
+    watcher.click("#login-form button[type=submit]")
+    watcher.wait_for_selector("body[data-ready='1']", timeout=20000)
+    watcher.wait_for_function("window.dispatchMap.state.teams.size === 1", timeout=10000)
+    watcher.evaluate("window.__sameDocument = true")
+
+    # -- the coordinator creates a team ----------------------------------------------------------
+    coord_ctx, coord = open_admin(browser, server.base_url, "camille", COORD_PASSWORD, WIDE)
+    phone_ctx = None
+    try:
+        assert not coord.locator("#tab-users").is_visible(), "a coordinator does not manage users"
+        assert coord.get_by_role("link", name="Carte des équipes").get_attribute("href") == "/map/"
+        coord.wait_for_selector("#team-table tr[data-team-id]")
+        axe_both_locales(coord, "teams")
+        coord.get_by_role("button", name="Nouvelle équipe").click()
+        assert coord.evaluate("document.activeElement.id") == "tf-name"
+        offered = coord.input_value("#tf-color")
+        assert offered.lower() != "#1f77b4", "the colour of Équipe Nord must not be offered"
+        # Saving without a start says what is missing.
+        coord.get_by_label("Nom de l'équipe").fill("Équipe Soins Est")
+        coord.get_by_role("button", name="Enregistrer").click()
+        assert "Placez le départ" in coord.inner_text("#team-error")
+        coord.get_by_label("Type de service").select_option(label="Hospitalisation à domicile (HAD)")
+        click_map_at(coord, HOME)
+        assert coord.input_value("#tf-base-name") == "Domicile"
+        assert "48.545" in coord.inner_text("#tf-point")
+        coord.get_by_label("Début de service").fill("07:30")
+        coord.get_by_label("Fin de service").fill("15:00")
+        coord.get_by_label("Compétences (séparées par des virgules)").fill("insuline, pansement")
+        coord.get_by_label("Déplacement", exact=True).select_option(label="Vélo")
+        # Taking the other team's colour is refused on the spot.
+        coord.locator("#tf-color").fill("#1f77b4")
+        assert "Équipe Nord" in coord.inner_text("#tf-color-hint")
+        coord.get_by_role("button", name="Enregistrer").click()
+        assert "Équipe Nord" in coord.inner_text("#team-error")
+        coord.locator("#tf-color").fill(offered)
+        shot(coord, "team-form")
+        check_axe(coord)
+        set_locale(coord, "en")
+        check_axe(coord)
+        shot(coord, "team-form-en")
+        set_locale(coord, "fr")
+        coord.set_viewport_size(NARROW)
+        check_axe(coord)
+        shot(coord, "team-form-1024")
+        coord.set_viewport_size(WIDE)
+        coord.get_by_role("button", name="Enregistrer").click()
+        coord.wait_for_selector("#teams-status:has-text('Nouvelle équipe enregistrée : Équipe Soins Est')")
+        team = store.find_team("Équipe Soins Est")
+        assert team["kind"] == "had" and team["vehicle_profile"] == "bike"
+        assert team["skills"] == ["insuline", "pansement"]
+        assert (team["shift_start_s"], team["shift_end_s"]) == (7 * 3600 + 1800, 15 * 3600)
+        assert abs(team["base_lon"] - HOME[0]) < 2e-3 and abs(team["base_lat"] - HOME[1]) < 2e-3
+        assert team["base_name"] == "Domicile"
+        assert team["color"].lower() == offered.lower() != world["team"]["color"]
+        row = coord.locator("#team-table tr", has_text="Équipe Soins Est")
+        assert "Hospitalisation à domicile" in row.inner_text() and "07:30–15:00" in row.inner_text()
+        shot(coord, "teams-created")
+
+        # The live map shows it without a reload, in its own colour.
+        watcher.wait_for_function(
+            "id => window.dispatchMap.state.teams.has(id)", arg=team["id"], timeout=5000
+        )
+        watcher.wait_for_selector("#team-list >> text=Équipe Soins Est", timeout=5000)
+        assert watcher.evaluate("window.__sameDocument === true"), "the map was reloaded"
+        assert watcher.evaluate(
+            "id => window.dispatchMap.state.teams.get(id).color", team["id"]
+        ) == team["color"]
+        watcher.screenshot(path=str(SCREENSHOTS / "admin-map-new-team.png"))
+
+        # -- pairing a phone from the screen ---------------------------------------------------
+        coord.get_by_role("tab", name="Téléphones").click()
+        coord.locator("#panel-phones").get_by_label("Équipe", exact=True).select_option(label="Équipe Soins Est")
+        coord.wait_for_selector("#phone-table >> text=Aucun téléphone associé")
+        coord.get_by_role("button", name="Associer un téléphone").click()
+        coord.wait_for_selector("#pairing:not([hidden])")
+        code = coord.inner_text("#pairing-code").strip()
+        assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}", code), code
+        link = coord.get_attribute("#pairing-link", "href")
+        assert link.endswith(f"/pair?code={code}") and link.startswith(server.base_url)
+        coord.wait_for_function(
+            "() => { const i = document.getElementById('pairing-qr'); return i.complete && i.naturalWidth > 0; }"
+        )
+        assert "Équipe Soins Est" in coord.get_attribute("#pairing-qr", "alt")
+        axe_both_locales(coord, "phones-pairing")
+        coord.set_viewport_size(NARROW)
+        check_axe(coord)
+        shot(coord, "phones-pairing-1024")
+        coord.set_viewport_size(WIDE)
+
+        phone_ctx = instance.new_context(
+            **{**p.devices["Pixel 7"], "viewport": PHONE},
+            geolocation={"latitude": HOME[1], "longitude": HOME[0], "accuracy": 5},
+            permissions=["geolocation"],
+            locale="fr-FR",
+        )
+        phone_ctx.add_init_script(WAKE_LOCK_STUB)
+        phone = phone_ctx.new_page()
+        phone.goto(link)
+        phone.wait_for_selector("body[data-ready='1']", timeout=15000)
+        assert "/phone/" in phone.url and "code=" not in phone.url
+        phone.wait_for_selector("#team-name:has-text('Équipe Soins Est')", timeout=10000)
+        assert phone.evaluate("!!localStorage.getItem('dispatch.deviceToken')")
+        phone.screenshot(path=str(SCREENSHOTS / "admin-phone-paired.png"))
+
+        # The coordinator's screen sees the new phone (polling) and closes the code.
+        coord.wait_for_selector("#phones-status:has-text('Téléphone associé : Équipe Soins Est')", timeout=10000)
+        assert coord.locator("#pairing").is_hidden()
+        devices = store.list_devices(team_id=team["id"])
+        assert len(devices) == 1
+        device = devices[0]
+        row = coord.locator(f"#phone-table tr[data-device-id='{device['id']}']")
+        assert "associé" in row.inner_text() and "Pixel 7 · Android" in row.inner_text()
+        shot(coord, "phones-list")
+
+        # Revoke: cancelling keeps the phone, confirming ends its access.
+        row.get_by_role("button", name=re.compile("^Révoquer")).click()
+        coord.wait_for_selector("#confirm[open]")
+        assert "positions" in coord.inner_text("#confirm-text")
+        assert "Équipe Soins Est" in coord.inner_text("#confirm-title")
+        check_axe(coord)
+        shot(coord, "phones-revoke-confirm")
+        coord.get_by_role("button", name="Annuler").click()
+        assert not store.get_device(device["id"])["revoked"]
+        row.get_by_role("button", name=re.compile("^Révoquer")).click()
+        coord.locator("#confirm-ok").click()
+        coord.wait_for_selector("#phones-status:has-text('révoqué')")
+        assert store.get_device(device["id"])["revoked"]
+        assert "révoqué" in row.inner_text()
+        shot(coord, "phones-revoked")
+
+        # -- deactivate the team after confirming ------------------------------------------------
+        coord.get_by_role("tab", name="Équipes").click()
+        coord.get_by_role("button", name="Désactiver Équipe Soins Est").click()
+        coord.locator("#confirm-ok").click()
+        coord.wait_for_selector("#teams-status:has-text('Désactivée : Équipe Soins Est')")
+        assert store.get_team(team["id"])["active"] is False
+        assert not coord.errors  # type: ignore[attr-defined]
+        # Logout brings the login dialog back.
+        coord.get_by_role("button", name="Se déconnecter").click()
+        coord.wait_for_selector("#login[open]")
+    finally:
+        coord_ctx.close()
+        map_ctx.close()
+        if phone_ctx is not None:
+            phone_ctx.close()
+
+
+def test_a_team_member_cannot_use_the_management_page(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """A team member who logs in on /admin/ is told the page is not for them and stays out."""
+    server, world = live
+    store = world["store"]
+    if not store.user_exists("membre"):
+        store.add_user("membre", role="team_member", team_id=world["team"]["id"], password=PASSWORD)
+    _, instance = browser
+    ctx = instance.new_context(viewport=WIDE, locale="fr-FR")
+    try:
+        page = ctx.new_page()
+        page.goto(f"{server.base_url}/admin/")
+        page.wait_for_selector("#login[open]")
+        page.get_by_label("Identifiant", exact=True).fill("membre")
+        page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        page.wait_for_selector("#login-error:has-text('réservée aux coordinateurs')")
+        assert page.locator("#main").is_hidden()
+        check_axe(page)
+    finally:
+        ctx.close()
