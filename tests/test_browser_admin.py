@@ -85,11 +85,15 @@ def click_map_at(page: Any, lonlat: tuple[float, float]) -> None:
 
 
 def axe_both_locales(page: Any, name: str) -> None:
-    """axe in French then English (screenshots of each), back to French."""
-    for locale in ("fr", "en"):
-        set_locale(page, locale)
-        check_axe(page)
-        shot(page, f"{name}-{locale}")
+    """axe in French and English at 1400×900 and 1024×768 (a screenshot of each), then back
+    to French at 1400×900."""
+    for viewport, suffix in ((WIDE, ""), (NARROW, "-1024")):
+        page.set_viewport_size(viewport)
+        for locale in ("fr", "en"):
+            set_locale(page, locale)
+            check_axe(page)
+            shot(page, f"{name}-{locale}{suffix}")
+    page.set_viewport_size(WIDE)
     set_locale(page, "fr")
 
 
@@ -126,9 +130,6 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         assert user["role"] == "coordinator" and user["display_name"] == "Camille Martin"
         shot(admin, "users-created")
         axe_both_locales(admin, "users")
-        admin.set_viewport_size(NARROW)
-        check_axe(admin)
-        shot(admin, "users-1024")
         assert not admin.errors  # type: ignore[attr-defined]
     finally:
         admin_ctx.close()
@@ -175,16 +176,7 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         coord.get_by_role("button", name="Enregistrer").click()
         assert "Équipe Nord" in coord.inner_text("#team-error")
         coord.locator("#tf-color").fill(offered)
-        shot(coord, "team-form")
-        check_axe(coord)
-        set_locale(coord, "en")
-        check_axe(coord)
-        shot(coord, "team-form-en")
-        set_locale(coord, "fr")
-        coord.set_viewport_size(NARROW)
-        check_axe(coord)
-        shot(coord, "team-form-1024")
-        coord.set_viewport_size(WIDE)
+        axe_both_locales(coord, "team-form")
         coord.get_by_role("button", name="Enregistrer").click()
         coord.wait_for_selector("#teams-status:has-text('Nouvelle équipe enregistrée : Équipe Soins Est')")
         team = store.find_team("Équipe Soins Est")
@@ -224,10 +216,6 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         )
         assert "Équipe Soins Est" in coord.get_attribute("#pairing-qr", "alt")
         axe_both_locales(coord, "phones-pairing")
-        coord.set_viewport_size(NARROW)
-        check_axe(coord)
-        shot(coord, "phones-pairing-1024")
-        coord.set_viewport_size(WIDE)
 
         phone_ctx = instance.new_context(
             **{**p.devices["Pixel 7"], "viewport": PHONE},
@@ -305,5 +293,111 @@ def test_a_team_member_cannot_use_the_management_page(live, browser) -> None:  #
         page.wait_for_selector("#login-error:has-text('réservée aux coordinateurs')")
         assert page.locator("#main").is_hidden()
         check_axe(page)
+    finally:
+        ctx.close()
+
+
+def test_admin_resets_a_password_disables_and_moves_a_user(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """From the users tab: a new password works at once and the old one no longer does;
+    disabling (after confirming) refuses the login, enabling lets it back; a user made a team
+    member must be given a team."""
+    import requests
+
+    server, world = live
+    store = world["store"]
+    if not store.user_exists("infirmier"):
+        store.add_user("infirmier", role="coordinator", password=PASSWORD)
+    user_id = store.find_user("infirmier")["id"]
+
+    def login(password: str) -> int:
+        return requests.post(
+            f"{server.base_url}/api/session",
+            json={"username": "infirmier", "password": password},
+            timeout=10,
+        ).status_code
+
+    ctx, page = open_admin(browser, server.base_url, "admin", PASSWORD, WIDE)
+    try:
+        page.get_by_role("tab", name="Utilisateurs").click()
+        row = page.locator(f"#user-table tr[data-user-id='{user_id}']")
+        row.get_by_role("button", name="Changer le mot de passe de infirmier").click()
+        page.wait_for_selector("#password[open]")
+        page.get_by_label("Nouveau mot de passe (10 caractères au moins)").fill("court")
+        page.get_by_role("button", name="Changer le mot de passe", exact=True).click()
+        assert "10 caractères" in page.inner_text("#password-error")
+        check_axe(page)
+        shot(page, "users-password")
+        page.get_by_label("Nouveau mot de passe (10 caractères au moins)").fill("nouveau-secret-42")
+        page.get_by_role("button", name="Changer le mot de passe", exact=True).click()
+        page.wait_for_selector("#users-status:has-text('Mot de passe de infirmier changé')")
+        assert page.evaluate("document.activeElement.dataset.act") == "password"
+        assert login(PASSWORD) == 401 and login("nouveau-secret-42") == 200
+
+        # Disable: cancelling changes nothing; confirming refuses the login.
+        row.get_by_role("button", name="Désactiver infirmier").click()
+        page.get_by_role("button", name="Annuler").click()
+        assert store.get_user(user_id)["active"] is True
+        row.get_by_role("button", name="Désactiver infirmier").click()
+        assert "Désactiver infirmier" in page.inner_text("#confirm-title")
+        page.locator("#confirm-ok").click()
+        page.wait_for_selector("#users-status:has-text('Utilisateur infirmier désactivé')")
+        assert "désactivé" in row.inner_text()
+        assert login("nouveau-secret-42") in (401, 403)
+        row.get_by_role("button", name="Réactiver infirmier").click()
+        page.wait_for_selector("#users-status:has-text('Utilisateur infirmier réactivé')")
+        assert login("nouveau-secret-42") == 200
+
+        # Made a team member: the team is asked for and saved.
+        row.get_by_role("button", name="Modifier infirmier").click()
+        page.get_by_label("Rôle", exact=True).select_option(label="Membre d'équipe")
+        team_select = page.locator("#panel-users").get_by_label("Équipe", exact=True)
+        assert team_select.is_visible()
+        team_select.select_option(label="Équipe Nord")
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("#users-status:has-text('Utilisateur infirmier enregistré')")
+        user = store.get_user(user_id)
+        assert user["role"] == "team_member" and user["team_id"] == world["team"]["id"]
+        assert "Équipe Nord" in row.inner_text() and "Membre d'équipe" in row.inner_text()
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+
+
+def test_coordinator_edits_a_team_from_a_territory_base_and_reactivates_it(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """Editing a team: its start moves to a base picked in the list (named after it), its
+    shift changes, an inverted shift is refused in French; a deactivated team is reactivated."""
+    server, world = live
+    store = world["store"]
+    team = store.add_team(
+        {"name": "Équipe Sud", "base_lon": MELUN[0], "base_lat": MELUN[1], "active": False}
+    )
+    ctx, page = open_admin(browser, server.base_url, "admin", PASSWORD, WIDE)
+    try:
+        row = page.locator(f"#team-table tr[data-team-id='{team['id']}']")
+        assert "désactivée" in row.inner_text()
+        row.get_by_role("button", name="Réactiver Équipe Sud").click()
+        page.wait_for_selector("#teams-status:has-text('Réactivée : Équipe Sud')")
+        assert store.get_team(team["id"])["active"] is True
+
+        row.get_by_role("button", name="Modifier Équipe Sud").click()
+        assert page.input_value("#tf-name") == "Équipe Sud"
+        options = page.eval_on_selector_all("#tf-base option", "os => os.map(o => o.textContent)")
+        bases = options[1:]
+        assert bases, "the territory's bases are offered"
+        page.get_by_label("Base du territoire").select_option(label=bases[0])
+        assert page.input_value("#tf-base-name") == bases[0]
+        page.get_by_label("Début de service").fill("14:00")
+        page.get_by_label("Fin de service").fill("13:00")
+        page.get_by_role("button", name="Enregistrer").click()
+        assert "fin de service" in page.inner_text("#team-error").lower()
+        page.get_by_label("Fin de service").fill("21:00")
+        assert page.inner_text("#team-error") == ""
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("#teams-status:has-text('Modifications enregistrées : Équipe Sud')")
+        saved = store.get_team(team["id"])
+        assert saved["base_name"] == bases[0]
+        assert (saved["shift_start_s"], saved["shift_end_s"]) == (14 * 3600, 21 * 3600)
+        assert bases[0] in row.inner_text() and "14:00–21:00" in row.inner_text()
+        assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()

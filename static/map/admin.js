@@ -1,5 +1,6 @@
 // Management screens (/admin/): teams and their phones for coordinators, user accounts for
 // administrators. French first, English complete; REST calls through common.js (CSRF).
+import { GLYPHS_URL, labelLayers } from "/static/map/basemap-style.js";
 import { api, ApiError, escapeHtml, setCsrf } from "/static/map/common.js";
 
 const TEXT = {
@@ -648,7 +649,9 @@ function baseStyle() {
       road("roads-secondary", ["secondary"], "#f7e08f", [0.8, 10]),
       road("roads-primary", ["primary", "trunk", "motorway"], "#f2a65a", [1.2, 12]),
       { id: "bases", type: "circle", source: "base", "source-layer": "bases", paint: { "circle-radius": 5, "circle-color": "#123a5a", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } },
+      ...labelLayers(config, t),
     );
+    return { version: 8, glyphs: GLYPHS_URL, sources, layers };
   }
   return { version: 8, sources, layers };
 }
