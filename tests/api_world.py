@@ -39,7 +39,12 @@ def fast_password_hashing() -> None:
 def make_world(tmp_path: Path, **settings_changes: Any) -> World:
     """Build the app on a fresh database in ``tmp_path``."""
     fast_password_hashing()
-    settings = Settings(var_dir=tmp_path / "var", secret_key="test-secret", **settings_changes)
+    # The rounds' clock stands on DAY, so that a team member's round (today's) is DAY's.
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        secret_key="test-secret",
+        **{"clock_start": f"{DAY}T08:30:00+01:00", **settings_changes},
+    )
     store = Store(settings.database)
     app = create_app(settings, **{"dispatch.store": store})
     app.config["TESTING"] = True
