@@ -25,6 +25,12 @@ async function csrfToken() {
   return csrf;
 }
 
+/** The language the page is shown in (i18n.js sets <html lang>; "fr" first). */
+export function pageLocale() {
+  const lang = (document.documentElement.lang || "fr").slice(0, 2);
+  return lang === "en" ? "en" : "fr";
+}
+
 export class ApiError extends Error {
   constructor(body, status) {
     super((body && body.error) || `HTTP ${status}`);
@@ -34,7 +40,8 @@ export class ApiError extends Error {
 }
 
 export async function api(path, { method = "GET", body, token = deviceToken(), timeoutMs = 15000, csrf: sendCsrf = true } = {}) {
-  const headers = { Accept: "application/json" };
+  // The page's language, so that the server answers (errors, the optimiser's reasons) in it.
+  const headers = { Accept: "application/json", "Accept-Language": pageLocale() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   if (!token && sendCsrf && method !== "GET") {

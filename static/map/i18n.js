@@ -35,6 +35,15 @@ const DICT = {
     "alert.check_out": "{team} : fin de visite chez {visit}",
     "alert.missed": "{team} : visite manquée chez {visit}",
     "alert.dropped": "{visit} retirée de la tournée de {team}",
+    "alert.at_risk": "{team} : risque de retard pour {visit} (arrivée estimée {eta}, fin de créneau {end})",
+    "alerts.ack": "Acquitter",
+    "alerts.ack.label": "Acquitter l'alerte : {text}",
+    "alerts.ack.failed": "L'alerte n'a pas pu être acquittée : {error}",
+    "alerts.acked": "Acquittées",
+    "alerts.acked.by": "acquittée par {by} à {time}",
+    "journal.title": "Journal",
+    "journal.none": "Rien pour l'instant",
+    "admin.link": "Gestion",
     "map.label": "Carte",
     "panel.toggle": "Afficher ou masquer le panneau",
     "visits.none": "Aucune visite",
@@ -118,7 +127,11 @@ const DICT = {
     "phone.pair.rate_limited": "Trop d'essais : attendez une minute avant de réessayer.",
     "phone.pair.offline": "Pas de réseau : réessayez quand le téléphone est connecté.",
     "phone.pair.failed": "Association refusée : {error}",
-    "map.attribution": "© OpenStreetMap contributors",
+    "map.attribution": "© les contributeurs d’OpenStreetMap",
+    "ctrl.zoom_in": "Zoom avant",
+    "ctrl.zoom_out": "Zoom arrière",
+    "ctrl.compass": "Remettre le nord en haut",
+    "ctrl.attribution": "Afficher ou masquer les sources de la carte",
   },
   en: {
     "app.title": "Dispatch — team map",
@@ -155,6 +168,15 @@ const DICT = {
     "alert.check_out": "{team}: visit finished at {visit}",
     "alert.missed": "{team}: visit missed at {visit}",
     "alert.dropped": "{visit} removed from {team}'s round",
+    "alert.at_risk": "{team}: may be late for {visit} (estimated arrival {eta}, window ends {end})",
+    "alerts.ack": "Acknowledge",
+    "alerts.ack.label": "Acknowledge the alert: {text}",
+    "alerts.ack.failed": "The alert could not be acknowledged: {error}",
+    "alerts.acked": "Acknowledged",
+    "alerts.acked.by": "acknowledged by {by} at {time}",
+    "journal.title": "Journal",
+    "journal.none": "Nothing yet",
+    "admin.link": "Management",
     "map.label": "Map",
     "panel.toggle": "Show or hide the panel",
     "visits.none": "No visit",
@@ -239,6 +261,10 @@ const DICT = {
     "phone.pair.offline": "No network: try again once the phone is connected.",
     "phone.pair.failed": "Pairing refused: {error}",
     "map.attribution": "© OpenStreetMap contributors",
+    "ctrl.zoom_in": "Zoom in",
+    "ctrl.zoom_out": "Zoom out",
+    "ctrl.compass": "Reset bearing to north",
+    "ctrl.attribution": "Show or hide the map's sources",
   },
 };
 
@@ -287,7 +313,7 @@ export function formatAge(seconds) {
   const s = Math.max(0, Math.round(seconds));
   if (s < 90) return t("age.s", { n: s });
   if (s < 5400) return t("age.min", { n: Math.round(s / 60) });
-  return t("age.h", { n: Math.round(s / 360) / 10 });
+  return t("age.h", { n: formatNumber(Math.round(s / 360) / 10) });
 }
 
 export function hhmm(secondsSinceMidnight) {
@@ -296,6 +322,11 @@ export function hhmm(secondsSinceMidnight) {
   const h = String(Math.floor(s / 3600)).padStart(2, "0");
   const m = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
   return `${h}:${m}`;
+}
+
+/** A number written the locale's way ("1,5" in French, "1.5" in English). */
+export function formatNumber(value, options = {}) {
+  return new Intl.NumberFormat(locale, options).format(value);
 }
 
 export function formatDistance(meters) {

@@ -18,6 +18,9 @@ import { api, ApiError, connectSocket, escapeHtml, serverNow, setCsrf, syncClock
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"];
 const TRAIL_MAX_POINTS = 2000;
 const ALERT_MAX = 200;
+const JOURNAL_MAX = 300;
+/** The roles that acknowledge alerts and open the management page. */
+const MANAGERS = ["coordinator", "admin"];
 
 const state = {
   config: null,
@@ -26,7 +29,10 @@ const state = {
   trails: new Map(),
   visits: new Map(),
   plans: new Map(),
+  /** Alerts that need action (late, at_risk, unknown, dropped, missed), newest first. */
   alerts: [],
+  /** Routine events (arrival, check-in, check-out): the journal, newest first. */
+  journal: [],
   connected: false,
   /** Id of the day's published plan (snapshot and `changes` keep it current). */
   planId: null,
@@ -148,6 +154,42 @@ function baseStyle(config) {
   return { version: 8, sources, layers };
 }
 
+/** MapLibre's own buttons are named in English: they get the page's language. */
+const CONTROL_TEXTS = [
+  [".maplibregl-ctrl-zoom-in", "ctrl.zoom_in"],
+  [".maplibregl-ctrl-zoom-out", "ctrl.zoom_out"],
+  [".maplibregl-ctrl-compass", "ctrl.compass"],
+  [".maplibregl-ctrl-attrib-button", "ctrl.attribution"],
+];
+function localiseControls() {
+  if (!map) return;
+  const root = map.getContainer();
+  for (const [selector, key] of CONTROL_TEXTS) {
+    for (const el of root.querySelectorAll(selector)) { el.title = t(key); el.setAttribute("aria-label", t(key)); }
+  }
+  const canvas = map.getCanvas();
+  canvas.setAttribute("aria-label", t("map.label"));
+  // The sources' credit was written in the language of the page's start.
+  const inner = root.querySelector(".maplibregl-ctrl-attrib-inner");
+  if (inner) {
+    const walker = document.createTreeWalker(inner, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (/OpenStreetMap/.test(node.nodeValue)) node.nodeValue = node.nodeValue.replace(/©[^|]*OpenStreetMap[^|]*/g, t("map.attribution"));
+    }
+  }
+}
+
+/** The online OSM raster in place of the self-hosted background: the territory's own fills
+ * and roads are opaque over it, so they step aside while it shows (boundary, bases and
+ * labels stay). */
+function setOnlineBackground(on) {
+  if (!map.getLayer("osm")) return;
+  map.setLayoutProperty("osm", "visibility", on ? "visible" : "none");
+  for (const layer of map.getStyle().layers) {
+    if (layer.id === "areas-fill" || layer.id.startsWith("roads-")) map.setLayoutProperty(layer.id, "visibility", on ? "none" : "visible");
+  }
+}
+
 function addOverlayLayers() {
   map.addSource("routes", { type: "geojson", data: emptyFC() });
   map.addSource("trails", { type: "geojson", data: emptyFC() });
@@ -175,11 +217,12 @@ function addOverlayLayers() {
     if (!v) return;
     selectVisit(v.id, { source: "map" });
     const eta = arrivalOf(v.id);
-    new maplibregl.Popup({ className: "visit-popup" }).setLngLat(e.lngLat).setHTML(
+    const popup = new maplibregl.Popup({ className: "visit-popup" }).setLngLat(e.lngLat).setHTML(
       `<strong>${escapeHtml(v.pseudonym)}</strong><br><b class="arrival" title="${escapeHtml(eta ? t(eta.source === "eta" ? "visits.eta.title" : "visits.plan.title") : "")}">${escapeHtml(arrivalText(v.id))}</b>`
       + `<br><span class="secondary">${escapeHtml(windowText(v))}</span><br>${escapeHtml(v.address || v.commune || "")}`
       + `<br>${escapeHtml(t(`status.${v.status}`))} · ${escapeHtml(v.team_id ? teamName(v.team_id) : t("visits.unassigned"))}`,
     ).addTo(map);
+    emitLocal("visit-popup", { visit_id: v.id, element: popup.getElement() });
   });
   enableVisitDrag();
   map.on("mouseenter", "visits", () => { if (!pickHandler) map.getCanvas().style.cursor = "pointer"; });
@@ -295,6 +338,36 @@ function refreshMarkerAge(teamId) {
   el.querySelector(".label .age").textContent = ` · ${label}`;
   el.title = `${teamName(teamId)} — ${label}`;
   el.setAttribute("aria-label", `${teamName(teamId)} · ${label}`);
+  scheduleDeclutter();
+}
+
+let declutterPending = false;
+function scheduleDeclutter() {
+  if (declutterPending) return;
+  declutterPending = true;
+  requestAnimationFrame(() => { declutterPending = false; declutterLabels(); });
+}
+
+/** Labels of team markers that would overlap one already shown are hidden (the marker stays;
+ * its label shows on hover or keyboard focus). Teams whose position is unknown come first,
+ * then the others by name, so that the same labels stay from one frame to the next. */
+function declutterLabels() {
+  const order = [...markers.entries()].filter(([, m]) => m._added).sort(([a, ma], [b, mb]) => {
+    const ua = ma.getElement().classList.contains("live") ? 1 : 0;
+    const ub = mb.getElement().classList.contains("live") ? 1 : 0;
+    return ua - ub || teamName(a).localeCompare(teamName(b));
+  });
+  const placed = [];
+  for (const [, marker] of order) {
+    const el = marker.getElement();
+    const label = el.querySelector(".label");
+    const box = label.getBoundingClientRect();
+    const hit = placed.some((p) => box.left < p.right + 2 && box.right > p.left - 2 && box.top < p.bottom + 1 && box.bottom > p.top - 1);
+    el.classList.toggle("label-hidden", hit);
+    if (!hit) placed.push(box);
+    const dot = el.querySelector(".dot").getBoundingClientRect();
+    placed.push(dot);
+  }
 }
 
 function focusTeam(teamId) {
@@ -317,23 +390,76 @@ function renderTeams() {
     const current = [...state.visits.values()].find((v) => v.team_id === team.id && (v.status === "in_progress" || v.status === "arrived"));
     if (current) details.push(`${t(`status.${current.status}`)} : ${current.pseudonym}`);
     return `<li class="${presence}" data-team-id="${team.id}"><span class="swatch" style="background:${escapeHtml(teamColor(team))}"></span>`
-      + `<span class="name">${escapeHtml(team.name)}</span><span class="presence" title="${escapeHtml(age)}">${escapeHtml(t(`presence.${presence}`))}${age ? ` · ${escapeHtml(age)}` : ""}</span>`
+      + `<span class="name" title="${escapeHtml(team.name)}">${escapeHtml(team.name)}</span><span class="presence" title="${escapeHtml(age)}">${escapeHtml(t(`presence.${presence}`))}${age ? ` · ${escapeHtml(age)}` : ""}</span>`
       + `<span class="detail">${escapeHtml(details.join(" · "))}</span></li>`;
   }).join("");
 }
 
 function alertText(alert) {
-  const vars = { team: teamName(alert.team_id), visit: visitName(alert.visit_id), end: hhmm(alert.end_s), age: formatAge(alert.age_s).replace(/^il y a |ago$/g, "").trim() };
+  const vars = {
+    team: teamName(alert.team_id),
+    visit: visitName(alert.visit_id),
+    end: hhmm(alert.end_s),
+    eta: hhmm(alert.eta_s),
+    age: formatAge(alert.age_s).replace(/^il y a |ago$/g, "").trim(),
+  };
   return t(`alert.${alert.kind}`, vars);
 }
 
+function clock(at) {
+  return new Date(at * 1000).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+}
+
+function canAcknowledge() {
+  const principal = state.config && state.config.principal;
+  return !!principal && MANAGERS.includes(principal.role);
+}
+
 function renderAlerts() {
+  const open = state.alerts.filter((a) => !a.acknowledged_at_s);
+  const acked = state.alerts.filter((a) => a.acknowledged_at_s);
   const list = document.getElementById("alert-list");
-  if (!state.alerts.length) { list.innerHTML = `<li>${escapeHtml(t("alerts.none"))}</li>`; return; }
-  list.innerHTML = state.alerts.slice(0, 60).map((a) => {
-    const when = new Date(a.at * 1000).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
-    return `<li class="${escapeHtml(a.kind)}" data-kind="${escapeHtml(a.kind)}"><time>${when}</time>${escapeHtml(alertText(a))}</li>`;
-  }).join("");
+  const focusedKey = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  document.getElementById("alert-count").textContent = open.length ? ` (${open.length})` : "";
+  if (!open.length) list.innerHTML = `<li class="none">${escapeHtml(t("alerts.none"))}</li>`;
+  else {
+    const ack = canAcknowledge();
+    list.innerHTML = open.slice(0, 60).map((a) => {
+      const text = alertText(a);
+      return `<li class="${escapeHtml(a.kind)}" data-kind="${escapeHtml(a.kind)}" data-key="${escapeHtml(a.key)}"><span class="alert-text"><time>${clock(a.at)}</time>${escapeHtml(text)}</span>`
+        + (ack ? `<button type="button" class="ack" data-key="${escapeHtml(a.key)}" aria-label="${escapeHtml(t("alerts.ack.label", { text }))}">${escapeHtml(t("alerts.ack"))}</button>` : "")
+        + "</li>";
+    }).join("");
+  }
+  if (focusedKey) {
+    // The acknowledged alert leaves the list: the keyboard goes on to the next one.
+    const next = list.querySelector(`button.ack[data-key="${CSS.escape(focusedKey)}"]`) || list.querySelector("button.ack");
+    if (next) next.focus();
+  }
+  const folded = document.getElementById("alerts-acked");
+  folded.hidden = !acked.length;
+  document.getElementById("acked-count").textContent = String(acked.length);
+  document.getElementById("acked-list").innerHTML = acked.slice(0, 60).map((a) => (
+    `<li class="${escapeHtml(a.kind)}" data-kind="${escapeHtml(a.kind)}" data-key="${escapeHtml(a.key)}"><time>${clock(a.at)}</time>${escapeHtml(alertText(a))}`
+    + `<span class="acked-by">${escapeHtml(t("alerts.acked.by", { by: a.acknowledged_by || "?", time: clock(a.acknowledged_at_s) }))}</span></li>`
+  )).join("");
+  document.getElementById("journal-count").textContent = String(state.journal.length);
+  document.getElementById("journal-list").innerHTML = state.journal.length
+    ? state.journal.slice(0, 100).map((a) => `<li class="${escapeHtml(a.kind)}" data-kind="${escapeHtml(a.kind)}"><time>${clock(a.at)}</time>${escapeHtml(alertText(a))}</li>`).join("")
+    : `<li class="none">${escapeHtml(t("journal.none"))}</li>`;
+}
+
+async function acknowledgeAlert(button) {
+  const key = button.dataset.key;
+  button.disabled = true;
+  try {
+    const reply = await api("/api/alerts/acknowledge", { method: "POST", body: { key }, token: null });
+    pushAlert(reply.alert);
+    flushRender();
+  } catch (err) {
+    button.disabled = false;
+    pushNotice(t("alerts.ack.failed", { error: err.message }));
+  }
 }
 
 function isUnassigned(v) {
@@ -463,17 +589,22 @@ function applyPosition(pos, { trail = true } = {}) {
   dirty.teams = true;
 }
 
+/** An alert (or journal line) from the snapshot or a live batch. The same key again is the
+ * same alert with news (its acknowledgement): it is merged, never listed twice. */
 function pushAlert(alert) {
-  if (alert.key && state.alerts.some((a) => a.key === alert.key)) return;
-  state.alerts.unshift(alert);
-  state.alerts.sort((a, b) => b.at - a.at);
-  if (state.alerts.length > ALERT_MAX) state.alerts.length = ALERT_MAX;
+  const list = alert.journal ? state.journal : state.alerts;
+  const known = alert.key ? list.find((a) => a.key === alert.key) : null;
   dirty.alerts = true;
+  if (known) { Object.assign(known, alert); return; }
+  list.unshift(alert);
+  list.sort((a, b) => b.at - a.at);
+  const max = alert.journal ? JOURNAL_MAX : ALERT_MAX;
+  if (list.length > max) list.length = max;
 }
 
 function applySnapshot(snap) {
   syncClock(snap.server_time);
-  state.teams = new Map(snap.teams.map((team) => [team.id, team]));
+  state.teams = new Map(snap.teams.filter((team) => team.active !== false).map((team) => [team.id, team]));
   state.visits = new Map((snap.visits || []).map((v) => [v.id, v]));
   state.plans = new Map((snap.plans || []).filter((p) => p.stops && p.stops.length).map((p) => [p.team_id, p]));
   state.planId = snap.plan_id ?? (snap.plans && snap.plans[0] ? snap.plans[0].plan_id : null) ?? null;
@@ -488,16 +619,34 @@ function applySnapshot(snap) {
   }
   for (const pos of snap.positions || []) applyPosition(pos, { trail: false });
   state.alerts = [];
+  state.journal = [];
   for (const alert of snap.alerts || []) pushAlert(alert);
+  for (const line of snap.journal || []) pushAlert({ ...line, journal: true });
   dirty = { trails: true, visits: true, plans: true, teams: true, alerts: true };
   emitLocal("snapshot", snap);
+}
+
+/** A new or changed team (name, colour, active): the list, its marker and its lines follow. */
+function applyTeam(team) {
+  if (team.active === false || team.active === 0) {
+    state.teams.delete(team.id);
+    const marker = markers.get(team.id);
+    if (marker) { marker.remove(); markers.delete(team.id); }
+  } else {
+    state.teams.set(team.id, team);
+    if (state.positions.has(team.id)) renderMarker(team.id);
+  }
+  dirty = { ...dirty, teams: true, trails: true, plans: true, visits: true };
 }
 
 function applyBatch(batch) {
   syncClock(batch.server_time);
   for (const pos of batch.positions || []) applyPosition(pos);
-  for (const status of batch.statuses || []) applyPosition({ ...status, moves_marker: false }, { trail: false });
-  for (const team of batch.teams || []) { state.teams.set(team.id, team); dirty.teams = true; }
+  for (const status of batch.statuses || []) {
+    if (status.team) { applyTeam(status.team); continue; } // a team created or changed
+    applyPosition({ ...status, moves_marker: false }, { trail: false });
+  }
+  for (const team of batch.teams || []) applyTeam(team);
   for (const visit of batch.visits || []) {
     if (visit.deleted) state.visits.delete(visit.id); else state.visits.set(visit.id, { ...state.visits.get(visit.id), ...visit });
     dirty.visits = true;
@@ -604,7 +753,7 @@ async function loadExtensions() {
 async function main() {
   apply();
   document.getElementById("lang").addEventListener("click", toggle);
-  onChange(() => { dirty = { trails: false, visits: true, plans: false, teams: true, alerts: true }; for (const id of markers.keys()) refreshMarkerAge(id); flushRender(); setConn(document.getElementById("conn").dataset.state); });
+  onChange(() => { dirty = { trails: false, visits: true, plans: false, teams: true, alerts: true }; for (const id of markers.keys()) refreshMarkerAge(id); flushRender(); localiseControls(); setConn(document.getElementById("conn").dataset.state); });
   const side = document.getElementById("side");
   document.getElementById("panel-toggle").addEventListener("click", (e) => {
     side.classList.toggle("open");
@@ -616,10 +765,15 @@ async function main() {
     const id = Number(button.dataset.visitId);
     if (button.classList.contains("vins")) { selectVisit(id, { source: "insert" }); emitLocal("insert-visit", { visit_id: id }); } else selectVisit(id, { source: "list" });
   });
+  document.getElementById("alert-list").addEventListener("click", (e) => {
+    const button = e.target.closest("button.ack");
+    if (button) acknowledgeAlert(button);
+  });
   state.config = await loadConfig();
   syncClock(state.config.server_time);
   document.getElementById("territory-name").textContent = state.config.territory.name;
   const logout = document.getElementById("logout");
+  if (state.config.principal && MANAGERS.includes(state.config.principal.role)) document.getElementById("admin-link").hidden = false;
   if (state.config.principal && state.config.principal.kind === "user") {
     logout.hidden = false;
     logout.addEventListener("click", async () => { try { await api("/api/session", { method: "DELETE", token: null }); } finally { setCsrf(null); location.reload(); } });
@@ -637,15 +791,20 @@ async function main() {
   });
   map.addControl(new maplibregl.NavigationControl({ showCompass: true }), "top-left");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
+  map.on("moveend", scheduleDeclutter);
+  localiseControls();
   window.dispatchMap = { map, state, markers, arrivalOf };
   await new Promise((resolve) => map.on("load", resolve));
   addOverlayLayers();
-  for (const [box, layers] of [["layer-trails", ["trails"]], ["layer-routes", ["routes"]], ["layer-visits", ["visits"]], ["layer-osm", ["osm"]]]) {
+  for (const [box, layers] of [["layer-trails", ["trails"]], ["layer-routes", ["routes"]], ["layer-visits", ["visits"]]]) {
     document.getElementById(box).addEventListener("change", (e) => {
       for (const id of layers) if (map.getLayer(id)) map.setLayoutProperty(id, "visibility", e.target.checked ? "visible" : "none");
     });
   }
-  if (state.config.online_tiles) document.getElementById("osm-toggle").hidden = false;
+  if (state.config.online_tiles && map.getLayer("osm")) {
+    document.getElementById("osm-toggle").hidden = false;
+    document.getElementById("layer-osm").addEventListener("change", (e) => setOnlineBackground(e.target.checked));
+  }
   socket = connectSocket({ token: null, onStatus: setConn });
   socket.on("connect", () => { state.connected = true; loadSnapshot().catch((err) => console.error(err)); });
   socket.on("disconnect", () => { state.connected = false; });
