@@ -137,6 +137,20 @@ def test_commune_names_are_in_the_tiles_from_their_zoom(tiles) -> None:  # type:
     assert 2.62 < lon < 2.69 and 48.52 < lat < 48.56
     assert names(tiles, 11, "places", kind="base") == {"Santépôle de Seine-et-Marne (GHSIF Melun)"}
     assert not names(tiles, 10, "places", kind="base")
+    # Melun's source is a MATSim network: no OSM places to add.
+    assert not names(tiles, 14, "places", kind="place")
+
+
+def test_osm_place_names_come_from_a_raw_osm_source(saint_barthelemy, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Saint-Barthélemy's raw OSM extract names its town and neighbourhoods: the town from z10,
+    the neighbourhoods from z14; the island's own "state" node and the commune are not repeated."""
+    out = build_basemap(saint_barthelemy, tmp_path / "sb.pmtiles")
+    assert names(out, 10, "places", kind="place") == {"Gustavia"}
+    at_z14 = names(out, 14, "places", kind="place")
+    assert {"Gustavia", "Colombier", "Anse des Lézards", "Corossol"} <= at_z14
+    assert "Colombier" not in names(out, 13, "places", kind="place")
+    assert "Saint-Barthélemy" not in at_z14
+    assert names(out, 14, "places", kind="commune") == {"Saint-Barthélemy"}
 
 
 def test_street_names_are_in_the_tiles_from_z13_and_z14(tiles) -> None:  # type: ignore[no-untyped-def]

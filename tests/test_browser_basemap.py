@@ -3,6 +3,7 @@ at z10, glyphs from our own server, and no request to any other server."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import { GLYPHS_URL, LABEL_LAYER_IDS, labelLayers } from "/static/map/basemap-st
 const params = new URLSearchParams(location.search);
 const protocol = new pmtiles.Protocol();
 maplibregl.addProtocol("pmtiles", protocol.tile);
-const basemap_url = "/tiles/melun.pmtiles";
+const basemap_url = `/tiles/${params.get("territory") || "melun"}.pmtiles`;
 const road = (id, classes, color, w) => ({
   id, type: "line", source: "base", "source-layer": "roads",
   filter: ["in", ["get", "class"], ["literal", classes]],
@@ -74,7 +75,9 @@ def server(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignor
     store.close()
 
 
-def _open(browser, server, viewport: dict[str, int], zoom: float) -> tuple[Any, Any, list[str]]:  # type: ignore[no-untyped-def]
+def _open(  # type: ignore[no-untyped-def]
+    browser, server, viewport: dict[str, int], zoom: float, *, at=MELUN, territory="melun"
+) -> tuple[Any, Any, list[str]]:
     _, instance = browser
     context = instance.new_context(viewport=viewport, locale="fr-FR")
     page = context.new_page()
@@ -84,7 +87,9 @@ def _open(browser, server, viewport: dict[str, int], zoom: float) -> tuple[Any, 
         f"{server.base_url}{TEST_PAGE}*",
         lambda route: route.fulfill(status=200, content_type="text/html", body=PAGE),
     )
-    page.goto(f"{server.base_url}{TEST_PAGE}?lon={MELUN[0]}&lat={MELUN[1]}&z={zoom}")
+    page.goto(
+        f"{server.base_url}{TEST_PAGE}?territory={territory}&lon={at[0]}&lat={at[1]}&z={zoom}"
+    )
     page.wait_for_function("window.mapIdle === true", timeout=30_000)
     return context, page, requests
 
@@ -148,5 +153,37 @@ def test_phone_size_shows_street_names(browser, server) -> None:  # type: ignore
     try:
         page.screenshot(path=str(SCREENSHOTS / "basemap-z15-melun-360.png"))
         assert _labels(page).get("label-streets"), "no street name on the phone view"
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def island(saint_barthelemy, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """A server of Saint-Barthélemy, whose raw OSM source names its neighbourhoods."""
+    settings = dataclasses.replace(
+        module_settings(tmp_path_factory.mktemp("basemap-sb"), territory_cache, shared_dir),
+        territory="saint-barthelemy",
+    )
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    server = RealServer(app)
+    yield server
+    server.stop()
+    store.close()
+
+
+def test_osm_places_are_named_on_the_island(browser, island) -> None:  # type: ignore[no-untyped-def]
+    """Saint-Barthélemy at z14: Gustavia and the neighbourhoods (« quartiers ») are named."""
+    SCREENSHOTS.mkdir(exist_ok=True)
+    context, page, requests = _open(
+        browser, island, WIDE, 14, at=(-62.845, 17.905), territory="saint-barthelemy"
+    )
+    try:
+        page.screenshot(path=str(SCREENSHOTS / "basemap-z14-saint-barthelemy-1400.png"))
+        labels = _labels(page)
+        assert labels.get("label-places") == {"Gustavia"}, labels
+        assert len(labels.get("label-localities", set())) >= 8, labels
+        assert {"Colombier", "Corossol"} <= labels["label-localities"], labels
+        assert all(url.startswith(island.base_url) for url in requests)
     finally:
         context.close()

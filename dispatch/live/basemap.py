@@ -1,7 +1,8 @@
 """Self-hosted base map: vector tiles (PMTiles) built from a territory's road graph by tippecanoe.
 
 Layers: ``roads`` (class), ``areas`` (communes, boundary), ``bases``, and the label layers
-``places`` (commune names at their visual centre, bases' names) and ``street_names`` (one line per
+``places`` (commune names at their visual centre, bases' names, OSM place names when the source
+is a raw OSM file) and ``street_names`` (one line per
 stretch of a named street, consecutive arcs merged so that the name fits along it).
 
 The labels are drawn with self-hosted SDF glyphs (static/map/glyphs, built by
@@ -50,8 +51,20 @@ STREET_NAME_MIN_LENGTH_M = 60.0
 #: Lowest zoom of a commune's name, by legal population (towns first).
 COMMUNE_MIN_ZOOM = ((10_000, 7), (2_000, 8), (0, 9))
 BASE_NAME_MIN_ZOOM = 11
+#: Lowest zoom of OpenStreetMap place names (raw OSM sources only; communes are named already).
+PLACE_MIN_ZOOM = {
+    "city": 8,
+    "town": 10,
+    "village": 11,
+    "suburb": 12,
+    "hamlet": 13,
+    "quarter": 13,
+    "neighbourhood": 14,
+    "locality": 14,
+    "isolated_dwelling": 14,
+}
 #: Bumped when the tile content changes, so that old caches are rebuilt.
-BASEMAP_VERSION = 2
+BASEMAP_VERSION = 3
 
 _build_lock = threading.Lock()
 
@@ -143,8 +156,43 @@ def commune_min_zoom(population: int) -> int:
     return COMMUNE_MIN_ZOOM[-1][1]
 
 
+def osm_places(territory: Any) -> list[tuple[str, str, float, float]]:
+    """``(place, name, lon, lat)`` of the named OSM place nodes (towns, hamlets, neighbourhoods)
+    inside the territory, read from its source when it is a raw OSM file; [] otherwise (MATSim
+    networks carry no places)."""
+    info = getattr(territory, "info", {}) or {}
+    source = info.get("source") if isinstance(info, dict) else None
+    if not isinstance(source, dict) or source.get("format") != "osm" or not source.get("path"):
+        return []
+    path = Path(source["path"])
+    if not path.exists():
+        return []
+    import osmium
+    import shapely
+
+    boundary = getattr(territory, "boundary", None)
+    communes = {commune.name for commune in getattr(territory, "communes", []) or []}
+    found = []
+    nodes = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
+        osmium.filter.KeyFilter("place")
+    )
+    for node in nodes:
+        place, name = node.tags.get("place"), node.tags.get("name")
+        if place not in PLACE_MIN_ZOOM or not name or name in communes:
+            continue
+        if not isinstance(node, osmium.osm.Node):
+            continue
+        lon, lat = node.location.lon, node.location.lat
+        if boundary is not None and not boundary.is_empty:
+            if not shapely.contains_xy(boundary, lon, lat):
+                continue
+        found.append((place, name, lon, lat))
+    return found
+
+
 def place_features(territory: Any) -> list[dict[str, Any]]:
-    """Points to label: each commune at its visual centre, and the team bases.
+    """Points to label: each commune at its visual centre, the team bases, and the OSM places
+    (raw OSM sources only).
 
     ``rank`` orders them for the label collision (lower first): big communes win over small ones.
     """
@@ -190,6 +238,15 @@ def place_features(territory: Any) -> list[dict[str, Any]]:
                     "type": "Point",
                     "coordinates": [round(float(base.lon), 6), round(float(base.lat), 6)],
                 },
+            }
+        )
+    for place, name, lon, lat in osm_places(territory):
+        places.append(
+            {
+                "type": "Feature",
+                "properties": {"kind": "place", "place": place, "name": name, "rank": 2},
+                "tippecanoe": {"minzoom": min(PLACE_MIN_ZOOM[place], MAX_ZOOM)},
+                "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
             }
         )
     return places

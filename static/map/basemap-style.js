@@ -6,7 +6,8 @@
 //   import { GLYPHS_URL, labelLayers } from "./basemap-style.js";
 //   const style = { version: 8, glyphs: GLYPHS_URL, sources, layers: [...layers, ...labelLayers(config, t)] };
 // The names are the territory's own (French) names; MapLibre's collision keeps labels from
-// overlapping, and layers later in the list win: commune names first, then bases, then streets.
+// overlapping, and layers later in the list win: communes first, then towns and villages, bases,
+// hamlets and neighbourhoods, and streets last.
 
 /** The glyphs URL template for the style's `glyphs` field (absolute: MapLibre needs one). */
 export const GLYPHS_URL = `${location.origin}/glyphs/{fontstack}/{range}.pbf`;
@@ -16,7 +17,7 @@ export const FONT_REGULAR = ["DejaVu Sans Book"];
 export const FONT_BOLD = ["DejaVu Sans Bold"];
 
 /** Ids of the label layers, for map.queryRenderedFeatures and visibility toggles. */
-export const LABEL_LAYER_IDS = ["label-streets", "label-bases", "label-communes"];
+export const LABEL_LAYER_IDS = ["label-streets", "label-localities", "label-bases", "label-places", "label-communes"];
 
 const HALO = "rgba(255, 255, 255, 0.92)";
 
@@ -55,6 +56,29 @@ export function labelLayers(config, t, { source = "base" } = {}) {
       },
     },
     {
+      // OpenStreetMap hamlets, neighbourhoods, localities (raw OSM sources only).
+      id: "label-localities",
+      type: "symbol",
+      source,
+      "source-layer": "places",
+      filter: ["all", ["==", ["get", "kind"], "place"], ["!", ["in", ["get", "place"], ["literal", ["city", "town", "village", "suburb"]]]]],
+      layout: {
+        "symbol-sort-key": ["match", ["get", "place"], "city", 0, "town", 1, "village", 2, "suburb", 3, "hamlet", 4, 5],
+        "text-field": ["get", "name"],
+        "text-font": FONT_REGULAR,
+        "text-size": 11,
+        "text-transform": "uppercase",
+        "text-letter-spacing": 0.08,
+        "text-max-width": 9,
+        "text-padding": 4,
+      },
+      paint: {
+        "text-color": "#5a5a5a",
+        "text-halo-color": HALO,
+        "text-halo-width": 1.8,
+      },
+    },
+    {
       id: "label-bases",
       type: "symbol",
       source,
@@ -65,8 +89,10 @@ export function labelLayers(config, t, { source = "base" } = {}) {
         "text-field": ["get", "name"],
         "text-font": FONT_REGULAR,
         "text-size": 11.5,
-        "text-anchor": "top",
-        "text-offset": [0, 0.8],
+        // The base's dot is drawn by the page: its name goes beside it, where there is room.
+        "text-variable-anchor": ["top", "bottom", "left", "right"],
+        "text-radial-offset": 0.8,
+        "text-justify": "auto",
         "text-max-width": 12,
         "text-padding": 3,
         "text-optional": true,
@@ -75,6 +101,29 @@ export function labelLayers(config, t, { source = "base" } = {}) {
         "text-color": "#123a5a",
         "text-halo-color": HALO,
         "text-halo-width": 1.6,
+      },
+    },
+    {
+      // OpenStreetMap towns and villages (raw OSM sources only): above the bases' names.
+      id: "label-places",
+      type: "symbol",
+      source,
+      "source-layer": "places",
+      filter: ["all", ["==", ["get", "kind"], "place"], ["in", ["get", "place"], ["literal", ["city", "town", "village", "suburb"]]]],
+      layout: {
+        "symbol-sort-key": ["match", ["get", "place"], "city", 0, "town", 1, "village", 2, "suburb", 3, "hamlet", 4, 5],
+        "text-field": ["get", "name"],
+        "text-font": FONT_REGULAR,
+        "text-size": ["match", ["get", "place"], ["city", "town"], 15, 13],
+        "text-transform": "none",
+        "text-letter-spacing": 0.02,
+        "text-max-width": 9,
+        "text-padding": 4,
+      },
+      paint: {
+        "text-color": "#333333",
+        "text-halo-color": HALO,
+        "text-halo-width": 1.8,
       },
     },
     {
