@@ -84,6 +84,65 @@ def click_map_at(page: Any, lonlat: tuple[float, float]) -> None:
     page.mouse.click(box["x"] + x, box["y"] + y)
 
 
+#: Words of one language that must not show on the page in the other (data such as team
+#: names aside): the tabs, buttons, states and messages of the management screens.
+FRENCH_WORDS = (
+    "Téléphone",
+    "Utilisateur",
+    "Enregistr",
+    "Annuler",
+    "Modifier",
+    "Désactiv",
+    "Réactiv",
+    "Mot de passe",
+    "Se déconnecter",
+    "Début de service",
+    "Couleur",
+    "Identifiant",
+    "Rôle",
+    "actif",
+    "associé",
+    "révoqué",
+    "Nouvelle",
+    "Nouvel",
+    "Départ",
+    "Carte des équipes",
+)
+ENGLISH_WORDS = (
+    "Save",
+    "Cancel",
+    "Edit",
+    "Deactivat",
+    "Reactivat",
+    "Password",
+    "Log out",
+    "Phones",
+    "Users",
+    "Revoke",
+    "paired",
+    "revoked",
+    "Shift",
+    "New team",
+    "New user",
+    "Team map",
+    "Start",
+    "Colour",
+    "Login",
+)
+
+
+def check_language(page: Any, locale: str) -> None:
+    """The rendered text holds no word of the other language."""
+    text = page.inner_text("body")
+    if locale == "en":
+        text = text.replace("Domicile", "")  # a place name typed by the coordinator
+        found = [w for w in FRENCH_WORDS if w in text]
+    else:
+        text = text.replace("English", "")  # the language toggle names its language
+        found = [w for w in ENGLISH_WORDS if w in text]
+    assert not found, f"{locale} page shows {found}"
+
+
 def axe_both_locales(page: Any, name: str) -> None:
     """axe in French and English at 1400×900 and 1024×768 (a screenshot of each), then back
     to French at 1400×900."""
@@ -91,6 +150,7 @@ def axe_both_locales(page: Any, name: str) -> None:
         page.set_viewport_size(viewport)
         for locale in ("fr", "en"):
             set_locale(page, locale)
+            check_language(page, locale)
             check_axe(page)
             shot(page, f"{name}-{locale}{suffix}")
     page.set_viewport_size(WIDE)
@@ -162,7 +222,9 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         coord.get_by_label("Nom de l'équipe").fill("Équipe Soins Est")
         coord.get_by_role("button", name="Enregistrer").click()
         assert "Placez le départ" in coord.inner_text("#team-error")
-        coord.get_by_label("Type de service").select_option(label="Hospitalisation à domicile (HAD)")
+        coord.get_by_label("Type de service").select_option(
+            label="Hospitalisation à domicile (HAD)"
+        )
         click_map_at(coord, HOME)
         assert coord.input_value("#tf-base-name") == "Domicile"
         assert "48.545" in coord.inner_text("#tf-point")
@@ -178,7 +240,9 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         coord.locator("#tf-color").fill(offered)
         axe_both_locales(coord, "team-form")
         coord.get_by_role("button", name="Enregistrer").click()
-        coord.wait_for_selector("#teams-status:has-text('Nouvelle équipe enregistrée : Équipe Soins Est')")
+        coord.wait_for_selector(
+            "#teams-status:has-text('Nouvelle équipe enregistrée : Équipe Soins Est')"
+        )
         team = store.find_team("Équipe Soins Est")
         assert team["kind"] == "had" and team["vehicle_profile"] == "bike"
         assert team["skills"] == ["insuline", "pansement"]
@@ -187,7 +251,9 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         assert team["base_name"] == "Domicile"
         assert team["color"].lower() == offered.lower() != world["team"]["color"]
         row = coord.locator("#team-table tr", has_text="Équipe Soins Est")
-        assert "Hospitalisation à domicile" in row.inner_text() and "07:30–15:00" in row.inner_text()
+        assert (
+            "Hospitalisation à domicile" in row.inner_text() and "07:30–15:00" in row.inner_text()
+        )
         shot(coord, "teams-created")
 
         # The live map shows it without a reload, in its own colour.
@@ -196,14 +262,17 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         )
         watcher.wait_for_selector("#team-list >> text=Équipe Soins Est", timeout=5000)
         assert watcher.evaluate("window.__sameDocument === true"), "the map was reloaded"
-        assert watcher.evaluate(
-            "id => window.dispatchMap.state.teams.get(id).color", team["id"]
-        ) == team["color"]
+        assert (
+            watcher.evaluate("id => window.dispatchMap.state.teams.get(id).color", team["id"])
+            == team["color"]
+        )
         watcher.screenshot(path=str(SCREENSHOTS / "admin-map-new-team.png"))
 
         # -- pairing a phone from the screen ---------------------------------------------------
         coord.get_by_role("tab", name="Téléphones").click()
-        coord.locator("#panel-phones").get_by_label("Équipe", exact=True).select_option(label="Équipe Soins Est")
+        coord.locator("#panel-phones").get_by_label("Équipe", exact=True).select_option(
+            label="Équipe Soins Est"
+        )
         coord.wait_for_selector("#phone-table >> text=Aucun téléphone associé")
         coord.get_by_role("button", name="Associer un téléphone").click()
         coord.wait_for_selector("#pairing:not([hidden])")
@@ -233,7 +302,9 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         phone.screenshot(path=str(SCREENSHOTS / "admin-phone-paired.png"))
 
         # The coordinator's screen sees the new phone (polling) and closes the code.
-        coord.wait_for_selector("#phones-status:has-text('Téléphone associé : Équipe Soins Est')", timeout=10000)
+        coord.wait_for_selector(
+            "#phones-status:has-text('Téléphone associé : Équipe Soins Est')", timeout=10000
+        )
         assert coord.locator("#pairing").is_hidden()
         devices = store.list_devices(team_id=team["id"])
         assert len(devices) == 1

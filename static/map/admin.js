@@ -360,6 +360,7 @@ function setLocale(next) {
   locale = next;
   localStorage.setItem(LOCALE_KEY, next);
   applyTexts();
+  reshow();
   if (state.me) renderAll();
 }
 
@@ -376,11 +377,24 @@ function errorText(err, conflictKey) {
   return t("error.network");
 }
 
-function say(id, text) {
+/** Messages on screen, kept as functions so that they follow a change of language. */
+const shown = new Map();
+
+function show(el, message) {
+  if (message) shown.set(el, message);
+  else shown.delete(el);
+  el.textContent = message ? message() : "";
+}
+
+function reshow() {
+  for (const [el, message] of shown) el.textContent = message();
+}
+
+function say(id, message) {
   const el = $(id);
-  el.textContent = "";
-  // A fresh text node so that screen readers announce a repeated message too.
-  setTimeout(() => { el.textContent = text; }, 30);
+  show(el, null);
+  // Written a moment later so that screen readers announce a repeated message too.
+  setTimeout(() => show(el, message), 30);
 }
 
 function timeOf(seconds) {
@@ -451,11 +465,11 @@ function login() {
         setCsrf(reply.csrf_token);
         form.removeEventListener("submit", submit);
         form.reset();
-        $("login-error").textContent = "";
+        show($("login-error"), null);
         dialog.close();
         resolve(reply.user);
       } catch (err) {
-        $("login-error").textContent = err instanceof ApiError && err.status !== 429 ? t("login.failed") : errorText(err);
+        show($("login-error"), () => (err instanceof ApiError && err.status !== 429 ? t("login.failed") : errorText(err)));
       }
     };
     form.addEventListener("submit", submit);
@@ -611,7 +625,7 @@ function setPoint(lonlat, { fly = false } = {}) {
   state.point = lonlat ? [Number(lonlat[0]), Number(lonlat[1])] : null;
   if (state.point && $("tf-base").getAttribute("aria-invalid") === "true") {
     $("tf-base").removeAttribute("aria-invalid");
-    $("team-error").textContent = "";
+    show($("team-error"), null);
   }
   showPoint();
   if (!map) return;
@@ -690,7 +704,7 @@ function openTeamForm(team) {
   state.editingTeam = team || null;
   const form = $("team-form");
   form.hidden = false;
-  $("team-error").textContent = "";
+  show($("team-error"), null);
   $("team-form-title").textContent = team ? t("teams.form.edit", { name: team.name }) : t("teams.form.new");
   $("tf-name").value = team ? team.name : "";
   fillSelect($("tf-kind"), KINDS, "kind");
@@ -727,17 +741,17 @@ function closeTeamForm(focusId) {
 
 function readTeamForm() {
   const name = $("tf-name").value.trim();
-  if (!name) return { error: t("error.name"), field: "tf-name" };
-  if (!state.point) return { error: t("error.point"), field: "tf-base" };
+  if (!name) return { error: () => t("error.name"), field: "tf-name" };
+  if (!state.point) return { error: () => t("error.point"), field: "tf-base" };
   const start = $("tf-start").value;
   const end = $("tf-end").value;
-  if (!start || !end || end <= start) return { error: t("error.shift"), field: "tf-end" };
+  if (!start || !end || end <= start) return { error: () => t("error.shift"), field: "tf-end" };
   const skills = $("tf-skills").value.split(/[,;]+/).map((s) => s.trim().toLowerCase()).filter(Boolean);
   const bad = skills.find((s) => !SKILL.test(s));
-  if (bad) return { error: t("error.skills", { skill: bad }), field: "tf-skills" };
+  if (bad) return { error: () => t("error.skills", { skill: bad }), field: "tf-skills" };
   const color = $("tf-color").value.toLowerCase();
   const owner = colorOwner(color, state.editingTeam ? state.editingTeam.id : null);
-  if (owner) return { error: t("team.color.used", { name: owner.name }), field: "tf-color" };
+  if (owner) return { error: () => t("team.color.used", { name: owner.name }), field: "tf-color" };
   const body = {
     name,
     kind: $("tf-kind").value,
@@ -760,12 +774,12 @@ async function saveTeam(e) {
   const errorEl = $("team-error");
   for (const el of $("team-form").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   if (error) {
-    errorEl.textContent = error;
+    show(errorEl, error);
     $(field).setAttribute("aria-invalid", "true");
     $(field).focus();
     return;
   }
-  errorEl.textContent = "";
+  show(errorEl, null);
   const editing = state.editingTeam;
   $("tf-save").disabled = true;
   try {
@@ -774,9 +788,9 @@ async function saveTeam(e) {
       : await api("/api/teams", { method: "POST", body, token: null });
     await loadTeams();
     closeTeamForm(reply.team.id);
-    say("teams-status", t(editing ? "teams.saved" : "teams.created", { name: reply.team.name }));
+    say("teams-status", () => t(editing ? "teams.saved" : "teams.created", { name: reply.team.name }));
   } catch (err) {
-    errorEl.textContent = errorText(err, "error.conflict.team");
+    show(errorEl, () => errorText(err, "error.conflict.team"));
   } finally {
     $("tf-save").disabled = false;
   }
@@ -790,9 +804,9 @@ async function setTeamActive(team, active) {
   try {
     await api(`/api/teams/${team.id}`, { method: "PATCH", body: { active }, token: null });
     await loadTeams();
-    say("teams-status", t(active ? "teams.reactivated" : "teams.deactivated", { name: team.name }));
+    say("teams-status", () => t(active ? "teams.reactivated" : "teams.deactivated", { name: team.name }));
   } catch (err) {
-    say("teams-status", errorText(err));
+    say("teams-status", () => errorText(err));
   }
   const row = document.querySelector(`#team-table tr[data-team-id="${team.id}"] [data-act=${active ? "deactivate" : "reactivate"}]`);
   if (row) row.focus();
@@ -803,7 +817,7 @@ function clearInvalid(e) {
   if (e.target.getAttribute("aria-invalid") !== "true") return;
   e.target.removeAttribute("aria-invalid");
   const error = e.currentTarget.querySelector(".error");
-  if (error) error.textContent = "";
+  if (error) show(error, null);
 }
 
 function setupTeams() {
@@ -847,10 +861,10 @@ async function loadDevices() {
     if (pairing && pairing.team_id === teamId && state.devices.some((d) => !d.revoked && !pairing.before.has(d.id))) {
       state.pairing = null;
       $("pairing").hidden = true;
-      say("phones-status", t("phones.pairing.done", { name: teamName(teamId) }));
+      say("phones-status", () => t("phones.pairing.done", { name: teamName(teamId) }));
     }
   } catch (err) {
-    say("phones-status", errorText(err));
+    say("phones-status", () => errorText(err));
   }
 }
 
@@ -890,13 +904,13 @@ async function startPairing() {
     const qr = $("pairing-qr");
     qr.src = reply.qr_svg_url;
     qr.alt = t("phones.pairing.qr", { name: teamName(teamId) });
-    $("pairing-expiry").textContent = t("phones.pairing.expires", { time: timeOf(reply.expires_at_s) });
+    show($("pairing-expiry"), () => t("phones.pairing.expires", { time: timeOf(reply.expires_at_s) }));
     $("pairing").hidden = false;
     $("pairing").dataset.teamId = String(teamId);
-    say("phones-status", "");
+    say("phones-status", null);
     $("pairing-code").focus();
   } catch (err) {
-    say("phones-status", errorText(err));
+    say("phones-status", () => errorText(err));
   } finally {
     $("ph-pair").disabled = false;
   }
@@ -917,9 +931,9 @@ async function revokeDevice(device) {
   try {
     await api(`/api/devices/${device.id}`, { method: "DELETE", token: null });
     await loadDevices();
-    say("phones-status", t("phones.revoked", { name }));
+    say("phones-status", () => t("phones.revoked", { name }));
   } catch (err) {
-    say("phones-status", errorText(err));
+    say("phones-status", () => errorText(err));
   }
   $("ph-pair").focus();
 }
@@ -947,7 +961,7 @@ async function loadUsers() {
     state.users = reply.items;
     renderUsers();
   } catch (err) {
-    say("users-status", errorText(err));
+    say("users-status", () => errorText(err));
   }
 }
 
@@ -982,7 +996,7 @@ function syncRoleTeam() {
 function openUserForm(user) {
   state.editingUser = user || null;
   $("user-form").hidden = false;
-  $("user-error").textContent = "";
+  show($("user-error"), null);
   $("user-form-title").textContent = user ? t("users.form.edit", { name: user.username }) : t("users.form.new");
   fillSelect($("uf-role"), ROLES, "role");
   $("uf-username").value = user ? user.username : "";
@@ -1009,7 +1023,7 @@ async function saveUser(e) {
   const errorEl = $("user-error");
   for (const el of $("user-form").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   const fail = (key, field) => {
-    errorEl.textContent = t(key);
+    show(errorEl, () => t(key));
     $(field).setAttribute("aria-invalid", "true");
     $(field).focus();
   };
@@ -1024,7 +1038,7 @@ async function saveUser(e) {
     body.password = $("uf-password").value;
     if (body.password.length < 10) return fail("error.password", "uf-password");
   }
-  errorEl.textContent = "";
+  show(errorEl, null);
   $("uf-save").disabled = true;
   try {
     const reply = editing
@@ -1032,9 +1046,9 @@ async function saveUser(e) {
       : await api("/api/users", { method: "POST", body, token: null });
     await loadUsers();
     closeUserForm(reply.user.id);
-    say("users-status", t(editing ? "users.saved" : "users.created", { name: reply.user.username }));
+    say("users-status", () => t(editing ? "users.saved" : "users.created", { name: reply.user.username }));
   } catch (err) {
-    errorEl.textContent = errorText(err, "error.conflict.user");
+    show(errorEl, () => errorText(err, "error.conflict.user"));
   } finally {
     $("uf-save").disabled = false;
   }
@@ -1048,9 +1062,9 @@ async function setUserActive(user, active) {
   try {
     await api(`/api/users/${user.id}`, { method: "PATCH", body: { active }, token: null });
     await loadUsers();
-    say("users-status", t(active ? "users.enabled" : "users.disabled", { name: user.username }));
+    say("users-status", () => t(active ? "users.enabled" : "users.disabled", { name: user.username }));
   } catch (err) {
-    say("users-status", errorText(err));
+    say("users-status", () => errorText(err));
   }
   const back = document.querySelector(`#user-table tr[data-user-id="${user.id}"] [data-act=${active ? "disable" : "enable"}]`);
   if (back) back.focus();
@@ -1060,8 +1074,8 @@ function resetPassword(user) {
   const dialog = $("password");
   const form = $("password-form");
   const input = $("pw-new");
-  $("password-title").textContent = t("user.password.title", { name: user.username });
-  $("password-error").textContent = "";
+  show($("password-title"), () => t("user.password.title", { name: user.username }));
+  show($("password-error"), null);
   input.value = "";
   dialog.showModal();
   const back = () => {
@@ -1077,7 +1091,7 @@ function resetPassword(user) {
   const submit = async (e) => {
     e.preventDefault();
     if (input.value.length < 10) {
-      $("password-error").textContent = t("error.password");
+      show($("password-error"), () => t("error.password"));
       input.focus();
       return;
     }
@@ -1085,10 +1099,10 @@ function resetPassword(user) {
       await api(`/api/users/${user.id}`, { method: "PATCH", body: { password: input.value }, token: null });
       done();
       dialog.close();
-      say("users-status", t("users.password.done", { name: user.username }));
+      say("users-status", () => t("users.password.done", { name: user.username }));
       back();
     } catch (err) {
-      $("password-error").textContent = errorText(err);
+      show($("password-error"), () => errorText(err));
     }
   };
   form.addEventListener("submit", submit);
@@ -1132,7 +1146,7 @@ function confirmAction(title, text, okLabel) {
 // ------------------------------------------------------------------ start
 function renderAll() {
   const me = state.me;
-  $("whoami").textContent = t("whoami", { name: me.name, role: t(`role.${me.role}`) });
+  show($("whoami"), () => t("whoami", { name: me.name, role: t(`role.${me.role}`) }));
   renderTeams();
   renderTeamSelects();
   if ($("tf-kind").options.length) {
@@ -1164,7 +1178,7 @@ async function main() {
   for (;;) {
     if (!me) me = await login();
     if (me && me.kind === "user" && (me.role === "coordinator" || me.role === "admin")) break;
-    $("login-error").textContent = t("login.role");
+    show($("login-error"), () => t("login.role"));
     await api("/api/session", { method: "DELETE", token: null }).catch(() => {});
     setCsrf(null);
     me = null;
