@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from axe_support import check_axe
 from live_support import MELUN, RealServer, module_settings
 
 from dispatch.store import Store
@@ -153,6 +154,7 @@ def test_phone_size_shows_street_names(browser, server) -> None:  # type: ignore
     try:
         page.screenshot(path=str(SCREENSHOTS / "basemap-z15-melun-360.png"))
         assert _labels(page).get("label-streets"), "no street name on the phone view"
+        check_axe(page)
     finally:
         context.close()
 
