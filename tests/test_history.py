@@ -186,7 +186,8 @@ def test_geojson_is_a_feature_collection_with_timed_line_and_visit_points():
 # -- REST --------------------------------------------------------------------------------------
 @pytest.fixture
 def world(tmp_path):
-    w = make_world(tmp_path)
+    # Real time on the rounds' clock: the fixes below are stamped at DAY's local times.
+    w = make_world(tmp_path, clock_start="")
     store = w.store
     team = w.ids["team_a"]
     fixes = [
@@ -285,3 +286,29 @@ def test_api_day_unknown_team_and_bad_day(world):
     assert bad.status_code == 400 and "YYYY-MM-DD" in bad.get_json()["error"]
     today = client.get(f"/api/teams/{world.ids['team_a']}/day", headers=h)
     assert today.status_code == 200 and today.get_json()["day"]
+
+
+def test_api_day_follows_a_replayed_clock(tmp_path):
+    """With the rounds' clock started on DAY at 08:30 (a demonstration), fixes the phones send
+    now belong to DAY, at the rounds' times (the last one at about 08:30)."""
+    import time
+
+    world = make_world(tmp_path)  # the test world's clock stands on DAY at 08:30
+    try:
+        team = world.ids["team_b"]
+        now = time.time()
+        fixes = [
+            {"lon": 9.15 + 0.01 * i, "lat": 42.30, "device_time_s": now - 600 + 60 * i}
+            for i in range(10)
+        ]
+        with world.app.app_context():
+            get_hub().ingest(team, fixes, device_id=None, source="test")
+        client = world.app.test_client()
+        body = client.get(f"/api/teams/{team}/day", headers=world.headers("coordinator")).get_json()
+        assert body["day"] == DAY and len(body["trail"]) == 10
+        last_s = body["trail"][-1][3]
+        assert 8 * 3600 + 1500 <= last_s <= 8 * 3600 + 1900, last_s
+        visit = next(v for v in body["visits"] if v["visit_id"] == world.ids["visit_b"])
+        assert visit["planned_arrival_s"] == 50400
+    finally:
+        world.store.close()
