@@ -74,7 +74,9 @@ const TEXT = {
     checking: "Lecture et géocodage…",
     needFile: "Choisissez un fichier CSV.",
     reviewTitle: "Vérification avant import",
-    summary: "{rows} lignes : {ready} prêtes, {dupes} doublon(s) probable(s), {bad} à corriger.",
+    summary: "{rows} lignes : {ready} prêtes, {dupes}, {bad} à corriger.",
+    "dupes.one": "{n} doublon probable",
+    "dupes.other": "{n} doublons probables",
     colImport: "Importer",
     colLine: "Ligne",
     colName: "Pseudonyme",
@@ -91,9 +93,11 @@ const TEXT = {
     notFound: "adresse introuvable : placez l'épingle",
     approx: "rue introuvable : placez l'épingle",
     rowHelp: "Ligne {line} : déplacez l'épingle pour corriger le lieu.",
-    importN: "Importer les {n} visites cochées",
+    "importN.one": "Importer la visite cochée",
+    "importN.other": "Importer les {n} visites cochées",
     importing: "Import…",
-    imported: "{n} visite(s) importée(s) : elles apparaissent dans les visites du jour.",
+    "imported.one": "{n} visite importée : elle apparaît dans les visites du jour.",
+    "imported.other": "{n} visites importées : elles apparaissent dans les visites du jour.",
     importFailed: "Rien n'a été importé : {error}",
     noneTicked: "Cochez au moins une ligne.",
     cancel: "Annuler",
@@ -164,7 +168,9 @@ const TEXT = {
     checking: "Reading and geocoding…",
     needFile: "Choose a CSV file.",
     reviewTitle: "Review before import",
-    summary: "{rows} rows: {ready} ready, {dupes} likely duplicate(s), {bad} to fix.",
+    summary: "{rows} rows: {ready} ready, {dupes}, {bad} to fix.",
+    "dupes.one": "{n} likely duplicate",
+    "dupes.other": "{n} likely duplicates",
     colImport: "Import",
     colLine: "Line",
     colName: "Pseudonym",
@@ -181,9 +187,11 @@ const TEXT = {
     notFound: "address not found: place the pin",
     approx: "street not found: place the pin",
     rowHelp: "Line {line}: drag the pin to correct the place.",
-    importN: "Import the {n} ticked visits",
+    "importN.one": "Import the ticked visit",
+    "importN.other": "Import the {n} ticked visits",
     importing: "Importing…",
-    imported: "{n} visit(s) imported: they are in today's visits.",
+    "imported.one": "{n} visit imported: it is in today's visits.",
+    "imported.other": "{n} visits imported: they are in today's visits.",
     importFailed: "Nothing was imported: {error}",
     noneTicked: "Tick at least one row.",
     cancel: "Cancel",
@@ -195,6 +203,9 @@ const TEXT = {
 
 function tr(key, vars = {}) {
   const dict = TEXT[getLocale()] || TEXT.fr;
+  // Counted texts have ".one"/".other" forms, chosen by the language's plural rules (0 is
+  // singular in French, plural in English).
+  if (!(key in dict) && typeof vars.n === "number") key = `${key}.${new Intl.PluralRules(getLocale()).select(vars.n) === "one" ? "one" : "other"}`;
   const text = dict[key] || TEXT.fr[key] || key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
@@ -258,7 +269,7 @@ export async function init(ctx) {
   let fileName = "";
 
   let liveDay = state.config.day || new Date().toISOString().slice(0, 10);
-  const form = { place: null, precision: null, label: "", commune: "", moved: false, picking: false, windows: [["08:00", "10:00"]], suggestions: [], searchSeq: 0 };
+  const form = { place: null, precision: null, label: "", commune: "", address: "", addressShown: null, moved: false, picking: false, windows: [["08:00", "10:00"]], suggestions: [], searchSeq: 0 };
   const review = { rows: [], ticked: new Set(), current: null, status: "", statusCls: "" };
   let newPin = null;
   let reviewPin = null;
@@ -469,6 +480,13 @@ export async function init(ctx) {
     form.moved = false;
     const parts = suggestion.label.split(", ");
     form.commune = parts.length > 1 ? parts[parts.length - 1] : suggestion.precision === "commune" ? suggestion.label : "";
+    // The address kept is the street as the territory spells it, with the number typed.
+    const input = root.querySelector("#in-addr");
+    const street = parts.length > 1 ? parts.slice(0, -1).join(", ") : "";
+    const number = input.value.match(/^\s*(\d+\s*(?:bis|ter|[a-d])?)\b/i);
+    form.address = suggestion.precision === "street" && number ? `${number[1].trim()} ${street}` : street;
+    input.value = [form.address, form.commune].filter(Boolean).join(", ");
+    form.addressShown = input.value;
     form.suggestions = [];
     renderSuggestions();
     status("#in-suggest-status", "");
@@ -480,7 +498,7 @@ export async function init(ctx) {
   function resetForm() {
     if (form.picking) setPicking(false);
     if (newPin) newPin.remove();
-    Object.assign(form, { place: null, precision: null, label: "", commune: "", moved: false, windows: [["08:00", "10:00"]], suggestions: [] });
+    Object.assign(form, { place: null, precision: null, label: "", commune: "", address: "", addressShown: null, moved: false, windows: [["08:00", "10:00"]], suggestions: [] });
     root.querySelector("#in-form").reset();
     root.querySelector("#in-day").value = liveDay;
     renderWindows();
@@ -512,7 +530,8 @@ export async function init(ctx) {
       skills,
       priority: Number(root.querySelector("#in-priority").value),
     };
-    const address = root.querySelector("#in-addr").value.trim();
+    const typed = root.querySelector("#in-addr").value.trim();
+    const address = typed === form.addressShown ? form.address : typed;
     if (address) body.address = address;
     if (form.commune) body.commune = form.commune;
     const team = root.querySelector("#in-team").value;
@@ -571,14 +590,14 @@ export async function init(ctx) {
     box.innerHTML = `
       <div class="in-head">
         <h2 id="in-review-title" tabindex="-1">${tr("reviewTitle")}</h2>
-        <p id="in-summary">${escapeHtml(tr("summary", { rows: rows.length, ready, dupes, bad }))}</p>
+        <p id="in-summary">${escapeHtml(tr("summary", { rows: rows.length, ready, dupes: tr("dupes", { n: dupes }), bad }))}</p>
         <button id="in-import" type="button" class="primary"${n ? "" : " disabled"}>${escapeHtml(tr("importN", { n }))}</button>
         <button id="in-cancel" type="button">${tr("cancel")}</button>
       </div>
       <p id="in-review-status" class="dp-out" role="status"></p>
       <div class="in-review-wrap" role="region" aria-labelledby="in-review-title" tabindex="0">
       <table class="in-review" aria-labelledby="in-review-title">
-        <thead><tr><th scope="col">${tr("colImport")}</th><th scope="col">${tr("colLine")}</th><th scope="col">${tr("colName")}</th><th scope="col">${tr("colAddress")}</th><th scope="col">${tr("colMatch")}</th><th scope="col">${tr("colPrecision")}</th><th scope="col">${tr("colNote")}</th><th scope="col">${tr("colPin")}</th></tr></thead>
+        <thead><tr><th scope="col">${tr("colImport")}</th><th scope="col">${tr("colPin")}</th><th scope="col">${tr("colLine")}</th><th scope="col">${tr("colName")}</th><th scope="col">${tr("colAddress")}</th><th scope="col">${tr("colMatch")}</th><th scope="col">${tr("colPrecision")}</th><th scope="col">${tr("colNote")}</th></tr></thead>
         <tbody>${rows.map((r) => {
           const v = r.visit || {};
           const ok = placed(r);
@@ -587,13 +606,13 @@ export async function init(ctx) {
           const note = [dupNote(r), rowNote(r)].filter(Boolean).join(" ; ");
           return `<tr data-line="${r.line}" class="${cls}">
             <td><input type="checkbox" class="in-tick" data-line="${r.line}" aria-label="${escapeHtml(tr("tickRow", { line: r.line, name: v.pseudonym || "" }))}"${review.ticked.has(r.line) ? " checked" : ""}${ok ? "" : " disabled"}></td>
+            <td><button type="button" class="in-show" data-line="${r.line}" aria-label="${escapeHtml(tr("showRow", { line: r.line }))}">${tr("show")}</button></td>
             <td>${r.line}</td>
             <td>${escapeHtml(v.pseudonym || "")}</td>
             <td>${escapeHtml([v.address, v.commune].filter(Boolean).join(", "))}</td>
             <td>${escapeHtml(r.match && r.match.label ? r.match.label : "")}</td>
             <td class="in-precision">${precision ? escapeHtml(tr(`precision.${precision}`)) : "–"}</td>
             <td class="in-note">${escapeHtml(note)}</td>
-            <td><button type="button" class="in-show" data-line="${r.line}" aria-label="${escapeHtml(tr("showRow", { line: r.line }))}">${tr("show")}</button></td>
           </tr>`;
         }).join("")}</tbody>
       </table></div>
@@ -634,8 +653,10 @@ export async function init(ctx) {
       const text = await file.arrayBuffer();
       const reply = await rawPost(`/api/visits/import/preview?day=${encodeURIComponent(day)}`, text);
       review.rows = reply.rows || [];
-      // Likely duplicates stay ticked but flagged: a second visit of the day may be real care.
-      review.ticked = new Set(review.rows.filter((r) => r.importable && !r.warning).map((r) => r.line));
+      // A row repeating a stored visit starts unticked (the file was probably imported
+      // already); one repeating an earlier row stays ticked but flagged: the coordinator knows
+      // whether the patient has two visits that day.
+      review.ticked = new Set(review.rows.filter((r) => r.importable && !r.warning && !(r.duplicate_of && r.duplicate_of.visit_id != null)).map((r) => r.line));
       review.current = null;
       status("#in-csv-status", "");
       renderReview();
