@@ -329,3 +329,41 @@ def test_history_from_the_marker_and_keyboard_at_1024(live, browser) -> None:  #
         assert not coord.errors, coord.errors
     finally:
         coord.close()
+
+
+def test_todays_day_grows_with_live_positions(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """Team B's day opened today with no position yet: positions arriving through the socket
+    draw its trail, count its km and move the replay marker, without reloading the day."""
+    import time
+
+    server, world = live
+    team_id = world["team_b"]["id"]
+    coord = Coordinator(browser, server.base_url, WIDE)
+    page = coord.page
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/day?" in r.url else None)
+    try:
+        page.click(f"#team-list li[data-team-id='{team_id}'] .name")
+        page.wait_for_function(
+            "document.querySelector('#dh-summary').textContent.includes('Aucune')"
+        )
+        hub = server.app.extensions["dispatch.live"]
+        now = time.time()
+        fixes = [
+            {"lon": MELUN[0] + 0.002 * i, "lat": MELUN[1], "device_time_s": now - 240 + 60 * i,
+             "speed_mps": 6.0, "accuracy_m": 5.0, "client_id": f"b-live-{i}"}
+            for i in range(5)
+        ]  # fmt: skip
+        hub.ingest(team_id, fixes, device_id=None, source="test")
+        page.wait_for_function(
+            "document.querySelector('#dh-summary').textContent.includes('5 positions')",
+            timeout=15000,
+        )
+        assert "km parcourus" in page.inner_text("#dh-summary") or "m parcourus" in page.inner_text(
+            "#dh-summary"
+        )
+        assert math.dist(coord.marker_lonlat(), (fixes[-1]["lon"], fixes[-1]["lat"])) < 0.0005
+        assert len(reads) == 1, reads
+        assert not coord.errors, coord.errors
+    finally:
+        coord.close()

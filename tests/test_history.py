@@ -100,6 +100,8 @@ def test_day_frame_bounds_follow_the_time_zone():
     assert shifted.bounds()[0] == start - 3600 and shifted.clock_s(at("09:30")) == 10 * 3600 + 1800
     with pytest.raises(ValidationError, match="YYYY-MM-DD"):
         DayFrame("23/11/2026")
+    with pytest.raises(ValidationError, match="out of range"):
+        DayFrame("9999-12-31")
     with pytest.raises(ValidationError, match="IANA"):
         DayFrame(DAY, timezone="Mars/Olympus")
 

@@ -45,6 +45,8 @@ class DayFrame:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "day", parse_day(self.day))
+        if not 1970 <= int(self.day[:4]) <= 9998:
+            raise ValidationError(f"day {self.day} is out of range: choose a day from 1970 on")
         try:
             ZoneInfo(self.timezone)
         except (KeyError, ValueError):

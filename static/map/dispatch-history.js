@@ -7,7 +7,7 @@
 // read is audited on the server), /day.gpx and /day.geojson (downloads). The panel draws on its
 // own source and layers, which leave the map when it closes.
 import { formatDistance, getLocale, hhmm, onChange } from "./i18n.js";
-import { escapeHtml } from "./common.js";
+import { distanceM, escapeHtml } from "./common.js";
 
 const TEXT = {
   fr: {
@@ -514,6 +514,36 @@ export async function init(ctx) {
     render();
     if (view.marker) draw(false);
   });
+  // Today's day grows with the team's drawn positions as they arrive (no new read of the day,
+  // so no audit line per position); a replay standing at the newest point follows it.
+  ctx.on("live", (batch) => {
+    if (panel.hidden || !view.data || view.data.day !== today()) return;
+    const mine = (batch.positions || []).filter((p) => p.team_id === view.teamId && p.display !== false && p.lon != null && p.fix_at != null);
+    if (mine.length) extendTrail(mine);
+  });
+
+  function extendTrail(positions) {
+    const data = view.data;
+    const trail = data.trail;
+    const wasEmpty = !trail.length;
+    const last = trail.length ? trail[trail.length - 1] : null;
+    const following = !last || view.time == null || view.time >= last[3];
+    let added = 0;
+    for (const p of positions.sort((a, b) => a.fix_at - b.fix_at)) {
+      const tail = trail[trail.length - 1];
+      if (p.fix_at >= data.end_s || p.fix_at < data.start_s || (tail && p.fix_at <= tail[2])) continue;
+      if (tail) data.distance_m += distanceM(tail[0], tail[1], p.lon, p.lat);
+      trail.push([p.lon, p.lat, p.fix_at, Math.round(p.fix_at - data.start_s)]);
+      added += 1;
+    }
+    if (!added) return;
+    setSummary(summaryText(data));
+    const slider = panel.querySelector("#dh-slider");
+    if (wasEmpty || !slider) { view.time = trail[trail.length - 1][3]; renderBody(); draw(false); return; }
+    slider.max = String(trail[trail.length - 1][3]);
+    if (following) seek(trail[trail.length - 1][3]); else draw(false);
+  }
+
   ctx.on("snapshot", () => { if (!panel.hidden && view.data) { const sel = panel.querySelector("#dh-team"); if (sel && sel.options.length !== state.teams.size) render(); } });
   renderOpener();
 }
