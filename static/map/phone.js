@@ -9,8 +9,123 @@
 // The round follows plan changes live: each "live" batch (or the snapshot reloaded after a
 // disconnection) is compared with the round shown before it, and what was added, removed or
 // re-timed is marked and announced until the team member taps "Vu".
+//
+// Patient details (name, phone, access notes) of the team's own visits of today are fetched
+// from GET /api/visits/{id}/details (each fetch audited by the server) and kept in memory only:
+// never in IndexedDB, localStorage, sessionStorage or the service worker's cache (sw.js leaves
+// /api/ alone). They are dropped when the day changes, when a visit leaves the round, and on
+// unpairing or logout, which also wipe the outbox, its database and the shell's cache.
 import { apply, formatAge, formatDistance, getLocale, hhmm, onChange, t, toggle } from "./i18n.js";
-import { api, ApiError, connectSocket, deviceToken, distanceM, escapeHtml, setDeviceToken, syncClock } from "./common.js";
+import { api, ApiError, connectSocket, deviceToken, distanceM, escapeHtml, serverNow, setCsrf, setDeviceToken, syncClock } from "./common.js";
+
+// Texts of the patient details, missed visits, notes and unpairing (French first).
+const PHONE_TEXT = {
+  fr: {
+    missed: "Visite manquée",
+    note: "Ajouter une note",
+    details: "Coordonnées",
+    detailsOf: "Coordonnées : {name}",
+    missedOf: "Visite manquée : {name}",
+    noteOf: "Ajouter une note : {name}",
+    call: "Appeler {name} au {phone}",
+    access: "Accès : {text}",
+    care: "Notes de soin : {text}",
+    loading: "Coordonnées en cours de chargement…",
+    denied: "Coordonnées non disponibles pour cette visite (autre jour ou autre équipe).",
+    unavailable: "Coordonnées indisponibles hors connexion.",
+    "reason.legend": "Raison",
+    "reason.absent": "Patient absent",
+    "reason.refused": "Soin refusé",
+    "reason.hospitalised": "Patient hospitalisé",
+    "reason.no_access": "Accès impossible",
+    "reason.other": "Autre raison",
+    "missed.title": "Visite manquée",
+    "note.title": "Ajouter une note",
+    "missed.text": "Précisions (facultatif)",
+    "note.text": "Note",
+    "need.reason": "Choisissez une raison.",
+    "need.note": "Écrivez la note.",
+    cancel: "Annuler",
+    send: "Enregistrer",
+    "sent.missed": "Visite manquée enregistrée : {name}. Envoi au coordinateur…",
+    "sent.note": "Note enregistrée : {name}. Envoi au coordinateur…",
+    "sent.offline": "Enregistré sur le téléphone : sera envoyé au retour du réseau.",
+    "last.missed": "Manquée : {reason}",
+    "last.note": "Note : {note}",
+    "unpair.title": "Dissocier ce téléphone ?",
+    "logout.title": "Se déconnecter ?",
+    "unpair.clean": "Les coordonnées des patients et la tournée seront effacées de ce téléphone.",
+    "unpair.pending.one": "{n} envoi en attente (position, visite ou note) : il sera envoyé d'abord.",
+    "unpair.pending.other": "{n} envois en attente (positions, visites ou notes) : ils seront envoyés d'abord.",
+    "unpair.offline.one": "Hors ligne : {n} envoi en attente serait perdu. Reconnectez le téléphone pour l'envoyer, ou dissociez quand même.",
+    "unpair.offline.other": "Hors ligne : {n} envois en attente seraient perdus. Reconnectez le téléphone pour les envoyer, ou dissociez quand même.",
+    "unpair.failed.one": "{n} envoi n'a pas pu partir et serait perdu. Réessayez plus tard, ou dissociez quand même.",
+    "unpair.failed.other": "{n} envois n'ont pas pu partir et seraient perdus. Réessayez plus tard, ou dissociez quand même.",
+    "unpair.sending": "Envoi des données en attente…",
+    "unpair.ok": "Dissocier",
+    "unpair.force": "Dissocier quand même",
+    logout: "Se déconnecter",
+    "logout.ok": "Se déconnecter",
+  },
+  en: {
+    missed: "Visit missed",
+    note: "Add a note",
+    details: "Contact details",
+    detailsOf: "Contact details: {name}",
+    missedOf: "Visit missed: {name}",
+    noteOf: "Add a note: {name}",
+    call: "Call {name} on {phone}",
+    access: "Access: {text}",
+    care: "Care notes: {text}",
+    loading: "Loading the contact details…",
+    denied: "No contact details for this visit (another day or another team).",
+    unavailable: "Contact details unavailable offline.",
+    "reason.legend": "Reason",
+    "reason.absent": "Patient away",
+    "reason.refused": "Care refused",
+    "reason.hospitalised": "Patient in hospital",
+    "reason.no_access": "No access",
+    "reason.other": "Other reason",
+    "missed.title": "Visit missed",
+    "note.title": "Add a note",
+    "missed.text": "Details (optional)",
+    "note.text": "Note",
+    "need.reason": "Choose a reason.",
+    "need.note": "Write the note.",
+    cancel: "Cancel",
+    send: "Save",
+    "sent.missed": "Missed visit recorded: {name}. Sending to the coordinator…",
+    "sent.note": "Note recorded: {name}. Sending to the coordinator…",
+    "sent.offline": "Kept on the phone: it will be sent when the network is back.",
+    "last.missed": "Missed: {reason}",
+    "last.note": "Note: {note}",
+    "unpair.title": "Unpair this phone?",
+    "logout.title": "Log out?",
+    "unpair.clean": "The patients' details and the round will be erased from this phone.",
+    "unpair.pending.one": "{n} item waiting to be sent (position, visit or note): it will be sent first.",
+    "unpair.pending.other": "{n} items waiting to be sent (positions, visits or notes): they will be sent first.",
+    "unpair.offline.one": "Offline: {n} item waiting to be sent would be lost. Reconnect the phone to send it, or unpair anyway.",
+    "unpair.offline.other": "Offline: {n} items waiting to be sent would be lost. Reconnect the phone to send them, or unpair anyway.",
+    "unpair.failed.one": "{n} item could not be sent and would be lost. Try again later, or unpair anyway.",
+    "unpair.failed.other": "{n} items could not be sent and would be lost. Try again later, or unpair anyway.",
+    "unpair.sending": "Sending what is waiting…",
+    "unpair.ok": "Unpair",
+    "unpair.force": "Unpair anyway",
+    logout: "Log out",
+    "logout.ok": "Log out",
+  },
+};
+
+function tp(key, vars = {}) {
+  const dict = PHONE_TEXT[getLocale()] || PHONE_TEXT.fr;
+  if (!(key in dict) && typeof vars.n === "number") key = `${key}.${new Intl.PluralRules(getLocale()).select(vars.n) === "one" ? "one" : "other"}`;
+  const text = dict[key] || PHONE_TEXT.fr[key] || key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+function applyPhoneTexts() {
+  for (const el of document.querySelectorAll("[data-pt]")) el.textContent = tp(el.dataset.pt);
+}
 
 const NEAR_M = 50;
 const BATCH_MAX = 100;
@@ -47,7 +162,16 @@ const state = {
   pairError: null,
   // What changed in the round since the team member last tapped "Vu".
   marks: { added: new Set(), retimed: new Set(), removed: new Map() },
+  // Round rows whose patient details are shown.
+  expanded: new Set(),
+  // What the team member recorded on a visit from this page: visit id -> {kind, reason, note}.
+  recorded: new Map(),
 };
+// Patient details of today's visits, in memory only: visit id -> {data} | {loading} |
+// {denied} | {failedAt}. `endsAt` is the server time at which the service's day ends.
+const patient = { byId: new Map(), endsAt: null };
+const DETAILS_RETRY_MS = 30000;
+const DAY_CHECK_MS = 30000;
 let socket = null;
 let dbPromise = null;
 
@@ -277,16 +401,81 @@ function nextVisit() {
     || state.visits.find((v) => !["done", "cancelled", "missed"].includes(v.status));
 }
 
+// ---------------------------------------------------------------- patient details (memory only)
+function isTodaysVisit(visit) {
+  return Boolean(visit) && state.visits.some((v) => v.id === visit.id) && (!visit.day || !state.day || visit.day === state.day);
+}
+
+async function loadDetails(visit) {
+  if (!isTodaysVisit(visit)) return;
+  const known = patient.byId.get(visit.id);
+  if (known && !(known.failedAt && Date.now() - known.failedAt > DETAILS_RETRY_MS)) return;
+  if (!state.online) { patient.byId.set(visit.id, { failedAt: Date.now() }); return; }
+  const endsAt = patient.endsAt;
+  patient.byId.set(visit.id, { loading: true });
+  let entry;
+  try {
+    const reply = await api(`/api/visits/${visit.id}/details?from=phone`);
+    entry = { data: reply.details || {} };
+  } catch (err) {
+    entry = err instanceof ApiError && (err.status === 403 || err.status === 404) ? { denied: true } : { failedAt: Date.now() };
+  }
+  // Dropped meanwhile (day over, unpaired, visit gone): keep nothing.
+  if (patient.endsAt !== endsAt || !patient.byId.has(visit.id) || !state.visits.some((v) => v.id === visit.id)) return;
+  patient.byId.set(visit.id, entry);
+  renderRound();
+}
+
+function dropDetails() {
+  patient.byId.clear();
+  state.expanded.clear();
+}
+
+/** Forget the details of visits no longer in today's round. */
+function pruneDetails() {
+  const present = new Set(state.visits.map((v) => v.id));
+  for (const id of [...patient.byId.keys()]) if (!present.has(id)) patient.byId.delete(id);
+  for (const id of [...state.expanded]) if (!present.has(id)) state.expanded.delete(id);
+}
+
+function telHref(phone) {
+  return `tel:${String(phone).replace(/[^\d+]/g, "")}`;
+}
+
+function patientHtml(visit) {
+  const entry = patient.byId.get(visit.id);
+  if (!entry || entry.loading) return `<div class="patient secondary">${escapeHtml(tp("loading"))}</div>`;
+  if (entry.denied) return `<div class="patient"><span class="denied">${escapeHtml(tp("denied"))}</span></div>`;
+  if (!entry.data) return `<div class="patient secondary">${escapeHtml(tp("unavailable"))}</div>`;
+  const d = entry.data;
+  const name = d.name || visit.pseudonym;
+  return `<div class="patient">`
+    + (d.name ? `<div class="name">${escapeHtml(d.name)}</div>` : "")
+    + (d.phone ? `<div><a href="${escapeHtml(telHref(d.phone))}" aria-label="${escapeHtml(tp("call", { name, phone: d.phone }))}">${escapeHtml(d.phone)}</a></div>` : "")
+    + (d.address_details ? `<div class="access">${escapeHtml(tp("access", { text: d.address_details }))}</div>` : "")
+    + (d.notes ? `<div class="care">${escapeHtml(tp("care", { text: d.notes }))}</div>` : "")
+    + "</div>";
+}
+
+function recordedText(visitId) {
+  const r = state.recorded.get(visitId);
+  if (!r) return "";
+  if (r.kind === "missed") return tp("last.missed", { reason: tp(`reason.${r.reason}`) + (r.note ? ` — ${r.note}` : "") });
+  return tp("last.note", { note: r.note });
+}
+
 function renderNext() {
   const visit = nextVisit();
   const body = document.getElementById("next-body");
   const checkIn = document.getElementById("check-in");
   const checkOut = document.getElementById("check-out");
   const near = document.getElementById("near");
+  const missed = document.getElementById("next-missed");
+  const note = document.getElementById("next-note");
   if (!visit) {
     body.textContent = t("phone.none");
     delete body.dataset.visitId;
-    for (const el of [checkIn, checkOut]) el.disabled = true;
+    for (const el of [checkIn, checkOut, missed, note]) el.disabled = true;
     near.hidden = true;
     for (const id of ["nav-geo", "nav-osm"]) {
       const link = document.getElementById(id);
@@ -300,7 +489,9 @@ function renderNext() {
   const stops = stopsById();
   const arrival = arrivalText(visit.id, stops);
   const window0 = windowText(visit, stops);
+  loadDetails(visit);
   body.innerHTML = `<div class="who">${escapeHtml(visit.pseudonym)}${badges(markList(visit.id))}</div>`
+    + patientHtml(visit)
     + (arrival ? `<div class="arrival">${escapeHtml(arrival)}</div>` : "")
     + (window0 ? `<div class="secondary">${escapeHtml(window0)}</div>` : "")
     + `<div>${escapeHtml(visit.address || "")} ${escapeHtml(visit.commune || "")}</div>`
@@ -314,6 +505,10 @@ function renderNext() {
   const started = visit.status === "in_progress";
   checkIn.disabled = started;
   checkOut.disabled = !started;
+  missed.disabled = false;
+  note.disabled = false;
+  missed.setAttribute("aria-label", tp("missedOf", { name: visit.pseudonym }));
+  note.setAttribute("aria-label", tp("noteOf", { name: visit.pseudonym }));
   const isNear = d != null && d <= NEAR_M;
   near.hidden = !(isNear && !started);
   checkIn.classList.toggle("suggested", isNear && !started);
@@ -322,16 +517,43 @@ function renderNext() {
 function renderRound() {
   const list = document.getElementById("round");
   const stops = stopsById();
+  pruneDetails();
+  // The list is drawn again: keep the keyboard focus on the same button of the same visit.
+  const focused = list.contains(document.activeElement) ? document.activeElement.closest("button[data-act]") : null;
+  const keep = focused ? { act: focused.dataset.act, id: focused.dataset.id } : null;
   list.innerHTML = state.visits.map((v) => {
     const marks = markList(v.id);
     const arrival = arrivalText(v.id, stops);
     const secondary = [windowText(v, stops), v.commune || ""].filter(Boolean).join(" · ");
+    const open = state.expanded.has(v.id);
+    const closed = ["done", "cancelled"].includes(v.status);
+    const recorded = recordedText(v.id);
     return `<li class="${escapeHtml(v.status)}" data-visit-id="${v.id}"${marks.length ? ` data-mark="${marks.join(" ")}"` : ""}>`
       + `<div><strong>${escapeHtml(v.pseudonym)}</strong>${badges(marks)}</div>`
       + `<div>${arrival ? `<span class="arrival">${escapeHtml(arrival)}</span> · ` : ""}<span class="st">${escapeHtml(t(`status.${v.status}`))}</span></div>`
-      + (secondary ? `<div class="secondary">${escapeHtml(secondary)}</div>` : "") + "</li>";
+      + (secondary ? `<div class="secondary">${escapeHtml(secondary)}</div>` : "")
+      + (recorded ? `<div class="ev">${escapeHtml(recorded)}</div>` : "")
+      + (open ? `<div id="patient-${v.id}">${patientHtml(v)}</div>` : "")
+      + `<div class="row-actions">`
+      + `<button type="button" class="secondary" data-act="details" data-id="${v.id}" aria-expanded="${open}" aria-controls="patient-${v.id}" aria-label="${escapeHtml(tp("detailsOf", { name: v.pseudonym }))}">${escapeHtml(tp("details"))}</button>`
+      + (closed || v.status === "missed" ? "" : `<button type="button" class="secondary" data-act="missed" data-id="${v.id}" aria-label="${escapeHtml(tp("missedOf", { name: v.pseudonym }))}">${escapeHtml(tp("missed"))}</button>`)
+      + `<button type="button" class="secondary" data-act="note" data-id="${v.id}" aria-label="${escapeHtml(tp("noteOf", { name: v.pseudonym }))}">${escapeHtml(tp("note"))}</button>`
+      + "</div></li>";
   }).join("") || `<li>${escapeHtml(t("phone.none"))}</li>`;
+  if (keep) list.querySelector(`button[data-act="${keep.act}"][data-id="${keep.id}"]`)?.focus();
   renderNext();
+}
+
+function onRoundClick(e) {
+  const button = e.target.closest("button[data-act]");
+  if (!button) return;
+  const visit = state.visits.find((v) => v.id === Number(button.dataset.id));
+  if (!visit) return;
+  if (button.dataset.act === "details") {
+    if (state.expanded.has(visit.id)) state.expanded.delete(visit.id);
+    else { state.expanded.add(visit.id); loadDetails(visit); }
+    renderRound();
+  } else openEventDialog(visit, button.dataset.act, button);
 }
 
 function plural(key, n) {
@@ -443,6 +665,7 @@ async function loadSnapshot() {
   const pending = state.pending;
   const before = pending ? pending.before : state.loaded ? roundView() : null;
   const planId = state.plan?.plan_id;
+  if (state.day && snap.day && snap.day !== state.day) { dropDetails(); state.recorded.clear(); }
   state.day = snap.day || null;
   state.plan = (snap.plans || []).find((p) => p.team_id === teamId) || null;
   if (state.plan?.plan_id !== planId) state.etas = new Map();
@@ -534,13 +757,176 @@ function settleChanges(before, server) {
 async function recordEvent(kind) {
   const visit = nextVisit();
   if (!visit) return;
+  await recordVisitEvent(visit, kind);
+}
+
+/** A check-in, check-out, missed visit (with its reason) or note: to the outbox, then sent. */
+async function recordVisitEvent(visit, kind, extra = {}) {
   const fix = state.lastFix;
-  const body = { visit_id: visit.id, kind, client_id: newId(), device_time_s: Date.now() / 1000, lon: fix ? fix.lon : null, lat: fix ? fix.lat : null };
-  visit.status = kind === "check_in" ? "in_progress" : "done";
+  const body = { visit_id: visit.id, kind, client_id: newId(), device_time_s: Date.now() / 1000, lon: fix ? fix.lon : null, lat: fix ? fix.lat : null, ...extra };
+  if (kind === "check_in") visit.status = "in_progress";
+  else if (kind === "check_out") visit.status = "done";
+  else if (kind === "missed") visit.status = "missed";
+  if (kind === "missed" || kind === "note") state.recorded.set(visit.id, { kind, reason: extra.reason, note: extra.note || "" });
   renderRound();
   await outbox.add({ kind: "event", body });
   await showOutbox();
   flush();
+}
+
+// ---------------------------------------------------------------- missed visit and note
+let eventTarget = null; // {visit, kind, opener}
+
+function renderEventDialog() {
+  if (!eventTarget) return;
+  const { visit, kind } = eventTarget;
+  document.getElementById("event-title").textContent = tp(`${kind}.title`);
+  document.getElementById("event-visit").textContent = visit.pseudonym;
+  document.getElementById("reason-set").hidden = kind !== "missed";
+  for (const input of document.querySelectorAll("#reason-set input")) input.required = kind === "missed";
+  document.getElementById("event-note-label").textContent = tp(`${kind}.text`);
+  document.getElementById("event-note").required = kind === "note";
+}
+
+function openEventDialog(visit, kind, opener) {
+  eventTarget = { visit, kind, opener };
+  document.getElementById("event-form").reset();
+  document.getElementById("event-error").textContent = "";
+  renderEventDialog();
+  const dialog = document.getElementById("event-dialog");
+  dialog.showModal();
+  (kind === "missed" ? document.querySelector("#reason-set input") : document.getElementById("event-note")).focus();
+}
+
+function closeEventDialog() {
+  const opener = eventTarget?.opener;
+  eventTarget = null;
+  document.getElementById("event-dialog").close();
+  if (opener && opener.isConnected) opener.focus();
+  else document.getElementById("next-title").focus();
+}
+
+async function submitEvent(e) {
+  e.preventDefault();
+  if (!eventTarget) return;
+  const { visit, kind } = eventTarget;
+  const note = document.getElementById("event-note").value.trim();
+  const reason = document.querySelector("#reason-set input:checked")?.value;
+  const error = document.getElementById("event-error");
+  if (kind === "missed" && !reason) { error.textContent = tp("need.reason"); document.querySelector("#reason-set input").focus(); return; }
+  if (kind === "note" && !note) { error.textContent = tp("need.note"); document.getElementById("event-note").focus(); return; }
+  const extra = kind === "missed" ? { reason, ...(note ? { note } : {}) } : { note };
+  closeEventDialog();
+  await recordVisitEvent(visit, kind, extra);
+  document.getElementById("phone-notice").textContent = state.online && state.conn === "online"
+    ? tp(`sent.${kind}`, { name: visit.pseudonym })
+    : tp("sent.offline");
+}
+
+// ---------------------------------------------------------------- unpairing / logout
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+let unpairForce = false;
+
+function isSessionUser() {
+  return state.config?.principal?.kind === "user";
+}
+
+function renderUnpairButton() {
+  const button = document.getElementById("unpair");
+  button.textContent = isSessionUser() ? tp("logout") : t("phone.unpair");
+}
+
+async function describeUnpair(reason = null) {
+  const n = await outbox.count().catch(() => 0);
+  const title = document.getElementById("unpair-title");
+  title.textContent = tp(isSessionUser() ? "logout.title" : "unpair.title");
+  let text = tp("unpair.clean");
+  unpairForce = false;
+  if (n && (reason === "failed" || !state.online)) {
+    text = `${tp(reason === "failed" ? "unpair.failed" : "unpair.offline", { n })} ${text}`;
+    unpairForce = true;
+  } else if (n) text = `${tp("unpair.pending", { n })} ${text}`;
+  document.getElementById("unpair-text").textContent = text;
+  document.getElementById("unpair-ok").textContent = unpairForce ? tp("unpair.force") : tp(isSessionUser() ? "logout.ok" : "unpair.ok");
+  return n;
+}
+
+async function askUnpair() {
+  await describeUnpair();
+  document.getElementById("unpair-ok").disabled = false;
+  document.getElementById("unpair-dialog").showModal();
+  document.getElementById("unpair-cancel").focus();
+}
+
+async function confirmUnpair() {
+  const ok = document.getElementById("unpair-ok");
+  if (!unpairForce) {
+    const n = await outbox.count().catch(() => 0);
+    if (n) {
+      // Send what is waiting first; what cannot leave is only dropped on a second, explicit yes.
+      ok.disabled = true;
+      document.getElementById("unpair-text").textContent = tp("unpair.sending");
+      await flush().catch(() => {});
+      const deadline = Date.now() + 15000;
+      while ((state.flushing || state.flushAgain) && Date.now() < deadline) await sleep(100);
+      if (await outbox.count().catch(() => 0)) {
+        await describeUnpair("failed");
+        ok.disabled = false;
+        ok.focus();
+        return;
+      }
+    }
+  }
+  ok.disabled = true;
+  await wipe();
+  location.href = "/phone/";
+}
+
+/** Leave nothing of the team's day on the phone: details, round, outbox, its database, caches. */
+async function wipe() {
+  dropDetails();
+  state.visits = [];
+  state.recorded.clear();
+  if (socket) socket.disconnect();
+  if (isSessionUser()) {
+    try { await api("/api/session", { method: "DELETE", token: null }); } catch (err) { console.warn("logout", err); }
+    setCsrf(null);
+  }
+  setDeviceToken(null);
+  try { await outbox.clear(); } catch (err) { console.warn("outbox", err); }
+  try {
+    const conn = await dbPromise;
+    if (conn) conn.close();
+  } catch (err) { /* never opened */ }
+  dbPromise = null;
+  await new Promise((resolve) => {
+    const req = indexedDB.deleteDatabase("dispatch-phone");
+    req.onsuccess = req.onerror = req.onblocked = () => resolve();
+  });
+  if ("caches" in window) {
+    for (const key of await caches.keys()) if (key.startsWith("dispatch-phone")) await caches.delete(key);
+  }
+}
+
+// ---------------------------------------------------------------- the service's day
+function setDayEnd(serverTime, timeS) {
+  if (typeof serverTime === "number" && typeof timeS === "number") patient.endsAt = serverTime + (86400 - timeS);
+}
+
+async function checkDay() {
+  if (patient.endsAt == null || serverNow() < patient.endsAt) return;
+  // A new day: yesterday's patients leave the phone's memory, today's round is loaded again.
+  dropDetails();
+  state.recorded.clear();
+  patient.endsAt = null;
+  try {
+    const config = await api("/api/live/config");
+    syncClock(config.server_time);
+    setDayEnd(config.server_time, config.time_s);
+    await loadSnapshot();
+  } catch (err) {
+    renderRound();
+  }
 }
 
 // ---------------------------------------------------------------- pairing and start
@@ -580,6 +966,7 @@ function renderTeamName() {
 async function start() {
   state.config = await api("/api/live/config");
   syncClock(state.config.server_time);
+  setDayEnd(state.config.server_time, state.config.time_s);
   const principal = state.config.principal;
   if (!principal || principal.team_id == null) { showPairing(); return; }
   document.getElementById("pairing").hidden = true;
@@ -599,6 +986,11 @@ async function start() {
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") { acquireWakeLock(); flush(); } });
   document.getElementById("check-in").addEventListener("click", () => recordEvent("check_in"));
   document.getElementById("check-out").addEventListener("click", () => recordEvent("check_out"));
+  document.getElementById("next-missed").addEventListener("click", (e) => { const v = nextVisit(); if (v) openEventDialog(v, "missed", e.currentTarget); });
+  document.getElementById("next-note").addEventListener("click", (e) => { const v = nextVisit(); if (v) openEventDialog(v, "note", e.currentTarget); });
+  document.getElementById("round").addEventListener("click", onRoundClick);
+  renderUnpairButton();
+  setInterval(checkDay, DAY_CHECK_MS);
   if (navigator.getBattery) navigator.getBattery().then((b) => { state.battery = b; }).catch(() => {});
   await acquireWakeLock();
   await showOutbox();
@@ -611,6 +1003,10 @@ async function start() {
 function onLocale() {
   const lang = document.getElementById("lang");
   lang.lang = getLocale() === "fr" ? "en" : "fr";
+  applyPhoneTexts();
+  renderUnpairButton();
+  renderEventDialog();
+  if (document.getElementById("unpair-dialog").open) describeUnpair();
   renderStatus();
   renderTeamName();
   renderPairError();
@@ -625,7 +1021,12 @@ async function main() {
   document.getElementById("lang").addEventListener("click", toggle);
   onChange(onLocale);
   document.getElementById("changes-seen").addEventListener("click", acknowledgeChanges);
-  document.getElementById("unpair").addEventListener("click", async () => { setDeviceToken(null); await outbox.clear(); location.href = "/phone/"; });
+  document.getElementById("unpair").addEventListener("click", askUnpair);
+  document.getElementById("unpair-cancel").addEventListener("click", () => { document.getElementById("unpair-dialog").close(); document.getElementById("unpair").focus(); });
+  document.getElementById("unpair-ok").addEventListener("click", confirmUnpair);
+  document.getElementById("event-form").addEventListener("submit", submitEvent);
+  document.getElementById("event-cancel").addEventListener("click", closeEventDialog);
+  document.getElementById("event-dialog").addEventListener("cancel", (e) => { e.preventDefault(); closeEventDialog(); });
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/phone/sw.js", { scope: "/phone/" }).catch((err) => console.warn("service worker", err));
   document.getElementById("pair-form").addEventListener("submit", async (e) => {
     e.preventDefault();

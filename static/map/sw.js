@@ -1,5 +1,9 @@
 // Service worker of the team phone page: caches the shell so the page opens without coverage.
-const CACHE = "dispatch-phone-v2";
+//
+// Only the files of SHELL are kept (code, styles, icons: no patient data). /api/ and /socket.io/
+// are never cached: the round and the patients' details stay in the page's memory. The unpairing
+// deletes this cache too.
+const CACHE = "dispatch-phone-v3";
 const SHELL = [
   "/phone/",
   "/phone/manifest.webmanifest",
@@ -27,14 +31,17 @@ self.addEventListener("fetch", (event) => {
   if (event.request.method !== "GET" || url.origin !== location.origin) return;
   if (url.pathname.startsWith("/api/") || url.pathname.startsWith("/socket.io/")) return;
   if (!SHELL.includes(url.pathname)) return;
+  // Kept under the bare path: a pairing link's ?code= never lands in the cache.
+  const key = url.pathname;
   // Network first (fresh code when online), the cached shell when the network fails.
   event.respondWith(
     fetch(event.request)
       .then((response) => {
         const copy = response.clone();
-        if (response.ok) caches.open(CACHE).then((cache) => cache.put(event.request, copy));
+        const noStore = /no-store/i.test(response.headers.get("Cache-Control") || "");
+        if (response.ok && !noStore) caches.open(CACHE).then((cache) => cache.put(key, copy));
         return response;
       })
-      .catch(() => caches.match(event.request, { ignoreSearch: true })),
+      .catch(() => caches.match(key)),
   );
 });

@@ -1,0 +1,355 @@
+// Coordinator: a visit's patient details (name, address, phone, access and care notes, what
+// happened at the visit) opened from the map's popup or from "Visites du jour", and "Qui a
+// consulté ?", the audit lines of that visit.
+//
+// Loaded by map.js as an extension: init(ctx), see map.js for ctx. Every opening is one read of
+// GET /api/visits/{id}/details (audited by the server, with the screen it came from); the
+// details live in the dialog only and are dropped when it closes. Events pushed live ("event")
+// are added to the open dialog without another read.
+import { getLocale, hhmm, onChange } from "./i18n.js";
+import { escapeHtml } from "./common.js";
+
+const TEXT = {
+  fr: {
+    open: "Détails",
+    openLabel: "Détails du patient de {name}",
+    title: "Détails — {name}",
+    close: "Fermer",
+    loading: "Chargement…",
+    failed: "Détails indisponibles : {error}",
+    audited: "Cette consultation est enregistrée (journal d'accès).",
+    name: "Nom",
+    address: "Adresse",
+    phone: "Téléphone",
+    phoneCall: "Appeler le {phone}",
+    access: "Accès (code, clés)",
+    notes: "Notes de soin",
+    none: "—",
+    visit: "Visite",
+    windows: "Créneau {start}–{end}",
+    team: "Équipe : {name}",
+    unassigned: "non affectée",
+    events: "Suivi de la visite",
+    noEvents: "Rien d'enregistré pour cette visite.",
+    "kind.arrival": "Arrivée détectée",
+    "kind.check_in": "Début de visite",
+    "kind.check_out": "Fin de visite",
+    "kind.missed": "Visite manquée",
+    "kind.note": "Note",
+    "reason.absent": "patient absent",
+    "reason.refused": "soin refusé",
+    "reason.hospitalised": "patient hospitalisé",
+    "reason.no_access": "accès impossible",
+    "reason.other": "autre raison",
+    who: "Qui a consulté ?",
+    whoTitle: "Accès à cette visite",
+    whoEmpty: "Personne n'a encore consulté cette visite.",
+    whoFailed: "Journal indisponible : {error}",
+    "col.when": "Quand",
+    "col.who": "Qui",
+    "col.what": "Action",
+    "col.where": "Depuis",
+    "action.visit.details.read": "a lu les coordonnées",
+    "action.visit.details.denied": "accès refusé",
+    "action.visit.events.read": "a lu les notes",
+    "action.visit.create": "a créé la visite",
+    "action.visit.update": "a modifié la visite",
+    "action.visit.cancel": "a annulé la visite",
+    "from.map": "carte",
+    "from.list": "liste des visites",
+    "from.phone": "téléphone de l'équipe",
+    phoneOf: "téléphone ({team})",
+    more: "{n} lignes de plus dans le journal complet (administrateur).",
+  },
+  en: {
+    open: "Details",
+    openLabel: "Patient details of {name}",
+    title: "Details — {name}",
+    close: "Close",
+    loading: "Loading…",
+    failed: "Details unavailable: {error}",
+    audited: "This read is recorded (access log).",
+    name: "Name",
+    address: "Address",
+    phone: "Phone",
+    phoneCall: "Call {phone}",
+    access: "Access (door code, keys)",
+    notes: "Care notes",
+    none: "—",
+    visit: "Visit",
+    windows: "Window {start}–{end}",
+    team: "Team: {name}",
+    unassigned: "unassigned",
+    events: "Visit record",
+    noEvents: "Nothing recorded for this visit.",
+    "kind.arrival": "Arrival detected",
+    "kind.check_in": "Visit started",
+    "kind.check_out": "Visit ended",
+    "kind.missed": "Visit missed",
+    "kind.note": "Note",
+    "reason.absent": "patient away",
+    "reason.refused": "care refused",
+    "reason.hospitalised": "patient in hospital",
+    "reason.no_access": "no access",
+    "reason.other": "other reason",
+    who: "Who read it?",
+    whoTitle: "Access to this visit",
+    whoEmpty: "Nobody has read this visit yet.",
+    whoFailed: "Log unavailable: {error}",
+    "col.when": "When",
+    "col.who": "Who",
+    "col.what": "Action",
+    "col.where": "From",
+    "action.visit.details.read": "read the details",
+    "action.visit.details.denied": "access refused",
+    "action.visit.events.read": "read the notes",
+    "action.visit.create": "created the visit",
+    "action.visit.update": "changed the visit",
+    "action.visit.cancel": "cancelled the visit",
+    "from.map": "map",
+    "from.list": "visit list",
+    "from.phone": "team phone",
+    phoneOf: "phone ({team})",
+    more: "{n} more lines in the full log (administrator).",
+  },
+};
+
+function tr(key, vars = {}) {
+  const dict = TEXT[getLocale()] || TEXT.fr;
+  const text = dict[key] || TEXT.fr[key] || key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+const STYLE = `
+.dd-dialog { width: min(560px, calc(100vw - 1.5rem)); max-height: calc(100vh - 2rem); padding: 0; }
+.dd-dialog::backdrop { background: #0005; }
+.dd-head { display: flex; align-items: center; justify-content: space-between; gap: .5rem; padding: .6rem .9rem; background: #123a5a; color: #fff; position: sticky; top: 0; }
+.dd-head h2 { margin: 0; font-size: 1.05rem; }
+.dd-head button { background: #fff; color: #123a5a; border: 0; border-radius: 4px; padding: .3rem .7rem; font: inherit; cursor: pointer; }
+.dd-body { padding: .6rem .9rem 1rem; }
+.dd-body dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem .8rem; margin: .4rem 0 .8rem; }
+.dd-body dt { font-weight: 600; color: #33414e; }
+.dd-body dd { margin: 0; overflow-wrap: anywhere; white-space: pre-line; }
+.dd-body h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
+.dd-note { font-size: .8rem; color: #4f5b66; margin: 0 0 .3rem; }
+.dd-events { margin: 0; padding-left: 1.1rem; font-size: .88rem; }
+.dd-events li { padding: .1rem 0; }
+.dd-events .missed { color: #9b2a1c; font-weight: 600; }
+.dd-time { font-variant-numeric: tabular-nums; color: #33414e; }
+.dd-who { margin-top: .6rem; background: #e3ebf3; color: #123a5a; border: 1px solid #9ab; border-radius: 4px; padding: .3rem .7rem; font: inherit; cursor: pointer; }
+.dd-audit { width: 100%; border-collapse: collapse; font-size: .8rem; margin-top: .4rem; }
+.dd-audit th, .dd-audit td { text-align: left; border-bottom: 1px solid #dde3ea; padding: .2rem .3rem; vertical-align: top; }
+.dd-error { color: #a93226; }
+.visit-list .vdet { flex: none; font-size: .75rem; padding: .1rem .4rem; }
+.dd-popup-open { margin-top: .4rem; font: inherit; font-size: .8rem; padding: .15rem .6rem; cursor: pointer; }
+`;
+
+export async function init(ctx) {
+  const { api, state } = ctx;
+  // Patient details are for coordinators (administrators and planners have no access).
+  if (state.config?.principal?.role !== "coordinator") return;
+  const style = document.createElement("style");
+  style.textContent = STYLE;
+  document.head.appendChild(style);
+
+  const dialog = document.createElement("dialog");
+  dialog.className = "dd-dialog";
+  dialog.id = "dd-dialog";
+  dialog.setAttribute("aria-labelledby", "dd-title");
+  document.body.appendChild(dialog);
+
+  // What the dialog shows; the patient's details are dropped when it closes.
+  let open = null; // {visitId, from, details, events, audit, error, auditError, opener}
+
+  const timeOf = (unixS) => {
+    if (unixS == null) return "";
+    return new Intl.DateTimeFormat(getLocale(), { hour: "2-digit", minute: "2-digit" }).format(new Date(unixS * 1000));
+  };
+  const whenOf = (unixS) => new Intl.DateTimeFormat(getLocale(), { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(unixS * 1000));
+
+  function eventLine(e) {
+    const fr = getLocale() === "fr";
+    let text = tr(`kind.${e.kind}`);
+    if (e.reason) text += `${fr ? " : " : ": "}${tr(`reason.${e.reason}`)}`;
+    if (e.note && e.kind !== "arrival") text += fr ? ` — « ${e.note} »` : ` — “${e.note}”`;
+    const team = e.team_id != null ? ` (${ctx.teamName(e.team_id)})` : "";
+    return `<li class="${escapeHtml(e.kind)}" data-event-id="${escapeHtml(e.id)}"><span class="dd-time">${escapeHtml(timeOf(e.device_time_s ?? e.server_time_s))}</span> ${escapeHtml(text)}${escapeHtml(team)}</li>`;
+  }
+
+  function whoName(item) {
+    if (item.actor_kind === "device") return tr("phoneOf", { team: item.team_name || "?" });
+    return item.team_name ? `${item.actor_name} (${item.team_name})` : item.actor_name;
+  }
+
+  function whereOf(item) {
+    const d = item.detail || {};
+    const parts = [];
+    if (d.from) parts.push(tr(`from.${d.from}`));
+    if (item.actor_kind === "device" && d.device) parts.push(d.device);
+    if (item.ip) parts.push(item.ip);
+    return parts.join(" · ");
+  }
+
+  function render() {
+    if (!open) return;
+    const visit = state.visits.get(open.visitId) || { pseudonym: `#${open.visitId}` };
+    const d = open.details;
+    const row = (label, value) => `<dt>${escapeHtml(tr(label))}</dt><dd>${value || escapeHtml(tr("none"))}</dd>`;
+    let body = `<p class="dd-note">${escapeHtml(tr("audited"))}</p>`;
+    if (open.error) body += `<p class="dd-error" role="alert">${escapeHtml(tr("failed", { error: open.error }))}</p>`;
+    else if (!d) body += `<p>${escapeHtml(tr("loading"))}</p>`;
+    else {
+      const address = [visit.address, visit.commune].filter(Boolean).join(", ");
+      const phone = d.phone ? `<a href="tel:${escapeHtml(String(d.phone).replace(/[^\d+]/g, ""))}" aria-label="${escapeHtml(tr("phoneCall", { phone: d.phone }))}">${escapeHtml(d.phone)}</a>` : "";
+      const w = (visit.windows || [])[0];
+      const when = [w ? tr("windows", { start: hhmm(w[0]), end: hhmm(w[1]) }) : "", tr("team", { name: visit.team_id ? ctx.teamName(visit.team_id) : tr("unassigned") })].filter(Boolean).join(" · ");
+      body += "<dl>"
+        + row("name", escapeHtml(d.name || ""))
+        + row("address", escapeHtml(address))
+        + row("phone", phone)
+        + row("access", escapeHtml(d.address_details || ""))
+        + row("notes", escapeHtml(d.notes || ""))
+        + row("visit", escapeHtml(when))
+        + "</dl>";
+      body += `<h3 id="dd-events-title">${escapeHtml(tr("events"))}</h3>`;
+      const events = open.events || [];
+      body += events.length
+        ? `<ol class="dd-events" aria-labelledby="dd-events-title" aria-live="polite">${events.map(eventLine).join("")}</ol>`
+        : `<p class="dd-note" aria-live="polite">${escapeHtml(tr("noEvents"))}</p>`;
+      body += `<button type="button" class="dd-who" aria-expanded="${open.audit ? "true" : "false"}" aria-controls="dd-audit-box">${escapeHtml(tr("who"))}</button>`;
+      body += `<div id="dd-audit-box">`;
+      if (open.auditError) body += `<p class="dd-error" role="alert">${escapeHtml(tr("whoFailed", { error: open.auditError }))}</p>`;
+      else if (open.audit) {
+        const items = open.audit.items || [];
+        body += items.length
+          ? `<table class="dd-audit"><caption class="dd-note">${escapeHtml(tr("whoTitle"))}</caption><thead><tr><th scope="col">${escapeHtml(tr("col.when"))}</th><th scope="col">${escapeHtml(tr("col.who"))}</th><th scope="col">${escapeHtml(tr("col.what"))}</th><th scope="col">${escapeHtml(tr("col.where"))}</th></tr></thead><tbody>`
+            + items.map((i) => `<tr data-action="${escapeHtml(i.action)}"><td>${escapeHtml(whenOf(i.at_s))}</td><td>${escapeHtml(whoName(i))}</td><td>${escapeHtml(tr(`action.${i.action}`))}</td><td>${escapeHtml(whereOf(i))}</td></tr>`).join("")
+            + "</tbody></table>"
+          : `<p class="dd-note">${escapeHtml(tr("whoEmpty"))}</p>`;
+        if (open.audit.total > items.length) body += `<p class="dd-note">${escapeHtml(tr("more", { n: open.audit.total - items.length }))}</p>`;
+      }
+      body += "</div>";
+    }
+    const hadFocusOnWho = document.activeElement?.classList?.contains("dd-who");
+    dialog.innerHTML = `<div class="dd-head"><h2 id="dd-title">${escapeHtml(tr("title", { name: visit.pseudonym }))}</h2>`
+      + `<button type="button" class="dd-close">${escapeHtml(tr("close"))}</button></div><div class="dd-body">${body}</div>`;
+    dialog.querySelector(".dd-close").addEventListener("click", () => dialog.close());
+    const who = dialog.querySelector(".dd-who");
+    if (who) {
+      who.addEventListener("click", loadAudit);
+      if (hadFocusOnWho) who.focus();
+    }
+  }
+
+  async function loadAudit() {
+    if (!open) return;
+    const visitId = open.visitId;
+    try {
+      const audit = await api(`/api/visits/${visitId}/audit?limit=50`, { token: null });
+      if (open?.visitId !== visitId) return;
+      open.audit = audit;
+      open.auditError = null;
+    } catch (err) {
+      if (open?.visitId !== visitId) return;
+      open.auditError = err.message;
+    }
+    render();
+  }
+
+  async function openDetails(visitId, from, opener) {
+    open = { visitId, from, details: null, events: null, audit: null, error: null, auditError: null, opener };
+    render();
+    if (!dialog.open) dialog.showModal();
+    dialog.querySelector(".dd-close").focus();
+    try {
+      const [details, events] = await Promise.all([
+        api(`/api/visits/${visitId}/details?from=${from}`, { token: null }),
+        api(`/api/visits/${visitId}/events?limit=200`, { token: null }),
+      ]);
+      if (open?.visitId !== visitId) return;
+      open.details = details.details;
+      open.events = events.items;
+    } catch (err) {
+      if (open?.visitId !== visitId) return;
+      open.error = err.message;
+    }
+    const focusClose = document.activeElement === dialog.querySelector(".dd-close");
+    render();
+    if (focusClose) dialog.querySelector(".dd-close").focus();
+  }
+
+  dialog.addEventListener("close", () => {
+    const opener = open?.opener;
+    open = null;
+    dialog.innerHTML = "";
+    if (opener && opener.isConnected) opener.focus();
+  });
+  // A click on the backdrop closes the dialog.
+  dialog.addEventListener("click", (e) => { if (e.target === dialog) dialog.close(); });
+
+  ctx.on("event", (event) => {
+    if (!open || !open.events || event.visit_id !== open.visitId) return;
+    if (open.events.some((e) => e.id === event.id)) return;
+    open.events.push(event);
+    render();
+  });
+  ctx.on("live", () => { if (open && open.details) render(); });
+
+  // "Visites du jour": a "Détails" button on each row (the list is redrawn often).
+  const list = document.getElementById("visit-list");
+  const decorateList = () => {
+    for (const li of list.querySelectorAll("li[data-visit-id]")) {
+      if (li.querySelector(".vdet")) continue;
+      const id = Number(li.dataset.visitId);
+      const v = state.visits.get(id);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "vdet";
+      button.dataset.detailsId = String(id);
+      button.textContent = tr("open");
+      button.setAttribute("aria-label", tr("openLabel", { name: v ? v.pseudonym : `#${id}` }));
+      li.appendChild(button);
+    }
+  };
+  if (list) {
+    new MutationObserver(decorateList).observe(list, { childList: true });
+    decorateList();
+    list.addEventListener("click", (e) => {
+      const button = e.target.closest("button.vdet");
+      if (!button) return;
+      const id = Number(button.dataset.detailsId);
+      ctx.selectVisit(id, { source: "list" });
+      openDetails(id, "list", button);
+    });
+  }
+
+  // The map's visit popup: a "Détails" button for the visit just selected on the map.
+  let popupVisit = null;
+  ctx.on("select-visit", ({ visit_id: id, source }) => { if (source === "map") popupVisit = id; });
+  const decoratePopup = () => {
+    for (const content of document.querySelectorAll(".visit-popup .maplibregl-popup-content")) {
+      if (content.querySelector(".dd-popup-open") || popupVisit == null) continue;
+      const id = popupVisit;
+      const v = state.visits.get(id);
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "dd-popup-open";
+      button.dataset.detailsId = String(id);
+      button.textContent = tr("open");
+      button.setAttribute("aria-label", tr("openLabel", { name: v ? v.pseudonym : `#${id}` }));
+      button.addEventListener("click", () => openDetails(id, "map", null));
+      content.appendChild(document.createElement("br"));
+      content.appendChild(button);
+    }
+  };
+  new MutationObserver(decoratePopup).observe(ctx.map.getContainer(), { childList: true, subtree: true });
+
+  onChange(() => {
+    for (const b of document.querySelectorAll(".vdet, .dd-popup-open")) {
+      const v = state.visits.get(Number(b.dataset.detailsId));
+      b.textContent = tr("open");
+      b.setAttribute("aria-label", tr("openLabel", { name: v ? v.pseudonym : `#${b.dataset.detailsId}` }));
+    }
+    render();
+  });
+}
