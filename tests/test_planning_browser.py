@@ -62,7 +62,9 @@ def test_planner_page_draws_map_and_charts(server, browser):
     assert page.locator("#chart-bands rect").count() == 4
     assert page.locator("#least tbody tr").count() > 0
     page.wait_for_selector("#compare tbody tr", timeout=30_000)
-    assert page.locator("#compare tbody tr").count() == 3
+    # The territory's bases, then the file's three scenarios (the one shown highlighted).
+    assert page.locator("#compare tbody tr").count() == 4
+    assert page.locator("#compare tbody tr.current").count() == 1
     assert "Couverture de la population" in page.inner_text("body")
     # Accessibility choropleth, then English.
     page.check("input[name=choropleth][value=apl]")

@@ -426,11 +426,29 @@ def _table(rows: Sequence[dict[str, Any]], *, table_id: str = "", locale: str = 
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(_label(str(c), locale))}</th>" for c in cols)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c), str(c)))}</td>" for c in cols) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(_local(_fmt(r.get(c), str(c)), r.get(c), locale))}</td>"
+            for c in cols
+        )
+        + "</tr>"
         for r in rows
     )
     ident = f' id="{table_id}"' if table_id else ""
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _local(text: str, value: Any, locale: str) -> str:
+    """A number written by :func:`_fmt` the French way in French (1 234,5 ; 50,6 %)."""
+    if locale != "fr" or not isinstance(value, float):
+        return text
+    return french_number(text)
+
+
+def french_number(text: str) -> str:
+    """``1,234.5`` / ``50.6%`` written the French way: ``1 234,5`` / ``50,6 %`` (narrow
+    no-break spaces)."""
+    return text.replace(",", "\u202f").replace(".", ",").replace("%", "\u202f%")
 
 
 def _fmt(v: Any, key: str = "") -> str:
@@ -509,6 +527,26 @@ def write_report(
     return path
 
 
+#: KPI columns that come from simulated days (left out of a report without simulation).
+SIMULATION_KEYS = frozenset(
+    {
+        "days",
+        "requested",
+        "served",
+        "refused",
+        "service_level",
+        "on_time_share",
+        "travel_share",
+        "distance_km",
+        "travel_time_h",
+        "visits_per_team_day",
+        "violations",
+        "teams_needed",
+        "service_level_target",
+    }
+)
+
+
 def report_html(
     results: Sequence[Any], territory: Any, *, locale: str = "fr", files: Sequence[str] = ()
 ) -> str:
@@ -522,6 +560,9 @@ def report_html(
         raise ValidationError("no scenario result to report")
     t = TEXT[locale]
     kpis = [r.kpis() for r in results]
+    simulated = any(r.days for r in results)
+    if not simulated:  # coverage only (the planner page): no empty simulation figures
+        kpis = [{k: v for k, v in row.items() if k not in SIMULATION_KEYS} for row in kpis]
     vmax = max(max(r.accessibility.per_1000, default=0) for r in results)
     sections = []
     pop = results[0].coverage.total_population
@@ -564,14 +605,24 @@ def report_html(
             f"{_img(accessibility_map(territory, r, t, vmax), t['map_acc'], 'map')}"
             f"{_img(demand_map(territory, r, t), t['map_dem'], 'map')}</div>"
             f"<h3>{t['least']}</h3>{_table(least, locale=locale)}"
-            f"<h3>{t['simulation']}</h3>{tn_text}"
-            f"{_table([_day_row(d) for d in r.days], locale=locale)}</section>"
+            + (
+                f"<h3>{t['simulation']}</h3>{tn_text}"
+                f"{_table([_day_row(d) for d in r.days], locale=locale)}"
+                if simulated
+                else ""
+            )
+            + "</section>"
         )
-    method = METHOD_TEXT[locale].format(
-        steps=steps, rate=first.demand.rate_per_1000_per_day, seed=first.seed
-    )
+    rate = f"{first.demand.rate_per_1000_per_day:g}"
+    if locale == "fr":
+        steps = " ; ".join(
+            f"≤{s // 60} min : {french_number(f'{w:g}')}" for s, w in results[0].accessibility.steps
+        )
+        rate = french_number(rate)
+    method = METHOD_TEXT[locale].format(steps=steps, rate=rate, seed=first.seed)
     links = " ".join(f"<a href='{html.escape(f)}'>{html.escape(f)}</a>" for f in files)
     files_line = f"<p>{t['files']} : {links}</p>" if files else ""
+    days_text = f" · {t['days']} : {max(len(r.days) for r in results)}" if simulated else ""
     doc = f"""<!doctype html>
 <html lang="{locale}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -586,8 +637,7 @@ img.chart{{max-width:100%}} figcaption{{font-size:.8rem;color:#555;max-width:380
 section{{border-top:2px solid #ddd;margin-top:1.5rem}} footer{{font-size:.8rem;color:#666;margin-top:2rem}}
 </style></head><body>
 <h1>{t["title"]} - {html.escape(territory.name)}</h1>
-<p>{t["territory"]} : {html.escape(territory.id)} · {t["population"]} : {pop:,.0f} ·
-{t["days"]} : {max(len(r.days) for r in results)}</p>
+<p>{t["territory"]} : {html.escape(territory.id)} · {t["population"]} : {_local(f"{pop:,.0f}", pop, locale)}{days_text}</p>
 <p><strong>{t["method"]}</strong> : {html.escape(method)}</p>
 {"".join(sections)}
 <footer>{files_line}<p>{t["generated"]} · {t["attribution"]}</p></footer>

@@ -149,8 +149,12 @@ def _analysis(
     bands: tuple[int, ...] | None,
     *,
     scenario: Any = None,
+    with_isochrones: bool = True,
 ) -> dict[str, Any]:
-    """The analysis of a scenario by id, or of ``scenario`` (bases changed on the page)."""
+    """The analysis of a scenario by id, or of ``scenario`` (bases changed on the page).
+
+    Without isochrones (their polygons take seconds) it takes milliseconds.
+    """
     from dispatch.planning.coverage import validate_bands
     from dispatch.planning.runner import analyse
 
@@ -160,14 +164,14 @@ def _analysis(
     if bands is not None:
         scenario = replace(scenario, bands_s=validate_bands(bands))
     bases_key = tuple((b.id, b.name, b.lon, b.lat) for b in scenario.bases) if changed else None
-    key = (settings.territory, scenario_id, scenario.bands_s, bases_key)
+    key = (settings.territory, scenario_id, scenario.bands_s, bases_key, with_isochrones)
     state = _state()
     with state.lock:
         if key in state.analyses:
             state.analyses.move_to_end(key)
             return state.analyses[key]
     territory, router = _territory_router(settings)
-    result = analyse(scenario, territory, router)
+    result = analyse(scenario, territory, router, with_isochrones=with_isochrones)
     body = {
         "scenario_id": scenario_id,
         "changed": changed,
@@ -389,9 +393,15 @@ def analysis_of_bases() -> ResponseReturnValue:
         ):
             raise ValidationError("bands_min: give a list of minutes, e.g. [10, 20, 30]")
         bands_s = tuple(int(round(float(b) * 60)) for b in bands)
-    if data.get("bases") is None:
-        return ok(**_analysis(settings, scenario_id, bands_s))
-    return ok(**_analysis(settings, scenario_id, bands_s, scenario=scenario))
+    with_isochrones = data.get("isochrones", True)
+    if not isinstance(with_isochrones, bool):
+        raise ValidationError("isochrones must be true or false")
+    changed = scenario if data.get("bases") is not None else None
+    return ok(
+        **_analysis(
+            settings, scenario_id, bands_s, scenario=changed, with_isochrones=with_isochrones
+        )
+    )
 
 
 @bp.get("/api/planning/compare")
@@ -694,6 +704,10 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "scenario": {"type": "string"},
                     "bases": _BASES,
                     "bands_min": {"type": "array", "items": {"type": "number"}},
+                    "isochrones": {
+                        "type": "boolean",
+                        "description": "false: coverage and accessibility only, in milliseconds",
+                    },
                 },
             },
             response={"type": "object"},

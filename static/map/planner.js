@@ -60,6 +60,59 @@ const DICT = {
     "login.submit": "Se connecter",
     "login.failed": "Connexion refusée : {error}",
     attribution: "Réseau routier © contributeurs OpenStreetMap (ODbL) · communes INSEE",
+    logout: "Se déconnecter",
+    "map.label": "Carte de couverture",
+    "chart.bands": "Population par tranche de temps de trajet",
+    "chart.days": "Visites servies et refusées par jour",
+    "scenario.default": "Bases du territoire",
+    "bases.title": "Bases du scénario",
+    "bases.hint": "Appuyez sur « Placer une base », puis cliquez sur la carte. Une base placée se déplace en la faisant glisser.",
+    "bases.place": "Placer une base",
+    "bases.placing": "Cliquez sur la carte pour placer la base (Échap pour annuler).",
+    "bases.reset": "Annuler les changements",
+    "bases.remove": "Retirer",
+    "bases.remove_label": "Retirer la base {name}",
+    "bases.new_name": "Nouvelle base ({commune})",
+    "bases.new_name_plain": "Nouvelle base {n}",
+    "bases.teams": "{n} équipe(s)",
+    "bases.new": "hypothétique",
+    "bases.marker": "Base hypothétique {name} : faites-la glisser pour la déplacer",
+    "bases.changed": "Bases modifiées, non enregistrées : la couverture ci-dessous les inclut.",
+    "bases.computing": "Calcul de la couverture…",
+    "bases.computed": "Couverture recalculée avec vos bases en {s} s.",
+    "bases.last": "Un scénario garde au moins une base.",
+    "bases.outside": "Ce point est hors du territoire : placez la base à l'intérieur.",
+    "bases.added": "Base « {name} » placée.",
+    "bases.removed": "Base « {name} » retirée.",
+    "bases.moved": "Base « {name} » déplacée.",
+    "fig.band": "Population à ≤ {m} min",
+    "fig.apl": "Accessibilité moyenne (APL)",
+    "fig.before": "Scénario",
+    "fig.after": "Avec vos bases",
+    "fig.delta": "Écart",
+    "fig.now": "Valeur",
+    "save.name": "Nom du scénario",
+    "save.submit": "Enregistrer le scénario",
+    "save.done": "Scénario « {name} » enregistré.",
+    "save.exists": "Un scénario « {name} » existe déjà. Le remplacer ?",
+    "save.kept": "Enregistrement annulé : choisissez un autre nom.",
+    "save.needs_name": "Donnez un nom au scénario.",
+    "saved.title": "Scénarios enregistrés",
+    "saved.empty": "Aucun scénario enregistré pour l'instant.",
+    "saved.meta": "{n} bases · enregistré le {date}",
+    "saved.open": "Afficher",
+    "saved.open_label": "Afficher le scénario {name}",
+    "saved.report": "Rapport",
+    "saved.report_label": "Ouvrir le rapport du scénario {name} (nouvel onglet)",
+    "saved.delete": "Supprimer",
+    "saved.delete_label": "Supprimer le scénario {name}",
+    "saved.delete_confirm": "Supprimer le scénario « {name} » ?",
+    "saved.deleted": "Scénario « {name} » supprimé.",
+    "report.current": "Rapport du scénario affiché",
+    "compare.hint": "Le scénario choisi, ses variantes et les scénarios enregistrés.",
+    "siting.add": "Ajouter ces sites aux bases",
+    "siting.site": "Site proposé ({commune})",
+    "popup.apl": "APL",
   },
   en: {
     title: "Dispatch — planning",
@@ -119,6 +172,59 @@ const DICT = {
     "login.submit": "Log in",
     "login.failed": "Login refused: {error}",
     attribution: "Road network © OpenStreetMap contributors (ODbL) · INSEE communes",
+    logout: "Log out",
+    "map.label": "Coverage map",
+    "chart.bands": "Population by travel-time band",
+    "chart.days": "Visits served and refused per day",
+    "scenario.default": "Territory bases",
+    "bases.title": "Scenario bases",
+    "bases.hint": "Press “Place a base”, then click the map. Drag a placed base to move it.",
+    "bases.place": "Place a base",
+    "bases.placing": "Click the map to place the base (Esc to cancel).",
+    "bases.reset": "Undo changes",
+    "bases.remove": "Remove",
+    "bases.remove_label": "Remove base {name}",
+    "bases.new_name": "New base ({commune})",
+    "bases.new_name_plain": "New base {n}",
+    "bases.teams": "{n} team(s)",
+    "bases.new": "hypothetical",
+    "bases.marker": "Hypothetical base {name}: drag it to move it",
+    "bases.changed": "Bases changed, not saved: the coverage below includes them.",
+    "bases.computing": "Computing coverage…",
+    "bases.computed": "Coverage recomputed with your bases in {s} s.",
+    "bases.last": "A scenario keeps at least one base.",
+    "bases.outside": "This point is outside the territory: place the base inside it.",
+    "bases.added": "Base “{name}” placed.",
+    "bases.removed": "Base “{name}” removed.",
+    "bases.moved": "Base “{name}” moved.",
+    "fig.band": "Population within {m} min",
+    "fig.apl": "Mean accessibility (APL)",
+    "fig.before": "Scenario",
+    "fig.after": "With your bases",
+    "fig.delta": "Difference",
+    "fig.now": "Value",
+    "save.name": "Scenario name",
+    "save.submit": "Save scenario",
+    "save.done": "Scenario “{name}” saved.",
+    "save.exists": "A scenario “{name}” already exists. Replace it?",
+    "save.kept": "Not saved: choose another name.",
+    "save.needs_name": "Give the scenario a name.",
+    "saved.title": "Saved scenarios",
+    "saved.empty": "No saved scenario yet.",
+    "saved.meta": "{n} bases · saved on {date}",
+    "saved.open": "Show",
+    "saved.open_label": "Show scenario {name}",
+    "saved.report": "Report",
+    "saved.report_label": "Open the report of scenario {name} (new tab)",
+    "saved.delete": "Delete",
+    "saved.delete_label": "Delete scenario {name}",
+    "saved.delete_confirm": "Delete scenario “{name}”?",
+    "saved.deleted": "Scenario “{name}” deleted.",
+    "report.current": "Report of the scenario shown",
+    "compare.hint": "The chosen scenario, its variants and the saved scenarios.",
+    "siting.add": "Add these sites to the bases",
+    "siting.site": "Proposed site ({commune})",
+    "popup.apl": "APL",
   },
 };
 
@@ -141,7 +247,13 @@ const num = (x, d = 2) => new Intl.NumberFormat(locale === "fr" ? "fr-FR" : "en-
 const state = {
   territory: null,
   communes: null,
-  analysis: null,
+  user: null,
+  baseline: null, // analysis of the chosen scenario as it stands (saved or from a file)
+  analysis: null, // analysis shown: the baseline, or with the bases changed on this page
+  working: [], // the bases on the page: {id, name, lon, lat, teams, movable}
+  changed: false,
+  placing: false,
+  computeSeq: 0,
   scenarios: [],
   simulation: null,
   runs: new Map(),
@@ -150,6 +262,7 @@ const state = {
   chartsDrawn: { bands: false, days: false },
 };
 let map;
+const markers = new Map(); // base id -> draggable maplibregl.Marker of a base placed on the page
 
 // ------------------------------------------------------------------ API with login
 async function login() {
@@ -163,7 +276,10 @@ async function login() {
       try {
         const reply = await api("/api/session", { method: "POST", body: data, token: null, csrf: false });
         setCsrf(reply.csrf_token);
+        showUser(reply.user);
         form.removeEventListener("submit", submit);
+        form.reset();
+        document.getElementById("login-error").textContent = "";
         dialog.close();
         resolve();
       } catch (err) {
@@ -185,10 +301,27 @@ async function call(path, options = {}) {
   }
 }
 
+function showUser(user) {
+  state.user = user || null;
+  document.getElementById("who").textContent = user ? user.name : "";
+  document.getElementById("logout").hidden = !user;
+}
+
+async function logout() {
+  try { await api("/api/session", { method: "DELETE", token: null }); } catch (err) { console.warn(err); }
+  setCsrf(null);
+  location.reload();
+}
+
 function setStatus(text, isError = false) {
   const el = document.getElementById("status");
   el.textContent = text;
   el.classList.toggle("error", isError);
+}
+
+// The server's scenario names are data, except the territory's own bases (named by the page).
+function scenarioName(item) {
+  return item.id === "default" || item.scenario_id === "default" ? t("scenario.default") : (item.name || item.scenario);
 }
 
 // ------------------------------------------------------------------ map
@@ -214,9 +347,10 @@ async function initMap() {
     style: { version: 8, sources, layers },
     bounds: [[w, s], [e, n]],
     fitBoundsOptions: { padding: 20 },
-    attributionControl: { compact: false, customAttribution: t("attribution") },
+    attributionControl: false,
     preserveDrawingBuffer: true,
   });
+  setAttribution();
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
   map.addControl(new maplibregl.ScaleControl({ unit: "metric" }));
   await new Promise((resolve) => map.on("load", resolve));
@@ -234,14 +368,24 @@ async function initMap() {
   map.addLayer({ id: "demand", type: "circle", source: "demand", paint: { "circle-radius": 3.5, "circle-color": ["match", ["get", "status"], "on_time", "#2ca02c", "late", "#ff7f0e", "#d62728"], "circle-stroke-color": "#fff", "circle-stroke-width": 0.5 } });
   map.addLayer({ id: "bases", type: "circle", source: "bases", paint: { "circle-radius": 7, "circle-color": "#c0392b", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } });
   map.addLayer({ id: "sites", type: "circle", source: "sites", paint: { "circle-radius": 8, "circle-color": "#8e44ad", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } });
-  map.on("click", "communes-fill", (ev) => {
-    const f = ev.features[0];
+  map.on("click", (ev) => {
+    if (state.placing) { placeBase(ev.lngLat, ev.point); return; }
+    const f = map.queryRenderedFeatures(ev.point, { layers: ["communes-fill", "communes-point"] })[0];
+    if (!f) return;
     const fs = map.getFeatureState({ source: "communes", id: f.id });
     new maplibregl.Popup().setLngLat(ev.lngLat).setHTML(
-      `<strong>${escapeHtml(f.properties.name)}</strong><br>${t("col.population")} : ${nf().format(f.properties.population)}` +
-      `<br>${t("layer.coverage")} : ${pct(fs.share || 0)}<br>APL : ${num(fs.apl || 0, 3)}`).addTo(map);
+      `<strong>${escapeHtml(f.properties.name)}</strong><br>${escapeHtml(t("col.population"))} : ${nf().format(f.properties.population)}` +
+      `<br>${escapeHtml(t("layer.coverage"))} : ${pct(fs.share || 0)}<br>${t("popup.apl")} : ${num(fs.apl || 0, 3)}`).addTo(map);
   });
   state.mapReady = true;
+}
+
+let attribution = null;
+function setAttribution() {
+  if (!map) return;
+  if (attribution) map.removeControl(attribution);
+  attribution = new maplibregl.AttributionControl({ compact: false, customAttribution: t("attribution") });
+  map.addControl(attribution);
 }
 
 function choropleth() {
@@ -263,12 +407,192 @@ function paintMap() {
   map.setPaintProperty("communes-point", "circle-color", expr);
   map.getSource("iso").setData(a.isochrones);
   for (const id of ["iso-fill", "iso-line"]) map.setLayoutProperty(id, "visibility", document.getElementById("show-iso").checked ? "visible" : "none");
-  map.getSource("bases").setData({ type: "FeatureCollection", features: a.bases.map((b) => ({ type: "Feature", id: b.node, properties: { name: b.name, teams: b.teams }, geometry: { type: "Point", coordinates: [b.lon, b.lat] } })) });
+  drawBases();
   const lastMin = a.coverage.bands_s[a.coverage.bands_s.length - 1] / 60;
   const ramp = mode === "apl" ? APL_RAMP : COVERAGE_RAMP;
   document.getElementById("legend").innerHTML =
     `<span>0</span><span class="ramp" style="background:linear-gradient(to right,${ramp.join(",")})"></span>` +
-    `<span>${mode === "apl" ? num(aplMax, 2) : "100 %"}</span><span>${mode === "apl" ? t("legend.apl") : t("legend.coverage", { m: lastMin })}</span>`;
+    `<span>${mode === "apl" ? num(aplMax, 2) : pct(1)}</span><span>${escapeHtml(mode === "apl" ? t("legend.apl") : t("legend.coverage", { m: lastMin }))}</span>`;
+}
+
+// Fixed bases are circles of the "bases" layer; bases placed on the page (or saved from it) are
+// draggable markers.
+function drawBases() {
+  if (!map || !state.mapReady) return;
+  const fixed = state.working.filter((b) => !b.movable);
+  map.getSource("bases").setData({ type: "FeatureCollection", features: fixed.map((b, i) => ({ type: "Feature", id: i, properties: { id: b.id, name: b.name }, geometry: { type: "Point", coordinates: [b.lon, b.lat] } })) });
+  const wanted = new Map(state.working.filter((b) => b.movable).map((b) => [b.id, b]));
+  for (const [id, marker] of markers) {
+    if (!wanted.has(id)) { marker.remove(); markers.delete(id); }
+  }
+  for (const b of wanted.values()) {
+    let marker = markers.get(b.id);
+    if (!marker) {
+      const el = document.createElement("div");
+      el.className = "new-base";
+      el.innerHTML = '<span class="diamond"></span>';
+      el.setAttribute("role", "img");
+      el.dataset.baseId = b.id;
+      marker = new maplibregl.Marker({ element: el, draggable: true }).setLngLat([b.lon, b.lat]).addTo(map);
+      marker.on("dragend", () => {
+        const base = state.working.find((x) => x.id === b.id);
+        if (!base) return;
+        const ll = marker.getLngLat();
+        if (!insideTerritory(ll)) { marker.setLngLat([base.lon, base.lat]); setStatus(t("bases.outside"), true); return; }
+        base.lon = round6(ll.lng);
+        base.lat = round6(ll.lat);
+        basesChanged(t("bases.moved", { name: base.name }));
+      });
+      markers.set(b.id, marker);
+    } else {
+      marker.setLngLat([b.lon, b.lat]);
+    }
+    const label = t("bases.marker", { name: b.name });
+    marker.getElement().setAttribute("aria-label", label);
+    marker.getElement().title = label;
+  }
+}
+
+const round6 = (x) => Math.round(x * 1e6) / 1e6;
+
+function insideTerritory(ll) {
+  const [w, s, e, n] = state.territory.bbox;
+  return ll.lng >= w - 0.05 && ll.lng <= e + 0.05 && ll.lat >= s - 0.05 && ll.lat <= n + 0.05;
+}
+
+// ------------------------------------------------------------------ bases placed on the page
+function setPlacing(on) {
+  state.placing = on;
+  const button = document.getElementById("place-base");
+  button.setAttribute("aria-pressed", on ? "true" : "false");
+  if (map) map.getCanvas().style.cursor = on ? "crosshair" : "";
+  if (on) setStatus(t("bases.placing"));
+}
+
+function newBaseId() {
+  const used = new Set(state.working.map((b) => b.id));
+  for (let i = 1; ; i++) if (!used.has(`new-${i}`)) return `new-${i}`;
+}
+
+function placeBase(lngLat, point) {
+  setPlacing(false);
+  if (!state.baseline) return;
+  if (!insideTerritory(lngLat)) { setStatus(t("bases.outside"), true); return; }
+  const f = point && map.queryRenderedFeatures(point, { layers: ["communes-fill"] })[0];
+  const id = newBaseId();
+  const name = f ? t("bases.new_name", { commune: f.properties.name }) : t("bases.new_name_plain", { n: id.slice(4) });
+  addBase({ id, name, lon: round6(lngLat.lng), lat: round6(lngLat.lat) });
+  document.getElementById("place-base").focus();
+}
+
+function addBase(base) {
+  state.working.push({ ...base, teams: null, movable: true });
+  basesChanged(t("bases.added", { name: base.name }));
+}
+
+function removeBase(id) {
+  if (state.working.length <= 1) { setStatus(t("bases.last"), true); return; }
+  const i = state.working.findIndex((b) => b.id === id);
+  if (i < 0) return;
+  const [gone] = state.working.splice(i, 1);
+  basesChanged(t("bases.removed", { name: gone.name }));
+}
+
+function sameBases(a, b) {
+  const key = (list) => list.map((x) => `${x.id}|${x.lon}|${x.lat}`).join(";");
+  return key(a) === key(b);
+}
+
+function basesOfAnalysis(a) {
+  const own = new Set((state.territory.bases || []).map((b) => b.id));
+  return a.bases.map((b) => ({ id: b.id, name: b.name, lon: b.lon, lat: b.lat, teams: b.teams, movable: !own.has(b.id) }));
+}
+
+let recomputeTimer = null;
+function basesChanged(message) {
+  state.changed = !sameBases(state.working, basesOfAnalysis(state.baseline));
+  renderBaseList();
+  drawBases();
+  state.lastAction = message || "";
+  setSaveNote(null);
+  if (message) setStatus(message);
+  clearTimeout(recomputeTimer);
+  recomputeTimer = setTimeout(() => guard(recompute)(), 150);
+}
+
+function bandsMin() {
+  return (state.baseline ? state.baseline.coverage.bands_s : [600, 1200, 1800]).map((b) => b / 60);
+}
+
+async function recompute() {
+  const seq = ++state.computeSeq;
+  if (!state.changed) {
+    state.analysis = state.baseline;
+  } else {
+    setStatus(t("bases.computing"));
+    document.getElementById("figures").setAttribute("aria-busy", "true");
+    const started = performance.now();
+    const body = {
+      scenario: currentScenarioId(), bands_min: bandsMin(),
+      bases: state.working.map((b) => ({ id: b.id, name: b.name, lon: b.lon, lat: b.lat })) };
+    // Figures first (milliseconds), then the isochrones' polygons (seconds).
+    const reply = await call("/api/planning/analysis", { method: "POST", body: { ...body, isochrones: false } });
+    if (seq !== state.computeSeq) return; // a newer change is on its way
+    state.analysis = { ...reply, isochrones: state.analysis.isochrones, isochronesPending: true };
+    call("/api/planning/analysis", { method: "POST", body }).then((full) => {
+      if (seq !== state.computeSeq) return;
+      state.analysis = full;
+      paintMap();
+    }).catch((err) => { if (seq === state.computeSeq) setStatus(t("error", { error: err.message }), true); });
+    // Team counts come from the server (new bases get the scenario's teams per base).
+    const teams = new Map(reply.bases.map((b) => [b.id, b.teams]));
+    for (const b of state.working) b.teams = teams.has(b.id) ? teams.get(b.id) : b.teams;
+    setStatus(`${state.lastAction ? `${state.lastAction} ` : ""}${t("bases.computed", { s: num((performance.now() - started) / 1000, 1) })}`);
+  }
+  document.getElementById("figures").removeAttribute("aria-busy");
+  renderBaseList();
+  renderCoverage();
+  paintMap();
+}
+
+function renderBaseList() {
+  const list = document.getElementById("base-list");
+  const last = state.working.length <= 1;
+  list.innerHTML = state.working.map((b) =>
+    `<li data-base-id="${escapeHtml(b.id)}" class="${b.movable ? "movable" : ""}">` +
+    `<span class="base-dot" aria-hidden="true"></span>` +
+    `<span class="base-name">${escapeHtml(b.name)}${b.movable ? ` <em>(${escapeHtml(t("bases.new"))})</em>` : ""}</span>` +
+    `<span class="base-teams">${b.teams == null ? "" : escapeHtml(t("bases.teams", { n: b.teams }))}</span>` +
+    `<button type="button" class="remove" data-remove="${escapeHtml(b.id)}" aria-label="${escapeHtml(t("bases.remove_label", { name: b.name }))}"${last ? " disabled" : ""}>${escapeHtml(t("bases.remove"))}</button></li>`).join("");
+  document.getElementById("reset-bases").disabled = !state.changed;
+  document.getElementById("bases-panel").classList.toggle("changed", state.changed);
+}
+
+function renderFigures() {
+  const el = document.getElementById("figures");
+  const now = state.analysis;
+  const before = state.baseline;
+  if (!now || !before) return;
+  const bands = now.coverage.bands_s;
+  const cum = (a) => a.coverage.cumulative_population;
+  const total = now.coverage.total_population;
+  const signed = (x, fmt) => (x > 0 ? "+" : x < 0 ? "−" : "±") + fmt(Math.abs(x));
+  const rows = bands.map((b, i) => {
+    const label = t("fig.band", { m: b / 60 });
+    const value = (a) => `${nf().format(cum(a)[i])} (${pct(cum(a)[i] / total)})`;
+    return state.changed
+      ? [label, value(before), value(now), signed(cum(now)[i] - cum(before)[i], (x) => nf().format(x))]
+      : [label, value(now)];
+  });
+  const aplRow = state.changed
+    ? [t("fig.apl"), num(before.accessibility.territory_mean, 3), num(now.accessibility.territory_mean, 3),
+      signed(now.accessibility.territory_mean - before.accessibility.territory_mean, (x) => num(x, 3))]
+    : [t("fig.apl"), num(now.accessibility.territory_mean, 3)];
+  rows.push(aplRow);
+  const head = state.changed ? ["", t("fig.before"), t("fig.after"), t("fig.delta")] : ["", t("fig.now")];
+  el.innerHTML = `<thead><tr>${head.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join("")}</tr></thead>` +
+    `<tbody>${rows.map((r) => `<tr><th scope="row">${escapeHtml(r[0])}</th>${r.slice(1).map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`).join("")}</tbody>`;
+  document.getElementById("bases-changed").textContent = state.changed ? t("bases.changed") : "";
 }
 
 // ------------------------------------------------------------------ charts (plain SVG)
@@ -326,11 +650,12 @@ function drawDaysChart(days) {
 
 // ------------------------------------------------------------------ panels
 function table(el, head, rows) {
-  el.innerHTML = `<thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join("")}</tr></thead>` +
+  el.innerHTML = `<thead><tr>${head.map((h) => `<th scope="col">${escapeHtml(h)}</th>`).join("")}</tr></thead>` +
     `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(String(c))}</td>`).join("")}</tr>`).join("")}</tbody>`;
 }
 
 function renderCoverage() {
+  if (!state.analysis) return;
   const cov = state.analysis.coverage;
   const lastMin = cov.bands_s[cov.bands_s.length - 1] / 60;
   document.getElementById("coverage-summary").textContent = t("coverage.summary", {
@@ -341,17 +666,68 @@ function renderCoverage() {
   table(document.getElementById("least"), [t("col.commune"), t("col.population"), t("col.uncovered")],
     least.map((c) => [c.commune, nf().format(c.population), nf().format(c.uncovered)]));
   drawBandsChart();
+  renderFigures();
+}
+
+function currentScenarioId() {
+  return document.getElementById("scenario").value || "default";
+}
+
+function reportUrl(id) {
+  return `/api/planning/report?scenario=${encodeURIComponent(id)}&lang=${locale}`;
 }
 
 async function loadCompare() {
-  const file = (document.getElementById("scenario").value || "default").split("#")[0];
-  const reply = await call(`/api/planning/compare?file=${encodeURIComponent(file)}`);
+  const id = currentScenarioId();
+  const file = id.split("#")[0];
+  const ids = ["default"];
+  for (const s of state.scenarios) if ((s.file === file || s.saved) && !ids.includes(s.id)) ids.push(s.id);
+  const reply = await call(`/api/planning/compare?ids=${encodeURIComponent(ids.join(","))}`);
   const rows = reply.items;
   if (!rows.length) return;
+  state.compareRows = rows;
+  renderCompare();
+}
+
+function renderCompare() {
+  const rows = state.compareRows;
+  if (!rows) return;
   const bandKeys = Object.keys(rows[0]).filter((k) => /^covered_\d+min_share$/.test(k));
   table(document.getElementById("compare"),
     [t("col.scenario"), t("col.teams"), ...bandKeys.map((k) => t("col.covered", { m: k.match(/\d+/)[0] })), t("col.apl")],
-    rows.map((r) => [r.scenario, r.teams, ...bandKeys.map((k) => pct(r[k])), num(r.apl_mean_per_1000, 3)]));
+    rows.map((r) => [scenarioName(r), nf().format(r.teams), ...bandKeys.map((k) => pct(r[k])), num(r.apl_mean_per_1000, 3)]));
+  const current = currentScenarioId();
+  document.querySelectorAll("#compare tbody tr").forEach((tr, i) => tr.classList.toggle("current", rows[i].scenario_id === current));
+}
+
+function renderScenarioSelect() {
+  const select = document.getElementById("scenario");
+  const value = select.value;
+  select.innerHTML = state.scenarios.map((s) => `<option value="${escapeHtml(s.id)}">${escapeHtml(scenarioName(s))}</option>`).join("");
+  if (value && state.scenarios.some((s) => s.id === value)) select.value = value;
+  document.getElementById("report-link").href = reportUrl(currentScenarioId());
+}
+
+function renderSaved() {
+  const saved = state.scenarios.filter((s) => s.saved);
+  document.getElementById("saved-empty").hidden = saved.length > 0;
+  const el = document.getElementById("saved");
+  el.hidden = !saved.length;
+  const date = new Intl.DateTimeFormat(locale === "fr" ? "fr-FR" : "en-GB", { dateStyle: "short", timeStyle: "short" });
+  el.innerHTML = saved.map((s) => `<li data-id="${escapeHtml(s.id)}"${s.id === currentScenarioId() ? ' class="current" aria-current="true"' : ""}>` +
+    `<div class="saved-main"><strong class="saved-name">${escapeHtml(s.name)}</strong>` +
+    `<span class="meta">${escapeHtml(t("saved.meta", { n: nf().format(s.bases), date: date.format(new Date(s.saved_at * 1000)) }))}</span></div>` +
+    `<div class="actions"><button type="button" data-open="${escapeHtml(s.id)}" aria-label="${escapeHtml(t("saved.open_label", { name: s.name }))}">${escapeHtml(t("saved.open"))}</button>` +
+    `<a href="${escapeHtml(reportUrl(s.id))}" target="_blank" rel="noopener" data-report="${escapeHtml(s.id)}" aria-label="${escapeHtml(t("saved.report_label", { name: s.name }))}">${escapeHtml(t("saved.report"))}</a>` +
+    `<button type="button" class="danger" data-delete="${escapeHtml(s.id)}" aria-label="${escapeHtml(t("saved.delete_label", { name: s.name }))}">${escapeHtml(t("saved.delete"))}</button>` +
+    `</div></li>`).join("");
+}
+
+async function loadScenarios() {
+  const reply = await call("/api/planning/scenarios");
+  state.scenarios = reply.items;
+  renderScenarioSelect();
+  renderSaved();
 }
 
 function renderKpis() {
@@ -367,14 +743,90 @@ function renderKpis() {
   if (map) map.getSource("demand").setData({ type: "FeatureCollection", features: points.map((p, i) => ({ type: "Feature", id: i, properties: { status: p.status, kind: p.kind }, geometry: { type: "Point", coordinates: [p.lon, p.lat] } })) });
 }
 
+// The chosen scenario as it stands: its analysis, its bases on the page, nothing changed.
 async function loadAnalysis() {
   setStatus(t("loading"));
-  const scenario = document.getElementById("scenario").value || "default";
+  const scenario = currentScenarioId();
   const bands = document.getElementById("bands").value;
-  state.analysis = await call(`/api/planning/analysis?scenario=${encodeURIComponent(scenario)}&bands=${encodeURIComponent(bands)}`);
+  // No base can be placed while the scenario's own bases are on their way.
+  setPlacing(false);
+  document.getElementById("place-base").disabled = true;
+  state.computeSeq++;
+  let a;
+  try {
+    a = await call(`/api/planning/analysis?scenario=${encodeURIComponent(scenario)}&bands=${encodeURIComponent(bands)}`);
+  } finally {
+    document.getElementById("place-base").disabled = false;
+  }
+  if (scenario !== currentScenarioId()) return; // another scenario was chosen meanwhile
+  state.baseline = a;
+  state.analysis = a;
+  state.working = basesOfAnalysis(a);
+  state.changed = false;
+  state.computeSeq++;
+  document.getElementById("figures").removeAttribute("aria-busy");
+  document.getElementById("report-link").href = reportUrl(scenario);
+  renderBaseList();
   renderCoverage();
   paintMap();
+  renderSaved();
   setStatus(t("ready"));
+}
+
+// New bands: the scenario again, then the page's bases again if they were changed.
+async function changeBands() {
+  const working = state.working.map((b) => ({ ...b }));
+  const changed = state.changed;
+  await loadAnalysis();
+  if (changed) { state.working = working; basesChanged(); }
+}
+
+// The note under the save form, kept as a key so that it follows the language.
+function setSaveNote(key, vars = {}) {
+  state.saveNote = key ? { key, vars } : null;
+  document.getElementById("save-status").textContent = key ? t(key, vars) : "";
+}
+
+async function saveScenario(ev) {
+  ev.preventDefault();
+  const input = document.getElementById("save-name");
+  const name = input.value.trim();
+  if (!name) { setSaveNote("save.needs_name"); input.focus(); return; }
+  const body = { name, scenario: currentScenarioId(), bases: state.working.map((b) => ({ id: b.id, name: b.name, lon: b.lon, lat: b.lat })) };
+  let reply;
+  try {
+    reply = await call("/api/planning/scenarios", { method: "POST", body });
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 409)) throw err;
+    if (!window.confirm(t("save.exists", { name }))) { setSaveNote("save.kept"); input.focus(); return; }
+    reply = await call("/api/planning/scenarios", { method: "POST", body: { ...body, replace: true } });
+  }
+  await loadScenarios();
+  document.getElementById("scenario").value = reply.scenario.id;
+  await loadAnalysis();
+  setSaveNote("save.done", { name: reply.scenario.name });
+  setStatus(t("save.done", { name: reply.scenario.name }));
+  input.value = "";
+  await loadCompare();
+}
+
+async function deleteSaved(id) {
+  const item = state.scenarios.find((s) => s.id === id);
+  if (!item || !window.confirm(t("saved.delete_confirm", { name: item.name }))) return;
+  const slug = id.replace(/^saved:/, "").replace(/#.*$/, "");
+  await call(`/api/planning/scenarios/${encodeURIComponent(slug)}`, { method: "DELETE" });
+  const wasCurrent = currentScenarioId() === id;
+  await loadScenarios();
+  if (wasCurrent) { document.getElementById("scenario").value = "default"; await loadAnalysis(); }
+  await loadCompare();
+  setStatus(t("saved.deleted", { name: item.name }));
+}
+
+async function openSaved(id) {
+  document.getElementById("scenario").value = id;
+  await loadAnalysis();
+  await loadCompare();
+  document.getElementById("bases-title").scrollIntoView({ block: "start" });
 }
 
 async function runSiting(ev) {
@@ -383,13 +835,34 @@ async function runSiting(ev) {
   setStatus(t("loading"));
   const bands = state.analysis.coverage.bands_s;
   const reply = await call("/api/planning/siting", { method: "POST", body: {
-    scenario: document.getElementById("scenario").value || "default", k: Number(form.get("k")), method: form.get("method"), radius_min: bands[bands.length - 1] / 60 } });
+    scenario: currentScenarioId(), k: Number(form.get("k")), method: form.get("method"), radius_min: bands[bands.length - 1] / 60,
+    bases: state.changed ? state.working.map((b) => ({ id: b.id, name: b.name, lon: b.lon, lat: b.lat })) : undefined } });
   state.sites = reply.sites.filter((s) => !s.existing);
-  const list = document.getElementById("sites");
-  list.innerHTML = state.sites.map((s) => `<li>${escapeHtml(s.commune)} (${s.lon.toFixed(4)}, ${s.lat.toFixed(4)})</li>`).join("") +
-    `<li class="note">${escapeHtml(t("siting.result", { covered: nf().format(reply.covered_population), m: reply.radius_s / 60, share: pct(reply.covered_population / reply.total_population) }))}</li>`;
+  state.sitingReply = reply;
+  renderSites();
   map.getSource("sites").setData({ type: "FeatureCollection", features: state.sites.map((s, i) => ({ type: "Feature", id: i, properties: { commune: s.commune }, geometry: { type: "Point", coordinates: [s.lon, s.lat] } })) });
   setStatus(t("ready"));
+}
+
+function renderSites() {
+  const reply = state.sitingReply;
+  if (!reply) return;
+  const list = document.getElementById("sites");
+  list.innerHTML = state.sites.map((s) => `<li>${escapeHtml(s.commune)} (${num(s.lon, 4)} ; ${num(s.lat, 4)})</li>`).join("") +
+    `<li class="note">${escapeHtml(t("siting.result", { covered: nf().format(reply.covered_population), m: reply.radius_s / 60, share: pct(reply.covered_population / reply.total_population) }))}</li>`;
+  document.getElementById("sites-add").hidden = !state.sites.length;
+}
+
+function addSites() {
+  for (const s of state.sites) {
+    const id = newBaseId();
+    state.working.push({ id, name: t("siting.site", { commune: s.commune }), lon: round6(s.lon), lat: round6(s.lat), teams: null, movable: true });
+  }
+  state.sites = [];
+  document.getElementById("sites-add").hidden = true;
+  document.getElementById("sites").innerHTML = "";
+  map.getSource("sites").setData({ type: "FeatureCollection", features: [] });
+  basesChanged();
 }
 
 async function runSimulation(ev) {
@@ -397,7 +870,8 @@ async function runSimulation(ev) {
   const form = new FormData(ev.target);
   const progress = document.getElementById("sim-progress");
   const started = await call("/api/planning/simulations", { method: "POST", body: {
-    scenario: document.getElementById("scenario").value || "default", days: Number(form.get("days")), time_limit_s: Number(form.get("time_limit_s")) } });
+    scenario: currentScenarioId(), days: Number(form.get("days")), time_limit_s: Number(form.get("time_limit_s")),
+    bases: state.changed ? state.working.map((b) => ({ id: b.id, name: b.name, lon: b.lon, lat: b.lat })) : undefined } });
   let job = started.job;
   progress.hidden = false;
   while (job.status === "queued" || job.status === "running") {
@@ -409,7 +883,8 @@ async function runSimulation(ev) {
   }
   progress.hidden = true;
   if (job.status !== "done") { setStatus(t("sim.failed", { error: job.error || job.status }), true); return; }
-  state.simulation = { scenario: job.scenario, ...job.result };
+  const name = job.scenario_id === "default" ? t("scenario.default") : job.scenario;
+  state.simulation = { scenario: name, ...job.result };
   state.runs.set(job.scenario_id, state.simulation);
   renderKpis();
   setStatus(t("ready"));
@@ -419,31 +894,65 @@ function guard(fn) {
   return (...args) => fn(...args).catch((err) => { console.error(err); setStatus(t("error", { error: err.message }), true); });
 }
 
-async function start() {
+function applyAllTexts() {
   applyTexts();
+  for (const el of document.querySelectorAll("[data-i18n-aria]")) el.setAttribute("aria-label", t(el.dataset.i18nAria));
+  document.getElementById("lang").lang = locale === "fr" ? "en" : "fr";
+}
+
+async function start() {
+  applyAllTexts();
   document.getElementById("lang").addEventListener("click", () => {
     locale = locale === "fr" ? "en" : "fr";
     localStorage.setItem(LOCALE_KEY, locale);
-    applyTexts();
-    if (state.analysis) { renderCoverage(); paintMap(); loadCompare().catch(() => {}); }
+    applyAllTexts();
+    renderScenarioSelect();
+    renderSaved();
+    renderBaseList();
+    drawBases();
+    if (state.analysis) { renderCoverage(); paintMap(); renderCompare(); }
+    renderSites();
     renderKpis();
+    setAttribution();
+    if (state.saveNote) setSaveNote(state.saveNote.key, state.saveNote.vars);
+    setStatus(t("ready"));
   });
+  document.getElementById("logout").addEventListener("click", logout);
   setStatus(t("loading"));
+  showUser((await call("/api/session")).user);
   state.territory = await call("/api/planning/territory");
   document.getElementById("territory-name").textContent = state.territory.name;
-  const [communes, scenarios] = await Promise.all([call("/api/planning/communes"), call("/api/planning/scenarios")]);
+  const communes = await call("/api/planning/communes");
   state.communes = { type: "FeatureCollection", features: communes.features };
-  state.scenarios = scenarios.items;
+  await loadScenarios();
   const select = document.getElementById("scenario");
-  select.innerHTML = state.scenarios.map((s) => `<option value="${escapeHtml(s.id)}">${escapeHtml(s.name)}</option>`).join("");
-  if (state.scenarios.length > 1) select.value = state.scenarios[1].id;
+  if (state.scenarios.length > 1 && !state.scenarios[1].saved) select.value = state.scenarios[1].id;
   await initMap();
   await loadAnalysis();
   await loadCompare();
   select.addEventListener("change", guard(async () => { await loadAnalysis(); await loadCompare(); }));
-  document.getElementById("bands").addEventListener("change", guard(loadAnalysis));
+  document.getElementById("bands").addEventListener("change", guard(changeBands));
   for (const el of document.querySelectorAll("input[name=choropleth], #show-iso")) el.addEventListener("change", paintMap);
+  document.getElementById("place-base").addEventListener("click", () => setPlacing(!state.placing));
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && state.placing) { setPlacing(false); setStatus(t("ready")); } });
+  document.getElementById("reset-bases").addEventListener("click", () => {
+    state.working = basesOfAnalysis(state.baseline);
+    basesChanged();
+    document.getElementById("place-base").focus();
+  });
+  document.getElementById("base-list").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-remove]");
+    if (button) removeBase(button.dataset.remove);
+  });
+  document.getElementById("saved").addEventListener("click", (e) => {
+    const open = e.target.closest("button[data-open]");
+    const del = e.target.closest("button[data-delete]");
+    if (open) guard(openSaved)(open.dataset.open);
+    if (del) guard(deleteSaved)(del.dataset.delete);
+  });
+  document.getElementById("save-form").addEventListener("submit", guard(saveScenario));
   document.getElementById("siting-form").addEventListener("submit", guard(runSiting));
+  document.getElementById("sites-add").addEventListener("click", addSites);
   document.getElementById("sim-form").addEventListener("submit", guard(runSimulation));
 }
 
