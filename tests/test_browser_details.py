@@ -265,7 +265,14 @@ def test_coordinator_opens_details_from_list_and_map(live, browser) -> None:  # 
         dialog.locator(".dd-audit tbody tr").first.wait_for(timeout=5000)
         english = dialog.inner_text()
         assert "Who read it?" in english and "read the details" in english, english
-        for french in ("Détails", "Téléphone", "Qui a consulté", "a lu les", "Notes de soin", "carte"):
+        for french in (
+            "Détails",
+            "Téléphone",
+            "Qui a consulté",
+            "a lu les",
+            "Notes de soin",
+            "carte",
+        ):
             assert french not in english, (french, english)
         check_axe(page)
         page.set_viewport_size({"width": 1024, "height": 768})
@@ -390,6 +397,18 @@ def test_phone_details_missed_note_and_unpair(live, browser) -> None:  # type: i
         page.click(f"#round button[data-act='note'][data-id='{avril}']")
         assert page.inner_text("#event-title") == "Add a note"
         page.click("#event-cancel")
+        shown = page.inner_text("body")
+        for french in (
+            "Coordonnées",
+            "Visite manquée",
+            "Ajouter une note",
+            "enregistrée",
+            "Accès :",
+            "Manquée",
+            "Dissocier",
+        ):
+            assert french not in shown, (french, shown)
+        assert "Missed: Patient away — Volets fermés" in shown and "Access: Digicode 9090" in shown
         check_axe(page)
         shot(page, "details-phone-en", full_page=True)
         set_locale(page, "fr")

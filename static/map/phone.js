@@ -818,9 +818,23 @@ async function submitEvent(e) {
   const extra = kind === "missed" ? { reason, ...(note ? { note } : {}) } : { note };
   closeEventDialog();
   await recordVisitEvent(visit, kind, extra);
-  document.getElementById("phone-notice").textContent = state.online && state.conn === "online"
-    ? tp(`sent.${kind}`, { name: visit.pseudonym })
-    : tp("sent.offline");
+  showNotice(state.online && state.conn === "online" ? { key: `sent.${kind}`, vars: { name: visit.pseudonym } } : { key: "sent.offline" });
+}
+
+// The last confirmation, kept as a key so that a change of language rewrites it.
+let notice = null;
+let noticeTimer = null;
+const NOTICE_MS = 12000;
+
+function showNotice(next) {
+  notice = next;
+  renderNotice();
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { notice = null; renderNotice(); }, NOTICE_MS);
+}
+
+function renderNotice() {
+  document.getElementById("phone-notice").textContent = notice ? tp(notice.key, notice.vars || {}) : "";
 }
 
 // ---------------------------------------------------------------- unpairing / logout
@@ -1004,6 +1018,7 @@ function onLocale() {
   const lang = document.getElementById("lang");
   lang.lang = getLocale() === "fr" ? "en" : "fr";
   applyPhoneTexts();
+  renderNotice();
   renderUnpairButton();
   renderEventDialog();
   if (document.getElementById("unpair-dialog").open) describeUnpair();
