@@ -279,6 +279,10 @@ def test_planner_page_at_1024_in_french(server, browser):
     box = page.locator("#map").bounding_box()
     assert box["width"] > 500 and box["height"] > 600
     assert page.locator("#place-base").is_visible()
+    # The territory's own base map names the communes over the choropleth; MapLibre's buttons
+    # speak French.
+    page.wait_for_function("window.planner.rendered('label-communes') > 5", timeout=30_000)
+    assert page.get_attribute(".maplibregl-ctrl-zoom-in", "aria-label") == "Zoom avant"
     check_axe(page)
     page.screenshot(path=str(SCREENSHOTS / "planner-1024.png"))
     context.close()

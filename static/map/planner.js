@@ -1,5 +1,6 @@
 // Planner page: isochrones and coverage, E2SFCA choropleth, scenario comparison, siting, simulation.
 import { api, ApiError, setCsrf, escapeHtml } from "/static/map/common.js";
+import { GLYPHS_URL, labelLayers } from "/static/map/basemap-style.js";
 
 const DICT = {
   fr: {
@@ -113,6 +114,9 @@ const DICT = {
     "siting.add": "Ajouter ces sites aux bases",
     "siting.site": "Site proposé ({commune})",
     "popup.apl": "APL",
+    forbidden: "Ce compte n'a pas accès à la planification : connectez-vous avec un compte de planificateur ou de coordinateur.",
+    "ctrl.zoom_in": "Zoom avant",
+    "ctrl.zoom_out": "Zoom arrière",
   },
   en: {
     title: "Dispatch — planning",
@@ -225,6 +229,9 @@ const DICT = {
     "siting.add": "Add these sites to the bases",
     "siting.site": "Proposed site ({commune})",
     "popup.apl": "APL",
+    forbidden: "This account has no access to planning: log in with a planner or coordinator account.",
+    "ctrl.zoom_in": "Zoom in",
+    "ctrl.zoom_out": "Zoom out",
   },
 };
 
@@ -342,9 +349,14 @@ async function initMap() {
     sources.osm = { type: "raster", tiles: ["https://tile.openstreetmap.org/{z}/{x}/{y}.png"], tileSize: 256, maxzoom: 19 };
     layers.push({ id: "osm", type: "raster", source: "osm", paint: { "raster-opacity": 0.5 } });
   }
+  // The territory's own base map (self-hosted PMTiles): roads and names over the choropleth.
+  if (typeof pmtiles !== "undefined") {
+    if (!initMap.protocol) { initMap.protocol = new pmtiles.Protocol(); maplibregl.addProtocol("pmtiles", initMap.protocol.tile); }
+    sources.base = { type: "vector", url: `pmtiles://${location.origin}/tiles/${encodeURIComponent(state.territory.id)}.pmtiles` };
+  }
   map = new maplibregl.Map({
     container: "map",
-    style: { version: 8, sources, layers },
+    style: { version: 8, glyphs: GLYPHS_URL, sources, layers },
     bounds: [[w, s], [e, n]],
     fitBoundsOptions: { padding: 20 },
     attributionControl: false,
@@ -368,6 +380,12 @@ async function initMap() {
   map.addLayer({ id: "demand", type: "circle", source: "demand", paint: { "circle-radius": 3.5, "circle-color": ["match", ["get", "status"], "on_time", "#2ca02c", "late", "#ff7f0e", "#d62728"], "circle-stroke-color": "#fff", "circle-stroke-width": 0.5 } });
   map.addLayer({ id: "bases", type: "circle", source: "bases", paint: { "circle-radius": 7, "circle-color": "#c0392b", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } });
   map.addLayer({ id: "sites", type: "circle", source: "sites", paint: { "circle-radius": 8, "circle-color": "#8e44ad", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } });
+  if (sources.base) {
+    // Under the simulated demand and the bases, above the choropleth and the isochrones.
+    map.addLayer({ id: "roads", type: "line", source: "base", "source-layer": "roads", minzoom: 11, paint: { "line-color": "#ffffff", "line-opacity": 0.7, "line-width": ["interpolate", ["linear"], ["zoom"], 11, 0.6, 16, 4] } }, "demand");
+    for (const layer of labelLayers({}, t)) map.addLayer(layer, "demand");
+  }
+  localiseControls();
   map.on("click", (ev) => {
     if (state.placing) { placeBase(ev.lngLat, ev.point); return; }
     const f = map.queryRenderedFeatures(ev.point, { layers: ["communes-fill", "communes-point"] })[0];
@@ -378,6 +396,16 @@ async function initMap() {
       `<br>${escapeHtml(t("layer.coverage"))} : ${pct(fs.share || 0)}<br>${t("popup.apl")} : ${num(fs.apl || 0, 3)}`).addTo(map);
   });
   state.mapReady = true;
+}
+
+/** MapLibre's own buttons are named in English: they get the page's language. */
+function localiseControls() {
+  if (!map) return;
+  const root = map.getContainer();
+  for (const [selector, key] of [[".maplibregl-ctrl-zoom-in", "ctrl.zoom_in"], [".maplibregl-ctrl-zoom-out", "ctrl.zoom_out"]]) {
+    for (const el of root.querySelectorAll(selector)) { el.title = t(key); el.setAttribute("aria-label", t(key)); }
+  }
+  map.getCanvas().setAttribute("aria-label", t("map.label"));
 }
 
 let attribution = null;
@@ -914,12 +942,17 @@ async function start() {
     renderSites();
     renderKpis();
     setAttribution();
+    localiseControls();
     if (state.saveNote) setSaveNote(state.saveNote.key, state.saveNote.vars);
     setStatus(t("ready"));
   });
   document.getElementById("logout").addEventListener("click", logout);
   setStatus(t("loading"));
   showUser((await call("/api/session")).user);
+  if (!["planner", "coordinator", "admin"].includes(state.user && state.user.role)) {
+    setStatus(t("forbidden"), true); // a team member's account: nothing of the planning to show
+    return;
+  }
   state.territory = await call("/api/planning/territory");
   document.getElementById("territory-name").textContent = state.territory.name;
   const communes = await call("/api/planning/communes");
