@@ -106,6 +106,53 @@ def test_duplicates_need_the_same_day_an_overlapping_window_and_name_or_place() 
     ]
 
 
+def test_duplicate_index_agrees_with_comparing_every_pair() -> None:
+    """On 600 random visits packed in 1 km² (many within 50 m of another), the indexed search
+    flags exactly the rows a comparison of every pair flags, naming the same earliest one."""
+    import math
+    import random
+
+    rng = random.Random(4)
+
+    def visit(k: int) -> dict:  # type: ignore[type-arg]
+        start = rng.choice((8, 9, 10)) * 3600
+        return {
+            "day": DAY,
+            "pseudonym": f"P{rng.randrange(400)}",
+            "lon": 2.65 + rng.random() * 0.013,
+            "lat": 48.54 + rng.random() * 0.009,
+            "windows": [[start, start + 3600]],
+        }
+
+    stored = [{"id": k, "status": "planned", **visit(k)} for k in range(200)]
+    rows = [IntakeRow(k + 2, visit=visit(k)) for k in range(400)]
+    find_duplicates(rows, stored)
+
+    def same(a, b) -> bool:  # type: ignore[no-untyped-def]
+        (s1, e1), (s2, e2) = a["windows"][0], b["windows"][0]
+        if not (s1 < e2 and s2 < e1):
+            return False
+        if a["pseudonym"] == b["pseudonym"]:
+            return True
+        lat = math.radians((a["lat"] + b["lat"]) / 2)
+        dx = math.radians(b["lon"] - a["lon"]) * math.cos(lat) * 6_371_008.8
+        dy = math.radians(b["lat"] - a["lat"]) * 6_371_008.8
+        return math.hypot(dx, dy) <= 50
+
+    flagged = 0
+    for k, row in enumerate(rows):
+        expected = next(({"visit_id": v["id"]} for v in stored if same(row.visit, v)), None)
+        if expected is None:
+            expected = next(({"line": r.line} for r in rows[:k] if same(row.visit, r.visit)), None)
+        got = row.duplicate_of
+        if expected is None:
+            assert got is None, (row.line, got)
+        else:
+            assert got is not None and expected.items() <= got.items(), (row.line, got, expected)
+            flagged += 1
+    assert 50 < flagged < 400
+
+
 def test_csv_reading_takes_excel_habits_and_names_bad_columns() -> None:
     """Semicolons with decimal commas, blank lines skipped; an unknown column is named."""
     rows = read_csv_rows("Pseudonym;LON;lat;duration_min\nA;2,65;48,54;20\n;;;\n")

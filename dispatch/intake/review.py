@@ -57,6 +57,20 @@ class GeocoderLike(Protocol):
     def geocode(self, text: str, *, limit: int = 5) -> list[Any]: ...
 
 
+class _Memo:
+    """A geocoder that answers each distinct query once (files repeat addresses)."""
+
+    def __init__(self, geocoder: GeocoderLike) -> None:
+        self.geocoder = geocoder
+        self.answers: dict[tuple[str, int], list[Any]] = {}
+
+    def geocode(self, text: str, *, limit: int = 5) -> list[Any]:
+        key = (text.strip().casefold(), limit)
+        if key not in self.answers:
+            self.answers[key] = self.geocoder.geocode(text, limit=limit)
+        return self.answers[key]
+
+
 @dataclass
 class IntakeRow:
     """One CSV line under review.
@@ -244,10 +258,13 @@ def locate(
     return match, warning
 
 
+_EARTH_M = 6_371_008.8
+
+
 def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     lat = math.radians((a[1] + b[1]) / 2)
-    dx = math.radians(b[0] - a[0]) * math.cos(lat) * 6_371_008.8
-    dy = math.radians(b[1] - a[1]) * 6_371_008.8
+    dx = math.radians(b[0] - a[0]) * math.cos(lat) * _EARTH_M
+    dy = math.radians(b[1] - a[1]) * _EARTH_M
     return math.hypot(dx, dy)
 
 
@@ -262,19 +279,76 @@ def _overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
     return any(s1 < e2 and s2 < e1 for s1, e1 in a for s2, e2 in b)
 
 
-def _same(a: Mapping[str, Any], b: Mapping[str, Any], radius_m: float) -> bool:
-    if str(a.get("day")) != str(b.get("day")):
-        return False
-    if not _overlap(_seconds(a.get("windows")), _seconds(b.get("windows"))):
-        return False
-    name_a = str(a.get("pseudonym") or "").strip().casefold()
-    if name_a and name_a == str(b.get("pseudonym") or "").strip().casefold():
-        return True
-    if None in (a.get("lon"), a.get("lat"), b.get("lon"), b.get("lat")):
-        return False
-    here = (float(a["lon"]), float(a["lat"]))
-    there = (float(b["lon"]), float(b["lat"]))
-    return _distance_m(here, there) <= radius_m
+@dataclass(frozen=True)
+class _Seen:
+    """A visit as duplicate detection compares it."""
+
+    order: int
+    ref: dict[str, Any]
+    day: str
+    windows: list[tuple[int, int]]
+    name: str
+    lonlat: tuple[float, float] | None
+
+
+def _seen(order: int, ref: dict[str, Any], visit: Mapping[str, Any]) -> _Seen:
+    lonlat = None
+    if visit.get("lon") is not None and visit.get("lat") is not None:
+        lonlat = (float(visit["lon"]), float(visit["lat"]))
+    return _Seen(
+        order,
+        ref,
+        str(visit.get("day")),
+        _seconds(visit.get("windows")),
+        str(visit.get("pseudonym") or "").strip().casefold(),
+        lonlat,
+    )
+
+
+class _Index:
+    """Visits by day and pseudonym, and by day and grid cell at least ``radius_m`` metres wide.
+
+    ``max_abs_lat_deg`` is the latitude farthest from the equator among the visits: a cell
+    spans as many degrees of longitude as ``radius_m`` takes there, so it is at least
+    ``radius_m`` wide everywhere else.
+    """
+
+    def __init__(self, radius_m: float, max_abs_lat_deg: float) -> None:
+        self.radius_m = radius_m
+        self.lat_cell_rad = radius_m / _EARTH_M
+        self.lon_cell_rad = self.lat_cell_rad / math.cos(math.radians(min(max_abs_lat_deg, 89.0)))
+        self.by_name: dict[tuple[str, str], list[_Seen]] = {}
+        self.by_cell: dict[tuple[str, int, int], list[_Seen]] = {}
+
+    def _cell(self, lonlat: tuple[float, float]) -> tuple[int, int]:
+        # Cells only pick candidates; the distance is then checked exactly.
+        return (
+            int(math.radians(lonlat[0]) // self.lon_cell_rad),
+            int(math.radians(lonlat[1]) // self.lat_cell_rad),
+        )
+
+    def add(self, item: _Seen) -> None:
+        if item.name:
+            self.by_name.setdefault((item.day, item.name), []).append(item)
+        if item.lonlat is not None:
+            cx, cy = self._cell(item.lonlat)
+            self.by_cell.setdefault((item.day, cx, cy), []).append(item)
+
+    def first_same(self, item: _Seen) -> _Seen | None:
+        """The earliest indexed visit that ``item`` probably repeats."""
+        found: list[_Seen] = []
+        if item.name:
+            found += self.by_name.get((item.day, item.name), [])
+        if item.lonlat is not None:
+            cx, cy = self._cell(item.lonlat)
+            for dx in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    for other in self.by_cell.get((item.day, cx + dx, cy + dy), []):
+                        assert other.lonlat is not None
+                        if _distance_m(item.lonlat, other.lonlat) <= self.radius_m:
+                            found.append(other)
+        same = [o for o in found if _overlap(item.windows, o.windows)]
+        return min(same, key=lambda o: o.order) if same else None
 
 
 def find_duplicates(
@@ -287,25 +361,29 @@ def find_duplicates(
 
     Likely the same visit: same day, overlapping windows, and the same pseudonym or places
     within ``radius_m`` metres. Two visits of one patient in the morning and the evening are
-    not duplicates.
+    not duplicates. A stored visit is named before an earlier row.
     """
-    stored = [v for v in existing if v.get("status") not in IGNORED_STATUSES]
-    for i, row in enumerate(rows):
-        if row.error is not None and not row.visit:
-            continue
-        for visit in stored:
-            if _same(row.visit, visit, radius_m):
-                row.duplicate_of = {"visit_id": visit["id"], "pseudonym": visit.get("pseudonym")}
-                break
-        if row.duplicate_of:
-            continue
-        for earlier in rows[:i]:
-            if earlier.visit and _same(row.visit, earlier.visit, radius_m):
-                row.duplicate_of = {
-                    "line": earlier.line,
-                    "pseudonym": earlier.visit.get("pseudonym"),
-                }
-                break
+    kept = [v for v in existing if v.get("status") not in IGNORED_STATUSES]
+    seen_stored = [
+        _seen(k, {"visit_id": v["id"], "pseudonym": v.get("pseudonym")}, v)
+        for k, v in enumerate(kept)
+    ]
+    seen_rows = [
+        (row, _seen(k, {"line": row.line, "pseudonym": row.visit.get("pseudonym")}, row.visit))
+        for k, row in enumerate(rows)
+        if row.visit
+    ]
+    lats = [abs(s.lonlat[1]) for s in seen_stored if s.lonlat]
+    lats += [abs(s.lonlat[1]) for _, s in seen_rows if s.lonlat]
+    max_lat = max(lats, default=0.0)
+    stored = _Index(radius_m, max_lat)
+    for item in seen_stored:
+        stored.add(item)
+    earlier = _Index(radius_m, max_lat)
+    for row, item in seen_rows:
+        same = stored.first_same(item) or earlier.first_same(item)
+        row.duplicate_of = dict(same.ref) if same else None
+        earlier.add(item)
 
 
 # -- the two steps -------------------------------------------------------------------------------
@@ -318,6 +396,7 @@ def preview_csv(
     existing: Iterable[Mapping[str, Any]] = (),
 ) -> list[IntakeRow]:
     """One reviewed row per CSV line: fields, place and precision or error, likely duplicate."""
+    geocoder = _Memo(geocoder) if geocoder is not None else None
     rows: list[IntakeRow] = []
     for line, raw in read_csv_rows(text):
         label = f"line {line}"
@@ -355,6 +434,7 @@ def confirm_rows(
         raise ValidationError("rows must be a non-empty list of {line, visit}: tick some rows")
     if len(items) > MAX_ROWS:
         raise ValidationError(f"more than {MAX_ROWS} rows: split the file")
+    geocoder = _Memo(geocoder) if geocoder is not None else None
     visits: list[dict[str, Any]] = []
     labels: list[str] = []
     errors: list[dict[str, Any]] = []

@@ -184,8 +184,6 @@ def import_preview() -> ResponseReturnValue:
             existing.extend(page)
             offset = page.next_offset
     if existing:  # flagged again, now against the stored visits too
-        for row in rows:
-            row.duplicate_of = None
         find_duplicates(rows, existing)
     return ok(rows=[r.to_dict() for r in rows])
 
