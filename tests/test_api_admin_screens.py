@@ -108,3 +108,30 @@ def test_visits_keep_their_care_kinds(world):
         headers=world.headers("coordinator"),
     )
     assert reply.status_code == 400
+
+
+def test_a_reactivated_team_gives_up_a_colour_taken_meanwhile(world):
+    """A team deactivated, whose colour a new team took, comes back with another colour; a
+    team whose colour is still free keeps it."""
+    client = world.app.test_client()
+    h = world.headers("coordinator")
+
+    def new(name):
+        reply = client.post(
+            "/api/teams", json={"name": name, "base_lon": 9.4, "base_lat": 42.6}, headers=h
+        )
+        return reply.get_json()["team"]
+
+    old = new("Ancienne")
+    client.patch(f"/api/teams/{old['id']}", json={"active": False}, headers=h)
+    taker = new("Nouvelle")
+    assert taker["color"] == old["color"]
+    back = client.patch(f"/api/teams/{old['id']}", json={"active": True}, headers=h)
+    back_team = back.get_json()["team"]
+    assert back_team["active"] is True and back_team["color"] != taker["color"]
+    active = [t["color"] for t in world.store.list_teams(active=True)]
+    assert len(active) == len(set(active))
+    # Off and on again with its colour still free: it keeps it.
+    client.patch(f"/api/teams/{taker['id']}", json={"active": False}, headers=h)
+    again = client.patch(f"/api/teams/{taker['id']}", json={"active": True}, headers=h)
+    assert again.get_json()["team"]["color"] == taker["color"]

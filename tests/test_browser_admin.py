@@ -436,7 +436,8 @@ def test_admin_resets_a_password_disables_and_moves_a_user(live, browser) -> Non
 
 def test_coordinator_edits_a_team_from_a_territory_base_and_reactivates_it(live, browser) -> None:  # type: ignore[no-untyped-def]
     """Editing a team: its start moves to a base picked in the list (named after it), its
-    shift changes, an inverted shift is refused in French; a deactivated team is reactivated."""
+    shift changes, an inverted shift is refused in French; a deactivated team is reactivated;
+    the start can also be found by its address with the keyboard only."""
     server, world = live
     store = world["store"]
     team = store.add_team(
@@ -469,6 +470,27 @@ def test_coordinator_edits_a_team_from_a_territory_base_and_reactivates_it(live,
         assert saved["base_name"] == bases[0]
         assert (saved["shift_start_s"], saved["shift_end_s"]) == (14 * 3600, 21 * 3600)
         assert bases[0] in row.inner_text() and "14:00–21:00" in row.inner_text()
+
+        # With the keyboard only: the start found by its address.
+        row.get_by_role("button", name="Modifier Équipe Sud").click()
+        page.get_by_label("Ou chercher une adresse").fill("avenue Thiers, Melun")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#tf-address-status:has-text('trouvée')")
+        assert page.locator("#team-form").is_visible(), "Enter searched, it did not submit"
+        first = page.locator("#tf-address-results button").first
+        assert "Avenue Thiers, Melun" in first.inner_text()
+        assert "milieu de la rue" in first.inner_text()
+        check_axe(page)
+        shot(page, "team-address")
+        first.focus()
+        page.keyboard.press("Enter")
+        assert page.input_value("#tf-base-name") == "Avenue Thiers, Melun"
+        assert page.evaluate("document.activeElement.id") == "tf-base-name"
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("#team-form", state="hidden")
+        saved = store.get_team(team["id"])
+        assert saved["base_name"] == "Avenue Thiers, Melun"
+        assert abs(saved["base_lon"] - 2.6546) < 1e-3 and abs(saved["base_lat"] - 48.5295) < 1e-3
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()

@@ -182,6 +182,18 @@ class CareMixin:
                 ).fetchone()
             ):
                 raise ConflictError(f"team {row['name']!r} already exists: choose another name")
+            if row.get("active") == 1 and not current["active"] and "color" not in row:
+                # Back in service: its colour may have gone to a team created meanwhile.
+                used = {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT color FROM teams WHERE active = 1 AND id != ?", (team_id,)
+                    )
+                }
+                if not current["color"] or current["color"].lower() in {
+                    c.lower() for c in used if c
+                }:
+                    row["color"] = free_team_color(used)
             cols = ", ".join(f"{k} = ?" for k in row)
             conn.execute(
                 f"UPDATE teams SET {cols}, updated_at_s = ? WHERE id = ?",

@@ -17,7 +17,7 @@ const TEXT = {
     "teams.title": "Équipes",
     "teams.new": "Nouvelle équipe",
     "teams.form.new": "Nouvelle équipe",
-    "teams.form.edit": "Modifier l'équipe {name}",
+    "teams.form.edit": "Modifier : {name}",
     "teams.none": "Aucune équipe pour l'instant : créez la première.",
     "teams.created": "Nouvelle équipe enregistrée : {name}.",
     "teams.saved": "Modifications enregistrées : {name}.",
@@ -58,6 +58,16 @@ const TEXT = {
     "team.base.custom": "Autre lieu (cliqué sur la carte)",
     "team.base.choose": "Choisir une base…",
     "team.map.hint": "Ou cliquez sur la carte pour placer le départ (domicile, cabinet…).",
+    "team.address": "Ou chercher une adresse",
+    "team.address.go": "Chercher",
+    "team.address.hint": "Numéro, rue et commune, par exemple : 2 rue du Château, Melun",
+    "team.address.none": "Aucune adresse trouvée : vérifiez l'orthographe ou cliquez sur la carte.",
+    "team.address.count": "{n} adresse(s) trouvée(s) : choisissez-en une.",
+    "team.address.empty": "Tapez une adresse à chercher.",
+    "precision.housenumber": "numéro exact",
+    "precision.street": "milieu de la rue",
+    "precision.commune": "centre de la commune",
+    "precision.given": "position donnée",
     "team.map.label": "Carte du départ de la tournée",
     "team.base_name": "Nom du lieu de départ",
     "team.home": "Domicile",
@@ -170,7 +180,7 @@ const TEXT = {
     "teams.title": "Teams",
     "teams.new": "New team",
     "teams.form.new": "New team",
-    "teams.form.edit": "Edit team {name}",
+    "teams.form.edit": "Edit: {name}",
     "teams.none": "No team yet: create the first one.",
     "teams.created": "New team saved: {name}.",
     "teams.saved": "Changes saved: {name}.",
@@ -211,6 +221,16 @@ const TEXT = {
     "team.base.custom": "Another place (clicked on the map)",
     "team.base.choose": "Choose a base…",
     "team.map.hint": "Or click on the map to place the start (home, practice…).",
+    "team.address": "Or search an address",
+    "team.address.go": "Search",
+    "team.address.hint": "Number, street and town, for example: 2 rue du Château, Melun",
+    "team.address.none": "No address found: check the spelling or click on the map.",
+    "team.address.count": "{n} address(es) found: choose one.",
+    "team.address.empty": "Type an address to search.",
+    "precision.housenumber": "exact number",
+    "precision.street": "middle of the street",
+    "precision.commune": "centre of the town",
+    "precision.given": "given position",
     "team.map.label": "Map of the round's start",
     "team.base_name": "Name of the starting place",
     "team.home": "Home",
@@ -716,6 +736,11 @@ function openTeamForm(team) {
   $("tf-skills").value = team ? (team.skills || []).join(", ") : "";
   $("tf-color").value = team && team.color ? team.color : freeColor();
   $("tf-base-name").value = team ? team.base_name || "" : "";
+  delete $("tf-base-name").dataset.fromAddress;
+  $("tf-address").value = "";
+  $("tf-address-results").innerHTML = "";
+  addressMatches = [];
+  show($("tf-address-status"), null);
   state.point = null;
   fillBaseSelect();
   ensureMap();
@@ -820,7 +845,61 @@ function clearInvalid(e) {
   if (error) show(error, null);
 }
 
+let addressMatches = [];
+
+async function searchAddress() {
+  const query = $("tf-address").value.trim();
+  const list = $("tf-address-results");
+  list.innerHTML = "";
+  addressMatches = [];
+  if (!query) {
+    show($("tf-address-status"), () => t("team.address.empty"));
+    return;
+  }
+  try {
+    const reply = await api(`/api/geocode?q=${encodeURIComponent(query)}&limit=5`, { token: null });
+    addressMatches = reply.items || [];
+    renderAddressMatches();
+    const n = addressMatches.length;
+    show($("tf-address-status"), () => (n ? t("team.address.count", { n }) : t("team.address.none")));
+  } catch (err) {
+    show($("tf-address-status"), () => errorText(err));
+  }
+}
+
+function renderAddressMatches() {
+  $("tf-address-results").innerHTML = addressMatches.map((m, i) => `<li><button type="button" data-match="${i}">${escapeHtml(m.label)}<span class="sub">${escapeHtml(t(`precision.${m.precision}`))}</span></button></li>`).join("");
+}
+
+function chooseAddress(i) {
+  const match = addressMatches[i];
+  if (!match) return;
+  const nameInput = $("tf-base-name");
+  const select = $("tf-base");
+  const previous = select.value !== "" && state.bases[Number(select.value)];
+  if (!nameInput.value.trim() || nameInput.value === t("team.home") || (previous && nameInput.value === previous.name) || nameInput.dataset.fromAddress === "1") {
+    nameInput.value = match.label;
+    nameInput.dataset.fromAddress = "1";
+  }
+  select.value = "";
+  setPoint([match.lon, match.lat], { fly: true });
+  fillBaseSelect();
+  addressMatches = [];
+  $("tf-address-results").innerHTML = "";
+  show($("tf-address-status"), null);
+  nameInput.focus();
+}
+
 function setupTeams() {
+  $("tf-address-go").addEventListener("click", searchAddress);
+  $("tf-address").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); searchAddress(); }
+  });
+  $("tf-address-results").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-match]");
+    if (button) chooseAddress(Number(button.dataset.match));
+  });
+  $("tf-base-name").addEventListener("input", (e) => { delete e.target.dataset.fromAddress; });
   $("team-new").addEventListener("click", () => openTeamForm(null));
   $("tf-cancel").addEventListener("click", () => closeTeamForm(state.editingTeam && state.editingTeam.id));
   $("team-form").addEventListener("submit", saveTeam);
@@ -832,6 +911,7 @@ function setupTeams() {
     const base = state.bases[Number(e.target.value)];
     if (e.target.value === "" || !base) return;
     $("tf-base-name").value = base.name;
+    delete $("tf-base-name").dataset.fromAddress;
     setPoint([base.lon, base.lat], { fly: true });
   });
   document.querySelector("#team-table tbody").addEventListener("click", (e) => {
@@ -1154,6 +1234,7 @@ function renderAll() {
     fillSelect($("tf-vehicle"), VEHICLES, "vehicle");
   }
   if (!$("team-form").hidden) {
+    renderAddressMatches();
     fillBaseSelect();
     showPoint();
     showColorHint();
