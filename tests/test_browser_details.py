@@ -420,6 +420,7 @@ def test_phone_details_missed_note_and_unpair(live, browser) -> None:  # type: i
         page.fill("#event-note", "Hors réseau")
         page.click("#event-send")
         page.wait_for_selector("#outbox[data-count='1']")
+        assert page.inner_text("#outbox") == "1 envoi en attente (visite, note ou position)"
         page.click("#unpair")
         page.wait_for_selector("#unpair-dialog[open]")
         warning = page.inner_text("#unpair-text")

@@ -66,6 +66,8 @@ const PHONE_TEXT = {
     "unpair.force": "Dissocier quand même",
     logout: "Se déconnecter",
     "logout.ok": "Se déconnecter",
+    "outbox.items.one": "{n} envoi en attente (visite, note ou position)",
+    "outbox.items.other": "{n} envois en attente (visites, notes ou positions)",
   },
   en: {
     missed: "Visit missed",
@@ -113,6 +115,8 @@ const PHONE_TEXT = {
     "unpair.force": "Unpair anyway",
     logout: "Log out",
     "logout.ok": "Log out",
+    "outbox.items.one": "{n} item waiting to be sent (visit, note or position)",
+    "outbox.items.other": "{n} items waiting to be sent (visits, notes or positions)",
   },
 };
 
@@ -215,7 +219,9 @@ function newId() {
 async function showOutbox() {
   const n = await outbox.count();
   const el = document.getElementById("outbox");
-  el.textContent = n ? t("phone.outbox", { n }) : t("phone.outbox.empty");
+  // Visit events (check-ins, missed visits, notes) wait with the positions: say "items" then.
+  const events = n ? (await outbox.head(1000)).filter((i) => i.kind !== "position").length : 0;
+  el.textContent = !n ? t("phone.outbox.empty") : events ? tp("outbox.items", { n }) : t("phone.outbox", { n });
   el.dataset.count = String(n);
 }
 
