@@ -335,7 +335,7 @@ function refreshMarkerAge(teamId) {
   const age = pos.seen_at == null ? null : serverNow() - pos.seen_at;
   const label = presence === "live" ? formatAge(age) : `${t("presence.unknown")} · ${formatAge(age)}`;
   el.querySelector(".label .name").textContent = teamName(teamId);
-  el.querySelector(".label .age").textContent = ` · ${label}`;
+  el.querySelector(".label .age").textContent = `· ${label}`;
   el.title = `${teamName(teamId)} — ${label}`;
   el.setAttribute("aria-label", `${teamName(teamId)} · ${label}`);
   scheduleDeclutter();
@@ -741,7 +741,12 @@ async function loadExtensions() {
           selectVisit,
           teamName,
           visitName,
-          pickPlace: (fn) => { pickHandler = fn || null; map.getCanvas().style.cursor = pickHandler ? "crosshair" : ""; },
+          pickPlace: (fn) => {
+            pickHandler = fn || null;
+            map.getCanvas().style.cursor = pickHandler ? "crosshair" : "";
+            // While a place is picked, a click on a team's marker is a click on the map.
+            map.getContainer().classList.toggle("picking", !!pickHandler);
+          },
         });
       }
     } catch (err) {
