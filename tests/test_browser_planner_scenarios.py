@@ -284,5 +284,16 @@ def test_planner_page_at_1024_in_french(server, browser):
     page.wait_for_function("window.planner.rendered('label-communes') > 5", timeout=30_000)
     assert page.get_attribute(".maplibregl-ctrl-zoom-in", "aria-label") == "Zoom avant"
     check_axe(page)
+    # Placing without a mouse: a commune typed (accents optional), then Enter.
+    before = _covered(page)
+    page.focus("#place-commune-name")
+    page.keyboard.type("penta-di-casinca")
+    page.keyboard.press("Enter")
+    after = _wait_recomputed(page, before)
+    assert after > before
+    assert "Nouvelle base (Penta-di-Casinca)" in page.inner_text("#base-list")
+    page.fill("#place-commune-name", "Paris")
+    page.keyboard.press("Enter")
+    assert "Aucune commune « Paris »" in page.inner_text("#status")
     page.screenshot(path=str(SCREENSHOTS / "planner-1024.png"))
     context.close()

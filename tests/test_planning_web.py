@@ -92,6 +92,8 @@ def test_communes_geojson(world):
     assert fc["type"] == "FeatureCollection" and len(fc["features"]) > 200
     assert [f["id"] for f in fc["features"][:3]] == [0, 1, 2]
     assert fc["features"][0]["properties"]["code_insee"].startswith("2B")
+    props = fc["features"][0]["properties"]
+    assert 8.5 < props["lon"] < 9.6 and 41.3 < props["lat"] < 43.1
 
 
 def test_simulation_job_runs_to_completion_with_a_cookie_session(world):

@@ -256,6 +256,9 @@ def communes() -> ResponseReturnValue:
                         "code_insee": c.code_insee,
                         "name": c.name,
                         "population": c.population,
+                        # Where a base placed "in this commune" goes (keyboard placing).
+                        "lon": round(float(c.lon), 6),
+                        "lat": round(float(c.lat), 6),
                     },
                     "geometry": geom,
                 }

@@ -114,6 +114,9 @@ const DICT = {
     "siting.add": "Ajouter ces sites aux bases",
     "siting.site": "Site proposé ({commune})",
     "popup.apl": "APL",
+    "bases.in_commune": "Ou placer une base dans la commune",
+    "bases.place_here": "Placer",
+    "bases.unknown_commune": "Aucune commune « {name} » dans le territoire : choisissez-la dans la liste.",
     forbidden: "Ce compte n'a pas accès à la planification : connectez-vous avec un compte de planificateur ou de coordinateur.",
     "ctrl.zoom_in": "Zoom avant",
     "ctrl.zoom_out": "Zoom arrière",
@@ -229,6 +232,9 @@ const DICT = {
     "siting.add": "Add these sites to the bases",
     "siting.site": "Proposed site ({commune})",
     "popup.apl": "APL",
+    "bases.in_commune": "Or place a base in the commune",
+    "bases.place_here": "Place",
+    "bases.unknown_commune": "No commune “{name}” in the territory: pick it from the list.",
     forbidden: "This account has no access to planning: log in with a planner or coordinator account.",
     "ctrl.zoom_in": "Zoom in",
     "ctrl.zoom_out": "Zoom out",
@@ -511,6 +517,19 @@ function placeBase(lngLat, point) {
   const name = f ? t("bases.new_name", { commune: f.properties.name }) : t("bases.new_name_plain", { n: id.slice(4) });
   addBase({ id, name, lon: round6(lngLat.lng), lat: round6(lngLat.lat) });
   document.getElementById("place-base").focus();
+}
+
+// Keyboard placing: a base at the commune's centre, chosen by name.
+function placeInCommune(ev) {
+  ev.preventDefault();
+  if (!state.baseline) return;
+  const input = document.getElementById("place-commune-name");
+  const name = input.value.trim();
+  const key = (x) => x.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  const f = state.communes.features.find((c) => key(c.properties.name) === key(name));
+  if (!f || f.properties.lon == null) { setStatus(t("bases.unknown_commune", { name }), true); input.focus(); return; }
+  addBase({ id: newBaseId(), name: t("bases.new_name", { commune: f.properties.name }), lon: f.properties.lon, lat: f.properties.lat });
+  input.value = "";
 }
 
 function addBase(base) {
@@ -957,6 +976,8 @@ async function start() {
   document.getElementById("territory-name").textContent = state.territory.name;
   const communes = await call("/api/planning/communes");
   state.communes = { type: "FeatureCollection", features: communes.features };
+  document.getElementById("commune-names").innerHTML = [...new Set(state.communes.features.map((f) => f.properties.name))]
+    .sort((a, b) => a.localeCompare(b, "fr")).map((n) => `<option value="${escapeHtml(n)}"></option>`).join("");
   await loadScenarios();
   const select = document.getElementById("scenario");
   if (state.scenarios.length > 1 && !state.scenarios[1].saved) select.value = state.scenarios[1].id;
@@ -967,6 +988,7 @@ async function start() {
   document.getElementById("bands").addEventListener("change", guard(changeBands));
   for (const el of document.querySelectorAll("input[name=choropleth], #show-iso")) el.addEventListener("change", paintMap);
   document.getElementById("place-base").addEventListener("click", () => setPlacing(!state.placing));
+  document.getElementById("place-commune").addEventListener("submit", placeInCommune);
   document.addEventListener("keydown", (e) => { if (e.key === "Escape" && state.placing) { setPlacing(false); setStatus(t("ready")); } });
   document.getElementById("reset-bases").addEventListener("click", () => {
     state.working = basesOfAnalysis(state.baseline);
