@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -234,6 +235,10 @@ def test_coordinator_replays_a_day_and_exports_gpx(live, browser) -> None:  # ty
         assert rows["MME-ALPHA\nterminée"] == ["08:15", "–", "08:21", "08:48"]
         assert rows["MME-ARNAUD\nmanquée à 10:05"] == ["10:00", "–", "–", "–"]
         assert "Nom caché" not in page.inner_text("#dh-panel")
+        french = page.inner_text("#dh-panel") + page.inner_text(".dh-open")
+        english_words = ("Day", "driven", "Play", "Planned", "Arrival", "Start", "End", "Export",
+                         "done", "missed", "Visits", "Team", "pseudonyms")  # fmt: skip
+        assert [w for w in english_words if re.search(rf"\b{w}\b", french)] == []
 
         # The slider: keys move the marker along the trail and the time shown follows.
         slider = page.locator("#dh-slider")
@@ -283,6 +288,11 @@ def test_coordinator_replays_a_day_and_exports_gpx(live, browser) -> None:  # ty
         assert page.inner_text("#dh-title") == "Day of team Équipe A"
         assert "km driven" in page.inner_text("#dh-summary")
         assert page.inner_text("#dh-gpx") == "Export GPX"
+        english = page.inner_text("#dh-panel") + page.inner_text(".dh-open")
+        french_words = ("Journée", "parcourus", "Lecture", "Prévue", "Arrivée", "Début", "Fin",
+                        "Exporter", "terminée", "manquée", "Visites", "Jour", "Aucune", "patients.")  # fmt: skip
+        assert [w for w in french_words if re.search(rf"\b{w}\b", english)] == []
+        assert "missed at 10:05" in english and "done" in english
         coord.shot("history-1400-en.png")
         page.click("#lang")
 

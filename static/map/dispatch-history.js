@@ -160,8 +160,10 @@ export async function init(ctx) {
   if (teamList) {
     teamList.addEventListener("click", (e) => {
       const li = e.target.closest("li[data-team-id]");
-      // Controls other extensions may put in a team's row keep their own action.
-      if (!li || e.target.closest("button, a, input, select, textarea")) return;
+      // Controls other extensions may put in a team's row keep their own action (a button
+      // of class "team-open", the team's name, opens the day like the row).
+      const control = e.target.closest("button, a, input, select, textarea");
+      if (!li || (control && !control.classList.contains("team-open"))) return;
       open(Number(li.dataset.teamId), null);
     });
   }
