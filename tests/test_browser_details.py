@@ -430,6 +430,23 @@ def test_phone_details_missed_note_and_unpair(live, browser) -> None:  # type: i
         shot(page, "details-phone-unpair-offline")
         page.click("#unpair-cancel")
         assert page.evaluate("!!localStorage.getItem('dispatch.deviceToken')")
+        # The phone believes it is back online but nothing gets through: the confirmation tries
+        # to send first, then says what would be lost and asks again.
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        page.click("#unpair")
+        page.wait_for_selector("#unpair-dialog[open]")
+        assert (
+            "1 envoi en attente (position, visite ou note) : il sera envoyé d'abord"
+            in page.inner_text("#unpair-text")
+        )
+        page.click("#unpair-ok")
+        page.wait_for_function(
+            "document.getElementById('unpair-text').textContent.includes(\"n'a pas pu partir\")",
+            timeout=20000,
+        )
+        assert page.inner_text("#unpair-ok") == "Dissocier quand même"
+        page.click("#unpair-cancel")
+        assert page.evaluate("!!localStorage.getItem('dispatch.deviceToken')")
         ctx.set_offline(False)
         page.wait_for_selector("#outbox[data-count='0']", timeout=20000)
         assert "Hors réseau" in [e["note"] for e in store.list_visit_events(avril)]
