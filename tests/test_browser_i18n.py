@@ -354,6 +354,7 @@ def test_online_background_box_shows_the_osm_layer(live, browser) -> None:  # ty
         page.check("#layer-osm")
         assert page.evaluate(visibility, "osm") == "visible"
         assert page.evaluate(visibility, "areas-fill") == "none"
+        assert page.evaluate(visibility, "label-streets") == "none"
         page.uncheck("#layer-osm")
         assert page.evaluate(visibility, "osm") == "none"
         assert page.evaluate(visibility, "areas-fill") == "visible"

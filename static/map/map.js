@@ -14,6 +14,7 @@
 // visitName(id)}. Local events: "snapshot", "live", "changes", "select-visit", "insert-visit".
 import { apply, formatAge, hhmm, onChange, t, toggle } from "./i18n.js";
 import { api, ApiError, connectSocket, escapeHtml, serverNow, setCsrf, syncClock } from "./common.js";
+import { GLYPHS_URL, LABEL_LAYER_IDS, labelLayers } from "./basemap-style.js";
 
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f"];
 const TRAIL_MAX_POINTS = 2000;
@@ -150,8 +151,10 @@ function baseStyle(config) {
       road("roads-primary", ["primary", "trunk", "motorway"], "#f2a65a", [1.2, 12]),
       { id: "bases", type: "circle", source: "base", "source-layer": "bases", paint: { "circle-radius": 5, "circle-color": "#123a5a", "circle-stroke-color": "#fff", "circle-stroke-width": 2 } },
     );
+    // Commune, place and street names from the territory's own tiles (self-hosted glyphs).
+    layers.push(...labelLayers(config, t));
   }
-  return { version: 8, sources, layers };
+  return { version: 8, glyphs: GLYPHS_URL, sources, layers };
 }
 
 /** MapLibre's own buttons are named in English: they get the page's language. */
@@ -186,7 +189,9 @@ function setOnlineBackground(on) {
   if (!map.getLayer("osm")) return;
   map.setLayoutProperty("osm", "visibility", on ? "visible" : "none");
   for (const layer of map.getStyle().layers) {
-    if (layer.id === "areas-fill" || layer.id.startsWith("roads-")) map.setLayoutProperty(layer.id, "visibility", on ? "none" : "visible");
+    // The raster has its own roads and names: ours would be drawn twice.
+    const own = layer.id === "areas-fill" || layer.id.startsWith("roads-") || LABEL_LAYER_IDS.includes(layer.id);
+    if (own) map.setLayoutProperty(layer.id, "visibility", on ? "none" : "visible");
   }
 }
 
