@@ -465,3 +465,50 @@ def test_phone_details_missed_note_and_unpair(live, browser) -> None:  # type: i
     finally:
         ctx.close()
         coord_ctx.close()
+
+
+@pytest.fixture(scope="module")
+def midnight(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """A server whose day ends 20 seconds after it starts, one team with today's visit."""
+    settings = module_settings(tmp_path_factory.mktemp("midnight"), territory_cache, shared_dir)
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
+    settings = dataclasses.replace(settings, clock_start=f"{today}T23:59:40")
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    day = app.extensions["dispatch.live"].today()
+    team = store.add_team({"name": "Équipe N", "base_lon": MELUN[0], "base_lat": MELUN[1]})
+    _visit(
+        store,
+        day,
+        "MME-NUIT",
+        (2.6600, 48.5430),
+        "12 rue des Lilas",
+        team["id"],
+        {"name": "Nadia Nocturne", "phone": "0600000001", "address_details": "Code 7777"},
+    )
+    server = RealServer(app)
+    yield server, store, team
+    server.stop()
+    store.close()
+
+
+def test_phone_drops_details_when_the_day_ends(midnight, browser) -> None:  # type: ignore[no-untyped-def]
+    """At the end of the service's day the phone forgets its patients: the name, phone and door
+    code leave the page, and the round of the new day (empty here) is loaded."""
+    server, store, team = midnight
+    ctx = phone_context(browser)
+    try:
+        page = ctx.new_page()
+        code = store.create_pairing(team["id"])["code"]
+        page.goto(f"{server.base_url}/phone/?code={code}")
+        page.wait_for_selector("#next-body .patient .name", timeout=15000)
+        assert "Nadia Nocturne" in page.inner_text("#next-body")
+        page.wait_for_function(
+            "!document.body.innerText.includes('Nadia Nocturne') && !document.body.innerText.includes('Code 7777')",
+            timeout=45000,
+        )
+        page.wait_for_function("!document.querySelector('#round li[data-visit-id]')", timeout=10000)
+        dumped = json.dumps(page.evaluate(DUMP_STORAGE), ensure_ascii=False)
+        assert "Nadia" not in dumped and "0600000001" not in dumped
+    finally:
+        ctx.close()

@@ -175,7 +175,7 @@ const state = {
 // {denied} | {failedAt}. `endsAt` is the server time at which the service's day ends.
 const patient = { byId: new Map(), endsAt: null };
 const DETAILS_RETRY_MS = 30000;
-const DAY_CHECK_MS = 30000;
+const DAY_CHECK_MS = 10000;
 let socket = null;
 let dbPromise = null;
 
