@@ -248,12 +248,34 @@ def test_import_a_csv_of_20_addressed_visits_after_review(live, browser) -> None
         coord.close()
 
 
-def test_intake_forms_in_english_at_1024(live, browser) -> None:  # type: ignore[no-untyped-def]
-    """At 1024×768, in English, the form and the import panel show no French text."""
-    server, _ = live
+def test_intake_in_english_at_1024_with_keyboard_and_a_duplicate(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """At 1024×768, in English: the form and the review show no French text; Enter takes the
+    first suggestion; a visit placed where one is already planned at the same time is flagged
+    and saved only when the coordinator confirms."""
+    server, world = live
+    auth = {"Authorization": f"Bearer {world['token']}"}
+    pajol = requests.get(
+        f"{server.base_url}/api/geocode?q=rue+pajol,+melun", headers=auth, timeout=10
+    ).json()["items"][0]
+    requests.post(
+        f"{server.base_url}/api/visits",
+        json={
+            "day": world["day"],
+            "pseudonym": "M-DOUBLE",
+            "lon": pajol["lon"],
+            "lat": pajol["lat"],
+            "duration_s": 1800,
+            "windows": [["08:00", "10:00"]],
+        },
+        headers=auth,
+        timeout=10,
+    ).raise_for_status()
     coord = Coordinator(browser, server.base_url, NARROW)
     page = coord.page
     try:
+        page.wait_for_function(
+            "[...window.dispatchMap.state.visits.values()].some(v => v.pseudonym === 'M-DOUBLE')"
+        )
         page.click("#lang")
         page.click("#in-new summary")
         page.click("#in-csv summary")
@@ -264,6 +286,35 @@ def test_intake_forms_in_english_at_1024(live, browser) -> None:  # type: ignore
         check_axe(page, context=INTAKE)
         page.locator("#in-new").scroll_into_view_if_needed()
         coord.shot("intake-form-en-1024.png")
+
+        page.fill("#in-name", "MR-SECOND")
+        page.locator("#in-addr").press_sequentially("8 rue pajol", delay=20)
+        page.wait_for_selector("#in-suggest button >> text=Rue Pajol, Melun")
+        page.press("#in-addr", "Enter")
+        assert "Rue Pajol, Melun — precision: street" in page.inner_text("#in-where")
+        page.click("#in-save")
+        warning = page.inner_text("#in-status")
+        assert "Likely duplicate: M-DOUBLE" in warning and "less than 50 m away" in warning
+        assert not stored(live, "MR-SECOND")
+        assert page.locator("#in-save-anyway").is_visible()
+        page.click("#in-save-anyway")
+        page.wait_for_selector("#in-status.ok")
+        assert "Visit MR-SECOND created" in page.inner_text("#in-status")
+        assert page.locator("#in-save-anyway").is_hidden()
+        assert len(stored(live, "MR-SECOND")) == 1
+
+        page.set_input_files("#in-file", str(FIXTURE))
+        page.click("#in-check")
+        page.wait_for_selector("table.in-review tbody tr", timeout=20000)
+        review = page.inner_text("#in-review")
+        assert "Review before import" in review and "likely duplicate" in review
+        for french in ("doublon", "Ligne", "Importer", "Précision"):
+            assert french not in review, french
+        precisions = set(page.locator("table.in-review td.in-precision").all_inner_texts())
+        assert precisions <= {"street", "–"} and "street" in precisions
+        check_axe(page, context=INTAKE)
+        coord.shot("intake-review-en-1024.png")
+        coord.assert_no_reload()
     finally:
         coord.close()
 

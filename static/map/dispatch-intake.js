@@ -7,7 +7,7 @@
 // POST /api/visits/import/preview and /confirm. New visits reach the day's list through the
 // socket (the server publishes them); the page is never reloaded.
 import { getLocale, onChange } from "./i18n.js";
-import { escapeHtml } from "./common.js";
+import { distanceM, escapeHtml } from "./common.js";
 
 const TEXT = {
   fr: {
@@ -60,6 +60,10 @@ const TEXT = {
     needDuration: "La durée doit être un nombre de minutes entre 1 et 720.",
     needWindow: "Chaque créneau doit finir après son début.",
     failed: "Échec : {error}",
+    duplicate: "Doublon probable : {name} est déjà prévue ce jour-là à un créneau qui se chevauche ({why}).",
+    "why.name": "même pseudonyme",
+    "why.place": "à moins de 50 m",
+    saveAnyway: "Enregistrer quand même",
     "precision.housenumber": "numéro",
     "precision.street": "rue",
     "precision.commune": "commune seulement",
@@ -155,6 +159,10 @@ const TEXT = {
     needDuration: "The duration must be a number of minutes between 1 and 720.",
     needWindow: "Each window must end after it starts.",
     failed: "Failed: {error}",
+    duplicate: "Likely duplicate: {name} is already planned that day in an overlapping window ({why}).",
+    "why.name": "same pseudonym",
+    "why.place": "less than 50 m away",
+    saveAnyway: "Save anyway",
     "precision.housenumber": "house number",
     "precision.street": "street",
     "precision.commune": "town only",
@@ -212,6 +220,7 @@ function tr(key, vars = {}) {
 
 const CARE_KINDS = ["nursing", "palliative", "geriatric", "other"];
 const STYLE = `
+.dispatch-intake [hidden], .in-review-panel[hidden] { display: none !important; }
 .dispatch-intake .in-suggest { list-style: none; margin: .2rem 0; padding: 0; }
 .dispatch-intake .in-suggest button { width: 100%; text-align: left; margin: .1rem 0; }
 .dispatch-intake .in-suggest .secondary { color: #4f5b66; font-size: .8rem; }
@@ -334,6 +343,7 @@ export async function init(ctx) {
             <button id="in-reset" type="button">${tr("reset")}</button>
           </div>
           <p id="in-status" class="dp-out" role="status"></p>
+          <div id="in-dup" class="dp-actions" hidden><button id="in-save-anyway" type="button">${tr("saveAnyway")}</button></div>
         </form>
       </details>
       <details id="in-csv" class="dp-tool">
@@ -498,7 +508,8 @@ export async function init(ctx) {
   function resetForm() {
     if (form.picking) setPicking(false);
     if (newPin) newPin.remove();
-    Object.assign(form, { place: null, precision: null, label: "", commune: "", address: "", addressShown: null, moved: false, windows: [["08:00", "10:00"]], suggestions: [] });
+    root.querySelector("#in-dup").hidden = true;
+    Object.assign(form, { confirmedDuplicate: null, pendingDuplicate: null, place: null, precision: null, label: "", commune: "", address: "", addressShown: null, moved: false, windows: [["08:00", "10:00"]], suggestions: [] });
     root.querySelector("#in-form").reset();
     root.querySelector("#in-day").value = liveDay;
     renderWindows();
@@ -542,6 +553,15 @@ export async function init(ctx) {
       if (value) protectedDetails[key] = value;
     }
     if (Object.keys(protectedDetails).length) body.protected = protectedDetails;
+    const dup = likelyDuplicate(body);
+    if (dup && form.confirmedDuplicate !== dup.visit.id) {
+      form.pendingDuplicate = dup.visit.id;
+      status("#in-status", tr("duplicate", { name: dup.visit.pseudonym, why: tr(`why.${dup.why}`) }), "error");
+      root.querySelector("#in-dup").hidden = false;
+      root.querySelector("#in-save-anyway").focus();
+      return;
+    }
+    root.querySelector("#in-dup").hidden = true;
     const button = root.querySelector("#in-save");
     button.disabled = true;
     try {
@@ -554,6 +574,22 @@ export async function init(ctx) {
     } finally {
       button.disabled = false;
     }
+  }
+
+  /** A visit of the live day this one probably repeats (same rule as the CSV review). */
+  function likelyDuplicate(body) {
+    if (body.day !== liveDay) return null;
+    const seconds = (t) => (typeof t === "number" ? t : Number(t.slice(0, 2)) * 3600 + Number(t.slice(3, 5)) * 60);
+    const mine = body.windows.map(([a, b]) => [seconds(a), seconds(b)]);
+    const name = body.pseudonym.trim().toLowerCase();
+    for (const visit of state.visits.values()) {
+      if (visit.status === "cancelled") continue;
+      const theirs = (visit.windows || []).map(([a, b]) => [seconds(a), seconds(b)]);
+      if (!mine.some(([a, b]) => theirs.some(([c, d]) => a < d && c < b))) continue;
+      if (String(visit.pseudonym || "").trim().toLowerCase() === name) return { visit, why: "name" };
+      if (visit.lon != null && distanceM(visit.lon, visit.lat, body.lon, body.lat) <= 50) return { visit, why: "place" };
+    }
+    return null;
   }
 
   function readWindows() {
@@ -695,6 +731,10 @@ export async function init(ctx) {
     reviewStatus(tr("importing"));
     try {
       const reply = await api("/api/visits/import/confirm", { method: "POST", body: { rows: rows.map((r) => ({ line: r.line, visit: r.visit })) }, timeoutMs: 60000 });
+      // Show where the new visits are.
+      const bounds = new maplibregl.LngLatBounds();
+      for (const r of rows) bounds.extend([r.visit.lon, r.visit.lat]);
+      map.fitBounds(bounds, { padding: 60, maxZoom: 15, duration: 500 });
       review.rows = [];
       review.ticked.clear();
       review.current = null;
@@ -758,6 +798,7 @@ export async function init(ctx) {
     });
     root.querySelector("#in-form").addEventListener("submit", (e) => { e.preventDefault(); save(); });
     root.querySelector("#in-reset").addEventListener("click", () => { resetForm(); status("#in-status", ""); });
+    root.querySelector("#in-save-anyway").addEventListener("click", () => { form.confirmedDuplicate = form.pendingDuplicate; save(); });
     root.querySelector("#in-check").addEventListener("click", check);
     root.querySelector("#in-file").addEventListener("change", (e) => {
       fileName = e.target.files[0] ? e.target.files[0].name : "";
