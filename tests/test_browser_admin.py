@@ -328,6 +328,12 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         assert store.get_device(device["id"])["revoked"]
         assert "révoqué" in row.inner_text()
         shot(coord, "phones-revoked")
+        # On a coordinator's own phone the page still fits (tables scroll inside their box).
+        coord.set_viewport_size(PHONE)
+        assert coord.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        check_axe(coord)
+        shot(coord, "phones-360")
+        coord.set_viewport_size(WIDE)
 
         # -- deactivate the team after confirming ------------------------------------------------
         coord.get_by_role("tab", name="Équipes").click()
