@@ -258,6 +258,14 @@ def test_planner_places_a_base_saves_the_scenario_and_opens_the_report(server, b
     # Aggregates only: the page never asked for visits, rounds or live positions.
     assert not [c for c in api_calls if re.match(r"api/(visits|rounds|live|teams)", c)], api_calls
 
+    # Delete it (after the confirmation): gone from the list and the server; the territory's
+    # bases are shown again.
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name=re.compile("Supprimer le scénario")).click()
+    page.wait_for_function("document.querySelectorAll('#saved li').length === 0")
+    assert page.is_visible("#saved-empty") and page.input_value("#scenario") == "default"
+    assert not (folder / "scenarios" / "casinca-base-a-folelli.toml").exists()
+
     # Log out: the login dialog comes back and the session cookie no longer opens the API.
     cookies = {c["name"]: c["value"] for c in context.cookies()}
     page.click("#logout")

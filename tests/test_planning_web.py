@@ -123,6 +123,9 @@ def test_simulation_job_runs_to_completion_with_a_cookie_session(world):
     assert job["status"] == "done", job
     kpis = job["result"]["kpis"]
     assert kpis["requested"] == kpis["served"] + kpis["refused"] and kpis["days"] == 1
+    # The scenario's report now shows that simulated day.
+    report = client.get("/api/planning/report?scenario=default").get_data(as_text=True)
+    assert "Jours simulés : 1" in report and "Simulation de la demande" in report
     assert client.get("/api/planning/simulations/unknown").status_code == 404
 
 
