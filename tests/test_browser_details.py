@@ -279,6 +279,8 @@ def test_coordinator_opens_details_from_list_and_map(live, browser) -> None:  # 
         shot(page, "details-coordinator-en-1024")
         page.keyboard.press("Escape")
         set_locale(page, "fr")
+        page.locator("#visit-list").scroll_into_view_if_needed()
+        shot(page, "details-coordinator-list-1024")
         # The server audited both reads with the screen used.
         lines = [
             e
