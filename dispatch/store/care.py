@@ -486,7 +486,8 @@ class CareMixin:
                 "SELECT * FROM visit_events WHERE visit_id = ? ORDER BY id LIMIT ? OFFSET ?",
                 (visit_id, limit, offset),
             ).fetchall()
-        return Page([_event_row(to_dict(r)) for r in rows], total=total, limit=limit, offset=offset)
+        events = [_event_row(e) for e in map(to_dict, rows) if e is not None]
+        return Page(events, total=total, limit=limit, offset=offset)
 
 
 def _with_reason(data: Any, *, label: str) -> Any:
