@@ -194,7 +194,7 @@ def test_geocode_endpoint_for_coordinators_only(world) -> None:
     assert 1 <= len(items) <= 3
     assert items[0]["label"] == "Rue de la Gare, Dammarie-les-Lys"
     assert set(items[0]) >= {"lon", "lat", "label", "precision", "commune"}
-    for who in ("member_a", "planner", "anonymous"):
+    for who in ("member_a", "planner", "admin", "anonymous"):
         assert client.get("/api/geocode?q=melun", headers=world.headers(who)).status_code in (
             401,
             403,
@@ -252,9 +252,9 @@ def test_preview_stores_nothing_and_confirm_creates_all_in_one_go(world) -> None
 
 
 def test_preview_and_confirm_refuse_other_roles(world) -> None:
-    """Only coordinators (and admins) preview or import."""
+    """Only coordinators preview or import (the rows carry patients' details)."""
     client = world.app.test_client()
-    for who in ("planner", "member_a", "device_b"):
+    for who in ("planner", "member_a", "device_b", "admin"):
         h = {**world.headers(who), "Content-Type": "text/csv"}
         r = client.post(f"/api/visits/import/preview?day={DAY}", data="pseudonym\nA\n", headers=h)
         assert r.status_code == 403

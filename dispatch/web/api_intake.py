@@ -1,4 +1,8 @@
-"""REST endpoints of visit intake: address search, CSV preview with review, confirmed import."""
+"""REST endpoints of visit intake: address search, CSV preview with review, confirmed import.
+
+Coordinators only: the rows carry patients' details, and administrators manage accounts, not
+patients.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +55,7 @@ OPENAPI_PATHS = {
     "/api/geocode": {
         "get": operation(
             "Places matching an address in the served territory (offline geocoder)",
-            roles=("coordinator", "admin"),
+            roles=("coordinator",),
             tags=["intake"],
             params=[
                 query_param("q", {"type": "string", "minLength": 1, "maxLength": 200}, "address"),
@@ -68,7 +72,7 @@ OPENAPI_PATHS = {
     "/api/visits/import/preview": {
         "post": operation(
             "Check a CSV of visits: each line geocoded, likely duplicates flagged; nothing stored",
-            roles=("coordinator", "admin"),
+            roles=("coordinator",),
             tags=["intake"],
             params=[query_param("day", DAY_SCHEMA, "day of rows without a day column")],
             body={"type": "string"},
@@ -86,7 +90,7 @@ OPENAPI_PATHS = {
     "/api/visits/import/confirm": {
         "post": operation(
             "Create the reviewed visits in one transaction (all or none; per-row errors in details)",
-            roles=("coordinator", "admin"),
+            roles=("coordinator",),
             tags=["intake"],
             body={
                 "type": "object",
@@ -149,7 +153,7 @@ def _csv_text() -> str:
 
 
 @bp.get("/api/geocode")
-@require("coordinator")
+@require("coordinator", admin=False)
 def geocode() -> ResponseReturnValue:
     query = (request.args.get("q") or "").strip()
     if not query:
@@ -166,7 +170,7 @@ def geocode() -> ResponseReturnValue:
 
 
 @bp.post("/api/visits/import/preview")
-@require("coordinator")
+@require("coordinator", admin=False)
 def import_preview() -> ResponseReturnValue:
     store = get_store()
     default_day = arg_day()
@@ -189,7 +193,7 @@ def import_preview() -> ResponseReturnValue:
 
 
 @bp.post("/api/visits/import/confirm")
-@require("coordinator")
+@require("coordinator", admin=False)
 def import_confirm() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()

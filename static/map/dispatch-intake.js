@@ -234,8 +234,8 @@ const STYLE = `
 .in-review-panel button.primary { background: #123a5a; border-color: #123a5a; color: #fff; }
 .in-review-panel button:disabled { opacity: .55; cursor: not-allowed; }
 .in-review-panel .in-review-wrap { overflow: auto; flex: 1; min-height: 4rem; border: 1px solid #d3d9e0; border-radius: 4px; }
-.dispatch-intake .in-file { display: flex; align-items: center; gap: .5rem; margin: .2rem 0; }
-.dispatch-intake .in-file input { position: absolute; width: 1px; height: 1px; opacity: 0; overflow: hidden; }
+.dispatch-intake .in-file { position: relative; display: flex; align-items: center; gap: .5rem; margin: .2rem 0; }
+.dispatch-intake .in-file input { position: absolute; left: 0; top: 0; width: 1px; height: 1px; opacity: 0; overflow: hidden; }
 .dispatch-intake .in-file-button { display: inline-block !important; margin: 0 !important; padding: .3rem .7rem; border: 1px solid #6b7785; border-radius: 4px; background: #f1f3f6; cursor: pointer; }
 .dispatch-intake .in-file input:focus-visible + .in-file-button { outline: 3px solid #123a5a; outline-offset: 2px; }
 .dispatch-intake .in-file-label { display: block; margin: .45rem 0 .1rem; font-size: .85rem; }
