@@ -177,3 +177,16 @@ def test_error_bodies_follow_the_page_language(env) -> None:  # type: ignore[no-
         "/api/alerts/acknowledge", json={"key": "nope"}, headers={"Accept-Language": "fr"}
     )
     assert missing.json["error"] == "l'alerte « nope » n'existe pas (ou n'est plus gardée)"
+    shift = client.post(
+        "/api/teams",
+        json={
+            "name": "Nuit",
+            "base_lon": 2.65,
+            "base_lat": 48.54,
+            "shift_start": "18:00",
+            "shift_end": "08:00",
+        },
+        headers={"Accept-Language": "fr"},
+    )
+    assert shift.status_code == 400
+    assert shift.json["error"] == "équipe 'Nuit' : le service 18:00-08:00 finit avant de commencer"

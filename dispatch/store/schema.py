@@ -17,7 +17,7 @@ def m0001_initial(db: sqlite_utils.Database) -> None:
         {
             "id": int,
             "name": str,
-            "kind": str,  # nursing | palliative | geriatric | other
+            "kind": str,  # see dispatch.store.models.TEAM_KINDS
             "skills": str,  # JSON list of skill names
             "base_name": str,
             "base_lon": float,

@@ -145,12 +145,57 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"territory (\S+) is not built: run (.+)",
             "le territoire \\1 n'est pas construit : lancez \\2",
         ),
+        (
+            r"user (\S+): a team_member needs a team.*",
+            "utilisateur \\1 : un membre d'équipe doit appartenir à une équipe",
+        ),
+        (
+            r"user (\S+): only a team_member belongs to a team",
+            "utilisateur \\1 : seul un membre d'équipe appartient à une équipe",
+        ),
+        (
+            r"user '(.+)' already exists: choose another name",
+            "l'utilisateur « \\1 » existe déjà : choisissez un autre nom",
+        ),
+        (
+            r"password must be at least (\d+) characters long",
+            "le mot de passe doit compter au moins \\1 caractères",
+        ),
+        (
+            r"password must be at most (\d+) characters long",
+            "le mot de passe doit compter au plus \\1 caractères",
+        ),
+        (
+            r"(?P<label>.+): shift (\S+)-(\S+) ends before it starts",
+            "\\g<label> : le service \\2-\\3 finit avant de commencer",
+        ),
+        (
+            r"(?P<label>.+): time window (\S+)-(\S+) ends before it starts",
+            "\\g<label> : le créneau \\2-\\3 finit avant de commencer",
+        ),
+        (
+            r"(?P<label>.+): (\w+) is required",
+            "\\g<label> : le champ \\2 est obligatoire",
+        ),
         (r"no such endpoint: (.+)", "adresse inconnue : \\1"),
         (r"(\S+) is not allowed on (.+)", "la méthode \\1 n'est pas permise sur \\2"),
         (
             r"internal error: the incident was logged",
             "erreur interne : l'incident est enregistré, réessayez ou prévenez l'administrateur",
         ),
+    )
+)
+
+
+#: The labels that open the store's validation messages ("line 5: ...", "team 'A': ...").
+_FRENCH_LABELS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), french)
+    for pattern, french in (
+        (r"\bline (\d+)", "ligne \\1"),
+        (r"\bteam\b", "équipe"),
+        (r"\bvisit\b", "visite"),
+        (r"\buser\b", "utilisateur"),
+        (r"\bposition (\d+)", "position \\1"),
     )
 )
 
@@ -169,7 +214,14 @@ def localise(message: str, locale: str) -> str:
     for pattern, french in _FRENCH:
         match = pattern.match(message)
         if match:
-            return match.expand(french)
+            text = match.expand(french)
+            label = match.groupdict().get("label")
+            if label:
+                french_label = label
+                for word, replacement in _FRENCH_LABELS:
+                    french_label = word.sub(replacement, french_label)
+                text = french_label + text[len(label) :]
+            return text
     return message
 
 

@@ -385,6 +385,8 @@ function renderTeams() {
   const list = document.getElementById("team-list");
   const teams = [...state.teams.values()].sort((a, b) => a.name.localeCompare(b.name));
   if (!teams.length) { list.innerHTML = `<li>${escapeHtml(t("teams.none"))}</li>`; return; }
+  const active = document.activeElement;
+  const focused = active && list.contains(active) && active.classList.contains("team-open") ? active.dataset.teamId : null;
   list.innerHTML = teams.map((team) => {
     const pos = state.positions.get(team.id);
     const presence = presenceOf(pos);
@@ -393,11 +395,18 @@ function renderTeams() {
     if (pos && pos.speed_mps != null && presence === "live") details.push(t("speed", { n: Math.round(pos.speed_mps * 3.6) }));
     if (pos && pos.battery_pct != null) details.push(t("battery", { n: Math.round(pos.battery_pct) }));
     const current = [...state.visits.values()].find((v) => v.team_id === team.id && (v.status === "in_progress" || v.status === "arrived"));
-    if (current) details.push(`${t(`status.${current.status}`)} : ${current.pseudonym}`);
+    if (current) details.push(t("team.current", { status: t(`status.${current.status}`), name: current.pseudonym }));
     return `<li class="${presence}" data-team-id="${team.id}"><span class="swatch" style="background:${escapeHtml(teamColor(team))}"></span>`
-      + `<span class="name" title="${escapeHtml(team.name)}">${escapeHtml(team.name)}</span><span class="presence" title="${escapeHtml(age)}">${escapeHtml(t(`presence.${presence}`))}${age ? ` · ${escapeHtml(age)}` : ""}</span>`
+      // A button, so that the keyboard opens the team's day (dispatch-history.js) like a click.
+      + `<button type="button" class="team-open name" data-team-id="${team.id}" title="${escapeHtml(team.name)}">${escapeHtml(team.name)}</button>`
+      + `<span class="presence"title="${escapeHtml(age)}">${escapeHtml(t(`presence.${presence}`))}${age ? ` · ${escapeHtml(age)}` : ""}</span>`
       + `<span class="detail">${escapeHtml(details.join(" · "))}</span></li>`;
   }).join("");
+  if (focused) {
+    // Re-drawn every second: the keyboard stays on the same team.
+    const again = list.querySelector(`button.team-open[data-team-id="${focused}"]`);
+    if (again) again.focus();
+  }
 }
 
 function alertText(alert) {
