@@ -675,10 +675,14 @@ class LiveHub:
             for stop in route.get("stops", []):
                 if stop.get("arrival_s") is not None:
                     arrivals[int(stop["visit_id"])] = int(stop["arrival_s"])
+        # Estimates made before the plan's last change are of the old round: the plan's own
+        # arrival times are fresher.
+        published_s = float((plan or {}).get("published_at_s") or 0)
         with self._lock:
             etas = list(self._etas.values())
         for item in etas:
-            if now - float(item.get("at") or 0) > ETA_FRESH_S:
+            at = float(item.get("at") or 0)
+            if now - at > ETA_FRESH_S or at < published_s:
                 continue
             for vid, arrival_s in (item.get("etas") or {}).items():
                 if arrival_s is not None:
