@@ -77,6 +77,14 @@ OPENAPI_PATHS = {
         ),
         "delete": operation("Log out", roles=(), tags=["auth"]),
     },
+    "/api/devices/self": {
+        "delete": operation(
+            "A paired phone unpairs itself: its device token is revoked",
+            roles=("team_member",),
+            tags=["auth"],
+            response={"type": "object", "required": ["ok", "device"]},
+        )
+    },
     "/api/devices/pair": {
         "post": operation(
             "Exchange a one-time pairing code for a device token",
@@ -203,6 +211,23 @@ def logout() -> ResponseReturnValue:
         publish("session_ended", {"id": principal.id})  # its live sockets are ended
     session.clear()
     return ok()
+
+
+@bp.delete("/api/devices/self")
+@require("team_member")
+def unpair_self() -> ResponseReturnValue:
+    """A phone unpairing itself: its device token is revoked at once (a token left on a phone
+    that was handed back must not keep working)."""
+    principal = current_principal()
+    if principal.kind != "device" or principal.id is None:
+        raise ValidationError("only a paired phone unpairs itself (send its device token)")
+    store = get_store()
+    device = store.revoke_device(principal.id)
+    store.audit(
+        principal.actor, "device.unpair", role="team_member", target=f"device:{principal.id}"
+    )
+    publish("device_revoked", device)
+    return ok(device={"id": device["id"], "revoked": True})
 
 
 @bp.post("/api/devices/pair")

@@ -912,6 +912,10 @@ async function wipe() {
     try { await api("/api/session", { method: "DELETE", token: null }); } catch (err) { console.warn("logout", err); }
     setCsrf(null);
   }
+  if (deviceToken()) {
+    // The server revokes this phone's token: one left on a phone handed back must not work.
+    try { await api("/api/devices/self", { method: "DELETE" }); } catch (err) { console.warn("unpair", err); }
+  }
   setDeviceToken(null);
   try { await outbox.clear(); } catch (err) { console.warn("outbox", err); }
   try {
