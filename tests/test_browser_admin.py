@@ -449,7 +449,7 @@ def test_coordinator_edits_a_team_from_a_territory_base_and_reactivates_it(live,
     team = store.add_team(
         {"name": "Équipe Sud", "base_lon": MELUN[0], "base_lat": MELUN[1], "active": False}
     )
-    ctx, page = open_admin(browser, server.base_url, "admin", PASSWORD, WIDE)
+    ctx, page = open_admin(browser, server.base_url, "coord-carte", PASSWORD, WIDE)
     try:
         row = page.locator(f"#team-table tr[data-team-id='{team['id']}']")
         assert "désactivée" in row.inner_text()
@@ -497,6 +497,28 @@ def test_coordinator_edits_a_team_from_a_territory_base_and_reactivates_it(live,
         saved = store.get_team(team["id"])
         assert saved["base_name"] == "Avenue Thiers, Melun"
         assert abs(saved["base_lon"] - 2.6546) < 1e-3 and abs(saved["base_lat"] - 48.5295) < 1e-3
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+
+
+def test_an_ended_session_asks_to_log_in_again_and_goes_on(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """When the session ends (expired, or closed elsewhere), the next action brings the login
+    dialog back, and after logging in the page carries on without a reload."""
+    server, _ = live
+    ctx, page = open_admin(browser, server.base_url, "admin", PASSWORD, WIDE)
+    try:
+        page.evaluate("window.__sameDocument = true")
+        csrf = page.evaluate("sessionStorage.getItem('dispatch.csrf')")
+        ended = ctx.request.delete(f"{server.base_url}/api/session", headers={"X-CSRF-Token": csrf})
+        assert ended.ok
+        page.get_by_role("tab", name="Utilisateurs").click()
+        page.wait_for_selector("#login[open]")
+        page.get_by_label("Identifiant", exact=True).fill("admin")
+        page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        page.wait_for_selector("#user-table tr[data-user-id]")
+        assert page.evaluate("window.__sameDocument === true"), "the page was reloaded"
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()

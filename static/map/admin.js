@@ -496,6 +496,25 @@ function login() {
   });
 }
 
+let relogin = null;
+
+/** A REST call of the page; when the session has ended, the login dialog comes back and the
+ * call is made again once the same person has logged in (another person: the page restarts). */
+async function call(path, options = {}) {
+  try {
+    return await api(path, { token: null, ...options });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401 || !state.me) throw err;
+    if (!relogin) relogin = login().finally(() => { relogin = null; });
+    const me = await relogin;
+    if (!me || me.id !== state.me.id) {
+      location.reload();
+      throw err;
+    }
+    return api(path, { token: null, ...options });
+  }
+}
+
 async function logout() {
   try {
     await api("/api/session", { method: "DELETE", token: null });
@@ -553,7 +572,7 @@ function setupTabs() {
 
 // ------------------------------------------------------------------ teams
 async function loadTeams() {
-  const reply = await api("/api/teams?limit=1000", { token: null });
+  const reply = await call("/api/teams?limit=1000", { token: null });
   state.teams = reply.items;
   renderTeams();
   renderTeamSelects();
@@ -809,8 +828,8 @@ async function saveTeam(e) {
   $("tf-save").disabled = true;
   try {
     const reply = editing
-      ? await api(`/api/teams/${editing.id}`, { method: "PATCH", body, token: null })
-      : await api("/api/teams", { method: "POST", body, token: null });
+      ? await call(`/api/teams/${editing.id}`, { method: "PATCH", body, token: null })
+      : await call("/api/teams", { method: "POST", body, token: null });
     await loadTeams();
     closeTeamForm(reply.team.id);
     say("teams-status", () => t(editing ? "teams.saved" : "teams.created", { name: reply.team.name }));
@@ -827,7 +846,7 @@ async function setTeamActive(team, active) {
     if (!sure) return;
   }
   try {
-    await api(`/api/teams/${team.id}`, { method: "PATCH", body: { active }, token: null });
+    await call(`/api/teams/${team.id}`, { method: "PATCH", body: { active }, token: null });
     await loadTeams();
     say("teams-status", () => t(active ? "teams.reactivated" : "teams.deactivated", { name: team.name }));
   } catch (err) {
@@ -857,7 +876,7 @@ async function searchAddress() {
     return;
   }
   try {
-    const reply = await api(`/api/geocode?q=${encodeURIComponent(query)}&limit=5`, { token: null });
+    const reply = await call(`/api/geocode?q=${encodeURIComponent(query)}&limit=5`, { token: null });
     addressMatches = reply.items || [];
     renderAddressMatches();
     const n = addressMatches.length;
@@ -933,7 +952,7 @@ async function loadDevices() {
     return;
   }
   try {
-    const reply = await api(`/api/devices?team_id=${teamId}&limit=200`, { token: null });
+    const reply = await call(`/api/devices?team_id=${teamId}&limit=200`, { token: null });
     if (Number($("ph-team").value) !== teamId) return;
     state.devices = reply.items;
     renderDevices();
@@ -975,7 +994,7 @@ async function startPairing() {
   if (!teamId) return;
   $("ph-pair").disabled = true;
   try {
-    const reply = await api(`/api/teams/${teamId}/pairing`, { method: "POST", token: null });
+    const reply = await call(`/api/teams/${teamId}/pairing`, { method: "POST", token: null });
     state.pairing = { team_id: teamId, code: reply.code, before: new Set(state.devices.map((d) => d.id)) };
     $("pairing-code").textContent = reply.code;
     const link = $("pairing-link");
@@ -1009,7 +1028,7 @@ async function revokeDevice(device) {
     return;
   }
   try {
-    await api(`/api/devices/${device.id}`, { method: "DELETE", token: null });
+    await call(`/api/devices/${device.id}`, { method: "DELETE", token: null });
     await loadDevices();
     say("phones-status", () => t("phones.revoked", { name }));
   } catch (err) {
@@ -1037,7 +1056,7 @@ function setupPhones() {
 async function loadUsers() {
   if (!state.me || state.me.role !== "admin") return;
   try {
-    const reply = await api("/api/users?limit=1000", { token: null });
+    const reply = await call("/api/users?limit=1000", { token: null });
     state.users = reply.items;
     renderUsers();
   } catch (err) {
@@ -1122,8 +1141,8 @@ async function saveUser(e) {
   $("uf-save").disabled = true;
   try {
     const reply = editing
-      ? await api(`/api/users/${editing.id}`, { method: "PATCH", body, token: null })
-      : await api("/api/users", { method: "POST", body, token: null });
+      ? await call(`/api/users/${editing.id}`, { method: "PATCH", body, token: null })
+      : await call("/api/users", { method: "POST", body, token: null });
     await loadUsers();
     closeUserForm(reply.user.id);
     say("users-status", () => t(editing ? "users.saved" : "users.created", { name: reply.user.username }));
@@ -1140,7 +1159,7 @@ async function setUserActive(user, active) {
     if (!sure) return;
   }
   try {
-    await api(`/api/users/${user.id}`, { method: "PATCH", body: { active }, token: null });
+    await call(`/api/users/${user.id}`, { method: "PATCH", body: { active }, token: null });
     await loadUsers();
     say("users-status", () => t(active ? "users.enabled" : "users.disabled", { name: user.username }));
   } catch (err) {
@@ -1176,7 +1195,7 @@ function resetPassword(user) {
       return;
     }
     try {
-      await api(`/api/users/${user.id}`, { method: "PATCH", body: { password: input.value }, token: null });
+      await call(`/api/users/${user.id}`, { method: "PATCH", body: { password: input.value }, token: null });
       done();
       dialog.close();
       say("users-status", () => t("users.password.done", { name: user.username }));
@@ -1267,6 +1286,8 @@ async function main() {
   state.me = me;
   $("logout").hidden = false;
   $("tab-users").hidden = me.role !== "admin";
+  // The address search is the visit intake's (coordinators only: GET /api/geocode).
+  $("tf-address-box").hidden = me.role !== "coordinator";
   state.config = await api("/api/live/config", { token: null }).catch(() => null);
   if (state.config && state.config.territory) $("territory-name").textContent = state.config.territory.name;
   const territory = await api("/api/planning/territory", { token: null }).catch(() => null);
