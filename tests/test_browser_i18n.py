@@ -277,9 +277,23 @@ def test_acknowledged_in_one_map_shows_acknowledged_in_the_other(live, browser) 
         acked = two.inner_text("#acked-list")
         assert "MME-XRAY" in acked and "acquittée par coord à" in acked
         assert two.evaluate("window.__sameDocument === true")
-        # At risk stays open: only the acknowledged alert folded away.
+        # At risk stays open: only the acknowledged alert folded away; the keyboard is on it.
         assert one.locator("#alert-list li[data-kind='at_risk'] button.ack").count() == 1
+        assert one.evaluate("document.activeElement.className") == "ack"
         shot(two, "map-alert-acknowledged-1400.png")
+        # Once the visit at risk has started, its alert needs nothing more: it folds away.
+        store, hub = world["store"], world["hub"]
+        event = store.add_visit_event(
+            world["risky"]["id"],
+            {"kind": "check_in", "client_id": "i18n-check-in", "device_time_s": time.time()},
+            actor="test",
+            team_id=world["alpha"]["id"],
+        )
+        hub.on_visit_event({"event": event, "visit": store.get_visit(world["risky"]["id"])})
+        risky = f"#acked-list li[data-kind='at_risk'][data-key='at_risk:{world['risky']['id']}']"
+        two.wait_for_selector(risky, timeout=5000)
+        assert "résolue" in two.inner_text(risky)
+        assert two.inner_text("#alert-list").strip() == "Aucune alerte"
     finally:
         ctx1.close()
         ctx2.close()
@@ -292,7 +306,7 @@ def test_journal_is_folded_and_lists_routine_events(live, browser) -> None:  # t
     try:
         assert page.locator("#alert-list li[data-kind='check_in']").count() == 0
         assert not page.is_visible("#journal-list")
-        assert page.inner_text("#journal summary").strip() == "Journal (1)"
+        assert re.fullmatch(r"Journal \(\d+\)", page.inner_text("#journal summary").strip())
         page.click("#journal summary")
         assert "visit started at M-KILO" in page.inner_text("#journal-list")
     finally:

@@ -429,50 +429,76 @@ function canAcknowledge() {
   return !!principal && MANAGERS.includes(principal.role);
 }
 
+/** Visit statuses after which a late or at-risk alert needs nothing more. */
+const SETTLED = ["arrived", "in_progress", "done", "cancelled"];
+
+/** An alert no longer needs action once the visit is under way or done, or the lost team
+ * reports again; it then folds away with the acknowledged ones. */
+function resolved(alert) {
+  if (alert.kind === "late" || alert.kind === "at_risk") {
+    const visit = state.visits.get(alert.visit_id);
+    return !!visit && SETTLED.includes(visit.status);
+  }
+  if (alert.kind === "unknown") return presenceOf(state.positions.get(alert.team_id)) === "live";
+  return false;
+}
+
+/** Replace a list's content only when it changed (a click between redraws is not lost). */
+function setHtml(el, html) {
+  if (el._html !== html) { el.innerHTML = html; el._html = html; }
+}
+
 function renderAlerts() {
-  const open = state.alerts.filter((a) => !a.acknowledged_at_s);
-  const acked = state.alerts.filter((a) => a.acknowledged_at_s);
+  const open = state.alerts.filter((a) => !a.acknowledged_at_s && !resolved(a));
+  const acked = state.alerts.filter((a) => a.acknowledged_at_s || resolved(a));
   const list = document.getElementById("alert-list");
   const focusedKey = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
   document.getElementById("alert-count").textContent = open.length ? ` (${open.length})` : "";
-  if (!open.length) list.innerHTML = `<li class="none">${escapeHtml(t("alerts.none"))}</li>`;
+  if (!open.length) setHtml(list, `<li class="none">${escapeHtml(t("alerts.none"))}</li>`);
   else {
     const ack = canAcknowledge();
-    list.innerHTML = open.slice(0, 60).map((a) => {
+    setHtml(list, open.slice(0, 60).map((a) => {
       const text = alertText(a);
       return `<li class="${escapeHtml(a.kind)}" data-kind="${escapeHtml(a.kind)}" data-key="${escapeHtml(a.key)}"><span class="alert-text"><time>${clock(a.at)}</time>${escapeHtml(text)}</span>`
         + (ack ? `<button type="button" class="ack" data-key="${escapeHtml(a.key)}" aria-label="${escapeHtml(t("alerts.ack.label", { text }))}">${escapeHtml(t("alerts.ack"))}</button>` : "")
         + "</li>";
-    }).join("");
+    }).join(""));
   }
-  if (focusedKey) {
+  if (focusedKey && !list.contains(document.activeElement)) {
     // The acknowledged alert leaves the list: the keyboard goes on to the next one.
-    const next = list.querySelector(`button.ack[data-key="${CSS.escape(focusedKey)}"]`) || list.querySelector("button.ack");
+    const next = list.querySelector(`button.ack[data-key="${CSS.escape(focusedKey)}"]`) || list.querySelector("button.ack")
+      || document.querySelector("#alerts-acked:not([hidden]) summary");
     if (next) next.focus();
   }
   const folded = document.getElementById("alerts-acked");
   folded.hidden = !acked.length;
   document.getElementById("acked-count").textContent = String(acked.length);
-  document.getElementById("acked-list").innerHTML = acked.slice(0, 60).map((a) => (
+  setHtml(document.getElementById("acked-list"), acked.slice(0, 60).map((a) => (
     `<li class="${escapeHtml(a.kind)}" data-kind="${escapeHtml(a.kind)}" data-key="${escapeHtml(a.key)}"><time>${clock(a.at)}</time>${escapeHtml(alertText(a))}`
-    + `<span class="acked-by">${escapeHtml(t("alerts.acked.by", { by: a.acknowledged_by || "?", time: clock(a.acknowledged_at_s) }))}</span></li>`
-  )).join("");
+    + `<span class="acked-by">${escapeHtml(a.acknowledged_at_s ? t("alerts.acked.by", { by: a.acknowledged_by || "?", time: clock(a.acknowledged_at_s) }) : t("alerts.resolved"))}</span></li>`
+  )).join(""));
   document.getElementById("journal-count").textContent = String(state.journal.length);
-  document.getElementById("journal-list").innerHTML = state.journal.length
+  setHtml(document.getElementById("journal-list"), state.journal.length
     ? state.journal.slice(0, 100).map((a) => `<li class="${escapeHtml(a.kind)}" data-kind="${escapeHtml(a.kind)}"><time>${clock(a.at)}</time>${escapeHtml(alertText(a))}</li>`).join("")
-    : `<li class="none">${escapeHtml(t("journal.none"))}</li>`;
+    : `<li class="none">${escapeHtml(t("journal.none"))}</li>`);
 }
 
+const acknowledging = new Set();
 async function acknowledgeAlert(button) {
   const key = button.dataset.key;
-  button.disabled = true;
+  // The button keeps the focus while the request runs (a disabled one would drop it).
+  if (acknowledging.has(key)) return;
+  acknowledging.add(key);
+  button.setAttribute("aria-disabled", "true");
   try {
     const reply = await api("/api/alerts/acknowledge", { method: "POST", body: { key }, token: null });
     pushAlert(reply.alert);
     flushRender();
   } catch (err) {
-    button.disabled = false;
+    button.removeAttribute("aria-disabled");
     pushNotice(t("alerts.ack.failed", { error: err.message }));
+  } finally {
+    acknowledging.delete(key);
   }
 }
 
@@ -692,7 +718,7 @@ function flushRender() {
   if (dirty.visits) { setVisits(); renderVisits(); }
   if (dirty.plans) setPlans();
   if (dirty.teams || dirty.visits) renderTeams();
-  if (dirty.alerts) renderAlerts();
+  if (dirty.alerts || dirty.visits || dirty.teams) renderAlerts();
   dirty = { trails: false, visits: false, plans: false, teams: false, alerts: false };
 }
 
