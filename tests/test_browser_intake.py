@@ -5,6 +5,7 @@ address, picking a suggestion and dragging the pin; a CSV of 20 addressed visits
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -301,6 +302,19 @@ def test_intake_in_english_at_1024_with_keyboard_and_a_duplicate(live, browser) 
         page.wait_for_selector("#in-status.ok")
         assert "Visit MR-SECOND created" in page.inner_text("#in-status")
         assert page.locator("#in-save-anyway").is_hidden()
+        # A visit for another day is not in today's list: the message says its day.
+        tomorrow = (dt.date.fromisoformat(world["day"]) + dt.timedelta(days=1)).isoformat()
+        page.fill("#in-name", "MR-TOMORROW")
+        page.locator("#in-addr").press_sequentially("rue pajol", delay=20)
+        page.wait_for_selector("#in-suggest button >> text=Rue Pajol, Melun")
+        page.press("#in-addr", "Enter")
+        page.fill("#in-day", tomorrow)
+        page.click("#in-save")
+        page.wait_for_function(
+            "document.querySelector('#in-status').textContent.includes('MR-TOMORROW')"
+        )
+        weekday = dt.date.fromisoformat(tomorrow).strftime("%A")
+        assert f"Visit MR-TOMORROW created for {weekday}" in page.inner_text("#in-status")
         assert len(stored(live, "MR-SECOND")) == 1
 
         page.set_input_files("#in-file", str(FIXTURE))

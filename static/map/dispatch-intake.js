@@ -55,6 +55,9 @@ const TEXT = {
     save: "Enregistrer la visite",
     reset: "Effacer",
     saved: "Visite {name} créée : elle apparaît dans les visites du jour.",
+    savedOther: "Visite {name} créée pour le {day}.",
+    "importedOther.one": "{n} visite importée (jours : {days}).",
+    "importedOther.other": "{n} visites importées (jours : {days}).",
     needName: "Saisissez un pseudonyme.",
     needPlace: "Choisissez une adresse dans les suggestions ou placez l'épingle sur la carte.",
     needDuration: "La durée doit être un nombre de minutes entre 1 et 720.",
@@ -154,6 +157,9 @@ const TEXT = {
     save: "Save the visit",
     reset: "Clear",
     saved: "Visit {name} created: it is in today's visits.",
+    savedOther: "Visit {name} created for {day}.",
+    "importedOther.one": "{n} visit imported (days: {days}).",
+    "importedOther.other": "{n} visits imported (days: {days}).",
     needName: "Type a pseudonym.",
     needPlace: "Choose an address among the suggestions or place the pin on the map.",
     needDuration: "The duration must be a number of minutes between 1 and 720.",
@@ -567,7 +573,7 @@ export async function init(ctx) {
     try {
       await api("/api/visits", { method: "POST", body });
       resetForm();
-      status("#in-status", tr("saved", { name }), "ok");
+      status("#in-status", body.day === liveDay ? tr("saved", { name }) : tr("savedOther", { name, day: formatDay(body.day) }), "ok");
       root.querySelector("#in-name").focus();
     } catch (err) {
       status("#in-status", tr("failed", { error: err.message }), "error");
@@ -743,7 +749,9 @@ export async function init(ctx) {
       fileName = "";
       root.querySelector("#in-file-name").textContent = tr("noFile");
       renderReview();
-      status("#in-csv-status", tr("imported", { n: reply.imported }), "ok");
+      const days = [...new Set(rows.map((r) => r.visit.day))].sort();
+      const text = days.length === 1 && days[0] === liveDay ? tr("imported", { n: reply.imported }) : tr("importedOther", { n: reply.imported, days: days.map(formatDay).join(", ") });
+      status("#in-csv-status", text, "ok");
       root.querySelector("#in-check").focus();
     } catch (err) {
       const details = err.body && Array.isArray(err.body.details) ? err.body.details.map((d) => d.error).join(" ; ") : "";
@@ -827,6 +835,11 @@ export async function init(ctx) {
         reviewBox.querySelector(`.in-show[data-line="${line}"]`)?.focus();
       }
     });
+  }
+
+  function formatDay(day) {
+    const [y, m, d] = String(day).split("-").map(Number);
+    return new Date(Date.UTC(y, m - 1, d)).toLocaleDateString(getLocale() === "en" ? "en-GB" : "fr-FR", { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
   }
 
   function addHours(hhmm, h) {
