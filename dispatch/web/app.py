@@ -177,6 +177,15 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"(?P<label>.+): (\w+) is required",
             "\\g<label> : le champ \\2 est obligatoire",
         ),
+        (
+            r"visit (\S+) has already started: it cannot be moved",
+            "la visite \\1 a déjà commencé : elle ne peut plus être déplacée",
+        ),
+        (
+            r"position (\d+) is outside 0\.\.(\d+) for team (\S+)",
+            "la place \\1 n'existe pas dans la tournée de l'équipe \\3 (de 0 à \\2)",
+        ),
+        (r"visit (\S+) is not in the plan", "la visite \\1 n'est pas dans le plan"),
         (r"no such endpoint: (.+)", "adresse inconnue : \\1"),
         (r"(\S+) is not allowed on (.+)", "la méthode \\1 n'est pas permise sur \\2"),
         (
