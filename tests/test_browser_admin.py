@@ -522,3 +522,24 @@ def test_an_ended_session_asks_to_log_in_again_and_goes_on(live, browser) -> Non
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()
+
+
+def test_an_unused_pairing_code_is_taken_off_the_screen_when_it_expires(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """A code nobody used is not left on screen past its expiry: the card goes and the
+    coordinator is told to create another one."""
+    server, world = live
+    ctx, page = open_admin(browser, server.base_url, "coord-carte", PASSWORD, WIDE)
+    try:
+        page.get_by_role("tab", name="Téléphones").click()
+        page.locator("#panel-phones").get_by_label("Équipe", exact=True).select_option(
+            label=world["team"]["name"]
+        )
+        page.get_by_role("button", name="Associer un téléphone").click()
+        page.wait_for_selector("#pairing:not([hidden])")
+        assert re.search(r"Valable jusqu'à \d\d:\d\d", page.inner_text("#pairing-expiry"))
+        # The device's clock jumps past the code's expiry (one hour later).
+        page.evaluate("() => { const real = Date.now; Date.now = () => real() + 3600e3; }")
+        page.wait_for_selector("#phones-status:has-text('a expiré sans servir')", timeout=10000)
+        assert page.locator("#pairing").is_hidden()
+    finally:
+        ctx.close()

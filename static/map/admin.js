@@ -108,11 +108,12 @@ const TEXT = {
     "phones.pair": "Associer un téléphone",
     "phones.pairing.title": "Association d'un téléphone",
     "phones.pairing.howto": "Sur le téléphone de l'équipe, scannez le code QR ou ouvrez le lien, ou tapez le code sur la page du téléphone.",
-    "phones.pairing.code": "Code à usage unique",
-    "phones.pairing.link": "Lien",
+    "phones.pairing.code": "Code à usage unique :",
+    "phones.pairing.link": "Lien :",
     "phones.pairing.qr": "Code QR du lien d'association pour l'équipe {name}",
     "phones.pairing.expires": "Valable jusqu'à {time}, pour un seul téléphone.",
     "phones.pairing.done": "Téléphone associé : {name}.",
+    "phones.pairing.expired": "Le code d'association a expiré sans servir : créez-en un autre.",
     "phones.none": "Aucun téléphone associé à cette équipe.",
     "phones.noteam": "Créez d'abord une équipe.",
     "phones.name": "Téléphone n° {id}",
@@ -271,11 +272,12 @@ const TEXT = {
     "phones.pair": "Pair a phone",
     "phones.pairing.title": "Pairing a phone",
     "phones.pairing.howto": "On the team's phone, scan the QR code or open the link, or type the code on the phone page.",
-    "phones.pairing.code": "One-time code",
-    "phones.pairing.link": "Link",
+    "phones.pairing.code": "One-time code:",
+    "phones.pairing.link": "Link:",
     "phones.pairing.qr": "QR code of the pairing link for team {name}",
     "phones.pairing.expires": "Valid until {time}, for one phone only.",
     "phones.pairing.done": "Phone paired: {name}.",
+    "phones.pairing.expired": "The pairing code expired unused: create another one.",
     "phones.none": "No phone paired with this team.",
     "phones.noteam": "Create a team first.",
     "phones.name": "Phone no. {id}",
@@ -497,6 +499,8 @@ function login() {
 }
 
 let relogin = null;
+/** Server time minus this device's time (the pairing code's expiry is the server's). */
+let clockOffsetS = 0;
 
 /** A REST call of the page; when the session has ended, the login dialog comes back and the
  * call is made again once the same person has logged in (another person: the page restarts). */
@@ -961,6 +965,10 @@ async function loadDevices() {
       state.pairing = null;
       $("pairing").hidden = true;
       say("phones-status", () => t("phones.pairing.done", { name: teamName(teamId) }));
+    } else if (pairing && Date.now() / 1000 + clockOffsetS > pairing.expires_at_s) {
+      state.pairing = null;
+      $("pairing").hidden = true;
+      say("phones-status", () => t("phones.pairing.expired"));
     }
   } catch (err) {
     say("phones-status", () => errorText(err));
@@ -995,7 +1003,7 @@ async function startPairing() {
   $("ph-pair").disabled = true;
   try {
     const reply = await call(`/api/teams/${teamId}/pairing`, { method: "POST", token: null });
-    state.pairing = { team_id: teamId, code: reply.code, before: new Set(state.devices.map((d) => d.id)) };
+    state.pairing = { team_id: teamId, code: reply.code, expires_at_s: reply.expires_at_s, before: new Set(state.devices.map((d) => d.id)) };
     $("pairing-code").textContent = reply.code;
     const link = $("pairing-link");
     link.href = reply.link;
@@ -1290,6 +1298,7 @@ async function main() {
   $("tf-address-box").hidden = me.role !== "coordinator";
   state.config = await api("/api/live/config", { token: null }).catch(() => null);
   if (state.config && state.config.territory) $("territory-name").textContent = state.config.territory.name;
+  if (state.config && typeof state.config.server_time === "number") clockOffsetS = state.config.server_time - Date.now() / 1000;
   const territory = await api("/api/planning/territory", { token: null }).catch(() => null);
   state.bases = territory && territory.bases ? territory.bases : [];
   setupTabs();
