@@ -174,6 +174,13 @@ def test_planner_places_a_base_saves_the_scenario_and_opens_the_report(server, b
     # The numbers are written the French way (narrow no-break space between thousands).
     assert re.search(r"\d[\u202f\u00a0]\d{3}", figures), figures
     assert page.locator(".new-base").count() == 1
+    # The isochrones follow the figures (their polygons take a second or more).
+    page.wait_for_function(
+        "window.planner.state.analysis.isochrones.features.length > 0"
+        " && !window.planner.state.analysis.isochronesPending",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOTS / "planner-base-placed.png"))
 
     # Move it: drag the marker about 25 km south-west (inland): fewer people gained.
@@ -197,6 +204,7 @@ def test_planner_places_a_base_saves_the_scenario_and_opens_the_report(server, b
     page.click("#reset-bases")
     page.wait_for_function(
         "!window.planner.state.changed && window.planner.state.working.length === 6"
+        " && window.planner.state.analysis === window.planner.state.baseline"
     )
     assert _covered(page) == before
     page.click("#place-base")

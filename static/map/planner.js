@@ -563,8 +563,9 @@ function basesChanged(message) {
   state.lastAction = message || "";
   setSaveNote(null);
   if (message) setStatus(message);
+  state.computeSeq++; // replies to earlier changes, still on their way, are now stale
   clearTimeout(recomputeTimer);
-  recomputeTimer = setTimeout(() => guard(recompute)(), 150);
+  recomputeTimer = setTimeout(() => guard(recompute)(), state.changed ? 150 : 0);
 }
 
 function bandsMin() {
@@ -572,7 +573,7 @@ function bandsMin() {
 }
 
 async function recompute() {
-  const seq = ++state.computeSeq;
+  const seq = state.computeSeq;
   if (!state.changed) {
     state.analysis = state.baseline;
   } else {
