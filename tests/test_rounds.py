@@ -472,3 +472,15 @@ def test_a_forced_move_into_an_empty_round_keeps_the_teams_break(world: World) -
     assert empty["id"] not in [r["team_id"] for r in plan["routes"]]
     with_best = world.rounds.move(DAY, insulin["id"], empty["id"], by="coord", locale="en")
     assert with_best["violations"] and all("break" not in v for v in with_best["violations"])
+
+
+def test_an_optional_visit_reaches_the_optimiser_as_optional(world: World) -> None:
+    """A visit stored with mandatory false (the intake form's « facultative ») is optional for
+    the optimiser; the others stay mandatory; the flag reads back as a boolean."""
+    world.team("Équipe A")
+    optional = world.visit("PEUT-ATTENDRE", 0, ("17:30", "20:00"), mandatory="non")
+    must = world.visit("URGENTE", 1, ("17:30", "20:00"))
+    assert optional["mandatory"] is False and must["mandatory"] is True
+    visits = world.rounds.day(DAY).problem.visits_by_id()
+    assert visits[str(optional["id"])].mandatory is False
+    assert visits[str(must["id"])].mandatory is True

@@ -123,6 +123,7 @@ def problem_from_rows(
                 windows=windows,
                 skills=frozenset(_json(v.get("skills"), [])),
                 priority=PRIORITY.get(int(v.get("priority") or 0), 3),
+                mandatory=bool(v.get("mandatory", True)),
                 preferred_team_id=str(v["preferred_team_id"])
                 if v.get("preferred_team_id")
                 else None,

@@ -26,7 +26,8 @@ MISSED_REASONS = ("absent", "refused", "hospitalised", "no_access", "other")
 #: Columns of a visit shown on shared screens (the protected details are not among them).
 VISIT_PUBLIC = (
     "id, day, pseudonym, care_kind, address, commune, lon, lat, duration_s, windows, skills,"
-    " priority, preferred_team_id, team_id, status, external_ref, demo, created_at_s, updated_at_s"
+    " priority, mandatory, preferred_team_id, team_id, status, external_ref, demo, created_at_s,"
+    " updated_at_s"
 )
 
 
@@ -42,6 +43,8 @@ def _visit_row(row: sqlite3.Row | None) -> dict[str, Any] | None:
     visit = to_dict(row)
     if visit is not None:
         visit["demo"] = bool(visit["demo"])
+        if "mandatory" in visit:
+            visit["mandatory"] = bool(visit["mandatory"])
     return visit
 
 

@@ -340,6 +340,7 @@ VISIT_FIELDS = {
     "windows",
     "skills",
     "priority",
+    "mandatory",
     "preferred_team_id",
     "team_id",
     "status",
@@ -367,6 +368,18 @@ def parse_protected(value: Any, *, label: str, keep_nulls: bool = False) -> dict
         if text is not None or (keep_nulls and key in value):
             out[key] = text
     return out
+
+
+def parse_flag(value: Any, *, what: str) -> bool:
+    """A yes/no value: true/false, or as a CSV writes it (1/0, oui/non, yes/no)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "oui", "yes", "o", "y"):
+        return True
+    if text in ("0", "false", "non", "no", "n"):
+        return False
+    raise ValidationError(f"{what}: {value!r} is not yes or no (true/false, oui/non, 1/0)")
 
 
 def parse_visit(data: Any, *, partial: bool = False, label: str = "visit") -> dict[str, Any]:
@@ -406,6 +419,8 @@ def parse_visit(data: Any, *, partial: bool = False, label: str = "visit") -> di
             lo=0,
             hi=3,
         )
+    if "mandatory" in data:
+        row["mandatory"] = int(parse_flag(data["mandatory"], what=f"{label}: mandatory"))
     for key in ("preferred_team_id", "team_id"):
         if key in data:
             row[key] = parse_id(data[key], what=f"{label}: {key}")

@@ -326,6 +326,12 @@ def m0005_alerts(db: sqlite_utils.Database) -> None:
     db["alerts"].create_index(["raised_at_s"])
 
 
+def m0006_visit_mandatory(db: sqlite_utils.Database) -> None:
+    """Whether a visit must be made (1, the default) or may wait for another day (0): the
+    optimiser leaves an optional visit out before a mandatory one."""
+    db.execute("ALTER TABLE visits ADD COLUMN mandatory INTEGER NOT NULL DEFAULT 1")
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -339,6 +345,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (3, "device_traccar_ids", m0003_device_traccar_ids),
     (4, "plan_bases", m0004_plan_bases),
     (5, "alerts", m0005_alerts),
+    (6, "visit_mandatory", m0006_visit_mandatory),
 ]
 
 

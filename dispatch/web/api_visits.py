@@ -67,6 +67,7 @@ VISIT_INPUT = {
         },
         "skills": {"type": "array", "items": {"type": "string"}},
         "priority": {"type": "integer", "minimum": 0, "maximum": 3},
+        "mandatory": {"type": "boolean", "description": "false: may wait for another day"},
         "preferred_team_id": {"type": ["integer", "null"], "minimum": 1},
         "team_id": {"type": ["integer", "null"], "minimum": 1},
         "status": {"enum": list(VISIT_STATUSES)},
