@@ -574,11 +574,12 @@ export async function init(ctx) {
       await api("/api/visits", { method: "POST", body });
       resetForm();
       status("#in-status", body.day === liveDay ? tr("saved", { name }) : tr("savedOther", { name, day: formatDay(body.day) }), "ok");
-      root.querySelector("#in-name").focus();
     } catch (err) {
       status("#in-status", tr("failed", { error: err.message }), "error");
     } finally {
+      // Focus stays by the message (a disabled button loses it).
       button.disabled = false;
+      if (focusLost()) button.focus();
     }
   }
 
@@ -840,6 +841,11 @@ export async function init(ctx) {
   function formatDay(day) {
     const [y, m, d] = String(day).split("-").map(Number);
     return new Date(Date.UTC(y, m - 1, d)).toLocaleDateString(getLocale() === "en" ? "en-GB" : "fr-FR", { weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+  }
+
+  function focusLost() {
+    const el = document.activeElement;
+    return !el || el === document.body || el.disabled === true;
   }
 
   function addHours(hhmm, h) {
