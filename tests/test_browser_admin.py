@@ -309,6 +309,7 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         devices = store.list_devices(team_id=team["id"])
         assert len(devices) == 1
         device = devices[0]
+        assert "1 téléphone" in coord.inner_text(f"#team-table tr[data-team-id='{team['id']}']")
         row = coord.locator(f"#phone-table tr[data-device-id='{device['id']}']")
         assert "associé" in row.inner_text() and "Pixel 7 · Android" in row.inner_text()
         shot(coord, "phones-list")
@@ -337,6 +338,8 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
 
         # -- deactivate the team after confirming ------------------------------------------------
         coord.get_by_role("tab", name="Équipes").click()
+        new_row = coord.locator(f"#team-table tr[data-team-id='{team['id']}']")
+        assert "0 téléphone" in new_row.inner_text()
         coord.get_by_role("button", name="Désactiver Équipe Soins Est").click()
         coord.locator("#confirm-ok").click()
         coord.wait_for_selector("#teams-status:has-text('Désactivée : Équipe Soins Est')")
@@ -456,6 +459,14 @@ def test_coordinator_edits_a_team_from_a_territory_base_and_reactivates_it(live,
         row.get_by_role("button", name="Réactiver Équipe Sud").click()
         page.wait_for_selector("#teams-status:has-text('Réactivée : Équipe Sud')")
         assert store.get_team(team["id"])["active"] is True
+
+        # Its phones are one click away.
+        row.get_by_role("button", name="Équipe Sud : 0 téléphone, voir ou associer").click()
+        page.wait_for_selector("#panel-phones:not([hidden])")
+        assert page.evaluate("document.activeElement.id") == "tab-phones"
+        assert page.input_value("#ph-team") == str(team["id"])
+        page.wait_for_selector("#phone-table >> text=Aucun téléphone associé")
+        page.get_by_role("tab", name="Équipes").click()
 
         row.get_by_role("button", name="Modifier Équipe Sud").click()
         assert page.input_value("#tf-name") == "Équipe Sud"

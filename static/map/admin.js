@@ -28,6 +28,10 @@ const TEXT = {
     "col.base": "Départ",
     "col.shift": "Horaires",
     "col.vehicle": "Déplacement",
+    "col.phones": "Téléphones",
+    "teams.phones.one": "{n} téléphone",
+    "teams.phones.other": "{n} téléphones",
+    "teams.phones.label": "{name} : {phones}, voir ou associer",
     "col.state": "État",
     "col.actions": "Actions",
     "col.phone": "Téléphone",
@@ -192,6 +196,10 @@ const TEXT = {
     "col.base": "Start",
     "col.shift": "Hours",
     "col.vehicle": "Travel",
+    "col.phones": "Phones",
+    "teams.phones.one": "{n} phone",
+    "teams.phones.other": "{n} phones",
+    "teams.phones.label": "{name}: {phones}, see or pair",
     "col.state": "State",
     "col.actions": "Actions",
     "col.phone": "Phone",
@@ -576,8 +584,15 @@ function setupTabs() {
 
 // ------------------------------------------------------------------ teams
 async function loadTeams() {
-  const reply = await call("/api/teams?limit=1000", { token: null });
+  const [reply, devices] = await Promise.all([
+    call("/api/teams?limit=1000", { token: null }),
+    call("/api/devices?limit=1000", { token: null }).catch(() => null),
+  ]);
   state.teams = reply.items;
+  state.phoneCounts = new Map();
+  for (const d of devices ? devices.items : []) {
+    if (!d.revoked) state.phoneCounts.set(d.team_id, (state.phoneCounts.get(d.team_id) || 0) + 1);
+  }
   renderTeams();
   renderTeamSelects();
 }
@@ -589,10 +604,19 @@ function baseLabel(team) {
   return `${Number(team.base_lat).toFixed(4)}, ${Number(team.base_lon).toFixed(4)}`;
 }
 
+function phones(team) {
+  return (state.phoneCounts && state.phoneCounts.get(team.id)) || 0;
+}
+
+function phonesText(n) {
+  const form = new Intl.PluralRules(locale).select(n) === "one" ? "one" : "other";
+  return t(`teams.phones.${form}`, { n });
+}
+
 function renderTeams() {
   const body = document.querySelector("#team-table tbody");
   if (!state.teams.length) {
-    body.innerHTML = `<tr><td colspan="7">${escapeHtml(t("teams.none"))}</td></tr>`;
+    body.innerHTML = `<tr><td colspan="8">${escapeHtml(t("teams.none"))}</td></tr>`;
     return;
   }
   body.innerHTML = state.teams.map((team) => {
@@ -607,6 +631,9 @@ function renderTeams() {
       <td>${escapeHtml(baseLabel(team))}</td>
       <td class="num">${escapeHtml(team.shift_start)}–${escapeHtml(team.shift_end)}</td>
       <td>${escapeHtml(t(`vehicle.${team.vehicle_profile}`))}</td>
+      <td>${team.active
+        ? `<button type="button" class="linkish" data-act="phones" aria-label="${escapeHtml(t("teams.phones.label", { name: team.name, phones: phonesText(phones(team)) }))}">${escapeHtml(phonesText(phones(team)))}</button>`
+        : escapeHtml(phonesText(phones(team)))}</td>
       <td><span class="pill ${team.active ? "on" : "off"}">${escapeHtml(t(team.active ? "state.active" : "state.inactive"))}</span></td>
       <td class="row-actions"><button type="button" data-act="edit" aria-label="${escapeHtml(t("edit.label", { name: team.name }))}">${escapeHtml(t("edit"))}</button>${toggle}</td>
     </tr>`;
@@ -943,7 +970,12 @@ function setupTeams() {
     const team = state.teams.find((x) => x.id === Number(button.closest("tr").dataset.teamId));
     if (!team) return;
     if (button.dataset.act === "edit") openTeamForm(team);
-    else setTeamActive(team, button.dataset.act === "reactivate");
+    else if (button.dataset.act === "phones") {
+      $("ph-team").value = String(team.id);
+      if (state.pairing && state.pairing.team_id !== team.id) $("pairing").hidden = true;
+      state.devices = [];
+      showTab("phones", { focus: true });
+    } else setTeamActive(team, button.dataset.act === "reactivate");
   });
 }
 
@@ -960,6 +992,10 @@ async function loadDevices() {
     if (Number($("ph-team").value) !== teamId) return;
     state.devices = reply.items;
     renderDevices();
+    if (state.phoneCounts) {
+      state.phoneCounts.set(teamId, state.devices.filter((d) => !d.revoked).length);
+      renderTeams();
+    }
     const pairing = state.pairing;
     if (pairing && pairing.team_id === teamId && state.devices.some((d) => !d.revoked && !pairing.before.has(d.id))) {
       state.pairing = null;
