@@ -308,6 +308,12 @@ def test_planner_page_at_1024_in_french(server, browser):
     after = _wait_recomputed(page, before)
     assert after > before
     assert "Nouvelle base (Penta-di-Casinca)" in page.inner_text("#base-list")
+    # Choosing another scenario asks first: declined, the placed base stays.
+    shown = page.evaluate("window.planner.state.baseline.scenario_id")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.select_option("#scenario", "default")
+    page.wait_for_function(f"document.getElementById('scenario').value === '{shown}'")
+    assert page.evaluate("window.planner.state.changed")
     page.fill("#place-commune-name", "Paris")
     page.keyboard.press("Enter")
     assert "Aucune commune « Paris »" in page.inner_text("#status")

@@ -114,6 +114,7 @@ const DICT = {
     "siting.add": "Ajouter ces sites aux bases",
     "siting.site": "Site proposé ({commune})",
     "popup.apl": "APL",
+    "bases.discard": "Vos bases modifiées ne sont pas enregistrées. Les abandonner ?",
     "bases.in_commune": "Ou placer une base dans la commune",
     "bases.place_here": "Placer",
     "bases.unknown_commune": "Aucune commune « {name} » dans le territoire : choisissez-la dans la liste.",
@@ -232,6 +233,7 @@ const DICT = {
     "siting.add": "Add these sites to the bases",
     "siting.site": "Proposed site ({commune})",
     "popup.apl": "APL",
+    "bases.discard": "Your changed bases are not saved. Drop them?",
     "bases.in_commune": "Or place a base in the commune",
     "bases.place_here": "Place",
     "bases.unknown_commune": "No commune “{name}” in the territory: pick it from the list.",
@@ -871,6 +873,7 @@ async function deleteSaved(id) {
 }
 
 async function openSaved(id) {
+  if (state.changed && !window.confirm(t("bases.discard"))) return;
   document.getElementById("scenario").value = id;
   await loadAnalysis();
   await loadCompare();
@@ -985,7 +988,12 @@ async function start() {
   await initMap();
   await loadAnalysis();
   await loadCompare();
-  select.addEventListener("change", guard(async () => { await loadAnalysis(); await loadCompare(); }));
+  select.addEventListener("change", guard(async () => {
+    // Another scenario replaces the bases on the page: ask before dropping unsaved changes.
+    if (state.changed && !window.confirm(t("bases.discard"))) { select.value = state.baseline.scenario_id; return; }
+    await loadAnalysis();
+    await loadCompare();
+  }));
   document.getElementById("bands").addEventListener("change", guard(changeBands));
   for (const el of document.querySelectorAll("input[name=choropleth], #show-iso")) el.addEventListener("change", paintMap);
   document.getElementById("place-base").addEventListener("click", () => setPlacing(!state.placing));
