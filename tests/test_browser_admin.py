@@ -438,6 +438,14 @@ def test_admin_resets_a_password_disables_and_moves_a_user(live, browser) -> Non
         user = store.get_user(user_id)
         assert user["role"] == "team_member" and user["team_id"] == world["team"]["id"]
         assert "Équipe Nord" in row.inner_text() and "Membre d'équipe" in row.inner_text()
+        # An admin's own role cannot be changed from their own screen.
+        page.get_by_role("button", name="Modifier admin", exact=True).click()
+        assert page.locator("#uf-role").is_disabled()
+        page.get_by_label("Nom affiché").fill("Admin du service")
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("#users-status:has-text('Utilisateur admin enregistré')")
+        me = store.find_user("admin")
+        assert me["role"] == "admin" and me["display_name"] == "Admin du service"
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()

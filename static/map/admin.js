@@ -1146,6 +1146,8 @@ function openUserForm(user) {
   $("uf-username").disabled = !!user;
   $("uf-display").value = user ? user.display_name || "" : "";
   $("uf-role").value = user ? user.role : "coordinator";
+  // An administrator cannot take away their own rights (another administrator can).
+  $("uf-role").disabled = !!user && user.id === state.me.id;
   if (user && user.team_id) $("uf-team").value = String(user.team_id);
   $("uf-password").value = "";
   $("uf-password-row").hidden = !!user;
@@ -1171,7 +1173,7 @@ async function saveUser(e) {
     $(field).focus();
   };
   const role = $("uf-role").value;
-  const body = { role, team_id: role === "team_member" ? Number($("uf-team").value) || null : null };
+  const body = $("uf-role").disabled ? {} : { role, team_id: role === "team_member" ? Number($("uf-team").value) || null : null };
   const display = $("uf-display").value.trim();
   if (display) body.display_name = display;
   if (role === "team_member" && !body.team_id) return fail("error.team", "uf-team");
