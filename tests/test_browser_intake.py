@@ -153,6 +153,7 @@ def test_add_a_visit_by_address_with_the_pin_dragged(live, browser) -> None:  # 
         page.check("#in-skillboxes input[value='insulin']")
         page.select_option("#in-priority", label="haute")
         page.select_option("#in-team", label="Équipe A")
+        page.select_option("#in-mandatory", label="facultative (peut être reportée)")
         page.fill("#in-pname", "Marie Nouvelle")
         page.fill("#in-phone", "0612345678")
         page.fill("#in-access", "Digicode 1234, 2e étage")
@@ -171,6 +172,7 @@ def test_add_a_visit_by_address_with_the_pin_dragged(live, browser) -> None:  # 
         assert visit["windows"] == [[8 * 3600, 9 * 3600 + 1800], [17 * 3600, 18 * 3600]]
         assert visit["duration_s"] == 2400 and visit["skills"] == ["insulin"]
         assert visit["priority"] == 2 and visit["commune"] == "Melun"
+        assert visit["mandatory"] is False
         assert visit["address"] == "12 Rue Saint-Aspais"  # as the territory spells it
         team_a = next(t for t in world["store"].list_teams() if t["name"] == "Équipe A")
         assert visit["preferred_team_id"] == team_a["id"]

@@ -153,6 +153,23 @@ def test_duplicate_index_agrees_with_comparing_every_pair() -> None:
     assert 50 < flagged < 400
 
 
+def test_optional_visits_read_from_the_mandatory_column(geocoder) -> None:
+    """« non » in the mandatory column makes an optional visit (sent back as false); a word
+    that is neither yes nor no is that line's error."""
+    text = (
+        "pseudonym;address;commune;duration_min;windows;mandatory\n"
+        "A;rue Pajol;Melun;20;08:00-09:00;non\n"
+        "B;rue Pajol;Melun;20;10:00-11:00;peut-être\n"
+        "C;rue Pajol;Melun;20;12:00-13:00;\n"
+    )
+    a, b, c = preview_csv(text, default_day=DAY, team_ids={}, geocoder=geocoder)
+    assert a.visit["mandatory"] is False and a.importable
+    assert "mandatory" in b.error and not b.importable
+    assert c.visit.get("mandatory", True) is True
+    visits, _, errors = confirm_rows([{"line": 2, "visit": a.visit}], geocoder=geocoder)
+    assert not errors and visits[0]["mandatory"] is False
+
+
 def test_csv_reading_takes_excel_habits_and_names_bad_columns() -> None:
     """Semicolons with decimal commas, blank lines skipped; an unknown column is named."""
     rows = read_csv_rows("Pseudonym;LON;lat;duration_min\nA;2,65;48,54;20\n;;;\n")

@@ -33,6 +33,7 @@ CSV_COLUMNS = (
     "windows",
     "skills",
     "priority",
+    "mandatory",
     "preferred_team",
     "external_ref",
     "name",
@@ -179,6 +180,8 @@ def _row_fields(
         data["windows"] = row["windows"]
     if row.get("priority"):
         data["priority"] = row["priority"]
+    if row.get("mandatory"):
+        data["mandatory"] = row["mandatory"]
     if bool(row.get("lon")) != bool(row.get("lat")):
         raise ValidationError(f"{label}: give both lon and lat, or neither (then the address)")
     if row.get("lon"):
@@ -216,6 +219,8 @@ def _normalised(data: Mapping[str, Any], *, label: str) -> dict[str, Any]:
     out = {k: v for k, v in parsed.items() if v not in (None, {}, [])}
     out["windows"] = [[format_hhmm(a), format_hhmm(b)] for a, b in parsed["windows"]]
     out["skills"] = parsed.get("skills") or []
+    if "mandatory" in parsed:
+        out["mandatory"] = bool(parsed["mandatory"])
     if not placed:
         out.pop("lon", None)
         out.pop("lat", None)

@@ -45,6 +45,9 @@ const TEXT = {
     "priority.1": "normale",
     "priority.2": "haute",
     "priority.3": "urgente",
+    mandatory: "Visite",
+    "mandatory.yes": "obligatoire",
+    "mandatory.no": "facultative (peut être reportée)",
     team: "Équipe souhaitée",
     teamNone: "aucune",
     details: "Informations patient (protégées)",
@@ -74,7 +77,7 @@ const TEXT = {
     "precision.manual": "corrigée sur la carte",
     // import
     csvTitle: "Importer un CSV",
-    csvHelp: "Colonnes : pseudonym, address, commune, duration_min, windows (08:00-10:00;17:00-18:00), skills, priority, preferred_team, name, phone, address_details, notes. Séparateur « ; » ou « , ».",
+    csvHelp: "Colonnes : pseudonym, address, commune, duration_min, windows (08:00-10:00;17:00-18:00), skills, priority, mandatory (oui/non), preferred_team, name, phone, address_details, notes. Séparateur « ; » ou « , ».",
     csvDay: "Jour des lignes sans colonne day",
     csvFile: "Fichier CSV",
     check: "Vérifier le fichier",
@@ -147,6 +150,9 @@ const TEXT = {
     "priority.1": "normal",
     "priority.2": "high",
     "priority.3": "urgent",
+    mandatory: "Visit",
+    "mandatory.yes": "mandatory",
+    "mandatory.no": "optional (can be postponed)",
     team: "Preferred team",
     teamNone: "none",
     details: "Patient details (protected)",
@@ -175,7 +181,7 @@ const TEXT = {
     "precision.given": "coordinates from the file",
     "precision.manual": "corrected on the map",
     csvTitle: "Import a CSV",
-    csvHelp: "Columns: pseudonym, address, commune, duration_min, windows (08:00-10:00;17:00-18:00), skills, priority, preferred_team, name, phone, address_details, notes. Separator “;” or “,”.",
+    csvHelp: "Columns: pseudonym, address, commune, duration_min, windows (08:00-10:00;17:00-18:00), skills, priority, mandatory (yes/no), preferred_team, name, phone, address_details, notes. Separator “;” or “,”.",
     csvDay: "Day of rows without a day column",
     csvFile: "CSV file",
     check: "Check the file",
@@ -336,6 +342,8 @@ export async function init(ctx) {
           <fieldset class="dp-skills"><legend>${tr("skills")}</legend><div id="in-skillboxes"></div>
             <label for="in-skills">${tr("otherSkills")}</label><input id="in-skills" autocomplete="off">
           </fieldset>
+          <label for="in-mandatory">${tr("mandatory")}</label>
+          <select id="in-mandatory"><option value="1">${escapeHtml(tr("mandatory.yes"))}</option><option value="0">${escapeHtml(tr("mandatory.no"))}</option></select>
           <label for="in-team">${tr("team")}</label>
           <select id="in-team"></select>
           <fieldset class="dp-skills"><legend>${tr("details")}</legend>
@@ -546,6 +554,7 @@ export async function init(ctx) {
       windows: form.windows,
       skills,
       priority: Number(root.querySelector("#in-priority").value),
+      mandatory: root.querySelector("#in-mandatory").value === "1",
     };
     const typed = root.querySelector("#in-addr").value.trim();
     const address = typed === form.addressShown ? form.address : typed;
@@ -857,7 +866,7 @@ export async function init(ctx) {
   render();
   wireReview();
   onChange(() => {
-    const keep = ["#in-name", "#in-addr", "#in-dur", "#in-day", "#in-care", "#in-priority", "#in-skills", "#in-team", "#in-pname", "#in-phone", "#in-access", "#in-notes", "#in-csv-day"].map((sel) => [sel, root.querySelector(sel)?.value]);
+    const keep = ["#in-name", "#in-addr", "#in-dur", "#in-day", "#in-care", "#in-priority", "#in-mandatory", "#in-skills", "#in-team", "#in-pname", "#in-phone", "#in-access", "#in-notes", "#in-csv-day"].map((sel) => [sel, root.querySelector(sel)?.value]);
     const ticked = [...root.querySelectorAll("#in-skillboxes input:checked")].map((b) => b.value);
     const opened = [...root.querySelectorAll("details[open]")].map((d) => d.id);
     readWindows();
