@@ -277,3 +277,26 @@ def test_preview_and_confirm_refuse_other_roles(world) -> None:
         assert r.status_code == 403
         r = client.post("/api/visits/import/confirm", json={"rows": []}, headers=h)
         assert r.status_code == 403
+
+
+def test_the_api_import_places_rows_from_their_address(world) -> None:  # type: ignore[no-untyped-def]
+    """POST /api/visits/import (the scripted path) no longer needs lon and lat: rows are placed
+    from their address by the offline geocoder; an unknown address is an error of its line and
+    nothing is imported."""
+    client = world.app.test_client()
+    headers = {**world.headers("coordinator"), "Content-Type": "text/csv"}
+    good = (
+        "pseudonym;address;commune;duration_min;windows;mandatory\n"
+        "MME-AUBERT;12 rue Saint-Aspais;Melun;30;08:00-10:00;non\n"
+        "M-BARRE;3 boulevard Gambetta;Melun;20;08:00-11:00;\n"
+    )
+    done = client.post(f"/api/visits/import?day={DAY}", data=good, headers=headers)
+    assert done.status_code == 201, done.json
+    first, second = (world.store.get_visit(i) for i in done.json["ids"])
+    assert first["mandatory"] is False and second["mandatory"] is True
+    assert 2.59 < first["lon"] < 2.73 and 48.49 < first["lat"] < 48.58
+    bad = good + "M-NULLE;99 rue qui n'existe pas;Nulle-Part;20;08:00-11:00;\n"
+    refused = client.post(f"/api/visits/import?day={DAY}", data=bad, headers=headers)
+    assert refused.status_code == 400
+    assert refused.json["details"][0]["line"] == 4
+    assert "not found" in refused.json["details"][0]["error"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -508,6 +508,7 @@ CSV_COLUMNS = {
     "windows",
     "skills",
     "priority",
+    "mandatory",
     "preferred_team",
     "external_ref",
     "name",
@@ -573,9 +574,17 @@ def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def csv_rows_to_visits(
-    text: str, *, default_day: str | None, team_ids: dict[str, int]
+    text: str,
+    *,
+    default_day: str | None,
+    team_ids: dict[str, int],
+    locate: Callable[[str], tuple[float, float] | None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
-    """Visits, their labels and per-row errors from CSV text (``;`` or ``,`` separated)."""
+    """Visits, their labels and per-row errors from CSV text (``;`` or ``,`` separated).
+
+    A row without lon and lat is placed from its address and commune by ``locate`` (the
+    offline geocoder); one that cannot be placed is an error of its line.
+    """
     reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     try:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
@@ -613,11 +622,21 @@ def csv_rows_to_visits(
                 "lon",
                 "lat",
                 "priority",
+                "mandatory",
                 "skills",
                 "windows",
             ):
                 if row.get(key):
                     data[key] = row[key]
+            if ("lon" not in data or "lat" not in data) and data.get("address"):
+                where = ", ".join(x for x in (data["address"], data.get("commune")) if x)
+                found = locate(where) if locate is not None else None
+                if found is None:
+                    raise ValidationError(
+                        f"{label}: the address {where!r} was not found in the territory: "
+                        "correct it or give lon and lat"
+                    )
+                data["lon"], data["lat"] = found
             data["day"] = row.get("day") or default_day
             if data["day"] is None:
                 raise ValidationError(f"{label}: day is empty: fill the column or pass ?day=")
@@ -657,8 +676,16 @@ def import_visits() -> ResponseReturnValue:
     principal = current_principal()
     teams = store.list_teams(limit=1000)
     team_ids = {t["name"]: t["id"] for t in teams}
+    from dispatch.web.api_intake import get_geocoder
+
+    geocoder = get_geocoder()
+
+    def locate(text: str) -> tuple[float, float] | None:
+        found = geocoder.geocode(text, limit=1) if geocoder is not None else []
+        return (found[0].lon, found[0].lat) if found else None
+
     visits, labels, errors = csv_rows_to_visits(
-        _csv_text(), default_day=arg_day(), team_ids=team_ids
+        _csv_text(), default_day=arg_day(), team_ids=team_ids, locate=locate
     )
     if errors:
         raise ValidationError(
