@@ -123,6 +123,7 @@ const STYLE = `
 .dh-visits .st.missed { color: #a93226; } .dh-visits .st.done { color: #1e6b43; }
 .dh-actions { display: flex; flex-wrap: wrap; gap: .4rem; margin: .6rem 0 .2rem; }
 .dh-help { font-size: .75rem; color: #4f5b66; margin: .2rem 0 0; }
+@media (max-width: 600px) { .dh-panel { bottom: 1.6rem; max-height: calc(100% - 4.5rem); } }
 .dh-marker { width: 20px; height: 20px; border-radius: 50%; border: 4px solid #fff; box-shadow: 0 0 0 2px #123a5a, 0 1px 4px #0008; }
 `;
 
@@ -193,8 +194,19 @@ export async function init(ctx) {
     return (state.config && state.config.day) || new Date().toISOString().slice(0, 10);
   }
 
+  /** On a narrow screen the side panel is a drawer over the map: it steps aside for the day. */
+  function closeDrawer() {
+    const side = document.getElementById("side");
+    const toggle = document.getElementById("panel-toggle");
+    if (!side || !window.matchMedia("(max-width: 800px)").matches || !side.classList.contains("open")) return;
+    side.classList.remove("open");
+    if (toggle) toggle.setAttribute("aria-expanded", "false");
+    if (view.returnTo && side.contains(view.returnTo)) view.returnTo = toggle;
+  }
+
   function open(teamId, returnTo) {
     view.returnTo = returnTo || document.getElementById("dh-open-btn");
+    closeDrawer();
     if (!view.day) view.day = today();
     const wasHidden = panel.hidden;
     panel.hidden = false;
@@ -501,14 +513,21 @@ export async function init(ctx) {
     if (!points.length) return;
     let [w, s, e, n] = [points[0][0], points[0][1], points[0][0], points[0][1]];
     for (const [x, y] of points) { w = Math.min(w, x); e = Math.max(e, x); s = Math.min(s, y); n = Math.max(n, y); }
+    // The trail goes beside the panel on a wide map, above it on a narrow one.
     const box = map.getContainer().getBoundingClientRect();
-    const side = panel.getBoundingClientRect().width + 30;
-    const padding = box.width > side + 200 ? { top: 40, bottom: 40, right: 40, left: side } : 30;
+    const own = panel.getBoundingClientRect();
+    const padding = box.width > own.width + 230
+      ? { top: 40, bottom: 40, right: 40, left: own.width + 30 }
+      : { top: 30, left: 30, right: 30, bottom: Math.max(30, Math.min(own.height + 20, box.height - 140)) };
     map.fitBounds([[w, s], [e, n]], { padding, maxZoom: 15, duration: 0 });
   }
 
   document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && !panel.hidden && panel.contains(document.activeElement)) { e.preventDefault(); close(); }
+    if (e.key !== "Escape" || panel.hidden || !panel.contains(document.activeElement)) return;
+    // In the day field or the team select, Escape closes their own calendar or list first.
+    if (e.target.matches && e.target.matches("input[type=date], select")) return;
+    e.preventDefault();
+    close();
   });
   onChange(() => {
     renderOpener();
