@@ -373,6 +373,14 @@ def test_a_team_member_cannot_use_the_management_page(live, browser) -> None:  #
         page.wait_for_selector("#login-error:has-text('réservée aux coordinateurs')")
         assert page.locator("#main").is_hidden()
         check_axe(page)
+        shot(page, "login-refused")
+        # The language can be changed in the dialog itself (the page behind it is inert).
+        page.locator("#login-lang").click()
+        page.wait_for_selector("#login-error:has-text('coordinators and administrators')")
+        assert page.get_by_role("button", name="Log in").is_visible()
+        check_axe(page)
+        shot(page, "login-refused-en")
+        page.locator("#login-lang").click()
     finally:
         ctx.close()
 

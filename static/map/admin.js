@@ -383,7 +383,7 @@ function applyTexts() {
   document.documentElement.dataset.locale = locale;
   for (const el of document.querySelectorAll("[data-a]")) el.textContent = t(el.dataset.a);
   for (const el of document.querySelectorAll("[data-a-aria-label]")) el.setAttribute("aria-label", t(el.dataset.aAriaLabel));
-  document.getElementById("lang").setAttribute("lang", locale === "fr" ? "en" : "fr");
+  for (const id of ["lang", "login-lang"]) $(id).setAttribute("lang", locale === "fr" ? "en" : "fr");
 }
 
 function setLocale(next) {
@@ -1319,6 +1319,7 @@ function renderAll() {
 async function main() {
   applyTexts();
   $("lang").addEventListener("click", () => setLocale(locale === "fr" ? "en" : "fr"));
+  $("login-lang").addEventListener("click", () => setLocale(locale === "fr" ? "en" : "fr"));
   $("logout").addEventListener("click", logout);
   let me = await whoami();
   for (;;) {
