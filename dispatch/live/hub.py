@@ -644,23 +644,27 @@ class LiveHub:
     def sweep(self, now: float | None = None) -> None:
         """Turn silent teams to "position unknown", raise late and at-risk alerts."""
         now = now or self.clock()
+        lost = []
         for pos in self.board.sweep(now):
             status = pos.to_dict(now)
             self.fanout.publish(ROOM_COORDINATORS, "statuses", status, key=pos.team_id)
             self.fanout.publish(ROOM_PLANNERS, "statuses", status, key=pos.team_id)
             if pos.presence == UNKNOWN:
-                self.alert(
-                    "unknown",
-                    team_id=pos.team_id,
-                    at=now,
-                    age_s=status["age_s"],
-                    key=f"unknown:{pos.team_id}:{pos.seen_at}",
-                )
+                lost.append((pos, status))
             elif pos.presence == LIVE:
                 with self._lock:
                     self._alert_keys = {
                         k for k in self._alert_keys if not k.startswith(f"unknown:{pos.team_id}:")
                     }
+        # Alerts are stored (a write each): raised once every status has left together.
+        for pos, status in lost:
+            self.alert(
+                "unknown",
+                team_id=pos.team_id,
+                at=now,
+                age_s=status["age_s"],
+                key=f"unknown:{pos.team_id}:{pos.seen_at}",
+            )
         self._check_late(now)
 
     def _planned_arrivals(self, day: str, now: float) -> dict[int, int]:
