@@ -213,7 +213,7 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         assert not coord.locator("#tab-users").is_visible(), "a coordinator does not manage users"
         assert coord.get_by_role("link", name="Carte des équipes").get_attribute("href") == "/map/"
         coord.wait_for_selector("#team-table tr[data-team-id]")
-        axe_both_locales(coord, "teams")
+        axe_both_locales(coord, "teams-before")
         coord.get_by_role("button", name="Nouvelle équipe").click()
         assert coord.evaluate("document.activeElement.id") == "tf-name"
         offered = coord.input_value("#tf-color")
@@ -255,6 +255,7 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
             "Hospitalisation à domicile" in row.inner_text() and "07:30–15:00" in row.inner_text()
         )
         shot(coord, "teams-created")
+        axe_both_locales(coord, "teams")
 
         # The live map shows it without a reload, in its own colour.
         watcher.wait_for_function(
