@@ -269,6 +269,8 @@ def test_coordinator_replays_a_day_and_exports_gpx(live, browser) -> None:  # ty
         # A visit's name takes the replay to its check-in.
         page.click(".dh-visits button:has-text('M-AVRIL')")
         assert page.inner_text("#dh-time") == "09:12"
+        assert page.get_attribute(".dh-visits tr.dh-now", "aria-current") == "true"
+        assert page.inner_text(".dh-visits tr.dh-now td").startswith("M-AVRIL")
         assert math.dist(coord.marker_lonlat(), HOMES[1]) < 0.001
         coord.shot("history-1400.png")
         check_axe(page)

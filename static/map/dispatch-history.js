@@ -121,6 +121,7 @@ const STYLE = `
 .dh-visits button:hover { border-color: #9ab; }
 .dh-visits .st { display: block; font-size: .72rem; color: #4f5b66; }
 .dh-visits .st.missed { color: #a93226; } .dh-visits .st.done { color: #1e6b43; }
+.dh-visits tr.dh-now { background: #fdf3d7; box-shadow: inset 4px 0 0 #b7791f; }
 .dh-actions { display: flex; flex-wrap: wrap; gap: .4rem; margin: .6rem 0 .2rem; }
 .dh-help { font-size: .75rem; color: #4f5b66; margin: .2rem 0 0; }
 @media (max-width: 600px) { .dh-panel { bottom: 1.6rem; max-height: calc(100% - 4.5rem); } }
@@ -365,6 +366,7 @@ export async function init(ctx) {
         if (v && v.lon != null && map && !map.getBounds().contains([v.lon, v.lat])) map.easeTo({ center: [v.lon, v.lat] });
       });
     }
+    if (view.time != null) markRows(view.time);
     const again = focusedId && body.querySelector(`#${focusedId}`);
     if (again) again.focus();
   }
@@ -415,7 +417,20 @@ export async function init(ctx) {
     }
     const out = panel.querySelector("#dh-time");
     if (out) out.textContent = text;
+    markRows(s);
     draw(false);
+  }
+
+  /** The visit under way at ``s`` stands out in the list. */
+  function markRows(s) {
+    for (const row of panel.querySelectorAll(".dh-visits tbody tr")) {
+      const v = view.data && view.data.visits.find((x) => x.visit_id === Number(row.dataset.visitId));
+      const from = v ? v.check_in_s ?? v.arrival_s : null;
+      const to = v ? v.check_out_s ?? v.missed_s : null;
+      const now = from != null && s >= from && (to == null ? s - from < 3600 : s <= to);
+      row.classList.toggle("dh-now", now);
+      if (now) row.setAttribute("aria-current", "true"); else row.removeAttribute("aria-current");
+    }
   }
 
   function play() {
