@@ -469,6 +469,41 @@ def test_phone_details_missed_note_and_unpair(live, browser) -> None:  # type: i
         coord_ctx.close()
 
 
+def test_team_member_with_a_password_logs_out(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """A team member logged in with a password (no pairing) sees the same details on the phone
+    page; its button says "Se déconnecter", asks first, ends the session and keeps nothing."""
+    server, world = live
+    store = world["store"]
+    store.add_user(
+        "infirmiere", role="team_member", team_id=world["team_a"]["id"], password=PASSWORD
+    )
+    ctx = phone_context(browser)
+    try:
+        page = ctx.new_page()
+        login = page.request.post(
+            f"{server.base_url}/api/session", data={"username": "infirmiere", "password": PASSWORD}
+        )
+        assert login.ok, login.text()
+        page.goto(f"{server.base_url}/phone/")
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page.wait_for_selector("#next-body .patient .name", timeout=10000)
+        assert page.inner_text("#unpair") == "Se déconnecter"
+        page.click("#unpair")
+        page.wait_for_selector("#unpair-dialog[open]")
+        assert page.inner_text("#unpair-title") == "Se déconnecter ?"
+        check_axe(page)
+        page.click("#unpair-ok")
+        page.wait_for_selector("#pairing:not([hidden])", timeout=10000)
+        assert page.request.get(f"{server.base_url}/api/live/config").status == 401
+        text = json.dumps(page.evaluate(DUMP_STORAGE), ensure_ascii=False)
+        for secret in SECRETS:
+            assert secret not in text, secret
+    finally:
+        ctx.close()
+
+
+# A second server made in this module rebinds the global Socket.IO object: its tests come
+# after every test of the module-wide server.
 @pytest.fixture(scope="module")
 def midnight(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
     """A server whose day ends 20 seconds after it starts, one team with today's visit."""
@@ -512,38 +547,5 @@ def test_phone_drops_details_when_the_day_ends(midnight, browser) -> None:  # ty
         page.wait_for_function("!document.querySelector('#round li[data-visit-id]')", timeout=10000)
         dumped = json.dumps(page.evaluate(DUMP_STORAGE), ensure_ascii=False)
         assert "Nadia" not in dumped and "0600000001" not in dumped
-    finally:
-        ctx.close()
-
-
-def test_team_member_with_a_password_logs_out(live, browser) -> None:  # type: ignore[no-untyped-def]
-    """A team member logged in with a password (no pairing) sees the same details on the phone
-    page; its button says "Se déconnecter", asks first, ends the session and keeps nothing."""
-    server, world = live
-    store = world["store"]
-    store.add_user(
-        "infirmiere", role="team_member", team_id=world["team_a"]["id"], password=PASSWORD
-    )
-    ctx = phone_context(browser)
-    try:
-        page = ctx.new_page()
-        login = page.request.post(
-            f"{server.base_url}/api/session", data={"username": "infirmiere", "password": PASSWORD}
-        )
-        assert login.ok, login.text()
-        page.goto(f"{server.base_url}/phone/")
-        page.wait_for_selector("body[data-ready='1']", timeout=15000)
-        page.wait_for_selector("#next-body .patient .name", timeout=10000)
-        assert page.inner_text("#unpair") == "Se déconnecter"
-        page.click("#unpair")
-        page.wait_for_selector("#unpair-dialog[open]")
-        assert page.inner_text("#unpair-title") == "Se déconnecter ?"
-        check_axe(page)
-        page.click("#unpair-ok")
-        page.wait_for_selector("#pairing:not([hidden])", timeout=10000)
-        assert page.request.get(f"{server.base_url}/api/live/config").status == 401
-        text = json.dumps(page.evaluate(DUMP_STORAGE), ensure_ascii=False)
-        for secret in SECRETS:
-            assert secret not in text, secret
     finally:
         ctx.close()

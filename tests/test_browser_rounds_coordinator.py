@@ -342,7 +342,7 @@ def test_urgent_visit_placed_on_the_map_is_inserted_where_chosen(live, coord) ->
     coord.click_map_at(URGENT_HOME)
     page.wait_for_selector(".urgent-marker")
     assert page.get_attribute("#dp-urg-pick", "aria-pressed") == "false"
-    assert "48.53" in page.inner_text("#dp-urg-where")
+    assert "48,53" in page.inner_text("#dp-urg-where")  # a decimal comma in French
     page.fill("#dp-urg-dur", "20")
     page.click("#dp-urg-find")
     page.wait_for_selector("#dp-urg-options li button", timeout=20000)
@@ -582,7 +582,7 @@ def test_phone_size_panel_toggles(live, browser) -> None:  # type: ignore[no-unt
         page.wait_for_timeout(300)
         coord.click_map_at(URGENT_HOME)
         assert toggle.get_attribute("aria-expanded") == "true"
-        assert "48.53" in page.inner_text("#dp-urg-where")
+        assert "48,53" in page.inner_text("#dp-urg-where")  # a decimal comma in French
         assert page.evaluate("document.activeElement.id") == "dp-urg-pick"
     finally:
         coord.close()

@@ -8,6 +8,11 @@
 import { getLocale, hhmm, onChange } from "./i18n.js";
 import { escapeHtml } from "./common.js";
 
+/** A number written as the page's language writes it (a decimal comma in French). */
+function num(value, digits) {
+  return Number(value).toLocaleString(getLocale() === "fr" ? "fr-FR" : "en-GB", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
 const TEXT = {
   fr: {
     // optimise
@@ -657,7 +662,7 @@ export async function init(ctx) {
   function renderUrgentState() {
     const where = root.querySelector("#dp-urg-where");
     if (!where) return;
-    where.textContent = urgent.place ? tr("placeAt", { lat: urgent.place[1].toFixed(5), lon: urgent.place[0].toFixed(5) }) : tr("placeNone");
+    where.textContent = urgent.place ? tr("placeAt", { lat: num(urgent.place[1], 5), lon: num(urgent.place[0], 5) }) : tr("placeNone");
     const locked = urgent.visitId != null;
     root.querySelector("#dp-urg-fields").disabled = locked;
     root.querySelector("#dp-urg-find").hidden = locked;
@@ -831,7 +836,7 @@ export async function init(ctx) {
         const job = await api(`/api/dispatch/jobs/${started.job_id}`);
         if (job.progress && job.progress.elapsed_s != null) {
           bar.value = Math.min(100, (100 * job.progress.elapsed_s) / budget);
-          status(tr("running", { elapsed: job.progress.elapsed_s.toFixed(1), budget }));
+          status(tr("running", { elapsed: num(job.progress.elapsed_s, 1), budget }));
         }
         if (job.state === "failed") { status(tr("failed", { error: job.error ? job.error.error : "?" }), "error"); break; }
         if (job.state === "done") { bar.value = 100; status(""); proposal = job; showResult(job); break; }
@@ -857,7 +862,7 @@ export async function init(ctx) {
     const dropped = job.dropped || [];
     root.querySelector("#dp-result").innerHTML = `
       <table class="dp-compare"><thead><tr><th scope="col"><span class="visually-hidden">–</span></th><th scope="col">${tr("current")}</th><th scope="col">${tr("proposed")}</th></tr></thead><tbody>
-        ${row(tr("km"), "distance_km")}${row(tr("travel"), "travel_time_s", mins)}${row(tr("late"), "late_visits")}
+        ${row(tr("km"), "distance_km", (v) => num(v, 1))}${row(tr("travel"), "travel_time_s", mins)}${row(tr("late"), "late_visits")}
         ${row(tr("served"), "visits_served")}${row(tr("unassigned"), "visits_unassigned")}
       </tbody></table>
       <section class="dp-dropped${dropped.length ? " warn" : ""}" aria-labelledby="dp-dropped-title">
