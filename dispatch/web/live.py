@@ -53,7 +53,20 @@ SNAPSHOT = {
         "trails": {"type": "object", "description": "team id -> [[lon, lat, t], ...]"},
         "visits": {"type": "array"},
         "plans": {"type": "array", "description": "per team: stops and the round's line"},
-        "alerts": {"type": "array"},
+        "alerts": {
+            "type": "array",
+            "description": "alerts that need action (late, at risk, "
+            "position unknown, dropped, missed), acknowledged ones with who and when",
+        },
+        "journal": {
+            "type": "array",
+            "description": "routine events: arrivals, check-ins, check-outs",
+        },
+        "plan_id": {
+            "type": ["integer", "null"],
+            "description": "version of today's published plan",
+        },
+        "time_s": {"type": "integer", "description": "seconds since midnight on the rounds' clock"},
     },
 }
 
