@@ -582,10 +582,27 @@ class LiveHub:
         Routine events (:data:`JOURNAL_KINDS`) go to the journal (``journal: true``, kept in
         memory); the others need action: they are stored, so that an acknowledgement is seen by
         every coordinator and survives a restart."""
+        item = self._record_alert(kind, team_id=team_id, visit_id=visit_id, at=at, key=key, **extra)
+        if item is not None:
+            self.fanout.publish_many(
+                [(ROOM_COORDINATORS, "alerts", item, None), (ROOM_PLANNERS, "alerts", item, None)]
+            )
+
+    def _record_alert(
+        self,
+        kind: str,
+        *,
+        team_id: int | None,
+        visit_id: int | None = None,
+        at: float | None = None,
+        key: str | None = None,
+        **extra: Any,
+    ) -> dict[str, Any] | None:
+        """The alert recorded (None when its key was already raised), not yet pushed."""
         key = key or f"{kind}:{team_id}:{visit_id}"
         with self._lock:
             if key in self._alert_keys:
-                return
+                return None
             self._alert_keys.add(key)
         item = {
             "kind": kind,
@@ -613,8 +630,7 @@ class LiveHub:
                     log.exception("could not store the alert %s", key)
             with self._lock:
                 self.alerts.appendleft(item)
-        self.fanout.publish(ROOM_COORDINATORS, "alerts", item)
-        self.fanout.publish(ROOM_PLANNERS, "alerts", item)
+        return item
 
     def acknowledge(self, key: str, *, by: str) -> dict[str, Any]:
         """A coordinator acknowledged the alert ``key``: stored, then every coordinator and
@@ -644,27 +660,27 @@ class LiveHub:
     def sweep(self, now: float | None = None) -> None:
         """Turn silent teams to "position unknown", raise late and at-risk alerts."""
         now = now or self.clock()
-        lost = []
+        items: list[tuple[Any, str, Any, Any]] = []
         for pos in self.board.sweep(now):
             status = pos.to_dict(now)
-            self.fanout.publish(ROOM_COORDINATORS, "statuses", status, key=pos.team_id)
-            self.fanout.publish(ROOM_PLANNERS, "statuses", status, key=pos.team_id)
+            items.append(((ROOM_COORDINATORS, ROOM_PLANNERS), "statuses", status, pos.team_id))
             if pos.presence == UNKNOWN:
-                lost.append((pos, status))
+                # Stored first (a write), then pushed in the same batch as the status it explains.
+                alert = self._record_alert(
+                    "unknown",
+                    team_id=pos.team_id,
+                    at=now,
+                    age_s=status["age_s"],
+                    key=f"unknown:{pos.team_id}:{pos.seen_at}",
+                )
+                if alert is not None:
+                    items.append(((ROOM_COORDINATORS, ROOM_PLANNERS), "alerts", alert, None))
             elif pos.presence == LIVE:
                 with self._lock:
                     self._alert_keys = {
                         k for k in self._alert_keys if not k.startswith(f"unknown:{pos.team_id}:")
                     }
-        # Alerts are stored (a write each): raised once every status has left together.
-        for pos, status in lost:
-            self.alert(
-                "unknown",
-                team_id=pos.team_id,
-                at=now,
-                age_s=status["age_s"],
-                key=f"unknown:{pos.team_id}:{pos.seen_at}",
-            )
+        self.fanout.publish_many(items)
         self._check_late(now)
 
     def _planned_arrivals(self, day: str, now: float) -> dict[int, int]:
