@@ -12,6 +12,7 @@ from flask import Blueprint, Flask, Response, request
 from flask.typing import ResponseReturnValue
 
 from dispatch.errors import DispatchError, NotFoundError, PermissionDeniedError, ValidationError
+from dispatch.intake.review import CSV_COLUMNS as INTAKE_COLUMNS
 from dispatch.store.care import MISSED_REASONS
 from dispatch.store.models import (
     CARE_KINDS,
@@ -495,27 +496,8 @@ def add_event(visit_id: int) -> ResponseReturnValue:
 
 
 # -- CSV import --------------------------------------------------------------------------------
-CSV_COLUMNS = {
-    "day",
-    "pseudonym",
-    "care_kind",
-    "address",
-    "commune",
-    "lon",
-    "lat",
-    "duration_min",
-    "duration_s",
-    "windows",
-    "skills",
-    "priority",
-    "mandatory",
-    "preferred_team",
-    "external_ref",
-    "name",
-    "phone",
-    "address_details",
-    "notes",
-}
+#: The columns of a visits CSV: one list for the scripted import and the screen's review.
+CSV_COLUMNS = set(INTAKE_COLUMNS)
 
 
 def _csv_text() -> str:
