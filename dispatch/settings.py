@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -73,6 +74,10 @@ class Settings:
     server: str = "threading"
     #: Login attempts allowed per username and address per minute.
     login_attempts_per_min: int = 5
+    #: Reverse proxies whose X-Forwarded-For header is believed: IP addresses or CIDR networks
+    #: (e.g. ["127.0.0.1", "10.0.0.0/8"]; environment: comma-separated). Empty: the TCP peer is
+    #: the client. Per-address limits (log-in, /osmand) use the client found through them.
+    trusted_proxies: tuple[str, ...] = ()
     #: Seconds the solver may spend on "optimise the day".
     solver_time_limit_s: float = 10.0
     #: Start the rounds' clock at this local date and time and let it run from there (ISO 8601,
@@ -105,6 +110,19 @@ class Settings:
             raise ValidationError(
                 f"server {self.server!r} is not known: use {' or '.join(map(repr, SERVERS))}"
             )
+        proxies = self.trusted_proxies
+        if isinstance(proxies, str):
+            proxies = proxies.split(",")
+        proxies = tuple(str(p).strip() for p in proxies if str(p).strip())
+        for proxy in proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValidationError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or network"
+                    " (e.g. 10.0.0.1 or 10.0.0.0/8)"
+                ) from None
+        object.__setattr__(self, "trusted_proxies", proxies)
         if self.locale not in ("fr", "en"):
             raise ValidationError(f"locale {self.locale!r} is not supported: use 'fr' or 'en'")
 
@@ -157,6 +175,9 @@ def _coerce(name: str, raw: Any, kind: Any) -> Any:
             return int(raw)
         if kind_s in ("float", "<class 'float'>"):
             return float(raw)
+        if "tuple[str" in kind_s:
+            parts = raw.split(",") if isinstance(raw, str) else list(raw)
+            return tuple(str(p).strip() for p in parts if str(p).strip())
         if "tuple[Path" in kind_s:
             if isinstance(raw, str):
                 parts = [p for p in raw.split(os.pathsep) if p]
