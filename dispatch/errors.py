@@ -15,6 +15,8 @@ class DispatchError(Exception):
 
     status: int = 400
     code: str = "invalid"
+    #: Seconds after which the request may be sent again (the web layer's Retry-After header).
+    retry_after_s: float | None = None
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -88,10 +90,16 @@ class PermissionDeniedError(DispatchError, PermissionError):
 
 
 class RateLimitedError(DispatchError):
-    """Too many attempts in a short time."""
+    """Too many attempts in a short time; ``retry_after_s`` becomes the Retry-After header."""
 
     status = 429
     code = "rate_limited"
+
+    def __init__(
+        self, message: str, *, retry_after_s: float | None = None, details: Any = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = retry_after_s
 
 
 class DataMissingError(DispatchError, FileNotFoundError):

@@ -6,6 +6,7 @@ import gc
 import importlib
 import importlib.util
 import logging
+import math
 import re
 import sys
 from typing import Any
@@ -289,7 +290,10 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
 
     @app.errorhandler(DispatchError)
     def _dispatch_error(exc: DispatchError):  # type: ignore[no-untyped-def]
-        return jsonify(localised(exc.to_dict())), exc.status
+        headers = {}
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return jsonify(localised(exc.to_dict())), exc.status, headers
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
