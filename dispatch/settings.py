@@ -86,6 +86,13 @@ class Settings:
     #: Searches "optimise the day" runs side by side, keeping the best (at most one per core;
     #: each takes a core and about 260 MB on a 500-visit day).
     solver_searches: int = 2
+    #: Planners see the teams' live positions and trails (off: least privilege, they plan on
+    #: places and times; a structure that needs it turns it on).
+    planner_live_positions: bool = False
+    #: Seconds between two checks of every live socket's credentials (user disabled, token
+    #: revoked, session expired): a change made outside this process (the CLI) ends a socket
+    #: within about this long.
+    socket_recheck_s: float = 15.0
 
     def __post_init__(self) -> None:
         # Accept plain strings for paths (tests and callers write Settings(var_dir="/tmp/x")).
