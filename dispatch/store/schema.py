@@ -332,6 +332,30 @@ def m0006_visit_mandatory(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE visits ADD COLUMN mandatory INTEGER NOT NULL DEFAULT 1")
 
 
+def m0007_account_links(db: sqlite_utils.Database) -> None:
+    """Users' e-mail addresses, and the one-time links that let a user choose their own
+    password (activation of a new account, reset): an administrator never sets or sees another
+    user's password. Only a hash of each link's token is kept; a link expires and works once."""
+    db.execute("ALTER TABLE users ADD COLUMN email TEXT")
+    db["account_links"].create(
+        {
+            "id": int,
+            "user_id": int,
+            "token_hash": str,
+            "purpose": str,  # activate | reset
+            "created_by": str,  # audit actor (user:3)
+            "created_at_s": float,
+            "expires_at_s": float,
+            "used_at_s": float,
+        },
+        pk="id",
+        not_null=["user_id", "token_hash", "purpose", "created_at_s", "expires_at_s"],
+        foreign_keys=[("user_id", "users", "id")],
+    )
+    db["account_links"].create_index(["token_hash"], unique=True)
+    db["account_links"].create_index(["user_id"])
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -346,6 +370,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (4, "plan_bases", m0004_plan_bases),
     (5, "alerts", m0005_alerts),
     (6, "visit_mandatory", m0006_visit_mandatory),
+    (7, "account_links", m0007_account_links),
 ]
 
 
