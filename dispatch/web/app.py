@@ -45,6 +45,10 @@ WEB_MODULES: tuple[str, ...] = (
 )
 
 
+#: Longest error message sent (a safety net: messages cut echoed input to 80 characters).
+MAX_ERROR_CHARS = 600
+
+
 def error_body(message: str, status: int, code: str, details: Any = None) -> dict[str, Any]:
     """The one error shape of every endpoint."""
     body: dict[str, Any] = {"ok": False, "error": message, "status": status, "code": code}
@@ -293,7 +297,11 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
         headers = {}
         if exc.retry_after_s is not None:
             headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
-        return jsonify(localised(exc.to_dict())), exc.status, headers
+        body = exc.to_dict()
+        # Messages quote the client's input: never send back more than a readable sentence.
+        if len(body["error"]) > MAX_ERROR_CHARS:
+            body["error"] = body["error"][: MAX_ERROR_CHARS - 1] + "…"
+        return jsonify(localised(body)), exc.status, headers
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -304,7 +312,9 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
             message = f"no such endpoint: {request.method} {request.path}"
         elif status == 405:
             message = f"{request.method} is not allowed on {request.path}"
-        return jsonify(localised(error_body(message, status, code))), status
+        # Keep the headers clients act on: Allow on a 405 (RFC 9110), Retry-After.
+        headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
+        return jsonify(localised(error_body(message, status, code))), status, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
