@@ -13,14 +13,22 @@ from dispatch.live.quality import Fix
 
 #: One knot in metres per second (the protocol's ``speed`` parameter is in knots).
 KNOT_MPS = 1852.0 / 3600.0
+#: Most locations read from one JSON body (as many as a REST batch of the phone page).
+MAX_LOCATIONS = 5000
 
 
 @dataclass(frozen=True)
 class OsmandReport:
-    """One position report: the device identifier it names and the fix it carries."""
+    """One position report: the device identifier it names and the fixes it carries (one,
+    or a Traccar Client batch sent after a time offline, in the order received)."""
 
     device_id: str
-    fix: Fix
+    fixes: tuple[Fix, ...]
+
+    @property
+    def fix(self) -> Fix:
+        """The report's only fix (the newest one of a batch)."""
+        return max(self.fixes, key=lambda f: f.recorded_at)
 
 
 def _number(params: Mapping[str, Any], *names: str) -> float | None:
@@ -95,14 +103,16 @@ def parse_osmand(params: Mapping[str, Any], *, now: float) -> OsmandReport:
         altitude_m=_number(params, "altitude"),
         battery_pct=_number(params, "batt", "battery"),
     )
-    return OsmandReport(device_id=device_id, fix=fix)
+    return OsmandReport(device_id=device_id, fixes=(fix,))
 
 
 def parse_osmand_json(body: Mapping[str, Any], *, now: float) -> OsmandReport:
     """Read the JSON body that Traccar Client 9 and later POST.
 
     ``{"device_id": ..., "location": {"timestamp": ISO, "coords": {"latitude", "longitude",
-    "accuracy", "speed" (m/s), "heading", "altitude"}, "battery": {"level": 0..1}}}``
+    "accuracy", "speed" (m/s), "heading", "altitude"}, "battery": {"level": 0..1}}}``;
+    ``location`` is a list of such objects when the client sends the fixes it kept while
+    offline in one request (batch sync): every one of them is read.
     """
     device_id = str(body.get("device_id") or "").strip()
     if not device_id:
@@ -111,26 +121,46 @@ def parse_osmand_json(body: Mapping[str, Any], *, now: float) -> OsmandReport:
         )
     location = body.get("location")
     if isinstance(location, list):
-        location = location[-1] if location else None
+        if not location:
+            raise ValidationError("location is an empty list: the request carries no position")
+        if len(location) > MAX_LOCATIONS:
+            raise ValidationError(
+                f"{len(location)} locations in one request: send at most {MAX_LOCATIONS}"
+            )
+        fixes = tuple(
+            _location_fix(item, label=f"location[{i}]", now=now) for i, item in enumerate(location)
+        )
+    else:
+        fixes = (_location_fix(location, label="location", now=now),)
+    return OsmandReport(device_id=device_id, fixes=fixes)
+
+
+def _location_fix(location: Any, *, label: str, now: float) -> Fix:
+    """One location object of the JSON body; errors name it (``location[3]: ...``)."""
     if not isinstance(location, Mapping) or not isinstance(location.get("coords"), Mapping):
-        raise ValidationError("missing location.coords: the request carries no position")
-    coords = location["coords"]
-    lat, lon = _number(coords, "latitude"), _number(coords, "longitude")
-    if lat is None or lon is None:
-        raise ValidationError("missing location.coords.latitude or longitude")
-    speed = _number(coords, "speed")
-    heading = _number(coords, "heading")
-    battery = location.get("battery") if isinstance(location.get("battery"), Mapping) else {}
-    level = _number(battery or {}, "level")
-    fix = Fix(
-        lon=lon,
-        lat=lat,
-        recorded_at=parse_time(location.get("timestamp"), now=now),
-        accuracy_m=_number(coords, "accuracy"),
-        # The library reports -1 for "unknown" speed and heading.
-        speed_mps=None if speed is None or speed < 0 else speed,
-        heading_deg=None if heading is None or heading < 0 else heading,
-        altitude_m=_number(coords, "altitude"),
-        battery_pct=None if level is None or level < 0 else level * 100.0,
-    )
-    return OsmandReport(device_id=device_id, fix=fix)
+        raise ValidationError(f"missing {label}.coords: the request carries no position")
+    try:
+        coords = location["coords"]
+        lat, lon = _number(coords, "latitude"), _number(coords, "longitude")
+        if lat is None or lon is None:
+            raise ValidationError(f"missing {label}.coords.latitude or longitude")
+        speed = _number(coords, "speed")
+        heading = _number(coords, "heading")
+        battery = location.get("battery") if isinstance(location.get("battery"), Mapping) else {}
+        level = _number(battery or {}, "level")
+        return Fix(
+            lon=lon,
+            lat=lat,
+            recorded_at=parse_time(location.get("timestamp"), now=now),
+            accuracy_m=_number(coords, "accuracy"),
+            # The library reports -1 for "unknown" speed and heading.
+            speed_mps=None if speed is None or speed < 0 else speed,
+            heading_deg=None if heading is None or heading < 0 else heading,
+            altitude_m=_number(coords, "altitude"),
+            battery_pct=None if level is None or level < 0 else level * 100.0,
+        )
+    except ValidationError as exc:
+        message = str(exc)
+        if message.startswith(("missing", label)):
+            raise
+        raise ValidationError(f"{label}: {message}") from None

@@ -13,10 +13,16 @@ from flask import Blueprint, Flask, abort, current_app, request, send_file
 from flask.typing import ResponseReturnValue
 
 from dispatch.clock import ServiceClock
-from dispatch.errors import AuthenticationError, DispatchError, PermissionDeniedError
+from dispatch.errors import (
+    AuthenticationError,
+    DispatchError,
+    PermissionDeniedError,
+    ValidationError,
+)
 from dispatch.live.basemap import ensure_basemap, glyph_range
 from dispatch.live.hub import LiveHub
 from dispatch.live.osmand import parse_osmand, parse_osmand_json
+from dispatch.live.quality import Fix
 from dispatch.rounds import ETAS, PLAN_CHANGE
 from dispatch.settings import PROJECT_ROOT, Settings
 from dispatch.store.accounts import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX
@@ -270,7 +276,7 @@ def osmand() -> ResponseReturnValue:
     URLs (proxy and server logs keep query strings).
     """
     now = time.time()
-    body = request.get_json(silent=True) if request.is_json else None
+    body = _json_or_none()
     if isinstance(body, dict) and "location" in body:
         report = parse_osmand_json(body, now=now)
     else:
@@ -289,27 +295,40 @@ def osmand() -> ResponseReturnValue:
             " Traccar identifier (phone page settings, `dispatch device list`, or"
             " `dispatch device pair TEAM --traccar`)"
         )
-    fix = report.fix
     result = get_hub().ingest(
         int(device["team_id"]),
-        [
-            {
-                "client_id": f"osmand:{device['id']}:{int(round(fix.recorded_at * 1000))}",
-                "lon": fix.lon,
-                "lat": fix.lat,
-                "device_time_s": fix.recorded_at,
-                "accuracy_m": fix.accuracy_m,
-                "speed_mps": None if fix.speed_mps is None else min(fix.speed_mps, 500.0),
-                "heading_deg": None if fix.heading_deg is None else fix.heading_deg % 360,
-                "battery_pct": None
-                if fix.battery_pct is None
-                else max(0.0, min(fix.battery_pct, 100.0)),
-            }
-        ],
+        [_osmand_fix(int(device["id"]), fix) for fix in report.fixes],
         device_id=int(device["id"]),
         source="osmand",
     )
     return ok(stored=result["stored"], duplicates=result["duplicates"])
+
+
+def _json_or_none() -> Any:
+    """The request's JSON body, or None when it has none (query or form parameters)."""
+    if not request.is_json:
+        return None
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # a body nested thousands of levels deep
+        raise ValidationError(
+            "the JSON body is nested too deeply: send plain objects and lists"
+        ) from None
+
+
+def _osmand_fix(device_id: int, fix: Fix) -> dict[str, Any]:
+    """A fix of the OsmAnd protocol as the store takes it. Its client_id (device and time to
+    the millisecond) makes a resent request, or one fix of a resent batch, stored once."""
+    return {
+        "client_id": f"osmand:{device_id}:{int(round(fix.recorded_at * 1000))}",
+        "lon": fix.lon,
+        "lat": fix.lat,
+        "device_time_s": fix.recorded_at,
+        "accuracy_m": fix.accuracy_m,
+        "speed_mps": None if fix.speed_mps is None else min(fix.speed_mps, 500.0),
+        "heading_deg": None if fix.heading_deg is None else fix.heading_deg % 360,
+        "battery_pct": None if fix.battery_pct is None else max(0.0, min(fix.battery_pct, 100.0)),
+    }
 
 
 @bp.get("/tiles/<territory_id>.pmtiles")
