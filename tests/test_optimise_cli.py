@@ -77,3 +77,37 @@ def test_day_bench_repeats_quick_and_long_runs_per_seed():
     assert by_seed[0]["served_gap_pct"] == out["quick_vs_long_served_gap_pct"]
     mean = sum(b["served_gap_pct"] for b in by_seed) / 2
     assert abs(out["mean_served_gap_pct"] - mean) < 0.01
+
+
+def test_day_bench_checks_every_seeds_plans(monkeypatch):
+    """Issue 21 item 19: the plans of seeds other than the first are checked too. A solver
+    that breaks a rule only with seed 1 makes the day's figures say so."""
+    import dataclasses
+
+    from optimise_world import random_day
+
+    import dispatch.optimise as optimise
+    from dispatch.cli.bench_optimise import run_day
+
+    problem = random_day(30, bases=2, teams=4, seed=5, size_m=15_000)
+    real_solve = optimise.solve
+
+    def solve(p, *args, seed=0, **kw):
+        plan = real_solve(p, *args, seed=seed, **kw)
+        if seed != 1:
+            return plan
+        route = next(r for r in plan.routes if r.visit_ids)
+        zero = dataclasses.replace(
+            route,
+            stops=tuple(dataclasses.replace(s, distance_m=0) for s in route.stops),
+            end_distance_m=0,
+        )
+        return plan.with_route(zero)
+
+    monkeypatch.setattr(optimise, "solve", solve)
+    out = run_day(None, problem=problem, first_s=0.2, quick_s=0.3, long_s=0.4, solver_seeds=2)
+    by_seed = {b["seed"]: b for b in out["by_seed"]}
+    assert by_seed[0]["quick_feasible"] and by_seed[0]["long_feasible"]
+    assert not by_seed[1]["quick_feasible"] and not by_seed[1]["long_feasible"]
+    assert by_seed[1]["violations"] and "distance" in by_seed[1]["violations"][0]
+    assert out["all_seeds_feasible"] is False

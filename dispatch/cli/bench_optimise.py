@@ -208,7 +208,7 @@ def run_day(
     t_start = time.perf_counter()
     quick = solve(problem, time_limit_s=quick_s, seed=seed, cpu_time=clock == "cpu")
     quick_wall = time.perf_counter() - t_start
-    quick_violations = check_plan(problem, quick)
+    quick_violations = check_plan(problem, quick, locale="en")
     if progress:
         progress(
             f"{quick_s:g} s plan: {objective(problem, quick)}, {len(quick_violations)} violations, wall {quick_wall:.1f} s"
@@ -216,7 +216,7 @@ def run_day(
     t_start = time.perf_counter()
     long = solve(problem, time_limit_s=long_s, seed=seed, cpu_time=clock == "cpu")
     long_wall = time.perf_counter() - t_start
-    long_violations = check_plan(problem, long)
+    long_violations = check_plan(problem, long, locale="en")
     if progress:
         progress(
             f"{long_s:g} s plan: {objective(problem, long)}, {len(long_violations)} violations"
@@ -241,19 +241,28 @@ def run_day(
         times.append(time.perf_counter() - t)
         inserted += int(urgent.id in new.assignment())
     q, lg = objective(problem, quick), objective(problem, long)
-    pairs = [(seed, q, lg, quick_wall)]
+    # Every seed's plans go through the independent checker, not only the first seed's.
+    pairs = [(seed, q, lg, quick_wall, quick_violations, long_violations)]
     for extra in range(seed + 1, seed + max(1, solver_seeds)):
         t_start = time.perf_counter()
         other_quick = solve(problem, time_limit_s=quick_s, seed=extra, cpu_time=clock == "cpu")
         other_wall = time.perf_counter() - t_start
         other_long = solve(problem, time_limit_s=long_s, seed=extra, cpu_time=clock == "cpu")
         pairs.append(
-            (extra, objective(problem, other_quick), objective(problem, other_long), other_wall)
+            (
+                extra,
+                objective(problem, other_quick),
+                objective(problem, other_long),
+                other_wall,
+                check_plan(problem, other_quick, locale="en"),
+                check_plan(problem, other_long, locale="en"),
+            )
         )
         if progress:
             progress(
                 f"seed {extra}: {quick_s:g} s plan {pairs[-1][1]['visits_served']} served "
-                f"(wall {other_wall:.1f} s), {long_s:g} s plan {pairs[-1][2]['visits_served']}"
+                f"(wall {other_wall:.1f} s, {len(pairs[-1][4])} violations), {long_s:g} s plan "
+                f"{pairs[-1][2]['visits_served']} ({len(pairs[-1][5])} violations)"
             )
     by_seed = [
         {
@@ -265,8 +274,11 @@ def run_day(
             "long_mandatory_left_out": b["mandatory_left_out"],
             "served_gap_pct": gap_pct(a["visits_served"], b["visits_served"]),
             "priority_served_gap_pct": gap_pct(a["priority_served"], b["priority_served"]),
+            "quick_feasible": not qv,
+            "long_feasible": not lv,
+            "violations": (qv + lv)[:10],
         }
-        for s_, a, b, wall in pairs
+        for s_, a, b, wall, qv, lv in pairs
     ]
     return {
         "visits": len(problem.visits),
@@ -297,6 +309,7 @@ def run_day(
         "insert_ms_max": round(max(times) * 1000, 1),
         "urgent_inserted": f"{inserted}/{len(times)}",
         "by_seed": by_seed,
+        "all_seeds_feasible": all(b["quick_feasible"] and b["long_feasible"] for b in by_seed),
         "mean_served_gap_pct": round(statistics.mean(r["served_gap_pct"] for r in by_seed), 2),
         "mean_priority_served_gap_pct": round(
             statistics.mean(r["priority_served_gap_pct"] for r in by_seed), 2
@@ -426,7 +439,8 @@ def optimise(
                     f"  over seeds {', '.join(str(b['seed']) for b in r['by_seed'])}: "
                     f"{r['quick_budget_s']:g} s plans serve {[b['quick_served'] for b in r['by_seed']]}, "
                     f"{r['long_budget_s']:g} s plans {[b['long_served'] for b in r['by_seed']]}; mean gap "
-                    f"{r['mean_served_gap_pct']} % ({r['mean_priority_served_gap_pct']} % by priority)"
+                    f"{r['mean_served_gap_pct']} % ({r['mean_priority_served_gap_pct']} % by priority); "
+                    f"every seed's plans feasible {r['all_seeds_feasible']}"
                 )
         else:
             click.echo(

@@ -1,9 +1,12 @@
-"""An independent feasibility check of a plan: windows, skills, locks, shifts, breaks, loads."""
+"""An independent feasibility check of a plan: windows, skills, locks, shifts, breaks, loads,
+start and end places, and distances recomputed from the matrix."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dispatch.optimise.model import Problem, hhmm
-from dispatch.optimise.plan import Plan
+from dispatch.optimise.plan import Plan, Route
 
 _T = {
     "unknown_team": ("équipe inconnue {team}", "unknown team {team}"),
@@ -80,7 +83,103 @@ _T = {
         "l'équipe {team} transporte {got} pour une capacité de {want}",
         "team {team} carries {got}, capacity {want}",
     ),
+    "start_place": (
+        "équipe {team} : la tournée part du lieu {got} au lieu de son lieu de départ {want}",
+        "team {team}: the route leaves from place {got} instead of its start place {want}",
+    ),
+    "end_place": (
+        "équipe {team} : la tournée finit au lieu {got} au lieu de son lieu d'arrivée {want}",
+        "team {team}: the route ends at place {got} instead of its end place {want}",
+    ),
+    "distance": (
+        "équipe {team} : distance annoncée {got} m, recalculée sur la matrice {want} m",
+        "team {team}: stated distance {got} m, recomputed from the matrix {want} m",
+    ),
 }
+
+#: The rule each finding breaks, by message code (what tests and reports group findings by).
+RULES = {
+    "unknown_team": "unknown",
+    "unknown_visit": "unknown",
+    "team_off": "availability",
+    "twice": "duplicates",
+    "both": "duplicates",
+    "lost": "lost_visits",
+    "skill": "skills",
+    "lock": "locks",
+    "fixed": "started_visits",
+    "early_start": "shift_start",
+    "travel": "travel",
+    "before_arrival": "travel",
+    "window": "windows",
+    "duration": "duration",
+    "break_window": "breaks",
+    "break_count": "breaks",
+    "shift_end": "shift_end",
+    "end_time": "end_time",
+    "max_visits": "capacity",
+    "capacity": "capacity",
+    "start_place": "start_place",
+    "end_place": "end_place",
+    "distance": "distance",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken rule: ``rule`` (see :data:`RULES`), the message ``code`` and its text."""
+
+    rule: str
+    code: str
+    message: str
+
+
+def _route_legs(problem: Problem, route: Route) -> list[tuple[int, int, bool]]:
+    """Each leg the team drives as ``(from place, to place, checked)``, from its start place.
+
+    A team with a live position restarts from there at its first movable stop; the legs
+    before it (done or started stops) were driven under an earlier plan and are not checked.
+    """
+    team = next((t for t in problem.teams if t.id == route.team_id), None)
+    if team is None:
+        return []
+    loc = team.start_location
+    legs: list[tuple[int, int, bool]] = []
+    planned_seen = False
+    for i, s in enumerate(route.stops):
+        planned = s.status == "planned"
+        if (
+            team.available_location is not None
+            and planned
+            and (i == 0 or route.stops[i - 1].status != "planned")
+        ):
+            loc = team.available_location
+        legs.append((loc, s.location, planned))
+        planned_seen = planned_seen or planned
+        loc = s.location
+    if route.stops or route.end_distance_m:
+        if team.available_location is not None and not planned_seen and route.stops:
+            loc = team.available_location
+        legs.append((loc, team.end_location, True))
+    return legs
+
+
+def recomputed_distance_m(problem: Problem, plan: Plan) -> int:
+    """The plan's total distance from the problem's distance matrix (not the stops' figures).
+
+    Legs before a live restart keep the figure the plan states (they were driven already).
+    """
+    total = 0
+    for route in plan.routes:
+        team = next((t for t in problem.teams if t.id == route.team_id), None)
+        dist = problem.distances(team.mode) if team is not None else None
+        if dist is None or not route.visit_ids and not route.stops:
+            continue
+        legs = _route_legs(problem, route)
+        stated = [s.distance_m for s in route.stops] + [route.end_distance_m]
+        for (a, b, checked), figure in zip(legs, stated, strict=False):
+            total += int(dist[a, b]) if checked else figure
+    return total
 
 
 def check_plan(
@@ -91,7 +190,22 @@ def check_plan(
     labels: bool = False,
     scope: str = "plan",
 ) -> list[str]:
-    """Every violation of ``plan`` against ``problem`` (an empty list: the plan is feasible).
+    """Every violation of ``plan`` against ``problem`` (an empty list: the plan is feasible),
+    as messages; :func:`plan_findings` gives the rule of each."""
+    return [
+        f.message for f in plan_findings(problem, plan, locale=locale, labels=labels, scope=scope)
+    ]
+
+
+def plan_findings(
+    problem: Problem,
+    plan: Plan,
+    *,
+    locale: str = "fr",
+    labels: bool = False,
+    scope: str = "plan",
+) -> list[Finding]:
+    """Every violation of ``plan`` against ``problem``, each with the rule it breaks.
 
     Written apart from the scheduler on purpose: it recomputes each route from the matrix and
     the stops' own times, so a bug in the solver adapter or the re-timing shows up here.
@@ -101,7 +215,7 @@ def check_plan(
     """
     if scope not in ("plan", "routes"):
         raise ValueError("scope must be 'plan' or 'routes'")
-    out: list[str] = []
+    out: list[Finding] = []
     li = 0 if locale == "fr" else 1
     teams = {t.id: t for t in problem.teams}
     visits = problem.visits_by_id()
@@ -116,7 +230,8 @@ def check_plan(
         return value
 
     def bad(code: str, **kw: object) -> None:
-        out.append(_T[code][li].format(**{k: name(k, v) for k, v in kw.items()}))
+        text = _T[code][li].format(**{k: name(k, v) for k, v in kw.items()})
+        out.append(Finding(RULES[code], code, text))
 
     seen: dict[str, int] = {}
     for route in plan.routes:
@@ -135,10 +250,24 @@ def check_plan(
         ):
             bad("team_off", team=team.id)
         m = problem.matrix(team.mode)
-        loc = route.start_location
+        # The team leaves from its own start place, whatever the route states.
+        loc = team.start_location
         t = route.start_s
+        if route.start_location != team.start_location:
+            bad("start_place", team=team.id, got=route.start_location, want=team.start_location)
+        if route.end_location != team.end_location:
+            bad("end_place", team=team.id, got=route.end_location, want=team.end_location)
         if not route.stops:
             continue
+        dist = problem.distances(team.mode)
+        if dist is not None:
+            legs = _route_legs(problem, route)
+            stated = [s.distance_m for s in route.stops] + [route.end_distance_m]
+            pairs = list(zip(legs, stated, strict=False))
+            want = sum(int(dist[a, b]) for (a, b, ok), _ in pairs if ok)
+            got = sum(fig for (_a, _b, ok), fig in pairs if ok)
+            if got != want:
+                bad("distance", team=team.id, got=got, want=want)
         if route.start_s < team.shift_start_s:
             bad(
                 "early_start",
@@ -208,9 +337,7 @@ def check_plan(
                     bad("duration", visit=v.id, got=s.departure_s - s.start_s, want=v.duration_s)
                 load += v.load
             loc, t = s.location, s.departure_s
-        back = t + int(m[loc, route.end_location])
-        if route.end_location != team.end_location:
-            bad("end_time", team=team.id, got=route.end_location, want=team.end_location)
+        back = t + int(m[loc, team.end_location])
         if back > team.shift_end_s:
             bad("shift_end", team=team.id, time=hhmm(back), shift=hhmm(team.shift_end_s))
         if route.end_s < back:

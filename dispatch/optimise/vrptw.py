@@ -111,8 +111,11 @@ def read_instance(
 
 
 def plan_distance(problem: Problem, plan: Plan) -> float:
-    """Total distance in instance units (integer matrix / 10), the DIMACS way."""
-    return sum(r.distance_m for r in plan.routes if r.visit_ids) / SCALE
+    """Total distance in instance units (integer matrix / 10), the DIMACS way, recomputed from
+    the matrix (a route's own figures could claim anything)."""
+    from dispatch.optimise.check import recomputed_distance_m
+
+    return recomputed_distance_m(problem, plan) / SCALE
 
 
 def load_bks(path: str | Path) -> dict[str, float]:
