@@ -271,6 +271,18 @@ class AccountsMixin:
             )
         )
 
+    def known_login_address(self, username: str, ip: str, *, within_s: float) -> bool:
+        """True when ``username`` logged in (opened a session) from ``ip`` in the last
+        ``within_s`` seconds: its owner's usual address, which strangers' failures must not
+        lock out."""
+        with self.engine.read() as conn:
+            row = conn.execute(
+                "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id"
+                " WHERE u.username = ? AND s.ip = ? AND s.created_at_s > ? LIMIT 1",
+                (username, ip, now_s() - within_s),
+            ).fetchone()
+        return row is not None
+
     def user_exists(self, username: str) -> bool:
         """True when a user has exactly this login name (no details returned)."""
         with self.engine.read() as conn:

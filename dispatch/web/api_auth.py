@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Flask, session
 from flask.typing import ResponseReturnValue
 
-from dispatch.errors import AuthenticationError, ValidationError
+from dispatch.errors import AuthenticationError, RateLimitedError, ValidationError
+from dispatch.limits import RateLimiter
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import operation
 from dispatch.web.rest import json_body, ok, publish
@@ -59,7 +64,11 @@ OPENAPI_PATHS = {
             "Log in with a username and password (sets the session cookie)",
             roles=None,
             tags=["auth"],
-            description="Rate-limited per username and address, and per username across addresses (every attempt counts; a success clears the address's count). Returns the CSRF token to send "
+            description="Rate-limited per username and address (every attempt counts; a success"
+            " clears it), per address across usernames, and per username across addresses the"
+            " user never logged in from (the user's own recent addresses are never limited by"
+            " others' failures); 429 with Retry-After when a limit is reached, or when every"
+            " password-hashing slot is busy. Returns the CSRF token to send "
             "as X-CSRF-Token on every unsafe request made with the cookie.",
             body={
                 "type": "object",
@@ -117,8 +126,115 @@ OPENAPI_PATHS = {
 }
 
 
-#: The per-username limit (across addresses) is this many times the per-address one (20 at least).
+#: The per-username limit (across addresses new to that user) is this many times the
+#: per-(username, address) one, 20 at least.
 USER_LIMIT_FACTOR = 4
+#: The per-address limit (across usernames) is this many times the per-(username, address) one.
+ADDRESS_LIMIT_FACTOR = 6
+#: An address the user logged in from within this many seconds is theirs: failures from
+#: elsewhere never limit it (strangers cannot lock an account out).
+KNOWN_ADDRESS_S = 30 * 86400
+#: Password hashes (Argon2id, 64 MiB each) checked at the same time, at most.
+MAX_CONCURRENT_HASHES = 4
+#: Seconds a log-in waits for a free hashing slot before it is told to retry.
+HASH_WAIT_S = 0.5
+GUARD_KEY = "dispatch.login_guard"
+
+
+class LoginGuard:
+    """The log-in limits of one server process.
+
+    - per (username, address): ``per_min`` attempts a minute, every attempt counted, a success
+      clears it (guessing one account from one place);
+    - per address across usernames: ``per_min * ADDRESS_LIMIT_FACTOR`` a minute (one place
+      trying many accounts, each try costing a 64 MiB hash);
+    - per username across addresses it never logged in from: ``per_min * USER_LIMIT_FACTOR``
+      (at least 20) a minute (a distributed guess); the user's own recent addresses are not
+      counted nor limited, so strangers cannot lock the account out;
+    - at most ``max_hashes`` passwords checked at once; a log-in that finds every slot busy
+      for ``HASH_WAIT_S`` is answered 429 with ``Retry-After: 1`` instead of queueing.
+
+    Limits are in memory, per process: several processes multiply them.
+    """
+
+    def __init__(
+        self,
+        per_min: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_hashes: int = MAX_CONCURRENT_HASHES,
+        hash_wait_s: float = HASH_WAIT_S,
+    ) -> None:
+        per_min = max(1, int(per_min))
+        self.per_pair = RateLimiter(per_min, 60.0, clock=clock)
+        self.per_address = RateLimiter(per_min * ADDRESS_LIMIT_FACTOR, 60.0, clock=clock)
+        self.per_user = RateLimiter(max(per_min * USER_LIMIT_FACTOR, 20), 60.0, clock=clock)
+        self.max_hashes = max_hashes
+        self.hash_wait_s = hash_wait_s
+        self.hashes = threading.BoundedSemaphore(max_hashes)
+
+    def admit(self, store: Any, username: str, address: str) -> None:
+        """Count one attempt of ``username`` from ``address`` BEFORE the password is checked
+        (parallel guesses cannot all pass a "not yet over the limit" check); RateLimitedError
+        with the seconds to wait when a limit is reached."""
+        decision = self.per_address.hit(address)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"too many log-in attempts from this address: retry in"
+                f" {decision.retry_after_header} s",
+                retry_after_s=decision.retry_after_s,
+            )
+        decision = self.per_pair.hit((username, address))
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"too many log-in attempts for this user from this address: retry in"
+                f" {decision.retry_after_header} s",
+                retry_after_s=decision.retry_after_s,
+            )
+        if store.known_login_address(username, address, within_s=KNOWN_ADDRESS_S):
+            return
+        decision = self.per_user.hit(username)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"too many log-in attempts for this user from new addresses: retry in"
+                f" {decision.retry_after_header} s",
+                retry_after_s=decision.retry_after_s,
+            )
+
+    def succeeded(self, username: str, address: str) -> None:
+        """A right password: that pair starts afresh."""
+        self.per_pair.reset((username, address))
+
+    @contextlib.contextmanager
+    def hashing(self) -> Iterator[None]:
+        """Hold one of the hashing slots while a password is hashed or checked."""
+        if not self.hashes.acquire(timeout=self.hash_wait_s):
+            raise RateLimitedError(
+                "the server is busy checking other passwords: retry in 1 s", retry_after_s=1.0
+            )
+        try:
+            yield
+        finally:
+            self.hashes.release()
+
+
+def login_guard(app: Flask | None = None) -> LoginGuard:
+    """The app's :class:`LoginGuard` (made from the settings on first use)."""
+    from flask import current_app
+
+    app = app or current_app
+    guard = app.extensions.get(GUARD_KEY)
+    if guard is None:
+        with _guard_lock:
+            guard = app.extensions.get(GUARD_KEY)
+            if guard is None:
+                settings = app.extensions["dispatch.settings"]
+                guard = LoginGuard(settings.login_attempts_per_min)
+                app.extensions[GUARD_KEY] = guard
+    return guard  # type: ignore[no-any-return]
+
+
+_guard_lock = threading.Lock()
 
 
 def _login_actor(store: Any, username: str) -> str:
@@ -152,28 +268,21 @@ def health() -> ResponseReturnValue:
 @bp.post("/api/session")
 def login() -> ResponseReturnValue:
     """Password login; the cookie holds only an opaque session id."""
-    from flask import current_app
-
-    settings = current_app.extensions["dispatch.settings"]
     store = get_store()
     data = json_body()
     username = _text_field(data, "username", max_len=64)
     password = _text_field(data, "password", max_len=1024)
     name_key = username.strip().lower()
-    key = f"login:{name_key}|{client_ip()}"
-    per_min = settings.login_attempts_per_min
-    # Counted and recorded in one writer job BEFORE the password is checked: parallel guesses
-    # cannot all pass a "not yet over the limit" check. Per (username, address), and per
-    # username across addresses (a distributed guess on one account).
-    store.register_login_attempt(
-        {key: per_min, f"login-user:{name_key}": max(per_min * USER_LIMIT_FACTOR, 20)}
-    )
+    address = client_ip()
+    guard = login_guard()
+    guard.admit(store, name_key, address)
     try:
-        user = store.verify_password(username, password)
+        with guard.hashing():
+            user = store.verify_password(username, password)
     except AuthenticationError:
-        store.audit(_login_actor(store, username), "session.login.failed", ip=client_ip())
+        store.audit(_login_actor(store, username), "session.login.failed", ip=address)
         raise
-    store.clear_login_attempts(key)
+    guard.succeeded(name_key, address)
     sid, csrf = store.create_session(user["id"], ip=client_ip())
     session.clear()
     session["sid"] = sid

@@ -70,6 +70,19 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "trop d'essais (\\1 dans la dernière minute) : attendez une minute et réessayez",
         ),
         (
+            r"too many log-in attempts from this address: retry in (\d+) s",
+            "trop d'essais de connexion depuis cette adresse : réessayez dans \\1 s",
+        ),
+        (
+            r"too many log-in attempts for this user (?:from this address|from new addresses):"
+            r" retry in (\d+) s",
+            "trop d'essais de connexion pour cet utilisateur : réessayez dans \\1 s",
+        ),
+        (
+            r"the server is busy checking other passwords: retry in (\d+) s",
+            "le serveur vérifie d'autres mots de passe : réessayez dans \\1 s",
+        ),
+        (
             r"your team is deactivated: .*",
             "votre équipe est désactivée : demandez au coordinateur de la réactiver ou de vous"
             " affecter à une autre équipe",

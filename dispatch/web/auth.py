@@ -28,6 +28,7 @@ from flask import Flask, current_app, g, request, session
 from dispatch.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from dispatch.store import Store
 from dispatch.store.accounts import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX
+from dispatch.web.client import client_address
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -226,5 +227,6 @@ def require(*roles: str, admin: bool = True) -> Callable[[F], F]:
 
 
 def client_ip() -> str:
-    """The caller's address (the proxy must set REMOTE_ADDR; X-Forwarded-For is not trusted)."""
-    return request.remote_addr or "?"
+    """The caller's address: the TCP peer, or behind a proxy listed in the setting
+    ``trusted_proxies`` the address that proxy forwarded (see :mod:`dispatch.web.client`)."""
+    return client_address()
