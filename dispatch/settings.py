@@ -61,6 +61,9 @@ class Settings:
     position_stale_s: int = 300
     #: Fixes less accurate than this are kept but not drawn.
     position_max_accuracy_m: float = 100.0
+    #: Fixes dated more than this before the server clock are refused (a wrong phone clock, or
+    #: a fix kept offline too long); 7 days by default.
+    position_max_age_s: int = 7 * 86_400
     #: Offer the online OpenStreetMap tile layer (off: no third-party server by default).
     online_tiles: bool = False
     #: Apply re-optimisation changes without a coordinator's confirmation.
@@ -110,6 +113,10 @@ class Settings:
         if self.position_retention_days < 1:
             raise ValidationError(
                 "position_retention_days must be at least 1 (positions are needed for the live map)"
+            )
+        if self.position_max_age_s < 60:
+            raise ValidationError(
+                "position_max_age_s must be at least 60 (seconds a fix may be late to be stored)"
             )
         if self.solver_searches < 1:
             raise ValidationError("solver_searches must be at least 1")
