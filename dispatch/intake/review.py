@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dispatch.errors import DispatchError, ValidationError
-from dispatch.store.models import format_hhmm, parse_visit, parse_windows
+from dispatch.store.models import format_hhmm, parse_visit, parse_windows, shown
 
 #: Columns of an intake CSV (those of POST /api/visits/import).
 CSV_COLUMNS = (
@@ -203,7 +203,7 @@ def _row_fields(
             data["preferred_team_id"] = int(team)
         else:
             raise ValidationError(
-                f"{label}: preferred_team {team!r} is not a team: use a team's name"
+                f"{label}: preferred_team {shown(team)} is not a team: use a team's name"
             )
     protected = {k: row[k] for k in PROTECTED_COLUMNS if row.get(k)}
     if protected:
@@ -250,14 +250,14 @@ def locate(
     found = geocoder.geocode(query, limit=1)
     if not found:
         raise ValidationError(
-            f"{label}: address {query!r} not found in the territory: correct it or place the pin"
+            f"{label}: address {shown(query)} not found in the territory: correct it or place the pin"
             " on the map"
         )
     match = found[0].to_dict()
     warning = None
     if match["precision"] == "commune" and address:
         warning = (
-            f"{label}: street of {address!r} not found, the pin is at the centre of"
+            f"{label}: street of {shown(address)} not found, the pin is at the centre of"
             f" {match['label']}: place it on the map"
         )
     return match, warning

@@ -14,6 +14,7 @@ from dispatch.store.models import (
     parse_event,
     parse_team,
     parse_visit,
+    shown,
 )
 from dispatch.store.rows import Page, clamp_page, dumps, select_page, to_dict, where_clause
 
@@ -97,7 +98,7 @@ class CareMixin:
 
         def job(conn: sqlite3.Connection) -> int:
             if conn.execute("SELECT 1 FROM teams WHERE name = ?", (row["name"],)).fetchone():
-                raise ConflictError(f"team {row['name']!r} already exists: choose another name")
+                raise ConflictError(f"team {shown(row['name'])} already exists: choose another name")
             if not row.get("color"):
                 # A new team never takes the colour of an active team (the map tells them
                 # apart by it).
@@ -137,7 +138,7 @@ class CareMixin:
             hint = (
                 f" (known: {', '.join(known)})" if known else " (no team yet: `dispatch team add`)"
             )
-            raise NotFoundError(f"team {name!r} does not exist{hint}")
+            raise NotFoundError(f"team {shown(name)} does not exist{hint}")
         team = _team_row(row)
         assert team is not None
         return team
@@ -171,7 +172,7 @@ class CareMixin:
         start = row.get("shift_start_s", current["shift_start_s"])
         end = row.get("shift_end_s", current["shift_end_s"])
         if end <= start:
-            raise ValidationError(f"team {current['name']!r}: the shift ends before it starts")
+            raise ValidationError(f"team {shown(current['name'])}: the shift ends before it starts")
         if not row:
             return current
         if "skills" in row:
@@ -184,7 +185,7 @@ class CareMixin:
                     "SELECT 1 FROM teams WHERE name = ? AND id != ?", (row["name"], team_id)
                 ).fetchone()
             ):
-                raise ConflictError(f"team {row['name']!r} already exists: choose another name")
+                raise ConflictError(f"team {shown(row['name'])} already exists: choose another name")
             if row.get("active") == 1 and not current["active"] and "color" not in row:
                 # Back in service: its colour may have gone to a team created meanwhile.
                 used = {
@@ -504,7 +505,7 @@ def _with_reason(data: Any, *, label: str) -> Any:
         raise ValidationError(f"{label}: reason is for a missed visit only (kind 'missed')")
     if reason not in MISSED_REASONS:
         raise ValidationError(
-            f"{label}: reason {reason!r} is not one of {', '.join(MISSED_REASONS)}"
+            f"{label}: reason {shown(reason)} is not one of {', '.join(MISSED_REASONS)}"
         )
     text = data.get("note")
     if text is not None and not isinstance(text, str):

@@ -73,25 +73,25 @@ def format_hhmm(seconds: int) -> str:
 def parse_time_s(value: Any, *, what: str) -> int:
     """Seconds since midnight from ``"HH:MM"``, ``"HH:MM:SS"`` or an int of seconds."""
     if isinstance(value, bool):
-        raise ValidationError(f'{what}: {value!r} is not a time: write "HH:MM" (e.g. "08:30")')
+        raise ValidationError(f'{what}: {shown(value)} is not a time: write "HH:MM" (e.g. "08:30")')
     if isinstance(value, int) and not -(2**63) < value < 2**63:
         raise ValidationError(f"{what}: the number is far too large")
     if isinstance(value, int | float):
         if not math.isfinite(value) or value != int(value):
-            raise ValidationError(f"{what}: {value!r} is not a whole number of seconds")
+            raise ValidationError(f"{what}: {shown(value)} is not a whole number of seconds")
         seconds = int(value)
     elif isinstance(value, str):
         m = _HHMM.match(value.strip())
         if not m:
-            raise ValidationError(f'{what}: {value!r} is not a time: write "HH:MM" (e.g. "08:30")')
+            raise ValidationError(f'{what}: {shown(value)} is not a time: write "HH:MM" (e.g. "08:30")')
         hours, minutes, secs = int(m[1]), int(m[2]), int(m[3] or 0)
         if minutes > 59 or secs > 59:
-            raise ValidationError(f"{what}: {value!r} has minutes or seconds above 59")
+            raise ValidationError(f"{what}: {shown(value)} has minutes or seconds above 59")
         seconds = hours * 3600 + minutes * 60 + secs
     else:
-        raise ValidationError(f'{what}: {value!r} is not a time: write "HH:MM" (e.g. "08:30")')
+        raise ValidationError(f'{what}: {shown(value)} is not a time: write "HH:MM" (e.g. "08:30")')
     if not 0 <= seconds <= DAY_S:
-        raise ValidationError(f"{what}: {value!r} is outside the day (00:00 to 24:00)")
+        raise ValidationError(f"{what}: {shown(value)} is outside the day (00:00 to 24:00)")
     return seconds
 
 
@@ -111,7 +111,7 @@ def parse_windows(value: Any, *, label: str) -> list[list[int]]:
     for item in value:
         if not isinstance(item, list | tuple) or len(item) != 2:
             raise ValidationError(
-                f'{label}: time window {item!r} is not a [start, end] pair, e.g. ["08:00", "10:00"]'
+                f'{label}: time window {shown(item)} is not a [start, end] pair, e.g. ["08:00", "10:00"]'
             )
         start = parse_time_s(item[0], what=f"{label}: time window start")
         end = parse_time_s(item[1], what=f"{label}: time window end")
@@ -140,7 +140,7 @@ def parse_skills(value: Any, *, label: str) -> list[str]:
     for skill in value:
         if not isinstance(skill, str) or not _SKILL.match(skill.strip().lower()):
             raise ValidationError(
-                f"{label}: skill {skill!r} is not a name (lowercase letters, digits, _ or -)"
+                f"{label}: skill {shown(skill)} is not a name (lowercase letters, digits, _ or -)"
             )
         out.add(skill.strip().lower())
     return sorted(out)
@@ -148,7 +148,7 @@ def parse_skills(value: Any, *, label: str) -> list[str]:
 
 def _choice(value: Any, choices: tuple[str, ...], *, what: str) -> str:
     if value not in choices:
-        raise ValidationError(f"{what}: {value!r} is not one of {', '.join(choices)}")
+        raise ValidationError(f"{what}: {shown(value)} is not one of {', '.join(choices)}")
     return str(value)
 
 
@@ -158,7 +158,7 @@ def _text(value: Any, *, what: str, max_len: int = 200, required: bool = False) 
             raise ValidationError(f"{what} is required")
         return None
     if not isinstance(value, str):
-        raise ValidationError(f"{what}: {value!r} is not text")
+        raise ValidationError(f"{what}: {shown(value)} is not text")
     if len(value) > max_len:
         raise ValidationError(f"{what} is longer than {max_len} characters")
     return value.strip()
@@ -170,7 +170,7 @@ def _number(value: Any, *, what: str, lo: float, hi: float, required: bool = Fal
             raise ValidationError(f"{what} is required")
         return None
     if isinstance(value, bool):
-        raise ValidationError(f"{what}: {value!r} is not a number")
+        raise ValidationError(f"{what}: {shown(value)} is not a number")
     try:
         number = float(value)
     except OverflowError:  # an integer too large for a float (e.g. 10**400)
@@ -178,14 +178,26 @@ def _number(value: Any, *, what: str, lo: float, hi: float, required: bool = Fal
     except (TypeError, ValueError):
         raise ValidationError(f"{what}: {_short(value)} is not a number") from None
     if not math.isfinite(number) or not lo <= number <= hi:
-        raise ValidationError(f"{what}: {value!r} is not between {lo:g} and {hi:g}")
+        raise ValidationError(f"{what}: {shown(value)} is not between {lo:g} and {hi:g}")
     return number
+
+
+#: Longest piece of a client's input quoted back in an error message (characters).
+SHOWN_CHARS = 80
+
+
+def shown(value: Any, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters: error messages quote what was sent, but
+    a field name or value of megabytes must not come back whole."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return "a huge number"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _short(value: Any) -> str:
     """``repr(value)`` cut to 40 characters (error messages must stay readable)."""
-    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge number"
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shown(value, 40)
 
 
 def _int(value: Any, *, what: str, lo: int, hi: int, required: bool = False) -> int | None:
@@ -193,7 +205,7 @@ def _int(value: Any, *, what: str, lo: int, hi: int, required: bool = False) -> 
     if number is None:
         return None
     if number != int(number):
-        raise ValidationError(f"{what}: {value!r} is not a whole number")
+        raise ValidationError(f"{what}: {shown(value)} is not a whole number")
     return int(number)
 
 
@@ -218,11 +230,11 @@ def parse_day(value: Any, *, what: str = "day") -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
     if not isinstance(value, str):
-        raise ValidationError(f"{what}: {value!r} is not a date: write YYYY-MM-DD")
+        raise ValidationError(f"{what}: {shown(value)} is not a date: write YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value.strip()).isoformat()
     except ValueError:
-        raise ValidationError(f"{what}: {value!r} is not a date: write YYYY-MM-DD") from None
+        raise ValidationError(f"{what}: {shown(value)} is not a date: write YYYY-MM-DD") from None
 
 
 def parse_duration_s(value: Any, *, label: str) -> int:
@@ -238,7 +250,8 @@ def _unknown(data: Mapping[str, Any], known: set[str], *, label: str) -> None:
     extra = sorted(set(data) - known)
     if extra:
         raise ValidationError(
-            f"{label}: unknown field(s) {', '.join(map(repr, extra))}; known: {', '.join(sorted(known))}"
+            f"{label}: unknown field(s) {', '.join(map(shown, extra[:5]))}"
+            f"{' and more' if len(extra) > 5 else ''}; known: {', '.join(sorted(known))}"
         )
 
 
@@ -261,7 +274,7 @@ def parse_team(data: Any, *, partial: bool = False) -> dict[str, Any]:
     """A team row from API/CLI input (``shift_start``/``shift_end`` as "HH:MM" or seconds)."""
     if not isinstance(data, Mapping):
         raise ValidationError("team: send a JSON object")
-    label = f"team {data.get('name')!r}" if isinstance(data.get("name"), str) else "team"
+    label = f"team {shown(data.get('name'))}" if isinstance(data.get("name"), str) else "team"
     _unknown(data, TEAM_FIELDS, label=label)
     row: dict[str, Any] = {}
     if not partial or "name" in data:
@@ -299,7 +312,7 @@ def parse_team(data: Any, *, partial: bool = False) -> dict[str, Any]:
     if "color" in data:
         color = _text(data["color"], what=f"{label}: color", max_len=7)
         if color is not None and not re.match(r"^#[0-9a-fA-F]{6}$", color):
-            raise ValidationError(f"{label}: color {color!r} is not #rrggbb")
+            raise ValidationError(f"{label}: color {shown(color)} is not #rrggbb")
         row["color"] = color
     if "active" in data:
         if not isinstance(data["active"], bool):
@@ -379,7 +392,7 @@ def parse_flag(value: Any, *, what: str) -> bool:
         return True
     if text in ("0", "false", "non", "no", "n"):
         return False
-    raise ValidationError(f"{what}: {value!r} is not yes or no (true/false, oui/non, 1/0)")
+    raise ValidationError(f"{what}: {shown(value)} is not yes or no (true/false, oui/non, 1/0)")
 
 
 def parse_visit(data: Any, *, partial: bool = False, label: str = "visit") -> dict[str, Any]:
@@ -451,7 +464,7 @@ def parse_time_unix_s(value: Any, *, what: str) -> float:
             when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise ValidationError(
-                f"{what}: {value!r} is not a time: send Unix seconds or ISO 8601"
+                f"{what}: {shown(value)} is not a time: send Unix seconds or ISO 8601"
             ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.UTC)
@@ -461,7 +474,7 @@ def parse_time_unix_s(value: Any, *, what: str) -> float:
         assert got is not None
         number = got / 1000 if got > 1e11 else got
     if not 946_684_800 <= number <= 4_102_444_800:  # 2000-01-01 .. 2100-01-01
-        raise ValidationError(f"{what}: {value!r} is not between 2000 and 2100")
+        raise ValidationError(f"{what}: {shown(value)} is not between 2000 and 2100")
     return number
 
 
@@ -519,7 +532,7 @@ def parse_username(value: Any) -> str:
     """A login name: letters, digits, and . _ - @ (1 to 64 characters)."""
     if not isinstance(value, str) or not _USERNAME.match(value):
         raise ValidationError(
-            f"username {value!r} is not valid: use letters, digits, '.', '_', '-' or '@'"
+            f"username {shown(value)} is not valid: use letters, digits, '.', '_', '-' or '@'"
         )
     return value
 

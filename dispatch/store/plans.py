@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from dispatch.errors import ConflictError, NotFoundError, StalePlanError, ValidationError
 from dispatch.store.core import now_s
-from dispatch.store.models import parse_day
+from dispatch.store.models import parse_day, shown
 from dispatch.store.rows import Page, clamp_page, dumps, select_page, to_dict, where_clause
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class PlansMixin:
         """Plans (without their stops), newest first."""
         limit, offset = clamp_page(limit, offset)
         if status is not None and status not in PLAN_STATUSES:
-            raise ValidationError(f"status {status!r} is not one of {', '.join(PLAN_STATUSES)}")
+            raise ValidationError(f"status {shown(status)} is not one of {', '.join(PLAN_STATUSES)}")
         where, args = where_clause(
             [("day = ?", None if day is None else parse_day(day)), ("status = ?", status)]
         )

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.errors import NotFoundError, ValidationError
 from dispatch.store.accounts import normalise_pairing_code
-from dispatch.store.models import TEAM_KINDS, VEHICLE_PROFILES, format_hhmm
+from dispatch.store.models import TEAM_KINDS, VEHICLE_PROFILES, format_hhmm, shown
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import PAGE_PARAMS, operation, path_param, query_param
 from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish
@@ -232,11 +232,11 @@ def pairing_qr() -> ResponseReturnValue:
     code = request.args.get("code", "")
     fmt = request.args.get("format", "svg")
     if fmt not in ("svg", "png"):
-        raise ValidationError(f"format={fmt!r}: use svg or png")
+        raise ValidationError(f"format={shown(fmt)}: use svg or png")
     if not code or len(code) > 20:
         raise ValidationError("code is required: the pairing code, e.g. K7QD-3MZP")
     if get_store().pairing_team(code) is None:
-        raise NotFoundError(f"pairing code {code!r} is unknown, expired or used: create a new one")
+        raise NotFoundError(f"pairing code {shown(code)} is unknown, expired or used: create a new one")
     norm = normalise_pairing_code(code)
     link = pairing_link(f"{norm[:4]}-{norm[4:]}")
     mimetype = "image/png" if fmt == "png" else "image/svg+xml"

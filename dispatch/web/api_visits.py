@@ -20,6 +20,7 @@ from dispatch.store.models import (
     VISIT_STATUSES,
     format_hhmm,
     parse_visit,
+    shown,
 )
 from dispatch.web.auth import Principal, client_ip, current_principal, get_store, require
 from dispatch.web.openapi import DAY_SCHEMA, PAGE_PARAMS, operation, path_param, query_param
@@ -615,7 +616,7 @@ def csv_rows_to_visits(
                 found = locate(where) if locate is not None else None
                 if found is None:
                     raise ValidationError(
-                        f"{label}: the address {where!r} was not found in the territory: "
+                        f"{label}: the address {shown(where)} was not found in the territory: "
                         "correct it or give lon and lat"
                     )
                 data["lon"], data["lat"] = found
@@ -637,7 +638,7 @@ def csv_rows_to_visits(
                 elif team.isdigit() and int(team) in team_ids.values():
                     data["preferred_team_id"] = int(team)
                 else:
-                    raise ValidationError(f"{label}: preferred_team {team!r} is not a team")
+                    raise ValidationError(f"{label}: preferred_team {shown(team)} is not a team")
             protected = {
                 k: row[k] for k in ("name", "phone", "address_details", "notes") if row.get(k)
             }

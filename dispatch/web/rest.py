@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.bus import Bus
 from dispatch.errors import ValidationError
-from dispatch.store.models import parse_day
+from dispatch.store.models import parse_day, shown
 from dispatch.store.rows import MAX_LIMIT, Page
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,9 @@ def arg_int(name: str, *, lo: int = 0, hi: int = 2**53, default: int | None = No
     try:
         value = int(raw)
     except ValueError:
-        raise ValidationError(f"query argument {name}={raw!r} is not a whole number") from None
+        raise ValidationError(f"query argument {name}={shown(raw)} is not a whole number") from None
     if not lo <= value <= hi:
-        raise ValidationError(f"query argument {name}={raw} is not between {lo} and {hi}")
+        raise ValidationError(f"query argument {name}={shown(value)} is not between {lo} and {hi}")
     return value
 
 
@@ -62,9 +62,9 @@ def arg_float(name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise ValidationError(f"query argument {name}={raw!r} is not a number") from None
+        raise ValidationError(f"query argument {name}={shown(raw)} is not a number") from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise ValidationError(f"query argument {name}={raw!r} is not a finite number")
+        raise ValidationError(f"query argument {name}={shown(raw)} is not a finite number")
     return value
 
 
@@ -86,7 +86,7 @@ def arg_bool(name: str, default: bool = False) -> bool:
         return True
     if text in ("0", "false", "no", "non"):
         return False
-    raise ValidationError(f"query argument {name}={raw!r} must be true or false")
+    raise ValidationError(f"query argument {name}={shown(raw)} must be true or false")
 
 
 def arg_choice(name: str, choices: tuple[str, ...]) -> str | None:
@@ -95,7 +95,7 @@ def arg_choice(name: str, choices: tuple[str, ...]) -> str | None:
     if raw is None or raw == "":
         return None
     if raw not in choices:
-        raise ValidationError(f"query argument {name}={raw!r} is not one of {', '.join(choices)}")
+        raise ValidationError(f"query argument {name}={shown(raw)} is not one of {', '.join(choices)}")
     return raw
 
 
