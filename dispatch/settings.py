@@ -81,6 +81,21 @@ class Settings:
     #: (e.g. ["127.0.0.1", "10.0.0.0/8"]; environment: comma-separated). Empty: the TCP peer is
     #: the client. Per-address limits (log-in, /osmand) use the client found through them.
     trusted_proxies: tuple[str, ...] = ()
+    #: Address of the service as users reach it (e.g. "https://dispatch.example.fr"), for the
+    #: links sent by e-mail; empty: the address of the request that sends them.
+    public_url: str = ""
+    #: SMTP server for account e-mails (activation and password-reset links); empty: no e-mail,
+    #: accounts are then created on the server (`dispatch user add`). Its password is read from
+    #: the environment variable DISPATCH_SMTP_PASSWORD only (never from a file, never logged).
+    smtp_host: str = ""
+    #: SMTP port: 587 (submission with STARTTLS), 465 (TLS from the start) or 25.
+    smtp_port: int = 587
+    #: Upgrade the SMTP connection with STARTTLS (ignored on port 465, TLS from the start).
+    smtp_starttls: bool = True
+    #: Sender address of account e-mails, e.g. "Dispatch <dispatch@example.fr>".
+    smtp_from: str = ""
+    #: SMTP login name; empty: no authentication (a local relay).
+    smtp_user: str = ""
     #: Seconds the solver may spend on "optimise the day".
     solver_time_limit_s: float = 10.0
     #: Start the rounds' clock at this local date and time and let it run from there (ISO 8601,
@@ -137,6 +152,12 @@ class Settings:
                     " (e.g. 10.0.0.1 or 10.0.0.0/8)"
                 ) from None
         object.__setattr__(self, "trusted_proxies", proxies)
+        if not (0 < self.smtp_port < 65536):
+            raise ValidationError(f"smtp_port {self.smtp_port} is not between 1 and 65535")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ValidationError(
+                f"public_url {self.public_url!r} must start with https:// (or http://)"
+            )
         if self.locale not in ("fr", "en"):
             raise ValidationError(f"locale {self.locale!r} is not supported: use 'fr' or 'en'")
 
