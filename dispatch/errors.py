@@ -102,6 +102,22 @@ class RateLimitedError(DispatchError):
         self.retry_after_s = retry_after_s
 
 
+class StorageUnavailableError(DispatchError, OSError):
+    """The database cannot store anything now (disk full, write error): nothing of the request
+    was stored; send it again after ``retry_after_s`` (a phone's outbox keeps it meanwhile)."""
+
+    status = 503
+    code = "storage_unavailable"
+    retry_after_s: float | None = 10.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The standard error body, with ``retry_after_s`` (socket acknowledgements carry no
+        header)."""
+        body = super().to_dict()
+        body["retry_after_s"] = self.retry_after_s
+        return body
+
+
 class DataMissingError(DispatchError, FileNotFoundError):
     """A data file (road network, population table) is not where the search path looks."""
 
