@@ -102,7 +102,7 @@ class RateLimitedError(DispatchError):
         self.retry_after_s = retry_after_s
 
 
-class StorageUnavailableError(DispatchError, OSError):
+class StorageUnavailableError(DispatchError, RuntimeError):
     """The database cannot store anything now (disk full, write error): nothing of the request
     was stored; send it again after ``retry_after_s`` (a phone's outbox keeps it meanwhile)."""
 
