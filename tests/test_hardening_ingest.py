@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from api_world import make_world
 
+from dispatch.web.app import socketio
+
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
@@ -104,3 +106,95 @@ def test_osmand_json_location_list_names_the_bad_fix(world) -> None:  # type: ig
         "/osmand", json={"device_id": traccar_id(world), "location": []}
     )
     assert empty.status_code == 400 and "location" in empty.get_json()["error"]
+
+
+# -- item 9: fixes dated too far in the past (or the future) -------------------------------------
+YEAR_2001 = 1_000_000_000.0
+
+
+def test_rest_batch_refuses_old_and_future_fixes_by_index(world) -> None:  # type: ignore[no-untyped-def]
+    """A 2001 fix and one an hour ahead are refused, each named with its index and client_id;
+    the rest of the batch is stored."""
+    now = time.time()
+    batch = [fix(YEAR_2001, "old"), fix(now - 5, "new"), fix(now + 3600, "ahead")]
+    reply = world.app.test_client().post(
+        "/api/positions", json={"positions": batch}, headers=world.headers("device_b")
+    )
+    assert reply.status_code == 200, reply.get_json()
+    body = reply.get_json()
+    assert body["stored"] == 1 and body["accepted"] == 3
+    rejected = {r["index"]: r for r in body["rejected"]}
+    assert sorted(rejected) == [0, 2]
+    assert rejected[0]["client_id"] == "old"
+    assert "2001-09-09" in rejected[0]["error"] and "days old" in rejected[0]["error"]
+    assert "position_max_age_s" in rejected[0]["error"] and "7 days" in rejected[0]["error"]
+    assert "after the server clock" in rejected[2]["error"]
+    rows = world.store.list_positions(team_id=world.ids["team_b"])
+    assert [r["client_id"] for r in rows] == ["new"]
+
+
+def test_max_age_is_a_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """position_max_age_s=3600: a fix two hours old is refused; by default (7 days) a fix two
+    days old is stored. The setting must be positive."""
+    from dispatch.errors import ValidationError
+    from dispatch.settings import Settings, load_settings
+
+    assert Settings().position_max_age_s == 7 * 86_400
+    assert load_settings(env={"DISPATCH_POSITION_MAX_AGE_S": "3600"}).position_max_age_s == 3600
+    with pytest.raises(ValidationError, match="position_max_age_s"):
+        Settings(position_max_age_s=0)
+    now = time.time()
+    strict = make_world(tmp_path / "strict", position_max_age_s=3600)
+    reply = strict.app.test_client().post(
+        "/api/positions",
+        json={"positions": [fix(now - 7200, "two-hours")]},
+        headers=strict.headers("device_b"),
+    )
+    assert reply.get_json()["stored"] == 0
+    assert "older than 1 hour" in reply.get_json()["rejected"][0]["error"]
+    strict.store.close()
+    relaxed = make_world(tmp_path / "default")
+    reply = relaxed.app.test_client().post(
+        "/api/positions",
+        json={"positions": [fix(now - 2 * 86_400, "two-days")]},
+        headers=relaxed.headers("device_b"),
+    )
+    assert reply.get_json()["stored"] == 1
+    relaxed.store.close()
+
+
+def test_osmand_refuses_a_2001_fix_without_blocking_the_client(world) -> None:  # type: ignore[no-untyped-def]
+    """Traccar Client: the 2001 fix is not stored, the answer says why (200, so that the client
+    drops it instead of resending it forever ahead of its newer fixes); in a batch, the others
+    are stored."""
+    client = world.app.test_client()
+    reply = client.get(f"/osmand?id={traccar_id(world)}&lat=42.3&lon=9.15&timestamp=1000000000")
+    assert reply.status_code == 200
+    body = reply.get_json()
+    assert body["stored"] == 0 and "days old" in body["rejected"][0]["error"]
+    now = time.time()
+    batch = {"device_id": traccar_id(world), "location": [location(YEAR_2001), location(now - 5)]}
+    body = client.post("/osmand", json=batch).get_json()
+    assert body["stored"] == 1 and [r["index"] for r in body["rejected"]] == [0]
+    rows = world.store.list_positions(team_id=world.ids["team_b"])
+    assert [r["device_time_s"] > now - 60 for r in rows] == [True]
+
+
+def test_socket_refused_fix_gets_an_error_acknowledgement(world) -> None:  # type: ignore[no-untyped-def]
+    """On the socket a refused fix is acknowledged with an error (the phone drops it: it is
+    not retried); in a batch with good fixes, the refused one is listed by index."""
+    phone = socketio.test_client(world.app, auth={"token": world.tokens["device_b"]})
+    assert phone.is_connected()
+    ack = phone.emit("position", fix(YEAR_2001, "s-old"), callback=True)
+    assert ack["ok"] is False and ack["status"] == 400, ack
+    assert "days old" in ack["error"] and "position_max_age_s" in ack["error"]
+    assert ack["details"]["rejected"][0]["client_id"] == "s-old"
+    now = time.time()
+    ack = phone.emit(
+        "position", {"positions": [fix(now - 5, "s-new"), fix(YEAR_2001, "s-old2")]}, callback=True
+    )
+    assert ack["ok"] is True and ack["stored"] == 1
+    assert [(r["index"], r["client_id"]) for r in ack["rejected"]] == [(1, "s-old2")]
+    rows = world.store.list_positions(team_id=world.ids["team_b"])
+    assert [r["client_id"] for r in rows] == ["s-new"]
+    phone.disconnect()

@@ -188,8 +188,9 @@ def test_geojson_is_a_feature_collection_with_timed_line_and_visit_points():
 # -- REST --------------------------------------------------------------------------------------
 @pytest.fixture
 def world(tmp_path):
-    # Real time on the rounds' clock: the fixes below are stamped at DAY's local times.
-    w = make_world(tmp_path, clock_start="")
+    # Real time on the rounds' clock: the fixes below are stamped at DAY's local times (days
+    # ago: a position_max_age_s of a year lets them in).
+    w = make_world(tmp_path, clock_start="", position_max_age_s=366 * 86_400)
     store = w.store
     team = w.ids["team_a"]
     fixes = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -139,14 +140,44 @@ def _insert_batches(conn: sqlite3.Connection, batches: list[tuple]) -> list[Any]
 PositionReport = tuple[int, list[dict[str, Any]], "int | None", str]
 
 
+def _duration(seconds: float) -> str:
+    """``7 days``, ``1 hour``, ``5 minutes``: a duration as a person says it."""
+    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = round(seconds / size)
+            return f"{n:,} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds:.0f} s"
+
+
+def _refusal(index: int, device_time_s: float, now: float, max_age_s: float | None) -> str | None:
+    """Why fix ``index`` dated ``device_time_s`` is refused, or None when it may be stored."""
+    if device_time_s > now + MAX_AHEAD_S:
+        return (
+            f"position {index}: device_time_s {device_time_s:.0f} is"
+            f" {device_time_s - now:.0f} s after the server clock:"
+            " set the phone's date and time to automatic"
+        )
+    if max_age_s is not None and device_time_s < now - max_age_s:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(device_time_s))
+        return (
+            f"position {index}: device_time_s {device_time_s:.0f} ({when}) is"
+            f" {_duration(now - device_time_s)} old: fixes older than {_duration(max_age_s)}"
+            " are not stored (setting position_max_age_s); the phone's clock is wrong (set its"
+            " date and time to automatic) or the fix waited offline too long"
+        )
+    return None
+
+
 def _prepare_report(
     team_id: int,
     fixes: Iterable[dict[str, Any]],
     device_id: int | None,
     source: str,
     validated: bool,
+    max_age_s: float | None = None,
 ) -> tuple:
-    """Parse a report's fixes and set apart those dated in the future: the writer's argument.
+    """Parse a report's fixes and set apart those dated too far in the future or (with
+    ``max_age_s``) in the past: the writer's argument.
 
     Raises ValidationError for a report too big or a fix that cannot be read (the whole
     report is refused: the phone must fix it and send it again).
@@ -157,19 +188,15 @@ def _prepare_report(
             f"{len(items)} positions in one batch: send at most {MAX_BATCH} per request"
         )
     parsed_all = items if validated else [parse_position(f, index=i) for i, f in enumerate(items)]
-    limit_s = now_s() + MAX_AHEAD_S
-    parsed = [p for p in parsed_all if p["device_time_s"] <= limit_s]
-    rejected = [
-        {
-            "index": i,
-            "client_id": p["client_id"],
-            "error": f"position {i}: device_time_s {p['device_time_s']:.0f} is"
-            f" {p['device_time_s'] - limit_s + MAX_AHEAD_S:.0f} s after the server clock:"
-            " set the phone's date and time to automatic",
-        }
-        for i, p in enumerate(parsed_all)
-        if p["device_time_s"] > limit_s
-    ]
+    now = now_s()
+    parsed = []
+    rejected = []
+    for i, p in enumerate(parsed_all):
+        why = _refusal(i, p["device_time_s"], now, max_age_s)
+        if why is None:
+            parsed.append(p)
+        else:
+            rejected.append({"index": i, "client_id": p["client_id"], "error": why})
     return (team_id, device_id, source, parsed, len(parsed_all), rejected)
 
 
@@ -177,6 +204,10 @@ class PositionsMixin:
     """Where the teams are and were."""
 
     engine: Engine
+    #: Fixes dated more than this before the server clock are refused (listed in
+    #: ``rejected``); None: no limit. The web app sets it from the setting
+    #: ``position_max_age_s``.
+    position_max_age_s: float | None = None
 
     def insert_positions(
         self,
@@ -213,10 +244,12 @@ class PositionsMixin:
             what makes a replay idempotent: fixes sent without one are stored again on every
             retry. A fix dated more than :data:`MAX_AHEAD_S` after the server clock is rejected
             (listed in ``rejected``, the rest of the batch is stored): it would otherwise stay
-            the team's "latest" position until the clock caught up.
+            the team's "latest" position until the clock caught up. So is a fix dated more than
+            :attr:`position_max_age_s` before it.
         """
         return self.engine.write_batched(
-            _insert_batches, _prepare_report(team_id, fixes, device_id, source, validated)
+            _insert_batches,
+            _prepare_report(team_id, fixes, device_id, source, validated, self.position_max_age_s),
         )
 
     def insert_position_reports(self, reports: list[PositionReport]) -> list[Any]:
@@ -226,14 +259,30 @@ class PositionsMixin:
         (a :class:`~dispatch.errors.DispatchError`, not raised) that refused it alone: a bad
         report never costs the others their place. One wait on the writer for the whole
         group: this is how the socket server stores the reports of every phone at once.
+
+        A report whose every fix is refused (dated too far in the past or the future) gets a
+        ValidationError naming them (``details["rejected"]``): the phone's error
+        acknowledgement, after which it drops them instead of sending them again.
         """
         results: list[Any] = [None] * len(reports)
         prepared: list[tuple[int, tuple]] = []
         for i, (team_id, fixes, device_id, source) in enumerate(reports):
             try:
-                prepared.append((i, _prepare_report(team_id, fixes, device_id, source, False)))
+                report = _prepare_report(
+                    team_id, fixes, device_id, source, False, self.position_max_age_s
+                )
             except DispatchError as exc:
                 results[i] = exc
+                continue
+            rejected = report[5]
+            if report[3] or not rejected:
+                prepared.append((i, report))
+                continue
+            first = rejected[0]["error"]
+            results[i] = ValidationError(
+                first if len(rejected) == 1 else f"{len(rejected)} positions refused; {first}",
+                details={"rejected": rejected},
+            )
         outcomes = self.engine.write_many(_insert_batches, [arg for _, arg in prepared])
         for (i, _), outcome in zip(prepared, outcomes, strict=True):
             results[i] = outcome

@@ -53,9 +53,11 @@ OPENAPI_PATHS = {
             description=f"At most {MAX_BATCH} fixes. The answer comes after the batch is "
             "committed; fixes whose client_id is already stored are counted as duplicates "
             "(send the same batch again safely: only fixes WITH a client_id are deduplicated). "
-            "A fix dated more than 5 minutes after the server clock is not stored: it is "
-            "listed in 'rejected' with its index and the reason, the rest of the batch is "
-            "stored. A phone's team comes from its token; a coordinator names the team_id.",
+            "A fix dated more than 5 minutes after the server clock, or older than the "
+            "setting position_max_age_s (7 days by default), is not stored: it is listed in "
+            "'rejected' with its index, client_id and the reason, the rest of the batch is "
+            "stored (do not send a rejected fix again). A phone's team comes from its token; "
+            "a coordinator names the team_id.",
             body={
                 "type": "object",
                 "required": ["positions"],
@@ -177,6 +179,8 @@ def latest() -> ResponseReturnValue:
 
 
 def register(app: Flask, socketio: Any) -> None:
-    """Add the routes."""
-    get_store(app)
+    """Add the routes; the store refuses fixes older than the setting ``position_max_age_s``
+    (on every ingest path: this REST batch, the socket and /osmand)."""
+    settings = app.extensions["dispatch.settings"]
+    get_store(app).position_max_age_s = float(settings.position_max_age_s)
     app.register_blueprint(bp)

@@ -301,7 +301,13 @@ def osmand() -> ResponseReturnValue:
         device_id=int(device["id"]),
         source="osmand",
     )
-    return ok(stored=result["stored"], duplicates=result["duplicates"])
+    # A refused fix (dated too far back or ahead) still answers 200, listed in "rejected":
+    # Traccar Client resends a fix until it gets a 200, ahead of every newer one.
+    return ok(
+        stored=result["stored"],
+        duplicates=result["duplicates"],
+        rejected=result.get("rejected", []),
+    )
 
 
 def _json_or_none() -> Any:
