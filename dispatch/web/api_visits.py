@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.errors import DispatchError, NotFoundError, PermissionDeniedError, ValidationError
 from dispatch.intake.review import CSV_COLUMNS as INTAKE_COLUMNS
+from dispatch.planning.privacy import planner_visit
 from dispatch.store.care import MISSED_REASONS
 from dispatch.store.models import (
     CARE_KINDS,
@@ -243,9 +244,8 @@ def visit_view(visit: dict[str, Any], principal: Principal) -> dict[str, Any]:
     """The visit as ``principal`` may see it (windows also as "HH:MM")."""
     view = dict(visit)
     view["windows_hhmm"] = [[format_hhmm(a), format_hhmm(b)] for a, b in visit["windows"]]
-    if principal.role == "planner":
-        for key in PLANNER_HIDDEN:
-            view.pop(key, None)
+    if principal.role == "planner":  # no address, places to about 100 m
+        view = planner_visit(view)
     return view
 
 

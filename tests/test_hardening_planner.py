@@ -1,0 +1,95 @@
+"""Issue 21 item 8 (REST): planners get patients' places to about 100 m, never to the door.
+
+Coordinators keep the exact place (they send teams there); planners plan on places and
+times, so every visit place they can read is snapped to a 0.001° grid (111 m north-south).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from api_world import DAY, make_world
+
+from dispatch.planning.privacy import coarse_place, planner_geometry, planner_route, planner_visit
+
+EXACT = (9.443217, 42.691658)
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat = math.radians((a[1] + b[1]) / 2)
+    dx = (a[0] - b[0]) * 111_320 * math.cos(lat)
+    dy = (a[1] - b[1]) * 110_574
+    return math.hypot(dx, dy)
+
+
+def _decimals(x: float) -> int:
+    text = repr(float(x))
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def test_coarse_place_is_about_100_m_and_never_exact():
+    lon, lat = coarse_place(*EXACT)
+    assert (lon, lat) == (9.443, 42.692)
+    assert 0 < _metres(EXACT, (lon, lat)) <= 75
+    # Every place within a cell is shown the same: the door cannot be told apart.
+    assert coarse_place(9.4432, 42.6918) == coarse_place(9.4428, 42.6922)
+
+
+def test_planner_visit_and_route_views():
+    visit = {"id": 1, "lon": EXACT[0], "lat": EXACT[1], "address": "3 rue X", "external_ref": "A"}
+    view = planner_visit(visit)
+    assert view == {"id": 1, "lon": 9.443, "lat": 42.692}
+    assert visit["lon"] == EXACT[0]  # the caller's dict is left alone
+    line = {
+        "type": "LineString",
+        "coordinates": [[9.45, 42.7], [9.44321, 42.69166], [9.44319, 42.69171]],
+    }
+    assert planner_geometry(line)["coordinates"] == [[9.45, 42.7], [9.443, 42.692]]
+    route = planner_route({"team_id": 3, "stops": [{"visit_id": 1}], "geometry": line})
+    assert route["stops"] == [{"visit_id": 1}]
+    assert all(_decimals(c) <= 3 for p in route["geometry"]["coordinates"] for c in p)
+    assert planner_geometry(None) is None
+
+
+@pytest.fixture
+def world(tmp_path):  # type: ignore[no-untyped-def]
+    w = make_world(tmp_path)
+    visit = w.store.add_visits(
+        [
+            {
+                "day": DAY,
+                "pseudonym": "Patient 7F3A",
+                "address": "3 rue du Port, Bastia",
+                "lon": EXACT[0],
+                "lat": EXACT[1],
+                "duration_s": 1200,
+                "windows": [["08:00", "10:00"]],
+            }
+        ]
+    )[0]
+    w.ids["exact"] = visit["id"]
+    yield w
+    w.store.close()
+
+
+def _get(world: Any, who: str, url: str) -> Any:
+    reply = world.app.test_client().get(url, headers=world.headers(who))
+    assert reply.status_code == 200, reply.get_json()
+    return reply.get_json()
+
+
+def test_planner_reads_visits_to_about_100_m(world) -> None:  # type: ignore[no-untyped-def]
+    """GET /api/visits and /api/visits/<id>: the planner's places are coarse, the
+    coordinator's exact."""
+    vid = world.ids["exact"]
+    items = _get(world, "planner", f"/api/visits?day={DAY}")["items"]
+    mine = next(v for v in items if v["id"] == vid)
+    assert (mine["lon"], mine["lat"]) == coarse_place(*EXACT)
+    assert "address" not in mine
+    assert all(_decimals(v["lon"]) <= 3 and _decimals(v["lat"]) <= 3 for v in items)
+    one = _get(world, "planner", f"/api/visits/{vid}")["visit"]
+    assert (one["lon"], one["lat"]) == coarse_place(*EXACT)
+    exact = _get(world, "coordinator", f"/api/visits/{vid}")["visit"]
+    assert (exact["lon"], exact["lat"]) == EXACT
