@@ -135,6 +135,11 @@ class Settings:
             )
         if self.solver_searches < 1:
             raise ValidationError("solver_searches must be at least 1")
+        if self.socket_recheck_s <= 0:
+            raise ValidationError(
+                "socket_recheck_s must be more than 0 (seconds between two checks of each live"
+                " socket's credentials)"
+            )
         if self.server not in SERVERS:
             raise ValidationError(
                 f"server {self.server!r} is not known: use {' or '.join(map(repr, SERVERS))}"
