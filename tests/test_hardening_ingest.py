@@ -198,3 +198,65 @@ def test_socket_refused_fix_gets_an_error_acknowledgement(world) -> None:  # typ
     rows = world.store.list_positions(team_id=world.ids["team_b"])
     assert [r["client_id"] for r in rows] == ["s-new"]
     phone.disconnect()
+
+
+# -- item 5: /osmand rate limits -----------------------------------------------------------------
+def test_osmand_unknown_identifiers_guessed_quickly_are_throttled(world) -> None:  # type: ignore[no-untyped-def]
+    """An address guessing identifiers gets 429 with Retry-After and the standard body after a
+    few unknown ones, and then even for a valid identifier (else the 429 itself would tell
+    which guess is right); another address is not affected."""
+    from dispatch.web.live import LIMITS_KEY, OSMAND_UNKNOWN_PER_MIN, OsmandLimits
+
+    world.app.extensions[LIMITS_KEY] = OsmandLimits(clock=lambda: 1000.0)  # time stands still
+    client = world.app.test_client()
+    now = int(time.time())
+    statuses = []
+    for i in range(OSMAND_UNKNOWN_PER_MIN + 5):
+        reply = client.get(f"/osmand?id={1000000000000000 + i}&lat=42.3&lon=9.15&timestamp={now}")
+        statuses.append(reply.status_code)
+    assert statuses[:OSMAND_UNKNOWN_PER_MIN] == [401] * OSMAND_UNKNOWN_PER_MIN
+    assert set(statuses[OSMAND_UNKNOWN_PER_MIN:]) == {429}
+    assert int(reply.headers["Retry-After"]) >= 1
+    body = reply.get_json()
+    assert body["ok"] is False and body["status"] == 429 and body["code"] == "rate_limited"
+    assert "unknown device identifiers" in body["error"]
+    good = f"/osmand?id={traccar_id(world)}&lat=42.3&lon=9.15&timestamp={now}"
+    assert client.get(good).status_code == 429
+    other = client.get(good, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert other.status_code == 200, other.get_json()
+
+
+def test_osmand_limits_each_identifier_and_each_address(world) -> None:  # type: ignore[no-untyped-def]
+    """One identifier sending faster than OSMAND_PER_DEVICE_PER_MIN a minute is throttled
+    (from any address); one address is throttled above OSMAND_PER_ADDRESS_PER_MIN."""
+    from dispatch.web.live import (
+        LIMITS_KEY,
+        OSMAND_PER_ADDRESS_PER_MIN,
+        OSMAND_PER_DEVICE_PER_MIN,
+        OsmandLimits,
+    )
+
+    clock = [1000.0]
+    world.app.extensions[LIMITS_KEY] = OsmandLimits(clock=lambda: clock[0])
+    assert OSMAND_PER_ADDRESS_PER_MIN > OSMAND_PER_DEVICE_PER_MIN
+    client = world.app.test_client()
+    now = time.time()
+    url = f"/osmand?id={traccar_id(world)}&lat=42.3&lon=9.15&timestamp="
+    codes = [
+        client.get(
+            f"{url}{now - 600 + i}", environ_base={"REMOTE_ADDR": f"192.0.2.{i % 200 + 1}"}
+        ).status_code
+        for i in range(OSMAND_PER_DEVICE_PER_MIN + 1)
+    ]
+    assert codes[:-1] == [200] * OSMAND_PER_DEVICE_PER_MIN and codes[-1] == 429
+    # The address limit: a burst of well-formed requests from one address (refused ones count).
+    busy = {"REMOTE_ADDR": "203.0.113.50"}
+    codes = [
+        client.get("/osmand?lat=1&lon=2", environ_base=busy).status_code
+        for _ in range(OSMAND_PER_ADDRESS_PER_MIN + 1)
+    ]
+    assert codes[:-1] == [400] * OSMAND_PER_ADDRESS_PER_MIN and codes[-1] == 429
+    assert "from this address" in client.get("/osmand", environ_base=busy).get_json()["error"]
+    clock[0] += 60  # a minute later both budgets are whole again
+    assert client.get("/osmand?lat=1&lon=2", environ_base=busy).status_code == 400
+    assert client.get(f"{url}{now - 1}").status_code == 200

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from dispatch.errors import (
     AuthenticationError,
     DispatchError,
     PermissionDeniedError,
+    RateLimitedError,
     ValidationError,
 )
+from dispatch.limits import RateLimiter
 from dispatch.live.basemap import ensure_basemap, glyph_range
 from dispatch.live.hub import LiveHub
 from dispatch.live.osmand import parse_osmand, parse_osmand_json
@@ -27,6 +30,7 @@ from dispatch.rounds import ETAS, PLAN_CHANGE
 from dispatch.settings import PROJECT_ROOT, Settings
 from dispatch.store.accounts import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX
 from dispatch.web.auth import current_principal, get_store, require
+from dispatch.web.client import client_address
 from dispatch.web.openapi import operation, path_param, query_param
 from dispatch.web.rest import arg_float, ok, subscribe
 
@@ -38,6 +42,16 @@ CLOCK_KEY = "dispatch.clock"
 STATIC_MAP = PROJECT_ROOT / "static" / "map"
 #: Longest trail a snapshot returns (seconds of history per team).
 MAX_TRAIL_S = 24 * 3600
+#: /osmand requests a minute from one client address (bursts included). Generous: phones
+#: behind one carrier-grade NAT share an address.
+OSMAND_PER_ADDRESS_PER_MIN = 600
+#: /osmand requests a minute naming one device (Traccar Client sends a fix every few seconds;
+#: a replay after a time offline is slowed down, not lost: the client sends it again).
+OSMAND_PER_DEVICE_PER_MIN = 120
+#: Unknown identifiers (or tokens) an address may send in a minute before all of its /osmand
+#: requests are refused for a while: guessing identifiers is throttled.
+OSMAND_UNKNOWN_PER_MIN = 20
+LIMITS_KEY = "dispatch.osmand.limits"
 
 bp = Blueprint("live", __name__)
 _territory_lock = threading.Lock()
@@ -275,6 +289,9 @@ def osmand() -> ResponseReturnValue:
     device's team. Device tokens are refused here: they are full bearers and must not travel in
     URLs (proxy and server logs keep query strings).
     """
+    limits: OsmandLimits = current_app.extensions[LIMITS_KEY]
+    address = client_address()
+    limits.admit(address)
     now = time.time()
     body = _json_or_none()
     if isinstance(body, dict) and "location" in body:
@@ -283,6 +300,7 @@ def osmand() -> ResponseReturnValue:
         params = request.values.to_dict()
         report = parse_osmand(params, now=now)
     if report.device_id.startswith((DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX)):
+        limits.unknown(address)
         raise AuthenticationError(
             "a token was sent as the Traccar device identifier: tokens must not travel in URLs."
             " Set 'Device identifier' to the phone's Traccar identifier (phone page settings, or"
@@ -290,11 +308,13 @@ def osmand() -> ResponseReturnValue:
         )
     device = get_store().device_for_traccar_id(report.device_id)
     if device is None:
+        limits.unknown(address)
         raise AuthenticationError(
             "unknown device identifier: in Traccar Client set 'Device identifier' to the phone's"
             " Traccar identifier (phone page settings, `dispatch device list`, or"
             " `dispatch device pair TEAM --traccar`)"
         )
+    limits.device(int(device["id"]))
     result = get_hub().ingest(
         int(device["team_id"]),
         [_osmand_fix(int(device["id"]), fix) for fix in report.fixes],
@@ -308,6 +328,52 @@ def osmand() -> ResponseReturnValue:
         duplicates=result["duplicates"],
         rejected=result.get("rejected", []),
     )
+
+
+class OsmandLimits:
+    """The rate limits of /osmand: per client address, per device, and on unknown identifiers
+    per address (each raises RateLimitedError, answered 429 with Retry-After)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_address = RateLimiter(OSMAND_PER_ADDRESS_PER_MIN, 60.0, clock=clock)
+        self.per_device = RateLimiter(OSMAND_PER_DEVICE_PER_MIN, 60.0, clock=clock)
+        self.unknown_ids = RateLimiter(OSMAND_UNKNOWN_PER_MIN, 60.0, clock=clock)
+
+    def admit(self, address: str) -> None:
+        """Before anything is read: the address's request budget, then whether it has guessed
+        too many identifiers lately. The second is checked for every request, valid identifier
+        or not: a 429 for unknown identifiers only would tell a guesser which one is right."""
+        decision = self.per_address.hit(address)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"too many /osmand requests from this address: retry in"
+                f" {decision.retry_after_header} s (Traccar Client: a frequency of a few"
+                " seconds is enough)",
+                retry_after_s=decision.retry_after_s,
+            )
+        decision = self.unknown_ids.check(address)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"too many unknown device identifiers from this address: retry in"
+                f" {decision.retry_after_header} s, with the phone's Traccar identifier (phone"
+                " page settings, or `dispatch device list`)",
+                retry_after_s=decision.retry_after_s,
+            )
+
+    def unknown(self, address: str) -> None:
+        """Count an unknown identifier (or a token) sent from ``address``."""
+        self.unknown_ids.hit(address)
+
+    def device(self, device_id: int) -> None:
+        """The device's own budget, wherever its requests come from."""
+        decision = self.per_device.hit(device_id)
+        if not decision.allowed:
+            raise RateLimitedError(
+                f"too many /osmand requests for this device: retry in"
+                f" {decision.retry_after_header} s (set Traccar Client's frequency to a few"
+                " seconds or more)",
+                retry_after_s=decision.retry_after_s,
+            )
 
 
 def _json_or_none() -> Any:
@@ -386,6 +452,7 @@ def register(app: Flask, socketio: Any) -> None:
         service_clock=get_clock(app),
     )
     app.extensions[HUB_KEY] = hub
+    app.extensions[LIMITS_KEY] = OsmandLimits()
 
     def on_positions(payload: dict[str, Any]) -> None:
         get_hub(app).on_stored(payload["team_id"], payload["positions"])
