@@ -20,13 +20,28 @@ from dispatch.store.positions import PositionReport
 
 log = logging.getLogger(__name__)
 
-#: Rooms: coordinators and admins see everything; planners see no address; a team its own round.
+#: Rooms. Patient data reaches only the roles that may read it over REST:
+#: - coordinators: everything (visits, rounds, changes, estimates; events without their text,
+#:   which is read through the audited GET /api/visits/<id>/events);
+#: - admins: team-level pushes only (positions, presences, team changes, alerts), no visit,
+#:   round or event (REST refuses admins notes and details; the admin screen needs none);
+#: - planners: visits without address, rounds, presences and alerts; live positions only when
+#:   the structure grants them (``planner_live_positions``);
+#: - a team: its own round.
 ROOM_COORDINATORS = "role:coordinator"
+ROOM_ADMINS = "role:admin"
 ROOM_PLANNERS = "role:planner"
-#: Who sees every position (one publish, one lock, for both rooms).
-_POSITION_ROOMS = (ROOM_COORDINATORS, ROOM_PLANNERS)
+#: Rooms of the team-level pushes every manager gets (positions, presences, alerts).
+_MANAGER_ROOMS = (ROOM_COORDINATORS, ROOM_ADMINS)
+#: Every room that gets alerts.
+_ALERT_ROOMS = (ROOM_COORDINATORS, ROOM_ADMINS, ROOM_PLANNERS)
 #: Fields of a visit a planner does not see (same rule as the REST API).
 PLANNER_HIDDEN = ("address", "external_ref")
+#: Fields of a visit event never pushed: free text and a missed visit's reason are patient
+#: details, read (and audited) through GET /api/visits/<id>/events.
+EVENT_PRIVATE = ("note", "reason")
+#: Fields of a team's status that place it (left out for planners not granted live positions).
+POSITION_FIELDS = ("lon", "lat", "heading_deg", "speed_mps", "accuracy_m")
 #: Visit statuses after which no arrival or lateness is watched.
 CLOSED = ("arrived", "in_progress", "done", "missed", "cancelled")
 #: A visit not started this long after its planned start is late (seconds).
@@ -52,8 +67,10 @@ def team_room(team_id: int) -> str:
 
 def rooms_for(role: str | None, team_id: int | None) -> list[str]:
     """The rooms a socket of this role (and team) joins."""
-    if role in ("admin", "coordinator"):
+    if role == "coordinator":
         return [ROOM_COORDINATORS]
+    if role == "admin":
+        return [ROOM_ADMINS]
     if role == "planner":
         return [ROOM_PLANNERS]
     if role == "team_member" and team_id is not None:
@@ -112,6 +129,19 @@ def planner_view(visit: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in visit.items() if k not in PLANNER_HIDDEN}
 
 
+def pushed_event(event: dict[str, Any]) -> dict[str, Any]:
+    """A visit event as pushed: no free text and no reason; ``has_note`` says whether there is
+    something to read through the audited endpoint."""
+    body = {k: v for k, v in event.items() if k not in EVENT_PRIVATE}
+    body["has_note"] = any(event.get(k) for k in EVENT_PRIVATE)
+    return body
+
+
+def presence_view(status: dict[str, Any]) -> dict[str, Any]:
+    """A team's status without where it is (its presence, age and battery stay)."""
+    return {k: v for k, v in status.items() if k not in POSITION_FIELDS}
+
+
 class LiveHub:
     """Turns stored positions and visit events into live map deltas.
 
@@ -131,6 +161,8 @@ class LiveHub:
         Coalescing period of the fan-out.
     route_geometry
         Draws planned rounds along roads (None: straight lines between stops).
+    planner_live_positions
+        Planners also get live positions and trails (off: presences only).
     """
 
     def __init__(
@@ -145,8 +177,11 @@ class LiveHub:
         route_geometry: RouteGeometry | None = None,
         clock: Callable[[], float] = time.time,
         service_clock: ServiceClock | None = None,
+        planner_live_positions: bool = False,
     ) -> None:
         self.store = store
+        #: Planners get positions, trails and placed statuses (the structure granted it).
+        self.planner_live_positions = planner_live_positions
         self.rules = QualityRules(max_accuracy_m=max_accuracy_m)
         self.board = Board(stale_s=stale_s, rules=self.rules)
         self.fanout = Fanout(emit, interval_s=interval_s)
@@ -168,7 +203,9 @@ class LiveHub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.positions_processed = 0
-        self._sweep_hooks: list[Callable[[float], None]] = []
+        #: [hook, every_s (None: at each sweep), next run (monotonic s)]
+        self._sweep_hooks: list[list[Any]] = []
+        self._wake = threading.Event()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self, *, sweep_s: float = 5.0) -> None:
@@ -199,22 +236,47 @@ class LiveHub:
     def stop(self) -> None:
         """Stop the threads (pending deltas are flushed)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
         self.fanout.stop()
 
-    def add_sweep_hook(self, hook: Callable[[float], None]) -> None:
-        """Also call ``hook(now)`` at each periodic sweep (the socket edge re-checks credentials)."""
-        self._sweep_hooks.append(hook)
+    def add_sweep_hook(
+        self, hook: Callable[[float], None], *, every_s: float | None = None
+    ) -> None:
+        """Also call ``hook(now)`` periodically in the sweeper's thread: after each sweep, or
+        every ``every_s`` seconds when given (the socket edge re-checks credentials so)."""
+        if every_s is not None and every_s <= 0:
+            raise ValueError("every_s must be positive")
+        with self._lock:
+            self._sweep_hooks.append([hook, every_s, time.monotonic() + (every_s or 0.0)])
+        self._wake.set()
 
     def _sweep_loop(self, sweep_s: float) -> None:
-        while not self._stop.wait(sweep_s):
-            try:
-                self.sweep()
-            except Exception:
-                log.exception("live sweep failed")
-            for hook in list(self._sweep_hooks):
+        next_sweep = time.monotonic() + sweep_s
+        while not self._stop.is_set():
+            with self._lock:
+                hooks = list(self._sweep_hooks)
+            due = min([next_sweep] + [h[2] for h in hooks if h[1] is not None])
+            self._wake.wait(max(0.0, due - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            now_m = time.monotonic()
+            swept = now_m >= next_sweep
+            if swept:
+                next_sweep = now_m + sweep_s
+                try:
+                    self.sweep()
+                except Exception:
+                    log.exception("live sweep failed")
+            for entry in hooks:
+                hook, every_s, next_s = entry
+                if (every_s is None and not swept) or (every_s is not None and now_m < next_s):
+                    continue
+                if every_s is not None:
+                    entry[2] = now_m + every_s
                 try:
                     hook(self.clock())
                 except Exception:
@@ -279,10 +341,25 @@ class LiveHub:
             if pos is None and not verdict.display:
                 continue
             message = self._position_message(team_id, row, verdict, pos)
-            self.fanout.publish(_POSITION_ROOMS, "positions", message)
+            self.fanout.publish(self._position_rooms(), "positions", message)
             if verdict.refreshes:
                 self._check_arrival(team_id, fix, now)
         return flags_out
+
+    def _position_rooms(self) -> tuple[str, ...]:
+        """Who gets every position: managers, and planners when granted."""
+        if self.planner_live_positions:
+            return (*_MANAGER_ROOMS, ROOM_PLANNERS)
+        return _MANAGER_ROOMS
+
+    def _status_items(self, status: dict[str, Any], key: Any) -> list[tuple[Any, str, Any, Any]]:
+        """A team's status for every room: planners not granted live positions get no place."""
+        if self.planner_live_positions:
+            return [((*_MANAGER_ROOMS, ROOM_PLANNERS), "statuses", status, key)]
+        return [
+            (_MANAGER_ROOMS, "statuses", status, key),
+            (ROOM_PLANNERS, "statuses", presence_view(status), key),
+        ]
 
     def _record_flags(self, flagged: dict[int, list[str]]) -> None:
         if not flagged:
@@ -395,7 +472,7 @@ class LiveHub:
                 at=event.get("server_time_s") or self.clock(),
                 key=f"{event['kind']}:{visit['id']}:{event.get('id')}",
             )
-        self.fanout.publish(ROOM_COORDINATORS, "events", event)
+        self.fanout.publish(ROOM_COORDINATORS, "events", pushed_event(event))
 
     def _drop_place(self, team_id: int, visit_id: int) -> None:
         with self._lock:
@@ -429,7 +506,7 @@ class LiveHub:
 
     def on_team(self, team: dict[str, Any]) -> None:
         """A team was created or changed (name, colour...)."""
-        self.fanout.publish(ROOM_COORDINATORS, "statuses", {"team_id": team["id"], "team": team})
+        self.fanout.publish(_MANAGER_ROOMS, "statuses", {"team_id": team["id"], "team": team})
 
     def on_plan_change(self, change: dict[str, Any]) -> None:
         """An applied change of a day's plan (see :mod:`dispatch.rounds`): every coordinator
@@ -584,9 +661,7 @@ class LiveHub:
         every coordinator and survives a restart."""
         item = self._record_alert(kind, team_id=team_id, visit_id=visit_id, at=at, key=key, **extra)
         if item is not None:
-            self.fanout.publish_many(
-                [(ROOM_COORDINATORS, "alerts", item, None), (ROOM_PLANNERS, "alerts", item, None)]
-            )
+            self.fanout.publish(_ALERT_ROOMS, "alerts", item)
 
     def _record_alert(
         self,
@@ -643,8 +718,7 @@ class LiveHub:
                     item["acknowledged_at_s"] = stored.get("acknowledged_at_s")
                     stored = {**item}
                     break
-        self.fanout.publish(ROOM_COORDINATORS, "alerts", stored)
-        self.fanout.publish(ROOM_PLANNERS, "alerts", stored)
+        self.fanout.publish(_ALERT_ROOMS, "alerts", stored)
         return stored
 
     def alert_lists(
@@ -663,7 +737,7 @@ class LiveHub:
         items: list[tuple[Any, str, Any, Any]] = []
         for pos in self.board.sweep(now):
             status = pos.to_dict(now)
-            items.append(((ROOM_COORDINATORS, ROOM_PLANNERS), "statuses", status, pos.team_id))
+            items += self._status_items(status, pos.team_id)
             if pos.presence == UNKNOWN:
                 # Stored first (a write), then pushed in the same batch as the status it explains.
                 alert = self._record_alert(
@@ -674,7 +748,7 @@ class LiveHub:
                     key=f"unknown:{pos.team_id}:{pos.seen_at}",
                 )
                 if alert is not None:
-                    items.append(((ROOM_COORDINATORS, ROOM_PLANNERS), "alerts", alert, None))
+                    items.append((_ALERT_ROOMS, "alerts", alert, None))
             elif pos.presence == LIVE:
                 with self._lock:
                     self._alert_keys = {
@@ -781,7 +855,11 @@ class LiveHub:
         plan = self.store.published_plan(day, team_id=team_id if own_team_only else None)
         plans = self.plan_routes(plan) if plan else []
         plan_id = plan["id"] if plan else None
-        trails = {} if own_team_only else self.trails(team_ids, since_s=now - trail_s)
+        placed = not (role == "planner" and not self.planner_live_positions)
+        positions = self.board.snapshot(now, team_ids)
+        if not placed:
+            positions = [presence_view(p) for p in positions]
+        trails = {} if own_team_only or not placed else self.trails(team_ids, since_s=now - trail_s)
         alerts, journal = ([], []) if own_team_only else self.alert_lists(now)
         return {
             "server_time": now,
@@ -790,7 +868,7 @@ class LiveHub:
             "plan_id": plan_id,
             "stale_s": self.board.stale_s,
             "teams": teams,
-            "positions": self.board.snapshot(now, team_ids),
+            "positions": positions,
             "trails": trails,
             "visits": visits,
             "plans": plans,

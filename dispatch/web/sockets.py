@@ -15,6 +15,7 @@ from socketio import packet as sio_packet
 from dispatch.errors import (
     AuthenticationError,
     DispatchError,
+    NotFoundError,
     PermissionDeniedError,
     ValidationError,
 )
@@ -27,21 +28,35 @@ from dispatch.web.auth import (
     principal_from_token,
     principal_from_user,
 )
-from dispatch.web.live import get_hub
+from dispatch.web.live import HUB_KEY, get_hub
 from dispatch.web.position_pump import PositionPump
 from dispatch.web.rest import subscribe
 
 log = logging.getLogger(__name__)
 
-#: Every connection's credentials (token or session cookie) are checked again this often by
-#: the hub's sweep, so a change made outside this process (the CLI) ends a socket within a minute.
-RECHECK_S = 60.0
+#: Every connection's credentials (token or session cookie) are checked again this often (the
+#: setting ``socket_recheck_s`` overrides it), so a change made outside this process (the CLI)
+#: ends a socket within that time.
+RECHECK_S = 15.0
 #: A ``position`` event re-checks its connection's credentials when older than this (positions
 #: are the hot path: thousands a second); a ``visit_event`` always re-checks. Changes made
 #: through the API (logout, user disabled or moved, team deactivated, device revoked) act at once.
 POSITION_RECHECK_S = 5.0
 #: Most fixes accepted in one ``position`` event (an outbox replay).
 MAX_FIXES_PER_EVENT = 500
+#: Event names of the protocol itself: a client sending one would run the server's own
+#: connect/disconnect handlers (and drop out of the checked registry), so they are refused.
+RESERVED_EVENTS = frozenset(
+    {
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+        "*",
+    }
+)
 
 
 @dataclass
@@ -107,6 +122,10 @@ def register(app: Flask, socketio: SocketIO) -> None:
     SocketIO object is module-global and keeps the handlers of the first app it was bound to.
     """
     app.extensions[CONNECTIONS_KEY] = Connections()
+    settings = app.extensions["dispatch.settings"]
+    hub = app.extensions.get(HUB_KEY)
+    if hub is not None:  # the structure's grant (read here: the hub is built before sockets)
+        hub.planner_live_positions = bool(settings.planner_live_positions)
     _subscribe_credential_changes(app, socketio)
     if getattr(socketio, "_dispatch_handlers", False):
         return
@@ -273,7 +292,17 @@ def _install_raw_position_handler(socketio: SocketIO) -> None:
     handle_event = server._handle_event
 
     def handle_position_event(eio_sid: str, namespace: str | None, id: Any, data: Any) -> Any:
-        if (namespace or "/") != "/" or not data or data[0] != "position":
+        refusal = _refused_event(server, namespace, data)
+        if refusal is not None:
+            if id is not None:
+                server._send_packet(
+                    eio_sid,
+                    server.packet_class(
+                        sio_packet.ACK, namespace=namespace or "/", id=id, data=[refusal]
+                    ),
+                )
+            return None
+        if (namespace or "/") != "/" or data[0] != "position":
             return handle_event(eio_sid, namespace, id, data)
         sid = server.manager.sid_from_eio_sid(eio_sid, "/")
         if not server.manager.is_connected(sid, "/"):
@@ -293,6 +322,23 @@ def _install_raw_position_handler(socketio: SocketIO) -> None:
     # faster than it is served waits (back-pressure).
     server.async_handlers = False
     server._dispatch_raw_position = True  # type: ignore[attr-defined]
+
+
+def _refused_event(server: Any, namespace: str | None, data: Any) -> dict[str, Any] | None:
+    """The error acknowledgement of an event no client may send (None: serve it): a reserved
+    name, a name that is not text, or an event nothing handles."""
+    name = data[0] if isinstance(data, list) and data else None
+    if not isinstance(name, str):
+        error = "an event needs a name: emit('position', ...) or emit('visit_event', ...)"
+        return {**ValidationError(error).to_dict(), "code": "invalid_event"}
+    if name in RESERVED_EVENTS:
+        error = f"'{name[:40]}' is reserved by Socket.IO and cannot be sent by a client"
+        return {**ValidationError(error).to_dict(), "code": "reserved_event"}
+    if name not in server.handlers.get(namespace or "/", {}):
+        known = sorted(n for n in server.handlers.get("/", {}) if n not in RESERVED_EVENTS)
+        error = f"unknown event {name[:40]!r}: send one of {', '.join(known)}"
+        return {**NotFoundError(error).to_dict(), "code": "unknown_event"}
+    return None
 
 
 def resolve(store: Any, conn: Connection) -> Principal | None:
@@ -362,6 +408,26 @@ def recheck(app: Flask, sids: list[str] | None = None, *, now: float | None = No
     return ended
 
 
+def drop_unregistered(app: Flask) -> int:
+    """Disconnect the sockets connected in this process that are not in the registry of checked
+    connections (whatever removed them): nothing may receive pushes unchecked. Returns how many.
+
+    A socket being connected or disconnected is not "connected" to the manager yet (or any
+    more), and the connect handler registers it before that: no live socket is dropped."""
+    server = _server(app)
+    if server is None:
+        return 0
+    connections: Connections = app.extensions[CONNECTIONS_KEY]
+    manager = server.manager
+    dropped = 0
+    for sid, _ in list(manager.get_participants("/", None)):
+        if connections.get(sid) is None and manager.is_connected(sid, "/"):
+            log.warning("socket %s was connected without a checked principal: dropped", sid)
+            _end(app, sid, "credentials_revoked")
+            dropped += 1
+    return dropped
+
+
 def checked_principal(app: Flask, sid: str, *, max_age_s: float) -> Principal:
     """The principal of socket ``sid``, its credential re-checked if older than ``max_age_s``."""
     connections: Connections = app.extensions[CONNECTIONS_KEY]
@@ -399,8 +465,13 @@ def _subscribe_credential_changes(app: Flask, socketio: SocketIO) -> None:
         if not team.get("active", True):
             recheck(app, connections.sids_where(lambda c: c.principal.team_id == team["id"]))
 
-    def on_sweep(now: float) -> None:
-        recheck(app, connections.sids_where(lambda c: now - c.checked_at >= RECHECK_S), now=now)
+    settings = app.extensions["dispatch.settings"]
+    every_s = float(settings.socket_recheck_s)
+
+    def on_sweep(_: float) -> None:
+        now = time.time()  # the clock of ``checked_at`` (the hub's may be a test's)
+        recheck(app, connections.sids_where(lambda c: now - c.checked_at >= every_s), now=now)
+        drop_unregistered(app)
 
     subscribe(app, "device_revoked", on_device_revoked)
     subscribe(app, "user_changed", on_user)
@@ -411,4 +482,4 @@ def _subscribe_credential_changes(app: Flask, socketio: SocketIO) -> None:
         recheck(app, connections.sids_where(lambda c: c.token is not None))
 
     subscribe(app, "token_revoked", on_token_revoked)
-    get_hub(app).add_sweep_hook(on_sweep)
+    get_hub(app).add_sweep_hook(on_sweep, every_s=every_s)

@@ -287,11 +287,28 @@ export async function init(ctx) {
   // A click on the backdrop closes the dialog.
   dialog.addEventListener("click", (e) => { if (e.target === dialog) dialog.close(); });
 
+  // A pushed event carries no note text nor reason (patient details): the open visit's events
+  // are read again through the audited endpoint.
+  // One read at a time; events pushed during it ask for one more read after it.
+  let reloading = false;
+  let again = false;
+  async function reloadEvents(visitId) {
+    if (reloading) { again = true; return; }
+    reloading = true;
+    try {
+      const events = await api(`/api/visits/${visitId}/events?limit=200`, { token: null });
+      if (open?.visitId === visitId && open.events) { open.events = events.items; render(); }
+    } catch (err) {
+      console.warn("could not read the visit's events again", err);
+    } finally {
+      reloading = false;
+      if (again && open?.visitId != null) { again = false; reloadEvents(open.visitId); }
+    }
+  }
   ctx.on("event", (event) => {
     if (!open || !open.events || event.visit_id !== open.visitId) return;
     if (open.events.some((e) => e.id === event.id)) return;
-    open.events.push(event);
-    render();
+    reloadEvents(open.visitId);
   });
   ctx.on("live", () => { if (open && open.details) render(); });
 
