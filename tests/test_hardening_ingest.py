@@ -260,3 +260,87 @@ def test_osmand_limits_each_identifier_and_each_address(world) -> None:  # type:
     clock[0] += 60  # a minute later both budgets are whole again
     assert client.get("/osmand?lat=1&lon=2", environ_base=busy).status_code == 400
     assert client.get(f"{url}{now - 1}").status_code == 200
+
+
+# -- item 5: a geofence arrival from a Traccar fix is marked, and a coordinator can undo it ------
+def _arrive_by_traccar(world: Any) -> int:
+    """Team B's Traccar Client reports a fix at visit B's door: the geofence records an arrival."""
+    vb = world.ids["visit_b"]
+    reply = world.app.test_client().get(
+        f"/osmand?id={traccar_id(world)}&lat=42.31&lon=9.16&accuracy=5&timestamp={int(time.time())}"
+    )
+    assert reply.status_code == 200 and reply.get_json()["stored"] == 1
+    deadline = time.time() + 3
+    while world.store.get_visit(vb)["status"] != "arrived" and time.time() < deadline:
+        time.sleep(0.02)
+    assert world.store.get_visit(vb)["status"] == "arrived"
+    return int(vb)
+
+
+def test_traccar_arrival_is_marked_and_a_coordinator_undoes_it(world) -> None:  # type: ignore[no-untyped-def]
+    """The arrival says it was detected automatically from Traccar; the coordinator's undo
+    puts the visit back as it was, keeps a trace in its record, is audited, and the geofence
+    does not record it again from the next fix."""
+    vb = _arrive_by_traccar(world)
+    client = world.app.test_client()
+    coord = world.headers("coordinator")
+    arrival = client.get(f"/api/visits/{vb}/arrival", headers=coord).get_json()["arrival"]
+    assert arrival["automatic"] is True and arrival["source"] == "traccar"
+    assert arrival["undoable"] is True and arrival["event_id"]
+    for who in ("admin", "planner", "member_b", "device_b", "anonymous"):
+        assert client.post(
+            f"/api/visits/{vb}/arrival/undo", headers=world.headers(who)
+        ).status_code in (
+            401,
+            403,
+        ), who
+    reply = client.post(f"/api/visits/{vb}/arrival/undo", headers=coord)
+    assert reply.status_code == 200, reply.get_json()
+    body = reply.get_json()
+    assert body["visit"]["status"] == "assigned"
+    assert body["event"]["kind"] == "note" and body["event"]["actor"] == "system:geofence"
+    assert world.store.get_visit(vb)["status"] == "assigned"
+    (line,) = [
+        a
+        for a in world.store.list_audit(target=f"visit:{vb}")
+        if a["action"] == "visit.arrival.undone"
+    ]
+    assert (
+        line["actor"] == f"user:{world.ids['coordinator']}"
+        and line["detail"]["source"] == "traccar"
+    )
+    again = client.post(f"/api/visits/{vb}/arrival/undo", headers=coord)
+    assert again.status_code == 404 and again.get_json()["ok"] is False
+    assert client.get(f"/api/visits/{vb}/arrival", headers=coord).get_json()["arrival"] is None
+    # The next fix at the door does not record the arrival again (the team checks in itself).
+    client.get(
+        f"/osmand?id={traccar_id(world)}&lat=42.31&lon=9.1601&accuracy=5&timestamp={int(time.time()) + 1}"
+    )
+    time.sleep(0.2)
+    assert world.store.get_visit(vb)["status"] == "assigned"
+
+
+def test_a_check_in_pressed_on_the_phone_is_not_undone_here(world) -> None:  # type: ignore[no-untyped-def]
+    """Only an automatic arrival can be undone: after the team's own check-in, 409."""
+    vb = _arrive_by_traccar(world)
+    client = world.app.test_client()
+    reply = client.post(
+        f"/api/visits/{vb}/events",
+        json={"kind": "check_in", "client_id": "pressed"},
+        headers=world.headers("device_b"),
+    )
+    assert reply.status_code == 201, reply.get_json()
+    coord = world.headers("coordinator")
+    arrival = client.get(f"/api/visits/{vb}/arrival", headers=coord).get_json()["arrival"]
+    assert arrival["source"] == "traccar" and arrival["undoable"] is False
+    refused = client.post(f"/api/visits/{vb}/arrival/undo", headers=coord)
+    assert refused.status_code == 409 and "checked in" in refused.get_json()["error"]
+    assert world.store.get_visit(vb)["status"] == "in_progress"
+    other = world.ids["visit_a"]
+    assert client.get(f"/api/visits/{other}/arrival", headers=coord).get_json()["arrival"] is None
+
+
+def test_undo_arrival_is_in_the_openapi_document(world) -> None:  # type: ignore[no-untyped-def]
+    doc = world.app.test_client().get("/api/openapi.json").get_json()
+    assert "post" in doc["paths"]["/api/visits/{visit_id}/arrival/undo"]
+    assert "get" in doc["paths"]["/api/visits/{visit_id}/arrival"]

@@ -29,10 +29,11 @@ from dispatch.live.quality import Fix
 from dispatch.rounds import ETAS, PLAN_CHANGE
 from dispatch.settings import PROJECT_ROOT, Settings
 from dispatch.store.accounts import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX
+from dispatch.store.arrivals import automatic_arrival, undo_automatic_arrival
 from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.client import client_address
 from dispatch.web.openapi import operation, path_param, query_param
-from dispatch.web.rest import arg_float, ok, subscribe
+from dispatch.web.rest import arg_float, ok, publish, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,55 @@ OPENAPI_PATHS = {
             response=SNAPSHOT,
             description="Coordinators see every team; planners the same without addresses; "
             "a team member or paired phone only its own team's round (no other team).",
+        )
+    },
+    "/api/visits/{visit_id}/arrival": {
+        "get": operation(
+            "The visit's arrival detected automatically by the geofence, if any: from which "
+            "fix (traccar: Traccar Client; phone: the phone page) and whether it can be undone",
+            roles=("coordinator",),
+            tags=["live"],
+            params=[path_param("visit_id")],
+            response={
+                "type": "object",
+                "required": ["ok", "arrival"],
+                "properties": {
+                    "ok": {"const": True},
+                    "arrival": {
+                        "type": ["object", "null"],
+                        "properties": {
+                            "event_id": {"type": "integer"},
+                            "at_s": {"type": "number"},
+                            "team_id": {"type": ["integer", "null"]},
+                            "source": {"enum": ["traccar", "phone", "unknown"]},
+                            "automatic": {"const": True},
+                            "undoable": {"type": "boolean"},
+                        },
+                    },
+                },
+            },
+        )
+    },
+    "/api/visits/{visit_id}/arrival/undo": {
+        "post": operation(
+            "Undo an arrival the geofence detected automatically (a team passing by the home)",
+            roles=("coordinator",),
+            tags=["live"],
+            params=[path_param("visit_id")],
+            description="The visit goes back to the status it had before the arrival; the "
+            "arrival becomes a note of the geofence in the visit's record (the same arrival is "
+            "not detected again: the team checks in from its phone); the undo is audited "
+            "(visit.arrival.undone). 404 when the visit has no automatic arrival, 409 when the "
+            "team checked in (or out, or marked it missed) since. Coordinators only.",
+            response={
+                "type": "object",
+                "required": ["ok", "event", "visit"],
+                "properties": {
+                    "ok": {"const": True},
+                    "event": {"type": "object"},
+                    "visit": {"type": "object"},
+                },
+            },
         )
     },
     "/api/live/track/{team_id}": {
@@ -278,6 +328,26 @@ def track(team_id: int) -> ResponseReturnValue:
         until_s=arg_float("until_s"),
     )
     return ok(team_id=team_id, points=points)
+
+
+@bp.get("/api/visits/<int:visit_id>/arrival")
+@require("coordinator", admin=False)
+def arrival(visit_id: int) -> ResponseReturnValue:
+    """The visit's arrival recorded by the geofence (marked with the fix's source), or null."""
+    return ok(arrival=automatic_arrival(get_store(), visit_id))
+
+
+@bp.post("/api/visits/<int:visit_id>/arrival/undo")
+@require("coordinator", admin=False)
+def undo_arrival(visit_id: int) -> ResponseReturnValue:
+    """A coordinator undoes an arrival detected automatically (audited); the maps and the
+    team's phones get the visit's status back."""
+    principal = current_principal()
+    event, visit = undo_automatic_arrival(
+        get_store(), visit_id, actor=principal.actor, role=principal.role, ip=client_address()
+    )
+    publish("visit", visit)
+    return ok(event=event, visit=visit)
 
 
 @bp.route("/osmand", methods=["GET", "POST"])
