@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dispatch.errors import DispatchError, ValidationError
-from dispatch.store.models import format_hhmm, parse_visit, parse_windows, shown
+from dispatch.store.models import ServiceArea, format_hhmm, parse_visit, parse_windows, shown
 
 #: Columns of an intake CSV (those of POST /api/visits/import).
 CSV_COLUMNS = (
@@ -399,8 +399,12 @@ def preview_csv(
     team_ids: Mapping[str, int],
     geocoder: GeocoderLike | None,
     existing: Iterable[Mapping[str, Any]] = (),
+    area: ServiceArea | None = None,
 ) -> list[IntakeRow]:
-    """One reviewed row per CSV line: fields, place and precision or error, likely duplicate."""
+    """One reviewed row per CSV line: fields, place and precision or error, likely duplicate.
+
+    ``area``: the served territory; a line placed outside it is an error of that line.
+    """
     geocoder = _Memo(geocoder) if geocoder is not None else None
     rows: list[IntakeRow] = []
     for line, raw in read_csv_rows(text):
@@ -420,6 +424,11 @@ def preview_csv(
             row.error = exc.message
         if row.match is not None:
             row.visit["lon"], row.visit["lat"] = row.match["lon"], row.match["lat"]
+            if area is not None and row.error is None:
+                try:
+                    area.check(row.visit["lon"], row.visit["lat"], what=f"{label}: home")
+                except DispatchError as exc:
+                    row.error = exc.message
         rows.append(row)
     if not rows:
         raise ValidationError("the CSV has a header but no visit rows")

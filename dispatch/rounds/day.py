@@ -19,6 +19,7 @@ from dispatch.optimise.rows import (
     problem_from_rows,
     usable_visits,
 )
+from dispatch.store.models import ServiceArea
 
 #: Visit statuses during which the team is at the patient's home (its position is the visit's).
 AT_HOME = ("arrived", "in_progress")
@@ -90,6 +91,72 @@ class Fix:
     at_s: float
 
 
+@dataclass(frozen=True)
+class Unroutable:
+    """A team or a visit of the day left out of planning because its place cannot be routed.
+
+    ``why`` is ``"outside"`` (outside the territory, or no position at all) or ``"no_road"``
+    (no road near enough). The others are planned as if it were not there; the screens show
+    it with its reason (:func:`dispatch.rounds.service.Rounds.unroutable`).
+    """
+
+    kind: str
+    id: int
+    name: str
+    lon: float
+    lat: float
+    why: str
+
+
+def service_area_of(router: Any) -> ServiceArea:
+    """The area a router serves (its territory's outline, or its roads' box)."""
+    bbox = tuple(float(v) for v in router.graph.bbox())
+    boundary = getattr(router, "boundary", None)
+    if boundary is not None and boundary.is_empty:
+        boundary = None
+    return ServiceArea(
+        name=str(getattr(router, "label", "") or "the territory"),
+        bbox=bbox,  # type: ignore[arg-type]
+        boundary=boundary,
+    )
+
+
+def routable_nodes(
+    router: Any, lonlats: Sequence[tuple[float, float]]
+) -> tuple[np.ndarray, list[str]]:
+    """Each place's road node (-1 when it cannot be routed) and why (``""``, ``"outside"``,
+    ``"no_road"``).
+
+    Places outside the territory are never given to the router: a latitude of -90 projects
+    to infinity in Lambert-93 and the router raises for the whole batch.
+    """
+    n = len(lonlats)
+    nodes = np.full(n, -1, dtype=np.int64)
+    why = ["outside"] * n
+    if not n:
+        return nodes, why
+    area = service_area_of(router)
+    inside = [i for i, (lon, lat) in enumerate(lonlats) if area.contains(float(lon), float(lat))]
+    if not inside:
+        return nodes, why
+    lons = np.array([float(lonlats[i][0]) for i in inside])
+    lats = np.array([float(lonlats[i][1]) for i in inside])
+    try:
+        found, _ = router.snap_many(lons, lats, strict=False)
+    except (ValueError, ArithmeticError):
+        # One bad place must not cost the others their node: snap them one by one.
+        found = np.full(len(inside), -1, dtype=np.int64)
+        for k in range(len(inside)):
+            try:
+                found[k] = router.snap_many(lons[k : k + 1], lats[k : k + 1], strict=False)[0][0]
+            except (ValueError, ArithmeticError):
+                found[k] = -1
+    for k, i in enumerate(inside):
+        nodes[i] = int(found[k])
+        why[i] = "" if found[k] >= 0 else "no_road"
+    return nodes, why
+
+
 @dataclass
 class Day:
     """The problem of one day, its context, and the published plan it starts from.
@@ -107,6 +174,13 @@ class Day:
     visits: dict[int, dict[str, Any]] = field(default_factory=dict)
     teams: dict[int, dict[str, Any]] = field(default_factory=dict)
     extra_locations: list[int] = field(default_factory=list)
+    #: Teams and visits left out because their place cannot be routed.
+    unroutable: list[Unroutable] = field(default_factory=list)
+    #: Stored routes of unroutable teams, kept as they are in every new version of the plan.
+    carried_routes: list[dict[str, Any]] = field(default_factory=list)
+
+    def unroutable_ids(self, kind: str) -> set[int]:
+        return {u.id for u in self.unroutable if u.kind == kind}
 
     def visit_label(self, visit_id: int | str) -> str:
         row = self.visits.get(int(visit_id))
@@ -196,8 +270,65 @@ def build_day(
     visits = usable_visits(all_rows(store.list_visits, day=day))
     stored = store.published_plan(day)
     fixes = dict(fixes or {}) if now_s is not None else {}
+    # A team or a visit whose place cannot be routed (stored before the territory's checks,
+    # or far from every road) is left out with its reason; the others are planned.
+    unroutable: list[Unroutable] = []
+    team_nodes, team_why = routable_nodes(router, places(teams, []))
+    for t, why in zip(teams, team_why, strict=True):
+        if why:
+            unroutable.append(
+                Unroutable(
+                    "team",
+                    int(t["id"]),
+                    str(t.get("name") or t["id"]),
+                    float(t["base_lon"]),
+                    float(t["base_lat"]),
+                    why,
+                )
+            )
+    bad_teams = {u.id for u in unroutable}
+    carried = [r for r in (stored or {}).get("routes", []) if int(r["team_id"]) in bad_teams]
+    # The visits of an unroutable team's round stay in it, as they are.
+    kept = {int(s["visit_id"]) for r in carried for s in r.get("stops", [])}
+    kept |= {
+        int(v["id"])
+        for v in visits
+        if v.get("status") in AT_HOME + ("done",) and v.get("team_id") in bad_teams
+    }
+    visits = [v for v in visits if int(v["id"]) not in kept]
+    visit_nodes, visit_why = routable_nodes(router, places([], visits))
+    for v, why in zip(visits, visit_why, strict=True):
+        if why:
+            unroutable.append(
+                Unroutable(
+                    "visit",
+                    int(v["id"]),
+                    str(v.get("pseudonym") or v["id"]),
+                    float(v["lon"]),
+                    float(v["lat"]),
+                    why,
+                )
+            )
+    teams = [t for t, why in zip(teams, team_why, strict=True) if not why]
+    team_nodes = team_nodes[[not w for w in team_why]]
+    visits = [v for v, why in zip(visits, visit_why, strict=True) if not why]
+    visit_nodes = visit_nodes[[not w for w in visit_why]]
+    if not teams:
+        raise ValidationError(
+            "no active team can be routed: "
+            + "; ".join(
+                f"{u.name} ({u.lon:.5f},{u.lat:.5f})" for u in unroutable if u.kind == "team"
+            )
+            + f": move their base into {service_area_of(router).where()}"
+        )
     points = places(teams, visits, list(extra))
-    nodes, _ = router.snap_many(np.array([p[0] for p in points]), np.array([p[1] for p in points]))
+    if extra:
+        extra_nodes, _ = router.snap_many(
+            np.array([float(p[0]) for p in extra]), np.array([float(p[1]) for p in extra])
+        )
+    else:
+        extra_nodes = np.zeros(0, dtype=np.int64)
+    nodes = np.concatenate([team_nodes, visit_nodes, extra_nodes]).astype(np.int64)
     # A position off the territory's roads (a phone's bad fix) is not where the team is:
     # that team leaves from its last visit instead, and no other team is affected.
     fix_teams = [t["id"] for t in teams if t["id"] in fixes]
@@ -244,4 +375,6 @@ def build_day(
         visits={int(v["id"]): v for v in visits},
         teams={int(t["id"]): t for t in teams},
         extra_locations=list(range(n_teams_visits, n_teams_visits + len(extra))),
+        unroutable=unroutable,
+        carried_routes=carried,
     )

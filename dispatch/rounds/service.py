@@ -41,7 +41,7 @@ from dispatch.optimise.model import can_serve
 from dispatch.optimise.reasons import explain
 from dispatch.optimise.rows import plan_rows
 from dispatch.optimise.schedule import time_route
-from dispatch.rounds.day import Day, Fix, MatrixCache, build_day
+from dispatch.rounds.day import Day, Fix, MatrixCache, Unroutable, build_day, service_area_of
 from dispatch.rounds.texts import text
 
 log = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ class Rounds:
             current=d.current if d.current.routes else None,
             searches=self.options.solver_searches,
         )
-        routes, unassigned = plan_rows(plan, locale=locale)
+        routes, unassigned = self._rows_with_unroutable(d, plan, locale)
         saved = self.store.save_plan(
             day,
             routes,
@@ -217,7 +217,7 @@ class Rounds:
             base_plan_id=d.plan_id,
             demo=demo,
         )
-        dropped = self._dropped(d.stored, saved)
+        dropped = self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit"))
         body: dict[str, Any] = {
             "day": day,
             "plan_id": saved["id"],
@@ -228,6 +228,7 @@ class Rounds:
             "comparison": compare_plans(d.problem, d.current, plan),
             "plan": self.plan_payload(d, self.with_geometry(plan, d), locale),
             "summary": plan.summary(),
+            "unroutable": self.unroutable(d, locale),
         }
         if self.options.auto_apply and not dropped:
             self.apply(saved["id"], by=by, locale=locale)
@@ -307,10 +308,16 @@ class Rounds:
         )
 
     def _dropped(
-        self, before: dict[str, Any] | None, after: dict[str, Any]
+        self,
+        before: dict[str, Any] | None,
+        after: dict[str, Any],
+        *,
+        ignore: Iterable[int] = (),
     ) -> list[dict[str, Any]]:
-        """Visits in a round of ``before`` that ``after`` leaves out of every round."""
+        """Visits in a round of ``before`` that ``after`` leaves out of every round (except
+        ``ignore``: visits that cannot be routed, reported apart, not the change's doing)."""
         planned = {vid for stops in _routes_of(after).values() for vid in _stop_ids(stops)}
+        planned |= set(ignore)
         reasons = {int(u["visit_id"]): u.get("reason") or "" for u in after.get("unassigned", [])}
         out = []
         for team_id, stops in _routes_of(before).items():
@@ -356,7 +363,8 @@ class Rounds:
         locale = locale or self.options.locale
         with self._day_lock(day):
             d = self.day(day)
-            vid, tid = self._visit_of(d, visit_id), self._team_of(d, team_id)
+            vid = self._visit_of(d, visit_id, locale)
+            tid = self._team_of(d, team_id, locale)
             old_team = d.current.assignment().get(vid)
             movable = self._movable_position(d, vid, tid, position, locale)
             new, _ = move_visit(d.problem, d.current, vid, tid, movable, locale=locale)
@@ -371,6 +379,7 @@ class Rounds:
                     "comparison": compare_plans(d.problem, d.current, new),
                     "diff": diff_plans(d.current, new).to_dict(),
                     "plan": self.plan_payload(d, new, locale),
+                    "unroutable": self.unroutable(d, locale),
                 }
             if violations and not force:
                 raise _violations_to_confirm(violations, locale)
@@ -387,7 +396,7 @@ class Rounds:
         if not 1 <= n <= 20:
             raise ValidationError("n must be a whole number between 1 and 20")
         d = self.day(day)
-        vid = self._visit_of(d, visit_id)
+        vid = self._visit_of(d, visit_id, locale)
         team = d.current.assignment().get(vid)
         if team is not None:
             raise ValidationError(
@@ -444,7 +453,13 @@ class Rounds:
                         "violations": self._new_violations(d, new, {t.id}, locale),
                     }
                 )
-        return {"day": day, "visit_id": int(vid), "options": options, "reason": reason}
+        return {
+            "day": day,
+            "visit_id": int(vid),
+            "options": options,
+            "reason": reason,
+            "unroutable": self.unroutable(d, locale),
+        }
 
     def insert(
         self,
@@ -468,7 +483,7 @@ class Rounds:
         locale = locale or self.options.locale
         with self._day_lock(day):
             d = self.day(day)
-            vid = self._visit_of(d, visit_id)
+            vid = self._visit_of(d, visit_id, locale)
             if d.current.assignment().get(vid) is not None:
                 raise ValidationError(
                     text(
@@ -494,7 +509,7 @@ class Rounds:
                         )
                     )
             else:
-                tid = self._team_of(d, team_id)
+                tid = self._team_of(d, team_id, locale)
                 movable = self._movable_position(d, vid, tid, position, locale)
                 new, _ = move_visit(problem, d.current, vid, tid, movable, locale=locale)
                 violations = self._new_violations(d, new, {tid}, locale)
@@ -522,7 +537,7 @@ class Rounds:
             now_s = self.now_s(day)
             if now_s is None:
                 raise ValidationError(text("not_today", locale, day=day))
-            tid = self._team_of(d, team_id)
+            tid = self._team_of(d, team_id, locale)
             new = replan_after_delay(
                 d.problem,
                 d.current,
@@ -547,7 +562,7 @@ class Rounds:
         locale = locale or self.options.locale
         with self._day_lock(day):
             d = self.day(day)
-            tid = self._team_of(d, team_id)
+            tid = self._team_of(d, team_id, locale)
             problem, new = team_unavailable(d.problem, d.current, tid)
             return self._commit(
                 replace(d, problem=problem),
@@ -624,18 +639,24 @@ class Rounds:
         return len(etas)
 
     # -- shared steps --------------------------------------------------------------------------
-    def _visit_of(self, d: Day, visit_id: int) -> str:
+    def _visit_of(self, d: Day, visit_id: int, locale: str | None = None) -> str:
         vid = str(visit_id)
         if vid not in d.problem.visits_by_id():
+            for u in d.unroutable:
+                if u.kind == "visit" and u.id == int(visit_id):
+                    raise ValidationError(self._reason(d, u, locale or self.options.locale))
             raise NotFoundError(
                 f"visit {visit_id} is not an open visit of {d.day}: create it first, or check "
                 "that it is not cancelled"
             )
         return vid
 
-    def _team_of(self, d: Day, team_id: int) -> str:
+    def _team_of(self, d: Day, team_id: int, locale: str | None = None) -> str:
         tid = str(team_id)
         if tid not in {t.id for t in d.problem.teams}:
+            for u in d.unroutable:
+                if u.kind == "team" and u.id == int(team_id):
+                    raise ValidationError(self._reason(d, u, locale or self.options.locale))
             raise NotFoundError(f"team {team_id} is not an active team: activate it first")
         return tid
 
@@ -700,12 +721,12 @@ class Rounds:
         force_drop: bool = False,
     ) -> dict[str, Any]:
         """Save ``new`` as the day's plan if the day is still at ``d``'s version; announce it."""
-        routes, unassigned = plan_rows(new, locale=locale)
+        routes, unassigned = self._rows_with_unroutable(d, new, locale)
         draft = {
             "routes": routes,
             "unassigned": unassigned,
         }
-        dropped = self._dropped(d.stored, draft)
+        dropped = self._dropped(d.stored, draft, ignore=d.unroutable_ids("visit"))
         if not force_drop:
             _require_confirmed(dropped, confirm_dropped, locale)
         saved = self.store.save_plan(
@@ -719,7 +740,8 @@ class Rounds:
             base_plan_id=d.plan_id,
             if_current=d.plan_id,
         )
-        return self._announce(d.day, change, d.stored, saved, by=by, dropped=dropped)
+        body = self._announce(d.day, change, d.stored, saved, by=by, dropped=dropped)
+        return {**body, "unroutable": self.unroutable(d, locale)}
 
     def _announce(
         self,
@@ -819,7 +841,60 @@ class Rounds:
                     s["label"] = d.visit_label(s["visit_id"])
         for u in body["unassigned"]:
             u["label"] = d.visit_label(u["visit_id"])
+        for u in d.unroutable:
+            if u.kind == "visit":
+                body["unassigned"].append(
+                    {
+                        "visit_id": str(u.id),
+                        "code": "unroutable",
+                        "params": {"why": u.why},
+                        "message": self._reason(d, u, locale),
+                        "label": u.name,
+                    }
+                )
         return body
+
+    # -- places that cannot be routed ----------------------------------------------------------
+    def _reason(self, d: Day, u: Unroutable, locale: str) -> str:
+        router, _ = self.router_source()
+        return text(
+            f"unroutable.{u.kind}.{u.why}",
+            locale,
+            name=u.name,
+            place=f"{u.lon:.5f},{u.lat:.5f}",
+            territory=service_area_of(router).where(),
+        )
+
+    def unroutable(self, d: Day, locale: str | None = None) -> list[dict[str, Any]]:
+        """The day's teams and visits left out because their place cannot be routed, each
+        with its reason for the coordinator (``kind``, ``id``, ``name``, ``reason``)."""
+        locale = locale or self.options.locale
+        return [
+            {
+                "kind": u.kind,
+                "id": u.id,
+                "name": u.name,
+                "lon": u.lon,
+                "lat": u.lat,
+                "why": u.why,
+                "reason": self._reason(d, u, locale),
+            }
+            for u in d.unroutable
+        ]
+
+    def _rows_with_unroutable(
+        self, d: Day, plan: Plan, locale: str
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``plan_rows`` of ``plan``, with the rounds of unroutable teams kept as stored and
+        the unroutable visits left out with their reason."""
+        routes, unassigned = plan_rows(plan, locale=locale)
+        routes += [{"team_id": int(r["team_id"]), "stops": r["stops"]} for r in d.carried_routes]
+        unassigned += [
+            {"visit_id": u.id, "reason": self._reason(d, u, locale)}
+            for u in d.unroutable
+            if u.kind == "visit"
+        ]
+        return routes, unassigned
 
 
 def _require_confirmed(

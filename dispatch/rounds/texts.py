@@ -49,6 +49,30 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "{team} has already done or started its visits up to {after}: place the visit "
         "after it",
     },
+    "unroutable.team.outside": {
+        "fr": "la base de l'équipe {name} ({place}) est hors de {territory} : l'équipe reste "
+        "hors de la planification tant que sa base n'est pas corrigée",
+        "en": "the base of team {name} ({place}) is outside {territory}: the team is left out "
+        "of planning until its base is corrected",
+    },
+    "unroutable.team.no_road": {
+        "fr": "la base de l'équipe {name} ({place}) est trop loin des routes de {territory} : "
+        "l'équipe reste hors de la planification tant que sa base n'est pas corrigée",
+        "en": "the base of team {name} ({place}) is too far from the roads of {territory}: the "
+        "team is left out of planning until its base is corrected",
+    },
+    "unroutable.visit.outside": {
+        "fr": "le domicile de la visite {name} ({place}) est hors de {territory} : elle ne peut "
+        "être planifiée tant que son lieu n'est pas corrigé",
+        "en": "the home of visit {name} ({place}) is outside {territory}: it cannot be planned "
+        "until its place is corrected",
+    },
+    "unroutable.visit.no_road": {
+        "fr": "le domicile de la visite {name} ({place}) est trop loin des routes de {territory} "
+        ": elle ne peut être planifiée tant que son lieu n'est pas corrigé",
+        "en": "the home of visit {name} ({place}) is too far from the roads of {territory}: it "
+        "cannot be planned until its place is corrected",
+    },
     "not_today": {
         "fr": "{day} n'est pas aujourd'hui : un retard ne se déclare que le jour même",
         "en": "{day} is not today: a delay is only reported on the day",

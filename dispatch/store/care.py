@@ -10,6 +10,7 @@ from dispatch.errors import ConflictError, NotFoundError, PermissionDeniedError,
 from dispatch.store.core import now_s
 from dispatch.store.models import (
     EVENT_STATUS,
+    ServiceArea,
     free_team_color,
     parse_event,
     parse_team,
@@ -92,13 +93,22 @@ class CareMixin:
         return Page([to_dict(r) for r in rows], total=total, limit=limit, offset=offset)
 
     # -- teams ---------------------------------------------------------------------------------
-    def add_team(self, data: dict[str, Any], *, demo: bool = False) -> dict[str, Any]:
-        """Create a team from API-style fields (see :func:`~dispatch.store.models.parse_team`)."""
+    def add_team(
+        self, data: dict[str, Any], *, demo: bool = False, area: ServiceArea | None = None
+    ) -> dict[str, Any]:
+        """Create a team from API-style fields (see :func:`~dispatch.store.models.parse_team`).
+
+        ``area``: the served territory; a base outside it is refused.
+        """
         row = parse_team(data)
+        if area is not None:
+            area.check(row["base_lon"], row["base_lat"], what=f"team {shown(row['name'])}: base")
 
         def job(conn: sqlite3.Connection) -> int:
             if conn.execute("SELECT 1 FROM teams WHERE name = ?", (row["name"],)).fetchone():
-                raise ConflictError(f"team {shown(row['name'])} already exists: choose another name")
+                raise ConflictError(
+                    f"team {shown(row['name'])} already exists: choose another name"
+                )
             if not row.get("color"):
                 # A new team never takes the colour of an active team (the map tells them
                 # apart by it).
@@ -165,10 +175,18 @@ class CareMixin:
             )
         return Page([_team_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
-    def update_team(self, team_id: int, data: dict[str, Any]) -> dict[str, Any]:
-        """Change some fields of a team."""
+    def update_team(
+        self, team_id: int, data: dict[str, Any], *, area: ServiceArea | None = None
+    ) -> dict[str, Any]:
+        """Change some fields of a team (``area``: a new base outside it is refused)."""
         row = parse_team(data, partial=True)
         current = self.get_team(team_id)
+        if area is not None and ("base_lon" in row or "base_lat" in row):
+            area.check(
+                row.get("base_lon", current["base_lon"]),
+                row.get("base_lat", current["base_lat"]),
+                what=f"team {shown(row.get('name') or current['name'])}: base",
+            )
         start = row.get("shift_start_s", current["shift_start_s"])
         end = row.get("shift_end_s", current["shift_end_s"])
         if end <= start:
@@ -185,7 +203,9 @@ class CareMixin:
                     "SELECT 1 FROM teams WHERE name = ? AND id != ?", (row["name"], team_id)
                 ).fetchone()
             ):
-                raise ConflictError(f"team {shown(row['name'])} already exists: choose another name")
+                raise ConflictError(
+                    f"team {shown(row['name'])} already exists: choose another name"
+                )
             if row.get("active") == 1 and not current["active"] and "color" not in row:
                 # Back in service: its colour may have gone to a team created meanwhile.
                 used = {
@@ -208,18 +228,32 @@ class CareMixin:
         return self.get_team(team_id)
 
     # -- visits --------------------------------------------------------------------------------
-    def add_visit(self, data: dict[str, Any], *, demo: bool = False) -> dict[str, Any]:
+    def add_visit(
+        self, data: dict[str, Any], *, demo: bool = False, area: ServiceArea | None = None
+    ) -> dict[str, Any]:
         """Create one visit from API-style fields; returns its public view."""
-        return self.add_visits([data], demo=demo)[0]
+        return self.add_visits([data], demo=demo, area=area)[0]
 
     def add_visits(
-        self, items: list[dict[str, Any]], *, demo: bool = False, labels: list[str] | None = None
+        self,
+        items: list[dict[str, Any]],
+        *,
+        demo: bool = False,
+        labels: list[str] | None = None,
+        area: ServiceArea | None = None,
     ) -> list[dict[str, Any]]:
-        """Create several visits in one transaction (all or none)."""
+        """Create several visits in one transaction (all or none).
+
+        ``area``: the served territory; a visit outside it is refused.
+        """
         rows = [
             parse_visit(item, label=labels[i] if labels else f"visit {i + 1}")
             for i, item in enumerate(items)
         ]
+        if area is not None:
+            for i, row in enumerate(rows):
+                label = labels[i] if labels else f"visit {i + 1}"
+                area.check(row["lon"], row["lat"], what=f"{label}: home")
 
         def job(conn: sqlite3.Connection) -> list[int]:
             team_ids = {r[0] for r in conn.execute("SELECT id FROM teams")}
@@ -308,9 +342,21 @@ class CareMixin:
             )
         return Page([_visit_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
-    def update_visit(self, visit_id: int, data: dict[str, Any]) -> dict[str, Any]:
-        """Change some fields of a visit; ``protected`` details are merged key by key."""
+    def update_visit(
+        self, visit_id: int, data: dict[str, Any], *, area: ServiceArea | None = None
+    ) -> dict[str, Any]:
+        """Change some fields of a visit; ``protected`` details are merged key by key.
+
+        ``area``: a new place outside the served territory is refused.
+        """
         row = parse_visit(data, partial=True, label=f"visit {visit_id}")
+        if area is not None and ("lon" in row or "lat" in row):
+            current = self.get_visit(visit_id)
+            area.check(
+                row.get("lon", current["lon"]),
+                row.get("lat", current["lat"]),
+                what=f"visit {visit_id}: home",
+            )
         if not row:
             return self.get_visit(visit_id)
         for key in ("windows", "skills"):

@@ -7,6 +7,7 @@ import datetime as dt
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -83,7 +84,9 @@ def parse_time_s(value: Any, *, what: str) -> int:
     elif isinstance(value, str):
         m = _HHMM.match(value.strip())
         if not m:
-            raise ValidationError(f'{what}: {shown(value)} is not a time: write "HH:MM" (e.g. "08:30")')
+            raise ValidationError(
+                f'{what}: {shown(value)} is not a time: write "HH:MM" (e.g. "08:30")'
+            )
         hours, minutes, secs = int(m[1]), int(m[2]), int(m[3] or 0)
         if minutes > 59 or secs > 59:
             raise ValidationError(f"{what}: {shown(value)} has minutes or seconds above 59")
@@ -244,6 +247,79 @@ def parse_duration_s(value: Any, *, label: str) -> int:
     duration = _int(value, what=f"{label}: duration_s", lo=60, hi=12 * 3600, required=True)
     assert duration is not None
     return duration
+
+
+@dataclass(frozen=True)
+class ServiceArea:
+    """Where the service's places may be: the served territory's outline (or its box).
+
+    ``bbox`` is ``(west, south, east, north)`` in degrees; ``boundary`` a shapely geometry in
+    lon/lat (None: the box alone). A place outside cannot be routed, and one such place would
+    otherwise reach the day's planning; it is refused where it is entered, with a message
+    that says where the territory is.
+    """
+
+    name: str
+    bbox: tuple[float, float, float, float]
+    boundary: Any = None
+    #: Places this close outside the outline are accepted (piers, slivers between communes).
+    tolerance_m: float = 200.0
+
+    @classmethod
+    def of_territory(cls, territory: Any) -> ServiceArea:
+        """The area of a built :class:`~dispatch.territory.model.Territory`."""
+        info = getattr(territory, "info", None)
+        bbox = info.get("bbox") if isinstance(info, dict) else None
+        if not bbox:
+            bbox = territory.graph.bbox()
+        boundary = getattr(territory, "boundary", None)
+        if boundary is not None and getattr(boundary, "is_empty", False):
+            boundary = None
+        if boundary is not None:
+            import shapely
+
+            shapely.prepare(boundary)
+        name = str(getattr(territory, "name", "") or getattr(territory, "id", "the territory"))
+        w, s, e, n = (float(v) for v in bbox)
+        return cls(name=name, bbox=(w, s, e, n), boundary=boundary)
+
+    def contains(self, lon: float, lat: float) -> bool:
+        """Whether ``lon``/``lat`` is in the territory (within the tolerance)."""
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            return False
+        # Degrees of latitude: an overestimate of the degrees the tolerance spans, never an
+        # underestimate of how far a refused place is.
+        tol_deg = self.tolerance_m / 111_320.0
+        w, s, e, n = self.bbox
+        if not (w - tol_deg <= lon <= e + tol_deg and s - tol_deg <= lat <= n + tol_deg):
+            return False
+        if self.boundary is None:
+            return True
+        import shapely
+
+        point = shapely.Point(lon, lat)
+        return bool(
+            shapely.contains(self.boundary, point) or shapely.dwithin(self.boundary, point, tol_deg)
+        )
+
+    def where(self) -> str:
+        """Where the territory is, for messages."""
+        w, s, e, n = self.bbox
+        return f"{self.name} (longitude {w:.3f} to {e:.3f}, latitude {s:.3f} to {n:.3f})"
+
+    def check(self, lon: Any, lat: Any, *, what: str) -> None:
+        """Refuse ``lon``/``lat`` outside the territory (ValidationError saying where it is)."""
+        if lon is None or lat is None:
+            return
+        lon, lat = float(lon), float(lat)
+        if self.contains(lon, lat):
+            return
+        swapped = " (swapped? the order is longitude, latitude)" if self.contains(lat, lon) else ""
+        raise ValidationError(
+            f"{what} {lon:.5f},{lat:.5f} is outside the territory{swapped}: "
+            f"choose a place in {self.where()}",
+            details={"territory": self.name, "bbox": list(self.bbox)},
+        )
 
 
 def _unknown(data: Mapping[str, Any], known: set[str], *, label: str) -> None:

@@ -18,7 +18,7 @@ from dispatch.settings import Settings
 from dispatch.store.models import parse_day, parse_skills, parse_windows
 from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.openapi import operation, path_param
-from dispatch.web.rest import json_body, ok
+from dispatch.web.rest import json_body, ok, service_area
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dispatch_optimise", __name__)
@@ -239,6 +239,9 @@ def _lonlat(body: dict[str, Any], *, required: bool) -> tuple[float, float] | No
         or not (-180 <= lon <= 180 and -90 <= lat <= 90)
     ):
         raise ValidationError("lon and lat must be numbers in WGS84 degrees (longitude first)")
+    area = service_area()
+    if area is not None:
+        area.check(lon, lat, what="new visit: home")
     return float(lon), float(lat)
 
 
@@ -332,7 +335,7 @@ def slots() -> ResponseReturnValue:
         else explain(problem.with_changes(visits=problem.visits + (visit,)), visit).to_dict(locale)
     )
     items = [{**s.to_dict(), "team_name": d.team_name(s.team_id)} for s in found]
-    return ok(day=day, slots=items, reason=reason)
+    return ok(day=day, slots=items, reason=reason, unroutable=get_rounds().unroutable(d, locale))
 
 
 @bp.post("/api/dispatch/move")

@@ -16,7 +16,7 @@ from dispatch.errors import ValidationError
 from dispatch.intake import confirm_rows, find_duplicates, preview_csv
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import DAY_SCHEMA, operation, query_param
-from dispatch.web.rest import arg_day, arg_int, json_body, ok, publish
+from dispatch.web.rest import arg_day, arg_int, json_body, ok, publish, service_area
 
 bp = Blueprint("api_intake", __name__)
 
@@ -178,7 +178,9 @@ def import_preview() -> ResponseReturnValue:
     teams = store.list_teams(limit=1000)
     team_ids = {t["name"]: t["id"] for t in teams}
     geocoder = get_geocoder()
-    rows = preview_csv(text, default_day=default_day, team_ids=team_ids, geocoder=geocoder)
+    rows = preview_csv(
+        text, default_day=default_day, team_ids=team_ids, geocoder=geocoder, area=service_area()
+    )
     days = {str(r.visit["day"]) for r in rows if r.visit.get("day")}
     existing: list[dict[str, Any]] = []
     for day in sorted(days):
@@ -205,7 +207,7 @@ def import_confirm() -> ResponseReturnValue:
             " or leave them out",
             details=errors,
         )
-    created = store.add_visits(visits, labels=labels)
+    created = store.add_visits(visits, labels=labels, area=service_area())
     store.audit(
         principal.actor,
         "visit.import",

@@ -15,7 +15,7 @@ from dispatch.store.accounts import normalise_pairing_code
 from dispatch.store.models import TEAM_KINDS, VEHICLE_PROFILES, format_hhmm, shown
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import PAGE_PARAMS, operation, path_param, query_param
-from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish
+from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish, service_area
 
 bp = Blueprint("api_teams", __name__)
 
@@ -146,7 +146,7 @@ def list_teams() -> ResponseReturnValue:
 @require("coordinator")
 def create_team() -> ResponseReturnValue:
     store = get_store()
-    team = store.add_team(json_body())
+    team = store.add_team(json_body(), area=service_area())
     principal = current_principal()
     store.audit(
         principal.actor,
@@ -170,7 +170,7 @@ def get_team(team_id: int) -> ResponseReturnValue:
 def update_team(team_id: int) -> ResponseReturnValue:
     store = get_store()
     data = json_body()
-    team = store.update_team(team_id, data)
+    team = store.update_team(team_id, data, area=service_area())
     principal = current_principal()
     store.audit(
         principal.actor,
@@ -236,7 +236,9 @@ def pairing_qr() -> ResponseReturnValue:
     if not code or len(code) > 20:
         raise ValidationError("code is required: the pairing code, e.g. K7QD-3MZP")
     if get_store().pairing_team(code) is None:
-        raise NotFoundError(f"pairing code {shown(code)} is unknown, expired or used: create a new one")
+        raise NotFoundError(
+            f"pairing code {shown(code)} is unknown, expired or used: create a new one"
+        )
     norm = normalise_pairing_code(code)
     link = pairing_link(f"{norm[:4]}-{norm[4:]}")
     mimetype = "image/png" if fmt == "png" else "image/svg+xml"

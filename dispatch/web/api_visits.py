@@ -19,6 +19,7 @@ from dispatch.store.models import (
     CARE_KINDS,
     EVENT_KINDS,
     VISIT_STATUSES,
+    ServiceArea,
     format_hhmm,
     parse_visit,
     shown,
@@ -35,6 +36,7 @@ from dispatch.web.rest import (
     page_args,
     paged,
     publish,
+    service_area,
 )
 
 bp = Blueprint("api_visits", __name__)
@@ -322,7 +324,7 @@ def list_visits() -> ResponseReturnValue:
 def create_visit() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
-    visit = store.add_visit(json_body())
+    visit = store.add_visit(json_body(), area=service_area())
     store.audit(
         principal.actor,
         "visit.create",
@@ -349,7 +351,7 @@ def update_visit(visit_id: int) -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
     data = json_body()
-    visit = store.update_visit(visit_id, data)
+    visit = store.update_visit(visit_id, data, area=service_area())
     store.audit(
         principal.actor,
         "visit.update",
@@ -562,11 +564,13 @@ def csv_rows_to_visits(
     default_day: str | None,
     team_ids: dict[str, int],
     locate: Callable[[str], tuple[float, float] | None] | None = None,
+    area: ServiceArea | None = None,
 ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
     """Visits, their labels and per-row errors from CSV text (``;`` or ``,`` separated).
 
     A row without lon and lat is placed from its address and commune by ``locate`` (the
-    offline geocoder); one that cannot be placed is an error of its line.
+    offline geocoder); one that cannot be placed, or placed outside ``area`` (the served
+    territory), is an error of its line.
     """
     reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     try:
@@ -644,7 +648,9 @@ def csv_rows_to_visits(
             }
             if protected:
                 data["protected"] = protected
-            parse_visit(data, label=label)
+            parsed = parse_visit(data, label=label)
+            if area is not None:
+                area.check(parsed["lon"], parsed["lat"], what=f"{label}: home")
             visits.append(data)
             labels.append(label)
         except DispatchError as exc:
@@ -668,7 +674,7 @@ def import_visits() -> ResponseReturnValue:
         return (found[0].lon, found[0].lat) if found else None
 
     visits, labels, errors = csv_rows_to_visits(
-        _csv_text(), default_day=arg_day(), team_ids=team_ids, locate=locate
+        _csv_text(), default_day=arg_day(), team_ids=team_ids, locate=locate, area=service_area()
     )
     if errors:
         raise ValidationError(
@@ -679,7 +685,7 @@ def import_visits() -> ResponseReturnValue:
         raise ValidationError("the CSV has a header but no visit rows")
     if arg_bool("dry_run"):
         return ok(imported=0, checked=len(visits), errors=[])
-    created = store.add_visits(visits, labels=labels)
+    created = store.add_visits(visits, labels=labels, area=service_area())
     store.audit(
         principal.actor,
         "visit.import",

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.bus import Bus
 from dispatch.errors import ValidationError
-from dispatch.store.models import parse_day, shown
+from dispatch.store.models import ServiceArea, parse_day, shown
 from dispatch.store.rows import MAX_LIMIT, Page
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,9 @@ def arg_choice(name: str, choices: tuple[str, ...]) -> str | None:
     if raw is None or raw == "":
         return None
     if raw not in choices:
-        raise ValidationError(f"query argument {name}={shown(raw)} is not one of {', '.join(choices)}")
+        raise ValidationError(
+            f"query argument {name}={shown(raw)} is not one of {', '.join(choices)}"
+        )
     return raw
 
 
@@ -124,6 +126,26 @@ def paged(page: Page, *, items: list[Any] | None = None) -> ResponseReturnValue:
         offset=page.offset,
         next=nxt,
     )
+
+
+AREA_KEY = "dispatch.service_area"
+
+
+def service_area(app: Flask | None = None) -> ServiceArea | None:
+    """The served territory's area, for refusing places outside it (None: not built, so
+    nothing to check against; the day's planning then reports such places instead)."""
+    from dispatch.web.live import get_territory
+
+    app = app or current_app
+    territory = get_territory(app)
+    if territory is None:
+        return None
+    cached = app.extensions.get(AREA_KEY)
+    if cached is None or cached[0] is not territory:
+        cached = (territory, ServiceArea.of_territory(territory))
+        app.extensions[AREA_KEY] = cached
+    area: ServiceArea = cached[1]
+    return area
 
 
 def get_bus(app: Flask | None = None) -> Bus:
