@@ -1,8 +1,15 @@
-"""SQLite engine of the store: one writer thread with group commits, pooled WAL readers."""
+"""SQLite engine of the store: one writer thread with group commits, pooled WAL readers.
+
+Under gevent the writer is an operating-system thread and readers' statements run in gevent's
+thread pool: SQLite waiting on a lock held by another process (a purge) or a long query must
+never stop the event loop, which serves every socket.
+"""
 
 from __future__ import annotations
 
+import _queue
 import _thread
+import errno
 import logging
 import os
 import queue
@@ -16,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dispatch.errors import DispatchError
+from dispatch.errors import DispatchError, StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +38,14 @@ GROUP_COMMIT_MAX = 256
 READER_POOL_SIZE = 8
 #: Seconds between two checkpoints of the write-ahead log (copying it back into the database).
 CHECKPOINT_INTERVAL_S = 1.0
+#: While writes fail for lack of space, the writer tries a probe write this often (it logs
+#: the recovery once space is freed, without waiting for a client).
+STORAGE_PROBE_INTERVAL_S = 1.0
+#: The write probe fails with less room than this (a report of many fixes needs that much).
+PROBE_HEADROOM_BYTES = 1 << 20
+#: SQLite primary result codes of a storage that refuses writes: SQLITE_IOERR, SQLITE_FULL.
+_STORAGE_CODES = (10, 13)
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 _STOP = object()
 
@@ -55,8 +70,55 @@ class _Job:
         self.result, self.error = result, error
         self._done.release()
 
-    def wait(self) -> Any:
-        self._done.acquire()
+    def wait(self, timeout_s: float | None = None) -> Any:
+        if timeout_s is None:
+            self._done.acquire()
+        elif not self._done.acquire(True, timeout_s):
+            raise TimeoutError(f"the write did not run within {timeout_s:g} s")
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class _GreenletJob(_Job):
+    """A job whose caller is a greenlet: the writer (an OS thread) wakes it through the hub's
+    async watcher, which is thread-safe; the event loop serves the others meanwhile."""
+
+    __slots__ = ("_wake",)
+
+    def __init__(self, fn: Any, batch: Any, arg: Any) -> None:
+        self.fn, self.batch, self.arg = fn, batch, arg
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished = False
+        self._wake: Callable[[], None] | None = None
+
+    def finish(self, *, result: Any = None, error: BaseException | None = None) -> None:
+        if self.finished:
+            return
+        self.result, self.error = result, error
+        self.finished = True  # before reading _wake: wait() sets _wake, then reads finished
+        wake = self._wake
+        if wake is not None:
+            wake()
+
+    def wait(self, timeout_s: float | None = None) -> Any:
+        if not self.finished:
+            import gevent
+
+            hub = gevent.get_hub()
+            watcher = hub.loop.async_()
+            watcher.start(gevent.getcurrent().switch)
+            try:
+                self._wake = watcher.send
+                if not self.finished:
+                    with gevent.Timeout(
+                        timeout_s, TimeoutError(f"the write did not run within {timeout_s} s")
+                    ):
+                        while not self.finished:
+                            hub.switch()
+            finally:
+                watcher.stop()
         if self.error is not None:
             raise self.error
         return self.result
@@ -74,6 +136,51 @@ def _unwrap(result: Any) -> Any:
     if isinstance(result, Exception):
         raise result
     return result
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """True for an error of a storage that refuses writes (disk full, quota, write error)."""
+    for err in (exc, exc.__cause__):
+        if isinstance(err, sqlite3.Error):
+            code = getattr(err, "sqlite_errorcode", None)
+            if code is not None:
+                return code & 0xFF in _STORAGE_CODES
+            text = str(err)
+            return "disk is full" in text or "disk I/O error" in text
+        if isinstance(err, OSError) and err.errno in _STORAGE_ERRNOS:
+            return True
+    return False
+
+
+class _StorageFailed(Exception):
+    """Raised inside a group of writes: the storage refused one, the whole group is undone."""
+
+
+def _probe(conn: sqlite3.Connection) -> None:
+    """A write that allocates pages and reaches the disk at commit, leaving nothing behind.
+
+    It fails where reports would: no free page left (SQLITE_FULL, also under
+    ``PRAGMA max_page_count``), or the log cannot grow on the disk (full, quota, I/O error);
+    and when less than :data:`PROBE_HEADROOM_BYTES` are left in the database's page limit or
+    on its disk (a small probe would still fit where a phone's report no longer does).
+    """
+    pages = [
+        conn.execute(f"PRAGMA {name}").fetchone()[0]
+        for name in ("max_page_count", "page_count", "freelist_count", "page_size")
+    ]
+    room_bytes = (pages[0] - pages[1] + pages[2]) * pages[3]
+    if room_bytes < PROBE_HEADROOM_BYTES:
+        raise sqlite3.OperationalError(
+            f"database or disk is full ({room_bytes} bytes left under its page limit)"
+        )
+    file = next((r[2] for r in conn.execute("PRAGMA database_list") if r[1] == "main"), "")
+    if file:
+        disk = os.statvfs(os.path.dirname(file))
+        if disk.f_bavail * disk.f_frsize < PROBE_HEADROOM_BYTES:
+            raise OSError(errno.ENOSPC, f"{disk.f_bavail * disk.f_frsize} bytes left on the disk")
+    conn.execute("CREATE TABLE dispatch_write_probe (filler BLOB)")
+    conn.execute("INSERT INTO dispatch_write_probe VALUES (zeroblob(8192))")
+    conn.execute("DROP TABLE dispatch_write_probe")
 
 
 class StoreClosedError(DispatchError, RuntimeError):
@@ -126,11 +233,23 @@ class Engine:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         create_private(self.path)
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        os_threads = _os_threads()
+        self._get_ident = os_threads.get_ident
+        # The C queue, not gevent's: the writer (an OS thread) blocks on it, callers only put.
+        self._queue: _queue.SimpleQueue[Any] = _queue.SimpleQueue()
         self._readers: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        # Under gevent, readers' statements run in the hub's thread pool (None: in the caller).
+        self._offload = _gevent_offload() if os_threads.patched else None
+        # Callers wait on a lock, or (greenlets) on the hub, woken by the writer thread.
+        self._new_job: type[_Job] = _GreenletJob if os_threads.patched else _Job
         self._all_readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = False
+        #: What made the last writes fail (disk full...), None while writes succeed.
+        self.storage_problem: str | None = None
+        self._next_probe_s = 0.0
+        self._probe_lock = threading.Lock()
+        self._probe_result: tuple[float, bool] = (-1e18, True)
         self._writer_conn = _connect(self.path)
         self._writer_conn.execute("PRAGMA journal_mode = WAL")
         self._writer_conn.execute("PRAGMA synchronous = NORMAL")
@@ -138,16 +257,24 @@ class Engine:
         # back and syncing the file took 20-30 ms every few seconds at 2,000 positions/s, a
         # stall of the whole event loop under gevent (p99 of the live map).
         self._writer_conn.execute("PRAGMA wal_autocheckpoint = 0")
-        self._thread = threading.Thread(target=self._run, name="dispatch-store-writer", daemon=True)
-        self._thread.start()
+        self._writer_ident: int | None = None
+        self._writer_started = os_threads.allocate_lock()
+        self._writer_started.acquire()
+        self._writer_done = os_threads.allocate_lock()
+        self._writer_done.acquire()
+        os_threads.start(self._run, "dispatch-store-writer")
+        self._writer_started.acquire()  # its identity is known before any write
         self._stop_checkpointer = _start_os_thread(self._checkpoint_loop)
+
+    def _in_writer(self) -> bool:
+        return self._get_ident() == self._writer_ident
 
     # -- writing -------------------------------------------------------------------------------
     def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in the writer thread and return its result once committed."""
-        if threading.current_thread() is self._thread:
+        if self._in_writer():
             return fn(self._writer_conn)  # nested call from inside a write job
-        return self._submit(_Job(fn, None, None))
+        return self._submit(self._new_job(fn, None, None))
 
     def write_batched(
         self, batch: Callable[[sqlite3.Connection, list[Any]], list[Any]], arg: Any
@@ -160,9 +287,9 @@ class Engine:
         run again alone, so that one bad call cannot fail the others. This is the hot path of
         position reports: one query for a whole group instead of several per report.
         """
-        if threading.current_thread() is self._thread:
+        if self._in_writer():
             return _unwrap(batch(self._writer_conn, [arg])[0])
-        return self._submit(_Job(None, batch, arg))
+        return self._submit(self._new_job(None, batch, arg))
 
     def write_many(
         self, batch: Callable[[sqlite3.Connection, list[Any]], list[Any]], args: list[Any]
@@ -175,11 +302,11 @@ class Engine:
         """
         if not args:
             return []
-        if threading.current_thread() is self._thread:
+        if self._in_writer():
             return list(batch(self._writer_conn, args))  # nested: the enclosing job's savepoint
         if self._closed:
             raise StoreClosedError("the database is closed (the server is stopping): retry later")
-        jobs = [_Job(None, batch, arg) for arg in args]
+        jobs = [self._new_job(None, batch, arg) for arg in args]
         for job in jobs:
             self._queue.put(job)
         results: list[Any] = []
@@ -190,19 +317,52 @@ class Engine:
                 results.append(exc)
         return results
 
-    def _submit(self, job: _Job) -> Any:
+    def _submit(self, job: _Job, timeout_s: float | None = None) -> Any:
         if self._closed:
             raise StoreClosedError("the database is closed (the server is stopping): retry later")
         self._queue.put(job)
-        return job.wait()
+        return job.wait(timeout_s)
+
+    def writable(self, *, max_age_s: float = 1.0, timeout_s: float = 5.0) -> bool:
+        """Can the database store a write now? A probe write through the writer (about a
+        millisecond), at most one per ``max_age_s``: concurrent callers share its answer.
+
+        False when the probe fails (disk full, write error) or waits more than ``timeout_s``.
+        """
+        with self._probe_lock:
+            at_s, ok = self._probe_result
+            if time.monotonic() - at_s < max_age_s:
+                return ok
+            try:
+                self._submit(self._new_job(_probe, None, None), timeout_s=timeout_s)
+                ok = True
+            except StoreClosedError:
+                raise
+            except Exception:  # logged once by the writer when it is the storage
+                ok = False
+            self._probe_result = (time.monotonic(), ok)
+            return ok
 
     def _run(self) -> None:
+        self._writer_ident = self._get_ident()
+        self._writer_started.release()
+        try:
+            self._serve()
+        finally:
+            self._writer_conn.close()
+            self._writer_done.release()
+
+    def _serve(self) -> None:
         conn = self._writer_conn
         while True:
             job = self._queue.get()
             if job is _STOP:
                 break
             jobs = [job]
+            if self.storage_problem is not None and time.monotonic() >= self._next_probe_s:
+                # Writes failed for lack of space: this group tells whether they work again.
+                self._next_probe_s = time.monotonic() + STORAGE_PROBE_INTERVAL_S
+                jobs.insert(0, _GreenletJob(_probe, None, None))  # nobody waits on it
             while len(jobs) < GROUP_COMMIT_MAX:
                 try:
                     nxt = self._queue.get_nowait()
@@ -213,7 +373,6 @@ class Engine:
                     break
                 jobs.append(nxt)
             self._run_group(conn, jobs)
-        conn.close()
 
     def _run_group(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         done: list[tuple[_Job, Any]] = []
@@ -242,15 +401,21 @@ class Engine:
                 i = j
             conn.execute("COMMIT")
         except BaseException as exc:  # the transaction itself failed: nobody is acknowledged
-            log.exception("write transaction failed")
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+            error: BaseException = exc
+            if isinstance(exc, _StorageFailed) or is_storage_failure(exc):
+                error = self._storage_failed(exc.__cause__ or exc)
+            else:
+                log.exception("write transaction failed")
             for job in jobs:
-                job.finish(error=exc)
+                job.finish(error=error)
             return
+        if any(job.fn is _probe for job in jobs):
+            self._storage_recovered()
         for job, result in done:
             if isinstance(result, Exception):
                 job.finish(error=result)
@@ -274,6 +439,8 @@ class Engine:
         try:
             result = fn(conn)
         except Exception as exc:
+            if is_storage_failure(exc):  # the others would fail too: undo the whole group
+                raise _StorageFailed(str(exc)) from exc
             conn.execute("ROLLBACK TO job")
             conn.execute("RELEASE job")
             if many:
@@ -287,11 +454,37 @@ class Engine:
             return list(zip(jobs, result, strict=True))
         return [(jobs[0], result)]
 
+    def _storage_failed(self, exc: BaseException) -> StorageUnavailableError:
+        """The error of every job of a group the storage refused; one log line per outage."""
+        if self.storage_problem is None:
+            log.error(
+                "database writes fail (%s): requests are answered 503 storage_unavailable until"
+                " writes work again; free space on the disk of %s",
+                exc,
+                self.path,
+            )
+            self._next_probe_s = time.monotonic() + STORAGE_PROBE_INTERVAL_S
+        self.storage_problem = str(exc)
+        return StorageUnavailableError(
+            f"the database cannot store anything now ({exc}): nothing was stored; send it"
+            " again in a moment. Administrators: free space on the server's disk (or"
+            " `dispatch db purge` old positions)"
+        )
+
+    def _storage_recovered(self) -> None:
+        if self.storage_problem is not None:
+            log.warning("database writes work again (recovered from: %s)", self.storage_problem)
+            self.storage_problem = None
+
     # -- reading -------------------------------------------------------------------------------
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A reader connection (autocommit: each statement sees the latest commit)."""
-        if threading.current_thread() is self._thread:
+        """A reader connection (autocommit: each statement sees the latest commit).
+
+        Under gevent it is a stand-in whose statements run in gevent's thread pool, their rows
+        fetched there (the event loop serves the other sockets meanwhile).
+        """
+        if self._in_writer():
             yield self._writer_conn
             return
         if self._closed:
@@ -303,7 +496,7 @@ class Engine:
             with self._readers_lock:
                 self._all_readers.append(conn)
         try:
-            yield conn
+            yield conn if self._offload is None else _Offloaded(conn, self._offload)  # type: ignore[misc]
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -335,12 +528,19 @@ class Engine:
         the log starts over at the next write once a checkpoint went through to its end.
         """
         conn = _connect(self.path)
+        failing: str | None = None
         try:
             while not stopped(CHECKPOINT_INTERVAL_S):
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error as exc:  # busy or I/O: the next round tries again
-                    log.warning("checkpoint of %s failed: %s", self.path, exc)
+                    if failing is None:  # one line per outage, not one a second
+                        log.warning("checkpoints of %s fail: %s", self.path, exc)
+                    failing = str(exc)
+                else:
+                    if failing is not None:
+                        log.info("checkpoints of %s work again", self.path)
+                    failing = None
         finally:
             conn.close()
 
@@ -350,7 +550,8 @@ class Engine:
             return
         self._closed = True
         self._queue.put(_STOP)
-        self._thread.join(timeout=30)
+        if not self._in_writer() and self._writer_done.acquire(True, 30):
+            self._writer_done.release()
         self._stop_checkpointer(5.0)
         with self._readers_lock:
             for conn in self._all_readers:
@@ -359,6 +560,94 @@ class Engine:
                 except sqlite3.Error:
                     pass
             self._all_readers.clear()
+
+
+class _OsThreads:
+    """The operating system's threads and locks, even once gevent patched ``threading``."""
+
+    def __init__(self) -> None:
+        self.patched = False
+        self._start_new = _thread.start_new_thread
+        self.allocate_lock = _thread.allocate_lock
+        self.get_ident = _thread.get_ident
+        if "gevent.monkey" in sys.modules:
+            from gevent import monkey
+
+            if monkey.is_module_patched("threading"):
+                self.patched = True
+                self._start_new = monkey.get_original("_thread", "start_new_thread")
+                self.allocate_lock = monkey.get_original("_thread", "allocate_lock")
+                self.get_ident = monkey.get_original("_thread", "get_ident")
+
+    def start(self, fn: Callable[[], None], name: str) -> None:
+        """Run ``fn()`` in a new OS thread (a named ``threading.Thread`` when not patched)."""
+        if self.patched:
+            self._start_new(fn, ())
+        else:
+            threading.Thread(target=fn, name=name, daemon=True).start()
+
+
+def _os_threads() -> _OsThreads:
+    return _OsThreads()
+
+
+def _gevent_offload() -> Callable[..., Any]:
+    """``run(fn, *args)`` in the calling hub's thread pool, the greenlet waiting cooperatively."""
+    import gevent
+
+    def run(fn: Callable[..., Any], *args: Any) -> Any:
+        return gevent.get_hub().threadpool.apply(fn, args)
+
+    return run
+
+
+def _execute_all(conn: sqlite3.Connection, sql: str, params: Any) -> tuple:
+    cur = conn.execute(sql, params)
+    return cur.fetchall(), cur.description, cur.rowcount, cur.lastrowid
+
+
+class _Rows:
+    """The fetched result of one statement, read like a cursor."""
+
+    def __init__(self, rows: list[Any], description: Any, rowcount: int, lastrowid: Any) -> None:
+        self._rows, self._next = rows, 0
+        self.description, self.rowcount, self.lastrowid = description, rowcount, lastrowid
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        out = self._rows[self._next : self._next + size]
+        self._next += len(out)
+        return out
+
+    def fetchall(self) -> list[Any]:
+        out = self._rows[self._next :]
+        self._next = len(self._rows)
+        return out
+
+    def __iter__(self) -> Iterator[Any]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+
+class _Offloaded:
+    """A reader connection whose statements (and other calls) run through ``run``."""
+
+    def __init__(self, conn: sqlite3.Connection, run: Callable[..., Any]) -> None:
+        self._conn, self._run = conn, run
+
+    def execute(self, sql: str, params: Any = ()) -> _Rows:
+        return _Rows(*self._run(_execute_all, self._conn, sql, params))
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._conn, name)
+        if not callable(attr):
+            return attr
+        return lambda *args: self._run(attr, *args)
 
 
 def _start_os_thread(fn: Callable[[Callable[[float], bool]], None]) -> Callable[[float], bool]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from dispatch.errors import ConflictError
+from dispatch.errors import ConflictError, ValidationError
 from dispatch.store.accounts import AccountsMixin
 from dispatch.store.alerts import AlertsMixin
 from dispatch.store.care import CareMixin
@@ -14,6 +15,16 @@ from dispatch.store.core import Engine, create_private, now_s
 from dispatch.store.plans import PlansMixin
 from dispatch.store.positions import PositionsMixin
 from dispatch.store.schema import MIGRATIONS, current_version, migrate
+
+
+#: Old positions deleted per transaction by a purge at first; then sized so that one
+#: transaction takes about PURGE_CHUNK_S.
+PURGE_CHUNK_ROWS = 2000
+#: Seconds one purge transaction holds the write lock: phones' reports (this process's writer
+#: or another's) wait at most about that long, instead of the whole purge.
+PURGE_CHUNK_S = 0.02
+#: Bounds of the chunk size (rows).
+PURGE_CHUNK_MIN, PURGE_CHUNK_MAX = 200, 50_000
 
 
 class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin, AlertsMixin):
@@ -70,8 +81,16 @@ class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin, AlertsMixin):
         return target
 
     def purge(self, *, position_retention_days: float) -> dict[str, int]:
-        """Delete what is no longer needed: old positions, expired sessions, codes, attempts."""
-        removed = {"positions": self.purge_positions(older_than_days=position_retention_days)}
+        """Delete what is no longer needed: old positions, expired sessions, codes, attempts.
+
+        Positions go in short transactions (about :data:`PURGE_CHUNK_S` each, a pause as long
+        after each): a purge of a million rows never holds up the phones' reports, in this
+        process or in the server when `dispatch db purge` runs beside it.
+        """
+        if position_retention_days <= 0:
+            raise ValidationError("position_retention_days must be positive")
+        cutoff = now_s() - position_retention_days * 86_400
+        removed = {"positions": self._purge_positions_in_chunks(cutoff)}
         now = now_s()
 
         def job(conn: sqlite3.Connection) -> dict[str, int]:
@@ -92,6 +111,29 @@ class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin, AlertsMixin):
         removed.update(self.engine.write(job))
         self.audit("system", "db.purge", detail=removed)
         return removed
+
+    def _purge_positions_in_chunks(self, cutoff_s: float) -> int:
+        """Delete positions received before ``cutoff_s``, chunk by chunk; returns how many."""
+        total, rows = 0, PURGE_CHUNK_ROWS
+        while True:
+            t0 = time.perf_counter()
+            n = int(
+                self.engine.write(
+                    lambda conn, rows=rows: conn.execute(
+                        "DELETE FROM positions WHERE id IN (SELECT id FROM positions"
+                        " WHERE server_time_s < ? LIMIT ?)",
+                        (cutoff_s, rows),
+                    ).rowcount
+                )
+            )
+            spent_s = time.perf_counter() - t0
+            total += n
+            if n < rows:
+                return total
+            wanted = int(rows * PURGE_CHUNK_S / max(spent_s, 1e-4))
+            rows = max(PURGE_CHUNK_MIN, min(PURGE_CHUNK_MAX, (rows + wanted) // 2))
+            # Another process's writer waiting on the lock retries within a few ms: let it in.
+            time.sleep(min(spent_s, 0.05))
 
     def clear_demo(self) -> dict[str, int]:
         """Delete every demo row (teams, visits, plans flagged demo, and what hangs on them).
@@ -161,6 +203,11 @@ class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin, AlertsMixin):
         """True when the database answers a read."""
         with self.engine.read() as conn:
             return conn.execute("SELECT 1").fetchone()[0] == 1
+
+    def writable(self, *, max_age_s: float = 1.0) -> bool:
+        """True when the database can store a write now (a probe write, at most one per
+        ``max_age_s``); False on a full disk or a write error."""
+        return self.engine.writable(max_age_s=max_age_s)
 
     def write(self, fn: Any) -> Any:
         """Run ``fn(conn)`` in the writer thread (escape hatch for maintenance code)."""

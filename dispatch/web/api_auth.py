@@ -45,7 +45,7 @@ _SESSION = {
 OPENAPI_PATHS = {
     "/api/health": {
         "get": operation(
-            "Is the service up (database answering)?",
+            "Is the service up (database able to store a write)?",
             roles=None,
             tags=["auth"],
             response={
@@ -260,9 +260,10 @@ def _text_field(data: dict[str, Any], key: str, *, max_len: int) -> str:
 
 @bp.get("/api/health")
 def health() -> ResponseReturnValue:
-    """Public liveness probe."""
+    """Public liveness probe; ``database`` is true when a write can be stored (a probe write
+    at most once a second), false on a full disk or a write error."""
     store = get_store()
-    return ok(version=VERSION, database=store.ping())
+    return ok(version=VERSION, database=store.writable())
 
 
 @bp.post("/api/session")
