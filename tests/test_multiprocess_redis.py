@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -44,33 +45,64 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 90) -> None:
     raise AssertionError(f"{url} did not answer within {timeout_s} s")
 
 
+class RedisServer:
+    """A private redis-server (Debian's) on a loopback port, no persistence, that a drill can
+    stop and start again on the same port."""
+
+    def __init__(self, port: int | None = None) -> None:
+        exe = shutil.which("redis-server")
+        assert exe, "redis-server is missing: run tests/install.sh (apt-get install redis-server)"
+        self.exe = exe
+        self.port = port or _free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    """A private redis-server (Debian's) on a free loopback port, no persistence."""
-    exe = shutil.which("redis-server")
-    assert exe, "redis-server is missing: run tests/install.sh (apt-get install redis-server)"
-    port = _free_port()
-    proc = subprocess.Popen(
-        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.1)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=10)
+    server = RedisServer()
+    server.start()
+    yield server.url
+    server.stop()
 
 
-@pytest.fixture(scope="module")
-def two_servers(redis_url, melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+@contextlib.contextmanager
+def serve_two(redis_url: str, var: Path, territory_cache: Path, shared_dir: Path) -> Iterator[dict]:
     """Two `dispatch serve` processes on one SQLite file and one Redis, plus credentials."""
-    var = tmp_path_factory.mktemp("multi")
     db = var / "dispatch.sqlite"
     store = Store(db)
     team = store.add_team({"name": "Équipe R", "base_lon": MELUN[0], "base_lat": MELUN[1]})
@@ -103,7 +135,14 @@ def two_servers(redis_url, melun, tmp_path_factory, territory_cache, shared_dir)
     try:
         for url, proc in zip(urls, procs, strict=True):
             _wait_http(f"{url}/api/health", proc)
-        yield {"urls": urls, "team": team, "coord_token": coord_token, "device": device_token}
+        yield {
+            "urls": urls,
+            "team": team,
+            "coord_token": coord_token,
+            "device": device_token,
+            "db": db,
+            "procs": procs,
+        }
     finally:
         for proc in procs:
             proc.terminate()
@@ -112,6 +151,14 @@ def two_servers(redis_url, melun, tmp_path_factory, territory_cache, shared_dir)
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@pytest.fixture(scope="module")
+def two_servers(redis_url, melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """Two `dispatch serve` processes on one SQLite file and one Redis, plus credentials."""
+    var = tmp_path_factory.mktemp("multi")
+    with serve_two(redis_url, var, territory_cache, shared_dir) as servers:
+        yield servers
 
 
 def test_position_sent_to_one_process_reaches_a_coordinator_on_the_other(two_servers) -> None:  # type: ignore[no-untyped-def]
@@ -163,3 +210,167 @@ def test_both_processes_share_the_database(two_servers) -> None:  # type: ignore
         assert reply.status_code == 200, reply.text
         names = [t["name"] for t in reply.json()["items"]]
         assert "Équipe R" in names
+
+
+# -- issue 21 item 15: a Redis outage ------------------------------------------------------------
+def _fix(cid: str, lat: float) -> dict:
+    return {
+        "client_id": cid,
+        "lon": MELUN[0],
+        "lat": lat,
+        "device_time_s": time.time(),
+        "accuracy_m": 8,
+    }
+
+
+def _post_fix(url: str, token: str, fix: dict) -> float:
+    """Post one fix; the seconds the acknowledgement took."""
+    t0 = time.monotonic()
+    reply = requests.post(
+        f"{url}/api/positions",
+        json={"positions": [fix]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=15,
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["stored"] == 1, reply.text
+    return time.monotonic() - t0
+
+
+def _wait(predicate, timeout_s: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_bus_listener_is_back_within_two_seconds_and_resyncs() -> None:
+    """The manager alone: Redis stopped 8 s (python-socketio's own backoff would wait 8 s
+    more after the restart), then started again: subscribed again within 2 s of the
+    restart, a resync sent once to the local sockets, messages flow again."""
+    import redis as redis_client
+
+    from dispatch.web.redis_bus import RESYNC_EVENT, ResyncingRedisManager
+
+    server = RedisServer()
+    server.start()
+    manager = ResyncingRedisManager(server.url, channel="drill")
+    local: list[tuple[float, dict]] = []
+    manager._handle_emit = lambda message: local.append((time.monotonic(), message))
+    received: list[bytes] = []
+    threading.Thread(target=lambda: received.extend(manager._listen()), daemon=True).start()
+    try:
+        publisher = redis_client.Redis.from_url(server.url)
+        assert _wait(lambda: publisher.publish("drill", b"one") == 1, 5)
+        assert _wait(lambda: b"one" in received, 5)
+        server.stop()
+        time.sleep(8)
+        assert not manager.bus_up
+        restarted = time.monotonic()
+        server.start()
+        assert _wait(lambda: local, 6), "no resync after Redis came back"
+        lag_s = local[0][0] - restarted
+        assert lag_s <= 2.5, f"listener back {lag_s:.1f} s after Redis"
+        message = local[0][1]
+        assert message["event"] == RESYNC_EVENT and message["room"] is None
+        assert message["data"][0]["reason"] == "bus_reconnected"
+        assert message["data"][0]["down_s"] >= 8
+        publisher = redis_client.Redis.from_url(server.url)
+        assert _wait(lambda: publisher.publish("drill", b"two") == 1, 5)
+        assert _wait(lambda: b"two" in received, 5)
+        assert len(local) == 1 and manager.bus_up
+    finally:
+        server.stop()
+
+
+def test_redis_outage_drill(melun, tmp_path, territory_cache, shared_dir) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21 items 15 and 18: two processes, Redis stopped 8 s while a phone reports to
+    process A. Every report is acknowledged quickly and stored once; when Redis is back the
+    coordinator's page on process B gets `resync` within a few seconds, its snapshot then
+    holds the fixes it missed (trail and marker), and live pushes flow again."""
+    server = RedisServer()
+    server.start()
+    try:
+        with serve_two(server.url, tmp_path, territory_cache, shared_dir) as two:
+            a_url, b_url = two["urls"]
+            team_id = two["team"]["id"]
+            token = two["device"]
+            seen: list[float] = []
+            resyncs: list[tuple[float, dict]] = []
+            client = socketio.Client(reconnection=False)
+
+            @client.on("live")
+            def _live(batch: dict) -> None:
+                for p in batch.get("positions", []):
+                    if p.get("team_id") == team_id:
+                        seen.append(round(p["lat"], 6))
+
+            @client.on("resync")
+            def _resync(payload: dict) -> None:
+                resyncs.append((time.monotonic(), payload))
+
+            client.connect(
+                b_url, auth={"token": two["coord_token"]}, transports=["websocket"], wait_timeout=10
+            )
+            try:
+                time.sleep(0.5)
+                before = round(MELUN[1] + 0.001, 6)
+                _post_fix(a_url, token, _fix("before", before))
+                assert _wait(lambda: before in seen, 10), "the bus did not work before the drill"
+
+                server.stop()
+                stopped = time.monotonic()
+                # 33 m a second: a team driving (the display filter draws it, no jump, no jitter).
+                during = [round(before + 0.0003 * (k + 1), 6) for k in range(5)]
+                acks = []
+                for k, lat in enumerate(during):
+                    time.sleep(1.0)
+                    acks.append(_post_fix(a_url, token, _fix(f"during-{k}", lat)))
+                assert max(acks) < 2.0, f"acknowledgements during the outage took {acks}"
+                time.sleep(max(0.0, 8 - (time.monotonic() - stopped)))
+                assert not any(lat in seen for lat in during)
+                assert not resyncs
+
+                restarted = time.monotonic()
+                server.start()
+                assert _wait(lambda: resyncs, 8), "process B never told its pages to resync"
+                lag_s = resyncs[0][0] - restarted
+                assert lag_s <= 4.0, f"process B resynced {lag_s:.1f} s after Redis came back"
+                assert resyncs[0][1]["reason"] == "bus_reconnected"
+
+                # What map.js does on `resync`: the snapshot again, from process B.
+                snap = requests.get(
+                    f"{b_url}/api/live/snapshot",
+                    headers={"Authorization": f"Bearer {two['coord_token']}"},
+                    timeout=10,
+                ).json()
+                trail = [round(p[1], 6) for p in snap["trails"][str(team_id)]]
+                assert all(lat in trail for lat in during), trail
+                marker = next(p for p in snap["positions"] if p["team_id"] == team_id)
+                assert round(marker["lat"], 6) == during[-1]
+
+                # Live pushes from A reach B again (A's publisher may first wait one short
+                # backoff step): one fix a second until one arrives.
+                recovered = False
+                for k in range(10):
+                    after = round(during[-1] + 0.0003 * (k + 1), 6)
+                    _post_fix(a_url, token, _fix(f"after-{k}", after))
+                    if _wait(lambda after=after: after in seen, 1.0):
+                        recovered = True
+                        break
+                assert recovered, "live pushes from A did not reach B again"
+            finally:
+                client.disconnect()
+            store = Store(two["db"])
+            try:
+                rows = store.list_positions(team_id=team_id, limit=1000)
+            finally:
+                store.close()
+            ids = [r["client_id"] for r in rows]
+            assert len(ids) == len(set(ids))
+            assert {"before", *(f"during-{k}" for k in range(5))} <= set(ids)
+            print(f"drill: resync {lag_s:.2f} s after Redis restarted; acks {max(acks):.3f} s max")
+    finally:
+        server.stop()

@@ -193,19 +193,6 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "\\g<label> : le créneau \\2-\\3 finit avant de commencer",
         ),
         (
-            r"(?P<label>.+): (?:base|home) (\S+) is outside the territory: choose a place in "
-            r"(.+) \(longitude (\S+) to (\S+), latitude (\S+) to (\S+)\)",
-            "\\g<label> : le lieu \\2 est hors du territoire : choisissez un lieu dans \\3 "
-            "(longitude \\4 à \\5, latitude \\6 à \\7)",
-        ),
-        (
-            r"(?P<label>.+): (?:base|home) (\S+) is outside the territory \(swapped\? the order "
-            r"is longitude, latitude\): choose a place in (.+) \(longitude (\S+) to (\S+), "
-            r"latitude (\S+) to (\S+)\)",
-            "\\g<label> : le lieu \\2 est hors du territoire (inversé ? l'ordre est longitude, "
-            "latitude) : choisissez un lieu dans \\3 (longitude \\4 à \\5, latitude \\6 à \\7)",
-        ),
-        (
             r"(?P<label>.+): (\w+) is required",
             "\\g<label> : le champ \\2 est obligatoire",
         ),

@@ -1,0 +1,218 @@
+"""The Redis bus between server processes, back within 2 s of an outage, pages resynced.
+
+Flask-SocketIO's Redis manager (python-socketio ``RedisManager``) carries every push of one
+process to the sockets of the others. Through an outage of Redis:
+
+- what the other processes published meanwhile never arrives here, and python-socketio
+  does not send it again;
+- its listener retries after 1, 2, 4, 8, 16... s (up to 60 s), so it could come back 16 s
+  after Redis did (measured);
+- each push that cannot be published logs two errors.
+
+:class:`ResyncingRedisManager` listens with its own connection and retries after 0.1 s,
+doubling up to :data:`MAX_BACKOFF_S`; once subscribed again it sends ``resync`` to every
+socket of this process, and the pages (map, phone) reload their snapshot, which holds what
+the lost pushes said (positions, visits and plans are stored before they are pushed). While
+the bus is down a push is dropped at once (one warning per outage, the count when it comes
+back) instead of blocking the caller on two connection attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import socketio
+
+log = logging.getLogger(__name__)
+
+#: First wait before connecting again (seconds); doubled after each failure up to the bound.
+FIRST_BACKOFF_S = 0.1
+#: The longest wait between two connection attempts (seconds).
+MAX_BACKOFF_S = 2.0
+#: Seconds a connection to Redis may take before the attempt counts as failed.
+CONNECT_TIMEOUT_S = 2.0
+#: The event every socket of this process gets when the bus is back.
+RESYNC_EVENT = "resync"
+
+
+class ResyncingRedisManager(socketio.RedisManager):  # type: ignore[misc]
+    """A Redis client manager that reconnects within ``max_backoff_s`` and resyncs pages.
+
+    ``on_resync(payload)`` (optional) is called when the bus is back, just before the
+    sockets get ``resync`` with the same payload: ``{"reason": "bus_reconnected", "down_s",
+    "dropped"}``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel: str = "flask-socketio",
+        write_only: bool = False,
+        max_backoff_s: float = MAX_BACKOFF_S,
+        on_resync: Any = None,
+    ) -> None:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # No retry inside redis-py: a lost connection must reach our loop (a reconnection
+        # hidden in the client would skip the resync) and fail fast while Redis is down.
+        options = {"socket_connect_timeout": CONNECT_TIMEOUT_S, "retry": Retry(NoBackoff(), 0)}
+        super().__init__(url, channel=channel, write_only=write_only, redis_options=options)
+        self.max_backoff_s = max_backoff_s
+        self.on_resync = on_resync
+        self.resyncs = 0
+        self.dropped = 0
+        self._state_lock = threading.Lock()
+        self._down_since: float | None = None
+        self._next_publish_try = 0.0
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def bus_up(self) -> bool:
+        return self._down_since is None
+
+    def _mark_down(self, exc: Exception) -> None:
+        with self._state_lock:
+            if self._down_since is not None:
+                return
+            self._down_since = time.monotonic()
+        log.warning(
+            "Redis bus lost (%s): pushes between processes stop; connecting again every %.1f s"
+            " at most, then the pages resync",
+            type(exc).__name__,
+            self.max_backoff_s,
+        )
+
+    def _mark_up(self) -> dict[str, Any] | None:
+        """The resync payload when the bus was down, else None."""
+        with self._state_lock:
+            since, self._down_since = self._down_since, None
+            dropped, self.dropped = self.dropped, 0
+        if since is None:
+            return None
+        down_s = round(time.monotonic() - since, 2)
+        log.warning(
+            "Redis bus back after %.1f s (%d pushes could not leave this process): pages resync",
+            down_s,
+            dropped,
+        )
+        return {"reason": "bus_reconnected", "down_s": down_s, "dropped": dropped}
+
+    # -- publishing ---------------------------------------------------------------------------
+    def _publish(self, data: Any) -> Any:
+        """Publish once; while the bus is down, drop the push at once (the resync covers it)."""
+        now = time.monotonic()
+        if not self.bus_up and now < self._next_publish_try:
+            with self._state_lock:
+                self.dropped += 1
+            return None
+        try:
+            if not getattr(self, "connected", False):
+                self._redis_connect()
+            return self.redis.publish(self.channel, self.json.dumps(data))
+        except Exception as exc:
+            self.connected = False
+            self._next_publish_try = now + FIRST_BACKOFF_S * 5
+            with self._state_lock:
+                self.dropped += 1
+            self._mark_down(exc)
+            return None
+
+    # -- listening ----------------------------------------------------------------------------
+    def _listener(self) -> Any:
+        """A pub/sub connection of its own (publishing reconnects on its side)."""
+        module = self._get_redis_module()
+        client = module.Redis.from_url(self.redis_url, **self.redis_options)
+        return client, client.pubsub(ignore_subscribe_messages=True)
+
+    def _sleep(self, seconds: float) -> None:
+        server = getattr(self, "server", None)
+        if server is not None:
+            server.sleep(seconds)
+        else:
+            time.sleep(seconds)
+
+    def _redis_listen_with_retries(self) -> Any:
+        delay = FIRST_BACKOFF_S
+        while True:
+            client = pubsub = None
+            try:
+                client, pubsub = self._listener()
+                pubsub.subscribe(self.channel)
+                delay = FIRST_BACKOFF_S
+                payload = self._mark_up()
+                if payload is not None:
+                    self._resync(payload)
+                yield from pubsub.listen()
+            except Exception as exc:
+                self._mark_down(exc)
+                self._sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+            finally:
+                for closable in (pubsub, client):
+                    try:
+                        if closable is not None:
+                            closable.close()
+                    except Exception:  # already broken: nothing to release
+                        pass
+
+    def _listen(self) -> Any:
+        channel = self.channel.encode("utf-8")
+        for message in self._redis_listen_with_retries():
+            if (
+                message.get("channel") == channel
+                and message.get("type") == "message"
+                and "data" in message
+            ):
+                yield message["data"]
+
+    def _resync(self, payload: dict[str, Any]) -> None:
+        """``on_resync`` first (this process catches up with the store), then ``resync`` to
+        every socket of this process (not through the bus: it is local)."""
+        self.resyncs += 1
+        if self.on_resync is not None:
+            try:
+                self.on_resync(payload)
+            except Exception:
+                log.exception("could not catch up with the store after the bus came back")
+        try:
+            self._handle_emit(
+                {
+                    "method": "emit",
+                    "event": RESYNC_EVENT,
+                    "data": [payload],
+                    "binary": False,
+                    "namespace": "/",
+                    "room": None,
+                    "skip_sid": None,
+                    "callback": None,
+                    "host_id": self.host_id,
+                }
+            )
+        except Exception:
+            log.exception("could not send resync to this process's sockets")
+
+
+def reseed_live_board(app: Any) -> None:
+    """Move this process's live markers to the newest stored fix of each team: fixes other
+    processes took during the outage reached the database, not this board."""
+    from dispatch.live.hub import fix_from_row
+
+    hub = app.extensions.get("dispatch.live")
+    if hub is None:
+        return
+    for row in hub.store.latest_positions():
+        hub.board.seed(int(row["team_id"]), fix_from_row(row), source=row.get("source"))
+
+
+def client_manager(url: str | None, app: Any = None) -> ResyncingRedisManager | None:
+    """The manager for ``socketio.init_app(client_manager=...)``: None without Redis (the
+    default in-process manager; passing None also drops one an earlier app had set)."""
+    if not url:
+        return None
+    on_resync = None if app is None else (lambda _payload: reseed_live_board(app))
+    return ResyncingRedisManager(url, on_resync=on_resync)
