@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from dispatch.errors import DispatchError, ValidationError
 from dispatch.settings import Settings, load_settings
 from dispatch.web import redis_bus
+from dispatch.web import redis_bus
 from dispatch.web.wire import FastPacket, OrjsonCodec
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,19 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "\\g<label> : le créneau \\2-\\3 finit avant de commencer",
         ),
         (
+            r"(?P<label>.+): (?:base|home) (\S+) is outside the territory: choose a place in "
+            r"(.+) \(longitude (\S+) to (\S+), latitude (\S+) to (\S+)\)",
+            "\\g<label> : le lieu \\2 est hors du territoire : choisissez un lieu dans \\3 "
+            "(longitude \\4 à \\5, latitude \\6 à \\7)",
+        ),
+        (
+            r"(?P<label>.+): (?:base|home) (\S+) is outside the territory \(swapped\? the order "
+            r"is longitude, latitude\): choose a place in (.+) \(longitude (\S+) to (\S+), "
+            r"latitude (\S+) to (\S+)\)",
+            "\\g<label> : le lieu \\2 est hors du territoire (inversé ? l'ordre est longitude, "
+            "latitude) : choisissez un lieu dans \\3 (longitude \\4 à \\5, latitude \\6 à \\7)",
+        ),
+        (
             r"(?P<label>.+): (\w+) is required",
             "\\g<label> : le champ \\2 est obligatoire",
         ),
@@ -354,6 +368,8 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
         # "gevent" only in a process gevent patched first (`dispatch serve --server gevent`).
         async_mode=settings.server,
         message_queue=message_queue,
+        # Redis back within 2 s of an outage, then this process's pages reload their snapshot.
+        client_manager=redis_bus.client_manager(message_queue, app),
         # Redis back within 2 s of an outage, then this process's pages reload their snapshot.
         client_manager=redis_bus.client_manager(message_queue, app),
         # No cors_allowed_origins: the default accepts only the server's own origin, so a page
