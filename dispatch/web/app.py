@@ -18,7 +18,6 @@ from werkzeug.exceptions import HTTPException
 from dispatch.errors import DispatchError, ValidationError
 from dispatch.settings import Settings, load_settings
 from dispatch.web import redis_bus
-from dispatch.web import redis_bus
 from dispatch.web.wire import FastPacket, OrjsonCodec
 
 log = logging.getLogger(__name__)
@@ -368,8 +367,6 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
         # "gevent" only in a process gevent patched first (`dispatch serve --server gevent`).
         async_mode=settings.server,
         message_queue=message_queue,
-        # Redis back within 2 s of an outage, then this process's pages reload their snapshot.
-        client_manager=redis_bus.client_manager(message_queue, app),
         # Redis back within 2 s of an outage, then this process's pages reload their snapshot.
         client_manager=redis_bus.client_manager(message_queue, app),
         # No cors_allowed_origins: the default accepts only the server's own origin, so a page
