@@ -854,6 +854,8 @@ async function main() {
   socket.on("connect", () => { state.connected = true; loadSnapshot().catch((err) => console.error(err)); });
   socket.on("disconnect", () => { state.connected = false; });
   socket.on("live", (batch) => { applyBatch(batch); });
+  // The server's bus between processes came back from an outage: pushes may have been lost.
+  socket.on("resync", () => { loadSnapshot().catch((err) => console.error(err)); });
   socket.on("error", (err) => console.warn("server error", err));
   setInterval(() => {
     for (const id of markers.keys()) refreshMarkerAge(id);
