@@ -1001,6 +1001,8 @@ async function start() {
   document.getElementById("traccar").hidden = !principal.traccar_id;
   socket = connectSocket({ onStatus: setConn });
   socket.on("connect", () => { loadSnapshot().catch(console.error); flush(); });
+  // The server's bus between processes came back from an outage: pushes may have been lost.
+  socket.on("resync", () => { loadSnapshot().catch(console.error); });
   socket.on("live", (batch) => {
     syncClock(batch.server_time);
     applyLive(batch, principal.team_id);
