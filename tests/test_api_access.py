@@ -13,6 +13,9 @@ PUBLIC = {
     ("POST", "/api/session"),
     ("POST", "/api/devices/pair"),
     ("GET", "/api/openapi.json"),
+    # One-time account links: the link's token is the credential (test_hardening_accounts.py).
+    ("POST", "/api/account-links/check"),
+    ("POST", "/api/account-links/complete"),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -139,7 +140,9 @@ def test_strangers_cannot_lock_out_an_account_from_its_usual_address(world):
             _login(client, "coordinator", "wrong-password", ip=f"198.51.100.{i}")
     assert _login(client, "coordinator", PASSWORD, ip="192.0.2.10").status_code == 200
     # A limit reached on the pair (coordinator, one address) leaves other addresses alone.
-    codes = [_login(client, "planner", "wrong-password", ip="203.0.113.5").status_code for _ in range(6)]
+    codes = [
+        _login(client, "planner", "wrong-password", ip="203.0.113.5").status_code for _ in range(6)
+    ]
     assert codes == [401] * 5 + [429]
     assert _login(client, "planner", PASSWORD, ip="203.0.113.6").status_code == 200
 
@@ -231,7 +234,9 @@ def test_concurrent_password_hashes_are_bounded(world):
             guard.hashes.release()
     assert busy.status_code == 429 and busy.headers["Retry-After"] == "1"
     assert elapsed_s < 2.0
-    assert _login(world.app.test_client(), "coordinator", PASSWORD, ip="192.0.2.99").status_code == 200
+    assert (
+        _login(world.app.test_client(), "coordinator", PASSWORD, ip="192.0.2.99").status_code == 200
+    )
 
     # Measured: 16 parallel log-ins never run more than `slots` hashes at once.
     store = world.store
@@ -265,3 +270,290 @@ def test_concurrent_password_hashes_are_bounded(world):
     finally:
         del store.verify_password
     assert 1 <= peak[0] <= slots
+
+
+# -- accounts without admin-set passwords (item 2) ---------------------------------------------------
+class Inbox:
+    """A real SMTP server on loopback (aiosmtpd) keeping what it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list = []
+        inbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):  # noqa: N802
+                import email
+
+                inbox.messages.append(
+                    (envelope.rcpt_tos, email.message_from_bytes(envelope.content))
+                )
+                return "250 OK"
+
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def link_token(self, i: int = -1) -> str:
+        import re
+
+        _, message = self.messages[i]
+        body = message.get_payload(decode=True).decode()
+        match = re.search(r"https://dispatch\.example\.fr/account/#token=(\S+)", body)
+        assert match, body
+        return match.group(1)
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def mail_world(tmp_path, inbox):
+    from api_world import make_world
+
+    w = make_world(
+        tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=inbox.port,
+        smtp_starttls=False,
+        smtp_from="Dispatch <dispatch@example.fr>",
+        public_url="https://dispatch.example.fr",
+    )
+    yield w
+    w.store.close()
+
+
+def _admin(w):
+    return w.headers("admin")
+
+
+def test_admin_cannot_set_or_reset_a_password(world):
+    """Before: POST /api/users with a password, or PATCH a coordinator's password, let an
+    admin log in as a coordinator and read patient details."""
+    from api_world import PASSWORD
+
+    client = world.app.test_client()
+    r = client.post(
+        "/api/users",
+        json={"username": "faux-coord", "role": "coordinator", "password": "admin-knows-it-1"},
+        headers=_admin(world),
+    )
+    assert r.status_code == 403 and "never sets or resets" in r.get_json()["error"]
+    assert not world.store.user_exists("faux-coord")
+    r = client.patch(
+        f"/api/users/{world.ids['coordinator']}",
+        json={"password": "admin-knows-it-1"},
+        headers=_admin(world),
+    )
+    assert r.status_code == 403 and "password-link" in r.get_json()["error"]
+    assert _login(client, "coordinator", "admin-knows-it-1").status_code == 401
+    assert _login(client, "coordinator", PASSWORD, ip="10.0.0.2").status_code == 200
+    # An admin cannot make themselves a coordinator either.
+    r = client.patch(
+        f"/api/users/{world.ids['admin']}", json={"role": "coordinator"}, headers=_admin(world)
+    )
+    assert r.status_code == 403
+    actions = [e["action"] for e in world.store.account_events(since_s=0)]
+    assert actions.count("user.password_refused") == 2
+
+
+def test_new_account_is_activated_by_the_user_through_an_emailed_link(mail_world, inbox):
+    w = mail_world
+    client = w.app.test_client()
+    r = client.post(
+        "/api/users",
+        json={"username": "claire", "role": "coordinator", "email": "claire@example.fr"},
+        headers=_admin(w),
+    )
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["mail"]["sent"] is True and "token" not in str(body)
+    assert body["user"]["has_password"] is False
+    [(rcpt, message)] = inbox.messages
+    assert rcpt == ["claire@example.fr"] and "activez votre compte" in message["Subject"]
+    token = inbox.link_token()
+    # Only the token's hash is stored.
+    raw = w.store.write(lambda c: [tuple(r) for r in c.execute("SELECT * FROM account_links")])
+    assert token not in str(raw)
+    page = client.get("/account/")
+    assert page.status_code == 200 and b'lang="fr"' in page.data
+    check = client.post("/api/account-links/check", json={"token": token})
+    assert check.status_code == 200 and check.get_json()["user"]["username"] == "claire"
+    assert check.get_json()["purpose"] == "activate"
+    short = client.post("/api/account-links/complete", json={"token": token, "password": "short"})
+    assert short.status_code == 400
+    done = client.post(
+        "/api/account-links/complete", json={"token": token, "password": "claire-choisit-1"}
+    )
+    assert done.status_code == 200
+    assert _login(client, "claire", "claire-choisit-1").status_code == 200
+    again = client.post(
+        "/api/account-links/complete", json={"token": token, "password": "someone-else-2"}
+    )
+    assert again.status_code == 404 and "already used" in again.get_json()["error"]
+    # Coordinators see who created the account, who sent the link and that it was used.
+    events = client.get("/api/account-events", headers=w.headers("coordinator")).get_json()
+    seen = [(e["action"], e["actor_name"], e["target_name"]) for e in events["events"]]
+    assert ("user.create", "admin", "claire") in seen
+    assert ("user.password_link", "admin", "claire") in seen
+    assert ("user.activated", "claire", "claire") in seen
+    assert all("ip" not in e for e in events["events"])
+    assert client.get("/api/account-events", headers=w.headers("planner")).status_code == 403
+
+
+def test_reset_link_for_a_coordinator_keeps_the_password_until_the_user_chooses(mail_world, inbox):
+    from api_world import PASSWORD
+
+    w = mail_world
+    client = w.app.test_client()
+    w.store.update_user(w.ids["coordinator"], email="coord@example.fr")
+    r = client.post(f"/api/users/{w.ids['coordinator']}/password-link", json={}, headers=_admin(w))
+    assert r.status_code == 200 and r.get_json()["purpose"] == "reset"
+    assert r.get_json()["expires_at_s"] - time.time() <= 2 * 3600 + 5
+    [(rcpt, _)] = inbox.messages
+    assert rcpt == ["coord@example.fr"]
+    assert _login(client, "coordinator", PASSWORD).status_code == 200
+    # The admin cannot redirect the links to an address of their own.
+    r = client.patch(
+        f"/api/users/{w.ids['coordinator']}",
+        json={"email": "admin@evil.example"},
+        headers=_admin(w),
+    )
+    assert r.status_code == 403 and "dispatch user email" in r.get_json()["error"]
+    token = inbox.link_token()
+    done = client.post(
+        "/api/account-links/complete", json={"token": token, "password": "nouveau-secret-9"}
+    )
+    assert done.status_code == 200
+    assert _login(client, "coordinator", PASSWORD, ip="10.0.0.3").status_code == 401
+    assert _login(client, "coordinator", "nouveau-secret-9", ip="10.0.0.4").status_code == 200
+    events = client.get("/api/account-events", headers=w.headers("coordinator")).get_json()
+    assert [e["action"] for e in events["events"]][:2] == [
+        "user.password_reset",
+        "user.password_link",
+    ]
+
+
+def test_expired_link_and_links_of_a_pending_account(mail_world, inbox):
+    w = mail_world
+    client = w.app.test_client()
+    user = w.store.add_user("lent", role="planner", email="lent@example.fr")
+    old = w.store.create_account_link(user["id"], purpose="activate", created_by="cli", ttl_s=-1)
+    r = client.post("/api/account-links/check", json={"token": old["token"]})
+    assert r.status_code == 404 and "expired" in r.get_json()["error"]
+    first = w.store.create_account_link(user["id"], purpose="activate", created_by="cli")
+    # Before activation, the admin may correct the address; links sent before stop working.
+    r = client.patch(
+        f"/api/users/{user['id']}", json={"email": "lent2@example.fr"}, headers=_admin(w)
+    )
+    assert r.status_code == 200
+    assert (
+        client.post("/api/account-links/check", json={"token": first["token"]}).status_code == 404
+    )
+    r = client.post(f"/api/users/{user['id']}/password-link", json={}, headers=_admin(w))
+    assert r.status_code == 200 and r.get_json()["purpose"] == "activate"
+    assert inbox.messages[-1][0] == ["lent2@example.fr"]
+
+
+def test_without_smtp_the_screen_is_told_how_to_configure_it(world):
+    client = world.app.test_client()
+    status = client.get("/api/mail", headers=_admin(world)).get_json()["mail"]
+    assert status["configured"] is False and "smtp_host" in status["how"]
+    r = client.post(
+        "/api/users",
+        json={"username": "sans-mail", "role": "coordinator", "email": "x@example.fr"},
+        headers=_admin(world),
+    )
+    assert r.status_code == 503 and r.get_json()["code"] == "mail_not_configured"
+    assert "dispatch user add" in r.get_json()["error"]
+    assert not world.store.user_exists("sans-mail")
+    # Without an address, the account is created without any password (phones, API tokens).
+    r = client.post(
+        "/api/users", json={"username": "membre-c", "role": "planner"}, headers=_admin(world)
+    )
+    assert r.status_code == 201 and r.get_json()["mail"] == {"sent": False}
+
+
+def test_smtp_failure_is_a_clear_503_and_the_password_never_reaches_the_log(tmp_path, caplog):
+    import logging
+    import socket
+
+    from api_world import make_world
+
+    from dispatch.mail import Mailer
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    w = make_world(
+        tmp_path, smtp_host="127.0.0.1", smtp_port=port, smtp_from="d@example.fr", smtp_user="u"
+    )
+    w.app.extensions["dispatch.mailer"] = Mailer(
+        w.app.extensions["dispatch.settings"], env={"DISPATCH_SMTP_PASSWORD": "smtp-secret-42"}
+    )
+    w.store.update_user(w.ids["planner"], email="p@example.fr")
+    try:
+        with caplog.at_level(logging.DEBUG):
+            r = w.app.test_client().post(
+                f"/api/users/{w.ids['planner']}/password-link", json={}, headers=_admin(w)
+            )
+        assert r.status_code == 503 and r.get_json()["code"] == "mail_failed"
+        assert r.headers["Retry-After"] == "60"
+        assert f"127.0.0.1:{port}" in r.get_json()["error"]
+        assert "smtp-secret-42" not in caplog.text and "smtp-secret-42" not in r.get_data(
+            as_text=True
+        )
+    finally:
+        w.store.close()
+
+
+def test_server_operator_cli_still_sets_passwords_and_addresses(tmp_path, monkeypatch):
+    """Shell access to the server is full access already: `dispatch user add/passwd` keep
+    setting passwords; `dispatch user email` is the only way to change an address in use."""
+    from api_world import fast_password_hashing
+    from click.testing import CliRunner
+
+    from dispatch.cli import cli
+    from dispatch.store import Store
+
+    fast_password_hashing()
+    monkeypatch.setenv("DISPATCH_VAR_DIR", str(tmp_path / "var"))
+
+    def run(*args, input=None):
+        result = CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run(
+        "user",
+        "add",
+        "marie",
+        "--role",
+        "coordinator",
+        "--email",
+        "m@example.fr",
+        "--password-stdin",
+        input="premier-mot-de-passe\n",
+    )
+    run("user", "passwd", "marie", "--password-stdin", input="second-mot-de-passe\n")
+    run("user", "email", "marie", "marie@example.fr")
+    store = Store(tmp_path / "var" / "dispatch.sqlite")
+    try:
+        assert store.verify_password("marie", "second-mot-de-passe")["email"] == "marie@example.fr"
+        actions = [e["action"] for e in store.account_events(since_s=0)]
+        assert actions == ["user.update", "user.password", "user.create"]
+    finally:
+        store.close()

@@ -38,6 +38,7 @@ def user() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What the user may do.")
 @click.option("--team", "team_name", help="Team of a team_member (its name).")
 @click.option("--display-name", help="Name shown on screens (default: NAME).")
+@click.option("--email", help="E-mail address for the password links of the admin screen.")
 @click.option(
     "--password-stdin",
     is_flag=True,
@@ -51,6 +52,7 @@ def user_add(
     role: str,
     team_name: str | None,
     display_name: str | None,
+    email: str | None,
     password_stdin: bool,
     no_password: bool,
 ) -> None:
@@ -66,7 +68,12 @@ def user_add(
     elif not no_password:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     created = store.add_user(
-        name, role=role, team_id=team_id, password=password, display_name=display_name
+        name,
+        role=role,
+        team_id=team_id,
+        password=password,
+        display_name=display_name,
+        email=email,
     )
     store.audit("cli", "user.create", target=f"user:{created['id']}", detail={"role": role})
     team = f", team {team_name}" if team_name else ""
@@ -121,6 +128,25 @@ def user_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
     store.update_user(found["id"], password=password)
     store.audit("cli", "user.password", target=f"user:{found['id']}")
     click.echo(f"password of {name} changed")
+
+
+@user.command("email")
+@click.argument("name")
+@click.argument("address")
+@click.pass_context
+def user_email(ctx: click.Context, name: str, address: str) -> None:
+    """Set the e-mail address that receives NAME's activation and password-reset links.
+
+    The admin screen cannot change it once the account is in use (a new address would let
+    whoever holds it choose the password); links already sent stop working.
+
+    Example: dispatch user email marie marie.dupont@ssiad-exemple.fr
+    """
+    store = _open(ctx)
+    found = store.find_user(name)
+    store.update_user(found["id"], email=address)
+    store.audit("cli", "user.update", target=f"user:{found['id']}", detail={"fields": ["email"]})
+    click.echo(f"e-mail address of {name} set")
 
 
 @user.command("disable")

@@ -17,6 +17,7 @@ from dispatch.errors import (
     RateLimitedError,
     ValidationError,
 )
+from dispatch.mail import check_address
 from dispatch.store.core import now_s
 from dispatch.store.models import check_password, parse_id, parse_role, parse_username
 from dispatch.store.rows import Page, clamp_page, select_page, to_dict, where_clause
@@ -31,6 +32,24 @@ DEVICE_TOKEN_PREFIX = "dsp_d_"
 PAIRING_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 PAIRING_TTL_S = 15 * 60
 SESSION_TTL_S = 12 * 3600
+ACCOUNT_LINK_PREFIX = "dsp_a_"
+#: How long an activation link (new account) and a password-reset link work.
+ACTIVATION_TTL_S = 72 * 3600
+RESET_TTL_S = 2 * 3600
+LINK_PURPOSES = ("activate", "reset")
+#: Audit actions about accounts that coordinators are shown (who did what to which account).
+ACCOUNT_ACTIONS = (
+    "user.create",
+    "user.update",
+    "user.password_link",
+    "user.activated",
+    "user.password_reset",
+    "user.password_refused",
+    "user.password",
+    "user.disable",
+    "token.create",
+    "token.revoke",
+)
 #: Seconds between two "last used" updates of a token (no write on every request).
 TOUCH_EVERY_S = 60.0
 
@@ -74,9 +93,13 @@ class AccountsMixin:
         team_id: int | None = None,
         password: str | None = None,
         display_name: str | None = None,
+        email: str | None = None,
     ) -> dict[str, Any]:
-        """Create a user; a ``team_member`` must name its team. Returns the user (no hash)."""
+        """Create a user; a ``team_member`` must name its team. Returns the user (no hash).
+
+        ``email`` is where activation and password-reset links are sent."""
         username = parse_username(username)
+        email = check_address(email) if email is not None else None
         role = parse_role(role)
         team_id = parse_id(team_id, what="team_id")
         if display_name is not None and (
@@ -99,8 +122,8 @@ class AccountsMixin:
                 raise NotFoundError(f"team {team_id} does not exist")
             cur = conn.execute(
                 "INSERT INTO users (username, display_name, role, team_id, password_hash, active,"
-                " created_at_s) VALUES (?, ?, ?, ?, ?, 1, ?)",
-                (username, display_name or username, role, team_id, password_hash, now_s()),
+                " created_at_s, email) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+                (username, display_name or username, role, team_id, password_hash, now_s(), email),
             )
             return int(cur.lastrowid or 0)
 
@@ -142,7 +165,7 @@ class AccountsMixin:
         return Page([self.get_user(i) for i in ids], total=total, limit=limit, offset=offset)
 
     def update_user(self, user_id: int, **changes: Any) -> dict[str, Any]:
-        """Change ``role``, ``team_id``, ``display_name``, ``active`` or ``password``."""
+        """Change ``role``, ``team_id``, ``display_name``, ``active``, ``email`` or ``password``."""
         current = self.get_user(user_id)
         sets: dict[str, Any] = {}
         if "role" in changes:
@@ -170,11 +193,13 @@ class AccountsMixin:
             sets["active"] = int(changes["active"])
         if changes.get("password") is not None:
             sets["password_hash"] = _hasher.hash(check_password(changes["password"]))
-        unknown = set(changes) - {"role", "team_id", "display_name", "active", "password"}
+        if "email" in changes:
+            sets["email"] = check_address(changes["email"]) if changes["email"] else None
+        unknown = set(changes) - {"role", "team_id", "display_name", "active", "password", "email"}
         if unknown:
             raise ValidationError(
                 f"user: unknown field(s) {', '.join(sorted(unknown))}; "
-                "known: role, team_id, display_name, active, password"
+                "known: role, team_id, display_name, active, email, password"
             )
         if not sets:
             return current
@@ -191,6 +216,12 @@ class AccountsMixin:
                 raise NotFoundError(f"team {sets['team_id']} does not exist")
             cols = ", ".join(f"{k} = ?" for k in sets)
             conn.execute(f"UPDATE users SET {cols} WHERE id = ?", (*sets.values(), user_id))
+            if "email" in sets:
+                # Links already sent went to the old address: they stop working.
+                conn.execute(
+                    "UPDATE account_links SET used_at_s = ? WHERE user_id = ? AND used_at_s IS NULL",
+                    (now_s(), user_id),
+                )
             if sets.get("active") == 0 or "password_hash" in sets or role_changed:
                 # Disabling, re-keying or changing role ends every open session.
                 conn.execute(
@@ -327,6 +358,116 @@ class AccountsMixin:
             )
         )
         return self.get_user(row["id"])
+
+    # -- one-time account links (activation, password reset) ------------------------------------
+    def create_account_link(
+        self, user_id: int, *, purpose: str, created_by: str, ttl_s: float | None = None
+    ) -> dict[str, Any]:
+        """A one-time link token for ``user_id`` to choose their password (shown once).
+
+        ``purpose`` is ``activate`` (the account has no password yet) or ``reset``. Earlier
+        unused links of the user stop working. Returns ``{"token", "purpose", "expires_at_s",
+        "user"}``; only the token's SHA-256 is stored.
+        """
+        if purpose not in LINK_PURPOSES:
+            raise ValidationError(f"purpose must be one of {', '.join(LINK_PURPOSES)}")
+        user = self.get_user(user_id)
+        ttl_s = (
+            ttl_s
+            if ttl_s is not None
+            else (ACTIVATION_TTL_S if purpose == "activate" else RESET_TTL_S)
+        )
+        token = ACCOUNT_LINK_PREFIX + secrets.token_urlsafe(32)
+        now = now_s()
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE account_links SET used_at_s = ? WHERE user_id = ? AND used_at_s IS NULL",
+                (now, user_id),
+            )
+            conn.execute(
+                "INSERT INTO account_links (user_id, token_hash, purpose, created_by,"
+                " created_at_s, expires_at_s) VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, token_hash(token), purpose, created_by, now, now + ttl_s),
+            )
+
+        self.engine.write(job)
+        return {"token": token, "purpose": purpose, "expires_at_s": now + ttl_s, "user": user}
+
+    def _live_link(self, conn: sqlite3.Connection, token: str) -> sqlite3.Row:
+        row = None
+        if isinstance(token, str) and token.startswith(ACCOUNT_LINK_PREFIX) and len(token) < 200:
+            row = conn.execute(
+                "SELECT l.*, u.active FROM account_links l JOIN users u ON u.id = l.user_id"
+                " WHERE l.token_hash = ? AND l.used_at_s IS NULL AND l.expires_at_s > ?",
+                (token_hash(token), now_s()),
+            ).fetchone()
+        if row is None or not row["active"]:
+            raise NotFoundError(
+                "this link is unknown, expired or already used: ask an administrator to send"
+                " a new one"
+            )
+        return row
+
+    def account_link(self, token: str) -> dict[str, Any]:
+        """What a live link is for: ``{"purpose", "expires_at_s", "user": {username,
+        display_name}}``; NotFoundError when it is unknown, expired or used."""
+        with self.engine.read() as conn:
+            row = self._live_link(conn, token)
+        user = self.get_user(row["user_id"])
+        return {
+            "purpose": row["purpose"],
+            "expires_at_s": row["expires_at_s"],
+            "user": {"username": user["username"], "display_name": user["display_name"]},
+        }
+
+    def complete_account_link(self, token: str, password: str) -> dict[str, Any]:
+        """Set the password chosen through a live link, once: the link and the user's other
+        links stop working, and the user's open sessions end. Returns the user and the
+        link's purpose."""
+        new_hash = _hasher.hash(check_password(password))
+
+        def job(conn: sqlite3.Connection) -> tuple[int, str]:
+            row = self._live_link(conn, token)
+            now = now_s()
+            conn.execute(
+                "UPDATE account_links SET used_at_s = ? WHERE user_id = ? AND used_at_s IS NULL",
+                (now, row["user_id"]),
+            )
+            conn.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, row["user_id"])
+            )
+            conn.execute(
+                "UPDATE sessions SET revoked_at_s = ? WHERE user_id = ? AND revoked_at_s IS NULL",
+                (now, row["user_id"]),
+            )
+            return int(row["user_id"]), str(row["purpose"])
+
+        user_id, purpose = self.engine.write(job)
+        return {"user": self.get_user(user_id), "purpose": purpose}
+
+    def account_events(self, *, since_s: float, limit: int = 200) -> list[dict[str, Any]]:
+        """Audit lines about accounts (see ACCOUNT_ACTIONS) since ``since_s``, newest first,
+        with the names of the actor and of the account concerned."""
+        marks = ", ".join("?" for _ in ACCOUNT_ACTIONS)
+        with self.engine.read() as conn:
+            rows = conn.execute(
+                f"SELECT * FROM audit_log WHERE action IN ({marks}) AND at_s >= ?"
+                " ORDER BY id DESC LIMIT ?",
+                (*ACCOUNT_ACTIONS, float(since_s), int(limit)),
+            ).fetchall()
+            names = {
+                f"user:{r['id']}": r["username"]
+                for r in conn.execute("SELECT id, username FROM users")
+            }
+        events = []
+        for row in rows:
+            item = to_dict(row)
+            assert item is not None
+            item["actor_name"] = names.get(item.get("actor") or "", item.get("actor"))
+            item["target_name"] = names.get(item.get("target") or "", item.get("target"))
+            events.append(item)
+        return events
 
     # -- API tokens ----------------------------------------------------------------------------
     def create_api_token(self, user_id: int, *, label: str = "cli") -> str:

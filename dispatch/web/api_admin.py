@@ -1,20 +1,54 @@
-"""REST endpoints for administrators: users, API tokens, paired devices and the audit log."""
+"""REST endpoints for administrators: users, API tokens, paired devices and the audit log.
+
+The rule for passwords (issue 21): **no one sets or sees another user's password over the
+web.** An administrator creates an account with the user's e-mail address; the server e-mails
+a one-time link (expires, works once, only its hash is stored) with which the user chooses
+their password on ``/account/``. For an account in use, an administrator can only have a
+reset link e-mailed to the address the account already has (which they cannot change once
+the account is in use). Every such action is in the audit log and shown to coordinators
+(``GET /api/account-events``, the "Comptes" tab of ``/admin/``). The server operator's
+command line (``dispatch user add/passwd``) still sets passwords: shell access to the server
+is full access already.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
-from dispatch.errors import PermissionDeniedError, ValidationError
+from dispatch.errors import (
+    ConflictError,
+    DispatchError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ValidationError,
+)
+from dispatch.limits import RateLimiter
+from dispatch.mail import Mailer
 from dispatch.store.models import ROLES
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import PAGE_PARAMS, operation, path_param, query_param
 from dispatch.web.rest import arg_int, json_body, ok, page_args, paged, publish
 
-#: Fields PATCH /api/users/{id} may change.
-USER_FIELDS = {"role", "team_id", "display_name", "active", "password"}
+#: Fields PATCH /api/users/{id} may change (``password`` only to be refused with the rule).
+USER_FIELDS = {"role", "team_id", "display_name", "active", "email", "password"}
+MAILER_KEY = "dispatch.mailer"
+LINK_LIMITER_KEY = "dispatch.account_link_limiter"
+#: Link checks and completions allowed per address per minute (the page makes two per use).
+LINK_ATTEMPTS_PER_MIN = 20
+#: Days of account actions shown to coordinators.
+ACCOUNT_EVENTS_DAYS = 90
+PARIS = ZoneInfo("Europe/Paris")
+
+NO_PASSWORD_RULE = (
+    "an administrator never sets or resets another user's password: give the account an"
+    " e-mail address and send it a link (POST /api/users/{id}/password-link), with which the"
+    " user chooses their own; on the server, `dispatch user passwd NAME` still works"
+)
 
 bp = Blueprint("api_admin", __name__)
 
@@ -25,7 +59,7 @@ USER_INPUT = {
         "role": {"enum": list(ROLES)},
         "team_id": {"type": ["integer", "null"], "minimum": 1},
         "display_name": {"type": "string", "minLength": 1, "maxLength": 80},
-        "password": {"type": "string", "minLength": 10, "maxLength": 1024},
+        "email": {"type": "string", "format": "email", "maxLength": 254},
         "active": {"type": "boolean"},
     },
     "additionalProperties": False,
@@ -39,9 +73,12 @@ OPENAPI_PATHS = {
             "List users", roles=_ADMIN, tags=["admin"], params=PAGE_PARAMS, paged=True
         ),
         "post": operation(
-            "Create a user",
+            "Create a user; with an e-mail address, the server e-mails a one-time activation link",
             roles=_ADMIN,
             tags=["admin"],
+            description="No password is accepted (403): the user chooses it through the link. "
+            "Answers 503 (code mail_not_configured) when an address is given and no SMTP "
+            "server is configured. 'mail' says whether the link was sent.",
             body={**USER_INPUT, "required": ["username", "role"]},
             status=201,
             response=USER_OUTPUT,
@@ -56,7 +93,7 @@ OPENAPI_PATHS = {
             response=USER_OUTPUT,
         ),
         "patch": operation(
-            "Change a user (role, team, password, active)",
+            "Change a user (role, team, name, active; e-mail only before activation)",
             roles=_ADMIN,
             tags=["admin"],
             params=[path_param("user_id")],
@@ -70,6 +107,97 @@ OPENAPI_PATHS = {
             },
             response=USER_OUTPUT,
         ),
+    },
+    "/api/users/{user_id}/password-link": {
+        "post": operation(
+            "E-mail the user a one-time link to choose their password",
+            roles=_ADMIN,
+            tags=["admin"],
+            description="An activation link for an account without a password, else a reset "
+            "link; the password stays unchanged until the user opens the link. Coordinators "
+            "see the action (GET /api/account-events).",
+            params=[path_param("user_id")],
+            body={"type": "object", "additionalProperties": False},
+            response={
+                "type": "object",
+                "required": ["ok", "purpose", "expires_at_s"],
+                "properties": {
+                    "ok": {"const": True},
+                    "purpose": {"enum": ["activate", "reset"]},
+                    "expires_at_s": {"type": "number"},
+                    "user": {"type": "object"},
+                },
+            },
+        )
+    },
+    "/api/mail": {
+        "get": operation(
+            "Is an SMTP server configured for account e-mails (and how to configure it)?",
+            roles=_ADMIN,
+            tags=["admin"],
+            response={
+                "type": "object",
+                "required": ["ok", "mail"],
+                "properties": {"ok": {"const": True}, "mail": {"type": "object"}},
+            },
+        )
+    },
+    "/api/account-events": {
+        "get": operation(
+            "Actions on accounts (created, changed, links sent, passwords chosen), newest first",
+            roles=("coordinator", "admin"),
+            tags=["admin"],
+            description=f"The last {ACCOUNT_EVENTS_DAYS} days: who did what to which account.",
+            response={
+                "type": "object",
+                "required": ["ok", "events"],
+                "properties": {"ok": {"const": True}, "events": {"type": "array"}},
+            },
+        )
+    },
+    "/api/account-links/check": {
+        "post": operation(
+            "What a one-time account link is for (public; the token is the link's secret)",
+            roles=None,
+            tags=["auth"],
+            body={
+                "type": "object",
+                "required": ["token"],
+                "properties": {"token": {"type": "string", "maxLength": 200}},
+                "additionalProperties": False,
+            },
+            response={
+                "type": "object",
+                "required": ["ok", "purpose", "user"],
+                "properties": {
+                    "ok": {"const": True},
+                    "purpose": {"enum": ["activate", "reset"]},
+                    "expires_at_s": {"type": "number"},
+                    "user": {"type": "object"},
+                },
+            },
+        )
+    },
+    "/api/account-links/complete": {
+        "post": operation(
+            "Choose your password with a one-time account link (public; works once)",
+            roles=None,
+            tags=["auth"],
+            body={
+                "type": "object",
+                "required": ["token", "password"],
+                "properties": {
+                    "token": {"type": "string", "maxLength": 200},
+                    "password": {"type": "string", "minLength": 10, "maxLength": 1024},
+                },
+                "additionalProperties": False,
+            },
+            response={
+                "type": "object",
+                "required": ["ok", "user"],
+                "properties": {"ok": {"const": True}, "user": {"type": "object"}},
+            },
+        )
     },
     "/api/users/{user_id}/tokens": {
         "get": operation(
@@ -153,20 +281,34 @@ def list_users() -> ResponseReturnValue:
 @require("admin")
 def create_user() -> ResponseReturnValue:
     data = json_body()
-    unknown = set(data) - {"username", "role", "team_id", "display_name", "password", "active"}
+    if "password" in data:
+        _refuse_password(None)
+    unknown = set(data) - {"username", "role", "team_id", "display_name", "email", "active"}
     if unknown:
         raise ValidationError(f"unknown field(s) {', '.join(sorted(unknown))}")
     if "active" in data:
         raise ValidationError("a new user is active: set active later with PATCH")
-    user = get_store().add_user(
+    email = data.get("email") or None
+    if email is not None:
+        mailer().require()  # before the account exists: nothing half done
+    store = get_store()
+    user = store.add_user(
         data.get("username"),  # type: ignore[arg-type]
         role=data.get("role"),  # type: ignore[arg-type]
         team_id=data.get("team_id"),
-        password=data.get("password"),
         display_name=data.get("display_name"),
+        email=email,
     )
-    _audit("user.create", f"user:{user['id']}", {"role": user["role"]})
-    return ok(201, user=user)
+    _audit("user.create", f"user:{user['id']}", {"role": user["role"], "email": bool(email)})
+    mail: dict[str, Any] = {"sent": False}
+    if email is not None:
+        try:
+            link = _send_link(user, "activate")
+            mail = {"sent": True, "expires_at_s": link["expires_at_s"]}
+        except DispatchError as exc:
+            # The account exists: the screen says so and the link can be sent again.
+            mail = {"sent": False, "error": exc.message}
+    return ok(201, user=user, mail=mail)
 
 
 @bp.get("/api/users/<int:user_id>")
@@ -185,10 +327,115 @@ def update_user(user_id: int) -> ResponseReturnValue:
             f"user: unknown field(s) {', '.join(sorted(map(repr, unknown)))}; "
             f"known: {', '.join(sorted(USER_FIELDS))}"
         )
-    user = get_store().update_user(user_id, **data)
-    _audit("user.update", f"user:{user_id}", {"fields": sorted(data)})
+    if "password" in data:
+        _refuse_password(user_id)
+    store = get_store()
+    current = store.get_user(user_id)
+    principal = current_principal()
+    if principal.id == user_id and (
+        ("role" in data and data["role"] != current["role"]) or data.get("active") is False
+    ):
+        raise PermissionDeniedError(
+            "you cannot change your own role or disable yourself: another administrator or"
+            " the server operator (`dispatch user ...`) does it"
+        )
+    if "email" in data and data["email"] != current.get("email") and current["has_password"]:
+        raise PermissionDeniedError(
+            "the e-mail address of an account in use cannot be changed from this screen (a"
+            " new address would receive its password-reset links): the server operator runs"
+            f" `dispatch user email {current['username']} ADDRESS`"
+        )
+    user = store.update_user(user_id, **data)
+    detail: dict[str, Any] = {"fields": sorted(data)}
+    if "role" in data and data["role"] != current["role"]:
+        detail.update(role_from=current["role"], role=user["role"])
+    _audit("user.update", f"user:{user_id}", detail)
     publish("user_changed", user)  # live sockets of this user: re-checked, moved or ended
     return ok(user=user)
+
+
+@bp.post("/api/users/<int:user_id>/password-link")
+@require("admin")
+def password_link(user_id: int) -> ResponseReturnValue:
+    """E-mail the user a link to choose their password: activation or reset."""
+    data = json_body() if request.get_data() else {}
+    if data:
+        raise ValidationError(f"unknown field(s) {', '.join(sorted(data))}: send {{}}")
+    user = get_store().get_user(user_id)
+    if not user["active"]:
+        raise ConflictError(
+            f"user {user['username']} is disabled: enable the account before sending a link"
+        )
+    if not user.get("email"):
+        raise ConflictError(
+            f"user {user['username']} has no e-mail address: the server operator sets one with"
+            f" `dispatch user email {user['username']} ADDRESS`"
+        )
+    link = _send_link(user, "reset" if user["has_password"] else "activate")
+    return ok(purpose=link["purpose"], expires_at_s=link["expires_at_s"], user=user)
+
+
+@bp.get("/api/mail")
+@require("admin")
+def mail_status() -> ResponseReturnValue:
+    return ok(mail=mailer().status())
+
+
+@bp.get("/api/account-events")
+@require("coordinator")
+def account_events() -> ResponseReturnValue:
+    """Who did what to which account: coordinators see what administrators do."""
+    from dispatch.store.core import now_s
+
+    events = get_store().account_events(since_s=now_s() - ACCOUNT_EVENTS_DAYS * 86400)
+    keep = (
+        "id",
+        "at_s",
+        "actor",
+        "actor_name",
+        "role",
+        "action",
+        "target",
+        "target_name",
+        "detail",
+    )
+    return ok(events=[{k: e.get(k) for k in keep} for e in events])
+
+
+@bp.get("/account/")
+def account_page() -> Response:
+    """The page a one-time link opens (the token is in the fragment, never sent in a URL)."""
+    from dispatch.web.pages import _page
+
+    response = _page("account.html")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/account-links/check")
+def check_link() -> ResponseReturnValue:
+    data = _link_body({"token"})
+    found = get_store().account_link(data["token"])
+    return ok(**found)
+
+
+@bp.post("/api/account-links/complete")
+def complete_link() -> ResponseReturnValue:
+    from dispatch.web.api_auth import login_guard
+
+    data = _link_body({"token", "password"})
+    password = data.get("password")
+    if not isinstance(password, str):
+        raise ValidationError("password is required (text of at least 10 characters)")
+    with login_guard().hashing():
+        done = get_store().complete_account_link(data["token"], password)
+    user = done["user"]
+    action = "user.activated" if done["purpose"] == "activate" else "user.password_reset"
+    get_store().audit(
+        f"user:{user['id']}", action, role=user["role"], target=f"user:{user['id']}", ip=client_ip()
+    )
+    publish("user_changed", user)  # sessions ended by the new password: their sockets too
+    return ok(user={"username": user["username"], "role": user["role"]})
 
 
 @bp.get("/api/users/<int:user_id>/tokens")
@@ -255,6 +502,97 @@ def audit_log() -> ResponseReturnValue:
     target = request.args.get("target") or None
     actor = request.args.get("actor") or None
     return paged(get_store().list_audit(target=target, actor=actor, limit=limit, offset=offset))
+
+
+def mailer(app: Flask | None = None) -> Mailer:
+    """The app's Mailer (from the settings; tests may put another in app.extensions)."""
+    app = app or current_app
+    found = app.extensions.get(MAILER_KEY)
+    if found is None:
+        found = app.extensions[MAILER_KEY] = Mailer(app.extensions["dispatch.settings"])
+    return found  # type: ignore[no-any-return]
+
+
+def _refuse_password(user_id: int | None) -> None:
+    principal = current_principal()
+    get_store().audit(
+        principal.actor,
+        "user.password_refused",
+        role=principal.role,
+        target=f"user:{user_id}" if user_id is not None else None,
+        ip=client_ip(),
+    )
+    raise PermissionDeniedError(NO_PASSWORD_RULE)
+
+
+def _link_body(fields: set[str]) -> dict[str, Any]:
+    limiter = current_app.extensions.get(LINK_LIMITER_KEY)
+    if limiter is None:
+        limiter = current_app.extensions.setdefault(
+            LINK_LIMITER_KEY, RateLimiter(LINK_ATTEMPTS_PER_MIN, 60.0)
+        )
+    decision = limiter.hit(client_ip())
+    if not decision.allowed:
+        raise RateLimitedError(
+            f"too many link attempts from this address: retry in {decision.retry_after_header} s",
+            retry_after_s=decision.retry_after_s,
+        )
+    data = json_body()
+    unknown = set(data) - fields
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}"
+        )
+    token = data.get("token")
+    if not isinstance(token, str) or not token or len(token) > 200:
+        raise ValidationError("token is required: open the link from the e-mail again")
+    return data
+
+
+def _base_url() -> str:
+    settings = current_app.extensions["dispatch.settings"]
+    return (settings.public_url or request.host_url).rstrip("/")
+
+
+def _when(at_s: float, locale: str) -> str:
+    moment = dt.datetime.fromtimestamp(at_s, PARIS)
+    return moment.strftime("%d/%m/%Y %H:%M" if locale == "fr" else "%Y-%m-%d %H:%M")
+
+
+def _send_link(user: dict[str, Any], purpose: str) -> dict[str, Any]:
+    """Create a one-time link for ``user``, e-mail it to the user's address, audit it."""
+    send = mailer()
+    send.require()
+    principal = current_principal()
+    store = get_store()
+    link = store.create_account_link(user["id"], purpose=purpose, created_by=principal.actor)
+    url = f"{_base_url()}/account/#token={link['token']}"
+    name = user["display_name"] or user["username"]
+    if purpose == "activate":
+        subject = "Dispatch : activez votre compte / activate your account"
+        why_fr = f"un compte « {user['username']} » a été créé pour vous sur Dispatch par {principal.name}."
+        why_en = (
+            f"an account '{user['username']}' was created for you on Dispatch by {principal.name}."
+        )
+    else:
+        subject = "Dispatch : choisissez un nouveau mot de passe / choose a new password"
+        why_fr = f"{principal.name} a demandé un nouveau mot de passe pour votre compte « {user['username']} »."
+        why_en = f"{principal.name} asked for a new password for your account '{user['username']}'."
+    text = (
+        f"Bonjour {name},\n\n{why_fr}\n\n"
+        "Ouvrez ce lien pour choisir votre mot de passe. Il ne fonctionne qu'une fois, jusqu'au"
+        f" {_when(link['expires_at_s'], 'fr')} (heure de Paris) :\n\n{url}\n\n"
+        "Personne d'autre ne connaîtra votre mot de passe, pas même l'administrateur. Si vous"
+        " n'attendiez pas ce message, n'ouvrez pas le lien et prévenez votre coordinateur.\n\n"
+        f"-- English --\n\nHello {name},\n\n{why_en}\n\n"
+        "Open this link to choose your password. It works once, until"
+        f" {_when(link['expires_at_s'], 'en')} (Paris time):\n\n{url}\n\n"
+        "Nobody else will know your password, not even the administrator. If you did not"
+        " expect this message, do not open the link and tell your coordinator.\n"
+    )
+    send.send(user["email"], subject, text)
+    _audit("user.password_link", f"user:{user['id']}", {"purpose": purpose})
+    return link
 
 
 def register(app: Flask, socketio: Any) -> None:
