@@ -36,6 +36,15 @@ const TEXT = {
     "kind.check_out": "Fin de visite",
     "kind.missed": "Visite manquée",
     "kind.note": "Note",
+    "auto.traccar": "Arrivée détectée automatiquement (Traccar)",
+    "auto.phone": "Arrivée détectée automatiquement (GPS du téléphone)",
+    "auto.unknown": "Arrivée détectée automatiquement",
+    "auto.undone": "Arrivée détectée automatiquement, annulée par un coordinateur",
+    undo: "Annuler l'arrivée",
+    undoLabel: "Annuler l'arrivée détectée automatiquement à {time}",
+    undoing: "Annulation de l'arrivée…",
+    undone: "Arrivée annulée : la visite attend l'équipe.",
+    undoFailed: "L'arrivée n'a pas été annulée : {error}",
     "reason.absent": "patient absent",
     "reason.refused": "soin refusé",
     "reason.hospitalised": "patient hospitalisé",
@@ -55,6 +64,7 @@ const TEXT = {
     "action.visit.create": "a créé la visite",
     "action.visit.update": "a modifié la visite",
     "action.visit.cancel": "a annulé la visite",
+    "action.visit.arrival.undone": "a annulé l'arrivée automatique",
     "from.map": "carte",
     "from.list": "liste des visites",
     "from.phone": "téléphone de l'équipe",
@@ -87,6 +97,15 @@ const TEXT = {
     "kind.check_out": "Visit ended",
     "kind.missed": "Visit missed",
     "kind.note": "Note",
+    "auto.traccar": "Arrival detected automatically (Traccar)",
+    "auto.phone": "Arrival detected automatically (phone GPS)",
+    "auto.unknown": "Arrival detected automatically",
+    "auto.undone": "Arrival detected automatically, undone by a coordinator",
+    undo: "Undo the arrival",
+    undoLabel: "Undo the arrival detected automatically at {time}",
+    undoing: "Undoing the arrival…",
+    undone: "Arrival undone: the visit waits for the team.",
+    undoFailed: "The arrival was not undone: {error}",
     "reason.absent": "patient away",
     "reason.refused": "care refused",
     "reason.hospitalised": "patient in hospital",
@@ -106,6 +125,7 @@ const TEXT = {
     "action.visit.create": "created the visit",
     "action.visit.update": "changed the visit",
     "action.visit.cancel": "cancelled the visit",
+    "action.visit.arrival.undone": "undid the automatic arrival",
     "from.map": "map",
     "from.list": "visit list",
     "from.phone": "team phone",
@@ -140,6 +160,8 @@ const STYLE = `
 .dd-audit { width: 100%; border-collapse: collapse; font-size: .8rem; margin-top: .4rem; }
 .dd-audit th, .dd-audit td { text-align: left; border-bottom: 1px solid #dde3ea; padding: .2rem .3rem; vertical-align: top; }
 .dd-error { color: #a93226; }
+.dd-undo { margin-left: .4rem; background: #fff4e5; color: #7a3e00; border: 1px solid #b86e00; border-radius: 4px; padding: .1rem .5rem; font: inherit; font-size: .82rem; cursor: pointer; }
+.dd-undo[aria-disabled="true"] { cursor: progress; }
 .visit-list .vdet { flex: none; font-size: .75rem; padding: .1rem .4rem; }
 .dd-popup-open { margin-top: .4rem; font: inherit; font-size: .8rem; padding: .15rem .6rem; cursor: pointer; }
 `;
@@ -167,13 +189,30 @@ export async function init(ctx) {
   };
   const whenOf = (unixS) => new Intl.DateTimeFormat(getLocale(), { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(unixS * 1000));
 
+  // Arrivals the geofence recorded from a fix (not pressed by the team): marked with where the
+  // fix came from, and undoable by the coordinator while the team has recorded nothing since.
+  const GEOFENCE = "system:geofence";
+  const isAutomatic = (e) => e.actor === GEOFENCE && e.kind === "arrival";
+
   function eventLine(e) {
     const fr = getLocale() === "fr";
     let text = tr(`kind.${e.kind}`);
+    let undo = "";
+    if (isAutomatic(e)) {
+      const arrival = open?.arrival?.event_id === e.id ? open.arrival : null;
+      text = tr(`auto.${arrival ? arrival.source : "unknown"}`);
+      if (arrival?.undoable) {
+        const time = timeOf(e.device_time_s ?? e.server_time_s);
+        undo = ` <button type="button" class="dd-undo" data-undo-event="${escapeHtml(e.id)}" aria-label="${escapeHtml(tr("undoLabel", { time }))}"${open.undoing ? ' aria-disabled="true"' : ""}>${escapeHtml(tr("undo"))}</button>`;
+      }
+    } else if (e.actor === GEOFENCE && e.kind === "note") {
+      const team = e.team_id != null ? ` (${ctx.teamName(e.team_id)})` : "";
+      return `<li class="note auto-undone" data-event-id="${escapeHtml(e.id)}"><span class="dd-time">${escapeHtml(timeOf(e.device_time_s ?? e.server_time_s))}</span> ${escapeHtml(tr("auto.undone"))}${escapeHtml(team)}</li>`;
+    }
     if (e.reason) text += `${fr ? " : " : ": "}${tr(`reason.${e.reason}`)}`;
     if (e.note && e.kind !== "arrival") text += fr ? ` — « ${e.note} »` : ` — “${e.note}”`;
     const team = e.team_id != null ? ` (${ctx.teamName(e.team_id)})` : "";
-    return `<li class="${escapeHtml(e.kind)}" data-event-id="${escapeHtml(e.id)}"><span class="dd-time">${escapeHtml(timeOf(e.device_time_s ?? e.server_time_s))}</span> ${escapeHtml(text)}${escapeHtml(team)}</li>`;
+    return `<li class="${escapeHtml(e.kind)}${isAutomatic(e) ? " auto" : ""}" data-event-id="${escapeHtml(e.id)}"><span class="dd-time">${escapeHtml(timeOf(e.device_time_s ?? e.server_time_s))}</span> ${escapeHtml(text)}${escapeHtml(team)}${undo}</li>`;
   }
 
   function whoName(item) {
@@ -216,6 +255,8 @@ export async function init(ctx) {
       body += events.length
         ? `<ol class="dd-events" aria-labelledby="dd-events-title" aria-live="polite">${events.map(eventLine).join("")}</ol>`
         : `<p class="dd-note" aria-live="polite">${escapeHtml(tr("noEvents"))}</p>`;
+      const undoText = open.undoError ? tr("undoFailed", { error: open.undoError }) : open.undoing ? tr("undoing") : open.undone ? tr("undone") : "";
+      body += `<p id="dd-undo-status" class="${open.undoError ? "dd-error" : "dd-note"}" role="status">${escapeHtml(undoText)}</p>`;
       body += `<button type="button" class="dd-who" aria-expanded="${open.audit ? "true" : "false"}" aria-controls="dd-audit-box">${escapeHtml(tr("who"))}</button>`;
       body += `<div id="dd-audit-box">`;
       if (open.auditError) body += `<p class="dd-error" role="alert">${escapeHtml(tr("whoFailed", { error: open.auditError }))}</p>`;
@@ -231,6 +272,7 @@ export async function init(ctx) {
       body += "</div>";
     }
     const hadFocusOnWho = document.activeElement?.classList?.contains("dd-who");
+    const hadFocusOnUndo = document.activeElement?.classList?.contains("dd-undo");
     dialog.innerHTML = `<div class="dd-head"><h2 id="dd-title">${escapeHtml(tr("title", { name: visit.pseudonym }))}</h2>`
       + `<button type="button" class="dd-close">${escapeHtml(tr("close"))}</button></div><div class="dd-body">${body}</div>`;
     dialog.querySelector(".dd-close").addEventListener("click", () => dialog.close());
@@ -238,6 +280,53 @@ export async function init(ctx) {
     if (who) {
       who.addEventListener("click", loadAudit);
       if (hadFocusOnWho) who.focus();
+    }
+    const undo = dialog.querySelector(".dd-undo");
+    if (undo) {
+      undo.addEventListener("click", undoArrival);
+      if (hadFocusOnUndo) undo.focus();
+    } else if (hadFocusOnUndo) {
+      // The button left with the arrival: keep the keyboard in the dialog, on its message.
+      const status = dialog.querySelector("#dd-undo-status");
+      status.tabIndex = -1;
+      status.focus();
+    }
+  }
+
+  // The geofence's arrival of the open visit (its source, whether it can be undone): read
+  // when the visit's record shows one.
+  async function loadArrival(visitId) {
+    if (!open || open.visitId !== visitId || !(open.events || []).some(isAutomatic)) {
+      if (open && open.visitId === visitId) open.arrival = null;
+      return;
+    }
+    try {
+      const reply = await api(`/api/visits/${visitId}/arrival`, { token: null });
+      if (open?.visitId === visitId) open.arrival = reply.arrival;
+    } catch (err) {
+      console.warn("could not read the visit's automatic arrival", err);
+    }
+  }
+
+  async function undoArrival() {
+    if (!open || open.undoing) return;
+    const visitId = open.visitId;
+    open.undoing = true;
+    open.undoError = null;
+    open.undone = false;
+    render();
+    try {
+      await api(`/api/visits/${visitId}/arrival/undo`, { method: "POST", token: null });
+      if (open?.visitId !== visitId) return;
+      open.undone = true;
+      const events = await api(`/api/visits/${visitId}/events?limit=200`, { token: null });
+      if (open?.visitId !== visitId) return;
+      open.events = events.items;
+      await loadArrival(visitId);
+    } catch (err) {
+      if (open?.visitId === visitId) open.undoError = err.message;
+    } finally {
+      if (open?.visitId === visitId) { open.undoing = false; render(); }
     }
   }
 
@@ -257,7 +346,7 @@ export async function init(ctx) {
   }
 
   async function openDetails(visitId, from, opener) {
-    open = { visitId, from, details: null, events: null, audit: null, error: null, auditError: null, opener };
+    open = { visitId, from, details: null, events: null, audit: null, error: null, auditError: null, opener, arrival: null, undoing: false, undone: false, undoError: null };
     render();
     if (!dialog.open) dialog.showModal();
     dialog.querySelector(".dd-close").focus();
@@ -269,6 +358,7 @@ export async function init(ctx) {
       if (open?.visitId !== visitId) return;
       open.details = details.details;
       open.events = events.items;
+      await loadArrival(visitId);
     } catch (err) {
       if (open?.visitId !== visitId) return;
       open.error = err.message;
@@ -297,7 +387,11 @@ export async function init(ctx) {
     reloading = true;
     try {
       const events = await api(`/api/visits/${visitId}/events?limit=200`, { token: null });
-      if (open?.visitId === visitId && open.events) { open.events = events.items; render(); }
+      if (open?.visitId === visitId && open.events) {
+        open.events = events.items;
+        await loadArrival(visitId);
+        if (open?.visitId === visitId) render();
+      }
     } catch (err) {
       console.warn("could not read the visit's events again", err);
     } finally {

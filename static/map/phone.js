@@ -68,6 +68,14 @@ const PHONE_TEXT = {
     "logout.ok": "Se déconnecter",
     "outbox.items.one": "{n} envoi en attente (visite, note ou position)",
     "outbox.items.other": "{n} envois en attente (visites, notes ou positions)",
+    "outbox.refused.positions.one": "{n} position refusée par le serveur (supprimée)",
+    "outbox.refused.positions.other": "{n} positions refusées par le serveur (supprimées)",
+    "outbox.refused.events.one": "{n} envoi refusé par le serveur (supprimé)",
+    "outbox.refused.events.other": "{n} envois refusés par le serveur (supprimés)",
+    "refused.positions.one": "{n} position refusée par le serveur (date du téléphone fausse ou position trop ancienne) : supprimée, elle ne sera pas renvoyée. Mettez la date et l'heure du téléphone en automatique.",
+    "refused.positions.other": "{n} positions refusées par le serveur (date du téléphone fausse ou positions trop anciennes) : supprimées, elles ne seront pas renvoyées. Mettez la date et l'heure du téléphone en automatique.",
+    "refused.events.one": "{n} envoi (visite ou note) refusé par le serveur : supprimé, il ne sera pas renvoyé.",
+    "refused.events.other": "{n} envois (visites ou notes) refusés par le serveur : supprimés, ils ne seront pas renvoyés.",
   },
   en: {
     missed: "Visit missed",
@@ -117,6 +125,14 @@ const PHONE_TEXT = {
     "logout.ok": "Log out",
     "outbox.items.one": "{n} item waiting to be sent (visit, note or position)",
     "outbox.items.other": "{n} items waiting to be sent (visits, notes or positions)",
+    "outbox.refused.positions.one": "{n} position refused by the server (removed)",
+    "outbox.refused.positions.other": "{n} positions refused by the server (removed)",
+    "outbox.refused.events.one": "{n} item refused by the server (removed)",
+    "outbox.refused.events.other": "{n} items refused by the server (removed)",
+    "refused.positions.one": "{n} position refused by the server (wrong phone date or position too old): removed, it will not be sent again. Set the phone's date and time to automatic.",
+    "refused.positions.other": "{n} positions refused by the server (wrong phone date or positions too old): removed, they will not be sent again. Set the phone's date and time to automatic.",
+    "refused.events.one": "{n} item (visit or note) refused by the server: removed, it will not be sent again.",
+    "refused.events.other": "{n} items (visits or notes) refused by the server: removed, they will not be sent again.",
   },
 };
 
@@ -223,6 +239,37 @@ async function showOutbox() {
   const events = n ? (await outbox.head(1000)).filter((i) => i.kind !== "position").length : 0;
   el.textContent = !n ? t("phone.outbox.empty") : events ? tp("outbox.items", { n }) : t("phone.outbox", { n });
   el.dataset.count = String(n);
+  renderRefused();
+}
+
+// Items the server refused for good (a fix dated years back, an event on a cancelled visit):
+// dropped from the outbox, unlike a network error (kept and sent again), and said on a status
+// line until the page is reloaded.
+const refused = { positions: 0, events: 0 };
+
+function renderRefused() {
+  let el = document.getElementById("outbox-refused");
+  if (!refused.positions && !refused.events) { if (el) el.remove(); return; }
+  if (!el) {
+    el = document.createElement("li");
+    el.id = "outbox-refused";
+    document.getElementById("outbox").after(el);
+  }
+  el.dataset.positions = String(refused.positions);
+  el.dataset.events = String(refused.events);
+  el.textContent = [
+    refused.positions ? tp("outbox.refused.positions", { n: refused.positions }) : "",
+    refused.events ? tp("outbox.refused.events", { n: refused.events }) : "",
+  ].filter(Boolean).join(" · ");
+}
+
+function noteRefused(kind, n, detail) {
+  if (!n) return;
+  const key = kind === "position" ? "positions" : "events";
+  refused[key] += n;
+  console.warn("outbox items refused by the server", detail);
+  renderRefused();
+  showNotice({ key: `refused.${key}`, vars: { n } });
 }
 
 function emitWithAck(event, payload) {
@@ -260,11 +307,15 @@ async function flush() {
       const run = [head[0]];
       if (head[0].kind === "position") for (const item of head.slice(1)) { if (item.kind !== "position") break; run.push(item); }
       try {
-        await sendItems(run);
+        const reply = await sendItems(run);
+        // Fixes of a batch refused one by one (dated too far back or ahead): the rest is stored.
+        const rejected = reply && Array.isArray(reply.rejected) ? reply.rejected : [];
+        noteRefused(run[0].kind, rejected.length, rejected);
       } catch (err) {
         if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 408 && err.status !== 429) {
-          // The server refuses these items for good (invalid): drop them rather than block the queue.
-          console.warn("outbox items refused", err.body);
+          // The server refuses these items for good (invalid): drop them rather than block the
+          // queue, and say so.
+          noteRefused(run[0].kind, run.length, err.body);
         } else {
           if (err instanceof ApiError && err.status === 401) showPairing();
           break;
