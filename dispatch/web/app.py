@@ -80,6 +80,59 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "trop d'essais de connexion pour cet utilisateur : réessayez dans \\1 s",
         ),
         (
+            r"an administrator never sets or resets another user's password: .*",
+            "un administrateur ne fixe ni ne change le mot de passe d'un autre utilisateur :"
+            " donnez au compte une adresse e-mail et envoyez-lui un lien, avec lequel"
+            " l'utilisateur choisit lui-même son mot de passe (sur le serveur, `dispatch user"
+            " passwd NOM` fonctionne toujours)",
+        ),
+        (
+            r"no SMTP server is configured for e-mails: .*",
+            "aucun serveur d'e-mail n'est configuré : renseignez smtp_host et smtp_from dans les"
+            " réglages du serveur puis redémarrez-le ; en attendant, l'exploitant du serveur crée"
+            " les comptes avec `dispatch user add NOM --role RÔLE`",
+        ),
+        (
+            r"the e-mail could not be sent through (\S+) \((.*)\): check the SMTP settings and"
+            r" send the link again",
+            "l'e-mail n'a pas pu être envoyé par \\1 (\\2) : vérifiez les réglages SMTP et"
+            " envoyez le lien de nouveau",
+        ),
+        (
+            r"the e-mail address of an account in use cannot be changed from this screen .*:"
+            r" the server operator runs `(.+)`",
+            "l'adresse e-mail d'un compte en service ne se change pas depuis cet écran (elle"
+            " reçoit ses liens de mot de passe) : l'exploitant du serveur lance `\\1`",
+        ),
+        (
+            r"you cannot change your own role or disable yourself: .*",
+            "vous ne pouvez ni changer votre propre rôle ni vous désactiver : un autre"
+            " administrateur ou l'exploitant du serveur le fait",
+        ),
+        (
+            r"user (\S+) is disabled: enable the account before sending a link",
+            "l'utilisateur \\1 est désactivé : réactivez le compte avant d'envoyer un lien",
+        ),
+        (
+            r"user (\S+) has no e-mail address: the server operator sets one with `(.+)`",
+            "l'utilisateur \\1 n'a pas d'adresse e-mail : l'exploitant du serveur en donne une"
+            " avec `\\2`",
+        ),
+        (
+            r"email (.+) is not an e-mail address \(marie@example.fr\)",
+            "\\1 n'est pas une adresse e-mail (par exemple marie@exemple.fr)",
+        ),
+        (
+            r"this link is unknown, expired or already used: ask an administrator to send a new"
+            r" one",
+            "ce lien est inconnu, a expiré ou a déjà servi : demandez à un administrateur d'en"
+            " envoyer un nouveau",
+        ),
+        (
+            r"too many link attempts from this address: retry in (\d+) s",
+            "trop d'essais de liens depuis cette adresse : réessayez dans \\1 s",
+        ),
+        (
             r"the server is busy checking other passwords: retry in (\d+) s",
             "le serveur vérifie d'autres mots de passe : réessayez dans \\1 s",
         ),
