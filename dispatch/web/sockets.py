@@ -185,7 +185,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
         _connections().remove(request.sid)  # type: ignore[attr-defined]
 
     @socketio.on("position")
-    def on_position(payload: Any) -> dict[str, Any]:
+    def on_position(payload: Any = None) -> dict[str, Any]:
         """One fix, or ``{"positions": [...]}`` (an outbox replay); acknowledged once stored.
 
         Normally served by the raw handler installed at connect (no Flask request context per
@@ -193,7 +193,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
         return ingest_position(current_app._get_current_object(), request.sid, payload)  # type: ignore[attr-defined]
 
     @socketio.on("visit_event")
-    def on_visit_event(payload: Any) -> dict[str, Any]:
+    def on_visit_event(payload: Any = None) -> dict[str, Any]:  # None: sent with no data
         """A check-in, check-out, missed visit or note from a phone; acknowledged once stored."""
         try:
             principal = caller()
