@@ -93,3 +93,25 @@ def test_planner_reads_visits_to_about_100_m(world) -> None:  # type: ignore[no-
     assert (one["lon"], one["lat"]) == coarse_place(*EXACT)
     exact = _get(world, "coordinator", f"/api/visits/{vid}")["visit"]
     assert (exact["lon"], exact["lat"]) == EXACT
+
+
+def test_planner_snapshot_places_to_about_100_m(world) -> None:  # type: ignore[no-untyped-def]
+    """GET /api/live/snapshot: a planner's visits and rounds' lines are snapped to the grid
+    (the rounds run through the patients' homes); the coordinator's are exact."""
+    store = world.store
+    vid = world.ids["exact"]
+    store.save_plan(
+        DAY,
+        [{"team_id": world.ids["team_a"], "stops": [{"visit_id": vid, "arrival_s": 29000}]}],
+        publish=True,
+    )
+    snap = _get(world, "planner", "/api/live/snapshot")
+    mine = next(v for v in snap["visits"] if v["id"] == vid)
+    assert (mine["lon"], mine["lat"]) == coarse_place(*EXACT)
+    assert all(_decimals(v["lon"]) <= 3 and _decimals(v["lat"]) <= 3 for v in snap["visits"])
+    lines = [p["geometry"] for p in snap["plans"] if p.get("geometry")]
+    assert lines
+    for line in lines:
+        assert all(_decimals(c) <= 3 for point in line["coordinates"] for c in point), line
+    exact = _get(world, "coordinator", "/api/live/snapshot")
+    assert any(list(EXACT) in p["geometry"]["coordinates"] for p in exact["plans"] if p["geometry"])

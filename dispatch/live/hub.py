@@ -15,6 +15,7 @@ from dispatch.live.fanout import Emitter, Fanout
 from dispatch.live.geofence import Geofence, Place
 from dispatch.live.quality import FLAG_LATE, Fix, QualityRules, TrackFilter, Verdict
 from dispatch.live.state import LIVE, UNKNOWN, Board
+from dispatch.planning.privacy import planner_route, planner_visit
 from dispatch.store.core import StoreClosedError
 from dispatch.store.positions import PositionReport
 
@@ -125,8 +126,8 @@ def team_change(change: dict[str, Any], team_id: int) -> dict[str, Any]:
 
 
 def planner_view(visit: dict[str, Any]) -> dict[str, Any]:
-    """A visit without the fields a planner may not see."""
-    return {k: v for k, v in visit.items() if k not in PLANNER_HIDDEN}
+    """A visit without the fields a planner may not see, its place to about 100 m."""
+    return planner_visit(visit)
 
 
 def pushed_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -854,6 +855,8 @@ class LiveHub:
             visits = [planner_view(v) for v in visits]
         plan = self.store.published_plan(day, team_id=team_id if own_team_only else None)
         plans = self.plan_routes(plan) if plan else []
+        if role == "planner":  # the rounds' lines run through the homes
+            plans = [planner_route(p) for p in plans]
         plan_id = plan["id"] if plan else None
         placed = not (role == "planner" and not self.planner_live_positions)
         positions = self.board.snapshot(now, team_ids)
