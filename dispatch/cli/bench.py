@@ -12,6 +12,7 @@ BENCHES = {
     "live": "dispatch.cli.bench_live:live",
     "replan": "dispatch.cli.bench_replan:replan",
     "simulate": "dispatch.cli.bench_simulate:simulate",
+    "durability": "dispatch.cli.bench_durability:durability",
 }
 
 
