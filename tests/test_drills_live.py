@@ -219,3 +219,59 @@ def test_a_thousand_malformed_socket_events_each_get_an_error_ack(server) -> Non
     assert requests.get(f"{real.base_url}/api/health", timeout=5).status_code == 200
     rows = store.list_positions(team_id=team["id"])
     assert [r["client_id"] for r in rows] == ["after-malformed"]
+
+
+@pytest.mark.browser
+def test_map_and_phone_reload_their_snapshot_on_resync(server, browser) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21 item 15, the pages' side: a fix stored by another process while the Redis bus
+    was down reached the database but no page. When this process's bus comes back it catches
+    up with the store and sends `resync`: the coordinator's map and the phone reload their
+    snapshot, and the map shows the missed fix."""
+    from live_support import PASSWORD, WAKE_LOCK_STUB
+
+    from dispatch.web.app import socketio as server_socketio
+    from dispatch.web.redis_bus import RESYNC_EVENT, reseed_live_board
+
+    real, store, world = server
+    p, instance = browser
+    team, _token = add_team_with_phone(store, "Équipe resync")
+    store.insert_positions(team["id"], [{**_outbox("seen")[0], "device_time_s": time.time() - 30}])
+    reseed_live_board(real.app)
+    coord_ctx = instance.new_context(viewport={"width": 1280, "height": 800})
+    phone_ctx = instance.new_context(**p.devices["Pixel 7"])
+    phone_ctx.add_init_script(WAKE_LOCK_STUB)
+    try:
+        coord = coord_ctx.new_page()
+        coord.goto(f"{real.base_url}/map/")
+        coord.fill("input[name=username]", "coord")
+        coord.fill("input[name=password]", PASSWORD)
+        coord.click("#login-form button[type=submit]")
+        coord.wait_for_selector("body[data-ready='1']", timeout=20000)
+        coord.wait_for_function(f"window.dispatchMap.markers.has({team['id']})", timeout=10000)
+        phone = phone_ctx.new_page()
+        code = store.create_pairing(world.team_b["id"])["code"]
+        phone.goto(f"{real.base_url}/phone/?code={code}")
+        phone.wait_for_selector("body[data-ready='1']", timeout=15000)
+        time.sleep(0.5)
+
+        # Stored by "the other process": no push reached this one.
+        missed = round(MELUN[1] + 0.004, 6)
+        store.insert_positions(
+            team["id"],
+            [{"client_id": "missed", "lon": MELUN[0], "lat": missed, "device_time_s": time.time()}],
+        )
+        reseed_live_board(real.app)
+        with (
+            coord.expect_request("**/api/live/snapshot*", timeout=5000),
+            phone.expect_request("**/api/live/snapshot*", timeout=5000),
+        ):
+            server_socketio.emit(RESYNC_EVENT, {"reason": "bus_reconnected", "down_s": 8.0})
+        coord.wait_for_function(
+            "([id, lat]) => { const m = window.dispatchMap.markers.get(id);"
+            " return !!m && Math.abs(m.getLngLat().lat - lat) < 1e-6; }",
+            arg=[team["id"], missed],
+            timeout=5000,
+        )
+    finally:
+        coord_ctx.close()
+        phone_ctx.close()
