@@ -358,3 +358,80 @@ def test_full_disk_under_load_clear_errors_nothing_false_acknowledged_recovery(
     assert log.count("database writes fail") == 1, log[-3000:]
     assert log.count("database writes work again") == 1, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 16 MiB tmpfs (a real disk that fills up); skipped where mounting needs a privilege
+    this process lacks (the RLIMIT_FSIZE drill above runs everywhere)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.mark.load
+def test_real_full_disk_under_load_and_recovery(tmp_path, small_tmpfs):
+    """The database on a small tmpfs filled by another file under 100 reports/s (SQLITE_FULL,
+    ENOSPC): storage_unavailable acknowledgements, health false, nothing acknowledged
+    missing; once the file is deleted, reports are stored again without a restart."""
+    import os
+    import shutil
+
+    from dispatch.cli.bench_durability import PhoneLoad, stored_client_ids, wait_healthy
+    from dispatch.cli.bench_live import _seed, bench_server
+    from drill_support import HealthPoller
+
+    db_path = small_tmpfs / "dispatch.sqlite"
+    tokens, _ = _seed(tmp_path / "seed.sqlite", 10, 1)
+    shutil.copy(tmp_path / "seed.sqlite", db_path)
+    filler = small_tmpfs / "filler"
+    # The log stays on the big disk (tmp_path): only the database's disk is full.
+    with bench_server(tmp_path, "gevent", env={"DISPATCH_DB_PATH": str(db_path)}) as (url, _s):
+        wait_healthy(url)
+        load = PhoneLoad(url, tokens, rate=10, prefix="td").start()
+        try:
+            with HealthPoller(url, period_s=0.2) as health:
+                time.sleep(1.5)
+                with filler.open("wb") as f:  # every free block
+                    try:
+                        while True:
+                            f.write(b"\0" * (1 << 20))
+                            f.flush()
+                    except OSError:
+                        pass
+                t_full = time.time()
+                time.sleep(4.0)
+                refused_while_full = dict(load.errors)
+                os.unlink(filler)
+                t_free = time.time()
+                time.sleep(2.5)
+                acked_before = len(load.acked)
+                time.sleep(1.5)
+                acked_after = len(load.acked) - acked_before
+        finally:
+            load.stop()
+    log = (tmp_path / "server.log").read_text(errors="replace")
+    stored = stored_client_ids(db_path, "td")
+    figures = {
+        "errors": load.errors,
+        "health_while_full": health.databases(t_full + 1.0, t_free),
+        "acked_after_recovery": acked_after,
+    }
+    print(json.dumps(figures))
+    assert refused_while_full.get("storage_unavailable", 0) > 20, figures
+    assert set(load.errors) == {"storage_unavailable"}, figures
+    assert False in figures["health_while_full"], figures
+    assert acked_after > 50, figures
+    assert not load.acked - stored
+    assert "database or disk is full" in log and "Traceback" not in log, log[-3000:]
+    assert log.count("database writes fail") == 1, log[-3000:]
