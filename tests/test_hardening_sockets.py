@@ -5,11 +5,16 @@ credentials are checked again periodically."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 import time
 from typing import Any
 
 import pytest
-from live_support import HOME_B, MELUN, PASSWORD, make_world, module_settings
+import socketio as sio
+from live_support import HOME_B, MELUN, PASSWORD, RealServer, make_world, module_settings
 
 from dispatch.live.hub import ROOM_COORDINATORS
 from dispatch.store import Store
@@ -268,6 +273,94 @@ def test_socket_missing_from_the_registry_is_dropped(env) -> None:  # type: igno
         time.sleep(0.05)
     assert not sock.is_connected()
     assert time.time() - start < 10 * RECHECK_S + 1.0
+
+
+def test_drill_cli_disable_stops_a_real_socket_that_emitted_disconnect(
+    melun, tmp_path, territory_cache, shared_dir
+) -> None:  # type: ignore[no-untyped-def]
+    """The drill as it was run, end to end: a real server over websockets; a coordinator's
+    script (API token) emits 'disconnect' (refused), a phone keeps reporting, and
+    `dispatch user disable` runs in another process. The script's socket is ended and gets no
+    push later than the re-check interval (0.5 s here; 15 s by default) after the command."""
+    recheck_s = 0.5
+    settings = module_settings(tmp_path, territory_cache, shared_dir).replace(
+        socket_recheck_s=recheck_s
+    )
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    world = make_world(store, app.extensions["dispatch.live"].today())
+    user = store.add_user("script-coord", role="coordinator", password=None)
+    token = store.create_api_token(user["id"], label="script")
+    real = RealServer(app)
+    pushes: list[float] = []
+    ended_at: list[float] = []
+    coord = sio.Client(reconnection=False)
+    coord.on("live", lambda batch: pushes.append(time.time()) if batch.get("positions") else None)
+    coord.on("session_ended", lambda _: ended_at.append(time.time()))
+    phone = sio.Client(reconnection=False)
+    stop = threading.Event()
+
+    def report() -> None:
+        i = 0
+        while not stop.wait(0.1):
+            i += 1
+            fix = {
+                "client_id": f"drill-{i}",
+                "lon": MELUN[0] + i * 1e-5,
+                "lat": MELUN[1],
+                "device_time_s": time.time(),
+                "accuracy_m": 5,
+            }
+            try:
+                phone.call("position", fix, timeout=5)
+            except Exception:
+                return
+
+    try:
+        coord.connect(real.base_url, auth={"token": token}, transports=["websocket"])
+        phone.connect(real.base_url, auth={"token": world.token_a}, transports=["websocket"])
+        ack = coord.call("disconnect", {}, timeout=5)
+        assert ack["ok"] is False and ack["code"] == "reserved_event"
+        reporter = threading.Thread(target=report, daemon=True)
+        reporter.start()
+        deadline = time.time() + 5
+        while not pushes and time.time() < deadline:
+            time.sleep(0.05)
+        assert pushes, "the coordinator's script gets the phone's positions"
+        env = {
+            **os.environ,
+            "DISPATCH_VAR_DIR": str(settings.var_dir),
+            "DISPATCH_CACHE_DIR": str(territory_cache),
+            "DISPATCH_DATA_PATH": str(shared_dir / "territories"),
+            "DISPATCH_TERRITORY": "melun",
+        }
+        command_at = time.time()
+        subprocess.run(
+            [sys.executable, "-m", "dispatch", "user", "disable", "script-coord"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        disabled_at = time.time()
+        while coord.connected and time.time() < disabled_at + 10:
+            time.sleep(0.05)
+        time.sleep(0.5)  # pushes still in flight would arrive now
+        assert not coord.connected and ended_at, "still connected 10 s after the command"
+        last_push_s = max(pushes) - disabled_at
+        print(
+            f"command took {disabled_at - command_at:.2f} s; socket ended"
+            f" {ended_at[0] - command_at:.2f} s after it started"
+        )
+        assert last_push_s < recheck_s + 1.0, last_push_s
+        assert ended_at[0] - disabled_at < recheck_s + 1.0
+    finally:
+        stop.set()
+        for client in (coord, phone):
+            if client.connected:
+                client.disconnect()
+        real.stop()
+        store.close()
 
 
 def test_settings_grant_planners_live_positions(tmp_path, territory_cache, shared_dir) -> None:  # type: ignore[no-untyped-def]
