@@ -101,7 +101,9 @@ def redis_url() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_two(redis_url: str, var: Path, territory_cache: Path, shared_dir: Path) -> Iterator[dict]:
+def serve_two(
+    redis_url: str, var: Path, territory_cache: Path, shared_dir: Path, server: str | None = None
+) -> Iterator[dict]:
     """Two `dispatch serve` processes on one SQLite file and one Redis, plus credentials."""
     db = var / "dispatch.sqlite"
     store = Store(db)
@@ -124,7 +126,8 @@ def serve_two(redis_url: str, var: Path, territory_cache: Path, shared_dir: Path
     for _ in range(2):
         port = _free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dispatch", "serve", "--port", str(port), "--no-demo"],
+            [sys.executable, "-m", "dispatch", "serve", "--port", str(port), "--no-demo"]
+            + (["--server", server] if server else []),
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -285,7 +288,8 @@ def test_bus_listener_is_back_within_two_seconds_and_resyncs() -> None:
         server.stop()
 
 
-def test_redis_outage_drill(melun, tmp_path, territory_cache, shared_dir) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("mode", ["threading", "gevent"])
+def test_redis_outage_drill(mode, melun, tmp_path, territory_cache, shared_dir) -> None:  # type: ignore[no-untyped-def]
     """Issue 21 items 15 and 18: two processes, Redis stopped 8 s while a phone reports to
     process A. Every report is acknowledged quickly and stored once; when Redis is back the
     coordinator's page on process B gets `resync` within a few seconds, its snapshot then
@@ -293,7 +297,7 @@ def test_redis_outage_drill(melun, tmp_path, territory_cache, shared_dir) -> Non
     server = RedisServer()
     server.start()
     try:
-        with serve_two(server.url, tmp_path, territory_cache, shared_dir) as two:
+        with serve_two(server.url, tmp_path, territory_cache, shared_dir, mode) as two:
             a_url, b_url = two["urls"]
             team_id = two["team"]["id"]
             token = two["device"]
@@ -371,6 +375,9 @@ def test_redis_outage_drill(melun, tmp_path, territory_cache, shared_dir) -> Non
             ids = [r["client_id"] for r in rows]
             assert len(ids) == len(set(ids))
             assert {"before", *(f"during-{k}" for k in range(5))} <= set(ids)
-            print(f"drill: resync {lag_s:.2f} s after Redis restarted; acks {max(acks):.3f} s max")
+            print(
+                f"drill ({mode}): resync {lag_s:.2f} s after Redis restarted; "
+                f"acks {max(acks):.3f} s max"
+            )
     finally:
         server.stop()
