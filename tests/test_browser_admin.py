@@ -1,6 +1,7 @@
 """The management screens (/admin/) on a real server, driven as people would: an admin creates
-a coordinator; the coordinator creates a team with a start clicked on the map, sees it on the
-live map, pairs a phone from the code on screen and revokes it after confirming."""
+a coordinator, who chooses her password through the link e-mailed to her; the coordinator
+creates a team with a start clicked on the map, sees it on the live map, pairs a phone from the
+code on screen and revokes it after confirming; coordinators see every action on accounts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 import pytest
 from axe_support import check_axe
 from live_support import MELUN, PASSWORD, WAKE_LOCK_STUB, RealServer, module_settings
+from mail_support import Inbox
 
+from dispatch.mail import Mailer
 from dispatch.store import Store
 from dispatch.web.app import create_app
 
@@ -38,9 +41,20 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     store.add_user("admin", role="admin", password=PASSWORD)
     # A coordinator that already exists (the map page's second viewer).
     store.add_user("coord-carte", role="coordinator", password=PASSWORD)
+    # A real SMTP server on loopback receives the account e-mails.
+    inbox = Inbox()
+    app.extensions["dispatch.mailer"] = Mailer(
+        settings.replace(
+            smtp_host="127.0.0.1",
+            smtp_port=inbox.port,
+            smtp_starttls=False,
+            smtp_from="Dispatch <dispatch@example.fr>",
+        )
+    )
     server = RealServer(app)
-    yield server, {"store": store, "team": team}
+    yield server, {"store": store, "team": team, "inbox": inbox, "settings": settings}
     server.stop()
+    inbox.stop()
     store.close()
 
 
@@ -177,25 +191,74 @@ def test_admin_creates_a_coordinator_who_sets_up_a_team_and_its_phone(live, brow
         admin.get_by_label("Nom affiché").fill("Camille Martin")
         admin.get_by_label("Rôle", exact=True).select_option(label="Coordinateur")
         assert not admin.locator("#uf-team").is_visible(), "a coordinator has no team"
-        admin.get_by_label("Mot de passe (10 caractères au moins)", exact=True).fill("court")
+        # No password here: the address receives a link with which she chooses it.
+        assert admin.locator("#panel-users input[type=password]").count() == 0
+        assert admin.locator("#mail-notice").is_hidden()
+        admin.get_by_label("Adresse e-mail", exact=True).fill("camille-sans-arobase")
         admin.get_by_role("button", name="Enregistrer").click()
-        assert "10 caractères" in admin.inner_text("#user-error")
-        admin.get_by_label("Mot de passe (10 caractères au moins)", exact=True).fill(COORD_PASSWORD)
+        assert "marie.dupont" in admin.inner_text("#user-error")
+        admin.get_by_label("Adresse e-mail", exact=True).fill("camille@example.fr")
         axe_both_locales(admin, "users-form")
         admin.get_by_role("button", name="Enregistrer").click()
-        admin.wait_for_selector("#users-status:has-text('Utilisateur camille créé')")
+        admin.wait_for_selector(
+            '#users-status:has-text("Utilisateur camille créé : lien d\'activation envoyé")'
+        )
         row = admin.locator("#user-table tr", has_text="camille")
-        assert "Coordinateur" in row.inner_text() and "actif" in row.inner_text()
+        assert "Coordinateur" in row.inner_text() and "en attente d'activation" in row.inner_text()
         user = store.find_user("camille")
         assert user["role"] == "coordinator" and user["display_name"] == "Camille Martin"
+        assert user["has_password"] is False and user["email"] == "camille@example.fr"
         shot(admin, "users-created")
         axe_both_locales(admin, "users")
         assert not admin.errors  # type: ignore[attr-defined]
     finally:
         admin_ctx.close()
 
-    # -- a second coordinator watches the live map ----------------------------------------------
+    # -- camille opens the link of her e-mail and chooses her password --------------------------
+    inbox = world["inbox"]
+    [(to, message)] = [m for m in inbox.messages if m[0] == ["camille@example.fr"]]
+    assert "activez votre compte" in message["Subject"]
     _, instance = browser
+    account_ctx = instance.new_context(viewport=PHONE, locale="fr-FR")
+    try:
+        account = account_ctx.new_page()
+        account.goto(inbox.link())
+        account.wait_for_selector("#form:not([hidden])")
+        assert "token" not in account.url, "the link's secret leaves the address bar"
+        assert "camille" in account.inner_text("#intro")
+        assert account.evaluate("document.activeElement.id") == "pw1"
+        account.get_by_label("Nouveau mot de passe (10 caractères au moins)").fill("court")
+        account.get_by_role("button", name="Enregistrer mon mot de passe").click()
+        assert "10 caractères" in account.inner_text("#error")
+        account.get_by_label("Nouveau mot de passe (10 caractères au moins)").fill(COORD_PASSWORD)
+        account.get_by_label("Le même mot de passe, une seconde fois").fill("autre-chose-2026")
+        account.get_by_role("button", name="Enregistrer mon mot de passe").click()
+        assert "pas les mêmes" in account.inner_text("#error")
+        check_axe(account)
+        shot(account, "account-activate-fr")
+        account.click("#lang")
+        account.wait_for_function("document.documentElement.lang === 'en'")
+        assert "Activate your account" in account.inner_text("h1")
+        check_axe(account)
+        shot(account, "account-activate-en")
+        account.click("#lang")
+        account.get_by_label("Le même mot de passe, une seconde fois").fill(COORD_PASSWORD)
+        account.get_by_role("button", name="Enregistrer mon mot de passe").click()
+        account.wait_for_selector("#done:not([hidden])")
+        assert "est activé" in account.inner_text("#done")
+        check_axe(account)
+        shot(account, "account-done-fr")
+        # The link works once.
+        account.goto("about:blank")
+        account.goto(inbox.link())
+        account.wait_for_selector("#bad:not([hidden])")
+        assert "déjà servi" in account.inner_text("#bad")
+        check_axe(account)
+    finally:
+        account_ctx.close()
+    assert store.find_user("camille")["has_password"] is True
+
+    # -- a second coordinator watches the live map ----------------------------------------------
     map_ctx = instance.new_context(viewport=WIDE, locale="fr-FR")
     watcher = map_ctx.new_page()
     watcher.goto(f"{server.base_url}/map/")
@@ -386,16 +449,20 @@ def test_a_team_member_cannot_use_the_management_page(live, browser) -> None:  #
         ctx.close()
 
 
-def test_admin_resets_a_password_disables_and_moves_a_user(live, browser) -> None:  # type: ignore[no-untyped-def]
-    """From the users tab: a new password works at once and the old one no longer does;
-    disabling (after confirming) refuses the login, enabling lets it back; a user made a team
+def test_admin_sends_a_reset_link_disables_and_moves_a_user(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """From the users tab: an admin cannot set a password, only e-mail a reset link (after
+    confirming); the old password works until the user chooses a new one through the link.
+    Disabling (after confirming) refuses the login, enabling lets it back; a user made a team
     member must be given a team."""
     import requests
 
     server, world = live
     store = world["store"]
+    inbox = world["inbox"]
     if not store.user_exists("infirmier"):
-        store.add_user("infirmier", role="coordinator", password=PASSWORD)
+        store.add_user(
+            "infirmier", role="coordinator", password=PASSWORD, email="infirmier@example.fr"
+        )
     user_id = store.find_user("infirmier")["id"]
 
     def login(password: str) -> int:
@@ -409,17 +476,36 @@ def test_admin_resets_a_password_disables_and_moves_a_user(live, browser) -> Non
     try:
         page.get_by_role("tab", name="Utilisateurs").click()
         row = page.locator(f"#user-table tr[data-user-id='{user_id}']")
-        row.get_by_role("button", name="Changer le mot de passe de infirmier").click()
-        page.wait_for_selector("#password[open]")
-        page.get_by_label("Nouveau mot de passe (10 caractères au moins)").fill("court")
-        page.get_by_role("button", name="Changer le mot de passe", exact=True).click()
-        assert "10 caractères" in page.inner_text("#password-error")
+        assert "infirmier@example.fr" in row.inner_text()
+        sent_before = len(inbox.messages)
+        # Cancelling sends nothing.
+        row.get_by_role("button", name="Envoyer un lien à infirmier").click()
+        page.get_by_role("button", name="Annuler").click()
+        assert len(inbox.messages) == sent_before
+        row.get_by_role("button", name="Envoyer un lien à infirmier").click()
+        assert "lien de réinitialisation à infirmier" in page.inner_text("#confirm-title")
+        assert "infirmier@example.fr" in page.inner_text("#confirm-text")
         check_axe(page)
-        shot(page, "users-password")
-        page.get_by_label("Nouveau mot de passe (10 caractères au moins)").fill("nouveau-secret-42")
-        page.get_by_role("button", name="Changer le mot de passe", exact=True).click()
-        page.wait_for_selector("#users-status:has-text('Mot de passe de infirmier changé')")
-        assert page.evaluate("document.activeElement.dataset.act") == "password"
+        shot(page, "users-reset-link")
+        page.locator("#confirm-ok").click()
+        page.wait_for_selector(
+            "#users-status:has-text('Lien de réinitialisation envoyé à infirmier')"
+        )
+        assert page.evaluate("document.activeElement.dataset.act") == "link"
+        assert inbox.messages[-1][0] == ["infirmier@example.fr"]
+        assert login(PASSWORD) == 200, "the password stays until the user chooses a new one"
+        # The address of an account in use cannot be changed from here.
+        row.get_by_role("button", name="Modifier infirmier").click()
+        assert page.locator("#uf-email").is_disabled()
+        assert "dispatch user email" in page.inner_text("#uf-email-hint")
+        page.get_by_role("button", name="Annuler").click()
+        # The user opens the link and chooses (as the account page does).
+        done = requests.post(
+            f"{server.base_url}/api/account-links/complete",
+            json={"token": inbox.link_token(), "password": "nouveau-secret-42"},
+            timeout=10,
+        )
+        assert done.status_code == 200
         assert login(PASSWORD) == 401 and login("nouveau-secret-42") == 200
 
         # Disable: cancelling changes nothing; confirming refuses the login.
@@ -570,4 +656,80 @@ def test_an_unused_pairing_code_is_taken_off_the_screen_when_it_expires(live, br
         page.wait_for_selector("#phones-status:has-text('a expiré sans servir')", timeout=10000)
         assert page.locator("#pairing").is_hidden()
     finally:
+        ctx.close()
+
+
+def test_coordinators_see_every_action_on_accounts(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """What an administrator does to accounts (here: a reset link sent to a coordinator) is
+    announced to coordinators on arrival and listed in the "Actions sur les comptes" tab."""
+    import requests
+
+    server, world = live
+    store = world["store"]
+    if not store.user_exists("aide-soignante"):
+        store.add_user(
+            "aide-soignante", role="coordinator", password=PASSWORD, email="aide@example.fr"
+        )
+    target = store.find_user("aide-soignante")
+    admin_token = store.create_api_token(store.find_user("admin")["id"], label="test")
+    sent = requests.post(
+        f"{server.base_url}/api/users/{target['id']}/password-link",
+        json={},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=10,
+    )
+    assert sent.status_code == 200
+    ctx, page = open_admin(browser, server.base_url, "coord-carte", PASSWORD, WIDE)
+    try:
+        notice = page.locator("#accounts-notice")
+        notice.wait_for(state="visible")
+        assert "action(s) sur les comptes" in notice.inner_text()
+        assert "lien de réinitialisation" in notice.inner_text()
+        check_axe(page)
+        shot(page, "accounts-notice-fr")
+        page.get_by_role("button", name="Voir les actions").click()
+        row = page.locator("#account-table tbody tr", has_text="aide-soignante").first
+        row.wait_for()
+        text = row.inner_text()
+        assert "admin" in text and "a envoyé un lien de réinitialisation du mot de passe" in text
+        disabled = page.locator("#account-table tbody tr", has_text="a désactivé le compte")
+        assert "infirmier" in disabled.first.inner_text()
+        assert notice.is_hidden()
+        axe_both_locales(page, "accounts")
+        # Seen: not announced again on the next visit.
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.locator("#accounts-notice").is_hidden()
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+
+
+def test_without_an_smtp_server_the_users_tab_says_how_to_configure_it(live, browser) -> None:  # type: ignore[no-untyped-def]
+    server, world = live
+    app = server.app
+    configured = app.extensions["dispatch.mailer"]
+    app.extensions["dispatch.mailer"] = Mailer(world["settings"])
+    ctx, page = open_admin(browser, server.base_url, "admin", PASSWORD, WIDE)
+    try:
+        page.get_by_role("tab", name="Utilisateurs").click()
+        page.locator("#mail-notice").wait_for(state="visible")
+        text = page.inner_text("#mail-notice")
+        assert "Aucun serveur d'e-mail" in text and "smtp_host" in text
+        assert "dispatch user add" in text
+        page.get_by_role("button", name="Nouvel utilisateur").click()
+        page.get_by_label("Identifiant de connexion").fill("sans-smtp")
+        page.get_by_label("Adresse e-mail", exact=True).fill("sans-smtp@example.fr")
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("#user-error:has-text('aucun serveur d')")
+        assert not world["store"].user_exists("sans-smtp")
+        check_axe(page)
+        shot(page, "users-no-mail-fr")
+        set_locale(page, "en")
+        assert "No e-mail server is configured" in page.inner_text("#mail-notice")
+        check_axe(page)
+        shot(page, "users-no-mail-en")
+        set_locale(page, "fr")
+    finally:
+        app.extensions["dispatch.mailer"] = configured
         ctx.close()

@@ -273,47 +273,10 @@ def test_concurrent_password_hashes_are_bounded(world):
 
 
 # -- accounts without admin-set passwords (item 2) ---------------------------------------------------
-class Inbox:
-    """A real SMTP server on loopback (aiosmtpd) keeping what it receives."""
-
-    def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        self.messages: list = []
-        inbox = self
-
-        class Handler:
-            async def handle_DATA(self, server, session, envelope):  # noqa: N802
-                import email
-
-                inbox.messages.append(
-                    (envelope.rcpt_tos, email.message_from_bytes(envelope.content))
-                )
-                return "250 OK"
-
-        import socket
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        self.controller.stop()
-
-    def link_token(self, i: int = -1) -> str:
-        import re
-
-        _, message = self.messages[i]
-        body = message.get_payload(decode=True).decode()
-        match = re.search(r"https://dispatch\.example\.fr/account/#token=(\S+)", body)
-        assert match, body
-        return match.group(1)
-
-
 @pytest.fixture
 def inbox():
+    from mail_support import Inbox
+
     box = Inbox()
     yield box
     box.stop()

@@ -349,6 +349,8 @@ def update_user(user_id: int) -> ResponseReturnValue:
     detail: dict[str, Any] = {"fields": sorted(data)}
     if "role" in data and data["role"] != current["role"]:
         detail.update(role_from=current["role"], role=user["role"])
+    if "active" in data:
+        detail["active"] = bool(data["active"])
     _audit("user.update", f"user:{user_id}", detail)
     publish("user_changed", user)  # live sockets of this user: re-checked, moved or ended
     return ok(user=user)

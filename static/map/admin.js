@@ -135,11 +135,59 @@ const TEXT = {
     "users.saved": "Utilisateur {name} enregistré.",
     "users.disabled": "Utilisateur {name} désactivé.",
     "users.enabled": "Utilisateur {name} réactivé.",
-    "users.password.done": "Mot de passe de {name} changé.",
     "users.disable": "Désactiver",
     "users.enable": "Réactiver",
-    "users.password": "Mot de passe",
-    "users.password.label": "Changer le mot de passe de {name}",
+    "users.created.sent": "Utilisateur {name} créé : lien d'activation envoyé à {email}.",
+    "users.created.unsent": "Utilisateur {name} créé, mais le lien n'a pas pu être envoyé ({error}) : réessayez avec « Envoyer un lien ».",
+    "users.created.noemail": "Utilisateur {name} créé, sans adresse e-mail : il ne peut pas se connecter par mot de passe.",
+    "users.link": "Envoyer un lien",
+    "users.link.label": "Envoyer un lien à {name}",
+    "users.link.activate.title": "Envoyer un lien d'activation à {name} ?",
+    "users.link.reset.title": "Envoyer un lien de réinitialisation à {name} ?",
+    "users.link.activate.text": "Un message part vers {email} avec un lien, valable 72 h une seule fois, pour choisir le mot de passe. Les coordinateurs verront cette action.",
+    "users.link.reset.text": "Un message part vers {email} avec un lien, valable 2 h une seule fois, pour choisir un nouveau mot de passe. L'actuel reste valable jusque-là. Les coordinateurs verront cette action.",
+    "users.link.send": "Envoyer le lien",
+    "users.link.sent.activate": "Lien d'activation envoyé à {name} ({email}).",
+    "users.link.sent.reset": "Lien de réinitialisation envoyé à {name} ({email}).",
+    "users.noemail": "pas d'adresse e-mail",
+    "state.user.pending": "en attente d'activation",
+    "user.email": "Adresse e-mail",
+    "user.email.hint.new": "Un lien d'activation y est envoyé : l'utilisateur choisit lui-même son mot de passe. Laissez vide pour un compte sans mot de passe (jetons d'accès).",
+    "user.email.hint.pending": "Le compte n'est pas encore activé : une nouvelle adresse annule les liens déjà envoyés.",
+    "user.email.hint.locked": "Compte en service : seul l'exploitant du serveur change cette adresse (dispatch user email), pour que personne ne détourne ses liens de mot de passe.",
+    "error.email": "Adresse e-mail : par exemple marie.dupont@ssiad-exemple.fr.",
+    "tab.accounts": "Actions sur les comptes",
+    "accounts.title": "Actions sur les comptes",
+    "accounts.hint": "Tout ce qui a été fait sur les comptes ces 90 derniers jours : créations, liens de mot de passe envoyés, changements de rôle, désactivations. Si une ligne vous surprend, prévenez la direction de la structure.",
+    "accounts.none": "Aucune action sur les comptes ces 90 derniers jours.",
+    "accounts.notice": "{n} action(s) sur les comptes depuis votre dernière visite (dernière : {last}).",
+    "accounts.notice.open": "Voir les actions",
+    "col.when": "Date",
+    "col.by": "Par",
+    "col.action": "Action",
+    "col.account": "Compte",
+    "ev.cli": "l'exploitant du serveur (ligne de commande)",
+    "ev.user.create": "a créé le compte ({role})",
+    "ev.user.update": "a modifié le compte ({fields})",
+    "ev.user.update.role": "a changé le rôle : {from} → {to}",
+    "ev.user.password_link.activate": "a envoyé un lien d'activation",
+    "ev.user.password_link.reset": "a envoyé un lien de réinitialisation du mot de passe",
+    "ev.user.activated": "a activé son compte (mot de passe choisi)",
+    "ev.user.password_reset": "a choisi un nouveau mot de passe",
+    "ev.user.password_refused": "a tenté de fixer un mot de passe (refusé)",
+    "ev.user.password": "a changé le mot de passe sur le serveur",
+    "ev.user.disable": "a désactivé le compte",
+    "ev.user.enable": "a réactivé le compte",
+    "ev.token.create": "a créé un jeton d'accès",
+    "ev.token.revoke": "a révoqué un jeton d'accès",
+    "field.role": "rôle",
+    "field.team_id": "équipe",
+    "field.display_name": "nom affiché",
+    "field.active": "actif",
+    "field.email": "adresse e-mail",
+    "mail.missing": "Aucun serveur d'e-mail n'est configuré : les liens d'activation et de réinitialisation ne peuvent pas être envoyés.",
+    "mail.how": "Sur le serveur, renseignez smtp_host et smtp_from dans le fichier de réglages (ou DISPATCH_SMTP_HOST et DISPATCH_SMTP_FROM ; smtp_port, smtp_starttls, smtp_user, et le mot de passe dans la variable d'environnement DISPATCH_SMTP_PASSWORD), puis redémarrez le serveur. En attendant, l'exploitant du serveur crée les comptes avec « dispatch user add NOM --role RÔLE ».",
+    "users.rule": "Chaque utilisateur choisit lui-même son mot de passe, avec un lien envoyé à son adresse e-mail : personne d'autre ne le connaît, pas même l'administrateur. Les coordinateurs voient chaque action sur les comptes.",
     "users.disable.title": "Désactiver {name} ?",
     "users.disable.text": "Ses sessions et ses jetons d'accès sont fermés tout de suite. Vous pourrez le réactiver.",
     "users.self": "(vous)",
@@ -148,17 +196,11 @@ const TEXT = {
     "user.display": "Nom affiché",
     "user.role": "Rôle",
     "user.team": "Équipe",
-    "user.password": "Mot de passe (10 caractères au moins)",
-    "user.password.new": "Nouveau mot de passe (10 caractères au moins)",
-    "user.password.sessions": "Ses sessions ouvertes sont fermées.",
-    "user.password.set": "Changer le mot de passe",
-    "user.password.title": "Mot de passe de {name}",
     "role.admin": "Administrateur",
     "role.coordinator": "Coordinateur",
     "role.planner": "Planificateur",
     "role.team_member": "Membre d'équipe",
     "error.username": "Identifiant : lettres, chiffres, point, tiret ou @, sans espace.",
-    "error.password": "Le mot de passe doit avoir 10 caractères au moins.",
     "error.team": "Un membre d'équipe doit appartenir à une équipe.",
     "login.title": "Connexion à la gestion",
     "login.username": "Identifiant",
@@ -303,11 +345,59 @@ const TEXT = {
     "users.saved": "User {name} saved.",
     "users.disabled": "User {name} disabled.",
     "users.enabled": "User {name} enabled again.",
-    "users.password.done": "Password of {name} changed.",
     "users.disable": "Disable",
     "users.enable": "Enable",
-    "users.password": "Password",
-    "users.password.label": "Change the password of {name}",
+    "users.created.sent": "User {name} created: activation link sent to {email}.",
+    "users.created.unsent": "User {name} created, but the link could not be sent ({error}): try again with \"Send a link\".",
+    "users.created.noemail": "User {name} created, without an e-mail address: they cannot log in with a password.",
+    "users.link": "Send a link",
+    "users.link.label": "Send a link to {name}",
+    "users.link.activate.title": "Send an activation link to {name}?",
+    "users.link.reset.title": "Send a reset link to {name}?",
+    "users.link.activate.text": "A message goes to {email} with a link, valid once for 72 h, to choose the password. Coordinators will see this action.",
+    "users.link.reset.text": "A message goes to {email} with a link, valid once for 2 h, to choose a new password. The current one works until then. Coordinators will see this action.",
+    "users.link.send": "Send the link",
+    "users.link.sent.activate": "Activation link sent to {name} ({email}).",
+    "users.link.sent.reset": "Reset link sent to {name} ({email}).",
+    "users.noemail": "no e-mail address",
+    "state.user.pending": "awaiting activation",
+    "user.email": "E-mail address",
+    "user.email.hint.new": "An activation link is sent to it: the user chooses their own password. Leave empty for an account without a password (access tokens).",
+    "user.email.hint.pending": "The account is not activated yet: a new address cancels the links already sent.",
+    "user.email.hint.locked": "Account in use: only the server operator changes this address (dispatch user email), so that nobody diverts its password links.",
+    "error.email": "E-mail address: for example marie.dupont@ssiad-example.fr.",
+    "tab.accounts": "Account activity",
+    "accounts.title": "Account activity",
+    "accounts.hint": "Everything done to accounts in the last 90 days: creations, password links sent, role changes, accounts disabled. If a line surprises you, tell the structure's management.",
+    "accounts.none": "No account activity in the last 90 days.",
+    "accounts.notice": "{n} account action(s) since your last visit (latest: {last}).",
+    "accounts.notice.open": "See the actions",
+    "col.when": "Date",
+    "col.by": "By",
+    "col.action": "Action",
+    "col.account": "Account",
+    "ev.cli": "the server operator (command line)",
+    "ev.user.create": "created the account ({role})",
+    "ev.user.update": "changed the account ({fields})",
+    "ev.user.update.role": "changed the role: {from} → {to}",
+    "ev.user.password_link.activate": "sent an activation link",
+    "ev.user.password_link.reset": "sent a password reset link",
+    "ev.user.activated": "activated their account (password chosen)",
+    "ev.user.password_reset": "chose a new password",
+    "ev.user.password_refused": "tried to set a password (refused)",
+    "ev.user.password": "changed the password on the server",
+    "ev.user.disable": "disabled the account",
+    "ev.user.enable": "enabled the account again",
+    "ev.token.create": "created an access token",
+    "ev.token.revoke": "revoked an access token",
+    "field.role": "role",
+    "field.team_id": "team",
+    "field.display_name": "display name",
+    "field.active": "active",
+    "field.email": "e-mail address",
+    "mail.missing": "No e-mail server is configured: activation and reset links cannot be sent.",
+    "mail.how": "On the server, set smtp_host and smtp_from in the settings file (or DISPATCH_SMTP_HOST and DISPATCH_SMTP_FROM; smtp_port, smtp_starttls, smtp_user, and the password in the environment variable DISPATCH_SMTP_PASSWORD), then restart the server. Until then, the server operator creates accounts with \"dispatch user add NAME --role ROLE\".",
+    "users.rule": "Each user chooses their own password, through a link sent to their e-mail address: nobody else knows it, not even the administrator. Coordinators see every action on accounts.",
     "users.disable.title": "Disable {name}?",
     "users.disable.text": "Their sessions and access tokens are closed at once. You can enable them again.",
     "users.self": "(you)",
@@ -316,17 +406,11 @@ const TEXT = {
     "user.display": "Display name",
     "user.role": "Role",
     "user.team": "Team",
-    "user.password": "Password (at least 10 characters)",
-    "user.password.new": "New password (at least 10 characters)",
-    "user.password.sessions": "Their open sessions are closed.",
-    "user.password.set": "Change the password",
-    "user.password.title": "Password of {name}",
     "role.admin": "Administrator",
     "role.coordinator": "Coordinator",
     "role.planner": "Planner",
     "role.team_member": "Team member",
     "error.username": "Login: letters, digits, dot, dash or @, no space.",
-    "error.password": "The password needs at least 10 characters.",
     "error.team": "A team member must belong to a team.",
     "login.title": "Management login",
     "login.username": "Login",
@@ -361,6 +445,8 @@ const state = {
   bases: [],
   teams: [],
   users: [],
+  mail: null, // {configured, how} for administrators
+  accountEvents: [],
   devices: [],
   tab: "teams",
   editingTeam: null, // team being edited, or null for a new one
@@ -401,7 +487,8 @@ function $(id) {
 function errorText(err, conflictKey) {
   if (err instanceof ApiError) {
     if (err.status === 409 && conflictKey) return t(conflictKey);
-    if (err.status === 403) return t("error.forbidden");
+    // A refusal that explains a rule (a password set by an admin...) is shown as it is.
+    if (err.status === 403) return err.body && err.body.code === "forbidden" && !/^this action needs the role|^cette action demande le rôle/.test(err.message) ? t("error.server", { error: err.message }) : t("error.forbidden");
     return t("error.server", { error: err.message });
   }
   return t("error.network");
@@ -558,6 +645,7 @@ function showTab(name, { focus = false } = {}) {
     pollTimer = setInterval(loadDevices, DEVICE_POLL_MS);
   }
   if (name === "users") loadUsers();
+  if (name === "accounts") loadAccountEvents({ seen: true });
   if (name === "teams" && map) map.resize();
 }
 
@@ -1097,18 +1185,29 @@ function setupPhones() {
 }
 
 // ------------------------------------------------------------------ users
+// The rule: no one sets or sees another user's password here. An account is created with the
+// user's e-mail address; the server e-mails a one-time link with which the user chooses it.
 async function loadUsers() {
   if (!state.me || state.me.role !== "admin") return;
   try {
-    const reply = await call("/api/users?limit=1000", { token: null });
+    const [reply, mail] = await Promise.all([
+      call("/api/users?limit=1000", { token: null }),
+      call("/api/mail", { token: null }).catch(() => null),
+    ]);
     state.users = reply.items;
+    if (mail) state.mail = mail.mail;
     renderUsers();
   } catch (err) {
     say("users-status", () => errorText(err));
   }
 }
 
+function pending(u) {
+  return u.active && !u.has_password && !!u.email;
+}
+
 function renderUsers() {
+  $("mail-notice").hidden = !state.mail || state.mail.configured;
   const body = document.querySelector("#user-table tbody");
   body.innerHTML = state.users.map((u) => {
     const self = state.me && u.id === state.me.id;
@@ -1116,15 +1215,18 @@ function renderUsers() {
     const toggle = self ? "" : u.active
       ? `<button type="button" data-act="disable" aria-label="${escapeHtml(t("users.disable"))} ${escapeHtml(u.username)}">${escapeHtml(t("users.disable"))}</button>`
       : `<button type="button" data-act="enable" aria-label="${escapeHtml(t("users.enable"))} ${escapeHtml(u.username)}">${escapeHtml(t("users.enable"))}</button>`;
+    const stateKey = !u.active ? "state.user.inactive" : pending(u) ? "state.user.pending" : "state.user.active";
+    const pill = !u.active ? "off" : pending(u) ? "pending" : "on";
+    const email = u.email ? escapeHtml(u.email) : escapeHtml(t("users.noemail"));
     return `<tr data-user-id="${u.id}" class="${u.active ? "" : "inactive"}">
       <th scope="row">${escapeHtml(u.username)}${self ? ` <span class="sub-inline">${escapeHtml(t("users.self"))}</span>` : ""}</th>
-      <td>${escapeHtml(label)}</td>
+      <td>${escapeHtml(label)}<span class="sub">${email}</span></td>
       <td>${escapeHtml(t(`role.${u.role}`))}</td>
       <td>${u.team_id ? escapeHtml(teamName(u.team_id)) : "–"}</td>
-      <td><span class="pill ${u.active ? "on" : "off"}">${escapeHtml(t(u.active ? "state.user.active" : "state.user.inactive"))}</span></td>
+      <td><span class="pill ${pill}">${escapeHtml(t(stateKey))}</span></td>
       <td class="row-actions">
         <button type="button" data-act="edit" aria-label="${escapeHtml(t("edit.label", { name: u.username }))}">${escapeHtml(t("edit"))}</button>
-        <button type="button" data-act="password" aria-label="${escapeHtml(t("users.password.label", { name: u.username }))}">${escapeHtml(t("users.password"))}</button>
+        ${u.active && u.email ? `<button type="button" data-act="link" aria-label="${escapeHtml(t("users.link.label", { name: u.username }))}">${escapeHtml(t("users.link"))}</button>` : ""}
         ${toggle}
       </td>
     </tr>`;
@@ -1134,6 +1236,11 @@ function renderUsers() {
 function syncRoleTeam() {
   const member = $("uf-role").value === "team_member";
   $("uf-team-row").hidden = !member;
+}
+
+function emailHintKey(user) {
+  if (!user) return "user.email.hint.new";
+  return user.has_password ? "user.email.hint.locked" : "user.email.hint.pending";
 }
 
 function openUserForm(user) {
@@ -1149,8 +1256,10 @@ function openUserForm(user) {
   // An administrator cannot take away their own rights (another administrator can).
   $("uf-role").disabled = !!user && user.id === state.me.id;
   if (user && user.team_id) $("uf-team").value = String(user.team_id);
-  $("uf-password").value = "";
-  $("uf-password-row").hidden = !!user;
+  $("uf-email").value = user ? user.email || "" : "";
+  // The address of an account in use receives its reset links: only the server changes it.
+  $("uf-email").disabled = !!user && user.has_password;
+  show($("uf-email-hint"), () => t(emailHintKey(state.editingUser)));
   syncRoleTeam();
   (user ? $("uf-display") : $("uf-username")).focus();
 }
@@ -1161,6 +1270,8 @@ function closeUserForm(focusId) {
   const back = focusId ? document.querySelector(`#user-table tr[data-user-id="${focusId}"] [data-act=edit]`) : null;
   (back || $("user-new")).focus();
 }
+
+const EMAIL = /^[^\s@<>,;"']+@[^\s@<>,;"']+\.[^\s@<>,;"']+$/;
 
 async function saveUser(e) {
   e.preventDefault();
@@ -1180,8 +1291,11 @@ async function saveUser(e) {
   if (!editing) {
     body.username = $("uf-username").value.trim();
     if (!USERNAME.test(body.username)) return fail("error.username", "uf-username");
-    body.password = $("uf-password").value;
-    if (body.password.length < 10) return fail("error.password", "uf-password");
+  }
+  const email = $("uf-email").value.trim();
+  if (!$("uf-email").disabled && (email || (editing && editing.email))) {
+    if (!EMAIL.test(email)) return fail("error.email", "uf-email");
+    if (!editing || email !== editing.email) body.email = email;
   }
   show(errorEl, null);
   $("uf-save").disabled = true;
@@ -1191,7 +1305,12 @@ async function saveUser(e) {
       : await call("/api/users", { method: "POST", body, token: null });
     await loadUsers();
     closeUserForm(reply.user.id);
-    say("users-status", () => t(editing ? "users.saved" : "users.created", { name: reply.user.username }));
+    const name = reply.user.username;
+    if (editing) say("users-status", () => t("users.saved", { name }));
+    else if (!body.email) say("users-status", () => t("users.created.noemail", { name }));
+    else if (reply.mail && reply.mail.sent) say("users-status", () => t("users.created.sent", { name, email: body.email }));
+    else say("users-status", () => t("users.created.unsent", { name, error: (reply.mail && reply.mail.error) || "?" }));
+    loadAccountEvents();
   } catch (err) {
     show(errorEl, () => errorText(err, "error.conflict.user"));
   } finally {
@@ -1208,6 +1327,7 @@ async function setUserActive(user, active) {
     await call(`/api/users/${user.id}`, { method: "PATCH", body: { active }, token: null });
     await loadUsers();
     say("users-status", () => t(active ? "users.enabled" : "users.disabled", { name: user.username }));
+    loadAccountEvents();
   } catch (err) {
     say("users-status", () => errorText(err));
   }
@@ -1215,44 +1335,24 @@ async function setUserActive(user, active) {
   if (back) back.focus();
 }
 
-function resetPassword(user) {
-  const dialog = $("password");
-  const form = $("password-form");
-  const input = $("pw-new");
-  show($("password-title"), () => t("user.password.title", { name: user.username }));
-  show($("password-error"), null);
-  input.value = "";
-  dialog.showModal();
+/** E-mail the user a one-time link: activation (no password yet) or reset. */
+async function sendLink(user) {
+  const purpose = user.has_password ? "reset" : "activate";
+  const vars = { name: user.username, email: user.email };
+  const sure = await confirmAction(t(`users.link.${purpose}.title`, vars), t(`users.link.${purpose}.text`, vars), t("users.link.send"));
   const back = () => {
-    const button = document.querySelector(`#user-table tr[data-user-id="${user.id}"] [data-act=password]`);
+    const button = document.querySelector(`#user-table tr[data-user-id="${user.id}"] [data-act=link]`);
     if (button) button.focus();
   };
-  const done = () => {
-    form.removeEventListener("submit", submit);
-    $("pw-cancel").removeEventListener("click", cancel);
-    dialog.removeEventListener("cancel", cancel);
-  };
-  const cancel = () => { done(); dialog.close(); back(); };
-  const submit = async (e) => {
-    e.preventDefault();
-    if (input.value.length < 10) {
-      show($("password-error"), () => t("error.password"));
-      input.focus();
-      return;
-    }
-    try {
-      await call(`/api/users/${user.id}`, { method: "PATCH", body: { password: input.value }, token: null });
-      done();
-      dialog.close();
-      say("users-status", () => t("users.password.done", { name: user.username }));
-      back();
-    } catch (err) {
-      show($("password-error"), () => errorText(err));
-    }
-  };
-  form.addEventListener("submit", submit);
-  $("pw-cancel").addEventListener("click", cancel);
-  dialog.addEventListener("cancel", cancel);
+  if (!sure) return back();
+  try {
+    const reply = await call(`/api/users/${user.id}/password-link`, { method: "POST", body: {}, token: null });
+    say("users-status", () => t(`users.link.sent.${reply.purpose}`, vars));
+    loadAccountEvents();
+  } catch (err) {
+    say("users-status", () => errorText(err));
+  }
+  back();
 }
 
 function setupUsers() {
@@ -1269,9 +1369,72 @@ function setupUsers() {
     const user = state.users.find((u) => u.id === Number(button.closest("tr").dataset.userId));
     if (!user) return;
     if (button.dataset.act === "edit") openUserForm(user);
-    else if (button.dataset.act === "password") resetPassword(user);
+    else if (button.dataset.act === "link") sendLink(user);
     else setUserActive(user, button.dataset.act === "enable");
   });
+}
+
+// ------------------------------------------------------------------ account activity
+// Coordinators see every action on accounts (what administrators do), and are told on
+// arrival how many happened since they last looked.
+function seenKey() {
+  return `dispatch.accounts.seen.${state.me.id}`;
+}
+
+async function loadAccountEvents({ seen = false } = {}) {
+  try {
+    const reply = await call("/api/account-events", { token: null });
+    state.accountEvents = reply.events;
+  } catch (err) {
+    say("accounts-status", () => errorText(err));
+    return;
+  }
+  if (seen && state.accountEvents.length) localStorage.setItem(seenKey(), String(state.accountEvents[0].at_s));
+  renderAccountEvents();
+}
+
+function eventActor(e) {
+  return e.actor === "cli" ? t("ev.cli") : e.actor_name || e.actor;
+}
+
+function eventText(e) {
+  const d = e.detail || {};
+  if (e.action === "user.create") return t("ev.user.create", { role: d.role ? t(`role.${d.role}`) : "?" });
+  if (e.action === "user.update") {
+    if (d.role_from && d.role) return t("ev.user.update.role", { from: t(`role.${d.role_from}`), to: t(`role.${d.role}`) });
+    if (typeof d.active === "boolean" && Array.isArray(d.fields) && d.fields.length === 1) return t(d.active ? "ev.user.enable" : "ev.user.disable");
+    return t("ev.user.update", { fields: (d.fields || []).map((f) => t(`field.${f}`)).join(", ") });
+  }
+  if (e.action === "user.password_link") return t(`ev.user.password_link.${d.purpose === "reset" ? "reset" : "activate"}`);
+  return t(`ev.${e.action}`);
+}
+
+function renderAccountEvents() {
+  const body = document.querySelector("#account-table tbody");
+  const events = state.accountEvents;
+  body.innerHTML = events.length
+    ? events.map((e) => `<tr data-event-id="${e.id}">
+        <td class="num">${escapeHtml(dateTimeOf(e.at_s))}</td>
+        <td>${escapeHtml(eventActor(e))}</td>
+        <td>${escapeHtml(eventText(e))}</td>
+        <td>${escapeHtml(e.target_name || "–")}</td>
+      </tr>`).join("")
+    : `<tr><td colspan="4">${escapeHtml(t("accounts.none"))}</td></tr>`;
+  // The notice: actions a coordinator has not seen yet (an administrator sees their own).
+  const since = Number(localStorage.getItem(seenKey()) || 0);
+  const fresh = state.me.role === "coordinator" && state.tab !== "accounts" ? events.filter((e) => e.at_s > since) : [];
+  $("accounts-notice").hidden = !fresh.length;
+  if (fresh.length) {
+    const last = fresh[0];
+    show($("accounts-notice-text"), () => t("accounts.notice", {
+      n: fresh.length,
+      last: `${eventActor(last)} ${eventText(last)}${last.target_name ? ` — ${last.target_name}` : ""}, ${dateTimeOf(last.at_s)}`,
+    }));
+  }
+}
+
+function setupAccounts() {
+  $("accounts-notice-open").addEventListener("click", () => showTab("accounts", { focus: true }));
 }
 
 // ------------------------------------------------------------------ confirmation
@@ -1314,6 +1477,8 @@ function renderAll() {
   }
   renderDevices();
   if (me.role === "admin") renderUsers();
+  if (!$("user-form").hidden) show($("uf-email-hint"), () => t(emailHintKey(state.editingUser)));
+  renderAccountEvents();
 }
 
 async function main() {
@@ -1344,11 +1509,13 @@ async function main() {
   setupTeams();
   setupPhones();
   setupUsers();
+  setupAccounts();
   await loadTeams();
+  await loadAccountEvents();
   $("main").hidden = false;
   renderAll();
   const wanted = location.hash.slice(1);
-  showTab(["teams", "phones", "users"].includes(wanted) && !$(`tab-${wanted}`).hidden ? wanted : "teams");
+  showTab(["teams", "phones", "users", "accounts"].includes(wanted) && !$(`tab-${wanted}`).hidden ? wanted : "teams");
   document.body.dataset.ready = "1";
 }
 
