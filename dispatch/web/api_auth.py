@@ -74,8 +74,8 @@ OPENAPI_PATHS = {
                 "type": "object",
                 "required": ["username", "password"],
                 "properties": {
-                    "username": {"type": "string", "maxLength": 64},
-                    "password": {"type": "string", "maxLength": 1024},
+                    "username": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "password": {"type": "string", "minLength": 1, "maxLength": 1024},
                 },
                 "additionalProperties": False,
             },
@@ -105,7 +105,12 @@ OPENAPI_PATHS = {
                 "type": "object",
                 "required": ["code"],
                 "properties": {
-                    "code": {"type": "string", "maxLength": 20, "example": "K7QD-3MZP"},
+                    "code": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 20,
+                        "example": "K7QD-3MZP",
+                    },
                     "label": {"type": "string", "maxLength": 80},
                 },
                 "additionalProperties": False,
