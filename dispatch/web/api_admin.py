@@ -163,7 +163,7 @@ OPENAPI_PATHS = {
             body={
                 "type": "object",
                 "required": ["token"],
-                "properties": {"token": {"type": "string", "maxLength": 200}},
+                "properties": {"token": {"type": "string", "minLength": 1, "maxLength": 200}},
                 "additionalProperties": False,
             },
             response={
@@ -187,7 +187,7 @@ OPENAPI_PATHS = {
                 "type": "object",
                 "required": ["token", "password"],
                 "properties": {
-                    "token": {"type": "string", "maxLength": 200},
+                    "token": {"type": "string", "minLength": 1, "maxLength": 200},
                     "password": {"type": "string", "minLength": 10, "maxLength": 1024},
                 },
                 "additionalProperties": False,
