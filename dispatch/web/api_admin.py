@@ -79,7 +79,16 @@ OPENAPI_PATHS = {
             description="No password is accepted (403): the user chooses it through the link. "
             "Answers 503 (code mail_not_configured) when an address is given and no SMTP "
             "server is configured. 'mail' says whether the link was sent.",
-            body={**USER_INPUT, "required": ["username", "role"]},
+            body={
+                **USER_INPUT,
+                # A new user is active: 'active' is set later with PATCH.
+                "properties": {
+                    k: v
+                    for k, v in USER_INPUT["properties"].items()  # type: ignore[attr-defined]
+                    if k != "active"
+                },
+                "required": ["username", "role"],
+            },
             status=201,
             response=USER_OUTPUT,
         ),
