@@ -693,7 +693,15 @@ OPENAPI_PATHS: dict[str, Any] = {
             tags=["planning"],
             params=[
                 _SC,
-                query_param("bands", {"type": "string", "example": "10,20,30"}, "bands in minutes"),
+                query_param(
+                    "bands",
+                    {
+                        "type": "string",
+                        "pattern": "^\\s*[0-9]{1,3}(\\.[0-9]+)?(\\s*,\\s*[0-9]{1,3}(\\.[0-9]+)?)*\\s*$",
+                        "example": "10,20,30",
+                    },
+                    "bands in minutes, increasing",
+                ),
             ],
             response={"type": "object"},
         ),
@@ -706,7 +714,12 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "properties": {
                     "scenario": {"type": "string"},
                     "bases": _BASES,
-                    "bands_min": {"type": "array", "items": {"type": "number"}},
+                    "bands_min": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": "number", "exclusiveMinimum": 0},
+                        "description": "minutes, increasing",
+                    },
                     "isochrones": {
                         "type": "boolean",
                         "description": "false: coverage and accessibility only, in milliseconds",
@@ -745,7 +758,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "scenario": {"type": "string"},
                     "k": {"type": "integer", "minimum": 1, "maximum": 10},
                     "method": {"enum": ["mclp", "pmedian"]},
-                    "radius_min": {"type": "number"},
+                    "radius_min": {"type": "number", "minimum": 1, "maximum": 120},
                 },
             },
             response={"type": "object"},
@@ -762,7 +775,11 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "properties": {
                     "scenario": {"type": "string"},
                     "days": {"type": "integer", "minimum": 1, "maximum": MAX_WEB_DAYS},
-                    "time_limit_s": {"type": "number"},
+                    "time_limit_s": {
+                        "type": "number",
+                        "minimum": 0.5,
+                        "maximum": MAX_WEB_TIME_LIMIT_S,
+                    },
                 },
             },
             response={"type": "object"},
