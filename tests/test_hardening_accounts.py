@@ -520,3 +520,81 @@ def test_server_operator_cli_still_sets_passwords_and_addresses(tmp_path, monkey
         assert actions == ["user.update", "user.password", "user.create"]
     finally:
         store.close()
+
+
+@pytest.mark.load
+def test_a_login_flood_with_real_argon2_keeps_hashes_bounded_and_health_fast(world):
+    """48 clients × 4 wrong log-ins at once, production Argon2id (64 MiB a hash): at most
+    MAX_CONCURRENT_HASHES hashes run together (before: one per request, 48 × 64 MiB), every
+    answer is 401 or 429, and /api/health stays fast."""
+    import statistics
+
+    from argon2 import PasswordHasher
+
+    from dispatch.store import accounts
+    from dispatch.web.api_auth import MAX_CONCURRENT_HASHES
+
+    fast = accounts._hasher
+    accounts._hasher = PasswordHasher()  # the library's defaults, as in production
+    accounts._dummy_hash.clear()
+    try:
+        store = world.store
+        real = store.verify_password
+        running, peak, lock = [0], [0], threading.Lock()
+
+        def counting(*args, **kwargs):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                return real(*args, **kwargs)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        store.verify_password = counting
+        codes: list[int] = []
+        health_ms: list[float] = []
+        done = threading.Event()
+
+        def client(i: int) -> None:
+            c = world.app.test_client()
+            for j in range(4):
+                r = _login(c, f"someone-{i}-{j}", "wrong-password", ip=f"198.51.100.{i}")
+                with lock:
+                    codes.append(r.status_code)
+
+        def prober() -> None:
+            c = world.app.test_client()
+            while not done.is_set():
+                t0 = time.perf_counter()
+                assert c.get("/api/health").status_code == 200
+                health_ms.append((time.perf_counter() - t0) * 1000)
+                time.sleep(0.05)
+
+        probe = threading.Thread(target=prober)
+        probe.start()
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(48)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed_s = time.perf_counter() - t0
+        done.set()
+        probe.join()
+    finally:
+        accounts._hasher = fast
+        accounts._dummy_hash.clear()
+        del world.store.verify_password
+    health_ms.sort()
+    p95 = health_ms[int(len(health_ms) * 0.95) - 1] if health_ms else 0.0
+    print(
+        f"\nlogin flood: {len(codes)} attempts in {elapsed_s:.1f} s, peak hashes {peak[0]},"
+        f" 401: {codes.count(401)}, 429: {codes.count(429)}, health p50"
+        f" {statistics.median(health_ms):.0f} ms p95 {p95:.0f} ms ({len(health_ms)} probes)"
+    )
+    assert set(codes) <= {401, 429} and len(codes) == 192
+    assert 1 <= peak[0] <= MAX_CONCURRENT_HASHES
+    assert codes.count(401) >= MAX_CONCURRENT_HASHES
+    assert p95 < 1500, f"health p95 {p95:.0f} ms during the flood"
