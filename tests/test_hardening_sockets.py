@@ -165,6 +165,66 @@ def test_admin_socket_keeps_the_team_level_pushes(env) -> None:  # type: ignore[
     phone.disconnect()
 
 
+def test_admin_snapshot_has_teams_and_positions_but_no_visits_or_rounds(env) -> None:  # type: ignore[no-untyped-def]
+    """The live picture an admin's map loads (and reloads on every reconnection) holds what its
+    socket gets: teams, positions and alerts; no visit and no round."""
+    app, world = env
+    snap = login(app, "admin").get("/api/live/snapshot").json
+    assert snap["ok"] and {t["id"] for t in snap["teams"]} >= {world.team_a["id"]}
+    assert snap["visits"] == [] and snap["plans"] == []
+    assert "M-BRAVO" not in repr(snap) and "rue secrète" not in repr(snap)
+    coord = login(app, "coord").get("/api/live/snapshot").json
+    assert {v["pseudonym"] for v in coord["visits"]} >= {"MME-ALPHA", "M-BRAVO"}
+
+
+class _PlanStore:
+    """The little of a store a plan change reads: one round through one home."""
+
+    def __init__(self, day: str) -> None:
+        self.visit = {
+            "id": 7,
+            "day": day,
+            "team_id": 1,
+            "status": "planned",
+            "pseudonym": "MME-ROND",
+            "lon": 2.661234,
+            "lat": 48.543217,
+            "address": "3 rue du Four",
+        }
+        self.team = {"id": 1, "name": "A", "base_lon": MELUN[0], "base_lat": MELUN[1]}
+
+    def published_plan(self, day: str, team_id: Any = None) -> dict[str, Any]:
+        stops = [{"visit_id": 7, "arrival_s": 36000}]
+        return {"id": 3, "day": day, "routes": [{"team_id": 1, "stops": stops}]}
+
+    def list_visits(self, **_: Any) -> list[dict[str, Any]]:
+        return [self.visit]
+
+    def list_teams(self, **_: Any) -> list[dict[str, Any]]:
+        return [self.team]
+
+    def get_visit(self, visit_id: int) -> dict[str, Any]:
+        return self.visit
+
+
+def test_plan_change_pushes_planners_rounds_to_about_100_m() -> None:
+    """A plan change sends coordinators the round's exact line (through the home) and planners
+    the same line snapped to 0.001 degree, as their snapshot has it."""
+    from dispatch.live.hub import ROOM_PLANNERS, LiveHub
+
+    sent: dict[str, dict[str, Any]] = {}
+    hub = LiveHub(_PlanStore("x"), lambda _e, payload, room: sent.setdefault(room, payload))
+    hub.store = _PlanStore(hub.today())
+    hub.on_plan_change({"day": hub.today(), "plan_id": 3, "teams": [1], "visits": [7]})
+    hub.fanout.flush()
+    exact = sent[ROOM_COORDINATORS]["plans"][0]["geometry"]["coordinates"]
+    coarse = sent[ROOM_PLANNERS]["plans"][0]["geometry"]["coordinates"]
+    assert [2.661234, 48.543217] in exact
+    assert [2.661, 48.543] in coarse
+    assert all(round(c, 3) == c for point in coarse for c in point)
+    assert all("address" not in v for v in sent[ROOM_PLANNERS]["visits"])
+
+
 # -- item 8: planners and live positions ----------------------------------------------------------
 def test_planner_gets_no_live_positions_unless_granted(env) -> None:  # type: ignore[no-untyped-def]
     """With planner_live_positions off (the default), a planner's socket gets no position and

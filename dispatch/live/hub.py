@@ -529,9 +529,8 @@ class LiveHub:
                     "stops": [],
                     "geometry": None,
                 }
-                items.append(
-                    ((ROOM_COORDINATORS, ROOM_PLANNERS, team_room(tid)), "plans", route, tid)
-                )
+                items.append(((ROOM_COORDINATORS, team_room(tid)), "plans", route, tid))
+                items.append((ROOM_PLANNERS, "plans", planner_route(route), tid))
             now_in: dict[int, int | None] = {}
             for vid in change.get("visits", []):
                 try:
@@ -850,11 +849,13 @@ class LiveHub:
             }
         teams = [t for t in self._all_teams() if not own_team_only or t["id"] == team_id]
         team_ids = {t["id"] for t in teams}
-        visits = self._visits_of_day(day, team_id if own_team_only else None)
+        # An admin's picture is what its socket gets: teams, positions and alerts only.
+        patients = role != "admin"
+        visits = self._visits_of_day(day, team_id if own_team_only else None) if patients else []
         if role == "planner":
             visits = [planner_view(v) for v in visits]
         plan = self.store.published_plan(day, team_id=team_id if own_team_only else None)
-        plans = self.plan_routes(plan) if plan else []
+        plans = self.plan_routes(plan) if plan and patients else []
         if role == "planner":  # the rounds' lines run through the homes
             plans = [planner_route(p) for p in plans]
         plan_id = plan["id"] if plan else None
