@@ -303,14 +303,14 @@ class AccountsMixin:
         )
 
     def known_login_address(self, username: str, ip: str, *, within_s: float) -> bool:
-        """True when ``username`` logged in (opened a session) from ``ip`` in the last
-        ``within_s`` seconds: its owner's usual address, which strangers' failures must not
-        lock out."""
+        """True when ``username`` (any case) logged in (opened a session) from ``ip`` in the
+        last ``within_s`` seconds: its owner's usual address, which strangers' failures must
+        not lock out."""
         with self.engine.read() as conn:
             row = conn.execute(
                 "SELECT 1 FROM sessions s JOIN users u ON u.id = s.user_id"
-                " WHERE u.username = ? AND s.ip = ? AND s.created_at_s > ? LIMIT 1",
-                (username, ip, now_s() - within_s),
+                " WHERE lower(u.username) = ? AND s.ip = ? AND s.created_at_s > ? LIMIT 1",
+                (username.strip().lower(), ip, now_s() - within_s),
             ).fetchone()
         return row is not None
 
