@@ -371,6 +371,8 @@ def test_new_account_is_activated_by_the_user_through_an_emailed_link(mail_world
     seen = [(e["action"], e["actor_name"], e["target_name"]) for e in events["events"]]
     assert ("user.create", "admin", "claire") in seen
     assert ("user.password_link", "admin", "claire") in seen
+    [sent] = [e for e in events["events"] if e["action"] == "user.password_link"]
+    assert sent["detail"] == {"purpose": "activate", "email": "claire@example.fr"}
     assert ("user.activated", "claire", "claire") in seen
     assert all("ip" not in e for e in events["events"])
     assert client.get("/api/account-events", headers=w.headers("planner")).status_code == 403

@@ -602,7 +602,8 @@ def _send_link(user: dict[str, Any], purpose: str) -> dict[str, Any]:
         " expect this message, do not open the link and tell your coordinator.\n"
     )
     send.send(user["email"], subject, text)
-    _audit("user.password_link", f"user:{user['id']}", {"purpose": purpose})
+    # The address is shown to coordinators: a link sent to an unexpected address stands out.
+    _audit("user.password_link", f"user:{user['id']}", {"purpose": purpose, "email": user["email"]})
     return link
 
 

@@ -172,6 +172,8 @@ const TEXT = {
     "ev.user.update.role": "a changé le rôle : {from} → {to}",
     "ev.user.password_link.activate": "a envoyé un lien d'activation",
     "ev.user.password_link.reset": "a envoyé un lien de réinitialisation du mot de passe",
+    "ev.user.password_link.activate.to": "a envoyé un lien d'activation à {email}",
+    "ev.user.password_link.reset.to": "a envoyé un lien de réinitialisation du mot de passe à {email}",
     "ev.user.activated": "a activé son compte (mot de passe choisi)",
     "ev.user.password_reset": "a choisi un nouveau mot de passe",
     "ev.user.password_refused": "a tenté de fixer un mot de passe (refusé)",
@@ -382,6 +384,8 @@ const TEXT = {
     "ev.user.update.role": "changed the role: {from} → {to}",
     "ev.user.password_link.activate": "sent an activation link",
     "ev.user.password_link.reset": "sent a password reset link",
+    "ev.user.password_link.activate.to": "sent an activation link to {email}",
+    "ev.user.password_link.reset.to": "sent a password reset link to {email}",
     "ev.user.activated": "activated their account (password chosen)",
     "ev.user.password_reset": "chose a new password",
     "ev.user.password_refused": "tried to set a password (refused)",
@@ -1405,7 +1409,10 @@ function eventText(e) {
     if (typeof d.active === "boolean" && Array.isArray(d.fields) && d.fields.length === 1) return t(d.active ? "ev.user.enable" : "ev.user.disable");
     return t("ev.user.update", { fields: (d.fields || []).map((f) => t(`field.${f}`)).join(", ") });
   }
-  if (e.action === "user.password_link") return t(`ev.user.password_link.${d.purpose === "reset" ? "reset" : "activate"}`);
+  if (e.action === "user.password_link") {
+    const key = `ev.user.password_link.${d.purpose === "reset" ? "reset" : "activate"}`;
+    return d.email ? t(`${key}.to`, { email: d.email }) : t(key);
+  }
   return t(`ev.${e.action}`);
 }
 
