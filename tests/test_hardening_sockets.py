@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 import socketio as sio
-from live_support import HOME_B, MELUN, PASSWORD, RealServer, make_world, module_settings
+from live_support import (
+    HOME_B,
+    MELUN,
+    PASSWORD,
+    RealServer,
+    add_team_with_phone,
+    make_world,
+    module_settings,
+)
 
 from dispatch.live.hub import ROOM_COORDINATORS
 from dispatch.store import Store
@@ -312,6 +320,29 @@ def test_socket_that_emitted_disconnect_is_dropped_once_its_user_is_disabled(env
     hub.fanout.flush()
     time.sleep(0.2)
     assert "after-disable" not in repr(sock.queue)
+
+
+def test_expired_session_and_device_revoked_elsewhere_end_their_sockets(env) -> None:  # type: ignore[no-untyped-def]
+    """Changes no event announces in this process (another process, or time): a session past
+    its expiry and a phone revoked straight in the store lose their sockets at the next check."""
+    app, world = env
+    store = world.store
+    user = store.add_user("coord-expire", role="coordinator", password=PASSWORD)
+    _, sock = user_socket(app, "coord-expire")
+    _, token = add_team_with_phone(store, "Équipe révoquée ailleurs")
+    phone = socketio.test_client(app, auth={"token": token})
+    assert phone.is_connected()
+    store.engine.write(
+        lambda conn: conn.execute(
+            "UPDATE sessions SET expires_at_s = 1 WHERE user_id = ?", (user["id"],)
+        )
+    )
+    store.revoke_device(store.device_for_token(token)["id"])
+    start = time.time()
+    while time.time() - start < 10 * RECHECK_S + 5.0 and not (ended(sock) and ended(phone)):
+        time.sleep(0.05)
+    assert ended(sock) and ended(phone)
+    assert time.time() - start < 10 * RECHECK_S + 1.0
 
 
 def test_socket_missing_from_the_registry_is_dropped(env) -> None:  # type: ignore[no-untyped-def]
