@@ -430,6 +430,14 @@ def test_expired_link_and_links_of_a_pending_account(mail_world, inbox):
     r = client.post(f"/api/users/{user['id']}/password-link", json={}, headers=_admin(w))
     assert r.status_code == 200 and r.get_json()["purpose"] == "activate"
     assert inbox.messages[-1][0] == ["lent2@example.fr"]
+    # An account used without a password (a script's API token) is in use too: its address
+    # cannot be pointed elsewhere either.
+    script = w.store.add_user("script", role="coordinator")
+    w.store.create_api_token(script["id"], label="export")
+    r = client.patch(
+        f"/api/users/{script['id']}", json={"email": "admin@evil.example"}, headers=_admin(w)
+    )
+    assert r.status_code == 403
 
 
 def test_without_smtp_the_screen_is_told_how_to_configure_it(world):

@@ -348,7 +348,7 @@ def update_user(user_id: int) -> ResponseReturnValue:
             "you cannot change your own role or disable yourself: another administrator or"
             " the server operator (`dispatch user ...`) does it"
         )
-    if "email" in data and data["email"] != current.get("email") and current["has_password"]:
+    if "email" in data and data["email"] != current.get("email") and _in_use(store, current):
         raise PermissionDeniedError(
             "the e-mail address of an account in use cannot be changed from this screen (a"
             " new address would receive its password-reset links): the server operator runs"
@@ -522,6 +522,14 @@ def mailer(app: Flask | None = None) -> Mailer:
     if found is None:
         found = app.extensions[MAILER_KEY] = Mailer(app.extensions["dispatch.settings"])
     return found  # type: ignore[no-any-return]
+
+
+def _in_use(store: Any, user: dict[str, Any]) -> bool:
+    """An account someone already uses: it has a password, has logged in, or has a live API
+    token. Its e-mail address (where its password links go) is then fixed."""
+    if user["has_password"] or user.get("last_login_at_s"):
+        return True
+    return any(t.get("revoked_at_s") is None for t in store.list_api_tokens(user["id"]))
 
 
 def _refuse_password(user_id: int | None) -> None:
