@@ -234,8 +234,9 @@ def test_kill_9_under_load_loses_no_acknowledged_position(server_kind):
 @pytest.fixture(scope="module")
 def million_old_rows(tmp_path_factory):
     """A database with 20 paired phones and 1,000,000 positions 90 days old (seeded once)."""
-    from dispatch.cli.bench_live import _seed
     from drill_support import seed_old_positions
+
+    from dispatch.cli.bench_live import _seed
 
     folder = tmp_path_factory.mktemp("million")
     tokens, _ = _seed(folder / "dispatch.sqlite", 20, 1)
@@ -256,9 +257,10 @@ def test_purge_of_a_million_rows_under_load_keeps_health_and_acks_fast(
     import os
     import shutil
 
+    from drill_support import HealthPoller, percentile
+
     from dispatch.cli.bench_durability import PhoneLoad, wait_healthy
     from dispatch.cli.bench_live import bench_server
-    from drill_support import HealthPoller, percentile
 
     template, tokens = million_old_rows
     shutil.copy(template, tmp_path / "dispatch.sqlite")
@@ -286,10 +288,18 @@ def test_purge_of_a_million_rows_under_load_keeps_health_and_acks_fast(
     figures = {
         "server": server_kind,
         "purge_s": round(t1 - t0, 1),
-        "health_ms": {"n": len(health_ms), "p50": percentile(health_ms, 50),
-                      "p95": percentile(health_ms, 95), "max": health_ms[-1]},
-        "ack_ms": {"n": len(ack_ms), "p50": percentile(ack_ms, 50),
-                   "p95": percentile(ack_ms, 95), "max": ack_ms[-1]},
+        "health_ms": {
+            "n": len(health_ms),
+            "p50": percentile(health_ms, 50),
+            "p95": percentile(health_ms, 95),
+            "max": health_ms[-1],
+        },
+        "ack_ms": {
+            "n": len(ack_ms),
+            "p50": percentile(ack_ms, 50),
+            "p95": percentile(ack_ms, 95),
+            "max": ack_ms[-1],
+        },
         "before_p95_ms": {
             "health": (health_before := percentile(health.ms(t0 - 2.0, t0), 95)),
             "ack": (ack_before := percentile(load.ack_ms(t0 - 2.0, t0), 95)),
@@ -314,9 +324,10 @@ def test_full_disk_under_load_clear_errors_nothing_false_acknowledged_recovery(
     acknowledged is missing from the database, the log has one line for the outage and one
     for the recovery (no traceback); once writes are allowed again the reports are stored,
     without a restart."""
+    from drill_support import HealthPoller, limit_file_size
+
     from dispatch.cli.bench_durability import PhoneLoad, stored_client_ids, wait_healthy
     from dispatch.cli.bench_live import _seed, bench_server
-    from drill_support import HealthPoller, limit_file_size
 
     tokens, _ = _seed(tmp_path / "dispatch.sqlite", 10, 1)
     with bench_server(tmp_path, server_kind) as (url, server):
@@ -391,9 +402,10 @@ def test_real_full_disk_under_load_and_recovery(tmp_path, small_tmpfs):
     import os
     import shutil
 
+    from drill_support import HealthPoller
+
     from dispatch.cli.bench_durability import PhoneLoad, stored_client_ids, wait_healthy
     from dispatch.cli.bench_live import _seed, bench_server
-    from drill_support import HealthPoller
 
     db_path = small_tmpfs / "dispatch.sqlite"
     tokens, _ = _seed(tmp_path / "seed.sqlite", 10, 1)

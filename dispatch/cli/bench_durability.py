@@ -83,9 +83,7 @@ class PhoneLoad:
             await asyncio.gather(*(self._phone(k, c) for k, c in enumerate(clients)))
             await asyncio.sleep(0.5)  # the last acknowledgements
         finally:
-            await asyncio.wait(
-                [asyncio.create_task(c.disconnect()) for c in clients], timeout=2
-            )
+            await asyncio.wait([asyncio.create_task(c.disconnect()) for c in clients], timeout=2)
 
     async def _phone(self, k: int, client: Any) -> None:
         period = 1.0 / self.rate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,6 @@ from dispatch.store.core import Engine, create_private, now_s
 from dispatch.store.plans import PlansMixin
 from dispatch.store.positions import PositionsMixin
 from dispatch.store.schema import MIGRATIONS, current_version, migrate
-
 
 #: Old positions deleted per transaction by a purge at first; then sized so that one
 #: transaction takes about PURGE_CHUNK_S.
@@ -117,15 +117,7 @@ class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin, AlertsMixin):
         total, rows = 0, PURGE_CHUNK_ROWS
         while True:
             t0 = time.perf_counter()
-            n = int(
-                self.engine.write(
-                    lambda conn, rows=rows: conn.execute(
-                        "DELETE FROM positions WHERE id IN (SELECT id FROM positions"
-                        " WHERE server_time_s < ? LIMIT ?)",
-                        (cutoff_s, rows),
-                    ).rowcount
-                )
-            )
+            n = int(self.engine.write(partial(_delete_old_positions, cutoff_s=cutoff_s, rows=rows)))
             spent_s = time.perf_counter() - t0
             total += n
             if n < rows:
@@ -212,6 +204,17 @@ class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin, AlertsMixin):
     def write(self, fn: Any) -> Any:
         """Run ``fn(conn)`` in the writer thread (escape hatch for maintenance code)."""
         return self.engine.write(fn)
+
+
+def _delete_old_positions(conn: sqlite3.Connection, *, cutoff_s: float, rows: int) -> int:
+    """Delete at most ``rows`` positions received before ``cutoff_s``; how many."""
+    return int(
+        conn.execute(
+            "DELETE FROM positions WHERE id IN (SELECT id FROM positions"
+            " WHERE server_time_s < ? LIMIT ?)",
+            (cutoff_s, rows),
+        ).rowcount
+    )
 
 
 def _ids(conn: sqlite3.Connection, sql: str) -> list[int]:
