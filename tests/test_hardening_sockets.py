@@ -366,6 +366,7 @@ def test_socket_missing_from_the_registry_is_dropped(env) -> None:  # type: igno
     assert time.time() - start < 10 * RECHECK_S + 1.0
 
 
+@pytest.mark.slow
 def test_drill_cli_disable_stops_a_real_socket_that_emitted_disconnect(
     melun, tmp_path, territory_cache, shared_dir
 ) -> None:  # type: ignore[no-untyped-def]
@@ -463,3 +464,61 @@ def test_settings_grant_planners_live_positions(tmp_path, territory_cache, share
         assert app.extensions["dispatch.live"].planner_live_positions is True
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_drill_on_the_gevent_server(melun, tmp_path, territory_cache, shared_dir) -> None:  # type: ignore[no-untyped-def]
+    """The same drill on `dispatch serve --server gevent` (the production server), settings
+    from the environment: 'disconnect' refused, `dispatch user disable` ends the socket."""
+    from tests.test_multiprocess_redis import _free_port, _wait_http
+
+    store = Store(tmp_path / "dispatch.sqlite")
+    user = store.add_user("coord-gevent", role="coordinator", password=None)
+    token = store.create_api_token(user["id"])
+    store.close()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DISPATCH_VAR_DIR": str(tmp_path),
+        "DISPATCH_CACHE_DIR": str(territory_cache),
+        "DISPATCH_DATA_PATH": str(shared_dir / "territories"),
+        "DISPATCH_TERRITORY": "melun",
+        "DISPATCH_SOCKET_RECHECK_S": "0.5",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dispatch", "serve", "--server", "gevent", "--port", str(port)]
+        + ["--no-demo"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    coord = sio.Client(reconnection=False)
+    ended_at: list[float] = []
+    coord.on("session_ended", lambda _: ended_at.append(time.time()))
+    try:
+        _wait_http(f"{url}/api/health", proc)
+        coord.connect(url, auth={"token": token}, transports=["websocket"])
+        for name in ("disconnect", "connect"):
+            ack = coord.call(name, {}, timeout=5)
+            assert ack["ok"] is False and ack["code"] == "reserved_event", ack
+        subprocess.run(
+            [sys.executable, "-m", "dispatch", "user", "disable", "coord-gevent"],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        disabled_at = time.time()
+        while coord.connected and time.time() < disabled_at + 10:
+            time.sleep(0.05)
+        assert not coord.connected and ended_at
+        assert ended_at[0] - disabled_at < 0.5 + 1.0
+    finally:
+        if coord.connected:
+            coord.disconnect()
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
