@@ -451,3 +451,43 @@ def test_real_full_disk_under_load_and_recovery(tmp_path, small_tmpfs):
     assert not load.acked - stored
     assert "database or disk is full" in log and "Traceback" not in log, log[-3000:]
     assert log.count("database writes fail") == 1, log[-3000:]
+
+
+_GEVENT_KILLED_READER = textwrap.dedent(
+    """
+    from gevent import monkey
+    monkey.patch_all()
+    import json, sys
+    import gevent
+    from dispatch.store import Store
+
+    store = Store(sys.argv[1])
+    seen = []
+    def long_read():
+        with store.engine.read() as conn:
+            seen.append(conn._conn)
+            conn.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                         " WHERE i < 3000000) SELECT count(*) FROM n").fetchone()
+    g = gevent.spawn(long_read)
+    gevent.sleep(0.1)
+    g.kill()  # a socket gone while its read runs in the thread pool
+    with store.engine.read() as conn:
+        reused = conn._conn is seen[0]
+        ok = conn.execute("SELECT 1").fetchone()[0] == 1
+    print(json.dumps({"reused": reused, "ok": ok}))
+    store.close()
+    """
+)
+
+
+def test_gevent_reader_abandoned_mid_statement_is_not_reused(tmp_path):
+    """A greenlet killed while its read runs in gevent's thread pool: its connection (still
+    busy in that thread) is never handed to the next reader, which reads normally."""
+    out = subprocess.run(
+        [sys.executable, "-c", _GEVENT_KILLED_READER, str(tmp_path / "k.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"reused": False, "ok": True}

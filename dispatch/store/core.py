@@ -520,18 +520,25 @@ class Engine:
             conn = _connect(self.path)
             with self._readers_lock:
                 self._all_readers.append(conn)
+        offloaded = None if self._offload is None else _Offloaded(conn, self._offload)
         try:
-            yield conn if self._offload is None else _Offloaded(conn, self._offload)  # type: ignore[misc]
+            yield conn if offloaded is None else offloaded  # type: ignore[misc]
         finally:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if self._readers.qsize() < READER_POOL_SIZE and not self._closed:
-                self._readers.put(conn)
-            else:
-                with self._readers_lock:
-                    if conn in self._all_readers:
-                        self._all_readers.remove(conn)
-                conn.close()
+            self._release_reader(conn, abandoned=offloaded is not None and offloaded.abandoned)
+
+    def _release_reader(self, conn: sqlite3.Connection, *, abandoned: bool) -> None:
+        """Back to the pool, or closed; an abandoned one is only dropped (a thread of gevent's
+        pool may still be running its statement: it must not serve another reader)."""
+        if not abandoned and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if not abandoned and self._readers.qsize() < READER_POOL_SIZE and not self._closed:
+            self._readers.put(conn)
+            return
+        with self._readers_lock:
+            if conn in self._all_readers:
+                self._all_readers.remove(conn)
+        if not abandoned:
+            conn.close()
 
     @contextmanager
     def snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -666,15 +673,25 @@ class _Offloaded:
 
     def __init__(self, conn: sqlite3.Connection, run: Callable[..., Any]) -> None:
         self._conn, self._run = conn, run
+        #: A call was abandoned (its greenlet killed) while its thread may still run it.
+        self.abandoned = False
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return self._run(fn, *args)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # GreenletExit, Timeout...: not SQLite's error
+                self.abandoned = True
+            raise
 
     def execute(self, sql: str, params: Any = ()) -> _Rows:
-        return _Rows(*self._run(_execute_all, self._conn, sql, params))
+        return _Rows(*self._call(_execute_all, self._conn, sql, params))
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._conn, name)
         if not callable(attr):
             return attr
-        return lambda *args: self._run(attr, *args)
+        return lambda *args: self._call(attr, *args)
 
 
 def _start_os_thread(fn: Callable[[Callable[[float], bool]], None]) -> Callable[[float], bool]:
