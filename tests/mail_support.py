@@ -16,8 +16,10 @@ LINK = re.compile(r"(https?://\S+/account/#token=(\S+))")
 class Inbox:
     """Keeps every message it receives as (recipients, message)."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
+        """``login``: (user, password) the server then requires (AUTH LOGIN/PLAIN)."""
         self.messages: list[tuple[list[str], Message]] = []
+        self.logins: list[str] = []
         inbox = self
 
         class Handler:
@@ -30,7 +32,31 @@ class Inbox:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if login is not None:
+            from aiosmtpd.smtp import AuthResult, LoginPassword
+
+            def authenticator(
+                server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+            ) -> Any:
+                ok = (
+                    isinstance(data, LoginPassword)
+                    and (
+                        data.login.decode(),
+                        data.password.decode(),
+                    )
+                    == login
+                )
+                if ok:
+                    inbox.logins.append(data.login.decode())
+                return AuthResult(success=ok)
+
+            options = {
+                "authenticator": authenticator,
+                "auth_required": True,
+                "auth_require_tls": False,
+            }
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **options)
         self.controller.start()
 
     def stop(self) -> None:

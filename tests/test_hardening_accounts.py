@@ -608,3 +608,41 @@ def test_a_login_flood_with_real_argon2_keeps_hashes_bounded_and_health_fast(wor
     assert 1 <= peak[0] <= MAX_CONCURRENT_HASHES
     assert codes.count(401) >= MAX_CONCURRENT_HASHES
     assert p95 < 1500, f"health p95 {p95:.0f} ms during the flood"
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_client_logs_in_and_never_sends_in_clear_when_starttls_is_asked(tmp_path, caplog):
+    """smtp_user logs in with DISPATCH_SMTP_PASSWORD (never written to a log); with
+    smtp_starttls on, a server that cannot upgrade gets nothing (no silent fall back to clear)."""
+    import logging
+
+    from mail_support import Inbox
+
+    from dispatch.errors import DispatchError
+    from dispatch.mail import Mailer
+
+    box = Inbox(login=("relay-user", "relay-secret-77"))
+    try:
+        base = Settings(
+            var_dir=tmp_path,
+            smtp_host="127.0.0.1",
+            smtp_port=box.port,
+            smtp_from="Dispatch <dispatch@example.fr>",
+            smtp_user="relay-user",
+            smtp_starttls=False,
+        )
+        env = {"DISPATCH_SMTP_PASSWORD": "relay-secret-77"}
+        with caplog.at_level(logging.DEBUG):
+            Mailer(base, env=env).send("a@example.fr", "Objet", "Texte")
+            assert box.logins == ["relay-user"] and len(box.messages) == 1
+            message = box.messages[0][1]
+            assert message["From"] == "Dispatch <dispatch@example.fr>"
+            assert message["Message-ID"] and message["Date"]
+            with pytest.raises(DispatchError) as clear:
+                Mailer(base.replace(smtp_starttls=True), env=env).send("a@example.fr", "O", "T")
+            assert clear.value.code == "mail_failed" and "STARTTLS" in clear.value.message
+        assert len(box.messages) == 1
+        assert "relay-secret-77" not in caplog.text
+        assert "relay-secret-77" not in str(Mailer(base, env=env).status())
+    finally:
+        box.stop()
