@@ -288,6 +288,58 @@ def test_bus_listener_is_back_within_two_seconds_and_resyncs() -> None:
         server.stop()
 
 
+def test_pushes_dropped_by_one_process_make_the_others_resync() -> None:
+    """Process A could not publish for a while (its connection failed twice per push) while
+    B's listener stayed connected: B saw no outage, but A's pushes never reached B's pages.
+    A's first push that leaves again is followed by a request to resync: B resyncs (once),
+    A does not resync itself (its own pages got its pushes)."""
+    import json
+
+    import redis as redis_client
+
+    from dispatch.web.redis_bus import RESYNC_EVENT, ResyncingRedisManager
+
+    server = RedisServer()
+    server.start()
+    a = ResyncingRedisManager(server.url, channel="peers")
+    b = ResyncingRedisManager(server.url, channel="peers")
+    got: dict[str, list] = {"a": [], "b": []}
+    received: dict[str, list] = {"a": [], "b": []}
+    for name, manager in (("a", a), ("b", b)):
+        manager._handle_emit = lambda message, name=name: got[name].append(message)
+        threading.Thread(
+            target=lambda m=manager, n=name: received[n].extend(m._listen()), daemon=True
+        ).start()
+    try:
+        probe = redis_client.Redis.from_url(server.url)
+        assert _wait(lambda: probe.pubsub_numsub("peers")[0][1] == 2, 5)
+        assert a._publish({"method": "emit", "n": 1}) == 2
+        assert _wait(lambda: any(b'"n":1' in m or b'"n": 1' in m for m in received["b"]), 5)
+
+        real_connect = a._redis_connect
+
+        def refused() -> None:
+            raise ConnectionError("refused")
+
+        a.redis = redis_client.Redis(port=_free_port())  # a connection that fails
+        a.connected = True
+        a._redis_connect = refused
+        assert a._publish({"method": "emit", "n": 2}) is None
+        assert a._publish({"method": "emit", "n": 3}) is None  # dropped at once
+        assert a.dropped == 2 and b.bus_up and not got["b"]
+        a._redis_connect = real_connect
+        time.sleep(0.6)
+        assert a._publish({"method": "emit", "n": 4}) == 2
+        assert _wait(lambda: got["b"], 5), "B never resynced"
+        assert got["b"][0]["event"] == RESYNC_EVENT
+        assert got["b"][0]["data"][0] == {"reason": "peer_dropped", "dropped": 2}
+        time.sleep(0.3)
+        assert len(got["b"]) == 1 and not got["a"]
+        assert not any(json.loads(m).get("method") == "dispatch_resync" for m in received["b"])
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("mode", ["threading", "gevent"])
 def test_redis_outage_drill(mode, melun, tmp_path, territory_cache, shared_dir) -> None:  # type: ignore[no-untyped-def]
     """Issue 21 items 15 and 18: two processes, Redis stopped 8 s while a phone reports to
@@ -365,6 +417,9 @@ def test_redis_outage_drill(mode, melun, tmp_path, territory_cache, shared_dir) 
                         recovered = True
                         break
                 assert recovered, "live pushes from A did not reach B again"
+                # A's dropped pushes predate B's resync: B's pages are not reloaded twice.
+                time.sleep(0.5)
+                assert len(resyncs) == 1, resyncs
             finally:
                 client.disconnect()
             store = Store(two["db"])

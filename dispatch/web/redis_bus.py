@@ -36,6 +36,8 @@ MAX_BACKOFF_S = 2.0
 CONNECT_TIMEOUT_S = 2.0
 #: The event every socket of this process gets when the bus is back.
 RESYNC_EVENT = "resync"
+#: The bus message by which a process whose pushes were dropped asks the others to resync.
+RESYNC_METHOD = "dispatch_resync"
 
 
 class ResyncingRedisManager(socketio.RedisManager):  # type: ignore[misc]
@@ -65,14 +67,20 @@ class ResyncingRedisManager(socketio.RedisManager):  # type: ignore[misc]
         self.max_backoff_s = max_backoff_s
         self.on_resync = on_resync
         self.resyncs = 0
-        self.dropped = 0
         self._state_lock = threading.Lock()
+        # The listener's side: since when it is cut off (monotonic), when it last resynced.
         self._down_since: float | None = None
+        self._last_resync_wall = 0.0
+        # The publisher's side: pushes dropped since it failed, the wall time of the last one.
+        self._publish_down = False
         self._next_publish_try = 0.0
+        self.dropped = 0
+        self._last_drop_wall = 0.0
 
     # -- state --------------------------------------------------------------------------------
     @property
     def bus_up(self) -> bool:
+        """Whether this process receives the other processes' pushes."""
         return self._down_since is None
 
     def _mark_down(self, exc: Exception) -> None:
@@ -88,39 +96,73 @@ class ResyncingRedisManager(socketio.RedisManager):  # type: ignore[misc]
         )
 
     def _mark_up(self) -> dict[str, Any] | None:
-        """The resync payload when the bus was down, else None."""
+        """The resync payload when the listener was cut off, else None."""
         with self._state_lock:
             since, self._down_since = self._down_since, None
-            dropped, self.dropped = self.dropped, 0
         if since is None:
             return None
         down_s = round(time.monotonic() - since, 2)
-        log.warning(
-            "Redis bus back after %.1f s (%d pushes could not leave this process): pages resync",
-            down_s,
-            dropped,
-        )
-        return {"reason": "bus_reconnected", "down_s": down_s, "dropped": dropped}
+        log.warning("Redis bus back after %.1f s: this process's pages resync", down_s)
+        return {"reason": "bus_reconnected", "down_s": down_s}
 
     # -- publishing ---------------------------------------------------------------------------
     def _publish(self, data: Any) -> Any:
-        """Publish once; while the bus is down, drop the push at once (the resync covers it)."""
+        """Publish (a second try on a fresh connection); while it fails, drop pushes at once.
+
+        The first push that leaves again is followed by a resync of the other processes: the
+        pushes dropped here never reached their pages.
+        """
         now = time.monotonic()
-        if not self.bus_up and now < self._next_publish_try:
-            with self._state_lock:
-                self.dropped += 1
+        if self._publish_down and now < self._next_publish_try:
+            self._dropped_one()
             return None
+        error: Exception | None = None
+        for _attempt in range(2):
+            try:
+                if not getattr(self, "connected", False):
+                    self._redis_connect()
+                result = self.redis.publish(self.channel, self.json.dumps(data))
+            except Exception as exc:
+                self.connected = False
+                error = exc
+                continue
+            if self._publish_down:
+                self._publish_recovered()
+            return result
+        self._publish_down = True
+        self._next_publish_try = now + FIRST_BACKOFF_S * 5
+        self._dropped_one()
+        assert error is not None
+        self._mark_down(error)
+        return None
+
+    def _dropped_one(self) -> None:
+        with self._state_lock:
+            self.dropped += 1
+            self._last_drop_wall = time.time()
+
+    def _publish_recovered(self) -> None:
+        with self._state_lock:
+            self._publish_down = False
+            dropped, self.dropped = self.dropped, 0
+            last_drop = self._last_drop_wall
+        if not dropped:
+            return
+        log.warning("%d pushes could not leave this process: the other processes resync", dropped)
         try:
-            if not getattr(self, "connected", False):
-                self._redis_connect()
-            return self.redis.publish(self.channel, self.json.dumps(data))
-        except Exception as exc:
-            self.connected = False
-            self._next_publish_try = now + FIRST_BACKOFF_S * 5
-            with self._state_lock:
-                self.dropped += 1
-            self._mark_down(exc)
-            return None
+            self.redis.publish(
+                self.channel,
+                self.json.dumps(
+                    {
+                        "method": RESYNC_METHOD,
+                        "host_id": self.host_id,
+                        "dropped": dropped,
+                        "last_drop_at": last_drop,
+                    }
+                ),
+            )
+        except Exception:
+            log.exception("could not ask the other processes to resync")
 
     # -- listening ----------------------------------------------------------------------------
     def _listener(self) -> Any:
@@ -162,18 +204,39 @@ class ResyncingRedisManager(socketio.RedisManager):  # type: ignore[misc]
 
     def _listen(self) -> Any:
         channel = self.channel.encode("utf-8")
+        marker = RESYNC_METHOD.encode("utf-8")
         for message in self._redis_listen_with_retries():
             if (
                 message.get("channel") == channel
                 and message.get("type") == "message"
                 and "data" in message
             ):
-                yield message["data"]
+                data = message["data"]
+                if isinstance(data, bytes) and marker in data and self._peer_resync(data):
+                    continue
+                yield data
+
+    def _peer_resync(self, data: bytes) -> bool:
+        """Serve another process's request to resync (True: it was one, consumed here)."""
+        try:
+            request = self.json.loads(data)
+        except Exception:
+            return False
+        if not isinstance(request, dict) or request.get("method") != RESYNC_METHOD:
+            return False
+        if request.get("host_id") == self.host_id:
+            return True
+        # Pages reloaded after the last dropped push already hold it (stored before pushed).
+        if self._last_resync_wall > float(request.get("last_drop_at") or 0) + 1.0:
+            return True
+        self._resync({"reason": "peer_dropped", "dropped": int(request.get("dropped") or 0)})
+        return True
 
     def _resync(self, payload: dict[str, Any]) -> None:
         """``on_resync`` first (this process catches up with the store), then ``resync`` to
         every socket of this process (not through the bus: it is local)."""
         self.resyncs += 1
+        self._last_resync_wall = time.time()
         if self.on_resync is not None:
             try:
                 self.on_resync(payload)
