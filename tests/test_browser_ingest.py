@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,26 @@ def test_coordinator_undoes_an_arrival_detected_by_traccar(live, browser) -> Non
             assert french not in text, (french, text)
         check_axe(page)
         shot(page, "ingest-arrival-traccar-en")
+        # A refusal (the team checked in meanwhile) is said in the page's language.
+        conflict = {
+            "ok": False,
+            "status": 409,
+            "code": "conflict",
+            "error": f"visit {avril}: the team has checked in since the automatic arrival",
+        }
+        page.route(
+            "**/arrival/undo",
+            lambda route: route.fulfill(
+                status=409, content_type="application/json", body=json.dumps(conflict)
+            ),
+        )
+        dialog.locator("button.dd-undo").click()
+        page.wait_for_function(
+            "document.getElementById('dd-undo-status').textContent.includes('nothing to undo')"
+        )
+        assert dialog.locator("#dd-undo-status").get_attribute("class") == "dd-error"
+        check_axe(page)
+        page.unroute("**/arrival/undo")
         dialog.locator("button.dd-undo").click()
         dialog.locator("li.auto-undone").wait_for(timeout=5000)
         assert "Arrival undone" in dialog.locator("#dd-undo-status").inner_text()

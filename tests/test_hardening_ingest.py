@@ -334,7 +334,7 @@ def test_a_check_in_pressed_on_the_phone_is_not_undone_here(world) -> None:  # t
     arrival = client.get(f"/api/visits/{vb}/arrival", headers=coord).get_json()["arrival"]
     assert arrival["source"] == "traccar" and arrival["undoable"] is False
     refused = client.post(f"/api/visits/{vb}/arrival/undo", headers=coord)
-    assert refused.status_code == 409 and "checked in" in refused.get_json()["error"]
+    assert refused.status_code == 409 and "the team has checked in" in refused.get_json()["error"]
     assert world.store.get_visit(vb)["status"] == "in_progress"
     other = world.ids["visit_a"]
     assert client.get(f"/api/visits/{other}/arrival", headers=coord).get_json()["arrival"] is None

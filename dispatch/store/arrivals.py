@@ -122,10 +122,13 @@ def undo_automatic_arrival(
             )
         later = _later_status_event(conn, visit_id, int(event["id"]))
         if later is not None:
-            done = {"check_in": "checked in", "check_out": "checked out"}.get(later, later)
+            since = {
+                "check_in": "the team has checked in",
+                "check_out": "the team has checked out",
+                "missed": "the visit was marked missed",
+            }.get(later, f"a {later} was recorded")
             raise ConflictError(
-                f"visit {visit_id}: the team has {done} since the automatic arrival: there is"
-                " nothing to undo"
+                f"visit {visit_id}: {since} since the automatic arrival: there is nothing to undo"
             )
         status = _status_before(conn, visit, int(event["id"]))
         now = now_s()

@@ -358,6 +358,12 @@ def osmand() -> ResponseReturnValue:
     pairing response and the phone page's settings) only lets its holder post positions of the
     device's team. Device tokens are refused here: they are full bearers and must not travel in
     URLs (proxy and server logs keep query strings).
+
+    A JSON body's ``location`` may be a list (the client's batch after a time offline): every
+    fix is stored, each once. A fix dated too far back (setting ``position_max_age_s``) or
+    ahead is not stored but answered 200 with ``rejected`` (the client would resend it
+    forever). Requests are limited per client address, per device and on unknown identifiers
+    (see :class:`OsmandLimits`): 429 with Retry-After.
     """
     limits: OsmandLimits = current_app.extensions[LIMITS_KEY]
     address = client_address()

@@ -45,6 +45,8 @@ const TEXT = {
     undoing: "Annulation de l'arrivée…",
     undone: "Arrivée annulée : la visite attend l'équipe.",
     undoFailed: "L'arrivée n'a pas été annulée : {error}",
+    undoConflict: "l'équipe a enregistré la visite depuis (début, fin ou visite manquée), il n'y a rien à annuler",
+    undoGone: "elle a déjà été annulée",
     "reason.absent": "patient absent",
     "reason.refused": "soin refusé",
     "reason.hospitalised": "patient hospitalisé",
@@ -106,6 +108,8 @@ const TEXT = {
     undoing: "Undoing the arrival…",
     undone: "Arrival undone: the visit waits for the team.",
     undoFailed: "The arrival was not undone: {error}",
+    undoConflict: "the team has recorded the visit since (start, end or missed), there is nothing to undo",
+    undoGone: "it was undone already",
     "reason.absent": "patient away",
     "reason.refused": "care refused",
     "reason.hospitalised": "patient in hospital",
@@ -308,6 +312,17 @@ export async function init(ctx) {
     }
   }
 
+  async function reloadRecord(visitId) {
+    try {
+      const events = await api(`/api/visits/${visitId}/events?limit=200`, { token: null });
+      if (open?.visitId !== visitId) return;
+      open.events = events.items;
+      await loadArrival(visitId);
+    } catch (err) {
+      console.warn("could not read the visit's events again", err);
+    }
+  }
+
   async function undoArrival() {
     if (!open || open.undoing) return;
     const visitId = open.visitId;
@@ -319,12 +334,12 @@ export async function init(ctx) {
       await api(`/api/visits/${visitId}/arrival/undo`, { method: "POST", token: null });
       if (open?.visitId !== visitId) return;
       open.undone = true;
-      const events = await api(`/api/visits/${visitId}/events?limit=200`, { token: null });
-      if (open?.visitId !== visitId) return;
-      open.events = events.items;
-      await loadArrival(visitId);
+      await reloadRecord(visitId);
     } catch (err) {
-      if (open?.visitId === visitId) open.undoError = err.message;
+      if (open?.visitId !== visitId) return;
+      open.undoError = err.status === 409 ? tr("undoConflict") : err.status === 404 ? tr("undoGone") : err.message;
+      // What the team recorded meanwhile replaces the button.
+      if (err.status === 409 || err.status === 404) await reloadRecord(visitId);
     } finally {
       if (open?.visitId === visitId) { open.undoing = false; render(); }
     }
