@@ -10,11 +10,16 @@ process to the sockets of the others. Through an outage of Redis:
 - each push that cannot be published logs two errors.
 
 :class:`ResyncingRedisManager` listens with its own connection and retries after 0.1 s,
-doubling up to :data:`MAX_BACKOFF_S`; once subscribed again it sends ``resync`` to every
-socket of this process, and the pages (map, phone) reload their snapshot, which holds what
-the lost pushes said (positions, visits and plans are stored before they are pushed). While
-the bus is down a push is dropped at once (one warning per outage, the count when it comes
-back) instead of blocking the caller on two connection attempts.
+doubling up to :data:`MAX_BACKOFF_S`; once subscribed again it moves this process's live
+markers to the newest stored fixes and sends ``resync`` to every socket of this process, and
+the pages (map, phone) reload their snapshot, which holds what the lost pushes said
+(positions, visits and plans are stored before they are pushed).
+
+A push that cannot leave (two tries, the second on a fresh connection) is counted, and while
+publishing fails the next pushes are dropped at once for half a second instead of blocking
+their caller; the first push that leaves again is followed by a request to resync
+(:data:`RESYNC_METHOD`), served by the other processes whose pages did not reload since.
+One warning per outage, one when the bus is back.
 """
 
 from __future__ import annotations
@@ -43,9 +48,10 @@ RESYNC_METHOD = "dispatch_resync"
 class ResyncingRedisManager(socketio.RedisManager):  # type: ignore[misc]
     """A Redis client manager that reconnects within ``max_backoff_s`` and resyncs pages.
 
-    ``on_resync(payload)`` (optional) is called when the bus is back, just before the
-    sockets get ``resync`` with the same payload: ``{"reason": "bus_reconnected", "down_s",
-    "dropped"}``.
+    ``on_resync(payload)`` (optional) is called just before the sockets get ``resync`` with
+    the same payload: ``{"reason": "bus_reconnected", "down_s"}`` when this process's
+    listener is back, ``{"reason": "peer_dropped", "dropped"}`` when another process could
+    not publish some pushes.
     """
 
     def __init__(
