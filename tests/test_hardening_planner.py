@@ -7,6 +7,7 @@ times, so every visit place they can read is snapped to a 0.001° grid (111 m no
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pytest
@@ -115,3 +116,57 @@ def test_planner_snapshot_places_to_about_100_m(world) -> None:  # type: ignore[
         assert all(_decimals(c) <= 3 for point in line["coordinates"] for c in point), line
     exact = _get(world, "coordinator", "/api/live/snapshot")
     assert any(list(EXACT) in p["geometry"]["coordinates"] for p in exact["plans"] if p["geometry"])
+
+
+FIX = (9.154321, 42.312345)
+
+
+def test_no_get_endpoint_gives_a_planner_a_door_or_a_live_position(world) -> None:  # type: ignore[no-untyped-def]
+    """Every GET route of the API a planner may call (ids filled from the world): neither the
+    exact place of a patient's home nor a team's live fix appears in any answer."""
+    now = time.time()
+    client = world.app.test_client()
+    reply = client.post(
+        "/api/positions",
+        json={
+            "positions": [
+                {"client_id": "p1", "lon": FIX[0], "lat": FIX[1], "device_time_s": now - 5}
+            ]
+        },
+        headers=world.headers("device_b"),
+    )
+    assert reply.status_code == 200, reply.get_json()
+    ids = {
+        "team_id": world.ids["team_b"],
+        "visit_id": world.ids["exact"],
+        "plan_id": world.ids["plan"],
+        "user_id": world.ids["planner"],
+    }
+    secrets = [f"{c:.6f}".rstrip("0") for c in (*EXACT, *FIX)]
+    # The coordinator's answers do carry them (the probe would see a leak).
+    coord_text = client.get(
+        "/api/live/snapshot?trail_s=3600", headers=world.headers("coordinator")
+    ).get_data(as_text=True)
+    assert all(s in coord_text for s in secrets), secrets
+    served = []
+    for rule in world.app.url_map.iter_rules():
+        if "GET" not in rule.methods or not str(rule).startswith("/api/"):
+            continue
+        args = {}
+        for name in rule.arguments:
+            if name not in ids:
+                break
+            args[name] = ids[name]
+        else:
+            url = str(rule)
+            for name, value in args.items():
+                url = url.replace(f"<int:{name}>", str(value))
+            query = f"?day={DAY}" if "day" not in url else ""
+            answer = client.get(url + query, headers=world.headers("planner"))
+            if answer.status_code != 200:
+                continue
+            served.append(url)
+            text = answer.get_data(as_text=True)
+            for secret in secrets:
+                assert secret not in text, (url, secret)
+    assert "/api/visits" in served and "/api/live/snapshot" in served, served
