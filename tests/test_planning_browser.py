@@ -69,6 +69,9 @@ def test_planner_page_draws_map_and_charts(server, browser):
     # Accessibility choropleth, then English.
     page.check("input[name=choropleth][value=apl]")
     assert "visites/jour" in page.inner_text("#legend")
+    # The legend's ramp is coloured through CSSOM, which a CSP without inline style allows.
+    ramp = page.eval_on_selector("#legend .ramp", "e => getComputedStyle(e).backgroundImage")
+    assert ramp.startswith("linear-gradient"), ramp
     page.click("#lang")
     assert "Population coverage" in page.inner_text("body")
     # A one-day simulation from the page fills the KPI table and the day chart.

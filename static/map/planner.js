@@ -446,9 +446,12 @@ function paintMap() {
   drawBases();
   const lastMin = a.coverage.bands_s[a.coverage.bands_s.length - 1] / 60;
   const ramp = mode === "apl" ? APL_RAMP : COVERAGE_RAMP;
-  document.getElementById("legend").innerHTML =
-    `<span>0</span><span class="ramp" style="background:linear-gradient(to right,${ramp.join(",")})"></span>` +
+  const legend = document.getElementById("legend");
+  legend.innerHTML =
+    `<span>0</span><span class="ramp"></span>` +
     `<span>${mode === "apl" ? num(aplMax, 2) : pct(1)}</span><span>${escapeHtml(mode === "apl" ? t("legend.apl") : t("legend.coverage", { m: lastMin }))}</span>`;
+  // Through CSSOM, not a style attribute in the HTML (the CSP allows no inline style text).
+  legend.querySelector(".ramp").style.background = `linear-gradient(to right,${ramp.join(",")})`;
 }
 
 // Fixed bases are circles of the "bases" layer; bases placed on the page (or saved from it) are
