@@ -277,7 +277,10 @@ def _install_raw_position_handler(socketio: SocketIO) -> None:
     stores queued events in groups and acknowledges each once committed. Installed on the
     current server object (a new one is made each time the global SocketIO is bound to an app).
     python-socketio's event dispatch (``_handle_event``) is wrapped for this one event of the
-    default namespace; every other event goes through it unchanged.
+    default namespace; every other event goes through it unchanged, except the names no client
+    may send (reserved by the protocol, or handled by nothing): those get an error
+    acknowledgement and reach no handler (a client-sent 'disconnect' would run the real one and
+    drop the socket from the checked registry while it stays in its rooms).
     """
     server = socketio.server
     if server is None or getattr(server, "_dispatch_raw_position", False):
