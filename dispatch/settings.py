@@ -14,8 +14,21 @@ from typing import Any
 
 from dispatch.errors import ValidationError
 
-#: The repository (or installed tree) root: ``dispatch/`` lives directly under it.
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+def _project_root() -> Path:
+    """The folder holding ``static/map`` and ``data/territories``: the checkout (beside
+    ``dispatch/``), else the copy an installed package carries in ``dispatch/_project``."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "static" / "map").is_dir():
+        return checkout
+    from importlib.resources import files
+
+    installed = Path(str(files("dispatch").joinpath("_project")))
+    return installed if (installed / "static" / "map").is_dir() else checkout
+
+
+#: The pages, static files and territory definitions live under it (see :func:`_project_root`).
+PROJECT_ROOT = _project_root()
 
 
 def _default_data_path() -> tuple[Path, ...]:
@@ -72,9 +85,13 @@ class Settings:
     locale: str = "fr"
     #: Redis URL shared by several server processes (Flask-SocketIO message queue).
     redis_url: str = ""
-    #: Web server of `dispatch serve`: "threading" (werkzeug, simple-websocket; the default) or
-    #: "gevent" (production: gevent and gevent-websocket, the `production` extra).
-    server: str = "threading"
+    #: Web server of `dispatch serve`: "gevent" (the default: one greenlet per socket; with
+    #: 1,000 map sockets a phone's acknowledgement stays in milliseconds) or "threading"
+    #: (werkzeug and simple-websocket, three threads per socket: fine for a few screens).
+    server: str = "gevent"
+    #: Mark the session cookie Secure on every response (it is already Secure on a request that
+    #: came over HTTPS, directly or through a trusted proxy's X-Forwarded-Proto).
+    cookie_secure: bool = False
     #: Login attempts allowed per username and address per minute.
     login_attempts_per_min: int = 5
     #: Reverse proxies whose X-Forwarded-For header is believed: IP addresses or CIDR networks

@@ -43,7 +43,8 @@ def make_world(tmp_path: Path, **settings_changes: Any) -> World:
     settings = Settings(
         var_dir=tmp_path / "var",
         secret_key="test-secret",
-        **{"clock_start": f"{DAY}T08:30:00+01:00", **settings_changes},
+        # Built and served in this (unpatched) process: Werkzeug's threads, not gevent.
+        **{"clock_start": f"{DAY}T08:30:00+01:00", "server": "threading", **settings_changes},
     )
     store = Store(settings.database)
     app = create_app(settings, **{"dispatch.store": store})

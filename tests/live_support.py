@@ -11,6 +11,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from dispatch.settings import Settings
 from dispatch.store import Store
+from dispatch.web.headers import QuietRequestHandler
 
 PASSWORD = "correct-horse-battery"
 #: Debian's chromium, driven by Playwright in the browser tests.
@@ -95,15 +96,20 @@ def module_settings(tmp_dir: Path, territory_cache: Path, shared_dir: Path) -> S
         cache_dir=territory_cache,
         data_path=(shared_dir / "territories",),
         territory="melun",
+        # The app is built in this (unpatched) process and served by Werkzeug's threads.
+        server="threading",
     )
 
 
 class RealServer:
-    """The app served by Werkzeug's threaded server (websockets through simple-websocket)."""
+    """The app served by Werkzeug's threaded server (websockets through simple-websocket), as
+    `dispatch serve --server threading` does."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1") -> None:
         self.app = app
-        self.server: BaseWSGIServer = make_server(host, 0, app, threaded=True)
+        self.server: BaseWSGIServer = make_server(
+            host, 0, app, threaded=True, request_handler=QuietRequestHandler
+        )
         self.base_url = f"http://{host}:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

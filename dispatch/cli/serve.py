@@ -64,7 +64,8 @@ def _restart_under_gevent(server: str) -> None:
     missing = missing_for_gevent()
     if missing:
         raise click.ClickException(
-            f"--server gevent needs {' and '.join(missing)}: pip install -e '.[production]'"
+            f"the gevent server needs {' and '.join(missing)}, which dispatch installs: "
+            "install dispatch again (pip install .), or run `dispatch serve --server threading`"
         )
     os.environ["DISPATCH_SERVER"] = server
     os.execv(sys.executable, [sys.executable, "-m", "dispatch.web.gevent_main", *sys.argv[1:]])
@@ -85,8 +86,8 @@ def _restart_under_gevent(server: str) -> None:
     "server",
     type=click.Choice(["threading", "gevent"]),
     default=None,
-    help="threading (werkzeug and simple-websocket, the default) or gevent (production: "
-    "about twice the reports per second; pip install -e '.[production]').",
+    help="gevent (the default: one process holds thousands of sockets and about twice the "
+    "reports per second) or threading (werkzeug and simple-websocket: a few screens).",
 )
 @click.pass_context
 def serve(
@@ -100,14 +101,16 @@ def serve(
 ) -> None:
     """Serve the live map, the phone page, the REST API and Socket.IO.
 
-    Threading mode with simple-websocket by default (one process); `--server gevent` for
-    production, behind a TLS reverse proxy (see the README).
+    The gevent server by default (the command restarts itself in a process gevent patches
+    first); `--server threading` for Werkzeug's threads. In production, behind a TLS reverse
+    proxy (see the README).
 
     Example: dispatch serve --territory haute-corse --port 5000
     """
     from dispatch.live.basemap import ensure_basemap
     from dispatch.store import start_retention
     from dispatch.web.app import create_app, gevent_patched, socketio, tune_gc
+    from dispatch.web.headers import QuietRequestHandler
     from dispatch.web.live import TERRITORY_KEY, get_hub
 
     settings = get_settings(ctx)
@@ -164,6 +167,8 @@ def serve(
             "(change it with `dispatch user passwd admin`)."
         )
     tune_gc()
+    # Werkzeug's handler without its Server header (versions); gevent's sends none.
+    handler = {} if gevent_patched() else {"request_handler": QuietRequestHandler}
     try:
         socketio.run(
             app,
@@ -173,6 +178,7 @@ def serve(
             use_reloader=False,
             allow_unsafe_werkzeug=True,
             log_output=debug,
+            **handler,
         )
     finally:
         if mover is not None:

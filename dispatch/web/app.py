@@ -43,6 +43,8 @@ WEB_MODULES: tuple[str, ...] = (
     "dispatch.web.api_history",
     "dispatch.web.api_intake",
     "dispatch.web.api_alerts",
+    "dispatch.web.headers",
+    "dispatch.web.access_log",
 )
 
 
@@ -340,7 +342,7 @@ def tune_gc() -> None:
 
 
 def missing_for_gevent() -> list[str]:
-    """The modules the gevent server needs that are not installed (extra `production`)."""
+    """The modules the gevent server needs that are missing (dependencies of dispatch)."""
     return [m for m in ("gevent", "geventwebsocket") if importlib.util.find_spec(m) is None]
 
 
@@ -359,11 +361,10 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
     ``extensions`` are put in ``app.extensions`` as they are (tests pass a ready store).
     """
     settings = settings or load_settings()
-    if settings.server == "gevent" and not gevent_patched():
-        raise ValidationError(
-            "server 'gevent' runs only in a process gevent patched first: start it with "
-            "`dispatch serve --server gevent` (pip install -e '.[production]')"
-        )
+    # Socket.IO's gevent mode needs a process gevent patched before any import (`dispatch
+    # serve` restarts itself so); an app built in an ordinary process (tests, scripts, a WSGI
+    # host's threads) serves in threading mode, whatever the `server` setting.
+    async_mode = "gevent" if settings.server == "gevent" and gevent_patched() else "threading"
     app = Flask(__name__, static_folder=None)
     app.config["SECRET_KEY"] = settings.flask_secret()
     app.config["SESSION_COOKIE_HTTPONLY"] = True
@@ -417,8 +418,7 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
         )
     socketio.init_app(
         app,
-        # "gevent" only in a process gevent patched first (`dispatch serve --server gevent`).
-        async_mode=settings.server,
+        async_mode=async_mode,
         message_queue=message_queue,
         # Redis back within 2 s of an outage, then this process's pages reload their snapshot.
         client_manager=redis_bus.client_manager(message_queue, app),
@@ -427,6 +427,10 @@ def create_app(settings: Settings | None = None, **extensions: Any) -> Flask:
         json=OrjsonCodec,
         serializer=FastPacket,
     )
+    # Security headers around the whole WSGI stack, Socket.IO's answers included.
+    from dispatch.web import headers
+
+    headers.wrap(app)
     return app
 
 

@@ -1,7 +1,7 @@
-"""`dispatch serve --server gevent`: the same command line in a process gevent patched first.
+"""`dispatch serve` (gevent, its default server): the same command line, gevent patched first.
 
 gevent must patch the standard library (threads, sockets, queues, time) before anything else
-imports it, so `dispatch serve --server gevent` starts ``python -m dispatch.web.gevent_main
+imports it, so `dispatch serve` starts ``python -m dispatch.web.gevent_main
 serve ...`` and this module patches, then runs the usual CLI. The store's writer, the hub and
 the fan-out threads become greenlets; each WebSocket is a greenlet instead of three threads.
 """
@@ -39,6 +39,9 @@ def patch_websocket() -> None:
 
 def main() -> None:
     patch_websocket()
+    from dispatch.web.access_log import patch_pywsgi
+
+    patch_pywsgi()  # its access lines (--debug) without secrets
     from dispatch.cli import main as cli
 
     cli()
