@@ -275,3 +275,46 @@ def test_map_and_phone_reload_their_snapshot_on_resync(server, browser) -> None:
     finally:
         coord_ctx.close()
         phone_ctx.close()
+
+
+def test_unreadable_socket_packets_get_an_error_ack(server) -> None:  # type: ignore[no-untyped-def]
+    """Packets whose JSON cannot be read (nested 100,000 deep, cut short, not JSON at all) are
+    each answered with an error acknowledgement; the socket stays open and keeps serving."""
+    real, store, world = server
+    team, token = add_team_with_phone(store, "Équipe illisible")
+    phone = _phone(real.base_url, token)
+    texts = [
+        '["position",' + "[" * 100_000 + "]" * 100_000 + "]",
+        '["position", {"lon": 2.6',
+        "not json at all",
+        '["visit_event",' + "{" * 50_000,
+    ]
+    try:
+        replies: dict[int, Any] = {}
+        got = {i: __import__("threading").Event() for i in range(len(texts))}
+        for i, text in enumerate(texts):
+
+            def callback(*args: Any, i: int = i) -> None:
+                replies[i] = args[0] if args else None
+                got[i].set()
+
+            ack_id = phone._generate_ack_id("/", callback)
+            phone.eio.send(f"2{ack_id}{text}")
+        for i in range(len(texts)):
+            assert got[i].wait(5), f"no acknowledgement for packet {i}"
+            reply = replies[i]
+            assert isinstance(reply, dict) and reply.get("ok") is False, reply
+            assert reply["status"] == 400 and reply["code"] == "unreadable_event", reply
+            assert len(reply["error"]) < 300
+        assert phone.connected
+        fix = {
+            "client_id": "after-unreadable",
+            "lon": MELUN[0],
+            "lat": MELUN[1],
+            "device_time_s": time.time(),
+            "accuracy_m": 5,
+        }
+        ack = phone.call("position", fix, timeout=10)
+        assert ack["ok"] is True and ack["stored"] == 1, ack
+    finally:
+        phone.disconnect()

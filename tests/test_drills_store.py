@@ -491,3 +491,31 @@ def test_gevent_reader_abandoned_mid_statement_is_not_reused(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"reused": False, "ok": True}
+
+
+def test_hub_stays_quiet_while_the_storage_refuses_alerts_and_flags(caplog) -> None:  # type: ignore[no-untyped-def]
+    """On a full disk the store logs one line per outage; the hub adds no traceback per alert
+    or per batch of quality flags it could not store (they are shown all the same)."""
+    from dispatch.errors import StorageUnavailableError
+    from dispatch.live.hub import LiveHub
+
+    class FullStore:
+        def save_alert(self, item):  # type: ignore[no-untyped-def]
+            raise StorageUnavailableError("the disk is full")
+
+        def flag_positions(self, flagged):  # type: ignore[no-untyped-def]
+            raise StorageUnavailableError("the disk is full")
+
+    hub = LiveHub(FullStore(), lambda *_a: None)
+    try:
+        with caplog.at_level("DEBUG"):
+            for i in range(5):
+                item = hub._record_alert("position_unknown", team_id=i + 1, key=f"k{i}")
+                assert item is not None
+                hub._record_flags({i + 1: ["jump"]})
+        assert [a["key"] for a in hub.alerts][:1] == ["k4"]
+        assert not [r for r in caplog.records if r.exc_info], [
+            r.getMessage() for r in caplog.records
+        ]
+    finally:
+        hub.stop()

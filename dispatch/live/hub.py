@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from dispatch.clock import ServiceClock
+from dispatch.errors import StorageUnavailableError
 from dispatch.live.fanout import Emitter, Fanout
 from dispatch.live.geofence import Geofence, Place
 from dispatch.live.quality import FLAG_LATE, Fix, QualityRules, TrackFilter, Verdict
@@ -367,6 +368,8 @@ class LiveHub:
             return
         try:
             self.store.flag_positions(flagged)
+        except StorageUnavailableError:
+            pass  # the store logs the outage once; the flags are lost with it
         except Exception:  # the fixes are stored; only their flags are lost
             log.exception("could not record the quality flags of %d fixes", len(flagged))
 
@@ -699,8 +702,8 @@ class LiveHub:
                     for field in ("acknowledged_by", "acknowledged_at_s"):
                         if stored.get(field) is not None:
                             item[field] = stored[field]
-                except StoreClosedError:
-                    pass
+                except (StoreClosedError, StorageUnavailableError):
+                    pass  # the store logs the outage once; the alert is shown all the same
                 except Exception:  # shown all the same; only its acknowledgement is not kept
                     log.exception("could not store the alert %s", key)
             with self._lock:

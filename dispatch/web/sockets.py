@@ -31,6 +31,7 @@ from dispatch.web.auth import (
 from dispatch.web.live import HUB_KEY, get_hub
 from dispatch.web.position_pump import PositionPump
 from dispatch.web.rest import subscribe
+from dispatch.web.wire import Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +331,12 @@ def _install_raw_position_handler(socketio: SocketIO) -> None:
 def _refused_event(server: Any, namespace: str | None, data: Any) -> dict[str, Any] | None:
     """The error acknowledgement of an event no client may send (None: serve it): a reserved
     name, a name that is not text, or an event nothing handles."""
+    if isinstance(data, Unreadable):
+        error = (
+            f"this event could not be read ({data[0] if data else 'not valid JSON'}): send a"
+            " JSON array [name, payload], as socket.emit(name, payload) does"
+        )
+        return {**ValidationError(error).to_dict(), "code": "unreadable_event"}
     name = data[0] if isinstance(data, list) and data else None
     if not isinstance(name, str):
         error = "an event needs a name: emit('position', ...) or emit('visit_event', ...)"

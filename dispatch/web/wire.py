@@ -17,8 +17,28 @@ from socketio import packet as _packet
 _SCALARS = (str, int, float, bool, type(None))
 
 
+class Unreadable(list):
+    """The data of an event packet whose JSON could not be read: ``[reason]``.
+
+    python-socketio lets a decoding error escape (a traceback per packet, and no answer to the
+    client); with this marker the event handler answers the packet's acknowledgement with an
+    error instead (``dispatch.web.sockets``).
+    """
+
+
 class FastPacket(_packet.Packet):
-    """python-socketio's packet with an iterative binary check (same answer, no temporaries)."""
+    """python-socketio's packet with an iterative binary check (same answer, no temporaries),
+    and event packets whose JSON cannot be read kept as :class:`Unreadable` data."""
+
+    def decode(self, encoded_packet: Any) -> int:
+        try:
+            return int(super().decode(encoded_packet) or 0)
+        except (ValueError, RecursionError) as exc:
+            if getattr(self, "packet_type", None) != _packet.EVENT:
+                raise
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+            self.data = Unreadable([reason])
+            return 0
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
@@ -63,4 +83,29 @@ class OrjsonCodec:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
+            # The standard module reads what orjson refuses on purpose (NaN); a text nested
+            # beyond orjson's 1,024 levels would make it recurse until RecursionError.
+            if _too_deep(text):
+                raise ValueError("JSON nested too deeply") from None
             return _json.loads(text, **kwargs)
+
+
+#: Nesting beyond which a client's JSON is refused without being parsed (orjson's own limit).
+MAX_JSON_DEPTH = 1024
+
+
+def _too_deep(text: str | bytes) -> bool:
+    """True when ``text`` opens more than MAX_JSON_DEPTH arrays or objects in a row somewhere
+    (a cheap upper bound of its nesting: brackets inside strings count too, which only makes a
+    pathological but valid text fall back to being refused)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
