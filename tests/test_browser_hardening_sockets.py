@@ -152,6 +152,12 @@ def test_admin_map_shows_teams_moving_and_no_patient(live, browser) -> None:  # 
     try:
         page.wait_for_function("window.dispatchMap.state.teams.size === 1", timeout=10000)
         assert page.locator("#visit-list li[data-visit-id]").count() == 0
+        # Said as such (not "no visit today"), and none of the coordinators' visit tools.
+        page.wait_for_function(
+            "document.getElementById('visit-list').textContent.includes('réservées aux coordinateurs')",
+            timeout=5000,
+        )
+        assert page.locator("#extensions .dispatch-panel").count() == 0
         fix = {
             "client_id": "adm-map-1",
             "lon": MELUN[0] + 0.001,

@@ -510,6 +510,7 @@ function renderVisits() {
   const list = document.getElementById("visit-list");
   const key = (v) => { const a = arrivalOf(v.id); return a ? a.arrival_s : 1e6 + (v.windows?.[0]?.[0] ?? 0); };
   const visits = [...state.visits.values()].sort((a, b) => key(a) - key(b));
+  if (isAdmin()) { list.innerHTML = `<li>${escapeHtml(t("visits.adminOnly"))}</li>`; return; }
   if (!visits.length) { list.innerHTML = `<li>${escapeHtml(t("visits.none"))}</li>`; return; }
   const active = document.activeElement;
   const focused = active && list.contains(active) && active.dataset.visitId ? { id: active.dataset.visitId, cls: active.classList.contains("vins") ? "vins" : "vsel" } : null;
@@ -766,8 +767,16 @@ async function loadConfig() {
   }
 }
 
+/** Admins manage accounts and phones: their map shows teams and alerts, no visit or round. */
+function isAdmin() {
+  const principal = state.config && state.config.principal;
+  return !!principal && principal.role === "admin";
+}
+
 async function loadExtensions() {
   const container = document.getElementById("extensions");
+  // The extensions are the coordinators' visit tools (moves, intake, details, history).
+  if (isAdmin()) return;
   for (const url of state.config.extensions || []) {
     try {
       const mod = await import(url);
