@@ -289,3 +289,36 @@ def test_a_template_round_trips_through_a_dict() -> None:
         template_from_dict({**sent, "colour": "red"})
     with pytest.raises(ValidationError, match=r"start_day.*YYYY-MM-DD"):
         template_from_dict({**sent, "start_day": "02/02/2026"})
+
+
+@given(
+    freq=st.sampled_from(["DAILY", "WEEKLY"]),
+    interval=st.integers(min_value=1, max_value=4),
+    byday=st.sets(st.sampled_from(["MO", "TU", "WE", "TH", "FR", "SA", "SU"]), max_size=3),
+    wkst=st.sampled_from(["", ";WKST=SU"]),
+    start=st.dates(min_value=dt.date(2020, 1, 1), max_value=dt.date(2027, 1, 1)),
+    offset=st.integers(min_value=-30, max_value=2500),
+)
+def test_days_far_from_the_start_are_those_of_the_whole_rule(
+    freq: str, interval: int, byday: set[str], wkst: str, start: dt.date, offset: int
+) -> None:
+    """Days asked years after start_day (computed from a later anchor) are those the rule gives
+    when walked from start_day."""
+    from dateutil.rrule import rrulestr
+
+    text = (
+        f"FREQ={freq};INTERVAL={interval}"
+        + (f";BYDAY={','.join(sorted(byday))}" if byday else "")
+        + wkst
+    )
+    t = template(rrule=text, start_day=start)
+    first = start + dt.timedelta(days=offset)
+    last = first + dt.timedelta(days=20)
+    whole = rrulestr("RRULE:" + text, dtstart=dt.datetime.combine(start, dt.time()))
+    expected = [
+        d.date()
+        for d in whole.between(
+            dt.datetime.combine(first, dt.time()), dt.datetime.combine(last, dt.time()), inc=True
+        )
+    ]
+    assert t.days(first, last) == expected

@@ -277,9 +277,21 @@ class VisitTemplate:
     def days(self, first: dt.date, last: dt.date) -> list[dt.date]:
         """The days from ``first`` to ``last`` (both included) that have this template's visits."""
         assert self._rule is not None
+        rule = self._rule
+        parts = dict(part.split("=", 1) for part in self.rrule.split(";"))
+        period_days = {"DAILY": 1, "WEEKLY": 7}.get(parts["FREQ"], 0) * int(
+            parts.get("INTERVAL", 1)
+        )
+        if period_days and "COUNT" not in parts:
+            # Start the rule at a whole number of periods from start_day, a period before
+            # ``first``: the same days, without walking every day since a plan began years ago.
+            periods = (first - self.start_day).days // period_days - 1
+            if periods > 0:
+                anchor = self.start_day + dt.timedelta(days=periods * period_days)
+                rule = rule.replace(dtstart=dt.datetime.combine(anchor, dt.time()))
         out = {
             d.date()
-            for d in self._rule.between(
+            for d in rule.between(
                 dt.datetime.combine(first, dt.time()),
                 dt.datetime.combine(last, dt.time()),
                 inc=True,
