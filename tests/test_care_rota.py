@@ -232,3 +232,72 @@ def test_invalid_rotas_say_what_to_fix(build: object, message: str) -> None:
     """Each invalid shift, absence, pattern or contract raises ValidationError naming the fix."""
     with pytest.raises(ValidationError, match=message):
         build()  # type: ignore[operator]
+
+
+def test_staff_round_trip_through_a_dict_and_read_the_rest_form() -> None:
+    """staff_from_dict reads what to_dict writes, and the short form a REST client sends:
+    a cycle as counts or flags with one shift, weekdays as MO,TU,..., part-day absences."""
+    from dispatch.care.rota import staff_from_dict
+
+    marie = seven_on_seven_off(
+        dt.date(2026, 12, 28),
+        absences=(
+            Absence("leave", dt.date(2027, 1, 1), dt.date(2027, 1, 2)),
+            Absence(
+                "training",
+                dt.date(2027, 1, 11),
+                dt.date(2027, 1, 11),
+                part=TimeRange.parse("13:00-15:00"),
+            ),
+        ),
+        skills=("insulin", "wound"),
+        gender="female",
+    )
+    assert staff_from_dict(marie.to_dict()) == marie
+    sent = {
+        "staff_id": 2,
+        "name": "Paul",
+        "contract_h_per_week": 30,
+        "rotas": [
+            {
+                "start_day": "2026-01-05",
+                "cycle": [7, 7],
+                "shift": "07:00-15:00",
+                "breaks": ["12:00-12:30"],
+            },
+            {"start_day": "2026-06-01", "weekdays": "MO,TU,TH,FR", "shift": "08:00-16:00"},
+        ],
+        "absences": [{"kind": "sickness", "from_day": "2026-02-02", "to_day": "2026-02-03"}],
+    }
+    paul = staff_from_dict(sent)
+    assert paul.rotas[0] == CyclePattern.from_counts(dt.date(2026, 1, 5), (7, 7), DAY_SHIFT)
+    assert works_on(paul, dt.date(2026, 2, 2)) is None
+    assert works_on(paul, dt.date(2026, 6, 4)) == Shift.parse("08:00-16:00")
+    flags = {
+        **sent,
+        "rotas": [{"start_day": "2026-01-05", "cycle": [True, False], "shift": "07:00-15:00"}],
+    }
+    assert staff_from_dict(flags).rotas[0].days == (Shift.parse("07:00-15:00"), None)  # type: ignore[union-attr]
+    with pytest.raises(ValidationError, match=r"staff: unknown field 'team'"):
+        staff_from_dict({**sent, "team": 3})
+    with pytest.raises(ValidationError, match=r"rota 1: give one of cycle, days or weekdays"):
+        staff_from_dict(
+            {
+                **sent,
+                "rotas": [
+                    {
+                        "start_day": "2026-01-05",
+                        "cycle": [7, 7],
+                        "weekdays": "MO",
+                        "shift": "07:00-15:00",
+                    }
+                ],
+            }
+        )
+    with pytest.raises(ValidationError, match=r"absence 1: kind 'holiday'|absence kind 'holiday'"):
+        staff_from_dict(
+            {
+                **sent,
+                "absences": [{"kind": "holiday", "from_day": "2026-02-02", "to_day": "2026-02-02"}],
+            }
+        )

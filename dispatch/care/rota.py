@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from dispatch.care.recurrence import GENDERS, Gender, parse_weekday
 from dispatch.care.times import TimeRange, check_disjoint, local_instant, parse_day, zone
@@ -72,6 +72,18 @@ class Shift:
             if a_end < b_start
         )
         return cls(TimeRange(intervals[0][0], intervals[-1][1]), gaps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"shift": "07:00-15:00", "breaks": ["12:00-12:30"]}``."""
+        return {"shift": str(self.span), "breaks": [str(b) for b in self.breaks]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Shift:
+        """The shift :meth:`to_dict` writes (``breaks`` optional)."""
+        breaks = data.get("breaks") or ()
+        if not isinstance(breaks, list | tuple):
+            raise ValidationError('breaks must be a list, e.g. ["12:00-12:30"]')
+        return cls.parse(data.get("shift"), breaks=breaks)  # type: ignore[arg-type]
 
     def intervals(self) -> list[Interval]:
         """The worked stretches (s since midnight): the span minus the breaks."""
@@ -142,6 +154,13 @@ class CyclePattern:
             flags += [i % 2 == 0] * n
         return cls.from_booleans(start_day, flags, shift)
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{"start_day", "days": [shift or null, ...]}``, read back by :func:`rota_from_dict`."""
+        return {
+            "start_day": self.start_day.isoformat(),
+            "days": [d.to_dict() if d else None for d in self.days],
+        }
+
     def shift_on(self, day: dt.date) -> Shift | None:
         """The shift of ``day``, None for a day off or a day before the rota starts."""
         if day < self.start_day:
@@ -177,6 +196,14 @@ class WeeklyPattern:
         tokens = [t for t in weekdays.split(",") if t.strip()]
         days = frozenset(WEEKDAYS.index(parse_weekday(t, what="rota")) for t in tokens)
         return cls(start_day, days, shift)
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"start_day", "weekdays": "MO,TU", "shift", "breaks"}``."""
+        return {
+            "start_day": self.start_day.isoformat(),
+            "weekdays": ",".join(WEEKDAYS[d] for d in sorted(self.weekdays)),
+            **self.shift.to_dict(),
+        }
 
     def shift_on(self, day: dt.date) -> Shift | None:
         """The shift of ``day``, None for a day off or a day before the rota starts."""
@@ -219,6 +246,26 @@ class Absence:
         """Whether the absence falls on ``day`` (wholly or in part)."""
         return self.from_day <= day <= self.to_day
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{"kind", "from_day", "to_day", "part": "13:00-15:00" or null}``."""
+        return {
+            "kind": self.kind,
+            "from_day": self.from_day.isoformat(),
+            "to_day": self.to_day.isoformat(),
+            "part": str(self.part) if self.part else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Absence:
+        """The absence :meth:`to_dict` writes (``to_day`` defaults to ``from_day``)."""
+        if not isinstance(data, Mapping):
+            raise ValidationError("send an object with kind, from_day, to_day and part")
+        _unknown(data, ("kind", "from_day", "to_day", "part"), what="absence")
+        start = parse_day(data.get("from_day"), what="from_day")
+        end = parse_day(data.get("to_day") or start, what="to_day")
+        part = data.get("part")
+        return cls(data.get("kind"), start, end, TimeRange.parse(part) if part else None)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
 class Staff:
@@ -243,6 +290,14 @@ class Staff:
     gender: Gender | None = None
 
     def __post_init__(self) -> None:
+        if (
+            isinstance(self.staff_id, bool)
+            or not isinstance(self.staff_id, int)
+            or self.staff_id < 1
+        ):
+            raise ValidationError(f"staff id {self.staff_id!r}: give a whole number from 1")
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValidationError(f"staff {self.staff_id}: give a name")
         hours = self.contract_h_per_week
         if (
             isinstance(hours, bool)
@@ -266,10 +321,116 @@ class Staff:
                 f"staff {self.staff_id}: gender {self.gender!r}: use {', '.join(GENDERS)}"
             )
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields, read back by :func:`staff_from_dict`."""
+        return {
+            "staff_id": self.staff_id,
+            "name": self.name,
+            "contract_h_per_week": self.contract_h_per_week,
+            "rotas": [r.to_dict() for r in self.rotas],
+            "absences": [a.to_dict() for a in self.absences],
+            "skills": list(self.skills),
+            "gender": self.gender,
+        }
+
     @property
     def label(self) -> str:
         """``staff 4 (Jo)`` for messages."""
         return f"staff {self.staff_id} ({self.name})"
+
+
+STAFF_FIELDS = ("staff_id", "name", "contract_h_per_week", "rotas", "absences", "skills", "gender")
+
+
+def _unknown(data: Mapping[str, Any], known: Sequence[str], *, what: str) -> None:
+    for key in data:
+        if key not in known:
+            raise ValidationError(
+                f"{what}: unknown field {key!r}: the fields are {', '.join(known)}"
+            )
+
+
+def rota_from_dict(data: Any) -> RotaPattern:
+    """A rota from JSON: ``start_day`` and one of ``cycle`` (day counts on, off, ... or one
+    flag a day) with ``shift``/``breaks``, ``days`` (a shift or null a day) or ``weekdays``
+    (``"MO,TU,TH,FR"``) with ``shift``/``breaks``.
+
+    Examples
+    --------
+    >>> rota_from_dict({"start_day": "2026-12-28", "cycle": [7, 7], "shift": "07:00-15:00"}).days[6]
+    Shift(span=TimeRange(start_s=25200, end_s=54000), breaks=())
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("send an object with start_day and cycle, days or weekdays")
+    _unknown(data, ("start_day", "cycle", "days", "weekdays", "shift", "breaks"), what="rota")
+    start = parse_day(data.get("start_day"), what="start_day")
+    given = [key for key in ("cycle", "days", "weekdays") if data.get(key) is not None]
+    if len(given) != 1:
+        raise ValidationError("give one of cycle, days or weekdays")
+    if given == ["days"]:
+        days = data["days"]
+        if not isinstance(days, list | tuple):
+            raise ValidationError("days must be a list of shifts or nulls")
+        return CyclePattern(start, tuple(Shift.from_dict(d) if d else None for d in days))
+    shift = Shift.from_dict(data)
+    if given == ["weekdays"]:
+        weekdays = data["weekdays"]
+        if isinstance(weekdays, list | tuple):
+            weekdays = ",".join(str(w) for w in weekdays)
+        return WeeklyPattern.parse(start, str(weekdays), shift)
+    cycle = data["cycle"]
+    if not isinstance(cycle, list | tuple) or not cycle:
+        raise ValidationError("cycle must be day counts, e.g. [7, 7], or one true/false a day")
+    if all(isinstance(c, bool) for c in cycle):
+        return CyclePattern.from_booleans(start, cycle, shift)
+    return CyclePattern.from_counts(start, cycle, shift)
+
+
+def staff_from_dict(data: Any, *, label: str = "staff") -> Staff:
+    """A member of staff from JSON (a REST body or a stored row); messages start with ``label``.
+
+    Examples
+    --------
+    >>> staff_from_dict({"staff_id": 1, "name": "Marie", "contract_h_per_week": 35,
+    ...     "rotas": [{"start_day": "2026-01-05", "weekdays": "MO,TU", "shift": "08:00-16:00"}]}
+    ...     ).rotas[0].weekdays == {0, 1}
+    True
+    """
+    try:
+        if not isinstance(data, Mapping):
+            raise ValidationError("send a JSON object")
+        _unknown(data, STAFF_FIELDS, what=label)
+        rotas, absences = data.get("rotas") or (), data.get("absences") or ()
+        if not isinstance(rotas, list | tuple) or not isinstance(absences, list | tuple):
+            raise ValidationError("rotas and absences must be lists")
+        parsed_rotas = []
+        for i, rota in enumerate(rotas, 1):
+            try:
+                parsed_rotas.append(rota_from_dict(rota))
+            except ValidationError as exc:
+                raise ValidationError(f"rota {i}: {exc.message}") from None
+        parsed_absences = []
+        for i, absence in enumerate(absences, 1):
+            try:
+                parsed_absences.append(Absence.from_dict(absence))
+            except ValidationError as exc:
+                raise ValidationError(f"absence {i}: {exc.message}") from None
+        hours = data.get("contract_h_per_week")
+        return Staff(
+            staff_id=data.get("staff_id"),  # type: ignore[arg-type]
+            name=str(data.get("name") or ""),
+            contract_h_per_week=float(hours)
+            if isinstance(hours, int) and not isinstance(hours, bool)
+            else hours,  # type: ignore[arg-type]
+            rotas=tuple(parsed_rotas),
+            absences=tuple(parsed_absences),
+            skills=tuple(data.get("skills") or ()),
+            gender=data.get("gender"),
+        )
+    except ValidationError as exc:
+        if exc.message.startswith(f"{label}:"):
+            raise
+        raise ValidationError(f"{label}: {exc.message}") from None
 
 
 def works_on(staff: Staff, day: dt.date) -> Shift | None:
