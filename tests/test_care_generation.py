@@ -230,3 +230,27 @@ def test_invalid_generation_input_says_what_to_fix() -> None:
             start_epoch_s=0,
             status="lost",
         )
+
+
+def test_suspensions_and_stored_visits_round_trip_through_dicts() -> None:
+    """suspension_from_dict and ExistingOccurrence.from_dict read what to_dict writes and the
+    REST form (to_day null: until further notice)."""
+    from dispatch.care.generation import suspension_from_dict
+
+    stay = Suspension(3, dt.date(2026, 3, 25), None, "hospitalisation")
+    assert suspension_from_dict(stay.to_dict()) == stay
+    assert suspension_from_dict(
+        {
+            "patient_id": 3,
+            "from_day": "2026-03-25",
+            "to_day": "2026-03-27",
+            "reason": "hospitalisation",
+        }
+    ).to_day == dt.date(2026, 3, 27)
+    with pytest.raises(ValidationError, match=r"suspension: unknown field 'ward'"):
+        suspension_from_dict({**stay.to_dict(), "ward": "B"})
+    for e in generate([insulin()], (), MONDAY, 2).apply(()):
+        cancelled = dataclasses.replace(
+            e, status="cancelled", cancelled_by="suspended", hand_edited=True
+        )
+        assert ExistingOccurrence.from_dict(cancelled.to_dict()) == cancelled

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -59,6 +59,15 @@ class Suspension:
                 f"suspension of patient {self.patient_id}: give a reason, e.g. hospitalisation"
             )
 
+    def to_dict(self) -> dict[str, Any]:
+        """``{"patient_id", "from_day", "to_day" (or null), "reason"}``."""
+        return {
+            "patient_id": self.patient_id,
+            "from_day": self.from_day.isoformat(),
+            "to_day": self.to_day.isoformat() if self.to_day else None,
+            "reason": self.reason,
+        }
+
     def covers(self, patient_id: int, day: dt.date) -> bool:
         """Whether the patient ``patient_id`` is away on ``day``."""
         return (
@@ -66,6 +75,40 @@ class Suspension:
             and self.from_day <= day
             and (self.to_day is None or day <= self.to_day)
         )
+
+
+SUSPENSION_FIELDS = ("patient_id", "from_day", "to_day", "reason")
+
+
+def suspension_from_dict(data: Any, *, label: str = "suspension") -> Suspension:
+    """A suspension from JSON (``to_day`` null or absent: until further notice).
+
+    Examples
+    --------
+    >>> suspension_from_dict({"patient_id": 3, "from_day": "2026-03-25",
+    ...     "reason": "hospitalisation"}).to_day is None
+    True
+    """
+    try:
+        if not isinstance(data, Mapping):
+            raise ValidationError("send a JSON object")
+        for key in data:
+            if key not in SUSPENSION_FIELDS:
+                raise ValidationError(
+                    f"unknown field {key!r}: the fields are {', '.join(SUSPENSION_FIELDS)}"
+                )
+        patient_id = data.get("patient_id")
+        if isinstance(patient_id, bool) or not isinstance(patient_id, int) or patient_id < 1:
+            raise ValidationError(f"patient_id {patient_id!r}: give the patient's id")
+        to_day = data.get("to_day")
+        return Suspension(
+            patient_id,
+            parse_day(data.get("from_day"), what="from_day"),
+            None if to_day in (None, "") else parse_day(to_day, what="to_day"),
+            data.get("reason"),  # type: ignore[arg-type]
+        )
+    except ValidationError as exc:
+        raise ValidationError(f"{label}: {exc.message}") from None
 
 
 @dataclass(frozen=True)
@@ -89,8 +132,36 @@ class ExistingOccurrence:
             raise ValidationError(
                 f"visit {self.key}: status {self.status!r}: use {', '.join(VISIT_STATUSES)}"
             )
+        if self.cancelled_by not in (None, "suspended", "no_longer_planned"):
+            raise ValidationError(
+                f"visit {self.key}: cancelled_by {self.cancelled_by!r}: use suspended, "
+                "no_longer_planned or none"
+            )
         if self.cancelled_by is not None and self.status != "cancelled":
             raise ValidationError(f"visit {self.key}: cancelled_by is only for a cancelled visit")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (the key as ``PLAN/YYYY-MM-DD/WINDOW``)."""
+        return {
+            "key": str(self.key),
+            "fingerprint": self.fingerprint,
+            "start_epoch_s": self.start_epoch_s,
+            "status": self.status,
+            "hand_edited": self.hand_edited,
+            "cancelled_by": self.cancelled_by,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExistingOccurrence:
+        """The stored visit :meth:`to_dict` writes."""
+        return cls(
+            key=OccurrenceKey.parse(data["key"]),
+            fingerprint=str(data["fingerprint"]),
+            start_epoch_s=int(data["start_epoch_s"]),
+            status=data.get("status", "planned"),
+            hand_edited=bool(data.get("hand_edited", False)),
+            cancelled_by=data.get("cancelled_by"),
+        )
 
     @classmethod
     def from_occurrence(cls, occurrence: Occurrence) -> ExistingOccurrence:
