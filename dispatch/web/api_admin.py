@@ -57,7 +57,7 @@ USER_INPUT = {
     "properties": {
         "username": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"},
         "role": {"enum": list(ROLES)},
-        "team_id": {"type": ["integer", "null"], "minimum": 1},
+        "team_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53},
         "display_name": {"type": "string", "minLength": 1, "maxLength": 80},
         "email": {"type": "string", "format": "email", "maxLength": 254},
         "active": {"type": "boolean"},
@@ -244,7 +244,10 @@ OPENAPI_PATHS = {
             "Paired devices",
             roles=("coordinator", "admin"),
             tags=["devices"],
-            params=[*PAGE_PARAMS, query_param("team_id", {"type": "integer", "minimum": 1})],
+            params=[
+                *PAGE_PARAMS,
+                query_param("team_id", {"type": "integer", "minimum": 1, "maximum": 2**53}),
+            ],
             paged=True,
         )
     },
