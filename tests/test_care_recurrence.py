@@ -217,6 +217,24 @@ def test_the_fingerprint_changes_with_the_content_only() -> None:
         ({"rrule": "FREQ=DAILY;FOO=1"}, r"unknown part 'FOO'"),
         ({"rrule": "DTSTART:20260101T000000\nRRULE:FREQ=DAILY"}, r"one RRULE line.*start_day"),
         ({"rrule": "FREQ=DAILY;UNTIL=20260110T000000Z"}, r"UNTIL.*date"),
+        ({"rrule": "FREQ=WEEKLY;INTERVAL=0"}, r"INTERVAL=0.*1 to 1000"),
+        ({"rrule": "FREQ=DAILY;INTERVAL=-2"}, r"INTERVAL=-2.*1 to 1000"),
+        ({"rrule": "FREQ=MONTHLY;BYMONTHDAY=40"}, r"BYMONTHDAY=40.*1 to 31"),
+        ({"rrule": "FREQ=YEARLY;BYMONTH=13"}, r"BYMONTH=13.*1 to 12"),
+        ({"rrule": "FREQ=WEEKLY;BYDAY=MO;BYDAY=TU"}, r"BYDAY is given twice"),
+        ({"rrule": "FREQ=WEEKLY;BYDAY=1MO"}, r"BYDAY=1MO.*MONTHLY or YEARLY"),
+        ({"rrule": "FREQ=DAILY;BYMONTHDAY=1"}, r"BYMONTHDAY.*FREQ=DAILY.*MONTHLY"),
+        ({"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30"}, r"gives no day.*February has no 30th"),
+        ({"rrule": "FREQ=MONTHLY;BYMONTH=4;BYMONTHDAY=31"}, r"gives no day"),
+        ({"rrule": "FREQ=DAILY;INTERVAL=7;BYDAY=TU"}, r"every 7 days from a Monday.*never"),
+        (
+            {
+                "rrule": "FREQ=WEEKLY;BYDAY=MO",
+                "end_day": dt.date(2026, 1, 10),
+                "start_day": dt.date(2026, 1, 6),
+            },
+            r"gives no day from start_day 2026-01-06 to end_day 2026-01-10",
+        ),
         ({"end_day": dt.date(2026, 1, 1)}, r"end_day 2026-01-01 is before start_day 2026-01-05"),
         ({"windows": ()}, r"at least one window"),
         (
@@ -237,7 +255,8 @@ def test_the_fingerprint_changes_with_the_content_only() -> None:
     ],
 )
 def test_invalid_templates_say_what_to_fix(changes: dict[str, Any], message: str) -> None:
-    """Each invalid field raises ValidationError with a message naming it and the fix."""
+    """Each invalid field raises ValidationError with a message naming it and the fix; a rule
+    that gives no day at all is refused too (generation would walk every day to year 9999)."""
     with pytest.raises(ValidationError, match=message):
         template(**changes)
 

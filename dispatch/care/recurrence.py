@@ -51,6 +51,52 @@ _PARTS = (
     "WKST",
 )
 _TIME_PARTS = ("BYHOUR", "BYMINUTE", "BYSECOND")
+#: Parts each frequency may use. Filters that can rule out every day of a daily or weekly
+#: rule (BYMONTHDAY, BYYEARDAY...) are kept for MONTHLY and YEARLY, whose rules are checked
+#: for a first day in a fraction of a second; a daily rule would walk every day to year 9999.
+_FREQ_PARTS = {
+    "DAILY": ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTH", "WKST"),
+    "WEEKLY": ("FREQ", "INTERVAL", "COUNT", "UNTIL", "BYDAY", "BYMONTH", "WKST"),
+    "MONTHLY": (
+        "FREQ",
+        "INTERVAL",
+        "COUNT",
+        "UNTIL",
+        "BYDAY",
+        "BYMONTHDAY",
+        "BYMONTH",
+        "BYSETPOS",
+        "WKST",
+    ),
+    "YEARLY": _PARTS,
+}
+#: Allowed numbers of the numeric parts (lo, hi, whether negatives count from the end).
+_NUMBERS = {
+    "INTERVAL": (1, 1000, False),
+    "COUNT": (1, 10_000, False),
+    "BYMONTH": (1, 12, False),
+    "BYMONTHDAY": (1, 31, True),
+    "BYYEARDAY": (1, 366, True),
+    "BYWEEKNO": (1, 53, True),
+    "BYSETPOS": (1, 366, True),
+}
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _check_numbers(key: str, value: str) -> None:
+    lo, hi, from_end = _NUMBERS[key]
+    for token in value.split(","):
+        try:
+            number = int(token)
+        except ValueError:
+            number = 0
+        if not (lo <= number <= hi or (from_end and -hi <= number <= -lo)):
+            tail = f" (or -{hi} to -{lo} from the end)" if from_end else ""
+            raise ValidationError(
+                f"rrule: {key}={value}: give whole numbers from {lo} to {hi}{tail}"
+            )
+
+
 _EXAMPLE = "e.g. FREQ=DAILY, or FREQ=WEEKLY;BYDAY=MO,WE,FR"
 
 
@@ -86,6 +132,7 @@ def normalise_rrule(text: Any) -> str:
     if body.upper().startswith("RRULE:"):
         body = body[len("RRULE:") :]
     parts: list[str] = []
+    seen: dict[str, str] = {}
     freq = ""
     for part in body.split(";"):
         key, sep, value = part.partition("=")
@@ -100,6 +147,11 @@ def normalise_rrule(text: Any) -> str:
             raise ValidationError(
                 f"rrule: unknown part {key!r}: use {', '.join(_PARTS)} ({_EXAMPLE})"
             )
+        if key in seen:
+            raise ValidationError(f"rrule: {key} is given twice: give each part once")
+        seen[key] = value
+        if key in _NUMBERS:
+            _check_numbers(key, value)
         if key == "FREQ":
             if value in _SUB_DAILY:
                 raise ValidationError(
@@ -122,6 +174,24 @@ def normalise_rrule(text: Any) -> str:
         parts.append(f"{key}={value}")
     if not freq:
         raise ValidationError(f"rrule {text!r} has no FREQ: {_EXAMPLE}")
+    for key in seen:
+        if key not in _FREQ_PARTS[freq]:
+            wider = "MONTHLY" if key in _FREQ_PARTS["MONTHLY"] else "YEARLY"
+            raise ValidationError(
+                f"rrule: {key} is not used with FREQ={freq}: use FREQ={wider};{key}=..."
+            )
+    for token in seen.get("BYDAY", "").split(","):
+        m = _BYDAY.match(token.strip())
+        if m and m[1]:
+            if freq not in ("MONTHLY", "YEARLY"):
+                raise ValidationError(
+                    f"rrule: BYDAY={seen['BYDAY']}: a position such as 1MO or -1FR is for "
+                    f"FREQ=MONTHLY or YEARLY; with FREQ={freq} write the weekdays only"
+                )
+            if not 1 <= abs(int(m[1])) <= 53:
+                raise ValidationError(
+                    f"rrule: BYDAY={seen['BYDAY']}: a position is 1 to 5 (or -1 for the last)"
+                )
     normal = ";".join(parts)
     try:
         rrulestr("RRULE:" + normal, dtstart=dt.datetime(2026, 1, 1))
@@ -271,8 +341,29 @@ class VisitTemplate:
             raise ValidationError("wishes must be a StaffWishes")
         normal = normalise_rrule(self.rrule)
         object.__setattr__(self, "rrule", normal)
-        rule = rrulestr("RRULE:" + normal, dtstart=dt.datetime.combine(start, dt.time()))
+        midnight = dt.datetime.combine(start, dt.time())
+        rule = rrulestr("RRULE:" + normal, dtstart=midnight)
+        assert isinstance(rule, Rule)
         object.__setattr__(self, "_rule", rule)
+        parts = dict(part.split("=", 1) for part in normal.split(";"))
+        interval = int(parts.get("INTERVAL", 1))
+        weekdays = [t for t in parts.get("BYDAY", "").split(",") if t]
+        if parts["FREQ"] == "DAILY" and interval % 7 == 0 and weekdays:
+            if _WEEKDAYS[start.weekday()] not in weekdays:
+                raise ValidationError(
+                    f"rrule {normal}: every {interval} days from a "
+                    f"{_WEEKDAY_NAMES[start.weekday()]} ({start}) never falls on "
+                    f"{','.join(weekdays)}: start on one of them or use FREQ=WEEKLY"
+                )
+        if not self.additions:
+            first = rule.after(midnight, inc=True)
+            if first is None or (self.end_day is not None and first.date() > self.end_day):
+                to = f" to end_day {self.end_day}" if self.end_day is not None else ""
+                raise ValidationError(
+                    f"rrule {normal} gives no day from start_day {start}{to}: check its "
+                    "BYMONTH, BYMONTHDAY and BYDAY (February has no 30th, April no 31st), "
+                    "or the dates"
+                )
 
     def days(self, first: dt.date, last: dt.date) -> list[dt.date]:
         """The days from ``first`` to ``last`` (both included) that have this template's visits."""
