@@ -60,6 +60,8 @@ EVENT_STATUS = {
 }
 PROTECTED_FIELDS = ("name", "phone", "address_details", "notes")
 DAY_S = 86_400
+#: YYYY-MM-DD only (Python also reads "20261123" and "2026-W48-1" as dates).
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _HHMM = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _SKILL = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,39}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-@]{0,63}$")
@@ -232,7 +234,7 @@ def parse_day(value: Any, *, what: str = "day") -> str:
     """A calendar day as ``YYYY-MM-DD``."""
     if isinstance(value, dt.date):
         return value.isoformat()
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _DAY.match(value.strip()):
         raise ValidationError(f"{what}: {shown(value)} is not a date: write YYYY-MM-DD")
     try:
         return dt.date.fromisoformat(value.strip()).isoformat()

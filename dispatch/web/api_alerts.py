@@ -8,6 +8,7 @@ from flask import Blueprint, Flask
 from flask.typing import ResponseReturnValue
 
 from dispatch.errors import ValidationError
+from dispatch.store.models import shown
 from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.live import get_hub
 from dispatch.web.openapi import operation
@@ -55,7 +56,14 @@ OPENAPI_PATHS = {
             body={
                 "type": "object",
                 "required": ["key"],
-                "properties": {"key": {"type": "string", "description": "the alert's key"}},
+                "properties": {
+                    "key": {
+                        "type": "string",
+                        "minLength": 1,
+                        "maxLength": 200,
+                        "description": "the alert's key",
+                    }
+                },
                 "additionalProperties": False,
             },
             response={
@@ -81,7 +89,8 @@ def acknowledge() -> ResponseReturnValue:
     body = json_body()
     unknown = set(body) - {"key"}
     if unknown:
-        raise ValidationError(f"unknown field(s) {', '.join(sorted(unknown))}; known: key")
+        names = ", ".join(shown(name) for name in sorted(unknown)[:5])
+        raise ValidationError(f"unknown field(s) {names}; known: key")
     key = body.get("key")
     if not isinstance(key, str) or not key or len(key) > 200:
         raise ValidationError("key is required: the alert's key (text of at most 200 characters)")

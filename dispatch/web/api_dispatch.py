@@ -17,8 +17,14 @@ from dispatch.rounds import Rounds, RoundsOptions
 from dispatch.settings import Settings
 from dispatch.store.models import parse_day, parse_skills, parse_windows
 from dispatch.web.auth import current_principal, get_store, require
-from dispatch.web.openapi import operation, path_param
-from dispatch.web.rest import json_body, ok, service_area
+from dispatch.web.openapi import (
+    DAY_SCHEMA,
+    SKILLS_SCHEMA,
+    WINDOWS_SCHEMA,
+    operation,
+    path_param,
+)
+from dispatch.web.rest import json_body, ok, service_area, whole_number
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dispatch_optimise", __name__)
@@ -194,8 +200,8 @@ def apply_plan(plan_id: int) -> ResponseReturnValue:
 
 # -- live changes ------------------------------------------------------------------------------
 def _id(body: dict[str, Any], key: str) -> int:
-    value = body.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+    value = whole_number(body.get(key))
+    if value is None or not 0 < value < 2**63:
         raise ValidationError(
             f"{key} is required: the whole-number id of the {key.removesuffix('_id')}"
         )
@@ -203,12 +209,13 @@ def _id(body: dict[str, Any], key: str) -> int:
 
 
 def _ids(body: dict[str, Any], key: str) -> list[int]:
-    value = body.get(key) or []
-    if not isinstance(value, list) or any(
-        isinstance(v, bool) or not isinstance(v, int) for v in value
-    ):
+    value = body.get(key)
+    if value is None:
+        return []
+    ids = [whole_number(v) for v in value] if isinstance(value, list) else [None]
+    if any(v is None for v in ids):
         raise ValidationError(f"{key} must be a list of visit ids (whole numbers)")
-    return value
+    return [int(v) for v in ids if v is not None]
 
 
 def _flag(body: dict[str, Any], key: str, default: bool = False) -> bool:
@@ -219,10 +226,9 @@ def _flag(body: dict[str, Any], key: str, default: bool = False) -> bool:
 
 
 def _position(body: dict[str, Any]) -> int | None:
-    position = body.get("position")
-    if position is not None and (
-        isinstance(position, bool) or not isinstance(position, int) or position < 0
-    ):
+    raw = body.get("position")
+    position = whole_number(raw)
+    if raw is not None and (position is None or position < 0):
         raise ValidationError("position must be a whole number from 0 (first) or null (best place)")
     return position
 
@@ -254,12 +260,8 @@ def _day(body: dict[str, Any]) -> str:
 def _visit_from_body(body: dict[str, Any], location: int, vid: str) -> Visit:
     if "duration_s" not in body:
         raise ValidationError("duration_s is required (seconds the visit lasts)")
-    duration = body["duration_s"]
-    if (
-        isinstance(duration, bool)
-        or not isinstance(duration, int)
-        or not 60 <= duration <= 8 * 3600
-    ):
+    duration = whole_number(body["duration_s"])
+    if duration is None or not 60 <= duration <= 8 * 3600:
         raise ValidationError("duration_s must be whole seconds between 60 and 28800")
     windows = parse_windows(body["windows"], label="visit") if body.get("windows") else []
     return Visit(
@@ -277,8 +279,8 @@ def _visit_from_body(body: dict[str, Any], location: int, vid: str) -> Visit:
 def insert_options() -> ResponseReturnValue:
     """The best places for a visit of the day not yet in a round (one per team)."""
     body = json_body()
-    n = body.get("n", 3)
-    if isinstance(n, bool) or not isinstance(n, int):
+    n = whole_number(body.get("n", 3))
+    if n is None:
         raise ValidationError("n must be a whole number between 1 and 20")
     found = get_rounds().insert_options(
         _day(body),
@@ -319,8 +321,8 @@ def slots() -> ResponseReturnValue:
     day = _day(body)
     lonlat = _lonlat(body, required=True)
     assert lonlat is not None
-    n = body.get("n", 5)
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 20:
+    n = whole_number(body.get("n", 5))
+    if n is None or not 1 <= n <= 20:
         raise ValidationError("n must be a whole number between 1 and 20")
     locale = _locale(body)
     d = get_rounds().day(day, extra=[lonlat])
@@ -418,16 +420,29 @@ def register(app: Flask, socketio: Any) -> None:
     app.register_blueprint(bp)
 
 
-_DAY = {"type": "string", "format": "date", "description": "YYYY-MM-DD"}
+_DAY = DAY_SCHEMA
+#: Ids in bodies: whole numbers from 1 (below 2**63, as the endpoints check).
+_ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+_LON = {"type": "number", "minimum": -180, "maximum": 180, "description": "WGS84 longitude"}
+_LAT = {"type": "number", "minimum": -90, "maximum": 90, "description": "WGS84 latitude"}
+_N = {"type": "integer", "minimum": 1, "maximum": 20, "description": "how many (default 5)"}
+_POSITION = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "description": "place among the team's visits from 0 (first); null: the best place",
+}
 _TAGS = ["dispatch"]
 _CHANGE = {
     "type": "object",
     "description": "the applied change: plan_id, base_plan_id, change, teams, added, removed, "
     "retimed (per team), dropped; 409 confirm_dropped / confirm_violations / stale_plan",
 }
-_LOCALE = {"type": "string", "enum": ["fr", "en"], "description": "language of the messages"}
+_LOCALE = {
+    "enum": ["fr", "en", None],
+    "description": "language of the messages (null or left out: the browser's, else the service's)",
+}
 _CONFIRM = {
-    "type": "array",
+    "type": ["array", "null"],
     "items": {"type": "integer"},
     "description": "ids of the planned visits the change may take out (named by the user)",
 }
@@ -441,7 +456,16 @@ OPENAPI_PATHS = {
             body={
                 "type": "object",
                 "required": ["day"],
-                "properties": {"day": _DAY, "time_limit_s": {"type": "number"}, "locale": _LOCALE},
+                "properties": {
+                    "day": _DAY,
+                    "time_limit_s": {
+                        "type": "number",
+                        "minimum": 0.5,
+                        "maximum": 600,
+                        "description": "solver time budget (seconds)",
+                    },
+                    "locale": _LOCALE,
+                },
             },
             response={"type": "object", "properties": {"job_id": {"type": "string"}}},
         )
@@ -451,7 +475,15 @@ OPENAPI_PATHS = {
             "Status, progress and result of an optimisation job",
             roles=ROLES,
             tags=_TAGS,
-            params=[path_param("job_id")],
+            params=[
+                {
+                    "name": "job_id",
+                    "in": "path",
+                    "required": True,
+                    "description": "the job id answered by POST /api/dispatch/optimise",
+                    "schema": {"type": "string", "pattern": "^[0-9a-f]{1,32}$"},
+                }
+            ],
             response={"type": "object"},
         )
     },
@@ -478,8 +510,8 @@ OPENAPI_PATHS = {
                 "required": ["day", "visit_id"],
                 "properties": {
                     "day": _DAY,
-                    "visit_id": {"type": "integer"},
-                    "n": {"type": "integer"},
+                    "visit_id": _ID,
+                    "n": _N,
                     "urgent": {"type": "boolean"},
                     "locale": _LOCALE,
                 },
@@ -498,9 +530,9 @@ OPENAPI_PATHS = {
                 "required": ["day", "visit_id"],
                 "properties": {
                     "day": _DAY,
-                    "visit_id": {"type": "integer"},
-                    "team_id": {"type": ["integer", "null"]},
-                    "position": {"type": ["integer", "null"]},
+                    "visit_id": _ID,
+                    "team_id": {**_ID, "type": ["integer", "null"]},
+                    "position": _POSITION,
                     "urgent": {"type": "boolean"},
                     "force": {"type": "boolean"},
                     "confirm_dropped": _CONFIRM,
@@ -520,13 +552,14 @@ OPENAPI_PATHS = {
                 "required": ["day", "lon", "lat", "duration_s"],
                 "properties": {
                     "day": _DAY,
-                    "lon": {"type": "number"},
-                    "lat": {"type": "number"},
-                    "duration_s": {"type": "integer"},
-                    "skills": {"type": "array", "items": {"type": "string"}},
-                    "windows": {"type": "array"},
-                    "n": {"type": "integer"},
+                    "lon": _LON,
+                    "lat": _LAT,
+                    "duration_s": {"type": "integer", "minimum": 60, "maximum": 28800},
+                    "skills": SKILLS_SCHEMA,
+                    "windows": WINDOWS_SCHEMA,
+                    "n": _N,
                     "from_now": {"type": "boolean"},
+                    "locale": _LOCALE,
                 },
             },
             response={"type": "object", "properties": {"slots": {"type": "array"}}},
@@ -542,9 +575,9 @@ OPENAPI_PATHS = {
                 "required": ["day", "visit_id", "team_id"],
                 "properties": {
                     "day": _DAY,
-                    "visit_id": {"type": "integer"},
-                    "team_id": {"type": "integer"},
-                    "position": {"type": ["integer", "null"]},
+                    "visit_id": _ID,
+                    "team_id": _ID,
+                    "position": _POSITION,
                     "apply": {"type": "boolean"},
                     "force": {"type": "boolean"},
                     "locale": _LOCALE,
@@ -561,11 +594,12 @@ OPENAPI_PATHS = {
             body={
                 "type": "object",
                 "required": ["day", "team_id"],
+                "dependentRequired": {"lon": ["lat"], "lat": ["lon"]},
                 "properties": {
                     "day": _DAY,
-                    "team_id": {"type": "integer"},
-                    "lon": {"type": "number"},
-                    "lat": {"type": "number"},
+                    "team_id": _ID,
+                    "lon": _LON,
+                    "lat": _LAT,
                     "confirm_dropped": _CONFIRM,
                     "locale": _LOCALE,
                 },
@@ -583,7 +617,7 @@ OPENAPI_PATHS = {
                 "required": ["day", "team_id"],
                 "properties": {
                     "day": _DAY,
-                    "team_id": {"type": "integer"},
+                    "team_id": _ID,
                     "confirm_dropped": _CONFIRM,
                     "locale": _LOCALE,
                 },

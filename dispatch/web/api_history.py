@@ -23,7 +23,19 @@ NO_STORE = "no-store, private"
 
 _PARAMS = [
     path_param("team_id"),
-    query_param("day", DAY_SCHEMA, "the day (YYYY-MM-DD, default today in the territory)"),
+    query_param(
+        "day",
+        {
+            "anyOf": [
+                {
+                    **DAY_SCHEMA,
+                    "pattern": "^\\s*(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}\\s*$",
+                },
+                {"type": "string", "maxLength": 0},
+            ]
+        },
+        "the day (YYYY-MM-DD from 1970 on, default today in the territory)",
+    ),
 ]
 _ROLES = ("coordinator",)
 _WHY = (
@@ -68,6 +80,7 @@ OPENAPI_PATHS = {
             params=_PARAMS,
             description=_WHY,
             response={"type": "string"},
+            response_content_types=("application/gpx+xml",),
         )
     },
     "/api/teams/{team_id}/day.geojson": {
@@ -78,6 +91,7 @@ OPENAPI_PATHS = {
             params=_PARAMS,
             description=_WHY,
             response={"type": "object"},
+            response_content_types=("application/geo+json",),
         )
     },
 }

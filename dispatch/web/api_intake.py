@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, request
 from flask.typing import ResponseReturnValue
 
-from dispatch.errors import ValidationError
+from dispatch.errors import NotBuiltError, ValidationError
 from dispatch.intake import confirm_rows, find_duplicates, preview_csv
 from dispatch.web.auth import client_ip, current_principal, get_store, require
-from dispatch.web.openapi import DAY_SCHEMA, operation, query_param
+from dispatch.web.openapi import DAY_QUERY, operation, query_param
 from dispatch.web.rest import arg_day, arg_int, json_body, ok, publish, service_area
 
 bp = Blueprint("api_intake", __name__)
@@ -58,7 +58,14 @@ OPENAPI_PATHS = {
             roles=("coordinator",),
             tags=["intake"],
             params=[
-                query_param("q", {"type": "string", "minLength": 1, "maxLength": 200}, "address"),
+                {
+                    **query_param(
+                        "q",
+                        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+                        "address",
+                    ),
+                    "required": True,
+                },
                 query_param("limit", {"type": "integer", "minimum": 1, "maximum": 20}),
             ],
             response={
@@ -74,8 +81,8 @@ OPENAPI_PATHS = {
             "Check a CSV of visits: each line geocoded, likely duplicates flagged; nothing stored",
             roles=("coordinator",),
             tags=["intake"],
-            params=[query_param("day", DAY_SCHEMA, "day of rows without a day column")],
-            body={"type": "string"},
+            params=[query_param("day", DAY_QUERY, "day of rows without a day column")],
+            body={"type": "string", "minLength": 1},
             body_content_type="text/csv",
             response={
                 "type": "object",
@@ -98,6 +105,7 @@ OPENAPI_PATHS = {
                 "properties": {
                     "rows": {
                         "type": "array",
+                        "minItems": 1,
                         "items": {
                             "type": "object",
                             "required": ["visit"],
@@ -163,7 +171,7 @@ def geocode() -> ResponseReturnValue:
     limit = arg_int("limit", lo=1, hi=20, default=5)
     geocoder = get_geocoder()
     if geocoder is None:
-        raise ValidationError(
+        raise NotBuiltError(
             "the territory is not built, addresses cannot be searched: place the pin on the map"
         )
     return ok(items=[r.to_dict() for r in geocoder.geocode(query, limit=limit or 5)])

@@ -12,7 +12,13 @@ from dispatch.store.models import local_today
 from dispatch.store.plans import PLAN_STATUSES
 from dispatch.web.api_visits import visit_view
 from dispatch.web.auth import current_principal, get_store, require
-from dispatch.web.openapi import DAY_SCHEMA, PAGE_PARAMS, operation, path_param, query_param
+from dispatch.web.openapi import (
+    DAY_QUERY,
+    PAGE_PARAMS,
+    operation,
+    path_param,
+    query_param,
+)
 from dispatch.web.rest import arg_choice, arg_day, ok, page_args, paged
 
 bp = Blueprint("api_plans", __name__)
@@ -25,7 +31,7 @@ OPENAPI_PATHS = {
             tags=["plans"],
             params=[
                 *PAGE_PARAMS,
-                query_param("day", DAY_SCHEMA),
+                query_param("day", DAY_QUERY),
                 query_param("status", {"enum": list(PLAN_STATUSES)}),
             ],
             paged=True,
@@ -50,7 +56,7 @@ OPENAPI_PATHS = {
             tags=["plans"],
             params=[
                 path_param("team_id"),
-                query_param("day", DAY_SCHEMA, "default: today in Europe/Paris"),
+                query_param("day", DAY_QUERY, "default: today in Europe/Paris"),
             ],
             response={
                 "type": "object",

@@ -14,7 +14,15 @@ from dispatch.errors import NotFoundError, ValidationError
 from dispatch.store.accounts import normalise_pairing_code
 from dispatch.store.models import TEAM_KINDS, VEHICLE_PROFILES, format_hhmm, shown
 from dispatch.web.auth import client_ip, current_principal, get_store, require
-from dispatch.web.openapi import PAGE_PARAMS, operation, path_param, query_param
+from dispatch.web.openapi import (
+    BOOL_QUERY,
+    PAGE_PARAMS,
+    SKILLS_SCHEMA,
+    TIME_SCHEMA,
+    operation,
+    path_param,
+    query_param,
+)
 from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish, service_area
 
 bp = Blueprint("api_teams", __name__)
@@ -23,28 +31,25 @@ bp = Blueprint("api_teams", __name__)
 #: The pairing link opens this page, which sends the phone on to /phone/ with the code.
 PAIR_PAGE_PATH = "/pair"
 
-_TIME = {
-    "oneOf": [
-        {"type": "string", "pattern": r"^\d{1,2}:\d{2}$", "example": "08:00"},
-        {"type": "integer", "minimum": 0, "maximum": 86400},
-    ]
-}
+_TIME = TIME_SCHEMA
 TEAM_INPUT = {
     "type": "object",
     "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 80},
+        "name": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "\\S"},
         "kind": {"enum": list(TEAM_KINDS)},
-        "skills": {
-            "type": "array",
-            "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,39}$"},
-        },
-        "base_name": {"type": "string", "maxLength": 200},
+        "skills": SKILLS_SCHEMA,
+        "base_name": {"type": ["string", "null"], "maxLength": 200},
         "base_lon": {"type": "number", "minimum": -180, "maximum": 180},
         "base_lat": {"type": "number", "minimum": -90, "maximum": 90},
         "shift_start": _TIME,
         "shift_end": _TIME,
         "vehicle_profile": {"enum": list(VEHICLE_PROFILES)},
-        "color": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+        "color": {
+            "type": ["string", "null"],
+            "pattern": "^\\s*(#[0-9a-fA-F]{6})?\\s*$",
+            "maxLength": 7,
+            "description": "#rrggbb; empty or null: a colour no active team has",
+        },
         "active": {"type": "boolean"},
     },
     "additionalProperties": False,
@@ -60,7 +65,7 @@ OPENAPI_PATHS = {
         "get": operation(
             "List teams",
             tags=["teams"],
-            params=[*PAGE_PARAMS, query_param("active", {"type": "boolean"})],
+            params=[*PAGE_PARAMS, query_param("active", BOOL_QUERY)],
             paged=True,
         ),
         "post": operation(
@@ -114,11 +119,12 @@ OPENAPI_PATHS = {
                     "name": "code",
                     "in": "query",
                     "required": True,
-                    "schema": {"type": "string", "maxLength": 20},
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 20},
                 },
                 query_param("format", {"enum": ["svg", "png"]}),
             ],
             response={"type": "string"},
+            response_content_types=("image/svg+xml", "image/png"),
         )
     },
 }

@@ -25,7 +25,18 @@ from dispatch.store.models import (
     shown,
 )
 from dispatch.web.auth import Principal, client_ip, current_principal, get_store, require
-from dispatch.web.openapi import DAY_SCHEMA, PAGE_PARAMS, operation, path_param, query_param
+from dispatch.web.openapi import (
+    BOOL_QUERY,
+    DAY_QUERY,
+    DAY_SCHEMA,
+    ID_QUERY,
+    PAGE_PARAMS,
+    SKILLS_SCHEMA,
+    WINDOWS_SCHEMA,
+    operation,
+    path_param,
+    query_param,
+)
 from dispatch.web.rest import (
     arg_bool,
     arg_choice,
@@ -46,41 +57,46 @@ MAX_IMPORT_ROWS = 5000
 #: Fields a planner does not need (they plan on places and times, not addresses).
 PLANNER_HIDDEN = ("address", "external_ref")
 
-_TIME = {
-    "oneOf": [
-        {"type": "string", "pattern": r"^\d{1,2}:\d{2}$"},
-        {"type": "integer", "minimum": 0, "maximum": 86400},
-    ]
-}
 VISIT_INPUT = {
     "type": "object",
     "properties": {
         "day": DAY_SCHEMA,
-        "pseudonym": {"type": "string", "minLength": 1, "maxLength": 40, "example": "Patient 7F3A"},
+        "pseudonym": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 40,
+            "pattern": "\\S",
+            "example": "Patient 7F3A",
+        },
         "care_kind": {"enum": list(CARE_KINDS)},
-        "address": {"type": "string", "maxLength": 200},
-        "commune": {"type": "string", "maxLength": 200},
+        "address": {"type": ["string", "null"], "maxLength": 200},
+        "commune": {"type": ["string", "null"], "maxLength": 200},
         "lon": {"type": "number", "minimum": -180, "maximum": 180},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
         "duration_s": {"type": "integer", "minimum": 60, "maximum": 43200},
-        "windows": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 8,
-            "items": {"type": "array", "items": _TIME, "minItems": 2, "maxItems": 2},
-            "example": [["08:00", "10:00"]],
+        "windows": WINDOWS_SCHEMA,
+        "skills": SKILLS_SCHEMA,
+        "priority": {
+            "type": ["integer", "null"],
+            "minimum": 0,
+            "maximum": 3,
+            "description": "null: the default 1",
         },
-        "skills": {"type": "array", "items": {"type": "string"}},
-        "priority": {"type": "integer", "minimum": 0, "maximum": 3},
-        "mandatory": {"type": "boolean", "description": "false: may wait for another day"},
-        "preferred_team_id": {"type": ["integer", "null"], "minimum": 1},
-        "team_id": {"type": ["integer", "null"], "minimum": 1},
+        "mandatory": {
+            "anyOf": [
+                {"type": "boolean"},
+                {"enum": [0, 1, "1", "0", "true", "false", "oui", "non", "yes", "no"]},
+            ],
+            "description": "false: may wait for another day",
+        },
+        "preferred_team_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53},
+        "team_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53},
         "status": {"enum": list(VISIT_STATUSES)},
-        "external_ref": {"type": "string", "maxLength": 200},
+        "external_ref": {"type": ["string", "null"], "maxLength": 200},
         "protected": {
-            "type": "object",
+            "type": ["object", "null"],
             "properties": {
-                k: {"type": "string", "maxLength": 2000}
+                k: {"type": ["string", "null"], "maxLength": 2000}
                 for k in ("name", "phone", "address_details", "notes")
             },
             "additionalProperties": False,
@@ -117,10 +133,10 @@ OPENAPI_PATHS = {
             tags=["visits"],
             params=[
                 *PAGE_PARAMS,
-                query_param("day", DAY_SCHEMA),
-                query_param("team_id", {"type": "integer", "minimum": 1}),
+                query_param("day", DAY_QUERY),
+                query_param("team_id", ID_QUERY),
                 query_param("status", {"enum": list(VISIT_STATUSES)}),
-                query_param("unassigned", {"type": "boolean"}),
+                query_param("unassigned", BOOL_QUERY),
             ],
             paged=True,
         ),
@@ -143,10 +159,10 @@ OPENAPI_PATHS = {
             roles=("coordinator", "admin"),
             tags=["visits"],
             params=[
-                query_param("day", DAY_SCHEMA, "day of rows without a day column"),
-                query_param("dry_run", {"type": "boolean"}, "check only, store nothing"),
+                query_param("day", DAY_QUERY, "day of rows without a day column"),
+                query_param("dry_run", BOOL_QUERY, "check only, store nothing"),
             ],
-            body={"type": "string"},
+            body={"type": "string", "minLength": 1},
             body_content_type="text/csv",
             status=201,
             description="Columns: day, pseudonym, care_kind, address, commune, lon, lat, "
@@ -196,7 +212,9 @@ OPENAPI_PATHS = {
             params=[
                 *_VID,
                 query_param(
-                    "from", {"enum": ["map", "list", "phone"]}, "the screen asking (audited)"
+                    "from",
+                    {"enum": ["map", "list", "phone", ""]},
+                    "the screen asking (audited; empty: not said)",
                 ),
             ],
             response={
@@ -234,6 +252,7 @@ OPENAPI_PATHS = {
             params=_VID,
             body=EVENT_INPUT,
             status=201,
+            replay_status=200,
             description="Idempotent on client_id: a retried event is stored once. A missed "
             f"visit gives a reason ({', '.join(MISSED_REASONS)}) and/or a note; a note event "
             "needs its note.",
@@ -287,8 +306,8 @@ def _no_store(response: Response) -> Response:
 def _read_detail(principal: Principal) -> dict[str, Any]:
     """What the audit line says about the reader beyond actor and address."""
     detail: dict[str, Any] = {"via": principal.via}
-    where = request.args.get("from")
-    if where in ("map", "list", "phone"):
+    where = arg_choice("from", ("map", "list", "phone"))
+    if where is not None:
         detail["from"] = where
     if principal.kind == "device":
         detail["device"] = principal.name[:60]

@@ -92,11 +92,77 @@ def query_param(name: str, schema: dict[str, Any], description: str = "") -> dic
     }
 
 
+#: An empty query argument means its default (``?limit=`` is ``?limit=100``).
+_EMPTY = {"type": "string", "maxLength": 0}
 PAGE_PARAMS = [
-    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size (100)"),
-    query_param("offset", {"type": "integer", "minimum": 0}, "rows to skip"),
+    query_param(
+        "limit",
+        {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1000}, _EMPTY]},
+        "page size (100)",
+    ),
+    query_param(
+        "offset",
+        {"anyOf": [{"type": "integer", "minimum": 0, "maximum": 2**53}, _EMPTY]},
+        "rows to skip",
+    ),
 ]
-DAY_SCHEMA = {"type": "string", "format": "date", "example": "2026-11-23"}
+DAY_SCHEMA = {
+    "type": "string",
+    "format": "date",
+    "pattern": "^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\\s*$",
+    "example": "2026-11-23",
+}
+#: A day in a query string, where an empty value means the argument's default.
+DAY_QUERY = {"anyOf": [DAY_SCHEMA, {"type": "string", "maxLength": 0}]}
+#: A yes/no query argument: true/false (also 1/0, yes/no, oui/non); empty means the default.
+BOOL_QUERY = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"enum": ["", "1", "0", "true", "false", "yes", "no", "oui", "non"]},
+    ]
+}
+#: An id in a query string.
+ID_QUERY = {"type": "integer", "minimum": 1, "maximum": 2**53}
+#: A time of day: "HH:MM" (or "HH:MM:SS") from 00:00 to 24:00, or seconds since midnight.
+_HHMM = "([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?|24:00(:00)?"
+TIME_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": f"^\\s*({_HHMM})\\s*$", "example": "08:00"},
+        {"type": "integer", "minimum": 0, "maximum": 86400},
+    ]
+}
+#: Time windows: 1 to 8 [start, end] pairs, or one text "08:00-10:00;14:00-16:00".
+#: Each must end after it starts and none overlap (400 otherwise).
+WINDOWS_SCHEMA = {
+    "anyOf": [
+        {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 8,
+            "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": TIME_SCHEMA},
+        },
+        {
+            "type": "string",
+            "pattern": f"^[;,\\s]*\\s*({_HHMM})\\s*-\\s*({_HHMM})\\s*"
+            f"([;,][;,\\s]*\\s*({_HHMM})\\s*-\\s*({_HHMM})\\s*){{0,7}}[;,\\s]*$",
+        },
+    ],
+    "example": [["08:00", "10:00"]],
+}
+#: A skill name (case and spaces around it do not matter).
+SKILL_PATTERN = "^\\s*[A-Za-z0-9][A-Za-z0-9_-]{0,39}\\s*$"
+#: Skills: a list of names, one text of names separated by commas, or null (none).
+SKILLS_SCHEMA = {
+    "anyOf": [
+        {"type": "array", "items": {"type": "string", "pattern": SKILL_PATTERN}},
+        {
+            "type": "string",
+            "pattern": "^[;,\\s]*([A-Za-z0-9][A-Za-z0-9_-]{0,39}([;,\\s]+|$))*$",
+        },
+        {"type": "null"},
+    ],
+    "example": ["insulin"],
+}
 
 
 def operation(
@@ -107,14 +173,19 @@ def operation(
     body: dict[str, Any] | None = None,
     body_content_type: str = "application/json",
     response: dict[str, Any] | None = None,
+    response_content_types: tuple[str, ...] = ("application/json",),
     paged: bool = False,
     status: int = 200,
+    replay_status: int | None = None,
     tags: list[str] | None = None,
     description: str = "",
 ) -> dict[str, Any]:
     """One OpenAPI operation.
 
     ``roles`` None means public (no security); an empty tuple means any authenticated caller.
+    ``response_content_types``: media types of the success answer (a file: GPX, SVG...).
+    ``replay_status``: the status of an idempotent request sent again (same body as
+    ``status``).
     """
     op: dict[str, Any] = {"summary": summary}
     if tags:
@@ -140,10 +211,15 @@ def operation(
     op["responses"] = {
         str(status): {
             "description": "Success",
-            "content": {"application/json": {"schema": ok_schema}},
+            "content": {media: {"schema": ok_schema} for media in response_content_types},
         },
         "default": {"description": "Error", "content": {"application/json": {"schema": ERROR_REF}}},
     }
+    if replay_status is not None:
+        op["responses"][str(replay_status)] = {
+            **op["responses"][str(status)],
+            "description": "Already recorded (the same request sent again)",
+        }
     return op
 
 

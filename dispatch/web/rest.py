@@ -40,6 +40,18 @@ def json_body(*, expect: type = dict) -> Any:
     return data
 
 
+def whole_number(value: Any) -> int | None:
+    """``value`` as an int if it is a whole number in JSON (``3`` or ``3.0``: JSON Schema's
+    integer), else None (booleans are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def arg_int(name: str, *, lo: int = 0, hi: int = 2**53, default: int | None = None) -> int | None:
     """An integer query argument within [lo, hi]."""
     raw = request.args.get(name)
