@@ -92,6 +92,21 @@ class Shift:
             out = _subtract(out, (b.start_s, b.end_s))
         return out
 
+    def can_hold(self, window: TimeRange, duration_s: int) -> bool:
+        """Whether a visit of ``duration_s`` can start inside ``window`` and end within a worked
+        stretch (not across a break), in wall-clock time.
+
+        Examples
+        --------
+        >>> Shift.parse("07:00-15:00").can_hold(TimeRange.parse("14:50-16:00"), 900)
+        False
+        """
+        for start, end in self.intervals():
+            earliest = max(start, window.start_s)
+            if earliest <= window.end_s and earliest + duration_s <= end:
+                return True
+        return False
+
     @property
     def work_s(self) -> int:
         """Wall-clock seconds of work (the span minus breaks)."""
