@@ -341,3 +341,15 @@ def test_days_far_from_the_start_are_those_of_the_whole_rule(
         )
     ]
     assert t.days(first, last) == expected
+
+
+def test_the_examples_in_the_care_docstrings_hold() -> None:
+    """Every example in dispatch.care's docstrings runs and prints what it shows."""
+    import doctest
+    import importlib
+
+    for name in ("times", "recurrence", "rota", "generation", "matching"):
+        module = importlib.import_module(f"dispatch.care.{name}")
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, name
+        assert result.attempted > 0, name
