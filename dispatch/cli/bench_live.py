@@ -136,6 +136,29 @@ def client_worker(
     os._exit(0)  # lingering websocket tasks of a closed loop must not hold the process
 
 
+def idle_worker(url: str, tokens: list[str], out: Any, stop: Any) -> None:
+    """One process holding ``tokens``' coordinator sockets open, unmeasured, until ``stop`` is
+    set (``--idle-sockets``: maps left open); puts ``{"connected": n}`` on ``out``."""
+    import asyncio
+
+    async def main() -> None:
+        gate = asyncio.Semaphore(16)
+        try:
+            clients = await asyncio.gather(*(connect_socket(url, t, gate=gate) for t in tokens))
+        except Exception as exc:  # reported to the parent, which stops the run
+            out.put({"error": f"idle sockets: connection failed: {exc}"})
+            return
+        out.put({"connected": len(clients)})
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        await asyncio.wait([asyncio.create_task(c.disconnect()) for c in clients], timeout=5)
+
+    asyncio.run(main())
+    out.close()
+    out.join_thread()
+    os._exit(0)
+
+
 async def connect_socket(url: str, token: str, *, gate: Any, on_live: Any = None) -> Any:
     """One asyncio python-socketio client connected with ``token`` (``gate``: an
     ``asyncio.Semaphore`` bounding the handshakes in flight), ``on_live`` on the "live" event."""
@@ -288,8 +311,8 @@ def bench_server(
         missing = missing_for_gevent()
         if missing:
             raise click.ClickException(
-                f"--server gevent needs {' and '.join(missing)}: pip install -e "
-                "'.[production]' (or measure the threading server: --server werkzeug)"
+                f"--server gevent needs {' and '.join(missing)}: install dispatch again "
+                "(pip install .), or measure the threading server: --server werkzeug"
             )
     port = _free_port()
     # The gevent entry module must be imported first: it patches the standard library.
@@ -332,22 +355,54 @@ def run_bench(
     load_s: float,
     procs: int = 2,
     server_kind: str = "werkzeug",
+    idle_sockets: int = 0,
     echo: Any = None,
 ) -> dict[str, Any]:
-    """Start a server, spread the clients over ``procs`` processes, run the phases."""
+    """Start a server, spread the clients over ``procs`` processes, run the phases.
+
+    ``idle_sockets`` more coordinator sockets stay connected in processes of their own
+    (they receive the pushes, as open maps do, but are not measured)."""
     import multiprocessing
 
     say = echo or (lambda _m: None)
     with tempfile.TemporaryDirectory(prefix="dispatch-bench-live-") as tmp:
         var_dir = Path(tmp)
         say(f"seeding {teams} teams with a paired phone and {coordinators} coordinator tokens")
-        team_tokens, coord_tokens = _seed(var_dir / "dispatch.sqlite", teams, coordinators)
+        team_tokens, coord_tokens = _seed(
+            var_dir / "dispatch.sqlite", teams, coordinators + idle_sockets
+        )
+        coord_tokens, idle_tokens = coord_tokens[:coordinators], coord_tokens[coordinators:]
         log_path = var_dir / "server.log"
         workers: list[Any] = []
         with bench_server(var_dir, server_kind) as (url, server), ExitStack() as stack:
             stack.callback(join_processes, workers)  # before the server stops
             ctx = multiprocessing.get_context("spawn")
             out = ctx.Queue()
+            if idle_tokens:
+                stop_idle = ctx.Event()
+                stack.callback(stop_idle.set)  # before the workers are joined
+                idle_out = ctx.Queue()
+                per = math.ceil(len(idle_tokens) / procs)
+                idle_procs = 0
+                for w in range(procs):
+                    tokens = idle_tokens[w * per : (w + 1) * per]
+                    if not tokens:
+                        continue
+                    proc = ctx.Process(
+                        target=idle_worker, args=(url, tokens, idle_out, stop_idle), daemon=True
+                    )
+                    proc.start()
+                    workers.append(proc)
+                    idle_procs += 1
+                say(f"connecting {len(idle_tokens)} idle coordinator sockets")
+                idle_connected = 0
+                for _ in range(idle_procs):
+                    msg = idle_out.get(timeout=60 + len(idle_tokens) * 0.3)
+                    if "error" in msg:
+                        raise click.ClickException(msg["error"])
+                    idle_connected += msg["connected"]
+                say(f"{idle_connected} idle coordinator sockets connected")
+            idle_workers = len(workers)
             say(
                 f"connecting {coordinators} coordinators and {teams} phones "
                 f"from {procs} client processes"
@@ -371,7 +426,7 @@ def run_bench(
                 proc.start()
                 workers.append(proc)
             connected = 0
-            for _ in workers:
+            for _ in range(len(workers) - idle_workers):
                 msg = out.get(timeout=connect_budget_s + 30)
                 if "error" in msg:
                     raise click.ClickException(msg["error"])
@@ -414,7 +469,7 @@ def run_bench(
                         others = machine_after - machine_before - sum(spent)
                         cpu[name]["others_cpu_per_s"] = round(max(0.0, others) / span, 2)
             results = []
-            for _ in workers:
+            for _ in range(len(workers) - idle_workers):
                 msg = out.get(timeout=60)
                 results.append(msg["stats"])
         server_log = log_path.read_text(errors="replace").splitlines()
@@ -428,6 +483,7 @@ def run_bench(
         "rate_per_team_s": rate,
         "client_processes": procs,
         "server": server_kind,
+        "idle_sockets": idle_sockets,
         "cpu_count": os.cpu_count(),
         "positions_in_database": in_db,
         # Errors the server logged (tracebacks, ERROR lines): 0 in a healthy run.
@@ -548,8 +604,16 @@ def _wait_port(
     type=click.Choice(["gevent", "werkzeug"]),
     default="gevent",
     show_default=True,
-    help="gevent: the production server (`dispatch serve --server gevent`, extra "
-    "`production`); werkzeug: the default threading server of `dispatch serve`.",
+    help="gevent: `dispatch serve`'s default server; werkzeug: its threading server "
+    "(`dispatch serve --server threading`).",
+)
+@click.option(
+    "--idle-sockets",
+    type=click.IntRange(0, 5000),
+    default=0,
+    show_default=True,
+    help="More coordinator sockets held open in their own processes, unmeasured (maps left "
+    "open: they receive the pushes); the phones' acknowledgement shows what they cost.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def live(
@@ -562,6 +626,7 @@ def live(
     burst: int,
     procs: int | None,
     server_kind: str,
+    idle_sockets: int,
     as_json: bool,
 ) -> None:
     """Positions stored per second and report-to-coordinator latency, on loopback.
@@ -586,6 +651,7 @@ def live(
         load_s=max(load_s, 0.0),
         procs=procs or max(1, (os.cpu_count() or 2) - 1),
         server_kind=server_kind,
+        idle_sockets=idle_sockets,
         echo=None if as_json else click.echo,
     )
     if as_json:
