@@ -83,6 +83,16 @@ def test_start_and_end_days_bound_the_occurrences() -> None:
     assert days == [dt.date(2026, 3, d) for d in (3, 4, 5, 6)]
 
 
+def test_a_window_to_midnight_ends_at_24_00() -> None:
+    """A 22:00-24:00 window ends at the next local midnight, shown as 24:00 of its day."""
+    (o,) = occurrences(
+        template(windows=(LocalWindow.parse("22:00-24:00"),)), dt.date(2026, 10, 24), 1
+    )
+    assert o.end.astimezone(PARIS) == dt.datetime(2026, 10, 25, 0, 0, tzinfo=PARIS)
+    assert o.end_epoch_s - o.start_epoch_s == 2 * 3600
+    assert o.wall_window == LocalWindow(22 * 3600, 24 * 3600)
+
+
 def test_exceptions_skip_a_day_and_additions_add_one() -> None:
     """An exception date has no visit; a one-off addition has the template's visits."""
     t = template(
@@ -115,7 +125,7 @@ def test_eight_o_clock_stays_eight_o_clock_across_daylight_saving(day: str, utc_
     (morning, _evening) = occurrences(template(), d, 1)
     assert morning.start.astimezone(PARIS).hour == 8
     assert dt.datetime.fromtimestamp(morning.start_epoch_s, UTC).hour == utc_hour
-    assert morning.window == LocalWindow.parse("08:00-10:00")
+    assert morning.window == morning.wall_window == LocalWindow.parse("08:00-10:00")
     assert not morning.shifted
 
 
@@ -158,6 +168,8 @@ def test_a_window_in_the_spring_gap_is_shifted_forward() -> None:
     assert o.start.astimezone(PARIS).strftime("%H:%M") == "03:30"
     assert o.start_epoch_s == int(dt.datetime(2026, 3, 29, 1, 30, tzinfo=UTC).timestamp())
     assert o.end.astimezone(PARIS).strftime("%H:%M") == "04:00"
+    assert o.window == LocalWindow.parse("02:30-04:00")
+    assert o.wall_window == LocalWindow.parse("03:30-04:00")
     (before,) = occurrences(t, dt.date(2026, 3, 28), 1)
     assert not before.shifted
 

@@ -14,6 +14,7 @@ from dateutil.rrule import rrule as Rule
 from dateutil.rrule import rrulestr
 
 from dispatch.care.times import (
+    DAY_S,
     Ambiguous,
     Nonexistent,
     TimeRange,
@@ -322,8 +323,10 @@ class VisitTemplate:
             skills.add(skill)
         object.__setattr__(self, "skills", tuple(sorted(skills)))
         start = parse_day(self.start_day, what="start_day")
+        object.__setattr__(self, "start_day", start)
         if self.end_day is not None:
             end = parse_day(self.end_day, what="end_day")
+            object.__setattr__(self, "end_day", end)
             if end < start:
                 raise ValidationError(
                     f"end_day {end} is before start_day {start}: give an end on or after the start"
@@ -541,6 +544,20 @@ class Occurrence:
     def end_epoch_s(self) -> int:
         """Unix time (s) the window closes."""
         return int(self.end.timestamp())
+
+    @property
+    def wall_window(self) -> TimeRange:
+        """The window as the clocks show it that day: ``window``, unless the DST gap shifted it.
+
+        The store's visit windows are wall-clock seconds of the day: give it this one.
+        """
+
+        def seconds(at: dt.datetime) -> int:
+            if at.date() > self.key.day:
+                return DAY_S
+            return at.hour * 3600 + at.minute * 60 + at.second
+
+        return TimeRange(seconds(self.start), seconds(self.end))
 
     @property
     def fingerprint(self) -> str:
