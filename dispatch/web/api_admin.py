@@ -59,7 +59,14 @@ USER_INPUT = {
         "role": {"enum": list(ROLES)},
         "team_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53},
         "display_name": {"type": "string", "minLength": 1, "maxLength": 80},
-        "email": {"type": "string", "format": "email", "maxLength": 254},
+        "email": {
+            "type": "string",
+            "format": "email",
+            "maxLength": 254,
+            # A plain name@domain.tld: no quotes, comments, brackets or spaces (dispatch.mail).
+            "pattern": "^[^\\s<>,;\"'@()\\[\\]\\\\:]+@[^\\s<>,;\"'@()\\[\\]\\\\:]+"
+            "\\.[^\\s<>,;\"'@()\\[\\]\\\\:]+$",
+        },
         "active": {"type": "boolean"},
     },
     "additionalProperties": False,
