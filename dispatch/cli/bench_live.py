@@ -316,7 +316,11 @@ def bench_server(
             )
     port = _free_port()
     # The gevent entry module must be imported first: it patches the standard library.
-    first = "import dispatch.web.gevent_main; " if server_kind == "gevent" else ""
+    first = (
+        "from gevent import monkey; monkey.patch_all(); import dispatch.web.gevent_main; "
+        if server_kind == "gevent"
+        else ""
+    )
     mode = "gevent" if server_kind == "gevent" else "threading"
     cmd = [
         sys.executable,

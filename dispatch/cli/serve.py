@@ -54,6 +54,17 @@ def prepare(settings: Settings, *, demo: bool = True, echo: Any = click.echo) ->
     return {"territory": territory, "store": store, "admin_password": admin_password}
 
 
+#: The gevent process's program: patch before anything is imported (``-m
+#: dispatch.web.gevent_main`` would import dispatch.web, and with it ssl, first), then run
+#: the command line. Its first line names the module in `ps` listings. Processes the solver
+#: spawns from it are not patched.
+GEVENT_FIRST = (
+    "# dispatch.web.gevent_main\n"
+    "from gevent import monkey; monkey.patch_all(); "
+    "from dispatch.web.gevent_main import main; main()"
+)
+
+
 def _restart_under_gevent(server: str) -> None:
     """Run this same command again in a process gevent patches before any import."""
     import os
@@ -68,7 +79,7 @@ def _restart_under_gevent(server: str) -> None:
             "install dispatch again (pip install .), or run `dispatch serve --server threading`"
         )
     os.environ["DISPATCH_SERVER"] = server
-    os.execv(sys.executable, [sys.executable, "-m", "dispatch.web.gevent_main", *sys.argv[1:]])
+    os.execv(sys.executable, [sys.executable, "-c", GEVENT_FIRST, *sys.argv[1:]])
 
 
 @click.command()

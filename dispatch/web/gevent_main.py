@@ -1,9 +1,10 @@
 """`dispatch serve` (gevent, its default server): the same command line, gevent patched first.
 
 gevent must patch the standard library (threads, sockets, queues, time) before anything else
-imports it, so `dispatch serve` starts ``python -m dispatch.web.gevent_main
-serve ...`` and this module patches, then runs the usual CLI. The store's writer, the hub and
-the fan-out threads become greenlets; each WebSocket is a greenlet instead of three threads.
+imports it, so `dispatch serve` starts a Python that patches first, then runs :func:`main`
+with the same arguments (see dispatch.cli.serve.GEVENT_FIRST); importing this module patches
+too. The hub and the fan-out threads become greenlets; each WebSocket is a greenlet instead
+of three threads.
 """
 
 from gevent import monkey
