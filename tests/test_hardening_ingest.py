@@ -344,3 +344,48 @@ def test_undo_arrival_is_in_the_openapi_document(world) -> None:  # type: ignore
     doc = world.app.test_client().get("/api/openapi.json").get_json()
     assert "post" in doc["paths"]["/api/visits/{visit_id}/arrival/undo"]
     assert "get" in doc["paths"]["/api/visits/{visit_id}/arrival"]
+
+
+# -- the ingest endpoints' documents say what they accept (schemathesis, item 17's requests) -----
+def test_snapshot_refuses_a_trail_outside_its_documented_bounds(world) -> None:  # type: ignore[no-untyped-def]
+    client = world.app.test_client()
+    coord = world.headers("coordinator")
+    for bad in ("-1", "86401"):
+        reply = client.get(f"/api/live/snapshot?trail_s={bad}", headers=coord)
+        assert reply.status_code == 400 and "trail_s" in reply.get_json()["error"], bad
+    assert client.get("/api/live/snapshot?trail_s=0", headers=coord).status_code == 200
+
+
+def test_positions_document_matches_what_the_phone_sends(world) -> None:  # type: ignore[no-untyped-def]
+    """The phone sends null for an unknown speed, heading or battery: the document allows it;
+    the bounds the server checks are in the document (accuracy at most 1e6 m, times in seconds
+    or milliseconds between 2000 and 2100, team ids within 2**53)."""
+    doc = world.app.test_client().get("/api/openapi.json").get_json()
+    post = doc["paths"]["/api/positions"]["post"]
+    fix_schema = post["requestBody"]["content"]["application/json"]["schema"]["properties"][
+        "positions"
+    ]["items"]
+    props = fix_schema["properties"]
+    for name in ("accuracy_m", "speed_mps", "heading_deg", "battery_pct", "client_id"):
+        assert "null" in props[name]["type"], name
+    assert props["accuracy_m"]["maximum"] == 1e6
+    ranges = [(r["minimum"], r["maximum"]) for r in props["device_time_s"]["anyOf"]]
+    assert ranges == [(946684800, 4102444800), (946684800000, 4102444800000)]
+    now = time.time()
+    phone_fix = {
+        "client_id": "p-null",
+        "lon": 9.15,
+        "lat": 42.3,
+        "device_time_s": now * 1000,
+        "accuracy_m": 12,
+        "speed_mps": None,
+        "heading_deg": None,
+        "battery_pct": None,
+    }
+    reply = world.app.test_client().post(
+        "/api/positions", json={"positions": [phone_fix]}, headers=world.headers("device_b")
+    )
+    assert reply.get_json()["stored"] == 1
+    get = doc["paths"]["/api/positions"]["get"]
+    (team_param,) = [p for p in get["parameters"] if p["name"] == "team_id"]
+    assert team_param["schema"]["maximum"] == 2**53

@@ -16,12 +16,16 @@ from dispatch.web.rest import arg_float, arg_int, json_body, ok, page_args, page
 
 bp = Blueprint("api_positions", __name__)
 
+#: Unix seconds of a fix: in seconds, or in milliseconds (read as such above 1e11).
+_SECONDS = {"type": "number", "minimum": 946684800, "maximum": 4102444800}
+_MILLISECONDS = {"type": "number", "minimum": 946684800000, "maximum": 4102444800000}
+
 FIX = {
     "type": "object",
     "required": ["lon", "lat", "device_time_s"],
     "properties": {
         "client_id": {
-            "type": "string",
+            "type": ["string", "null"],
             "minLength": 1,
             "maxLength": 100,
             "description": "unique per fix (a UUID): what makes retries idempotent. Optional "
@@ -31,15 +35,15 @@ FIX = {
         "lon": {"type": "number", "minimum": -180, "maximum": 180},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
         "device_time_s": {
-            "type": "number",
-            "minimum": 946684800,
-            "maximum": 4102444800,
-            "description": "Unix seconds of the fix (ISO 8601 text also accepted)",
+            "anyOf": [_SECONDS, _MILLISECONDS],
+            "description": "Unix time of the fix, in seconds or milliseconds, 2000 to 2100 (ISO "
+            "8601 text also accepted). Older than the setting position_max_age_s (7 days by "
+            "default) or more than 5 minutes ahead: refused in 'rejected'.",
         },
-        "accuracy_m": {"type": "number", "minimum": 0},
-        "speed_mps": {"type": "number", "minimum": 0, "maximum": 500},
-        "heading_deg": {"type": "number", "minimum": 0, "maximum": 360},
-        "battery_pct": {"type": "number", "minimum": 0, "maximum": 100},
+        "accuracy_m": {"type": ["number", "null"], "minimum": 0, "maximum": 1e6},
+        "speed_mps": {"type": ["number", "null"], "minimum": 0, "maximum": 500},
+        "heading_deg": {"type": ["number", "null"], "minimum": 0, "maximum": 360},
+        "battery_pct": {"type": ["number", "null"], "minimum": 0, "maximum": 100},
     },
     "additionalProperties": False,
 }
@@ -62,7 +66,7 @@ OPENAPI_PATHS = {
                 "type": "object",
                 "required": ["positions"],
                 "properties": {
-                    "team_id": {"type": "integer", "minimum": 1},
+                    "team_id": {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
                     "positions": {"type": "array", "items": FIX, "maxItems": MAX_BATCH},
                 },
                 "additionalProperties": False,
@@ -96,7 +100,7 @@ OPENAPI_PATHS = {
             tags=["positions"],
             params=[
                 *PAGE_PARAMS,
-                query_param("team_id", {"type": "integer", "minimum": 1}),
+                query_param("team_id", {"type": "integer", "minimum": 1, "maximum": 2**53}),
                 query_param("since_s", {"type": "number"}),
                 query_param("until_s", {"type": "number"}),
             ],

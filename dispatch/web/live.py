@@ -309,7 +309,13 @@ def snapshot() -> ResponseReturnValue:
     """The live picture for this caller (a team sees only its own round)."""
     principal = current_principal()
     trail_s = arg_float("trail_s")
-    trail_s = 7200.0 if trail_s is None else max(0.0, min(trail_s, MAX_TRAIL_S))
+    if trail_s is None:
+        trail_s = 7200.0
+    elif not 0 <= trail_s <= MAX_TRAIL_S:
+        raise ValidationError(
+            f"query argument trail_s={trail_s:g} is not between 0 and {MAX_TRAIL_S}"
+            " (seconds of trail per team)"
+        )
     if principal.role == "team_member" and principal.team_id is None:
         raise PermissionDeniedError("this account belongs to no team: ask a coordinator")
     body = get_hub().snapshot(role=principal.role, team_id=principal.team_id, trail_s=trail_s)
