@@ -18,9 +18,9 @@ bp = Blueprint("pages", __name__)
 
 def _page(name: str) -> Response:
     response = send_from_directory(STATIC_MAP, name, max_age=0)
+    # The security headers (CSP, nosniff, Referrer-Policy) come with every response:
+    # dispatch.web.headers.
     response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
