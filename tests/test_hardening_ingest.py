@@ -389,3 +389,30 @@ def test_positions_document_matches_what_the_phone_sends(world) -> None:  # type
     get = doc["paths"]["/api/positions"]["get"]
     (team_param,) = [p for p in get["parameters"] if p["name"] == "team_id"]
     assert team_param["schema"]["maximum"] == 2**53
+
+
+def test_osmand_limits_count_the_client_behind_a_trusted_proxy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Behind a reverse proxy listed in trusted_proxies, each forwarded client has its own
+    budget of unknown identifiers; a forwarded address from anyone else is ignored."""
+    from dispatch.web.live import LIMITS_KEY, OSMAND_UNKNOWN_PER_MIN, OsmandLimits
+
+    w = make_world(tmp_path, trusted_proxies=("127.0.0.1",))
+    try:
+        w.app.extensions[LIMITS_KEY] = OsmandLimits(clock=lambda: 1000.0)
+        client = w.app.test_client()
+
+        def guess(i: int, forwarded: str, peer: str = "127.0.0.1") -> int:
+            return client.get(
+                f"/osmand?id={2000000000000000 + i}&lat=42.3&lon=9.15",
+                headers={"X-Forwarded-For": forwarded},
+                environ_base={"REMOTE_ADDR": peer},
+            ).status_code
+
+        codes = [guess(i, "203.0.113.1") for i in range(OSMAND_UNKNOWN_PER_MIN + 1)]
+        assert codes[-1] == 429 and codes[:-1] == [401] * OSMAND_UNKNOWN_PER_MIN
+        assert guess(99, "203.0.113.2") == 401  # another client behind the same proxy
+        # Not a trusted proxy: its X-Forwarded-For is ignored, the peer is the client.
+        codes = [guess(i, f"198.51.100.{i}", peer="192.0.2.9") for i in range(30)]
+        assert codes.count(429) == 30 - OSMAND_UNKNOWN_PER_MIN
+    finally:
+        w.store.close()
