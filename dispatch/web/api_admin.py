@@ -60,7 +60,7 @@ USER_INPUT = {
         "team_id": {"type": ["integer", "null"], "minimum": 1, "maximum": 2**53},
         "display_name": {"type": "string", "minLength": 1, "maxLength": 80},
         "email": {
-            "type": "string",
+            "type": ["string", "null"],
             "format": "email",
             "maxLength": 254,
             # A plain name@domain.tld: no quotes, comments, brackets or spaces (dispatch.mail).
