@@ -402,3 +402,19 @@ def test_acknowledgements_hold_with_many_idle_map_sockets() -> None:
     assert result["idle_sockets"] == 300
     assert steady["errors"] == 0 and steady["stored"] == steady["sent"] == 160
     assert steady["ack_ms"]["p50"] < 500, steady
+
+
+def test_an_endpoint_keeps_its_stricter_policy_and_is_never_framed(tmp_path: Path) -> None:
+    """The planning report sends its own policy (default-src 'none'): kept, never framed."""
+    from flask import Response
+
+    world = make_world(tmp_path)
+
+    @world.app.get("/api/strict-test")
+    def strict() -> Response:
+        response = Response("<p>x</p>", mimetype="text/html")
+        response.headers["Content-Security-Policy"] = "default-src 'none'"
+        return response
+
+    csp = world.app.test_client().get("/api/strict-test").headers["Content-Security-Policy"]
+    assert csp == "default-src 'none'; frame-ancestors 'none'"

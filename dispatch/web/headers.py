@@ -77,25 +77,32 @@ StartResponse = Callable[..., Any]
 
 
 class SecurityHeaders:
-    """WSGI middleware: adds :func:`security_headers` (replacing an endpoint's own value of
-    the same header) and ``Cache-Control: no-store`` on :data:`NO_STORE_PREFIXES`."""
+    """WSGI middleware: adds each of :func:`security_headers` that the response does not set
+    itself (an endpoint may send a stricter policy, e.g. the planning report's; it gets
+    ``frame-ancestors 'none'`` if it lacks it), and ``Cache-Control: no-store`` on
+    :data:`NO_STORE_PREFIXES`."""
 
     def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], settings: Settings) -> None:
         self.wsgi_app = wsgi_app
         self.headers = security_headers(settings)
-        self.names = {name.lower() for name, _ in self.headers}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         no_store = str(environ.get("PATH_INFO", "")).startswith(NO_STORE_PREFIXES)
 
         def _start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            kept = [(k, v) for k, v in headers if k.lower() not in self.names]
+            kept = [
+                (k, v + "; frame-ancestors 'none'")
+                if k.lower() == "content-security-policy" and "frame-ancestors" not in v
+                else (k, v)
+                for k, v in headers
+            ]
+            present = {k.lower() for k, _ in kept}
             if no_store:
                 cache = [v for k, v in kept if k.lower() == "cache-control"]
                 if not any("no-store" in v for v in cache):
                     kept = [(k, v) for k, v in kept if k.lower() != "cache-control"]
                     kept.append(("Cache-Control", "no-store"))
-            kept.extend(self.headers)
+            kept.extend((k, v) for k, v in self.headers if k.lower() not in present)
             # Keep the middleware out of the traceback when the app passes exc_info.
             if exc_info is None:
                 return start_response(status, kept)
