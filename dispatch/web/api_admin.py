@@ -31,7 +31,7 @@ from dispatch.limits import RateLimiter
 from dispatch.mail import Mailer
 from dispatch.store.models import ROLES
 from dispatch.web.auth import client_ip, current_principal, get_store, require
-from dispatch.web.openapi import PAGE_PARAMS, operation, path_param, query_param
+from dispatch.web.openapi import ID_QUERY, PAGE_PARAMS, operation, path_param, query_param
 from dispatch.web.rest import arg_int, json_body, ok, page_args, paged, publish
 
 #: Fields PATCH /api/users/{id} may change (``password`` only to be refused with the rule).
@@ -253,7 +253,7 @@ OPENAPI_PATHS = {
             tags=["devices"],
             params=[
                 *PAGE_PARAMS,
-                query_param("team_id", {"type": "integer", "minimum": 1, "maximum": 2**53}),
+                query_param("team_id", ID_QUERY),
             ],
             paged=True,
         )
