@@ -717,7 +717,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "bands_min": {
                         "type": "array",
                         "minItems": 1,
-                        "items": {"type": "number", "exclusiveMinimum": 0},
+                        "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1440},
                         "description": "minutes, increasing",
                     },
                     "isochrones": {
