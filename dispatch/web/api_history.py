@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from dispatch.live.history import DayFrame, TeamDay, export_name, team_day, to_geojson, to_gpx
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.live import get_clock, get_hub
-from dispatch.web.openapi import DAY_SCHEMA, operation, path_param, query_param
+from dispatch.web.openapi import DAY_SCHEMA, operation, path_param, query_param, ws_pattern
 from dispatch.web.rest import arg_day
 
 bp = Blueprint("api_history", __name__)
@@ -29,7 +29,9 @@ _PARAMS = [
             "anyOf": [
                 {
                     **DAY_SCHEMA,
-                    "pattern": "^\\s*(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}\\s*$",
+                    "pattern": ws_pattern(
+                        "^\\s*(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}\\s*$"
+                    ),
                 },
                 {"type": "string", "maxLength": 0},
             ]

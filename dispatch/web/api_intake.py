@@ -15,7 +15,7 @@ from flask.typing import ResponseReturnValue
 from dispatch.errors import NotBuiltError, ValidationError
 from dispatch.intake import confirm_rows, find_duplicates, preview_csv
 from dispatch.web.auth import client_ip, current_principal, get_store, require
-from dispatch.web.openapi import DAY_QUERY, operation, query_param
+from dispatch.web.openapi import DAY_QUERY, NOT_BLANK, operation, query_param
 from dispatch.web.rest import arg_day, arg_int, json_body, ok, publish, service_area
 
 bp = Blueprint("api_intake", __name__)
@@ -61,7 +61,7 @@ OPENAPI_PATHS = {
                 {
                     **query_param(
                         "q",
-                        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+                        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NOT_BLANK},
                         "address",
                     ),
                     "required": True,

@@ -16,12 +16,14 @@ from dispatch.store.models import TEAM_KINDS, VEHICLE_PROFILES, format_hhmm, sho
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import (
     BOOL_QUERY,
+    NOT_BLANK,
     PAGE_PARAMS,
     SKILLS_SCHEMA,
     TIME_SCHEMA,
     operation,
     path_param,
     query_param,
+    ws_pattern,
 )
 from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish, service_area
 
@@ -35,7 +37,7 @@ _TIME = TIME_SCHEMA
 TEAM_INPUT = {
     "type": "object",
     "properties": {
-        "name": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": "\\S"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 80, "pattern": NOT_BLANK},
         "kind": {"enum": list(TEAM_KINDS)},
         "skills": SKILLS_SCHEMA,
         "base_name": {"type": ["string", "null"], "maxLength": 200},
@@ -46,7 +48,7 @@ TEAM_INPUT = {
         "vehicle_profile": {"enum": list(VEHICLE_PROFILES)},
         "color": {
             "type": ["string", "null"],
-            "pattern": "^\\s*(#[0-9a-fA-F]{6})?\\s*$",
+            "pattern": ws_pattern("^\\s*(#[0-9a-fA-F]{6})?\\s*$"),
             "maxLength": 7,
             "description": "#rrggbb; empty or null: a colour no active team has",
         },

@@ -106,10 +106,28 @@ PAGE_PARAMS = [
         "rows to skip",
     ),
 ]
+#: What Python's str.strip() removes (the endpoints strip input): a pattern's \s and \S mean
+#: these, whatever regex engine reads the document (ECMA's \s lacks \x1c-\x1f and \x85).
+_WS_CHARS = (
+    "\\t\\n\\v\\f\\r \\x1c-\\x1f\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+
+
+def ws_pattern(pattern: str) -> str:
+    """``pattern`` with ``\\s`` and ``\\S`` spelt as the characters str.strip() removes."""
+    return (
+        pattern.replace("[;,\\s]", f"[;,{_WS_CHARS}]")
+        .replace("\\s", f"[{_WS_CHARS}]")
+        .replace("\\S", f"[^{_WS_CHARS}]")
+    )
+
+
+#: Text that is not blank once stripped.
+NOT_BLANK = ws_pattern("\\S")
 DAY_SCHEMA = {
     "type": "string",
     "format": "date",
-    "pattern": "^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\\s*$",
+    "pattern": ws_pattern("^\\s*[0-9]{4}-[0-9]{2}-[0-9]{2}\\s*$"),
     "example": "2026-11-23",
 }
 #: A day in a query string, where an empty value means the argument's default.
@@ -121,13 +139,18 @@ BOOL_QUERY = {
         {"enum": ["", "1", "0", "true", "false", "yes", "no", "oui", "non"]},
     ]
 }
-#: An id in a query string.
-ID_QUERY = {"type": "integer", "minimum": 1, "maximum": 2**53}
+#: An id in a query string (empty: not given).
+ID_QUERY = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 2**53},
+        {"type": "string", "maxLength": 0},
+    ]
+}
 #: A time of day: "HH:MM" (or "HH:MM:SS") from 00:00 to 24:00, or seconds since midnight.
 _HHMM = "([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?|24:00(:00)?"
 TIME_SCHEMA = {
     "anyOf": [
-        {"type": "string", "pattern": f"^\\s*({_HHMM})\\s*$", "example": "08:00"},
+        {"type": "string", "pattern": ws_pattern(f"^\\s*({_HHMM})\\s*$"), "example": "08:00"},
         {"type": "integer", "minimum": 0, "maximum": 86400},
     ]
 }
@@ -143,21 +166,23 @@ WINDOWS_SCHEMA = {
         },
         {
             "type": "string",
-            "pattern": f"^[;,\\s]*\\s*({_HHMM})\\s*-\\s*({_HHMM})\\s*"
-            f"([;,][;,\\s]*\\s*({_HHMM})\\s*-\\s*({_HHMM})\\s*){{0,7}}[;,\\s]*$",
+            "pattern": ws_pattern(
+                f"^[;,\\s]*\\s*({_HHMM})\\s*-\\s*({_HHMM})\\s*"
+                f"([;,][;,\\s]*\\s*({_HHMM})\\s*-\\s*({_HHMM})\\s*){{0,7}}[;,\\s]*$"
+            ),
         },
     ],
     "example": [["08:00", "10:00"]],
 }
 #: A skill name (case and spaces around it do not matter).
-SKILL_PATTERN = "^\\s*[A-Za-z0-9][A-Za-z0-9_-]{0,39}\\s*$"
+SKILL_PATTERN = ws_pattern("^\\s*[A-Za-z0-9][A-Za-z0-9_-]{0,39}\\s*$")
 #: Skills: a list of names, one text of names separated by commas, or null (none).
 SKILLS_SCHEMA = {
     "anyOf": [
         {"type": "array", "items": {"type": "string", "pattern": SKILL_PATTERN}},
         {
             "type": "string",
-            "pattern": "^[;,\\s]*([A-Za-z0-9][A-Za-z0-9_-]{0,39}([;,\\s]+|$))*$",
+            "pattern": ws_pattern("^[;,\\s]*([A-Za-z0-9][A-Za-z0-9_-]{0,39}([;,\\s]+|$))*$"),
         },
         {"type": "null"},
     ],
