@@ -162,7 +162,9 @@ class PlansMixin:
         """Plans (without their stops), newest first."""
         limit, offset = clamp_page(limit, offset)
         if status is not None and status not in PLAN_STATUSES:
-            raise ValidationError(f"status {shown(status)} is not one of {', '.join(PLAN_STATUSES)}")
+            raise ValidationError(
+                f"status {shown(status)} is not one of {', '.join(PLAN_STATUSES)}"
+            )
         where, args = where_clause(
             [("day = ?", None if day is None else parse_day(day)), ("status = ?", status)]
         )
