@@ -140,7 +140,7 @@ def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float, locale: str) 
 
 
 @bp.post("/api/dispatch/optimise")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def optimise() -> ResponseReturnValue:
     body = json_body()
     day = _day(body)
@@ -178,7 +178,7 @@ def optimise() -> ResponseReturnValue:
 
 
 @bp.get("/api/dispatch/jobs/<job_id>")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def job_status(job_id: str) -> ResponseReturnValue:
     job = _jobs(current_app).get(job_id)
     if job is None:
@@ -189,7 +189,7 @@ def job_status(job_id: str) -> ResponseReturnValue:
 
 
 @bp.post("/api/dispatch/plans/<int:plan_id>/apply")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def apply_plan(plan_id: int) -> ResponseReturnValue:
     """Publish a proposal; visits it drops must be confirmed by id in ``confirm_dropped``."""
     body = json_body() if request.content_length else {}
@@ -275,7 +275,7 @@ def _visit_from_body(body: dict[str, Any], location: int, vid: str) -> Visit:
 
 
 @bp.post("/api/dispatch/insert/options")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def insert_options() -> ResponseReturnValue:
     """The best places for a visit of the day not yet in a round (one per team)."""
     body = json_body()
@@ -293,7 +293,7 @@ def insert_options() -> ResponseReturnValue:
 
 
 @bp.post("/api/dispatch/insert")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def insert() -> ResponseReturnValue:
     """Put a visit of the day (often urgent) into a round, where chosen or where it disturbs
     least, and publish it at once."""
@@ -314,7 +314,7 @@ def insert() -> ResponseReturnValue:
 
 
 @bp.post("/api/dispatch/slots")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def slots() -> ResponseReturnValue:
     """The best appointment slots for a new visit (place, duration, skills) on the day's plan."""
     body = json_body()
@@ -341,7 +341,7 @@ def slots() -> ResponseReturnValue:
 
 
 @bp.post("/api/dispatch/move")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def move() -> ResponseReturnValue:
     """Manual move: a visit to another team or place, with feasibility for the teams concerned;
     ``apply`` publishes it (``force`` when it breaks something, after the user confirmed)."""
@@ -360,7 +360,7 @@ def move() -> ResponseReturnValue:
 
 
 @bp.post("/api/dispatch/delay")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def delay() -> ResponseReturnValue:
     """A team is late: its times from where it is now; visits it would miss go to other teams."""
     body = json_body()
@@ -376,7 +376,7 @@ def delay() -> ResponseReturnValue:
 
 
 @bp.post("/api/dispatch/team-unavailable")
-@require(*ROLES)
+@require(*ROLES, admin=False)
 def unavailable() -> ResponseReturnValue:
     """A team stops for the day: its visits not yet started are reassigned or explained."""
     body = json_body()

@@ -68,7 +68,7 @@ OPENAPI_PATHS = {
 
 
 @bp.get("/api/plans")
-@require("coordinator", "planner")
+@require("coordinator", "planner", admin=False)
 def list_plans() -> ResponseReturnValue:
     limit, offset = page_args()
     return paged(
@@ -79,7 +79,7 @@ def list_plans() -> ResponseReturnValue:
 
 
 @bp.get("/api/plans/<int:plan_id>")
-@require("coordinator", "planner", "team_member")
+@require("coordinator", "planner", "team_member", admin=False)
 def get_plan(plan_id: int) -> ResponseReturnValue:
     principal = current_principal()
     team_id = principal.team_id if principal.role == "team_member" else None
@@ -87,7 +87,7 @@ def get_plan(plan_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/api/teams/<int:team_id>/round")
-@require("coordinator", "team_member")
+@require("coordinator", "team_member", admin=False)
 def team_round(team_id: int) -> ResponseReturnValue:
     principal = current_principal()
     if principal.role == "team_member" and team_id != principal.team_id:

@@ -316,7 +316,7 @@ def _read_detail(principal: Principal) -> dict[str, Any]:
 
 
 @bp.get("/api/visits")
-@require("coordinator", "planner", "team_member")
+@require("coordinator", "planner", "team_member", admin=False)
 def list_visits() -> ResponseReturnValue:
     principal = current_principal()
     limit, offset = page_args()
@@ -340,7 +340,7 @@ def list_visits() -> ResponseReturnValue:
 
 
 @bp.post("/api/visits")
-@require("coordinator")
+@require("coordinator", admin=False)
 def create_visit() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
@@ -357,7 +357,7 @@ def create_visit() -> ResponseReturnValue:
 
 
 @bp.get("/api/visits/<int:visit_id>")
-@require("coordinator", "planner", "team_member")
+@require("coordinator", "planner", "team_member", admin=False)
 def get_visit(visit_id: int) -> ResponseReturnValue:
     principal = current_principal()
     visit = get_store().get_visit(visit_id)
@@ -366,7 +366,7 @@ def get_visit(visit_id: int) -> ResponseReturnValue:
 
 
 @bp.patch("/api/visits/<int:visit_id>")
-@require("coordinator")
+@require("coordinator", admin=False)
 def update_visit(visit_id: int) -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
@@ -385,7 +385,7 @@ def update_visit(visit_id: int) -> ResponseReturnValue:
 
 
 @bp.delete("/api/visits/<int:visit_id>")
-@require("coordinator")
+@require("coordinator", admin=False)
 def cancel_visit(visit_id: int) -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
@@ -460,7 +460,7 @@ def _actor_names(store: Any, actors: set[str]) -> dict[str, dict[str, Any]]:
 
 
 @bp.get("/api/visits/<int:visit_id>/audit")
-@require("coordinator")
+@require("coordinator", admin=False)
 def visit_audit(visit_id: int) -> ResponseReturnValue:
     """Who read (or tried to read) this visit's details, changed it, and when."""
     store = get_store()
@@ -502,7 +502,7 @@ def list_events(visit_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/api/visits/<int:visit_id>/events")
-@require("coordinator", "team_member")
+@require("coordinator", "team_member", admin=False)
 def add_event(visit_id: int) -> ResponseReturnValue:
     principal = current_principal()
     store = get_store()
@@ -679,7 +679,7 @@ def csv_rows_to_visits(
 
 
 @bp.post("/api/visits/import")
-@require("coordinator")
+@require("coordinator", admin=False)
 def import_visits() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
