@@ -105,6 +105,22 @@ const TEXT = {
     insert: "Insérer",
     insertAnyway: "Insérer quand même",
     inserted: "{name} insérée chez {team} : la carte se met à jour.",
+    // teams and visits whose place cannot be routed (outside the territory, far from roads)
+    unroutableTitle: "Hors de la planification ({n})",
+    "teamsCount.one": "{n} équipe",
+    "teamsCount.other": "{n} équipes",
+    "visitsCount.one": "{n} visite",
+    "visitsCount.other": "{n} visites",
+    and: "{a} et {b}",
+    unroutableSummary: "{what} hors de la planification : voir pourquoi ci-dessous.",
+    lonlat: "{lon} ; {lat}",
+    where: "{name} (longitude {w} à {e}, latitude {s} à {n})",
+    "team.outside": "L'équipe {name} est hors de la planification : sa base ({place}) est hors de {where}. Corrigez-la dans la gestion.",
+    "team.no_road": "L'équipe {name} est hors de la planification : sa base ({place}) est trop loin des routes de {territory}. Corrigez-la dans la gestion.",
+    "visit.outside": "La visite {name} ne peut pas être planifiée : son domicile ({place}) est hors de {where}. Elle reste non affectée tant que son lieu n'est pas corrigé.",
+    "visit.no_road": "La visite {name} ne peut pas être planifiée : son domicile ({place}) est trop loin des routes de {territory}. Elle reste non affectée tant que son lieu n'est pas corrigé.",
+    fixTeam: "Ouvrir {name} dans la gestion",
+    showVisit: "Sélectionner {name} sur la carte",
   },
   en: {
     title: "Day optimisation",
@@ -194,6 +210,21 @@ const TEXT = {
     insert: "Insert",
     insertAnyway: "Insert anyway",
     inserted: "{name} inserted with {team}: the map is updating.",
+    unroutableTitle: "Left out of planning ({n})",
+    "teamsCount.one": "{n} team",
+    "teamsCount.other": "{n} teams",
+    "visitsCount.one": "{n} visit",
+    "visitsCount.other": "{n} visits",
+    and: "{a} and {b}",
+    unroutableSummary: "{what} left out of planning: see why below.",
+    lonlat: "{lon}, {lat}",
+    where: "{name} (longitude {w} to {e}, latitude {s} to {n})",
+    "team.outside": "Team {name} is left out of planning: its base ({place}) is outside {where}. Correct it in the management page.",
+    "team.no_road": "Team {name} is left out of planning: its base ({place}) is too far from the roads of {territory}. Correct it in the management page.",
+    "visit.outside": "Visit {name} cannot be planned: its home ({place}) is outside {where}. It stays unassigned until its place is corrected.",
+    "visit.no_road": "Visit {name} cannot be planned: its home ({place}) is too far from the roads of {territory}. It stays unassigned until its place is corrected.",
+    fixTeam: "Open {name} in the management page",
+    showVisit: "Select {name} on the map",
   },
 };
 
@@ -237,6 +268,11 @@ export async function init(ctx) {
   const root = document.createElement("div");
   root.className = "dispatch-panel";
   container.appendChild(root);
+  // The visits' buttons of the unroutable lists, whichever tool shows them.
+  root.addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-unroutable-visit]");
+    if (button) showUnroutableVisit(Number(button.dataset.unroutableVisit));
+  });
   const dialog = document.createElement("dialog");
   dialog.id = "dp-confirm";
   dialog.className = "dp-confirm";
@@ -250,7 +286,7 @@ export async function init(ctx) {
   let dayTouched = false;
   let proposal = null; // the optimisation job shown
   const moveSel = { visitId: null, teamId: null, position: "", checked: null };
-  const urgent = { place: null, marker: null, picking: false, visitId: null, name: null, isNew: true, options: [], windowTouched: false };
+  const urgent = { place: null, marker: null, picking: false, visitId: null, name: null, isNew: true, options: [], unroutable: [], windowTouched: false };
   const open = { move: true, urgent: false, optimise: false };
   const body = (extra) => ({ day: liveDay, locale: getLocale(), ...extra });
 
@@ -352,6 +388,7 @@ export async function init(ctx) {
         <p id="dp-urg-status" class="dp-out" role="status"></p>
         <h3 id="dp-urg-options-title" hidden></h3>
         <ul id="dp-urg-options" class="dp-options" aria-labelledby="dp-urg-options-title"></ul>
+        <div id="dp-urg-unroutable"></div>
       </details>
       <details id="dp-optimise" class="dp-tool"${open.optimise ? " open" : ""}>
         <summary><h2>${tr("title")}</h2></summary>
@@ -412,7 +449,10 @@ export async function init(ctx) {
     renderSkills();
     renderUrgentState();
     refreshMoveChoices();
-    if (proposal) showResult(proposal);
+    if (proposal) {
+      showResult(proposal);
+      if (proposal.unroutable && proposal.unroutable.length) status(unroutableSummary(proposal.unroutable), "warn");
+    }
   }
 
   // ------------------------------------------------------------------------------ dialog
@@ -575,7 +615,7 @@ export async function init(ctx) {
       }
       if (apply) {
         moveSel.checked = null;
-        out.innerHTML = `<p class="ok">${escapeHtml(tr("moved"))}</p>`;
+        out.innerHTML = `<p class="ok">${escapeHtml(tr("moved"))}</p>${unroutableHtml(res.unroutable, "move")}`;
         clearProposal();
         afterChange();
         return;
@@ -587,6 +627,7 @@ export async function init(ctx) {
       if (res.slot && res.slot.arrival_s != null) {
         out.insertAdjacentHTML("beforeend", `<p>${escapeHtml(tr("slot", { team: ctx.teamName(Number(res.slot.team_id)), time: hhmm(res.slot.arrival_s) }))}</p>`);
       }
+      out.insertAdjacentHTML("beforeend", unroutableHtml(res.unroutable, "move"));
       if (res.plan) {
         const concerned = new Set([String(moveSel.teamId), String(currentTeamOf(moveSel.visitId))]);
         drawProposal({ routes: (res.plan.routes || []).filter((r) => concerned.has(String(r.team_id))) });
@@ -676,7 +717,7 @@ export async function init(ctx) {
   function resetUrgent() {
     if (urgent.picking) setPicking(false);
     if (urgent.marker) urgent.marker.remove();
-    Object.assign(urgent, { place: null, marker: null, visitId: null, name: null, isNew: true, options: [], windowTouched: false });
+    Object.assign(urgent, { place: null, marker: null, visitId: null, name: null, isNew: true, options: [], unroutable: [], windowTouched: false });
     const form = root.querySelector("#dp-urg-form");
     form.reset();
     setDefaultWindow();
@@ -735,6 +776,7 @@ export async function init(ctx) {
     try {
       const res = await api("/api/dispatch/insert/options", { method: "POST", body: body({ visit_id: urgent.visitId, n: 3 }) });
       urgent.options = res.options || [];
+      urgent.unroutable = res.unroutable || [];
       urgentStatus(urgent.options.length ? "" : tr("noOption", { reason: res.reason ? res.reason.message : "?" }), urgent.options.length ? "" : "error");
       renderOptions();
       const first = root.querySelector("#dp-urg-options button");
@@ -751,6 +793,8 @@ export async function init(ctx) {
   function renderOptions() {
     const list = root.querySelector("#dp-urg-options");
     if (!list) return;
+    const left = root.querySelector("#dp-urg-unroutable");
+    if (left) left.innerHTML = unroutableHtml(urgent.unroutable, "urgent");
     list.innerHTML = urgent.options.map((o, i) => {
       const violations = o.violations || [];
       const ok = o.feasible !== false && !violations.length;
@@ -812,6 +856,52 @@ export async function init(ctx) {
     }
   }
 
+  // ------------------------------------------------------------------------------ unroutable
+  /** What the coordinator reads about a team or visit the rounds service left out because
+   * its place cannot be routed: written here from the entry's fields, so that it follows the
+   * page's language; the server's own reason when a field is missing. */
+  function unroutableText(u) {
+    const territory = state.config && state.config.territory;
+    const key = `${u.kind}.${u.why}`;
+    if (!territory || !(key in TEXT.fr) || u.lon == null || u.lat == null) return u.reason || u.name;
+    const [w, s, e, n] = territory.bbox || [];
+    const where = territory.bbox ? tr("where", { name: territory.name, w: num(w, 3), e: num(e, 3), s: num(s, 3), n: num(n, 3) }) : territory.name;
+    return tr(key, { name: u.name || `#${u.id}`, place: tr("lonlat", { lon: num(u.lon, 5), lat: num(u.lat, 5) }), where, territory: territory.name });
+  }
+
+  /** "1 équipe et 2 visites hors de la planification…", for the live region. */
+  function unroutableSummary(list) {
+    const teams = (list || []).filter((u) => u.kind === "team").length;
+    const visits = (list || []).length - teams;
+    const parts = [];
+    if (teams) parts.push(tr("teamsCount", { n: teams }));
+    if (visits) parts.push(tr("visitsCount", { n: visits }));
+    if (!parts.length) return "";
+    return tr("unroutableSummary", { what: parts.length === 2 ? tr("and", { a: parts[0], b: parts[1] }) : parts[0] });
+  }
+
+  /** A titled list, one line per entity with its reason and where to fix it: a team's form in
+   * the management page, a visit selected on the map. ``where`` names the tool (ids). */
+  function unroutableHtml(list, where) {
+    if (!list || !list.length) return "";
+    const items = list.map((u) => {
+      const name = u.name || `#${u.id}`;
+      const action = u.kind === "team"
+        ? `<a href="/admin/#team-${encodeURIComponent(u.id)}">${escapeHtml(tr("fixTeam", { name }))}</a>`
+        : `<button type="button" data-unroutable-visit="${escapeHtml(u.id)}">${escapeHtml(tr("showVisit", { name }))}</button>`;
+      return `<li data-${u.kind === "team" ? "team" : "visit"}-id="${escapeHtml(u.id)}"><span class="dp-unroutable-mark" aria-hidden="true">!</span>`
+        + `<span>${escapeHtml(unroutableText(u))} ${action}</span></li>`;
+    }).join("");
+    return `<section class="dp-unroutable" aria-labelledby="dp-unr-${where}-title"><h3 id="dp-unr-${where}-title">${escapeHtml(tr("unroutableTitle", { n: list.length }))}</h3><ul>${items}</ul></section>`;
+  }
+
+  function showUnroutableVisit(id) {
+    ctx.selectVisit(id, { source: "panel" });
+    // The visit's line in the day's list, where its details open: the keyboard goes there.
+    const entry = document.querySelector(`#visit-list button.vsel[data-visit-id="${id}"]`);
+    if (entry) { entry.scrollIntoView({ block: "nearest" }); entry.focus(); }
+  }
+
   // ------------------------------------------------------------------------------ optimise
   function status(text, cls = "") {
     const el = root.querySelector("#dp-status");
@@ -839,7 +929,7 @@ export async function init(ctx) {
           status(tr("running", { elapsed: num(job.progress.elapsed_s, 1), budget }));
         }
         if (job.state === "failed") { status(tr("failed", { error: job.error ? job.error.error : "?" }), "error"); break; }
-        if (job.state === "done") { bar.value = 100; status(""); proposal = job; showResult(job); break; }
+        if (job.state === "done") { bar.value = 100; status(unroutableSummary(job.unroutable), job.unroutable && job.unroutable.length ? "warn" : ""); proposal = job; showResult(job); break; }
       }
     } catch (err) {
       status(tr("failed", { error: errorText(err) }), "error");
@@ -858,13 +948,14 @@ export async function init(ctx) {
     const c = job.comparison || { current: {}, proposed: {} };
     const row = (label, key, fmt = (v) => v ?? "–") => `<tr><th scope="row">${label}</th><td>${fmt(c.current[key])}</td><td>${fmt(c.proposed[key])}</td></tr>`;
     const mins = (s) => (s == null ? "–" : tr("min", { n: minutes(s) }));
-    const reasons = ((job.plan && job.plan.unassigned) || []).map((u) => `<li><b>${escapeHtml(u.label)}</b> : ${escapeHtml(u.message)}</li>`).join("");
+    const reasons = ((job.plan && job.plan.unassigned) || []).filter((u) => u.code !== "unroutable").map((u) => `<li><b>${escapeHtml(u.label)}</b> : ${escapeHtml(u.message)}</li>`).join("");
     const dropped = job.dropped || [];
     root.querySelector("#dp-result").innerHTML = `
       <table class="dp-compare"><thead><tr><th scope="col"><span class="visually-hidden">–</span></th><th scope="col">${tr("current")}</th><th scope="col">${tr("proposed")}</th></tr></thead><tbody>
         ${row(tr("km"), "distance_km", (v) => num(v, 1))}${row(tr("travel"), "travel_time_s", mins)}${row(tr("late"), "late_visits")}
         ${row(tr("served"), "visits_served")}${row(tr("unassigned"), "visits_unassigned")}
       </tbody></table>
+      ${unroutableHtml(job.unroutable, "optimise")}
       <section class="dp-dropped${dropped.length ? " warn" : ""}" aria-labelledby="dp-dropped-title">
         <h3 id="dp-dropped-title">${tr("dropped")} (${dropped.length})</h3>
         ${dropped.length ? `<ul id="dp-dropped-list">${dropped.map((d) => `<li data-visit-id="${escapeHtml(d.visit_id)}"><b>${escapeHtml(d.label || visitLabel(Number(d.visit_id)))}</b>${d.reason ? ` : ${escapeHtml(d.reason)}` : ""}</li>`).join("")}</ul>` : `<p>${tr("droppedNone")}</p>`}
