@@ -13,7 +13,12 @@ from typing import Any
 from flask import Blueprint, Flask, session
 from flask.typing import ResponseReturnValue
 
-from dispatch.errors import AuthenticationError, RateLimitedError, ValidationError
+from dispatch.errors import (
+    AuthenticationError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ValidationError,
+)
 from dispatch.limits import RateLimiter
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import operation
@@ -335,7 +340,8 @@ def unpair_self() -> ResponseReturnValue:
     that was handed back must not keep working)."""
     principal = current_principal()
     if principal.kind != "device" or principal.id is None:
-        raise ValidationError("only a paired phone unpairs itself (send its device token)")
+        # Well formed, but the caller is a user, not a phone: forbidden, not malformed.
+        raise PermissionDeniedError("only a paired phone unpairs itself (send its device token)")
     store = get_store()
     device = store.revoke_device(principal.id)
     store.audit(
