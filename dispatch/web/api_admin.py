@@ -29,12 +29,14 @@ from dispatch.errors import (
 )
 from dispatch.limits import RateLimiter
 from dispatch.mail import Mailer
-from dispatch.store.models import ROLES
+from dispatch.store.models import ROLES, shown
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import ID_QUERY, PAGE_PARAMS, operation, path_param, query_param
 from dispatch.web.rest import arg_int, json_body, ok, page_args, paged, publish
 
 #: Fields PATCH /api/users/{id} may change (``password`` only to be refused with the rule).
+#: Longest audit target or actor filter (longer ones match no line: refused, as documented).
+AUDIT_FILTER_CHARS = 100
 USER_FIELDS = {"role", "team_id", "display_name", "active", "email", "password"}
 MAILER_KEY = "dispatch.mailer"
 LINK_LIMITER_KEY = "dispatch.account_link_limiter"
@@ -273,13 +275,27 @@ OPENAPI_PATHS = {
             tags=["admin"],
             params=[
                 *PAGE_PARAMS,
-                query_param("target", {"type": "string", "maxLength": 100}),
-                query_param("actor", {"type": "string", "maxLength": 100}),
+                query_param("target", {"type": "string", "maxLength": AUDIT_FILTER_CHARS}),
+                query_param("actor", {"type": "string", "maxLength": AUDIT_FILTER_CHARS}),
             ],
             paged=True,
         )
     },
 }
+
+
+#: Unknown field names quoted in an error, at most (a body may carry thousands).
+SHOWN_NAMES = 5
+
+
+def _names(names: Any) -> str:
+    """Field names for an error message: each cut to 80 characters (a name of megabytes
+    must not come back whole), at most SHOWN_NAMES of them and the count of the others."""
+    ordered = sorted(names, key=str)
+    text = ", ".join(shown(name) for name in ordered[:SHOWN_NAMES])
+    if len(ordered) > SHOWN_NAMES:
+        text += f" and {len(ordered) - SHOWN_NAMES} more"
+    return text
 
 
 def _audit(action: str, target: str, detail: dict[str, Any] | None = None) -> None:
@@ -304,7 +320,7 @@ def create_user() -> ResponseReturnValue:
         _refuse_password(None)
     unknown = set(data) - {"username", "role", "team_id", "display_name", "email", "active"}
     if unknown:
-        raise ValidationError(f"unknown field(s) {', '.join(sorted(unknown))}")
+        raise ValidationError(f"unknown field(s) {_names(unknown)}")
     if "active" in data:
         raise ValidationError("a new user is active: set active later with PATCH")
     email = data.get("email") or None
@@ -343,8 +359,7 @@ def update_user(user_id: int) -> ResponseReturnValue:
     unknown = set(data) - USER_FIELDS
     if unknown:
         raise ValidationError(
-            f"user: unknown field(s) {', '.join(sorted(map(repr, unknown)))}; "
-            f"known: {', '.join(sorted(USER_FIELDS))}"
+            f"user: unknown field(s) {_names(unknown)}; known: {', '.join(sorted(USER_FIELDS))}"
         )
     if "password" in data:
         _refuse_password(user_id)
@@ -381,7 +396,7 @@ def password_link(user_id: int) -> ResponseReturnValue:
     """E-mail the user a link to choose their password: activation or reset."""
     data = json_body() if request.get_data() else {}
     if data:
-        raise ValidationError(f"unknown field(s) {', '.join(sorted(data))}: send {{}}")
+        raise ValidationError(f"unknown field(s) {_names(data)}: send {{}}")
     user = get_store().get_user(user_id)
     if not user["active"]:
         raise ConflictError(
@@ -522,6 +537,12 @@ def audit_log() -> ResponseReturnValue:
     limit, offset = page_args()
     target = request.args.get("target") or None
     actor = request.args.get("actor") or None
+    for name, value in (("target", target), ("actor", actor)):
+        if value is not None and len(value) > AUDIT_FILTER_CHARS:
+            raise ValidationError(
+                f"{name} is longer than {AUDIT_FILTER_CHARS} characters: give an audit line's"
+                f" {name} as it appears in the log (e.g. user:12)"
+            )
     return paged(get_store().list_audit(target=target, actor=actor, limit=limit, offset=offset))
 
 
@@ -570,7 +591,7 @@ def _link_body(fields: set[str]) -> dict[str, Any]:
     unknown = set(data) - fields
     if unknown:
         raise ValidationError(
-            f"unknown field(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}"
+            f"unknown field(s) {_names(unknown)}; known: {', '.join(sorted(fields))}"
         )
     token = data.get("token")
     if not isinstance(token, str) or not token or len(token) > 200:
