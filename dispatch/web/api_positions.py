@@ -9,10 +9,20 @@ from flask import Blueprint, Flask
 from flask.typing import ResponseReturnValue
 
 from dispatch.errors import PermissionDeniedError, ValidationError
+from dispatch.store.models import shown
 from dispatch.store.positions import MAX_BATCH
 from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.openapi import PAGE_PARAMS, operation, query_param
-from dispatch.web.rest import arg_float, arg_int, json_body, ok, page_args, paged, publish
+from dispatch.web.rest import (
+    arg_float,
+    arg_int,
+    json_body,
+    ok,
+    page_args,
+    paged,
+    publish,
+    whole_number,
+)
 
 bp = Blueprint("api_positions", __name__)
 
@@ -129,17 +139,21 @@ def ingest() -> ResponseReturnValue:
     unknown = set(data) - {"team_id", "positions"}
     if unknown:
         raise ValidationError(
-            f"unknown field(s) {', '.join(sorted(unknown))}; send {{team_id?, positions: [...]}}"
+            f"unknown field(s) {', '.join(shown(n) for n in sorted(unknown)[:5])}"
+            f"{'' if len(unknown) <= 5 else f' and {len(unknown) - 5} more'};"
+            " send {team_id?, positions: [...]}"
         )
     fixes = data.get("positions")
     if not isinstance(fixes, list):
         raise ValidationError("positions must be a list of {client_id, lon, lat, device_time_s}")
-    team_id = data.get("team_id")
+    # JSON Schema's integer includes 626.0: a whole float is that id.
+    sent = data.get("team_id")
+    team_id: Any = whole_number(sent)  # a team member: their team (None if they have none)
     if principal.role == "team_member":
-        if team_id is not None and team_id != principal.team_id:
+        if sent is not None and team_id != principal.team_id:
             raise PermissionDeniedError("a phone sends positions of its own team only")
         team_id = principal.team_id
-    elif not isinstance(team_id, int) or isinstance(team_id, bool) or not 0 < team_id < 2**53:
+    elif team_id is None or not 0 < team_id < 2**53:
         raise ValidationError("team_id is required (the team whose positions these are)")
     result = get_store().insert_positions(
         team_id,
