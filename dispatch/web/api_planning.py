@@ -18,9 +18,10 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.errors import DispatchError, NotFoundError, ValidationError
 from dispatch.settings import PROJECT_ROOT, Settings
+from dispatch.store.models import shown
 from dispatch.web.auth import current_principal, require
 from dispatch.web.openapi import operation, query_param
-from dispatch.web.rest import json_body, ok
+from dispatch.web.rest import json_body, ok, whole_number
 
 log = logging.getLogger(__name__)
 STATIC_MAP = PROJECT_ROOT / "static" / "map"
@@ -28,6 +29,8 @@ ROLES = ("planner", "coordinator")
 STATE_KEY = "dispatch.planning"
 #: Limits of what one web request may ask (longer runs: `dispatch simulate`).
 MAX_WEB_DAYS = 7
+#: Longest travel-time band, in minutes (a day: a band beyond it means nothing).
+MAX_BAND_MIN = 1440
 MAX_WEB_TIME_LIMIT_S = 10.0
 MAX_JOBS_KEPT = 20
 #: Scenario ids of saved scenarios: ``saved:<slug>#0``.
@@ -117,11 +120,29 @@ def _bands(text: str | None) -> tuple[int, ...] | None:
     if not text:
         return None
     try:
-        return tuple(int(round(float(x) * 60)) for x in text.split(",") if x.strip())
+        minutes = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ValidationError(
-            f"bands={text!r}: give minutes separated by commas, e.g. 10,20,30"
+            f"bands={shown(text)}: give minutes separated by commas, e.g. 10,20,30"
         ) from None
+    return _bands_s(minutes, "bands")
+
+
+def _bands_s(minutes: list[float], what: str) -> tuple[int, ...]:
+    """Bands in minutes as seconds; each finite, above 0 and at most MAX_BAND_MIN (1e308
+    minutes would overflow the conversion)."""
+    for band in minutes:
+        if not 0 < band <= MAX_BAND_MIN:  # also false for nan
+            raise ValidationError(
+                f"{what}: {shown(band)} minutes is not a travel-time band: give minutes above 0"
+                f" and at most {MAX_BAND_MIN} (a day), e.g. 10,20,30"
+            )
+    return tuple(int(round(band * 60)) for band in minutes)
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number (true and false are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _with_bases(settings: Settings, scenario: Any, items: Any) -> tuple[Any, tuple[Any, ...]]:
@@ -387,7 +408,6 @@ def analysis_of_bases() -> ResponseReturnValue:
     """The analysis of a scenario with the bases placed on the page (``bases``) instead."""
     settings = _settings()
     data = json_body()
-    scenario_id, scenario, _ = _scenario_of_body(settings, data)
     bands = data.get("bands_min")
     bands_s = None
     if bands is not None:
@@ -395,7 +415,8 @@ def analysis_of_bases() -> ResponseReturnValue:
             isinstance(b, int | float) and not isinstance(b, bool) for b in bands
         ):
             raise ValidationError("bands_min: give a list of minutes, e.g. [10, 20, 30]")
-        bands_s = tuple(int(round(float(b) * 60)) for b in bands)
+        bands_s = _bands_s([float(b) for b in bands], "bands_min")
+    scenario_id, scenario, _ = _scenario_of_body(settings, data)
     with_isochrones = data.get("isochrones", True)
     if not isinstance(with_isochrones, bool):
         raise ValidationError("isochrones must be true or false")
@@ -456,14 +477,15 @@ def siting() -> ResponseReturnValue:
 
     settings = _settings()
     data = json_body()
-    k = data.get("k", 1)
+    # JSON Schema's integer includes 8.0: whole floats are accepted.
+    k = whole_number(data.get("k", 1))
     method = data.get("method", "mclp")
     radius_min = data.get("radius_min", 30)
-    if not isinstance(k, int) or not 1 <= k <= 10:
+    if k is None or not 1 <= k <= 10:
         raise ValidationError("k must be a whole number from 1 to 10")
     if method not in METHODS:
         raise ValidationError(f"method must be one of {', '.join(METHODS)}")
-    if not isinstance(radius_min, int | float) or not 1 <= radius_min <= 120:
+    if not _is_number(radius_min) or not 1 <= radius_min <= 120:
         raise ValidationError("radius_min must be between 1 and 120 minutes")
     _, scenario, _ = _scenario_of_body(settings, data)
     territory, router = _territory_router(settings)
@@ -530,13 +552,13 @@ def start_simulation() -> ResponseReturnValue:
     """Start simulating ``days`` days of a scenario; poll the returned job."""
     settings = _settings()
     data = json_body()
-    days = data.get("days", 1)
+    days = whole_number(data.get("days", 1))  # 2.0 is a whole number of days
     time_limit_s = data.get("time_limit_s", 3)
-    if not isinstance(days, int) or not 1 <= days <= MAX_WEB_DAYS:
+    if days is None or not 1 <= days <= MAX_WEB_DAYS:
         raise ValidationError(
             f"days must be 1 to {MAX_WEB_DAYS} (longer runs: `dispatch simulate`)"
         )
-    if not isinstance(time_limit_s, int | float) or not 0.5 <= time_limit_s <= MAX_WEB_TIME_LIMIT_S:
+    if not _is_number(time_limit_s) or not 0.5 <= time_limit_s <= MAX_WEB_TIME_LIMIT_S:
         raise ValidationError(f"time_limit_s must be between 0.5 and {MAX_WEB_TIME_LIMIT_S}")
     sid, scenario, changed = _scenario_of_body(settings, data)
     state = _state()
@@ -717,7 +739,7 @@ OPENAPI_PATHS: dict[str, Any] = {
                     "bands_min": {
                         "type": "array",
                         "minItems": 1,
-                        "items": {"type": "number", "exclusiveMinimum": 0, "maximum": 1440},
+                        "items": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_BAND_MIN},
                         "description": "minutes, increasing",
                     },
                     "isochrones": {
