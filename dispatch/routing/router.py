@@ -346,8 +346,10 @@ class Router:
                 shapely.prepare(self._boundary_m)
             out = np.flatnonzero(~inside)
             x, y = to_metric(self.crs, lons[out], lats[out])
-            inside[out] = shapely.dwithin(
-                self._boundary_m, shapely.points(x, y), BOUNDARY_TOLERANCE_M
+            # A point projected to infinity (a pole) is nowhere near the boundary.
+            near = np.isfinite(x) & np.isfinite(y)
+            inside[out[near]] = shapely.dwithin(
+                self._boundary_m, shapely.points(x[near], y[near]), BOUNDARY_TOLERANCE_M
             )
         return inside
 

@@ -165,11 +165,19 @@ class SegmentIndex:
         if n == 0 or len(self.sample_seg) == 0:
             return arc, along, dist, sx, sy
         k = min(K_CANDIDATES, len(self.sample_seg))
-        d, idx = self.tree.query(
-            np.column_stack([x, y]), k=k, distance_upper_bound=max_distance_m + SAMPLE_SPACING_M
-        )
-        d = d.reshape(n, k)
-        idx = idx.reshape(n, k)
+        # A point the projection sends to infinity (a pole in Lambert-93) has no road: the
+        # tree refuses non-finite queries, so only finite points are asked.
+        finite = np.isfinite(x) & np.isfinite(y)
+        d = np.full((n, k), np.inf)
+        idx = np.full((n, k), len(self.sample_seg), dtype=np.int64)
+        if finite.any():
+            fd, fidx = self.tree.query(
+                np.column_stack([x[finite], y[finite]]),
+                k=k,
+                distance_upper_bound=max_distance_m + SAMPLE_SPACING_M,
+            )
+            d[finite] = fd.reshape(-1, k)
+            idx[finite] = fidx.reshape(-1, k)
         found = np.isfinite(d[:, 0])
         if not found.any():
             return arc, along, dist, sx, sy
