@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 from flask.typing import ResponseReturnValue
 
 from dispatch.errors import PermissionDeniedError, ValidationError
@@ -175,6 +175,16 @@ def ingest() -> ResponseReturnValue:
 @bp.get("/api/positions")
 @require("coordinator")
 def history() -> ResponseReturnValue:
+    # The document gives each filter as one number: an argument sent twice (only the first
+    # would be read) or empty is refused rather than read as "not given".
+    for name in ("team_id", "since_s", "until_s"):
+        values = request.args.getlist(name)
+        if len(values) > 1:
+            raise ValidationError(
+                f"query argument {name} is given {len(values)} times: give it once"
+            )
+        if values == [""]:
+            raise ValidationError(f"query argument {name} is empty: give a number or leave it out")
     limit, offset = page_args()
     page = get_store().list_positions(
         team_id=arg_int("team_id", lo=1),
