@@ -11,7 +11,13 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, request
 from flask.typing import ResponseReturnValue
 
-from dispatch.errors import ConflictError, DispatchError, NotFoundError, ValidationError
+from dispatch.errors import (
+    ConflictError,
+    DispatchError,
+    NotBuiltError,
+    NotFoundError,
+    ValidationError,
+)
 from dispatch.optimise import TimeWindow, Visit, propose_slots
 from dispatch.rounds import Rounds, RoundsOptions
 from dispatch.settings import Settings
@@ -405,7 +411,14 @@ def register(app: Flask, socketio: Any) -> None:
         options=RoundsOptions.from_settings(settings),
     )
     rounds = app.extensions[ROUNDS_KEY]
-    subscribe(app, "visit", lambda visit: rounds.visit_changed(visit, by="visit-edit"))
+
+    def visit_changed(visit: dict[str, Any]) -> None:
+        try:
+            rounds.visit_changed(visit, by="visit-edit")
+        except NotBuiltError:
+            pass  # no road network served: there is no round to keep in step
+
+    subscribe(app, "visit", visit_changed)
     last_etas = [0.0]
 
     def etas(now: float) -> None:
