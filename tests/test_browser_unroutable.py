@@ -214,6 +214,9 @@ def test_the_team_link_opens_the_management_page(live, browser) -> None:  # type
         page.wait_for_url(re.compile(r"/admin/#team-\d+$"))
         page.wait_for_selector("body[data-ready='1']", timeout=20000)
         assert "Pôle" in page.inner_text("#team-table")
+        # The link opens that team's form, where its base is corrected.
+        assert page.locator("#team-form").is_visible()
+        assert page.input_value("#tf-name") == "Pôle"
         assert not errors, errors
     finally:
         ctx.close()

@@ -1523,6 +1523,10 @@ async function main() {
   renderAll();
   const wanted = location.hash.slice(1);
   showTab(["teams", "phones", "users", "accounts"].includes(wanted) && !$(`tab-${wanted}`).hidden ? wanted : "teams");
+  // #team-<id> (the map's link for a team left out of planning) opens that team's form.
+  const linked = /^team-(\d+)$/.exec(wanted);
+  const team = linked && state.teams.find((x) => x.id === Number(linked[1]));
+  if (team) openTeamForm(team);
   document.body.dataset.ready = "1";
 }
 
