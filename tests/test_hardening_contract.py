@@ -4,7 +4,7 @@ one bad record never breaking the day for the others."""
 from __future__ import annotations
 
 import pytest
-from api_world import DAY, make_world
+from api_world import make_world
 
 
 @pytest.fixture
@@ -154,6 +154,12 @@ def _reported(body, bad_team, bad_visit):
     visit = found[("visit", bad_visit["id"])]
     assert "Pole" in team["name"] and "Melun" in team["reason"], team
     assert visit["name"] == "Nowhere" and "Melun" in visit["reason"], visit
+    for reason in (team["reason"], visit["reason"]):
+        # One language from end to end, the territory's box included.
+        if "hors de" in reason:
+            assert " to " not in reason and " à " in reason, reason
+        else:
+            assert " à " not in reason and " to " in reason, reason
 
 
 @pytest.mark.slow

@@ -862,7 +862,7 @@ class Rounds:
             locale,
             name=u.name,
             place=f"{u.lon:.5f},{u.lat:.5f}",
-            territory=service_area_of(router).where(),
+            territory=service_area_of(router).where(locale),
         )
 
     def unroutable(self, d: Day, locale: str | None = None) -> list[dict[str, Any]]:

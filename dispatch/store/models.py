@@ -304,9 +304,12 @@ class ServiceArea:
             shapely.contains(self.boundary, point) or shapely.dwithin(self.boundary, point, tol_deg)
         )
 
-    def where(self) -> str:
-        """Where the territory is, for messages."""
+    def where(self, locale: str = "en") -> str:
+        """Where the territory is, for messages ("fr": French words and decimal commas)."""
         w, s, e, n = self.bbox
+        if locale == "fr":
+            w_, s_, e_, n_ = (f"{x:.3f}".replace(".", ",") for x in (w, s, e, n))
+            return f"{self.name} (longitude {w_} à {e_}, latitude {s_} à {n_})"
         return f"{self.name} (longitude {w:.3f} to {e:.3f}, latitude {s:.3f} to {n:.3f})"
 
     def check(self, lon: Any, lat: Any, *, what: str) -> None:
