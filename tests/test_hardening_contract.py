@@ -180,6 +180,9 @@ def test_an_unroutable_team_and_visit_never_fail_the_day(melun_world):
     assert all(int(r["team_id"]) != bad_team["id"] for r in job["plan"]["routes"] if r["stops"])
     left = {int(u["visit_id"]): u for u in job["plan"]["unassigned"]}
     assert "Melun" in left[bad_visit["id"]]["message"]
+    # The figures the coordinator compares count it as unassigned too.
+    for column in ("current", "proposed"):
+        assert job["comparison"][column]["visits_unassigned"] >= 1, job["comparison"]
 
     r = client.post(f"/api/dispatch/plans/{job['plan_id']}/apply", headers=headers)
     assert r.status_code == 200, r.json

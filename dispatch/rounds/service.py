@@ -225,7 +225,7 @@ class Rounds:
             "applied": False,
             "dropped": dropped,
             "violations": check_plan(d.problem, plan, locale=locale),
-            "comparison": compare_plans(d.problem, d.current, plan),
+            "comparison": self._compare(d, plan),
             "plan": self.plan_payload(d, self.with_geometry(plan, d), locale),
             "summary": plan.summary(),
             "unroutable": self.unroutable(d, locale),
@@ -376,7 +376,7 @@ class Rounds:
                     "feasible": not violations,
                     "violations": violations,
                     "slot": _slot(new, vid),
-                    "comparison": compare_plans(d.problem, d.current, new),
+                    "comparison": self._compare(d, new),
                     "diff": diff_plans(d.current, new).to_dict(),
                     "plan": self.plan_payload(d, new, locale),
                     "unroutable": self.unroutable(d, locale),
@@ -855,6 +855,16 @@ class Rounds:
         return body
 
     # -- places that cannot be routed ----------------------------------------------------------
+    def _compare(self, d: Day, proposed: Plan) -> dict[str, Any]:
+        """The current and proposed plans' figures, with the day's unroutable visits counted
+        as unassigned in both (the solver never saw them, the coordinator must)."""
+        comparison = compare_plans(d.problem, d.current, proposed)
+        left_out = len(d.unroutable_ids("visit"))
+        if left_out:
+            for column in ("current", "proposed"):
+                comparison[column]["visits_unassigned"] += left_out
+        return comparison
+
     def _reason(self, d: Day, u: Unroutable, locale: str) -> str:
         router, _ = self.router_source()
         return text(
