@@ -319,3 +319,32 @@ def test_places_outside_the_territory_are_refused_where_they_are_entered(melun_w
         json={"day": MELUN_DAY, "lon": 0, "lat": -90, "duration_s": 900},
     )
     assert r.status_code == 400 and "Melun" in r.json["error"], r.json
+
+
+def test_empty_number_query_values_are_refused(tmp_path):
+    """`?trail_s=` is not a number: refused with 400 like any other non-number (it was read as
+    absent, while the OpenAPI document says number; schemathesis' negative data check)."""
+    from api_world import PASSWORD
+
+    from dispatch.settings import Settings
+    from dispatch.store import Store
+    from dispatch.web.app import create_app
+
+    store = Store(tmp_path / "d.sqlite")
+    store.add_user("coord", role="coordinator", password=PASSWORD)
+    team = store.add_team({"name": "A", "base_lon": 9.45, "base_lat": 42.7})
+    app = create_app(Settings(var_dir=tmp_path, server="threading"), **{"dispatch.store": store})
+    client = app.test_client()
+    reply = client.post("/api/session", json={"username": "coord", "password": PASSWORD})
+    assert reply.status_code == 200, reply.json
+    headers = {"X-CSRF-Token": reply.json["csrf_token"]}
+    for url in (
+        "/api/live/snapshot?trail_s=",
+        f"/api/live/track/{team['id']}?since_s=",
+        f"/api/live/track/{team['id']}?until_s=",
+    ):
+        r = client.get(url, headers=headers)
+        assert r.status_code == 400, (url, r.status_code, r.json)
+        assert r.json["code"] == "invalid" and "is not a number" in r.json["error"], r.json
+    assert client.get("/api/live/snapshot", headers=headers).status_code == 200
+    store.close()

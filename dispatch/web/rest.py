@@ -67,9 +67,9 @@ def arg_int(name: str, *, lo: int = 0, hi: int = 2**53, default: int | None = No
 
 
 def arg_float(name: str) -> float | None:
-    """A finite number query argument."""
+    """A finite number query argument (absent: None; present but empty is not a number)."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         value = float(raw)
