@@ -152,7 +152,9 @@ def _check_security_headers(response: Any) -> None:
     assert csp.get("script-src") == ["'self'"]
     assert "blob:" in csp["worker-src"] and "'self'" in csp["worker-src"]
     assert set(csp["img-src"]) >= {"'self'", "data:", "blob:"}
-    assert "'unsafe-inline'" not in csp.get("style-src", [])
+    # Styles are as strict as scripts: no inline <style>, no style attribute in HTML text.
+    assert csp.get("style-src") == ["'self'"]
+    assert not [d for d, sources in csp.items() if "'unsafe-inline'" in sources], csp
     assert set(csp["connect-src"]) >= {"'self'", "ws:", "wss:"}
     assert csp.get("frame-ancestors") == ["'none'"]
     assert headers.get("X-Content-Type-Options") == "nosniff"
@@ -284,21 +286,69 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
+#: Where the test's visit is (away from the team's position, whose marker would take the click).
+CSP_VISIT = (2.6600, 48.5430)
+
+
 @pytest.fixture(scope="module")
 def csp_server(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
-    """A real server with one user per role and a team whose phone can pair."""
+    """A real server with one user per role, a team whose phone can pair, its position and a
+    visit of today on its published round (markers, popups and panels to draw)."""
     settings = module_settings(tmp_path_factory.mktemp("csp"), territory_cache, shared_dir)
     store = Store(settings.database)
-    app = create_app(settings, **{"dispatch.store": store})
     team = store.add_team(
         {"name": "Équipe C", "base_lon": MELUN[0], "base_lat": MELUN[1], "color": "#1f77b4"}
     )
+    # Before the app: it reads the teams' last positions once, at its start.
+    store.insert_positions(
+        team["id"], [{"lon": 2.6480, "lat": 48.5460, "device_time_s": time.time() - 30}]
+    )
+    app = create_app(settings, **{"dispatch.store": store})
+    day = app.extensions["dispatch.live"].today()
+    visit = store.add_visit(
+        {
+            "day": day,
+            "pseudonym": "MME-CSP",
+            "lon": CSP_VISIT[0],
+            "lat": CSP_VISIT[1],
+            "address": "12 rue des Lilas",
+            "commune": "Melun",
+            "duration_s": 1800,
+            "windows": [["08:00", "18:00"]],
+            "team_id": team["id"],
+            "protected": {"name": "Alice Martinez", "notes": "Insuline"},
+        }
+    )
+    stop = {"visit_id": visit["id"], "arrival_s": 43200, "start_s": 43200, "end_s": 45000}
+    store.save_plan(day, [{"team_id": team["id"], "stops": [stop]}], publish=True)
     for name, role in (("coord", "coordinator"), ("admin", "admin"), ("plan", "planner")):
         store.add_user(name, role=role, password=PASSWORD)
     server = RealServer(app)
     yield server, store, team
     server.stop()
     store.close()
+
+
+def _open_the_map_panels(page: Any) -> None:
+    """The coordinator's map draws what it adds after the load: the team's marker and its
+    colour swatch, a visit's popup, its details dialog, the team's day (history panel)."""
+    page.wait_for_selector(".team-marker", state="attached", timeout=10_000)
+    page.wait_for_selector("#team-list .swatch", state="attached")
+    page.wait_for_selector("#in-notes", state="attached")  # the intake form
+    page.wait_for_function("!!window.dispatchMap.map.getLayer('visits')")
+    page.wait_for_selector("#visit-list button.vdet", timeout=10_000)
+    point = page.evaluate(
+        "ll => { const p = window.dispatchMap.map.project(ll); return [p.x, p.y]; }",
+        list(CSP_VISIT),
+    )
+    box = page.locator("#map canvas").bounding_box()
+    page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+    page.wait_for_selector(".maplibregl-popup", timeout=10_000)
+    page.click("#visit-list button.vdet")
+    page.wait_for_selector("#dd-dialog[open]", timeout=10_000)
+    page.keyboard.press("Escape")
+    page.click("#team-list button.team-open")
+    page.wait_for_selector("#dh-panel:not([hidden])", timeout=10_000)
 
 
 def _violations(page: Any, console: list[str]) -> list[str]:
@@ -311,7 +361,9 @@ def _violations(page: Any, console: list[str]) -> list[str]:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_no_page_breaks_the_content_security_policy(csp_server, browser) -> None:  # type: ignore[no-untyped-def]
-    """Log-in dialog, map, admin, planner, phone and account pages: no violation at all."""
+    """Log-in dialog, map (with a team's marker, a visit's popup, its details dialog, the
+    team's day and the intake form), admin (teams table), planner, phone and account pages:
+    no violation at all."""
     from live_support import WAKE_LOCK_STUB
 
     server, store, team = csp_server
@@ -357,6 +409,9 @@ def test_no_page_breaks_the_content_security_policy(csp_server, browser) -> None
         log_in(page, path, user, ready)
         if name == "map":
             page.wait_for_function("window.dispatchMap && window.dispatchMap.map.loaded()")
+            _open_the_map_panels(page)
+        if name == "admin":
+            page.wait_for_selector("#team-table .swatch", state="attached")
         if name == "planner":
             page.wait_for_function("window.planner && window.planner.state.chartsDrawn.bands")
         problems[name] = _violations(page, console)

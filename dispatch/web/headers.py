@@ -3,9 +3,10 @@
 - ``Content-Security-Policy``: scripts, styles, images, fonts and connections from this
   origin only (MapLibre's workers from ``blob:``, Socket.IO over ``ws:``/``wss:``), no inline
   script, no framing; the OpenStreetMap tile server only when the setting ``online_tiles``
-  offers its layer. MapLibre needs no inline style; the map's own modules add ``<style>``
-  elements and ``style`` attributes, so inline styles are allowed (``style-src-elem``,
-  ``style-src-attr``); style sheets from elsewhere are not.
+  offers its layer. No inline style either: no ``<style>`` element and no ``style``
+  attribute in HTML text (the pages' modules load their ``.css`` files with ``<link>`` and
+  set colours through CSSOM, ``element.style.x = ...``, which the policy allows, as MapLibre
+  does); style sheets from elsewhere are refused.
 - ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY`` (browsers without ``frame-ancestors``).
 - ``Cache-Control: no-store`` on every answer of ``/api/`` and ``/socket.io/`` (they carry
@@ -48,10 +49,6 @@ def content_security_policy(settings: Settings) -> str:
         "child-src 'self' blob:",
         f"img-src 'self' data: blob:{tiles}",
         "style-src 'self'",
-        # The map's modules add <style> elements and colour swatches with style attributes
-        # (dispatch-details.js, -history.js, -intake.js, map.js, admin.js, planner.js).
-        "style-src-elem 'self' 'unsafe-inline'",
-        "style-src-attr 'unsafe-inline'",
         "font-src 'self'",
         # Socket.IO (WebSocket, then long-polling), MapLibre's tile and glyph requests.
         f"connect-src 'self' ws: wss:{tiles}",

@@ -94,6 +94,25 @@ export function connectSocket({ token = deviceToken(), onStatus } = {}) {
   return socket;
 }
 
+/** Adds the style sheet at `href` to the page once, as a <link> (the Content-Security-Policy
+ * allows no inline <style>); resolves once it is loaded (or failed), so that a panel built
+ * after it is never drawn unstyled. */
+export function loadStylesheet(href) {
+  let link = [...document.querySelectorAll('link[rel="stylesheet"]')].find((l) => l.getAttribute("href") === href);
+  if (!link) {
+    link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = href;
+    document.head.append(link);
+  } else if (link.sheet) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    link.addEventListener("load", resolve, { once: true });
+    link.addEventListener("error", resolve, { once: true });
+  });
+}
+
 export function escapeHtml(text) {
   return String(text ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }

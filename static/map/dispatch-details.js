@@ -7,7 +7,7 @@
 // details live in the dialog only and are dropped when it closes. Events pushed live ("event")
 // are added to the open dialog without another read.
 import { getLocale, hhmm, onChange } from "./i18n.js";
-import { escapeHtml } from "./common.js";
+import { escapeHtml, loadStylesheet } from "./common.js";
 
 const TEXT = {
   fr: {
@@ -144,39 +144,12 @@ function tr(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
 }
 
-const STYLE = `
-.dd-dialog { width: min(560px, calc(100vw - 1.5rem)); max-height: calc(100vh - 2rem); padding: 0; }
-.dd-dialog::backdrop { background: #0005; }
-.dd-head { display: flex; align-items: center; justify-content: space-between; gap: .5rem; padding: .6rem .9rem; background: #123a5a; color: #fff; position: sticky; top: 0; }
-.dd-head h2 { margin: 0; font-size: 1.05rem; }
-.dd-head button { background: #fff; color: #123a5a; border: 0; border-radius: 4px; padding: .3rem .7rem; font: inherit; cursor: pointer; }
-.dd-body { padding: .6rem .9rem 1rem; }
-.dd-body dl { display: grid; grid-template-columns: max-content 1fr; gap: .25rem .8rem; margin: .4rem 0 .8rem; }
-.dd-body dt { font-weight: 600; color: #33414e; }
-.dd-body dd { margin: 0; overflow-wrap: anywhere; white-space: pre-line; }
-.dd-body h3 { font-size: .95rem; margin: .8rem 0 .3rem; }
-.dd-note { font-size: .8rem; color: #4f5b66; margin: 0 0 .3rem; }
-.dd-events { margin: 0; padding-left: 1.1rem; font-size: .88rem; }
-.dd-events li { padding: .1rem 0; }
-.dd-events .missed { color: #9b2a1c; font-weight: 600; }
-.dd-time { font-variant-numeric: tabular-nums; color: #33414e; }
-.dd-who { margin-top: .6rem; background: #e3ebf3; color: #123a5a; border: 1px solid #9ab; border-radius: 4px; padding: .3rem .7rem; font: inherit; cursor: pointer; }
-.dd-audit { width: 100%; border-collapse: collapse; font-size: .8rem; margin-top: .4rem; }
-.dd-audit th, .dd-audit td { text-align: left; border-bottom: 1px solid #dde3ea; padding: .2rem .3rem; vertical-align: top; }
-.dd-error { color: #a93226; }
-.dd-undo { margin-left: .4rem; background: #fff4e5; color: #7a3e00; border: 1px solid #b86e00; border-radius: 4px; padding: .1rem .5rem; font: inherit; font-size: .82rem; cursor: pointer; }
-.dd-undo[aria-disabled="true"] { cursor: progress; }
-.visit-list .vdet { flex: none; font-size: .75rem; padding: .1rem .4rem; }
-.dd-popup-open { margin-top: .4rem; font: inherit; font-size: .8rem; padding: .15rem .6rem; cursor: pointer; }
-`;
 
 export async function init(ctx) {
   const { api, state } = ctx;
   // Patient details are for coordinators (administrators and planners have no access).
   if (state.config?.principal?.role !== "coordinator") return;
-  const style = document.createElement("style");
-  style.textContent = STYLE;
-  document.head.appendChild(style);
+  await loadStylesheet("/static/map/dispatch-details.css");
 
   const dialog = document.createElement("dialog");
   dialog.className = "dd-dialog";

@@ -7,7 +7,7 @@
 // read is audited on the server), /day.gpx and /day.geojson (downloads). The panel draws on its
 // own source and layers, which leave the map when it closes.
 import { formatDistance, getLocale, hhmm, onChange } from "./i18n.js";
-import { distanceM, escapeHtml } from "./common.js";
+import { distanceM, escapeHtml, loadStylesheet } from "./common.js";
 
 const TEXT = {
   fr: {
@@ -91,51 +91,10 @@ const VISITS = "dh-visits";
 const PLAY_TICK_MS = 100;
 /** A whole day's trail plays in about this many ticks (15 s). */
 const PLAY_TICKS = 150;
-const STYLE = `
-.dh-open { margin: .6rem 0; }
-.dh-open button { font: inherit; font-weight: 600; width: 100%; padding: .35rem .7rem; border: 1px solid #6b7785; border-radius: 6px; background: #fff; color: #123a5a; cursor: pointer; min-height: 34px; text-align: left; }
-.dh-open button[aria-expanded="true"] { background: #e4eef8; border-color: #123a5a; }
-.dh-open p { font-size: .78rem; color: #4f5b66; margin: .2rem 0 0; }
-.dh-panel { position: absolute; left: .5rem; bottom: 2.2rem; z-index: 4; width: min(390px, calc(100% - 1rem)); max-height: calc(100% - 8rem); overflow-y: auto; background: #fff; border: 1px solid #99a3ad; border-radius: 8px; box-shadow: 0 2px 10px #0004; padding: .4rem .7rem .6rem; font-size: .85rem; }
-.dh-panel header { display: flex; align-items: flex-start; gap: .5rem; }
-.dh-panel h2 { font-size: 1rem; margin: .2rem 0 .3rem; flex: 1; }
-.dh-panel h2:focus { outline: none; }
-.dh-panel h2:focus-visible { outline: 3px solid #1a5fb4; }
-.dh-panel h3 { font-size: .9rem; margin: .6rem 0 .2rem; }
-.dh-panel button, .dh-panel select, .dh-panel input[type=date], .dh-panel a.dh-button { font: inherit; padding: .25rem .55rem; border: 1px solid #6b7785; border-radius: 4px; background: #f1f3f6; color: #1d2733; min-height: 32px; }
-.dh-panel button { cursor: pointer; }
-.dh-panel a.dh-button { display: inline-flex; align-items: center; text-decoration: none; background: #123a5a; border-color: #123a5a; color: #fff; }
-.dh-close { min-width: 32px; font-size: 1.1rem; line-height: 1; }
-.dh-row { display: grid; grid-template-columns: 1.4fr 1fr; gap: .5rem; }
-.dh-row label { display: flex; flex-direction: column; gap: .1rem; font-size: .8rem; }
-.dh-summary { margin: .4rem 0; min-height: 1.2em; }
-.dh-summary.error { color: #a93226; }
-.dh-player { display: grid; grid-template-columns: auto 1fr auto; gap: .5rem; align-items: center; margin: .3rem 0; }
-.dh-player[hidden] { display: none; }
-.dh-player input[type=range] { width: 100%; accent-color: #123a5a; min-height: 28px; }
-.dh-player output { font-variant-numeric: tabular-nums; font-weight: 600; font-size: 1rem; min-width: 3.2em; text-align: right; }
-.dh-visits { width: 100%; border-collapse: collapse; font-size: .8rem; }
-.dh-visits th, .dh-visits td { padding: .15rem .25rem; border-bottom: 1px solid #e4e8ee; text-align: left; vertical-align: top; }
-.dh-visits td.t, .dh-visits th.t { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.dh-visits button { padding: 0 .2rem; min-height: 24px; border: 1px solid transparent; background: none; font-weight: 600; text-align: left; }
-.dh-visits button:hover { border-color: #9ab; }
-.dh-visits .st { display: block; font-size: .72rem; color: #4f5b66; }
-.dh-visits .st.missed { color: #a93226; } .dh-visits .st.done { color: #1e6b43; }
-.dh-visits tr.dh-now { background: #fdf3d7; box-shadow: inset 4px 0 0 #b7791f; }
-.dh-actions { display: flex; flex-wrap: wrap; gap: .4rem; margin: .6rem 0 .2rem; }
-.dh-help { font-size: .75rem; color: #4f5b66; margin: .2rem 0 0; }
-@media (max-width: 600px) { .dh-panel { bottom: 1.6rem; max-height: calc(100% - 4.5rem); } }
-.dh-marker { width: 20px; height: 20px; border-radius: 50%; border: 4px solid #fff; box-shadow: 0 0 0 2px #123a5a, 0 1px 4px #0008; }
-`;
 
 export async function init(ctx) {
   const { map, api, container, state } = ctx;
-  if (!document.getElementById("dh-style")) {
-    const style = document.createElement("style");
-    style.id = "dh-style";
-    style.textContent = STYLE;
-    document.head.appendChild(style);
-  }
+  await loadStylesheet("/static/map/dispatch-history.css");
   const opener = document.createElement("section");
   opener.className = "dh-open";
   container.appendChild(opener);

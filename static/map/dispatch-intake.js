@@ -7,7 +7,7 @@
 // POST /api/visits/import/preview and /confirm. New visits reach the day's list through the
 // socket (the server publishes them); the page is never reloaded.
 import { getLocale, onChange } from "./i18n.js";
-import { distanceM, escapeHtml } from "./common.js";
+import { distanceM, escapeHtml, loadStylesheet } from "./common.js";
 
 const TEXT = {
   fr: {
@@ -231,51 +231,12 @@ function tr(key, vars = {}) {
 }
 
 const CARE_KINDS = ["nursing", "palliative", "geriatric", "other"];
-const STYLE = `
-.dispatch-intake [hidden], .in-review-panel[hidden] { display: none !important; }
-.dispatch-intake .in-suggest { list-style: none; margin: .2rem 0; padding: 0; }
-.dispatch-intake .in-suggest button { width: 100%; text-align: left; margin: .1rem 0; }
-.dispatch-intake .in-suggest .secondary { color: #4f5b66; font-size: .8rem; }
-.dispatch-intake .in-window { display: grid; grid-template-columns: 1fr 1fr auto; gap: .4rem; align-items: end; }
-.dispatch-intake .in-window label { margin-top: .2rem; }
-.in-review-panel { position: absolute; left: 0; right: 0; bottom: 0; z-index: 3; max-height: 48%; display: flex; flex-direction: column; background: #fff; border-top: 2px solid #123a5a; box-shadow: 0 -2px 8px rgba(0,0,0,.2); padding: .3rem .6rem .4rem; font-size: .85rem; color: #1d2733; }
-.in-review-panel h2 { font-size: .95rem; margin: .2rem 0; }
-.in-review-panel .in-head { display: flex; gap: .8rem; align-items: baseline; flex-wrap: wrap; }
-.in-review-panel .in-head p { margin: .2rem 0; flex: 1; }
-.in-review-panel button { font: inherit; padding: .25rem .7rem; border: 1px solid #6b7785; border-radius: 4px; background: #f1f3f6; color: #1d2733; cursor: pointer; min-height: 30px; }
-.in-review-panel button.primary { background: #123a5a; border-color: #123a5a; color: #fff; }
-.in-review-panel button:disabled { opacity: .55; cursor: not-allowed; }
-.in-review-panel .in-review-wrap { overflow: auto; flex: 1; min-height: 4rem; border: 1px solid #d3d9e0; border-radius: 4px; }
-.dispatch-intake .in-file { position: relative; display: flex; align-items: center; gap: .5rem; margin: .2rem 0; }
-.dispatch-intake .in-file input { position: absolute; left: 0; top: 0; width: 1px; height: 1px; opacity: 0; overflow: hidden; }
-.dispatch-intake .in-file-button { display: inline-block !important; margin: 0 !important; padding: .3rem .7rem; border: 1px solid #6b7785; border-radius: 4px; background: #f1f3f6; cursor: pointer; }
-.dispatch-intake .in-file input:focus-visible + .in-file-button { outline: 3px solid #123a5a; outline-offset: 2px; }
-.dispatch-intake .in-file-label { display: block; margin: .45rem 0 .1rem; font-size: .85rem; }
-.dispatch-intake .in-file-name { font-size: .8rem; color: #4f5b66; overflow-wrap: anywhere; }
-.dispatch-intake .dp-out.ok { color: #1e6b43; }
-table.in-review { border-collapse: collapse; width: 100%; font-size: .78rem; }
-.in-review th, .in-review td { border-bottom: 1px solid #e4e8ee; padding: .15rem .25rem; text-align: left; vertical-align: top; }
-.in-review thead th { position: sticky; top: 0; background: #f1f3f6; }
-.in-review tr.in-dup td { background: #fff4e0; }
-.in-review tr.in-bad td { background: #fdecea; }
-.in-review tr.in-current td { outline: 2px solid #123a5a; outline-offset: -2px; }
-.in-review td button { min-height: 28px; padding: .1rem .4rem; }
-.in-review .in-note { color: #7b1d14; }
-.dispatch-intake p.error, .dispatch-intake .dp-out.error, .in-review-panel .error { color: #a93226; }
-.intake-pin { width: 22px; height: 30px; cursor: grab; }
-.intake-pin svg { display: block; }
-`;
 
 export async function init(ctx) {
   const { map, api, container, state } = ctx;
   const role = state.config && state.config.principal ? state.config.principal.role : null;
   if (role !== "coordinator") return; // admins manage accounts, planners plan: no patients.
-  if (!document.getElementById("dispatch-intake-style")) {
-    const style = document.createElement("style");
-    style.id = "dispatch-intake-style";
-    style.textContent = STYLE;
-    document.head.appendChild(style);
-  }
+  await loadStylesheet("/static/map/dispatch-intake.css");
   const root = document.createElement("div");
   root.className = "dispatch-intake";
   container.appendChild(root);
@@ -350,7 +311,7 @@ export async function init(ctx) {
             <label for="in-pname">${tr("name")}</label><input id="in-pname" autocomplete="off" maxlength="200">
             <label for="in-phone">${tr("phone")}</label><input id="in-phone" type="tel" autocomplete="off" maxlength="40">
             <label for="in-access">${tr("access")}</label><input id="in-access" autocomplete="off" maxlength="2000">
-            <label for="in-notes">${tr("notes")}</label><textarea id="in-notes" rows="2" maxlength="2000" style="width:100%;font:inherit"></textarea>
+            <label for="in-notes">${tr("notes")}</label><textarea id="in-notes" rows="2" maxlength="2000"></textarea>
           </fieldset>
           <div class="dp-actions">
             <button id="in-save" type="submit" class="primary">${tr("save")}</button>

@@ -381,6 +381,12 @@ function focusTeam(teamId) {
 }
 
 // ---------------------------------------------------------------- panels
+/** Colours each `.swatch[data-color]` under `root` through CSSOM: the Content-Security-Policy
+ * allows no style attribute in HTML text. */
+function paintSwatches(root) {
+  for (const el of root.querySelectorAll(".swatch[data-color]")) el.style.background = el.dataset.color;
+}
+
 function renderTeams() {
   const list = document.getElementById("team-list");
   const teams = [...state.teams.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -396,12 +402,13 @@ function renderTeams() {
     if (pos && pos.battery_pct != null) details.push(t("battery", { n: Math.round(pos.battery_pct) }));
     const current = [...state.visits.values()].find((v) => v.team_id === team.id && (v.status === "in_progress" || v.status === "arrived"));
     if (current) details.push(t("team.current", { status: t(`status.${current.status}`), name: current.pseudonym }));
-    return `<li class="${presence}" data-team-id="${team.id}"><span class="swatch" style="background:${escapeHtml(teamColor(team))}"></span>`
+    return `<li class="${presence}" data-team-id="${team.id}"><span class="swatch" data-color="${escapeHtml(teamColor(team))}"></span>`
       // A button, so that the keyboard opens the team's day (dispatch-history.js) like a click.
       + `<button type="button" class="team-open name" data-team-id="${team.id}" title="${escapeHtml(team.name)}">${escapeHtml(team.name)}</button>`
       + `<span class="presence"title="${escapeHtml(age)}">${escapeHtml(t(`presence.${presence}`))}${age ? ` · ${escapeHtml(age)}` : ""}</span>`
       + `<span class="detail">${escapeHtml(details.join(" · "))}</span></li>`;
   }).join("");
+  paintSwatches(list);
   if (focused) {
     // Re-drawn every second: the keyboard stays on the same team.
     const again = list.querySelector(`button.team-open[data-team-id="${focused}"]`);
