@@ -263,9 +263,9 @@ def test_an_app_built_in_an_ordinary_process_serves_in_threading_mode(tmp_path: 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("served", ["gevent"], indirect=True)
 def test_dispatch_serve_runs_gevent_without_being_asked(served) -> None:  # type: ignore[no-untyped-def]
-    if served["kind"] != "gevent":
-        pytest.skip("the default only")
+    assert served["kind"] == "gevent"
     args = subprocess.run(
         ["ps", "-o", "args=", "-p", str(served["proc"].pid)],
         capture_output=True,
