@@ -309,7 +309,7 @@ def m0005_alerts(db: sqlite_utils.Database) -> None:
     """The alerts that need a coordinator's action (late, at risk, position unknown, visit
     dropped, visit missed), one row per alert key, with who acknowledged it and when, so that
     every coordinator sees the acknowledgement and it survives a restart of the server."""
-    db["alerts"].create(
+    db.table("alerts").create(
         {
             "key": str,
             "kind": str,
@@ -323,7 +323,7 @@ def m0005_alerts(db: sqlite_utils.Database) -> None:
         pk="key",
         not_null=["kind", "raised_at_s"],
     )
-    db["alerts"].create_index(["raised_at_s"])
+    db.table("alerts").create_index(["raised_at_s"])
 
 
 def m0006_visit_mandatory(db: sqlite_utils.Database) -> None:
@@ -337,7 +337,7 @@ def m0007_account_links(db: sqlite_utils.Database) -> None:
     password (activation of a new account, reset): an administrator never sets or sees another
     user's password. Only a hash of each link's token is kept; a link expires and works once."""
     db.execute("ALTER TABLE users ADD COLUMN email TEXT")
-    db["account_links"].create(
+    db.table("account_links").create(
         {
             "id": int,
             "user_id": int,
@@ -352,8 +352,8 @@ def m0007_account_links(db: sqlite_utils.Database) -> None:
         not_null=["user_id", "token_hash", "purpose", "created_at_s", "expires_at_s"],
         foreign_keys=[("user_id", "users", "id")],
     )
-    db["account_links"].create_index(["token_hash"], unique=True)
-    db["account_links"].create_index(["user_id"])
+    db.table("account_links").create_index(["token_hash"], unique=True)
+    db.table("account_links").create_index(["user_id"])
 
 
 def new_traccar_id() -> str:
