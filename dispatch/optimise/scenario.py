@@ -182,9 +182,10 @@ def nurse_homes(
         return []
     m = np.asarray(travel_time_s)
     visits = np.asarray(visit_locations)
+    bases = np.asarray(base_locations, dtype=np.intp)
     between = m[np.ix_(visits, visits)]
     reach = np.minimum(between, between.T) <= radius_s
-    covered = (m[np.ix_(base_locations, visits)] <= radius_s).any(axis=0)
+    covered = (m[np.ix_(bases, visits)] <= radius_s).any(axis=0)
     taken = np.zeros(len(visits), dtype=bool)
     homes: list[int] = []
     for _ in range(n):
