@@ -101,12 +101,15 @@ class Relaxed:
         self.m = m = problem.matrix(team.mode)
         loc0, t0 = start_state(team, prefix)
         self.ids: list[str | None] = [None]
-        locs, wins, dur = [loc0], [((t0, t0),)], [0]
+        locs, dur = [loc0], [0]
+        wins: list[Windows] = [((t0, t0),)]
         slots: list[Slot] = [[]]
+        self.locked = [True]
         for item in items:
             if isinstance(item, str):
                 v = by_id[item]
                 self.ids.append(item)
+                self.locked.append(v.locked_team_id is not None)
                 locs.append(v.location)
                 wins.append(windows_of(v))
                 dur.append(v.duration_s)
@@ -115,7 +118,6 @@ class Relaxed:
                 b = team.breaks[item]
                 slots[-1].append((b.earliest_start_s, b.latest_start_s, b.duration_s))
         self.ids.append(None)
-        self.locked = [True] + [by_id[i].locked_team_id is not None for i in self.ids[1:-1]]
         self.locked.append(True)
         locs.append(team.end_location)
         wins.append(((0, team.shift_end_s),))
