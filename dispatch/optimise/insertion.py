@@ -359,6 +359,7 @@ def insert_by_ejection(
         base_cost = current_cost(st)
         for k, slots in relaxed.fitting_without(visit).items():
             out = relaxed.ids[k]
+            assert out is not None  # places 1 to n are visits
             if by_id[out].mandatory:
                 continue
             items = [i for i in st.items if i != out]
