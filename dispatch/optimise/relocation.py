@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -41,6 +42,9 @@ DEPTHS = (2, 3, 4, 5, 6, 7)
 
 Chain = tuple[int, tuple[Insertion, ...]]
 """Total added cost, and the insertions to apply (each team's new route)."""
+
+_TeamKey = TypeVar("_TeamKey", bound=tuple[str | None, ...])
+"""A key of the memo's per-team caches: the team's id first."""
 
 
 @dataclass
@@ -75,7 +79,12 @@ class Memo:
         key = (state.team.id, visit.id)
         if key not in self.without:
             r = state.relaxed(problem)
-            self.without[key] = [(r.ids[k], fits) for k, fits in r.fitting_without(visit).items()]
+            fitting: list[tuple[str, list[int]]] = []
+            for k, fits in r.fitting_without(visit).items():
+                out = r.ids[k]
+                assert out is not None  # places 1 to n are visits
+                fitting.append((out, fits))
+            self.without[key] = fitting
         return self.without[key]
 
     def insertion(
@@ -112,13 +121,19 @@ class Memo:
 
     def changed(self, team_ids: set[str]) -> None:
         """Forget what the routes of ``team_ids`` changing makes stale."""
-        for cache in (self.slots, self.without, self.exact):
-            for key in [key for key in cache if key[0] in team_ids]:
-                del cache[key]
+        _forget_teams(self.slots, team_ids)
+        _forget_teams(self.without, team_ids)
+        _forget_teams(self.exact, team_ids)
         self.near.clear()
         self.places.clear()
         self.chains.clear()
         self._by_mode = None
+
+
+def _forget_teams(cache: dict[_TeamKey, Any], team_ids: set[str]) -> None:
+    """Drop the entries of ``cache`` whose key starts with one of ``team_ids``."""
+    for key in [key for key in cache if key[0] in team_ids]:
+        del cache[key]
 
 
 def _places_by_mode(
