@@ -301,6 +301,8 @@ def encode(
         for vt, ids in zip(vehicle_types, type_teams, strict=True)
     ]
     by_visit = {v.id: v for v in visits}
+    # PyVRP's stub (0.14) types a matrix as np.ndarray[int], which numpy reads as an array
+    # of shape "int" rather than of integers: no real array matches it.
     data = ProblemData(
         locations=locations,
         clients=clients,
@@ -339,10 +341,11 @@ def neighbours(enc: Encoded, params: Any) -> dict:
     data = enc.data
     if enc.min_cost is None or enc.duration is None:
         return compute_neighbours(data, params)
+    # The matrices' ignores: PyVRP's stub is wrong (see encode).
     one = data.replace(
         vehicle_types=[data.vehicle_type(0).replace(num_available=1, profile=0)],
-        distance_matrices=[enc.min_cost],
-        duration_matrices=[enc.duration],
+        distance_matrices=[enc.min_cost],  # type: ignore[list-item]
+        duration_matrices=[enc.duration],  # type: ignore[list-item]
     )
     return compute_neighbours(one, params)
 
