@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing import connection as mp_connection
-from typing import Any
+from typing import Any, Literal
 
 from dispatch.errors import SolverError
 from dispatch.optimise.insertion import (
@@ -30,6 +30,26 @@ from dispatch.optimise.relocation import serve_by_relocation
 from dispatch.optimise.schedule import Item, time_route
 
 Progress = Callable[[dict[str, Any]], None]
+#: A job sent to a search process: the arguments of :func:`_worker` after the pipe.
+_Job = tuple[
+    Problem,
+    list[str],
+    list[str],
+    float,
+    int,
+    dict[str, list[Item]] | None,
+    bool,
+    bool,
+    float | None,
+    "Finishing | None",
+]
+#: What a search process sends back: its progress (any number of times), then its routes and
+#: statistics, or the error that stopped it.
+_Message = (
+    tuple[Literal["progress"], dict[str, Any]]
+    | tuple[Literal["done"], dict[str, list[Item]], dict[str, Any]]
+    | tuple[Literal["error"], str]
+)
 #: Seconds the worker may overrun its budget (process start, model building) before it is killed.
 GRACE_S = 30.0
 _CTX: Any = None
@@ -128,7 +148,7 @@ class _ReportingStop:
 
     def __init__(
         self,
-        conn: Any,
+        conn: mp_connection.Connection[_Message, _Job],
         end: float,
         clock: Callable[[], float],
         t0: float,
@@ -163,7 +183,7 @@ class _ReportingStop:
 
 
 def _worker(
-    conn: Any,
+    conn: mp_connection.Connection[_Message, _Job],
     problem: Problem,
     visit_ids: list[str],
     team_ids: list[str],
@@ -234,7 +254,7 @@ def _worker(
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: mp_connection.Connection[_Message, _Job]) -> None:
     """A search process: run each job the parent sends (the arguments of :func:`_worker`
     after the pipe) until the pipe closes, keeping its memory from one to the next."""
     os.set_blocking(conn.fileno(), True)
@@ -280,6 +300,8 @@ class _Searcher:
     """A search process (running :func:`_serve`) and the parent's end of its pipe."""
 
     def __init__(self, ctx: Any) -> None:
+        self.conn: mp_connection.Connection[_Job, _Message]
+        child: mp_connection.Connection[_Message, _Job]
         self.conn, child = ctx.Pipe(duplex=True)
         # Under gevent's monkey-patching the pipe's sockets are non-blocking, and a large job
         # fails half-sent (BlockingIOError). Both ends block; the parent only reads after
@@ -426,6 +448,7 @@ def _run_ils(
         else:
             start = Solution.make_random(data, rng)
         if roomy:
+            assert wide_ls is not None  # roomy needs the wide lists
             # Built with the wide lists from the start rather than polished after a first
             # local search: each visit then meets the routes with room for it first.
             init = wide_ls(start, pm.cost_evaluator(), exhaustive=True)
@@ -433,6 +456,7 @@ def _run_ils(
         else:
             init = ls(start, pm.max_cost_evaluator(), exhaustive=True)
     elif roomy:
+        assert wide_ls is not None  # roomy needs the wide lists
         fallback = init if init.is_feasible() else None
         init = wide_ls(init, pm.cost_evaluator(), exhaustive=True)
         polished["start_s"] = round(time.perf_counter() - t, 3)
@@ -550,21 +574,21 @@ def run_worker(
                         )
                 continue
             for conn in ready:
-                k = pipes.index(conn)
+                k = next(i for i, pipe in enumerate(pipes) if pipe is conn)
                 try:
-                    kind, *payload = conn.recv()
+                    message = pipes[k].recv()
                 except (EOFError, OSError):
                     raise SolverError("the solver process stopped before answering") from None
-                if kind == "progress":
-                    latest[k] = payload[0]
+                if message[0] == "progress":
+                    latest[k] = message[1]
                     if progress is not None:
                         progress(_merged_progress(latest))
                     continue
                 answered.add(k)
-                if kind == "done":
-                    results[k] = (payload[0], payload[1])
+                if message[0] == "done":
+                    results[k] = (message[1], message[2])
                 else:
-                    raise SolverError(f"the solver failed: {payload[0]}")
+                    raise SolverError(f"the solver failed: {message[1]}")
     finally:
         # A process still searching would answer the next solve with this one's messages.
         for k, sr in enumerate(searchers):
