@@ -139,3 +139,26 @@ def test_haute_corse_service(haute_corse) -> None:  # type: ignore[no-untyped-de
         assert 0.3 * load.contract_h <= load.need_h <= min(load.contract_h, load.rostered_h)
     plan = generate(service.templates, (), MONDAY, 14)
     assert {o.key.template_id for o in plan.create} == {t.template_id for t in service.templates}
+
+
+def test_records_round_trip_through_json(service: DemoServices) -> None:
+    import json
+
+    from dispatch.care.recurrence import template_from_dict
+    from dispatch.care.rota import staff_from_dict
+
+    data = json.loads(json.dumps(service.to_dict()))
+    assert data["demo"] and data["start_day"] == MONDAY.isoformat()
+    for structure, raw in zip(service.structures, data["structures"], strict=True):
+        assert raw["demo"] and len(raw["patients"]) == len(structure.patients)
+        plans = [
+            template_from_dict({k: v for k, v in c.items() if k not in ("label", "demo")})
+            for c in raw["care_plans"]
+        ]
+        assert plans == structure.templates
+        staff = [
+            staff_from_dict({k: v for k, v in m.items() if k not in ("role", "demo")})
+            for m in raw["staff"]
+        ]
+        assert staff == [m.staff for m in structure.staff]
+        assert all(p["demo"] and p["pseudonym"].startswith("Patient ") for p in raw["patients"])

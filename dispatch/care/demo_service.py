@@ -110,6 +110,10 @@ class DemoCarePlan:
     label: str
     demo: bool = True
 
+    def to_dict(self) -> dict[str, Any]:
+        """The template's fields (read back by ``template_from_dict``), label and flag."""
+        return {**self.template.to_dict(), "label": self.label, "demo": self.demo}
+
 
 @dataclass(frozen=True)
 class DemoStaff:
@@ -118,6 +122,10 @@ class DemoStaff:
     staff: Staff
     role: str
     demo: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The staff fields (read back by ``staff_from_dict``), role and flag."""
+        return {**self.staff.to_dict(), "role": self.role, "demo": self.demo}
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,22 @@ class DemoStructure:
     def templates(self) -> list[VisitTemplate]:
         """The care-plan templates, ready for :func:`dispatch.care.generation.generate`."""
         return [p.template for p in self.care_plans]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the structure's fields, its patients, care plans and staff."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "base_name": self.base_name,
+            "base_lon": self.base_lon,
+            "base_lat": self.base_lat,
+            "commune": self.commune,
+            "places": self.places,
+            "demo": self.demo,
+            "patients": [p.to_dict() for p in self.patients],
+            "care_plans": [c.to_dict() for c in self.care_plans],
+            "staff": [m.to_dict() for m in self.staff],
+        }
 
 
 @dataclass(frozen=True)
@@ -189,6 +213,16 @@ class DemoServices:
     @property
     def staff(self) -> list[Staff]:
         return [m.staff for s in self.structures for m in s.staff]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: territory, seed, start day and the structures."""
+        return {
+            "territory": self.territory_id,
+            "seed": self.seed,
+            "start_day": self.start_day.isoformat(),
+            "demo": self.demo,
+            "structures": [s.to_dict() for s in self.structures],
+        }
 
     def travel_s(self, patient_id: int) -> int:
         """Estimated road time (s) a visit to ``patient_id`` adds to a round."""
