@@ -12,7 +12,7 @@ import shapely
 from api_world import make_world
 from test_routing_core import LAT0, LON0, grid_graph
 
-from dispatch.errors import RoutingError
+from dispatch.errors import RoutingError, ValidationError
 from dispatch.routing import Router
 
 
@@ -187,3 +187,33 @@ def test_snap_many_not_strict_gives_minus_one_for_a_pole(engine):
         Router(graph, engine=engine).snap_many([LON0, 0.0], [LAT0, -90.0])
     with pytest.raises(RoutingError, match="outside the territory Grille"):
         Router(graph, engine=engine, boundary=boundary, label="Grille").snap(0.0, -90.0)
+
+
+def test_email_addresses_are_checked_as_the_document_says() -> None:
+    """The API's e-mail addresses are plain name@host.tld; a host with a character no host
+    name has (``*``) was accepted by PATCH /api/users (schemathesis' negative data check)."""
+    import re
+
+    from dispatch.mail import ADDRESS_PATTERN, check_address
+    from dispatch.web.api_admin import USER_INPUT
+
+    assert USER_INPUT["properties"]["email"]["pattern"] == ADDRESS_PATTERN
+    good = ["marie@example.fr", "jean.dupont+ssiad@ch-bastia.corsica", "a}b=c/d@bh.at0v.dev"]
+    bad = [
+        "3zx}o=k/+d@bh.at0v.dev*",
+        "marie@example",
+        "marie@-example.fr",
+        "marie@exa_mple.fr",
+        ".marie@example.fr",
+        "ma..rie@example.fr",
+        "marie@@example.fr",
+        "Marie <marie@example.fr>",
+        "marie@example.fr.",
+    ]
+    for address in good:
+        assert check_address(address) == address
+        assert re.match(ADDRESS_PATTERN, address)
+    for address in bad:
+        assert not re.match(ADDRESS_PATTERN, address), address
+        with pytest.raises(ValidationError):
+            check_address(address)

@@ -28,7 +28,7 @@ from dispatch.errors import (
     ValidationError,
 )
 from dispatch.limits import RateLimiter
-from dispatch.mail import Mailer
+from dispatch.mail import ADDRESS_PATTERN, Mailer
 from dispatch.store.models import ROLES, shown
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import ID_QUERY, PAGE_PARAMS, operation, path_param, query_param
@@ -65,9 +65,8 @@ USER_INPUT = {
             "type": ["string", "null"],
             "format": "email",
             "maxLength": 254,
-            # A plain name@domain.tld: no quotes, comments, brackets or spaces (dispatch.mail).
-            "pattern": "^[^\\s<>,;\"'@()\\[\\]\\\\:]+@[^\\s<>,;\"'@()\\[\\]\\\\:]+"
-            "\\.[^\\s<>,;\"'@()\\[\\]\\\\:]+$",
+            # A plain name@host.tld, checked by the server with the same pattern (dispatch.mail).
+            "pattern": ADDRESS_PATTERN,
         },
         "active": {"type": "boolean"},
     },
