@@ -519,3 +519,35 @@ def test_hub_stays_quiet_while_the_storage_refuses_alerts_and_flags(caplog) -> N
         ]
     finally:
         hub.stop()
+
+
+def test_sweep_hooks_stay_quiet_once_the_store_is_closed(caplog) -> None:  # type: ignore[no-untyped-def]
+    """A server stopping closes its store while the hub's sweep may still run a hook (arrival
+    times): no traceback per sweep for that."""
+    import time as _time
+
+    from dispatch.live.hub import LiveHub
+    from dispatch.store.core import StoreClosedError
+
+    calls = []
+
+    def hook(_now: float) -> None:
+        calls.append(1)
+        raise StoreClosedError("the database is closed (the server is stopping): retry later")
+
+    class EmptyStore:
+        def __getattr__(self, name):  # type: ignore[no-untyped-def]
+            return lambda *_a, **_k: []
+
+    hub = LiveHub(EmptyStore(), lambda *_a: None, interval_s=0.01)
+    try:
+        with caplog.at_level("DEBUG"):
+            hub.add_sweep_hook(hook, every_s=0.01)
+            hub.start(sweep_s=60)
+            deadline = _time.monotonic() + 5
+            while len(calls) < 3 and _time.monotonic() < deadline:
+                _time.sleep(0.02)
+        assert len(calls) >= 3
+        assert not [r for r in caplog.records if "sweep hook failed" in r.getMessage()]
+    finally:
+        hub.stop()

@@ -445,7 +445,7 @@ def test_acknowledgements_hold_with_many_idle_map_sockets() -> None:
         teams=20,
         coordinators=2,
         rate=1.0,
-        duration_s=8.0,
+        duration_s=5.0,
         burst=1,
         load=1.0,
         load_s=0.0,
@@ -455,7 +455,7 @@ def test_acknowledgements_hold_with_many_idle_map_sockets() -> None:
     )
     steady = result["steady"]
     assert result["idle_sockets"] == 300
-    assert steady["errors"] == 0 and steady["stored"] == steady["sent"] == 160
+    assert steady["errors"] == 0 and steady["stored"] == steady["sent"] == 100
     assert steady["ack_ms"]["p50"] < 500, steady
 
 

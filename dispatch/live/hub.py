@@ -281,6 +281,8 @@ class LiveHub:
                     entry[2] = now_m + every_s
                 try:
                     hook(self.clock())
+                except (StoreClosedError, StorageUnavailableError):
+                    pass  # stopping, or the store already logged the outage: next sweep
                 except Exception:
                     log.exception("live sweep hook failed")
 
