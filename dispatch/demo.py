@@ -163,9 +163,9 @@ def _nearest_node(territory: Any, lons: np.ndarray, lats: np.ndarray) -> np.ndar
     return np.asarray(idx)
 
 
-def _addresses(territory: Any, lons: np.ndarray, lats: np.ndarray) -> list[str | None]:
+def nearest_addresses(territory: Any, lons: np.ndarray, lats: np.ndarray) -> list[str | None]:
     """The nearest OSM address within 150 m of each point (None where there is none)."""
-    if not territory.addresses:
+    if not territory.addresses or not len(lons):
         return [None] * len(lons)
     from scipy.spatial import cKDTree
 
@@ -242,7 +242,7 @@ def seed_demo(
     nearest_base = np.argmin(base_dist, axis=1)
     nodes = _nearest_node(territory, lons, lats)
     commune_idx = np.asarray(territory.node_commune)[nodes]
-    addresses = _addresses(territory, lons, lats)
+    addresses = nearest_addresses(territory, lons, lats)
     taken = np.zeros(len(points), dtype=bool)
 
     teams = []

@@ -42,6 +42,7 @@ from dispatch.care.generation import generate
 from dispatch.care.recurrence import LocalWindow, StaffWishes, VisitTemplate
 from dispatch.care.rota import Absence, CyclePattern, Gender, Shift, Staff, WeeklyPattern, works_on
 from dispatch.care.times import parse_day
+from dispatch.demo import nearest_addresses
 from dispatch.errors import ValidationError
 
 StructureKind = Literal["ssiad", "nursing_centre", "palliative_team"]
@@ -263,22 +264,6 @@ def _km(lons: np.ndarray, lats: np.ndarray, lon: float, lat: float) -> np.ndarra
     return np.asarray(np.hypot(x, y))
 
 
-def _addresses(territory: Any, lons: np.ndarray, lats: np.ndarray) -> list[str | None]:
-    """The nearest OSM address within 150 m of each point (None where there is none)."""
-    if not territory.addresses or not len(lons):
-        return [None] * len(lons)
-    from scipy.spatial import cKDTree
-
-    scale = math.cos(math.radians(float(np.mean(lats))))
-    pts = np.array([(a[2] * scale, a[3]) for a in territory.addresses])
-    dist, idx = cKDTree(pts).query(np.column_stack([lons * scale, lats]))
-    out: list[str | None] = []
-    for d, i in zip(dist, idx, strict=True):
-        number, street = territory.addresses[i][0], territory.addresses[i][1]
-        out.append(f"{number} {street}".strip() if d * 111_320 < 150 else None)
-    return out
-
-
 def _communes(territory: Any, lons: np.ndarray, lats: np.ndarray) -> list[str | None]:
     from scipy.spatial import cKDTree
 
@@ -473,7 +458,7 @@ def demo_services(territory: Any, *, seed: int = 0, start_day: dt.date | str) ->
 def _patients(
     b: _Builder, kind: StructureKind, territory: Any, lons: np.ndarray, lats: np.ndarray
 ) -> list[DemoPatient]:
-    addresses = _addresses(territory, lons, lats)
+    addresses = nearest_addresses(territory, lons, lats)
     communes = _communes(territory, lons, lats)
     # Ages: SSIAD patients are mostly over 75; the centre's patients are of all adult ages.
     age_lo, age_hi = {"ssiad": (65, 98), "nursing_centre": (25, 95), "palliative_team": (45, 95)}[
