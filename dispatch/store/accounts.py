@@ -94,10 +94,13 @@ class AccountsMixin:
         password: str | None = None,
         display_name: str | None = None,
         email: str | None = None,
+        structure_ids: list[int] | None = None,
     ) -> dict[str, Any]:
         """Create a user; a ``team_member`` must name its team. Returns the user (no hash).
 
-        ``email`` is where activation and password-reset links are sent."""
+        ``email`` is where activation and password-reset links are sent. ``structure_ids``:
+        the structures the user works for (None: a team member's team's structure, else the
+        only structure of the deployment; with several, they must be given)."""
         username = parse_username(username)
         email = check_address(email) if email is not None else None
         role = parse_role(role)
@@ -120,12 +123,18 @@ class AccountsMixin:
                 and not conn.execute("SELECT 1 FROM teams WHERE id = ?", (team_id,)).fetchone()
             ):
                 raise NotFoundError(f"team {team_id} does not exist")
+            members = _memberships(conn, structure_ids, team_id=team_id, username=username)
             cur = conn.execute(
                 "INSERT INTO users (username, display_name, role, team_id, password_hash, active,"
                 " created_at_s, email) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
                 (username, display_name or username, role, team_id, password_hash, now_s(), email),
             )
-            return int(cur.lastrowid or 0)
+            user_id = int(cur.lastrowid or 0)
+            conn.executemany(
+                "INSERT INTO user_structures (user_id, structure_id) VALUES (?, ?)",
+                [(user_id, structure_id) for structure_id in members],
+            )
+            return user_id
 
         return self.get_user(self.engine.write(job))
 
@@ -138,6 +147,7 @@ class AccountsMixin:
             raise NotFoundError(f"user {user_id} does not exist")
         user["has_password"] = row["password_hash"] is not None
         user["active"] = bool(user["active"])
+        user["structure_ids"] = user_structure_ids(self.engine, user_id)
         return user
 
     def find_user(self, username: str) -> dict[str, Any]:
@@ -703,7 +713,8 @@ class AccountsMixin:
             return None
         with self.engine.read() as conn:
             row = conn.execute(
-                "SELECT d.* FROM devices d JOIN teams t ON t.id = d.team_id"
+                "SELECT d.*, t.structure_id AS structure_id FROM devices d"
+                " JOIN teams t ON t.id = d.team_id"
                 " WHERE d.traccar_id = ? AND d.revoked_at_s IS NULL AND t.active = 1",
                 (traccar_id.strip(),),
             ).fetchone()
@@ -716,7 +727,8 @@ class AccountsMixin:
         """The live (not revoked) device holding ``token``, or None."""
         with self.engine.read() as conn:
             row = conn.execute(
-                "SELECT d.* FROM devices d JOIN teams t ON t.id = d.team_id"
+                "SELECT d.*, t.structure_id AS structure_id FROM devices d"
+                " JOIN teams t ON t.id = d.team_id"
                 " WHERE d.token_hash = ? AND d.revoked_at_s IS NULL AND t.active = 1",
                 (token_hash(token),),
             ).fetchone()
@@ -731,3 +743,39 @@ class AccountsMixin:
             )
         device["revoked"] = False
         return device
+
+
+def user_structure_ids(engine: Engine, user_id: int) -> list[int]:
+    """The structures a user works for (sorted): their memberships, plus their team's."""
+    with engine.read() as conn:
+        rows = conn.execute(
+            "SELECT structure_id FROM user_structures WHERE user_id = ?"
+            " UNION SELECT t.structure_id FROM users u JOIN teams t ON t.id = u.team_id"
+            " WHERE u.id = ?",
+            (user_id, user_id),
+        ).fetchall()
+    return sorted({int(r[0]) for r in rows})
+
+
+def _memberships(
+    conn: sqlite3.Connection, structure_ids: list[int] | None, *, team_id: int | None, username: str
+) -> list[int]:
+    """The structures a new user joins (see :meth:`AccountsMixin.add_user`)."""
+    known = [int(r[0]) for r in conn.execute("SELECT id FROM structures ORDER BY id")]
+    if structure_ids is None:
+        if team_id is not None:
+            row = conn.execute("SELECT structure_id FROM teams WHERE id = ?", (team_id,)).fetchone()
+            return [int(row[0])]
+        if len(known) == 1:
+            return known
+        raise ValidationError(
+            f"user {username}: give the structures this user works for (structure_ids);"
+            f" known structures: {', '.join(map(str, known))}"
+        )
+    wanted = sorted({parse_id(s, what="structure_id") for s in structure_ids})
+    missing = [s for s in wanted if s not in known]
+    if missing:
+        raise NotFoundError(f"structure {missing[0]} does not exist")
+    if not wanted:
+        raise ValidationError(f"user {username}: give at least one structure")
+    return wanted

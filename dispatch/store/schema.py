@@ -356,6 +356,202 @@ def m0007_account_links(db: sqlite_utils.Database) -> None:
     db.table("account_links").create_index(["user_id"])
 
 
+def m0008_structures_patients_staff(db: sqlite_utils.Database) -> None:
+    """Structures (organisations) sharing the deployment, their patients, care plans, staff,
+    absences and the consent-based sharing of a patient with another structure; visits
+    generated from care plans carry their occurrence so that generation is idempotent.
+
+    Every existing team, visit, plan and user moves into structure 1, « Structure par
+    défaut », which an administrator can rename.
+    """
+    db.table("structures").create(
+        {
+            "id": int,
+            "name": str,
+            "kind": str,  # see dispatch.store.models.STRUCTURE_KINDS
+            "finess": str,  # the FINESS number (9 characters), if known
+            "demo": int,
+            "created_at_s": float,
+            "updated_at_s": float,
+        },
+        pk="id",
+        not_null=["name", "kind"],
+        defaults={"demo": 0},
+    )
+    db.table("structures").create_index(["name"], unique=True)
+    now = time.time()
+    db.execute(
+        "INSERT INTO structures (id, name, kind, demo, created_at_s, updated_at_s)"
+        " VALUES (1, 'Structure par défaut', 'ssiad', 0, ?, ?)",
+        (now, now),
+    )
+    db.table("user_structures").create(
+        {"user_id": int, "structure_id": int},
+        pk=("user_id", "structure_id"),
+        foreign_keys=[("user_id", "users", "id"), ("structure_id", "structures", "id")],
+    )
+    db.execute("INSERT INTO user_structures (user_id, structure_id) SELECT id, 1 FROM users")
+    for table in ("teams", "visits", "plans"):
+        db.execute(f"ALTER TABLE {table} ADD COLUMN structure_id INTEGER NOT NULL DEFAULT 1")
+        db.execute(f"CREATE INDEX idx_{table}_structure_id ON {table} (structure_id)")
+    db.table("patients").create(
+        {
+            "id": int,
+            "structure_id": int,
+            "pseudonym": str,  # shown on shared screens
+            "family_name": str,
+            "given_name": str,
+            "birth_date": str,  # YYYY-MM-DD
+            "sex": str,  # female | male | other | unknown
+            "phone": str,
+            "address": str,
+            "commune": str,
+            "lon": float,
+            "lat": float,
+            "geocode_precision": str,  # housenumber | street | commune | manual
+            "pin_corrected": int,  # 1 when a coordinator moved the pin
+            "access_notes": str,  # door code, keys...
+            "referring_doctor": str,
+            "contacts": str,  # JSON [{name, relation, phone}]
+            "external_ids": str,  # JSON {system: value}, e.g. {"INS": "...", "HAD": "..."}
+            "status": str,  # admitted | discharged (a suspension is its own row)
+            "admitted_on": str,
+            "discharged_on": str,
+            "archived_at_s": float,  # set on discharge; the record is purged after retention
+            "purged_at_s": float,  # identity erased, pseudonym and dates kept
+            "demo": int,
+            "created_at_s": float,
+            "updated_at_s": float,
+        },
+        pk="id",
+        not_null=["structure_id", "pseudonym", "status"],
+        defaults={"status": "admitted", "demo": 0, "pin_corrected": 0, "contacts": "[]",
+                  "external_ids": "{}"},
+        foreign_keys=[("structure_id", "structures", "id")],
+    )
+    db.table("patients").create_index(["structure_id", "status"])
+    db.table("suspensions").create(
+        {
+            "id": int,
+            "patient_id": int,
+            "from_day": str,
+            "to_day": str,  # NULL: until further notice
+            "reason": str,  # hospitalisation | holiday | respite | other
+            "note": str,
+            "created_by": str,
+            "created_at_s": float,
+            "cancelled_at_s": float,
+        },
+        pk="id",
+        not_null=["patient_id", "from_day", "reason"],
+        foreign_keys=[("patient_id", "patients", "id")],
+    )
+    db.table("suspensions").create_index(["patient_id"])
+    db.table("care_plans").create(
+        {
+            "id": int,
+            "patient_id": int,
+            "structure_id": int,
+            "label": str,
+            "template": str,  # JSON: dispatch.care.recurrence.VisitTemplate.to_dict()
+            "active": int,
+            "demo": int,
+            "created_at_s": float,
+            "updated_at_s": float,
+        },
+        pk="id",
+        not_null=["patient_id", "structure_id", "template"],
+        defaults={"active": 1, "demo": 0},
+        foreign_keys=[("patient_id", "patients", "id"), ("structure_id", "structures", "id")],
+    )
+    db.table("care_plans").create_index(["patient_id"])
+    db.table("care_plans").create_index(["structure_id", "active"])
+    db.table("sharings").create(
+        {
+            "id": int,
+            "patient_id": int,
+            "structure_id": int,  # the structure allowed to read the patient's record
+            "consent_on": str,  # the day the patient (or their representative) consented
+            "purpose": str,
+            "recorded_by": str,
+            "created_at_s": float,
+            "revoked_at_s": float,
+        },
+        pk="id",
+        not_null=["patient_id", "structure_id", "consent_on"],
+        foreign_keys=[("patient_id", "patients", "id"), ("structure_id", "structures", "id")],
+    )
+    db.table("sharings").create_index(["structure_id", "patient_id"])
+    db.table("staff").create(
+        {
+            "id": int,
+            "structure_id": int,
+            "name": str,
+            "gender": str,  # female | male | NULL
+            "job": str,  # nurse | care_aide | doctor | psychologist | other
+            "skills": str,  # JSON list
+            "contract_h_per_week": float,
+            "rotas": str,  # JSON [dispatch.care.rota pattern .to_dict()]
+            "team_id": int,  # the person's own team (a team of one): their phone pairs to it
+            "user_id": int,  # their team-member account, if any
+            "active": int,
+            "demo": int,
+            "created_at_s": float,
+            "updated_at_s": float,
+        },
+        pk="id",
+        not_null=["structure_id", "name", "contract_h_per_week"],
+        defaults={"active": 1, "demo": 0, "skills": "[]", "rotas": "[]"},
+        foreign_keys=[
+            ("structure_id", "structures", "id"),
+            ("team_id", "teams", "id"),
+            ("user_id", "users", "id"),
+        ],
+    )
+    db.table("staff").create_index(["structure_id"])
+    db.table("team_members").create(
+        {"team_id": int, "staff_id": int},
+        pk=("team_id", "staff_id"),
+        foreign_keys=[("team_id", "teams", "id"), ("staff_id", "staff", "id")],
+    )
+    db.table("absences").create(
+        {
+            "id": int,
+            "staff_id": int,
+            "kind": str,  # leave | sickness | training
+            "from_day": str,
+            "to_day": str,
+            "part": str,  # JSON TimeRange for part of a day, NULL for whole days
+            "note": str,
+            "created_by": str,
+            "created_at_s": float,
+            "cancelled_at_s": float,
+        },
+        pk="id",
+        not_null=["staff_id", "kind", "from_day", "to_day"],
+        foreign_keys=[("staff_id", "staff", "id")],
+    )
+    db.table("absences").create_index(["staff_id"])
+    for column, kind in (
+        ("patient_id", "INTEGER"),
+        ("care_plan_id", "INTEGER"),
+        ("occurrence_key", "TEXT"),  # PLAN/YYYY-MM-DD/WINDOW, unique
+        ("fingerprint", "TEXT"),  # the occurrence's content when generated
+        ("start_epoch_s", "INTEGER"),  # start of the occurrence's window (UTC seconds)
+        ("hand_edited", "INTEGER NOT NULL DEFAULT 0"),
+        ("cancelled_by", "TEXT"),  # suspended | no_longer_planned: generation's own cancels
+        ("staff_count", "INTEGER NOT NULL DEFAULT 1"),
+        ("wishes", "TEXT"),  # JSON dispatch.care.recurrence.StaffWishes.to_dict()
+    ):
+        db.execute(f"ALTER TABLE visits ADD COLUMN {column} {kind}")
+    db.execute(
+        "CREATE UNIQUE INDEX idx_visits_occurrence_key ON visits (occurrence_key)"
+        " WHERE occurrence_key IS NOT NULL"
+    )
+    db.execute("CREATE INDEX idx_visits_patient_id ON visits (patient_id, day)")
+    db.execute("CREATE INDEX idx_visits_care_plan_id ON visits (care_plan_id)")
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -371,6 +567,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (5, "alerts", m0005_alerts),
     (6, "visit_mandatory", m0006_visit_mandatory),
     (7, "account_links", m0007_account_links),
+    (8, "structures_patients_staff", m0008_structures_patients_staff),
 ]
 
 

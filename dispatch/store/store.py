@@ -13,9 +13,13 @@ from dispatch.store.accounts import AccountsMixin
 from dispatch.store.alerts import AlertsMixin
 from dispatch.store.care import CareMixin
 from dispatch.store.core import Engine, create_private, now_s
+from dispatch.store.generated import GeneratedVisitsMixin
+from dispatch.store.patients import PatientsMixin
 from dispatch.store.plans import PlansMixin
 from dispatch.store.positions import PositionsMixin
 from dispatch.store.schema import MIGRATIONS, current_version, migrate
+from dispatch.store.staff import StaffMixin
+from dispatch.store.structures import StructuresMixin
 
 #: Old positions deleted per transaction by a purge at first; then sized so that one
 #: transaction takes about PURGE_CHUNK_S.
@@ -27,7 +31,17 @@ PURGE_CHUNK_S = 0.02
 PURGE_CHUNK_MIN, PURGE_CHUNK_MAX = 200, 50_000
 
 
-class Store(AccountsMixin, CareMixin, PositionsMixin, PlansMixin, AlertsMixin):
+class Store(
+    AccountsMixin,
+    CareMixin,
+    PositionsMixin,
+    PlansMixin,
+    AlertsMixin,
+    StructuresMixin,
+    PatientsMixin,
+    StaffMixin,
+    GeneratedVisitsMixin,
+):
     """The shared state of the service in one SQLite file (WAL, one writer thread).
 
     Parameters

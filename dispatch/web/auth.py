@@ -59,6 +59,9 @@ class Principal:
         ``"session"``, ``"bearer"``, ``"device"`` or ``"none"``.
     csrf_token
         The session's CSRF token (session callers only).
+    structure_ids
+        The structures whose patients, staff, teams, visits and plans the caller may see
+        (a device: its team's structure).
     """
 
     kind: str
@@ -68,6 +71,7 @@ class Principal:
     name: str = ""
     via: str = "none"
     csrf_token: str | None = None
+    structure_ids: tuple[int, ...] = ()
 
     @property
     def authenticated(self) -> bool:
@@ -87,6 +91,7 @@ class Principal:
             "role": self.role,
             "team_id": self.team_id,
             "name": self.name,
+            "structure_ids": list(self.structure_ids),
         }
 
 
@@ -118,6 +123,7 @@ def principal_from_user(
         name=user["username"],
         via=via,
         csrf_token=csrf_token,
+        structure_ids=tuple(user.get("structure_ids") or ()),
     )
 
 
@@ -137,6 +143,7 @@ def principal_from_token(store: Store, token: str | None) -> Principal | None:
             team_id=device["team_id"],
             name=device["label"] or f"device {device['id']}",
             via="device",
+            structure_ids=(int(device["structure_id"]),),
         )
     if token.startswith(USER_TOKEN_PREFIX):
         user = store.user_for_token(token)
