@@ -282,6 +282,11 @@ export function getLocale() {
   return locale;
 }
 
+/** Add a page's own texts ({fr: {...}, en: {...}}): each page module keeps its strings. */
+export function extend(texts) {
+  for (const lang of Object.keys(DICT)) Object.assign(DICT[lang], texts[lang] || {});
+}
+
 export function t(key, vars = {}) {
   const text = (DICT[locale] && DICT[locale][key]) || DICT.fr[key] || key;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
