@@ -12,7 +12,7 @@
 // imported if present and called as `init(ctx)` with ctx = {map, state, api, t, on(event, fn),
 // container, refresh(), arrivalOf(visitId), selectVisit(id), pickPlace(fn|null), teamName(id),
 // visitName(id)}. Local events: "snapshot", "live", "changes", "select-visit", "insert-visit".
-import { apply, formatAge, hhmm, onChange, t, toggle } from "./i18n.js";
+import { apply, extend, formatAge, hhmm, onChange, t, toggle } from "./i18n.js";
 import { api, ApiError, connectSocket, escapeHtml, serverNow, setCsrf, syncClock } from "./common.js";
 import { GLYPHS_URL, LABEL_LAYER_IDS, labelLayers } from "./basemap-style.js";
 
@@ -22,6 +22,14 @@ const ALERT_MAX = 200;
 const JOURNAL_MAX = 300;
 /** The roles that acknowledge alerts and open the management page. */
 const MANAGERS = ["coordinator", "admin"];
+/** Header links to the coordinators' other screens (ids of index.html's links): shown to
+ * coordinators only, since an admin manages accounts and sees no patient. */
+const COORDINATOR_LINKS = ["patients-link", "week-link"];
+
+extend({
+  fr: { "patients.link": "Patients", "week.link": "Semaine", "teams.structure": "{name} · {structure}" },
+  en: { "patients.link": "Patients", "week.link": "Week", "teams.structure": "{name} · {structure}" },
+});
 
 const state = {
   config: null,
@@ -835,6 +843,9 @@ async function main() {
   document.getElementById("territory-name").textContent = state.config.territory.name;
   const logout = document.getElementById("logout");
   if (state.config.principal && MANAGERS.includes(state.config.principal.role)) document.getElementById("admin-link").hidden = false;
+  if (state.config.principal && state.config.principal.role === "coordinator") {
+    for (const id of COORDINATOR_LINKS) document.getElementById(id).hidden = false;
+  }
   if (state.config.principal && state.config.principal.kind === "user") {
     logout.hidden = false;
     logout.addEventListener("click", async () => { try { await api("/api/session", { method: "DELETE", token: null }); } finally { setCsrf(null); location.reload(); } });
