@@ -22,6 +22,7 @@ from dispatch.store.core import now_s
 from dispatch.store.models import check_password, parse_id, parse_role, parse_username
 from dispatch.store.rows import Page, clamp_page, select_page, to_dict, where_clause
 from dispatch.store.schema import new_traccar_id
+from dispatch.store.structures import check_structure_ids, replace_memberships
 
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
@@ -175,7 +176,8 @@ class AccountsMixin:
         return Page([self.get_user(i) for i in ids], total=total, limit=limit, offset=offset)
 
     def update_user(self, user_id: int, **changes: Any) -> dict[str, Any]:
-        """Change ``role``, ``team_id``, ``display_name``, ``active``, ``email`` or ``password``."""
+        """Change ``role``, ``team_id``, ``display_name``, ``active``, ``email``, ``password``
+        or ``structure_ids`` (the structures the user works for)."""
         current = self.get_user(user_id)
         sets: dict[str, Any] = {}
         if "role" in changes:
@@ -205,13 +207,17 @@ class AccountsMixin:
             sets["password_hash"] = _hasher.hash(check_password(changes["password"]))
         if "email" in changes:
             sets["email"] = check_address(changes["email"]) if changes["email"] else None
-        unknown = set(changes) - {"role", "team_id", "display_name", "active", "password", "email"}
+        members = (
+            check_structure_ids(changes["structure_ids"]) if "structure_ids" in changes else None
+        )
+        known = {"role", "team_id", "display_name", "active", "password", "email", "structure_ids"}
+        unknown = set(changes) - known
         if unknown:
             raise ValidationError(
                 f"user: unknown field(s) {', '.join(sorted(unknown))}; "
-                "known: role, team_id, display_name, active, email, password"
+                f"known: {', '.join(sorted(known))}"
             )
-        if not sets:
+        if not sets and members is None:
             return current
 
         role_changed = "role" in sets and sets["role"] != current["role"]
@@ -224,15 +230,36 @@ class AccountsMixin:
                 ).fetchone()
             ):
                 raise NotFoundError(f"team {sets['team_id']} does not exist")
-            cols = ", ".join(f"{k} = ?" for k in sets)
-            conn.execute(f"UPDATE users SET {cols} WHERE id = ?", (*sets.values(), user_id))
+            if sets:
+                cols = ", ".join(f"{k} = ?" for k in sets)
+                conn.execute(f"UPDATE users SET {cols} WHERE id = ?", (*sets.values(), user_id))
+            structures_changed = False
+            if members is not None:
+                before = [
+                    int(r[0])
+                    for r in conn.execute(
+                        "SELECT structure_id FROM user_structures WHERE user_id = ?"
+                        " ORDER BY structure_id",
+                        (user_id,),
+                    )
+                ]
+                # Memberships decide which patients the user sees: a change ends the open
+                # sessions, as a change of role does (their pages hold what they may no
+                # longer see).
+                structures_changed = before != members
+                replace_memberships(conn, user_id, members)
             if "email" in sets:
                 # Links already sent went to the old address: they stop working.
                 conn.execute(
                     "UPDATE account_links SET used_at_s = ? WHERE user_id = ? AND used_at_s IS NULL",
                     (now_s(), user_id),
                 )
-            if sets.get("active") == 0 or "password_hash" in sets or role_changed:
+            if (
+                sets.get("active") == 0
+                or "password_hash" in sets
+                or role_changed
+                or structures_changed
+            ):
                 # Disabling, re-keying or changing role ends every open session.
                 conn.execute(
                     "UPDATE sessions SET revoked_at_s = ? WHERE user_id = ? AND revoked_at_s IS NULL",

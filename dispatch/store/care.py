@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from dispatch.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
@@ -18,6 +19,7 @@ from dispatch.store.models import (
     shown,
 )
 from dispatch.store.rows import Page, clamp_page, dumps, select_page, to_dict, where_clause
+from dispatch.store.structures import in_structures, scoped, structure_filter
 
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
@@ -29,8 +31,14 @@ MISSED_REASONS = ("absent", "refused", "hospitalised", "no_access", "other")
 VISIT_PUBLIC = (
     "id, day, pseudonym, care_kind, address, commune, lon, lat, duration_s, windows, skills,"
     " priority, mandatory, preferred_team_id, team_id, status, external_ref, demo, created_at_s,"
-    " updated_at_s"
+    " updated_at_s, structure_id, patient_id, care_plan_id, staff_count, hand_edited"
 )
+
+#: Who may see what: ``structures`` arguments are the caller's structures (None: unrestricted,
+#: for the CLI and system jobs). A row of another structure is answered as if it did not exist.
+Structures = Collection[int] | None
+#: The structure of records created without one (the one existing rows moved into).
+DEFAULT_STRUCTURE_ID = 1
 
 
 def _team_row(row: sqlite3.Row | None) -> dict[str, Any] | None:
@@ -45,9 +53,34 @@ def _visit_row(row: sqlite3.Row | None) -> dict[str, Any] | None:
     visit = to_dict(row)
     if visit is not None:
         visit["demo"] = bool(visit["demo"])
-        if "mandatory" in visit:
-            visit["mandatory"] = bool(visit["mandatory"])
+        for key in ("mandatory", "hand_edited"):
+            if key in visit:
+                visit[key] = bool(visit[key])
     return visit
+
+
+def _check_structure(conn: sqlite3.Connection, structure_id: int | None) -> int:
+    """The structure a new record goes into (it must exist)."""
+    structure_id = DEFAULT_STRUCTURE_ID if structure_id is None else int(structure_id)
+    if conn.execute("SELECT 1 FROM structures WHERE id = ?", (structure_id,)).fetchone() is None:
+        raise NotFoundError(f"structure {structure_id} does not exist")
+    return structure_id
+
+
+def _team_ids(conn: sqlite3.Connection, structure_id: int) -> set[int]:
+    """The teams of one structure (a visit is assigned or preferred to one of them only)."""
+    return {
+        int(r[0])
+        for r in conn.execute("SELECT id FROM teams WHERE structure_id = ?", (structure_id,))
+    }
+
+
+def _visit_structure(conn: sqlite3.Connection, visit_id: int, structures: Structures) -> int:
+    """The structure of a visit the caller may see (NotFoundError otherwise)."""
+    row = conn.execute("SELECT structure_id FROM visits WHERE id = ?", (visit_id,)).fetchone()
+    if row is None or not in_structures(row[0], structures):
+        raise NotFoundError(f"visit {visit_id} does not exist")
+    return int(row[0])
 
 
 class CareMixin:
@@ -94,11 +127,17 @@ class CareMixin:
 
     # -- teams ---------------------------------------------------------------------------------
     def add_team(
-        self, data: dict[str, Any], *, demo: bool = False, area: ServiceArea | None = None
+        self,
+        data: dict[str, Any],
+        *,
+        demo: bool = False,
+        area: ServiceArea | None = None,
+        structure_id: int | None = None,
     ) -> dict[str, Any]:
         """Create a team from API-style fields (see :func:`~dispatch.store.models.parse_team`).
 
-        ``area``: the served territory; a base outside it is refused.
+        ``area``: the served territory; a base outside it is refused. ``structure_id``: the
+        structure the team works for (default: the default structure).
         """
         row = parse_team(data)
         if area is not None:
@@ -109,13 +148,19 @@ class CareMixin:
                 raise ConflictError(
                     f"team {shown(row['name'])} already exists: choose another name"
                 )
+            structure = _check_structure(conn, structure_id)
             if not row.get("color"):
                 # A new team never takes the colour of an active team (the map tells them
                 # apart by it).
                 used = {r[0] for r in conn.execute("SELECT color FROM teams WHERE active = 1")}
                 row["color"] = free_team_color(used)
             now = now_s()
-            values = {**row, "skills": dumps(row["skills"]), "demo": int(demo)}
+            values = {
+                **row,
+                "skills": dumps(row["skills"]),
+                "demo": int(demo),
+                "structure_id": structure,
+            }
             values.update(created_at_s=now, updated_at_s=now)
             cols = ", ".join(values)
             marks = ", ".join("?" for _ in values)
@@ -126,23 +171,29 @@ class CareMixin:
 
         return self.get_team(self.engine.write(job))
 
-    def get_team(self, team_id: int) -> dict[str, Any]:
-        """A team by id (NotFoundError if none)."""
+    def get_team(self, team_id: int, *, structures: Structures = None) -> dict[str, Any]:
+        """A team by id (NotFoundError if none, or of a structure not in ``structures``)."""
         with self.engine.read() as conn:
             team = _team_row(
                 conn.execute("SELECT * FROM teams WHERE id = ?", (team_id,)).fetchone()
             )
-        if team is None:
+        if team is None or not in_structures(team["structure_id"], structures):
             raise NotFoundError(f"team {team_id} does not exist")
         return team
 
-    def find_team(self, name: str) -> dict[str, Any]:
+    def find_team(self, name: str, *, structures: Structures = None) -> dict[str, Any]:
         """A team by name (NotFoundError listing the known names if none)."""
+        where, args = structure_filter(structures)
         with self.engine.read() as conn:
-            row = conn.execute("SELECT * FROM teams WHERE name = ?", (name,)).fetchone()
+            row = conn.execute(
+                f"SELECT * FROM teams WHERE name = ? AND {where}", (name, *args)
+            ).fetchone()
             if row is None:
                 known = [
-                    r[0] for r in conn.execute("SELECT name FROM teams ORDER BY name LIMIT 20")
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT name FROM teams WHERE {where} ORDER BY name LIMIT 20", args
+                    )
                 ]
         if row is None:
             hint = (
@@ -159,10 +210,13 @@ class CareMixin:
         active: bool | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        structures: Structures = None,
     ) -> Page:
-        """Teams ordered by name."""
+        """Teams ordered by name (``structures``: of those structures only)."""
         limit, offset = clamp_page(limit, offset)
-        where, args = where_clause([("active = ?", None if active is None else int(active))])
+        where, args = scoped(
+            *where_clause([("active = ?", None if active is None else int(active))]), structures
+        )
         with self.engine.snapshot() as conn:
             total, rows = select_page(
                 conn,
@@ -176,11 +230,16 @@ class CareMixin:
         return Page([_team_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
     def update_team(
-        self, team_id: int, data: dict[str, Any], *, area: ServiceArea | None = None
+        self,
+        team_id: int,
+        data: dict[str, Any],
+        *,
+        area: ServiceArea | None = None,
+        structures: Structures = None,
     ) -> dict[str, Any]:
         """Change some fields of a team (``area``: a new base outside it is refused)."""
+        current = self.get_team(team_id, structures=structures)
         row = parse_team(data, partial=True)
-        current = self.get_team(team_id)
         if area is not None and ("base_lon" in row or "base_lat" in row):
             area.check(
                 row.get("base_lon", current["base_lon"]),
@@ -229,10 +288,15 @@ class CareMixin:
 
     # -- visits --------------------------------------------------------------------------------
     def add_visit(
-        self, data: dict[str, Any], *, demo: bool = False, area: ServiceArea | None = None
+        self,
+        data: dict[str, Any],
+        *,
+        demo: bool = False,
+        area: ServiceArea | None = None,
+        structure_id: int | None = None,
     ) -> dict[str, Any]:
         """Create one visit from API-style fields; returns its public view."""
-        return self.add_visits([data], demo=demo, area=area)[0]
+        return self.add_visits([data], demo=demo, area=area, structure_id=structure_id)[0]
 
     def add_visits(
         self,
@@ -241,10 +305,13 @@ class CareMixin:
         demo: bool = False,
         labels: list[str] | None = None,
         area: ServiceArea | None = None,
+        structure_id: int | None = None,
     ) -> list[dict[str, Any]]:
         """Create several visits in one transaction (all or none).
 
-        ``area``: the served territory; a visit outside it is refused.
+        ``area``: the served territory; a visit outside it is refused. ``structure_id``: the
+        structure the visits belong to (default: the default structure); their teams must be
+        of that structure.
         """
         rows = [
             parse_visit(item, label=labels[i] if labels else f"visit {i + 1}")
@@ -256,7 +323,8 @@ class CareMixin:
                 area.check(row["lon"], row["lat"], what=f"{label}: home")
 
         def job(conn: sqlite3.Connection) -> list[int]:
-            team_ids = {r[0] for r in conn.execute("SELECT id FROM teams")}
+            structure = _check_structure(conn, structure_id)
+            team_ids = _team_ids(conn, structure)
             ids = []
             now = now_s()
             for i, row in enumerate(rows):
@@ -270,7 +338,9 @@ class CareMixin:
                 )
                 for key in ("windows", "skills", "protected"):
                     values[key] = dumps(values[key])
-                values.update(demo=int(demo), created_at_s=now, updated_at_s=now)
+                values.update(
+                    demo=int(demo), created_at_s=now, updated_at_s=now, structure_id=structure
+                )
                 cols = ", ".join(values)
                 marks = ", ".join("?" for _ in values)
                 cur = conn.execute(
@@ -282,30 +352,34 @@ class CareMixin:
         ids = self.engine.write(job)
         return self.get_visits(ids)
 
-    def get_visits(self, ids: list[int]) -> list[dict[str, Any]]:
-        """Public views of several visits, in the order of ``ids`` (missing ids left out)."""
+    def get_visits(self, ids: list[int], *, structures: Structures = None) -> list[dict[str, Any]]:
+        """Public views of several visits, in the order of ``ids`` (missing ids, and those of
+        structures not in ``structures``, left out)."""
         found: dict[int, dict[str, Any]] = {}
+        scope, scope_args = structure_filter(structures)
         with self.engine.read() as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 marks = ", ".join("?" for _ in chunk)
                 for row in conn.execute(
-                    f"SELECT {VISIT_PUBLIC} FROM visits WHERE id IN ({marks})", chunk
+                    f"SELECT {VISIT_PUBLIC} FROM visits WHERE id IN ({marks}) AND {scope}",
+                    [*chunk, *scope_args],
                 ):
                     visit = _visit_row(row)
                     assert visit is not None
                     found[visit["id"]] = visit
         return [found[i] for i in ids if i in found]
 
-    def get_visit(self, visit_id: int) -> dict[str, Any]:
-        """The public view of a visit: pseudonym, place, duration, windows (no protected details)."""
+    def get_visit(self, visit_id: int, *, structures: Structures = None) -> dict[str, Any]:
+        """The public view of a visit: pseudonym, place, duration, windows (no protected
+        details). NotFoundError if none, or of a structure not in ``structures``."""
         with self.engine.read() as conn:
             visit = _visit_row(
                 conn.execute(
                     f"SELECT {VISIT_PUBLIC} FROM visits WHERE id = ?", (visit_id,)
                 ).fetchone()
             )
-        if visit is None:
+        if visit is None or not in_structures(visit["structure_id"], structures):
             raise NotFoundError(f"visit {visit_id} does not exist")
         return visit
 
@@ -318,16 +392,21 @@ class CareMixin:
         unassigned: bool = False,
         limit: int | None = None,
         offset: int | None = None,
+        structures: Structures = None,
     ) -> Page:
-        """Public views of visits, by day then first window start then id."""
+        """Public views of visits, by day then first window start then id (``structures``:
+        of those structures only)."""
         limit, offset = clamp_page(limit, offset)
-        where, args = where_clause(
-            [
-                ("day = ?", day),
-                ("team_id = ?", team_id),
-                ("team_id IS NULL", True if unassigned else None),
-                ("status = ?", status),
-            ]
+        where, args = scoped(
+            *where_clause(
+                [
+                    ("day = ?", day),
+                    ("team_id = ?", team_id),
+                    ("team_id IS NULL", True if unassigned else None),
+                    ("status = ?", status),
+                ]
+            ),
+            structures,
         )
         with self.engine.snapshot() as conn:
             total, rows = select_page(
@@ -343,12 +422,19 @@ class CareMixin:
         return Page([_visit_row(r) for r in rows], total=total, limit=limit, offset=offset)
 
     def update_visit(
-        self, visit_id: int, data: dict[str, Any], *, area: ServiceArea | None = None
+        self,
+        visit_id: int,
+        data: dict[str, Any],
+        *,
+        area: ServiceArea | None = None,
+        structures: Structures = None,
     ) -> dict[str, Any]:
         """Change some fields of a visit; ``protected`` details are merged key by key.
 
-        ``area``: a new place outside the served territory is refused.
+        ``area``: a new place outside the served territory is refused. ``structures``: a
+        visit of another structure does not exist; its teams must be of its structure.
         """
+        self.get_visit(visit_id, structures=structures)
         row = parse_visit(data, partial=True, label=f"visit {visit_id}")
         if area is not None and ("lon" in row or "lat" in row):
             current = self.get_visit(visit_id)
@@ -368,6 +454,7 @@ class CareMixin:
         clear_protected = "protected" in data and data["protected"] is None
 
         def job(conn: sqlite3.Connection) -> None:
+            structure = _visit_structure(conn, visit_id, structures)
             if protected_changes is not None or clear_protected:
                 found = conn.execute(
                     "SELECT protected FROM visits WHERE id = ?", (visit_id,)
@@ -384,7 +471,10 @@ class CareMixin:
             for key in ("preferred_team_id", "team_id"):
                 if (
                     row.get(key) is not None
-                    and not conn.execute("SELECT 1 FROM teams WHERE id = ?", (row[key],)).fetchone()
+                    and not conn.execute(
+                        "SELECT 1 FROM teams WHERE id = ? AND structure_id = ?",
+                        (row[key], structure),
+                    ).fetchone()
                 ):
                     raise NotFoundError(f"visit {visit_id}: {key} {row[key]} is not a team")
             cols = ", ".join(f"{k} = ?" for k in row)
@@ -415,6 +505,7 @@ class CareMixin:
         day: str | None = None,
         ip: str | None = None,
         detail: dict[str, Any] | None = None,
+        structures: Structures = None,
     ) -> dict[str, Any]:
         """The protected details of a visit, written to the audit log before being returned.
 
@@ -425,9 +516,10 @@ class CareMixin:
 
         def job(conn: sqlite3.Connection) -> dict[str, Any]:
             row = conn.execute(
-                "SELECT id, day, team_id, protected FROM visits WHERE id = ?", (visit_id,)
+                "SELECT id, day, team_id, protected, structure_id FROM visits WHERE id = ?",
+                (visit_id,),
             ).fetchone()
-            if row is None:
+            if row is None or not in_structures(row["structure_id"], structures):
                 raise NotFoundError(f"visit {visit_id} does not exist")
             if team_id is not None and row["team_id"] != team_id:
                 raise PermissionDeniedError(
@@ -439,7 +531,7 @@ class CareMixin:
                     " a team sees its patients' details on the day of the visit only"
                 )
             _audit(conn, actor, "visit.details.read", role, f"visit:{visit_id}", ip, detail)
-            return to_dict(row)["protected"] or {}  # type: ignore[index]
+            return json.loads(row["protected"] or "{}")  # type: ignore[no-any-return]
 
         # A denied read must be audited too, so the denial commits in its own job.
         try:
@@ -461,6 +553,7 @@ class CareMixin:
         *,
         actor: str,
         team_id: int | None = None,
+        structures: Structures = None,
     ) -> dict[str, Any]:
         """Record an arrival, check-in, check-out, missed visit or note; updates the visit status.
 
@@ -472,9 +565,9 @@ class CareMixin:
 
         def job(conn: sqlite3.Connection) -> tuple[int, bool]:
             visit = conn.execute(
-                "SELECT id, team_id, status FROM visits WHERE id = ?", (visit_id,)
+                "SELECT id, team_id, status, structure_id FROM visits WHERE id = ?", (visit_id,)
             ).fetchone()
-            if visit is None:
+            if visit is None or not in_structures(visit["structure_id"], structures):
                 raise NotFoundError(f"visit {visit_id} does not exist")
             if team_id is not None and visit["team_id"] != team_id:
                 raise PermissionDeniedError(f"visit {visit_id} is not in your team's round")
@@ -523,11 +616,16 @@ class CareMixin:
         return _event_row(stored)
 
     def list_visit_events(
-        self, visit_id: int, *, limit: int | None = None, offset: int | None = None
+        self,
+        visit_id: int,
+        *,
+        limit: int | None = None,
+        offset: int | None = None,
+        structures: Structures = None,
     ) -> Page:
         """Events of one visit in the order they were recorded."""
         limit, offset = clamp_page(limit, offset)
-        self.get_visit(visit_id)
+        self.get_visit(visit_id, structures=structures)
         with self.engine.snapshot() as conn:
             total = conn.execute(
                 "SELECT count(*) FROM visit_events WHERE visit_id = ?", (visit_id,)

@@ -26,6 +26,18 @@ TEAM_KINDS = (
     "dac",
     "other",
 )
+#: Kinds of structure (organisation) sharing a deployment: home nursing service (SSIAD),
+#: hospital at home (HAD), nursing centre, care-aide service (SAAD), mobile palliative team,
+#: mobile geriatric team, coordination support service (DAC).
+STRUCTURE_KINDS = (
+    "ssiad",
+    "had",
+    "nursing_centre",
+    "saad",
+    "palliative_team",
+    "geriatric_team",
+    "dac",
+)
 #: Kinds of care a visit needs.
 CARE_KINDS = ("nursing", "palliative", "geriatric", "other")
 #: Colours given to new teams, in order: the first one no active team uses (distinct on the
@@ -630,3 +642,36 @@ def check_password(value: Any) -> str:
     if len(value) > 1024:
         raise ValidationError("password must be at most 1024 characters long")
     return value
+
+
+STRUCTURE_FIELDS = {"name", "kind", "finess"}
+_FINESS = re.compile(r"^[0-9][0-9AB][0-9]{7}$")
+
+
+def parse_structure(data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """A structure's row from ``{name, kind, finess}`` (``partial``: only the fields given).
+
+    ``finess``: the 9-character FINESS number (digits; the 2nd may be A or B for Corsica),
+    empty or null for none.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("structure: send a JSON object {name, kind, finess}")
+    _unknown(data, STRUCTURE_FIELDS, label="structure")
+    row: dict[str, Any] = {}
+    if not partial or "name" in data:
+        name = _text(data.get("name"), what="structure: name", max_len=120, required=True)
+        row["name"] = name
+    if not partial or "kind" in data:
+        row["kind"] = _choice(data.get("kind"), STRUCTURE_KINDS, what="structure: kind")
+    if "finess" in data:
+        finess = data["finess"]
+        if finess is None or (isinstance(finess, str) and not finess.strip()):
+            row["finess"] = None
+        elif isinstance(finess, str) and _FINESS.match(finess.strip().upper()):
+            row["finess"] = finess.strip().upper()
+        else:
+            raise ValidationError(
+                f"structure: finess {shown(finess)} is not a FINESS number: 9 characters,"
+                " digits (2A or 2B for Corsica), e.g. 2B0001234"
+            )
+    return row

@@ -17,6 +17,7 @@ from dispatch.intake import confirm_rows, find_duplicates, preview_csv
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import DAY_QUERY, NOT_BLANK, operation, query_param
 from dispatch.web.rest import arg_day, arg_int, json_body, ok, publish, service_area
+from dispatch.web.scope import target_structure, visible_structures
 
 bp = Blueprint("api_intake", __name__)
 
@@ -114,7 +115,13 @@ OPENAPI_PATHS = {
                                 "visit": {"type": "object"},
                             },
                         },
-                    }
+                    },
+                    "structure_id": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 2**53,
+                        "description": "structure of the visits (if you work for several)",
+                    },
                 },
             },
             status=201,
@@ -183,7 +190,8 @@ def import_preview() -> ResponseReturnValue:
     store = get_store()
     default_day = arg_day()
     text = _csv_text()
-    teams = store.list_teams(limit=1000)
+    mine = visible_structures()
+    teams = store.list_teams(limit=1000, structures=mine)
     team_ids = {t["name"]: t["id"] for t in teams}
     geocoder = get_geocoder()
     rows = preview_csv(
@@ -194,7 +202,7 @@ def import_preview() -> ResponseReturnValue:
     for day in sorted(days):
         offset: int | None = 0
         while offset is not None:
-            page = store.list_visits(day=day, limit=1000, offset=offset)
+            page = store.list_visits(day=day, limit=1000, offset=offset, structures=mine)
             existing.extend(page)
             offset = page.next_offset
     if existing:  # flagged again, now against the stored visits too
@@ -208,6 +216,7 @@ def import_confirm() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
     body = json_body()
+    structure_id = target_structure(body.get("structure_id"), principal)
     visits, labels, errors = confirm_rows(body.get("rows"), geocoder=get_geocoder())
     if errors:
         raise ValidationError(
@@ -215,7 +224,9 @@ def import_confirm() -> ResponseReturnValue:
             " or leave them out",
             details=errors,
         )
-    created = store.add_visits(visits, labels=labels, area=service_area())
+    created = store.add_visits(
+        visits, labels=labels, area=service_area(), structure_id=structure_id
+    )
     store.audit(
         principal.actor,
         "visit.import",

@@ -26,6 +26,7 @@ from dispatch.web.openapi import (
     ws_pattern,
 )
 from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish, service_area
+from dispatch.web.scope import target_structure, visible_structures
 
 bp = Blueprint("api_teams", __name__)
 
@@ -74,7 +75,19 @@ OPENAPI_PATHS = {
             "Create a team",
             roles=("coordinator", "admin"),
             tags=["teams"],
-            body={**TEAM_INPUT, "required": ["name", "base_lon", "base_lat"]},
+            body={
+                **TEAM_INPUT,
+                "properties": {
+                    **TEAM_INPUT["properties"],  # type: ignore[dict-item]
+                    "structure_id": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": 2**53,
+                        "description": "one of yours (needed if you work for several)",
+                    },
+                },
+                "required": ["name", "base_lon", "base_lat"],
+            },
             status=201,
             response=TEAM_OUTPUT,
         ),
@@ -146,7 +159,9 @@ def list_teams() -> ResponseReturnValue:
     """Teams are visible to every signed-in role (names and bases are not patient data)."""
     limit, offset = page_args()
     active = arg_bool("active") if request.args.get("active") else None
-    page = get_store().list_teams(active=active, limit=limit, offset=offset)
+    page = get_store().list_teams(
+        active=active, limit=limit, offset=offset, structures=visible_structures()
+    )
     return paged(page, items=[_team_view(t) for t in page])
 
 
@@ -154,8 +169,10 @@ def list_teams() -> ResponseReturnValue:
 @require("coordinator")
 def create_team() -> ResponseReturnValue:
     store = get_store()
-    team = store.add_team(json_body(), area=service_area())
     principal = current_principal()
+    data = dict(json_body())
+    structure_id = target_structure(data.pop("structure_id", None), principal)
+    team = store.add_team(data, area=service_area(), structure_id=structure_id)
     store.audit(
         principal.actor,
         "team.create",
@@ -170,7 +187,7 @@ def create_team() -> ResponseReturnValue:
 @bp.get("/api/teams/<int:team_id>")
 @require()
 def get_team(team_id: int) -> ResponseReturnValue:
-    return ok(team=_team_view(get_store().get_team(team_id)))
+    return ok(team=_team_view(get_store().get_team(team_id, structures=visible_structures())))
 
 
 @bp.patch("/api/teams/<int:team_id>")
@@ -178,7 +195,7 @@ def get_team(team_id: int) -> ResponseReturnValue:
 def update_team(team_id: int) -> ResponseReturnValue:
     store = get_store()
     data = json_body()
-    team = store.update_team(team_id, data, area=service_area())
+    team = store.update_team(team_id, data, area=service_area(), structures=visible_structures())
     principal = current_principal()
     store.audit(
         principal.actor,
@@ -202,6 +219,7 @@ def pairing_link(code: str) -> str:
 def create_pairing(team_id: int) -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
+    store.get_team(team_id, structures=visible_structures(principal))
     pairing = store.create_pairing(
         team_id, created_by=principal.id if principal.kind == "user" else None
     )
@@ -243,7 +261,9 @@ def pairing_qr() -> ResponseReturnValue:
         raise ValidationError(f"format={shown(fmt)}: use svg or png")
     if not code or len(code) > 20:
         raise ValidationError("code is required: the pairing code, e.g. K7QD-3MZP")
-    if get_store().pairing_team(code) is None:
+    store = get_store()
+    team_id = store.pairing_team(code)
+    if team_id is None or not _visible_team(store, team_id):
         raise NotFoundError(
             f"pairing code {shown(code)} is unknown, expired or used: create a new one"
         )
@@ -253,6 +273,15 @@ def pairing_qr() -> ResponseReturnValue:
     return Response(
         qr_image(link, fmt=fmt), mimetype=mimetype, headers={"Cache-Control": "no-store"}
     )
+
+
+def _visible_team(store: Any, team_id: int) -> bool:
+    """True when the caller may see team ``team_id`` (one of their structures')."""
+    try:
+        store.get_team(team_id, structures=visible_structures())
+    except NotFoundError:
+        return False
+    return True
 
 
 def register(app: Flask, socketio: Any) -> None:

@@ -50,6 +50,7 @@ from dispatch.web.rest import (
     publish,
     service_area,
 )
+from dispatch.web.scope import target_structure, visible_structures
 
 bp = Blueprint("api_visits", __name__)
 
@@ -125,6 +126,8 @@ EVENT_INPUT = {
     "additionalProperties": False,
 }
 _VID = [path_param("visit_id")]
+#: A new record's structure: one of the caller's (needed when they work for several).
+STRUCTURE_ID = {"type": "integer", "minimum": 1, "maximum": 2**53}
 
 OPENAPI_PATHS = {
     "/api/visits": {
@@ -147,6 +150,10 @@ OPENAPI_PATHS = {
             tags=["visits"],
             body={
                 **VISIT_INPUT,
+                "properties": {
+                    **VISIT_INPUT["properties"],  # type: ignore[dict-item]
+                    "structure_id": STRUCTURE_ID,
+                },
                 "required": ["day", "pseudonym", "lon", "lat", "duration_s", "windows"],
             },
             status=201,
@@ -162,6 +169,9 @@ OPENAPI_PATHS = {
             params=[
                 query_param("day", DAY_QUERY, "day of rows without a day column"),
                 query_param("dry_run", BOOL_QUERY, "check only, store nothing"),
+                query_param(
+                    "structure_id", ID_QUERY, "structure of the visits (if you work for several)"
+                ),
             ],
             body={"type": "string", "minLength": 1},
             body_content_type="text/csv",
@@ -335,6 +345,7 @@ def list_visits() -> ResponseReturnValue:
         unassigned=unassigned,
         limit=limit,
         offset=offset,
+        structures=visible_structures(principal),
     )
     return paged(page, items=[visit_view(v, principal) for v in page])
 
@@ -344,7 +355,9 @@ def list_visits() -> ResponseReturnValue:
 def create_visit() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
-    visit = store.add_visit(json_body(), area=service_area())
+    data = dict(json_body())
+    structure_id = target_structure(data.pop("structure_id", None), principal)
+    visit = store.add_visit(data, area=service_area(), structure_id=structure_id)
     store.audit(
         principal.actor,
         "visit.create",
@@ -360,7 +373,7 @@ def create_visit() -> ResponseReturnValue:
 @require("coordinator", "planner", "team_member", admin=False)
 def get_visit(visit_id: int) -> ResponseReturnValue:
     principal = current_principal()
-    visit = get_store().get_visit(visit_id)
+    visit = get_store().get_visit(visit_id, structures=visible_structures(principal))
     _check_round(visit, principal)
     return ok(visit=visit_view(visit, principal))
 
@@ -371,7 +384,9 @@ def update_visit(visit_id: int) -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
     data = json_body()
-    visit = store.update_visit(visit_id, data, area=service_area())
+    visit = store.update_visit(
+        visit_id, data, area=service_area(), structures=visible_structures(principal)
+    )
     store.audit(
         principal.actor,
         "visit.update",
@@ -389,7 +404,9 @@ def update_visit(visit_id: int) -> ResponseReturnValue:
 def cancel_visit(visit_id: int) -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
-    visit = store.update_visit(visit_id, {"status": "cancelled"})
+    visit = store.update_visit(
+        visit_id, {"status": "cancelled"}, structures=visible_structures(principal)
+    )
     store.audit(
         principal.actor,
         "visit.cancel",
@@ -416,6 +433,7 @@ def visit_details(visit_id: int) -> ResponseReturnValue:
         day=_today() if member else None,
         ip=client_ip(),
         detail=_read_detail(principal),
+        structures=visible_structures(principal),
     )
     return ok(details=details)
 
@@ -464,7 +482,7 @@ def _actor_names(store: Any, actors: set[str]) -> dict[str, dict[str, Any]]:
 def visit_audit(visit_id: int) -> ResponseReturnValue:
     """Who read (or tried to read) this visit's details, changed it, and when."""
     store = get_store()
-    store.get_visit(visit_id)
+    store.get_visit(visit_id, structures=visible_structures())
     limit, offset = page_args()
     page = store.list_audit(target=f"visit:{visit_id}", limit=limit, offset=offset)
     names = _actor_names(store, {e["actor"] for e in page})
@@ -483,11 +501,13 @@ def list_events(visit_id: int) -> ResponseReturnValue:
     """Events of a visit; notes are patient details (no admins, reads audited)."""
     principal = current_principal()
     store = get_store()
-    visit = store.get_visit(visit_id)
+    visit = store.get_visit(visit_id, structures=visible_structures(principal))
     _check_round(visit, principal)
     _check_today(visit, principal)
     limit, offset = page_args()
-    page = store.list_visit_events(visit_id, limit=limit, offset=offset)
+    page = store.list_visit_events(
+        visit_id, limit=limit, offset=offset, structures=visible_structures(principal)
+    )
     with_notes = [e["id"] for e in page if e.get("note")]
     if with_notes:
         store.audit(
@@ -511,6 +531,7 @@ def add_event(visit_id: int) -> ResponseReturnValue:
         json_body(),
         actor=principal.actor,
         team_id=principal.team_id if principal.role == "team_member" else None,
+        structures=visible_structures(principal),
     )
     visit = store.get_visit(visit_id)
     if event["created"]:
@@ -683,7 +704,8 @@ def csv_rows_to_visits(
 def import_visits() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
-    teams = store.list_teams(limit=1000)
+    structure_id = target_structure(request.args.get("structure_id"), principal)
+    teams = store.list_teams(limit=1000, structures=[structure_id])
     team_ids = {t["name"]: t["id"] for t in teams}
     from dispatch.web.api_intake import get_geocoder
 
@@ -705,7 +727,9 @@ def import_visits() -> ResponseReturnValue:
         raise ValidationError("the CSV has a header but no visit rows")
     if arg_bool("dry_run"):
         return ok(imported=0, checked=len(visits), errors=[])
-    created = store.add_visits(visits, labels=labels, area=service_area())
+    created = store.add_visits(
+        visits, labels=labels, area=service_area(), structure_id=structure_id
+    )
     store.audit(
         principal.actor,
         "visit.import",
