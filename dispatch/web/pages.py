@@ -33,6 +33,7 @@ def index() -> ResponseReturnValue:
 @bp.get("/map")
 @bp.get("/phone")
 @bp.get("/admin")
+@bp.get("/week")
 def no_slash() -> ResponseReturnValue:
     from flask import request
 
@@ -49,6 +50,12 @@ def coordinator_map() -> ResponseReturnValue:
 def admin() -> ResponseReturnValue:
     """Management screens: teams and phones (coordinators), users (administrators)."""
     return _page("admin.html")
+
+
+@bp.get("/week/")
+def week() -> ResponseReturnValue:
+    """The coordinators' week: staff by day, hours against contracts, absences and their impact."""
+    return _page("week.html")
 
 
 @bp.get("/phone/")

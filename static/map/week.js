@@ -1,0 +1,1108 @@
+// The coordinator's week (/week/): a row per member of staff, a column per day, with the
+// shift, absence, visits and hours of each day and the week's hours against the contract; a
+// cell opens that day's round on the map. Staff are added and edited here (contract, rota),
+// absences entered with their impact shown before saving, and their replanning proposed.
+// Visits of the coming 14 days are generated from the care plans with one button.
+// French first, English complete; REST calls through common.js (session cookie and CSRF).
+import { api, ApiError, escapeHtml, setCsrf } from "/static/map/common.js";
+import { apply, extend, formatNumber, getLocale, onChange, t, toggle } from "/static/map/i18n.js";
+
+extend({
+  fr: {
+    "week.title": "Dispatch — semaine",
+    "week.brand": "Dispatch — semaine",
+    "week.nav.map": "Carte des équipes",
+    "week.nav.patients": "Patients",
+    "week.nav.label": "Choix de la semaine",
+    "week.heading": "Semaine du {from} au {to}",
+    "week.caption": "Personnel et jours de la semaine du {from} au {to} : horaires, absences, visites et heures ; dernière colonne, heures de la semaine comparées au contrat.",
+    "week.prev": "Semaine précédente",
+    "week.next": "Semaine suivante",
+    "week.current": "Cette semaine",
+    "week.pick": "Aller à la semaine du",
+    "week.staff.new": "Nouveau membre du personnel",
+    "week.absence.new": "Saisir une absence",
+    "week.generate": "Générer 14 jours",
+    "week.generate.hint": "Crée les visites des plans de soins pour les 14 prochains jours (sans doublon, les visites modifiées à la main sont gardées).",
+    "week.generate.running": "Génération des visites des 14 prochains jours…",
+    "week.generate.done": "Visites du {from} au {to} : {created} créée(s), {updated} mise(s) à jour, {unchanged} inchangée(s), {cancelled} annulée(s).",
+    "week.empty": "Aucun membre du personnel pour l'instant : ajoutez le premier avec « Nouveau membre du personnel ».",
+    "week.legend": "Chaque case mène à la tournée de ce jour sur la carte. Les heures de la semaine sont comparées au contrat : ▲ au-dessus, ▼ en dessous, ✓ dans le contrat (à une heure près).",
+    "week.loading": "Chargement de la semaine…",
+    "week.col.staff": "Personnel",
+    "week.col.hours": "Heures de la semaine",
+    "week.unassigned": "Visites sans équipe",
+    "week.unassigned.n.one": "{n} sans équipe",
+    "week.unassigned.n.other": "{n} sans équipe",
+    "week.unassigned.none": "aucune",
+    "week.unassigned.label": "{n} visite(s) sans équipe le {day} : voir la carte du jour",
+    "week.off": "Repos",
+    "week.visits.one": "{n} visite",
+    "week.visits.other": "{n} visites",
+    "week.hours": "{h} h",
+    "week.cell.label": "{name}, {day} : ",
+    "week.cell.open": "Tournée de {name}, {day}",
+    "week.hours.of": "{h} h / {c} h",
+    "week.hours.visits": "dont {h} h de visites",
+    "week.hours.over": "▲ {d} h au-dessus du contrat",
+    "week.hours.under": "▼ {d} h sous le contrat",
+    "week.hours.ok": "✓ dans le contrat",
+    "week.edit": "Modifier",
+    "week.edit.label": "Modifier {name}",
+    "week.absence": "Absence",
+    "week.absence.label": "Saisir une absence pour {name}",
+    "week.inactive": "retiré du planning",
+    "week.save": "Enregistrer",
+    "week.cancel": "Annuler",
+    "week.close": "Fermer",
+    "week.whoami": "{name} (coordination)",
+    "week.login.title": "Connexion coordinateur",
+    "week.login.failed": "Identifiant ou mot de passe incorrect.",
+    "week.login.role": "Cet écran est réservé aux coordinateurs.",
+    "week.error.server": "Refusé par le serveur : {error}",
+    "week.error.network": "Le serveur ne répond pas : réessayez dans un instant.",
+    "week.error.forbidden": "Votre rôle ne permet pas cette action.",
+    "job.nurse": "Infirmier·e",
+    "job.care_aide": "Aide-soignant·e",
+    "job.doctor": "Médecin",
+    "job.psychologist": "Psychologue",
+    "job.other": "Autre métier",
+    "gender.none": "Non précisé",
+    "gender.female": "Femme",
+    "gender.male": "Homme",
+    "staff.new": "Nouveau membre du personnel",
+    "staff.edit": "Modifier : {name}",
+    "staff.structure": "Structure",
+    "staff.name": "Nom",
+    "staff.job": "Métier",
+    "staff.gender": "Genre (vœux des patients)",
+    "staff.skills": "Compétences (séparées par des virgules)",
+    "staff.skills.hint": "Par exemple : hygiene, insulin, wound_care",
+    "staff.contract": "Contrat (heures par semaine)",
+    "staff.rota": "Roulement",
+    "staff.rota.weekly": "Jours fixes de la semaine",
+    "staff.rota.cycle": "Cycle : jours travaillés puis jours de repos",
+    "staff.rota.days": "Jours travaillés",
+    "staff.rota.on": "Jours travaillés",
+    "staff.rota.off": "Jours de repos",
+    "staff.rota.start": "À partir du",
+    "staff.rota.start.hint": "Pour un cycle, le premier jour travaillé du cycle.",
+    "staff.rota.kept": "Roulement actuel : {text}. Il reste tel quel tant que vous ne changez pas ces champs.",
+    "staff.rota.complex": "roulement sur mesure de {n} jours",
+    "staff.rota.weekly.text": "{days}, {shift}, depuis le {day}",
+    "staff.rota.cycle.text": "{on} jours travaillés, {off} de repos, {shift}, depuis le {day}",
+    "staff.shift.start": "Début de service",
+    "staff.shift.end": "Fin de service",
+    "staff.break.start": "Pause : début (facultatif)",
+    "staff.break.end": "Pause : fin",
+    "staff.absences": "Absences à venir",
+    "staff.absences.none": "Aucune absence à venir.",
+    "staff.absence.item": "{kind} du {from} au {to}",
+    "staff.absence.cancel": "Annuler l'absence",
+    "staff.absence.cancel.label": "Annuler l'absence : {text}",
+    "staff.absence.cancelled": "Absence annulée : {text}.",
+    "staff.created": "{name} ajouté·e au personnel.",
+    "staff.saved": "Modifications enregistrées : {name}.",
+    "staff.error.name": "Donnez le nom de la personne.",
+    "staff.error.contract": "Contrat : un nombre d'heures par semaine, de 0 à 80.",
+    "staff.error.days": "Cochez au moins un jour travaillé.",
+    "staff.error.cycle": "Cycle : au moins un jour travaillé et un jour de repos.",
+    "staff.error.start": "Donnez le jour où ce roulement commence.",
+    "staff.error.shift": "La fin de service doit venir après le début.",
+    "staff.error.break": "La pause doit avoir un début et une fin, dans les heures de service.",
+    "staff.error.skills": "Compétence « {skill} » : lettres minuscules, chiffres, _ ou - seulement.",
+    "wd.MO": "lundi", "wd.TU": "mardi", "wd.WE": "mercredi", "wd.TH": "jeudi", "wd.FR": "vendredi", "wd.SA": "samedi", "wd.SU": "dimanche",
+    "wds.MO": "lun.", "wds.TU": "mar.", "wds.WE": "mer.", "wds.TH": "jeu.", "wds.FR": "ven.", "wds.SA": "sam.", "wds.SU": "dim.",
+    "absence.title": "Saisir une absence",
+    "absence.staff": "Membre du personnel",
+    "absence.kind": "Motif",
+    "absence.from": "Du",
+    "absence.to": "Au (inclus)",
+    "absence.note": "Note (facultatif)",
+    "absence.save": "Enregistrer l'absence",
+    "absence.replan": "Proposer la réaffectation",
+    "absence.kind.leave": "Congé",
+    "absence.kind.sickness": "Maladie",
+    "absence.kind.training": "Formation",
+    "absence.checking": "Calcul des visites touchées…",
+    "absence.none": "Aucune visite n'est prévue pour cette personne sur ces jours.",
+    "absence.day": "{day} : {visits}",
+    "absence.need": "Choisissez la personne et les jours d'absence.",
+    "absence.order": "Le dernier jour d'absence doit venir après le premier.",
+    "absence.saved": "Absence enregistrée : {text}",
+    "absence.replan.running": "Recherche d'une réaffectation, jour par jour…",
+    "absence.replan.done": "Propositions prêtes : vérifiez chaque jour sur la carte, puis appliquez-les.",
+    "absence.replan.day": "{day} : {moved} réaffectée(s), {unassigned} sans équipe",
+    "absence.replan.open": "Vérifier sur la carte",
+    "absence.replan.open.label": "Vérifier la proposition du {day} sur la carte",
+    "absence.replan.none": "Aucune visite à réaffecter.",
+  },
+  en: {
+    "week.title": "Dispatch — week",
+    "week.brand": "Dispatch — week",
+    "week.nav.map": "Team map",
+    "week.nav.patients": "Patients",
+    "week.nav.label": "Choice of week",
+    "week.heading": "Week of {from} to {to}",
+    "week.caption": "Staff and days of the week of {from} to {to}: shifts, absences, visits and hours; last column, the week's hours against the contract.",
+    "week.prev": "Previous week",
+    "week.next": "Next week",
+    "week.current": "This week",
+    "week.pick": "Go to the week of",
+    "week.staff.new": "New staff member",
+    "week.absence.new": "Enter an absence",
+    "week.generate": "Generate 14 days",
+    "week.generate.hint": "Creates the care plans' visits for the coming 14 days (no duplicates; visits edited by hand are kept).",
+    "week.generate.running": "Generating the visits of the coming 14 days…",
+    "week.generate.done": "Visits from {from} to {to}: {created} created, {updated} updated, {unchanged} unchanged, {cancelled} cancelled.",
+    "week.empty": "No staff yet: add the first with “New staff member”.",
+    "week.legend": "Each cell opens that day's round on the map. The week's hours are compared with the contract: ▲ above, ▼ below, ✓ within the contract (to an hour).",
+    "week.loading": "Loading the week…",
+    "week.col.staff": "Staff",
+    "week.col.hours": "Week's hours",
+    "week.unassigned": "Visits without a team",
+    "week.unassigned.n.one": "{n} without a team",
+    "week.unassigned.n.other": "{n} without a team",
+    "week.unassigned.none": "none",
+    "week.unassigned.label": "{n} visit(s) without a team on {day}: see the day's map",
+    "week.off": "Day off",
+    "week.visits.one": "{n} visit",
+    "week.visits.other": "{n} visits",
+    "week.hours": "{h} h",
+    "week.cell.label": "{name}, {day}: ",
+    "week.cell.open": "{name}'s round, {day}",
+    "week.hours.of": "{h} h / {c} h",
+    "week.hours.visits": "of which {h} h of visits",
+    "week.hours.over": "▲ {d} h above the contract",
+    "week.hours.under": "▼ {d} h below the contract",
+    "week.hours.ok": "✓ within the contract",
+    "week.edit": "Edit",
+    "week.edit.label": "Edit {name}",
+    "week.absence": "Absence",
+    "week.absence.label": "Enter an absence for {name}",
+    "week.inactive": "off the planning",
+    "week.save": "Save",
+    "week.cancel": "Cancel",
+    "week.close": "Close",
+    "week.whoami": "{name} (coordination)",
+    "week.login.title": "Coordinator login",
+    "week.login.failed": "Wrong username or password.",
+    "week.login.role": "This screen is for coordinators.",
+    "week.error.server": "Refused by the server: {error}",
+    "week.error.network": "The server does not answer: try again in a moment.",
+    "week.error.forbidden": "Your role does not allow this action.",
+    "job.nurse": "Nurse",
+    "job.care_aide": "Care aide",
+    "job.doctor": "Doctor",
+    "job.psychologist": "Psychologist",
+    "job.other": "Other job",
+    "gender.none": "Not given",
+    "gender.female": "Woman",
+    "gender.male": "Man",
+    "staff.new": "New staff member",
+    "staff.edit": "Edit: {name}",
+    "staff.structure": "Structure",
+    "staff.name": "Name",
+    "staff.job": "Job",
+    "staff.gender": "Gender (patients' wishes)",
+    "staff.skills": "Skills (separated by commas)",
+    "staff.skills.hint": "For example: hygiene, insulin, wound_care",
+    "staff.contract": "Contract (hours per week)",
+    "staff.rota": "Rota",
+    "staff.rota.weekly": "Fixed days of the week",
+    "staff.rota.cycle": "Cycle: days on, then days off",
+    "staff.rota.days": "Days worked",
+    "staff.rota.on": "Days on",
+    "staff.rota.off": "Days off",
+    "staff.rota.start": "From",
+    "staff.rota.start.hint": "For a cycle, the first day on of the cycle.",
+    "staff.rota.kept": "Current rota: {text}. It stays as it is unless you change these fields.",
+    "staff.rota.complex": "custom rota of {n} days",
+    "staff.rota.weekly.text": "{days}, {shift}, since {day}",
+    "staff.rota.cycle.text": "{on} days on, {off} off, {shift}, since {day}",
+    "staff.shift.start": "Shift start",
+    "staff.shift.end": "Shift end",
+    "staff.break.start": "Break: start (optional)",
+    "staff.break.end": "Break: end",
+    "staff.absences": "Coming absences",
+    "staff.absences.none": "No coming absence.",
+    "staff.absence.item": "{kind} from {from} to {to}",
+    "staff.absence.cancel": "Cancel the absence",
+    "staff.absence.cancel.label": "Cancel the absence: {text}",
+    "staff.absence.cancelled": "Absence cancelled: {text}.",
+    "staff.created": "{name} added to the staff.",
+    "staff.saved": "Changes saved: {name}.",
+    "staff.error.name": "Give the person's name.",
+    "staff.error.contract": "Contract: a number of hours per week, from 0 to 80.",
+    "staff.error.days": "Tick at least one day worked.",
+    "staff.error.cycle": "Cycle: at least one day on and one day off.",
+    "staff.error.start": "Give the day this rota starts.",
+    "staff.error.shift": "The shift must end after it starts.",
+    "staff.error.break": "A break needs a start and an end, within the shift.",
+    "staff.error.skills": "Skill “{skill}”: lower-case letters, digits, _ or - only.",
+    "wd.MO": "Monday", "wd.TU": "Tuesday", "wd.WE": "Wednesday", "wd.TH": "Thursday", "wd.FR": "Friday", "wd.SA": "Saturday", "wd.SU": "Sunday",
+    "wds.MO": "Mon", "wds.TU": "Tue", "wds.WE": "Wed", "wds.TH": "Thu", "wds.FR": "Fri", "wds.SA": "Sat", "wds.SU": "Sun",
+    "absence.title": "Enter an absence",
+    "absence.staff": "Staff member",
+    "absence.kind": "Reason",
+    "absence.from": "From",
+    "absence.to": "To (included)",
+    "absence.note": "Note (optional)",
+    "absence.save": "Save the absence",
+    "absence.replan": "Propose a replanning",
+    "absence.kind.leave": "Leave",
+    "absence.kind.sickness": "Sickness",
+    "absence.kind.training": "Training",
+    "absence.checking": "Counting the visits affected…",
+    "absence.none": "No visit is planned for this person on these days.",
+    "absence.day": "{day}: {visits}",
+    "absence.need": "Choose the person and the days of absence.",
+    "absence.order": "The last day of absence must come after the first.",
+    "absence.saved": "Absence saved: {text}",
+    "absence.replan.running": "Looking for a replanning, day by day…",
+    "absence.replan.done": "Proposals ready: check each day on the map, then apply them.",
+    "absence.replan.day": "{day}: {moved} reassigned, {unassigned} without a team",
+    "absence.replan.open": "Check on the map",
+    "absence.replan.open.label": "Check the proposal of {day} on the map",
+    "absence.replan.none": "No visit to reassign.",
+  },
+});
+
+const WEEKDAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
+const JOBS = ["nurse", "care_aide", "doctor", "psychologist", "other"];
+const GENDERS = ["", "female", "male"];
+const ABSENCE_KINDS = ["leave", "sickness", "training"];
+const SKILL_RE = /^[a-z0-9_-]+$/;
+/** Hours within this much of the contract count as "within the contract". */
+const CONTRACT_SLACK_H = 1;
+const IMPACT_DELAY_MS = 250;
+const GENERATE_DAYS = 14;
+
+const state = {
+  me: null,
+  today: null, // the rounds' day (server)
+  from: null, // Monday of the week shown
+  week: null, // GET /api/week answer
+  staff: [], // GET /api/staff items
+  structures: [],
+  editing: null, // staff member being edited, null for a new one
+  rotaTouched: false,
+  absence: null, // {staffId, absence, impact, body} of the absence dialog
+  impactSeq: 0,
+};
+
+// ------------------------------------------------------------------ small helpers
+function $(id) {
+  return document.getElementById(id);
+}
+
+function localeTag() {
+  return getLocale() === "en" ? "en-GB" : "fr-FR";
+}
+
+function plural(key, n, vars = {}) {
+  const form = new Intl.PluralRules(getLocale()).select(n) === "one" ? "one" : "other";
+  return t(`${key}.${form}`, { n, ...vars });
+}
+
+function addDays(day, n) {
+  const d = new Date(`${day}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+function mondayOf(day) {
+  const d = new Date(`${day}T12:00:00Z`);
+  return addDays(day, -((d.getUTCDay() + 6) % 7));
+}
+
+function weekdayOf(day) {
+  return WEEKDAYS[(new Date(`${day}T12:00:00Z`).getUTCDay() + 6) % 7];
+}
+
+function isDay(text) {
+  return typeof text === "string" && /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(`${text}T12:00:00Z`));
+}
+
+/** "jeudi 10 décembre" / "Thursday 10 December" (with the year when asked). */
+function dayText(day, { year = false, short = false } = {}) {
+  const options = short ? { weekday: "short", day: "numeric", month: "short" } : { weekday: "long", day: "numeric", month: "long" };
+  if (year) options.year = "numeric";
+  return new Date(`${day}T12:00:00Z`).toLocaleDateString(localeTag(), { timeZone: "UTC", ...options });
+}
+
+function hoursText(h) {
+  return formatNumber(Math.round((h || 0) * 10) / 10, { maximumFractionDigits: 1 });
+}
+
+/** "07:00" from seconds since midnight or from "07:00" itself. */
+function clock(value) {
+  if (value == null) return "";
+  if (typeof value === "string") return value.slice(0, 5);
+  const s = Math.round(value);
+  return `${String(Math.floor(s / 3600)).padStart(2, "0")}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}`;
+}
+
+function shiftText(shift) {
+  if (!shift) return "";
+  if (typeof shift === "string") return shift.replace("-", "–");
+  if (shift.shift) return String(shift.shift).replace("-", "–");
+  return `${clock(shift.start ?? shift.start_s)}–${clock(shift.end ?? shift.end_s)}`;
+}
+
+function count(value) {
+  return Array.isArray(value) ? value.length : Number(value) || 0;
+}
+
+function errorText(err) {
+  if (err instanceof ApiError) {
+    if (err.status === 403) return t("week.error.forbidden");
+    return t("week.error.server", { error: err.message });
+  }
+  return t("week.error.network");
+}
+
+/** Messages on screen, kept as functions so that they follow a change of language. */
+const shown = new Map();
+function show(el, message) {
+  if (message) shown.set(el, message);
+  else shown.delete(el);
+  el.textContent = message ? message() : "";
+}
+function reshow() {
+  for (const [el, message] of shown) el.textContent = message();
+}
+function say(el, message) {
+  show(el, null);
+  // Written a moment later so that screen readers announce a repeated message too.
+  setTimeout(() => show(el, message), 30);
+}
+
+// ------------------------------------------------------------------ login
+async function whoami() {
+  try {
+    const reply = await api("/api/session", { token: null });
+    if (reply.csrf_token) setCsrf(reply.csrf_token);
+    return reply.user;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return null;
+    throw err;
+  }
+}
+
+function login() {
+  const dialog = $("login");
+  const form = $("login-form");
+  if (!dialog.open) dialog.showModal();
+  return new Promise((resolve) => {
+    const submit = async (e) => {
+      e.preventDefault();
+      const data = Object.fromEntries(new FormData(form));
+      try {
+        const reply = await api("/api/session", { method: "POST", body: data, token: null, csrf: false });
+        setCsrf(reply.csrf_token);
+        form.removeEventListener("submit", submit);
+        form.reset();
+        show($("login-error"), null);
+        dialog.close();
+        resolve(reply.user);
+      } catch (err) {
+        show($("login-error"), () => (err instanceof ApiError && err.status !== 429 ? t("week.login.failed") : errorText(err)));
+      }
+    };
+    form.addEventListener("submit", submit);
+  });
+}
+
+let relogin = null;
+/** A REST call of the page; when the session has ended, the login dialog comes back and the
+ * call is made again once the same person has logged in (another person: the page restarts). */
+async function call(path, options = {}) {
+  try {
+    return await api(path, { token: null, ...options });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401 || !state.me) throw err;
+    if (!relogin) relogin = login().finally(() => { relogin = null; });
+    const me = await relogin;
+    if (!me || me.id !== state.me.id) {
+      location.reload();
+      throw err;
+    }
+    return api(path, { token: null, ...options });
+  }
+}
+
+async function logout() {
+  try {
+    await api("/api/session", { method: "DELETE", token: null });
+  } finally {
+    setCsrf(null);
+    location.reload();
+  }
+}
+
+// ------------------------------------------------------------------ the week
+function weekDays() {
+  if (state.week && Array.isArray(state.week.days) && state.week.days.length) return state.week.days;
+  return Array.from({ length: 7 }, (_, i) => addDays(state.from, i));
+}
+
+function mapLink(day, teamId) {
+  const params = new URLSearchParams({ day });
+  if (teamId != null) params.set("team", String(teamId));
+  return `/map/?${params}`;
+}
+
+async function loadWeek() {
+  say($("status"), () => t("week.loading"));
+  const [week, staff] = await Promise.all([
+    call(`/api/week?${new URLSearchParams({ from: state.from, days: "7" })}`),
+    call("/api/staff"),
+  ]);
+  state.week = week;
+  state.staff = staff.items || staff.staff || [];
+  show($("status"), null);
+  renderWeek();
+}
+
+async function goTo(day, { focus = null } = {}) {
+  state.from = mondayOf(day);
+  $("week-day").value = state.from;
+  history.replaceState(null, "", `/week/?${new URLSearchParams({ from: state.from })}`);
+  renderHeading();
+  try {
+    await loadWeek();
+  } catch (err) {
+    say($("status"), () => errorText(err));
+  }
+  if (focus) $(focus).focus();
+}
+
+function renderHeading() {
+  const days = weekDays();
+  const vars = { from: dayText(days[0]), to: dayText(days[days.length - 1], { year: true }) };
+  $("week-h").textContent = t("week.heading", vars);
+  $("week-caption").textContent = t("week.caption", vars);
+}
+
+function contractState(row) {
+  const contract = Number(row.contract_h_per_week) || 0;
+  const hours = Number(row.rostered_h) || 0;
+  const diff = hours - contract;
+  if (diff > CONTRACT_SLACK_H) return { key: "over", text: t("week.hours.over", { d: hoursText(diff) }) };
+  if (diff < -CONTRACT_SLACK_H) return { key: "under", text: t("week.hours.under", { d: hoursText(-diff) }) };
+  return { key: "ok", text: t("week.hours.ok") };
+}
+
+function cellHtml(row, cell) {
+  const parts = [];
+  if (cell.absence) {
+    parts.push(`<span class="absence ${escapeHtml(cell.absence.kind)}">${escapeHtml(t(`absence.kind.${cell.absence.kind}`))}</span>`);
+  }
+  if (cell.shift) parts.push(`<span class="shift">${escapeHtml(shiftText(cell.shift))}</span>`);
+  else if (!cell.absence) parts.push(`<span class="off">${escapeHtml(t("week.off"))}</span>`);
+  const visits = count(cell.visits);
+  if (visits || cell.shift) parts.push(`<span class="visits${visits ? "" : " none"}">${escapeHtml(plural("week.visits", visits))}</span>`);
+  if (cell.hours) parts.push(`<span class="hours">${escapeHtml(t("week.hours", { h: hoursText(cell.hours) }))}</span>`);
+  const inner = parts.join("");
+  const teamId = cell.team_id ?? row.team_id;
+  const classes = ["cell", cell.absence ? "is-absent" : cell.shift ? "is-on" : "is-off"];
+  if (cell.day === state.today) classes.push("today");
+  if (teamId == null) return `<td class="${classes.join(" ")}"><div class="cell-body">${inner}</div></td>`;
+  const label = t("week.cell.open", { name: row.name, day: dayText(cell.day) });
+  return `<td class="${classes.join(" ")}"><a class="cell-body" href="${escapeHtml(mapLink(cell.day, teamId))}" title="${escapeHtml(label)}">`
+    + `<span class="visually-hidden">${escapeHtml(t("week.cell.label", { name: row.name, day: dayText(cell.day) }))}</span>${inner}</a></td>`;
+}
+
+function renderWeek() {
+  renderHeading();
+  const days = weekDays();
+  $("week-head").innerHTML = `<th scope="col" class="who">${escapeHtml(t("week.col.staff"))}</th>`
+    + days.map((day) => `<th scope="col" class="${day === state.today ? "today" : ""}"><span class="wd">${escapeHtml(t(`wds.${weekdayOf(day)}`))}</span> `
+      + `<span class="dm">${escapeHtml(new Date(`${day}T12:00:00Z`).toLocaleDateString(localeTag(), { timeZone: "UTC", day: "numeric", month: "short" }))}</span></th>`).join("")
+    + `<th scope="col" class="total">${escapeHtml(t("week.col.hours"))}</th>`;
+  const rows = (state.week && state.week.staff) || [];
+  const byId = new Map(state.staff.map((s) => [s.id, s]));
+  $("week-body").innerHTML = rows.map((row) => {
+    const cells = new Map((row.cells || []).map((c) => [c.day, c]));
+    const member = byId.get(row.id);
+    const contract = contractState(row);
+    const job = row.job || (member && member.job);
+    return `<tr data-staff-id="${row.id}">`
+      + `<th scope="row" class="who"><span class="name">${escapeHtml(row.name)}</span>`
+      + (job ? `<span class="sub">${escapeHtml(t(`job.${job}`))}</span>` : "")
+      + `<span class="row-actions">`
+      + `<button type="button" data-act="edit" data-id="${row.id}" aria-label="${escapeHtml(t("week.edit.label", { name: row.name }))}">${escapeHtml(t("week.edit"))}</button>`
+      + `<button type="button" data-act="absence" data-id="${row.id}" aria-label="${escapeHtml(t("week.absence.label", { name: row.name }))}">${escapeHtml(t("week.absence"))}</button>`
+      + `</span></th>`
+      + days.map((day) => cellHtml(row, cells.get(day) || { day })).join("")
+      + `<td class="total ${contract.key}"><span class="of">${escapeHtml(t("week.hours.of", { h: hoursText(row.rostered_h), c: hoursText(row.contract_h_per_week) }))}</span>`
+      + `<span class="verdict">${escapeHtml(contract.text)}</span>`
+      + (row.visit_h != null ? `<span class="sub">${escapeHtml(t("week.hours.visits", { h: hoursText(row.visit_h) }))}</span>` : "")
+      + `</td></tr>`;
+  }).join("");
+  const unassigned = new Map(((state.week && state.week.unassigned) || []).map((u) => [u.day, count(u.count)]));
+  $("week-foot").innerHTML = rows.length
+    ? `<tr><th scope="row" class="who">${escapeHtml(t("week.unassigned"))}</th>`
+      + days.map((day) => {
+        const n = unassigned.get(day) || 0;
+        if (!n) return `<td class="cell unassigned none">${escapeHtml(t("week.unassigned.none"))}</td>`;
+        return `<td class="cell unassigned"><a href="${escapeHtml(mapLink(day, null))}" aria-label="${escapeHtml(t("week.unassigned.label", { n, day: dayText(day) }))}">${escapeHtml(plural("week.unassigned.n", n))}</a></td>`;
+      }).join("")
+      + `<td class="total"></td></tr>`
+    : "";
+  $("week-empty").hidden = rows.length > 0;
+}
+
+function onTableClick(e) {
+  const button = e.target.closest("button[data-act]");
+  if (!button) return;
+  const id = Number(button.dataset.id);
+  if (button.dataset.act === "edit") openStaffForm(id, button);
+  else openAbsenceForm(id, button);
+}
+
+// ------------------------------------------------------------------ generation
+async function generate() {
+  const button = $("generate");
+  button.disabled = true;
+  say($("status"), () => t("week.generate.running"));
+  try {
+    const from = state.today;
+    const reply = await call("/api/visits/generate", { method: "POST", body: { from, days: GENERATE_DAYS }, timeoutMs: 120000 });
+    const vars = {
+      from: dayText(reply.from || from),
+      to: dayText(addDays(reply.from || from, (reply.days || GENERATE_DAYS) - 1), { year: true }),
+      created: count(reply.created),
+      updated: count(reply.updated),
+      unchanged: count(reply.unchanged),
+      cancelled: count(reply.cancelled),
+    };
+    await loadWeek().catch(() => {});
+    say($("status"), () => t("week.generate.done", vars));
+  } catch (err) {
+    say($("status"), () => errorText(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ------------------------------------------------------------------ staff form
+let staffOpener = null;
+
+function fillSelect(select, values, label) {
+  const current = select.value;
+  select.innerHTML = values.map((v) => `<option value="${escapeHtml(v)}">${escapeHtml(label(v))}</option>`).join("");
+  if (values.includes(current)) select.value = current;
+}
+
+function renderWeekdayBoxes() {
+  const box = $("sf-weekdays");
+  const checked = new Set([...box.querySelectorAll("input:checked")].map((i) => i.value));
+  box.innerHTML = `<legend>${escapeHtml(t("staff.rota.days"))}</legend>`
+    + WEEKDAYS.map((wd) => `<label><input type="checkbox" name="weekday" value="${wd}"${checked.has(wd) ? " checked" : ""}> <span>${escapeHtml(t(`wds.${wd}`))}</span></label>`).join("");
+}
+
+function rotaKind() {
+  return $("staff-form").querySelector("input[name=rota_kind]:checked").value;
+}
+
+function syncRotaKind() {
+  const cycle = rotaKind() === "cycle";
+  $("sf-weekdays").hidden = cycle;
+  $("sf-cycle").hidden = !cycle;
+}
+
+/** The rota in force on `day` (the latest that has started), else the first one. */
+function currentRota(rotas, day) {
+  const sorted = [...(rotas || [])].sort((a, b) => (a.start_day < b.start_day ? -1 : 1));
+  let found = null;
+  for (const r of sorted) if (r.start_day <= day) found = r;
+  return found || sorted[sorted.length - 1] || null;
+}
+
+/** {on, off, shift} of a stored cycle (one shift or null a day) when it is N on then M off. */
+function simpleCycle(days) {
+  if (!Array.isArray(days) || !days.length) return null;
+  let on = 0;
+  while (on < days.length && days[on]) on += 1;
+  const off = days.length - on;
+  if (!on || !off || days.slice(on).some(Boolean)) return null;
+  const first = JSON.stringify(days[0]);
+  if (days.slice(0, on).some((d) => JSON.stringify(d) !== first)) return null;
+  return { on, off, shift: days[0] };
+}
+
+function rotaText(rota) {
+  const day = dayText(rota.start_day, { year: true });
+  if (rota.weekdays) {
+    const days = String(rota.weekdays).split(",").map((w) => t(`wds.${w.trim()}`)).join(", ");
+    return t("staff.rota.weekly.text", { days, shift: shiftText(rota), day });
+  }
+  const cycle = simpleCycle(rota.days);
+  if (cycle) return t("staff.rota.cycle.text", { on: cycle.on, off: cycle.off, shift: shiftText(cycle.shift), day });
+  return `${t("staff.rota.complex", { n: (rota.days || []).length })}, ${day}`;
+}
+
+function setShiftFields(shift) {
+  const [start, end] = String((shift && shift.shift) || "07:00-15:00").split("-");
+  $("sf-shift-start").value = start;
+  $("sf-shift-end").value = end;
+  const [b] = (shift && shift.breaks) || [];
+  const [bs, be] = b ? String(b).split("-") : ["", ""];
+  $("sf-break-start").value = bs;
+  $("sf-break-end").value = be;
+}
+
+function fillRota(rota) {
+  const form = $("staff-form");
+  for (const box of form.querySelectorAll("input[name=weekday]")) box.checked = false;
+  $("sf-start-day").value = rota ? rota.start_day : state.today;
+  if (rota && rota.weekdays) {
+    form.querySelector("input[name=rota_kind][value=weekly]").checked = true;
+    const days = new Set(String(rota.weekdays).split(",").map((w) => w.trim()));
+    for (const box of form.querySelectorAll("input[name=weekday]")) box.checked = days.has(box.value);
+    setShiftFields(rota);
+  } else if (rota && rota.days) {
+    form.querySelector("input[name=rota_kind][value=cycle]").checked = true;
+    const cycle = simpleCycle(rota.days);
+    $("sf-on").value = cycle ? cycle.on : 7;
+    $("sf-off").value = cycle ? cycle.off : 7;
+    setShiftFields(cycle ? cycle.shift : rota.days.find(Boolean));
+  } else {
+    form.querySelector("input[name=rota_kind][value=weekly]").checked = true;
+    for (const box of form.querySelectorAll("input[name=weekday]")) box.checked = ["MO", "TU", "WE", "TH", "FR"].includes(box.value);
+    setShiftFields(null);
+  }
+  syncRotaKind();
+}
+
+function renderStaffTexts() {
+  fillSelect($("sf-job"), JOBS, (v) => t(`job.${v}`));
+  fillSelect($("sf-gender"), GENDERS, (v) => t(`gender.${v || "none"}`));
+  renderWeekdayBoxes();
+  $("staff-title").textContent = state.editing ? t("staff.edit", { name: state.editing.name }) : t("staff.new");
+  const rota = state.editing && currentRota(state.editing.rotas, state.today);
+  show($("sf-rota-note"), rota && !state.rotaTouched ? () => t("staff.rota.kept", { text: rotaText(rota) }) : null);
+  renderAbsenceList();
+}
+
+function renderAbsenceList() {
+  const member = state.editing;
+  $("sf-absences").hidden = !member;
+  if (!member) return;
+  const coming = (member.absences || []).filter((a) => (a.to_day || a.from_day) >= state.today);
+  $("sf-absence-list").innerHTML = coming.length
+    ? coming.map((a) => {
+      const text = absenceText(a);
+      return `<li><span>${escapeHtml(text)}</span> <button type="button" data-absence-id="${a.id}" aria-label="${escapeHtml(t("staff.absence.cancel.label", { text }))}">${escapeHtml(t("staff.absence.cancel"))}</button></li>`;
+    }).join("")
+    : `<li>${escapeHtml(t("staff.absences.none"))}</li>`;
+}
+
+function absenceText(a) {
+  return t("staff.absence.item", { kind: t(`absence.kind.${a.kind}`), from: dayText(a.from_day), to: dayText(a.to_day || a.from_day) });
+}
+
+async function openStaffForm(id, opener) {
+  staffOpener = opener || null;
+  state.rotaTouched = false;
+  show($("staff-error"), null);
+  const form = $("staff-form");
+  form.reset();
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  state.editing = null;
+  if (id != null) {
+    try {
+      const reply = await call(`/api/staff/${id}`);
+      state.editing = reply.staff || reply;
+    } catch (err) {
+      say($("status"), () => errorText(err));
+      return;
+    }
+  }
+  const member = state.editing;
+  $("sf-structure-row").hidden = !!member || state.structures.length < 2;
+  fillSelect($("sf-structure"), state.structures.map((s) => String(s.id)), (v) => (state.structures.find((s) => String(s.id) === v) || {}).name || v);
+  renderStaffTexts();
+  $("sf-name").value = member ? member.name : "";
+  $("sf-job").value = member && JOBS.includes(member.job) ? member.job : "nurse";
+  $("sf-gender").value = member && member.gender ? member.gender : "";
+  $("sf-skills").value = member ? (member.skills || []).join(", ") : "";
+  $("sf-contract").value = member ? String(member.contract_h_per_week) : "35";
+  fillRota(member ? currentRota(member.rotas, state.today) : null);
+  renderStaffTexts();
+  $("staff-dialog").showModal();
+  $("sf-name").focus();
+}
+
+function closeStaffForm() {
+  $("staff-dialog").close();
+  state.editing = null;
+  if (staffOpener && document.contains(staffOpener)) staffOpener.focus();
+}
+
+function invalid(el, key, vars) {
+  el.setAttribute("aria-invalid", "true");
+  el.focus();
+  show($("staff-error"), () => t(key, vars));
+  return null;
+}
+
+/** The rota of the form ({start_day, weekdays | cycle, shift, breaks}), or null after showing
+ * what to fix. */
+function readRota() {
+  const start = $("sf-shift-start").value;
+  const end = $("sf-shift-end").value;
+  if (!start || !end || end <= start) return invalid($("sf-shift-end"), "staff.error.shift");
+  const bs = $("sf-break-start").value;
+  const be = $("sf-break-end").value;
+  if ((bs || be) && (!bs || !be || be <= bs || bs < start || be > end)) return invalid($(bs ? "sf-break-end" : "sf-break-start"), "staff.error.break");
+  const startDay = $("sf-start-day").value;
+  if (!isDay(startDay)) return invalid($("sf-start-day"), "staff.error.start");
+  const rota = { start_day: startDay, shift: `${start}-${end}`, breaks: bs ? [`${bs}-${be}`] : [] };
+  if (rotaKind() === "cycle") {
+    const on = Number($("sf-on").value);
+    const off = Number($("sf-off").value);
+    if (!Number.isInteger(on) || on < 1) return invalid($("sf-on"), "staff.error.cycle");
+    if (!Number.isInteger(off) || off < 1) return invalid($("sf-off"), "staff.error.cycle");
+    rota.cycle = [on, off];
+  } else {
+    const days = [...$("staff-form").querySelectorAll("input[name=weekday]:checked")].map((b) => b.value);
+    if (!days.length) return invalid($("staff-form").querySelector("input[name=weekday]"), "staff.error.days");
+    rota.weekdays = days.join(",");
+  }
+  return rota;
+}
+
+function readStaffForm() {
+  for (const el of $("staff-form").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const name = $("sf-name").value.trim();
+  if (!name) return invalid($("sf-name"), "staff.error.name");
+  const contract = Number($("sf-contract").value);
+  if ($("sf-contract").value === "" || !Number.isFinite(contract) || contract < 0 || contract > 80) return invalid($("sf-contract"), "staff.error.contract");
+  const skills = $("sf-skills").value.split(",").map((s) => s.trim()).filter(Boolean);
+  const bad = skills.find((s) => !SKILL_RE.test(s));
+  if (bad) return invalid($("sf-skills"), "staff.error.skills", { skill: bad });
+  const body = { name, job: $("sf-job").value, gender: $("sf-gender").value || null, skills, contract_h_per_week: contract };
+  if (!state.editing || state.rotaTouched || !(state.editing.rotas || []).length) {
+    const rota = readRota();
+    if (!rota) return null;
+    // A new rota from its start day on: the rotas that started before it stay for the past.
+    const earlier = state.editing ? (state.editing.rotas || []).filter((r) => r.start_day < rota.start_day) : [];
+    body.rotas = [...earlier, rota];
+  }
+  if (!state.editing && state.structures.length > 1) body.structure_id = Number($("sf-structure").value);
+  return body;
+}
+
+async function saveStaff(e) {
+  e.preventDefault();
+  const body = readStaffForm();
+  if (!body) return;
+  const editing = state.editing;
+  $("sf-save").disabled = true;
+  try {
+    const reply = editing
+      ? await call(`/api/staff/${editing.id}`, { method: "PATCH", body })
+      : await call("/api/staff", { method: "POST", body });
+    const member = reply.staff || {};
+    const name = member.name || body.name;
+    closeStaffForm();
+    await loadWeek().catch(() => {});
+    say($("status"), () => t(editing ? "staff.saved" : "staff.created", { name }));
+    if (!editing) document.querySelector(`#week-body tr[data-staff-id="${member.id}"] button[data-act="edit"]`)?.focus();
+  } catch (err) {
+    show($("staff-error"), () => errorText(err));
+  } finally {
+    $("sf-save").disabled = false;
+  }
+}
+
+async function cancelAbsence(absenceId) {
+  const member = state.editing;
+  const absence = (member.absences || []).find((a) => a.id === absenceId);
+  try {
+    await call(`/api/staff/${member.id}/absences/${absenceId}`, { method: "DELETE" });
+    member.absences = (member.absences || []).filter((a) => a.id !== absenceId);
+    renderAbsenceList();
+    say($("sf-rota-note"), () => t("staff.absence.cancelled", { text: absenceText(absence) }));
+    $("sf-name").focus();
+    loadWeek().catch(() => {});
+  } catch (err) {
+    show($("staff-error"), () => errorText(err));
+  }
+}
+
+function setupStaffForm() {
+  const form = $("staff-form");
+  form.addEventListener("submit", saveStaff);
+  $("sf-cancel").addEventListener("click", closeStaffForm);
+  $("staff-dialog").addEventListener("cancel", (e) => { e.preventDefault(); closeStaffForm(); });
+  form.addEventListener("change", (e) => {
+    e.target.removeAttribute("aria-invalid");
+    if (e.target.closest("fieldset.rota")) {
+      state.rotaTouched = true;
+      show($("sf-rota-note"), null);
+    }
+    if (e.target.name === "rota_kind") syncRotaKind();
+  });
+  form.addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
+  $("sf-absence-list").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-absence-id]");
+    if (button) cancelAbsence(Number(button.dataset.absenceId));
+  });
+}
+
+// ------------------------------------------------------------------ absence form
+let absenceOpener = null;
+let impactTimer = null;
+
+function renderAbsenceTexts() {
+  fillSelect($("af-kind"), ABSENCE_KINDS, (v) => t(`absence.kind.${v}`));
+  const rows = (state.week && state.week.staff) || [];
+  const names = new Map(state.staff.map((s) => [String(s.id), s.name]));
+  for (const r of rows) names.set(String(r.id), r.name);
+  const ids = [...names.keys()];
+  fillSelect($("af-staff"), ids, (v) => names.get(v));
+}
+
+function openAbsenceForm(staffId, opener) {
+  absenceOpener = opener || null;
+  const form = $("absence-form");
+  form.reset();
+  state.absence = null;
+  renderAbsenceTexts();
+  if (staffId != null) $("af-staff").value = String(staffId);
+  // Today in the current or a past week, the week's Monday in a coming one.
+  const start = state.today >= state.from ? state.today : state.from;
+  $("af-from").value = start;
+  $("af-to").value = start;
+  for (const id of ["af-staff", "af-kind", "af-from", "af-to", "af-note"]) $(id).disabled = false;
+  $("af-save").hidden = false;
+  $("af-save").disabled = false;
+  $("af-replan").hidden = true;
+  show($("absence-error"), null);
+  renderImpact(null);
+  renderReplan(null);
+  $("absence-dialog").showModal();
+  (staffId != null ? $("af-kind") : $("af-staff")).focus();
+  scheduleImpact();
+}
+
+function closeAbsenceForm() {
+  $("absence-dialog").close();
+  clearTimeout(impactTimer);
+  state.impactSeq += 1;
+  if (absenceOpener && document.contains(absenceOpener)) absenceOpener.focus();
+}
+
+/** The absence body of the form, or null (with the reason shown when `explain`). */
+function readAbsence(explain) {
+  const staffId = Number($("af-staff").value);
+  const from = $("af-from").value;
+  const to = $("af-to").value || from;
+  if (!staffId || !isDay(from) || !isDay(to)) {
+    if (explain) show($("absence-error"), () => t("absence.need"));
+    return null;
+  }
+  if (to < from) {
+    if (explain) {
+      $("af-to").setAttribute("aria-invalid", "true");
+      show($("absence-error"), () => t("absence.order"));
+    }
+    return null;
+  }
+  $("af-to").removeAttribute("aria-invalid");
+  show($("absence-error"), null);
+  const body = { kind: $("af-kind").value, from_day: from, to_day: to };
+  const note = $("af-note").value.trim();
+  if (note) body.note = note;
+  return { staffId, body };
+}
+
+function scheduleImpact() {
+  clearTimeout(impactTimer);
+  impactTimer = setTimeout(previewImpact, IMPACT_DELAY_MS);
+}
+
+/** Asks the server what the absence would leave without a team (nothing is written). */
+async function previewImpact() {
+  if (state.absence && state.absence.saved) return;
+  const read = readAbsence(true);
+  if (!read) { renderImpact(null); return; }
+  const seq = ++state.impactSeq;
+  show($("af-impact-text"), () => t("absence.checking"));
+  try {
+    const reply = await call(`/api/staff/${read.staffId}/absences/impact`, { method: "POST", body: read.body });
+    if (seq !== state.impactSeq) return;
+    renderImpact(reply.impact || reply);
+  } catch (err) {
+    if (seq !== state.impactSeq) return;
+    renderImpact(null);
+    show($("absence-error"), () => errorText(err));
+  }
+}
+
+function renderImpact(impact) {
+  if (impact) state.lastImpact = impact;
+  else state.lastImpact = null;
+  const list = $("af-impact-days");
+  if (!impact) {
+    show($("af-impact-text"), null);
+    list.innerHTML = "";
+    $("af-impact").classList.remove("has-impact");
+    return;
+  }
+  const total = count(impact.total);
+  const message = impact.message;
+  show($("af-impact-text"), () => (total ? message || "" : message || t("absence.none")));
+  $("af-impact").classList.toggle("has-impact", total > 0);
+  const days = (impact.days || []).filter((d) => count(d.count) > 0);
+  list.innerHTML = days.length > 1
+    ? days.map((d) => `<li>${escapeHtml(t("absence.day", { day: dayText(d.day), visits: plural("week.visits", count(d.count)) }))}</li>`).join("")
+    : "";
+}
+
+async function saveAbsence(e) {
+  e.preventDefault();
+  const read = readAbsence(true);
+  if (!read) return;
+  $("af-save").disabled = true;
+  clearTimeout(impactTimer);
+  state.impactSeq += 1;
+  try {
+    const reply = await call(`/api/staff/${read.staffId}/absences`, { method: "POST", body: read.body });
+    state.absence = { staffId: read.staffId, absence: reply.absence, impact: reply.impact, body: read.body, saved: true };
+    renderImpact(reply.impact);
+    for (const id of ["af-staff", "af-kind", "af-from", "af-to", "af-note"]) $(id).disabled = true;
+    $("af-save").hidden = true;
+    const text = absenceText({ kind: read.body.kind, from_day: read.body.from_day, to_day: read.body.to_day });
+    const total = reply.impact ? count(reply.impact.total) : 0;
+    $("af-replan").hidden = !total;
+    say($("status"), () => t("absence.saved", { text }));
+    show($("af-replan-text"), () => t("absence.saved", { text }));
+    ($("af-replan").hidden ? $("af-close") : $("af-replan")).focus();
+    loadWeek().catch(() => {});
+  } catch (err) {
+    $("af-save").disabled = false;
+    show($("absence-error"), () => errorText(err));
+  }
+}
+
+async function replan() {
+  const saved = state.absence;
+  if (!saved || !saved.absence) return;
+  const button = $("af-replan");
+  button.disabled = true;
+  say($("af-replan-text"), () => t("absence.replan.running"));
+  try {
+    const reply = await call(`/api/staff/${saved.staffId}/absences/${saved.absence.id}/replan`, { method: "POST", body: {}, timeoutMs: 180000 });
+    saved.replan = reply.days || [];
+    button.hidden = true;
+    renderReplan(saved.replan);
+    $("af-replan-days").querySelector("a")?.focus();
+  } catch (err) {
+    button.disabled = false;
+    say($("af-replan-text"), () => errorText(err));
+  }
+}
+
+function renderReplan(days) {
+  const list = $("af-replan-days");
+  if (!days) {
+    show($("af-replan-text"), null);
+    list.innerHTML = "";
+    return;
+  }
+  show($("af-replan-text"), () => t(days.length ? "absence.replan.done" : "absence.replan.none"));
+  list.innerHTML = days.map((d) => {
+    const params = new URLSearchParams({ day: d.day });
+    if (d.plan_id != null) params.set("plan", String(d.plan_id));
+    const label = t("absence.replan.open.label", { day: dayText(d.day) });
+    return `<li><span>${escapeHtml(t("absence.replan.day", { day: dayText(d.day), moved: count(d.moved), unassigned: count(d.unassigned) }))}</span> `
+      + `<a href="/map/?${escapeHtml(params.toString())}" aria-label="${escapeHtml(label)}">${escapeHtml(t("absence.replan.open"))}</a></li>`;
+  }).join("");
+}
+
+function setupAbsenceForm() {
+  const form = $("absence-form");
+  form.addEventListener("submit", saveAbsence);
+  form.addEventListener("change", scheduleImpact);
+  form.addEventListener("input", (e) => { if (e.target.type === "date") scheduleImpact(); });
+  $("af-from").addEventListener("change", () => {
+    if (!$("af-to").value || $("af-to").value < $("af-from").value) $("af-to").value = $("af-from").value;
+  });
+  $("af-replan").addEventListener("click", replan);
+  $("af-close").addEventListener("click", closeAbsenceForm);
+  $("absence-dialog").addEventListener("cancel", (e) => { e.preventDefault(); closeAbsenceForm(); });
+}
+
+// ------------------------------------------------------------------ start
+function onLocale() {
+  for (const id of ["lang", "login-lang"]) $(id).setAttribute("lang", getLocale() === "fr" ? "en" : "fr");
+  reshow();
+  if (!state.me) return;
+  show($("whoami"), () => t("week.whoami", { name: state.me.display_name || state.me.name || state.me.username }));
+  renderWeek();
+  if ($("staff-dialog").open) renderStaffTexts();
+  if ($("absence-dialog").open) {
+    const kind = $("af-kind").value;
+    const staff = $("af-staff").value;
+    renderAbsenceTexts();
+    $("af-kind").value = kind;
+    $("af-staff").value = staff;
+    if (state.absence && state.absence.replan) renderReplan(state.absence.replan);
+    // The impact message is the server's, in the page's language: asked again.
+    if (state.lastImpact && !(state.absence && state.absence.saved)) previewImpact();
+  }
+}
+
+async function main() {
+  apply();
+  $("lang").addEventListener("click", toggle);
+  $("login-lang").addEventListener("click", toggle);
+  onChange(onLocale);
+  onLocale();
+  $("logout").addEventListener("click", logout);
+  let me = await whoami();
+  for (;;) {
+    if (!me) me = await login();
+    if (me && me.kind === "user" && me.role === "coordinator") break;
+    show($("login-error"), () => t("week.login.role"));
+    await api("/api/session", { method: "DELETE", token: null }).catch(() => {});
+    setCsrf(null);
+    me = null;
+  }
+  state.me = me;
+  $("logout").hidden = false;
+  const config = await call("/api/live/config").catch(() => null);
+  if (config && config.territory) $("territory-name").textContent = config.territory.name;
+  state.today = (config && config.day) || new Date().toISOString().slice(0, 10);
+  const structures = await call("/api/structures").catch(() => null);
+  state.structures = (structures && (structures.items || structures.structures)) || [];
+  setupStaffForm();
+  setupAbsenceForm();
+  $("week-body").addEventListener("click", onTableClick);
+  $("prev").addEventListener("click", () => goTo(addDays(state.from, -7)));
+  $("next").addEventListener("click", () => goTo(addDays(state.from, 7)));
+  $("this-week").addEventListener("click", () => goTo(state.today));
+  $("week-day").addEventListener("change", (e) => { if (isDay(e.target.value)) goTo(e.target.value); });
+  $("staff-new").addEventListener("click", (e) => openStaffForm(null, e.currentTarget));
+  $("absence-new").addEventListener("click", (e) => openAbsenceForm(null, e.currentTarget));
+  $("generate").addEventListener("click", generate);
+  $("main").hidden = false;
+  onLocale();
+  const wanted = new URLSearchParams(location.search).get("from");
+  await goTo(isDay(wanted) ? wanted : state.today);
+  document.body.dataset.ready = "1";
+}
+
+main().catch((err) => {
+  console.error(err);
+  const p = document.createElement("p");
+  p.className = "error";
+  p.setAttribute("role", "alert");
+  p.textContent = t("week.error.network");
+  document.body.append(p);
+});
