@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "territory": "dispatch.cli.territory:territory",
     "route": "dispatch.cli.route:route",
     "serve": "dispatch.cli.serve:serve",
+    "structure": "dispatch.cli.admin:structure",
     "user": "dispatch.cli.admin:user",
     "team": "dispatch.cli.admin:team",
     "device": "dispatch.cli.admin:device",

@@ -1,4 +1,4 @@
-"""`dispatch user | team | device | db | demo`: administration commands over the store."""
+"""`dispatch structure | user | team | device | db | demo`: administration commands."""
 
 from __future__ import annotations
 
@@ -14,7 +14,14 @@ from dispatch.cli import get_settings
 from dispatch.errors import ValidationError
 from dispatch.settings import Settings
 from dispatch.store import Store
-from dispatch.store.models import LOCAL_TZ, ROLES, TEAM_KINDS, VEHICLE_PROFILES, format_hhmm
+from dispatch.store.models import (
+    LOCAL_TZ,
+    ROLES,
+    STRUCTURE_KINDS,
+    TEAM_KINDS,
+    VEHICLE_PROFILES,
+    format_hhmm,
+)
 
 
 def _open(ctx: click.Context) -> Store:
@@ -22,6 +29,75 @@ def _open(ctx: click.Context) -> Store:
     store = Store(settings.database)
     ctx.call_on_close(store.close)
     return store
+
+
+def _structure_ids(store: Store, keys: tuple[str, ...]) -> list[int] | None:
+    """Ids of the structures named by ``--structure`` options (id or name); None if none."""
+    return [store.find_structure(key)["id"] for key in keys] if keys else None
+
+
+# -- structures -------------------------------------------------------------------------------
+@click.group()
+def structure() -> None:
+    """Manage structures: the SSIAD, HAD, nursing centre... sharing this deployment.
+
+    Each has its own patients, staff, teams, visits and users.
+
+    Example: dispatch structure add "SSIAD du Cap" --kind ssiad --finess 2B0001234
+    """
+
+
+@structure.command("add")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(STRUCTURE_KINDS), required=True, help="What it is.")
+@click.option("--finess", help="Its FINESS number (9 characters).")
+@click.pass_context
+def structure_add(ctx: click.Context, name: str, kind: str, finess: str | None) -> None:
+    """Create a structure.
+
+    Example: dispatch structure add "HAD Haute-Corse" --kind had
+    """
+    store = _open(ctx)
+    created = store.add_structure({"name": name, "kind": kind, "finess": finess})
+    store.audit("cli", "structure.create", target=f"structure:{created['id']}")
+    click.echo(f"structure {created['name']} created (id {created['id']}, {kind})")
+
+
+@structure.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def structure_list(ctx: click.Context, as_json: bool) -> None:
+    """List structures with their numbers of users, teams, patients and staff.
+
+    Example: dispatch structure list
+    """
+    items = _open(ctx).list_structures()
+    if as_json:
+        click.echo(json.dumps(items, ensure_ascii=False, indent=2))
+        return
+    for s in items:
+        c = s["counts"]
+        finess = s["finess"] or "-"
+        click.echo(
+            f"{s['id']:>4}  {s['name']:<40} {s['kind']:<16} {finess:<10} users {c['users']},"
+            f" teams {c['teams']}, patients {c['patients']}, staff {c['staff']}"
+        )
+
+
+@structure.command("rename")
+@click.argument("key", metavar="STRUCTURE")
+@click.argument("name")
+@click.pass_context
+def structure_rename(ctx: click.Context, key: str, name: str) -> None:
+    """Rename a structure (STRUCTURE: its id or current name).
+
+    Example: dispatch structure rename 1 "SSIAD de Bastia"
+    """
+    store = _open(ctx)
+    found = store.find_structure(key)
+    store.update_structure(found["id"], {"name": name})
+    store.audit("cli", "structure.update", target=f"structure:{found['id']}")
+    click.echo(f"structure {found['id']} renamed {name}")
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -40,6 +116,12 @@ def user() -> None:
 @click.option("--display-name", help="Name shown on screens (default: NAME).")
 @click.option("--email", help="E-mail address for the password links of the admin screen.")
 @click.option(
+    "--structure",
+    "structures",
+    multiple=True,
+    help="A structure the user works for (id or name; repeat for several).",
+)
+@click.option(
     "--password-stdin",
     is_flag=True,
     help="Read the password from standard input instead of prompting.",
@@ -53,15 +135,19 @@ def user_add(
     team_name: str | None,
     display_name: str | None,
     email: str | None,
+    structures: tuple[str, ...],
     password_stdin: bool,
     no_password: bool,
 ) -> None:
     """Create a user; asks for a password (at least 10 characters).
 
-    Example: dispatch user add marie --role coordinator
+    With several structures in the deployment, say which the user works for (--structure).
+
+    Example: dispatch user add marie --role coordinator --structure "SSIAD du Cap"
     """
     store = _open(ctx)
     team_id = store.find_team(team_name)["id"] if team_name else None
+    structure_ids = _structure_ids(store, structures)
     password = None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -74,10 +160,32 @@ def user_add(
         password=password,
         display_name=display_name,
         email=email,
+        structure_ids=structure_ids,
     )
     store.audit("cli", "user.create", target=f"user:{created['id']}", detail={"role": role})
     team = f", team {team_name}" if team_name else ""
-    click.echo(f"user {created['username']} created (id {created['id']}, {role}{team})")
+    where = ", ".join(map(str, created["structure_ids"]))
+    click.echo(
+        f"user {created['username']} created (id {created['id']}, {role}{team}, structures {where})"
+    )
+
+
+@user.command("structures")
+@click.argument("name")
+@click.argument("keys", nargs=-1, required=True, metavar="STRUCTURE...")
+@click.pass_context
+def user_structures(ctx: click.Context, name: str, keys: tuple[str, ...]) -> None:
+    """Set the structures NAME works for (ids or names; replaces the current ones).
+
+    Example: dispatch user structures marie 1 "HAD Haute-Corse"
+    """
+    store = _open(ctx)
+    found = store.find_user(name)
+    updated = store.update_user(found["id"], structure_ids=_structure_ids(store, keys))
+    store.audit(
+        "cli", "user.update", target=f"user:{found['id']}", detail={"fields": ["structure_ids"]}
+    )
+    click.echo(f"{name} works for structures {', '.join(map(str, updated['structure_ids']))}")
 
 
 @user.command("token")
@@ -107,7 +215,10 @@ def user_list(ctx: click.Context) -> None:
     for u in store.list_users(limit=1000):
         state = "" if u["active"] else "  (disabled)"
         team = f"  team {u['team_id']}" if u["team_id"] else ""
-        click.echo(f"{u['id']:>4}  {u['username']:<24} {u['role']:<12}{team}{state}")
+        where = ",".join(map(str, u["structure_ids"])) or "-"
+        click.echo(
+            f"{u['id']:>4}  {u['username']:<24} {u['role']:<12} structures {where}{team}{state}"
+        )
 
 
 @user.command("passwd")
@@ -190,6 +301,7 @@ def team() -> None:
 @click.option("--skills", default="", help="Comma-separated skills, e.g. insulin,wound_care.")
 @click.option("--shift", default="07:00-19:00", show_default=True, help="Working hours.")
 @click.option("--vehicle", type=click.Choice(VEHICLE_PROFILES), default="car", show_default=True)
+@click.option("--structure", "structure_key", help="Its structure (id or name; default: 1).")
 @click.pass_context
 def team_add(
     ctx: click.Context,
@@ -202,6 +314,7 @@ def team_add(
     skills: str,
     shift: str,
     vehicle: str,
+    structure_key: str | None,
 ) -> None:
     """Create a team based at a territory base (--base) or at --lon/--lat.
 
@@ -235,7 +348,8 @@ def team_add(
             "shift_start": start,
             "shift_end": end,
             "vehicle_profile": vehicle,
-        }
+        },
+        structure_id=store.find_structure(structure_key)["id"] if structure_key else None,
     )
     store.audit("cli", "team.create", target=f"team:{created['id']}")
     click.echo(

@@ -1,4 +1,4 @@
-"""REST endpoints for administrators: users, API tokens, paired devices and the audit log.
+"""REST endpoints for administrators: structures, users, API tokens, paired devices, audit log.
 
 The rule for passwords (issue 21): **no one sets or sees another user's password over the
 web.** An administrator creates an account with the user's e-mail address; the server e-mails
@@ -29,15 +29,23 @@ from dispatch.errors import (
 )
 from dispatch.limits import RateLimiter
 from dispatch.mail import ADDRESS_PATTERN, Mailer
-from dispatch.store.models import ROLES, shown
+from dispatch.store.models import ROLES, STRUCTURE_KINDS, shown
 from dispatch.web.auth import client_ip, current_principal, get_store, require
-from dispatch.web.openapi import ID_QUERY, PAGE_PARAMS, operation, path_param, query_param
+from dispatch.web.openapi import (
+    ID_QUERY,
+    NOT_BLANK,
+    PAGE_PARAMS,
+    operation,
+    path_param,
+    query_param,
+)
 from dispatch.web.rest import arg_int, json_body, ok, page_args, paged, publish
+from dispatch.web.scope import visible_structures
 
 #: Fields PATCH /api/users/{id} may change (``password`` only to be refused with the rule).
 #: Longest audit target or actor filter (longer ones match no line: refused, as documented).
 AUDIT_FILTER_CHARS = 100
-USER_FIELDS = {"role", "team_id", "display_name", "active", "email", "password"}
+USER_FIELDS = {"role", "team_id", "display_name", "active", "email", "password", "structure_ids"}
 MAILER_KEY = "dispatch.mailer"
 LINK_LIMITER_KEY = "dispatch.account_link_limiter"
 #: Link checks and completions allowed per address per minute (the page makes two per use).
@@ -69,13 +77,76 @@ USER_INPUT = {
             "pattern": ADDRESS_PATTERN,
         },
         "active": {"type": "boolean"},
+        "structure_ids": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": 2**53},
+            "minItems": 1,
+            "maxItems": 100,
+            "description": "the structures whose patients, staff, teams and visits the user sees",
+        },
     },
     "additionalProperties": False,
+}
+STRUCTURE_INPUT = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 120, "pattern": NOT_BLANK},
+        "kind": {"enum": list(STRUCTURE_KINDS)},
+        "finess": {
+            "type": ["string", "null"],
+            "pattern": "^([0-9][0-9ABab][0-9]{7})?$",
+            "description": "FINESS number: 9 characters (2A/2B for Corsica); empty: none",
+        },
+    },
+    "additionalProperties": False,
+}
+STRUCTURE_OUTPUT = {
+    "type": "object",
+    "required": ["ok", "structure"],
+    "properties": {"ok": {"const": True}, "structure": {"type": "object"}},
 }
 USER_OUTPUT = {"type": "object", "properties": {"ok": {"const": True}, "user": {"type": "object"}}}
 _ADMIN = ("admin",)
 
 OPENAPI_PATHS = {
+    "/api/structures": {
+        "get": operation(
+            "Structures: yours (an administrator sees all)",
+            tags=["structures"],
+            response={
+                "type": "object",
+                "required": ["ok", "items"],
+                "properties": {"ok": {"const": True}, "items": {"type": "array"}},
+            },
+            description="Each with its counts of users, teams, patients and staff. Kinds: "
+            + ", ".join(STRUCTURE_KINDS)
+            + ".",
+        ),
+        "post": operation(
+            "Create a structure (SSIAD, HAD, nursing centre, SAAD, mobile team, DAC)",
+            roles=_ADMIN,
+            tags=["structures"],
+            body={**STRUCTURE_INPUT, "required": ["name", "kind"]},
+            status=201,
+            response=STRUCTURE_OUTPUT,
+        ),
+    },
+    "/api/structures/{structure_id}": {
+        "get": operation(
+            "One structure (one of yours; an administrator: any)",
+            tags=["structures"],
+            params=[path_param("structure_id")],
+            response=STRUCTURE_OUTPUT,
+        ),
+        "patch": operation(
+            "Rename a structure, change its kind or FINESS number",
+            roles=_ADMIN,
+            tags=["structures"],
+            params=[path_param("structure_id")],
+            body=STRUCTURE_INPUT,
+            response=STRUCTURE_OUTPUT,
+        ),
+    },
     "/api/users": {
         "get": operation(
             "List users", roles=_ADMIN, tags=["admin"], params=PAGE_PARAMS, paged=True
@@ -304,6 +375,50 @@ def _audit(action: str, target: str, detail: dict[str, Any] | None = None) -> No
     )
 
 
+@bp.get("/api/structures")
+@require()
+def list_structures() -> ResponseReturnValue:
+    """An administrator manages every structure; others see the ones they work for."""
+    return ok(items=get_store().list_structures(structures=_visible()))
+
+
+@bp.post("/api/structures")
+@require("admin")
+def create_structure() -> ResponseReturnValue:
+    structure = get_store().add_structure(json_body())
+    _audit("structure.create", f"structure:{structure['id']}", {"kind": structure["kind"]})
+    return ok(201, structure=structure)
+
+
+@bp.get("/api/structures/<int:structure_id>")
+@require()
+def get_structure(structure_id: int) -> ResponseReturnValue:
+    return ok(structure=get_store().get_structure(structure_id, structures=_visible()))
+
+
+@bp.patch("/api/structures/<int:structure_id>")
+@require("admin")
+def update_structure(structure_id: int) -> ResponseReturnValue:
+    data = json_body()
+    structure = get_store().update_structure(structure_id, data)
+    _audit("structure.update", f"structure:{structure_id}", {"fields": sorted(data)})
+    return ok(structure=structure)
+
+
+def _visible() -> tuple[int, ...] | None:
+    """The structures the caller may list: all for an administrator, else their own."""
+    principal = current_principal()
+    return None if principal.role == "admin" else visible_structures(principal)
+
+
+def _structure_ids(data: dict[str, Any]) -> Any:
+    """The body's ``structure_ids`` (None when absent); the store checks them."""
+    value = data.get("structure_ids")
+    if value is not None and not isinstance(value, list):
+        raise ValidationError("structure_ids must be a list of structure ids, e.g. [1, 2]")
+    return value
+
+
 @bp.get("/api/users")
 @require("admin")
 def list_users() -> ResponseReturnValue:
@@ -317,7 +432,15 @@ def create_user() -> ResponseReturnValue:
     data = json_body()
     if "password" in data:
         _refuse_password(None)
-    unknown = set(data) - {"username", "role", "team_id", "display_name", "email", "active"}
+    unknown = set(data) - {
+        "username",
+        "role",
+        "team_id",
+        "display_name",
+        "email",
+        "active",
+        "structure_ids",
+    }
     if unknown:
         raise ValidationError(f"unknown field(s) {_names(unknown)}")
     if "active" in data:
@@ -332,8 +455,13 @@ def create_user() -> ResponseReturnValue:
         team_id=data.get("team_id"),
         display_name=data.get("display_name"),
         email=email,
+        structure_ids=_structure_ids(data),
     )
-    _audit("user.create", f"user:{user['id']}", {"role": user["role"], "email": bool(email)})
+    _audit(
+        "user.create",
+        f"user:{user['id']}",
+        {"role": user["role"], "email": bool(email), "structure_ids": user["structure_ids"]},
+    )
     mail: dict[str, Any] = {"sent": False}
     if email is not None:
         try:
@@ -384,6 +512,8 @@ def update_user(user_id: int) -> ResponseReturnValue:
         detail.update(role_from=current["role"], role=user["role"])
     if "active" in data:
         detail["active"] = bool(data["active"])
+    if "structure_ids" in data:
+        detail.update(structures_from=current["structure_ids"], structure_ids=user["structure_ids"])
     _audit("user.update", f"user:{user_id}", detail)
     publish("user_changed", user)  # live sockets of this user: re-checked, moved or ended
     return ok(user=user)
