@@ -70,6 +70,13 @@ class Settings:
     secret_key: str = ""
     #: Positions older than this are purged (RGPD: keep only what is needed).
     position_retention_days: int = 30
+    #: Days a discharged patient's archived record keeps its identity before it is erased
+    #: (pseudonym, dates and care plans stay for the rounds' history). 1095 (3 years): this
+    #: service holds the planning of visits, not the medical record (the structure keeps
+    #: that one in its care record, 20 years under R.1112-7 CSP); who was visited when is
+    #: needed to answer the Assurance Maladie's claims on billed acts, which lapse after
+    #: 3 years (L.133-4 CSS), and no longer (RGPD art. 5: storage limitation).
+    patient_retention_days: int = 1095
     #: A team with no fix for this long is shown as "position unknown".
     position_stale_s: int = 300
     #: Fixes less accurate than this are kept but not drawn.
@@ -145,6 +152,11 @@ class Settings:
         if self.position_retention_days < 1:
             raise ValidationError(
                 "position_retention_days must be at least 1 (positions are needed for the live map)"
+            )
+        if self.patient_retention_days < 1:
+            raise ValidationError(
+                "patient_retention_days must be at least 1 (days an archived record keeps its"
+                " identity after discharge)"
             )
         if self.position_max_age_s < 60:
             raise ValidationError(
