@@ -24,6 +24,11 @@ from dispatch.store.structures import in_structures, scoped, structure_filter
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
 
+#: Fields whose change by hand makes a generated visit keep its edits at the next generation.
+HAND_EDITED_FIELDS = frozenset(
+    ("day", "windows", "duration_s", "skills", "priority", "team_id", "preferred_team_id")
+)
+
 #: Why a visit was missed (event kind ``missed``): the phone offers these, with free text.
 MISSED_REASONS = ("absent", "refused", "hospitalised", "no_access", "other")
 
@@ -489,6 +494,12 @@ class CareMixin:
                 conn.execute(
                     "UPDATE visits SET status = CASE WHEN team_id IS NULL THEN 'planned'"
                     " ELSE 'assigned' END WHERE id = ? AND status IN ('planned', 'assigned')",
+                    (visit_id,),
+                )
+            if HAND_EDITED_FIELDS & set(row):
+                # A visit generated from a care plan, edited by hand: generation keeps it.
+                conn.execute(
+                    "UPDATE visits SET hand_edited = 1 WHERE id = ? AND occurrence_key IS NOT NULL",
                     (visit_id,),
                 )
 
