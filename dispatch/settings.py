@@ -135,6 +135,11 @@ class Settings:
     #: revoked, session expired): a change made outside this process (the CLI) ends a socket
     #: within about this long.
     socket_recheck_s: float = 15.0
+    #: Local hour (0-23) at which the server generates the visits of the care plans each day
+    #: (it also does at start).
+    generation_hour: int = 3
+    #: Days ahead the server keeps generated from the care plans (1 to 62).
+    generation_horizon_days: int = 14
 
     def __post_init__(self) -> None:
         # Accept plain strings for paths (tests and callers write Settings(var_dir="/tmp/x")).
@@ -168,6 +173,14 @@ class Settings:
             raise ValidationError(
                 "socket_recheck_s must be more than 0 (seconds between two checks of each live"
                 " socket's credentials)"
+            )
+        if not 0 <= self.generation_hour <= 23:
+            raise ValidationError(
+                f"generation_hour {self.generation_hour} is not an hour of the day: give 0 to 23"
+            )
+        if not 1 <= self.generation_horizon_days <= 62:
+            raise ValidationError(
+                f"generation_horizon_days {self.generation_horizon_days}: give 1 to 62 days"
             )
         if self.server not in SERVERS:
             raise ValidationError(
