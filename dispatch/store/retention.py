@@ -1,4 +1,6 @@
-"""Background retention: purges old positions (RGPD) at a fixed interval while the server runs."""
+"""Background retention (RGPD storage limitation) while the server runs: old positions, and the
+identity of patients archived longer than ``patient_retention_days`` ago (pseudonym and dates
+kept, one audit line each), at a fixed interval."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ class RetentionWorker:
     def __init__(self, store: Store, settings: Settings, *, interval_s: float = 3600.0) -> None:
         self.store = store
         self.retention_days = settings.position_retention_days
+        self.patient_retention_days = settings.patient_retention_days
         self.interval_s = interval_s
         self.runs = 0
         self.last_result: dict[str, int] | None = None
@@ -31,7 +34,10 @@ class RetentionWorker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                self.last_result = self.store.purge(position_retention_days=self.retention_days)
+                result = self.store.purge(position_retention_days=self.retention_days)
+                patients = self.store.purge_patients(retention_days=self.patient_retention_days)
+                result.update({f"patient_{k}": v for k, v in patients.items()})
+                self.last_result = result
                 self.runs += 1
                 log.info("retention purge: %s", self.last_result)
             except Exception:  # keep purging later: a failed run must not stop the server
@@ -48,5 +54,6 @@ class RetentionWorker:
 def start_retention(
     store: Store, settings: Settings, *, interval_s: float = 3600.0
 ) -> RetentionWorker:
-    """Start purging positions older than ``settings.position_retention_days``, every hour."""
+    """Start purging, every hour, positions older than ``settings.position_retention_days`` and
+    the identity of patients archived more than ``settings.patient_retention_days`` ago."""
     return RetentionWorker(store, settings, interval_s=interval_s).start()
