@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "dispatch.cli.planning:simulate",
     "coverage": "dispatch.cli.planning:coverage",
     "bench": "dispatch.cli.bench:bench",
+    "visits": "dispatch.cli.visits:visits",
 }
 
 
