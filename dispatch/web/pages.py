@@ -34,6 +34,7 @@ def index() -> ResponseReturnValue:
 @bp.get("/phone")
 @bp.get("/admin")
 @bp.get("/week")
+@bp.get("/patients")
 def no_slash() -> ResponseReturnValue:
     from flask import request
 
@@ -56,6 +57,12 @@ def admin() -> ResponseReturnValue:
 def week() -> ResponseReturnValue:
     """The coordinators' week: staff by day, hours against contracts, absences and their impact."""
     return _page("week.html")
+
+
+@bp.get("/patients/")
+def patients() -> ResponseReturnValue:
+    """Coordinators: the structure's patients, their records, care plans and suspensions."""
+    return _page("patients.html")
 
 
 @bp.get("/phone/")
