@@ -324,3 +324,19 @@ def test_a_pair_goes_out_together_on_days_both_work(store: Store) -> None:
         store.add_pair([a["id"], c["id"]], structures=[1])
     with pytest.raises(ValidationError, match="one structure"):
         store.add_pair([a["id"], c["id"]])
+
+
+def test_a_personal_team_starts_from_its_base_or_the_structures_office(store: Store) -> None:
+    first = store.add_staff(marie(), structure_id=1)
+    assert store.get_team(first["team_id"])["base_lon"] is None
+    based = store.add_staff(
+        marie(name="B", base_name="Cabinet", base_lon=9.45, base_lat=42.7), structure_id=1
+    )
+    assert store.get_team(based["team_id"])["base_name"] == "Cabinet"
+    later = store.add_staff(marie(name="C"), structure_id=1)
+    team = store.get_team(later["team_id"])
+    assert (team["base_name"], team["base_lon"], team["base_lat"]) == ("Cabinet", 9.45, 42.7)
+    assert (
+        store.get_team(store.add_staff(marie(name="D"), structure_id=2)["team_id"])["base_lon"]
+        is None
+    )

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dispatch.care import rota as core
@@ -308,6 +308,15 @@ class StaffMixin:
                 raise NotFoundError(f"structure {structure_id} does not exist")
             if row.get("user_id") is not None:
                 _check_user(conn, row["user_id"], None)
+            if team_fields.get("base_lon") is None:
+                # No base given: the structure's office, that of its first team with one.
+                office = conn.execute(
+                    "SELECT base_name, base_lon, base_lat FROM teams WHERE structure_id = ?"
+                    " AND base_lon IS NOT NULL ORDER BY id LIMIT 1",
+                    (structure_id,),
+                ).fetchone()
+                if office is not None:
+                    team_fields.update(dict(office))
             now = now_s()
             used = {r[0] for r in conn.execute("SELECT color FROM teams WHERE active = 1")}
             team = {
@@ -662,29 +671,84 @@ class StaffMixin:
         """
         date = parse_day(day, what="day")
         staff = self.list_staff(structures=structures, active=True)
-        people = {s["id"]: core_staff(s) for s in staff}
-        personal = {s["id"]: s["team_id"] for s in staff}
-        shifts = {i: core.works_on(p, date) for i, p in people.items()}
-        out: list[dict[str, Any]] = []
-        paired: set[int] = set()
-        for pair in self.list_pairs(structures=structures):
-            ids = pair["staff_ids"]
-            if any(i not in people or shifts[i] is None or i in paired for i in ids):
-                continue
-            try:
-                (team,) = core.day_teams([people[i] for i in ids], date, pairs=[tuple(ids)])
-            except ValidationError:
-                continue  # no hours in common that day: each goes alone
-            paired.update(ids)
-            out.append(_day_team(pair["team_id"], team))
-        for staff_id, shift in shifts.items():
-            if shift is None or staff_id in paired or personal[staff_id] is None:
-                continue
-            person = people[staff_id]
-            out.append(
-                _day_team(personal[staff_id], core.DayTeam((staff_id,), shift, person.skills))
-            )
-        return sorted(out, key=lambda t: t["team_id"])
+        return teams_of_day(staff, self.list_pairs(structures=structures), date)
+
+    # -- visits of staff -----------------------------------------------------------------------
+    def staff_visits(
+        self,
+        from_day: str | dt.date,
+        to_day: str | dt.date,
+        *,
+        structures: Collection[int] | None = None,
+        team_ids: Collection[int] | None = None,
+        unassigned: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Visits not cancelled from ``from_day`` to ``to_day`` (included), by day and start:
+        ``{id, day, team_id, pseudonym, duration_s, windows, status, staff_count}`` (no
+        protected details). ``team_ids``: of those teams; ``unassigned``: of no team."""
+        first = parse_day(from_day, what="from").isoformat()
+        last = parse_day(to_day, what="to").isoformat()
+        sql, args = _structure_filter(structures)
+        if team_ids is not None:
+            ids = [int(t) for t in team_ids]
+            sql += f" AND team_id IN ({', '.join('?' for _ in ids)})" if ids else " AND 0"
+            args += ids
+        if unassigned:
+            sql += " AND team_id IS NULL"
+        with self.engine.read() as conn:
+            rows = conn.execute(
+                "SELECT id, day, team_id, pseudonym, duration_s, windows, status, staff_count"
+                f" FROM visits WHERE day BETWEEN ? AND ? AND status != 'cancelled'{sql}"
+                " ORDER BY day, json_extract(windows, '$[0][0]'), id",
+                (first, last, *args),
+            ).fetchall()
+        return [{**dict(r), "windows": json.loads(r["windows"] or "[]")} for r in rows]
+
+    def teams_of_staff(self, staff_ids: Collection[int]) -> dict[int, list[int]]:
+        """The teams (personal and pairs, active or not) of each member of staff."""
+        ids = [int(i) for i in staff_ids]
+        out: dict[int, list[int]] = {i: [] for i in ids}
+        if not ids:
+            return out
+        with self.engine.read() as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                for row in conn.execute(
+                    f"SELECT staff_id, team_id FROM team_members WHERE staff_id IN ({marks})"
+                    " ORDER BY team_id",
+                    chunk,
+                ):
+                    out[row[0]].append(row[1])
+        return out
+
+
+def teams_of_day(
+    staff: Sequence[Mapping[str, Any]], pairs: Sequence[Mapping[str, Any]], date: dt.date
+) -> list[dict[str, Any]]:
+    """The day's teams of ``staff`` (staff JSON with absences) and ``pairs`` (see
+    :meth:`StaffMixin.day_teams`)."""
+    people = {s["id"]: core_staff(s) for s in staff if s["active"]}
+    personal = {s["id"]: s["team_id"] for s in staff}
+    shifts = {i: core.works_on(p, date) for i, p in people.items()}
+    out: list[dict[str, Any]] = []
+    paired: set[int] = set()
+    for pair in pairs:
+        ids = pair["staff_ids"]
+        if any(i not in people or shifts[i] is None or i in paired for i in ids):
+            continue
+        try:
+            (team,) = core.day_teams([people[i] for i in ids], date, pairs=[tuple(ids)])
+        except ValidationError:
+            continue  # no hours in common that day: each goes alone
+        paired.update(ids)
+        out.append(_day_team(pair["team_id"], team))
+    for staff_id, shift in shifts.items():
+        if shift is None or staff_id in paired or personal[staff_id] is None:
+            continue
+        person = people[staff_id]
+        out.append(_day_team(personal[staff_id], core.DayTeam((staff_id,), shift, person.skills)))
+    return sorted(out, key=lambda t: t["team_id"])
 
 
 def _day_team(team_id: int, team: core.DayTeam) -> dict[str, Any]:

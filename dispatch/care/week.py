@@ -1,0 +1,386 @@
+"""The coordinator's week (staff × days: rostered hours against the contract, visits), the
+impact of an absence on the visits assigned, and a team member's coming days.
+
+The pure functions take staff JSON (:mod:`dispatch.store.staff`) and visit rows; the service
+functions (``*_of``) read them from the store, scoped to the caller's structures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from dispatch.care import rota as core
+from dispatch.care.matching import AssignedVisit, absence_impact
+from dispatch.care.times import TimeRange, format_hhmm, parse_day
+from dispatch.errors import ValidationError
+from dispatch.store.staff import core_staff, parse_absence, teams_of_day
+
+#: Most days the week view and the coming days cover.
+MAX_DAYS = 62
+#: Visits an absence may still move: not started, not done.
+OPEN_STATUSES = ("planned", "assigned")
+
+WEEKDAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+MONTHS_FR = (
+    "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+    "octobre", "novembre", "décembre",
+)  # fmt: skip
+WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS_EN = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+
+
+def day_range(from_day: Any, days: Any) -> list[dt.date]:
+    """``days`` consecutive days from ``from_day`` (1 to :data:`MAX_DAYS`)."""
+    start = parse_day(from_day, what="from")
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise ValidationError(f"days {days!r}: give 1 to {MAX_DAYS} days")
+    return [start + dt.timedelta(days=i) for i in range(days)]
+
+
+def _hours(seconds: int) -> float:
+    return round(seconds / 3600, 2)
+
+
+def _shift_json(shift: core.Shift | None) -> dict[str, Any] | None:
+    if shift is None:
+        return None
+    return {
+        "start": format_hhmm(shift.span.start_s),
+        "end": format_hhmm(shift.span.end_s),
+        "breaks": [str(b) for b in shift.breaks],
+    }
+
+
+def _absence_on(staff: Mapping[str, Any], day: dt.date) -> dict[str, Any] | None:
+    iso = day.isoformat()
+    for a in staff.get("absences", ()):
+        if a["from_day"] <= iso <= a["to_day"]:
+            return {"id": a["id"], "kind": a["kind"], "part": a["part"]}
+    return None
+
+
+def week_rows(
+    staff: Sequence[Mapping[str, Any]],
+    pairs: Sequence[Mapping[str, Any]],
+    visits: Sequence[Mapping[str, Any]],
+    days: Sequence[dt.date],
+    tz: str = "Europe/Paris",
+) -> list[dict[str, Any]]:
+    """One row per member of staff: each day's shift (rota less absences), absence, real
+    hours rostered, visits and their hours on the teams they belong to (their own, or the
+    pair they go out with), and the totals against their contract.
+
+    A visit of a pair counts for both members (both are there).
+    """
+    teams_of: dict[int, set[int]] = {s["id"]: {s["team_id"]} for s in staff}
+    for pair in pairs:
+        for staff_id in pair["staff_ids"]:
+            teams_of.setdefault(staff_id, set()).add(pair["team_id"])
+    by_team_day: dict[tuple[int, str], list[Mapping[str, Any]]] = {}
+    for v in visits:
+        if v.get("team_id") is not None:
+            by_team_day.setdefault((int(v["team_id"]), v["day"]), []).append(v)
+    day_team: dict[tuple[int, str], int] = {}
+    for day in days:
+        for team in teams_of_day(staff, pairs, day):
+            for staff_id in team["staff_ids"]:
+                day_team[(staff_id, day.isoformat())] = team["team_id"]
+    rows = []
+    for member in staff:
+        person = core_staff(member)
+        cells = []
+        rostered_s = visit_s = 0
+        for day in days:
+            iso = day.isoformat()
+            shift = core.works_on(person, day)
+            worked_s = shift.work_s_on(day, tz) if shift else 0
+            on_day = [
+                v for t in sorted(teams_of[member["id"]]) for v in by_team_day.get((t, iso), ())
+            ]
+            day_visit_s = sum(int(v["duration_s"]) for v in on_day)
+            rostered_s += worked_s
+            visit_s += day_visit_s
+            cells.append(
+                {
+                    "day": iso,
+                    "shift": _shift_json(shift),
+                    "absence": _absence_on(member, day),
+                    "hours": _hours(worked_s),
+                    "visits": len(on_day),
+                    "visit_h": _hours(day_visit_s),
+                    "team_id": day_team.get((member["id"], iso), member["team_id"]),
+                }
+            )
+        rows.append(
+            {
+                "id": member["id"],
+                "name": member["name"],
+                "job": member["job"],
+                "structure_id": member["structure_id"],
+                "team_id": member["team_id"],
+                "contract_h_per_week": member["contract_h_per_week"],
+                "rostered_h": _hours(rostered_s),
+                "visit_h": _hours(visit_s),
+                "cells": cells,
+            }
+        )
+    return rows
+
+
+def week_of(
+    store: Any,
+    *,
+    from_day: Any,
+    days: Any = 7,
+    structures: Collection[int] | None = None,
+    tz: str = "Europe/Paris",
+) -> dict[str, Any]:
+    """The week view of the staff of ``structures`` (GET /api/week)."""
+    span = day_range(from_day, days)
+    staff = store.list_staff(structures=structures, active=True)
+    pairs = store.list_pairs(structures=structures)
+    visits = store.staff_visits(span[0], span[-1], structures=structures)
+    unassigned: dict[str, int] = {d.isoformat(): 0 for d in span}
+    for v in visits:
+        if v["team_id"] is None:
+            unassigned[v["day"]] += 1
+    return {
+        "from": span[0].isoformat(),
+        "days": [d.isoformat() for d in span],
+        "staff": week_rows(staff, pairs, visits, span, tz),
+        "unassigned": [{"day": d, "count": n} for d, n in unassigned.items()],
+    }
+
+
+# -- absence impact ----------------------------------------------------------------------------
+def _date_fr(day: dt.date) -> str:
+    number = "1er" if day.day == 1 else str(day.day)
+    return f"{WEEKDAYS_FR[day.weekday()]} {number} {MONTHS_FR[day.month - 1]}"
+
+
+def _date_en(day: dt.date) -> str:
+    return f"{WEEKDAYS_EN[day.weekday()]} {day.day} {MONTHS_EN[day.month - 1]}"
+
+
+def impact_message(
+    name: str,
+    gender: str | None,
+    absence: core.Absence,
+    total: int,
+    locale: str = "fr",
+) -> str:
+    """« Marie absente jeudi 14 janvier : 14 visites à réaffecter », or in English
+    "Marie absent on Thursday 14 January: 14 visits to reassign".
+
+    Examples
+    --------
+    >>> day = dt.date(2027, 1, 14)
+    >>> impact_message("Marie", "female", core.Absence("sickness", day, day), 14)
+    'Marie absente jeudi 14 janvier : 14 visites à réaffecter'
+    >>> impact_message("Paul", "male", core.Absence("leave", day, day.replace(day=15)), 1, "en")
+    'Paul absent from Thursday 14 January to Friday 15 January: 1 visit to reassign'
+    """
+    one = absence.from_day == absence.to_day
+    if locale == "en":
+        when = (
+            f"on {_date_en(absence.from_day)}"
+            if one
+            else f"from {_date_en(absence.from_day)} to {_date_en(absence.to_day)}"
+        )
+        if absence.part is not None:
+            when += f", {absence.part}"
+        count = (
+            "no visit to reassign"
+            if total == 0
+            else f"{total} visit{'s' if total > 1 else ''} to reassign"
+        )
+        return f"{name} absent {when}: {count}"
+    adjective = {"female": "absente", "male": "absent"}.get(gender or "", "absent·e")
+    when = (
+        _date_fr(absence.from_day)
+        if one
+        else f"du {_date_fr(absence.from_day)} au {_date_fr(absence.to_day)}"
+    )
+    if absence.part is not None:
+        part = absence.part
+        when += f" de {format_hhmm(part.start_s)} à {format_hhmm(part.end_s)}"
+    count = (
+        "aucune visite à réaffecter"
+        if total == 0
+        else f"{total} visite{'s' if total > 1 else ''} à réaffecter"
+    )
+    return f"{name} {adjective} {when} : {count}"
+
+
+def _assigned(
+    visits: Sequence[Mapping[str, Any]], members: Mapping[int, Sequence[int]]
+) -> list[AssignedVisit]:
+    """One entry per window of each visit (a visit moves when none of its windows fits)."""
+    out = []
+    for v in visits:
+        windows = v.get("windows") or [[0, 86_400]]
+        for i, (start, end) in enumerate(windows):
+            out.append(
+                AssignedVisit(
+                    visit_id=f"{v['id']}/{i}",
+                    day=dt.date.fromisoformat(v["day"]),
+                    window=TimeRange(int(start), int(end)),
+                    duration_s=int(v["duration_s"]),
+                    staff_ids=tuple(members.get(int(v["team_id"]), ())),
+                )
+            )
+    return out
+
+
+def impact_of_absence(
+    staff: Mapping[str, Any],
+    absence: core.Absence,
+    visits: Sequence[Mapping[str, Any]],
+    members: Mapping[int, Sequence[int]],
+    *,
+    locale: str = "fr",
+    tz: str = "Europe/Paris",
+) -> dict[str, Any]:
+    """What ``absence`` (recorded or not) leaves to reassign among ``visits`` (the visits of
+    the teams ``staff`` belongs to; ``members`` gives each team's staff ids).
+
+    Returns ``{staff_id, name, total, lost_h, days: [{day, count, visit_ids}], message}``;
+    ``days`` lists each day of the absence the person was rostered or had visits.
+    """
+    person = core_staff(staff)
+    open_visits = [v for v in visits if v.get("status") in OPEN_STATUSES]
+    result = absence_impact(person, absence, _assigned(open_visits, members), tz)
+    failed: dict[int, set[int]] = {}
+    for key in result.visit_ids:
+        vid, window = str(key).split("/")
+        failed.setdefault(int(vid), set()).add(int(window))
+    moved = [
+        v for v in open_visits if len(failed.get(int(v["id"]), ())) == len(v.get("windows") or [0])
+    ]
+    by_day: dict[str, list[int]] = {}
+    for v in moved:
+        by_day.setdefault(v["day"], []).append(int(v["id"]))
+    rostered = {d.isoformat() for d in result.days_lost}
+    days = []
+    day = absence.from_day
+    without = core.Staff(
+        person.staff_id,
+        person.name,
+        person.contract_h_per_week,
+        person.rotas,
+        tuple(a for a in person.absences if a != absence),
+        person.skills,
+        person.gender,
+    )
+    while day <= absence.to_day:
+        iso = day.isoformat()
+        if iso in by_day or iso in rostered or core.works_on(without, day) is not None:
+            ids = by_day.get(iso, [])
+            days.append({"day": iso, "count": len(ids), "visit_ids": ids})
+        day += dt.timedelta(days=1)
+    total = len(moved)
+    return {
+        "staff_id": staff["id"],
+        "name": staff["name"],
+        "total": total,
+        "lost_h": _hours(result.lost_s),
+        "days": days,
+        "message": impact_message(staff["name"], staff.get("gender"), absence, total, locale),
+    }
+
+
+def absence_impact_of(
+    store: Any,
+    staff_id: int,
+    data: Any,
+    *,
+    structures: Collection[int] | None = None,
+    locale: str = "fr",
+    tz: str = "Europe/Paris",
+) -> dict[str, Any]:
+    """The impact of an absence given as API input (recorded or not) on ``staff_id``'s
+    visits (POST /api/staff/{id}/absences/impact, and the answer of the POST itself)."""
+    absence, _ = parse_absence(data)
+    staff = store.get_staff(staff_id, structures=structures)
+    return impact_of_recorded(store, staff, absence, locale=locale, tz=tz)
+
+
+def impact_of_recorded(
+    store: Any,
+    staff: Mapping[str, Any],
+    absence: core.Absence,
+    *,
+    locale: str = "fr",
+    tz: str = "Europe/Paris",
+) -> dict[str, Any]:
+    """:func:`impact_of_absence` with the visits and team members read from the store."""
+    team_ids = store.teams_of_staff([staff["id"]])[staff["id"]]
+    visits = store.staff_visits(absence.from_day, absence.to_day, team_ids=team_ids)
+    members: dict[int, list[int]] = {}
+    for team_id in team_ids:
+        members[team_id] = [s["id"] for s in store.staff_of_team(team_id)]
+    return impact_of_absence(staff, absence, visits, members, locale=locale, tz=tz)
+
+
+# -- a team member's coming days ---------------------------------------------------------------
+def coming_days(
+    member: Mapping[str, Any] | None,
+    visits: Sequence[Mapping[str, Any]],
+    days: Sequence[dt.date],
+) -> list[dict[str, Any]]:
+    """Each day's shift, absence and visits (pseudonyms only) of ``member`` (None: a team
+    without staff, its visits only)."""
+    person = core_staff(member) if member is not None else None
+    out = []
+    for day in days:
+        iso = day.isoformat()
+        shift = core.works_on(person, day) if person is not None else None
+        out.append(
+            {
+                "day": iso,
+                "shift": _shift_json(shift),
+                "absence": _absence_on(member, day) if member is not None else None,
+                "visits": [
+                    {
+                        "id": v["id"],
+                        "pseudonym": v["pseudonym"],
+                        "window": str(TimeRange(*v["windows"][0])) if v["windows"] else None,
+                        "duration_s": v["duration_s"],
+                        "team_id": v["team_id"],
+                    }
+                    for v in visits
+                    if v["day"] == iso
+                ],
+            }
+        )
+    return out
+
+
+def my_days_of(
+    store: Any,
+    *,
+    team_id: int | None,
+    from_day: Any,
+    days: Any = 7,
+    structures: Collection[int] | None = None,
+) -> dict[str, Any]:
+    """The coming days of the caller's team (GET /api/week/mine): the person's rota, absences
+    and visits (their own team's and their pair's)."""
+    span = day_range(from_day, days)
+    if team_id is None:
+        return {"team_id": None, "staff": None, "days": coming_days(None, [], span)}
+    store.get_team(team_id, structures=structures)  # NotFoundError for another structure's
+    members = store.staff_of_team(team_id, structures=structures)
+    member = members[0] if len(members) == 1 else None
+    team_ids = store.teams_of_staff([member["id"]])[member["id"]] if member else [team_id]
+    visits = store.staff_visits(span[0], span[-1], structures=structures, team_ids=team_ids)
+    return {
+        "team_id": team_id,
+        "staff": {"id": member["id"], "name": member["name"]} if member else None,
+        "days": coming_days(member, visits, span),
+    }
