@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from argon2 import PasswordHasher
@@ -22,7 +23,13 @@ from dispatch.store.core import now_s
 from dispatch.store.models import check_password, parse_id, parse_role, parse_username
 from dispatch.store.rows import Page, clamp_page, select_page, to_dict, where_clause
 from dispatch.store.schema import new_traccar_id
-from dispatch.store.structures import check_structure_ids, replace_memberships
+from dispatch.store.structures import (
+    check_structure_ids,
+    in_structures,
+    replace_memberships,
+    scoped,
+    structure_filter,
+)
 
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
@@ -483,15 +490,34 @@ class AccountsMixin:
         user_id, purpose = self.engine.write(job)
         return {"user": self.get_user(user_id), "purpose": purpose}
 
-    def account_events(self, *, since_s: float, limit: int = 200) -> list[dict[str, Any]]:
+    def account_events(
+        self,
+        *,
+        since_s: float,
+        limit: int = 200,
+        structures: Collection[int] | None = None,
+    ) -> list[dict[str, Any]]:
         """Audit lines about accounts (see ACCOUNT_ACTIONS) since ``since_s``, newest first,
-        with the names of the actor and of the account concerned."""
+        with the names of the actor and of the account concerned.
+
+        ``structures``: only the lines about accounts of users of those structures (another
+        structure's staff is not revealed)."""
         marks = ", ".join("?" for _ in ACCOUNT_ACTIONS)
+        scope, scope_args = "1", []
+        if structures is not None:
+            members, member_args = structure_filter(structures)
+            teams, team_args = structure_filter(structures, "t.structure_id")
+            scope = (
+                "target IN (SELECT 'user:' || user_id FROM user_structures WHERE"
+                f" {members} UNION SELECT 'user:' || u.id FROM users u JOIN teams t"
+                f" ON t.id = u.team_id WHERE {teams})"
+            )
+            scope_args = [*member_args, *team_args]
         with self.engine.read() as conn:
             rows = conn.execute(
-                f"SELECT * FROM audit_log WHERE action IN ({marks}) AND at_s >= ?"
+                f"SELECT * FROM audit_log WHERE action IN ({marks}) AND at_s >= ? AND {scope}"
                 " ORDER BY id DESC LIMIT ?",
-                (*ACCOUNT_ACTIONS, float(since_s), int(limit)),
+                (*ACCOUNT_ACTIONS, float(since_s), *scope_args, int(limit)),
             ).fetchall()
             names = {
                 f"user:{r['id']}": r["username"]
@@ -678,12 +704,19 @@ class AccountsMixin:
         device_id = self.engine.write(job)
         return {"token": token, "device": self.get_device(device_id)}
 
-    def get_device(self, device_id: int) -> dict[str, Any]:
-        """A device by id (NotFoundError if none)."""
+    def get_device(
+        self, device_id: int, *, structures: Collection[int] | None = None
+    ) -> dict[str, Any]:
+        """A device by id (NotFoundError if none, or its team's structure is not in
+        ``structures``)."""
         with self.engine.read() as conn:
-            row = conn.execute("SELECT * FROM devices WHERE id = ?", (device_id,)).fetchone()
+            row = conn.execute(
+                "SELECT d.*, t.structure_id AS structure_id FROM devices d"
+                " JOIN teams t ON t.id = d.team_id WHERE d.id = ?",
+                (device_id,),
+            ).fetchone()
         device = to_dict(row, drop=("token_hash",))
-        if device is None:
+        if device is None or not in_structures(device["structure_id"], structures):
             raise NotFoundError(f"device {device_id} does not exist")
         device["revoked"] = device["revoked_at_s"] is not None
         return device
@@ -694,10 +727,15 @@ class AccountsMixin:
         team_id: int | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        structures: Collection[int] | None = None,
     ) -> Page:
-        """Paired devices, newest first."""
+        """Paired devices, newest first (``structures``: of those structures' teams)."""
         limit, offset = clamp_page(limit, offset)
-        where, args = where_clause([("team_id = ?", team_id)])
+        where, args = scoped(
+            *where_clause([("team_id = ?", team_id)]),
+            structures,
+            "(SELECT structure_id FROM teams WHERE teams.id = devices.team_id)",
+        )
         with self.engine.snapshot() as conn:
             total, rows = select_page(
                 conn,
@@ -716,8 +754,11 @@ class AccountsMixin:
             items.append(device)
         return Page(items, total=total, limit=limit, offset=offset)
 
-    def revoke_device(self, device_id: int) -> dict[str, Any]:
+    def revoke_device(
+        self, device_id: int, *, structures: Collection[int] | None = None
+    ) -> dict[str, Any]:
         """Revoke a device token (a lost phone stops working at once)."""
+        self.get_device(device_id, structures=structures)
 
         def job(conn: sqlite3.Connection) -> None:
             cur = conn.execute(

@@ -552,7 +552,9 @@ def account_events() -> ResponseReturnValue:
     """Who did what to which account: coordinators see what administrators do."""
     from dispatch.store.core import now_s
 
-    events = get_store().account_events(since_s=now_s() - ACCOUNT_EVENTS_DAYS * 86400)
+    events = get_store().account_events(
+        since_s=now_s() - ACCOUNT_EVENTS_DAYS * 86400, structures=_visible()
+    )
     keep = (
         "id",
         "at_s",
@@ -645,14 +647,19 @@ def revoke_token(token_id: int) -> ResponseReturnValue:
 def list_devices() -> ResponseReturnValue:
     limit, offset = page_args()
     return paged(
-        get_store().list_devices(team_id=arg_int("team_id", lo=1), limit=limit, offset=offset)
+        get_store().list_devices(
+            team_id=arg_int("team_id", lo=1),
+            limit=limit,
+            offset=offset,
+            structures=visible_structures(),
+        )
     )
 
 
 @bp.delete("/api/devices/<int:device_id>")
 @require("coordinator")
 def revoke_device(device_id: int) -> ResponseReturnValue:
-    device = get_store().revoke_device(device_id)
+    device = get_store().revoke_device(device_id, structures=visible_structures())
     _audit("device.revoke", f"device:{device_id}")
     publish("device_revoked", device)
     return ok(device=device)
