@@ -132,6 +132,14 @@ class NotBuiltError(DispatchError, FileNotFoundError):
     code = "not_built"
 
 
+class AddressNotFoundError(DispatchError, LookupError):
+    """An address the offline geocoder does not find in the served territory (correct it or
+    place the pin)."""
+
+    status = 422
+    code = "address_not_found"
+
+
 class RoutingError(DispatchError, ValueError):
     """A point off the road network, outside the territory, or a pair with no route."""
 
