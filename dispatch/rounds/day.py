@@ -93,19 +93,22 @@ class Fix:
 
 @dataclass(frozen=True)
 class Unroutable:
-    """A team or a visit of the day left out of planning because its place cannot be routed.
+    """A team or a visit of the day left out of planning, and why.
 
     ``why`` is ``"outside"`` (outside the territory, or no position at all) or ``"no_road"``
-    (no road near enough). The others are planned as if it were not there; the screens show
-    it with its reason (:func:`dispatch.rounds.service.Rounds.unroutable`).
+    (no road near enough) for a place that cannot be routed; for a team whose staff do not
+    work that day, ``"off"`` (their rota) or ``"absent"`` (an absence of kind ``absence``:
+    leave, sickness, training); for a team with no base at all, ``"no_base"``. The others are planned as if it were not there; the screens
+    show it with its reason (:func:`dispatch.rounds.service.Rounds.unroutable`).
     """
 
     kind: str
     id: int
     name: str
-    lon: float
-    lat: float
+    lon: float | None
+    lat: float | None
     why: str
+    absence: str | None = None
 
 
 def service_area_of(router: Any) -> ServiceArea:
@@ -161,11 +164,12 @@ def routable_nodes(
 class Day:
     """The problem of one day, its context, and the published plan it starts from.
 
-    ``plan_id`` is the version: the id of the published plan the problem was built on (None
-    when the day has none). ``visits`` and ``teams`` are the store's rows by id.
+    ``plan_id`` is the version: the id of the structure's published plan the problem was
+    built on (None when the day has none). ``visits`` and ``teams`` are the store's rows by id.
     """
 
     day: str
+    structure_id: int
     problem: Problem
     ctx: RowContext
     current: Plan
@@ -237,21 +241,87 @@ def present_team(team: Team, now_s: int, *, location: int | None, at_home: bool)
     )
 
 
+def _rota_breaks(breaks: Any) -> tuple[Break, ...]:
+    """A rota's fixed breaks of the day (``[[start_s, end_s]]`` or ``[{start_s, end_s}]``)."""
+    out = []
+    for b in breaks or ():
+        start, end = (b["start_s"], b["end_s"]) if isinstance(b, Mapping) else b
+        if int(end) > int(start):
+            out.append(Break(int(start), int(end), int(end) - int(start)))
+    return tuple(out)
+
+
+def working_teams(
+    store: Any, day: str, structure_id: int, teams: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[int, tuple[Break, ...]], list[Unroutable]]:
+    """The teams working on ``day``, with that day's shift from their staff's rota.
+
+    A team without staff keeps its own fixed shift. A team with staff works when
+    ``store.day_teams`` lists it (the rota less absences): its shift and breaks are that
+    day's. Otherwise it is left out: without a word when each of its staff goes out in
+    another team that day (a person's own team on a day they go out as a pair), else with
+    its reason, ``"absent"`` when one of its staff has an absence that day, else ``"off"``.
+    Returns the teams, the rota breaks by team id, and those left out with a reason.
+    """
+    members = store.day_team_members(day, structure_id)
+    if not any(int(t["id"]) in members for t in teams):
+        return teams, {}, []
+    rota = {int(e["team_id"]): e for e in store.day_teams(day, structures=[structure_id])}
+    out_with_others = {int(i) for e in rota.values() for i in e.get("staff_ids") or ()}
+    kept: list[dict[str, Any]] = []
+    breaks: dict[int, tuple[Break, ...]] = {}
+    off: list[Unroutable] = []
+    for t in teams:
+        tid = int(t["id"])
+        if tid not in members:
+            kept.append(t)
+        elif tid in rota:
+            entry = rota[tid]
+            kept.append(
+                {
+                    **t,
+                    "shift_start_s": int(entry["shift_start_s"]),
+                    "shift_end_s": int(entry["shift_end_s"]),
+                }
+            )
+            breaks[tid] = _rota_breaks(entry.get("breaks"))
+        elif all(m["staff_id"] in out_with_others for m in members[tid]):
+            continue
+        else:
+            absence = next((m["absence"] for m in members[tid] if m.get("absence")), None)
+            off.append(
+                Unroutable(
+                    "team",
+                    tid,
+                    str(t.get("name") or tid),
+                    None if t.get("base_lon") is None else float(t["base_lon"]),
+                    None if t.get("base_lat") is None else float(t["base_lat"]),
+                    "absent" if absence else "off",
+                    absence,
+                )
+            )
+    return kept, breaks, off
+
+
 def build_day(
     store: Any,
     router: Any,
     territory_id: str,
     day: str,
     *,
+    structure_id: int | None = None,
     now_s: int | None = None,
     fixes: Mapping[int, Fix] | None = None,
     extra: Sequence[tuple[float, float]] = (),
     matrices: MatrixCache | None = None,
 ) -> Day:
-    """The day's problem (active teams, the day's visits, road times) and its published plan.
+    """The day's problem (a structure's teams working that day, its visits of the day, road
+    times) and the structure's published plan of the day.
 
     Parameters
     ----------
+    structure_id
+        The structure planned (None: the deployment's only structure).
     now_s
         Seconds since midnight when the day is under way (None: plan the whole day, as for a
         day to come). Then visits done or under way stay where they are, each team leaves
@@ -264,15 +334,47 @@ def build_day(
     matrices
         Where road times and distances are kept between builds (default: computed afresh).
     """
-    teams = all_rows(store.list_teams, active=True)
+    if structure_id is None:
+        structure_id = store.sole_structure_id()
+        if structure_id is None:
+            raise ValidationError(
+                "give structure_id: this deployment hosts several structures, each planned apart"
+            )
+    sid = int(structure_id)
+
+    teams = all_rows(store.list_teams, active=True, structures=[sid])
     if not teams:
         raise ValidationError("no active team: add a team (or activate one) before planning")
-    visits = usable_visits(all_rows(store.list_visits, day=day))
-    stored = store.published_plan(day)
+    visits = usable_visits(all_rows(store.list_visits, day=day, structures=[sid]))
+    stored = store.published_plan(day, structure_id=sid)
     fixes = dict(fixes or {}) if now_s is not None else {}
+    # Teams whose staff do not work that day are left out with their reason; a team already
+    # at work (a visit started or done) stays, on its own shift.
+    started = {
+        int(v["team_id"])
+        for v in visits
+        if v.get("status") in AT_HOME + ("done",) and v.get("team_id")
+    }
+    working, rota_breaks, off_duty = working_teams(store, day, sid, teams)
+    back = {u.id for u in off_duty} & started
+    off_duty = [u for u in off_duty if u.id not in back]
+    shifted = {int(t["id"]): t for t in working}
+    keep = set(shifted) | back
+    teams = [shifted.get(int(t["id"]), t) for t in teams if int(t["id"]) in keep]
+    if not teams:
+        raise ValidationError(
+            f"no team works on {day}: "
+            + "; ".join(f"{u.name} ({u.absence or 'off'})" for u in off_duty)
+            + ": check the rotas and absences of the staff"
+        )
     # A team or a visit whose place cannot be routed (stored before the territory's checks,
     # or far from every road) is left out with its reason; the others are planned.
-    unroutable: list[Unroutable] = []
+    unroutable: list[Unroutable] = [
+        Unroutable("team", int(t["id"]), str(t.get("name") or t["id"]), None, None, "no_base")
+        for t in teams
+        if t.get("base_lon") is None or t.get("base_lat") is None
+    ]
+    teams = [t for t in teams if t.get("base_lon") is not None and t.get("base_lat") is not None]
     team_nodes, team_why = routable_nodes(router, places(teams, []))
     for t, why in zip(teams, team_why, strict=True):
         if why:
@@ -317,7 +419,11 @@ def build_day(
         raise ValidationError(
             "no active team can be routed: "
             + "; ".join(
-                f"{u.name} ({u.lon:.5f},{u.lat:.5f})" for u in unroutable if u.kind == "team"
+                f"{u.name} ({u.lon:.5f},{u.lat:.5f})"
+                if u.lon is not None and u.lat is not None
+                else u.name
+                for u in unroutable
+                if u.kind == "team"
             )
             + f": move their base into {service_area_of(router).where()}"
         )
@@ -347,6 +453,15 @@ def build_day(
     problem, ctx = problem_from_rows(
         teams, visits, time_s, dist_m, day=day, now_s=now_s, stored_plan=stored, lonlats=points
     )
+    if rota_breaks:
+        # A rota's breaks are those of the day (a part-day absence in the middle of a shift
+        # is one); a rota without breaks gets the labour rule's, as fixed shifts do.
+        problem = problem.with_changes(
+            teams=tuple(
+                replace(t, breaks=rota_breaks[int(t.id)]) if rota_breaks.get(int(t.id)) else t
+                for t in problem.teams
+            )
+        )
     ctx.territory = territory_id
     if now_s is not None:
         fix_location = {tid: n_base + k for k, tid in enumerate(fix_teams)}
@@ -367,6 +482,7 @@ def build_day(
     n_teams_visits = len(teams) + len(visits)
     return Day(
         day=day,
+        structure_id=sid,
         problem=problem,
         ctx=ctx,
         current=plan_from_stored(problem, stored),
@@ -375,6 +491,6 @@ def build_day(
         visits={int(v["id"]): v for v in visits},
         teams={int(t["id"]): t for t in teams},
         extra_locations=list(range(n_teams_visits, n_teams_visits + len(extra))),
-        unroutable=unroutable,
+        unroutable=unroutable + off_duty,
         carried_routes=carried,
     )

@@ -1,7 +1,10 @@
 """The rounds service: every change of a day's plan, from the store to the published change.
 
 One function per user action (optimise, apply, move, insert, delay, a team lost, a visit
-changed). Each builds the day from the store as it stands now, calls the pure optimiser,
+changed). A day's plan belongs to one structure: each action works on (day, structure), with
+that structure's teams and visits only (``structure_id``; None: the structure of the team or
+visit acted on, else the deployment's only structure). Each builds the day from the store as
+it stands now, calls the pure optimiser,
 checks, saves, publishes the new version of the plan and announces the change once on the
 bus (topic ``plan_change``). The REST API, the CLI and the demo all call it; none of them
 knows Flask here.
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -127,14 +130,39 @@ class Rounds:
         self.bus = bus or Bus()
         self.clock = clock or ServiceClock()
         self.options = options or RoundsOptions()
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[tuple[str, int | None], threading.Lock] = {}
         self._matrices: MatrixCache | None = None
         self._locks_lock = threading.Lock()
 
     # -- the day as it stands ------------------------------------------------------------------
-    def _day_lock(self, day: str) -> threading.Lock:
+    def _day_lock(self, day: str, structure_id: int | None) -> threading.Lock:
         with self._locks_lock:
-            return self._locks.setdefault(day, threading.Lock())
+            return self._locks.setdefault((day, structure_id), threading.Lock())
+
+    def structure_of(
+        self,
+        structure_id: int | None = None,
+        *,
+        team_id: int | None = None,
+        visit_id: int | None = None,
+    ) -> int | None:
+        """The structure planned: ``structure_id`` when given, else the team's or the visit's
+        (None when unknown: :func:`build_day` takes the deployment's only structure)."""
+        if structure_id is not None:
+            return int(structure_id)
+        try:
+            if team_id is not None:
+                row = self.store.get_team(team_id)
+            elif visit_id is not None:
+                row = self.store.get_visit(visit_id)
+            else:
+                row = {}
+        except NotFoundError:
+            row = {}
+        found = row.get("structure_id")
+        if found is None:
+            found = self.store.sole_structure_id()
+        return None if found is None else int(found)
 
     def now_s(self, day: str) -> int | None:
         """Seconds since midnight if ``day`` is today; None for another day, planned whole
@@ -154,9 +182,14 @@ class Rounds:
         return out
 
     def day(
-        self, day: str, *, extra: Sequence[tuple[float, float]] = (), whole_day: bool = False
+        self,
+        day: str,
+        *,
+        structure_id: int | None = None,
+        extra: Sequence[tuple[float, float]] = (),
+        whole_day: bool = False,
     ) -> Day:
-        """The day's problem as it stands now (see :func:`build_day`).
+        """The structure's day as it stands now (see :func:`build_day`).
 
         ``whole_day`` plans it from the start, as it was planned the evening before (the
         demonstration day, seeded at any hour).
@@ -171,6 +204,7 @@ class Rounds:
             router,
             territory_id,
             day,
+            structure_id=structure_id,
             now_s=now_s,
             fixes=self.fixes() if now_s is not None else None,
             extra=extra,
@@ -183,13 +217,14 @@ class Rounds:
         day: str,
         *,
         by: str,
+        structure_id: int | None = None,
         time_limit_s: float | None = None,
         progress: Callable[[dict[str, Any]], None] | None = None,
         locale: str | None = None,
         whole_day: bool = False,
         demo: bool = False,
     ) -> dict[str, Any]:
-        """Optimise the rest of ``day`` and save the proposal as a draft.
+        """Optimise the rest of ``day`` for ``structure_id`` and save the proposal as a draft.
 
         Returns the proposal: ``plan_id`` (the draft), ``base_plan_id`` (the version it was
         computed from), ``dropped`` (visits now planned that it leaves out, each with its
@@ -198,7 +233,7 @@ class Rounds:
         """
         locale = locale or self.options.locale
         limit = time_limit_s or self.options.solver_time_limit_s
-        d = self.day(day, whole_day=whole_day)
+        d = self.day(day, structure_id=self.structure_of(structure_id), whole_day=whole_day)
         plan = solve(
             d.problem,
             time_limit_s=limit,
@@ -216,10 +251,12 @@ class Rounds:
             created_by=by,
             base_plan_id=d.plan_id,
             demo=demo,
+            structure_id=d.structure_id,
         )
         dropped = self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit"))
         body: dict[str, Any] = {
             "day": day,
+            "structure_id": d.structure_id,
             "plan_id": saved["id"],
             "base_plan_id": d.plan_id,
             "applied": False,
@@ -243,6 +280,7 @@ class Rounds:
         confirm_dropped: Iterable[int] = (),
         locale: str | None = None,
         change: str = "optimise",
+        structures: Collection[int] | None = None,
     ) -> dict[str, Any]:
         """Publish a proposed plan and announce the change.
 
@@ -250,15 +288,16 @@ class Rounds:
         ``confirm_dropped`` (else :class:`ConfirmationRequired`, code ``confirm_dropped``,
         listing them). A proposal computed from an older version of the day's plan is merged
         when the two changed different teams, else refused (:class:`StalePlanError`).
+        ``structures``: the caller's (a plan of another structure does not exist for them).
         """
         locale = locale or self.options.locale
-        draft = self.store.get_plan(plan_id)
-        day = draft["day"]
-        with self._day_lock(day):
+        draft = self.store.get_plan(plan_id, structures=structures)
+        day, sid = draft["day"], int(draft["structure_id"])
+        with self._day_lock(day, sid):
             if draft["status"] != "draft":
                 raise StalePlanError(text("already_applied", locale, plan=plan_id))
-            current_id = self.store.published_plan_id(day)
-            before = self.store.published_plan(day)
+            current_id = self.store.published_plan_id(day, structure_id=sid)
+            before = self.store.published_plan(day, structure_id=sid)
             base_id = draft.get("base_plan_id")
             if base_id != current_id:
                 draft = self._merge(draft, before, locale=locale, by=by)
@@ -305,6 +344,7 @@ class Rounds:
             territory=draft.get("territory"),
             created_by=by,
             base_plan_id=None if current is None else current["id"],
+            structure_id=draft["structure_id"],
         )
 
     def _dropped(
@@ -352,6 +392,7 @@ class Rounds:
         force: bool = False,
         by: str,
         locale: str | None = None,
+        structure_id: int | None = None,
     ) -> dict[str, Any]:
         """A visit to another team or place; feasibility for the teams concerned only.
 
@@ -361,8 +402,9 @@ class Rounds:
         (else :class:`ConfirmationRequired`, code ``confirm_violations``).
         """
         locale = locale or self.options.locale
-        with self._day_lock(day):
-            d = self.day(day)
+        sid = self.structure_of(structure_id, visit_id=visit_id)
+        with self._day_lock(day, sid):
+            d = self.day(day, structure_id=sid)
             vid = self._visit_of(d, visit_id, locale)
             tid = self._team_of(d, team_id, locale)
             old_team = d.current.assignment().get(vid)
@@ -373,6 +415,7 @@ class Rounds:
             if not apply:
                 return {
                     "day": day,
+                    "structure_id": d.structure_id,
                     "feasible": not violations,
                     "violations": violations,
                     "slot": _slot(new, vid),
@@ -387,7 +430,14 @@ class Rounds:
         return {**body, "violations": violations, "slot": _slot(new, vid)}
 
     def insert_options(
-        self, day: str, visit_id: int, *, n: int = 3, urgent: bool = True, locale: str | None = None
+        self,
+        day: str,
+        visit_id: int,
+        *,
+        n: int = 3,
+        urgent: bool = True,
+        locale: str | None = None,
+        structure_id: int | None = None,
     ) -> dict[str, Any]:
         """The best places for a visit of the day not yet in a round: one per team, cheapest
         first, each with its arrival and what it adds to the team's driving. When none is on
@@ -395,7 +445,7 @@ class Rounds:
         locale = locale or self.options.locale
         if not 1 <= n <= 20:
             raise ValidationError("n must be a whole number between 1 and 20")
-        d = self.day(day)
+        d = self.day(day, structure_id=self.structure_of(structure_id, visit_id=visit_id))
         vid = self._visit_of(d, visit_id, locale)
         team = d.current.assignment().get(vid)
         if team is not None:
@@ -455,6 +505,7 @@ class Rounds:
                 )
         return {
             "day": day,
+            "structure_id": d.structure_id,
             "visit_id": int(vid),
             "options": options,
             "reason": reason,
@@ -473,6 +524,7 @@ class Rounds:
         confirm_dropped: Iterable[int] = (),
         by: str,
         locale: str | None = None,
+        structure_id: int | None = None,
     ) -> dict[str, Any]:
         """Put a visit of the day into a round and publish it at once.
 
@@ -481,8 +533,9 @@ class Rounds:
         place of a less urgent one, which must then be confirmed in ``confirm_dropped``).
         """
         locale = locale or self.options.locale
-        with self._day_lock(day):
-            d = self.day(day)
+        sid = self.structure_of(structure_id, visit_id=visit_id)
+        with self._day_lock(day, sid):
+            d = self.day(day, structure_id=sid)
             vid = self._visit_of(d, visit_id, locale)
             if d.current.assignment().get(vid) is not None:
                 raise ValidationError(
@@ -529,11 +582,13 @@ class Rounds:
         by: str,
         locale: str | None = None,
         confirm_dropped: Iterable[int] = (),
+        structure_id: int | None = None,
     ) -> dict[str, Any]:
         """A team is late: its times from where it is now; visits it would miss go to others."""
         locale = locale or self.options.locale
-        with self._day_lock(day):
-            d = self.day(day, extra=[lonlat] if lonlat else [])
+        sid = self.structure_of(structure_id, team_id=team_id)
+        with self._day_lock(day, sid):
+            d = self.day(day, structure_id=sid, extra=[lonlat] if lonlat else [])
             now_s = self.now_s(day)
             if now_s is None:
                 raise ValidationError(text("not_today", locale, day=day))
@@ -557,13 +612,22 @@ class Rounds:
         by: str,
         locale: str | None = None,
         confirm_dropped: Iterable[int] = (),
+        structure_id: int | None = None,
+        apply: bool = True,
     ) -> dict[str, Any]:
-        """A team stops for the day: its visits not yet started go to others or are reported."""
+        """A team stops for the day: its visits not yet started go to others or are reported.
+
+        Without ``apply`` the change is saved as a draft proposal (``plan_id``) for the
+        coordinator to review and apply, as an optimisation is (a staff absence's replanning).
+        """
         locale = locale or self.options.locale
-        with self._day_lock(day):
-            d = self.day(day)
+        sid = self.structure_of(structure_id, team_id=team_id)
+        with self._day_lock(day, sid):
+            d = self.day(day, structure_id=sid)
             tid = self._team_of(d, team_id, locale)
             problem, new = team_unavailable(d.problem, d.current, tid)
+            if not apply:
+                return self._propose(replace(d, problem=problem), new, by=by, locale=locale)
             return self._commit(
                 replace(d, problem=problem),
                 new,
@@ -589,13 +653,16 @@ class Rounds:
         )
         if in_team is None:
             return None
+        sid = self.structure_of(visit.get("structure_id"), team_id=in_team)
         wanted = visit.get("team_id")
         if visit.get("status") in ("planned", "assigned") and wanted not in (None, in_team):
             # Given to another team by hand (a coordinator's edit): a move, applied as asked.
-            change = self.move(day, vid, int(wanted), apply=True, force=True, by=by)
+            change = self.move(
+                day, vid, int(wanted), apply=True, force=True, by=by, structure_id=sid
+            )
             return change
-        with self._day_lock(day):
-            d = self.day(day)
+        with self._day_lock(day, sid):
+            d = self.day(day, structure_id=sid)
             new = d.current
             if visit.get("status") == "planned" and wanted is None:
                 # Taken out of its round by hand: it waits, unassigned, to be planned again.
@@ -609,16 +676,25 @@ class Rounds:
             return self._commit(d, new, "visit", by=by, locale=self.options.locale, force_drop=True)
 
     # -- arrival times -------------------------------------------------------------------------
-    def etas(self, day: str | None = None) -> dict[int, dict[int, int]]:
+    def etas(
+        self, day: str | None = None, *, structure_id: int | None = None
+    ) -> dict[int, dict[int, int]]:
         """Arrival times of the stops not yet reached, from where each team is now.
 
-        The published rounds re-timed from the present (see :meth:`day`), team by team:
-        ``{team_id: {visit_id: arrival_s}}``.
+        The published rounds (of ``structure_id``, else of every structure) re-timed from the
+        present (see :meth:`day`), team by team: ``{team_id: {visit_id: arrival_s}}``.
         """
         day = day or self.clock.today()
-        if self.store.published_plan_id(day) is None:
-            return {}
-        d = self.day(day)
+        out: dict[int, dict[int, int]] = {}
+        for sid in sorted(self.store.published_plan_ids(day, structure_id)):
+            try:
+                out.update(self._etas_of(day, sid))
+            except ValidationError:
+                continue  # a structure with no team working now: nothing to time
+        return out
+
+    def _etas_of(self, day: str, structure_id: int) -> dict[int, dict[int, int]]:
+        d = self.day(day, structure_id=structure_id)
         out: dict[int, dict[int, int]] = {}
         for route in d.current.routes:
             arrivals = {
@@ -739,9 +815,36 @@ class Rounds:
             publish=True,
             base_plan_id=d.plan_id,
             if_current=d.plan_id,
+            structure_id=d.structure_id,
         )
         body = self._announce(d.day, change, d.stored, saved, by=by, dropped=dropped)
         return {**body, "unroutable": self.unroutable(d, locale)}
+
+    def _propose(self, d: Day, new: Plan, *, by: str, locale: str) -> dict[str, Any]:
+        """Save ``new`` as a draft proposal of ``d``'s day, as :meth:`optimise` answers it."""
+        routes, unassigned = self._rows_with_unroutable(d, new, locale)
+        saved = self.store.save_plan(
+            d.day,
+            routes,
+            unassigned=unassigned,
+            summary=new.summary(),
+            territory=d.ctx.territory,
+            created_by=by,
+            base_plan_id=d.plan_id,
+            structure_id=d.structure_id,
+        )
+        return {
+            "day": d.day,
+            "structure_id": d.structure_id,
+            "plan_id": saved["id"],
+            "base_plan_id": d.plan_id,
+            "applied": False,
+            "dropped": self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit")),
+            "violations": check_plan(d.problem, new, locale=locale),
+            "comparison": self._compare(d, new),
+            "summary": new.summary(),
+            "unroutable": self.unroutable(d, locale),
+        }
 
     def _announce(
         self,
@@ -791,6 +894,7 @@ class Rounds:
         )
         payload = {
             "day": day,
+            "structure_id": after.get("structure_id"),
             "plan_id": int(after["id"]),
             "base_plan_id": None if before is None else int(before["id"]),
             "change": change,
@@ -866,6 +970,14 @@ class Rounds:
         return comparison
 
     def _reason(self, d: Day, u: Unroutable, locale: str) -> str:
+        if u.why in ("off", "absent", "no_base"):
+            return text(
+                f"unroutable.{u.kind}.{u.why}",
+                locale,
+                name=u.name,
+                day=d.day,
+                absence=text(f"absence.{u.absence}", locale) if u.absence else "",
+            )
         router, _ = self.router_source()
         return text(
             f"unroutable.{u.kind}.{u.why}",
@@ -876,8 +988,9 @@ class Rounds:
         )
 
     def unroutable(self, d: Day, locale: str | None = None) -> list[dict[str, Any]]:
-        """The day's teams and visits left out because their place cannot be routed, each
-        with its reason for the coordinator (``kind``, ``id``, ``name``, ``reason``)."""
+        """The day's teams and visits left out (a place that cannot be routed, a team whose
+        staff do not work that day), each with its reason for the coordinator (``kind``,
+        ``id``, ``name``, ``why``, ``absence``, ``reason``)."""
         locale = locale or self.options.locale
         return [
             {
@@ -887,6 +1000,8 @@ class Rounds:
                 "lon": u.lon,
                 "lat": u.lat,
                 "why": u.why,
+                "absence": u.absence,
+                "day": d.day,
                 "reason": self._reason(d, u, locale),
             }
             for u in d.unroutable

@@ -73,6 +73,26 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "the home of visit {name} ({place}) is too far from the roads of {territory}: it "
         "cannot be planned until its place is corrected",
     },
+    "unroutable.team.off": {
+        "fr": "l'équipe {name} ne travaille pas le {day} d'après le planning de son personnel : "
+        "elle reste hors de la planification ce jour-là",
+        "en": "team {name} does not work on {day} according to its staff's rota: it is left "
+        "out of planning that day",
+    },
+    "unroutable.team.absent": {
+        "fr": "l'équipe {name} est absente le {day} ({absence}) : elle reste hors de la "
+        "planification ce jour-là",
+        "en": "team {name} is absent on {day} ({absence}): it is left out of planning that day",
+    },
+    "unroutable.team.no_base": {
+        "fr": "l'équipe {name} n'a pas de point de départ : elle reste hors de la planification "
+        "tant que sa base n'est pas donnée",
+        "en": "team {name} has no base to start from: it is left out of planning until its "
+        "base is given",
+    },
+    "absence.leave": {"fr": "congé", "en": "leave"},
+    "absence.sickness": {"fr": "arrêt maladie", "en": "sick leave"},
+    "absence.training": {"fr": "formation", "en": "training"},
     "not_today": {
         "fr": "{day} n'est pas aujourd'hui : un retard ne se déclare que le jour même",
         "en": "{day} is not today: a delay is only reported on the day",
