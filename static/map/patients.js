@@ -155,6 +155,11 @@ extend({
     "pt.plan.preferred": "Soignants préférés",
     "pt.plan.excluded": "Soignants exclus",
     "pt.plan.nostaff": "Aucun soignant enregistré dans la structure.",
+    "pt.job.nurse": "infirmier·e",
+    "pt.job.care_aide": "aide-soignant·e",
+    "pt.job.doctor": "médecin",
+    "pt.job.psychologist": "psychologue",
+    "pt.job.other": "autre métier",
     "pt.plan.save": "Enregistrer le plan",
     "pt.plan.delete": "Supprimer ce plan",
     "pt.plan.delete.title": "Supprimer le plan « {label} » ?",
@@ -393,6 +398,11 @@ extend({
     "pt.plan.preferred": "Preferred staff",
     "pt.plan.excluded": "Excluded staff",
     "pt.plan.nostaff": "No staff recorded in the structure.",
+    "pt.job.nurse": "nurse",
+    "pt.job.care_aide": "care aide",
+    "pt.job.doctor": "doctor",
+    "pt.job.psychologist": "psychologist",
+    "pt.job.other": "other job",
     "pt.plan.save": "Save the plan",
     "pt.plan.delete": "Delete this plan",
     "pt.plan.delete.title": "Delete the plan \"{label}\"?",
@@ -815,7 +825,8 @@ function renderRecord() {
   pill.textContent = p ? t(`pt.status.${p.status}`) : "";
   $("export").hidden = !p;
   $("discharge-open").hidden = !p || p.status === "discharged";
-  for (const id of ["plans", "suspensions", "visits"]) $(id).hidden = !p;
+  // A new patient: the care plans wait for the identity to be saved.
+  for (const id of ["suspensions", "visits"]) $(id).hidden = !p;
   if (p && p.status === "discharged" && p.discharged_on) {
     show($("record-status-text"), () => t("pt.discharged.on", { day: longDay(p.discharged_on) }));
   }
@@ -1438,7 +1449,7 @@ function renderStaffBoxes(wishes = {}) {
     box.replaceChildren(legend, ...state.staff.map((s) => {
       const label = document.createElement("label");
       label.innerHTML = `<input type="checkbox" value="${s.id}"> <span></span>`;
-      const job = s.job ? ` (${s.job})` : "";
+      const job = s.job ? ` (${t(`pt.job.${s.job}`) === `pt.job.${s.job}` ? s.job : t(`pt.job.${s.job}`)})` : "";
       label.querySelector("span").textContent = `${s.name}${job}`;
       label.querySelector("input").checked = chosen.has(s.id);
       return label;
@@ -1693,7 +1704,7 @@ function cancelledBy(s) {
 }
 
 function liveSuspension(s) {
-  return !s.cancelled_at_s && !s.cancelled && s.active !== false;
+  return !s.cancelled_at_s && s.active !== false;
 }
 
 function renderSuspensions() {
@@ -1706,7 +1717,7 @@ function renderSuspensions() {
   }
   const discharged = state.patient.status === "discharged";
   list.innerHTML = items.map((s) => {
-    const live = !s.cancelled_at_s && s.active !== false;
+    const live = liveSuspension(s);
     const text = suspensionText(s);
     const n = cancelledBy(s);
     const now = live && covers(s, state.today);
@@ -1743,12 +1754,12 @@ async function saveSuspension(e) {
   try {
     const reply = await call(`/api/patients/${state.patient.id}/suspensions`, { method: "POST", body, timeoutMs: 60000 });
     const c = counts(reply);
-    const text = suspensionText(reply.suspension || body);
+    const saved = reply.suspension || body;
     $("sf-from").value = "";
     $("sf-to").value = "";
     $("sf-note").value = "";
     await Promise.all([loadSuspensions(), loadVisits(), refreshPatient()]);
-    say("susp-status", () => t("pt.susp.saved", { text, cancelled: c.cancelled }));
+    say("susp-status", () => t("pt.susp.saved", { text: suspensionText(saved), cancelled: c.cancelled }));
   } catch (err) {
     show(errorEl, () => errorText(err));
   } finally {
@@ -2015,6 +2026,9 @@ async function main() {
   state.config = await api("/api/live/config", { token: null }).catch(() => null);
   if (state.config && state.config.territory) $("territory-name").textContent = state.config.territory.name;
   state.today = (state.config && state.config.day) || isoDay(new Date());
+  // For the browser tests: the server's day and the pin's place.
+  window.patientsToday = state.today;
+  window.patientsPin = () => state.point;
   const structures = await call("/api/structures").catch(() => null);
   state.structures = (structures && (structures.items || structures.structures)) || [];
   await loadStaff();
