@@ -252,8 +252,19 @@ def parse_patient(data: Any, *, partial: bool = False) -> dict[str, Any]:
     return row
 
 
+def _template(fields: Mapping[str, Any], *, plan_id: int | None) -> VisitTemplate:
+    """The template of a care plan's fields; errors read « care plan: ... » (a new plan) or
+    « care plan 12: ... »."""
+    label = "care plan" if plan_id is None else f"care plan {plan_id}"
+    try:
+        return template_from_dict({**fields, "template_id": plan_id or 1}, label="care plan")
+    except ValidationError as exc:
+        message = re.sub(r"^care plan: (care plan \d+: )?", "", exc.message)
+        raise ValidationError(f"{label}: {message}") from None
+
+
 def parse_care_plan(
-    data: Any, *, patient_id: int, plan_id: int = 1
+    data: Any, *, patient_id: int, plan_id: int | None = None
 ) -> tuple[str | None, VisitTemplate]:
     """(label, template) of a care plan body, checked by the recurrence rules."""
     if not isinstance(data, Mapping):
@@ -261,9 +272,7 @@ def parse_care_plan(
     _unknown(data, CARE_PLAN_FIELDS, label="care plan")
     label = _text(data.get("label"), what="care plan label", max_len=200)
     fields = {k: v for k, v in data.items() if k != "label"}
-    template = template_from_dict(
-        {**fields, "template_id": plan_id, "patient_id": patient_id}, label="care plan"
-    )
+    template = _template({**fields, "patient_id": patient_id}, plan_id=plan_id)
     return label, template
 
 
@@ -761,6 +770,28 @@ class PatientsMixin:
             out.append(visit)
         return out
 
+    def patient_place(
+        self, patient_id: int, *, structures: Collection[int] | None
+    ) -> dict[str, Any]:
+        """``{address, commune, lon, lat, status}`` of a patient of ``structures``, for the
+        service placing a changed address (not returned to a client, so not audited)."""
+        with self.engine.read() as conn:
+            row = _patient_row(conn, patient_id, structures)
+        return {k: row[k] for k in ("address", "commune", "lon", "lat", "status")}
+
+    def patient_identities(self, *, structures: Collection[int] | None) -> list[dict[str, Any]]:
+        """``{id, pseudonym, family_name, given_name, birth_date}`` of the patients of
+        ``structures`` not purged, for flagging an import's duplicates (only their ids and
+        pseudonyms reach the client)."""
+        where, args = _in("structure_id", structures)
+        with self.engine.read() as conn:
+            rows = conn.execute(
+                "SELECT id, pseudonym, family_name, given_name, birth_date FROM patients"
+                f" WHERE purged_at_s IS NULL AND {where}",
+                args,
+            ).fetchall()
+        return [{k: r[k] for k in r.keys()} for r in rows]
+
     # -- suspensions -----------------------------------------------------------------------------
     def add_suspension(
         self,
@@ -926,9 +957,7 @@ class PatientsMixin:
                 (patient_id, patient["structure_id"], label, int(demo), now, now),
             )
             plan_id = int(cur.lastrowid or 0)
-            template = template_from_dict(
-                {**fields, "template_id": plan_id, "patient_id": patient_id}, label="care plan"
-            )
+            template = _template({**fields, "patient_id": patient_id}, plan_id=plan_id)
             conn.execute(
                 "UPDATE care_plans SET template = ? WHERE id = ?",
                 (dumps(template.to_dict()), plan_id),
@@ -1008,7 +1037,7 @@ class PatientsMixin:
                 **{k: v for k, v in data.items() if k != "label"},
             }
             merged.update(template_id=plan_id, patient_id=patient_id)
-            template = template_from_dict(merged, label="care plan")
+            template = _template(merged, plan_id=plan_id)
             label = (
                 _text(data["label"], what="care plan label", max_len=200)
                 if "label" in data
