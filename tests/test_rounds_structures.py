@@ -3,6 +3,7 @@ visits only; the day's teams come from who works that day (staff rotas and absen
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -263,3 +264,112 @@ def test_a_team_without_a_base_is_left_out_with_its_reason(world: World) -> None
     [left] = world.rounds.unroutable(d, "en")
     assert (left["id"], left["why"], left["lon"]) == (bare["team_id"], "no_base", None)
     assert "has no base" in left["reason"]
+
+
+# -- over REST -----------------------------------------------------------------------------------
+@pytest.fixture
+def web(tmp_path, melun, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """The app with two structures: « coord_a » works for structure 1, « coord_b » for the
+    other, « coord_ab » for both; each structure has a team and two visits on DAY."""
+    from dispatch.settings import Settings
+    from dispatch.web.app import create_app
+    from tests.api_world import fast_password_hashing
+
+    fast_password_hashing()
+    settings = Settings(
+        var_dir=tmp_path / "var",
+        secret_key="t",
+        territory="melun",
+        cache_dir=territory_cache,
+        data_path=(shared_dir / "territories",),
+    )
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    app.config["TESTING"] = True
+    b = store.add_structure({"name": "SSIAD B", "kind": "ssiad"})["id"]
+    teams, visits = {}, {}
+    for sid in (1, b):
+        teams[sid] = store.add_team(
+            {"name": f"Équipe {sid}", "base_lon": BASE[0], "base_lat": BASE[1]}, structure_id=sid
+        )
+        visits[sid] = [
+            store.add_visit(
+                {
+                    "day": DAY,
+                    "pseudonym": f"S{sid}V{i}",
+                    "lon": HOMES[i][0],
+                    "lat": HOMES[i][1],
+                    "duration_s": 1200,
+                    "windows": [["08:00", "12:00"]],
+                },
+                structure_id=sid,
+            )
+            for i in range(2)
+        ]
+    headers = {}
+    for name, mine in (("coord_a", [1]), ("coord_b", [b]), ("coord_ab", [1, b])):
+        user = store.add_user(name, role="coordinator", structure_ids=mine)
+        token = store.create_api_token(user["id"], label="t")
+        headers[name] = {"Authorization": f"Bearer {token}"}
+    yield app.test_client(), store, headers, b, teams, visits
+    store.close()
+
+
+def _plan_over_rest(client: Any, headers: dict[str, str], **extra: Any) -> dict[str, Any]:
+    r = client.post(
+        "/api/dispatch/optimise", json={"day": DAY, "time_limit_s": 1, **extra}, headers=headers
+    )
+    assert r.status_code == 202, r.json
+    for _ in range(300):
+        job = client.get(f"/api/dispatch/jobs/{r.json['job_id']}", headers=headers).json
+        if job["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["state"] == "done", job
+    return job
+
+
+def test_over_rest_each_coordinator_plans_and_sees_only_their_structure(web: Any) -> None:
+    """coord_a plans structure 1 without naming it; coord_b does not see that plan, its job,
+    its team or its visits (404), and plans its own; coord_ab must name the structure."""
+    client, store, headers, b, teams, visits = web
+    a_head, b_head, ab_head = headers["coord_a"], headers["coord_b"], headers["coord_ab"]
+    job = _plan_over_rest(client, a_head)
+    assert job["structure_id"] == 1
+    assert {int(r["team_id"]) for r in job["plan"]["routes"]} == {teams[1]["id"]}
+    plan_id = job["plan_id"]
+    # Another structure's plan, job and round do not exist for coord_b.
+    assert client.get(f"/api/plans/{plan_id}", headers=b_head).status_code == 404
+    assert client.get(f"/api/dispatch/jobs/{job['id']}", headers=b_head).status_code == 404
+    r = client.post(f"/api/dispatch/plans/{plan_id}/apply", json={}, headers=b_head)
+    assert r.status_code == 404, r.json
+    assert client.get(f"/api/teams/{teams[1]['id']}/round", headers=b_head).status_code == 404
+    r = client.post(
+        "/api/dispatch/move",
+        json={"day": DAY, "visit_id": visits[1][0]["id"], "team_id": teams[b]["id"]},
+        headers=b_head,
+    )
+    assert r.status_code == 404, r.json
+    r = client.post(
+        "/api/dispatch/team-unavailable",
+        json={"day": DAY, "team_id": teams[1]["id"]},
+        headers=b_head,
+    )
+    assert r.status_code == 404, r.json
+    # coord_a applies its own plan; coord_b sees no plan of structure 1 in its list.
+    r = client.post(f"/api/dispatch/plans/{plan_id}/apply", json={}, headers=a_head)
+    assert r.status_code == 200 and r.json["structure_id"] == 1, r.json
+    listed = client.get(f"/api/plans?day={DAY}", headers=b_head).json["items"]
+    assert listed == []
+    # A coordinator of both structures names the one planned.
+    r = client.post("/api/dispatch/optimise", json={"day": DAY}, headers=ab_head)
+    assert r.status_code == 400 and "structure_id" in r.json["error"]
+    job_b = _plan_over_rest(client, ab_head, structure_id=b)
+    assert {int(r["team_id"]) for r in job_b["plan"]["routes"]} == {teams[b]["id"]}
+    r = client.post("/api/dispatch/optimise", json={"day": DAY, "structure_id": b}, headers=a_head)
+    assert r.status_code == 403
+    # Each structure's published plan stays its own.
+    client.post(f"/api/dispatch/plans/{job_b['plan_id']}/apply", json={}, headers=ab_head)
+    assert store.published_plan_id(DAY, structure_id=1) == plan_id
+    rounds = client.get(f"/api/teams/{teams[b]['id']}/round?day={DAY}", headers=b_head).json
+    assert rounds["round"]["plan_id"] == job_b["plan_id"]

@@ -1,4 +1,9 @@
-"""REST edge of the rounds service: optimise the day, apply, move, urgent insertion, slots, delays."""
+"""REST edge of the rounds service: optimise the day, apply, move, urgent insertion, slots, delays.
+
+A day's plan belongs to one structure: each body may name ``structure_id`` (one of the
+caller's; left out, the caller's only structure). Teams, visits and plans of another
+structure are answered 404, as if they did not exist.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ from dispatch.web.openapi import (
     path_param,
 )
 from dispatch.web.rest import json_body, ok, service_area, whole_number
+from dispatch.web.scope import target_structure, visible_structures
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dispatch_optimise", __name__)
@@ -81,6 +87,11 @@ def _by() -> str:
     return principal.name or principal.actor
 
 
+def _structure(body: dict[str, Any]) -> int:
+    """The structure planned: ``structure_id`` of the body, else the caller's only one."""
+    return target_structure(body.get("structure_id"))
+
+
 def _locale(body: dict[str, Any]) -> str:
     """The page's language (``locale`` in the body), else the browser's, else the service's."""
     value = body.get("locale")
@@ -116,12 +127,25 @@ def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float, locale: str) 
     def progress(p: dict[str, Any]) -> None:
         job["state"] = "solving"
         job["progress"] = {**p, "budget_s": time_limit_s}
-        push("dispatch:progress", {"job_id": job["id"], "day": job["day"], **job["progress"]})
+        push(
+            "dispatch:progress",
+            {
+                "job_id": job["id"],
+                "day": job["day"],
+                "structure_id": job["structure_id"],
+                **job["progress"],
+            },
+        )
 
     try:
         job["state"] = "building"
         result = get_rounds(app).optimise(
-            job["day"], by=job["by"], time_limit_s=time_limit_s, progress=progress, locale=locale
+            job["day"],
+            by=job["by"],
+            structure_id=job["structure_id"],
+            time_limit_s=time_limit_s,
+            progress=progress,
+            locale=locale,
         )
         job.update(state="done", **result)
     except DispatchError as exc:
@@ -141,7 +165,10 @@ def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float, locale: str) 
         job["finished_at"] = time.time()
         push(
             "dispatch:job",
-            {k: job.get(k) for k in ("id", "day", "state", "plan_id", "applied", "error")},
+            {
+                k: job.get(k)
+                for k in ("id", "day", "structure_id", "state", "plan_id", "applied", "error")
+            },
         )
 
 
@@ -150,6 +177,7 @@ def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float, locale: str) 
 def optimise() -> ResponseReturnValue:
     body = json_body()
     day = _day(body)
+    structure_id = _structure(body)
     settings = _settings()
     limit = body.get("time_limit_s", settings.solver_time_limit_s)
     if (
@@ -161,13 +189,17 @@ def optimise() -> ResponseReturnValue:
     get_rounds().now_s(day)  # a day already over is refused now, not in the job
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     jobs = _jobs(app)
-    if any(j["day"] == day and "finished_at" not in j for j in jobs.values()):
+    if any(
+        j["day"] == day and j["structure_id"] == structure_id and "finished_at" not in j
+        for j in jobs.values()
+    ):
         raise ConflictError(
             f"the day {day} is already being optimised: wait for that job to finish"
         )
     job: dict[str, Any] = {
         "id": uuid.uuid4().hex[:12],
         "day": day,
+        "structure_id": structure_id,
         "state": "queued",
         "progress": None,
         "started_at": time.time(),
@@ -180,14 +212,14 @@ def optimise() -> ResponseReturnValue:
         daemon=True,
         name=f"optimise-{job['id']}",
     ).start()
-    return ok(202, job_id=job["id"], day=day, time_limit_s=float(limit))
+    return ok(202, job_id=job["id"], day=day, structure_id=structure_id, time_limit_s=float(limit))
 
 
 @bp.get("/api/dispatch/jobs/<job_id>")
 @require(*ROLES, admin=False)
 def job_status(job_id: str) -> ResponseReturnValue:
     job = _jobs(current_app).get(job_id)
-    if job is None:
+    if job is None or job["structure_id"] not in visible_structures():
         raise NotFoundError(
             f"optimisation job {job_id} does not exist (finished jobs are kept one hour)"
         )
@@ -200,7 +232,13 @@ def apply_plan(plan_id: int) -> ResponseReturnValue:
     """Publish a proposal; visits it drops must be confirmed by id in ``confirm_dropped``."""
     body = json_body() if request.content_length else {}
     confirm = _ids(body, "confirm_dropped")
-    change = get_rounds().apply(plan_id, by=_by(), confirm_dropped=confirm, locale=_locale(body))
+    change = get_rounds().apply(
+        plan_id,
+        by=_by(),
+        confirm_dropped=confirm,
+        locale=_locale(body),
+        structures=visible_structures(),
+    )
     return ok(**change)
 
 
@@ -294,6 +332,7 @@ def insert_options() -> ResponseReturnValue:
         n=n,
         urgent=_flag(body, "urgent", True),
         locale=_locale(body),
+        structure_id=_structure(body),
     )
     return ok(**found)
 
@@ -315,6 +354,7 @@ def insert() -> ResponseReturnValue:
         confirm_dropped=_ids(body, "confirm_dropped"),
         by=_by(),
         locale=_locale(body),
+        structure_id=_structure(body),
     )
     return ok(**change)
 
@@ -331,7 +371,7 @@ def slots() -> ResponseReturnValue:
     if n is None or not 1 <= n <= 20:
         raise ValidationError("n must be a whole number between 1 and 20")
     locale = _locale(body)
-    d = get_rounds().day(day, extra=[lonlat])
+    d = get_rounds().day(day, structure_id=_structure(body), extra=[lonlat])
     problem = d.problem
     visit = _visit_from_body(body, d.extra_locations[0], "new")
     found = propose_slots(problem, d.current, visit, n=n)
@@ -343,7 +383,13 @@ def slots() -> ResponseReturnValue:
         else explain(problem.with_changes(visits=problem.visits + (visit,)), visit).to_dict(locale)
     )
     items = [{**s.to_dict(), "team_name": d.team_name(s.team_id)} for s in found]
-    return ok(day=day, slots=items, reason=reason, unroutable=get_rounds().unroutable(d, locale))
+    return ok(
+        day=day,
+        structure_id=d.structure_id,
+        slots=items,
+        reason=reason,
+        unroutable=get_rounds().unroutable(d, locale),
+    )
 
 
 @bp.post("/api/dispatch/move")
@@ -361,6 +407,7 @@ def move() -> ResponseReturnValue:
         force=_flag(body, "force"),
         by=_by(),
         locale=_locale(body),
+        structure_id=_structure(body),
     )
     return ok(**result)
 
@@ -377,6 +424,7 @@ def delay() -> ResponseReturnValue:
         by=_by(),
         locale=_locale(body),
         confirm_dropped=_ids(body, "confirm_dropped"),
+        structure_id=_structure(body),
     )
     return ok(**change)
 
@@ -392,6 +440,7 @@ def unavailable() -> ResponseReturnValue:
         by=_by(),
         locale=_locale(body),
         confirm_dropped=_ids(body, "confirm_dropped"),
+        structure_id=_structure(body),
     )
     return ok(**change)
 
@@ -454,6 +503,12 @@ _LOCALE = {
     "enum": ["fr", "en", None],
     "description": "language of the messages (null or left out: the browser's, else the service's)",
 }
+_STRUCTURE = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": 2**53,
+    "description": "the structure planned: one of yours (needed if you work for several)",
+}
 _CONFIRM = {
     "type": ["array", "null"],
     "items": {"type": "integer"},
@@ -478,6 +533,7 @@ OPENAPI_PATHS = {
                         "description": "solver time budget (seconds)",
                     },
                     "locale": _LOCALE,
+                    "structure_id": _STRUCTURE,
                 },
             },
             response={"type": "object", "properties": {"job_id": {"type": "string"}}},
@@ -527,6 +583,7 @@ OPENAPI_PATHS = {
                     "n": _N,
                     "urgent": {"type": "boolean"},
                     "locale": _LOCALE,
+                    "structure_id": _STRUCTURE,
                 },
             },
             response={"type": "object", "properties": {"options": {"type": "array"}}},
@@ -550,6 +607,7 @@ OPENAPI_PATHS = {
                     "force": {"type": "boolean"},
                     "confirm_dropped": _CONFIRM,
                     "locale": _LOCALE,
+                    "structure_id": _STRUCTURE,
                 },
             },
             response=_CHANGE,
@@ -573,6 +631,7 @@ OPENAPI_PATHS = {
                     "n": _N,
                     "from_now": {"type": "boolean"},
                     "locale": _LOCALE,
+                    "structure_id": _STRUCTURE,
                 },
             },
             response={"type": "object", "properties": {"slots": {"type": "array"}}},
@@ -594,6 +653,7 @@ OPENAPI_PATHS = {
                     "apply": {"type": "boolean"},
                     "force": {"type": "boolean"},
                     "locale": _LOCALE,
+                    "structure_id": _STRUCTURE,
                 },
             },
             response={"type": "object"},
@@ -615,6 +675,7 @@ OPENAPI_PATHS = {
                     "lat": _LAT,
                     "confirm_dropped": _CONFIRM,
                     "locale": _LOCALE,
+                    "structure_id": _STRUCTURE,
                 },
             },
             response=_CHANGE,
@@ -633,6 +694,7 @@ OPENAPI_PATHS = {
                     "team_id": _ID,
                     "confirm_dropped": _CONFIRM,
                     "locale": _LOCALE,
+                    "structure_id": _STRUCTURE,
                 },
             },
             response=_CHANGE,

@@ -1,10 +1,14 @@
-"""Read-only REST endpoints for plans and a team's round of the day."""
+"""Read-only REST endpoints for plans and a team's round of the day.
+
+A plan belongs to one structure; a plan or team of a structure the caller does not work for
+is answered 404, as if it did not exist.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, request
 from flask.typing import ResponseReturnValue
 
 from dispatch.errors import PermissionDeniedError
@@ -14,12 +18,14 @@ from dispatch.web.api_visits import visit_view
 from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.openapi import (
     DAY_QUERY,
+    ID_QUERY,
     PAGE_PARAMS,
     operation,
     path_param,
     query_param,
 )
 from dispatch.web.rest import arg_choice, arg_day, ok, page_args, paged
+from dispatch.web.scope import target_structure, visible_structures
 
 bp = Blueprint("api_plans", __name__)
 
@@ -33,6 +39,9 @@ OPENAPI_PATHS = {
                 *PAGE_PARAMS,
                 query_param("day", DAY_QUERY),
                 query_param("status", {"enum": list(PLAN_STATUSES)}),
+                query_param(
+                    "structure_id", ID_QUERY, "the structure's plans (default: all of yours)"
+                ),
             ],
             paged=True,
         )
@@ -71,9 +80,15 @@ OPENAPI_PATHS = {
 @require("coordinator", "planner", admin=False)
 def list_plans() -> ResponseReturnValue:
     limit, offset = page_args()
+    raw = request.args.get("structure_id")
     return paged(
         get_store().list_plans(
-            day=arg_day(), status=arg_choice("status", PLAN_STATUSES), limit=limit, offset=offset
+            day=arg_day(),
+            status=arg_choice("status", PLAN_STATUSES),
+            structure_id=target_structure(raw) if raw else None,
+            structures=visible_structures(),
+            limit=limit,
+            offset=offset,
         )
     )
 
@@ -83,7 +98,7 @@ def list_plans() -> ResponseReturnValue:
 def get_plan(plan_id: int) -> ResponseReturnValue:
     principal = current_principal()
     team_id = principal.team_id if principal.role == "team_member" else None
-    return ok(plan=get_store().get_plan(plan_id, team_id=team_id))
+    return ok(plan=get_store().get_plan(plan_id, team_id=team_id, structures=visible_structures()))
 
 
 @bp.get("/api/teams/<int:team_id>/round")
@@ -93,9 +108,9 @@ def team_round(team_id: int) -> ResponseReturnValue:
     if principal.role == "team_member" and team_id != principal.team_id:
         raise PermissionDeniedError("a team member sees only their own team's round")
     store = get_store()
-    team = store.get_team(team_id)
+    team = store.get_team(team_id, structures=visible_structures(principal))
     day = arg_day() or local_today()
-    plan = store.published_plan(day, team_id=team_id)
+    plan = store.published_plan(day, team_id=team_id, structure_id=team["structure_id"])
     stops = plan["routes"][0]["stops"] if plan and plan["routes"] else []
     visits = {v["id"]: v for v in store.get_visits([s["visit_id"] for s in stops])}
     return ok(
