@@ -64,6 +64,10 @@ TEAM_KIND_OF_STRUCTURE = {
 #: A team's shift when its member has no rota yet.
 DEFAULT_SHIFT_S = (7 * 3600, 19 * 3600)
 ABSENCE_INPUT = ("kind", "from_day", "to_day", "part", "note")
+#: Most rotas kept for one person (the latest started is in force).
+MAX_ROTAS = 20
+#: Most breaks in a day's shift.
+MAX_BREAKS = 8
 
 
 def _structure_filter(
@@ -83,11 +87,66 @@ def _check_weekdays(rota: Any, index: int) -> None:
         return
     weekdays = rota["weekdays"]
     tokens = weekdays if isinstance(weekdays, list | tuple) else str(weekdays).split(",")
+    if len(tokens) > len(core.WEEKDAYS):
+        raise ValidationError(f"rotas[{index}]: weekdays: give each day once, at most 7")
     for token in tokens:
         if str(token).strip().upper() not in core.WEEKDAYS:
             raise ValidationError(
                 f"rotas[{index}]: weekdays {str(token).strip()!r}: use {','.join(core.WEEKDAYS)}"
             )
+
+
+def _whole(value: Any) -> Any:
+    """A JSON whole number written ``7.0`` as the int ``7`` (JSON Schema's integer)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _check_rota_shape(rota: Any, index: int) -> Any:
+    """The rota with exactly the fields of its form (as the OpenAPI document states them),
+    cycle counts as ints; a clear message otherwise."""
+    where = f"rotas[{index}]"
+    if not isinstance(rota, Mapping):
+        raise ValidationError(f"{where}: send an object with start_day and cycle, days or weekdays")
+    forms = [key for key in ("cycle", "days", "weekdays") if key in rota]
+    if len(forms) != 1:
+        raise ValidationError(f"{where}: give one of cycle, days or weekdays")
+    form = forms[0]
+    known = {"start_day", form} | ({"shift", "breaks"} if form != "days" else set())
+    extra = sorted(set(rota) - known)
+    if extra:
+        raise ValidationError(
+            f"{where}: unknown field(s) {', '.join(map(shown, extra[:5]))} for a rota by "
+            f"{form}; known: {', '.join(sorted(known))}"
+        )
+    if "start_day" not in rota:
+        raise ValidationError(f"{where}: give start_day, the first day of the rota")
+    out = dict(rota)
+    shifts = [(where, rota)] if form != "days" else []
+    if form == "days":
+        days = rota["days"]
+        if not isinstance(days, list | tuple):
+            raise ValidationError(f"{where}: days must be a list of shifts or nulls")
+        for i, day in enumerate(days):
+            if day is None:
+                continue
+            if not isinstance(day, Mapping) or set(day) - {"shift", "breaks"}:
+                raise ValidationError(
+                    f'{where}: days[{i}]: give null (off) or {{"shift": "07:00-15:00", '
+                    '"breaks": [...]}'
+                )
+            shifts.append((f"{where}: days[{i}]", day))
+    if form == "cycle" and isinstance(rota["cycle"], list | tuple):
+        out["cycle"] = [_whole(c) for c in rota["cycle"]]
+    for label, shift in shifts:
+        if not isinstance(shift.get("shift"), str):
+            raise ValidationError(f'{label}: give shift as "HH:MM-HH:MM", e.g. "07:00-15:00"')
+        if "breaks" in shift and not isinstance(shift["breaks"], list | tuple):
+            raise ValidationError(f'{label}: breaks must be a list, e.g. ["12:00-12:30"]')
+        if len(shift.get("breaks") or ()) > MAX_BREAKS:
+            raise ValidationError(f"{label}: at most {MAX_BREAKS} breaks a day")
+    return out
 
 
 def parse_rotas(value: Any) -> tuple[core.RotaPattern, ...]:
@@ -100,8 +159,8 @@ def parse_rotas(value: Any) -> tuple[core.RotaPattern, ...]:
     ...
     dispatch.errors.ValidationError: rotas[0]: weekdays 'XY': use MO,TU,WE,TH,FR,SA,SU
     """
-    if value is None:
-        return ()
+    if isinstance(value, list | tuple) and len(value) > MAX_ROTAS:
+        raise ValidationError(f"rotas: at most {MAX_ROTAS}: remove the old ones")
     if not isinstance(value, list | tuple):
         raise ValidationError(
             'rotas must be a list, e.g. [{"start_day": "2027-01-04", "weekdays": "MO,TU,TH,FR",'
@@ -109,6 +168,7 @@ def parse_rotas(value: Any) -> tuple[core.RotaPattern, ...]:
         )
     out = []
     for i, rota in enumerate(value):
+        rota = _check_rota_shape(rota, i)
         _check_weekdays(rota, i)
         try:
             out.append(core.rota_from_dict(rota))
@@ -171,10 +231,12 @@ def parse_staff(data: Any, *, partial: bool = False) -> dict[str, Any]:
                 f"staff: contract_h_per_week {hours:g}: give 0 to {core.MAX_CONTRACT_H:g} hours"
             )
         row["contract_h_per_week"] = float(hours)
-    if not partial or "rotas" in data:
-        row["rotas"] = parse_rotas(data.get("rotas"))
+    if "rotas" in data:
+        row["rotas"] = parse_rotas(data["rotas"])
+    elif not partial:
+        row["rotas"] = ()
     if "user_id" in data:
-        user_id = data["user_id"]
+        user_id = _whole(data["user_id"])
         if user_id is not None and (
             isinstance(user_id, bool) or not isinstance(user_id, int) or user_id < 1
         ):
@@ -215,6 +277,10 @@ def parse_absence(data: Any) -> tuple[core.Absence, str | None]:
         raise ValidationError(
             f"absence: kind {shown(data.get('kind'))}: use {', '.join(core.ABSENCE_KINDS)}"
         )
+    for key, example in (("to_day", "2027-01-15"), ("part", "13:00-15:00")):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ValidationError(f"absence: {key} {shown(value)}: give e.g. {example} or null")
     note = _text(data.get("note"), what="absence: note", max_len=500)
     try:
         absence = core.Absence.from_dict({k: v for k, v in data.items() if k != "note"})

@@ -1,0 +1,314 @@
+"""REST of staff, absences (impact, cancel, replanning), the week and a team member's coming
+days; another structure's staff is a 404 on every route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_world import DAY, World, make_world
+
+THURSDAY = "2026-11-26"
+
+
+def weekly(days: str = "MO,TU,WE,TH,FR", shift: str = "07:00-15:00") -> dict[str, Any]:
+    return {"start_day": "2026-11-02", "weekdays": days, "shift": shift}
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    world = make_world(tmp_path)
+    other = world.store.add_structure({"name": "SSIAD du Cap", "kind": "ssiad"})
+    user = world.store.add_user("coord_b", role="coordinator", structure_ids=[other["id"]])
+    world.tokens["coord_b"] = world.store.create_api_token(user["id"], label="test")
+    world.ids["structure_b"] = other["id"]
+    return world
+
+
+def call(world: World, who: str, method: str, url: str, body: Any = None, **kw: Any):
+    client = world.app.test_client()
+    return client.open(url, method=method, json=body, headers=world.headers(who), **kw)
+
+
+def add_marie(world: World, **extra: Any) -> dict[str, Any]:
+    body = {
+        "name": "Marie",
+        "gender": "female",
+        "job": "nurse",
+        "skills": ["insulin"],
+        "contract_h_per_week": 35,
+        "rotas": [weekly()],
+        **extra,
+    }
+    answer = call(world, "coordinator", "POST", "/api/staff", body)
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["staff"]
+
+
+def test_a_coordinator_manages_staff(world: World) -> None:
+    marie = add_marie(world)
+    assert marie["structure_id"] == 1 and marie["team_id"] and marie["absences"] == []
+    team = world.store.get_team(marie["team_id"])
+    assert team["name"] == "Marie" and team["base_lon"] == 9.45  # the structure's first base
+    listed = call(world, "planner", "GET", "/api/staff").get_json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == marie["id"]
+    changed = call(
+        world, "coordinator", "PATCH", f"/api/staff/{marie['id']}", {"contract_h_per_week": 28}
+    )
+    assert changed.status_code == 200 and changed.get_json()["staff"]["contract_h_per_week"] == 28
+    got = call(world, "coordinator", "GET", f"/api/staff/{marie['id']}").get_json()["staff"]
+    assert got["contract_h_per_week"] == 28
+    gone = call(world, "coordinator", "DELETE", f"/api/staff/{marie['id']}")
+    assert gone.status_code == 200 and gone.get_json()["staff"]["active"] is False
+    assert call(world, "coordinator", "GET", "/api/staff").get_json()["total"] == 0
+    assert call(world, "coordinator", "GET", "/api/staff?all=true").get_json()["total"] == 1
+    actions = [a["action"] for a in world.store.list_audit(target=f"staff:{marie['id']}")]
+    assert actions == ["staff.deactivate", "staff.update", "staff.create"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"rotas": [weekly("MO,XY")]}, "rotas[0]: weekdays 'XY': use MO,TU,WE,TH,FR,SA,SU"),
+        (
+            {"rotas": [weekly(), {**weekly(), "start_day": "2026-12-01", "cycle": [7, 7]}]},
+            "rotas[1]: give one of cycle, days or weekdays",
+        ),
+        ({"rotas": [weekly(shift="15:00-07:00")]}, "rotas[0]: 15:00-07:00 ends before it starts"),
+        ({"rotas": [{"start_day": "2026-11-02", "days": [{}]}]}, "rotas[0]: days[0]"),
+        ({"rotas": None}, "rotas must be a list"),
+        ({"contract_h_per_week": 90}, "contract_h_per_week"),
+        ({"structure_id": None}, "structure_id"),
+    ],
+)
+def test_bad_staff_input_is_a_400_that_says_what_to_fix(
+    world: World, body: dict[str, Any], message: str
+) -> None:
+    answer = call(
+        world,
+        "coordinator",
+        "POST",
+        "/api/staff",
+        {"name": "Marie", "contract_h_per_week": 35, **body},
+    )
+    assert answer.status_code == 400, answer.get_json()
+    assert message in answer.get_json()["error"]
+
+
+def test_roles(world: World) -> None:
+    marie = add_marie(world)
+    assert call(world, "planner", "POST", "/api/staff", {"name": "x"}).status_code == 403
+    assert call(world, "member_a", "GET", "/api/staff").status_code == 403
+    assert call(world, "anonymous", "GET", "/api/week").status_code == 401
+    assert call(world, "planner", "DELETE", f"/api/staff/{marie['id']}").status_code == 403
+
+
+def _visits(world: World, team_id: int, day: str, windows: list[str]) -> list[int]:
+    items = [
+        {
+            "day": day,
+            "pseudonym": f"P-{i}",
+            "lon": 9.44,
+            "lat": 42.69,
+            "duration_s": 1800,
+            "windows": w,
+            "team_id": team_id,
+        }
+        for i, w in enumerate(windows)
+    ]
+    return [v["id"] for v in world.store.add_visits(items, structure_id=1)]
+
+
+def test_an_absence_shows_its_impact_before_and_after_it_is_recorded(world: World) -> None:
+    marie = add_marie(world)
+    ids = _visits(world, marie["team_id"], THURSDAY, ["08:00-09:00", "09:00-10:00"])
+    body = {"kind": "sickness", "from_day": THURSDAY, "note": "arrêt"}
+    url = f"/api/staff/{marie['id']}/absences"
+    preview = call(world, "coordinator", "POST", f"{url}/impact", body)
+    assert preview.status_code == 200
+    impact = preview.get_json()["impact"]
+    assert impact["message"] == "Marie absente jeudi 26 novembre : 2 visites à réaffecter"
+    assert impact["days"] == [{"day": THURSDAY, "count": 2, "visit_ids": ids}]
+    assert world.store.list_absences(marie["id"]) == []  # a preview writes nothing
+    english = call(world, "coordinator", "POST", f"{url}/impact?locale=en", body).get_json()
+    assert english["impact"]["message"] == (
+        "Marie absent on Thursday 26 November: 2 visits to reassign"
+    )
+    recorded = call(world, "coordinator", "POST", url, body)
+    assert recorded.status_code == 201, recorded.get_json()
+    absence = recorded.get_json()["absence"]
+    assert absence["kind"] == "sickness" and absence["note"] == "arrêt"
+    assert recorded.get_json()["impact"]["total"] == 2
+    again = call(world, "coordinator", "POST", url, body)
+    assert again.status_code == 409 and "already absent" in again.get_json()["error"]
+    listed = call(world, "planner", "GET", url).get_json()["items"]
+    assert [a["id"] for a in listed] == [absence["id"]]
+    week = call(world, "coordinator", "GET", f"/api/week?from={DAY}").get_json()
+    (row,) = week["staff"]
+    assert row["cells"][3]["absence"]["kind"] == "sickness" and row["rostered_h"] == 32
+    cancelled = call(world, "coordinator", "DELETE", f"{url}/{absence['id']}")
+    assert cancelled.status_code == 200 and cancelled.get_json()["absence"]["cancelled"]
+    assert call(world, "coordinator", "GET", url).get_json()["items"] == []
+    bad = call(
+        world, "coordinator", "POST", url, {"kind": "leave", "from_day": THURSDAY, "to_day": DAY}
+    )
+    assert bad.status_code == 400 and "before from_day" in bad.get_json()["error"]
+
+
+class FakeRounds:
+    """The rounds service's team_unavailable as a draft (apply=False)."""
+
+    def __init__(self, other_team: int) -> None:
+        self.other_team = other_team
+        self.calls: list[tuple[Any, ...]] = []
+
+    def team_unavailable(
+        self,
+        day: str,
+        team_id: int,
+        *,
+        by: str,
+        locale: str | None = None,
+        confirm_dropped: Any = (),
+        apply: bool = True,
+        structure_id: int | None = None,
+    ) -> dict[str, Any]:
+        self.calls.append((day, team_id, apply, structure_id, locale))
+        stops = [{"visit_id": str(v)} for v in self.moving]
+        return {
+            "plan_id": 77,
+            "plan": {
+                "routes": [{"team_id": str(self.other_team), "stops": stops}],
+                "unassigned": [],
+            },
+        }
+
+
+def test_replanning_asks_the_rounds_for_a_draft_per_day(world: World) -> None:
+    marie = add_marie(world)
+    ids = _visits(world, marie["team_id"], THURSDAY, ["08:00-09:00", "09:00-10:00"])
+    fake = FakeRounds(world.ids["team_a"])
+    fake.moving = ids[:1]  # type: ignore[attr-defined]
+    world.app.extensions["dispatch.rounds"] = fake
+    url = f"/api/staff/{marie['id']}/absences"
+    absence = call(
+        world,
+        "coordinator",
+        "POST",
+        url,
+        {"kind": "leave", "from_day": "2026-11-25", "to_day": "2026-11-27"},
+    )
+    absence_id = absence.get_json()["absence"]["id"]
+    answer = call(world, "coordinator", "POST", f"{url}/{absence_id}/replan?locale=fr")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["days"] == [
+        {"day": THURSDAY, "plan_id": 77, "moved": 1, "unassigned": 1}
+    ]
+    assert fake.calls == [(THURSDAY, marie["team_id"], False, 1, "fr")]
+
+
+def test_replanning_without_a_territory_says_so_per_day(world: World) -> None:
+    marie = add_marie(world)
+    _visits(world, marie["team_id"], THURSDAY, ["08:00-09:00"])
+    url = f"/api/staff/{marie['id']}/absences"
+    absence_id = call(
+        world, "coordinator", "POST", url, {"kind": "leave", "from_day": THURSDAY}
+    ).get_json()["absence"]["id"]
+    answer = call(world, "coordinator", "POST", f"{url}/{absence_id}/replan")
+    assert answer.status_code == 200, answer.get_json()
+    (day,) = answer.get_json()["days"]
+    assert day["plan_id"] is None and day["unassigned"] == 1 and day["error"]
+
+
+def test_a_team_member_sees_their_coming_days(world: World) -> None:
+    marie = add_marie(world)
+    ids = _visits(world, marie["team_id"], DAY, ["10:00-11:00"])
+    user = world.store.add_user("marie", role="team_member", team_id=marie["team_id"])
+    world.tokens["marie"] = world.store.create_api_token(user["id"], label="test")
+    mine = call(world, "marie", "GET", "/api/week/mine?days=3")
+    assert mine.status_code == 200, mine.get_json()
+    body = mine.get_json()
+    assert body["staff"] == {"id": marie["id"], "name": "Marie"}
+    assert [d["day"] for d in body["days"]] == [DAY, "2026-11-24", "2026-11-25"]
+    assert body["days"][0]["visits"] == [
+        {
+            "id": ids[0],
+            "pseudonym": "P-0",
+            "window": "10:00-11:00",
+            "duration_s": 1800,
+            "team_id": marie["team_id"],
+        }
+    ]
+    assert "Test A" not in mine.get_data(as_text=True)
+    assert call(world, "marie", "GET", "/api/week").status_code == 403
+    phone = call(world, "device_b", "GET", "/api/week/mine").get_json()
+    assert phone["staff"] is None and len(phone["days"]) == 7  # a team without staff
+    assert call(world, "marie", "GET", "/api/week/mine?days=99").status_code == 400
+
+
+def test_the_week_of_a_structure(world: World) -> None:
+    marie = add_marie(world)
+    _visits(world, marie["team_id"], DAY, ["10:00-11:00", "11:00-12:00"])
+    week = call(world, "coordinator", "GET", "/api/week").get_json()  # from today
+    assert week["from"] == DAY and len(week["days"]) == 7
+    (row,) = week["staff"]
+    assert row["rostered_h"] == 40 and row["visit_h"] == 1 and row["cells"][0]["visits"] == 2
+    assert week["unassigned"][0] == {"day": DAY, "count": 1}  # api_world's unassigned visit
+    assert call(world, "coord_b", "GET", "/api/week").get_json()["staff"] == []
+    assert call(world, "coordinator", "GET", "/api/week?days=0").status_code == 400
+
+
+def test_another_structures_staff_is_not_found_anywhere(world: World) -> None:
+    marie = add_marie(world)
+    absence_id = call(
+        world,
+        "coordinator",
+        "POST",
+        f"/api/staff/{marie['id']}/absences",
+        {"kind": "leave", "from_day": THURSDAY},
+    ).get_json()["absence"]["id"]
+    base = f"/api/staff/{marie['id']}"
+    leave = {"kind": "leave", "from_day": "2026-12-01"}
+    for method, url, body in (
+        ("GET", base, None),
+        ("PATCH", base, {"contract_h_per_week": 20}),
+        ("DELETE", base, None),
+        ("GET", f"{base}/absences", None),
+        ("POST", f"{base}/absences", leave),
+        ("POST", f"{base}/absences/impact", leave),
+        ("DELETE", f"{base}/absences/{absence_id}", None),
+        ("POST", f"{base}/absences/{absence_id}/replan", None),
+    ):
+        answer = call(world, "coord_b", method, url, body)
+        assert answer.status_code == 404, (method, url, answer.get_json())
+        assert answer.get_json()["error"] == f"staff member {marie['id']} does not exist"
+    assert call(world, "coord_b", "GET", "/api/staff").get_json()["items"] == []
+    created = call(
+        world, "coord_b", "POST", "/api/staff", {"name": "Lucia", "contract_h_per_week": 30}
+    )
+    assert created.get_json()["staff"]["structure_id"] == world.ids["structure_b"]
+    refused = call(
+        world,
+        "coordinator",
+        "POST",
+        "/api/staff",
+        {"name": "X", "contract_h_per_week": 30, "structure_id": world.ids["structure_b"]},
+    )
+    assert refused.status_code == 403
+    assert world.store.get_staff(marie["id"])["active"]  # untouched
+
+
+def test_the_routes_are_in_the_openapi_document(world: World) -> None:
+    paths = call(world, "anonymous", "GET", "/api/openapi.json").get_json()["paths"]
+    for path in (
+        "/api/staff",
+        "/api/staff/{staff_id}",
+        "/api/staff/{staff_id}/absences",
+        "/api/staff/{staff_id}/absences/impact",
+        "/api/staff/{staff_id}/absences/{absence_id}",
+        "/api/staff/{staff_id}/absences/{absence_id}/replan",
+        "/api/week",
+        "/api/week/mine",
+    ):
+        assert path in paths
