@@ -44,6 +44,7 @@ WEB_MODULES: tuple[str, ...] = (
     "dispatch.web.api_intake",
     "dispatch.web.api_alerts",
     "dispatch.web.api_patients",
+    "dispatch.web.api_generate",
     "dispatch.web.api_staff",
     "dispatch.web.headers",
     "dispatch.web.access_log",
