@@ -589,20 +589,6 @@ def _where(path: str) -> str:
 def check_schema(schema: dict[str, Any], value: Any, path: str = "") -> Any:
     """``value`` checked against ``schema`` (the JSON Schema subset this module writes);
     whole numbers sent as 3.0 come back as 3. ValidationError names the field and the rule."""
-    if "anyOf" in schema:
-        errors = []
-        for option in schema["anyOf"]:
-            try:
-                check_schema(option, value, path)
-                break
-            except ValidationError as exc:
-                errors.append(exc.message)
-        else:
-            if path == "" and "required" in schema["anyOf"][0]:
-                raise ValidationError(
-                    "give the address (it is placed on the map) or lon and lat (the pin)"
-                )
-            raise ValidationError(errors[0])
     kinds = schema.get("type")
     if kinds is not None:
         names = kinds if isinstance(kinds, list) else [kinds]
@@ -665,6 +651,20 @@ def check_schema(schema: dict[str, Any], value: Any, path: str = "") -> Any:
                 )
             elif isinstance(extra, dict):
                 value[key] = check_schema(extra, value[key], where)
+    if "anyOf" in schema:
+        errors = []
+        for option in schema["anyOf"]:
+            try:
+                value = check_schema(option, value, path)
+                break
+            except ValidationError as exc:
+                errors.append(exc.message)
+        else:
+            if path == "" and "required" in schema["anyOf"][0]:
+                raise ValidationError(
+                    "give the address (it is placed on the map) or lon and lat (the pin)"
+                )
+            raise ValidationError(errors[0])
     return value
 
 
