@@ -1555,7 +1555,7 @@ function readPlanForm() {
 
 function counts(reply) {
   const g = (reply && reply.generation) || reply || {};
-  return { created: g.created ?? 0, updated: g.updated ?? 0, unchanged: g.unchanged ?? 0, cancelled: g.cancelled ?? 0, reinstated: g.reinstated ?? g.created ?? 0 };
+  return { created: g.created ?? 0, updated: g.updated ?? 0, unchanged: g.unchanged ?? 0, cancelled: g.cancelled ?? 0, reinstated: g.reinstated ?? g.updated ?? 0 };
 }
 
 async function savePlan(e) {

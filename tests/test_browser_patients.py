@@ -1,0 +1,308 @@
+"""The patients screen (/patients/) on a real server, driven as a coordinator would (issue 22's
+acceptance journey, part 1): she creates a patient (address located offline, the pin dragged
+to the right house), gives her a twice-daily care plan, generates two weeks of visits, records
+a hospitalisation from Wednesday to Friday and sees those visits cancelled on screen; then
+exports the record and discharges the patient. French and English, axe at desktop and phone
+sizes, screenshots in tests/screenshots/patients-*.png."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axe_support import check_axe
+from live_support import PASSWORD, RealServer, module_settings
+
+from dispatch.store import Store
+from dispatch.web.app import create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+WIDE = {"width": 1400, "height": 900}
+NARROW = {"width": 1024, "height": 768}
+PHONE = {"width": 360, "height": 780}
+
+
+@pytest.fixture(scope="module")
+def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """A real server with a coordinator of structure 1 and two of its staff."""
+    settings = module_settings(tmp_path_factory.mktemp("patients"), territory_cache, shared_dir)
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    store.add_user("coord", role="coordinator", password=PASSWORD, structure_ids=[1])
+    staff = [
+        store.add_staff(
+            {"name": name, "gender": gender, "job": "nurse", "skills": ["insulin"],
+             "contract_h_per_week": 35},
+            structure_id=1,
+        )  # fmt: skip
+        for name, gender in (("Marie Lefèvre", "female"), ("Paul Santoni", "male"))
+    ]
+    server = RealServer(app)
+    yield server, {"store": store, "staff": staff, "settings": settings}
+    server.stop()
+    store.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"patients-{name}.png"), full_page=True)
+
+
+def set_locale(page: Any, locale: str) -> None:
+    if page.evaluate("document.documentElement.lang") != locale:
+        page.click("#lang")
+    page.wait_for_function(f"document.documentElement.lang === '{locale}'")
+
+
+#: Words of one language that must not show in the other (data typed by the coordinator aside).
+FRENCH_WORDS = (
+    "Nouveau patient",
+    "Enregistr",
+    "Annuler",
+    "Suspendre",
+    "Prochaines visites",
+    "annulée",
+    "Tous les jours",
+    "Passage",
+    "Identité",
+    "Commune",
+    "Générer",
+    "Se déconnecter",
+    "Pris en charge",
+)
+ENGLISH_WORDS = (
+    "New patient",
+    "Save",
+    "Cancel",
+    "Coming visits",
+    "cancelled",
+    "Every day",
+    "Identity",
+    "Town",
+    "Generate",
+    "Log out",
+    "In care",
+)
+
+
+def check_language(page: Any, locale: str) -> None:
+    """The rendered text holds no word of the other language."""
+    text = page.inner_text("body")
+    if locale == "en":
+        # What the coordinator typed (the plan's label, the town) stays as typed.
+        text = text.replace("Insuline matin et soir", "").replace("Melun", "")
+        found = [w for w in FRENCH_WORDS if w in text]
+    else:
+        text = text.replace("English", "")
+        found = [w for w in ENGLISH_WORDS if w in text]
+    assert not found, f"{locale} page shows {found}"
+
+
+def axe_both_locales(page: Any, name: str, sizes: tuple[dict[str, int], ...] = (WIDE,)) -> None:
+    """axe and the language check in French and English at each size (a screenshot of each),
+    then back to French at 1400×900."""
+    for viewport in sizes:
+        page.set_viewport_size(viewport)
+        suffix = "" if viewport == WIDE else f"-{viewport['width']}"
+        for locale in ("fr", "en"):
+            set_locale(page, locale)
+            check_language(page, locale)
+            check_axe(page)
+            shot(page, f"{name}-{locale}{suffix}")
+    page.set_viewport_size(WIDE)
+    set_locale(page, "fr")
+
+
+def next_wednesday(today: dt.date) -> dt.date:
+    """The first Wednesday after today (within the 14 generated days)."""
+    return today + dt.timedelta(days=(2 - today.weekday()) % 7 or 7)
+
+
+def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser) -> None:  # type: ignore[no-untyped-def]
+    server, world = live
+    store = world["store"]
+    _, instance = browser
+    ctx = instance.new_context(viewport=WIDE, locale="fr-FR", accept_downloads=True)
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{server.base_url}/patients/")
+        page.wait_for_selector("#login[open]")
+        page.get_by_label("Identifiant", exact=True).fill("coord")
+        page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        today = dt.date.fromisoformat(page.evaluate("window.patientsToday"))
+        assert "Aucun patient" in page.inner_text("#patient-table")
+        axe_both_locales(page, "list-empty")
+
+        # -- a new patient: identity, address located offline, the pin moved by hand --------------
+        page.get_by_role("button", name="Nouveau patient").click()
+        assert page.evaluate("document.activeElement.id") == "pf-family"
+        page.get_by_role("button", name="Enregistrer", exact=True).click()
+        assert "nom de famille" in page.inner_text("#patient-error")
+        page.get_by_label("Nom de famille").fill("Martin")
+        page.get_by_label("Prénom").fill("Jeanne")
+        page.get_by_label("Date de naissance").fill("1938-04-12")
+        page.get_by_label("Sexe").select_option(label="Femme")
+        page.get_by_label("Téléphone", exact=True).fill("01 64 00 00 00")
+        page.get_by_label("Numéro et rue").fill("2 rue du Château")
+        page.get_by_label("Commune", exact=True).fill("Melun")
+        page.get_by_role("button", name="Localiser").click()
+        page.wait_for_selector("#pf-precision:has-text('Trouvée')")
+        assert "précision" in page.inner_text("#pf-precision")
+        page.wait_for_selector("body[data-map-ready='1']", timeout=15000)
+        page.wait_for_function("!window.patientsMap.isMoving()")
+        before = page.evaluate("window.patientsPin()")
+        # Dragged with the mouse a few tens of metres east...
+        pin = page.locator(".home-marker").bounding_box()
+        assert pin, "the pin is on the map"
+        x, y = pin["x"] + pin["width"] / 2, pin["y"] + pin["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 20, y + 5, steps=5)
+        page.mouse.up()
+        page.wait_for_selector("#pf-precision:has-text('Épingle déplacée')")
+        dragged = page.evaluate("window.patientsPin()")
+        assert dragged[0] > before[0], "dragged east"
+        # ...and nudged with the keyboard.
+        page.locator(".home-marker").focus()
+        page.keyboard.press("ArrowUp")
+        nudged = page.evaluate("window.patientsPin()")
+        assert nudged[1] > dragged[1], "moved north"
+        page.get_by_label("Accès (code de porte, clés, animaux…)").fill("Code 1234B, chien")
+        page.get_by_label("Médecin traitant").fill("Dr Paoli")
+        page.get_by_role("button", name="Ajouter une personne").click()
+        page.locator("#pf-contacts li").first.get_by_label("Nom", exact=True).fill("Luc Martin")
+        page.locator("#pf-contacts li").first.get_by_label("Lien (fille, voisin, aidant…)").fill(
+            "fils"
+        )
+        page.locator("#pf-contacts li").first.get_by_label("Téléphone").fill("06 00 00 00 00")
+        page.get_by_role("button", name="Ajouter un identifiant").click()
+        page.locator("#pf-ids li").first.get_by_label("Système (INS, n° de dossier…)").fill("INS")
+        page.locator("#pf-ids li").first.get_by_label("Valeur").fill("2380475123456")
+        axe_both_locales(page, "new", sizes=(WIDE, PHONE))
+        page.get_by_role("button", name="Enregistrer", exact=True).click()
+        page.wait_for_selector("#record-status-text:has-text('Patient créé')")
+        [patient] = store.list_patients(structures=None, actor="test")
+        patient = store.get_patient(patient["id"], structures=None, actor="test")
+        assert (patient["family_name"], patient["given_name"]) == ("Martin", "Jeanne")
+        assert patient["birth_date"] == "1938-04-12" and patient["sex"] == "female"
+        assert patient["pin_corrected"] and patient["geocode_precision"] == "manual"
+        assert abs(patient["lon"] - nudged[0]) < 1e-5 and abs(patient["lat"] - nudged[1]) < 1e-5
+        assert patient["contacts"] == [{"name": "Luc Martin", "relation": "fils",
+                                        "phone": "06 00 00 00 00"}]  # fmt: skip
+        assert patient["external_ids"] == {"INS": "2380475123456"}
+        assert page.url.endswith(f"#patient-{patient['id']}")
+        assert "placée à la main" in page.inner_text("#pf-precision")
+
+        # -- a twice-daily care plan ---------------------------------------------------------------
+        page.get_by_role("button", name="Nouveau plan de soins").click()
+        page.get_by_label("Intitulé").fill("Insuline matin et soir")
+        page.get_by_label("Soin", exact=True).select_option("insulin")
+        page.get_by_label("Durée (minutes)").fill("15")
+        page.get_by_label("Passage 1 : de").fill("08:00")
+        page.locator("#cp-windows li").first.get_by_label("à", exact=True).fill("09:00")
+        page.get_by_role("button", name="Ajouter un passage").click()
+        page.get_by_label("Passage 2 : de").fill("18:00")
+        page.locator("#cp-windows li").nth(1).get_by_label("à", exact=True).fill("19:00")
+        page.get_by_label("Tous les jours").check()
+        assert page.input_value("#cp-start") == today.isoformat()
+        page.locator("#cp-preferred").get_by_label("Marie Lefèvre (infirmier·e)").check()
+        page.get_by_label("Préférence du patient").select_option("female")
+        # The recurrence builder: weekdays, then back to every day.
+        page.get_by_label("Certains jours de la semaine").check()
+        page.get_by_role("button", name="Enregistrer le plan").click()
+        assert "au moins un jour" in page.inner_text("#plan-error")
+        page.locator("#cp-days").get_by_label("lundi").check()
+        page.locator("#cp-days").get_by_label("mercredi").check()
+        assert "FREQ=WEEKLY;BYDAY=MO,WE" in page.inner_text("#cp-rule-text")
+        page.get_by_label("Tous les jours").check()
+        axe_both_locales(page, "plan-form", sizes=(WIDE, PHONE))
+        page.get_by_role("button", name="Enregistrer le plan").click()
+        page.wait_for_selector("#plans-status:has-text('Insuline matin et soir')", timeout=30000)
+        [plan] = store.list_care_plans(patient["id"], structures=None)
+        assert plan["windows"] == ["08:00-09:00", "18:00-19:00"]
+        assert plan["rrule"] == "FREQ=DAILY" and plan["duration_s"] == 900
+        assert plan["wishes"]["preferred_staff_ids"] == [world["staff"][0]["id"]]
+        assert plan["wishes"]["gender"] == "female"
+        assert "08:00–09:00, 18:00–19:00" in page.inner_text("#plan-list")
+
+        # -- two weeks generated -------------------------------------------------------------------
+        page.get_by_role("button", name="Générer les visites (14 jours)").click()
+        page.wait_for_selector("#generate-status:has-text('inchangée')", timeout=60000)
+        page.wait_for_function(
+            "document.querySelectorAll('#visit-table tr[data-visit-id]').length >= 26"
+        )
+        rows = page.locator("#visit-table tr[data-visit-id]")
+        days = {rows.nth(i).get_attribute("data-day") for i in range(rows.count())}
+        last = (today + dt.timedelta(days=13)).isoformat()
+        assert last in days and all(today.isoformat() <= d <= last for d in days)
+
+        # -- hospitalisation from Wednesday to Friday ------------------------------------------------
+        wednesday = next_wednesday(today)
+        friday = wednesday + dt.timedelta(days=2)
+        page.get_by_label("Motif").select_option("hospitalisation")
+        page.get_by_label("Du", exact=True).fill(wednesday.isoformat())
+        page.get_by_label("Au (inclus, facultatif)").fill(friday.isoformat())
+        page.get_by_role("button", name="Enregistrer la suspension").click()
+        page.wait_for_selector("#susp-status:has-text('6 visite(s) annulée(s)')", timeout=30000)
+        assert "Hospitalisation du mer." in page.inner_text("#susp-status")
+        assert "6 visites annulées" in page.inner_text("#susp-list")
+        cancelled = page.locator("#visit-table tr[data-status='cancelled']")
+        assert cancelled.count() == 6
+        for i in range(6):
+            row = cancelled.nth(i)
+            assert wednesday.isoformat() <= row.get_attribute("data-day") <= friday.isoformat()
+            assert "annulée — hospitalisation" in row.inner_text()
+        others = page.locator("#visit-table tr[data-visit-id]:not([data-status='cancelled'])")
+        for i in range(others.count()):
+            day = others.nth(i).get_attribute("data-day")
+            assert not wednesday.isoformat() <= day <= friday.isoformat()
+        page.locator("#visits").scroll_into_view_if_needed()
+        axe_both_locales(page, "hospitalisation", sizes=(WIDE, NARROW, PHONE))
+        check_language(page, "fr")
+
+        # -- export (subject-access request) -------------------------------------------------------
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Exporter le dossier").click()
+        exported = json.loads(Path(download.value.path()).read_text())
+        assert "Martin" in json.dumps(exported)
+        page.wait_for_selector("#record-status-text:has-text('Dossier exporté')")
+
+        # -- the list: search, status filter, next suspension --------------------------------------
+        page.get_by_role("button", name="← Liste des patients").click()
+        page.wait_for_selector(f"#patient-table tr[data-patient-id='{patient['id']}']")
+        row = page.locator(f"#patient-table tr[data-patient-id='{patient['id']}']")
+        assert "MARTIN Jeanne" in row.inner_text() and "Hospitalisation du" in row.inner_text()
+        page.get_by_label("Chercher (nom, pseudonyme, commune)").fill("zzz")
+        page.wait_for_selector("#patient-table:has-text('Aucun patient ne correspond')")
+        page.get_by_label("Chercher (nom, pseudonyme, commune)").fill("Mart")
+        page.wait_for_selector(f"#patient-table tr[data-patient-id='{patient['id']}']")
+        axe_both_locales(page, "list", sizes=(WIDE, PHONE))
+
+        # -- discharge -----------------------------------------------------------------------------
+        row.get_by_role("button").first.click()
+        page.wait_for_selector("#record-view:not([hidden]) #plan-list li[data-plan-id]")
+        page.get_by_role("button", name="Sortie du patient").click()
+        page.wait_for_selector("#discharge[open]")
+        check_axe(page)
+        page.get_by_role("button", name="Confirmer la sortie").click()
+        page.wait_for_selector("#record-status-text:has-text('sorti')", timeout=30000)
+        assert page.inner_text("#record-status") == "Sorti"
+        assert store.get_patient(patient["id"], structures=None, actor="test")["status"] == (
+            "discharged"
+        )
+        shot(page, "discharged-fr")
+        # On a phone the page fits the screen (tables scroll inside their box).
+        page.set_viewport_size(PHONE)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert not errors, errors
+    finally:
+        ctx.close()
