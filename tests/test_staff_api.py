@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from api_world import DAY, World, make_world
 
+from dispatch.errors import ValidationError
+
 THURSDAY = "2026-11-26"
 
 
@@ -157,39 +159,31 @@ def test_an_absence_shows_its_impact_before_and_after_it_is_recorded(world: Worl
 
 
 class FakeRounds:
-    """The rounds service's team_unavailable as a draft (apply=False)."""
+    """The rounds service's drafts: team_unavailable refuses a team left out as absent (as
+    the real one does once the absence is recorded), optimise saves a draft."""
 
-    def __init__(self, other_team: int) -> None:
-        self.other_team = other_team
+    def __init__(self, world: World, other_team: int, moving: list[int]) -> None:
+        self.world, self.other_team, self.moving = world, other_team, moving
         self.calls: list[tuple[Any, ...]] = []
 
-    def team_unavailable(
-        self,
-        day: str,
-        team_id: int,
-        *,
-        by: str,
-        locale: str | None = None,
-        confirm_dropped: Any = (),
-        apply: bool = True,
-        structure_id: int | None = None,
-    ) -> dict[str, Any]:
-        self.calls.append((day, team_id, apply, structure_id, locale))
-        stops = [{"visit_id": str(v)} for v in self.moving]
-        return {
-            "plan_id": 77,
-            "plan": {
-                "routes": [{"team_id": str(self.other_team), "stops": stops}],
-                "unassigned": [],
-            },
-        }
+    def team_unavailable(self, day: str, team_id: int, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("team_unavailable", day, team_id, kw["apply"], kw["structure_id"]))
+        raise ValidationError(f"team {team_id} is absent on {day}")
+
+    def optimise(self, day: str, **kw: Any) -> dict[str, Any]:
+        self.calls.append(("optimise", day, kw["structure_id"], kw["locale"]))
+        plan = self.world.store.save_plan(
+            day,
+            [{"team_id": self.other_team, "stops": [{"visit_id": v} for v in self.moving]}],
+            structure_id=1,
+        )
+        return {"plan_id": plan["id"]}
 
 
 def test_replanning_asks_the_rounds_for_a_draft_per_day(world: World) -> None:
     marie = add_marie(world)
     ids = _visits(world, marie["team_id"], THURSDAY, ["08:00-09:00", "09:00-10:00"])
-    fake = FakeRounds(world.ids["team_a"])
-    fake.moving = ids[:1]  # type: ignore[attr-defined]
+    fake = FakeRounds(world, world.ids["team_a"], ids[:1])
     world.app.extensions["dispatch.rounds"] = fake
     url = f"/api/staff/{marie['id']}/absences"
     absence = call(
@@ -202,10 +196,13 @@ def test_replanning_asks_the_rounds_for_a_draft_per_day(world: World) -> None:
     absence_id = absence.get_json()["absence"]["id"]
     answer = call(world, "coordinator", "POST", f"{url}/{absence_id}/replan?locale=fr")
     assert answer.status_code == 200, answer.get_json()
-    assert answer.get_json()["days"] == [
-        {"day": THURSDAY, "plan_id": 77, "moved": 1, "unassigned": 1}
+    (day,) = answer.get_json()["days"]
+    assert day["day"] == THURSDAY and day["moved"] == 1 and day["unassigned"] == 1
+    assert world.store.get_plan(day["plan_id"])["status"] == "draft"
+    assert fake.calls == [
+        ("team_unavailable", THURSDAY, marie["team_id"], False, 1),
+        ("optimise", THURSDAY, 1, "fr"),
     ]
-    assert fake.calls == [(THURSDAY, marie["team_id"], False, 1, "fr")]
 
 
 def test_replanning_without_a_territory_says_so_per_day(world: World) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from dispatch.care import rota as core
 from dispatch.care.matching import AssignedVisit, absence_impact
 from dispatch.care.times import TimeRange, format_hhmm, parse_day
-from dispatch.errors import ValidationError
+from dispatch.errors import DispatchError, NotFoundError, ValidationError
 from dispatch.store.staff import core_staff, parse_absence, teams_of_day
 
 #: Most days the week view and the coming days cover.
@@ -325,6 +325,112 @@ def impact_of_recorded(
     for team_id in team_ids:
         members[team_id] = [s["id"] for s in store.staff_of_team(team_id)]
     return impact_of_absence(staff, absence, visits, members, locale=locale, tz=tz)
+
+
+# -- replanning after an absence --------------------------------------------------------------
+def replan_absence(
+    store: Any,
+    rounds: Any,
+    staff_id: int,
+    absence_id: int,
+    *,
+    structures: Collection[int] | None = None,
+    by: str,
+    locale: str = "fr",
+    today: str,
+    tz: str = "Europe/Paris",
+) -> dict[str, Any]:
+    """For each day from ``today`` with visits the absence leaves to reassign, a draft round
+    of the rounds service (:class:`dispatch.rounds.Rounds`) without the person, for the
+    coordinator to apply from the day's map.
+
+    Returns ``{days: [{day, plan_id, moved, unassigned}], impact}``; a day the rounds cannot
+    plan (no territory, nobody working) has ``plan_id`` null and its ``error``.
+    """
+    absence = store.get_absence(staff_id, absence_id, structures=structures)
+    if absence["cancelled"]:
+        raise ValidationError(f"absence {absence_id} was cancelled: there is nothing to replan")
+    staff = store.get_staff(staff_id)
+    parsed, _ = parse_absence({k: absence[k] for k in ("kind", "from_day", "to_day", "part")})
+    impact = impact_of_recorded(store, staff, parsed, locale=locale, tz=tz)
+    own_teams = set(store.teams_of_staff([staff_id])[staff_id])
+    days = []
+    for entry in impact["days"]:
+        if entry["count"] and entry["day"] >= today:
+            days.append(
+                _replan_day(
+                    store,
+                    rounds,
+                    entry["day"],
+                    staff,
+                    entry["visit_ids"],
+                    own_teams,
+                    whole_day=parsed.part is None,
+                    by=by,
+                    locale=locale,
+                )
+            )
+    return {"days": days, "impact": impact}
+
+
+def _replan_day(
+    store: Any,
+    rounds: Any,
+    day: str,
+    staff: Mapping[str, Any],
+    visit_ids: list[int],
+    own_teams: set[int],
+    *,
+    whole_day: bool,
+    by: str,
+    locale: str,
+) -> dict[str, Any]:
+    """The draft of ``day``: how many of ``visit_ids`` it gives to others (``moved``) and
+    how many it leaves unassigned."""
+    try:
+        proposal = _draft(rounds, day, staff, whole_day=whole_day, by=by, locale=locale)
+        plan = store.get_plan(int(proposal["plan_id"]))
+    except DispatchError as exc:
+        return {
+            "day": day,
+            "plan_id": None,
+            "moved": 0,
+            "unassigned": len(visit_ids),
+            "error": exc.message,
+        }
+    placed = {
+        int(s["visit_id"])
+        for r in plan["routes"]
+        if int(r["team_id"]) not in own_teams
+        for s in r["stops"]
+        if s.get("visit_id") is not None
+    }
+    moved = len({int(v) for v in visit_ids} & placed)
+    return {"day": day, "plan_id": plan["id"], "moved": moved, "unassigned": len(visit_ids) - moved}
+
+
+def _draft(
+    rounds: Any, day: str, staff: Mapping[str, Any], *, whole_day: bool, by: str, locale: str
+) -> dict[str, Any]:
+    """The rounds service's draft for ``day`` without ``staff``.
+
+    Recorded, a whole-day absence already keeps the person's team out of the day's teams
+    (the rounds read the store's ``day_teams``): an optimisation of the day gives their
+    visits to the others. While the team is still in the day (it has started a visit),
+    team_unavailable takes it out, moving only its visits. A part-day absence trims the
+    team's hours: the optimisation moves what no longer fits.
+    """
+    sid = staff["structure_id"]
+    if whole_day:
+        try:
+            result: dict[str, Any] = rounds.team_unavailable(
+                day, staff["team_id"], by=by, locale=locale, structure_id=sid, apply=False
+            )
+            return result
+        except (ValidationError, NotFoundError):
+            pass  # the team is not among the day's teams: left out as absent
+    result = rounds.optimise(day, by=by, locale=locale, structure_id=sid)
+    return result
 
 
 # -- a team member's coming days ---------------------------------------------------------------

@@ -3,7 +3,6 @@ for), the coordinator's week and a team member's coming days."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, request
@@ -524,77 +523,21 @@ def cancel_absence(staff_id: int, absence_id: int) -> ResponseReturnValue:
 @bp.post("/api/staff/<int:staff_id>/absences/<int:absence_id>/replan")
 @require(*MANAGERS, admin=False)
 def replan_absence(staff_id: int, absence_id: int) -> ResponseReturnValue:
-    store = get_store()
-    structures = visible_structures()
-    absence = store.get_absence(staff_id, absence_id, structures=structures)
-    if absence["cancelled"]:
-        raise ValidationError(f"absence {absence_id} was cancelled: there is nothing to replan")
-    staff = store.get_staff(staff_id)
-    parsed, _ = parse_absence({k: absence[k] for k in ("kind", "from_day", "to_day", "part")})
-    locale = _locale()
-    impact = week.impact_of_recorded(store, staff, parsed, locale=locale, tz=_tz())
-    today = _today()
-    days = []
-    for entry in impact["days"]:
-        if not entry["count"] or entry["day"] < today:
-            continue
-        days.append(_replan_day(entry["day"], staff, entry["visit_ids"], locale=locale))
-    _audit("staff.absence_replan", f"staff:{staff_id}", {"absence_id": absence_id})
-    return ok(days=days, impact=impact)
-
-
-def _replan_day(
-    day: str, staff: dict[str, Any], visit_ids: list[int], *, locale: str
-) -> dict[str, Any]:
-    """A draft of ``day`` without ``staff``: the rounds service's team_unavailable when it
-    can make a draft, else its optimisation (the day's teams already leave the absent out)."""
-    from dispatch.errors import DispatchError
     from dispatch.web.api_dispatch import _by, get_rounds
 
-    rounds = get_rounds()
-    try:
-        proposal = _draft(rounds, day, staff, by=_by(), locale=locale)
-    except DispatchError as exc:
-        return {
-            "day": day,
-            "plan_id": None,
-            "moved": 0,
-            "unassigned": len(visit_ids),
-            "error": exc.message,
-        }
-    wanted = {str(v) for v in visit_ids}
-    plan = proposal.get("plan") or {}
-    placed = {
-        str(s.get("visit_id"))
-        for r in plan.get("routes", ())
-        if int(r.get("team_id") or 0) != staff["team_id"]
-        for s in r.get("stops", ())
-    }
-    moved = len(wanted & placed)
-    return {
-        "day": day,
-        "plan_id": proposal.get("plan_id"),
-        "moved": moved,
-        "unassigned": len(wanted) - moved,
-    }
-
-
-def _draft(rounds: Any, day: str, staff: dict[str, Any], *, by: str, locale: str) -> dict[str, Any]:
-    unavailable = rounds.team_unavailable
-    params = inspect.signature(unavailable).parameters
-    extra: dict[str, Any] = {}
-    if "structure_id" in params:
-        extra["structure_id"] = staff["structure_id"]
-    if "apply" in params:
-        result: dict[str, Any] = unavailable(
-            day, staff["team_id"], by=by, locale=locale, apply=False, **extra
-        )
-        return result
-    optimise = rounds.optimise
-    if "structure_id" not in inspect.signature(optimise).parameters:
-        extra.pop("structure_id", None)
-    result = optimise(day, by=by, locale=locale, **extra)
-    return result
+    result = week.replan_absence(
+        get_store(),
+        get_rounds(),
+        staff_id,
+        absence_id,
+        structures=visible_structures(),
+        by=_by(),
+        locale=_locale(),
+        today=_today(),
+        tz=_tz(),
+    )
+    _audit("staff.absence_replan", f"staff:{staff_id}", {"absence_id": absence_id})
+    return ok(**result)
 
 
 @bp.get("/api/week")
