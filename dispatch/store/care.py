@@ -571,6 +571,8 @@ class CareMixin:
         ``team_id`` (for team members) restricts events to visits of that team. An event with
         a ``client_id`` already stored for the team is returned as it was (idempotent retry).
         """
+        # Another structure's visit is unknown whatever the body says.
+        self.get_visit(visit_id, structures=structures)
         label = f"visit {visit_id}: event"
         event = parse_event(_with_reason(data, label=label), label=label)
 
