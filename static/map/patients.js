@@ -1869,9 +1869,9 @@ function renderVisits() {
     if (v.staff_count === 2) notes.push(t("pt.visit.two"));
     if (v.hand_edited) notes.push(t("pt.visit.edited"));
     return `<tr data-visit-id="${v.id}" data-day="${v.day}" data-status="${escapeHtml(v.status)}" class="${v.status === "cancelled" ? "cancelled" : ""}">
-      <td class="num when">${escapeHtml(dayText(v.day))}</td>
-      <td class="num when">${escapeHtml(windowOf(v))}</td>
-      <td>${escapeHtml(care)}${notes.length ? `<span class="sub">${escapeHtml(notes.join(" · "))}</span>` : ""}</td>
+      <td class="num"><span class="when">${escapeHtml(dayText(v.day))}</span></td>
+      <td class="num"><span class="when">${escapeHtml(windowOf(v))}</span><span class="sub phone-only">${escapeHtml([care, ...notes].join(" · "))}</span></td>
+      <td class="care">${escapeHtml(care)}${notes.length ? `<span class="sub">${escapeHtml(notes.join(" · "))}</span>` : ""}</td>
       <td><span class="pill ${escapeHtml(v.status)}">${escapeHtml(visitStatus(v))}</span></td>
     </tr>`;
   }).join("");
