@@ -15,7 +15,7 @@
 // never in IndexedDB, localStorage, sessionStorage or the service worker's cache (sw.js leaves
 // /api/ alone). They are dropped when the day changes, when a visit leaves the round, and on
 // unpairing or logout, which also wipe the outbox, its database and the shell's cache.
-import { apply, formatAge, formatDistance, getLocale, hhmm, onChange, t, toggle } from "./i18n.js";
+import { apply, extend, formatAge, formatDistance, getLocale, hhmm, onChange, t, toggle } from "./i18n.js";
 import { api, ApiError, connectSocket, deviceToken, distanceM, escapeHtml, serverNow, setCsrf, setDeviceToken, syncClock } from "./common.js";
 
 // Texts of the patient details, missed visits, notes and unpairing (French first).
@@ -147,6 +147,44 @@ function applyPhoneTexts() {
   for (const el of document.querySelectorAll("[data-pt]")) el.textContent = tp(el.dataset.pt);
 }
 
+// « Mes prochains jours »: the team member's coming days (GET /api/week/mine), pseudonyms only.
+extend({
+  fr: {
+    "mine.title": "Mes prochains jours",
+    "mine.loading": "Chargement des prochains jours…",
+    "mine.none": "Aucun jour prévu pour l'instant.",
+    "mine.failed": "Prochains jours indisponibles pour l'instant (hors connexion ?).",
+    "mine.today": "aujourd'hui",
+    "mine.tomorrow": "demain",
+    "mine.off": "Repos",
+    "mine.visits.one": "{n} visite",
+    "mine.visits.other": "{n} visites",
+    "mine.novisit": "Aucune visite prévue ce jour-là.",
+    "mine.duration": "{n} min",
+    "mine.absence.leave": "Congé",
+    "mine.absence.sickness": "Maladie",
+    "mine.absence.training": "Formation",
+  },
+  en: {
+    "mine.title": "My coming days",
+    "mine.loading": "Loading the coming days…",
+    "mine.none": "No day planned yet.",
+    "mine.failed": "Coming days unavailable for now (offline?).",
+    "mine.today": "today",
+    "mine.tomorrow": "tomorrow",
+    "mine.off": "Day off",
+    "mine.visits.one": "{n} visit",
+    "mine.visits.other": "{n} visits",
+    "mine.novisit": "No visit planned that day.",
+    "mine.duration": "{n} min",
+    "mine.absence.leave": "Leave",
+    "mine.absence.sickness": "Sickness",
+    "mine.absence.training": "Training",
+  },
+});
+const MINE_DAYS = 7;
+const MINE_REFRESH_MS = 10 * 60 * 1000;
+
 const NEAR_M = 50;
 const BATCH_MAX = 100;
 const ACK_TIMEOUT_MS = 8000;
@@ -186,6 +224,10 @@ const state = {
   expanded: new Set(),
   // What the team member recorded on a visit from this page: visit id -> {kind, reason, note}.
   recorded: new Map(),
+  // The coming days (GET /api/week/mine), in memory only: null until loaded, "failed" on error.
+  mine: null,
+  // Days whose fold is open in « Mes prochains jours ».
+  mineOpen: new Set(),
 };
 // Patient details of today's visits, in memory only: visit id -> {data} | {loading} |
 // {denied} | {failedAt}. `endsAt` is the server time at which the service's day ends.
@@ -601,6 +643,87 @@ function renderRound() {
   renderNext();
 }
 
+// ---------------------------------------------------------------- coming days
+function mineWindow(window) {
+  if (!window) return "";
+  if (typeof window === "string") return window.replace("-", "–");
+  const pair = Array.isArray(window[0]) ? window[0] : window;
+  const [start, end] = pair.map((x) => (typeof x === "number" ? hhmm(x) : String(x)));
+  return `${start}–${end}`;
+}
+
+function mineShift(shift) {
+  if (!shift) return "";
+  if (typeof shift === "string") return shift.replace("-", "–");
+  if (shift.shift) return String(shift.shift).replace("-", "–");
+  const start = shift.start ?? shift.start_s;
+  const end = shift.end ?? shift.end_s;
+  return `${typeof start === "number" ? hhmm(start) : start}–${typeof end === "number" ? hhmm(end) : end}`;
+}
+
+function mineDayName(day) {
+  const tag = getLocale() === "en" ? "en-GB" : "fr-FR";
+  const text = new Date(`${day}T12:00:00Z`).toLocaleDateString(tag, { timeZone: "UTC", weekday: "long", day: "numeric", month: "long" });
+  const today = state.config && state.config.day;
+  if (!today) return text;
+  const next = new Date(`${today}T12:00:00Z`);
+  next.setUTCDate(next.getUTCDate() + 1);
+  if (day === today) return `${t("mine.today")}, ${text}`;
+  if (day === next.toISOString().slice(0, 10)) return `${t("mine.tomorrow")}, ${text}`;
+  return text;
+}
+
+function mineCount(n) {
+  return t(`mine.visits.${new Intl.PluralRules(getLocale()).select(n) === "one" ? "one" : "other"}`, { n });
+}
+
+function renderMine() {
+  const box = document.getElementById("mine");
+  const list = document.getElementById("mine-days");
+  const status = document.getElementById("mine-status");
+  if (state.mine === null) { box.hidden = true; return; }
+  box.hidden = false;
+  if (state.mine === "failed") {
+    status.textContent = t("mine.failed");
+    list.innerHTML = "";
+    return;
+  }
+  status.textContent = state.mine.length ? "" : t("mine.none");
+  list.innerHTML = state.mine.map((d) => {
+    const visits = d.visits || [];
+    const what = [];
+    if (d.absence) what.push(`<span class="absence">${escapeHtml(t(`mine.absence.${d.absence.kind}`))}</span>`);
+    if (d.shift) what.push(`<span>${escapeHtml(mineShift(d.shift))}</span>`);
+    else if (!d.absence && state.mineRota) what.push(`<span class="off">${escapeHtml(t("mine.off"))}</span>`);
+    if (visits.length || d.shift || !state.mineRota) what.push(`<span>${escapeHtml(mineCount(visits.length))}</span>`);
+    const open = state.mineOpen.has(d.day);
+    const body = visits.length
+      ? `<ul class="mine-visits">${visits.map((v) => `<li><span class="time">${escapeHtml(mineWindow(v.window ?? v.windows))}</span>`
+        + `<span><strong>${escapeHtml(v.pseudonym)}</strong>${v.duration_s ? ` <span class="dur">· ${escapeHtml(t("mine.duration", { n: Math.round(v.duration_s / 60) }))}</span>` : ""}</span></li>`).join("")}</ul>`
+      : `<p class="hint mine-visits">${escapeHtml(t("mine.novisit"))}</p>`;
+    return `<li><details data-day="${escapeHtml(d.day)}"${open ? " open" : ""}><summary><span class="day">${escapeHtml(mineDayName(d.day))}</span>`
+      + `<span class="what">${what.join(" · ")}</span></summary>${body}</details></li>`;
+  }).join("");
+}
+
+/** The coming days of the phone's team member; a team without one (404) shows nothing. */
+async function loadMine() {
+  if (state.mine === null) {
+    document.getElementById("mine").hidden = false;
+    document.getElementById("mine-status").textContent = t("mine.loading");
+  }
+  try {
+    const reply = await api(`/api/week/mine?days=${MINE_DAYS}`);
+    state.mine = Array.isArray(reply) ? reply : reply.days || [];
+    // A team with no member of staff behind it has no rota: no "day off" is shown then.
+    state.mineRota = !!(reply && reply.staff);
+  } catch (err) {
+    if (err instanceof ApiError && [403, 404].includes(err.status)) state.mine = null;
+    else if (state.mine === null || state.mine === "failed") state.mine = "failed";
+  }
+  renderMine();
+}
+
 function onRoundClick(e) {
   const button = e.target.closest("button[data-act]");
   if (!button) return;
@@ -958,6 +1081,8 @@ async function wipe() {
   dropDetails();
   state.visits = [];
   state.recorded.clear();
+  state.mine = null;
+  renderMine();
   if (socket) socket.disconnect();
   if (isSessionUser()) {
     try { await api("/api/session", { method: "DELETE", token: null }); } catch (err) { console.warn("logout", err); }
@@ -1051,7 +1176,7 @@ async function start() {
   document.getElementById("traccar-id").textContent = principal.traccar_id || "—";
   document.getElementById("traccar").hidden = !principal.traccar_id;
   socket = connectSocket({ onStatus: setConn });
-  socket.on("connect", () => { loadSnapshot().catch(console.error); flush(); });
+  socket.on("connect", () => { loadSnapshot().catch(console.error); flush(); if (state.mine === "failed") loadMine(); });
   // The server's bus between processes came back from an outage: pushes may have been lost.
   socket.on("resync", () => { loadSnapshot().catch(console.error); });
   socket.on("live", (batch) => {
@@ -1066,6 +1191,14 @@ async function start() {
   document.getElementById("next-missed").addEventListener("click", (e) => { const v = nextVisit(); if (v) openEventDialog(v, "missed", e.currentTarget); });
   document.getElementById("next-note").addEventListener("click", (e) => { const v = nextVisit(); if (v) openEventDialog(v, "note", e.currentTarget); });
   document.getElementById("round").addEventListener("click", onRoundClick);
+  document.getElementById("mine-days").addEventListener("toggle", (e) => {
+    const day = e.target.dataset && e.target.dataset.day;
+    if (!day) return;
+    if (e.target.open) state.mineOpen.add(day);
+    else state.mineOpen.delete(day);
+  }, true);
+  loadMine();
+  setInterval(loadMine, MINE_REFRESH_MS);
   renderUnpairButton();
   setInterval(checkDay, DAY_CHECK_MS);
   if (navigator.getBattery) navigator.getBattery().then((b) => { state.battery = b; }).catch(() => {});
@@ -1091,6 +1224,7 @@ function onLocale() {
   showOutbox();
   if (state.loaded) renderRound();
   renderChanges();
+  renderMine();
 }
 
 async function main() {

@@ -35,7 +35,7 @@ extend({
     "week.unassigned.n.one": "{n} sans équipe",
     "week.unassigned.n.other": "{n} sans équipe",
     "week.unassigned.none": "aucune",
-    "week.unassigned.label": "{n} visite(s) sans équipe le {day} : voir la carte du jour",
+    "week.unassigned.more": " le {day} : voir la carte du jour",
     "week.off": "Repos",
     "week.visits.one": "{n} visite",
     "week.visits.other": "{n} visites",
@@ -98,6 +98,7 @@ extend({
     "staff.absences": "Absences à venir",
     "staff.absences.none": "Aucune absence à venir.",
     "staff.absence.item": "{kind} du {from} au {to}",
+    "staff.absence.item.one": "{kind} le {day}",
     "staff.absence.cancel": "Annuler l'absence",
     "staff.absence.cancel.label": "Annuler l'absence : {text}",
     "staff.absence.cancelled": "Absence annulée : {text}.",
@@ -134,7 +135,9 @@ extend({
     "absence.replan.done": "Propositions prêtes : vérifiez chaque jour sur la carte, puis appliquez-les.",
     "absence.replan.day": "{day} : {moved} réaffectée(s), {unassigned} sans équipe",
     "absence.replan.open": "Vérifier sur la carte",
-    "absence.replan.open.label": "Vérifier la proposition du {day} sur la carte",
+    "absence.replan.open.more": " : proposition du {day}",
+    "absence.replan.open.day": " : {day}",
+    "absence.replan.failed": "{day} : pas de proposition, {unassigned} visite(s) à réaffecter à la main ({error})",
     "absence.replan.none": "Aucune visite à réaffecter.",
   },
   en: {
@@ -164,7 +167,7 @@ extend({
     "week.unassigned.n.one": "{n} without a team",
     "week.unassigned.n.other": "{n} without a team",
     "week.unassigned.none": "none",
-    "week.unassigned.label": "{n} visit(s) without a team on {day}: see the day's map",
+    "week.unassigned.more": " on {day}: see the day's map",
     "week.off": "Day off",
     "week.visits.one": "{n} visit",
     "week.visits.other": "{n} visits",
@@ -227,6 +230,7 @@ extend({
     "staff.absences": "Coming absences",
     "staff.absences.none": "No coming absence.",
     "staff.absence.item": "{kind} from {from} to {to}",
+    "staff.absence.item.one": "{kind} on {day}",
     "staff.absence.cancel": "Cancel the absence",
     "staff.absence.cancel.label": "Cancel the absence: {text}",
     "staff.absence.cancelled": "Absence cancelled: {text}.",
@@ -263,7 +267,9 @@ extend({
     "absence.replan.done": "Proposals ready: check each day on the map, then apply them.",
     "absence.replan.day": "{day}: {moved} reassigned, {unassigned} without a team",
     "absence.replan.open": "Check on the map",
-    "absence.replan.open.label": "Check the proposal of {day} on the map",
+    "absence.replan.open.more": ": proposal of {day}",
+    "absence.replan.open.day": ": {day}",
+    "absence.replan.failed": "{day}: no proposal, {unassigned} visit(s) to reassign by hand ({error})",
     "absence.replan.none": "No visit to reassign.",
   },
 });
@@ -325,8 +331,9 @@ function isDay(text) {
 }
 
 /** "jeudi 10 décembre" / "Thursday 10 December" (with the year when asked). */
-function dayText(day, { year = false, short = false } = {}) {
+function dayText(day, { year = false, short = false, weekday = true } = {}) {
   const options = short ? { weekday: "short", day: "numeric", month: "short" } : { weekday: "long", day: "numeric", month: "long" };
+  if (!weekday) delete options.weekday;
   if (year) options.year = "numeric";
   return new Date(`${day}T12:00:00Z`).toLocaleDateString(localeTag(), { timeZone: "UTC", ...options });
 }
@@ -364,7 +371,11 @@ function errorText(err) {
 
 /** Messages on screen, kept as functions so that they follow a change of language. */
 const shown = new Map();
+/** Messages about to be written by say(), per element: a newer show() cancels them. */
+const pendingSay = new Map();
 function show(el, message) {
+  clearTimeout(pendingSay.get(el));
+  pendingSay.delete(el);
   if (message) shown.set(el, message);
   else shown.delete(el);
   el.textContent = message ? message() : "";
@@ -375,7 +386,7 @@ function reshow() {
 function say(el, message) {
   show(el, null);
   // Written a moment later so that screen readers announce a repeated message too.
-  setTimeout(() => show(el, message), 30);
+  pendingSay.set(el, setTimeout(() => show(el, message), 30));
 }
 
 // ------------------------------------------------------------------ login
@@ -480,7 +491,7 @@ async function goTo(day, { focus = null } = {}) {
 
 function renderHeading() {
   const days = weekDays();
-  const vars = { from: dayText(days[0]), to: dayText(days[days.length - 1], { year: true }) };
+  const vars = { from: dayText(days[0], { weekday: false }), to: dayText(days[days.length - 1], { year: true, weekday: false }) };
   $("week-h").textContent = t("week.heading", vars);
   $("week-caption").textContent = t("week.caption", vars);
 }
@@ -547,7 +558,8 @@ function renderWeek() {
       + days.map((day) => {
         const n = unassigned.get(day) || 0;
         if (!n) return `<td class="cell unassigned none">${escapeHtml(t("week.unassigned.none"))}</td>`;
-        return `<td class="cell unassigned"><a href="${escapeHtml(mapLink(day, null))}" aria-label="${escapeHtml(t("week.unassigned.label", { n, day: dayText(day) }))}">${escapeHtml(plural("week.unassigned.n", n))}</a></td>`;
+        return `<td class="cell unassigned"><a href="${escapeHtml(mapLink(day, null))}">${escapeHtml(plural("week.unassigned.n", n))}`
+          + `<span class="visually-hidden">${escapeHtml(t("week.unassigned.more", { day: dayText(day) }))}</span></a></td>`;
       }).join("")
       + `<td class="total"></td></tr>`
     : "";
@@ -701,6 +713,7 @@ function renderAbsenceList() {
 }
 
 function absenceText(a) {
+  if (!a.to_day || a.to_day === a.from_day) return t("staff.absence.item.one", { kind: t(`absence.kind.${a.kind}`), day: dayText(a.from_day) });
   return t("staff.absence.item", { kind: t(`absence.kind.${a.kind}`), from: dayText(a.from_day), to: dayText(a.to_day || a.from_day) });
 }
 
@@ -1017,11 +1030,15 @@ function renderReplan(days) {
   }
   show($("af-replan-text"), () => t(days.length ? "absence.replan.done" : "absence.replan.none"));
   list.innerHTML = days.map((d) => {
+    if (d.plan_id == null) {
+      return `<li>${escapeHtml(t("absence.replan.failed", { day: dayText(d.day), unassigned: count(d.unassigned), error: d.error || "" }))} `
+        + `<a href="${escapeHtml(mapLink(d.day, null))}">${escapeHtml(t("absence.replan.open"))}<span class="visually-hidden">${escapeHtml(t("absence.replan.open.day", { day: dayText(d.day) }))}</span></a></li>`;
+    }
     const params = new URLSearchParams({ day: d.day });
     if (d.plan_id != null) params.set("plan", String(d.plan_id));
-    const label = t("absence.replan.open.label", { day: dayText(d.day) });
     return `<li><span>${escapeHtml(t("absence.replan.day", { day: dayText(d.day), moved: count(d.moved), unassigned: count(d.unassigned) }))}</span> `
-      + `<a href="/map/?${escapeHtml(params.toString())}" aria-label="${escapeHtml(label)}">${escapeHtml(t("absence.replan.open"))}</a></li>`;
+      + `<a href="/map/?${escapeHtml(params.toString())}">${escapeHtml(t("absence.replan.open"))}`
+      + `<span class="visually-hidden">${escapeHtml(t("absence.replan.open.more", { day: dayText(d.day) }))}</span></a></li>`;
   }).join("");
 }
 
@@ -1044,7 +1061,7 @@ function onLocale() {
   reshow();
   if (!state.me) return;
   show($("whoami"), () => t("week.whoami", { name: state.me.display_name || state.me.name || state.me.username }));
-  renderWeek();
+  if (state.from) renderWeek();
   if ($("staff-dialog").open) renderStaffTexts();
   if ($("absence-dialog").open) {
     const kind = $("af-kind").value;
