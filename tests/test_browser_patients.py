@@ -152,6 +152,11 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         page.get_by_label("Date de naissance").fill("1938-04-12")
         page.get_by_label("Sexe").select_option(label="Femme")
         page.get_by_label("Téléphone", exact=True).fill("01 64 00 00 00")
+        # An address the offline geocoder does not know says what to do.
+        page.get_by_label("Numéro et rue").fill("12 impasse des Nuages")
+        page.get_by_label("Commune", exact=True).fill("Nullepart-sur-Mer")
+        page.get_by_role("button", name="Localiser").click()
+        page.wait_for_selector("#pf-precision:has-text('Adresse introuvable')")
         page.get_by_label("Numéro et rue").fill("2 rue du Château")
         page.get_by_label("Commune", exact=True).fill("Melun")
         page.get_by_role("button", name="Localiser").click()
@@ -276,6 +281,30 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         assert "Martin" in json.dumps(exported)
         page.wait_for_selector("#record-status-text:has-text('Dossier exporté')")
 
+        # -- the plan changed: its coming visits follow ----------------------------------------
+        page.locator("#plan-list").get_by_role("button", name="Modifier").click()
+        assert page.input_value("#cp-label") == "Insuline matin et soir"
+        assert page.locator("input[name=cp-freq][value=daily]").is_checked()
+        page.get_by_label("Durée (minutes)").fill("20")
+        page.get_by_role("button", name="Enregistrer le plan").click()
+        page.wait_for_selector("#plans-status:has-text('modifiée')", timeout=30000)
+        assert store.get_care_plan(patient["id"], plan["id"], structures=None)["duration_s"] == 1200
+        assert "20 min" in page.inner_text("#plan-list")
+
+        # -- the patient is back early: the suspension lifted brings the visits back -------------
+        page.locator("#susp-list").get_by_role("button", name="Lever").click()
+        page.wait_for_selector("#confirm[open]")
+        assert "Hospitalisation du mer." in page.inner_text("#confirm-text")
+        page.locator("#confirm-ok").click()
+        page.wait_for_selector("#susp-status:has-text('Suspension levée : 6 visite(s)')", timeout=30000)
+        assert page.locator("#visit-table tr[data-status='cancelled']").count() == 0
+        assert "levée" in page.inner_text("#susp-list")
+        # And it comes again, for the list's next suspension.
+        page.get_by_label("Du", exact=True).fill(wednesday.isoformat())
+        page.get_by_label("Au (inclus, facultatif)").fill(friday.isoformat())
+        page.get_by_role("button", name="Enregistrer la suspension").click()
+        page.wait_for_selector("#susp-status:has-text('6 visite(s) annulée(s)')", timeout=30000)
+
         # -- the list: search, status filter, next suspension --------------------------------------
         page.get_by_role("button", name="← Liste des patients").click()
         page.wait_for_selector(f"#patient-table tr[data-patient-id='{patient['id']}']")
@@ -296,6 +325,7 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         page.get_by_role("button", name="Confirmer la sortie").click()
         page.wait_for_selector("#record-status-text:has-text('sorti')", timeout=30000)
         assert page.inner_text("#record-status") == "Sorti"
+        assert "annulée — sortie du patient" in page.inner_text("#visit-table")
         assert store.get_patient(patient["id"], structures=None, actor="test")["status"] == (
             "discharged"
         )

@@ -239,6 +239,7 @@ extend({
     "pt.visits.unavailable": "La liste des visites du patient n'est pas disponible sur ce serveur.",
     "pt.visit.cancelled.suspended": "annulée — {reason}",
     "pt.visit.cancelled.plan": "annulée — plus prévue au plan",
+    "pt.visit.cancelled.discharge": "annulée — sortie du patient",
     "pt.visit.cancelled": "annulée",
     "pt.visit.two": "à deux",
     "pt.visit.edited": "modifiée à la main",
@@ -482,6 +483,7 @@ extend({
     "pt.visits.unavailable": "The patient's visit list is not available on this server.",
     "pt.visit.cancelled.suspended": "cancelled — {reason}",
     "pt.visit.cancelled.plan": "cancelled — no longer in the plan",
+    "pt.visit.cancelled.discharge": "cancelled — patient discharged",
     "pt.visit.cancelled": "cancelled",
     "pt.visit.two": "two-person",
     "pt.visit.edited": "edited by hand",
@@ -913,7 +915,9 @@ function fillPatientForm(p) {
     $("pf-structure").innerHTML = state.structures.map((s) => `<option value="${s.id}">${escapeHtml(s.name)}</option>`).join("");
   }
   const discharged = !!p && p.status === "discharged";
-  for (const el of form.querySelectorAll("input, select, textarea, button")) el.disabled = discharged;
+  for (const el of form.querySelectorAll("input, select, textarea, button")) {
+    if (!el.closest("#pf-map")) el.disabled = discharged;
+  }
   state.located = null;
   state.pointMoved = false;
   state.point = p && p.lon != null && p.lat != null ? [p.lon, p.lat] : null;
@@ -1843,6 +1847,8 @@ function visitStatus(v) {
     const s = state.suspensions.find((x) => liveSuspension(x) && covers(x, v.day));
     return t("pt.visit.cancelled.suspended", { reason: s ? t(`pt.reason.${s.reason}`).toLowerCase() : t("pt.status.suspended").toLowerCase() });
   }
+  const p = state.patient;
+  if (p && p.status === "discharged" && p.discharged_on && v.day >= p.discharged_on) return t("pt.visit.cancelled.discharge");
   if (v.cancelled_by === "no_longer_planned") return t("pt.visit.cancelled.plan");
   return t("pt.visit.cancelled");
 }
