@@ -734,3 +734,94 @@ def test_without_an_smtp_server_the_users_tab_says_how_to_configure_it(live, bro
     finally:
         app.extensions["dispatch.mailer"] = configured
         ctx.close()
+
+
+def test_admin_creates_and_renames_structures_and_chooses_a_users(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """Structures tab (administrators): create an HAD with its FINESS number (a wrong one is
+    refused on the form), rename the default structure; in the users tab, a coordinator is
+    given a second structure, and a new user must be given at least one. The coordinator of
+    two structures then chooses the structure of a new team."""
+    server, world = live
+    store = world["store"]
+    ctx, page = open_admin(browser, server.base_url, "admin", PASSWORD, WIDE)
+    try:
+        page.get_by_role("tab", name="Structures").click()
+        table = page.locator("#structure-table")
+        table.locator("tr[data-structure-id='1']").wait_for()
+        page.get_by_role("button", name="Nouvelle structure").click()
+        page.get_by_label("Nom de la structure").fill("HAD Haute-Corse")
+        page.get_by_label("Type de structure").select_option(
+            label="Hospitalisation à domicile (HAD)"
+        )
+        page.get_by_label("Numéro FINESS (facultatif)").fill("12")
+        page.get_by_role("button", name="Enregistrer").click()
+        assert "Numéro FINESS" in page.inner_text("#structure-error")
+        assert page.locator("#sf-finess").get_attribute("aria-invalid") == "true"
+        page.get_by_label("Numéro FINESS (facultatif)").fill("2b0001234")
+        check_axe(page)
+        shot(page, "structures-form-fr")
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector(
+            "#structures-status:has-text('Nouvelle structure enregistrée : HAD Haute-Corse')"
+        )
+        had = store.find_structure("HAD Haute-Corse")
+        assert had["kind"] == "had" and had["finess"] == "2B0001234"
+        row = table.locator(f"tr[data-structure-id='{had['id']}']")
+        assert "Hospitalisation à domicile (HAD)" in row.inner_text()
+        # Rename the default structure (every record of before the upgrade is in it).
+        default = store.get_structure(1)["name"]
+        page.get_by_role("button", name=f"Modifier {default}", exact=True).click()
+        page.get_by_label("Nom de la structure").fill("SSIAD de Melun")
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("#structures-status:has-text('SSIAD de Melun')")
+        assert store.get_structure(1)["name"] == "SSIAD de Melun"
+        assert page.evaluate("document.activeElement.dataset.act") == "edit"
+        axe_both_locales(page, "structures")
+
+        # A coordinator gets the HAD too.
+        page.get_by_role("tab", name="Utilisateurs").click()
+        coordinator = store.find_user("coord-carte")
+        user_row = page.locator(f"#user-table tr[data-user-id='{coordinator['id']}']")
+        user_row.get_by_role("button", name="Modifier coord-carte").click()
+        boxes = page.locator("#uf-structures")
+        assert boxes.get_by_label("SSIAD de Melun").is_checked()
+        assert not boxes.get_by_label("HAD Haute-Corse").is_checked()
+        boxes.get_by_label("HAD Haute-Corse").check()
+        check_axe(page)
+        shot(page, "users-structures-fr")
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("#users-status:has-text('Utilisateur coord-carte enregistré')")
+        assert store.get_user(coordinator["id"])["structure_ids"] == [1, had["id"]]
+        assert "HAD Haute-Corse" in user_row.inner_text()
+        # A new user of a deployment of two structures: none ticked, one must be.
+        page.get_by_role("button", name="Nouvel utilisateur").click()
+        page.get_by_label("Identifiant de connexion").fill("coord-had")
+        page.get_by_role("button", name="Enregistrer").click()
+        assert "Cochez au moins une structure" in page.inner_text("#user-error")
+        assert not store.user_exists("coord-had")
+        page.locator("#uf-structures").get_by_label("HAD Haute-Corse").check()
+        page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("#users-status:has-text('coord-had')")
+        assert store.find_user("coord-had")["structure_ids"] == [had["id"]]
+        set_locale(page, "en")
+        assert "Role · organisations" in page.inner_text("#user-table thead")
+        check_language(page, "en")
+        check_axe(page)
+        shot(page, "users-structures-en")
+        set_locale(page, "fr")
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+    # The coordinator of two structures says which one a new team belongs to.
+    ctx, page = open_admin(browser, server.base_url, "coord-carte", PASSWORD, WIDE)
+    try:
+        assert page.get_by_role("tab", name="Structures").is_hidden()
+        page.get_by_role("button", name="Nouvelle équipe").click()
+        choice = page.get_by_label("Structure", exact=True)
+        assert choice.is_visible()
+        options = choice.locator("option").all_inner_texts()
+        assert options == ["HAD Haute-Corse", "SSIAD de Melun"]
+        check_axe(page)
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()

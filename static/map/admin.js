@@ -215,6 +215,41 @@ const TEXT = {
     "age.min": "il y a {n} min",
     "age.h": "il y a {n} h",
     "age.d": "le {date}",
+    "tab.structures": "Structures",
+    "structures.title": "Structures",
+    "structures.new": "Nouvelle structure",
+    "structures.form.new": "Nouvelle structure",
+    "structures.form.edit": "Modifier : {name}",
+    "structures.rule": "Chaque structure (SSIAD, HAD, centre de soins…) a ses propres patients, personnels, équipes et visites. Un utilisateur ne voit que ceux des structures auxquelles il appartient.",
+    "structures.created": "Nouvelle structure enregistrée : {name}.",
+    "structures.saved": "Modifications enregistrées : {name}.",
+    "structures.none": "Aucune structure.",
+    "col.structure_kind": "Type",
+    "col.finess": "FINESS",
+    "col.users": "Utilisateurs",
+    "col.teams": "Équipes",
+    "col.patients": "Patients",
+    "col.staff": "Personnels",
+    "col.role_structures": "Rôle · structures",
+    "structure.name": "Nom de la structure",
+    "structure.kind": "Type de structure",
+    "structure.finess": "Numéro FINESS (facultatif)",
+    "structure.finess.hint": "9 caractères, par exemple 2B0001234 (2A ou 2B en Corse).",
+    "skind.ssiad": "Service de soins infirmiers à domicile (SSIAD)",
+    "skind.had": "Hospitalisation à domicile (HAD)",
+    "skind.nursing_centre": "Centre de soins infirmiers",
+    "skind.saad": "Service d'aide à domicile (SAAD)",
+    "skind.palliative_team": "Équipe mobile de soins palliatifs",
+    "skind.geriatric_team": "Équipe mobile de gériatrie",
+    "skind.dac": "Dispositif d'appui à la coordination (DAC)",
+    "error.structure.name": "Donnez un nom à la structure.",
+    "error.finess": "Numéro FINESS : 9 caractères, chiffres (2A ou 2B en Corse), ou laissez vide.",
+    "error.conflict.structure": "Une structure porte déjà ce nom : choisissez-en un autre.",
+    "user.structures": "Structures",
+    "user.structures.hint": "L'utilisateur voit les patients, personnels, équipes et visites de ces structures seulement.",
+    "error.structures": "Cochez au moins une structure.",
+    "team.structure": "Structure",
+    "field.structure_ids": "structures",
   },
   en: {
     title: "Dispatch — management",
@@ -427,12 +462,49 @@ const TEXT = {
     "age.min": "{n} min ago",
     "age.h": "{n} h ago",
     "age.d": "on {date}",
+    "tab.structures": "Organisations",
+    "structures.title": "Organisations",
+    "structures.new": "New organisation",
+    "structures.form.new": "New organisation",
+    "structures.form.edit": "Edit: {name}",
+    "structures.rule": "Each organisation (home nursing, hospital at home, nursing centre…) has its own patients, staff, teams and visits. A user sees only those of the organisations they belong to.",
+    "structures.created": "New organisation saved: {name}.",
+    "structures.saved": "Changes saved: {name}.",
+    "structures.none": "No organisation.",
+    "col.structure_kind": "Kind",
+    "col.finess": "FINESS",
+    "col.users": "Users",
+    "col.teams": "Teams",
+    "col.patients": "Patients",
+    "col.staff": "Staff",
+    "col.role_structures": "Role · organisations",
+    "structure.name": "Name of the organisation",
+    "structure.kind": "Kind of organisation",
+    "structure.finess": "FINESS number (optional)",
+    "structure.finess.hint": "9 characters, for example 2B0001234 (2A or 2B in Corsica).",
+    "skind.ssiad": "Home nursing service (SSIAD)",
+    "skind.had": "Hospital at home (HAD)",
+    "skind.nursing_centre": "Nursing centre",
+    "skind.saad": "Home help service (SAAD)",
+    "skind.palliative_team": "Mobile palliative care team",
+    "skind.geriatric_team": "Mobile geriatric team",
+    "skind.dac": "Care coordination support (DAC)",
+    "error.structure.name": "Give the organisation a name.",
+    "error.finess": "FINESS number: 9 characters, digits (2A or 2B in Corsica), or leave it empty.",
+    "error.conflict.structure": "An organisation already has this name: choose another.",
+    "user.structures": "Organisations",
+    "user.structures.hint": "The user sees the patients, staff, teams and visits of these organisations only.",
+    "error.structures": "Tick at least one organisation.",
+    "team.structure": "Organisation",
+    "field.structure_ids": "organisations",
   },
 };
 
 const KINDS = ["nursing", "had", "nursing_centre", "saad", "palliative", "geriatric", "dac", "other"];
 const VEHICLES = ["car", "bike", "foot"];
 const ROLES = ["coordinator", "team_member", "planner", "admin"];
+const STRUCTURE_KINDS = ["ssiad", "had", "nursing_centre", "saad", "palliative_team", "geriatric_team", "dac"];
+const FINESS = /^[0-9][0-9AB][0-9]{7}$/;
 /** Same order as the server's TEAM_PALETTE: a new team is offered the first free one. */
 const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"];
 const SKILL = /^[a-z0-9][a-z0-9_-]{0,39}$/;
@@ -449,6 +521,8 @@ const state = {
   bases: [],
   teams: [],
   users: [],
+  structures: [], // the caller's (an administrator: all), with their counts
+  editingStructure: null,
   mail: null, // {configured, how} for administrators
   accountEvents: [],
   devices: [],
@@ -649,6 +723,7 @@ function showTab(name, { focus = false } = {}) {
     pollTimer = setInterval(loadDevices, DEVICE_POLL_MS);
   }
   if (name === "users") loadUsers();
+  if (name === "structures") loadStructures();
   if (name === "accounts") loadAccountEvents({ seen: true });
   if (name === "teams" && map) map.resize();
 }
@@ -871,6 +946,8 @@ function openTeamForm(team) {
   show($("team-error"), null);
   $("team-form-title").textContent = team ? t("teams.form.edit", { name: team.name }) : t("teams.form.new");
   $("tf-name").value = team ? team.name : "";
+  // A new team of a user working for several structures: which one it belongs to.
+  $("tf-structure-row").hidden = !!team || (state.me.structure_ids || []).length < 2;
   fillSelect($("tf-kind"), KINDS, "kind");
   fillSelect($("tf-vehicle"), VEHICLES, "vehicle");
   $("tf-kind").value = team ? team.kind : "nursing";
@@ -934,6 +1011,7 @@ function readTeamForm() {
   };
   const baseName = $("tf-base-name").value.trim();
   if (baseName) body.base_name = baseName;
+  if (!state.editingTeam && !$("tf-structure-row").hidden && $("tf-structure").value) body.structure_id = Number($("tf-structure").value);
   return { body };
 }
 
@@ -1190,6 +1268,130 @@ function setupPhones() {
   });
 }
 
+// ------------------------------------------------------------------ structures
+// The organisations sharing the deployment: administrators create and rename them and choose
+// which of them each user works for; each user sees only their structures' records.
+async function loadStructures() {
+  try {
+    const reply = await call("/api/structures", { token: null });
+    state.structures = reply.items;
+  } catch (err) {
+    say("structures-status", () => errorText(err));
+    return;
+  }
+  renderStructures();
+  renderStructureChoices();
+  if (state.me.role === "admin" && state.users.length) renderUsers();
+}
+
+function structureName(id) {
+  const found = state.structures.find((x) => x.id === id);
+  return found ? found.name : `#${id}`;
+}
+
+function renderStructures() {
+  const body = document.querySelector("#structure-table tbody");
+  if (!state.structures.length) {
+    body.innerHTML = `<tr><td colspan="8">${escapeHtml(t("structures.none"))}</td></tr>`;
+    return;
+  }
+  body.innerHTML = state.structures.map((x) => {
+    const c = x.counts || {};
+    return `<tr data-structure-id="${x.id}">
+      <th scope="row">${escapeHtml(x.name)}</th>
+      <td>${escapeHtml(t(`skind.${x.kind}`))}</td>
+      <td class="num">${escapeHtml(x.finess || "–")}</td>
+      <td class="num">${c.users ?? "–"}</td>
+      <td class="num">${c.teams ?? "–"}</td>
+      <td class="num">${c.patients ?? "–"}</td>
+      <td class="num">${c.staff ?? "–"}</td>
+      <td class="row-actions"><button type="button" data-act="edit" aria-label="${escapeHtml(t("edit.label", { name: x.name }))}">${escapeHtml(t("edit"))}</button></td>
+    </tr>`;
+  }).join("");
+}
+
+function openStructureForm(structure) {
+  state.editingStructure = structure || null;
+  $("structure-form").hidden = false;
+  show($("structure-error"), null);
+  $("structure-form-title").textContent = structure ? t("structures.form.edit", { name: structure.name }) : t("structures.form.new");
+  fillSelect($("sf-kind"), STRUCTURE_KINDS, "skind");
+  $("sf-name").value = structure ? structure.name : "";
+  $("sf-kind").value = structure ? structure.kind : "ssiad";
+  $("sf-finess").value = structure ? structure.finess || "" : "";
+  $("sf-name").focus();
+}
+
+function closeStructureForm(focusId) {
+  $("structure-form").hidden = true;
+  state.editingStructure = null;
+  const back = focusId ? document.querySelector(`#structure-table tr[data-structure-id="${focusId}"] [data-act=edit]`) : null;
+  (back || $("structure-new")).focus();
+}
+
+async function saveStructure(e) {
+  e.preventDefault();
+  const editing = state.editingStructure;
+  const errorEl = $("structure-error");
+  for (const el of $("structure-form").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const fail = (key, field) => {
+    show(errorEl, () => t(key));
+    $(field).setAttribute("aria-invalid", "true");
+    $(field).focus();
+  };
+  const name = $("sf-name").value.trim();
+  if (!name) return fail("error.structure.name", "sf-name");
+  const finess = $("sf-finess").value.trim().toUpperCase();
+  if (finess && !FINESS.test(finess)) return fail("error.finess", "sf-finess");
+  const body = { name, kind: $("sf-kind").value, finess: finess || null };
+  show(errorEl, null);
+  $("sf-save").disabled = true;
+  try {
+    const reply = editing
+      ? await call(`/api/structures/${editing.id}`, { method: "PATCH", body, token: null })
+      : await call("/api/structures", { method: "POST", body, token: null });
+    await loadStructures();
+    closeStructureForm(reply.structure.id);
+    const saved = reply.structure.name;
+    say("structures-status", () => t(editing ? "structures.saved" : "structures.created", { name: saved }));
+  } catch (err) {
+    show(errorEl, () => errorText(err, "error.conflict.structure"));
+  } finally {
+    $("sf-save").disabled = false;
+  }
+}
+
+/** The user form's checkboxes (one per structure, those of the user ticked) and the team
+ * form's structure list (shown to a user of several structures, for a new team). */
+function renderStructureChoices() {
+  const list = $("uf-structure-list");
+  const ticked = new Set([...list.querySelectorAll("input:checked")].map((x) => Number(x.value)));
+  list.innerHTML = state.structures.map((x) => `<label class="check"><input type="checkbox" name="structure_ids" value="${x.id}"${ticked.has(x.id) ? " checked" : ""}> ${escapeHtml(x.name)}</label>`).join("");
+  const mine = state.structures.filter((x) => (state.me.structure_ids || []).includes(x.id));
+  const select = $("tf-structure");
+  const keep = select.value;
+  select.innerHTML = mine.map((x) => `<option value="${x.id}">${escapeHtml(x.name)}</option>`).join("");
+  if (mine.some((x) => String(x.id) === keep)) select.value = keep;
+}
+
+function tickStructures(ids) {
+  for (const box of $("uf-structure-list").querySelectorAll("input")) box.checked = ids.includes(Number(box.value));
+}
+
+function setupStructures() {
+  $("structure-new").addEventListener("click", () => openStructureForm(null));
+  $("sf-cancel").addEventListener("click", () => closeStructureForm(state.editingStructure && state.editingStructure.id));
+  $("structure-form").addEventListener("submit", saveStructure);
+  $("structure-form").addEventListener("input", clearInvalid);
+  $("structure-form").addEventListener("keydown", (e) => { if (e.key === "Escape") closeStructureForm(state.editingStructure && state.editingStructure.id); });
+  document.querySelector("#structure-table tbody").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-act=edit]");
+    if (!button) return;
+    const found = state.structures.find((x) => x.id === Number(button.closest("tr").dataset.structureId));
+    if (found) openStructureForm(found);
+  });
+}
+
 // ------------------------------------------------------------------ users
 // The rule: no one sets or sees another user's password here. An account is created with the
 // user's e-mail address; the server e-mails a one-time link with which the user chooses it.
@@ -1227,7 +1429,7 @@ function renderUsers() {
     return `<tr data-user-id="${u.id}" class="${u.active ? "" : "inactive"}">
       <th scope="row">${escapeHtml(u.username)}${self ? ` <span class="sub-inline">${escapeHtml(t("users.self"))}</span>` : ""}</th>
       <td>${escapeHtml(label)}<span class="sub">${email}</span></td>
-      <td>${escapeHtml(t(`role.${u.role}`))}</td>
+      <td>${escapeHtml(t(`role.${u.role}`))}<span class="sub">${escapeHtml((u.structure_ids || []).map(structureName).join(", ") || "–")}</span></td>
       <td>${u.team_id ? escapeHtml(teamName(u.team_id)) : "–"}</td>
       <td><span class="pill ${pill}">${escapeHtml(t(stateKey))}</span></td>
       <td class="row-actions">
@@ -1262,6 +1464,8 @@ function openUserForm(user) {
   // An administrator cannot take away their own rights (another administrator can).
   $("uf-role").disabled = !!user && user.id === state.me.id;
   if (user && user.team_id) $("uf-team").value = String(user.team_id);
+  // A new user of a deployment with one structure works for it; with several, the admin ticks.
+  tickStructures(user ? user.structure_ids || [] : state.structures.length === 1 ? [state.structures[0].id] : []);
   $("uf-email").value = user ? user.email || "" : "";
   // The address of an account in use receives its reset links: only the server changes it.
   $("uf-email").disabled = !!user && user.has_password;
@@ -1294,6 +1498,15 @@ async function saveUser(e) {
   const display = $("uf-display").value.trim();
   if (display) body.display_name = display;
   if (role === "team_member" && !body.team_id) return fail("error.team", "uf-team");
+  const structureIds = [...$("uf-structure-list").querySelectorAll("input:checked")].map((x) => Number(x.value)).sort((a, b) => a - b);
+  if (!structureIds.length) {
+    show(errorEl, () => t("error.structures"));
+    const first = $("uf-structure-list").querySelector("input");
+    if (first) first.focus();
+    return;
+  }
+  const before = editing ? [...(editing.structure_ids || [])].sort((a, b) => a - b).join(",") : null;
+  if (!editing || structureIds.join(",") !== before) body.structure_ids = structureIds;
   if (!editing) {
     body.username = $("uf-username").value.trim();
     if (!USERNAME.test(body.username)) return fail("error.username", "uf-username");
@@ -1485,6 +1698,11 @@ function renderAll() {
     $("pairing-qr").alt = t("phones.pairing.qr", { name: teamName(state.pairing.team_id) });
   }
   renderDevices();
+  renderStructures();
+  if (!$("structure-form").hidden) {
+    fillSelect($("sf-kind"), STRUCTURE_KINDS, "skind");
+    $("structure-form-title").textContent = state.editingStructure ? t("structures.form.edit", { name: state.editingStructure.name }) : t("structures.form.new");
+  }
   if (me.role === "admin") renderUsers();
   if (!$("user-form").hidden) show($("uf-email-hint"), () => t(emailHintKey(state.editingUser)));
   renderAccountEvents();
@@ -1504,9 +1722,11 @@ async function main() {
     setCsrf(null);
     me = null;
   }
-  state.me = me;
+  // The session's view of the caller carries the structures they work for.
+  state.me = { ...me, ...((await whoami().catch(() => null)) || {}) };
   $("logout").hidden = false;
   $("tab-users").hidden = me.role !== "admin";
+  $("tab-structures").hidden = me.role !== "admin";
   // The address search is the visit intake's (coordinators only: GET /api/geocode).
   $("tf-address-box").hidden = me.role !== "coordinator";
   state.config = await api("/api/live/config", { token: null }).catch(() => null);
@@ -1518,13 +1738,15 @@ async function main() {
   setupTeams();
   setupPhones();
   setupUsers();
+  setupStructures();
   setupAccounts();
+  await loadStructures();
   await loadTeams();
   await loadAccountEvents();
   $("main").hidden = false;
   renderAll();
   const wanted = location.hash.slice(1);
-  showTab(["teams", "phones", "users", "accounts"].includes(wanted) && !$(`tab-${wanted}`).hidden ? wanted : "teams");
+  showTab(["teams", "phones", "structures", "users", "accounts"].includes(wanted) && !$(`tab-${wanted}`).hidden ? wanted : "teams");
   // #team-<id> (the map's link for a team left out of planning) opens that team's form.
   const linked = /^team-(\d+)$/.exec(wanted);
   const team = linked && state.teams.find((x) => x.id === Number(linked[1]));
