@@ -252,7 +252,7 @@ def test_a_shared_patient_is_read_by_the_other_structure_until_revoked(store) ->
             actor="u",
             today=TODAY,
         )
-    with pytest.raises(ValidationError, match="already belongs"):
+    with pytest.raises(ConflictError, match="already belongs"):
         store.add_sharing(
             pid, {"structure_id": 2, "consent_on": TODAY}, structures=[2], actor="u", today=TODAY
         )

@@ -153,6 +153,10 @@ def place(
     return out
 
 
+def _text_of(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
 # -- patients --------------------------------------------------------------------------------------
 def create_patient(
     store: Any,
@@ -201,7 +205,8 @@ def update_patient(
     parse_patient(changes, partial=True)
     if "lon" in changes and changes["lon"] is not None:
         changes = place(changes, None, area=area)
-    elif "address" in changes or "commune" in changes:
+    elif _text_of(changes.get("address")) or _text_of(changes.get("commune")):
+        # A new address places the patient again; one cleared keeps the pin where it is.
         current = store.patient_place(patient_id, structures=caller.structures)
         merged = {
             "address": changes.get("address", current["address"]),
@@ -209,7 +214,8 @@ def update_patient(
         }
         placed = place(merged, geocoder, area=area)
         changes.update({k: v for k, v in placed.items() if k not in ("address", "commune")})
-        changes.setdefault("commune", placed.get("commune"))
+        if "commune" not in changes and placed.get("commune"):
+            changes["commune"] = placed["commune"]
     patient: dict[str, Any] = store.update_patient(
         patient_id,
         changes,

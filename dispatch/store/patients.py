@@ -718,8 +718,9 @@ class PatientsMixin:
                     f"patient {patient_id} was already discharged on {current['discharged_on']}"
                 )
             if current["admitted_on"] and day < current["admitted_on"]:
-                raise ValidationError(
-                    f"discharge day {day} is before the admission ({current['admitted_on']})"
+                raise ConflictError(
+                    f"discharge day {day} is before the admission ({current['admitted_on']}):"
+                    " give the day the patient leaves care"
                 )
             now = now_s()
             conn.execute(
@@ -1150,7 +1151,7 @@ class PatientsMixin:
             if target is None:
                 raise NotFoundError(f"structure {row['structure_id']} does not exist")
             if row["structure_id"] == patient["structure_id"]:
-                raise ValidationError(
+                raise ConflictError(
                     "sharing: the patient already belongs to this structure: choose another one"
                 )
             if _live_sharing(conn, patient_id, [row["structure_id"]]) is not None:
