@@ -124,6 +124,8 @@ def test_care_plan_suspension_and_discharge_regenerate_the_visits(world) -> None
     assert gen["created"] == 27
     visits = client.get(f"/api/patients/{pid}/visits?days=14", headers=h).get_json()["items"]
     assert len(visits) == 27 and all(v["care_plan_id"] == plan["id"] for v in visits)
+    assert visits[0]["day"] == DAY and visits[0]["windows_hhmm"] == [["18:00", "19:00"]]
+    assert "family_name" not in visits[0] and visits[0]["pseudonym"].startswith("Patient ")
     r = client.post(
         f"/api/patients/{pid}/suspensions",
         json={"from_day": "2026-11-25", "to_day": "2026-11-27", "reason": "hospitalisation"},

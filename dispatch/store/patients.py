@@ -23,7 +23,7 @@ from dispatch.care.recurrence import VisitTemplate, template_from_dict
 from dispatch.errors import ConflictError, NotFoundError, ValidationError
 from dispatch.store.care import _audit
 from dispatch.store.core import now_s
-from dispatch.store.models import local_today, parse_day, parse_id, shown
+from dispatch.store.models import format_hhmm, local_today, parse_day, parse_id, shown
 from dispatch.store.rows import Page, clamp_page, dumps
 
 if TYPE_CHECKING:
@@ -768,6 +768,7 @@ class PatientsMixin:
             visit["windows"] = json.loads(visit["windows"] or "[]")
             visit["skills"] = json.loads(visit["skills"] or "[]")
             visit["hand_edited"] = bool(visit["hand_edited"])
+            visit["windows_hhmm"] = [[format_hhmm(a), format_hhmm(b)] for a, b in visit["windows"]]
             out.append(visit)
         return out
 
