@@ -24,7 +24,7 @@ from live_support import (
     module_settings,
 )
 
-from dispatch.live.hub import ROOM_COORDINATORS
+from dispatch.live.hub import coordinator_room, planner_room
 from dispatch.store import Store
 from dispatch.web import sockets
 from dispatch.web.app import create_app, socketio
@@ -218,19 +218,19 @@ class _PlanStore:
 def test_plan_change_pushes_planners_rounds_to_about_100_m() -> None:
     """A plan change sends coordinators the round's exact line (through the home) and planners
     the same line snapped to 0.001 degree, as their snapshot has it."""
-    from dispatch.live.hub import ROOM_PLANNERS, LiveHub
+    from dispatch.live.hub import LiveHub
 
     sent: dict[str, dict[str, Any]] = {}
     hub = LiveHub(_PlanStore("x"), lambda _e, payload, room: sent.setdefault(room, payload))
     hub.store = _PlanStore(hub.today())
     hub.on_plan_change({"day": hub.today(), "plan_id": 3, "teams": [1], "visits": [7]})
     hub.fanout.flush()
-    exact = sent[ROOM_COORDINATORS]["plans"][0]["geometry"]["coordinates"]
-    coarse = sent[ROOM_PLANNERS]["plans"][0]["geometry"]["coordinates"]
+    exact = sent[coordinator_room(1)]["plans"][0]["geometry"]["coordinates"]
+    coarse = sent[planner_room(1)]["plans"][0]["geometry"]["coordinates"]
     assert [2.661234, 48.543217] in exact
     assert [2.661, 48.543] in coarse
     assert all(round(c, 3) == c for point in coarse for c in point)
-    assert all("address" not in v for v in sent[ROOM_PLANNERS]["visits"])
+    assert all("address" not in v for v in sent[planner_room(1)]["visits"])
 
 
 # -- item 8: planners and live positions ----------------------------------------------------------
@@ -316,7 +316,7 @@ def test_socket_that_emitted_disconnect_is_dropped_once_its_user_is_disabled(env
     assert ended(sock), "the socket of a disabled user is still connected"
     assert took_s < 10 * RECHECK_S + 1.0, took_s
     sock.queue.clear()
-    hub.fanout.publish(ROOM_COORDINATORS, "alerts", {"kind": "late", "key": "after-disable"})
+    hub.fanout.publish(coordinator_room(1), "alerts", {"kind": "late", "key": "after-disable"})
     hub.fanout.flush()
     time.sleep(0.2)
     assert "after-disable" not in repr(sock.queue)

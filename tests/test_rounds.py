@@ -347,7 +347,7 @@ def test_the_hub_relays_a_change_to_the_rooms_concerned_in_one_batch(world: Worl
     """A move reaches every coordinator (summary, both rounds, the visit) and each of the two
     teams (its round, its summary, the visit added or deleted) in a single batch per room; a
     third team hears nothing, and no phone gets a visit of another day."""
-    from dispatch.live.hub import ROOM_COORDINATORS, LiveHub, team_room
+    from dispatch.live.hub import LiveHub, coordinator_room, team_room
 
     sent: list[tuple[str, dict[str, Any]]] = []
     hub = LiveHub(
@@ -384,7 +384,7 @@ def test_the_hub_relays_a_change_to_the_rooms_concerned_in_one_batch(world: Worl
     hub.on_visit(tomorrow)
     hub.fanout.flush()
     rooms = {room: payload for room, payload in sent}
-    coord = rooms[ROOM_COORDINATORS]
+    coord = rooms[coordinator_room(1)]
     assert {p["team_id"] for p in coord["plans"]} == {owner, target}
     assert coord["changes"][-1]["by"] == "coord"
     assert {x["id"] for x in coord["visits"]} == {v["id"], tomorrow["id"]}

@@ -22,21 +22,36 @@ from dispatch.store.positions import PositionReport
 
 log = logging.getLogger(__name__)
 
-#: Rooms. Patient data reaches only the roles that may read it over REST:
-#: - coordinators: everything (visits, rounds, changes, estimates; events without their text,
-#:   which is read through the audited GET /api/visits/<id>/events);
-#: - admins: team-level pushes only (positions, presences, team changes, alerts), no visit,
-#:   round or event (REST refuses admins notes and details; the admin screen needs none);
-#: - planners: visits without address, rounds, presences and alerts; live positions only when
-#:   the structure grants them (``planner_live_positions``);
+#: Rooms. Patient data reaches only the roles that may read it over REST, and only for the
+#: structures (organisations) the caller belongs to: a coordinator of structure A never gets
+#: a position, visit, event, alert, estimate or round of structure B.
+#: - coordinators: everything of their structures (visits, rounds, changes, estimates; events
+#:   without their text, which is read through the audited GET /api/visits/<id>/events), in
+#:   one room per structure (:func:`coordinator_room`);
+#: - admins: team-level pushes only, of every structure (positions, presences, team changes,
+#:   alerts: they manage every structure's accounts and phones), no visit, round or event;
+#: - planners: their structures' visits without address, rounds, presences and alerts; live
+#:   positions only when granted (``planner_live_positions``), one room per structure;
 #: - a team: its own round.
+#: Every coordinator also joins ROOM_COORDINATORS, for pushes that hold no structure's data.
 ROOM_COORDINATORS = "role:coordinator"
 ROOM_ADMINS = "role:admin"
 ROOM_PLANNERS = "role:planner"
-#: Rooms of the team-level pushes every manager gets (positions, presences, alerts).
-_MANAGER_ROOMS = (ROOM_COORDINATORS, ROOM_ADMINS)
-#: Every room that gets alerts.
-_ALERT_ROOMS = (ROOM_COORDINATORS, ROOM_ADMINS, ROOM_PLANNERS)
+#: The structure of a team or visit that does not say (rows from before structures existed
+#: belong to the first one, as the migration put them).
+DEFAULT_STRUCTURE = 1
+
+
+def coordinator_room(structure_id: int) -> str:
+    """The room of the coordinators of one structure."""
+    return f"{ROOM_COORDINATORS}:s:{int(structure_id)}"
+
+
+def planner_room(structure_id: int) -> str:
+    """The room of the planners of one structure."""
+    return f"{ROOM_PLANNERS}:s:{int(structure_id)}"
+
+
 #: Fields of a visit a planner does not see (same rule as the REST API).
 PLANNER_HIDDEN = ("address", "external_ref")
 #: Fields of a visit event never pushed: free text and a missed visit's reason are patient
@@ -67,14 +82,16 @@ def team_room(team_id: int) -> str:
     return f"team:{team_id}"
 
 
-def rooms_for(role: str | None, team_id: int | None) -> list[str]:
-    """The rooms a socket of this role (and team) joins."""
+def rooms_for(
+    role: str | None, team_id: int | None, structure_ids: Iterable[int] = ()
+) -> list[str]:
+    """The rooms a socket of this role (and team, and structures) joins."""
     if role == "coordinator":
-        return [ROOM_COORDINATORS]
+        return [ROOM_COORDINATORS, *(coordinator_room(s) for s in sorted(set(structure_ids)))]
     if role == "admin":
         return [ROOM_ADMINS]
     if role == "planner":
-        return [ROOM_PLANNERS]
+        return [planner_room(s) for s in sorted(set(structure_ids))]
     if role == "team_member" and team_id is not None:
         return [team_room(team_id)]
     return []
@@ -124,6 +141,29 @@ def team_change(change: dict[str, Any], team_id: int) -> dict[str, Any]:
         "removed": mine("removed"),
         "retimed": mine("retimed"),
     }
+
+
+def change_for(
+    change: dict[str, Any], team_ids: Iterable[int], visit_ids: Iterable[int]
+) -> dict[str, Any]:
+    """A plan change as one structure's coordinators see it: only its teams (``team_ids``)
+    and its visits (``visit_ids``)."""
+    teams = {int(t) for t in team_ids}
+    visits = {int(v) for v in visit_ids}
+
+    def per_team(key: str) -> dict[str, Any]:
+        return {k: v for k, v in (change.get(key) or {}).items() if int(k) in teams}
+
+    out = dict(change)
+    out["teams"] = [t for t in change.get("teams", []) if int(t) in teams]
+    for key in ("added", "removed", "retimed"):
+        if key in change:
+            out[key] = per_team(key)
+    if "visits" in change:
+        out["visits"] = [v for v in change["visits"] if int(v) in visits]
+    if "dropped" in change:
+        out["dropped"] = [d for d in change["dropped"] if int(d["visit_id"]) in visits]
+    return out
 
 
 def planner_view(visit: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +241,10 @@ class LiveHub:
         self._places: dict[int, list[Place]] = {}
         self._places_at = 0.0
         self._visit_team: dict[int, int | None] = {}
+        #: team_id -> its structure (kept current by :meth:`on_team`).
+        self._team_structure: dict[int, int | None] = {}
+        #: (team_id, planners granted) -> the rooms of its positions (the hot path).
+        self._position_rooms_of: dict[tuple[int, bool], tuple[str, ...]] = {}
         self._routes: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -286,6 +330,91 @@ class LiveHub:
                 except Exception:
                     log.exception("live sweep hook failed")
 
+    # -- structures ----------------------------------------------------------------------------
+    def team_structure(self, team_id: int | None) -> int | None:
+        """The structure of a team (cached), None for no team or a team that does not exist."""
+        if team_id is None:
+            return None
+        tid = int(team_id)
+        try:
+            return self._team_structure[tid]
+        except KeyError:
+            pass
+        found = self._read_team_structures([tid]).get(tid)
+        if found is not None:
+            with self._lock:
+                self._team_structure[tid] = found
+        return found
+
+    def _read_team_structures(self, team_ids: list[int] | None) -> dict[int, int]:
+        """team id -> structure, from the store (teams of an older store: the first one)."""
+        read = getattr(self.store, "team_structure_ids", None)
+        try:
+            if read is not None:
+                return dict(read(team_ids))
+            wanted = None if team_ids is None else set(team_ids)
+            return {
+                int(t["id"]): int(t.get("structure_id") or DEFAULT_STRUCTURE)
+                for t in self._all_teams()
+                if wanted is None or int(t["id"]) in wanted
+            }
+        except (StoreClosedError, StorageUnavailableError):
+            return {}
+        except Exception:
+            log.exception("could not read the structure of teams %s", team_ids)
+            return {}
+
+    def visit_structures(self, visits: Iterable[dict[str, Any]]) -> dict[int, int | None]:
+        """visit id -> its structure: the visit's own, else read from the store, else its
+        team's."""
+        out: dict[int, int | None] = {}
+        missing: list[dict[str, Any]] = []
+        for visit in visits:
+            if visit.get("structure_id") is not None:
+                out[int(visit["id"])] = int(visit["structure_id"])
+            else:
+                missing.append(visit)
+        if missing:
+            read = getattr(self.store, "visit_structure_ids", None)
+            found: dict[int, int] = {}
+            if read is not None:
+                try:
+                    found = read([int(v["id"]) for v in missing])
+                except Exception:
+                    log.exception("could not read the structure of %d visits", len(missing))
+            for visit in missing:
+                vid = int(visit["id"])
+                if vid in found:
+                    out[vid] = found[vid]
+                elif read is None:  # a store without structures: the team's, else the first
+                    out[vid] = self.team_structure(visit.get("team_id")) or DEFAULT_STRUCTURE
+                else:
+                    out[vid] = None
+        return out
+
+    def visit_structure(self, visit: dict[str, Any]) -> int | None:
+        """The structure of one visit (see :meth:`visit_structures`)."""
+        return self.visit_structures([visit]).get(int(visit["id"]))
+
+    def _visit_structure_of_id(self, visit_id: int) -> int | None:
+        read = getattr(self.store, "visit_structure_ids", None)
+        if read is not None:
+            try:
+                return read([int(visit_id)]).get(int(visit_id))
+            except Exception:
+                log.exception("could not read the structure of visit %s", visit_id)
+                return None
+        try:
+            return self.visit_structure(self.store.get_visit(int(visit_id)))
+        except Exception:
+            return None
+
+    def _alert_rooms(self, structure_id: int | None) -> tuple[str, ...]:
+        """Who gets an alert: the admins, the coordinators and planners of its structure."""
+        if structure_id is None:
+            return (ROOM_ADMINS,)
+        return (ROOM_ADMINS, coordinator_room(structure_id), planner_room(structure_id))
+
     # -- time ----------------------------------------------------------------------------------
     def today(self, now: float | None = None) -> str:
         """The current day of the rounds in the territory's time zone (YYYY-MM-DD)."""
@@ -345,24 +474,40 @@ class LiveHub:
             if pos is None and not verdict.display:
                 continue
             message = self._position_message(team_id, row, verdict, pos)
-            self.fanout.publish(self._position_rooms(), "positions", message)
+            self.fanout.publish(self._position_rooms(team_id), "positions", message)
             if verdict.refreshes:
                 self._check_arrival(team_id, fix, now)
         return flags_out
 
-    def _position_rooms(self) -> tuple[str, ...]:
-        """Who gets every position: managers, and planners when granted."""
-        if self.planner_live_positions:
-            return (*_MANAGER_ROOMS, ROOM_PLANNERS)
-        return _MANAGER_ROOMS
+    def _position_rooms(self, team_id: int) -> tuple[str, ...]:
+        """Who gets a team's positions: admins, its structure's coordinators, and its
+        structure's planners when granted."""
+        granted = bool(self.planner_live_positions)
+        rooms = self._position_rooms_of.get((team_id, granted))
+        if rooms is None:
+            structure = self.team_structure(team_id)
+            if structure is None:
+                rooms = (ROOM_ADMINS,)
+            elif granted:
+                rooms = (coordinator_room(structure), ROOM_ADMINS, planner_room(structure))
+            else:
+                rooms = (coordinator_room(structure), ROOM_ADMINS)
+            if structure is not None:
+                with self._lock:
+                    self._position_rooms_of[(team_id, granted)] = rooms
+        return rooms
 
     def _status_items(self, status: dict[str, Any], key: Any) -> list[tuple[Any, str, Any, Any]]:
         """A team's status for every room: planners not granted live positions get no place."""
+        structure = self.team_structure(status.get("team_id"))
+        if structure is None:
+            return [(ROOM_ADMINS, "statuses", status, key)]
+        managers = (coordinator_room(structure), ROOM_ADMINS)
         if self.planner_live_positions:
-            return [((*_MANAGER_ROOMS, ROOM_PLANNERS), "statuses", status, key)]
+            return [((*managers, planner_room(structure)), "statuses", status, key)]
         return [
-            (_MANAGER_ROOMS, "statuses", status, key),
-            (ROOM_PLANNERS, "statuses", presence_view(status), key),
+            (managers, "statuses", status, key),
+            (planner_room(structure), "statuses", presence_view(status), key),
         ]
 
     def _record_flags(self, flagged: dict[int, list[str]]) -> None:
@@ -478,7 +623,9 @@ class LiveHub:
                 at=event.get("server_time_s") or self.clock(),
                 key=f"{event['kind']}:{visit['id']}:{event.get('id')}",
             )
-        self.fanout.publish(ROOM_COORDINATORS, "events", pushed_event(event))
+        structure = self.visit_structure(visit)
+        if structure is not None:
+            self.fanout.publish(coordinator_room(structure), "events", pushed_event(event))
 
     def _drop_place(self, team_id: int, visit_id: int) -> None:
         with self._lock:
@@ -493,10 +640,13 @@ class LiveHub:
         """The pushes of a visit's new state. A team's phones get only today's visits (what
         their round needs); a visit that left a team is deleted from that team's list."""
         vid = visit["id"]
-        items: list[tuple[Any, str, Any, Any]] = [
-            (ROOM_COORDINATORS, "visits", visit, vid),
-            (ROOM_PLANNERS, "visits", planner_view(visit), vid),
-        ]
+        structure = self.visit_structure(visit)
+        items: list[tuple[Any, str, Any, Any]] = []
+        if structure is not None:
+            items += [
+                (coordinator_room(structure), "visits", visit, vid),
+                (planner_room(structure), "visits", planner_view(visit), vid),
+            ]
         team_id = visit.get("team_id")
         today = visit.get("day") == self.today()
         with self._lock:
@@ -511,8 +661,32 @@ class LiveHub:
         return items
 
     def on_team(self, team: dict[str, Any]) -> None:
-        """A team was created or changed (name, colour...)."""
-        self.fanout.publish(_MANAGER_ROOMS, "statuses", {"team_id": team["id"], "team": team})
+        """A team was created or changed (name, colour, structure...): admins and its
+        structure's coordinators get it; a team moved to another structure leaves the maps of
+        the one it left."""
+        tid = int(team["id"])
+        with self._lock:
+            before = self._team_structure.pop(tid, None)
+            for granted in (False, True):
+                self._position_rooms_of.pop((tid, granted), None)
+        structure = (
+            int(team["structure_id"])
+            if team.get("structure_id") is not None
+            else self.team_structure(tid)
+        )
+        with self._lock:
+            if structure is not None:
+                self._team_structure[tid] = structure
+        rooms: tuple[str, ...] = (ROOM_ADMINS,)
+        if structure is not None:
+            rooms = (coordinator_room(structure), ROOM_ADMINS)
+        items: list[tuple[Any, str, Any, Any]] = [
+            (rooms, "statuses", {"team_id": tid, "team": team}, None)
+        ]
+        if before is not None and before != structure:
+            gone = {"team_id": tid, "team": {"id": tid, "active": False}}
+            items.append((coordinator_room(before), "statuses", gone, None))
+        self.fanout.publish_many(items)
 
     def on_plan_change(self, change: dict[str, Any]) -> None:
         """An applied change of a day's plan (see :mod:`dispatch.rounds`): every coordinator
@@ -521,21 +695,30 @@ class LiveHub:
         one batch per room (the summary never comes before the rounds). Visits dropped raise an
         alert."""
         team_ids = [int(t) for t in change.get("teams", [])]
+        teams_of: dict[int, list[int]] = {}
+        for tid in team_ids:
+            structure = self.team_structure(tid)
+            if structure is not None:
+                teams_of.setdefault(structure, []).append(tid)
         items: list[tuple[Any, str, Any, Any]] = []
         today = change.get("day") == self.today()
+        visit_structure: dict[int, int | None] = {}
         if today:
             # The live pages draw today's rounds; other days are read again when opened.
             full = self.store.published_plan(change["day"])
             routes = {r["team_id"]: r for r in self.plan_routes(full, team_ids)} if full else {}
-            for tid in team_ids:
-                route = routes.get(tid) or {
-                    "plan_id": change.get("plan_id"),
-                    "team_id": tid,
-                    "stops": [],
-                    "geometry": None,
-                }
-                items.append(((ROOM_COORDINATORS, team_room(tid)), "plans", route, tid))
-                items.append((ROOM_PLANNERS, "plans", planner_route(route), tid))
+            for structure, tids in teams_of.items():
+                for tid in tids:
+                    route = routes.get(tid) or {
+                        "plan_id": change.get("plan_id"),
+                        "team_id": tid,
+                        "stops": [],
+                        "geometry": None,
+                    }
+                    items.append(
+                        ((coordinator_room(structure), team_room(tid)), "plans", route, tid)
+                    )
+                    items.append((planner_room(structure), "plans", planner_route(route), tid))
             now_in: dict[int, int | None] = {}
             for vid in change.get("visits", []):
                 try:
@@ -543,6 +726,7 @@ class LiveHub:
                 except Exception:
                     continue
                 now_in[int(vid)] = visit.get("team_id")
+                visit_structure[int(vid)] = self.visit_structure(visit)
                 items += self._visit_items(visit)
             for tid, vids in (change.get("removed") or {}).items():
                 for vid in vids:
@@ -558,7 +742,20 @@ class LiveHub:
             items += [
                 (team_room(tid), "changes", team_change(change, tid), None) for tid in team_ids
             ]
-        items.append((ROOM_COORDINATORS, "changes", change, None))
+        # The summary, to each structure concerned, of its own teams and visits only.
+        named = change.get("structure_id")
+        structures = set(teams_of) | ({int(named)} if named is not None else set())
+        if not structures:
+            structures = {s for s in [self._plan_structure(change.get("plan_id"))] if s}
+        mentioned = {int(v) for v in change.get("visits", [])} | {
+            int(d["visit_id"]) for d in change.get("dropped", [])
+        }
+        for vid in mentioned - set(visit_structure):
+            visit_structure[vid] = self._visit_structure_of_id(vid)
+        for structure in sorted(structures):
+            own = [v for v, s in visit_structure.items() if s == structure]
+            summary = change_for(change, teams_of.get(structure, []), own)
+            items.append((coordinator_room(structure), "changes", summary, None))
         self.fanout.publish_many(items)
         with self._lock:
             self._places_at = 0.0
@@ -572,12 +769,25 @@ class LiveHub:
                 by=change.get("by"),
             )
 
+    def _plan_structure(self, plan_id: Any) -> int | None:
+        """The structure of a stored plan (None when unknown)."""
+        if plan_id is None:
+            return None
+        try:
+            plan = self.store.get_plan(int(plan_id))
+        except Exception:
+            return None
+        value = plan.get("structure_id") if isinstance(plan, dict) else None
+        return None if value is None else int(value)
+
     def on_etas(self, item: dict[str, Any]) -> None:
         """Arrival times of a team's next stops, recomputed from where it is."""
         team_id = int(item["team_id"])
         with self._lock:
             self._etas[team_id] = item
-        self.fanout.publish(ROOM_COORDINATORS, "etas", item, key=team_id)
+        structure = self.team_structure(team_id)
+        if structure is not None:
+            self.fanout.publish(coordinator_room(structure), "etas", item, key=team_id)
         self.fanout.publish(team_room(team_id), "etas", item, key=team_id)
 
     def plan_routes(
@@ -666,7 +876,7 @@ class LiveHub:
         every coordinator and survives a restart."""
         item = self._record_alert(kind, team_id=team_id, visit_id=visit_id, at=at, key=key, **extra)
         if item is not None:
-            self.fanout.publish(_ALERT_ROOMS, "alerts", item)
+            self.fanout.publish(self._alert_rooms(item.get("structure_id")), "alerts", item)
 
     def _record_alert(
         self,
@@ -684,6 +894,11 @@ class LiveHub:
             if key in self._alert_keys:
                 return None
             self._alert_keys.add(key)
+        # The alert belongs to its visit's structure (else its team's): only that structure's
+        # coordinators and planners get it, and it is stored with it.
+        structure = self._visit_structure_of_id(visit_id) if visit_id is not None else None
+        if structure is None:
+            structure = self.team_structure(team_id)
         item = {
             "kind": kind,
             "team_id": team_id,
@@ -691,6 +906,7 @@ class LiveHub:
             "at": at or self.clock(),
             "key": key,
             **extra,
+            "structure_id": structure,
         }
         if kind in JOURNAL_KINDS:
             item["journal"] = True
@@ -712,10 +928,19 @@ class LiveHub:
                 self.alerts.appendleft(item)
         return item
 
-    def acknowledge(self, key: str, *, by: str) -> dict[str, Any]:
-        """A coordinator acknowledged the alert ``key``: stored, then every coordinator and
-        planner gets the alert again with ``acknowledged_by`` and ``acknowledged_at_s``."""
-        stored = self.store.acknowledge_alert(key, by=by, at_s=self.clock())
+    def acknowledge(
+        self, key: str, *, by: str, structures: Iterable[int] | None = None
+    ) -> dict[str, Any]:
+        """A coordinator acknowledged the alert ``key`` (NotFoundError for an alert of a
+        structure not in ``structures``; None: any): stored, then the coordinators and planners
+        of its structure get the alert again with ``acknowledged_by`` and
+        ``acknowledged_at_s``."""
+        if structures is None:
+            stored = self.store.acknowledge_alert(key, by=by, at_s=self.clock())
+        else:
+            stored = self.store.acknowledge_alert(
+                key, by=by, at_s=self.clock(), structures=tuple(structures)
+            )
         with self._lock:
             for item in self.alerts:
                 if item.get("key") == key:
@@ -723,17 +948,29 @@ class LiveHub:
                     item["acknowledged_at_s"] = stored.get("acknowledged_at_s")
                     stored = {**item}
                     break
-        self.fanout.publish(_ALERT_ROOMS, "alerts", stored)
+        if stored.get("structure_id") is None:
+            vid, tid = stored.get("visit_id"), stored.get("team_id")
+            structure = self._visit_structure_of_id(vid) if vid is not None else None
+            stored["structure_id"] = (
+                structure if structure is not None else self.team_structure(tid)
+            )
+        self.fanout.publish(self._alert_rooms(stored.get("structure_id")), "alerts", stored)
         return stored
 
     def alert_lists(
-        self, now: float | None = None
+        self, now: float | None = None, *, structures: Iterable[int] | None = None
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """The last day's alerts (newest first) and journal lines."""
+        """The last day's alerts (newest first) and journal lines, of ``structures`` only when
+        given (None: every structure)."""
         since = (now or self.clock()) - 86400
+        wanted = None if structures is None else set(structures)
+
+        def shown(item: dict[str, Any]) -> bool:
+            return item["at"] >= since and (wanted is None or item.get("structure_id") in wanted)
+
         with self._lock:
-            alerts = [dict(a) for a in self.alerts if a["at"] >= since]
-            journal = [dict(a) for a in self.journal if a["at"] >= since]
+            alerts = [dict(a) for a in self.alerts if shown(a)]
+            journal = [dict(a) for a in self.journal if shown(a)]
         return alerts, journal
 
     def sweep(self, now: float | None = None) -> None:
@@ -753,7 +990,9 @@ class LiveHub:
                     key=f"unknown:{pos.team_id}:{pos.seen_at}",
                 )
                 if alert is not None:
-                    items.append((_ALERT_ROOMS, "alerts", alert, None))
+                    items.append(
+                        (self._alert_rooms(alert.get("structure_id")), "alerts", alert, None)
+                    )
             elif pos.presence == LIVE:
                 with self._lock:
                     self._alert_keys = {
@@ -831,9 +1070,16 @@ class LiveHub:
 
     # -- snapshot ------------------------------------------------------------------------------
     def snapshot(
-        self, *, role: str | None, team_id: int | None, trail_s: float = 2 * 3600
+        self,
+        *,
+        role: str | None,
+        team_id: int | None,
+        trail_s: float = 2 * 3600,
+        structures: Iterable[int] | None = None,
     ) -> dict[str, Any]:
-        """Everything a page needs to (re)draw, restricted to what ``role``/``team_id`` may see."""
+        """Everything a page needs to (re)draw, restricted to what ``role``/``team_id`` may see
+        and to the teams, visits, rounds and alerts of ``structures`` (None: every structure,
+        as an admin sees teams)."""
         now = self.clock()
         day = self.today(now)
         own_team_only = role == "team_member"
@@ -852,15 +1098,22 @@ class LiveHub:
                 "alerts": [],
                 "journal": [],
             }
+        wanted = None if structures is None or own_team_only else set(structures)
         teams = [t for t in self._all_teams() if not own_team_only or t["id"] == team_id]
+        if wanted is not None:
+            of = self._read_team_structures(None) if teams else {}
+            teams = [t for t in teams if of.get(int(t["id"])) in wanted]
         team_ids = {t["id"] for t in teams}
         # An admin's picture is what its socket gets: teams, positions and alerts only.
         patients = role != "admin"
         visits = self._visits_of_day(day, team_id if own_team_only else None) if patients else []
+        if wanted is not None and visits:
+            of_visit = self.visit_structures(visits)
+            visits = [v for v in visits if of_visit.get(int(v["id"])) in wanted]
         if role == "planner":
             visits = [planner_view(v) for v in visits]
-        plan = self.store.published_plan(day, team_id=team_id if own_team_only else None)
-        plans = self.plan_routes(plan) if plan and patients else []
+        plan = self._published_plan(day, team_id if own_team_only else None, wanted)
+        plans = self.plan_routes(plan, team_ids) if plan and patients else []
         if role == "planner":  # the rounds' lines run through the homes
             plans = [planner_route(p) for p in plans]
         plan_id = plan["id"] if plan else None
@@ -869,7 +1122,7 @@ class LiveHub:
         if not placed:
             positions = [presence_view(p) for p in positions]
         trails = {} if own_team_only or not placed else self.trails(team_ids, since_s=now - trail_s)
-        alerts, journal = ([], []) if own_team_only else self.alert_lists(now)
+        alerts, journal = ([], []) if own_team_only else self.alert_lists(now, structures=wanted)
         return {
             "server_time": now,
             "day": day,
@@ -884,6 +1137,20 @@ class LiveHub:
             "alerts": alerts,
             "journal": journal,
         }
+
+    def _published_plan(
+        self, day: str, team_id: int | None, structures: set[int] | None
+    ) -> dict[str, Any] | None:
+        """The day's published rounds (of ``structures`` when given and the store plans per
+        structure)."""
+        if structures is None:
+            return self.store.published_plan(day, team_id=team_id)  # type: ignore[no-any-return]
+        try:
+            return self.store.published_plan(  # type: ignore[no-any-return]
+                day, team_id=team_id, structures=sorted(structures)
+            )
+        except TypeError:  # a store whose plans are not per structure
+            return self.store.published_plan(day, team_id=team_id)  # type: ignore[no-any-return]
 
     def _all_teams(self) -> list[dict[str, Any]]:
         teams: list[dict[str, Any]] = []

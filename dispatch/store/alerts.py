@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from dispatch.errors import NotFoundError, ValidationError
@@ -15,6 +16,19 @@ if TYPE_CHECKING:
 #: Fields of an alert kept in their own columns; the rest goes to ``detail``.
 _COLUMNS = ("key", "kind", "team_id", "visit_id", "at")
 _ACK = ("acknowledged_by", "acknowledged_at_s")
+#: The structure an alert belongs to: the one recorded with it, else its team's, else its
+#: visit's (alerts stored before structures existed carry none).
+_ALERT_STRUCTURE = (
+    "COALESCE(json_extract(a.detail, '$.structure_id'),"
+    " (SELECT t.structure_id FROM teams t WHERE t.id = a.team_id),"
+    " (SELECT v.structure_id FROM visits v WHERE v.id = a.visit_id))"
+)
+
+
+def _in(structures: Collection[int]) -> tuple[str, list[int]]:
+    """``IN (?, ...)`` and its arguments (``IN (NULL)``, true of nothing, when empty)."""
+    ids = [int(s) for s in structures]
+    return ("(" + ", ".join("?" for _ in ids) + ")" if ids else "(NULL)"), ids
 
 
 def _alert(row: sqlite3.Row) -> dict[str, Any]:
@@ -63,14 +77,30 @@ class AlertsMixin:
 
         return self.engine.write(job)
 
-    def acknowledge_alert(self, key: str, *, by: str, at_s: float | None = None) -> dict[str, Any]:
+    def acknowledge_alert(
+        self,
+        key: str,
+        *,
+        by: str,
+        at_s: float | None = None,
+        structures: Collection[int] | None = None,
+    ) -> dict[str, Any]:
         """Mark an alert acknowledged by ``by`` (the first acknowledgement stays: acknowledging
-        twice is harmless). Raises NotFoundError for an unknown key."""
+        twice is harmless). Raises NotFoundError for an unknown key, or one of a structure not
+        in ``structures`` (None: any structure)."""
         if not isinstance(key, str) or not key:
             raise ValidationError("key is required: the alert's key as the live map received it")
         when = float(at_s if at_s is not None else now_s())
 
         def job(conn: sqlite3.Connection) -> dict[str, Any]:
+            if structures is not None:
+                marks, ids = _in(structures)
+                found = conn.execute(
+                    f"SELECT 1 FROM alerts a WHERE a.key = ? AND {_ALERT_STRUCTURE} IN {marks}",
+                    (key, *ids),
+                ).fetchone()
+                if found is None:
+                    raise NotFoundError(f"alert {key!r} does not exist (or is no longer kept)")
             conn.execute(
                 "UPDATE alerts SET acknowledged_by = ?, acknowledged_at_s = ?"
                 " WHERE key = ? AND acknowledged_at_s IS NULL",
@@ -83,11 +113,55 @@ class AlertsMixin:
 
         return self.engine.write(job)
 
-    def recent_alerts(self, *, since_s: float, limit: int = 500) -> list[dict[str, Any]]:
-        """Alerts raised since ``since_s``, newest first."""
+    def recent_alerts(
+        self, *, since_s: float, limit: int = 500, structures: Collection[int] | None = None
+    ) -> list[dict[str, Any]]:
+        """Alerts raised since ``since_s``, newest first, each with its ``structure_id``; only
+        those of ``structures`` when given (None: every structure)."""
+        where, args = "a.raised_at_s >= ?", [float(since_s)]
+        if structures is not None:
+            marks, ids = _in(structures)
+            where += f" AND {_ALERT_STRUCTURE} IN {marks}"
+            args += ids
         with self.engine.read() as conn:
             rows = conn.execute(
-                "SELECT * FROM alerts WHERE raised_at_s >= ? ORDER BY raised_at_s DESC LIMIT ?",
-                (float(since_s), int(limit)),
+                f"SELECT a.*, {_ALERT_STRUCTURE} AS structure_of FROM alerts a WHERE {where}"
+                " ORDER BY a.raised_at_s DESC LIMIT ?",
+                (*args, int(limit)),
             ).fetchall()
-        return [_alert(r) for r in rows]
+        out = []
+        for row in rows:
+            item = _alert(row)
+            if row["structure_of"] is not None:
+                item["structure_id"] = int(row["structure_of"])
+            out.append(item)
+        return out
+
+    # -- where a live push belongs -------------------------------------------------------------
+    def team_structure_ids(self, team_ids: Iterable[int] | None = None) -> dict[int, int]:
+        """team id -> its structure id (every team when ``team_ids`` is None)."""
+        with self.engine.read() as conn:
+            if team_ids is None:
+                rows = conn.execute("SELECT id, structure_id FROM teams").fetchall()
+            else:
+                wanted = [int(t) for t in team_ids]
+                rows = []
+                for start in range(0, len(wanted), 500):
+                    marks, ids = _in(wanted[start : start + 500])
+                    rows += conn.execute(
+                        f"SELECT id, structure_id FROM teams WHERE id IN {marks}", ids
+                    ).fetchall()
+        return {int(r["id"]): int(r["structure_id"]) for r in rows}
+
+    def visit_structure_ids(self, visit_ids: Iterable[int]) -> dict[int, int]:
+        """visit id -> its structure id (unknown ids left out)."""
+        wanted = [int(v) for v in visit_ids]
+        out: dict[int, int] = {}
+        with self.engine.read() as conn:
+            for start in range(0, len(wanted), 500):
+                marks, ids = _in(wanted[start : start + 500])
+                for r in conn.execute(
+                    f"SELECT id, structure_id FROM visits WHERE id IN {marks}", ids
+                ):
+                    out[int(r["id"])] = int(r["structure_id"])
+        return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING, Any
 
 from dispatch.errors import DispatchError, NotFoundError, ValidationError
@@ -301,21 +301,32 @@ class PositionsMixin:
             lambda conn: conn.executemany("UPDATE positions SET flags = ? WHERE id = ?", pairs)
         )
 
-    def latest_positions(self, *, team_ids: list[int] | None = None) -> list[dict[str, Any]]:
-        """The most recent fix (by device time) of every team that has one.
+    def latest_positions(
+        self,
+        *,
+        team_ids: list[int] | None = None,
+        structures: Collection[int] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The most recent fix (by device time) of every team that has one (only the teams of
+        ``structures`` when given).
 
         Fixes dated more than :data:`MAX_AHEAD_S` after their arrival (older rows, from
         before such fixes were refused) are ignored, so one wrong clock cannot freeze a team on
         the map; ties on device time go to the fix received last.
         """
+        where, args = "", []
+        if structures is not None:
+            ids = [int(s) for s in structures]
+            where = f"WHERE t.structure_id IN ({', '.join('?' for _ in ids) or 'NULL'})"
+            args = ids
         with self.engine.read() as conn:
             rows = conn.execute(
                 "SELECT p.* FROM teams t JOIN positions p ON p.id = ("
                 "  SELECT q.id FROM positions q WHERE q.team_id = t.id"
                 "  AND q.device_time_s <= q.server_time_s + ?"
                 "  ORDER BY q.device_time_s DESC, q.id DESC LIMIT 1"
-                ") ORDER BY t.id",
-                (MAX_AHEAD_S,),
+                f") {where} ORDER BY t.id",
+                (MAX_AHEAD_S, *args),
             ).fetchall()
         wanted = set(team_ids) if team_ids is not None else None
         items = [_position(r) for r in rows]
@@ -329,8 +340,10 @@ class PositionsMixin:
         until_s: float | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        structures: Collection[int] | None = None,
     ) -> Page:
-        """Fixes ordered by device time (a team's track), optionally in [since_s, until_s)."""
+        """Fixes ordered by device time (a team's track), optionally in [since_s, until_s);
+        only the fixes of the teams of ``structures`` when given (None: every team)."""
         limit, offset = clamp_page(limit, offset)
         where, args = where_clause(
             [
@@ -339,6 +352,14 @@ class PositionsMixin:
                 ("device_time_s < ?", until_s),
             ]
         )
+        if structures is not None:
+            ids = [int(s) for s in structures]
+            clause = (
+                "team_id IN (SELECT id FROM teams WHERE structure_id IN"
+                f" ({', '.join('?' for _ in ids) or 'NULL'}))"
+            )
+            where = f"{where} AND {clause}" if where else f"WHERE {clause}"
+            args = [*args, *ids]
         with self.engine.snapshot() as conn:
             total, rows = select_page(
                 conn,

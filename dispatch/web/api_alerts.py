@@ -11,6 +11,7 @@ from dispatch.errors import ValidationError
 from dispatch.store.models import shown
 from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.live import get_hub
+from dispatch.web.live_scope import team_scope
 from dispatch.web.openapi import operation
 from dispatch.web.rest import json_body, ok
 
@@ -27,6 +28,7 @@ _ALERT = {
         "at": {"type": "number"},
         "acknowledged_by": {"type": "string"},
         "acknowledged_at_s": {"type": "number"},
+        "structure_id": {"type": ["integer", "null"]},
     },
 }
 
@@ -34,7 +36,8 @@ OPENAPI_PATHS = {
     "/api/alerts": {
         "get": operation(
             "The last day's alerts that need action (with their acknowledgements) and the "
-            "journal of routine events (arrivals, visits started and finished)",
+            "journal of routine events (arrivals, visits started and finished), of the "
+            "caller's structures (admins: every structure's)",
             roles=("coordinator", "admin"),
             tags=["live"],
             response={
@@ -79,7 +82,7 @@ OPENAPI_PATHS = {
 @bp.get("/api/alerts")
 @require("coordinator")
 def list_alerts() -> ResponseReturnValue:
-    alerts, journal = get_hub().alert_lists()
+    alerts, journal = get_hub().alert_lists(structures=team_scope())
     return ok(alerts=alerts, journal=journal)
 
 
@@ -95,7 +98,9 @@ def acknowledge() -> ResponseReturnValue:
     if not isinstance(key, str) or not key or len(key) > 200:
         raise ValidationError("key is required: the alert's key (text of at most 200 characters)")
     principal = current_principal()
-    alert = get_hub().acknowledge(key, by=principal.name or principal.actor)
+    alert = get_hub().acknowledge(
+        key, by=principal.name or principal.actor, structures=team_scope(principal)
+    )
     return ok(alert=alert)
 
 

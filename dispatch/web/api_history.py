@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from dispatch.live.history import DayFrame, TeamDay, export_name, team_day, to_geojson, to_gpx
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.live import get_clock, get_hub
+from dispatch.web.live_scope import scoped_team, team_scope
 from dispatch.web.openapi import DAY_SCHEMA, operation, path_param, query_param, ws_pattern
 from dispatch.web.rest import arg_day
 
@@ -43,7 +44,8 @@ _ROLES = ("coordinator",)
 _WHY = (
     "Days run from local midnight to midnight in the territory's time zone. Flagged fixes "
     "(inaccurate, jumps, duplicates, stationary jitter) are neither drawn nor counted in the "
-    "distance. Visits carry their pseudonym only. Every read is written to the audit log."
+    "distance. Visits carry their pseudonym only. Every read is written to the audit log. A "
+    "team of a structure the caller does not belong to is not found (404)."
 )
 OPENAPI_PATHS = {
     "/api/teams/{team_id}/day": {
@@ -100,9 +102,10 @@ OPENAPI_PATHS = {
 
 
 def load_team_day(team_id: int, day: str | None) -> TeamDay:
-    """Read a team's day from the store (the team must exist) and put it together."""
+    """Read a team's day from the store (the team must exist and belong to one of the caller's
+    structures) and put it together."""
     store = get_store()
-    team = store.get_team(team_id)
+    team = scoped_team(team_id, team_scope())
     clock = get_clock()
     frame = DayFrame(day or clock.today(), timezone=clock.tz.key, offset_s=clock.offset_s)
     start_s, end_s = frame.bounds()

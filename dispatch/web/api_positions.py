@@ -12,6 +12,7 @@ from dispatch.errors import PermissionDeniedError, ValidationError
 from dispatch.store.models import shown
 from dispatch.store.positions import MAX_BATCH
 from dispatch.web.auth import current_principal, get_store, require
+from dispatch.web.live_scope import scoped_team, team_scope
 from dispatch.web.openapi import PAGE_PARAMS, operation, query_param
 from dispatch.web.rest import (
     arg_float,
@@ -105,7 +106,8 @@ OPENAPI_PATHS = {
             },
         ),
         "get": operation(
-            "Track history: positions ordered by device time",
+            "Track history: positions ordered by device time (the caller's structures' teams; "
+            "a team of another structure is not found)",
             roles=("coordinator", "admin"),
             tags=["positions"],
             params=[
@@ -155,6 +157,8 @@ def ingest() -> ResponseReturnValue:
         team_id = principal.team_id
     elif team_id is None or not 0 < team_id < 2**53:
         raise ValidationError("team_id is required (the team whose positions these are)")
+    else:  # a team of another structure does not exist for this caller
+        scoped_team(team_id, team_scope(principal))
     result = get_store().insert_positions(
         team_id,
         fixes,
@@ -186,12 +190,17 @@ def history() -> ResponseReturnValue:
         if values == [""]:
             raise ValidationError(f"query argument {name} is empty: give a number or leave it out")
     limit, offset = page_args()
+    structures = team_scope()
+    team_id = arg_int("team_id", lo=1)
+    if team_id is not None:
+        scoped_team(team_id, structures)
     page = get_store().list_positions(
-        team_id=arg_int("team_id", lo=1),
+        team_id=team_id,
         since_s=arg_float("since_s"),
         until_s=arg_float("until_s"),
         limit=limit,
         offset=offset,
+        structures=structures,
     )
     return paged(page)
 
@@ -201,9 +210,12 @@ def history() -> ResponseReturnValue:
 def latest() -> ResponseReturnValue:
     principal = current_principal()
     team_ids = None
+    structures = None
     if principal.role == "team_member":
         team_ids = [principal.team_id] if principal.team_id is not None else []
-    return ok(positions=get_store().latest_positions(team_ids=team_ids))
+    else:
+        structures = team_scope(principal)
+    return ok(positions=get_store().latest_positions(team_ids=team_ids, structures=structures))
 
 
 def register(app: Flask, socketio: Any) -> None:

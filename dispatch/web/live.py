@@ -32,6 +32,7 @@ from dispatch.store.accounts import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX
 from dispatch.store.arrivals import automatic_arrival, undo_automatic_arrival
 from dispatch.web.auth import current_principal, get_store, require
 from dispatch.web.client import client_address
+from dispatch.web.live_scope import scoped_team, scoped_visit, team_scope
 from dispatch.web.openapi import operation, path_param, query_param
 from dispatch.web.rest import arg_float, ok, publish, subscribe
 
@@ -113,8 +114,10 @@ OPENAPI_PATHS = {
                 )
             ],
             response=SNAPSHOT,
-            description="Coordinators see every team; planners the same without addresses; "
-            "a team member or paired phone only its own team's round (no other team).",
+            description="Coordinators see the teams, visits, rounds and alerts of their own "
+            "structures; planners the same without addresses; admins every structure's teams, "
+            "positions and alerts (no visit, no round); a team member or paired phone only its "
+            "own team's round (no other team).",
         )
     },
     "/api/visits/{visit_id}/arrival": {
@@ -318,15 +321,21 @@ def snapshot() -> ResponseReturnValue:
         )
     if principal.role == "team_member" and principal.team_id is None:
         raise PermissionDeniedError("this account belongs to no team: ask a coordinator")
-    body = get_hub().snapshot(role=principal.role, team_id=principal.team_id, trail_s=trail_s)
+    body = get_hub().snapshot(
+        role=principal.role,
+        team_id=principal.team_id,
+        trail_s=trail_s,
+        structures=team_scope(principal),
+    )
     return ok(**body)
 
 
 @bp.get("/api/live/track/<int:team_id>")
 @require("coordinator")
 def track(team_id: int) -> ResponseReturnValue:
-    """Raw fixes of one team, each flagged by the quality filter (all are kept)."""
-    get_store().get_team(team_id)
+    """Raw fixes of one team, each flagged by the quality filter (all are kept); a team of
+    another structure is not found."""
+    scoped_team(team_id, team_scope())
     since_s = arg_float("since_s")
     points = get_hub().track(
         team_id,
@@ -340,6 +349,7 @@ def track(team_id: int) -> ResponseReturnValue:
 @require("coordinator", admin=False)
 def arrival(visit_id: int) -> ResponseReturnValue:
     """The visit's arrival recorded by the geofence (marked with the fix's source), or null."""
+    scoped_visit(visit_id, team_scope())
     return ok(arrival=automatic_arrival(get_store(), visit_id))
 
 
@@ -349,6 +359,7 @@ def undo_arrival(visit_id: int) -> ResponseReturnValue:
     """A coordinator undoes an arrival detected automatically (audited); the maps and the
     team's phones get the visit's status back."""
     principal = current_principal()
+    scoped_visit(visit_id, team_scope(principal))
     event, visit = undo_automatic_arrival(
         get_store(), visit_id, actor=principal.actor, role=principal.role, ip=client_address()
     )

@@ -168,7 +168,7 @@ def register(app: Flask, socketio: SocketIO) -> None:
         conn = authenticate(auth)
         principal = conn.principal
         _connections().add(request.sid, conn)  # type: ignore[attr-defined]
-        for room in rooms_for(principal.role, principal.team_id):
+        for room in rooms_for(principal.role, principal.team_id, principal.structure_ids):
             join_room(room)
         hub = get_hub()
         socketio.emit(
@@ -207,6 +207,10 @@ def register(app: Flask, socketio: SocketIO) -> None:
                 raise PermissionDeniedError("this account belongs to no team")
             if principal.role not in ("team_member", "coordinator", "admin"):
                 raise PermissionDeniedError("only a team or a coordinator records visit events")
+            if principal.role == "coordinator":  # a visit of another structure does not exist
+                found = store.visit_structure_ids([payload["visit_id"]])
+                if found.get(payload["visit_id"]) not in principal.structure_ids:
+                    raise NotFoundError(f"visit {payload['visit_id']} does not exist")
             event = store.add_visit_event(
                 payload["visit_id"], data, actor=principal.actor, team_id=team_id
             )
@@ -379,14 +383,19 @@ def _end(app: Flask, sid: str, reason: str) -> None:
 
 
 def _apply(app: Flask, sid: str, conn: Connection, principal: Principal, now: float) -> None:
-    """Store the fresh principal; a new role or team moves the socket to the right rooms."""
+    """Store the fresh principal; a new role, team or structure moves the socket to the right
+    rooms (a coordinator taken out of a structure stops getting its pushes at once)."""
     old = conn.principal
     conn.principal, conn.checked_at = principal, now
-    if (old.role, old.team_id) == (principal.role, principal.team_id):
+    if (old.role, old.team_id, old.structure_ids) == (
+        principal.role,
+        principal.team_id,
+        principal.structure_ids,
+    ):
         return
     server = _server(app)
-    before = set(rooms_for(old.role, old.team_id))
-    after = set(rooms_for(principal.role, principal.team_id))
+    before = set(rooms_for(old.role, old.team_id, old.structure_ids))
+    after = set(rooms_for(principal.role, principal.team_id, principal.structure_ids))
     for room in before - after:
         server.leave_room(sid, room, namespace="/")
     for room in after - before:
@@ -398,8 +407,8 @@ def recheck(app: Flask, sids: list[str] | None = None, *, now: float | None = No
     """Check the credentials of ``sids`` (all connections if None) again; returns how many ended.
 
     A socket whose token was revoked, whose session was logged out or expired, whose user was
-    disabled, or whose team was deactivated is disconnected; a user moved to another team or
-    role is moved to the matching rooms.
+    disabled, or whose team was deactivated is disconnected; a user moved to another team,
+    role or structure is moved to the matching rooms.
     """
     now = time.time() if now is None else now
     connections: Connections = app.extensions[CONNECTIONS_KEY]
