@@ -295,3 +295,18 @@ def test_the_openapi_document_describes_every_patients_route(world) -> None:
     assert len(paths) == 13
     create = doc["paths"]["/api/patients"]["post"]["requestBody"]["content"]["application/json"]
     assert create["schema"]["additionalProperties"] is False
+
+
+def test_the_page_gets_its_messages_in_french(world) -> None:
+    """The patients page asks for French: the address and suspension messages come back so."""
+    client = world.app.test_client()
+    h = {**world.headers("coordinator"), "Accept-Language": "fr"}
+    r = client.post("/api/patients", json={"family_name": "A"}, headers=h)
+    assert r.get_json()["error"] == "donnez l'adresse (elle est placée sur la carte) ou placez l'épingle"
+    pid = _create(world)["id"]
+    r = client.post(
+        f"/api/patients/{pid}/suspensions",
+        json={"from_day": "2026-12-10", "to_day": "2026-12-01"},
+        headers=h,
+    )
+    assert r.get_json()["error"].startswith("suspension : le retour 2026-12-01 est avant le départ")

@@ -279,6 +279,61 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"no such endpoint: (.+)", "adresse inconnue : \\1"),
         (r"(\S+) is not allowed on (.+)", "la méthode \\1 n'est pas permise sur \\2"),
         (
+            r"(?P<label>.+): address (.+) not found in the territory: correct it or place the pin"
+            r" on the map",
+            "\\g<label> : adresse \\2 introuvable sur le territoire : corrigez-la ou placez"
+            " l'épingle sur la carte",
+        ),
+        (
+            r"give the address \(it is placed on the map\) or lon and lat \(the pin\)",
+            "donnez l'adresse (elle est placée sur la carte) ou placez l'épingle",
+        ),
+        (
+            r"(?P<label>.+): give the address \(it is placed on the map\) or lon and lat"
+            r" \(the pin\)",
+            "\\g<label> : donnez l'adresse (elle est placée sur la carte) ou placez l'épingle",
+        ),
+        (
+            r"(?P<label>.+): the territory is not built, addresses cannot be placed: place the pin"
+            r" on the map \(lon and lat\)",
+            "\\g<label> : le territoire n'est pas construit, les adresses ne peuvent pas être"
+            " placées : placez l'épingle sur la carte",
+        ),
+        (
+            r"suspension: to_day (\S+) is before from_day (\S+): .*",
+            "suspension : le retour \\1 est avant le départ \\2 : donnez le dernier jour"
+            " d'absence, ou aucun tant qu'elle dure",
+        ),
+        (
+            r"sharing: consent_on (\S+) is in the future: .*",
+            "partage : le consentement du \\1 est dans le futur : enregistrez le partage une fois"
+            " que le patient a donné son accord",
+        ),
+        (
+            r"patient (\d+) is already shared with structure (\d+): .*",
+            "le patient \\1 est déjà partagé avec la structure \\2 : révoquez ce partage avant"
+            " d'enregistrer un nouveau consentement",
+        ),
+        (
+            r"patient (\d+) was already discharged on (\S+)",
+            "le patient \\1 est déjà sorti le \\2",
+        ),
+        (
+            r"care plan(?: \d+)?: (\S+) ends before it starts: .*",
+            "plan de soins : le créneau \\1 finit avant de commencer : donnez d'abord le début,"
+            " par ex. 08:00-10:00",
+        ),
+        (
+            r"care plan(?: \d+)?: end_day (\S+) is before start_day (\S+): .*",
+            "plan de soins : la fin \\1 est avant le début \\2",
+        ),
+        (
+            r"(\d+) row\(s\) cannot be imported; nothing was imported: place their pins or leave"
+            r" them out",
+            "\\1 ligne(s) ne peuvent pas être importées ; rien n'a été importé : placez leurs"
+            " épingles ou retirez-les",
+        ),
+        (
             r"internal error: the incident was logged",
             "erreur interne : l'incident est enregistré, réessayez ou prévenez l'administrateur",
         ),
