@@ -157,6 +157,7 @@ extend({
     "mine.today": "aujourd'hui",
     "mine.tomorrow": "demain",
     "mine.off": "Repos",
+    "mine.visits.zero": "aucune visite",
     "mine.visits.one": "{n} visite",
     "mine.visits.other": "{n} visites",
     "mine.novisit": "Aucune visite prévue ce jour-là.",
@@ -173,6 +174,7 @@ extend({
     "mine.today": "today",
     "mine.tomorrow": "tomorrow",
     "mine.off": "Day off",
+    "mine.visits.zero": "no visit",
     "mine.visits.one": "{n} visit",
     "mine.visits.other": "{n} visits",
     "mine.novisit": "No visit planned that day.",
@@ -674,6 +676,7 @@ function mineDayName(day) {
 }
 
 function mineCount(n) {
+  if (n === 0) return t("mine.visits.zero");
   return t(`mine.visits.${new Intl.PluralRules(getLocale()).select(n) === "one" ? "one" : "other"}`, { n });
 }
 

@@ -37,6 +37,7 @@ extend({
     "week.unassigned.none": "aucune",
     "week.unassigned.more": " le {day} : voir la carte du jour",
     "week.off": "Repos",
+    "week.visits.zero": "aucune visite",
     "week.visits.one": "{n} visite",
     "week.visits.other": "{n} visites",
     "week.hours": "{h} h",
@@ -169,6 +170,7 @@ extend({
     "week.unassigned.none": "none",
     "week.unassigned.more": " on {day}: see the day's map",
     "week.off": "Day off",
+    "week.visits.zero": "no visit",
     "week.visits.one": "{n} visit",
     "week.visits.other": "{n} visits",
     "week.hours": "{h} h",
@@ -288,8 +290,7 @@ const state = {
   me: null,
   today: null, // the rounds' day (server)
   from: null, // Monday of the week shown
-  week: null, // GET /api/week answer
-  staff: [], // GET /api/staff items
+  week: null, // GET /api/week answer: its rows are the active staff
   structures: [],
   editing: null, // staff member being edited, null for a new one
   rotaTouched: false,
@@ -307,6 +308,7 @@ function localeTag() {
 }
 
 function plural(key, n, vars = {}) {
+  if (n === 0 && t(`${key}.zero`) !== `${key}.zero`) return t(`${key}.zero`, vars);
   const form = new Intl.PluralRules(getLocale()).select(n) === "one" ? "one" : "other";
   return t(`${key}.${form}`, { n, ...vars });
 }
@@ -466,12 +468,7 @@ function mapLink(day, teamId) {
 
 async function loadWeek() {
   say($("status"), () => t("week.loading"));
-  const [week, staff] = await Promise.all([
-    call(`/api/week?${new URLSearchParams({ from: state.from, days: "7" })}`),
-    call("/api/staff"),
-  ]);
-  state.week = week;
-  state.staff = staff.items || staff.staff || [];
+  state.week = await call(`/api/week?${new URLSearchParams({ from: state.from, days: "7" })}`);
   show($("status"), null);
   renderWeek();
 }
@@ -533,12 +530,10 @@ function renderWeek() {
       + `<span class="dm">${escapeHtml(new Date(`${day}T12:00:00Z`).toLocaleDateString(localeTag(), { timeZone: "UTC", day: "numeric", month: "short" }))}</span></th>`).join("")
     + `<th scope="col" class="total">${escapeHtml(t("week.col.hours"))}</th>`;
   const rows = (state.week && state.week.staff) || [];
-  const byId = new Map(state.staff.map((s) => [s.id, s]));
   $("week-body").innerHTML = rows.map((row) => {
     const cells = new Map((row.cells || []).map((c) => [c.day, c]));
-    const member = byId.get(row.id);
     const contract = contractState(row);
-    const job = row.job || (member && member.job);
+    const job = row.job;
     return `<tr data-staff-id="${row.id}">`
       + `<th scope="row" class="who"><span class="name">${escapeHtml(row.name)}</span>`
       + (job ? `<span class="sub">${escapeHtml(t(`job.${job}`))}</span>` : "")
@@ -564,6 +559,15 @@ function renderWeek() {
       + `<td class="total"></td></tr>`
     : "";
   $("week-empty").hidden = rows.length > 0;
+}
+
+/** Focus back on the button that opened a dialog; a row's button drawn again since (the grid
+ * is reloaded after a save) is found by what it does and for whom. */
+function refocus(opener) {
+  if (!opener) return;
+  if (document.contains(opener)) { opener.focus(); return; }
+  const { act, id } = opener.dataset || {};
+  if (act && id) document.querySelector(`#week-body button[data-act="${act}"][data-id="${id}"]`)?.focus();
 }
 
 function onTableClick(e) {
@@ -752,7 +756,7 @@ async function openStaffForm(id, opener) {
 function closeStaffForm() {
   $("staff-dialog").close();
   state.editing = null;
-  if (staffOpener && document.contains(staffOpener)) staffOpener.focus();
+  refocus(staffOpener);
 }
 
 function invalid(el, key, vars) {
@@ -824,7 +828,8 @@ async function saveStaff(e) {
     closeStaffForm();
     await loadWeek().catch(() => {});
     say($("status"), () => t(editing ? "staff.saved" : "staff.created", { name }));
-    if (!editing) document.querySelector(`#week-body tr[data-staff-id="${member.id}"] button[data-act="edit"]`)?.focus();
+    // The keyboard goes to the person's row (drawn again): their « Modifier » button.
+    document.querySelector(`#week-body button[data-act="edit"][data-id="${member.id ?? editing?.id}"]`)?.focus();
   } catch (err) {
     show($("staff-error"), () => errorText(err));
   } finally {
@@ -874,8 +879,7 @@ let impactTimer = null;
 function renderAbsenceTexts() {
   fillSelect($("af-kind"), ABSENCE_KINDS, (v) => t(`absence.kind.${v}`));
   const rows = (state.week && state.week.staff) || [];
-  const names = new Map(state.staff.map((s) => [String(s.id), s.name]));
-  for (const r of rows) names.set(String(r.id), r.name);
+  const names = new Map(rows.map((r) => [String(r.id), r.name]));
   const ids = [...names.keys()];
   fillSelect($("af-staff"), ids, (v) => names.get(v));
 }
@@ -907,7 +911,7 @@ function closeAbsenceForm() {
   $("absence-dialog").close();
   clearTimeout(impactTimer);
   state.impactSeq += 1;
-  if (absenceOpener && document.contains(absenceOpener)) absenceOpener.focus();
+  refocus(absenceOpener);
 }
 
 /** The absence body of the form, or null (with the reason shown when `explain`). */
@@ -940,9 +944,11 @@ function scheduleImpact() {
 }
 
 /** Asks the server what the absence would leave without a team (nothing is written). */
-async function previewImpact() {
-  if (state.absence && state.absence.saved) return;
-  const read = readAbsence(true);
+async function previewImpact({ again = false } = {}) {
+  const saved = state.absence && state.absence.saved;
+  if (saved && !again) return;
+  // Once saved, the same question is asked again only for its message in the new language.
+  const read = saved ? { staffId: state.absence.staffId, body: state.absence.body } : readAbsence(true);
   if (!read) { renderImpact(null); return; }
   const seq = ++state.impactSeq;
   show($("af-impact-text"), () => t("absence.checking"));
@@ -1071,7 +1077,7 @@ function onLocale() {
     $("af-staff").value = staff;
     if (state.absence && state.absence.replan) renderReplan(state.absence.replan);
     // The impact message is the server's, in the page's language: asked again.
-    if (state.lastImpact && !(state.absence && state.absence.saved)) previewImpact();
+    if (state.lastImpact) previewImpact({ again: true });
   }
 }
 
