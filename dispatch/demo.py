@@ -406,3 +406,208 @@ def plan_demo_day(
         "stops": sum(1 for r in routes for s in r["stops"] if s["kind"] == "visit"),
         "unassigned": len(proposal["plan"]["unassigned"]),
     }
+
+
+#: Staff job of each demonstration role (dispatch.care.demo_service).
+DEMO_JOBS = {"aide": "care_aide", "nurse": "nurse", "doctor": "doctor", "psychologist": "other"}
+#: Days generated when the demonstration service is seeded (the server keeps them coming).
+DEMO_HORIZON_DAYS = 14
+
+
+def clear_demo_all(store: Store) -> dict[str, int]:
+    """Delete every demo row: the demonstration service (structures, patients, care plans,
+    staff) first, then the demo teams, visits and plans."""
+    removed = store.clear_demo_care()
+    removed.update(store.clear_demo())
+    return removed
+
+
+def seed_demo_service(
+    store: Store,
+    territory: Any,
+    *,
+    seed: int = 0,
+    start_day: str | dt.date | None = None,
+    days: int = DEMO_HORIZON_DAYS,
+    replace: bool = False,
+) -> dict[str, Any]:
+    """Seed the demonstration service of ``territory`` and generate its visits.
+
+    The structures of :func:`dispatch.care.demo_service.demo_services` (an SSIAD, a nursing
+    centre, a palliative team) with their patients, care plans, staff (rotas, absences,
+    each with their personal team at the structure's base), then ``days`` days of visits
+    from ``start_day`` (default: today), the whole first day included. Every row is flagged
+    demo; names say « démo ».
+
+    Returns
+    -------
+    dict
+        ``{"territory", "day", "structures": [{id, name, kind, patients, care_plans,
+        staff}], "patients", "care_plans", "staff", "teams", "generation": {...}}``.
+    """
+    from dispatch.care.demo_service import demo_services
+    from dispatch.care.service import generate_visits
+    from dispatch.care.times import parse_day
+
+    start = parse_day(start_day or local_today(), what="start_day")
+    if any(s["demo"] for s in store.list_structures()) or any(
+        t["demo"] for t in store.list_teams(limit=1000)
+    ):
+        if not replace:
+            raise ConflictError(
+                "demo data already exist: run `dispatch demo clear` first or pass --replace"
+            )
+        clear_demo_all(store)
+    services = demo_services(territory, seed=seed, start_day=start)
+    summary: list[dict[str, Any]] = []
+    for structure in services.structures:
+        row = store.add_structure({"name": structure.name[:120], "kind": structure.kind}, demo=True)
+        sid = int(row["id"])
+        patients = store.add_patients(
+            [
+                {
+                    "structure_id": sid,
+                    "pseudonym": p.pseudonym,
+                    "family_name": p.name,
+                    "given_name": "",
+                    "birth_date": f"{p.birth_year}-01-01",
+                    "sex": p.sex,
+                    "phone": p.phone,
+                    "address": p.address,
+                    "commune": p.commune,
+                    "lon": p.lon,
+                    "lat": p.lat,
+                    "geocode_precision": "street" if p.address else "commune",
+                    "access_notes": "Données de démonstration, pas un vrai patient.",
+                }
+                for p in structure.patients
+            ],
+            actor="demo",
+            demo=True,
+            today=start.isoformat(),
+        )
+        patient_ids = {
+            p.patient_id: int(stored["id"])
+            for p, stored in zip(structure.patients, patients, strict=True)
+        }
+        staff_ids: dict[int, int] = {}
+        for member in structure.staff:
+            person = member.staff
+            stored = store.add_staff(
+                {
+                    "name": person.name[:80],
+                    "gender": person.gender,
+                    "job": DEMO_JOBS.get(member.role, "other"),
+                    "skills": list(person.skills),
+                    "contract_h_per_week": person.contract_h_per_week,
+                    "rotas": [r.to_dict() for r in person.rotas],
+                    "base_name": structure.base_name,
+                    "base_lon": structure.base_lon,
+                    "base_lat": structure.base_lat,
+                },
+                structure_id=sid,
+                demo=True,
+            )
+            staff_ids[person.staff_id] = int(stored["id"])
+            for absence in person.absences:
+                store.add_absence(
+                    int(stored["id"]),
+                    {**absence.to_dict(), "note": "démo"},
+                    actor="demo",
+                )
+        for plan in structure.care_plans:
+            fields = plan.template.to_dict()
+            wishes = fields["wishes"]
+            for key in ("preferred_staff_ids", "excluded_staff_ids"):
+                wishes[key] = [staff_ids[s] for s in wishes[key] if s in staff_ids]
+            body = {k: v for k, v in fields.items() if k not in ("template_id", "patient_id")}
+            store.add_care_plan(
+                patient_ids[plan.template.patient_id],
+                {**body, "label": plan.label},
+                structures=None,
+                actor="demo",
+                demo=True,
+            )
+        summary.append(
+            {
+                "id": sid,
+                "name": row["name"],
+                "kind": structure.kind,
+                "patients": len(structure.patients),
+                "care_plans": len(structure.care_plans),
+                "staff": len(structure.staff),
+            }
+        )
+    # now_s 0: the whole first day is generated, its morning included (the demo replays it).
+    generation = generate_visits(
+        store,
+        from_day=start,
+        days=days,
+        structures=[s["id"] for s in summary],
+        now_s=0,
+        actor="demo",
+    )
+    store.audit(
+        "demo",
+        "demo.seed",
+        detail={"territory": territory.id, "day": start.isoformat(), "structures": len(summary)},
+    )
+    return {
+        "territory": territory.id,
+        "day": start.isoformat(),
+        "structures": summary,
+        "patients": sum(s["patients"] for s in summary),
+        "care_plans": sum(s["care_plans"] for s in summary),
+        "staff": sum(s["staff"] for s in summary),
+        "teams": sum(s["staff"] for s in summary),
+        "generation": generation.to_dict(),
+    }
+
+
+def plan_demo_service_day(
+    store: Store,
+    territory: Any,
+    *,
+    router: Any = None,
+    day: str | None = None,
+    time_limit_s: float = 5.0,
+    locale: str = "fr",
+) -> dict[str, Any]:
+    """Plan ``day`` (default: today) for each demo structure and publish it, so that the map
+    draws the rounds and the demo teams drive them (see :func:`plan_demo_day`).
+
+    Returns ``{"day", "routes", "stops", "unassigned", "plans": [plan ids]}``.
+    """
+    from dispatch.rounds import Rounds
+    from dispatch.routing import Router
+
+    day_s = day or local_today()
+    router = router or Router.for_territory(territory)
+    rounds = Rounds(store, lambda: (router, territory.id))
+    totals: dict[str, Any] = {"day": day_s, "routes": 0, "stops": 0, "unassigned": 0, "plans": []}
+    for structure in store.list_structures():
+        if not structure["demo"]:
+            continue
+        proposal = rounds.optimise(
+            day_s,
+            by="demo",
+            structure_id=int(structure["id"]),
+            time_limit_s=time_limit_s,
+            locale=locale,
+            whole_day=True,
+            demo=True,
+        )
+        rounds.apply(
+            proposal["plan_id"],
+            by="demo",
+            confirm_dropped=[d["visit_id"] for d in proposal["dropped"]],
+            locale=locale,
+        )
+        routes = [
+            r for r in proposal["plan"]["routes"] if any(s["kind"] == "visit" for s in r["stops"])
+        ]
+        totals["routes"] += len(routes)
+        totals["stops"] += sum(1 for r in routes for s in r["stops"] if s["kind"] == "visit")
+        totals["unassigned"] += len(proposal["plan"]["unassigned"])
+        totals["plans"].append(proposal["plan_id"])
+    return totals

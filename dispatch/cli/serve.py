@@ -32,26 +32,59 @@ def prepare(settings: Settings, *, demo: bool = True, echo: Any = click.echo) ->
     admin_password = None
     empty = not store.list_teams(limit=1) and not store.list_users(limit=1)
     if empty and demo:
-        from dispatch.demo import seed_demo
+        from dispatch.demo import plan_demo_service_day, seed_demo_service
 
-        summary = seed_demo(store, territory)
+        summary = seed_demo_service(store, territory)
+        generated = summary["generation"]
         echo(
-            f"Empty database: seeded {summary['teams']} demo teams and {summary['visits']} "
-            f"visits on {summary['day']} (remove them with `dispatch demo clear`)."
+            f"Empty database: seeded the demonstration service ({len(summary['structures'])} "
+            f"structures, {summary['patients']} patients, {summary['care_plans']} care plans, "
+            f"{summary['staff']} staff) and generated {generated['created']} visits over "
+            f"{generated['days']} days from {summary['day']} (remove them with "
+            "`dispatch demo clear`)."
         )
-        from dispatch.demo import plan_demo_day
-
-        planned = plan_demo_day(store, territory, day=summary["day"], time_limit_s=5.0)
+        planned = plan_demo_service_day(store, territory, day=summary["day"], time_limit_s=5.0)
         echo(
             f"Demo day planned and published: {planned['stops']} visits in "
             f"{planned['routes']} rounds."
         )
     if not store.list_users(limit=1):
         admin_password = secrets.token_urlsafe(12)
+        # The administrator manages every structure of the deployment.
         store.add_user(
-            "admin", role="admin", password=admin_password, display_name="Administrateur"
+            "admin",
+            role="admin",
+            password=admin_password,
+            display_name="Administrateur",
+            structure_ids=[s["id"] for s in store.list_structures()],
         )
     return {"territory": territory, "store": store, "admin_password": admin_password}
+
+
+def _start_generation(app: Any, store: Any, settings: Settings) -> Any:
+    """Generate the care plans' visits now and every day at ``generation_hour``, on the
+    rounds' clock, telling the live screens (the app's bus) what changed."""
+    from dispatch.care.schedule import start_generation_schedule
+    from dispatch.web.live import get_clock
+    from dispatch.web.rest import get_bus
+
+    clock = get_clock(app)
+    bus = get_bus(app)
+
+    class AppBus:
+        """The app's bus, its listeners called inside the app's context."""
+
+        def publish(self, topic: str, payload: Any) -> int:
+            with app.app_context():
+                return bus.publish(topic, payload)
+
+    return start_generation_schedule(
+        store,
+        settings,
+        bus=AppBus(),
+        tz=clock.tz.key,
+        now=lambda: clock.local().timestamp(),
+    )
 
 
 #: The gevent process's program: patch before anything is imported (``-m
@@ -154,6 +187,7 @@ def serve(
     app = create_app(settings, **{"dispatch.store": store, TERRITORY_KEY: territory})
     start_retention(store, settings)
     get_hub(app)
+    schedule = _start_generation(app, store, settings)
     mover = None
     if not no_demo:
         from dispatch.demo_live import app_publisher, has_demo_teams, start_demo_movement
@@ -192,5 +226,6 @@ def serve(
             **handler,
         )
     finally:
+        schedule.stop()
         if mover is not None:
             mover.stop()

@@ -219,6 +219,10 @@ _UPDATED_COLUMNS = (
 )
 
 
+def _day(value: str) -> dt.date:
+    return dt.date.fromisoformat(str(value))
+
+
 class GeneratedVisitsMixin:
     """Store methods for this group (mixed into :class:`dispatch.store.Store`)."""
 
@@ -428,6 +432,34 @@ class GeneratedVisitsMixin:
 
         return self.engine.write(job)
 
+    def clear_demo_care(self) -> dict[str, int]:
+        """Delete the demo structures' patients, care plans, suspensions, sharings, staff,
+        their absences and team memberships, and the demo structures (with their users'
+        memberships): every row flagged demo that :meth:`Store.clear_demo` (teams, visits,
+        plans) does not know. Run it first: staff lean on their teams."""
 
-def _day(value: str) -> dt.date:
-    return dt.date.fromisoformat(str(value))
+        def job(conn: sqlite3.Connection) -> dict[str, int]:
+            staff = "(SELECT id FROM staff WHERE demo = 1)"
+            patients = "(SELECT id FROM patients WHERE demo = 1)"
+            structures = "(SELECT id FROM structures WHERE demo = 1)"
+            steps = (
+                ("absences", f"DELETE FROM absences WHERE staff_id IN {staff}"),
+                ("team_members", f"DELETE FROM team_members WHERE staff_id IN {staff}"),
+                ("staff", "DELETE FROM staff WHERE demo = 1"),
+                ("sharings", f"DELETE FROM sharings WHERE patient_id IN {patients}"),
+                ("suspensions", f"DELETE FROM suspensions WHERE patient_id IN {patients}"),
+                (
+                    "care_plans",
+                    f"DELETE FROM care_plans WHERE demo = 1 OR patient_id IN {patients}",
+                ),
+                ("patients", "DELETE FROM patients WHERE demo = 1"),
+                (
+                    "user_structures",
+                    f"DELETE FROM user_structures WHERE structure_id IN {structures}",
+                ),
+                ("structures", "DELETE FROM structures WHERE demo = 1"),
+            )
+            return {name: conn.execute(sql).rowcount for name, sql in steps}
+
+        removed: dict[str, int] = self.engine.write(job)
+        return removed
