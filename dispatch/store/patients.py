@@ -1267,25 +1267,17 @@ class PatientsMixin:
                 ]
                 visits.append(visit)
             visit_targets = [f"visit:{v['id']}" for v in visits]
-            audit_rows = []
+            audit_by_id: dict[int, dict[str, Any]] = {}
             for start in range(0, len(visit_targets) + 1, 500):
                 chunk = [target, *visit_targets[start : start + 500]]
                 marks = ", ".join("?" for _ in chunk)
-                audit_rows += [
-                    {k: a[k] for k in a.keys()}
-                    for a in conn.execute(
-                        f"SELECT at_s, actor, role, action, target, ip FROM audit_log"
-                        f" WHERE target IN ({marks}) ORDER BY id",
-                        chunk,
-                    )
-                ]
-            seen: set[tuple[Any, ...]] = set()
-            audit = []
-            for line in audit_rows:
-                key = tuple(line.values())
-                if key not in seen:
-                    seen.add(key)
-                    audit.append(line)
+                for a in conn.execute(
+                    "SELECT id, at_s, actor, role, action, target, ip FROM audit_log"
+                    f" WHERE target IN ({marks})",
+                    chunk,
+                ):
+                    audit_by_id[int(a["id"])] = {k: a[k] for k in a.keys() if k != "id"}
+            audit = [audit_by_id[i] for i in sorted(audit_by_id)]
             structure = conn.execute(
                 "SELECT id, name, kind, finess FROM structures WHERE id = ?", (row["structure_id"],)
             ).fetchone()

@@ -637,10 +637,10 @@ def check_schema(schema: dict[str, Any], value: Any, path: str = "") -> Any:
             raise ValidationError(f"{_where(path)} has more than {schema['maxProperties']} entries")
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
-        names = schema.get("propertyNames")
+        name_rule = schema.get("propertyNames")
         for key in list(value):
             where = f"{path + '.' if path else ''}{key}"
-            if names is not None and not re.search(names["pattern"], key):
+            if name_rule is not None and not re.search(name_rule["pattern"], key):
                 raise ValidationError(f"{where}: {json.dumps(key)[:40]} is not a valid name")
             if key in props:
                 value[key] = check_schema(props[key], value[key], where)
