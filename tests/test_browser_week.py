@@ -188,13 +188,26 @@ def check_language(page: Any, locale: str, root: str = "body") -> None:
     assert not found, f"{locale} page shows {found}"
 
 
+def watch(page: Any, errors: list[str]) -> None:
+    """Script errors and Content-Security-Policy refusals of ``page`` go to ``errors``."""
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if "Content Security Policy" in m.text or "Refused to" in m.text
+            else None
+        ),
+    )
+
+
 def open_week(browser: Any, base_url: str, path: str = "/week/", viewport: dict = WIDE) -> Any:
     """A new context logged in as the coordinator on the week screen."""
     _, instance = browser
     ctx = instance.new_context(viewport=viewport, locale="fr-FR")
     page = ctx.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    watch(page, errors)
     page.goto(f"{base_url}{path}")
     page.wait_for_selector("#login[open]")
     page.get_by_label("Identifiant", exact=True).fill("coord")
@@ -472,7 +485,7 @@ def test_a_team_member_sees_her_coming_days_on_her_phone(live, browser) -> None:
     ctx.add_init_script(f"localStorage.setItem('dispatch.deviceToken', '{world['token']}')")
     page = ctx.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    watch(page, errors)
     try:
         page.goto(f"{server.base_url}/phone/")
         page.wait_for_selector("body[data-ready='1']", timeout=15000)
