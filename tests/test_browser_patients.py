@@ -286,9 +286,17 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         assert page.input_value("#cp-label") == "Insuline matin et soir"
         assert page.locator("input[name=cp-freq][value=daily]").is_checked()
         page.get_by_label("Durée (minutes)").fill("20")
+        # A day skipped (the family takes over that Sunday, say).
+        skipped = (today + dt.timedelta(days=12)).isoformat()
+        page.get_by_label("Jours sautés", exact=True).fill(skipped)
+        page.locator("#cp-exception-add").click()
+        assert page.locator("#cp-exceptions li").count() == 1
         page.get_by_role("button", name="Enregistrer le plan").click()
-        page.wait_for_selector("#plans-status:has-text('modifiée')", timeout=30000)
-        assert store.get_care_plan(patient["id"], plan["id"], structures=None)["duration_s"] == 1200
+        page.wait_for_selector("#plans-status:has-text('0 visite(s) créée(s)')", timeout=30000)
+        changed = store.get_care_plan(patient["id"], plan["id"], structures=None)
+        assert changed["duration_s"] == 1200 and changed["exceptions"] == [skipped]
+        page.wait_for_selector(f"#visit-table tr[data-day='{skipped}'][data-status='cancelled']")
+        assert "plus prévue au plan" in page.inner_text(f"#visit-table tr[data-day='{skipped}']")
         assert "20 min" in page.inner_text("#plan-list")
 
         # -- the patient is back early: the suspension lifted brings the visits back -------------
@@ -297,7 +305,8 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         assert "Hospitalisation du mer." in page.inner_text("#confirm-text")
         page.locator("#confirm-ok").click()
         page.wait_for_selector("#susp-status:has-text('Suspension levée : 6 visite(s)')", timeout=30000)
-        assert page.locator("#visit-table tr[data-status='cancelled']").count() == 0
+        still = page.locator("#visit-table tr[data-status='cancelled']")
+        assert {still.nth(i).get_attribute("data-day") for i in range(still.count())} == {skipped}
         assert "levée" in page.inner_text("#susp-list")
         # And it comes again, for the list's next suspension.
         page.get_by_label("Du", exact=True).fill(wednesday.isoformat())
@@ -330,6 +339,12 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
             "discharged"
         )
         shot(page, "discharged-fr")
+        # Discharged patients leave the default list; the status filter finds them.
+        page.get_by_role("button", name="← Liste des patients").click()
+        page.wait_for_selector("#patient-table:has-text('Aucun patient')")
+        page.get_by_label("Statut", exact=True).select_option("discharged")
+        page.wait_for_selector(f"#patient-table tr[data-patient-id='{patient['id']}']")
+        assert "Sorti" in page.inner_text(f"#patient-table tr[data-patient-id='{patient['id']}']")
         # On a phone the page fits the screen (tables scroll inside their box).
         page.set_viewport_size(PHONE)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -145,6 +145,8 @@ extend({
     "pt.plan.end": "Fin (facultative)",
     "pt.plan.exceptions": "Jours sautés",
     "pt.plan.additions": "Jours ajoutés (ponctuels)",
+    "pt.plan.exceptions.list": "Liste des jours sautés",
+    "pt.plan.additions.list": "Liste des jours ajoutés",
     "pt.plan.day.remove": "Retirer le {day}",
     "pt.plan.wishes": "Intervenants",
     "pt.plan.two": "Visite à deux (deux soignants en même temps, transfert lourd)",
@@ -389,6 +391,8 @@ extend({
     "pt.plan.end": "End (optional)",
     "pt.plan.exceptions": "Days skipped",
     "pt.plan.additions": "Days added (one-off)",
+    "pt.plan.exceptions.list": "List of the days skipped",
+    "pt.plan.additions.list": "List of the days added",
     "pt.plan.day.remove": "Remove {day}",
     "pt.plan.wishes": "Staff",
     "pt.plan.two": "Two-person visit (two carers at the same time, heavy transfer)",
@@ -1470,6 +1474,7 @@ function openPlanForm(plan) {
   const form = $("plan-form");
   form.hidden = false;
   show($("plan-error"), null);
+  show($("plans-status"), null);
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
   show($("plan-form-title"), () => (state.editingPlan ? t("pt.plan.form.edit", { label: state.editingPlan.label || kindText(state.editingPlan.kind) }) : t("pt.plan.form.new")));
   fillKinds(plan ? plan.kind : "insulin");
@@ -1694,6 +1699,8 @@ async function loadSuspensions() {
     show($("susp-status"), () => errorText(err));
   }
   renderSuspensions();
+  // A cancelled visit names the suspension that covers it.
+  renderVisits();
 }
 
 function covers(s, day) {
