@@ -394,3 +394,36 @@ def test_the_retention_worker_purges_patients_too(store, tmp_path) -> None:
         worker.stop()
     assert worker.last_result["patient_patients"] == 1
     assert store.get_patient(pid, structures=None, actor="u")["purged"]
+
+
+def test_the_cli_exports_a_patient_and_purges(tmp_path) -> None:
+    """`dispatch patient export ID --out FILE` writes the record (0600) and is audited as the
+    CLI; `dispatch patient purge --days N` erases the identity of old archived records."""
+    import os
+
+    from click.testing import CliRunner
+
+    from dispatch.cli import cli
+
+    db = tmp_path / "var" / "dispatch.sqlite"
+    with Store(db) as s:
+        s.add_structure({"name": "SSIAD Bastia", "kind": "ssiad"})
+        pid = _add(s)["id"]
+        s.discharge_patient(pid, TODAY, structures=None, actor="u", today=TODAY)
+        s.write(
+            lambda c: c.execute("UPDATE patients SET archived_at_s = 1000 WHERE id = ?", (pid,))
+        )
+    env = {"DISPATCH_VAR_DIR": str(tmp_path / "var")}
+    out = tmp_path / "sar" / "patient.json"
+    runner = CliRunner()
+    done = runner.invoke(cli, ["patient", "export", str(pid), "--out", str(out)], env=env)
+    assert done.exit_code == 0, done.output
+    assert json.loads(out.read_text())["patient"]["family_name"] == "Santoni"
+    assert os.stat(out).st_mode & 0o777 == 0o600
+    missing = runner.invoke(cli, ["patient", "export", "999"], env=env)
+    assert missing.exit_code != 0 and "patient 999 does not exist" in missing.output
+    purged = runner.invoke(cli, ["patient", "purge", "--days", "30"], env=env)
+    assert purged.exit_code == 0 and "from 1 patient records" in purged.output
+    with Store(db) as s:
+        actions = _actions(s, f"patient:{pid}")
+        assert actions[:2] == ["patient.purge", "patient.export"]

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "coverage": "dispatch.cli.planning:coverage",
     "bench": "dispatch.cli.bench:bench",
     "visits": "dispatch.cli.visits:visits",
+    "patient": "dispatch.cli.patients:patient",
 }
 
 
