@@ -358,3 +358,31 @@ def test_a_patient_without_a_place_gets_no_visit(store):
     patient = add_patient(store, structure, lon=None, lat=None)
     add_care_plan(store, patient, structure)
     assert run(store).created == 0
+
+
+def test_a_patient_who_moves_is_visited_at_the_new_address_from_now_on(store, world):
+    run(store)
+    edited = visits(store, "day = '2026-03-25' AND occurrence_key LIKE '%/0'")[0]
+    store.update_visit(edited["id"], {"duration_s": 1800})
+    execute(
+        store,
+        "UPDATE patients SET address = '3 cours Paoli', commune = 'Corte', lon = 9.15,"
+        " lat = 42.30, phone = NULL, access_notes = 'clé chez la voisine' WHERE id = ?",
+        (world["patient"],),
+    )
+    now = instant(dt.date(2026, 3, 22), "12:00")
+    moved = run(store, now_s=now)
+    # Sunday evening and the 7 days after, less the visit edited by hand.
+    assert (moved.updated, moved.created, moved.cancelled) == (14, 0, 0)
+    after = {r["id"]: r for r in visits(store)}
+    new = [r for r in after.values() if r["address"] == "3 cours Paoli"]
+    assert len(new) == 14 and min(r["day"] for r in new) == "2026-03-22"
+    assert {(r["commune"], r["lon"], r["lat"]) for r in new} == {("Corte", 9.15, 42.30)}
+    assert json.loads(new[0]["protected"]) == {
+        "name": "Marie Santoni",
+        "address_details": "clé chez la voisine",
+        "notes": "Insuline matin et soir",
+    }
+    assert after[edited["id"]]["address"] == "1 rue du Port"  # edited by hand: left alone
+    assert all(r["address"] == "1 rue du Port" for r in after.values() if r["day"] < "2026-03-22")
+    assert run(store, now_s=now).updated == 0

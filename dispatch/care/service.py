@@ -162,7 +162,7 @@ def generate_visits(
         tz=tz,
     )
     plan = retire(plan, inputs.retired, inputs.existing, now_s=now)
-    applied = store.apply_generation(plan, inputs)
+    applied = store.apply_generation(plan, inputs, now_s=now)
     result = GenerationResult(
         from_day=first,
         days=days,

@@ -37,7 +37,7 @@ from dispatch.care.recurrence import (
     template_from_dict,
 )
 from dispatch.errors import NotFoundError, ValidationError
-from dispatch.store.core import now_s
+from dispatch.store.core import now_s as clock_s
 from dispatch.store.rows import dumps
 
 if TYPE_CHECKING:
@@ -223,6 +223,61 @@ def _day(value: str) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
+def _place_values(patient: Mapping[str, Any]) -> dict[str, Any]:
+    """What a generated visit copies from its patient (besides the plan's content)."""
+    name = " ".join(p for p in (patient.get("given_name"), patient.get("family_name")) if p)
+    return {
+        "patient_id": int(patient["id"]),
+        "pseudonym": str(patient["pseudonym"])[:40],
+        "address": patient.get("address"),
+        "commune": patient.get("commune"),
+        "lon": float(patient["lon"]),
+        "lat": float(patient["lat"]),
+        # A JSON merge patch: a null removes the detail.
+        "identity": dumps(
+            {
+                "name": name or None,
+                "phone": patient.get("phone") or None,
+                "address_details": patient.get("access_notes") or None,
+            }
+        ),
+    }
+
+
+def _refresh_places(
+    conn: sqlite3.Connection,
+    places: list[dict[str, Any]],
+    inputs: GenerationInputs,
+    *,
+    now_s: float | None,
+    at_s: float,
+) -> list[int]:
+    """Give the open, future generated visits of the horizon not edited by hand their
+    patient's current pseudonym, place and identity; the ids changed."""
+    changed: list[int] = []
+    for p in places:
+        rows = conn.execute(
+            "UPDATE visits SET pseudonym = :pseudonym, address = :address, commune = :commune,"
+            " lon = :lon, lat = :lat,"
+            " protected = json_patch(coalesce(protected, '{}'), :identity), updated_at_s = :at"
+            " WHERE patient_id = :patient_id AND occurrence_key IS NOT NULL AND hand_edited = 0"
+            " AND status IN ('planned', 'assigned') AND day >= :first AND day <= :last"
+            " AND start_epoch_s >= :now AND (pseudonym IS NOT :pseudonym"
+            " OR address IS NOT :address OR commune IS NOT :commune OR lon != :lon"
+            " OR lat != :lat OR protected IS NOT json_patch(coalesce(protected, '{}'), :identity))"
+            " RETURNING id",
+            {
+                **p,
+                "at": at_s,
+                "first": inputs.first.isoformat(),
+                "last": inputs.last.isoformat(),
+                "now": -1 if now_s is None else now_s,
+            },
+        ).fetchall()
+        changed += [int(r[0]) for r in rows]
+    return changed
+
+
 class GeneratedVisitsMixin:
     """Store methods for this group (mixed into :class:`dispatch.store.Store`)."""
 
@@ -356,10 +411,18 @@ class GeneratedVisitsMixin:
                     inputs.visit_ids[existing.key] = int(v["id"])
         return inputs
 
-    def apply_generation(self, plan: GenerationPlan, inputs: GenerationInputs) -> AppliedGeneration:
+    def apply_generation(
+        self, plan: GenerationPlan, inputs: GenerationInputs, *, now_s: float | None = None
+    ) -> AppliedGeneration:
         """Write ``plan`` (computed from ``inputs``) in one transaction; see the module's
-        docstring for the guards. Returns the ids written."""
+        docstring for the guards. Returns the ids written.
+
+        The open visits of the horizon from ``now_s`` (None: all) that were not edited by
+        hand also take their patient's current pseudonym, place, name, phone and access
+        notes (a patient who moved is visited at the new address): counted as updated.
+        """
         before = inputs.existing_by_key
+        places = [_place_values(p) for p in inputs.patients.values() if p["lon"] is not None]
         creates = [visit_values(o, inputs) for o in plan.create]
         updates: list[tuple[OccurrenceKey, str, dict[str, Any] | None]] = []
         for u in plan.update:
@@ -368,7 +431,7 @@ class GeneratedVisitsMixin:
         cancels: list[Cancellation] = list(plan.cancel)
 
         def job(conn: sqlite3.Connection) -> AppliedGeneration:
-            now = now_s()
+            now = clock_s()
             created: list[int] = []
             updated: list[int] = []
             cancelled: list[int] = []
@@ -428,6 +491,8 @@ class GeneratedVisitsMixin:
                     cancelled.append(inputs.visit_ids[c.key])
                 else:
                     skipped += 1
+            moved = _refresh_places(conn, places, inputs, now_s=now_s, at_s=now)
+            updated += [i for i in moved if i not in set(updated)]
             return AppliedGeneration(tuple(created), tuple(updated), tuple(cancelled), skipped)
 
         return self.engine.write(job)
