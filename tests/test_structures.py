@@ -202,6 +202,9 @@ def test_users_get_structures_over_http(world):
     changed = client.patch(f"/api/users/{lea}", json={"structure_ids": [1, b]}, headers=admin)
     assert changed.get_json()["user"]["structure_ids"] == [1, b]
     assert client.post("/api/visits", json=_visit(), headers=lea_h).status_code == 400
+    for wrong in (None, "1", True):
+        refused = client.post("/api/visits", json=_visit(structure_id=wrong), headers=lea_h)
+        assert refused.status_code == 400, wrong
     assert client.post("/api/visits", json=_visit(structure_id=1), headers=lea_h).status_code == 201
     assert client.get(f"/api/visits/{world.ids['visit_a']}", headers=lea_h).status_code == 200
     bad = client.patch(f"/api/users/{lea}", json={"structure_ids": []}, headers=admin)

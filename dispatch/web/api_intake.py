@@ -14,10 +14,11 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.errors import NotBuiltError, ValidationError
 from dispatch.intake import confirm_rows, find_duplicates, preview_csv
+from dispatch.web.api_teams import structure_field
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import DAY_QUERY, NOT_BLANK, operation, query_param
 from dispatch.web.rest import arg_day, arg_int, json_body, ok, publish, service_area
-from dispatch.web.scope import target_structure, visible_structures
+from dispatch.web.scope import visible_structures
 
 bp = Blueprint("api_intake", __name__)
 
@@ -216,7 +217,7 @@ def import_confirm() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
     body = json_body()
-    structure_id = target_structure(body.get("structure_id"), principal)
+    structure_id = structure_field(dict(body), principal)
     visits, labels, errors = confirm_rows(body.get("rows"), geocoder=get_geocoder())
     if errors:
         raise ValidationError(

@@ -145,6 +145,19 @@ OPENAPI_PATHS = {
 }
 
 
+def structure_field(data: dict[str, Any], principal: Any = None) -> int:
+    """The structure a new record goes into: the body's ``structure_id`` (taken out of
+    ``data``; one of the caller's) or, absent, the caller's only one."""
+    if "structure_id" not in data:
+        return target_structure(None, principal)
+    value = data.pop("structure_id")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(
+            f"structure_id {shown(value)} is not a structure id: give one of yours, or leave it out"
+        )
+    return target_structure(value, principal)
+
+
 def _team_view(team: dict[str, Any]) -> dict[str, Any]:
     return {
         **team,
@@ -171,7 +184,7 @@ def create_team() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
     data = dict(json_body())
-    structure_id = target_structure(data.pop("structure_id", None), principal)
+    structure_id = structure_field(data, principal)
     team = store.add_team(data, area=service_area(), structure_id=structure_id)
     store.audit(
         principal.actor,

@@ -24,6 +24,7 @@ from dispatch.store.models import (
     parse_visit,
     shown,
 )
+from dispatch.web.api_teams import structure_field
 from dispatch.web.auth import Principal, client_ip, current_principal, get_store, require
 from dispatch.web.openapi import (
     BOOL_QUERY,
@@ -356,7 +357,7 @@ def create_visit() -> ResponseReturnValue:
     store = get_store()
     principal = current_principal()
     data = dict(json_body())
-    structure_id = target_structure(data.pop("structure_id", None), principal)
+    structure_id = structure_field(data, principal)
     visit = store.add_visit(data, area=service_area(), structure_id=structure_id)
     store.audit(
         principal.actor,
