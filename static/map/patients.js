@@ -1016,11 +1016,17 @@ function readPatientForm() {
   if (birth) body.birth_date = birth;
   const pseudonym = $("pf-pseudonym").value.trim();
   if (pseudonym) body.pseudonym = pseudonym;
+  const p = state.patient;
   if (state.pointMoved && state.point) {
     body.lon = Number(state.point[0].toFixed(6));
     body.lat = Number(state.point[1].toFixed(6));
+  } else if (p && state.located && ["housenumber", "street", "commune"].includes(state.located.precision)) {
+    // Located again on screen: the record takes that place and its precision.
+    body.lon = state.located.lon;
+    body.lat = state.located.lat;
+    body.geocode_precision = state.located.precision;
+    body.pin_corrected = false;
   }
-  const p = state.patient;
   if (!p) {
     // Empty optional texts are left out of a new record.
     for (const key of ["given_name", "phone", "access_notes", "referring_doctor"]) if (!body[key]) delete body[key];
@@ -1447,14 +1453,16 @@ function renderStaffBoxes(wishes = {}) {
     const box = $(id);
     const legend = box.querySelector("legend");
     const chosen = new Set(wishes[key] || []);
-    if (!state.staff.length) {
+    // The patient's own structure's staff (a coordinator may see several structures).
+    const staff = state.staff.filter((x) => !state.patient || x.structure_id == null || x.structure_id === state.patient.structure_id);
+    if (!staff.length) {
       const p = document.createElement("p");
       p.className = "hint";
       p.textContent = t("pt.plan.nostaff");
       box.replaceChildren(legend, p);
       continue;
     }
-    box.replaceChildren(legend, ...state.staff.map((s) => {
+    box.replaceChildren(legend, ...staff.map((s) => {
       const label = document.createElement("label");
       label.innerHTML = `<input type="checkbox" value="${s.id}"> <span></span>`;
       const job = s.job ? ` (${t(`pt.job.${s.job}`) === `pt.job.${s.job}` ? s.job : t(`pt.job.${s.job}`)})` : "";
