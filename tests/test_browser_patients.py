@@ -36,10 +36,15 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     store.add_user("coord", role="coordinator", password=PASSWORD, structure_ids=[1])
     staff = [
         store.add_staff(
-            {"name": name, "gender": gender, "job": "nurse", "skills": ["insulin"],
-             "contract_h_per_week": 35},
+            {
+                "name": name,
+                "gender": gender,
+                "job": "nurse",
+                "skills": ["insulin"],
+                "contract_h_per_week": 35,
+            },
             structure_id=1,
-        )  # fmt: skip
+        )
         for name, gender in (("Marie Lefèvre", "female"), ("Paul Santoni", "male"))
     ]
     server = RealServer(app)
@@ -304,7 +309,9 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         page.wait_for_selector("#confirm[open]")
         assert "Hospitalisation du mer." in page.inner_text("#confirm-text")
         page.locator("#confirm-ok").click()
-        page.wait_for_selector("#susp-status:has-text('Suspension levée : 6 visite(s)')", timeout=30000)
+        page.wait_for_selector(
+            "#susp-status:has-text('Suspension levée : 6 visite(s)')", timeout=30000
+        )
         still = page.locator("#visit-table tr[data-status='cancelled']")
         assert {still.nth(i).get_attribute("data-day") for i in range(still.count())} == {skipped}
         assert "levée" in page.inner_text("#susp-list")
