@@ -2,7 +2,13 @@
 // with clicks (no id typed) and a confirmation whenever an action breaks or removes something.
 //
 // Loaded by map.js as an extension: init(ctx), see map.js for ctx. REST: /api/dispatch/* and
-// POST /api/visits (contract: /work/notes/contract.md). The map is never reloaded after an
+// POST /api/visits (contract: /work/notes/contract.md).
+//
+// A day's plan belongs to one structure. A coordinator of several chooses the structure
+// planned (GET /api/structures); its id goes with every request (structure_id), a move taking
+// the visit's own structure. /map/?day=DAY&team=TEAM_ID (the week screen's cells) opens that
+// team's round of that day (GET /api/teams/<id>/round?day=), drawn on the map, with the day
+// ready to optimise. The map is never reloaded after an
 // action: the server publishes the change and the socket's "live" batch redraws the rounds; the
 // snapshot is fetched only when the socket is down.
 import { getLocale, hhmm, onChange } from "./i18n.js";
@@ -121,6 +127,27 @@ const TEXT = {
     "visit.no_road": "La visite {name} ne peut pas être planifiée : son domicile ({place}) est trop loin des routes de {territory}. Elle reste non affectée tant que son lieu n'est pas corrigé.",
     fixTeam: "Ouvrir {name} dans la gestion",
     showVisit: "Sélectionner {name} sur la carte",
+    // teams whose staff do not work that day, or with no base
+    "team.off": "L'équipe {name} ne travaille pas le {day} d'après le planning de son personnel : elle reste hors de la planification ce jour-là.",
+    "team.absent": "L'équipe {name} est absente le {day} ({absence}) : elle reste hors de la planification ce jour-là.",
+    "team.no_base": "L'équipe {name} n'a pas de point de départ : elle reste hors de la planification tant que sa base n'est pas donnée. Donnez-la dans la gestion.",
+    "absence.leave": "congé",
+    "absence.sickness": "arrêt maladie",
+    "absence.training": "formation",
+    openWeek: "Voir la semaine de l'équipe",
+    // the structure planned, for a coordinator of several
+    structure: "Structure planifiée",
+    structureHelp: "Les tournées, déplacements, urgences et optimisations portent sur cette structure.",
+    // a team's round of a day (/map/?day=…&team=…)
+    roundTitle: "Tournée de {team} — {day}",
+    roundLoading: "Chargement de la tournée…",
+    roundFailed: "Tournée introuvable : {error}",
+    roundNoPlan: "Pas encore de tournées publiées pour ce jour : optimisez la journée pour les calculer.",
+    roundEmpty: "Aucune visite dans la tournée de {team} ce jour-là.",
+    roundStops: "{n} visites, de {first} à {last}",
+    roundStop: "{time} · {name}",
+    roundOptimise: "Optimiser ce jour",
+    roundClose: "Fermer la tournée",
   },
   en: {
     title: "Day optimisation",
@@ -225,6 +252,24 @@ const TEXT = {
     "visit.no_road": "Visit {name} cannot be planned: its home ({place}) is too far from the roads of {territory}. It stays unassigned until its place is corrected.",
     fixTeam: "Open {name} in the management page",
     showVisit: "Select {name} on the map",
+    "team.off": "Team {name} does not work on {day} according to its staff's rota: it is left out of planning that day.",
+    "team.absent": "Team {name} is absent on {day} ({absence}): it is left out of planning that day.",
+    "team.no_base": "Team {name} has no base to start from: it is left out of planning until its base is given. Give it in the management page.",
+    "absence.leave": "leave",
+    "absence.sickness": "sick leave",
+    "absence.training": "training",
+    openWeek: "Open the team's week",
+    structure: "Structure planned",
+    structureHelp: "Rounds, moves, urgent visits and optimisations apply to this structure.",
+    roundTitle: "{team}'s round — {day}",
+    roundLoading: "Loading the round…",
+    roundFailed: "Round not found: {error}",
+    roundNoPlan: "No published rounds for this day yet: optimise the day to compute them.",
+    roundEmpty: "No visit in {team}'s round that day.",
+    roundStops: "{n} visits, from {first} to {last}",
+    roundStop: "{time} · {name}",
+    roundOptimise: "Optimise this day",
+    roundClose: "Close the round",
   },
 };
 
@@ -237,6 +282,15 @@ function tr(key, vars = {}) {
 }
 
 const PROPOSAL_SOURCE = "dispatch-proposal";
+const ROUND_SOURCE = "dispatch-round";
+const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A day written out in the page's language: « lundi 4 janvier 2027 ». */
+function longDay(day) {
+  if (!DAY_RE.test(day || "")) return day || "";
+  const date = new Date(`${day}T12:00:00`);
+  return date.toLocaleDateString(getLocale() === "fr" ? "fr-FR" : "en-GB", { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+}
 /** Visit statuses of a round's stops that nothing can be put before. */
 const STARTED = new Set(["arrived", "in_progress", "done", "missed"]);
 const SEARCH_MAX = 8;
@@ -281,14 +335,46 @@ export async function init(ctx) {
   document.body.appendChild(dialog);
 
   // The live day (the map's) for moves and insertions; the optimiser may plan another day.
-  let liveDay = new Date().toISOString().slice(0, 10);
+  // (the server's day, not the device's: they differ around midnight or in another zone)
+  let liveDay = (state.config && state.config.day) || new Date().toISOString().slice(0, 10);
   let day = liveDay;
   let dayTouched = false;
+  // The structures the coordinator works for; with several, the one planned is chosen.
+  let structures = [];
+  try { structures = (await api("/api/structures")).items || []; } catch (err) { console.error(err); }
+  let structureId = structures.length > 1 ? Number(structures[0].id) : null;
+  // A team's round of a day asked in the address (/map/?day=DAY&team=TEAM_ID).
+  const asked = new URLSearchParams(location.search);
+  const roundView = {
+    day: DAY_RE.test(asked.get("day") || "") ? asked.get("day") : null,
+    teamId: /^[1-9]\d{0,15}$/.test(asked.get("team") || "") ? Number(asked.get("team")) : null,
+    data: null,
+    error: null,
+  };
+  if (roundView.day) { day = roundView.day; dayTouched = true; }
   let proposal = null; // the optimisation job shown
   const moveSel = { visitId: null, teamId: null, position: "", checked: null };
   const urgent = { place: null, marker: null, picking: false, visitId: null, name: null, isNew: true, options: [], unroutable: [], windowTouched: false };
   const open = { move: true, urgent: false, optimise: false };
-  const body = (extra) => ({ day: liveDay, locale: getLocale(), ...extra });
+  /** The structure a request is about: ``own`` (a visit's) or the one chosen, when the
+   * coordinator works for several (with one, the server knows it). */
+  const scoped = (extra, own = null) => {
+    if (structures.length < 2) return extra;
+    const sid = own ?? structureId;
+    return sid == null ? extra : { ...extra, structure_id: Number(sid) };
+  };
+  const body = (extra, own = null) => scoped({ day: liveDay, locale: getLocale(), ...extra }, own);
+  const structureOfVisit = (id) => { const v = state.visits.get(id); return v && v.structure_id != null ? Number(v.structure_id) : null; };
+  /** The teams a visit may go to: those of its structure, one of the coordinator's. */
+  const mine = new Set(structures.map((st) => Number(st.id)));
+  const teamsFor = (visitId) => {
+    const own = visitId == null ? structureId : (structureOfVisit(visitId) ?? structureId);
+    const ours = (tm) => tm.structure_id == null || !mine.size
+      || (mine.has(Number(tm.structure_id)) && (own == null || Number(tm.structure_id) === own));
+    return [...state.teams.values()]
+      .filter((tm) => tm.active !== false && ours(tm))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  };
 
   ctx.on("snapshot", (snap) => {
     if (snap && snap.day) liveDay = snap.day;
@@ -335,7 +421,7 @@ export async function init(ctx) {
 
   // ------------------------------------------------------------------------------ rendering
   function render() {
-    root.innerHTML = `
+    root.innerHTML = `${structureHtml()}${roundHtml()}
       <details id="dp-move" class="dp-tool"${open.move ? " open" : ""}>
         <summary><h2>${tr("move")}</h2></summary>
         <p class="dp-help" id="dp-move-help">${tr("moveHelp")}</p>
@@ -406,6 +492,18 @@ export async function init(ctx) {
       root.querySelector(`#dp-${key}`).addEventListener("toggle", (e) => { open[key] = e.target.open; });
     }
     root.querySelector("#dp-day").addEventListener("change", (e) => { day = e.target.value; dayTouched = true; });
+    const structureSelect = root.querySelector("#dp-structure");
+    if (structureSelect) {
+      structureSelect.addEventListener("change", (e) => {
+        structureId = Number(e.target.value);
+        proposal = null;
+        clearProposal();
+        root.querySelector("#dp-result").innerHTML = "";
+        status("");
+        refreshMoveChoices();
+      });
+    }
+    bindRound();
     root.querySelector("#dp-run").addEventListener("click", run);
     root.querySelector("#dp-search").addEventListener("input", renderSearch);
     root.querySelector("#dp-search").addEventListener("keydown", (e) => {
@@ -520,7 +618,7 @@ export async function init(ctx) {
     moveSel.visitId = id;
     moveSel.checked = null;
     const current = currentTeamOf(id);
-    const teams = [...state.teams.values()].filter((tm) => tm.active !== false).sort((a, b) => a.name.localeCompare(b.name));
+    const teams = teamsFor(id);
     const other = teams.find((tm) => tm.id !== current);
     moveSel.teamId = other ? other.id : current;
     moveSel.position = "";
@@ -546,7 +644,7 @@ export async function init(ctx) {
     }
     const select = root.querySelector("#dp-move-team");
     const current = id == null ? null : currentTeamOf(id);
-    const teams = [...state.teams.values()].filter((tm) => tm.active !== false).sort((a, b) => a.name.localeCompare(b.name));
+    const teams = teamsFor(id);
     setHtml(select, teams.map((tm) => `<option value="${tm.id}">${escapeHtml(tm.id === current ? tr("teamCurrent", { name: tm.name }) : tm.name)}</option>`).join(""));
     if (moveSel.teamId != null && teams.some((tm) => tm.id === moveSel.teamId)) select.value = String(moveSel.teamId);
     else moveSel.teamId = teams.length ? Number(select.value) : null;
@@ -590,7 +688,7 @@ export async function init(ctx) {
       position: moveSel.position === "" ? null : Number(moveSel.position),
       apply,
       force: false,
-    });
+    }, structureOfVisit(moveSel.visitId));
     const name = visitLabel(moveSel.visitId);
     const team = ctx.teamName(moveSel.teamId);
     const buttons = root.querySelectorAll("#dp-move-check, #dp-move-apply");
@@ -755,7 +853,7 @@ export async function init(ctx) {
       // POST /api/visits has its own strict field list: no `locale` there.
       const res = await api("/api/visits", {
         method: "POST",
-        body: { day: liveDay, pseudonym: name, lon: urgent.place[0], lat: urgent.place[1], duration_s: Math.round(duration * 60), windows: [[from, to]], skills },
+        body: scoped({ day: liveDay, pseudonym: name, lon: urgent.place[0], lat: urgent.place[1], duration_s: Math.round(duration * 60), windows: [[from, to]], skills }),
       });
       const visit = res.visit || res;
       urgent.visitId = visit.id;
@@ -774,7 +872,7 @@ export async function init(ctx) {
     renderUrgentState();
     urgentStatus(tr("searching"));
     try {
-      const res = await api("/api/dispatch/insert/options", { method: "POST", body: body({ visit_id: urgent.visitId, n: 3 }) });
+      const res = await api("/api/dispatch/insert/options", { method: "POST", body: body({ visit_id: urgent.visitId, n: 3 }, structureOfVisit(urgent.visitId)) });
       urgent.options = res.options || [];
       urgent.unroutable = res.unroutable || [];
       urgentStatus(urgent.options.length ? "" : tr("noOption", { reason: res.reason ? res.reason.message : "?" }), urgent.options.length ? "" : "error");
@@ -818,7 +916,7 @@ export async function init(ctx) {
       ok: violations.length ? tr("insertAnyway") : tr("insert"),
     });
     if (!yes) { urgentStatus(tr("cancelled")); return; }
-    const request = body({ visit_id: urgent.visitId, team_id: Number(option.team_id), position: option.position ?? null, urgent: urgent.isNew });
+    const request = body({ visit_id: urgent.visitId, team_id: Number(option.team_id), position: option.position ?? null, urgent: urgent.isNew }, structureOfVisit(urgent.visitId));
     if (violations.length) request.force = true;
     try {
       for (let attempt = 0; ; attempt += 1) {
@@ -863,6 +961,9 @@ export async function init(ctx) {
   function unroutableText(u) {
     const territory = state.config && state.config.territory;
     const key = `${u.kind}.${u.why}`;
+    if (["off", "absent", "no_base"].includes(u.why)) {
+      return tr(key, { name: u.name || `#${u.id}`, day: longDay(u.day || day), absence: u.absence ? tr(`absence.${u.absence}`) : "" });
+    }
     if (!territory || !(key in TEXT.fr) || u.lon == null || u.lat == null) return u.reason || u.name;
     const [w, s, e, n] = territory.bbox || [];
     const where = territory.bbox ? tr("where", { name: territory.name, w: num(w, 3), e: num(e, 3), s: num(s, 3), n: num(n, 3) }) : territory.name;
@@ -886,7 +987,9 @@ export async function init(ctx) {
     if (!list || !list.length) return "";
     const items = list.map((u) => {
       const name = u.name || `#${u.id}`;
-      const action = u.kind === "team"
+      const action = u.kind === "team" && (u.why === "off" || u.why === "absent")
+        ? `<a href="/week/?${new URLSearchParams({ from: u.day || day })}">${escapeHtml(tr("openWeek"))}</a>`
+        : u.kind === "team"
         ? `<a href="/admin/#team-${encodeURIComponent(u.id)}">${escapeHtml(tr("fixTeam", { name }))}</a>`
         : `<button type="button" data-unroutable-visit="${escapeHtml(u.id)}">${escapeHtml(tr("showVisit", { name }))}</button>`;
       return `<li data-${u.kind === "team" ? "team" : "visit"}-id="${escapeHtml(u.id)}"><span class="dp-unroutable-mark" aria-hidden="true">!</span>`
@@ -996,7 +1099,7 @@ export async function init(ctx) {
     try {
       for (let attempt = 0; ; attempt += 1) {
         try {
-          await api(`/api/dispatch/plans/${job.plan_id}/apply`, { method: "POST", body: body({ confirm_dropped: confirm }) });
+          await api(`/api/dispatch/plans/${job.plan_id}/apply`, { method: "POST", body: { day: liveDay, locale: getLocale(), confirm_dropped: confirm } });
           break;
         } catch (err) {
           if (attempt > 2 || err.status !== 409 || errorCode(err) !== "confirm_dropped") throw err;
@@ -1036,6 +1139,113 @@ export async function init(ctx) {
     }
   }
 
+  // ------------------------------------------------------------------------------ structure
+  function structureHtml() {
+    if (structures.length < 2) return "";
+    const options = structures.map((st) => `<option value="${escapeHtml(st.id)}"${Number(st.id) === structureId ? " selected" : ""}>${escapeHtml(st.name)}</option>`).join("");
+    return `<div class="dp-tool dp-structure"><label for="dp-structure">${escapeHtml(tr("structure"))}</label>`
+      + `<select id="dp-structure" aria-describedby="dp-structure-help">${options}</select>`
+      + `<p id="dp-structure-help" class="dp-help">${escapeHtml(tr("structureHelp"))}</p></div>`;
+  }
+
+  // ------------------------------------------------------------------------------ a team's round
+  function roundHtml() {
+    if (!roundView.day || roundView.teamId == null) return "";
+    const r = roundView.data;
+    const teamName = r ? r.team.name : ctx.teamName(roundView.teamId);
+    let content;
+    if (roundView.error) content = `<p class="dp-out error">${escapeHtml(tr("roundFailed", { error: roundView.error }))}</p>`;
+    else if (!r) content = `<p class="dp-out">${escapeHtml(tr("roundLoading"))}</p>`;
+    else if (r.plan_id == null) content = `<p class="dp-out">${escapeHtml(tr("roundNoPlan"))}</p>`;
+    else if (!r.stops.length) content = `<p class="dp-out">${escapeHtml(tr("roundEmpty", { team: teamName }))}</p>`;
+    else {
+      const times = r.stops.map((s) => s.arrival_s ?? s.start_s).filter((x) => x != null);
+      content = `<p class="dp-out">${escapeHtml(tr("roundStops", { n: r.stops.length, first: hhmm(Math.min(...times)), last: hhmm(Math.max(...times)) }))}</p>`
+        + `<ol class="dp-round-stops">${r.stops.map((s) => `<li data-visit-id="${escapeHtml(s.visit_id)}">${escapeHtml(tr("roundStop", { time: hhmm(s.arrival_s ?? s.start_s ?? 0), name: (s.visit && s.visit.pseudonym) || `#${s.visit_id}` }))}</li>`).join("")}</ol>`;
+    }
+    return `<section id="dp-round" class="dp-tool" aria-labelledby="dp-round-title">
+        <h2 id="dp-round-title">${escapeHtml(tr("roundTitle", { team: teamName, day: longDay(roundView.day) }))}</h2>
+        <div role="status">${content}</div>
+        <div class="dp-actions">
+          <button id="dp-round-optimise" type="button" class="primary">${escapeHtml(tr("roundOptimise"))}</button>
+          <button id="dp-round-close" type="button">${escapeHtml(tr("roundClose"))}</button>
+        </div>
+      </section>`;
+  }
+
+  function bindRound() {
+    const go = root.querySelector("#dp-round-optimise");
+    if (!go) return;
+    go.addEventListener("click", () => {
+      day = roundView.day;
+      dayTouched = true;
+      const tool = root.querySelector("#dp-optimise");
+      tool.open = true;
+      root.querySelector("#dp-day").value = day;
+      tool.scrollIntoView({ block: "nearest" });
+      root.querySelector("#dp-run").focus();
+    });
+    root.querySelector("#dp-round-close").addEventListener("click", () => {
+      roundView.day = null;
+      roundView.teamId = null;
+      drawRound();
+      history.replaceState(null, "", location.pathname);
+      render();
+      root.querySelector("#dp-move > summary").focus();
+    });
+  }
+
+  async function loadRound() {
+    if (!roundView.day || roundView.teamId == null) return;
+    try {
+      const res = await api(`/api/teams/${roundView.teamId}/round?${new URLSearchParams({ day: roundView.day })}`);
+      roundView.data = res.round;
+      const sid = res.round.team && res.round.team.structure_id;
+      if (structures.length > 1 && sid != null && structures.some((st) => Number(st.id) === Number(sid))) structureId = Number(sid);
+    } catch (err) {
+      roundView.error = errorText(err);
+    }
+    render();
+    drawRound();
+    const section = root.querySelector("#dp-round");
+    if (section) section.scrollIntoView({ block: "nearest" });
+  }
+
+  /** The round's stops on the map, in the team's colour, joined in their order (a dashed
+   * line from the base: the order, not the roads, which only the live day's rounds carry). */
+  function drawRound() {
+    if (!map) return;
+    const r = roundView.day ? roundView.data : null;
+    const stops = r ? r.stops.filter((s) => s.visit && s.visit.lon != null) : [];
+    const points = stops.map((s) => [Number(s.visit.lon), Number(s.visit.lat)]);
+    const team = r && r.team;
+    const start = team && team.base_lon != null ? [[Number(team.base_lon), Number(team.base_lat)]] : [];
+    const line = [...start, ...points, ...start];
+    const data = {
+      type: "FeatureCollection",
+      features: [
+        ...(line.length > 1 ? [{ type: "Feature", properties: {}, geometry: { type: "LineString", coordinates: line } }] : []),
+        ...points.map((c) => ({ type: "Feature", properties: {}, geometry: { type: "Point", coordinates: c } })),
+      ],
+    };
+    const colour = (team && team.color) || "#123a5a";
+    const draw = () => {
+      if (map.getSource(ROUND_SOURCE)) map.getSource(ROUND_SOURCE).setData(data);
+      else {
+        map.addSource(ROUND_SOURCE, { type: "geojson", data });
+        map.addLayer({ id: `${ROUND_SOURCE}-line`, type: "line", source: ROUND_SOURCE, filter: ["==", ["geometry-type"], "LineString"], paint: { "line-color": colour, "line-width": 3, "line-opacity": 0.85, "line-dasharray": [3, 1.5] } });
+        map.addLayer({ id: `${ROUND_SOURCE}-stops`, type: "circle", source: ROUND_SOURCE, filter: ["==", ["geometry-type"], "Point"], paint: { "circle-radius": 6, "circle-color": colour, "circle-stroke-color": "#fff", "circle-stroke-width": 2 } });
+      }
+      if (line.length) {
+        const lons = line.map((c) => c[0]);
+        const lats = line.map((c) => c[1]);
+        map.fitBounds([[Math.min(...lons), Math.min(...lats)], [Math.max(...lons), Math.max(...lats)]], { padding: 60, maxZoom: 15, duration: 0 });
+      }
+    };
+    if (map.isStyleLoaded()) draw();
+    else map.once("load", draw);
+  }
+
   // ------------------------------------------------------------------------------ proposal layer
   function drawProposal(plan) {
     if (!map) return;
@@ -1061,4 +1271,5 @@ export async function init(ctx) {
     if (root.querySelector("#dp-search").value) renderSearch();
   });
   render();
+  loadRound();
 }

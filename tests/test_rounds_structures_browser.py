@@ -1,0 +1,224 @@
+"""The rounds panel per structure on a real server: a coordinator of two structures chooses the
+one planned; a team off that day is left out with its reason; /map/?day=DAY&team=ID (the week
+screen's cells) opens that team's round of that day."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from axe_support import check_axe
+from live_support import MELUN, PASSWORD, RealServer, module_settings
+
+from dispatch.store import Store
+from dispatch.web.app import create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+WIDE = {"width": 1400, "height": 900}
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+HOMES = ((2.6600, 48.5430), (2.6480, 48.5460), (2.6700, 48.5380), (2.6450, 48.5350))
+
+
+def _visit(store: Store, day: str, name: str, home: tuple[float, float], sid: int) -> Any:
+    return store.add_visit(
+        {
+            "day": day,
+            "pseudonym": name,
+            "lon": home[0],
+            "lat": home[1],
+            "commune": "Melun",
+            "duration_s": 1800,
+            "windows": [["08:00", "18:00"]],
+        },
+        structure_id=sid,
+    )
+
+
+@pytest.fixture(scope="module")
+def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """Structure 1 (staff: Marie works every day, Paul only tomorrow) and « SSIAD Bastia »
+    (a team with a fixed shift), each with visits today; Marie's round of tomorrow published.
+    « coord-deux » works for both structures, « coord-un » for structure 1."""
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    settings = dataclasses.replace(
+        module_settings(tmp_path_factory.mktemp("rounds-structures"), territory_cache, shared_dir),
+        clock_start=f"{today.isoformat()}T09:00:00",
+    )
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    day = app.extensions["dispatch.live"].today()
+    tomorrow = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+    other = store.add_structure({"name": "SSIAD Bastia", "kind": "ssiad"})["id"]
+    base = {"base_lon": MELUN[0], "base_lat": MELUN[1]}
+    rota = {"start_day": "2026-01-05", "weekdays": ",".join(WEEKDAYS), "shift": "08:00-18:00"}
+    marie = store.add_staff(
+        {"name": "Marie", "job": "nurse", "contract_h_per_week": 35, "rotas": [rota], **base},
+        structure_id=1,
+    )
+    off_day = WEEKDAYS[dt.date.fromisoformat(tomorrow).weekday()]
+    paul = store.add_staff(
+        {
+            "name": "Paul",
+            "job": "nurse",
+            "contract_h_per_week": 35,
+            "rotas": [{**rota, "weekdays": off_day}],
+            **base,
+        },
+        structure_id=1,
+    )
+    bastia = store.add_team(
+        {
+            "name": "Équipe Bastia",
+            "color": "#1f77b4",
+            "shift_start": "08:00",
+            "shift_end": "18:00",
+            **base,
+        },
+        structure_id=other,
+    )
+    for i in range(2):
+        _visit(store, day, f"UN-{i}", HOMES[i], 1)
+        _visit(store, day, f"DEUX-{i}", HOMES[i + 2], other)
+    later = [_visit(store, tomorrow, f"DEMAIN-{i}", HOMES[i], 1) for i in range(3)]
+    store.save_plan(
+        tomorrow,
+        [
+            {
+                "team_id": marie["team_id"],
+                "stops": [
+                    {
+                        "visit_id": v["id"],
+                        "arrival_s": 9 * 3600 + i * 3600,
+                        "start_s": 9 * 3600 + i * 3600,
+                        "end_s": 9 * 3600 + i * 3600 + 1800,
+                    }
+                    for i, v in enumerate(later)
+                ],
+            }
+        ],
+        publish=True,
+        structure_id=1,
+    )
+    store.add_user("coord-deux", role="coordinator", password=PASSWORD, structure_ids=[1, other])
+    store.add_user("coord-un", role="coordinator", password=PASSWORD, structure_ids=[1])
+    server = RealServer(app)
+    world = {
+        "day": day,
+        "tomorrow": tomorrow,
+        "other": other,
+        "marie": marie,
+        "paul": paul,
+        "bastia": bastia,
+    }
+    yield server, world
+    server.stop()
+    store.close()
+
+
+def _open(browser: Any, base_url: str, user: str, path: str = "/map/") -> tuple[Any, Any, list]:
+    _, instance = browser
+    ctx = instance.new_context(viewport=WIDE, locale="fr-FR")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base_url}{path}")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("body[data-ready='1']", timeout=20000)
+    page.wait_for_selector(".dispatch-panel #dp-move", timeout=10000)
+    return ctx, page, errors
+
+
+def _optimise(page: Any) -> None:
+    if not page.is_visible("#dp-run"):
+        page.click("#dp-optimise > summary")
+    page.select_option("#dp-budget", "3")
+    page.click("#dp-run")
+    page.wait_for_selector("#dp-result table", timeout=60000)
+
+
+def test_a_coordinator_of_two_structures_chooses_the_one_planned(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """The select names both structures; optimising « SSIAD Bastia » sends its id and plans
+    its team only; structure 1's optimisation leaves Paul out: « ne travaille pas », with a
+    link to the week. Checked by axe."""
+    server, world = live
+    ctx, page, errors = _open(browser, server.base_url, "coord-deux")
+    try:
+        options = page.locator("#dp-structure option").all_inner_texts()
+        assert "SSIAD Bastia" in options and len(options) == 2
+        assert page.inner_text("label[for=dp-structure]") == "Structure planifiée"
+        sent: list[dict[str, Any]] = []
+        page.on(
+            "request",
+            lambda r: (
+                sent.append(r.post_data_json) if r.url.endswith("/api/dispatch/optimise") else None
+            ),
+        )
+        page.select_option("#dp-structure", str(world["other"]))
+        _optimise(page)
+        assert sent[-1]["structure_id"] == world["other"]
+        result = page.inner_text("#dp-result")
+        assert "Paul" not in result
+        page.select_option("#dp-structure", "1")
+        assert page.inner_text("#dp-result") == ""  # the other structure's proposal is gone
+        _optimise(page)
+        assert sent[-1]["structure_id"] == 1
+        left = page.locator("#dp-result .dp-unroutable li[data-team-id]")
+        assert left.count() == 1
+        text = left.inner_text()
+        assert "Paul" in text and "ne travaille pas" in text, text
+        href = left.locator("a").get_attribute("href")
+        assert href == f"/week/?from={world['day']}"
+        page.locator("#dp-result .dp-unroutable").scroll_into_view_if_needed()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "rounds-structures-choice.png"))
+        check_axe(page, context=".dispatch-panel")
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_the_week_cell_opens_the_teams_round_of_that_day(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """/map/?day=TOMORROW&team=MARIE: the panel shows Marie's round of tomorrow (3 visits from
+    09:00) and draws it on the map; « Optimiser ce jour » prepares that day's optimisation. A
+    coordinator of one structure has no structure to choose. In English too."""
+    server, world = live
+    team = world["marie"]["team_id"]
+    path = f"/map/?day={world['tomorrow']}&team={team}"
+    ctx, page, errors = _open(browser, server.base_url, "coord-un", path)
+    try:
+        assert page.locator("#dp-structure").count() == 0
+        page.wait_for_selector("#dp-round ol.dp-round-stops li", timeout=10000)
+        title = page.inner_text("#dp-round-title")
+        assert title.startswith("Tournée de Marie — "), title
+        stops = page.locator("#dp-round ol.dp-round-stops li").all_inner_texts()
+        assert stops == ["09:00 · DEMAIN-0", "10:00 · DEMAIN-1", "11:00 · DEMAIN-2"]
+        assert "3 visites, de 09:00 à 11:00" in page.inner_text("#dp-round")
+        drawn = page.evaluate(
+            "() => window.dispatchMap.map.getSource('dispatch-round').serialize().data.features.length"
+        )
+        assert drawn == 4  # the line and three stops
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "rounds-structures-week-link.png"))
+        check_axe(page, context=".dispatch-panel")
+        page.click("#dp-round-optimise")
+        assert page.input_value("#dp-day") == world["tomorrow"]
+        assert page.evaluate("document.activeElement.id") == "dp-run"
+        page.click("#lang")
+        page.wait_for_function(
+            "() => document.querySelector('#dp-round-title').textContent.startsWith(\"Marie's round\")"
+        )
+        assert "3 visits, from 09:00 to 11:00" in page.inner_text("#dp-round")
+        # Another structure's team: not found, said so.
+        page.goto(f"{server.base_url}/map/?day={world['tomorrow']}&team={world['bastia']['id']}")
+        page.wait_for_selector("#dp-round .error", timeout=10000)
+        assert not errors, errors
+    finally:
+        ctx.close()
