@@ -47,8 +47,23 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
         )
         for name, gender in (("Marie Lefèvre", "female"), ("Paul Santoni", "male"))
     ]
+    # A patient of another structure: never shown to this coordinator.
+    other = store.add_structure({"name": "SSIAD voisin", "kind": "ssiad"})
+    stranger = store.add_patient(
+        {
+            "structure_id": other["id"],
+            "family_name": "Inconnue",
+            "given_name": "Berthe",
+            "address": "1 place Saint-Jean",
+            "commune": "Melun",
+            "lon": 2.657,
+            "lat": 48.539,
+            "geocode_precision": "housenumber",
+        },
+        actor="test",
+    )
     server = RealServer(app)
-    yield server, {"store": store, "staff": staff, "settings": settings}
+    yield server, {"store": store, "staff": staff, "settings": settings, "stranger": stranger}
     server.stop()
     store.close()
 
@@ -147,6 +162,16 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         assert "Aucun patient" in page.inner_text("#patient-table")
         axe_both_locales(page, "list-empty")
 
+        # Another structure's patient: not found, nothing of the record on screen.
+        page.goto(f"{server.base_url}/patients/#patient-{world['stranger']['id']}")
+        page.wait_for_selector("#record-status-text:has-text('pas suivi par votre structure')")
+        assert page.inner_text("#record-h") == "Dossier introuvable"
+        assert "Inconnue" not in page.inner_text("body")
+        assert page.locator("#record-grid").is_hidden()
+        check_axe(page)
+        page.get_by_role("button", name="← Liste des patients").click()
+        page.wait_for_selector("#list-view:not([hidden])")
+
         # -- a new patient: identity, address located offline, the pin moved by hand --------------
         page.get_by_role("button", name="Nouveau patient").click()
         assert page.evaluate("document.activeElement.id") == "pf-family"
@@ -200,7 +225,7 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         axe_both_locales(page, "new", sizes=(WIDE, PHONE))
         page.get_by_role("button", name="Enregistrer", exact=True).click()
         page.wait_for_selector("#record-status-text:has-text('Patient créé')")
-        [patient] = store.list_patients(structures=None, actor="test")
+        [patient] = store.list_patients(structures=[1], actor="test")
         patient = store.get_patient(patient["id"], structures=None, actor="test")
         assert (patient["family_name"], patient["given_name"]) == ("Martin", "Jeanne")
         assert patient["birth_date"] == "1938-04-12" and patient["sex"] == "female"

@@ -116,6 +116,7 @@ extend({
     "pt.error.network": "Le serveur ne répond pas : réessayez dans un instant.",
     "pt.error.forbidden": "Votre rôle ne permet pas cette action.",
     "pt.error.missing": "Ce patient n'existe pas ou n'est pas suivi par votre structure.",
+    "pt.missing.title": "Dossier introuvable",
     "pt.plans": "Plans de soins",
     "pt.plan.new": "Nouveau plan de soins",
     "pt.plan.form.new": "Nouveau plan de soins",
@@ -238,7 +239,6 @@ extend({
     "pt.visits": "Prochaines visites (14 jours)",
     "pt.visits.none": "Aucune visite prévue dans les 14 prochains jours : enregistrez un plan de soins, puis générez les visites.",
     "pt.visits.count": "{n} visite(s) prévue(s), {cancelled} annulée(s).",
-    "pt.visits.unavailable": "La liste des visites du patient n'est pas disponible sur ce serveur.",
     "pt.visit.cancelled.suspended": "annulée — {reason}",
     "pt.visit.cancelled.plan": "annulée — plus prévue au plan",
     "pt.visit.cancelled.discharge": "annulée — sortie du patient",
@@ -362,6 +362,7 @@ extend({
     "pt.error.network": "The server does not answer: try again in a moment.",
     "pt.error.forbidden": "Your role does not allow this action.",
     "pt.error.missing": "This patient does not exist or is not followed by your structure.",
+    "pt.missing.title": "Record not found",
     "pt.plans": "Care plans",
     "pt.plan.new": "New care plan",
     "pt.plan.form.new": "New care plan",
@@ -484,7 +485,6 @@ extend({
     "pt.visits": "Coming visits (14 days)",
     "pt.visits.none": "No visit in the next 14 days: save a care plan, then generate the visits.",
     "pt.visits.count": "{n} visit(s) planned, {cancelled} cancelled.",
-    "pt.visits.unavailable": "The patient's visit list is not available on this server.",
     "pt.visit.cancelled.suspended": "cancelled — {reason}",
     "pt.visit.cancelled.plan": "cancelled — no longer in the plan",
     "pt.visit.cancelled.discharge": "cancelled — patient discharged",
@@ -519,7 +519,7 @@ const state = {
   patient: null, // the record open, or null for a new one
   plans: [],
   suspensions: [],
-  visits: null, // null: not available
+  visits: [],
   editingPlan: null,
   point: null, // [lon, lat] of the pin
   pointMoved: false, // moved by the coordinator since the record was loaded
@@ -575,12 +575,6 @@ function parseDay(day) {
 
 function isoDay(date) {
   return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, "0")}-${String(date.getDate()).padStart(2, "0")}`;
-}
-
-function addDays(day, n) {
-  const d = parseDay(day);
-  d.setDate(d.getDate() + n);
-  return isoDay(d);
 }
 
 /** "mer. 9 déc." / "Wed 9 Dec". */
@@ -808,10 +802,13 @@ async function openRecord(id) {
     const reply = await call(`/api/patients/${id}`);
     state.patient = reply.patient;
   } catch (err) {
+    // Another structure's patient is not found either: nothing of it is shown.
     state.patient = null;
-    fillPatientForm(null);
-    renderRecord();
+    $("record-grid").hidden = true;
+    for (const el of ["record-status", "export", "discharge-open"]) $(el).hidden = true;
+    show($("record-h"), () => t("pt.missing.title"));
     show($("record-status-text"), () => (err instanceof ApiError && err.status === 404 ? t("pt.error.missing") : errorText(err)));
+    $("back").focus();
     return;
   }
   fillPatientForm(state.patient);
@@ -822,6 +819,9 @@ async function openRecord(id) {
 
 function renderRecord() {
   const p = state.patient;
+  $("record-grid").hidden = false;
+  $("record-status").hidden = false;
+  show($("record-h"), null);
   const title = p ? `${p.pseudonym} — ${displayName(p)}` : t("pt.new.title");
   $("record-h").textContent = title;
   $("record-h").tabIndex = -1;
@@ -1824,22 +1824,11 @@ async function loadVisits() {
   const from = state.today;
   try {
     const reply = await call(`/api/patients/${id}/visits?from=${from}&days=${HORIZON_DAYS}`);
-    state.visits = reply.items || reply.visits || [];
+    state.visits = reply.items || [];
+    state.visitsError = null;
   } catch (err) {
-    if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 405)) {
-      state.visits = [];
-      show($("visits-status"), () => errorText(err));
-      renderVisits();
-      return;
-    }
-    // No per-patient route on this server: the structure's visits of each day, this patient's kept.
-    try {
-      const days = Array.from({ length: HORIZON_DAYS }, (_, k) => addDays(from, k));
-      const pages = await Promise.all(days.map((day) => call(`/api/visits?day=${day}&limit=1000`)));
-      state.visits = pages.flatMap((page) => page.items).filter((v) => v.patient_id === id);
-    } catch {
-      state.visits = null;
-    }
+    state.visits = [];
+    state.visitsError = () => errorText(err);
   }
   if (state.patient && state.patient.id === id) {
     renderVisits();
@@ -1871,15 +1860,10 @@ function visitStatus(v) {
 function renderVisits() {
   const body = document.querySelector("#visit-table tbody");
   if (!state.patient) { body.innerHTML = ""; return; }
-  if (state.visits == null) {
-    body.innerHTML = "";
-    show($("visits-status"), () => t("pt.visits.unavailable"));
-    return;
-  }
   const visits = [...state.visits].sort((a, b) => (a.day === b.day ? windowOf(a).localeCompare(windowOf(b)) : a.day < b.day ? -1 : 1));
   if (!visits.length) {
     body.innerHTML = `<tr><td colspan="4">${escapeHtml(t("pt.visits.none"))}</td></tr>`;
-    show($("visits-status"), null);
+    show($("visits-status"), state.visitsError);
     return;
   }
   const plans = new Map(state.plans.map((p) => [p.id, p]));
@@ -2005,7 +1989,7 @@ function rerender() {
   reshow();
   if (!state.me) return;
   if (!$("list-view").hidden) renderList();
-  if (!$("record-view").hidden) {
+  if (!$("record-view").hidden && !$("record-grid").hidden) {
     renderRecord();
     relabelRows($("pf-contacts"));
     relabelRows($("pf-ids"));
