@@ -121,6 +121,20 @@ def test_another_structure_sees_nothing_of_the_patient(store) -> None:
             call()
     assert store.list_patients(structures=[3], actor="u", today=TODAY).total == 0
     assert store.list_patients(structures=[2], actor="u", today=TODAY).total == 1
+    # The refused identity reads stay in the log (the caller only saw « does not exist »).
+    assert _actions(store, f"patient:{pid}").count("patient.read.denied") == 2
+
+
+def test_pseudonyms_are_unique_within_a_structure(store) -> None:
+    a = _add(store, pseudonym="MME-AUBERT")
+    with pytest.raises(ConflictError, match="'MME-AUBERT' is already patient"):
+        _add(store, pseudonym="MME-AUBERT")
+    assert _add(store, pseudonym="MME-AUBERT", structure_id=3)["pseudonym"] == "MME-AUBERT"
+    b = _add(store, family_name="Luciani")
+    with pytest.raises(ConflictError):
+        store.update_patient(b["id"], {"pseudonym": "MME-AUBERT"}, structures=[2], actor="u")
+    same = store.update_patient(a["id"], {"pseudonym": "MME-AUBERT"}, structures=[2], actor="u")
+    assert same["pseudonym"] == "MME-AUBERT"
 
 
 def test_the_list_hides_details_filters_and_is_audited_once(store) -> None:

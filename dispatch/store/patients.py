@@ -438,6 +438,21 @@ def _new_pseudonym(conn: sqlite3.Connection) -> str:
     raise ConflictError("no free pseudonym found: give one")  # pragma: no cover - 16M choices
 
 
+def _refuse_taken_pseudonym(
+    conn: sqlite3.Connection, pseudonym: str, structure_id: int, patient_id: int | None
+) -> None:
+    """Two patients of one structure never share a pseudonym (the shared screens show it)."""
+    taken = conn.execute(
+        "SELECT id FROM patients WHERE pseudonym = ? AND structure_id = ? AND id IS NOT ?",
+        (pseudonym, structure_id, patient_id),
+    ).fetchone()
+    if taken is not None:
+        raise ConflictError(
+            f"pseudonym {shown(pseudonym)} is already patient {taken[0]}'s: choose another one"
+            " (or leave it empty to draw one)"
+        )
+
+
 def _insert_patient(
     conn: sqlite3.Connection, row: dict[str, Any], *, demo: bool, today: str
 ) -> int:
@@ -446,6 +461,8 @@ def _insert_patient(
     values = dict(row)
     if not values.get("pseudonym"):
         values["pseudonym"] = _new_pseudonym(conn)
+    else:
+        _refuse_taken_pseudonym(conn, values["pseudonym"], values["structure_id"], None)
     values.setdefault("sex", "unknown")
     values.setdefault("admitted_on", today)
     values.setdefault("contacts", "[]")
@@ -534,7 +551,7 @@ class PatientsMixin:
         """
         today = today or local_today()
 
-        def job(conn: sqlite3.Connection) -> dict[str, Any]:
+        def job(conn: sqlite3.Connection) -> dict[str, Any] | None:
             row = conn.execute("SELECT * FROM patients WHERE id = ?", (patient_id,)).fetchone()
             if row is None:
                 raise _missing(patient_id)
@@ -545,7 +562,12 @@ class PatientsMixin:
                     _live_sharing(conn, patient_id, structures or ()) if allow_shared else None
                 )
                 if sharing is None:
-                    raise _missing(patient_id)
+                    # The caller is told it does not exist; the log keeps the attempt.
+                    _audit(
+                        conn, actor, "patient.read.denied", role, f"patient:{patient_id}", ip,
+                        detail,
+                    )  # fmt: skip
+                    return None
             view = _patient_view(conn, row, today=today)
             if sharing is not None:
                 view["access_notes"] = None
@@ -562,7 +584,9 @@ class PatientsMixin:
                 _audit(conn, actor, "patient.read", role, f"patient:{patient_id}", ip, detail)
             return view
 
-        result: dict[str, Any] = self.engine.write(job)
+        result: dict[str, Any] | None = self.engine.write(job)
+        if result is None:
+            raise _missing(patient_id)
         return result
 
     def list_patients(
@@ -677,6 +701,8 @@ class PatientsMixin:
                 raise ConflictError(
                     f"patient {patient_id} was purged after the retention period: nothing to change"
                 )
+            if row.get("pseudonym"):
+                _refuse_taken_pseudonym(conn, row["pseudonym"], current["structure_id"], patient_id)
             if row:
                 cols = ", ".join(f"{k} = ?" for k in row)
                 conn.execute(
