@@ -65,7 +65,7 @@ TEAM_KIND_OF_STRUCTURE = {
 DEFAULT_SHIFT_S = (7 * 3600, 19 * 3600)
 ABSENCE_INPUT = ("kind", "from_day", "to_day", "part", "note")
 #: Most rotas kept for one person (the latest started is in force).
-MAX_ROTAS = 20
+MAX_ROTAS = 6
 #: Most breaks in a day's shift.
 MAX_BREAKS = 8
 

@@ -13,7 +13,7 @@ from dispatch.care.rota import ABSENCE_KINDS, GENDERS, MAX_CONTRACT_H, MAX_CYCLE
 from dispatch.errors import ValidationError
 from dispatch.store.models import VEHICLE_PROFILES
 from dispatch.store.rows import Page
-from dispatch.store.staff import STAFF_JOBS, parse_absence
+from dispatch.store.staff import MAX_ROTAS, STAFF_JOBS, parse_absence
 from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.openapi import (
     BOOL_QUERY,
@@ -62,7 +62,7 @@ _WEEKDAYS = {
     ]
 }
 ROTA_SCHEMA = {
-    "oneOf": [
+    "anyOf": [
         {
             "type": "object",
             "description": "Fixed weekdays",
@@ -143,7 +143,7 @@ STAFF_PROPERTIES: dict[str, Any] = {
     "job": {"enum": list(STAFF_JOBS)},
     "skills": SKILLS_SCHEMA,
     "contract_h_per_week": {"type": "number", "minimum": 0, "maximum": MAX_CONTRACT_H},
-    "rotas": {"type": "array", "maxItems": 20, "items": ROTA_SCHEMA},
+    "rotas": {"type": "array", "maxItems": MAX_ROTAS, "items": ROTA_SCHEMA},
     "user_id": {"anyOf": [_ID, {"type": "null"}]},
     "active": {"type": "boolean"},
     "base_name": {"type": ["string", "null"], "maxLength": 200},
