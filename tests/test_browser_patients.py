@@ -151,6 +151,15 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
     page = ctx.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    # A style or script the Content-Security-Policy refuses fails the journey too.
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text
+            else None
+        ),
+    )
     try:
         page.goto(f"{server.base_url}/patients/")
         page.wait_for_selector("#login[open]")
