@@ -1601,6 +1601,7 @@ async function savePlan(e) {
     const label = (reply.care_plan && reply.care_plan.label) || body.label;
     const c = counts(reply);
     await Promise.all([loadPlans(), loadVisits(), refreshPatient()]);
+    show($("record-status-text"), null); // the record's last message is over
     closePlanForm();
     say("plans-status", () => t("pt.plan.saved", { label, ...c }));
   } catch (err) {
@@ -1778,6 +1779,7 @@ async function saveSuspension(e) {
     $("sf-to").value = "";
     $("sf-note").value = "";
     await Promise.all([loadSuspensions(), loadVisits(), refreshPatient()]);
+    show($("record-status-text"), null); // the record's last message is over
     say("susp-status", () => t("pt.susp.saved", { text: suspensionText(saved), cancelled: c.cancelled }));
   } catch (err) {
     show(errorEl, () => errorText(err));
