@@ -285,9 +285,10 @@ def test_a_shared_patient_is_read_by_the_other_structure_until_revoked(store) ->
     line = store.list_audit(target=f"patient:{pid}")[0]
     assert line["action"] == "patient.read_shared" and line["actor"] == "user:9"
     assert line["detail"]["sharing_id"] == sharing["id"]
-    assert [
-        p["id"] for p in store.list_patients(structures=[3], actor="u", shared=True, today=TODAY)
-    ] == [pid]
+    (listed,) = store.list_patients(structures=[3], actor="user:9", shared=True, today=TODAY)
+    assert listed["id"] == pid and listed["shared"]["sharing_id"] == sharing["id"]
+    line = store.list_audit(target=f"patient:{pid}")[0]
+    assert line["action"] == "patient.read_shared" and line["detail"]["from"] == "list"
     assert store.list_patients(structures=[2], actor="u", shared=True, today=TODAY).total == 0
     with pytest.raises(NotFoundError):
         store.update_patient(pid, {"phone": "1"}, structures=[3], actor="user:9")

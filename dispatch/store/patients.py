@@ -675,6 +675,21 @@ class PatientsMixin:
                 ip,
                 {"count": len(items), "status": status, "shared": shared, "query": bool(q)},
             )
+            if shared:
+                # Each patient of another structure seen is a read under its sharing.
+                for item in items:
+                    sharing = _live_sharing(conn, item["id"], structures or ())
+                    assert sharing is not None
+                    item["shared"] = {
+                        "sharing_id": sharing["id"],
+                        "structure_id": sharing["structure_id"],
+                        "consent_on": sharing["consent_on"],
+                        "purpose": sharing["purpose"],
+                    }
+                    _audit(
+                        conn, actor, "patient.read_shared", role, f"patient:{item['id']}", ip,
+                        {"sharing_id": sharing["id"], "from": "list"},
+                    )  # fmt: skip
             return Page(items, total=total, limit=limit, offset=offset)
 
         page: Page = self.engine.write(job)
