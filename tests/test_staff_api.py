@@ -28,9 +28,13 @@ def world(tmp_path: Path) -> World:
     return world
 
 
-def call(world: World, who: str, method: str, url: str, body: Any = None, **kw: Any):
+def call(
+    world: World, who: str, method: str, url: str, body: Any = None, headers: Any = None
+) -> Any:
     client = world.app.test_client()
-    return client.open(url, method=method, json=body, headers=world.headers(who), **kw)
+    return client.open(
+        url, method=method, json=body, headers={**world.headers(who), **(headers or {})}
+    )
 
 
 def add_marie(world: World, **extra: Any) -> dict[str, Any]:
@@ -309,3 +313,37 @@ def test_the_routes_are_in_the_openapi_document(world: World) -> None:
         "/api/week/mine",
     ):
         assert path in paths
+
+
+def test_the_screens_errors_come_in_french(world: World) -> None:
+    marie = add_marie(world)
+    url = f"/api/staff/{marie['id']}/absences"
+    leave = {"kind": "leave", "from_day": THURSDAY}
+    assert call(world, "coordinator", "POST", url, leave).status_code == 201
+    french = {"Accept-Language": "fr-FR,fr;q=0.9"}
+    again = call(world, "coordinator", "POST", url, leave, headers=french)
+    assert again.status_code == 409
+    assert again.get_json()["error"] == (
+        f"Marie est déjà absent·e du {THURSDAY} au {THURSDAY} (absence 1) : annulez cette "
+        "absence ou choisissez d'autres jours"
+    )
+    backwards = call(
+        world,
+        "coordinator",
+        "POST",
+        url,
+        {"kind": "leave", "from_day": "2026-12-10", "to_day": "2026-12-09"},
+        headers=french,
+    )
+    assert backwards.get_json()["error"].startswith(
+        "absence : le dernier jour 2026-12-09 est avant le premier 2026-12-10"
+    )
+    rota = call(
+        world,
+        "coordinator",
+        "POST",
+        "/api/staff",
+        {"name": "Paul", "contract_h_per_week": 35, "rotas": [weekly("MO,XY")]},
+        headers=french,
+    )
+    assert rota.get_json()["error"].startswith("roulement 0 : jour 'XY' inconnu")

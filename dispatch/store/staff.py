@@ -285,7 +285,8 @@ def parse_absence(data: Any) -> tuple[core.Absence, str | None]:
     try:
         absence = core.Absence.from_dict({k: v for k, v in data.items() if k != "note"})
     except ValidationError as exc:
-        raise ValidationError(f"absence: {exc.message}") from None
+        message = exc.message.removeprefix("absence ")
+        raise ValidationError(f"absence: {message}") from None
     return absence, note
 
 

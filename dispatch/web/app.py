@@ -334,6 +334,37 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             " épingles ou retirez-les",
         ),
         (
+            r"(.+) is already absent from (\S+) to (\S+) \(absence (\d+)\): .*",
+            "\\1 est déjà absent·e du \\2 au \\3 (absence \\4) : annulez cette absence ou"
+            " choisissez d'autres jours",
+        ),
+        (
+            r"absence: to_day (\S+) is before from_day (\S+): .*",
+            "absence : le dernier jour \\1 est avant le premier \\2 : donnez le dernier jour"
+            " d'absence",
+        ),
+        (
+            r"absence: (\S+) ends before it starts: .*",
+            "absence : les heures \\1 finissent avant de commencer : par ex. 13:00-15:00",
+        ),
+        (
+            r"rotas\[(\d+)\]: weekdays '(.*)': use MO,TU,WE,TH,FR,SA,SU",
+            "roulement \\1 : jour '\\2' inconnu : utilisez MO,TU,WE,TH,FR,SA,SU (lundi à"
+            " dimanche)",
+        ),
+        (
+            r"rotas\[(\d+)\]: (?:break )?(\S+) ends before it starts: .*",
+            "roulement \\1 : l'horaire \\2 finit avant de commencer : par ex. 07:00-15:00",
+        ),
+        (
+            r"rotas: (\d+) rotas start on (\S+): .*",
+            "\\1 roulements commencent le \\2 : gardez-en un par jour de début",
+        ),
+        (
+            r"absence (\d+) was cancelled: there is nothing to replan",
+            "l'absence \\1 a été annulée : il n'y a rien à réaffecter",
+        ),
+        (
             r"internal error: the incident was logged",
             "erreur interne : l'incident est enregistré, réessayez ou prévenez l'administrateur",
         ),
