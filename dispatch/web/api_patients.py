@@ -334,6 +334,9 @@ OPENAPI_PATHS = {
                 query_param("shared", BOOL_QUERY, "patients of other structures shared with yours"),
             ],
             paged=True,
+            description="Without status: the patients in care (admitted or suspended). With "
+            "shared=true: the patients of other structures whose consent lets yours read "
+            "them, each carrying its sharing and each read audited as patient.read_shared.",
         ),
         "post": operation(
             "Admit a patient (the address is placed by the offline geocoder)",
