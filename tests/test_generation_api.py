@@ -6,7 +6,7 @@ import pytest
 from api_world import DAY, make_world
 
 from dispatch.web.rest import subscribe
-from tests.generation_support import add_care_plan, add_patient, add_structure, sql
+from tests.generation_support import add_care_plan, add_patient, add_structure, set_template, sql
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +99,42 @@ def test_the_operation_is_documented(world):
     assert {"created", "unchanged", "cancelled"} <= set(
         op["responses"]["200"]["content"]["application/json"]["schema"]["required"]
     )
+
+
+def test_a_patch_of_a_generated_visit_keeps_it_through_regeneration(world):
+    post(world, "coordinator", {"from": "2026-12-20", "days": 1})
+    row = sql(
+        world.store,
+        "SELECT id FROM visits WHERE day = '2026-12-20' AND occurrence_key LIKE ?",
+        (f"{world.ids['plan']}/%/0",),
+    )[0]
+    with world.app.test_client() as client:
+        answer = client.patch(
+            f"/api/visits/{row['id']}",
+            json={"windows": [["09:00", "10:00"]]},
+            headers=world.headers("coordinator"),
+        )
+        assert answer.status_code == 200, answer.json
+        assert answer.json["visit"]["hand_edited"] is True
+        # A note only (protected details) is no hand edit of the visit's planning.
+        other = sql(
+            world.store,
+            "SELECT id FROM visits WHERE day = '2026-12-20' AND occurrence_key LIKE ?",
+            (f"{world.ids['plan']}/%/1",),
+        )[0]
+        noted = client.patch(
+            f"/api/visits/{other['id']}",
+            json={"protected": {"notes": "sonner deux fois"}},
+            headers=world.headers("coordinator"),
+        )
+        assert noted.json["visit"]["hand_edited"] is False
+    set_template(world.store, world.ids["plan"], duration_s=1200)
+    again = post(world, "coordinator", {"from": "2026-12-20", "days": 1}).json
+    assert (again["updated"], again["kept"]) == (1, 1)
+    kept = sql(world.store, "SELECT windows, duration_s FROM visits WHERE id = ?", (row["id"],))[0]
+    assert (kept["windows"], kept["duration_s"]) == ("[[32400,36000]]", 900)
+    noted = sql(
+        world.store, "SELECT protected, duration_s FROM visits WHERE id = ?", (other["id"],)
+    )
+    assert noted[0]["duration_s"] == 1200 and "sonner deux fois" in noted[0]["protected"]
+    set_template(world.store, world.ids["plan"], duration_s=900)

@@ -198,7 +198,9 @@ def visit_values(o: Occurrence, inputs: GenerationInputs) -> dict[str, Any]:
 
 
 #: Columns a change of the care plan rewrites on a visit not edited by hand (not its day,
-#: key, status or team: a planned round keeps it until the next optimisation).
+#: key, status or team: a planned round keeps it until the next optimisation; nor its
+#: protected details, where a coordinator may have noted something: the patient's identity
+#: in them follows the patient, see :func:`_refresh_places`).
 _UPDATED_COLUMNS = (
     "pseudonym",
     "care_kind",
@@ -213,7 +215,6 @@ _UPDATED_COLUMNS = (
     "staff_count",
     "wishes",
     "preferred_team_id",
-    "protected",
     "fingerprint",
     "start_epoch_s",
 )
