@@ -368,6 +368,37 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         assert page.evaluate("document.activeElement.getAttribute('aria-label')") == (
             "Saisir une absence pour Marie Lefèvre"
         )
+
+        # Part of a day: Claire's training on Thursday afternoon trims her shift; she had
+        # no visit, so nothing is to reassign and no replanning is offered.
+        claire = world["claire"]
+        page.get_by_role("button", name="Saisir une absence pour Claire Bianchi").click()
+        page.get_by_label("Motif").select_option("training")
+        page.get_by_label("Du", exact=True).fill(thursday.isoformat())
+        page.get_by_label("Au (inclus)").fill(thursday.isoformat())
+        page.get_by_label("Une partie de la journée seulement").check()
+        page.get_by_label("Absent·e de").fill("13:00")
+        page.get_by_label("À", exact=True).fill("16:00")
+        page.wait_for_function(
+            "document.getElementById('af-impact-text').textContent.includes('13:00')"
+        )
+        assert "aucune visite à réaffecter" in page.locator("#af-impact").inner_text()
+        page.get_by_role("button", name="Enregistrer l'absence").click()
+        page.wait_for_function(
+            "document.getElementById('af-replan-text').textContent.includes('Formation')"
+        )
+        assert page.get_by_role("button", name="Proposer la réaffectation").is_hidden()
+        [training] = store.get_staff(claire["id"])["absences"]
+        assert (training["kind"], training["part"]) == ("training", "13:00-16:00")
+        page.get_by_role("button", name="Fermer").click()
+        claire_cell = page.locator(
+            f"a[href='/map/?day={thursday.isoformat()}&team={claire['team_id']}']"
+        )
+        page.wait_for_function(
+            "el => el.textContent.includes('Formation 13:00–16:00')",
+            arg=claire_cell.element_handle(),
+        )
+        assert "08:00–13:00" in claire_cell.inner_text()
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()
@@ -405,7 +436,9 @@ def test_a_staff_member_is_added_with_a_cycle_and_edited(live, browser) -> None:
         page.locator("#sf-name").press("Enter")
         page.locator("#staff-dialog").wait_for(state="hidden")
         page.wait_for_selector("#week-body th:has-text('Lucie Ferrandi')")
-        assert "Lucie Ferrandi ajouté·e au personnel." in page.locator("#status").inner_text()
+        page.wait_for_function(
+            "document.getElementById('status').textContent.includes('Lucie Ferrandi ajouté·e')"
+        )
         [lucie] = [s for s in store.list_staff(structures=[1]) if s["name"] == "Lucie Ferrandi"]
         assert (lucie["job"], lucie["skills"], lucie["contract_h_per_week"]) == (
             "care_aide",

@@ -100,6 +100,7 @@ extend({
     "staff.absences.none": "Aucune absence à venir.",
     "staff.absence.item": "{kind} du {from} au {to}",
     "staff.absence.item.one": "{kind} le {day}",
+    "staff.absence.part": "{text}, de {start} à {end}",
     "staff.absence.cancel": "Annuler l'absence",
     "staff.absence.cancel.label": "Annuler l'absence : {text}",
     "staff.absence.cancelled": "Absence annulée : {text}.",
@@ -121,6 +122,10 @@ extend({
     "absence.from": "Du",
     "absence.to": "Au (inclus)",
     "absence.note": "Note (facultatif)",
+    "absence.part": "Une partie de la journée seulement",
+    "absence.part.start": "Absent·e de",
+    "absence.part.end": "À",
+    "absence.part.order": "La fin de l'absence doit venir après son début.",
     "absence.save": "Enregistrer l'absence",
     "absence.replan": "Proposer la réaffectation",
     "absence.kind.leave": "Congé",
@@ -233,6 +238,7 @@ extend({
     "staff.absences.none": "No coming absence.",
     "staff.absence.item": "{kind} from {from} to {to}",
     "staff.absence.item.one": "{kind} on {day}",
+    "staff.absence.part": "{text}, {start} to {end}",
     "staff.absence.cancel": "Cancel the absence",
     "staff.absence.cancel.label": "Cancel the absence: {text}",
     "staff.absence.cancelled": "Absence cancelled: {text}.",
@@ -254,6 +260,10 @@ extend({
     "absence.from": "From",
     "absence.to": "To (included)",
     "absence.note": "Note (optional)",
+    "absence.part": "Part of the day only",
+    "absence.part.start": "Away from",
+    "absence.part.end": "To",
+    "absence.part.order": "The absence must end after it starts.",
     "absence.save": "Save the absence",
     "absence.replan": "Propose a replanning",
     "absence.kind.leave": "Leave",
@@ -285,6 +295,8 @@ const SKILL_RE = /^[a-z0-9_-]+$/;
 const CONTRACT_SLACK_H = 1;
 const IMPACT_DELAY_MS = 250;
 const GENERATE_DAYS = 14;
+/** The absence dialog's fields (locked once the absence is saved). */
+const ABSENCE_FIELDS = ["af-staff", "af-kind", "af-from", "af-to", "af-part-on", "af-part-start", "af-part-end", "af-note"];
 
 const state = {
   me: null,
@@ -505,7 +517,8 @@ function contractState(row) {
 function cellHtml(row, cell) {
   const parts = [];
   if (cell.absence) {
-    parts.push(`<span class="absence ${escapeHtml(cell.absence.kind)}">${escapeHtml(t(`absence.kind.${cell.absence.kind}`))}</span>`);
+    const part = cell.absence.part ? ` ${shiftText(cell.absence.part)}` : "";
+    parts.push(`<span class="absence ${escapeHtml(cell.absence.kind)}">${escapeHtml(t(`absence.kind.${cell.absence.kind}`) + part)}</span>`);
   }
   if (cell.shift) parts.push(`<span class="shift">${escapeHtml(shiftText(cell.shift))}</span>`);
   else if (!cell.absence) parts.push(`<span class="off">${escapeHtml(t("week.off"))}</span>`);
@@ -717,8 +730,12 @@ function renderAbsenceList() {
 }
 
 function absenceText(a) {
-  if (!a.to_day || a.to_day === a.from_day) return t("staff.absence.item.one", { kind: t(`absence.kind.${a.kind}`), day: dayText(a.from_day) });
-  return t("staff.absence.item", { kind: t(`absence.kind.${a.kind}`), from: dayText(a.from_day), to: dayText(a.to_day || a.from_day) });
+  const text = !a.to_day || a.to_day === a.from_day
+    ? t("staff.absence.item.one", { kind: t(`absence.kind.${a.kind}`), day: dayText(a.from_day) })
+    : t("staff.absence.item", { kind: t(`absence.kind.${a.kind}`), from: dayText(a.from_day), to: dayText(a.to_day) });
+  if (!a.part) return text;
+  const [start, end] = String(a.part).split("-");
+  return t("staff.absence.part", { text, start, end });
 }
 
 async function openStaffForm(id, opener) {
@@ -895,7 +912,8 @@ function openAbsenceForm(staffId, opener) {
   const start = state.today >= state.from ? state.today : state.from;
   $("af-from").value = start;
   $("af-to").value = start;
-  for (const id of ["af-staff", "af-kind", "af-from", "af-to", "af-note"]) $(id).disabled = false;
+  for (const id of ABSENCE_FIELDS) $(id).disabled = false;
+  $("af-part").hidden = true;
   $("af-save").hidden = false;
   $("af-save").disabled = false;
   $("af-replan").hidden = true;
@@ -931,8 +949,21 @@ function readAbsence(explain) {
     return null;
   }
   $("af-to").removeAttribute("aria-invalid");
-  show($("absence-error"), null);
   const body = { kind: $("af-kind").value, from_day: from, to_day: to };
+  if ($("af-part-on").checked) {
+    const start = $("af-part-start").value;
+    const end = $("af-part-end").value;
+    if (!start || !end || end <= start) {
+      if (explain) {
+        $("af-part-end").setAttribute("aria-invalid", "true");
+        show($("absence-error"), () => t("absence.part.order"));
+      }
+      return null;
+    }
+    body.part = `${start}-${end}`;
+  }
+  $("af-part-end").removeAttribute("aria-invalid");
+  show($("absence-error"), null);
   const note = $("af-note").value.trim();
   if (note) body.note = note;
   return { staffId, body };
@@ -994,9 +1025,9 @@ async function saveAbsence(e) {
     const reply = await call(`/api/staff/${read.staffId}/absences`, { method: "POST", body: read.body });
     state.absence = { staffId: read.staffId, absence: reply.absence, impact: reply.impact, body: read.body, saved: true };
     renderImpact(reply.impact);
-    for (const id of ["af-staff", "af-kind", "af-from", "af-to", "af-note"]) $(id).disabled = true;
+    for (const id of ABSENCE_FIELDS) $(id).disabled = true;
     $("af-save").hidden = true;
-    const text = absenceText({ kind: read.body.kind, from_day: read.body.from_day, to_day: read.body.to_day });
+    const text = absenceText(read.body);
     const total = reply.impact ? count(reply.impact.total) : 0;
     $("af-replan").hidden = !total;
     say($("status"), () => t("absence.saved", { text }));
@@ -1056,6 +1087,7 @@ function setupAbsenceForm() {
   $("af-from").addEventListener("change", () => {
     if (!$("af-to").value || $("af-to").value < $("af-from").value) $("af-to").value = $("af-from").value;
   });
+  $("af-part-on").addEventListener("change", (e) => { $("af-part").hidden = !e.target.checked; });
   $("af-replan").addEventListener("click", replan);
   $("af-close").addEventListener("click", closeAbsenceForm);
   $("absence-dialog").addEventListener("cancel", (e) => { e.preventDefault(); closeAbsenceForm(); });
