@@ -367,8 +367,14 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         axe_both_locales(page, "list", sizes=(WIDE, PHONE))
 
         # -- discharge -----------------------------------------------------------------------------
-        row.get_by_role("button").first.click()
+        # With the keyboard: from the status filter, the table's region, then the patient.
+        page.locator("#status-filter").focus()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.dataset.open") == str(patient["id"])
+        page.keyboard.press("Enter")
         page.wait_for_selector("#record-view:not([hidden]) #plan-list li[data-plan-id]")
+        page.wait_for_function("document.activeElement.id === 'record-h'")
         page.get_by_role("button", name="Sortie du patient").click()
         page.wait_for_selector("#discharge[open]")
         check_axe(page)
