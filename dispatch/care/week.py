@@ -85,14 +85,15 @@ def week_rows(
     for v in visits:
         if v.get("team_id") is not None:
             by_team_day.setdefault((int(v["team_id"]), v["day"]), []).append(v)
+    parsed = {s["id"]: core_staff(s) for s in staff}
     day_team: dict[tuple[int, str], int] = {}
     for day in days:
-        for team in teams_of_day(staff, pairs, day):
+        for team in teams_of_day(staff, pairs, day, parsed):
             for staff_id in team["staff_ids"]:
                 day_team[(staff_id, day.isoformat())] = team["team_id"]
     rows = []
     for member in staff:
-        person = core_staff(member)
+        person = parsed[member["id"]]
         cells = []
         rostered_s = visit_s = 0
         for day in days:

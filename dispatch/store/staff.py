@@ -791,11 +791,18 @@ class StaffMixin:
 
 
 def teams_of_day(
-    staff: Sequence[Mapping[str, Any]], pairs: Sequence[Mapping[str, Any]], date: dt.date
+    staff: Sequence[Mapping[str, Any]],
+    pairs: Sequence[Mapping[str, Any]],
+    date: dt.date,
+    parsed: Mapping[int, core.Staff] | None = None,
 ) -> list[dict[str, Any]]:
     """The day's teams of ``staff`` (staff JSON with absences) and ``pairs`` (see
-    :meth:`StaffMixin.day_teams`)."""
-    people = {s["id"]: core_staff(s) for s in staff if s["active"]}
+    :meth:`StaffMixin.day_teams`); ``parsed``: their :func:`core_staff`, when already made."""
+    people = {
+        s["id"]: parsed[s["id"]] if parsed is not None else core_staff(s)
+        for s in staff
+        if s["active"]
+    }
     personal = {s["id"]: s["team_id"] for s in staff}
     shifts = {i: core.works_on(p, date) for i, p in people.items()}
     out: list[dict[str, Any]] = []
