@@ -110,3 +110,12 @@ def test_the_settings_give_the_hour_and_horizon(store, tmp_path):
         assert local(schedule.next_at_s) == "2026-11-24T05:00:00+01:00"
     finally:
         schedule.stop()
+
+
+def test_the_examples_in_the_schedule_docstrings_hold() -> None:
+    import doctest
+
+    import dispatch.care.schedule as module
+
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
