@@ -347,3 +347,27 @@ def test_the_screens_errors_come_in_french(world: World) -> None:
         headers=french,
     )
     assert rota.get_json()["error"].startswith("roulement 0 : jour 'XY' inconnu")
+
+
+def test_a_pair_goes_out_together(world: World) -> None:
+    marie = add_marie(world)
+    paul = add_marie(world, name="Paul", gender="male", rotas=[weekly("MO,TU", "08:00-16:00")])
+    answer = call(
+        world, "coordinator", "POST", "/api/pairs", {"staff_ids": [marie["id"], paul["id"]]}
+    )
+    assert answer.status_code == 201, answer.get_json()
+    pair = answer.get_json()["pair"]
+    assert pair["name"] == "Marie & Paul"
+    assert call(world, "planner", "GET", "/api/pairs").get_json()["items"] == [pair]
+    week = call(world, "coordinator", "GET", f"/api/week?from={DAY}&days=3").get_json()
+    cells = {r["name"]: [c["team_id"] for c in r["cells"]] for r in week["staff"]}
+    assert cells == {
+        "Marie": [pair["team_id"], pair["team_id"], marie["team_id"]],
+        "Paul": [pair["team_id"], pair["team_id"], paul["team_id"]],
+    }
+    assert call(world, "coord_b", "GET", "/api/pairs").get_json()["items"] == []
+    assert call(world, "coord_b", "DELETE", f"/api/pairs/{pair['team_id']}").status_code == 404
+    same = call(world, "coordinator", "POST", "/api/pairs", {"staff_ids": [marie["id"], 99]})
+    assert same.status_code == 404
+    assert call(world, "coordinator", "DELETE", f"/api/pairs/{pair['team_id']}").status_code == 200
+    assert call(world, "coordinator", "GET", "/api/pairs").get_json()["items"] == []

@@ -170,6 +170,21 @@ ABSENCE_INPUT = {
     },
     "additionalProperties": False,
 }
+PAIR_INPUT = {
+    "type": "object",
+    "required": ["staff_ids"],
+    "properties": {
+        "staff_ids": {
+            "type": "array",
+            "minItems": 2,
+            "maxItems": 2,
+            "uniqueItems": True,
+            "items": _ID,
+        },
+        "name": {"type": ["string", "null"], "maxLength": 80},
+    },
+    "additionalProperties": False,
+}
 _STAFF_OUT = {
     "type": "object",
     "required": ["ok", "staff"],
@@ -346,6 +361,41 @@ OPENAPI_PATHS = {
             description="Each day's answer carries the draft's plan_id, the visits it gives to "
             "others (moved) and those it leaves unassigned; a day that cannot be planned "
             "(no territory, no team working) carries its error instead.",
+        )
+    },
+    "/api/pairs": {
+        "get": operation(
+            "Two-person teams of your structures: on days both work, they go out together",
+            roles=READERS,
+            tags=["staff"],
+            response={
+                "type": "object",
+                "required": ["ok", "items"],
+                "properties": {"ok": {"const": True}, "items": {"type": "array"}},
+            },
+        ),
+        "post": operation(
+            "Pair two members of staff (a heavy transfer needs two)",
+            roles=MANAGERS,
+            tags=["staff"],
+            body=PAIR_INPUT,
+            status=201,
+            response={
+                "type": "object",
+                "required": ["ok", "pair"],
+                "properties": {"ok": {"const": True}, "pair": {"type": "object"}},
+            },
+            description="The pair is a team of its own (name: 'Marie & Paul' by default). On a "
+            "day both work, the day's teams hold the pair on their common hours instead of "
+            "each alone. Two different members of one structure (400 otherwise).",
+        ),
+    },
+    "/api/pairs/{team_id}": {
+        "delete": operation(
+            "They no longer go out together (the pair's team becomes inactive)",
+            roles=MANAGERS,
+            tags=["staff"],
+            params=[path_param("team_id")],
         )
     },
     "/api/week": {
@@ -538,6 +588,41 @@ def replan_absence(staff_id: int, absence_id: int) -> ResponseReturnValue:
     )
     _audit("staff.absence_replan", f"staff:{staff_id}", {"absence_id": absence_id})
     return ok(**result)
+
+
+@bp.get("/api/pairs")
+@require(*READERS)
+def list_pairs() -> ResponseReturnValue:
+    return ok(items=get_store().list_pairs(structures=visible_structures()))
+
+
+@bp.post("/api/pairs")
+@require(*MANAGERS)
+def add_pair() -> ResponseReturnValue:
+    data = json_body()
+    unknown = sorted(set(data) - {"staff_ids", "name"})
+    if unknown:
+        raise ValidationError(
+            f"pair: unknown field(s) {', '.join(unknown)}; known: staff_ids, name"
+        )
+    ids = data.get("staff_ids")
+    if (
+        not isinstance(ids, list)
+        or len(ids) != 2
+        or any(isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in ids)
+    ):
+        raise ValidationError("pair: staff_ids must be two staff ids, e.g. [3, 8]")
+    pair = get_store().add_pair(ids, name=data.get("name"), structures=visible_structures())
+    _audit("staff.pair", f"team:{pair['team_id']}", {"staff_ids": pair["staff_ids"]})
+    return ok(201, pair=pair)
+
+
+@bp.delete("/api/pairs/<int:team_id>")
+@require(*MANAGERS)
+def remove_pair(team_id: int) -> ResponseReturnValue:
+    get_store().remove_pair(team_id, structures=visible_structures())
+    _audit("staff.unpair", f"team:{team_id}")
+    return ok()
 
 
 @bp.get("/api/week")
