@@ -340,6 +340,7 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         page.wait_for_function(
             "el => el.textContent.includes('Maladie')", arg=cell.element_handle()
         )
+        assert f"{THURSDAY_VISITS} visites à réaffecter" in cell.inner_text()
 
         replan.click()
         result = page.locator("#af-replan-days li")

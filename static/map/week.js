@@ -38,6 +38,8 @@ extend({
     "week.unassigned.more": " le {day} : voir la carte du jour",
     "week.off": "Repos",
     "week.visits.zero": "aucune visite",
+    "week.reassign.one": "⚠ {n} visite à réaffecter",
+    "week.reassign.other": "⚠ {n} visites à réaffecter",
     "week.visits.one": "{n} visite",
     "week.visits.other": "{n} visites",
     "week.hours": "{h} h",
@@ -176,6 +178,8 @@ extend({
     "week.unassigned.more": " on {day}: see the day's map",
     "week.off": "Day off",
     "week.visits.zero": "no visit",
+    "week.reassign.one": "⚠ {n} visit to reassign",
+    "week.reassign.other": "⚠ {n} visits to reassign",
     "week.visits.one": "{n} visit",
     "week.visits.other": "{n} visits",
     "week.hours": "{h} h",
@@ -523,7 +527,12 @@ function cellHtml(row, cell) {
   if (cell.shift) parts.push(`<span class="shift">${escapeHtml(shiftText(cell.shift))}</span>`);
   else if (!cell.absence) parts.push(`<span class="off">${escapeHtml(t("week.off"))}</span>`);
   const visits = count(cell.visits);
-  if (visits || cell.shift) parts.push(`<span class="visits${visits ? "" : " none"}">${escapeHtml(plural("week.visits", visits))}</span>`);
+  if (visits && cell.absence && !cell.shift) {
+    // Visits still on the round of someone away all day: to give to colleagues.
+    parts.push(`<span class="visits reassign">${escapeHtml(plural("week.reassign", visits))}</span>`);
+  } else if (visits || cell.shift) {
+    parts.push(`<span class="visits${visits ? "" : " none"}">${escapeHtml(plural("week.visits", visits))}</span>`);
+  }
   if (cell.hours) parts.push(`<span class="hours">${escapeHtml(t("week.hours", { h: hoursText(cell.hours) }))}</span>`);
   const inner = parts.join("");
   const teamId = cell.team_id ?? row.team_id;
