@@ -370,7 +370,10 @@ def team_list(ctx: click.Context) -> None:
         shift = f"{format_hhmm(t['shift_start_s'])}-{format_hhmm(t['shift_end_s'])}"
         skills = ",".join(t["skills"]) or "-"
         demo = "  (démo)" if t["demo"] else ""
-        click.echo(f"{t['id']:>4}  {t['name']:<48} {t['kind']:<10} {shift}  {skills}{demo}")
+        click.echo(
+            f"{t['id']:>4}  {t['name']:<48} {t['kind']:<10} {shift}  structure"
+            f" {t['structure_id']}  {skills}{demo}"
+        )
 
 
 # -- devices ----------------------------------------------------------------------------------
