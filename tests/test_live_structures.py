@@ -433,3 +433,25 @@ def test_a_team_moved_to_another_structure_follows_it(two) -> None:  # type: ign
         assert team["id"] not in {p.get("team_id") for p in a.items("positions")}
     finally:
         close(phone, a.client, b.client)
+
+
+def test_the_hub_reads_the_teams_structures_again_after_a_while() -> None:
+    """A team moved to another structure through another server process (no team event in
+    this one) reaches the new structure's room within TEAM_STRUCTURES_TTL_S."""
+    from dispatch.live.hub import TEAM_STRUCTURES_TTL_S, LiveHub, coordinator_room
+
+    class Teams:
+        def __init__(self) -> None:
+            self.owner = {7: 1}
+
+        def team_structure_ids(self, ids: Any = None) -> dict[int, int]:
+            return {t: s for t, s in self.owner.items() if ids is None or t in ids}
+
+    store = Teams()
+    hub = LiveHub(store, lambda *_: None)
+    assert hub._position_rooms(7)[0] == coordinator_room(1)
+    store.owner[7] = 2
+    assert hub._position_rooms(7)[0] == coordinator_room(1)  # cached: the hot path
+    hub._structures_read_at -= TEAM_STRUCTURES_TTL_S + 1
+    assert hub._position_rooms(7)[0] == coordinator_room(2)
+    assert hub.team_structure(7) == 2

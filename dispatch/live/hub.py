@@ -72,6 +72,10 @@ ACTION_KINDS = ("late", "at_risk", "unknown", "dropped", "missed")
 ETA_FRESH_S = 10 * 60
 #: Round lines kept drawn (by team and points) before the cache starts again.
 ROUTES_KEPT = 5000
+#: Teams' structures are read again after this long (seconds): a team moved to another
+#: structure through another server process (whose team event this one never sees) stops
+#: reaching the old structure's maps within this time.
+TEAM_STRUCTURES_TTL_S = 60.0
 
 #: ``route_geometry([(lon, lat), ...]) -> GeoJSON LineString or None`` for planned rounds.
 RouteGeometry = Callable[[list[tuple[float, float]]], dict[str, Any] | None]
@@ -245,6 +249,7 @@ class LiveHub:
         self._team_structure: dict[int, int | None] = {}
         #: (team_id, planners granted) -> the rooms of its positions (the hot path).
         self._position_rooms_of: dict[tuple[int, bool], tuple[str, ...]] = {}
+        self._structures_read_at = time.monotonic()
         self._routes: dict[tuple[Any, ...], dict[str, Any] | None] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -335,6 +340,7 @@ class LiveHub:
         """The structure of a team (cached), None for no team or a team that does not exist."""
         if team_id is None:
             return None
+        self._expire_structures()
         tid = int(team_id)
         try:
             return self._team_structure[tid]
@@ -345,6 +351,14 @@ class LiveHub:
             with self._lock:
                 self._team_structure[tid] = found
         return found
+
+    def _expire_structures(self) -> None:
+        """Forget the teams' structures read more than TEAM_STRUCTURES_TTL_S ago."""
+        if time.monotonic() - self._structures_read_at > TEAM_STRUCTURES_TTL_S:
+            with self._lock:
+                self._team_structure = {}
+                self._position_rooms_of = {}
+                self._structures_read_at = time.monotonic()
 
     def _read_team_structures(self, team_ids: list[int] | None) -> dict[int, int]:
         """team id -> structure, from the store (teams of an older store: the first one)."""
@@ -483,6 +497,7 @@ class LiveHub:
         """Who gets a team's positions: admins, its structure's coordinators, and its
         structure's planners when granted."""
         granted = bool(self.planner_live_positions)
+        self._expire_structures()
         rooms = self._position_rooms_of.get((team_id, granted))
         if rooms is None:
             structure = self.team_structure(team_id)
@@ -705,7 +720,7 @@ class LiveHub:
         visit_structure: dict[int, int | None] = {}
         if today:
             # The live pages draw today's rounds; other days are read again when opened.
-            full = self.store.published_plan(change["day"])
+            full = self._published_plan_of(change["day"], change.get("structure_id"))
             routes = {r["team_id"]: r for r in self.plan_routes(full, team_ids)} if full else {}
             for structure, tids in teams_of.items():
                 for tid in tids:
@@ -768,6 +783,18 @@ class LiveHub:
                 key=f"dropped:{item['visit_id']}:{change.get('plan_id')}",
                 by=change.get("by"),
             )
+
+    def _published_plan_of(self, day: str, structure_id: Any) -> dict[str, Any] | None:
+        """The day's published plan of one structure when the change names it (else every
+        structure's rounds; the pushes are filtered by each team's structure either way)."""
+        if structure_id is not None:
+            try:
+                return self.store.published_plan(  # type: ignore[no-any-return]
+                    day, structure_id=int(structure_id)
+                )
+            except TypeError:  # a store whose plans are not per structure
+                pass
+        return self.store.published_plan(day)  # type: ignore[no-any-return]
 
     def _plan_structure(self, plan_id: Any) -> int | None:
         """The structure of a stored plan (None when unknown)."""

@@ -27,8 +27,8 @@ const MANAGERS = ["coordinator", "admin"];
 const COORDINATOR_LINKS = ["patients-link", "week-link"];
 
 extend({
-  fr: { "patients.link": "Patients", "week.link": "Semaine", "teams.structure": "{name} · {structure}" },
-  en: { "patients.link": "Patients", "week.link": "Week", "teams.structure": "{name} · {structure}" },
+  fr: { "patients.link": "Patients", "week.link": "Semaine", "nav.label": "Écrans", "teams.structure": "{name} · {structure}" },
+  en: { "patients.link": "Patients", "week.link": "Week", "nav.label": "Screens", "teams.structure": "{name} · {structure}" },
 });
 
 const state = {
@@ -50,6 +50,8 @@ const state = {
   /** visit_id -> {team_id, seq, arrival_s} from the published plan's stops. */
   stops: new Map(),
   selectedVisit: null,
+  /** structure id -> name, of the structures the caller sees (GET /api/structures). */
+  structures: new Map(),
 };
 const NOTICE_MAX = 4;
 const markers = new Map();
@@ -74,6 +76,15 @@ function teamColor(team) {
 function teamName(id) {
   const team = state.teams.get(id);
   return team ? team.name : `#${id}`;
+}
+
+/** The team's structure's name when the map shows teams of several structures (a coordinator
+ * of several, or an admin), else null: one structure needs no label. */
+function structureLabel(team) {
+  if (!team || team.structure_id == null) return null;
+  const ids = new Set([...state.teams.values()].map((x) => x.structure_id).filter((x) => x != null));
+  if (ids.size < 2) return null;
+  return state.structures.get(team.structure_id) || `#${team.structure_id}`;
 }
 
 function visitName(id) {
@@ -397,7 +408,10 @@ function paintSwatches(root) {
 
 function renderTeams() {
   const list = document.getElementById("team-list");
-  const teams = [...state.teams.values()].sort((a, b) => a.name.localeCompare(b.name));
+  // Teams of several structures: grouped by structure, each labelled with its structure's name.
+  const teams = [...state.teams.values()].map((team) => ({ team, structure: structureLabel(team) }))
+    .sort((a, b) => (a.structure || "").localeCompare(b.structure || "") || a.team.name.localeCompare(b.team.name))
+    .map(({ team }) => team);
   if (!teams.length) { list.innerHTML = `<li>${escapeHtml(t("teams.none"))}</li>`; return; }
   const active = document.activeElement;
   const focused = active && list.contains(active) && active.classList.contains("team-open") ? active.dataset.teamId : null;
@@ -406,14 +420,16 @@ function renderTeams() {
     const presence = presenceOf(pos);
     const age = pos && pos.seen_at != null ? formatAge(serverNow() - pos.seen_at) : "";
     const details = [];
+    const structure = structureLabel(team);
     if (pos && pos.speed_mps != null && presence === "live") details.push(t("speed", { n: Math.round(pos.speed_mps * 3.6) }));
     if (pos && pos.battery_pct != null) details.push(t("battery", { n: Math.round(pos.battery_pct) }));
     const current = [...state.visits.values()].find((v) => v.team_id === team.id && (v.status === "in_progress" || v.status === "arrived"));
     if (current) details.push(t("team.current", { status: t(`status.${current.status}`), name: current.pseudonym }));
     return `<li class="${presence}" data-team-id="${team.id}"><span class="swatch" data-color="${escapeHtml(teamColor(team))}"></span>`
       // A button, so that the keyboard opens the team's day (dispatch-history.js) like a click.
-      + `<button type="button" class="team-open name" data-team-id="${team.id}" title="${escapeHtml(team.name)}">${escapeHtml(team.name)}</button>`
+      + `<button type="button" class="team-open name" data-team-id="${team.id}" title="${escapeHtml(structure ? t("teams.structure", { name: team.name, structure }) : team.name)}">${escapeHtml(team.name)}</button>`
       + `<span class="presence"title="${escapeHtml(age)}">${escapeHtml(t(`presence.${presence}`))}${age ? ` · ${escapeHtml(age)}` : ""}</span>`
+      + (structure ? `<span class="structure">${escapeHtml(structure)}</span>` : "")
       + `<span class="detail">${escapeHtml(details.join(" · "))}</span></li>`;
   }).join("");
   paintSwatches(list);
@@ -788,6 +804,17 @@ function isAdmin() {
   return !!principal && principal.role === "admin";
 }
 
+/** The names of the structures the caller sees, for the team list's labels. */
+async function loadStructures() {
+  try {
+    const reply = await api("/api/structures");
+    state.structures = new Map((reply.items || reply.structures || []).map((s) => [s.id, s.name]));
+    dirty.teams = true;
+  } catch (err) {
+    console.warn("structures not loaded", err);
+  }
+}
+
 async function loadExtensions() {
   const container = document.getElementById("extensions");
   // The extensions are the coordinators' visit tools (moves, intake, details, history).
@@ -877,6 +904,7 @@ async function main() {
     document.getElementById("osm-toggle").hidden = false;
     document.getElementById("layer-osm").addEventListener("change", (e) => setOnlineBackground(e.target.checked));
   }
+  loadStructures();
   socket = connectSocket({ token: null, onStatus: setConn });
   socket.on("connect", () => { state.connected = true; loadSnapshot().catch((err) => console.error(err)); });
   socket.on("disconnect", () => { state.connected = false; });
