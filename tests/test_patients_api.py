@@ -302,7 +302,10 @@ def test_the_page_gets_its_messages_in_french(world) -> None:
     client = world.app.test_client()
     h = {**world.headers("coordinator"), "Accept-Language": "fr"}
     r = client.post("/api/patients", json={"family_name": "A"}, headers=h)
-    assert r.get_json()["error"] == "donnez l'adresse (elle est placée sur la carte) ou placez l'épingle"
+    assert (
+        r.get_json()["error"]
+        == "donnez l'adresse (elle est placée sur la carte) ou placez l'épingle"
+    )
     pid = _create(world)["id"]
     r = client.post(
         f"/api/patients/{pid}/suspensions",
