@@ -173,6 +173,15 @@ CROSS_FIELD_RULES: dict[str, tuple[str, ...]] = {
         r"must be positive and strictly increasing",
         r"is not a travel-time band",
     ),
+    # Patients (issue 22): rules between fields, each said in the operation's description.
+    "POST /api/patients": (r"give both lon and lat",),
+    "PATCH /api/patients/{patient_id}": (r"give both lon and lat",),
+    "POST /api/patients/{patient_id}/care-plans": (r"^care plan: ",),
+    "PATCH /api/patients/{patient_id}/care-plans/{plan_id}": (r"^care plan \d+: ",),
+    "POST /api/patients/{patient_id}/suspensions": (r"to_day \S+ is before from_day",),
+    "POST /api/patients/{patient_id}/sharings": (r"is in the future",),
+    "POST /api/patients/import/preview": (r"CSV", r"no patient rows", r"family_name column"),
+    "POST /api/patients/import/confirm": (r"row\(s\) cannot be imported",),
     # A phone's team comes from its token; a coordinator must name the team.
     "POST /api/positions": (r"team_id is required",),
 }
