@@ -138,6 +138,16 @@ def axe_both_locales(page: Any, name: str, sizes: tuple[dict[str, int], ...] = (
     set_locale(page, "fr")
 
 
+#: A CSV of patients as a service would export it (French dates, semicolons): Jeanne Martin
+#: again (already followed), a new patient, and an address the territory does not know.
+CSV = (
+    "family_name;given_name;birth_date;sex;address;commune;phone\n"
+    "Martin;Jeanne;12/04/1938;F;2 rue du Château;Melun;\n"
+    "Dupont;Marcel;03/02/1941;H;2 rue du Château;Melun;01 02 03 04 05\n"
+    "Nowhere;Zoé;;F;12 impasse des Nuages;Nullepart-sur-Mer;\n"
+)
+
+
 def next_wednesday(today: dt.date) -> dt.date:
     """The first Wednesday after today (within the 14 generated days)."""
     return today + dt.timedelta(days=(2 - today.weekday()) % 7 or 7)
@@ -366,6 +376,32 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         page.wait_for_selector(f"#patient-table tr[data-patient-id='{patient['id']}']")
         axe_both_locales(page, "list", sizes=(WIDE, PHONE))
 
+        # -- CSV import with its review: a duplicate unticked, an unknown address refused -------
+        page.get_by_role("button", name="Importer un fichier CSV").click()
+        page.get_by_label("Fichier CSV").set_input_files(
+            {"name": "patients.csv", "mimeType": "text/csv", "buffer": CSV.encode()}
+        )
+        page.get_by_role("button", name="Vérifier le fichier").click()
+        page.wait_for_selector("#import-review:not([hidden])", timeout=30000)
+        assert "3 ligne(s) : 1 prête(s), 1 doublon(s) probable(s), 1 à corriger" in page.inner_text(
+            "#import-summary"
+        )
+        assert "Déjà suivi" in page.inner_text("#import-table tr[data-line='2']")
+        assert not page.locator("#import-table tr[data-line='2'] input").is_checked()
+        assert page.locator("#import-table tr[data-line='3'] input").is_checked()
+        assert "Adresse introuvable" in page.inner_text("#import-table tr[data-line='4']")
+        assert page.locator("#import-table tr[data-line='4'] input").is_disabled()
+        axe_both_locales(page, "import-review", sizes=(WIDE, PHONE))
+        page.get_by_role("button", name="Importer le patient coché").click()
+        page.wait_for_selector("#import-status:has-text('1 patient(s) importé(s)')", timeout=30000)
+        page.get_by_label("Chercher (nom, pseudonyme, commune)").fill("Dupont")
+        page.wait_for_selector("#patient-table tr[data-patient-id]:has-text('DUPONT Marcel')")
+        imported = store.list_patients(structures=[1], actor="test", q="Dupont")
+        assert [(p["given_name"], p["birth_date"]) for p in imported] == [("Marcel", "1941-02-03")]
+        page.get_by_role("button", name="Fermer").click()
+        page.get_by_label("Chercher (nom, pseudonyme, commune)").fill("Mart")
+        page.wait_for_selector(f"#patient-table tr[data-patient-id='{patient['id']}']")
+
         # -- discharge -----------------------------------------------------------------------------
         # With the keyboard: from the status filter, the table's region, then the patient.
         page.locator("#status-filter").focus()
@@ -388,7 +424,7 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         shot(page, "discharged-fr")
         # Discharged patients leave the default list; the status filter finds them.
         page.get_by_role("button", name="← Liste des patients").click()
-        page.wait_for_selector("#patient-table:has-text('Aucun patient')")
+        page.wait_for_selector("#patient-table:has-text('Aucun patient ne correspond')")
         page.get_by_label("Statut", exact=True).select_option("discharged")
         page.wait_for_selector(f"#patient-table tr[data-patient-id='{patient['id']}']")
         assert "Sorti" in page.inner_text(f"#patient-table tr[data-patient-id='{patient['id']}']")

@@ -25,6 +25,31 @@ extend({
     "pt.list.count": "{shown} patient(s) affiché(s) sur {total}.",
     "pt.list.none": "Aucun patient ne correspond.",
     "pt.list.empty": "Aucun patient pour l'instant : créez le premier.",
+    "pt.import.open": "Importer un fichier CSV",
+    "pt.import.title": "Importer des patients (CSV)",
+    "pt.import.hint": "Une ligne par patient ; la première ligne nomme les colonnes : family_name (obligatoire), given_name, birth_date, sex, phone, address, commune, access_notes, referring_doctor, contact_name, contact_relation, contact_phone, id_INS… Séparateur virgule ou point-virgule. Rien n'est enregistré avant votre vérification.",
+    "pt.import.file": "Fichier CSV",
+    "pt.import.check": "Vérifier le fichier",
+    "pt.import.close": "Fermer",
+    "pt.import.review": "Vérification avant import",
+    "pt.import.col.tick": "Importer",
+    "pt.import.col.line": "Ligne",
+    "pt.import.col.match": "Adresse trouvée",
+    "pt.import.col.note": "Remarque",
+    "pt.import.needfile": "Choisissez d'abord le fichier CSV.",
+    "pt.import.checking": "Vérification du fichier…",
+    "pt.import.summary": "{rows} ligne(s) : {ready} prête(s), {dupes} doublon(s) probable(s), {bad} à corriger.",
+    "pt.import.tick": "Importer la ligne {line} ({name})",
+    "pt.import.confirm.one": "Importer le patient coché",
+    "pt.import.confirm.other": "Importer les {n} patients cochés",
+    "pt.import.none": "Cochez au moins une ligne à importer.",
+    "pt.import.importing": "Import…",
+    "pt.import.done": "{n} patient(s) importé(s) : ajoutez leurs plans de soins depuis leur dossier.",
+    "pt.import.failed": "Rien n'a été importé : {error}",
+    "pt.import.notfound": "Adresse introuvable sur le territoire : corrigez la ligne, ou créez ce patient à la main et placez l'épingle.",
+    "pt.import.approx": "Seule la commune est trouvée : corrigez l'adresse, ou créez ce patient à la main et placez l'épingle.",
+    "pt.import.dup.stored": "Déjà suivi : {name}",
+    "pt.import.dup.line": "Même personne que la ligne {line}",
     "pt.search": "Chercher (nom, pseudonyme, commune)",
     "pt.search.label": "Chercher un patient",
     "pt.filter.status": "Statut",
@@ -271,6 +296,31 @@ extend({
     "pt.list.count": "{shown} patient(s) shown out of {total}.",
     "pt.list.none": "No patient matches.",
     "pt.list.empty": "No patient yet: create the first one.",
+    "pt.import.open": "Import a CSV file",
+    "pt.import.title": "Import patients (CSV)",
+    "pt.import.hint": "One line per patient; the first line names the columns: family_name (required), given_name, birth_date, sex, phone, address, commune, access_notes, referring_doctor, contact_name, contact_relation, contact_phone, id_INS… Comma or semicolon separated. Nothing is stored before you have checked it.",
+    "pt.import.file": "CSV file",
+    "pt.import.check": "Check the file",
+    "pt.import.close": "Close",
+    "pt.import.review": "Review before import",
+    "pt.import.col.tick": "Import",
+    "pt.import.col.line": "Line",
+    "pt.import.col.match": "Address found",
+    "pt.import.col.note": "Note",
+    "pt.import.needfile": "Choose the CSV file first.",
+    "pt.import.checking": "Checking the file…",
+    "pt.import.summary": "{rows} line(s): {ready} ready, {dupes} likely duplicate(s), {bad} to correct.",
+    "pt.import.tick": "Import line {line} ({name})",
+    "pt.import.confirm.one": "Import the ticked patient",
+    "pt.import.confirm.other": "Import the {n} ticked patients",
+    "pt.import.none": "Tick at least one line to import.",
+    "pt.import.importing": "Importing…",
+    "pt.import.done": "{n} patient(s) imported: add their care plans from their records.",
+    "pt.import.failed": "Nothing was imported: {error}",
+    "pt.import.notfound": "Address not found in the territory: correct the line, or create this patient by hand and place the pin.",
+    "pt.import.approx": "Only the town was found: correct the address, or create this patient by hand and place the pin.",
+    "pt.import.dup.stored": "Already followed: {name}",
+    "pt.import.dup.line": "Same person as line {line}",
     "pt.search": "Search (name, pseudonym, town)",
     "pt.search.label": "Search a patient",
     "pt.filter.status": "Status",
@@ -759,6 +809,154 @@ async function generate() {
   } finally {
     button.disabled = false;
   }
+}
+
+// ------------------------------------------------------------------ CSV import
+const importState = { rows: [], ticked: new Set() };
+
+function rowReady(r) {
+  return r.importable && !r.warning;
+}
+
+function rowNote(r) {
+  const notes = [];
+  const d = r.duplicate_of;
+  if (d) notes.push(d.patient_id != null ? t("pt.import.dup.stored", { name: d.pseudonym || `#${d.patient_id}` }) : t("pt.import.dup.line", { line: d.line }));
+  if (r.error) notes.push(/not found/.test(r.error) ? t("pt.import.notfound") : r.error);
+  else if (r.warning) notes.push(t("pt.import.approx"));
+  return notes.join(" ; ");
+}
+
+function renderImport() {
+  const box = $("import-review");
+  const rows = importState.rows;
+  box.hidden = !rows.length;
+  if (!rows.length) return;
+  const ready = rows.filter((r) => rowReady(r) && !r.duplicate_of).length;
+  const dupes = rows.filter((r) => r.duplicate_of).length;
+  const bad = rows.filter((r) => !rowReady(r)).length;
+  show($("import-summary"), () => t("pt.import.summary", { rows: rows.length, ready, dupes, bad }));
+  document.querySelector("#import-table tbody").innerHTML = rows.map((r) => {
+    const p = r.patient || {};
+    const name = [p.family_name ? String(p.family_name).toUpperCase() : "", p.given_name || ""].filter(Boolean).join(" ");
+    const ok = rowReady(r);
+    const precision = r.match && r.match.precision ? t(`pt.precision.${r.match.precision}`) : "";
+    return `<tr data-line="${r.line}" class="${ok ? "" : "bad"}${r.duplicate_of ? " dup" : ""}">
+      <td><input type="checkbox" data-line="${r.line}" aria-label="${escapeHtml(t("pt.import.tick", { line: r.line, name }))}"${importState.ticked.has(r.line) ? " checked" : ""}${ok ? "" : " disabled"}></td>
+      <td class="num">${r.line}</td>
+      <th scope="row">${escapeHtml(name)}${p.birth_date ? `<span class="sub">${escapeHtml(longDay(p.birth_date))}</span>` : ""}</th>
+      <td>${escapeHtml([p.address, p.commune].filter(Boolean).join(", "))}</td>
+      <td>${escapeHtml(r.match && r.match.label ? r.match.label : "–")}${precision ? `<span class="sub">${escapeHtml(precision)}</span>` : ""}</td>
+      <td>${escapeHtml(rowNote(r))}</td>
+    </tr>`;
+  }).join("");
+  const n = importState.ticked.size;
+  $("import-confirm").textContent = plural(n, "pt.import.confirm");
+  $("import-confirm").disabled = !n;
+}
+
+/** POST a CSV body (common.js's api() sends JSON only). */
+async function postCsv(path, bytes) {
+  const headers = { Accept: "application/json", "Content-Type": "text/csv", "Accept-Language": getLocale() };
+  let csrf = sessionStorage.getItem("dispatch.csrf");
+  if (!csrf) {
+    const session = await fetch("/api/session", { credentials: "same-origin", headers: { Accept: "application/json" } }).then((r) => r.json()).catch(() => null);
+    csrf = session && session.csrf_token;
+  }
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  const response = await fetch(path, { method: "POST", headers, body: bytes, credentials: "same-origin", cache: "no-store" });
+  const data = await response.json().catch(() => null);
+  if (!response.ok || !data || data.ok === false) throw new ApiError(data, response.status);
+  return data;
+}
+
+function importStructure() {
+  return !$("import-structure-row").hidden && $("import-structure").value ? Number($("import-structure").value) : null;
+}
+
+async function checkImport() {
+  const file = $("import-file").files[0];
+  if (!file) {
+    say("import-status", () => t("pt.import.needfile"));
+    $("import-file").focus();
+    return;
+  }
+  say("import-status", () => t("pt.import.checking"));
+  $("import-check").disabled = true;
+  try {
+    const structure = importStructure();
+    const reply = await postCsv(`/api/patients/import/preview${structure ? `?structure_id=${structure}` : ""}`, await file.arrayBuffer());
+    importState.rows = reply.rows || [];
+    // A line repeating a stored patient starts unticked (the file was probably imported already).
+    importState.ticked = new Set(importState.rows.filter((r) => rowReady(r) && !(r.duplicate_of && r.duplicate_of.patient_id != null)).map((r) => r.line));
+    say("import-status", null);
+    renderImport();
+    $("import-review-h").focus();
+  } catch (err) {
+    importState.rows = [];
+    renderImport();
+    say("import-status", () => errorText(err));
+  } finally {
+    $("import-check").disabled = false;
+  }
+}
+
+async function confirmImport() {
+  const rows = importState.rows.filter((r) => importState.ticked.has(r.line) && rowReady(r));
+  if (!rows.length) {
+    say("import-status", () => t("pt.import.none"));
+    return;
+  }
+  $("import-confirm").disabled = true;
+  say("import-status", () => t("pt.import.importing"));
+  try {
+    const body = { rows: rows.map((r) => ({ line: r.line, patient: r.patient })) };
+    const structure = importStructure();
+    if (structure) body.structure_id = structure;
+    const reply = await call("/api/patients/import/confirm", { method: "POST", body, timeoutMs: 120000 });
+    importState.rows = [];
+    importState.ticked.clear();
+    $("import-file").value = "";
+    renderImport();
+    const n = reply.imported;
+    say("import-status", () => t("pt.import.done", { n }));
+    await loadList();
+    $("import-file").focus();
+  } catch (err) {
+    const details = err instanceof ApiError && err.body && Array.isArray(err.body.details) ? err.body.details.map((d) => d.error || "").filter(Boolean).join(" ; ") : "";
+    say("import-status", () => t("pt.import.failed", { error: details || errorText(err) }));
+    renderImport();
+  }
+}
+
+function toggleImport(open) {
+  $("import").hidden = !open;
+  $("import-open").setAttribute("aria-expanded", String(open));
+  if (open) {
+    const several = state.structures.length > 1;
+    $("import-structure-row").hidden = !several;
+    if (several && !$("import-structure").options.length) {
+      $("import-structure").innerHTML = state.structures.map((x) => `<option value="${x.id}">${escapeHtml(x.name)}</option>`).join("");
+    }
+    $("import-file").focus();
+  } else $("import-open").focus();
+}
+
+function setupImport() {
+  $("import-open").addEventListener("click", () => toggleImport($("import").hidden));
+  $("import-close").addEventListener("click", () => toggleImport(false));
+  $("import-check").addEventListener("click", checkImport);
+  $("import-confirm").addEventListener("click", confirmImport);
+  document.querySelector("#import-table tbody").addEventListener("change", (e) => {
+    const box = e.target.closest("input[data-line]");
+    if (!box) return;
+    const line = Number(box.dataset.line);
+    if (box.checked) importState.ticked.add(line);
+    else importState.ticked.delete(line);
+    const n = importState.ticked.size;
+    $("import-confirm").textContent = plural(n, "pt.import.confirm");
+    $("import-confirm").disabled = !n;
+  });
 }
 
 // ------------------------------------------------------------------ views (list / record)
@@ -1990,7 +2188,10 @@ function rerender() {
   applyTexts();
   reshow();
   if (!state.me) return;
-  if (!$("list-view").hidden) renderList();
+  if (!$("list-view").hidden) {
+    renderList();
+    renderImport();
+  }
   if (!$("record-view").hidden && !$("record-grid").hidden) {
     renderRecord();
     relabelRows($("pf-contacts"));
@@ -2040,6 +2241,7 @@ async function main() {
   state.structures = (structures && (structures.items || structures.structures)) || [];
   await loadStaff();
   setupList();
+  setupImport();
   setupPatientForm();
   setupPlans();
   setupSuspensions();
