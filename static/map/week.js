@@ -5,7 +5,7 @@
 // Visits of the coming 14 days are generated from the care plans with one button.
 // French first, English complete; REST calls through common.js (session cookie and CSRF).
 import { api, ApiError, escapeHtml, setCsrf } from "/static/map/common.js";
-import { apply, extend, formatNumber, getLocale, onChange, t, toggle } from "/static/map/i18n.js";
+import { apply, extend, getLocale, onChange, t, toggle } from "/static/map/i18n.js";
 
 extend({
   fr: {
@@ -323,9 +323,19 @@ function localeTag() {
   return getLocale() === "en" ? "en-GB" : "fr-FR";
 }
 
+/** Intl objects are slow to build: one per locale and options, kept (the grid asks for
+ * thousands of dates and numbers). */
+const formats = new Map();
+function cached(kind, options, make) {
+  const key = `${kind}|${getLocale()}|${JSON.stringify(options)}`;
+  if (!formats.has(key)) formats.set(key, make());
+  return formats.get(key);
+}
+
 function plural(key, n, vars = {}) {
   if (n === 0 && t(`${key}.zero`) !== `${key}.zero`) return t(`${key}.zero`, vars);
-  const form = new Intl.PluralRules(getLocale()).select(n) === "one" ? "one" : "other";
+  const rules = cached("plural", {}, () => new Intl.PluralRules(getLocale()));
+  const form = rules.select(n) === "one" ? "one" : "other";
   return t(`${key}.${form}`, { n, ...vars });
 }
 
@@ -353,11 +363,13 @@ function dayText(day, { year = false, short = false, weekday = true } = {}) {
   const options = short ? { weekday: "short", day: "numeric", month: "short" } : { weekday: "long", day: "numeric", month: "long" };
   if (!weekday) delete options.weekday;
   if (year) options.year = "numeric";
-  return new Date(`${day}T12:00:00Z`).toLocaleDateString(localeTag(), { timeZone: "UTC", ...options });
+  const format = cached("date", options, () => new Intl.DateTimeFormat(localeTag(), { timeZone: "UTC", ...options }));
+  return format.format(new Date(`${day}T12:00:00Z`));
 }
 
 function hoursText(h) {
-  return formatNumber(Math.round((h || 0) * 10) / 10, { maximumFractionDigits: 1 });
+  const format = cached("number", {}, () => new Intl.NumberFormat(getLocale(), { maximumFractionDigits: 1 }));
+  return format.format(Math.round((h || 0) * 10) / 10);
 }
 
 /** "07:00" from seconds since midnight or from "07:00" itself. */
@@ -549,7 +561,7 @@ function renderWeek() {
   const days = weekDays();
   $("week-head").innerHTML = `<th scope="col" class="who">${escapeHtml(t("week.col.staff"))}</th>`
     + days.map((day) => `<th scope="col" class="${day === state.today ? "today" : ""}"><span class="wd">${escapeHtml(t(`wds.${weekdayOf(day)}`))}</span> `
-      + `<span class="dm">${escapeHtml(new Date(`${day}T12:00:00Z`).toLocaleDateString(localeTag(), { timeZone: "UTC", day: "numeric", month: "short" }))}</span></th>`).join("")
+      + `<span class="dm">${escapeHtml(cached("date", { dm: 1 }, () => new Intl.DateTimeFormat(localeTag(), { timeZone: "UTC", day: "numeric", month: "short" })).format(new Date(`${day}T12:00:00Z`)))}</span></th>`).join("")
     + `<th scope="col" class="total">${escapeHtml(t("week.col.hours"))}</th>`;
   const rows = (state.week && state.week.staff) || [];
   $("week-body").innerHTML = rows.map((row) => {
