@@ -62,8 +62,20 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
         },
         actor="test",
     )
+    # The area's DAC and its coordinator: they read a patient only by recorded consent.
+    dac = store.add_structure({"name": "DAC Sud 77", "kind": "dac"})
+    store.add_user("dac", role="coordinator", password=PASSWORD, structure_ids=[dac["id"]])
     server = RealServer(app)
-    yield server, {"store": store, "staff": staff, "settings": settings, "stranger": stranger}
+    yield (
+        server,
+        {
+            "store": store,
+            "staff": staff,
+            "settings": settings,
+            "stranger": stranger,
+            "dac": dac,
+        },
+    )
     server.stop()
     store.close()
 
@@ -411,6 +423,49 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         page.keyboard.press("Enter")
         page.wait_for_selector("#record-view:not([hidden]) #plan-list li[data-plan-id]")
         page.wait_for_function("document.activeElement.id === 'record-h'")
+
+        # -- consent-based sharing with the DAC --------------------------------------------------
+        dac_id = world["dac"]["id"]
+        page.get_by_label("N° de la structure destinataire").fill(str(dac_id))
+        assert page.input_value("#sh-consent") == today.isoformat()
+        page.get_by_label("Objet").fill("Coordination du parcours")
+        page.get_by_role("button", name="Enregistrer le partage").click()
+        page.wait_for_selector(
+            f"#share-status:has-text('Partage enregistré avec la structure n° {dac_id}')"
+        )
+        dac_ctx = instance.new_context(viewport=WIDE, locale="fr-FR")
+        try:
+            reader = dac_ctx.new_page()
+            reader.goto(f"{server.base_url}/patients/")
+            reader.wait_for_selector("#login[open]")
+            reader.get_by_label("Identifiant", exact=True).fill("dac")
+            reader.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+            reader.get_by_role("button", name="Se connecter").click()
+            reader.wait_for_selector("body[data-ready='1']", timeout=15000)
+            assert "Aucun patient" in reader.inner_text("#patient-table")
+            reader.get_by_label("Statut", exact=True).select_option("shared")
+            reader.wait_for_selector(f"#patient-table button[data-open='{patient['id']}']")
+            reader.click(f"#patient-table button[data-open='{patient['id']}']")
+            reader.wait_for_selector("#shared-note:not([hidden])")
+            assert "lecture seule" in reader.inner_text("#shared-note")
+            assert "Coordination du parcours" in reader.inner_text("#shared-note")
+            assert reader.input_value("#pf-family") == "Martin"
+            assert reader.input_value("#pf-access") == "", "access notes stay with the structure"
+            assert reader.locator("#pf-family").is_disabled()
+            for hidden in ("#plans", "#suspensions", "#visits", "#sharing", "#export"):
+                assert reader.locator(hidden).is_hidden(), hidden
+            check_axe(reader)
+            reader.screenshot(path=str(SCREENSHOTS / "patients-shared-dac-fr.png"), full_page=True)
+            # Revoked: the DAC no longer finds the patient.
+            page.locator("#share-list").get_by_role("button", name="Révoquer").click()
+            page.wait_for_selector("#confirm[open]")
+            page.locator("#confirm-ok").click()
+            page.wait_for_selector("#share-status:has-text('révoqué')")
+            assert "révoqué" in page.inner_text("#share-list")
+            reader.get_by_role("button", name="← Liste des patients").click()
+            reader.wait_for_selector("#patient-table:has-text('Aucun patient ne correspond')")
+        finally:
+            dac_ctx.close()
         page.get_by_role("button", name="Sortie du patient").click()
         page.wait_for_selector("#discharge[open]")
         check_axe(page)

@@ -50,6 +50,27 @@ extend({
     "pt.import.approx": "Seule la commune est trouvée : corrigez l'adresse, ou créez ce patient à la main et placez l'épingle.",
     "pt.import.dup.stored": "Déjà suivi : {name}",
     "pt.import.dup.line": "Même personne que la ligne {line}",
+    "pt.share": "Partage avec une autre structure",
+    "pt.share.hint": "Avec le consentement du patient (ou de son représentant), une autre structure du bassin, un DAC par exemple, peut lire ce dossier ; chaque lecture est tracée.",
+    "pt.share.new": "Enregistrer un consentement",
+    "pt.share.structure": "N° de la structure destinataire",
+    "pt.share.structure.hint": "Le numéro que l'administrateur de la plateforme donne pour cette structure.",
+    "pt.share.consent": "Consentement du",
+    "pt.share.purpose": "Objet",
+    "pt.share.save": "Enregistrer le partage",
+    "pt.share.none": "Ce dossier n'est partagé avec aucune autre structure.",
+    "pt.share.item": "Structure n° {id} — consentement du {day}",
+    "pt.share.revoked": "révoqué",
+    "pt.share.revoke": "Révoquer",
+    "pt.share.revoke.label": "Révoquer le partage avec la structure n° {id}",
+    "pt.share.revoke.title": "Révoquer le partage avec la structure n° {id} ?",
+    "pt.share.revoke.text": "Elle ne pourra plus lire ce dossier ; ce qu'elle a lu reste tracé.",
+    "pt.share.saved": "Partage enregistré avec la structure n° {id}.",
+    "pt.share.done": "Partage avec la structure n° {id} révoqué.",
+    "pt.error.share.structure": "Donnez le numéro de la structure destinataire.",
+    "pt.error.share.consent": "Donnez la date du consentement.",
+    "pt.shared.note": "Dossier d'une autre structure (n° {id}), partagé avec la vôtre par consentement du {day}{purpose} : lecture seule ; chaque lecture est tracée.",
+    "pt.filter.shared": "Partagés avec ma structure",
     "pt.search": "Chercher (nom, pseudonyme, commune)",
     "pt.search.label": "Chercher un patient",
     "pt.filter.status": "Statut",
@@ -321,6 +342,27 @@ extend({
     "pt.import.approx": "Only the town was found: correct the address, or create this patient by hand and place the pin.",
     "pt.import.dup.stored": "Already followed: {name}",
     "pt.import.dup.line": "Same person as line {line}",
+    "pt.share": "Sharing with another structure",
+    "pt.share.hint": "With the patient's (or their representative's) consent, another structure of the area, a DAC for example, can read this record; every read is logged.",
+    "pt.share.new": "Record a consent",
+    "pt.share.structure": "Number of the receiving structure",
+    "pt.share.structure.hint": "The number the platform's administrator gives for that structure.",
+    "pt.share.consent": "Consent given on",
+    "pt.share.purpose": "Purpose",
+    "pt.share.save": "Save the sharing",
+    "pt.share.none": "This record is not shared with any other structure.",
+    "pt.share.item": "Structure no. {id} — consent of {day}",
+    "pt.share.revoked": "revoked",
+    "pt.share.revoke": "Revoke",
+    "pt.share.revoke.label": "Revoke the sharing with structure no. {id}",
+    "pt.share.revoke.title": "Revoke the sharing with structure no. {id}?",
+    "pt.share.revoke.text": "It will no longer read this record; what it read stays logged.",
+    "pt.share.saved": "Sharing recorded with structure no. {id}.",
+    "pt.share.done": "Sharing with structure no. {id} revoked.",
+    "pt.error.share.structure": "Give the number of the receiving structure.",
+    "pt.error.share.consent": "Give the date of the consent.",
+    "pt.shared.note": "Record of another structure (no. {id}), shared with yours by consent of {day}{purpose}: read only; every read is logged.",
+    "pt.filter.shared": "Shared with my structure",
     "pt.search": "Search (name, pseudonym, town)",
     "pt.search.label": "Search a patient",
     "pt.filter.status": "Status",
@@ -565,6 +607,7 @@ const state = {
   today: null,
   structures: [],
   staff: [],
+  sharings: [],
   list: { items: [], total: 0, offset: 0, next: null },
   patient: null, // the record open, or null for a new one
   plans: [],
@@ -738,7 +781,8 @@ async function loadList({ more = false } = {}) {
   const offset = more ? state.list.items.length : 0;
   const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(offset) });
   if (q) params.set("q", q);
-  if (status) params.set("status", status);
+  if (status === "shared") params.set("shared", "true");
+  else if (status) params.set("status", status);
   const asked = params.toString();
   loadList.last = asked;
   try {
@@ -981,6 +1025,10 @@ async function route() {
 }
 
 async function openRecord(id) {
+  state.sharings = [];
+  state.plans = [];
+  state.suspensions = [];
+  state.visits = [];
   $("list-view").hidden = true;
   $("record-view").hidden = false;
   show($("record-status-text"), null);
@@ -1011,7 +1059,7 @@ async function openRecord(id) {
   }
   fillPatientForm(state.patient);
   renderRecord();
-  await Promise.all([loadPlans(), loadSuspensions(), loadVisits()]);
+  await Promise.all([loadPlans(), loadSuspensions(), loadVisits(), loadSharings()]);
   $("record-h").focus();
 }
 
@@ -1027,14 +1075,25 @@ function renderRecord() {
   const pill = $("record-status");
   pill.className = `pill ${p ? p.status : ""}`;
   pill.textContent = p ? t(`pt.status.${p.status}`) : "";
-  $("export").hidden = !p;
-  $("discharge-open").hidden = !p || p.status === "discharged";
-  // A new patient: the care plans wait for the identity to be saved.
-  for (const id of ["suspensions", "visits"]) $(id).hidden = !p;
+  $("export").hidden = !p || !!p.shared;
+  $("discharge-open").hidden = !p || p.status === "discharged" || !!p.shared;
+  // A new patient: the care plans wait for the identity to be saved. Another structure's
+  // record shared with this one is read only: its identity and address, nothing else.
+  const shared = !!(p && p.shared);
+  for (const id of ["suspensions", "visits", "sharing"]) $(id).hidden = !p || shared;
+  $("plans").hidden = shared;
+  $("shared-note").hidden = !shared;
+  if (shared) {
+    const x = p.shared;
+    show($("shared-note"), () => t("pt.shared.note", { id: x.structure_id, day: longDay(x.consent_on), purpose: x.purpose ? ` (${x.purpose})` : "" }));
+  } else show($("shared-note"), null);
   if (p && p.status === "discharged" && p.discharged_on) {
     show($("record-status-text"), () => t("pt.discharged.on", { day: longDay(p.discharged_on) }));
   }
   $("susp-form").hidden = !p || p.status === "discharged";
+  $("share-form").hidden = !p || p.status === "discharged";
+  if (!$("sh-consent").value) $("sh-consent").value = state.today;
+  renderSharings();
   $("plan-new").hidden = !p || p.status === "discharged";
   renderPlans();
   renderSuspensions();
@@ -1116,7 +1175,9 @@ function fillPatientForm(p) {
   if (!p && state.structures.length) {
     $("pf-structure").innerHTML = state.structures.map((s) => `<option value="${s.id}">${escapeHtml(s.name)}</option>`).join("");
   }
-  const discharged = !!p && p.status === "discharged";
+  const discharged = !!p && (p.status === "discharged" || !!p.shared);
+  // A record that cannot change (discharged, or another structure's) shows no editing controls.
+  form.classList.toggle("readonly", discharged);
   for (const el of form.querySelectorAll("input, select, textarea, button")) {
     if (!el.closest("#pf-map")) el.disabled = discharged;
   }
@@ -1270,7 +1331,7 @@ async function savePatient(e) {
       history.replaceState(null, "", `#patient-${patient.id}`);
       fillPatientForm(patient);
       renderRecord();
-      await Promise.all([loadPlans(), loadSuspensions(), loadVisits()]);
+      await Promise.all([loadPlans(), loadSuspensions(), loadVisits(), loadSharings()]);
       say("record-status-text", () => t("pt.created", { name }));
       $("plan-new").focus();
     } else {
@@ -1459,7 +1520,7 @@ async function loadStaff() {
 }
 
 async function loadPlans() {
-  if (!state.patient) return;
+  if (!state.patient || state.patient.shared) return;
   try {
     const reply = await call(`/api/patients/${state.patient.id}/care-plans`);
     state.plans = reply.items || reply.care_plans || [];
@@ -1897,7 +1958,7 @@ function setupPlans() {
 
 // ------------------------------------------------------------------ suspensions
 async function loadSuspensions() {
-  if (!state.patient) return;
+  if (!state.patient || state.patient.shared) return;
   try {
     const reply = await call(`/api/patients/${state.patient.id}/suspensions`);
     state.suspensions = reply.items || reply.suspensions || [];
@@ -2017,9 +2078,95 @@ function setupSuspensions() {
   });
 }
 
+// ------------------------------------------------------------------ sharing (consent)
+async function loadSharings() {
+  if (!state.patient || state.patient.shared) return;
+  try {
+    const reply = await call(`/api/patients/${state.patient.id}/sharings`);
+    state.sharings = reply.items || [];
+  } catch (err) {
+    state.sharings = [];
+    show($("share-status"), () => errorText(err));
+  }
+  renderSharings();
+}
+
+function renderSharings() {
+  const list = $("share-list");
+  const items = state.sharings || [];
+  if (!items.length) {
+    list.innerHTML = `<li class="empty">${escapeHtml(t("pt.share.none"))}</li>`;
+    return;
+  }
+  list.innerHTML = items.map((x) => {
+    const live = x.live !== false && !x.revoked_at_s;
+    const text = t("pt.share.item", { id: x.structure_id, day: longDay(x.consent_on) });
+    return `<li data-sharing-id="${x.id}" class="${live ? "" : "ended"}">
+      <div class="what"><strong>${escapeHtml(text)}</strong><span class="sub">${escapeHtml([x.purpose || "", live ? "" : t("pt.share.revoked")].filter(Boolean).join(" · "))}</span></div>
+      ${live ? `<div class="row-actions"><button type="button" class="small" data-revoke aria-label="${escapeHtml(t("pt.share.revoke.label", { id: x.structure_id }))}">${escapeHtml(t("pt.share.revoke"))}</button></div>` : ""}
+    </li>`;
+  }).join("");
+}
+
+async function saveSharing(e) {
+  e.preventDefault();
+  const form = $("share-form");
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const fail = (key, field) => {
+    show($("share-error"), () => t(key));
+    $(field).setAttribute("aria-invalid", "true");
+    $(field).focus();
+  };
+  const id = Number($("sh-structure").value);
+  if (!Number.isInteger(id) || id < 1) return fail("pt.error.share.structure", "sh-structure");
+  const consent = $("sh-consent").value;
+  if (!consent) return fail("pt.error.share.consent", "sh-consent");
+  show($("share-error"), null);
+  const body = { structure_id: id, consent_on: consent };
+  const purpose = $("sh-purpose").value.trim();
+  if (purpose) body.purpose = purpose;
+  $("sh-save").disabled = true;
+  try {
+    await call(`/api/patients/${state.patient.id}/sharings`, { method: "POST", body });
+    $("sh-structure").value = "";
+    $("sh-purpose").value = "";
+    await loadSharings();
+    say("share-status", () => t("pt.share.saved", { id }));
+  } catch (err) {
+    show($("share-error"), () => errorText(err));
+  } finally {
+    $("sh-save").disabled = false;
+  }
+}
+
+async function revokeSharing(x) {
+  const sure = await confirmAction(t("pt.share.revoke.title", { id: x.structure_id }), t("pt.share.revoke.text"), t("pt.share.revoke"));
+  if (sure) {
+    try {
+      await call(`/api/patients/${state.patient.id}/sharings/${x.id}`, { method: "DELETE" });
+      await loadSharings();
+      say("share-status", () => t("pt.share.done", { id: x.structure_id }));
+    } catch (err) {
+      say("share-status", () => errorText(err));
+    }
+  }
+  $("sh-structure").focus();
+}
+
+function setupSharing() {
+  $("share-form").addEventListener("submit", saveSharing);
+  $("share-form").addEventListener("input", clearInvalid);
+  $("share-list").addEventListener("click", (e) => {
+    const button = e.target.closest("[data-revoke]");
+    if (!button) return;
+    const x = (state.sharings || []).find((y) => y.id === Number(button.closest("li").dataset.sharingId));
+    if (x) revokeSharing(x);
+  });
+}
+
 // ------------------------------------------------------------------ coming visits
 async function loadVisits() {
-  if (!state.patient) return;
+  if (!state.patient || state.patient.shared) return;
   const id = state.patient.id;
   const from = state.today;
   try {
@@ -2245,6 +2392,7 @@ async function main() {
   setupPatientForm();
   setupPlans();
   setupSuspensions();
+  setupSharing();
   $("discharge-form").addEventListener("submit", confirmDischarge);
   window.addEventListener("hashchange", route);
   $("main").hidden = false;
