@@ -371,3 +371,25 @@ def test_a_pair_goes_out_together(world: World) -> None:
     assert same.status_code == 404
     assert call(world, "coordinator", "DELETE", f"/api/pairs/{pair['team_id']}").status_code == 200
     assert call(world, "coordinator", "GET", "/api/pairs").get_json()["items"] == []
+
+
+def test_an_account_of_another_structure_cannot_be_linked(world: World) -> None:
+    marie = add_marie(world)
+    other = world.store.add_user("lucia", role="planner", structure_ids=[world.ids["structure_b"]])
+    for method, url in (("POST", "/api/staff"), ("PATCH", f"/api/staff/{marie['id']}")):
+        body = {"user_id": other["id"]}
+        if method == "POST":
+            body.update(name="Lucia", contract_h_per_week=30)
+        answer = call(world, "coordinator", method, url, body)
+        assert answer.status_code == 404, answer.get_json()
+        assert answer.get_json()["error"] == f"user {other['id']} does not exist"
+    # A member of the staff's structure (through membership or team) can be.
+    mine = call(
+        world,
+        "coordinator",
+        "PATCH",
+        f"/api/staff/{marie['id']}",
+        {"user_id": world.ids["member_a"]},
+    )
+    assert mine.status_code == 200, mine.get_json()
+    assert world.store.get_user(world.ids["member_a"])["team_id"] == marie["team_id"]

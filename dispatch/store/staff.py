@@ -374,7 +374,7 @@ class StaffMixin:
             if structure is None:
                 raise NotFoundError(f"structure {structure_id} does not exist")
             if row.get("user_id") is not None:
-                _check_user(conn, row["user_id"], None)
+                _check_user(conn, row["user_id"], None, structure_id)
             if team_fields.get("base_lon") is None:
                 # No base given: the structure's office, that of its first team with one.
                 office = conn.execute(
@@ -496,7 +496,7 @@ class StaffMixin:
 
         def job(conn: sqlite3.Connection) -> None:
             if row.get("user_id") is not None:
-                _check_user(conn, row["user_id"], staff_id)
+                _check_user(conn, row["user_id"], staff_id, current["structure_id"])
             now = now_s()
             if "name" in row:
                 team["name"] = _unique_team_name(conn, row["name"], current["team_id"])
@@ -843,8 +843,18 @@ def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> int
     return int(cur.lastrowid or 0)
 
 
-def _check_user(conn: sqlite3.Connection, user_id: int, staff_id: int | None) -> None:
-    if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
+def _check_user(
+    conn: sqlite3.Connection, user_id: int, staff_id: int | None, structure_id: int
+) -> None:
+    """The account exists and works for the staff member's structure (a user of another
+    structure is not revealed), and is no one else's."""
+    works_here = conn.execute(
+        "SELECT 1 FROM users u WHERE u.id = ? AND (EXISTS (SELECT 1 FROM user_structures m"
+        " WHERE m.user_id = u.id AND m.structure_id = ?) OR EXISTS (SELECT 1 FROM teams t"
+        " WHERE t.id = u.team_id AND t.structure_id = ?))",
+        (user_id, structure_id, structure_id),
+    ).fetchone()
+    if works_here is None:
         raise NotFoundError(f"user {user_id} does not exist")
     other = conn.execute(
         "SELECT id, name FROM staff WHERE user_id = ? AND id IS NOT ?", (user_id, staff_id)
