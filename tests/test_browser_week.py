@@ -111,6 +111,13 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
         structures=[1], actor="test",
     )  # fmt: skip
     token = store.pair_device(store.create_pairing(marie["team_id"])["code"])["token"]
+    # A palliative team beside the SSIAD, and a coordinator working for both.
+    palliative = store.add_structure(
+        {"name": "Équipe mobile de soins palliatifs", "kind": "palliative_team"}
+    )
+    store.add_user(
+        "coord-deux", role="coordinator", password=PASSWORD, structure_ids=[1, palliative["id"]]
+    )
     server = RealServer(app)
     world = {
         "store": store,
@@ -121,6 +128,7 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
         "claire": claire,
         "jean": jean,
         "token": token,
+        "palliative": palliative,
     }
     yield server, world
     server.stop()
@@ -201,8 +209,10 @@ def watch(page: Any, errors: list[str]) -> None:
     )
 
 
-def open_week(browser: Any, base_url: str, path: str = "/week/", viewport: dict = WIDE) -> Any:
-    """A new context logged in as the coordinator on the week screen."""
+def open_week(
+    browser: Any, base_url: str, path: str = "/week/", viewport: dict = WIDE, user: str = "coord"
+) -> Any:
+    """A new context logged in as a coordinator on the week screen."""
     _, instance = browser
     ctx = instance.new_context(viewport=viewport, locale="fr-FR")
     page = ctx.new_page()
@@ -210,7 +220,7 @@ def open_week(browser: Any, base_url: str, path: str = "/week/", viewport: dict 
     watch(page, errors)
     page.goto(f"{base_url}{path}")
     page.wait_for_selector("#login[open]")
-    page.get_by_label("Identifiant", exact=True).fill("coord")
+    page.get_by_label("Identifiant", exact=True).fill(user)
     page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_selector("body[data-ready='1']", timeout=15000)
@@ -479,6 +489,54 @@ def test_a_staff_member_is_added_with_a_cycle_and_edited(live, browser) -> None:
             "document.getElementById('status').textContent.includes('Marie Lefèvre')"
         )
         assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+
+
+def test_a_coordinator_of_two_structures_chooses_where_a_new_person_works(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """Working for the SSIAD and the palliative team, a coordinator sees whose staff each row
+    is, and chooses the structure of a new member of staff; the other coordinator, of the
+    SSIAD only, does not see her."""
+    server, world = live
+    store, palliative = world["store"], world["palliative"]
+    ctx, page = open_week(browser, server.base_url, user="coord-deux")
+    try:
+        default = store.get_structure(1)["name"]
+        assert default in row(page, world["marie"]).inner_text()
+        page.get_by_role("button", name="Nouveau membre du personnel").click()
+        structure = page.get_by_label("Structure", exact=True)
+        assert structure.is_visible()
+        structure.select_option(str(palliative["id"]))
+        page.get_by_label("Nom", exact=True).fill("Dr Ange Pietri")
+        page.get_by_label("Métier").select_option("doctor")
+        page.get_by_label("Contrat (heures par semaine)").fill("14")
+        page.get_by_label("Jours fixes de la semaine").check()
+        for day in ("lun.", "mar.", "mer.", "jeu.", "ven."):
+            page.locator("#sf-weekdays").get_by_label(day, exact=True).uncheck()
+        page.locator("#sf-weekdays").get_by_label("mar.", exact=True).check()
+        page.locator("#sf-weekdays").get_by_label("jeu.", exact=True).check()
+        check_axe(page)
+        page.get_by_role("button", name="Enregistrer", exact=True).click()
+        page.locator("#staff-dialog").wait_for(state="hidden")
+        [doctor] = store.list_staff(structures=[palliative["id"]])
+        assert doctor["name"] == "Dr Ange Pietri" and doctor["rotas"][0]["weekdays"] == "TU,TH"
+        new_row = row(page, doctor)
+        new_row.wait_for()
+        assert "Équipe mobile de soins palliatifs" in new_row.inner_text()
+        assert default not in new_row.inner_text()
+        assert page.locator("#week-body tr").count() >= 4
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+    ctx, page = open_week(browser, server.base_url)
+    try:
+        assert page.locator(f"#week-body tr[data-staff-id='{doctor['id']}']").count() == 0
+        page.get_by_role("button", name="Nouveau membre du personnel").click()
+        page.locator("#staff-dialog[open]").wait_for()
+        assert page.locator("#sf-name").is_visible() and page.locator("#sf-structure").is_hidden()
+        page.keyboard.press("Escape")
+        page.locator("#staff-dialog").wait_for(state="hidden")
+        assert page.evaluate("document.activeElement.id") == "staff-new"
     finally:
         ctx.close()
 

@@ -571,6 +571,7 @@ function renderWeek() {
     return `<tr data-staff-id="${row.id}">`
       + `<th scope="row" class="who"><span class="name">${escapeHtml(row.name)}</span>`
       + (job ? `<span class="sub">${escapeHtml(t(`job.${job}`))}</span>` : "")
+      + (state.structures.length > 1 ? `<span class="sub">${escapeHtml(structureName(row.structure_id))}</span>` : "")
       + `<span class="row-actions">`
       + `<button type="button" data-act="edit" data-id="${row.id}" aria-label="${escapeHtml(t("week.edit.label", { name: row.name }))}">${escapeHtml(t("week.edit"))}</button>`
       + `<button type="button" data-act="absence" data-id="${row.id}" aria-label="${escapeHtml(t("week.absence.label", { name: row.name }))}">${escapeHtml(t("week.absence"))}</button>`
@@ -602,6 +603,12 @@ function refocus(opener) {
   if (document.contains(opener)) { opener.focus(); return; }
   const { act, id } = opener.dataset || {};
   if (act && id) document.querySelector(`#week-body button[data-act="${act}"][data-id="${id}"]`)?.focus();
+}
+
+/** A structure's name, for a coordinator of several (the rows say whose staff they are). */
+function structureName(id) {
+  const found = state.structures.find((x) => Number(x.id) === Number(id));
+  return found ? found.name : "";
 }
 
 function onTableClick(e) {
