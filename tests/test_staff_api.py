@@ -366,10 +366,10 @@ def test_a_pair_goes_out_together(world: World) -> None:
         "Paul": [pair["team_id"], pair["team_id"], paul["team_id"]],
     }
     assert call(world, "coord_b", "GET", "/api/pairs").get_json()["items"] == []
-    assert call(world, "coord_b", "DELETE", f"/api/pairs/{pair['team_id']}").status_code == 404
+    assert call(world, "coord_b", "DELETE", f"/api/teams/{pair['team_id']}/pair").status_code == 404
     same = call(world, "coordinator", "POST", "/api/pairs", {"staff_ids": [marie["id"], 99]})
     assert same.status_code == 404
-    assert call(world, "coordinator", "DELETE", f"/api/pairs/{pair['team_id']}").status_code == 200
+    assert call(world, "coordinator", "DELETE", f"/api/teams/{pair['team_id']}/pair").status_code == 200
     assert call(world, "coordinator", "GET", "/api/pairs").get_json()["items"] == []
 
 

@@ -390,7 +390,7 @@ OPENAPI_PATHS = {
             "each alone. Two different members of one structure (400 otherwise).",
         ),
     },
-    "/api/pairs/{team_id}": {
+    "/api/teams/{team_id}/pair": {
         "delete": operation(
             "They no longer go out together (the pair's team becomes inactive)",
             roles=MANAGERS,
@@ -617,7 +617,7 @@ def add_pair() -> ResponseReturnValue:
     return ok(201, pair=pair)
 
 
-@bp.delete("/api/pairs/<int:team_id>")
+@bp.delete("/api/teams/<int:team_id>/pair")
 @require(*MANAGERS)
 def remove_pair(team_id: int) -> ResponseReturnValue:
     get_store().remove_pair(team_id, structures=visible_structures())
