@@ -256,3 +256,13 @@ def test_a_team_member_sees_their_coming_days(store: Store, service: dict) -> No
         week.my_days_of(store, team_id=marie["team_id"], from_day=MONDAY, structures=[2])
     none = week.my_days_of(store, team_id=None, from_day=MONDAY, days=2)
     assert none["staff"] is None and [d["visits"] for d in none["days"]] == [[], []]
+
+
+def test_the_examples_in_the_staff_docstrings_hold() -> None:
+    import doctest
+
+    import dispatch.store.staff
+
+    for module in (week, dispatch.store.staff):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
