@@ -228,6 +228,16 @@ def open_week(
     return ctx, page
 
 
+def wait_for_text(page: Any, selector: str, text: str) -> None:
+    """Wait until the element of ``selector`` shows ``text`` (looked up again at each try:
+    the grid is drawn anew when the week reloads)."""
+    page.wait_for_function(
+        "([selector, text]) => { const el = document.querySelector(selector);"
+        " return !!el && el.textContent.includes(text); }",
+        arg=[selector, text],
+    )
+
+
 def row(page: Any, staff: dict[str, Any]) -> Any:
     return page.locator(f"#week-body tr[data-staff-id='{staff['id']}']")
 
@@ -346,10 +356,9 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         )
         assert f"{THURSDAY_VISITS} visites à réaffecter" in page.locator("#af-impact").inner_text()
         # The grid behind shows the absence on her Thursday.
-        cell = page.locator(f"a[href='/map/?day={thursday.isoformat()}&team={marie['team_id']}']")
-        page.wait_for_function(
-            "el => el.textContent.includes('Maladie')", arg=cell.element_handle()
-        )
+        marie_thursday = f"a[href='/map/?day={thursday.isoformat()}&team={marie['team_id']}']"
+        wait_for_text(page, marie_thursday, "Maladie")
+        cell = page.locator(marie_thursday)
         assert f"{THURSDAY_VISITS} visites à réaffecter" in cell.inner_text()
 
         replan.click()
@@ -402,13 +411,9 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         [training] = store.get_staff(claire["id"])["absences"]
         assert (training["kind"], training["part"]) == ("training", "13:00-16:00")
         page.get_by_role("button", name="Fermer").click()
-        claire_cell = page.locator(
-            f"a[href='/map/?day={thursday.isoformat()}&team={claire['team_id']}']"
-        )
-        page.wait_for_function(
-            "el => el.textContent.includes('Formation 13:00–16:00')",
-            arg=claire_cell.element_handle(),
-        )
+        claire_thursday = f"a[href='/map/?day={thursday.isoformat()}&team={claire['team_id']}']"
+        wait_for_text(page, claire_thursday, "Formation 13:00–16:00")
+        claire_cell = page.locator(claire_thursday)
         assert "08:00–13:00" in claire_cell.inner_text()
         assert not page.errors  # type: ignore[attr-defined]
     finally:
