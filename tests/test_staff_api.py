@@ -369,7 +369,10 @@ def test_a_pair_goes_out_together(world: World) -> None:
     assert call(world, "coord_b", "DELETE", f"/api/teams/{pair['team_id']}/pair").status_code == 404
     same = call(world, "coordinator", "POST", "/api/pairs", {"staff_ids": [marie["id"], 99]})
     assert same.status_code == 404
-    assert call(world, "coordinator", "DELETE", f"/api/teams/{pair['team_id']}/pair").status_code == 200
+    assert (
+        call(world, "coordinator", "DELETE", f"/api/teams/{pair['team_id']}/pair").status_code
+        == 200
+    )
     assert call(world, "coordinator", "GET", "/api/pairs").get_json()["items"] == []
 
 
@@ -393,3 +396,18 @@ def test_an_account_of_another_structure_cannot_be_linked(world: World) -> None:
     )
     assert mine.status_code == 200, mine.get_json()
     assert world.store.get_user(world.ids["member_a"])["team_id"] == marie["team_id"]
+
+
+def test_personal_teams_reach_the_live_map(world: World) -> None:
+    from dispatch.web.rest import get_bus
+
+    seen: list[dict[str, Any]] = []
+    get_bus(world.app).subscribe("team", seen.append)
+    marie = add_marie(world)
+    call(world, "coordinator", "PATCH", f"/api/staff/{marie['id']}", {"name": "Marie S"})
+    call(world, "coordinator", "DELETE", f"/api/staff/{marie['id']}")
+    assert [(t["id"], t["name"], t["active"]) for t in seen] == [
+        (marie["team_id"], "Marie", True),
+        (marie["team_id"], "Marie S", True),
+        (marie["team_id"], "Marie S", False),
+    ]

@@ -27,7 +27,17 @@ from dispatch.web.openapi import (
     query_param,
     ws_pattern,
 )
-from dispatch.web.rest import arg_bool, arg_day, arg_int, json_body, ok, page_args, paged
+from dispatch.web.rest import (
+    arg_bool,
+    arg_day,
+    arg_int,
+    json_body,
+    ok,
+    page_args,
+    paged,
+    publish,
+    service_area,
+)
 from dispatch.web.scope import target_structure, visible_structures
 
 bp = Blueprint("api_staff", __name__)
@@ -468,6 +478,20 @@ def _locale() -> str:
     return best or str(current_app.extensions["dispatch.settings"].locale)
 
 
+def _check_base(data: dict[str, Any]) -> None:
+    """A personal team's base given must be inside the served territory (as a team's)."""
+    area = service_area()
+    lon, lat = data.get("base_lon"), data.get("base_lat")
+    if area is not None and isinstance(lon, int | float) and isinstance(lat, int | float):
+        area.check(lon, lat, what="staff: base")
+
+
+def _publish_team(team_id: int | None) -> None:
+    """The live map and the phones learn of a personal or pair team's change."""
+    if team_id is not None:
+        publish("team", get_store().get_team(team_id))
+
+
 def _audit(action: str, target: str, detail: dict[str, Any] | None = None) -> None:
     principal = current_principal()
     get_store().audit(
@@ -493,8 +517,10 @@ def create_staff() -> ResponseReturnValue:
     if "structure_id" in data and data["structure_id"] is None:
         raise ValidationError("structure_id: give one of your structures, or leave it out")
     structure_id = target_structure(data.pop("structure_id", None))
+    _check_base(data)
     staff = get_store().add_staff(data, structure_id=structure_id)
     _audit("staff.create", f"staff:{staff['id']}")
+    _publish_team(staff["team_id"])
     return ok(201, staff=staff)
 
 
@@ -508,16 +534,21 @@ def get_staff(staff_id: int) -> ResponseReturnValue:
 @require(*MANAGERS)
 def update_staff(staff_id: int) -> ResponseReturnValue:
     data = json_body()
+    _check_base(data)
     staff = get_store().update_staff(staff_id, data, structures=visible_structures())
     _audit("staff.update", f"staff:{staff_id}", {"fields": sorted(data)})
+    _publish_team(staff["team_id"])
     return ok(staff=staff)
 
 
 @bp.delete("/api/staff/<int:staff_id>")
 @require(*MANAGERS)
 def deactivate_staff(staff_id: int) -> ResponseReturnValue:
-    staff = get_store().deactivate_staff(staff_id, structures=visible_structures())
+    store = get_store()
+    staff = store.deactivate_staff(staff_id, structures=visible_structures())
     _audit("staff.deactivate", f"staff:{staff_id}")
+    for team_id in store.teams_of_staff([staff_id])[staff_id]:
+        _publish_team(team_id)
     return ok(staff=staff)
 
 
@@ -614,6 +645,7 @@ def add_pair() -> ResponseReturnValue:
         raise ValidationError("pair: staff_ids must be two staff ids, e.g. [3, 8]")
     pair = get_store().add_pair(ids, name=data.get("name"), structures=visible_structures())
     _audit("staff.pair", f"team:{pair['team_id']}", {"staff_ids": pair["staff_ids"]})
+    _publish_team(pair["team_id"])
     return ok(201, pair=pair)
 
 
@@ -622,6 +654,7 @@ def add_pair() -> ResponseReturnValue:
 def remove_pair(team_id: int) -> ResponseReturnValue:
     get_store().remove_pair(team_id, structures=visible_structures())
     _audit("staff.unpair", f"team:{team_id}")
+    _publish_team(team_id)
     return ok()
 
 
