@@ -30,7 +30,8 @@ extend({
     "week.legend": "Chaque case mène à la tournée de ce jour sur la carte. Les heures de la semaine sont comparées au contrat : ▲ au-dessus, ▼ en dessous, ✓ dans le contrat (à une heure près).",
     "week.loading": "Chargement de la semaine…",
     "week.col.staff": "Personnel",
-    "week.col.hours": "Heures de la semaine",
+    "week.col.hours": "Heures prévues / contrat",
+    "week.today": "aujourd'hui",
     "week.unassigned": "Visites sans équipe",
     "week.unassigned.n.one": "{n} sans équipe",
     "week.unassigned.n.other": "{n} sans équipe",
@@ -170,7 +171,8 @@ extend({
     "week.legend": "Each cell opens that day's round on the map. The week's hours are compared with the contract: ▲ above, ▼ below, ✓ within the contract (to an hour).",
     "week.loading": "Loading the week…",
     "week.col.staff": "Staff",
-    "week.col.hours": "Week's hours",
+    "week.col.hours": "Rostered hours / contract",
+    "week.today": "today",
     "week.unassigned": "Visits without a team",
     "week.unassigned.n.one": "{n} without a team",
     "week.unassigned.n.other": "{n} without a team",
@@ -560,7 +562,7 @@ function renderWeek() {
   renderHeading();
   const days = weekDays();
   $("week-head").innerHTML = `<th scope="col" class="who">${escapeHtml(t("week.col.staff"))}</th>`
-    + days.map((day) => `<th scope="col" class="${day === state.today ? "today" : ""}"><span class="wd">${escapeHtml(t(`wds.${weekdayOf(day)}`))}</span> `
+    + days.map((day) => `<th scope="col" class="${day === state.today ? "today" : ""}">${day === state.today ? `<span class="tag">${escapeHtml(t("week.today"))}</span>` : ""}<span class="wd">${escapeHtml(t(`wds.${weekdayOf(day)}`))}</span> `
       + `<span class="dm">${escapeHtml(cached("date", { dm: 1 }, () => new Intl.DateTimeFormat(localeTag(), { timeZone: "UTC", day: "numeric", month: "short" })).format(new Date(`${day}T12:00:00Z`)))}</span></th>`).join("")
     + `<th scope="col" class="total">${escapeHtml(t("week.col.hours"))}</th>`;
   const rows = (state.week && state.week.staff) || [];
