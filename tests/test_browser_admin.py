@@ -821,6 +821,9 @@ def test_admin_creates_and_renames_structures_and_chooses_a_users(live, browser)
         assert choice.is_visible()
         options = choice.locator("option").all_inner_texts()
         assert options == ["HAD Haute-Corse", "SSIAD de Melun"]
+        # With several structures, each team says which one it belongs to.
+        nord = page.locator(f"#team-table tr[data-team-id='{world['team']['id']}']")
+        assert "SSIAD de Melun" in nord.inner_text()
         check_axe(page)
         assert not page.errors  # type: ignore[attr-defined]
     finally:

@@ -794,7 +794,7 @@ function renderTeams() {
       : `<button type="button" data-act="reactivate" aria-label="${escapeHtml(t("reactivate.label", { name: team.name }))}">${escapeHtml(t("reactivate"))}</button>`;
     return `<tr data-team-id="${team.id}" class="${team.active ? "" : "inactive"}">
       <th scope="row"><span class="swatch" data-color="${escapeHtml(team.color || "#777")}" aria-hidden="true"></span><span class="tname">${name}</span>${skills ? `<span class="sub">${escapeHtml(skills)}</span>` : ""}</th>
-      <td>${escapeHtml(t(`kind.${team.kind}`))}</td>
+      <td>${escapeHtml(t(`kind.${team.kind}`))}${state.structures.length > 1 ? `<span class="sub">${escapeHtml(structureName(team.structure_id))}</span>` : ""}</td>
       <td>${escapeHtml(baseLabel(team))}</td>
       <td class="num">${escapeHtml(team.shift_start)}–${escapeHtml(team.shift_end)}</td>
       <td>${escapeHtml(t(`vehicle.${team.vehicle_profile}`))}</td>
