@@ -356,6 +356,11 @@ def test_over_rest_each_coordinator_plans_and_sees_only_their_structure(web: Any
         headers=b_head,
     )
     assert r.status_code == 404, r.json
+    assert client.get(f"/api/dispatch/plans/{plan_id}", headers=b_head).status_code == 404
+    # The proposal read again, as a coordinator reviews a draft made elsewhere.
+    again = client.get(f"/api/dispatch/plans/{plan_id}?locale=en", headers=a_head).json
+    assert (again["plan_id"], again["plan_status"], again["applied"]) == (plan_id, "draft", False)
+    assert again["comparison"]["proposed"]["visits_served"] == 2
     # coord_a applies its own plan; coord_b sees no plan of structure 1 in its list.
     r = client.post(f"/api/dispatch/plans/{plan_id}/apply", json={}, headers=a_head)
     assert r.status_code == 200 and r.json["structure_id"] == 1, r.json
@@ -373,3 +378,26 @@ def test_over_rest_each_coordinator_plans_and_sees_only_their_structure(web: Any
     assert store.published_plan_id(DAY, structure_id=1) == plan_id
     rounds = client.get(f"/api/teams/{teams[b]['id']}/round?day={DAY}", headers=b_head).json
     assert rounds["round"]["plan_id"] == job_b["plan_id"]
+
+
+def test_a_draft_made_elsewhere_is_reviewed_as_an_optimisation(world: World) -> None:
+    """A team's absence replanned as a draft (team_unavailable without apply) is read back
+    with what it changes: the day's published plan is untouched until it is applied."""
+    a1, a2 = world.team("A1"), world.team("A2")
+    for i in range(4):
+        world.visit(f"A{i}", i, ("08:00", "12:00"))
+    published = world.plan(1)
+    draft = world.rounds.team_unavailable(DAY, a1["id"], by="absence", apply=False)
+    assert draft["applied"] is False
+    assert world.store.published_plan_id(DAY, structure_id=1) == published["id"]
+    seen = world.rounds.proposal(draft["plan_id"], locale="en")
+    assert seen["plan_status"] == "draft" and seen["base_plan_id"] == published["id"]
+    routes = {int(r["team_id"]): r for r in seen["plan"]["routes"]}
+    assert not [s for s in routes.get(a1["id"], {"stops": []})["stops"] if s["kind"] == "visit"]
+    with pytest.raises(NotFoundError):
+        world.rounds.proposal(draft["plan_id"], structures=[world.b])
+    world.rounds.apply(
+        draft["plan_id"], by="test", confirm_dropped=[d["visit_id"] for d in seen["dropped"]]
+    )
+    assert world.rounds.proposal(draft["plan_id"])["applied"] is True
+    assert a2["id"] in {r["team_id"] for r in world.store.published_plan(DAY)["routes"]}

@@ -42,7 +42,7 @@ from dispatch.optimise import (
 from dispatch.optimise.insertion import insertions, states_from_plan
 from dispatch.optimise.model import can_serve
 from dispatch.optimise.reasons import explain
-from dispatch.optimise.rows import plan_rows
+from dispatch.optimise.rows import plan_from_stored, plan_rows
 from dispatch.optimise.schedule import time_route
 from dispatch.rounds.day import Day, Fix, MatrixCache, Unroutable, build_day, service_area_of
 from dispatch.rounds.texts import text
@@ -306,6 +306,37 @@ class Rounds:
             self.store.publish_plan(draft["id"], if_current=current_id)
             after = self.store.get_plan(draft["id"])
         return self._announce(day, change, before, after, by=by, dropped=dropped)
+
+    def proposal(
+        self,
+        plan_id: int,
+        *,
+        locale: str | None = None,
+        structures: Collection[int] | None = None,
+    ) -> dict[str, Any]:
+        """A saved plan as :meth:`optimise` answers it, against the day as it stands now: a
+        draft proposal made elsewhere (a staff absence's replanning) reviewed before it is
+        applied. ``applied`` is true once it is no longer a draft (``plan_status``: draft,
+        published or archived)."""
+        locale = locale or self.options.locale
+        saved = self.store.get_plan(plan_id, structures=structures)
+        d = self.day(saved["day"], structure_id=int(saved["structure_id"]))
+        plan = plan_from_stored(d.problem, saved)
+        return {
+            "day": d.day,
+            "structure_id": d.structure_id,
+            "plan_id": int(saved["id"]),
+            "base_plan_id": saved.get("base_plan_id"),
+            "plan_status": saved["status"],
+            "applied": saved["status"] != "draft",
+            "created_by": saved.get("created_by"),
+            "dropped": self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit")),
+            "violations": check_plan(d.problem, plan, locale=locale),
+            "comparison": self._compare(d, plan),
+            "plan": self.plan_payload(d, self.with_geometry(plan, d), locale),
+            "summary": plan.summary(),
+            "unroutable": self.unroutable(d, locale),
+        }
 
     def _merge(
         self, draft: dict[str, Any], current: dict[str, Any] | None, *, locale: str, by: str

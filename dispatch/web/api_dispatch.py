@@ -34,6 +34,7 @@ from dispatch.web.openapi import (
     WINDOWS_SCHEMA,
     operation,
     path_param,
+    query_param,
 )
 from dispatch.web.rest import json_body, ok, service_area, whole_number
 from dispatch.web.scope import target_structure, visible_structures
@@ -224,6 +225,19 @@ def job_status(job_id: str) -> ResponseReturnValue:
             f"optimisation job {job_id} does not exist (finished jobs are kept one hour)"
         )
     return ok(200, **{k: v for k, v in job.items() if k != "by"})
+
+
+@bp.get("/api/dispatch/plans/<int:plan_id>")
+@require(*ROLES, admin=False)
+def proposal(plan_id: int) -> ResponseReturnValue:
+    """A saved plan as an optimisation answers it (comparison, dropped visits, what it breaks,
+    teams left out), against the day as it stands now: a proposal to review, then apply."""
+    found = get_rounds().proposal(
+        plan_id,
+        locale=_locale({"locale": request.args.get("locale") or None}),
+        structures=visible_structures(),
+    )
+    return ok(**found)
 
 
 @bp.post("/api/dispatch/plans/<int:plan_id>/apply")
@@ -554,6 +568,26 @@ OPENAPI_PATHS = {
                 }
             ],
             response={"type": "object"},
+        )
+    },
+    "/api/dispatch/plans/{plan_id}": {
+        "get": operation(
+            "A saved plan as an optimisation answers it, against the day as it stands now "
+            "(a proposal to review before applying it)",
+            roles=ROLES,
+            tags=_TAGS,
+            params=[
+                path_param("plan_id"),
+                query_param("locale", {"enum": ["fr", "en", ""]}, "language of the messages"),
+            ],
+            response={
+                "type": "object",
+                "properties": {
+                    "plan_id": {"type": "integer"},
+                    "plan_status": {"enum": ["draft", "published", "archived"]},
+                    "applied": {"type": "boolean"},
+                },
+            },
         )
     },
     "/api/dispatch/plans/{plan_id}/apply": {
