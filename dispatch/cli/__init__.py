@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "bench": "dispatch.cli.bench:bench",
     "visits": "dispatch.cli.visits:visits",
     "patient": "dispatch.cli.patients:patient",
+    "staff": "dispatch.cli.staff:staff",
 }
 
 
