@@ -218,6 +218,11 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         page.get_by_label("Commune", exact=True).fill("Nullepart-sur-Mer")
         page.get_by_role("button", name="Localiser").click()
         page.wait_for_selector("#pf-precision:has-text('Adresse introuvable')")
+        # Saved as it is, the server refuses it in French and says what to do.
+        page.get_by_role("button", name="Enregistrer", exact=True).click()
+        page.wait_for_selector("#patient-error:has-text('introuvable sur le territoire')")
+        assert "placez" in page.inner_text("#patient-error")
+        assert not store.list_patients(structures=[1], actor="test")
         page.get_by_label("Numéro et rue").fill("2 rue du Château")
         page.get_by_label("Commune", exact=True).fill("Melun")
         page.get_by_role("button", name="Localiser").click()
