@@ -840,10 +840,10 @@ def _memberships(
             f"user {username}: give the structures this user works for (structure_ids);"
             f" known structures: {', '.join(map(str, known))}"
         )
-    wanted = sorted({parse_id(s, what="structure_id") for s in structure_ids})
+    if isinstance(structure_ids, list | tuple) and not structure_ids:
+        raise ValidationError(f"user {username}: give at least one structure")
+    wanted = check_structure_ids(structure_ids)
     missing = [s for s in wanted if s not in known]
     if missing:
         raise NotFoundError(f"structure {missing[0]} does not exist")
-    if not wanted:
-        raise ValidationError(f"user {username}: give at least one structure")
     return wanted
