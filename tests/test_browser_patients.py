@@ -336,6 +336,9 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         for i in range(others.count()):
             day = others.nth(i).get_attribute("data-day")
             assert not wednesday.isoformat() <= day <= friday.isoformat()
+        # Each day links to that day's rounds on the map.
+        link = page.locator(f"#visit-table tr[data-day='{wednesday.isoformat()}'] a").first
+        assert link.get_attribute("href") == f"/map/?day={wednesday.isoformat()}"
         page.locator("#visits").scroll_into_view_if_needed()
         axe_both_locales(page, "hospitalisation", sizes=(WIDE, NARROW, PHONE))
         check_language(page, "fr")

@@ -290,6 +290,7 @@ extend({
     "pt.visit.cancelled.discharge": "annulée — sortie du patient",
     "pt.visit.cancelled": "annulée",
     "pt.visit.two": "à deux",
+    "pt.visit.round": "Tournée du {day} sur la carte",
     "pt.visit.edited": "modifiée à la main",
     "pt.vstatus.planned": "prévue",
     "pt.vstatus.assigned": "planifiée",
@@ -582,6 +583,7 @@ extend({
     "pt.visit.cancelled.discharge": "cancelled — patient discharged",
     "pt.visit.cancelled": "cancelled",
     "pt.visit.two": "two-person",
+    "pt.visit.round": "Round of {day} on the map",
     "pt.visit.edited": "edited by hand",
     "pt.vstatus.planned": "planned",
     "pt.vstatus.assigned": "scheduled",
@@ -2221,7 +2223,7 @@ function renderVisits() {
     if (v.staff_count === 2) notes.push(t("pt.visit.two"));
     if (v.hand_edited) notes.push(t("pt.visit.edited"));
     return `<tr data-visit-id="${v.id}" data-day="${v.day}" data-status="${escapeHtml(v.status)}" class="${v.status === "cancelled" ? "cancelled" : ""}">
-      <td class="num"><span class="when">${escapeHtml(dayText(v.day))}</span></td>
+      <td class="num"><a class="when" href="/map/?day=${encodeURIComponent(v.day)}${v.team_id ? `&amp;team=${encodeURIComponent(v.team_id)}` : ""}" aria-label="${escapeHtml(t("pt.visit.round", { day: dayText(v.day) }))}">${escapeHtml(dayText(v.day))}</a></td>
       <td class="num"><span class="when">${escapeHtml(windowOf(v))}</span><span class="sub phone-only">${escapeHtml([care, ...notes].join(" · "))}</span></td>
       <td class="care">${escapeHtml(care)}${notes.length ? `<span class="sub">${escapeHtml(notes.join(" · "))}</span>` : ""}</td>
       <td><span class="pill ${escapeHtml(v.status)}">${escapeHtml(visitStatus(v))}</span></td>
