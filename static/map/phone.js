@@ -186,6 +186,7 @@ extend({
 });
 const MINE_DAYS = 7;
 const MINE_REFRESH_MS = 10 * 60 * 1000;
+const MINE_AFTER_CHANGE_MS = 3000;
 
 const NEAR_M = 50;
 const BATCH_MAX = 100;
@@ -721,7 +722,7 @@ async function loadMine() {
     // A team with no member of staff behind it has no rota: no "day off" is shown then.
     state.mineRota = !!(reply && reply.staff);
   } catch (err) {
-    if (err instanceof ApiError && [403, 404].includes(err.status)) state.mine = null;
+    if (err instanceof ApiError && [401, 403, 404].includes(err.status)) state.mine = null;
     else if (state.mine === null || state.mine === "failed") state.mine = "failed";
   }
   renderMine();
@@ -1085,6 +1086,7 @@ async function wipe() {
   state.visits = [];
   state.recorded.clear();
   state.mine = null;
+  clearTimeout(state.mineTimer);
   renderMine();
   if (socket) socket.disconnect();
   if (isSessionUser()) {
@@ -1185,6 +1187,11 @@ async function start() {
   socket.on("live", (batch) => {
     syncClock(batch.server_time);
     applyLive(batch, principal.team_id);
+    // A visit or plan of the team changed: the coming days are read again a moment later.
+    if ((batch.visits || []).some((v) => v.team_id === principal.team_id) || (batch.plans || []).length || (batch.changes || []).length) {
+      clearTimeout(state.mineTimer);
+      state.mineTimer = setTimeout(loadMine, MINE_AFTER_CHANGE_MS);
+    }
   });
   window.addEventListener("online", () => { state.online = true; if (!socket.connected) socket.connect(); setConn(socket.connected ? "online" : "reconnecting"); flush(); });
   window.addEventListener("offline", () => { state.online = false; socket.disconnect(); setConn("offline"); });
