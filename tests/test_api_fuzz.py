@@ -134,6 +134,15 @@ CONTRACT_MAX_TIME_S = 100
 #: 400 answers to requests the document calls valid, for rules between fields or about the
 #: content of a file that JSON Schema cannot state. Each is written in the operation's
 #: description or in the message itself; anything else refused is a mismatch.
+_STAFF_RULES = (
+    r"ends before it starts",
+    r"never works",
+    r"a rota cycle lasts",
+    r"rotas start on",
+    r"is outside the shift",
+    r"overlap",
+    r"give base_lon and base_lat together",
+)
 CROSS_FIELD_RULES: dict[str, tuple[str, ...]] = {
     "POST /api/teams": (r"shift \S+-\S+ ends before it starts",),
     "PATCH /api/teams/{team_id}": (
@@ -182,6 +191,15 @@ CROSS_FIELD_RULES: dict[str, tuple[str, ...]] = {
     "POST /api/patients/{patient_id}/sharings": (r"is in the future",),
     "POST /api/patients/import/preview": (r"CSV", r"no patient rows", r"family_name column"),
     "POST /api/patients/import/confirm": (r"row\(s\) cannot be imported",),
+    # Staff (issue 22): shifts, rota cycles and absences checked between fields.
+    "POST /api/staff": _STAFF_RULES,
+    "PATCH /api/staff/{staff_id}": _STAFF_RULES,
+    "POST /api/staff/{staff_id}/absences": (r"is before from_day", r"ends before it starts"),
+    "POST /api/staff/{staff_id}/absences/impact": (
+        r"is before from_day",
+        r"ends before it starts",
+    ),
+    "POST /api/pairs": (r"a pair is two members of staff of one structure",),
     # A phone's team comes from its token; a coordinator must name the team.
     "POST /api/positions": (r"team_id is required",),
 }
