@@ -57,6 +57,8 @@ NOT_STRUCTURE_DATA: dict[tuple[str, str], str] = {
     ("scenarios", "slug"): "planning scenarios study the territory for the whole deployment",
     ("simulations", "job_id"): "planning simulations study the territory, no patient data",
 }
+#: Lists that name other structures on purpose: path -> the only keys their items may have.
+DIRECTORIES = {"/api/structures/directory": {"id", "name", "kind"}}
 #: Query and body fields naming a record -> its kind (plural names take a list).
 FIELD_IDS = {
     "visit_id": "visit",
@@ -497,6 +499,11 @@ def test_lists_show_nothing_of_another_structure(iso):
     checked = 0
     for path, method, op in _operations(iso.doc):
         if method != "get" or _path_names(op):
+            continue
+        if path in DIRECTORIES:
+            for caller in CALLERS:
+                items = client.get(path, headers=iso.world.headers(caller)).get_json()["items"]
+                assert all(set(x) <= DIRECTORIES[path] for x in items), path
             continue
         query = {"day": DAY} if any(p["name"] == "day" for p in op.get("parameters", [])) else {}
         asked = dict(query)

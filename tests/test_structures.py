@@ -163,6 +163,10 @@ def test_structures_over_http(world):
     assert [s["id"] for s in theirs] == [1]
     assert client.get(f"/api/structures/{sid}", headers=coord).status_code == 404
     assert client.get(f"/api/structures/{sid}", headers=admin).status_code == 200
+    # The directory: every structure's name and kind, nothing more (to share a record with).
+    directory = client.get("/api/structures/directory", headers=coord).get_json()["items"]
+    assert {s["name"] for s in directory} >= {"EMSP Haute-Corse"}
+    assert all(set(s) == {"id", "name", "kind"} for s in directory)
     audit = world.store.list_audit(target=f"structure:{sid}")
     assert [a["action"] for a in audit] == ["structure.update", "structure.create"]
 

@@ -131,6 +131,35 @@ OPENAPI_PATHS = {
             response=STRUCTURE_OUTPUT,
         ),
     },
+    "/api/structures/directory": {
+        "get": operation(
+            "Every structure of the deployment by name and kind (to share a record with one)",
+            tags=["structures"],
+            response={
+                "type": "object",
+                "required": ["ok", "items"],
+                "properties": {
+                    "ok": {"const": True},
+                    "items": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "name", "kind"],
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "name": {"type": "string"},
+                                "kind": {"enum": list(STRUCTURE_KINDS)},
+                            },
+                            "additionalProperties": False,
+                        },
+                    },
+                },
+            },
+            description="Names and kinds only, as in the public FINESS directory: a coordinator "
+            "chooses the structure (a DAC...) a patient consented to share their record with. "
+            "Nothing of a structure's records or users.",
+        )
+    },
     "/api/structures/{structure_id}": {
         "get": operation(
             "One structure (one of yours; an administrator: any)",
@@ -380,6 +409,13 @@ def _audit(action: str, target: str, detail: dict[str, Any] | None = None) -> No
 def list_structures() -> ResponseReturnValue:
     """An administrator manages every structure; others see the ones they work for."""
     return ok(items=get_store().list_structures(structures=_visible()))
+
+
+@bp.get("/api/structures/directory")
+@require()
+def structure_directory() -> ResponseReturnValue:
+    items = get_store().list_structures()
+    return ok(items=[{k: x[k] for k in ("id", "name", "kind")} for x in items])
 
 
 @bp.post("/api/structures")
