@@ -25,6 +25,11 @@ extend({
     "pt.list.count": "{shown} patient(s) affiché(s) sur {total}.",
     "pt.list.none": "Aucun patient ne correspond.",
     "pt.list.empty": "Aucun patient pour l'instant : créez le premier.",
+    "pt.import.place": "Placer",
+    "pt.import.place.label": "Placer la ligne {line} ({name}) sur la carte",
+    "pt.import.pin.help": "Ligne {line}, {name} : déplacez l'épingle jusqu'au domicile (souris ou flèches du clavier), ou cliquez sur la carte.",
+    "pt.import.placed": "Épingle placée à la main.",
+    "pt.import.map": "Carte de l'import",
     "pt.import.open": "Importer un fichier CSV",
     "pt.import.title": "Importer des patients (CSV)",
     "pt.import.hint": "Une ligne par patient ; la première ligne nomme les colonnes : family_name (obligatoire), given_name, birth_date, sex, phone, address, commune, access_notes, referring_doctor, contact_name, contact_relation, contact_phone, id_INS… Séparateur virgule ou point-virgule. Rien n'est enregistré avant votre vérification.",
@@ -318,6 +323,11 @@ extend({
     "pt.list.count": "{shown} patient(s) shown out of {total}.",
     "pt.list.none": "No patient matches.",
     "pt.list.empty": "No patient yet: create the first one.",
+    "pt.import.place": "Place",
+    "pt.import.place.label": "Place line {line} ({name}) on the map",
+    "pt.import.pin.help": "Line {line}, {name}: drag the pin to the home (mouse or arrow keys), or click on the map.",
+    "pt.import.placed": "Pin placed by hand.",
+    "pt.import.map": "Map of the import",
     "pt.import.open": "Import a CSV file",
     "pt.import.title": "Import patients (CSV)",
     "pt.import.hint": "One line per patient; the first line names the columns: family_name (required), given_name, birth_date, sex, phone, address, commune, access_notes, referring_doctor, contact_name, contact_relation, contact_phone, id_INS… Comma or semicolon separated. Nothing is stored before you have checked it.",
@@ -858,17 +868,60 @@ async function generate() {
 }
 
 // ------------------------------------------------------------------ CSV import
-const importState = { rows: [], ticked: new Set() };
+const importState = { rows: [], ticked: new Set(), current: null, map: null, pin: null };
 
 function rowReady(r) {
-  return r.importable && !r.warning;
+  return !!r.corrected || (r.importable && !r.warning);
+}
+
+/** A line the coordinator can place by hand: its address not found, or found at the town only. */
+function placeable(r) {
+  return !r.corrected && !!r.patient && !!r.patient.family_name && (!!r.warning || (!!r.error && /not found/.test(r.error)));
+}
+
+function importName(r) {
+  const p = r.patient || {};
+  return [p.family_name ? String(p.family_name).toUpperCase() : "", p.given_name || ""].filter(Boolean).join(" ");
+}
+
+function placeRow(line) {
+  const r = importState.rows.find((x) => x.line === line);
+  if (!r) return;
+  importState.current = line;
+  $("import-pin").hidden = false;
+  show($("import-pin-help"), () => t("pt.import.pin.help", { line, name: importName(r) }));
+  if (!importState.map) {
+    importState.map = newMap("import-map");
+    importState.map.on("click", (e) => moveImportPin([e.lngLat.lng, e.lngLat.lat]));
+    importState.map.on("load", () => { importState.map.getCanvas().setAttribute("aria-label", t("pt.import.map")); });
+    window.patientsImportMap = importState.map;
+  }
+  importState.map.resize();
+  const p = r.patient;
+  const at = p.lon != null && p.lat != null ? [p.lon, p.lat] : r.match && r.match.lon != null ? [r.match.lon, r.match.lat] : importState.map.getCenter().toArray();
+  if (!importState.pin) importState.pin = newPin(moveImportPin, () => importState.map);
+  importState.pin.setLngLat(at).addTo(importState.map);
+  importState.map.jumpTo({ center: at, zoom: Math.max(importState.map.getZoom(), 14) });
+  importState.pin.getElement().focus();
+}
+
+function moveImportPin(lonlat) {
+  const r = importState.rows.find((x) => x.line === importState.current);
+  if (!r) return;
+  importState.pin.setLngLat(lonlat);
+  // The coordinator's pin: the server keeps it as placed by hand.
+  r.patient = { ...r.patient, lon: Number(lonlat[0].toFixed(6)), lat: Number(lonlat[1].toFixed(6)), geocode_precision: "manual", pin_corrected: true };
+  if (!r.corrected) importState.ticked.add(r.line);
+  r.corrected = true;
+  renderImport();
 }
 
 function rowNote(r) {
   const notes = [];
   const d = r.duplicate_of;
   if (d) notes.push(d.patient_id != null ? t("pt.import.dup.stored", { name: d.pseudonym || `#${d.patient_id}` }) : t("pt.import.dup.line", { line: d.line }));
-  if (r.error) notes.push(/not found/.test(r.error) ? t("pt.import.notfound") : r.error);
+  if (r.corrected) notes.push(t("pt.import.placed"));
+  else if (r.error) notes.push(/not found/.test(r.error) ? t("pt.import.notfound") : r.error);
   else if (r.warning) notes.push(t("pt.import.approx"));
   return notes.join(" ; ");
 }
@@ -884,16 +937,16 @@ function renderImport() {
   show($("import-summary"), () => t("pt.import.summary", { rows: rows.length, ready, dupes, bad }));
   document.querySelector("#import-table tbody").innerHTML = rows.map((r) => {
     const p = r.patient || {};
-    const name = [p.family_name ? String(p.family_name).toUpperCase() : "", p.given_name || ""].filter(Boolean).join(" ");
+    const name = importName(r);
     const ok = rowReady(r);
-    const precision = r.match && r.match.precision ? t(`pt.precision.${r.match.precision}`) : "";
+    const precision = r.corrected ? t("pt.precision.manual") : r.match && r.match.precision ? t(`pt.precision.${r.match.precision}`) : "";
     return `<tr data-line="${r.line}" class="${ok ? "" : "bad"}${r.duplicate_of ? " dup" : ""}">
       <td><input type="checkbox" data-line="${r.line}" aria-label="${escapeHtml(t("pt.import.tick", { line: r.line, name }))}"${importState.ticked.has(r.line) ? " checked" : ""}${ok ? "" : " disabled"}></td>
       <td class="num">${r.line}</td>
       <th scope="row">${escapeHtml(name)}${p.birth_date ? `<span class="sub">${escapeHtml(longDay(p.birth_date))}</span>` : ""}</th>
       <td>${escapeHtml([p.address, p.commune].filter(Boolean).join(", "))}</td>
       <td>${escapeHtml(r.match && r.match.label ? r.match.label : "–")}${precision ? `<span class="sub">${escapeHtml(precision)}</span>` : ""}</td>
-      <td>${escapeHtml(rowNote(r))}</td>
+      <td>${escapeHtml(rowNote(r))}${placeable(r) || r.corrected ? ` <button type="button" class="small" data-place="${r.line}" aria-label="${escapeHtml(t("pt.import.place.label", { line: r.line, name }))}">${escapeHtml(t("pt.import.place"))}</button>` : ""}</td>
     </tr>`;
   }).join("");
   const n = importState.ticked.size;
@@ -933,6 +986,8 @@ async function checkImport() {
     const structure = importStructure();
     const reply = await postCsv(`/api/patients/import/preview${structure ? `?structure_id=${structure}` : ""}`, await file.arrayBuffer());
     importState.rows = reply.rows || [];
+    importState.current = null;
+    $("import-pin").hidden = true;
     // A line repeating a stored patient starts unticked (the file was probably imported already).
     importState.ticked = new Set(importState.rows.filter((r) => rowReady(r) && !(r.duplicate_of && r.duplicate_of.patient_id != null)).map((r) => r.line));
     say("import-status", null);
@@ -962,6 +1017,8 @@ async function confirmImport() {
     const reply = await call("/api/patients/import/confirm", { method: "POST", body, timeoutMs: 120000 });
     importState.rows = [];
     importState.ticked.clear();
+    importState.current = null;
+    $("import-pin").hidden = true;
     $("import-file").value = "";
     renderImport();
     const n = reply.imported;
@@ -993,6 +1050,10 @@ function setupImport() {
   $("import-close").addEventListener("click", () => toggleImport(false));
   $("import-check").addEventListener("click", checkImport);
   $("import-confirm").addEventListener("click", confirmImport);
+  document.querySelector("#import-table tbody").addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-place]");
+    if (button) placeRow(Number(button.dataset.place));
+  });
   document.querySelector("#import-table tbody").addEventListener("change", (e) => {
     const box = e.target.closest("input[data-line]");
     if (!box) return;
@@ -1441,23 +1502,60 @@ function localiseMap() {
   if (marker) marker.getElement().setAttribute("aria-label", t("pt.pin.label"));
 }
 
-function ensureMap() {
-  if (map || typeof maplibregl === "undefined") return;
-  if (typeof pmtiles !== "undefined" && !ensureMap.protocol) {
-    ensureMap.protocol = new pmtiles.Protocol();
-    maplibregl.addProtocol("pmtiles", ensureMap.protocol.tile);
+/** A map of the territory on the local base map in ``container`` (no third-party tiles). */
+function newMap(container) {
+  if (typeof pmtiles !== "undefined" && !newMap.protocol) {
+    newMap.protocol = new pmtiles.Protocol();
+    maplibregl.addProtocol("pmtiles", newMap.protocol.tile);
   }
   const bbox = state.config && state.config.territory && state.config.territory.bbox;
-  map = new maplibregl.Map({
-    container: "pf-map",
+  const m = new maplibregl.Map({
+    container,
     style: baseStyle(),
     ...(bbox ? { bounds: [[bbox[0], bbox[1]], [bbox[2], bbox[3]]], fitBoundsOptions: { padding: 10 } } : { center: [2.35, 46.6], zoom: 4 }),
     attributionControl: { compact: true },
     canvasContextAttributes: { preserveDrawingBuffer: true },
   });
-  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+  m.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-left");
+  return m;
+}
+
+/** A draggable pin on ``getMap()`` that the arrow keys move too (a few metres; Shift: more). */
+function newPin(onMove, getMap) {
+  const el = document.createElement("div");
+  el.className = "home-marker";
+  el.tabIndex = 0;
+  el.setAttribute("role", "button");
+  el.setAttribute("aria-label", t("pt.pin.label"));
+  const pin = new maplibregl.Marker({ element: el, anchor: "bottom", draggable: true });
+  el.addEventListener("keydown", (e) => {
+    const steps = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    const step = steps[e.key];
+    const m = getMap();
+    if (!step || !m || !pin.isDraggable()) return;
+    e.preventDefault();
+    e.stopPropagation();
+    const px = m.project(pin.getLngLat());
+    const size = e.shiftKey ? 20 : 5;
+    const to = m.unproject([px.x + step[0] * size, px.y + step[1] * size]);
+    onMove([to.lng, to.lat]);
+  });
+  pin.on("dragend", () => {
+    const at = pin.getLngLat();
+    onMove([at.lng, at.lat]);
+  });
+  return pin;
+}
+
+function readOnly() {
+  return !!state.patient && (state.patient.status === "discharged" || !!state.patient.shared);
+}
+
+function ensureMap() {
+  if (map || typeof maplibregl === "undefined") return;
+  map = newMap("pf-map");
   map.on("click", (e) => {
-    if (state.patient && state.patient.status === "discharged") return;
+    if (readOnly()) return;
     movePin([e.lngLat.lng, e.lngLat.lat]);
   });
   window.patientsMap = map;
@@ -1482,31 +1580,8 @@ function placePin({ fly = false } = {}) {
     marker = null;
     return;
   }
-  if (!marker) {
-    const el = document.createElement("div");
-    el.className = "home-marker";
-    el.tabIndex = 0;
-    el.setAttribute("role", "button");
-    el.setAttribute("aria-label", t("pt.pin.label"));
-    // Arrow keys move the pin by a few metres (the map's own keys pan the map).
-    el.addEventListener("keydown", (e) => {
-      const steps = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-      const step = steps[e.key];
-      if (!step || !marker || !marker.isDraggable()) return;
-      e.preventDefault();
-      e.stopPropagation();
-      const px = map.project(marker.getLngLat());
-      const size = e.shiftKey ? 20 : 5;
-      const to = map.unproject([px.x + step[0] * size, px.y + step[1] * size]);
-      movePin([to.lng, to.lat]);
-    });
-    marker = new maplibregl.Marker({ element: el, anchor: "bottom", draggable: true });
-    marker.on("dragend", () => {
-      const at = marker.getLngLat();
-      movePin([at.lng, at.lat]);
-    });
-  }
-  marker.setDraggable(!(state.patient && state.patient.status === "discharged"));
+  if (!marker) marker = newPin(movePin, () => map);
+  marker.setDraggable(!readOnly());
   marker.setLngLat(state.point).addTo(map);
   if (fly) map.jumpTo({ center: state.point, zoom: Math.max(map.getZoom(), 15) });
 }
