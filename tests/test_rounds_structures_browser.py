@@ -222,3 +222,38 @@ def test_the_week_cell_opens_the_teams_round_of_that_day(live, browser) -> None:
         assert not errors, errors
     finally:
         ctx.close()
+
+
+def test_a_replanning_proposal_opens_from_its_link_and_is_applied(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """The week screen's replanning of Marie's absence tomorrow is a draft; its link
+    /map/?day=TOMORROW&plan=ID shows it in the optimisation tool (what it changes, « à
+    examiner ») and « Appliquer » publishes it: Paul takes Marie's three visits."""
+    server, world = live
+    rounds = server.app.extensions["dispatch.rounds"]
+    draft = rounds.team_unavailable(
+        world["tomorrow"], world["marie"]["team_id"], by="absence", apply=False, structure_id=1
+    )
+    path = f"/map/?day={world['tomorrow']}&plan={draft['plan_id']}"
+    ctx, page, errors = _open(browser, server.base_url, "coord-un", path)
+    try:
+        page.wait_for_selector("#dp-result table", timeout=15000)
+        assert page.input_value("#dp-day") == world["tomorrow"]
+        assert f"Proposition n° {draft['plan_id']} (par absence) à examiner" in page.inner_text(
+            "#dp-status"
+        )
+        assert "Aucune visite planifiée ne serait retirée" in page.inner_text("#dp-result")
+        page.locator("#dp-optimise").scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "rounds-structures-replan-draft.png"))
+        check_axe(page, context=".dispatch-panel")
+        page.click("#dp-apply")
+        page.wait_for_function(
+            "() => document.querySelector('#dp-apply-status').textContent.startsWith('Plan appliqué')"
+        )
+        store = server.app.extensions["dispatch.store"]
+        plan = store.published_plan(world["tomorrow"], structure_id=1)
+        assert plan["id"] == draft["plan_id"]
+        assert [r["team_id"] for r in plan["routes"]] == [world["paul"]["team_id"]]
+        assert len(plan["routes"][0]["stops"]) == 3
+        assert not errors, errors
+    finally:
+        ctx.close()

@@ -148,6 +148,10 @@ const TEXT = {
     roundStop: "{time} · {name}",
     roundOptimise: "Optimiser ce jour",
     roundClose: "Fermer la tournée",
+    // a proposal made elsewhere (/map/?day=…&plan=…: a staff absence's replanning)
+    draftLoaded: "Proposition n° {id} (par {by}) à examiner : appliquez-la ou écartez-la.",
+    draftGone: "Le plan n° {id} n'est plus une proposition : la journée a été planifiée à nouveau depuis.",
+    draftFailed: "Proposition introuvable : {error}",
   },
   en: {
     title: "Day optimisation",
@@ -270,6 +274,9 @@ const TEXT = {
     roundStop: "{time} · {name}",
     roundOptimise: "Optimise this day",
     roundClose: "Close the round",
+    draftLoaded: "Proposal no. {id} (by {by}) to review: apply or discard it.",
+    draftGone: "Plan {id} is no longer a proposal: the day was planned again since.",
+    draftFailed: "Proposal not found: {error}",
   },
 };
 
@@ -352,6 +359,7 @@ export async function init(ctx) {
     error: null,
   };
   if (roundView.day) { day = roundView.day; dayTouched = true; }
+  const draftId = /^[1-9]\d{0,15}$/.test(asked.get("plan") || "") ? Number(asked.get("plan")) : null;
   let proposal = null; // the optimisation job shown
   const moveSel = { visitId: null, teamId: null, position: "", checked: null };
   const urgent = { place: null, marker: null, picking: false, visitId: null, name: null, isNew: true, options: [], unroutable: [], windowTouched: false };
@@ -1246,6 +1254,36 @@ export async function init(ctx) {
     else map.once("load", draw);
   }
 
+  /** A proposal saved elsewhere (the week screen's replanning of an absence), shown in the
+   * optimisation tool as if just computed: what it changes, then Apply or Discard. */
+  async function loadDraft() {
+    if (draftId == null) return;
+    open.optimise = true;
+    const tool = root.querySelector("#dp-optimise");
+    tool.open = true;
+    try {
+      const found = await api(`/api/dispatch/plans/${draftId}?${new URLSearchParams({ locale: getLocale() })}`);
+      day = found.day;
+      dayTouched = true;
+      root.querySelector("#dp-day").value = day;
+      if (structures.length > 1 && found.structure_id != null) {
+        structureId = Number(found.structure_id);
+        const select = root.querySelector("#dp-structure");
+        if (select) select.value = String(structureId);
+      }
+      proposal = found;
+      showResult(found);
+      if (found.plan_status === "draft") status(tr("draftLoaded", { id: found.plan_id, by: found.created_by || "?" }), "warn");
+      else if (found.plan_status === "archived") {
+        status(tr("draftGone", { id: found.plan_id }), "warn");
+        root.querySelector("#dp-apply-status").textContent = "";
+      }
+    } catch (err) {
+      status(tr("draftFailed", { error: errorText(err) }), "error");
+    }
+    tool.scrollIntoView({ block: "nearest" });
+  }
+
   // ------------------------------------------------------------------------------ proposal layer
   function drawProposal(plan) {
     if (!map) return;
@@ -1272,4 +1310,5 @@ export async function init(ctx) {
   });
   render();
   loadRound();
+  loadDraft();
 }
