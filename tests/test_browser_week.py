@@ -493,6 +493,26 @@ def test_a_staff_member_is_added_with_a_cycle_and_edited(live, browser) -> None:
         page.wait_for_function(
             "document.getElementById('status').textContent.includes('Marie Lefèvre')"
         )
+
+        # Jean leaves his 7 on / 7 off cycle for Monday to Wednesday from next Monday: the
+        # cycle stays for the days before.
+        jean = world["jean"]
+        next_monday = (_monday(today) + dt.timedelta(days=7)).isoformat()
+        page.get_by_role("button", name="Modifier Jean Casanova").click()
+        page.locator("#staff-dialog[open]").wait_for()
+        assert page.get_by_label("Cycle : jours travaillés puis jours de repos").is_checked()
+        assert page.locator("#sf-on").input_value() == "7"
+        page.get_by_label("Jours fixes de la semaine").check()
+        weekdays = page.locator("#sf-weekdays")
+        for day in ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."):
+            weekdays.get_by_label(day, exact=True).set_checked(day in ("lun.", "mar.", "mer."))
+        page.get_by_label("À partir du").fill(next_monday)
+        assert page.locator("#sf-rota-note").inner_text() == ""
+        page.get_by_role("button", name="Enregistrer", exact=True).click()
+        page.locator("#staff-dialog").wait_for(state="hidden")
+        rotas = store.get_staff(jean["id"])["rotas"]
+        assert [r["start_day"] for r in rotas] == [jean["rotas"][0]["start_day"], next_monday]
+        assert rotas[0] == jean["rotas"][0] and rotas[1]["weekdays"] == "MO,TU,WE"
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()
