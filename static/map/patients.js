@@ -893,7 +893,7 @@ function placeRow(line) {
   if (!importState.map) {
     importState.map = newMap("import-map");
     importState.map.on("click", (e) => moveImportPin([e.lngLat.lng, e.lngLat.lat]));
-    importState.map.on("load", () => { importState.map.getCanvas().setAttribute("aria-label", t("pt.import.map")); });
+    importState.map.on("load", localiseMap);
     window.patientsImportMap = importState.map;
   }
   importState.map.resize();
@@ -1493,13 +1493,15 @@ const CONTROL_TEXTS = [
 
 /** MapLibre's own buttons are named in English: they get the page's language. */
 function localiseMap() {
-  if (!map) return;
-  const root = map.getContainer();
-  for (const [selector, key] of CONTROL_TEXTS) {
-    for (const el of root.querySelectorAll(selector)) { el.title = t(key); el.setAttribute("aria-label", t(key)); }
+  for (const [m, label, pin] of [[map, "pt.map.label", marker], [importState.map, "pt.import.map", importState.pin]]) {
+    if (!m) continue;
+    const root = m.getContainer();
+    for (const [selector, key] of CONTROL_TEXTS) {
+      for (const el of root.querySelectorAll(selector)) { el.title = t(key); el.setAttribute("aria-label", t(key)); }
+    }
+    m.getCanvas().setAttribute("aria-label", t(label));
+    if (pin) pin.getElement().setAttribute("aria-label", t("pt.pin.label"));
   }
-  map.getCanvas().setAttribute("aria-label", t("pt.map.label"));
-  if (marker) marker.getElement().setAttribute("aria-label", t("pt.pin.label"));
 }
 
 /** A map of the territory on the local base map in ``container`` (no third-party tiles). */
