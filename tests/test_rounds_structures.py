@@ -334,7 +334,20 @@ def test_over_rest_each_coordinator_plans_and_sees_only_their_structure(web: Any
     its team or its visits (404), and plans its own; coord_ab must name the structure."""
     client, store, headers, b, teams, visits = web
     a_head, b_head, ab_head = headers["coord_a"], headers["coord_b"], headers["coord_ab"]
+    from dispatch.live.hub import coordinator_room
+    from dispatch.web.api_dispatch import SOCKET_KEY
+
+    pushed: list[tuple[str, str]] = []
+
+    class Sockets:
+        def emit(self, event: str, payload: Any, to: str) -> None:
+            pushed.append((event, to))
+
+    client.application.extensions[SOCKET_KEY] = Sockets()
     job = _plan_over_rest(client, a_head)
+    # The job's progress and end reach structure 1's coordinators only.
+    assert ("dispatch:job", coordinator_room(1)) in pushed
+    assert {room for _, room in pushed} == {coordinator_room(1)}
     assert job["structure_id"] == 1
     assert {int(r["team_id"]) for r in job["plan"]["routes"]} == {teams[1]["id"]}
     plan_id = job["plan_id"]

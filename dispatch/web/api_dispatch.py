@@ -114,14 +114,16 @@ def _jobs(app: Flask) -> dict[str, dict[str, Any]]:
 
 
 def _run_job(app: Flask, job: dict[str, Any], time_limit_s: float, locale: str) -> None:
-    from dispatch.live.hub import ROOM_COORDINATORS
+    from dispatch.live.hub import coordinator_room
 
     socketio = app.extensions.get(SOCKET_KEY)
 
     def push(event: str, payload: dict[str, Any]) -> None:
         if socketio is not None:
             try:
-                socketio.emit(event, payload, to=ROOM_COORDINATORS)
+                # The job's structure's coordinators only: another structure's activity is
+                # none of theirs.
+                socketio.emit(event, payload, to=coordinator_room(job["structure_id"]))
             except Exception:
                 log.exception("could not push %s", event)
 
