@@ -414,3 +414,26 @@ def test_a_draft_made_elsewhere_is_reviewed_as_an_optimisation(world: World) -> 
     )
     assert world.rounds.proposal(draft["plan_id"])["applied"] is True
     assert a2["id"] in {r["team_id"] for r in world.store.published_plan(DAY)["routes"]}
+
+
+def test_a_part_day_absence_is_a_break_in_the_days_shift(world: World) -> None:
+    """Marie trains from 10:00 to 12:00 on Monday: her team works 08:00-16:00 with that time
+    kept free (a break of the whole gap), and no visit is planned inside it."""
+    marie = _staff(world, "Marie", _weekly("MO", "08:00-16:00"))
+    world.store.add_absence(
+        marie["id"],
+        {"kind": "training", "from_day": DAY, "to_day": DAY, "part": "10:00-12:00"},
+    )
+    for i in range(3):
+        world.visit(f"V{i}", i, ("08:00", "16:00"))
+    d = world.rounds.day(DAY, structure_id=1)
+    [team] = d.problem.teams
+    assert (team.shift_start_s, team.shift_end_s) == (8 * 3600, 16 * 3600)
+    assert [(b.earliest_start_s, b.latest_end_s, b.duration_s) for b in team.breaks] == [
+        (10 * 3600, 12 * 3600, 2 * 3600)
+    ]
+    proposal = world.rounds.optimise(DAY, by="test", time_limit_s=1, structure_id=1)
+    for route in proposal["plan"]["routes"]:
+        for s in route["stops"]:
+            if s["kind"] == "visit":
+                assert s["departure_s"] <= 10 * 3600 or s["start_s"] >= 12 * 3600, s
