@@ -327,7 +327,7 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         impact.wait_for()
         message = impact.inner_text()
         assert re.search(
-            rf"Marie Lefèvre absente jeudi \d+ \w+ : {THURSDAY_VISITS} visites à réaffecter",
+            rf"Marie Lefèvre absente jeudi \d+(er)? \w+ : {THURSDAY_VISITS} visites à réaffecter",
             message,
         ), message
         # Only a preview: nothing is recorded yet.
