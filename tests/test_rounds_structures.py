@@ -400,6 +400,10 @@ def test_a_draft_made_elsewhere_is_reviewed_as_an_optimisation(world: World) -> 
     for i in range(4):
         world.visit(f"A{i}", i, ("08:00", "12:00"))
     published = world.plan(1)
+    if a1["id"] not in teams_of(published):  # the absent team has visits to give away
+        one = next(iter(visits_of(published)))
+        world.rounds.move(DAY, one, a1["id"], apply=True, force=True, by="test")
+        published = world.store.published_plan(DAY, structure_id=1)
     draft = world.rounds.team_unavailable(DAY, a1["id"], by="absence", apply=False)
     assert draft["applied"] is False
     assert world.store.published_plan_id(DAY, structure_id=1) == published["id"]
@@ -407,6 +411,9 @@ def test_a_draft_made_elsewhere_is_reviewed_as_an_optimisation(world: World) -> 
     assert seen["plan_status"] == "draft" and seen["base_plan_id"] == published["id"]
     routes = {int(r["team_id"]): r for r in seen["plan"]["routes"]}
     assert not [s for s in routes.get(a1["id"], {"stops": []})["stops"] if s["kind"] == "visit"]
+    moved = {r["visit_id"]: r for r in seen["reassigned"]}
+    assert moved and moved == {r["visit_id"]: r for r in draft["reassigned"]}
+    assert {(r["from_team"], r["to_team"]) for r in moved.values()} == {("A1", "A2")}
     with pytest.raises(NotFoundError):
         world.rounds.proposal(draft["plan_id"], structures=[world.b])
     world.rounds.apply(

@@ -242,6 +242,8 @@ def test_a_replanning_proposal_opens_from_its_link_and_is_applied(live, browser)
             "#dp-status"
         )
         assert "Aucune visite planifiée ne serait retirée" in page.inner_text("#dp-result")
+        moved = page.locator("#dp-result .dp-reassigned li").all_inner_texts()
+        assert sorted(moved) == [f"DEMAIN-{i} : Marie → Paul" for i in range(3)], moved
         page.locator("#dp-optimise").scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "rounds-structures-replan-draft.png"))
         check_axe(page, context=".dispatch-panel")

@@ -228,7 +228,8 @@ class Rounds:
 
         Returns the proposal: ``plan_id`` (the draft), ``base_plan_id`` (the version it was
         computed from), ``dropped`` (visits now planned that it leaves out, each with its
-        reason), ``comparison``, ``violations`` and ``plan`` (routes with their geometry).
+        reason), ``reassigned`` (visits it puts in another team's round, from and to),
+        ``comparison``, ``violations`` and ``plan`` (routes with their geometry).
         With the ``auto_apply`` option a proposal that drops nothing is applied at once.
         """
         locale = locale or self.options.locale
@@ -261,6 +262,7 @@ class Rounds:
             "base_plan_id": d.plan_id,
             "applied": False,
             "dropped": dropped,
+            "reassigned": self._reassigned(d, d.stored, saved),
             "violations": check_plan(d.problem, plan, locale=locale),
             "comparison": self._compare(d, plan),
             "plan": self.plan_payload(d, self.with_geometry(plan, d), locale),
@@ -331,6 +333,7 @@ class Rounds:
             "applied": saved["status"] != "draft",
             "created_by": saved.get("created_by"),
             "dropped": self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit")),
+            "reassigned": self._reassigned(d, d.stored, saved),
             "violations": check_plan(d.problem, plan, locale=locale),
             "comparison": self._compare(d, plan),
             "plan": self.plan_payload(d, self.with_geometry(plan, d), locale),
@@ -377,6 +380,36 @@ class Rounds:
             base_plan_id=None if current is None else current["id"],
             structure_id=draft["structure_id"],
         )
+
+    def _reassigned(
+        self, d: Day, before: dict[str, Any] | None, after: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Visits that ``after`` puts in another team's round than ``before`` (or in a round
+        when they had none), in the order of the new rounds: what a coordinator reviews."""
+        old = {vid: tid for tid, stops in _routes_of(before).items() for vid in _stop_ids(stops)}
+        left_out = {u.id: u.name for u in d.unroutable if u.kind == "team"}
+
+        def name(tid: int | None) -> str | None:
+            if tid is None:
+                return None
+            return left_out.get(int(tid)) or d.team_name(tid)
+
+        out = []
+        for tid, stops in sorted(_routes_of(after).items()):
+            for vid in _stop_ids(stops):
+                if old.get(vid) == tid:
+                    continue
+                out.append(
+                    {
+                        "visit_id": vid,
+                        "label": d.visit_label(vid),
+                        "from_team_id": old.get(vid),
+                        "from_team": name(old.get(vid)),
+                        "to_team_id": tid,
+                        "to_team": name(tid),
+                    }
+                )
+        return out
 
     def _dropped(
         self,
@@ -871,6 +904,7 @@ class Rounds:
             "base_plan_id": d.plan_id,
             "applied": False,
             "dropped": self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit")),
+            "reassigned": self._reassigned(d, d.stored, saved),
             "violations": check_plan(d.problem, new, locale=locale),
             "comparison": self._compare(d, new),
             "summary": new.summary(),

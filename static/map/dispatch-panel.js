@@ -44,6 +44,9 @@ const TEXT = {
     reasons: "Visites non affectées",
     dropped: "Visites planifiées qui seraient retirées",
     droppedNone: "Aucune visite planifiée ne serait retirée.",
+    reassigned: "Visites qui changeraient d'équipe ({n})",
+    reassignedItem: "{name} : {from} → {to}",
+    noTeam: "non affectée",
     "droppedTitle.one": "Retirer {n} visite planifiée ?",
     "droppedTitle.other": "Retirer {n} visites planifiées ?",
     droppedIntro: "Ce plan retire ces visites des tournées publiées. Les équipes concernées seront prévenues.",
@@ -176,6 +179,9 @@ const TEXT = {
     reasons: "Unassigned visits",
     dropped: "Planned visits that would be removed",
     droppedNone: "No planned visit would be removed.",
+    reassigned: "Visits that would change team ({n})",
+    reassignedItem: "{name}: {from} → {to}",
+    noTeam: "unassigned",
     "droppedTitle.one": "Remove {n} planned visit?",
     "droppedTitle.other": "Remove {n} planned visits?",
     droppedIntro: "This plan removes these visits from the published rounds. The teams concerned will be told.",
@@ -1071,6 +1077,7 @@ export async function init(ctx) {
         <h3 id="dp-dropped-title">${tr("dropped")} (${dropped.length})</h3>
         ${dropped.length ? `<ul id="dp-dropped-list">${dropped.map((d) => `<li data-visit-id="${escapeHtml(d.visit_id)}"><b>${escapeHtml(d.label || visitLabel(Number(d.visit_id)))}</b>${d.reason ? ` : ${escapeHtml(d.reason)}` : ""}</li>`).join("")}</ul>` : `<p>${tr("droppedNone")}</p>`}
       </section>
+      ${reassignedHtml(job)}
       ${reasons ? `<h3>${tr("reasons")}</h3><ul class="dp-reasons">${reasons}</ul>` : ""}
       <p id="dp-apply-status" class="dp-out" role="status">${job.applied ? tr("applied") : tr("saved", { id: job.plan_id })}</p>
       ${job.applied ? "" : `<div class="dp-actions"><button id="dp-apply" type="button" class="primary">${tr("applyPlan")}</button> <button id="dp-discard" type="button">${tr("discard")}</button></div>`}`;
@@ -1083,6 +1090,19 @@ export async function init(ctx) {
       applyBtn.addEventListener("click", () => applyPlan(job));
       root.querySelector("#dp-discard").addEventListener("click", () => { proposal = null; clearProposal(); root.querySelector("#dp-result").innerHTML = ""; });
     }
+  }
+
+  /** Who takes which visit, against the day's published rounds (none: nothing to compare):
+   * open when short, folded when long. */
+  function reassignedHtml(job) {
+    const moved = job.reassigned || [];
+    if (job.base_plan_id == null || !moved.length) return "";
+    const items = moved.map((m) => `<li data-visit-id="${escapeHtml(m.visit_id)}">${escapeHtml(tr("reassignedItem", {
+      name: m.label || visitLabel(Number(m.visit_id)),
+      from: m.from_team || tr("noTeam"),
+      to: m.to_team || tr("noTeam"),
+    }))}</li>`).join("");
+    return `<details class="dp-reassigned"${moved.length <= 8 ? " open" : ""}><summary><b>${escapeHtml(tr("reassigned", { n: moved.length }))}</b></summary><ul>${items}</ul></details>`;
   }
 
   async function confirmDropped(dropped) {
