@@ -78,17 +78,18 @@ def server(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignor
     store.add_user("coord-ab", role="coordinator", password=PASSWORD, structure_ids=[1, b])
     store.add_user("coord-a", role="coordinator", password=PASSWORD, structure_ids=[1])
     store.add_user("chef", role="admin", password=PASSWORD, structure_ids=[1])
+    teams["day"] = day
     real = RealServer(app)
     yield real, teams
     real.stop()
     store.close()
 
 
-def open_map(browser: Any, base_url: str, username: str) -> tuple[Any, Any]:
+def open_map(browser: Any, base_url: str, username: str, query: str = "") -> tuple[Any, Any]:
     _, instance = browser
     ctx = instance.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR")
     page = ctx.new_page()
-    page.goto(f"{base_url}/map/")
+    page.goto(f"{base_url}/map/{query}")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("#login-form button[type=submit]")
@@ -99,7 +100,9 @@ def open_map(browser: Any, base_url: str, username: str) -> tuple[Any, Any]:
 @pytest.mark.browser
 def test_a_coordinator_of_two_structures_sees_both_labelled(server, browser) -> None:  # type: ignore[no-untyped-def]
     real, teams = server
-    ctx, page = open_map(browser, real.base_url, "coord-ab")
+    # Opened from the week screen's cell of team Sud: its row is marked in the team list.
+    query = f"?day={teams['day']}&team={teams['b']['id']}"
+    ctx, page = open_map(browser, real.base_url, "coord-ab", query)
     try:
         for key in ("a", "b"):
             page.wait_for_function(
@@ -113,6 +116,8 @@ def test_a_coordinator_of_two_structures_sees_both_labelled(server, browser) -> 
         # Grouped by structure (HAD Sud before SSIAD Nord), each with its structure's name.
         assert "Équipe Sud" in texts[0] and "HAD Sud" in texts[0], texts
         assert "Équipe Nord" in texts[1] and "SSIAD Nord" in texts[1], texts
+        assert rows.nth(0).get_attribute("aria-current") == "true"
+        assert rows.nth(1).get_attribute("aria-current") is None
         visits = page.inner_text("#visit-list")
         assert "ALPHA-NORD" in visits and "BRAVO-SUD" in visits
         patients, week = page.locator("#patients-link"), page.locator("#week-link")

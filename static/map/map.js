@@ -406,8 +406,16 @@ function paintSwatches(root) {
   for (const el of root.querySelectorAll(".swatch[data-color]")) el.style.background = el.dataset.color;
 }
 
+/** The team whose round the address asks for (/map/?day=DAY&team=TEAM_ID, the week screen's
+ * cells; the rounds panel draws it), marked in the team list while the address names it. */
+function askedTeam() {
+  const id = Number(new URLSearchParams(location.search).get("team"));
+  return Number.isInteger(id) && id > 0 ? id : null;
+}
+
 function renderTeams() {
   const list = document.getElementById("team-list");
+  const asked = askedTeam();
   // Teams of several structures: grouped by structure, each labelled with its structure's name.
   const teams = [...state.teams.values()].map((team) => ({ team, structure: structureLabel(team) }))
     .sort((a, b) => (a.structure || "").localeCompare(b.structure || "") || a.team.name.localeCompare(b.team.name))
@@ -425,7 +433,7 @@ function renderTeams() {
     if (pos && pos.battery_pct != null) details.push(t("battery", { n: Math.round(pos.battery_pct) }));
     const current = [...state.visits.values()].find((v) => v.team_id === team.id && (v.status === "in_progress" || v.status === "arrived"));
     if (current) details.push(t("team.current", { status: t(`status.${current.status}`), name: current.pseudonym }));
-    return `<li class="${presence}" data-team-id="${team.id}"><span class="swatch" data-color="${escapeHtml(teamColor(team))}"></span>`
+    return `<li class="${presence}${team.id === asked ? " asked" : ""}" data-team-id="${team.id}"${team.id === asked ? ' aria-current="true"' : ""}><span class="swatch" data-color="${escapeHtml(teamColor(team))}"></span>`
       // A button, so that the keyboard opens the team's day (dispatch-history.js) like a click.
       + `<button type="button" class="team-open name" data-team-id="${team.id}" title="${escapeHtml(structure ? t("teams.structure", { name: team.name, structure }) : team.name)}">${escapeHtml(team.name)}</button>`
       + `<span class="presence"title="${escapeHtml(age)}">${escapeHtml(t(`presence.${presence}`))}${age ? ` · ${escapeHtml(age)}` : ""}</span>`
