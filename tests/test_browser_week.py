@@ -118,6 +118,7 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     store.add_user(
         "coord-deux", role="coordinator", password=PASSWORD, structure_ids=[1, palliative["id"]]
     )
+    store.add_user("planif", role="planner", password=PASSWORD, structure_ids=[1])
     server = RealServer(app)
     world = {
         "store": store,
@@ -562,6 +563,24 @@ def test_a_coordinator_of_two_structures_chooses_where_a_new_person_works(live, 
         page.keyboard.press("Escape")
         page.locator("#staff-dialog").wait_for(state="hidden")
         assert page.evaluate("document.activeElement.id") == "staff-new"
+    finally:
+        ctx.close()
+
+
+def test_a_planner_reads_the_week_without_changing_it(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """A planner sees the same grid, with no button to change staff, absences or visits."""
+    server, world = live
+    ctx, page = open_week(browser, server.base_url, user="planif")
+    try:
+        marie = world["marie"]
+        row(page, marie).wait_for()
+        assert re.search(r"\d+ h / \d+ h", row(page, marie).inner_text())
+        assert page.locator("#week-body button").count() == 0
+        assert page.locator("#actions-bar").is_hidden()
+        assert page.locator("#week-body a.cell-body").count() >= 7
+        assert "(planification)" in page.locator("#whoami").inner_text()
+        check_axe(page)
+        assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()
 

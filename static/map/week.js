@@ -59,10 +59,12 @@ extend({
     "week.save": "Enregistrer",
     "week.cancel": "Annuler",
     "week.close": "Fermer",
-    "week.whoami": "{name} (coordination)",
+    "week.whoami": "{name} ({role})",
+    "week.role.coordinator": "coordination",
+    "week.role.planner": "planification",
     "week.login.title": "Connexion coordinateur",
     "week.login.failed": "Identifiant ou mot de passe incorrect.",
-    "week.login.role": "Cet écran est réservé aux coordinateurs.",
+    "week.login.role": "Cet écran est réservé aux coordinateurs et aux planificateurs.",
     "week.error.server": "Refusé par le serveur : {error}",
     "week.error.network": "Le serveur ne répond pas : réessayez dans un instant.",
     "week.error.forbidden": "Votre rôle ne permet pas cette action.",
@@ -200,10 +202,12 @@ extend({
     "week.save": "Save",
     "week.cancel": "Cancel",
     "week.close": "Close",
-    "week.whoami": "{name} (coordination)",
+    "week.whoami": "{name} ({role})",
+    "week.role.coordinator": "coordination",
+    "week.role.planner": "planning",
     "week.login.title": "Coordinator login",
     "week.login.failed": "Wrong username or password.",
-    "week.login.role": "This screen is for coordinators.",
+    "week.login.role": "This screen is for coordinators and planners.",
     "week.error.server": "Refused by the server: {error}",
     "week.error.network": "The server does not answer: try again in a moment.",
     "week.error.forbidden": "Your role does not allow this action.",
@@ -301,6 +305,8 @@ const SKILL_RE = /^[a-z0-9_-]+$/;
 const CONTRACT_SLACK_H = 1;
 const IMPACT_DELAY_MS = 250;
 const GENERATE_DAYS = 14;
+/** The roles that see the week (GET /api/week); coordinators only change it. */
+const READERS = ["coordinator", "planner"];
 /** The absence dialog's fields (locked once the absence is saved). */
 const ABSENCE_FIELDS = ["af-staff", "af-kind", "af-from", "af-to", "af-part-on", "af-part-start", "af-part-end", "af-note"];
 
@@ -574,10 +580,11 @@ function renderWeek() {
       + `<th scope="row" class="who"><span class="name">${escapeHtml(row.name)}</span>`
       + (job ? `<span class="sub">${escapeHtml(t(`job.${job}`))}</span>` : "")
       + (state.structures.length > 1 ? `<span class="sub">${escapeHtml(structureName(row.structure_id))}</span>` : "")
-      + `<span class="row-actions">`
+      + (!canEdit() ? "" : `<span class="row-actions">`
       + `<button type="button" data-act="edit" data-id="${row.id}" aria-label="${escapeHtml(t("week.edit.label", { name: row.name }))}">${escapeHtml(t("week.edit"))}</button>`
       + `<button type="button" data-act="absence" data-id="${row.id}" aria-label="${escapeHtml(t("week.absence.label", { name: row.name }))}">${escapeHtml(t("week.absence"))}</button>`
-      + `</span></th>`
+      + `</span>`)
+      + `</th>`
       + days.map((day) => cellHtml(row, cells.get(day) || { day })).join("")
       + `<td class="total ${contract.key}"><span class="of">${escapeHtml(t("week.hours.of", { h: hoursText(row.rostered_h), c: hoursText(row.contract_h_per_week) }))}</span>`
       + `<span class="verdict">${escapeHtml(contract.text)}</span>`
@@ -605,6 +612,11 @@ function refocus(opener) {
   if (document.contains(opener)) { opener.focus(); return; }
   const { act, id } = opener.dataset || {};
   if (act && id) document.querySelector(`#week-body button[data-act="${act}"][data-id="${id}"]`)?.focus();
+}
+
+/** Whether the caller changes staff, absences and visits (coordinators) or only reads. */
+function canEdit() {
+  return !!state.me && state.me.role === "coordinator";
 }
 
 /** A structure's name, for a coordinator of several (the rows say whose staff they are). */
@@ -1128,7 +1140,7 @@ function onLocale() {
   for (const id of ["lang", "login-lang"]) $(id).setAttribute("lang", getLocale() === "fr" ? "en" : "fr");
   reshow();
   if (!state.me) return;
-  show($("whoami"), () => t("week.whoami", { name: state.me.display_name || state.me.name || state.me.username }));
+  show($("whoami"), () => t("week.whoami", { name: state.me.display_name || state.me.name || state.me.username, role: t(`week.role.${state.me.role}`) }));
   if (state.from) renderWeek();
   if ($("staff-dialog").open) renderStaffTexts();
   if ($("absence-dialog").open) {
@@ -1153,7 +1165,7 @@ async function main() {
   let me = await whoami();
   for (;;) {
     if (!me) me = await login();
-    if (me && me.kind === "user" && me.role === "coordinator") break;
+    if (me && me.kind === "user" && READERS.includes(me.role)) break;
     show($("login-error"), () => t("week.login.role"));
     await api("/api/session", { method: "DELETE", token: null }).catch(() => {});
     setCsrf(null);
@@ -1161,6 +1173,8 @@ async function main() {
   }
   state.me = me;
   $("logout").hidden = false;
+  // A planner reads the week; staff, absences and generation are the coordinators'.
+  $("actions-bar").hidden = !canEdit();
   const config = await call("/api/live/config").catch(() => null);
   if (config && config.territory) $("territory-name").textContent = config.territory.name;
   state.today = (config && config.day) || new Date().toISOString().slice(0, 10);
