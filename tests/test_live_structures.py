@@ -371,8 +371,11 @@ def test_rest_answers_404_for_the_other_structures_teams_and_visits(two) -> None
         assert reply.status_code == 404, (path, reply.status_code, reply.text)
         assert "BRAVO" not in reply.text
         assert get(two, "coord-b", path).status_code == 200, path
+    # A list filtered on B's team answers as for a team that does not exist: nothing.
     reply = get(two, "coord-a", "/api/positions", team_id=tb)
-    assert reply.status_code == 404 and f"team {tb} does not exist" in reply.json()["error"]
+    assert reply.status_code == 200 and reply.json()["items"] == [], reply.text
+    assert get(two, "coord-a", "/api/positions", team_id=10**9).json()["items"] == []
+    assert get(two, "coord-b", "/api/positions", team_id=tb).json()["items"]
     assert post(two, "coord-a", f"/api/visits/{vb}/arrival/undo", {}).status_code == 404
     refused = post(two, "coord-a", "/api/positions", {"team_id": tb, "positions": [fix(tb, "x")]})
     assert refused.status_code == 404

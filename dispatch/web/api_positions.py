@@ -106,8 +106,8 @@ OPENAPI_PATHS = {
             },
         ),
         "get": operation(
-            "Track history: positions ordered by device time (the caller's structures' teams; "
-            "a team of another structure is not found)",
+            "Track history: positions ordered by device time (the caller's structures' teams "
+            "only: a team of another structure has no fix, as one that does not exist)",
             roles=("coordinator", "admin"),
             tags=["positions"],
             params=[
@@ -190,17 +190,14 @@ def history() -> ResponseReturnValue:
         if values == [""]:
             raise ValidationError(f"query argument {name} is empty: give a number or leave it out")
     limit, offset = page_args()
-    structures = team_scope()
-    team_id = arg_int("team_id", lo=1)
-    if team_id is not None:
-        scoped_team(team_id, structures)
+    # A team of another structure is filtered like a team that does not exist: no fix.
     page = get_store().list_positions(
-        team_id=team_id,
+        team_id=arg_int("team_id", lo=1),
         since_s=arg_float("since_s"),
         until_s=arg_float("until_s"),
         limit=limit,
         offset=offset,
-        structures=structures,
+        structures=team_scope(),
     )
     return paged(page)
 
