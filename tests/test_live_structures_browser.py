@@ -1,7 +1,8 @@
 """The coordinator map with two structures (issue 22), in Chromium on a real server: a
 coordinator of both sees both structures' teams, each labelled with its structure; a
 coordinator of one sees only its own (no marker, team, visit or alert of the other); the header
-links to the patients and week screens (coordinators only, French and English)."""
+links to the patients (coordinators) and week (coordinators, planners) screens, in French and
+English."""
 
 from __future__ import annotations
 
@@ -78,6 +79,7 @@ def server(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignor
     store.add_user("coord-ab", role="coordinator", password=PASSWORD, structure_ids=[1, b])
     store.add_user("coord-a", role="coordinator", password=PASSWORD, structure_ids=[1])
     store.add_user("chef", role="admin", password=PASSWORD, structure_ids=[1])
+    store.add_user("plan-a", role="planner", password=PASSWORD, structure_ids=[1])
     teams["day"] = day
     real = RealServer(app)
     yield real, teams
@@ -170,5 +172,17 @@ def test_a_coordinator_of_one_structure_sees_nothing_of_the_other(server, browse
         assert page.locator("#admin-link").is_visible()
         assert page.locator("#patients-link").is_hidden() and page.locator("#week-link").is_hidden()
         assert "BRAVO-SUD" not in page.inner_text("body")
+    finally:
+        ctx.close()
+    ctx, page = open_map(browser, real.base_url, "plan-a")
+    try:  # a planner of Nord: the week (not the records), nothing of Sud
+        page.wait_for_function(
+            "document.querySelector('#team-list').innerText.includes('Équipe Nord')",
+            timeout=10000,
+        )
+        assert page.locator("#week-link").is_visible()
+        assert page.locator("#patients-link").is_hidden()
+        body = page.inner_text("body")
+        assert "Équipe Sud" not in body and "BRAVO-SUD" not in body
     finally:
         ctx.close()

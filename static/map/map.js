@@ -22,9 +22,9 @@ const ALERT_MAX = 200;
 const JOURNAL_MAX = 300;
 /** The roles that acknowledge alerts and open the management page. */
 const MANAGERS = ["coordinator", "admin"];
-/** Header links to the coordinators' other screens (ids of index.html's links): shown to
- * coordinators only, since an admin manages accounts and sees no patient. */
-const COORDINATOR_LINKS = ["patients-link", "week-link"];
+/** Header links to the other screens (ids of index.html's links) and the roles that see each:
+ * an admin manages accounts and sees no patient; a planner reads the week, not the records. */
+const SCREEN_LINKS = { "patients-link": ["coordinator"], "week-link": ["coordinator", "planner"] };
 
 extend({
   fr: { "patients.link": "Patients", "week.link": "Semaine", "nav.label": "Écrans", "teams.structure": "{name} · {structure}" },
@@ -878,8 +878,8 @@ async function main() {
   document.getElementById("territory-name").textContent = state.config.territory.name;
   const logout = document.getElementById("logout");
   if (state.config.principal && MANAGERS.includes(state.config.principal.role)) document.getElementById("admin-link").hidden = false;
-  if (state.config.principal && state.config.principal.role === "coordinator") {
-    for (const id of COORDINATOR_LINKS) document.getElementById(id).hidden = false;
+  for (const [id, roles] of Object.entries(SCREEN_LINKS)) {
+    document.getElementById(id).hidden = !(state.config.principal && roles.includes(state.config.principal.role));
   }
   if (state.config.principal && state.config.principal.kind === "user") {
     logout.hidden = false;
