@@ -90,9 +90,11 @@ def test_memberships_decide_what_a_user_sees(world):
     assert store.add_user("nadia", role="planner", structure_ids=[b["id"]])["structure_ids"] == [
         b["id"]
     ]
-    # A team member always sees their own team's structure.
+    # A team member always sees their own team's structure (and is counted in it).
     member = store.get_user(world.ids["member_a"])
+    users_before = store.get_structure(1)["counts"]["users"]
     assert store.set_user_structures(member["id"], [b["id"]]) == [1, b["id"]]
+    assert store.get_structure(1)["counts"]["users"] == users_before
 
 
 def test_teams_and_visits_are_scoped_in_the_store(world):

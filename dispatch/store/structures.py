@@ -19,9 +19,14 @@ from dispatch.store.rows import to_dict
 if TYPE_CHECKING:
     from dispatch.store.core import Engine
 
-#: Records counted per structure in its view (table name -> key of the count).
+#: Records counted per structure in its view (key of the count, table).
 _COUNTED = (
-    ("users", "user_structures"),
+    # A user works for their memberships' structures and their team's.
+    (
+        "users",
+        "(SELECT user_id, structure_id FROM user_structures UNION SELECT u.id, t.structure_id"
+        " FROM users u JOIN teams t ON t.id = u.team_id)",
+    ),
     ("teams", "teams"),
     ("patients", "patients"),
     ("staff", "staff"),
