@@ -131,6 +131,12 @@ def solve(
 
 @click.command()
 @click.option("--day", required=True, help="Day to plan, YYYY-MM-DD.")
+@click.option(
+    "--structure",
+    "structure_key",
+    default=None,
+    help="The structure whose day is planned (id or name); needed when there are several.",
+)
 @click.option("--territory", default=None, help="Territory id (default: the settings').")
 @click.option(
     "--time-limit",
@@ -155,6 +161,7 @@ def solve(
 def plan(
     ctx: click.Context,
     day: str,
+    structure_key: str | None,
     territory: str | None,
     time_limit: float | None,
     publish: bool,
@@ -167,7 +174,9 @@ def plan(
     Saves the plan as a draft (or publishes it with --publish) and prints, per team, the stops
     with their times, then every visit left out with its reason.
 
-    Example: dispatch plan --day 2026-11-24 --time-limit 10
+    Each structure plans its own day: with several, name it with --structure.
+
+    Example: dispatch plan --day 2026-11-24 --structure "SSIAD du Cap" --time-limit 10
     """
     from dispatch.errors import DispatchError
     from dispatch.optimise import hhmm
@@ -178,10 +187,12 @@ def plan(
     locale = locale or settings.locale
     store = Store(settings.database)
     try:
+        structure_id = store.find_structure(structure_key)["id"] if structure_key else None
         rounds = open_rounds(settings, store, territory=territory)
         proposal = rounds.optimise(
             day,
             by="cli",
+            structure_id=structure_id,
             time_limit_s=time_limit,
             progress=None
             if as_json
