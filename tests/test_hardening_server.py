@@ -169,6 +169,8 @@ def test_every_response_has_the_security_headers(tmp_path: Path) -> None:
         ("/map/", {}),
         ("/phone/", {}),
         ("/admin/", {}),
+        ("/patients/", {}),
+        ("/week/", {}),
         ("/static/map/map.css", {}),
         ("/api/health", {}),
         ("/api/teams", coordinator),
@@ -403,6 +405,8 @@ def test_no_page_breaks_the_content_security_policy(csp_server, browser) -> None
     for name, path, user, ready in (
         ("map", "/map/", "coord", "body[data-ready='1']"),
         ("admin", "/admin/", "admin", "body[data-ready='1']"),
+        ("patients", "/patients/", "coord", "body[data-ready='1']"),
+        ("week", "/week/", "coord", "body[data-ready='1']"),
         ("planner", "/planner/", "plan", "#login:not([open])"),  # closed: its state
     ):
         ctx, page, console = open_page(name)
