@@ -366,6 +366,8 @@ class LiveHub:
         try:
             if read is not None:
                 return dict(read(team_ids))
+            if not hasattr(self.store, "list_teams"):  # a store that knows no team: the first
+                return {int(t): DEFAULT_STRUCTURE for t in team_ids or []}
             wanted = None if team_ids is None else set(team_ids)
             return {
                 int(t["id"]): int(t.get("structure_id") or DEFAULT_STRUCTURE)
