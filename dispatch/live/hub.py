@@ -396,6 +396,8 @@ class LiveHub:
             if read is not None:
                 try:
                     found = read([int(v["id"]) for v in missing])
+                except (StoreClosedError, StorageUnavailableError):
+                    pass  # stopping, or the store already logged the outage: pushed to no one
                 except Exception:
                     log.exception("could not read the structure of %d visits", len(missing))
             for visit in missing:
@@ -417,6 +419,8 @@ class LiveHub:
         if read is not None:
             try:
                 return read([int(visit_id)]).get(int(visit_id))
+            except (StoreClosedError, StorageUnavailableError):
+                return None
             except Exception:
                 log.exception("could not read the structure of visit %s", visit_id)
                 return None
