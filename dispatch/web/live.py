@@ -127,6 +127,7 @@ OPENAPI_PATHS = {
             roles=("coordinator",),
             tags=["live"],
             params=[path_param("visit_id")],
+            description="A visit of a structure the caller does not belong to is not found (404).",
             response={
                 "type": "object",
                 "required": ["ok", "arrival"],
@@ -182,6 +183,8 @@ OPENAPI_PATHS = {
                 ),
                 query_param("until_s", {"type": "number"}, "until this Unix time"),
             ],
+            description="A team of a structure the caller does not belong to is not found "
+            "(404); admins see every structure's teams.",
             response={"type": "object", "required": ["ok", "team_id", "points"]},
         )
     },
