@@ -837,8 +837,9 @@ def _memberships(
         if len(known) == 1:
             return known
         raise ValidationError(
-            f"user {username}: give the structures this user works for (structure_ids);"
-            f" known structures: {', '.join(map(str, known))}"
+            f"user {username}: give the structures this user works for (structure_ids;"
+            f" on the command line --structure ID); known structures:"
+            f" {', '.join(map(str, known))}"
         )
     if isinstance(structure_ids, list | tuple) and not structure_ids:
         raise ValidationError(f"user {username}: give at least one structure")
