@@ -208,6 +208,10 @@ def test_users_get_structures_over_http(world):
     changed = client.patch(f"/api/users/{lea}", json={"structure_ids": [1, b]}, headers=admin)
     assert changed.get_json()["user"]["structure_ids"] == [1, b]
     assert client.post("/api/visits", json=_visit(), headers=lea_h).status_code == 400
+    french = client.post(
+        "/api/visits", json=_visit(), headers={**lea_h, "Accept-Language": "fr"}
+    ).get_json()["error"]
+    assert french == f"choisissez la structure : vous travaillez pour plusieurs structures (1, {b})"
     for wrong in (None, "1", True):
         refused = client.post("/api/visits", json=_visit(structure_id=wrong), headers=lea_h)
         assert refused.status_code == 400, wrong

@@ -365,6 +365,19 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "l'absence \\1 a été annulée : il n'y a rien à réaffecter",
         ),
         (
+            r"give structure_id: you work for several structures \(([0-9, ]+)\)",
+            "choisissez la structure : vous travaillez pour plusieurs structures (\\1)",
+        ),
+        (
+            r"structure (\d+) is not one of yours \(([0-9, ]*)\)",
+            "la structure \\1 n'est pas l'une des vôtres (\\2)",
+        ),
+        (
+            r"this account belongs to no structure: ask an administrator to add it to one",
+            "ce compte n'appartient à aucune structure : demandez à un administrateur de l'y"
+            " ajouter",
+        ),
+        (
             r"internal error: the incident was logged",
             "erreur interne : l'incident est enregistré, réessayez ou prévenez l'administrateur",
         ),
