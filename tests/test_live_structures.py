@@ -286,7 +286,8 @@ def test_sockets_of_structure_a_never_carry_b(two) -> None:  # type: ignore[no-u
 
 
 def test_a_coordinator_taken_out_of_a_structure_stops_getting_it(two) -> None:  # type: ignore[no-untyped-def]
-    """Membership changes move a live socket between structures' rooms at the next check."""
+    """A change of a user's structures moves their live socket between structures' rooms at
+    once (PATCH /api/users), and within the re-check interval when made elsewhere (CLI)."""
     store, app = two["store"], two["app"]
     user = store.add_user("coord-moved", role="coordinator", password=None, structure_ids=[1])
     listener = Listener(two["url"], store.create_api_token(user["id"], label="test"))
@@ -298,14 +299,30 @@ def test_a_coordinator_taken_out_of_a_structure_stops_getting_it(two) -> None:  
         phone_b.connect(two["url"], auth={"token": two["phones"]["b"]}, transports=["websocket"])
         phone_a.call("position", fix(ta, "mv-a1"), timeout=5)
         assert listener.wait(lambda x: any(p["team_id"] == ta for p in x.items("positions")))
-        store.update_user(user["id"], structure_ids=[two["b"]])
-        recheck(app)
+        # An admin moves the user to B through the API: the socket changes rooms at once.
+        reply = requests.patch(
+            f"{two['url']}/api/users/{user['id']}",
+            json={"structure_ids": [two["b"]]},
+            headers={"Authorization": f"Bearer {two['tokens']['admin']}"},
+            timeout=10,
+        )
+        assert reply.status_code == 200, reply.text
         listener.clear()
         phone_a.call("position", fix(ta, "mv-a2"), timeout=5)
         phone_b.call("position", fix(tb, "mv-b2"), timeout=5)
         assert listener.wait(lambda x: any(p["team_id"] == tb for p in x.items("positions")))
         time.sleep(0.3)
         assert ta not in {p["team_id"] for p in listener.items("positions")}
+        # Back to A straight in the store (as the CLI does from another process): the next
+        # check of the sockets moves it.
+        store.update_user(user["id"], structure_ids=[1])
+        recheck(app)
+        listener.clear()
+        phone_a.call("position", fix(ta, "mv-a3"), timeout=5)
+        phone_b.call("position", fix(tb, "mv-b3"), timeout=5)
+        assert listener.wait(lambda x: any(p["team_id"] == ta for p in x.items("positions")))
+        time.sleep(0.3)
+        assert tb not in {p["team_id"] for p in listener.items("positions")}
     finally:
         close(phone_a, phone_b, listener.client)
 
