@@ -475,3 +475,15 @@ def test_the_hub_reads_the_teams_structures_again_after_a_while() -> None:
     hub._structures_read_at -= TEAM_STRUCTURES_TTL_S + 1
     assert hub._position_rooms(7)[0] == coordinator_room(2)
     assert hub.team_structure(7) == 2
+
+
+def test_no_room_spans_several_structures_except_the_admins() -> None:
+    """Coordinators and planners join one room per structure of theirs (none without a
+    structure); admins their own room; a team its own."""
+    from dispatch.live.hub import ROOM_ADMINS, coordinator_room, planner_room, rooms_for, team_room
+
+    assert rooms_for("coordinator", None, [2, 1, 2]) == [coordinator_room(1), coordinator_room(2)]
+    assert rooms_for("coordinator", None, []) == []
+    assert rooms_for("planner", None, [3]) == [planner_room(3)]
+    assert rooms_for("admin", None, [1]) == [ROOM_ADMINS]
+    assert rooms_for("team_member", 7, [1]) == [team_room(7)]

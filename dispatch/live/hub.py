@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 #: - planners: their structures' visits without address, rounds, presences and alerts; live
 #:   positions only when granted (``planner_live_positions``), one room per structure;
 #: - a team: its own round.
-#: Every coordinator also joins ROOM_COORDINATORS, for pushes that hold no structure's data.
+#: No room spans the coordinators or planners of several structures: ROOM_COORDINATORS and
+#: ROOM_PLANNERS only prefix the rooms of each structure.
 ROOM_COORDINATORS = "role:coordinator"
 ROOM_ADMINS = "role:admin"
 ROOM_PLANNERS = "role:planner"
@@ -91,7 +92,7 @@ def rooms_for(
 ) -> list[str]:
     """The rooms a socket of this role (and team, and structures) joins."""
     if role == "coordinator":
-        return [ROOM_COORDINATORS, *(coordinator_room(s) for s in sorted(set(structure_ids)))]
+        return [coordinator_room(s) for s in sorted(set(structure_ids))]
     if role == "admin":
         return [ROOM_ADMINS]
     if role == "planner":
