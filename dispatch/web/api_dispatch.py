@@ -37,7 +37,7 @@ from dispatch.web.openapi import (
     query_param,
 )
 from dispatch.web.rest import json_body, ok, service_area, whole_number
-from dispatch.web.scope import target_structure, visible_structures
+from dispatch.web.scope import TARGET_STRUCTURE_SCHEMA, target_structure, visible_structures
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dispatch_optimise", __name__)
@@ -520,10 +520,9 @@ _LOCALE = {
     "description": "language of the messages (null or left out: the browser's, else the service's)",
 }
 _STRUCTURE = {
-    "type": "integer",
-    "minimum": 1,
-    "maximum": 2**53,
-    "description": "the structure planned: one of yours (needed if you work for several)",
+    **TARGET_STRUCTURE_SCHEMA,
+    "description": "the structure planned: one of yours (null or absent: your only one;"
+    " needed if you work for several)",
 }
 _CONFIRM = {
     "type": ["array", "null"],

@@ -45,7 +45,7 @@ from dispatch.web.rest import (
     paged,
     service_area,
 )
-from dispatch.web.scope import target_structure, visible_structures
+from dispatch.web.scope import TARGET_STRUCTURE_SCHEMA, target_structure, visible_structures
 
 bp = Blueprint("api_patients", __name__)
 
@@ -119,7 +119,7 @@ _PLACED = {
 PATIENT_CREATE = {
     "type": "object",
     "required": ["family_name"],
-    "properties": {**_PATIENT_PROPERTIES, "structure_id": _ID},
+    "properties": {**_PATIENT_PROPERTIES, "structure_id": TARGET_STRUCTURE_SCHEMA},
     "additionalProperties": False,
     "dependentRequired": {"lon": ["lat"], "lat": ["lon"]},
     **_PLACED,
@@ -312,7 +312,7 @@ IMPORT_CONFIRM = {
     "required": ["rows"],
     "properties": {
         "rows": {"type": "array", "minItems": 1, "maxItems": 5000, "items": _IMPORT_ROW},
-        "structure_id": _ID,
+        "structure_id": TARGET_STRUCTURE_SCHEMA,
     },
     "additionalProperties": False,
 }

@@ -38,7 +38,7 @@ from dispatch.web.rest import (
     publish,
     service_area,
 )
-from dispatch.web.scope import target_structure, visible_structures
+from dispatch.web.scope import TARGET_STRUCTURE_SCHEMA, target_structure, visible_structures
 
 bp = Blueprint("api_staff", __name__)
 
@@ -164,7 +164,7 @@ STAFF_PROPERTIES: dict[str, Any] = {
 STAFF_INPUT = {
     "type": "object",
     "required": ["name", "contract_h_per_week"],
-    "properties": {**STAFF_PROPERTIES, "structure_id": _ID},
+    "properties": {**STAFF_PROPERTIES, "structure_id": TARGET_STRUCTURE_SCHEMA},
     "additionalProperties": False,
 }
 STAFF_PATCH = {"type": "object", "properties": STAFF_PROPERTIES, "additionalProperties": False}

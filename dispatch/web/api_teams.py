@@ -26,7 +26,7 @@ from dispatch.web.openapi import (
     ws_pattern,
 )
 from dispatch.web.rest import arg_bool, json_body, ok, page_args, paged, publish, service_area
-from dispatch.web.scope import target_structure, visible_structures
+from dispatch.web.scope import TARGET_STRUCTURE_SCHEMA, target_structure, visible_structures
 
 bp = Blueprint("api_teams", __name__)
 
@@ -79,12 +79,7 @@ OPENAPI_PATHS = {
                 **TEAM_INPUT,
                 "properties": {
                     **TEAM_INPUT["properties"],  # type: ignore[dict-item]
-                    "structure_id": {
-                        "type": "integer",
-                        "minimum": 1,
-                        "maximum": 2**53,
-                        "description": "one of yours (needed if you work for several)",
-                    },
+                    "structure_id": TARGET_STRUCTURE_SCHEMA,
                 },
                 "required": ["name", "base_lon", "base_lat"],
             },

@@ -51,7 +51,7 @@ from dispatch.web.rest import (
     publish,
     service_area,
 )
-from dispatch.web.scope import target_structure, visible_structures
+from dispatch.web.scope import TARGET_STRUCTURE_SCHEMA, target_structure, visible_structures
 
 bp = Blueprint("api_visits", __name__)
 
@@ -128,7 +128,6 @@ EVENT_INPUT = {
 }
 _VID = [path_param("visit_id")]
 #: A new record's structure: one of the caller's (needed when they work for several).
-STRUCTURE_ID = {"type": "integer", "minimum": 1, "maximum": 2**53}
 
 OPENAPI_PATHS = {
     "/api/visits": {
@@ -153,7 +152,7 @@ OPENAPI_PATHS = {
                 **VISIT_INPUT,
                 "properties": {
                     **VISIT_INPUT["properties"],  # type: ignore[dict-item]
-                    "structure_id": STRUCTURE_ID,
+                    "structure_id": TARGET_STRUCTURE_SCHEMA,
                 },
                 "required": ["day", "pseudonym", "lon", "lat", "duration_s", "windows"],
             },

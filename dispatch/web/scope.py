@@ -13,6 +13,16 @@ from dispatch.errors import PermissionDeniedError, ValidationError
 from dispatch.store.models import parse_id
 from dispatch.web.auth import Principal, current_principal
 
+#: JSON Schema of a body's ``structure_id`` read by :func:`target_structure` (null or absent:
+#: the caller's only structure).
+TARGET_STRUCTURE_SCHEMA = {
+    "type": ["integer", "null"],
+    "minimum": 1,
+    "maximum": 2**53,
+    "description": "one of your structures (null or absent: your only one; needed if you work"
+    " for several)",
+}
+
 
 def visible_structures(principal: Principal | None = None) -> tuple[int, ...]:
     """The structures of the caller (empty: it sees no structure's records)."""
@@ -35,8 +45,7 @@ def target_structure(value: Any = None, principal: Principal | None = None) -> i
                 "this account belongs to no structure: ask an administrator to add it to one"
             )
         raise ValidationError(
-            "give structure_id: you work for several structures"
-            f" ({', '.join(map(str, mine))})"
+            f"give structure_id: you work for several structures ({', '.join(map(str, mine))})"
         )
     structure_id = parse_id(value, what="structure_id")
     if structure_id not in mine:
