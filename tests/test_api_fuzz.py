@@ -173,6 +173,8 @@ CROSS_FIELD_RULES: dict[str, tuple[str, ...]] = {
     "POST /api/users": (
         r"only a team_member belongs to a team",
         r"a team_member needs a team",
+        # Needed only when the deployment has several structures.
+        r"give the structures this user works for",
     ),
     "GET /api/planning/analysis": (
         r"must be positive and strictly increasing",
@@ -350,7 +352,13 @@ def test_contract_coordinator(tmp_path):
 def test_contract_admin(tmp_path):
     """The same as an administrator, on the operations a coordinator cannot call."""
     world = make_world(tmp_path)
-    admin_ops = ("/api/users", "/api/audit", "/api/account-links", "/api/devices")
+    admin_ops = (
+        "/api/users",
+        "/api/audit",
+        "/api/account-links",
+        "/api/devices",
+        "/api/structures",
+    )
     failures, elapsed_s = _contract_run(
         world,
         "admin",
