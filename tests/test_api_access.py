@@ -68,6 +68,9 @@ def test_public_routes_answer_anonymous(world):
     login = client.post("/api/session", json={"username": "coordinator", "password": PASSWORD})
     assert login.status_code == 200
     assert login.get_json()["user"]["role"] == "coordinator"
+    # The log-in answer names the user's structures, as GET /api/session does.
+    assert login.get_json()["user"]["structure_ids"] == [1]
+    assert client.get("/api/session").get_json()["user"]["structure_ids"] == [1]
     assert client.get("/api/teams").status_code == 200  # the cookie now authenticates
 
 

@@ -305,6 +305,7 @@ def login() -> ResponseReturnValue:
             "role": user["role"],
             "team_id": user["team_id"],
             "name": user["username"],
+            "structure_ids": user.get("structure_ids", []),
         },
         csrf_token=csrf,
     )
