@@ -259,3 +259,32 @@ def test_a_replanning_proposal_opens_from_its_link_and_is_applied(live, browser)
         assert not errors, errors
     finally:
         ctx.close()
+
+
+def test_a_drafts_reasons_follow_the_readers_language(live) -> None:  # type: ignore[no-untyped-def]
+    """A replanning drafted in French (Marie absent the day after tomorrow, nobody else works)
+    reads in English for an English page: the dropped visit's reason and the plan's unassigned
+    messages come from the saved codes, not the drafter's text."""
+    server, world = live
+    store = server.app.extensions["dispatch.store"]
+    rounds = server.app.extensions["dispatch.rounds"]
+    later = (dt.date.fromisoformat(world["tomorrow"]) + dt.timedelta(days=1)).isoformat()
+    visit = _visit(store, later, "APRES-0", HOMES[0], 1)
+    stop = {"visit_id": visit["id"], "arrival_s": 9 * 3600, "start_s": 9 * 3600, "end_s": 34200}
+    store.save_plan(
+        later,
+        [{"team_id": world["marie"]["team_id"], "stops": [stop]}],
+        publish=True,
+        structure_id=1,
+    )
+    draft = rounds.team_unavailable(
+        later, world["marie"]["team_id"], by="absence", apply=False, structure_id=1, locale="fr"
+    )
+    assert draft["dropped"] and "équipe" in draft["dropped"][0]["reason"], draft["dropped"]
+    english = rounds.proposal(draft["plan_id"], locale="en", structures=[1])
+    reason = english["dropped"][0]["reason"]
+    assert reason and "team" in reason and "équipe" not in reason, reason
+    messages = [u["message"] for u in english["plan"]["unassigned"]]
+    assert messages and all("équipe" not in m for m in messages), messages
+    french = rounds.proposal(draft["plan_id"], locale="fr", structures=[1])
+    assert "équipe" in french["dropped"][0]["reason"]

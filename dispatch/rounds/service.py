@@ -40,7 +40,9 @@ from dispatch.optimise import (
     team_unavailable,
 )
 from dispatch.optimise.insertion import insertions, states_from_plan
+from dispatch.optimise.messages import render
 from dispatch.optimise.model import can_serve
+from dispatch.optimise.plan import Unassigned
 from dispatch.optimise.reasons import explain
 from dispatch.optimise.rows import plan_from_stored, plan_rows
 from dispatch.optimise.schedule import time_route
@@ -247,7 +249,7 @@ class Rounds:
             day,
             routes,
             unassigned=unassigned,
-            summary=plan.summary(),
+            summary=_summary_with_reasons(plan),
             territory=d.ctx.territory,
             created_by=by,
             base_plan_id=d.plan_id,
@@ -323,7 +325,15 @@ class Rounds:
         locale = locale or self.options.locale
         saved = self.store.get_plan(plan_id, structures=structures)
         d = self.day(saved["day"], structure_id=int(saved["structure_id"]))
-        plan = plan_from_stored(d.problem, saved)
+        # The reasons in the reader's language, from the codes saved with the draft (the stored
+        # text is in the language of whoever made it).
+        codes = (saved.get("summary") or {}).get("reasons") or {}
+        plan = _recoded(plan_from_stored(d.problem, saved), codes)
+        dropped = self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit"))
+        for x in dropped:
+            coded = codes.get(str(x["visit_id"]))
+            if coded:
+                x["reason"] = render(coded["code"], coded.get("params") or {}, locale)
         return {
             "day": d.day,
             "structure_id": d.structure_id,
@@ -332,7 +342,7 @@ class Rounds:
             "plan_status": saved["status"],
             "applied": saved["status"] != "draft",
             "created_by": saved.get("created_by"),
-            "dropped": self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit")),
+            "dropped": dropped,
             "reassigned": self._reassigned(d, d.stored, saved),
             "violations": check_plan(d.problem, plan, locale=locale),
             "comparison": self._compare(d, plan),
@@ -891,7 +901,7 @@ class Rounds:
             d.day,
             routes,
             unassigned=unassigned,
-            summary=new.summary(),
+            summary=_summary_with_reasons(new),
             territory=d.ctx.territory,
             created_by=by,
             base_plan_id=d.plan_id,
@@ -1085,6 +1095,34 @@ class Rounds:
             if u.kind == "visit"
         ]
         return routes, unassigned
+
+
+def _summary_with_reasons(plan: Plan) -> dict[str, Any]:
+    """The plan's totals, with each unassigned visit's reason code and parameters: a saved
+    proposal's reasons are then written in the language of whoever reviews it."""
+    return {
+        **plan.summary(),
+        "reasons": {
+            str(u.visit_id): {"code": u.code, "params": u.params}
+            for u in plan.unassigned
+            if u.code != "stored"
+        },
+    }
+
+
+def _recoded(plan: Plan, codes: dict[str, Any]) -> Plan:
+    """``plan`` read back from the store, its unassigned visits given their saved reason codes."""
+    if not codes:
+        return plan
+    unassigned = tuple(
+        Unassigned(
+            u.visit_id, codes[u.visit_id]["code"], dict(codes[u.visit_id].get("params") or {})
+        )
+        if u.visit_id in codes
+        else u
+        for u in plan.unassigned
+    )
+    return replace(plan, unassigned=unassigned)
 
 
 def _require_confirmed(
