@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from axe_support import check_axe
 from live_support import MELUN, PASSWORD, RealServer, module_settings
+from playwright.sync_api import expect
 
 from dispatch.store import Store
 from dispatch.web.app import create_app
@@ -238,6 +239,11 @@ def test_a_replanning_proposal_opens_from_its_link_and_is_applied(live, browser)
     try:
         page.wait_for_selector("#dp-result table", timeout=15000)
         assert page.input_value("#dp-day") == world["tomorrow"]
+        # The proposal's heading takes the keyboard, its Apply / Discard in view under it.
+        page.wait_for_function("() => document.activeElement.id === 'dp-result-title'")
+        assert page.inner_text("#dp-result-title") == f"Proposition n° {draft['plan_id']}"
+        expect(page.locator("#dp-apply")).to_be_in_viewport()
+        expect(page.locator("#dp-discard")).to_be_in_viewport()
         assert f"Proposition n° {draft['plan_id']} (par absence) à examiner" in page.inner_text(
             "#dp-status"
         )

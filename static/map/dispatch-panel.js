@@ -155,6 +155,7 @@ const TEXT = {
     draftLoaded: "Proposition n° {id} (par {by}) à examiner : appliquez-la ou écartez-la.",
     draftGone: "Le plan n° {id} n'est plus une proposition : la journée a été planifiée à nouveau depuis.",
     draftFailed: "Proposition introuvable : {error}",
+    resultTitle: "Proposition n° {id}",
   },
   en: {
     title: "Day optimisation",
@@ -283,6 +284,7 @@ const TEXT = {
     draftLoaded: "Proposal no. {id} (by {by}) to review: apply or discard it.",
     draftGone: "Plan {id} is no longer a proposal: the day was planned again since.",
     draftFailed: "Proposal not found: {error}",
+    resultTitle: "Proposal no. {id}",
   },
 };
 
@@ -1061,13 +1063,18 @@ export async function init(ctx) {
     return dropped.map((d) => `${d.label || visitLabel(Number(d.visit_id))}${d.reason ? ` — ${d.reason}` : ""}`);
   }
 
-  function showResult(job) {
+  function showResult(job, { fromLink = false } = {}) {
     const c = job.comparison || { current: {}, proposed: {} };
     const row = (label, key, fmt = (v) => v ?? "–") => `<tr><th scope="row">${label}</th><td>${fmt(c.current[key])}</td><td>${fmt(c.proposed[key])}</td></tr>`;
     const mins = (s) => (s == null ? "–" : tr("min", { n: minutes(s) }));
     const reasons = ((job.plan && job.plan.unassigned) || []).filter((u) => u.code !== "unroutable").map((u) => `<li><b>${escapeHtml(u.label)}</b> : ${escapeHtml(u.message)}</li>`).join("");
     const dropped = job.dropped || [];
+    // The proposal's heading and its Apply / Discard first: a proposal opened from a link shows
+    // what it is and what can be done with it before the lists of what it changes.
     root.querySelector("#dp-result").innerHTML = `
+      <h3 id="dp-result-title" class="dp-result-title" tabindex="-1">${escapeHtml(tr("resultTitle", { id: job.plan_id }))}</h3>
+      <p id="dp-apply-status" class="dp-out" role="status">${job.applied ? tr("applied") : tr("saved", { id: job.plan_id })}</p>
+      ${job.applied ? "" : `<div class="dp-actions"><button id="dp-apply" type="button" class="primary">${tr("applyPlan")}</button> <button id="dp-discard" type="button">${tr("discard")}</button></div>`}
       <table class="dp-compare"><thead><tr><th scope="col"><span class="visually-hidden">–</span></th><th scope="col">${tr("current")}</th><th scope="col">${tr("proposed")}</th></tr></thead><tbody>
         ${row(tr("km"), "distance_km", (v) => num(v, 1))}${row(tr("travel"), "travel_time_s", mins)}${row(tr("late"), "late_visits")}
         ${row(tr("served"), "visits_served")}${row(tr("unassigned"), "visits_unassigned")}
@@ -1078,13 +1085,11 @@ export async function init(ctx) {
         ${dropped.length ? `<ul id="dp-dropped-list">${dropped.map((d) => `<li data-visit-id="${escapeHtml(d.visit_id)}"><b>${escapeHtml(d.label || visitLabel(Number(d.visit_id)))}</b>${d.reason ? ` : ${escapeHtml(d.reason)}` : ""}</li>`).join("")}</ul>` : `<p>${tr("droppedNone")}</p>`}
       </section>
       ${reassignedHtml(job)}
-      ${reasons ? `<h3>${tr("reasons")}</h3><ul class="dp-reasons">${reasons}</ul>` : ""}
-      <p id="dp-apply-status" class="dp-out" role="status">${job.applied ? tr("applied") : tr("saved", { id: job.plan_id })}</p>
-      ${job.applied ? "" : `<div class="dp-actions"><button id="dp-apply" type="button" class="primary">${tr("applyPlan")}</button> <button id="dp-discard" type="button">${tr("discard")}</button></div>`}`;
+      ${reasons ? `<h3>${tr("reasons")}</h3><ul class="dp-reasons">${reasons}</ul>` : ""}`;
     if (!job.applied) drawProposal(job.plan || {});
     // What the proposal would remove must be seen before "Apply" is reached.
     const warn = root.querySelector(".dp-dropped");
-    if (warn && !job.applied) warn.scrollIntoView({ block: "nearest" });
+    if (warn && !job.applied && !fromLink) warn.scrollIntoView({ block: "nearest" });
     const applyBtn = root.querySelector("#dp-apply");
     if (applyBtn) {
       applyBtn.addEventListener("click", () => applyPlan(job));
@@ -1292,7 +1297,7 @@ export async function init(ctx) {
         if (select) select.value = String(structureId);
       }
       proposal = found;
-      showResult(found);
+      showResult(found, { fromLink: true });
       if (found.plan_status === "draft") status(tr("draftLoaded", { id: found.plan_id, by: found.created_by || "?" }), "warn");
       else if (found.plan_status === "archived") {
         status(tr("draftGone", { id: found.plan_id }), "warn");
@@ -1301,7 +1306,9 @@ export async function init(ctx) {
     } catch (err) {
       status(tr("draftFailed", { error: errorText(err) }), "error");
     }
-    tool.scrollIntoView({ block: "nearest" });
+    // The proposal's heading, its Apply / Discard under it, gets the view and the keyboard.
+    const title = root.querySelector("#dp-result-title");
+    if (title) { title.scrollIntoView({ block: "start" }); title.focus({ preventScroll: true }); } else tool.scrollIntoView({ block: "nearest" });
   }
 
   // ------------------------------------------------------------------------------ proposal layer
@@ -1327,6 +1334,12 @@ export async function init(ctx) {
     for (const b of root.querySelectorAll("#dp-urg-skillboxes input")) b.checked = ticked.includes(b.value);
     renderUrgentState();
     if (root.querySelector("#dp-search").value) renderSearch();
+    // A proposal opened from its link: its reasons again, in the new language.
+    if (draftId != null && proposal && Number(proposal.plan_id) === draftId) {
+      api(`/api/dispatch/plans/${draftId}?${new URLSearchParams({ locale: getLocale() })}`)
+        .then((found) => { if (proposal && Number(proposal.plan_id) === draftId) { proposal = found; showResult(found, { fromLink: true }); } })
+        .catch((err) => console.warn("proposal not reloaded", err));
+    }
   });
   render();
   loadRound();
