@@ -172,3 +172,31 @@ def test_the_admin_sees_every_structure(seeded):
         " (SELECT id FROM users WHERE username = 'admin') ORDER BY structure_id",
     )
     assert [r["structure_id"] for r in ids] == structures and len(structures) == 4
+
+
+def test_clear_refuses_while_real_records_live_in_a_demo_structure(melun, tmp_path):
+    """`dispatch demo clear` never deletes a real patient added to a demonstration structure
+    (it failed on a foreign key before); a coordinator's draft of a demo day goes with it."""
+    with Store(tmp_path / "db.sqlite") as store:
+        seed_demo_service(store, melun, seed=SEED, start_day="2026-11-23", days=1)
+        demo_structure = next(s["id"] for s in store.list_structures() if s["demo"])
+        store.engine.write(
+            lambda conn: conn.execute(
+                "INSERT INTO patients (structure_id, pseudonym, status, demo)"
+                " VALUES (?, 'Patient réel', 'admitted', 0)",
+                (demo_structure,),
+            )
+        )
+        store.engine.write(
+            lambda conn: conn.execute(
+                "INSERT INTO plans (day, status, structure_id, demo) VALUES"
+                " ('2026-11-23', 'draft', ?, 0)",
+                (demo_structure,),
+            )
+        )
+        with pytest.raises(ConflictError, match="1 patients"):
+            clear_demo_all(store)
+        assert count(store, "structures") == 4  # nothing deleted
+        store.engine.write(lambda conn: conn.execute("DELETE FROM patients WHERE demo = 0"))
+        clear_demo_all(store)
+        assert count(store, "structures") == 1 and count(store, "plans") == 0

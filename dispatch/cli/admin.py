@@ -513,7 +513,8 @@ def db_backup(ctx: click.Context, target: Path) -> None:
 @click.option("--days", type=int, help="Keep positions of the last N days (default: the setting).")
 @click.pass_context
 def db_purge(ctx: click.Context, days: int | None) -> None:
-    """Delete positions older than the retention period, expired sessions and codes.
+    """Delete positions older than the retention period, expired sessions and codes, and
+    erase the identity of patients discharged longer ago than patient_retention_days.
 
     Example: dispatch db purge --days 30
     """
@@ -523,9 +524,14 @@ def db_purge(ctx: click.Context, days: int | None) -> None:
         raise ValidationError("--days must be at least 1")
     store = _open(ctx)
     removed = store.purge(position_retention_days=days)
+    patients = store.purge_patients(
+        retention_days=settings.patient_retention_days, actor="cli"
+    )
     click.echo(
         f"purged {removed['positions']} positions older than {days} days, "
-        f"{removed['sessions']} sessions, {removed['pairing_codes']} pairing codes"
+        f"{removed['sessions']} sessions, {removed['pairing_codes']} pairing codes; "
+        f"erased the identity of {patients['patients']} patients discharged more than "
+        f"{settings.patient_retention_days} days ago"
     )
 
 
@@ -594,13 +600,20 @@ def demo_seed(
 @demo.command("clear")
 @click.pass_context
 def demo_clear(ctx: click.Context) -> None:
-    """Delete every row flagged as demo (teams, visits, plans, their positions and devices).
+    """Delete every row flagged as demo: the demonstration structures with their patients,
+    care plans and staff, then the demo teams, visits, plans, their positions and devices.
 
     Example: dispatch demo clear
     """
+    from dispatch.demo import clear_demo_all
+
     store = _open(ctx)
-    removed = store.clear_demo()
-    click.echo(f"removed {removed['teams']} demo teams and {removed['visits']} demo visits")
+    removed = clear_demo_all(store)
+    click.echo(
+        f"removed {removed.get('structures', 0)} demo structures, "
+        f"{removed.get('patients', 0)} demo patients, {removed.get('staff', 0)} demo staff, "
+        f"{removed['teams']} demo teams and {removed['visits']} demo visits"
+    )
 
 
 @demo.command("plan")

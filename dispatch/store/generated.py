@@ -36,7 +36,7 @@ from dispatch.care.recurrence import (
     VisitTemplate,
     template_from_dict,
 )
-from dispatch.errors import NotFoundError, ValidationError
+from dispatch.errors import ConflictError, NotFoundError, ValidationError
 from dispatch.store.core import now_s as clock_s
 from dispatch.store.rows import dumps
 
@@ -508,6 +508,26 @@ class GeneratedVisitsMixin:
             staff = "(SELECT id FROM staff WHERE demo = 1)"
             patients = "(SELECT id FROM patients WHERE demo = 1)"
             structures = "(SELECT id FROM structures WHERE demo = 1)"
+            # Real records kept in a demo structure would lose their structure: refuse, and
+            # say which, as clear_demo does for real rows leaning on demo teams.
+            real = {
+                table: conn.execute(
+                    f"SELECT count(*) FROM {table} WHERE demo = 0"
+                    f" AND structure_id IN {structures}"
+                ).fetchone()[0]
+                for table in ("patients", "staff", "teams", "visits")
+            }
+            real["sharings"] = conn.execute(
+                f"SELECT count(*) FROM sharings WHERE structure_id IN {structures}"
+                f" AND patient_id NOT IN {patients}"
+            ).fetchone()[0]
+            if any(real.values()):
+                found = ", ".join(f"{n} {table}" for table, n in real.items() if n)
+                raise ConflictError(
+                    f"real records were added to the demonstration structures ({found}):"
+                    " nothing was deleted; move them to a structure of yours or delete them"
+                    " first, or keep the demonstration"
+                )
             steps = (
                 ("absences", f"DELETE FROM absences WHERE staff_id IN {staff}"),
                 ("team_members", f"DELETE FROM team_members WHERE staff_id IN {staff}"),
@@ -519,6 +539,18 @@ class GeneratedVisitsMixin:
                     f"DELETE FROM care_plans WHERE demo = 1 OR patient_id IN {patients}",
                 ),
                 ("patients", "DELETE FROM patients WHERE demo = 1"),
+                # A coordinator's drafts of a demo structure's days go with it.
+                (
+                    "plan_stops",
+                    "DELETE FROM plan_stops WHERE plan_id IN"
+                    f" (SELECT id FROM plans WHERE structure_id IN {structures})",
+                ),
+                (
+                    "plan_unassigned",
+                    "DELETE FROM plan_unassigned WHERE plan_id IN"
+                    f" (SELECT id FROM plans WHERE structure_id IN {structures})",
+                ),
+                ("plans", f"DELETE FROM plans WHERE structure_id IN {structures}"),
                 (
                     "user_structures",
                     f"DELETE FROM user_structures WHERE structure_id IN {structures}",
