@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,124 @@ def test_the_examples_in_the_staff_docstrings_hold() -> None:
     for module in (week, dispatch.store.staff):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+def _prefer(store: Store, visit_ids: list[int], *, team_id: int | None = None, staff_id=None):
+    wishes = json.dumps({"preferred_staff_ids": [staff_id]}) if staff_id else None
+    store.engine.write(
+        lambda conn: conn.executemany(
+            "UPDATE visits SET preferred_team_id = ?, wishes = ? WHERE id = ?",
+            [(team_id, wishes, vid) for vid in visit_ids],
+        )
+    )
+
+
+def test_a_future_day_counts_the_visits_that_prefer_her(store: Store, service: dict) -> None:
+    """A day not yet planned has no visit in any round: the visits naming her as preferred
+    (her team, or her id in the wishes) are the ones to reassign."""
+    marie, paul = service["marie"], service["paul"]
+    by_team = _visits(store, THURSDAY, None, ["08:00-09:00", "09:00-10:00"])
+    _prefer(store, by_team, team_id=marie["team_id"])
+    by_wish = _visits(store, THURSDAY, None, ["10:00-11:00"])
+    _prefer(store, by_wish, staff_id=marie["id"])
+    _prefer(store, _visits(store, THURSDAY, None, ["10:00-11:00"]), team_id=paul["team_id"])
+    _visits(store, THURSDAY, None, ["11:00-12:00"])  # nobody preferred
+    planned = _visits(store, THURSDAY, marie["team_id"], ["13:00-14:00"])
+    body = {"kind": "sickness", "from_day": THURSDAY}
+    impact = week.absence_impact_of(store, marie["id"], body, structures=[1])
+    assert impact["total"] == 4 and impact["reassign"] is True
+    assert impact["days"] == [
+        {"day": THURSDAY, "count": 4, "visit_ids": [*by_team, *by_wish, *planned]}
+    ]
+    assert impact["message"] == "Marie absente jeudi 7 janvier : 4 visites à réaffecter"
+    # Six visits of half an hour: Paul's 8 h cover them.
+    assert impact["capacity"] == [
+        {"day": THURSDAY, "lost_h": 7.5, "remaining_h": 8.0, "visit_h": 3.0, "short": False}
+    ]
+    # A part-day absence keeps what still fits the rest of her shift.
+    part = week.absence_impact_of(
+        store, marie["id"], {"kind": "training", "from_day": THURSDAY, "part": "07:00-09:30"}
+    )
+    assert part["total"] == 1 and part["days"][0]["visit_ids"] == [by_team[0]]
+
+
+def test_a_day_the_others_cannot_cover_is_said_in_hours(store: Store, service: dict) -> None:
+    marie = service["marie"]
+    # Thursday: 10 h of visits nobody prefers; without Marie only Paul's 8 h remain.
+    _visits(store, THURSDAY, None, ["07:00-19:00"] * 10, duration_s=3600)
+    _visits(store, THURSDAY, None, ["07:00-19:00"], duration_s=3600, structure_id=2)
+    body = {"kind": "sickness", "from_day": THURSDAY}
+    impact = week.absence_impact_of(store, marie["id"], body, structures=[1])
+    assert impact["total"] == 0 and impact["reassign"] is True
+    assert impact["capacity"] == [
+        {"day": THURSDAY, "lost_h": 7.5, "remaining_h": 8.0, "visit_h": 10.0, "short": True}
+    ]
+    assert impact["message"] == (
+        "Marie absente jeudi 7 janvier : 7,5 h de travail en moins ce jour-là"
+        " (reste 8 h pour 10 h de visites)"
+    )
+    english = week.absence_impact_of(store, marie["id"], body, locale="en")
+    assert english["message"] == (
+        "Marie absent on Thursday 7 January: 7.5 h of work fewer that day"
+        " (8 h left for 10 h of visits)"
+    )
+    # Over two days, the short day is named.
+    long = week.absence_impact_of(store, marie["id"], {**body, "to_day": "2027-01-08"})
+    assert [c["short"] for c in long["capacity"]] == [True, False]
+    assert long["message"].endswith(
+        ": 15 h de travail en moins (reste 8 h pour 10 h de visites le jeudi 7 janvier)"
+    )
+    # Wednesday, Paul is off: the day's two hours have nobody left.
+    _visits(store, "2027-01-06", None, ["08:00-12:00"] * 2, duration_s=3600)
+    wed = week.absence_impact_of(store, marie["id"], {**body, "from_day": "2027-01-06"})
+    assert wed["capacity"][0]["remaining_h"] == 0 and wed["reassign"] is True
+    # With visits to reassign, the message counts them; the shortfall stays in capacity.
+    _visits(store, THURSDAY, marie["team_id"], ["08:00-09:00"])
+    both = week.absence_impact_of(store, marie["id"], body)
+    assert both["message"] == "Marie absente jeudi 7 janvier : 1 visite à réaffecter"
+    assert both["capacity"][0]["visit_h"] == 10.5 and both["capacity"][0]["short"]
+    # Nothing to move and hours to spare: nothing to replan.
+    friday = week.absence_impact_of(store, marie["id"], {**body, "from_day": "2027-01-08"})
+    assert friday["reassign"] is False
+    assert friday["message"] == "Marie absente vendredi 8 janvier : aucune visite à réaffecter"
+
+
+class _Rounds:
+    """The rounds service's answer, as far as the replanning reads it."""
+
+    def __init__(self, store: Store, routes: list[dict], dropped: list[int]) -> None:
+        self.store, self.routes, self.dropped, self.days = store, routes, dropped, []
+
+    def team_unavailable(self, day: str, team_id: int, **_: Any) -> dict[str, Any]:
+        self.days.append(day)
+        plan = self.store.save_plan(day, self.routes, structure_id=1)
+        return {"plan_id": plan["id"], "dropped": [{"visit_id": v} for v in self.dropped]}
+
+
+def test_the_replanning_says_what_other_rounds_would_lose(store: Store, service: dict) -> None:
+    marie, paul = service["marie"], service["paul"]
+    mine = _visits(store, THURSDAY, marie["team_id"], ["08:00-09:00", "09:00-10:00"])
+    pauls = _visits(store, THURSDAY, paul["team_id"], ["08:00-09:00", "09:00-10:00"])
+    # The draft gives one of Marie's to Paul and takes one of his out.
+    routes = [
+        {"team_id": paul["team_id"], "stops": [{"visit_id": mine[0]}, {"visit_id": pauls[0]}]}
+    ]
+    rounds = _Rounds(store, routes, dropped=[mine[1], pauls[1]])
+    absence = store.add_absence(marie["id"], {"kind": "sickness", "from_day": THURSDAY})
+    result = week.replan_absence(
+        store, rounds, marie["id"], absence["id"], by="c", today=MONDAY, structures=[1]
+    )
+    (day,) = result["days"]
+    assert (day["moved"], day["unassigned"], day["dropped"]) == (1, 1, 1)
+
+
+def test_a_day_short_of_hours_is_replanned(store: Store, service: dict) -> None:
+    marie = service["marie"]
+    _visits(store, THURSDAY, None, ["07:00-19:00"] * 10, duration_s=3600)
+    rounds = _Rounds(store, [], dropped=[])
+    absence = store.add_absence(marie["id"], {"kind": "sickness", "from_day": THURSDAY})
+    result = week.replan_absence(
+        store, rounds, marie["id"], absence["id"], by="c", today=MONDAY, structures=[1]
+    )
+    assert rounds.days == [THURSDAY]
+    assert [(d["day"], d["moved"], d["dropped"]) for d in result["days"]] == [(THURSDAY, 0, 0)]

@@ -7,7 +7,9 @@ functions (``*_of``) read them from the store, scoped to the caller's structures
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -168,15 +170,48 @@ def _date_en(day: dt.date) -> str:
     return f"{WEEKDAYS_EN[day.weekday()]} {day.day} {MONTHS_EN[day.month - 1]}"
 
 
+def _h(hours: float, locale: str) -> str:
+    """« 7,5 h » / "7.5 h"."""
+    text = f"{hours:g}"
+    return f"{text.replace('.', ',') if locale != 'en' else text} h"
+
+
+def _capacity_text(capacity: Sequence[Mapping[str, Any]], locale: str) -> str:
+    """The days the others' rostered hours no longer cover the day's visits, in words."""
+    short = [c for c in capacity if c["short"]]
+    if not short:
+        return ""
+    if locale == "en":
+        parts = [
+            f"{_h(c['remaining_h'], locale)} left for {_h(c['visit_h'], locale)} of visits"
+            + (f" on {_date_en(dt.date.fromisoformat(c['day']))}" if len(capacity) > 1 else "")
+            for c in short
+        ]
+    else:
+        parts = [
+            f"reste {_h(c['remaining_h'], locale)} pour {_h(c['visit_h'], locale)} de visites"
+            + (f" le {_date_fr(dt.date.fromisoformat(c['day']))}" if len(capacity) > 1 else "")
+            for c in short
+        ]
+    return ("; " if locale == "en" else " ; ").join(parts)
+
+
 def impact_message(
     name: str,
     gender: str | None,
     absence: core.Absence,
     total: int,
     locale: str = "fr",
+    capacity: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """« Marie absente jeudi 14 janvier : 14 visites à réaffecter », or in English
     "Marie absent on Thursday 14 January: 14 visits to reassign".
+
+    ``capacity`` (per rostered day: ``lost_h``, ``remaining_h`` of the others, ``visit_h``
+    of the day, ``short``): with no visit to reassign but days the others cannot cover,
+    the message says the hours lost and what remains, « … : 6 h de travail en moins ce
+    jour-là (reste 31 h pour 38 h de visites) »; with visits, it counts them (the screen
+    shows each short day from the impact's ``capacity``).
 
     Examples
     --------
@@ -185,8 +220,14 @@ def impact_message(
     'Marie absente jeudi 14 janvier : 14 visites à réaffecter'
     >>> impact_message("Paul", "male", core.Absence("leave", day, day.replace(day=15)), 1, "en")
     'Paul absent from Thursday 14 January to Friday 15 January: 1 visit to reassign'
+    >>> short = [{"day": "2027-01-14", "lost_h": 6, "remaining_h": 31, "visit_h": 38,
+    ...           "short": True}]
+    >>> impact_message("Marie", "female", core.Absence("sickness", day, day), 0, "fr", short)
+    'Marie absente jeudi 14 janvier : 6 h de travail en moins ce jour-là (reste 31 h pour 38 h de visites)'
     """
     one = absence.from_day == absence.to_day
+    shortfall = _capacity_text(capacity, locale)
+    lost_h = round(sum(float(c["lost_h"]) for c in capacity), 2)
     if locale == "en":
         when = (
             f"on {_date_en(absence.from_day)}"
@@ -195,6 +236,11 @@ def impact_message(
         )
         if absence.part is not None:
             when += f", {absence.part}"
+        if total == 0 and shortfall:
+            day_word = " that day" if len(capacity) == 1 else ""
+            return (
+                f"{name} absent {when}: {_h(lost_h, locale)} of work fewer{day_word} ({shortfall})"
+            )
         count = (
             "no visit to reassign"
             if total == 0
@@ -210,6 +256,9 @@ def impact_message(
     if absence.part is not None:
         part = absence.part
         when += f" de {format_hhmm(part.start_s)} à {format_hhmm(part.end_s)}"
+    if total == 0 and shortfall:
+        day_word = " ce jour-là" if len(capacity) == 1 else ""
+        return f"{name} {adjective} {when} : {_h(lost_h, locale)} de travail en moins{day_word} ({shortfall})"
     count = (
         "aucune visite à réaffecter"
         if total == 0
@@ -246,12 +295,16 @@ def impact_of_absence(
     *,
     locale: str = "fr",
     tz: str = "Europe/Paris",
+    capacity: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """What ``absence`` (recorded or not) leaves to reassign among ``visits`` (the visits of
-    the teams ``staff`` belongs to; ``members`` gives each team's staff ids).
+    the teams ``staff`` belongs to, and those not yet in a round that name them as
+    preferred, given with their personal team; ``members`` gives each team's staff ids).
 
-    Returns ``{staff_id, name, total, lost_h, days: [{day, count, visit_ids}], message}``;
-    ``days`` lists each day of the absence the person was rostered or had visits.
+    Returns ``{staff_id, name, total, lost_h, days: [{day, count, visit_ids}], capacity,
+    reassign, message}``; ``days`` lists each day of the absence the person was rostered or
+    had visits; ``capacity`` (see :func:`capacity_of_days`) each day they were rostered;
+    ``reassign``: there is something to replan (visits, or a day the others cannot cover).
     """
     person = core_staff(staff)
     open_visits = [v for v in visits if v.get("status") in OPEN_STATUSES]
@@ -285,14 +338,102 @@ def impact_of_absence(
             days.append({"day": iso, "count": len(ids), "visit_ids": ids})
         day += dt.timedelta(days=1)
     total = len(moved)
+    short = any(c["short"] for c in capacity)
     return {
         "staff_id": staff["id"],
         "name": staff["name"],
         "total": total,
         "lost_h": _hours(result.lost_s),
         "days": days,
-        "message": impact_message(staff["name"], staff.get("gender"), absence, total, locale),
+        "capacity": list(capacity),
+        "reassign": bool(total or short),
+        "message": impact_message(
+            staff["name"], staff.get("gender"), absence, total, locale, capacity
+        ),
     }
+
+
+def capacity_of_days(
+    staff: Mapping[str, Any],
+    absence: core.Absence,
+    others: Sequence[Mapping[str, Any]],
+    day_visits: Sequence[Mapping[str, Any]],
+    tz: str = "Europe/Paris",
+) -> list[dict[str, Any]]:
+    """What the structure loses each day of ``absence`` ``staff`` was rostered:
+    ``{day, lost_h, remaining_h, visit_h, short}`` — the person's hours lost, the rostered
+    hours of ``others`` (the rest of the structure's staff) that day, the hours of the day's
+    open ``day_visits`` (a two-person visit counts twice), and whether the others fall short.
+
+    On a day not yet planned no visit has a team: this is what tells the coordinator the day
+    no longer fits, before any round exists.
+    """
+    person = core_staff(staff)
+    without = core.Staff(
+        person.staff_id,
+        person.name,
+        person.contract_h_per_week,
+        person.rotas,
+        tuple(a for a in person.absences if a != absence),
+        person.skills,
+        person.gender,
+    )
+    with_absence = dataclasses.replace(without, absences=(*without.absences, absence))
+    parsed = [core_staff(o) for o in others if o["id"] != staff["id"]]
+    need: dict[str, int] = {}
+    for v in day_visits:
+        if v.get("status") in OPEN_STATUSES:
+            need[v["day"]] = need.get(v["day"], 0) + int(v["duration_s"]) * max(
+                1, int(v.get("staff_count") or 1)
+            )
+    out = []
+    day = absence.from_day
+    while day <= absence.to_day:
+        usual, kept = core.works_on(without, day), core.works_on(with_absence, day)
+        lost_s = (usual.work_s_on(day, tz) if usual else 0) - (
+            kept.work_s_on(day, tz) if kept else 0
+        )
+        if lost_s > 0:
+            remaining_s = sum(
+                shift.work_s_on(day, tz)
+                for shift in (core.works_on(o, day) for o in parsed)
+                if shift is not None
+            )
+            visit_s = need.get(day.isoformat(), 0)
+            out.append(
+                {
+                    "day": day.isoformat(),
+                    "lost_h": _hours(lost_s),
+                    "remaining_h": _hours(remaining_s),
+                    "visit_h": _hours(visit_s),
+                    "short": remaining_s < visit_s,
+                }
+            )
+        day += dt.timedelta(days=1)
+    return out
+
+
+def _preferences(store: Any, visit_ids: Sequence[int]) -> dict[int, tuple[int | None, list[int]]]:
+    """Each visit's preferred team and preferred staff ids (its ``wishes``)."""
+    out: dict[int, tuple[int | None, list[int]]] = {}
+    ids = [int(i) for i in visit_ids]
+    with store.engine.read() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in conn.execute(
+                f"SELECT id, preferred_team_id, wishes FROM visits WHERE id IN ({marks})", chunk
+            ):
+                try:
+                    wishes = json.loads(row["wishes"] or "{}") or {}
+                except ValueError:
+                    wishes = {}
+                staff_ids = wishes.get("preferred_staff_ids") if isinstance(wishes, dict) else None
+                out[int(row["id"])] = (
+                    row["preferred_team_id"],
+                    [int(i) for i in staff_ids or () if isinstance(i, int)],
+                )
+    return out
 
 
 def absence_impact_of(
@@ -319,13 +460,32 @@ def impact_of_recorded(
     locale: str = "fr",
     tz: str = "Europe/Paris",
 ) -> dict[str, Any]:
-    """:func:`impact_of_absence` with the visits and team members read from the store."""
+    """:func:`impact_of_absence` with the visits and team members read from the store: the
+    visits of the person's teams, the visits not yet in a round that prefer them (their
+    team as ``preferred_team_id``, or their id among the wishes' ``preferred_staff_ids``),
+    and what the rest of their structure's staff can still cover each day."""
     team_ids = store.teams_of_staff([staff["id"]])[staff["id"]]
     visits = store.staff_visits(absence.from_day, absence.to_day, team_ids=team_ids)
     members: dict[int, list[int]] = {}
     for team_id in team_ids:
         members[team_id] = [s["id"] for s in store.staff_of_team(team_id)]
-    return impact_of_absence(staff, absence, visits, members, locale=locale, tz=tz)
+    own = staff["team_id"]
+    members.setdefault(own, [staff["id"]])
+    scope = [staff["structure_id"]]
+    day_visits = store.staff_visits(absence.from_day, absence.to_day, structures=scope)
+    free = [v for v in day_visits if v["team_id"] is None and v["status"] in OPEN_STATUSES]
+    wishes = _preferences(store, [v["id"] for v in free])
+    teams = set(team_ids)
+    for v in free:
+        team, staff_ids = wishes.get(int(v["id"]), (None, []))
+        if team in teams or staff["id"] in staff_ids:
+            visits.append({**v, "team_id": own})
+    visits.sort(key=lambda v: (v["day"], (v["windows"] or [[0]])[0][0], v["id"]))
+    others = store.list_staff(structures=scope, active=True)
+    capacity = capacity_of_days(staff, absence, others, day_visits, tz)
+    return impact_of_absence(
+        staff, absence, visits, members, locale=locale, tz=tz, capacity=capacity
+    )
 
 
 # -- replanning after an absence --------------------------------------------------------------
@@ -345,8 +505,11 @@ def replan_absence(
     of the rounds service (:class:`dispatch.rounds.Rounds`) without the person, for the
     coordinator to apply from the day's map.
 
-    Returns ``{days: [{day, plan_id, moved, unassigned}], impact}``; a day the rounds cannot
-    plan (no territory, nobody working) has ``plan_id`` null and its ``error``.
+    Returns ``{days: [{day, plan_id, moved, unassigned, dropped}], impact}``: ``dropped``
+    counts the visits already in other teams' rounds that the draft would take out (to check
+    before applying it); a day the rounds cannot plan (no territory, nobody working) has
+    ``plan_id`` null and its ``error``. A day with no visit of the person's but that the
+    others' hours no longer cover is replanned too.
     """
     absence = store.get_absence(staff_id, absence_id, structures=structures)
     if absence["cancelled"]:
@@ -356,8 +519,9 @@ def replan_absence(
     impact = impact_of_recorded(store, staff, parsed, locale=locale, tz=tz)
     own_teams = set(store.teams_of_staff([staff_id])[staff_id])
     days = []
+    short = {c["day"] for c in impact.get("capacity", ()) if c["short"]}
     for entry in impact["days"]:
-        if entry["count"] and entry["day"] >= today:
+        if (entry["count"] or entry["day"] in short) and entry["day"] >= today:
             days.append(
                 _replan_day(
                     store,
@@ -397,6 +561,7 @@ def _replan_day(
             "plan_id": None,
             "moved": 0,
             "unassigned": len(visit_ids),
+            "dropped": 0,
             "error": exc.message,
         }
     placed = {
@@ -406,8 +571,16 @@ def _replan_day(
         for s in r["stops"]
         if s.get("visit_id") is not None
     }
-    moved = len({int(v) for v in visit_ids} & placed)
-    return {"day": day, "plan_id": plan["id"], "moved": moved, "unassigned": len(visit_ids) - moved}
+    mine = {int(v) for v in visit_ids}
+    moved = len(mine & placed)
+    dropped = {int(x["visit_id"]) for x in proposal.get("dropped") or ()} - mine
+    return {
+        "day": day,
+        "plan_id": plan["id"],
+        "moved": moved,
+        "unassigned": len(mine) - moved,
+        "dropped": len(dropped),
+    }
 
 
 def _draft(

@@ -220,6 +220,21 @@ _IMPACT = {
                 },
             },
         },
+        "capacity": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["day", "lost_h", "remaining_h", "visit_h", "short"],
+                "properties": {
+                    "day": {"type": "string"},
+                    "lost_h": {"type": "number"},
+                    "remaining_h": {"type": "number"},
+                    "visit_h": {"type": "number"},
+                    "short": {"type": "boolean"},
+                },
+            },
+        },
+        "reassign": {"type": "boolean"},
         "message": {"type": "string"},
     },
 }
@@ -362,6 +377,7 @@ OPENAPI_PATHS = {
                                 "plan_id": {"type": ["integer", "null"]},
                                 "moved": {"type": "integer"},
                                 "unassigned": {"type": "integer"},
+                                "dropped": {"type": "integer"},
                                 "error": {"type": "string"},
                             },
                         },
@@ -369,7 +385,8 @@ OPENAPI_PATHS = {
                 },
             },
             description="Each day's answer carries the draft's plan_id, the visits it gives to "
-            "others (moved) and those it leaves unassigned; a day that cannot be planned "
+            "others (moved), those it leaves unassigned and the visits already planned in "
+            "other rounds that it would take out (dropped: check them before applying); a day that cannot be planned "
             "(no territory, no team working) carries its error instead.",
         )
     },
