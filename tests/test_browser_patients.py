@@ -25,15 +25,20 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 WIDE = {"width": 1400, "height": 900}
 NARROW = {"width": 1024, "height": 768}
 PHONE = {"width": 360, "height": 780}
+PHONE_390 = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
 def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
-    """A real server with a coordinator of structure 1 and two of its staff."""
+    """A real server with a coordinator of structure 1 (and of a nursing centre) and two of its
+    staff."""
     settings = module_settings(tmp_path_factory.mktemp("patients"), territory_cache, shared_dir)
     store = Store(settings.database)
     app = create_app(settings, **{"dispatch.store": store})
-    store.add_user("coord", role="coordinator", password=PASSWORD, structure_ids=[1])
+    centre = store.add_structure({"name": "Centre de soins du Mée", "kind": "nursing_centre"})
+    store.add_user(
+        "coord", role="coordinator", password=PASSWORD, structure_ids=[1, centre["id"]]
+    )
     staff = [
         store.add_staff(
             {
@@ -74,6 +79,8 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
             "settings": settings,
             "stranger": stranger,
             "dac": dac,
+            "centre": centre,
+            "home": store.get_structure(1, structures=None),
         },
     )
     server.stop()
@@ -205,7 +212,11 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
 
         # -- a new patient: identity, address located offline, the pin moved by hand --------------
         page.get_by_role("button", name="Nouveau patient").click()
-        assert page.evaluate("document.activeElement.id") == "pf-family"
+        page.wait_for_function("document.activeElement.id === 'pf-family'")
+        # Sex unknown until said; a coordinator of two structures chooses the patient's.
+        assert page.input_value("#pf-sex") == "unknown"
+        assert page.locator("#pf-structure").is_visible()
+        page.locator("#pf-structure").select_option(label=world["home"]["name"])
         page.get_by_role("button", name="Enregistrer", exact=True).click()
         assert "nom de famille" in page.inner_text("#patient-error")
         page.get_by_label("Nom de famille").fill("Martin")
@@ -272,6 +283,7 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         assert patient["external_ids"] == {"INS": "2380475123456"}
         assert page.url.endswith(f"#patient-{patient['id']}")
         assert "placée à la main" in page.inner_text("#pf-precision")
+        assert page.inner_text("#record-structure") == f"Structure : {world['home']['name']}"
 
         # -- a twice-daily care plan ---------------------------------------------------------------
         page.get_by_role("button", name="Nouveau plan de soins").click()
@@ -293,7 +305,7 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         assert "au moins un jour" in page.inner_text("#plan-error")
         page.locator("#cp-days").get_by_label("lundi").check()
         page.locator("#cp-days").get_by_label("mercredi").check()
-        assert "FREQ=WEEKLY;BYDAY=MO,WE" in page.inner_text("#cp-rule-text")
+        assert page.inner_text("#cp-rule-text") == "Chaque semaine : lun., mer."
         page.get_by_label("Tous les jours").check()
         axe_both_locales(page, "plan-form", sizes=(WIDE, PHONE))
         page.get_by_role("button", name="Enregistrer le plan").click()
@@ -304,6 +316,9 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         assert plan["wishes"]["preferred_staff_ids"] == [world["staff"][0]["id"]]
         assert plan["wishes"]["gender"] == "female"
         assert "08:00–09:00, 18:00–19:00" in page.inner_text("#plan-list")
+        # The rule in words only; the skills in words.
+        assert "FREQ=" not in page.inner_text("#plan-list")
+        assert "Compétences : insuline" in page.inner_text("#plan-list")
 
         # -- two weeks generated -------------------------------------------------------------------
         page.get_by_role("button", name="Générer les visites (14 jours)").click()
@@ -315,6 +330,16 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         days = {rows.nth(i).get_attribute("data-day") for i in range(rows.count())}
         last = (today + dt.timedelta(days=13)).isoformat()
         assert last in days and all(today.isoformat() <= d <= last for d in days)
+        assert "prévue (pas encore dans une tournée)" in page.inner_text("#visit-table")
+        assert page.locator("#visits-legend").is_visible()
+        # On a phone, the daily cards come before the identity form.
+        page.set_viewport_size(PHONE_390)
+        plans_top = page.locator("#plans").bounding_box()["y"]
+        visits_top = page.locator("#visits").bounding_box()["y"]
+        assert plans_top < visits_top < page.locator("#patient-form").bounding_box()["y"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_390["width"]
+        shot(page, "record-phone-fr")
+        page.set_viewport_size(WIDE)
 
         # -- hospitalisation from Wednesday to Friday ------------------------------------------------
         wednesday = next_wednesday(today)
@@ -372,6 +397,7 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         page.locator("#susp-list").get_by_role("button", name="Lever").click()
         page.wait_for_selector("#confirm[open]")
         assert "Hospitalisation du mer." in page.inner_text("#confirm-text")
+        assert ".. " not in page.inner_text("#confirm-text")
         page.locator("#confirm-ok").click()
         page.wait_for_selector(
             "#susp-status:has-text('Suspension levée : 6 visite(s)')", timeout=30000
@@ -390,6 +416,17 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         page.wait_for_selector(f"#patient-table tr[data-patient-id='{patient['id']}']")
         row = page.locator(f"#patient-table tr[data-patient-id='{patient['id']}']")
         assert "MARTIN Jeanne" in row.inner_text() and "Hospitalisation du" in row.inner_text()
+        assert world["home"]["name"] in row.inner_text(), "the structure column"
+        assert "1 patient(s) affiché(s) sur 1" in page.inner_text("#list-status")
+        # On a phone the list fits: the secondary columns go under the name.
+        page.set_viewport_size(PHONE_390)
+        assert page.evaluate(
+            "(el => el.scrollWidth <= el.clientWidth)"
+            "(document.querySelector('#patient-table').parentElement)"
+        ), "the list table fits a 390 px screen"
+        assert "Melun" in row.inner_text()
+        shot(page, "list-phone-fr")
+        page.set_viewport_size(WIDE)
         page.get_by_label("Chercher (nom, pseudonyme, commune)").fill("zzz")
         page.wait_for_selector("#patient-table:has-text('Aucun patient ne correspond')")
         page.get_by_label("Chercher (nom, pseudonyme, commune)").fill("Mart")
@@ -398,6 +435,7 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
 
         # -- CSV import with its review: a duplicate unticked, an unknown address refused -------
         page.get_by_role("button", name="Importer un fichier CSV").click()
+        page.locator("#import-structure").select_option(label=world["home"]["name"])
         page.get_by_label("Fichier CSV").set_input_files(
             {"name": "patients.csv", "mimeType": "text/csv", "buffer": CSV.encode()}
         )

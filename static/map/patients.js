@@ -177,7 +177,7 @@ extend({
     "pt.plan.duration": "Durée (minutes)",
     "pt.plan.priority": "Priorité",
     "pt.plan.skills": "Compétences",
-    "pt.plan.skills.hint": "Séparées par des virgules, par exemple : insulin, wound_care",
+    "pt.plan.skills.hint": "Codes séparés par des virgules, par exemple : insulin (insuline), wound_care (pansements), blood_test (prise de sang).",
     "pt.plan.windows": "Passages de la journée (créneau de chaque visite)",
     "pt.plan.window.add": "Ajouter un passage",
     "pt.plan.window.from": "Passage {n} : de",
@@ -243,6 +243,22 @@ extend({
     "pt.error.rrule": "Écrivez la règle, par exemple FREQ=DAILY;INTERVAL=2.",
     "pt.error.skills": "Compétence « {skill} » : lettres minuscules, chiffres, _ ou - seulement.",
     "pt.rule.daily": "Tous les jours",
+    "pt.skill.insulin": "insuline",
+    "pt.skill.wound_care": "pansements",
+    "pt.skill.blood_test": "prise de sang",
+    "pt.skill.assessment": "évaluation",
+    "pt.skill.injection": "injections",
+    "pt.skill.hygiene": "toilette",
+    "pt.skill.palliative": "soins palliatifs",
+    "pt.skill.infusion": "perfusion",
+    "pt.skill.medication": "médicaments",
+    "pt.skill.catheter": "sonde",
+    "pt.skill.stoma": "stomie",
+    "pt.plan.skills.text": "Compétences : {skills}",
+    "pt.col.structure": "Structure",
+    "pt.record.structure": "Structure : {name}",
+    "pt.structure.number": "structure n° {id}",
+    "pt.visits.legend": "« planifiée » : dans la tournée d'une équipe ; « prévue » : pas encore dans une tournée.",
     "pt.rule.weekly": "Chaque semaine : {days}",
     "pt.rule.weeks": "Toutes les {n} semaines : {days}",
     "pt.rule.everyday": "tous les jours",
@@ -297,8 +313,8 @@ extend({
     "pt.visit.two": "à deux",
     "pt.visit.round": "Tournée du {day} sur la carte",
     "pt.visit.edited": "modifiée à la main",
-    "pt.vstatus.planned": "prévue",
-    "pt.vstatus.assigned": "planifiée",
+    "pt.vstatus.planned": "prévue (pas encore dans une tournée)",
+    "pt.vstatus.assigned": "planifiée (dans une tournée)",
     "pt.vstatus.arrived": "équipe arrivée",
     "pt.vstatus.in_progress": "en cours",
     "pt.vstatus.done": "terminée",
@@ -475,7 +491,7 @@ extend({
     "pt.plan.duration": "Duration (minutes)",
     "pt.plan.priority": "Priority",
     "pt.plan.skills": "Skills",
-    "pt.plan.skills.hint": "Separated by commas, for example: insulin, wound_care",
+    "pt.plan.skills.hint": "Codes separated by commas, for example: insulin (insulin), wound_care (wound care), blood_test (blood test).",
     "pt.plan.windows": "Visits of the day (window of each visit)",
     "pt.plan.window.add": "Add a visit of the day",
     "pt.plan.window.from": "Visit {n}: from",
@@ -541,6 +557,22 @@ extend({
     "pt.error.rrule": "Write the rule, for example FREQ=DAILY;INTERVAL=2.",
     "pt.error.skills": "Skill \"{skill}\": lowercase letters, digits, _ or - only.",
     "pt.rule.daily": "Every day",
+    "pt.skill.insulin": "insulin",
+    "pt.skill.wound_care": "wound care",
+    "pt.skill.blood_test": "blood test",
+    "pt.skill.assessment": "assessment",
+    "pt.skill.injection": "injections",
+    "pt.skill.hygiene": "hygiene care",
+    "pt.skill.palliative": "palliative care",
+    "pt.skill.infusion": "infusion",
+    "pt.skill.medication": "medication",
+    "pt.skill.catheter": "catheter",
+    "pt.skill.stoma": "stoma",
+    "pt.plan.skills.text": "Skills: {skills}",
+    "pt.col.structure": "Structure",
+    "pt.record.structure": "Structure: {name}",
+    "pt.structure.number": "structure no. {id}",
+    "pt.visits.legend": "“scheduled”: in a team's round; “planned”: not yet in a round.",
     "pt.rule.weekly": "Every week: {days}",
     "pt.rule.weeks": "Every {n} weeks: {days}",
     "pt.rule.everyday": "every day",
@@ -595,8 +627,8 @@ extend({
     "pt.visit.two": "two-person",
     "pt.visit.round": "Round of {day} on the map",
     "pt.visit.edited": "edited by hand",
-    "pt.vstatus.planned": "planned",
-    "pt.vstatus.assigned": "scheduled",
+    "pt.vstatus.planned": "planned (not yet in a round)",
+    "pt.vstatus.assigned": "scheduled (in a round)",
     "pt.vstatus.arrived": "team arrived",
     "pt.vstatus.in_progress": "in progress",
     "pt.vstatus.done": "done",
@@ -647,14 +679,19 @@ function locale() {
 /** Messages on screen, kept as functions so that they follow a change of language. */
 const shown = new Map();
 
+/** One full stop where an abbreviated date ("ven. 18 déc.") ends a sentence. */
+function tidy(text) {
+  return String(text).replace(/\.\.(?=\s|$)/g, ".");
+}
+
 function show(el, message) {
   if (message) shown.set(el, message);
   else shown.delete(el);
-  el.textContent = message ? message() : "";
+  el.textContent = message ? tidy(message()) : "";
 }
 
 function reshow() {
-  for (const [el, message] of shown) el.textContent = message();
+  for (const [el, message] of shown) el.textContent = tidy(message());
 }
 
 function say(id, message) {
@@ -812,20 +849,30 @@ async function loadList({ more = false } = {}) {
   }
 }
 
+/** The name of one of the caller's structures (another one's: its number). */
+function structureName(id) {
+  const s = state.structures.find((x) => x.id === id);
+  return s ? s.name : t("pt.structure.number", { id });
+}
+
 function renderList() {
   const body = document.querySelector("#patient-table tbody");
   const { items, total, filtered } = state.list;
+  // The structure column, for a coordinator of several structures (or a list of shared records).
+  const several = state.structures.length > 1 || items.some((p) => !state.structures.some((x) => x.id === p.structure_id));
+  document.querySelector("#patient-table th.col-structure").hidden = !several;
   if (!items.length) {
-    body.innerHTML = `<tr><td colspan="5">${escapeHtml(t(filtered ? "pt.list.none" : "pt.list.empty"))}</td></tr>`;
+    body.innerHTML = `<tr><td colspan="6">${escapeHtml(t(filtered ? "pt.list.none" : "pt.list.empty"))}</td></tr>`;
   } else {
     body.innerHTML = items.map((p) => {
       const name = displayName(p);
       return `<tr data-patient-id="${p.id}" class="${escapeHtml(p.status)}">
-        <th scope="row"><button type="button" class="linkish" data-open="${p.id}" aria-label="${escapeHtml(t("pt.open.label", { name: `${p.pseudonym} — ${name}` }))}">${escapeHtml(p.pseudonym)}</button>${p.demo ? ` <span class="pill demo">${escapeHtml(t("pt.demo"))}</span>` : ""}<span class="sub">${escapeHtml(name)}</span></th>
-        <td>${escapeHtml(p.commune || "–")}</td>
+        <th scope="row"><button type="button" class="linkish" data-open="${p.id}" aria-label="${escapeHtml(t("pt.open.label", { name: `${p.pseudonym} — ${name}` }))}">${escapeHtml(p.pseudonym)}</button>${p.demo ? ` <span class="pill demo">${escapeHtml(t("pt.demo"))}</span>` : ""}<span class="sub">${escapeHtml(name)}</span><span class="sub phone-only">${escapeHtml([p.commune, several ? structureName(p.structure_id) : ""].filter(Boolean).join(" · "))}</span></th>
+        <td class="col-structure"${several ? "" : " hidden"}>${escapeHtml(structureName(p.structure_id))}</td>
+        <td class="col-commune">${escapeHtml(p.commune || "–")}</td>
         <td>${statusPill(p.status)}</td>
-        <td>${p.suspension ? escapeHtml(suspensionText(p.suspension)) : "–"}</td>
-        <td class="num">${Number(p.care_plans || 0)}</td>
+        <td class="col-suspension">${p.suspension ? escapeHtml(suspensionText(p.suspension)) : "–"}</td>
+        <td class="num col-plans">${Number(p.care_plans || 0)}</td>
       </tr>`;
     }).join("");
   }
@@ -1073,6 +1120,13 @@ function go(hash) {
   else location.hash = hash;
 }
 
+/** « Générer les visites » in the actions row of the view on screen (list or record). */
+function placeGenerate(inRecord) {
+  const head = document.querySelector(inRecord ? "#record-view .record-head" : "#list-view .panel-head");
+  head.insertBefore($("generate"), inRecord ? $("export") : null);
+  head.after($("generate-status"));
+}
+
 async function route() {
   const hash = location.hash.slice(1);
   const match = /^patient-(\d+)$/.exec(hash);
@@ -1080,6 +1134,7 @@ async function route() {
   if (hash === "new") return openRecord(null);
   $("record-view").hidden = true;
   $("list-view").hidden = false;
+  placeGenerate(false);
   document.title = t("pt.title");
   await loadList();
   const back = state.patient && document.querySelector(`#patient-table button[data-open="${state.patient.id}"]`);
@@ -1094,6 +1149,7 @@ async function openRecord(id) {
   state.visits = [];
   $("list-view").hidden = true;
   $("record-view").hidden = false;
+  placeGenerate(true);
   show($("record-status-text"), null);
   for (const id2 of ["plans-status", "susp-status", "patient-error", "plan-error", "susp-error"]) show($(id2), null);
   closePlanForm({ focus: false });
@@ -1135,6 +1191,7 @@ function renderRecord() {
   $("record-h").textContent = title;
   $("record-h").tabIndex = -1;
   document.title = `${title} — ${t("pt.title")}`;
+  show($("record-structure"), p ? () => t("pt.record.structure", { name: structureName(p.structure_id) }) : null);
   const pill = $("record-status");
   pill.className = `pill ${p ? p.status : ""}`;
   pill.textContent = p ? t(`pt.status.${p.status}`) : "";
@@ -1143,6 +1200,8 @@ function renderRecord() {
   // A new patient: the care plans wait for the identity to be saved. Another structure's
   // record shared with this one is read only: its identity and address, nothing else.
   const shared = !!(p && p.shared);
+  // On a phone the day-to-day cards (plans, suspensions, coming visits) come before the identity.
+  $("record-grid").classList.toggle("daily-first", !!p && !shared);
   for (const id of ["suspensions", "visits", "sharing"]) $(id).hidden = !p || shared;
   $("plans").hidden = shared;
   $("shared-note").hidden = !shared;
@@ -1223,7 +1282,7 @@ function fillPatientForm(p) {
   $("pf-given").value = p ? p.given_name || "" : "";
   $("pf-birth").value = p ? p.birth_date || "" : "";
   $("pf-birth").max = state.today || "";
-  $("pf-sex").value = p ? p.sex || "unknown" : "female";
+  $("pf-sex").value = p ? p.sex || "unknown" : "unknown";
   $("pf-phone").value = p ? p.phone || "" : "";
   $("pf-pseudonym").value = p ? p.pseudonym || "" : "";
   $("pf-address").value = p ? p.address || "" : "";
@@ -1392,6 +1451,7 @@ async function savePatient(e) {
       // The record's own address: the new patient's page.
       state.patient = patient;
       history.replaceState(null, "", `#patient-${patient.id}`);
+      loadList(); // the list and its count, for the way back
       fillPatientForm(patient);
       renderRecord();
       await Promise.all([loadPlans(), loadSuspensions(), loadVisits(), loadSharings()]);
@@ -1616,6 +1676,17 @@ function kindText(kind) {
   return text === key ? kind : text;
 }
 
+/** A skill's words ("wound_care" → "pansements"); a code the page does not know, as typed. */
+function skillText(code) {
+  const key = `pt.skill.${code}`;
+  const text = t(key);
+  return text === key ? code : text;
+}
+
+function skillsText(skills) {
+  return (skills || []).map(skillText).join(", ");
+}
+
 function ruleText(rrule) {
   const parts = Object.fromEntries(String(rrule || "").split(";").filter(Boolean).map((x) => x.split("=")));
   const days = (parts.BYDAY || "").split(",").filter((d) => WEEKDAYS.includes(d));
@@ -1656,6 +1727,7 @@ function renderPlans() {
       ruleText(plan.rrule),
       dates,
     ];
+    if ((plan.skills || []).length) bits.push(t("pt.plan.skills.text", { skills: skillsText(plan.skills) }));
     if ((plan.exceptions || []).length) bits.push(t("pt.plan.except.count", { n: plan.exceptions.length }));
     if ((plan.additions || []).length) bits.push(t("pt.plan.add.count", { n: plan.additions.length }));
     const wishes = plan.wishes || {};
@@ -1730,7 +1802,7 @@ function syncFreq() {
   $("cp-interval-row").hidden = f !== "weeks";
   $("cp-rrule-row").hidden = f !== "custom";
   const built = buildRule();
-  show($("cp-rule-text"), () => (built.rrule && f !== "custom" ? `${ruleText(built.rrule)} — ${built.rrule}` : ""));
+  show($("cp-rule-text"), () => (built.rrule && f !== "custom" ? ruleText(built.rrule) : ""));
 }
 
 function buildRule() {
@@ -1815,6 +1887,12 @@ function checkedStaff(id) {
   return [...$(id).querySelectorAll("input:checked")].map((el) => Number(el.value));
 }
 
+/** The typed skill codes in words, under the field. */
+function showSkills() {
+  const codes = $("cp-skills").value.split(/[,;]+/).map((x) => x.trim().toLowerCase()).filter(Boolean);
+  show($("cp-skills-text"), codes.length ? () => t("pt.plan.skills.text", { skills: skillsText(codes) }) : null);
+}
+
 function openPlanForm(plan) {
   state.editingPlan = plan || null;
   const form = $("plan-form");
@@ -1829,6 +1907,7 @@ function openPlanForm(plan) {
   $("cp-priority").value = String(plan ? plan.priority ?? 1 : 1);
   $("cp-skills").value = plan ? (plan.skills || []).join(", ") : (KIND_SKILLS.insulin || []).join(", ");
   $("cp-skills").dataset.auto = plan ? "" : "1";
+  showSkills();
   $("cp-windows").replaceChildren(...(plan ? plan.windows : ["08:00-09:00"]).map((w) => windowRow(w)));
   relabelWindows();
   setRule(plan ? plan.rrule : "FREQ=DAILY");
@@ -1983,8 +2062,9 @@ function setupPlans() {
   $("cp-kind").addEventListener("change", () => {
     // A new plan's skills follow the kind until the coordinator types their own.
     if ($("cp-skills").dataset.auto === "1") $("cp-skills").value = (KIND_SKILLS[$("cp-kind").value] || []).join(", ");
+    showSkills();
   });
-  $("cp-skills").addEventListener("input", () => { $("cp-skills").dataset.auto = ""; });
+  $("cp-skills").addEventListener("input", () => { $("cp-skills").dataset.auto = ""; showSkills(); });
   $("cp-window-add").addEventListener("click", () => {
     const rows = [...$("cp-windows").children];
     const last = rows[rows.length - 1];
@@ -2308,6 +2388,7 @@ function renderVisits() {
   }).join("");
   const cancelled = visits.filter((v) => v.status === "cancelled").length;
   show($("visits-status"), () => t("pt.visits.count", { n: visits.length - cancelled, cancelled }));
+  $("visits-legend").hidden = !visits.some((v) => v.status === "planned" || v.status === "assigned");
 }
 
 async function refreshPatient() {
@@ -2392,8 +2473,8 @@ async function confirmDischarge(e) {
 // ------------------------------------------------------------------ confirmation
 function confirmAction(title, text, okLabel) {
   const dialog = $("confirm");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
+  $("confirm-title").textContent = tidy(title);
+  $("confirm-text").textContent = tidy(text);
   $("confirm-ok").textContent = okLabel;
   dialog.returnValue = "";
   dialog.showModal();
@@ -2432,6 +2513,7 @@ function rerender() {
       renderChips("additions");
       const wishes = { preferred_staff_ids: checkedStaff("cp-preferred"), excluded_staff_ids: checkedStaff("cp-excluded") };
       renderStaffBoxes(wishes);
+      showSkills();
     }
   }
   localiseMap();
