@@ -343,6 +343,11 @@ def test_a_day_the_others_cannot_cover_is_said_in_hours(store: Store, service: d
     both = week.absence_impact_of(store, marie["id"], body)
     assert both["message"] == "Marie absente jeudi 7 janvier : 1 visite à réaffecter"
     assert both["capacity"][0]["visit_h"] == 10.5 and both["capacity"][0]["short"]
+    # A part-day absence leaves her own morning to cover the day: 8 h + 5 h for 10.5 h.
+    morning = week.absence_impact_of(store, marie["id"], {**body, "part": "12:30-15:00"})
+    assert morning["capacity"] == [
+        {"day": THURSDAY, "lost_h": 2.5, "remaining_h": 13.0, "visit_h": 10.5, "short": False}
+    ]
     # Nothing to move and hours to spare: nothing to replan.
     friday = week.absence_impact_of(store, marie["id"], {**body, "from_day": "2027-01-08"})
     assert friday["reassign"] is False

@@ -362,7 +362,8 @@ def capacity_of_days(
 ) -> list[dict[str, Any]]:
     """What the structure loses each day of ``absence`` ``staff`` was rostered:
     ``{day, lost_h, remaining_h, visit_h, short}`` — the person's hours lost, the rostered
-    hours of ``others`` (the rest of the structure's staff) that day, the hours of the day's
+    hours of ``others`` (the rest of the structure's staff) that day with what a part-day
+    absence leaves of the person's own, the hours of the day's
     open ``day_visits`` (a two-person visit counts twice), and whether the others fall short.
 
     On a day not yet planned no visit has a team: this is what tells the coordinator the day
@@ -394,9 +395,10 @@ def capacity_of_days(
             kept.work_s_on(day, tz) if kept else 0
         )
         if lost_s > 0:
+            # The others' hours, and the person's own left by a part-day absence.
             remaining_s = sum(
                 shift.work_s_on(day, tz)
-                for shift in (core.works_on(o, day) for o in parsed)
+                for shift in (core.works_on(o, day) for o in (*parsed, with_absence))
                 if shift is not None
             )
             visit_s = need.get(day.isoformat(), 0)

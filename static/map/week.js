@@ -145,6 +145,8 @@ extend({
     "absence.replan.running": "Recherche d'une réaffectation, jour par jour…",
     "absence.replan.done": "Propositions prêtes : vérifiez chaque jour sur la carte, puis appliquez-les.",
     "absence.replan.day": "{day} : {moved} réaffectée(s), {unassigned} sans équipe",
+    "absence.replan.dropped": "{day} : {moved} réaffectée(s), {unassigned} sans équipe, {dropped} retirée(s) d'autres tournées — à vérifier",
+    "absence.capacity": "{day} : reste {left} h de travail pour {need} h de visites",
     "absence.replan.open": "Vérifier sur la carte",
     "absence.replan.open.more": " : proposition du {day}",
     "absence.replan.open.day": " : {day}",
@@ -288,6 +290,8 @@ extend({
     "absence.replan.running": "Looking for a replanning, day by day…",
     "absence.replan.done": "Proposals ready: check each day on the map, then apply them.",
     "absence.replan.day": "{day}: {moved} reassigned, {unassigned} without a team",
+    "absence.replan.dropped": "{day}: {moved} reassigned, {unassigned} without a team, {dropped} taken out of other rounds — to check",
+    "absence.capacity": "{day}: {left} h of work left for {need} h of visits",
     "absence.replan.open": "Check on the map",
     "absence.replan.open.more": ": proposal of {day}",
     "absence.replan.open.day": ": {day}",
@@ -1049,11 +1053,22 @@ function renderImpact(impact) {
   const total = count(impact.total);
   const message = impact.message;
   show($("af-impact-text"), () => (total ? message || "" : message || t("absence.none")));
-  $("af-impact").classList.toggle("has-impact", total > 0);
+  $("af-impact").classList.toggle("has-impact", hasImpact(impact));
   const days = (impact.days || []).filter((d) => count(d.count) > 0);
-  list.innerHTML = days.length > 1
-    ? days.map((d) => `<li>${escapeHtml(t("absence.day", { day: dayText(d.day), visits: plural("week.visits", count(d.count)) }))}</li>`).join("")
-    : "";
+  const short = (impact.capacity || []).filter((c) => c.short);
+  // The days the others' hours no longer cover, when the message counts visits instead.
+  const shortItems = total
+    ? short.map((c) => `<li>${escapeHtml(t("absence.capacity", { day: dayText(c.day), left: hoursText(c.remaining_h), need: hoursText(c.visit_h) }))}</li>`)
+    : [];
+  list.innerHTML = (days.length > 1
+    ? days.map((d) => `<li>${escapeHtml(t("absence.day", { day: dayText(d.day), visits: plural("week.visits", count(d.count)) }))}</li>`)
+    : []).concat(shortItems).join("");
+}
+
+/** Something to replan: visits to give to others, or a day the others' hours cannot cover. */
+function hasImpact(impact) {
+  if (!impact) return false;
+  return Boolean(impact.reassign) || count(impact.total) > 0;
 }
 
 async function saveAbsence(e) {
@@ -1070,8 +1085,7 @@ async function saveAbsence(e) {
     for (const id of ABSENCE_FIELDS) $(id).disabled = true;
     $("af-save").hidden = true;
     const text = absenceText(read.body);
-    const total = reply.impact ? count(reply.impact.total) : 0;
-    $("af-replan").hidden = !total;
+    $("af-replan").hidden = !hasImpact(reply.impact);
     say($("status"), () => t("absence.saved", { text }));
     show($("af-replan-text"), () => t("absence.saved", { text }));
     ($("af-replan").hidden ? $("af-close") : $("af-replan")).focus();
@@ -1115,7 +1129,8 @@ function renderReplan(days) {
     }
     const params = new URLSearchParams({ day: d.day });
     if (d.plan_id != null) params.set("plan", String(d.plan_id));
-    return `<li><span>${escapeHtml(t("absence.replan.day", { day: dayText(d.day), moved: count(d.moved), unassigned: count(d.unassigned) }))}</span> `
+    const key = count(d.dropped) ? "absence.replan.dropped" : "absence.replan.day";
+    return `<li${count(d.dropped) ? ' class="check"' : ""}><span>${escapeHtml(t(key, { day: dayText(d.day), moved: count(d.moved), unassigned: count(d.unassigned), dropped: count(d.dropped) }))}</span> `
       + `<a href="/map/?${escapeHtml(params.toString())}">${escapeHtml(t("absence.replan.open"))}`
       + `<span class="visually-hidden">${escapeHtml(t("absence.replan.open.more", { day: dayText(d.day) }))}</span></a></li>`;
   }).join("");
