@@ -654,3 +654,86 @@ def test_a_team_member_sees_her_coming_days_on_her_phone(live, browser) -> None:
         assert not errors
     finally:
         ctx.close()
+
+
+def test_a_large_team_on_a_phone_scrolls_the_grid_only(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """46 staff of two structures at 390 × 844: the page itself does not scroll sideways,
+    the grid does inside its frame with the names column in view; rows are grouped under a
+    heading per structure; a split shift shows its break; the header links to « Gestion »."""
+    server, world = live
+    store, palliative = world["store"], world["palliative"]
+    cap = store.add_structure({"name": "SSIAD du Cap", "kind": "ssiad"})
+    since = (_monday(world["today"]) - dt.timedelta(days=7)).isoformat()
+    for i in range(46):
+        store.add_staff(
+            {"name": f"Soignante {i + 1:02d} Santucci-Albertini", "gender": "female",
+             "job": "nurse", "skills": ["insulin"], "contract_h_per_week": 35,
+             "base_lon": MELUN[0], "base_lat": MELUN[1],
+             "rotas": [{"start_day": since, "weekdays": "MO,TU,WE,TH,FR,SA,SU",
+                        "shift": "07:00-19:30", "breaks": ["11:30-17:00"]}]},
+            structure_id=cap["id"] if i else palliative["id"],
+        )  # fmt: skip
+    store.add_user(
+        "coord-cap",
+        role="coordinator",
+        password=PASSWORD,
+        structure_ids=[cap["id"], palliative["id"]],
+    )
+    ctx, page = open_week(
+        browser, server.base_url, viewport={"width": 390, "height": 844}, user="coord-cap"
+    )
+    try:
+        page.locator("#week-body tr[data-staff-id]").nth(45).wait_for()
+        sizes = page.evaluate(
+            "() => { const w = document.querySelector('.table-wrap');"
+            " return {page: document.documentElement.scrollWidth, view: window.innerWidth,"
+            " wrap: w.scrollWidth, frame: w.clientWidth, right: w.getBoundingClientRect().right}; }"
+        )
+        assert sizes["page"] <= sizes["view"], sizes  # the page does not scroll sideways
+        assert sizes["right"] <= sizes["view"] and sizes["wrap"] > sizes["frame"], sizes
+        name = page.locator("#week-body tr[data-staff-id] th.who").nth(3)
+        before = name.bounding_box()
+        page.evaluate("document.querySelector('.table-wrap').scrollLeft = 400")
+        page.wait_for_function("document.querySelector('.table-wrap').scrollLeft > 0")
+        after = name.bounding_box()
+        assert before and after and abs(after["x"] - before["x"]) < 1, (before, after)
+        # A heading row per structure, in the order of the rows below it.
+        headings = page.locator("#week-body tr.structure th")
+        assert headings.count() == 2
+        assert sorted(headings.all_inner_texts()) == sorted(
+            ["SSIAD du Cap", "Équipe mobile de soins palliatifs"]
+        )
+        nurse = store.list_staff(structures=[cap["id"]])[0]
+        cell = row(page, nurse).locator("td.cell").first
+        assert "07:00–11:30, 17:00–19:30" in cell.inner_text()
+        assert page.get_by_role("link", name="Gestion").get_attribute("href") == "/admin/"
+        page.evaluate("document.querySelector('.table-wrap').scrollLeft = 0")
+        check_axe(page)
+        shot(page, "phone-many")
+        # Cancelling an absence asks first, then says so beside the list and at the top.
+        first = nurse
+        store.add_absence(first["id"], {"kind": "leave", "from_day": world["today"].isoformat()})
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page.get_by_role("button", name=f"Modifier {first['name']}").click()
+        cancel = page.locator("#sf-absence-list button")
+        cancel.wait_for()
+        cancel.click()
+        confirm = page.locator("#confirm[open]")
+        confirm.wait_for()
+        assert "Annuler l'absence de " + first["name"] in confirm.inner_text()
+        check_axe(page)
+        page.get_by_role("button", name="Garder l'absence").click()
+        assert len(store.get_staff(first["id"])["absences"]) == 1
+        cancel.click()
+        confirm.wait_for()
+        confirm.get_by_role("button", name="Annuler l'absence").click()
+        wait_for_text(page, "#sf-absence-note", "Absence annulée")
+        assert store.get_staff(first["id"])["absences"] == []
+        page.get_by_role("button", name="Annuler", exact=True).click()
+        wait_for_text(page, "#status", f"Absence de {first['name']} annulée")
+        set_locale(page, "en")
+        assert page.get_by_role("link", name="Management").is_visible()
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()

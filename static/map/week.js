@@ -13,6 +13,7 @@ extend({
     "week.brand": "Dispatch — semaine",
     "week.nav.map": "Carte des équipes",
     "week.nav.patients": "Patients",
+    "week.nav.admin": "Gestion",
     "week.nav.label": "Choix de la semaine",
     "week.heading": "Semaine du {from} au {to}",
     "week.caption": "Personnel et jours de la semaine du {from} au {to} : horaires, absences, visites et heures ; dernière colonne, heures de la semaine comparées au contrat.",
@@ -109,6 +110,11 @@ extend({
     "staff.absence.cancel": "Annuler l'absence",
     "staff.absence.cancel.label": "Annuler l'absence : {text}",
     "staff.absence.cancelled": "Absence annulée : {text}.",
+    "staff.absence.cancelled.of": "Absence de {name} annulée : {text}.",
+    "staff.absence.confirm.title": "Annuler l'absence de {name} ?",
+    "staff.absence.confirm.text": "{text}. Ses jours de service reviennent dans la semaine ; les tournées déjà réaffectées ne changent pas d'elles-mêmes.",
+    "staff.absence.confirm.ok": "Annuler l'absence",
+    "staff.absence.confirm.keep": "Garder l'absence",
     "staff.created": "{name} ajouté·e au personnel.",
     "staff.saved": "Modifications enregistrées : {name}.",
     "staff.error.name": "Donnez le nom de la personne.",
@@ -158,6 +164,7 @@ extend({
     "week.brand": "Dispatch — week",
     "week.nav.map": "Team map",
     "week.nav.patients": "Patients",
+    "week.nav.admin": "Management",
     "week.nav.label": "Choice of week",
     "week.heading": "Week of {from} to {to}",
     "week.caption": "Staff and days of the week of {from} to {to}: shifts, absences, visits and hours; last column, the week's hours against the contract.",
@@ -254,6 +261,11 @@ extend({
     "staff.absence.cancel": "Cancel the absence",
     "staff.absence.cancel.label": "Cancel the absence: {text}",
     "staff.absence.cancelled": "Absence cancelled: {text}.",
+    "staff.absence.cancelled.of": "{name}'s absence cancelled: {text}.",
+    "staff.absence.confirm.title": "Cancel {name}'s absence?",
+    "staff.absence.confirm.text": "{text}. Their working days come back into the week; rounds already reassigned do not change by themselves.",
+    "staff.absence.confirm.ok": "Cancel the absence",
+    "staff.absence.confirm.keep": "Keep the absence",
     "staff.created": "{name} added to the staff.",
     "staff.saved": "Changes saved: {name}.",
     "staff.error.name": "Give the person's name.",
@@ -396,7 +408,21 @@ function shiftText(shift) {
   if (!shift) return "";
   if (typeof shift === "string") return shift.replace("-", "–");
   if (shift.shift) return String(shift.shift).replace("-", "–");
-  return `${clock(shift.start ?? shift.start_s)}–${clock(shift.end ?? shift.end_s)}`;
+  const start = clock(shift.start ?? shift.start_s);
+  const end = clock(shift.end ?? shift.end_s);
+  // A shift with breaks shows its working spans: « 07:00–11:30, 17:00–19:30 ».
+  const breaks = (shift.breaks || [])
+    .map((b) => String(b).split("-").map((x) => x.trim().slice(0, 5)))
+    .filter(([a, b]) => a && b && a > start && b < end && a < b)
+    .sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  const spans = [];
+  let from = start;
+  for (const [a, b] of breaks) {
+    if (a > from) spans.push(`${from}–${a}`);
+    if (b > from) from = b;
+  }
+  spans.push(`${from}–${end}`);
+  return spans.join(", ");
 }
 
 function count(value) {
@@ -548,7 +574,11 @@ function cellHtml(row, cell) {
     const part = cell.absence.part ? ` ${shiftText(cell.absence.part)}` : "";
     parts.push(`<span class="absence ${escapeHtml(cell.absence.kind)}">${escapeHtml(t(`absence.kind.${cell.absence.kind}`) + part)}</span>`);
   }
-  if (cell.shift) parts.push(`<span class="shift">${escapeHtml(shiftText(cell.shift))}</span>`);
+  if (cell.shift) {
+    // Each working span on one line where it fits: « 07:00–11:30, 17:00–19:30 ».
+    const spans = shiftText(cell.shift).split(", ").map((x) => `<span class="span">${escapeHtml(x)}</span>`);
+    parts.push(`<span class="shift">${spans.join(", ")}</span>`);
+  }
   else if (!cell.absence) parts.push(`<span class="off">${escapeHtml(t("week.off"))}</span>`);
   const visits = count(cell.visits);
   if (visits && cell.absence && !cell.shift) {
@@ -575,12 +605,19 @@ function renderWeek() {
     + days.map((day) => `<th scope="col" class="${day === state.today ? "today" : ""}">${day === state.today ? `<span class="tag">${escapeHtml(t("week.today"))}</span>` : ""}<span class="wd">${escapeHtml(t(`wds.${weekdayOf(day)}`))}</span> `
       + `<span class="dm">${escapeHtml(cached("date", { dm: 1 }, () => new Intl.DateTimeFormat(localeTag(), { timeZone: "UTC", day: "numeric", month: "short" })).format(new Date(`${day}T12:00:00Z`)))}</span></th>`).join("")
     + `<th scope="col" class="total">${escapeHtml(t("week.col.hours"))}</th>`;
-  const rows = (state.week && state.week.staff) || [];
+  const rows = groupedRows((state.week && state.week.staff) || []);
+  const grouped = new Set(rows.map((r) => r.structure_id)).size > 1;
+  let group = null;
   $("week-body").innerHTML = rows.map((row) => {
+    let heading = "";
+    if (grouped && row.structure_id !== group) {
+      group = row.structure_id;
+      heading = `<tr class="structure"><th scope="rowgroup" colspan="${days.length + 2}"><span class="group-name">${escapeHtml(structureName(row.structure_id) || `#${row.structure_id}`)}</span></th></tr>`;
+    }
     const cells = new Map((row.cells || []).map((c) => [c.day, c]));
     const contract = contractState(row);
     const job = row.job;
-    return `<tr data-staff-id="${row.id}">`
+    return `${heading}<tr data-staff-id="${row.id}">`
       + `<th scope="row" class="who"><span class="name">${escapeHtml(row.name)}</span>`
       + (job ? `<span class="sub">${escapeHtml(t(`job.${job}`))}</span>` : "")
       + (state.structures.length > 1 ? `<span class="sub">${escapeHtml(structureName(row.structure_id))}</span>` : "")
@@ -621,6 +658,16 @@ function refocus(opener) {
 /** Whether the caller changes staff, absences and visits (coordinators) or only reads. */
 function canEdit() {
   return !!state.me && state.me.role === "coordinator";
+}
+
+/** The rows of staff grouped by structure (the structures in name order, the server's order
+ * within each). */
+function groupedRows(rows) {
+  const order = new Map();
+  for (const row of rows) if (!order.has(row.structure_id)) order.set(row.structure_id, structureName(row.structure_id));
+  const keys = [...order.keys()].sort((a, b) => order.get(a).localeCompare(order.get(b), localeTag()));
+  const rank = new Map(keys.map((k, i) => [k, i]));
+  return rows.map((row, i) => [row, i]).sort((x, y) => rank.get(x[0].structure_id) - rank.get(y[0].structure_id) || x[1] - y[1]).map(([row]) => row);
 }
 
 /** A structure's name, for a coordinator of several (the rows say whose staff they are). */
@@ -788,6 +835,7 @@ async function openStaffForm(id, opener) {
   staffOpener = opener || null;
   state.rotaTouched = false;
   show($("staff-error"), null);
+  show($("sf-absence-note"), null);
   const form = $("staff-form");
   form.reset();
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
@@ -900,19 +948,49 @@ async function saveStaff(e) {
   }
 }
 
-async function cancelAbsence(absenceId) {
+async function cancelAbsence(absenceId, button) {
   const member = state.editing;
   const absence = (member.absences || []).find((a) => a.id === absenceId);
+  if (!absence) return;
+  const text = absenceText(absence);
+  const sure = await confirmAction(
+    t("staff.absence.confirm.title", { name: member.name }),
+    t("staff.absence.confirm.text", { text }),
+    t("staff.absence.confirm.ok"),
+  );
+  if (!sure) {
+    button?.focus();
+    return;
+  }
   try {
     await call(`/api/staff/${member.id}/absences/${absenceId}`, { method: "DELETE" });
     member.absences = (member.absences || []).filter((a) => a.id !== absenceId);
     renderAbsenceList();
-    say($("sf-rota-note"), () => t("staff.absence.cancelled", { text: absenceText(absence) }));
-    $("sf-name").focus();
-    loadWeek().catch(() => {});
+    const name = member.name;
+    // Said beside the list of absences, and at the top of the week once the grid is drawn.
+    say($("sf-absence-note"), () => t("staff.absence.cancelled", { text }));
+    ($("sf-absence-list").querySelector("button") || $("sf-absences-h")).focus();
+    loadWeek()
+      .then(() => say($("status"), () => t("staff.absence.cancelled.of", { name, text })))
+      .catch(() => {});
   } catch (err) {
     show($("staff-error"), () => errorText(err));
   }
+}
+
+/** A modal question over the open dialog; resolves true when confirmed. */
+function confirmAction(title, text, okLabel) {
+  const dialog = $("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-ok").textContent = okLabel;
+  $("confirm-cancel").textContent = t("staff.absence.confirm.keep");
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("confirm-cancel").focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+  });
 }
 
 function setupStaffForm() {
@@ -931,7 +1009,7 @@ function setupStaffForm() {
   form.addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
   $("sf-absence-list").addEventListener("click", (e) => {
     const button = e.target.closest("button[data-absence-id]");
-    if (button) cancelAbsence(Number(button.dataset.absenceId));
+    if (button) cancelAbsence(Number(button.dataset.absenceId), button);
   });
 }
 
