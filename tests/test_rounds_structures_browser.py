@@ -294,3 +294,95 @@ def test_a_drafts_reasons_follow_the_readers_language(live) -> None:  # type: ig
     assert messages and all("équipe" not in m for m in messages), messages
     french = rounds.proposal(draft["plan_id"], locale="fr", structures=[1])
     assert "équipe" in french["dropped"][0]["reason"]
+
+
+def _visit_names(page: Any) -> list[str]:
+    return sorted(page.locator("#visit-list .who").all_inner_texts())
+
+
+def test_another_day_is_said_and_shows_that_days_visits_not_todays(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """/map/?day=TOMORROW&team=MARIE: a banner says which day is shown, the visits listed and
+    drawn are tomorrow's (not today's), no live round or trail is drawn, Marie's round of
+    tomorrow is; « retour à aujourd'hui » brings back the live day. In English too; axe."""
+    server, world = live
+    store = server.app.extensions["dispatch.store"]
+    # Marie's round, or Paul's once the replanning of Marie's absence is applied.
+    team = store.published_plan(world["tomorrow"], structure_id=1)["routes"][0]["team_id"]
+    path = f"/map/?day={world['tomorrow']}&team={team}"
+    ctx, page, errors = _open(browser, server.base_url, "coord-deux", path)
+    try:
+        page.wait_for_selector("#day-banner", timeout=10000)
+        banner = page.inner_text("#day-banner")
+        assert banner.startswith("Vous regardez le ") and banner.endswith("retour à aujourd'hui")
+        page.wait_for_function("() => document.querySelectorAll('#visit-list .who').length === 3")
+        assert _visit_names(page) == ["DEMAIN-0", "DEMAIN-1", "DEMAIN-2"]
+        assert page.inner_text("#visit-list >> xpath=preceding-sibling::h2").startswith(
+            "Visites du "
+        )
+        drawn = page.evaluate(
+            """() => { const m = window.dispatchMap.map;
+              const n = (id) => m.getSource(id).serialize().data.features.length;
+              return [n('visits'), n('routes'), n('trails')]; }"""
+        )
+        assert drawn == [3, 0, 0], drawn
+        page.wait_for_selector("#dp-round ol.dp-round-stops li", timeout=10000)
+        page.screenshot(path=str(SCREENSHOTS / "rounds-structures-other-day.png"))
+        check_axe(page)
+        page.click("#lang")
+        page.wait_for_function(
+            "() => document.querySelector('#day-banner').textContent.startsWith('You are looking at')"
+        )
+        assert "back to today" in page.inner_text("#day-banner")
+        page.click("#lang")
+        page.click("#day-back")
+        page.wait_for_selector("body[data-ready='1']", timeout=20000)
+        page.wait_for_function("() => document.querySelectorAll('#visit-list .who').length === 4")
+        assert page.locator("#day-banner").count() == 0
+        assert _visit_names(page) == ["DEUX-0", "DEUX-1", "UN-0", "UN-1"]
+        assert page.inner_text("#visit-list >> xpath=preceding-sibling::h2") == "Visites du jour"
+        assert not errors, errors
+    finally:
+        ctx.close()
+
+
+def test_the_structure_chosen_at_the_top_filters_teams_and_visits(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """The structure choice opens the panel: « SSIAD Bastia » leaves only its team (list and
+    marker) and its visits, and becomes the structure planned; « Toutes mes structures » shows
+    everything again. Checked by axe."""
+    server, world = live
+    ctx, page, errors = _open(browser, server.base_url, "coord-deux")
+    try:
+        page.wait_for_selector("#structure-filter", timeout=10000)
+        first = page.evaluate("document.querySelector('#side').firstElementChild.id")
+        assert first == "structure-filter-box"
+        options = page.locator("#structure-filter option").all_inner_texts()
+        assert options[0] == "Toutes mes structures" and "SSIAD Bastia" in options
+        page.wait_for_function("() => document.querySelectorAll('#visit-list .who').length === 4")
+        page.select_option("#structure-filter", str(world["other"]))
+        page.wait_for_function("() => document.querySelectorAll('#visit-list .who').length === 2")
+        assert _visit_names(page) == ["DEUX-0", "DEUX-1"]
+        teams = page.locator("#team-list button.team-open").all_inner_texts()
+        assert teams == ["Équipe Bastia"], teams
+        assert page.input_value("#dp-structure") == str(world["other"])
+        shown = page.evaluate(
+            "() => window.dispatchMap.map.getSource('visits').serialize().data.features.length"
+        )
+        assert shown == 2
+        hidden = page.locator(".team-marker.filtered-out").count()
+        visible = page.locator(".team-marker:not(.filtered-out)").count()
+        assert visible <= 1 and hidden + visible == page.locator(".team-marker").count()
+        page.screenshot(path=str(SCREENSHOTS / "rounds-structures-filter.png"))
+        check_axe(page)
+        # The structure planned chosen in the panel filters the map the same way.
+        page.select_option("#dp-structure", "1")
+        page.wait_for_function("() => document.querySelector('#structure-filter').value === '1'")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#visit-list .who')].every(e => e.textContent.startsWith('UN-'))"
+        )
+        assert _visit_names(page) == ["UN-0", "UN-1"]
+        page.select_option("#structure-filter", "")
+        page.wait_for_function("() => document.querySelectorAll('#visit-list .who').length === 4")
+        assert len(page.locator("#team-list button.team-open").all_inner_texts()) == 3
+        assert not errors, errors
+    finally:
+        ctx.close()

@@ -399,6 +399,12 @@ export async function init(ctx) {
     if (!urgent.windowTouched && urgent.visitId == null) setDefaultWindow();
     refreshMoveChoices();
   });
+  // A structure chosen at the top of the panel is the one planned.
+  ctx.on("structure-filter", ({ structure_id: sid }) => {
+    if (sid == null || structures.length < 2 || sid === structureId || !mine.has(Number(sid))) return;
+    const select = root.querySelector("#dp-structure");
+    if (select) { select.value = String(sid); select.dispatchEvent(new Event("change")); } else structureId = Number(sid);
+  });
   ctx.on("live", (batch) => { if ((batch.plans && batch.plans.length) || (batch.visits && batch.visits.length)) refreshMoveChoices(); });
   ctx.on("select-visit", ({ visit_id: id, source }) => {
     if (id == null || id === moveSel.visitId) return;
@@ -512,6 +518,8 @@ export async function init(ctx) {
     if (structureSelect) {
       structureSelect.addEventListener("change", (e) => {
         structureId = Number(e.target.value);
+        // The map shows the structure planned (its teams, visits and rounds).
+        if (ctx.setStructureFilter) ctx.setStructureFilter(structureId);
         proposal = null;
         clearProposal();
         root.querySelector("#dp-result").innerHTML = "";

@@ -27,8 +27,16 @@ const MANAGERS = ["coordinator", "admin"];
 const SCREEN_LINKS = { "patients-link": ["coordinator"], "week-link": ["coordinator", "planner"] };
 
 extend({
-  fr: { "patients.link": "Patients", "week.link": "Semaine", "nav.label": "Écrans", "teams.structure": "{name} · {structure}" },
-  en: { "patients.link": "Patients", "week.link": "Week", "nav.label": "Screens", "teams.structure": "{name} · {structure}" },
+  fr: {
+    "patients.link": "Patients", "week.link": "Semaine", "nav.label": "Écrans", "teams.structure": "{name} · {structure}",
+    "day.viewing": "Vous regardez le {day}", "day.back": "retour à aujourd'hui", "visits.ofDay": "Visites du {day}",
+    "structure.filter": "Structure", "structure.all": "Toutes mes structures",
+  },
+  en: {
+    "patients.link": "Patients", "week.link": "Week", "nav.label": "Screens", "teams.structure": "{name} · {structure}",
+    "day.viewing": "You are looking at {day}", "day.back": "back to today", "visits.ofDay": "Visits of {day}",
+    "structure.filter": "Structure", "structure.all": "All my structures",
+  },
 });
 
 const state = {
@@ -52,6 +60,13 @@ const state = {
   selectedVisit: null,
   /** structure id -> name, of the structures the caller sees (GET /api/structures). */
   structures: new Map(),
+  /** The structure whose teams, visits and rounds the map shows (null: all the caller's). */
+  structureFilter: null,
+  /** The day the address asks for (/map/?day=DAY) when it is not the live day, else null:
+   * the map then shows that day's visits, not today's rounds, trails or visits. */
+  otherDay: null,
+  /** visit_id -> visit of ``otherDay`` (GET /api/visits?day=). */
+  dayVisits: new Map(),
 };
 const NOTICE_MAX = 4;
 const markers = new Map();
@@ -85,6 +100,33 @@ function structureLabel(team) {
   const ids = new Set([...state.teams.values()].map((x) => x.structure_id).filter((x) => x != null));
   if (ids.size < 2) return null;
   return state.structures.get(team.structure_id) || `#${team.structure_id}`;
+}
+
+/** True when the map shows what belongs to this structure (every structure when none is chosen). */
+function inFilter(structureId) {
+  return state.structureFilter == null || structureId == null || Number(structureId) === state.structureFilter;
+}
+
+function teamShown(teamId) {
+  const team = state.teams.get(teamId);
+  return !team || inFilter(team.structure_id);
+}
+
+/** The visits the map shows: the day asked for's, or the live day's, of the chosen structure. */
+function shownVisits() {
+  return [...(state.otherDay ? state.dayVisits : state.visits).values()].filter((v) => inFilter(v.structure_id));
+}
+
+/** The day the address asks for, if any (/map/?day=DAY, the week screen's links). */
+function askedDay() {
+  const day = new URLSearchParams(location.search).get("day") || "";
+  return /^\d{4}-\d{2}-\d{2}$/.test(day) ? day : null;
+}
+
+/** « mercredi 9 décembre » / « Wednesday 9 December ». */
+function dayName(day) {
+  const date = new Date(`${day}T12:00:00`);
+  return date.toLocaleDateString(document.documentElement.lang === "en" ? "en-GB" : "fr-FR", { weekday: "long", day: "numeric", month: "long" });
 }
 
 function visitName(id) {
@@ -344,6 +386,7 @@ function renderMarker(teamId) {
   arrow.style.display = pos.heading_deg == null ? "none" : "";
   if (pos.heading_deg != null) arrow.style.transform = `rotate(${pos.heading_deg}deg)`;
   if (!marker._added) { marker.addTo(map); marker._added = true; }
+  el.classList.toggle("filtered-out", !teamShown(teamId));
   refreshMarkerAge(teamId);
 }
 
@@ -376,7 +419,7 @@ function scheduleDeclutter() {
  * its label shows on hover or keyboard focus). Teams whose position is unknown come first,
  * then the others by name, so that the same labels stay from one frame to the next. */
 function declutterLabels() {
-  const order = [...markers.entries()].filter(([, m]) => m._added).sort(([a, ma], [b, mb]) => {
+  const order = [...markers.entries()].filter(([id, m]) => m._added && teamShown(id)).sort(([a, ma], [b, mb]) => {
     const ua = ma.getElement().classList.contains("live") ? 1 : 0;
     const ub = mb.getElement().classList.contains("live") ? 1 : 0;
     return ua - ub || teamName(a).localeCompare(teamName(b));
@@ -417,7 +460,7 @@ function renderTeams() {
   const list = document.getElementById("team-list");
   const asked = askedTeam();
   // Teams of several structures: grouped by structure, each labelled with its structure's name.
-  const teams = [...state.teams.values()].map((team) => ({ team, structure: structureLabel(team) }))
+  const teams = [...state.teams.values()].filter((team) => inFilter(team.structure_id)).map((team) => ({ team, structure: structureLabel(team) }))
     .sort((a, b) => (a.structure || "").localeCompare(b.structure || "") || a.team.name.localeCompare(b.team.name))
     .map(({ team }) => team);
   if (!teams.length) { list.innerHTML = `<li>${escapeHtml(t("teams.none"))}</li>`; return; }
@@ -548,7 +591,7 @@ function isUnassigned(v) {
 function renderVisits() {
   const list = document.getElementById("visit-list");
   const key = (v) => { const a = arrivalOf(v.id); return a ? a.arrival_s : 1e6 + (v.windows?.[0]?.[0] ?? 0); };
-  const visits = [...state.visits.values()].sort((a, b) => key(a) - key(b));
+  const visits = shownVisits().sort((a, b) => key(a) - key(b));
   if (isAdmin()) { list.innerHTML = `<li>${escapeHtml(t("visits.adminOnly"))}</li>`; return; }
   if (!visits.length) { list.innerHTML = `<li>${escapeHtml(t("visits.none"))}</li>`; return; }
   const active = document.activeElement;
@@ -563,7 +606,7 @@ function renderVisits() {
       + `<span class="arrival"${eta ? ` title="${escapeHtml(t(eta.source === "eta" ? "visits.eta.title" : "visits.plan.title"))}"` : ""}>${escapeHtml(arrivalText(v.id))}</span>`
       + `<span class="secondary">${escapeHtml(team ? teamName(team) : t("visits.unassigned"))}${windowText(v) ? ` · ${escapeHtml(windowText(v))}` : ""}</span>`
       + `</button><span class="st ${escapeHtml(v.status)}">${escapeHtml(t(`status.${v.status}`))}</span>`
-      + (isUnassigned(v) ? `<button type="button" class="vins" data-visit-id="${v.id}" aria-label="${escapeHtml(t("visits.insert.label", { name: v.pseudonym }))}">${escapeHtml(t("visits.insert"))}</button>` : "")
+      + (!state.otherDay && isUnassigned(v) ? `<button type="button" class="vins" data-visit-id="${v.id}" aria-label="${escapeHtml(t("visits.insert.label", { name: v.pseudonym }))}">${escapeHtml(t("visits.insert"))}</button>` : "")
       + "</li>";
   }).join("");
   if (focused) {
@@ -582,7 +625,8 @@ function selectVisit(id, { source = "panel" } = {}) {
     button.setAttribute("aria-pressed", String(on));
     button.parentElement.classList.toggle("selected", on);
   }
-  emitLocal("select-visit", { visit_id: visitId, source });
+  // Another day's visit is only shown: the rounds tools work on the live day's.
+  if (!state.otherDay) emitLocal("select-visit", { visit_id: visitId, source });
 }
 
 function pushNotice(text) {
@@ -618,14 +662,14 @@ function changeText(change) {
 function setTrails() {
   const features = [];
   for (const [teamId, points] of state.trails) {
-    if (points.length < 2) continue;
+    if (points.length < 2 || state.otherDay || !teamShown(teamId)) continue;
     features.push({ type: "Feature", properties: { team_id: teamId, color: teamColor(state.teams.get(teamId) || { id: teamId }) }, geometry: { type: "LineString", coordinates: points.map((p) => [p[0], p[1]]) } });
   }
   map.getSource("trails").setData({ type: "FeatureCollection", features });
 }
 
 function setVisits() {
-  const features = [...state.visits.values()].filter((v) => v.lon != null).map((v) => ({
+  const features = shownVisits().filter((v) => v.lon != null).map((v) => ({
     type: "Feature",
     properties: { id: v.id, status: v.status, color: v.team_id ? teamColor(state.teams.get(v.team_id) || { id: v.team_id }) : "#555" },
     geometry: { type: "Point", coordinates: [v.lon, v.lat] },
@@ -636,7 +680,8 @@ function setVisits() {
 function setPlans() {
   const features = [];
   for (const plan of state.plans.values()) {
-    if (!plan.geometry) continue;
+    // Another day's round is drawn by the rounds panel, not the live day's lines.
+    if (!plan.geometry || state.otherDay || !teamShown(plan.team_id)) continue;
     features.push({ type: "Feature", properties: { team_id: plan.team_id, color: teamColor(state.teams.get(plan.team_id) || { id: plan.team_id }) }, geometry: plan.geometry });
   }
   map.getSource("routes").setData({ type: "FeatureCollection", features });
@@ -703,6 +748,7 @@ function applySnapshot(snap) {
   for (const alert of snap.alerts || []) pushAlert(alert);
   for (const line of snap.journal || []) pushAlert({ ...line, journal: true });
   dirty = { trails: true, visits: true, plans: true, teams: true, alerts: true };
+  setDay(snap.day);
   emitLocal("snapshot", snap);
 }
 
@@ -818,8 +864,84 @@ async function loadStructures() {
     const reply = await api("/api/structures");
     state.structures = new Map((reply.items || reply.structures || []).map((s) => [s.id, s.name]));
     dirty.teams = true;
+    renderStructureFilter();
   } catch (err) {
     console.warn("structures not loaded", err);
+  }
+}
+
+/** The structure choice at the top of the panel (a caller of several structures): « Toutes
+ * mes structures » or one, whose teams, markers, visits and rounds alone stay shown. */
+function renderStructureFilter() {
+  const side = document.getElementById("side");
+  let box = document.getElementById("structure-filter-box");
+  if (state.structures.size < 2) { if (box) box.remove(); return; }
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "structure-filter-box";
+    box.className = "structure-filter";
+    side.prepend(box);
+    box.addEventListener("change", (e) => setStructureFilter(e.target.value === "" ? null : Number(e.target.value)));
+  }
+  const names = [...state.structures.entries()].sort((a, b) => a[1].localeCompare(b[1]));
+  box.innerHTML = `<label for="structure-filter">${escapeHtml(t("structure.filter"))}</label>`
+    + `<select id="structure-filter"><option value="">${escapeHtml(t("structure.all"))}</option>`
+    + names.map(([id, name]) => `<option value="${id}"${id === state.structureFilter ? " selected" : ""}>${escapeHtml(name)}</option>`).join("")
+    + "</select>";
+}
+
+/** Shows only ``structureId``'s teams, visits and rounds (null: all); the rounds panel plans
+ * the structure chosen. */
+function setStructureFilter(structureId) {
+  const id = structureId == null || !state.structures.has(Number(structureId)) ? null : Number(structureId);
+  if (id === state.structureFilter) return;
+  state.structureFilter = id;
+  const select = document.getElementById("structure-filter");
+  if (select) select.value = id == null ? "" : String(id);
+  for (const teamId of markers.keys()) markers.get(teamId).getElement().classList.toggle("filtered-out", !teamShown(teamId));
+  scheduleDeclutter();
+  dirty = { trails: true, visits: true, plans: true, teams: true, alerts: true };
+  emitLocal("structure-filter", { structure_id: id });
+}
+
+/** The live day is ``liveDay``: an address asking for another day shows that day (its visits,
+ * a banner to come back to today) in place of today's rounds, trails and visits. */
+function setDay(liveDay) {
+  const asked = askedDay();
+  const other = asked && liveDay && asked !== liveDay && !isAdmin() ? asked : null;
+  if (other === state.otherDay) { renderDayBanner(); return; }
+  state.otherDay = other;
+  state.dayVisits = new Map();
+  renderDayBanner();
+  if (other) {
+    api(`/api/visits?${new URLSearchParams({ day: other, limit: "1000" })}`).then((reply) => {
+      if (state.otherDay !== other) return;
+      state.dayVisits = new Map((reply.items || []).map((v) => [v.id, v]));
+      dirty = { ...dirty, visits: true, teams: true };
+    }).catch((err) => console.warn("visits of the day not loaded", err));
+  }
+}
+
+function renderDayBanner() {
+  const wrap = document.querySelector(".map-wrap");
+  let banner = document.getElementById("day-banner");
+  const title = document.getElementById("visit-list").previousElementSibling;
+  if (!state.otherDay) {
+    if (banner) banner.remove();
+    if (title && title.dataset.i18nWas) { title.dataset.i18n = title.dataset.i18nWas; title.textContent = t(title.dataset.i18n); }
+    return;
+  }
+  if (!banner) {
+    banner = document.createElement("div");
+    banner.id = "day-banner";
+    banner.className = "day-banner";
+    wrap.prepend(banner);
+  }
+  banner.innerHTML = `<span>${escapeHtml(t("day.viewing", { day: dayName(state.otherDay) }))}</span> — <a id="day-back" href="/map/">${escapeHtml(t("day.back"))}</a>`;
+  if (title) {
+    // The list's title names the day shown (i18n.js would put back « Visites du jour »).
+    if (title.dataset.i18n) { title.dataset.i18nWas = title.dataset.i18n; delete title.dataset.i18n; }
+    title.textContent = t("visits.ofDay", { day: dayName(state.otherDay) });
   }
 }
 
@@ -840,6 +962,7 @@ async function loadExtensions() {
           selectVisit,
           teamName,
           visitName,
+          setStructureFilter,
           pickPlace: (fn) => {
             pickHandler = fn || null;
             map.getCanvas().style.cursor = pickHandler ? "crosshair" : "";
@@ -857,7 +980,7 @@ async function loadExtensions() {
 async function main() {
   apply();
   document.getElementById("lang").addEventListener("click", toggle);
-  onChange(() => { dirty = { trails: false, visits: true, plans: false, teams: true, alerts: true }; for (const id of markers.keys()) refreshMarkerAge(id); flushRender(); localiseControls(); setConn(document.getElementById("conn").dataset.state); });
+  onChange(() => { dirty = { trails: false, visits: true, plans: false, teams: true, alerts: true }; for (const id of markers.keys()) refreshMarkerAge(id); flushRender(); localiseControls(); setConn(document.getElementById("conn").dataset.state); renderStructureFilter(); renderDayBanner(); });
   const side = document.getElementById("side");
   document.getElementById("panel-toggle").addEventListener("click", (e) => {
     side.classList.toggle("open");
@@ -912,7 +1035,7 @@ async function main() {
     document.getElementById("osm-toggle").hidden = false;
     document.getElementById("layer-osm").addEventListener("change", (e) => setOnlineBackground(e.target.checked));
   }
-  loadStructures();
+  await loadStructures();
   socket = connectSocket({ token: null, onStatus: setConn });
   socket.on("connect", () => { state.connected = true; loadSnapshot().catch((err) => console.error(err)); });
   socket.on("disconnect", () => { state.connected = false; });
