@@ -411,3 +411,36 @@ def test_personal_teams_reach_the_live_map(world: World) -> None:
         (marie["team_id"], "Marie S", True),
         (marie["team_id"], "Marie S", False),
     ]
+
+
+def test_an_absence_on_a_day_not_yet_planned_counts_the_visits_that_prefer_her(
+    world: World,
+) -> None:
+    """No visit of a coming day has a team yet: the impact counts those naming her team as
+    preferred, and says the hours the day loses when nobody else can cover them."""
+    marie = add_marie(world)
+    items = [
+        {"day": THURSDAY, "pseudonym": f"P-{i}", "lon": 9.44, "lat": 42.69, "duration_s": 1800,
+         "windows": "08:00-12:00", "preferred_team_id": marie["team_id"] if i < 3 else None}
+        for i in range(5)
+    ]  # fmt: skip
+    ids = [v["id"] for v in world.store.add_visits(items, structure_id=1)]
+    url = f"/api/staff/{marie['id']}/absences/impact"
+    body = {"kind": "sickness", "from_day": THURSDAY}
+    impact = call(world, "coordinator", "POST", url, body).get_json()["impact"]
+    assert impact["message"] == "Marie absente jeudi 26 novembre : 3 visites à réaffecter"
+    assert impact["days"] == [{"day": THURSDAY, "count": 3, "visit_ids": ids[:3]}]
+    assert impact["reassign"] is True
+    assert impact["capacity"] == [
+        {"day": THURSDAY, "lost_h": 8.0, "remaining_h": 0, "visit_h": 2.5, "short": True}
+    ]
+    # Without preferences, only the hours are lost: said in words, still to replan.
+    world.store.engine.write(
+        lambda conn: conn.execute("UPDATE visits SET preferred_team_id = NULL")
+    )
+    english = call(world, "coordinator", "POST", f"{url}?locale=en", body).get_json()["impact"]
+    assert english["total"] == 0 and english["reassign"] is True
+    assert english["message"] == (
+        "Marie absent on Thursday 26 November: 8 h of work lost that day"
+        " (0 h left for 2.5 h of visits)"
+    )

@@ -325,7 +325,7 @@ def test_a_day_the_others_cannot_cover_is_said_in_hours(store: Store, service: d
     )
     english = week.absence_impact_of(store, marie["id"], body, locale="en")
     assert english["message"] == (
-        "Marie absent on Thursday 7 January: 7.5 h of work fewer that day"
+        "Marie absent on Thursday 7 January: 7.5 h of work lost that day"
         " (8 h left for 10 h of visits)"
     )
     # Over two days, the short day is named.

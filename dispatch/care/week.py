@@ -239,7 +239,7 @@ def impact_message(
         if total == 0 and shortfall:
             day_word = " that day" if len(capacity) == 1 else ""
             return (
-                f"{name} absent {when}: {_h(lost_h, locale)} of work fewer{day_word} ({shortfall})"
+                f"{name} absent {when}: {_h(lost_h, locale)} of work lost{day_word} ({shortfall})"
             )
         count = (
             "no visit to reassign"
