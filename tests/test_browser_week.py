@@ -362,6 +362,15 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         cell = page.locator(marie_thursday)
         assert f"{THURSDAY_VISITS} visites à réaffecter" in cell.inner_text()
 
+        # The real proposal, said to take 3 visits out of other rounds: the line says to check.
+        def add_dropped(route: Any) -> None:
+            reply = route.fetch()
+            body = reply.json()
+            for day in body["days"]:
+                day["dropped"] = 3
+            route.fulfill(response=reply, json=body)
+
+        page.route("**/replan", add_dropped)
         replan.click()
         result = page.locator("#af-replan-days li")
         result.first.wait_for(timeout=60000)
@@ -371,6 +380,7 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         assert moved, line
         assert int(moved.group(1)) + int(moved.group(2)) == THURSDAY_VISITS
         assert int(moved.group(1)) > 0
+        assert "3 retirée(s) d'autres tournées — à vérifier" in line
         link = result.first.get_by_role("link")
         href = link.get_attribute("href") or ""
         assert href.startswith(f"/map/?day={thursday.isoformat()}&plan=")
@@ -383,6 +393,7 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         set_locale(page, "en")
         check_language(page, "en", "#af-replan-result")
         assert "reassigned" in result.first.inner_text()
+        assert "3 taken out of other rounds — to check" in result.first.inner_text()
         set_locale(page, "fr")
         page.get_by_role("button", name="Fermer").click()
         # Focus goes back to the button that opened the dialog.
