@@ -417,7 +417,8 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         row = page.locator(f"#patient-table tr[data-patient-id='{patient['id']}']")
         assert "MARTIN Jeanne" in row.inner_text() and "Hospitalisation du" in row.inner_text()
         assert world["home"]["name"] in row.inner_text(), "the structure column"
-        assert "1 patient(s) affiché(s) sur 1" in page.inner_text("#list-status")
+        # The count counts the patient created since the list was first shown.
+        page.wait_for_selector("#list-status:has-text('1 patient(s) affiché(s) sur 1.')")
         # On a phone the list fits: the secondary columns go under the name.
         page.set_viewport_size(PHONE_390)
         assert page.evaluate(

@@ -305,7 +305,7 @@ extend({
     "pt.reason.other": "Absence",
     "pt.visits": "Prochaines visites (14 jours)",
     "pt.visits.none": "Aucune visite prévue dans les 14 prochains jours : enregistrez un plan de soins, puis générez les visites.",
-    "pt.visits.count": "{n} visite(s) prévue(s), {cancelled} annulée(s).",
+    "pt.visits.count": "{n} visite(s) à venir, {cancelled} annulée(s).",
     "pt.visit.cancelled.suspended": "annulée — {reason}",
     "pt.visit.cancelled.plan": "annulée — plus prévue au plan",
     "pt.visit.cancelled.discharge": "annulée — sortie du patient",
@@ -619,7 +619,7 @@ extend({
     "pt.reason.other": "Away",
     "pt.visits": "Coming visits (14 days)",
     "pt.visits.none": "No visit in the next 14 days: save a care plan, then generate the visits.",
-    "pt.visits.count": "{n} visit(s) planned, {cancelled} cancelled.",
+    "pt.visits.count": "{n} coming visit(s), {cancelled} cancelled.",
     "pt.visit.cancelled.suspended": "cancelled — {reason}",
     "pt.visit.cancelled.plan": "cancelled — no longer in the plan",
     "pt.visit.cancelled.discharge": "cancelled — patient discharged",
@@ -1451,7 +1451,6 @@ async function savePatient(e) {
       // The record's own address: the new patient's page.
       state.patient = patient;
       history.replaceState(null, "", `#patient-${patient.id}`);
-      loadList(); // the list and its count, for the way back
       fillPatientForm(patient);
       renderRecord();
       await Promise.all([loadPlans(), loadSuspensions(), loadVisits(), loadSharings()]);
