@@ -212,7 +212,7 @@ def test_users_get_structures_over_http(world):
         "/api/visits", json=_visit(), headers={**lea_h, "Accept-Language": "fr"}
     ).get_json()["error"]
     assert french == f"choisissez la structure : vous travaillez pour plusieurs structures (1, {b})"
-    for wrong in (None, "1", True):
+    for wrong in ("1", True, 1.5):
         refused = client.post("/api/visits", json=_visit(structure_id=wrong), headers=lea_h)
         assert refused.status_code == 400, wrong
     assert client.post("/api/visits", json=_visit(structure_id=1), headers=lea_h).status_code == 201

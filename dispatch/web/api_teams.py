@@ -142,10 +142,13 @@ OPENAPI_PATHS = {
 
 def structure_field(data: dict[str, Any], principal: Any = None) -> int:
     """The structure a new record goes into: the body's ``structure_id`` (taken out of
-    ``data``; one of the caller's) or, absent, the caller's only one."""
-    if "structure_id" not in data:
+    ``data``; one of the caller's) or, absent or null, the caller's only one
+    (:data:`~dispatch.web.scope.TARGET_STRUCTURE_SCHEMA`)."""
+    value = data.pop("structure_id", None)
+    if value is None:
         return target_structure(None, principal)
-    value = data.pop("structure_id")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON Schema's integer: 2.0 is one
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError(
             f"structure_id {shown(value)} is not a structure id: give one of yours, or leave it out"
