@@ -16,7 +16,7 @@ from typing import Any
 from dispatch.care import rota as core
 from dispatch.care.matching import AssignedVisit, absence_impact
 from dispatch.care.times import TimeRange, format_hhmm, parse_day
-from dispatch.errors import DispatchError, NotFoundError, ValidationError
+from dispatch.errors import ConflictError, DispatchError, NotFoundError, ValidationError
 from dispatch.store.staff import core_staff, parse_absence, teams_of_day
 
 #: Most days the week view and the coming days cover.
@@ -515,7 +515,7 @@ def replan_absence(
     """
     absence = store.get_absence(staff_id, absence_id, structures=structures)
     if absence["cancelled"]:
-        raise ValidationError(f"absence {absence_id} was cancelled: there is nothing to replan")
+        raise ConflictError(f"absence {absence_id} was cancelled: there is nothing to replan")
     staff = store.get_staff(staff_id)
     parsed, _ = parse_absence({k: absence[k] for k in ("kind", "from_day", "to_day", "part")})
     impact = impact_of_recorded(store, staff, parsed, locale=locale, tz=tz)

@@ -654,6 +654,9 @@ def add_pair() -> ResponseReturnValue:
             f"pair: unknown field(s) {', '.join(unknown)}; known: staff_ids, name"
         )
     ids = data.get("staff_ids")
+    # JSON numbers: 85.0 is the integer 85 (as JSON Schema counts it).
+    if isinstance(ids, list):
+        ids = [int(i) if isinstance(i, float) and i.is_integer() else i for i in ids]
     if (
         not isinstance(ids, list)
         or len(ids) != 2
