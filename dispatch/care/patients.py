@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dispatch.errors import AddressNotFoundError, DispatchError, NotBuiltError, ValidationError
-from dispatch.intake.review import GeocoderLike
+from dispatch.intake.review import GeocoderLike, csv_delimiter
 from dispatch.store.models import ServiceArea, local_today, shown
 from dispatch.store.patients import PATIENT_FIELDS, parse_patient
 
@@ -445,16 +445,9 @@ class PatientRow:
         }
 
 
-def _delimiter(text: str) -> str:
-    first = text.split("\n", 1)[0]
-    counts = {sep: first.count(sep) for sep in (";", "\t", ",")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
-
-
 def read_patient_csv(text: str) -> list[tuple[int, dict[str, str]]]:
     """(line, row) of each non-empty line; columns checked, cells stripped."""
-    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
+    reader = csv.DictReader(io.StringIO(text), delimiter=csv_delimiter(text))
     try:
         raw_header = [h.strip() for h in (reader.fieldnames or [])]
     except csv.Error as exc:

@@ -120,8 +120,12 @@ class IntakeRow:
 
 
 # -- reading -------------------------------------------------------------------------------------
-def _delimiter(text: str) -> str:
-    """The most frequent of ``;``, tab and ``,`` in the header line (names contain none)."""
+def csv_delimiter(text: str) -> str:
+    """The separator of a CSV: the most frequent of ``;``, tab and ``,`` in its header line.
+
+    Column names contain none of them, so the header tells the separator even when the rows
+    hold decimal commas (French Excel writes ``;`` between fields and ``,`` in numbers).
+    """
     first = text.split("\n", 1)[0]
     counts = {sep: first.count(sep) for sep in (";", "\t", ",")}
     best = max(counts, key=lambda sep: counts[sep])
@@ -133,7 +137,7 @@ def read_csv_rows(text: str) -> list[tuple[int, dict[str, str]]]:
 
     Decimal commas in lon, lat and durations become points ("2,65" -> "2.65").
     """
-    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
+    reader = csv.DictReader(io.StringIO(text), delimiter=csv_delimiter(text))
     try:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
     except csv.Error as exc:

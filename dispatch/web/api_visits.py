@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from dispatch.errors import DispatchError, NotFoundError, PermissionDeniedError, ValidationError
 from dispatch.intake.review import CSV_COLUMNS as INTAKE_COLUMNS
+from dispatch.intake.review import csv_delimiter
 from dispatch.planning.privacy import planner_visit
 from dispatch.store.care import MISSED_REASONS
 from dispatch.store.models import (
@@ -567,18 +568,6 @@ _DECIMAL_COLUMNS = ("lon", "lat", "duration_min", "duration_s")
 _DECIMAL_COMMA = re.compile(r"^[+-]?\d+,\d+$")
 
 
-def _delimiter(text: str) -> str:
-    """The separator of a CSV: the most frequent of ``;``, tab and ``,`` in its header line.
-
-    Column names contain none of them, so the header tells the separator even when the rows
-    hold decimal commas (French Excel writes ``;`` between fields and ``,`` in numbers).
-    """
-    first = text.split("\n", 1)[0]
-    counts = {sep: first.count(sep) for sep in (";", "\t", ",")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
-
-
 def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) pairs; a malformed CSV becomes a ValidationError naming the line."""
     number = 1
@@ -613,7 +602,7 @@ def csv_rows_to_visits(
     offline geocoder); one that cannot be placed, or placed outside ``area`` (the served
     territory), is an error of its line.
     """
-    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
+    reader = csv.DictReader(io.StringIO(text), delimiter=csv_delimiter(text))
     try:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
