@@ -259,7 +259,9 @@ def test_sockets_of_structure_a_never_carry_b(two) -> None:  # type: ignore[no-u
         for kind in ("positions", "statuses", "plans", "etas"):
             assert tb not in teams_of(a, kind), kind
         assert {v["id"] for v in a.items("visits")} <= {va}
-        assert {al["visit_id"] for al in a.items("alerts")} == {va}
+        # Team-level alerts of A's own team (position unknown on a slow machine) may come too.
+        assert {al["visit_id"] for al in a.items("alerts") if al.get("visit_id")} == {va}
+        assert {al["team_id"] for al in a.items("alerts") if al.get("team_id")} <= {ta}
         assert not a.items("events")
         for change in a.items("changes"):
             assert change["teams"] == [ta] and change["visits"] == [va]

@@ -250,6 +250,8 @@ export async function init(ctx) {
     }
     const hadFocusOnWho = document.activeElement?.classList?.contains("dd-who");
     const hadFocusOnUndo = document.activeElement?.classList?.contains("dd-undo");
+    // A push that redraws the dialog (the visit's events) keeps the keyboard on the message.
+    const hadFocusOnStatus = document.activeElement?.id === "dd-undo-status";
     dialog.innerHTML = `<div class="dd-head"><h2 id="dd-title">${escapeHtml(tr("title", { name: visit.pseudonym }))}</h2>`
       + `<button type="button" class="dd-close">${escapeHtml(tr("close"))}</button></div><div class="dd-body">${body}</div>`;
     dialog.querySelector(".dd-close").addEventListener("click", () => dialog.close());
@@ -262,7 +264,7 @@ export async function init(ctx) {
     if (undo) {
       undo.addEventListener("click", undoArrival);
       if (hadFocusOnUndo) undo.focus();
-    } else if (hadFocusOnUndo) {
+    } else if (hadFocusOnUndo || hadFocusOnStatus) {
       // The button left with the arrival: keep the keyboard in the dialog, on its message.
       const status = dialog.querySelector("#dd-undo-status");
       status.tabIndex = -1;
