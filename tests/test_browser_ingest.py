@@ -321,6 +321,9 @@ def test_phone_drops_a_refused_fix_and_says_so(live, browser) -> None:  # type: 
         page.wait_for_selector("#outbox[data-count='0']", timeout=10000)
         assert page.get_attribute("#outbox-refused", "data-positions") == "2"
         set_locale(page, "en")
+        page.wait_for_function(
+            "document.getElementById('outbox-refused').textContent.includes('refused')"
+        )
         english = page.locator("#outbox-refused").inner_text()
         assert "2 positions refused by the server" in english and "refusée" not in english
         check_axe(page)

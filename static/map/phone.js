@@ -1231,6 +1231,7 @@ function onLocale() {
   renderStatus();
   renderTeamName();
   renderPairError();
+  renderRefused();
   showOutbox();
   if (state.loaded) renderRound();
   renderChanges();
