@@ -4,7 +4,8 @@
 // absences entered with their impact shown before saving, and their replanning proposed.
 // Visits of the coming 14 days are generated from the care plans with one button.
 // French first, English complete; REST calls through common.js (session cookie and CSRF).
-import { api, ApiError, escapeHtml, setCsrf } from "/static/map/common.js";
+import { ApiError, escapeHtml } from "/static/map/common.js";
+import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, t, toggle } from "/static/map/i18n.js";
 
 extend({
@@ -458,67 +459,15 @@ function say(el, message) {
 }
 
 // ------------------------------------------------------------------ login
-async function whoami() {
-  try {
-    const reply = await api("/api/session", { token: null });
-    if (reply.csrf_token) setCsrf(reply.csrf_token);
-    return reply.user;
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return null;
-    throw err;
-  }
-}
-
-function login() {
-  const dialog = $("login");
-  const form = $("login-form");
-  if (!dialog.open) dialog.showModal();
-  return new Promise((resolve) => {
-    const submit = async (e) => {
-      e.preventDefault();
-      const data = Object.fromEntries(new FormData(form));
-      try {
-        const reply = await api("/api/session", { method: "POST", body: data, token: null, csrf: false });
-        setCsrf(reply.csrf_token);
-        form.removeEventListener("submit", submit);
-        form.reset();
-        show($("login-error"), null);
-        dialog.close();
-        resolve(reply.user);
-      } catch (err) {
-        show($("login-error"), () => (err instanceof ApiError && err.status !== 429 ? t("week.login.failed") : errorText(err)));
-      }
-    };
-    form.addEventListener("submit", submit);
-  });
-}
-
-let relogin = null;
-/** A REST call of the page; when the session has ended, the login dialog comes back and the
- * call is made again once the same person has logged in (another person: the page restarts). */
-async function call(path, options = {}) {
-  try {
-    return await api(path, { token: null, ...options });
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 401 || !state.me) throw err;
-    if (!relogin) relogin = login().finally(() => { relogin = null; });
-    const me = await relogin;
-    if (!me || me.id !== state.me.id) {
-      location.reload();
-      throw err;
-    }
-    return api(path, { token: null, ...options });
-  }
-}
-
-async function logout() {
-  try {
-    await api("/api/session", { method: "DELETE", token: null });
-  } finally {
-    setCsrf(null);
-    location.reload();
-  }
-}
+const session = createSession({
+  allowed: (user) => READERS.includes(user.role),
+  failedText: () => t("week.login.failed"),
+  roleText: () => t("week.login.role"),
+  errorText: (err) => errorText(err),
+  show: (el, message) => show(el, message),
+});
+/** A REST call of the page (the log-in comes back when the session has ended). */
+const call = session.call;
 
 // ------------------------------------------------------------------ the week
 function weekDays() {
@@ -1254,17 +1203,8 @@ async function main() {
   $("login-lang").addEventListener("click", toggle);
   onChange(onLocale);
   onLocale();
-  $("logout").addEventListener("click", logout);
-  let me = await whoami();
-  for (;;) {
-    if (!me) me = await login();
-    if (me && me.kind === "user" && READERS.includes(me.role)) break;
-    show($("login-error"), () => t("week.login.role"));
-    await api("/api/session", { method: "DELETE", token: null }).catch(() => {});
-    setCsrf(null);
-    me = null;
-  }
-  state.me = me;
+  $("logout").addEventListener("click", session.logout);
+  state.me = await session.start();
   $("logout").hidden = false;
   // A planner reads the week; staff, absences and generation are the coordinators'.
   $("actions-bar").hidden = !canEdit();
