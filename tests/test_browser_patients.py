@@ -483,13 +483,20 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
 
         # -- consent-based sharing with the DAC --------------------------------------------------
         dac_id = world["dac"]["id"]
-        page.get_by_label("N° de la structure destinataire").fill(str(dac_id))
+        # The receiving structure is chosen by name; the patient's own is not offered.
+        chooser = page.get_by_label("Structure destinataire")
+        names = chooser.locator("option").all_inner_texts()
+        assert any(world["dac"]["name"] in n for n in names), names
+        values = chooser.locator("option").evaluate_all("os => os.map(o => o.value)")
+        assert str(patient["structure_id"]) not in values, values
+        chooser.select_option(str(dac_id))
         assert page.input_value("#sh-consent") == today.isoformat()
         page.get_by_label("Objet").fill("Coordination du parcours")
         page.get_by_role("button", name="Enregistrer le partage").click()
         page.wait_for_selector(
-            f"#share-status:has-text('Partage enregistré avec la structure n° {dac_id}')"
+            f"#share-status:has-text('Partage enregistré avec {world['dac']['name']}')"
         )
+        assert world["dac"]["name"] in page.inner_text("#share-list")
         dac_ctx = instance.new_context(viewport=WIDE, locale="fr-FR")
         try:
             reader = dac_ctx.new_page()

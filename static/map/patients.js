@@ -58,21 +58,23 @@ extend({
     "pt.share": "Partage avec une autre structure",
     "pt.share.hint": "Avec le consentement du patient (ou de son représentant), une autre structure du bassin, un DAC par exemple, peut lire ce dossier ; chaque lecture est tracée.",
     "pt.share.new": "Enregistrer un consentement",
-    "pt.share.structure": "N° de la structure destinataire",
-    "pt.share.structure.hint": "Le numéro que l'administrateur de la plateforme donne pour cette structure.",
+    "pt.share.structure": "Structure destinataire",
+    "pt.share.choose": "Choisir une structure…",
+    "pt.share.structure.hint": "Les structures du bassin inscrites sur la plateforme, par nom : celle que le patient a désignée.",
     "pt.share.consent": "Consentement du",
     "pt.share.purpose": "Objet",
     "pt.share.save": "Enregistrer le partage",
     "pt.share.none": "Ce dossier n'est partagé avec aucune autre structure.",
-    "pt.share.item": "Structure n° {id} — consentement du {day}",
+    "pt.share.unknown": "Structure n° {id}",
+    "pt.share.item": "{name} — consentement du {day}",
     "pt.share.revoked": "révoqué",
     "pt.share.revoke": "Révoquer",
-    "pt.share.revoke.label": "Révoquer le partage avec la structure n° {id}",
-    "pt.share.revoke.title": "Révoquer le partage avec la structure n° {id} ?",
+    "pt.share.revoke.label": "Révoquer le partage avec {name}",
+    "pt.share.revoke.title": "Révoquer le partage avec {name} ?",
     "pt.share.revoke.text": "Elle ne pourra plus lire ce dossier ; ce qu'elle a lu reste tracé.",
-    "pt.share.saved": "Partage enregistré avec la structure n° {id}.",
-    "pt.share.done": "Partage avec la structure n° {id} révoqué.",
-    "pt.error.share.structure": "Donnez le numéro de la structure destinataire.",
+    "pt.share.saved": "Partage enregistré avec {name}.",
+    "pt.share.done": "Partage avec {name} révoqué.",
+    "pt.error.share.structure": "Choisissez la structure destinataire.",
     "pt.error.share.consent": "Donnez la date du consentement.",
     "pt.shared.note": "Dossier d'une autre structure (n° {id}), partagé avec la vôtre par consentement du {day}{purpose} : lecture seule ; chaque lecture est tracée.",
     "pt.filter.shared": "Partagés avec ma structure",
@@ -372,21 +374,23 @@ extend({
     "pt.share": "Sharing with another structure",
     "pt.share.hint": "With the patient's (or their representative's) consent, another structure of the area, a DAC for example, can read this record; every read is logged.",
     "pt.share.new": "Record a consent",
-    "pt.share.structure": "Number of the receiving structure",
-    "pt.share.structure.hint": "The number the platform's administrator gives for that structure.",
+    "pt.share.structure": "Receiving structure",
+    "pt.share.choose": "Choose a structure…",
+    "pt.share.structure.hint": "The structures of the area registered on the platform, by name: the one the patient named.",
     "pt.share.consent": "Consent given on",
     "pt.share.purpose": "Purpose",
     "pt.share.save": "Save the sharing",
     "pt.share.none": "This record is not shared with any other structure.",
-    "pt.share.item": "Structure no. {id} — consent of {day}",
+    "pt.share.unknown": "Structure no. {id}",
+    "pt.share.item": "{name} — consent of {day}",
     "pt.share.revoked": "revoked",
     "pt.share.revoke": "Revoke",
-    "pt.share.revoke.label": "Revoke the sharing with structure no. {id}",
-    "pt.share.revoke.title": "Revoke the sharing with structure no. {id}?",
+    "pt.share.revoke.label": "Revoke the sharing with {name}",
+    "pt.share.revoke.title": "Revoke the sharing with {name}?",
     "pt.share.revoke.text": "It will no longer read this record; what it read stays logged.",
-    "pt.share.saved": "Sharing recorded with structure no. {id}.",
-    "pt.share.done": "Sharing with structure no. {id} revoked.",
-    "pt.error.share.structure": "Give the number of the receiving structure.",
+    "pt.share.saved": "Sharing recorded with {name}.",
+    "pt.share.done": "Sharing with {name} revoked.",
+    "pt.error.share.structure": "Choose the receiving structure.",
     "pt.error.share.consent": "Give the date of the consent.",
     "pt.shared.note": "Record of another structure (no. {id}), shared with yours by consent of {day}{purpose}: read only; every read is logged.",
     "pt.filter.shared": "Shared with my structure",
@@ -2237,8 +2241,39 @@ function setupSuspensions() {
 }
 
 // ------------------------------------------------------------------ sharing (consent)
+// The structures a record can be shared with, by name (GET /api/structures/directory): the
+// receiving structure is chosen from a list, never typed as a number.
+async function loadDirectory() {
+  if (state.directory) return;
+  try {
+    const reply = await call("/api/structures/directory");
+    state.directory = new Map((reply.items || []).map((x) => [x.id, x]));
+  } catch {
+    state.directory = new Map();
+  }
+}
+
+function directoryName(id) {
+  const x = state.directory && state.directory.get(id);
+  return x ? x.name : t("pt.share.unknown", { id });
+}
+
+function renderDirectory() {
+  const select = $("sh-structure");
+  const chosen = select.value;
+  const own = state.patient ? state.patient.structure_id : null;
+  const others = [...(state.directory || new Map()).values()]
+    .filter((x) => x.id !== own)
+    .sort((a, b) => a.name.localeCompare(b.name, getLocale()));
+  select.innerHTML = `<option value="">${escapeHtml(t("pt.share.choose"))}</option>`
+    + others.map((x) => `<option value="${x.id}">${escapeHtml(`${x.name} (${x.kind})`)}</option>`).join("");
+  select.value = chosen;
+}
+
 async function loadSharings() {
   if (!state.patient || state.patient.shared) return;
+  await loadDirectory();
+  renderDirectory();
   try {
     const reply = await call(`/api/patients/${state.patient.id}/sharings`);
     state.sharings = reply.items || [];
@@ -2250,6 +2285,7 @@ async function loadSharings() {
 }
 
 function renderSharings() {
+  if (state.directory) renderDirectory();
   const list = $("share-list");
   const items = state.sharings || [];
   if (!items.length) {
@@ -2258,10 +2294,10 @@ function renderSharings() {
   }
   list.innerHTML = items.map((x) => {
     const live = x.live !== false && !x.revoked_at_s;
-    const text = t("pt.share.item", { id: x.structure_id, day: longDay(x.consent_on) });
+    const text = t("pt.share.item", { name: directoryName(x.structure_id), day: longDay(x.consent_on) });
     return `<li data-sharing-id="${x.id}" class="${live ? "" : "ended"}">
       <div class="what"><strong>${escapeHtml(text)}</strong><span class="sub">${escapeHtml([x.purpose || "", live ? "" : t("pt.share.revoked")].filter(Boolean).join(" · "))}</span></div>
-      ${live ? `<div class="row-actions"><button type="button" class="small" data-revoke aria-label="${escapeHtml(t("pt.share.revoke.label", { id: x.structure_id }))}">${escapeHtml(t("pt.share.revoke"))}</button></div>` : ""}
+      ${live ? `<div class="row-actions"><button type="button" class="small" data-revoke aria-label="${escapeHtml(t("pt.share.revoke.label", { name: directoryName(x.structure_id) }))}">${escapeHtml(t("pt.share.revoke"))}</button></div>` : ""}
     </li>`;
   }).join("");
 }
@@ -2276,7 +2312,7 @@ async function saveSharing(e) {
     $(field).focus();
   };
   const id = Number($("sh-structure").value);
-  if (!Number.isInteger(id) || id < 1) return fail("pt.error.share.structure", "sh-structure");
+  if (!$("sh-structure").value || !Number.isInteger(id) || id < 1) return fail("pt.error.share.structure", "sh-structure");
   const consent = $("sh-consent").value;
   if (!consent) return fail("pt.error.share.consent", "sh-consent");
   show($("share-error"), null);
@@ -2289,7 +2325,7 @@ async function saveSharing(e) {
     $("sh-structure").value = "";
     $("sh-purpose").value = "";
     await loadSharings();
-    say("share-status", () => t("pt.share.saved", { id }));
+    say("share-status", () => t("pt.share.saved", { name: directoryName(id) }));
   } catch (err) {
     show($("share-error"), () => errorText(err));
   } finally {
@@ -2298,12 +2334,12 @@ async function saveSharing(e) {
 }
 
 async function revokeSharing(x) {
-  const sure = await confirmAction(t("pt.share.revoke.title", { id: x.structure_id }), t("pt.share.revoke.text"), t("pt.share.revoke"));
+  const sure = await confirmAction(t("pt.share.revoke.title", { name: directoryName(x.structure_id) }), t("pt.share.revoke.text"), t("pt.share.revoke"));
   if (sure) {
     try {
       await call(`/api/patients/${state.patient.id}/sharings/${x.id}`, { method: "DELETE" });
       await loadSharings();
-      say("share-status", () => t("pt.share.done", { id: x.structure_id }));
+      say("share-status", () => t("pt.share.done", { name: directoryName(x.structure_id) }));
     } catch (err) {
       say("share-status", () => errorText(err));
     }
