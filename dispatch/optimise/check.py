@@ -1,5 +1,6 @@
-"""An independent feasibility check of a plan: windows, skills, locks, shifts, breaks, loads,
-start and end places, and distances recomputed from the matrix."""
+"""An independent feasibility check of a plan: windows, skills, locks, excluded staff, shifts,
+breaks, loads, start and end places, distances recomputed from the matrix, and two-person
+visits started at the same second by both their staff."""
 
 from __future__ import annotations
 
@@ -95,6 +96,24 @@ _T = {
         "équipe {team} : distance annoncée {got} m, recalculée sur la matrice {want} m",
         "team {team}: stated distance {got} m, recomputed from the matrix {want} m",
     ),
+    "excluded": (
+        "personnel exclu : la visite {visit} exclut l'équipe {team}",
+        "excluded staff: visit {visit} excludes team {team}",
+    ),
+    "sync_alone": (
+        "synchronisation : la visite à deux {visit} n'a qu'une personne ({team})",
+        "synchronisation: two-person visit {visit} has only one person ({team})",
+    ),
+    "sync_same_team": (
+        "synchronisation : l'équipe {team} tient deux fois la visite à deux {visit}",
+        "synchronisation: team {team} holds two-person visit {visit} twice",
+    ),
+    "sync_start": (
+        "synchronisation : la visite à deux {visit} commence à {time} pour {team} "
+        "et à {other} pour {partner}",
+        "synchronisation: two-person visit {visit} starts at {time} for {team} "
+        "and at {other} for {partner}",
+    ),
 }
 
 #: The rule each finding breaks, by message code (what tests and reports group findings by).
@@ -122,6 +141,10 @@ RULES = {
     "start_place": "start_place",
     "end_place": "end_place",
     "distance": "distance",
+    "excluded": "excluded_staff",
+    "sync_alone": "synchronisation",
+    "sync_same_team": "synchronisation",
+    "sync_start": "synchronisation",
 }
 
 
@@ -223,7 +246,7 @@ def plan_findings(
     def name(key: str, value: object) -> object:
         if not labels:
             return value
-        if key in ("team", "locked") and str(value) in teams:
+        if key in ("team", "locked", "partner") and str(value) in teams:
             return teams[str(value)].name or value
         if key == "visit" and str(value) in visits:
             return visits[str(value)].label or value
@@ -234,6 +257,8 @@ def plan_findings(
         out.append(Finding(RULES[code], code, text))
 
     seen: dict[str, int] = {}
+    # Two-person visits: (team id, team size, start) of each stop serving one.
+    shared: dict[str, list[tuple[str, int, int]]] = {}
     for route in plan.routes:
         team = teams.get(route.team_id)
         if team is None:
@@ -318,6 +343,10 @@ def plan_findings(
                     bad("unknown_visit", visit=s.visit_id)
                     continue
                 seen[v.id] = seen.get(v.id, 0) + 1
+                if v.staff_count > 1:
+                    shared.setdefault(v.id, []).append((team.id, team.size, s.start_s))
+                if team.id in v.excluded_team_ids:
+                    bad("excluded", visit=v.id, team=team.id)
                 if not v.skills <= team.skills:
                     bad(
                         "skill",
@@ -348,14 +377,32 @@ def plan_findings(
             bad("max_visits", team=team.id, got=len(vids), want=team.max_visits)
         if team.capacity is not None and load > team.capacity:
             bad("capacity", team=team.id, got=load, want=team.capacity)
+    # A two-person visit may be in two routes: neither counts as a duplicate.
+    allowed = {vid: 2 for vid in shared}
+    for vid, serving in shared.items():
+        if len(serving) == 1 and serving[0][1] < 2 and scope == "plan":
+            bad("sync_alone", visit=vid, team=serving[0][0])
+        elif len(serving) == 2:
+            (ta, _, sa), (tb, _, sb) = serving
+            if ta == tb:
+                bad("sync_same_team", visit=vid, team=ta)
+            elif sa != sb:
+                bad(
+                    "sync_start",
+                    visit=vid,
+                    team=ta,
+                    time=hhmm(sa),
+                    partner=tb,
+                    other=hhmm(sb),
+                )
     if scope == "routes":
         for vid, count in seen.items():
-            if count > 1:
+            if count > allowed.get(vid, 1):
                 bad("twice", visit=vid)
         return out
     unassigned = {u.visit_id for u in plan.unassigned}
     for vid, count in seen.items():
-        if count > 1:
+        if count > allowed.get(vid, 1):
             bad("twice", visit=vid)
         if vid in unassigned:
             bad("both", visit=vid)

@@ -100,6 +100,9 @@ class Team:
     available_location: int | None = None
     available_from_s: int | None = None
     available: bool = True
+    #: Staff members in the team (a pair is 2): a two-person visit needs ``size >= 2`` or two
+    #: single-person teams starting it at the same second.
+    size: int = 1
 
     @property
     def departure_location(self) -> int:
@@ -126,6 +129,8 @@ class Team:
             )
         if self.max_visits is not None and self.max_visits < 0:
             raise ValidationError(f"team {self.id}: max_visits must be 0 or more")
+        if self.size < 1:
+            raise ValidationError(f"team {self.id}: size {self.size} must be 1 or more")
         for brk in self.breaks:
             if brk.earliest_start_s < self.shift_start_s or brk.latest_end_s > self.shift_end_s:
                 raise ValidationError(
@@ -154,6 +159,7 @@ class Team:
             "available_location": self.available_location,
             "available_from_s": self.available_from_s,
             "available": self.available,
+            "size": self.size,
         }
 
     @classmethod
@@ -174,6 +180,7 @@ class Team:
             available_location=d.get("available_location"),
             available_from_s=d.get("available_from_s"),
             available=d.get("available", True),
+            size=int(d.get("size", 1)),
         )
 
 
@@ -184,6 +191,10 @@ class Visit:
     ``windows`` are alternatives (the visit starts inside one of them); ``priority`` 1 (low)
     to 5 (urgent) weighs optional visits; ``preferred_team_id`` is a soft wish (continuity of
     care); ``locked_team_id`` a hard one (the coordinator committed the visit to that team).
+    ``staff_count`` 2 asks for two staff present together: one team of two, or two
+    single-person teams starting the visit at the same second (see
+    :func:`dispatch.optimise.sync.solve_synchronised`). ``excluded_team_ids`` are teams that
+    may never serve it (a staff member the patient excluded, a gender wish not met).
     """
 
     id: str
@@ -197,10 +208,15 @@ class Visit:
     locked_team_id: str | None = None
     load: int = 0
     label: str = ""
+    staff_count: int = 1
+    excluded_team_ids: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "skills", frozenset(self.skills))
+        object.__setattr__(self, "excluded_team_ids", frozenset(self.excluded_team_ids))
         object.__setattr__(self, "windows", tuple(sorted(self.windows, key=lambda w: w.start_s)))
+        if self.staff_count not in (1, 2):
+            raise ValidationError(f"visit {self.id}: staff_count {self.staff_count} is not 1 or 2")
         if not self.id:
             raise ValidationError("a visit needs an id")
         if self.duration_s < 0:
@@ -230,6 +246,8 @@ class Visit:
             "preferred_team_id": self.preferred_team_id,
             "locked_team_id": self.locked_team_id,
             "load": self.load,
+            "staff_count": self.staff_count,
+            "excluded_team_ids": sorted(self.excluded_team_ids),
         }
 
     @classmethod
@@ -248,6 +266,8 @@ class Visit:
             preferred_team_id=d.get("preferred_team_id"),
             locked_team_id=d.get("locked_team_id"),
             load=int(d.get("load", 0)),
+            staff_count=int(d.get("staff_count", 1)),
+            excluded_team_ids=frozenset(str(t) for t in d.get("excluded_team_ids", ())),
         )
 
 
@@ -429,7 +449,10 @@ def overqualified_cost(problem: Problem, team: Team, visit: Visit) -> int:
 
 
 def can_serve(team: Team, visit: Visit) -> bool:
-    """Whether the team has every skill the visit needs and the visit is not locked elsewhere."""
+    """Whether the team has every skill the visit needs, the visit is not locked elsewhere and
+    the team is not one the visit excludes."""
     if visit.locked_team_id is not None and visit.locked_team_id != team.id:
+        return False
+    if team.id in visit.excluded_team_ids:
         return False
     return visit.skills <= team.skills

@@ -96,8 +96,10 @@ def time_route(
             pending.append(item)  # type: ignore[arg-type]
             continue
         visit = visits[item]  # type: ignore[index]
-        if (visit.skills and not visit.skills <= team.skills) or (
-            visit.locked_team_id is not None and visit.locked_team_id != team.id
+        if (
+            (visit.skills and not visit.skills <= team.skills)
+            or (visit.locked_team_id is not None and visit.locked_team_id != team.id)
+            or team.id in visit.excluded_team_ids
         ):
             bad.append((visit.id, "skill"))
         vloc = visit.location

@@ -1,0 +1,163 @@
+"""The independent checker over several days: each person's daily rest and weekly hours
+(French labour law: 11 hours of rest between two working days, at most 48 hours a week), and
+a report of the hours planned against each contract.
+
+A person's worked time on a day is their team's route from departure to return (breaks
+included), as :func:`worked_span` reads it from that day's plan. Days are ISO dates; the
+plans are those of :mod:`dispatch.optimise.check` (one per day).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatch.optimise.model import Problem, hhmm
+from dispatch.optimise.plan import Plan
+
+#: Least rest between the end of one working day and the start of the next (seconds).
+DAILY_REST_S = 11 * 3600
+#: Most hours worked over any seven consecutive days (seconds).
+WEEKLY_MAX_S = 48 * 3600
+WEEK_DAYS = 7
+
+_T = {
+    "daily_rest": (
+        "repos quotidien : {staff} a {rest} de repos entre le {day} ({end}) et le {next_day} "
+        "({start}), moins que les {want} h dues",
+        "daily rest: {staff} has {rest} of rest between {day} ({end}) and {next_day} "
+        "({start}), less than the {want} h due",
+    ),
+    "weekly_hours": (
+        "heures hebdomadaires : {staff} travaille {got} du {day} au {last_day}, plus que les "
+        "{want} h permises",
+        "weekly hours: {staff} works {got} from {day} to {last_day}, more than the {want} h "
+        "allowed",
+    ),
+}
+RULES = {"daily_rest": "daily_rest", "weekly_hours": "weekly_hours"}
+
+
+@dataclass(frozen=True)
+class StaffWeek:
+    """One person over the days checked: their contract (seconds a week) and the team id (as
+    in each day's Problem) they work in, by ISO day (days off are absent)."""
+
+    staff_id: int
+    label: str
+    contract_s: int
+    team_by_day: Mapping[str, str] = field(default_factory=dict)
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
+
+
+def worked_span(problem: Problem, plan: Plan, team_id: str) -> tuple[int, int] | None:
+    """``(departure_s, return_s)`` of the team's route on that day, or None when it does not
+    go out (no route, or a route without stops)."""
+    del problem  # the plan's route carries its own times
+    route = plan.route(team_id)
+    if route is None or not route.stops:
+        return None
+    return route.start_s, max(route.end_s, route.start_s)
+
+
+def _spans(
+    days: Mapping[str, tuple[Problem, Plan]], person: StaffWeek
+) -> list[tuple[dt.date, int, int]]:
+    out = []
+    for day in sorted(days):
+        team_id = person.team_by_day.get(day)
+        if team_id is None:
+            continue
+        problem, plan = days[day]
+        span = worked_span(problem, plan, team_id)
+        if span is not None:
+            out.append((dt.date.fromisoformat(day), span[0], span[1]))
+    return out
+
+
+def check_week(
+    days: Mapping[str, tuple[Problem, Plan]],
+    staff: Sequence[StaffWeek],
+    *,
+    locale: str = "fr",
+) -> list[dict[str, Any]]:
+    """Every breach of daily rest or weekly hours, as ``{"rule", "code", "staff_id", "day",
+    "message"}`` (an empty list: the days keep to both rules)."""
+    li = 0 if locale == "fr" else 1
+    out: list[dict[str, Any]] = []
+
+    def bad(code: str, person: StaffWeek, day: dt.date, **kw: object) -> None:
+        out.append(
+            {
+                "rule": RULES[code],
+                "code": code,
+                "staff_id": person.staff_id,
+                "day": day.isoformat(),
+                "message": _T[code][li].format(staff=person.label, day=day.isoformat(), **kw),
+            }
+        )
+
+    for person in staff:
+        spans = _spans(days, person)
+        for (d1, _s1, e1), (d2, s2, _e2) in zip(spans, spans[1:], strict=False):
+            rest = (d2 - d1).days * 86_400 + s2 - e1
+            if rest < DAILY_REST_S:
+                bad(
+                    "daily_rest",
+                    person,
+                    d1,
+                    rest=_duration(max(rest, 0)),
+                    end=hhmm(e1),
+                    next_day=d2.isoformat(),
+                    start=hhmm(s2),
+                    want=DAILY_REST_S // 3600,
+                )
+        # Every run of seven consecutive days starting on a worked day.
+        for i, (first, _s, _e) in enumerate(spans):
+            last = first + dt.timedelta(days=WEEK_DAYS - 1)
+            inside = [(d, s, e) for d, s, e in spans[i:] if d <= last]
+            worked = sum(e - s for _d, s, e in inside)
+            if worked > WEEKLY_MAX_S:
+                bad(
+                    "weekly_hours",
+                    person,
+                    first,
+                    got=_duration(worked),
+                    last_day=inside[-1][0].isoformat(),
+                    want=WEEKLY_MAX_S // 3600,
+                )
+                break
+    return out
+
+
+def hours_report(
+    days: Mapping[str, tuple[Problem, Plan]], staff: Sequence[StaffWeek]
+) -> list[dict[str, Any]]:
+    """Hours planned against each contract (not a violation: what a coordinator balances):
+    ``{"staff_id", "label", "contract_h", "planned_h", "excess_pct", "days": {day: h}}``.
+    ``excess_pct`` is how far over the contract (0 when under; contracts are per week, the
+    days given count pro rata of seven)."""
+    n_days = max(len(days), 1)
+    out = []
+    for person in staff:
+        spans = _spans(days, person)
+        by_day = {d.isoformat(): round((e - s) / 3600, 2) for d, s, e in spans}
+        planned_s = sum(e - s for _d, s, e in spans)
+        contract_s = person.contract_s * min(n_days, WEEK_DAYS) / WEEK_DAYS
+        excess = max(0.0, (planned_s - contract_s) / contract_s * 100) if contract_s else 0.0
+        out.append(
+            {
+                "staff_id": person.staff_id,
+                "label": person.label,
+                "contract_h": round(contract_s / 3600, 2),
+                "planned_h": round(planned_s / 3600, 2),
+                "excess_pct": round(excess, 1),
+                "days": by_day,
+            }
+        )
+    return out
