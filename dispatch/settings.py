@@ -122,6 +122,12 @@ class Settings:
     smtp_user: str = ""
     #: Seconds the solver may spend on "optimise the day".
     solver_time_limit_s: float = 10.0
+    #: What serving a visit by another caregiver than the patient's usual one costs when the
+    #: week is planned, in seconds of travel (0: continuity of care is not sought).
+    continuity_weight_s: int = 900
+    #: Seconds the solver spends on each day when the week is planned (a week of 7 days and
+    #: 3 structures is 21 days to route).
+    week_day_time_limit_s: float = 2.0
     #: Start the rounds' clock at this local date and time and let it run from there (ISO 8601,
     #: e.g. "2026-12-06T17:05:00+01:00"): demonstrations, training, browser tests. Empty: now.
     clock_start: str = ""
@@ -169,6 +175,10 @@ class Settings:
             )
         if self.solver_searches < 1:
             raise ValidationError("solver_searches must be at least 1")
+        if self.continuity_weight_s < 0:
+            raise ValidationError("continuity_weight_s must be 0 or more (seconds of travel)")
+        if not 0.2 <= self.week_day_time_limit_s <= 120:
+            raise ValidationError("week_day_time_limit_s: give 0.2 to 120 seconds")
         if self.socket_recheck_s <= 0:
             raise ValidationError(
                 "socket_recheck_s must be more than 0 (seconds between two checks of each live"
