@@ -1,7 +1,8 @@
 // Management screens (/admin/): teams and their phones for coordinators, user accounts for
 // administrators. French first, English complete; REST calls through common.js (CSRF).
 import { GLYPHS_URL, labelLayers } from "/static/map/basemap-style.js";
-import { api, ApiError, escapeHtml, setCsrf } from "/static/map/common.js";
+import { api, ApiError, escapeHtml } from "/static/map/common.js";
+import { createSession } from "/static/map/session.js";
 
 const TEXT = {
   fr: {
@@ -636,70 +637,17 @@ function deviceName(device) {
 }
 
 // ------------------------------------------------------------------ login
-async function whoami() {
-  try {
-    const reply = await api("/api/session", { token: null });
-    if (reply.csrf_token) setCsrf(reply.csrf_token);
-    return reply.user;
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return null;
-    throw err;
-  }
-}
-
-function login() {
-  const dialog = $("login");
-  const form = $("login-form");
-  if (!dialog.open) dialog.showModal();
-  return new Promise((resolve) => {
-    const submit = async (e) => {
-      e.preventDefault();
-      const data = Object.fromEntries(new FormData(form));
-      try {
-        const reply = await api("/api/session", { method: "POST", body: data, token: null, csrf: false });
-        setCsrf(reply.csrf_token);
-        form.removeEventListener("submit", submit);
-        form.reset();
-        show($("login-error"), null);
-        dialog.close();
-        resolve(reply.user);
-      } catch (err) {
-        show($("login-error"), () => (err instanceof ApiError && err.status !== 429 ? t("login.failed") : errorText(err)));
-      }
-    };
-    form.addEventListener("submit", submit);
-  });
-}
-
-let relogin = null;
+const session = createSession({
+  allowed: (user) => user.role === "coordinator" || user.role === "admin",
+  failedText: () => t("login.failed"),
+  roleText: () => t("login.role"),
+  errorText: (err) => errorText(err),
+  show: (el, message) => show(el, message),
+});
+/** A REST call of the page (the log-in comes back when the session has ended). */
+const call = session.call;
 /** Server time minus this device's time (the pairing code's expiry is the server's). */
 let clockOffsetS = 0;
-
-/** A REST call of the page; when the session has ended, the login dialog comes back and the
- * call is made again once the same person has logged in (another person: the page restarts). */
-async function call(path, options = {}) {
-  try {
-    return await api(path, { token: null, ...options });
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 401 || !state.me) throw err;
-    if (!relogin) relogin = login().finally(() => { relogin = null; });
-    const me = await relogin;
-    if (!me || me.id !== state.me.id) {
-      location.reload();
-      throw err;
-    }
-    return api(path, { token: null, ...options });
-  }
-}
-
-async function logout() {
-  try {
-    await api("/api/session", { method: "DELETE", token: null });
-  } finally {
-    setCsrf(null);
-    location.reload();
-  }
-}
 
 // ------------------------------------------------------------------ tabs
 function tabs() {
@@ -1712,18 +1660,10 @@ async function main() {
   applyTexts();
   $("lang").addEventListener("click", () => setLocale(locale === "fr" ? "en" : "fr"));
   $("login-lang").addEventListener("click", () => setLocale(locale === "fr" ? "en" : "fr"));
-  $("logout").addEventListener("click", logout);
-  let me = await whoami();
-  for (;;) {
-    if (!me) me = await login();
-    if (me && me.kind === "user" && (me.role === "coordinator" || me.role === "admin")) break;
-    show($("login-error"), () => t("login.role"));
-    await api("/api/session", { method: "DELETE", token: null }).catch(() => {});
-    setCsrf(null);
-    me = null;
-  }
+  $("logout").addEventListener("click", session.logout);
+  const me = await session.start();
   // The session's view of the caller carries the structures they work for.
-  state.me = { ...me, ...((await whoami().catch(() => null)) || {}) };
+  state.me = { ...me, ...((await session.whoami().catch(() => null)) || {}) };
   $("logout").hidden = false;
   $("tab-users").hidden = me.role !== "admin";
   $("tab-structures").hidden = me.role !== "admin";

@@ -3,7 +3,8 @@
 // (windows of the day, recurrence, staff wishes), suspensions, discharge, export, the coming
 // visits, and the generation of the next 14 days. French first, English complete.
 import { GLYPHS_URL, labelLayers } from "/static/map/basemap-style.js";
-import { api, ApiError, escapeHtml, setCsrf } from "/static/map/common.js";
+import { api, ApiError, escapeHtml } from "/static/map/common.js";
+import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, setLocale, t } from "/static/map/i18n.js";
 
 extend({
@@ -747,68 +748,15 @@ function plural(n, key) {
 }
 
 // ------------------------------------------------------------------ login
-async function whoami() {
-  try {
-    const reply = await api("/api/session", { token: null });
-    if (reply.csrf_token) setCsrf(reply.csrf_token);
-    return reply.user;
-  } catch (err) {
-    if (err instanceof ApiError && err.status === 401) return null;
-    throw err;
-  }
-}
-
-function login() {
-  const dialog = $("login");
-  const form = $("login-form");
-  if (!dialog.open) dialog.showModal();
-  return new Promise((resolve) => {
-    const submit = async (e) => {
-      e.preventDefault();
-      const data = Object.fromEntries(new FormData(form));
-      try {
-        const reply = await api("/api/session", { method: "POST", body: data, token: null, csrf: false });
-        setCsrf(reply.csrf_token);
-        form.removeEventListener("submit", submit);
-        form.reset();
-        show($("login-error"), null);
-        dialog.close();
-        resolve(reply.user);
-      } catch (err) {
-        show($("login-error"), () => (err instanceof ApiError && err.status !== 429 ? t("pt.login.failed") : errorText(err)));
-      }
-    };
-    form.addEventListener("submit", submit);
-  });
-}
-
-let relogin = null;
-
-/** A REST call of the page; when the session has ended, the login dialog comes back and the
- * call is made again once the same person has logged in (another person: the page restarts). */
-async function call(path, options = {}) {
-  try {
-    return await api(path, { token: null, ...options });
-  } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 401 || !state.me) throw err;
-    if (!relogin) relogin = login().finally(() => { relogin = null; });
-    const me = await relogin;
-    if (!me || me.id !== state.me.id) {
-      location.reload();
-      throw err;
-    }
-    return api(path, { token: null, ...options });
-  }
-}
-
-async function logout() {
-  try {
-    await api("/api/session", { method: "DELETE", token: null });
-  } finally {
-    setCsrf(null);
-    location.reload();
-  }
-}
+const session = createSession({
+  allowed: (user) => user.role === "coordinator",
+  failedText: () => t("pt.login.failed"),
+  roleText: () => t("pt.login.role"),
+  errorText: (err) => errorText(err),
+  show: (el, message) => show(el, message),
+});
+/** A REST call of the page (the log-in comes back when the session has ended). */
+const call = session.call;
 
 // ------------------------------------------------------------------ list
 function displayName(p) {
@@ -2561,16 +2509,8 @@ async function main() {
   const toggleLang = () => setLocale(getLocale() === "fr" ? "en" : "fr");
   $("lang").addEventListener("click", toggleLang);
   $("login-lang").addEventListener("click", toggleLang);
-  $("logout").addEventListener("click", logout);
-  let me = await whoami();
-  for (;;) {
-    if (!me) me = await login();
-    if (me && me.kind === "user" && me.role === "coordinator") break;
-    show($("login-error"), () => t("pt.login.role"));
-    await api("/api/session", { method: "DELETE", token: null }).catch(() => {});
-    setCsrf(null);
-    me = null;
-  }
+  $("logout").addEventListener("click", session.logout);
+  const me = await session.start();
   state.me = me;
   $("logout").hidden = false;
   show($("whoami"), () => t("pt.whoami", { name: me.name || me.username || "" }));
