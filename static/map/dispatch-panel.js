@@ -57,7 +57,7 @@ const TEXT = {
     min: "{n} min",
     // move
     move: "Déplacer une visite",
-    moveHelp: "Choisissez la visite : cliquez-la sur la carte ou dans « Visites du jour », ou cherchez-la ici.",
+    moveHelp: "Choisissez la visite : cliquez-la sur la carte ou dans la liste des visites, ou cherchez-la ici.",
     search: "Chercher une visite (pseudonyme ou commune)",
     noMatch: "Aucune visite ne correspond.",
     chosen: "Visite choisie : {name}",
@@ -192,7 +192,7 @@ const TEXT = {
     rerun: "Run the optimisation again",
     min: "{n} min",
     move: "Move a visit",
-    moveHelp: "Choose the visit: click it on the map or in “Today's visits”, or search for it here.",
+    moveHelp: "Choose the visit: click it on the map or in the list of visits, or search for it here.",
     search: "Search a visit (pseudonym or town)",
     noMatch: "No visit matches.",
     chosen: "Chosen visit: {name}",
