@@ -292,7 +292,7 @@ def test_export_is_a_json_attachment_and_audited(world) -> None:
 def test_the_openapi_document_describes_every_patients_route(world) -> None:
     doc = world.app.test_client().get("/api/openapi.json").get_json()
     paths = {p for p in doc["paths"] if p.startswith("/api/patients")}
-    assert len(paths) == 13
+    assert len(paths) == 14
     create = doc["paths"]["/api/patients"]["post"]["requestBody"]["content"]["application/json"]
     assert create["schema"]["additionalProperties"] is False
 
@@ -313,3 +313,122 @@ def test_the_page_gets_its_messages_in_french(world) -> None:
         headers=h,
     )
     assert r.get_json()["error"].startswith("suspension : le retour 2026-12-01 est avant le départ")
+
+
+# -- readmission -------------------------------------------------------------------------------------
+def _discharged(world, day="2026-11-25", **changes):  # type: ignore[no-untyped-def]
+    """A patient with the twice-daily plan, discharged on ``day``: (patient id, plan id)."""
+    client = world.app.test_client()
+    h = world.headers("coordinator")
+    pid = _create(world, **changes)["id"]
+    plan = client.post(f"/api/patients/{pid}/care-plans", json=TWICE_DAILY, headers=h).get_json()
+    r = client.post(f"/api/patients/{pid}/discharge", json={"day": day}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    return pid, plan["care_plan"]["id"]
+
+
+def test_a_discharged_patient_is_readmitted_and_its_care_plans_stay_ended(world) -> None:
+    """Readmitted on a day after the discharge: in care again from that day (admitted_on),
+    no longer archived, in the default list, audited patient.readmit with the discharge it
+    undoes; the care plan the discharge ended stays ended (no visit comes back) until a new
+    plan is added, whose visits are generated."""
+    client = world.app.test_client()
+    h = world.headers("coordinator")
+    pid, plan_id = _discharged(world)
+    r = client.post(f"/api/patients/{pid}/readmit", json={"day": "2026-11-28"}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    patient = r.get_json()["patient"]
+    assert patient["status"] == "admitted" and patient["admitted_on"] == "2026-11-28"
+    assert patient["discharged_on"] is None and patient["archived"] is False
+    assert r.get_json()["generation"]["created"] == 0
+    line = world.store.list_audit(target=f"patient:{pid}")[0]
+    assert line["action"] == "patient.readmit"
+    assert line["detail"]["day"] == "2026-11-28"
+    assert line["detail"]["discharged_on"] == "2026-11-25"
+    listed = client.get("/api/patients?q=santoni&limit=1000", headers=h).get_json()["items"]
+    assert pid in [p["id"] for p in listed]
+    (plan,) = client.get(f"/api/patients/{pid}/care-plans", headers=h).get_json()["items"]
+    assert plan["id"] == plan_id and plan["end_day"] == "2026-11-24"
+    visits = client.get(f"/api/patients/{pid}/visits?days=14", headers=h).get_json()["items"]
+    assert all(v["status"] == "cancelled" for v in visits if v["day"] >= "2026-11-25")
+    r = client.post(
+        f"/api/patients/{pid}/care-plans",
+        json={**TWICE_DAILY, "start_day": "2026-11-28"},
+        headers=h,
+    )
+    # 2026-11-28 to the horizon's last day (2026-12-06): nine days, two visits each.
+    assert r.status_code == 201 and r.get_json()["generation"]["created"] == 18
+
+
+def test_readmission_is_refused_saying_what_to_do(world) -> None:
+    """A patient in care, a day before the discharge, a purged record: 409 saying what to do;
+    a body the document refuses: 400; another structure: 404."""
+    client = world.app.test_client()
+    h = world.headers("coordinator")
+    admitted = _create(world)["id"]
+    r = client.post(f"/api/patients/{admitted}/readmit", json={}, headers=h)
+    assert r.status_code == 409
+    assert r.get_json()["error"] == (
+        f"patient {admitted} is in care (admitted): only a discharged patient is readmitted"
+    )
+    pid, _ = _discharged(world)
+    r = client.post(f"/api/patients/{pid}/readmit", json={"day": "2026-11-24"}, headers=h)
+    assert r.status_code == 409
+    assert r.get_json()["error"] == (
+        "readmission day 2026-11-24 is before the discharge (2026-11-25): give the day the"
+        " patient comes back into care"
+    )
+    for body, message in (
+        ({"day": "28/11/2026"}, "day is not written as expected"),
+        ({"day": "2026-11-28", "why": "x"}, "unknown field"),
+    ):
+        r = client.post(f"/api/patients/{pid}/readmit", json=body, headers=h)
+        assert r.status_code == 400 and message in r.get_json()["error"], r.get_json()
+    other = client.post(
+        f"/api/patients/{pid}/readmit", json={}, headers=world.headers("coord_other")
+    )
+    assert other.status_code == 404 and other.get_json()["error"] == f"patient {pid} does not exist"
+    planner = client.post(f"/api/patients/{pid}/readmit", json={}, headers=world.headers("planner"))
+    assert planner.status_code == 403
+    purged, _ = _discharged(world, family_name="Ristori")
+    import time
+
+    world.store.purge_patients(retention_days=1, now=time.time() + 2 * 86_400)
+    r = client.post(f"/api/patients/{purged}/readmit", json={}, headers=h)
+    assert r.status_code == 409
+    assert r.get_json()["error"] == (
+        f"patient {purged}'s record was erased after the retention period: admit the patient"
+        " as a new record"
+    )
+    fr = {**h, "Accept-Language": "fr"}
+    r = client.post(f"/api/patients/{purged}/readmit", json={}, headers=fr)
+    assert r.get_json()["error"].startswith(f"le dossier du patient {purged} a été effacé")
+    r = client.post(f"/api/patients/{admitted}/readmit", json={}, headers=fr)
+    assert r.get_json()["error"] == (
+        f"le patient {admitted} est pris en charge : seul un patient sorti peut être réadmis"
+    )
+    # Nothing changed: the refused patients keep their state.
+    assert world.store.get_patient(pid, structures=None, actor="test")["status"] == "discharged"
+
+
+def test_readmission_today_by_default_ends_a_suspension_under_way(world) -> None:
+    """Without a day the patient comes back today; a hospitalisation left open before the
+    discharge ends the day before, so the readmitted patient is in care, not suspended."""
+    client = world.app.test_client()
+    h = world.headers("coordinator")
+    pid = _create(world, admitted_on="2026-11-01")["id"]
+    s = client.post(
+        f"/api/patients/{pid}/suspensions",
+        json={"from_day": "2026-11-20", "reason": "hospitalisation"},
+        headers=h,
+    )
+    assert s.status_code == 201, s.get_json()
+    r = client.post(f"/api/patients/{pid}/discharge", json={"day": "2026-11-21"}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    r = client.post(f"/api/patients/{pid}/readmit", json={}, headers=h)
+    assert r.status_code == 200, r.get_json()
+    patient = r.get_json()["patient"]
+    assert patient["status"] == "admitted" and patient["admitted_on"] == DAY
+    assert patient["suspension"] is None
+    (suspension,) = client.get(f"/api/patients/{pid}/suspensions", headers=h).get_json()["items"]
+    assert suspension["to_day"] == "2026-11-22"

@@ -2,7 +2,7 @@
 called by the web, the CLI and the demo.
 
 Each change that alters visits (a care plan added, changed or ended, a suspension, a
-discharge, a new address) is followed by a regeneration of the patient's (or the plan's)
+discharge or readmission, a new address) is followed by a regeneration of the patient's (or the plan's)
 visits over the horizon through :func:`dispatch.care.service.generate_visits`; the functions
 return its counts (``{"created", "updated", "unchanged", "cancelled", ...}``) with the record.
 
@@ -237,6 +237,24 @@ def discharge_patient(
     """Discharge on ``day`` (default today): the record is archived; its visits from that day
     on are cancelled."""
     patient: dict[str, Any] = store.discharge_patient(
+        patient_id,
+        day or _today(gen),
+        structures=caller.structures,
+        actor=caller.actor,
+        role=caller.role,
+        ip=caller.ip,
+        today=_today(gen),
+    )
+    return patient, regenerate(store, caller, gen, patient_ids=[patient_id])
+
+
+def readmit_patient(
+    store: Any, patient_id: int, day: str | None, *, caller: Caller, gen: Generation
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Readmit a discharged patient on ``day`` (default today): in care again, no longer
+    archived. The care plans the discharge ended stay ended (no visit comes back by itself):
+    the coordinator adds the care plan the patient needs now."""
+    patient: dict[str, Any] = store.readmit_patient(
         patient_id,
         day or _today(gen),
         structures=caller.structures,

@@ -782,6 +782,80 @@ class PatientsMixin:
         result: dict[str, Any] = self.engine.write(job)
         return result
 
+    def readmit_patient(
+        self,
+        patient_id: int,
+        day: str,
+        *,
+        structures: Collection[int] | None,
+        actor: str,
+        role: str | None = None,
+        ip: str | None = None,
+        today: str | None = None,
+    ) -> dict[str, Any]:
+        """Readmit a discharged patient on ``day`` (on or after the discharge day): in care
+        again from that day (``admitted_on``), no longer archived, so no longer purged.
+
+        The care plans the discharge ended stay ended: the coordinator adds the care the
+        patient needs now. A suspension covering ``day`` (a hospitalisation left open before
+        the discharge) ends the day before, or is cancelled if it starts that day. Refused
+        (ConflictError) for a patient in care and for a record already purged. Audited
+        ``patient.readmit`` with the discharge it undoes."""
+        today = today or local_today()
+        day = parse_day(day, what="readmission day")
+        eve = (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+
+        def job(conn: sqlite3.Connection) -> dict[str, Any]:
+            current = _patient_row(conn, patient_id, structures)
+            if current["purged_at_s"] is not None:
+                raise ConflictError(
+                    f"patient {patient_id}'s record was erased after the retention period:"
+                    " admit the patient as a new record"
+                )
+            if current["status"] != "discharged":
+                raise ConflictError(
+                    f"patient {patient_id} is in care ({current['status']}): only a discharged"
+                    " patient is readmitted"
+                )
+            if current["discharged_on"] and day < current["discharged_on"]:
+                raise ConflictError(
+                    f"readmission day {day} is before the discharge ({current['discharged_on']}):"
+                    " give the day the patient comes back into care"
+                )
+            now = now_s()
+            conn.execute(
+                "UPDATE patients SET status = 'admitted', admitted_on = ?, discharged_on = NULL,"
+                " archived_at_s = NULL, updated_at_s = ? WHERE id = ?",
+                (day, now, patient_id),
+            )
+            ended = []
+            for s in conn.execute(
+                "SELECT id, from_day FROM suspensions WHERE patient_id = ?"
+                " AND cancelled_at_s IS NULL AND from_day <= ? AND (to_day IS NULL OR to_day >= ?)",
+                (patient_id, day, day),
+            ).fetchall():
+                if s["from_day"] >= day:
+                    conn.execute(
+                        "UPDATE suspensions SET cancelled_at_s = ? WHERE id = ?", (now, s["id"])
+                    )
+                else:
+                    conn.execute("UPDATE suspensions SET to_day = ? WHERE id = ?", (eve, s["id"]))
+                ended.append(int(s["id"]))
+            _audit(
+                conn, actor, "patient.readmit", role, f"patient:{patient_id}", ip,
+                {
+                    "day": day,
+                    "admitted_on": current["admitted_on"],
+                    "discharged_on": current["discharged_on"],
+                    "suspensions_ended": ended,
+                },
+            )  # fmt: skip
+            found = conn.execute("SELECT * FROM patients WHERE id = ?", (patient_id,)).fetchone()
+            return _patient_view(conn, found, today=today)
+
+        result: dict[str, Any] = self.engine.write(job)
+        return result
+
     def patient_visits(
         self,
         patient_id: int,

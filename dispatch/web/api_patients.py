@@ -1,5 +1,5 @@
-"""REST endpoints of patients: records, care plans, suspensions, discharge, export, consent-based
-sharing, visits of a patient and the CSV import with its review step.
+"""REST endpoints of patients: records, care plans, suspensions, discharge and readmission, export,
+consent-based sharing, visits of a patient and the CSV import with its review step.
 
 Coordinators only, and never administrators (patients' details are care data, not accounts).
 Every route passes the caller's structures: a patient of another structure answers 404, as
@@ -289,6 +289,11 @@ DISCHARGE = {
     "properties": {"day": DAY_SCHEMA},
     "additionalProperties": False,
 }
+READMIT = {
+    "type": "object",
+    "properties": {"day": DAY_SCHEMA},
+    "additionalProperties": False,
+}
 _ITEMS_OUT = {
     "type": "object",
     "required": ["ok", "items"],
@@ -427,6 +432,21 @@ OPENAPI_PATHS = {
             description="day: the day the patient leaves care (default today). The archived "
             "record loses its identity after the retention (setting patient_retention_days)."
             + _REGEN,
+        )
+    },
+    "/api/patients/{patient_id}/readmit": {
+        "post": operation(
+            "Readmit a discharged patient: the record is in care again (no longer archived)",
+            roles=_ROLES,
+            tags=_TAGS,
+            params=_PID,
+            body=READMIT,
+            response=_PATIENT_OUT,
+            description="day: the day the patient comes back into care (default today; not "
+            "before the discharge day); it becomes admitted_on. The care plans the discharge "
+            "ended stay ended: add the care plan the patient needs now. A suspension covering "
+            "that day ends the day before. A patient in care, or a record erased after the "
+            "retention, answers 409 saying what to do." + _REGEN,
         )
     },
     "/api/patients/{patient_id}/export": {
@@ -794,6 +814,16 @@ def update_patient(patient_id: int) -> ResponseReturnValue:
 def discharge_patient(patient_id: int) -> ResponseReturnValue:
     body = _body(DISCHARGE)
     patient, generation = service.discharge_patient(
+        get_store(), patient_id, body.get("day"), caller=_caller(), gen=_generation()
+    )
+    return ok(patient=patient, generation=generation)
+
+
+@bp.post("/api/patients/<int:patient_id>/readmit")
+@require("coordinator", admin=False)
+def readmit_patient(patient_id: int) -> ResponseReturnValue:
+    body = _body(READMIT)
+    patient, generation = service.readmit_patient(
         get_store(), patient_id, body.get("day"), caller=_caller(), gen=_generation()
     )
     return ok(patient=patient, generation=generation)

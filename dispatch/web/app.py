@@ -319,6 +319,20 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             "le patient \\1 est déjà sorti le \\2",
         ),
         (
+            r"patient (\d+)'s record was erased after the retention period: .*",
+            "le dossier du patient \\1 a été effacé après la durée de conservation : admettez"
+            " le patient comme un nouveau dossier",
+        ),
+        (
+            r"patient (\d+) is in care \(\w+\): .*",
+            "le patient \\1 est pris en charge : seul un patient sorti peut être réadmis",
+        ),
+        (
+            r"readmission day (\S+) is before the discharge \((\S+)\): .*",
+            "la réadmission le \\1 est avant la sortie (\\2) : donnez le jour où le patient"
+            " revient en soins",
+        ),
+        (
             r"care plan(?: \d+)?: (\S+) ends before it starts: .*",
             "plan de soins : le créneau \\1 finit avant de commencer : donnez d'abord le début,"
             " par ex. 08:00-10:00",
