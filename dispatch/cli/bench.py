@@ -13,6 +13,7 @@ BENCHES = {
     "replan": "dispatch.cli.bench_replan:replan",
     "simulate": "dispatch.cli.bench_simulate:simulate",
     "durability": "dispatch.cli.bench_durability:durability",
+    "week": "dispatch.cli.bench_week:week",
 }
 
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
 
 from dispatch.errors import ValidationError
 from dispatch.optimise import Plan, Problem
-from dispatch.optimise.model import Break, Team
+from dispatch.optimise.model import Break, Team, Visit
 from dispatch.optimise.rows import (
     RowContext,
     places,
@@ -303,6 +304,79 @@ def working_teams(
     return kept, breaks, off
 
 
+def visit_wishes(store: Any, visit_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Each visit's ``wishes`` (excluded and preferred staff ids, gender), parsed (visits
+    without any are left out)."""
+    out: dict[int, dict[str, Any]] = {}
+    ids = [int(i) for i in visit_ids]
+    with store.engine.read() as conn:
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in conn.execute(
+                f"SELECT id, wishes FROM visits WHERE id IN ({marks}) AND wishes IS NOT NULL",
+                chunk,
+            ):
+                try:
+                    wishes = json.loads(row["wishes"] or "{}") or {}
+                except ValueError:
+                    continue
+                if isinstance(wishes, dict) and wishes:
+                    out[int(row["id"])] = wishes
+    return out
+
+
+def excluded_teams(
+    wishes: Mapping[int, Mapping[str, Any]],
+    members: Mapping[int, Sequence[int]],
+    gender: Mapping[int, str | None],
+) -> dict[int, frozenset[str]]:
+    """Visit id -> the teams it may not have (as problem team ids): a team holding a member
+    the patient excluded, or a member not of the gender the patient asked for (every member
+    counts, as :func:`dispatch.care.matching.team_fit` rules). ``members``: team id -> staff
+    ids; teams without staff are never excluded."""
+    out: dict[int, frozenset[str]] = {}
+    for vid, w in wishes.items():
+        refused = {int(i) for i in w.get("excluded_staff_ids") or () if isinstance(i, int)}
+        wanted = w.get("gender")
+        bad = frozenset(
+            str(tid)
+            for tid, staff in members.items()
+            if any(s in refused for s in staff)
+            or (wanted and any(gender.get(s) != wanted for s in staff))
+        )
+        if bad:
+            out[vid] = bad
+    return out
+
+
+def _with_exclusions(store: Any, problem: Problem, day: str, sid: int) -> Problem:
+    """``problem`` with each visit's ``excluded_team_ids`` from its wishes and the day's
+    teams (the model field comes with two-person visits; without it nothing changes)."""
+    if "excluded_team_ids" not in {f.name for f in fields(Visit)}:
+        return problem
+    wishes = visit_wishes(store, [int(v.id) for v in problem.visits])
+    if not wishes:
+        return problem
+    members = {
+        tid: [m["staff_id"] for m in ms] for tid, ms in store.day_team_members(day, sid).items()
+    }
+    with store.engine.read() as conn:
+        gender = {
+            int(r["id"]): r["gender"]
+            for r in conn.execute("SELECT id, gender FROM staff WHERE structure_id = ?", (sid,))
+        }
+    excluded = excluded_teams(wishes, members, gender)
+    if not excluded:
+        return problem
+    return problem.with_changes(
+        visits=tuple(
+            replace(v, excluded_team_ids=excluded[int(v.id)]) if int(v.id) in excluded else v
+            for v in problem.visits
+        )
+    )
+
+
 def build_day(
     store: Any,
     router: Any,
@@ -463,6 +537,7 @@ def build_day(
             )
         )
     ctx.territory = territory_id
+    problem = _with_exclusions(store, problem, day, sid)
     if now_s is not None:
         fix_location = {tid: n_base + k for k, tid in enumerate(fix_teams)}
         at_home = {

@@ -276,6 +276,27 @@ class Rounds:
             body["applied"] = True
         return body
 
+    def save_draft(
+        self, d: Day, plan: Plan, *, by: str, locale: str | None = None, demo: bool = False
+    ) -> dict[str, Any]:
+        """Save ``plan`` (computed elsewhere on ``d``'s problem, e.g. by the week planning) as
+        a draft of the day, as :meth:`optimise` does with its own: the rounds of unroutable
+        teams kept, unroutable visits left out with their reason. Returns the stored plan."""
+        locale = locale or self.options.locale
+        routes, unassigned = self._rows_with_unroutable(d, plan, locale)
+        saved: dict[str, Any] = self.store.save_plan(
+            d.day,
+            routes,
+            unassigned=unassigned,
+            summary=_summary_with_reasons(plan),
+            territory=d.ctx.territory,
+            created_by=by,
+            base_plan_id=d.plan_id,
+            demo=demo,
+            structure_id=d.structure_id,
+        )
+        return saved
+
     def apply(
         self,
         plan_id: int,

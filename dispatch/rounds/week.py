@@ -1,0 +1,613 @@
+"""Planning a structure's week through the rounds service, and the week's jobs.
+
+:func:`plan_week` plans consecutive days one after the other (see
+:mod:`dispatch.optimise.week` for why): each day is built as the rounds service sees it (today
+from now: nothing of the past moves), its teams' shifts clipped to the legal limits, each visit
+given the team of the patient's usual caregiver as preferred one, routed by the day solver and
+saved as a DRAFT plan for the coordinator to review and apply (:func:`apply_week`).
+:class:`WeekJobs` runs it in a background thread with its progress (``done_days``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dispatch.errors import DispatchError, NotFoundError, ValidationError
+from dispatch.optimise.check import check_plan
+from dispatch.optimise.model import Problem, Team
+from dispatch.optimise.solver import solve
+from dispatch.optimise.week import (
+    Continuity,
+    PlannedDay,
+    ShiftCut,
+    due_hours,
+    legal_shifts,
+    moves,
+    week_metrics,
+    with_continuity,
+)
+
+#: Days a week planning may cover (the API's bound).
+MAX_WEEK_DAYS = 14
+#: Days before the first one whose published plans seed who has seen each patient.
+MEMORY_DAYS = 7
+
+
+def week_days(from_day: Any, days: Any) -> list[str]:
+    """``days`` consecutive ISO days from ``from_day`` (1 to :data:`MAX_WEEK_DAYS`)."""
+    try:
+        start = dt.date.fromisoformat(str(from_day))
+    except ValueError:
+        raise ValidationError(f"from {from_day!r}: give a day as YYYY-MM-DD") from None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_WEEK_DAYS:
+        raise ValidationError(f"days {days!r}: give 1 to {MAX_WEEK_DAYS} days")
+    return [(start + dt.timedelta(days=i)).isoformat() for i in range(days)]
+
+
+def _team_staff(entries: Sequence[Mapping[str, Any]]) -> dict[str, list[int]]:
+    return {str(e["team_id"]): [int(s) for s in e.get("staff_ids") or ()] for e in entries}
+
+
+def clip_teams(
+    problem: Problem,
+    staff_of_team: Mapping[str, Sequence[int]],
+    shifts: Mapping[int, Any],
+    day: str,
+) -> Problem:
+    """``problem`` with each team's shift inside its members' legal shifts of ``day``
+    (:func:`dispatch.optimise.week.legal_shifts`): a pair works their common legal hours; a
+    team whose member has no legal hours left that day does not go out. A team already at
+    work (started visits) keeps its shift. Breaks are kept inside the shift."""
+    out: list[Team] = []
+    for t in problem.teams:
+        staff = staff_of_team.get(t.id, ())
+        if not staff or t.fixed_visit_ids or not t.available:
+            out.append(t)
+            continue
+        spans = [shifts.get(s, {}).get(day) for s in staff]
+        if any(sp is None for sp in spans):
+            out.append(replace(t, available=False, breaks=()))
+            continue
+        start = max([t.shift_start_s] + [sp[0] for sp in spans])
+        end = min([t.shift_end_s] + [sp[1] for sp in spans])
+        if (start, end) == (t.shift_start_s, t.shift_end_s):
+            out.append(t)
+            continue
+        if end <= start:
+            out.append(replace(t, available=False, breaks=()))
+            continue
+        breaks = []
+        for b in t.breaks:
+            lo, hi = max(b.earliest_start_s, start), min(b.latest_end_s, end)
+            if hi - lo >= b.duration_s:
+                breaks.append(replace(b, earliest_start_s=lo, latest_end_s=hi))
+        avail = t.available_from_s
+        out.append(
+            replace(
+                t,
+                shift_start_s=start,
+                shift_end_s=end,
+                breaks=tuple(breaks),
+                available_from_s=None if avail is None else max(avail, start),
+            )
+        )
+    return problem.with_changes(teams=tuple(out))
+
+
+def _violation_count(days: Mapping[str, PlannedDay], staff: Sequence[Mapping[str, Any]]) -> int:
+    """The checker's violations over the days: each day's, and the week's rules (daily rest,
+    weekly hours) when the week checker is there."""
+    total = sum(len(check_plan(d.problem, d.plan)) for d in days.values())
+    try:
+        from dispatch.optimise.check_week import StaffWeek, check_week  # type: ignore[import-not-found]
+    except ImportError:
+        return total
+    people = []
+    for s in staff:
+        by_day = {
+            day: tid
+            for day, d in days.items()
+            for tid, ids in d.staff_of_team.items()
+            if int(s["id"]) in ids
+        }
+        people.append(
+            StaffWeek(
+                staff_id=int(s["id"]),
+                label=str(s.get("name") or s["id"]),
+                contract_s=int(round(float(s.get("contract_h_per_week") or 0) * 3600)),
+                team_by_day=by_day,
+            )
+        )
+    try:
+        found = check_week({k: (d.problem, d.plan) for k, d in days.items()}, people)
+    except Exception:  # noqa: BLE001 - the week checker is another helper's, still moving
+        return total
+    return total + len(found)
+
+
+@dataclass
+class WeekRun:
+    """What :func:`plan_week` computed: the answer, and each day as planned (for benchmarks
+    and the checker)."""
+
+    result: dict[str, Any]
+    proposed: dict[str, PlannedDay] = field(default_factory=dict)
+    current: dict[str, PlannedDay] = field(default_factory=dict)
+    patient_of: dict[str, int] = field(default_factory=dict)
+    cuts: list[ShiftCut] = field(default_factory=list)
+    moved: list[dict[str, Any]] = field(default_factory=list)
+    contract_s: dict[int, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+
+def _seed_memory(rounds: Any, memory: Continuity, sid: int, first: str) -> None:
+    """Count who saw each patient in the published plans of the days before ``first``."""
+    store = rounds.store
+    start = dt.date.fromisoformat(first)
+    for k in range(MEMORY_DAYS, 0, -1):
+        day = (start - dt.timedelta(days=k)).isoformat()
+        stored = store.published_plan(day, structure_id=sid)
+        if not stored:
+            continue
+        staff = _team_staff(store.day_teams(day, structures=[sid]))
+        ids = [int(s["visit_id"]) for r in stored["routes"] for s in r.get("stops", [])]
+        rows = {int(v["id"]): v for v in store.get_visits(ids)}
+        for r in stored["routes"]:
+            who = staff.get(str(r["team_id"]), ())
+            for s in r.get("stops", []):
+                row = rows.get(int(s["visit_id"]))
+                if row and row.get("patient_id"):
+                    windows = row.get("windows") or []
+                    start_s = int(windows[0][0]) if windows else 0
+                    slot = (
+                        "morning"
+                        if start_s < 11 * 3600
+                        else ("midday" if start_s < 16 * 3600 else "evening")
+                    )
+                    memory.record(int(row["patient_id"]), slot, who)
+
+
+def due_of(staff: Sequence[Mapping[str, Any]], day_list: Sequence[str]) -> dict[int, int]:
+    """What each person's contract makes them owe over ``day_list`` (seconds of work; see
+    :func:`dispatch.optimise.week.due_hours`): their rota's work on these days (absences
+    less) against its mean per week over four weeks from the first day's Monday."""
+    from dispatch.care import rota as core
+    from dispatch.store.staff import core_staff
+
+    first = dt.date.fromisoformat(day_list[0])
+    monday = first - dt.timedelta(days=first.weekday())
+    out: dict[int, int] = {}
+    for row in staff:
+        person = core_staff(row)
+        regular = replace(person, absences=())
+        contract = int(round(float(row.get("contract_h_per_week") or 0) * 3600))
+        in_days = 0
+        for day in day_list:
+            shift = core.works_on(person, dt.date.fromisoformat(day))
+            in_days += shift.work_s if shift is not None else 0
+        cycle = 0
+        for k in range(28):
+            shift = core.works_on(regular, monday + dt.timedelta(days=k))
+            cycle += shift.work_s if shift is not None else 0
+        out[int(row["id"])] = due_hours(contract, in_days, cycle / 4, len(day_list))
+    return out
+
+
+def plan_week(
+    rounds: Any,
+    from_day: Any,
+    days: Any = 7,
+    *,
+    structure_id: int | None = None,
+    continuity_weight_s: int = 900,
+    time_limit_s: float = 2.0,
+    by: str,
+    locale: str | None = None,
+    save: bool = True,
+    searches: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    baseline: bool = False,
+    keep: Mapping[str, Mapping[str, str]] | None = None,
+    whole_day: bool = False,
+) -> WeekRun:
+    """Plan ``days`` days from ``from_day`` for a structure; each day saved as a draft.
+
+    ``baseline`` plans each day alone, with no continuity cost and the rotas' shifts as they
+    are (what the week planning is compared with). ``keep`` (ISO day -> visit id -> team id)
+    is a plan to change little (re-planning after an absence): each visit prefers its team
+    there, at ``continuity_weight_s`` per visit moved. ``progress(done_days, total_days)``
+    is called after each day. Days before today are refused; today is planned from now
+    (``whole_day``: from its start, for demonstrations and benchmarks).
+    """
+    t0 = time.perf_counter()
+    day_list = week_days(from_day, days)
+    today = rounds.clock.today()
+    if day_list[0] < today and not whole_day:
+        raise ValidationError(
+            f"{day_list[0]} is over: plan from today ({today}) on, the past is not re-planned"
+        )
+    sid = rounds.structure_of(structure_id)
+    if sid is None:
+        raise ValidationError(
+            "give structure_id: this deployment hosts several structures, each planned apart"
+        )
+    store = rounds.store
+    locale = locale or rounds.options.locale
+    staff = store.list_staff(structures=[sid], active=True)
+    contract = due_of(staff, day_list)
+    rota = {day: store.day_teams(day, structures=[sid]) for day in day_list}
+    team_staff = {day: _team_staff(entries) for day, entries in rota.items()}
+    shifts: dict[int, dict[str, tuple[int, int, Any]]] = {}
+    for day, entries in rota.items():
+        for e in entries:
+            breaks = [(int(b[0]), int(b[1])) for b in e.get("breaks") or ()]
+            for s in e.get("staff_ids") or ():
+                shifts.setdefault(int(s), {})[day] = (
+                    int(e["shift_start_s"]),
+                    int(e["shift_end_s"]),
+                    breaks,
+                )
+    legal, cuts = legal_shifts(shifts, contract, day_list)
+    memory = Continuity()
+    if not baseline:
+        _seed_memory(rounds, memory, sid, day_list[0])
+    run = WeekRun(result={}, cuts=[] if baseline else cuts, contract_s=contract)
+    out_days: list[dict[str, Any]] = []
+    before: dict[str, dict[str, str]] = {}
+    after: dict[str, dict[str, str]] = {}
+    for n, day in enumerate(day_list, start=1):
+        entry: dict[str, Any] = {
+            "day": day,
+            "plan_id": None,
+            "error": None,
+            "visits": 0,
+            "unassigned": 0,
+            "travel_s": 0,
+            "current_travel_s": None,
+            "moved": 0,
+        }
+        try:
+            d = rounds.day(day, structure_id=sid, whole_day=whole_day)
+            patient_of = {
+                str(vid): int(row["patient_id"])
+                for vid, row in d.visits.items()
+                if row.get("patient_id") is not None
+            }
+            run.patient_of.update({f"{day}/{k}": v for k, v in patient_of.items()})
+            staff_of = team_staff[day]
+            problem = d.problem
+            if baseline:
+                problem = problem.with_changes(continuity_cost_s=0)
+            else:
+                problem = clip_teams(problem, staff_of, legal, day)
+                problem, _ = with_continuity(
+                    problem,
+                    memory,
+                    patient_of,
+                    staff_of,
+                    weight_s=continuity_weight_s,
+                    keep=(keep or {}).get(day),
+                )
+            live = d.problem.now_s is not None and bool(d.current.routes)
+            plan = solve(
+                problem,
+                time_limit_s=time_limit_s,
+                current=d.current if live else None,
+                searches=searches,
+            )
+            memory.record_plan(problem, plan, patient_of, staff_of)
+            run.proposed[day] = PlannedDay(problem, plan, staff_of)
+            if d.current.routes:
+                run.current[day] = PlannedDay(d.problem, d.current, staff_of)
+                entry["current_travel_s"] = int(sum(r.travel_time_s for r in d.current.routes))
+            before[day] = d.current.assignment()
+            after[day] = plan.assignment()
+            entry["moved"] = sum(
+                1 for v, t in after[day].items() if v in before[day] and before[day][v] != t
+            )
+            entry["visits"] = len(problem.visits)
+            entry["unassigned"] = len(plan.unassigned)
+            entry["travel_s"] = int(sum(r.travel_time_s for r in plan.routes))
+            if save:
+                saved = rounds.save_draft(d, plan, by=by, locale=locale)
+                entry["plan_id"] = int(saved["id"])
+        except DispatchError as exc:
+            entry["error"] = exc.message
+        out_days.append(entry)
+        if progress is not None:
+            progress(n, len(day_list))
+    run.moved = [m for m in moves(before, after) if m["from"] is not None]
+    patients = _patients_by_day(run)
+    run.result = {
+        "from": day_list[0],
+        "days": out_days,
+        "comparison": {
+            "current": _metrics(run.current, patients, contract, staff),
+            "proposed": _metrics(run.proposed, patients, contract, staff),
+        },
+    }
+    run.wall_s = time.perf_counter() - t0
+    return run
+
+
+def _patients_by_day(run: WeekRun) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for key, patient in run.patient_of.items():
+        day, vid = key.split("/", 1)
+        out.setdefault(day, {})[vid] = patient
+    return out
+
+
+def _metrics(
+    days: Mapping[str, PlannedDay],
+    patients: Mapping[str, Mapping[str, int]],
+    contract: Mapping[int, int],
+    staff: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """The METRICS of the week API over ``days`` (patients keyed per day, visit ids being
+    unique across days anyway)."""
+    patient_of = {vid: p for by_day in patients.values() for vid, p in by_day.items()}
+    m = week_metrics(days, patient_of, contract)
+    m.pop("staff_h", None)
+    m["violations"] = _violation_count(days, staff) if days else 0
+    return m
+
+
+def apply_week(
+    rounds: Any,
+    plan_ids: Mapping[str, int | None],
+    *,
+    by: str,
+    confirm_dropped: Collection[int] = (),
+    structures: Collection[int] | None = None,
+    locale: str | None = None,
+) -> dict[str, Any]:
+    """Publish each day's draft through :meth:`Rounds.apply`; a day refused (stale, visits
+    dropped not confirmed) says why and the others go on."""
+    applied: list[str] = []
+    refused: list[dict[str, str]] = []
+    for day, plan_id in sorted(plan_ids.items()):
+        if plan_id is None:
+            continue
+        try:
+            rounds.apply(
+                int(plan_id),
+                by=by,
+                confirm_dropped=confirm_dropped,
+                locale=locale,
+                change="optimise",
+                structures=structures,
+            )
+            applied.append(day)
+        except DispatchError as exc:
+            refused.append({"day": day, "code": exc.code, "message": exc.message})
+    return {"applied": applied, "refused": refused}
+
+
+# -- background jobs -----------------------------------------------------------------------------
+@dataclass
+class WeekJob:
+    job_id: str
+    structure_id: int
+    total_days: int
+    state: str = "running"
+    done_days: int = 0
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    created_s: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "state": self.state,
+            "done_days": self.done_days,
+            "total_days": self.total_days,
+            "error": self.error,
+            "result": self.result,
+        }
+
+
+class WeekJobs:
+    """Week plannings running or done in this process (kept an hour after they end)."""
+
+    KEEP_S = 3600.0
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, WeekJob] = {}
+        self._lock = threading.Lock()
+
+    def start(
+        self,
+        rounds: Any,
+        from_day: Any,
+        days: Any,
+        *,
+        structure_id: int,
+        by: str,
+        continuity_weight_s: int,
+        time_limit_s: float,
+        locale: str | None = None,
+    ) -> WeekJob:
+        """Check the request, then plan the week in a background thread."""
+        day_list = week_days(from_day, days)
+        today = rounds.clock.today()
+        if day_list[0] < today:
+            raise ValidationError(
+                f"{day_list[0]} is over: plan from today ({today}) on, the past is not re-planned"
+            )
+        job = WeekJob(uuid.uuid4().hex, int(structure_id), len(day_list))
+        with self._lock:
+            now = time.time()
+            for k in [
+                k
+                for k, j in self._jobs.items()
+                if j.state != "running" and now - j.created_s > self.KEEP_S
+            ]:
+                del self._jobs[k]
+            self._jobs[job.job_id] = job
+
+        def progress(done: int, total: int) -> None:
+            job.done_days = done
+
+        def work() -> None:
+            try:
+                run = plan_week(
+                    rounds,
+                    day_list[0],
+                    len(day_list),
+                    structure_id=structure_id,
+                    continuity_weight_s=continuity_weight_s,
+                    time_limit_s=time_limit_s,
+                    by=by,
+                    locale=locale,
+                    progress=progress,
+                )
+                job.result = run.result
+                job.state = "done"
+            except DispatchError as exc:
+                job.error, job.state = exc.message, "failed"
+            except Exception as exc:  # noqa: BLE001 - a job reports its failure, never hangs
+                job.error, job.state = f"the week could not be planned: {exc}", "failed"
+
+        threading.Thread(target=work, name=f"week-{job.job_id[:8]}", daemon=True).start()
+        return job
+
+    def get(self, job_id: str, structures: Collection[int] | None) -> WeekJob:
+        """The job (a job of a structure the caller does not belong to does not exist)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None or (structures is not None and job.structure_id not in structures):
+            raise NotFoundError(f"week planning {job_id} does not exist")
+        return job
+
+
+# -- reading the published week ------------------------------------------------------------------
+def _published_days(
+    store: Any, from_day: Any, days: Any, structure_id: int
+) -> list[tuple[str, dict[str, Any] | None, dict[str, list[int]]]]:
+    """Each day's published plan of the structure and its teams' staff (team id -> ids: the
+    day's rota teams, and every other team's members)."""
+    members = {}
+    out = []
+    for day in week_days(from_day, days):
+        stored = store.published_plan(day, structure_id=structure_id)
+        staff = _team_staff(store.day_teams(day, structures=[structure_id]))
+        if stored:
+            if not members:
+                members = {
+                    str(t): [m["staff_id"] for m in ms]
+                    for t, ms in store.day_team_members(day, structure_id).items()
+                }
+            for tid, ids in members.items():
+                staff.setdefault(tid, ids)
+        out.append((day, stored, staff))
+    return out
+
+
+def continuity_of(store: Any, from_day: Any, days: Any, *, structure_id: int) -> dict[str, Any]:
+    """Who saw each patient in the structure's published plans over the days (GET
+    /api/week/continuity): ``{from, days, mean_distinct_staff, patients: [{patient_id, name,
+    visits, distinct_staff, staff: [{staff_id, name, visits}]}]}``, most staff first."""
+    published = _published_days(store, from_day, days, structure_id)
+    seen: dict[int, dict[int, int]] = {}
+    visits: dict[int, int] = {}
+    for _day, stored, staff in published:
+        if not stored:
+            continue
+        ids = [int(s["visit_id"]) for r in stored["routes"] for s in r.get("stops", [])]
+        rows = {int(v["id"]): v for v in store.get_visits(ids)}
+        for r in stored["routes"]:
+            who = staff.get(str(r["team_id"]), [])
+            for s in r.get("stops", []):
+                row = rows.get(int(s["visit_id"]))
+                if not row or row.get("patient_id") is None:
+                    continue
+                p = int(row["patient_id"])
+                visits[p] = visits.get(p, 0) + 1
+                for person in who:
+                    seen.setdefault(p, {})[person] = seen.setdefault(p, {}).get(person, 0) + 1
+    names = {
+        int(r["id"]): " ".join(x for x in (r.get("given_name"), r.get("family_name")) if x)
+        or str(r.get("pseudonym") or r["id"])
+        for r in store.patient_identities(structures=[structure_id])
+    }
+    staff_names = {
+        int(s["id"]): str(s["name"]) for s in store.list_staff(structures=[structure_id])
+    }
+    patients = [
+        {
+            "patient_id": p,
+            "name": names.get(p, str(p)),
+            "visits": visits.get(p, 0),
+            "distinct_staff": len(by),
+            "staff": [
+                {"staff_id": s, "name": staff_names.get(s, str(s)), "visits": n}
+                for s, n in sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))
+            ],
+        }
+        for p, by in seen.items()
+    ]
+    patients.sort(key=lambda p: (-p["distinct_staff"], p["name"], p["patient_id"]))
+    mean = sum(p["distinct_staff"] for p in patients) / len(patients) if patients else 0.0
+    return {
+        "from": published[0][0],
+        "days": len(published),
+        "mean_distinct_staff": round(mean, 3),
+        "patients": patients,
+    }
+
+
+def hours_of(store: Any, from_day: Any, days: Any, *, structure_id: int) -> dict[str, Any]:
+    """Each person's hours over the days (GET /api/week/hours): ``{from, days, staff:
+    [{staff_id, name, contract_h, rota_h, planned_h, excess_pct, days: [{day,
+    planned_h}]}]}``. ``contract_h`` is what the contract makes them owe over these days
+    (:func:`due_of`), ``rota_h`` their rota's work, ``planned_h`` the published rounds'
+    (departure to return, breaks less)."""
+    from dispatch.care import rota as core
+    from dispatch.store.staff import core_staff
+
+    published = _published_days(store, from_day, days, structure_id)
+    day_list = [d for d, _, _ in published]
+    staff = store.list_staff(structures=[structure_id], active=True)
+    due = due_of(staff, day_list)
+    planned: dict[int, dict[str, int]] = {}
+    for day, stored, members in published:
+        for r in (stored or {}).get("routes", []):
+            stops = r.get("stops") or []
+            if not stops:
+                continue
+            first, last = stops[0], stops[-1]
+            start = int(first.get("start_s") or 0) - int(first.get("travel_time_s") or 0)
+            end = int(last.get("end_s") or last.get("start_s") or 0)
+            for person in members.get(str(r["team_id"]), []):
+                by = planned.setdefault(person, {})
+                by[day] = by.get(day, 0) + max(0, end - start)
+    rows = []
+    for s in staff:
+        sid = int(s["id"])
+        person = core_staff(s)
+        rota_s = 0
+        for day in day_list:
+            shift = core.works_on(person, dt.date.fromisoformat(day))
+            rota_s += shift.work_s if shift is not None else 0
+        by = planned.get(sid, {})
+        total = sum(by.values())
+        owed = due.get(sid, 0)
+        rows.append(
+            {
+                "staff_id": sid,
+                "name": str(s["name"]),
+                "contract_h": round(owed / 3600, 2),
+                "rota_h": round(rota_s / 3600, 2),
+                "planned_h": round(total / 3600, 2),
+                "excess_pct": round(max(0.0, 100 * (total - owed) / owed), 1) if owed else 0.0,
+                "days": [{"day": d, "planned_h": round(by.get(d, 0) / 3600, 2)} for d in day_list],
+            }
+        )
+    return {"from": day_list[0], "days": len(day_list), "staff": rows}
