@@ -57,6 +57,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "visite facultative non planifiée : les équipes{with_skills} sont prises par des visites prioritaires entre {window}",
         "en": "optional visit not planned: the teams{with_skills} are busy with higher-priority visits between {window}",
     },
+    "not_synchronised": {
+        "fr": "visite à deux : ni binôme ni deux personnes{with_skills} libres à la même heure entre {window} : formez un binôme, élargissez le créneau ou libérez une seconde personne",
+        "en": "two-person visit: no pair and no two people{with_skills} free at the same time between {window}: form a pair, widen the window or free a second person",
+    },
     "team_unavailable": {
         "fr": "l'équipe {team} n'est plus disponible et aucune autre équipe{with_skills} n'est libre entre {window}",
         "en": "team {team} is no longer available and no other team{with_skills} is free between {window}",

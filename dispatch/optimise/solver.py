@@ -860,6 +860,13 @@ def solve(
     searches run side by side (see :func:`parallel_searches`). ``progress`` receives
     dicts ``{"elapsed_s", "best_cost", "feasible", "iterations"}`` while the solver runs.
     """
+    if any(v.staff_count > 1 for v in problem.visits):  # two-person visits: see sync.py
+        from dispatch.optimise.sync import solve_synchronised  # (it solves one-person copies)
+
+        return solve_synchronised(
+            problem, time_limit_s=time_limit_s, seed=seed, progress=progress, current=current,
+            all_required=all_required, cpu_time=cpu_time, searches=searches,
+        )  # fmt: skip
     if time_limit_s <= 0:
         raise SolverError("time_limit_s must be more than 0 s")
     t0 = time.perf_counter()

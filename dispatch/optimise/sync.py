@@ -1,0 +1,446 @@
+"""Two-person visits: both staff present at the same second.
+
+A visit with ``staff_count == 2`` is served by one team of two (``Team.size >= 2``), or by
+two single-person teams starting it at the same second. PyVRP knows no synchronisation, so
+:func:`solve_synchronised` splits each such visit into two copies (``"<id>"`` and
+``"<id>~2"``; the second copy may not go to a team of two, whose first copy is enough), solves,
+then fixes a common start for each pair of copies (the later of their two starts, as a
+one-second window, each copy locked to its team) and re-solves briefly from that plan, a
+few times; a copy left alone (or both copies in one route) keeps its team and the other
+copy looks for another person in the visit's windows first. A visit whose copies still do not meet is left out whole with the reason
+``not_synchronised`` rather than half served. The copies are merged back: the plan holds the
+visit id in the two routes, with the same ``start_s``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from dataclasses import replace
+from typing import Any
+
+from dispatch.errors import SolverError
+from dispatch.optimise.insertion import (
+    TeamState,
+    apply,
+    insertions,
+    plan_from_states,
+    states_from_plan,
+)
+from dispatch.optimise.model import Problem, TimeWindow, Visit
+from dispatch.optimise.plan import Plan, Route, Unassigned
+from dispatch.optimise.schedule import time_route
+
+#: Suffix of a two-person visit's second copy while solving.
+SECOND = "~2"
+#: Rounds that fix common starts and re-solve from the plan found.
+SYNC_ROUNDS = 3
+#: Share of the budget the first solve gets; the rounds share the rest.
+FIRST_SHARE = 0.4
+
+_ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("sync_active", default=False)
+
+
+def active() -> bool:
+    """Whether a :func:`solve_synchronised` call is under way in this context (the solver's
+    hook then solves the copies as they are)."""
+    return _ACTIVE.get()
+
+
+def second_id(visit_id: str) -> str:
+    return visit_id + SECOND
+
+
+def _pair_team_ids(problem: Problem) -> frozenset[str]:
+    return frozenset(t.id for t in problem.teams if t.size >= 2)
+
+
+def copies(visit: Visit, pair_team_ids: frozenset[str]) -> tuple[Visit, Visit]:
+    """The two one-person copies of a two-person visit as the first search sees them (the
+    second may not go to a team of two: the first copy there is the whole visit)."""
+    first = replace(visit, staff_count=1)
+    second = replace(
+        visit,
+        id=second_id(visit.id),
+        staff_count=1,
+        locked_team_id=None,
+        preferred_team_id=None,
+        excluded_team_ids=visit.excluded_team_ids | pair_team_ids,
+    )
+    return first, second
+
+
+def split_problem(problem: Problem, current: Plan | None = None) -> Problem:
+    """The problem with each two-person visit as two one-person copies (:func:`copies`).
+
+    A team whose started visits (``fixed_visit_ids``) hold a two-person visit keeps the copy
+    its route in ``current`` holds: the first team found holds ``"<id>"``, the second
+    ``"<id>~2"``.
+    """
+    pairs = _pair_team_ids(problem)
+    visits: list[Visit] = []
+    for v in problem.visits:
+        visits += copies(v, pairs) if v.staff_count > 1 else [v]
+    holder = _copy_holders(problem, current)
+    teams = []
+    for t in problem.teams:
+        fixed = tuple(holder.get((vid, t.id), vid) for vid in t.fixed_visit_ids)
+        teams.append(replace(t, fixed_visit_ids=fixed) if fixed != t.fixed_visit_ids else t)
+    return problem.with_changes(teams=tuple(teams), visits=tuple(visits))
+
+
+def _copy_holders(problem: Problem, plan: Plan | None) -> dict[tuple[str, str], str]:
+    """(visit id, team id) -> the copy's id that team holds, for two-person visits."""
+    out: dict[tuple[str, str], str] = {}
+    if plan is None:
+        return out
+    shared = {v.id for v in problem.visits if v.staff_count > 1}
+    for r in plan.routes:
+        for vid in r.visit_ids:
+            if vid in shared:
+                taken = sum(1 for (v, _t) in out if v == vid)
+                out[(vid, r.team_id)] = vid if taken == 0 else second_id(vid)
+    return out
+
+
+def split_plan(problem: Problem, plan: Plan | None) -> Plan | None:
+    """``plan`` (merged: a two-person visit's id in two routes) in the copies' ids."""
+    if plan is None:
+        return None
+    holder = _copy_holders(problem, plan)
+    if not holder:
+        return plan
+    routes = []
+    for r in plan.routes:
+        stops = tuple(
+            replace(s, visit_id=holder.get((s.visit_id, r.team_id), s.visit_id))
+            if s.visit_id is not None
+            else s
+            for s in r.stops
+        )
+        routes.append(replace(r, stops=stops))
+    return replace(plan, routes=tuple(routes))
+
+
+def _served(plan: Plan) -> dict[str, tuple[str, int]]:
+    """visit id -> (team id, start) in ``plan`` (the copies' ids)."""
+    return {
+        s.visit_id: (r.team_id, s.start_s)
+        for r in plan.routes
+        for s in r.stops
+        if s.kind == "visit" and s.visit_id is not None
+    }
+
+
+class _Overlay:
+    """``problem`` with some visits replaced, for timing routes only (no new matrices)."""
+
+    def __init__(self, problem: Problem, visits: dict[str, Visit]) -> None:
+        self._problem = problem
+        self._visits = {**problem.visits_by_id(), **visits}
+
+    def visits_by_id(self) -> dict[str, Visit]:
+        return self._visits
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._problem, name)
+
+
+def _pin(
+    v: Visit, start_s: int, team_id: str | None, exclude: frozenset[str] = frozenset()
+) -> Visit:
+    return replace(
+        v,
+        windows=(TimeWindow(start_s, start_s),),
+        locked_team_id=team_id,
+        excluded_team_ids=v.excluded_team_ids | exclude,
+    )
+
+
+#: Step (s) of the common starts tried between two copies' starts.
+START_STEP_S = 60
+
+
+class _Settling:
+    """The routes of a plan being edited while two-person visits' copies are brought
+    together (see :func:`_settle`); ``changed`` holds each copy's new form (None: dropped)."""
+
+    def __init__(self, original: Problem, split: Problem, plan: Plan) -> None:
+        self.split = split
+        self.pairs = _pair_team_ids(original)
+        self.states = states_from_plan(split, plan)
+        self.changed: dict[str, Visit | None] = {}
+
+    def view(self, extra: dict[str, Visit] | None = None) -> _Overlay:
+        live = {k: v for k, v in self.changed.items() if v is not None}
+        return _Overlay(self.split, {**live, **(extra or {})})
+
+    def base(self, visit: Visit, copy_id: str) -> Visit:
+        first, second = copies(visit, self.pairs)
+        return first if copy_id == visit.id else second
+
+    def remove(self, *visit_ids: str) -> list[tuple[TeamState, list, Any]]:
+        """Take visits out of the routes; what to give to :meth:`restore` to undo it."""
+        undo = []
+        for st in self.states.values():
+            if any(i in visit_ids for i in st.items):
+                undo.append((st, st.items, st.timing))
+                st.items = [i for i in st.items if i not in visit_ids]
+                st.timing = time_route(self.view(), st.team, st.items, prefix=st.prefix)  # type: ignore[arg-type]
+        return undo
+
+    @staticmethod
+    def restore(undo: list[tuple[TeamState, list, Any]]) -> None:
+        for st, items, timing in undo:
+            st.items, st.timing = items, timing
+
+    def insert(
+        self, trial: _Overlay, visit: Visit, team_ids: list[str] | None = None
+    ) -> str | None:
+        for st in self.states.values():
+            st._relaxed = None  # relaxed timings were for other windows
+        found = insertions(trial, self.states, visit, team_ids=team_ids)  # type: ignore[arg-type]
+        if not found:
+            return None
+        apply(trial, self.states, found[0])  # type: ignore[arg-type]
+        return found[0].team_id
+
+    def on_time(self, pins: dict[str, Visit]) -> bool:
+        """Whether the routes holding the ``pins`` (visit id -> pinned copy) are on time."""
+        trial = self.view(pins)
+        for st in self.states.values():
+            if any(i in pins for i in st.items):
+                t = time_route(
+                    trial,  # type: ignore[arg-type]
+                    st.team,
+                    st.items,
+                    prefix=st.prefix,
+                    stop_at_violation=True,
+                    record=False,
+                )
+                if not t.feasible:
+                    return False
+        return True
+
+    def to_pair(self, visit: Visit) -> bool:
+        """The visit whole to a team of two with room for it, in its own windows."""
+        if not self.pairs:
+            return False
+        a, b = visit.id, second_id(visit.id)
+        free = self.base(visit, a)
+        undo = self.remove(a, b)
+        team_id = self.insert(self.view({a: free}), free, sorted(self.pairs))
+        if team_id is None:
+            self.restore(undo)
+            return False
+        self.changed[a] = replace(free, locked_team_id=team_id)
+        self.changed[b] = None
+        return True
+
+    def second_person(self, visit: Visit, keep: str, holder: str, start: int) -> bool:
+        """Keep copy ``keep`` where it is (``holder``, at ``start``) and insert the other copy,
+        pinned at ``start``, in another single-person team's route that stays on time."""
+        other = second_id(visit.id) if keep == visit.id else visit.id
+        kept = _pin(self.base(visit, keep), start, holder)
+        wanted = _pin(self.base(visit, other), start, None, frozenset({holder}) | self.pairs)
+        undo = self.remove(other)
+        trial = self.view({keep: kept, other: wanted})
+        team_id = self.insert(trial, wanted)
+        if team_id is None:
+            self.restore(undo)
+            return False
+        self.changed[keep] = kept
+        self.changed[other] = replace(wanted, locked_team_id=team_id)
+        return True
+
+
+def _settle(
+    original: Problem, split: Problem, plan: Plan, *, final: bool = False
+) -> tuple[Problem, Plan, bool]:
+    """Bring each two-person visit's copies together in ``plan`` where it takes no search:
+
+    - a team of two holds the first copy: the second is dropped;
+    - two single-person teams hold the copies: both are pinned at a common start, the first
+      between their two starts at which both routes stay on time;
+    - otherwise (no such start, one copy held, or both by one team): a team of two with
+      room takes the visit, or the copy held stays and the other is inserted at its start
+      where another person's route stays on time.
+
+    What is left waits for the next search (``final``: for :func:`merge_plan` to leave it
+    out): copies two teams hold are pinned at the later start, a copy held alone keeps its
+    team and the other copy looks elsewhere in the visit's windows. Returns the next problem,
+    the plan in it, and whether any two-person visit still waits.
+    """
+    served = _served(plan)
+    teams = {t.id: t for t in original.teams}
+    work = _Settling(original, split, plan)
+    pending = False
+    for v in original.visits:
+        if v.staff_count < 2:
+            continue
+        a, b = v.id, second_id(v.id)
+        sa, sb = served.get(a), served.get(b)
+        if sa is not None and teams[sa[0]].size >= 2:
+            work.changed[a] = replace(work.base(v, a), locked_team_id=sa[0])
+            work.changed[b] = None
+            work.remove(b)
+            continue
+        if sa is None and sb is None:
+            continue
+        if sa is not None and sb is not None and sa[0] != sb[0]:
+            lo, hi = sorted((sa[1], sb[1]))
+            for start in [lo, hi, *range(lo + START_STEP_S, hi, START_STEP_S)]:
+                pins = {
+                    a: _pin(work.base(v, a), start, sa[0]),
+                    b: _pin(work.base(v, b), start, sb[0]),
+                }
+                if work.on_time(pins):
+                    work.changed.update(pins)
+                    break
+            else:
+                if not (
+                    work.to_pair(v)
+                    or work.second_person(v, a, *sa)
+                    or work.second_person(v, b, *sb)
+                ):
+                    pending = True
+                    if not final:
+                        work.changed[a] = _pin(work.base(v, a), hi, sa[0])
+                        work.changed[b] = _pin(work.base(v, b), hi, sb[0])
+            continue
+        keep = a if sa is not None else b
+        holder, start = served[keep]
+        if work.to_pair(v) or work.second_person(v, keep, holder, start):
+            continue
+        pending = True
+        other = b if keep == a else a
+        work.remove(other)
+        work.changed[keep] = replace(work.base(v, keep), locked_team_id=holder)
+        base_other = work.base(v, other)
+        work.changed[other] = replace(
+            base_other,
+            locked_team_id=None,
+            excluded_team_ids=base_other.excluded_team_ids | {holder} | work.pairs,
+        )
+    changed = work.changed
+    visits = tuple(changed.get(v.id, v) for v in split.visits if changed.get(v.id, v) is not None)
+    nxt = split.with_changes(visits=visits)  # type: ignore[arg-type]
+    states = work.states
+    placed = {i for st in states.values() for i in st.items if isinstance(i, str)}
+    placed |= {s.visit_id for st in states.values() for s in st.prefix if s.visit_id}
+    known = nxt.visits_by_id()
+    unassigned = [u for u in plan.unassigned if u.visit_id not in placed and u.visit_id in known]
+    reported = {u.visit_id for u in unassigned}
+    for v in nxt.visits:
+        if v.id not in placed and v.id not in reported:
+            unassigned.append(Unassigned(v.id, "no_team_free", {}))
+    return nxt, plan_from_states(nxt, states, unassigned, plan.stats), pending
+
+
+def _synchronised(original: Problem, plan: Plan) -> tuple[set[str], set[str]]:
+    """(two-person visits served as they must be, those served only in part)."""
+    served = _served(plan)
+    teams = {t.id: t for t in original.teams}
+    ok: set[str] = set()
+    partial: set[str] = set()
+    for v in original.visits:
+        if v.staff_count < 2:
+            continue
+        sa, sb = served.get(v.id), served.get(second_id(v.id))
+        if sa is not None and teams[sa[0]].size >= 2:
+            ok.add(v.id)  # a second copy elsewhere is dropped as not needed
+        elif sa is not None and sb is not None and sa[0] != sb[0] and sa[1] == sb[1]:
+            ok.add(v.id)
+        elif sa is not None or sb is not None:
+            partial.add(v.id)
+    return ok, partial
+
+
+def _held_by_pair(original: Problem, plan: Plan, visit_id: str) -> bool:
+    held = _served(plan).get(visit_id)
+    return held is not None and original.team(held[0]).size >= 2
+
+
+def _reason(original: Problem, visit: Visit) -> Unassigned:
+    from dispatch.optimise.model import hhmm
+
+    windows = [(hhmm(w.start_s), hhmm(w.end_s + visit.duration_s)) for w in visit.windows]
+    return Unassigned(
+        visit.id, "not_synchronised", {"skills": sorted(visit.skills), "windows": windows}
+    )
+
+
+def merge_plan(original: Problem, split: Problem, plan: Plan, stats: dict[str, Any]) -> Plan:
+    """The plan in the original ids: two-person visits served as they must be keep both
+    stops (the second copy renamed), the others leave every route whole, with a reason."""
+    ok, partial = _synchronised(original, plan)
+    by_id = original.visits_by_id()
+    drop = {second_id(vid) for vid in ok if vid in by_id}
+    drop = {d for d in drop if _held_by_pair(original, plan, d[: -len(SECOND)])}
+    for vid in partial:
+        drop |= {vid, second_id(vid)}
+    states = states_from_plan(split, plan)
+    for st in states.values():
+        if any(i in drop for i in st.items):
+            st.items = [i for i in st.items if i not in drop]
+    unassigned = [
+        u for u in plan.unassigned if not u.visit_id.endswith(SECOND) and u.visit_id not in partial
+    ]
+    unassigned += [_reason(original, by_id[vid]) for vid in sorted(partial)]
+    # Timed in the last round's problem, where each kept pair has its common start pinned.
+    timed = plan_from_states(split, states, unassigned, stats)
+    shared = {v.id for v in original.visits if v.staff_count > 1}
+    routes: list[Route] = []
+    for r in timed.routes:
+        stops = tuple(
+            replace(s, visit_id=s.visit_id[: -len(SECOND)])
+            if s.visit_id is not None
+            and s.visit_id.endswith(SECOND)
+            and s.visit_id[: -len(SECOND)] in shared
+            else s
+            for s in r.stops
+        )
+        routes.append(replace(r, stops=stops))
+    stats = dict(timed.stats)
+    stats["synchronised"] = len(ok)
+    stats["not_synchronised"] = len(partial)
+    return replace(timed, routes=tuple(routes), stats=stats)
+
+
+def solve_synchronised(problem: Problem, **solve_kwargs: Any) -> Plan:
+    """:func:`dispatch.optimise.solver.solve` for a day with two-person visits (same
+    arguments): every two-person visit in the plan is served by a team of two, or by two
+    single-person teams starting it at the same second; one that cannot be is left out with
+    the reason ``not_synchronised``."""
+    from dispatch.optimise.solver import solve
+
+    if _ACTIVE.get():
+        raise SolverError("solve_synchronised called from within itself")
+    time_limit_s = float(solve_kwargs.pop("time_limit_s"))
+    current = solve_kwargs.pop("current", None)
+    progress = solve_kwargs.pop("progress", None)
+    t0 = time.perf_counter()
+    token = _ACTIVE.set(True)
+    try:
+        split = split_problem(problem, current)
+        plan = solve(
+            split,
+            time_limit_s=time_limit_s * FIRST_SHARE,
+            current=split_plan(problem, current),
+            progress=progress,
+            **solve_kwargs,
+        )
+        rounds = 0
+        round_s = time_limit_s * (1 - FIRST_SHARE) / SYNC_ROUNDS
+        for n in range(SYNC_ROUNDS + 1):
+            split, plan, pending = _settle(problem, split, plan, final=n == SYNC_ROUNDS)
+            if not pending or n == SYNC_ROUNDS:
+                break
+            rounds += 1
+            plan = solve(split, time_limit_s=round_s, current=plan, **solve_kwargs)
+        stats = dict(plan.stats)
+        stats["sync_rounds"] = rounds
+        stats["time_s"] = round(time.perf_counter() - t0, 3)
+        return merge_plan(problem, split, plan, stats)
+    finally:
+        _ACTIVE.reset(token)
