@@ -2,8 +2,8 @@
 acceptance journey, part 1): she creates a patient (address located offline, the pin dragged
 to the right house), gives her a twice-daily care plan, generates two weeks of visits, records
 a hospitalisation from Wednesday to Friday and sees those visits cancelled on screen; then
-exports the record and discharges the patient. French and English, axe at desktop and phone
-sizes, screenshots in tests/screenshots/patients-*.png."""
+exports the record, discharges the patient and readmits her. French and English, axe at desktop
+and phone sizes, screenshots in tests/screenshots/patients-*.png."""
 
 from __future__ import annotations
 
@@ -550,6 +550,23 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         # On a phone the page fits the screen (tables scroll inside their box).
         page.set_viewport_size(PHONE)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        page.set_viewport_size(WIDE)
+
+        # -- readmission: in care again today; the care plans ended by the discharge stay ended
+        page.click(f"#patient-table button[data-open='{patient['id']}']")
+        page.get_by_role("button", name="Réadmettre").click()
+        page.wait_for_selector("#readmit[open]")
+        assert page.input_value("#readmit-day") == today.isoformat()
+        check_axe(page)
+        page.get_by_role("button", name="Confirmer la réadmission").click()
+        page.wait_for_selector("#record-status-text:has-text('réadmis')", timeout=30000)
+        assert page.inner_text("#record-status") == "Pris en charge"
+        assert "restent terminés" in page.inner_text("#plans-ended")
+        assert store.get_patient(patient["id"], structures=None, actor="test")["archived"] is False
+        axe_both_locales(page, "readmitted")
+        page.get_by_role("button", name="Ajouter un plan de soins").click()
+        page.wait_for_function("document.activeElement.id === 'cp-label'")
+        assert page.locator("#plans-ended").is_hidden()
         assert not errors, errors
     finally:
         ctx.close()

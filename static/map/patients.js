@@ -110,6 +110,17 @@ extend({
     "pt.discharge.confirm": "Confirmer la sortie",
     "pt.discharge.done": "{name} est sorti(e) le {day} : {cancelled} visite(s) à venir annulée(s).",
     "pt.discharged.on": "Sorti(e) le {day} : dossier archivé.",
+    "pt.readmit": "Réadmettre",
+    "pt.readmit.title": "Réadmettre {name} ?",
+    "pt.readmit.text": "Le dossier redevient actif à cette date et n'est plus archivé. Les plans de soins terminés à la sortie restent terminés : ajoutez ensuite celui dont le patient a besoin.",
+    "pt.readmit.day": "Date de réadmission",
+    "pt.readmit.confirm": "Confirmer la réadmission",
+    "pt.readmit.done": "{name} est réadmis(e) le {day} : le dossier est de nouveau actif.",
+    "pt.error.readmit.day": "Donnez la date de réadmission (pas avant la sortie du {day}).",
+    "pt.plans.ended.readmitted": "Réadmis(e) le {day} : les plans de soins terminés à la sortie restent terminés, aucune visite n'est prévue. Ajoutez un plan de soins pour prévoir ses visites.",
+    "pt.plans.ended": "Aucun plan de soins en cours : ceux de la liste ont pris fin, aucune visite n'est prévue. Ajoutez un plan de soins pour prévoir ses visites.",
+    "pt.plans.ended.add": "Ajouter un plan de soins",
+    "pt.plan.over": "terminé",
     "pt.identity": "Identité",
     "pt.f.family": "Nom de famille",
     "pt.f.given": "Prénom",
@@ -426,6 +437,17 @@ extend({
     "pt.discharge.confirm": "Confirm the discharge",
     "pt.discharge.done": "{name} was discharged on {day}: {cancelled} coming visit(s) cancelled.",
     "pt.discharged.on": "Discharged on {day}: record archived.",
+    "pt.readmit": "Readmit",
+    "pt.readmit.title": "Readmit {name}?",
+    "pt.readmit.text": "The record is active again from that date and no longer archived. The care plans ended by the discharge stay ended: then add the one the patient needs.",
+    "pt.readmit.day": "Readmission date",
+    "pt.readmit.confirm": "Confirm the readmission",
+    "pt.readmit.done": "{name} was readmitted on {day}: the record is active again.",
+    "pt.error.readmit.day": "Give the readmission date (not before the discharge on {day}).",
+    "pt.plans.ended.readmitted": "Readmitted on {day}: the care plans ended by the discharge stay ended, no visit is planned. Add a care plan to plan the visits.",
+    "pt.plans.ended": "No care plan running: those listed have ended, no visit is planned. Add a care plan to plan the visits.",
+    "pt.plans.ended.add": "Add a care plan",
+    "pt.plan.over": "ended",
     "pt.identity": "Identity",
     "pt.f.family": "Family name",
     "pt.f.given": "Given name",
@@ -663,6 +685,7 @@ const state = {
   suspensions: [],
   visits: [],
   editingPlan: null,
+  readmitted: null, // {id, day} of the patient readmitted from this screen
   point: null, // [lon, lat] of the pin
   pointMoved: false, // moved by the coordinator since the record was loaded
   located: null, // the last geocoder match {label, precision}
@@ -1122,7 +1145,7 @@ async function openRecord(id) {
     // Another structure's patient is not found either: nothing of it is shown.
     state.patient = null;
     $("record-grid").hidden = true;
-    for (const el of ["record-status", "export", "discharge-open"]) $(el).hidden = true;
+    for (const el of ["record-status", "export", "discharge-open", "readmit-open"]) $(el).hidden = true;
     show($("record-h"), () => t("pt.missing.title"));
     show($("record-status-text"), () => (err instanceof ApiError && err.status === 404 ? t("pt.error.missing") : errorText(err)));
     $("back").focus();
@@ -1149,6 +1172,8 @@ function renderRecord() {
   pill.textContent = p ? t(`pt.status.${p.status}`) : "";
   $("export").hidden = !p || !!p.shared;
   $("discharge-open").hidden = !p || p.status === "discharged" || !!p.shared;
+  // A discharged record comes back into care unless the retention has erased its identity.
+  $("readmit-open").hidden = !p || p.status !== "discharged" || !!p.shared || !!p.purged;
   // A new patient: the care plans wait for the identity to be saved. Another structure's
   // record shared with this one is read only: its identity and address, nothing else.
   const shared = !!(p && p.shared);
@@ -1459,6 +1484,7 @@ function setupPatientForm() {
   $("patient-form").addEventListener("input", clearInvalid);
   $("export").addEventListener("click", exportRecord);
   $("discharge-open").addEventListener("click", openDischarge);
+  $("readmit-open").addEventListener("click", openReadmit);
 }
 
 /** A field the user corrects loses its error mark, and the form its error message. */
@@ -1658,7 +1684,27 @@ function staffName(id) {
   return s ? s.name : `#${id}`;
 }
 
+/** A plan that still plans days: active, and not ended before today. */
+function planRunning(plan) {
+  return plan.active !== false && (!plan.end_day || plan.end_day >= state.today);
+}
+
+/** A patient in care whose care plans have all ended (after a readmission, the discharge
+ * ended them and they stay ended): say so and offer to add one. */
+function renderPlansEnded() {
+  const p = state.patient;
+  const ended = !!p && !p.shared && p.status !== "discharged" && state.plans.length > 0 && !state.plans.some(planRunning) && $("plan-form").hidden;
+  $("plans-ended").hidden = !ended;
+  if (!ended) {
+    show($("plans-ended-text"), null);
+    return;
+  }
+  const readmitted = state.readmitted && state.readmitted.id === p.id ? state.readmitted.day : null;
+  show($("plans-ended-text"), () => (readmitted ? t("pt.plans.ended.readmitted", { day: longDay(readmitted) }) : t("pt.plans.ended")));
+}
+
 function renderPlans() {
+  renderPlansEnded();
   const list = $("plan-list");
   if (!state.patient) {
     list.innerHTML = `<li class="empty">${escapeHtml(t("pt.plan.savefirst"))}</li>`;
@@ -1687,8 +1733,9 @@ function renderPlans() {
     if (wishes.gender) extra.push(t(`pt.plan.wish.gender.${wishes.gender}`));
     if ((wishes.preferred_staff_ids || []).length) extra.push(t("pt.plan.wish.preferred", { names: wishes.preferred_staff_ids.map(staffName).join(", ") }));
     if ((wishes.excluded_staff_ids || []).length) extra.push(t("pt.plan.wish.excluded", { names: wishes.excluded_staff_ids.map(staffName).join(", ") }));
-    return `<li data-plan-id="${plan.id}" class="${plan.active === false ? "ended" : ""}">
-      <div class="what"><strong>${escapeHtml(label)}${plan.active === false ? ` (${escapeHtml(t("pt.plan.inactive"))})` : ""}</strong>
+    const over = plan.active !== false && !planRunning(plan);
+    return `<li data-plan-id="${plan.id}" class="${planRunning(plan) ? "" : "ended"}">
+      <div class="what"><strong>${escapeHtml(label)}${plan.active === false ? ` (${escapeHtml(t("pt.plan.inactive"))})` : ""}${over ? ` (${escapeHtml(t("pt.plan.over"))})` : ""}</strong>
         <span class="sub">${escapeHtml(bits.join(" · "))}</span>
         ${extra.length ? `<span class="sub">${escapeHtml(extra.join(" · "))}</span>` : ""}</div>
       ${discharged ? "" : `<div class="row-actions"><button type="button" class="small" data-edit aria-label="${escapeHtml(`${t("pt.edit")} : ${label}`)}">${escapeHtml(t("pt.edit"))}</button></div>`}
@@ -1862,7 +1909,8 @@ function openPlanForm(plan) {
   $("cp-windows").replaceChildren(...(plan ? plan.windows : ["08:00-09:00"]).map((w) => windowRow(w)));
   relabelWindows();
   setRule(plan ? plan.rrule : "FREQ=DAILY");
-  $("cp-start").value = plan ? plan.start_day : state.today;
+  const admitted = state.patient && state.patient.admitted_on;
+  $("cp-start").value = plan ? plan.start_day : admitted && admitted > state.today ? admitted : state.today;
   $("cp-end").value = plan ? plan.end_day || "" : "";
   state.exceptions = new Set(plan ? plan.exceptions || [] : []);
   state.additions = new Set(plan ? plan.additions || [] : []);
@@ -1874,6 +1922,7 @@ function openPlanForm(plan) {
   renderStaffBoxes(wishes);
   $("cp-delete").hidden = !plan;
   $("plan-new").hidden = true;
+  renderPlansEnded();
   $("cp-label").focus();
 }
 
@@ -1882,6 +1931,7 @@ function closePlanForm({ focus = true } = {}) {
   $("plan-form").hidden = true;
   state.editingPlan = null;
   $("plan-new").hidden = !state.patient || state.patient.status === "discharged";
+  renderPlansEnded();
   if (!focus) return;
   const back = editing && document.querySelector(`#plan-list li[data-plan-id="${editing.id}"] [data-edit]`);
   (back || $("plan-new")).focus();
@@ -1998,6 +2048,7 @@ async function deletePlan() {
 
 function setupPlans() {
   $("plan-new").addEventListener("click", () => openPlanForm(null));
+  $("plans-ended-add").addEventListener("click", () => openPlanForm(null));
   $("cp-cancel").addEventListener("click", () => closePlanForm());
   $("cp-delete").addEventListener("click", deletePlan);
   $("plan-form").addEventListener("submit", savePlan);
@@ -2453,6 +2504,50 @@ async function confirmDischarge(e) {
   }
 }
 
+function openReadmit() {
+  const p = state.patient;
+  if (!p) return;
+  const dialog = $("readmit");
+  show($("readmit-title"), () => t("pt.readmit.title", { name: displayName(p) }));
+  show($("readmit-error"), null);
+  $("readmit-day").removeAttribute("aria-invalid");
+  $("readmit-day").min = p.discharged_on || "";
+  $("readmit-day").value = p.discharged_on && p.discharged_on > state.today ? p.discharged_on : state.today;
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("readmit-day").focus();
+}
+
+async function confirmReadmit(e) {
+  const dialog = $("readmit");
+  if (e.submitter && e.submitter.value !== "ok") return;
+  e.preventDefault();
+  const p = state.patient;
+  const day = $("readmit-day").value;
+  if (!day || (p.discharged_on && day < p.discharged_on)) {
+    show($("readmit-error"), () => t("pt.error.readmit.day", { day: longDay(p.discharged_on || state.today) }));
+    $("readmit-day").setAttribute("aria-invalid", "true");
+    $("readmit-day").focus();
+    return;
+  }
+  $("readmit-ok").disabled = true;
+  try {
+    const reply = await call(`/api/patients/${p.id}/readmit`, { method: "POST", body: { day }, timeoutMs: 60000 });
+    dialog.close();
+    state.patient = reply.patient || state.patient;
+    state.readmitted = { id: p.id, day };
+    await refreshPatient();
+    fillPatientForm(state.patient);
+    await Promise.all([loadPlans(), loadSuspensions(), loadVisits()]);
+    say("record-status-text", () => t("pt.readmit.done", { name: displayName(p), day: longDay(day) }));
+    $("record-h").focus();
+  } catch (err) {
+    show($("readmit-error"), () => errorText(err));
+  } finally {
+    $("readmit-ok").disabled = false;
+  }
+}
+
 // ------------------------------------------------------------------ confirmation
 function confirmAction(title, text, okLabel) {
   const dialog = $("confirm");
@@ -2530,6 +2625,7 @@ async function main() {
   setupSuspensions();
   setupSharing();
   $("discharge-form").addEventListener("submit", confirmDischarge);
+  $("readmit-form").addEventListener("submit", confirmReadmit);
   window.addEventListener("hashchange", route);
   $("main").hidden = false;
   await route();
