@@ -159,6 +159,94 @@ extend({
     "absence.replan.open.day": " : {day}",
     "absence.replan.failed": "{day} : pas de proposition, {unassigned} visite(s) à réaffecter à la main ({error})",
     "absence.replan.none": "Aucune visite à réaffecter.",
+    "views.label": "Vues de la semaine",
+    "views.grid": "Planning",
+    "views.continuity": "Continuité des soins",
+    "views.hours": "Heures et contrats",
+    "views.scope": "Structure affichée",
+    "views.loading": "Chargement…",
+    "plan.start": "Planifier la semaine",
+    "plan.hint": "Propose les tournées du {from} au {to} (continuité des soins, heures des contrats, trajets) ; rien ne change avant « Appliquer la semaine ».",
+    "plan.hint.past": "Cette semaine est passée : rien à planifier.",
+    "plan.title": "Planification de la semaine",
+    "plan.title.range": "Planification du {from} au {to}",
+    "plan.progress": "Avancement",
+    "plan.progress.text": "{done} jour(s) planifié(s) sur {total}",
+    "plan.starting": "Planification demandée…",
+    "plan.running": "Planification en cours : {done} jour(s) sur {total}…",
+    "plan.done": "Proposition prête : comparez-la au plan actuel, vérifiez les jours sur la carte, puis appliquez-la ou abandonnez-la.",
+    "plan.failed": "La planification a échoué : {error}",
+    "plan.cmp.caption": "Comparaison avec le plan actuel, du {from} au {to}",
+    "plan.cmp.metric": "Indicateur",
+    "plan.cmp.current": "Plan actuel",
+    "plan.cmp.proposed": "Proposition",
+    "plan.cmp.change": "Différence",
+    "plan.m.planned": "Visites planifiées",
+    "plan.m.unassigned": "Visites sans équipe",
+    "plan.m.travel_s": "Temps de trajet",
+    "plan.m.distinct_staff_per_patient": "Intervenants différents par patient (moyenne)",
+    "plan.m.max_contract_excess_pct": "Dépassement maximal d'un contrat",
+    "plan.m.hours_spread_h": "Écart d'heures entre les personnes",
+    "plan.m.violations": "Règles enfreintes",
+    "plan.better": "{d} : mieux",
+    "plan.worse": "{d} : moins bien",
+    "plan.same": "= identique",
+    "plan.days.caption": "Proposition jour par jour : brouillons à vérifier sur la carte",
+    "plan.days.day": "Jour",
+    "plan.days.visits": "Visites",
+    "plan.days.unassigned": "Sans équipe",
+    "plan.days.travel": "Trajet : proposé (actuel)",
+    "plan.days.moved": "Changent d'équipe",
+    "plan.days.review": "Vérifier",
+    "plan.days.open": "Voir sur la carte",
+    "plan.days.open.more": " : proposition du {day}",
+    "plan.days.error": "pas de proposition : {error}",
+    "plan.days.applied": "✓ appliqué",
+    "plan.days.refused": "✗ refusé",
+    "plan.apply": "Appliquer la semaine",
+    "plan.confirm.ok": "Confirmer et appliquer",
+    "plan.discard": "Abandonner",
+    "plan.close": "Fermer",
+    "plan.applying": "Publication des tournées, jour par jour…",
+    "plan.applied": "Semaine appliquée : {n} jour(s) publié(s).",
+    "plan.applied.part": "{n} jour(s) publié(s), {m} refusé(s) : voir ci-dessous.",
+    "plan.refused": "{day} : {message}",
+    "plan.confirm.title": "Visites retirées des tournées",
+    "plan.confirm.text": "La proposition laisse sans équipe {n} visite(s) qui sont aujourd'hui dans une tournée publiée. Vérifiez-les, puis « Confirmer et appliquer », ou abandonnez.",
+    "plan.confirm.item": "{day} : {label}",
+    "plan.confirm.reason": "{text} ({reason})",
+    "plan.discarded": "Proposition abandonnée : les tournées publiées restent telles quelles.",
+    "cont.search": "Chercher un patient ou un soignant",
+    "cont.many": "Seulement les patients vus par plus de 2 personnes",
+    "cont.legend": "Nombre de personnes différentes venues chez chaque patient cette semaine, d'après les tournées publiées. Au-delà de 2, la ligne est signalée par « ⚠ plus de 2 ».",
+    "cont.caption": "Continuité des soins du {from} au {to} : personnes différentes venues chez chaque patient",
+    "cont.col.patient": "Patient",
+    "cont.col.visits": "Visites",
+    "cont.col.distinct": "Intervenants différents",
+    "cont.col.staff": "Qui (nombre de visites)",
+    "cont.flag": "⚠ plus de 2",
+    "cont.summary": "{n} patient(s) ; {d} intervenant(s) différent(s) par patient en moyenne ; {m} vu(s) par plus de 2 personnes.",
+    "cont.shown": " {shown} affiché(s).",
+    "cont.empty": "Aucune visite publiée cette semaine.",
+    "cont.nomatch": "Aucun patient ne correspond à ces filtres.",
+    "cont.staff.item": "{name} ({n})",
+    "sort.asc": "croissant",
+    "sort.desc": "décroissant",
+    "hours.caption": "Heures du {from} au {to} comparées au contrat, personne par personne",
+    "hours.col.staff": "Personnel",
+    "hours.col.contract": "Contrat",
+    "hours.col.rota": "Roulement",
+    "hours.col.planned": "Prévu (tournées)",
+    "hours.col.excess": "Écart au contrat",
+    "hours.h": "{h} h",
+    "hours.pct": "{p} %",
+    "hours.over": "▲ {p} au-dessus du contrat",
+    "hours.over.limit": "▲ {p} au-dessus du contrat : plus de 10 %",
+    "hours.under": "▼ {p} sous le contrat",
+    "hours.ok": "✓ dans le contrat",
+    "hours.summary": "{n} personne(s) ; dépassement maximal d'un contrat : {p} ; {m} au-delà de 10 %.",
+    "hours.empty": "Personne au planning cette semaine.",
+    "hours.legend": "Heures prévues : du départ au retour de chaque tournée publiée, pauses comprises. Écart : heures prévues comparées au contrat, en pourcentage ; ▲ au-dessus, ▼ en dessous, ✓ dans le contrat.",
   },
   en: {
     "week.title": "Dispatch — week",
@@ -310,6 +398,94 @@ extend({
     "absence.replan.open.day": ": {day}",
     "absence.replan.failed": "{day}: no proposal, {unassigned} visit(s) to reassign by hand ({error})",
     "absence.replan.none": "No visit to reassign.",
+    "views.label": "Views of the week",
+    "views.grid": "Schedule",
+    "views.continuity": "Continuity of care",
+    "views.hours": "Hours and contracts",
+    "views.scope": "Structure shown",
+    "views.loading": "Loading…",
+    "plan.start": "Plan the week",
+    "plan.hint": "Proposes the rounds from {from} to {to} (continuity of care, contract hours, travel); nothing changes before “Apply the week”.",
+    "plan.hint.past": "This week is over: nothing to plan.",
+    "plan.title": "Planning the week",
+    "plan.title.range": "Planning from {from} to {to}",
+    "plan.progress": "Progress",
+    "plan.progress.text": "{done} of {total} day(s) planned",
+    "plan.starting": "Planning requested…",
+    "plan.running": "Planning under way: {done} of {total} day(s)…",
+    "plan.done": "Proposal ready: compare it with the current plan, check the days on the map, then apply or discard it.",
+    "plan.failed": "Planning failed: {error}",
+    "plan.cmp.caption": "Comparison with the current plan, {from} to {to}",
+    "plan.cmp.metric": "Measure",
+    "plan.cmp.current": "Current plan",
+    "plan.cmp.proposed": "Proposal",
+    "plan.cmp.change": "Difference",
+    "plan.m.planned": "Visits planned",
+    "plan.m.unassigned": "Visits without a team",
+    "plan.m.travel_s": "Travel time",
+    "plan.m.distinct_staff_per_patient": "Different staff per patient (mean)",
+    "plan.m.max_contract_excess_pct": "Largest excess over a contract",
+    "plan.m.hours_spread_h": "Spread of hours between people",
+    "plan.m.violations": "Rules broken",
+    "plan.better": "{d}: better",
+    "plan.worse": "{d}: worse",
+    "plan.same": "= same",
+    "plan.days.caption": "Proposal day by day: drafts to check on the map",
+    "plan.days.day": "Day",
+    "plan.days.visits": "Visits",
+    "plan.days.unassigned": "Without a team",
+    "plan.days.travel": "Travel: proposed (current)",
+    "plan.days.moved": "Change team",
+    "plan.days.review": "Check",
+    "plan.days.open": "See on the map",
+    "plan.days.open.more": ": proposal of {day}",
+    "plan.days.error": "no proposal: {error}",
+    "plan.days.applied": "✓ applied",
+    "plan.days.refused": "✗ refused",
+    "plan.apply": "Apply the week",
+    "plan.confirm.ok": "Confirm and apply",
+    "plan.discard": "Discard",
+    "plan.close": "Close",
+    "plan.applying": "Publishing the rounds, day by day…",
+    "plan.applied": "Week applied: {n} day(s) published.",
+    "plan.applied.part": "{n} day(s) published, {m} refused: see below.",
+    "plan.refused": "{day}: {message}",
+    "plan.confirm.title": "Visits taken out of the rounds",
+    "plan.confirm.text": "The proposal leaves {n} visit(s) without a team that are in a published round now. Check them, then “Confirm and apply”, or discard.",
+    "plan.confirm.item": "{day}: {label}",
+    "plan.confirm.reason": "{text} ({reason})",
+    "plan.discarded": "Proposal discarded: the published rounds stay as they are.",
+    "cont.search": "Search for a patient or a carer",
+    "cont.many": "Only patients seen by more than 2 people",
+    "cont.legend": "Number of different people who visited each patient this week, from the published rounds. Above 2, the row is marked “⚠ more than 2”.",
+    "cont.caption": "Continuity of care from {from} to {to}: different staff who visited each patient",
+    "cont.col.patient": "Patient",
+    "cont.col.visits": "Visits",
+    "cont.col.distinct": "Different staff",
+    "cont.col.staff": "Who (number of visits)",
+    "cont.flag": "⚠ more than 2",
+    "cont.summary": "{n} patient(s); {d} different staff per patient on average; {m} seen by more than 2 people.",
+    "cont.shown": " {shown} shown.",
+    "cont.empty": "No published visit this week.",
+    "cont.nomatch": "No patient matches these filters.",
+    "cont.staff.item": "{name} ({n})",
+    "sort.asc": "ascending",
+    "sort.desc": "descending",
+    "hours.caption": "Hours from {from} to {to} against the contract, person by person",
+    "hours.col.staff": "Staff",
+    "hours.col.contract": "Contract",
+    "hours.col.rota": "Rota",
+    "hours.col.planned": "Planned (rounds)",
+    "hours.col.excess": "Against the contract",
+    "hours.h": "{h} h",
+    "hours.pct": "{p}%",
+    "hours.over": "▲ {p} above the contract",
+    "hours.over.limit": "▲ {p} above the contract: more than 10%",
+    "hours.under": "▼ {p} below the contract",
+    "hours.ok": "✓ within the contract",
+    "hours.summary": "{n} people; largest excess over a contract: {p}; {m} above 10%.",
+    "hours.empty": "Nobody on the schedule this week.",
+    "hours.legend": "Planned hours: from departure to return of each published round, breaks included. Against the contract: planned hours compared with the contract, in per cent; ▲ above, ▼ below, ✓ within the contract.",
   },
 });
 
@@ -337,6 +513,13 @@ const state = {
   rotaTouched: false,
   absence: null, // {staffId, absence, impact, body} of the absence dialog
   impactSeq: 0,
+  view: "grid", // the tab shown: grid, continuity or hours
+  continuity: null, // {key, data}: GET /api/week/continuity of the week and structure in key
+  hours: null, // {key, data}: GET /api/week/hours
+  contSort: { key: "distinct", dir: "desc" },
+  viewSeq: 0,
+  plan: null, // the week's planning job: {jobId, state, from, days, done, total, result, applied, refused, confirming, finished}
+  planTimer: null,
 };
 
 // ------------------------------------------------------------------ small helpers
@@ -498,6 +681,7 @@ async function goTo(day, { focus = null } = {}) {
   } catch (err) {
     say($("status"), () => errorText(err));
   }
+  loadView();
   if (focus) $(focus).focus();
 }
 
@@ -506,6 +690,8 @@ function renderHeading() {
   const vars = { from: dayText(days[0], { weekday: false }), to: dayText(days[days.length - 1], { year: true, weekday: false }) };
   $("week-h").textContent = t("week.heading", vars);
   $("week-caption").textContent = t("week.caption", vars);
+  renderViewCaptions();
+  renderPlanHint();
 }
 
 function contractState(row) {
@@ -631,6 +817,462 @@ function onTableClick(e) {
   const id = Number(button.dataset.id);
   if (button.dataset.act === "edit") openStaffForm(id, button);
   else openAbsenceForm(id, button);
+}
+
+// ------------------------------------------------------------------ views: continuity, hours
+const VIEWS = ["grid", "continuity", "hours"];
+/** Above this many distinct staff for a patient in a week, the row is flagged. */
+const CONTINUITY_FLAG = 2;
+/** Above this excess over the contract (%), a person's hours are flagged (issue 23's target). */
+const EXCESS_LIMIT_PCT = 10;
+/** Within this much of the contract (%), hours count as within it. */
+const EXCESS_SLACK_PCT = 0.5;
+const PLAN_POLL_MS = 700;
+
+function pctText(p) {
+  const format = cached("number", { pct: 1 }, () => new Intl.NumberFormat(getLocale(), { maximumFractionDigits: 1 }));
+  return t("hours.pct", { p: format.format(Math.round((Number(p) || 0) * 10) / 10) });
+}
+
+function numberText(value, digits = 1) {
+  const format = cached("number", { digits }, () => new Intl.NumberFormat(getLocale(), { maximumFractionDigits: digits }));
+  return format.format(value);
+}
+
+/** "45 min", "3 h 05" / "3 h 05 min". */
+function durationText(seconds) {
+  const total = Math.round(Math.abs(Number(seconds) || 0) / 60);
+  const h = Math.floor(total / 60);
+  const m = total % 60;
+  if (!h) return `${m} min`;
+  const mm = String(m).padStart(2, "0");
+  return getLocale() === "en" ? `${h} h ${mm} min` : `${h} h ${mm}`;
+}
+
+/** The caller's structure for the week's planning, continuity and hours (null: their only one). */
+function scopeId() {
+  if (state.structures.length < 2) return null;
+  const value = Number($("scope").value);
+  return Number.isFinite(value) && value > 0 ? value : null;
+}
+
+function scopeParams(extra = {}) {
+  const params = new URLSearchParams({ from: state.from, days: "7", ...extra });
+  const sid = scopeId();
+  if (sid != null) params.set("structure_id", String(sid));
+  return params;
+}
+
+function renderScope() {
+  const many = state.structures.length > 1;
+  $("scope-row").hidden = !many || state.view === "grid";
+  if (many) fillSelect($("scope"), state.structures.map((s) => String(s.id)), (v) => structureName(v) || `#${v}`);
+}
+
+function selectView(view, { focus = false } = {}) {
+  state.view = view;
+  for (const name of VIEWS) {
+    const tab = $(`tab-${name}`);
+    const on = name === view;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(`view-${name}`).hidden = !on;
+  }
+  if (focus) $(`tab-${view}`).focus();
+  renderScope();
+  loadView();
+}
+
+function onTabKey(e) {
+  const i = VIEWS.indexOf(state.view);
+  const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: VIEWS.length - 1 }[e.key];
+  if (next === undefined) return;
+  e.preventDefault();
+  selectView(VIEWS[(next + VIEWS.length) % VIEWS.length], { focus: true });
+}
+
+/** Loads the continuity or hours of the week shown, when that view is open (once per week
+ * and structure, until something is applied). */
+async function loadView({ again = false } = {}) {
+  const view = state.view;
+  if (view === "grid" || !canEdit()) return;
+  const key = `${state.from}|${scopeId() ?? ""}`;
+  const slot = view === "continuity" ? "continuity" : "hours";
+  if (!again && state[slot] && state[slot].key === key) { renderView(); return; }
+  const summary = $(view === "continuity" ? "cont-summary" : "hours-summary");
+  show(summary, () => t("views.loading"));
+  const seq = ++state.viewSeq;
+  try {
+    const reply = await call(`/api/week/${slot}?${scopeParams()}`);
+    if (seq !== state.viewSeq) return;
+    state[slot] = { key, data: reply };
+    renderView();
+  } catch (err) {
+    if (seq !== state.viewSeq) return;
+    state[slot] = null;
+    $(view === "continuity" ? "cont-body" : "hours-body").innerHTML = "";
+    show(summary, () => errorText(err));
+  }
+}
+
+function renderView() {
+  renderViewCaptions();
+  if (state.view === "continuity") renderContinuity();
+  else if (state.view === "hours") renderHours();
+}
+
+function renderViewCaptions() {
+  if (!state.from) return;
+  const vars = { from: dayText(state.from, { weekday: false }), to: dayText(addDays(state.from, 6), { year: true, weekday: false }) };
+  $("cont-caption").textContent = t("cont.caption", vars);
+  $("hours-caption").textContent = t("hours.caption", vars);
+}
+
+const CONT_COLUMNS = [
+  { key: "name", label: "cont.col.patient", sort: (a, b) => a.name.localeCompare(b.name, localeTag()) },
+  { key: "visits", label: "cont.col.visits", sort: (a, b) => count(a.visits) - count(b.visits) },
+  { key: "distinct", label: "cont.col.distinct", sort: (a, b) => count(a.distinct_staff) - count(b.distinct_staff) },
+  { key: "staff", label: "cont.col.staff" },
+];
+
+function renderContinuity() {
+  const data = state.continuity && state.continuity.data;
+  const { key, dir } = state.contSort;
+  $("cont-head").innerHTML = CONT_COLUMNS.map((col) => {
+    if (!col.sort) return `<th scope="col">${escapeHtml(t(col.label))}</th>`;
+    const sorted = col.key === key;
+    const aria = sorted ? ` aria-sort="${dir === "asc" ? "ascending" : "descending"}"` : "";
+    const arrow = sorted ? (dir === "asc" ? "▲" : "▼") : "↕";
+    return `<th scope="col"${aria} class="${col.key === "name" ? "" : "num"}"><button type="button" class="sort" data-sort="${col.key}">${escapeHtml(t(col.label))}`
+      + ` <span aria-hidden="true">${arrow}</span>${sorted ? `<span class="visually-hidden"> (${escapeHtml(t(`sort.${dir}`))})</span>` : ""}</button></th>`;
+  }).join("");
+  if (!data) { $("cont-body").innerHTML = ""; return; }
+  const patients = (data.patients || []).map((p) => ({ ...p, name: String(p.name || `#${p.patient_id}`) }));
+  const needle = $("cont-search").value.trim().toLocaleLowerCase();
+  const onlyMany = $("cont-many").checked;
+  const col = CONT_COLUMNS.find((c) => c.key === key) || CONT_COLUMNS[2];
+  const rows = patients
+    .filter((p) => !onlyMany || count(p.distinct_staff) > CONTINUITY_FLAG)
+    .filter((p) => !needle || p.name.toLocaleLowerCase().includes(needle)
+      || (p.staff || []).some((s) => String(s.name || "").toLocaleLowerCase().includes(needle)))
+    .sort((a, b) => (dir === "asc" ? 1 : -1) * col.sort(a, b) || a.name.localeCompare(b.name, localeTag()));
+  const many = patients.filter((p) => count(p.distinct_staff) > CONTINUITY_FLAG).length;
+  const filtered = rows.length !== patients.length;
+  show($("cont-summary"), () => (patients.length
+    ? t("cont.summary", { n: patients.length, d: numberText(Number(data.mean_distinct_staff) || 0), m: many })
+      + (filtered ? t("cont.shown", { shown: rows.length }) : "")
+    : t("cont.empty")));
+  $("cont-body").innerHTML = rows.length
+    ? rows.map((p) => {
+      const flagged = count(p.distinct_staff) > CONTINUITY_FLAG;
+      const staff = (p.staff || []).map((s) => `<li>${escapeHtml(t("cont.staff.item", { name: s.name, n: count(s.visits) }))}</li>`).join("");
+      return `<tr data-patient-id="${escapeHtml(p.patient_id)}"${flagged ? ' class="many"' : ""}>`
+        + `<th scope="row">${escapeHtml(p.name)}</th>`
+        + `<td class="num">${count(p.visits)}</td>`
+        + `<td class="num distinct"><span class="n">${count(p.distinct_staff)}</span>${flagged ? ` <span class="flag">${escapeHtml(t("cont.flag"))}</span>` : ""}</td>`
+        + `<td><ul class="who-list">${staff}</ul></td></tr>`;
+    }).join("")
+    : (patients.length ? `<tr><td colspan="4">${escapeHtml(t("cont.nomatch"))}</td></tr>` : "");
+}
+
+function onSortClick(e) {
+  const button = e.target.closest("button[data-sort]");
+  if (!button) return;
+  const key = button.dataset.sort;
+  const { key: current, dir } = state.contSort;
+  // Numbers start from the largest, names from A.
+  state.contSort = { key, dir: key === current ? (dir === "asc" ? "desc" : "asc") : (key === "name" ? "asc" : "desc") };
+  renderContinuity();
+  $("cont-head").querySelector(`button[data-sort="${key}"]`)?.focus();
+}
+
+function excessState(pct) {
+  const p = Number(pct) || 0;
+  if (p > EXCESS_LIMIT_PCT) return { key: "over limit", text: t("hours.over.limit", { p: pctText(p) }) };
+  if (p > EXCESS_SLACK_PCT) return { key: "over", text: t("hours.over", { p: pctText(p) }) };
+  if (p < -EXCESS_SLACK_PCT) return { key: "under", text: t("hours.under", { p: pctText(-p) }) };
+  return { key: "ok", text: t("hours.ok") };
+}
+
+function renderHours() {
+  const data = state.hours && state.hours.data;
+  const days = data && Array.isArray(data.days) ? data.days
+    : Array.from({ length: 7 }, (_, i) => addDays(state.from, i));
+  const dayList = days.map((d) => (typeof d === "string" ? d : d.day));
+  const short = (day) => `${t(`wds.${weekdayOf(day)}`)} ${cached("date", { d: 1 }, () => new Intl.DateTimeFormat(localeTag(), { timeZone: "UTC", day: "numeric" })).format(new Date(`${day}T12:00:00Z`))}`;
+  $("hours-head").innerHTML = `<th scope="col">${escapeHtml(t("hours.col.staff"))}</th>`
+    + ["contract", "rota", "planned"].map((k) => `<th scope="col" class="num">${escapeHtml(t(`hours.col.${k}`))}</th>`).join("")
+    + `<th scope="col">${escapeHtml(t("hours.col.excess"))}</th>`
+    + dayList.map((day) => `<th scope="col" class="num day"><abbr title="${escapeHtml(dayText(day))}">${escapeHtml(short(day))}</abbr></th>`).join("");
+  if (!data) { $("hours-body").innerHTML = ""; return; }
+  const staff = data.staff || [];
+  const worst = staff.reduce((m, s) => Math.max(m, Number(s.excess_pct) || 0), 0);
+  const above = staff.filter((s) => (Number(s.excess_pct) || 0) > EXCESS_LIMIT_PCT).length;
+  show($("hours-summary"), () => (staff.length
+    ? t("hours.summary", { n: staff.length, p: pctText(worst), m: above })
+    : t("hours.empty")));
+  const h = (v) => escapeHtml(t("hours.h", { h: hoursText(v) }));
+  $("hours-body").innerHTML = staff.map((s) => {
+    // The server's excess is never below 0: hours under the contract are worked out here.
+    const contract = Number(s.contract_h) || 0;
+    const gap = Number(s.excess_pct) > 0 || !contract ? Number(s.excess_pct) || 0 : (100 * ((Number(s.planned_h) || 0) - contract)) / contract;
+    const verdict = excessState(gap);
+    const perDay = new Map((s.days || []).map((d) => [d.day, d.planned_h]));
+    return `<tr data-staff-id="${escapeHtml(s.staff_id)}" class="${verdict.key}">`
+      + `<th scope="row">${escapeHtml(s.name)}</th>`
+      + `<td class="num">${h(s.contract_h)}</td><td class="num">${h(s.rota_h)}</td><td class="num"><strong>${h(s.planned_h)}</strong></td>`
+      + `<td class="verdict-cell"><span class="verdict">${escapeHtml(verdict.text)}</span></td>`
+      + dayList.map((day) => {
+        const v = Number(perDay.get(day)) || 0;
+        return `<td class="num day${v ? "" : " zero"}">${v ? h(v) : "–"}</td>`;
+      }).join("")
+      + `</tr>`;
+  }).join("");
+}
+
+// ------------------------------------------------------------------ planning the week
+/** The days of the week shown that can still be planned (from today on), or null. */
+function plannableRange() {
+  const last = addDays(state.from, 6);
+  if (state.today > last) return null;
+  const from = state.today > state.from ? state.today : state.from;
+  const days = Math.round((Date.parse(`${last}T12:00:00Z`) - Date.parse(`${from}T12:00:00Z`)) / 86400000) + 1;
+  return { from, to: last, days };
+}
+
+function renderPlanHint() {
+  if (!state.from) return;
+  const range = plannableRange();
+  const running = state.plan && state.plan.state === "running";
+  $("plan-week").disabled = !range || running;
+  show($("plan-week-hint"), () => (range
+    ? t("plan.hint", { from: dayText(range.from, { weekday: false }), to: dayText(range.to, { year: true, weekday: false }) })
+    : t("plan.hint.past")));
+}
+
+async function startPlan() {
+  const range = plannableRange();
+  if (!range) return;
+  clearTimeout(state.planTimer);
+  const body = { from: range.from, days: range.days };
+  const sid = scopeId();
+  if (sid != null) body.structure_id = sid;
+  state.plan = { state: "running", from: range.from, days: range.days, done: 0, total: range.days, result: null, applied: new Set(), refused: [], confirming: null, finished: false };
+  $("plan").hidden = false;
+  renderPlan();
+  say($("plan-status"), () => t("plan.starting"));
+  renderPlanHint();
+  $("plan-h").focus();
+  try {
+    const reply = await call("/api/week/plan", { method: "POST", body });
+    state.plan.jobId = reply.job_id;
+    pollPlan(state.plan);
+  } catch (err) {
+    state.plan.state = "failed";
+    renderPlanHint();
+    renderPlan();
+    say($("plan-status"), () => errorText(err));
+  }
+}
+
+async function pollPlan(plan) {
+  if (state.plan !== plan) return;
+  try {
+    const job = await call(`/api/week/plan/${encodeURIComponent(plan.jobId)}`);
+    if (state.plan !== plan) return;
+    const before = plan.done;
+    plan.done = count(job.done_days);
+    plan.total = count(job.total_days) || plan.total;
+    if (job.state === "running") {
+      renderPlan();
+      if (plan.done !== before || !plan.announced) {
+        plan.announced = true;
+        say($("plan-status"), () => t("plan.running", { done: plan.done, total: plan.total }));
+      }
+      state.planTimer = setTimeout(() => pollPlan(plan), PLAN_POLL_MS);
+      return;
+    }
+    plan.state = job.state;
+    plan.result = job.result || null;
+    plan.error = job.error || null;
+    renderPlanHint();
+    renderPlan();
+    if (job.state === "done") say($("plan-status"), () => t("plan.done"));
+    else say($("plan-status"), () => t("plan.failed", { error: plan.error || "" }));
+  } catch (err) {
+    if (state.plan !== plan) return;
+    plan.state = "failed";
+    renderPlanHint();
+    renderPlan();
+    say($("plan-status"), () => errorText(err));
+  }
+}
+
+/** [key, better when larger, text of a value]. */
+const METRICS = [
+  ["planned", true, (v) => numberText(v, 0)],
+  ["unassigned", false, (v) => numberText(v, 0)],
+  ["travel_s", false, (v) => durationText(v)],
+  ["distinct_staff_per_patient", false, (v) => numberText(v, 2)],
+  ["max_contract_excess_pct", false, (v) => pctText(v)],
+  ["hours_spread_h", false, (v) => t("hours.h", { h: hoursText(v) })],
+  ["violations", false, (v) => numberText(v, 0)],
+];
+
+function changeText(current, proposed, largerIsBetter, text) {
+  const a = Number(current) || 0;
+  const b = Number(proposed) || 0;
+  const diff = b - a;
+  if (Math.abs(diff) < 1e-9 || text(Math.abs(diff)) === text(0)) return { key: "same", text: t("plan.same") };
+  const sign = diff > 0 ? "+" : "−";
+  const d = `${sign}${text(Math.abs(diff))}`;
+  return (diff > 0) === largerIsBetter ? { key: "better", text: t("plan.better", { d }) } : { key: "worse", text: t("plan.worse", { d }) };
+}
+
+function renderPlan() {
+  const plan = state.plan;
+  if (!plan) { $("plan").hidden = true; return; }
+  const to = addDays(plan.from, plan.days - 1);
+  $("plan-h").textContent = t("plan.title.range", { from: dayText(plan.from, { weekday: false }), to: dayText(to, { year: true, weekday: false }) });
+  const bar = $("plan-progress");
+  const total = Math.max(1, plan.total);
+  const done = plan.state === "done" ? total : Math.min(plan.done, total);
+  bar.setAttribute("aria-valuemax", String(total));
+  bar.setAttribute("aria-valuenow", String(done));
+  bar.setAttribute("aria-valuetext", t("plan.progress.text", { done, total }));
+  bar.querySelector(".bar").style.width = `${Math.round((100 * done) / total)}%`;
+  $("plan-progress-box").hidden = plan.state !== "running";
+  const result = plan.result;
+  $("plan-result").hidden = !result;
+  if (!result) return;
+  const vars = { from: dayText(plan.from, { weekday: false }), to: dayText(to, { year: true, weekday: false }) };
+  $("plan-cmp-caption").textContent = t("plan.cmp.caption", vars);
+  $("plan-cmp-head").innerHTML = ["metric", "current", "proposed", "change"]
+    .map((k) => `<th scope="col"${k === "metric" ? "" : ' class="num"'}>${escapeHtml(t(`plan.cmp.${k}`))}</th>`).join("");
+  const current = (result.comparison && result.comparison.current) || {};
+  const proposed = (result.comparison && result.comparison.proposed) || {};
+  $("plan-cmp-body").innerHTML = METRICS.map(([key, larger, text]) => {
+    const change = changeText(current[key], proposed[key], larger, text);
+    return `<tr data-metric="${key}"><th scope="row">${escapeHtml(t(`plan.m.${key}`))}</th>`
+      + `<td class="num">${escapeHtml(text(Number(current[key]) || 0))}</td>`
+      + `<td class="num"><strong>${escapeHtml(text(Number(proposed[key]) || 0))}</strong></td>`
+      + `<td class="num change ${change.key}">${escapeHtml(change.text)}</td></tr>`;
+  }).join("");
+  $("plan-days-caption").textContent = t("plan.days.caption");
+  $("plan-days-head").innerHTML = ["day", "visits", "unassigned", "travel", "moved", "review"]
+    .map((k) => `<th scope="col"${["day", "review"].includes(k) ? "" : ' class="num"'}>${escapeHtml(t(`plan.days.${k}`))}</th>`).join("");
+  const refusedDays = new Set(plan.refused.map((r) => r.day).concat((plan.confirming || []).map((c) => c.day)));
+  $("plan-days-body").innerHTML = (result.days || []).map((d) => {
+    const day = dayText(d.day);
+    if (d.plan_id == null) {
+      return `<tr data-day="${escapeHtml(d.day)}"><th scope="row">${escapeHtml(day)}</th>`
+        + `<td colspan="5">${escapeHtml(t("plan.days.error", { error: d.error || "" }))}</td></tr>`;
+    }
+    const params = new URLSearchParams({ day: d.day, plan: String(d.plan_id) });
+    const mark = plan.applied.has(d.day) ? ` <span class="applied">${escapeHtml(t("plan.days.applied"))}</span>`
+      : refusedDays.has(d.day) ? ` <span class="refused-mark">${escapeHtml(t("plan.days.refused"))}</span>` : "";
+    const travel = durationText(d.travel_s) + (d.current_travel_s != null ? ` (${durationText(d.current_travel_s)})` : "");
+    return `<tr data-day="${escapeHtml(d.day)}"><th scope="row">${escapeHtml(day)}${mark}</th>`
+      + `<td class="num">${count(d.visits)}</td><td class="num">${count(d.unassigned)}</td>`
+      + `<td class="num">${escapeHtml(travel)}</td><td class="num">${count(d.moved)}</td>`
+      + `<td><a href="/map/?${escapeHtml(params.toString())}">${escapeHtml(t("plan.days.open"))}`
+      + `<span class="visually-hidden">${escapeHtml(t("plan.days.open.more", { day }))}</span></a></td></tr>`;
+  }).join("");
+  // Visits the proposal takes out of published rounds: listed, to confirm.
+  const confirming = plan.confirming || [];
+  const dropped = confirming.flatMap((c) => c.visits.map((v) => ({ ...v, day: c.day })));
+  $("plan-confirm").hidden = !dropped.length;
+  $("plan-confirm-h").textContent = t("plan.confirm.title");
+  show($("plan-confirm-text"), dropped.length ? () => t("plan.confirm.text", { n: dropped.length }) : null);
+  $("plan-confirm-list").innerHTML = dropped.map((v) => {
+    const text = t("plan.confirm.item", { day: dayText(v.day), label: v.label || `#${v.visit_id}` });
+    return `<li>${escapeHtml(v.reason ? t("plan.confirm.reason", { text, reason: v.reason }) : text)}</li>`;
+  }).join("");
+  $("plan-refused").innerHTML = plan.refused
+    .map((r) => `<li>${escapeHtml(t("plan.refused", { day: dayText(r.day), message: r.message || r.code || "" }))}</li>`).join("");
+  const left = (result.days || []).some((d) => d.plan_id != null && !plan.applied.has(d.day));
+  $("plan-apply").hidden = plan.finished || !left;
+  $("plan-apply").textContent = t(dropped.length ? "plan.confirm.ok" : "plan.apply");
+  $("plan-discard").textContent = t(plan.finished || !left ? "plan.close" : "plan.discard");
+}
+
+async function applyPlan() {
+  const plan = state.plan;
+  if (!plan || !plan.result || !plan.jobId) return;
+  const confirm = (plan.confirming || []).flatMap((c) => c.visits.map((v) => v.visit_id));
+  const button = $("plan-apply");
+  button.disabled = true;
+  say($("plan-status"), () => t("plan.applying"));
+  try {
+    const reply = await call(`/api/week/plan/${encodeURIComponent(plan.jobId)}/apply`, {
+      method: "POST", body: confirm.length ? { confirm_dropped: confirm } : {}, timeoutMs: 180000,
+    });
+    for (const day of reply.applied || []) plan.applied.add(day);
+    // A day published by an earlier press is not refused again.
+    const refused = (reply.refused || []).filter((r) => !plan.applied.has(r.day));
+    const toConfirm = refused.filter((r) => r.code === "confirm_dropped");
+    plan.refused = refused.filter((r) => r.code !== "confirm_dropped");
+    plan.confirming = toConfirm.length ? await droppedOf(plan, toConfirm) : null;
+    plan.finished = !refused.length;
+    renderPlan();
+    const n = plan.applied.size;
+    if (plan.finished) {
+      say($("plan-status"), () => t("plan.applied", { n }));
+      say($("status"), () => t("plan.applied", { n }));
+      $("plan-discard").focus();
+    } else if (plan.confirming) {
+      say($("plan-status"), () => t("plan.applied.part", { n, m: refused.length }));
+      $("plan-confirm-h").focus();
+    } else {
+      say($("plan-status"), () => t("plan.applied.part", { n, m: refused.length }));
+    }
+    state.continuity = null;
+    state.hours = null;
+    loadWeek().catch(() => {});
+    loadView();
+  } catch (err) {
+    say($("plan-status"), () => errorText(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Each refused day's visits to confirm: the refusal's own list when it carries one, else
+ * the day's draft as the rounds service reviews it (GET /api/dispatch/plans/ID). */
+async function droppedOf(plan, refusals) {
+  const drafts = new Map((plan.result.days || []).map((d) => [d.day, d.plan_id]));
+  const out = [];
+  for (const r of refusals) {
+    let visits = Array.isArray(r.dropped) ? r.dropped : null;
+    if (!visits && drafts.get(r.day) != null) {
+      const review = await call(`/api/dispatch/plans/${drafts.get(r.day)}`).catch(() => null);
+      visits = (review && review.dropped) || [];
+    }
+    out.push({ day: r.day, message: r.message, visits: visits || [] });
+  }
+  return out;
+}
+
+function discardPlan() {
+  const plan = state.plan;
+  clearTimeout(state.planTimer);
+  state.plan = null;
+  $("plan").hidden = true;
+  renderPlanHint();
+  if (plan && !plan.finished) say($("status"), () => t("plan.discarded"));
+  $("plan-week").focus();
+}
+
+function setupViews() {
+  $("views").addEventListener("keydown", onTabKey);
+  for (const name of VIEWS) $(`tab-${name}`).addEventListener("click", () => selectView(name));
+  $("cont-head").addEventListener("click", onSortClick);
+  $("cont-search").addEventListener("input", () => renderContinuity());
+  $("cont-many").addEventListener("change", () => renderContinuity());
+  $("scope").addEventListener("change", () => loadView());
+  $("plan-week").addEventListener("click", startPlan);
+  $("plan-apply").addEventListener("click", applyPlan);
+  $("plan-discard").addEventListener("click", discardPlan);
 }
 
 // ------------------------------------------------------------------ generation
@@ -1183,7 +1825,11 @@ function onLocale() {
   reshow();
   if (!state.me) return;
   show($("whoami"), () => t("week.whoami", { name: state.me.display_name || state.me.name || state.me.username, role: t(`week.role.${state.me.role}`) }));
-  if (state.from) renderWeek();
+  if (state.from) {
+    renderWeek();
+    renderView();
+    renderPlan();
+  }
   if ($("staff-dialog").open) renderStaffTexts();
   if ($("absence-dialog").open) {
     const kind = $("af-kind").value;
@@ -1208,6 +1854,9 @@ async function main() {
   $("logout").hidden = false;
   // A planner reads the week; staff, absences and generation are the coordinators'.
   $("actions-bar").hidden = !canEdit();
+  // Continuity, hours and the week's planning are the coordinators' (the week API).
+  $("views-bar").hidden = !canEdit();
+  if (!canEdit()) $("view-grid").removeAttribute("role");
   const config = await call("/api/live/config").catch(() => null);
   if (config && config.territory) $("territory-name").textContent = config.territory.name;
   state.today = (config && config.day) || new Date().toISOString().slice(0, 10);
@@ -1215,6 +1864,8 @@ async function main() {
   state.structures = (structures && (structures.items || structures.structures)) || [];
   setupStaffForm();
   setupAbsenceForm();
+  setupViews();
+  renderScope();
   $("week-body").addEventListener("click", onTableClick);
   $("prev").addEventListener("click", () => goTo(addDays(state.from, -7)));
   $("next").addEventListener("click", () => goTo(addDays(state.from, 7)));
