@@ -24,7 +24,7 @@ COMMANDS: dict[str, str] = {
     "db": "dispatch.cli.admin:db",
     "demo": "dispatch.cli.admin:demo",
     "solve": "dispatch.cli.optimise:solve",
-    "plan": "dispatch.cli.optimise:plan",
+    "plan": "dispatch.cli.planning:plan",
     "simulate": "dispatch.cli.planning:simulate",
     "coverage": "dispatch.cli.planning:coverage",
     "bench": "dispatch.cli.bench:bench",

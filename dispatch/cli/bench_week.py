@@ -37,7 +37,7 @@ def run_week_bench(
     from dispatch.optimise.week import week_metrics
     from dispatch.rounds import Rounds
     from dispatch.rounds.service import RoundsOptions
-    from dispatch.rounds.week import plan_week
+    from dispatch.rounds.week import plan_week, week_findings
     from dispatch.routing import Router
     from dispatch.store import Store
     from dispatch.territory import load_territory
@@ -94,10 +94,13 @@ def run_week_bench(
         verdicts = []
         for sid, run in zip(sids, runs, strict=True):
             contract.update(run.contract_s)
+            week_rules: dict[str, list[str]] = {}
+            for f in week_findings(run.proposed, run.staff):
+                week_rules.setdefault(f["day"], []).append(f["message"])
             patient_of.update({k.split("/", 1)[1]: v for k, v in run.patient_of.items()})
             for day, d in run.proposed.items():
                 every[f"{sid}/{day}"] = d
-                found = check_plan(d.problem, d.plan)
+                found = check_plan(d.problem, d.plan) + week_rules.get(day, [])
                 verdicts.append(
                     {
                         "structure_id": sid,
@@ -109,7 +112,9 @@ def run_week_bench(
                         "violations": found[:5],
                     }
                 )
-        return week_metrics(every, patient_of, contract), verdicts
+        m = week_metrics(every, patient_of, contract)
+        m["over_48h_staff"] = sum(1 for h in m["staff_h"].values() if h > 48)
+        return m, verdicts
 
     week_wall, week_runs = out["week"]
     base_wall, base_runs = out["baseline"]
@@ -147,6 +152,8 @@ def run_week_bench(
         "hours_spread_h": week_m["hours_spread_h"],
         "baseline_hours_spread_h": base_m["hours_spread_h"],
         "shift_cuts": sum(len(r.cuts) for r in week_runs),
+        "over_48h_staff": week_m["over_48h_staff"],
+        "baseline_over_48h_staff": base_m["over_48h_staff"],
         "all_days_feasible": all(v["feasible"] for v in verdicts),
         "baseline_all_days_feasible": all(v["feasible"] for v in base_verdicts),
         "day_verdicts": verdicts,

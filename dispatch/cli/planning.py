@@ -1,7 +1,8 @@
-"""`dispatch simulate` and `dispatch coverage`: planning scenarios from the command line."""
+"""`dispatch simulate`, `dispatch coverage` and `dispatch plan` (a day, or `dispatch plan week`)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -347,3 +348,154 @@ def coverage(
         )
     if csv_path:
         click.echo(f"table: {csv_path}", err=True)
+
+
+def _day_plan() -> click.Command:
+    from dispatch.cli.optimise import plan as day_plan
+
+    return day_plan
+
+
+def _optional(param: click.Parameter) -> click.Parameter:
+    """``param`` not required (``--day`` is required by `dispatch plan`, not by its ``week``)."""
+    import copy
+
+    copied = copy.copy(param)
+    copied.required = False
+    return copied
+
+
+@click.group(
+    invoke_without_command=True,
+    params=[_optional(p) for p in _day_plan().params],
+    help=inspect.cleandoc(_day_plan().help or "").replace(
+        "Example:",
+        "`dispatch plan week --from DAY` plans several days (continuity of care, legal "
+        "hours).\n\nExample:",
+    ),
+)
+@click.pass_context
+def plan(ctx: click.Context, **options: Any) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    if not options.get("day"):
+        raise click.UsageError("Missing option '--day' (or plan several days: dispatch plan week).")
+    ctx.invoke(_day_plan(), **options)
+
+
+@plan.command("week")
+@click.option("--from", "from_day", required=True, help="First day, YYYY-MM-DD (today or later).")
+@click.option("--days", type=click.IntRange(1, 14), default=7, show_default=True)
+@click.option(
+    "--structure",
+    "structure_key",
+    default=None,
+    help="The structure whose days are planned (id or name); needed when there are several.",
+)
+@click.option("--territory", default=None, help="Territory id (default: the settings').")
+@click.option(
+    "--time-limit",
+    "time_limit",
+    type=float,
+    default=None,
+    help="Solver seconds per day (default: the setting week_day_time_limit_s).",
+)
+@click.option(
+    "--continuity-weight",
+    "continuity_weight_s",
+    type=click.IntRange(0, 86400),
+    default=None,
+    help="Seconds of travel another caregiver than the usual one costs (default: the setting).",
+)
+@click.option("--apply", "apply_", is_flag=True, help="Publish every day's draft at once.")
+@click.option(
+    "--confirm-dropped",
+    is_flag=True,
+    help="With --apply: accept taking out of the rounds the planned visits a day leaves out.",
+)
+@click.option("--locale", type=click.Choice(["fr", "en"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def plan_week_command(
+    ctx: click.Context,
+    from_day: str,
+    days: int,
+    structure_key: str | None,
+    territory: str | None,
+    time_limit: float | None,
+    continuity_weight_s: int | None,
+    apply_: bool,
+    confirm_dropped: bool,
+    locale: str | None,
+    as_json: bool,
+) -> None:
+    """Plan several days of a structure: each visit prefers the patient's usual caregiver,
+    each person's shifts keep 11 h of daily rest, 48 h a week and their contract; each day is
+    saved as a draft (published with --apply).
+
+    Example: dispatch plan week --from 2026-12-14 --days 7 --structure "SSIAD du Cap" --apply
+    """
+    from dispatch.rounds import open_rounds
+    from dispatch.rounds.week import apply_week, plan_week
+    from dispatch.store import Store
+
+    settings = get_settings(ctx)
+    locale = locale or settings.locale
+    store = Store(settings.database)
+    try:
+        structure_id = store.find_structure(structure_key)["id"] if structure_key else None
+        rounds = open_rounds(settings, store, territory=territory)
+        run = plan_week(
+            rounds,
+            from_day,
+            days,
+            structure_id=structure_id,
+            continuity_weight_s=settings.continuity_weight_s
+            if continuity_weight_s is None
+            else continuity_weight_s,
+            time_limit_s=time_limit or settings.week_day_time_limit_s,
+            by="cli",
+            locale=locale,
+            searches=settings.solver_searches,
+            progress=None
+            if as_json
+            else lambda done, total: click.echo(f"  … {done}/{total} days", err=True),
+        )
+        applied: dict[str, Any] = {"applied": [], "refused": []}
+        if apply_:
+            confirm = (
+                [int(v.id) for d in run.proposed.values() for v in d.problem.visits]
+                if confirm_dropped
+                else []
+            )
+            applied = apply_week(
+                rounds,
+                {d["day"]: d["plan_id"] for d in run.result["days"]},
+                by="cli",
+                confirm_dropped=confirm,
+                locale=locale,
+            )
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({**run.result, **applied, "moved": run.moved}, indent=2))
+        return
+    for d in run.result["days"]:
+        if d["error"]:
+            click.echo(f"{d['day']}: {d['error']}")
+            continue
+        click.echo(
+            f"{d['day']}: draft {d['plan_id']}, {d['visits']} visits, {d['unassigned']} "
+            f"unassigned, travel {d['travel_s'] // 60} min, {d['moved']} moved"
+        )
+    for column in ("current", "proposed"):
+        m = run.result["comparison"][column]
+        click.echo(
+            f"{column}: {m['planned']} planned, {m['distinct_staff_per_patient']} staff per "
+            f"patient, travel {m['travel_s'] // 60} min, max over contract "
+            f"{m['max_contract_excess_pct']} %, {m['violations']} violation(s)"
+        )
+    if apply_:
+        click.echo(f"applied: {', '.join(applied['applied']) or 'none'}")
+        for r in applied["refused"]:
+            click.echo(f"refused {r['day']}: {r['message']}")

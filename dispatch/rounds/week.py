@@ -100,14 +100,12 @@ def clip_teams(
     return problem.with_changes(teams=tuple(out))
 
 
-def _violation_count(days: Mapping[str, PlannedDay], staff: Sequence[Mapping[str, Any]]) -> int:
-    """The checker's violations over the days: each day's, and the week's rules (daily rest,
-    weekly hours) when the week checker is there."""
-    total = sum(len(check_plan(d.problem, d.plan)) for d in days.values())
-    try:
-        from dispatch.optimise.check_week import StaffWeek, check_week  # type: ignore[import-not-found]
-    except ImportError:
-        return total
+def week_findings(
+    days: Mapping[str, PlannedDay], staff: Sequence[Mapping[str, Any]], locale: str = "fr"
+) -> list[dict[str, Any]]:
+    """The week checker's findings (daily rest, weekly hours) over the planned days."""
+    from dispatch.optimise.check_week import StaffWeek, check_week
+
     people = []
     for s in staff:
         by_day = {
@@ -124,11 +122,14 @@ def _violation_count(days: Mapping[str, PlannedDay], staff: Sequence[Mapping[str
                 team_by_day=by_day,
             )
         )
-    try:
-        found = check_week({k: (d.problem, d.plan) for k, d in days.items()}, people)
-    except Exception:  # noqa: BLE001 - the week checker is another helper's, still moving
-        return total
-    return total + len(found)
+    return check_week({k: (d.problem, d.plan) for k, d in days.items()}, people, locale=locale)
+
+
+def _violation_count(days: Mapping[str, PlannedDay], staff: Sequence[Mapping[str, Any]]) -> int:
+    """The checker's violations over the days: each day's, and the week's rules (daily rest,
+    weekly hours)."""
+    total = sum(len(check_plan(d.problem, d.plan)) for d in days.values())
+    return total + len(week_findings(days, staff))
 
 
 @dataclass
@@ -143,6 +144,7 @@ class WeekRun:
     cuts: list[ShiftCut] = field(default_factory=list)
     moved: list[dict[str, Any]] = field(default_factory=list)
     contract_s: dict[int, int] = field(default_factory=dict)
+    staff: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
 
 
@@ -257,7 +259,7 @@ def plan_week(
     memory = Continuity()
     if not baseline:
         _seed_memory(rounds, memory, sid, day_list[0])
-    run = WeekRun(result={}, cuts=[] if baseline else cuts, contract_s=contract)
+    run = WeekRun(result={}, cuts=[] if baseline else cuts, contract_s=contract, staff=staff)
     out_days: list[dict[str, Any]] = []
     before: dict[str, dict[str, str]] = {}
     after: dict[str, dict[str, str]] = {}
