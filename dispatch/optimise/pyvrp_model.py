@@ -29,10 +29,10 @@ class Encoded:
     """PyVRP data plus the maps back to our ids."""
 
     data: ProblemData
-    client_item: list[str | tuple[str, int]]  # visit id, or (team class key, break index)
+    client_item: list[str | tuple[tuple[int, int], int]]  # visit id, or (break place, index)
     type_teams: list[list[str]]  # vehicle type index -> the team ids sharing it
     team_vehicle: dict[str, int] = field(default_factory=dict)
-    break_class_teams: dict[str, list[str]] = field(default_factory=dict)
+    break_class_teams: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     break_team: dict[int, Team] = field(default_factory=dict)  # break client -> its team
     visit_clients: dict[int, Visit] = field(default_factory=dict)  # visit client -> visit
     # Cheapest cost of each edge over the profiles, and the duration matrix they all share
@@ -41,11 +41,60 @@ class Encoded:
     duration: np.ndarray | None = None
 
 
-def _break_key(team: Team) -> str:
-    # Each team has its own break pseudo-clients that no other team may take: shared ones
-    # let the search trade breaks between teams (one with two, one with none) while its
-    # penalties are still low.
-    return team.id
+#: Bytes the solver's tables (a cost and a duration matrix per profile) may take before teams
+#: share profiles (see :func:`team_groups`). A 500-visit, 40-team day (561 places: 5 MB a
+#: profile) keeps one profile per team; a 1,000-visit, 80-team one shares them in 16 or so
+#: groups rather than 80 tables of 20 MB, which took 2.4 GB per search process.
+PROFILE_TABLES_BYTES = 320 * 2**20
+
+
+def team_groups(
+    classes: dict[tuple, list[Team]], n_places: int, *, budget_bytes: int = PROFILE_TABLES_BYTES
+) -> list[list[Team]]:
+    """Teams that share one profile: each team alone when the tables fit ``budget_bytes``,
+    else each class of alike teams (same mode, visits forbidden and skill costs) split into
+    as few groups as the budget asks, teams leaving from the same place together (their
+    breaks share a place and they are each other's natural replacements).
+
+    A profile costs a cost and a duration matrix of ``n_places`` squared 8-byte integers.
+    """
+    n_teams = sum(len(ts) for ts in classes.values())
+    per_profile = 16 * n_places * n_places
+    most = max(len(classes), budget_bytes // max(1, per_profile))
+    if n_teams <= most:
+        return [[t] for ts in classes.values() for t in ts]
+    # One group per class, then one more each time to the class with the most teams per group.
+    count = {k: 1 for k in classes}
+    for _ in range(most - len(classes)):
+        k = max(classes, key=lambda c: (len(classes[c]) / count[c], -count[c]))
+        if count[k] >= len(classes[k]):
+            break
+        count[k] += 1
+    groups: list[list[Team]] = []
+    for k, ts in classes.items():
+        ordered = sorted(ts, key=_signature_order)
+        n, g = len(ordered), count[k]
+        bounds = [round(i * n / g) for i in range(g + 1)]
+        groups += [ordered[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    return groups
+
+
+def _break_key(group: int, team: Team) -> tuple[int, int]:
+    # Breaks are placed where their team's route starts; a group's teams leaving from one
+    # place share it, other groups' profiles forbid it.
+    return (group, team.departure_location)
+
+
+def _signature_order(team: Team) -> tuple:
+    return (team.departure_location, team.shift_start_s, _break_signature(team), team.id)
+
+
+def _break_signature(team: Team) -> tuple:
+    """Teams with the same signature may take each other's breaks (same place, same rules)."""
+    return (
+        team.departure_location,
+        tuple((b.earliest_start_s, b.latest_end_s, b.duration_s) for b in team.breaks),
+    )
 
 
 def locality_order(travel_time_s: np.ndarray, visits: list[Visit]) -> list[Visit]:
@@ -77,20 +126,29 @@ def locality_order(travel_time_s: np.ndarray, visits: list[Visit]) -> list[Visit
 
 
 def encode(
-    problem: Problem, visits: list[Visit], teams: list[Team], *, all_required: bool = False
+    problem: Problem,
+    visits: list[Visit],
+    teams: list[Team],
+    *,
+    all_required: bool = False,
+    budget_bytes: int = PROFILE_TABLES_BYTES,
 ) -> Encoded:
     """PyVRP data for routing ``visits`` with ``teams`` (fixed visits are left out by the caller).
 
-    Every team is one vehicle type (its own shift, start and end); skills, locks, the
-    continuity wish and the cost of skills a visit does not need become per-team profiles
-    (forbidden edges cost :data:`FORBIDDEN`); breaks are pseudo-clients, one per team and
-    break, that only their team may take, placed where the team's route starts (its base or
-    home, or where it stands on a re-plan). The solver
+    Every team is one vehicle type (its own shift, start and end); skills, locks, exclusions,
+    the continuity wish and the cost of skills a visit does not need become profiles
+    (forbidden edges cost :data:`FORBIDDEN`), one per team while their tables fit
+    ``budget_bytes``, else one per group of alike teams (:func:`team_groups`; continuity then
+    costs only across groups). Breaks are pseudo-clients, one per team and break, that only
+    their team may take, placed where the team's route starts (its base or home, or where it
+    stands on a re-plan): other groups' profiles forbid that place, and within a group a
+    load dimension per break signature and break (capacity 1 for the teams of that
+    signature, 0 for the others) keeps each team to its own. The solver
     sees a detour there; the exact timing takes the break on the road instead, which travel
     times obeying the triangle inequality make no later (unless the break's window closes
     during the drive), so the routes hardly ever need repair. With no travel to a break, the
     search hid its longest drives in the breaks and a fifth of the visits of a 3 s plan came
-    out again. A load dimension per break keeps one of each per team.
+    out again.
     Visits are optional with a large prize when mandatory (so infeasible ones are left out, not
     forced in) unless ``all_required`` (benchmarks, where every customer must be served).
     On care days the visits are numbered in :func:`locality_order`.
@@ -114,10 +172,54 @@ def encode(
             (depot_of(s_loc), depot_of(t.end_location), t.available_from_s or t.shift_start_s)
         )
     n_dep = len(depot_locs)
-    break_classes: dict[str, list[Team]] = {}
+    visit_loc = {v.id: n_dep + i for i, v in enumerate(visits)}
+    # Visits alike to the teams' profiles (skills, lock, exclusions, worth): each team looks
+    # at one visit of each kind rather than at every visit (a tenth of the time on a
+    # 500-visit day).
+    kinds: dict[tuple, tuple[Visit, list[int]]] = {}
+    preferred: dict[str, list[int]] = {}
+    for v in visits:
+        excluded: frozenset[str] = getattr(v, "excluded_team_ids", frozenset())
+        kind = (v.skills, v.locked_team_id, excluded, visit_worth_s(v))
+        kinds.setdefault(kind, (v, []))[1].append(visit_loc[v.id])
+        if v.preferred_team_id is not None:
+            preferred.setdefault(v.preferred_team_id, []).append(visit_loc[v.id])
+    # Teams alike (mode, the visits they may not take, those they take at a cost) form a
+    # class; a class shares its profiles (see team_groups).
+    classes: dict[tuple, list[Team]] = {}
+    for t in teams:
+        # The visits the team may not take, those it takes at a cost.
+        forbidden_l: list[int] = []
+        overqualified_l: list[tuple[int, int]] = []
+        for v, locs in kinds.values():
+            if not can_serve(t, v):
+                forbidden_l += locs
+            elif c := overqualified_cost(problem, t, v):
+                overqualified_l += [(loc, c) for loc in locs]
+        ckey = (t.mode, tuple(sorted(forbidden_l)), tuple(sorted(overqualified_l)))
+        classes.setdefault(ckey, []).append(t)
+    n_break_teams = sum(1 for t in teams if t.breaks)
+    position = {t.id: i for i, t in enumerate(teams)}
+    team_sets = sorted(
+        team_groups(classes, n_dep + len(visits) + n_break_teams, budget_bytes=budget_bytes),
+        key=lambda ts: min(position[t.id] for t in ts),
+    )
+    group_of = {t.id: g for g, ts in enumerate(team_sets) for t in ts}
+    class_of = {t.id: k for k, ts in classes.items() for t in ts}
+    # Breaks: one place per group and team place (its rows those of the place), and within a
+    # group one slot of load dimensions per break signature, which only the teams of that
+    # signature can carry: a team takes its own breaks (or those of a team alike in every
+    # respect), never another's.
+    break_classes: dict[tuple, list[Team]] = {}
+    slot_of: dict[str, int] = {}
+    group_slots: dict[int, dict[tuple, int]] = {}
     for t in teams:
         if t.breaks:
-            break_classes.setdefault(_break_key(t), []).append(t)
+            g = group_of[t.id]
+            break_classes.setdefault(_break_key(g, t), []).append(t)
+            slots = group_slots.setdefault(g, {})
+            slot_of[t.id] = slots.setdefault(_break_signature(t), len(slots))
+    n_slots = max((len(sl) for sl in group_slots.values()), default=0)
     class_keys = list(break_classes)
     matrix_locs = depot_locs + [v.location for v in visits]
     n_real = len(matrix_locs)
@@ -127,21 +229,20 @@ def encode(
     has_load = any(v.load for v in visits) or any(t.capacity is not None for t in teams)
     has_count = any(t.max_visits is not None for t in teams)
     n_break_dims = max((len(t.breaks) for t in teams), default=0)
-    dims = int(has_load) + int(has_count) + n_break_dims
+    break_dim0 = int(has_load) + int(has_count)
+    dims = break_dim0 + n_slots * n_break_dims
 
     clients: list[Client] = []
-    client_item: list[str | tuple[str, int]] = []
+    client_item: list[str | tuple[tuple[int, int], int]] = []
     groups: list[ClientGroup] = []
-    visit_loc: dict[str, int] = {}
     for i, v in enumerate(visits):
         loc = n_dep + i
-        visit_loc[v.id] = loc
         delivery = []
         if has_load:
             delivery.append(v.load)
         if has_count:
             delivery.append(1)
-        delivery += [0] * n_break_dims
+        delivery += [0] * (n_slots * n_break_dims)
         prize = visit_worth_s(v)
         windows = v.windows_or_day()
         required = all_required and len(windows) == 1
@@ -165,7 +266,7 @@ def encode(
             client_item.append(v.id)
         if group is not None:
             groups.append(ClientGroup(members, required=all_required))
-    break_loc: dict[str, int] = {}
+    break_loc: dict[tuple[int, int], int] = {}
     break_team: dict[int, Team] = {}
     for c, key in enumerate(class_keys):
         loc = n_real + c
@@ -173,7 +274,7 @@ def encode(
         for t in break_classes[key]:
             for j, brk in enumerate(t.breaks):
                 delivery = [0] * dims
-                delivery[int(has_load) + int(has_count) + j] = 1
+                delivery[break_dim0 + slot_of[t.id] * n_break_dims + j] = 1
                 clients.append(
                     Client(
                         location=loc,
@@ -206,12 +307,11 @@ def encode(
         cm[:n_real, :n_real] = costs[np.ix_(idx, idx)]
         for t in teams:
             if t.mode == mode and t.breaks:
-                own, home = break_loc[_break_key(t)], t.departure_location
+                own, home = break_loc[_break_key(group_of[t.id], t)], t.departure_location
                 d[:n_real, own], d[own, :n_real] = m[idx, home], m[home, idx]
                 cm[:n_real, own], cm[own, :n_real] = costs[idx, home], costs[home, idx]
         cm[d >= UNREACHABLE_S] = FORBIDDEN
         durations[mode], base_cost[mode] = d, cm
-    profiles: dict[tuple, int] = {}
     dist_mats: list[np.ndarray] = []
     dur_mats: list[np.ndarray] = []
     min_cost: np.ndarray | None = None
@@ -219,43 +319,28 @@ def encode(
     type_index: dict[tuple, int] = {}
     type_teams: list[list[str]] = []
     break_class_teams = {k: [t.id for t in ts] for k, ts in break_classes.items()}
-    # Visits alike to the teams' profiles (skills, lock, worth): each team looks at one visit
-    # of each kind rather than at every visit (a tenth of the time on a 500-visit day).
-    kinds: dict[tuple, tuple[Visit, list[int]]] = {}
-    preferred: dict[str, list[int]] = {}
-    for v in visits:
-        kinds.setdefault((v.skills, v.locked_team_id, visit_worth_s(v)), (v, []))[1].append(
-            visit_loc[v.id]
-        )
-        if v.preferred_team_id is not None:
-            preferred.setdefault(v.preferred_team_id, []).append(visit_loc[v.id])
-    for t, (sd, ed, st) in zip(teams, starts, strict=True):
-        # The visits the team may not take, those it takes at a cost.
-        forbidden_l: list[int] = []
-        overqualified_l: list[tuple[int, int]] = []
-        for v, locs in kinds.values():
-            if not can_serve(t, v):
-                forbidden_l += locs
-            elif c := overqualified_cost(problem, t, v):
-                overqualified_l += [(loc, c) for loc in locs]
-        forbidden, overqualified = tuple(sorted(forbidden_l)), tuple(sorted(overqualified_l))
-        other_breaks = tuple(
-            loc for k, loc in break_loc.items() if k != (_break_key(t) if t.breaks else None)
-        )
+    profile_of_group: list[int] = []
+    profiles: dict[tuple, int] = {}
+    for g, group_teams in enumerate(team_sets):
+        mode, forbidden, overqualified = class_of[group_teams[0].id]
+        ids = {t.id for t in group_teams}
+        other_breaks = tuple(loc for k, loc in break_loc.items() if k[0] != g)
+        # Continuity: visits another group's team would rather have cost this group's teams.
         penalised = tuple(
-            sorted(loc for tid, locs in preferred.items() if tid != t.id for loc in locs)
+            sorted(loc for tid, locs in preferred.items() if tid not in ids for loc in locs)
         )
-        pkey = (t.mode, forbidden + other_breaks, penalised, overqualified)
+        pkey = (mode, forbidden + other_breaks, penalised, overqualified)
         if pkey not in profiles:
-            cost = base_cost[t.mode].copy()
             if penalised or overqualified:
-                # What reaching each visit costs this team on top of the travel (one pass
+                # What reaching each visit costs this group on top of the travel (one pass
                 # over the table rather than one per column).
                 extra = np.zeros(n_loc, dtype=np.int64)
                 extra[list(penalised)] += problem.continuity_cost_s
                 for loc, c in overqualified:
                     extra[loc] += c
-                cost += extra
+                cost = base_cost[mode] + extra
+            else:
+                cost = base_cost[mode].copy()
             blocked = list(forbidden + other_breaks)
             if blocked:
                 cost[:, blocked] = FORBIDDEN
@@ -263,19 +348,24 @@ def encode(
             np.fill_diagonal(cost, 0)
             profiles[pkey] = len(dist_mats)
             dist_mats.append(cost)
-            dur_mats.append(durations[t.mode])
+            dur_mats.append(durations[mode])
             if min_cost is None:
                 min_cost = cost.copy()
             else:
                 np.minimum(min_cost, cost, out=min_cost)
+        profile_of_group.append(profiles[pkey])
+    for t, (sd, ed, st) in zip(teams, starts, strict=True):
+        profile = profile_of_group[group_of[t.id]]
         capacity = []
         if has_load:
             capacity.append(t.capacity if t.capacity is not None else UNLIMITED)
         if has_count:
             capacity.append(t.max_visits if t.max_visits is not None else UNLIMITED)
-        capacity += [1] * len(t.breaks) + [0] * (n_break_dims - len(t.breaks))
+        for slot in range(n_slots):
+            own = slot_of.get(t.id) == slot
+            capacity += [int(own and j < len(t.breaks)) for j in range(n_break_dims)]
         # Identical teams share one vehicle type: PyVRP searches a shared fleet much faster.
-        vkey = (sd, ed, st, t.shift_end_s, tuple(capacity), profiles[pkey])
+        vkey = (sd, ed, st, t.shift_end_s, tuple(capacity), profile)
         if vkey in type_index:
             k = type_index[vkey]
             type_teams[k].append(t.id)
@@ -292,7 +382,7 @@ def encode(
                 tw_late=t.shift_end_s,
                 unit_distance_cost=1,
                 unit_duration_cost=0,
-                profile=profiles[pkey],
+                profile=profile,
                 name=t.id,
             )
         )

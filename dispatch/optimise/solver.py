@@ -5,11 +5,14 @@ from __future__ import annotations
 import ctypes
 import multiprocessing as mp
 import os
+import pickle
+import resource
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing import connection as mp_connection
+from multiprocessing.reduction import ForkingPickler
 from typing import Any, Literal
 
 from dispatch.errors import SolverError
@@ -23,20 +26,23 @@ from dispatch.optimise.insertion import (
     plan_from_states,
     states_from_plan,
 )
-from dispatch.optimise.model import Problem, visit_worth_s
+from dispatch.optimise.model import Problem, Team, visit_worth_s
 from dispatch.optimise.plan import Plan, Stop, Unassigned
 from dispatch.optimise.reasons import explain, precheck
 from dispatch.optimise.relocation import serve_by_relocation
 from dispatch.optimise.schedule import Item, time_route
 
 Progress = Callable[[dict[str, Any]], None]
-#: A job sent to a search process: the arguments of :func:`_worker` after the pipe.
-_Job = tuple[
+#: A job sent to a search process: the arguments of :func:`_worker` after the pipe, the
+#: seed apart and the others pickled once for every search (a 1,000-visit day's problem
+#: and its finishing hold 16 MB of matrices).
+_Job = tuple[bytes, int]
+#: What those pickled bytes hold: every argument of :func:`_worker` after the pipe but the seed.
+_Common = tuple[
     Problem,
     list[str],
     list[str],
     float,
-    int,
     dict[str, list[Item]] | None,
     bool,
     bool,
@@ -110,6 +116,10 @@ POLISH_NEIGHBOURS = 200
 #: Seconds of the search's budget kept for the last pass, per visit (the first is skipped
 #: when the budget has no room for it).
 POLISH_PER_VISIT_S = 0.0003
+#: The last pass takes at most this share of the time the first took (Haute-Corse days:
+#: about 0.4 on 500 visits, 0.1 to 0.3 on 1,000); the search keeps that much when it is
+#: more than the time per visit above.
+POLISH_START_SHARE = 0.4
 #: Most searches a care day runs side by side (one per core), keeping the best result. Each
 #: search's working set now fits the cache well enough that two do not slow each other:
 #: Haute-Corse days 0-5, 3 s, 24 runs: 458.0 visits served by the better of two (by the
@@ -207,6 +217,7 @@ def _worker(
         teams = [problem.team(t) for t in team_ids]
         enc = encode(problem, visits, teams, all_required=all_required)
         build_s = time.perf_counter() - t0
+        marks = {"received": wall0, "built": time.monotonic()}
         init = warm_start(enc, warm) if warm else None
         # The budget covers the model, the first local search and the last one (care days);
         # a wall budget ends at the caller's deadline when given (process start included).
@@ -231,9 +242,11 @@ def _worker(
             polish_neighbours=POLISH_NEIGHBOURS if polish else None,
             polish_s=reserve_s,
         )
+        marks |= polish_stats.pop("marks", {})
         stats = {
             "solver_s": round(time.perf_counter() - t0, 3),
             "build_s": round(build_s, 3),
+            "profiles": enc.data.num_profiles,
             "iterations": iterations,
             "solver_feasible": bool(best.is_feasible()),
             "solver_cost": int(best.distance_cost()) if best.is_feasible() else None,
@@ -246,9 +259,15 @@ def _worker(
             **polish_stats,
         }
         routes = decode(enc, best)
+        del enc, best, init
         if finishing is not None:
             routes, more = finishing.run(routes)
             stats |= more
+        marks["finished"] = time.monotonic()
+        # Peak memory of this process (kilobytes on Linux), and when each step ended
+        # (``time.monotonic``: solve turns them into seconds from its start).
+        stats["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        stats["marks"] = marks
         conn.send(("done", routes, stats))
     except Exception as exc:  # the parent turns it into a SolverError
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
@@ -266,10 +285,17 @@ def _serve(conn: mp_connection.Connection[_Message, _Job]) -> None:
         libc.mallopt(_M_TRIM_THRESHOLD, KEEP_MEMORY_MB * 2**20)
     while True:
         try:
-            job = conn.recv()
+            common, seed = conn.recv()
         except (EOFError, OSError):
             return
-        _worker(conn, *job)
+        problem, visit_ids, team_ids, limit_s, warm, required, cpu, deadline, fin = pickle.loads(
+            common
+        )
+        del common
+        _worker(
+            conn, problem, visit_ids, team_ids, limit_s, seed, warm, required, cpu, deadline, fin
+        )
+        del problem, warm, fin
         if libc is not None and _rss_mb() > KEEP_MEMORY_MB:
             libc.malloc_trim(0)
 
@@ -460,16 +486,25 @@ def _run_ils(
         fallback = init if init.is_feasible() else None
         init = wide_ls(init, pm.cost_evaluator(), exhaustive=True)
         polished["start_s"] = round(time.perf_counter() - t, 3)
+    # The last pass takes up to POLISH_START_SHARE of what building the start took: the
+    # search ends early enough for it (a 1,000-visit day's start takes about 1 s, more
+    # than its share per visit). Without a start built with the wide lists, the pass would
+    # be as long as that building: there is no time for it.
+    polish_end = stop.end + polish_s
+    if roomy:
+        stop.end = min(stop.end, polish_end - POLISH_START_SHARE * (time.perf_counter() - t))
     if init.is_feasible():
         fallback = init
+    marks = {"started": time.monotonic()}
     result = IteratedLocalSearch(data, pm, ls, init, params.ils).run(stop, False, False)
+    marks["searched"] = time.monotonic()
     best = result.best
     if not best.is_feasible():
         # A search too short to mend a start that is late somewhere keeps the feasible start
         # it had, or takes what it can out of its best at the highest penalties (the exact
         # timing's repair then takes out whatever is still late).
         best = fallback if fallback is not None else ls(best, pm.max_cost_evaluator(), True)
-    if wide_ls is not None:
+    if wide_ls is not None and roomy and stop.clock() < stop.end + (polish_end - stop.end) / 2:
         t = time.perf_counter()
         cost = pm.cost_evaluator()
         cand = wide_ls(best, cost, exhaustive=True)
@@ -478,7 +513,10 @@ def _run_ils(
             gain = int(cost.cost(best) - cost.cost(cand)) if best.is_feasible() else None
             best = cand
         polished |= {"polish_s": round(time.perf_counter() - t, 3), "polish_gain": gain}
-    return best, result.num_iterations, polished
+    elif wide_ls is not None:
+        polished |= {"polish_s": 0.0, "polish_gain": 0, "polish_skipped": True}
+    marks["polished"] = time.monotonic()
+    return best, result.num_iterations, polished | {"marks": marks}
 
 
 def parallel_searches(*, all_required: bool, cpu_time: bool, wanted: int | None = None) -> int:
@@ -529,19 +567,20 @@ def run_worker(
     routes are then every team's, and the best finished plan wins).
     """
     searchers = _take_searchers(searches)
+    common: _Common = (
+        problem,
+        visit_ids,
+        team_ids,
+        time_limit_s,
+        warm,
+        all_required,
+        cpu_time,
+        deadline,
+        finishing,
+    )
+    pickled = bytes(ForkingPickler.dumps(common))
     for k in range(searches):
-        job = (
-            problem,
-            visit_ids,
-            team_ids,
-            time_limit_s,
-            seed * searches + k,
-            warm,
-            all_required,
-            cpu_time,
-            deadline,
-            finishing,
-        )
+        job: _Job = (pickled, seed * searches + k)
         try:
             searchers[k].conn.send(job)
         except OSError:  # it stopped while idle: another one takes the job
@@ -608,6 +647,7 @@ def run_worker(
             "searches": searches,
             "search_objectives": [results[k][1].get("solver_objective") for k in range(searches)],
             "plan_objectives": [results[k][1].get("plan_objective") for k in range(searches)],
+            "peak_rss_mb": max(results[k][1].get("peak_rss_mb", 0) for k in range(searches)),
             "iterations": sum(results[k][1].get("iterations", 0) for k in range(searches)),
         }
     return routes, stats
@@ -719,7 +759,7 @@ def finish(
     # left out: its model of breaks is approximate, so the exact routes often have room left
     # (a few visits on a full day, for a few tenths of a second).
     dropped = [v for v in candidates if v not in served and v not in ejected]
-    left = insert_all(problem, states, ejected + dropped, max_teams=FINISHING_TEAMS)
+    left = _insert_until(problem, states, ejected + dropped, finish_by)
     left, swapped = make_room(problem, states, left, deadline=finish_by)
     left, relocated = serve_by_relocation(problem, states, left, deadline=chains_by)
     return (
@@ -732,6 +772,23 @@ def finish(
             "reinserted": len(ejected) + len(dropped) - len(left),
         },
     )
+
+
+def _insert_until(
+    problem: Problem, states: dict[str, TeamState], visit_ids: list[str], deadline: float | None
+) -> list[str]:
+    """:func:`insert_all` over the nearest teams, most important visits first, until
+    ``deadline`` (``time.monotonic()``); returns the visits left out (those not tried too).
+    A 1,000-visit day's search leaves a hundred or so out, too many to try them all in a
+    3 s budget on a busy machine."""
+    by_id = problem.visits_by_id()
+    order = sorted(visit_ids, key=lambda v: importance(by_id[v]))
+    left: list[str] = []
+    for n, vid in enumerate(order):
+        if deadline is not None and time.monotonic() >= deadline:
+            return left + order[n:]
+        left += insert_all(problem, states, [vid], max_teams=FINISHING_TEAMS)
+    return left
 
 
 def repair(problem: Problem, states: dict[str, TeamState]) -> list[str]:
@@ -837,6 +894,20 @@ def fixed_prefixes(problem: Problem, current: Plan | None) -> dict[str, tuple[St
     return out
 
 
+def _with_teams(problem: Problem, teams: tuple[Team, ...]) -> Problem:
+    """``problem`` with ``teams``, holding the same matrices (the search processes are sent
+    the two, and Problem's constructor copies its matrices: 32 MB instead of 16 on a
+    1,000-visit day)."""
+    if len(teams) == len(problem.teams) and all(
+        a is b for a, b in zip(teams, problem.teams, strict=True)
+    ):
+        return problem
+    out = problem.with_changes(teams=teams)
+    object.__setattr__(out, "travel_time_s", problem.travel_time_s)
+    object.__setattr__(out, "distance_m", problem.distance_m)
+    return out
+
+
 def solve(
     problem: Problem,
     *,
@@ -906,7 +977,7 @@ def solve(
         for t in solver_teams
         if t.available and (t.available_from_s or t.shift_start_s) < t.shift_end_s
     ]
-    solver_problem = problem.with_changes(teams=tuple(solver_teams))
+    solver_problem = _with_teams(problem, tuple(solver_teams))
     warm = None
     if current is not None:
         keep = set(candidates)
@@ -957,7 +1028,12 @@ def solve(
     # The plan of the search that finished best (each finished its own, side by side).
     left = stats.pop("left")
     stats.pop("finished")
+    marks = stats.pop("marks", {})
+    marks["returned"] = time.monotonic()
     states = team_states(problem, prefixes, routes)
     unassigned += unassigned_reasons(problem, states, left)
+    marks["planned"] = time.monotonic()
+    # Where the time went: when each step of the winning search ended, from the call.
+    stats["timeline_s"] = {k: round(at - t_wall, 3) for k, at in marks.items()}
     stats["time_s"] = round(time.perf_counter() - t0, 3)
     return plan_from_states(problem, states, unassigned, stats)
