@@ -46,6 +46,7 @@ WEB_MODULES: tuple[str, ...] = (
     "dispatch.web.api_patients",
     "dispatch.web.api_generate",
     "dispatch.web.api_staff",
+    "dispatch.web.api_week",
     "dispatch.web.headers",
     "dispatch.web.access_log",
 )
