@@ -262,3 +262,34 @@ def test_reinsertion_after_the_search_stops_at_its_deadline(day):
     assert all(not st.items for st in states.values())
     left = _insert_until(day, states, ids[:5], None)
     assert len(left) < 5
+
+
+def test_a_break_taken_twice_by_a_team_alike_comes_back_once():
+    """A search that could not become feasible may leave a team with the break of a team
+    alike on top of its own: the routes read back hold each break once (the exact timing
+    gives the other team its own)."""
+    import numpy as np
+    from pyvrp import Route as PyRoute
+    from pyvrp import Solution
+
+    times = np.abs(np.subtract.outer(np.arange(6), np.arange(6))) * 300
+    teams = tuple(
+        Team(
+            id=tid,
+            start_location=0,
+            end_location=0,
+            shift_start_s=8 * H,
+            shift_end_s=17 * H,
+            breaks=(Break(12 * H, 14 * H, 30 * 60),),
+        )
+        for tid in ("a", "b")
+    )
+    visits = tuple(Visit(id=f"v{i}", location=i, duration_s=600) for i in range(1, 6))
+    problem = Problem(teams=teams, visits=visits, travel_time_s=times)
+    enc = encode(problem, list(visits), list(teams), budget_bytes=1)
+    breaks = sorted(enc.break_team)
+    assert len(breaks) == 2 and enc.data.num_vehicle_types == 1  # alike: one vehicle type
+    visit = next(iter(enc.visit_clients))
+    solution = Solution(enc.data, [PyRoute(enc.data, [visit, *breaks], 0)])
+    routes = decode(enc, solution)
+    assert routes == {"a": [enc.visit_clients[visit].id, 0]}

@@ -317,12 +317,112 @@ def run_day(
     }
 
 
+def run_day_1000(
+    settings: Any,
+    *,
+    quick_s: float = 3.0,
+    long_s: float = 60.0,
+    seed: int = 0,
+    solver_seeds: int = 1,
+    progress: Any = None,
+    problem: Any = None,
+) -> dict[str, Any]:
+    """A day of 1,000 visits and 80 teams (the Haute-Corse day twice over): the wall time of
+    a ``quick_s`` plan (its budget counted from the call), the peak memory of each search
+    process, and visits served against a ``long_s`` plan.
+
+    A 1 s plan first starts the search processes (the quick plan's wall time is a
+    coordinator's wait with them running, as on a server). With ``solver_seeds`` > 1 the
+    quick plan is solved again with seeds ``seed + 1``... (``quick_wall_s_max`` is over all
+    of them); the long plan is solved once. Each plan's ``timeline_s`` says when each step
+    of the winning search ended (model built, search started and ended, last pass, finishing,
+    plan back, reasons), from the call.
+    """
+    from dispatch.optimise import check_plan, solve
+
+    t0 = time.perf_counter()
+    if problem is None:
+        problem, _ = haute_corse_day(settings, n_visits=1000, n_teams=80, seed=seed)
+    setup_s = time.perf_counter() - t0
+    if progress:
+        progress(
+            f"day built in {setup_s:.1f} s: {len(problem.visits)} visits, {len(problem.teams)} teams"
+        )
+    t = time.perf_counter()
+    first = solve(problem, time_limit_s=1.0, seed=seed)
+    first_wall = time.perf_counter() - t
+    runs = []
+    for s_ in range(seed, seed + max(1, solver_seeds)):
+        t = time.perf_counter()
+        plan = solve(problem, time_limit_s=quick_s, seed=s_)
+        wall = time.perf_counter() - t
+        violations = check_plan(problem, plan, locale="en")
+        runs.append((s_, plan, wall, violations))
+        if progress:
+            progress(
+                f"{quick_s:g} s plan (seed {s_}): {objective(problem, plan)['visits_served']} served, "
+                f"wall {wall:.2f} s, peak {plan.stats.get('peak_rss_mb')} MB, "
+                f"{len(violations)} violations; timeline {plan.stats.get('timeline_s')}"
+            )
+    t = time.perf_counter()
+    long = solve(problem, time_limit_s=long_s, seed=seed)
+    long_wall = time.perf_counter() - t
+    long_violations = check_plan(problem, long, locale="en")
+    lg = objective(problem, long)
+    if progress:
+        progress(
+            f"{long_s:g} s plan: {lg['visits_served']} served, wall {long_wall:.1f} s, "
+            f"{len(long_violations)} violations"
+        )
+    _, quick, quick_wall, quick_violations = runs[0]
+    q = objective(problem, quick)
+    peaks = [r[1].stats.get("peak_rss_mb", 0) for r in runs] + [long.stats.get("peak_rss_mb", 0)]
+    keep = ("build_s", "profiles", "iterations", "polish_s", "finishing_s", "reinserted")
+    return {
+        "visits": len(problem.visits),
+        "teams": len(problem.teams),
+        "setup_s": round(setup_s, 2),
+        "clock": "wall",
+        "quick_budget_s": quick_s,
+        "quick_wall_s": round(quick_wall, 2),
+        "quick_wall_s_max": round(max(r[2] for r in runs), 2),
+        "quick_walls_s": [round(r[2], 2) for r in runs],
+        "peak_rss_mb": max(peaks),
+        "quick_peak_rss_mb": quick.stats.get("peak_rss_mb"),
+        "long_peak_rss_mb": long.stats.get("peak_rss_mb"),
+        "gap_pct": gap_pct(q["visits_served"], lg["visits_served"]),
+        "quick_served": q["visits_served"],
+        "long_served": lg["visits_served"],
+        "quick": {**q, "unassigned": len(quick.unassigned), "feasible": not quick_violations},
+        "long_budget_s": long_s,
+        "long_wall_s": round(long_wall, 2),
+        "long": {**lg, "unassigned": len(long.unassigned), "feasible": not long_violations},
+        "first_plan_wall_s": round(first_wall, 2),
+        "first_plan_served": objective(problem, first)["visits_served"],
+        "quick_stats": {k: quick.stats.get(k) for k in keep},
+        "quick_timeline_s": quick.stats.get("timeline_s"),
+        "by_seed": [
+            {
+                "seed": s_,
+                "quick_wall_s": round(wall, 2),
+                "served": objective(problem, plan)["visits_served"],
+                "feasible": not v,
+                "peak_rss_mb": plan.stats.get("peak_rss_mb"),
+                "timeline_s": plan.stats.get("timeline_s"),
+                "violations": v[:5],
+            }
+            for s_, plan, wall, v in runs
+        ],
+        "all_feasible": not long_violations and all(not r[3] for r in runs),
+    }
+
+
 @click.command()
 @click.option(
     "--set",
     "sets",
     multiple=True,
-    type=click.Choice([*SETS, "day"]),
+    type=click.Choice([*SETS, "day", "day-1000"]),
     help="What to run (repeatable; default: solomon and day).",
 )
 @click.option(
@@ -383,7 +483,9 @@ def optimise(
 
     The day has 500 visits and 40 teams (skills, windows, breaks) over real road times: it
     reports the time to a first feasible plan, the 3 s plan against a 60 s one, and how long
-    inserting an urgent visit into the live plan takes.
+    inserting an urgent visit into the live plan takes. ``day-1000`` is a day of 1,000
+    visits and 80 teams: the wall time of a 3 s plan, the peak memory of each search process
+    and visits served against a 60 s plan (JSON: quick_wall_s, peak_rss_mb, gap_pct).
 
     Example: dispatch bench optimise --set solomon --set day --json
     """
@@ -399,6 +501,10 @@ def optimise(
         if name == "day":
             report["day"] = run_day(
                 settings, long_s=long_s, progress=say, clock=clock or "wall", solver_seeds=seeds
+            )
+        elif name == "day-1000":
+            report["day-1000"] = run_day_1000(
+                settings, long_s=long_s, progress=say, solver_seeds=seeds
             )
         else:
             limit_s = time_limit or (5.0 if name == "solomon" else 30.0)
@@ -418,6 +524,19 @@ def optimise(
         return
     for name, r in report.items():
         if not isinstance(r, dict):
+            continue
+        if name == "day-1000":
+            click.echo(f"Day of {r['visits']} visits, {r['teams']} teams (Haute-Corse)")
+            click.echo(
+                f"  {r['quick_budget_s']:g} s plan returns in {r['quick_wall_s']} s "
+                f"(max {r['quick_wall_s_max']} s over {len(r['quick_walls_s'])} run(s)); "
+                f"peak memory of a search process {r['peak_rss_mb']} MB"
+            )
+            click.echo(
+                f"  served {r['quick_served']} against {r['long_served']} in a "
+                f"{r['long_budget_s']:g} s plan (gap {r['gap_pct']} %); all feasible "
+                f"{r['all_feasible']}; timeline {r['quick_timeline_s']}"
+            )
             continue
         if name == "day":
             click.echo(f"Haute-Corse day: {r['visits']} visits, {r['teams']} teams")

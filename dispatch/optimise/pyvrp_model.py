@@ -35,6 +35,7 @@ class Encoded:
     break_class_teams: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     break_team: dict[int, Team] = field(default_factory=dict)  # break client -> its team
     visit_clients: dict[int, Visit] = field(default_factory=dict)  # visit client -> visit
+    team_breaks: dict[str, int] = field(default_factory=dict)  # team id -> its breaks
     # Cheapest cost of each edge over the profiles, and the duration matrix they all share
     # (teams of one mode; see :func:`neighbours`).
     min_cost: np.ndarray | None = None
@@ -412,6 +413,7 @@ def encode(
         visit_clients={
             i: by_visit[item] for i, item in enumerate(client_item) if isinstance(item, str)
         },
+        team_breaks={t.id: len(t.breaks) for t in teams},
         min_cost=min_cost if len(dist_mats) > 1 and len(durations) == 1 else None,
         duration=next(iter(durations.values())) if len(durations) == 1 else None,
     )
@@ -441,17 +443,26 @@ def neighbours(enc: Encoded, params: Any) -> dict:
 
 
 def decode(enc: Encoded, solution: Solution) -> dict[str, list[str | int]]:
-    """team id -> ordered items (visit ids, break indices) of a PyVRP solution."""
+    """team id -> ordered items (visit ids, break indices) of a PyVRP solution.
+
+    A solution the search could not make feasible may give a team a break of another team of
+    its signature on top of its own (a load excess): each break index is kept once, where it
+    first comes, and a team's breaks missing from its route are the exact timing's to place.
+    """
     out: dict[str, list[str | int]] = {}
     free = [list(ids) for ids in enc.type_teams]
     for route in solution.routes():
         team_id = free[route.vehicle_type()].pop(0)
+        n_breaks = enc.team_breaks.get(team_id, 0)
         items: list[str | int] = []
         for act in route:
             if not act.is_client():
                 continue
             item = enc.client_item[act.idx]
-            items.append(item if isinstance(item, str) else item[1])
+            if isinstance(item, str):
+                items.append(item)
+            elif item[1] < n_breaks and item[1] not in items:
+                items.append(item[1])
         out[team_id] = items
     return out
 
