@@ -25,6 +25,7 @@ from dispatch.store.models import (
     _number,
     _text,
     free_team_color,
+    local_today,
     parse_skills,
     shown,
 )
@@ -528,13 +529,72 @@ class StaffMixin:
         return self.get_staff(staff_id)
 
     def deactivate_staff(
-        self, staff_id: int, *, structures: Collection[int] | None = None
+        self,
+        staff_id: int,
+        *,
+        structures: Collection[int] | None = None,
+        last_day: str | dt.date | None = None,
+        today: str | dt.date | None = None,
     ) -> dict[str, Any]:
-        """A member of staff who left: inactive with their teams (their visits keep them)."""
-        current = self.get_staff(staff_id, structures=structures)
+        """A member of staff who left after ``last_day`` (their last working day, default
+        ``today``): inactive with their teams, so their pairs end and the partner goes out
+        alone.
 
-        def job(conn: sqlite3.Connection) -> None:
+        Their visits (of their own team or a pair's) on the days after ``last_day``, from
+        today on, not yet started or done, lose their team (``planned`` again): the week
+        counts them without a team and the next planning gives them to others. Days already
+        gone keep their visits as they were (history). A ``last_day`` after ``today`` is
+        refused (ConflictError): until then the person works as rostered.
+
+        Returns the staff record with ``departure``: ``{last_day, unassigned, pairs_ended,
+        unassigned_ids}`` (``unassigned_ids``: the visits now without a team).
+        """
+        current = self.get_staff(staff_id, structures=structures)
+        now_day = parse_day(today if today is not None else local_today(), what="today")
+        last = parse_day(last_day, what="last_day") if last_day is not None else now_day
+        if last > now_day:
+            raise ConflictError(
+                f"last_day {last.isoformat()} is after today ({now_day.isoformat()}): record the"
+                " departure on the last working day or after it (until then, an absence keeps"
+                f" {current['name']} out of the planning)"
+            )
+        first = max(last + dt.timedelta(days=1), now_day).isoformat()
+
+        def job(conn: sqlite3.Connection) -> dict[str, Any]:
             now = now_s()
+            teams = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT team_id FROM team_members WHERE staff_id = ? ORDER BY team_id",
+                    (staff_id,),
+                )
+            ]
+            pairs = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT t.id FROM teams t JOIN team_members m ON m.team_id = t.id"
+                    " WHERE t.active = 1 AND t.id IN (SELECT team_id FROM team_members"
+                    " WHERE staff_id = ?) GROUP BY t.id HAVING count(*) = 2 ORDER BY t.id",
+                    (staff_id,),
+                )
+            ]
+            unassigned: list[int] = []
+            if teams:
+                marks = ", ".join("?" for _ in teams)
+                unassigned = [
+                    int(r[0])
+                    for r in conn.execute(
+                        f"SELECT id FROM visits WHERE team_id IN ({marks}) AND day >= ?"
+                        " AND status IN ('planned', 'assigned') ORDER BY day, id",
+                        (*teams, first),
+                    )
+                ]
+                conn.execute(
+                    f"UPDATE visits SET team_id = NULL, status = 'planned', updated_at_s = ?"
+                    f" WHERE team_id IN ({marks}) AND day >= ?"
+                    " AND status IN ('planned', 'assigned')",
+                    (now, *teams, first),
+                )
             conn.execute(
                 "UPDATE staff SET active = 0, updated_at_s = ? WHERE id = ?", (now, staff_id)
             )
@@ -543,9 +603,15 @@ class StaffMixin:
                 " (SELECT team_id FROM team_members WHERE staff_id = ?)",
                 (now, staff_id),
             )
+            return {
+                "last_day": last.isoformat(),
+                "unassigned": len(unassigned),
+                "pairs_ended": pairs,
+                "unassigned_ids": unassigned,
+            }
 
-        self.engine.write(job)
-        return {**current, "active": False}
+        departure: dict[str, Any] = self.engine.write(job)
+        return {**current, "active": False, "departure": departure}
 
     def staff_of_team(
         self, team_id: int, *, structures: Collection[int] | None = None

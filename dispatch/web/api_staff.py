@@ -200,6 +200,20 @@ _STAFF_OUT = {
     "required": ["ok", "staff"],
     "properties": {"ok": {"const": True}, "staff": {"type": "object"}},
 }
+_DEPARTURE = {
+    "type": "object",
+    "required": ["last_day", "unassigned", "pairs_ended"],
+    "properties": {
+        "last_day": {"type": "string", "description": "their last working day"},
+        "unassigned": {"type": "integer", "description": "visits that lost their team"},
+        "pairs_ended": {
+            "type": "array",
+            "items": {"type": "integer"},
+            "description": "the pair teams that no longer go out",
+        },
+    },
+    "additionalProperties": False,
+}
 _IMPACT = {
     "type": "object",
     "required": ["staff_id", "name", "total", "days", "message"],
@@ -292,11 +306,29 @@ OPENAPI_PATHS = {
             description="Only the fields sent change." + _RULES,
         ),
         "delete": operation(
-            "A member of staff who left (kept inactive, with their teams)",
+            "A member of staff who left (kept inactive, with their teams): their coming visits"
+            " lose their team",
             roles=MANAGERS,
             tags=["staff"],
-            params=_SID,
-            response=_STAFF_OUT,
+            params=[
+                *_SID,
+                query_param("last_day", DAY_QUERY, "their last working day (today)"),
+            ],
+            response={
+                "type": "object",
+                "required": ["ok", "staff", "departure"],
+                "properties": {
+                    "ok": {"const": True},
+                    "staff": {"type": "object"},
+                    "departure": _DEPARTURE,
+                },
+            },
+            description="Their visits (own team or pairs') on the days after last_day, from "
+            "today on, not yet started or done, lose their team: the week counts them without "
+            "a team and the next planning gives them to others (departure.unassigned says how "
+            "many). Their pairs end (departure.pairs_ended: the pair teams). Days already gone "
+            "keep their visits. A last_day after today answers 409: record the departure on "
+            "the day (an absence keeps the person out of the planning until then).",
         ),
     },
     "/api/staff/{staff_id}/absences": {
@@ -562,11 +594,20 @@ def update_staff(staff_id: int) -> ResponseReturnValue:
 @require(*MANAGERS)
 def deactivate_staff(staff_id: int) -> ResponseReturnValue:
     store = get_store()
-    staff = store.deactivate_staff(staff_id, structures=visible_structures())
-    _audit("staff.deactivate", f"staff:{staff_id}")
+    today = _today()
+    staff = store.deactivate_staff(
+        staff_id, structures=visible_structures(), last_day=arg_day("last_day"), today=today
+    )
+    departure = staff.pop("departure")
+    moved = departure.pop("unassigned_ids")
+    _audit("staff.deactivate", f"staff:{staff_id}", departure)
     for team_id in store.teams_of_staff([staff_id])[staff_id]:
         _publish_team(team_id)
-    return ok(staff=staff)
+    # Today's visits leave the round on the live map and the phones at once.
+    for visit in store.get_visits(moved) if moved else ():
+        if visit["day"] == today:
+            publish("visit", visit)
+    return ok(staff=staff, departure=departure)
 
 
 @bp.get("/api/staff/<int:staff_id>/absences")
