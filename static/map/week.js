@@ -1163,7 +1163,7 @@ function renderPlan() {
     .map((k) => `<th scope="col"${["day", "review"].includes(k) ? "" : ' class="num"'}>${escapeHtml(t(`plan.days.${k}`))}</th>`).join("");
   const refusedDays = new Set(plan.refused.map((r) => r.day).concat((plan.confirming || []).map((c) => c.day)));
   $("plan-days-body").innerHTML = (result.days || []).map((d) => {
-    const day = dayText(d.day);
+    const day = dayText(d.day, { short: true });
     if (d.plan_id == null) {
       return `<tr data-day="${escapeHtml(d.day)}"><th scope="row">${escapeHtml(day)}</th>`
         + `<td colspan="5">${escapeHtml(t("plan.days.error", { error: d.error || "" }))}</td></tr>`;
@@ -1176,7 +1176,7 @@ function renderPlan() {
       + `<td class="num">${count(d.visits)}</td><td class="num">${count(d.unassigned)}</td>`
       + `<td class="num">${escapeHtml(travel)}</td><td class="num">${count(d.moved)}</td>`
       + `<td><a href="/map/?${escapeHtml(params.toString())}">${escapeHtml(t("plan.days.open"))}`
-      + `<span class="visually-hidden">${escapeHtml(t("plan.days.open.more", { day }))}</span></a></td></tr>`;
+      + `<span class="visually-hidden">${escapeHtml(t("plan.days.open.more", { day: dayText(d.day) }))}</span></a></td></tr>`;
   }).join("");
   // Visits the proposal takes out of published rounds: listed, to confirm.
   const confirming = plan.confirming || [];
