@@ -39,6 +39,7 @@ PATH_IDS: dict[tuple[str, str], str] = {
     ("track", "team_id"): "team",
     ("plans", "plan_id"): "plan",
     ("jobs", "job_id"): "job",
+    ("plan", "job_id"): "week_job",
     ("structures", "structure_id"): "structure",
     ("users", "user_id"): "user",
     ("devices", "device_id"): "device",
@@ -300,6 +301,9 @@ def iso(tmp_path_factory) -> Isolation:
         job = _optimise_job(client, side)
         if job is not None:
             side.ids["job"] = job
+        week = client.post("/api/week/plan", json={"from": DAY, "days": 1}, headers=side.headers)
+        if week.status_code == 202:
+            side.ids["week_job"] = str(week.get_json()["job_id"])
     yield iso
     store.close()
 
