@@ -116,6 +116,12 @@ POLISH_NEIGHBOURS = 200
 #: Seconds of the search's budget kept for the last pass, per visit (the first is skipped
 #: when the budget has no room for it).
 POLISH_PER_VISIT_S = 0.0003
+#: What building the start with the wide lists takes per visit (1,000-visit, 80-team day: 0.8
+#: to 1.2 s, ten times a local search over the search's own lists): it is built so when it
+#: takes at most half of what is left of the search's time, and with the search's own lists
+#: otherwise. A 500-visit day's 3 s plan has the time; a 1,000-visit day's does not (with
+#: it, the search never started: 0 iterations).
+WIDE_START_PER_VISIT_S = 0.0012
 #: The last pass takes at most this share of the time the first took (Haute-Corse days:
 #: about 0.4 on 500 visits, 0.1 to 0.3 on 1,000); the search keeps that much when it is
 #: more than the time per visit above.
@@ -462,7 +468,11 @@ def _run_ils(
     wide_ls = local_search(wide) if wide is not None else None
     # The wide lists give the search a better start when the budget leaves time for them, at
     # the starting penalties (it may be a little late somewhere, which the search then mends).
-    roomy = wide_ls is not None and stop.clock() + 3 * polish_s < stop.end
+    n_visits = len(enc.visit_clients)
+    roomy = (
+        wide_ls is not None
+        and stop.clock() + max(3 * polish_s, 2 * WIDE_START_PER_VISIT_S * n_visits) < stop.end
+    )
     polished: dict[str, Any] = {}
     init, fallback = initial, None
     t = time.perf_counter()
@@ -493,6 +503,8 @@ def _run_ils(
     polish_end = stop.end + polish_s
     if roomy:
         stop.end = min(stop.end, polish_end - POLISH_START_SHARE * (time.perf_counter() - t))
+    else:
+        stop.end = polish_end  # no last pass: the search has its time
     if init.is_feasible():
         fallback = init
     marks = {"started": time.monotonic()}
