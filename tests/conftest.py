@@ -148,13 +148,34 @@ def saint_barthelemy(tmp_path_factory: pytest.TempPathFactory, territory_cache: 
     return _built("saint-barthelemy", tmp_path_factory, territory_cache)
 
 
-@pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
-    """One Chromium for the module (Playwright and the browser)."""
-    from live_support import CHROMIUM, CHROMIUM_ARGS
+@pytest.fixture(scope="session")
+def _chromium() -> Any:
+    """Playwright and one Chromium for the whole session (per xdist worker): starting one per
+    module cost 1.5 to 3 s each (about 20 modules) on the 2-core machine."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield p, instance
-        instance.close()
+        held: dict[str, Any] = {"p": p, "instance": None}
+        yield held
+        if held["instance"] is not None and held["instance"].is_connected():
+            held["instance"].close()
+
+
+@pytest.fixture(scope="module")
+def browser(_chromium: dict[str, Any]) -> Any:
+    """Playwright and the session's Chromium, as ``(p, instance)``; launched again if a
+    previous module's test crashed it. The contexts a module opened are closed at its end, so
+    no page of one module lives on (polling its stopped server) while the next one runs."""
+    from live_support import CHROMIUM, CHROMIUM_ARGS
+
+    p, instance = _chromium["p"], _chromium["instance"]
+    if instance is None or not instance.is_connected():
+        instance = _chromium["instance"] = p.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+    before = set(instance.contexts)
+    yield p, instance
+    if instance.is_connected():
+        for context in instance.contexts:
+            if context not in before:
+                context.close()

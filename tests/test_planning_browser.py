@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 import pytest
-from live_support import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 
@@ -30,14 +29,9 @@ def server(haute_corse, territory_cache, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    """Headless chromium through Playwright."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+def browser(browser):
+    """The session's headless chromium (conftest) itself."""
+    return browser[1]
 
 
 def test_planner_page_draws_map_and_charts(server, browser):
