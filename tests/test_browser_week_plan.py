@@ -96,8 +96,16 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
         rounds.apply(draft["plan_id"], by="test")
         for visit in visits:
             store.update_visit(visit["id"], {"preferred_team_id": None})
+    # A palliative team beside the SSIAD (nothing planned yet), and a coordinator of both.
+    palliative = store.add_structure(
+        {"name": "Équipe mobile de soins palliatifs", "kind": "palliative_team"}
+    )
+    store.add_user(
+        "coord-deux", role="coordinator", password=PASSWORD, structure_ids=[1, palliative["id"]]
+    )
     server = RealServer(app)
-    yield server, {"store": store, "today": today, "monday": monday, "staff": staff}
+    yield server, {"store": store, "today": today, "monday": monday, "staff": staff,
+                   "palliative": palliative}  # fmt: skip
     server.stop()
     store.close()
 
@@ -125,8 +133,10 @@ def watch(page: Any, errors: list[str]) -> None:
     )
 
 
-def open_week(browser: Any, base_url: str, path: str, **context: Any) -> tuple[Any, Any]:
-    """A new context (desktop unless told) logged in as the coordinator on ``path``."""
+def open_week(
+    browser: Any, base_url: str, path: str, user: str = "coord", **context: Any
+) -> tuple[Any, Any]:
+    """A new context (desktop unless told) logged in as ``user`` on ``path``."""
     _, instance = browser
     ctx = instance.new_context(**({"viewport": DESKTOP} | context), locale="fr-FR")
     page = ctx.new_page()
@@ -134,7 +144,7 @@ def open_week(browser: Any, base_url: str, path: str, **context: Any) -> tuple[A
     watch(page, errors)
     page.goto(f"{base_url}{path}")
     page.wait_for_selector("#login[open]")
-    page.get_by_label("Identifiant", exact=True).fill("coord")
+    page.get_by_label("Identifiant", exact=True).fill(user)
     page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_selector("body[data-ready='1']", timeout=15000)
@@ -305,6 +315,11 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
         assert "Proposal ready" in page.locator("#plan-status").inner_text()
         shot(page, "proposal-en", full_page=True)
         set_locale(page, "fr")
+        # A reload finds the proposal again (kept for the tab while the server keeps the job).
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page.locator("#plan-result:not([hidden])").wait_for()
+        assert page.locator("#plan-days-body tr").count() == 7
 
         # The first press is refused for Monday: its draft takes a visit out of a round.
         [visit] = [v for v in store.list_visits(day=days[0], structures=[1])][:1]
@@ -399,6 +414,44 @@ def test_the_screens_on_a_phone(live, browser) -> None:  # type: ignore[no-untyp
         )
         assert page.evaluate("document.activeElement.id") == "plan-week"
         assert {d: store.published_plan_id(d, structure_id=1) for d in published} == published
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()
+
+
+def test_a_coordinator_of_two_structures_chooses_the_one_shown_and_planned(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """Working for the SSIAD and the palliative team, a coordinator chooses the structure of
+    the continuity, hours and planning views (the grid shows both): the palliative team has
+    nothing published yet; the SSIAD's patients are there; the week planned is the one
+    chosen."""
+    server, world = live
+    monday, palliative = world["monday"], world["palliative"]
+    ctx, page = open_week(
+        browser, server.base_url, f"/week/?from={monday.isoformat()}", user="coord-deux"
+    )
+    try:
+        scope = page.get_by_label("Structure affichée")
+        assert scope.is_hidden()  # the grid shows every structure
+        page.get_by_role("tab", name="Continuité des soins").click()
+        assert scope.is_visible()
+        scope.select_option(str(palliative["id"]))
+        page.wait_for_function(
+            "document.getElementById('cont-summary').textContent.includes('Aucune visite')"
+        )
+        assert page.locator("#cont-body tr").count() == 0
+        scope.select_option("1")
+        page.locator("#cont-body tr[data-patient-id]").first.wait_for()
+        assert len(table_rows(page, "#cont-table")) == len(PATIENTS)
+        check_axe(page)
+        scope.select_option(str(palliative["id"]))
+        with page.expect_request("**/api/week/plan") as request:
+            page.get_by_role("button", name="Planifier la semaine").click()
+        body = request.value.post_data_json
+        assert body["structure_id"] == palliative["id"] and body["days"] == 7, body
+        page.wait_for_function(
+            "/Proposition prête|a échoué/.test(document.getElementById('plan-status').textContent)",
+            timeout=60000,
+        )
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()

@@ -1057,7 +1057,7 @@ async function startPlan() {
   const body = { from: range.from, days: range.days };
   const sid = scopeId();
   if (sid != null) body.structure_id = sid;
-  state.plan = { state: "running", from: range.from, days: range.days, done: 0, total: range.days, result: null, applied: new Set(), refused: [], confirming: null, finished: false };
+  state.plan = newPlan(range.from, range.days);
   $("plan").hidden = false;
   renderPlan();
   say($("plan-status"), () => t("plan.starting"));
@@ -1066,6 +1066,7 @@ async function startPlan() {
   try {
     const reply = await call("/api/week/plan", { method: "POST", body });
     state.plan.jobId = reply.job_id;
+    keepPlan(state.plan);
     pollPlan(state.plan);
   } catch (err) {
     state.plan.state = "failed";
@@ -1073,6 +1074,42 @@ async function startPlan() {
     renderPlan();
     say($("plan-status"), () => errorText(err));
   }
+}
+
+function newPlan(from, days) {
+  return { state: "running", from, days, done: 0, total: days, result: null, applied: new Set(), refused: [], confirming: null, finished: false };
+}
+
+/** The planning under way or to apply is kept for this tab, so that a reload finds it again
+ * (the server keeps a job an hour). */
+const PLAN_KEY = "dispatch.week.plan";
+function keepPlan(plan) {
+  try {
+    if (plan && plan.jobId) sessionStorage.setItem(PLAN_KEY, JSON.stringify({ jobId: plan.jobId, from: plan.from, days: plan.days, applied: [...plan.applied] }));
+    else sessionStorage.removeItem(PLAN_KEY);
+  } catch {
+    // Storage refused (private mode): a reload simply forgets the planning.
+  }
+}
+
+/** Takes up again the planning of this tab before a reload, if the server still has it. */
+function resumePlan() {
+  let kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(PLAN_KEY) || "null");
+  } catch {
+    kept = null;
+  }
+  if (!kept || typeof kept.jobId !== "string" || !isDay(kept.from)) return;
+  const plan = newPlan(kept.from, Number(kept.days) || 7);
+  plan.jobId = kept.jobId;
+  for (const day of kept.applied || []) plan.applied.add(day);
+  plan.resumed = true;
+  state.plan = plan;
+  $("plan").hidden = false;
+  renderPlan();
+  renderPlanHint();
+  pollPlan(plan);
 }
 
 async function pollPlan(plan) {
@@ -1098,9 +1135,16 @@ async function pollPlan(plan) {
     renderPlanHint();
     renderPlan();
     if (job.state === "done") say($("plan-status"), () => t("plan.done"));
-    else say($("plan-status"), () => t("plan.failed", { error: plan.error || "" }));
+    else {
+      keepPlan(null);
+      say($("plan-status"), () => t("plan.failed", { error: plan.error || "" }));
+    }
   } catch (err) {
     if (state.plan !== plan) return;
+    if (plan.resumed && err instanceof ApiError && err.status === 404) {
+      discardQuietly();
+      return;
+    }
     plan.state = "failed";
     renderPlanHint();
     renderPlan();
@@ -1214,6 +1258,7 @@ async function applyPlan() {
     plan.refused = refused.filter((r) => r.code !== "confirm_dropped");
     plan.confirming = toConfirm.length ? await droppedOf(plan, toConfirm) : null;
     plan.finished = !refused.length;
+    keepPlan(plan.finished ? null : plan);
     renderPlan();
     const n = plan.applied.size;
     if (plan.finished) {
@@ -1257,10 +1302,19 @@ function discardPlan() {
   const plan = state.plan;
   clearTimeout(state.planTimer);
   state.plan = null;
+  keepPlan(null);
   $("plan").hidden = true;
   renderPlanHint();
   if (plan && !plan.finished) say($("status"), () => t("plan.discarded"));
   $("plan-week").focus();
+}
+
+function discardQuietly() {
+  clearTimeout(state.planTimer);
+  state.plan = null;
+  keepPlan(null);
+  $("plan").hidden = true;
+  renderPlanHint();
 }
 
 function setupViews() {
@@ -1878,6 +1932,7 @@ async function main() {
   onLocale();
   const wanted = new URLSearchParams(location.search).get("from");
   await goTo(isDay(wanted) ? wanted : state.today);
+  if (canEdit()) resumePlan();
   document.body.dataset.ready = "1";
 }
 
