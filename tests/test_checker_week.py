@@ -18,9 +18,7 @@ from dispatch.optimise.schedule import build_route
 
 
 def _team(tid: str, size: int = 1, **kw) -> Team:
-    base = dict(
-        id=tid, start_location=0, end_location=0, shift_start_s=8 * H, shift_end_s=17 * H
-    )
+    base = dict(id=tid, start_location=0, end_location=0, shift_start_s=8 * H, shift_end_s=17 * H)
     base.update(kw)
     return Team(size=size, **base)
 
@@ -147,8 +145,13 @@ def test_more_than_48_hours_in_seven_days_breaks_weekly_hours():
     assert "weekly hours: Anne works 50 h 00 from 2026-12-01 to 2026-12-05" in found[0]["message"]
     assert check_week(days, [_person(days)])[0]["message"].startswith("heures hebdomadaires")
     # Days outside the seven-day run do not count with it.
-    spread = {"2026-12-01": _day(7, 17), "2026-12-02": _day(7, 17), "2026-12-03": _day(7, 17),
-              "2026-12-04": _day(7, 17), "2026-12-08": _day(7, 17)}
+    spread = {
+        "2026-12-01": _day(7, 17),
+        "2026-12-02": _day(7, 17),
+        "2026-12-03": _day(7, 17),
+        "2026-12-04": _day(7, 17),
+        "2026-12-08": _day(7, 17),
+    }
     assert check_week(spread, [_person(spread)]) == []
 
 

@@ -27,9 +27,7 @@ def _team(tid: str, size: int = 1, base: int = 0, **kw) -> Team:
 
 
 def _stops(plan, visit_id):
-    return [
-        (r.team_id, s.start_s) for r in plan.routes for s in r.stops if s.visit_id == visit_id
-    ]
+    return [(r.team_id, s.start_s) for r in plan.routes for s in r.stops if s.visit_id == visit_id]
 
 
 def _clean(problem, plan):

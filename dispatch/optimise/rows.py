@@ -92,9 +92,12 @@ def problem_from_rows(
 ) -> tuple[Problem, RowContext]:
     """A Problem from store rows and the car matrices over :func:`places` (same order).
 
-    Active teams start and end at their base; visits keep their windows, skills, priority and
-    preferred team; visits already under way or done are pinned to their team in the order of
-    ``stored_plan`` (or of their start) so that nothing that happened moves.
+    Active teams start and end at their base; visits keep their windows, skills, priority,
+    preferred team, ``staff_count`` (2: two staff together) and ``excluded_team_ids`` when the
+    row carries them; a team row's ``size`` (members) becomes ``Team.size``. Visits already
+    under way or done are pinned to their team (and their partner team, for a two-person
+    visit) in the order of ``stored_plan`` (or of their start) so that nothing that happened
+    moves.
     """
     n_t = len(teams)
     t = np.asarray(time_s, dtype=np.int64)
@@ -127,12 +130,16 @@ def problem_from_rows(
                 preferred_team_id=str(v["preferred_team_id"])
                 if v.get("preferred_team_id")
                 else None,
+                staff_count=2 if int(v.get("staff_count") or 1) >= 2 else 1,
+                excluded_team_ids=frozenset(str(t) for t in v.get("excluded_team_ids") or ()),
             )
         )
         ctx.visit_labels[vid] = str(v.get("pseudonym") or vid)
         if v.get("status") in FIXED_STATUSES and v.get("team_id") is not None:
             rank = order.get(int(v["id"]), windows[0].start_s if windows else 0)
             fixed.setdefault(str(v["team_id"]), []).append((rank, vid))
+            if v.get("partner_team_id") is not None:  # a two-person visit under way
+                fixed.setdefault(str(v["partner_team_id"]), []).append((rank, vid))
     out_teams = []
     for i, team in enumerate(teams):
         tid = str(team["id"])
@@ -149,6 +156,7 @@ def problem_from_rows(
                 mode=team.get("vehicle_profile") or "car",
                 breaks=default_breaks(start, end),
                 fixed_visit_ids=tuple(vid for _, vid in sorted(fixed.get(tid, []))),
+                size=max(1, int(team.get("size") or 1)),
             )
         )
         ctx.team_names[tid] = str(team.get("name") or tid)
@@ -194,7 +202,12 @@ def plan_from_stored(problem: Problem, stored: dict[str, Any] | None) -> Plan:
         for u in stored.get("unassigned", [])
         if str(u["visit_id"]) in by_id
     )
-    return Plan(routes=tuple(routes), unassigned=unassigned, stats={"plan_id": stored.get("id")})
+    plan = Plan(routes=tuple(routes), unassigned=unassigned, stats={"plan_id": stored.get("id")})
+    if any(v.staff_count > 1 for v in problem.visits):
+        from dispatch.optimise.sync import align_shared_starts
+
+        plan = align_shared_starts(problem, plan)
+    return plan
 
 
 def _done_stops(

@@ -29,14 +29,17 @@ from dispatch.optimise.insertion import (
 )
 from dispatch.optimise.model import Problem, TimeWindow, Visit
 from dispatch.optimise.plan import Plan, Route, Unassigned
-from dispatch.optimise.schedule import time_route
+from dispatch.optimise.schedule import build_route, route_items, time_route
 
 #: Suffix of a two-person visit's second copy while solving.
 SECOND = "~2"
 #: Rounds that fix common starts and re-solve from the plan found.
 SYNC_ROUNDS = 3
-#: Share of the budget the first solve gets; the rounds share the rest.
+#: Share of the budget the first solve gets; the rounds share the rest but what the settling
+#: steps between them keep (their searches for room stop when their share is spent).
 FIRST_SHARE = 0.4
+SETTLE_SHARE = 0.12
+MIN_ROUND_S = 0.1
 
 _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("sync_active", default=False)
 
@@ -165,7 +168,10 @@ class _Settling:
     """The routes of a plan being edited while two-person visits' copies are brought
     together (see :func:`_settle`); ``changed`` holds each copy's new form (None: dropped)."""
 
-    def __init__(self, original: Problem, split: Problem, plan: Plan) -> None:
+    def __init__(
+        self, original: Problem, split: Problem, plan: Plan, until: float | None = None
+    ) -> None:
+        self.until = until
         self.split = split
         self.pairs = _pair_team_ids(original)
         self.states = states_from_plan(split, plan)
@@ -222,9 +228,12 @@ class _Settling:
                     return False
         return True
 
+    def late(self) -> bool:
+        return self.until is not None and time.perf_counter() > self.until
+
     def to_pair(self, visit: Visit) -> bool:
         """The visit whole to a team of two with room for it, in its own windows."""
-        if not self.pairs:
+        if not self.pairs or self.late():
             return False
         a, b = visit.id, second_id(visit.id)
         free = self.base(visit, a)
@@ -240,6 +249,8 @@ class _Settling:
     def second_person(self, visit: Visit, keep: str, holder: str, start: int) -> bool:
         """Keep copy ``keep`` where it is (``holder``, at ``start``) and insert the other copy,
         pinned at ``start``, in another single-person team's route that stays on time."""
+        if self.late():
+            return False
         other = second_id(visit.id) if keep == visit.id else visit.id
         kept = _pin(self.base(visit, keep), start, holder)
         wanted = _pin(self.base(visit, other), start, None, frozenset({holder}) | self.pairs)
@@ -253,9 +264,76 @@ class _Settling:
         self.changed[other] = replace(wanted, locked_team_id=team_id)
         return True
 
+    def both_again(self, visit: Visit) -> bool:
+        """Take both copies out and look for two single-person teams again: the first copy
+        where it costs least (the :data:`REINSERT_TRIES` cheapest places), at its start or a
+        little later, and the second copy at that same start in another route."""
+        if self.late():
+            return False
+        a, b = visit.id, second_id(visit.id)
+        free = self.base(visit, a)
+        undo = self.remove(a, b)
+        singles = [tid for tid, st in self.states.items() if st.team.size < 2]
+        trial = self.view({a: free})
+        for st in self.states.values():
+            st._relaxed = None
+        for ins in insertions(trial, self.states, free, team_ids=singles)[:REINSERT_TRIES]:
+            st = self.states[ins.team_id]
+            timed = time_route(trial, st.team, list(ins.items), prefix=st.prefix)  # type: ignore[arg-type]
+            start = next(x.start_s for x in timed.stops if x.visit_id == a)
+            for later in LATER_STARTS_S:
+                pinned = _pin(free, start + later, ins.team_id)
+                if not any(
+                    w.start_s <= pinned.windows[0].start_s <= w.end_s
+                    for w in visit.windows_or_day()
+                ):
+                    continue
+                pins = {a: pinned}
+                before = st.items, st.timing
+                st.items = list(ins.items)
+                if self.on_time(pins):
+                    st.timing = time_route(self.view(pins), st.team, st.items, prefix=st.prefix)  # type: ignore[arg-type]
+                    self.changed[a] = pinned
+                    if self.second_person(visit, a, ins.team_id, start + later):
+                        return True
+                    del self.changed[a]
+                st.items, st.timing = before
+        self.restore(undo)
+        return False
+
+
+#: Places tried for a two-person visit's first copy when both copies are placed again, and
+#: how much later than its earliest start there it may be pinned (seconds).
+REINSERT_TRIES = 6
+LATER_STARTS_S = (0, 900, 1800, 3600)
+
+
+def _without_extra_breaks(problem: Problem, plan: Plan) -> Plan:
+    """``plan`` with no route holding more breaks than its team has (a search warm-started
+    from pinned copies once returned a route with its break twice; the exact timing then
+    places the team's breaks again)."""
+    routes = []
+    for r in plan.routes:
+        n_breaks = len(problem.team(r.team_id).breaks)
+        seen = 0
+        stops = []
+        for s in r.stops:
+            if s.kind == "break":
+                seen += 1
+                if seen > n_breaks:
+                    continue
+            stops.append(s)
+        routes.append(replace(r, stops=tuple(stops)) if len(stops) != len(r.stops) else r)
+    return replace(plan, routes=tuple(routes))
+
 
 def _settle(
-    original: Problem, split: Problem, plan: Plan, *, final: bool = False
+    original: Problem,
+    split: Problem,
+    plan: Plan,
+    *,
+    final: bool = False,
+    until: float | None = None,
 ) -> tuple[Problem, Plan, bool]:
     """Bring each two-person visit's copies together in ``plan`` where it takes no search:
 
@@ -268,12 +346,14 @@ def _settle(
 
     What is left waits for the next search (``final``: for :func:`merge_plan` to leave it
     out): copies two teams hold are pinned at the later start, a copy held alone keeps its
-    team and the other copy looks elsewhere in the visit's windows. Returns the next problem,
-    the plan in it, and whether any two-person visit still waits.
+    team and the other copy looks elsewhere in the visit's windows. The searches for room
+    stop at ``until`` (``time.perf_counter()``). Returns the next problem, the plan in it, and
+    whether any two-person visit still waits.
     """
+    plan = _without_extra_breaks(split, plan)
     served = _served(plan)
     teams = {t.id: t for t in original.teams}
-    work = _Settling(original, split, plan)
+    work = _Settling(original, split, plan, until)
     pending = False
     for v in original.visits:
         if v.staff_count < 2:
@@ -302,6 +382,7 @@ def _settle(
                     work.to_pair(v)
                     or work.second_person(v, a, *sa)
                     or work.second_person(v, b, *sb)
+                    or work.both_again(v)
                 ):
                     pending = True
                     if not final:
@@ -310,7 +391,7 @@ def _settle(
             continue
         keep = a if sa is not None else b
         holder, start = served[keep]
-        if work.to_pair(v) or work.second_person(v, keep, holder, start):
+        if work.to_pair(v) or work.second_person(v, keep, holder, start) or work.both_again(v):
             continue
         pending = True
         other = b if keep == a else a
@@ -431,12 +512,16 @@ def solve_synchronised(problem: Problem, **solve_kwargs: Any) -> Plan:
             **solve_kwargs,
         )
         rounds = 0
-        round_s = time_limit_s * (1 - FIRST_SHARE) / SYNC_ROUNDS
+        deadline = t0 + time_limit_s * (1 - SETTLE_SHARE)
         for n in range(SYNC_ROUNDS + 1):
-            split, plan, pending = _settle(problem, split, plan, final=n == SYNC_ROUNDS)
-            if not pending or n == SYNC_ROUNDS:
+            left_s = deadline - time.perf_counter()
+            final = n == SYNC_ROUNDS or left_s < MIN_ROUND_S
+            until = time.perf_counter() + time_limit_s * SETTLE_SHARE / (SYNC_ROUNDS + 1)
+            split, plan, pending = _settle(problem, split, plan, final=final, until=until)
+            if not pending or final:
                 break
             rounds += 1
+            round_s = max(MIN_ROUND_S, (deadline - time.perf_counter()) / (SYNC_ROUNDS - n))
             plan = solve(split, time_limit_s=round_s, current=plan, **solve_kwargs)
         stats = dict(plan.stats)
         stats["sync_rounds"] = rounds
@@ -444,3 +529,35 @@ def solve_synchronised(problem: Problem, **solve_kwargs: Any) -> Plan:
         return merge_plan(problem, split, plan, stats)
     finally:
         _ACTIVE.reset(token)
+
+
+def align_shared_starts(problem: Problem, plan: Plan, *, passes: int = 3) -> Plan:
+    """``plan`` (merged ids) with each two-person visit in two routes starting at the same
+    second in both: the routes are timed again with the visit pinned at the later of its two
+    starts (a plan read back from the store is timed one route at a time). A route where
+    that makes a visit late is timed anyway: the checker says which."""
+    by_id = problem.visits_by_id()
+    for _ in range(passes):
+        starts: dict[str, list[int]] = {}
+        for r in plan.routes:
+            for s in r.stops:
+                if s.visit_id in by_id and by_id[s.visit_id].staff_count > 1:
+                    starts.setdefault(s.visit_id, []).append(s.start_s)
+        pins = {
+            vid: _pin(by_id[vid], max(ss), None)
+            for vid, ss in starts.items()
+            if len(ss) == 2 and ss[0] != ss[1]
+        }
+        if not pins:
+            return plan
+        overlay = _Overlay(problem, pins)
+        routes = []
+        for r in plan.routes:
+            if not any(vid in pins for vid in r.visit_ids):
+                routes.append(r)
+                continue
+            team = problem.team(r.team_id)
+            prefix, items = route_items(r, team)
+            routes.append(replace(build_route(overlay, team, items, prefix), geometry=r.geometry))  # type: ignore[arg-type]
+        plan = replace(plan, routes=tuple(routes))
+    return plan

@@ -36,7 +36,8 @@ MISSED_REASONS = ("absent", "refused", "hospitalised", "no_access", "other")
 VISIT_PUBLIC = (
     "id, day, pseudonym, care_kind, address, commune, lon, lat, duration_s, windows, skills,"
     " priority, mandatory, preferred_team_id, team_id, status, external_ref, demo, created_at_s,"
-    " updated_at_s, structure_id, patient_id, care_plan_id, staff_count, hand_edited"
+    " updated_at_s, structure_id, patient_id, care_plan_id, staff_count, hand_edited,"
+    " partner_team_id"
 )
 
 #: Who may see what: ``structures`` arguments are the caller's structures (None: unrestricted,
@@ -406,7 +407,8 @@ class CareMixin:
             *where_clause(
                 [
                     ("day = ?", day),
-                    ("team_id = ?", team_id),
+                    # A team's visits include the two-person visits it serves as partner.
+                    ("? IN (team_id, partner_team_id)", team_id),
                     ("team_id IS NULL", True if unassigned else None),
                     ("status = ?", status),
                 ]
@@ -527,12 +529,14 @@ class CareMixin:
 
         def job(conn: sqlite3.Connection) -> dict[str, Any]:
             row = conn.execute(
-                "SELECT id, day, team_id, protected, structure_id FROM visits WHERE id = ?",
+                "SELECT id, day, team_id, partner_team_id, protected, structure_id FROM visits"
+                " WHERE id = ?",
                 (visit_id,),
             ).fetchone()
             if row is None or not in_structures(row["structure_id"], structures):
                 raise NotFoundError(f"visit {visit_id} does not exist")
-            if team_id is not None and row["team_id"] != team_id:
+            # The partner team of a two-person visit reads what the main team reads.
+            if team_id is not None and team_id not in (row["team_id"], row["partner_team_id"]):
                 raise PermissionDeniedError(
                     f"visit {visit_id} is not in your team's round: ask the coordinator"
                 )
@@ -578,11 +582,13 @@ class CareMixin:
 
         def job(conn: sqlite3.Connection) -> tuple[int, bool]:
             visit = conn.execute(
-                "SELECT id, team_id, status, structure_id FROM visits WHERE id = ?", (visit_id,)
+                "SELECT id, team_id, partner_team_id, status, structure_id FROM visits"
+                " WHERE id = ?",
+                (visit_id,),
             ).fetchone()
             if visit is None or not in_structures(visit["structure_id"], structures):
                 raise NotFoundError(f"visit {visit_id} does not exist")
-            if team_id is not None and visit["team_id"] != team_id:
+            if team_id is not None and team_id not in (visit["team_id"], visit["partner_team_id"]):
                 raise PermissionDeniedError(f"visit {visit_id} is not in your team's round")
             event_team = visit["team_id"] if team_id is None else team_id
             if event["client_id"] is not None:

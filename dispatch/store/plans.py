@@ -145,9 +145,7 @@ class PlansMixin:
         team_ids = sorted({int(r["team_id"]) for r in routes})
 
         def job(conn: sqlite3.Connection) -> int:
-            visit_ids = [s[2] for s in stops] + [u[0] for u in left_out]
-            if len(set(visit_ids)) != len(visit_ids):
-                raise ValidationError("a visit appears twice in the plan")
+            visit_ids = _plan_visit_ids(conn, stops, left_out)
             sid = _plan_structure(conn, structure_id, visit_ids, team_ids)
             for vid in visit_ids:
                 row = conn.execute("SELECT day FROM visits WHERE id = ?", (vid,)).fetchone()
@@ -234,11 +232,15 @@ class PlansMixin:
                     (plan_id,),
                 ).fetchall()
             )
+            partners = _partners(conn, plan_id)
         routes: dict[int, list[dict[str, Any]]] = {}
         for row in stops:
             stop = to_dict(row, drop=("plan_id", "id"))
             assert stop is not None
             stop["locked"] = bool(stop["locked"])
+            for other_id, other_name in partners.get(stop["visit_id"], ()):
+                if other_id != row["team_id"]:
+                    stop["partner_team_id"], stop["partner_name"] = other_id, other_name
             routes.setdefault(stop.pop("team_id"), []).append(stop)
         plan["demo"] = bool(plan["demo"])
         plan["routes"] = [{"team_id": t, "stops": s} for t, s in sorted(routes.items())]
@@ -401,6 +403,43 @@ class PlansMixin:
             return sole_structure_id(conn)
 
 
+def _partners(conn: sqlite3.Connection, plan_id: int) -> dict[int, list[tuple[int, str]]]:
+    """visit id -> [(team id, team name)] for the plan's visits in two routes."""
+    rows = conn.execute(
+        "SELECT s.visit_id, s.team_id, t.name FROM plan_stops s JOIN teams t ON t.id = s.team_id"
+        " WHERE s.plan_id = ? AND s.visit_id IN (SELECT visit_id FROM plan_stops"
+        " WHERE plan_id = ? GROUP BY visit_id HAVING count(*) > 1)",
+        (plan_id, plan_id),
+    ).fetchall()
+    out: dict[int, list[tuple[int, str]]] = {}
+    for r in rows:
+        out.setdefault(int(r["visit_id"]), []).append((int(r["team_id"]), str(r["name"])))
+    return out
+
+
+def _plan_visit_ids(
+    conn: sqlite3.Connection, stops: list[tuple[Any, ...]], left_out: list[tuple[int, str]]
+) -> list[int]:
+    """Each visit of a plan once; a visit is in one route, or left out, except a two-person
+    visit (``staff_count`` 2), which may be in the routes of two different teams."""
+    teams_of: dict[int, list[int]] = {}
+    for stop in stops:
+        teams_of.setdefault(stop[2], []).append(stop[0])
+    left = [u[0] for u in left_out]
+    if len(set(left)) != len(left) or set(left) & set(teams_of):
+        raise ValidationError("a visit appears twice in the plan")
+    for vid, teams in teams_of.items():
+        if len(teams) == 1:
+            continue
+        row = conn.execute("SELECT staff_count FROM visits WHERE id = ?", (vid,)).fetchone()
+        if len(teams) > 2 or len(set(teams)) != 2 or row is None or (row[0] or 1) < 2:
+            raise ValidationError(
+                f"visit {vid} appears twice in the plan: only a two-person visit may be in the"
+                " routes of two different teams"
+            )
+    return list(teams_of) + left
+
+
 def _publish(
     conn: sqlite3.Connection,
     plan_id: int,
@@ -436,17 +475,22 @@ def _publish(
         "UPDATE plans SET status = 'published', published_at_s = ? WHERE id = ?", (now, plan_id)
     )
     # Visits not yet visited follow the plan: planned stops join their team's round,
-    # visits left out leave any round. Visits already started keep their team.
+    # visits left out leave any round. Visits already started keep their team. A two-person
+    # visit in two routes has the first route's team as team_id, the other as partner.
     open_statuses = "('planned', 'assigned')"
     conn.execute(
         f"UPDATE visits SET team_id = (SELECT team_id FROM plan_stops s WHERE s.plan_id = ?"
-        f" AND s.visit_id = visits.id), status = 'assigned', updated_at_s = ?"
+        f" AND s.visit_id = visits.id ORDER BY s.id LIMIT 1),"
+        f" partner_team_id = (SELECT team_id FROM plan_stops s WHERE s.plan_id = ?"
+        f" AND s.visit_id = visits.id ORDER BY s.id LIMIT 1 OFFSET 1),"
+        f" status = 'assigned', updated_at_s = ?"
         f" WHERE id IN (SELECT visit_id FROM plan_stops WHERE plan_id = ?)"
         f" AND status IN {open_statuses}",
-        (plan_id, now, plan_id),
+        (plan_id, plan_id, now, plan_id),
     )
     conn.execute(
-        f"UPDATE visits SET team_id = NULL, status = 'planned', updated_at_s = ?"
+        f"UPDATE visits SET team_id = NULL, partner_team_id = NULL, status = 'planned',"
+        f" updated_at_s = ?"
         f" WHERE id IN (SELECT visit_id FROM plan_unassigned WHERE plan_id = ?)"
         f" AND status IN {open_statuses}",
         (now, plan_id),

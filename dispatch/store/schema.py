@@ -552,6 +552,13 @@ def m0008_structures_patients_staff(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_visits_care_plan_id ON visits (care_plan_id)")
 
 
+def m0009_visit_partner_team(db: sqlite_utils.Database) -> None:
+    """A two-person visit served by two single-person teams: ``team_id`` holds one of them,
+    ``partner_team_id`` the other (NULL for a visit of one team)."""
+    db.execute("ALTER TABLE visits ADD COLUMN partner_team_id INTEGER REFERENCES teams(id)")
+    db.execute("CREATE INDEX idx_visits_partner_team_id ON visits (partner_team_id)")
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -568,6 +575,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (6, "visit_mandatory", m0006_visit_mandatory),
     (7, "account_links", m0007_account_links),
     (8, "structures_patients_staff", m0008_structures_patients_staff),
+    (9, "visit_partner_team", m0009_visit_partner_team),
 ]
 
 

@@ -283,7 +283,11 @@ def visit_view(visit: dict[str, Any], principal: Principal) -> dict[str, Any]:
 
 
 def _check_round(visit: dict[str, Any], principal: Principal) -> None:
-    if principal.role == "team_member" and visit["team_id"] != principal.team_id:
+    # The partner team of a two-person visit works on it as the main team does.
+    if principal.role == "team_member" and principal.team_id not in (
+        visit["team_id"],
+        visit.get("partner_team_id"),
+    ):
         raise PermissionDeniedError(
             f"visit {visit['id']} is not in your team's round: ask the coordinator"
         )

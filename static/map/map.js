@@ -271,6 +271,12 @@ function addOverlayLayers() {
       "circle-color": ["match", ["get", "status"], "done", "#2e8b57", "in_progress", "#f0b429", "arrived", "#f0b429", "missed", "#c0392b", "cancelled", "#bbbbbb", "#ffffff"],
     },
   });
+  // A two-person visit served by two teams: a second ring in the partner's colour, the stop
+  // being on both rounds' lines.
+  map.addLayer({
+    id: "visits-partner", type: "circle", source: "visits", filter: ["has", "partner_color"],
+    paint: { "circle-radius": 10, "circle-color": "rgba(0,0,0,0)", "circle-stroke-width": 2, "circle-stroke-color": ["get", "partner_color"] },
+  });
   map.addLayer({
     id: "visits-selected", type: "circle", source: "visits", filter: ["==", ["get", "id"], -1],
     paint: { "circle-radius": 12, "circle-color": "rgba(0,0,0,0)", "circle-stroke-width": 3, "circle-stroke-color": "#111" },
@@ -671,7 +677,10 @@ function setTrails() {
 function setVisits() {
   const features = shownVisits().filter((v) => v.lon != null).map((v) => ({
     type: "Feature",
-    properties: { id: v.id, status: v.status, color: v.team_id ? teamColor(state.teams.get(v.team_id) || { id: v.team_id }) : "#555" },
+    properties: {
+      id: v.id, status: v.status, color: v.team_id ? teamColor(state.teams.get(v.team_id) || { id: v.team_id }) : "#555",
+      ...(v.partner_team_id ? { partner_color: teamColor(state.teams.get(v.partner_team_id) || { id: v.partner_team_id }) } : {}),
+    },
     geometry: { type: "Point", coordinates: [v.lon, v.lat] },
   }));
   map.getSource("visits").setData({ type: "FeatureCollection", features });

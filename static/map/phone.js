@@ -24,6 +24,7 @@ const PHONE_TEXT = {
     missed: "Visite manquée",
     note: "Ajouter une note",
     details: "Coordonnées",
+    with: "à deux, avec {name}",
     detailsOf: "Coordonnées : {name}",
     missedOf: "Visite manquée : {name}",
     noteOf: "Ajouter une note : {name}",
@@ -81,6 +82,7 @@ const PHONE_TEXT = {
     missed: "Visit missed",
     note: "Add a note",
     details: "Contact details",
+    with: "two-person visit, with {name}",
     detailsOf: "Contact details: {name}",
     missedOf: "Visit missed: {name}",
     noteOf: "Add a note: {name}",
@@ -487,6 +489,12 @@ function windowText(visit, stops) {
   return w ? t("phone.window", { start: hhmm(w[0]), end: hhmm(w[1]) }) : "";
 }
 
+/** « avec <partner> » for a two-person visit this team serves with another team. */
+function partnerText(visitId, stops) {
+  const name = stops.get(visitId)?.partner_name;
+  return name ? tp("with", { name }) : "";
+}
+
 function markList(visitId) {
   const marks = [];
   if (state.marks.added.has(visitId)) marks.push("added");
@@ -595,6 +603,7 @@ function renderNext() {
   body.innerHTML = `<div class="who">${escapeHtml(visit.pseudonym)}${badges(markList(visit.id))}</div>`
     + patientHtml(visit)
     + (arrival ? `<div class="arrival">${escapeHtml(arrival)}</div>` : "")
+    + (partnerText(visit.id, stops) ? `<div class="partner">${escapeHtml(partnerText(visit.id, stops))}</div>` : "")
     + (window0 ? `<div class="secondary">${escapeHtml(window0)}</div>` : "")
     + `<div>${escapeHtml(visit.address || "")} ${escapeHtml(visit.commune || "")}</div>`
     + (d != null ? `<div>${escapeHtml(t("phone.distance", { d: formatDistance(d) }))}</div>` : "")
@@ -630,9 +639,11 @@ function renderRound() {
     const open = state.expanded.has(v.id);
     const closed = ["done", "cancelled"].includes(v.status);
     const recorded = recordedText(v.id);
+    const partner = partnerText(v.id, stops);
     return `<li class="${escapeHtml(v.status)}" data-visit-id="${v.id}"${marks.length ? ` data-mark="${marks.join(" ")}"` : ""}>`
       + `<div><strong>${escapeHtml(v.pseudonym)}</strong>${badges(marks)}</div>`
       + `<div>${arrival ? `<span class="arrival">${escapeHtml(arrival)}</span> · ` : ""}<span class="st">${escapeHtml(t(`status.${v.status}`))}</span></div>`
+      + (partner ? `<div class="partner">${escapeHtml(partner)}</div>` : "")
       + (secondary ? `<div class="secondary">${escapeHtml(secondary)}</div>` : "")
       + (recorded ? `<div class="ev">${escapeHtml(recorded)}</div>` : "")
       + (open ? `<div id="patient-${v.id}">${patientHtml(v)}</div>` : "")
