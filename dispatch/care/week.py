@@ -507,7 +507,9 @@ def replan_absence(
     of the rounds service (:class:`dispatch.rounds.Rounds`) without the person, for the
     coordinator to apply from the day's map.
 
-    Returns ``{days: [{day, plan_id, moved, unassigned, dropped}], impact}``: ``dropped``
+    Returns ``{days: [{day, plan_id, moved, unassigned, dropped, moves}], impact}``:
+    ``moves`` lists every visit the draft changes (visit_id, from_team_id, to_team_id);
+    ``dropped``
     counts the visits already in other teams' rounds that the draft would take out (to check
     before applying it); a day the rounds cannot plan (no territory, nobody working) has
     ``plan_id`` null and its ``error``. A day with no visit of the person's but that the
@@ -564,6 +566,7 @@ def _replan_day(
             "moved": 0,
             "unassigned": len(visit_ids),
             "dropped": 0,
+            "moves": [],
             "error": exc.message,
         }
     placed = {
@@ -582,7 +585,30 @@ def _replan_day(
         "moved": moved,
         "unassigned": len(mine) - moved,
         "dropped": len(dropped),
+        "moves": _moves(store, day, plan),
     }
+
+
+def _moves(store: Any, day: str, draft: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the draft changes against the day's published plan (or the visits' teams when
+    the day has none): ``[{visit_id, from_team_id, to_team_id}]``, ``to_team_id`` None for a
+    visit it leaves out."""
+    sid = draft.get("structure_id")
+    before: dict[int, int | None] = {}
+    published = store.published_plan(day, structure_id=sid)
+    if published:
+        for r in published["routes"]:
+            for s in r["stops"]:
+                before[int(s["visit_id"])] = int(r["team_id"])
+    after = {int(s["visit_id"]): int(r["team_id"]) for r in draft["routes"] for s in r["stops"]}
+    if not published:
+        rows = store.get_visits(sorted(after))
+        before = {int(v["id"]): v.get("team_id") for v in rows if v.get("team_id") is not None}
+    out = []
+    for vid in sorted(set(before) | set(after)):
+        if vid in before and before[vid] != after.get(vid):
+            out.append({"visit_id": vid, "from_team_id": before[vid], "to_team_id": after.get(vid)})
+    return out
 
 
 def _draft(
@@ -593,8 +619,9 @@ def _draft(
     Recorded, a whole-day absence already keeps the person's team out of the day's teams
     (the rounds read the store's ``day_teams``): an optimisation of the day gives their
     visits to the others. While the team is still in the day (it has started a visit),
-    team_unavailable takes it out, moving only its visits. A part-day absence trims the
-    team's hours: the optimisation moves what no longer fits.
+    team_unavailable takes it out, moving only its visits. Otherwise (a part-day absence
+    trims the team's hours) the day is re-planned with every visit preferring its current
+    team (:func:`dispatch.rounds.week.replan_stable`): only what no longer fits moves.
     """
     sid = staff["structure_id"]
     if whole_day:
@@ -605,8 +632,12 @@ def _draft(
             return result
         except (ValidationError, NotFoundError):
             pass  # the team is not among the day's teams: left out as absent
-    result = rounds.optimise(day, by=by, locale=locale, structure_id=sid)
-    return result
+    # Otherwise the day is planned again changing as little as possible: every other visit
+    # keeps its team, the person's go to the patients' usual caregivers where they can.
+    from dispatch.rounds.week import replan_stable
+
+    result = replan_stable(rounds, day, structure_id=sid, by=by, locale=locale)
+    return {**result, "dropped": [{"visit_id": v} for v in result["dropped"]]}
 
 
 # -- a team member's coming days ---------------------------------------------------------------

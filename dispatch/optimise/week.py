@@ -218,8 +218,8 @@ def legal_shifts(
     - 11 h of rest separate one day's end from the next day's start (the next start moves
       later; a day left with nothing is dropped);
     - the days given hold at most 48 h of work (breaks are not work), and at most what the
-      contract makes the person owe over these days (``due_s``) plus ``margin``: the last
-      days are shortened first, from their end.
+      contract makes the person owe over these days (``due_s``) plus ``margin``: each day
+      gives its share of the excess, from its end.
 
     ``days`` are consecutive ISO days in order. ``worked_before_s`` is work already done in
     the week before the first day; ``end_before_s`` the end of the day before the first
@@ -257,20 +257,22 @@ def legal_shifts(
         if staff_id in due_s:
             cap = min(cap, int(due_s[staff_id] * (1 + margin)) - before)
         total = sum(work_in(s, e, rests[d]) for d, (s, e) in mine.items())
-        for day in reversed([d for d in days if d in mine]):
-            if total <= cap:
-                break
-            s, e = mine[day]
-            work = work_in(s, e, rests[day])
-            cut = min(work, total - cap)
-            cuts.append(
-                ShiftCut(staff_id, day, "weekly_hours" if total > legal_cap else "contract", cut)
-            )
-            total -= cut
-            if cut >= work:
-                del mine[day]
-            else:
-                mine[day] = (s, _trim_end(s, e, rests[day], cut))
+        if total > max(cap, 0):
+            # Every day gives its share (the ends of the days): one day left without the
+            # person would leave its visits to fewer colleagues.
+            rule = "weekly_hours" if total > legal_cap else "contract"
+            excess = total - max(cap, 0)
+            for day in [d for d in days if d in mine]:
+                s, e = mine[day]
+                work = work_in(s, e, rests[day])
+                cut = min(work, -(-excess * work // total))
+                if cut <= 0:
+                    continue
+                cuts.append(ShiftCut(staff_id, day, rule, cut))
+                if cut >= work:
+                    del mine[day]
+                else:
+                    mine[day] = (s, _trim_end(s, e, rests[day], cut))
         out[staff_id] = mine
     return out, cuts
 

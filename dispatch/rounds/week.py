@@ -613,3 +613,126 @@ def hours_of(store: Any, from_day: Any, days: Any, *, structure_id: int) -> dict
             }
         )
     return {"from": day_list[0], "days": len(day_list), "staff": rows}
+
+
+# -- re-planning that changes little ---------------------------------------------------------------
+#: What moving a visit out of its current round costs when a day is re-planned after an
+#: absence or a hospitalisation (seconds of travel): more than any detour of the area, far
+#: less than a visit's worth, so that only what must move moves.
+STABILITY_WEIGHT_S = 3600
+
+
+def current_teams(rounds: Any, d: Any) -> dict[str, str]:
+    """Each visit's current team on the day: its round in the published plan, else the team
+    the visit is assigned to (a day not yet planned)."""
+    out = dict(d.current.assignment()) if d.current.routes else {}
+    teams = {t.id for t in d.problem.teams}
+    for vid, row in d.visits.items():
+        tid = row.get("team_id")
+        if str(vid) not in out and tid is not None and str(tid) in teams:
+            out[str(vid)] = str(tid)
+    return out
+
+
+def replan_stable(
+    rounds: Any,
+    day: str,
+    *,
+    structure_id: int,
+    by: str,
+    locale: str | None = None,
+    weight_s: int = STABILITY_WEIGHT_S,
+    time_limit_s: float | None = None,
+) -> dict[str, Any]:
+    """Re-plan ``day`` changing as little as possible and save it as a draft: every visit
+    prefers its current team (``weight_s`` per visit moved); a visit whose team no longer
+    works (absence) or cannot hold it prefers the patient's usual caregiver of the days
+    before (continuity), else goes where it fits best. Today is re-planned from now.
+
+    Returns ``{day, plan_id, base_plan_id, moves: [{day, visit_id, from, to}], dropped:
+    [visit ids], unassigned}`` (``from``/``to`` team ids; ``to`` None: left out).
+    """
+    locale = locale or rounds.options.locale
+    d = rounds.day(day, structure_id=structure_id)
+    staff_of = _team_staff(rounds.store.day_teams(day, structures=[structure_id]))
+    patient_of = {
+        str(vid): int(row["patient_id"])
+        for vid, row in d.visits.items()
+        if row.get("patient_id") is not None
+    }
+    memory = Continuity()
+    _seed_memory(rounds, memory, structure_id, day)
+    before = current_teams(rounds, d)
+    problem, _ = with_continuity(
+        d.problem, memory, patient_of, staff_of, weight_s=weight_s, keep=before
+    )
+    live = d.problem.now_s is not None and bool(d.current.routes)
+    plan = solve(
+        problem,
+        time_limit_s=time_limit_s or rounds.options.solver_time_limit_s,
+        current=d.current if live else None,
+        searches=rounds.options.solver_searches,
+    )
+    saved = rounds.save_draft(d, plan, by=by, locale=locale)
+    after = plan.assignment()
+    found = moves({day: before}, {day: after})
+    dropped = [
+        int(x["visit_id"])
+        for x in rounds._dropped(d.stored, saved, ignore=d.unroutable_ids("visit"))
+    ]
+    return {
+        "day": day,
+        "plan_id": int(saved["id"]),
+        "base_plan_id": d.plan_id,
+        "moves": [m for m in found if m["from"] is not None],
+        "dropped": dropped,
+        "unassigned": len(plan.unassigned),
+    }
+
+
+def replan_suspension(
+    rounds: Any,
+    patient_id: int,
+    from_day: str,
+    to_day: str | None,
+    *,
+    structure_id: int,
+    by: str,
+    locale: str | None = None,
+    horizon_days: int = 7,
+) -> list[dict[str, Any]]:
+    """After a patient's hospitalisation (a suspension, whose visits are cancelled), a draft
+    of each day from today (or ``from_day``) to ``to_day`` (at most ``horizon_days``) whose
+    published plan held one of the patient's visits: the others' visits keep their teams
+    (:func:`replan_stable`), the rounds close the gap. Days the patient was not in are not
+    touched."""
+    today = rounds.clock.today()
+    start = max(dt.date.fromisoformat(from_day), dt.date.fromisoformat(today))
+    last = start + dt.timedelta(days=horizon_days - 1)
+    if to_day:
+        last = min(last, dt.date.fromisoformat(to_day))
+    with rounds.store.engine.read() as conn:
+        theirs = {
+            int(r["id"])
+            for r in conn.execute(
+                "SELECT id FROM visits WHERE patient_id = ? AND day BETWEEN ? AND ?",
+                (int(patient_id), start.isoformat(), last.isoformat()),
+            )
+        }
+    out = []
+    day = start
+    while day <= last:
+        iso = day.isoformat()
+        stored = rounds.store.published_plan(iso, structure_id=structure_id)
+        held = {
+            int(s["visit_id"]) for r in (stored or {}).get("routes", []) for s in r["stops"]
+        }
+        if held & theirs:
+            try:
+                out.append(
+                    replan_stable(rounds, iso, structure_id=structure_id, by=by, locale=locale)
+                )
+            except DispatchError as exc:
+                out.append({"day": iso, "plan_id": None, "error": exc.message})
+        day += dt.timedelta(days=1)
+    return out

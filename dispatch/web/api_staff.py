@@ -410,6 +410,19 @@ OPENAPI_PATHS = {
                                 "moved": {"type": "integer"},
                                 "unassigned": {"type": "integer"},
                                 "dropped": {"type": "integer"},
+                                "moves": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "additionalProperties": False,
+                                        "required": ["visit_id", "from_team_id", "to_team_id"],
+                                        "properties": {
+                                            "visit_id": {"type": "integer"},
+                                            "from_team_id": {"type": ["integer", "null"]},
+                                            "to_team_id": {"type": ["integer", "null"]},
+                                        },
+                                    },
+                                },
                                 "error": {"type": "string"},
                             },
                         },
@@ -418,7 +431,8 @@ OPENAPI_PATHS = {
             },
             description="Each day's answer carries the draft's plan_id, the visits it gives to "
             "others (moved), those it leaves unassigned and the visits already planned in "
-            "other rounds that it would take out (dropped: check them before applying); a day that cannot be planned "
+            "other rounds that it would take out (dropped: check them before applying) and every "
+            "visit it changes (moves: from and to team; others keep their rounds); a day that cannot be planned "
             "(no territory, no team working) carries its error instead.",
         )
     },
