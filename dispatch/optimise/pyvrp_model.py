@@ -537,16 +537,32 @@ def break_neighbours(enc: Encoded, problem: Problem, lists: list[dict], *, k: in
     def act(i: int) -> Activity:
         return Activity(ActivityType.CLIENT, i)
 
+    # Visit clients in index order, their places, and the kind of each (what can_serve reads):
+    # each team is asked once per kind rather than once per visit (80 teams and 1,300
+    # clients: a tenth of a second).
+    ids = sorted(enc.visit_clients)
+    idx = np.array(ids, dtype=np.int64)
+    locs = np.array([enc.visit_clients[i].location for i in ids], dtype=np.int64)
+    kind_keys: dict[tuple, int] = {}
+    kind_visit: list[Visit] = []
+    kind_idx = np.empty(len(ids), dtype=np.int64)
+    for n, i in enumerate(ids):
+        v = enc.visit_clients[i]
+        excluded: frozenset[str] = getattr(v, "excluded_team_ids", frozenset())
+        key = (v.skills, v.locked_team_id, excluded)
+        if key not in kind_keys:
+            kind_keys[key] = len(kind_visit)
+            kind_visit.append(v)
+        kind_idx[n] = kind_keys[key]
+    near_of: dict[str, list[Activity]] = {}
     for c, team in enc.break_team.items():
-        m = problem.matrix(team.mode)
-        start = team.departure_location
-        able = [
-            (int(m[start, v.location]), i)
-            for i, v in enc.visit_clients.items()
-            if can_serve(team, v)
-        ]
-        able.sort()
-        near = [act(i) for _, i in able[:k]]
+        near = near_of.get(team.id)
+        if near is None:
+            able = np.array([can_serve(team, v) for v in kind_visit], dtype=bool)[kind_idx]
+            dist = problem.matrix(team.mode)[team.departure_location, locs][able]
+            # Nearest first, the lower client index on ties.
+            order = np.lexsort((idx[able], dist))[:k]
+            near = near_of[team.id] = [act(int(i)) for i in idx[able][order]]
         brk = act(c)
         for neighbours in lists:
             neighbours[brk] = near
