@@ -1060,7 +1060,7 @@ async function startPlan() {
   state.plan = newPlan(range.from, range.days);
   $("plan").hidden = false;
   renderPlan();
-  say($("plan-status"), () => t("plan.starting"));
+  planSay(() => t("plan.starting"), "ok");
   renderPlanHint();
   $("plan-h").focus();
   try {
@@ -1072,8 +1072,14 @@ async function startPlan() {
     state.plan.state = "failed";
     renderPlanHint();
     renderPlan();
-    say($("plan-status"), () => errorText(err));
+    planSay(() => errorText(err), "warn");
   }
+}
+
+/** The planning's status line; a failure or a refusal is also said by its colour. */
+function planSay(message, tone) {
+  $("plan-status").classList.toggle("warn", tone === "warn");
+  say($("plan-status"), message);
 }
 
 function newPlan(from, days) {
@@ -1124,7 +1130,7 @@ async function pollPlan(plan) {
       renderPlan();
       if (plan.done !== before || !plan.announced) {
         plan.announced = true;
-        say($("plan-status"), () => t("plan.running", { done: plan.done, total: plan.total }));
+        planSay(() => t("plan.running", { done: plan.done, total: plan.total }), "ok");
       }
       state.planTimer = setTimeout(() => pollPlan(plan), PLAN_POLL_MS);
       return;
@@ -1134,10 +1140,10 @@ async function pollPlan(plan) {
     plan.error = job.error || null;
     renderPlanHint();
     renderPlan();
-    if (job.state === "done") say($("plan-status"), () => t("plan.done"));
+    if (job.state === "done") planSay(() => t("plan.done"), "ok");
     else {
       keepPlan(null);
-      say($("plan-status"), () => t("plan.failed", { error: plan.error || "" }));
+      planSay(() => t("plan.failed", { error: plan.error || "" }), "warn");
     }
   } catch (err) {
     if (state.plan !== plan) return;
@@ -1148,7 +1154,7 @@ async function pollPlan(plan) {
     plan.state = "failed";
     renderPlanHint();
     renderPlan();
-    say($("plan-status"), () => errorText(err));
+    planSay(() => errorText(err), "warn");
   }
 }
 
@@ -1246,7 +1252,7 @@ async function applyPlan() {
   const confirm = (plan.confirming || []).flatMap((c) => c.visits.map((v) => v.visit_id));
   const button = $("plan-apply");
   button.disabled = true;
-  say($("plan-status"), () => t("plan.applying"));
+  planSay(() => t("plan.applying"), "ok");
   try {
     const reply = await call(`/api/week/plan/${encodeURIComponent(plan.jobId)}/apply`, {
       method: "POST", body: confirm.length ? { confirm_dropped: confirm } : {}, timeoutMs: 180000,
@@ -1262,21 +1268,21 @@ async function applyPlan() {
     renderPlan();
     const n = plan.applied.size;
     if (plan.finished) {
-      say($("plan-status"), () => t("plan.applied", { n }));
+      planSay(() => t("plan.applied", { n }), "ok");
       say($("status"), () => t("plan.applied", { n }));
       $("plan-discard").focus();
     } else if (plan.confirming) {
-      say($("plan-status"), () => t("plan.applied.part", { n, m: refused.length }));
+      planSay(() => t("plan.applied.part", { n, m: refused.length }), "warn");
       $("plan-confirm-h").focus();
     } else {
-      say($("plan-status"), () => t("plan.applied.part", { n, m: refused.length }));
+      planSay(() => t("plan.applied.part", { n, m: refused.length }), "warn");
     }
     state.continuity = null;
     state.hours = null;
     loadWeek().catch(() => {});
     loadView();
   } catch (err) {
-    say($("plan-status"), () => errorText(err));
+    planSay(() => errorText(err), "warn");
   } finally {
     button.disabled = false;
   }
