@@ -634,10 +634,8 @@ def _draft(
             pass  # the team is not among the day's teams: left out as absent
     # Otherwise the day is planned again changing as little as possible: every other visit
     # keeps its team, the person's go to the patients' usual caregivers where they can.
-    from dispatch.rounds.week import replan_stable
-
-    result = replan_stable(rounds, day, structure_id=sid, by=by, locale=locale)
-    return {**result, "dropped": [{"visit_id": v} for v in result["dropped"]]}
+    result = rounds.optimise(day, by=by, locale=locale, structure_id=sid, stable=True)
+    return result
 
 
 # -- a team member's coming days ---------------------------------------------------------------

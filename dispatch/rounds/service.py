@@ -225,8 +225,13 @@ class Rounds:
         locale: str | None = None,
         whole_day: bool = False,
         demo: bool = False,
+        stable: bool = False,
     ) -> dict[str, Any]:
         """Optimise the rest of ``day`` for ``structure_id`` and save the proposal as a draft.
+
+        ``stable`` changes as little as possible (after an absence): every visit prefers
+        its current team, one whose team is gone the patient's usual caregiver
+        (:func:`dispatch.rounds.week.stable_problem`).
 
         Returns the proposal: ``plan_id`` (the draft), ``base_plan_id`` (the version it was
         computed from), ``dropped`` (visits now planned that it leaves out, each with its
@@ -237,8 +242,13 @@ class Rounds:
         locale = locale or self.options.locale
         limit = time_limit_s or self.options.solver_time_limit_s
         d = self.day(day, structure_id=self.structure_of(structure_id), whole_day=whole_day)
+        problem = d.problem
+        if stable:
+            from dispatch.rounds.week import stable_problem
+
+            problem = stable_problem(self, d)
         plan = solve(
-            d.problem,
+            problem,
             time_limit_s=limit,
             progress=progress,
             current=d.current if d.current.routes else None,

@@ -623,15 +623,36 @@ STABILITY_WEIGHT_S = 3600
 
 
 def current_teams(rounds: Any, d: Any) -> dict[str, str]:
-    """Each visit's current team on the day: its round in the published plan, else the team
-    the visit is assigned to (a day not yet planned)."""
-    out = dict(d.current.assignment()) if d.current.routes else {}
-    teams = {t.id for t in d.problem.teams}
-    for vid, row in d.visits.items():
-        tid = row.get("team_id")
-        if str(vid) not in out and tid is not None and str(tid) in teams:
-            out[str(vid)] = str(tid)
+    """Each visit's current team on the day: its round in the published plan (a team no
+    longer in the day's teams included), else the team the visit is assigned to (a day not
+    yet planned)."""
+    out = {
+        str(s["visit_id"]): str(r["team_id"])
+        for r in (d.stored or {}).get("routes", [])
+        for s in r.get("stops", [])
+    }
+    if not d.stored:
+        for vid, row in d.visits.items():
+            if row.get("team_id") is not None:
+                out[str(vid)] = str(row["team_id"])
     return out
+
+
+def stable_problem(rounds: Any, d: Any, *, weight_s: int = STABILITY_WEIGHT_S) -> Problem:
+    """``d``'s problem with every visit preferring its current team (:func:`current_teams`)
+    and, when that team is gone, the patient's usual caregiver of the days before."""
+    staff_of = _team_staff(rounds.store.day_teams(d.day, structures=[d.structure_id]))
+    patient_of = {
+        str(vid): int(row["patient_id"])
+        for vid, row in d.visits.items()
+        if row.get("patient_id") is not None
+    }
+    memory = Continuity()
+    _seed_memory(rounds, memory, d.structure_id, d.day)
+    problem, _ = with_continuity(
+        d.problem, memory, patient_of, staff_of, weight_s=weight_s, keep=current_teams(rounds, d)
+    )
+    return problem
 
 
 def replan_stable(
@@ -654,18 +675,10 @@ def replan_stable(
     """
     locale = locale or rounds.options.locale
     d = rounds.day(day, structure_id=structure_id)
-    staff_of = _team_staff(rounds.store.day_teams(day, structures=[structure_id]))
-    patient_of = {
-        str(vid): int(row["patient_id"])
-        for vid, row in d.visits.items()
-        if row.get("patient_id") is not None
-    }
-    memory = Continuity()
-    _seed_memory(rounds, memory, structure_id, day)
-    before = current_teams(rounds, d)
-    problem, _ = with_continuity(
-        d.problem, memory, patient_of, staff_of, weight_s=weight_s, keep=before
-    )
+    # Visits cancelled since (a hospitalisation) are no move: they are not to plan.
+    planned = {v.id for v in d.problem.visits}
+    before = {v: t for v, t in current_teams(rounds, d).items() if v in planned}
+    problem = stable_problem(rounds, d, weight_s=weight_s)
     live = d.problem.now_s is not None and bool(d.current.routes)
     plan = solve(
         problem,

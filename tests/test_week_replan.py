@@ -1,0 +1,195 @@
+"""Re-planning within the week changes as little as possible (issue 23, item 2), on Melun's
+roads through the real rounds service: after an absence only the absent nurse's visits
+move, each reported (day, visit, from, to), a patient going to the nurse who saw them the
+day before; after a hospitalisation only the days the patient was in are re-planned, and
+nobody else moves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from dispatch.bus import Bus
+from dispatch.clock import ServiceClock
+from dispatch.rounds import Rounds, RoundsOptions
+from dispatch.rounds.week import replan_stable, replan_suspension
+from dispatch.routing import Router
+from dispatch.store import Store
+from tests.generation_support import execute
+
+pytestmark = pytest.mark.slow
+
+MONDAY, TUESDAY, WEDNESDAY, THURSDAY = "2027-01-04", "2027-01-05", "2027-01-06", "2027-01-07"
+EVE = "2027-01-03T18:00:00+01:00"
+BASE = (2.6555, 48.5400)
+HOMES = [
+    (2.6600, 48.5430),
+    (2.6450, 48.5350),
+    (2.6700, 48.5480),
+    (2.6380, 48.5460),
+    (2.6520, 48.5320),
+    (2.6650, 48.5370),
+]
+
+
+@pytest.fixture
+def world(tmp_path: Any, melun: Any):  # type: ignore[no-untyped-def]
+    store = Store(tmp_path / "week.sqlite")
+    router = Router.for_territory(melun)
+    rounds = Rounds(
+        store,
+        lambda: (router, melun.id),
+        Bus(),
+        clock=ServiceClock(start=EVE),
+        options=RoundsOptions(solver_searches=1, solver_time_limit_s=1),
+    )
+    nurses = {
+        name: store.add_staff(
+            {
+                "name": name,
+                "gender": "female",
+                "contract_h_per_week": 35,
+                "rotas": [
+                    {
+                        "start_day": "2026-12-28",
+                        "weekdays": "MO,TU,WE,TH,FR",
+                        "shift": "07:00-15:00",
+                    }
+                ],
+                "base_lon": BASE[0],
+                "base_lat": BASE[1],
+            },
+            structure_id=1,
+        )
+        for name in ("Marie", "Claire", "Sophie")
+    }
+    patients = store.add_patients(
+        [
+            {
+                "structure_id": 1,
+                "pseudonym": f"P-{i}",
+                "family_name": f"Patient{i}",
+                "given_name": "Test",
+                "birth_date": "1940-01-01",
+                "sex": "female",
+                "lon": lon,
+                "lat": lat,
+                "geocode_precision": "street",
+            }
+            for i, (lon, lat) in enumerate(HOMES)
+        ],
+        actor="test",
+        today="2027-01-03",
+    )
+    visits: dict[str, list[int]] = {}
+    for day in (MONDAY, TUESDAY, WEDNESDAY, THURSDAY):
+        rows = store.add_visits(
+            [
+                {
+                    "day": day,
+                    "pseudonym": f"P-{i}",
+                    "lon": lon,
+                    "lat": lat,
+                    "duration_s": 1200,
+                    "windows": [["08:00", "14:00"]],
+                }
+                for i, (lon, lat) in enumerate(HOMES)
+            ],
+            structure_id=1,
+        )
+        visits[day] = [v["id"] for v in rows]
+        for patient, v in zip(patients, rows, strict=True):
+            execute(
+                store, "UPDATE visits SET patient_id = ? WHERE id = ?", (patient["id"], v["id"])
+            )
+    yield {
+        "store": store,
+        "rounds": rounds,
+        "team": {name: n["team_id"] for name, n in nurses.items()},
+        "nurses": nurses,
+        "visits": visits,
+        "patients": patients,
+    }
+    store.close()
+
+
+def _publish(store: Store, day: str, rounds_of: dict[int, list[int]]) -> dict[str, Any]:
+    return store.save_plan(
+        day,
+        [
+            {
+                "team_id": team,
+                "stops": [{"visit_id": v, "arrival_s": 30000 + 1800 * k} for k, v in enumerate(vs)],
+            }
+            for team, vs in rounds_of.items()
+        ],
+        publish=True,
+        structure_id=1,
+    )
+
+
+def _teams_of(store: Store, plan_id: int) -> dict[int, int]:
+    plan = store.get_plan(plan_id)
+    return {s["visit_id"]: r["team_id"] for r in plan["routes"] for s in r["stops"]}
+
+
+def test_after_an_absence_only_the_absent_nurses_visits_move(world: Any) -> None:
+    store, team, v = world["store"], world["team"], world["visits"]
+    # Monday: Claire saw patient 0 (continuity for Tuesday).
+    _publish(store, MONDAY, {team["Claire"]: [v[MONDAY][0]], team["Sophie"]: v[MONDAY][1:]})
+    # Tuesday as published: Marie has patients 0 and 1, Claire 2 and 3, Sophie 4 and 5,
+    # each round as it is (not the shortest: a free re-plan would reshuffle them).
+    tuesday = v[TUESDAY]
+    published = {
+        team["Marie"]: [tuesday[0], tuesday[1]],
+        team["Claire"]: [tuesday[2], tuesday[3]],
+        team["Sophie"]: [tuesday[4], tuesday[5]],
+    }
+    _publish(store, TUESDAY, published)
+    store.add_absence(world["nurses"]["Marie"]["id"], {"kind": "sickness", "from_day": TUESDAY})
+    result = replan_stable(world["rounds"], TUESDAY, structure_id=1, by="coord")
+    after = _teams_of(store, result["plan_id"])
+    assert store.get_plan(result["plan_id"])["status"] == "draft"
+    moved = {m["visit_id"]: m for m in result["moves"]}
+    # Exactly Marie's two visits moved, each reported from her team to the new one.
+    assert set(moved) == {str(tuesday[0]), str(tuesday[1])}, result["moves"]
+    assert all(m["day"] == TUESDAY and m["from"] == str(team["Marie"]) for m in moved.values())
+    assert all(m["to"] == str(after[int(vid)]) for vid, m in moved.items())
+    # Patient 0 goes to Claire, who saw them on Monday.
+    assert after[tuesday[0]] == team["Claire"]
+    # Nobody else moved.
+    for t in (team["Claire"], team["Sophie"]):
+        assert all(after[vid] == t for vid in published[t])
+    assert result["dropped"] == [] and result["unassigned"] == 0
+
+
+def test_a_hospitalisation_replans_only_the_days_the_patient_was_in(world: Any) -> None:
+    store, team, v = world["store"], world["team"], world["visits"]
+    _publish(
+        store,
+        WEDNESDAY,
+        {
+            team["Marie"]: v[WEDNESDAY][0:2],
+            team["Claire"]: v[WEDNESDAY][2:4],
+            team["Sophie"]: v[WEDNESDAY][4:6],
+        },
+    )
+    # Thursday's published plan no longer holds patient 2 (re-planned by hand already).
+    thursday = _publish(
+        store, THURSDAY, {team["Marie"]: v[THURSDAY][0:2], team["Sophie"]: v[THURSDAY][3:6]}
+    )
+    # Patient 2 goes to hospital from Wednesday: the suspension cancels their visits.
+    patient = world["patients"][2]["id"]
+    for day in (WEDNESDAY, THURSDAY):
+        execute(store, "UPDATE visits SET status = 'cancelled' WHERE id = ?", (v[day][2],))
+    days = replan_suspension(
+        world["rounds"], patient, WEDNESDAY, THURSDAY, structure_id=1, by="coord"
+    )
+    assert [d["day"] for d in days] == [WEDNESDAY], days
+    (wednesday,) = days
+    assert wednesday["moves"] == [] and wednesday["dropped"] == []
+    after = _teams_of(store, wednesday["plan_id"])
+    assert v[WEDNESDAY][2] not in after
+    assert after[v[WEDNESDAY][3]] == team["Claire"]
+    assert store.published_plan(THURSDAY, structure_id=1)["id"] == thursday["id"]
