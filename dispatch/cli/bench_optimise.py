@@ -352,7 +352,9 @@ def run_day_1000(
     first = solve(problem, time_limit_s=1.0, seed=seed)
     first_wall = time.perf_counter() - t
     runs = []
+    loads = []
     for s_ in range(seed, seed + max(1, solver_seeds)):
+        loads.append(round(os.getloadavg()[0], 2))
         t = time.perf_counter()
         plan = solve(problem, time_limit_s=quick_s, seed=s_)
         wall = time.perf_counter() - t
@@ -377,7 +379,7 @@ def run_day_1000(
     _, quick, quick_wall, quick_violations = runs[0]
     q = objective(problem, quick)
     peaks = [r[1].stats.get("peak_rss_mb", 0) for r in runs] + [long.stats.get("peak_rss_mb", 0)]
-    keep = ("build_s", "profiles", "iterations", "polish_s", "finishing_s", "reinserted")
+    keep = ("build_s", "profiles", "iterations", "cpu_s", "polish_s", "finishing_s", "reinserted")
     return {
         "visits": len(problem.visits),
         "teams": len(problem.teams),
@@ -404,14 +406,17 @@ def run_day_1000(
         "by_seed": [
             {
                 "seed": s_,
+                "load_1min": load,
                 "quick_wall_s": round(wall, 2),
+                "cpu_s": plan.stats.get("cpu_s"),
+                "iterations": plan.stats.get("iterations"),
                 "served": objective(problem, plan)["visits_served"],
                 "feasible": not v,
                 "peak_rss_mb": plan.stats.get("peak_rss_mb"),
                 "timeline_s": plan.stats.get("timeline_s"),
                 "violations": v[:5],
             }
-            for s_, plan, wall, v in runs
+            for (s_, plan, wall, v), load in zip(runs, loads, strict=True)
         ],
         "all_feasible": not long_violations and all(not r[3] for r in runs),
     }
