@@ -157,3 +157,19 @@ def test_week_metrics_count_distinct_staff_hours_and_moves() -> None:
     assert moves({DAYS[0]: {"v1": "A", "v4": "B"}}, {DAYS[0]: {"v1": "B", "v4": "B"}}) == [
         {"day": DAYS[0], "visit_id": "v1", "from": "A", "to": "B"}
     ]
+
+
+def test_a_patients_wishes_exclude_the_teams_holding_someone_refused() -> None:
+    from dispatch.rounds.day import excluded_teams
+
+    members = {10: [1], 11: [2], 12: [1, 3], 13: [3]}
+    gender = {1: "female", 2: "male", 3: "female"}
+    wishes = {
+        100: {"excluded_staff_ids": [1]},  # the pair holding 1 is refused too
+        101: {"gender": "female"},  # every member counts
+        102: {"preferred_staff_ids": [2]},  # a wish to favour, never a rule
+    }
+    assert excluded_teams(wishes, members, gender) == {
+        100: frozenset({"10", "12"}),
+        101: frozenset({"11"}),
+    }

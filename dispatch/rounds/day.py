@@ -283,6 +283,8 @@ def working_teams(
                     **t,
                     "shift_start_s": int(entry["shift_start_s"]),
                     "shift_end_s": int(entry["shift_end_s"]),
+                    # A pair is a team of two: it alone may take a two-person visit.
+                    "size": max(1, len(entry.get("staff_ids") or ())),
                 }
             )
             breaks[tid] = _rota_breaks(entry.get("breaks"))
