@@ -59,9 +59,16 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     store.add_user("coord", role="coordinator", password=PASSWORD, structure_ids=[1])
     staff = [
         store.add_staff(
-            {"name": name, "gender": "female", "job": "nurse", "skills": ["insulin"],
-             "contract_h_per_week": 35, "base_lon": MELUN[0], "base_lat": MELUN[1],
-             "rotas": [{"start_day": since, "weekdays": days, "shift": "07:00-14:00"}]},
+            {
+                "name": name,
+                "gender": "female",
+                "job": "nurse",
+                "skills": ["insulin"],
+                "contract_h_per_week": 35,
+                "base_lon": MELUN[0],
+                "base_lat": MELUN[1],
+                "rotas": [{"start_day": since, "weekdays": days, "shift": "07:00-14:00"}],
+            },
             structure_id=1,
         )  # fmt: skip
         for name, days in STAFF
@@ -246,10 +253,18 @@ def test_continuity_and_hours_of_the_current_plan(live, browser) -> None:  # typ
         for r in hours:
             assert r[1] == "35 h" and r[2] == "35 h", r  # contract, rota (5 × 7 h)
             assert re.fullmatch(r"\d+(,\d+)? h", r[3]), r
-            assert re.match(r"(✓ dans le contrat|▲ \d+(,\d+)? % au-dessus|▼ \d+(,\d+)? % sous)", r[4]), r
+            assert re.match(
+                r"(✓ dans le contrat|▲ \d+(,\d+)? % au-dessus|▼ \d+(,\d+)? % sous)", r[4]
+            ), r
             assert len(r) == 5 + 7
         head = page.eval_on_selector_all("#hours-head th", "ths => ths.map(t => t.innerText)")
-        assert head[:5] == ["Personnel", "Contrat", "Roulement", "Prévu (tournées)", "Écart au contrat"]
+        assert head[:5] == [
+            "Personnel",
+            "Contrat",
+            "Roulement",
+            "Prévu (tournées)",
+            "Écart au contrat",
+        ]
         assert head[5].startswith("lun.")
         check_axe(page)
         shot(page, "hours")
@@ -278,7 +293,22 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
     try:
         hint = page.locator("#plan-week-hint").inner_text()
         assert re.match(r"Propose les tournées du \d+(er)? \w+ au \d+(er)? \w+ \d{4}", hint), hint
+        # The weight of continuity, in minutes of travel (empty: the service's setting).
+        page.get_by_text("Réglages de la planification").click()
+        weight = page.get_by_label("Poids de la continuité des soins (minutes de trajet)")
+        weight.fill("-5")
         page.get_by_role("button", name="Planifier la semaine").click()
+        page.wait_for_function(
+            "document.getElementById('plan-weight-error').textContent.includes('de 0 à 1440')"
+        )
+        assert weight.get_attribute("aria-invalid") == "true"
+        assert page.locator("#plan").is_hidden()
+        weight.fill("30")
+        with page.expect_request("**/api/week/plan") as request:
+            page.get_by_role("button", name="Planifier la semaine").click()
+        assert request.value.post_data_json == {
+            "from": days[0], "days": 7, "continuity_weight_s": 1800}  # fmt: skip
+        assert page.locator("#plan-weight-error").inner_text() == ""
         bar = page.get_by_role("progressbar", name="Avancement")
         bar.wait_for()
         assert bar.get_attribute("aria-valuemax") == "7"

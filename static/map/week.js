@@ -168,6 +168,10 @@ extend({
     "plan.start": "Planifier la semaine",
     "plan.hint": "Propose les tournées du {from} au {to} (continuité des soins, heures des contrats, trajets) ; rien ne change avant « Appliquer la semaine ».",
     "plan.hint.past": "Cette semaine est passée : rien à planifier.",
+    "plan.options": "Réglages de la planification",
+    "plan.weight": "Poids de la continuité des soins (minutes de trajet)",
+    "plan.weight.hint": "Ce que coûte chaque intervenant de plus chez un patient, ou un changement d'un jour au suivant, en minutes de trajet : plus il est fort, plus chaque patient garde les mêmes soignants. Vide : le réglage du service.",
+    "plan.weight.error": "Poids de la continuité : un nombre entier de minutes, de 0 à 1440 (ou vide).",
     "plan.title": "Planification de la semaine",
     "plan.title.range": "Planification du {from} au {to}",
     "plan.progress": "Avancement",
@@ -407,6 +411,10 @@ extend({
     "plan.start": "Plan the week",
     "plan.hint": "Proposes the rounds from {from} to {to} (continuity of care, contract hours, travel); nothing changes before “Apply the week”.",
     "plan.hint.past": "This week is over: nothing to plan.",
+    "plan.options": "Planning settings",
+    "plan.weight": "Weight of continuity of care (minutes of travel)",
+    "plan.weight.hint": "What each additional carer for a patient, or a change from one day to the next, costs in minutes of travel: the higher, the more each patient keeps the same carers. Empty: the service's setting.",
+    "plan.weight.error": "Weight of continuity: a whole number of minutes, 0 to 1440 (or empty).",
     "plan.title": "Planning the week",
     "plan.title.range": "Planning from {from} to {to}",
     "plan.progress": "Progress",
@@ -1057,6 +1065,20 @@ async function startPlan() {
   const body = { from: range.from, days: range.days };
   const sid = scopeId();
   if (sid != null) body.structure_id = sid;
+  const weight = $("plan-weight");
+  if (weight.value.trim() !== "") {
+    const minutes = Number(weight.value);
+    if (!Number.isInteger(minutes) || minutes < 0 || minutes > 1440) {
+      $("plan-options").open = true;
+      weight.setAttribute("aria-invalid", "true");
+      weight.focus();
+      show($("plan-weight-error"), () => t("plan.weight.error"));
+      return;
+    }
+    body.continuity_weight_s = minutes * 60;
+  }
+  weight.removeAttribute("aria-invalid");
+  show($("plan-weight-error"), null);
   state.plan = newPlan(range.from, range.days);
   $("plan").hidden = false;
   renderPlan();
@@ -1331,6 +1353,7 @@ function setupViews() {
   $("cont-many").addEventListener("change", () => renderContinuity());
   $("scope").addEventListener("change", () => loadView());
   $("plan-week").addEventListener("click", startPlan);
+  $("plan-weight").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
   $("plan-apply").addEventListener("click", applyPlan);
   $("plan-discard").addEventListener("click", discardPlan);
 }
