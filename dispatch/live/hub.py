@@ -680,6 +680,10 @@ class LiveHub:
             items.append((team_room(previous), "visits", {"id": vid, "deleted": True}, vid))
         if team_id is not None and today:
             items.append((team_room(team_id), "visits", visit, vid))
+        # A two-person visit's partner team follows it as its main team does.
+        partner = visit.get("partner_team_id")
+        if partner is not None and partner != team_id and today:
+            items.append((team_room(partner), "visits", visit, vid))
         return items
 
     def on_team(self, team: dict[str, Any]) -> None:

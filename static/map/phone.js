@@ -24,7 +24,7 @@ const PHONE_TEXT = {
     missed: "Visite manquée",
     note: "Ajouter une note",
     details: "Coordonnées",
-    with: "à deux, avec {name}",
+    with: "à deux, avec {name}, début à {time}",
     detailsOf: "Coordonnées : {name}",
     missedOf: "Visite manquée : {name}",
     noteOf: "Ajouter une note : {name}",
@@ -82,7 +82,7 @@ const PHONE_TEXT = {
     missed: "Visit missed",
     note: "Add a note",
     details: "Contact details",
-    with: "two-person visit, with {name}",
+    with: "two-person visit, with {name}, starting at {time}",
     detailsOf: "Contact details: {name}",
     missedOf: "Visit missed: {name}",
     noteOf: "Add a note: {name}",
@@ -489,10 +489,16 @@ function windowText(visit, stops) {
   return w ? t("phone.window", { start: hhmm(w[0]), end: hhmm(w[1]) }) : "";
 }
 
-/** « avec <partner> » for a two-person visit this team serves with another team. */
+/** A visit of this team's round: its own, or a two-person visit it serves as partner. */
+function ourVisit(visit, teamId) {
+  return visit.team_id === teamId || visit.partner_team_id === teamId;
+}
+
+/** « avec <partner> » and the start both keep, for a two-person visit this team serves with
+ * another team. */
 function partnerText(visitId, stops) {
-  const name = stops.get(visitId)?.partner_name;
-  return name ? tp("with", { name }) : "";
+  const stop = stops.get(visitId);
+  return stop?.partner_name ? tp("with", { name: stop.partner_name, time: hhmm(stop.start_s) }) : "";
 }
 
 function markList(visitId) {
@@ -864,7 +870,7 @@ async function loadSnapshot() {
   state.day = snap.day || null;
   state.plan = (snap.plans || []).find((p) => p.team_id === teamId) || null;
   if (state.plan?.plan_id !== planId) state.etas = new Map();
-  state.visits = (snap.visits || []).filter((v) => v.team_id === teamId);
+  state.visits = (snap.visits || []).filter((v) => ourVisit(v, teamId));
   state.loaded = true;
   if (before) { settleChanges(before, pending ? pending.server : null); return; }
   state.visits = orderVisits(state.visits, state.plan);
@@ -877,7 +883,7 @@ function applyLive(batch, teamId) {
   const before = pending ? pending.before : roundView();
   let changed = false;
   for (const v of batch.visits || []) {
-    if (v.deleted || v.team_id !== teamId || (v.day && state.day && v.day !== state.day)) {
+    if (v.deleted || !ourVisit(v, teamId) || (v.day && state.day && v.day !== state.day)) {
       const n = state.visits.length;
       state.visits = state.visits.filter((x) => x.id !== v.id);
       changed ||= state.visits.length !== n;
@@ -1199,7 +1205,7 @@ async function start() {
     syncClock(batch.server_time);
     applyLive(batch, principal.team_id);
     // A visit or plan of the team changed: the coming days are read again a moment later.
-    if ((batch.visits || []).some((v) => v.team_id === principal.team_id) || (batch.plans || []).length || (batch.changes || []).length) {
+    if ((batch.visits || []).some((v) => ourVisit(v, principal.team_id)) || (batch.plans || []).length || (batch.changes || []).length) {
       clearTimeout(state.mineTimer);
       state.mineTimer = setTimeout(loadMine, MINE_AFTER_CHANGE_MS);
     }
