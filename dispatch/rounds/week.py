@@ -31,6 +31,7 @@ from dispatch.optimise.week import (
     moves,
     week_metrics,
     with_continuity,
+    work_in,
 )
 
 #: Days a week planning may cover (the API's bound).
@@ -492,14 +493,19 @@ class WeekJobs:
 # -- reading the published week ------------------------------------------------------------------
 def _published_days(
     store: Any, from_day: Any, days: Any, structure_id: int
-) -> list[tuple[str, dict[str, Any] | None, dict[str, list[int]]]]:
-    """Each day's published plan of the structure and its teams' staff (team id -> ids: the
-    day's rota teams, and every other team's members)."""
+) -> list[tuple[str, dict[str, Any] | None, dict[str, list[int]], dict[str, list[Any]]]]:
+    """Each day's published plan of the structure, its teams' staff (team id -> ids: the
+    day's rota teams, and every other team's members) and the rota teams' breaks."""
     members = {}
     out = []
     for day in week_days(from_day, days):
         stored = store.published_plan(day, structure_id=structure_id)
-        staff = _team_staff(store.day_teams(day, structures=[structure_id]))
+        entries = store.day_teams(day, structures=[structure_id])
+        staff = _team_staff(entries)
+        breaks = {
+            str(e["team_id"]): [(int(b[0]), int(b[1])) for b in e.get("breaks") or ()]
+            for e in entries
+        }
         if stored:
             if not members:
                 members = {
@@ -508,7 +514,7 @@ def _published_days(
                 }
             for tid, ids in members.items():
                 staff.setdefault(tid, ids)
-        out.append((day, stored, staff))
+        out.append((day, stored, staff, breaks))
     return out
 
 
@@ -519,7 +525,7 @@ def continuity_of(store: Any, from_day: Any, days: Any, *, structure_id: int) ->
     published = _published_days(store, from_day, days, structure_id)
     seen: dict[int, dict[int, int]] = {}
     visits: dict[int, int] = {}
-    for _day, stored, staff in published:
+    for _day, stored, staff, _breaks in published:
         if not stored:
             continue
         ids = [int(s["visit_id"]) for r in stored["routes"] for s in r.get("stops", [])]
@@ -570,16 +576,16 @@ def hours_of(store: Any, from_day: Any, days: Any, *, structure_id: int) -> dict
     [{staff_id, name, contract_h, rota_h, planned_h, excess_pct, days: [{day,
     planned_h}]}]}``. ``contract_h`` is what the contract makes them owe over these days
     (:func:`due_of`), ``rota_h`` their rota's work, ``planned_h`` the published rounds'
-    (departure to return, breaks less)."""
+    (departure to return, less the rota's breaks)."""
     from dispatch.care import rota as core
     from dispatch.store.staff import core_staff
 
     published = _published_days(store, from_day, days, structure_id)
-    day_list = [d for d, _, _ in published]
+    day_list = [d for d, _, _, _ in published]
     staff = store.list_staff(structures=[structure_id], active=True)
     due = due_of(staff, day_list)
     planned: dict[int, dict[str, int]] = {}
-    for day, stored, members in published:
+    for day, stored, members, rests in published:
         for r in (stored or {}).get("routes", []):
             stops = r.get("stops") or []
             if not stops:
@@ -587,9 +593,11 @@ def hours_of(store: Any, from_day: Any, days: Any, *, structure_id: int) -> dict
             first, last = stops[0], stops[-1]
             start = int(first.get("start_s") or 0) - int(first.get("travel_time_s") or 0)
             end = int(last.get("end_s") or last.get("start_s") or 0)
+            # The rota's breaks (a split shift's hours off) are rest, not work.
+            worked = work_in(start, end, rests.get(str(r["team_id"]), ()))
             for person in members.get(str(r["team_id"]), []):
                 by = planned.setdefault(person, {})
-                by[day] = by.get(day, 0) + max(0, end - start)
+                by[day] = by.get(day, 0) + worked
     rows = []
     for s in staff:
         sid = int(s["id"])
