@@ -258,7 +258,7 @@ def test_continuity_and_hours_of_the_current_plan(live, browser) -> None:  # typ
             ), r
             assert len(r) == 5 + 7
         head = page.eval_on_selector_all("#hours-head th", "ths => ths.map(t => t.innerText)")
-        assert head[:5] == [
+        assert [re.sub(r" [↕▲▼].*", "", h, flags=re.S) for h in head[:5]] == [
             "Personnel",
             "Contrat",
             "Roulement",
@@ -266,6 +266,16 @@ def test_continuity_and_hours_of_the_current_plan(live, browser) -> None:  # typ
             "Écart au contrat",
         ]
         assert head[5].startswith("lun.")
+        # The furthest above their contract first; sorted by planned hours from its header.
+        sorted_by = page.locator("#hours-head th[aria-sort]")
+        assert sorted_by.inner_text().startswith("Écart au contrat")
+        assert sorted_by.get_attribute("aria-sort") == "descending"
+        page.get_by_role("button", name="Prévu (tournées)").click()
+        assert page.locator("#hours-head th[aria-sort]").inner_text().startswith("Prévu")
+        planned = [
+            float(r[3].split()[0].replace(",", ".")) for r in table_rows(page, "#hours-table")
+        ]
+        assert planned == sorted(planned, reverse=True)
         check_axe(page)
         shot(page, "hours")
         set_locale(page, "en")

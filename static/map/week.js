@@ -525,6 +525,7 @@ const state = {
   continuity: null, // {key, data}: GET /api/week/continuity of the week and structure in key
   hours: null, // {key, data}: GET /api/week/hours
   contSort: { key: "distinct", dir: "desc" },
+  hoursSort: { key: "gap", dir: "desc" }, // the furthest above their contract first
   viewSeq: 0,
   plan: null, // the week's planning job: {jobId, state, from, days, done, total, result, applied, refused, confirming, finished}
   planTimer: null,
@@ -938,22 +939,33 @@ function renderViewCaptions() {
 
 const CONT_COLUMNS = [
   { key: "name", label: "cont.col.patient", sort: (a, b) => a.name.localeCompare(b.name, localeTag()) },
-  { key: "visits", label: "cont.col.visits", sort: (a, b) => count(a.visits) - count(b.visits) },
-  { key: "distinct", label: "cont.col.distinct", sort: (a, b) => count(a.distinct_staff) - count(b.distinct_staff) },
+  { key: "visits", label: "cont.col.visits", num: true, sort: (a, b) => count(a.visits) - count(b.visits) },
+  { key: "distinct", label: "cont.col.distinct", num: true, sort: (a, b) => count(a.distinct_staff) - count(b.distinct_staff) },
   { key: "staff", label: "cont.col.staff" },
 ];
+
+/** A column header: a button that sorts by it when the column sorts (aria-sort says how). */
+function sortHeader(col, { key, dir }) {
+  const cls = col.num ? ' class="num"' : "";
+  if (!col.sort) return `<th scope="col"${cls}>${escapeHtml(t(col.label))}</th>`;
+  const sorted = col.key === key;
+  const aria = sorted ? ` aria-sort="${dir === "asc" ? "ascending" : "descending"}"` : "";
+  const arrow = sorted ? (dir === "asc" ? "▲" : "▼") : "↕";
+  return `<th scope="col"${aria}${cls}><button type="button" class="sort" data-sort="${col.key}">${escapeHtml(t(col.label))}`
+    + ` <span aria-hidden="true">${arrow}</span>${sorted ? `<span class="visually-hidden"> (${escapeHtml(t(`sort.${dir}`))})</span>` : ""}</button></th>`;
+}
+
+/** The next sort after a click on `key`'s header: the other way, or numbers from the largest
+ * and names from A. */
+function nextSort(current, key) {
+  if (key === current.key) return { key, dir: current.dir === "asc" ? "desc" : "asc" };
+  return { key, dir: key === "name" ? "asc" : "desc" };
+}
 
 function renderContinuity() {
   const data = state.continuity && state.continuity.data;
   const { key, dir } = state.contSort;
-  $("cont-head").innerHTML = CONT_COLUMNS.map((col) => {
-    if (!col.sort) return `<th scope="col">${escapeHtml(t(col.label))}</th>`;
-    const sorted = col.key === key;
-    const aria = sorted ? ` aria-sort="${dir === "asc" ? "ascending" : "descending"}"` : "";
-    const arrow = sorted ? (dir === "asc" ? "▲" : "▼") : "↕";
-    return `<th scope="col"${aria} class="${col.key === "name" ? "" : "num"}"><button type="button" class="sort" data-sort="${col.key}">${escapeHtml(t(col.label))}`
-      + ` <span aria-hidden="true">${arrow}</span>${sorted ? `<span class="visually-hidden"> (${escapeHtml(t(`sort.${dir}`))})</span>` : ""}</button></th>`;
-  }).join("");
+  $("cont-head").innerHTML = CONT_COLUMNS.map((col) => sortHeader(col, state.contSort)).join("");
   if (!data) { $("cont-body").innerHTML = ""; return; }
   const patients = (data.patients || []).map((p) => ({ ...p, name: String(p.name || `#${p.patient_id}`) }));
   const needle = $("cont-search").value.trim().toLocaleLowerCase();
@@ -987,12 +999,32 @@ function onSortClick(e) {
   const button = e.target.closest("button[data-sort]");
   if (!button) return;
   const key = button.dataset.sort;
-  const { key: current, dir } = state.contSort;
-  // Numbers start from the largest, names from A.
-  state.contSort = { key, dir: key === current ? (dir === "asc" ? "desc" : "asc") : (key === "name" ? "asc" : "desc") };
-  renderContinuity();
-  $("cont-head").querySelector(`button[data-sort="${key}"]`)?.focus();
+  const hours = e.currentTarget.id === "hours-head";
+  if (hours) {
+    state.hoursSort = nextSort(state.hoursSort, key);
+    renderHours();
+  } else {
+    state.contSort = nextSort(state.contSort, key);
+    renderContinuity();
+  }
+  $(hours ? "hours-head" : "cont-head").querySelector(`button[data-sort="${key}"]`)?.focus();
 }
+
+/** A person's hours against the contract, in per cent (the server's excess is never below 0:
+ * hours under the contract are worked out here). */
+function hoursGap(s) {
+  const contract = Number(s.contract_h) || 0;
+  if (Number(s.excess_pct) > 0 || !contract) return Number(s.excess_pct) || 0;
+  return (100 * ((Number(s.planned_h) || 0) - contract)) / contract;
+}
+
+const HOURS_COLUMNS = [
+  { key: "name", label: "hours.col.staff", sort: (a, b) => String(a.name).localeCompare(String(b.name), localeTag()) },
+  { key: "contract", label: "hours.col.contract", num: true, sort: (a, b) => (Number(a.contract_h) || 0) - (Number(b.contract_h) || 0) },
+  { key: "rota", label: "hours.col.rota", num: true, sort: (a, b) => (Number(a.rota_h) || 0) - (Number(b.rota_h) || 0) },
+  { key: "planned", label: "hours.col.planned", num: true, sort: (a, b) => (Number(a.planned_h) || 0) - (Number(b.planned_h) || 0) },
+  { key: "gap", label: "hours.col.excess", sort: (a, b) => hoursGap(a) - hoursGap(b) },
+];
 
 function excessState(pct) {
   const p = Number(pct) || 0;
@@ -1008,12 +1040,13 @@ function renderHours() {
     : Array.from({ length: 7 }, (_, i) => addDays(state.from, i));
   const dayList = days.map((d) => (typeof d === "string" ? d : d.day));
   const short = (day) => `${t(`wds.${weekdayOf(day)}`)} ${cached("date", { d: 1 }, () => new Intl.DateTimeFormat(localeTag(), { timeZone: "UTC", day: "numeric" })).format(new Date(`${day}T12:00:00Z`))}`;
-  $("hours-head").innerHTML = `<th scope="col">${escapeHtml(t("hours.col.staff"))}</th>`
-    + ["contract", "rota", "planned"].map((k) => `<th scope="col" class="num">${escapeHtml(t(`hours.col.${k}`))}</th>`).join("")
-    + `<th scope="col">${escapeHtml(t("hours.col.excess"))}</th>`
+  $("hours-head").innerHTML = HOURS_COLUMNS.map((col) => sortHeader(col, state.hoursSort)).join("")
     + dayList.map((day) => `<th scope="col" class="num day"><abbr title="${escapeHtml(dayText(day))}">${escapeHtml(short(day))}</abbr></th>`).join("");
   if (!data) { $("hours-body").innerHTML = ""; return; }
-  const staff = data.staff || [];
+  const { key, dir } = state.hoursSort;
+  const col = HOURS_COLUMNS.find((c) => c.key === key) || HOURS_COLUMNS[4];
+  const byName = HOURS_COLUMNS[0].sort;
+  const staff = [...(data.staff || [])].sort((a, b) => (dir === "asc" ? 1 : -1) * col.sort(a, b) || byName(a, b));
   const worst = staff.reduce((m, s) => Math.max(m, Number(s.excess_pct) || 0), 0);
   const above = staff.filter((s) => (Number(s.excess_pct) || 0) > EXCESS_LIMIT_PCT).length;
   show($("hours-summary"), () => (staff.length
@@ -1021,10 +1054,7 @@ function renderHours() {
     : t("hours.empty")));
   const h = (v) => escapeHtml(t("hours.h", { h: hoursText(v) }));
   $("hours-body").innerHTML = staff.map((s) => {
-    // The server's excess is never below 0: hours under the contract are worked out here.
-    const contract = Number(s.contract_h) || 0;
-    const gap = Number(s.excess_pct) > 0 || !contract ? Number(s.excess_pct) || 0 : (100 * ((Number(s.planned_h) || 0) - contract)) / contract;
-    const verdict = excessState(gap);
+    const verdict = excessState(hoursGap(s));
     const perDay = new Map((s.days || []).map((d) => [d.day, d.planned_h]));
     return `<tr data-staff-id="${escapeHtml(s.staff_id)}" class="${verdict.key}">`
       + `<th scope="row">${escapeHtml(s.name)}</th>`
@@ -1349,6 +1379,7 @@ function setupViews() {
   $("views").addEventListener("keydown", onTabKey);
   for (const name of VIEWS) $(`tab-${name}`).addEventListener("click", () => selectView(name));
   $("cont-head").addEventListener("click", onSortClick);
+  $("hours-head").addEventListener("click", onSortClick);
   $("cont-search").addEventListener("input", () => renderContinuity());
   $("cont-many").addEventListener("change", () => renderContinuity());
   $("scope").addEventListener("change", () => loadView());
