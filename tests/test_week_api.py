@@ -194,6 +194,13 @@ def test_the_past_and_unknown_jobs_are_refused(world: Any) -> None:
     past = client.post("/api/week/plan", json={"from": "2027-01-02"}, headers=headers)
     assert past.status_code == 400
     assert "2027-01-03" in past.get_json()["error"]
+    french = client.post(
+        "/api/week/plan", json={"from": "2027-01-02"}, headers={**headers, "Accept-Language": "fr"}
+    )
+    assert french.get_json()["error"] == (
+        "le 2027-01-02 est passé : planifiez à partir d'aujourd'hui (2027-01-03), le passé ne"
+        " se replanifie pas"
+    )
     assert (
         client.post(
             "/api/week/plan", json={"from": MONDAY, "days": 15}, headers=headers

@@ -309,8 +309,10 @@ OPENAPI_PATHS = {
             tags=["week"],
             params=_RANGE,
             response=HOURS,
-            description="planned_h from the published plans' rounds (departure to return); "
-            "contract_h pro rata of the days; excess_pct planned against it.",
+            description="planned_h from the published plans' rounds (departure to return, less "
+            "the rota's breaks); contract_h what the contract makes the person owe over these "
+            "days (their rota's share of its cycle: twice the weekly contract in a week on of "
+            "7 on / 7 off); excess_pct planned against it.",
         )
     },
 }
@@ -410,7 +412,9 @@ def apply_job(job_id: str) -> ResponseReturnValue:
         raise ValidationError("confirm_dropped: give a list of visit ids")
     job = get_jobs().get(job_id, visible_structures())
     if job.state != "done" or job.result is None:
-        raise ConflictError(f"week planning {job_id} is {job.state}: apply it once done")
+        if job.state == "running":
+            raise ConflictError(f"week planning {job_id} is still running: apply it once done")
+        raise ConflictError(f"week planning {job_id} failed: plan the week again")
     result = apply_week(
         get_rounds(),
         {d["day"]: d["plan_id"] for d in job.result["days"]},

@@ -73,6 +73,21 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     for pattern, french in (
         (r"wrong username or password", "identifiant ou mot de passe incorrect"),
         (
+            r"(\d{4}-\d\d-\d\d) is over: plan from today \((\d{4}-\d\d-\d\d)\) on, the past"
+            r" is not re-planned",
+            "le \\1 est passé : planifiez à partir d'aujourd'hui (\\2), le passé ne se"
+            " replanifie pas",
+        ),
+        (
+            r"week planning (\w+) is still running: apply it once done",
+            "la planification de la semaine n'est pas terminée : appliquez-la une fois finie",
+        ),
+        (
+            r"week planning (\w+) failed: plan the week again",
+            "la planification de la semaine a échoué : relancez-la",
+        ),
+        (r"week planning (\w+) does not exist", "cette planification de la semaine n'existe pas"),
+        (
             r"too many (?:failed )?attempts \((\d+) in the last minute\): wait a minute and retry",
             "trop d'essais (\\1 dans la dernière minute) : attendez une minute et réessayez",
         ),
