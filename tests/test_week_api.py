@@ -207,6 +207,13 @@ def test_the_past_and_unknown_jobs_are_refused(world: Any) -> None:
         ).status_code
         == 400
     )
+    # Today (a Sunday nobody works) is planned from now: the day says why it has no draft.
+    sunday = client.post("/api/week/plan", json={"from": "2027-01-03", "days": 1}, headers=headers)
+    assert sunday.status_code == 202
+    job = _wait(client, headers, sunday.get_json()["job_id"])
+    assert job["state"] == "done"
+    (day,) = job["result"]["days"]
+    assert day["plan_id"] is None and "no team works" in day["error"]
     missing = client.get("/api/week/plan/" + "0" * 32, headers=headers)
     assert missing.status_code == 404
     assert (
