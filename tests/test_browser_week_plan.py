@@ -470,11 +470,12 @@ def test_a_coordinator_of_two_structures_chooses_the_one_shown_and_planned(live,
         browser, server.base_url, f"/week/?from={monday.isoformat()}", user="coord-deux"
     )
     try:
-        scope = page.get_by_label("Structure affichée")
-        assert scope.is_hidden()  # the grid shows every structure
+        scope = page.get_by_label("Structure (continuité, heures, planification)")
+        assert scope.is_visible()  # on the grid too, which shows every structure
         page.get_by_role("tab", name="Continuité des soins").click()
-        assert scope.is_visible()
         scope.select_option(str(palliative["id"]))
+        hint = page.locator("#plan-week-hint").inner_text()
+        assert hint.startswith("Propose les tournées de « Équipe mobile de soins palliatifs » du")
         page.wait_for_function(
             "document.getElementById('cont-summary').textContent.includes('Aucune visite')"
         )

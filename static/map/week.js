@@ -163,10 +163,11 @@ extend({
     "views.grid": "Planning",
     "views.continuity": "Continuité des soins",
     "views.hours": "Heures et contrats",
-    "views.scope": "Structure affichée",
+    "views.scope": "Structure (continuité, heures, planification)",
     "views.loading": "Chargement…",
     "plan.start": "Planifier la semaine",
     "plan.hint": "Propose les tournées du {from} au {to} (continuité des soins, heures des contrats, trajets) ; rien ne change avant « Appliquer la semaine ».",
+    "plan.hint.of": "Propose les tournées de « {structure} » du {from} au {to} (continuité des soins, heures des contrats, trajets) ; rien ne change avant « Appliquer la semaine ».",
     "plan.hint.past": "Cette semaine est passée : rien à planifier.",
     "plan.options": "Réglages de la planification",
     "plan.weight": "Poids de la continuité des soins (minutes de trajet)",
@@ -406,10 +407,11 @@ extend({
     "views.grid": "Schedule",
     "views.continuity": "Continuity of care",
     "views.hours": "Hours and contracts",
-    "views.scope": "Structure shown",
+    "views.scope": "Structure (continuity, hours, planning)",
     "views.loading": "Loading…",
     "plan.start": "Plan the week",
     "plan.hint": "Proposes the rounds from {from} to {to} (continuity of care, contract hours, travel); nothing changes before “Apply the week”.",
+    "plan.hint.of": "Proposes the rounds of “{structure}” from {from} to {to} (continuity of care, contract hours, travel); nothing changes before “Apply the week”.",
     "plan.hint.past": "This week is over: nothing to plan.",
     "plan.options": "Planning settings",
     "plan.weight": "Weight of continuity of care (minutes of travel)",
@@ -874,7 +876,8 @@ function scopeParams(extra = {}) {
 
 function renderScope() {
   const many = state.structures.length > 1;
-  $("scope-row").hidden = !many || state.view === "grid";
+  // Shown on every tab: « Planifier la semaine » plans the structure chosen there.
+  $("scope-row").hidden = !many;
   if (many) fillSelect($("scope"), state.structures.map((s) => String(s.id)), (v) => structureName(v) || `#${v}`);
 }
 
@@ -1083,9 +1086,12 @@ function renderPlanHint() {
   const range = plannableRange();
   const running = state.plan && state.plan.state === "running";
   $("plan-week").disabled = !range || running;
-  show($("plan-week-hint"), () => (range
-    ? t("plan.hint", { from: dayText(range.from, { weekday: false }), to: dayText(range.to, { year: true, weekday: false }) })
-    : t("plan.hint.past")));
+  show($("plan-week-hint"), () => {
+    if (!range) return t("plan.hint.past");
+    const vars = { from: dayText(range.from, { weekday: false }), to: dayText(range.to, { year: true, weekday: false }) };
+    const sid = scopeId();
+    return sid == null ? t("plan.hint", vars) : t("plan.hint.of", { ...vars, structure: structureName(sid) || `#${sid}` });
+  });
 }
 
 async function startPlan() {
@@ -1382,7 +1388,10 @@ function setupViews() {
   $("hours-head").addEventListener("click", onSortClick);
   $("cont-search").addEventListener("input", () => renderContinuity());
   $("cont-many").addEventListener("change", () => renderContinuity());
-  $("scope").addEventListener("change", () => loadView());
+  $("scope").addEventListener("change", () => {
+    renderPlanHint();
+    loadView();
+  });
   $("plan-week").addEventListener("click", startPlan);
   $("plan-weight").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
   $("plan-apply").addEventListener("click", applyPlan);
