@@ -251,7 +251,7 @@ extend({
     "hours.ok": "✓ dans le contrat",
     "hours.summary": "{n} personne(s) ; dépassement maximal d'un contrat : {p} ; {m} au-delà de 10 %.",
     "hours.empty": "Personne au planning cette semaine.",
-    "hours.legend": "Heures prévues : du départ au retour de chaque tournée publiée. Écart : heures prévues comparées au contrat, en pourcentage ; ▲ au-dessus, ▼ en dessous, ✓ dans le contrat.",
+    "hours.legend": "Heures prévues : du départ au retour de chaque tournée publiée, moins les pauses du roulement. Écart : heures prévues comparées au contrat, en pourcentage ; ▲ au-dessus, ▼ en dessous, ✓ dans le contrat.",
   },
   en: {
     "week.title": "Dispatch — week",
@@ -495,7 +495,7 @@ extend({
     "hours.ok": "✓ within the contract",
     "hours.summary": "{n} people; largest excess over a contract: {p}; {m} above 10%.",
     "hours.empty": "Nobody on the schedule this week.",
-    "hours.legend": "Planned hours: from departure to return of each published round. Against the contract: planned hours compared with the contract, in per cent; ▲ above, ▼ below, ✓ within the contract.",
+    "hours.legend": "Planned hours: from departure to return of each published round, less the rota's breaks. Against the contract: planned hours compared with the contract, in per cent; ▲ above, ▼ below, ✓ within the contract.",
   },
 });
 
