@@ -149,12 +149,13 @@ class WeekRun:
     wall_s: float = 0.0
 
 
-def _seed_memory(rounds: Any, memory: Continuity, sid: int, first: str) -> None:
-    """Count who saw each patient in the published plans of the days before ``first``."""
+def _seed_memory(rounds: Any, memory: Continuity, sid: int, first: str, *, after: int = 0) -> None:
+    """Count who saw each patient in the published plans of the days before ``first``, and
+    of the ``after`` days from ``first`` (a week re-planned keeps to who sees whom now)."""
     store = rounds.store
     start = dt.date.fromisoformat(first)
-    for k in range(MEMORY_DAYS, 0, -1):
-        day = (start - dt.timedelta(days=k)).isoformat()
+    for k in range(-MEMORY_DAYS, after):
+        day = (start + dt.timedelta(days=k)).isoformat()
         stored = store.published_plan(day, structure_id=sid)
         if not stored:
             continue
@@ -259,7 +260,7 @@ def plan_week(
     legal, cuts = legal_shifts(shifts, contract, day_list)
     memory = Continuity()
     if not baseline:
-        _seed_memory(rounds, memory, sid, day_list[0])
+        _seed_memory(rounds, memory, sid, day_list[0], after=len(day_list))
     run = WeekRun(result={}, cuts=[] if baseline else cuts, contract_s=contract, staff=staff)
     out_days: list[dict[str, Any]] = []
     before: dict[str, dict[str, str]] = {}
@@ -656,7 +657,7 @@ def stable_problem(rounds: Any, d: Any, *, weight_s: int = STABILITY_WEIGHT_S) -
         if row.get("patient_id") is not None
     }
     memory = Continuity()
-    _seed_memory(rounds, memory, d.structure_id, d.day)
+    _seed_memory(rounds, memory, d.structure_id, d.day, after=MEMORY_DAYS)
     problem, _ = with_continuity(
         d.problem, memory, patient_of, staff_of, weight_s=weight_s, keep=current_teams(rounds, d)
     )
@@ -745,9 +746,7 @@ def replan_suspension(
     while day <= last:
         iso = day.isoformat()
         stored = rounds.store.published_plan(iso, structure_id=structure_id)
-        held = {
-            int(s["visit_id"]) for r in (stored or {}).get("routes", []) for s in r["stops"]
-        }
+        held = {int(s["visit_id"]) for r in (stored or {}).get("routes", []) for s in r["stops"]}
         if held & theirs:
             try:
                 out.append(
