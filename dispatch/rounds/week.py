@@ -23,6 +23,7 @@ from dispatch.optimise.check import check_plan
 from dispatch.optimise.model import Problem, Team
 from dispatch.optimise.solver import solve
 from dispatch.optimise.week import (
+    WEEKLY_MAX_S,
     Continuity,
     PlannedDay,
     ShiftCut,
@@ -180,7 +181,8 @@ def _seed_memory(rounds: Any, memory: Continuity, sid: int, first: str, *, after
 def due_of(staff: Sequence[Mapping[str, Any]], day_list: Sequence[str]) -> dict[int, int]:
     """What each person's contract makes them owe over ``day_list`` (seconds of work; see
     :func:`dispatch.optimise.week.due_hours`): their rota's work on these days (absences
-    less) against its mean per week over four weeks from the first day's Monday."""
+    less) against its mean per week over four weeks from the first day's Monday, at most
+    48 h a week."""
     from dispatch.care import rota as core
     from dispatch.store.staff import core_staff
 
@@ -199,7 +201,9 @@ def due_of(staff: Sequence[Mapping[str, Any]], day_list: Sequence[str]) -> dict[
         for k in range(28):
             shift = core.works_on(regular, monday + dt.timedelta(days=k))
             cycle += shift.work_s if shift is not None else 0
-        out[int(row["id"])] = due_hours(contract, in_days, cycle / 4, len(day_list))
+        # Nobody owes more than the law lets them work (48 h a week).
+        legal = WEEKLY_MAX_S * max(1, len(day_list)) // 7 if len(day_list) >= 7 else WEEKLY_MAX_S
+        out[int(row["id"])] = min(due_hours(contract, in_days, cycle / 4, len(day_list)), legal)
     return out
 
 
