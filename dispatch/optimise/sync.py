@@ -23,22 +23,24 @@ from dispatch.errors import SolverError
 from dispatch.optimise.insertion import (
     TeamState,
     apply,
+    insert_by_ejection,
     insertions,
     plan_from_states,
     states_from_plan,
 )
 from dispatch.optimise.model import Problem, TimeWindow, Visit
 from dispatch.optimise.plan import Plan, Route, Unassigned
+from dispatch.optimise.reasons import explain
 from dispatch.optimise.schedule import build_route, route_items, time_route
 
 #: Suffix of a two-person visit's second copy while solving.
 SECOND = "~2"
 #: Rounds that fix common starts and re-solve from the plan found.
-SYNC_ROUNDS = 3
+SYNC_ROUNDS = 2
 #: Share of the budget the first solve gets; the rounds share the rest but what the settling
 #: steps between them keep (their searches for room stop when their share is spent).
-FIRST_SHARE = 0.4
-SETTLE_SHARE = 0.12
+FIRST_SHARE = 0.45
+SETTLE_SHARE = 0.2
 MIN_ROUND_S = 0.1
 
 _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("sync_active", default=False)
@@ -211,6 +213,15 @@ class _Settling:
         apply(trial, self.states, found[0])  # type: ignore[arg-type]
         return found[0].team_id
 
+    def insert_ejecting(self, trial: _Overlay, visit: Visit) -> str | None:
+        """Insert ``visit`` in place of an optional visit of a route (see
+        :func:`insert_by_ejection`); the team that takes it, or None."""
+        for st in self.states.values():
+            st._relaxed = None
+        if insert_by_ejection(trial, self.states, visit) is None:  # type: ignore[arg-type]
+            return None
+        return next(tid for tid, st in self.states.items() if visit.id in st.items)
+
     def on_time(self, pins: dict[str, Visit]) -> bool:
         """Whether the routes holding the ``pins`` (visit id -> pinned copy) are on time."""
         trial = self.view(pins)
@@ -257,6 +268,9 @@ class _Settling:
         undo = self.remove(other)
         trial = self.view({keep: kept, other: wanted})
         team_id = self.insert(trial, wanted)
+        if team_id is None and visit.mandatory:
+            # An optional visit may give way to the second person of a mandatory one.
+            team_id = self.insert_ejecting(trial, wanted)
         if team_id is None:
             self.restore(undo)
             return False
@@ -414,7 +428,7 @@ def _settle(
     reported = {u.visit_id for u in unassigned}
     for v in nxt.visits:
         if v.id not in placed and v.id not in reported:
-            unassigned.append(Unassigned(v.id, "no_team_free", {}))
+            unassigned.append(explain(nxt, v))
     return nxt, plan_from_states(nxt, states, unassigned, plan.stats), pending
 
 
@@ -516,6 +530,7 @@ def solve_synchronised(problem: Problem, **solve_kwargs: Any) -> Plan:
         for n in range(SYNC_ROUNDS + 1):
             left_s = deadline - time.perf_counter()
             final = n == SYNC_ROUNDS or left_s < MIN_ROUND_S
+            # Each settling step gets its share even when a search ran late (a busy machine).
             until = time.perf_counter() + time_limit_s * SETTLE_SHARE / (SYNC_ROUNDS + 1)
             split, plan, pending = _settle(problem, split, plan, final=final, until=until)
             if not pending or final:
