@@ -455,7 +455,15 @@ def _run_ils(
     rng = RandomNumberGenerator(seed=seed)
     nbp = params.neighbourhood
     wide = None
-    if polish_neighbours is not None and polish_neighbours > nbp.num_neighbours:
+    n_visits = len(enc.visit_clients)
+    # The wide lists give the search a better start when the budget leaves time for them
+    # (it is checked again once the lists are made).
+    wide_start_s = max(3 * polish_s, 2 * WIDE_START_PER_VISIT_S * n_visits)
+    if (
+        polish_neighbours is not None
+        and polish_neighbours > nbp.num_neighbours
+        and stop.clock() + wide_start_s < stop.end
+    ):
         wide = neighbours_of(
             enc,
             NeighbourhoodParams(nbp.weight_wait_time, polish_neighbours, nbp.symmetric_proximity),
@@ -469,13 +477,9 @@ def _run_ils(
     ls = local_search(neighbours)
     pm = PenaltyManager(penalties or params.penalty.midpoint_penalties(data), params.penalty)
     wide_ls = local_search(wide) if wide is not None else None
-    # The wide lists give the search a better start when the budget leaves time for them, at
-    # the starting penalties (it may be a little late somewhere, which the search then mends).
-    n_visits = len(enc.visit_clients)
-    roomy = (
-        wide_ls is not None
-        and stop.clock() + max(3 * polish_s, 2 * WIDE_START_PER_VISIT_S * n_visits) < stop.end
-    )
+    # The start with the wide lists is built at the starting penalties (it may be a little
+    # late somewhere, which the search then mends).
+    roomy = wide_ls is not None and stop.clock() + wide_start_s < stop.end
     polished: dict[str, Any] = {}
     init, fallback = initial, None
     t = time.perf_counter()
@@ -528,7 +532,7 @@ def _run_ils(
             gain = int(cost.cost(best) - cost.cost(cand)) if best.is_feasible() else None
             best = cand
         polished |= {"polish_s": round(time.perf_counter() - t, 3), "polish_gain": gain}
-    elif wide_ls is not None:
+    elif polish_neighbours is not None:
         polished |= {"polish_s": 0.0, "polish_gain": 0, "polish_skipped": True}
     marks["polished"] = time.monotonic()
     return best, result.num_iterations, polished | {"marks": marks}
