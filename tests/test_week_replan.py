@@ -6,6 +6,7 @@ nobody else moves."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -193,3 +194,27 @@ def test_a_hospitalisation_replans_only_the_days_the_patient_was_in(world: Any) 
     assert v[WEDNESDAY][2] not in after
     assert after[v[WEDNESDAY][3]] == team["Claire"]
     assert store.published_plan(THURSDAY, structure_id=1)["id"] == thursday["id"]
+
+
+def test_a_day_prefers_the_pair_of_the_patients_preferred_nurse_and_excludes_the_refused(
+    world: Any,
+) -> None:
+    store, v, nurses = world["store"], world["visits"], world["nurses"]
+    pair = store.add_pair([nurses["Marie"]["id"], nurses["Claire"]["id"]])
+    store.update_team(pair["team_id"], {"base_lon": BASE[0], "base_lat": BASE[1]})
+    execute(
+        store,
+        "UPDATE visits SET wishes = ? WHERE id = ?",
+        (json.dumps({"preferred_staff_ids": [nurses["Marie"]["id"]]}), v[MONDAY][0]),
+    )
+    execute(
+        store,
+        "UPDATE visits SET wishes = ? WHERE id = ?",
+        (json.dumps({"excluded_staff_ids": [nurses["Claire"]["id"]]}), v[MONDAY][1]),
+    )
+    day = world["rounds"].day(MONDAY, structure_id=1)
+    teams = {t.id: t for t in day.problem.teams}
+    assert str(pair["team_id"]) in teams and teams[str(pair["team_id"])].size == 2
+    first, second = (day.problem.visit(str(v[MONDAY][k])) for k in (0, 1))
+    assert first.preferred_team_id == str(pair["team_id"])
+    assert second.excluded_team_ids == frozenset({str(pair["team_id"])})

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from dispatch.errors import ValidationError
 from dispatch.optimise import Plan, Problem
-from dispatch.optimise.model import Break, Team, Visit
+from dispatch.optimise.model import Break, Team
 from dispatch.optimise.rows import (
     RowContext,
     places,
@@ -354,14 +354,16 @@ def excluded_teams(
 
 def _with_exclusions(store: Any, problem: Problem, day: str, sid: int) -> Problem:
     """``problem`` with each visit's ``excluded_team_ids`` from its wishes and the day's
-    teams (the model field comes with two-person visits; without it nothing changes)."""
-    if "excluded_team_ids" not in {f.name for f in fields(Visit)}:
-        return problem
+    teams, and its preferred team the day's team of its preferred person when the team it
+    names does not work that day."""
     wishes = visit_wishes(store, [int(v.id) for v in problem.visits])
     if not wishes:
         return problem
+    teams = {t.id for t in problem.teams}
     members = {
-        tid: [m["staff_id"] for m in ms] for tid, ms in store.day_team_members(day, sid).items()
+        tid: [m["staff_id"] for m in ms]
+        for tid, ms in store.day_team_members(day, sid).items()
+        if str(tid) in teams
     }
     with store.engine.read() as conn:
         gender = {
@@ -369,14 +371,31 @@ def _with_exclusions(store: Any, problem: Problem, day: str, sid: int) -> Proble
             for r in conn.execute("SELECT id, gender FROM staff WHERE structure_id = ?", (sid,))
         }
     excluded = excluded_teams(wishes, members, gender)
-    if not excluded:
-        return problem
-    return problem.with_changes(
-        visits=tuple(
-            replace(v, excluded_team_ids=excluded[int(v.id)]) if int(v.id) in excluded else v
-            for v in problem.visits
+    # A patient's preferred person going out in a pair that day: the pair is the team to
+    # prefer (the generation named the person's own team).
+    preferred: dict[int, str] = {}
+    for vid, w in wishes.items():
+        wanted = {int(i) for i in w.get("preferred_staff_ids") or () if isinstance(i, int)}
+        if not wanted:
+            continue
+        holding = sorted(
+            str(tid)
+            for tid, staff in members.items()
+            if wanted & set(staff) and str(tid) not in excluded.get(vid, ())
         )
-    )
+        if holding:
+            preferred[vid] = holding[0]
+    if not excluded and not preferred:
+        return problem
+    out = []
+    for v in problem.visits:
+        vid = int(v.id)
+        if vid in excluded:
+            v = replace(v, excluded_team_ids=excluded[vid])
+        if vid in preferred and v.preferred_team_id not in teams:
+            v = replace(v, preferred_team_id=preferred[vid])
+        out.append(v)
+    return problem.with_changes(visits=tuple(out))
 
 
 def build_day(
