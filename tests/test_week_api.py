@@ -168,6 +168,9 @@ def test_a_coordinator_plans_applies_and_reads_the_week(world: Any) -> None:
     ).get_json()
     assert applied == {"ok": True, "applied": [MONDAY, TUESDAY], "refused": []}
     assert store.published_plan(MONDAY, structure_id=1)["id"] == days[0]["plan_id"]
+    # Applied again (once some day's drops are confirmed): the days done stay applied.
+    again = client.post(f"/api/week/plan/{job['job_id']}/apply", json={}, headers=headers)
+    assert again.get_json() == applied
 
     continuity = client.get(
         f"/api/week/continuity?from={MONDAY}&days=2", headers=headers

@@ -377,13 +377,22 @@ def apply_week(
     locale: str | None = None,
 ) -> dict[str, Any]:
     """Publish each day's draft through :meth:`Rounds.apply`; a day refused (stale, visits
-    dropped not confirmed) says why and the others go on."""
+    dropped not confirmed: ``dropped`` lists them) says why and the others go on. A day
+    whose draft is already its published plan counts as applied (the week applied again
+    once its drops are confirmed)."""
     applied: list[str] = []
-    refused: list[dict[str, str]] = []
+    refused: list[dict[str, Any]] = []
     for day, plan_id in sorted(plan_ids.items()):
         if plan_id is None:
             continue
         try:
+            draft = rounds.store.get_plan(int(plan_id), structures=structures)
+            if draft["status"] == "published" and rounds.store.published_plan_id(
+                day, structure_id=int(draft["structure_id"])
+            ) == int(plan_id):
+                # Applied by an earlier call (the week applied again once drops confirmed).
+                applied.append(day)
+                continue
             rounds.apply(
                 int(plan_id),
                 by=by,
@@ -394,7 +403,11 @@ def apply_week(
             )
             applied.append(day)
         except DispatchError as exc:
-            refused.append({"day": day, "code": exc.code, "message": exc.message})
+            entry: dict[str, Any] = {"day": day, "code": exc.code, "message": exc.message}
+            details = getattr(exc, "details", None)
+            if isinstance(details, dict) and isinstance(details.get("dropped"), list):
+                entry["dropped"] = details["dropped"]
+            refused.append(entry)
     return {"applied": applied, "refused": refused}
 
 

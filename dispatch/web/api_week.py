@@ -281,14 +281,22 @@ OPENAPI_PATHS = {
                                 "day": {"type": "string"},
                                 "code": {"type": "string"},
                                 "message": {"type": "string"},
+                                "dropped": {
+                                    "type": "array",
+                                    "description": "with code confirm_dropped: the visits "
+                                    "to confirm ({visit_id, label, team_id, reason})",
+                                    "items": {"type": "object"},
+                                },
                             },
                         },
                     },
                 },
             },
             description="A day whose draft drops visits now planned needs them in "
-            "confirm_dropped, a day changed since is merged or refused: refused days say "
-            "why (code, message); the others are applied. A job still running is a 409.",
+            "confirm_dropped (refused with code confirm_dropped and the visits in dropped), "
+            "a day changed since is merged or refused: refused days say why (code, message, "
+            "in the request's language); the others are applied. A day already applied by an "
+            "earlier call counts as applied. A job still running or failed is a 409.",
         )
     },
     "/api/week/continuity": {
@@ -341,6 +349,12 @@ def _audit(action: str, target: str, detail: dict[str, Any] | None = None) -> No
     )
 
 
+def _locale() -> str:
+    """The request's language (Accept-Language, which the pages send), else the service's."""
+    best = request.accept_languages.best_match(["fr", "en"])
+    return best or str(_settings().locale)
+
+
 def _range() -> tuple[str, int, int]:
     from_day = arg_day("from") or _today()
     days = arg_int("days", lo=1, hi=MAX_WEEK_DAYS, default=7) or 7
@@ -382,6 +396,7 @@ def plan_week() -> ResponseReturnValue:
         by=_by(),
         continuity_weight_s=weight,
         time_limit_s=float(_settings().week_day_time_limit_s),
+        locale=_locale(),
     )
     _audit("week.plan", f"structure:{sid}", {"from": data["from"], "days": days})
     return {"ok": True, "job_id": job.job_id}, 202
@@ -421,6 +436,7 @@ def apply_job(job_id: str) -> ResponseReturnValue:
         by=_by(),
         confirm_dropped=[int(i) for i in confirm],
         structures=visible_structures(),
+        locale=_locale(),
     )
     _audit("week.apply", f"structure:{job.structure_id}", {"applied": result["applied"]})
     return {"ok": True, **result}, 200
