@@ -14,17 +14,17 @@ from dispatch.optimise.pyvrp_model import FORBIDDEN, _break_signature, decode, e
 
 class _Stop:
     """A stopping criterion for the search run in this process (the solver's own reports to
-    its parent through a pipe)."""
+    its parent through a pipe), in CPU seconds (the same search on a busy machine)."""
 
     def __init__(self, seconds: float) -> None:
-        self.clock = time.monotonic
-        self.end = time.monotonic() + seconds
+        self.clock = time.process_time
+        self.end = time.process_time() + seconds
 
     def __call__(self, best_cost: float) -> bool:
         return self.clock() >= self.end
 
 
-def _search(problem: Problem, enc, seconds: float = 0.6, seed: int = 0):
+def _search(problem: Problem, enc, seconds: float = 0.8, seed: int = 0):
     """The solver's search (neighbour lists, start from the breaks, polish) on ``enc``, in
     this process; returns PyVRP's best solution."""
     from dispatch.optimise.solver import POLISH_NEIGHBOURS, _run_ils, care_day_params
@@ -293,3 +293,48 @@ def test_a_break_taken_twice_by_a_team_alike_comes_back_once():
     solution = Solution(enc.data, [PyRoute(enc.data, [visit, *breaks], 0)])
     routes = decode(enc, solution)
     assert routes == {"a": [enc.visit_clients[visit].id, 0]}
+
+
+class _SilentSearch:
+    """A search process that never answers (a core taken by other work, at worst)."""
+
+    def __init__(self) -> None:
+        import multiprocessing as mp
+        import threading
+        import types
+
+        self.conn, other = mp.Pipe()
+        self.proc = types.SimpleNamespace(is_alive=lambda: True, exitcode=None)
+        self.reused = False
+        self.stopped = False
+
+        def drain() -> None:
+            try:
+                while True:
+                    other.recv_bytes()
+            except (EOFError, OSError):
+                pass
+
+        threading.Thread(target=drain, daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.conn.close()
+
+
+def test_a_search_late_past_its_deadline_is_not_waited_for(day, monkeypatch):
+    """With two searches side by side, the plan comes back on time from the one that
+    answered; the late one is stopped (not kept for the next solve)."""
+    from dispatch.optimise import solver
+
+    silent = _SilentSearch()
+    real = solver._take_searchers(1)[0]
+    monkeypatch.setattr(solver, "_cores", lambda: 2)
+    monkeypatch.setattr(solver, "_take_searchers", lambda n: [real, silent][:n])
+    t = time.perf_counter()
+    plan = solve(day, time_limit_s=1.0, searches=2)
+    wall = time.perf_counter() - t
+    assert plan.stats["searches"] == 2 and plan.stats["searches_answered"] == 1
+    assert silent.stopped
+    assert wall < 1.0 + solver.GRACE_S / 2  # not the give-up time
+    assert check_plan(day, plan) == []

@@ -83,6 +83,9 @@ FINISHING_PER_VISIT_S = 0.0011
 #: worker, the reasons and the plan (a 500-visit day: with 0.08 s, 3 s plans came back 2.60
 #: to 3.00 s after the call; with this, 2.92-2.93 s over 8 runs).
 REASONS_S = 0.12
+#: Seconds past the finishing's deadline after which a search still working is not waited
+#: for when another has answered (wall budgets).
+LATE_SEARCH_S = 0.04
 #: Teams tried for each visit reinserted after the search: those whose routes pass nearest.
 FINISHING_TEAMS = 10
 #: Most clients a perturbation of the search moves on care days. PyVRP's default (25) makes
@@ -612,18 +615,32 @@ def run_worker(
     give_up = (
         time.monotonic() + time_limit_s * (CPU_BUDGET_WALL_FACTOR if cpu_time else 1) + GRACE_S
     )
+    # On a wall budget, once one search has answered, another still finishing its plan past
+    # the finishing's deadline is not waited for: the coordinator gets the plan in time (a
+    # core taken by other work slows one search, not the answer).
+    late_after = (
+        finishing.finish_by + LATE_SEARCH_S
+        if finishing is not None and finishing.finish_by is not None and not cpu_time
+        else None
+    )
     results: dict[int, tuple[dict[str, list[Item]], dict[str, Any]]] = {}
     answered: set[int] = set()  # the searches whose last message came (result or error)
     latest: dict[int, dict[str, Any]] = {}
     try:
         while len(results) < searches:
-            remaining = give_up - time.monotonic()
+            now = time.monotonic()
+            remaining = give_up - now
             if remaining <= 0:
                 raise SolverError(
                     f"the solver did not answer within {time_limit_s + GRACE_S:.0f} s: try a smaller day or a shorter budget"
                 )
+            wait_s = min(remaining, 0.5)
+            if results and late_after is not None:
+                if now >= late_after:
+                    break  # the late search is stopped below
+                wait_s = min(wait_s, late_after - now)
             waiting = [pipes[k] for k in range(searches) if k not in results]
-            ready = mp_connection.wait(waiting, timeout=min(remaining, 0.5))
+            ready = mp_connection.wait(waiting, timeout=wait_s)
             if not ready:
                 for k, sr in enumerate(searchers):
                     if k not in results and not sr.proc.is_alive() and not pipes[k].poll(0):
@@ -654,20 +671,23 @@ def run_worker(
                 _give_back(sr)
             else:
                 sr.stop()
-    best = 0
-    for k in range(1, searches):
+    done = sorted(results)
+    best = done[0]
+    for k in done[1:]:
         if _better(results[k][1], results[best][1]):
             best = k
     routes, stats = results[best]
     stats = {**stats, "reused_searches": reused}
     if searches > 1:
+        got = [results[k][1] if k in results else {} for k in range(searches)]
         stats = {
             **stats,
             "searches": searches,
-            "search_objectives": [results[k][1].get("solver_objective") for k in range(searches)],
-            "plan_objectives": [results[k][1].get("plan_objective") for k in range(searches)],
-            "peak_rss_mb": max(results[k][1].get("peak_rss_mb", 0) for k in range(searches)),
-            "iterations": sum(results[k][1].get("iterations", 0) for k in range(searches)),
+            "searches_answered": len(done),
+            "search_objectives": [r.get("solver_objective") for r in got],
+            "plan_objectives": [r.get("plan_objective") for r in got],
+            "peak_rss_mb": max(r.get("peak_rss_mb", 0) for r in got),
+            "iterations": sum(r.get("iterations", 0) for r in got),
         }
     return routes, stats
 
