@@ -4,6 +4,8 @@ week's figures count distinct staff per patient, hours and what moved."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 
 from dispatch.optimise.model import Problem, Team, TimeWindow, Visit
@@ -199,3 +201,20 @@ def test_a_two_person_visit_keeps_both_staff_together_in_a_planned_week() -> Non
     # Both staff there, starting together: the checker finds nothing to say.
     assert set(starts) == {"A", "B"} and len(set(starts.values())) == 1, plan
     assert check_plan(day, plan) == []
+
+
+def test_48_hours_hold_per_civil_week_counting_the_work_done_before() -> None:
+    # Two weeks of 5 x 9 h: 45 h each, nothing to cut (the span is not one week).
+    fortnight = [f"2027-01-{d:02d}" for d in range(4, 18)]
+    workdays = [d for d in fortnight if dt.date.fromisoformat(d).weekday() < 5]
+    legal, cuts = legal_shifts({1: {d: (7 * H, 16 * H, []) for d in workdays}}, {}, fortnight)
+    assert cuts == [] and len(legal[1]) == 10
+    # Planned from Saturday after 40 h worked since Monday: 8 h left for the weekend.
+    weekend = {1: {DAYS[5]: (7 * H, 16 * H, []), DAYS[6]: (7 * H, 16 * H, [])}}
+    legal, cuts = legal_shifts(
+        weekend, {}, DAYS[5:], worked_before_s={1: 40 * H}, end_before_s={1: 21 * H}
+    )
+    assert sum(work_in(s, e) for s, e in legal[1].values()) == 8 * H
+    # Friday ended at 21:00: Saturday starts at 08:00 at the earliest.
+    assert legal[1][DAYS[5]][0] == 8 * H
+    assert {c.rule for c in cuts} == {"daily_rest", "weekly_hours"}

@@ -18,6 +18,7 @@ against contract and their spread. Everything here is pure (no store, no solver)
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -203,6 +204,54 @@ def _trim_end(start_s: int, end_s: int, breaks: Sequence[Span], cut_s: int) -> i
     return max(start_s, end - cut_s)
 
 
+def _cut_to(
+    staff_id: int,
+    mine: dict[str, tuple[int, int]],
+    rests: Mapping[str, Sequence[Span]],
+    days: Sequence[str],
+    cap_s: int,
+    rule: str,
+) -> list[ShiftCut]:
+    """Cut ``days`` of ``mine`` (in place) to ``cap_s`` seconds of work in all: every day
+    gives its share, from its end (one day left without the person would leave its visits
+    to fewer colleagues)."""
+    days = [d for d in days if d in mine]
+    total = sum(work_in(*mine[d], rests[d]) for d in days)
+    cap_s = max(cap_s, 0)
+    if total <= cap_s:
+        return []
+    excess = total - cap_s
+    left = excess
+    cuts = []
+    for k, day in enumerate(days):
+        s, e = mine[day]
+        work = work_in(s, e, rests[day])
+        # Shares rounded down, the last day taking what rounding left.
+        cut = min(work, left if k == len(days) - 1 else excess * work // total)
+        left -= cut
+        if cut <= 0:
+            continue
+        cuts.append(ShiftCut(staff_id, day, rule, cut))
+        if cut >= work:
+            del mine[day]
+        else:
+            mine[day] = (s, _trim_end(s, e, rests[day], cut))
+    # A last day too short for what rounding left: the others, from the last, give the rest.
+    for day in reversed([d for d in days if d in mine]):
+        if left <= 0:
+            break
+        s, e = mine[day]
+        cut = min(work_in(s, e, rests[day]), left)
+        left -= cut
+        cuts.append(ShiftCut(staff_id, day, rule, cut))
+        new_end = _trim_end(s, e, rests[day], cut)
+        if new_end <= s:
+            del mine[day]
+        else:
+            mine[day] = (s, new_end)
+    return cuts
+
+
 def legal_shifts(
     shifts: Mapping[int, Mapping[str, tuple[int, int, Sequence[Span]]]],
     due_s: Mapping[int, int],
@@ -217,9 +266,9 @@ def legal_shifts(
 
     - 11 h of rest separate one day's end from the next day's start (the next start moves
       later; a day left with nothing is dropped);
-    - the days given hold at most 48 h of work (breaks are not work), and at most what the
-      contract makes the person owe over these days (``due_s``) plus ``margin``: each day
-      gives its share of the excess, from its end.
+    - each civil week (Monday to Sunday) holds at most 48 h of work (breaks are not work),
+      and the days at most what the contract makes the person owe over them (``due_s``)
+      plus ``margin``: each day gives its share of the excess, from its end.
 
     ``days`` are consecutive ISO days in order. ``worked_before_s`` is work already done in
     the week before the first day; ``end_before_s`` the end of the day before the first
@@ -251,28 +300,18 @@ def legal_shifts(
                 continue
             mine[day], rests[day] = (start, end), breaks
             prev_end, prev_index = end, i
-        before = worked_before_s.get(staff_id, 0)
-        legal_cap = WEEKLY_MAX_S - before
-        cap = legal_cap
+        # The contract over all the days, then 48 h in each civil week (Monday to Sunday),
+        # the first counting the work done before the first day.
         if staff_id in due_s:
-            cap = min(cap, int(due_s[staff_id] * (1 + margin)) - before)
-        total = sum(work_in(s, e, rests[d]) for d, (s, e) in mine.items())
-        if total > max(cap, 0):
-            # Every day gives its share (the ends of the days): one day left without the
-            # person would leave its visits to fewer colleagues.
-            rule = "weekly_hours" if total > legal_cap else "contract"
-            excess = total - max(cap, 0)
-            for day in [d for d in days if d in mine]:
-                s, e = mine[day]
-                work = work_in(s, e, rests[day])
-                cut = min(work, -(-excess * work // total))
-                if cut <= 0:
-                    continue
-                cuts.append(ShiftCut(staff_id, day, rule, cut))
-                if cut >= work:
-                    del mine[day]
-                else:
-                    mine[day] = (s, _trim_end(s, e, rests[day], cut))
+            cuts += _cut_to(
+                staff_id, mine, rests, list(mine), int(due_s[staff_id] * (1 + margin)), "contract"
+            )
+        weeks: dict[tuple[int, int], list[str]] = {}
+        for day in [d for d in days if d in mine]:
+            weeks.setdefault(dt.date.fromisoformat(day).isocalendar()[:2], []).append(day)
+        for k, week in enumerate(weeks.values()):
+            before = worked_before_s.get(staff_id, 0) if k == 0 else 0
+            cuts += _cut_to(staff_id, mine, rests, week, WEEKLY_MAX_S - before, "weekly_hours")
         out[staff_id] = mine
     return out, cuts
 

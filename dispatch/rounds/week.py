@@ -178,6 +178,35 @@ def _seed_memory(rounds: Any, memory: Continuity, sid: int, first: str, *, after
                     memory.record(int(row["patient_id"]), slot, who)
 
 
+def _worked_before(store: Any, sid: int, first: str) -> tuple[dict[int, int], dict[int, int]]:
+    """Work already published in the civil week before ``first`` (Monday on), per person,
+    and the end of each person's work the day before ``first``: the week's 48 h and the
+    daily rest count them."""
+    start = dt.date.fromisoformat(first)
+    monday = start - dt.timedelta(days=start.weekday())
+    worked: dict[int, int] = {}
+    end_before: dict[int, int] = {}
+    earliest = min(monday, start - dt.timedelta(days=1))
+    n = (start - earliest).days
+    if n <= 0:
+        return worked, end_before
+    for day, stored, members, rests in _published_days(store, earliest.isoformat(), n, sid):
+        for r in (stored or {}).get("routes", []):
+            stops = r.get("stops") or []
+            if not stops:
+                continue
+            begin = int(stops[0].get("start_s") or 0) - int(stops[0].get("travel_time_s") or 0)
+            end = int(stops[-1].get("end_s") or stops[-1].get("start_s") or 0)
+            for person in members.get(str(r["team_id"]), []):
+                if dt.date.fromisoformat(day) >= monday:
+                    worked[person] = worked.get(person, 0) + work_in(
+                        begin, end, rests.get(str(r["team_id"]), ())
+                    )
+                if dt.date.fromisoformat(day) == start - dt.timedelta(days=1):
+                    end_before[person] = max(end_before.get(person, 0), end)
+    return worked, end_before
+
+
 def due_of(staff: Sequence[Mapping[str, Any]], day_list: Sequence[str]) -> dict[int, int]:
     """What each person's contract makes them owe over ``day_list`` (seconds of work; see
     :func:`dispatch.optimise.week.due_hours`): their rota's work on these days (absences
@@ -261,7 +290,10 @@ def plan_week(
                     int(e["shift_end_s"]),
                     breaks,
                 )
-    legal, cuts = legal_shifts(shifts, contract, day_list)
+    before_s, end_before = _worked_before(store, sid, day_list[0])
+    legal, cuts = legal_shifts(
+        shifts, contract, day_list, worked_before_s=before_s, end_before_s=end_before
+    )
     memory = Continuity()
     if not baseline:
         _seed_memory(rounds, memory, sid, day_list[0], after=len(day_list))
