@@ -65,9 +65,9 @@ def test_a_team_of_two_serves_it_alone():
     ]
     problem = line_problem(visits, [_team("P", size=2), _team("A")])
     plan = solve(problem, time_limit_s=0.6)
-    # Both copies fit in A's route (the cheaper first answer): the pair takes the visit.
+    # A alone cannot be two people: the pair takes the visit, and a1 is served too.
     assert [t for t, _ in _stops(plan, "duo")] == ["P"]
-    assert [s.visit_id for s in plan.route("A").stops] == ["a1"]
+    assert not plan.unassigned
     _clean(problem, plan)
 
 
@@ -114,3 +114,11 @@ def test_a_merged_plan_warm_starts_the_next_solve(two_singles):
     served = _stops(again, "duo")
     assert len(served) == 2 and served[0][1] == served[1][1]
     _clean(problem, again)
+
+
+def test_a_cpu_budget_synchronises_too(two_singles):
+    problem, _plan = two_singles
+    plan = solve(problem, time_limit_s=0.6, cpu_time=True)
+    served = _stops(plan, "duo")
+    assert len(served) == 2 and served[0][1] == served[1][1]
+    _clean(problem, plan)
