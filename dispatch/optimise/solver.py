@@ -84,8 +84,8 @@ FINISHING_PER_VISIT_S = 0.0011
 #: to 3.00 s after the call; with this, 2.92-2.93 s over 8 runs).
 REASONS_S = 0.12
 #: Seconds past the finishing's deadline after which a search still working is not waited
-#: for when another has answered (wall budgets).
-LATE_SEARCH_S = 0.04
+#: for when another has answered (wall budgets): when the budget is spent.
+LATE_SEARCH_S = REASONS_S
 #: Teams tried for each visit reinserted after the search: those whose routes pass nearest.
 FINISHING_TEAMS = 10
 #: Most clients a perturbation of the search moves on care days. PyVRP's default (25) makes
@@ -615,8 +615,8 @@ def run_worker(
     give_up = (
         time.monotonic() + time_limit_s * (CPU_BUDGET_WALL_FACTOR if cpu_time else 1) + GRACE_S
     )
-    # On a wall budget, once one search has answered, another still finishing its plan past
-    # the finishing's deadline is not waited for: the coordinator gets the plan in time (a
+    # On a wall budget, once one search has answered, another still finishing its plan when
+    # the budget is spent is not waited for: the coordinator gets the plan in time (a
     # core taken by other work slows one search, not the answer).
     late_after = (
         finishing.finish_by + LATE_SEARCH_S
