@@ -748,3 +748,98 @@ def test_a_large_team_on_a_phone_scrolls_the_grid_only(live, browser) -> None:  
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()
+
+
+def test_a_departure_is_recorded_from_the_staff_editor(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """« Départ » in Paul's form: the last working day (today by default, not after today),
+    a confirmation naming him, then the answer on the status line; his row goes and the
+    coming visits of his team and of his pair count « sans équipe »; focus on a row again."""
+    server, world = live
+    store, today = world["store"], world["today"]
+    tomorrow = today + dt.timedelta(days=1)
+    since = (_monday(today) - dt.timedelta(days=7)).isoformat()
+    people = [
+        store.add_staff(
+            {
+                "name": name,
+                "job": "nurse",
+                "skills": ["insulin"],
+                "contract_h_per_week": 35,
+                "base_lon": MELUN[0],
+                "base_lat": MELUN[1],
+                "rotas": [
+                    {"start_day": since, "weekdays": "MO,TU,WE,TH,FR,SA,SU", "shift": "07:00-14:00"}
+                ],
+            },
+            structure_id=1,
+        )  # fmt: skip
+        for name in ("Paul Santoni", "Anne Poli")
+    ]
+    paul = people[0]
+    pair = store.add_pair([p["id"] for p in people])
+    for i, (day, team) in enumerate(
+        [(today, paul["team_id"])]
+        + [(tomorrow, paul["team_id"])] * 3
+        + [(tomorrow, pair["team_id"])]
+    ):
+        home = _homes(5)[i]
+        store.add_visit(
+            {"day": day.isoformat(), "pseudonym": f"DEPART-{i}", "lon": home[0], "lat": home[1],
+             "duration_s": 1200, "windows": [["08:00", "13:00"]], "team_id": team},
+            structure_id=1,
+        )  # fmt: skip
+    ctx, page = open_week(browser, server.base_url, f"/week/?from={tomorrow.isoformat()}")
+    foot = page.locator("#week-foot td.cell").nth((tomorrow - _monday(tomorrow)).days)
+
+    def without_team() -> int:
+        found = re.search(r"(\d+) sans équipe", foot.inner_text())
+        return int(found.group(1)) if found else 0
+
+    try:
+        before = without_team()
+        row(page, paul).get_by_role("button", name="Modifier Paul Santoni").click()
+        page.get_by_role("button", name="Départ de Paul Santoni").click()
+        dialog = page.locator("#departure-dialog[open]")
+        dialog.wait_for()
+        last_day = page.get_by_label("Dernier jour travaillé")
+        assert page.evaluate("document.activeElement.id") == "dp-last-day"
+        assert last_day.input_value() == today.isoformat()
+        assert last_day.get_attribute("max") == today.isoformat()
+        assert "Paul Santoni" in dialog.get_by_role("heading").inner_text()
+        last_day.fill(tomorrow.isoformat())
+        page.get_by_role("button", name="Enregistrer le départ").click()
+        wait_for_text(page, "#departure-error", "ne peut pas venir après aujourd'hui")
+        last_day.fill(today.isoformat())
+        assert page.locator("#departure-error").inner_text() == ""
+        assert "s'enregistre le jour même" in page.locator("#dp-hint").inner_text()
+        set_locale(page, "en")
+        assert dialog.get_by_role("heading").inner_text() == "Departure of Paul Santoni"
+        check_language(page, "en", "#departure-dialog")
+        set_locale(page, "fr")
+        check_axe(page)
+        shot(page, "departure")
+        page.get_by_role("button", name="Enregistrer le départ").click()
+        confirm = page.locator("#confirm[open]")
+        confirm.wait_for()
+        assert "Confirmer le départ de Paul Santoni" in confirm.inner_text()
+        page.get_by_role("button", name="Confirmer le départ").click()
+        months = (
+            "janvier février mars avril mai juin juillet août septembre octobre novembre décembre"
+        )
+        day = f"{today.day} {months.split()[today.month - 1]}"
+        wait_for_text(
+            page,
+            "#status",
+            f"Paul Santoni a quitté le service le {day} : 4 visites à replanifier, 1 binôme terminé.",
+        )
+        assert row(page, paul).count() == 0 and not store.get_staff(paul["id"])["active"]
+        assert without_team() == before + 4
+        assert page.evaluate("document.activeElement.dataset.act") == "edit"
+        check_axe(page)
+        shot(page, "departure-done")
+        set_locale(page, "en")
+        wait_for_text(page, "#status", "Paul Santoni left the service on")
+        assert "4 visits to replan, 1 pair ended." in page.locator("#status").inner_text()
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()

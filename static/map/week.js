@@ -126,6 +126,26 @@ extend({
     "staff.error.shift": "La fin de service doit venir après le début.",
     "staff.error.break": "La pause doit avoir un début et une fin, dans les heures de service.",
     "staff.error.skills": "Compétence « {skill} » : lettres minuscules, chiffres, _ ou - seulement.",
+    "departure.open": "Départ",
+    "departure.open.label": "Départ de {name}",
+    "departure.title": "Départ de {name}",
+    "departure.last_day": "Dernier jour travaillé",
+    "departure.hint": "Au plus tard aujourd'hui : un départ à venir s'enregistre le jour même. D'ici là, une absence retire la personne du planning.",
+    "departure.effect": "Après le {day}, {name} n'est plus au planning : ses visites à partir du {first} qui ne sont ni commencées ni faites perdent leur équipe, et ses binômes prennent fin.",
+    "departure.save": "Enregistrer le départ",
+    "departure.error.day": "Donnez le dernier jour travaillé.",
+    "departure.error.future": "Le dernier jour travaillé ne peut pas venir après aujourd'hui : enregistrez le départ ce jour-là ; d'ici là, saisissez une absence.",
+    "departure.confirm.title": "Confirmer le départ de {name} ?",
+    "departure.confirm.text": "{name} quitte le service après le {day}. Ses visites à partir du {first}, ni commencées ni faites, perdront leur équipe et seront à replanifier ; ses binômes prendront fin et son nom sortira du planning.",
+    "departure.confirm.ok": "Confirmer le départ",
+    "departure.confirm.keep": "Ne rien changer",
+    "departure.running": "Enregistrement du départ…",
+    "departure.done": "{name} a quitté le service le {day} : {visits}{pairs}.",
+    "departure.visits.zero": "aucune visite à replanifier",
+    "departure.visits.one": "{n} visite à replanifier",
+    "departure.visits.other": "{n} visites à replanifier",
+    "departure.pairs.one": ", {n} binôme terminé",
+    "departure.pairs.other": ", {n} binômes terminés",
     "wd.MO": "lundi", "wd.TU": "mardi", "wd.WE": "mercredi", "wd.TH": "jeudi", "wd.FR": "vendredi", "wd.SA": "samedi", "wd.SU": "dimanche",
     "wds.MO": "lun.", "wds.TU": "mar.", "wds.WE": "mer.", "wds.TH": "jeu.", "wds.FR": "ven.", "wds.SA": "sam.", "wds.SU": "dim.",
     "absence.title": "Saisir une absence",
@@ -370,6 +390,26 @@ extend({
     "staff.error.shift": "The shift must end after it starts.",
     "staff.error.break": "A break needs a start and an end, within the shift.",
     "staff.error.skills": "Skill “{skill}”: lower-case letters, digits, _ or - only.",
+    "departure.open": "Departure",
+    "departure.open.label": "Departure of {name}",
+    "departure.title": "Departure of {name}",
+    "departure.last_day": "Last working day",
+    "departure.hint": "Today at the latest: a departure to come is recorded on the day. Until then, an absence takes the person off the schedule.",
+    "departure.effect": "After {day}, {name} is off the schedule: their visits from {first} on that are neither started nor done lose their team, and their pairs end.",
+    "departure.save": "Record the departure",
+    "departure.error.day": "Give the last working day.",
+    "departure.error.future": "The last working day cannot come after today: record the departure on that day; until then, enter an absence.",
+    "departure.confirm.title": "Confirm the departure of {name}?",
+    "departure.confirm.text": "{name} leaves the service after {day}. Their visits from {first} on, neither started nor done, will lose their team and need replanning; their pairs will end and their name will leave the schedule.",
+    "departure.confirm.ok": "Confirm the departure",
+    "departure.confirm.keep": "Change nothing",
+    "departure.running": "Recording the departure…",
+    "departure.done": "{name} left the service on {day}: {visits}{pairs}.",
+    "departure.visits.zero": "no visit to replan",
+    "departure.visits.one": "{n} visit to replan",
+    "departure.visits.other": "{n} visits to replan",
+    "departure.pairs.one": ", {n} pair ended",
+    "departure.pairs.other": ", {n} pairs ended",
     "wd.MO": "Monday", "wd.TU": "Tuesday", "wd.WE": "Wednesday", "wd.TH": "Thursday", "wd.FR": "Friday", "wd.SA": "Saturday", "wd.SU": "Sunday",
     "wds.MO": "Mon", "wds.TU": "Tue", "wds.WE": "Wed", "wds.TH": "Thu", "wds.FR": "Fri", "wds.SA": "Sat", "wds.SU": "Sun",
     "absence.title": "Enter an absence",
@@ -520,6 +560,7 @@ const state = {
   week: null, // GET /api/week answer: its rows are the active staff
   structures: [],
   editing: null, // staff member being edited, null for a new one
+  departing: null, // staff member of the departure dialog
   rotaTouched: false,
   absence: null, // {staffId, absence, impact, body} of the absence dialog
   impactSeq: 0,
@@ -1518,6 +1559,8 @@ function renderStaffTexts() {
   fillSelect($("sf-gender"), GENDERS, (v) => t(`gender.${v || "none"}`));
   renderWeekdayBoxes();
   $("staff-title").textContent = state.editing ? t("staff.edit", { name: state.editing.name }) : t("staff.new");
+  $("sf-depart").hidden = !state.editing;
+  if (state.editing) $("sf-depart").setAttribute("aria-label", t("departure.open.label", { name: state.editing.name }));
   const rota = state.editing && currentRota(state.editing.rotas, state.today);
   show($("sf-rota-note"), rota && !state.rotaTouched ? () => t("staff.rota.kept", { text: rotaText(rota) }) : null);
   renderAbsenceList();
@@ -1693,18 +1736,134 @@ async function cancelAbsence(absenceId, button) {
 }
 
 /** A modal question over the open dialog; resolves true when confirmed. */
-function confirmAction(title, text, okLabel) {
+function confirmAction(title, text, okLabel, keepLabel = t("staff.absence.confirm.keep")) {
   const dialog = $("confirm");
   $("confirm-title").textContent = title;
   $("confirm-text").textContent = text;
   $("confirm-ok").textContent = okLabel;
-  $("confirm-cancel").textContent = t("staff.absence.confirm.keep");
+  $("confirm-cancel").textContent = keepLabel;
   dialog.returnValue = "";
   dialog.showModal();
   $("confirm-cancel").focus();
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
   });
+}
+
+// ------------------------------------------------------------------ departure
+/** The day after `lastDay`, or today when later: the first day whose visits lose their team. */
+function departureFirstDay(lastDay) {
+  const next = addDays(lastDay, 1);
+  return next > state.today ? next : state.today;
+}
+
+/** Opens « Départ de … » over the staff form of the person being edited. */
+function openDeparture() {
+  const member = state.editing;
+  if (!member) return;
+  state.departing = member;
+  $("departure-form").reset();
+  $("dp-last-day").max = state.today;
+  $("dp-last-day").value = state.today;
+  $("dp-last-day").removeAttribute("aria-invalid");
+  $("dp-save").disabled = false;
+  show($("departure-title"), () => t("departure.title", { name: member.name }));
+  show($("departure-error"), null);
+  renderDepartureEffect();
+  $("departure-dialog").showModal();
+  $("dp-last-day").focus();
+}
+
+function closeDeparture() {
+  $("departure-dialog").close();
+  state.departing = null;
+  $("sf-depart").focus();
+}
+
+/** What the departure does, for the day typed (nothing while the day is not valid). */
+function renderDepartureEffect() {
+  const member = state.departing;
+  const day = $("dp-last-day").value;
+  if (!member || !isDay(day) || day > state.today) { show($("dp-effect"), null); return; }
+  // A day that fits: the earlier refusal no longer applies.
+  $("dp-last-day").removeAttribute("aria-invalid");
+  show($("departure-error"), null);
+  show($("dp-effect"), () => t("departure.effect", { name: member.name, day: dayText(day), first: dayText(departureFirstDay(day)) }));
+}
+
+/** The last working day of the form, or null after showing what to fix. */
+function readDeparture() {
+  const input = $("dp-last-day");
+  const day = input.value;
+  let problem = null;
+  if (!isDay(day)) problem = "departure.error.day";
+  else if (day > state.today) problem = "departure.error.future";
+  if (problem) {
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+    show($("departure-error"), () => t(problem));
+    return null;
+  }
+  input.removeAttribute("aria-invalid");
+  show($("departure-error"), null);
+  return day;
+}
+
+async function saveDeparture(e) {
+  e.preventDefault();
+  const member = state.departing;
+  const lastDay = readDeparture();
+  if (!member || !lastDay) return;
+  const vars = { name: member.name, day: dayText(lastDay), first: dayText(departureFirstDay(lastDay)) };
+  const sure = await confirmAction(
+    t("departure.confirm.title", vars),
+    t("departure.confirm.text", vars),
+    t("departure.confirm.ok"),
+    t("departure.confirm.keep"),
+  );
+  if (!sure) { $("dp-save").focus(); return; }
+  $("dp-save").disabled = true;
+  show($("departure-error"), () => t("departure.running"));
+  // The keyboard goes next to the row that disappears: the next person's, else the previous.
+  const rows = [...document.querySelectorAll("#week-body tr[data-staff-id]")];
+  const at = rows.findIndex((r) => Number(r.dataset.staffId) === member.id);
+  const neighbour = at < 0 ? null : (rows[at + 1] || rows[at - 1] || null);
+  const nextId = neighbour ? neighbour.dataset.staffId : null;
+  try {
+    const reply = await call(`/api/staff/${member.id}?${new URLSearchParams({ last_day: lastDay })}`, { method: "DELETE" });
+    const departure = reply.departure || {};
+    const day = departure.last_day || lastDay;
+    const visits = count(departure.unassigned);
+    const pairs = count(departure.pairs_ended);
+    $("departure-dialog").close();
+    $("staff-dialog").close();
+    state.departing = null;
+    state.editing = null;
+    // The week's views count the person's hours and visits: read again when shown.
+    state.continuity = null;
+    state.hours = null;
+    await loadWeek().catch(() => {});
+    say($("status"), () => t("departure.done", {
+      name: member.name,
+      day: dayText(day, { weekday: false }),
+      visits: plural("departure.visits", visits),
+      pairs: pairs ? plural("departure.pairs", pairs) : "",
+    }));
+    const target = nextId && document.querySelector(`#week-body button[data-act="edit"][data-id="${nextId}"]`);
+    (target || $("staff-new")).focus();
+  } catch (err) {
+    $("dp-save").disabled = false;
+    show($("departure-error"), () => errorText(err));
+  }
+}
+
+function setupDeparture() {
+  $("sf-depart").addEventListener("click", openDeparture);
+  $("departure-form").addEventListener("submit", saveDeparture);
+  $("dp-cancel").addEventListener("click", closeDeparture);
+  $("departure-dialog").addEventListener("cancel", (e) => { e.preventDefault(); closeDeparture(); });
+  $("dp-last-day").addEventListener("input", renderDepartureEffect);
+  $("dp-last-day").addEventListener("change", renderDepartureEffect);
 }
 
 function setupStaffForm() {
@@ -1986,6 +2145,7 @@ async function main() {
   const structures = await call("/api/structures").catch(() => null);
   state.structures = (structures && (structures.items || structures.structures)) || [];
   setupStaffForm();
+  setupDeparture();
   setupAbsenceForm();
   setupViews();
   renderScope();
