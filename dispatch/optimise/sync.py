@@ -18,7 +18,7 @@ import contextvars
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from dispatch.errors import SolverError
 from dispatch.optimise.insertion import (
@@ -154,6 +154,11 @@ def _served(plan: Plan) -> dict[str, tuple[str, int]]:
     }
 
 
+def _overlay(problem: Problem, visits: dict[str, Visit]) -> Problem:
+    """``problem`` as the timing reads it, with ``visits`` replaced (see :class:`_Overlay`)."""
+    return cast(Problem, _Overlay(problem, visits))
+
+
 class _Overlay:
     """``problem`` with some visits replaced, for timing routes only (no new matrices)."""
 
@@ -202,9 +207,9 @@ class _Settling:
         self.states = states_from_plan(split, plan)
         self.changed: dict[str, Visit | None] = {}
 
-    def view(self, extra: dict[str, Visit] | None = None) -> _Overlay:
+    def view(self, extra: dict[str, Visit] | None = None) -> Problem:
         live = {k: v for k, v in self.changed.items() if v is not None}
-        return _Overlay(self.split, {**live, **(extra or {})})
+        return _overlay(self.split, {**live, **(extra or {})})
 
     def base(self, visit: Visit, copy_id: str) -> Visit:
         first, second = copies(visit, self.pairs)
@@ -217,7 +222,7 @@ class _Settling:
             if any(i in visit_ids for i in st.items):
                 undo.append((st, st.items, st.timing))
                 st.items = [i for i in st.items if i not in visit_ids]
-                st.timing = time_route(self.view(), st.team, st.items, prefix=st.prefix)  # type: ignore[arg-type]
+                st.timing = time_route(self.view(), st.team, st.items, prefix=st.prefix)
         return undo
 
     @staticmethod
@@ -225,23 +230,21 @@ class _Settling:
         for st, items, timing in undo:
             st.items, st.timing = items, timing
 
-    def insert(
-        self, trial: _Overlay, visit: Visit, team_ids: list[str] | None = None
-    ) -> str | None:
+    def insert(self, trial: Problem, visit: Visit, team_ids: list[str] | None = None) -> str | None:
         for st in self.states.values():
             st._relaxed = None  # relaxed timings were for other windows
-        found = insertions(trial, self.states, visit, team_ids=team_ids)  # type: ignore[arg-type]
+        found = insertions(trial, self.states, visit, team_ids=team_ids)
         if not found:
             return None
-        apply(trial, self.states, found[0])  # type: ignore[arg-type]
+        apply(trial, self.states, found[0])
         return found[0].team_id
 
-    def insert_ejecting(self, trial: _Overlay, visit: Visit) -> str | None:
+    def insert_ejecting(self, trial: Problem, visit: Visit) -> str | None:
         """Insert ``visit`` in place of an optional visit of a route (see
         :func:`insert_by_ejection`); the team that takes it, or None."""
         for st in self.states.values():
             st._relaxed = None
-        if insert_by_ejection(trial, self.states, visit) is None:  # type: ignore[arg-type]
+        if insert_by_ejection(trial, self.states, visit) is None:
             return None
         return next(tid for tid, st in self.states.items() if visit.id in st.items)
 
@@ -251,7 +254,7 @@ class _Settling:
         for st in self.states.values():
             if any(i in pins for i in st.items):
                 t = time_route(
-                    trial,  # type: ignore[arg-type]
+                    trial,
                     st.team,
                     st.items,
                     prefix=st.prefix,
@@ -316,7 +319,7 @@ class _Settling:
             st._relaxed = None
         for ins in insertions(trial, self.states, free, team_ids=singles)[:REINSERT_TRIES]:
             st = self.states[ins.team_id]
-            timed = time_route(trial, st.team, list(ins.items), prefix=st.prefix)  # type: ignore[arg-type]
+            timed = time_route(trial, st.team, list(ins.items), prefix=st.prefix)
             start = next(x.start_s for x in timed.stops if x.visit_id == a)
             for later in LATER_STARTS_S:
                 pinned = _pin(free, start + later, ins.team_id)
@@ -329,7 +332,7 @@ class _Settling:
                 before = st.items, st.timing
                 st.items = list(ins.items)
                 if self.on_time(pins):
-                    st.timing = time_route(self.view(pins), st.team, st.items, prefix=st.prefix)  # type: ignore[arg-type]
+                    st.timing = time_route(self.view(pins), st.team, st.items, prefix=st.prefix)
                     self.changed[a] = pinned
                     if self.second_person(visit, a, ins.team_id, start + later):
                         return True
@@ -443,7 +446,7 @@ def _settle(
         )
     changed = work.changed
     visits = tuple(changed.get(v.id, v) for v in split.visits if changed.get(v.id, v) is not None)
-    nxt = split.with_changes(visits=visits)  # type: ignore[arg-type]
+    nxt = split.with_changes(visits=visits)
     states = work.states
     placed = {i for st in states.values() for i in st.items if isinstance(i, str)}
     placed |= {s.visit_id for st in states.values() for s in st.prefix if s.visit_id}
@@ -599,7 +602,7 @@ def align_shared_starts(problem: Problem, plan: Plan, *, passes: int = 3) -> Pla
         }
         if not pins:
             return plan
-        overlay = _Overlay(problem, pins)
+        overlay = _overlay(problem, pins)
         routes = []
         for r in plan.routes:
             if not any(vid in pins for vid in r.visit_ids):
@@ -607,6 +610,6 @@ def align_shared_starts(problem: Problem, plan: Plan, *, passes: int = 3) -> Pla
                 continue
             team = problem.team(r.team_id)
             prefix, items = route_items(r, team)
-            routes.append(replace(build_route(overlay, team, items, prefix), geometry=r.geometry))  # type: ignore[arg-type]
+            routes.append(replace(build_route(overlay, team, items, prefix), geometry=r.geometry))
         plan = replace(plan, routes=tuple(routes))
     return plan
