@@ -161,3 +161,15 @@ def test_hours_against_contract_are_reported():
     assert row["planned_h"] == 40 and row["days"]["2026-12-01"] == 8
     assert row["contract_h"] == 25  # five days of a 35 h week
     assert row["excess_pct"] == 60.0
+
+
+def test_a_visit_only_excluded_teams_could_serve_says_so():
+    from dispatch.optimise import solve
+
+    visit = Visit("v", 2, 1200, skills=frozenset({"soin"}), excluded_team_ids=frozenset({"A"}))
+    problem = line_problem([visit], [_team("A", skills=frozenset({"soin"})), _team("B")])
+    plan = solve(problem, time_limit_s=0.3)
+    (left,) = plan.unassigned
+    assert left.code == "excluded_staff"
+    assert left.message("fr").startswith("les seules équipes avec la compétence « soin »")
+    assert "excluded by the patient's wishes" in left.message("en")

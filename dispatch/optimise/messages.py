@@ -57,6 +57,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "visite facultative non planifiée : les équipes{with_skills} sont prises par des visites prioritaires entre {window}",
         "en": "optional visit not planned: the teams{with_skills} are busy with higher-priority visits between {window}",
     },
+    "excluded_staff": {
+        "fr": "les seules équipes{with_skills} disponibles sont exclues par les souhaits du patient : revoyez ces souhaits ou ajoutez une équipe",
+        "en": "the only teams{with_skills} available are excluded by the patient's wishes: review those wishes or add a team",
+    },
     "not_synchronised": {
         "fr": "visite à deux : ni binôme ni deux personnes{with_skills} libres à la même heure entre {window} : formez un binôme, élargissez le créneau ou libérez une seconde personne",
         "en": "two-person visit: no pair and no two people{with_skills} free at the same time between {window}: form a pair, widen the window or free a second person",

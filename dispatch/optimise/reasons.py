@@ -25,6 +25,11 @@ def precheck(problem: Problem, visit: Visit) -> Unassigned | None:
                 visit.id, "locked_team_skill", {"team": locked.label, "skills": missing}
             )
     able = [t for t in teams if can_serve(t, visit)]
+    if not able and any(
+        t.id in visit.excluded_team_ids and visit.skills <= t.skills for t in teams
+    ):
+        # Teams with the skills exist, but the patient's wishes exclude them.
+        return Unassigned(visit.id, "excluded_staff", {"skills": sorted(visit.skills)})
     if not able:
         known = set().union(*(t.skills for t in teams))
         missing = sorted(visit.skills - known) or sorted(visit.skills)
