@@ -204,6 +204,8 @@ CROSS_FIELD_RULES: dict[str, tuple[str, ...]] = {
     "POST /api/pairs": (r"a pair is two members of staff of one structure",),
     # A phone's team comes from its token; a coordinator must name the team.
     "POST /api/positions": (r"team_id is required",),
+    # The week is planned from today on (the operation's description says so).
+    "POST /api/week/plan": (r"is over: plan from today",),
 }
 #: Refusals that depend on the day as it stands (a place beyond a round's end, a visit already
 #: planned, a delay on another day), not on the request's shape.
