@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from axe_support import check_axe
-from live_support import MELUN, WAKE_LOCK_STUB, RealServer, module_settings
+from live_support import MELUN, PASSWORD, WAKE_LOCK_STUB, RealServer, module_settings
 
 from dispatch.store import Store
 from dispatch.web.app import create_app
@@ -33,6 +33,7 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     store = Store(settings.database)
     app = create_app(settings, **{"dispatch.store": store})
     day = app.extensions["dispatch.live"].today()
+    store.add_user("coord", role="coordinator", password=PASSWORD)
     teams = [
         store.add_team({"name": name, "base_lon": MELUN[0], "base_lat": MELUN[1], "color": color})
         for name, color in (("Aline", "#d62728"), ("Bruno", "#1f77b4"), ("Chloé", "#2ca02c"))
@@ -143,3 +144,38 @@ def test_both_staff_see_the_two_person_visit_at_the_same_time(live, browser) -> 
     finally:
         for ctx, _page in phones:
             ctx.close()
+
+
+def test_the_coordinators_map_draws_the_shared_stop_on_both_rounds(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """Both teams' round lines pass through the two-person visit, whose marker carries a second
+    ring in the partner team's colour."""
+    server, world = live
+    teams, duo = world["teams"], world["duo"]
+    _, instance = browser
+    ctx = instance.new_context(viewport={"width": 1400, "height": 900}, locale="fr-FR")
+    try:
+        page = ctx.new_page()
+        page.goto(f"{server.base_url}/map/")
+        page.fill("input[name=username]", "coord")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("body[data-ready='1']", timeout=20000)
+        page.wait_for_function("window.dispatchMap.state.plans.size === 3", timeout=10000)
+        rounds = page.evaluate(
+            "[...window.dispatchMap.state.plans.values()].map(p => [p.team_id, p.stops.map(s => s.visit_id)])"
+        )
+        holding = sorted(tid for tid, ids in rounds if duo["id"] in ids)
+        assert holding == sorted((teams[0]["id"], teams[1]["id"]))
+        page.wait_for_function(
+            "window.dispatchMap.map.getSource('visits').serialize().data.features.length === 4"
+        )
+        features = page.evaluate(
+            "window.dispatchMap.map.getSource('visits').serialize().data.features.map(f => f.properties)"
+        )
+        shared = next(f for f in features if f["id"] == duo["id"])
+        assert shared["color"] == "#d62728" and shared["partner_color"] == "#1f77b4", shared
+        assert all("partner_color" not in f for f in features if f["id"] != duo["id"])
+        assert page.evaluate("!!window.dispatchMap.map.getLayer('visits-partner')")
+        _shot(page, "sync-map-shared-stop")
+    finally:
+        ctx.close()
