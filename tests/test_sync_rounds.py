@@ -45,3 +45,34 @@ def test_the_day_is_planned_with_both_staff_at_the_same_second(world: World) -> 
     again = [s.start_s for r in day.current.routes for s in r.stops if s.visit_id == str(duo["id"])]
     assert len(again) == 2 and again[0] == again[1]
     assert [f.rule for f in plan_findings(day.problem, day.current)] == []
+
+
+def test_a_live_move_keeps_the_agreed_start_of_a_shared_visit(world: World) -> None:
+    world.team("Aline")
+    world.team("Bruno")
+    duo = world.visit("M-LEVAGE", 0, ("18:00", "19:30"))
+    solos = [world.visit(f"SOLO-{k}", k + 1, ("17:30", "20:00")) for k in range(4)]
+    world.store.engine.write(
+        lambda conn: conn.execute("UPDATE visits SET staff_count = 2 WHERE id = ?", (duo["id"],))
+    )
+    plan = world.plan_whole_day()
+
+    def starts(plan):
+        return [
+            s["start_s"] for r in plan["routes"] for s in r["stops"] if s["visit_id"] == duo["id"]
+        ]
+
+    (agreed,) = set(starts(plan))
+    # Every solo visit goes to the team that holds the duo first (its start would slip
+    # if the route were timed again alone).
+    first = next(
+        r["team_id"] for r in plan["routes"] if duo["id"] in [s["visit_id"] for s in r["stops"]]
+    )
+    for v in solos:
+        world.rounds.move(DAY, v["id"], first, apply=True, force=True, by="coord")
+    after = world.store.published_plan(DAY)
+    assert starts(after) == [agreed, agreed]
+    day = world.rounds.day(DAY)
+    assert [
+        f.rule for f in plan_findings(day.problem, day.current) if f.rule == "synchronisation"
+    ] == []

@@ -199,3 +199,35 @@ def test_rows_carry_staff_count_and_team_size_and_a_stored_plan_keeps_one_start(
         for r in plan.routes
     ]
     assert alone[0] != alone[1] and max(alone) == starts[0]
+
+
+def test_on_a_day_under_way_a_shared_visit_keeps_its_agreed_start():
+    teams = [
+        {"id": 1, "name": "A", "shift_start_s": 8 * 3600, "shift_end_s": 17 * 3600},
+        {"id": 2, "name": "B", "shift_start_s": 8 * 3600, "shift_end_s": 17 * 3600},
+    ]
+    visits = [
+        {"id": 10, "duration_s": 1800, "windows": "[[32400, 39600]]", "staff_count": 2},
+        {"id": 11, "duration_s": 1800, "windows": "[[32400, 39600]]", "staff_count": 2},
+    ]
+    n = len(teams) + len(visits)
+    time_s = np.full((n, n), 600, dtype=np.int64)
+    np.fill_diagonal(time_s, 0)
+    stored = {
+        "id": 5,
+        "routes": [
+            {"team_id": 1, "stops": [{"visit_id": 10, "start_s": 36000}]},
+            {"team_id": 2, "stops": [{"visit_id": 10, "start_s": 35000}]},
+        ],
+        "unassigned": [{"visit_id": 11, "reason": "x"}],
+    }
+    live, _ = problem_from_rows(
+        teams, visits, time_s, time_s * 10, day=DAY, now_s=30000, stored_plan=stored
+    )
+    assert [(w.start_s, w.end_s) for w in live.visit("10").windows] == [(36000, 36000)]
+    assert [(w.start_s, w.end_s) for w in live.visit("11").windows] == [(32400, 39600)]
+    # Planned from the start (the evening before), it may move.
+    whole, _ = problem_from_rows(teams, visits, time_s, time_s * 10, day=DAY, stored_plan=stored)
+    assert [(w.start_s, w.end_s) for w in whole.visit("10").windows] == [(32400, 39600)]
+    plan = plan_from_stored(live, stored)
+    assert [s.start_s for r in plan.routes for s in r.stops if s.visit_id] == [36000, 36000]

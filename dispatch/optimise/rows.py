@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from dispatch.optimise.insertion import TeamState, best_break_positions
-from dispatch.optimise.model import Break, Problem, Team, TimeWindow, Visit
+from dispatch.optimise.model import DAY_S, Break, Problem, Team, TimeWindow, Visit
 from dispatch.optimise.plan import Plan, Stop, Unassigned
 from dispatch.optimise.schedule import Item, build_route, time_route
 
@@ -94,7 +94,9 @@ def problem_from_rows(
 
     Active teams start and end at their base; visits keep their windows, skills, priority,
     preferred team, ``staff_count`` (2: two staff together) and ``excluded_team_ids`` when the
-    row carries them; a team row's ``size`` (members) becomes ``Team.size``. Visits already
+    row carries them; a team row's ``size`` (members) becomes ``Team.size``. On a day under way
+    (``now_s``), a two-person visit in two routes of ``stored_plan`` keeps the start it has
+    there (its window becomes that second) until it starts. Visits already
     under way or done are pinned to their team (and their partner team, for a two-person
     visit) in the order of ``stored_plan`` (or of their start) so that nothing that happened
     moves.
@@ -107,16 +109,32 @@ def problem_from_rows(
         if any(team.get("vehicle_profile") == mode for team in teams):
             matrices[mode] = np.ceil(d / (kmh / 3.6)).astype(np.int64)
     order: dict[int, int] = {}
+    starts: dict[int, list[int]] = {}
     if stored_plan:
         for r in stored_plan.get("routes", []):
             for k, s in enumerate(r.get("stops", [])):
                 order[int(s["visit_id"])] = k
+                if s.get("start_s") is not None:
+                    starts.setdefault(int(s["visit_id"]), []).append(int(s["start_s"]))
+    # On a day under way, a two-person visit two teams share keeps the start both were given
+    # (the later one if they differ): the live changes then keep them together.
+    agreed = {vid: max(ss) for vid, ss in starts.items() if len(ss) == 2 and now_s is not None}
     fixed: dict[str, list[tuple[int, str]]] = {}
     out_visits = []
     ctx = RowContext(lonlats=lonlats or [])
     for i, v in enumerate(visits):
         vid = str(v["id"])
         windows = tuple(TimeWindow(int(a), int(b)) for a, b in _json(v.get("windows"), []))
+        start = agreed.get(int(v["id"]))
+        if (
+            start is not None
+            and int(v.get("staff_count") or 1) >= 2
+            and v.get("status") not in FIXED_STATUSES
+            and now_s is not None
+            and start >= now_s
+            and any(w.start_s <= start <= w.end_s for w in windows or (TimeWindow(0, 2 * DAY_S),))
+        ):
+            windows = (TimeWindow(start, start),)
         out_visits.append(
             Visit(
                 id=vid,
