@@ -323,8 +323,8 @@ class _SilentSearch:
 
 
 def test_a_search_late_past_its_deadline_is_not_waited_for(day, monkeypatch):
-    """With two searches side by side, the plan comes back on time from the one that
-    answered; the late one is stopped (not kept for the next solve)."""
+    """With two searches side by side (a budget of 2 s or more), the plan comes back on time
+    from the one that answered; the late one is stopped (not kept for the next solve)."""
     from dispatch.optimise import solver
 
     silent = _SilentSearch()
@@ -332,9 +332,9 @@ def test_a_search_late_past_its_deadline_is_not_waited_for(day, monkeypatch):
     monkeypatch.setattr(solver, "_cores", lambda: 2)
     monkeypatch.setattr(solver, "_take_searchers", lambda n: [real, silent][:n])
     t = time.perf_counter()
-    plan = solve(day, time_limit_s=1.0, searches=2)
+    plan = solve(day, time_limit_s=2.0, searches=2)
     wall = time.perf_counter() - t
     assert plan.stats["searches"] == 2 and plan.stats["searches_answered"] == 1
     assert silent.stopped
-    assert wall < 1.0 + solver.GRACE_S / 2  # not the give-up time
+    assert wall < 2.0 + solver.GRACE_S / 2  # not the give-up time
     assert check_plan(day, plan) == []
