@@ -407,6 +407,9 @@ def _settle(
             work.remove(b)
             continue
         if sa is None and sb is None:
+            # Left out by the search: a pair, or two people at one start, may still have room.
+            if v.mandatory and not (work.to_pair(v) or work.both_again(v)):
+                continue
             continue
         if sa is not None and sb is not None and sa[0] != sb[0]:
             lo, hi = sorted((sa[1], sb[1]))
@@ -456,7 +459,16 @@ def _settle(
     for v in nxt.visits:
         if v.id not in placed and v.id not in reported:
             unassigned.append(explain(nxt, v))
-    return nxt, plan_from_states(nxt, states, unassigned, plan.stats), pending
+    out = plan_from_states(nxt, states, unassigned, plan.stats)
+    # The next search keeps what is synchronised: its copies count as urgent there (a search
+    # from the settled plan otherwise traded some for other visits).
+    ok, _partial = _synchronised(original, out)
+    kept = {vid for v in ok for vid in (v, second_id(v))}
+    if kept:
+        nxt = nxt.with_changes(
+            visits=tuple(replace(v, priority=5) if v.id in kept else v for v in nxt.visits)
+        )
+    return nxt, out, pending
 
 
 def _synchronised(original: Problem, plan: Plan) -> tuple[set[str], set[str]]:
