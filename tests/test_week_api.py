@@ -223,3 +223,33 @@ def test_the_past_and_unknown_jobs_are_refused(world: Any) -> None:
         client.post("/api/week/plan/" + "0" * 32 + "/apply", json={}, headers=headers).status_code
         == 404
     )
+
+
+def test_a_hospitalisation_replans_the_days_the_patient_was_in(world: Any) -> None:
+    client, headers, store = world["client"], world["headers"], world["store"]
+    monday = [v["id"] for v in world["visits"][: len(HOMES)]]
+    claire = world["nurses"][1]["team_id"]
+    store.save_plan(
+        MONDAY,
+        [{"team_id": claire, "stops": [{"visit_id": v, "arrival_s": 30000} for v in monday]}],
+        publish=True,
+        structure_id=1,
+    )
+    patient = world["patients"][1]["id"]
+    execute(store, "UPDATE visits SET status = 'cancelled' WHERE id = ?", (monday[1],))
+    r = client.post(
+        "/api/week/replan-patient",
+        json={"patient_id": patient, "from": MONDAY, "to": TUESDAY},
+        headers=headers,
+    )
+    assert r.status_code == 200, r.get_json()
+    (day,) = r.get_json()["days"]  # Tuesday had no published plan: left alone
+    assert day["day"] == MONDAY and day["moves"] == [] and day["dropped"] == []
+    draft = store.get_plan(day["plan_id"])
+    assert sorted(s["visit_id"] for r in draft["routes"] for s in r["stops"]) == sorted(
+        v for v in monday if v != monday[1]
+    )
+    missing = client.post(
+        "/api/week/replan-patient", json={"patient_id": 99999, "from": MONDAY}, headers=headers
+    )
+    assert missing.status_code == 404

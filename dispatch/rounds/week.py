@@ -771,6 +771,7 @@ def replan_suspension(
     by: str,
     locale: str | None = None,
     horizon_days: int = 7,
+    time_limit_s: float | None = None,
 ) -> list[dict[str, Any]]:
     """After a patient's hospitalisation (a suspension, whose visits are cancelled), a draft
     of each day from today (or ``from_day``) to ``to_day`` (at most ``horizon_days``) whose
@@ -799,9 +800,27 @@ def replan_suspension(
         if held & theirs:
             try:
                 out.append(
-                    replan_stable(rounds, iso, structure_id=structure_id, by=by, locale=locale)
+                    replan_stable(
+                        rounds,
+                        iso,
+                        structure_id=structure_id,
+                        by=by,
+                        locale=locale,
+                        time_limit_s=time_limit_s,
+                    )
                 )
             except DispatchError as exc:
                 out.append({"day": iso, "plan_id": None, "error": exc.message})
         day += dt.timedelta(days=1)
     return out
+
+
+def patient_structure(store: Any, patient_id: int, structures: Collection[int] | None) -> int:
+    """The structure of a patient of ``structures`` (another structure's is not found)."""
+    with store.engine.read() as conn:
+        row = conn.execute(
+            "SELECT structure_id FROM patients WHERE id = ?", (int(patient_id),)
+        ).fetchone()
+    if row is None or (structures is not None and int(row[0]) not in set(structures)):
+        raise NotFoundError(f"patient {patient_id} does not exist")
+    return int(row[0])

@@ -222,7 +222,71 @@ HOURS = {
     },
 }
 
+REPLAN_PATIENT_INPUT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["patient_id", "from"],
+    "properties": {
+        "patient_id": {"type": "integer", "minimum": 1},
+        "from": DAY_SCHEMA,
+        "to": {"anyOf": [DAY_SCHEMA, {"type": "null"}]},
+    },
+}
+_MOVE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["day", "visit_id", "from", "to"],
+    "properties": {
+        "day": {"type": "string"},
+        "visit_id": {"type": "string"},
+        "from": {"type": ["string", "null"]},
+        "to": {"type": ["string", "null"]},
+    },
+}
+REPLAN_PATIENT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["ok", "days"],
+    "properties": {
+        "ok": {"const": True},
+        "days": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["day", "plan_id"],
+                "properties": {
+                    "day": {"type": "string"},
+                    "plan_id": {"type": ["integer", "null"]},
+                    "base_plan_id": {"type": ["integer", "null"]},
+                    "moves": {"type": "array", "items": _MOVE},
+                    "dropped": {"type": "array", "items": {"type": "integer"}},
+                    "unassigned": {"type": "integer"},
+                    "error": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
 OPENAPI_PATHS = {
+    "/api/week/replan-patient": {
+        "post": operation(
+            "After a patient's hospitalisation: a draft of each day whose rounds held them, "
+            "the others' visits kept in their rounds",
+            roles=COORDINATORS,
+            tags=["week"],
+            body=REPLAN_PATIENT_INPUT,
+            response=REPLAN_PATIENT,
+            description="Call it once the suspension is recorded (its visits cancelled). Only "
+            "the days from today (or from) to to (at most 7 days) whose published plan held "
+            "one of the patient's visits are re-planned, each visit preferring its current "
+            "round: moves lists what changes (visit, from, to team ids), usually nothing "
+            "but the rounds closing the gap. Each day is a draft to apply from the day's "
+            "map; a day that cannot be planned carries its error. A patient of another "
+            "structure is a 404.",
+        )
+    },
     "/api/week/plan": {
         "post": operation(
             "Plan a structure's week (continuity of care, legal hours): each day a draft",
@@ -440,6 +504,40 @@ def apply_job(job_id: str) -> ResponseReturnValue:
     )
     _audit("week.apply", f"structure:{job.structure_id}", {"applied": result["applied"]})
     return {"ok": True, **result}, 200
+
+
+@bp.post("/api/week/replan-patient")
+@require(*COORDINATORS, admin=False)
+def replan_patient() -> ResponseReturnValue:
+    from dispatch.rounds.week import patient_structure, replan_suspension
+    from dispatch.web.api_dispatch import _by, get_rounds
+
+    data = json_body()
+    unknown = sorted(set(data) - set(REPLAN_PATIENT_INPUT["properties"]))
+    if unknown:
+        raise ValidationError(f"unknown field(s) {', '.join(unknown)}; known: patient_id, from, to")
+    patient_id = data.get("patient_id")
+    if isinstance(patient_id, float) and patient_id.is_integer():
+        patient_id = int(patient_id)
+    if isinstance(patient_id, bool) or not isinstance(patient_id, int) or patient_id < 1:
+        raise ValidationError("patient_id: give the patient's id")
+    first = week_days(data.get("from"), 1)[0]
+    last = data.get("to")
+    if last is not None:
+        last = week_days(last, 1)[0]
+    sid = patient_structure(get_store(), patient_id, visible_structures())
+    days = replan_suspension(
+        get_rounds(),
+        patient_id,
+        first,
+        last,
+        structure_id=sid,
+        by=_by(),
+        locale=_locale(),
+        time_limit_s=float(_settings().week_day_time_limit_s),
+    )
+    _audit("week.replan_patient", f"patient:{patient_id}", {"days": [d["day"] for d in days]})
+    return {"ok": True, "days": days}, 200
 
 
 @bp.get("/api/week/continuity")
