@@ -82,6 +82,118 @@ _csp_safe_add_script_tag()
 SHARED_TERRITORIES = SHARED / "territories"
 
 
+# -- two workers (pytest-xdist) -------------------------------------------------------------------
+#: Tests that run with no other test beside them when the suite runs on two workers, besides
+#: those marked ``load`` (drills, load and latency measurements): time-bounded runs whose reach
+#: shrinks when the other core is busy (node id prefixes).
+RUN_ALONE = (
+    "tests/test_api_fuzz.py::test_contract_",
+    # A 10 ms ticker never late by 100 ms: missed by 80 ms with the other worker busy.
+    "tests/test_drills_store.py::",
+    # Team counts from 0.5 s solves: the service level was not reached with half the CPU.
+    "tests/test_planning_cli.py::test_teams_needed_finds_the_smallest_team_count",
+)
+#: The slowest modules, slowest first (measured on two workers, 2026-12-07): started first, so
+#: that no long module is left for the end while the other worker has nothing more to run.
+SLOW_MODULES = (
+    "test_api_fuzz.py",
+    "test_drills_store.py",
+    "test_hardening_server.py",
+    "test_browser_rounds_coordinator.py",
+    "test_browser_i18n.py",
+    "test_browser_admin.py",
+    "test_multiprocess_redis.py",
+    "test_browser_planner_scenarios.py",
+    "test_rounds_structures_browser.py",
+    "test_browser_history.py",
+    "test_browser_details.py",
+    "test_browser_week.py",
+    "test_browser_rounds_day.py",
+    "test_browser_intake.py",
+    "test_browser_live.py",
+    "test_browser_patients.py",
+    "test_planning_browser.py",
+    "test_planning_web.py",
+    "test_planning_cli.py",
+)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pyproject's addopts): the whole suite (``pytest`` with no paths) runs on
+    two workers, one per core; tests chosen by path run in this one process, as before.
+    PYTEST_XDIST_AUTO_NUM_WORKERS still decides when it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        return 0
+    return min(2, len(os.sched_getaffinity(0)))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, the slowest modules first (each module stays whole and in its order: the
+    workers take one module at a time, ``--dist loadfile``)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rank = {name: i for i, name in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def _runs_alone(item: pytest.Item) -> bool:
+    return item.get_closest_marker("load") is not None or item.nodeid.startswith(RUN_ALONE)
+
+
+class _WorkerLock:
+    """A readers-writer lock between the xdist workers of one run (two files under the run's
+    shared temporary folder, flock): a test that runs alone holds it exclusively, any other
+    shared. The turnstile, taken briefly by readers and held by a waiting writer, keeps the
+    other worker from starting test after test while a drill waits for its turn."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.turnstile = open(folder / "dispatch-turnstile.lock", "a+")  # noqa: SIM115
+        self.resource = open(folder / "dispatch-alone.lock", "a+")  # noqa: SIM115
+
+    def acquire(self, alone: bool) -> None:
+        import fcntl
+
+        fcntl.flock(self.turnstile, fcntl.LOCK_EX)
+        if alone:
+            fcntl.flock(self.resource, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(self.resource, fcntl.LOCK_SH)
+            fcntl.flock(self.turnstile, fcntl.LOCK_UN)
+
+    def release(self, alone: bool) -> None:
+        import fcntl
+
+        fcntl.flock(self.resource, fcntl.LOCK_UN)
+        if alone:
+            fcntl.flock(self.turnstile, fcntl.LOCK_UN)
+
+
+_worker_lock: _WorkerLock | None = None
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    """Under xdist, hold the workers' lock around a test's whole protocol (its module's
+    fixtures set up or torn down with it included); outermost, so that waiting for the other
+    worker does not count in the test's timeout."""
+    global _worker_lock
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
+    if _worker_lock is None:
+        # Each worker's basetemp is <the run's basetemp>/gwN: the parent is the run's own.
+        _worker_lock = _WorkerLock(item.config._tmp_path_factory.getbasetemp().parent)
+    alone = _runs_alone(item)
+    _worker_lock.acquire(alone)
+    try:
+        yield
+    finally:
+        _worker_lock.release(alone)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """../shared beside the checkout (developers and CI have it)."""
