@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs: a virtualenv in .venv with the package and its
-# test extras (pytest-xdist among them: the whole suite runs on two workers), Debian's chromium for the browser tests, redis-server for the multi-process
-# test and npm for axe-core (the browser tests' accessibility checks). Safe to run again
-# (each step is skipped when already done).
+# test extras (pytest-xdist among them: the whole suite runs on two workers), Debian's
+# chromium for the browser tests, redis-server for the multi-process test and npm for
+# axe-core (the browser tests' accessibility checks). Safe to run again (each step is
+# skipped when already done).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
