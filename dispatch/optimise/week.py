@@ -22,6 +22,7 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from dispatch.optimise.model import Problem, Visit, can_serve
 from dispatch.optimise.plan import Plan
@@ -342,7 +343,7 @@ def week_metrics(
     days: Mapping[str, PlannedDay],
     patient_of: Mapping[str, int],
     due_s: Mapping[int, int],
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The figures of a planned week (the ``METRICS`` of the week API).
 
     ``planned`` visits served (a two-person visit in two routes counts once), ``unassigned``,

@@ -546,7 +546,7 @@ def _published_days(
 ) -> list[tuple[str, dict[str, Any] | None, dict[str, list[int]], dict[str, list[Any]]]]:
     """Each day's published plan of the structure, its teams' staff (team id -> ids: the
     day's rota teams, and every other team's members) and the rota teams' breaks."""
-    members = {}
+    members: dict[str, list[int]] = {}
     out = []
     for day in week_days(from_day, days):
         stored = store.published_plan(day, structure_id=structure_id)
@@ -598,7 +598,7 @@ def continuity_of(store: Any, from_day: Any, days: Any, *, structure_id: int) ->
     staff_names = {
         int(s["id"]): str(s["name"]) for s in store.list_staff(structures=[structure_id])
     }
-    patients = [
+    patients: list[dict[str, Any]] = [
         {
             "patient_id": p,
             "name": names.get(p, str(p)),
@@ -651,10 +651,10 @@ def hours_of(store: Any, from_day: Any, days: Any, *, structure_id: int) -> dict
     rows = []
     for s in staff:
         sid = int(s["id"])
-        person = core_staff(s)
+        rostered = core_staff(s)
         rota_s = 0
         for day in day_list:
-            shift = core.works_on(person, dt.date.fromisoformat(day))
+            shift = core.works_on(rostered, dt.date.fromisoformat(day))
             rota_s += shift.work_s if shift is not None else 0
         by = planned.get(sid, {})
         total = sum(by.values())

@@ -12,7 +12,7 @@ from dispatch.errors import ValidationError
 from dispatch.rounds import week as week_view
 from dispatch.rounds.week import MAX_WEEK_DAYS, WeekJobs, apply_week, week_days
 from dispatch.web.auth import client_ip, current_principal, get_store, require
-from dispatch.web.openapi import DAY_SCHEMA, operation, path_param, query_param
+from dispatch.web.openapi import DAY_SCHEMA, operation, query_param
 from dispatch.web.rest import arg_day, arg_int, json_body
 from dispatch.web.scope import target_structure, visible_structures
 
@@ -120,7 +120,13 @@ JOB = {
         "result": {"anyOf": [{"type": "null"}, RESULT]},
     },
 }
-_JOB_ID = path_param("job_id", {"type": "string", "pattern": "^[0-9a-f]{32}$"})
+_JOB_ID = {
+    "name": "job_id",
+    "in": "path",
+    "required": True,
+    "description": "the week planning's job id (from POST /api/week/plan)",
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+}
 _RANGE = [
     query_param("from", DAY_SCHEMA, "first day (default: today)"),
     query_param(
@@ -432,7 +438,7 @@ def plan_week() -> ResponseReturnValue:
     from dispatch.web.api_dispatch import _by, get_rounds
 
     data = json_body()
-    unknown = sorted(set(data) - set(PLAN_INPUT["properties"]))
+    unknown = sorted(set(data) - {"from", "days", "structure_id", "continuity_weight_s"})
     if unknown:
         raise ValidationError(
             f"unknown field(s) {', '.join(unknown)}; known: from, days, structure_id, "
@@ -513,7 +519,7 @@ def replan_patient() -> ResponseReturnValue:
     from dispatch.web.api_dispatch import _by, get_rounds
 
     data = json_body()
-    unknown = sorted(set(data) - set(REPLAN_PATIENT_INPUT["properties"]))
+    unknown = sorted(set(data) - {"patient_id", "from", "to"})
     if unknown:
         raise ValidationError(f"unknown field(s) {', '.join(unknown)}; known: patient_id, from, to")
     patient_id = data.get("patient_id")
