@@ -122,3 +122,8 @@ def test_a_cpu_budget_synchronises_too(two_singles):
     served = _stops(plan, "duo")
     assert len(served) == 2 and served[0][1] == served[1][1]
     _clean(problem, plan)
+
+
+def test_a_shared_visit_counts_once_in_the_summary(two_singles):
+    problem, plan = two_singles
+    assert plan.summary()["visits_served"] == len(problem.visits)

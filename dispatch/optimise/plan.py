@@ -192,7 +192,8 @@ class Plan:
         """Totals a coordinator compares: km, travel time, visits served, teams used."""
         used = [r for r in self.routes if r.visit_ids]
         return {
-            "visits_served": sum(len(r.visit_ids) for r in self.routes),
+            # A two-person visit in two routes is one visit served.
+            "visits_served": len({vid for r in self.routes for vid in r.visit_ids}),
             "visits_unassigned": len(self.unassigned),
             "teams_used": len(used),
             "travel_time_s": sum(r.travel_time_s for r in self.routes),
