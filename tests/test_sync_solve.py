@@ -127,3 +127,10 @@ def test_a_cpu_budget_synchronises_too(two_singles):
 def test_a_shared_visit_counts_once_in_the_summary(two_singles):
     problem, plan = two_singles
     assert plan.summary()["visits_served"] == len(problem.visits)
+
+
+def test_progress_goes_on_through_the_rounds(two_singles):
+    problem, _plan = two_singles
+    seen: list[float] = []
+    solve(problem, time_limit_s=0.6, progress=lambda info: seen.append(info["elapsed_s"]))
+    assert seen and seen == sorted(seen)

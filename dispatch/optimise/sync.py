@@ -541,6 +541,20 @@ def merge_plan(original: Problem, split: Problem, plan: Plan, stats: dict[str, A
     return replace(timed, routes=tuple(routes), stats=stats)
 
 
+def _offset(
+    progress: Callable[[dict[str, Any]], None] | None, elapsed_s: float
+) -> Callable[[dict[str, Any]], None] | None:
+    """``progress`` for a later round: its elapsed time counted from the first search."""
+    if progress is None:
+        return None
+    report = progress
+
+    def shifted(info: dict[str, Any]) -> None:
+        report({**info, "elapsed_s": round(float(info.get("elapsed_s") or 0) + elapsed_s, 3)})
+
+    return shifted
+
+
 def solve_synchronised(problem: Problem, **solve_kwargs: Any) -> Plan:
     """:func:`dispatch.optimise.solver.solve` for a day with two-person visits (same
     arguments): every two-person visit in the plan is served by a team of two, or by two
@@ -585,7 +599,11 @@ def solve_synchronised(problem: Problem, **solve_kwargs: Any) -> Plan:
             if not cpu_time:
                 round_s = (deadline - time.perf_counter()) / (SYNC_ROUNDS - n)
             plan = solve(
-                split, time_limit_s=max(MIN_ROUND_S, round_s), current=plan, **solve_kwargs
+                split,
+                time_limit_s=max(MIN_ROUND_S, round_s),
+                current=plan,
+                progress=_offset(progress, time.perf_counter() - t0),
+                **solve_kwargs,
             )
         stats = dict(plan.stats)
         stats["sync_rounds"] = rounds
