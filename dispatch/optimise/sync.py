@@ -2,14 +2,16 @@
 
 A visit with ``staff_count == 2`` is served by one team of two (``Team.size >= 2``), or by
 two single-person teams starting it at the same second. PyVRP knows no synchronisation, so
-:func:`solve_synchronised` splits each such visit into two copies (``"<id>"`` and
-``"<id>~2"``; the second copy may not go to a team of two, whose first copy is enough), solves,
-then fixes a common start for each pair of copies (the later of their two starts, as a
-one-second window, each copy locked to its team) and re-solves briefly from that plan, a
-few times; a copy left alone (or both copies in one route) keeps its team and the other
-copy looks for another person in the visit's windows first. A visit whose copies still do not meet is left out whole with the reason
-``not_synchronised`` rather than half served. The copies are merged back: the plan holds the
-visit id in the two routes, with the same ``start_s``.
+:func:`solve_synchronised` splits each such visit into two one-person copies (``"<id>"`` and
+``"<id>~2"``; the second may not go to a team of two, whose first copy is the whole visit;
+the single-person teams able to serve it are dealt in turn to the two copies) and solves.
+Then, without a search (:func:`_settle`), each pair of copies gets a common start at which
+both routes stay on time (pinned as a one-second window, each copy locked to its team), or
+the visit goes whole to a pair with room, or the second person is inserted at the first
+one's start; what is left waits for a short search warm-started from that plan, twice at
+most. A visit whose copies still do not meet is left out whole with the reason
+``not_synchronised``, never half served. The copies are merged back (:func:`merge_plan`): the
+plan holds the visit id in the two routes, with the same ``start_s``.
 """
 
 from __future__ import annotations
@@ -48,8 +50,8 @@ _ACTIVE: contextvars.ContextVar[bool] = contextvars.ContextVar("sync_active", de
 
 
 def active() -> bool:
-    """Whether a :func:`solve_synchronised` call is under way in this context (the solver's
-    hook then solves the copies as they are)."""
+    """Whether a :func:`solve_synchronised` call is under way in this context (its copies are
+    one-person visits, so the solver's hook never hands them back; a call from within raises)."""
     return _ACTIVE.get()
 
 
