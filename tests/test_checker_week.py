@@ -173,3 +173,21 @@ def test_a_visit_only_excluded_teams_could_serve_says_so():
     assert left.code == "excluded_staff"
     assert left.message("fr").startswith("les seules équipes avec la compétence « soin »")
     assert "excluded by the patient's wishes" in left.message("en")
+
+
+def test_starts_a_few_seconds_apart_break_synchronisation_too():
+    problem = line_problem([_pair_visit()], _teams())
+    plan = _plan(problem, {"A": ["duo"], "B": ["duo"]})
+    late = plan.routes[1]
+    stops = tuple(
+        dataclasses.replace(s, start_s=s.start_s + 30, departure_s=s.departure_s + 30)
+        if s.visit_id == "duo"
+        else s
+        for s in late.stops
+    )
+    plan = Plan(
+        routes=(plan.routes[0], dataclasses.replace(late, stops=stops, end_s=late.end_s + 30))
+    )
+    found = [f for f in _findings(problem, plan) if f.rule == "synchronisation"]
+    assert len(found) == 1
+    assert "starts at 09:00:00 for A and at 09:00:30 for B" in found[0].message

@@ -387,13 +387,15 @@ def plan_findings(
             if ta == tb:
                 bad("sync_same_team", visit=vid, team=ta)
             elif sa != sb:
+                # Within one minute the seconds tell the two starts apart.
+                same = hhmm(sa) == hhmm(sb)
                 bad(
                     "sync_start",
                     visit=vid,
                     team=ta,
-                    time=hhmm(sa),
+                    time=hhmm(sa) + (f":{sa % 60:02d}" if same else ""),
                     partner=tb,
-                    other=hhmm(sb),
+                    other=hhmm(sb) + (f":{sb % 60:02d}" if same else ""),
                 )
     if scope == "routes":
         for vid, count in seen.items():
