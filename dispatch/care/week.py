@@ -621,7 +621,7 @@ def _draft(
     visits to the others. While the team is still in the day (it has started a visit),
     team_unavailable takes it out, moving only its visits. Otherwise (a part-day absence
     trims the team's hours) the day is re-planned with every visit preferring its current
-    team (:func:`dispatch.rounds.week.replan_stable`): only what no longer fits moves.
+    team (``Rounds.optimise(stable=True)``): only what no longer fits moves.
     """
     sid = staff["structure_id"]
     if whole_day:

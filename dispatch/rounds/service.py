@@ -254,18 +254,7 @@ class Rounds:
             current=d.current if d.current.routes else None,
             searches=self.options.solver_searches,
         )
-        routes, unassigned = self._rows_with_unroutable(d, plan, locale)
-        saved = self.store.save_plan(
-            day,
-            routes,
-            unassigned=unassigned,
-            summary=_summary_with_reasons(plan),
-            territory=d.ctx.territory,
-            created_by=by,
-            base_plan_id=d.plan_id,
-            demo=demo,
-            structure_id=d.structure_id,
-        )
+        saved = self.save_draft(d, plan, by=by, locale=locale, demo=demo)
         dropped = self._dropped(d.stored, saved, ignore=d.unroutable_ids("visit"))
         body: dict[str, Any] = {
             "day": day,
