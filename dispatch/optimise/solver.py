@@ -124,12 +124,14 @@ POLISH_NEIGHBOURS = 200
 #: Seconds of the search's budget kept for the last pass, per visit (the first is skipped
 #: when the budget has no room for it).
 POLISH_PER_VISIT_S = 0.0003
-#: What building the start with the wide lists takes per visit (1,000-visit, 80-team day: 0.8
-#: to 1.2 s, ten times a local search over the search's own lists): it is built so when it
-#: takes at most half of what is left of the search's time, and with the search's own lists
-#: otherwise. A 500-visit day's 3 s plan has the time; a 1,000-visit day's does not (with
-#: it, the search never started: 0 iterations).
-WIDE_START_PER_VISIT_S = 0.0012
+#: What building the start with the wide lists takes, per visit squared (it grows with the
+#: visits and the routes: 0.25 s on a 500-visit, 40-team day, 0.8 to 1.2 s on a 1,000-visit,
+#: 80-team one, four to five times a local search over the search's own lists): it is built
+#: so when it takes at most half of what is left of the search's time, and with the search's
+#: own lists otherwise. A 500-visit day's 3 s plan has the time (0.5 s, about the 0.45 s the
+#: last pass's reserve asked before); a 1,000-visit day's does not (with it, the search never
+#: started: 0 iterations).
+WIDE_START_PER_VISIT2_S = 1.0e-6
 #: The last pass takes at most this share of the time the first took (Haute-Corse days:
 #: about 0.4 on 500 visits, 0.1 to 0.3 on 1,000); the search keeps that much when it is
 #: more than the time per visit above.
@@ -466,7 +468,7 @@ def _run_ils(
     n_visits = len(enc.visit_clients)
     # The wide lists give the search a better start when the budget leaves time for them
     # (it is checked again once the lists are made).
-    wide_start_s = max(3 * polish_s, 2 * WIDE_START_PER_VISIT_S * n_visits)
+    wide_start_s = max(3 * polish_s, 2 * WIDE_START_PER_VISIT2_S * n_visits**2)
     if (
         polish_neighbours is not None
         and polish_neighbours > nbp.num_neighbours
