@@ -13,6 +13,7 @@ from optimise_world import H, line_problem
 from dispatch.optimise import Team, TimeWindow, Visit
 from dispatch.optimise.check import plan_findings
 from dispatch.optimise.check_week import StaffWeek, check_week, hours_report
+from dispatch.optimise.model import Break
 from dispatch.optimise.plan import Plan
 from dispatch.optimise.schedule import build_route
 
@@ -138,13 +139,20 @@ def test_less_than_eleven_hours_between_two_days_breaks_daily_rest():
     assert check_week(days, [_person(days)]) == []
 
 
-def test_more_than_48_hours_in_seven_days_breaks_weekly_hours():
-    days = {f"2026-12-0{i}": _day(7, 17) for i in range(1, 6)}  # 50 h
+def test_more_than_48_hours_in_a_civil_week_breaks_weekly_hours():
+    days = {f"2026-12-0{i}": _day(7, 17) for i in range(1, 6)}  # Tuesday-Saturday, 50 h
     found = check_week(days, [_person(days)], locale="en")
     assert [f["rule"] for f in found] == ["weekly_hours"]
-    assert "weekly hours: Anne works 50 h 00 from 2026-12-01 to 2026-12-05" in found[0]["message"]
-    assert check_week(days, [_person(days)])[0]["message"].startswith("heures hebdomadaires")
-    # Days outside the seven-day run do not count with it.
+    assert found[0]["day"] == "2026-12-01"  # the first day worked in that week
+    assert found[0]["message"] == (
+        "weekly hours: Anne works 50 h 00 (breaks not counted) in the civil week from "
+        "Monday 2026-11-30 to Sunday 2026-12-06, more than the 48 h allowed"
+    )
+    assert check_week(days, [_person(days)])[0]["message"] == (
+        "heures hebdomadaires : Anne travaille 50 h 00 (pauses non comptées) dans la semaine "
+        "civile du lundi 2026-11-30 au dimanche 2026-12-06, plus que les 48 h permises"
+    )
+    # Days of another civil week do not count with it.
     spread = {
         "2026-12-01": _day(7, 17),
         "2026-12-02": _day(7, 17),
@@ -153,6 +161,61 @@ def test_more_than_48_hours_in_seven_days_breaks_weekly_hours():
         "2026-12-08": _day(7, 17),
     }
     assert check_week(spread, [_person(spread)]) == []
+
+
+def test_48_hours_hold_per_civil_week_not_per_run_of_seven_days():
+    # Thursday to Wednesday: 70 h over seven days in a row, but 40 h in the week of
+    # Monday 30 November and 30 h in the week of Monday 7 December.
+    days = {f"2026-12-{d:02d}": _day(7, 17) for d in range(3, 10)}
+    assert check_week(days, [_person(days)]) == []
+    # Each civil week over 48 h is named once.
+    both = {f"2026-12-{d:02d}": _day(7, 17) for d in (1, 2, 3, 4, 5, 7, 8, 9, 10, 11)}
+    found = check_week(both, [_person(both)], locale="en")
+    assert [(f["rule"], f["day"]) for f in found] == [
+        ("weekly_hours", "2026-12-01"),
+        ("weekly_hours", "2026-12-07"),
+    ]
+    assert "from Monday 2026-12-07 to Sunday 2026-12-13" in found[1]["message"]
+
+
+def _split_day():
+    """A split shift 07:00-12:00 and 17:00-20:00: one team shift 07:00-20:00 whose rota
+    break of 5 h is a break stop of the route (8 h of work)."""
+    morning = Visit("m", 1, 4 * H + 2400, windows=(TimeWindow(7 * H + 600, 7 * H + 600),))
+    evening = Visit("e", 1, 2 * H + 3000, windows=(TimeWindow(17 * H, 17 * H),))
+    team = _team(
+        "A", shift_start_s=7 * H, shift_end_s=20 * H, breaks=(Break(12 * H, 17 * H, 5 * H),)
+    )
+    problem = line_problem([morning, evening], [team])
+    plan = _plan(problem, {"A": ["m", 0, "e"]})
+    route = plan.routes[0]
+    assert (route.start_s, route.end_s) == (7 * H, 20 * H)
+    assert [(s.kind, s.start_s, s.departure_s) for s in route.stops if s.kind == "break"] == [
+        ("break", 12 * H, 17 * H)
+    ]
+    assert _findings(problem, plan) == []
+    return problem, plan
+
+
+def test_a_split_shift_counts_its_work_not_its_break():
+    # Monday to Saturday: 6 x 8 h = 48 h of work (78 h from departure to return).
+    week = {"2026-11-30": _split_day()} | {f"2026-12-0{i}": _split_day() for i in range(1, 6)}
+    assert check_week(week, [_person(week)]) == []
+    (row,) = hours_report(week, [_person(week, contract_h=48)])
+    assert row["planned_h"] == 48 and row["days"]["2026-11-30"] == 8
+    # Sunday too: 56 h.
+    week["2026-12-06"] = _split_day()
+    found = check_week(week, [_person(week)], locale="en")
+    assert [f["rule"] for f in found] == ["weekly_hours"]
+    assert "Anne works 56 h 00 (breaks not counted)" in found[0]["message"]
+    # Daily rest still runs from one day's return (20:00) to the next departure: a start at
+    # 06:00 the next day leaves 10 h.
+    early = {"2026-12-07": _split_day(), "2026-12-08": _day(6, 14)}
+    found = check_week(early, [_person(early)], locale="en")
+    assert [f["rule"] for f in found] == ["daily_rest"]
+    assert (
+        "10 h 00 of rest between 2026-12-07 (20:00) and 2026-12-08 (06:00)" in found[0]["message"]
+    )
 
 
 def test_hours_against_contract_are_reported():

@@ -1,10 +1,13 @@
 """The independent checker over several days: each person's daily rest and weekly hours
-(French labour law: 11 hours of rest between two working days, at most 48 hours a week), and
-a report of the hours planned against each contract.
+(French labour law: 11 hours of rest between two working days, at most 48 hours of work in a
+civil week), and a report of the hours planned against each contract.
 
-A person's worked time on a day is their team's route from departure to return (breaks
-included), as :func:`worked_span` reads it from that day's plan. Days are ISO dates; the
-plans are those of :mod:`dispatch.optimise.check` (one per day).
+A person's day runs from their team's departure to its return, as :func:`worked_span` reads it
+from that day's plan: daily rest is counted from one day's return to the next day's departure.
+Their worked time is that span less the route's break stops (:func:`worked_s`): the law counts
+effective work (*temps de travail effectif*), and a split shift (07:00-12:00 and 17:00-20:00)
+is one team shift whose rota break is held as a break stop. Days are ISO dates; the plans are
+those of :mod:`dispatch.optimise.check` (one per day).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dispatch.optimise.plan import Plan
 
 #: Least rest between the end of one working day and the start of the next (seconds).
 DAILY_REST_S = 11 * 3600
-#: Most hours worked over any seven consecutive days (seconds).
+#: Most work in a civil week, Monday to Sunday (seconds; breaks are not work).
 WEEKLY_MAX_S = 48 * 3600
 WEEK_DAYS = 7
 
@@ -31,10 +34,10 @@ _T = {
         "({start}), less than the {want} h due",
     ),
     "weekly_hours": (
-        "heures hebdomadaires : {staff} travaille {got} du {day} au {last_day}, plus que les "
-        "{want} h permises",
-        "weekly hours: {staff} works {got} from {day} to {last_day}, more than the {want} h "
-        "allowed",
+        "heures hebdomadaires : {staff} travaille {got} (pauses non comptées) dans la semaine "
+        "civile du lundi {monday} au dimanche {sunday}, plus que les {want} h permises",
+        "weekly hours: {staff} works {got} (breaks not counted) in the civil week from "
+        "Monday {monday} to Sunday {sunday}, more than the {want} h allowed",
     ),
 }
 RULES = {"daily_rest": "daily_rest", "weekly_hours": "weekly_hours"}
@@ -65,9 +68,20 @@ def worked_span(problem: Problem, plan: Plan, team_id: str) -> tuple[int, int] |
     return route.start_s, max(route.end_s, route.start_s)
 
 
+def worked_s(plan: Plan, team_id: str) -> int:
+    """The team's work on that day: its route from departure to return less the time of its
+    break stops (0 when it does not go out)."""
+    route = plan.route(team_id)
+    if route is None or not route.stops:
+        return 0
+    rest = sum(s.departure_s - s.start_s for s in route.stops if s.kind == "break")
+    return max(0, route.end_s - route.start_s - rest)
+
+
 def _spans(
     days: Mapping[str, tuple[Problem, Plan]], person: StaffWeek
-) -> list[tuple[dt.date, int, int]]:
+) -> list[tuple[dt.date, int, int, int]]:
+    """``(day, departure_s, return_s, worked_s)`` of each day the person goes out."""
     out = []
     for day in sorted(days):
         team_id = person.team_by_day.get(day)
@@ -76,7 +90,8 @@ def _spans(
         problem, plan = days[day]
         span = worked_span(problem, plan, team_id)
         if span is not None:
-            out.append((dt.date.fromisoformat(day), span[0], span[1]))
+            work = worked_s(plan, team_id)
+            out.append((dt.date.fromisoformat(day), span[0], span[1], work))
     return out
 
 
@@ -87,7 +102,13 @@ def check_week(
     locale: str = "fr",
 ) -> list[dict[str, Any]]:
     """Every breach of daily rest or weekly hours, as ``{"rule", "code", "staff_id", "day",
-    "message"}`` (an empty list: the days keep to both rules)."""
+    "message"}`` (an empty list: the days keep to both rules).
+
+    ``daily_rest``: at least 11 h from one day's return to the next day's departure.
+    ``weekly_hours``: at most 48 h of work (breaks not counted) in each civil week, Monday
+    to Sunday (the law's default week, the one the week planning cuts shifts to); only the
+    days given count, and the finding's ``day`` is the first of them worked in that week.
+    """
     li = 0 if locale == "fr" else 1
     out: list[dict[str, Any]] = []
 
@@ -104,7 +125,7 @@ def check_week(
 
     for person in staff:
         spans = _spans(days, person)
-        for (d1, _s1, e1), (d2, s2, _e2) in zip(spans, spans[1:], strict=False):
+        for (d1, _s1, e1, _w1), (d2, s2, _e2, _w2) in zip(spans, spans[1:], strict=False):
             rest = (d2 - d1).days * 86_400 + s2 - e1
             if rest < DAILY_REST_S:
                 bad(
@@ -117,28 +138,30 @@ def check_week(
                     start=hhmm(s2),
                     want=DAILY_REST_S // 3600,
                 )
-        # Every run of seven consecutive days starting on a worked day.
-        for i, (first, _s, _e) in enumerate(spans):
-            last = first + dt.timedelta(days=WEEK_DAYS - 1)
-            inside = [(d, s, e) for d, s, e in spans[i:] if d <= last]
-            worked = sum(e - s for _d, s, e in inside)
+        # Each civil week, Monday to Sunday.
+        weeks: dict[dt.date, list[tuple[dt.date, int]]] = {}
+        for d, _s, _e, work in spans:
+            weeks.setdefault(d - dt.timedelta(days=d.weekday()), []).append((d, work))
+        for monday, inside in weeks.items():
+            worked = sum(work for _d, work in inside)
             if worked > WEEKLY_MAX_S:
                 bad(
                     "weekly_hours",
                     person,
-                    first,
+                    inside[0][0],
                     got=_duration(worked),
-                    last_day=inside[-1][0].isoformat(),
+                    monday=monday.isoformat(),
+                    sunday=(monday + dt.timedelta(days=WEEK_DAYS - 1)).isoformat(),
                     want=WEEKLY_MAX_S // 3600,
                 )
-                break
     return out
 
 
 def hours_report(
     days: Mapping[str, tuple[Problem, Plan]], staff: Sequence[StaffWeek]
 ) -> list[dict[str, Any]]:
-    """Hours planned against each contract (not a violation: what a coordinator balances):
+    """Hours worked (breaks not counted) against each contract (not a violation: what a
+    coordinator balances):
     ``{"staff_id", "label", "contract_h", "planned_h", "excess_pct", "days": {day: h}}``.
     ``excess_pct`` is how far over the contract (0 when under; contracts are per week, the
     days given count pro rata of seven)."""
@@ -146,8 +169,8 @@ def hours_report(
     out = []
     for person in staff:
         spans = _spans(days, person)
-        by_day = {d.isoformat(): round((e - s) / 3600, 2) for d, s, e in spans}
-        planned_s = sum(e - s for _d, s, e in spans)
+        by_day = {d.isoformat(): round(work / 3600, 2) for d, _s, _e, work in spans}
+        planned_s = sum(work for _d, _s, _e, work in spans)
         contract_s = person.contract_s * min(n_days, WEEK_DAYS) / WEEK_DAYS
         excess = max(0.0, (planned_s - contract_s) / contract_s * 100) if contract_s else 0.0
         out.append(
