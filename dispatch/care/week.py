@@ -77,7 +77,8 @@ def week_rows(
     hours rostered, visits and their hours on the teams they belong to (their own, or the
     pair they go out with), and the totals against their contract.
 
-    A visit of a pair counts for both members (both are there).
+    A visit of a pair counts for both members (both are there), and so does a two-person
+    visit served by two single-person teams (its ``team_id`` and ``partner_team_id``).
     """
     teams_of: dict[int, set[int]] = {s["id"]: {s["team_id"]} for s in staff}
     for pair in pairs:
@@ -85,8 +86,9 @@ def week_rows(
             teams_of.setdefault(staff_id, set()).add(pair["team_id"])
     by_team_day: dict[tuple[int, str], list[Mapping[str, Any]]] = {}
     for v in visits:
-        if v.get("team_id") is not None:
-            by_team_day.setdefault((int(v["team_id"]), v["day"]), []).append(v)
+        for key in ("team_id", "partner_team_id"):
+            if v.get(key) is not None:
+                by_team_day.setdefault((int(v[key]), v["day"]), []).append(v)
     parsed = {s["id"]: core_staff(s) for s in staff}
     day_team: dict[tuple[int, str], int] = {}
     for day in days:
@@ -467,7 +469,14 @@ def impact_of_recorded(
     team as ``preferred_team_id``, or their id among the wishes' ``preferred_staff_ids``),
     and what the rest of their structure's staff can still cover each day."""
     team_ids = store.teams_of_staff([staff["id"]])[staff["id"]]
-    visits = store.staff_visits(absence.from_day, absence.to_day, team_ids=team_ids)
+    teams = set(team_ids)
+    # A two-person visit where the person's team is the partner is theirs too.
+    visits = [
+        {**v, "team_id": v["partner_team_id"]}
+        if v["team_id"] not in teams and v.get("partner_team_id") in teams
+        else v
+        for v in store.staff_visits(absence.from_day, absence.to_day, team_ids=team_ids)
+    ]
     members: dict[int, list[int]] = {}
     for team_id in team_ids:
         members[team_id] = [s["id"] for s in store.staff_of_team(team_id)]
@@ -477,7 +486,6 @@ def impact_of_recorded(
     day_visits = store.staff_visits(absence.from_day, absence.to_day, structures=scope)
     free = [v for v in day_visits if v["team_id"] is None and v["status"] in OPEN_STATUSES]
     wishes = _preferences(store, [v["id"] for v in free])
-    teams = set(team_ids)
     for v in free:
         team, staff_ids = wishes.get(int(v["id"]), (None, []))
         if team in teams or staff["id"] in staff_ids:

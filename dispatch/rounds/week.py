@@ -571,10 +571,11 @@ def _published_days(
 def continuity_of(store: Any, from_day: Any, days: Any, *, structure_id: int) -> dict[str, Any]:
     """Who saw each patient in the structure's published plans over the days (GET
     /api/week/continuity): ``{from, days, mean_distinct_staff, patients: [{patient_id, name,
-    visits, distinct_staff, staff: [{staff_id, name, visits}]}]}``, most staff first."""
+    visits, distinct_staff, staff: [{staff_id, name, visits}]}]}``, most staff first. A
+    two-person visit in two routes is one visit of the patient, and one for each person."""
     published = _published_days(store, from_day, days, structure_id)
     seen: dict[int, dict[int, int]] = {}
-    visits: dict[int, int] = {}
+    visits: dict[int, set[int]] = {}
     for _day, stored, staff, _breaks in published:
         if not stored:
             continue
@@ -587,7 +588,7 @@ def continuity_of(store: Any, from_day: Any, days: Any, *, structure_id: int) ->
                 if not row or row.get("patient_id") is None:
                     continue
                 p = int(row["patient_id"])
-                visits[p] = visits.get(p, 0) + 1
+                visits.setdefault(p, set()).add(int(s["visit_id"]))
                 for person in who:
                     seen.setdefault(p, {})[person] = seen.setdefault(p, {}).get(person, 0) + 1
     names = {
@@ -602,7 +603,7 @@ def continuity_of(store: Any, from_day: Any, days: Any, *, structure_id: int) ->
         {
             "patient_id": p,
             "name": names.get(p, str(p)),
-            "visits": visits.get(p, 0),
+            "visits": len(visits.get(p, ())),
             "distinct_staff": len(by),
             "staff": [
                 {"staff_id": s, "name": staff_names.get(s, str(s)), "visits": n}

@@ -817,20 +817,26 @@ class StaffMixin:
         unassigned: bool = False,
     ) -> list[dict[str, Any]]:
         """Visits not cancelled from ``from_day`` to ``to_day`` (included), by day and start:
-        ``{id, day, team_id, pseudonym, duration_s, windows, status, staff_count}`` (no
-        protected details). ``team_ids``: of those teams; ``unassigned``: of no team."""
+        ``{id, day, team_id, partner_team_id, pseudonym, duration_s, windows, status,
+        staff_count}`` (no protected details). ``team_ids``: of those teams, as the team or
+        as the partner team (a two-person visit served by two single-person teams is both
+        people's); ``unassigned``: of no team."""
         first = parse_day(from_day, what="from").isoformat()
         last = parse_day(to_day, what="to").isoformat()
         sql, args = _structure_filter(structures)
         if team_ids is not None:
             ids = [int(t) for t in team_ids]
-            sql += f" AND team_id IN ({', '.join('?' for _ in ids)})" if ids else " AND 0"
-            args += ids
+            marks = ", ".join("?" for _ in ids)
+            sql += (
+                f" AND (team_id IN ({marks}) OR partner_team_id IN ({marks}))" if ids else " AND 0"
+            )
+            args += ids + ids
         if unassigned:
             sql += " AND team_id IS NULL"
         with self.engine.read() as conn:
             rows = conn.execute(
-                "SELECT id, day, team_id, pseudonym, duration_s, windows, status, staff_count"
+                "SELECT id, day, team_id, partner_team_id, pseudonym, duration_s, windows,"
+                " status, staff_count"
                 f" FROM visits WHERE day BETWEEN ? AND ? AND status != 'cancelled'{sql}"
                 " ORDER BY day, json_extract(windows, '$[0][0]'), id",
                 (first, last, *args),
