@@ -4,9 +4,12 @@ and partner team, and the plan read back from the store keeps the two starts equ
 
 from __future__ import annotations
 
-import pytest
-from test_rounds import DAY, World
+from typing import Any
 
+import pytest
+from test_rounds import BASE, DAY, World
+
+from dispatch.errors import ValidationError
 from dispatch.optimise.check import plan_findings
 
 pytestmark = pytest.mark.slow
@@ -75,4 +78,103 @@ def test_a_live_move_keeps_the_agreed_start_of_a_shared_visit(world: World) -> N
     day = world.rounds.day(DAY)
     assert [
         f.rule for f in plan_findings(day.problem, day.current) if f.rule == "synchronisation"
+    ] == []
+
+
+def _duo_world(world: World) -> dict[str, Any]:
+    """Aline and Bruno (one person each), the pair Lucie & Jean working on Sundays, four
+    one-person visits and a two-person one; the day planned and published."""
+    a = world.team("Aline")
+    b = world.team("Bruno")
+    people = [
+        world.store.add_staff(
+            {
+                "name": name,
+                "job": "nurse",
+                "skills": [],
+                "contract_h_per_week": 35,
+                "rotas": [{"start_day": "2026-11-30", "weekdays": "SU", "shift": "16:00-22:00"}],
+                "base_lon": BASE[0],
+                "base_lat": BASE[1],
+            },
+            structure_id=1,
+        )
+        for name in ("Lucie", "Jean")
+    ]
+    pair = world.store.add_pair([p["id"] for p in people], structures=[1])
+    world.store.update_team(pair["team_id"], {"base_lon": BASE[0], "base_lat": BASE[1]})
+    duo = world.visit("M-LEVAGE", 0, ("18:00", "19:30"))
+    for k in range(4):
+        world.visit(f"SOLO-{k}", k + 1, ("17:30", "20:00"))
+    world.store.engine.write(
+        lambda conn: conn.execute("UPDATE visits SET staff_count = 2 WHERE id = ?", (duo["id"],))
+    )
+    plan = world.plan_whole_day()
+    return {"a": a, "b": b, "pair": pair, "duo": duo, "plan": plan}
+
+
+def _late_duo(world: World) -> int:
+    late = world.visit("M-LATE", 2, ("18:30", "20:30"))
+    world.store.engine.write(
+        lambda conn: conn.execute("UPDATE visits SET staff_count = 2 WHERE id = ?", (late["id"],))
+    )
+    return int(late["id"])
+
+
+def _holders(plan: dict[str, Any], visit_id: int) -> list[int]:
+    return sorted(
+        r["team_id"] for r in plan["routes"] for s in r["stops"] if s["visit_id"] == visit_id
+    )
+
+
+def test_a_two_person_visit_moved_to_one_person_is_refused_in_the_request_s_language(
+    world: World,
+) -> None:
+    w = _duo_world(world)
+    duo, before = w["duo"]["id"], w["plan"]
+    assert _holders(before, duo), "the plan serves the two-person visit"
+    for team in (w["a"], w["b"]):
+        for apply, force in ((False, False), (True, False), (True, True)):
+            with pytest.raises(ValidationError) as fr:
+                world.rounds.move(
+                    DAY, duo, team["id"], apply=apply, force=force, by="coord", locale="fr"
+                )
+            assert str(fr.value).startswith("visite à deux M-LEVAGE : une seule personne ne peut")
+            assert "déplacez-la avec l'optimisation de la journée" in str(fr.value)
+    with pytest.raises(ValidationError) as en:
+        world.rounds.move(DAY, duo, w["a"]["id"], apply=True, force=True, by="coord", locale="en")
+    assert str(en.value).startswith("two-person visit M-LEVAGE: one person cannot do it alone")
+    assert "move it with the day's optimisation" in str(en.value)
+    after = world.store.published_plan(DAY)
+    assert after["id"] == before["id"] and _holders(after, duo) == _holders(before, duo)
+    # A two-person visit added later is not put in one person's round either.
+    late = _late_duo(world)
+    with pytest.raises(ValidationError, match="^two-person visit M-LATE: one person"):
+        world.rounds.insert(DAY, late, team_id=w["a"]["id"], force=True, by="coord", locale="en")
+    assert _holders(world.store.published_plan(DAY), late) == []
+    # Where it disturbs least: the pair's round, or refused (never one person's).
+    try:
+        world.rounds.insert(DAY, late, force=True, by="coord", locale="en")
+    except ValidationError as refused:
+        assert str(refused).startswith("two-person visit M-LATE: one person")
+    assert _holders(world.store.published_plan(DAY), late) in ([], [int(w["pair"]["team_id"])])
+
+
+def test_a_two_person_visit_moves_whole_to_a_pair(world: World) -> None:
+    w = _duo_world(world)
+    duo, pair = w["duo"]["id"], int(w["pair"]["team_id"])
+    checked = world.rounds.move(DAY, duo, pair, by="coord", locale="en")
+    assert checked["feasible"], checked["violations"]
+    world.rounds.move(DAY, duo, pair, apply=True, by="coord", locale="en")
+    after = world.store.published_plan(DAY)
+    assert _holders(after, duo) == [pair]
+    visit = world.store.get_visit(duo)
+    assert (visit["team_id"], visit["partner_team_id"]) == (pair, None)
+    late = _late_duo(world)
+    world.rounds.insert(DAY, late, team_id=pair, force=True, by="coord", locale="en")
+    assert _holders(world.store.published_plan(DAY), late) == [pair]
+    # The whole plan keeps two people at every two-person visit.
+    day = world.rounds.day(DAY)
+    assert [
+        f.message for f in plan_findings(day.problem, day.current) if f.rule == "synchronisation"
     ] == []

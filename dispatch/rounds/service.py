@@ -39,6 +39,7 @@ from dispatch.optimise import (
     solve,
     team_unavailable,
 )
+from dispatch.optimise.check import plan_findings
 from dispatch.optimise.insertion import insertions, states_from_plan
 from dispatch.optimise.messages import render
 from dispatch.optimise.model import can_serve
@@ -504,6 +505,7 @@ class Rounds:
             old_team = d.current.assignment().get(vid)
             movable = self._movable_position(d, vid, tid, position, locale)
             new, _ = move_visit(d.problem, d.current, vid, tid, movable, locale=locale)
+            self._keep_two_people(d, new, vid, locale)
             concerned = {t for t in (old_team, tid) if t is not None}
             violations = self._new_violations(d, new, concerned, locale)
             if not apply:
@@ -660,8 +662,9 @@ class Rounds:
                 movable = self._movable_position(d, vid, tid, position, locale)
                 new, _ = move_visit(problem, d.current, vid, tid, movable, locale=locale)
                 violations = self._new_violations(d, new, {tid}, locale)
-                if violations and not force:
-                    raise _violations_to_confirm(violations, locale)
+            self._keep_two_people(d, new, vid, locale)
+            if violations and not force:
+                raise _violations_to_confirm(violations, locale)
             body = self._commit(
                 d, new, "insert", by=by, locale=locale, confirm_dropped=confirm_dropped
             )
@@ -864,6 +867,27 @@ class Rounds:
             visits=tuple(visit if v.id == vid else v for v in d.problem.visits)
         )
         return problem, visit
+
+    def _keep_two_people(self, d: Day, new: Plan, vid: str, locale: str) -> None:
+        """Refuse a move or an insertion that leaves a two-person visit half served.
+
+        Both put the visit in one round (a move takes it out of every round first): a pair
+        keeps it whole, one person alone cannot do it (and which of its two people to
+        replace is not said). The whole plan's ``synchronisation`` rule decides (the move's
+        own check sees only the teams concerned, not the partner); ``force`` does not
+        override it."""
+        if d.problem.visits_by_id()[vid].staff_count < 2:
+            return
+
+        def broken(plan: Plan) -> set[str]:
+            return {
+                f.message
+                for f in plan_findings(d.problem, plan, locale=locale, scope="plan")
+                if f.rule == "synchronisation"
+            }
+
+        if broken(new) - broken(d.current):
+            raise ValidationError(text("two_person_move", locale, visit=d.visit_label(vid)))
 
     def _new_violations(self, d: Day, new: Plan, team_ids: set[str], locale: str) -> list[str]:
         """What ``new`` breaks in the rounds of ``team_ids`` that the current plan did not."""

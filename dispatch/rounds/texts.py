@@ -44,6 +44,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "place {position} does not exist in {team}'s round ({n} visit(s)): choose a "
         "place from 0 to {n}",
     },
+    "two_person_move": {
+        "fr": "visite à deux {visit} : une seule personne ne peut la faire, elle resterait à "
+        "moitié servie ; déplacez-la avec l'optimisation de la journée, ou vers un binôme",
+        "en": "two-person visit {visit}: one person cannot do it alone, it would be left half "
+        "served; move it with the day's optimisation, or to a pair",
+    },
     "position_done": {
         "fr": "{team} a déjà fait ou commencé les visites jusqu'à {after} : placez la visite après",
         "en": "{team} has already done or started its visits up to {after}: place the visit "
