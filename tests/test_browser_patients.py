@@ -570,3 +570,207 @@ def test_coordinator_plans_a_patient_and_records_a_hospitalisation(live, browser
         assert not errors, errors
     finally:
         ctx.close()
+
+
+def test_a_hospitalisation_replans_the_rounds_that_held_the_patient(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """Issue 23: the hospitalisation recorded on the record, « Replanifier les tournées » drafts
+    each coming day whose published rounds held the patient (POST /api/week/replan-patient):
+    the day in words, the visit that changes team named from which team to which, nothing left
+    unassigned, the link to the draft on the map; a day nobody works says it has no proposal; a
+    suspension whose days no published round held says there is nothing to replan."""
+    from dispatch.web.api_dispatch import get_rounds
+
+    server, world = live
+    store = world["store"]
+    centre = world["centre"]["id"]
+    rounds = get_rounds(server.app)
+    today = dt.date.fromisoformat(rounds.clock.today())
+    day, next_day = today + dt.timedelta(days=2), today + dt.timedelta(days=3)
+    weekday = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+    # Anne works the first day only; Luc neither day (he held a visit on the first day).
+    anne, luc = (
+        store.add_staff(
+            {
+                "name": name,
+                "gender": "female",
+                "skills": ["insulin"],
+                "contract_h_per_week": 35,
+                "rotas": [
+                    {
+                        "start_day": today.isoformat(),
+                        "weekdays": weekday[works.weekday()],
+                        "shift": "07:00-15:00",
+                    }
+                ],
+                "base_lon": 2.6555,
+                "base_lat": 48.5400,
+            },
+            structure_id=centre,
+        )
+        for name, works in (("Anne Costa", day), ("Luc Bernard", today + dt.timedelta(days=5)))
+    )
+    patient = store.add_patient(
+        {
+            "structure_id": centre,
+            "family_name": "Giacomi",
+            "given_name": "Rose",
+            "address": "4 rue Saint-Aspais",
+            "commune": "Melun",
+            "lon": 2.6600,
+            "lat": 48.5430,
+            "geocode_precision": "housenumber",
+        },
+        actor="test",
+    )
+    user = store.add_user("replanner", role="coordinator", structure_ids=[centre])
+    token = store.create_api_token(user["id"], label="t")
+    client = server.app.test_client()
+    r = client.post(
+        f"/api/patients/{patient['id']}/care-plans",
+        json={
+            "label": "Pansement",
+            "kind": "insulin",
+            "duration_s": 900,
+            "windows": ["08:00-09:00"],
+            "rrule": "FREQ=DAILY",
+            "start_day": today.isoformat(),
+        },
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 201, r.get_json()
+    with store.engine.read() as conn:
+        hers = {
+            row["day"]: int(row["id"])
+            for row in conn.execute(
+                "SELECT id, day FROM visits WHERE patient_id = ?", (patient["id"],)
+            )
+        }
+    others = store.add_visits(
+        [
+            {
+                "day": day.isoformat(),
+                "pseudonym": f"Voisin-{i}",
+                "lon": lon,
+                "lat": lat,
+                "duration_s": 1200,
+                "windows": [["08:00", "14:00"]],
+            }
+            for i, (lon, lat) in enumerate(((2.6450, 48.5350), (2.6700, 48.5480)))
+        ],
+        structure_id=centre,
+    )
+    rounds_of_day = [
+        {"team_id": anne["team_id"], "stops": [
+            {"visit_id": hers[day.isoformat()], "arrival_s": 30000},
+            {"visit_id": others[0]["id"], "arrival_s": 33000}]},
+        {"team_id": luc["team_id"], "stops": [
+            {"visit_id": others[1]["id"], "arrival_s": 30000}]},
+    ]  # fmt: skip
+    store.save_plan(day.isoformat(), rounds_of_day, publish=True, structure_id=centre)
+    store.save_plan(
+        next_day.isoformat(),
+        [
+            {
+                "team_id": anne["team_id"],
+                "stops": [{"visit_id": hers[next_day.isoformat()], "arrival_s": 30000}],
+            }
+        ],
+        publish=True,
+        structure_id=centre,
+    )
+
+    _, instance = browser
+    ctx = instance.new_context(viewport=WIDE, locale="fr-FR")
+    page = ctx.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(f"{server.base_url}/patients/#patient-{patient['id']}")
+        page.wait_for_selector("#login[open]")
+        page.get_by_label("Identifiant", exact=True).fill("coord")
+        page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter").click()
+        page.wait_for_selector(
+            "#record-view:not([hidden]) #plan-list li[data-plan-id]", timeout=15000
+        )
+        replan = page.get_by_role("button", name="Replanifier les tournées")
+        assert replan.is_hidden(), "offered once a suspension is recorded"
+        page.get_by_label("Motif").select_option("hospitalisation")
+        page.get_by_label("Du", exact=True).fill(day.isoformat())
+        page.get_by_label("Au (inclus, facultatif)").fill(next_day.isoformat())
+        page.get_by_role("button", name="Enregistrer la suspension").click()
+        page.wait_for_selector("#susp-status:has-text('2 visite(s) annulée(s)')", timeout=30000)
+        assert replan.is_visible() and replan.is_enabled()
+        # The cancellations took her visit out of the first day's round (re-timed and published
+        # by the rounds service), which replan-patient does not look for yet (see
+        # /work/notes/replanbtn-requests.md): a round published since still holds her.
+        published = store.save_plan(
+            day.isoformat(), rounds_of_day, publish=True, structure_id=centre
+        )["id"]
+        check_axe(page)
+        # With the keyboard; while it runs (the answer held back here) the button waits and the
+        # status line says so.
+        held: list[Any] = []
+        page.route("**/api/week/replan-patient", lambda route: held.append(route))
+        replan.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#sr-status:has-text('Replanification des tournées en cours')")
+        assert page.get_attribute("#sr-status", "role") == "status"
+        assert replan.is_disabled()
+        page.wait_for_function("true")  # let the route handler run
+        assert len(held) == 1
+        assert json.loads(held[0].request.post_data) == {
+            "patient_id": patient["id"],
+            "from": day.isoformat(),
+            "to": next_day.isoformat(),
+        }
+        held[0].continue_()
+        page.unroute("**/api/week/replan-patient")
+        page.wait_for_selector("#sr-days li", timeout=60000)
+        assert "Propositions prêtes" in page.inner_text("#sr-status")
+        first = page.locator(f"#sr-days li[data-day='{day.isoformat()}']")
+        draft = int(first.get_attribute("data-plan-id"))
+        plan = store.get_plan(draft)
+        assert plan["status"] == "draft" and draft != published
+        served = {s["visit_id"]: r["team_id"] for r in plan["routes"] for s in r["stops"]}
+        assert served == {others[0]["id"]: anne["team_id"], others[1]["id"]: anne["team_id"]}
+        text = first.inner_text()
+        weekdays = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+        assert f"{weekdays[day.weekday()]} {day.day}" in text, text
+        assert "1 visite change d'équipe (Luc Bernard → Anne Costa)" in text, text
+        assert "aucune visite sans équipe" in text, text
+        link = first.get_by_role("link", name="Voir et appliquer sur la carte")
+        assert link.get_attribute("href") == f"/map/?day={day.isoformat()}&plan={draft}"
+        second = page.locator(f"#sr-days li[data-day='{next_day.isoformat()}']")
+        assert "pas de proposition" in second.inner_text(), second.inner_text()
+        assert second.get_attribute("data-plan-id") is None
+        assert page.evaluate("document.activeElement.closest('#sr-days') !== null")
+        page.locator("#suspensions").scroll_into_view_if_needed()
+        for locale in ("fr", "en"):
+            set_locale(page, locale)
+            check_language(page, locale)
+            check_axe(page)
+            shot(page, f"replan-{locale}")
+        text = first.inner_text()
+        assert "1 visit changes team (Luc Bernard → Anne Costa)" in text, text
+        assert "no visit left without a team" in text, text
+        assert first.get_by_role("link", name="See and apply on the map").is_visible()
+        assert "no proposal" in second.inner_text()
+        # A suspension whose days no published round held: nothing to replan, in words.
+        later = today + dt.timedelta(days=6)
+        page.get_by_label("Reason").select_option("hospitalisation")
+        page.get_by_label("From", exact=True).fill(later.isoformat())
+        page.get_by_label("To (included, optional)").fill(later.isoformat())
+        page.get_by_role("button", name="Save the suspension").click()
+        page.wait_for_selector("#susp-status:has-text('1 visit(s) cancelled')", timeout=30000)
+        assert page.locator("#sr-days li").count() == 0, "the last answer goes with its suspension"
+        page.get_by_role("button", name="Replan the rounds").click()
+        page.wait_for_selector("#sr-status:has-text('nothing to replan')", timeout=30000)
+        set_locale(page, "fr")
+        assert page.inner_text("#sr-status") == (
+            "Aucune tournée publiée ne comptait ce patient : rien à replanifier."
+        )
+        check_axe(page)
+        assert not errors, errors
+    finally:
+        ctx.close()

@@ -313,6 +313,28 @@ extend({
     "pt.susp.now": "en cours",
     "pt.error.susp.from": "Donnez le premier jour de la suspension.",
     "pt.error.susp.to": "Le dernier jour doit venir le premier jour ou après.",
+    "pt.replan.offer": "Les tournées déjà publiées qui comptaient ce patient peuvent être recalculées sans lui ; les autres visites gardent leur équipe autant que possible.",
+    "pt.replan.run": "Replanifier les tournées",
+    "pt.replan.running": "Replanification des tournées en cours, jour par jour…",
+    "pt.replan.done": "Propositions prêtes : vérifiez chaque jour sur la carte, puis appliquez-les.",
+    "pt.replan.none": "Aucune tournée publiée ne comptait ce patient : rien à replanifier.",
+    "pt.replan.day": "{day} : {moves}, {unassigned}",
+    "pt.replan.moves.zero": "aucune visite ne change d'équipe",
+    "pt.replan.moves.one": "{n} visite change d'équipe ({moves})",
+    "pt.replan.moves.other": "{n} visites changent d'équipe ({moves})",
+    "pt.replan.unassigned.zero": "aucune visite sans équipe",
+    "pt.replan.unassigned.one": "{n} visite sans équipe",
+    "pt.replan.unassigned.other": "{n} visites sans équipe",
+    "pt.replan.dropped": "{n} retirée(s) d'autres tournées, à vérifier",
+    "pt.replan.move": "{from} → {to}",
+    "pt.replan.move.many": "{n} × {from} → {to}",
+    "pt.replan.noteam": "sans équipe",
+    "pt.replan.team": "équipe n° {id}",
+    "pt.replan.open": "Voir et appliquer sur la carte",
+    "pt.replan.open.day": " : proposition du {day}",
+    "pt.replan.failed": "{day} : pas de proposition ({error})",
+    "pt.replan.failed.open": "Voir la journée sur la carte",
+    "pt.replan.failed.open.day": " : {day}",
     "pt.reason.hospitalisation": "Hospitalisation",
     "pt.reason.holiday": "Vacances",
     "pt.reason.respite": "Séjour de répit",
@@ -640,6 +662,28 @@ extend({
     "pt.susp.now": "current",
     "pt.error.susp.from": "Give the first day of the suspension.",
     "pt.error.susp.to": "The last day must be on or after the first day.",
+    "pt.replan.offer": "The published rounds that held this patient can be recomputed without them; the other visits keep their team as far as possible.",
+    "pt.replan.run": "Replan the rounds",
+    "pt.replan.running": "Replanning the rounds, day by day…",
+    "pt.replan.done": "Proposals ready: check each day on the map, then apply them.",
+    "pt.replan.none": "No published round held this patient: nothing to replan.",
+    "pt.replan.day": "{day}: {moves}, {unassigned}",
+    "pt.replan.moves.zero": "no visit changes team",
+    "pt.replan.moves.one": "{n} visit changes team ({moves})",
+    "pt.replan.moves.other": "{n} visits change team ({moves})",
+    "pt.replan.unassigned.zero": "no visit left without a team",
+    "pt.replan.unassigned.one": "{n} visit left without a team",
+    "pt.replan.unassigned.other": "{n} visits left without a team",
+    "pt.replan.dropped": "{n} taken out of other rounds, to check",
+    "pt.replan.move": "{from} → {to}",
+    "pt.replan.move.many": "{n} × {from} → {to}",
+    "pt.replan.noteam": "no team",
+    "pt.replan.team": "team no. {id}",
+    "pt.replan.open": "See and apply on the map",
+    "pt.replan.open.day": ": proposal of {day}",
+    "pt.replan.failed": "{day}: no proposal ({error})",
+    "pt.replan.failed.open": "See the day on the map",
+    "pt.replan.failed.open.day": ": {day}",
     "pt.reason.hospitalisation": "Hospitalisation",
     "pt.reason.holiday": "Holiday",
     "pt.reason.respite": "Respite stay",
@@ -683,6 +727,7 @@ const state = {
   patient: null, // the record open, or null for a new one
   plans: [],
   suspensions: [],
+  replan: null, // {patientId, from, to, days|null, running} offered after a suspension is saved
   visits: [],
   editingPlan: null,
   readmitted: null, // {id, day} of the patient readmitted from this screen
@@ -1121,6 +1166,7 @@ async function openRecord(id) {
   state.sharings = [];
   state.plans = [];
   state.suspensions = [];
+  state.replan = null;
   state.visits = [];
   $("list-view").hidden = true;
   $("record-view").hidden = false;
@@ -2148,6 +2194,7 @@ function liveSuspension(s) {
 }
 
 function renderSuspensions() {
+  renderReplan();
   const list = $("susp-list");
   if (!state.patient) { list.innerHTML = ""; return; }
   const items = [...state.suspensions].sort((a, b) => (a.from_day < b.from_day ? 1 : -1));
@@ -2201,6 +2248,7 @@ async function saveSuspension(e) {
     await Promise.all([loadSuspensions(), loadVisits(), refreshPatient()]);
     show($("record-status-text"), null); // the record's last message is over
     say("susp-status", () => t("pt.susp.saved", { text: suspensionText(saved), cancelled: c.cancelled }));
+    offerReplan(saved);
   } catch (err) {
     show(errorEl, () => errorText(err));
   } finally {
@@ -2227,8 +2275,125 @@ async function endSuspension(s) {
   back();
 }
 
+// ------------------------------------------------------------------ replanning after a suspension
+// Once a suspension is recorded, the coming days whose published rounds held the patient can be
+// drafted again without them (POST /api/week/replan-patient): each day's draft is reviewed and
+// applied from the day's map, as the week screen does after an absence.
+
+/** Offer the replanning for the suspension just saved, when some of its days are to come. */
+function offerReplan(s) {
+  const p = state.patient;
+  if (!p || !s || !s.from_day || (s.to_day && s.to_day < state.today)) {
+    state.replan = null;
+  } else {
+    const from = s.from_day < state.today ? state.today : s.from_day;
+    state.replan = { patientId: p.id, from, to: s.to_day || null, days: null, running: false };
+  }
+  show($("sr-status"), null);
+  renderReplan();
+}
+
+function longDayText(day) {
+  return parseDay(day).toLocaleDateString(locale(), { weekday: "long", day: "numeric", month: "long" });
+}
+
+async function loadTeamNames() {
+  try {
+    const reply = await call("/api/teams?limit=1000");
+    return new Map((reply.items || []).map((x) => [String(x.id), x.name]));
+  } catch {
+    return new Map();
+  }
+}
+
+async function runReplan() {
+  const r = state.replan;
+  if (!r || r.running) return;
+  r.running = true;
+  r.days = null;
+  renderReplan();
+  say("sr-status", () => t("pt.replan.running"));
+  try {
+    const body = { patient_id: r.patientId, from: r.from };
+    if (r.to) body.to = r.to;
+    const [reply, teams] = await Promise.all([
+      call("/api/week/replan-patient", { method: "POST", body, timeoutMs: 300000 }),
+      loadTeamNames(),
+    ]);
+    r.teams = teams;
+    r.days = reply.days || [];
+    r.running = false;
+    if (state.replan !== r) return; // another record or suspension since
+    say("sr-status", () => t(r.days.length ? "pt.replan.done" : "pt.replan.none"));
+    renderReplan();
+    const link = $("sr-days").querySelector("a");
+    (link || $("sr-status")).focus();
+  } catch (err) {
+    r.running = false;
+    if (state.replan !== r) return;
+    renderReplan();
+    say("sr-status", () => errorText(err));
+    $("sr-run").focus();
+  }
+}
+
+/** "Luc Bernard → Anne Costa" for each pair of teams the day's moves go between. */
+function movesText(moves, teams) {
+  const name = (id) => (id == null ? t("pt.replan.noteam") : teams.get(String(id)) || t("pt.replan.team", { id }));
+  const pairs = new Map();
+  for (const m of moves) {
+    const key = `${m.from}|${m.to}`;
+    const pair = pairs.get(key) || { from: name(m.from), to: name(m.to), n: 0 };
+    pair.n += 1;
+    pairs.set(key, pair);
+  }
+  return [...pairs.values()].map((p) => t(p.n > 1 ? "pt.replan.move.many" : "pt.replan.move", p)).join(", ");
+}
+
+function countText(n, key, params = {}) {
+  if (!n) return t(`${key}.zero`);
+  const form = new Intl.PluralRules(getLocale()).select(n) === "one" ? "one" : "other";
+  return t(`${key}.${form}`, { n, ...params });
+}
+
+function replanDayHtml(d, teams) {
+  const day = longDayText(d.day);
+  if (d.plan_id == null) {
+    const text = t("pt.replan.failed", { day, error: d.error || "" });
+    const href = `/map/?${new URLSearchParams({ day: d.day })}`;
+    return `<li data-day="${escapeHtml(d.day)}" class="failed"><span>${escapeHtml(tidy(text))}</span>
+      <a href="${escapeHtml(href)}">${escapeHtml(t("pt.replan.failed.open"))}<span class="visually-hidden">${escapeHtml(t("pt.replan.failed.open.day", { day }))}</span></a></li>`;
+  }
+  const moves = d.moves || [];
+  const dropped = (d.dropped || []).length;
+  let text = t("pt.replan.day", {
+    day,
+    moves: countText(moves.length, "pt.replan.moves", { moves: movesText(moves, teams) }),
+    unassigned: countText(Number(d.unassigned) || 0, "pt.replan.unassigned"),
+  });
+  if (dropped) text += `, ${t("pt.replan.dropped", { n: dropped })}`;
+  const href = `/map/?${new URLSearchParams({ day: d.day, plan: String(d.plan_id) })}`;
+  return `<li data-day="${escapeHtml(d.day)}" data-plan-id="${Number(d.plan_id)}"${dropped ? ' class="check"' : ""}><span>${escapeHtml(text)}</span>
+    <a href="${escapeHtml(href)}">${escapeHtml(t("pt.replan.open"))}<span class="visually-hidden">${escapeHtml(t("pt.replan.open.day", { day }))}</span></a></li>`;
+}
+
+function renderReplan() {
+  const r = state.replan && state.patient && state.replan.patientId === state.patient.id ? state.replan : null;
+  $("susp-replan").hidden = !r;
+  if (!r) {
+    $("sr-days").innerHTML = "";
+    return;
+  }
+  // Once answered, the drafts are on the map: the offer goes with its suspension.
+  $("sr-run").hidden = Boolean(r.days);
+  $("sr-run").disabled = r.running;
+  $("sr-offer").hidden = Boolean(r.days);
+  $("sr-days").innerHTML = (r.days || []).map((d) => replanDayHtml(d, r.teams || new Map())).join("");
+}
+
 function setupSuspensions() {
   $("susp-form").addEventListener("submit", saveSuspension);
+  $("sr-run").addEventListener("click", runReplan);
   $("susp-form").addEventListener("input", clearInvalid);
   $("susp-form").addEventListener("change", clearInvalid);
   $("susp-list").addEventListener("click", (e) => {
