@@ -756,6 +756,14 @@ def test_a_hospitalisation_replans_the_rounds_that_held_the_patient(live, browse
         assert "no visit left without a team" in text, text
         assert first.get_by_role("link", name="See and apply on the map").is_visible()
         assert "no proposal" in second.inner_text()
+        # On a phone the days and their links fit the screen.
+        page.set_viewport_size(PHONE)
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        check_axe(page)
+        page.locator("#susp-replan").screenshot(
+            path=str(SCREENSHOTS / "patients-replan-en-360.png")
+        )
+        page.set_viewport_size(WIDE)
         # A suspension whose days no published round held: nothing to replan, in words.
         later = today + dt.timedelta(days=6)
         page.get_by_label("Reason").select_option("hospitalisation")
