@@ -210,13 +210,19 @@ def test_the_past_and_unknown_jobs_are_refused(world: Any) -> None:
         ).status_code
         == 400
     )
-    # Today (a Sunday nobody works) is planned from now: the day says why it has no draft.
-    sunday = client.post("/api/week/plan", json={"from": "2027-01-03", "days": 1}, headers=headers)
-    assert sunday.status_code == 202
-    job = _wait(client, headers, sunday.get_json()["job_id"])
-    assert job["state"] == "done"
-    (day,) = job["result"]["days"]
-    assert day["plan_id"] is None and "no team works" in day["error"]
+    # Today (a Sunday nobody works) is planned from now: the day says why it has no draft,
+    # in the request's language.
+    for language, said in (("en", "no team works on 2027-01-03"), ("fr", "aucune équipe ne")):
+        sunday = client.post(
+            "/api/week/plan",
+            json={"from": "2027-01-03", "days": 1},
+            headers={**headers, "Accept-Language": language},
+        )
+        assert sunday.status_code == 202
+        job = _wait(client, headers, sunday.get_json()["job_id"])
+        assert job["state"] == "done"
+        (day,) = job["result"]["days"]
+        assert day["plan_id"] is None and day["error"].startswith(said), day
     missing = client.get("/api/week/plan/" + "0" * 32, headers=headers)
     assert missing.status_code == 404
     assert (

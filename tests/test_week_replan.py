@@ -218,3 +218,128 @@ def test_a_day_prefers_the_pair_of_the_patients_preferred_nurse_and_excludes_the
     first, second = (day.problem.visit(str(v[MONDAY][k])) for k in (0, 1))
     assert first.preferred_team_id == str(pair["team_id"])
     assert second.excluded_team_ids == frozenset({str(pair["team_id"])})
+
+
+def _care_and_hook(world: Any, patient: int, *, start: str, end: str) -> tuple[Any, Any]:
+    """A daily dressing for ``patient`` from ``start`` to ``end`` generated through the care
+    service, whose visit events reach the rounds service as on the server (the hook that
+    re-times and republishes a published round when one of its visits is cancelled)."""
+    from dispatch.care.patients import Caller, Generation, add_care_plan
+
+    rounds = world["rounds"]
+    bus = Bus()
+    bus.subscribe("visit", lambda visit: rounds.visit_changed(visit, by="visit-edit"))
+    gen = Generation(today="2027-01-03", horizon_days=7, now_s=rounds.clock.now(), bus=bus)
+    caller = Caller(actor="test", role="coordinator")
+    add_care_plan(
+        world["store"],
+        patient,
+        {
+            "label": "Pansement",
+            "kind": "dressing",
+            "duration_s": 1200,
+            "windows": ["08:00-14:00"],
+            "rrule": "FREQ=DAILY",
+            "start_day": start,
+            "end_day": end,
+        },
+        caller=caller,
+        gen=gen,
+    )
+    return caller, gen
+
+
+def _generated(store: Store, patient: int) -> dict[str, int]:
+    with store.engine.read() as conn:
+        return {
+            str(r["day"]): int(r["id"])
+            for r in conn.execute(
+                "SELECT id, day FROM visits WHERE patient_id = ? AND care_plan_id IS NOT NULL",
+                (patient,),
+            )
+        }
+
+
+def test_a_recorded_hospitalisation_replans_the_day_its_cancellation_republished(
+    world: Any,
+) -> None:
+    """The real sequence: the day published with the patient's visit; the hospitalisation
+    recorded through the care service cancels it, and the rounds service republishes the day
+    without it at once; re-planning for the patient still drafts that day, the others' visits
+    keeping their rounds and each move listed."""
+    from dispatch.care.patients import add_suspension
+
+    store, rounds, team, v = world["store"], world["rounds"], world["team"], world["visits"]
+    patient = world["patients"][2]["id"]
+    execute(store, "UPDATE visits SET status = 'cancelled' WHERE id = ?", (v[WEDNESDAY][2],))
+    caller, gen = _care_and_hook(world, patient, start=WEDNESDAY, end=WEDNESDAY)
+    hers = _generated(store, patient)[WEDNESDAY]
+    first = _publish(
+        store,
+        WEDNESDAY,
+        {
+            team["Marie"]: v[WEDNESDAY][0:2],
+            team["Claire"]: [hers, v[WEDNESDAY][3]],
+            team["Sophie"]: v[WEDNESDAY][4:6],
+        },
+    )
+    add_suspension(
+        store,
+        patient,
+        {"from_day": WEDNESDAY, "to_day": WEDNESDAY, "reason": "hospitalisation"},
+        caller=caller,
+        gen=gen,
+    )
+    republished = store.published_plan(WEDNESDAY, structure_id=1)
+    assert republished["id"] != first["id"], "the cancellation republished the day"
+    assert hers not in {s["visit_id"] for r in republished["routes"] for s in r["stops"]}
+    # Sophie is off sick that day, told after: her visits have to move.
+    store.add_absence(world["nurses"]["Sophie"]["id"], {"kind": "sickness", "from_day": WEDNESDAY})
+    days = replan_suspension(rounds, patient, WEDNESDAY, WEDNESDAY, structure_id=1, by="coord")
+    assert [d["day"] for d in days] == [WEDNESDAY], days
+    (wednesday,) = days
+    after = _teams_of(store, wednesday["plan_id"])
+    assert store.get_plan(wednesday["plan_id"])["status"] == "draft"
+    assert hers not in after
+    moved = {m["visit_id"]: m for m in wednesday["moves"]}
+    assert set(moved) == {str(x) for x in v[WEDNESDAY][4:6]}, wednesday["moves"]
+    assert all(m["from"] == str(team["Sophie"]) for m in moved.values())
+    assert all(m["to"] == str(after[int(vid)]) for vid, m in moved.items())
+    # Nobody else moved: Claire keeps the visit that shared her round.
+    assert after[v[WEDNESDAY][3]] == team["Claire"]
+    assert all(after[x] == team["Marie"] for x in v[WEDNESDAY][0:2])
+    assert wednesday["unassigned"] == 0
+
+
+def test_a_day_nobody_works_says_so_in_the_requests_language(world: Any) -> None:
+    """The day the rounds service could not republish (nobody works) still holds the
+    patient: it is listed with no draft and why, in French when asked in French."""
+    from dispatch.care.patients import add_suspension
+
+    store, rounds, team = world["store"], world["rounds"], world["team"]
+    patient = world["patients"][2]["id"]
+    caller, gen = _care_and_hook(world, patient, start=THURSDAY, end=THURSDAY)
+    hers = _generated(store, patient)[THURSDAY]
+    _publish(store, THURSDAY, {team["Claire"]: [hers]})
+    for nurse in world["nurses"].values():
+        store.add_absence(nurse["id"], {"kind": "training", "from_day": THURSDAY})
+    add_suspension(
+        store,
+        patient,
+        {"from_day": THURSDAY, "to_day": THURSDAY, "reason": "hospitalisation"},
+        caller=caller,
+        gen=gen,
+    )
+    said = {}
+    for locale in ("fr", "en"):
+        days = replan_suspension(
+            rounds, patient, THURSDAY, THURSDAY, structure_id=1, by="coord", locale=locale
+        )
+        assert [(d["day"], d["plan_id"]) for d in days] == [(THURSDAY, None)], days
+        said[locale] = days[0]["error"]
+    assert said["fr"].startswith(f"aucune équipe ne travaille le {THURSDAY} : "), said
+    assert "Claire (formation)" in said["fr"] and said["fr"].endswith(
+        "vérifiez les rotas et les absences du personnel"
+    ), said
+    assert said["en"].startswith(f"no team works on {THURSDAY}: "), said
+    assert "Claire (training)" in said["en"], said

@@ -20,6 +20,7 @@ from dispatch.optimise.rows import (
     problem_from_rows,
     usable_visits,
 )
+from dispatch.rounds.texts import text
 from dispatch.store.models import ServiceArea
 
 #: Visit statuses during which the team is at the patient's home (its position is the visit's).
@@ -110,6 +111,27 @@ class Unroutable:
     lat: float | None
     why: str
     absence: str | None = None
+
+
+class NoTeamWorks(ValidationError):
+    """No team of the structure works on ``day``: ``off`` the teams left out, each with its
+    reason. The message is in English; :meth:`localised` gives it in a user's language."""
+
+    def __init__(self, day: str, off: Sequence[Unroutable]) -> None:
+        self.day, self.off = day, tuple(off)
+        super().__init__(self.localised("en"))
+
+    def localised(self, locale: str) -> str:
+        """The message in ``locale`` ("fr" or "en")."""
+        lang = "fr" if locale == "fr" else "en"
+
+        def why(u: Unroutable) -> str:
+            if lang == "en":
+                return u.absence or "off"
+            return text(f"absence.{u.absence}" if u.absence else "off", lang)
+
+        who = ("; " if lang == "en" else " ; ").join(f"{u.name} ({why(u)})" for u in self.off)
+        return text("no_team_works", lang, day=self.day, who=who)
 
 
 def service_area_of(router: Any) -> ServiceArea:
@@ -457,11 +479,7 @@ def build_day(
     keep = set(shifted) | back
     teams = [shifted.get(int(t["id"]), t) for t in teams if int(t["id"]) in keep]
     if not teams:
-        raise ValidationError(
-            f"no team works on {day}: "
-            + "; ".join(f"{u.name} ({u.absence or 'off'})" for u in off_duty)
-            + ": check the rotas and absences of the staff"
-        )
+        raise NoTeamWorks(day, off_duty)
     # A team or a visit whose place cannot be routed (stored before the territory's checks,
     # or far from every road) is left out with its reason; the others are planned.
     unroutable: list[Unroutable] = [

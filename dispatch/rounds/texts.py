@@ -96,6 +96,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "team {name} has no base to start from: it is left out of planning until its "
         "base is given",
     },
+    "no_team_works": {
+        "fr": "aucune équipe ne travaille le {day} : {who} : vérifiez les rotas et les absences "
+        "du personnel",
+        "en": "no team works on {day}: {who}: check the rotas and absences of the staff",
+    },
+    "off": {"fr": "repos", "en": "off"},
     "absence.leave": {"fr": "congé", "en": "leave"},
     "absence.sickness": {"fr": "arrêt maladie", "en": "sick leave"},
     "absence.training": {"fr": "formation", "en": "training"},

@@ -41,6 +41,12 @@ MAX_WEEK_DAYS = 14
 MEMORY_DAYS = 7
 
 
+def error_text(exc: DispatchError, locale: str) -> str:
+    """``exc``'s message in ``locale`` when it has one (:class:`NoTeamWorks`), else as is."""
+    localised = getattr(exc, "localised", None)
+    return str(localised(locale)) if callable(localised) else exc.message
+
+
 def week_days(from_day: Any, days: Any) -> list[str]:
     """``days`` consecutive ISO days from ``from_day`` (1 to :data:`MAX_WEEK_DAYS`)."""
     try:
@@ -358,7 +364,7 @@ def plan_week(
                 saved = rounds.save_draft(d, plan, by=by, locale=locale)
                 entry["plan_id"] = int(saved["id"])
         except DispatchError as exc:
-            entry["error"] = exc.message
+            entry["error"] = error_text(exc, locale or rounds.options.locale)
         out_days.append(entry)
         if progress is not None:
             progress(n, len(day_list))
@@ -435,7 +441,11 @@ def apply_week(
             )
             applied.append(day)
         except DispatchError as exc:
-            entry: dict[str, Any] = {"day": day, "code": exc.code, "message": exc.message}
+            entry: dict[str, Any] = {
+                "day": day,
+                "code": exc.code,
+                "message": error_text(exc, locale or rounds.options.locale),
+            }
             details = getattr(exc, "details", None)
             if isinstance(details, dict) and isinstance(details.get("dropped"), list):
                 entry["dropped"] = details["dropped"]
@@ -684,16 +694,16 @@ STABILITY_WEIGHT_S = 3600
 def current_teams(rounds: Any, d: Any) -> dict[str, str]:
     """Each visit's current team on the day: its round in the published plan (a team no
     longer in the day's teams included), else the team the visit is assigned to (a day not
-    yet planned)."""
+    yet planned, or a visit the last republishing left out of every round without making it
+    unassigned: a round of a team off that day is not carried over)."""
     out = {
         str(s["visit_id"]): str(r["team_id"])
         for r in (d.stored or {}).get("routes", [])
         for s in r.get("stops", [])
     }
-    if not d.stored:
-        for vid, row in d.visits.items():
-            if row.get("team_id") is not None:
-                out[str(vid)] = str(row["team_id"])
+    for vid, row in d.visits.items():
+        if row.get("team_id") is not None:
+            out.setdefault(str(vid), str(row["team_id"]))
     return out
 
 
@@ -776,29 +786,56 @@ def replan_suspension(
 ) -> list[dict[str, Any]]:
     """After a patient's hospitalisation (a suspension, whose visits are cancelled), a draft
     of each day from today (or ``from_day``) to ``to_day`` (at most ``horizon_days``) whose
-    published plan held one of the patient's visits: the others' visits keep their teams
+    published rounds held the patient: the others' visits keep their teams
     (:func:`replan_stable`), the rounds close the gap. Days the patient was not in are not
-    touched."""
+    touched; a day that cannot be planned says why in ``locale``.
+
+    A day's published rounds held the patient when its published plan holds one of their
+    visits, or when a visit of theirs that day is cancelled and was either cancelled by a
+    suspension (``cancelled_by = 'suspended'``) or held by an earlier published version of
+    the day's plan: recording the suspension already re-timed and republished each round
+    the rounds service could rebuild without the visit (:meth:`Rounds.visit_changed`), and
+    that round still has the time freed to use.
+    """
+    locale = locale or rounds.options.locale
     today = rounds.clock.today()
     start = max(dt.date.fromisoformat(from_day), dt.date.fromisoformat(today))
     last = start + dt.timedelta(days=horizon_days - 1)
     if to_day:
         last = min(last, dt.date.fromisoformat(to_day))
     with rounds.store.engine.read() as conn:
-        theirs = {
-            int(r["id"])
-            for r in conn.execute(
-                "SELECT id FROM visits WHERE patient_id = ? AND day BETWEEN ? AND ?",
-                (int(patient_id), start.isoformat(), last.isoformat()),
-            )
+        rows = conn.execute(
+            "SELECT id, day, status, cancelled_by FROM visits"
+            " WHERE patient_id = ? AND structure_id = ? AND day BETWEEN ? AND ?",
+            (int(patient_id), int(structure_id), start.isoformat(), last.isoformat()),
+        ).fetchall()
+        theirs = {int(r["id"]) for r in rows}
+        by_suspension = {
+            str(r["day"])
+            for r in rows
+            if r["status"] == "cancelled" and r["cancelled_by"] == "suspended"
         }
+        cancelled = [int(r["id"]) for r in rows if r["status"] == "cancelled"]
+        held_before = (
+            {
+                str(r["day"])
+                for r in conn.execute(
+                    "SELECT DISTINCT p.day FROM plan_stops s JOIN plans p ON p.id = s.plan_id"
+                    " WHERE p.structure_id = ? AND p.published_at_s IS NOT NULL"
+                    f" AND s.visit_id IN ({', '.join('?' for _ in cancelled)})",
+                    (int(structure_id), *cancelled),
+                )
+            }
+            if cancelled
+            else set()
+        )
     out = []
     day = start
     while day <= last:
         iso = day.isoformat()
         stored = rounds.store.published_plan(iso, structure_id=structure_id)
         held = {int(s["visit_id"]) for r in (stored or {}).get("routes", []) for s in r["stops"]}
-        if held & theirs:
+        if stored and (held & theirs or iso in by_suspension or iso in held_before):
             try:
                 out.append(
                     replan_stable(
@@ -811,7 +848,7 @@ def replan_suspension(
                     )
                 )
             except DispatchError as exc:
-                out.append({"day": iso, "plan_id": None, "error": exc.message})
+                out.append({"day": iso, "plan_id": None, "error": error_text(exc, locale)})
         day += dt.timedelta(days=1)
     return out
 
