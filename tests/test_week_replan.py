@@ -343,3 +343,33 @@ def test_a_day_nobody_works_says_so_in_the_requests_language(world: Any) -> None
     ), said
     assert said["en"].startswith(f"no team works on {THURSDAY}: "), said
     assert "Claire (training)" in said["en"], said
+
+
+def test_a_republished_day_keeps_the_visits_of_a_team_off_that_day_as_unassigned(
+    world: Any,
+) -> None:
+    """A team's round published, then its nurse recorded off that day: when another change
+    republishes the day (a visit of another round cancelled), her round is no longer
+    planned, and its visits come back without a team, with the reason, never lost from the
+    plan."""
+    store, rounds, team, v = world["store"], world["rounds"], world["team"], world["visits"]
+    _publish(
+        store,
+        WEDNESDAY,
+        {
+            team["Marie"]: v[WEDNESDAY][0:2],
+            team["Claire"]: v[WEDNESDAY][2:4],
+            team["Sophie"]: v[WEDNESDAY][4:6],
+        },
+    )
+    store.add_absence(world["nurses"]["Sophie"]["id"], {"kind": "sickness", "from_day": WEDNESDAY})
+    execute(store, "UPDATE visits SET status = 'cancelled' WHERE id = ?", (v[WEDNESDAY][0],))
+    rounds.visit_changed(store.get_visit(v[WEDNESDAY][0]), by="visit-edit")
+    plan = store.published_plan(WEDNESDAY, structure_id=1)
+    routed = {s["visit_id"] for r in plan["routes"] for s in r["stops"]}
+    waiting = {u["visit_id"]: u for u in plan["unassigned"]}
+    assert v[WEDNESDAY][0] not in routed
+    for sophies in v[WEDNESDAY][4:6]:
+        assert sophies in waiting, (routed, waiting)
+        assert "Sophie" in waiting[sophies]["reason"], waiting[sophies]
+    assert {v[WEDNESDAY][1], v[WEDNESDAY][2], v[WEDNESDAY][3]} <= routed

@@ -57,6 +57,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fr": "visite facultative non planifiée : les équipes{with_skills} sont prises par des visites prioritaires entre {window}",
         "en": "optional visit not planned: the teams{with_skills} are busy with higher-priority visits between {window}",
     },
+    "team_off": {
+        "fr": "l'équipe {team} ne travaille plus ce jour-là (absence ou repos enregistré après la tournée) : donnez la visite à une autre équipe ou optimisez la journée",
+        "en": "team {team} no longer works that day (an absence or day off recorded after the round): give the visit to another team or optimise the day",
+    },
     "excluded_staff": {
         "fr": "les seules équipes{with_skills} disponibles sont exclues par les souhaits du patient : revoyez ces souhaits ou ajoutez une équipe",
         "en": "the only teams{with_skills} available are excluded by the patient's wishes: review those wishes or add a team",

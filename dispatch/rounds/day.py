@@ -13,6 +13,7 @@ import numpy as np
 from dispatch.errors import ValidationError
 from dispatch.optimise import Plan, Problem
 from dispatch.optimise.model import Break, Team
+from dispatch.optimise.plan import Unassigned
 from dispatch.optimise.rows import (
     RowContext,
     places,
@@ -420,6 +421,32 @@ def _with_exclusions(store: Any, problem: Problem, day: str, sid: int) -> Proble
     return problem.with_changes(visits=tuple(out))
 
 
+def with_off_duty_rounds(
+    current: Plan, stored: Mapping[str, Any] | None, off_duty: Sequence[Unroutable]
+) -> Plan:
+    """``current`` with the visits of the stored rounds of teams off that day (their staff
+    recorded absent, or off by the rota, after the round was published) listed as unassigned
+    with the team's name and why: the next plan of the day gives them to others, and until
+    then they show as waiting, never silently out of the day's plan."""
+    off = {u.id: u for u in off_duty}
+    known = set(current.assignment()) | {u.visit_id for u in current.unassigned}
+    waiting = []
+    for r in (stored or {}).get("routes", []):
+        team = off.get(int(r["team_id"]))
+        if team is None:
+            continue
+        for s in r.get("stops", []):
+            vid = str(s["visit_id"])
+            if vid not in known:
+                known.add(vid)
+                waiting.append(
+                    Unassigned(vid, "team_off", {"team": team.name, "why": team.why})
+                )
+    if not waiting:
+        return current
+    return replace(current, unassigned=current.unassigned + tuple(waiting))
+
+
 def build_day(
     store: Any,
     router: Any,
@@ -599,7 +626,7 @@ def build_day(
         structure_id=sid,
         problem=problem,
         ctx=ctx,
-        current=plan_from_stored(problem, stored),
+        current=with_off_duty_rounds(plan_from_stored(problem, stored), stored, off_duty),
         stored=stored,
         plan_id=None if stored is None else int(stored["id"]),
         visits={int(v["id"]): v for v in visits},
