@@ -439,9 +439,7 @@ def with_off_duty_rounds(
             vid = str(s["visit_id"])
             if vid not in known:
                 known.add(vid)
-                waiting.append(
-                    Unassigned(vid, "team_off", {"team": team.name, "why": team.why})
-                )
+                waiting.append(Unassigned(vid, "team_off", {"team": team.name, "why": team.why}))
     if not waiting:
         return current
     return replace(current, unassigned=current.unassigned + tuple(waiting))
