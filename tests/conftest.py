@@ -90,8 +90,6 @@ RUN_ALONE = (
     "tests/test_api_fuzz.py::test_contract_",
     # A 10 ms ticker never late by 100 ms: missed by 80 ms with the other worker busy.
     "tests/test_drills_store.py::",
-    # Team counts from 0.5 s solves: the service level was not reached with half the CPU.
-    "tests/test_planning_cli.py::test_teams_needed_finds_the_smallest_team_count",
 )
 #: The slowest modules, slowest first (measured on two workers, 2026-12-07): started first, so
 #: that no long module is left for the end while the other worker has nothing more to run.
