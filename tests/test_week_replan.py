@@ -311,6 +311,53 @@ def test_a_recorded_hospitalisation_replans_the_day_its_cancellation_republished
     assert wednesday["unassigned"] == 0
 
 
+def test_a_lifted_hospitalisation_puts_its_visits_back_in_the_published_rounds(
+    world: Any,
+) -> None:
+    """The suspension recorded (the day republished without the patient's visit), then
+    lifted: the visit is back, planned but in no round of the published day. Re-planning for
+    the patient drafts that day with the visit placed in a round, listed as a move from no
+    round; every other visit keeps its round, and a day with no published plan is left."""
+    from dispatch.care.patients import add_suspension, end_suspension
+
+    store, rounds, team, v = world["store"], world["rounds"], world["team"], world["visits"]
+    patient = world["patients"][2]["id"]
+    execute(store, "UPDATE visits SET status = 'cancelled' WHERE id = ?", (v[WEDNESDAY][2],))
+    caller, gen = _care_and_hook(world, patient, start=WEDNESDAY, end=THURSDAY)
+    hers = _generated(store, patient)[WEDNESDAY]
+    rounds_of = {
+        team["Marie"]: v[WEDNESDAY][0:2],
+        team["Claire"]: [hers, v[WEDNESDAY][3]],
+        team["Sophie"]: v[WEDNESDAY][4:6],
+    }
+    _publish(store, WEDNESDAY, rounds_of)
+    suspension, _ = add_suspension(
+        store,
+        patient,
+        {"from_day": WEDNESDAY, "to_day": THURSDAY, "reason": "hospitalisation"},
+        caller=caller,
+        gen=gen,
+    )
+    end_suspension(store, patient, suspension["id"], caller=caller, gen=gen)
+    with store.engine.read() as conn:
+        row = conn.execute("SELECT status FROM visits WHERE id = ?", (hers,)).fetchone()
+    assert row["status"] == "planned", "the lifted suspension reinstated the visit"
+    published = store.published_plan(WEDNESDAY, structure_id=1)
+    assert hers not in {s["visit_id"] for r in published["routes"] for s in r["stops"]}
+
+    days = replan_suspension(rounds, patient, WEDNESDAY, THURSDAY, structure_id=1, by="coord")
+    assert [d["day"] for d in days] == [WEDNESDAY], days
+    (wednesday,) = days
+    after = _teams_of(store, wednesday["plan_id"])
+    assert hers in after, "the reinstated visit is back in a round"
+    assert wednesday["moves"] == [
+        {"day": WEDNESDAY, "visit_id": str(hers), "from": None, "to": str(after[hers])}
+    ]
+    assert wednesday["unassigned"] == 0
+    for t, vs in rounds_of.items():
+        assert all(after[x] == t for x in vs if x != hers), (t, after)
+
+
 def test_a_day_nobody_works_says_so_in_the_requests_language(world: Any) -> None:
     """The day the rounds service could not republish (nobody works) still holds the
     patient: it is listed with no draft and why, in French when asked in French."""

@@ -733,6 +733,7 @@ def replan_stable(
     locale: str | None = None,
     weight_s: int = STABILITY_WEIGHT_S,
     time_limit_s: float | None = None,
+    restored: Collection[int] = (),
 ) -> dict[str, Any]:
     """Re-plan ``day`` changing as little as possible and save it as a draft: every visit
     prefers its current team (``weight_s`` per visit moved); a visit whose team no longer
@@ -740,7 +741,9 @@ def replan_stable(
     before (continuity), else goes where it fits best. Today is re-planned from now.
 
     Returns ``{day, plan_id, base_plan_id, moves: [{day, visit_id, from, to}], dropped:
-    [visit ids], unassigned}`` (``from``/``to`` team ids; ``to`` None: left out).
+    [visit ids], unassigned}`` (``from``/``to`` team ids; ``to`` None: left out). A visit in
+    no round before is no move, except those of ``restored`` (a lifted suspension's visits,
+    back to place): their move is ``from`` None to the round that takes them.
     """
     locale = locale or rounds.options.locale
     d = rounds.day(day, structure_id=structure_id)
@@ -758,6 +761,7 @@ def replan_stable(
     saved = rounds.save_draft(d, plan, by=by, locale=locale)
     after = plan.assignment()
     found = moves({day: before}, {day: after})
+    back = {int(x) for x in restored}
     dropped = [
         int(x["visit_id"])
         for x in rounds._dropped(d.stored, saved, ignore=d.unroutable_ids("visit"))
@@ -766,7 +770,7 @@ def replan_stable(
         "day": day,
         "plan_id": int(saved["id"]),
         "base_plan_id": d.plan_id,
-        "moves": [m for m in found if m["from"] is not None],
+        "moves": [m for m in found if m["from"] is not None or int(str(m["visit_id"])) in back],
         "dropped": dropped,
         "unassigned": len(plan.unassigned),
     }
@@ -796,6 +800,11 @@ def replan_suspension(
     the day's plan: recording the suspension already re-timed and republished each round
     the rounds service could rebuild without the visit (:meth:`Rounds.visit_changed`), and
     that round still has the time freed to use.
+
+    Once the suspension is lifted, its visits are back (planned, in no round) while the days'
+    rounds were published without them: a day whose published plan leaves out a live visit
+    of the patient is drafted too, the stable replan placing it (a move from no round) or
+    counting it unassigned.
     """
     locale = locale or rounds.options.locale
     today = rounds.clock.today()
@@ -816,6 +825,10 @@ def replan_suspension(
             if r["status"] == "cancelled" and r["cancelled_by"] == "suspended"
         }
         cancelled = [int(r["id"]) for r in rows if r["status"] == "cancelled"]
+        live: dict[str, set[int]] = {}
+        for r in rows:
+            if r["status"] in ("planned", "assigned"):
+                live.setdefault(str(r["day"]), set()).add(int(r["id"]))
         held_before = (
             {
                 str(r["day"])
@@ -835,7 +848,8 @@ def replan_suspension(
         iso = day.isoformat()
         stored = rounds.store.published_plan(iso, structure_id=structure_id)
         held = {int(s["visit_id"]) for r in (stored or {}).get("routes", []) for s in r["stops"]}
-        if stored and (held & theirs or iso in by_suspension or iso in held_before):
+        waiting = live.get(iso, set()) - held
+        if stored and (held & theirs or iso in by_suspension or iso in held_before or waiting):
             try:
                 out.append(
                     replan_stable(
@@ -845,6 +859,7 @@ def replan_suspension(
                         by=by,
                         locale=locale,
                         time_limit_s=time_limit_s,
+                        restored=waiting,
                     )
                 )
             except DispatchError as exc:

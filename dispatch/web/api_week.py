@@ -289,8 +289,10 @@ OPENAPI_PATHS = {
             "one of the patient's visits are re-planned, each visit preferring its current "
             "round: moves lists what changes (visit, from, to team ids), usually nothing "
             "but the rounds closing the gap. Each day is a draft to apply from the day's "
-            "map; a day that cannot be planned carries its error. A patient of another "
-            "structure is a 404.",
+            "map; a day that cannot be planned carries its error. Once the suspension is "
+            "lifted, a day whose published plan leaves out a reinstated visit of the patient "
+            "is re-planned too, the visit's move going from null to the round that takes it. "
+            "A patient of another structure is a 404.",
         )
     },
     "/api/week/plan": {
