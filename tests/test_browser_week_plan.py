@@ -260,7 +260,7 @@ def test_continuity_and_hours_of_the_current_plan(live, browser) -> None:  # typ
         head = page.eval_on_selector_all("#hours-head th", "ths => ths.map(t => t.innerText)")
         assert [re.sub(r" [↕▲▼].*", "", h, flags=re.S) for h in head[:5]] == [
             "Personnel",
-            "Contrat",
+            "Contrat dû (absences déduites)",
             "Roulement",
             "Prévu (tournées)",
             "Écart au contrat",
@@ -281,6 +281,9 @@ def test_continuity_and_hours_of_the_current_plan(live, browser) -> None:  # typ
         set_locale(page, "en")
         check_language(page, "en", "#view-hours")
         assert "Against the contract" in page.locator("#hours-head").inner_text()
+        assert "Contract owed (absences taken off)" in page.locator("#hours-head").inner_text()
+        # The grid says its contract is the whole week's (the tab's is owed after absences).
+        assert "weekly contract" in (page.locator("#view-grid thead").text_content() or "")
         check_axe(page)
         shot(page, "hours-en")
         assert not page.errors  # type: ignore[attr-defined]
@@ -294,8 +297,9 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
     planned, without a team, travel, different staff per patient, largest contract excess,
     spread of hours, rules broken) in words, and each day with its draft to check on the
     map. « Appliquer la semaine » first lists a visit the proposal takes out of a published
-    round (that refusal is staged: this small week drops nothing) and applies once it is
-    confirmed; each day's draft is then the published plan."""
+    round (staged: this small week drops nothing), its day waiting for confirmation and
+    nothing published before; a day unticked is left out, then applied on its own; each
+    day's draft is then the published plan."""
     server, world = live
     store, monday = world["store"], world["monday"]
     days = [(monday + dt.timedelta(days=i)).isoformat() for i in range(7)]
@@ -361,18 +365,13 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
         page.locator("#plan-result:not([hidden])").wait_for()
         assert page.locator("#plan-days-body tr").count() == 7
 
-        # The first press is refused for Monday: its draft takes a visit out of a round.
+        # Monday's draft takes a visit out of a round (staged: this small week drops
+        # nothing): the press lists it first and publishes nothing before it is confirmed;
+        # Tuesday is left out (unticked), then applied on its own.
         [visit] = [v for v in store.list_visits(day=days[0], structures=[1])][:1]
-        sent: list[dict[str, Any]] = []
-
-        def refuse_monday(route: Any) -> None:
-            body = route.request.post_data_json or {}
-            sent.append(body)
-            if not body.get("confirm_dropped"):
-                route.fulfill(json={"applied": [], "refused": [
-                    {"day": days[0], "code": "confirm_dropped", "message": "à confirmer"}]})  # fmt: skip
-            else:
-                route.continue_()
+        sent: dict[str, Any] = {}
+        page.on("request", lambda r: sent.update({r.url.split("/")[-2]: r.post_data_json})
+                if r.method == "POST" and r.url.endswith("/apply") else None)  # fmt: skip
 
         def add_dropped(route: Any) -> None:
             reply = route.fetch()
@@ -381,15 +380,19 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
                                 "team_id": visit.get("team_id"), "reason": ""}]  # fmt: skip
             route.fulfill(response=reply, json=body)
 
-        page.route("**/api/week/plan/*/apply", refuse_monday)
-        page.route(f"**/api/dispatch/plans/{drafts[days[0]]}*", add_dropped)
+        page.route(f"**/api/dispatch/plans/{drafts[days[0]]}", add_dropped)
+        page.get_by_label(re.compile(r"Appliquer le mardi")).uncheck()
         page.get_by_role("button", name="Appliquer la semaine").click()
         confirm = page.locator("#plan-confirm")
         confirm.wait_for()
         assert page.evaluate("document.activeElement.id") == "plan-confirm-h"
         assert "Visites retirées des tournées" in confirm.inner_text()
         assert re.search(r"lundi \d+ \w+ : MME-ROSSI", confirm.inner_text())
-        assert "✗ refusé" in page.locator(f"#plan-days-body tr[data-day='{days[0]}']").inner_text()
+        monday_row = page.locator(f"#plan-days-body tr[data-day='{days[0]}']").inner_text()
+        assert "en attente de votre confirmation : 1 visite(s) retirée(s)" in monday_row
+        assert "refusé" not in monday_row and not sent
+        assert "Rien n'est encore publié" in page.locator("#plan-status").inner_text()
+        assert store.published_plan_id(days[2], structure_id=1) != drafts[days[2]]
         check_axe(page)
         shot(page, "confirm", full_page=True)
         page.get_by_role("button", name="Confirmer et appliquer").click()
@@ -397,8 +400,15 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
             "document.getElementById('plan-status').textContent.includes('Semaine appliquée')",
             timeout=60000,
         )
-        assert sent[-1] == {"confirm_dropped": [visit["id"]]}
-        assert "7 jour(s) publié(s)" in page.locator("#plan-status").inner_text()
+        assert sent[str(drafts[days[0]])]["confirm_dropped"] == [visit["id"]]
+        assert "6 jour(s) publié(s)" in page.locator("#plan-status").inner_text()
+        assert store.published_plan_id(days[1], structure_id=1) != drafts[days[1]]
+        page.get_by_label(re.compile(r"Appliquer le mardi")).check()
+        page.get_by_role("button", name="Appliquer la semaine").click()
+        page.wait_for_function(
+            "document.getElementById('plan-status').textContent.includes('7 jour(s) publié(s)')",
+            timeout=60000,
+        )
         assert page.locator("#plan-confirm").is_hidden()
         assert page.locator("#plan-days-body").inner_text().count("✓ appliqué") == 7
         assert page.get_by_role("button", name="Appliquer la semaine").is_hidden()
@@ -443,8 +453,22 @@ def test_the_screens_on_a_phone(live, browser) -> None:  # type: ignore[no-untyp
         assert width[0] <= width[1], width
         check_axe(page)
         shot(page, "hours-phone")
+
+        # Staged: no visit planned now. Travel, hours and staff rows are then not judged.
+        def nothing_now(route: Any) -> None:
+            reply = route.fetch()
+            body = reply.json()
+            if body.get("result"):
+                current = body["result"]["comparison"]["current"]
+                current.update({k: 0 for k in current})
+            route.fulfill(response=reply, json=body)
+
+        page.route("**/api/week/plan/*", nothing_now)
         page.get_by_role("button", name="Planifier la semaine").click()
         page.locator("#plan-result:not([hidden])").wait_for(timeout=90000)
+        changes = [r[3] for r in table_rows(page, "#plan-cmp")]
+        assert changes[0].endswith("mieux") and changes[2] == "pas de plan actuel", changes
+        assert changes.count("pas de plan actuel") == 5, changes
         check_axe(page)
         shot(page, "proposal-phone", full_page=True)
         page.get_by_role("button", name="Abandonner").click()

@@ -29,10 +29,10 @@ extend({
     "week.generate.running": "Génération des visites des 14 prochains jours…",
     "week.generate.done": "Visites du {from} au {to} : {created} créée(s), {updated} mise(s) à jour, {unchanged} inchangée(s), {cancelled} annulée(s).",
     "week.empty": "Aucun membre du personnel pour l'instant : ajoutez le premier avec « Nouveau membre du personnel ».",
-    "week.legend": "Chaque case mène à la tournée de ce jour sur la carte. Les heures de la semaine sont comparées au contrat : ▲ au-dessus, ▼ en dessous, ✓ dans le contrat (à une heure près).",
+    "week.legend": "Chaque case mène à la tournée de ce jour sur la carte. Les heures de la semaine sont comparées au contrat de la semaine entière (sans déduire les absences) : ▲ au-dessus, ▼ en dessous, ✓ dans le contrat (à une heure près). L'onglet « Heures et contrats » compare, lui, au contrat dû d'après le roulement, absences déduites.",
     "week.loading": "Chargement de la semaine…",
     "week.col.staff": "Personnel",
-    "week.col.hours": "Heures prévues / contrat",
+    "week.col.hours": "Heures prévues / contrat de la semaine",
     "week.today": "aujourd'hui",
     "week.unassigned": "Visites sans équipe",
     "week.unassigned.n.one": "{n} sans équipe",
@@ -228,19 +228,27 @@ extend({
     "plan.days.error": "pas de proposition : {error}",
     "plan.days.applied": "✓ appliqué",
     "plan.days.refused": "✗ refusé",
+    "plan.days.waiting": "en attente de votre confirmation : {n} visite(s) retirée(s) de tournées publiées",
+    "plan.days.take": "Appliquer",
+    "plan.days.take.label": "Appliquer le {day}",
+    "plan.days.none": "Cochez au moins un jour à appliquer.",
+    "plan.checking": "Vérification des visites que chaque jour retire des tournées publiées…",
+    "plan.waiting": "Rien n'est encore publié : {m} jour(s) attendent votre confirmation (voir ci-dessous).",
+    "plan.m.none": "pas de plan actuel",
     "plan.apply": "Appliquer la semaine",
     "plan.confirm.ok": "Confirmer et appliquer",
     "plan.discard": "Abandonner",
     "plan.close": "Fermer",
     "plan.applying": "Publication des tournées, jour par jour…",
     "plan.applied": "Semaine appliquée : {n} jour(s) publié(s).",
-    "plan.applied.part": "{n} jour(s) publié(s), {m} refusé(s) : voir ci-dessous.",
+    "plan.applied.part": "{n} jour(s) publié(s), {m} refusé(s) ou en attente : voir ci-dessous.",
     "plan.refused": "{day} : {message}",
     "plan.confirm.title": "Visites retirées des tournées",
-    "plan.confirm.text": "La proposition laisse sans équipe {n} visite(s) qui sont aujourd'hui dans une tournée publiée. Vérifiez-les, puis « Confirmer et appliquer », ou abandonnez.",
+    "plan.confirm.text": "La proposition laisse sans équipe {n} visite(s) qui sont aujourd'hui dans une tournée publiée. Rien n'est publié avant votre confirmation : vérifiez-les, puis « Confirmer et appliquer », décochez ces jours, ou abandonnez.",
     "plan.confirm.item": "{day} : {label}",
     "plan.confirm.reason": "{text} ({reason})",
     "plan.discarded": "Proposition abandonnée : les tournées publiées restent telles quelles.",
+    "plan.discarded.part": "Proposition abandonnée : les {n} jour(s) déjà appliqué(s) restent publiés, les autres jours restent tels quels.",
     "cont.search": "Chercher un patient ou un soignant",
     "cont.many": "Seulement les patients vus par plus de 2 personnes",
     "cont.legend": "Nombre de personnes différentes venues chez chaque patient cette semaine, d'après les tournées publiées. Au-delà de 2, la ligne est signalée par « ⚠ plus de 2 ».",
@@ -259,7 +267,7 @@ extend({
     "sort.desc": "décroissant",
     "hours.caption": "Heures du {from} au {to} comparées au contrat, personne par personne",
     "hours.col.staff": "Personnel",
-    "hours.col.contract": "Contrat",
+    "hours.col.contract": "Contrat dû (absences déduites)",
     "hours.col.rota": "Roulement",
     "hours.col.planned": "Prévu (tournées)",
     "hours.col.excess": "Écart au contrat",
@@ -271,7 +279,7 @@ extend({
     "hours.ok": "✓ dans le contrat",
     "hours.summary": "{n} personne(s) ; dépassement maximal d'un contrat : {p} ; {m} au-delà de 10 %.",
     "hours.empty": "Personne au planning cette semaine.",
-    "hours.legend": "Heures prévues : du départ au retour de chaque tournée publiée, moins les pauses du roulement. Écart : heures prévues comparées au contrat, en pourcentage ; ▲ au-dessus, ▼ en dessous, ✓ dans le contrat.",
+    "hours.legend": "Contrat dû : la part du contrat qui tombe sur ces jours d'après le roulement, absences (congés, maladie, formation) déduites — la grille de la semaine montre, elle, le contrat hebdomadaire entier. Heures prévues : du départ au retour de chaque tournée publiée, moins les pauses du roulement. Écart : heures prévues comparées au contrat dû, en pourcentage ; ▲ au-dessus, ▼ en dessous, ✓ dans le contrat.",
   },
   en: {
     "week.title": "Dispatch — week",
@@ -293,10 +301,10 @@ extend({
     "week.generate.running": "Generating the visits of the coming 14 days…",
     "week.generate.done": "Visits from {from} to {to}: {created} created, {updated} updated, {unchanged} unchanged, {cancelled} cancelled.",
     "week.empty": "No staff yet: add the first with “New staff member”.",
-    "week.legend": "Each cell opens that day's round on the map. The week's hours are compared with the contract: ▲ above, ▼ below, ✓ within the contract (to an hour).",
+    "week.legend": "Each cell opens that day's round on the map. The week's hours are compared with the whole week's contract (absences not taken off): ▲ above, ▼ below, ✓ within the contract (to an hour). The “Hours and contracts” tab compares with the contract owed by the rota, absences taken off.",
     "week.loading": "Loading the week…",
     "week.col.staff": "Staff",
-    "week.col.hours": "Rostered hours / contract",
+    "week.col.hours": "Rostered hours / weekly contract",
     "week.today": "today",
     "week.unassigned": "Visits without a team",
     "week.unassigned.n.one": "{n} without a team",
@@ -492,19 +500,27 @@ extend({
     "plan.days.error": "no proposal: {error}",
     "plan.days.applied": "✓ applied",
     "plan.days.refused": "✗ refused",
+    "plan.days.waiting": "waiting for your confirmation: {n} visit(s) taken out of published rounds",
+    "plan.days.take": "Apply",
+    "plan.days.take.label": "Apply {day}",
+    "plan.days.none": "Tick at least one day to apply.",
+    "plan.checking": "Checking the visits each day takes out of the published rounds…",
+    "plan.waiting": "Nothing is published yet: {m} day(s) wait for your confirmation (see below).",
+    "plan.m.none": "no current plan",
     "plan.apply": "Apply the week",
     "plan.confirm.ok": "Confirm and apply",
     "plan.discard": "Discard",
     "plan.close": "Close",
     "plan.applying": "Publishing the rounds, day by day…",
     "plan.applied": "Week applied: {n} day(s) published.",
-    "plan.applied.part": "{n} day(s) published, {m} refused: see below.",
+    "plan.applied.part": "{n} day(s) published, {m} refused or waiting: see below.",
     "plan.refused": "{day}: {message}",
     "plan.confirm.title": "Visits taken out of the rounds",
-    "plan.confirm.text": "The proposal leaves {n} visit(s) without a team that are in a published round now. Check them, then “Confirm and apply”, or discard.",
+    "plan.confirm.text": "The proposal leaves {n} visit(s) without a team that are in a published round now. Nothing is published before you confirm: check them, then “Confirm and apply”, untick those days, or discard.",
     "plan.confirm.item": "{day}: {label}",
     "plan.confirm.reason": "{text} ({reason})",
     "plan.discarded": "Proposal discarded: the published rounds stay as they are.",
+    "plan.discarded.part": "Proposal discarded: the {n} day(s) already applied stay published, the other days stay as they are.",
     "cont.search": "Search for a patient or a carer",
     "cont.many": "Only patients seen by more than 2 people",
     "cont.legend": "Number of different people who visited each patient this week, from the published rounds. Above 2, the row is marked “⚠ more than 2”.",
@@ -523,7 +539,7 @@ extend({
     "sort.desc": "descending",
     "hours.caption": "Hours from {from} to {to} against the contract, person by person",
     "hours.col.staff": "Staff",
-    "hours.col.contract": "Contract",
+    "hours.col.contract": "Contract owed (absences taken off)",
     "hours.col.rota": "Rota",
     "hours.col.planned": "Planned (rounds)",
     "hours.col.excess": "Against the contract",
@@ -535,7 +551,7 @@ extend({
     "hours.ok": "✓ within the contract",
     "hours.summary": "{n} people; largest excess over a contract: {p}; {m} above 10%.",
     "hours.empty": "Nobody on the schedule this week.",
-    "hours.legend": "Planned hours: from departure to return of each published round, less the rota's breaks. Against the contract: planned hours compared with the contract, in per cent; ▲ above, ▼ below, ✓ within the contract.",
+    "hours.legend": "Contract owed: the share of the contract that falls on these days by the rota, absences (leave, sickness, training) taken off — the week grid shows the whole weekly contract. Planned hours: from departure to return of each published round, less the rota's breaks. Against the contract: planned hours compared with the contract owed, in per cent; ▲ above, ▼ below, ✓ within the contract.",
   },
 });
 
@@ -1182,7 +1198,7 @@ function planSay(message, tone) {
 }
 
 function newPlan(from, days) {
-  return { state: "running", from, days, done: 0, total: days, result: null, applied: new Set(), refused: [], confirming: null, finished: false };
+  return { state: "running", from, days, done: 0, total: days, result: null, applied: new Set(), skipped: new Set(), refused: [], confirming: null, finished: false };
 }
 
 /** The planning under way or to apply is kept for this tab, so that a reload finds it again
@@ -1300,35 +1316,44 @@ function renderPlan() {
     .map((k) => `<th scope="col"${k === "metric" ? "" : ' class="num"'}>${escapeHtml(t(`plan.cmp.${k}`))}</th>`).join("");
   const current = (result.comparison && result.comparison.current) || {};
   const proposed = (result.comparison && result.comparison.proposed) || {};
+  // Without a visit planned now, travel, hours and staff figures of the current plan are only
+  // its absence: those rows are not judged.
+  const noCurrent = !(Number(current.planned) > 0);
   $("plan-cmp-body").innerHTML = METRICS.map(([key, larger, text]) => {
-    const change = changeText(current[key], proposed[key], larger, text);
+    const change = noCurrent && !["planned", "violations"].includes(key)
+      ? { key: "none", text: t("plan.m.none") } : changeText(current[key], proposed[key], larger, text);
     return `<tr data-metric="${key}"><th scope="row">${escapeHtml(t(`plan.m.${key}`))}</th>`
       + `<td class="num">${escapeHtml(text(Number(current[key]) || 0))}</td>`
       + `<td class="num"><strong>${escapeHtml(text(Number(proposed[key]) || 0))}</strong></td>`
       + `<td class="num change ${change.key}">${escapeHtml(change.text)}</td></tr>`;
   }).join("");
   $("plan-days-caption").textContent = t("plan.days.caption");
-  $("plan-days-head").innerHTML = ["day", "visits", "unassigned", "travel", "moved", "review"]
-    .map((k) => `<th scope="col"${["day", "review"].includes(k) ? "" : ' class="num"'}>${escapeHtml(t(`plan.days.${k}`))}</th>`).join("");
-  const refusedDays = new Set(plan.refused.map((r) => r.day).concat((plan.confirming || []).map((c) => c.day)));
+  $("plan-days-head").innerHTML = ["take", "day", "visits", "unassigned", "travel", "moved", "review"]
+    .map((k) => `<th scope="col"${["take", "day", "review"].includes(k) ? "" : ' class="num"'}>${escapeHtml(t(`plan.days.${k}`))}</th>`).join("");
+  const refusedDays = new Set(plan.refused.map((r) => r.day));
+  const waiting = new Map((plan.confirming || []).map((c) => [c.day, c.visits.length]));
   $("plan-days-body").innerHTML = (result.days || []).map((d) => {
     const day = dayText(d.day, { short: true });
     if (d.plan_id == null) {
-      return `<tr data-day="${escapeHtml(d.day)}"><th scope="row">${escapeHtml(day)}</th>`
+      return `<tr data-day="${escapeHtml(d.day)}"><td></td><th scope="row">${escapeHtml(day)}</th>`
         + `<td colspan="5">${escapeHtml(t("plan.days.error", { error: d.error || "" }))}</td></tr>`;
     }
     const params = new URLSearchParams({ day: d.day, plan: String(d.plan_id) });
     const mark = plan.applied.has(d.day) ? ` <span class="applied">${escapeHtml(t("plan.days.applied"))}</span>`
-      : refusedDays.has(d.day) ? ` <span class="refused-mark">${escapeHtml(t("plan.days.refused"))}</span>` : "";
+      : waiting.has(d.day) ? ` <span class="waiting-mark">${escapeHtml(t("plan.days.waiting", { n: waiting.get(d.day) }))}</span>`
+        : refusedDays.has(d.day) ? ` <span class="refused-mark">${escapeHtml(t("plan.days.refused"))}</span>` : "";
+    const take = plan.applied.has(d.day) ? "<td></td>"
+      : `<td><input type="checkbox" class="plan-take" data-day="${escapeHtml(d.day)}"${plan.skipped.has(d.day) ? "" : " checked"}`
+        + ` aria-label="${escapeHtml(t("plan.days.take.label", { day: dayText(d.day) }))}"></td>`;
     const travel = durationText(d.travel_s) + (d.current_travel_s != null ? ` (${durationText(d.current_travel_s)})` : "");
-    return `<tr data-day="${escapeHtml(d.day)}"><th scope="row">${escapeHtml(day)}${mark}</th>`
+    return `<tr data-day="${escapeHtml(d.day)}">${take}<th scope="row">${escapeHtml(day)}${mark}</th>`
       + `<td class="num">${count(d.visits)}</td><td class="num">${count(d.unassigned)}</td>`
       + `<td class="num">${escapeHtml(travel)}</td><td class="num">${count(d.moved)}</td>`
       + `<td><a href="/map/?${escapeHtml(params.toString())}">${escapeHtml(t("plan.days.open"))}`
       + `<span class="visually-hidden">${escapeHtml(t("plan.days.open.more", { day: dayText(d.day) }))}</span></a></td></tr>`;
   }).join("");
   // Visits the proposal takes out of published rounds: listed, to confirm.
-  const confirming = plan.confirming || [];
+  const confirming = (plan.confirming || []).filter((c) => !plan.skipped.has(c.day));
   const dropped = confirming.flatMap((c) => c.visits.map((v) => ({ ...v, day: c.day })));
   $("plan-confirm").hidden = !dropped.length;
   $("plan-confirm-h").textContent = t("plan.confirm.title");
@@ -1345,36 +1370,67 @@ function renderPlan() {
   $("plan-discard").textContent = t(plan.finished || !left ? "plan.close" : "plan.discard");
 }
 
+/** The days ticked for applying whose draft is not published yet. */
+function chosenDays(plan) {
+  return (plan.result.days || []).filter((d) => d.plan_id != null && !plan.applied.has(d.day) && !plan.skipped.has(d.day));
+}
+
+/** « Appliquer la semaine »: the ticked days only, each draft through the day's apply
+ * (POST /api/dispatch/plans/ID/apply: the week's apply takes no list of days). The visits the
+ * days take out of published rounds are read first, so nothing is published before the
+ * coordinator confirms them; a day still refused for drops then waits for confirmation. */
 async function applyPlan() {
   const plan = state.plan;
   if (!plan || !plan.result || !plan.jobId) return;
-  const confirm = (plan.confirming || []).flatMap((c) => c.visits.map((v) => v.visit_id));
+  const chosen = chosenDays(plan);
+  if (!chosen.length) { planSay(() => t("plan.days.none"), "warn"); return; }
   const button = $("plan-apply");
   button.disabled = true;
-  planSay(() => t("plan.applying"), "ok");
   try {
-    const reply = await call(`/api/week/plan/${encodeURIComponent(plan.jobId)}/apply`, {
-      method: "POST", body: confirm.length ? { confirm_dropped: confirm } : {}, timeoutMs: 180000,
-    });
-    for (const day of reply.applied || []) plan.applied.add(day);
-    // A day published by an earlier press is not refused again.
-    const refused = (reply.refused || []).filter((r) => !plan.applied.has(r.day));
-    const toConfirm = refused.filter((r) => r.code === "confirm_dropped");
-    plan.refused = refused.filter((r) => r.code !== "confirm_dropped");
-    plan.confirming = toConfirm.length ? await droppedOf(plan, toConfirm) : null;
-    plan.finished = !refused.length;
+    if (!plan.confirming) {
+      planSay(() => t("plan.checking"), "ok");
+      const waiting = (await droppedOf(plan, chosen.map((d) => ({ day: d.day })))).filter((c) => c.visits.length);
+      if (waiting.length) {
+        plan.confirming = waiting;
+        renderPlan();
+        planSay(() => t("plan.waiting", { m: waiting.length }), "warn");
+        $("plan-confirm-h").focus();
+        return;
+      }
+    }
+    const confirmOf = new Map((plan.confirming || []).map((c) => [c.day, c.visits.map((v) => Number(v.visit_id))]));
+    planSay(() => t("plan.applying"), "ok");
+    const refused = [];
+    const waiting = [];
+    for (const d of chosen) {
+      try {
+        await call(`/api/dispatch/plans/${d.plan_id}/apply`, {
+          method: "POST", body: { locale: getLocale(), confirm_dropped: confirmOf.get(d.day) || [] }, timeoutMs: 180000,
+        });
+        plan.applied.add(d.day);
+      } catch (err) {
+        const body = (err && err.body) || {};
+        const dropped = body.details && Array.isArray(body.details.dropped) ? body.details.dropped : null;
+        if (err && err.status === 409 && body.code === "confirm_dropped" && dropped && dropped.length) {
+          waiting.push({ day: d.day, message: err.message, visits: dropped });
+        } else {
+          refused.push({ day: d.day, code: body.code || "", message: errorText(err) });
+        }
+      }
+    }
+    plan.refused = refused;
+    plan.confirming = waiting.length ? waiting : null;
+    plan.finished = !refused.length && !waiting.length && !(plan.result.days || []).some((d) => d.plan_id != null && !plan.applied.has(d.day));
     keepPlan(plan.finished ? null : plan);
     renderPlan();
     const n = plan.applied.size;
-    if (plan.finished) {
+    if (plan.finished || (!refused.length && !waiting.length)) {
       planSay(() => t("plan.applied", { n }), "ok");
       say($("status"), () => t("plan.applied", { n }));
-      $("plan-discard").focus();
-    } else if (plan.confirming) {
-      planSay(() => t("plan.applied.part", { n, m: refused.length }), "warn");
-      $("plan-confirm-h").focus();
+      $(plan.finished ? "plan-discard" : "plan-h").focus();
     } else {
-      planSay(() => t("plan.applied.part", { n, m: refused.length }), "warn");
+      planSay(() => t("plan.applied.part", { n, m: refused.length + waiting.length }), "warn");
+      if (waiting.length) $("plan-confirm-h").focus();
     }
     state.continuity = null;
     state.hours = null;
@@ -1410,7 +1466,10 @@ function discardPlan() {
   keepPlan(null);
   $("plan").hidden = true;
   renderPlanHint();
-  if (plan && !plan.finished) say($("status"), () => t("plan.discarded"));
+  if (plan && !plan.finished) {
+    const n = plan.applied.size;
+    say($("status"), () => (n ? t("plan.discarded.part", { n }) : t("plan.discarded")));
+  }
   $("plan-week").focus();
 }
 
@@ -1436,6 +1495,16 @@ function setupViews() {
   $("plan-week").addEventListener("click", startPlan);
   $("plan-weight").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
   $("plan-apply").addEventListener("click", applyPlan);
+  // A day unticked is left out of « Appliquer la semaine » (and of the visits to confirm).
+  $("plan-days-body").addEventListener("change", (e) => {
+    const box = e.target.closest(".plan-take");
+    if (!box || !state.plan) return;
+    if (box.checked) state.plan.skipped.delete(box.dataset.day);
+    else state.plan.skipped.add(box.dataset.day);
+    renderPlan();
+    const again = $("plan-days-body").querySelector(`.plan-take[data-day="${box.dataset.day}"]`);
+    if (again) again.focus();
+  });
   $("plan-discard").addEventListener("click", discardPlan);
 }
 
