@@ -93,7 +93,12 @@ def test_a_departure_unassigns_the_visits_after_the_last_day_and_ends_the_pairs(
     assert gone.status_code == 200, gone.get_json()
     body = gone.get_json()
     assert body["staff"]["active"] is False
-    assert body["departure"] == {"last_day": DAY, "unassigned": 2, "pairs_ended": [pair_team]}
+    assert body["departure"] == {
+        "last_day": DAY,
+        "unassigned": 2,
+        "pairs_ended": [pair_team],
+        "republished_days": [],
+    }
     assert team_of(world, ids[0]) == (marie["team_id"], "assigned")
     assert team_of(world, ids[1]) == (None, "planned")
     assert team_of(world, ids[2]) == (None, "planned")
@@ -157,3 +162,32 @@ def test_a_departure_is_refused_saying_what_to_do(world) -> None:
     assert call(world, "coord_b", "DELETE", url).status_code == 404
     assert call(world, "planner", "DELETE", url).status_code == 403
     assert team_of(world, tomorrow_visit["id"])[0] == marie["team_id"]
+
+
+def test_a_departure_takes_the_person_s_rounds_out_of_the_published_plans(world) -> None:
+    """Her round of tomorrow was published: the departure publishes tomorrow again without
+    it, her visits waiting for a team with the reason naming her team, the other rounds as
+    they were; maps and phones get the change."""
+    store = world.store
+    marie, paul = add_staff(world, "Marie"), add_staff(world, "Paul")
+    rows = [visit(TOMORROW, marie["team_id"], n=1), visit(TOMORROW, paul["team_id"], n=2)]
+    hers, his = (v["id"] for v in store.add_visits(rows))
+    before = store.save_plan(
+        TOMORROW,
+        [
+            {"team_id": marie["team_id"], "stops": [{"visit_id": hers, "arrival_s": 30000}]},
+            {"team_id": paul["team_id"], "stops": [{"visit_id": his, "arrival_s": 30000}]},
+        ],
+        publish=True,
+        structure_id=1,
+    )
+    gone = call(world, "coordinator", "DELETE", f"/api/staff/{marie['id']}")
+    assert gone.status_code == 200, gone.get_json()
+    assert gone.get_json()["departure"]["republished_days"] == [TOMORROW]
+    plan = store.published_plan(TOMORROW, structure_id=1)
+    assert plan["id"] != before["id"]
+    assert [r["team_id"] for r in plan["routes"] if r["stops"]] == [paul["team_id"]]
+    (waiting,) = plan["unassigned"]
+    assert waiting["visit_id"] == hers
+    assert "Marie" in waiting["reason"] and "ne travaille plus" in waiting["reason"]
+    assert team_of(world, his) == (paul["team_id"], "assigned")

@@ -58,8 +58,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "optional visit not planned: the teams{with_skills} are busy with higher-priority visits between {window}",
     },
     "team_off": {
-        "fr": "l'équipe {team} ne travaille plus ce jour-là (absence ou repos enregistré après la tournée) : donnez la visite à une autre équipe ou optimisez la journée",
-        "en": "team {team} no longer works that day (an absence or day off recorded after the round): give the visit to another team or optimise the day",
+        "fr": "l'équipe {team} ne travaille plus ce jour-là (absence, repos ou départ enregistré après la tournée) : donnez la visite à une autre équipe ou optimisez la journée",
+        "en": "team {team} no longer works that day (an absence, day off or departure recorded after the round): give the visit to another team or optimise the day",
     },
     "excluded_staff": {
         "fr": "les seules équipes{with_skills} disponibles sont exclues par les souhaits du patient : revoyez ces souhaits ou ajoutez une équipe",

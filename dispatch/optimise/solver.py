@@ -1053,12 +1053,16 @@ def solve(
     # On a wall budget the exchanges and chains after the search stop in time for the
     # reasons and the plan (every visit left out has been tried in the routes as they
     # stand: its reason holds); on a CPU budget the chains get the time a wall budget keeps.
+    # The reasons' share is at most half the finishing's, so that a small day's search
+    # (whose finishing is a few hundredths of a second) still leaves time to bring its
+    # left-out visits back in.
+    reasons_s = min(REASONS_S, after_search_s / 2)
     finishing = Finishing(
         problem,
         prefixes,
         taken,
         tuple(candidates),
-        finish_by=None if cpu_time else t_wall + time_limit_s - REASONS_S,
+        finish_by=None if cpu_time else t_wall + time_limit_s - reasons_s,
         chains_s=after_search_s,
     )
     if candidates and teams:

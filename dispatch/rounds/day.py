@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from dispatch.errors import ValidationError
+from dispatch.errors import DispatchError, ValidationError
 from dispatch.optimise import Plan, Problem
 from dispatch.optimise.model import Break, Team
 from dispatch.optimise.plan import Unassigned
@@ -422,27 +422,58 @@ def _with_exclusions(store: Any, problem: Problem, day: str, sid: int) -> Proble
 
 
 def with_off_duty_rounds(
-    current: Plan, stored: Mapping[str, Any] | None, off_duty: Sequence[Unroutable]
+    problem: Problem,
+    current: Plan,
+    stored: Mapping[str, Any] | None,
+    off_duty: Sequence[Unroutable],
+    carried: Sequence[Mapping[str, Any]],
+    names: Mapping[int, str],
 ) -> Plan:
-    """``current`` with the visits of the stored rounds of teams off that day (their staff
-    recorded absent, or off by the rota, after the round was published) listed as unassigned
-    with the team's name and why: the next plan of the day gives them to others, and until
-    then they show as waiting, never silently out of the day's plan."""
+    """``current`` with the visits of the stored rounds of teams no longer in the day listed
+    as unassigned with the team's name: a team whose staff were recorded absent or off after
+    the round was published (``off_duty``), or a team deactivated since (a departure). The
+    next plan of the day gives them to others, and until then they show as waiting, never
+    silently out of the day's plan. The rounds ``carried`` as they are (unroutable teams)
+    and visits no longer in the day (cancelled) are left alone."""
     off = {u.id: u for u in off_duty}
+    planned = {t.id for t in problem.teams} | {str(r["team_id"]) for r in carried}
+    in_day = set(problem.visits_by_id())
     known = set(current.assignment()) | {u.visit_id for u in current.unassigned}
     waiting = []
     for r in (stored or {}).get("routes", []):
-        team = off.get(int(r["team_id"]))
-        if team is None:
+        tid = int(r["team_id"])
+        if str(tid) in planned:
             continue
+        team = off.get(tid)
+        params = (
+            {"team": team.name, "why": team.why}
+            if team is not None
+            else {"team": names.get(tid, f"#{tid}"), "why": "inactive"}
+        )
         for s in r.get("stops", []):
             vid = str(s["visit_id"])
-            if vid not in known:
+            if vid in in_day and vid not in known:
                 known.add(vid)
-                waiting.append(Unassigned(vid, "team_off", {"team": team.name, "why": team.why}))
+                waiting.append(Unassigned(vid, "team_off", params))
     if not waiting:
         return current
     return replace(current, unassigned=current.unassigned + tuple(waiting))
+
+
+def _team_names(
+    store: Any, stored: Mapping[str, Any] | None, known: Collection[int]
+) -> dict[int, str]:
+    """Names of the teams of ``stored``'s rounds not in ``known`` (deactivated ones)."""
+    out: dict[int, str] = {}
+    for r in (stored or {}).get("routes", []):
+        tid = int(r["team_id"])
+        if tid in known:
+            continue
+        try:
+            out[tid] = str(store.get_team(tid).get("name") or tid)
+        except DispatchError:
+            out[tid] = f"#{tid}"
+    return out
 
 
 def build_day(
@@ -624,7 +655,20 @@ def build_day(
         structure_id=sid,
         problem=problem,
         ctx=ctx,
-        current=with_off_duty_rounds(plan_from_stored(problem, stored), stored, off_duty),
+        current=with_off_duty_rounds(
+            problem,
+            plan_from_stored(problem, stored),
+            stored,
+            off_duty,
+            carried,
+            _team_names(
+                store,
+                stored,
+                {int(t.id) for t in problem.teams}
+                | {u.id for u in off_duty}
+                | {int(r["team_id"]) for r in carried},
+            ),
+        ),
         stored=stored,
         plan_id=None if stored is None else int(stored["id"]),
         visits={int(v["id"]): v for v in visits},

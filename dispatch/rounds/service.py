@@ -22,6 +22,7 @@ from dispatch.bus import Bus
 from dispatch.clock import ServiceClock
 from dispatch.errors import (
     ConfirmationRequired,
+    DispatchError,
     NotFoundError,
     StalePlanError,
     ValidationError,
@@ -51,6 +52,9 @@ from dispatch.rounds.day import Day, Fix, MatrixCache, Unroutable, build_day, se
 from dispatch.rounds.texts import text
 
 log = logging.getLogger(__name__)
+
+#: Statuses of a visit nobody has started yet (one a round may still give to another team).
+OPEN = ("planned", "assigned")
 
 #: Bus topic of every applied change of a plan.
 PLAN_CHANGE = "plan_change"
@@ -733,6 +737,71 @@ class Rounds:
                 locale=locale,
                 confirm_dropped=confirm_dropped,
             )
+
+    def teams_left(
+        self,
+        team_ids: Collection[int],
+        days: Iterable[str],
+        *,
+        structure_id: int,
+        by: str,
+        locale: str | None = None,
+    ) -> list[str]:
+        """The published rounds of ``team_ids`` on ``days`` (today on), whose teams no longer
+        work those days (a departure), are taken out of the day's plan: each such day is
+        published again with their visits not started waiting for a team, with the reason
+        (« l'équipe … ne travaille plus ce jour-là »), the other rounds as they were (taking
+        a whole round out changes no other), and announced, so that maps and phones stop
+        showing a round nobody will do. Returns the days published again."""
+        locale = locale or self.options.locale
+        wanted = {int(t) for t in team_ids}
+        done: list[str] = []
+        for day in sorted(set(days)):
+            if day < self.clock.today():
+                continue
+            with self._day_lock(day, structure_id):
+                stored = self.store.published_plan(day, structure_id=structure_id)
+                if not stored or not any(int(r["team_id"]) in wanted for r in stored["routes"]):
+                    continue
+                ids = [int(s["visit_id"]) for r in stored["routes"] for s in r["stops"]]
+                status = {int(v["id"]): v["status"] for v in self.store.get_visits(ids)}
+                routes, waiting = [], []
+                for r in stored["routes"]:
+                    tid = int(r["team_id"])
+                    if tid not in wanted:
+                        routes.append({"team_id": tid, "stops": r["stops"]})
+                        continue
+                    kept = [s for s in r["stops"] if status.get(int(s["visit_id"])) not in OPEN]
+                    if kept:
+                        routes.append({"team_id": tid, "stops": kept})
+                    name = self._team_name(tid)
+                    reason = render("team_off", {"team": name, "why": "inactive"}, locale)
+                    waiting += [
+                        {"visit_id": int(s["visit_id"]), "reason": reason}
+                        for s in r["stops"]
+                        if status.get(int(s["visit_id"])) in OPEN
+                    ]
+                saved = self.store.save_plan(
+                    day,
+                    routes,
+                    unassigned=list(stored.get("unassigned") or []) + waiting,
+                    summary=stored.get("summary") or {},
+                    territory=stored.get("territory"),
+                    created_by=by,
+                    publish=True,
+                    base_plan_id=int(stored["id"]),
+                    if_current=int(stored["id"]),
+                    structure_id=structure_id,
+                )
+                self._announce(day, "team_unavailable", stored, saved, by=by, dropped=[])
+                done.append(day)
+        return done
+
+    def _team_name(self, team_id: int) -> str:
+        try:
+            return str(self.store.get_team(team_id).get("name") or team_id)
+        except DispatchError:
+            return f"#{team_id}"
 
     def visit_changed(self, visit: dict[str, Any], *, by: str) -> dict[str, Any] | None:
         """A visit of a published round was edited, cancelled or given to another team by

@@ -211,6 +211,12 @@ _DEPARTURE = {
             "items": {"type": "integer"},
             "description": "the pair teams that no longer go out",
         },
+        "republished_days": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "days whose published rounds were published again without them "
+            "(their visits waiting for a team)",
+        },
     },
     "additionalProperties": False,
 }
@@ -615,8 +621,20 @@ def deactivate_staff(staff_id: int) -> ResponseReturnValue:
     departure = staff.pop("departure")
     moved = departure.pop("unassigned_ids")
     _audit("staff.deactivate", f"staff:{staff_id}", departure)
-    for team_id in store.teams_of_staff([staff_id])[staff_id]:
+    teams = store.teams_of_staff([staff_id])[staff_id]
+    for team_id in teams:
         _publish_team(team_id)
+    # The published rounds of the person's teams from today on are published again without
+    # them, their visits waiting for a team with the reason: maps and phones stop showing a
+    # round nobody will do.
+    days = {v["day"] for v in store.get_visits(moved)} if moved else set()
+    departure["republished_days"] = []
+    if days:
+        from dispatch.web.api_dispatch import _by, get_rounds
+
+        departure["republished_days"] = get_rounds().teams_left(
+            teams, days, structure_id=int(staff["structure_id"]), by=_by(), locale=_locale()
+        )
     # Today's visits leave the round on the live map and the phones at once.
     for visit in store.get_visits(moved) if moved else ():
         if visit["day"] == today:
