@@ -359,12 +359,6 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
         assert "Proposal ready" in page.locator("#plan-status").inner_text()
         shot(page, "proposal-en", full_page=True)
         set_locale(page, "fr")
-        # A reload finds the proposal again (kept for the tab while the server keeps the job).
-        page.reload()
-        page.wait_for_selector("body[data-ready='1']", timeout=15000)
-        page.locator("#plan-result:not([hidden])").wait_for()
-        assert page.locator("#plan-days-body tr").count() == 7
-
         # Monday's draft takes a visit out of a round (staged: this small week drops
         # nothing): the press lists it first and publishes nothing before it is confirmed;
         # Tuesday is left out (unticked), then applied on its own.
@@ -381,6 +375,16 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
             route.fulfill(response=reply, json=body)
 
         page.route(f"**/api/dispatch/plans/{drafts[days[0]]}", add_dropped)
+        # A reload finds the proposal again (kept for the tab while the server keeps the job).
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']", timeout=15000)
+        page.locator("#plan-result:not([hidden])").wait_for()
+        assert page.locator("#plan-days-body tr").count() == 7
+        # Before any press, the day-by-day table says which day will need a confirmation.
+        page.wait_for_function(
+            f"document.querySelector(\"#plan-days-body tr[data-day='{days[0]}']\")"
+            ".textContent.includes('à confirmer avant publication : 1 visite(s)')"
+        )
         page.get_by_label(re.compile(r"Appliquer le mardi")).uncheck()
         page.get_by_role("button", name="Appliquer la semaine").click()
         confirm = page.locator("#plan-confirm")

@@ -229,6 +229,7 @@ extend({
     "plan.days.applied": "✓ appliqué",
     "plan.days.refused": "✗ refusé",
     "plan.days.waiting": "en attente de votre confirmation : {n} visite(s) retirée(s) de tournées publiées",
+    "plan.days.drops": "à confirmer avant publication : {n} visite(s) retirée(s) de tournées publiées",
     "plan.days.take": "Appliquer",
     "plan.days.take.label": "Appliquer le {day}",
     "plan.days.none": "Cochez au moins un jour à appliquer.",
@@ -501,6 +502,7 @@ extend({
     "plan.days.applied": "✓ applied",
     "plan.days.refused": "✗ refused",
     "plan.days.waiting": "waiting for your confirmation: {n} visit(s) taken out of published rounds",
+    "plan.days.drops": "to confirm before publishing: {n} visit(s) taken out of published rounds",
     "plan.days.take": "Apply",
     "plan.days.take.label": "Apply {day}",
     "plan.days.none": "Tick at least one day to apply.",
@@ -1198,7 +1200,7 @@ function planSay(message, tone) {
 }
 
 function newPlan(from, days) {
-  return { state: "running", from, days, done: 0, total: days, result: null, applied: new Set(), skipped: new Set(), refused: [], confirming: null, finished: false };
+  return { state: "running", from, days, done: 0, total: days, result: null, applied: new Set(), skipped: new Set(), drops: new Map(), refused: [], confirming: null, finished: false };
 }
 
 /** The planning under way or to apply is kept for this tab, so that a reload finds it again
@@ -1255,8 +1257,10 @@ async function pollPlan(plan) {
     plan.error = job.error || null;
     renderPlanHint();
     renderPlan();
-    if (job.state === "done") planSay(() => t("plan.done"), "ok");
-    else {
+    if (job.state === "done") {
+      planSay(() => t("plan.done"), "ok");
+      previewDrops(plan);
+    } else {
       keepPlan(null);
       planSay(() => t("plan.failed", { error: plan.error || "" }), "warn");
     }
@@ -1341,7 +1345,8 @@ function renderPlan() {
     const params = new URLSearchParams({ day: d.day, plan: String(d.plan_id) });
     const mark = plan.applied.has(d.day) ? ` <span class="applied">${escapeHtml(t("plan.days.applied"))}</span>`
       : waiting.has(d.day) ? ` <span class="waiting-mark">${escapeHtml(t("plan.days.waiting", { n: waiting.get(d.day) }))}</span>`
-        : refusedDays.has(d.day) ? ` <span class="refused-mark">${escapeHtml(t("plan.days.refused"))}</span>` : "";
+        : refusedDays.has(d.day) ? ` <span class="refused-mark">${escapeHtml(t("plan.days.refused"))}</span>`
+          : plan.drops.get(d.day) ? ` <span class="waiting-mark">${escapeHtml(t("plan.days.drops", { n: plan.drops.get(d.day) }))}</span>` : "";
     const take = plan.applied.has(d.day) ? "<td></td>"
       : `<td><input type="checkbox" class="plan-take" data-day="${escapeHtml(d.day)}"${plan.skipped.has(d.day) ? "" : " checked"}`
         + ` aria-label="${escapeHtml(t("plan.days.take.label", { day: dayText(d.day) }))}"></td>`;
@@ -1368,6 +1373,18 @@ function renderPlan() {
   $("plan-apply").hidden = plan.finished || !left;
   $("plan-apply").textContent = t(dropped.length ? "plan.confirm.ok" : "plan.apply");
   $("plan-discard").textContent = t(plan.finished || !left ? "plan.close" : "plan.discard");
+}
+
+/** Before any press, each day's draft as the rounds service reviews it: the days that will
+ * need a confirmation are said in the day-by-day table (the job's result does not carry it). */
+async function previewDrops(plan) {
+  for (const d of plan.result.days || []) {
+    if (d.plan_id == null || plan.applied.has(d.day)) continue;
+    const review = await call(`/api/dispatch/plans/${d.plan_id}`).catch(() => null);
+    if (state.plan !== plan) return;
+    if (review && Array.isArray(review.dropped)) plan.drops.set(d.day, review.dropped.length);
+  }
+  if ([...plan.drops.values()].some((n) => n > 0)) renderPlan();
 }
 
 /** The days ticked for applying whose draft is not published yet. */
