@@ -733,7 +733,6 @@ def replan_stable(
     locale: str | None = None,
     weight_s: int = STABILITY_WEIGHT_S,
     time_limit_s: float | None = None,
-    restored: Collection[int] = (),
 ) -> dict[str, Any]:
     """Re-plan ``day`` changing as little as possible and save it as a draft: every visit
     prefers its current team (``weight_s`` per visit moved); a visit whose team no longer
@@ -741,9 +740,9 @@ def replan_stable(
     before (continuity), else goes where it fits best. Today is re-planned from now.
 
     Returns ``{day, plan_id, base_plan_id, moves: [{day, visit_id, from, to}], dropped:
-    [visit ids], unassigned}`` (``from``/``to`` team ids; ``to`` None: left out). A visit in
-    no round before is no move, except those of ``restored`` (a lifted suspension's visits,
-    back to place): their move is ``from`` None to the round that takes them.
+    [visit ids], unassigned}`` (``from``/``to`` team ids; ``from`` None: a visit in no round
+    of the published plan, such as one a lifted suspension reinstated or one left unassigned
+    when its team was off, that the draft places; ``to`` None: left out).
     """
     locale = locale or rounds.options.locale
     d = rounds.day(day, structure_id=structure_id)
@@ -761,7 +760,6 @@ def replan_stable(
     saved = rounds.save_draft(d, plan, by=by, locale=locale)
     after = plan.assignment()
     found = moves({day: before}, {day: after})
-    back = {int(x) for x in restored}
     dropped = [
         int(x["visit_id"])
         for x in rounds._dropped(d.stored, saved, ignore=d.unroutable_ids("visit"))
@@ -770,7 +768,7 @@ def replan_stable(
         "day": day,
         "plan_id": int(saved["id"]),
         "base_plan_id": d.plan_id,
-        "moves": [m for m in found if m["from"] is not None or int(str(m["visit_id"])) in back],
+        "moves": found,
         "dropped": dropped,
         "unassigned": len(plan.unassigned),
     }
@@ -859,7 +857,6 @@ def replan_suspension(
                         by=by,
                         locale=locale,
                         time_limit_s=time_limit_s,
-                        restored=waiting,
                     )
                 )
             except DispatchError as exc:

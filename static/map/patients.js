@@ -318,6 +318,10 @@ extend({
     "pt.replan.running": "Replanification des tournées en cours, jour par jour…",
     "pt.replan.done": "Propositions prêtes : vérifiez chaque jour sur la carte, puis appliquez-les.",
     "pt.replan.none": "Aucune tournée publiée ne comptait ce patient : rien à replanifier.",
+    "pt.replan.offer.lifted": "Les visites rétablies ne sont dans aucune tournée publiée : les tournées de ces jours peuvent être recalculées pour les y replacer ; les autres visites gardent leur équipe autant que possible.",
+    "pt.replan.lifted.one": "{n} visite rétablie à replacer dans les tournées",
+    "pt.replan.lifted.other": "{n} visites rétablies à replacer dans les tournées",
+    "pt.replan.none.lifted": "Aucune tournée publiée ces jours-là : les visites rétablies seront placées à la prochaine planification des tournées.",
     "pt.replan.day": "{day} : {moves}, {unassigned}",
     "pt.replan.moves.zero": "aucune visite ne change d'équipe",
     "pt.replan.moves.one": "{n} visite change d'équipe ({moves})",
@@ -326,6 +330,8 @@ extend({
     "pt.replan.unassigned.one": "{n} visite sans équipe",
     "pt.replan.unassigned.other": "{n} visites sans équipe",
     "pt.replan.dropped": "{n} retirée(s) d'autres tournées, à vérifier",
+    "pt.replan.placed.one": "{n} visite replacée dans une tournée ({moves})",
+    "pt.replan.placed.other": "{n} visites replacées dans les tournées ({moves})",
     "pt.replan.move": "{from} → {to}",
     "pt.replan.move.many": "{n} × {from} → {to}",
     "pt.replan.noteam": "sans équipe",
@@ -667,6 +673,10 @@ extend({
     "pt.replan.running": "Replanning the rounds, day by day…",
     "pt.replan.done": "Proposals ready: check each day on the map, then apply them.",
     "pt.replan.none": "No published round held this patient: nothing to replan.",
+    "pt.replan.offer.lifted": "The reinstated visits are in no published round: the rounds of those days can be recomputed to put them back; the other visits keep their team as far as possible.",
+    "pt.replan.lifted.one": "{n} reinstated visit to put back in the rounds",
+    "pt.replan.lifted.other": "{n} reinstated visits to put back in the rounds",
+    "pt.replan.none.lifted": "No published round on those days: the reinstated visits will be placed when the rounds are next planned.",
     "pt.replan.day": "{day}: {moves}, {unassigned}",
     "pt.replan.moves.zero": "no visit changes team",
     "pt.replan.moves.one": "{n} visit changes team ({moves})",
@@ -675,6 +685,8 @@ extend({
     "pt.replan.unassigned.one": "{n} visit left without a team",
     "pt.replan.unassigned.other": "{n} visits left without a team",
     "pt.replan.dropped": "{n} taken out of other rounds, to check",
+    "pt.replan.placed.one": "{n} visit put back in a round ({moves})",
+    "pt.replan.placed.other": "{n} visits put back in the rounds ({moves})",
     "pt.replan.move": "{from} → {to}",
     "pt.replan.move.many": "{n} × {from} → {to}",
     "pt.replan.noteam": "no team",
@@ -727,7 +739,7 @@ const state = {
   patient: null, // the record open, or null for a new one
   plans: [],
   suspensions: [],
-  replan: null, // {patientId, from, to, days|null, running} offered after a suspension is saved
+  replan: null, // {patientId, from, to, lifted, days|null, running} offered after a suspension is saved or lifted
   visits: [],
   editingPlan: null,
   readmitted: null, // {id, day} of the patient readmitted from this screen
@@ -2269,6 +2281,15 @@ async function endSuspension(s) {
     const c = counts(reply);
     await Promise.all([loadSuspensions(), loadVisits(), refreshPatient()]);
     say("susp-status", () => t("pt.susp.ended", { reinstated: c.reinstated }));
+    // The reinstated visits are in none of the days' published rounds: offer to put them back.
+    if (c.reinstated > 0) {
+      offerReplan(s, c.reinstated);
+      if (state.replan) {
+        say("sr-status", () => plural(c.reinstated, "pt.replan.lifted"));
+        $("sr-run").focus();
+        return;
+      }
+    }
   } catch (err) {
     say("susp-status", () => errorText(err));
   }
@@ -2280,14 +2301,15 @@ async function endSuspension(s) {
 // drafted again without them (POST /api/week/replan-patient): each day's draft is reviewed and
 // applied from the day's map, as the week screen does after an absence.
 
-/** Offer the replanning for the suspension just saved, when some of its days are to come. */
-function offerReplan(s) {
+/** Offer the replanning for the suspension just saved (or just lifted, ``lifted`` visits
+ * reinstated: its days as they were before lifting), when some of its days are to come. */
+function offerReplan(s, lifted = 0) {
   const p = state.patient;
   if (!p || !s || !s.from_day || (s.to_day && s.to_day < state.today)) {
     state.replan = null;
   } else {
     const from = s.from_day < state.today ? state.today : s.from_day;
-    state.replan = { patientId: p.id, from, to: s.to_day || null, days: null, running: false };
+    state.replan = { patientId: p.id, from, to: s.to_day || null, lifted, days: null, running: false };
   }
   show($("sr-status"), null);
   renderReplan();
@@ -2324,7 +2346,7 @@ async function runReplan() {
     r.days = reply.days || [];
     r.running = false;
     if (state.replan !== r) return; // another record or suspension since
-    say("sr-status", () => t(r.days.length ? "pt.replan.done" : "pt.replan.none"));
+    say("sr-status", () => t(r.days.length ? "pt.replan.done" : r.lifted ? "pt.replan.none.lifted" : "pt.replan.none"));
     renderReplan();
     const link = $("sr-days").querySelector("a");
     (link || $("sr-status")).focus();
@@ -2337,17 +2359,21 @@ async function runReplan() {
   }
 }
 
-/** "Luc Bernard → Anne Costa" for each pair of teams the day's moves go between. */
+/** "Luc Bernard → Anne Costa" for each pair of teams the day's moves go between ("Anne Costa"
+ * alone for visits put back from no round). */
 function movesText(moves, teams) {
   const name = (id) => (id == null ? t("pt.replan.noteam") : teams.get(String(id)) || t("pt.replan.team", { id }));
   const pairs = new Map();
   for (const m of moves) {
     const key = `${m.from}|${m.to}`;
-    const pair = pairs.get(key) || { from: name(m.from), to: name(m.to), n: 0 };
+    const pair = pairs.get(key) || { from: name(m.from), to: name(m.to), n: 0, placed: m.from == null };
     pair.n += 1;
     pairs.set(key, pair);
   }
-  return [...pairs.values()].map((p) => t(p.n > 1 ? "pt.replan.move.many" : "pt.replan.move", p)).join(", ");
+  return [...pairs.values()].map((p) => {
+    if (p.placed) return p.n > 1 ? `${p.n} × ${p.to}` : p.to;
+    return t(p.n > 1 ? "pt.replan.move.many" : "pt.replan.move", p);
+  }).join(", ");
 }
 
 function countText(n, key, params = {}) {
@@ -2364,11 +2390,15 @@ function replanDayHtml(d, teams) {
     return `<li data-day="${escapeHtml(d.day)}" class="failed"><span>${escapeHtml(tidy(text))}</span>
       <a href="${escapeHtml(href)}">${escapeHtml(t("pt.replan.failed.open"))}<span class="visually-hidden">${escapeHtml(t("pt.replan.failed.open.day", { day }))}</span></a></li>`;
   }
-  const moves = d.moves || [];
+  // A visit coming from no round (reinstated, or left out when its team was off) is put back,
+  // not moved.
+  const moves = (d.moves || []).filter((m) => m.from != null);
+  const placed = (d.moves || []).filter((m) => m.from == null && m.to != null);
   const dropped = (d.dropped || []).length;
   let text = t("pt.replan.day", {
     day,
-    moves: countText(moves.length, "pt.replan.moves", { moves: movesText(moves, teams) }),
+    moves: countText(moves.length, "pt.replan.moves", { moves: movesText(moves, teams) })
+      + (placed.length ? `, ${countText(placed.length, "pt.replan.placed", { moves: movesText(placed, teams) })}` : ""),
     unassigned: countText(Number(d.unassigned) || 0, "pt.replan.unassigned"),
   });
   if (dropped) text += `, ${t("pt.replan.dropped", { n: dropped })}`;
@@ -2388,6 +2418,9 @@ function renderReplan() {
   $("sr-run").hidden = Boolean(r.days);
   $("sr-run").disabled = r.running;
   $("sr-offer").hidden = Boolean(r.days);
+  const offer = r.lifted ? "pt.replan.offer.lifted" : "pt.replan.offer";
+  $("sr-offer").dataset.i18n = offer;
+  $("sr-offer").textContent = t(offer);
   $("sr-days").innerHTML = (r.days || []).map((d) => replanDayHtml(d, r.teams || new Map())).join("");
 }
 
