@@ -334,6 +334,9 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
         page.locator("#plan-result:not([hidden])").wait_for(timeout=90000)
         assert page.locator("#plan-progress-box").is_hidden()
         assert "Proposition prête" in page.locator("#plan-status").inner_text()
+        # No second proposal while this one waits.
+        assert page.get_by_role("button", name="Planifier la semaine").is_disabled()
+        assert "Une proposition attend" in page.locator("#plan-week-hint").inner_text()
         cmp_rows = table_rows(page, "#plan-cmp")
         assert [r[0] for r in cmp_rows] == [
             "Visites planifiées", "Visites sans équipe", "Temps de trajet",

@@ -229,6 +229,7 @@ extend({
     "plan.days.applied": "✓ appliqué",
     "plan.days.refused": "✗ refusé",
     "plan.days.waiting": "en attente de votre confirmation : {n} visite(s) retirée(s) de tournées publiées",
+    "plan.hint.waiting": "Une proposition attend ci-dessous : appliquez-la ou abandonnez-la avant d'en demander une autre.",
     "plan.days.drops": "à confirmer avant publication : {n} visite(s) retirée(s) de tournées publiées",
     "plan.days.take": "Appliquer",
     "plan.days.take.label": "Appliquer le {day}",
@@ -502,6 +503,7 @@ extend({
     "plan.days.applied": "✓ applied",
     "plan.days.refused": "✗ refused",
     "plan.days.waiting": "waiting for your confirmation: {n} visit(s) taken out of published rounds",
+    "plan.hint.waiting": "A proposal is waiting below: apply or discard it before asking for another.",
     "plan.days.drops": "to confirm before publishing: {n} visit(s) taken out of published rounds",
     "plan.days.take": "Apply",
     "plan.days.take.label": "Apply {day}",
@@ -1144,9 +1146,12 @@ function renderPlanHint() {
   if (!state.from) return;
   const range = plannableRange();
   const running = state.plan && state.plan.state === "running";
-  $("plan-week").disabled = !range || running;
+  // A proposal waiting to be applied or discarded: a second one would be another set of drafts.
+  const waiting = state.plan && state.plan.state === "done" && !state.plan.finished;
+  $("plan-week").disabled = !range || running || waiting;
   show($("plan-week-hint"), () => {
     if (!range) return t("plan.hint.past");
+    if (waiting) return t("plan.hint.waiting");
     const vars = { from: dayText(range.from, { weekday: false }), to: dayText(range.to, { year: true, weekday: false }) };
     const sid = scopeId();
     return sid == null ? t("plan.hint", vars) : t("plan.hint.of", { ...vars, structure: structureName(sid) || `#${sid}` });
@@ -1440,6 +1445,7 @@ async function applyPlan() {
     plan.finished = !refused.length && !waiting.length && !(plan.result.days || []).some((d) => d.plan_id != null && !plan.applied.has(d.day));
     keepPlan(plan.finished ? null : plan);
     renderPlan();
+    renderPlanHint();
     const n = plan.applied.size;
     if (plan.finished || (!refused.length && !waiting.length)) {
       planSay(() => t("plan.applied", { n }), "ok");
