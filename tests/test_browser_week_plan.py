@@ -402,6 +402,12 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
         assert store.published_plan_id(days[2], structure_id=1) != drafts[days[2]]
         check_axe(page)
         shot(page, "confirm", full_page=True)
+        set_locale(page, "en")
+        check_language(page, "en", "#plan")
+        assert (
+            "waiting for your confirmation: 1 visit(s)" in page.locator("#plan-days").inner_text()
+        )
+        set_locale(page, "fr")
         page.get_by_role("button", name="Confirmer et appliquer").click()
         page.wait_for_function(
             "document.getElementById('plan-status').textContent.includes('Semaine appliquée')",
