@@ -252,6 +252,7 @@ export async function init(ctx) {
     const hadFocusOnUndo = document.activeElement?.classList?.contains("dd-undo");
     // A push that redraws the dialog (the visit's events) keeps the keyboard on the message.
     const hadFocusOnStatus = document.activeElement?.id === "dd-undo-status";
+    const hadFocusInDialog = dialog.contains(document.activeElement);
     dialog.innerHTML = `<div class="dd-head"><h2 id="dd-title">${escapeHtml(tr("title", { name: visit.pseudonym }))}</h2>`
       + `<button type="button" class="dd-close">${escapeHtml(tr("close"))}</button></div><div class="dd-body">${body}</div>`;
     dialog.querySelector(".dd-close").addEventListener("click", () => dialog.close());
@@ -270,6 +271,9 @@ export async function init(ctx) {
       status.tabIndex = -1;
       status.focus();
     }
+    // Any other element that had the keyboard left with the redraw (a live push, a language
+    // change): the keyboard stays in the dialog, on its close button.
+    if (hadFocusInDialog && !dialog.contains(document.activeElement)) dialog.querySelector(".dd-close").focus();
   }
 
   // The geofence's arrival of the open visit (its source, whether it can be undone): read
@@ -360,9 +364,20 @@ export async function init(ctx) {
 
   dialog.addEventListener("close", () => {
     const opener = open?.opener;
+    const visitId = open?.visitId;
     open = null;
     dialog.innerHTML = "";
-    if (opener && opener.isConnected) opener.focus();
+    if (!opener) return;
+    if (opener.isConnected) { opener.focus(); return; }
+    // The list was redrawn while the dialog was open: the keyboard goes back to the same visit's
+    // button in the list as it is now, else (the visit left the list) to the list's heading.
+    const again = list?.querySelector(`button.vdet[data-details-id='${visitId}']`);
+    if (again) { again.focus(); return; }
+    const heading = list?.closest("section")?.querySelector("h2");
+    if (heading) {
+      heading.tabIndex = -1;
+      heading.focus();
+    }
   });
   // A click on the backdrop closes the dialog.
   dialog.addEventListener("click", (e) => { if (e.target === dialog) dialog.close(); });
@@ -412,8 +427,27 @@ export async function init(ctx) {
       li.appendChild(button);
     }
   };
+  // The list's redraw (map.js) keeps the keyboard on its own buttons only: a "Détails" button
+  // that had it is found again for the same visit once the list is redrawn.
+  let focusedDetails = null;
+  const redrawn = () => {
+    decorateList();
+    if (!focusedDetails || focusedDetails.isConnected) return;
+    const id = focusedDetails.dataset.detailsId;
+    focusedDetails = null;
+    if (document.activeElement && document.activeElement !== document.body) return;
+    const again = list.querySelector(`button.vdet[data-details-id='${id}']`);
+    if (again) { focusedDetails = again; again.focus(); }
+  };
   if (list) {
-    new MutationObserver(decorateList).observe(list, { childList: true });
+    list.addEventListener("focusin", (e) => { focusedDetails = e.target.matches("button.vdet") ? e.target : null; });
+    // Focus moved elsewhere on purpose (the button is still in the list once the redraw, if any,
+    // is done): not to be brought back.
+    list.addEventListener("focusout", (e) => {
+      const left = e.target;
+      setTimeout(() => { if (focusedDetails === left && left.isConnected) focusedDetails = null; });
+    });
+    new MutationObserver(redrawn).observe(list, { childList: true });
     decorateList();
     list.addEventListener("click", (e) => {
       const button = e.target.closest("button.vdet");
