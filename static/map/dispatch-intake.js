@@ -251,7 +251,7 @@ export async function init(ctx) {
   let fileName = "";
 
   let liveDay = state.config.day || new Date().toISOString().slice(0, 10);
-  const form = { place: null, precision: null, label: "", commune: "", address: "", addressShown: null, moved: false, picking: false, windows: [["08:00", "10:00"]], suggestions: [], searchSeq: 0 };
+  const form = { place: null, precision: null, label: "", commune: "", address: "", addressShown: null, moved: false, picking: false, windows: [["08:00", "10:00"]], suggestions: [], searchSeq: 0, searchingFor: null, pendingEnter: false };
   const review = { rows: [], ticked: new Set(), current: null, status: "", statusCls: "" };
   let newPin = null;
   let reviewPin = null;
@@ -438,27 +438,44 @@ export async function init(ctx) {
   }
 
   // --------------------------------------------------------------------- address search
+  // Only the answer to the field's text as it is now is shown: an answer to an earlier, shorter
+  // text (typed on, the next search not yet answered) would offer, and Enter pick, a wrong address.
   let searchTimer = null;
+  const fieldText = () => (root.querySelector("#in-addr")?.value || "").trim();
   function search(text) {
     clearTimeout(searchTimer);
+    form.pendingEnter = false;
     const query = text.trim();
-    if (query.length < 3) { form.suggestions = []; renderSuggestions(); status("#in-suggest-status", ""); return; }
+    if (query.length < 3) { form.searchingFor = null; form.suggestions = []; renderSuggestions(); status("#in-suggest-status", ""); return; }
+    form.searchingFor = query;
     searchTimer = setTimeout(async () => {
       const seq = ++form.searchSeq;
       status("#in-suggest-status", tr("searching"));
       try {
         const reply = await api(`/api/geocode?q=${encodeURIComponent(query)}&limit=5`);
-        if (seq !== form.searchSeq) return;
+        if (seq !== form.searchSeq || query !== fieldText()) return;
+        form.searchingFor = null;
         form.suggestions = reply.items || [];
         renderSuggestions();
         status("#in-suggest-status", form.suggestions.length ? "" : tr("noSuggestion"));
+        // Enter pressed while this text was being searched takes its first suggestion.
+        if (form.pendingEnter) {
+          form.pendingEnter = false;
+          if (form.suggestions.length) choose(form.suggestions[0]);
+        }
       } catch (err) {
-        if (seq === form.searchSeq) status("#in-suggest-status", tr("failed", { error: err.message }), "error");
+        if (seq !== form.searchSeq || query !== fieldText()) return;
+        form.searchingFor = null;
+        form.pendingEnter = false;
+        status("#in-suggest-status", tr("failed", { error: err.message }), "error");
       }
     }, 250);
   }
 
   function choose(suggestion) {
+    clearTimeout(searchTimer);
+    form.searchingFor = null;
+    form.pendingEnter = false;
     form.place = [suggestion.lon, suggestion.lat];
     form.precision = suggestion.precision;
     form.label = suggestion.label;
@@ -484,7 +501,7 @@ export async function init(ctx) {
     if (form.picking) setPicking(false);
     if (newPin) newPin.remove();
     root.querySelector("#in-dup").hidden = true;
-    Object.assign(form, { confirmedDuplicate: null, pendingDuplicate: null, place: null, precision: null, label: "", commune: "", address: "", addressShown: null, moved: false, windows: [["08:00", "10:00"]], suggestions: [] });
+    Object.assign(form, { confirmedDuplicate: null, pendingDuplicate: null, place: null, precision: null, label: "", commune: "", address: "", addressShown: null, moved: false, windows: [["08:00", "10:00"]], suggestions: [], searchingFor: null, pendingEnter: false });
     root.querySelector("#in-form").reset();
     root.querySelector("#in-day").value = liveDay;
     renderWindows();
@@ -744,7 +761,10 @@ export async function init(ctx) {
     addr.addEventListener("input", () => search(addr.value));
     addr.addEventListener("keydown", (e) => {
       if (e.key === "ArrowDown" && form.suggestions.length) { e.preventDefault(); root.querySelector("#in-suggest button")?.focus(); }
-      if (e.key === "Enter" && form.suggestions.length) { e.preventDefault(); choose(form.suggestions[0]); }
+      if (e.key !== "Enter") return;
+      // The text typed is still being searched: Enter waits for its suggestions, not the ones shown.
+      if (form.searchingFor && form.searchingFor === fieldText()) { e.preventDefault(); form.pendingEnter = true; return; }
+      if (form.suggestions.length) { e.preventDefault(); choose(form.suggestions[0]); }
     });
     root.querySelector("#in-suggest").addEventListener("click", (e) => {
       const b = e.target.closest("button[data-i]");
