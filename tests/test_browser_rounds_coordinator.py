@@ -287,6 +287,10 @@ def test_move_a_visit_with_selects_confirms_what_it_breaks_and_shows_live(live, 
     page.wait_for_selector("#notices .notice:has-text('déplacement')", timeout=5000)
     notice = page.inner_text("#notices .notice")
     assert "Équipe A" in notice and "Équipe B" in notice
+    # The list is redrawn after the state changes: wait for its line to name the new team.
+    page.wait_for_selector(
+        f"#visit-list li[data-visit-id='{alpha}'] .secondary:has-text('Équipe B')", timeout=10000
+    )
     assert "Équipe B" in page.inner_text(f"#visit-list li[data-visit-id='{alpha}']")
     coord.shot("coordinator-move-applied-1400.png")
     page.click("#notices .notice-close")
