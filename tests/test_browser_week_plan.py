@@ -333,7 +333,9 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
         )
         page.locator("#plan-result:not([hidden])").wait_for(timeout=90000)
         assert page.locator("#plan-progress-box").is_hidden()
-        assert "Proposition prête" in page.locator("#plan-status").inner_text()
+        page.wait_for_function(
+            "document.getElementById('plan-status').textContent.includes('Proposition prête')"
+        )
         # No second proposal while this one waits.
         assert page.get_by_role("button", name="Planifier la semaine").is_disabled()
         assert "Une proposition attend" in page.locator("#plan-week-hint").inner_text()
@@ -359,7 +361,9 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
         shot(page, "proposal", full_page=True)
         set_locale(page, "en")
         check_language(page, "en", "#plan")
-        assert "Proposal ready" in page.locator("#plan-status").inner_text()
+        page.wait_for_function(
+            "document.getElementById('plan-status').textContent.includes('Proposal ready')"
+        )
         shot(page, "proposal-en", full_page=True)
         set_locale(page, "fr")
         # Monday's draft takes a visit out of a round (staged: this small week drops
@@ -398,7 +402,11 @@ def test_the_week_is_planned_compared_with_the_current_plan_and_applied(live, br
         monday_row = page.locator(f"#plan-days-body tr[data-day='{days[0]}']").inner_text()
         assert "en attente de votre confirmation : 1 visite(s) retirée(s)" in monday_row
         assert "refusé" not in monday_row and not sent
-        assert "Rien n'est encore publié" in page.locator("#plan-status").inner_text()
+        # The status line is a live region: its text is set a moment after it is cleared.
+        page.wait_for_function(
+            "document.getElementById('plan-status').textContent"
+            '.includes("Rien n\'est encore publié")'
+        )
         assert store.published_plan_id(days[2], structure_id=1) != drafts[days[2]]
         check_axe(page)
         shot(page, "confirm", full_page=True)

@@ -87,8 +87,10 @@ def _check_weekdays(rota: Any, index: int) -> None:
     if not isinstance(rota, Mapping) or rota.get("weekdays") is None:
         return
     weekdays = rota["weekdays"]
+    # A day named twice counts once ("MO,MO" is Mondays), as the rota reads it; a list holds
+    # at most the seven days.
     tokens = weekdays if isinstance(weekdays, list | tuple) else str(weekdays).split(",")
-    if len(tokens) > len(core.WEEKDAYS):
+    if isinstance(weekdays, list | tuple) and len(tokens) > len(core.WEEKDAYS):
         raise ValidationError(f"rotas[{index}]: weekdays: give each day once, at most 7")
     for token in tokens:
         if str(token).strip().upper() not in core.WEEKDAYS:

@@ -733,7 +733,7 @@ def add_pair() -> ResponseReturnValue:
     if (
         not isinstance(ids, list)
         or len(ids) != 2
-        or any(isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in ids)
+        or any(isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= 2**53 for i in ids)
     ):
         raise ValidationError("pair: staff_ids must be two staff ids, e.g. [3, 8]")
     pair = get_store().add_pair(ids, name=data.get("name"), structures=visible_structures())

@@ -12,7 +12,7 @@ from dispatch.errors import ValidationError
 from dispatch.rounds import week as week_view
 from dispatch.rounds.week import MAX_WEEK_DAYS, WeekJobs, apply_week, week_days
 from dispatch.web.auth import client_ip, current_principal, get_store, require
-from dispatch.web.openapi import DAY_SCHEMA, operation, query_param
+from dispatch.web.openapi import DAY_QUERY, DAY_SCHEMA, ID_QUERY, operation, query_param
 from dispatch.web.rest import arg_day, arg_int, json_body
 from dispatch.web.scope import target_structure, visible_structures
 
@@ -128,7 +128,7 @@ _JOB_ID = {
     "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
 }
 _RANGE = [
-    query_param("from", DAY_SCHEMA, "first day (default: today)"),
+    query_param("from", DAY_QUERY, "first day (default: today)"),
     query_param(
         "days",
         {
@@ -139,11 +139,7 @@ _RANGE = [
         },
         "number of days (default 7)",
     ),
-    query_param(
-        "structure_id",
-        {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "maxLength": 0}]},
-        "the structure (required when you belong to several)",
-    ),
+    query_param("structure_id", ID_QUERY, "the structure (required when you belong to several)"),
 ]
 _NAMED = {
     "type": "object",
