@@ -85,7 +85,7 @@ def test_a_coordinator_manages_staff(world: World) -> None:
         ({"rotas": [{"start_day": "2026-11-02", "days": [{}]}]}, "rotas[0]: days[0]"),
         ({"rotas": None}, "rotas must be a list"),
         ({"contract_h_per_week": 90}, "contract_h_per_week"),
-        ({"structure_id": None}, "structure_id"),
+        ({"structure_id": "x"}, "structure_id"),
     ],
 )
 def test_bad_staff_input_is_a_400_that_says_what_to_fix(

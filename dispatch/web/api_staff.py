@@ -583,8 +583,7 @@ def list_staff() -> ResponseReturnValue:
 @require(*MANAGERS)
 def create_staff() -> ResponseReturnValue:
     data = dict(json_body())
-    if "structure_id" in data and data["structure_id"] is None:
-        raise ValidationError("structure_id: give one of your structures, or leave it out")
+    # null or absent: the caller's only structure (a caller of several must choose).
     structure_id = target_structure(data.pop("structure_id", None))
     _check_base(data)
     staff = get_store().add_staff(data, structure_id=structure_id)

@@ -445,11 +445,10 @@ def plan_week() -> ResponseReturnValue:
     days = data.get("days", 7)
     if isinstance(days, float) and days.is_integer():
         days = int(days)
-    weight = data.get("continuity_weight_s")
+    # Absent: the setting; given, 0 to 86400 (null is not a number of seconds).
+    weight = data.get("continuity_weight_s", int(_settings().continuity_weight_s))
     if isinstance(weight, float) and weight.is_integer():
         weight = int(weight)
-    if weight is None:
-        weight = int(_settings().continuity_weight_s)
     if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 86400:
         raise ValidationError("continuity_weight_s: give 0 to 86400 seconds of travel")
     if not isinstance(data.get("from"), str):
