@@ -1,0 +1,1 @@
+"""Referrers' requests: submission, slots over the coming days, booking into the rounds."""
