@@ -146,6 +146,9 @@ class Settings:
     generation_hour: int = 3
     #: Days ahead the server keeps generated from the care plans (1 to 62).
     generation_horizon_days: int = 14
+    #: Largest file a referrer may attach to a request (bytes; PDF, PNG or JPEG), stored
+    #: encrypted at rest.
+    referral_attachment_max_bytes: int = 5 * 1024 * 1024
 
     def __post_init__(self) -> None:
         # Accept plain strings for paths (tests and callers write Settings(var_dir="/tmp/x")).
@@ -191,6 +194,11 @@ class Settings:
         if not 1 <= self.generation_horizon_days <= 62:
             raise ValidationError(
                 f"generation_horizon_days {self.generation_horizon_days}: give 1 to 62 days"
+            )
+        if not 1024 <= self.referral_attachment_max_bytes <= 50 * 1024 * 1024:
+            raise ValidationError(
+                f"referral_attachment_max_bytes {self.referral_attachment_max_bytes}: give"
+                " 1024 to 52428800 bytes"
             )
         if self.server not in SERVERS:
             raise ValidationError(
