@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dispatch.errors import ValidationError
 
-ROLES = ("admin", "coordinator", "planner", "team_member")
+ROLES = ("admin", "coordinator", "planner", "team_member", "referrer")
 #: Kinds of care service a team belongs to: home nursing (SSIAD), hospital at home (HAD),
 #: nursing centre, care aides (SAAD), palliative, geriatric, coordination (DAC), other.
 TEAM_KINDS = (

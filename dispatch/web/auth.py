@@ -10,8 +10,10 @@ For the other web modules:
   unsafe requests (header ``X-CSRF-Token``, the token returned by ``/api/session``).
 - ``principal_from_token(store, token)``: for Socket.IO ``auth`` (user API token or device token).
 
-Roles: ``admin``, ``coordinator``, ``planner``, ``team_member``. A paired phone acts as a
-``team_member`` of its team (``kind == "device"``).
+Roles: ``admin``, ``coordinator``, ``planner``, ``team_member``, ``referrer``. A paired phone
+acts as a ``team_member`` of its team (``kind == "device"``). A ``referrer`` (a GP, a discharge
+nurse... outside the service) passes only the routes that name the role, and the account
+self-service of :data:`REFERRER_SELF_SERVICE`: ``require()`` without roles does not admit it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from dispatch.web.client import client_address
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ROLES = ("admin", "coordinator", "planner", "team_member")
+ROLES = ("admin", "coordinator", "planner", "team_member", "referrer")
+#: Endpoints without a role list that a referrer may call too: who am I, log out.
+REFERRER_SELF_SERVICE = frozenset({"api_auth.whoami", "api_auth.logout"})
 STORE_KEY = "dispatch.store"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -199,7 +203,8 @@ def check_csrf(principal: Principal) -> None:
 def require(*roles: str, admin: bool = True) -> Callable[[F], F]:
     """View decorator: the caller must be authenticated with one of ``roles``.
 
-    With no roles, any authenticated caller passes. ``admin`` (default True) admits admins
+    With no roles, any authenticated caller passes but a ``referrer`` (see
+    :data:`REFERRER_SELF_SERVICE`). ``admin`` (default True) admits admins
     as well; pass ``admin=False`` where even an administrator has no business (patient details).
     """
     unknown = set(roles) - set(ROLES)
@@ -218,6 +223,16 @@ def require(*roles: str, admin: bool = True) -> Callable[[F], F]:
             if not principal.authenticated:
                 raise AuthenticationError(
                     "log in first (POST /api/session) or send 'Authorization: Bearer <token>'"
+                )
+            if (
+                not allowed
+                and principal.role == "referrer"
+                and request.endpoint not in REFERRER_SELF_SERVICE
+            ):
+                # An outside referrer sees their own requests only: no team, structure, map
+                # or round of the service.
+                raise PermissionDeniedError(
+                    "a referrer's account opens the referrer's space (/referrer/) only"
                 )
             if allowed and principal.role not in allowed:
                 raise PermissionDeniedError(

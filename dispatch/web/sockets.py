@@ -167,6 +167,11 @@ def register(app: Flask, socketio: SocketIO) -> None:
         _install_raw_position_handler(socketio)
         conn = authenticate(auth)
         principal = conn.principal
+        if principal.role == "referrer":
+            # An outside referrer follows their requests on /referrer/: no live room at all.
+            raise ConnectionRefusedError(
+                {"code": "forbidden", "error": "a referrer's account has no live map"}
+            )
         _connections().add(request.sid, conn)  # type: ignore[attr-defined]
         for room in rooms_for(principal.role, principal.team_id, principal.structure_ids):
             join_room(room)
