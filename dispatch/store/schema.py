@@ -559,6 +559,94 @@ def m0009_visit_partner_team(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX idx_visits_partner_team_id ON visits (partner_team_id)")
 
 
+def m0010_referrals(db: sqlite_utils.Database) -> None:
+    """Referrers' requests (issue 24): a referrer's profession (the account is a ``users`` row
+    of role ``referrer``, its structures in ``user_structures``), the requests with their
+    states, the history of each (who did what, when) and their attachments (the file itself is
+    stored encrypted in the var dir, named by ``stored_name``)."""
+    db.table("referrer_profiles").create(
+        {
+            "user_id": int,
+            "profession": str,  # gp | discharge_nurse | dac | pharmacist | other
+            "invited_by": str,  # audit actor (user:3)
+            "created_at_s": float,
+        },
+        pk="user_id",
+        not_null=["profession"],
+        foreign_keys=[("user_id", "users", "id")],
+    )
+    db.table("referrals").create(
+        {
+            "id": int,
+            "structure_id": int,
+            "referrer_id": int,  # users.id of the referrer
+            "state": str,  # submitted | proposed | booked | accepted | declined | cancelled
+            "kind": str,  # visit | care_plan
+            "urgency": str,  # routine | soon | urgent
+            "patient": str,  # JSON {family_name, given_name, birth_date, gender, phone}
+            "address": str,
+            "lon": float,
+            "lat": float,
+            "access_notes": str,
+            "reason": str,
+            "care_kind": str,
+            "duration_min": int,
+            "period_from": str,
+            "period_to": str,
+            "time_of_day": str,  # any | morning | afternoon | evening
+            "recurrence": str,  # JSON or NULL
+            "prescription": str,  # JSON or NULL
+            "patient_id": int,
+            "care_plan_id": int,
+            "visit_id": int,
+            "booked_slot": str,  # JSON of the slot the visit was placed in
+            "proposed_slots": str,  # JSON list of slots
+            "message": str,
+            "decline_reason": str,
+            "created_at_s": float,
+            "updated_at_s": float,
+        },
+        pk="id",
+        not_null=["structure_id", "referrer_id", "state", "kind", "created_at_s"],
+        foreign_keys=[
+            ("structure_id", "structures", "id"),
+            ("referrer_id", "users", "id"),
+        ],
+    )
+    db.table("referrals").create_index(["structure_id", "state"])
+    db.table("referrals").create_index(["referrer_id"])
+    db.table("referral_events").create(
+        {
+            "id": int,
+            "referral_id": int,
+            "at_s": float,
+            "actor": str,
+            "actor_role": str,
+            "kind": str,
+            "detail": str,  # JSON: what the texts of the event name (a day, a reason...)
+        },
+        pk="id",
+        not_null=["referral_id", "at_s", "kind"],
+        foreign_keys=[("referral_id", "referrals", "id")],
+    )
+    db.table("referral_events").create_index(["referral_id"])
+    db.table("referral_attachments").create(
+        {
+            "id": int,
+            "referral_id": int,
+            "filename": str,
+            "media_type": str,
+            "size_bytes": int,
+            "stored_name": str,
+            "created_at_s": float,
+        },
+        pk="id",
+        not_null=["referral_id", "filename", "media_type", "size_bytes", "stored_name"],
+        foreign_keys=[("referral_id", "referrals", "id")],
+    )
+    db.table("referral_attachments").create_index(["referral_id"])
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -576,6 +664,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (7, "account_links", m0007_account_links),
     (8, "structures_patients_staff", m0008_structures_patients_staff),
     (9, "visit_partner_team", m0009_visit_partner_team),
+    (10, "referrals", m0010_referrals),
 ]
 
 

@@ -17,6 +17,7 @@ from dispatch.store.generated import GeneratedVisitsMixin
 from dispatch.store.patients import PatientsMixin
 from dispatch.store.plans import PlansMixin
 from dispatch.store.positions import PositionsMixin
+from dispatch.store.referrals import ReferralsMixin
 from dispatch.store.schema import MIGRATIONS, current_version, migrate
 from dispatch.store.staff import StaffMixin
 from dispatch.store.structures import StructuresMixin
@@ -41,6 +42,7 @@ class Store(
     PatientsMixin,
     StaffMixin,
     GeneratedVisitsMixin,
+    ReferralsMixin,
 ):
     """The shared state of the service in one SQLite file (WAL, one writer thread).
 
