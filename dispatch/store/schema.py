@@ -647,6 +647,34 @@ def m0010_referrals(db: sqlite_utils.Database) -> None:
     db.table("referral_attachments").create_index(["referral_id"])
 
 
+def m0011_calendar_feeds(db: sqlite_utils.Database) -> None:
+    """Private calendar feeds of staff (only the token's SHA-256 is kept; one live feed per
+    member, revocable) and, per visit, what its calendar event said last, so that its
+    SEQUENCE goes up only when the event changes."""
+    db.table("calendar_feeds").create(
+        {
+            "id": int,
+            "staff_id": int,
+            "token_hash": str,
+            "created_by": str,
+            "created_at_s": float,
+            "last_used_at_s": float,
+            "revoked_at_s": float,
+        },
+        pk="id",
+        not_null=["staff_id", "token_hash", "created_at_s"],
+        foreign_keys=[("staff_id", "staff", "id")],
+    )
+    db.table("calendar_feeds").create_index(["token_hash"], unique=True)
+    db.table("calendar_feeds").create_index(["staff_id"])
+    db.table("calendar_sequences").create(
+        {"visit_id": int, "fingerprint": str, "sequence": int, "changed_at_s": float},
+        pk="visit_id",
+        not_null=["fingerprint", "sequence", "changed_at_s"],
+        defaults={"sequence": 0},
+    )
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -665,6 +693,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (8, "structures_patients_staff", m0008_structures_patients_staff),
     (9, "visit_partner_team", m0009_visit_partner_team),
     (10, "referrals", m0010_referrals),
+    (11, "calendar_feeds", m0011_calendar_feeds),
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from dispatch.errors import ConflictError, ValidationError
 from dispatch.store.accounts import AccountsMixin
 from dispatch.store.alerts import AlertsMixin
+from dispatch.store.calendar_feeds import CalendarFeedsMixin
 from dispatch.store.care import CareMixin
 from dispatch.store.core import Engine, create_private, now_s
 from dispatch.store.generated import GeneratedVisitsMixin
@@ -43,6 +44,7 @@ class Store(
     StaffMixin,
     GeneratedVisitsMixin,
     ReferralsMixin,
+    CalendarFeedsMixin,
 ):
     """The shared state of the service in one SQLite file (WAL, one writer thread).
 
