@@ -35,6 +35,8 @@ def index() -> ResponseReturnValue:
 @bp.get("/admin")
 @bp.get("/week")
 @bp.get("/patients")
+@bp.get("/referrer")
+@bp.get("/requests")
 def no_slash() -> ResponseReturnValue:
     from flask import request
 
@@ -63,6 +65,20 @@ def week() -> ResponseReturnValue:
 def patients() -> ResponseReturnValue:
     """Coordinators: the structure's patients, their records, care plans and suspensions."""
     return _page("patients.html")
+
+
+@bp.get("/referrer/")
+def referrer() -> ResponseReturnValue:
+    """Referrers (GP, discharge nurse, DAC, pharmacist): their requests, a new request, the
+    slots proposed and the booking."""
+    return _page("referrer.html")
+
+
+@bp.get("/requests/")
+def requests_inbox() -> ResponseReturnValue:
+    """Coordinators: the referrers' requests (accept, propose slots, decline) and the
+    invitation of a referrer."""
+    return _page("requests.html")
 
 
 @bp.get("/phone/")

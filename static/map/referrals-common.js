@@ -1,0 +1,247 @@
+// What the referrer's page (/referrer/) and the coordinators' requests page (/requests/) share:
+// the texts of a request's states, urgencies, kinds of care, times of day and professions
+// (French first, English complete), the way a day, a slot and a request's timeline are
+// written, and the attachment upload (multipart, with the session's CSRF token).
+import { ApiError } from "/static/map/common.js";
+import { extend, getLocale, t } from "/static/map/i18n.js";
+
+extend({
+  fr: {
+    "rf.state.submitted": "Envoyée",
+    "rf.state.proposed": "Créneaux proposés",
+    "rf.state.booked": "Rendez-vous pris",
+    "rf.state.accepted": "Acceptée",
+    "rf.state.declined": "Refusée",
+    "rf.state.cancelled": "Annulée",
+    "rf.urgency.routine": "Habituelle",
+    "rf.urgency.soon": "Dans les jours qui viennent",
+    "rf.urgency.urgent": "Urgente",
+    "rf.tod.any": "Indifférent",
+    "rf.tod.morning": "Matin",
+    "rf.tod.afternoon": "Après-midi",
+    "rf.tod.evening": "Soir",
+    "rf.profession.gp": "Médecin généraliste",
+    "rf.profession.discharge_nurse": "Infirmier(e) de sortie d'hospitalisation",
+    "rf.profession.dac": "Coordinateur DAC",
+    "rf.profession.pharmacist": "Pharmacien(ne)",
+    "rf.profession.other": "Autre professionnel",
+    "rf.gender.female": "Femme",
+    "rf.gender.male": "Homme",
+    "rf.gender.other": "Autre",
+    "rf.kind.visit": "Visite ponctuelle",
+    "rf.kind.care_plan": "Soins répétés",
+    "rf.care.hygiene": "Toilette",
+    "rf.care.evening_care": "Aide au coucher",
+    "rf.care.insulin": "Insuline",
+    "rf.care.dressing": "Pansement",
+    "rf.care.injection": "Injection",
+    "rf.care.blood_test": "Prise de sang",
+    "rf.care.assessment": "Bilan de soins",
+    "rf.care.palliative_assessment": "Évaluation palliative",
+    "rf.care.palliative": "Soins palliatifs",
+    "rf.care.geriatric": "Évaluation gériatrique",
+    "rf.care.medication": "Aide à la prise de médicaments",
+    "rf.care.infusion": "Perfusion",
+    "rf.care.other": "Autre soin",
+    "rf.number": "Demande n° {id}",
+    "rf.slot": "{day}, {start}–{end}",
+    "rf.slot.latest": "arrivée entre {start} et {latest}",
+    "rf.slot.team": "équipe {team}",
+    "rf.minutes": "{n} min",
+    "rf.size.kb": "{n} ko",
+    "rf.size.mb": "{n} Mo",
+    "rf.wd.1": "lundi",
+    "rf.wd.2": "mardi",
+    "rf.wd.3": "mercredi",
+    "rf.wd.4": "jeudi",
+    "rf.wd.5": "vendredi",
+    "rf.wd.6": "samedi",
+    "rf.wd.7": "dimanche",
+    "rf.recurrence": "{times} passage(s) par jour, {days}, jusqu'au {until}",
+    "rf.everyday": "tous les jours",
+    "rf.error.server": "Refusé par le serveur : {error}",
+    "rf.error.network": "Le serveur ne répond pas : réessayez dans un instant.",
+    "rf.error.forbidden": "Votre rôle ne permet pas cette action.",
+    "rf.error.missing": "Cette demande n'existe pas ou ne vous est pas accessible.",
+  },
+  en: {
+    "rf.state.submitted": "Sent",
+    "rf.state.proposed": "Slots proposed",
+    "rf.state.booked": "Booked",
+    "rf.state.accepted": "Accepted",
+    "rf.state.declined": "Declined",
+    "rf.state.cancelled": "Cancelled",
+    "rf.urgency.routine": "Routine",
+    "rf.urgency.soon": "In the coming days",
+    "rf.urgency.urgent": "Urgent",
+    "rf.tod.any": "Any time",
+    "rf.tod.morning": "Morning",
+    "rf.tod.afternoon": "Afternoon",
+    "rf.tod.evening": "Evening",
+    "rf.profession.gp": "General practitioner",
+    "rf.profession.discharge_nurse": "Hospital discharge nurse",
+    "rf.profession.dac": "DAC coordinator",
+    "rf.profession.pharmacist": "Pharmacist",
+    "rf.profession.other": "Other professional",
+    "rf.gender.female": "Female",
+    "rf.gender.male": "Male",
+    "rf.gender.other": "Other",
+    "rf.kind.visit": "One-off visit",
+    "rf.kind.care_plan": "Repeated care",
+    "rf.care.hygiene": "Personal care",
+    "rf.care.evening_care": "Help to bed",
+    "rf.care.insulin": "Insulin",
+    "rf.care.dressing": "Wound dressing",
+    "rf.care.injection": "Injection",
+    "rf.care.blood_test": "Blood test",
+    "rf.care.assessment": "Nursing assessment",
+    "rf.care.palliative_assessment": "Palliative assessment",
+    "rf.care.palliative": "Palliative care",
+    "rf.care.geriatric": "Geriatric assessment",
+    "rf.care.medication": "Help with medication",
+    "rf.care.infusion": "Infusion",
+    "rf.care.other": "Other care",
+    "rf.number": "Request no. {id}",
+    "rf.slot": "{day}, {start}–{end}",
+    "rf.slot.latest": "arrival between {start} and {latest}",
+    "rf.slot.team": "team {team}",
+    "rf.minutes": "{n} min",
+    "rf.size.kb": "{n} kB",
+    "rf.size.mb": "{n} MB",
+    "rf.wd.1": "Monday",
+    "rf.wd.2": "Tuesday",
+    "rf.wd.3": "Wednesday",
+    "rf.wd.4": "Thursday",
+    "rf.wd.5": "Friday",
+    "rf.wd.6": "Saturday",
+    "rf.wd.7": "Sunday",
+    "rf.recurrence": "{times} visit(s) a day, {days}, until {until}",
+    "rf.everyday": "every day",
+    "rf.error.server": "Refused by the server: {error}",
+    "rf.error.network": "The server does not answer: try again in a moment.",
+    "rf.error.forbidden": "Your role does not allow this action.",
+    "rf.error.missing": "This request does not exist or is not yours to see.",
+  },
+});
+
+/** The text of `key`, or `fallback` (the raw code) when there is none. */
+export function label(key, fallback) {
+  const text = t(key);
+  return text === key ? fallback : text;
+}
+
+export const careText = (code) => label(`rf.care.${code}`, code);
+export const stateText = (state) => label(`rf.state.${state}`, state);
+export const urgencyText = (code) => label(`rf.urgency.${code}`, code);
+export const todText = (code) => label(`rf.tod.${code}`, code);
+export const professionText = (code) => label(`rf.profession.${code}`, code);
+
+function localeTag() {
+  return getLocale() === "en" ? "en-GB" : "fr-FR";
+}
+
+/** « mardi 8 décembre » / « Tuesday 8 December » of "YYYY-MM-DD". */
+export function dayText(day, { year = false } = {}) {
+  if (!day) return "";
+  const [y, m, d] = day.slice(0, 10).split("-").map(Number);
+  const options = { weekday: "long", day: "numeric", month: "long" };
+  if (year) options.year = "numeric";
+  return new Date(y, m - 1, d, 12).toLocaleDateString(localeTag(), options);
+}
+
+/** A date and time of an ISO timestamp, in the page's language. */
+export function whenText(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(localeTag(), { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+}
+
+/** « mardi 8 décembre, 09:30–10:00 » and its arrival window (team for coordinators). */
+export function slotText(slot) {
+  const main = t("rf.slot", { day: dayText(slot.day), start: slot.start, end: slot.end });
+  return main;
+}
+
+export function slotDetail(slot) {
+  const parts = [];
+  if (slot.latest_start && slot.latest_start !== slot.start) parts.push(t("rf.slot.latest", { start: slot.start, latest: slot.latest_start }));
+  if (slot.team_name) parts.push(t("rf.slot.team", { team: slot.team_name }));
+  return parts.join(" · ");
+}
+
+export function sizeText(bytes) {
+  if (bytes >= 1024 * 1024) return t("rf.size.mb", { n: new Intl.NumberFormat(localeTag(), { maximumFractionDigits: 1 }).format(bytes / 1024 / 1024) });
+  return t("rf.size.kb", { n: Math.max(1, Math.round(bytes / 1024)) });
+}
+
+export function recurrenceText(rec) {
+  if (!rec) return "";
+  const days = rec.weekdays && rec.weekdays.length && rec.weekdays.length < 7
+    ? rec.weekdays.map((d) => t(`rf.wd.${d}`)).join(", ")
+    : t("rf.everyday");
+  return t("rf.recurrence", { times: rec.times_per_day, days, until: dayText(rec.until, { year: false }) });
+}
+
+/** The patient's name as a professional writes it: « DUPONT Marie ». */
+export function patientName(p) {
+  if (!p) return "";
+  return [p.family_name ? p.family_name.toUpperCase() : "", p.given_name || ""].filter(Boolean).join(" ");
+}
+
+/** The text of a timeline event in the page's language. */
+export function eventText(event) {
+  return getLocale() === "en" ? event.text_en || event.text_fr : event.text_fr || event.text_en;
+}
+
+/** A short explanation of an error for the page's status lines. */
+export function errorText(err) {
+  if (err instanceof ApiError) {
+    if (err.status === 403) return t("rf.error.forbidden");
+    if (err.status === 404) return t("rf.error.missing");
+    return t("rf.error.server", { error: err.message });
+  }
+  return t("rf.error.network");
+}
+
+/** Sends `file` as the attachment of request `id` (multipart field "file"). */
+export async function uploadAttachment(id, file) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const headers = { Accept: "application/json", "Accept-Language": getLocale() };
+  const csrf = sessionStorage.getItem("dispatch.csrf");
+  if (csrf) headers["X-CSRF-Token"] = csrf;
+  const response = await fetch(`/api/referrals/${id}/attachments`, {
+    method: "POST",
+    headers,
+    body: form,
+    credentials: "same-origin",
+    cache: "no-store",
+  });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) throw new ApiError(data, response.status);
+  return data;
+}
+
+/** Writes the request's timeline into the <ol> `list`. */
+export function renderTimeline(list, referral) {
+  list.replaceChildren();
+  for (const event of referral.events || []) {
+    const li = document.createElement("li");
+    const time = document.createElement("time");
+    time.dateTime = event.at;
+    time.textContent = whenText(event.at);
+    const text = document.createElement("span");
+    text.textContent = eventText(event);
+    li.append(time, " ", text);
+    list.append(li);
+  }
+}
+
+/** A « pill » with the state's text. */
+export function statePill(state) {
+  const span = document.createElement("span");
+  span.className = `pill state-${state}`;
+  span.textContent = stateText(state);
+  return span;
+}

@@ -1,0 +1,893 @@
+// The referrer's space (/referrer/): a GP, a hospital discharge nurse, a DAC coordinator or a
+// pharmacist logs in, sees the requests they made (state and timeline), makes a new request
+// (patient, home address found with the offline geocoder and confirmed, care asked for,
+// period, prescription, an attachment), then books one of the slots proposed, or reads the
+// service's answer. French first, English complete; one column on a phone.
+import { ApiError } from "/static/map/common.js";
+import {
+  careText, dayText, errorText, patientName, recurrenceText, renderTimeline,
+  sizeText, slotDetail, slotText, statePill, todText, uploadAttachment, urgencyText, whenText,
+} from "/static/map/referrals-common.js";
+import { createSession } from "/static/map/session.js";
+import { apply, extend, getLocale, onChange, setLocale, t } from "/static/map/i18n.js";
+
+extend({
+  fr: {
+    "rr.title": "Dispatch — espace prescripteur",
+    "rr.brand": "Espace prescripteur",
+    "rr.logout": "Se déconnecter",
+    "rr.whoami": "{name} (prescripteur)",
+    "rr.login.title": "Connexion prescripteur",
+    "rr.login.username": "Identifiant (votre adresse e-mail)",
+    "rr.login.failed": "Connexion refusée : vérifiez l'identifiant et le mot de passe.",
+    "rr.login.role": "Cet espace est réservé aux prescripteurs invités par un service de soins.",
+    "rr.list.title": "Mes demandes",
+    "rr.list.hint": "Vous voyez les demandes que vous avez faites, leur état et leur suivi.",
+    "rr.list.none": "Aucune demande pour l'instant : « Nouvelle demande » pour commencer.",
+    "rr.list.count": "{n} demande(s).",
+    "rr.list.open": "Voir la demande n° {id}",
+    "rr.card.sent": "envoyée le {when}",
+    "rr.card.visit": "Rendez-vous : {when}",
+    "rr.new": "Nouvelle demande",
+    "rr.back": "← Mes demandes",
+    "rr.form.title": "Nouvelle demande de soins",
+    "rr.form.required": "Les champs marqués d'un astérisque (*) sont obligatoires.",
+    "rr.f.structure": "Service destinataire *",
+    "rr.f.patient": "Patient",
+    "rr.f.family": "Nom de famille *",
+    "rr.f.given": "Prénom *",
+    "rr.f.birth": "Date de naissance *",
+    "rr.f.gender": "Sexe",
+    "rr.f.gender.none": "Non précisé",
+    "rr.f.phone": "Téléphone du patient",
+    "rr.f.home": "Domicile",
+    "rr.f.address": "Adresse (numéro, rue et commune) *",
+    "rr.f.address.hint": "Cherchez l'adresse puis choisissez-la dans la liste : c'est elle qui place le domicile sur les tournées.",
+    "rr.f.search": "Chercher l'adresse",
+    "rr.f.searching": "Recherche de l'adresse…",
+    "rr.f.matches": "Adresses trouvées : choisissez la bonne",
+    "rr.f.nomatch": "Adresse introuvable sur le territoire du service : vérifiez l'orthographe et la commune.",
+    "rr.f.found": "{n} adresse(s) trouvée(s) : choisissez la bonne ci-dessous.",
+    "rr.f.confirmed": "Adresse retenue : {label} ({precision}).",
+    "rr.f.precision.housenumber": "numéro exact",
+    "rr.f.precision.street": "milieu de la rue",
+    "rr.f.precision.commune": "centre de la commune seulement",
+    "rr.f.access": "Accès (code, étage, clés…)",
+    "rr.f.care": "Soins demandés",
+    "rr.f.reason": "Motif de la demande *",
+    "rr.f.care_kind": "Type de soin *",
+    "rr.f.duration": "Durée d'une visite (minutes) *",
+    "rr.f.urgency": "Urgence *",
+    "rr.f.from": "Période souhaitée : du *",
+    "rr.f.to": "au *",
+    "rr.f.tod": "Moment de la journée",
+    "rr.f.period.hint": "Dans les 28 jours qui viennent.",
+    "rr.f.repeat": "Soins répétés (plusieurs visites)",
+    "rr.f.times": "Passages par jour",
+    "rr.f.until": "Jusqu'au *",
+    "rr.f.weekdays": "Jours de la semaine",
+    "rr.f.prescription": "Prescription (facultatif)",
+    "rr.f.prescriber": "Prescripteur",
+    "rr.f.rx_date": "Date de la prescription",
+    "rr.f.rx_details": "Détails (soins, posologie, durée)",
+    "rr.f.attachment": "Pièce jointe (facultatif)",
+    "rr.f.file": "Ordonnance ou compte rendu",
+    "rr.f.file.hint": "PDF, PNG ou JPEG, {size} au plus. Elle est conservée chiffrée.",
+    "rr.f.submit": "Envoyer la demande",
+    "rr.f.sending": "Envoi de la demande…",
+    "rr.f.cancel": "Abandonner",
+    "rr.error.family": "Donnez le nom de famille du patient.",
+    "rr.error.given": "Donnez le prénom du patient.",
+    "rr.error.birth": "Donnez la date de naissance du patient.",
+    "rr.error.address": "Cherchez l'adresse du domicile et choisissez-la dans la liste.",
+    "rr.error.reason": "Donnez le motif de la demande.",
+    "rr.error.care": "Choisissez le type de soin.",
+    "rr.error.duration": "La durée d'une visite est de 5 à 240 minutes.",
+    "rr.error.period": "La période commence aujourd'hui au plus tôt, finit après son début et dans les 28 jours.",
+    "rr.error.until": "Donnez la date de fin des soins répétés (après le début de la période).",
+    "rr.error.file.size": "La pièce jointe dépasse {size} : réduisez-la ou envoyez-en une autre.",
+    "rr.error.file.type": "La pièce jointe doit être un PDF, une image PNG ou JPEG.",
+    "rr.error.attachment": "La demande n° {id} est envoyée, mais pas la pièce jointe : {error} Ajoutez-la depuis la demande.",
+    "rr.sent": "Demande n° {id} envoyée au service. Choisissez un créneau ci-dessous, ou attendez sa réponse.",
+    "rr.slots.title": "Créneaux proposés",
+    "rr.slots.loading": "Recherche des créneaux dans les tournées…",
+    "rr.slots.hint": "Calculés sur les tournées réelles du service. Réservez celui qui convient : le rendez-vous est pris aussitôt.",
+    "rr.slots.proposed": "Le service vous propose ces créneaux. Réservez celui qui convient.",
+    "rr.slots.none": "Aucun créneau libre sur la période : le service va étudier votre demande et vous répondre.",
+    "rr.slots.book": "Réserver",
+    "rr.slots.book.label": "Réserver le {slot}",
+    "rr.slots.booking": "Réservation…",
+    "rr.slots.taken": "Ce créneau vient d'être pris : choisissez-en un autre.",
+    "rr.booked": "Rendez-vous pris : {slot}.",
+    "rr.outcome.booked": "Rendez-vous : {day}, {start}–{end}. L'équipe passera au domicile.",
+    "rr.outcome.accepted": "Le service a accepté la demande.",
+    "rr.outcome.accepted.visit": "Le service a accepté la demande. Première visite : {day}, {start}–{end}.",
+    "rr.outcome.declined": "Le service a refusé la demande. Raison : {reason}",
+    "rr.outcome.cancelled": "Demande annulée.",
+    "rr.outcome.message": "Message du service : {message}",
+    "rr.outcome.submitted": "Demande envoyée : le service l'étudie. Vous pouvez aussi réserver un créneau.",
+    "rr.summary": "La demande",
+    "rr.s.patient": "Patient",
+    "rr.s.born": "né(e) le {day}",
+    "rr.s.address": "Adresse",
+    "rr.s.structure": "Service",
+    "rr.s.care": "Soin",
+    "rr.s.reason": "Motif",
+    "rr.s.urgency": "Urgence",
+    "rr.s.period": "Période",
+    "rr.s.period.value": "du {from} au {to}, {tod}",
+    "rr.s.recurrence": "Soins répétés",
+    "rr.s.prescription": "Prescription",
+    "rr.s.prescription.value": "{prescriber}, {day} : {details}",
+    "rr.attachments": "Pièces jointes",
+    "rr.att.none": "Aucune pièce jointe.",
+    "rr.att.add": "Ajouter une pièce jointe",
+    "rr.att.send": "Envoyer",
+    "rr.att.sent": "Pièce jointe ajoutée : {name}.",
+    "rr.att.need": "Choisissez d'abord le fichier.",
+    "rr.timeline": "Suivi",
+    "rr.cancel": "Annuler la demande",
+    "rr.cancel.title": "Annuler cette demande ?",
+    "rr.cancel.text": "Le service est prévenu ; un rendez-vous pris est annulé.",
+    "rr.cancel.reason": "Raison (facultatif)",
+    "rr.cancel.no": "Garder la demande",
+    "rr.cancel.ok": "Annuler la demande",
+    "rr.cancelled": "Demande annulée.",
+  },
+  en: {
+    "rr.title": "Dispatch — referrer's space",
+    "rr.brand": "Referrer's space",
+    "rr.logout": "Log out",
+    "rr.whoami": "{name} (referrer)",
+    "rr.login.title": "Referrer log-in",
+    "rr.login.username": "Username (your e-mail address)",
+    "rr.login.failed": "Log-in refused: check the username and the password.",
+    "rr.login.role": "This space is for referrers invited by a care service.",
+    "rr.list.title": "My requests",
+    "rr.list.hint": "You see the requests you made, their state and their follow-up.",
+    "rr.list.none": "No request yet: « New request » to start.",
+    "rr.list.count": "{n} request(s).",
+    "rr.list.open": "Open request no. {id}",
+    "rr.card.sent": "sent {when}",
+    "rr.card.visit": "Appointment: {when}",
+    "rr.new": "New request",
+    "rr.back": "← My requests",
+    "rr.form.title": "New care request",
+    "rr.form.required": "Fields marked with an asterisk (*) are required.",
+    "rr.f.structure": "Care service *",
+    "rr.f.patient": "Patient",
+    "rr.f.family": "Family name *",
+    "rr.f.given": "Given name *",
+    "rr.f.birth": "Date of birth *",
+    "rr.f.gender": "Sex",
+    "rr.f.gender.none": "Not given",
+    "rr.f.phone": "Patient's phone",
+    "rr.f.home": "Home",
+    "rr.f.address": "Address (number, street and town) *",
+    "rr.f.address.hint": "Search the address, then choose it in the list: it places the home on the rounds.",
+    "rr.f.search": "Search the address",
+    "rr.f.searching": "Searching the address…",
+    "rr.f.matches": "Addresses found: choose the right one",
+    "rr.f.nomatch": "Address not found in the service's area: check the spelling and the town.",
+    "rr.f.found": "{n} address(es) found: choose the right one below.",
+    "rr.f.confirmed": "Address chosen: {label} ({precision}).",
+    "rr.f.precision.housenumber": "exact number",
+    "rr.f.precision.street": "middle of the street",
+    "rr.f.precision.commune": "centre of the town only",
+    "rr.f.access": "Access (code, floor, keys…)",
+    "rr.f.care": "Care asked for",
+    "rr.f.reason": "Reason for the request *",
+    "rr.f.care_kind": "Kind of care *",
+    "rr.f.duration": "Length of a visit (minutes) *",
+    "rr.f.urgency": "Urgency *",
+    "rr.f.from": "Desired period: from *",
+    "rr.f.to": "to *",
+    "rr.f.tod": "Time of day",
+    "rr.f.period.hint": "Within the next 28 days.",
+    "rr.f.repeat": "Repeated care (several visits)",
+    "rr.f.times": "Visits a day",
+    "rr.f.until": "Until *",
+    "rr.f.weekdays": "Days of the week",
+    "rr.f.prescription": "Prescription (optional)",
+    "rr.f.prescriber": "Prescriber",
+    "rr.f.rx_date": "Date of the prescription",
+    "rr.f.rx_details": "Details (care, dosage, length)",
+    "rr.f.attachment": "Attachment (optional)",
+    "rr.f.file": "Prescription or report",
+    "rr.f.file.hint": "PDF, PNG or JPEG, {size} at most. It is stored encrypted.",
+    "rr.f.submit": "Send the request",
+    "rr.f.sending": "Sending the request…",
+    "rr.f.cancel": "Give up",
+    "rr.error.family": "Give the patient's family name.",
+    "rr.error.given": "Give the patient's given name.",
+    "rr.error.birth": "Give the patient's date of birth.",
+    "rr.error.address": "Search the home address and choose it in the list.",
+    "rr.error.reason": "Give the reason for the request.",
+    "rr.error.care": "Choose the kind of care.",
+    "rr.error.duration": "A visit lasts 5 to 240 minutes.",
+    "rr.error.period": "The period starts today at the earliest, ends after its start and within 28 days.",
+    "rr.error.until": "Give the end date of the repeated care (after the start of the period).",
+    "rr.error.file.size": "The attachment is over {size}: make it smaller or send another one.",
+    "rr.error.file.type": "The attachment must be a PDF, a PNG or a JPEG image.",
+    "rr.error.attachment": "Request no. {id} is sent, but not its attachment: {error} Add it from the request.",
+    "rr.sent": "Request no. {id} sent to the service. Choose a slot below, or wait for its answer.",
+    "rr.slots.title": "Slots offered",
+    "rr.slots.loading": "Looking for slots in the rounds…",
+    "rr.slots.hint": "Computed on the service's real rounds. Book the one that suits: the appointment is made at once.",
+    "rr.slots.proposed": "The service offers you these slots. Book the one that suits.",
+    "rr.slots.none": "No free slot in the period: the service will look at your request and answer you.",
+    "rr.slots.book": "Book",
+    "rr.slots.book.label": "Book {slot}",
+    "rr.slots.booking": "Booking…",
+    "rr.slots.taken": "This slot was just taken: choose another one.",
+    "rr.booked": "Appointment made: {slot}.",
+    "rr.outcome.booked": "Appointment: {day}, {start}–{end}. The team will come to the home.",
+    "rr.outcome.accepted": "The service accepted the request.",
+    "rr.outcome.accepted.visit": "The service accepted the request. First visit: {day}, {start}–{end}.",
+    "rr.outcome.declined": "The service declined the request. Reason: {reason}",
+    "rr.outcome.cancelled": "Request cancelled.",
+    "rr.outcome.message": "Message from the service: {message}",
+    "rr.outcome.submitted": "Request sent: the service is looking at it. You may also book a slot.",
+    "rr.summary": "The request",
+    "rr.s.patient": "Patient",
+    "rr.s.born": "born {day}",
+    "rr.s.address": "Address",
+    "rr.s.structure": "Service",
+    "rr.s.care": "Care",
+    "rr.s.reason": "Reason",
+    "rr.s.urgency": "Urgency",
+    "rr.s.period": "Period",
+    "rr.s.period.value": "from {from} to {to}, {tod}",
+    "rr.s.recurrence": "Repeated care",
+    "rr.s.prescription": "Prescription",
+    "rr.s.prescription.value": "{prescriber}, {day}: {details}",
+    "rr.attachments": "Attachments",
+    "rr.att.none": "No attachment.",
+    "rr.att.add": "Add an attachment",
+    "rr.att.send": "Send",
+    "rr.att.sent": "Attachment added: {name}.",
+    "rr.att.need": "Choose the file first.",
+    "rr.timeline": "Follow-up",
+    "rr.cancel": "Cancel the request",
+    "rr.cancel.title": "Cancel this request?",
+    "rr.cancel.text": "The service is told; an appointment made is cancelled.",
+    "rr.cancel.reason": "Reason (optional)",
+    "rr.cancel.no": "Keep the request",
+    "rr.cancel.ok": "Cancel the request",
+    "rr.cancelled": "Request cancelled.",
+  },
+});
+
+const $ = (id) => document.getElementById(id);
+const OPEN_STATES = ["submitted", "proposed"];
+const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
+const state = {
+  me: null,
+  options: null,
+  referrals: [],
+  referral: null,
+  slots: null,
+  slotsReason: null,
+  matches: [],
+  place: null,
+  busy: false,
+};
+/** Messages kept as functions so that they follow a change of language. */
+const shown = new Map();
+
+function show(el, message) {
+  if (message) shown.set(el, message);
+  else shown.delete(el);
+  el.textContent = message ? message() : "";
+}
+
+function say(el, message) {
+  show(el, null);
+  // Written a moment later so that screen readers announce a repeated message too.
+  setTimeout(() => show(el, message), 30);
+}
+
+function isoDay(date) {
+  const y = date.getFullYear();
+  const m = String(date.getMonth() + 1).padStart(2, "0");
+  const d = String(date.getDate()).padStart(2, "0");
+  return `${y}-${m}-${d}`;
+}
+
+function addDays(day, n) {
+  const [y, m, d] = day.split("-").map(Number);
+  return isoDay(new Date(y, m - 1, d + n, 12));
+}
+
+const today = () => isoDay(new Date());
+const maxBytes = () => (state.options && state.options.max_attachment_bytes) || DEFAULT_MAX_BYTES;
+
+// ------------------------------------------------------------------ log-in
+const session = createSession({
+  allowed: (user) => user.role === "referrer",
+  failedText: () => t("rr.login.failed"),
+  roleText: () => t("rr.login.role"),
+  errorText: (err) => errorText(err),
+  show: (el, message) => show(el, message),
+});
+const call = session.call;
+
+// ------------------------------------------------------------------ list
+async function loadList() {
+  show($("list-status"), null);
+  try {
+    const reply = await call("/api/referrals?limit=100");
+    state.referrals = reply.items || [];
+    renderList();
+  } catch (err) {
+    show($("list-status"), () => errorText(err));
+  }
+}
+
+function renderList() {
+  const list = $("requests");
+  list.replaceChildren();
+  show($("list-status"), () => (state.referrals.length ? t("rr.list.count", { n: state.referrals.length }) : t("rr.list.none")));
+  for (const r of state.referrals) {
+    const li = document.createElement("li");
+    li.className = `card req state-${r.state}`;
+    const head = document.createElement("div");
+    head.className = "card-head";
+    const h = document.createElement("h2");
+    const a = document.createElement("a");
+    a.href = `#request-${r.id}`;
+    a.textContent = `${t("rf.number", { id: r.id })} — ${patientName(r.patient)}`;
+    h.append(a);
+    head.append(h, statePill(r.state));
+    const p = document.createElement("p");
+    p.className = "meta";
+    p.textContent = [careText(r.care_kind), urgencyText(r.urgency), t("rr.card.sent", { when: whenText(r.created_at) })].join(" · ");
+    li.append(head, p);
+    if (r.visit) {
+      const v = document.createElement("p");
+      v.className = "visit";
+      v.textContent = t("rr.card.visit", { when: t("rf.slot", { day: dayText(r.visit.day), start: r.visit.start, end: r.visit.end }) });
+      li.append(v);
+    }
+    list.append(li);
+  }
+}
+
+// ------------------------------------------------------------------ new request
+function fillStructures() {
+  const select = $("f-structure");
+  const structures = (state.options && state.options.structures) || [];
+  const kept = select.value;
+  select.replaceChildren();
+  for (const s of structures) select.append(new Option(s.name, String(s.id)));
+  if (kept) select.value = kept;
+  $("structure-row").hidden = structures.length < 2;
+  fillCareKinds();
+}
+
+function chosenStructure() {
+  const structures = (state.options && state.options.structures) || [];
+  return structures.find((s) => String(s.id) === $("f-structure").value) || structures[0] || null;
+}
+
+function fillCareKinds() {
+  const select = $("f-care");
+  const kept = select.value;
+  const structure = chosenStructure();
+  const kinds = (structure && structure.care_kinds) || [];
+  select.replaceChildren(new Option("—", ""));
+  for (const code of kinds) select.append(new Option(careText(code), code));
+  if (kept && kinds.includes(kept)) select.value = kept;
+}
+
+function fillWeekdays() {
+  const box = $("f-weekdays");
+  const checked = new Set([...box.querySelectorAll("input:checked")].map((el) => el.value));
+  const first = !box.children.length;
+  box.replaceChildren();
+  for (let d = 1; d <= 7; d += 1) {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.value = String(d);
+    input.checked = first || checked.has(String(d));
+    label.append(input, " ", t(`rf.wd.${d}`));
+    box.append(label);
+  }
+}
+
+function resetForm() {
+  $("request-form").reset();
+  state.place = null;
+  state.matches = [];
+  renderMatches();
+  show($("f-address-status"), null);
+  show($("form-error"), null);
+  for (const el of $("request-form").querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const from = today();
+  for (const id of ["f-from", "f-to", "f-until"]) $(id).min = from;
+  for (const id of ["f-to", "f-until"]) $(id).max = addDays(from, 28);
+  $("f-from").max = addDays(from, 28);
+  $("f-birth").max = from;
+  $("f-from").value = from;
+  $("f-to").value = addDays(from, 6);
+  $("f-until").value = addDays(from, 13);
+  $("f-repeat").checked = false;
+  syncRepeat();
+  fillStructures();
+  fillWeekdays();
+  show($("f-file-hint"), () => t("rr.f.file.hint", { size: sizeText(maxBytes()) }));
+}
+
+function syncRepeat() {
+  const on = $("f-repeat").checked;
+  $("recurrence-box").hidden = !on;
+  $("f-repeat").setAttribute("aria-expanded", String(on));
+}
+
+async function searchAddress() {
+  const q = $("f-address").value.trim();
+  state.place = null;
+  state.matches = [];
+  renderMatches();
+  if (q.length < 3) {
+    say($("f-address-status"), () => t("rr.error.address"));
+    return;
+  }
+  show($("f-address-status"), () => t("rr.f.searching"));
+  try {
+    const reply = await call(`/api/referrals/geocode?q=${encodeURIComponent(q)}`);
+    if ($("f-address").value.trim() !== q) return;
+    state.matches = reply.matches || [];
+    renderMatches();
+    say($("f-address-status"), () => (state.matches.length ? t("rr.f.found", { n: state.matches.length }) : t("rr.f.nomatch")));
+    const first = $("f-matches").querySelector("input");
+    if (first) first.focus();
+  } catch (err) {
+    say($("f-address-status"), () => errorText(err));
+  }
+}
+
+function precisionText(code) {
+  const key = `rr.f.precision.${code}`;
+  const text = t(key);
+  return text === key ? code : text;
+}
+
+function renderMatches() {
+  const box = $("f-matches");
+  box.replaceChildren();
+  $("f-matches-box").hidden = !state.matches.length;
+  state.matches.forEach((m, i) => {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "radio";
+    input.name = "match";
+    input.value = String(i);
+    input.checked = state.place === m;
+    input.addEventListener("change", () => {
+      state.place = m;
+      $("f-address").removeAttribute("aria-invalid");
+      say($("f-address-status"), () => t("rr.f.confirmed", { label: m.label, precision: precisionText(m.precision) }));
+    });
+    const text = document.createElement("span");
+    text.textContent = m.label;
+    const hint = document.createElement("span");
+    hint.className = "sub";
+    hint.textContent = precisionText(m.precision);
+    label.append(input, " ", text, " ", hint);
+    box.append(label);
+  });
+}
+
+function invalid(id, key, vars) {
+  const el = $(id);
+  if (el) {
+    el.setAttribute("aria-invalid", "true");
+    el.focus();
+  }
+  say($("form-error"), () => t(key, vars));
+  return null;
+}
+
+/** The request of the form (REQUEST_IN), or null after telling what to fix. */
+function readForm() {
+  const form = $("request-form");
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  const v = (id) => $(id).value.trim();
+  if (!v("f-family")) return invalid("f-family", "rr.error.family");
+  if (!v("f-given")) return invalid("f-given", "rr.error.given");
+  if (!v("f-birth")) return invalid("f-birth", "rr.error.birth");
+  if (!state.place) return invalid("f-address", "rr.error.address");
+  if (!v("f-reason")) return invalid("f-reason", "rr.error.reason");
+  if (!v("f-care")) return invalid("f-care", "rr.error.care");
+  const duration = Number(v("f-duration"));
+  if (!Number.isInteger(duration) || duration < 5 || duration > 240) return invalid("f-duration", "rr.error.duration");
+  const from = v("f-from");
+  const to = v("f-to");
+  const limit = addDays(today(), 28);
+  if (!from || from < today() || from > limit) return invalid("f-from", "rr.error.period");
+  if (!to || to < from || to > limit) return invalid("f-to", "rr.error.period");
+  let recurrence = null;
+  if ($("f-repeat").checked) {
+    const until = v("f-until");
+    if (!until || until < from) return invalid("f-until", "rr.error.until");
+    const weekdays = [...$("f-weekdays").querySelectorAll("input:checked")].map((el) => Number(el.value));
+    recurrence = { times_per_day: Number($("f-times").value), weekdays: weekdays.length ? weekdays : [1, 2, 3, 4, 5, 6, 7], until };
+  }
+  const file = $("f-file").files[0] || null;
+  if (file && file.size > maxBytes()) return invalid("f-file", "rr.error.file.size", { size: sizeText(maxBytes()) });
+  if (file && !/\.(pdf|png|jpe?g)$/i.test(file.name) && !/^(application\/pdf|image\/(png|jpeg))$/.test(file.type)) {
+    return invalid("f-file", "rr.error.file.type");
+  }
+  const prescriber = v("f-prescriber");
+  const rxDate = v("f-rx-date");
+  const rxDetails = v("f-rx-details");
+  const structure = chosenStructure();
+  const body = {
+    patient: {
+      family_name: v("f-family"),
+      given_name: v("f-given"),
+      birth_date: v("f-birth"),
+      gender: v("f-gender") || null,
+      phone: v("f-phone") || null,
+    },
+    address: state.place.label,
+    lon: state.place.lon,
+    lat: state.place.lat,
+    access_notes: v("f-access") || null,
+    reason: v("f-reason"),
+    care_kind: v("f-care"),
+    duration_min: duration,
+    urgency: form.querySelector("input[name=urgency]:checked").value,
+    period_from: from,
+    period_to: to,
+    time_of_day: v("f-tod"),
+    recurrence,
+    prescription: prescriber || rxDate || rxDetails ? { prescriber, date: rxDate || today(), details: rxDetails } : null,
+  };
+  if (structure) body.structure_id = Number(structure.id);
+  return { body, file };
+}
+
+async function submitForm(e) {
+  e.preventDefault();
+  if (state.busy) return;
+  const read = readForm();
+  if (!read) return;
+  state.busy = true;
+  $("f-submit").disabled = true;
+  say($("form-error"), null);
+  show($("f-address-status"), null);
+  let referral;
+  try {
+    show($("form-error"), () => t("rr.f.sending"));
+    referral = await call("/api/referrals", { method: "POST", body: read.body });
+  } catch (err) {
+    say($("form-error"), () => errorText(err));
+    state.busy = false;
+    $("f-submit").disabled = false;
+    return;
+  }
+  show($("form-error"), null);
+  let note = () => t("rr.sent", { id: referral.id });
+  if (read.file) {
+    try {
+      await uploadAttachment(referral.id, read.file);
+    } catch (err) {
+      const why = errorText(err);
+      note = () => t("rr.error.attachment", { id: referral.id, error: why });
+    }
+  }
+  state.busy = false;
+  $("f-submit").disabled = false;
+  state.pendingNote = note;
+  location.hash = `request-${referral.id}`;
+}
+
+// ------------------------------------------------------------------ one request
+async function openRequest(id) {
+  state.referral = null;
+  state.slots = null;
+  $("detail-h").textContent = t("rf.number", { id });
+  $("detail-state").replaceChildren();
+  show($("detail-status"), state.pendingNote || null);
+  state.pendingNote = null;
+  show($("slots-error"), null);
+  show($("att-status"), null);
+  $("outcome").hidden = true;
+  $("slots-box").hidden = true;
+  try {
+    state.referral = await call(`/api/referrals/${id}`);
+  } catch (err) {
+    show($("detail-status"), () => errorText(err));
+    $("summary").replaceChildren();
+    $("timeline").replaceChildren();
+    $("attachments").replaceChildren();
+    return;
+  }
+  renderRequest();
+  if (OPEN_STATES.includes(state.referral.state)) await loadSlots();
+}
+
+async function loadSlots() {
+  const r = state.referral;
+  $("slots-box").hidden = false;
+  $("slots").replaceChildren();
+  show($("slots-hint"), () => t("rr.slots.loading"));
+  try {
+    const reply = await call(`/api/referrals/${r.id}/slots?n=5`, { timeoutMs: 30000 });
+    if (state.referral !== r) return;
+    state.slots = reply.slots || [];
+    state.slotsReason = reply.reason || null;
+  } catch (err) {
+    state.slots = [];
+    state.slotsReason = errorText(err);
+  }
+  renderSlots();
+}
+
+function renderSlots() {
+  const r = state.referral;
+  const box = $("slots-box");
+  if (!r || !OPEN_STATES.includes(r.state) || state.slots == null) {
+    box.hidden = r == null || !OPEN_STATES.includes(r.state);
+    return;
+  }
+  box.hidden = false;
+  const list = $("slots");
+  list.replaceChildren();
+  if (!state.slots.length) {
+    const reason = state.slotsReason;
+    show($("slots-hint"), () => (reason ? `${t("rr.slots.none")} (${reason})` : t("rr.slots.none")));
+    return;
+  }
+  show($("slots-hint"), () => (r.state === "proposed" ? t("rr.slots.proposed") : t("rr.slots.hint")));
+  for (const slot of state.slots) {
+    const li = document.createElement("li");
+    const text = document.createElement("span");
+    text.className = "slot-text";
+    const strong = document.createElement("strong");
+    strong.textContent = slotText(slot);
+    const sub = document.createElement("span");
+    sub.className = "sub";
+    sub.textContent = slotDetail(slot);
+    text.append(strong, sub);
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "primary book";
+    button.textContent = t("rr.slots.book");
+    button.setAttribute("aria-label", t("rr.slots.book.label", { slot: slotText(slot) }));
+    button.dataset.slot = slot.slot_id;
+    button.addEventListener("click", () => book(slot, button));
+    li.append(text, button);
+    list.append(li);
+  }
+}
+
+async function book(slot, button) {
+  if (state.busy) return;
+  state.busy = true;
+  for (const b of $("slots").querySelectorAll("button")) b.disabled = true;
+  button.textContent = t("rr.slots.booking");
+  show($("slots-error"), null);
+  try {
+    state.referral = await call(`/api/referrals/${state.referral.id}/book`, { method: "POST", body: { slot_id: slot.slot_id }, timeoutMs: 30000 });
+    state.busy = false;
+    state.slots = null;
+    renderRequest();
+    say($("detail-status"), () => t("rr.booked", { slot: slotText(slot) }));
+    $("detail-h").focus();
+  } catch (err) {
+    state.busy = false;
+    if (err instanceof ApiError && err.status === 409) {
+      say($("slots-error"), () => t("rr.slots.taken"));
+      await loadSlots();
+    } else {
+      say($("slots-error"), () => errorText(err));
+      renderSlots();
+    }
+  }
+}
+
+function addRow(dl, key, value) {
+  if (!value) return;
+  const dt = document.createElement("dt");
+  dt.textContent = t(key);
+  const dd = document.createElement("dd");
+  dd.textContent = value;
+  dl.append(dt, dd);
+}
+
+function outcomeText(r) {
+  const v = r.visit;
+  if (r.state === "booked" && v) return t("rr.outcome.booked", { day: dayText(v.day), start: v.start, end: v.end });
+  if (r.state === "accepted") return v ? t("rr.outcome.accepted.visit", { day: dayText(v.day), start: v.start, end: v.end }) : t("rr.outcome.accepted");
+  if (r.state === "declined") return t("rr.outcome.declined", { reason: r.decline_reason || "—" });
+  if (r.state === "cancelled") return t("rr.outcome.cancelled");
+  if (r.state === "proposed" && r.message) return t("rr.outcome.message", { message: r.message });
+  if (r.state === "submitted") return t("rr.outcome.submitted");
+  return "";
+}
+
+function renderRequest() {
+  const r = state.referral;
+  if (!r) return;
+  document.title = `${t("rf.number", { id: r.id })} — ${t("rr.title")}`;
+  $("detail-h").textContent = `${t("rf.number", { id: r.id })} — ${patientName(r.patient)}`;
+  $("detail-state").replaceChildren(statePill(r.state));
+  const outcome = $("outcome");
+  const text = outcomeText(r);
+  outcome.hidden = !text;
+  outcome.textContent = text;
+  outcome.className = `notice state-${r.state}`;
+  const dl = $("summary");
+  dl.replaceChildren();
+  const p = r.patient || {};
+  addRow(dl, "rr.s.patient", [patientName(p), p.birth_date ? t("rr.s.born", { day: dayText(p.birth_date, { year: true }).replace(/^\S+ /, "") }) : "", p.phone || ""].filter(Boolean).join(", "));
+  addRow(dl, "rr.s.address", [r.address, r.access_notes].filter(Boolean).join(" — "));
+  addRow(dl, "rr.s.structure", r.structure_name);
+  addRow(dl, "rr.s.care", `${careText(r.care_kind)}, ${t("rf.minutes", { n: r.duration_min })}`);
+  addRow(dl, "rr.s.reason", r.reason);
+  addRow(dl, "rr.s.urgency", urgencyText(r.urgency));
+  addRow(dl, "rr.s.period", t("rr.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day) }));
+  addRow(dl, "rr.s.recurrence", recurrenceText(r.recurrence));
+  if (r.prescription) {
+    addRow(dl, "rr.s.prescription", t("rr.s.prescription.value", { prescriber: r.prescription.prescriber || "—", day: dayText(r.prescription.date, { year: true }), details: r.prescription.details || "—" }));
+  }
+  const atts = $("attachments");
+  atts.replaceChildren();
+  for (const a of r.attachments || []) {
+    const li = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = `/api/referrals/${r.id}/attachments/${a.id}`;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = a.filename;
+    li.append(link, ` (${sizeText(a.size_bytes)})`);
+    atts.append(li);
+  }
+  if (!atts.children.length) {
+    const li = document.createElement("li");
+    li.className = "hint";
+    li.textContent = t("rr.att.none");
+    atts.append(li);
+  }
+  $("att-add").hidden = !OPEN_STATES.includes(r.state);
+  renderTimeline($("timeline"), r);
+  $("cancel-request").hidden = !["submitted", "proposed", "booked", "accepted"].includes(r.state);
+  renderSlots();
+}
+
+async function sendAttachment() {
+  const file = $("att-file").files[0];
+  if (!file) {
+    say($("att-status"), () => t("rr.att.need"));
+    return;
+  }
+  if (file.size > maxBytes()) {
+    say($("att-status"), () => t("rr.error.file.size", { size: sizeText(maxBytes()) }));
+    return;
+  }
+  try {
+    const reply = await uploadAttachment(state.referral.id, file);
+    $("att-file").value = "";
+    state.referral = await call(`/api/referrals/${state.referral.id}`);
+    renderRequest();
+    say($("att-status"), () => t("rr.att.sent", { name: reply.attachment.filename }));
+  } catch (err) {
+    say($("att-status"), () => errorText(err));
+  }
+}
+
+function askCancel() {
+  const dialog = $("cancel-dialog");
+  $("cancel-reason").value = "";
+  dialog.returnValue = "";
+  dialog.showModal();
+  dialog.addEventListener("close", async () => {
+    if (dialog.returnValue !== "ok") return;
+    const reason = $("cancel-reason").value.trim() || null;
+    try {
+      state.referral = await call(`/api/referrals/${state.referral.id}/cancel`, { method: "POST", body: { reason } });
+      state.slots = null;
+      renderRequest();
+      say($("detail-status"), () => t("rr.cancelled"));
+    } catch (err) {
+      say($("detail-status"), () => errorText(err));
+    }
+    $("detail-h").focus();
+  }, { once: true });
+}
+
+// ------------------------------------------------------------------ routing and language
+async function route() {
+  const hash = location.hash.slice(1);
+  const match = /^request-(\d+)$/.exec(hash);
+  for (const id of ["list-view", "form-view", "detail-view"]) $(id).hidden = true;
+  document.body.dataset.view = "";
+  if (match) {
+    $("detail-view").hidden = false;
+    await openRequest(Number(match[1]));
+    document.body.dataset.view = "detail";
+    $("detail-h").focus();
+  } else if (hash === "new") {
+    $("form-view").hidden = false;
+    document.title = `${t("rr.form.title")} — ${t("rr.title")}`;
+    resetForm();
+    document.body.dataset.view = "form";
+    $("form-h").focus();
+  } else {
+    $("list-view").hidden = false;
+    document.title = t("rr.title");
+    await loadList();
+    document.body.dataset.view = "list";
+    $("list-h").focus();
+  }
+}
+
+function rerender() {
+  apply();
+  document.documentElement.dataset.locale = getLocale();
+  for (const id of ["lang", "login-lang"]) $(id).setAttribute("lang", getLocale() === "fr" ? "en" : "fr");
+  for (const [el, message] of shown) el.textContent = message();
+  if (!state.me) return;
+  if (!$("list-view").hidden) {
+    document.title = t("rr.title");
+    renderList();
+  }
+  if (!$("form-view").hidden) {
+    document.title = `${t("rr.form.title")} — ${t("rr.title")}`;
+    fillCareKinds();
+    fillWeekdays();
+    renderMatches();
+  }
+  if (!$("detail-view").hidden) renderRequest();
+}
+
+async function main() {
+  rerender();
+  onChange(rerender);
+  const toggleLang = () => setLocale(getLocale() === "fr" ? "en" : "fr");
+  $("lang").addEventListener("click", toggleLang);
+  $("login-lang").addEventListener("click", toggleLang);
+  $("logout").addEventListener("click", session.logout);
+  const me = await session.start();
+  state.me = me;
+  $("logout").hidden = false;
+  show($("whoami"), () => t("rr.whoami", { name: me.name || me.username || "" }));
+  state.options = await call("/api/referrals/options").catch(() => null);
+  $("f-structure").addEventListener("change", fillCareKinds);
+  $("f-search").addEventListener("click", searchAddress);
+  $("f-address").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      searchAddress();
+    }
+  });
+  $("f-address").addEventListener("input", () => {
+    if (state.place) {
+      state.place = null;
+      state.matches = [];
+      renderMatches();
+      show($("f-address-status"), null);
+    }
+  });
+  $("f-repeat").addEventListener("change", syncRepeat);
+  $("request-form").addEventListener("submit", submitForm);
+  $("att-send").addEventListener("click", sendAttachment);
+  $("cancel-request").addEventListener("click", askCancel);
+  window.addEventListener("hashchange", route);
+  $("main").hidden = false;
+  await route();
+  document.body.dataset.ready = "1";
+}
+
+main().catch((err) => {
+  console.error(err);
+  const p = document.createElement("p");
+  p.className = "error";
+  p.setAttribute("role", "alert");
+  p.textContent = t("rf.error.network");
+  document.body.append(p);
+});
