@@ -160,7 +160,7 @@ class CalendarFeedsMixin:
         """Visits from ``from_day`` to ``to_day`` (included), cancelled ones too, of
         ``team_ids`` (as team or partner team) and/or of ``structure_id``, by day and start:
         public columns plus ``stop_start_s`` (the published round's planned start, or None)
-        and ``team_name``. No protected details."""
+        and ``team_name``. No protected details (``address`` is the public one)."""
         first, last = parse_day(from_day), parse_day(to_day)
         where, args = ["v.day BETWEEN ? AND ?"], [first, last]
         if team_ids is not None:
@@ -173,11 +173,11 @@ class CalendarFeedsMixin:
             args.append(int(structure_id))
         with self.engine.read() as conn:
             rows = conn.execute(
-                "SELECT v.id, v.day, v.pseudonym, v.care_kind, v.commune, v.duration_s,"
+                "SELECT v.id, v.day, v.pseudonym, v.care_kind, v.address, v.commune, v.duration_s,"
                 " v.windows, v.status, v.team_id, v.partner_team_id, v.structure_id,"
                 " v.updated_at_s, t.name AS team_name,"
                 " (SELECT s.start_s FROM plan_stops s WHERE s.visit_id = v.id AND s.plan_id ="
-                f" {_PUBLISHED} ORDER BY s.team_id IS v.team_id DESC LIMIT 1) AS stop_start_s"
+                f" {_PUBLISHED} AND s.team_id = coalesce(v.team_id, s.team_id) LIMIT 1) AS stop_start_s"
                 " FROM visits v LEFT JOIN teams t ON t.id = v.team_id"
                 f" WHERE {' AND '.join(where)}"
                 " ORDER BY v.day, coalesce(stop_start_s, json_extract(v.windows, '$[0][0]')), v.id",
@@ -251,7 +251,7 @@ class CalendarFeedsMixin:
         first, last = parse_day(from_day), parse_day(to_day)
         stop = (
             "(SELECT s.{col} FROM plan_stops s WHERE s.visit_id = v.id AND s.plan_id ="
-            f" {_PUBLISHED} ORDER BY s.team_id IS v.team_id DESC LIMIT 1)"
+            f" {_PUBLISHED} AND s.team_id = coalesce(v.team_id, s.team_id) LIMIT 1)"
         )
         event_time = "coalesce(e.device_time_s, e.server_time_s)"
         with self.engine.read() as conn:
@@ -306,3 +306,22 @@ class CalendarFeedsMixin:
                     "SELECT id, name FROM teams WHERE structure_id = ?", (int(structure_id),)
                 )
             }
+
+    def team_fixes(self, team_id: int, since_s: float, until_s: float) -> list[dict[str, Any]]:
+        """The team's stored fixes in [since_s, until_s) (device time): ``{lon, lat,
+        device_time_s, flags}`` (``flags`` a list; None for fixes stored before flags)."""
+        with self.engine.read() as conn:
+            rows = conn.execute(
+                "SELECT lon, lat, device_time_s, flags FROM positions WHERE team_id = ?"
+                " AND device_time_s >= ? AND device_time_s < ? ORDER BY device_time_s, id",
+                (int(team_id), float(since_s), float(until_s)),
+            ).fetchall()
+        return [
+            {
+                "lon": r["lon"],
+                "lat": r["lat"],
+                "device_time_s": r["device_time_s"],
+                "flags": None if r["flags"] is None else [f for f in r["flags"].split(",") if f],
+            }
+            for r in rows
+        ]
