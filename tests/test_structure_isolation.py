@@ -57,6 +57,7 @@ PATH_IDS: dict[tuple[str, str], str] = {
 NOT_STRUCTURE_DATA: dict[tuple[str, str], str] = {
     ("scenarios", "slug"): "planning scenarios study the territory for the whole deployment",
     ("simulations", "job_id"): "planning simulations study the territory, no patient data",
+    ("calendar", "token"): "a private calendar link's secret, not a record id (unknown: 404)",
 }
 #: Lists that name other structures on purpose: path -> the only keys their items may have.
 DIRECTORIES = {"/api/structures/directory": {"id", "name", "kind"}}
