@@ -48,6 +48,7 @@ WEB_MODULES: tuple[str, ...] = (
     "dispatch.web.api_staff",
     "dispatch.web.api_week",
     "dispatch.web.api_exports",
+    "dispatch.web.fhir",
     "dispatch.web.headers",
     "dispatch.web.access_log",
 )

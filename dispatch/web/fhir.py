@@ -1,0 +1,505 @@
+"""The FHIR R4 API under /fhir: the service's records as FHIR resources (application/fhir+json).
+
+``GET /fhir/metadata`` (no authentication) says what is supported. Everything else takes the
+REST API's credentials (bearer token, or the session cookie with the CSRF header on POST), its
+roles and its structures: a record of another structure is not found (404), a referrer reads
+only their own requests, their appointments and the encounters of their requests' patients.
+Every read of patient data writes an audit line. Every error is an OperationOutcome with the
+error's status (4xx; 5xx for the server's faults).
+
+The mapping is :mod:`dispatch.fhir`; referrals go through the referrals service
+(:func:`dispatch.web.api_referrals.get_referrals`), as the REST API's do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+
+import dispatch
+from dispatch.errors import (
+    AuthenticationError,
+    DispatchError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from dispatch.fhir import mapping
+from dispatch.fhir.capability import SUPPORTED, capability_statement
+from dispatch.fhir.inbound import booking_input, read_resource, referral_input
+from dispatch.fhir.outcome import operation_outcome
+from dispatch.fhir.profiles import FHIR_JSON
+from dispatch.fhir.records import done_visits
+from dispatch.fhir.search import check_params, date_bounds, int_id, page, reference_id
+from dispatch.web.auth import Principal, check_csrf, client_ip, current_principal, get_store
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("fhir", __name__, url_prefix="/fhir")
+CONTENT_TYPE = f"{FHIR_JSON}; charset=utf-8"
+#: Who reads what (admins manage accounts, not care: no patient data for them).
+PATIENT_READERS = ("coordinator", "referrer")
+STAFF_READERS = ("coordinator", "planner", "admin")
+REFERRAL_USERS = ("coordinator", "referrer")
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+# -- plumbing --------------------------------------------------------------------------------------
+def _respond(data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(data, ensure_ascii=False), status=status, content_type=CONTENT_TYPE, headers=headers
+    )
+
+
+def _outcome(message: str, status: int, code: str | None, headers: Any = None) -> Response:
+    from dispatch.web.app import MAX_ERROR_CHARS, localise, request_locale
+
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[: MAX_ERROR_CHARS - 1] + "…"
+    body = operation_outcome(localise(message, request_locale()), status=status, code=code)
+    return _respond(body, status, dict(headers or {}))
+
+
+@bp.errorhandler(DispatchError)
+def _dispatch_error(exc: DispatchError) -> Response:
+    headers = {}
+    if exc.retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, round(exc.retry_after_s)))
+    return _outcome(exc.message, exc.status, exc.code, headers)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message = exc.description or exc.name
+    if status == 404:
+        message = (
+            f"no such endpoint: {request.method} {request.path} (GET /fhir/metadata lists"
+            " what this server supports)"
+        )
+    elif status == 405:
+        message = f"{request.method} is not allowed on {request.path}"
+    headers = {k: v for k, v in exc.get_headers() if k.lower() in ("allow", "retry-after")}
+    code = (exc.name or "error").lower().replace(" ", "_")
+    return _outcome(message, status, code, headers)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return _outcome("internal error: the incident was logged", 500, "internal")
+
+
+@bp.after_request
+def _no_store(response: Response) -> Response:
+    # Patient data: never kept by a browser or proxy cache.
+    response.headers["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _caller(*roles: str) -> Principal:
+    """The authenticated caller, with one of ``roles`` (any role when none is given)."""
+    principal = current_principal()
+    if not principal.authenticated:
+        raise AuthenticationError(
+            "log in first (POST /api/session) or send 'Authorization: Bearer <token>'"
+        )
+    if roles and principal.role not in roles:
+        raise PermissionDeniedError(
+            f"this needs the role {' or '.join(sorted(roles))}; you are {principal.role}"
+        )
+    check_csrf(principal)
+    return principal
+
+
+def _audit(principal: Principal, action: str, target: str | None, detail: dict[str, Any]) -> None:
+    get_store().audit(
+        principal.actor,
+        action,
+        role=principal.role,
+        target=target,
+        ip=client_ip(),
+        detail={"via": "fhir", **detail},
+    )
+
+
+def _base() -> str:
+    return request.url_root.rstrip("/") + "/fhir"
+
+
+def _self_url() -> str:
+    query = request.query_string.decode("latin-1")
+    return f"{_base()}{request.path[len('/fhir'):]}" + (f"?{query}" if query else "")
+
+
+def _tz() -> str:
+    from dispatch.web.live import get_clock
+
+    return str(get_clock().tz.key)
+
+
+def _today() -> str:
+    from dispatch.web.live import get_clock
+
+    today: str = get_clock().today()
+    return today
+
+
+def _number(text: str, resource_type: str) -> int:
+    value = int_id(text)
+    if value is None:
+        raise NotFoundError(f"{resource_type}/{text} does not exist")
+    return value
+
+
+def _params(resource_type: str) -> dict[str, str]:
+    """The search's parameters (one value each but ``start``), checked."""
+    _interactions, params = SUPPORTED[resource_type]
+    check_params(request.args, params, resource_type)
+    for name in request.args:
+        if name != "start" and len(request.args.getlist(name)) > 1:
+            raise ValidationError(f"search parameter {name} is given twice: give it once")
+    return request.args.to_dict()
+
+
+def _bundle(resources: list[dict[str, Any]], *, total: int | None = None) -> Response:
+    count, offset = page(request.args)
+    if total is None:
+        total = len(resources)
+        resources = resources[offset : offset + count]
+    next_url = None
+    if offset + count < total:
+        args = request.args.to_dict()
+        args.update(_count=str(count), _offset=str(offset + count))
+        from urllib.parse import urlencode
+
+        next_url = f"{_base()}{request.path[len('/fhir'):]}?{urlencode(args)}"
+    return _respond(
+        mapping.searchset(
+            resources, base_url=_base(), self_url=_self_url(), total=total, next_url=next_url
+        )
+    )
+
+
+# -- capability ------------------------------------------------------------------------------------
+@bp.get("/metadata")
+def metadata() -> Response:
+    """The CapabilityStatement (no authentication: it holds no record)."""
+    return _respond(
+        capability_statement(
+            base_url=_base(), version=dispatch.__version__, date=dt.date.today().isoformat()
+        )
+    )
+
+
+# -- referrals (the referrals service) -------------------------------------------------------------
+def _referrals() -> Any:
+    from dispatch.web.api_referrals import get_referrals
+
+    return get_referrals()
+
+
+def _viewer(principal: Principal) -> Any:
+    from dispatch.referrals.core import Viewer
+    from dispatch.web.app import request_locale
+
+    return Viewer(
+        user_id=principal.id,
+        role=principal.role,
+        structure_ids=tuple(principal.structure_ids),
+        actor=principal.actor,
+        locale=request_locale(),
+        ip=client_ip(),
+    )
+
+
+def _items(listed: Any) -> list[dict[str, Any]]:
+    """The referrals of a ``Referrals.list`` answer (a list, a Page or ``{"items": ...}``)."""
+    if isinstance(listed, dict):
+        return list(listed.get("items") or [])
+    return list(listed)
+
+
+def _referral(principal: Principal, text: str, resource_type: str) -> dict[str, Any]:
+    number = _number(text, resource_type)
+    referral: dict[str, Any] = _referrals().get(_viewer(principal), number)
+    _audit(principal, "fhir.read", f"referral:{number}", {"resource": resource_type})
+    return referral
+
+
+def _referrer_patients(principal: Principal) -> dict[int, set[int]]:
+    """patient id -> the structures of the referrer's requests that created or matched it."""
+    out: dict[int, set[int]] = {}
+    for referral in _items(_referrals().list(_viewer(principal))):
+        if referral.get("patient_id"):
+            out.setdefault(int(referral["patient_id"]), set()).add(int(referral["structure_id"]))
+    return out
+
+
+@bp.post("/ServiceRequest")
+def create_service_request() -> Response:
+    """A referrer's request (Referrals.submit), from a ServiceRequest."""
+    principal = _caller("referrer")
+    data = referral_input(read_resource(request.get_data(), "ServiceRequest"))
+    referral = _referrals().submit(_viewer(principal), data)
+    resource = mapping.service_request(referral)
+    location = f"{_base()}/ServiceRequest/{referral['id']}"
+    return _respond(resource, 201, {"Location": location})
+
+
+@bp.get("/ServiceRequest/<rid>")
+def read_service_request(rid: str) -> Response:
+    principal = _caller(*REFERRAL_USERS)
+    return _respond(mapping.service_request(_referral(principal, rid, "ServiceRequest")))
+
+
+@bp.get("/ServiceRequest")
+def search_service_requests() -> Response:
+    principal = _caller(*REFERRAL_USERS)
+    params = _params("ServiceRequest")
+    status = params.get("status")
+    if status is not None and status not in ("active", "revoked"):
+        raise ValidationError(f"status={status[:40]}: use active or revoked")
+    items = _items(_referrals().list(_viewer(principal)))
+    resources = [mapping.service_request(r) for r in items]
+    if status:
+        resources = [r for r in resources if r["status"] == status]
+    _audit(principal, "fhir.search", None, {"resource": "ServiceRequest", "count": len(resources)})
+    return _bundle(resources)
+
+
+def _horizon(referral: dict[str, Any]) -> tuple[str, str]:
+    first = max(dt.date.fromisoformat(referral["period_from"]), dt.date.fromisoformat(_today()))
+    last = min(dt.date.fromisoformat(referral["period_to"]), first + dt.timedelta(days=6))
+    return first.isoformat(), max(first, last).isoformat()
+
+
+@bp.get("/Schedule/<sid>")
+def read_schedule(sid: str) -> Response:
+    principal = _caller(*REFERRAL_USERS)
+    if not sid.startswith("referral-"):
+        raise NotFoundError(f"Schedule/{sid} does not exist (a request's is Schedule/referral-<id>)")
+    referral = _referral(principal, sid.removeprefix("referral-"), "Schedule")
+    return _respond(mapping.schedule(referral, horizon=_horizon(referral)))
+
+
+@bp.get("/Slot")
+def search_slots() -> Response:
+    """The slots of a request (Referrals.slots), filtered by ``start`` bounds."""
+    principal = _caller(*REFERRAL_USERS)
+    params = _params("Slot")
+    schedule = reference_id(params.get("schedule"), "Schedule", what="schedule")
+    if not schedule.startswith("referral-"):
+        raise ValidationError(f"schedule={schedule}: give Schedule/referral-<id>")
+    number = _number(schedule.removeprefix("referral-"), "Schedule")
+    tz = _tz()
+    bounds = date_bounds(request.args.getlist("start"), tz=tz, what="start")
+    count, _offset = page(request.args)
+    answer = _referrals().slots(_viewer(principal), number, n=max(1, min(count, 10)) if "_count" in params else 5)
+    slots = answer.get("slots", []) if isinstance(answer, dict) else list(answer)
+    resources = []
+    for item in slots:
+        resource = mapping.slot(number, item, tz=tz)
+        start = dt.datetime.fromisoformat(resource["start"])
+        if all(b.admits(start) for b in bounds):
+            resources.append(resource)
+    _audit(principal, "fhir.search", f"referral:{number}", {"resource": "Slot", "count": len(resources)})
+    return _bundle(resources)
+
+
+@bp.post("/Appointment")
+def create_appointment() -> Response:
+    """A referrer books one of their request's slots (Referrals.book): 409 when it was taken."""
+    principal = _caller("referrer")
+    request_id, slot_id = booking_input(read_resource(request.get_data(), "Appointment"))
+    number = int_id(request_id)
+    if number is None:
+        raise NotFoundError(f"ServiceRequest/{request_id} does not exist")
+    referral = _referrals().book(_viewer(principal), number, slot_id)
+    resource = mapping.appointment(referral, tz=_tz())
+    return _respond(resource, 201, {"Location": f"{_base()}/Appointment/{referral['id']}"})
+
+
+@bp.get("/Appointment/<aid>")
+def read_appointment(aid: str) -> Response:
+    principal = _caller(*REFERRAL_USERS)
+    referral = _referral(principal, aid, "Appointment")
+    if not referral.get("visit"):
+        raise NotFoundError(f"Appointment/{aid} does not exist: the request has no visit yet")
+    return _respond(mapping.appointment(referral, tz=_tz()))
+
+
+# -- patients, encounters --------------------------------------------------------------------------
+@bp.get("/Patient/<pid>")
+def read_patient(pid: str) -> Response:
+    principal = _caller(*PATIENT_READERS)
+    number = _number(pid, "Patient")
+    store = get_store()
+    if principal.role == "referrer":
+        structures = _referrer_patients(principal).get(number)
+        if structures is None:
+            _audit(principal, "patient.read.denied", f"patient:{number}", {})
+            raise NotFoundError(f"patient {number} does not exist")
+        row = store.get_patient(
+            number,
+            structures=tuple(structures),
+            actor=principal.actor,
+            role=principal.role,
+            ip=client_ip(),
+            today=_today(),
+            detail={"via": "fhir"},
+            allow_shared=False,
+        )
+        # A referrer gets back the identity of their request's patient, nothing of the record.
+        keep = ("id", "structure_id", "family_name", "given_name", "birth_date", "sex", "status")
+        row = {k: row.get(k) for k in keep}
+    else:
+        row = store.get_patient(
+            number,
+            structures=principal.structure_ids,
+            actor=principal.actor,
+            role=principal.role,
+            ip=client_ip(),
+            today=_today(),
+            detail={"via": "fhir"},
+        )
+    return _respond(mapping.patient(row))
+
+
+@bp.get("/Patient")
+def search_patients() -> Response:
+    principal = _caller("coordinator")
+    params = _params("Patient")
+    name = params.get("name")
+    if name is not None and len(name) > 100:
+        raise ValidationError("name is longer than 100 characters: type a name or a commune")
+    count, offset = page(request.args)
+    found = get_store().list_patients(
+        structures=principal.structure_ids,
+        actor=principal.actor,
+        role=principal.role,
+        ip=client_ip(),
+        q=name,
+        limit=max(count, 1),
+        offset=offset,
+        today=_today(),
+    )
+    resources = [mapping.patient(item) for item in found][:count]
+    return _bundle(resources, total=found.total)
+
+
+@bp.get("/Encounter")
+def search_encounters() -> Response:
+    """The visits done for a patient (check-in and check-out as the period)."""
+    principal = _caller(*PATIENT_READERS)
+    params = _params("Encounter")
+    text = reference_id(params.get("patient"), "Patient", what="patient")
+    number = int_id(text)
+    visits: list[dict[str, Any]] = []
+    if number is not None:
+        if principal.role == "referrer":
+            structures = _referrer_patients(principal).get(number)
+            if structures:
+                visits = done_visits(get_store(), number, structures=structures)
+        else:
+            visits = done_visits(get_store(), number, structures=principal.structure_ids)
+    tz = _tz()
+    resources = [mapping.encounter(v, tz=tz) for v in visits]
+    _audit(
+        principal,
+        "fhir.search",
+        f"patient:{number if number is not None else text}",
+        {"resource": "Encounter", "count": len(resources)},
+    )
+    return _bundle(resources)
+
+
+# -- staff, structures, bases ----------------------------------------------------------------------
+@bp.get("/Practitioner/<sid>")
+def read_practitioner(sid: str) -> Response:
+    principal = _caller(*STAFF_READERS)
+    staff = get_store().get_staff(_number(sid, "Practitioner"), structures=principal.structure_ids)
+    _audit(principal, "fhir.read", f"staff:{staff['id']}", {"resource": "Practitioner"})
+    return _respond(mapping.practitioner(staff))
+
+
+@bp.get("/Practitioner")
+def search_practitioners() -> Response:
+    principal = _caller(*STAFF_READERS)
+    params = _params("Practitioner")
+    active_text = params.get("active", "true")
+    if active_text not in ("true", "false"):
+        raise ValidationError("active: use true or false")
+    staff = get_store().list_staff(
+        structures=principal.structure_ids, active=active_text == "true"
+    )
+    _audit(principal, "fhir.search", None, {"resource": "Practitioner", "count": len(staff)})
+    return _bundle([mapping.practitioner(s) for s in staff])
+
+
+def _structures(principal: Principal) -> tuple[int, ...] | None:
+    return None if principal.role == "admin" else principal.structure_ids
+
+
+@bp.get("/Organization/<oid>")
+def read_organization(oid: str) -> Response:
+    principal = _caller()
+    structure = get_store().get_structure(
+        _number(oid, "Organization"), structures=_structures(principal)
+    )
+    return _respond(mapping.organization(structure))
+
+
+@bp.get("/Organization")
+def search_organizations() -> Response:
+    principal = _caller()
+    _params("Organization")
+    structures = get_store().list_structures(structures=_structures(principal))
+    return _bundle([mapping.organization(s) for s in structures])
+
+
+@bp.get("/Location/<lid>")
+def read_location(lid: str) -> Response:
+    principal = _caller(*STAFF_READERS)
+    team = get_store().get_team(_number(lid, "Location"), structures=principal.structure_ids)
+    return _respond(mapping.location(team))
+
+
+@bp.get("/Location")
+def search_locations() -> Response:
+    principal = _caller(*STAFF_READERS)
+    _params("Location")
+    count, offset = page(request.args)
+    teams = get_store().list_teams(
+        structures=principal.structure_ids, limit=max(count, 1), offset=offset
+    )
+    return _bundle([mapping.location(t) for t in teams][:count], total=teams.total)
+
+
+# -- anything else under /fhir ---------------------------------------------------------------------
+@bp.route("", defaults={"rest": ""}, methods=ALL_METHODS)
+@bp.route("/<path:rest>", methods=ALL_METHODS)
+def unknown(rest: str) -> Response:
+    """A path or method this server does not support: a 404 or 405 OperationOutcome."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in ALL_METHODS:
+        try:
+            endpoint, _args = adapter.match(request.path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != "fhir.unknown":
+            allowed.append(method)
+    if allowed:
+        raise MethodNotAllowed(valid_methods=allowed)
+    raise NotFound()
+
+
+def register(app: Flask, socketio: Any) -> None:
+    """Mount /fhir."""
+    app.register_blueprint(bp)
