@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "visits": "dispatch.cli.visits:visits",
     "patient": "dispatch.cli.patients:patient",
     "staff": "dispatch.cli.staff:staff",
+    "export": "dispatch.cli.export:export",
 }
 
 
