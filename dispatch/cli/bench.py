@@ -14,6 +14,7 @@ BENCHES = {
     "simulate": "dispatch.cli.bench_simulate:simulate",
     "durability": "dispatch.cli.bench_durability:durability",
     "week": "dispatch.cli.bench_week:week",
+    "slots": "dispatch.cli.bench_slots:slots",
 }
 
 

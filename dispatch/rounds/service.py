@@ -203,9 +203,7 @@ class Rounds:
         """
         now_s = None if whole_day else self.now_s(day)
         router, territory_id = self.router_source()
-        with self._locks_lock:
-            if self._matrices is None or self._matrices.router is not router:
-                self._matrices = MatrixCache(router)
+        matrices = self.matrix_cache()
         return build_day(
             self.store,
             router,
@@ -215,8 +213,17 @@ class Rounds:
             now_s=now_s,
             fixes=self.fixes() if now_s is not None else None,
             extra=extra,
-            matrices=self._matrices,
+            matrices=matrices,
         )
+
+    def matrix_cache(self) -> MatrixCache:
+        """The road times and distances kept between builds of a day (for the territory's
+        router), shared with whoever adds places to a built day (slot offers)."""
+        router, _ = self.router_source()
+        with self._locks_lock:
+            if self._matrices is None or self._matrices.router is not router:
+                self._matrices = MatrixCache(router)
+            return self._matrices
 
     # -- optimise and apply --------------------------------------------------------------------
     def optimise(
