@@ -22,6 +22,7 @@ JSON_FORMATS = ("json", "application/json", "application/fhir+json")
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
 _PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
+_OPERATORS = ((">=", "ge"), ("<=", "le"), (">", "gt"), ("<", "lt"))
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -80,6 +81,13 @@ class DateBound:
         prefix, text = "eq", raw.strip()
         if text[:2] in _PREFIXES:
             prefix, text = text[:2], text[2:]
+        else:
+            # The comparison operators of early FHIR drafts, which fhirclient still writes
+            # ({"$gte": ...} -> ">=2026-12-08").
+            for operator, name in _OPERATORS:
+                if text.startswith(operator):
+                    prefix, text = name, text[len(operator) :]
+                    break
         if prefix not in ("eq", "gt", "lt", "ge", "le"):
             raise ValidationError(f"{what}: prefix {prefix} is not supported: use ge, gt, le, lt, eq")
         try:
