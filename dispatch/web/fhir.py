@@ -36,6 +36,7 @@ from dispatch.fhir.outcome import operation_outcome
 from dispatch.fhir.profiles import FHIR_JSON
 from dispatch.fhir.records import done_visits
 from dispatch.fhir.search import check_params, date_bounds, int_id, page, reference_id
+from dispatch.store.rows import MAX_LIMIT
 from dispatch.web.auth import Principal, check_csrf, client_ip, current_principal, get_store
 
 log = logging.getLogger(__name__)
@@ -219,10 +220,27 @@ def _viewer(principal: Principal) -> Any:
 
 
 def _items(listed: Any) -> list[dict[str, Any]]:
-    """The referrals of a ``Referrals.list`` answer (a list, a Page or ``{"items": ...}``)."""
+    """The referrals of a ``Referrals.list`` answer (``(items, total)``)."""
+    if isinstance(listed, tuple):
+        listed = listed[0]
     if isinstance(listed, dict):
         return list(listed.get("items") or [])
     return list(listed)
+
+
+def _own_rows(principal: Principal) -> dict[int, dict[str, Any]]:
+    """A referrer's requests as stored (id -> row), for the patient each created or matched."""
+    rows, _total = get_store().list_referrals(referrer_id=principal.id, limit=MAX_LIMIT)
+    return {int(r["id"]): r for r in rows}
+
+
+def _with_patient(principal: Principal, referral: dict[str, Any]) -> dict[str, Any]:
+    """The referral with its patient's number for a referrer too: the FHIR subject of their
+    own request, by which they search its Encounters (the identity is theirs already)."""
+    if principal.role != "referrer" or referral.get("patient_id"):
+        return referral
+    row = _own_rows(principal).get(int(referral["id"]))
+    return {**referral, "patient_id": row.get("patient_id") if row else None}
 
 
 def _referral(principal: Principal, text: str, resource_type: str) -> dict[str, Any]:
@@ -235,9 +253,9 @@ def _referral(principal: Principal, text: str, resource_type: str) -> dict[str, 
 def _referrer_patients(principal: Principal) -> dict[int, set[int]]:
     """patient id -> the structures of the referrer's requests that created or matched it."""
     out: dict[int, set[int]] = {}
-    for referral in _items(_referrals().list(_viewer(principal))):
-        if referral.get("patient_id"):
-            out.setdefault(int(referral["patient_id"]), set()).add(int(referral["structure_id"]))
+    for row in _own_rows(principal).values():
+        if row.get("patient_id"):
+            out.setdefault(int(row["patient_id"]), set()).add(int(row["structure_id"]))
     return out
 
 
@@ -247,7 +265,7 @@ def create_service_request() -> Response:
     principal = _caller("referrer")
     data = referral_input(read_resource(request.get_data(), "ServiceRequest"))
     referral = _referrals().submit(_viewer(principal), data)
-    resource = mapping.service_request(referral)
+    resource = mapping.service_request(_with_patient(principal, referral))
     location = f"{_base()}/ServiceRequest/{referral['id']}"
     return _respond(resource, 201, {"Location": location})
 
@@ -255,7 +273,8 @@ def create_service_request() -> Response:
 @bp.get("/ServiceRequest/<rid>")
 def read_service_request(rid: str) -> Response:
     principal = _caller(*REFERRAL_USERS)
-    return _respond(mapping.service_request(_referral(principal, rid, "ServiceRequest")))
+    referral = _with_patient(principal, _referral(principal, rid, "ServiceRequest"))
+    return _respond(mapping.service_request(referral))
 
 
 @bp.get("/ServiceRequest")
@@ -265,7 +284,12 @@ def search_service_requests() -> Response:
     status = params.get("status")
     if status is not None and status not in ("active", "revoked"):
         raise ValidationError(f"status={status[:40]}: use active or revoked")
-    items = _items(_referrals().list(_viewer(principal)))
+    items = _items(_referrals().list(_viewer(principal), limit=MAX_LIMIT))
+    if principal.role == "referrer":
+        own = _own_rows(principal)
+        items = [
+            {**r, "patient_id": (own.get(int(r["id"])) or {}).get("patient_id")} for r in items
+        ]
     resources = [mapping.service_request(r) for r in items]
     if status:
         resources = [r for r in resources if r["status"] == status]
@@ -274,9 +298,12 @@ def search_service_requests() -> Response:
 
 
 def _horizon(referral: dict[str, Any]) -> tuple[str, str]:
-    first = max(dt.date.fromisoformat(referral["period_from"]), dt.date.fromisoformat(_today()))
-    last = min(dt.date.fromisoformat(referral["period_to"]), first + dt.timedelta(days=6))
-    return first.isoformat(), max(first, last).isoformat()
+    """The days whose slots the Schedule offers (those of Referrals.slots)."""
+    from dispatch.referrals.core import slot_days
+
+    first, days = slot_days(referral["period_from"], referral["period_to"], today=_today())
+    last = dt.date.fromisoformat(first) + dt.timedelta(days=max(days, 1) - 1)
+    return first, last.isoformat()
 
 
 @bp.get("/Schedule/<sid>")
@@ -320,7 +347,7 @@ def create_appointment() -> Response:
     number = int_id(request_id)
     if number is None:
         raise NotFoundError(f"ServiceRequest/{request_id} does not exist")
-    referral = _referrals().book(_viewer(principal), number, slot_id)
+    referral = _with_patient(principal, _referrals().book(_viewer(principal), number, slot_id))
     resource = mapping.appointment(referral, tz=_tz())
     return _respond(resource, 201, {"Location": f"{_base()}/Appointment/{referral['id']}"})
 
@@ -328,7 +355,7 @@ def create_appointment() -> Response:
 @bp.get("/Appointment/<aid>")
 def read_appointment(aid: str) -> Response:
     principal = _caller(*REFERRAL_USERS)
-    referral = _referral(principal, aid, "Appointment")
+    referral = _with_patient(principal, _referral(principal, aid, "Appointment"))
     if not referral.get("visit"):
         raise NotFoundError(f"Appointment/{aid} does not exist: the request has no visit yet")
     return _respond(mapping.appointment(referral, tz=_tz()))
