@@ -843,3 +843,67 @@ def test_a_departure_is_recorded_from_the_staff_editor(live, browser) -> None:  
         assert not page.errors  # type: ignore[attr-defined]
     finally:
         ctx.close()
+
+
+def test_exports_tab_and_a_private_calendar_link(live, browser) -> None:  # type: ignore[no-untyped-def]
+    """« Exports »: the activity CSV of a period (per day and team) and the week's .ics are
+    downloaded; in Claire's editor, « Agenda personnel » creates her private link (the feed
+    answers without login), copies it, then revokes it (the link answers 404). French, then
+    English; axe on both."""
+    server, world = live
+    claire = world["claire"]
+    ctx, page = open_week(browser, server.base_url)
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
+    try:
+        page.get_by_role("tab", name="Exports").click()
+        panel = page.locator("#view-exports")
+        panel.wait_for()
+        page.get_by_label("Une ligne par jour et par équipe, avec le total").check()
+        with page.expect_download() as got:
+            page.get_by_role("button", name="Télécharger l'activité (CSV)").click()
+        csv_bytes = Path(got.value.path()).read_bytes()
+        assert csv_bytes.startswith("\ufeff".encode()) and b"visites r\xc3\xa9alis\xc3\xa9es" in csv_bytes
+        assert got.value.suggested_filename.startswith("activite-summary-")
+        wait_for_text(page, "#ex-status", "téléchargé")
+        with page.expect_download() as got:
+            page.locator("#ex-week").click()
+        assert Path(got.value.path()).read_bytes().startswith(b"BEGIN:VCALENDAR")
+        panel.get_by_label("Au (inclus)").fill("2020-01-01")
+        page.get_by_role("button", name="Télécharger l'activité (CSV)").click()
+        wait_for_text(page, "#ex-status", "le dernier après le premier")
+        check_axe(page)
+        shot(page, "exports")
+        set_locale(page, "en")
+        wait_for_text(page, "#ex-week", "Download the week of")
+        check_language(page, "en", "#view-exports")
+        check_axe(page)
+        set_locale(page, "fr")
+
+        page.get_by_role("tab", name="Planning").click()
+        row(page, claire).get_by_role("button", name="Modifier Claire Bianchi").click()
+        page.locator("#staff-dialog[open]").wait_for()
+        wait_for_text(page, "#sf-feed-state", "Aucun lien privé actif")
+        page.get_by_role("button", name="Créer le lien privé de l'agenda de Claire Bianchi").click()
+        wait_for_text(page, "#sf-feed-note", "Nouveau lien privé créé")
+        url = page.get_by_label("Lien privé (affiché une seule fois : copiez-le maintenant)")
+        link = url.input_value()
+        assert "/calendar/cal_" in link and link.endswith(".ics")
+        assert page.evaluate("document.activeElement.id") == "sf-feed-url"
+        page.get_by_role("button", name="Copier le lien").click()
+        wait_for_text(page, "#sf-feed-note", "Lien copié")
+        assert page.evaluate("navigator.clipboard.readText()") == link
+        feed = page.request.get(link)
+        assert feed.status == 200 and feed.headers["content-type"].startswith("text/calendar")
+        check_axe(page)
+        shot(page, "calendar-link")
+        set_locale(page, "en")
+        wait_for_text(page, "#sf-feed-h", "Personal calendar")
+        check_language(page, "en", "#sf-feed")
+        set_locale(page, "fr")
+        page.get_by_role("button", name="Révoquer le lien privé de l'agenda de Claire Bianchi").click()
+        wait_for_text(page, "#sf-feed-note", "Lien révoqué")
+        assert page.request.get(link).status == 404
+        assert page.locator("#sf-feed-link").is_hidden()
+        assert not page.errors  # type: ignore[attr-defined]
+    finally:
+        ctx.close()

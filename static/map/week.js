@@ -7,6 +7,7 @@
 import { ApiError, escapeHtml } from "/static/map/common.js";
 import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, t, toggle } from "/static/map/i18n.js";
+import { openFeed, renderExports, renderFeedTexts, setupExports } from "/static/map/week-exports.js";
 
 extend({
   fr: {
@@ -892,7 +893,7 @@ function onTableClick(e) {
 }
 
 // ------------------------------------------------------------------ views: continuity, hours
-const VIEWS = ["grid", "continuity", "hours"];
+const VIEWS = ["grid", "continuity", "hours", "exports"];
 /** Above this many distinct staff for a patient in a week, the row is flagged. */
 const CONTINUITY_FLAG = 2;
 /** Above this excess over the contract (%), a person's hours are flagged (issue 23's target). */
@@ -968,6 +969,7 @@ function onTabKey(e) {
  * and structure, until something is applied). */
 async function loadView({ again = false } = {}) {
   const view = state.view;
+  if (view === "exports") { renderExports(); return; }
   if (view === "grid" || !canEdit()) return;
   const key = `${state.from}|${scopeId() ?? ""}`;
   const slot = view === "continuity" ? "continuity" : "hours";
@@ -992,6 +994,7 @@ function renderView() {
   renderViewCaptions();
   if (state.view === "continuity") renderContinuity();
   else if (state.view === "hours") renderHours();
+  else if (state.view === "exports") renderExports();
 }
 
 function renderViewCaptions() {
@@ -1656,6 +1659,7 @@ function renderStaffTexts() {
   const rota = state.editing && currentRota(state.editing.rotas, state.today);
   show($("sf-rota-note"), rota && !state.rotaTouched ? () => t("staff.rota.kept", { text: rotaText(rota) }) : null);
   renderAbsenceList();
+  renderFeedTexts();
 }
 
 function renderAbsenceList() {
@@ -1711,6 +1715,7 @@ async function openStaffForm(id, opener) {
   renderStaffTexts();
   $("staff-dialog").showModal();
   $("sf-name").focus();
+  openFeed(member);
 }
 
 function closeStaffForm() {
@@ -2240,6 +2245,7 @@ async function main() {
   setupDeparture();
   setupAbsenceForm();
   setupViews();
+  setupExports({ call, show, say, errorText, state, scopeId, canEdit, dayText, addDays });
   renderScope();
   $("week-body").addEventListener("click", onTableClick);
   $("prev").addEventListener("click", () => goTo(addDays(state.from, -7)));
