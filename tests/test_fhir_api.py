@@ -106,9 +106,7 @@ def world(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore
         store.engine.write(move)
         checked_in = 1_800_000_000.0
         for kind, at in (("check_in", checked_in), ("check_out", checked_in + 2400)):
-            store.add_visit_event(
-                visit["id"], {"kind": kind, "device_time_s": at}, actor="test"
-            )
+            store.add_visit_event(visit["id"], {"kind": kind, "device_time_s": at}, actor="test")
         out[key] = {"patient": patient, "staff": staff, "visit": visit, "planned": planned}
     out["check_in_s"] = 1_800_000_000.0
     tokens = {}
@@ -248,9 +246,9 @@ def test_encounters_are_the_visits_done_with_check_in_and_out(world):
     )
     # Another structure's coordinator finds nothing of it.
     other = _client(world, "coord-b")
-    assert Encounter.where(struct={"patient": str(patient_id)}).perform_resources(
-        other.server
-    ) == []
+    assert (
+        Encounter.where(struct={"patient": str(patient_id)}).perform_resources(other.server) == []
+    )
 
 
 def test_practitioner_organization_location_round_trips(world):
@@ -336,15 +334,24 @@ def test_malformed_resources_are_refused_with_an_outcome(world):
         ),
         (
             json.dumps(
-                {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-                 "authoredOn": "yesterday", "subject": {"reference": "#p"}}
+                {
+                    "resourceType": "ServiceRequest",
+                    "status": "active",
+                    "intent": "order",
+                    "authoredOn": "yesterday",
+                    "subject": {"reference": "#p"},
+                }
             ).encode(),
             "authoredOn",
         ),  # fmt: skip
         (
             json.dumps(
-                {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-                 "subject": {"reference": "Patient/1"}}
+                {
+                    "resourceType": "ServiceRequest",
+                    "status": "active",
+                    "intent": "order",
+                    "subject": {"reference": "Patient/1"},
+                }
             ).encode(),
             "contained",
         ),  # fmt: skip

@@ -29,8 +29,7 @@ def read_resource(raw: bytes, resource_type: str) -> dict[str, Any]:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationError(
-            f"the body is not JSON ({exc}): send a {resource_type} resource as"
-            f" {p.FHIR_JSON}"
+            f"the body is not JSON ({exc}): send a {resource_type} resource as {p.FHIR_JSON}"
         ) from None
     except RecursionError:
         raise ValidationError("the body is nested too deeply: send a FHIR resource") from None
@@ -50,7 +49,9 @@ def read_resource(raw: bytes, resource_type: str) -> dict[str, Any]:
             problems.append(f"{resource_type}.{where}: {error['msg']}")
         more = len(exc.errors()) - len(problems)
         raise ValidationError(
-            f"invalid {resource_type}: " + "; ".join(problems) + (f" (+{more} more)" if more > 0 else ""),
+            f"invalid {resource_type}: "
+            + "; ".join(problems)
+            + (f" (+{more} more)" if more > 0 else ""),
             details=[{"location": p_.split(":")[0]} for p_ in problems],
         ) from None
     except (ValueError, TypeError) as exc:
@@ -59,7 +60,9 @@ def read_resource(raw: bytes, resource_type: str) -> dict[str, Any]:
     return out
 
 
-def _contained(resource: dict[str, Any], reference: Any, resource_type: str, where: str) -> dict[str, Any]:
+def _contained(
+    resource: dict[str, Any], reference: Any, resource_type: str, where: str
+) -> dict[str, Any]:
     """The contained resource a ``#id`` reference points to."""
     ref = (reference or {}).get("reference") if isinstance(reference, dict) else None
     if not isinstance(ref, str) or not ref.startswith("#"):
@@ -86,7 +89,9 @@ def referral_input(sr: dict[str, Any]) -> dict[str, Any]:
     """The referrals service's REQUEST_IN from a validated ServiceRequest (see
     :func:`dispatch.fhir.mapping.service_request` for the mapping, which this reverses)."""
     person = _contained(sr, sr.get("subject"), "Patient", "subject")
-    home = _contained(sr, (sr.get("locationReference") or [None])[0], "Location", "locationReference")
+    home = _contained(
+        sr, (sr.get("locationReference") or [None])[0], "Location", "locationReference"
+    )
     names = person.get("name") or []
     name = next((n for n in names if n.get("use") == "official"), names[0] if names else {})
     if not name.get("family"):
@@ -201,9 +206,13 @@ def booking_input(appointment: dict[str, Any]) -> tuple[str, str]:
     slots = appointment.get("slot") or []
     based = appointment.get("basedOn") or []
     if len(slots) != 1:
-        raise ValidationError("Appointment.slot: reference exactly one Slot/<id> (from a Slot search)")
+        raise ValidationError(
+            "Appointment.slot: reference exactly one Slot/<id> (from a Slot search)"
+        )
     if len(based) != 1:
         raise ValidationError("Appointment.basedOn: reference the ServiceRequest/<id> it books")
     slot_id = reference_id(slots[0].get("reference"), "Slot", what="Appointment.slot")
-    request_id = reference_id(based[0].get("reference"), "ServiceRequest", what="Appointment.basedOn")
+    request_id = reference_id(
+        based[0].get("reference"), "ServiceRequest", what="Appointment.basedOn"
+    )
     return request_id, slot_id

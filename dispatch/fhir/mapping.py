@@ -246,7 +246,9 @@ def organization(structure: Mapping[str, Any]) -> dict[str, Any]:
     """A structure. Its FINESS number is FR Core's finess slice (type FINEG, system the
     FINESS register); its number here an identifier of this service (system and value, which
     FR Core requires of every identifier)."""
-    identifiers = [{"use": "usual", "system": p.STRUCTURE_SYSTEM, "value": str(structure["id"])}]
+    identifiers: list[dict[str, Any]] = [
+        {"use": "usual", "system": p.STRUCTURE_SYSTEM, "value": str(structure["id"])}
+    ]
     if structure.get("finess"):
         identifiers.insert(
             0,
@@ -358,7 +360,11 @@ def encounter(visit: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
                 {
                     "type": {
                         "coding": [
-                            {"system": p.FR_IDENTIFIER_TYPE, "code": "VN", "display": "Visit Number"}
+                            {
+                                "system": p.FR_IDENTIFIER_TYPE,
+                                "code": "VN",
+                                "display": "Visit Number",
+                            }
                         ]
                     },
                     "system": p.VISIT_SYSTEM,
@@ -538,7 +544,9 @@ def slot(referral_id: int, item: Mapping[str, Any], *, tz: str) -> dict[str, Any
             "resourceType": "Slot",
             "id": item["slot_id"],
             "meta": p.meta("Slot"),
-            "identifier": [{"use": "usual", "system": "urn:dispatch:slot", "value": item["slot_id"]}],
+            "identifier": [
+                {"use": "usual", "system": "urn:dispatch:slot", "value": item["slot_id"]}
+            ],
             "schedule": {"reference": f"Schedule/{schedule_id(referral_id)}"},
             "status": "free",
             "start": item.get("start_at") or local_instant(item["day"], item["start"], tz),

@@ -89,12 +89,16 @@ class DateBound:
                     prefix, text = name, text[len(operator) :]
                     break
         if prefix not in ("eq", "gt", "lt", "ge", "le"):
-            raise ValidationError(f"{what}: prefix {prefix} is not supported: use ge, gt, le, lt, eq")
+            raise ValidationError(
+                f"{what}: prefix {prefix} is not supported: use ge, gt, le, lt, eq"
+            )
         try:
             if _DATE.match(text):
                 day = dt.date.fromisoformat(text)
                 start = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(tz))
-                end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(tz))
+                end = dt.datetime.combine(
+                    day + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(tz)
+                )
             else:
                 start = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
                 if start.tzinfo is None:

@@ -51,9 +51,14 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 # -- plumbing --------------------------------------------------------------------------------------
-def _respond(data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _respond(
+    data: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(
-        json.dumps(data, ensure_ascii=False), status=status, content_type=CONTENT_TYPE, headers=headers
+        json.dumps(data, ensure_ascii=False),
+        status=status,
+        content_type=CONTENT_TYPE,
+        headers=headers,
     )
 
 
@@ -135,7 +140,7 @@ def _base() -> str:
 
 def _self_url() -> str:
     query = request.query_string.decode("latin-1")
-    return f"{_base()}{request.path[len('/fhir'):]}" + (f"?{query}" if query else "")
+    return f"{_base()}{request.path[len('/fhir') :]}" + (f"?{query}" if query else "")
 
 
 def _tz() -> str:
@@ -179,7 +184,7 @@ def _bundle(resources: list[dict[str, Any]], *, total: int | None = None) -> Res
         args.update(_count=str(count), _offset=str(offset + count))
         from urllib.parse import urlencode
 
-        next_url = f"{_base()}{request.path[len('/fhir'):]}?{urlencode(args)}"
+        next_url = f"{_base()}{request.path[len('/fhir') :]}?{urlencode(args)}"
     return _respond(
         mapping.searchset(
             resources, base_url=_base(), self_url=_self_url(), total=total, next_url=next_url
@@ -310,7 +315,9 @@ def _horizon(referral: dict[str, Any]) -> tuple[str, str]:
 def read_schedule(sid: str) -> Response:
     principal = _caller(*REFERRAL_USERS)
     if not sid.startswith("referral-"):
-        raise NotFoundError(f"Schedule/{sid} does not exist (a request's is Schedule/referral-<id>)")
+        raise NotFoundError(
+            f"Schedule/{sid} does not exist (a request's is Schedule/referral-<id>)"
+        )
     referral = _referral(principal, sid.removeprefix("referral-"), "Schedule")
     return _respond(mapping.schedule(referral, horizon=_horizon(referral)))
 
@@ -327,7 +334,9 @@ def search_slots() -> Response:
     tz = _tz()
     bounds = date_bounds(request.args.getlist("start"), tz=tz, what="start")
     count, _offset = page(request.args)
-    answer = _referrals().slots(_viewer(principal), number, n=max(1, min(count, 10)) if "_count" in params else 5)
+    answer = _referrals().slots(
+        _viewer(principal), number, n=max(1, min(count, 10)) if "_count" in params else 5
+    )
     slots = answer.get("slots", []) if isinstance(answer, dict) else list(answer)
     resources = []
     for item in slots:
@@ -335,7 +344,12 @@ def search_slots() -> Response:
         start = dt.datetime.fromisoformat(resource["start"])
         if all(b.admits(start) for b in bounds):
             resources.append(resource)
-    _audit(principal, "fhir.search", f"referral:{number}", {"resource": "Slot", "count": len(resources)})
+    _audit(
+        principal,
+        "fhir.search",
+        f"referral:{number}",
+        {"resource": "Slot", "count": len(resources)},
+    )
     return _bundle(resources)
 
 
@@ -462,9 +476,7 @@ def search_practitioners() -> Response:
     active_text = params.get("active", "true")
     if active_text not in ("true", "false"):
         raise ValidationError("active: use true or false")
-    staff = get_store().list_staff(
-        structures=principal.structure_ids, active=active_text == "true"
-    )
+    staff = get_store().list_staff(structures=principal.structure_ids, active=active_text == "true")
     _audit(principal, "fhir.search", None, {"resource": "Practitioner", "count": len(staff)})
     return _bundle([mapping.practitioner(s) for s in staff])
 
