@@ -26,8 +26,13 @@ def _staff(world, name: str, structure_id: int = 1) -> dict:
             "name": name,
             "job": "nurse",
             "contract_h_per_week": 35,
-            "rotas": [{"start_day": "2027-01-04", "weekdays": "MO,TU,WE,TH,FR,SA,SU",
-                       "shift": "07:00-15:00"}],
+            "rotas": [
+                {
+                    "start_day": "2027-01-04",
+                    "weekdays": "MO,TU,WE,TH,FR,SA,SU",
+                    "shift": "07:00-15:00",
+                }
+            ],
         },
         structure_id=structure_id,
     )
@@ -57,9 +62,7 @@ def _visit(world, team_id: int, day: str, window: str, **extra) -> int:
 
 @pytest.fixture(scope="module")
 def cal(tmp_path_factory):
-    world = make_world(
-        tmp_path_factory.mktemp("cal"), clock_start=f"{TODAY}T08:30:00+01:00"
-    )
+    world = make_world(tmp_path_factory.mktemp("cal"), clock_start=f"{TODAY}T08:30:00+01:00")
     store = world.store
     member = _staff(world, "Lucie Feed")
     team = member["team_id"]
@@ -76,8 +79,14 @@ def cal(tmp_path_factory):
     # The published round of Sunday starts the visit at 10:15 (summer time: 08:15 UTC).
     store.save_plan(
         "2027-03-28",
-        [{"team_id": team, "stops": [{"visit_id": ids["after"], "arrival_s": 36000,
-                                       "start_s": 36900, "end_s": 38700}]}],
+        [
+            {
+                "team_id": team,
+                "stops": [
+                    {"visit_id": ids["after"], "arrival_s": 36000, "start_s": 36900, "end_s": 38700}
+                ],
+            }
+        ],
         publish=True,
         structure_id=1,
     )
@@ -150,8 +159,10 @@ def test_sequence_goes_up_only_when_the_visit_changes(cal):
     uid = f"visit-{cal.ids['before']}@dispatch"
 
     def event():
-        events = {str(e["uid"]): e for e in Calendar.from_ical(
-            client.get(f"/calendar/{token}.ics").data).walk("VEVENT")}
+        events = {
+            str(e["uid"]): e
+            for e in Calendar.from_ical(client.get(f"/calendar/{token}.ics").data).walk("VEVENT")
+        }
         return int(events[uid]["sequence"]), events[uid].decoded("last-modified")
 
     first = event()
@@ -176,10 +187,16 @@ def test_new_link_revokes_the_old_and_revoked_is_404(cal):
     assert missing.status_code == 404 and missing.get_json()["code"] == "not_found"
     assert client.get("/calendar/cal_nothing.ics").status_code == 404
     state = client.get(f"/api/staff/{cal.ids['staff']}/calendar-feed", headers=_coord(cal))
-    assert state.get_json() == {"ok": True, "active": False, "created_at": None,
-                                "last_used_at": None}
+    assert state.get_json() == {
+        "ok": True,
+        "active": False,
+        "created_at": None,
+        "last_used_at": None,
+    }
     # Only the hash is stored.
-    rows = cal.store.write(lambda c: [r[0] for r in c.execute("SELECT token_hash FROM calendar_feeds")])
+    rows = cal.store.write(
+        lambda c: [r[0] for r in c.execute("SELECT token_hash FROM calendar_feeds")]
+    )
     assert new not in rows and old not in rows
 
 

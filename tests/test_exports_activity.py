@@ -30,8 +30,9 @@ def _staff(store, name: str) -> dict:
         {
             "name": name,
             "contract_h_per_week": 35,
-            "rotas": [{"start_day": "2026-11-02", "weekdays": "MO,TU,WE,TH,FR",
-                       "shift": "07:00-15:00"}],
+            "rotas": [
+                {"start_day": "2026-11-02", "weekdays": "MO,TU,WE,TH,FR", "shift": "07:00-15:00"}
+            ],
         },
         structure_id=1,
     )
@@ -44,53 +45,85 @@ def build_day(store) -> dict[str, int]:
 
     def visit(pseudonym: str, team: int, window: str, **extra) -> int:
         start, end = window.split("-")
-        return store.add_visits([{
-            "day": DAY, "pseudonym": pseudonym, "lon": 9.44, "lat": 42.69, "duration_s": 1800,
-            "windows": [[start, end]], "team_id": team, "care_kind": "nursing",
-            "protected": {"name": f"Nom {pseudonym}"}, **extra,
-        }])[0]["id"]
+        return store.add_visits(
+            [
+                {
+                    "day": DAY,
+                    "pseudonym": pseudonym,
+                    "lon": 9.44,
+                    "lat": 42.69,
+                    "duration_s": 1800,
+                    "windows": [[start, end]],
+                    "team_id": team,
+                    "care_kind": "nursing",
+                    "protected": {"name": f"Nom {pseudonym}"},
+                    **extra,
+                }
+            ]
+        )[0]["id"]
 
     v1 = visit("P-ONE", a, "09:00-10:00")
     v2 = visit("P-TWO", a, "09:30-10:30")
     v3 = visit("P-THREE", b, "10:00-11:00")
     v4 = visit("P-FOUR", b, "10:30-11:30")
     v5 = visit("P-FIVE", a, "11:00-12:00")
-    store.write(lambda conn: conn.execute(
-        "UPDATE visits SET partner_team_id = ?, staff_count = 2 WHERE id = ?", (b, v5)))
+    store.write(
+        lambda conn: conn.execute(
+            "UPDATE visits SET partner_team_id = ?, staff_count = 2 WHERE id = ?", (b, v5)
+        )
+    )
     store.save_plan(
         DAY,
         [
-            {"team_id": a, "stops": [
-                {"visit_id": v1, "start_s": 9 * 3600, "distance_m": 5000},
-                {"visit_id": v2, "start_s": 9 * 3600 + 3000, "distance_m": 3000},
-                {"visit_id": v5, "start_s": 11 * 3600, "distance_m": 2000},
-            ]},
-            {"team_id": b, "stops": [
-                {"visit_id": v3, "start_s": 10 * 3600, "distance_m": 4000},
-                {"visit_id": v4, "start_s": 10 * 3600 + 2700, "distance_m": 0},
-                {"visit_id": v5, "start_s": 11 * 3600, "distance_m": 1500},
-            ]},
+            {
+                "team_id": a,
+                "stops": [
+                    {"visit_id": v1, "start_s": 9 * 3600, "distance_m": 5000},
+                    {"visit_id": v2, "start_s": 9 * 3600 + 3000, "distance_m": 3000},
+                    {"visit_id": v5, "start_s": 11 * 3600, "distance_m": 2000},
+                ],
+            },
+            {
+                "team_id": b,
+                "stops": [
+                    {"visit_id": v3, "start_s": 10 * 3600, "distance_m": 4000},
+                    {"visit_id": v4, "start_s": 10 * 3600 + 2700, "distance_m": 0},
+                    {"visit_id": v5, "start_s": 11 * 3600, "distance_m": 1500},
+                ],
+            },
         ],
         publish=True,
         structure_id=1,
     )
     for vid, team, kind, when in (
-        (v1, a, "check_in", "09:00"), (v1, a, "check_out", "09:40"),
-        (v3, b, "check_in", "10:00"), (v3, b, "check_out", "10:30"),
-        (v5, a, "check_in", "11:00"), (v5, a, "check_out", "12:00"),
+        (v1, a, "check_in", "09:00"),
+        (v1, a, "check_out", "09:40"),
+        (v3, b, "check_in", "10:00"),
+        (v3, b, "check_out", "10:30"),
+        (v5, a, "check_in", "11:00"),
+        (v5, a, "check_out", "12:00"),
     ):
-        store.add_visit_event(vid, {"kind": kind, "device_time_s": at(when)}, actor="test",
-                              team_id=team)
-    store.add_visit_event(v2, {"kind": "missed", "reason": "absent", "note": "personne",
-                               "device_time_s": at("09:55")}, actor="test", team_id=a)
+        store.add_visit_event(
+            vid, {"kind": kind, "device_time_s": at(when)}, actor="test", team_id=team
+        )
+    store.add_visit_event(
+        v2,
+        {"kind": "missed", "reason": "absent", "note": "personne", "device_time_s": at("09:55")},
+        actor="test",
+        team_id=a,
+    )
     store.update_visit(v4, {"status": "cancelled"})
     # Team A's GPS track: 0.009° of latitude north, then back (about 2 × 1,000.8 m).
-    store.write(lambda conn: conn.executemany(
-        "INSERT INTO positions (team_id, device_time_s, server_time_s, lon, lat, flags)"
-        " VALUES (?, ?, ?, ?, ?, '')",
-        [(a, at(t), at(t), 9.44, lat) for t, lat in
-         (("08:40", 42.690), ("08:50", 42.699), ("09:45", 42.690))],
-    ))
+    store.write(
+        lambda conn: conn.executemany(
+            "INSERT INTO positions (team_id, device_time_s, server_time_s, lon, lat, flags)"
+            " VALUES (?, ?, ?, ?, ?, '')",
+            [
+                (a, at(t), at(t), 9.44, lat)
+                for t, lat in (("08:40", 42.690), ("08:50", 42.699), ("09:45", 42.690))
+            ],
+        )
+    )
     return {"a": a, "b": b, "v1": v1, "v2": v2, "v3": v3, "v4": v4, "v5": v5}
 
 
@@ -108,8 +141,9 @@ def _rows(data: bytes) -> list[list[str]]:
 
 
 def _get(world, query: str, who: str = "coordinator"):
-    return world.app.test_client().get(f"/api/exports/activity.csv?{query}",
-                                       headers=world.headers(who))
+    return world.app.test_client().get(
+        f"/api/exports/activity.csv?{query}", headers=world.headers(who)
+    )
 
 
 def test_per_visit_lines(world):
@@ -119,8 +153,16 @@ def test_per_visit_lines(world):
     rows = _rows(r.data)
     assert rows[0][:6] == ["jour", "équipe", "visite", "patient (pseudonyme)", "soin", "résultat"]
     by = {row[3]: row for row in rows[1:]}
-    assert set(by) == {"P-ONE", "P-TWO", "P-THREE", "P-FOUR", "P-FIVE", "Patient 0A0A",
-                       "Patient 0B0B", "Patient 0C0C"}
+    assert set(by) == {
+        "P-ONE",
+        "P-TWO",
+        "P-THREE",
+        "P-FOUR",
+        "P-FIVE",
+        "Patient 0A0A",
+        "Patient 0B0B",
+        "Patient 0C0C",
+    }
     one = by["P-ONE"]
     assert one[:2] == [DAY, "Anne Export"] and one[5] == "réalisée"
     assert one[6:12] == ["09:00", "09:00", "09:40", "40", "", "5,0"]
@@ -134,15 +176,21 @@ def test_per_visit_lines(world):
 
 def test_summary_per_day_and_team_with_totals(world):
     rows = _rows(_get(world, f"from={DAY}&to={DAY}&detail=summary").data)
-    assert rows[0] == ["jour", "équipe", "visites prévues", "visites réalisées",
-                       "visites manquées", "visites annulées", "patients vus",
-                       "heures sur place", "km prévus (tournée publiée)",
-                       "km parcourus (trace GPS)"]
+    assert rows[0] == [
+        "jour",
+        "équipe",
+        "visites prévues",
+        "visites réalisées",
+        "visites manquées",
+        "visites annulées",
+        "patients vus",
+        "heures sur place",
+        "km prévus (tournée publiée)",
+        "km parcourus (trace GPS)",
+    ]
     by = {row[1]: row for row in rows[1:-1]}
-    assert by["Anne Export"] == [DAY, "Anne Export", "3", "2", "1", "0", "2", "1,67", "10,0",
-                                 "2,0"]
-    assert by["Bruno Export"] == [DAY, "Bruno Export", "2", "2", "0", "1", "2", "1,50", "5,5",
-                                  ""]
+    assert by["Anne Export"] == [DAY, "Anne Export", "3", "2", "1", "0", "2", "1,67", "10,0", "2,0"]
+    assert by["Bruno Export"] == [DAY, "Bruno Export", "2", "2", "0", "1", "2", "1,50", "5,5", ""]
     total = rows[-1]
     # The api world's own three visits of the day (not recorded) count as planned.
     assert total[:2] == ["TOTAL", ""]
@@ -177,24 +225,47 @@ def test_cli_activity_and_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         ids = build_day(store)
     run = CliRunner()
     out = tmp_path / "activite.csv"
-    result = run.invoke(cli, ["export", "activity", "--from", DAY, "--to", DAY, "--structure",
-                              "1", "--detail", "summary", "-o", str(out)],
-                        catch_exceptions=False)
+    result = run.invoke(
+        cli,
+        [
+            "export",
+            "activity",
+            "--from",
+            DAY,
+            "--to",
+            DAY,
+            "--structure",
+            "1",
+            "--detail",
+            "summary",
+            "-o",
+            str(out),
+        ],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     rows = _rows(out.read_bytes())
     assert rows[-1][:6] == ["TOTAL", "", "4", "3", "1", "1"]
-    result = run.invoke(cli, ["export", "activity", "--from", DAY, "--to", DAY, "--structure",
-                              "1"], catch_exceptions=False)
+    result = run.invoke(
+        cli,
+        ["export", "activity", "--from", DAY, "--to", DAY, "--structure", "1"],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0 and "P-ONE" in result.output
     ics = tmp_path / "semaine.ics"
-    result = run.invoke(cli, ["export", "week", "--from", DAY, "--structure", "1", "-o",
-                              str(ics)], catch_exceptions=False)
+    result = run.invoke(
+        cli,
+        ["export", "week", "--from", DAY, "--structure", "1", "-o", str(ics)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     events = Calendar.from_ical(ics.read_bytes()).walk("VEVENT")
-    assert {str(e["uid"]) for e in events} == {f"visit-{ids[k]}@dispatch"
-                                               for k in ("v1", "v2", "v3", "v4", "v5")}
-    bad = run.invoke(cli, ["export", "activity", "--from", DAY, "--to", "2026-11-01",
-                           "--structure", "1"])
+    assert {str(e["uid"]) for e in events} == {
+        f"visit-{ids[k]}@dispatch" for k in ("v1", "v2", "v3", "v4", "v5")
+    }
+    bad = run.invoke(
+        cli, ["export", "activity", "--from", DAY, "--to", "2026-11-01", "--structure", "1"]
+    )
     assert bad.exit_code != 0 and "before" in bad.output
     with Store(load_settings(None).database) as store:
         assert [a["actor"] for a in store.list_audit(target="structure:1")][:3] == ["cli"] * 3

@@ -50,7 +50,10 @@ _STRUCTURE = click.option(
     "--structure", "structure_key", required=True, help="The structure (id or name)."
 )
 _LANG = click.option(
-    "--lang", type=click.Choice(["fr", "en"]), default="fr", show_default=True,
+    "--lang",
+    type=click.Choice(["fr", "en"]),
+    default="fr",
+    show_default=True,
     help="Language of the headers and texts.",
 )
 
@@ -68,7 +71,10 @@ def export() -> None:
 @click.option("--to", "to_day", required=True, help="Last day (included), YYYY-MM-DD.")
 @_STRUCTURE
 @click.option(
-    "--detail", type=click.Choice(["visits", "summary"]), default="visits", show_default=True,
+    "--detail",
+    type=click.Choice(["visits", "summary"]),
+    default="visits",
+    show_default=True,
     help="One line per visit, or per day and team with a total.",
 )
 @_LANG
@@ -110,7 +116,9 @@ def export_activity(
 @click.option("--from", "from_day", help="First day, YYYY-MM-DD (default: today).")
 @_STRUCTURE
 @_LANG
-@click.option("-o", "--output", required=True, help="The .ics file to write ('-': standard output).")
+@click.option(
+    "-o", "--output", required=True, help="The .ics file to write ('-': standard output)."
+)
 @click.pass_context
 def export_week(
     ctx: click.Context, from_day: str | None, structure_key: str, lang: str, output: str

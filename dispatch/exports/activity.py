@@ -60,25 +60,57 @@ REASON_TEXT = {
 }
 VISIT_COLUMNS = {
     "fr": (
-        "jour", "équipe", "visite", "patient (pseudonyme)", "soin", "résultat",
-        "heure prévue", "arrivée (check-in)", "départ (check-out)", "minutes sur place",
-        "motif si manquée", "km prévus pour s'y rendre",
+        "jour",
+        "équipe",
+        "visite",
+        "patient (pseudonyme)",
+        "soin",
+        "résultat",
+        "heure prévue",
+        "arrivée (check-in)",
+        "départ (check-out)",
+        "minutes sur place",
+        "motif si manquée",
+        "km prévus pour s'y rendre",
     ),
     "en": (
-        "day", "team", "visit", "patient (pseudonym)", "care", "outcome",
-        "planned start", "check-in", "check-out", "minutes on site",
-        "reason if missed", "planned km to get there",
+        "day",
+        "team",
+        "visit",
+        "patient (pseudonym)",
+        "care",
+        "outcome",
+        "planned start",
+        "check-in",
+        "check-out",
+        "minutes on site",
+        "reason if missed",
+        "planned km to get there",
     ),
 }
 SUMMARY_COLUMNS = {
     "fr": (
-        "jour", "équipe", "visites prévues", "visites réalisées", "visites manquées",
-        "visites annulées", "patients vus", "heures sur place", "km prévus (tournée publiée)",
+        "jour",
+        "équipe",
+        "visites prévues",
+        "visites réalisées",
+        "visites manquées",
+        "visites annulées",
+        "patients vus",
+        "heures sur place",
+        "km prévus (tournée publiée)",
         "km parcourus (trace GPS)",
     ),
     "en": (
-        "day", "team", "visits planned", "visits done", "visits missed", "visits cancelled",
-        "patients seen", "hours on site", "planned km (published round)",
+        "day",
+        "team",
+        "visits planned",
+        "visits done",
+        "visits missed",
+        "visits cancelled",
+        "patients seen",
+        "hours on site",
+        "planned km (published round)",
         "km driven (GPS track)",
     ),
 }
@@ -243,7 +275,9 @@ def visit_lines(
                 reasons.get(v.missed_reason or "", v.missed_reason or "")
                 if v.outcome == "missed"
                 else "",
-                "" if v.planned_distance_m is None else _number(v.planned_distance_m / 1000, locale),
+                ""
+                if v.planned_distance_m is None
+                else _number(v.planned_distance_m / 1000, locale),
             ]
         )
     return rows

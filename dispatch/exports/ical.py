@@ -112,8 +112,7 @@ def fingerprint(visit: CalendarVisit) -> str:
     """What a change of makes calendars update the event (SEQUENCE + 1): day, start,
     duration, status and team (not the identity fields, which differ between feeds)."""
     text = "|".join(
-        str(x)
-        for x in (visit.day, visit.start_s, visit.duration_s, visit.status, visit.team_name)
+        str(x) for x in (visit.day, visit.start_s, visit.duration_s, visit.status, visit.team_name)
     )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -223,9 +222,7 @@ def build_calendar(
     cal.add("refresh-interval", REFRESH_INTERVAL, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(REFRESH_INTERVAL))
     years = [int(v.day[:4]) for v in items] or [stamp.year]
-    cal.add_component(
-        Timezone.from_ical(_vtimezone(timezone, min(years) - 1, max(years) + 1))
-    )
+    cal.add_component(Timezone.from_ical(_vtimezone(timezone, min(years) - 1, max(years) + 1)))
     for v in items:
         cal.add_component(
             visit_event(v, uid_domain=uid_domain, stamp=stamp, timezone=timezone, locale=locale)

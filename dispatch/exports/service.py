@@ -66,9 +66,10 @@ def _calendar_visits(
         details = named.get(int(r["id"])) or {}
         address = None
         if details:
-            address = ", ".join(
-                x for x in (details.get("address"), details.get("address_details")) if x
-            ) or None
+            address = (
+                ", ".join(x for x in (details.get("address"), details.get("address_details")) if x)
+                or None
+            )
         items.append(
             ical.CalendarVisit(
                 visit_id=int(r["id"]),

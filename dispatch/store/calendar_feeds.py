@@ -162,7 +162,8 @@ class CalendarFeedsMixin:
         public columns plus ``stop_start_s`` (the published round's planned start, or None)
         and ``team_name``. No protected details (``address`` is the public one)."""
         first, last = parse_day(from_day), parse_day(to_day)
-        where, args = ["v.day BETWEEN ? AND ?"], [first, last]
+        where: list[str] = ["v.day BETWEEN ? AND ?"]
+        args: list[Any] = [first, last]
         if team_ids is not None:
             ids = [int(t) for t in team_ids] or [0]
             marks = ", ".join("?" for _ in ids)
@@ -229,21 +230,27 @@ class CalendarFeedsMixin:
         # Only a changed or new event is a write; a feed read again as is only reads.
         with self.engine.read() as conn:
             marks = ", ".join("?" for _ in fingerprints)
-            same = {
-                int(r["visit_id"]): (int(r["sequence"]), float(r["changed_at_s"]))
-                for r in conn.execute(
-                    "SELECT visit_id, fingerprint, sequence, changed_at_s FROM calendar_sequences"
-                    f" WHERE visit_id IN ({marks})",
-                    list(fingerprints),
-                )
-                if r["fingerprint"] == fingerprints.get(int(r["visit_id"]))
-            } if len(fingerprints) <= 900 else {}
+            same = (
+                {
+                    int(r["visit_id"]): (int(r["sequence"]), float(r["changed_at_s"]))
+                    for r in conn.execute(
+                        "SELECT visit_id, fingerprint, sequence, changed_at_s FROM calendar_sequences"
+                        f" WHERE visit_id IN ({marks})",
+                        list(fingerprints),
+                    )
+                    if r["fingerprint"] == fingerprints.get(int(r["visit_id"]))
+                }
+                if len(fingerprints) <= 900
+                else {}
+            )
         if len(same) == len(fingerprints):
             return same
         return dict(self.engine.write(job))
 
     # -- activity ------------------------------------------------------------------------------
-    def activity_visits(self, structure_id: int, from_day: str, to_day: str) -> list[dict[str, Any]]:
+    def activity_visits(
+        self, structure_id: int, from_day: str, to_day: str
+    ) -> list[dict[str, Any]]:
         """The structure's visits of the period with what was recorded at them:
         ``check_in_at_s`` (first), ``check_out_at_s`` (last), ``missed_reason``,
         ``planned_start_s`` and ``planned_distance_m`` (the published round's stop of the

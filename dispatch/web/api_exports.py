@@ -29,8 +29,8 @@ from dispatch.web.auth import client_ip, current_principal, get_store, require
 from dispatch.web.live import get_clock
 from dispatch.web.openapi import (
     DAY_QUERY,
-    ID_QUERY,
     ERROR_REF,
+    ID_QUERY,
     operation,
     path_param,
     query_param,
@@ -211,7 +211,9 @@ def _place() -> service.Place:
     clock = get_clock()
     settings = current_app.extensions["dispatch.settings"]
     host = urlsplit(settings.public_url).hostname if settings.public_url else None
-    return service.Place(timezone=clock.tz.key, offset_s=clock.offset_s, uid_domain=host or "dispatch")
+    return service.Place(
+        timezone=clock.tz.key, offset_s=clock.offset_s, uid_domain=host or "dispatch"
+    )
 
 
 def _who() -> service.Who:
