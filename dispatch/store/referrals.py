@@ -150,8 +150,7 @@ class ReferralsMixin:
 
         def job(conn: sqlite3.Connection) -> int:
             cur = conn.execute(
-                f"INSERT INTO referrals ({', '.join(row)}) VALUES"
-                f" ({', '.join('?' for _ in row)})",
+                f"INSERT INTO referrals ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
                 list(row.values()),
             )
             return int(cur.lastrowid or 0)
@@ -185,7 +184,9 @@ class ReferralsMixin:
             where += " AND state = ?"
             args.append(state)
         with self.engine.snapshot() as conn:
-            total = conn.execute(f"SELECT count(*) FROM referrals WHERE {where}", args).fetchone()[0]
+            total = conn.execute(f"SELECT count(*) FROM referrals WHERE {where}", args).fetchone()[
+                0
+            ]
             rows = conn.execute(
                 f"SELECT * FROM referrals WHERE {where} ORDER BY created_at_s DESC, id DESC"
                 " LIMIT ? OFFSET ?",
@@ -223,6 +224,15 @@ class ReferralsMixin:
                 ids,
             ).fetchall()
         return {int(r[0]): int(r[1]) for r in rows}
+
+    def link_visit_patient(self, visit_id: int, patient_id: int) -> None:
+        """Record the patient of a visit booked for a request (the visit's own fields are the
+        slot finder's)."""
+        self.engine.write(
+            lambda conn: conn.execute(
+                "UPDATE visits SET patient_id = ? WHERE id = ?", (patient_id, visit_id)
+            )
+        )
 
     # -- events --------------------------------------------------------------------------------
     def add_referral_event(

@@ -47,6 +47,7 @@ WEB_MODULES: tuple[str, ...] = (
     "dispatch.web.api_generate",
     "dispatch.web.api_staff",
     "dispatch.web.api_week",
+    "dispatch.web.api_referrals",
     "dispatch.web.api_exports",
     "dispatch.web.fhir",
     "dispatch.web.headers",
