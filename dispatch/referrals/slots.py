@@ -26,7 +26,7 @@ from dispatch.errors import (
     DispatchError,
     ValidationError,
 )
-from dispatch.optimise.insertion import TeamState, insertions, states_from_plan
+from dispatch.optimise.insertion import TeamState, clip_to_now, insertions, states_from_plan
 from dispatch.optimise.model import Problem, TimeWindow, Visit
 from dispatch.optimise.reasons import precheck
 from dispatch.optimise.rows import SPEED_KMH
@@ -140,25 +140,50 @@ class SlotFinder:
     # -- the days as built ---------------------------------------------------------------------
     def version(self, structure_id: int, day: str) -> tuple:
         """What a built day depends on, cheaply read: it differs once anything changed."""
-        store = self.rounds.store
+        return self.versions(structure_id, [day])[day]
+
+    def versions(self, structure_id: int, days: Sequence[str]) -> dict[str, tuple]:
+        """:meth:`version` of each of ``days``, in one read: the day's visits (their number,
+        last change and ids) and published plan, the structure's teams, staff, absences and
+        team members."""
         sid = int(structure_id)
-        with store.engine.read() as conn:
-            row = conn.execute(
-                "SELECT"
-                " (SELECT count(*) || ':' || ifnull(max(updated_at_s), 0) || ':' || ifnull(sum(id), 0)"
-                "  FROM visits WHERE day = ? AND structure_id = ?),"
-                " (SELECT count(*) || ':' || ifnull(max(updated_at_s), 0) || ':' || ifnull(sum(id), 0)"
-                "  FROM teams WHERE structure_id = ?),"
-                " (SELECT count(*) || ':' || ifnull(max(updated_at_s), 0) || ':' || ifnull(sum(id), 0)"
-                "  FROM staff WHERE structure_id = ?),"
-                " (SELECT count(*) || ':' || ifnull(max(a.id), 0) || ':'"
-                "   || ifnull(max(a.cancelled_at_s), 0) || ':' || count(a.cancelled_at_s)"
-                "  FROM absences a JOIN staff s ON s.id = a.staff_id WHERE s.structure_id = ?),"
-                " (SELECT count(*) || ':' || ifnull(sum(m.staff_id * 7919 + m.team_id), 0)"
-                "  FROM team_members m JOIN teams t ON t.id = m.team_id WHERE t.structure_id = ?)",
-                (day, sid, sid, sid, sid, sid),
-            ).fetchone()
-        return (*tuple(row), store.published_plan_id(day, structure_id=sid))
+        days = list(dict.fromkeys(days))
+        marks = ", ".join("?" for _ in days)
+        with self.rounds.store.engine.read() as conn:
+            shared = tuple(
+                conn.execute(
+                    "SELECT"
+                    " (SELECT count(*) || ':' || ifnull(max(updated_at_s), 0) || ':'"
+                    "   || ifnull(sum(id), 0) FROM teams WHERE structure_id = ?),"
+                    " (SELECT count(*) || ':' || ifnull(max(updated_at_s), 0) || ':'"
+                    "   || ifnull(sum(id), 0) FROM staff WHERE structure_id = ?),"
+                    " (SELECT count(*) || ':' || ifnull(max(a.id), 0) || ':'"
+                    "   || ifnull(max(a.cancelled_at_s), 0) || ':' || count(a.cancelled_at_s)"
+                    "  FROM absences a JOIN staff s ON s.id = a.staff_id"
+                    "  WHERE s.structure_id = ?),"
+                    " (SELECT count(*) || ':' || ifnull(sum(m.staff_id * 7919 + m.team_id), 0)"
+                    "  FROM team_members m JOIN teams t ON t.id = m.team_id"
+                    "  WHERE t.structure_id = ?)",
+                    (sid, sid, sid, sid),
+                ).fetchone()
+            )
+            visits = {
+                r[0]: tuple(r[1:])
+                for r in conn.execute(
+                    "SELECT day, count(*), max(updated_at_s), sum(id) FROM visits"
+                    f" WHERE structure_id = ? AND day IN ({marks}) GROUP BY day",
+                    (sid, *days),
+                )
+            }
+            plans = {
+                r[0]: r[1]
+                for r in conn.execute(
+                    "SELECT day, max(id) FROM plans WHERE structure_id = ?"
+                    f" AND status = 'published' AND day IN ({marks}) GROUP BY day",
+                    (sid, *days),
+                )
+            }
+        return {d: (*shared, visits.get(d), plans.get(d)) for d in days}
 
     def forget(self, structure_id: int | None = None, day: str | None = None) -> None:
         """Drop built days (of ``structure_id``, of ``day``; all when neither is given)."""
@@ -174,10 +199,13 @@ class SlotFinder:
         may do it ahead of the first request)."""
         self._base(structure_id, day)
 
-    def _base(self, structure_id: int, day: str) -> _Base:
+    def _base(self, structure_id: int, day: str, version: tuple | None = None) -> _Base:
+        """The day as built, built again when its ``version`` (read now when not given)
+        differs from the one it was built at."""
         key = (int(structure_id), day)
         t0 = time.perf_counter()
-        version = self.version(structure_id, day)
+        if version is None:
+            version = self.version(structure_id, day)
         is_today = day == self.rounds.clock.today()
         self._spent("version", t0)
         with self._lock:
@@ -272,11 +300,38 @@ class SlotFinder:
         if precheck(problem, visit) is not None:
             self._spent("propose", t0)
             return []
-        found = insertions(
-            problem, states, visit, team_ids=None if team_id is None else [str(team_id)]
-        )
+        problem, visit = clip_to_now(problem, visit)  # today: nothing before now
+        teams = None if team_id is None else [str(team_id)]
         out: list[DaySlot] = []
+        # Places where the team's breaks stay put first; moving breaks (several times slower)
+        # only for the teams with no such place, when the day has too few slots without.
+        plain = insertions(problem, states, visit, team_ids=teams, move_breaks=False)
+        self._pick(base.day.day, problem, states, visit, plain, out, n, latest_by_s)
+        if len(out) < n:
+            placed = {i.team_id for i in plain}
+            others = [t for t in (teams or list(states)) if t not in placed]
+            if others:
+                moved = insertions(problem, states, visit, team_ids=others, move_breaks=True)
+                self._pick(base.day.day, problem, states, visit, moved, out, n, latest_by_s)
+        self._spent("propose", t0)
+        return out
+
+    @staticmethod
+    def _pick(
+        day: str,
+        problem: Problem,
+        states: dict[str, TeamState],
+        visit: Visit,
+        found: Sequence[Any],
+        out: list[DaySlot],
+        n: int,
+        latest_by_s: int | None,
+    ) -> None:
+        """Add to ``out`` the insertions of ``found`` (cheapest first) that start at least
+        :data:`SLOT_SPREAD_S` from those in it, until it holds ``n``."""
         for ins in found:
+            if len(out) >= n:
+                return
             st = states[ins.team_id]
             timing = time_route(problem, st.team, list(ins.items), prefix=st.prefix)
             stop = next(s for s in timing.stops if s.visit_id == visit.id)
@@ -284,7 +339,7 @@ class SlotFinder:
                 continue
             out.append(
                 DaySlot(
-                    day=base.day.day,
+                    day=day,
                     team_id=int(ins.team_id),
                     position=sum(1 for p in st.prefix if p.kind == "visit")
                     + sum(1 for i in ins.items[: ins.items.index(visit.id)] if isinstance(i, str)),
@@ -297,10 +352,6 @@ class SlotFinder:
                     cost_s=int(ins.delta_cost),
                 )
             )
-            if len(out) >= n:
-                break
-        self._spent("propose", t0)
-        return out
 
     def propose(
         self,
@@ -332,12 +383,15 @@ class SlotFinder:
             return []
         node = self._snap(lonlat)
         today = self.rounds.clock.today()
+        wanted = [_add(from_day, k) for k in range(int(days))]
+        t0 = time.perf_counter()
+        versions = self.versions(structure_id, [d for d in wanted if d >= today])
+        self._spent("version", t0)
         candidates: list[tuple[int, DaySlot]] = []
-        for k in range(int(days)):
-            day = _add(from_day, k)
+        for k, day in enumerate(wanted):
             if day < today:
                 continue
-            found = self.day_slots(self._base(structure_id, day), node, visit)
+            found = self.day_slots(self._base(structure_id, day, versions[day]), node, visit)
             candidates += [(k, s) for s in found]
             if urgent and len(candidates) >= n:
                 break
@@ -530,23 +584,30 @@ def _latest_start(
 ) -> int:
     """How late the visit may start in that place without making the round late (to
     :data:`LATEST_MAX_S` after ``start_s``, by :data:`LATEST_STEP_S`, no later than ``by_s``,
-    default the end of its windows)."""
+    default the end of its windows). A later start never makes the rest of the round earlier,
+    so the latest is found by halving."""
     if by_s is None:
         by_s = max((w.end_s for w in visit.windows_or_day()), default=start_s)
-    latest = start_s
-    trial = start_s + LATEST_STEP_S
-    while trial <= min(start_s + LATEST_MAX_S, by_s):
-        fixed = replace(visit, windows=(TimeWindow(trial, trial),))
-        p2 = problem.with_changes(
-            visits=tuple(fixed if v.id == visit.id else v for v in problem.visits)
-        )
-        if not time_route(
+    steps = max(0, min(LATEST_MAX_S, by_s - start_s) // LATEST_STEP_S)
+    others = tuple(v for v in problem.visits if v.id != visit.id)
+
+    def fits(k: int) -> bool:
+        at = start_s + k * LATEST_STEP_S
+        fixed = replace(visit, windows=(TimeWindow(at, at),))
+        p2 = problem.with_changes(visits=(*others, fixed))
+        timing = time_route(
             p2, st.team, list(items), prefix=st.prefix, stop_at_violation=True, record=False
-        ).feasible:
-            break
-        latest = trial
-        trial += LATEST_STEP_S
-    return latest
+        )
+        return timing.feasible
+
+    lo, hi = 0, steps  # fits(lo) holds (the slot's own start); the answer is in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return start_s + lo * LATEST_STEP_S
 
 
 __all__ = ["DaySlot", "SlotFinder", "SlotTaken", "finder_for", "parse_slot_id"]
