@@ -154,7 +154,8 @@ export function whenText(iso) {
   if (!iso) return "";
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return iso;
-  return date.toLocaleString(localeTag(), { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
+  // The service's clock (French home care), whatever the device's time zone.
+  return date.toLocaleString(localeTag(), { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
 }
 
 /** « mardi 8 décembre, 09:30–10:00 » and its arrival window (team for coordinators). */

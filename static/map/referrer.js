@@ -730,7 +730,7 @@ function renderRequest() {
   addRow(dl, "rr.s.care", `${careText(r.care_kind)}, ${t("rf.minutes", { n: r.duration_min })}`);
   addRow(dl, "rr.s.reason", r.reason);
   addRow(dl, "rr.s.urgency", urgencyText(r.urgency));
-  addRow(dl, "rr.s.period", t("rr.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day) }));
+  addRow(dl, "rr.s.period", t("rr.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day).toLowerCase() }));
   addRow(dl, "rr.s.recurrence", recurrenceText(r.recurrence));
   if (r.prescription) {
     addRow(dl, "rr.s.prescription", t("rr.s.prescription.value", { prescriber: r.prescription.prescriber || "—", day: dayText(r.prescription.date, { year: true }), details: r.prescription.details || "—" }));

@@ -6,7 +6,7 @@
 import { ApiError } from "/static/map/common.js";
 import {
   careText, dayText, errorText, patientName, professionText, recurrenceText, renderTimeline,
-  sizeText, slotDetail, slotText, statePill, stateText, todText, urgencyText, whenText,
+  sizeText, slotDetail, slotText, statePill, todText, urgencyText, whenText,
 } from "/static/map/referrals-common.js";
 import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, setLocale, t } from "/static/map/i18n.js";
@@ -28,6 +28,12 @@ extend({
     "rq.list.title": "Demandes des prescripteurs",
     "rq.filter.label": "État des demandes",
     "rq.filter.all": "Toutes",
+    "rq.filter.submitted": "À traiter",
+    "rq.filter.proposed": "Créneaux proposés",
+    "rq.filter.booked": "Réservées",
+    "rq.filter.accepted": "Acceptées",
+    "rq.filter.declined": "Refusées",
+    "rq.filter.cancelled": "Annulées",
     "rq.filter.count": "{label} ({n})",
     "rq.list.none": "Aucune demande dans cet état.",
     "rq.list.count": "{n} demande(s) : {label}.",
@@ -118,6 +124,12 @@ extend({
     "rq.list.title": "Referrers' requests",
     "rq.filter.label": "State of the requests",
     "rq.filter.all": "All",
+    "rq.filter.submitted": "To answer",
+    "rq.filter.proposed": "Slots offered",
+    "rq.filter.booked": "Booked",
+    "rq.filter.accepted": "Accepted",
+    "rq.filter.declined": "Declined",
+    "rq.filter.cancelled": "Cancelled",
     "rq.filter.count": "{label} ({n})",
     "rq.list.none": "No request in this state.",
     "rq.list.count": "{n} request(s): {label}.",
@@ -236,7 +248,7 @@ const call = session.call;
 
 // ------------------------------------------------------------------ inbox
 function filterLabel(code) {
-  return code === "" ? t("rq.filter.all") : stateText(code);
+  return t(code === "" ? "rq.filter.all" : `rq.filter.${code}`);
 }
 
 function renderFilters() {
@@ -499,7 +511,7 @@ function renderRequest() {
   addRow(dl, "rq.s.care", `${careText(r.care_kind)}, ${t("rf.minutes", { n: r.duration_min })}`);
   addRow(dl, "rq.s.reason", r.reason);
   addRow(dl, "rq.s.urgency", urgencyText(r.urgency));
-  addRow(dl, "rq.s.period", t("rq.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day) }));
+  addRow(dl, "rq.s.period", t("rq.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day).toLowerCase() }));
   addRow(dl, "rq.s.recurrence", recurrenceText(r.recurrence));
   if (r.prescription) {
     addRow(dl, "rq.s.prescription", t("rq.s.prescription.value", { prescriber: r.prescription.prescriber || "—", day: dayText(r.prescription.date, { year: true }), details: r.prescription.details || "—" }));
