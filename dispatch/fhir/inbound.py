@@ -87,7 +87,8 @@ def _one_code(concept: Any, system: str, where: str) -> str:
 
 def referral_input(sr: dict[str, Any]) -> dict[str, Any]:
     """The referrals service's REQUEST_IN from a validated ServiceRequest (see
-    :func:`dispatch.fhir.mapping.service_request` for the mapping, which this reverses)."""
+    :func:`dispatch.fhir.mapping.service_request` for the mapping, which this reverses);
+    ``lon`` and ``lat`` are None when the home has no position (its address is to be placed)."""
     person = _contained(sr, sr.get("subject"), "Patient", "subject")
     home = _contained(
         sr, (sr.get("locationReference") or [None])[0], "Location", "locationReference"
@@ -104,10 +105,8 @@ def referral_input(sr: dict[str, Any]) -> dict[str, Any]:
     position = home.get("position") or {}
     if not address:
         raise ValidationError("ServiceRequest.contained(Location).address.text: give the address")
-    if position.get("longitude") is None or position.get("latitude") is None:
-        raise ValidationError(
-            "ServiceRequest.contained(Location).position: give longitude and latitude of the home"
-        )
+    # Without a position the web edge places the address with the offline geocoder.
+    placed = position.get("longitude") is not None and position.get("latitude") is not None
     timing = sr.get("occurrenceTiming")
     if not timing or not timing.get("repeat"):
         raise ValidationError(
@@ -178,8 +177,8 @@ def referral_input(sr: dict[str, Any]) -> dict[str, Any]:
             "phone": phone,
         },
         "address": address,
-        "lon": float(position["longitude"]),
-        "lat": float(position["latitude"]),
+        "lon": float(position["longitude"]) if placed else None,
+        "lat": float(position["latitude"]) if placed else None,
         "access_notes": home.get("description"),
         "reason": "; ".join(reasons),
         "care_kind": _one_code(sr.get("code"), p.CARE_KIND_SYSTEM, "code"),

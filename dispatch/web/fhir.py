@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 import dispatch
 from dispatch.errors import (
+    AddressNotFoundError,
     AuthenticationError,
     DispatchError,
     NotFoundError,
@@ -264,11 +265,38 @@ def _referrer_patients(principal: Principal) -> dict[int, set[int]]:
     return out
 
 
+#: Geocoder precisions good enough to send a team to (a commune's centre is not).
+PLACED_PRECISIONS = ("housenumber", "street")
+
+
+def _place(address: str) -> tuple[float, float]:
+    """The home's lon/lat from its address, by the served territory's offline geocoder (the
+    intake's instance), when the ServiceRequest's Location gave no position."""
+    from dispatch.web.api_intake import get_geocoder
+
+    where = "ServiceRequest.contained(Location)"
+    geocoder = get_geocoder()
+    if geocoder is None:
+        raise ValidationError(
+            f"{where}.position: give the home's longitude and latitude (the territory is not"
+            " built, addresses cannot be placed)"
+        )
+    found = [m for m in geocoder.geocode(address, limit=1) if m.precision in PLACED_PRECISIONS]
+    if not found:
+        raise AddressNotFoundError(
+            f"{where}.address: {address[:80]!r} is not found in the territory to the street:"
+            " correct it or give the position (longitude, latitude)"
+        )
+    return float(found[0].lon), float(found[0].lat)
+
+
 @bp.post("/ServiceRequest")
 def create_service_request() -> Response:
     """A referrer's request (Referrals.submit), from a ServiceRequest."""
     principal = _caller("referrer")
     data = referral_input(read_resource(request.get_data(), "ServiceRequest"))
+    if data["lon"] is None:
+        data["lon"], data["lat"] = _place(data["address"])
     referral = _referrals().submit(_viewer(principal), data)
     resource = mapping.service_request(_with_patient(principal, referral))
     location = f"{_base()}/ServiceRequest/{referral['id']}"
