@@ -16,6 +16,7 @@ know fails the test until it is added (with the kind of record it names).
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import re
@@ -52,6 +53,8 @@ PATH_IDS: dict[tuple[str, str], str] = {
     ("sharings", "sharing_id"): "sharing",
     ("staff", "staff_id"): "staff",
     ("absences", "absence_id"): "absence",
+    ("referrals", "referral_id"): "referral",
+    ("attachments", "attachment_id"): "referral_attachment",
 }
 #: Path parameters naming no structure's record, and why.
 NOT_STRUCTURE_DATA: dict[tuple[str, str], str] = {
@@ -202,6 +205,8 @@ def _records_through_the_api(iso_doc, client, side: Side, marker: str, other: in
         )
         if found:
             side.ids["staff"] = found["staff"]["id"]
+    if _documented(iso_doc, "/api/referrers", "post"):
+        _referral_through_the_api(client, side, marker, problems)
     staff = side.ids.get("staff")
     if staff is not None and _documented(iso_doc, "/api/staff/{staff_id}/absences", "post"):
         found = _post(
@@ -213,6 +218,43 @@ def _records_through_the_api(iso_doc, client, side: Side, marker: str, other: in
         )
         if found:
             side.ids["absence"] = found["absence"]["id"]
+
+
+def _referral_through_the_api(client, side: Side, marker: str, problems) -> None:
+    """A referrer invited by the structure's coordinator, their request and its attachment."""
+    found = _post(
+        client,
+        "/api/referrers",
+        {"email": f"ref-{marker}@example.fr", "display_name": f"Dr {marker}", "profession": "gp"},
+        side.headers,
+        problems,
+    )
+    if not found:
+        return
+    store = client.application.extensions["dispatch.store"]
+    token = store.create_api_token(found["referrer"]["id"], label=f"iso {marker}")
+    referrer = {"Authorization": f"Bearer {token}"}
+    body = {
+        "patient": {"family_name": f"{marker.capitalize()}demande", "given_name": "Zoé",
+                    "birth_date": "1941-03-02"},
+        "address": f"2 rue {marker.capitalize()}", "lon": 9.44, "lat": 42.69,
+        "reason": f"Pansement {marker}", "care_kind": "nursing", "duration_min": 30,
+        "urgency": "routine", "period_from": DAY, "period_to": DAY,
+    }  # fmt: skip
+    found = _post(client, "/api/referrals", body, referrer, problems)
+    if not found:
+        return
+    side.ids["referral"] = found["referral"]["id"]
+    response = client.post(
+        f"/api/referrals/{side.ids['referral']}/attachments",
+        data={"file": (io.BytesIO(b"%PDF-1.4 " + marker.encode()), "ordonnance.pdf")},
+        content_type="multipart/form-data",
+        headers=referrer,
+    )
+    if response.status_code != 201:
+        problems.append(f"setup attachment -> {response.status_code}: {response.text[:300]}")
+        return
+    side.ids["referral_attachment"] = response.get_json()["attachment"]["id"]
 
 
 def _side(world: World, structure_id: int, marker: str, *, team_name: str) -> Side:
