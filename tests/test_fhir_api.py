@@ -18,7 +18,7 @@ from fhirclient.models.organization import Organization
 from fhirclient.models.patient import Patient
 from fhirclient.models.practitioner import Practitioner
 from fhirclient.server import FHIRNotFoundException
-from live_support import HOME_A, HOME_B, MELUN, RealServer, module_settings
+from live_support import HOME_A, HOME_B, MELUN, PASSWORD, RealServer, module_settings
 
 from dispatch.fhir.profiles import PROFILES
 from dispatch.store import Store
@@ -374,3 +374,49 @@ def test_malformed_resources_are_refused_with_an_outcome(world):
         timeout=10,
     )
     assert "Appointment.slot" in _outcome(response, 400)["issue"][0]["diagnostics"]
+
+
+def test_a_session_cookie_needs_the_csrf_header_to_post(world):
+    """The web pages' session works on /fhir as on /api: reads with the cookie, writes with
+    the X-CSRF-Token header too."""
+    store = world["store"]
+    store.add_user("ref-cookie", role="referrer", password=PASSWORD, structure_ids=[1])
+    session = requests.Session()
+    root = world["base"].removesuffix("/fhir")
+    login = session.post(
+        f"{root}/api/session", json={"username": "ref-cookie", "password": PASSWORD}, timeout=10
+    )
+    assert login.status_code == 200, login.text
+    assert session.get(world["base"] + "/ServiceRequest", timeout=10).status_code == 200
+    response = session.post(
+        world["base"] + "/ServiceRequest",
+        data=json.dumps({"resourceType": "ServiceRequest", "status": "active", "intent": "order"}),
+        headers={"Content-Type": FHIR_JSON},
+        timeout=10,
+    )
+    assert "X-CSRF-Token" in _outcome(response, 403)["issue"][0]["diagnostics"]
+    response = session.post(
+        world["base"] + "/ServiceRequest",
+        data=json.dumps({"resourceType": "ServiceRequest", "status": "active", "intent": "order"}),
+        headers={"Content-Type": FHIR_JSON, "X-CSRF-Token": login.json()["csrf_token"]},
+        timeout=10,
+    )
+    _outcome(response, 400)  # past the CSRF check: the request lacks its patient
+
+
+def test_searches_page_with_next_links(world):
+    first = _validated(_raw(world, "GET", "/Organization?_count=1", "admin").json())
+    assert first["total"] == 2 and len(first["entry"]) == 1
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    second = _validated(requests.get(following, headers=_auth(world, "admin"), timeout=10).json())
+    assert len(second["entry"]) == 1
+    assert not any(link["relation"] == "next" for link in second["link"])
+    names = {first["entry"][0]["resource"]["name"], second["entry"][0]["resource"]["name"]}
+    assert names == {"SSIAD Nord", "HAD Sud"}
+    # A coordinator lists only their structure.
+    mine = _validated(_raw(world, "GET", "/Organization", "coord-b").json())
+    assert [e["resource"]["name"] for e in mine["entry"]] == ["HAD Sud"]
+
+
+def _auth(world: dict[str, Any], user: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world['tokens'][user]}"}
