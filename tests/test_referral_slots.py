@@ -249,3 +249,21 @@ def test_the_days_kept_see_a_visit_added_and_a_round_changed(two_rounds: World) 
     after = two_rounds.propose(window_s=(14 * H, 16 * H), days=1)
     assert all(s.start_s >= 14 * H + 600 for s in after)
     assert [s.start_s for s in after] != [s.start_s for s in before]
+
+
+def test_a_day_s_best_slot_is_the_one_today_s_single_day_search_gives(two_rounds: World) -> None:
+    """The days kept and the request's roads added apart give the same answer as building the
+    day with the request's place (POST /api/dispatch/slots)."""
+    from dispatch.optimise.model import Visit
+    from dispatch.optimise.realtime import propose_slots
+
+    for day in (DAY1, DAY2):
+        d = two_rounds.rounds.day(day, structure_id=1, extra=[FAR])
+        visit = Visit(id="new", location=d.extra_locations[0], duration_s=1800)
+        single = propose_slots(d.problem, d.current, visit, n=1)[0]
+        ours = two_rounds.propose(from_day=day, days=1, n=1)[0]
+        assert (ours.team_id, ours.start_s, ours.cost_s) == (
+            int(single.team_id),
+            single.start_s,
+            single.cost_s,
+        )

@@ -118,6 +118,23 @@ class _Base:
     nodes: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Roads:
+    """Times (s) and lengths (m) from a request's place to each of ``nodes`` (sorted road
+    nodes) and back."""
+
+    nodes: np.ndarray
+    out_s: np.ndarray
+    out_m: np.ndarray
+    in_s: np.ndarray
+    in_m: np.ndarray
+
+    def of(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(out_s, out_m, in_s, in_m) for ``nodes`` (each among :attr:`nodes`)."""
+        k = np.searchsorted(self.nodes, nodes)
+        return self.out_s[k], self.out_m[k], self.in_s[k], self.in_m[k]
+
+
 def _add(day: str, n: int) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=n)).isoformat()
 
@@ -254,19 +271,45 @@ class SlotFinder:
             )
         return int(nodes[0])
 
+    def _roads(self, node: int, bases: Sequence[_Base]) -> _Roads:
+        """Road times and lengths between a request's place and every place of ``bases``
+        (two road searches for all the days)."""
+        t0 = time.perf_counter()
+        union = np.unique(np.concatenate([b.nodes for b in bases] + [np.zeros(0, np.int64)]))
+        if len(union):
+            roads = _Roads(union, *self.rounds.matrix_cache().to_and_from(node, union))
+        else:
+            empty = np.zeros(0, dtype=np.int64)
+            roads = _Roads(union, empty, empty, empty, empty)
+        self._spent("matrices", t0)
+        return roads
+
     def _with_request(
-        self, base: _Base, node: int, visit: Visit
+        self, base: _Base, roads: _Roads, visit: Visit
     ) -> tuple[Problem, Visit, dict[str, TeamState]]:
-        """The day's problem with the requested visit at ``node`` (a new last matrix index),
-        and fresh states over it (the rounds' timings are shared: they do not involve it)."""
+        """The day's problem with the requested visit at a new last matrix index, and fresh
+        states over it (the rounds' timings are shared: they do not involve it)."""
         t0 = time.perf_counter()
         problem = base.day.problem
         n = len(base.nodes)
-        times, dists = self.rounds.matrix_cache().matrices(np.append(base.nodes, node))
-        matrices: dict[str, np.ndarray] = {"car": times}
-        for mode in problem.travel_time_s:
+        out_t, out_d, in_t, in_d = roads.of(base.nodes)
+
+        def grown(square: np.ndarray, out: np.ndarray, back: np.ndarray) -> np.ndarray:
+            m = np.zeros((n + 1, n + 1), dtype=np.int64)
+            m[:n, :n] = square
+            m[n, :n], m[:n, n] = out, back
+            return m
+
+        dists = grown(problem.distance_m["car"], out_d, in_d)
+        matrices: dict[str, np.ndarray] = {"car": grown(problem.travel_time_s["car"], out_t, in_t)}
+        for mode, square in problem.travel_time_s.items():
             if mode != "car":
-                matrices[mode] = np.ceil(dists / (SPEED_KMH[mode] / 3.6)).astype(np.int64)
+                speed = SPEED_KMH[mode] / 3.6
+                matrices[mode] = grown(
+                    square,
+                    np.ceil(out_d / speed).astype(np.int64),
+                    np.ceil(in_d / speed).astype(np.int64),
+                )
         visit = replace(visit, location=n)
         problem = problem.with_changes(
             travel_time_s=matrices,
@@ -283,19 +326,19 @@ class SlotFinder:
     def day_slots(
         self,
         base: _Base,
-        node: int,
+        roads: _Roads,
         visit: Visit,
         *,
         n: int = PER_DAY,
         team_id: int | None = None,
         latest_by_s: int | None = None,
     ) -> list[DaySlot]:
-        """Up to ``n`` slots of ``visit`` (placed at road ``node``) on ``base``'s day, the
+        """Up to ``n`` slots of ``visit`` (at the place of ``roads``) on ``base``'s day, the
         cheapest first, at least :data:`SLOT_SPREAD_S` apart (``team_id``: that team's only).
         A slot's latest start is no later than ``latest_by_s`` (default: the visit's window)."""
         if base.day is None:
             return []
-        problem, visit, states = self._with_request(base, node, visit)
+        problem, visit, states = self._with_request(base, roads, visit)
         t0 = time.perf_counter()
         if precheck(problem, visit) is not None:
             self._spent("propose", t0)
@@ -387,11 +430,15 @@ class SlotFinder:
         t0 = time.perf_counter()
         versions = self.versions(structure_id, [d for d in wanted if d >= today])
         self._spent("version", t0)
+        bases = {
+            day: self._base(structure_id, day, versions[day]) for day in wanted if day >= today
+        }
+        roads = self._roads(node, [b for b in bases.values() if b.day is not None])
         candidates: list[tuple[int, DaySlot]] = []
         for k, day in enumerate(wanted):
-            if day < today:
+            if day not in bases:
                 continue
-            found = self.day_slots(self._base(structure_id, day, versions[day]), node, visit)
+            found = self.day_slots(bases[day], roads, visit)
             candidates += [(k, s) for s in found]
             if urgent and len(candidates) >= n:
                 break
@@ -446,10 +493,9 @@ class SlotFinder:
         by_s = start_s + LATEST_MAX_S
         if window_s is not None:
             by_s = min(by_s, int(window_s[1]) - int(duration_s))
-        node = self._snap(lonlat)
-        found = self.day_slots(
-            self._base(structure_id, day), node, visit, n=1, team_id=team_id, latest_by_s=by_s
-        )
+        base = self._base(structure_id, day)
+        roads = self._roads(self._snap(lonlat), [base] if base.day is not None else [])
+        found = self.day_slots(base, roads, visit, n=1, team_id=team_id, latest_by_s=by_s)
         if not found or found[0].start_s != start_s:
             raise SlotTaken(_TAKEN)
         return found[0]

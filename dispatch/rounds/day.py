@@ -68,6 +68,18 @@ class MatrixCache:
             cells = np.ix_(idx, idx)
             return self._time[cells], self._dist[cells]
 
+    def to_and_from(
+        self, node: int, nodes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Times and distances from ``node`` to each of ``nodes``, then from each back to it,
+        computed without keeping ``node`` (a place asked about once: a slot request's)."""
+        one = np.array([int(node)], dtype=np.int64)
+        nodes = np.asarray(nodes, dtype=np.int64)
+        with self._lock:
+            out_t, out_d = self.router.matrix_with_distance(one, nodes)
+            in_t, in_d = self.router.matrix_with_distance(nodes, one)
+        return out_t[0], out_d[0], in_t[:, 0], in_d[:, 0]
+
     def _extend(self, new: np.ndarray) -> None:
         old = np.array(list(self._index), dtype=np.int64)
         every = np.concatenate([old, new])
