@@ -13,7 +13,7 @@ import pytest
 from api_world import DAY, PASSWORD, make_world
 from mail_support import Inbox
 
-from dispatch.errors import ConflictError
+from dispatch.referrals.slots import SlotTaken
 from dispatch.web.api_referrals import get_referrals
 
 NEXT = (dt.date.fromisoformat(DAY) + dt.timedelta(days=1)).isoformat()
@@ -45,16 +45,23 @@ class FakeFinder:
                 ))  # fmt: skip
         return out[:n]
 
-    def book(self, *, structure_id, slot_id, visit_fields, by):
+    def book(self, *, structure_id, slot_id, visit_fields, by, window_s=None, locale=None):
         if slot_id in self.taken:
-            raise ConflictError("slot taken: choose another slot")
+            raise SlotTaken("this slot is no longer free: choose another slot")
         day, team_id, start = slot_id.split(".")
         self.taken.add(slot_id)
+        fields = {k: v for k, v in visit_fields.items() if k != "patient_id"}
         visit = self.store.add_visit(
-            {**visit_fields, "day": day, "team_id": int(team_id),
+            {**fields, "day": day, "team_id": int(team_id),
              "windows": [[int(start), int(start) + 1800]]},
             structure_id=structure_id,
         )  # fmt: skip
+        self.store.engine.write(
+            lambda c: c.execute(
+                "UPDATE visits SET patient_id = ? WHERE id = ?",
+                (visit_fields["patient_id"], visit["id"]),
+            )
+        )
         return visit["id"]
 
 

@@ -544,13 +544,32 @@ class Referrals:
         for slot in row["proposed_slots"] or []:
             known.setdefault(slot["slot_id"], slot)
         if slot_id not in known:
-            known.update({s["slot_id"]: s for s in self._search(row, 10)})
+            known.update(self._check(row, slot_id))
         slot = known.get(slot_id)
         if slot is None or not self._still_ahead(slot):
             raise _slot_taken(locale)
         if not row["period_from"] <= slot["day"] <= row["period_to"]:
             raise _slot_taken(locale)
         return slot
+
+    def _check(self, row: dict[str, Any], slot_id: str) -> dict[str, dict[str, Any]]:
+        """{slot_id: slot} of a slot not offered before, as it stands now on the round (the
+        finder's ``check``; a finder without it searches again)."""
+        finder = self.finder
+        if not hasattr(finder, "check"):
+            return {s["slot_id"]: s for s in self._search(row, 10)}
+        try:
+            found = finder.check(
+                structure_id=row["structure_id"],
+                slot_id=slot_id,
+                lonlat=(row["lon"], row["lat"]),
+                duration_s=int(row["duration_min"]) * 60,
+                window_s=core.TIME_OF_DAY_WINDOWS_S[row["time_of_day"]],
+            )
+        except ConflictError:
+            return {}
+        slot = core.stored_slot(found)
+        return {slot["slot_id"]: slot}
 
     # -- placing ---------------------------------------------------------------------------------
     def _caller(self, viewer: Viewer, structure_id: int) -> care.Caller:
@@ -618,17 +637,28 @@ class Referrals:
             "duration_s": int(row["duration_min"]) * 60,
             "priority": 2 if row["urgency"] == "urgent" else 1,
             "protected": {k: v for k, v in protected.items() if v},
+            "patient_id": patient["id"],
         }
-        visit_id = int(
-            self.finder.book(
+        finder = self.finder
+        extra: dict[str, Any] = {}
+        accepted = inspect.signature(finder.book).parameters
+        if "window_s" in accepted:
+            extra["window_s"] = core.TIME_OF_DAY_WINDOWS_S[row["time_of_day"]]
+        if "locale" in accepted:
+            extra["locale"] = viewer.locale
+        try:
+            visit_id = finder.book(
                 structure_id=row["structure_id"],
                 slot_id=slot["slot_id"],
                 visit_fields=visit_fields,
                 by=viewer.actor,
+                **extra,
             )
-        )
-        self.store.link_visit_patient(visit_id, patient["id"])
-        return visit_id
+        except ConflictError as exc:
+            if exc.code == "slot_taken":
+                raise _slot_taken(viewer.locale) from None
+            raise
+        return int(visit_id)
 
     def _care_plan(
         self, row: dict[str, Any], patient: dict[str, Any], viewer: Viewer, *, start_day: str

@@ -225,15 +225,6 @@ class ReferralsMixin:
             ).fetchall()
         return {int(r[0]): int(r[1]) for r in rows}
 
-    def link_visit_patient(self, visit_id: int, patient_id: int) -> None:
-        """Record the patient of a visit booked for a request (the visit's own fields are the
-        slot finder's)."""
-        self.engine.write(
-            lambda conn: conn.execute(
-                "UPDATE visits SET patient_id = ? WHERE id = ?", (patient_id, visit_id)
-            )
-        )
-
     # -- events --------------------------------------------------------------------------------
     def add_referral_event(
         self,

@@ -60,10 +60,10 @@ def _build(app: Flask) -> Referrals:
     clock = get_clock(app)
 
     def finder() -> Any:
-        from dispatch.referrals.slots import SlotFinder
+        from dispatch.referrals.slots import finder_for
         from dispatch.web.api_dispatch import get_rounds
 
-        return SlotFinder(get_rounds(app))
+        return finder_for(get_rounds(app))
 
     def base_url() -> str:
         if settings.public_url:
