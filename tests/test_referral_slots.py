@@ -267,3 +267,41 @@ def test_a_day_s_best_slot_is_the_one_today_s_single_day_search_gives(two_rounds
             single.start_s,
             single.cost_s,
         )
+
+
+def test_two_bookings_of_one_slot_at_once_one_gets_it(two_rounds: World) -> None:
+    """Two referrers book the same slot at the same moment: one visit is placed, the other
+    is told the slot is taken, and the round holds one visit at that time."""
+    import threading
+
+    exactly = (15 * H, 15 * H + 1800)
+    slot = two_rounds.propose(window_s=exactly, n=1, days=1)[0]
+    results: list[Any] = []
+
+    def book(name: str) -> None:
+        fields = {"pseudonym": name, "lon": FAR[0], "lat": FAR[1], "duration_s": 1800}
+        try:
+            results.append(
+                two_rounds.finder.book(
+                    structure_id=1,
+                    slot_id=slot.slot_id,
+                    visit_fields=fields,
+                    by=name,
+                    window_s=exactly,
+                )
+            )
+        except ConflictError as e:
+            results.append(e.code)
+
+    threads = [threading.Thread(target=book, args=(f"R{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results, key=str).count("slot_taken") == 1
+    booked = next(r for r in results if isinstance(r, int))
+    assert [s["visit_id"] for s in two_rounds.stops(DAY1) if s["start_s"] == slot.start_s] == [
+        booked
+    ]
+    with pytest.raises(ValidationError, match="from_day"):
+        two_rounds.propose(from_day="04/01/2027")

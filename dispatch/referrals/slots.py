@@ -135,6 +135,13 @@ class _Roads:
         return self.out_s[k], self.out_m[k], self.in_s[k], self.in_m[k]
 
 
+def _day(value: Any, what: str) -> str:
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ValidationError(f"{what} {str(value)[:20]!r} is not a day: use YYYY-MM-DD") from None
+
+
 def _add(day: str, n: int) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=n)).isoformat()
 
@@ -421,6 +428,7 @@ class SlotFinder:
             raise ValidationError("n must be a whole number between 1 and 20")
         if not 1 <= int(days) <= 28:
             raise ValidationError("days must be a whole number between 1 and 28")
+        from_day = _day(from_day, "from_day")
         visit = self._visit(duration_s, skills, window_s)
         if visit is None:
             return []
