@@ -868,7 +868,7 @@ def test_exports_tab_and_a_private_calendar_link(live, browser) -> None:  # type
         with page.expect_download() as got:
             page.locator("#ex-week").click()
         assert Path(got.value.path()).read_bytes().startswith(b"BEGIN:VCALENDAR")
-        panel.get_by_label("Au (inclus)").fill("2020-01-01")
+        page.get_by_label("Dernier jour (inclus)").fill("2020-01-01")
         page.get_by_role("button", name="Télécharger l'activité (CSV)").click()
         wait_for_text(page, "#ex-status", "le dernier après le premier")
         check_axe(page)
