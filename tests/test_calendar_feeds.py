@@ -259,3 +259,11 @@ def test_structure_week_across_the_autumn_change(cal):
     assert client.get("/api/exports/week.ics", headers=cal.headers("planner")).status_code == 403
     english = client.get("/api/exports/week.ics?from=2026-10-21&lang=en", headers=_coord(cal))
     assert b"Visit Patient AUT1" in english.data
+
+
+def test_a_member_who_left_has_no_feed(cal):
+    leaver = _staff(cal, "Paul Parti")
+    token = _new_link(cal, leaver["id"])
+    assert _client(cal).get(f"/calendar/{token}.ics").status_code == 200
+    cal.store.deactivate_staff(leaver["id"], last_day=TODAY, today=TODAY)
+    assert _client(cal).get(f"/calendar/{token}.ics").status_code == 404
