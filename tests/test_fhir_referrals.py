@@ -65,11 +65,18 @@ class Finder:
             raise ConflictError("this slot is no longer free: choose another slot")
         day, team_id, start = slot_id.split(".")
         self.taken.add(slot_id)
+        fields = {k: v for k, v in visit_fields.items() if k != "patient_id"}
         visit = self.store.add_visit(
-            {**visit_fields, "day": day, "team_id": int(team_id),
+            {**fields, "day": day, "team_id": int(team_id),
              "windows": [[int(start), int(start) + 1800]]},
             structure_id=structure_id,
         )  # fmt: skip
+        patient_id = visit_fields.get("patient_id")
+        self.store.engine.write(
+            lambda conn: conn.execute(
+                "UPDATE visits SET patient_id = ? WHERE id = ?", (patient_id, visit["id"])
+            )
+        )
         return visit["id"]
 
 
@@ -250,6 +257,21 @@ def test_a_recurring_request_reads_back_its_timing(world):
         "until": world["day2"],
     }
     assert referral["kind"] == "care_plan"
+    # Accepted by the coordinator without a slot: the care plan's visits are generated, and
+    # no Appointment stands for the request (no visit was booked for it).
+    accepted = get_referrals(world["app"]).accept(_viewer(world, "coord-a"), int(created["id"]))
+    assert accepted["state"] == "accepted" and accepted["visit"] is None
+    response = _raw(world, "GET", f"/Appointment/{created['id']}", "r1")
+    assert response.status_code == 404
+    assert "no visit" in _validated(response.json())["issue"][0]["diagnostics"]
+    request = _validated(_raw(world, "GET", f"/ServiceRequest/{created['id']}", "r1").json())
+    assert request["subject"]["reference"] == f"Patient/{accepted_patient(world, created)}"
+
+
+def accepted_patient(world: dict[str, Any], created: dict[str, Any]) -> int:
+    """The patient the coordinator's acceptance created or matched (the coordinator's view)."""
+    referral = get_referrals(world["app"]).get(_viewer(world, "coord-a"), int(created["id"]))
+    return int(referral["patient_id"])
 
 
 def _viewer(world: dict[str, Any], user: str) -> Any:
