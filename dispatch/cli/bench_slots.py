@@ -238,6 +238,16 @@ def slots(
         f"{result['requests']} requests, {n} slots over {days} days from {result['from']}"
         f" ({result['rounds_published']} rounds published): p50 {result['p50_s']} s,"
         f" p95 {result['p95_s']} s, max {result['max_s']} s; {result['slots_found_mean']}"
-        f" slots found on average; {result['bookings']} bookings (p50 {result['book_p50_s']} s)"
+        f" slots found on average"
+        + (
+            f"; {result['bookings']} bookings (p50 {result['book_p50_s']} s)"
+            if result["bookings"]
+            else ""
+        )
+    )
+    click.echo(
+        f"first request of a server just started: {result['cold_first_request_s']} s;"
+        f" building the {days} days of the {result['structures']} structures:"
+        f" {result['warm_build_s']} s"
     )
     click.echo("per request: " + ", ".join(f"{k} {v} s" for k, v in result["step_mean_s"].items()))
