@@ -269,3 +269,10 @@ def test_cli_activity_and_week(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     assert bad.exit_code != 0 and "before" in bad.output
     with Store(load_settings(None).database) as store:
         assert [a["actor"] for a in store.list_audit(target="structure:1")][:3] == ["cli"] * 3
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_quoted():
+    from dispatch.exports.activity import to_csv
+
+    data = to_csv(["a", "b", "c"], [["=HYPERLINK(1)", "-12,5", "@cmd"]])
+    assert _rows(data)[1] == ["'=HYPERLINK(1)", "-12,5", "'@cmd"]
