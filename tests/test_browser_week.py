@@ -877,6 +877,10 @@ def test_exports_tab_and_a_private_calendar_link(live, browser) -> None:  # type
         wait_for_text(page, "#ex-week", "Download the week of")
         check_language(page, "en", "#view-exports")
         check_axe(page)
+        page.set_viewport_size(PHONE)
+        shot(page, "exports-en-phone", full_page=True)
+        check_axe(page)
+        page.set_viewport_size(WIDE)
         set_locale(page, "fr")
 
         page.get_by_role("tab", name="Planning").click()
