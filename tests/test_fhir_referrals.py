@@ -4,15 +4,14 @@ books one (409 when it was taken), Encounters give the visit done; each resource
 fhir.resources on both sides; a referrer reads only their own requests, appointments and
 encounters; reads audited.
 
-The slot finder is a stand-in with the real one's contract (dispatch/referrals/slots.py, tested
-by tests/test_referral_slots*.py), so that these tests need no road network or solver.
+The slots are the real slot finder's (dispatch/referrals/slots.py) on Melun's roads: one nurse
+whose rota puts her to work every day, no round published yet (empty rounds).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from fhirclient.models.slot import Slot
 from fhirclient.server import FHIRNotFoundException
 from live_support import RealServer, module_settings
 
-from dispatch.errors import ConflictError
 from dispatch.fhir.profiles import PROFILES, REFERRAL_STATE_EXTENSION
 from dispatch.store import Store
 from dispatch.web.api_referrals import get_referrals
@@ -38,48 +36,6 @@ FHIR_JSON = "application/fhir+json"
 HOME = (2.6600, 48.5430)
 
 
-class Finder:
-    """Two slots a day (09:00 and 14:00) of one team within the window asked; ``book`` adds
-    the visit, refusing a slot already taken."""
-
-    def __init__(self, store: Store, team_id: int) -> None:
-        self.store, self.team_id, self.taken = store, team_id, set()
-
-    def propose(self, *, structure_id, lonlat, duration_s, skills=(), from_day, days=7,
-                window_s=None, n=5, **_: Any):  # type: ignore[no-untyped-def]  # fmt: skip
-        out = []
-        for d in range(days):
-            day = (dt.date.fromisoformat(from_day) + dt.timedelta(days=d)).isoformat()
-            for start in (9 * 3600, 14 * 3600):
-                slot_id = f"{day}.{self.team_id}.{start}"
-                if (window_s and not window_s[0] <= start <= window_s[1]) or slot_id in self.taken:
-                    continue
-                out.append(SimpleNamespace(
-                    slot_id=slot_id, day=day, team_id=self.team_id, position=0, start_s=start,
-                    latest_start_s=start + 1800, end_s=start + duration_s, extra_travel_s=300,
-                ))  # fmt: skip
-        return out[:n]
-
-    def book(self, *, structure_id, slot_id, visit_fields, by):  # type: ignore[no-untyped-def]
-        if slot_id in self.taken:
-            raise ConflictError("this slot is no longer free: choose another slot")
-        day, team_id, start = slot_id.split(".")
-        self.taken.add(slot_id)
-        fields = {k: v for k, v in visit_fields.items() if k != "patient_id"}
-        visit = self.store.add_visit(
-            {**fields, "day": day, "team_id": int(team_id),
-             "windows": [[int(start), int(start) + 1800]]},
-            structure_id=structure_id,
-        )  # fmt: skip
-        patient_id = visit_fields.get("patient_id")
-        self.store.engine.write(
-            lambda conn: conn.execute(
-                "UPDATE visits SET patient_id = ? WHERE id = ?", (patient_id, visit["id"])
-            )
-        )
-        return visit["id"]
-
-
 def _validated(data: dict[str, Any]) -> dict[str, Any]:
     get_fhir_model_class(data["resourceType"]).model_validate(data)
     return data
@@ -87,13 +43,26 @@ def _validated(data: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def world(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
-    """Structure 1 with a team, structure 2; referrers r1 and r2 of structure 1, coordinators
-    of each structure; a real server whose referral service books through :class:`Finder`."""
+    """Structure 1 with a nurse working every day, structure 2; referrers r1 and r2 of
+    structure 1, coordinators of each structure; a real server."""
     folder = tmp_path_factory.mktemp("fhir-referrals")
     settings = module_settings(folder, territory_cache, shared_dir)
     store = Store(settings.database)
     app = create_app(settings, **{"dispatch.store": store})
-    team = store.add_team({"name": "Équipe A", "base_lon": 2.6555, "base_lat": 48.54})
+    today = get_referrals(app).today()
+    staff = store.add_staff(
+        {
+            "name": "Infirmière Martin",
+            "job": "nurse",
+            "contract_h_per_week": 35,
+            "base_lon": 2.6555,
+            "base_lat": 48.54,
+            "rotas": [
+                {"start_day": today, "weekdays": "MO,TU,WE,TH,FR,SA,SU", "shift": "07:00-19:00"}
+            ],
+        },
+        structure_id=1,
+    )
     b = store.add_structure({"name": "HAD Sud", "kind": "had"})["id"]
     tokens = {}
     ids = {}
@@ -108,9 +77,6 @@ def world(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore
         )
         ids[name] = user["id"]
         tokens[name] = store.create_api_token(user["id"], label="test")
-    service = get_referrals(app)
-    service._finder = Finder(store, team["id"])
-    today = service.today()
     real = RealServer(app)
     yield {
         "store": store,
@@ -120,7 +86,7 @@ def world(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore
         "base": real.base_url + "/fhir",
         "day1": (dt.date.fromisoformat(today) + dt.timedelta(days=1)).isoformat(),
         "day2": (dt.date.fromisoformat(today) + dt.timedelta(days=2)).isoformat(),
-        "team": team,
+        "team_id": staff["team_id"],
     }
     real.stop()
 
@@ -313,20 +279,24 @@ def test_slots_booking_appointment_and_encounter(world):
 
     search = {"schedule": f"Schedule/referral-{number}", "start": f"ge{world['day1']}"}
     slots = Slot.where(struct=search).perform_resources(smart.server)
-    assert [s.id for s in slots] == [
-        f"{world['day1']}.{world['team']['id']}.32400",
-        f"{world['day2']}.{world['team']['id']}.32400",
-    ]  # mornings only, over the period
+    assert slots, "no slot for the nurse's empty mornings"
+    for item in slots:
+        resource = _validated(item.as_json())
+        assert resource["meta"]["profile"] == [PROFILES["Slot"]]
+        assert resource["status"] == "free"
+        assert resource["schedule"]["reference"] == f"Schedule/referral-{number}"
+        start = dt.datetime.fromisoformat(resource["start"])
+        end = dt.datetime.fromisoformat(resource["end"])
+        # In the period, in the morning, the visit's 30 minutes, on the nurse's round.
+        assert start.date().isoformat() in (world["day1"], world["day2"])
+        assert 7 <= start.hour < 12 and end - start == dt.timedelta(minutes=30)
+        assert item.id.split(".")[1] == str(world["team_id"])
     first = _validated(slots[0].as_json())
-    assert first["meta"]["profile"] == [PROFILES["Slot"]]
-    assert first["status"] == "free"
-    assert first["schedule"]["reference"] == f"Schedule/referral-{number}"
-    assert dt.datetime.fromisoformat(first["start"]).strftime("%H:%M") == "09:00"
-    assert dt.datetime.fromisoformat(first["end"]).strftime("%H:%M") == "09:30"
     later = Slot.where(struct={**search, "start": f"gt{world['day1']}"}).perform_resources(
         smart.server
     )
-    assert [s.id for s in later] == [slots[1].id]
+    assert [s.id for s in later] == [s.id for s in slots if s.id.startswith(world["day2"])]
+    assert later, "no slot on the second day"
 
     # Book the first with fhirclient's Appointment.
     sent = Appointment(
@@ -354,12 +324,14 @@ def test_slots_booking_appointment_and_encounter(world):
     assert request.subject.reference == patient_ref
     assert request.extension[0].valueCode == "booked"
 
-    # The same slot for another request: 409, an OperationOutcome saying to choose another.
+    # A slot that is not (or no longer) free for another request: 409, an OperationOutcome
+    # saying to choose another (code slot_taken).
     other = int(_submit(world)["id"])
-    response = _book(world, other, slots[0].id)
+    response = _book(world, other, f"{world['day1']}.{world['team_id']}.10800")  # 03:00
     assert response.status_code == 409, response.text
     outcome = _validated(response.json())
     assert outcome["issue"][0]["code"] == "conflict"
+    assert outcome["issue"][0]["details"]["coding"][0]["code"] == "slot_taken"
     assert "slot" in outcome["issue"][0]["diagnostics"]
 
     # The referrer reads the identity of their request's patient, nothing more.

@@ -68,8 +68,14 @@ def _instant(epoch_s: float, tz: str) -> str:
 def local_instant(day: str, hhmm: str, tz: str) -> str:
     """``day`` at ``hhmm`` in ``tz`` as an ISO 8601 instant with its offset."""
     hours, minutes = (int(x) for x in hhmm.split(":"))
+    return local_seconds(day, hours * 3600 + minutes * 60, tz)
+
+
+def local_seconds(day: str, seconds: int, tz: str) -> str:
+    """``day`` plus ``seconds`` of wall-clock time in ``tz`` (the service's time of day, as a
+    visit's window) as an ISO 8601 instant with its offset."""
     when = dt.datetime.combine(dt.date.fromisoformat(day), dt.time(0), tzinfo=ZoneInfo(tz))
-    when += dt.timedelta(hours=hours, minutes=minutes)
+    when += dt.timedelta(seconds=int(seconds))
     # Past midnight or over a DST change the wall time above is normalised by the zone.
     return when.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
 
@@ -539,6 +545,11 @@ def schedule(referral: Mapping[str, Any], *, horizon: tuple[str, str]) -> dict[s
 def slot(referral_id: int, item: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
     """One slot of a request (a SLOT of the referrals service): free, from its start to its
     end (the latest start is in the comment: the team may come until then)."""
+    start = item.get("start_at") or local_instant(item["day"], item["start"], tz)
+    # The SLOT's end is to the minute, its start_at to the second: the end is the start plus
+    # the minutes between them.
+    minutes = _minutes(item["end"]) - _minutes(item["start"])
+    end = (dt.datetime.fromisoformat(start) + dt.timedelta(minutes=minutes)).isoformat()
     data = _drop_empty(
         {
             "resourceType": "Slot",
@@ -549,8 +560,8 @@ def slot(referral_id: int, item: Mapping[str, Any], *, tz: str) -> dict[str, Any
             ],
             "schedule": {"reference": f"Schedule/{schedule_id(referral_id)}"},
             "status": "free",
-            "start": item.get("start_at") or local_instant(item["day"], item["start"], tz),
-            "end": local_instant(item["day"], item["end"], tz),
+            "start": start,
+            "end": end,
             "comment": f"arrivée entre {item['start']} et {item['latest_start']}"
             + (f" ({item['team_name']})" if item.get("team_name") else ""),
         }
@@ -558,10 +569,25 @@ def slot(referral_id: int, item: Mapping[str, Any], *, tz: str) -> dict[str, Any
     return validated(data)
 
 
+def _visit_time(visit: Mapping[str, Any], which: str, tz: str) -> str | None:
+    """The visit's start or end: to the second from ``start_s``/``end_s`` (its window) when
+    given, else from its ``HH:MM``."""
+    if visit.get(f"{which}_s") is not None:
+        return local_seconds(visit["day"], visit[f"{which}_s"], tz)
+    if visit.get(which):
+        return local_instant(visit["day"], visit[which], tz)
+    return None
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = (int(x) for x in hhmm.split(":"))
+    return hours * 60 + minutes
+
+
 def appointment(referral: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
     """The visit a request was booked or accepted into, as an Appointment based on the
-    ServiceRequest; its id is the request's number (one appointment per request: a care
-    plan's first visit)."""
+    ServiceRequest; its id is the request's number (one appointment per request). The visit's
+    ``start_s``/``end_s`` (seconds of its day) give its times to the second when known."""
     visit = referral.get("visit")
     if not visit:
         raise LookupError(f"request {referral['id']} has no visit")
@@ -589,10 +615,8 @@ def appointment(referral: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
             "serviceType": [
                 {"coding": [{"system": p.CARE_KIND_SYSTEM, "code": referral["care_kind"]}]}
             ],
-            "start": local_instant(visit["day"], visit["start"], tz)
-            if visit.get("start")
-            else None,
-            "end": local_instant(visit["day"], visit["end"], tz) if visit.get("end") else None,
+            "start": _visit_time(visit, "start", tz),
+            "end": _visit_time(visit, "end", tz),
             "minutesDuration": referral.get("duration_min"),
             "created": referral.get("updated_at"),
             "basedOn": [{"reference": f"ServiceRequest/{referral['id']}"}],

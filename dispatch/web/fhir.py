@@ -381,6 +381,26 @@ def search_slots() -> Response:
     return _bundle(resources)
 
 
+def _timed(referral: dict[str, Any]) -> dict[str, Any]:
+    """The referral with its visit's start and end in seconds of the day: the start of the
+    visit's window (the booked slot's start, to the second) and that plus its duration."""
+    visit = referral.get("visit")
+    if not visit:
+        return referral
+    try:
+        row = get_store().get_visit(int(visit["id"]))
+    except NotFoundError:
+        return referral
+    windows = row.get("windows")
+    if isinstance(windows, str):
+        windows = json.loads(windows)
+    if not windows:
+        return referral
+    start_s = int(windows[0][0])
+    end_s = start_s + int(row.get("duration_s") or 0)
+    return {**referral, "visit": {**visit, "start_s": start_s, "end_s": end_s}}
+
+
 @bp.post("/Appointment")
 def create_appointment() -> Response:
     """A referrer books one of their request's slots (Referrals.book): 409 when it was taken."""
@@ -390,6 +410,7 @@ def create_appointment() -> Response:
     if number is None:
         raise NotFoundError(f"ServiceRequest/{request_id} does not exist")
     referral = _with_patient(principal, _referrals().book(_viewer(principal), number, slot_id))
+    referral = _timed(referral)
     resource = mapping.appointment(referral, tz=_tz())
     return _respond(resource, 201, {"Location": f"{_base()}/Appointment/{referral['id']}"})
 
@@ -400,7 +421,7 @@ def read_appointment(aid: str) -> Response:
     referral = _with_patient(principal, _referral(principal, aid, "Appointment"))
     if not referral.get("visit"):
         raise NotFoundError(f"Appointment/{aid} does not exist: the request has no visit yet")
-    return _respond(mapping.appointment(referral, tz=_tz()))
+    return _respond(mapping.appointment(_timed(referral), tz=_tz()))
 
 
 # -- patients, encounters --------------------------------------------------------------------------
