@@ -88,7 +88,7 @@ extend({
     "rr.error.file.size": "La pièce jointe dépasse {size} : réduisez-la ou envoyez-en une autre.",
     "rr.error.file.type": "La pièce jointe doit être un PDF, une image PNG ou JPEG.",
     "rr.error.attachment": "La demande n° {id} est envoyée, mais pas la pièce jointe : {error} Ajoutez-la depuis la demande.",
-    "rr.sent": "Demande n° {id} envoyée au service. Choisissez un créneau ci-dessous, ou attendez sa réponse.",
+    "rr.sent": "Demande n° {id} envoyée au service.",
     "rr.slots.title": "Créneaux proposés",
     "rr.slots.loading": "Recherche des créneaux dans les tournées…",
     "rr.slots.hint": "Calculés sur les tournées réelles du service. Réservez celui qui convient : le rendez-vous est pris aussitôt.",
@@ -105,7 +105,7 @@ extend({
     "rr.outcome.declined": "Le service a refusé la demande. Raison : {reason}",
     "rr.outcome.cancelled": "Demande annulée.",
     "rr.outcome.message": "Message du service : {message}",
-    "rr.outcome.submitted": "Demande envoyée : le service l'étudie. Vous pouvez aussi réserver un créneau.",
+    "rr.outcome.submitted": "Le service étudie votre demande ; vous pouvez aussi réserver vous-même un des créneaux ci-dessous.",
     "rr.summary": "La demande",
     "rr.s.patient": "Patient",
     "rr.s.born": "né(e) le {day}",
@@ -210,7 +210,7 @@ extend({
     "rr.error.file.size": "The attachment is over {size}: make it smaller or send another one.",
     "rr.error.file.type": "The attachment must be a PDF, a PNG or a JPEG image.",
     "rr.error.attachment": "Request no. {id} is sent, but not its attachment: {error} Add it from the request.",
-    "rr.sent": "Request no. {id} sent to the service. Choose a slot below, or wait for its answer.",
+    "rr.sent": "Request no. {id} sent to the service.",
     "rr.slots.title": "Slots offered",
     "rr.slots.loading": "Looking for slots in the rounds…",
     "rr.slots.hint": "Computed on the service's real rounds. Book the one that suits: the appointment is made at once.",
@@ -227,7 +227,7 @@ extend({
     "rr.outcome.declined": "The service declined the request. Reason: {reason}",
     "rr.outcome.cancelled": "Request cancelled.",
     "rr.outcome.message": "Message from the service: {message}",
-    "rr.outcome.submitted": "Request sent: the service is looking at it. You may also book a slot.",
+    "rr.outcome.submitted": "The service is looking at your request; you may also book one of the slots below yourself.",
     "rr.summary": "The request",
     "rr.s.patient": "Patient",
     "rr.s.born": "born {day}",
@@ -259,6 +259,8 @@ extend({
 });
 
 const $ = (id) => document.getElementById(id);
+/** The request of an answer ({"referral": REFERRAL}). */
+const referralOf = (reply) => reply.referral || reply;
 const OPEN_STATES = ["submitted", "proposed"];
 const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
 const state = {
@@ -562,7 +564,7 @@ async function submitForm(e) {
   let referral;
   try {
     show($("form-error"), () => t("rr.f.sending"));
-    referral = await call("/api/referrals", { method: "POST", body: read.body });
+    referral = referralOf(await call("/api/referrals", { method: "POST", body: read.body }));
   } catch (err) {
     say($("form-error"), () => errorText(err));
     state.busy = false;
@@ -598,7 +600,7 @@ async function openRequest(id) {
   $("outcome").hidden = true;
   $("slots-box").hidden = true;
   try {
-    state.referral = await call(`/api/referrals/${id}`);
+    state.referral = referralOf(await call(`/api/referrals/${id}`));
   } catch (err) {
     show($("detail-status"), () => errorText(err));
     $("summary").replaceChildren();
@@ -672,7 +674,7 @@ async function book(slot, button) {
   button.textContent = t("rr.slots.booking");
   show($("slots-error"), null);
   try {
-    state.referral = await call(`/api/referrals/${state.referral.id}/book`, { method: "POST", body: { slot_id: slot.slot_id }, timeoutMs: 30000 });
+    state.referral = referralOf(await call(`/api/referrals/${state.referral.id}/book`, { method: "POST", body: { slot_id: slot.slot_id }, timeoutMs: 30000 }));
     state.busy = false;
     state.slots = null;
     renderRequest();
@@ -772,7 +774,7 @@ async function sendAttachment() {
   try {
     const reply = await uploadAttachment(state.referral.id, file);
     $("att-file").value = "";
-    state.referral = await call(`/api/referrals/${state.referral.id}`);
+    state.referral = referralOf(await call(`/api/referrals/${state.referral.id}`));
     renderRequest();
     say($("att-status"), () => t("rr.att.sent", { name: reply.attachment.filename }));
   } catch (err) {
@@ -789,7 +791,7 @@ function askCancel() {
     if (dialog.returnValue !== "ok") return;
     const reason = $("cancel-reason").value.trim() || null;
     try {
-      state.referral = await call(`/api/referrals/${state.referral.id}/cancel`, { method: "POST", body: { reason } });
+      state.referral = referralOf(await call(`/api/referrals/${state.referral.id}/cancel`, { method: "POST", body: { reason } }));
       state.slots = null;
       renderRequest();
       say($("detail-status"), () => t("rr.cancelled"));

@@ -58,7 +58,7 @@ extend({
     "rq.referrers": "Prescripteurs invités",
     "rq.referrers.none": "Aucun prescripteur invité pour l'instant.",
     "rq.referrer.item": "{name} — {profession} — {email}",
-    "rq.referrer.pending": "activation en attente",
+    "rq.referrer.pending": "compte désactivé",
     "rq.from": "Demande de {name} ({profession}) pour {structure}, reçue le {when}.",
     "rq.summary": "La demande",
     "rq.attachments": "Pièces jointes",
@@ -154,7 +154,7 @@ extend({
     "rq.referrers": "Invited referrers",
     "rq.referrers.none": "No referrer invited yet.",
     "rq.referrer.item": "{name} — {profession} — {email}",
-    "rq.referrer.pending": "activation pending",
+    "rq.referrer.pending": "account disabled",
     "rq.from": "Request from {name} ({profession}) for {structure}, received {when}.",
     "rq.summary": "The request",
     "rq.attachments": "Attachments",
@@ -207,6 +207,8 @@ extend({
 });
 
 const $ = (id) => document.getElementById(id);
+/** The request of an answer ({"referral": REFERRAL}). */
+const referralOf = (reply) => reply.referral || reply;
 const STATES = ["submitted", "proposed", "booked", "accepted", "declined", "cancelled"];
 const OPEN_STATES = ["submitted", "proposed"];
 const PROFESSIONS = ["gp", "discharge_nurse", "dac", "pharmacist", "other"];
@@ -400,7 +402,8 @@ async function sendInvite(e) {
       $("invite-url").value = reply.activation_url;
       $("invite-link").hidden = false;
     } else {
-      say($("invite-status"), () => t(known || reply.referrer.active ? "rq.invite.added" : "rq.invite.sent", { email }));
+      const added = known || (reply.referrer.structure_ids || []).length > 1;
+      say($("invite-status"), () => t(added ? "rq.invite.added" : "rq.invite.sent", { email }));
     }
     $("i-email").value = "";
     $("i-name").value = "";
@@ -428,7 +431,7 @@ async function openRequest(id) {
   $("decline-reason").value = "";
   $("decline-box").open = false;
   try {
-    state.referral = await call(`/api/referrals/${id}`);
+    state.referral = referralOf(await call(`/api/referrals/${id}`));
   } catch (err) {
     show($("detail-status"), () => errorText(err));
     for (const el of ["summary", "attachments", "timeline"]) $(el).replaceChildren();
@@ -591,7 +594,7 @@ async function act(action, body, done) {
   show($("decide-error"), null);
   const r = state.referral;
   try {
-    state.referral = await call(`/api/referrals/${r.id}/${action}`, { method: "POST", body, timeoutMs: 30000 });
+    state.referral = referralOf(await call(`/api/referrals/${r.id}/${action}`, { method: "POST", body, timeoutMs: 30000 }));
     state.slots = null;
     renderRequest();
     say($("detail-status"), done);

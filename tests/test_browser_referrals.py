@@ -1,0 +1,396 @@
+"""Referrers' requests on a real server, driven from both screens (issue 24's acceptance
+journey): a coordinator invites a GP from « Demandes » (/requests/); the activation e-mail
+reaches a real SMTP server (aiosmtpd); the GP chooses a password, logs in on the « Espace
+prescripteur » (/referrer/) of her phone, makes a request with a PDF attached, sees the slots
+computed over the rounds and books one; the coordinator, in a second browser, sees it booked
+and the visit in the patient's record. A second request is declined with a reason the GP
+reads. E-mails at each step, never with the patient's name. axe (WCAG 2.1 AA) on each screen
+in French and English, at 1280x800 and 390x844; screenshots in tests/screenshots/referrals-*."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from axe_support import check_axe
+from live_support import MELUN, PASSWORD, RealServer, module_settings
+from mail_support import Inbox
+
+from dispatch.store import Store
+from dispatch.web.app import create_app
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+GP_EMAIL = "anne.martin@cabinet.example.fr"
+GP_PASSWORD = "ordonnance-du-mardi-matin"
+COORD_EMAIL = "coordination@ssiad.example.fr"
+#: A tiny but real PDF (magic bytes %PDF-) as the prescription scan.
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>"
+    b"endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+)
+#: Words of one language that must not show in the other (typed data aside).
+FRENCH_WORDS = ("Demande", "Réserver", "Suivi", "Créneaux", "Urgence", "Période", "Refus", "Envoy")
+ENGLISH_WORDS = ("Request", "Book", "Follow-up", "Slots", "Urgency", "Period", "Declin", "Sent")
+
+
+@pytest.fixture(scope="module")
+def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[no-untyped-def]
+    """A real server: a home-care service in Melun with two active teams and a coordinator
+    who has an e-mail address; e-mails go to a real SMTP server on loopback."""
+    inbox = Inbox()
+    settings = module_settings(
+        tmp_path_factory.mktemp("referrals"), territory_cache, shared_dir
+    ).replace(
+        smtp_host="127.0.0.1",
+        smtp_port=inbox.port,
+        smtp_starttls=False,
+        smtp_from="Dispatch <dispatch@example.fr>",
+    )
+    store = Store(settings.database)
+    app = create_app(settings, **{"dispatch.store": store})
+    teams = [
+        store.add_team(
+            {"name": name, "base_lon": MELUN[0], "base_lat": MELUN[1], "color": color},
+            structure_id=1,
+        )
+        for name, color in (("Équipe Nord", "#1f77b4"), ("Équipe Sud", "#d62728"))
+    ]
+    store.add_user(
+        "coord", role="coordinator", password=PASSWORD, email=COORD_EMAIL, structure_ids=[1]
+    )
+    # The coming week's rounds are published (empty): a booked visit goes into a team's round.
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    for n in range(8):
+        store.save_plan(
+            (today + dt.timedelta(days=n)).isoformat(),
+            [{"team_id": team["id"], "stops": []} for team in teams],
+            publish=True,
+            structure_id=1,
+        )
+    server = RealServer(app)
+    yield server, {"store": store, "inbox": inbox, "teams": teams, "settings": settings}
+    server.stop()
+    inbox.stop()
+    store.close()
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(
+        path=str(SCREENSHOTS / f"referrals-{name}.png"), full_page=True, caret="initial"
+    )
+
+
+#: Each watched page's script errors and Content-Security-Policy refusals.
+ERRORS: dict[int, list[str]] = {}
+
+
+def watch(page: Any) -> list[str]:
+    """Script errors and Content-Security-Policy refusals of ``page``."""
+    errors = ERRORS.setdefault(id(page), [])
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "console",
+        lambda m: (
+            errors.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text
+            else None
+        ),
+    )
+    return errors
+
+
+def axe(page: Any) -> None:
+    """check_axe, whose own inline styles (axe-core measuring colours) the page's CSP refuses:
+    those refusals are not the page's."""
+    errors = ERRORS.get(id(page), [])
+    before = len(errors)
+    check_axe(page)
+    errors[before:] = [e for e in errors[before:] if "Content Security Policy" not in e]
+
+
+def set_locale(page: Any, locale: str) -> None:
+    if page.evaluate("document.documentElement.lang") != locale:
+        page.click("#lang")
+    page.wait_for_function(f"document.documentElement.lang === '{locale}'")
+
+
+def check_language(page: Any, locale: str, typed: tuple[str, ...] = ()) -> None:
+    """The page's own text is in ``locale`` only (what people typed aside)."""
+    text = page.inner_text("main")
+    for value in typed:
+        text = text.replace(value, "")
+    words = FRENCH_WORDS if locale == "en" else ENGLISH_WORDS
+    found = [w for w in words if w in text]
+    assert not found, (locale, found, text[:2000])
+
+
+def axe_both(page: Any, name: str, typed: tuple[str, ...] = ()) -> None:
+    """axe in the page's language, then in the other one (screenshot of each), back again."""
+    first = page.evaluate("document.documentElement.lang")
+    other = "en" if first == "fr" else "fr"
+    axe(page)
+    check_language(page, first, typed)
+    shot(page, f"{name}-{first}")
+    set_locale(page, other)
+    axe(page)
+    check_language(page, other, typed)
+    shot(page, f"{name}-{other}")
+    set_locale(page, first)
+
+
+def wait_mail(inbox: Inbox, count: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while len(inbox.messages) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(inbox.messages) >= count, [m[1]["Subject"] for m in inbox.messages]
+
+
+def mail_text(inbox: Inbox, i: int) -> str:
+    message = inbox.messages[i][1]
+    return f"{message['Subject']}\n{inbox.body(i)}"
+
+
+def login(page: Any, username: str, password: str, locale: str = "fr") -> None:
+    page.wait_for_selector("#login[open]")
+    page.locator("#login-form input[name=username]").fill(username)
+    page.locator("#login-form input[name=password]").fill(password)
+    page.get_by_role("button", name="Se connecter" if locale == "fr" else "Log in").click()
+    page.wait_for_selector("body[data-ready='1']", timeout=20000)
+
+
+def fill_request(page: Any, *, family: str, given: str, reason: str, en: bool = False) -> None:
+    """The new-request form, address searched and confirmed, a PDF attached."""
+    page.wait_for_selector("body[data-view='form']")
+    page.locator("#f-family").fill(family)
+    page.locator("#f-given").fill(given)
+    page.locator("#f-birth").fill("1941-03-03")
+    page.locator("#f-gender").select_option("female")
+    page.locator("#f-phone").fill("01 64 00 00 00")
+    page.locator("#f-address").fill("2 rue du Château Melun")
+    page.get_by_role("button", name="Search the address" if en else "Chercher l'adresse").click()
+    page.wait_for_selector("#f-matches input[type=radio]")
+    page.locator("#f-matches input[type=radio]").first.check()
+    page.wait_for_selector(
+        "#f-address-status:has-text('Address chosen')"
+        if en
+        else "#f-address-status:has-text('Adresse retenue')"
+    )
+    page.locator("#f-access").fill("Code 1234B")
+    page.locator("#f-reason").fill(reason)
+    page.locator("#f-care").select_option(index=1)
+    page.locator("#f-duration").fill("30")
+
+
+def send_request(page: Any, button: str) -> int:
+    """Sends the form; the request's number once its page shows (else the form's error)."""
+    page.get_by_role("button", name=button).click()
+    page.wait_for_function(
+        """() => document.body.dataset.view === 'detail'
+          || (document.getElementById('form-error').textContent.trim() !== ''
+              && !document.getElementById('f-submit').disabled)""",
+        timeout=20000,
+    )
+    assert page.evaluate("document.body.dataset.view") == "detail", page.inner_text("#form-error")
+    return int(page.inner_text("#detail-h").split("—")[0].split()[-1])
+
+
+def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore[no-untyped-def]
+    server, world = live
+    inbox: Inbox = world["inbox"]
+    _, instance = browser
+    base = server.base_url
+
+    # -- the coordinator invites a GP (desktop) -------------------------------------------------
+    coord_ctx = instance.new_context(viewport=DESKTOP, locale="fr-FR", timezone_id="Europe/Paris")
+    coord = coord_ctx.new_page()
+    coord_errors = watch(coord)
+    coord.goto(f"{base}/requests/")
+    login(coord, "coord", PASSWORD)
+    assert coord.inner_text("#list-h") == "Demandes des prescripteurs"
+    assert "Aucune demande" in coord.inner_text("#list-status")
+    axe_both(coord, "inbox-empty")
+    coord.get_by_role("link", name="Inviter un prescripteur").click()
+    coord.wait_for_selector("body[data-view='invite']")
+    coord.get_by_label("Adresse e-mail").fill(GP_EMAIL)
+    coord.get_by_label("Nom affiché").fill("Dr Anne Martin")
+    coord.get_by_label("Profession").select_option("gp")
+    coord.get_by_role("button", name="Envoyer l'invitation").click()
+    coord.wait_for_selector(f"#invite-status:has-text('Invitation envoyée à {GP_EMAIL}')")
+    coord.wait_for_selector("#referrers li:has-text('Dr Anne Martin')")
+    axe_both(coord, "invite", typed=("Dr Anne Martin", GP_EMAIL))
+
+    # The activation e-mail, to the GP, with her one-time link.
+    wait_mail(inbox, 1)
+    assert inbox.messages[0][0] == [GP_EMAIL]
+    link = inbox.link(0)
+
+    # -- the GP activates her account and logs in on her phone ----------------------------------
+    gp_ctx = instance.new_context(
+        viewport=PHONE, locale="fr-FR", timezone_id="Europe/Paris", is_mobile=True, has_touch=True
+    )
+    gp = gp_ctx.new_page()
+    gp_errors = watch(gp)
+    gp.goto(link)
+    gp.wait_for_selector("#form:not([hidden])")
+    gp.locator("#pw1").fill(GP_PASSWORD)
+    gp.locator("#pw2").fill(GP_PASSWORD)
+    gp.get_by_role("button", name="Enregistrer mon mot de passe").click()
+    gp.wait_for_selector("#done:not([hidden])")
+    gp.goto(f"{base}/referrer/")
+    login(gp, GP_EMAIL, GP_PASSWORD)
+    assert gp.inner_text("#list-h") == "Mes demandes"
+    assert "Aucune demande" in gp.inner_text("#list-status")
+    axe_both(gp, "referrer-empty-phone")
+
+    # -- a request with a prescription attached --------------------------------------------------
+    gp.get_by_role("link", name="Nouvelle demande").click()
+    fill_request(
+        gp, family="Lefranc", given="Odette", reason="Pansement d'ulcère après sortie d'hôpital"
+    )
+    gp.get_by_role("radio", name="Urgente").check()
+    gp.locator("#f-tod").select_option("morning")
+    gp.locator("#f-prescriber").fill("Dr Anne Martin")
+    gp.locator("#f-rx-details").fill("Pansement tous les 2 jours pendant 15 jours")
+    gp.locator("#f-file").set_input_files(
+        files=[{"name": "ordonnance.pdf", "mimeType": "application/pdf", "buffer": PDF}]
+    )
+    axe(gp)
+    shot(gp, "referrer-form-phone-fr")
+    referral_id = send_request(gp, "Envoyer la demande")
+    gp.wait_for_selector("#slots button.book", timeout=20000)
+    assert "envoyée au service" in gp.inner_text("#detail-status")
+    assert "ordonnance.pdf" in gp.inner_text("#attachments")
+    slots = gp.locator("#slots li")
+    assert 1 <= slots.count() <= 5
+    # No team name for the referrer: the rounds are not theirs to see.
+    assert "Équipe" not in gp.inner_text("#slots")
+    assert gp.locator("#slots button.book").first.bounding_box()["height"] >= 44
+    axe_both(
+        gp,
+        "referrer-slots-phone",
+        typed=("Lefranc", "Odette", "Pansement", "Code 1234B", "Dr Anne Martin", "ordonnance.pdf"),
+    )
+
+    # The coordinators are told of the new request, without the patient's name.
+    wait_mail(inbox, 2)
+    assert inbox.messages[1][0] == [COORD_EMAIL]
+    text = mail_text(inbox, 1)
+    assert str(referral_id) in text and "/requests/" in text
+    assert "Lefranc" not in text and "Odette" not in text
+
+    # She books the first slot.
+    first_slot = gp.locator("#slots li .slot-text strong").first.inner_text()
+    gp.locator("#slots button.book").first.click()
+    gp.wait_for_selector("#outcome.state-booked", timeout=20000)
+    assert "Rendez-vous" in gp.inner_text("#outcome")
+    assert "Rendez-vous pris" in gp.inner_text("#detail-state")
+    assert first_slot.split(",")[0] in gp.inner_text("#outcome")
+    assert "Visite réservée" in gp.inner_text("#timeline")
+    shot(gp, "referrer-booked-phone-fr")
+    wait_mail(inbox, 3)
+    assert inbox.messages[2][0] == [GP_EMAIL]
+    text = mail_text(inbox, 2)
+    assert str(referral_id) in text and "/referrer/" in text and "Lefranc" not in text
+
+    # -- the coordinator sees it booked, and the visit in the patient's record -------------------
+    coord.goto(f"{base}/requests/")
+    coord.wait_for_selector("body[data-view='list']")
+    coord.locator("#filters button[data-state='booked']").click()
+    coord.wait_for_selector(f"#requests a[href='#request-{referral_id}']")
+    assert "(1)" in coord.inner_text("#filters button[data-state='booked']")
+    coord.locator(f"#requests a[href='#request-{referral_id}']").click()
+    coord.wait_for_selector("#outcome.state-booked")
+    assert "Réservée par le prescripteur" in coord.inner_text("#outcome")
+    assert "Dr Anne Martin" in coord.inner_text("#detail-from")
+    assert "ordonnance.pdf" in coord.inner_text("#attachments")
+    # The attachment opens, decrypted, for the coordinator.
+    href = coord.locator("#attachments a").first.get_attribute("href")
+    got = coord.request.get(f"{base}{href}")
+    assert got.status == 200 and got.body() == PDF
+    axe_both(
+        coord,
+        "request-booked",
+        typed=(
+            "Lefranc",
+            "Odette",
+            "Pansement",
+            "Code 1234B",
+            "Dr Anne Martin",
+            "ordonnance.pdf",
+            "Pansement d'ulcère après sortie d'hôpital",
+        ),
+    )
+    coord.get_by_role("link", name="Dossier du patient").click()
+    coord.wait_for_selector("#record-view:not([hidden])", timeout=20000)
+    assert "LEFRANC" in coord.inner_text("#record-h").upper()
+    # The visit is in a team's round (« planifiée »), on the day booked.
+    coord.wait_for_selector("#visit-table tbody tr .pill.assigned")
+    shot(coord, "patient-record")
+    visit = coord.request.get(f"{base}/api/referrals/{referral_id}").json()["referral"]["visit"]
+    plan = world["store"].published_plan(visit["day"], structure_id=1)
+    rounds = {r["team_id"]: [s["visit_id"] for s in r["stops"]] for r in plan["routes"]}
+    assert [t for t, ids in rounds.items() if visit["id"] in ids], rounds
+
+    # -- a second request, in English at desktop size, declined with a reason --------------------
+    gp.set_viewport_size(DESKTOP)
+    set_locale(gp, "en")
+    gp.goto(f"{base}/referrer/#new")
+    fill_request(gp, family="Rossi", given="Paul", reason="Insulin twice a day", en=True)
+    axe(gp)
+    check_language(
+        gp,
+        "en",
+        typed=("Rossi", "Paul", "Insulin twice a day", "Code 1234B", "2 rue du Château", "Melun"),
+    )
+    shot(gp, "referrer-form-desktop-en")
+    second_id = send_request(gp, "Send the request")
+    assert second_id != referral_id
+    wait_mail(inbox, 4)
+
+    coord.set_viewport_size(PHONE)
+    coord.goto(f"{base}/requests/#request-{second_id}")
+    coord.wait_for_selector("body[data-view='detail']")
+    coord.wait_for_selector("#slots li", timeout=20000)
+    # Coordinators see which team each slot is in.
+    assert "Équipe" in coord.inner_text("#slots")
+    axe_both(
+        coord,
+        "request-slots-phone",
+        typed=("Rossi", "Paul", "Insulin twice a day", "Code 1234B", "Dr Anne Martin"),
+    )
+    coord.locator("#decline-box summary").click()
+    coord.get_by_label("Raison du refus").fill(
+        "Hors de notre secteur : adressez-la au SSIAD de Dammarie."
+    )
+    coord.get_by_role("button", name="Refuser la demande").click()
+    coord.wait_for_selector("#outcome.state-declined")
+    assert "Hors de notre secteur" in coord.inner_text("#outcome")
+    wait_mail(inbox, 5)
+    assert inbox.messages[4][0] == [GP_EMAIL]
+    text = mail_text(inbox, 4)
+    assert str(second_id) in text and "Rossi" not in text
+
+    # The GP reads the reason (English, desktop).
+    gp.goto(f"{base}/referrer/")
+    gp.wait_for_selector("body[data-view='list']")
+    assert "Declined" in gp.inner_text(f"#requests li:has(a[href='#request-{second_id}'])")
+    assert "Booked" in gp.inner_text(f"#requests li:has(a[href='#request-{referral_id}'])")
+    axe_both(gp, "referrer-list-desktop", typed=("Rossi", "Paul", "Lefranc", "Odette"))
+    gp.locator(f"a[href='#request-{second_id}']").click()
+    gp.wait_for_selector("#outcome.state-declined")
+    assert "Hors de notre secteur" in gp.inner_text("#outcome")
+    assert "declined" in gp.inner_text("#outcome")
+    shot(gp, "referrer-declined-desktop-en")
+
+    assert coord_errors == [] and gp_errors == []
+    coord_ctx.close()
+    gp_ctx.close()
