@@ -276,6 +276,15 @@ def test_practitioner_organization_location_round_trips(world):
     assert raw["name"] == "Bureau Durand"
     assert (raw["position"]["longitude"], raw["position"]["latitude"]) == pytest.approx(MELUN)
     assert raw["managingOrganization"]["reference"] == "Organization/1"
+    read = {
+        (line["action"], line["target"])
+        for line in world["store"].list_audit(actor=f"user:{_user_id(world, 'planner-a')}")
+    }
+    assert {
+        ("fhir.read", f"staff:{staff['id']}"),
+        ("fhir.read", "structure:1"),
+        ("fhir.read", f"team:{staff['team_id']}"),
+    } <= read
 
     for path in (
         f"/Practitioner/{world['b']['staff']['id']}",
@@ -420,3 +429,7 @@ def test_searches_page_with_next_links(world):
 
 def _auth(world: dict[str, Any], user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {world['tokens'][user]}"}
+
+
+def _user_id(world: dict[str, Any], name: str) -> int:
+    return int(world["store"].find_user(name)["id"])

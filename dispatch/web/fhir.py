@@ -540,6 +540,7 @@ def read_organization(oid: str) -> Response:
     structure = get_store().get_structure(
         _number(oid, "Organization"), structures=_structures(principal)
     )
+    _audit(principal, "fhir.read", f"structure:{structure['id']}", {"resource": "Organization"})
     return _respond(mapping.organization(structure))
 
 
@@ -548,6 +549,7 @@ def search_organizations() -> Response:
     principal = _caller()
     _params("Organization")
     structures = get_store().list_structures(structures=_structures(principal))
+    _audit(principal, "fhir.search", None, {"resource": "Organization", "count": len(structures)})
     return _bundle([mapping.organization(s) for s in structures])
 
 
@@ -555,6 +557,7 @@ def search_organizations() -> Response:
 def read_location(lid: str) -> Response:
     principal = _caller(*STAFF_READERS)
     team = get_store().get_team(_number(lid, "Location"), structures=principal.structure_ids)
+    _audit(principal, "fhir.read", f"team:{team['id']}", {"resource": "Location"})
     return _respond(mapping.location(team))
 
 
@@ -566,6 +569,7 @@ def search_locations() -> Response:
     teams = get_store().list_teams(
         structures=principal.structure_ids, limit=max(count, 1), offset=offset
     )
+    _audit(principal, "fhir.search", None, {"resource": "Location", "count": len(teams)})
     return _bundle([mapping.location(t) for t in teams][:count], total=teams.total)
 
 
