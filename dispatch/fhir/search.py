@@ -111,11 +111,6 @@ class DateBound:
             ) from None
         self.prefix, self.start, self.end = prefix, start, end
 
-    @property
-    def first_day(self) -> dt.date:
-        """The first local day this bound lets through (for a lower bound)."""
-        return (self.end if self.prefix == "gt" else self.start).date()
-
     def admits(self, instant: dt.datetime) -> bool:
         """True when ``instant`` satisfies this bound."""
         if self.prefix == "ge":
