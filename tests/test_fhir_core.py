@@ -1,0 +1,207 @@
+"""The pure FHIR mapping (dispatch.fhir): a referral and its ServiceRequest map to each other,
+date search bounds keep FHIR's prefix semantics over local days and DST, references and ids
+are read as FHIR writes them, and the times of slots and appointments carry their offset."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dispatch.errors import ValidationError
+from dispatch.fhir import mapping
+from dispatch.fhir.inbound import booking_input, read_resource, referral_input
+from dispatch.fhir.search import DateBound, int_id, reference_id
+
+PARIS = "Europe/Paris"
+
+
+def _referral(**changes):  # type: ignore[no-untyped-def]
+    referral = {
+        "id": 7,
+        "structure_id": 1,
+        "structure_name": "SSIAD Nord",
+        "state": "submitted",
+        "kind": "visit",
+        "urgency": "urgent",
+        "patient": {
+            "family_name": "Dupont",
+            "given_name": "Jeanne",
+            "birth_date": "1941-03-02",
+            "gender": "female",
+            "phone": "0600000000",
+        },
+        "address": "12 rue de la Gare, Melun",
+        "lon": 2.66,
+        "lat": 48.543,
+        "access_notes": "code 1234",
+        "reason": "Pansement",
+        "care_kind": "nursing",
+        "duration_min": 45,
+        "period_from": "2027-03-29",
+        "period_to": "2027-04-02",
+        "time_of_day": "evening",
+        "recurrence": None,
+        "prescription": {"prescriber": "Dr House", "date": "2027-03-28", "details": "1/j"},
+        "referrer": {"id": 4, "display_name": "Dr Martin", "profession": "gp"},
+        "patient_id": None,
+        "created_at": "2027-03-28T10:00:00+02:00",
+    }
+    referral.update(changes)
+    return referral
+
+
+INPUT_KEYS = (
+    "patient",
+    "address",
+    "lon",
+    "lat",
+    "access_notes",
+    "reason",
+    "care_kind",
+    "duration_min",
+    "urgency",
+    "period_from",
+    "period_to",
+    "time_of_day",
+    "recurrence",
+    "prescription",
+    "structure_id",
+)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"urgency": "routine", "time_of_day": "any", "prescription": None, "access_notes": None},
+        {
+            "urgency": "soon",
+            "kind": "care_plan",
+            "recurrence": {
+                "times_per_day": 3,
+                "weekdays": [1, 2, 3, 4, 5, 6, 7],
+                "until": "2027-04-20",
+            },
+        },
+    ],
+)
+def test_a_referral_and_its_service_request_map_to_each_other(changes):
+    referral = _referral(**changes)
+    resource = mapping.service_request(referral)
+    back = referral_input(read_resource(json.dumps(resource).encode(), "ServiceRequest"))
+    assert {k: back[k] for k in INPUT_KEYS} == {
+        **{k: referral[k] for k in INPUT_KEYS if k != "structure_id"},
+        "structure_id": 1,
+    }
+
+
+def test_date_bounds_follow_fhir_prefixes_over_local_days():
+    def at(text: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(text)
+
+    day = "2027-03-28"  # the spring DST change: 23 hours long in Paris
+    bound = {
+        p: DateBound(f"{p}{day}", tz=PARIS, what="start") for p in ("ge", "gt", "le", "lt", "eq")
+    }
+    first, last = at("2027-03-28T00:00:00+01:00"), at("2027-03-28T23:59:00+02:00")
+    before, after = at("2027-03-27T23:59:00+01:00"), at("2027-03-29T00:00:00+02:00")
+    assert [bound["ge"].admits(t) for t in (before, first, last, after)] == [
+        False,
+        True,
+        True,
+        True,
+    ]
+    assert [bound["gt"].admits(t) for t in (before, first, last, after)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    assert [bound["le"].admits(t) for t in (before, first, last, after)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert [bound["lt"].admits(t) for t in (before, first, last, after)] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert [bound["eq"].admits(t) for t in (before, first, last, after)] == [
+        False,
+        True,
+        True,
+        False,
+    ]
+    # A date-time, with fhirclient's operator; UTC's Z.
+    assert DateBound(">=2027-03-28T08:00:00Z", tz=PARIS, what="start").admits(
+        at("2027-03-28T10:00:00+02:00")
+    )
+    assert not DateBound("lt2027-03-28T08:00:00Z", tz=PARIS, what="start").admits(
+        at("2027-03-28T10:00:00+02:00")
+    )
+    for wrong in ("ne2027-03-28", "ge28/03/2027", "soon"):
+        with pytest.raises(ValidationError):
+            DateBound(wrong, tz=PARIS, what="start")
+
+
+def test_references_and_ids():
+    assert reference_id("Patient/12", "Patient", what="patient") == "12"
+    assert reference_id("https://x.fr/fhir/Patient/12", "Patient", what="patient") == "12"
+    assert reference_id("12", "Patient", what="patient") == "12"
+    assert reference_id("Schedule/referral-3", "Schedule", what="schedule") == "referral-3"
+    for wrong in ("Practitioner/12", "", "a b"):
+        with pytest.raises(ValidationError):
+            reference_id(wrong, "Patient", what="patient")
+    assert [int_id(t) for t in ("12", "012", "abc", str(2**53))] == [12, None, None, None]
+    assert booking_input(
+        {
+            "slot": [{"reference": "Slot/2027-03-29.3.32400"}],
+            "basedOn": [{"reference": "ServiceRequest/7"}],
+        }
+    ) == ("7", "2027-03-29.3.32400")
+
+
+def test_slot_and_appointment_times_carry_the_local_offset():
+    slot = mapping.slot(
+        7,
+        {
+            "slot_id": "2027-03-28.3.33753",
+            "day": "2027-03-28",
+            "start": "09:22",
+            "latest_start": "09:52",
+            "end": "10:07",
+            "start_at": "2027-03-28T09:22:33+02:00",
+        },
+        tz=PARIS,
+    )
+    assert (slot["start"], slot["end"]) == (
+        "2027-03-28T09:22:33+02:00",
+        "2027-03-28T10:07:33+02:00",
+    )
+    appointment = mapping.appointment(
+        _referral(
+            state="booked",
+            patient_id=5,
+            visit={
+                "id": 9,
+                "day": "2027-03-28",
+                "start": "01:30",
+                "end": "03:30",
+                "status": "planned",
+            },
+        ),
+        tz=PARIS,
+    )
+    # 01:30 is before the change (+01:00); 03:30 after it (+02:00).
+    assert (appointment["start"], appointment["end"]) == (
+        "2027-03-28T01:30:00+01:00",
+        "2027-03-28T03:30:00+02:00",
+    )
+    start = dt.datetime.fromisoformat(appointment["start"]).astimezone(ZoneInfo(PARIS))
+    assert start.hour == 1
