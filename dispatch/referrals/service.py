@@ -387,11 +387,13 @@ class Referrals:
         return str(user["display_name"] or user["username"])
 
     def _username(self, email: str) -> str:
-        base = re.sub(r"[^A-Za-z0-9._@-]", "-", email.lower())[:60]
+        # A login name starts with a letter or a digit, 64 characters at most (the referrer
+        # logs in with their e-mail address when it fits, else this name).
+        base = re.sub(r"[^a-z0-9._@-]", "-", email.lower()).lstrip("._@-")[:56] or "referrer"
         name, n = base, 1
         while self.store.user_exists(name):
             n += 1
-            name = f"{base[:58]}-{n}"
+            name = f"{base}-{n}"
         return name
 
     def list_referrers(self, viewer: Viewer) -> list[dict[str, Any]]:
