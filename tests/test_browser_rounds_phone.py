@@ -331,6 +331,26 @@ def test_phone_page_passes_axe_in_french_and_english(phone) -> None:  # type: ig
     set_locale(page, "fr")
 
 
+def test_my_calendar_downloads_todays_round_with_names(live, phone) -> None:  # type: ignore[no-untyped-def]
+    """« Mon agenda (.ics) » downloads the team's visits read with the phone's own token: today's
+    visits carry the patient's name, and the file parses back as RFC 5545."""
+    import icalendar
+
+    page = phone["page"]
+    set_locale(page, "fr")
+    button = page.locator("#calendar-download")
+    assert button.is_visible() and button.inner_text() == "Mon agenda (.ics)"
+    with page.expect_download() as info:
+        button.click()
+    download = info.value
+    assert download.suggested_filename == "tournee.ics"
+    calendar = icalendar.Calendar.from_ical(open(download.path(), "rb").read())
+    events = [c for c in calendar.walk("VEVENT")]
+    assert len(events) == len(live[1]["visits_a"])
+    assert all(e.decoded("dtstart").date().isoformat() == live[1]["day"] for e in events)
+    assert page.locator("#calendar-status").inner_text().startswith("Les visites des 14")
+
+
 def test_plan_change_shows_on_the_phone_within_a_second(live, phone, coordinator) -> None:  # type: ignore[no-untyped-def]
     """A visit moved into team A's round appears marked "nouvelle" within a second of the
     server's answer, a visit moved out disappears, the notice names what changed, all without

@@ -67,6 +67,9 @@ const PHONE_TEXT = {
     "unpair.force": "Dissocier quand même",
     logout: "Se déconnecter",
     "logout.ok": "Se déconnecter",
+    "calendar.button": "Mon agenda (.ics)",
+    "calendar.help": "Les visites des 14 prochains jours, à ouvrir dans l'agenda du téléphone : noms et adresses pour aujourd'hui seulement.",
+    "calendar.failed": "Agenda indisponible pour l'instant (hors connexion ?). Réessayez plus tard.",
     "outbox.items.one": "{n} envoi en attente (visite, note ou position)",
     "outbox.items.other": "{n} envois en attente (visites, notes ou positions)",
     "outbox.refused.positions.one": "{n} position refusée par le serveur (supprimée)",
@@ -125,6 +128,9 @@ const PHONE_TEXT = {
     "unpair.force": "Unpair anyway",
     logout: "Log out",
     "logout.ok": "Log out",
+    "calendar.button": "My calendar (.ics)",
+    "calendar.help": "The visits of the next 14 days, to open in the phone's calendar: names and addresses for today only.",
+    "calendar.failed": "Calendar unavailable for now (offline?). Try again later.",
     "outbox.items.one": "{n} item waiting to be sent (visit, note or position)",
     "outbox.items.other": "{n} items waiting to be sent (visits, notes or positions)",
     "outbox.refused.positions.one": "{n} position refused by the server (removed)",
@@ -1046,6 +1052,35 @@ function isSessionUser() {
   return state.config?.principal?.kind === "user";
 }
 
+// « Mon agenda »: the team's coming visits as an .ics file, read with this phone's own token
+// (GET /api/phone/calendar.ics), so that today's visits carry names and addresses.
+function renderCalendar() {
+  document.getElementById("calendar").hidden = isSessionUser() || !deviceToken();
+}
+
+async function downloadCalendar() {
+  const status = document.getElementById("calendar-status");
+  try {
+    const response = await fetch(`/api/phone/calendar.ics?lang=${getLocale()}`, {
+      headers: { Authorization: `Bearer ${deviceToken()}`, Accept: "text/calendar" },
+      cache: "no-store",
+    });
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    const url = URL.createObjectURL(await response.blob());
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = "tournee.ics";
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    status.textContent = tp("calendar.help");
+  } catch (err) {
+    console.warn("calendar", err);
+    status.textContent = tp("calendar.failed");
+  }
+}
+
 function renderUnpairButton() {
   const button = document.getElementById("unpair");
   button.textContent = isSessionUser() ? tp("logout") : t("phone.unpair");
@@ -1227,6 +1262,8 @@ async function start() {
   loadMine();
   setInterval(loadMine, MINE_REFRESH_MS);
   renderUnpairButton();
+  renderCalendar();
+  document.getElementById("calendar-download").addEventListener("click", downloadCalendar);
   setInterval(checkDay, DAY_CHECK_MS);
   if (navigator.getBattery) navigator.getBattery().then((b) => { state.battery = b; }).catch(() => {});
   await acquireWakeLock();
