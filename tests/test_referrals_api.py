@@ -465,5 +465,10 @@ def test_bad_requests_say_what_to_fix(world):
     assert r.status_code == 400
     r = _call(world, "post", f"/api/referrals/{rid}/book", "ref1", json={"slot_id": "nope"})
     assert r.status_code == 400
+    r = _call(world, "get", "/api/referrals/999999", "ref1", headers={"Accept-Language": "fr"})
+    assert r.status_code == 404 and r.json["error"] == "la demande 999999 n'existe pas"
+    r = _call(world, "post", "/api/referrals", "ref1", json=_request(period_from="2020-01-01"),
+              headers={"Accept-Language": "fr"})  # fmt: skip
+    assert "est passé" in r.json["error"]
     options = _call(world, "get", "/api/referrals/options", "ref1").json
     assert options["structures"][0]["id"] == 1 and options["max_attachment_bytes"] > 0

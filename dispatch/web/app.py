@@ -75,6 +75,61 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(f"^{pattern}$"), french)
     for pattern, french in (
         (r"wrong username or password", "identifiant ou mot de passe incorrect"),
+        # Referrers' requests (dispatch.referrals): what the referrer's and the coordinator's
+        # pages show.
+        (
+            r"this slot is no longer free: choose another slot",
+            "ce créneau n'est plus libre : choisissez-en un autre",
+        ),
+        (r"request (\d+) does not exist", "la demande \\1 n'existe pas"),
+        (
+            r"request (\d+) changed meanwhile: reload it",
+            "la demande \\1 a changé entre-temps : rechargez-la",
+        ),
+        (
+            r"request (\d+) is \w+ \((.+)\): it cannot be .+ now; reload it to see its"
+            r" current state",
+            "la demande \\1 est \\2 : cette action n'est plus possible ; rechargez-la",
+        ),
+        (
+            r"period_from (\S+) is over: the period starts today or later",
+            "le début de la période (\\1) est passé : la période commence aujourd'hui ou après",
+        ),
+        (
+            r"period_to (\S+) is before period_from (\S+)",
+            "la fin de la période (\\1) est avant son début (\\2)",
+        ),
+        (
+            r"period_to (\S+) is more than (\d+) days ahead: ask for a period ending by (\S+)",
+            "la fin de la période (\\1) est à plus de \\2 jours : demandez une période finissant"
+            " au plus tard le \\3",
+        ),
+        (
+            r"patient birth_date (\S+) is in the future: check the date",
+            "la date de naissance (\\1) est dans le futur : vérifiez-la",
+        ),
+        (
+            r"the file is not a PDF, a PNG or a JPEG \(judged by its content\): .*",
+            "le fichier n'est ni un PDF, ni un PNG, ni un JPEG (d'après son contenu) : numérisez"
+            " le document en PDF ou photographiez-le (JPEG)",
+        ),
+        (
+            r"the file is larger than (\d+) MB: scan it at a lower resolution or split it",
+            "le fichier dépasse \\1 Mo : numérisez-le en plus basse résolution ou découpez-le",
+        ),
+        (
+            r"a one-off request needs a slot: .*",
+            "une demande ponctuelle a besoin d'un créneau : choisissez-en un parmi ceux proposés",
+        ),
+        (
+            r"(\S+) is the address of a staff account: a referrer needs an address of their own",
+            "\\1 est l'adresse d'un compte du personnel : un prescripteur a besoin de sa propre"
+            " adresse",
+        ),
+        (
+            r"a referrer's account opens the referrer's space \(/referrer/\) only",
+            "un compte de prescripteur n'ouvre que l'espace prescripteur (/referrer/)",
+        ),
         (
             r"(\d{4}-\d\d-\d\d) is over: plan from today \((\d{4}-\d\d-\d\d)\) on, the past"
             r" is not re-planned",
