@@ -142,6 +142,20 @@ def test_request_slots_booking_visit_on_the_round_and_visit_done(journey):
     assert r.status_code == 200, r.json
     assert r.json["referral"]["patient_id"] == visit["patient_id"]
 
+    # Times proposed by the coordinator: the referrer sees those the round can still take.
+    third = client.post("/api/referrals", json=body, headers=_h(journey, "gp")).json["referral"]
+    offered = client.get(
+        f"/api/referrals/{third['id']}/slots", headers=_h(journey, "coordinator")
+    ).json["slots"]
+    r = client.post(
+        f"/api/referrals/{third['id']}/propose",
+        json={"slot_ids": [s["slot_id"] for s in offered[:2]], "message": None},
+        headers=_h(journey, "coordinator"),
+    )
+    assert r.status_code == 200 and r.json["referral"]["state"] == "proposed", r.json
+    seen = client.get(f"/api/referrals/{third['id']}/slots", headers=_h(journey, "gp")).json
+    assert [s["slot_id"] for s in seen["slots"]] == [s["slot_id"] for s in offered[:2]]
+
     # The visit done: the referrer is told (once), on the request's history too.
     sent = len(inbox.messages)
     for kind in ("check_in", "check_out"):

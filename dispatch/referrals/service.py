@@ -482,7 +482,9 @@ class Referrals:
         row = self._load(viewer, referral_id)
         fr = viewer.locale == "fr"
         if row["state"] == "proposed" and viewer.is_referrer:
-            slots = [s for s in row["proposed_slots"] if self._still_ahead(s)]
+            slots = [
+                s for s in row["proposed_slots"] if self._still_ahead(s) and self._free(row, s)
+            ]
             reason = (
                 None
                 if slots
@@ -554,12 +556,20 @@ class Referrals:
             raise _slot_taken(locale)
         return slot
 
-    def _check(self, row: dict[str, Any], slot_id: str) -> dict[str, dict[str, Any]]:
+    def _free(self, row: dict[str, Any], slot: Mapping[str, Any]) -> bool:
+        """Whether a proposed slot still fits the current round (booking checks it again)."""
+        return bool(self._check(row, slot["slot_id"], search=False)) or not hasattr(
+            self.finder, "check"
+        )
+
+    def _check(
+        self, row: dict[str, Any], slot_id: str, *, search: bool = True
+    ) -> dict[str, dict[str, Any]]:
         """{slot_id: slot} of a slot not offered before, as it stands now on the round (the
         finder's ``check``; a finder without it searches again)."""
         finder = self.finder
         if not hasattr(finder, "check"):
-            return {s["slot_id"]: s for s in self._search(row, 10)}
+            return {s["slot_id"]: s for s in self._search(row, 10)} if search else {}
         try:
             found = finder.check(
                 structure_id=row["structure_id"],
