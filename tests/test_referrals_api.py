@@ -225,7 +225,7 @@ def test_submit_slots_book_puts_the_visit_in_the_round_and_mails_both_sides(worl
     assert len(world.inbox.messages) == before + 1
     text = mail.get_payload(decode=True).decode()
     assert f"n° {referral['id']}" in _subject(mail)
-    assert f"https://soins.example.fr/requests/#request={referral['id']}" in text
+    assert f"https://soins.example.fr/requests/#request-{referral['id']}" in text
     assert "Dupont" not in text and "Jeanne" not in text and "Dupont" not in _subject(mail)
 
     r = _call(world, "get", f"/api/referrals/{referral['id']}/slots?n=3", "ref1")

@@ -187,7 +187,7 @@ class Referrals:
 
     def _url(self, role: str, referral_id: int) -> str:
         page = "referrer" if role == "referrer" else "requests"
-        return f"{self.base_url().rstrip('/')}/{page}/#request={referral_id}"
+        return f"{self.base_url().rstrip('/')}/{page}/#request-{referral_id}"
 
     # -- views -----------------------------------------------------------------------------------
     def _view(self, row: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
