@@ -330,11 +330,13 @@ def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore
         ),
     )
     coord.get_by_role("link", name="Dossier du patient").click()
-    coord.wait_for_selector("#record-view:not([hidden])", timeout=20000)
-    assert "LEFRANC" in coord.inner_text("#record-h").upper()
+    # The record of the patient the booking admitted (has-text: any case).
+    coord.wait_for_selector("#record-h:has-text('Lefranc Odette')", timeout=20000)
     # The visit is in a team's round (« planifiée »), on the day booked.
     coord.wait_for_selector("#visit-table tbody tr .pill.assigned")
     shot(coord, "patient-record")
+    # The patients page leads back to the requests (the top bar's « Demandes »).
+    assert coord.get_by_role("link", name="Demandes").get_attribute("href") == "/requests/"
     visit = coord.request.get(f"{base}/api/referrals/{referral_id}").json()["referral"]["visit"]
     plan = world["store"].published_plan(visit["day"], structure_id=1)
     rounds = {r["team_id"]: [s["visit_id"] for s in r["stops"]] for r in plan["routes"]}
@@ -390,6 +392,66 @@ def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore
     assert "Hors de notre secteur" in gp.inner_text("#outcome")
     assert "declined" in gp.inner_text("#outcome")
     shot(gp, "referrer-declined-desktop-en")
+
+    # -- a third request: the coordinator offers two slots with a message; the GP books one ------
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    third_id = gp.evaluate(
+        """async (body) => {
+          const r = await fetch('/api/referrals', {method: 'POST', body: JSON.stringify(body),
+            headers: {'Content-Type': 'application/json',
+                      'X-CSRF-Token': sessionStorage.getItem('dispatch.csrf')}});
+          return (await r.json()).referral.id;
+        }""",
+        {
+            "patient": {
+                "family_name": "Vidal",
+                "given_name": "Jeanne",
+                "birth_date": "1936-11-02",
+                "gender": "female",
+                "phone": None,
+            },
+            "address": "Place Saint-Jean, Melun",
+            "lon": MELUN[0],
+            "lat": MELUN[1],
+            "access_notes": None,
+            "reason": "Bilan de chute",
+            "care_kind": "nursing",
+            "duration_min": 45,
+            "urgency": "soon",
+            "period_from": today.isoformat(),
+            "period_to": (today + dt.timedelta(days=5)).isoformat(),
+            "time_of_day": "afternoon",
+            "recurrence": None,
+            "prescription": None,
+        },
+    )
+    wait_mail(inbox, 6)
+    coord.goto(f"{base}/requests/#request-{third_id}")
+    coord.wait_for_selector("#slots li input[type=checkbox]", timeout=20000)
+    boxes = coord.locator("#slots li input[type=checkbox]")
+    assert boxes.count() >= 2
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    offered = [coord.locator("#slots li .slot-text strong").nth(i).inner_text() for i in range(2)]
+    coord.get_by_label("Message au prescripteur").fill("Plutôt l'après-midi, comme demandé.")
+    coord.get_by_role("button", name="Proposer les créneaux cochés").click()
+    coord.wait_for_selector("#outcome.state-proposed")
+    assert "l'après-midi" in coord.inner_text("#outcome")
+    wait_mail(inbox, 7)
+    assert inbox.messages[6][0] == [GP_EMAIL] and "Vidal" not in mail_text(inbox, 6)
+
+    gp.goto(f"{base}/referrer/#request-{third_id}")
+    gp.wait_for_selector("#slots button.book", timeout=20000)
+    assert "Message from the service: Plutôt l'après-midi" in gp.inner_text("#outcome")
+    assert gp.locator("#slots li").count() == 2
+    # The same two slots (their hours: the day is written in the GP's language).
+    hours = gp.locator("#slots li .slot-text strong").all_inner_texts()
+    assert sorted(h.split(", ")[-1] for h in hours) == sorted(o.split(", ")[-1] for o in offered)
+    axe(gp)
+    shot(gp, "referrer-proposed-desktop-en")
+    gp.locator("#slots button.book").nth(1).click()
+    gp.wait_for_selector("#outcome.state-booked", timeout=20000)
+    wait_mail(inbox, 8)
 
     assert coord_errors == [] and gp_errors == []
     coord_ctx.close()
