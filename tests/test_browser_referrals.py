@@ -10,6 +10,7 @@ in French and English, at 1280x800 and 390x844; screenshots in tests/screenshots
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,13 @@ def wait_mail(inbox: Inbox, count: int, timeout_s: float = 10.0) -> None:
     while len(inbox.messages) < count and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(inbox.messages) >= count, [m[1]["Subject"] for m in inbox.messages]
+
+
+def mail_link(inbox: Inbox, i: int, page: str) -> str:
+    """The link of message ``i`` to a request on ``page`` (/referrer/ or /requests/)."""
+    match = re.search(rf"https?://\S+/{page}/#request-\d+", inbox.body(i))
+    assert match, inbox.body(i)
+    return match.group(0)
 
 
 def mail_text(inbox: Inbox, i: int) -> str:
@@ -359,7 +367,9 @@ def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore
     wait_mail(inbox, 4)
 
     coord.set_viewport_size(PHONE)
-    coord.goto(f"{base}/requests/#request-{second_id}")
+    # The coordinator follows the e-mail's link to the request.
+    assert mail_link(inbox, 3, "requests").endswith(f"/requests/#request-{second_id}")
+    coord.goto(mail_link(inbox, 3, "requests"))
     coord.wait_for_selector("body[data-view='detail']")
     coord.wait_for_selector("#slots li", timeout=20000)
     # Coordinators see which team each slot is in.
@@ -440,7 +450,8 @@ def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore
     wait_mail(inbox, 7)
     assert inbox.messages[6][0] == [GP_EMAIL] and "Vidal" not in mail_text(inbox, 6)
 
-    gp.goto(f"{base}/referrer/#request-{third_id}")
+    # The GP follows the e-mail's link to her request.
+    gp.goto(mail_link(inbox, 6, "referrer"))
     gp.wait_for_selector("#slots button.book", timeout=20000)
     assert "Message from the service: Plutôt l'après-midi" in gp.inner_text("#outcome")
     assert gp.locator("#slots li").count() == 2
