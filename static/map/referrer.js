@@ -326,6 +326,24 @@ async function loadList() {
   }
 }
 
+/** The requests' ids, states and last changes: what a refresh compares. */
+const signature = (items) => items.map((r) => `${r.id}:${r.state}:${r.updated_at}`).join(",");
+/** The list is read again this often while it is on screen (each read is audited: not more). */
+const REFRESH_MS = 60000;
+
+async function refreshList() {
+  if (document.hidden || state.busy || !state.me || $("list-view").hidden) return;
+  try {
+    const items = (await call("/api/referrals?limit=100")).items || [];
+    if (signature(items) !== signature(state.referrals)) {
+      state.referrals = items;
+      renderList();
+    }
+  } catch {
+    // The next refresh tries again.
+  }
+}
+
 function renderList() {
   const list = $("requests");
   list.replaceChildren();
@@ -880,6 +898,8 @@ async function main() {
   $("att-send").addEventListener("click", sendAttachment);
   $("cancel-request").addEventListener("click", askCancel);
   window.addEventListener("hashchange", route);
+  setInterval(refreshList, REFRESH_MS);
+  document.addEventListener("visibilitychange", refreshList);
   $("main").hidden = false;
   await route();
   document.body.dataset.ready = "1";

@@ -255,6 +255,8 @@ function filterLabel(code) {
 
 function renderFilters() {
   const box = $("filters");
+  // The keyboard stays on the filter it was on when they are drawn again.
+  const focused = box.contains(document.activeElement) ? document.activeElement.dataset.state : null;
   box.replaceChildren();
   for (const code of [...STATES, ""]) {
     const button = document.createElement("button");
@@ -269,6 +271,7 @@ function renderFilters() {
     });
     box.append(button);
   }
+  if (focused != null) box.querySelector(`button[data-state="${focused}"]`).focus();
 }
 
 async function loadCounts() {
@@ -288,6 +291,26 @@ async function loadList() {
   }
   renderFilters();
   renderList();
+}
+
+/** The requests' ids, states and last changes: what a refresh compares. */
+const signature = (items) => items.map((r) => `${r.id}:${r.state}:${r.updated_at}`).join(",");
+/** The inbox is read again this often while it is on screen (each read is audited: not more). */
+const REFRESH_MS = 60000;
+
+async function refreshList() {
+  if (document.hidden || state.busy || !state.me || $("list-view").hidden) return;
+  const before = signature(state.items);
+  const counts = JSON.stringify(state.counts);
+  try {
+    const query = state.filter ? `state=${state.filter}&limit=100` : "limit=100";
+    const [reply] = await Promise.all([call(`/api/referrals?${query}`), loadCounts()]);
+    state.items = reply.items || [];
+  } catch {
+    return;
+  }
+  if (JSON.stringify(state.counts) !== counts) renderFilters();
+  if (signature(state.items) !== before) renderList();
 }
 
 function renderList() {
@@ -696,6 +719,8 @@ async function main() {
   $("accept-plan").addEventListener("click", () => act("accept", { slot_id: null }, () => t("rq.accepted.plan")));
   $("invite-url").addEventListener("focus", () => $("invite-url").select());
   window.addEventListener("hashchange", route);
+  setInterval(refreshList, REFRESH_MS);
+  document.addEventListener("visibilitychange", refreshList);
   $("main").hidden = false;
   await route();
   document.body.dataset.ready = "1";
