@@ -472,3 +472,25 @@ def test_bad_requests_say_what_to_fix(world):
     assert "est passé" in r.json["error"]
     options = _call(world, "get", "/api/referrals/options", "ref1").json
     assert options["structures"][0]["id"] == 1 and options["max_attachment_bytes"] > 0
+
+
+def test_finished_requests_lose_the_patients_identity_after_the_retention(world):
+    _referrer(world, "ref1", "ref1@example.fr")
+    rid = _submit(world, patient={"family_name": "Oubliée", "given_name": "Rose",
+                                  "birth_date": "1930-01-01"})["id"]  # fmt: skip
+    _call(world, "post", f"/api/referrals/{rid}/attachments", "ref1",
+          data={"file": (io.BytesIO(PDF), "o.pdf")}, content_type="multipart/form-data")  # fmt: skip
+    live = _submit(world)["id"]
+    _call(world, "post", f"/api/referrals/{rid}/decline", "coordinator", json={"reason": "Rose"})
+    service = get_referrals(world.app)
+    far = dt.datetime(2100, 1, 1, tzinfo=dt.UTC).timestamp()
+    done = service.purge(retention_days=365, now=far)
+    assert done["requests"] >= 1 and done["attachments"] >= 1
+    row = world.store.get_referral(rid)
+    assert row["patient"]["family_name"] == "" and row["address"] == "" and row["reason"] == ""
+    assert row["decline_reason"] is None and world.store.list_referral_attachments(rid) == []
+    assert "Rose" not in str(world.store.referral_events(rid))
+    assert world.store.get_referral(live)["patient"]["family_name"] == "Dupont"  # still open
+    assert service.purge(retention_days=365, now=far)["requests"] == 0
+    shown = _call(world, "get", f"/api/referrals/{rid}", "ref1")
+    assert shown.status_code == 200 and shown.json["referral"]["state"] == "declined"

@@ -904,6 +904,15 @@ class Referrals:
         )
         return found, content
 
+    # -- retention -------------------------------------------------------------------------------
+    def purge(self, *, retention_days: float, now: float | None = None) -> dict[str, int]:
+        """Storage limitation: the patient's identity and attachments of requests finished more
+        than ``retention_days`` ago are erased (the patient's own record follows the patients'
+        retention). ``{"requests", "attachments"}`` erased."""
+        count, files = self.store.purge_referrals(retention_days=retention_days, now=now)
+        removed = sum(self.vault.delete(name) for _, name in files)
+        return {"requests": count, "attachments": removed}
+
     # -- visits done -----------------------------------------------------------------------------
     def visit_changed(self, visit: Mapping[str, Any]) -> None:
         """A visit changed (bus): a request's visit done is told to its referrer once."""

@@ -133,6 +133,16 @@ class Vault:
                 f" ({KEY_ENV} or the key file) changed"
             ) from None
 
+    def delete(self, stored_name: str) -> bool:
+        """Remove a stored attachment's file; False when it was already gone."""
+        if not stored_name or not all(c in "0123456789abcdef" for c in stored_name):
+            raise ValidationError("bad stored attachment name")
+        try:
+            (self.folder / stored_name).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def path(self, stored_name: str) -> Path:
         """Where a stored attachment is (its ciphertext)."""
         return self.folder / stored_name

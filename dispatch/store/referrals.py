@@ -13,6 +13,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from dispatch.errors import NotFoundError
+from dispatch.store.care import _audit
 from dispatch.store.core import now_s
 from dispatch.store.rows import clamp_page
 from dispatch.store.structures import structure_filter
@@ -224,6 +225,64 @@ class ReferralsMixin:
                 ids,
             ).fetchall()
         return {int(r[0]): int(r[1]) for r in rows}
+
+    def purge_referrals(
+        self, *, retention_days: float, now: float | None = None, actor: str = "system"
+    ) -> tuple[int, list[tuple[int, str]]]:
+        """Erase what identifies the patient in requests finished (declined, cancelled, booked,
+        accepted) more than ``retention_days`` ago: names, birth date, phone, address, access
+        notes, reason, prescription, free texts; the place rounded to about 1 km; attachments'
+        records removed. Returns (requests purged, [(request id, stored attachment name)]) for
+        the caller to delete the encrypted files. One audit line per request."""
+        if retention_days <= 0:
+            raise ValueError("retention_days must be positive")
+        at = now_s() if now is None else now
+        cutoff = at - retention_days * 86_400
+        erased = json.dumps(
+            {"family_name": "", "given_name": "", "birth_date": "", "gender": None, "phone": None}
+        )
+
+        def job(conn: sqlite3.Connection) -> tuple[int, list[tuple[int, str]]]:
+            ids = [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT id FROM referrals WHERE state IN"
+                    " ('declined', 'cancelled', 'booked', 'accepted') AND updated_at_s < ?"
+                    " AND address != '' ORDER BY id",
+                    (cutoff,),
+                )
+            ]
+            files: list[tuple[int, str]] = []
+            for referral_id in ids:
+                conn.execute(
+                    "UPDATE referrals SET patient = ?, address = '', access_notes = NULL,"
+                    " reason = '', prescription = NULL, message = NULL, decline_reason = NULL,"
+                    " lon = round(lon, 2), lat = round(lat, 2) WHERE id = ?",
+                    (erased, referral_id),
+                )
+                conn.execute(
+                    "UPDATE referral_events SET detail = json_remove(detail, '$.reason',"
+                    " '$.message') WHERE referral_id = ?",
+                    (referral_id,),
+                )
+                files += [
+                    (referral_id, r[0])
+                    for r in conn.execute(
+                        "SELECT stored_name FROM referral_attachments WHERE referral_id = ?",
+                        (referral_id,),
+                    )
+                ]
+                conn.execute(
+                    "DELETE FROM referral_attachments WHERE referral_id = ?", (referral_id,)
+                )
+                _audit(
+                    conn, actor, "referral.purge", None, f"referral:{referral_id}", None,
+                    {"retention_days": retention_days},
+                )  # fmt: skip
+            return len(ids), files
+
+        result: tuple[int, list[tuple[int, str]]] = self.engine.write(job)
+        return result
 
     # -- events --------------------------------------------------------------------------------
     def add_referral_event(
