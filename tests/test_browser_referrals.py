@@ -211,6 +211,46 @@ def send_request(page: Any, button: str) -> int:
     return int(page.inner_text("#detail-h").split("—")[0].split()[-1])
 
 
+def submit_by_api(
+    page: Any, family: str, given: str, *, time_of_day: str = "any", recurrence: Any = None
+) -> int:
+    """A request sent by the referrer's page through the API (the form is tested above)."""
+    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+    body = {
+        "patient": {
+            "family_name": family,
+            "given_name": given,
+            "birth_date": "1936-11-02",
+            "gender": None,
+            "phone": None,
+        },
+        "address": "Place Saint-Jean, Melun",
+        "lon": MELUN[0],
+        "lat": MELUN[1],
+        "access_notes": None,
+        "reason": "Bilan de chute",
+        "care_kind": "nursing",
+        "duration_min": 45,
+        "urgency": "soon",
+        "period_from": today.isoformat(),
+        "period_to": (today + dt.timedelta(days=5)).isoformat(),
+        "time_of_day": time_of_day,
+        "recurrence": recurrence,
+        "prescription": None,
+    }
+    reply = page.evaluate(
+        """async (body) => {
+          const r = await fetch('/api/referrals', {method: 'POST', body: JSON.stringify(body),
+            headers: {'Content-Type': 'application/json',
+                      'X-CSRF-Token': sessionStorage.getItem('dispatch.csrf')}});
+          return [r.status, await r.json()];
+        }""",
+        body,
+    )
+    assert reply[0] == 201, reply
+    return int(reply[1]["referral"]["id"])
+
+
 def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore[no-untyped-def]
     server, world = live
     inbox: Inbox = world["inbox"]
@@ -404,37 +444,7 @@ def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore
     shot(gp, "referrer-declined-desktop-en")
 
     # -- a third request: the coordinator offers two slots with a message; the GP books one ------
-    today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
-    third_id = gp.evaluate(
-        """async (body) => {
-          const r = await fetch('/api/referrals', {method: 'POST', body: JSON.stringify(body),
-            headers: {'Content-Type': 'application/json',
-                      'X-CSRF-Token': sessionStorage.getItem('dispatch.csrf')}});
-          return (await r.json()).referral.id;
-        }""",
-        {
-            "patient": {
-                "family_name": "Vidal",
-                "given_name": "Jeanne",
-                "birth_date": "1936-11-02",
-                "gender": "female",
-                "phone": None,
-            },
-            "address": "Place Saint-Jean, Melun",
-            "lon": MELUN[0],
-            "lat": MELUN[1],
-            "access_notes": None,
-            "reason": "Bilan de chute",
-            "care_kind": "nursing",
-            "duration_min": 45,
-            "urgency": "soon",
-            "period_from": today.isoformat(),
-            "period_to": (today + dt.timedelta(days=5)).isoformat(),
-            "time_of_day": "afternoon",
-            "recurrence": None,
-            "prescription": None,
-        },
-    )
+    third_id = submit_by_api(gp, "Vidal", "Jeanne", time_of_day="afternoon")
     wait_mail(inbox, 6)
     coord.goto(f"{base}/requests/#request-{third_id}")
     coord.wait_for_selector("#slots li input[type=checkbox]", timeout=20000)
@@ -463,6 +473,64 @@ def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore
     gp.locator("#slots button.book").nth(1).click()
     gp.wait_for_selector("#outcome.state-booked", timeout=20000)
     wait_mail(inbox, 8)
+
+    # -- the coordinator accepts a one-off request at a slot, and a repeated one as a care plan --
+    fourth_id = submit_by_api(gp, "Nicolas", "Marcel")
+    fifth_id = submit_by_api(
+        gp,
+        "Giudicelli",
+        "Rose",
+        recurrence={
+            "times_per_day": 1,
+            "weekdays": [1, 2, 3, 4, 5],
+            "until": (
+                dt.datetime.now(ZoneInfo("Europe/Paris")).date() + dt.timedelta(days=10)
+            ).isoformat(),
+        },
+    )
+    wait_mail(inbox, 10)
+    coord.goto(f"{base}/requests/#request-{fourth_id}")
+    coord.wait_for_selector("#slots li button", timeout=20000)
+    assert coord.locator("#accept-plan").is_hidden()
+    coord.locator("#slots li button").first.click()
+    coord.wait_for_selector("#outcome.state-accepted", timeout=20000)
+    assert "Acceptée" in coord.inner_text("#outcome")
+    assert coord.get_by_role("link", name="Dossier du patient").is_visible()
+    coord.goto(f"{base}/requests/#request-{fifth_id}")
+    coord.wait_for_selector("#slots li button", timeout=20000)
+    coord.get_by_role("button", name="Accepter : créer le plan de soins").click()
+    coord.wait_for_selector("#outcome.state-accepted", timeout=20000)
+    assert "Soins répétés" in coord.inner_text("#summary")
+    accepted = coord.request.get(f"{base}/api/referrals/{fifth_id}").json()["referral"]
+    assert accepted["kind"] == "care_plan" and accepted["care_plan_id"] is not None
+    wait_mail(inbox, 12)
+    assert {tuple(m[0]) for m in inbox.messages[10:12]} == {(GP_EMAIL,)}
+
+    # The inbox with requests in every state, on the phone, in both languages.
+    coord.goto(f"{base}/requests/")
+    coord.wait_for_selector("body[data-view='list']")
+    coord.locator("#filters button[data-state='']").click()
+    coord.wait_for_selector("#filters button[data-state=''][aria-pressed='true']")
+    coord.wait_for_selector(f"#requests a[href='#request-{fifth_id}']")
+    assert coord.locator("#requests li").count() == 5
+    assert "(2)" in coord.inner_text("#filters button[data-state='accepted']")
+    axe_both(
+        coord,
+        "inbox-phone",
+        typed=(
+            "Lefranc",
+            "Odette",
+            "Rossi",
+            "Paul",
+            "Vidal",
+            "Jeanne",
+            "Nicolas",
+            "Marcel",
+            "Giudicelli",
+            "Rose",
+            "Dr Anne Martin",
+        ),
+    )
 
     assert coord_errors == [] and gp_errors == []
     coord_ctx.close()
