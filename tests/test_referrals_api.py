@@ -172,7 +172,8 @@ def test_invitation_email_activates_a_referrer_account(world):
     assert login.get("/api/teams").status_code == 403
     # Another structure inviting the same address adds itself: no second account.
     again = _invite(world, "dr.martin@example.fr", "Dr Martin", who="coord2")
-    assert again["referrer"]["id"] == body["referrer"]["id"]
+    assert again["referrer"]["id"] == body["referrer"]["id"] and again["mail"] == "sent"
+    assert "HAD Sud" in world.inbox.body() and "/referrer/" in world.inbox.body()
     assert sorted(again["referrer"]["structure_ids"]) == [1, world.ids["other_structure"]]
     listed = _call(world, "get", "/api/referrers", "coordinator").json["items"]
     assert [x["structure_ids"] for x in listed if x["id"] == body["referrer"]["id"]] == [[1]]

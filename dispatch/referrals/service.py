@@ -363,17 +363,26 @@ class Referrals:
             self.store.add_user_structure(user["id"], structure_id)
             action = "referrer.add_structure"
         user = self.store.get_user(user["id"])
-        status, url = "sent", None
+        url = None
+        inviter = viewer.actor if not viewer.user_id else self._name_of(viewer.user_id)
         if not user["has_password"]:
             url, expires = link(user["id"])
             subject, text = texts.invitation(
                 display_name=user["display_name"],
                 structure_name=self._structure_name(structure_id),
-                inviter=viewer.actor if not viewer.user_id else self._name_of(viewer.user_id),
+                inviter=inviter,
                 url=url,
                 expires=expires,
             )
-            status = self._send(email, subject, text)
+        else:
+            # An account in use: its owner learns they may now address this structure too.
+            subject, text = texts.added(
+                display_name=user["display_name"],
+                structure_name=self._structure_name(structure_id),
+                inviter=inviter,
+                url=f"{self.base_url().rstrip('/')}/referrer/",
+            )
+        status = self._send(email, subject, text)
         self._audit(
             viewer,
             action,

@@ -172,3 +172,17 @@ def invitation(
         f" time):\n\n{url}\n\nIf you did not expect this message, do not open the link.\n"
     )
     return subject, text
+
+
+def added(*, display_name: str, structure_name: str, inviter: str, url: str) -> tuple[str, str]:
+    """(subject, text) telling a referrer with an account that one more structure invited
+    them."""
+    subject = "Dispatch : une structure de plus / one more care service"
+    text = (
+        f"Bonjour {display_name},\n\n{inviter} ({structure_name}) vous invite aussi à lui"
+        " adresser vos demandes. Choisissez la structure dans le formulaire de demande :\n\n"
+        f"{url}\n\n-- English --\n\nHello {display_name},\n\n{inviter} ({structure_name})"
+        " invites you to send them your requests too. Choose the service in the request"
+        f" form:\n\n{url}\n"
+    )
+    return subject, text
