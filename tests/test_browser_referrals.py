@@ -532,6 +532,22 @@ def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore
         ),
     )
 
+    # -- the GP cancels the accepted one-off request: the visit goes, the coordinators are told --
+    gp.goto(f"{base}/referrer/#request-{fourth_id}")
+    gp.wait_for_selector("#outcome.state-accepted")
+    gp.get_by_role("button", name="Cancel the request").click()
+    dialog = gp.locator("#cancel-dialog")
+    dialog.get_by_label("Reason (optional)").fill("Hospitalised yesterday.")
+    axe(gp)
+    dialog.get_by_role("button", name="Cancel the request").click()
+    gp.wait_for_selector("#outcome.state-cancelled")
+    gp.wait_for_selector("#detail-status:has-text('Request cancelled')")
+    assert gp.locator("#cancel-request").is_hidden()
+    wait_mail(inbox, 13)
+    assert inbox.messages[12][0] == [COORD_EMAIL] and "Nicolas" not in mail_text(inbox, 12)
+    cancelled = gp.request.get(f"{base}/api/referrals/{fourth_id}").json()["referral"]
+    assert cancelled["state"] == "cancelled" and cancelled["visit"]["status"] == "cancelled"
+
     assert coord_errors == [] and gp_errors == []
     coord_ctx.close()
     gp_ctx.close()
