@@ -495,3 +495,30 @@ def test_finished_requests_lose_the_patients_identity_after_the_retention(world)
     assert service.purge(retention_days=365, now=far)["requests"] == 0
     shown = _call(world, "get", f"/api/referrals/{rid}", "ref1")
     assert shown.status_code == 200 and shown.json["referral"]["state"] == "declined"
+
+
+def test_two_bookings_at_once_place_one_visit(world):
+    import threading
+
+    _referrer(world, "ref1", "ref1@example.fr")
+    later = (dt.date.fromisoformat(DAY) + dt.timedelta(days=9)).isoformat()
+    rid = _submit(world, period_from=later, period_to=later)["id"]
+    slots = _call(world, "get", f"/api/referrals/{rid}/slots", "ref1").json["slots"]
+    assert len(slots) == 2
+    answers = []
+
+    def book(slot):
+        client = world.app.test_client()
+        answers.append(client.post(f"/api/referrals/{rid}/book", json={"slot_id": slot["slot_id"]},
+                                   headers=world.headers("ref1")).status_code)  # fmt: skip
+
+    threads = [threading.Thread(target=book, args=(s,)) for s in slots[:2]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [200, 409]
+    booked = world.store.get_referral(rid)
+    assert booked["state"] == "booked" and booked["visit_id"]
+    placed = [v["id"] for v in world.store.list_visits(day=later, structures=[1])]
+    assert placed == [booked["visit_id"]]  # the second booking placed nothing

@@ -16,13 +16,14 @@ e-mailed to the other side (no patient name in e-mails; a failed e-mail never fa
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import inspect
 import logging
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from dispatch.care import patients as care
 from dispatch.errors import (
@@ -59,6 +60,24 @@ def _slot_taken(locale: str) -> SlotTaken:
         if locale == "fr"
         else "this slot is no longer free: choose another slot"
     )
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _one_at_a_time(action: _F) -> _F:
+    """Run an action on a request while no other action runs on the same request in this
+    process (two people acting at once: the second sees the first's result, and no visit is
+    placed twice); across processes the state check of the final update still refuses."""
+
+    @functools.wraps(action)
+    def wrapper(self: Referrals, viewer: Viewer, referral_id: int, *args: Any, **kw: Any) -> Any:
+        with self._lock:
+            lock = self._acting.setdefault(referral_id, threading.Lock())
+        with lock:
+            return action(self, viewer, referral_id, *args, **kw)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Referrals:
@@ -118,6 +137,9 @@ class Referrals:
         self.horizon_days = int(horizon_days)
         self._offered: OrderedDict[int, dict[str, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
+        # One lock per request acted on (a few bytes each, kept: dropping one while a
+        # second caller waits on it would let a third run beside the second).
+        self._acting: dict[int, threading.Lock] = {}
 
     # -- helpers ---------------------------------------------------------------------------------
     @property
@@ -729,6 +751,7 @@ class Referrals:
         return self._view(self.store.get_referral(row["id"]), viewer)
 
     # -- actions ---------------------------------------------------------------------------------
+    @_one_at_a_time
     def book(self, viewer: Viewer, referral_id: int, slot_id: Any) -> dict[str, Any]:
         """The referrer books a slot: the visit is placed in the round (state ``booked``)."""
         self._need(viewer, "referrer")
@@ -741,6 +764,7 @@ class Referrals:
         slot = self._resolve(row, slot_id, viewer.locale)
         return self._settle(viewer, row, "book", slot)
 
+    @_one_at_a_time
     def accept(self, viewer: Viewer, referral_id: int, slot_id: Any = None) -> dict[str, Any]:
         """The coordinator accepts: a one-off request's visit in ``slot_id``; a request with a
         recurrence creates the patient's care plan (``slot_id``, if given, its first visit)."""
@@ -755,6 +779,7 @@ class Referrals:
         slot = None if slot_id is None else self._resolve(row, slot_id, viewer.locale)
         return self._settle(viewer, row, "accept", slot)
 
+    @_one_at_a_time
     def propose(
         self, viewer: Viewer, referral_id: int, slot_ids: Any, message: Any = None
     ) -> dict[str, Any]:
@@ -785,6 +810,7 @@ class Referrals:
         self._step(fresh, viewer, "proposed", {"count": len(slots), "message": message})
         return self._view(self.store.get_referral(referral_id), viewer)
 
+    @_one_at_a_time
     def decline(self, viewer: Viewer, referral_id: int, reason: Any) -> dict[str, Any]:
         """The coordinator declines, saying why."""
         self._need(viewer, "coordinator")
@@ -801,6 +827,7 @@ class Referrals:
         self._step(self.store.get_referral(referral_id), viewer, "declined", {"reason": reason})
         return self._view(self.store.get_referral(referral_id), viewer)
 
+    @_one_at_a_time
     def cancel(self, viewer: Viewer, referral_id: int, reason: Any = None) -> dict[str, Any]:
         """The referrer (or a coordinator) cancels; a booked visit not started is cancelled
         too, and a care plan created for it ends."""
