@@ -251,7 +251,7 @@ def submit_by_api(
     return int(reply[1]["referral"]["id"])
 
 
-def test_invite_request_book_and_decline(live, browser) -> None:  # type: ignore[no-untyped-def]
+def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:  # type: ignore[no-untyped-def]
     server, world = live
     inbox: Inbox = world["inbox"]
     _, instance = browser
