@@ -106,6 +106,7 @@ extend({
     "rr.outcome.cancelled": "Demande annulée.",
     "rr.outcome.message": "Message du service : {message}",
     "rr.outcome.submitted": "Le service étudie votre demande ; vous pouvez aussi réserver vous-même un des créneaux ci-dessous.",
+    "rr.outcome.waiting": "Le service étudie votre demande et vous répondra ; vous serez prévenu(e) par e-mail.",
     "rr.summary": "La demande",
     "rr.s.patient": "Patient",
     "rr.s.born": "né(e) le {day}",
@@ -228,6 +229,7 @@ extend({
     "rr.outcome.cancelled": "Request cancelled.",
     "rr.outcome.message": "Message from the service: {message}",
     "rr.outcome.submitted": "The service is looking at your request; you may also book one of the slots below yourself.",
+    "rr.outcome.waiting": "The service is looking at your request and will answer you; you will be told by e-mail.",
     "rr.summary": "The request",
     "rr.s.patient": "Patient",
     "rr.s.born": "born {day}",
@@ -655,6 +657,7 @@ function renderSlots() {
     return;
   }
   box.hidden = false;
+  renderOutcome();
   const list = $("slots");
   list.replaceChildren();
   if (!state.slots.length) {
@@ -726,8 +729,17 @@ function outcomeText(r) {
   if (r.state === "declined") return t("rr.outcome.declined", { reason: r.decline_reason || "—" });
   if (r.state === "cancelled") return t("rr.outcome.cancelled");
   if (r.state === "proposed" && r.message) return t("rr.outcome.message", { message: r.message });
-  if (r.state === "submitted") return t("rr.outcome.submitted");
+  if (r.state === "submitted") return state.slots && !state.slots.length ? t("rr.outcome.waiting") : t("rr.outcome.submitted");
   return "";
+}
+
+function renderOutcome() {
+  const r = state.referral;
+  const outcome = $("outcome");
+  const text = r ? outcomeText(r) : "";
+  outcome.hidden = !text;
+  outcome.textContent = text;
+  outcome.className = `notice state-${r ? r.state : ""}`;
 }
 
 function renderRequest() {
@@ -736,11 +748,7 @@ function renderRequest() {
   document.title = `${t("rf.number", { id: r.id })} — ${t("rr.title")}`;
   $("detail-h").textContent = `${t("rf.number", { id: r.id })} — ${patientName(r.patient)}`;
   $("detail-state").replaceChildren(statePill(r.state));
-  const outcome = $("outcome");
-  const text = outcomeText(r);
-  outcome.hidden = !text;
-  outcome.textContent = text;
-  outcome.className = `notice state-${r.state}`;
+  renderOutcome();
   const dl = $("summary");
   dl.replaceChildren();
   const p = r.patient || {};
