@@ -327,7 +327,10 @@ def slot_view(slot: Mapping[str, Any], *, tz: str, team_name: str | None) -> dic
 
 def stored_slot(slot: Any) -> dict[str, Any]:
     """The JSON kept of a slot of the finder (a DaySlot or a mapping)."""
-    get = slot.get if isinstance(slot, Mapping) else lambda k: getattr(slot, k)
+
+    def get(key: str) -> Any:
+        return slot[key] if isinstance(slot, Mapping) else getattr(slot, key)
+
     return {
         "slot_id": str(get("slot_id")),
         "day": str(get("day")),

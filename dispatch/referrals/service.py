@@ -15,6 +15,7 @@ e-mailed to the other side (no patient name in e-mails; a failed e-mail never fa
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import functools
 import inspect
@@ -150,7 +151,7 @@ class Referrals:
         return self._finder
 
     def _audit(
-        self, viewer: Viewer, action: str, target: str, detail: dict[str, Any] | None = None
+        self, viewer: Viewer, action: str, target: str | None, detail: dict[str, Any] | None = None
     ) -> None:
         self.store.audit(
             viewer.actor, action, role=viewer.role, target=target, ip=viewer.ip, detail=detail
@@ -544,7 +545,7 @@ class Referrals:
             )
         return {"slots": [self._slot_view(s, viewer) for s in found], "reason": reason}
 
-    def _search(self, row: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    def _search(self, row: dict[str, Any], n: int) -> builtins.list[dict[str, Any]]:
         first, days = core.slot_days(row["period_from"], row["period_to"], today=self.today())
         if days <= 0:
             return []

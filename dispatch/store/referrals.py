@@ -177,7 +177,8 @@ class ReferralsMixin:
     ) -> tuple[list[dict[str, Any]], int]:
         """Requests newest first, of one referrer and/or of ``structures``; (rows, total)."""
         limit, offset = clamp_page(limit, offset)
-        where, args = structure_filter(structures)
+        where, ids = structure_filter(structures)
+        args: list[Any] = list(ids)
         if referrer_id is not None:
             where += " AND referrer_id = ?"
             args.append(referrer_id)
