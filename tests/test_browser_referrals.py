@@ -531,6 +531,9 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
             "Dr Anne Martin",
         ),
     )
+    coord.get_by_role("link", name="Inviter un prescripteur").click()
+    coord.wait_for_selector("#referrers li:has-text('Dr Anne Martin')")
+    axe_both(coord, "invite-phone", typed=("Dr Anne Martin", GP_EMAIL))
 
     # -- the GP cancels the accepted one-off request: the visit goes, the coordinators are told --
     gp.goto(f"{base}/referrer/#request-{fourth_id}")
