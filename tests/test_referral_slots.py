@@ -305,3 +305,7 @@ def test_two_bookings_of_one_slot_at_once_one_gets_it(two_rounds: World) -> None
     ]
     with pytest.raises(ValidationError, match="from_day"):
         two_rounds.propose(from_day="04/01/2027")
+    with pytest.raises(ValidationError, match="cannot be reached by road"):
+        two_rounds.propose(lonlat=(2.35, 48.85))  # Paris: outside Melun's territory
+    with pytest.raises(ValidationError, match="n must be"):
+        two_rounds.propose(n=0)
