@@ -526,3 +526,24 @@ def test_two_bookings_at_once_place_one_visit(world):
         if v["patient_id"] == booked["patient_id"]
     ]
     assert placed == [booked["visit_id"]]  # the second booking placed nothing
+
+
+def test_a_failed_email_never_fails_the_step_and_the_history_says_so(world):
+    import socket
+
+    from dispatch.mail import Mailer
+
+    _referrer(world, "ref1", "ref1@example.fr")
+    service = get_referrals(world.app)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    settings = world.app.extensions["dispatch.settings"].replace(smtp_port=closed)
+    working, service.mailer = service.mailer, Mailer(settings)
+    try:
+        referral = _submit(world)
+    finally:
+        service.mailer = working
+    assert referral["state"] == "submitted"
+    assert referral["events"][0]["text_fr"].endswith("(e-mail non envoyé)")
+    assert referral["events"][0]["text_en"].endswith("(e-mail not sent)")
