@@ -81,6 +81,11 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"this slot is no longer free: choose another slot",
             "ce créneau n'est plus libre : choisissez-en un autre",
         ),
+        (
+            r"the place (\S+) cannot be reached by road( \(outside the territory\))?: check"
+            r" the address",
+            "le lieu \\1 n'est pas accessible par la route : vérifiez l'adresse",
+        ),
         (r"request (\d+) does not exist", "la demande \\1 n'existe pas"),
         (
             r"request (\d+) changed meanwhile: reload it",
