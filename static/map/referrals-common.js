@@ -142,7 +142,7 @@ function localeTag() {
   return getLocale() === "en" ? "en-GB" : "fr-FR";
 }
 
-/** « mardi 8 décembre » / « Tuesday 8 December » of "YYYY-MM-DD". */
+/** « mardi 8 décembre » / « Tuesday 8 December » of "YYYY-MM-DD". */
 export function dayText(day, { year = false } = {}) {
   if (!day) return "";
   const [y, m, d] = day.slice(0, 10).split("-").map(Number);
@@ -160,7 +160,7 @@ export function whenText(iso) {
   return date.toLocaleString(localeTag(), { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
 }
 
-/** « mardi 8 décembre, 09:30–10:00 » and its arrival window (team for coordinators). */
+/** « mardi 8 décembre, 09:30–10:00 » and its arrival window (team for coordinators). */
 export function slotText(slot) {
   const main = t("rf.slot", { day: dayText(slot.day), start: slot.start, end: slot.end });
   return main;
@@ -186,7 +186,7 @@ export function recurrenceText(rec) {
   return t("rf.recurrence", { times: rec.times_per_day, days, until: dayText(rec.until, { year: false }) });
 }
 
-/** The patient's name as a professional writes it: « DUPONT Marie ». */
+/** The patient's name as a professional writes it: « DUPONT Marie ». */
 export function patientName(p) {
   if (!p) return "";
   return [p.family_name ? p.family_name.toUpperCase() : "", p.given_name || ""].filter(Boolean).join(" ");
@@ -241,7 +241,7 @@ export function renderTimeline(list, referral) {
   }
 }
 
-/** A « pill » with the state's text. */
+/** A « pill » with the state's text. */
 export function statePill(state) {
   const span = document.createElement("span");
   span.className = `pill state-${state}`;

@@ -45,7 +45,7 @@ extend({
     "rq.invite.title": "Inviter un prescripteur",
     "rq.invite.hint": "Un médecin, une infirmière de sortie d'hospitalisation, un DAC ou un pharmacien reçoit par e-mail un lien pour choisir son mot de passe ; il pourra ensuite adresser des demandes à votre service et ne verra que les siennes.",
     "rq.invite.email": "Adresse e-mail *",
-    "rq.invite.name": "Nom affiché (par exemple « Dr Anne Martin ») *",
+    "rq.invite.name": "Nom affiché (par exemple « Dr Anne Martin ») *",
     "rq.invite.profession": "Profession *",
     "rq.invite.structure": "Service qui l'invite *",
     "rq.invite.send": "Envoyer l'invitation",
