@@ -91,6 +91,9 @@ def test_request_slots_booking_visit_on_the_round_and_visit_done(journey):
         "duration_min": 30, "urgency": "soon", "period_from": MONDAY, "period_to": TUESDAY,
         "time_of_day": "morning",
     }  # fmt: skip
+    far = client.post("/api/referrals", json={**body, "lon": 9.45, "lat": 42.7},
+                      headers={**_h(journey, "gp"), "Accept-Language": "en"})  # fmt: skip
+    assert far.status_code == 400 and "outside the territory" in far.json["error"]
     r = client.post("/api/referrals", json=body, headers=_h(journey, "gp"))
     assert r.status_code == 201, r.json
     rid = r.json["referral"]["id"]

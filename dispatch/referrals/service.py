@@ -454,13 +454,16 @@ class Referrals:
         }
 
     # -- requests --------------------------------------------------------------------------------
-    def submit(self, viewer: Viewer, data: Any) -> dict[str, Any]:
-        """A referrer's new request (state ``submitted``); its coordinators are told."""
+    def submit(self, viewer: Viewer, data: Any, *, area: Any = None) -> dict[str, Any]:
+        """A referrer's new request (state ``submitted``); its coordinators are told.
+        ``area`` (a ServiceArea): a home outside the served territory is refused."""
         self._need(viewer, "referrer")
         if not isinstance(data, Mapping):
             raise ValidationError("send the request as a JSON object")
         structure_id = _target(data.get("structure_id"), viewer)
         fields = core.parse_request(data, today=self.today())
+        if area is not None:
+            area.check(fields["lon"], fields["lat"], what="the patient's home")
         referral_id = self.store.add_referral(
             {
                 **fields,

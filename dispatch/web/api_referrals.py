@@ -31,7 +31,16 @@ from dispatch.web.openapi import (
     path_param,
     query_param,
 )
-from dispatch.web.rest import arg_int, get_bus, json_body, ok, page_args, paged, subscribe
+from dispatch.web.rest import (
+    arg_int,
+    get_bus,
+    json_body,
+    ok,
+    page_args,
+    paged,
+    service_area,
+    subscribe,
+)
 from dispatch.web.scope import TARGET_STRUCTURE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -436,7 +445,8 @@ OPENAPI_PATHS = {
             status=201,
             response=_REFERRAL_OUT,
             description="period_from is today or later, period_to on or after it and at most 28"
-            " days ahead; the patient's birth_date is not in the future; recurrence.until is on"
+            " days ahead; lon/lat inside the served territory; the patient's birth_date is not"
+            " in the future; recurrence.until is on"
             " or after period_from, at most 366 days later. A request with a recurrence becomes"
             " a care plan once accepted.",
         ),
@@ -661,7 +671,7 @@ def list_referrals() -> ResponseReturnValue:
 @bp.post("/api/referrals")
 @require(*REFERRER, admin=False)
 def submit() -> ResponseReturnValue:
-    return ok(201, referral=get_referrals().submit(viewer(), json_body()))
+    return ok(201, referral=get_referrals().submit(viewer(), json_body(), area=service_area()))
 
 
 @bp.get("/api/referrals/<int:referral_id>")
