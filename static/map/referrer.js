@@ -5,7 +5,7 @@
 // service's answer. French first, English complete; one column on a phone.
 import { ApiError } from "/static/map/common.js";
 import {
-  careText, dayText, errorText, patientName, recurrenceText, renderTimeline,
+  careText, dayText, errorText, eventText, patientName, recurrenceText, renderTimeline,
   sizeText, slotDetail, slotText, statePill, todText, uploadAttachment, urgencyText, whenText,
 } from "/static/map/referrals-common.js";
 import { createSession } from "/static/map/session.js";
@@ -365,6 +365,17 @@ function renderList() {
     p.className = "meta";
     p.textContent = [careText(r.care_kind), urgencyText(r.urgency), t("rr.card.sent", { when: whenText(r.created_at) })].join(" · ");
     li.append(head, p);
+    // The request's latest step, as in its history.
+    const last = (r.events || [])[r.events ? r.events.length - 1 : 0];
+    if (last) {
+      const e = document.createElement("p");
+      e.className = "meta last";
+      const time = document.createElement("time");
+      time.dateTime = last.at;
+      time.textContent = whenText(last.at);
+      e.append(time, ` ${eventText(last)}`);
+      li.append(e);
+    }
     if (r.visit) {
       const v = document.createElement("p");
       v.className = "visit";
