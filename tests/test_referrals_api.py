@@ -547,3 +547,22 @@ def test_a_failed_email_never_fails_the_step_and_the_history_says_so(world):
     assert referral["state"] == "submitted"
     assert referral["events"][0]["text_fr"].endswith("(e-mail non envoyé)")
     assert referral["events"][0]["text_en"].endswith("(e-mail not sent)")
+
+
+def test_a_missed_visit_is_told_to_the_referrer_once(world):
+    _referrer(world, "ref1", "ref1@example.fr")
+    later = (dt.date.fromisoformat(DAY) + dt.timedelta(days=12)).isoformat()
+    rid = _submit(world, period_from=later, period_to=later)["id"]
+    slot = _call(world, "get", f"/api/referrals/{rid}/slots", "ref1").json["slots"][0]
+    booked = _call(world, "post", f"/api/referrals/{rid}/book", "ref1",
+                   json={"slot_id": slot["slot_id"]}).json["referral"]  # fmt: skip
+    sent = len(world.inbox.messages)
+    r = _call(world, "post", f"/api/visits/{booked['visit']['id']}/events", "coordinator",
+              json={"kind": "missed", "reason": "absent", "client_id": "m1"})  # fmt: skip
+    assert r.status_code in (200, 201), r.json
+    told = [m for to, m in world.inbox.messages[sent:] if to == ["ref1@example.fr"]]
+    assert len(told) == 1 and "non faite" in _subject(told[0])
+    shown = _call(world, "get", f"/api/referrals/{rid}", "ref1").json["referral"]
+    assert shown["visit"]["status"] == "missed"
+    assert [e["kind"] for e in shown["events"]].count("visit_missed") == 1
+    assert len(world.inbox.messages) == sent + 1  # the read did not tell it again

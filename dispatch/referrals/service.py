@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 _OFFERED_MAX = 500
 #: Visit statuses a cancellation still stops (not started yet).
 _CANCELLABLE_VISIT = ("planned", "assigned")
+#: Outcomes of a request's visit told to the referrer: visit status -> history event.
+_OUTCOMES = {"done": "visit_done", "missed": "visit_missed"}
 _SLOT_ID = re.compile(r"^\d{4}-\d{2}-\d{2}\.\d+\.\d+$")
 
 
@@ -233,8 +235,8 @@ class Referrals:
                     "end": core.hhmm(slot["end_s"]) if slot else None,
                     "status": found["status"],
                 }
-                if found["status"] == "done":
-                    self._visit_done(row, found)
+                if found["status"] in _OUTCOMES:
+                    self._visit_outcome(row, found)
         events = self.store.referral_events(row["id"])
         proposed = row["proposed_slots"] or []
         return {
@@ -953,21 +955,23 @@ class Referrals:
         removed = sum(self.vault.delete(name) for _, name in files)
         return {"requests": count, "attachments": removed}
 
-    # -- visits done -----------------------------------------------------------------------------
+    # -- visits done or missed --------------------------------------------------------------------
     def visit_changed(self, visit: Mapping[str, Any]) -> None:
-        """A visit changed (bus): a request's visit done is told to its referrer once."""
-        if not isinstance(visit, Mapping) or visit.get("status") != "done":
+        """A visit changed (bus): a request's visit done or missed is told to its referrer,
+        once (a read of the request notices it too, for changes that reach no bus)."""
+        if not isinstance(visit, Mapping) or visit.get("status") not in _OUTCOMES:
             return
         found = self.store.referral_ids_for_visits([visit["id"]])
         if visit["id"] in found:
-            self._visit_done(self.store.get_referral(found[visit["id"]]), visit)
+            self._visit_outcome(self.store.get_referral(found[visit["id"]]), visit)
 
-    def _visit_done(self, row: dict[str, Any], visit: Mapping[str, Any]) -> None:
+    def _visit_outcome(self, row: dict[str, Any], visit: Mapping[str, Any]) -> None:
+        kind = _OUTCOMES[visit["status"]]
         with self._lock:
-            if any(e["kind"] == "visit_done" for e in self.store.referral_events(row["id"])):
+            if any(e["kind"] == kind for e in self.store.referral_events(row["id"])):
                 return
             system = Viewer(user_id=None, role="system", actor="system")
-            self._step(row, system, "visit_done", {"day": visit["day"]})
+            self._step(row, system, kind, {"day": visit["day"]})
 
 
 def _iso(at_s: float | None, tz: str) -> str | None:

@@ -20,6 +20,7 @@ MAIL_TO = {
     "accepted": "referrer",
     "declined": "referrer",
     "visit_done": "referrer",
+    "visit_missed": "referrer",
 }
 
 
@@ -112,6 +113,14 @@ def event_text(kind: str, detail: Mapping[str, Any], locale: str) -> str:
             if fr
             else (f"Visit done on {_day(d.get('day'), locale)}")
         )
+    elif kind == "visit_missed":
+        text = (
+            f"La visite du {_day(d.get('day'), locale)} n'a pas pu avoir lieu : la structure"
+            " vous recontactera"
+            if fr
+            else f"The visit of {_day(d.get('day'), locale)} could not take place: the service"
+            " will contact you"
+        )
     else:
         text = kind
     mail = d.get("mail")
@@ -128,6 +137,7 @@ _SUBJECT = {
     "declined": ("demande refusée", "request declined"),
     "cancelled": ("demande annulée", "request cancelled"),
     "visit_done": ("visite faite", "visit done"),
+    "visit_missed": ("visite non faite", "visit missed"),
 }
 
 

@@ -763,7 +763,7 @@ def _no_store(response: Response) -> Response:
 
 
 def register(app: Flask, socketio: Any) -> None:
-    """Add the routes; a visit done tells the referrer of its request."""
+    """Add the routes; a visit done or missed tells the referrer of its request."""
     get_store(app)
     app.register_blueprint(bp)
     subscribe(app, "visit", lambda visit: _visit_changed(app, visit))
@@ -775,9 +775,9 @@ def register(app: Flask, socketio: Any) -> None:
 
 
 def _visit_changed(app: Flask, visit: Any) -> None:
-    if isinstance(visit, dict) and visit.get("status") == "done":
+    if isinstance(visit, dict) and visit.get("status") in ("done", "missed"):
         try:
             with app.app_context():
                 get_referrals(app).visit_changed(visit)
         except Exception:  # noqa: BLE001 - a listener never breaks the visit's own change
-            log.exception("a request's visit done could not be recorded")
+            log.exception("a request's visit outcome could not be recorded")
