@@ -38,7 +38,7 @@ from dispatch.mail import MailNotConfigured, check_address
 from dispatch.referrals import core, texts
 from dispatch.referrals.core import Viewer
 from dispatch.referrals.vault import PayloadTooLarge, Vault, clean_filename, sniff
-from dispatch.store.models import CARE_KINDS, parse_day
+from dispatch.store.models import CARE_KINDS
 
 log = logging.getLogger(__name__)
 
@@ -1026,4 +1026,4 @@ def parse_state(value: Any) -> str | None:
     return str(value)
 
 
-__all__ = ["Referrals", "SlotTaken", "Viewer", "parse_day", "parse_state"]
+__all__ = ["Referrals", "SlotTaken", "Viewer", "parse_state"]
