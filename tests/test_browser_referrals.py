@@ -551,6 +551,11 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     cancelled = gp.request.get(f"{base}/api/referrals/{fourth_id}").json()["referral"]
     assert cancelled["state"] == "cancelled" and cancelled["visit"]["status"] == "cancelled"
 
+    # The map's top bar leads to the requests too (coordinators only, as the patients link).
+    coord.goto(f"{base}/map/")
+    coord.wait_for_selector("#requests-link:not([hidden])")
+    assert coord.inner_text("#requests-link") == "Demandes"
+
     assert coord_errors == [] and gp_errors == []
     coord_ctx.close()
     gp_ctx.close()
