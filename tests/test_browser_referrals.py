@@ -468,6 +468,13 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     # The same two slots (their hours: the day is written in the GP's language).
     hours = gp.locator("#slots li .slot-text strong").all_inner_texts()
     assert sorted(h.split(", ")[-1] for h in hours) == sorted(o.split(", ")[-1] for o in offered)
+    # A file that is not what its name says is refused, and the page says so.
+    gp.locator("#att-file").set_input_files(
+        files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": b"plain text"}]
+    )
+    gp.get_by_role("button", name="Send", exact=True).click()
+    gp.wait_for_selector("#att-status:has-text('Refused by the server')")
+    assert "No attachment" in gp.inner_text("#attachments")
     axe(gp)
     shot(gp, "referrer-proposed-desktop-en")
     gp.locator("#slots button.book").nth(1).click()

@@ -279,16 +279,19 @@ const state = {
 /** Messages kept as functions so that they follow a change of language. */
 const shown = new Map();
 
-function show(el, message) {
+/** Writes `message` (a function: it follows a change of language) into `el`; `warn` marks a
+ * refusal or an error in a status line (red, not green). */
+function show(el, message, warn = false) {
   if (message) shown.set(el, message);
   else shown.delete(el);
   el.textContent = message ? message() : "";
+  el.classList.toggle("warn", Boolean(message) && warn);
 }
 
-function say(el, message) {
+function say(el, message, warn = false) {
   show(el, null);
   // Written a moment later so that screen readers announce a repeated message too.
-  setTimeout(() => show(el, message), 30);
+  setTimeout(() => show(el, message, warn), 30);
 }
 
 function isoDay(date) {
@@ -324,7 +327,7 @@ async function loadList() {
     state.referrals = reply.items || [];
     renderList();
   } catch (err) {
-    show($("list-status"), () => errorText(err));
+    show($("list-status"), () => errorText(err), true);
   }
 }
 
@@ -464,7 +467,7 @@ async function searchAddress() {
   state.matches = [];
   renderMatches();
   if (q.length < 3) {
-    say($("f-address-status"), () => t("rr.error.address"));
+    say($("f-address-status"), () => t("rr.error.address"), true);
     return;
   }
   show($("f-address-status"), () => t("rr.f.searching"));
@@ -473,11 +476,11 @@ async function searchAddress() {
     if ($("f-address").value.trim() !== q) return;
     state.matches = reply.matches || [];
     renderMatches();
-    say($("f-address-status"), () => (state.matches.length ? t("rr.f.found", { n: state.matches.length }) : t("rr.f.nomatch")));
+    say($("f-address-status"), () => (state.matches.length ? t("rr.f.found", { n: state.matches.length }) : t("rr.f.nomatch")), !state.matches.length);
     const first = $("f-matches").querySelector("input");
     if (first) first.focus();
   } catch (err) {
-    say($("f-address-status"), () => errorText(err));
+    say($("f-address-status"), () => errorText(err), true);
   }
 }
 
@@ -604,17 +607,20 @@ async function submitForm(e) {
   }
   show($("form-error"), null);
   let note = () => t("rr.sent", { id: referral.id });
+  let noteWarns = false;
   if (read.file) {
     try {
       await uploadAttachment(referral.id, read.file);
     } catch (err) {
       const why = errorText(err);
       note = () => t("rr.error.attachment", { id: referral.id, error: why });
+      noteWarns = true;
     }
   }
   state.busy = false;
   $("f-submit").disabled = false;
   state.pendingNote = note;
+  state.pendingWarns = noteWarns;
   location.hash = `request-${referral.id}`;
 }
 
@@ -624,7 +630,7 @@ async function openRequest(id) {
   state.slots = null;
   $("detail-h").textContent = t("rf.number", { id });
   $("detail-state").replaceChildren();
-  show($("detail-status"), state.pendingNote || null);
+  show($("detail-status"), state.pendingNote || null, state.pendingWarns);
   state.pendingNote = null;
   show($("slots-error"), null);
   show($("att-status"), null);
@@ -633,7 +639,7 @@ async function openRequest(id) {
   try {
     state.referral = referralOf(await call(`/api/referrals/${id}`));
   } catch (err) {
-    show($("detail-status"), () => errorText(err));
+    show($("detail-status"), () => errorText(err), true);
     $("summary").replaceChildren();
     $("timeline").replaceChildren();
     $("attachments").replaceChildren();
@@ -801,11 +807,11 @@ function renderRequest() {
 async function sendAttachment() {
   const file = $("att-file").files[0];
   if (!file) {
-    say($("att-status"), () => t("rr.att.need"));
+    say($("att-status"), () => t("rr.att.need"), true);
     return;
   }
   if (file.size > maxBytes()) {
-    say($("att-status"), () => t("rr.error.file.size", { size: sizeText(maxBytes()) }));
+    say($("att-status"), () => t("rr.error.file.size", { size: sizeText(maxBytes()) }), true);
     return;
   }
   try {
@@ -815,7 +821,7 @@ async function sendAttachment() {
     renderRequest();
     say($("att-status"), () => t("rr.att.sent", { name: reply.attachment.filename }));
   } catch (err) {
-    say($("att-status"), () => errorText(err));
+    say($("att-status"), () => errorText(err), true);
   }
 }
 
@@ -833,7 +839,7 @@ function askCancel() {
       renderRequest();
       say($("detail-status"), () => t("rr.cancelled"));
     } catch (err) {
-      say($("detail-status"), () => errorText(err));
+      say($("detail-status"), () => errorText(err), true);
     }
     $("detail-h").focus();
   }, { once: true });

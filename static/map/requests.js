@@ -228,15 +228,18 @@ const state = {
 };
 const shown = new Map();
 
-function show(el, message) {
+/** Writes `message` (a function: it follows a change of language) into `el`; `warn` marks a
+ * refusal or an error in a status line (red, not green). */
+function show(el, message, warn = false) {
   if (message) shown.set(el, message);
   else shown.delete(el);
   el.textContent = message ? message() : "";
+  el.classList.toggle("warn", Boolean(message) && warn);
 }
 
-function say(el, message) {
+function say(el, message, warn = false) {
   show(el, null);
-  setTimeout(() => show(el, message), 30);
+  setTimeout(() => show(el, message, warn), 30);
 }
 
 const session = createSession({
@@ -317,7 +320,7 @@ function renderList() {
   const list = $("requests");
   list.replaceChildren();
   const err = state.listError;
-  if (err) show($("list-status"), () => errorText(err));
+  if (err) show($("list-status"), () => errorText(err), true);
   else show($("list-status"), () => (state.items.length ? t("rq.list.count", { n: state.items.length, label: filterLabel(state.filter) }) : t("rq.list.none")));
   for (const r of state.items) {
     const li = document.createElement("li");
@@ -456,7 +459,7 @@ async function openRequest(id) {
   try {
     state.referral = referralOf(await call(`/api/referrals/${id}`));
   } catch (err) {
-    show($("detail-status"), () => errorText(err));
+    show($("detail-status"), () => errorText(err), true);
     for (const el of ["summary", "attachments", "timeline"]) $(el).replaceChildren();
     return;
   }
