@@ -566,3 +566,19 @@ def test_a_missed_visit_is_told_to_the_referrer_once(world):
     assert shown["visit"]["status"] == "missed"
     assert [e["kind"] for e in shown["events"]].count("visit_missed") == 1
     assert len(world.inbox.messages) == sent + 1  # the read did not tell it again
+
+
+def test_without_smtp_the_coordinator_gets_the_activation_link_to_pass_on(world):
+    from dispatch.mail import Mailer
+
+    service = get_referrals(world.app)
+    settings = world.app.extensions["dispatch.settings"].replace(smtp_host="")
+    working, service.mailer = service.mailer, Mailer(settings)
+    try:
+        body = _invite(world, "dr.sans.mail@example.fr", "Dr Sans Mail")
+    finally:
+        service.mailer = working
+    assert body["mail"] == "not_configured"
+    assert body["activation_url"].startswith("https://soins.example.fr/account/#token=")
+    token = body["activation_url"].split("#token=")[1]
+    assert world.client.post("/api/account-links/check", json={"token": token}).status_code == 200
