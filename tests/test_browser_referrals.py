@@ -3,9 +3,12 @@ journey): a coordinator invites a GP from « Demandes » (/requests/); the activ
 reaches a real SMTP server (aiosmtpd); the GP chooses a password, logs in on the « Espace
 prescripteur » (/referrer/) of her phone, makes a request with a PDF attached, sees the slots
 computed over the rounds and books one; the coordinator, in a second browser, sees it booked
-and the visit in the patient's record. A second request is declined with a reason the GP
-reads. E-mails at each step, never with the patient's name. axe (WCAG 2.1 AA) on each screen
-in French and English, at 1280x800 and 390x844; screenshots in tests/screenshots/referrals-*."""
+and the visit in a team's round and the patient's record. Then: a request declined with a
+reason the GP reads, slots offered with a message and booked, a one-off request accepted at a
+slot and a repeated one as a care plan, a cancellation by the GP, a file refused by its
+content, and another GP of the same service who sees none of it. E-mails at each step (links
+to the request, never the patient's name). axe (WCAG 2.1 AA) on each screen in French and
+English, at 1280x800 and 390x844; screenshots in tests/screenshots/referrals-*."""
 
 from __future__ import annotations
 
@@ -67,6 +70,15 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     store.add_user(
         "coord", role="coordinator", password=PASSWORD, email=COORD_EMAIL, structure_ids=[1]
     )
+    # Another GP of the same service: she must never see the first one's requests.
+    other = store.add_user(
+        "autre.gp@cabinet.example.fr",
+        role="referrer",
+        password=PASSWORD,
+        email="autre.gp@cabinet.example.fr",
+        structure_ids=[1],
+    )
+    store.set_referrer_profile(other["id"], profession="gp", invited_by="test")
     # The coming week's rounds are published (empty): a booked visit goes into a team's round.
     today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
     for n in range(8):
@@ -562,6 +574,21 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     coord.goto(f"{base}/map/")
     coord.wait_for_selector("#requests-link:not([hidden])")
     assert coord.inner_text("#requests-link") == "Demandes"
+
+    # -- another GP of the same service sees none of these requests -------------------------------
+    other_ctx = instance.new_context(viewport=PHONE, locale="fr-FR", timezone_id="Europe/Paris")
+    other = other_ctx.new_page()
+    other_errors = watch(other)
+    other.goto(f"{base}/referrer/#request-{referral_id}")
+    login(other, "autre.gp@cabinet.example.fr", PASSWORD)
+    other.wait_for_selector("#detail-status:has-text('ne vous est pas accessible')")
+    other.goto(f"{base}/referrer/")
+    other.wait_for_selector("body[data-view='list']")
+    assert "Aucune demande" in other.inner_text("#list-status")
+    body = other.inner_text("body")
+    assert not any(name in body for name in ("Lefranc", "LEFRANC", "Rossi", "ROSSI", "Vidal"))
+    other_ctx.close()
+    assert other_errors == []
 
     assert coord_errors == [] and gp_errors == []
     coord_ctx.close()
