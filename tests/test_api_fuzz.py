@@ -206,6 +206,11 @@ CROSS_FIELD_RULES: dict[str, tuple[str, ...]] = {
     "POST /api/positions": (r"team_id is required",),
     # The week is planned from today on (the operation's description says so).
     "POST /api/week/plan": (r"is over: plan from today",),
+    # An export's period: in order and at most 366 days (the operation's description says so).
+    "GET /api/exports/activity.csv": (
+        r"is before from .*: give a period in order",
+        r"export at most",
+    ),
 }
 #: Refusals that depend on the day as it stands (a place beyond a round's end, a visit already
 #: planned, a delay on another day), not on the request's shape.

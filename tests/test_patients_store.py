@@ -411,6 +411,36 @@ def test_the_retention_worker_purges_patients_too(store, tmp_path) -> None:
     assert store.get_patient(pid, structures=None, actor="u")["purged"]
 
 
+def test_the_retention_worker_runs_the_services_purges(store, tmp_path) -> None:
+    """The purges above the store (the referrals' attachments are files) run with the others,
+    their counts named after them; one that fails does not stop the worker."""
+    import time
+
+    from dispatch.settings import Settings
+    from dispatch.store import start_retention
+
+    calls: list[int] = []
+
+    def referrals() -> dict[str, int]:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return {"requests": 2, "attachments": 1}
+
+    worker = start_retention(
+        store, Settings(var_dir=tmp_path), interval_s=0.02, others={"referrals": referrals}
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while worker.runs == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+    assert len(calls) >= 2
+    assert worker.last_result["referrals_requests"] == 2
+    assert worker.last_result["referrals_attachments"] == 1
+
+
 def test_the_cli_exports_a_patient_and_purges(tmp_path) -> None:
     """`dispatch patient export ID --out FILE` writes the record (0600) and is audited as the
     CLI; `dispatch patient purge --days N` erases the identity of old archived records."""

@@ -185,7 +185,17 @@ def serve(
         path = ensure_basemap(territory, settings.cache)
         click.echo(f" {path.stat().st_size / 1e6:.1f} MB")
     app = create_app(settings, **{"dispatch.store": store, TERRITORY_KEY: territory})
-    start_retention(store, settings)
+    from dispatch.web.api_referrals import get_referrals
+
+    referrals = get_referrals(app)
+    start_retention(
+        store,
+        settings,
+        others={
+            # Finished requests keep the patient's identity as long as an archived patient does.
+            "referrals": lambda: referrals.purge(retention_days=settings.patient_retention_days)
+        },
+    )
     get_hub(app)
     schedule = _start_generation(app, store, settings)
     mover = None

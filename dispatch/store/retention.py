@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping
 
 from dispatch.settings import Settings
 from dispatch.store.store import Store
@@ -16,8 +17,18 @@ log = logging.getLogger(__name__)
 class RetentionWorker:
     """A daemon thread calling :meth:`Store.purge` every ``interval_s`` (first run at start)."""
 
-    def __init__(self, store: Store, settings: Settings, *, interval_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        interval_s: float = 3600.0,
+        others: Mapping[str, Callable[[], Mapping[str, int]]] | None = None,
+    ) -> None:
         self.store = store
+        #: Purges of the services above the store (a referral's attachments are files), by name:
+        #: each returns its counts, logged as ``<name>_<count>``.
+        self.others = dict(others or {})
         self.retention_days = settings.position_retention_days
         self.patient_retention_days = settings.patient_retention_days
         self.interval_s = interval_s
@@ -37,6 +48,8 @@ class RetentionWorker:
                 result = self.store.purge(position_retention_days=self.retention_days)
                 patients = self.store.purge_patients(retention_days=self.patient_retention_days)
                 result.update({f"patient_{k}": v for k, v in patients.items()})
+                for name, purge in self.others.items():
+                    result.update({f"{name}_{k}": v for k, v in purge().items()})
                 self.last_result = result
                 self.runs += 1
                 log.info("retention purge: %s", self.last_result)
@@ -52,8 +65,13 @@ class RetentionWorker:
 
 
 def start_retention(
-    store: Store, settings: Settings, *, interval_s: float = 3600.0
+    store: Store,
+    settings: Settings,
+    *,
+    interval_s: float = 3600.0,
+    others: Mapping[str, Callable[[], Mapping[str, int]]] | None = None,
 ) -> RetentionWorker:
     """Start purging, every hour, positions older than ``settings.position_retention_days`` and
-    the identity of patients archived more than ``settings.patient_retention_days`` ago."""
-    return RetentionWorker(store, settings, interval_s=interval_s).start()
+    the identity of patients archived more than ``settings.patient_retention_days`` ago, then
+    running ``others`` (the referrals' purge)."""
+    return RetentionWorker(store, settings, interval_s=interval_s, others=others).start()

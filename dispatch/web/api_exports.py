@@ -184,7 +184,7 @@ OPENAPI_PATHS = {
             response_content_types=("text/csv",),
             description="Semicolon-separated, UTF-8 with a byte-order mark (French "
             "spreadsheets), decimal comma in French. Patients by pseudonym. km of the "
-            "published rounds, and of the GPS tracks while positions are kept. At most 366 "
+            "published rounds, and of the GPS tracks while positions are kept. From `from` to `to` in order, at most 366 "
             "days. Audited.",
         )
     },

@@ -128,7 +128,7 @@ async function submit(e) {
       state.done = { purpose: state.link.purpose, username: data.user.username };
       $("form").hidden = true;
       $("done").hidden = false;
-      $("go").href = data.user.role === "team_member" ? "/phone/" : data.user.role === "planner" ? "/planner/" : "/map/";
+      $("go").href = data.user.role === "team_member" ? "/phone/" : data.user.role === "planner" ? "/planner/" : data.user.role === "referrer" ? "/referrer/" : "/map/";
       render();
       $("done-text").focus();
       return;
