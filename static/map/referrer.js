@@ -25,6 +25,8 @@ extend({
     "rr.list.hint": "Vous voyez les demandes que vous avez faites, leur état et leur suivi.",
     "rr.list.none": "Aucune demande pour l'instant : « Nouvelle demande » pour commencer.",
     "rr.list.count": "{n} demande(s).",
+    "rr.list.shown": "{shown} demande(s) affichée(s) sur {n}.",
+    "rr.more": "Afficher plus",
     "rr.list.open": "Voir la demande n° {id}",
     "rr.card.sent": "envoyée le {when}",
     "rr.card.visit": "Rendez-vous : {when}",
@@ -148,6 +150,8 @@ extend({
     "rr.list.hint": "You see the requests you made, their state and their follow-up.",
     "rr.list.none": "No request yet: “New request” to start.",
     "rr.list.count": "{n} request(s).",
+    "rr.list.shown": "{shown} request(s) shown of {n}.",
+    "rr.more": "Show more",
     "rr.list.open": "Open request no. {id}",
     "rr.card.sent": "sent {when}",
     "rr.card.visit": "Appointment: {when}",
@@ -269,6 +273,9 @@ const state = {
   me: null,
   options: null,
   referrals: [],
+  total: 0,
+  /** How many requests the list shows (« Afficher plus » adds a page). */
+  limit: 50,
   referral: null,
   slots: null,
   slotsReason: null,
@@ -323,8 +330,9 @@ const call = session.call;
 async function loadList() {
   show($("list-status"), null);
   try {
-    const reply = await call("/api/referrals?limit=100");
+    const reply = await call(`/api/referrals?limit=${state.limit}`);
     state.referrals = reply.items || [];
+    state.total = reply.total ?? state.referrals.length;
     renderList();
   } catch (err) {
     show($("list-status"), () => errorText(err), true);
@@ -339,9 +347,11 @@ const REFRESH_MS = 60000;
 async function refreshList() {
   if (document.hidden || state.busy || !state.me || $("list-view").hidden) return;
   try {
-    const items = (await call("/api/referrals?limit=100")).items || [];
-    if (signature(items) !== signature(state.referrals)) {
+    const reply = await call(`/api/referrals?limit=${state.limit}`);
+    const items = reply.items || [];
+    if (signature(items) !== signature(state.referrals) || reply.total !== state.total) {
       state.referrals = items;
+      state.total = reply.total ?? items.length;
       renderList();
     }
   } catch {
@@ -352,7 +362,13 @@ async function refreshList() {
 function renderList() {
   const list = $("requests");
   list.replaceChildren();
-  show($("list-status"), () => (state.referrals.length ? t("rr.list.count", { n: state.referrals.length }) : t("rr.list.none")));
+  const n = state.total;
+  const shownCount = state.referrals.length;
+  show($("list-status"), () => {
+    if (!shownCount) return t("rr.list.none");
+    return shownCount < n ? t("rr.list.shown", { shown: shownCount, n }) : t("rr.list.count", { n });
+  });
+  $("more").hidden = shownCount >= n;
   for (const r of state.referrals) {
     const li = document.createElement("li");
     li.className = `card req state-${r.state}`;
@@ -921,6 +937,14 @@ async function main() {
   $("f-repeat").addEventListener("change", syncRepeat);
   $("request-form").addEventListener("submit", submitForm);
   $("att-send").addEventListener("click", sendAttachment);
+  $("more").addEventListener("click", async () => {
+    const before = state.referrals.length;
+    state.limit = Math.min(state.limit + 50, 1000);
+    await loadList();
+    // The keyboard goes on to the first request added.
+    const next = $("requests").querySelectorAll("h2 a")[before];
+    if (next) next.focus();
+  });
   $("cancel-request").addEventListener("click", askCancel);
   window.addEventListener("hashchange", route);
   setInterval(refreshList, REFRESH_MS);

@@ -37,6 +37,8 @@ extend({
     "rq.filter.count": "{label} ({n})",
     "rq.list.none": "Aucune demande dans cet état.",
     "rq.list.count": "{n} demande(s) : {label}.",
+    "rq.list.shown": "{shown} demande(s) affichée(s) sur {n} : {label}.",
+    "rq.more": "Afficher plus",
     "rq.card.from": "de {referrer}",
     "rq.card.sent": "reçue le {when}",
     "rq.card.visit": "Visite : {when}",
@@ -133,6 +135,8 @@ extend({
     "rq.filter.count": "{label} ({n})",
     "rq.list.none": "No request in this state.",
     "rq.list.count": "{n} request(s): {label}.",
+    "rq.list.shown": "{shown} request(s) shown of {n}: {label}.",
+    "rq.more": "Show more",
     "rq.card.from": "from {referrer}",
     "rq.card.sent": "received {when}",
     "rq.card.visit": "Visit: {when}",
@@ -220,6 +224,9 @@ const state = {
   filter: "submitted",
   counts: {},
   items: [],
+  total: 0,
+  /** How many requests the inbox shows (« Afficher plus » adds a page). */
+  limit: 50,
   referral: null,
   slots: null,
   slotsReason: null,
@@ -270,6 +277,7 @@ function renderFilters() {
     button.textContent = t("rq.filter.count", { label: filterLabel(code), n });
     button.addEventListener("click", () => {
       state.filter = code;
+      state.limit = 50;
       loadList().then(() => box.querySelector(`button[data-state="${code}"]`).focus());
     });
     box.append(button);
@@ -285,9 +293,10 @@ async function loadCounts() {
 async function loadList() {
   state.listError = null;
   try {
-    const query = state.filter ? `state=${state.filter}&limit=100` : "limit=100";
+    const query = `${state.filter ? `state=${state.filter}&` : ""}limit=${state.limit}`;
     const [reply] = await Promise.all([call(`/api/referrals?${query}`), loadCounts()]);
     state.items = reply.items || [];
+    state.total = reply.total ?? state.items.length;
   } catch (err) {
     state.items = [];
     state.listError = err;
@@ -304,16 +313,18 @@ const REFRESH_MS = 60000;
 async function refreshList() {
   if (document.hidden || state.busy || !state.me || $("list-view").hidden) return;
   const before = signature(state.items);
+  const total = state.total;
   const counts = JSON.stringify(state.counts);
   try {
-    const query = state.filter ? `state=${state.filter}&limit=100` : "limit=100";
+    const query = `${state.filter ? `state=${state.filter}&` : ""}limit=${state.limit}`;
     const [reply] = await Promise.all([call(`/api/referrals?${query}`), loadCounts()]);
     state.items = reply.items || [];
+    state.total = reply.total ?? state.items.length;
   } catch {
     return;
   }
   if (JSON.stringify(state.counts) !== counts) renderFilters();
-  if (signature(state.items) !== before) renderList();
+  if (signature(state.items) !== before || state.total !== total) renderList();
 }
 
 function renderList() {
@@ -321,7 +332,16 @@ function renderList() {
   list.replaceChildren();
   const err = state.listError;
   if (err) show($("list-status"), () => errorText(err), true);
-  else show($("list-status"), () => (state.items.length ? t("rq.list.count", { n: state.items.length, label: filterLabel(state.filter) }) : t("rq.list.none")));
+  else {
+    const n = state.total;
+    const shownCount = state.items.length;
+    show($("list-status"), () => {
+      if (!shownCount) return t("rq.list.none");
+      const vars = { shown: shownCount, n, label: filterLabel(state.filter) };
+      return shownCount < n ? t("rq.list.shown", vars) : t("rq.list.count", vars);
+    });
+  }
+  $("more").hidden = Boolean(err) || state.items.length >= state.total;
   for (const r of state.items) {
     const li = document.createElement("li");
     li.className = `card req state-${r.state}${r.urgency === "urgent" ? " urgent" : ""}`;
@@ -717,6 +737,13 @@ async function main() {
   state.options = await call("/api/referrals/options").catch(() => null);
   state.structures = (state.options && state.options.structures) || [];
   $("invite-form").addEventListener("submit", sendInvite);
+  $("more").addEventListener("click", async () => {
+    const before = state.items.length;
+    state.limit = Math.min(state.limit + 50, 1000);
+    await loadList();
+    const next = $("requests").querySelectorAll("h2 a")[before];
+    if (next) next.focus();
+  });
   $("propose").addEventListener("click", propose);
   $("decline").addEventListener("click", decline);
   $("accept-plan").addEventListener("click", () => act("accept", { slot_id: null }, () => t("rq.accepted.plan")));
