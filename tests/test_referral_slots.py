@@ -233,6 +233,17 @@ def test_without_a_published_round_the_team_of_the_day_is_offered_and_the_visit_
     row = world.store.get_visit(vid)
     assert row["status"] == "planned" and row["windows"][0][0] == slots[0].start_s
     assert row["patient_id"] == patient["id"] and waiting != vid
+    # Until the day is planned, the time given is not offered again (the visit free to move,
+    # « waiting », does not hold a time).
+    again = world.propose(days=1, window_s=(8 * H, 12 * H))
+    assert slots[0].start_s not in [s.start_s for s in again]
+    with pytest.raises(ConflictError, match="no longer free"):
+        world.finder.book(
+            structure_id=1,
+            slot_id=slots[0].slot_id,
+            visit_fields={**fields, "pseudonym": "Demande 2"},
+            by="t",
+        )
     assert len(world.store.list_visits(day=DAY1, structures=[1])) == 2
 
 

@@ -26,7 +26,13 @@ from dispatch.errors import (
     DispatchError,
     ValidationError,
 )
-from dispatch.optimise.insertion import TeamState, clip_to_now, insertions, states_from_plan
+from dispatch.optimise.insertion import (
+    TeamState,
+    clip_to_now,
+    insert_all,
+    insertions,
+    states_from_plan,
+)
 from dispatch.optimise.model import Problem, TimeWindow, Visit
 from dispatch.optimise.reasons import precheck
 from dispatch.optimise.rows import SPEED_KMH
@@ -47,6 +53,9 @@ TODAY_TTL_S = 60.0
 REQUEST_ID = "slot-request"
 #: The shortest time window stored for a booked visit (s) (a window needs an end after its start).
 MIN_WINDOW_S = 60
+#: A visit whose window is this short or shorter has been given a time (a booked slot's
+#: window is never longer).
+APPOINTMENT_S = LATEST_MAX_S + MIN_WINDOW_S
 
 
 class SlotTaken(ConflictError):
@@ -255,6 +264,8 @@ class SlotFinder:
                 strict=False,
             )
             states = states_from_plan(d.problem, d.current)
+            if d.plan_id is None:
+                _place_appointments(d.problem, states)
             base = _Base(version, time.monotonic(), d, states, np.asarray(nodes, dtype=np.int64))
         self._spent("build_day", t0)
         today = self.rounds.clock.today()
@@ -618,6 +629,20 @@ def _check_patient(store: Any, patient_id: int, structure_id: int) -> None:
         ).fetchone()
     if found is None:
         raise ValidationError(f"patient {patient_id} is not a patient of this structure")
+
+
+def _place_appointments(problem: Problem, states: dict[str, TeamState]) -> None:
+    """A day not planned yet: the visits already given a time (a window no longer than a
+    slot's, such as a booked slot's) are put in the teams' empty rounds where cheapest, so
+    that their time is not offered again before the day is planned; the others, free to
+    move, wait for the planning."""
+    appointments = [
+        v.id
+        for v in problem.visits
+        if v.windows and v.windows[-1].end_s - v.windows[0].start_s <= APPOINTMENT_S
+    ]
+    if appointments:
+        insert_all(problem, states, appointments)
 
 
 def _goes_out(st: TeamState) -> bool:
