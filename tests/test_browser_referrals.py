@@ -306,6 +306,10 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     gp.get_by_role("button", name="Enregistrer mon mot de passe").click()
     gp.wait_for_selector("#done:not([hidden])")
     gp.goto(f"{base}/referrer/")
+    gp.wait_for_selector("#login[open]")
+    assert gp.inner_text("#login-title") == "Connexion prescripteur"
+    axe(gp)
+    shot(gp, "referrer-login-phone-fr")
     login(gp, GP_EMAIL, GP_PASSWORD)
     assert gp.inner_text("#list-h") == "Mes demandes"
     assert "Aucune demande" in gp.inner_text("#list-status")
