@@ -305,7 +305,9 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     gp.locator("#pw2").fill(GP_PASSWORD)
     gp.get_by_role("button", name="Enregistrer mon mot de passe").click()
     gp.wait_for_selector("#done:not([hidden])")
-    gp.goto(f"{base}/referrer/")
+    # The activation page's « Se connecter » leads a referrer to their space, not to the map.
+    gp.locator("#go").click()
+    gp.wait_for_url(f"{base}/referrer/")
     gp.wait_for_selector("#login[open]")
     assert gp.inner_text("#login-title") == "Connexion prescripteur"
     axe(gp)
@@ -591,6 +593,10 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     assert "Aucune demande" in other.inner_text("#list-status")
     body = other.inner_text("body")
     assert not any(name in body for name in ("Lefranc", "LEFRANC", "Rossi", "ROSSI", "Vidal"))
+    # A referrer who opens the map (the site's root) is sent to their space: they have no map.
+    other.goto(f"{base}/")
+    other.wait_for_url(f"{base}/referrer/")
+    other.wait_for_selector("body[data-view='list']")
     other_ctx.close()
     assert other_errors == []
 

@@ -850,12 +850,21 @@ async function login() {
   });
 }
 
+async function whoAmI() {
+  try { return (await api("/api/session", { token: null })).user; } catch { return null; }
+}
+
 async function loadConfig() {
   for (;;) {
     try {
       return await api("/api/live/config", { token: null });
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) { await login(); continue; }
+      // A referrer has no map: their requests are on « Espace prescripteur ».
+      if (err instanceof ApiError && err.status === 403 && (await whoAmI())?.role === "referrer") {
+        location.replace("/referrer/");
+        await new Promise(() => {});
+      }
       throw err;
     }
   }
