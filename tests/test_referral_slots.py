@@ -143,6 +143,7 @@ def test_slots_keep_to_the_time_of_day_and_the_period_two_a_day(two_rounds: Worl
     today = two_rounds.propose(from_day="2027-01-01", days=3)
     assert today and {s.day for s in today} == {"2027-01-03"}
     assert all(s.start_s >= 18 * H for s in today)
+    assert two_rounds.propose(from_day="2027-01-01", days=2) == []
     # A visit longer than the time of day asked has no slot.
     assert two_rounds.propose(window_s=(14 * H, 14 * H + 900)) == []
 

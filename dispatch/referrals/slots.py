@@ -446,6 +446,8 @@ class SlotFinder:
         node = self._snap(lonlat)
         today = self.rounds.clock.today()
         wanted = [_add(from_day, k) for k in range(int(days))]
+        if wanted[-1] < today:
+            return []
         t0 = time.perf_counter()
         versions = self.versions(structure_id, [d for d in wanted if d >= today])
         self._spent("version", t0)
