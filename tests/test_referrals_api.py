@@ -29,7 +29,7 @@ class FakeFinder:
         self.store, self.team_id, self.taken = store, team_id, set()
 
     def propose(self, *, structure_id, lonlat, duration_s, skills=(), from_day, days=7,
-                window_s=None, n=5):  # fmt: skip
+                window_s=None, n=5, urgent=False):  # fmt: skip
         out = []
         for d in range(days):
             day = (dt.date.fromisoformat(from_day) + dt.timedelta(days=d)).isoformat()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import functools
-import inspect
 import logging
 import re
 import threading
@@ -565,8 +564,7 @@ class Referrals:
             "window_s": core.TIME_OF_DAY_WINDOWS_S[row["time_of_day"]],
             "n": n,
         }
-        if "urgent" in inspect.signature(finder.propose).parameters:
-            kwargs["urgent"] = row["urgency"] == "urgent"
+        kwargs["urgent"] = row["urgency"] == "urgent"
         found = [core.stored_slot(s) for s in finder.propose(**kwargs)]
         found = [s for s in found if self._still_ahead(s)]
         self._remember(row["id"], found)
@@ -688,20 +686,14 @@ class Referrals:
             "protected": {k: v for k, v in protected.items() if v},
             "patient_id": patient["id"],
         }
-        finder = self.finder
-        extra: dict[str, Any] = {}
-        accepted = inspect.signature(finder.book).parameters
-        if "window_s" in accepted:
-            extra["window_s"] = core.TIME_OF_DAY_WINDOWS_S[row["time_of_day"]]
-        if "locale" in accepted:
-            extra["locale"] = viewer.locale
         try:
-            visit_id = finder.book(
+            visit_id = self.finder.book(
                 structure_id=row["structure_id"],
                 slot_id=slot["slot_id"],
                 visit_fields=visit_fields,
                 by=viewer.actor,
-                **extra,
+                window_s=core.TIME_OF_DAY_WINDOWS_S[row["time_of_day"]],
+                locale=viewer.locale,
             )
         except ConflictError as exc:
             if exc.code == "slot_taken":
