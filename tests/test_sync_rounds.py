@@ -178,3 +178,48 @@ def test_a_two_person_visit_moves_whole_to_a_pair(world: World) -> None:
     assert [
         f.message for f in plan_findings(day.problem, day.current) if f.rule == "synchronisation"
     ] == []
+
+
+def test_a_proposal_merged_with_a_later_change_keeps_a_shared_visit_in_both_rounds(
+    world: World,
+) -> None:
+    """A two-person visit is in two rounds of one plan: merging a proposal that changed a third
+    team's round with a plan published since keeps it in both, instead of taking it for a
+    visit given twice (a stale proposal)."""
+    world.team("Aline")
+    world.team("Bruno")
+    duo = world.visit("M-LEVAGE", 0, ("18:00", "19:30"))
+    world.store.engine.write(
+        lambda conn: conn.execute("UPDATE visits SET staff_count = 2 WHERE id = ?", (duo["id"],))
+    )
+    world.plan_whole_day()
+    base = world.store.published_plan(DAY)
+    assert base is not None and len(_holders(base, duo["id"])) == 2
+    c = world.team("Claire")
+    d = world.team("Denis")
+    extra = world.visit("C1", 2, ("18:00", "20:00"))
+    # Coordinator 2 publishes a change of Denis's round; coordinator 1's proposal, computed on
+    # the plan before it, adds a visit to Claire's round.
+    later = world.store.save_plan(
+        DAY,
+        [
+            *[{"team_id": r["team_id"], "stops": r["stops"]} for r in base["routes"]],
+            {"team_id": d["id"], "stops": []},
+        ],
+        base_plan_id=base["id"],
+        publish=True,
+    )
+    assert world.store.published_plan_id(DAY) == later["id"]
+    proposal = world.store.save_plan(
+        DAY,
+        [
+            *[{"team_id": r["team_id"], "stops": r["stops"]} for r in base["routes"]],
+            {"team_id": c["id"], "stops": [{"visit_id": extra["id"]}]},
+        ],
+        base_plan_id=base["id"],
+    )
+    world.rounds.apply(proposal["id"], by="coord1")
+    merged = world.store.published_plan(DAY)
+    assert merged is not None
+    assert len(_holders(merged, duo["id"])) == 2
+    assert _holders(merged, extra["id"]) == [c["id"]]

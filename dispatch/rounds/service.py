@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -94,6 +95,11 @@ class RoundsOptions:
             solver_time_limit_s=settings.solver_time_limit_s,
             position_fresh_s=float(settings.position_stale_s),
         )
+
+
+def _holders(routes: dict[Any, list[Any]]) -> Counter[int]:
+    """How many rounds of ``routes`` hold each visit (two for a two-person visit)."""
+    return Counter(v for stops in routes.values() for v in _stop_ids(stops))
 
 
 def _routes_of(stored: dict[str, Any] | None) -> dict[int, list[dict[str, Any]]]:
@@ -402,14 +408,15 @@ class Rounds:
                 text("stale_plan", locale, version=(current or {}).get("id"), by=who)
             )
         merged = {t: (cur_r if t in since else new_r).get(t, []) for t in teams}
-        seen: set[int] = set()
-        for stops in merged.values():
-            for vid in _stop_ids(stops):
-                if vid in seen:
-                    raise StalePlanError(
-                        text("stale_plan", locale, version=(current or {}).get("id"), by=who)
-                    )
-                seen.add(vid)
+        # A visit in more rounds than either plan gives it was placed by both changes: the
+        # proposal is stale. A two-person visit is in two rounds of one plan, and stays so.
+        held = Counter(v for stops in merged.values() for v in _stop_ids(stops))
+        allowed = _holders(cur_r) | _holders(new_r)
+        if any(n > allowed[vid] for vid, n in held.items()):
+            raise StalePlanError(
+                text("stale_plan", locale, version=(current or {}).get("id"), by=who)
+            )
+        seen = set(held)
         routes = [{"team_id": t, "stops": s} for t, s in sorted(merged.items()) if s]
         unassigned = [u for u in draft.get("unassigned", []) if int(u["visit_id"]) not in seen]
         return self.store.save_plan(
