@@ -428,6 +428,15 @@ def test_an_absence_shows_its_impact_then_the_proposed_replanning(live, browser)
         claire_cell = page.locator(claire_thursday)
         assert "08:00–13:00" in claire_cell.inner_text()
         assert not page.errors  # type: ignore[attr-defined]
+        # Until the proposal is applied Marie's round still holds her visits: the map's alerts
+        # say so, once (Claire's training took no visit, so it raises none).
+        board = ctx.new_page()
+        board.goto(f"{server.base_url}/map/")
+        absent = board.locator("#alert-list li", has_text="Marie Lefèvre, absence le jeudi")
+        absent.wait_for(timeout=15000)
+        assert f": {THURSDAY_VISITS} visites de ses tournées à réaffecter" in absent.inner_text()
+        assert board.locator("#alert-list li", has_text="Claire Bianchi").count() == 0
+        board.close()
     finally:
         ctx.close()
 

@@ -146,6 +146,12 @@ def test_an_absence_shows_its_impact_before_and_after_it_is_recorded(world: Worl
     absence = recorded.get_json()["absence"]
     assert absence["kind"] == "sickness" and absence["note"] == "arrêt"
     assert recorded.get_json()["impact"]["total"] == 2
+    # Until the visits are reassigned, the map's alerts say so (once per absence).
+    alerts = call(world, "coordinator", "GET", "/api/alerts").get_json()["alerts"]
+    (alert,) = [a for a in alerts if a["kind"] == "absence"]
+    assert alert["key"] == f"absence:{absence['id']}" and alert["team_id"] == marie["team_id"]
+    assert (alert["staff_name"], alert["count"]) == ("Marie", 2)
+    assert (alert["from_day"], alert["to_day"]) == (THURSDAY, THURSDAY)
     again = call(world, "coordinator", "POST", url, body)
     assert again.status_code == 409 and "already absent" in again.get_json()["error"]
     listed = call(world, "planner", "GET", url).get_json()["items"]

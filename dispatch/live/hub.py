@@ -68,7 +68,7 @@ ALERTS_KEPT = 500
 #: Events that need no action: they go to the journal, not to the alerts.
 JOURNAL_KINDS = ("arrival", "check_in", "check_out")
 #: Alerts that need a coordinator's action (each can be acknowledged).
-ACTION_KINDS = ("late", "at_risk", "unknown", "dropped", "missed")
+ACTION_KINDS = ("late", "at_risk", "unknown", "dropped", "missed", "absence")
 #: Live arrival estimates older than this are not trusted for "at risk" (the plan's are).
 ETA_FRESH_S = 10 * 60
 #: Round lines kept drawn (by team and points) before the cache starts again.

@@ -662,9 +662,23 @@ def add_absence(staff_id: int) -> ResponseReturnValue:
     )
     _audit("staff.absence", f"staff:{staff_id}", {"absence_id": absence["id"]})
     parsed, _ = parse_absence(data)
-    impact = week.impact_of_recorded(
-        store, store.get_staff(staff_id), parsed, locale=locale, tz=_tz()
-    )
+    staff = store.get_staff(staff_id)
+    impact = week.impact_of_recorded(store, staff, parsed, locale=locale, tz=_tz())
+    if impact["total"]:
+        # Until the reassignment is applied the person's rounds still hold these visits (and
+        # their phone shows them): every coordinator of the structure is told, on the map.
+        from dispatch.web.live import get_hub
+
+        get_hub().alert(
+            "absence",
+            team_id=staff.get("team_id"),
+            key=f"absence:{absence['id']}",
+            staff_id=staff_id,
+            staff_name=staff["name"],
+            count=impact["total"],
+            from_day=parsed.from_day.isoformat(),
+            to_day=parsed.to_day.isoformat(),
+        )
     return ok(201, absence=absence, impact=impact)
 
 

@@ -505,6 +505,12 @@ function alertText(alert) {
     eta: hhmm(alert.eta_s),
     age: formatAge(alert.age_s).replace(/^il y a |ago$/g, "").trim(),
   };
+  if (alert.kind === "absence") {
+    // « Xavier H. absent du … au … : 16 visites de ses tournées à réaffecter »
+    const day = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString(document.documentElement.lang, { weekday: "long", day: "numeric", month: "long" });
+    const when = alert.from_day === alert.to_day ? t("alert.absence.on", { day: day(alert.from_day) }) : t("alert.absence.span", { from: day(alert.from_day), to: day(alert.to_day) });
+    return t(alert.count === 1 ? "alert.absence.one" : "alert.absence", { who: alert.staff_name || vars.team, when, n: alert.count });
+  }
   return t(`alert.${alert.kind}`, vars);
 }
 
