@@ -241,6 +241,7 @@ def submit_by_api(
         "lat": MELUN[1],
         "access_notes": None,
         "reason": "Bilan de chute",
+        "act": "other",
         "care_kind": "nursing",
         "duration_min": 45,
         "urgency": "soon",

@@ -38,6 +38,7 @@ def _referral(**changes):  # type: ignore[no-untyped-def]
         "lat": 48.543,
         "access_notes": "code 1234",
         "reason": "Pansement",
+        "act": "other",
         "care_kind": "nursing",
         "duration_min": 45,
         "period_from": "2027-03-29",
@@ -60,6 +61,7 @@ INPUT_KEYS = (
     "lat",
     "access_notes",
     "reason",
+    "act",
     "care_kind",
     "duration_min",
     "urgency",
@@ -77,8 +79,10 @@ INPUT_KEYS = (
     [
         {},
         {"urgency": "routine", "time_of_day": "any", "prescription": None, "access_notes": None},
+        {"act": "insulin"},
         {
             "urgency": "soon",
+            "act": "dressing",
             "kind": "care_plan",
             "recurrence": {
                 "times_per_day": 3,
@@ -96,6 +100,30 @@ def test_a_referral_and_its_service_request_map_to_each_other(changes):
         **{k: referral[k] for k in INPUT_KEYS if k != "structure_id"},
         "structure_id": 1,
     }
+
+
+def test_a_service_request_code_names_the_care_act_under_the_server_base():
+    base = "https://soins.example.fr/fhir"
+    resource = mapping.service_request(_referral(act="insulin"), base_url=base)
+    act = resource["code"]["coding"][0]
+    assert act == {
+        "system": "https://soins.example.fr/fhir/CodeSystem/care-act",
+        "code": "insulin",
+        "display": "Insuline",
+    }
+    assert resource["code"]["text"] == "Insuline"
+    back = referral_input(read_resource(json.dumps(resource).encode(), "ServiceRequest"))
+    assert back["act"] == "insulin"
+    # An unknown act of that system is refused with the known ones named.
+    act["code"] = "surgery"
+    with pytest.raises(ValidationError, match="insulin"):
+        referral_input(read_resource(json.dumps(resource).encode(), "ServiceRequest"))
+    # A request naming no act asks for no skill.
+    resource["code"]["coding"] = resource["code"]["coding"][1:]
+    assert (
+        referral_input(read_resource(json.dumps(resource).encode(), "ServiceRequest"))["act"]
+        == "other"
+    )
 
 
 def test_date_bounds_follow_fhir_prefixes_over_local_days():

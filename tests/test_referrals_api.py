@@ -124,6 +124,7 @@ def _request(**changes):
         "lat": 42.69,
         "access_notes": "code 1234",
         "reason": "Pansement post-opératoire",
+        "act": "other",
         "care_kind": "nursing",
         "duration_min": 30,
         "urgency": "soon",

@@ -20,6 +20,7 @@ REQUEST = {
     "lon": 9.4,
     "lat": 42.7,
     "reason": "Pansement",
+    "act": "other",
     "care_kind": "nursing",
     "duration_min": 30,
     "urgency": "routine",

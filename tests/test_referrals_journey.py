@@ -87,7 +87,7 @@ def test_request_slots_booking_visit_on_the_round_and_visit_done(journey):
     body = {
         "patient": {"family_name": "Lefèvre", "given_name": "Odette", "birth_date": "1938-05-12"},
         "address": "5 rue de la Gare, Melun", "lon": 2.6600, "lat": 48.5420,
-        "reason": "Soins de pansement après sortie d'hospitalisation", "care_kind": "nursing",
+        "reason": "Soins de pansement après sortie d'hospitalisation", "act": "other", "care_kind": "nursing",
         "duration_min": 30, "urgency": "soon", "period_from": MONDAY, "period_to": TUESDAY,
         "time_of_day": "morning",
     }  # fmt: skip

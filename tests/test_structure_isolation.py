@@ -238,7 +238,7 @@ def _referral_through_the_api(client, side: Side, marker: str, problems) -> None
         "patient": {"family_name": f"{marker.capitalize()}demande", "given_name": "Zoé",
                     "birth_date": "1941-03-02"},
         "address": f"2 rue {marker.capitalize()}", "lon": 9.44, "lat": 42.69,
-        "reason": f"Pansement {marker}", "care_kind": "nursing", "duration_min": 30,
+        "reason": f"Pansement {marker}", "act": "other", "care_kind": "nursing", "duration_min": 30,
         "urgency": "routine", "period_from": DAY, "period_to": DAY,
     }  # fmt: skip
     found = _post(client, "/api/referrals", body, referrer, problems)

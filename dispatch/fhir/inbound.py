@@ -13,6 +13,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError as PydanticValidationError
 
+from dispatch.care import acts
 from dispatch.errors import ValidationError
 from dispatch.fhir import mapping as m
 from dispatch.fhir import profiles as p
@@ -78,11 +79,26 @@ def _contained(
     raise ValidationError(f"ServiceRequest.{where}: {ref} is not among contained")
 
 
-def _one_code(concept: Any, system: str, where: str) -> str:
+def _some_code(concept: Any, system: str) -> str | None:
     for coding in (concept or {}).get("coding") or []:
         if coding.get("system") == system and coding.get("code"):
             return str(coding["code"])
-    raise ValidationError(f"ServiceRequest.{where}: give a coding of system {system}")
+    return None
+
+
+def _act(concept: Any) -> str:
+    """The care act of ``ServiceRequest.code`` (a coding of the server's care act system);
+    ``other`` (no skill needed) when the request names none."""
+    for coding in (concept or {}).get("coding") or []:
+        if m.is_care_act_system(coding.get("system")) and coding.get("code"):
+            code = str(coding["code"])
+            if code not in acts.BY_ID:
+                raise ValidationError(
+                    f"ServiceRequest.code: care act {shown(code)} is unknown; use one of"
+                    f" {', '.join(acts.ACT_IDS)} (system <base>{m.CARE_ACT_PATH})"
+                )
+            return code
+    return "other"
 
 
 def referral_input(sr: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +197,8 @@ def referral_input(sr: dict[str, Any]) -> dict[str, Any]:
         "lat": float(position["latitude"]) if placed else None,
         "access_notes": home.get("description"),
         "reason": "; ".join(reasons),
-        "care_kind": _one_code(sr.get("code"), p.CARE_KIND_SYSTEM, "code"),
+        "act": _act(sr.get("code")),
+        "care_kind": _some_code(sr.get("code"), p.CARE_KIND_SYSTEM),
         "duration_min": int(float(duration)),
         "urgency": m.URGENCY_OF_PRIORITY[priority],
         "period_from": str(bounds["start"])[:10],

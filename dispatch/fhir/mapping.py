@@ -14,7 +14,25 @@ from zoneinfo import ZoneInfo
 
 from fhir.resources.R4B import get_fhir_model_class
 
+from dispatch.care import acts
 from dispatch.fhir import profiles as p
+
+#: Where the local code system of care acts (dispatch.care.acts) lives under the server's base.
+CARE_ACT_PATH = "/CodeSystem/care-act"
+#: The care acts' system when no base URL is known (mappings outside a request).
+CARE_ACT_URN = "urn:dispatch:care-act"
+
+
+def care_act_system(base_url: str | None) -> str:
+    """The system URL of care act codings: ``<base>/CodeSystem/care-act``."""
+    return f"{base_url.rstrip('/')}{CARE_ACT_PATH}" if base_url else CARE_ACT_URN
+
+
+def is_care_act_system(system: Any) -> bool:
+    """Whether a coding's system is the care acts' one (under any base: a server reached by
+    another name still reads its own codes back)."""
+    return isinstance(system, str) and (system == CARE_ACT_URN or system.endswith(CARE_ACT_PATH))
+
 
 #: A request's state in this service -> ServiceRequest.status (request-status).
 REQUEST_STATUS = {
@@ -456,9 +474,11 @@ def _timing(referral: Mapping[str, Any]) -> dict[str, Any]:
     return _drop_empty({"extension": extensions, "repeat": repeat})
 
 
-def service_request(referral: Mapping[str, Any]) -> dict[str, Any]:
+def service_request(referral: Mapping[str, Any], *, base_url: str | None = None) -> dict[str, Any]:
     """A referral (the REFERRAL dict of the referrals service) as a ServiceRequest.
 
+    ``code``: the care act asked (system :func:`care_act_system` under ``base_url``, its
+    French name as display) and the coarse care kind.
     The identity the referrer sent is a contained Patient (``#patient``), the home a contained
     Location (``#home``: address, pin, access notes); ``subject`` is the structure's Patient
     once the request created or matched one. The desired period, duration, time of day and
@@ -467,6 +487,7 @@ def service_request(referral: Mapping[str, Any]) -> dict[str, Any]:
     patient_id = referral.get("patient_id")
     prescription = referral.get("prescription")
     referrer = referral.get("referrer") or {}
+    act = referral.get("act") or "other"
     notes = []
     if prescription:
         notes.append(
@@ -489,8 +510,15 @@ def service_request(referral: Mapping[str, Any]) -> dict[str, Any]:
             "intent": "order",
             "priority": PRIORITY_OF_URGENCY.get(referral.get("urgency") or "routine"),
             "code": {
-                "coding": [{"system": p.CARE_KIND_SYSTEM, "code": referral["care_kind"]}],
-                "text": referral["care_kind"],
+                "coding": [
+                    {
+                        "system": care_act_system(base_url),
+                        "code": act,
+                        "display": acts.label(act, "fr"),
+                    },
+                    {"system": p.CARE_KIND_SYSTEM, "code": referral["care_kind"]},
+                ],
+                "text": acts.label(act, "fr"),
             },
             "subject": _ref("Patient", patient_id) if patient_id else {"reference": "#patient"},
             "occurrenceTiming": _timing(referral),
@@ -535,7 +563,8 @@ def schedule(referral: Mapping[str, Any], *, horizon: tuple[str, str]) -> dict[s
             "active": open_,
             "actor": [{"display": referral.get("structure_name") or "structure"}],
             "planningHorizon": {"start": horizon[0], "end": horizon[1]},
-            "comment": f"Créneaux de la demande {referral['id']} ({referral['care_kind']},"
+            "comment": f"Créneaux de la demande {referral['id']}"
+            f" ({acts.label(referral.get('act') or 'other', 'fr')},"
             f" {referral['duration_min']} min)",
         }
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from dispatch.care import acts
 from dispatch.errors import ConflictError, ValidationError
 from dispatch.store.models import CARE_KINDS, parse_day, shown
 
@@ -155,6 +156,7 @@ REQUEST_KEYS = (
     "lat",
     "access_notes",
     "reason",
+    "act",
     "care_kind",
     "duration_min",
     "urgency",
@@ -248,6 +250,7 @@ def parse_request(data: Any, *, today: str) -> dict[str, Any]:
             f" period ending by {last}"
         )
     recurrence = parse_recurrence(data.get("recurrence"), period_from=period_from)
+    act = acts.get(data.get("act"))
     return {
         "patient": parse_patient_identity(data.get("patient"), today=today),
         "address": _text(data, "address", what="address", max_len=200),
@@ -257,7 +260,10 @@ def parse_request(data: Any, *, today: str) -> dict[str, Any]:
             data, "access_notes", what="access_notes", max_len=2000, required=False
         ),
         "reason": _text(data, "reason", what="reason", max_len=2000),
-        "care_kind": _choice(data.get("care_kind"), CARE_KINDS, what="care_kind"),
+        "act": act.id,
+        "care_kind": act.care_kind
+        if data.get("care_kind") is None
+        else _choice(data.get("care_kind"), CARE_KINDS, what="care_kind"),
         "duration_min": _int(
             data.get("duration_min"), what="duration_min", lo=DURATION_MIN[0], hi=DURATION_MIN[1]
         ),
@@ -351,7 +357,8 @@ def care_plan_fields(referral: Mapping[str, Any], *, start_day: str) -> dict[str
     days = ",".join(_RRULE_DAYS[d - 1] for d in recurrence["weekdays"])
     return {
         "label": f"Demande n° {referral['id']}",
-        "kind": referral["care_kind"],
+        "kind": referral.get("act") or "other",
+        "skills": list(acts.skills_of(referral.get("act"))),
         "duration_s": int(referral["duration_min"]) * 60,
         "windows": windows,
         "rrule": f"FREQ=WEEKLY;BYDAY={days}",

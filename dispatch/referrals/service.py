@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from dispatch.care import acts
 from dispatch.care import patients as care
 from dispatch.errors import (
     ConflictError,
@@ -251,6 +252,7 @@ class Referrals:
             "lat": row["lat"],
             "access_notes": row["access_notes"],
             "reason": row["reason"],
+            "act": row.get("act") or "other",
             "care_kind": row["care_kind"],
             "duration_min": row["duration_min"],
             "period_from": row["period_from"],
@@ -451,6 +453,7 @@ class Referrals:
             "professions": list(core.PROFESSIONS),
             "urgencies": list(core.URGENCIES),
             "times_of_day": list(core.TIMES_OF_DAY),
+            "acts": acts.catalogue(),
             "max_attachment_bytes": self.max_attachment_bytes,
         }
 
@@ -540,7 +543,10 @@ class Referrals:
             }
         found = self._search(row, n)
         reason = None
-        if not found:
+        needed = acts.skills_of(row.get("act"))
+        if not found and acts.missing_skills(needed, self._skill_holders(row["structure_id"])):
+            reason = acts.no_skill_reason(row["act"], needed, viewer.locale)
+        elif not found:
             reason = (
                 "aucun créneau libre sur les 7 premiers jours de la période : la structure vous"
                 " répondra"
@@ -558,7 +564,7 @@ class Referrals:
             "structure_id": row["structure_id"],
             "lonlat": (row["lon"], row["lat"]),
             "duration_s": int(row["duration_min"]) * 60,
-            "skills": (),
+            "skills": acts.skills_of(row.get("act")),
             "from_day": first,
             "days": days,
             "window_s": core.TIME_OF_DAY_WINDOWS_S[row["time_of_day"]],
@@ -569,6 +575,13 @@ class Referrals:
         found = [s for s in found if self._still_ahead(s)]
         self._remember(row["id"], found)
         return found
+
+    def _skill_holders(self, structure_id: int) -> builtins.list[builtins.list[str]]:
+        """The skills of each active staff member and team of the structure (a request whose
+        act needs skills none of them has can never get a slot there)."""
+        holders = [s["skills"] for s in self.store.list_staff(structures=[structure_id])]
+        teams = self.store.list_teams(active=True, structures=[structure_id], limit=1000)
+        return holders + [t.get("skills") or [] for t in teams]
 
     def _resolve(self, row: dict[str, Any], slot_id: Any, locale: str) -> dict[str, Any]:
         """The slot ``slot_id`` as offered for this request (remembered, else searched
@@ -611,6 +624,7 @@ class Referrals:
                 slot_id=slot_id,
                 lonlat=(row["lon"], row["lat"]),
                 duration_s=int(row["duration_min"]) * 60,
+                skills=acts.skills_of(row.get("act")),
                 window_s=core.TIME_OF_DAY_WINDOWS_S[row["time_of_day"]],
             )
         except ConflictError:
@@ -678,6 +692,7 @@ class Referrals:
         visit_fields = {
             "pseudonym": patient["pseudonym"],
             "care_kind": row["care_kind"],
+            "skills": list(acts.skills_of(row.get("act"))),
             "address": row["address"],
             "lon": row["lon"],
             "lat": row["lat"],

@@ -36,6 +36,7 @@ REFERRAL_COLUMNS = (
     "lat",
     "access_notes",
     "reason",
+    "act",
     "care_kind",
     "duration_min",
     "period_from",

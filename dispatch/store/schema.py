@@ -675,6 +675,12 @@ def m0011_calendar_feeds(db: sqlite_utils.Database) -> None:
     )
 
 
+def m0012_referral_acts(db: sqlite_utils.Database) -> None:
+    """The care act a referrer's request asks for (an id of dispatch.care.acts: its skills
+    choose the teams that can do it); requests made before it are ``other`` (no skill)."""
+    db.table("referrals").add_column("act", str, not_null_default="other")
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -694,6 +700,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (9, "visit_partner_team", m0009_visit_partner_team),
     (10, "referrals", m0010_referrals),
     (11, "calendar_feeds", m0011_calendar_feeds),
+    (12, "referral_acts", m0012_referral_acts),
 ]
 
 

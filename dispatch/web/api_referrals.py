@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, has_request_context, request
 from flask.typing import ResponseReturnValue
 
+from dispatch.care import acts
 from dispatch.errors import NotBuiltError, ValidationError
 from dispatch.mail import ADDRESS_PATTERN
 from dispatch.referrals import core
@@ -167,7 +168,12 @@ REQUEST_IN = _obj(
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
         "access_notes": _text_or_null(2000),
         "reason": _text(2000),
-        "care_kind": {"enum": list(CARE_KINDS)},
+        "act": {
+            "enum": list(acts.ACT_IDS),
+            "description": "the care act asked (GET /api/referrals/options lists them): its"
+            " skills choose the teams",
+        },
+        "care_kind": {"enum": list(CARE_KINDS), "description": "derived from act when absent"},
         "duration_min": {"type": "integer", "minimum": 5, "maximum": 240},
         "urgency": {"enum": list(core.URGENCIES)},
         "period_from": DAY_SCHEMA,
@@ -182,7 +188,7 @@ REQUEST_IN = _obj(
         "lon",
         "lat",
         "reason",
-        "care_kind",
+        "act",
         "duration_min",
         "urgency",
         "period_from",
@@ -230,6 +236,7 @@ REFERRAL = _obj(
         "lat": {"type": "number"},
         "access_notes": _TEXT_OR_NULL,
         "reason": {"type": "string"},
+        "act": {"enum": list(acts.ACT_IDS)},
         "care_kind": {"type": "string"},
         "duration_min": {"type": "integer"},
         "period_from": {"type": "string"},
@@ -359,7 +366,7 @@ OPENAPI_PATHS = {
     "/api/referrals/options": {
         "get": operation(
             "What the request form offers: your structures, professions, urgencies, times of"
-            " day, the largest attachment",
+            " day, the care acts (skills needed, usual duration), the largest attachment",
             roles=BOTH,
             tags=_TAGS,
             response=_ok(
@@ -376,6 +383,18 @@ OPENAPI_PATHS = {
                 professions={"type": "array", "items": {"type": "string"}},
                 urgencies={"type": "array", "items": {"type": "string"}},
                 times_of_day={"type": "array", "items": {"type": "string"}},
+                acts={
+                    "type": "array",
+                    "items": _obj(
+                        {
+                            "id": {"enum": list(acts.ACT_IDS)},
+                            "label_fr": {"type": "string"},
+                            "label_en": {"type": "string"},
+                            "skills": {"type": "array", "items": {"type": "string"}},
+                            "duration_min": {"type": "integer"},
+                        }
+                    ),
+                },
                 max_attachment_bytes={"type": "integer"},
             ),
         )

@@ -298,7 +298,7 @@ def create_service_request() -> Response:
     if data["lon"] is None:
         data["lon"], data["lat"] = _place(data["address"])
     referral = _referrals().submit(_viewer(principal), data)
-    resource = mapping.service_request(_with_patient(principal, referral))
+    resource = mapping.service_request(_with_patient(principal, referral), base_url=_base())
     location = f"{_base()}/ServiceRequest/{referral['id']}"
     return _respond(resource, 201, {"Location": location})
 
@@ -307,7 +307,7 @@ def create_service_request() -> Response:
 def read_service_request(rid: str) -> Response:
     principal = _caller(*REFERRAL_USERS)
     referral = _with_patient(principal, _referral(principal, rid, "ServiceRequest"))
-    return _respond(mapping.service_request(referral))
+    return _respond(mapping.service_request(referral, base_url=_base()))
 
 
 @bp.get("/ServiceRequest")
@@ -323,7 +323,7 @@ def search_service_requests() -> Response:
         items = [
             {**r, "patient_id": (own.get(int(r["id"])) or {}).get("patient_id")} for r in items
         ]
-    resources = [mapping.service_request(r) for r in items]
+    resources = [mapping.service_request(r, base_url=_base()) for r in items]
     if status:
         resources = [r for r in resources if r["status"] == status]
     _audit(principal, "fhir.search", None, {"resource": "ServiceRequest", "count": len(resources)})
