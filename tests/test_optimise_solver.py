@@ -660,3 +660,30 @@ def test_a_search_cut_short_is_not_kept(care_problem, monkeypatch):
     monkeypatch.undo()
     plan = solve(care_problem, time_limit_s=0.3)
     assert check_plan(care_problem, plan) == []
+
+
+def test_reasons_and_findings_name_skills_as_the_screens_do(care_problem, care_plan):
+    """« aucune équipe n'a la compétence « pansements » », not the code « wound_care »; the
+    checker's findings too; a skill without a name keeps its code."""
+    import dataclasses
+
+    from dispatch.optimise.messages import render
+
+    assert render("no_skill", {"skills": ["wound_care"]}, "fr").startswith(
+        "aucune équipe n'a la compétence « pansements »"
+    )
+    assert "'hygiene care'" in render("no_skill", {"skills": ["hygiene"]}, "en")
+    assert "« soin_rare »" in render("no_skill", {"skills": ["soin_rare"]}, "fr")
+    route = next(r for r in care_plan.routes if r.visit_ids and r.team_id.startswith("IDE"))
+    aide = next(r for r in care_plan.routes if r.team_id.startswith("AS"))
+    stop = next(s for s in route.stops if s.kind == "visit")
+    problem = care_problem.with_changes(
+        visits=tuple(
+            dataclasses.replace(v, skills=frozenset({"wound_care"})) if v.id == stop.visit_id else v
+            for v in care_problem.visits
+        )
+    )
+    broken = care_plan.with_route(dataclasses.replace(aide, stops=aide.stops + (stop,)))
+    texts = check_plan(problem, broken, locale="fr")
+    assert any("n'a pas la compétence pansements" in m for m in texts), texts
+    assert not any("wound_care" in m for m in texts)

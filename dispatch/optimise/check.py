@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dispatch.optimise.messages import skill_name
 from dispatch.optimise.model import Problem, hhmm
 from dispatch.optimise.plan import Plan, Route
 
@@ -352,7 +353,10 @@ def plan_findings(
                         "skill",
                         team=team.id,
                         visit=v.id,
-                        skills=", ".join(sorted(v.skills - team.skills)),
+                        skills=", ".join(
+                            skill_name(k, "fr" if li == 0 else "en")
+                            for k in sorted(v.skills - team.skills)
+                        ),
                     )
                 if v.locked_team_id is not None and v.locked_team_id != team.id:
                     bad("lock", visit=v.id, locked=v.locked_team_id, team=team.id)

@@ -76,10 +76,35 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
+#: The skills' names as the screens show them (the patients and staff editors); a skill
+#: not listed keeps its code.
+SKILL_NAMES: dict[str, dict[str, str]] = {
+    "insulin": {"fr": "insuline", "en": "insulin"},
+    "wound_care": {"fr": "pansements", "en": "wound care"},
+    "blood_test": {"fr": "prise de sang", "en": "blood test"},
+    "assessment": {"fr": "évaluation", "en": "assessment"},
+    "injection": {"fr": "injections", "en": "injections"},
+    "hygiene": {"fr": "toilette", "en": "hygiene care"},
+    "palliative": {"fr": "soins palliatifs", "en": "palliative care"},
+    "infusion": {"fr": "perfusion", "en": "infusion"},
+    "medication": {"fr": "médicaments", "en": "medication"},
+    "catheter": {"fr": "sonde", "en": "catheter"},
+    "stoma": {"fr": "stomie", "en": "stoma"},
+    "medical": {"fr": "médical", "en": "medical"},
+    "pain_management": {"fr": "prise en charge de la douleur", "en": "pain management"},
+    "psychology": {"fr": "psychologie", "en": "psychology"},
+}
+
+
+def skill_name(skill: str, locale: str = "fr") -> str:
+    """A skill's name in ``locale`` (its code when it has none)."""
+    return SKILL_NAMES.get(skill, {}).get(locale if locale in LOCALES else "fr", skill)
+
+
 def _skills(skills: list[str], locale: str) -> str:
     if locale == "fr":
-        return " et ".join(f"« {s} »" for s in skills)
-    return " and ".join(f"'{s}'" for s in skills)
+        return " et ".join(f"« {skill_name(s, 'fr')} »" for s in skills)
+    return " and ".join(f"'{skill_name(s, 'en')}'" for s in skills)
 
 
 def render(code: str, params: dict[str, Any], locale: str = "fr") -> str:
