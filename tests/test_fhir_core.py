@@ -118,12 +118,10 @@ def test_a_service_request_code_names_the_care_act_under_the_server_base():
     act["code"] = "surgery"
     with pytest.raises(ValidationError, match="insulin"):
         referral_input(read_resource(json.dumps(resource).encode(), "ServiceRequest"))
-    # A request naming no act asks for no skill.
+    # A request must name its act (its skills choose the teams).
     resource["code"]["coding"] = resource["code"]["coding"][1:]
-    assert (
-        referral_input(read_resource(json.dumps(resource).encode(), "ServiceRequest"))["act"]
-        == "other"
-    )
+    with pytest.raises(ValidationError, match="CodeSystem/care-act"):
+        referral_input(read_resource(json.dumps(resource).encode(), "ServiceRequest"))
 
 
 def test_date_bounds_follow_fhir_prefixes_over_local_days():

@@ -57,6 +57,7 @@ def world(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore
             "contract_h_per_week": 35,
             "base_lon": 2.6555,
             "base_lat": 48.54,
+            "skills": ["wound_care"],
             "rotas": [
                 {"start_day": today, "weekdays": "MO,TU,WE,TH,FR,SA,SU", "shift": "07:00-19:00"}
             ],
@@ -128,7 +129,12 @@ def _service_request(world: dict[str, Any], **changes: Any) -> dict[str, Any]:
         "subject": {"reference": "#patient"},
         "locationReference": [{"reference": "#home"}],
         "performer": [{"reference": "Organization/1"}],
-        "code": {"coding": [{"system": "urn:dispatch:care-kind", "code": "nursing"}]},
+        "code": {
+            "coding": [
+                {"system": world["base"] + "/CodeSystem/care-act", "code": "dressing"},
+                {"system": "urn:dispatch:care-kind", "code": "nursing"},
+            ]
+        },
         "reasonCode": [{"text": "Pansement post-opératoire"}],
         "priority": "urgent",
         "occurrenceTiming": {
@@ -175,11 +181,18 @@ def test_a_service_request_is_a_referral_and_reads_back_the_same(world):
     }
     assert raw["occurrenceTiming"]["repeat"]["when"] == ["MORN"]
     assert raw["note"][0]["authorString"] == "Dr House"
+    # The care act comes back under the server's base, named.
+    assert raw["code"]["coding"][0] == {
+        "system": world["base"] + "/CodeSystem/care-act",
+        "code": "dressing",
+        "display": "Pansement",
+    }
     # The service holds the request as the REST API would have made it.
     service = get_referrals(world["app"])
     coordinator = _viewer(world, "coord-a")
     referral = service.get(coordinator, number)
     assert referral["state"] == "submitted"
+    assert (referral["act"], referral["care_kind"]) == ("dressing", "nursing")
     assert referral["patient"]["family_name"] == "Dupont"
     assert (referral["lon"], referral["lat"]) == pytest.approx(HOME)
     assert (referral["urgency"], referral["time_of_day"], referral["duration_min"]) == (

@@ -87,8 +87,8 @@ def _some_code(concept: Any, system: str) -> str | None:
 
 
 def _act(concept: Any) -> str:
-    """The care act of ``ServiceRequest.code`` (a coding of the server's care act system);
-    ``other`` (no skill needed) when the request names none."""
+    """The care act of ``ServiceRequest.code`` (a coding of the server's care act system,
+    required as the REST API requires ``act``)."""
     for coding in (concept or {}).get("coding") or []:
         if m.is_care_act_system(coding.get("system")) and coding.get("code"):
             code = str(coding["code"])
@@ -98,7 +98,10 @@ def _act(concept: Any) -> str:
                     f" {', '.join(acts.ACT_IDS)} (system <base>{m.CARE_ACT_PATH})"
                 )
             return code
-    return "other"
+    raise ValidationError(
+        f"ServiceRequest.code: give a coding of system <base>{m.CARE_ACT_PATH} (the server's"
+        f" base, as GET /metadata names it) with the care act: one of {', '.join(acts.ACT_IDS)}"
+    )
 
 
 def referral_input(sr: dict[str, Any]) -> dict[str, Any]:
