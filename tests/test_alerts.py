@@ -190,3 +190,33 @@ def test_error_bodies_follow_the_page_language(env) -> None:  # type: ignore[no-
     )
     assert shift.status_code == 400
     assert shift.json["error"] == "équipe 'Nuit' : le service 18:00-08:00 finit avant de commencer"
+
+
+def test_many_visits_dropped_by_one_change_raise_one_alert(env) -> None:  # type: ignore[no-untyped-def]
+    """Three visits taken out of the rounds by one change raise one alert each; more (a week
+    applied) raise one alert giving their number and the day, instead of a flood."""
+    app, world = env
+    hub = app.extensions["dispatch.live"]
+    few = [add_visit(world, hub, f"M-PEU-{i}", ["18:00", "19:00"]) for i in range(3)]
+    many = [add_visit(world, hub, f"M-BEAUCOUP-{i}", ["18:00", "19:00"]) for i in range(5)]
+    tid = world.team_a["id"]
+
+    def change(plan_id: int, visits: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "day": hub.today(),
+            "plan_id": plan_id,
+            "by": "coord",
+            "teams": [tid],
+            "visits": [],
+            "dropped": [{"visit_id": v["id"], "team_id": tid} for v in visits],
+        }
+
+    hub.on_plan_change(change(9001, few))
+    hub.on_plan_change(change(9002, many))
+    listed = world.extra["coord"].get("/api/alerts").json["alerts"]
+    singles = [a for a in listed if a["kind"] == "dropped" and a["key"].endswith(":9001")]
+    assert sorted(a["visit_id"] for a in singles) == sorted(v["id"] for v in few)
+    grouped = [a for a in listed if a["key"].endswith(":9002")]
+    assert [(a["kind"], a["count"], a["day"]) for a in grouped] == [
+        ("dropped_many", 5, hub.today())
+    ]

@@ -68,7 +68,10 @@ ALERTS_KEPT = 500
 #: Events that need no action: they go to the journal, not to the alerts.
 JOURNAL_KINDS = ("arrival", "check_in", "check_out")
 #: Alerts that need a coordinator's action (each can be acknowledged).
-ACTION_KINDS = ("late", "at_risk", "unknown", "dropped", "missed", "absence")
+ACTION_KINDS = ("late", "at_risk", "unknown", "dropped", "dropped_many", "missed", "absence")
+#: Up to this many visits taken out of the rounds by one change, each gets its alert; more, and
+#: one alert gives their number.
+DROPPED_ONE_BY_ONE = 3
 #: Live arrival estimates older than this are not trusted for "at risk" (the plan's are).
 ETA_FRESH_S = 10 * 60
 #: Round lines kept drawn (by team and points) before the cache starts again.
@@ -785,7 +788,24 @@ class LiveHub:
         self.fanout.publish_many(items)
         with self._lock:
             self._places_at = 0.0
-        for item in change.get("dropped", []):
+        dropped = list(change.get("dropped", []))
+        if len(dropped) > DROPPED_ONE_BY_ONE:
+            # A whole proposal applied (a week, a replanning) can take dozens of visits out of
+            # the rounds at once: one alert says how many, the map's list of visits without a
+            # team gives each of them (and their reasons).
+            first = dropped[0]
+            self.alert(
+                "dropped_many",
+                team_id=first.get("team_id"),
+                visit_id=first["visit_id"],
+                at=change.get("at") or self.clock(),
+                key=f"dropped_many:{change.get('plan_id')}",
+                by=change.get("by"),
+                count=len(dropped),
+                day=change.get("day"),
+            )
+            return
+        for item in dropped:
             self.alert(
                 "dropped",
                 team_id=item.get("team_id"),

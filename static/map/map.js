@@ -505,6 +505,10 @@ function alertText(alert) {
     eta: hhmm(alert.eta_s),
     age: formatAge(alert.age_s).replace(/^il y a |ago$/g, "").trim(),
   };
+  if (alert.kind === "dropped_many") {
+    const day = alert.day ? new Date(`${alert.day}T12:00:00`).toLocaleDateString(document.documentElement.lang, { weekday: "long", day: "numeric", month: "long" }) : "";
+    return t("alert.dropped_many", { n: alert.count, day, by: alert.by || "?" });
+  }
   if (alert.kind === "absence") {
     // « Xavier H. absent du … au … : 16 visites de ses tournées à réaffecter »
     const day = (iso) => new Date(`${iso}T12:00:00`).toLocaleDateString(document.documentElement.lang, { weekday: "long", day: "numeric", month: "long" });
