@@ -62,7 +62,13 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     app = create_app(settings, **{"dispatch.store": store})
     teams = [
         store.add_team(
-            {"name": name, "base_lon": MELUN[0], "base_lat": MELUN[1], "color": color},
+            {
+                "name": name,
+                "base_lon": MELUN[0],
+                "base_lat": MELUN[1],
+                "color": color,
+                "skills": ["hygiene", "insulin", "wound_care"],
+            },
             structure_id=1,
         )
         for name, color in (("Équipe Nord", "#1f77b4"), ("Équipe Sud", "#d62728"))
@@ -187,8 +193,15 @@ def login(page: Any, username: str, password: str, locale: str = "fr") -> None:
     page.wait_for_selector("body[data-ready='1']", timeout=20000)
 
 
-def fill_request(page: Any, *, family: str, given: str, reason: str, en: bool = False) -> None:
-    """The new-request form, address searched and confirmed, a PDF attached."""
+#: The care acts the form is tried with, and the usual length each one fills in.
+ACT_MINUTES = {"dressing": "20", "insulin": "15", "hygiene": "30"}
+
+
+def fill_request(
+    page: Any, *, family: str, given: str, reason: str, en: bool = False, act: str = "dressing"
+) -> None:
+    """The new-request form, address searched and confirmed, a PDF attached; « Soin demandé »
+    fills the visit's length until the referrer types one."""
     page.wait_for_selector("body[data-view='form']")
     page.locator("#f-family").fill(family)
     page.locator("#f-given").fill(given)
@@ -206,8 +219,14 @@ def fill_request(page: Any, *, family: str, given: str, reason: str, en: bool = 
     )
     page.locator("#f-access").fill("Code 1234B")
     page.locator("#f-reason").fill(reason)
-    page.locator("#f-care").select_option(index=1)
+    page.locator("#f-act").select_option("hygiene")
+    assert page.input_value("#f-duration") == ACT_MINUTES["hygiene"]
+    page.locator("#f-act").select_option(act)
+    assert page.input_value("#f-duration") == ACT_MINUTES[act]
     page.locator("#f-duration").fill("30")
+    page.locator("#f-act").select_option("hygiene")  # a typed length is kept
+    assert page.input_value("#f-duration") == "30"
+    page.locator("#f-act").select_option(act)
 
 
 def send_request(page: Any, button: str) -> int:
@@ -335,6 +354,7 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     referral_id = send_request(gp, "Envoyer la demande")
     gp.wait_for_selector("#slots button.book", timeout=20000)
     assert "envoyée au service" in gp.inner_text("#detail-status")
+    assert "Pansement, 30 min" in gp.inner_text("#summary")
     assert "ordonnance.pdf" in gp.inner_text("#attachments")
     slots = gp.locator("#slots li")
     assert 1 <= slots.count() <= 5
@@ -378,6 +398,7 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     coord.wait_for_selector("#outcome.state-booked")
     assert "Réservée par le prescripteur" in coord.inner_text("#outcome")
     assert "Dr Anne Martin" in coord.inner_text("#detail-from")
+    assert "Pansement" in coord.inner_text("#summary")
     assert "ordonnance.pdf" in coord.inner_text("#attachments")
     # The attachment opens, decrypted, for the coordinator.
     href = coord.locator("#attachments a").first.get_attribute("href")
@@ -413,7 +434,9 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     gp.set_viewport_size(DESKTOP)
     set_locale(gp, "en")
     gp.goto(f"{base}/referrer/#new")
-    fill_request(gp, family="Rossi", given="Paul", reason="Insulin twice a day", en=True)
+    fill_request(
+        gp, family="Rossi", given="Paul", reason="Insulin twice a day", en=True, act="insulin"
+    )
     axe(gp)
     check_language(
         gp,

@@ -133,6 +133,22 @@ export function label(key, fallback) {
 }
 
 export const careText = (code) => label(`rf.care.${code}`, code);
+
+// The care acts of GET /api/referrals/options (id, label_fr, label_en, skills, duration_min):
+// the server's catalogue (dispatch/care/acts.py) names them in both languages.
+let ACTS = [];
+/** Keep the catalogue of care acts the options gave. */
+export function setActs(acts) {
+  ACTS = Array.isArray(acts) ? acts : [];
+}
+/** The care acts, in the order the server gives them. */
+export const allActs = () => ACTS;
+/** The name of a care act in the page's language (its code when the catalogue lacks it). */
+export function actText(code) {
+  const act = ACTS.find((a) => a.id === code);
+  if (!act) return code || "";
+  return getLocale() === "en" ? act.label_en : act.label_fr;
+}
 export const stateText = (state) => label(`rf.state.${state}`, state);
 export const urgencyText = (code) => label(`rf.urgency.${code}`, code);
 export const todText = (code) => label(`rf.tod.${code}`, code);

@@ -5,8 +5,8 @@
 // service's answer. French first, English complete; one column on a phone.
 import { ApiError } from "/static/map/common.js";
 import {
-  careText, dayText, errorText, eventText, patientName, recurrenceText, renderTimeline,
-  sizeText, slotDetail, slotText, statePill, todText, uploadAttachment, urgencyText, whenText,
+  actText, allActs, dayText, errorText, eventText, patientName, recurrenceText, renderTimeline,
+  setActs, sizeText, slotDetail, slotText, statePill, todText, uploadAttachment, urgencyText, whenText,
 } from "/static/map/referrals-common.js";
 import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, setLocale, t } from "/static/map/i18n.js";
@@ -57,7 +57,7 @@ extend({
     "rr.f.access": "Accès (code, étage, clés…)",
     "rr.f.care": "Soins demandés",
     "rr.f.reason": "Motif de la demande *",
-    "rr.f.care_kind": "Type de soin *",
+    "rr.f.act": "Soin demandé *",
     "rr.f.duration": "Durée d'une visite (minutes) *",
     "rr.f.urgency": "Urgence *",
     "rr.f.from": "Période souhaitée : du *",
@@ -83,7 +83,7 @@ extend({
     "rr.error.birth": "Donnez la date de naissance du patient.",
     "rr.error.address": "Cherchez l'adresse du domicile et choisissez-la dans la liste.",
     "rr.error.reason": "Donnez le motif de la demande.",
-    "rr.error.care": "Choisissez le type de soin.",
+    "rr.error.act": "Choisissez le soin demandé.",
     "rr.error.duration": "La durée d'une visite est de 5 à 240 minutes.",
     "rr.error.period": "La période commence aujourd'hui au plus tôt, finit après son début et dans les 28 jours.",
     "rr.error.until": "Donnez la date de fin des soins répétés (après le début de la période).",
@@ -182,7 +182,7 @@ extend({
     "rr.f.access": "Access (code, floor, keys…)",
     "rr.f.care": "Care asked for",
     "rr.f.reason": "Reason for the request *",
-    "rr.f.care_kind": "Kind of care *",
+    "rr.f.act": "Care act asked for *",
     "rr.f.duration": "Length of a visit (minutes) *",
     "rr.f.urgency": "Urgency *",
     "rr.f.from": "Desired period: from *",
@@ -208,7 +208,7 @@ extend({
     "rr.error.birth": "Give the patient's date of birth.",
     "rr.error.address": "Search the home address and choose it in the list.",
     "rr.error.reason": "Give the reason for the request.",
-    "rr.error.care": "Choose the kind of care.",
+    "rr.error.act": "Choose the care act asked for.",
     "rr.error.duration": "A visit lasts 5 to 240 minutes.",
     "rr.error.period": "The period starts today at the earliest, ends after its start and within 28 days.",
     "rr.error.until": "Give the end date of the repeated care (after the start of the period).",
@@ -382,7 +382,7 @@ function renderList() {
     head.append(h, statePill(r.state));
     const p = document.createElement("p");
     p.className = "meta";
-    p.textContent = [careText(r.care_kind), urgencyText(r.urgency), t("rr.card.sent", { when: whenText(r.created_at) })].join(" · ");
+    p.textContent = [actText(r.act), urgencyText(r.urgency), t("rr.card.sent", { when: whenText(r.created_at) })].join(" · ");
     li.append(head, p);
     // The request's latest step, as in its history.
     const last = (r.events || [])[r.events ? r.events.length - 1 : 0];
@@ -414,7 +414,7 @@ function fillStructures() {
   for (const s of structures) select.append(new Option(s.name, String(s.id)));
   if (kept) select.value = kept;
   $("structure-row").hidden = structures.length < 2;
-  fillCareKinds();
+  fillActs();
 }
 
 function chosenStructure() {
@@ -422,14 +422,20 @@ function chosenStructure() {
   return structures.find((s) => String(s.id) === $("f-structure").value) || structures[0] || null;
 }
 
-function fillCareKinds() {
-  const select = $("f-care");
+/** The care acts offered (the server's catalogue), the choice kept across a language change. */
+function fillActs() {
+  const select = $("f-act");
   const kept = select.value;
-  const structure = chosenStructure();
-  const kinds = (structure && structure.care_kinds) || [];
   select.replaceChildren(new Option("—", ""));
-  for (const code of kinds) select.append(new Option(careText(code), code));
-  if (kept && kinds.includes(kept)) select.value = kept;
+  for (const act of allActs()) select.append(new Option(actText(act.id), act.id));
+  if (kept && allActs().some((a) => a.id === kept)) select.value = kept;
+}
+
+/** Picking an act fills the visit's usual length, unless the referrer typed one. */
+function actPicked() {
+  const act = allActs().find((a) => a.id === $("f-act").value);
+  const duration = $("f-duration");
+  if (act && duration.dataset.touched !== "1") duration.value = String(act.duration_min);
 }
 
 function fillWeekdays() {
@@ -450,6 +456,7 @@ function fillWeekdays() {
 
 function resetForm() {
   $("request-form").reset();
+  delete $("f-duration").dataset.touched;
   state.place = null;
   state.matches = [];
   renderMatches();
@@ -552,7 +559,7 @@ function readForm() {
   if (!v("f-birth")) return invalid("f-birth", "rr.error.birth");
   if (!state.place) return invalid("f-address", "rr.error.address");
   if (!v("f-reason")) return invalid("f-reason", "rr.error.reason");
-  if (!v("f-care")) return invalid("f-care", "rr.error.care");
+  if (!v("f-act")) return invalid("f-act", "rr.error.act");
   const duration = Number(v("f-duration"));
   if (!Number.isInteger(duration) || duration < 5 || duration > 240) return invalid("f-duration", "rr.error.duration");
   const from = v("f-from");
@@ -589,7 +596,7 @@ function readForm() {
     lat: state.place.lat,
     access_notes: v("f-access") || null,
     reason: v("f-reason"),
-    care_kind: v("f-care"),
+    act: v("f-act"),
     duration_min: duration,
     urgency: form.querySelector("input[name=urgency]:checked").value,
     period_from: from,
@@ -788,7 +795,7 @@ function renderRequest() {
   addRow(dl, "rr.s.patient", [patientName(p), p.birth_date ? t("rr.s.born", { day: dayText(p.birth_date, { year: true }).replace(/^\S+ /, "") }) : "", p.phone || ""].filter(Boolean).join(", "));
   addRow(dl, "rr.s.address", [r.address, r.access_notes].filter(Boolean).join(" — "));
   addRow(dl, "rr.s.structure", r.structure_name);
-  addRow(dl, "rr.s.care", `${careText(r.care_kind)}, ${t("rf.minutes", { n: r.duration_min })}`);
+  addRow(dl, "rr.s.care", `${actText(r.act)}, ${t("rf.minutes", { n: r.duration_min })}`);
   addRow(dl, "rr.s.reason", r.reason);
   addRow(dl, "rr.s.urgency", urgencyText(r.urgency));
   addRow(dl, "rr.s.period", t("rr.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day).toLowerCase() }));
@@ -899,7 +906,7 @@ function rerender() {
   }
   if (!$("form-view").hidden) {
     document.title = `${t("rr.form.title")} — ${t("rr.title")}`;
-    fillCareKinds();
+    fillActs();
     fillWeekdays();
     renderMatches();
   }
@@ -918,7 +925,11 @@ async function main() {
   $("logout").hidden = false;
   show($("whoami"), () => t("rr.whoami", { name: me.name || me.username || "" }));
   state.options = await call("/api/referrals/options").catch(() => null);
-  $("f-structure").addEventListener("change", fillCareKinds);
+  setActs(state.options && state.options.acts);
+  $("f-act").addEventListener("change", actPicked);
+  $("f-duration").addEventListener("input", () => {
+    $("f-duration").dataset.touched = "1";
+  });
   $("f-search").addEventListener("click", searchAddress);
   $("f-address").addEventListener("keydown", (e) => {
     if (e.key === "Enter") {

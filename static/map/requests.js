@@ -5,8 +5,8 @@
 // invitation of a referrer. French first, English complete.
 import { ApiError } from "/static/map/common.js";
 import {
-  careText, dayText, errorText, patientName, professionText, recurrenceText, renderTimeline,
-  sizeText, slotDetail, slotText, statePill, todText, urgencyText, whenText,
+  actText, dayText, errorText, patientName, professionText, recurrenceText, renderTimeline,
+  setActs, sizeText, slotDetail, slotText, statePill, todText, urgencyText, whenText,
 } from "/static/map/referrals-common.js";
 import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, setLocale, t } from "/static/map/i18n.js";
@@ -355,7 +355,7 @@ function renderList() {
     head.append(h, statePill(r.state));
     const p = document.createElement("p");
     p.className = "meta";
-    const parts = [careText(r.care_kind), urgencyText(r.urgency), t("rq.card.from", { referrer: r.referrer ? r.referrer.display_name : "?" })];
+    const parts = [actText(r.act), urgencyText(r.urgency), t("rq.card.from", { referrer: r.referrer ? r.referrer.display_name : "?" })];
     if (state.structures.length > 1) parts.push(r.structure_name);
     parts.push(t("rq.card.sent", { when: whenText(r.created_at) }));
     p.textContent = parts.join(" · ");
@@ -557,7 +557,7 @@ function renderRequest() {
   const born = p.birth_date ? t("rq.s.born", { day: dayText(p.birth_date, { year: true }).replace(/^\S+ /, "") }) : "";
   addRow(dl, "rq.s.patient", [patientName(p), born, p.phone || ""].filter(Boolean).join(", "));
   addRow(dl, "rq.s.address", [r.address, r.access_notes].filter(Boolean).join(" — "));
-  addRow(dl, "rq.s.care", `${careText(r.care_kind)}, ${t("rf.minutes", { n: r.duration_min })}`);
+  addRow(dl, "rq.s.care", `${actText(r.act)}, ${t("rf.minutes", { n: r.duration_min })}`);
   addRow(dl, "rq.s.reason", r.reason);
   addRow(dl, "rq.s.urgency", urgencyText(r.urgency));
   addRow(dl, "rq.s.period", t("rq.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day).toLowerCase() }));
@@ -735,6 +735,7 @@ async function main() {
   $("logout").hidden = false;
   show($("whoami"), () => t("rq.whoami", { name: me.name || me.username || "" }));
   state.options = await call("/api/referrals/options").catch(() => null);
+  setActs(state.options && state.options.acts);
   state.structures = (state.options && state.options.structures) || [];
   $("invite-form").addEventListener("submit", sendInvite);
   $("more").addEventListener("click", async () => {
