@@ -88,3 +88,22 @@ def test_a_care_plan_from_a_request_has_the_act_as_kind_and_its_skills():
     plan = core.care_plan_fields(referral, start_day="2027-03-29")
     assert plan["kind"] == "insulin"
     assert plan["skills"] == ["insulin"]
+
+
+def test_migration_0012_gives_requests_made_before_it_the_act_other(tmp_path):
+    import sqlite3
+
+    import sqlite_utils
+
+    from dispatch.store.schema import MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "old.db")
+    db = sqlite_utils.Database(conn)
+    for number, _, fn in MIGRATIONS:
+        if number == 12:
+            conn.execute(
+                "INSERT INTO referrals (structure_id, referrer_id, state, kind, care_kind,"
+                " created_at_s) VALUES (1, 1, 'submitted', 'visit', 'nursing', 0)"
+            )
+        fn(db)
+    assert conn.execute("SELECT act FROM referrals").fetchall() == [("other",)]
