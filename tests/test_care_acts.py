@@ -45,6 +45,9 @@ def test_an_act_is_checked_and_gives_its_skills_and_names():
     assert not acts.missing_skills(["insulin"], [["hygiene"], ["hygiene", "insulin"]])
     assert not acts.missing_skills([], [])
     assert "Insuline" in acts.no_skill_reason("insulin", ["insulin"], "fr")
+    assert "(compétences requises : pansements)" in acts.no_skill_reason(
+        "dressing", ["wound_care"], "fr"
+    )
     assert "Insulin" in acts.no_skill_reason("insulin", ["insulin"], "en")
 
 

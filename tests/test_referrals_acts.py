@@ -174,8 +174,11 @@ def test_a_recurring_insulin_request_becomes_an_insulin_care_plan(world):
 def test_no_team_with_the_act_s_skills_is_said_in_words(world):
     referral = _submit(world, "insulin", structure_id=world["other"])
     for lang, words in (
-        ("fr", "aucune équipe de cette structure ne réalise « Insuline »"),
-        ("en", "no team of this service does « Insulin »"),
+        (
+            "fr",
+            "aucune équipe de cette structure ne réalise « Insuline » (compétences requises : insuline)",
+        ),
+        ("en", "no team of this service does « Insulin » (skills needed: insulin)"),
     ):
         r = world["client"].get(
             f"/api/referrals/{referral['id']}/slots", headers=_h(world, "gp", lang)

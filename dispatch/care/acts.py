@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dispatch.errors import ValidationError
+from dispatch.optimise.messages import skill_name
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def no_skill_reason(act_id: str, skills: Collection[str], locale: str | None) ->
     """Why a request for ``act_id`` has no slot when no team of the structure has its skills,
     in words a referrer understands."""
     act = BY_ID[act_id]
-    names = ", ".join(sorted(skills))
+    lang = "en" if locale == "en" else "fr"
+    names = ", ".join(sorted(skill_name(s, lang) for s in skills))
     if locale == "en":
         return (
             f"no team of this service does « {act.label_en} » (skills needed: {names}): the"
