@@ -218,3 +218,64 @@ def test_48_hours_hold_per_civil_week_counting_the_work_done_before() -> None:
     # Friday ended at 21:00: Saturday starts at 08:00 at the earliest.
     assert legal[1][DAYS[5]][0] == 8 * H
     assert {c.rule for c in cuts} == {"daily_rest", "weekly_hours"}
+
+
+def test_44_hours_published_monday_to_wednesday_leave_4_hours_for_thursday_and_friday() -> None:
+    # Thursday and Friday of the week of Monday 4 January, 9 h each on the rota.
+    planned = {1: {DAYS[3]: (7 * H, 16 * H, []), DAYS[4]: (7 * H, 16 * H, [])}}
+    legal, cuts = legal_shifts(planned, {}, DAYS[3:5], worked_before_s={1: 44 * H})
+    assert sum(work_in(s, e) for s, e in legal[1].values()) == 4 * H
+    assert {c.rule for c in cuts} == {"weekly_hours"}
+    # Each day keeps a share (2 h), from its start.
+    assert legal[1] == {DAYS[3]: (7 * H, 9 * H), DAYS[4]: (7 * H, 9 * H)}
+
+
+def test_a_tuesday_published_until_21_00_makes_wednesday_start_at_08_00() -> None:
+    planned = {1: {DAYS[2]: (7 * H, 15 * H, []), DAYS[3]: (7 * H, 15 * H, [])}}
+    legal, cuts = legal_shifts(planned, {}, DAYS[2:4], end_before_s={1: 21 * H})
+    assert legal[1][DAYS[2]] == (8 * H, 15 * H)
+    assert legal[1][DAYS[3]] == (7 * H, 15 * H)  # Wednesday ends at 15:00: 16 h of rest
+    assert [(c.rule, c.day, c.cut_s) for c in cuts] == [("daily_rest", DAYS[2], H)]
+    # Someone who did not work on Tuesday keeps their shift.
+    legal, cuts = legal_shifts(planned, {}, DAYS[2:4], end_before_s={2: 21 * H})
+    assert legal[1][DAYS[2]] == (7 * H, 15 * H) and cuts == []
+
+
+def test_the_contract_is_owed_over_the_civil_week_counting_the_work_published_before() -> None:
+    # Owes 35 h over the week of Monday 4 January (38.5 h with the margin), 30 h published
+    # Monday to Wednesday: Thursday and Friday (8 h each on the rota) hold 8.5 h.
+    planned = {1: {DAYS[3]: (7 * H, 15 * H, []), DAYS[4]: (7 * H, 15 * H, [])}}
+    legal, cuts = legal_shifts(
+        planned,
+        {},
+        DAYS[3:5],
+        worked_before_s={1: 30 * H},
+        due_by_week_s={1: {DAYS[0]: 35 * H}},
+    )
+    assert sum(work_in(s, e) for s, e in legal[1].values()) == int(8.5 * H)
+    assert {c.rule for c in cuts} == {"contract"}
+    # Nothing published before: the rota's 16 h are under the week's contract.
+    legal, cuts = legal_shifts(planned, {}, DAYS[3:5], due_by_week_s={1: {DAYS[0]: 35 * H}})
+    assert cuts == [] and sum(work_in(s, e) for s, e in legal[1].values()) == 16 * H
+
+
+def test_a_plan_into_the_next_civil_week_holds_each_week_on_its_own() -> None:
+    # Saturday 9 to Tuesday 12 January, 9 h a day; 40 h published Monday to Friday 8 and a
+    # 35 h contract owed in each week.
+    days = ["2027-01-09", "2027-01-10", "2027-01-11", "2027-01-12"]
+    planned = {1: {d: (7 * H, 16 * H, []) for d in days}}
+    legal, cuts = legal_shifts(
+        planned,
+        {},
+        days,
+        worked_before_s={1: 40 * H},
+        end_before_s={1: 16 * H},
+        due_by_week_s={1: {"2027-01-04": 35 * H, "2027-01-11": 35 * H}},
+    )
+    first = sum(work_in(*legal[1][d]) for d in days[:2] if d in legal[1])
+    second = sum(work_in(*legal[1][d]) for d in days[2:] if d in legal[1])
+    # The first week is over its contract already (40 h > 38.5 h): nothing left on the weekend.
+    assert first == 0 and set(legal[1]) == set(days[2:])
+    # The next week starts afresh: Monday and Tuesday keep their 18 h.
+    assert second == 18 * H
+    assert {(c.rule, c.day) for c in cuts} == {("contract", days[0]), ("contract", days[1])}

@@ -253,6 +253,12 @@ def _cut_to(
     return cuts
 
 
+def monday_of(day: str) -> str:
+    """The Monday (ISO day) that starts ``day``'s civil week."""
+    d = dt.date.fromisoformat(day)
+    return (d - dt.timedelta(days=d.weekday())).isoformat()
+
+
 def legal_shifts(
     shifts: Mapping[int, Mapping[str, tuple[int, int, Sequence[Span]]]],
     due_s: Mapping[int, int],
@@ -260,6 +266,7 @@ def legal_shifts(
     *,
     worked_before_s: Mapping[int, int] | None = None,
     end_before_s: Mapping[int, int] | None = None,
+    due_by_week_s: Mapping[int, Mapping[str, int]] | None = None,
     margin: float = CONTRACT_MARGIN,
 ) -> tuple[dict[int, dict[str, tuple[int, int]]], list[ShiftCut]]:
     """Each person's shifts (staff id -> ISO day -> (start_s, end_s, breaks), seconds since
@@ -271,9 +278,13 @@ def legal_shifts(
       and the days at most what the contract makes the person owe over them (``due_s``)
       plus ``margin``: each day gives its share of the excess, from its end.
 
-    ``days`` are consecutive ISO days in order. ``worked_before_s`` is work already done in
-    the week before the first day; ``end_before_s`` the end of the day before the first
-    (seconds since that day's midnight). Returns the shifts (start_s, end_s) and the cuts.
+    ``days`` are consecutive ISO days in order. ``worked_before_s`` is each person's work
+    already done (published) in the civil week of the first day, before it; ``end_before_s``
+    the end of their work on the day before the first (seconds since that day's midnight).
+    ``due_by_week_s`` (staff id -> Monday's ISO day -> seconds) is what the contract makes a
+    person owe over each whole civil week: given, the contract holds per civil week, the first
+    counting ``worked_before_s``, instead of over the days planned (``due_s``). Returns the
+    shifts (start_s, end_s) and the cuts.
     """
     out: dict[int, dict[str, tuple[int, int]]] = {}
     cuts: list[ShiftCut] = []
@@ -301,17 +312,22 @@ def legal_shifts(
                 continue
             mine[day], rests[day] = (start, end), breaks
             prev_end, prev_index = end, i
-        # The contract over all the days, then 48 h in each civil week (Monday to Sunday),
-        # the first counting the work done before the first day.
-        if staff_id in due_s:
+        # The contract (per civil week when its weeks are given, else over all the days),
+        # then 48 h in each civil week (Monday to Sunday); the first day's week counts the
+        # work done in it before the first day.
+        weekly_due = (due_by_week_s or {}).get(staff_id)
+        if weekly_due is None and staff_id in due_s:
             cuts += _cut_to(
                 staff_id, mine, rests, list(mine), int(due_s[staff_id] * (1 + margin)), "contract"
             )
-        weeks: dict[tuple[int, int], list[str]] = {}
+        weeks: dict[str, list[str]] = {}
         for day in [d for d in days if d in mine]:
-            weeks.setdefault(dt.date.fromisoformat(day).isocalendar()[:2], []).append(day)
-        for k, week in enumerate(weeks.values()):
-            before = worked_before_s.get(staff_id, 0) if k == 0 else 0
+            weeks.setdefault(monday_of(day), []).append(day)
+        for monday, week in weeks.items():
+            before = worked_before_s.get(staff_id, 0) if monday == monday_of(days[0]) else 0
+            if weekly_due is not None and monday in weekly_due:
+                cap = int(weekly_due[monday] * (1 + margin)) - before
+                cuts += _cut_to(staff_id, mine, rests, week, cap, "contract")
             cuts += _cut_to(staff_id, mine, rests, week, WEEKLY_MAX_S - before, "weekly_hours")
         out[staff_id] = mine
     return out, cuts
