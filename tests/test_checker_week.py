@@ -254,3 +254,45 @@ def test_starts_a_few_seconds_apart_break_synchronisation_too():
     found = [f for f in _findings(problem, plan) if f.rule == "synchronisation"]
     assert len(found) == 1
     assert "starts at 09:00:00 for A and at 09:00:30 for B" in found[0].message
+
+
+def test_the_work_published_before_the_first_day_counts_in_its_civil_week():
+    # Thursday 3 and Friday 4 December, 9 h each, after 44 h published Monday-Wednesday.
+    days = {"2026-12-03": _day(7, 16), "2026-12-04": _day(7, 16)}
+    assert check_week(days, [_person(days)]) == []  # the days alone: 18 h
+    found = check_week(days, [_person(days)], locale="en", worked_before_s={7: 44 * H})
+    assert [(f["rule"], f["day"]) for f in found] == [("weekly_hours", "2026-12-03")]
+    assert found[0]["message"] == (
+        "weekly hours: Anne works 62 h 00 (breaks not counted, 44 h 00 of them before "
+        "2026-12-03) in the civil week from Monday 2026-11-30 to Sunday 2026-12-06, more "
+        "than the 48 h allowed"
+    )
+    fr = check_week(days, [_person(days)], worked_before_s={7: 44 * H})
+    assert "travaille 62 h 00 (pauses non comptées, dont 44 h 00 avant le 2026-12-03)" in (
+        fr[0]["message"]
+    )
+    # 4 h in all on Thursday and Friday keeps to the 48 h.
+    short = {"2026-12-03": _day(7, 9), "2026-12-04": _day(7, 9)}
+    assert check_week(short, [_person(short)], worked_before_s={7: 44 * H}) == []
+    # The work before counts in the first day's civil week only.
+    across = {"2026-12-04": _day(7, 9), "2026-12-07": _day(7, 16)}
+    assert check_week(across, [_person(across)], worked_before_s={7: 44 * H}) == []
+    across["2026-12-04"] = _day(7, 16)
+    found = check_week(across, [_person(across)], worked_before_s={7: 44 * H})
+    assert [(f["rule"], f["day"]) for f in found] == [("weekly_hours", "2026-12-04")]
+
+
+def test_the_rest_after_the_day_before_the_first_counts():
+    # Tuesday 1 December published until 21:00: Wednesday at 07:00 leaves 10 h.
+    days = {"2026-12-02": _day(7, 15), "2026-12-03": _day(7, 15)}
+    assert check_week(days, [_person(days)]) == []
+    found = check_week(days, [_person(days)], locale="en", end_before_s={7: 21 * H})
+    assert [(f["rule"], f["day"]) for f in found] == [("daily_rest", "2026-12-01")]
+    assert "10 h 00 of rest between 2026-12-01 (21:00) and 2026-12-02 (07:00)" in (
+        found[0]["message"]
+    )
+    late = {"2026-12-02": _day(8, 15)}
+    assert check_week(late, [_person(late)], end_before_s={7: 21 * H}) == []
+    # Not working on the first day: the rest runs to the first day worked.
+    off = StaffWeek(7, "Anne", 35 * H, {"2026-12-03": "A"})
+    assert check_week(days, [off], end_before_s={7: 21 * H}) == []

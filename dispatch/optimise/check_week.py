@@ -34,12 +34,14 @@ _T = {
         "({start}), less than the {want} h due",
     ),
     "weekly_hours": (
-        "heures hebdomadaires : {staff} travaille {got} (pauses non comptées) dans la semaine "
-        "civile du lundi {monday} au dimanche {sunday}, plus que les {want} h permises",
-        "weekly hours: {staff} works {got} (breaks not counted) in the civil week from "
+        "heures hebdomadaires : {staff} travaille {got} (pauses non comptées{before}) dans la "
+        "semaine civile du lundi {monday} au dimanche {sunday}, plus que les {want} h permises",
+        "weekly hours: {staff} works {got} (breaks not counted{before}) in the civil week from "
         "Monday {monday} to Sunday {sunday}, more than the {want} h allowed",
     ),
 }
+#: The share of a civil week's hours worked before the first day checked.
+_BEFORE = (", dont {got} avant le {first}", ", {got} of them before {first}")
 RULES = {"daily_rest": "daily_rest", "weekly_hours": "weekly_hours"}
 
 
@@ -100,15 +102,26 @@ def check_week(
     staff: Sequence[StaffWeek],
     *,
     locale: str = "fr",
+    worked_before_s: Mapping[int, int] | None = None,
+    end_before_s: Mapping[int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Every breach of daily rest or weekly hours, as ``{"rule", "code", "staff_id", "day",
     "message"}`` (an empty list: the days keep to both rules).
 
-    ``daily_rest``: at least 11 h from one day's return to the next day's departure.
+    ``daily_rest``: at least 11 h from one day's return to the next day's departure (the
+    finding's ``day`` is the earlier one).
     ``weekly_hours``: at most 48 h of work (breaks not counted) in each civil week, Monday
-    to Sunday (the law's default week, the one the week planning cuts shifts to); only the
-    days given count, and the finding's ``day`` is the first of them worked in that week.
+    to Sunday (the law's default week, the one the week planning cuts shifts to); the
+    finding's ``day`` is the first day given worked in that week.
+
+    What happened before the first day given, per staff id: ``worked_before_s``, the work
+    already done in its civil week (it counts in that week's 48 h), and ``end_before_s``,
+    the return of the day before it (seconds since that day's midnight; the rest to the
+    first day worked counts from it). Without them only the days given count.
     """
+    worked_before_s = worked_before_s or {}
+    end_before_s = end_before_s or {}
+    first = dt.date.fromisoformat(min(days)) if days else None
     li = 0 if locale == "fr" else 1
     out: list[dict[str, Any]] = []
 
@@ -125,7 +138,11 @@ def check_week(
 
     for person in staff:
         spans = _spans(days, person)
-        for (d1, _s1, e1, _w1), (d2, s2, _e2, _w2) in zip(spans, spans[1:], strict=False):
+        rested = spans
+        if first is not None and person.staff_id in end_before_s:
+            before_end = int(end_before_s[person.staff_id])
+            rested = [(first - dt.timedelta(days=1), 0, before_end, 0), *spans]
+        for (d1, _s1, e1, _w1), (d2, s2, _e2, _w2) in zip(rested, rested[1:], strict=False):
             rest = (d2 - d1).days * 86_400 + s2 - e1
             if rest < DAILY_REST_S:
                 bad(
@@ -144,12 +161,19 @@ def check_week(
             weeks.setdefault(d - dt.timedelta(days=d.weekday()), []).append((d, work))
         for monday, inside in weeks.items():
             worked = sum(work for _d, work in inside)
+            before = ""
+            if first is not None and monday == first - dt.timedelta(days=first.weekday()):
+                earlier = int(worked_before_s.get(person.staff_id, 0))
+                worked += earlier
+                if earlier:
+                    before = _BEFORE[li].format(got=_duration(earlier), first=first.isoformat())
             if worked > WEEKLY_MAX_S:
                 bad(
                     "weekly_hours",
                     person,
                     inside[0][0],
                     got=_duration(worked),
+                    before=before,
                     monday=monday.isoformat(),
                     sunday=(monday + dt.timedelta(days=WEEK_DAYS - 1)).isoformat(),
                     want=WEEKLY_MAX_S // 3600,
