@@ -22,6 +22,7 @@ from dispatch.optimise.plan import Plan, Slot, Unassigned
 from dispatch.optimise.reasons import explain, precheck
 from dispatch.optimise.schedule import Timing, time_route
 from dispatch.optimise.solver import unassigned_reasons
+from dispatch.optimise.sync import pin_starts, resync, shared_starts
 
 #: How far (s) a slot's start may slide; slots are told apart by half hours.
 SLOT_STEP_S = 300
@@ -250,13 +251,17 @@ def replan_after_delay(
     problem = problem.with_changes(
         teams=tuple(team2 if t.id == team_id else t for t in problem.teams), now_s=now_s
     )
-    states = states_from_plan(problem, plan)
+    # Two-person visits keep the start both people agreed on: the late team must make it
+    # or let the visit go (its partner keeps it, see resync), and no route moves it.
+    work = pin_starts(problem, shared_starts(problem, plan))
+    states = states_from_plan(work, plan)
     st = states[team_id]
     if st.timing.feasible:
-        return plan_from_states(problem, states, plan.unassigned, plan.stats)
-    by_id = problem.visits_by_id()
+        new = plan_from_states(work, states, plan.unassigned, plan.stats)
+        return resync(problem, plan, new)
+    by_id = work.visits_by_id()
     ejected: list[str] = []
-    items, timing = best_break_positions(problem, st, st.items)
+    items, timing = best_break_positions(work, st, st.items)
     while not timing.feasible and any(isinstance(i, str) for i in items):
         visits = [i for i in items if isinstance(i, str)]
         victim = (
@@ -265,19 +270,41 @@ def replan_after_delay(
             else min(visits, key=lambda v: (by_id[v].mandatory, by_id[v].priority))
         )
         # Try the same visits in another order before letting one go.
-        reordered = _reorder(problem, st, items)
+        reordered = _reorder(work, st, items)
         if reordered is not None:
             items, timing = reordered
             break
         items = [i for i in items if i != victim]
         ejected.append(victim)
-        items, timing = best_break_positions(problem, st, items)
+        items, timing = best_break_positions(work, st, items)
     st.items, st.timing = items, timing
-    left = insert_all(problem, states, ejected)
+    # A two-person visit the late team lets go is its partner's to keep or pass on (resync):
+    # cheapest insertion would put it anywhere, at any time.
+    work, states, dropped = _resync_first(problem, plan, work, states)
+    alone = [v for v in ejected if by_id[v].staff_count < 2]
+    left = insert_all(work, states, alone)
     extra = unassigned_reasons(problem, states, left)
-    return plan_from_states(
-        problem, states, list(plan.unassigned) + extra, {**plan.stats, "delayed_team": team_id}
+    new = plan_from_states(
+        work,
+        states,
+        list(plan.unassigned) + dropped + extra,
+        {**plan.stats, "delayed_team": team_id},
     )
+    return resync(problem, plan, new)
+
+
+def _resync_first(
+    problem: Problem, before: Plan, work: Problem, states: dict[str, TeamState]
+) -> tuple[Problem, dict[str, TeamState], list[Unassigned]]:
+    """Two-person visits repaired (:func:`resync`) before the other visits let go are placed
+    again: their start is agreed and a third person free then is rare, the others may go
+    anywhere in their windows. Returns the problem with the agreed starts pinned, the
+    states, and the visits left out whole."""
+    if not any(v.staff_count > 1 for v in problem.visits):
+        return work, states, []
+    mid = resync(problem, before, plan_from_states(work, states, []))
+    work = pin_starts(problem, shared_starts(problem, mid))
+    return work, states_from_plan(work, mid), list(mid.unassigned)
 
 
 def _reorder(problem: Problem, st: TeamState, items: list) -> tuple[list, Timing] | None:
@@ -309,20 +336,26 @@ def team_unavailable(
         teams=tuple(replace(t, available=False) if t.id == team_id else t for t in problem.teams),
         now_s=now_s if now_s is not None else problem.now_s,
     )
-    states = states_from_plan(problem, plan)
+    # Two-person visits keep the start both people agreed on (see replan_after_delay).
+    work = pin_starts(problem, shared_starts(problem, plan))
+    by_id = work.visits_by_id()
+    states = states_from_plan(work, plan)
     st = states[team_id]
     orphans = [i for i in st.items if isinstance(i, str)]
     st.items = []
-    st.timing = time_route(problem, st.team, [], prefix=st.prefix)
-    left = insert_all(problem, states, orphans)
+    st.timing = time_route(work, st.team, [], prefix=st.prefix)
+    # The lost team's two-person visits are their partners' to keep or pass on (resync).
+    work, states, dropped = _resync_first(problem, plan, work, states)
+    alone = [v for v in orphans if by_id[v].staff_count < 2]
+    left = insert_all(work, states, alone)
     extra = unassigned_reasons(problem, states, left, lost_team=team.label)
     new = plan_from_states(
-        problem,
+        work,
         states,
-        _keep_unassigned(plan, set(orphans)) + extra,
+        _keep_unassigned(plan, set(orphans)) + dropped + extra,
         {**plan.stats, "lost_team": team_id},
     )
-    return problem, new
+    return problem, resync(problem, plan, new)
 
 
 def set_status(plan: Plan, visit_id: str, status: str) -> Plan:

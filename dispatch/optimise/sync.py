@@ -645,3 +645,156 @@ def align_shared_starts(problem: Problem, plan: Plan, *, passes: int = 3) -> Pla
             routes.append(replace(build_route(overlay, team, items, prefix), geometry=r.geometry))
         plan = replace(plan, routes=tuple(routes))
     return plan
+
+
+def shared_starts(problem: Problem, plan: Plan) -> dict[str, int]:
+    """Two-person visit id -> its start in ``plan``, for those served as they must be there:
+    by two single-person teams starting it at the same second (a pair needs no agreed start)."""
+    teams = {t.id: t for t in problem.teams}
+    shared = {v.id for v in problem.visits if v.staff_count > 1}
+    held: dict[str, list[tuple[str, int]]] = {}
+    for r in plan.routes:
+        team = teams.get(r.team_id)
+        for s in r.stops:
+            if s.kind == "visit" and s.visit_id in shared and team is not None:
+                held.setdefault(s.visit_id, []).append((team.id, s.start_s))
+    out: dict[str, int] = {}
+    for vid, hs in held.items():
+        if (
+            len(hs) == 2
+            and hs[0][0] != hs[1][0]
+            and hs[0][1] == hs[1][1]
+            and all(teams[t].size < 2 for t, _ in hs)
+        ):
+            out[vid] = hs[0][1]
+    return out
+
+
+def pin_starts(problem: Problem, starts: dict[str, int]) -> Problem:
+    """``problem`` with each visit of ``starts`` allowed to start at that second only, so that
+    a live change re-timing its routes keeps the start both people agreed on."""
+    if not starts:
+        return problem
+    return problem.with_changes(
+        visits=tuple(
+            _pin(v, starts[v.id], v.locked_team_id) if v.id in starts else v for v in problem.visits
+        )
+    )
+
+
+def resync(problem: Problem, before: Plan, after: Plan) -> Plan:
+    """``after`` (a live change of ``before``) with every two-person visit served as it must be.
+
+    For each two-person visit whose holders in ``after`` break the synchronisation: a pair
+    holding it keeps it alone; otherwise the single-person holders that can still start it at
+    its start in ``before`` keep it there (two at most; a team holding it twice keeps one).
+    One person left: another single-person team whose route stays on time with the visit
+    pinned at that second takes the second place, else a pair with room takes the visit
+    whole, else it leaves every route and is reported whole with ``not_synchronised``. A
+    started stop never moves. Without two-person visits, ``after`` comes back as it is.
+    """
+    shared = [v for v in problem.visits if v.staff_count > 1]
+    if not shared:
+        return after
+    teams = {t.id: t for t in problem.teams}
+    pair_ids = sorted(t.id for t in problem.teams if t.size >= 2)
+    agreed = shared_starts(problem, before)
+    states = states_from_plan(problem, after)
+    pins: dict[str, Visit] = {}
+    dropped: list[Visit] = []
+
+    def started(tid: str, vid: str) -> int | None:
+        return next((s.start_s for s in states[tid].prefix if s.visit_id == vid), None)
+
+    def take_out(tid: str, vid: str, keep: int = 0) -> None:
+        st = states[tid]
+        out: list = []
+        seen = 0
+        for i in st.items:
+            if i == vid:
+                seen += 1
+                if seen > keep:
+                    continue
+            out.append(i)
+        if len(out) == len(st.items):
+            return
+        st.items = out
+        st.timing = time_route(_overlay(problem, pins), st.team, st.items, prefix=st.prefix)
+
+    def on_time(tid: str) -> bool:
+        """Whether the team's route keeps the pinned visits on time (in a route already late,
+        as live plans drift, whether the pins make it no worse)."""
+        st = states[tid]
+        t = time_route(_overlay(problem, pins), st.team, st.items, prefix=st.prefix)
+        if t.feasible:
+            return True
+        base = time_route(problem, st.team, st.items, prefix=st.prefix)
+        return not (t.late_ids & pins.keys()) and len(t.violations) <= len(base.violations)
+
+    def place(visit: Visit, team_ids: list[str]) -> bool:
+        trial = _overlay(problem, {**pins, visit.id: visit})
+        for st in states.values():
+            st._relaxed = None  # relaxed timings were for other windows
+        found = insertions(trial, states, visit, team_ids=team_ids)
+        if not found:
+            return False
+        apply(trial, states, found[0])
+        return True
+
+    for v in shared:
+        holders = [
+            tid for tid, st in states.items() if v.id in st.items or started(tid, v.id) is not None
+        ]
+        if not holders:
+            continue
+        # One place per team: a started stop, else the first in the route.
+        for tid in holders:
+            take_out(tid, v.id, keep=0 if started(tid, v.id) is not None else 1)
+        pair = next((t for t in holders if teams[t].size >= 2), None)
+        if pair is not None:
+            for tid in holders:
+                if tid != pair and started(tid, v.id) is None:
+                    take_out(tid, v.id)
+            continue
+        begun = [b for b in (started(t, v.id) for t in holders) if b is not None]
+        if begun:
+            start = begun[0]
+        elif v.id in agreed:
+            start = agreed[v.id]
+        else:
+            # No start agreed before: the later of the holders' own starts.
+            start = max(
+                s.start_s
+                for r in after.routes
+                if r.team_id in holders
+                for s in r.stops
+                if s.visit_id == v.id
+            )
+        pins[v.id] = _pin(v, start, None)
+        kept: list[str] = []
+        for tid in sorted(holders, key=lambda t: started(t, v.id) is None):
+            if len(kept) < 2 and (started(tid, v.id) is not None or on_time(tid)):
+                kept.append(tid)
+            else:
+                take_out(tid, v.id)
+        if len(kept) == 2:
+            continue
+        if len(kept) == 1:
+            # The second person's place, as one person (a single-person team serves it so).
+            second = replace(
+                _pin(v, start, None, frozenset(kept) | frozenset(pair_ids)), staff_count=1
+            )
+            singles = [t for t, team in teams.items() if team.size < 2 and t not in kept]
+            if place(second, singles):
+                continue
+        del pins[v.id]
+        if all(started(t, v.id) is None for t in kept):
+            for tid in kept:
+                take_out(tid, v.id)
+            if pair_ids and place(v, pair_ids):
+                continue
+            dropped.append(v)
+    gone = {v.id for v in dropped}
+    unassigned = [u for u in after.unassigned if u.visit_id not in gone]
+    unassigned += [_reason(problem, v) for v in dropped]
+    return plan_from_states(_overlay(problem, pins), states, unassigned, after.stats)

@@ -1,0 +1,169 @@
+"""Live changes keep two-person visits synchronised: after a team is lost or late, a
+two-person visit is served by its remaining person and a third single-person team at the
+same start, or by a pair, or left out whole with the reason ``not_synchronised``.
+
+Handmade plans on a line of places 10 minutes apart; the two-person visit ``duo`` (place 4,
+08:30-11:00) is held by A and B at 10:00, a start inside its window that the plain timing
+would not choose (both could be there earlier).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from optimise_world import H, line_problem
+
+from dispatch.optimise import Team, TimeWindow, Visit, replan_after_delay, team_unavailable
+from dispatch.optimise.check import plan_findings
+from dispatch.optimise.insertion import plan_from_states, states_from_plan
+from dispatch.optimise.sync import resync
+
+START = 10 * H
+
+
+def _team(tid: str, base: int = 0, size: int = 1, **kw) -> Team:
+    return Team(
+        id=tid,
+        start_location=base,
+        end_location=base,
+        shift_start_s=8 * H,
+        shift_end_s=13 * H,
+        size=size,
+        **kw,
+    )
+
+
+def _world(*extra_teams: Team, extra_visits: tuple[Visit, ...] = ()):
+    """A (base 0) does a1 then duo, B (base 8) does b1 then duo, duo pinned at 10:00."""
+    visits = [
+        Visit("duo", 4, 1800, windows=(TimeWindow(int(8.5 * H), 11 * H),), staff_count=2),
+        Visit("a1", 1, 1800, windows=(TimeWindow(8 * H, 9 * H),)),
+        Visit("b1", 9, 1800, windows=(TimeWindow(8 * H, 9 * H),)),
+        *extra_visits,
+    ]
+    teams = [_team("A", base=0), _team("B", base=8), *extra_teams]
+    problem = line_problem(visits, teams)
+    pinned = problem.with_changes(
+        visits=tuple(
+            replace(v, windows=(TimeWindow(START, START),)) if v.id == "duo" else v
+            for v in problem.visits
+        )
+    )
+    states = states_from_plan(pinned, None)
+    states["A"].items = ["a1", "duo"]
+    states["B"].items = ["b1", "duo"]
+    for v in extra_visits:
+        states[v.preferred_team_id].items = [v.id]
+    plan = plan_from_states(pinned, states, [])
+    assert _holders(plan) == [("A", START), ("B", START)]
+    assert plan_findings(problem, plan) == []
+    return problem, plan
+
+
+def _holders(plan, visit_id: str = "duo") -> list[tuple[str, int]]:
+    return sorted(
+        (r.team_id, s.start_s) for r in plan.routes for s in r.stops if s.visit_id == visit_id
+    )
+
+
+def _sync_findings(problem, plan) -> list[str]:
+    return [f.message for f in plan_findings(problem, plan) if f.rule == "synchronisation"]
+
+
+def _left_out_whole(problem, plan) -> None:
+    assert _holders(plan) == []
+    (reason,) = [u for u in plan.unassigned if u.visit_id == "duo"]
+    assert reason.code == "not_synchronised"
+    assert _sync_findings(problem, plan) == []
+
+
+def test_a_lost_partner_is_replaced_by_a_free_single_team_at_the_same_start():
+    problem, plan = _world(_team("C", base=4))
+    problem, new = team_unavailable(problem, plan, "B")
+    assert _holders(new) == [("A", START), ("C", START)]
+    assert "duo" not in {u.visit_id for u in new.unassigned}
+    assert plan_findings(problem, new) == []
+
+
+def test_a_lost_partner_nobody_can_replace_leaves_the_visit_out_whole():
+    problem, plan = _world()
+    problem, new = team_unavailable(problem, plan, "B")
+    _left_out_whole(problem, new)
+    assert plan_findings(problem, new) == []
+
+
+def test_a_third_team_busy_at_the_agreed_start_cannot_replace_the_partner():
+    # C is at place 11 from 09:50 to 10:20: it cannot be at place 4 at 10:00.
+    busy = Visit(
+        "c1", 11, 1800, windows=(TimeWindow(int(9.83 * H), int(9.83 * H)),), preferred_team_id="C"
+    )
+    problem, plan = _world(_team("C", base=11), extra_visits=(busy,))
+    problem, new = team_unavailable(problem, plan, "B")
+    _left_out_whole(problem, new)
+    assert _holders(new, "c1") == [("C", int(9.83 * H))]
+
+
+def test_a_pair_takes_the_visit_whole_when_no_single_team_can():
+    problem, plan = _world(_team("P", base=4, size=2))
+    problem, new = team_unavailable(problem, plan, "B")
+    assert [t for t, _ in _holders(new)] == ["P"]
+    assert plan_findings(problem, new) == []
+
+
+def test_a_partner_too_late_for_the_agreed_start_is_replaced():
+    # At 09:55 B is at place 11, 70 minutes from the visit: it cannot be there at 10:00.
+    problem, plan = _world(_team("C", base=4))
+    new = replan_after_delay(
+        problem.with_changes(now_s=int(9.92 * H)), plan, "B", now_s=int(9.92 * H), location=11
+    )
+    assert _holders(new) == [("A", START), ("C", START)]
+    assert _sync_findings(problem, new) == []
+
+
+def test_a_partner_too_late_with_nobody_to_replace_it_leaves_the_visit_out_whole():
+    problem, plan = _world()
+    new = replan_after_delay(
+        problem.with_changes(now_s=int(9.92 * H)), plan, "B", now_s=int(9.92 * H), location=11
+    )
+    _left_out_whole(problem, new)
+
+
+def test_a_small_delay_keeps_the_agreed_start_for_both():
+    # B is late (b1 missed) but, at place 5 at 09:15, can still be at place 4 by 10:00:
+    # neither moves its start.
+    problem, plan = _world(_team("C", base=4))
+    new = replan_after_delay(problem, plan, "B", now_s=int(9.25 * H), location=5)
+    assert _holders(new) == [("A", START), ("B", START)]
+    assert _sync_findings(problem, new) == []
+
+
+def test_another_team_lost_keeps_the_partners_start():
+    # C's own visit goes to A or B or nobody, never moving the shared start.
+    extra = Visit("c1", 5, 1200, windows=(TimeWindow(8 * H, 12 * H),), preferred_team_id="C")
+    problem, plan = _world(_team("C", base=5), extra_visits=(extra,))
+    problem, new = team_unavailable(problem, plan, "C")
+    assert _holders(new) == [("A", START), ("B", START)]
+    assert _sync_findings(problem, new) == []
+
+
+def test_a_partner_twice_in_one_route_is_repaired():
+    problem, plan = _world(_team("C", base=4))
+    states = states_from_plan(problem, plan)
+    states["A"].items = ["a1", "duo", "duo"]
+    states["B"].items = ["b1"]
+    broken = plan_from_states(problem, states, [])
+    assert _sync_findings(problem, broken)
+    new = resync(problem, plan, broken)
+    assert _holders(new) == [("A", START), ("C", START)]
+    assert _sync_findings(problem, new) == []
+
+
+def test_a_plan_without_two_person_visits_is_unchanged():
+    visits = [Visit("a1", 1, 1800), Visit("b1", 9, 1800)]
+    problem = line_problem(visits, [_team("A"), _team("B", base=8)])
+    states = states_from_plan(problem, None)
+    states["A"].items, states["B"].items = ["a1"], ["b1"]
+    plan = plan_from_states(problem, states, [])
+    assert resync(problem, plan, plan) is plan
+    _p, new = team_unavailable(problem, plan, "B")
+    assert sorted(new.assignment()) == ["a1", "b1"]
