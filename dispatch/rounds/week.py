@@ -20,7 +20,7 @@ from typing import Any
 
 from dispatch.errors import DispatchError, NotFoundError, ValidationError
 from dispatch.optimise.check import check_plan
-from dispatch.optimise.model import Problem, Team
+from dispatch.optimise.model import UNREACHABLE_S, Problem, Team
 from dispatch.optimise.solver import solve
 from dispatch.optimise.week import (
     WEEKLY_MAX_S,
@@ -29,6 +29,7 @@ from dispatch.optimise.week import (
     ShiftCut,
     due_hours,
     legal_shifts,
+    monday_of,
     moves,
     week_metrics,
     with_continuity,
@@ -109,9 +110,15 @@ def clip_teams(
 
 
 def week_findings(
-    days: Mapping[str, PlannedDay], staff: Sequence[Mapping[str, Any]], locale: str = "fr"
+    days: Mapping[str, PlannedDay],
+    staff: Sequence[Mapping[str, Any]],
+    locale: str = "fr",
+    *,
+    before: Before | None = None,
 ) -> list[dict[str, Any]]:
-    """The week checker's findings (daily rest, weekly hours) over the planned days."""
+    """The week checker's findings (daily rest, weekly hours) over the planned days, the
+    work published before the first of them counted (``before``, see :func:`worked_before`)
+    when that first day is among ``days``."""
     from dispatch.optimise.check_week import StaffWeek, check_week
 
     people = []
@@ -130,14 +137,36 @@ def week_findings(
                 team_by_day=by_day,
             )
         )
-    return check_week({k: (d.problem, d.plan) for k, d in days.items()}, people, locale=locale)
+    known = before is not None and bool(days) and min(days) == before.first
+    return check_week(
+        {k: (d.problem, d.plan) for k, d in days.items()},
+        people,
+        locale=locale,
+        worked_before_s=before.worked_s if known and before else None,
+        end_before_s=before.end_s if known and before else None,
+    )
 
 
-def _violation_count(days: Mapping[str, PlannedDay], staff: Sequence[Mapping[str, Any]]) -> int:
+def _violation_count(
+    days: Mapping[str, PlannedDay],
+    staff: Sequence[Mapping[str, Any]],
+    before: Before | None = None,
+) -> int:
     """The checker's violations over the days: each day's, and the week's rules (daily rest,
-    weekly hours)."""
+    weekly hours, the work published before the first day counted)."""
     total = sum(len(check_plan(d.problem, d.plan)) for d in days.values())
-    return total + len(week_findings(days, staff))
+    return total + len(week_findings(days, staff, before=before))
+
+
+@dataclass(frozen=True)
+class Before:
+    """What the published plans say of each person before the ``first`` day planned:
+    ``worked_s``, their work in its civil week (Monday on), and ``end_s``, the return of
+    their round the day before (seconds since that day's midnight); by staff id."""
+
+    first: str
+    worked_s: dict[int, int] = field(default_factory=dict)
+    end_s: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,6 +182,7 @@ class WeekRun:
     moved: list[dict[str, Any]] = field(default_factory=list)
     contract_s: dict[int, int] = field(default_factory=dict)
     staff: list[dict[str, Any]] = field(default_factory=list)
+    before: Before | None = None
     wall_s: float = 0.0
 
 
@@ -184,33 +214,71 @@ def _seed_memory(rounds: Any, memory: Continuity, sid: int, first: str, *, after
                     memory.record(int(row["patient_id"]), slot, who)
 
 
-def _worked_before(store: Any, sid: int, first: str) -> tuple[dict[int, int], dict[int, int]]:
-    """Work already published in the civil week before ``first`` (Monday on), per person,
-    and the end of each person's work the day before ``first``: the week's 48 h and the
-    daily rest count them."""
+def _return_legs(rounds: Any, day: str, sid: int) -> dict[str, int]:
+    """Each team's road home from its last visit of ``day``'s published plan (seconds): the
+    store keeps the visits' times, not the return, which the day's roads give."""
+    try:
+        d = rounds.day(day, structure_id=sid, whole_day=True)
+    except DispatchError:
+        return {}
+    problem = d.problem
+    visits = problem.visits_by_id()
+    teams = {t.id: t for t in problem.teams}
+    out: dict[str, int] = {}
+    for r in (d.stored or {}).get("routes", []):
+        team, stops = teams.get(str(r["team_id"])), r.get("stops") or []
+        last = visits.get(str(stops[-1]["visit_id"])) if stops else None
+        if team is not None and last is not None:
+            back = int(problem.matrix(team.mode)[last.location][team.end_location])
+            out[team.id] = back if back < UNREACHABLE_S else 0
+    return out
+
+
+def worked_before(rounds: Any, sid: int, first: str) -> Before:
+    """The work published in the civil week of ``first`` before it (Monday on), per person,
+    and the return of each person's round the day before ``first``: the week's 48 h, its
+    contract and the daily rest count them. A round runs from its departure (the first
+    visit's arrival less the road to it) to its return (the last visit's end and the road
+    home), less the rota's breaks, as the week checker counts it."""
+    store = rounds.store
     start = dt.date.fromisoformat(first)
     monday = start - dt.timedelta(days=start.weekday())
-    worked: dict[int, int] = {}
-    end_before: dict[int, int] = {}
+    out = Before(first=first)
     earliest = min(monday, start - dt.timedelta(days=1))
     n = (start - earliest).days
-    if n <= 0:
-        return worked, end_before
     for day, stored, members, rests in _published_days(store, earliest.isoformat(), n, sid):
-        for r in (stored or {}).get("routes", []):
+        if not stored:
+            continue
+        back = _return_legs(rounds, day, sid)
+        for r in stored.get("routes", []):
             stops = r.get("stops") or []
             if not stops:
                 continue
-            begin = int(stops[0].get("start_s") or 0) - int(stops[0].get("travel_time_s") or 0)
+            arrive = stops[0].get("arrival_s")
+            arrive = stops[0].get("start_s") if arrive is None else arrive
+            begin = int(arrive or 0) - int(stops[0].get("travel_time_s") or 0)
             end = int(stops[-1].get("end_s") or stops[-1].get("start_s") or 0)
+            end += back.get(str(r["team_id"]), 0)
             for person in members.get(str(r["team_id"]), []):
                 if dt.date.fromisoformat(day) >= monday:
-                    worked[person] = worked.get(person, 0) + work_in(
+                    out.worked_s[person] = out.worked_s.get(person, 0) + work_in(
                         begin, end, rests.get(str(r["team_id"]), ())
                     )
                 if dt.date.fromisoformat(day) == start - dt.timedelta(days=1):
-                    end_before[person] = max(end_before.get(person, 0), end)
-    return worked, end_before
+                    out.end_s[person] = max(out.end_s.get(person, 0), end)
+    return out
+
+
+def due_by_week(
+    staff: Sequence[Mapping[str, Any]], day_list: Sequence[str]
+) -> dict[int, dict[str, int]]:
+    """What each person owes over each whole civil week the days touch (staff id -> Monday's
+    ISO day -> seconds, :func:`due_of` over its seven days)."""
+    out: dict[int, dict[str, int]] = {}
+    for monday in sorted({monday_of(d) for d in day_list}):
+        for sid, due in due_of(staff, week_days(monday, 7)).items():
+            out.setdefault(sid, {})[monday] = due
+    return out
 
 
 def due_of(staff: Sequence[Mapping[str, Any]], day_list: Sequence[str]) -> dict[int, int]:
@@ -296,14 +364,22 @@ def plan_week(
                     int(e["shift_end_s"]),
                     breaks,
                 )
-    before_s, end_before = _worked_before(store, sid, day_list[0])
+    # The civil week's work published before the first day, and the day before's end.
+    earlier = worked_before(rounds, sid, day_list[0])
     legal, cuts = legal_shifts(
-        shifts, contract, day_list, worked_before_s=before_s, end_before_s=end_before
+        shifts,
+        contract,
+        day_list,
+        worked_before_s=earlier.worked_s,
+        end_before_s=earlier.end_s,
+        due_by_week_s=due_by_week(staff, day_list),
     )
     memory = Continuity()
     if not baseline:
         _seed_memory(rounds, memory, sid, day_list[0], after=len(day_list))
-    run = WeekRun(result={}, cuts=[] if baseline else cuts, contract_s=contract, staff=staff)
+    run = WeekRun(
+        result={}, cuts=[] if baseline else cuts, contract_s=contract, staff=staff, before=earlier
+    )
     out_days: list[dict[str, Any]] = []
     before: dict[str, dict[str, str]] = {}
     after: dict[str, dict[str, str]] = {}
@@ -374,8 +450,8 @@ def plan_week(
         "from": day_list[0],
         "days": out_days,
         "comparison": {
-            "current": _metrics(run.current, patients, contract, staff),
-            "proposed": _metrics(run.proposed, patients, contract, staff),
+            "current": _metrics(run.current, patients, contract, staff, earlier),
+            "proposed": _metrics(run.proposed, patients, contract, staff, earlier),
         },
     }
     run.wall_s = time.perf_counter() - t0
@@ -395,13 +471,14 @@ def _metrics(
     patients: Mapping[str, Mapping[str, int]],
     contract: Mapping[int, int],
     staff: Sequence[Mapping[str, Any]],
+    before: Before | None = None,
 ) -> dict[str, Any]:
     """The METRICS of the week API over ``days`` (patients keyed per day, visit ids being
-    unique across days anyway)."""
+    unique across days anyway); ``violations`` count the work published before them."""
     patient_of = {vid: p for by_day in patients.values() for vid, p in by_day.items()}
     m = week_metrics(days, patient_of, contract)
     m.pop("staff_h", None)
-    m["violations"] = _violation_count(days, staff) if days else 0
+    m["violations"] = _violation_count(days, staff, before) if days else 0
     return m
 
 
