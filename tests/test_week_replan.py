@@ -420,3 +420,53 @@ def test_a_republished_day_keeps_the_visits_of_a_team_off_that_day_as_unassigned
         assert sophies in waiting, (routed, waiting)
         assert "Sophie" in waiting[sophies]["reason"], waiting[sophies]
     assert {v[WEDNESDAY][1], v[WEDNESDAY][2], v[WEDNESDAY][3]} <= routed
+
+
+def test_a_week_planned_from_wednesday_counts_what_monday_and_tuesday_published(
+    world: Any,
+) -> None:
+    """Marie's rounds published Monday and Tuesday 07:00 to past 21:00 (about 28 h of her 35 h
+    contract): planning Wednesday to Friday starts her Wednesday 11 h after Tuesday's return
+    and leaves her what the civil week's contract (+ 10 %) allows, counted to the second."""
+    from dispatch.rounds.week import Before, plan_week, week_findings
+
+    store, rounds = world["store"], world["rounds"]
+    marie = int(world["nurses"]["Marie"]["id"])
+    team = world["team"]["Marie"]
+    for day in (MONDAY, TUESDAY):
+        vs = world["visits"][day]
+        stops = [
+            {
+                "visit_id": v,
+                "arrival_s": 7 * 3600 + 600 + 7800 * k,
+                "start_s": 7 * 3600 + 600 + 7800 * k,
+                "end_s": 7 * 3600 + 600 + 7800 * k + 1200 if k < 5 else 20 * 3600 + 50 * 60,
+                "travel_time_s": 600,
+            }
+            for k, v in enumerate(vs)
+        ]
+        store.save_plan(day, [{"team_id": team, "stops": stops}], publish=True, structure_id=1)
+    run = plan_week(
+        rounds, WEDNESDAY, 3, structure_id=1, by="test", save=False, time_limit_s=1, searches=1
+    )
+    before = run.before
+    assert before is not None and before.first == WEDNESDAY
+    # Departure 07:00 to 20:50 and the road home, both days.
+    assert 2 * (13 * 3600 + 50 * 60) < before.worked_s[marie] < 28 * 3600
+    assert 20 * 3600 + 50 * 60 < before.end_s[marie] < 21 * 3600
+    # Wednesday starts 11 h after Tuesday's return.
+    wednesday = run.proposed[WEDNESDAY].problem.team(str(team))
+    assert wednesday.shift_start_s == before.end_s[marie] + 11 * 3600 - 86_400
+    # Wednesday to Friday (8 h each on the rota) keep 38.5 h less what was published.
+    mine = [c for c in run.cuts if c.staff_id == marie]
+    assert {c.rule for c in mine} == {"daily_rest", "contract"}
+    kept = 24 * 3600 - sum(c.cut_s for c in mine)
+    assert kept == int(35 * 3600 * 1.1) - before.worked_s[marie]
+    # The checker counts the same: nothing to say of the proposal, but the published
+    # Tuesday's late return is a breach for a Wednesday from 07:00.
+    assert run.result["comparison"]["proposed"]["violations"] == 0
+    assert week_findings(run.proposed, run.staff, before=before) == []
+    late = Before(WEDNESDAY, end_s={marie: before.end_s[marie] + 2 * 3600})
+    assert [f["rule"] for f in week_findings(run.proposed, run.staff, before=late)] == [
+        "daily_rest"
+    ]
