@@ -95,7 +95,7 @@ def run_week_bench(
         for sid, run in zip(sids, runs, strict=True):
             contract.update(run.contract_s)
             week_rules: dict[str, list[str]] = {}
-            for f in week_findings(run.proposed, run.staff):
+            for f in week_findings(run.proposed, run.staff, before=run.before):
                 week_rules.setdefault(f["day"], []).append(f["message"])
             patient_of.update({k.split("/", 1)[1]: v for k, v in run.patient_of.items()})
             for day, d in run.proposed.items():
