@@ -268,8 +268,9 @@ def test_the_work_published_before_the_first_day_counts_in_its_civil_week():
         "than the 48 h allowed"
     )
     fr = check_week(days, [_person(days)], worked_before_s={7: 44 * H})
-    assert "travaille 62 h 00 (pauses non comptées, dont 44 h 00 avant le 2026-12-03)" in (
-        fr[0]["message"]
+    assert (
+        "travaille 62 h 00 (pauses non comptées, dont 44 h 00 avant le 2026-12-03)"
+        in (fr[0]["message"])
     )
     # 4 h in all on Thursday and Friday keeps to the 48 h.
     short = {"2026-12-03": _day(7, 9), "2026-12-04": _day(7, 9)}
@@ -288,8 +289,8 @@ def test_the_rest_after_the_day_before_the_first_counts():
     assert check_week(days, [_person(days)]) == []
     found = check_week(days, [_person(days)], locale="en", end_before_s={7: 21 * H})
     assert [(f["rule"], f["day"]) for f in found] == [("daily_rest", "2026-12-01")]
-    assert "10 h 00 of rest between 2026-12-01 (21:00) and 2026-12-02 (07:00)" in (
-        found[0]["message"]
+    assert (
+        "10 h 00 of rest between 2026-12-01 (21:00) and 2026-12-02 (07:00)" in (found[0]["message"])
     )
     late = {"2026-12-02": _day(8, 15)}
     assert check_week(late, [_person(late)], end_before_s={7: 21 * H}) == []
