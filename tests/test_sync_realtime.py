@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from optimise_world import H, line_problem
+from test_rounds import DAY
 
+from dispatch.errors import ConfirmationRequired
 from dispatch.optimise import Team, TimeWindow, Visit, replan_after_delay, team_unavailable
 from dispatch.optimise.check import plan_findings
 from dispatch.optimise.insertion import plan_from_states, states_from_plan
@@ -167,3 +170,74 @@ def test_a_plan_without_two_person_visits_is_unchanged():
     assert resync(problem, plan, plan) is plan
     _p, new = team_unavailable(problem, plan, "B")
     assert sorted(new.assignment()) == ["a1", "b1"]
+
+
+# Through the rounds service: the change is published as any other, a two-person visit
+# left out whole waits for the coordinator's confirmation like any visit dropped. (The day
+# read from the store already pins an agreed start, dispatch.optimise.rows; these check the
+# whole path, the handmade plans above the repair itself.)
+
+
+@pytest.fixture
+def world(tmp_path, melun):  # type: ignore[no-untyped-def]
+    from test_rounds import World
+
+    w = World(tmp_path, melun)
+    yield w
+    w.store.close()
+
+
+def _duo_day(world, *names: str) -> tuple[dict, list[int]]:
+    teams = [world.team(n) for n in names]
+    duo = world.visit("M-LEVAGE", 0, ("18:00", "19:30"))
+    world.store.engine.write(
+        lambda conn: conn.execute("UPDATE visits SET staff_count = 2 WHERE id = ?", (duo["id"],))
+    )
+    plan = world.plan_whole_day()
+    held = sorted(
+        r["team_id"] for r in plan["routes"] for s in r["stops"] if s["visit_id"] == duo["id"]
+    )
+    assert len(held) == 2 and {int(t["id"]) for t in teams} >= set(held)
+    return duo, held
+
+
+def _published_starts(world, visit_id: int) -> list[tuple[int, int]]:
+    plan = world.store.published_plan(DAY)
+    return sorted(
+        (r["team_id"], s["start_s"])
+        for r in plan["routes"]
+        for s in r["stops"]
+        if s["visit_id"] == visit_id
+    )
+
+
+@pytest.mark.slow
+def test_the_service_publishes_the_third_person_at_the_agreed_start(world) -> None:
+    duo, (lost, kept) = _duo_day(world, "Aline", "Bruno", "Claire")
+    (agreed,) = {s for _t, s in _published_starts(world, duo["id"])}
+    world.rounds.team_unavailable(DAY, lost, by="coord")
+    after = _published_starts(world, duo["id"])
+    assert [s for _t, s in after] == [agreed, agreed]
+    teams = {t for t, _s in after}
+    assert kept in teams and lost not in teams and len(teams) == 2
+    visit = world.store.get_visit(duo["id"])
+    assert {visit["team_id"], visit["partner_team_id"]} == teams
+    day = world.rounds.day(DAY)
+    assert [f.message for f in plan_findings(day.problem, day.current)] == []
+
+
+@pytest.mark.slow
+def test_the_service_asks_before_leaving_a_two_person_visit_out_whole(world) -> None:
+    duo, (lost, _kept) = _duo_day(world, "Aline", "Bruno")
+    with pytest.raises(ConfirmationRequired) as asked:
+        world.rounds.team_unavailable(DAY, lost, by="coord", locale="en")
+    dropped = asked.value.details["dropped"]
+    # Listed once per round it leaves (the service lists a route's lost stops).
+    assert {x["visit_id"] for x in dropped} == {duo["id"]}
+    assert all(
+        x["reason"].startswith("two-person visit: no pair and no two people") for x in dropped
+    )
+    world.rounds.team_unavailable(DAY, lost, by="coord", confirm_dropped=[duo["id"]])
+    assert _published_starts(world, duo["id"]) == []
+    day = world.rounds.day(DAY)
+    assert [f.rule for f in plan_findings(day.problem, day.current)] == []
