@@ -732,7 +732,11 @@ def resync(problem: Problem, before: Plan, after: Plan) -> Plan:
         return not (t.late_ids & pins.keys()) and len(t.violations) <= len(base.violations)
 
     def place(visit: Visit, team_ids: list[str]) -> bool:
-        trial = _overlay(problem, {**pins, visit.id: visit})
+        if problem.now_s is not None and all(w.end_s < problem.now_s for w in visit.windows):
+            return False  # a start already past is nobody's to take now
+        # A real problem (not an overlay): the insertion cuts the visit's windows at now.
+        fixed = {**pins, visit.id: visit}
+        trial = problem.with_changes(visits=tuple(fixed.get(x.id, x) for x in problem.visits))
         for st in states.values():
             st._relaxed = None  # relaxed timings were for other windows
         found = insertions(trial, states, visit, team_ids=team_ids)
