@@ -161,6 +161,28 @@ def test_a_partner_twice_in_one_route_is_repaired():
     assert _sync_findings(problem, new) == []
 
 
+def test_a_pair_holding_it_keeps_it_alone():
+    problem, plan = _world(_team("P", base=4, size=2))
+    states = states_from_plan(problem, plan)
+    states["P"].items = ["duo"]
+    states["B"].items = ["b1"]
+    broken = plan_from_states(problem, states, [])
+    new = resync(problem, plan, broken)
+    assert [t for t, _ in _holders(new)] == ["P"]
+    assert _sync_findings(problem, new) == []
+
+
+def test_holders_without_an_agreed_start_meet_at_the_later_one():
+    problem, plan = _world()
+    states = states_from_plan(problem, plan)
+    loose = plan_from_states(problem, states, [])
+    starts = [s for _t, s in _holders(loose)]
+    assert len(set(starts)) == 2, "timed alone, the two routes reach it at different times"
+    new = resync(problem, loose, loose)
+    assert _holders(new) == [("A", max(starts)), ("B", max(starts))]
+    assert plan_findings(problem, new) == []
+
+
 def test_a_plan_without_two_person_visits_is_unchanged():
     visits = [Visit("a1", 1, 1800), Visit("b1", 9, 1800)]
     problem = line_problem(visits, [_team("A"), _team("B", base=8)])

@@ -241,6 +241,8 @@ def replan_after_delay(
     The team's remaining order is kept when it still holds; otherwise the best order of its own
     visits is tried, then the visits it can no longer make in time are offered to the other
     teams (cheapest insertion), and those nobody can take are reported with their reason.
+    Two-person visits keep the start their two people agreed on: a late team that cannot make
+    it gives its place up as a lost team does (see :func:`team_unavailable`).
     """
     team = problem.team(team_id)
     team2 = replace(
@@ -329,7 +331,9 @@ def team_unavailable(
     """``team_id`` stops for the day: its visits not yet started go to the other teams.
 
     Returns the problem with the team marked unavailable and the new plan; visits nobody can
-    take are reported with a reason naming the lost team.
+    take are reported with a reason naming the lost team. A two-person visit keeps its start
+    and its other person; the lost person's place goes to another team at that very second, or
+    the visit to a pair, or it is left out whole (``not_synchronised``; see :func:`resync`).
     """
     team = problem.team(team_id)
     problem = problem.with_changes(
