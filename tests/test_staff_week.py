@@ -248,6 +248,7 @@ def test_a_team_member_sees_their_coming_days(store: Store, service: dict) -> No
             "window": "08:00-09:00",
             "duration_s": 1800,
             "team_id": marie["team_id"],
+            "with": None,
         }
     ]
     assert monday["shift"]["start"] == "07:00" and monday["absence"] is None

@@ -130,6 +130,11 @@ def test_both_staff_see_the_two_person_visit_at_the_same_time(live, browser) -> 
             assert f"à deux, avec {partner}, début à 09:30" in card, card
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_VIEWPORT["width"]
             check_axe(page)
+        # « Mes prochains jours » says it too (with whom, not when: the window is shown).
+        mine = pages[0].locator("#mine-days .mine-visits li", has_text="M-LEVAGE")
+        pages[0].locator("#mine-days summary").first.click()
+        mine.wait_for(timeout=10000)
+        assert "à deux, avec Bruno" in mine.inner_text(), mine.inner_text()
         _shot(pages[0], "sync-phone-aline-fr")
         _shot(pages[1], "sync-phone-bruno-fr")
         # A third team's phone has neither the visit nor its patient.

@@ -122,6 +122,11 @@ def test_the_partner_s_coming_days_list_the_shared_visit(world: Any) -> None:
         (today,) = mine["days"]
         ids = [v["id"] for v in today["visits"]]
         assert len(ids) == 2 and duo["id"] in ids, (team_id, today["visits"])
+        # Each says with whom the shared visit is done; a visit of one person says nothing.
+        other = next(t for t in world["teams"] if t != team_id)
+        withs = {v["id"]: v["with"] for v in today["visits"]}
+        assert withs.pop(duo["id"]) == store.get_team(other)["name"]
+        assert list(withs.values()) == [None]
     # The coordinators' week view counts it on both rows too.
     rows = {r["name"]: r for r in week_of(store, from_day=DAY, days=1, structures=[1])["staff"]}
     assert rows["Aline"]["cells"][0]["visits"] == rows["Bruno"]["cells"][0]["visits"] == 2

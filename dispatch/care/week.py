@@ -651,9 +651,12 @@ def coming_days(
     member: Mapping[str, Any] | None,
     visits: Sequence[Mapping[str, Any]],
     days: Sequence[dt.date],
+    partners: Mapping[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Each day's shift, absence and visits (pseudonyms only) of ``member`` (None: a team
-    without staff, its visits only)."""
+    without staff, its visits only). ``partners``: for a two-person visit served with
+    another team, that team's name by visit id (``with``)."""
+    partners = partners or {}
     person = core_staff(member) if member is not None else None
     out = []
     for day in days:
@@ -671,6 +674,7 @@ def coming_days(
                         "window": str(TimeRange(*v["windows"][0])) if v["windows"] else None,
                         "duration_s": v["duration_s"],
                         "team_id": v["team_id"],
+                        "with": partners.get(int(v["id"])),
                     }
                     for v in visits
                     if v["day"] == iso
@@ -698,8 +702,20 @@ def my_days_of(
     member = members[0] if len(members) == 1 else None
     team_ids = store.teams_of_staff([member["id"]])[member["id"]] if member else [team_id]
     visits = store.staff_visits(span[0], span[-1], structures=structures, team_ids=team_ids)
+    # A two-person visit served with another team says with whom (« à deux, avec Aline »).
+    partners: dict[int, str] = {}
+    names: dict[int, str] = {}
+    for v in visits:
+        if (v.get("staff_count") or 1) < 2 or v.get("partner_team_id") is None:
+            continue
+        other = v["partner_team_id"] if v["team_id"] in team_ids else v["team_id"]
+        if other is None or other in team_ids:
+            continue
+        if other not in names:
+            names[other] = store.get_team(other)["name"]
+        partners[int(v["id"])] = names[other]
     return {
         "team_id": team_id,
         "staff": {"id": member["id"], "name": member["name"]} if member else None,
-        "days": coming_days(member, visits, span),
+        "days": coming_days(member, visits, span, partners),
     }

@@ -477,6 +477,8 @@ class Rounds:
             for vid in _stop_ids(stops):
                 if vid in planned:
                     continue
+                # A two-person visit leaves two rounds: it is one visit to confirm.
+                planned.add(vid)
                 try:
                     visit = self.store.get_visit(vid)
                 except NotFoundError:

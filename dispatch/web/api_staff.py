@@ -519,7 +519,8 @@ OPENAPI_PATHS = {
             },
             description="For the caller's team (a team member or a paired phone): each day "
             "{day, shift, absence, visits: [{id, pseudonym, window: '08:00-09:00', "
-            "duration_s, team_id}]}. No patient details.",
+            "duration_s, team_id, with: the other team's name for a two-person visit served with "
+            "another team, else null}]}. No patient details.",
         )
     },
 }

@@ -170,6 +170,7 @@ extend({
     "mine.visits.other": "{n} visites",
     "mine.novisit": "Aucune visite prévue ce jour-là.",
     "mine.duration": "{n} min",
+    "mine.with": "à deux, avec {name}",
     "mine.absence.leave": "Congé",
     "mine.absence.sickness": "Maladie",
     "mine.absence.training": "Formation",
@@ -187,6 +188,7 @@ extend({
     "mine.visits.other": "{n} visits",
     "mine.novisit": "No visit planned that day.",
     "mine.duration": "{n} min",
+    "mine.with": "two-person, with {name}",
     "mine.absence.leave": "Leave",
     "mine.absence.sickness": "Sickness",
     "mine.absence.training": "Training",
@@ -726,7 +728,8 @@ function renderMine() {
     const open = state.mineOpen.has(d.day);
     const body = visits.length
       ? `<ul class="mine-visits">${visits.map((v) => `<li><span class="time">${escapeHtml(mineWindow(v.window ?? v.windows))}</span>`
-        + `<span><strong>${escapeHtml(v.pseudonym)}</strong>${v.duration_s ? ` <span class="dur">· ${escapeHtml(t("mine.duration", { n: Math.round(v.duration_s / 60) }))}</span>` : ""}</span></li>`).join("")}</ul>`
+        + `<span><strong>${escapeHtml(v.pseudonym)}</strong>${v.duration_s ? ` <span class="dur">· ${escapeHtml(t("mine.duration", { n: Math.round(v.duration_s / 60) }))}</span>` : ""}`
+        + `${v.with ? ` <span class="dur mine-with">· ${escapeHtml(t("mine.with", { name: v.with }))}</span>` : ""}</span></li>`).join("")}</ul>`
       : `<p class="hint mine-visits">${escapeHtml(t("mine.novisit"))}</p>`;
     return `<li><details data-day="${escapeHtml(d.day)}"${open ? " open" : ""}><summary><span class="day">${escapeHtml(mineDayName(d.day))}</span>`
       + `<span class="what">${what.join(" · ")}</span></summary>${body}</details></li>`;
