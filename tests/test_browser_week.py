@@ -642,6 +642,16 @@ def test_a_team_member_sees_her_coming_days_on_her_phone(live, browser) -> None:
     page = ctx.new_page()
     errors: list[str] = []
     watch(page, errors)
+    def split_shift(route: Any) -> None:
+        # That day's shift given a break, as a split shift's: the phone shows its two spans.
+        reply = route.fetch()
+        body = reply.json()
+        for d in body["days"]:
+            if d["day"] == other_day.isoformat() and d.get("shift"):
+                d["shift"]["breaks"] = ["10:00-11:00"]
+        route.fulfill(response=reply, json=body)
+
+    page.route("**/api/week/mine*", split_shift)
     try:
         page.goto(f"{server.base_url}/phone/")
         page.wait_for_selector("body[data-ready='1']", timeout=15000)
@@ -650,7 +660,8 @@ def test_a_team_member_sees_her_coming_days_on_her_phone(live, browser) -> None:
         day.wait_for()
         assert page.locator("#mine-days > li").count() == 7
         summary = day.locator("summary")
-        assert "07:00–14:00" in summary.inner_text() and "2 visites" in summary.inner_text()
+        assert "07:00–10:00, 11:00–14:00" in summary.inner_text(), summary.inner_text()
+        assert "2 visites" in summary.inner_text()
         summary.click()
         visits = day.locator(".mine-visits li")
         assert visits.count() == 2

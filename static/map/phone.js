@@ -684,9 +684,22 @@ function mineShift(shift) {
   if (!shift) return "";
   if (typeof shift === "string") return shift.replace("-", "–");
   if (shift.shift) return String(shift.shift).replace("-", "–");
-  const start = shift.start ?? shift.start_s;
-  const end = shift.end ?? shift.end_s;
-  return `${typeof start === "number" ? hhmm(start) : start}–${typeof end === "number" ? hhmm(end) : end}`;
+  const clock = (x) => (typeof x === "number" ? hhmm(x) : String(x).slice(0, 5));
+  const start = clock(shift.start ?? shift.start_s);
+  const end = clock(shift.end ?? shift.end_s);
+  // A split shift shows its working spans, as the week grid does: « 07:00–12:30, 17:00–20:00 ».
+  const breaks = (shift.breaks || [])
+    .map((b) => String(b).split("-").map((x) => x.trim().slice(0, 5)))
+    .filter(([a, b]) => a && b && a > start && b < end && a < b)
+    .sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  const spans = [];
+  let from = start;
+  for (const [a, b] of breaks) {
+    if (a > from) spans.push(`${from}–${a}`);
+    if (b > from) from = b;
+  }
+  spans.push(`${from}–${end}`);
+  return spans.join(", ");
 }
 
 function mineDayName(day) {
