@@ -127,10 +127,45 @@ def build_day(store) -> dict[str, int]:
     return {"a": a, "b": b, "v1": v1, "v2": v2, "v3": v3, "v4": v4, "v5": v5}
 
 
+def give_acts(store, ids: dict[str, int]) -> None:
+    """V1 comes from an insulin care plan (its label typed by the coordinator), V3 from a
+    referrer's request for a wound dressing; the other visits have no act."""
+    user = store.add_user("gp-export", role="referrer", password=None, structure_ids=[1])
+    patient = store.add_patient(
+        {
+            "structure_id": 1,
+            "family_name": "Plan",
+            "given_name": "Anne",
+            "lon": 9.44,
+            "lat": 42.69,
+            "geocode_precision": "manual",
+        },
+        actor="test",
+    )["id"]
+
+    def job(conn):  # type: ignore[no-untyped-def]
+        plan = conn.execute(
+            "INSERT INTO care_plans (patient_id, structure_id, label, template, active,"
+            " created_at_s, updated_at_s) VALUES (?, 1, 'Insuline matin et soir',"
+            ' \'{"kind": "insulin"}\', 1, 0, 0)',
+            (patient,),
+        ).lastrowid
+        conn.execute("UPDATE visits SET care_plan_id = ? WHERE id = ?", (plan, ids["v1"]))
+        conn.execute(
+            "INSERT INTO referrals (structure_id, referrer_id, state, kind, act, care_kind,"
+            " visit_id, created_at_s) VALUES (1, ?, 'booked', 'visit', 'dressing', 'nursing',"
+            " ?, 0)",
+            (user["id"], ids["v3"]),
+        )
+
+    store.write(job)
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     w = make_world(tmp_path_factory.mktemp("exports"), clock_start="")
     w.ids.update(build_day(w.store))
+    give_acts(w.store, w.ids)
     yield w
     w.store.close()
 
@@ -151,7 +186,21 @@ def test_per_visit_lines(world):
     assert r.status_code == 200 and r.mimetype == "text/csv"
     assert r.headers["Cache-Control"].startswith("no-store")
     rows = _rows(r.data)
-    assert rows[0][:6] == ["jour", "équipe", "visite", "patient (pseudonyme)", "soin", "résultat"]
+    assert rows[0] == [
+        "jour",
+        "équipe",
+        "visite",
+        "patient (pseudonyme)",
+        "soin",
+        "acte",
+        "résultat",
+        "heure prévue",
+        "arrivée (check-in)",
+        "départ (check-out)",
+        "minutes sur place",
+        "motif si manquée",
+        "km prévus pour s'y rendre",
+    ]
     by = {row[3]: row for row in rows[1:]}
     assert set(by) == {
         "P-ONE",
@@ -164,12 +213,17 @@ def test_per_visit_lines(world):
         "Patient 0C0C",
     }
     one = by["P-ONE"]
-    assert one[:2] == [DAY, "Anne Export"] and one[5] == "réalisée"
-    assert one[6:12] == ["09:00", "09:00", "09:40", "40", "", "5,0"]
-    assert by["P-TWO"][5] == "manquée" and by["P-TWO"][10] == "patient absent"
-    assert by["P-TWO"][7:10] == ["", "", ""]
-    assert by["P-FOUR"][5] == "annulée"
-    assert by["P-FIVE"][1] == "Anne Export + Bruno Export" and by["P-FIVE"][9] == "60"
+    assert one[:2] == [DAY, "Anne Export"] and one[6] == "réalisée"
+    # The kind of care in words, the act as the patients screen names the plan's kind.
+    assert one[4:6] == ["Soins infirmiers", "Insuline"]
+    assert one[7:13] == ["09:00", "09:00", "09:40", "40", "", "5,0"]
+    assert by["P-THREE"][4:6] == ["Soins infirmiers", "Pansement"]  # the referrer's act
+    assert by["P-TWO"][4:6] == ["Soins infirmiers", ""]  # no plan, no request: no act
+    assert by["P-TWO"][6] == "manquée" and by["P-TWO"][11] == "patient absent"
+    assert by["P-TWO"][8:11] == ["", "", ""]
+    assert by["P-FOUR"][6] == "annulée"
+    assert by["P-FIVE"][1] == "Anne Export + Bruno Export" and by["P-FIVE"][10] == "60"
+    assert not any(cell in ("nursing", "insulin", "dressing") for row in rows for cell in row)
     # Pseudonyms only: never a name.
     assert "Nom " not in r.data.decode("utf-8-sig")
 
@@ -196,6 +250,15 @@ def test_summary_per_day_and_team_with_totals(world):
     assert total[:2] == ["TOTAL", ""]
     assert total[3:8] == ["3", "1", "1", "3", "2,17"]
     assert total[8] == "15,5" and total[9] == "2,0"
+
+
+def test_english_visit_lines_name_care_and_act_in_english(world):
+    rows = _rows(_get(world, f"from={DAY}&to={DAY}&detail=visits&lang=en").data)
+    assert rows[0][3:7] == ["patient (pseudonym)", "care", "care act", "outcome"]
+    by = {row[3]: row for row in rows[1:]}
+    assert by["P-ONE"][4:7] == ["Nursing care", "Insulin", "done"]
+    assert by["P-THREE"][4:6] == ["Nursing care", "Wound dressing"]
+    assert by["P-ONE"][12] == "5.0"
 
 
 def test_english_headers_and_audit(world):

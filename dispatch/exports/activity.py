@@ -2,7 +2,9 @@
 
 Two views of the same rows:
 
-- ``visits``: one line per visit — day, team, pseudonym, kind of care, outcome (done,
+- ``visits``: one line per visit — day, team, pseudonym, kind of care and care act in
+  words (the act as the patients screen names it: its care plan's kind, or the act a
+  referrer asked for), outcome (done,
   missed, cancelled, not recorded), planned start, check-in and check-out times, minutes on
   site, the reason of a missed visit, and the km the published round planned to reach it;
 - ``summary``: one line per day and team — visits planned, done, missed, cancelled, hours
@@ -23,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from dispatch.care import acts
 from dispatch.store.models import format_hhmm
 
 DETAILS = ("visits", "summary")
@@ -58,6 +61,21 @@ REASON_TEXT = {
         "other": "other",
     },
 }
+#: A visit's coarse kind of care in words (the patients screen's ``pt.kind.*``).
+CARE_KIND_TEXT = {
+    "fr": {
+        "nursing": "Soins infirmiers",
+        "palliative": "Soins palliatifs",
+        "geriatric": "Gériatrie",
+        "other": "Autre soin",
+    },
+    "en": {
+        "nursing": "Nursing care",
+        "palliative": "Palliative care",
+        "geriatric": "Geriatric care",
+        "other": "Other care",
+    },
+}
 VISIT_COLUMNS = {
     "fr": (
         "jour",
@@ -65,6 +83,7 @@ VISIT_COLUMNS = {
         "visite",
         "patient (pseudonyme)",
         "soin",
+        "acte",
         "résultat",
         "heure prévue",
         "arrivée (check-in)",
@@ -79,6 +98,7 @@ VISIT_COLUMNS = {
         "visit",
         "patient (pseudonym)",
         "care",
+        "care act",
         "outcome",
         "planned start",
         "check-in",
@@ -139,6 +159,10 @@ class ActivityVisit:
     check_out_at_s: float | None = None
     missed_reason: str | None = None
     planned_distance_m: int | None = None
+    #: The care act: the kind of the visit's care plan, else the act its request asked for.
+    act: str | None = None
+    #: The care plan's own label, shown for a kind the catalogue of acts does not know.
+    act_label: str | None = None
 
     @property
     def outcome(self) -> str:
@@ -238,6 +262,23 @@ def _number(value: float | None, locale: str, digits: int = 1) -> str:
     return text.replace(".", ",") if locale == "fr" else text
 
 
+def care_text(care_kind: str | None, locale: str) -> str:
+    """The kind of care in words (an unknown code as it is)."""
+    if not care_kind:
+        return ""
+    return CARE_KIND_TEXT[locale].get(care_kind, care_kind)
+
+
+def act_text(v: ActivityVisit, locale: str) -> str:
+    """The visit's care act in words: the catalogue's name in ``locale`` (the patients
+    screen's), else the care plan's label, else the code; empty when the visit has none."""
+    if not v.act:
+        return ""
+    if v.act in acts.BY_ID:
+        return acts.BY_ID[v.act].label(locale)
+    return v.act_label or v.act
+
+
 def _clock(t: float | None, tz: ZoneInfo, offset_s: float) -> str:
     if t is None:
         return ""
@@ -266,7 +307,8 @@ def visit_lines(
                 team,
                 str(v.visit_id),
                 v.pseudonym,
-                v.care_kind or "",
+                care_text(v.care_kind, locale),
+                act_text(v, locale),
                 outcomes[v.outcome],
                 "" if v.planned_start_s is None else format_hhmm(v.planned_start_s),
                 _clock(v.check_in_at_s, tz, offset_s),

@@ -231,6 +231,30 @@ def check_period(from_day: str, to_day: str) -> tuple[str, str]:
     return first, last
 
 
+def visit_acts(
+    store: Store, structure_id: int, first: str, last: str
+) -> dict[int, tuple[str, str | None]]:
+    """visit id -> (care act, care plan label) of the structure's visits of the period that
+    have one: the kind of the visit's care plan, else the act of the request it was booked
+    or accepted for."""
+    with store.engine.read() as conn:
+        rows = conn.execute(
+            "SELECT v.id, json_extract(cp.template, '$.kind') AS plan_kind, cp.label,"
+            " (SELECT r.act FROM referrals r WHERE r.visit_id = v.id ORDER BY r.id DESC"
+            "  LIMIT 1) AS request_act"
+            " FROM visits v LEFT JOIN care_plans cp ON cp.id = v.care_plan_id"
+            " WHERE v.structure_id = ? AND v.day BETWEEN ? AND ?",
+            (int(structure_id), first, last),
+        ).fetchall()
+    out: dict[int, tuple[str, str | None]] = {}
+    for r in rows:
+        if r["plan_kind"]:
+            out[int(r["id"])] = (str(r["plan_kind"]), r["label"])
+        elif r["request_act"]:
+            out[int(r["id"])] = (str(r["request_act"]), None)
+    return out
+
+
 def activity(
     store: Store,
     structure_id: int,
@@ -250,6 +274,7 @@ def activity(
     store.get_structure(structure_id)
     rows = store.activity_visits(structure_id, first, last)
     planned = store.planned_distances(structure_id, first, last)
+    kinds = visit_acts(store, structure_id, first, last) if detail == "visits" else {}
     gps: dict[tuple[str, int], float | None] = {}
     if detail == "summary":
         keys = set(planned) | {
@@ -277,6 +302,8 @@ def activity(
             check_in_at_s=r["check_in_at_s"],
             check_out_at_s=r["check_out_at_s"],
             missed_reason=r["missed_reason"],
+            act=kinds.get(int(r["id"]), (None, None))[0],
+            act_label=kinds.get(int(r["id"]), (None, None))[1],
         )
         for r in rows
     ]
