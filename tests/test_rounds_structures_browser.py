@@ -316,6 +316,11 @@ def test_another_day_is_said_and_shows_that_days_visits_not_todays(live, browser
         assert banner.startswith("Vous regardez le ") and banner.endswith("retour à aujourd'hui")
         page.wait_for_function("() => document.querySelectorAll('#visit-list .who').length === 3")
         assert _visit_names(page) == ["DEMAIN-0", "DEMAIN-1", "DEMAIN-2"]
+        # Each visit of tomorrow's published rounds gives its planned arrival, not « – ».
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#visit-list .arrival')]"
+            ".every((e) => /arrivée prévue \\d\\d:\\d\\d/.test(e.textContent))"
+        )
         assert page.inner_text("#visit-list >> xpath=preceding-sibling::h2").startswith(
             "Visites du "
         )

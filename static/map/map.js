@@ -65,6 +65,8 @@ const state = {
   /** The day the address asks for (/map/?day=DAY) when it is not the live day, else null:
    * the map then shows that day's visits, not today's rounds, trails or visits. */
   otherDay: null,
+  /** visit_id -> {team_id, arrival_s} of ``otherDay``'s published rounds. */
+  dayStops: new Map(),
   /** visit_id -> visit of ``otherDay`` (GET /api/visits?day=). */
   dayVisits: new Map(),
 };
@@ -149,6 +151,11 @@ function nowS() {
 /** Planned arrival of a visit: the live ETA when known, else the published plan's arrival_s. */
 function arrivalOf(visitId) {
   const id = Number(visitId);
+  // Another day: the arrival of its published rounds (no live estimate).
+  if (state.otherDay) {
+    const planned = state.dayStops.get(id);
+    return planned && planned.arrival_s != null ? { arrival_s: planned.arrival_s, source: "plan" } : null;
+  }
   const stop = state.stops.get(id);
   const visit = state.visits.get(id);
   const teamId = stop ? stop.team_id : visit && visit.team_id;
@@ -940,6 +947,7 @@ function setDay(liveDay) {
   if (other === state.otherDay) { renderDayBanner(); return; }
   state.otherDay = other;
   state.dayVisits = new Map();
+  state.dayStops = new Map();
   renderDayBanner();
   if (other) {
     api(`/api/visits?${new URLSearchParams({ day: other, limit: "1000" })}`).then((reply) => {
@@ -947,7 +955,25 @@ function setDay(liveDay) {
       state.dayVisits = new Map((reply.items || []).map((v) => [v.id, v]));
       dirty = { ...dirty, visits: true, teams: true };
     }).catch((err) => console.warn("visits of the day not loaded", err));
+    loadDayStops(other).catch((err) => console.warn("rounds of the day not loaded", err));
   }
+}
+
+/** The planned arrivals of ``day``'s published rounds (each structure's), for its visit list. */
+async function loadDayStops(day) {
+  const listed = await api(`/api/plans?${new URLSearchParams({ day, status: "published", limit: "50" })}`);
+  const stops = new Map();
+  for (const item of listed.items || []) {
+    const { plan } = await api(`/api/plans/${item.id}`);
+    for (const route of plan.routes || []) {
+      for (const stop of route.stops || []) {
+        if (stop.visit_id != null && !stops.has(Number(stop.visit_id))) stops.set(Number(stop.visit_id), { team_id: route.team_id, arrival_s: stop.arrival_s });
+      }
+    }
+  }
+  if (state.otherDay !== day) return;
+  state.dayStops = stops;
+  dirty = { ...dirty, visits: true };
 }
 
 function renderDayBanner() {
