@@ -274,11 +274,10 @@ def test_a_day_s_best_slot_is_the_one_today_s_single_day_search_gives(two_rounds
         visit = Visit(id="new", location=d.extra_locations[0], duration_s=1800)
         single = propose_slots(d.problem, d.current, visit, n=1)[0]
         ours = two_rounds.propose(from_day=day, days=1, n=1)[0]
-        assert (ours.team_id, ours.start_s, ours.cost_s) == (
-            int(single.team_id),
-            single.start_s,
-            single.cost_s,
-        )
+        assert (ours.team_id, ours.cost_s) == (int(single.team_id), single.cost_s)
+        # The same start, rounded up to 5 minutes when its range allows.
+        assert single.start_s <= ours.start_s < single.start_s + 300
+        assert ours.start_s % 300 == 0 or ours.start_s == ours.latest_start_s
 
 
 def test_two_bookings_of_one_slot_at_once_one_gets_it(two_rounds: World) -> None:
@@ -321,3 +320,23 @@ def test_two_bookings_of_one_slot_at_once_one_gets_it(two_rounds: World) -> None
         two_rounds.propose(lonlat=(2.35, 48.85))  # Paris: outside Melun's territory
     with pytest.raises(ValidationError, match="n must be"):
         two_rounds.propose(n=0)
+
+
+def test_slot_times_are_rounded_up_to_five_minutes_within_their_range(two_rounds: World) -> None:
+    slots = two_rounds.propose(window_s=(8 * H, 18 * H), n=5)
+    assert slots
+    for s in slots:
+        assert s.start_s % 300 == 0 and s.latest_start_s % 300 == 0, s
+        assert s.start_s <= s.latest_start_s and s.end_s == s.start_s + 1800
+    # Booking one keeps its rounded start and its whole range as the visit's window.
+    slot = slots[0]
+    fields = {"pseudonym": "Demande R", "lon": FAR[0], "lat": FAR[1], "duration_s": 1800}
+    vid = two_rounds.finder.book(
+        structure_id=1,
+        slot_id=slot.slot_id,
+        visit_fields=fields,
+        by="test",
+        latest_start_s=slot.latest_start_s,
+    )
+    window = two_rounds.store.get_visit(vid)["windows"][0]
+    assert window[0] == slot.start_s and window[1] >= slot.latest_start_s

@@ -45,7 +45,8 @@ class FakeFinder:
                 ))  # fmt: skip
         return out[:n]
 
-    def book(self, *, structure_id, slot_id, visit_fields, by, window_s=None, locale=None):
+    def book(self, *, structure_id, slot_id, visit_fields, by, window_s=None, locale=None,
+             latest_start_s=None):  # fmt: skip
         if slot_id in self.taken:
             raise SlotTaken("this slot is no longer free: choose another slot")
         day, team_id, start = slot_id.split(".")
@@ -583,3 +584,86 @@ def test_without_smtp_the_coordinator_gets_the_activation_link_to_pass_on(world)
     assert body["activation_url"].startswith("https://soins.example.fr/account/#token=")
     token = body["activation_url"].split("#token=")[1]
     assert world.client.post("/api/account-links/check", json={"token": token}).status_code == 200
+
+
+def test_options_list_the_acts_each_structure_can_do(world):
+    r = _call(world, "get", "/api/referrals/options", "coordinator")
+    assert r.status_code == 200, r.json
+    [mine] = [s for s in r.json["structures"] if s["id"] == 1]
+    # Équipe A has the insulin skill; nobody has wound care: a dressing is never offered.
+    assert "insulin" in mine["acts"] and "dressing" not in mine["acts"]
+    assert {"medication", "other"} <= set(mine["acts"])
+    [had] = _call(world, "get", "/api/referrals/options", "coord2").json["structures"]
+    assert had["acts"] == ["medication", "other"]  # no staff: the acts needing no skill
+
+
+def test_the_address_s_precision_and_commune_are_kept_and_given_to_the_patient(world):
+    _referrer(world, "ref1", "ref1@example.fr")
+    referral = _submit(
+        world,
+        address="12 avenue Sébastien Bonaparte",
+        address_precision="street",
+        commune="Bastia",
+        patient={"family_name": "Santoni", "given_name": "Lucie", "birth_date": "1950-01-02"},
+    )
+    assert referral["address"] == "12 avenue Sébastien Bonaparte"
+    assert (referral["address_precision"], referral["commune"]) == ("street", "Bastia")
+    bad = _call(world, "post", "/api/referrals", "ref1",
+                json=_request(address_precision="roof"))  # fmt: skip
+    assert bad.status_code == 400 and "address_precision" in bad.json["error"]
+    slot = _call(world, "get", f"/api/referrals/{referral['id']}/slots", "ref1").json["slots"][0]
+    r = _call(world, "post", f"/api/referrals/{referral['id']}/book", "ref1",
+              json={"slot_id": slot["slot_id"]})  # fmt: skip
+    assert r.status_code == 200, r.json
+    rid = referral["id"]
+    patient_id = _call(world, "get", f"/api/referrals/{rid}", "coordinator").json["referral"][
+        "patient_id"
+    ]
+    patient = world.store.get_patient(patient_id, structures=None, actor="test")
+    assert patient["address"] == "12 avenue Sébastien Bonaparte"
+    assert (patient["commune"], patient["geocode_precision"]) == ("Bastia", "street")
+    # A pin placed by hand (no precision sent, no territory to geocode it): unknown.
+    plain = _submit(world, patient={"family_name": "Moretti", "given_name": "Ange",
+                                    "birth_date": "1944-04-04"})  # fmt: skip
+    assert plain["address_precision"] is None and plain["commune"] is None
+
+
+def test_a_booked_visit_shows_its_arrival_window_and_its_team_to_coordinators(world):
+    _referrer(world, "ref1", "ref1@example.fr")
+    later = [(dt.date.fromisoformat(DAY) + dt.timedelta(days=k)).isoformat() for k in (5, 6)]
+    rid = _submit(world, patient={"family_name": "Casta", "given_name": "Rose",
+                                  "birth_date": "1938-08-08"},
+                  period_from=later[0], period_to=later[1])["id"]  # fmt: skip
+    slot = _call(world, "get", f"/api/referrals/{rid}/slots", "ref1").json["slots"][-1]
+    before = len(_mails_to(world, "coord@example.fr"))
+    r = _call(world, "post", f"/api/referrals/{rid}/book", "ref1",
+              json={"slot_id": slot["slot_id"]})  # fmt: skip
+    assert r.status_code == 200, r.json
+    visit = r.json["referral"]["visit"]
+    assert (visit["arrival_from"], visit["arrival_to"]) == (slot["start"], slot["latest_start"])
+    assert visit["team_name"] is None  # a referrer does not see the teams
+    seen = _call(world, "get", f"/api/referrals/{rid}", "coordinator").json["referral"]["visit"]
+    assert seen["team_name"] == "Équipe A"
+    assert (seen["arrival_from"], seen["arrival_to"]) == (slot["start"], slot["latest_start"])
+    # The referrer's booking is told to the coordinators too, as a window.
+    mails = _mails_to(world, "coord@example.fr")
+    assert len(mails) == before + 1 and "réservée" in _subject(mails[-1])
+    text = mails[-1].get_payload(decode=True).decode()
+    assert f"passage entre {slot['start']} et {slot['latest_start']}" in text
+    assert f"https://soins.example.fr/requests/#request-{rid}" in text and "Casta" not in text
+    mine = _mails_to(world, "ref1@example.fr")[-1].get_payload(decode=True).decode()
+    assert f"passage entre {slot['start']} et {slot['latest_start']}" in mine
+
+
+def test_e_mails_never_say_none(world):
+    _referrer(world, "ref1", "ref1@example.fr")
+    rid = _submit(world)["id"]
+    r = _call(world, "post", f"/api/referrals/{rid}/decline", "coordinator",
+              json={"reason": "Patiente hors secteur"})  # fmt: skip
+    assert r.status_code == 200, r.json
+    mail = _mails_to(world, "ref1@example.fr")[-1]
+    text = mail.get_payload(decode=True).decode()
+    assert "refusée" in _subject(mail) and "None" not in text and "hors secteur" not in text
+    assert "motif dans l'espace prescripteur" in text and "reason in the referrer's space" in text
+    # On the screen the history gives the reason itself.
+    assert r.json["referral"]["events"][-1]["text_fr"] == "Demande refusée : Patiente hors secteur"

@@ -81,9 +81,10 @@ def test_request_slots_booking_visit_on_the_round_and_visit_done(journey):
 
     found = client.get("/api/referrals/geocode?q=rue de la gare melun", headers=_h(journey, "gp"))
     assert found.status_code == 200, found.json
-    assert found.json["matches"] and {"label", "lon", "lat", "precision"} == set(
+    assert found.json["matches"] and {"label", "lon", "lat", "precision", "commune"} == set(
         found.json["matches"][0]
     )
+    assert found.json["matches"][0]["commune"] == "Melun"
     body = {
         "patient": {"family_name": "Lefèvre", "given_name": "Odette", "birth_date": "1938-05-12"},
         "address": "5 rue de la Gare, Melun", "lon": 2.6600, "lat": 48.5420,

@@ -147,11 +147,16 @@ def _object(value: Any, *, what: str) -> Mapping[str, Any]:
     return value
 
 
+#: How a request's home was placed by the geocoder (None: a pin placed by hand, or unknown).
+ADDRESS_PRECISIONS = ("housenumber", "street", "commune")
+
 PATIENT_KEYS = ("family_name", "given_name", "birth_date", "gender", "phone")
 REQUEST_KEYS = (
     "structure_id",
     "patient",
     "address",
+    "address_precision",
+    "commune",
     "lon",
     "lat",
     "access_notes",
@@ -254,6 +259,10 @@ def parse_request(data: Any, *, today: str) -> dict[str, Any]:
     return {
         "patient": parse_patient_identity(data.get("patient"), today=today),
         "address": _text(data, "address", what="address", max_len=200),
+        "address_precision": None
+        if data.get("address_precision") is None
+        else _choice(data.get("address_precision"), ADDRESS_PRECISIONS, what="address_precision"),
+        "commune": _text(data, "commune", what="commune", max_len=100, required=False),
         "lon": _number(data.get("lon"), what="lon", lo=-180, hi=180),
         "lat": _number(data.get("lat"), what="lat", lo=-90, hi=90),
         "access_notes": _text(

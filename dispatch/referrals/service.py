@@ -108,6 +108,9 @@ class Referrals:
         Publishes changed visits (``publish(topic, payload)``), or None.
     max_attachment_bytes, horizon_days
         The settings ``referral_attachment_max_bytes`` and ``generation_horizon_days``.
+    geocoder
+        A callable giving the territory's offline geocoder (or None): a request sent without
+        its address's precision gets the one of the match at its point.
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class Referrals:
         bus: Any = None,
         max_attachment_bytes: int = 5 * 1024 * 1024,
         horizon_days: int = 14,
+        geocoder: Callable[[], Any] | None = None,
     ) -> None:
         self.store = store
         self._finder = finder
@@ -138,6 +142,7 @@ class Referrals:
         self.bus = bus
         self.max_attachment_bytes = int(max_attachment_bytes)
         self.horizon_days = int(horizon_days)
+        self._geocoder = geocoder
         self._offered: OrderedDict[int, dict[str, dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
         # One lock per request acted on (a few bytes each, kept: dropping one while a
@@ -227,14 +232,7 @@ class Referrals:
             except NotFoundError:
                 found = None
             if found is not None:
-                slot = row["booked_slot"] or {}
-                visit = {
-                    "id": found["id"],
-                    "day": found["day"],
-                    "start": core.hhmm(slot["start_s"]) if slot else None,
-                    "end": core.hhmm(slot["end_s"]) if slot else None,
-                    "status": found["status"],
-                }
+                visit = self._visit_view(row, found, viewer)
                 if found["status"] in _OUTCOMES:
                     self._visit_outcome(row, found)
         events = self.store.referral_events(row["id"])
@@ -248,6 +246,8 @@ class Referrals:
             "urgency": row["urgency"],
             "patient": row["patient"],
             "address": row["address"],
+            "address_precision": row.get("address_precision"),
+            "commune": row.get("commune"),
             "lon": row["lon"],
             "lat": row["lat"],
             "access_notes": row["access_notes"],
@@ -289,6 +289,33 @@ class Referrals:
             ],
         }
 
+    def _visit_view(
+        self, row: Mapping[str, Any], found: Mapping[str, Any], viewer: Viewer
+    ) -> dict[str, Any]:
+        """REFERRAL.visit: the booked slot's times and the arrival window promised (the slot
+        as offered: [start, latest start]); the team for coordinators (the round's, else the
+        slot's, which holds it until the day is planned)."""
+        slot = row["booked_slot"] or {}
+        team_name = None
+        if viewer.is_coordinator:
+            team_id = found.get("team_id") or found.get("preferred_team_id") or slot.get("team_id")
+            team_name = self._team_name(int(team_id)) if team_id else None
+        if slot:
+            arrival = (int(slot["start_s"]), int(slot.get("latest_start_s") or slot["start_s"]))
+        else:
+            windows = found.get("windows") or []
+            arrival = (int(windows[0][0]), int(windows[-1][1])) if windows else None
+        return {
+            "id": found["id"],
+            "day": found["day"],
+            "start": core.hhmm(slot["start_s"]) if slot else None,
+            "end": core.hhmm(slot["end_s"]) if slot else None,
+            "status": found["status"],
+            "arrival_from": core.hhmm(arrival[0]) if arrival else None,
+            "arrival_to": core.hhmm(arrival[1]) if arrival else None,
+            "team_name": team_name,
+        }
+
     def referrer_view(self, user: Mapping[str, Any]) -> dict[str, Any]:
         """REFERRER of the API."""
         profession = self.store.referrer_professions([user["id"]]).get(user["id"], "other")
@@ -317,17 +344,20 @@ class Referrals:
 
     def _step(self, row: dict[str, Any], viewer: Viewer, kind: str, detail: dict[str, Any]) -> None:
         """Write one step in the history and e-mail it to the other side."""
-        if kind == "submitted" or (kind == "cancelled" and viewer.is_referrer):
-            to = self.store.structure_coordinator_emails(row["structure_id"])
-            role = "coordinator"
-        else:
+        coordinators = kind == "submitted" or (kind == "cancelled" and viewer.is_referrer)
+        sides: list[tuple[str, list[str]]] = []
+        if coordinators or texts.MAIL_TO.get(kind) == "both":
+            sides.append(
+                ("coordinator", self.store.structure_coordinator_emails(row["structure_id"]))
+            )
+        if not coordinators:
             email = self.store.get_user(row["referrer_id"]).get("email")
-            to = [email] if email else []
-            role = "referrer"
+            sides.append(("referrer", [email] if email else []))
         statuses = []
-        if to:
-            subject, text = texts.mail(kind, row["id"], detail, self._url(role, row["id"]))
-            statuses = [self._send(address, subject, text) for address in to]
+        for role, to in sides:
+            if to:
+                subject, text = texts.mail(kind, row["id"], detail, self._url(role, row["id"]))
+                statuses += [self._send(address, subject, text) for address in to]
         mail = (
             "sent"
             if statuses and all(s == "sent" for s in statuses)
@@ -447,7 +477,12 @@ class Referrals:
         self._need(viewer, "referrer", "coordinator")
         return {
             "structures": [
-                {"id": s, "name": self._structure_name(s), "care_kinds": list(CARE_KINDS)}
+                {
+                    "id": s,
+                    "name": self._structure_name(s),
+                    "care_kinds": list(CARE_KINDS),
+                    "acts": self._acts_of(s),
+                }
                 for s in viewer.structure_ids
             ],
             "professions": list(core.PROFESSIONS),
@@ -465,7 +500,7 @@ class Referrals:
         if not isinstance(data, Mapping):
             raise ValidationError("send the request as a JSON object")
         structure_id = _target(data.get("structure_id"), viewer)
-        fields = core.parse_request(data, today=self.today())
+        fields = self._placed(core.parse_request(data, today=self.today()))
         if area is not None:
             area.check(fields["lon"], fields["lat"], what="the patient's home")
         referral_id = self.store.add_referral(
@@ -483,6 +518,31 @@ class Referrals:
         )
         self._step(row, viewer, "submitted", {"structure_name": self._structure_name(structure_id)})
         return self._view(self.store.get_referral(referral_id), viewer)
+
+    def _placed(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """A request's precision and commune, when not sent, from the geocoder's best match
+        for its address when that match is at its point (else the pin was moved by hand:
+        the precision stays unknown)."""
+        if fields["address_precision"] is not None and fields["commune"]:
+            return fields
+        geocoder = self._geocoder() if self._geocoder is not None else None
+        if geocoder is None:
+            return fields
+        try:
+            found = geocoder.geocode(fields["address"], limit=1)
+        except DispatchError:
+            return fields
+        if not found:
+            return fields
+        match = found[0]
+        if _distance_m((match.lon, match.lat), (fields["lon"], fields["lat"])) > _SAME_PLACE_M:
+            return fields
+        out = dict(fields)
+        if out["address_precision"] is None:
+            out["address_precision"] = match.precision
+        if not out["commune"]:
+            out["commune"] = care._commune_of(match.label)
+        return out
 
     def list(
         self,
@@ -576,6 +636,16 @@ class Referrals:
         self._remember(row["id"], found)
         return found
 
+    def _acts_of(self, structure_id: int) -> builtins.list[str]:
+        """The acts some staff member or team of the structure can do (their skills cover
+        the act's): the others can never get a slot there."""
+        holders = self._skill_holders(structure_id)
+        return [
+            a["id"]
+            for a in acts.catalogue()
+            if not acts.missing_skills(acts.skills_of(a["id"]), holders)
+        ]
+
     def _skill_holders(self, structure_id: int) -> builtins.list[builtins.list[str]]:
         """The skills of each active staff member and team of the structure (a request whose
         act needs skills none of them has can never get a slot there)."""
@@ -666,7 +736,8 @@ class Referrals:
             "address": row["address"],
             "lon": row["lon"],
             "lat": row["lat"],
-            "geocode_precision": "manual",
+            "commune": row.get("commune"),
+            "geocode_precision": row.get("address_precision") or "manual",
             "pin_corrected": False,
             "access_notes": row["access_notes"],
             "referring_doctor": (referrer["display_name"] or referrer["username"])[:200],
@@ -709,6 +780,7 @@ class Referrals:
                 by=viewer.actor,
                 window_s=core.TIME_OF_DAY_WINDOWS_S[row["time_of_day"]],
                 locale=viewer.locale,
+                latest_start_s=int(slot.get("latest_start_s") or slot["start_s"]),
             )
         except ConflictError as exc:
             if exc.code == "slot_taken":
@@ -741,7 +813,11 @@ class Referrals:
         if slot is not None:
             columns["visit_id"] = self._place_visit(row, slot, patient, viewer)
             columns["booked_slot"] = slot
-            detail.update(day=slot["day"], start=core.hhmm(slot["start_s"]))
+            detail.update(
+                day=slot["day"],
+                start=core.hhmm(slot["start_s"]),
+                arrival_to=core.hhmm(slot.get("latest_start_s") or slot["start_s"]),
+            )
         if row["kind"] == "care_plan":
             start = max(row["period_from"], self.today())
             if slot is not None:
@@ -979,6 +1055,20 @@ class Referrals:
                 return
             system = Viewer(user_id=None, role="system", actor="system")
             self._step(row, system, kind, {"day": visit["day"]})
+
+
+#: A geocoder's match this close to a request's point is where the point came from (m).
+_SAME_PLACE_M = 30.0
+
+
+def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Metres between two lon/lat points (equirectangular: short distances)."""
+    import math
+
+    lat = math.radians((a[1] + b[1]) / 2)
+    dx = math.radians(b[0] - a[0]) * math.cos(lat)
+    dy = math.radians(b[1] - a[1])
+    return 6_371_000.0 * math.hypot(dx, dy)
 
 
 def _iso(at_s: float | None, tz: str) -> str | None:

@@ -49,6 +49,9 @@ LATEST_MAX_S = 3600
 DAY_PENALTY_S = 120
 #: Today's day is built again after this long (s): its clock moves, and teams with it.
 TODAY_TTL_S = 60.0
+#: Slot starts are rounded up to this (s) when the slot's range allows (« 08:15 », not
+#: « 08:11 »), latest starts down to it.
+ROUND_TO_S = 300
 #: The id of the requested visit inside a day's problem.
 REQUEST_ID = "slot-request"
 #: The shortest time window stored for a booked visit (s) (a window needs an end after its start).
@@ -398,17 +401,19 @@ class SlotFinder:
             stop = next(s for s in timing.stops if s.visit_id == visit.id)
             if any(abs(s.start_s - stop.start_s) < SLOT_SPREAD_S for s in out):
                 continue
+            start_s, latest_s = _rounded(
+                int(stop.start_s),
+                _latest_start(problem, st, ins.items, visit, stop.start_s, latest_by_s),
+            )
             out.append(
                 DaySlot(
                     day=day,
                     team_id=int(ins.team_id),
                     position=sum(1 for p in st.prefix if p.kind == "visit")
                     + sum(1 for i in ins.items[: ins.items.index(visit.id)] if isinstance(i, str)),
-                    start_s=int(stop.start_s),
-                    latest_start_s=_latest_start(
-                        problem, st, ins.items, visit, stop.start_s, latest_by_s
-                    ),
-                    end_s=int(stop.start_s) + visit.duration_s,
+                    start_s=start_s,
+                    latest_start_s=latest_s,
+                    end_s=start_s + visit.duration_s,
                     extra_travel_s=_travel(timing) - (_travel(st.timing) if _goes_out(st) else 0),
                     cost_s=int(ins.delta_cost),
                 )
@@ -502,10 +507,12 @@ class SlotFinder:
         duration_s: int,
         skills: Collection[str] = (),
         window_s: tuple[int, int] | None = None,
+        latest_start_s: int | None = None,
     ) -> DaySlot:
         """The slot as it stands now on the current round (its place, its latest start, no
         later than the request's ``window_s`` allows); :class:`SlotTaken` (409, code
-        ``slot_taken``) when the visit can no longer start there at the slot's time."""
+        ``slot_taken``) when the visit can no longer start there at the slot's time, or no
+        longer as late as ``latest_start_s`` (the latest start offered)."""
         day, team_id, start_s = parse_slot_id(slot_id)
         if day < self.rounds.clock.today():
             raise SlotTaken(_TAKEN)
@@ -518,6 +525,9 @@ class SlotFinder:
         roads = self._roads(self._snap(lonlat), [base] if base.day is not None else [])
         found = self.day_slots(base, roads, visit, n=1, team_id=team_id, latest_by_s=by_s)
         if not found or found[0].start_s != start_s:
+            raise SlotTaken(_TAKEN)
+        if latest_start_s is not None and found[0].latest_start_s < int(latest_start_s):
+            # The round changed since the slot was offered: its promised window no longer fits.
             raise SlotTaken(_TAKEN)
         return found[0]
 
@@ -534,6 +544,7 @@ class SlotFinder:
         by: str,
         window_s: tuple[int, int] | None = None,
         locale: str | None = None,
+        latest_start_s: int | None = None,
     ) -> int:
         """Add the visit of ``visit_fields`` (store fields: pseudonym, lon, lat, duration_s,
         skills, care_kind, address, protected...; its day and window come from the slot; and
@@ -541,8 +552,12 @@ class SlotFinder:
         the slot's team's published round at the slot's place, published at once; returns
         the visit id. Without a published round that day, the visit waits for the day's
         planning with the slot's window. ``window_s``: the request's time of day, which the
-        stored window keeps to (see :meth:`check`). :class:`SlotTaken` when the slot is no
-        longer free (nothing is then left in a round)."""
+        stored window keeps to (see :meth:`check`). ``latest_start_s``: the slot's latest
+        start as offered, the arrival window promised: the visit keeps it as its window (the
+        slot is refused when the round no longer leaves it). Without a published round, the
+        slot's team is the visit's preferred team, which holds it there (see
+        :func:`_place_appointments`). :class:`SlotTaken` when the slot is no longer free
+        (nothing is then left in a round)."""
         day, team_id, start_s = parse_slot_id(slot_id)
         lonlat = (float(visit_fields["lon"]), float(visit_fields["lat"]))
         duration_s = int(visit_fields["duration_s"])
@@ -558,8 +573,10 @@ class SlotFinder:
                 duration_s=duration_s,
                 skills=skills,
                 window_s=window_s,
+                latest_start_s=latest_start_s,
             )
-            end = max(slot.latest_start_s, slot.start_s + MIN_WINDOW_S)
+            latest = slot.latest_start_s if latest_start_s is None else int(latest_start_s)
+            end = max(latest, slot.start_s + MIN_WINDOW_S)
             fields = {
                 **{
                     k: v
@@ -568,6 +585,7 @@ class SlotFinder:
                 },
                 "day": day,
                 "windows": [[slot.start_s, end]],
+                "preferred_team_id": team_id,
             }
             store = self.rounds.store
             row = store.add_visit(fields, structure_id=sid)
@@ -638,13 +656,31 @@ def _place_appointments(problem: Problem, states: dict[str, TeamState]) -> None:
     slot's, such as a booked slot's) are put in the teams' empty rounds where cheapest, so
     that their time is not offered again before the day is planned; the others, free to
     move, wait for the planning."""
-    appointments = [
-        v.id
-        for v in problem.visits
-        if v.windows and v.windows[-1].end_s - v.windows[0].start_s <= APPOINTMENT_S
-    ]
-    if appointments:
-        insert_all(problem, states, appointments)
+    appointments = sorted(
+        (
+            v
+            for v in problem.visits
+            if v.windows and v.windows[-1].end_s - v.windows[0].start_s <= APPOINTMENT_S
+        ),
+        key=lambda v: (v.windows[0].start_s, v.id),
+    )
+    # Each on the team whose slot was booked (its preferred team), in the order of their
+    # times, so that its time is not offered again on that team; elsewhere only when that
+    # team no longer works that day.
+    for v in appointments:
+        team = v.preferred_team_id if v.preferred_team_id in states else None
+        if not (team and not insert_all(problem, states, [v.id], team_ids=[team])):
+            insert_all(problem, states, [v.id])
+
+
+def _rounded(start_s: int, latest_s: int) -> tuple[int, int]:
+    """(start, latest start) on :data:`ROUND_TO_S` marks inside [start_s, latest_s] (a
+    later start in that range keeps the round on time); as found when no mark is inside."""
+    up = -(-start_s // ROUND_TO_S) * ROUND_TO_S
+    down = latest_s // ROUND_TO_S * ROUND_TO_S
+    if up > down:
+        return start_s, latest_s
+    return up, down
 
 
 def _goes_out(st: TeamState) -> bool:

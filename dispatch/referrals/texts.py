@@ -11,12 +11,14 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-#: Who is told of each step by e-mail: the structure's coordinators or the referrer.
+#: Who is told of each step by e-mail: the structure's coordinators, the referrer or both
+#: (a referrer's booking: the referrer's confirmation, and the coordinators learn that a
+#: visit was put in their rounds).
 MAIL_TO = {
     "submitted": "coordinators",
-    "cancelled": None,  # the other side: see mail_recipients
+    "cancelled": None,  # the other side of whoever cancelled
     "proposed": "referrer",
-    "booked": "referrer",
+    "booked": "both",
     "accepted": "referrer",
     "declined": "referrer",
     "visit_done": "referrer",
@@ -64,7 +66,16 @@ def event_text(kind: str, detail: Mapping[str, Any], locale: str) -> str:
         if d.get("message"):
             text += f" : « {d['message']} »" if fr else f": “{d['message']}”"
     elif kind in ("booked", "accepted") and d.get("day"):
-        when = f"{_day(d['day'], locale)} {'à' if fr else 'at'} {d.get('start')}"
+        if d.get("arrival_to") and d.get("arrival_to") != d.get("start"):
+            # A window, not an appointment: the round may move the visit inside it.
+            when = (
+                f"{_day(d['day'], locale)}, passage entre {d.get('start')} et {d['arrival_to']}"
+                if fr
+                else f"{_day(d['day'], locale)}, arriving between {d.get('start')} and"
+                f" {d['arrival_to']}"
+            )
+        else:
+            when = f"{_day(d['day'], locale)} {'à' if fr else 'at'} {d.get('start')}"
         if kind == "booked":
             text = f"Visite réservée le {when}" if fr else f"Visit booked on {when}"
         else:
@@ -88,11 +99,11 @@ def event_text(kind: str, detail: Mapping[str, Any], locale: str) -> str:
             f" {_day(d.get('care_plan_until'), locale)}"
         )
     elif kind == "declined":
-        text = (
-            f"Demande refusée : {d.get('reason')}"
-            if fr
-            else (f"Request declined: {d.get('reason')}")
+        # The reason is free text, left out of e-mails: they point to the screen instead.
+        reason = d.get("reason") or (
+            "motif dans l'espace prescripteur" if fr else "reason in the referrer's space"
         )
+        text = f"Demande refusée : {reason}" if fr else f"Request declined: {reason}"
     elif kind == "cancelled":
         who = d.get("by")
         if fr:

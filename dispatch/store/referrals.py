@@ -32,6 +32,8 @@ REFERRAL_COLUMNS = (
     "urgency",
     "patient",
     "address",
+    "address_precision",
+    "commune",
     "lon",
     "lat",
     "access_notes",

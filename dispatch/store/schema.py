@@ -681,6 +681,14 @@ def m0012_referral_acts(db: sqlite_utils.Database) -> None:
     db.table("referrals").add_column("act", str, not_null_default="other")
 
 
+def m0013_referral_address(db: sqlite_utils.Database) -> None:
+    """How a request's home was placed (the geocoder's precision: housenumber, street or
+    commune; NULL: a pin placed by hand or not known) and its commune's name, both given on to
+    the patient created from it."""
+    db.table("referrals").add_column("address_precision", str)
+    db.table("referrals").add_column("commune", str)
+
+
 def new_traccar_id() -> str:
     """A fresh Traccar identifier: 16 digits (Traccar Client accepts letters too, but digits
     are easy to type on a phone), about 53 bits of randomness."""
@@ -701,6 +709,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (10, "referrals", m0010_referrals),
     (11, "calendar_feeds", m0011_calendar_feeds),
     (12, "referral_acts", m0012_referral_acts),
+    (13, "referral_address", m0013_referral_address),
 ]
 
 

@@ -16,6 +16,7 @@ from flask import Blueprint, Flask, Response, current_app, has_request_context, 
 from flask.typing import ResponseReturnValue
 
 from dispatch.care import acts
+from dispatch.care.patients import _commune_of
 from dispatch.errors import NotBuiltError, ValidationError
 from dispatch.mail import ADDRESS_PATTERN
 from dispatch.referrals import core
@@ -95,7 +96,14 @@ def _build(app: Flask) -> Referrals:
         bus=get_bus(app),
         max_attachment_bytes=settings.referral_attachment_max_bytes,
         horizon_days=settings.generation_horizon_days,
+        geocoder=lambda: _geocoder(app),
     )
+
+
+def _geocoder(app: Flask) -> Any:
+    from dispatch.web.api_intake import get_geocoder
+
+    return get_geocoder(app)
 
 
 def viewer() -> core.Viewer:
@@ -163,7 +171,20 @@ REQUEST_IN = _obj(
     {
         "structure_id": TARGET_STRUCTURE_SCHEMA,
         "patient": PATIENT_IN,
-        "address": _text(200),
+        "address": {
+            **_text(200),
+            "description": "the address as typed (number, street, building): kept as the"
+            " patient's address next to the point",
+        },
+        "address_precision": {
+            "enum": [*core.ADDRESS_PRECISIONS, None],
+            "description": "the chosen geocoder match's precision; null or absent: a pin"
+            " placed by hand (absent: the server geocodes the address at the point)",
+        },
+        "commune": {
+            **_text_or_null(100),
+            "description": "the commune's name (the chosen match's commune)",
+        },
         "lon": {"type": "number", "minimum": -180, "maximum": 180},
         "lat": {"type": "number", "minimum": -90, "maximum": 90},
         "access_notes": _text_or_null(2000),
@@ -232,6 +253,12 @@ REFERRAL = _obj(
             }
         ),
         "address": {"type": "string"},
+        "address_precision": {
+            "enum": [*core.ADDRESS_PRECISIONS, None],
+            "description": "how the home was placed: at its number, the street's middle, the"
+            " commune's centre; null: a pin placed by hand (or not known)",
+        },
+        "commune": _TEXT_OR_NULL,
         "lon": {"type": "number"},
         "lat": {"type": "number"},
         "access_notes": _TEXT_OR_NULL,
@@ -284,6 +311,16 @@ REFERRAL = _obj(
                         "start": {"type": ["string", "null"]},
                         "end": {"type": ["string", "null"]},
                         "status": {"type": "string"},
+                        "arrival_from": {
+                            "type": ["string", "null"],
+                            "description": "HH:MM: the team arrives between arrival_from and"
+                            " arrival_to (the booked slot's start and latest start)",
+                        },
+                        "arrival_to": {"type": ["string", "null"]},
+                        "team_name": {
+                            "type": ["string", "null"],
+                            "description": "coordinators only",
+                        },
                     }
                 ),
                 {"type": "null"},
@@ -377,6 +414,12 @@ OPENAPI_PATHS = {
                             "id": {"type": "integer"},
                             "name": {"type": "string"},
                             "care_kinds": {"type": "array", "items": {"type": "string"}},
+                            "acts": {
+                                "type": "array",
+                                "items": {"enum": list(acts.ACT_IDS)},
+                                "description": "the acts some staff member or team of the"
+                                " structure can do (skills)",
+                            },
                         }
                     ),
                 },
@@ -427,6 +470,10 @@ OPENAPI_PATHS = {
                             "lon": {"type": "number"},
                             "lat": {"type": "number"},
                             "precision": {"type": "string"},
+                            "commune": {
+                                "type": ["string", "null"],
+                                "description": "the commune's name",
+                            },
                         }
                     ),
                 }
@@ -672,7 +719,13 @@ def geocode() -> ResponseReturnValue:
             "the territory is not built, addresses cannot be searched: place the pin on the map"
         )
     matches = [
-        {"label": m.label, "lon": float(m.lon), "lat": float(m.lat), "precision": m.precision}
+        {
+            "label": m.label,
+            "lon": float(m.lon),
+            "lat": float(m.lat),
+            "precision": m.precision,
+            "commune": _commune_of(m.label),
+        }
         for m in geocoder.geocode(query, limit=5)
     ]
     return ok(matches=matches)
