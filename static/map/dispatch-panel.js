@@ -132,6 +132,7 @@ const TEXT = {
     showVisit: "Sélectionner {name} sur la carte",
     // teams whose staff do not work that day, or with no base
     "team.off": "L'équipe {name} ne travaille pas le {day} d'après le planning de son personnel : elle reste hors de la planification ce jour-là.",
+    offTeams: "Ne travaillent pas ce jour d'après le planning : {names}.",
     "team.absent": "L'équipe {name} est absente le {day} ({absence}) : elle reste hors de la planification ce jour-là.",
     "team.no_base": "L'équipe {name} n'a pas de point de départ : elle reste hors de la planification tant que sa base n'est pas donnée. Donnez-la dans la gestion.",
     "absence.leave": "congé",
@@ -264,6 +265,7 @@ const TEXT = {
     fixTeam: "Open {name} in the management page",
     showVisit: "Select {name} on the map",
     "team.off": "Team {name} does not work on {day} according to its staff's rota: it is left out of planning that day.",
+    offTeams: "Not working that day according to the rota: {names}.",
     "team.absent": "Team {name} is absent on {day} ({absence}): it is left out of planning that day.",
     "team.no_base": "Team {name} has no base to start from: it is left out of planning until its base is given. Give it in the management page.",
     "absence.leave": "leave",
@@ -573,7 +575,7 @@ export async function init(ctx) {
     refreshMoveChoices();
     if (proposal) {
       showResult(proposal);
-      if (proposal.unroutable && proposal.unroutable.length) status(unroutableSummary(proposal.unroutable), "warn");
+      if (unroutableSummary(proposal.unroutable)) status(unroutableSummary(proposal.unroutable), "warn");
     }
   }
 
@@ -995,7 +997,11 @@ export async function init(ctx) {
   }
 
   /** "1 équipe et 2 visites hors de la planification…", for the live region. */
+  /** A team that does not work that day by its rota is not a problem to fix. */
+  const offByRota = (u) => u.kind === "team" && u.why === "off";
+
   function unroutableSummary(list) {
+    list = (list || []).filter((u) => !offByRota(u));
     const teams = (list || []).filter((u) => u.kind === "team").length;
     const visits = (list || []).length - teams;
     const parts = [];
@@ -1007,8 +1013,16 @@ export async function init(ctx) {
 
   /** A titled list, one line per entity with its reason and where to fix it: a team's form in
    * the management page, a visit selected on the map. ``where`` names the tool (ids). */
-  function unroutableHtml(list, where) {
-    if (!list || !list.length) return "";
+  function unroutableHtml(all, where) {
+    if (!all || !all.length) return "";
+    // Teams off by their rota are said plainly, apart from what needs a fix.
+    const off = all.filter(offByRota);
+    const offLine = off.length
+      ? `<p class="dp-off-teams">${escapeHtml(tr("offTeams", { names: off.map((u) => u.name || `#${u.id}`).join(", ") }))} `
+        + `<a href="/week/?${new URLSearchParams({ from: off[0].day || day })}">${escapeHtml(tr("openWeek"))}</a></p>`
+      : "";
+    const list = all.filter((u) => !offByRota(u));
+    if (!list.length) return offLine;
     const items = list.map((u) => {
       const name = u.name || `#${u.id}`;
       const action = u.kind === "team" && (u.why === "off" || u.why === "absent")
@@ -1019,7 +1033,7 @@ export async function init(ctx) {
       return `<li data-${u.kind === "team" ? "team" : "visit"}-id="${escapeHtml(u.id)}"><span class="dp-unroutable-mark" aria-hidden="true">!</span>`
         + `<span>${escapeHtml(unroutableText(u))} ${action}</span></li>`;
     }).join("");
-    return `<section class="dp-unroutable" aria-labelledby="dp-unr-${where}-title"><h3 id="dp-unr-${where}-title">${escapeHtml(tr("unroutableTitle", { n: list.length }))}</h3><ul>${items}</ul></section>`;
+    return `<section class="dp-unroutable" aria-labelledby="dp-unr-${where}-title"><h3 id="dp-unr-${where}-title">${escapeHtml(tr("unroutableTitle", { n: list.length }))}</h3><ul>${items}</ul></section>${offLine}`;
   }
 
   function showUnroutableVisit(id) {
@@ -1056,7 +1070,7 @@ export async function init(ctx) {
           status(tr("running", { elapsed: num(job.progress.elapsed_s, 1), budget }));
         }
         if (job.state === "failed") { status(tr("failed", { error: job.error ? job.error.error : "?" }), "error"); break; }
-        if (job.state === "done") { bar.value = 100; status(unroutableSummary(job.unroutable), job.unroutable && job.unroutable.length ? "warn" : ""); proposal = job; showResult(job); break; }
+        if (job.state === "done") { bar.value = 100; status(unroutableSummary(job.unroutable), unroutableSummary(job.unroutable) ? "warn" : ""); proposal = job; showResult(job); break; }
       }
     } catch (err) {
       status(tr("failed", { error: errorText(err) }), "error");
