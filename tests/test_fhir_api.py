@@ -189,8 +189,10 @@ def test_patient_read_round_trip_is_fr_core_and_audited(world):
     assert patient.managingOrganization.reference == "Organization/1"
     pi = patient.identifier[0]
     assert (pi.use, pi.type.coding[0].code, pi.value) == ("usual", "PI", str(patient_id))
+    assert raw["telecom"] == [{"system": "phone", "value": "06 01 02 03 04", "use": "home"}]
     address = raw["address"][0]
     assert address["text"] == "4 rue de Durand" and address["city"] == "Melun"
+    assert address["line"] == ["4 rue de Durand"]
     geo = {e["url"]: e["valueDecimal"] for e in address["extension"][0]["extension"]}
     assert (geo["longitude"], geo["latitude"]) == pytest.approx(HOME_A)
     audit = world["store"].list_audit(target=f"patient:{patient_id}")
@@ -383,6 +385,32 @@ def test_malformed_resources_are_refused_with_an_outcome(world):
         timeout=10,
     )
     assert "Appointment.slot" in _outcome(response, 400)["issue"][0]["diagnostics"]
+    # A status that is none of FHIR's is named as the fault, before the missing slot.
+    response = requests.post(
+        world["base"] + "/Appointment",
+        data=json.dumps({**appointment, "status": "wibble"}),
+        headers=headers,
+        timeout=10,
+    )
+    diagnostics = _outcome(response, 400)["issue"][0]["diagnostics"]
+    assert "Appointment.status" in diagnostics and "wibble" in diagnostics
+    assert "Appointment.slot" not in diagnostics
+
+
+def test_a_body_in_xml_is_an_unsupported_media_type(world):
+    store = world["store"]
+    referrer = store.add_user("ref-xml", role="referrer", password=None, structure_ids=[1])
+    token = store.create_api_token(referrer["id"], label="test")
+    xml = b'<ServiceRequest xmlns="http://hl7.org/fhir"><status value="active"/></ServiceRequest>'
+    for content_type in ("application/fhir+xml", "text/xml", None):
+        headers = {"Authorization": f"Bearer {token}"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        for path in ("/ServiceRequest", "/Appointment"):
+            response = requests.post(world["base"] + path, data=xml, headers=headers, timeout=10)
+            outcome = _outcome(response, 415)
+            assert outcome["issue"][0]["code"] == "not-supported"
+            assert FHIR_JSON in outcome["issue"][0]["diagnostics"]
 
 
 def test_a_session_cookie_needs_the_csrf_header_to_post(world):

@@ -187,6 +187,7 @@ def test_references_and_ids():
     assert [int_id(t) for t in ("12", "012", "abc", str(2**53))] == [12, None, None, None]
     assert booking_input(
         {
+            "status": "booked",
             "slot": [{"reference": "Slot/2027-03-29.3.32400"}],
             "basedOn": [{"reference": "ServiceRequest/7"}],
         }
@@ -206,9 +207,10 @@ def test_slot_and_appointment_times_carry_the_local_offset():
         },
         tz=PARIS,
     )
+    # To the minute the referrer was shown (no stray seconds).
     assert (slot["start"], slot["end"]) == (
-        "2027-03-28T09:22:33+02:00",
-        "2027-03-28T10:07:33+02:00",
+        "2027-03-28T09:22:00+02:00",
+        "2027-03-28T10:07:00+02:00",
     )
     appointment = mapping.appointment(
         _referral(
@@ -231,3 +233,82 @@ def test_slot_and_appointment_times_carry_the_local_offset():
     )
     start = dt.datetime.fromisoformat(appointment["start"]).astimezone(ZoneInfo(PARIS))
     assert start.hour == 1
+
+
+def test_an_appointment_is_the_arrival_window_promised():
+    """Booked from 08:10 to 09:10 (the slot's start and latest start), 30 minutes: the
+    Appointment runs from the window's start to its latest start plus the visit's duration,
+    and says so in words."""
+    appointment = mapping.appointment(
+        _referral(
+            state="booked",
+            patient_id=5,
+            duration_min=30,
+            visit={
+                "id": 9,
+                "day": "2027-01-12",
+                "start": "08:25",
+                "end": "08:55",
+                "status": "planned",
+                "arrival_from": "08:10",
+                "arrival_to": "09:10",
+            },
+        ),
+        tz=PARIS,
+    )
+    assert (appointment["start"], appointment["end"]) == (
+        "2027-01-12T08:10:00+01:00",
+        "2027-01-12T09:40:00+01:00",
+    )
+    assert appointment["minutesDuration"] == 30
+    assert appointment["comment"] == "passage entre 08:10 et 09:10"
+
+
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [("wibble", "'wibble' is not an Appointment status"), ("cancelled", "booked")],
+)
+def test_an_appointment_that_is_no_booking_is_refused_for_its_status(status, words):
+    appointment = {
+        "resourceType": "Appointment",
+        "status": status,
+        "participant": [{"status": "accepted", "actor": {"display": "patient"}}],
+    }
+    # The status is checked first: the missing slot is not what the client is told.
+    with pytest.raises(ValidationError, match="Appointment.status") as caught:
+        booking_input(read_resource(json.dumps(appointment).encode(), "Appointment"))
+    assert words in caught.value.message and "slot" not in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("address", "commune", "expected"),
+    [
+        (
+            "12 rue de la Gare, 77000 Melun",
+            None,
+            {"line": ["12 rue de la Gare"], "postalCode": "77000", "city": "Melun"},
+        ),
+        ("4 rue de Durand", "Melun", {"line": ["4 rue de Durand"], "city": "Melun"}),
+        ("Rue de la Gare, Melun", None, {"line": ["Rue de la Gare"], "city": "Melun"}),
+        ("8 cours Paoli, Corte", "Corte", {"line": ["8 cours Paoli"], "city": "Corte"}),
+        ("Bastia", None, {"city": "Bastia"}),
+    ],
+)
+def test_a_patient_has_phone_and_fr_core_address_parts(address, commune, expected):
+    patient = mapping.patient(
+        {
+            "id": 3,
+            "structure_id": 1,
+            "family_name": "Dupont",
+            "given_name": "Jeanne",
+            "phone": "06 01 02 03 04",
+            "address": address,
+            "commune": commune,
+            "lon": 2.66,
+            "lat": 48.54,
+        }
+    )
+    assert patient["telecom"] == [{"system": "phone", "value": "06 01 02 03 04", "use": "home"}]
+    found = patient["address"][0]
+    assert found["text"] == address
+    assert {k: found[k] for k in ("line", "postalCode", "city") if k in found} == expected

@@ -10,6 +10,7 @@ whose rota puts her to work every day, no round published yet (empty rounds).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from typing import Any
@@ -181,9 +182,10 @@ def test_a_service_request_is_a_referral_and_reads_back_the_same(world):
     }
     assert raw["occurrenceTiming"]["repeat"]["when"] == ["MORN"]
     assert raw["note"][0]["authorString"] == "Dr House"
-    # The care act comes back under the server's base, named.
+    # The care act comes back named, under the server's canonical system (no public address
+    # is configured here: the service's URN), whatever the address the client used.
     assert raw["code"]["coding"][0] == {
-        "system": world["base"] + "/CodeSystem/care-act",
+        "system": "urn:dispatch:care-act",
         "code": "dressing",
         "display": "Pansement",
     }
@@ -212,6 +214,36 @@ def test_a_service_request_is_a_referral_and_reads_back_the_same(world):
     assert response.status_code == 201
     assert response.headers["Location"].endswith(f"/ServiceRequest/{response.json()['id']}")
     assert response.headers["Content-Type"].startswith(FHIR_JSON)
+
+
+def test_the_care_act_system_does_not_depend_on_the_host_the_client_used(world, monkeypatch):
+    number = _submit(world)["id"]
+
+    def system(host: str | None) -> str:
+        headers = {"Authorization": f"Bearer {world['tokens']['r1']}"}
+        if host:
+            headers["Host"] = host
+        url = f"{world['base']}/ServiceRequest/{number}"
+        answer = requests.get(url, headers=headers, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return str(_validated(answer.json())["code"]["coding"][0]["system"])
+
+    assert system(None) == system("proxy.example.fr:8443") == "urn:dispatch:care-act"
+    # With the service's public address configured, its canonical URL under /fhir.
+    settings = world["app"].extensions["dispatch.settings"]
+    public = dataclasses.replace(settings, public_url="https://soins.example.fr/")
+    monkeypatch.setitem(world["app"].extensions, "dispatch.settings", public)
+    canonical = "https://soins.example.fr/fhir/CodeSystem/care-act"
+    assert system(None) == system("proxy.example.fr:8443") == canonical
+    # The CapabilityStatement says which system the care acts are coded in.
+    statement = requests.get(world["base"] + "/metadata", timeout=10).json()
+    assert canonical in statement["rest"][0]["documentation"]
+    # Codes sent under that system or the URN are read.
+    for sent in (canonical, "urn:dispatch:care-act"):
+        body = _service_request(world)
+        body["code"]["coding"][0]["system"] = sent
+        response = _raw(world, "POST", "/ServiceRequest", "r1", data=json.dumps(body))
+        assert response.status_code == 201, response.text
 
 
 def test_a_recurring_request_reads_back_its_timing(world):
@@ -329,6 +361,13 @@ def test_slots_booking_appointment_and_encounter(world):
     assert booked["basedOn"] == [{"reference": f"ServiceRequest/{number}"}]
     assert booked["start"] == first["start"]
     assert booked["minutesDuration"] == 30
+    # An arrival window: from the slot's start to its latest start plus the 30 minutes.
+    latest = first["comment"].split(" et ")[1][:5]
+    assert booked["comment"] == f"passage entre {first['start'][11:16]} et {latest}"
+    assert booked["end"][11:16] == (
+        dt.datetime.strptime(latest, "%H:%M") + dt.timedelta(minutes=30)
+    ).strftime("%H:%M")
+    assert booked["start"][17:19] == booked["end"][17:19] == "00"  # no stray seconds
     patient_ref = booked["participant"][0]["actor"]["reference"]
     assert patient_ref.startswith("Patient/")
     read = Appointment.read(booked["id"], smart.server)
@@ -347,10 +386,22 @@ def test_slots_booking_appointment_and_encounter(world):
     assert outcome["issue"][0]["details"]["coding"][0]["code"] == "slot_taken"
     assert "slot" in outcome["issue"][0]["diagnostics"]
 
-    # The referrer reads the identity of their request's patient, nothing more.
-    patient = _validated(Patient.read(patient_ref.split("/")[1], smart.server).as_json())
+    # The referrer reads the identity of their request's patient with the phone and home
+    # they sent, nothing of the record (a phone the structure changed stays its own).
+    patient_number = int(patient_ref.split("/")[1])
+    world["store"].update_patient(
+        patient_number, {"phone": "0499999999"}, structures=None, actor="test"
+    )
+    patient = _validated(Patient.read(str(patient_number), smart.server).as_json())
     assert patient["name"][0]["family"] == "Dupont"
-    assert "telecom" not in patient and "address" not in patient
+    assert patient["telecom"] == [{"system": "phone", "value": "0600000000", "use": "home"}]
+    home = patient["address"][0]
+    assert (home["text"], home["line"], home["city"]) == (
+        "12 rue de la Gare, Melun",
+        ["12 rue de la Gare"],
+        "Melun",
+    )
+    assert "0499999999" not in json.dumps(patient) and "contact" not in patient
 
     # Once the visit is done, its Encounter comes back to the referrer.
     visit_id = get_referrals(world["app"]).get(_viewer(world, "r1"), number)["visit"]["id"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dispatch.care.acts import ACT_IDS
 from dispatch.fhir import profiles as p
 from dispatch.fhir.mapping import validated
 
@@ -48,9 +49,21 @@ SECURITY = (
     " referrer reads only their own requests, appointments and their patients' encounters."
 )
 
+CODES = (
+    "ServiceRequest.code carries the care act asked, system `{system}` (the same whatever"
+    " address the server is reached by), codes: {acts}; then the coarse kind of care, system"
+    " `urn:dispatch:care-kind`. ServiceRequest.priority: routine (« Habituelle »), urgent"
+    " (« Dans les jours qui viennent »), asap (« Urgente »). An Appointment is the arrival"
+    " window promised: start = the window's start, end = its latest start + the visit's"
+    " duration, comment « passage entre HH:MM et HH:MM »."
+)
 
-def capability_statement(*, base_url: str, version: str, date: str) -> dict[str, Any]:
-    """The server's CapabilityStatement (validated)."""
+
+def capability_statement(
+    *, base_url: str, version: str, date: str, care_act_system: str
+) -> dict[str, Any]:
+    """The server's CapabilityStatement (validated); ``care_act_system``: the canonical
+    system of the care acts (ServiceRequest.code), said in ``rest.documentation``."""
     resources = []
     for resource_type, (interactions, params) in SUPPORTED.items():
         entry: dict[str, Any] = {
@@ -82,6 +95,7 @@ def capability_statement(*, base_url: str, version: str, date: str) -> dict[str,
         "rest": [
             {
                 "mode": "server",
+                "documentation": CODES.format(system=care_act_system, acts=", ".join(ACT_IDS)),
                 "security": {"cors": False, "description": SECURITY},
                 "resource": resources,
             }

@@ -95,12 +95,13 @@ def _act(concept: Any) -> str:
             if code not in acts.BY_ID:
                 raise ValidationError(
                     f"ServiceRequest.code: care act {shown(code)} is unknown; use one of"
-                    f" {', '.join(acts.ACT_IDS)} (system <base>{m.CARE_ACT_PATH})"
+                    f" {', '.join(acts.ACT_IDS)}"
                 )
             return code
     raise ValidationError(
-        f"ServiceRequest.code: give a coding of system <base>{m.CARE_ACT_PATH} (the server's"
-        f" base, as GET /metadata names it) with the care act: one of {', '.join(acts.ACT_IDS)}"
+        f"ServiceRequest.code: give a coding of the care acts' system ({m.CARE_ACT_URN}, or"
+        f" <public address>/fhir{m.CARE_ACT_PATH}: GET /metadata names it) with the care act:"
+        f" one of {', '.join(acts.ACT_IDS)}"
     )
 
 
@@ -220,8 +221,35 @@ def referral_input(sr: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+#: Appointment.status (appointmentstatus, required binding).
+APPOINTMENT_STATUSES = (
+    "proposed",
+    "pending",
+    "booked",
+    "arrived",
+    "fulfilled",
+    "cancelled",
+    "noshow",
+    "entered-in-error",
+    "checked-in",
+    "waitlist",
+)
+
+
 def booking_input(appointment: dict[str, Any]) -> tuple[str, str]:
-    """``(service request id, slot id)`` of an Appointment that books a request's slot."""
+    """``(service request id, slot id)`` of an Appointment that books a request's slot
+    (status ``booked``: a status that is none of FHIR's, or another, is named first)."""
+    status = appointment.get("status")
+    if status not in APPOINTMENT_STATUSES:
+        raise ValidationError(
+            f"Appointment.status: {shown(status)} is not an Appointment status (one of"
+            f" {', '.join(APPOINTMENT_STATUSES)}): send booked to book"
+        )
+    if status != "booked":
+        raise ValidationError(
+            f"Appointment.status is {status}: a new Appointment here is a booking, send"
+            " status booked"
+        )
     slots = appointment.get("slot") or []
     based = appointment.get("basedOn") or []
     if len(slots) != 1:

@@ -8,6 +8,7 @@ profile each resource follows is said at its function and in its ``meta.profile`
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,20 +18,22 @@ from fhir.resources.R4B import get_fhir_model_class
 from dispatch.care import acts
 from dispatch.fhir import profiles as p
 
-#: Where the local code system of care acts (dispatch.care.acts) lives under the server's base.
+#: Where the local code system of care acts (dispatch.care.acts) lives under the canonical base.
 CARE_ACT_PATH = "/CodeSystem/care-act"
-#: The care acts' system when no base URL is known (mappings outside a request).
+#: The care acts' system when the service has no public address (settings.public_url).
 CARE_ACT_URN = "urn:dispatch:care-act"
 
 
 def care_act_system(base_url: str | None) -> str:
-    """The system URL of care act codings: ``<base>/CodeSystem/care-act``."""
+    """The canonical system of care act codings: ``<base>/CodeSystem/care-act`` under the
+    service's canonical FHIR base (its public address + ``/fhir``), else the URN. Never the
+    address a client happened to use: the same code keeps one system through any proxy."""
     return f"{base_url.rstrip('/')}{CARE_ACT_PATH}" if base_url else CARE_ACT_URN
 
 
 def is_care_act_system(system: Any) -> bool:
-    """Whether a coding's system is the care acts' one (under any base: a server reached by
-    another name still reads its own codes back)."""
+    """Whether a coding's system is the care acts' one (the URN, or under any base: codes
+    written before a public address was configured, or under an earlier one, still read)."""
     return isinstance(system, str) and (system == CARE_ACT_URN or system.endswith(CARE_ACT_PATH))
 
 
@@ -112,15 +115,43 @@ def _geolocation(lon: Any, lat: Any) -> list[dict[str, Any]]:
     ]
 
 
+_POSTCODE_CITY = re.compile(r"^(\d{5})\s+(.+)$")
+
+
+def address_parts(text: Any, commune: Any) -> dict[str, Any]:
+    """``line``, ``postalCode`` and ``city`` of an address kept as one text (« 12 rue de la
+    Gare, 77000 Melun ») and its commune when known: the last comma-separated part is the
+    commune (with its postcode when written), the parts before it the lines."""
+    text = str(text or "").strip()
+    city = str(commune or "").strip() or None
+    parts = [x.strip() for x in text.split(",") if x.strip()]
+    postcode = None
+    if parts:
+        last = _POSTCODE_CITY.match(parts[-1])
+        if last:
+            postcode, named = last.group(1), last.group(2).strip()
+            city = city or named
+            parts = parts[:-1]
+        elif city and parts[-1].casefold() == city.casefold():
+            parts = parts[:-1]
+        elif not city and len(parts) > 1:
+            city = parts.pop()
+        elif not city and len(parts) == 1 and not any(ch.isdigit() for ch in parts[0]):
+            # A commune alone (a request placed at its commune's centre).
+            city, parts = parts[0], []
+    return _drop_empty({"line": parts, "postalCode": postcode, "city": city})
+
+
 def _address(text: Any, city: Any, lon: Any, lat: Any) -> dict[str, Any] | None:
-    """An FR Core address (fr-core-address): the text, the commune, the pin as geolocation."""
+    """An FR Core address (fr-core-address): the text, its lines, postcode and commune (from
+    the record's commune, else read in the text), the pin as geolocation."""
     if not text and not city:
         return None
     return _drop_empty(
         {
             "use": "home",
             "text": text,
-            "city": city,
+            **address_parts(text, city),
             "country": "FRA",
             "extension": _geolocation(lon, lat),
         }
@@ -573,10 +604,9 @@ def schedule(referral: Mapping[str, Any], *, horizon: tuple[str, str]) -> dict[s
 
 def slot(referral_id: int, item: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
     """One slot of a request (a SLOT of the referrals service): free, from its start to its
-    end (the latest start is in the comment: the team may come until then)."""
-    start = item.get("start_at") or local_instant(item["day"], item["start"], tz)
-    # The SLOT's end is to the minute, its start_at to the second: the end is the start plus
-    # the minutes between them.
+    end, to the minute (the latest start is in the comment: the team may come until then)."""
+    # To the minute the referrer is shown (HH:MM), never a machine's stray seconds.
+    start = local_instant(item["day"], item["start"], tz)
     minutes = _minutes(item["end"]) - _minutes(item["start"])
     end = (dt.datetime.fromisoformat(start) + dt.timedelta(minutes=minutes)).isoformat()
     data = _drop_empty(
@@ -599,10 +629,7 @@ def slot(referral_id: int, item: Mapping[str, Any], *, tz: str) -> dict[str, Any
 
 
 def _visit_time(visit: Mapping[str, Any], which: str, tz: str) -> str | None:
-    """The visit's start or end: to the second from ``start_s``/``end_s`` (its window) when
-    given, else from its ``HH:MM``."""
-    if visit.get(f"{which}_s") is not None:
-        return local_seconds(visit["day"], visit[f"{which}_s"], tz)
+    """The visit's start or end from its ``HH:MM``."""
     if visit.get(which):
         return local_instant(visit["day"], visit[which], tz)
     return None
@@ -613,13 +640,31 @@ def _minutes(hhmm: str) -> int:
     return hours * 60 + minutes
 
 
+def _arrival(
+    visit: Mapping[str, Any], duration_min: Any, tz: str
+) -> tuple[str | None, str | None, str | None]:
+    """(start, end, comment) of the visit: the arrival window promised to the referrer
+    (``arrival_from``..``arrival_to``: the team arrives in it) from its start to its latest
+    start plus the visit's duration, said in words; the visit's own times without one."""
+    came, until = visit.get("arrival_from"), visit.get("arrival_to")
+    if came and until:
+        end_s = _minutes(until) * 60 + int(duration_min or 0) * 60
+        return (
+            local_instant(visit["day"], came, tz),
+            local_seconds(visit["day"], end_s, tz),
+            f"passage entre {came} et {until}",
+        )
+    return _visit_time(visit, "start", tz), _visit_time(visit, "end", tz), None
+
+
 def appointment(referral: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
     """The visit a request was booked or accepted into, as an Appointment based on the
-    ServiceRequest; its id is the request's number (one appointment per request). The visit's
-    ``start_s``/``end_s`` (seconds of its day) give its times to the second when known."""
+    ServiceRequest; its id is the request's number (one appointment per request). Its start
+    and end are the arrival window promised (see :func:`_arrival`), to the minute."""
     visit = referral.get("visit")
     if not visit:
         raise LookupError(f"request {referral['id']} has no visit")
+    start, end, comment = _arrival(visit, referral.get("duration_min"), tz)
     status = APPOINTMENT_STATUS.get(visit.get("status") or "", "booked")
     if referral["state"] == "cancelled":
         status = "cancelled"
@@ -644,10 +689,11 @@ def appointment(referral: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
             "serviceType": [
                 {"coding": [{"system": p.CARE_KIND_SYSTEM, "code": referral["care_kind"]}]}
             ],
-            "start": _visit_time(visit, "start", tz),
-            "end": _visit_time(visit, "end", tz),
+            "start": start,
+            "end": end,
             "minutesDuration": referral.get("duration_min"),
             "created": referral.get("updated_at"),
+            "comment": comment,
             "basedOn": [{"reference": f"ServiceRequest/{referral['id']}"}],
             "participant": participants,
             "description": f"Visite de la demande {referral['id']}",

@@ -19,7 +19,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, UnsupportedMediaType
 
 import dispatch
 from dispatch.errors import (
@@ -37,6 +37,7 @@ from dispatch.fhir.outcome import operation_outcome
 from dispatch.fhir.profiles import FHIR_JSON
 from dispatch.fhir.records import done_visits
 from dispatch.fhir.search import check_params, date_bounds, int_id, page, reference_id
+from dispatch.store.models import format_hhmm
 from dispatch.store.rows import MAX_LIMIT
 from dispatch.web.auth import Principal, check_csrf, client_ip, current_principal, get_store
 
@@ -139,6 +140,32 @@ def _base() -> str:
     return request.url_root.rstrip("/") + "/fhir"
 
 
+def _canonical_base() -> str | None:
+    """The service's canonical FHIR base (settings.public_url + /fhir), which names its own
+    code systems whatever address a client used; None without a public address (the URNs)."""
+    public = current_app.extensions["dispatch.settings"].public_url
+    return f"{str(public).rstrip('/')}/fhir" if public else None
+
+
+#: Media types of a body this server reads (FHIR's JSON; JSON as such).
+JSON_BODIES = (FHIR_JSON, "application/json")
+
+
+def _body(resource_type: str) -> dict[str, Any]:
+    """The ``resource_type`` sent as the request's body: 415 for anything but JSON (XML
+    above all, which FHIR clients may send), else read and validated."""
+    raw = request.get_data()
+    mimetype = request.mimetype
+    xml = raw.lstrip()[:1] == b"<"
+    if xml or (mimetype and mimetype not in JSON_BODIES and not mimetype.endswith("+json")):
+        sent = mimetype or ("XML" if xml else "no Content-Type")
+        raise UnsupportedMediaType(
+            f"this server reads {FHIR_JSON} only ({sent} was sent): send the {resource_type}"
+            f" as JSON with Content-Type: {FHIR_JSON}"
+        )
+    return read_resource(raw, resource_type)
+
+
 def _self_url() -> str:
     query = request.query_string.decode("latin-1")
     return f"{_base()}{request.path[len('/fhir') :]}" + (f"?{query}" if query else "")
@@ -199,7 +226,10 @@ def metadata() -> Response:
     """The CapabilityStatement (no authentication: it holds no record)."""
     return _respond(
         capability_statement(
-            base_url=_base(), version=dispatch.__version__, date=dt.date.today().isoformat()
+            base_url=_base(),
+            version=dispatch.__version__,
+            date=dt.date.today().isoformat(),
+            care_act_system=mapping.care_act_system(_canonical_base()),
         )
     )
 
@@ -265,6 +295,21 @@ def _referrer_patients(principal: Principal) -> dict[int, set[int]]:
     return out
 
 
+def _sent_contact(principal: Principal, patient_id: int) -> dict[str, Any]:
+    """The phone and home a referrer gave in their latest request for ``patient_id``."""
+    for row in _own_rows(principal).values():  # newest first
+        if row.get("patient_id") == patient_id:
+            identity = row.get("patient") or {}
+            return {
+                "phone": identity.get("phone") if isinstance(identity, dict) else None,
+                "address": row.get("address"),
+                "commune": row.get("commune"),
+                "lon": row.get("lon"),
+                "lat": row.get("lat"),
+            }
+    return {}
+
+
 #: Geocoder precisions good enough to send a team to (a commune's centre is not).
 PLACED_PRECISIONS = ("housenumber", "street")
 
@@ -294,11 +339,13 @@ def _place(address: str) -> tuple[float, float]:
 def create_service_request() -> Response:
     """A referrer's request (Referrals.submit), from a ServiceRequest."""
     principal = _caller("referrer")
-    data = referral_input(read_resource(request.get_data(), "ServiceRequest"))
+    data = referral_input(_body("ServiceRequest"))
     if data["lon"] is None:
         data["lon"], data["lat"] = _place(data["address"])
     referral = _referrals().submit(_viewer(principal), data)
-    resource = mapping.service_request(_with_patient(principal, referral), base_url=_base())
+    resource = mapping.service_request(
+        _with_patient(principal, referral), base_url=_canonical_base()
+    )
     location = f"{_base()}/ServiceRequest/{referral['id']}"
     return _respond(resource, 201, {"Location": location})
 
@@ -307,7 +354,7 @@ def create_service_request() -> Response:
 def read_service_request(rid: str) -> Response:
     principal = _caller(*REFERRAL_USERS)
     referral = _with_patient(principal, _referral(principal, rid, "ServiceRequest"))
-    return _respond(mapping.service_request(referral, base_url=_base()))
+    return _respond(mapping.service_request(referral, base_url=_canonical_base()))
 
 
 @bp.get("/ServiceRequest")
@@ -323,7 +370,7 @@ def search_service_requests() -> Response:
         items = [
             {**r, "patient_id": (own.get(int(r["id"])) or {}).get("patient_id")} for r in items
         ]
-    resources = [mapping.service_request(r, base_url=_base()) for r in items]
+    resources = [mapping.service_request(r, base_url=_canonical_base()) for r in items]
     if status:
         resources = [r for r in resources if r["status"] == status]
     _audit(principal, "fhir.search", None, {"resource": "ServiceRequest", "count": len(resources)})
@@ -382,10 +429,11 @@ def search_slots() -> Response:
 
 
 def _timed(referral: dict[str, Any]) -> dict[str, Any]:
-    """The referral with its visit's start and end in seconds of the day: the start of the
-    visit's window (the booked slot's start, to the second) and that plus its duration."""
+    """The referral with its visit's arrival window (``arrival_from``, ``arrival_to``: the
+    booked slot's start and latest start) as the referrals service gives it, else read from
+    the visit's window as stored."""
     visit = referral.get("visit")
-    if not visit:
+    if not visit or (visit.get("arrival_from") and visit.get("arrival_to")):
         return referral
     try:
         row = get_store().get_visit(int(visit["id"]))
@@ -396,16 +444,15 @@ def _timed(referral: dict[str, Any]) -> dict[str, Any]:
         windows = json.loads(windows)
     if not windows:
         return referral
-    start_s = int(windows[0][0])
-    end_s = start_s + int(row.get("duration_s") or 0)
-    return {**referral, "visit": {**visit, "start_s": start_s, "end_s": end_s}}
+    came, until = (format_hhmm(int(windows[0][i])) for i in (0, 1))
+    return {**referral, "visit": {**visit, "arrival_from": came, "arrival_to": until}}
 
 
 @bp.post("/Appointment")
 def create_appointment() -> Response:
     """A referrer books one of their request's slots (Referrals.book): 409 when it was taken."""
     principal = _caller("referrer")
-    request_id, slot_id = booking_input(read_resource(request.get_data(), "Appointment"))
+    request_id, slot_id = booking_input(_body("Appointment"))
     number = int_id(request_id)
     if number is None:
         raise NotFoundError(f"ServiceRequest/{request_id} does not exist")
@@ -445,9 +492,10 @@ def read_patient(pid: str) -> Response:
             detail={"via": "fhir"},
             allow_shared=False,
         )
-        # A referrer gets back the identity of their request's patient, nothing of the record.
+        # A referrer gets back the identity of their request's patient with the phone and
+        # home they sent in it (their latest request for the patient), nothing of the record.
         keep = ("id", "structure_id", "family_name", "given_name", "birth_date", "sex", "status")
-        row = {k: row.get(k) for k in keep}
+        row = {k: row.get(k) for k in keep} | _sent_contact(principal, number)
     else:
         row = store.get_patient(
             number,
