@@ -102,6 +102,18 @@ def test_a_referral_and_its_service_request_map_to_each_other(changes):
     }
 
 
+def test_a_service_requests_home_has_its_address_parts():
+    resource = mapping.service_request(_referral(address="12 rue de la Gare, 77000 Melun"))
+    home = next(c for c in resource["contained"] if c["resourceType"] == "Location")
+    assert home["address"] == {
+        "use": "home",
+        "text": "12 rue de la Gare, 77000 Melun",
+        "line": ["12 rue de la Gare"],
+        "postalCode": "77000",
+        "city": "Melun",
+    }
+
+
 def test_a_service_request_code_names_the_care_act_under_the_server_base():
     base = "https://soins.example.fr/fhir"
     resource = mapping.service_request(_referral(act="insulin"), base_url=base)

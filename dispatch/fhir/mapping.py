@@ -476,7 +476,11 @@ def _contained_home(referral: Mapping[str, Any]) -> dict[str, Any]:
             "name": "Domicile du patient",
             "description": referral.get("access_notes"),
             "mode": "instance",
-            "address": {"use": "home", "text": referral["address"]},
+            "address": {
+                "use": "home",
+                "text": referral["address"],
+                **address_parts(referral["address"], referral.get("commune")),
+            },
             "position": {"longitude": referral["lon"], "latitude": referral["lat"]},
         }
     )
