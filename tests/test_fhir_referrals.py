@@ -368,6 +368,10 @@ def test_slots_booking_appointment_and_encounter(world):
         dt.datetime.strptime(latest, "%H:%M") + dt.timedelta(minutes=30)
     ).strftime("%H:%M")
     assert booked["start"][17:19] == booked["end"][17:19] == "00"  # no stray seconds
+    promised = get_referrals(world["app"]).get(_viewer(world, "r1"), number)["visit"]
+    assert booked["comment"] == (
+        f"passage entre {promised['arrival_from']} et {promised['arrival_to']}"
+    )
     patient_ref = booked["participant"][0]["actor"]["reference"]
     assert patient_ref.startswith("Patient/")
     read = Appointment.read(booked["id"], smart.server)
