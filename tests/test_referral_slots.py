@@ -340,3 +340,57 @@ def test_slot_times_are_rounded_up_to_five_minutes_within_their_range(two_rounds
     )
     window = two_rounds.store.get_visit(vid)["windows"][0]
     assert window[0] == slot.start_s and window[1] >= slot.latest_start_s
+
+
+def test_a_slot_booked_on_a_day_not_planned_is_held_by_its_team(world: World) -> None:
+    """Two teams alike, no published round: a slot booked on the second team keeps that team
+    (its preferred team) and its time there is not offered again; a later booking on that
+    team leaves the first visit inside its promised window."""
+    team_b = world.store.add_team(
+        {
+            "name": "Équipe B",
+            "base_lon": BASE[0],
+            "base_lat": BASE[1],
+            "shift_start": "07:00",
+            "shift_end": "19:00",
+        },
+        structure_id=1,
+    )["id"]
+    morning = (8 * H, 12 * H)
+    first = world.propose(days=1, window_s=morning)[0]
+    on_b = world.finder.check(
+        structure_id=1,
+        slot_id=f"{DAY1}.{team_b}.{first.start_s}",
+        lonlat=FAR,
+        duration_s=1800,
+        window_s=morning,
+    )
+    fields = {"pseudonym": "Demande 1", "lon": FAR[0], "lat": FAR[1], "duration_s": 1800}
+    vid = world.finder.book(
+        structure_id=1,
+        slot_id=on_b.slot_id,
+        visit_fields=fields,
+        by="t",
+        window_s=morning,
+        latest_start_s=on_b.latest_start_s,
+    )
+    visit = world.store.get_visit(vid)
+    assert visit["preferred_team_id"] == team_b and visit["team_id"] is None
+    assert visit["windows"] == [[on_b.start_s, on_b.latest_start_s]]
+    again = world.propose(days=1, window_s=morning, lonlat=FAR_NEIGHBOUR)
+    assert on_b.slot_id not in [s.slot_id for s in again], "the booked time is offered again"
+    # A second booking on team B, next door: the first visit stays in its window.
+    later = next(s for s in again if s.team_id == team_b)
+    world.finder.book(
+        structure_id=1,
+        slot_id=later.slot_id,
+        visit_fields={**fields, "pseudonym": "Demande 2", "lon": FAR_NEIGHBOUR[0],
+                      "lat": FAR_NEIGHBOUR[1]},  # fmt: skip
+        by="t",
+        window_s=morning,
+        latest_start_s=later.latest_start_s,
+    )
+    base = world.finder._base(1, DAY1)
+    stops = {s.visit_id: s for s in base.states[str(team_b)].timing.stops}
+    assert str(vid) in stops, "the first visit left its team's round"
+    assert on_b.start_s <= stops[str(vid)].start_s <= on_b.latest_start_s

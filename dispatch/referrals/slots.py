@@ -52,6 +52,8 @@ TODAY_TTL_S = 60.0
 #: Slot starts are rounded up to this (s) when the slot's range allows (« 08:15 », not
 #: « 08:11 »), latest starts down to it.
 ROUND_TO_S = 300
+#: ``external_ref`` of a visit booked in a slot: this, then the slot's id.
+BOOKED_REF = "slot:"
 #: The id of the requested visit inside a day's problem.
 REQUEST_ID = "slot-request"
 #: The shortest time window stored for a booked visit (s) (a window needs an end after its start).
@@ -128,6 +130,9 @@ class _Base:
     day: Any  # dispatch.rounds.Day; None when no team works that day
     states: dict[str, TeamState]
     nodes: np.ndarray
+    #: The day's problem as searched (a day not planned yet: booked slots held at their
+    #: start); None: the day's own.
+    problem: Problem | None = None
 
 
 @dataclass(frozen=True)
@@ -266,10 +271,20 @@ class SlotFinder:
                 np.array([p[1] for p in lonlats], dtype=float),
                 strict=False,
             )
-            states = states_from_plan(d.problem, d.current)
+            problem = d.problem
             if d.plan_id is None:
-                _place_appointments(d.problem, states)
-            base = _Base(version, time.monotonic(), d, states, np.asarray(nodes, dtype=np.int64))
+                problem = _hold_booked(problem, self._booked_ids(int(structure_id), day))
+            states = states_from_plan(problem, d.current)
+            if d.plan_id is None:
+                _place_appointments(problem, states)
+            base = _Base(
+                version,
+                time.monotonic(),
+                d,
+                states,
+                np.asarray(nodes, dtype=np.int64),
+                None if problem is d.problem else problem,
+            )
         self._spent("build_day", t0)
         today = self.rounds.clock.today()
         with self._lock:
@@ -277,6 +292,16 @@ class SlotFinder:
             for old in [k for k in self._bases if k[1] < today]:
                 del self._bases[old]  # days gone by are never asked again
         return base
+
+    def _booked_ids(self, structure_id: int, day: str) -> set[str]:
+        """Ids of the day's visits booked in a slot (see :meth:`book`), not cancelled."""
+        with self.rounds.store.engine.read() as conn:
+            rows = conn.execute(
+                "SELECT id FROM visits WHERE structure_id = ? AND day = ?"
+                " AND external_ref LIKE ? AND status != 'cancelled'",
+                (structure_id, day, f"{BOOKED_REF}%"),
+            ).fetchall()
+        return {str(r[0]) for r in rows}
 
     # -- a request's slots ---------------------------------------------------------------------
     def _snap(self, lonlat: tuple[float, float]) -> int:
@@ -311,7 +336,7 @@ class SlotFinder:
         """The day's problem with the requested visit at a new last matrix index, and fresh
         states over it (the rounds' timings are shared: they do not involve it)."""
         t0 = time.perf_counter()
-        problem = base.day.problem
+        problem = base.problem or base.day.problem
         n = len(base.nodes)
         out_t, out_d, in_t, in_d = roads.of(base.nodes)
 
@@ -586,6 +611,7 @@ class SlotFinder:
                 "day": day,
                 "windows": [[slot.start_s, end]],
                 "preferred_team_id": team_id,
+                "external_ref": f"{BOOKED_REF}{slot_id}",
             }
             store = self.rounds.store
             row = store.add_visit(fields, structure_id=sid)
@@ -649,6 +675,21 @@ def _check_patient(store: Any, patient_id: int, structure_id: int) -> None:
         ).fetchone()
     if found is None:
         raise ValidationError(f"patient {patient_id} is not a patient of this structure")
+
+
+def _hold_booked(problem: Problem, booked: Collection[str]) -> Problem:
+    """A day not planned yet, as searched: the visits booked in a slot start at the slot's
+    start (their window's), so that no later request is offered that time on that team by
+    moving them later (the day's planning may still move them inside their window)."""
+    if not booked:
+        return problem
+    visits = tuple(
+        replace(v, windows=(TimeWindow(v.windows[0].start_s, v.windows[0].start_s),))
+        if v.id in booked and v.windows
+        else v
+        for v in problem.visits
+    )
+    return problem.with_changes(visits=visits)
 
 
 def _place_appointments(problem: Problem, states: dict[str, TeamState]) -> None:
