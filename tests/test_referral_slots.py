@@ -384,8 +384,12 @@ def test_a_slot_booked_on_a_day_not_planned_is_held_by_its_team(world: World) ->
     world.finder.book(
         structure_id=1,
         slot_id=later.slot_id,
-        visit_fields={**fields, "pseudonym": "Demande 2", "lon": FAR_NEIGHBOUR[0],
-                      "lat": FAR_NEIGHBOUR[1]},  # fmt: skip
+        visit_fields={
+            **fields,
+            "pseudonym": "Demande 2",
+            "lon": FAR_NEIGHBOUR[0],
+            "lat": FAR_NEIGHBOUR[1],
+        },  # fmt: skip
         by="t",
         window_s=morning,
         latest_start_s=later.latest_start_s,
@@ -394,3 +398,48 @@ def test_a_slot_booked_on_a_day_not_planned_is_held_by_its_team(world: World) ->
     stops = {s.visit_id: s for s in base.states[str(team_b)].timing.stops}
     assert str(vid) in stops, "the first visit left its team's round"
     assert on_b.start_s <= stops[str(vid)].start_s <= on_b.latest_start_s
+
+
+def test_a_booking_keeps_the_window_offered_or_is_refused(two_rounds: World) -> None:
+    """The arrival window promised is the slot as offered: once the round leaves less room
+    after its start, booking it is refused rather than promising a narrower window; a later
+    booking never moves an earlier booked visit out of its window."""
+    afternoon = (14 * H, 17 * H)
+    slot = two_rounds.propose(window_s=afternoon, days=1, n=1)[0]
+    assert slot.latest_start_s - slot.start_s >= 1800
+    # Meanwhile a visit next door is put in the round 40 minutes after the slot's start.
+    at = slot.start_s + 2400
+    two_rounds.in_round(DAY1, FAR_NEIGHBOUR, (at, at + 60))
+    fields = {"pseudonym": "Demande W", "lon": FAR[0], "lat": FAR[1], "duration_s": 1800}
+    with pytest.raises(ConflictError) as taken:
+        two_rounds.finder.book(
+            structure_id=1,
+            slot_id=slot.slot_id,
+            visit_fields=fields,
+            by="t",
+            window_s=afternoon,
+            latest_start_s=slot.latest_start_s,
+        )
+    assert taken.value.code == "slot_taken"
+    # A slot offered now is booked with its whole window; the next booking keeps it.
+    first = two_rounds.propose(window_s=afternoon, days=1, n=1)[0]
+    vid = two_rounds.finder.book(
+        structure_id=1,
+        slot_id=first.slot_id,
+        visit_fields=fields,
+        by="t",
+        window_s=afternoon,
+        latest_start_s=first.latest_start_s,
+    )
+    assert two_rounds.store.get_visit(vid)["windows"] == [[first.start_s, first.latest_start_s]]
+    second = two_rounds.propose(window_s=afternoon, days=1, n=1)[0]
+    two_rounds.finder.book(
+        structure_id=1,
+        slot_id=second.slot_id,
+        visit_fields={**fields, "pseudonym": "Demande X"},
+        by="t",
+        window_s=afternoon,
+        latest_start_s=second.latest_start_s,
+    )
+    stop = next(s for s in two_rounds.stops(DAY1) if s["visit_id"] == vid)
+    assert first.start_s <= stop["start_s"] <= first.latest_start_s
