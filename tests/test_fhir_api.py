@@ -5,6 +5,7 @@ isolated as in the REST API, reads audited, every error an OperationOutcome with
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -251,6 +252,40 @@ def test_encounters_are_the_visits_done_with_check_in_and_out(world):
     assert (
         Encounter.where(struct={"patient": str(patient_id)}).perform_resources(other.server) == []
     )
+
+
+def test_a_visit_checked_in_is_an_encounter_in_progress(world):
+    store = world["store"]
+    patient_id = world["a"]["patient"]["id"]
+    ongoing = store.add_visit(
+        {
+            "day": world["day"],
+            "pseudonym": "R-Durand",
+            "lon": HOME_A[0],
+            "lat": HOME_A[1],
+            "duration_s": 1200,
+            "windows": [["00:00", "23:59"]],
+            "care_kind": "nursing",
+            "team_id": world["a"]["staff"]["team_id"],
+        },
+        structure_id=1,
+    )
+    store.engine.write(
+        lambda conn: conn.execute(
+            "UPDATE visits SET patient_id = ? WHERE id = ?", (patient_id, ongoing["id"])
+        )
+    )
+    checked_in = world["check_in_s"] + 7200
+    store.add_visit_event(
+        ongoing["id"], {"kind": "check_in", "device_time_s": checked_in}, actor="test"
+    )
+    bundle = _validated(_raw(world, "GET", f"/Encounter?patient={patient_id}").json())
+    found = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
+    assert set(found) == {str(world["a"]["visit"]["id"]), str(ongoing["id"])}
+    now = found[str(ongoing["id"])]
+    assert now["status"] == "in-progress" and "end" not in now["period"]
+    assert dt.datetime.fromisoformat(now["period"]["start"]).timestamp() == checked_in
+    assert found[str(world["a"]["visit"]["id"])]["status"] == "finished"
 
 
 def test_practitioner_organization_location_round_trips(world):

@@ -36,7 +36,13 @@ SUPPORTED: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
     "Appointment": (("create", "read"), {}),
     "Encounter": (
         ("search-type",),
-        {"patient": ("reference", "Patient/<id> or <id> (required): the visits done")},
+        {
+            "patient": (
+                "reference",
+                "Patient/<id> or <id> (required): the visits done (finished) or under way"
+                " (arrived, in-progress)",
+            )
+        },
     ),
 }
 #: Parameters every search takes (besides its own).

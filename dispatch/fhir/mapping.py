@@ -389,12 +389,17 @@ def location(team: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # -- Encounter (FR Core Encounter, fr-core-encounter) ----------------------------------------------
-def encounter(visit: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
-    """A visit done: its check-in and check-out times are the period (FR Core requires a
-    period), class HH (home health), its number here the identifier FR Core requires (type VN,
-    visit number), the staff of the team(s) that made it as participants.
+#: A visit's status -> Encounter.status (a visit under way is in progress, or arrived).
+ENCOUNTER_STATUS = {"done": "finished", "in_progress": "in-progress", "arrived": "arrived"}
 
-    ``visit``: ``{id, patient_id, structure_id, care_kind, check_in_s, check_out_s,
+
+def encounter(visit: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
+    """A visit done or under way: its check-in (else arrival) and check-out times are the
+    period (FR Core requires a period; no end until the check-out), class HH (home health),
+    its number here the identifier FR Core requires (type VN, visit number), the staff of
+    the team(s) that made it as participants.
+
+    ``visit``: ``{id, status, patient_id, structure_id, care_kind, check_in_s, check_out_s,
     staff_ids}`` (see :func:`dispatch.fhir.records.done_visits`).
     """
     period = _drop_empty(
@@ -426,7 +431,7 @@ def encounter(visit: Mapping[str, Any], *, tz: str) -> dict[str, Any]:
                     "value": str(visit["id"]),
                 }
             ],
-            "status": "finished",
+            "status": ENCOUNTER_STATUS.get(visit.get("status") or "done", "finished"),
             "class": {"system": p.V3_ACT_CODE, "code": "HH", "display": "home health"},
             "type": [{"coding": [{"system": p.CARE_KIND_SYSTEM, "code": visit["care_kind"]}]}]
             if visit.get("care_kind")

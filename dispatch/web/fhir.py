@@ -533,7 +533,7 @@ def search_patients() -> Response:
 
 @bp.get("/Encounter")
 def search_encounters() -> Response:
-    """The visits done for a patient (check-in and check-out as the period)."""
+    """A patient's visits done or under way (check-in and check-out as the period)."""
     principal = _caller(*PATIENT_READERS)
     params = _params("Encounter")
     text = reference_id(params.get("patient"), "Patient", what="patient")
