@@ -169,12 +169,30 @@ def test_metadata_lists_what_is_supported_without_authentication(world):
         "Slot",
         "Appointment",
         "Encounter",
+        "CodeSystem",
     }
     for name, profile in PROFILES.items():
         assert resources[name]["profile"] == profile
     assert [i["code"] for i in resources["Appointment"]["interaction"]] == ["create", "read"]
     assert {p["name"] for p in resources["Slot"]["searchParam"]} >= {"schedule", "start"}
     assert "searchParam" not in resources["Schedule"]
+
+
+def test_the_care_acts_code_system_is_read_without_authentication(world):
+    response = _raw(world, "GET", "/CodeSystem/care-act", None)
+    assert response.status_code == 200, response.text
+    system = _validated(response.json())
+    assert (system["id"], system["url"], system["status"], system["content"]) == (
+        "care-act",
+        "urn:dispatch:care-act",
+        "active",
+        "complete",
+    )
+    concepts = {c["code"]: c for c in system["concept"]}
+    assert concepts["insulin"]["display"] == "Insuline"
+    assert concepts["insulin"]["designation"] == [{"language": "en", "value": "Insulin"}]
+    assert len(concepts) == 11
+    _outcome(_raw(world, "GET", "/CodeSystem/other", None), 404)
 
 
 def test_patient_read_round_trip_is_fr_core_and_audited(world):

@@ -34,6 +34,7 @@ SUPPORTED: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
         },
     ),
     "Appointment": (("create", "read"), {}),
+    "CodeSystem": (("read",), {}),
     "Encounter": (
         ("search-type",),
         {
@@ -57,7 +58,8 @@ SECURITY = (
 
 CODES = (
     "ServiceRequest.code carries the care act asked, system `{system}` (the same whatever"
-    " address the server is reached by), codes: {acts}; then the coarse kind of care, system"
+    " address the server is reached by; GET /fhir/CodeSystem/care-act, no login), codes:"
+    " {acts}; then the coarse kind of care, system"
     " `urn:dispatch:care-kind`. ServiceRequest.priority: routine (« Habituelle »), urgent"
     " (« Dans les jours qui viennent »), asap (« Urgente »). An Appointment is the arrival"
     " window promised: start = the window's start, end = its latest start + the visit's"

@@ -37,6 +37,34 @@ def is_care_act_system(system: Any) -> bool:
     return isinstance(system, str) and (system == CARE_ACT_URN or system.endswith(CARE_ACT_PATH))
 
 
+def care_act_code_system(system: str) -> dict[str, Any]:
+    """The care acts (dispatch.care.acts) as the CodeSystem ``system`` names: each act's
+    code, French name as display, English name as a designation."""
+    data = {
+        "resourceType": "CodeSystem",
+        "id": "care-act",
+        "url": system,
+        "name": "CareAct",
+        "title": "Actes de soins à domicile",
+        "status": "active",
+        "publisher": "dispatch",
+        "description": "What a home-care visit is for: the acts a referrer asks for and a"
+        " care plan repeats (the patients screen's kinds of care).",
+        "caseSensitive": True,
+        "content": "complete",
+        "count": len(acts.ACTS),
+        "concept": [
+            {
+                "code": act.id,
+                "display": act.label_fr,
+                "designation": [{"language": "en", "value": act.label_en}],
+            }
+            for act in acts.ACTS
+        ],
+    }
+    return validated(data)
+
+
 #: A request's state in this service -> ServiceRequest.status (request-status).
 REQUEST_STATUS = {
     "submitted": "active",

@@ -234,6 +234,15 @@ def metadata() -> Response:
     )
 
 
+@bp.get("/CodeSystem/<cid>")
+def read_code_system(cid: str) -> Response:
+    """The care acts' CodeSystem (no authentication: it holds no record)."""
+    if cid != "care-act":
+        raise NotFoundError(f"CodeSystem/{cid} does not exist (this server has care-act)")
+    system = mapping.care_act_system(_canonical_base())
+    return _respond(mapping.care_act_code_system(system))
+
+
 # -- referrals (the referrals service) -------------------------------------------------------------
 def _referrals() -> Any:
     from dispatch.web.api_referrals import get_referrals
