@@ -176,3 +176,43 @@ def test_request_slots_booking_visit_on_the_round_and_visit_done(journey):
     assert [e["kind"] for e in mine["events"]][-1] == "visit_done"
     done = [m for to, m in inbox.messages[sent:] if to == ["gp@cabinet.example.fr"]]
     assert len(done) == 1 and "faite" in done[0].get_payload(decode=True).decode()
+
+
+def test_a_request_without_its_precision_gets_the_geocoder_s_at_its_point(journey):
+    """The form sends the address as typed and the chosen match's point: without the match's
+    precision, the server finds it again (a point moved by hand keeps no precision)."""
+    client = journey["app"].test_client()
+    if "gp2" not in journey["tokens"]:
+        r = client.post(
+            "/api/referrers",
+            json={"email": "gp2@cabinet.example.fr", "display_name": "Dr Pieri",
+                  "profession": "gp"},
+            headers=_h(journey, "coordinator"),
+        )  # fmt: skip
+        assert r.status_code == 201, r.json
+        journey["tokens"]["gp2"] = journey["store"].create_api_token(r.json["referrer"]["id"])
+    typed = "18 rue de la Gare, Dammarie-les-Lys"
+    match = client.get(f"/api/referrals/geocode?q={typed}", headers=_h(journey, "gp2")).json[
+        "matches"
+    ][0]
+    assert match["label"].startswith("18 ") and match["commune"] == "Dammarie-les-Lys"
+    body = {
+        "patient": {"family_name": "Pieri", "given_name": "Jean", "birth_date": "1937-02-03"},
+        "address": typed, "lon": match["lon"], "lat": match["lat"], "reason": "Toilette",
+        "act": "other", "duration_min": 30, "urgency": "soon", "period_from": MONDAY,
+        "period_to": TUESDAY,
+    }  # fmt: skip
+    r = client.post("/api/referrals", json=body, headers=_h(journey, "gp2"))
+    assert r.status_code == 201, r.json
+    got = r.json["referral"]
+    assert (got["address"], got["address_precision"], got["commune"]) == (
+        typed,
+        match["precision"],
+        "Dammarie-les-Lys",
+    )
+    moved = client.post(
+        "/api/referrals",
+        json={**body, "lon": match["lon"] + 0.01},
+        headers=_h(journey, "gp2"),
+    ).json["referral"]
+    assert moved["address_precision"] is None and moved["commune"] is None

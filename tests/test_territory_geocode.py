@@ -95,3 +95,16 @@ def test_house_numbers_from_address_tags(settings, tmp_path):
     got = Geocoder(territory).geocode(f"{number} {street}, Helsinki")[0]
     assert got.precision == "housenumber"
     assert (got.lon, got.lat) == pytest.approx((lon, lat))
+
+
+def test_a_number_placed_at_the_street_keeps_its_number_in_the_label(bastia_geocoder):
+    """Without that building's point the street's middle is given, and the label still says
+    the number typed (« 12 Avenue de la Libération, Bastia », precision street)."""
+    street = bastia_geocoder.geocode("avenue de la Libération, Bastia")[0]
+    got = bastia_geocoder.geocode("12 av. de la Libération, Bastia", keep_number=True)[0]
+    assert got.precision == "street" and (got.lon, got.lat) == (street.lon, street.lat)
+    assert got.label == "12 Avenue de la Libération, Bastia"
+    bis = bastia_geocoder.geocode("12 bis avenue de la Libération Bastia", keep_number=True)
+    assert bis[0].label.startswith("12 bis Avenue")
+    # By default (the intake's CSV rows) the label names the street only.
+    assert bastia_geocoder.geocode("12 av. de la Libération, Bastia")[0].label == street.label

@@ -196,7 +196,9 @@ class Geocoder:
         return []
 
     # -- public ------------------------------------------------------------------------------
-    def geocode(self, text: str, *, limit: int = 5) -> list[GeocodeResult]:
+    def geocode(
+        self, text: str, *, limit: int = 5, keep_number: bool = False
+    ) -> list[GeocodeResult]:
         """Best matches for ``text``, best first (empty when nothing matches).
 
         Parameters
@@ -205,28 +207,37 @@ class Geocoder:
             Free text: "[number] street[, commune]", or just a commune.
         limit
             At most this many results.
+        keep_number
+            A house number typed but placed at the street's middle stays in the label
+            (« 12 Avenue de la Libération, Bastia », precision "street"), written as in an
+            address (« 12 bis »); by default such a label names the street only.
         """
         if not text or not text.strip():
             raise ValidationError("nothing to geocode: give an address or a commune name")
         if limit < 1:
             raise ValidationError("limit must be at least 1")
         text = text.strip()
-        number = ""
+        number = shown = ""
         m = _HOUSENUMBER.match(text)
         if m:
             number = (m.group(1) + (m.group(2) or "")).lower()
+            suffix = (m.group(2) or "").lower()
+            # As written in an address: « 12 bis », « 12B ».
+            shown = m.group(1) + (f" {suffix}" if len(suffix) > 1 else suffix.upper())
             if _POSTCODE.fullmatch(m.group(1)):  # "20200 Bastia": a postcode, not a number
-                number, m = "", None
+                number, shown, m = "", "", None
+        if not keep_number:
+            shown = ""
         rest, commune_ids = self._split_commune(text[m.end() :] if m else text)
         rest = _POSTCODE.sub(" ", rest).strip(" ,")
         results: list[GeocodeResult] = []
         key = _key(rest)
         if key:
-            results = self._streets_for(key, number, commune_ids)
+            results = self._streets_for(key, number, commune_ids, shown)
         if not results and commune_ids and key and "," not in text:
             # "Route de Ghisonaccia": the trailing word was part of the street name.
             whole = _key(text[m.end() :] if m else text)
-            results = self._streets_for(whole, number, [])
+            results = self._streets_for(whole, number, [], shown)
         if not results and not commune_ids and not key:
             return []
         if not results:
@@ -241,7 +252,11 @@ class Geocoder:
         best = results[0].score if results else 0.0
         return [r for r in results if r.score >= 0.6 * best][:limit]
 
-    def _streets_for(self, key: str, number: str, commune_ids: list[int]) -> list[GeocodeResult]:
+    def _streets_for(
+        self, key: str, number: str, commune_ids: list[int], shown: str = ""
+    ) -> list[GeocodeResult]:
+        """Streets matching ``key`` (at ``number``'s building where known; else the street's
+        middle, its label starting with ``shown``, the number as typed, when given)."""
         if key in self._streets:
             candidates = [(key, 1.0)]
         else:
@@ -263,12 +278,21 @@ class Geocoder:
                 hit = self._housenumber(street_key, number, ci) if number else None
                 if hit is not None:
                     out.append(
-                        GeocodeResult(f"{number} {label}", hit[0], hit[1], s, "housenumber", code)
+                        GeocodeResult(
+                            f"{shown or number} {label}", hit[0], hit[1], s, "housenumber", code
+                        )
                     )
                 else:
+                    # The number is kept in the label (the home is on that street, somewhere):
+                    # the precision says the point is the street's middle.
                     out.append(
                         GeocodeResult(
-                            label, lon, lat, s * (0.95 if number else 1.0), "street", code
+                            f"{shown} {label}" if shown else label,
+                            lon,
+                            lat,
+                            s * (0.95 if number else 1.0),
+                            "street",
+                            code,
                         )
                     )
         # Address tags on streets that are not in the road graph (footways, squares).

@@ -726,7 +726,8 @@ def geocode() -> ResponseReturnValue:
             "precision": m.precision,
             "commune": _commune_of(m.label),
         }
-        for m in geocoder.geocode(query, limit=5)
+        # A number typed stays in the label even when the point is the street's middle.
+        for m in geocoder.geocode(query, limit=5, keep_number=True)
     ]
     return ok(matches=matches)
 
