@@ -667,3 +667,23 @@ def test_e_mails_never_say_none(world):
     assert "motif dans l'espace prescripteur" in text and "reason in the referrer's space" in text
     # On the screen the history gives the reason itself.
     assert r.json["referral"]["events"][-1]["text_fr"] == "Demande refusée : Patiente hors secteur"
+
+
+def test_the_coordinator_s_list_can_put_urgent_open_requests_first(world):
+    _referrer(world, "ref1", "ref1@example.fr")
+    urgent = _submit(world, urgency="urgent")["id"]
+    routine = _submit(world, urgency="routine")["id"]
+    soon = _submit(world, urgency="soon")["id"]
+    closed = _submit(world, urgency="urgent")["id"]
+    _call(world, "post", f"/api/referrals/{closed}/decline", "coordinator", json={"reason": "x"})
+    mine = {urgent, routine, soon, closed}
+
+    def order(query):
+        r = _call(world, "get", f"/api/referrals?limit=500{query}", "coordinator")
+        assert r.status_code == 200, r.json
+        return [i["id"] for i in r.json["items"] if i["id"] in mine]
+
+    assert order("") == [closed, soon, routine, urgent]  # newest first
+    assert order("&order=urgency") == [urgent, soon, routine, closed]
+    r = _call(world, "get", "/api/referrals?order=oldest", "coordinator")
+    assert r.status_code == 400 and "order must be one of" in r.json["error"]

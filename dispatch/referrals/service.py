@@ -42,6 +42,8 @@ from dispatch.store.models import CARE_KINDS
 
 log = logging.getLogger(__name__)
 
+#: Orders of a list of requests (see Referrals.list).
+ORDERS = ("newest", "urgency")
 #: Requests whose offered slots are remembered (to book or propose them without a new search).
 _OFFERED_MAX = 500
 #: Visit statuses a cancellation still stops (not started yet).
@@ -551,18 +553,23 @@ class Referrals:
         *,
         limit: int | None = None,
         offset: int | None = None,
+        order: str = "newest",
     ) -> tuple[list[dict[str, Any]], int]:
         """The viewer's requests (a referrer: their own; a coordinator: their structures'),
-        newest first; (items, total). Audited (the list shows patients' identities)."""
+        newest first, or (``order`` "urgency") those awaiting an answer first, urgent ones
+        first; (items, total). Audited (the list shows patients' identities)."""
         self._need(viewer, "referrer", "coordinator")
         if state is not None and state not in core.STATES:
             raise ValidationError(f"state must be one of {', '.join(core.STATES)}")
+        if order not in ORDERS:
+            raise ValidationError(f"order must be one of {', '.join(ORDERS)}")
         rows, total = self.store.list_referrals(
             referrer_id=viewer.user_id if viewer.is_referrer else None,
             structures=None if viewer.is_referrer else viewer.structure_ids,
             state=state,
             limit=limit,
             offset=offset,
+            order=order,
         )
         self._audit(viewer, "referral.list", None, {"ids": [r["id"] for r in rows], "state": state})
         return [self._view(r, viewer) for r in rows], total

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 #: Columns holding JSON.
 _JSON_COLUMNS = ("patient", "recurrence", "prescription", "booked_slot", "proposed_slots")
+#: Requests awaiting an answer first, the urgent ones first among them (then newest first).
+_URGENCY_FIRST = (
+    "CASE WHEN state NOT IN ('submitted', 'proposed') THEN 3"
+    " WHEN urgency = 'urgent' THEN 0 WHEN urgency = 'soon' THEN 1 ELSE 2 END, "
+)
 #: Columns a service may set on a request.
 REFERRAL_COLUMNS = (
     "structure_id",
@@ -177,8 +182,11 @@ class ReferralsMixin:
         state: str | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        order: str = "newest",
     ) -> tuple[list[dict[str, Any]], int]:
-        """Requests newest first, of one referrer and/or of ``structures``; (rows, total)."""
+        """Requests of one referrer and/or of ``structures``, newest first (``order``
+        "urgency": those awaiting an answer first, urgent ones first among them); (rows,
+        total)."""
         limit, offset = clamp_page(limit, offset)
         where, ids = structure_filter(structures)
         args: list[Any] = list(ids)
@@ -193,7 +201,8 @@ class ReferralsMixin:
                 0
             ]
             rows = conn.execute(
-                f"SELECT * FROM referrals WHERE {where} ORDER BY created_at_s DESC, id DESC"
+                f"SELECT * FROM referrals WHERE {where} ORDER BY"
+                f" {_URGENCY_FIRST if order == 'urgency' else ''}created_at_s DESC, id DESC"
                 " LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()

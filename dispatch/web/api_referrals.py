@@ -20,7 +20,7 @@ from dispatch.care.patients import _commune_of
 from dispatch.errors import NotBuiltError, ValidationError
 from dispatch.mail import ADDRESS_PATTERN
 from dispatch.referrals import core
-from dispatch.referrals.service import Referrals, parse_state
+from dispatch.referrals.service import ORDERS, Referrals, parse_state
 from dispatch.referrals.vault import Vault
 from dispatch.store.models import CARE_KINDS
 from dispatch.store.rows import Page
@@ -488,6 +488,12 @@ OPENAPI_PATHS = {
             params=[
                 *PAGE_PARAMS,
                 query_param("state", {"enum": ["", *core.STATES]}, "only this state"),
+                query_param(
+                    "order",
+                    {"enum": ["", *ORDERS]},
+                    "newest (default) or urgency: the requests awaiting an answer first,"
+                    " urgent ones first among them, then newest first",
+                ),
             ],
             response={
                 "type": "object",
@@ -737,7 +743,8 @@ def geocode() -> ResponseReturnValue:
 def list_referrals() -> ResponseReturnValue:
     limit, offset = page_args()
     state = parse_state(request.args.get("state"))
-    items, total = get_referrals().list(viewer(), state, limit=limit, offset=offset)
+    order = request.args.get("order") or "newest"
+    items, total = get_referrals().list(viewer(), state, limit=limit, offset=offset, order=order)
     return paged(Page(items, total=total, limit=limit, offset=offset))
 
 
