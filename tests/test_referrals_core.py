@@ -107,3 +107,23 @@ def test_types_are_judged_by_content_and_names_cleaned():
         sniff(b"<html>%PDF-")
     assert clean_filename("C:\\scans\\ordo.exe", "application/pdf") == "ordo.pdf"
     assert clean_filename("", "image/png") == "document.png"
+
+
+def test_the_history_of_proposed_times_gives_them_as_windows():
+    detail = {
+        "count": 2,
+        "times": [
+            {"day": "2026-12-08", "start": "08:15", "arrival_to": "09:10"},
+            {"day": "2026-12-09", "start": "14:00", "arrival_to": "14:00"},
+        ],
+        "message": "Plutôt mardi",
+    }
+    assert texts.event_text("proposed", detail, "fr") == (
+        "2 créneaux proposés par la structure (08/12/2026 entre 08:15 et 09:10 ; 09/12/2026 à"
+        " 14:00) : « Plutôt mardi »"
+    )
+    assert texts.event_text("proposed", detail, "en").startswith(
+        "2 times proposed by the service (2026-12-08 between 08:15 and 09:10 ; 2026-12-09 at"
+    )
+    subject, text = texts.mail("proposed", 4, detail, "https://x/referrer/#request-4")
+    assert "08/12/2026 entre 08:15 et 09:10" in text and "Plutôt" not in text

@@ -903,7 +903,17 @@ class Referrals:
             raise ConflictError(f"request {referral_id} changed meanwhile: reload it")
         self._audit(viewer, "referral.propose", f"referral:{referral_id}", {"slots": len(slots)})
         fresh = self.store.get_referral(referral_id)
-        self._step(fresh, viewer, "proposed", {"count": len(slots), "message": message})
+        times = [
+            {
+                "day": s["day"],
+                "start": core.hhmm(s["start_s"]),
+                "arrival_to": core.hhmm(s.get("latest_start_s") or s["start_s"]),
+            }
+            for s in slots
+        ]
+        self._step(
+            fresh, viewer, "proposed", {"count": len(slots), "times": times, "message": message}
+        )
         return self._view(self.store.get_referral(referral_id), viewer)
 
     @_one_at_a_time

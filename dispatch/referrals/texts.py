@@ -38,6 +38,16 @@ def _size(size_bytes: int, locale: str) -> str:
     return f"{kb} ko" if locale == "fr" else f"{kb} KB"
 
 
+def _when(t: Mapping[str, Any], locale: str) -> str:
+    """« 08/12/2026 entre 08:15 et 09:10 » of a slot's day, start and latest start."""
+    day = _day(t.get("day"), locale)
+    if t.get("arrival_to") and t["arrival_to"] != t.get("start"):
+        if locale == "fr":
+            return f"{day} entre {t.get('start')} et {t['arrival_to']}"
+        return f"{day} between {t.get('start')} and {t['arrival_to']}"
+    return f"{day} {'à' if locale == 'fr' else 'at'} {t.get('start')}"
+
+
 def event_text(kind: str, detail: Mapping[str, Any], locale: str) -> str:
     """One line of a request's history."""
     fr = locale == "fr"
@@ -63,6 +73,8 @@ def event_text(kind: str, detail: Mapping[str, Any], locale: str) -> str:
             if fr
             else f"{n} time{'s' if n > 1 else ''} proposed by the service"
         )
+        if d.get("times"):
+            text += " (" + " ; ".join(_when(t, locale) for t in d["times"]) + ")"
         if d.get("message"):
             text += f" : « {d['message']} »" if fr else f": “{d['message']}”"
     elif kind in ("booked", "accepted") and d.get("day"):
