@@ -173,6 +173,28 @@ def wait_mail(inbox: Inbox, count: int, timeout_s: float = 10.0) -> None:
     assert len(inbox.messages) >= count, [m[1]["Subject"] for m in inbox.messages]
 
 
+#: The messages already matched by next_mail.
+SEEN_MAILS: set[int] = set()
+
+
+def next_mail(inbox: Inbox, to: str, referral_id: int, timeout_s: float = 10.0) -> int:
+    """The index of the first message not matched before that goes to ``to`` about request
+    ``referral_id`` (its link), waiting for it: each step's e-mail in turn, whatever else is
+    sent meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for i in range(len(inbox.messages)):
+            if i in SEEN_MAILS or to not in inbox.messages[i][0]:
+                continue
+            if re.search(rf"#request-{referral_id}\b", inbox.body(i)):
+                SEEN_MAILS.add(i)
+                return i
+        assert time.monotonic() < deadline, [
+            (m[0], m[1]["Subject"]) for m in inbox.messages
+        ]
+        time.sleep(0.05)
+
+
 def mail_link(inbox: Inbox, i: int, page: str) -> str:
     """The link of message ``i`` to a request on ``page`` (/referrer/ or /requests/)."""
     match = re.search(rf"https?://\S+/{page}/#request-\d+", inbox.body(i))
@@ -217,6 +239,15 @@ def fill_request(
         if en
         else "#f-address-status:has-text('Adresse retenue')"
     )
+    # The test territory places « 2 rue du Château » at the street's middle: said before sending,
+    # with what to do.
+    assert page.locator("#f-matches label .sub").first.inner_text() == (
+        "middle of the street" if en else "milieu de la rue"
+    )
+    page.wait_for_selector("#f-imprecise:not([hidden])")
+    assert ("middle of the street" if en else "milieu de la rue") in page.inner_text(
+        "#f-imprecise"
+    )
     page.locator("#f-access").fill("Code 1234B")
     page.locator("#f-reason").fill(reason)
     page.locator("#f-act").select_option("hygiene")
@@ -242,8 +273,20 @@ def send_request(page: Any, button: str) -> int:
     return int(page.inner_text("#detail-h").split("—")[0].split()[-1])
 
 
+def window_start(slot: str) -> str:
+    """« lundi 7 décembre, passage entre 07:25 » of a slot's text: what the booked visit says
+    whether the server gives its arrival window or only its start."""
+    return slot.split(" et ")[0].split(" and ")[0]
+
+
 def submit_by_api(
-    page: Any, family: str, given: str, *, time_of_day: str = "any", recurrence: Any = None
+    page: Any,
+    family: str,
+    given: str,
+    *,
+    time_of_day: str = "any",
+    recurrence: Any = None,
+    urgency: str = "soon",
 ) -> int:
     """A request sent by the referrer's page through the API (the form is tested above)."""
     today = dt.datetime.now(ZoneInfo("Europe/Paris")).date()
@@ -263,7 +306,7 @@ def submit_by_api(
         "act": "other",
         "care_kind": "nursing",
         "duration_min": 45,
-        "urgency": "soon",
+        "urgency": urgency,
         "period_from": today.isoformat(),
         "period_to": (today + dt.timedelta(days=5)).isoformat(),
         "time_of_day": time_of_day,
@@ -297,6 +340,12 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     login(coord, "coord", PASSWORD)
     assert coord.inner_text("#list-h") == "Demandes des prescripteurs"
     assert "Aucune demande" in coord.inner_text("#list-status")
+    # An empty inbox is a plain fact, not written as a success.
+    assert "empty" in coord.get_attribute("#list-status", "class")
+    # Every page's /favicon.ico is the service's icon, not a 404.
+    icon = coord.request.get(f"{base}/favicon.ico")
+    assert icon.status == 200 and icon.headers["content-type"] == "image/png"
+    assert icon.body()[:8] == b"\x89PNG\r\n\x1a\n"
     axe_both(coord, "inbox-empty")
     coord.get_by_role("link", name="Inviter un prescripteur").click()
     coord.wait_for_selector("body[data-view='invite']")
@@ -335,6 +384,9 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     login(gp, GP_EMAIL, GP_PASSWORD)
     assert gp.inner_text("#list-h") == "Mes demandes"
     assert "Aucune demande" in gp.inner_text("#list-status")
+    assert "empty" in gp.get_attribute("#list-status", "class")
+    # The top bar stays compact on the phone (the name on one line, ellipsis if long).
+    assert gp.locator("header.topbar").bounding_box()["height"] <= 100
     axe_both(gp, "referrer-empty-phone")
 
     # -- a request with a prescription attached --------------------------------------------------
@@ -343,6 +395,19 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
         gp, family="Lefranc", given="Odette", reason="Pansement d'ulcère après sortie d'hôpital"
     )
     gp.get_by_role("radio", name="Urgente").check()
+    # Repeated care: the period says when care starts, « Fin des soins le » is its one end, and
+    # two visits a day say their moments.
+    assert gp.inner_text("label[for=f-until]") == "Fin des soins le *"
+    gp.locator("label[for=f-repeat]").click()
+    assert gp.inner_text("#f-from-label") == "Début des soins entre le *"
+    assert gp.inner_text("#f-to-label") == "et le *"
+    gp.locator("#f-times").select_option("2")
+    assert "le matin" in gp.inner_text("#f-moments") and "le soir" in gp.inner_text("#f-moments")
+    assert gp.locator("#f-tod").is_hidden()
+    axe(gp)
+    shot(gp, "referrer-repeat-phone-fr")
+    gp.locator("label[for=f-repeat]").click()
+    assert gp.inner_text("#f-from-label") == "Période souhaitée : du *"
     gp.locator("#f-tod").select_option("morning")
     gp.locator("#f-prescriber").fill("Dr Anne Martin")
     gp.locator("#f-rx-details").fill("Pansement tous les 2 jours pendant 15 jours")
@@ -354,6 +419,12 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     referral_id = send_request(gp, "Envoyer la demande")
     gp.wait_for_selector("#slots button.book", timeout=20000)
     assert "envoyée au service" in gp.inner_text("#detail-status")
+    # The address is the request's now: a reload shows the request, not a blank form.
+    assert gp.url.endswith(f"/referrer/#request-{referral_id}")
+    # The top bar names the GP (her display name), not her e-mail address.
+    assert gp.inner_text("#whoami") == "Dr Anne Martin (prescripteur)"
+    # What she typed (the house number) is kept as the address text; the street placed it.
+    assert "2 rue du château" in gp.inner_text("#summary").lower()
     assert "Pansement, 30 min" in gp.inner_text("#summary")
     assert "ordonnance.pdf" in gp.inner_text("#attachments")
     slots = gp.locator("#slots li")
@@ -368,9 +439,7 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     )
 
     # The coordinators are told of the new request, without the patient's name.
-    wait_mail(inbox, 2)
-    assert inbox.messages[1][0] == [COORD_EMAIL]
-    text = mail_text(inbox, 1)
+    text = mail_text(inbox, next_mail(inbox, COORD_EMAIL, referral_id))
     assert str(referral_id) in text and "/requests/" in text
     assert "Lefranc" not in text and "Odette" not in text
 
@@ -378,14 +447,14 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     first_slot = gp.locator("#slots li .slot-text strong").first.inner_text()
     gp.locator("#slots button.book").first.click()
     gp.wait_for_selector("#outcome.state-booked", timeout=20000)
-    assert "Rendez-vous" in gp.inner_text("#outcome")
-    assert "Rendez-vous pris" in gp.inner_text("#detail-state")
-    assert first_slot.split(",")[0] in gp.inner_text("#outcome")
+    # A booking is an arrival window, as the slot offered said.
+    assert "passage entre" in first_slot or "passage à" in first_slot
+    assert "Visite réservée" in gp.inner_text("#outcome")
+    assert window_start(first_slot) in gp.inner_text("#outcome")
+    assert "Visite réservée" in gp.inner_text("#detail-state")
     assert "Visite réservée" in gp.inner_text("#timeline")
     shot(gp, "referrer-booked-phone-fr")
-    wait_mail(inbox, 3)
-    assert inbox.messages[2][0] == [GP_EMAIL]
-    text = mail_text(inbox, 2)
+    text = mail_text(inbox, next_mail(inbox, GP_EMAIL, referral_id))
     assert str(referral_id) in text and "/referrer/" in text and "Lefranc" not in text
 
     # -- the coordinator sees it booked, and the visit in the patient's record -------------------
@@ -397,6 +466,13 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     coord.locator(f"#requests a[href='#request-{referral_id}']").click()
     coord.wait_for_selector("#outcome.state-booked")
     assert "Réservée par le prescripteur" in coord.inner_text("#outcome")
+    assert window_start(first_slot) in coord.inner_text("#outcome")
+    booked = coord.request.get(f"{base}/api/referrals/{referral_id}").json()["referral"]
+    if booked["visit"].get("team_name"):  # the team, for coordinators (booking's API)
+        assert booked["visit"]["team_name"] in coord.inner_text("#outcome")
+    if booked.get("address_precision") == "street":
+        assert "milieu de la rue" in coord.inner_text("#placed")
+        assert coord.get_by_role("link", name="Corriger le domicile").is_visible()
     assert "Dr Anne Martin" in coord.inner_text("#detail-from")
     assert "Pansement" in coord.inner_text("#summary")
     assert "ordonnance.pdf" in coord.inner_text("#attachments")
@@ -417,7 +493,7 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
             "Pansement d'ulcère après sortie d'hôpital",
         ),
     )
-    coord.get_by_role("link", name="Dossier du patient").click()
+    coord.get_by_role("link", name="Dossier du patient", exact=True).click()
     # The record of the patient the booking admitted (has-text: any case).
     coord.wait_for_selector("#record-h:has-text('Lefranc Odette')", timeout=20000)
     # The visit is in a team's round (« planifiée »), on the day booked.
@@ -433,7 +509,29 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     # -- a second request, in English at desktop size, declined with a reason --------------------
     gp.set_viewport_size(DESKTOP)
     set_locale(gp, "en")
+    # The chosen service's acts only: a second service that provides only palliative
+    # assessments (the options as the server gives them, with that service added).
+    def options(route: Any) -> None:
+        reply = route.fetch()
+        data = reply.json()
+        first = data["structures"][0]
+        first.setdefault("acts", [a["id"] for a in data["acts"]])
+        data["structures"].append(
+            {**first, "id": 999, "name": "Équipe palliative", "acts": ["palliative_assessment"]}
+        )
+        route.fulfill(response=reply, json=data)
+
+    gp.route("**/api/referrals/options", options)
     gp.goto(f"{base}/referrer/#new")
+    gp.reload()  # the options are read when the page loads
+    gp.wait_for_selector("body[data-view='form']")
+    assert gp.input_value("#f-prescriber") == "Dr Anne Martin"
+    gp.locator("#f-structure").select_option(label="Équipe palliative")
+    assert gp.locator("#f-act option").all_inner_texts() == ["—", "Palliative assessment"]
+    assert "Équipe palliative" in gp.inner_text("#f-act-hint")
+    gp.locator("#f-structure").select_option(index=0)
+    assert gp.locator("#f-act option").count() > 2
+    gp.unroute("**/api/referrals/options")
     fill_request(
         gp, family="Rossi", given="Paul", reason="Insulin twice a day", en=True, act="insulin"
     )
@@ -446,12 +544,12 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     shot(gp, "referrer-form-desktop-en")
     second_id = send_request(gp, "Send the request")
     assert second_id != referral_id
-    wait_mail(inbox, 4)
+    i = next_mail(inbox, COORD_EMAIL, second_id)
 
     coord.set_viewport_size(PHONE)
     # The coordinator follows the e-mail's link to the request.
-    assert mail_link(inbox, 3, "requests").endswith(f"/requests/#request-{second_id}")
-    coord.goto(mail_link(inbox, 3, "requests"))
+    assert mail_link(inbox, i, "requests").endswith(f"/requests/#request-{second_id}")
+    coord.goto(mail_link(inbox, i, "requests"))
     coord.wait_for_selector("body[data-view='detail']")
     coord.wait_for_selector("#slots li", timeout=20000)
     # Coordinators see which team each slot is in.
@@ -466,11 +564,19 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
         "Hors de notre secteur : adressez-la au SSIAD de Dammarie."
     )
     coord.get_by_role("button", name="Refuser la demande").click()
+    # Declining is confirmed in a dialog (« Garder la demande » first).
+    dialog = coord.locator("#decline-dialog")
+    dialog.wait_for(state="visible")
+    assert f"n° {second_id}" in dialog.inner_text()
+    dialog.get_by_role("button", name="Garder la demande").click()
+    assert coord.locator("#outcome.state-declined").count() == 0
+    coord.get_by_role("button", name="Refuser la demande").click()
+    dialog.wait_for(state="visible")
+    axe(coord)
+    dialog.get_by_role("button", name="Refuser la demande").click()
     coord.wait_for_selector("#outcome.state-declined")
     assert "Hors de notre secteur" in coord.inner_text("#outcome")
-    wait_mail(inbox, 5)
-    assert inbox.messages[4][0] == [GP_EMAIL]
-    text = mail_text(inbox, 4)
+    text = mail_text(inbox, next_mail(inbox, GP_EMAIL, second_id))
     assert str(second_id) in text and "Rossi" not in text
 
     # The GP reads the reason (English, desktop).
@@ -487,7 +593,7 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
 
     # -- a third request: the coordinator offers two slots with a message; the GP books one ------
     third_id = submit_by_api(gp, "Vidal", "Jeanne", time_of_day="afternoon")
-    wait_mail(inbox, 6)
+    next_mail(inbox, COORD_EMAIL, third_id)
     coord.goto(f"{base}/requests/#request-{third_id}")
     coord.wait_for_selector("#slots li input[type=checkbox]", timeout=20000)
     boxes = coord.locator("#slots li input[type=checkbox]")
@@ -499,17 +605,33 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     coord.get_by_role("button", name="Proposer les créneaux cochés").click()
     coord.wait_for_selector("#outcome.state-proposed")
     assert "l'après-midi" in coord.inner_text("#outcome")
-    wait_mail(inbox, 7)
-    assert inbox.messages[6][0] == [GP_EMAIL] and "Vidal" not in mail_text(inbox, 6)
+    # She still sees the times she offered (their teams too), can accept one for the GP, or
+    # replace the offer with other free slots.
+    coord.wait_for_selector("#offered li")
+    assert coord.locator("#offered li .slot-text strong").all_inner_texts() == offered
+    assert "Équipe" in coord.inner_text("#offered")
+    assert all(o in coord.inner_text("#outcome") for o in offered)
+    coord.wait_for_selector("#propose:has-text('Remplacer la proposition')", timeout=20000)
+    axe_both(
+        coord,
+        "request-proposed",
+        typed=("Vidal", "Jeanne", "Bilan de chute", "Plutôt l'après-midi, comme demandé.",
+               "Dr Anne Martin", "Place Saint-Jean"),
+    )
+    i = next_mail(inbox, GP_EMAIL, third_id)
+    assert "Vidal" not in mail_text(inbox, i)
 
     # The GP follows the e-mail's link to her request.
-    gp.goto(mail_link(inbox, 6, "referrer"))
+    gp.goto(mail_link(inbox, i, "referrer"))
     gp.wait_for_selector("#slots button.book", timeout=20000)
     assert "Message from the service: Plutôt l'après-midi" in gp.inner_text("#outcome")
     assert gp.locator("#slots li").count() == 2
-    # The same two slots (their hours: the day is written in the GP's language).
+    # The same two slots (their arrival windows: the words are in the GP's language).
     hours = gp.locator("#slots li .slot-text strong").all_inner_texts()
-    assert sorted(h.split(", ")[-1] for h in hours) == sorted(o.split(", ")[-1] for o in offered)
+    assert sorted(re.findall(r"\d\d:\d\d", " ".join(hours))) == sorted(
+        re.findall(r"\d\d:\d\d", " ".join(offered))
+    )
+    assert all(h.split(", ")[-1].startswith("arrival between") for h in hours), hours
     # A file that is not what its name says is refused, and the page says so.
     gp.locator("#att-file").set_input_files(
         files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": b"plain text"}]
@@ -521,7 +643,7 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     shot(gp, "referrer-proposed-desktop-en")
     gp.locator("#slots button.book").nth(1).click()
     gp.wait_for_selector("#outcome.state-booked", timeout=20000)
-    wait_mail(inbox, 8)
+    next_mail(inbox, GP_EMAIL, third_id)
 
     # -- the coordinator accepts a one-off request at a slot, and a repeated one as a care plan --
     fourth_id = submit_by_api(gp, "Nicolas", "Marcel")
@@ -537,14 +659,22 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
             ).isoformat(),
         },
     )
-    wait_mail(inbox, 10)
+    next_mail(inbox, COORD_EMAIL, fourth_id)
+    next_mail(inbox, COORD_EMAIL, fifth_id)
     coord.goto(f"{base}/requests/#request-{fourth_id}")
     coord.wait_for_selector("#slots li button", timeout=20000)
     assert coord.locator("#accept-plan").is_hidden()
-    coord.locator("#slots li button").first.click()
+    # One slot offered; the GP rings to say it suits: the coordinator accepts it for her.
+    coord.locator("#slots li input[type=checkbox]").first.check()
+    chosen = coord.locator("#slots li .slot-text strong").first.inner_text()
+    coord.get_by_role("button", name="Proposer les créneaux cochés").click()
+    coord.wait_for_selector("#outcome.state-proposed")
+    coord.locator("#offered li button").first.click()
     coord.wait_for_selector("#outcome.state-accepted", timeout=20000)
-    assert "Acceptée" in coord.inner_text("#outcome")
-    assert coord.get_by_role("link", name="Dossier du patient").is_visible()
+    assert "Acceptée" in coord.inner_text("#outcome") and window_start(chosen) in coord.inner_text(
+        "#outcome"
+    )
+    assert coord.get_by_role("link", name="Dossier du patient", exact=True).is_visible()
     coord.goto(f"{base}/requests/#request-{fifth_id}")
     coord.wait_for_selector("#slots li button", timeout=20000)
     coord.get_by_role("button", name="Accepter : créer le plan de soins").click()
@@ -552,8 +682,10 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     assert "Soins répétés" in coord.inner_text("#summary")
     accepted = coord.request.get(f"{base}/api/referrals/{fifth_id}").json()["referral"]
     assert accepted["kind"] == "care_plan" and accepted["care_plan_id"] is not None
-    wait_mail(inbox, 12)
-    assert {tuple(m[0]) for m in inbox.messages[10:12]} == {(GP_EMAIL,)}
+    # The GP is told of the offer, then of each acceptance.
+    next_mail(inbox, GP_EMAIL, fourth_id)
+    next_mail(inbox, GP_EMAIL, fourth_id)
+    next_mail(inbox, GP_EMAIL, fifth_id)
 
     # The inbox with requests in every state, on the phone, in both languages.
     coord.goto(f"{base}/requests/")
@@ -593,12 +725,21 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     axe(gp)
     dialog.get_by_role("button", name="Cancel the request").click()
     gp.wait_for_selector("#outcome.state-cancelled")
-    gp.wait_for_selector("#detail-status:has-text('Request cancelled')")
+    gp.wait_for_selector("#detail-status:has-text('Cancellation saved')")
+    # Said once (the outcome), not twice.
+    assert gp.inner_text("main").count("Request cancelled.") == 1
     assert gp.locator("#cancel-request").is_hidden()
-    wait_mail(inbox, 13)
-    assert inbox.messages[12][0] == [COORD_EMAIL] and "Nicolas" not in mail_text(inbox, 12)
+    assert "Nicolas" not in mail_text(inbox, next_mail(inbox, COORD_EMAIL, fourth_id))
     cancelled = gp.request.get(f"{base}/api/referrals/{fourth_id}").json()["referral"]
     assert cancelled["state"] == "cancelled" and cancelled["visit"]["status"] == "cancelled"
+
+    # Urgent requests to answer come first in the inbox, even when older.
+    urgent_id = submit_by_api(gp, "Orsini", "Ange", urgency="urgent")
+    routine_id = submit_by_api(gp, "Paoli", "Lucie", urgency="routine")
+    coord.goto(f"{base}/requests/")
+    coord.wait_for_selector(f"#requests a[href='#request-{routine_id}']")
+    hrefs = coord.locator("#requests h2 a").evaluate_all("els => els.map(a => a.hash)")
+    assert hrefs[:2] == [f"#request-{urgent_id}", f"#request-{routine_id}"], hrefs
 
     # The map's top bar leads to the requests too (coordinators only, as the patients link).
     coord.goto(f"{base}/map/")

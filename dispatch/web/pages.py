@@ -117,6 +117,15 @@ def manifest() -> Response:
     return response
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask every site for /favicon.ico: the phone page's icon (a PNG, which browsers
+    take under that name too), cached for a day, rather than a 404 in every page's console."""
+    response = send_from_directory(STATIC_MAP, "icon-192.png", max_age=VENDOR_MAX_AGE_S)
+    response.mimetype = "image/png"
+    return response
+
+
 @bp.get("/static/map/<path:name>")
 def static_map(name: str) -> Response:
     """Scripts, styles, icons and vendored libraries."""

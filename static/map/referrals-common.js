@@ -9,7 +9,7 @@ extend({
   fr: {
     "rf.state.submitted": "Envoyée",
     "rf.state.proposed": "Créneaux proposés",
-    "rf.state.booked": "Rendez-vous pris",
+    "rf.state.booked": "Visite réservée",
     "rf.state.accepted": "Acceptée",
     "rf.state.declined": "Refusée",
     "rf.state.cancelled": "Annulée",
@@ -45,9 +45,14 @@ extend({
     "rf.care.infusion": "Perfusion",
     "rf.care.other": "Autre soin",
     "rf.number": "Demande n° {id}",
-    "rf.slot": "{day}, {start}–{end}",
-    "rf.slot.latest": "arrivée entre {start} et {latest}",
+    "rf.slot": "{day}, {window}",
+    "rf.window": "passage entre {from} et {to}",
+    "rf.window.at": "passage à {from}",
     "rf.slot.team": "{team}",
+    "rf.visit.team": "équipe {team}",
+    "rf.precision.street": "adresse placée au milieu de la rue : vérifiez",
+    "rf.precision.commune": "adresse placée au centre de la commune : vérifiez",
+    "rf.precision.commune.named": "adresse placée au centre de {commune} : vérifiez",
     "rf.minutes": "{n} min",
     "rf.size.kb": "{n} ko",
     "rf.size.mb": "{n} Mo",
@@ -104,9 +109,14 @@ extend({
     "rf.care.infusion": "Infusion",
     "rf.care.other": "Other care",
     "rf.number": "Request no. {id}",
-    "rf.slot": "{day}, {start}–{end}",
-    "rf.slot.latest": "arrival between {start} and {latest}",
+    "rf.slot": "{day}, {window}",
+    "rf.window": "arrival between {from} and {to}",
+    "rf.window.at": "arrival at {from}",
     "rf.slot.team": "{team}",
+    "rf.visit.team": "team {team}",
+    "rf.precision.street": "address placed in the middle of the street: check it",
+    "rf.precision.commune": "address placed at the centre of the town: check it",
+    "rf.precision.commune.named": "address placed at the centre of {commune}: check it",
     "rf.minutes": "{n} min",
     "rf.size.kb": "{n} kB",
     "rf.size.mb": "{n} MB",
@@ -176,18 +186,57 @@ export function whenText(iso) {
   return date.toLocaleString(localeTag(), { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", timeZone: "Europe/Paris" });
 }
 
-/** « mardi 8 décembre, 09:30–10:00 » and its arrival window (team for coordinators). */
-export function slotText(slot) {
-  const main = t("rf.slot", { day: dayText(slot.day), start: slot.start, end: slot.end });
-  return main;
+/** « passage entre 08:15 et 09:10 »: the arrival window promised (a time of arrival, not of
+ * an appointment: the round may move the visit within the window). */
+export function windowText(from, to) {
+  if (!from) return "";
+  return !to || to === from ? t("rf.window.at", { from }) : t("rf.window", { from, to });
 }
 
-export function slotDetail(slot) {
-  const parts = [];
-  if (slot.latest_start && slot.latest_start !== slot.start) parts.push(t("rf.slot.latest", { start: slot.start, latest: slot.latest_start }));
-  if (slot.team_name) parts.push(t("rf.slot.team", { team: slot.team_name }));
-  return parts.join(" · ");
+/** « mardi 8 décembre, passage entre 08:15 et 09:10 » of a SLOT (its arrival window). */
+export function slotText(slot) {
+  return t("rf.slot", { day: dayText(slot.day), window: windowText(slot.start, slot.latest_start || slot.start) });
 }
+
+/** What else a slot says: its team (coordinators only; the API names no team to referrers). */
+export function slotDetail(slot) {
+  return slot.team_name ? t("rf.slot.team", { team: slot.team_name }) : "";
+}
+
+/** « mardi 8 décembre, passage entre 08:15 et 09:10 » of a REFERRAL.visit (the window promised
+ * at booking; its start and end where the server gives no window), with « équipe … » when the
+ * server names the team (coordinators only). */
+export function visitText(visit, { team = true } = {}) {
+  if (!visit) return "";
+  const from = visit.arrival_from || visit.start;
+  const to = visit.arrival_from ? visit.arrival_to : visit.end;
+  const text = t("rf.slot", { day: dayText(visit.day), window: windowText(from, to) });
+  if (!team || !visit.team_name) return text;
+  // « équipe Audrey Q. », but a team already called « Équipe Nord » is not « équipe Équipe Nord ».
+  const named = /^(équipe|team)\b/i.test(visit.team_name) ? visit.team_name : t("rf.visit.team", { team: visit.team_name });
+  return `${text} — ${named}`;
+}
+
+/** The warning of a home placed less precisely than at its house number (« adresse placée au
+ * milieu de la rue : vérifiez »); "" for a house number or an unknown precision. */
+export function precisionWarning(precision, commune) {
+  if (precision === "street") return t("rf.precision.street");
+  if (precision === "commune") return commune ? t("rf.precision.commune.named", { commune }) : t("rf.precision.commune");
+  return "";
+}
+
+/** The name the top bar gives the person logged in: their display name when the session (or
+ * `known`, their own profile) gives one, else their username. */
+export function personName(me, known) {
+  return (me && (me.display_name || known || me.name || me.username)) || "";
+}
+
+/** Urgent requests still to answer first, then the server's order (newest first). */
+export function urgentFirst(items) {
+  const rank = (r) => (r.urgency === "urgent" && (r.state === "submitted" || r.state === "proposed") ? 0 : 1);
+  return items.map((r, i) => [r, i]).sort((x, y) => rank(x[0]) - rank(y[0]) || x[1] - y[1]).map(([r]) => r);
+}
+
 
 export function sizeText(bytes) {
   if (bytes >= 1024 * 1024) return t("rf.size.mb", { n: new Intl.NumberFormat(localeTag(), { maximumFractionDigits: 1 }).format(bytes / 1024 / 1024) });

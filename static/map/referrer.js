@@ -5,8 +5,9 @@
 // service's answer. French first, English complete; one column on a phone.
 import { ApiError } from "/static/map/common.js";
 import {
-  actText, allActs, dayText, errorText, eventText, patientName, recurrenceText, renderTimeline,
-  setActs, sizeText, slotDetail, slotText, statePill, todText, uploadAttachment, urgencyText, whenText,
+  actText, allActs, dayText, errorText, eventText, patientName, personName,
+  recurrenceText, renderTimeline, setActs, sizeText, slotDetail, slotText, statePill, todText,
+  uploadAttachment, urgencyText, visitText, whenText,
 } from "/static/map/referrals-common.js";
 import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, setLocale, t } from "/static/map/i18n.js";
@@ -29,7 +30,7 @@ extend({
     "rr.more": "Afficher plus",
     "rr.list.open": "Voir la demande n° {id}",
     "rr.card.sent": "envoyée le {when}",
-    "rr.card.visit": "Rendez-vous : {when}",
+    "rr.card.visit": "Visite : {when}",
     "rr.new": "Nouvelle demande",
     "rr.back": "← Mes demandes",
     "rr.form.title": "Nouvelle demande de soins",
@@ -51,6 +52,8 @@ extend({
     "rr.f.nomatch": "Adresse introuvable sur le territoire du service : vérifiez l'orthographe et la commune.",
     "rr.f.found": "{n} adresse(s) trouvée(s) : choisissez la bonne ci-dessous.",
     "rr.f.confirmed": "Adresse retenue : {label} ({precision}).",
+    "rr.f.imprecise.street": "Le domicile sera placé au milieu de la rue, pas au numéro : si un autre numéro de la liste convient, choisissez-le ; sinon précisez l'accès ci-dessous. Le service vérifiera l'adresse.",
+    "rr.f.imprecise.commune": "Le domicile sera placé au centre de {commune}, pas à l'adresse : cherchez la rue sans le numéro ou une autre orthographe ; sinon précisez l'accès ci-dessous. Le service vérifiera l'adresse.",
     "rr.f.precision.housenumber": "numéro exact",
     "rr.f.precision.street": "milieu de la rue",
     "rr.f.precision.commune": "centre de la commune seulement",
@@ -58,15 +61,21 @@ extend({
     "rr.f.care": "Soins demandés",
     "rr.f.reason": "Motif de la demande *",
     "rr.f.act": "Soin demandé *",
+    "rr.f.act.hint": "Les soins que propose {service}.",
     "rr.f.duration": "Durée d'une visite (minutes) *",
     "rr.f.urgency": "Urgence *",
     "rr.f.from": "Période souhaitée : du *",
     "rr.f.to": "au *",
+    "rr.f.from.repeat": "Début des soins entre le *",
+    "rr.f.to.repeat": "et le *",
     "rr.f.tod": "Moment de la journée",
     "rr.f.period.hint": "Dans les 28 jours qui viennent.",
     "rr.f.repeat": "Soins répétés (plusieurs visites)",
     "rr.f.times": "Passages par jour",
-    "rr.f.until": "Jusqu'au *",
+    "rr.f.until": "Fin des soins le *",
+    "rr.f.until.hint": "Le dernier jour de soins ; la période ci-dessus ne dit que quand ils commencent.",
+    "rr.f.moments.2": "Deux passages par jour : le matin (entre 7 h et 10 h) et le soir (entre 17 h et 20 h).",
+    "rr.f.moments.3": "Trois passages par jour : le matin (entre 7 h et 10 h), le midi (entre 11 h 30 et 13 h 30) et le soir (entre 17 h et 20 h).",
     "rr.f.weekdays": "Jours de la semaine",
     "rr.f.prescription": "Prescription (facultatif)",
     "rr.f.prescriber": "Prescripteur",
@@ -86,7 +95,7 @@ extend({
     "rr.error.act": "Choisissez le soin demandé.",
     "rr.error.duration": "La durée d'une visite est de 5 à 240 minutes.",
     "rr.error.period": "La période commence aujourd'hui au plus tôt, finit après son début et dans les 28 jours.",
-    "rr.error.until": "Donnez la date de fin des soins répétés (après le début de la période).",
+    "rr.error.until": "Donnez le dernier jour des soins répétés (après leur début).",
     "rr.error.file.size": "La pièce jointe dépasse {size} : réduisez-la ou envoyez-en une autre.",
     "rr.error.file.type": "La pièce jointe doit être un PDF, une image PNG ou JPEG.",
     "rr.error.attachment": "La demande n° {id} est envoyée, mais pas la pièce jointe : {error} Ajoutez-la depuis la demande.",
@@ -100,10 +109,12 @@ extend({
     "rr.slots.book.label": "Réserver le {slot}",
     "rr.slots.booking": "Réservation…",
     "rr.slots.taken": "Ce créneau vient d'être pris : choisissez-en un autre.",
-    "rr.booked": "Rendez-vous pris : {slot}.",
-    "rr.outcome.booked": "Rendez-vous : {day}, {start}–{end}. L'équipe passera au domicile.",
+    "rr.booked": "Réservation enregistrée : le service est prévenu.",
+    "rr.s.placed.street": "au milieu de la rue (le numéro n'est pas sur la carte) : le service vérifiera l'adresse",
+    "rr.s.placed.commune": "au centre de {commune} (la rue n'est pas sur la carte) : le service vérifiera l'adresse",
+    "rr.outcome.booked": "Visite réservée : {visit}. L'équipe passera au domicile dans ce créneau.",
     "rr.outcome.accepted": "Le service a accepté la demande.",
-    "rr.outcome.accepted.visit": "Le service a accepté la demande. Première visite : {day}, {start}–{end}.",
+    "rr.outcome.accepted.visit": "Le service a accepté la demande. Première visite : {visit}.",
     "rr.outcome.declined": "Le service a refusé la demande. Raison : {reason}",
     "rr.outcome.cancelled": "Demande annulée.",
     "rr.outcome.message": "Message du service : {message}",
@@ -113,6 +124,7 @@ extend({
     "rr.s.patient": "Patient",
     "rr.s.born": "né(e) le {day}",
     "rr.s.address": "Adresse",
+    "rr.s.placed": "Domicile placé",
     "rr.s.structure": "Service",
     "rr.s.care": "Soin",
     "rr.s.reason": "Motif",
@@ -135,7 +147,7 @@ extend({
     "rr.cancel.reason": "Raison (facultatif)",
     "rr.cancel.no": "Garder la demande",
     "rr.cancel.ok": "Annuler la demande",
-    "rr.cancelled": "Demande annulée.",
+    "rr.cancelled.told": "Annulation enregistrée : le service est prévenu.",
   },
   en: {
     "rr.title": "Dispatch — referrer's space",
@@ -154,7 +166,7 @@ extend({
     "rr.more": "Show more",
     "rr.list.open": "Open request no. {id}",
     "rr.card.sent": "sent {when}",
-    "rr.card.visit": "Appointment: {when}",
+    "rr.card.visit": "Visit: {when}",
     "rr.new": "New request",
     "rr.back": "← My requests",
     "rr.form.title": "New care request",
@@ -176,6 +188,8 @@ extend({
     "rr.f.nomatch": "Address not found in the service's area: check the spelling and the town.",
     "rr.f.found": "{n} address(es) found: choose the right one below.",
     "rr.f.confirmed": "Address chosen: {label} ({precision}).",
+    "rr.f.imprecise.street": "The home will be placed in the middle of the street, not at the number: if another number in the list fits, choose it; otherwise describe the access below. The service will check the address.",
+    "rr.f.imprecise.commune": "The home will be placed at the centre of {commune}, not at the address: search the street without the number or with another spelling; otherwise describe the access below. The service will check the address.",
     "rr.f.precision.housenumber": "exact number",
     "rr.f.precision.street": "middle of the street",
     "rr.f.precision.commune": "centre of the town only",
@@ -183,15 +197,21 @@ extend({
     "rr.f.care": "Care asked for",
     "rr.f.reason": "Reason for the request *",
     "rr.f.act": "Care act asked for *",
+    "rr.f.act.hint": "The care acts {service} provides.",
     "rr.f.duration": "Length of a visit (minutes) *",
     "rr.f.urgency": "Urgency *",
     "rr.f.from": "Desired period: from *",
     "rr.f.to": "to *",
+    "rr.f.from.repeat": "Care to start between *",
+    "rr.f.to.repeat": "and *",
     "rr.f.tod": "Time of day",
     "rr.f.period.hint": "Within the next 28 days.",
     "rr.f.repeat": "Repeated care (several visits)",
     "rr.f.times": "Visits a day",
-    "rr.f.until": "Until *",
+    "rr.f.until": "Last day of care *",
+    "rr.f.until.hint": "The last day of care; the period above only says when it starts.",
+    "rr.f.moments.2": "Two visits a day: in the morning (between 7:00 and 10:00) and in the evening (between 17:00 and 20:00).",
+    "rr.f.moments.3": "Three visits a day: in the morning (between 7:00 and 10:00), at midday (between 11:30 and 13:30) and in the evening (between 17:00 and 20:00).",
     "rr.f.weekdays": "Days of the week",
     "rr.f.prescription": "Prescription (optional)",
     "rr.f.prescriber": "Prescriber",
@@ -211,7 +231,7 @@ extend({
     "rr.error.act": "Choose the care act asked for.",
     "rr.error.duration": "A visit lasts 5 to 240 minutes.",
     "rr.error.period": "The period starts today at the earliest, ends after its start and within 28 days.",
-    "rr.error.until": "Give the end date of the repeated care (after the start of the period).",
+    "rr.error.until": "Give the last day of the repeated care (after it starts).",
     "rr.error.file.size": "The attachment is over {size}: make it smaller or send another one.",
     "rr.error.file.type": "The attachment must be a PDF, a PNG or a JPEG image.",
     "rr.error.attachment": "Request no. {id} is sent, but not its attachment: {error} Add it from the request.",
@@ -225,10 +245,12 @@ extend({
     "rr.slots.book.label": "Book {slot}",
     "rr.slots.booking": "Booking…",
     "rr.slots.taken": "This slot was just taken: choose another one.",
-    "rr.booked": "Appointment made: {slot}.",
-    "rr.outcome.booked": "Appointment: {day}, {start}–{end}. The team will come to the home.",
+    "rr.booked": "Booking saved: the service is told.",
+    "rr.s.placed.street": "in the middle of the street (the number is not on the map): the service will check the address",
+    "rr.s.placed.commune": "at the centre of {commune} (the street is not on the map): the service will check the address",
+    "rr.outcome.booked": "Visit booked: {visit}. The team will come to the home within this window.",
     "rr.outcome.accepted": "The service accepted the request.",
-    "rr.outcome.accepted.visit": "The service accepted the request. First visit: {day}, {start}–{end}.",
+    "rr.outcome.accepted.visit": "The service accepted the request. First visit: {visit}.",
     "rr.outcome.declined": "The service declined the request. Reason: {reason}",
     "rr.outcome.cancelled": "Request cancelled.",
     "rr.outcome.message": "Message from the service: {message}",
@@ -238,6 +260,7 @@ extend({
     "rr.s.patient": "Patient",
     "rr.s.born": "born {day}",
     "rr.s.address": "Address",
+    "rr.s.placed": "Home placed",
     "rr.s.structure": "Service",
     "rr.s.care": "Care",
     "rr.s.reason": "Reason",
@@ -260,7 +283,7 @@ extend({
     "rr.cancel.reason": "Reason (optional)",
     "rr.cancel.no": "Keep the request",
     "rr.cancel.ok": "Cancel the request",
-    "rr.cancelled": "Request cancelled.",
+    "rr.cancelled.told": "Cancellation saved: the service is told.",
   },
 });
 
@@ -327,12 +350,23 @@ const session = createSession({
 const call = session.call;
 
 // ------------------------------------------------------------------ list
+/** The referrer's display name, as their own requests give it (the session gives only the
+ * username, their e-mail address): the top bar and the form's « Prescripteur » use it. */
+function learnName(referrals) {
+  if (state.myName || !state.me) return;
+  const mine = referrals.find((r) => r && r.referrer && r.referrer.id === state.me.id && r.referrer.display_name);
+  if (!mine) return;
+  state.myName = mine.referrer.display_name;
+  show($("whoami"), () => t("rr.whoami", { name: personName(state.me, state.myName) }));
+}
+
 async function loadList() {
   show($("list-status"), null);
   try {
     const reply = await call(`/api/referrals?limit=${state.limit}`);
     state.referrals = reply.items || [];
     state.total = reply.total ?? state.referrals.length;
+    learnName(state.referrals);
     renderList();
   } catch (err) {
     show($("list-status"), () => errorText(err), true);
@@ -368,6 +402,8 @@ function renderList() {
     if (!shownCount) return t("rr.list.none");
     return shownCount < n ? t("rr.list.shown", { shown: shownCount, n }) : t("rr.list.count", { n });
   });
+  // An empty list is a plain fact, not a success.
+  $("list-status").classList.toggle("empty", !shownCount);
   $("more").hidden = shownCount >= n;
   for (const r of state.referrals) {
     const li = document.createElement("li");
@@ -398,7 +434,7 @@ function renderList() {
     if (r.visit) {
       const v = document.createElement("p");
       v.className = "visit";
-      v.textContent = t("rr.card.visit", { when: t("rf.slot", { day: dayText(r.visit.day), start: r.visit.start, end: r.visit.end }) });
+      v.textContent = t("rr.card.visit", { when: visitText(r.visit, { team: false }) });
       li.append(v);
     }
     list.append(li);
@@ -422,13 +458,26 @@ function chosenStructure() {
   return structures.find((s) => String(s.id) === $("f-structure").value) || structures[0] || null;
 }
 
-/** The care acts offered (the server's catalogue), the choice kept across a language change. */
+/** The care acts the chosen service provides (its `acts` in the options; the whole catalogue
+ * from a server that does not list them), in the catalogue's order. */
+function structureActs() {
+  const structure = chosenStructure();
+  const offered = structure && Array.isArray(structure.acts) ? new Set(structure.acts) : null;
+  return offered ? allActs().filter((a) => offered.has(a.id)) : allActs();
+}
+
+/** The care acts offered by the chosen service, the choice kept across a language change (and
+ * across a change of service when the new one provides it too). */
 function fillActs() {
   const select = $("f-act");
   const kept = select.value;
+  const acts = structureActs();
   select.replaceChildren(new Option("—", ""));
-  for (const act of allActs()) select.append(new Option(actText(act.id), act.id));
-  if (kept && allActs().some((a) => a.id === kept)) select.value = kept;
+  for (const act of acts) select.append(new Option(actText(act.id), act.id));
+  if (kept && acts.some((a) => a.id === kept)) select.value = kept;
+  const structure = chosenStructure();
+  const listed = structure && Array.isArray(structure.acts);
+  show($("f-act-hint"), listed ? () => t("rr.f.act.hint", { service: structure.name }) : null);
 }
 
 /** Picking an act fills the visit's usual length, unless the referrer typed one. */
@@ -473,15 +522,28 @@ function resetForm() {
   $("f-until").value = addDays(from, 13);
   $("f-repeat").checked = false;
   syncRepeat();
+  showImprecise();
+  // The prescriber is most often the referrer: their name, to change when it is another.
+  if (state.myName) $("f-prescriber").value = state.myName;
   fillStructures();
   fillWeekdays();
   show($("f-file-hint"), () => t("rr.f.file.hint", { size: sizeText(maxBytes()) }));
 }
 
+/** Repeated care: the period becomes when care starts (« Début des soins entre le … et le … »),
+ * « Fin des soins le … » its one end, and 2 or 3 visits a day say their moments. */
 function syncRepeat() {
   const on = $("f-repeat").checked;
   $("recurrence-box").hidden = !on;
   $("f-repeat").setAttribute("aria-expanded", String(on));
+  $("f-from-label").dataset.i18n = on ? "rr.f.from.repeat" : "rr.f.from";
+  $("f-to-label").dataset.i18n = on ? "rr.f.to.repeat" : "rr.f.to";
+  $("f-from-label").textContent = t($("f-from-label").dataset.i18n);
+  $("f-to-label").textContent = t($("f-to-label").dataset.i18n);
+  const times = Number($("f-times").value);
+  show($("f-moments"), on && times > 1 ? () => t(`rr.f.moments.${times}`) : null);
+  // The moment of the day is the one visit's; with several a day the moments above apply.
+  $("f-tod-row").hidden = on && times > 1;
 }
 
 async function searchAddress() {
@@ -489,6 +551,7 @@ async function searchAddress() {
   state.place = null;
   state.matches = [];
   renderMatches();
+  showImprecise();
   if (q.length < 3) {
     say($("f-address-status"), () => t("rr.error.address"), true);
     return;
@@ -513,6 +576,27 @@ function precisionText(code) {
   return text === key ? code : text;
 }
 
+/** Before sending: a home placed at the street's middle or the town's centre is said, with
+ * what to do (another match, the access notes); the service is warned too. */
+function showImprecise() {
+  const m = state.place;
+  const key = m && (m.precision === "street" || m.precision === "commune") ? `rr.f.imprecise.${m.precision}` : null;
+  const commune = m ? m.commune || m.label.split(",").pop().trim() : "";
+  show($("f-imprecise"), key ? () => t(key, { commune }) : null, true);
+  $("f-imprecise").hidden = !key;
+}
+
+/** The address text sent: the label of the match chosen, or what the referrer typed when the
+ * match lost their house number (« 12 avenue … » placed at the street or the town): the team
+ * needs the number on the door even where the map has none. */
+function addressText() {
+  const m = state.place;
+  const typed = $("f-address").value.trim();
+  const number = /\d+/.exec(typed);
+  if (m.precision !== "housenumber" && number && !new RegExp(`\\b${number[0]}\\b`).test(m.label)) return typed;
+  return m.label;
+}
+
 function renderMatches() {
   const box = $("f-matches");
   box.replaceChildren();
@@ -528,6 +612,7 @@ function renderMatches() {
       state.place = m;
       $("f-address").removeAttribute("aria-invalid");
       say($("f-address-status"), () => t("rr.f.confirmed", { label: m.label, precision: precisionText(m.precision) }));
+      showImprecise();
     });
     const text = document.createElement("span");
     text.textContent = m.label;
@@ -591,7 +676,7 @@ function readForm() {
       gender: v("f-gender") || null,
       phone: v("f-phone") || null,
     },
-    address: state.place.label,
+    address: addressText(),
     lon: state.place.lon,
     lat: state.place.lat,
     access_notes: v("f-access") || null,
@@ -603,7 +688,8 @@ function readForm() {
     period_to: to,
     time_of_day: v("f-tod"),
     recurrence,
-    prescription: prescriber || rxDate || rxDetails ? { prescriber, date: rxDate || today(), details: rxDetails } : null,
+    // The prescriber's name filled in alone (the referrer's own) is not a prescription.
+    prescription: rxDate || rxDetails || (prescriber && prescriber !== state.myName) ? { prescriber, date: rxDate || today(), details: rxDetails } : null,
   };
   if (structure) body.structure_id = Number(structure.id);
   return { body, file };
@@ -644,7 +730,10 @@ async function submitForm(e) {
   $("f-submit").disabled = false;
   state.pendingNote = note;
   state.pendingWarns = noteWarns;
-  location.hash = `request-${referral.id}`;
+  // The form's address is replaced by the request's: back and reload lead to the request (or
+  // the list before it), not to a blank form.
+  history.replaceState(null, "", `#request-${referral.id}`);
+  await route();
 }
 
 // ------------------------------------------------------------------ one request
@@ -661,6 +750,7 @@ async function openRequest(id) {
   $("slots-box").hidden = true;
   try {
     state.referral = referralOf(await call(`/api/referrals/${id}`));
+    learnName([state.referral]);
   } catch (err) {
     show($("detail-status"), () => errorText(err), true);
     $("summary").replaceChildren();
@@ -739,7 +829,7 @@ async function book(slot, button) {
     state.busy = false;
     state.slots = null;
     renderRequest();
-    say($("detail-status"), () => t("rr.booked", { slot: slotText(slot) }));
+    say($("detail-status"), () => t("rr.booked"));
     $("detail-h").focus();
   } catch (err) {
     state.busy = false;
@@ -764,8 +854,8 @@ function addRow(dl, key, value) {
 
 function outcomeText(r) {
   const v = r.visit;
-  if (r.state === "booked" && v) return t("rr.outcome.booked", { day: dayText(v.day), start: v.start, end: v.end });
-  if (r.state === "accepted") return v ? t("rr.outcome.accepted.visit", { day: dayText(v.day), start: v.start, end: v.end }) : t("rr.outcome.accepted");
+  if (r.state === "booked" && v) return t("rr.outcome.booked", { visit: visitText(v, { team: false }) });
+  if (r.state === "accepted") return v ? t("rr.outcome.accepted.visit", { visit: visitText(v, { team: false }) }) : t("rr.outcome.accepted");
   if (r.state === "declined") return t("rr.outcome.declined", { reason: r.decline_reason || "—" });
   if (r.state === "cancelled") return t("rr.outcome.cancelled");
   if (r.state === "proposed" && r.message) return t("rr.outcome.message", { message: r.message });
@@ -794,6 +884,9 @@ function renderRequest() {
   const p = r.patient || {};
   addRow(dl, "rr.s.patient", [patientName(p), p.birth_date ? t("rr.s.born", { day: dayText(p.birth_date, { year: true }).replace(/^\S+ /, "") }) : "", p.phone || ""].filter(Boolean).join(", "));
   addRow(dl, "rr.s.address", [r.address, r.access_notes].filter(Boolean).join(" — "));
+  if (r.address_precision === "street" || r.address_precision === "commune") {
+    addRow(dl, "rr.s.placed", t(`rr.s.placed.${r.address_precision}`, { commune: r.commune || r.address }));
+  }
   addRow(dl, "rr.s.structure", r.structure_name);
   addRow(dl, "rr.s.care", `${actText(r.act)}, ${t("rf.minutes", { n: r.duration_min })}`);
   addRow(dl, "rr.s.reason", r.reason);
@@ -860,7 +953,7 @@ function askCancel() {
       state.referral = referralOf(await call(`/api/referrals/${state.referral.id}/cancel`, { method: "POST", body: { reason } }));
       state.slots = null;
       renderRequest();
-      say($("detail-status"), () => t("rr.cancelled"));
+      say($("detail-status"), () => t("rr.cancelled.told"));
     } catch (err) {
       say($("detail-status"), () => errorText(err), true);
     }
@@ -880,6 +973,9 @@ async function route() {
     document.body.dataset.view = "detail";
     $("detail-h").focus();
   } else if (hash === "new") {
+    // Opened straight on the form: the referrer's name from their latest request, for the
+    // form's « Prescripteur ».
+    if (!state.myName) await call("/api/referrals?limit=1").then((reply) => learnName(reply.items || [])).catch(() => null);
     $("form-view").hidden = false;
     document.title = `${t("rr.form.title")} — ${t("rr.title")}`;
     resetForm();
@@ -923,7 +1019,10 @@ async function main() {
   const me = await session.start();
   state.me = me;
   $("logout").hidden = false;
-  show($("whoami"), () => t("rr.whoami", { name: me.name || me.username || "" }));
+  // The top bar names the referrer (their display name, as their requests give it) rather
+  // than their e-mail address.
+  state.myName = me.display_name || null;
+  show($("whoami"), () => t("rr.whoami", { name: personName(me, state.myName) }));
   state.options = await call("/api/referrals/options").catch(() => null);
   setActs(state.options && state.options.acts);
   $("f-act").addEventListener("change", actPicked);
@@ -942,10 +1041,13 @@ async function main() {
       state.place = null;
       state.matches = [];
       renderMatches();
+      showImprecise();
       show($("f-address-status"), null);
     }
   });
   $("f-repeat").addEventListener("change", syncRepeat);
+  $("f-times").addEventListener("change", syncRepeat);
+  $("f-structure").addEventListener("change", fillActs);
   $("request-form").addEventListener("submit", submitForm);
   $("att-send").addEventListener("click", sendAttachment);
   $("more").addEventListener("click", async () => {

@@ -5,8 +5,9 @@
 // invitation of a referrer. French first, English complete.
 import { ApiError } from "/static/map/common.js";
 import {
-  actText, dayText, errorText, patientName, professionText, recurrenceText, renderTimeline,
-  setActs, sizeText, slotDetail, slotText, statePill, todText, urgencyText, whenText,
+  actText, dayText, errorText, patientName, personName, precisionWarning, professionText,
+  recurrenceText, renderTimeline, setActs, sizeText, slotDetail, slotText, statePill, todText,
+  urgencyText, urgentFirst, visitText, whenText,
 } from "/static/map/referrals-common.js";
 import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, setLocale, t } from "/static/map/i18n.js";
@@ -80,6 +81,19 @@ extend({
     "rq.decide": "Répondre",
     "rq.slots.loading": "Recherche des créneaux libres dans les tournées…",
     "rq.slots.hint": "Acceptez à un créneau (la visite est ajoutée à la tournée de l'équipe), ou cochez jusqu'à 5 créneaux à proposer au prescripteur.",
+    "rq.slots.hint.proposed": "Pour changer la proposition, cochez d'autres créneaux libres : ils remplacent ceux proposés.",
+    "rq.offered.title": "Créneaux proposés au prescripteur",
+    "rq.offered.hint": "Le prescripteur en choisit un depuis son espace. S'il vous en donne un par téléphone, acceptez-le pour lui.",
+    "rq.offered.none": "Les créneaux proposés sont passés ou pris : proposez-en d'autres ci-dessous.",
+    "rq.offered.accept": "Accepter pour le prescripteur",
+    "rq.offered.accept.label": "Accepter pour le prescripteur le {slot}",
+    "rq.propose.replace": "Remplacer la proposition par les créneaux cochés",
+    "rq.decline.confirm.title": "Refuser la demande n° {id} ?",
+    "rq.decline.confirm.text": "Le prescripteur est prévenu par e-mail et lira votre raison dans son espace. La demande ne pourra plus être acceptée.",
+    "rq.decline.confirm.no": "Garder la demande",
+    "rq.decline.confirm.ok": "Refuser la demande",
+    "rq.placed.fix": "Corriger le domicile sur le dossier du patient",
+    "rq.placed.ask": "Faites préciser l'adresse au prescripteur ou au patient avant le passage.",
     "rq.slots.none": "Aucun créneau libre sur la période demandée.",
     "rq.slots.legend": "Créneaux libres dans les tournées",
     "rq.slot.tick": "Proposer le {slot}",
@@ -99,12 +113,12 @@ extend({
     "rq.decline.need": "Donnez la raison du refus : le prescripteur la lira.",
     "rq.declined": "Demande refusée ; le prescripteur est prévenu.",
     "rq.taken": "Ce créneau n'est plus libre : choisissez-en un autre.",
-    "rq.outcome.booked": "Réservée par le prescripteur : {day}, {start}–{end}.",
-    "rq.outcome.accepted": "Acceptée : {day}, {start}–{end}.",
+    "rq.outcome.booked": "Réservée par le prescripteur : {visit}.",
+    "rq.outcome.accepted": "Acceptée : {visit}.",
     "rq.outcome.accepted.plan": "Acceptée : plan de soins créé.",
     "rq.outcome.declined": "Refusée. Raison : {reason}",
     "rq.outcome.cancelled": "Annulée.",
-    "rq.outcome.proposed": "Créneaux proposés, en attente du choix du prescripteur.",
+    "rq.outcome.proposed": "Créneaux proposés, en attente du choix du prescripteur : {slots}.",
     "rq.outcome.message": "Votre message : {message}",
     "rq.link.patient": "Dossier du patient",
     "rq.link.round": "Tournée du {day}",
@@ -178,6 +192,19 @@ extend({
     "rq.decide": "Answer",
     "rq.slots.loading": "Looking for free slots in the rounds…",
     "rq.slots.hint": "Accept at a slot (the visit is added to the team's round), or tick up to 5 slots to offer the referrer.",
+    "rq.slots.hint.proposed": "To change the offer, tick other free slots: they replace the ones offered.",
+    "rq.offered.title": "Slots offered to the referrer",
+    "rq.offered.hint": "The referrer picks one in their space. If they give you one on the phone, accept it for them.",
+    "rq.offered.none": "The slots offered are past or taken: offer others below.",
+    "rq.offered.accept": "Accept for the referrer",
+    "rq.offered.accept.label": "Accept for the referrer {slot}",
+    "rq.propose.replace": "Replace the offer with the ticked slots",
+    "rq.decline.confirm.title": "Decline request no. {id}?",
+    "rq.decline.confirm.text": "The referrer is told by e-mail and will read your reason in their space. The request can no longer be accepted.",
+    "rq.decline.confirm.no": "Keep the request",
+    "rq.decline.confirm.ok": "Decline the request",
+    "rq.placed.fix": "Correct the home on the patient's record",
+    "rq.placed.ask": "Have the referrer or the patient give the exact address before the visit.",
     "rq.slots.none": "No free slot in the period asked for.",
     "rq.slots.legend": "Free slots in the rounds",
     "rq.slot.tick": "Offer {slot}",
@@ -197,12 +224,12 @@ extend({
     "rq.decline.need": "Give the reason for declining: the referrer will read it.",
     "rq.declined": "Request declined; the referrer is told.",
     "rq.taken": "This slot is no longer free: choose another one.",
-    "rq.outcome.booked": "Booked by the referrer: {day}, {start}–{end}.",
-    "rq.outcome.accepted": "Accepted: {day}, {start}–{end}.",
+    "rq.outcome.booked": "Booked by the referrer: {visit}.",
+    "rq.outcome.accepted": "Accepted: {visit}.",
     "rq.outcome.accepted.plan": "Accepted: care plan created.",
     "rq.outcome.declined": "Declined. Reason: {reason}",
     "rq.outcome.cancelled": "Cancelled.",
-    "rq.outcome.proposed": "Slots offered, waiting for the referrer's choice.",
+    "rq.outcome.proposed": "Slots offered, waiting for the referrer's choice: {slots}.",
     "rq.outcome.message": "Your message: {message}",
     "rq.link.patient": "Patient's record",
     "rq.link.round": "Round of {day}",
@@ -342,7 +369,9 @@ function renderList() {
     });
   }
   $("more").hidden = Boolean(err) || state.items.length >= state.total;
-  for (const r of state.items) {
+  // An empty inbox is a plain fact, not a success.
+  $("list-status").classList.toggle("empty", !err && !state.items.length);
+  for (const r of urgentFirst(state.items)) {
     const li = document.createElement("li");
     li.className = `card req state-${r.state}${r.urgency === "urgent" ? " urgent" : ""}`;
     const head = document.createElement("div");
@@ -363,7 +392,7 @@ function renderList() {
     if (r.visit) {
       const v = document.createElement("p");
       v.className = "visit";
-      v.textContent = t("rq.card.visit", { when: t("rf.slot", { day: dayText(r.visit.day), start: r.visit.start, end: r.visit.end }) });
+      v.textContent = t("rq.card.visit", { when: visitText(r.visit) });
       li.append(v);
     }
     list.append(li);
@@ -513,11 +542,14 @@ function addRow(dl, key, value) {
 
 function outcomeText(r) {
   const v = r.visit;
-  if (r.state === "booked" && v) return t("rq.outcome.booked", { day: dayText(v.day), start: v.start, end: v.end });
-  if (r.state === "accepted") return v ? t("rq.outcome.accepted", { day: dayText(v.day), start: v.start, end: v.end }) : t("rq.outcome.accepted.plan");
+  if (r.state === "booked" && v) return t("rq.outcome.booked", { visit: visitText(v) });
+  if (r.state === "accepted") return v ? t("rq.outcome.accepted", { visit: visitText(v) }) : t("rq.outcome.accepted.plan");
   if (r.state === "declined") return t("rq.outcome.declined", { reason: r.decline_reason || "—" });
   if (r.state === "cancelled") return t("rq.outcome.cancelled");
-  if (r.state === "proposed") return r.message ? `${t("rq.outcome.proposed")} ${t("rq.outcome.message", { message: r.message })}` : t("rq.outcome.proposed");
+  if (r.state === "proposed") {
+    const offered = t("rq.outcome.proposed", { slots: (r.proposed_slots || []).map(slotText).join(" ; ") || "—" });
+    return r.message ? `${offered} ${t("rq.outcome.message", { message: r.message })}` : offered;
+  }
   return "";
 }
 
@@ -557,6 +589,7 @@ function renderRequest() {
   const born = p.birth_date ? t("rq.s.born", { day: dayText(p.birth_date, { year: true }).replace(/^\S+ /, "") }) : "";
   addRow(dl, "rq.s.patient", [patientName(p), born, p.phone || ""].filter(Boolean).join(", "));
   addRow(dl, "rq.s.address", [r.address, r.access_notes].filter(Boolean).join(" — "));
+  renderPlaced(r, precisionWarning(r.address_precision, r.commune));
   addRow(dl, "rq.s.care", `${actText(r.act)}, ${t("rf.minutes", { n: r.duration_min })}`);
   addRow(dl, "rq.s.reason", r.reason);
   addRow(dl, "rq.s.urgency", urgencyText(r.urgency));
@@ -586,11 +619,55 @@ function renderRequest() {
   renderDecide();
 }
 
+/** A home placed at the street's middle or the town's centre: said at the top of the request,
+ * with the patient's record to move the pin to (once the request made the patient). */
+function renderPlaced(r, warning) {
+  const box = $("placed");
+  box.hidden = !warning;
+  if (!warning) return;
+  $("placed-text").textContent = `${warning.charAt(0).toUpperCase()}${warning.slice(1)}.`;
+  const links = $("placed-links");
+  links.replaceChildren();
+  if (r.patient_id) links.append(link(`/patients/#patient-${r.patient_id}`, t("rq.placed.fix")));
+  else links.textContent = t("rq.placed.ask");
+}
+
+/** The slots offered to the referrer (request « proposed »), each with its team and the way to
+ * accept it for the referrer (who chose it on the phone). */
+function renderOffered(r) {
+  const offered = r.state === "proposed" ? r.proposed_slots || [] : [];
+  $("offered-box").hidden = r.state !== "proposed";
+  const list = $("offered");
+  list.replaceChildren();
+  show($("offered-hint"), r.state !== "proposed" ? null : () => t(offered.length ? "rq.offered.hint" : "rq.offered.none"));
+  for (const slot of offered) {
+    const li = document.createElement("li");
+    const words = document.createElement("span");
+    words.className = "slot-text";
+    const strong = document.createElement("strong");
+    strong.textContent = slotText(slot);
+    const sub = document.createElement("span");
+    sub.className = "sub";
+    sub.textContent = slotDetail(slot);
+    words.append(strong, sub);
+    const accept = document.createElement("button");
+    accept.type = "button";
+    accept.className = "primary";
+    accept.textContent = t("rq.offered.accept");
+    accept.setAttribute("aria-label", t("rq.offered.accept.label", { slot: [slotText(slot), slotDetail(slot)].filter(Boolean).join(", ") }));
+    accept.addEventListener("click", () => act("accept", { slot_id: slot.slot_id }, () => t("rq.accepted", { slot: [slotText(slot), slotDetail(slot)].filter(Boolean).join(", ") })));
+    li.append(words, accept);
+    list.append(li);
+  }
+}
+
 function renderDecide() {
   const r = state.referral;
   const open = r && OPEN_STATES.includes(r.state);
   $("decide").hidden = !open;
   if (!open) return;
+  renderOffered(r);
+  $("propose").textContent = t(r.state === "proposed" ? "rq.propose.replace" : "rq.propose");
   $("accept-plan-row").hidden = !r.recurrence;
   const list = $("slots");
   const ticked = new Set([...list.querySelectorAll("input:checked")].map((el) => el.value));
@@ -601,10 +678,14 @@ function renderDecide() {
     return;
   }
   const reason = state.slotsReason;
-  show($("slots-hint"), () => (state.slots.length ? t("rq.slots.hint") : reason ? `${t("rq.slots.none")} (${reason})` : t("rq.slots.none")));
-  $("slots-box").hidden = !state.slots.length;
-  $("propose-row").hidden = !state.slots.length;
-  state.slots.forEach((slot, i) => {
+  // The slots already offered are listed above (to accept for the referrer), not again here.
+  const offeredIds = new Set(r.state === "proposed" ? (r.proposed_slots || []).map((s) => s.slot_id) : []);
+  const free = state.slots.filter((slot) => !offeredIds.has(slot.slot_id));
+  const hint = r.state === "proposed" ? "rq.slots.hint.proposed" : "rq.slots.hint";
+  show($("slots-hint"), () => (free.length ? t(hint) : reason ? `${t("rq.slots.none")} (${reason})` : t("rq.slots.none")));
+  $("slots-box").hidden = !free.length;
+  $("propose-row").hidden = !free.length;
+  free.forEach((slot, i) => {
     const li = document.createElement("li");
     const label = document.createElement("label");
     label.className = "slot-text";
@@ -613,7 +694,8 @@ function renderDecide() {
     box.value = slot.slot_id;
     box.id = `slot-${i}`;
     box.checked = ticked.has(slot.slot_id);
-    box.setAttribute("aria-label", t("rq.slot.tick", { slot: `${slotText(slot)}, ${slotDetail(slot)}` }));
+    const named = [slotText(slot), slotDetail(slot)].filter(Boolean).join(", ");
+    box.setAttribute("aria-label", t("rq.slot.tick", { slot: named }));
     const words = document.createElement("span");
     const strong = document.createElement("strong");
     strong.textContent = slotText(slot);
@@ -626,8 +708,8 @@ function renderDecide() {
     accept.type = "button";
     accept.className = "primary";
     accept.textContent = t("rq.accept");
-    accept.setAttribute("aria-label", t("rq.accept.label", { slot: `${slotText(slot)}, ${slotDetail(slot)}` }));
-    accept.addEventListener("click", () => act("accept", { slot_id: slot.slot_id }, () => t("rq.accepted", { slot: `${slotText(slot)}, ${slotDetail(slot)}` })));
+    accept.setAttribute("aria-label", t("rq.accept.label", { slot: named }));
+    accept.addEventListener("click", () => act("accept", { slot_id: slot.slot_id }, () => t("rq.accepted", { slot: named })));
     li.append(label, accept);
     list.append(li);
   });
@@ -645,6 +727,11 @@ async function act(action, body, done) {
     renderRequest();
     say($("detail-status"), done);
     $("detail-h").focus();
+    // Still open (slots offered): the free slots again, to change the offer.
+    if (OPEN_STATES.includes(state.referral.state)) {
+      state.busy = false;
+      await loadSlots();
+    }
   } catch (err) {
     if (err instanceof ApiError && err.status === 409) {
       say($("decide-error"), () => t("rq.taken"));
@@ -674,7 +761,16 @@ function decline() {
     return say($("decide-error"), () => t("rq.decline.need"));
   }
   $("decline-reason").removeAttribute("aria-invalid");
-  return act("decline", { reason }, () => t("rq.declined"));
+  // Declining is final: asked once more, in a dialog that says what follows.
+  const dialog = $("decline-dialog");
+  $("decline-title").textContent = t("rq.decline.confirm.title", { id: state.referral.id });
+  dialog.returnValue = "";
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue === "ok") act("decline", { reason }, () => t("rq.declined"));
+    else $("decline").focus();
+  }, { once: true });
+  dialog.showModal();
+  return null;
 }
 
 // ------------------------------------------------------------------ routing and language
@@ -733,7 +829,7 @@ async function main() {
   const me = await session.start();
   state.me = me;
   $("logout").hidden = false;
-  show($("whoami"), () => t("rq.whoami", { name: me.name || me.username || "" }));
+  show($("whoami"), () => t("rq.whoami", { name: personName(me) }));
   state.options = await call("/api/referrals/options").catch(() => null);
   setActs(state.options && state.options.acts);
   state.structures = (state.options && state.options.structures) || [];
