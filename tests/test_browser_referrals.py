@@ -573,6 +573,7 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     coord.get_by_role("button", name="Refuser la demande").click()
     dialog.wait_for(state="visible")
     axe(coord)
+    shot(coord, "decline-confirm-phone-fr")
     dialog.get_by_role("button", name="Refuser la demande").click()
     coord.wait_for_selector("#outcome.state-declined")
     assert "Hors de notre secteur" in coord.inner_text("#outcome")

@@ -119,6 +119,7 @@ extend({
     "rq.outcome.declined": "Refusée. Raison : {reason}",
     "rq.outcome.cancelled": "Annulée.",
     "rq.outcome.proposed": "Créneaux proposés, en attente du choix du prescripteur : {slots}.",
+    "rq.sep": " ; ",
     "rq.outcome.message": "Votre message : {message}",
     "rq.link.patient": "Dossier du patient",
     "rq.link.round": "Tournée du {day}",
@@ -230,6 +231,7 @@ extend({
     "rq.outcome.declined": "Declined. Reason: {reason}",
     "rq.outcome.cancelled": "Cancelled.",
     "rq.outcome.proposed": "Slots offered, waiting for the referrer's choice: {slots}.",
+    "rq.sep": "; ",
     "rq.outcome.message": "Your message: {message}",
     "rq.link.patient": "Patient's record",
     "rq.link.round": "Round of {day}",
@@ -547,7 +549,7 @@ function outcomeText(r) {
   if (r.state === "declined") return t("rq.outcome.declined", { reason: r.decline_reason || "—" });
   if (r.state === "cancelled") return t("rq.outcome.cancelled");
   if (r.state === "proposed") {
-    const offered = t("rq.outcome.proposed", { slots: (r.proposed_slots || []).map(slotText).join(" ; ") || "—" });
+    const offered = t("rq.outcome.proposed", { slots: (r.proposed_slots || []).map(slotText).join(t("rq.sep")) || "—" });
     return r.message ? `${offered} ${t("rq.outcome.message", { message: r.message })}` : offered;
   }
   return "";
