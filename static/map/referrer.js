@@ -692,6 +692,12 @@ function readForm() {
     prescription: rxDate || rxDetails || (prescriber && prescriber !== state.myName) ? { prescriber, date: rxDate || today(), details: rxDetails } : null,
   };
   if (structure) body.structure_id = Number(structure.id);
+  // How the home was placed and its commune, from a server whose address search gives them
+  // (it then takes them with the request): the service is warned of a home not at its number.
+  if ("commune" in state.place) {
+    body.address_precision = state.place.precision || null;
+    body.commune = state.place.commune || null;
+  }
   return { body, file };
 }
 
