@@ -341,7 +341,8 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     assert coord.inner_text("#list-h") == "Demandes des prescripteurs"
     assert "Aucune demande" in coord.inner_text("#list-status")
     # An empty inbox is a plain fact, not written as a success.
-    assert "empty" in coord.get_attribute("#list-status", "class")
+    assert "fact" in coord.get_attribute("#list-status", "class")
+    assert coord.locator("#list-status").evaluate("e => getComputedStyle(e).fontWeight") == "400"
     # Every page's /favicon.ico is the service's icon, not a 404.
     icon = coord.request.get(f"{base}/favicon.ico")
     assert icon.status == 200 and icon.headers["content-type"] == "image/png"
@@ -384,7 +385,8 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     login(gp, GP_EMAIL, GP_PASSWORD)
     assert gp.inner_text("#list-h") == "Mes demandes"
     assert "Aucune demande" in gp.inner_text("#list-status")
-    assert "empty" in gp.get_attribute("#list-status", "class")
+    assert "fact" in gp.get_attribute("#list-status", "class")
+    assert gp.locator("#list-status").evaluate("e => getComputedStyle(e).color") != "rgb(30, 107, 67)"
     # The top bar stays compact on the phone (the name on one line, ellipsis if long).
     assert gp.locator("header.topbar").bounding_box()["height"] <= 100
     axe_both(gp, "referrer-empty-phone")

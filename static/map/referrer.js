@@ -102,7 +102,7 @@ extend({
     "rr.sent": "Demande n° {id} envoyée au service.",
     "rr.slots.title": "Créneaux proposés",
     "rr.slots.loading": "Recherche des créneaux dans les tournées…",
-    "rr.slots.hint": "Calculés sur les tournées réelles du service. Réservez celui qui convient : le rendez-vous est pris aussitôt.",
+    "rr.slots.hint": "Calculés sur les tournées réelles du service. Réservez celui qui convient : la visite est réservée aussitôt et l'équipe arrive dans le créneau indiqué.",
     "rr.slots.proposed": "Le service vous propose ces créneaux. Réservez celui qui convient.",
     "rr.slots.none": "Aucun créneau libre sur la période : le service va étudier votre demande et vous répondre.",
     "rr.slots.book": "Réserver",
@@ -143,7 +143,7 @@ extend({
     "rr.timeline": "Suivi",
     "rr.cancel": "Annuler la demande",
     "rr.cancel.title": "Annuler cette demande ?",
-    "rr.cancel.text": "Le service est prévenu ; un rendez-vous pris est annulé.",
+    "rr.cancel.text": "Le service est prévenu ; une visite réservée est annulée.",
     "rr.cancel.reason": "Raison (facultatif)",
     "rr.cancel.no": "Garder la demande",
     "rr.cancel.ok": "Annuler la demande",
@@ -238,7 +238,7 @@ extend({
     "rr.sent": "Request no. {id} sent to the service.",
     "rr.slots.title": "Slots offered",
     "rr.slots.loading": "Looking for slots in the rounds…",
-    "rr.slots.hint": "Computed on the service's real rounds. Book the one that suits: the appointment is made at once.",
+    "rr.slots.hint": "Computed on the service's real rounds. Book the one that suits: the visit is booked at once and the team arrives within the window shown.",
     "rr.slots.proposed": "The service offers you these slots. Book the one that suits.",
     "rr.slots.none": "No free slot in the period: the service will look at your request and answer you.",
     "rr.slots.book": "Book",
@@ -279,7 +279,7 @@ extend({
     "rr.timeline": "Follow-up",
     "rr.cancel": "Cancel the request",
     "rr.cancel.title": "Cancel this request?",
-    "rr.cancel.text": "The service is told; an appointment made is cancelled.",
+    "rr.cancel.text": "The service is told; a booked visit is cancelled.",
     "rr.cancel.reason": "Reason (optional)",
     "rr.cancel.no": "Keep the request",
     "rr.cancel.ok": "Cancel the request",
@@ -402,8 +402,8 @@ function renderList() {
     if (!shownCount) return t("rr.list.none");
     return shownCount < n ? t("rr.list.shown", { shown: shownCount, n }) : t("rr.list.count", { n });
   });
-  // An empty list is a plain fact, not a success.
-  $("list-status").classList.toggle("empty", !shownCount);
+  // How many requests (or none) is a plain fact, not a success.
+  $("list-status").classList.add("fact");
   $("more").hidden = shownCount >= n;
   for (const r of state.referrals) {
     const li = document.createElement("li");

@@ -371,8 +371,8 @@ function renderList() {
     });
   }
   $("more").hidden = Boolean(err) || state.items.length >= state.total;
-  // An empty inbox is a plain fact, not a success.
-  $("list-status").classList.toggle("empty", !err && !state.items.length);
+  // How many requests (or none) is a plain fact, not a success; an error stays red.
+  $("list-status").classList.toggle("fact", !err);
   for (const r of urgentFirst(state.items)) {
     const li = document.createElement("li");
     li.className = `card req state-${r.state}${r.urgency === "urgent" ? " urgent" : ""}`;
