@@ -189,9 +189,7 @@ def next_mail(inbox: Inbox, to: str, referral_id: int, timeout_s: float = 10.0) 
             if re.search(rf"#request-{referral_id}\b", inbox.body(i)):
                 SEEN_MAILS.add(i)
                 return i
-        assert time.monotonic() < deadline, [
-            (m[0], m[1]["Subject"]) for m in inbox.messages
-        ]
+        assert time.monotonic() < deadline, [(m[0], m[1]["Subject"]) for m in inbox.messages]
         time.sleep(0.05)
 
 
@@ -245,9 +243,7 @@ def fill_request(
         "middle of the street" if en else "milieu de la rue"
     )
     page.wait_for_selector("#f-imprecise:not([hidden])")
-    assert ("middle of the street" if en else "milieu de la rue") in page.inner_text(
-        "#f-imprecise"
-    )
+    assert ("middle of the street" if en else "milieu de la rue") in page.inner_text("#f-imprecise")
     page.locator("#f-access").fill("Code 1234B")
     page.locator("#f-reason").fill(reason)
     page.locator("#f-act").select_option("hygiene")
@@ -386,7 +382,9 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     assert gp.inner_text("#list-h") == "Mes demandes"
     assert "Aucune demande" in gp.inner_text("#list-status")
     assert "fact" in gp.get_attribute("#list-status", "class")
-    assert gp.locator("#list-status").evaluate("e => getComputedStyle(e).color") != "rgb(30, 107, 67)"
+    assert (
+        gp.locator("#list-status").evaluate("e => getComputedStyle(e).color") != "rgb(30, 107, 67)"
+    )
     # The top bar stays compact on the phone (the name on one line, ellipsis if long).
     assert gp.locator("header.topbar").bounding_box()["height"] <= 100
     axe_both(gp, "referrer-empty-phone")
@@ -511,6 +509,7 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     # -- a second request, in English at desktop size, declined with a reason --------------------
     gp.set_viewport_size(DESKTOP)
     set_locale(gp, "en")
+
     # The chosen service's acts only: a second service that provides only palliative
     # assessments (the options as the server gives them, with that service added).
     def options(route: Any) -> None:
@@ -618,8 +617,14 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     axe_both(
         coord,
         "request-proposed",
-        typed=("Vidal", "Jeanne", "Bilan de chute", "Plutôt l'après-midi, comme demandé.",
-               "Dr Anne Martin", "Place Saint-Jean"),
+        typed=(
+            "Vidal",
+            "Jeanne",
+            "Bilan de chute",
+            "Plutôt l'après-midi, comme demandé.",
+            "Dr Anne Martin",
+            "Place Saint-Jean",
+        ),
     )
     i = next_mail(inbox, GP_EMAIL, third_id)
     assert "Vidal" not in mail_text(inbox, i)
