@@ -703,6 +703,9 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     coord.wait_for_selector(f"#requests a[href='#request-{fifth_id}']")
     assert coord.locator("#requests li").count() == 5
     assert "(2)" in coord.inner_text("#filters button[data-state='accepted']")
+    if booked.get("address_precision") == "street":  # the home to check, in the inbox too
+        first_card = coord.locator(f"#requests li:has(a[href='#request-{referral_id}'])")
+        assert "milieu de la rue" in first_card.inner_text()
     axe_both(
         coord,
         "inbox-phone",

@@ -391,6 +391,14 @@ function renderList() {
     parts.push(t("rq.card.sent", { when: whenText(r.created_at) }));
     p.textContent = parts.join(" · ");
     li.append(head, p);
+    // A home not placed at its number, while the request is still to settle or its visit ahead.
+    const placed = ["cancelled", "declined"].includes(r.state) ? "" : precisionWarning(r.address_precision, r.commune);
+    if (placed) {
+      const w = document.createElement("p");
+      w.className = "meta placed";
+      w.textContent = placed;
+      li.append(w);
+    }
     if (r.visit) {
       const v = document.createElement("p");
       v.className = "visit";
