@@ -231,7 +231,8 @@ export function personName(me, known) {
   return (me && (me.display_name || known || me.name || me.username)) || "";
 }
 
-/** Urgent requests still to answer first, then the server's order (newest first). */
+/** Urgent requests still to answer first, then the server's order (the inbox asks the server
+ * for that order too, `order=urgency`, so that it holds across pages). */
 export function urgentFirst(items) {
   const rank = (r) => (r.urgency === "urgent" && (r.state === "submitted" || r.state === "proposed") ? 0 : 1);
   return items.map((r, i) => [r, i]).sort((x, y) => rank(x[0]) - rank(y[0]) || x[1] - y[1]).map(([r]) => r);

@@ -322,7 +322,7 @@ async function loadCounts() {
 async function loadList() {
   state.listError = null;
   try {
-    const query = `${state.filter ? `state=${state.filter}&` : ""}limit=${state.limit}`;
+    const query = `${state.filter ? `state=${state.filter}&` : ""}order=urgency&limit=${state.limit}`;
     const [reply] = await Promise.all([call(`/api/referrals?${query}`), loadCounts()]);
     state.items = reply.items || [];
     state.total = reply.total ?? state.items.length;
@@ -345,7 +345,7 @@ async function refreshList() {
   const total = state.total;
   const counts = JSON.stringify(state.counts);
   try {
-    const query = `${state.filter ? `state=${state.filter}&` : ""}limit=${state.limit}`;
+    const query = `${state.filter ? `state=${state.filter}&` : ""}order=urgency&limit=${state.limit}`;
     const [reply] = await Promise.all([call(`/api/referrals?${query}`), loadCounts()]);
     state.items = reply.items || [];
     state.total = reply.total ?? state.items.length;
