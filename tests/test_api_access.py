@@ -71,6 +71,9 @@ def test_public_routes_answer_anonymous(world):
     # The log-in answer names the user's structures, as GET /api/session does.
     assert login.get_json()["user"]["structure_ids"] == [1]
     assert client.get("/api/session").get_json()["user"]["structure_ids"] == [1]
+    # Screens greet the person by name: the display name, else the login name.
+    world.store.update_user(login.get_json()["user"]["id"], display_name="Marie Coordinatrice")
+    assert client.get("/api/session").get_json()["user"]["display_name"] == "Marie Coordinatrice"
     assert client.get("/api/teams").status_code == 200  # the cookie now authenticates
 
 

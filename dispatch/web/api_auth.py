@@ -39,6 +39,7 @@ _PRINCIPAL = {
         "role": {"type": ["string", "null"]},
         "team_id": {"type": ["integer", "null"]},
         "name": {"type": "string"},
+        "display_name": {"type": "string"},
     },
 }
 _SESSION = {
@@ -305,6 +306,7 @@ def login() -> ResponseReturnValue:
             "role": user["role"],
             "team_id": user["team_id"],
             "name": user["username"],
+            "display_name": user.get("display_name") or user["username"],
             "structure_ids": user.get("structure_ids", []),
         },
         csrf_token=csrf,

@@ -76,6 +76,8 @@ class Principal:
     via: str = "none"
     csrf_token: str | None = None
     structure_ids: tuple[int, ...] = ()
+    #: The person's name as the screens show it (a user's display name; else ``name``).
+    display_name: str = ""
 
     @property
     def authenticated(self) -> bool:
@@ -95,6 +97,7 @@ class Principal:
             "role": self.role,
             "team_id": self.team_id,
             "name": self.name,
+            "display_name": self.display_name or self.name,
             "structure_ids": list(self.structure_ids),
         }
 
@@ -125,6 +128,7 @@ def principal_from_user(
         role=user["role"],
         team_id=user["team_id"],
         name=user["username"],
+        display_name=user.get("display_name") or "",
         via=via,
         csrf_token=csrf_token,
         structure_ids=tuple(user.get("structure_ids") or ()),
