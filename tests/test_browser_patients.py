@@ -36,9 +36,7 @@ def live(melun, tmp_path_factory, territory_cache, shared_dir):  # type: ignore[
     store = Store(settings.database)
     app = create_app(settings, **{"dispatch.store": store})
     centre = store.add_structure({"name": "Centre de soins du Mée", "kind": "nursing_centre"})
-    store.add_user(
-        "coord", role="coordinator", password=PASSWORD, structure_ids=[1, centre["id"]]
-    )
+    store.add_user("coord", role="coordinator", password=PASSWORD, structure_ids=[1, centre["id"]])
     staff = [
         store.add_staff(
             {

@@ -642,6 +642,7 @@ def test_a_team_member_sees_her_coming_days_on_her_phone(live, browser) -> None:
     page = ctx.new_page()
     errors: list[str] = []
     watch(page, errors)
+
     def split_shift(route: Any) -> None:
         # That day's shift given a break, as a split shift's: the phone shows its two spans.
         reply = route.fetch()
@@ -882,7 +883,10 @@ def test_exports_tab_and_a_private_calendar_link(live, browser) -> None:  # type
         with page.expect_download() as got:
             page.get_by_role("button", name="Télécharger l'activité (CSV)").click()
         csv_bytes = Path(got.value.path()).read_bytes()
-        assert csv_bytes.startswith("\ufeff".encode()) and b"visites r\xc3\xa9alis\xc3\xa9es" in csv_bytes
+        assert (
+            csv_bytes.startswith("\ufeff".encode())
+            and b"visites r\xc3\xa9alis\xc3\xa9es" in csv_bytes
+        )
         assert got.value.suggested_filename.startswith("activite-summary-")
         wait_for_text(page, "#ex-status", "téléchargé")
         with page.expect_download() as got:
@@ -924,7 +928,9 @@ def test_exports_tab_and_a_private_calendar_link(live, browser) -> None:  # type
         wait_for_text(page, "#sf-feed-h", "Personal calendar")
         check_language(page, "en", "#sf-feed")
         set_locale(page, "fr")
-        page.get_by_role("button", name="Révoquer le lien privé de l'agenda de Claire Bianchi").click()
+        page.get_by_role(
+            "button", name="Révoquer le lien privé de l'agenda de Claire Bianchi"
+        ).click()
         wait_for_text(page, "#sf-feed-note", "Lien révoqué")
         assert page.request.get(link).status == 404
         assert page.locator("#sf-feed-link").is_hidden()

@@ -524,9 +524,7 @@ def db_purge(ctx: click.Context, days: int | None) -> None:
         raise ValidationError("--days must be at least 1")
     store = _open(ctx)
     removed = store.purge(position_retention_days=days)
-    patients = store.purge_patients(
-        retention_days=settings.patient_retention_days, actor="cli"
-    )
+    patients = store.purge_patients(retention_days=settings.patient_retention_days, actor="cli")
     click.echo(
         f"purged {removed['positions']} positions older than {days} days, "
         f"{removed['sessions']} sessions, {removed['pairing_codes']} pairing codes; "

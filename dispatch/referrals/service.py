@@ -302,6 +302,7 @@ class Referrals:
         if viewer.is_coordinator:
             team_id = found.get("team_id") or found.get("preferred_team_id") or slot.get("team_id")
             team_name = self._team_name(int(team_id)) if team_id else None
+        arrival: tuple[int, int] | None
         if slot:
             arrival = (int(slot["start_s"]), int(slot.get("latest_start_s") or slot["start_s"]))
         else:

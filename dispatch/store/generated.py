@@ -512,8 +512,7 @@ class GeneratedVisitsMixin:
             # say which, as clear_demo does for real rows leaning on demo teams.
             real = {
                 table: conn.execute(
-                    f"SELECT count(*) FROM {table} WHERE demo = 0"
-                    f" AND structure_id IN {structures}"
+                    f"SELECT count(*) FROM {table} WHERE demo = 0 AND structure_id IN {structures}"
                 ).fetchone()[0]
                 for table in ("patients", "staff", "teams", "visits")
             }

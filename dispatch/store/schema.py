@@ -425,8 +425,13 @@ def m0008_structures_patients_staff(db: sqlite_utils.Database) -> None:
         },
         pk="id",
         not_null=["structure_id", "pseudonym", "status"],
-        defaults={"status": "admitted", "demo": 0, "pin_corrected": 0, "contacts": "[]",
-                  "external_ids": "{}"},
+        defaults={
+            "status": "admitted",
+            "demo": 0,
+            "pin_corrected": 0,
+            "contacts": "[]",
+            "external_ids": "{}",
+        },
         foreign_keys=[("structure_id", "structures", "id")],
     )
     db.table("patients").create_index(["structure_id", "status"])

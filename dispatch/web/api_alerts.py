@@ -22,7 +22,9 @@ _ALERT = {
     "required": ["key", "kind", "at"],
     "properties": {
         "key": {"type": "string"},
-        "kind": {"enum": ["late", "at_risk", "unknown", "dropped", "dropped_many", "missed", "absence"]},
+        "kind": {
+            "enum": ["late", "at_risk", "unknown", "dropped", "dropped_many", "missed", "absence"]
+        },
         "team_id": {"type": ["integer", "null"]},
         "visit_id": {"type": ["integer", "null"]},
         "at": {"type": "number"},

@@ -442,8 +442,7 @@ _FRENCH: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
         (
             r"rotas\[(\d+)\]: weekdays '(.*)': use MO,TU,WE,TH,FR,SA,SU",
-            "roulement \\1 : jour '\\2' inconnu : utilisez MO,TU,WE,TH,FR,SA,SU (lundi à"
-            " dimanche)",
+            "roulement \\1 : jour '\\2' inconnu : utilisez MO,TU,WE,TH,FR,SA,SU (lundi à dimanche)",
         ),
         (
             r"rotas\[(\d+)\]: (?:break )?(\S+) ends before it starts: .*",
