@@ -249,6 +249,7 @@ def test_a_team_member_sees_their_coming_days(world: World) -> None:
             "window": "10:00-11:00",
             "duration_s": 1800,
             "team_id": marie["team_id"],
+            "with": None,
         }
     ]
     assert "Test A" not in mine.get_data(as_text=True)
