@@ -126,3 +126,33 @@ export function distanceM(lon1, lat1, lon2, lat2) {
   const a = Math.sin(dp / 2) ** 2 + Math.cos(p1) * Math.cos(p2) * Math.sin(dl / 2) ** 2;
   return 2 * r * Math.asin(Math.min(1, Math.sqrt(a)));
 }
+
+/** "07:00" from seconds since midnight or from "07:00" itself. */
+export function clockText(value) {
+  if (value == null) return "";
+  if (typeof value === "string") return value.slice(0, 5);
+  const s = Math.round(value);
+  return `${String(Math.floor(s / 3600)).padStart(2, "0")}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}`;
+}
+
+/** A rota's shift as its working spans: « 07:00–11:30, 17:00–19:30 » for a split shift
+ * ({start, end, breaks: ["11:30-17:00"]}), « 07:00–14:00 » for one without breaks. */
+export function shiftSpans(shift) {
+  if (!shift) return "";
+  if (typeof shift === "string") return shift.replace("-", "–");
+  if (shift.shift) return String(shift.shift).replace("-", "–");
+  const start = clockText(shift.start ?? shift.start_s);
+  const end = clockText(shift.end ?? shift.end_s);
+  const breaks = (shift.breaks || [])
+    .map((b) => String(b).split("-").map((x) => x.trim().slice(0, 5)))
+    .filter(([a, b]) => a && b && a > start && b < end && a < b)
+    .sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  const spans = [];
+  let from = start;
+  for (const [a, b] of breaks) {
+    if (a > from) spans.push(`${from}–${a}`);
+    if (b > from) from = b;
+  }
+  spans.push(`${from}–${end}`);
+  return spans.join(", ");
+}

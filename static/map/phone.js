@@ -16,7 +16,7 @@
 // /api/ alone). They are dropped when the day changes, when a visit leaves the round, and on
 // unpairing or logout, which also wipe the outbox, its database and the shell's cache.
 import { apply, extend, formatAge, formatDistance, getLocale, hhmm, onChange, t, toggle } from "./i18n.js";
-import { api, ApiError, connectSocket, deviceToken, distanceM, escapeHtml, serverNow, setCsrf, setDeviceToken, syncClock } from "./common.js";
+import { api, ApiError, connectSocket, deviceToken, distanceM, escapeHtml, serverNow, setCsrf, setDeviceToken, shiftSpans, syncClock } from "./common.js";
 
 // Texts of the patient details, missed visits, notes and unpairing (French first).
 const PHONE_TEXT = {
@@ -681,25 +681,7 @@ function mineWindow(window) {
 }
 
 function mineShift(shift) {
-  if (!shift) return "";
-  if (typeof shift === "string") return shift.replace("-", "–");
-  if (shift.shift) return String(shift.shift).replace("-", "–");
-  const clock = (x) => (typeof x === "number" ? hhmm(x) : String(x).slice(0, 5));
-  const start = clock(shift.start ?? shift.start_s);
-  const end = clock(shift.end ?? shift.end_s);
-  // A split shift shows its working spans, as the week grid does: « 07:00–12:30, 17:00–20:00 ».
-  const breaks = (shift.breaks || [])
-    .map((b) => String(b).split("-").map((x) => x.trim().slice(0, 5)))
-    .filter(([a, b]) => a && b && a > start && b < end && a < b)
-    .sort((x, y) => (x[0] < y[0] ? -1 : 1));
-  const spans = [];
-  let from = start;
-  for (const [a, b] of breaks) {
-    if (a > from) spans.push(`${from}–${a}`);
-    if (b > from) from = b;
-  }
-  spans.push(`${from}–${end}`);
-  return spans.join(", ");
+  return shiftSpans(shift);
 }
 
 function mineDayName(day) {

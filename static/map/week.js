@@ -4,7 +4,7 @@
 // absences entered with their impact shown before saving, and their replanning proposed.
 // Visits of the coming 14 days are generated from the care plans with one button.
 // French first, English complete; REST calls through common.js (session cookie and CSRF).
-import { ApiError, escapeHtml } from "/static/map/common.js";
+import { ApiError, escapeHtml, shiftSpans } from "/static/map/common.js";
 import { createSession } from "/static/map/session.js";
 import { apply, extend, getLocale, onChange, t, toggle } from "/static/map/i18n.js";
 import { openFeed, renderExports, renderFeedTexts, setupExports } from "/static/map/week-exports.js";
@@ -653,33 +653,8 @@ function hoursText(h) {
   return format.format(Math.round((h || 0) * 10) / 10);
 }
 
-/** "07:00" from seconds since midnight or from "07:00" itself. */
-function clock(value) {
-  if (value == null) return "";
-  if (typeof value === "string") return value.slice(0, 5);
-  const s = Math.round(value);
-  return `${String(Math.floor(s / 3600)).padStart(2, "0")}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}`;
-}
-
 function shiftText(shift) {
-  if (!shift) return "";
-  if (typeof shift === "string") return shift.replace("-", "–");
-  if (shift.shift) return String(shift.shift).replace("-", "–");
-  const start = clock(shift.start ?? shift.start_s);
-  const end = clock(shift.end ?? shift.end_s);
-  // A shift with breaks shows its working spans: « 07:00–11:30, 17:00–19:30 ».
-  const breaks = (shift.breaks || [])
-    .map((b) => String(b).split("-").map((x) => x.trim().slice(0, 5)))
-    .filter(([a, b]) => a && b && a > start && b < end && a < b)
-    .sort((x, y) => (x[0] < y[0] ? -1 : 1));
-  const spans = [];
-  let from = start;
-  for (const [a, b] of breaks) {
-    if (a > from) spans.push(`${from}–${a}`);
-    if (b > from) from = b;
-  }
-  spans.push(`${from}–${end}`);
-  return spans.join(", ");
+  return shiftSpans(shift);
 }
 
 function count(value) {
