@@ -743,6 +743,11 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     assert "Nicolas" not in mail_text(inbox, next_mail(inbox, COORD_EMAIL, fourth_id))
     cancelled = gp.request.get(f"{base}/api/referrals/{fourth_id}").json()["referral"]
     assert cancelled["state"] == "cancelled" and cancelled["visit"]["status"] == "cancelled"
+    # In her list, the cancelled request no longer shows the visit's time as an appointment.
+    gp.goto(f"{base}/referrer/")
+    card = gp.locator("li.card.state-cancelled", has=gp.locator(f"a[href='#request-{fourth_id}']"))
+    card.wait_for()
+    assert card.locator(".visit").count() == 0
 
     # Urgent requests to answer come first in the inbox, even when older.
     urgent_id = submit_by_api(gp, "Orsini", "Ange", urgency="urgent")

@@ -118,6 +118,8 @@ def test_request_slots_booking_visit_on_the_round_and_visit_done(journey):
     visit_id = referral["visit"]["id"]
     visit = store.get_visit(visit_id)
     assert visit["patient_id"] is not None and visit["pseudonym"] != "Lefèvre"
+    # A booking is a promise: the day's planning may move it within its window, never drop it.
+    assert visit["mandatory"] and visit["priority"] >= 2
     if chosen["day"] == MONDAY:  # a published round: the visit is in it, at the slot's place
         plan = store.published_plan(MONDAY, structure_id=1)
         stops = [s["visit_id"] for route in plan["routes"] for s in route["stops"]]

@@ -773,10 +773,14 @@ class Referrals:
             "care_kind": row["care_kind"],
             "skills": list(acts.skills_of(row.get("act"))),
             "address": row["address"],
+            **({"commune": row["commune"]} if row.get("commune") else {}),
             "lon": row["lon"],
             "lat": row["lat"],
             "duration_s": int(row["duration_min"]) * 60,
-            "priority": 2 if row["urgency"] == "urgent" else 1,
+            # A booked visit is a promise to the referrer: the day's planning must keep it (it
+            # may move it within its window, never leave it out).
+            "mandatory": True,
+            "priority": 3 if row["urgency"] == "urgent" else 2,
             "protected": {k: v for k, v in protected.items() if v},
             "patient_id": patient["id"],
         }

@@ -431,7 +431,8 @@ function renderList() {
       e.append(time, ` ${eventText(last)}`);
       li.append(e);
     }
-    if (r.visit) {
+    // A cancelled request's or visit's time is no longer an appointment: not shown.
+    if (r.visit && r.state !== "cancelled" && r.visit.status !== "cancelled") {
       const v = document.createElement("p");
       v.className = "visit";
       v.textContent = t("rr.card.visit", { when: visitText(r.visit, { team: false }) });
