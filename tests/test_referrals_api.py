@@ -162,6 +162,8 @@ def test_invitation_email_activates_a_referrer_account(world):
     assert body["referrer"]["profession"] == "gp"
     assert body["referrer"]["structure_ids"] == [1]
     assert len(world.inbox.messages) == before + 1
+    # The e-mail says what to log in with (the address when it fits a login name).
+    assert "Votre identifiant de connexion : dr.martin@example.fr" in world.inbox.body()
     token = world.inbox.link_token()
     r = world.client.post(
         "/api/account-links/complete", json={"token": token, "password": PASSWORD}

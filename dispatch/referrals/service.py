@@ -432,6 +432,7 @@ class Referrals:
                 inviter=inviter,
                 url=url,
                 expires=expires,
+                login=user["username"],
             )
         else:
             # An account in use: its owner learns they may now address this structure too.

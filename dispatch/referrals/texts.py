@@ -187,7 +187,13 @@ def mail(kind: str, referral_id: int, detail: Mapping[str, Any], url: str) -> tu
 
 
 def invitation(
-    *, display_name: str, structure_name: str, inviter: str, url: str, expires: tuple[str, str]
+    *,
+    display_name: str,
+    structure_name: str,
+    inviter: str,
+    url: str,
+    expires: tuple[str, str],
+    login: str = "",
 ) -> tuple[str, str]:
     """(subject, text) of a referrer's invitation: the activation link of their account."""
     subject = "Dispatch : invitation à adresser vos demandes / invitation to send your requests"
@@ -196,13 +202,16 @@ def invitation(
         " demandes de prise en charge en ligne : vous choisirez un créneau de visite ou"
         " suivrez la réponse de la structure, sans téléphone ni fax.\n\n"
         "Ouvrez ce lien pour choisir votre mot de passe. Il ne fonctionne qu'une fois, jusqu'au"
-        f" {expires[0]} (heure de Paris) :\n\n{url}\n\n"
-        "Si vous n'attendiez pas ce message, n'ouvrez pas le lien.\n\n"
+        f" {expires[0]} (heure de Paris) ; seul le dernier lien reçu fonctionne :\n\n{url}\n\n"
+        + (f"Votre identifiant de connexion : {login}\n\n" if login else "")
+        + "Si vous n'attendiez pas ce message, n'ouvrez pas le lien.\n\n"
         f"-- English --\n\nHello {display_name},\n\n{inviter} ({structure_name}) invites you to"
         " send your care requests online: you will choose a visit time or follow the service's"
         " answer, without phone calls or faxes.\n\n"
         f"Open this link to choose your password. It works once, until {expires[1]} (Paris"
-        f" time):\n\n{url}\n\nIf you did not expect this message, do not open the link.\n"
+        f" time); only the latest link received works:\n\n{url}\n\n"
+        + (f"Your login: {login}\n\n" if login else "")
+        + "If you did not expect this message, do not open the link.\n"
     )
     return subject, text
 
