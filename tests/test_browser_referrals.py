@@ -217,8 +217,20 @@ def login(page: Any, username: str, password: str, locale: str = "fr") -> None:
 ACT_MINUTES = {"dressing": "20", "insulin": "15", "hygiene": "30"}
 
 
+STREET_ADDRESS = "2 rue du Château Melun"
+#: A street the territory's roads do not name: placed at the town's centre only.
+UNKNOWN_STREET = "avenue Sébastien Bonaparte Melun"
+
+
 def fill_request(
-    page: Any, *, family: str, given: str, reason: str, en: bool = False, act: str = "dressing"
+    page: Any,
+    *,
+    family: str,
+    given: str,
+    reason: str,
+    en: bool = False,
+    act: str = "dressing",
+    address: str = STREET_ADDRESS,
 ) -> None:
     """The new-request form, address searched and confirmed, a PDF attached; « Soin demandé »
     fills the visit's length until the referrer types one."""
@@ -228,7 +240,7 @@ def fill_request(
     page.locator("#f-birth").fill("1941-03-03")
     page.locator("#f-gender").select_option("female")
     page.locator("#f-phone").fill("01 64 00 00 00")
-    page.locator("#f-address").fill("2 rue du Château Melun")
+    page.locator("#f-address").fill(address)
     page.get_by_role("button", name="Search the address" if en else "Chercher l'adresse").click()
     page.wait_for_selector("#f-matches input[type=radio]")
     page.locator("#f-matches input[type=radio]").first.check()
@@ -237,13 +249,16 @@ def fill_request(
         if en
         else "#f-address-status:has-text('Adresse retenue')"
     )
-    # The test territory places « 2 rue du Château » at the street's middle: said before sending,
-    # with what to do.
-    assert page.locator("#f-matches label .sub").first.inner_text() == (
-        "middle of the street" if en else "milieu de la rue"
-    )
+    # The test territory places « 2 rue du Château » at the street's middle, an unknown street
+    # at the town's centre: said before sending, with what to do.
+    where = {
+        (STREET_ADDRESS, False): "milieu de la rue",
+        (STREET_ADDRESS, True): "middle of the street",
+        (UNKNOWN_STREET, False): "centre de la commune seulement",
+        (UNKNOWN_STREET, True): "centre of the town only",
+    }[(address, en)]
+    assert page.locator("#f-matches label .sub").first.inner_text() == where
     page.wait_for_selector("#f-imprecise:not([hidden])")
-    assert ("middle of the street" if en else "milieu de la rue") in page.inner_text("#f-imprecise")
     page.locator("#f-access").fill("Code 1234B")
     page.locator("#f-reason").fill(reason)
     page.locator("#f-act").select_option("hygiene")
@@ -534,17 +549,25 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     assert gp.locator("#f-act option").count() > 2
     gp.unroute("**/api/referrals/options")
     fill_request(
-        gp, family="Rossi", given="Paul", reason="Insulin twice a day", en=True, act="insulin"
+        gp,
+        family="Rossi",
+        given="Paul",
+        reason="Insulin twice a day",
+        en=True,
+        act="insulin",
+        address=UNKNOWN_STREET,
     )
     axe(gp)
     check_language(
         gp,
         "en",
-        typed=("Rossi", "Paul", "Insulin twice a day", "Code 1234B", "2 rue du Château", "Melun"),
+        typed=("Rossi", "Paul", "Insulin twice a day", "Code 1234B", UNKNOWN_STREET),
     )
     shot(gp, "referrer-form-desktop-en")
     second_id = send_request(gp, "Send the request")
     assert second_id != referral_id
+    # Placed at the town's centre only, the request keeps the street the GP typed.
+    assert UNKNOWN_STREET in gp.inner_text("main")
     i = next_mail(inbox, COORD_EMAIL, second_id)
 
     coord.set_viewport_size(PHONE)

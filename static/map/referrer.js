@@ -595,6 +595,9 @@ function addressText() {
   const typed = $("f-address").value.trim();
   const number = /\d+/.exec(typed);
   if (m.precision !== "housenumber" && number && !new RegExp(`\\b${number[0]}\\b`).test(m.label)) return typed;
+  // Placed at the town's centre only: the street typed is what the team needs (« Avenue
+  // Sébastien Bonaparte, Bastia », not « Bastia »).
+  if (m.precision === "commune" && typed.length > m.label.length) return typed;
   return m.label;
 }
 
