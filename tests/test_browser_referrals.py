@@ -614,6 +614,8 @@ def test_invite_request_book_offer_accept_decline_cancel(live, browser) -> None:
     gp.wait_for_selector("#outcome.state-declined")
     assert "Hors de notre secteur" in gp.inner_text("#outcome")
     assert "declined" in gp.inner_text("#outcome")
+    # A declined request's home (placed at the town's centre) needs no more checking.
+    assert "Home placed" not in gp.inner_text("main")
     shot(gp, "referrer-declined-desktop-en")
 
     # -- a third request: the coordinator offers two slots with a message; the GP books one ------

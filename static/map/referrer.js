@@ -131,6 +131,7 @@ extend({
     "rr.s.urgency": "Urgence",
     "rr.s.period": "Période",
     "rr.s.period.value": "du {from} au {to}, {tod}",
+    "rr.s.period.day": "le {from}, {tod}",
     "rr.s.recurrence": "Soins répétés",
     "rr.s.prescription": "Prescription",
     "rr.s.prescription.value": "{prescriber}, {day} : {details}",
@@ -267,6 +268,7 @@ extend({
     "rr.s.urgency": "Urgency",
     "rr.s.period": "Period",
     "rr.s.period.value": "from {from} to {to}, {tod}",
+    "rr.s.period.day": "on {from}, {tod}",
     "rr.s.recurrence": "Repeated care",
     "rr.s.prescription": "Prescription",
     "rr.s.prescription.value": "{prescriber}, {day}: {details}",
@@ -894,14 +896,14 @@ function renderRequest() {
   const p = r.patient || {};
   addRow(dl, "rr.s.patient", [patientName(p), p.birth_date ? t("rr.s.born", { day: dayText(p.birth_date, { year: true }).replace(/^\S+ /, "") }) : "", p.phone || ""].filter(Boolean).join(", "));
   addRow(dl, "rr.s.address", [r.address, r.access_notes].filter(Boolean).join(" — "));
-  if (r.address_precision === "street" || r.address_precision === "commune") {
+  if ((r.address_precision === "street" || r.address_precision === "commune") && !["cancelled", "declined"].includes(r.state)) {
     addRow(dl, "rr.s.placed", t(`rr.s.placed.${r.address_precision}`, { commune: r.commune || r.address }));
   }
   addRow(dl, "rr.s.structure", r.structure_name);
   addRow(dl, "rr.s.care", `${actText(r.act)}, ${t("rf.minutes", { n: r.duration_min })}`);
   addRow(dl, "rr.s.reason", r.reason);
   addRow(dl, "rr.s.urgency", urgencyText(r.urgency));
-  addRow(dl, "rr.s.period", t("rr.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day).toLowerCase() }));
+  addRow(dl, "rr.s.period", t(r.period_from === r.period_to ? "rr.s.period.day" : "rr.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day).toLowerCase() }));
   addRow(dl, "rr.s.recurrence", recurrenceText(r.recurrence));
   if (r.prescription) {
     addRow(dl, "rr.s.prescription", t("rr.s.prescription.value", { prescriber: r.prescription.prescriber || "—", day: dayText(r.prescription.date, { year: true }), details: r.prescription.details || "—" }));

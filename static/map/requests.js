@@ -75,6 +75,7 @@ extend({
     "rq.s.urgency": "Urgence",
     "rq.s.period": "Période",
     "rq.s.period.value": "du {from} au {to}, {tod}",
+    "rq.s.period.day": "le {from}, {tod}",
     "rq.s.recurrence": "Soins répétés",
     "rq.s.prescription": "Prescription",
     "rq.s.prescription.value": "{prescriber}, {day} : {details}",
@@ -95,6 +96,7 @@ extend({
     "rq.placed.fix": "Corriger le domicile sur le dossier du patient",
     "rq.placed.ask": "Faites préciser l'adresse au prescripteur ou au patient avant le passage.",
     "rq.slots.none": "Aucun créneau libre sur la période demandée.",
+    "rq.slots.none.other": "Pas d'autre créneau libre sur la période demandée.",
     "rq.slots.legend": "Créneaux libres dans les tournées",
     "rq.slot.tick": "Proposer le {slot}",
     "rq.accept": "Accepter",
@@ -187,6 +189,7 @@ extend({
     "rq.s.urgency": "Urgency",
     "rq.s.period": "Period",
     "rq.s.period.value": "from {from} to {to}, {tod}",
+    "rq.s.period.day": "on {from}, {tod}",
     "rq.s.recurrence": "Repeated care",
     "rq.s.prescription": "Prescription",
     "rq.s.prescription.value": "{prescriber}, {day}: {details}",
@@ -207,6 +210,7 @@ extend({
     "rq.placed.fix": "Correct the home on the patient's record",
     "rq.placed.ask": "Have the referrer or the patient give the exact address before the visit.",
     "rq.slots.none": "No free slot in the period asked for.",
+    "rq.slots.none.other": "No other free slot in the period asked for.",
     "rq.slots.legend": "Free slots in the rounds",
     "rq.slot.tick": "Offer {slot}",
     "rq.accept": "Accept",
@@ -599,11 +603,12 @@ function renderRequest() {
   const born = p.birth_date ? t("rq.s.born", { day: dayText(p.birth_date, { year: true }).replace(/^\S+ /, "") }) : "";
   addRow(dl, "rq.s.patient", [patientName(p), born, p.phone || ""].filter(Boolean).join(", "));
   addRow(dl, "rq.s.address", [r.address, r.access_notes].filter(Boolean).join(" — "));
-  renderPlaced(r, precisionWarning(r.address_precision, r.commune));
+  // A declined or cancelled request's home needs no more checking.
+  renderPlaced(r, ["cancelled", "declined"].includes(r.state) ? "" : precisionWarning(r.address_precision, r.commune));
   addRow(dl, "rq.s.care", `${actText(r.act)}, ${t("rf.minutes", { n: r.duration_min })}`);
   addRow(dl, "rq.s.reason", r.reason);
   addRow(dl, "rq.s.urgency", urgencyText(r.urgency));
-  addRow(dl, "rq.s.period", t("rq.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day).toLowerCase() }));
+  addRow(dl, "rq.s.period", t(r.period_from === r.period_to ? "rq.s.period.day" : "rq.s.period.value", { from: dayText(r.period_from), to: dayText(r.period_to), tod: todText(r.time_of_day).toLowerCase() }));
   addRow(dl, "rq.s.recurrence", recurrenceText(r.recurrence));
   if (r.prescription) {
     addRow(dl, "rq.s.prescription", t("rq.s.prescription.value", { prescriber: r.prescription.prescriber || "—", day: dayText(r.prescription.date, { year: true }), details: r.prescription.details || "—" }));
@@ -692,7 +697,8 @@ function renderDecide() {
   const offeredIds = new Set(r.state === "proposed" ? (r.proposed_slots || []).map((s) => s.slot_id) : []);
   const free = state.slots.filter((slot) => !offeredIds.has(slot.slot_id));
   const hint = r.state === "proposed" ? "rq.slots.hint.proposed" : "rq.slots.hint";
-  show($("slots-hint"), () => (free.length ? t(hint) : reason ? `${t("rq.slots.none")} (${reason})` : t("rq.slots.none")));
+  const none = offeredIds.size ? "rq.slots.none.other" : "rq.slots.none";
+  show($("slots-hint"), () => (free.length ? t(hint) : reason ? `${t(none)} (${reason})` : t(none)));
   $("slots-box").hidden = !free.length;
   $("propose-row").hidden = !free.length;
   free.forEach((slot, i) => {
