@@ -115,21 +115,14 @@ def staff_feed(
     member = store.get_staff(staff_id)
     teams = store.teams_of_staff([staff_id])[staff_id]
     rows = store.calendar_visits(today, _days(today, ical.FEED_DAYS), team_ids=teams)
-    store.audit(
-        who.actor,
+    _audit(
+        store,
+        who,
         "calendar.feed.read",
-        role=who.role,
-        target=f"staff:{staff_id}",
-        ip=who.ip,
-        detail={"from": today, "visits": len(rows), "via": who.via or "feed"},
+        f"staff:{staff_id}",
+        {"from": today, "visits": len(rows), "via": who.via or "feed"},
     )
-    return ical.build_calendar(
-        _calendar_visits(store, rows, named={}),
-        name=ical.feed_name(member["name"], locale),
-        uid_domain=place.uid_domain,
-        timezone=place.timezone,
-        locale=locale,
-    )
+    return _calendar(store, rows, {}, ical.feed_name(member["name"], locale), place, locale)
 
 
 def team_feed(
@@ -165,21 +158,14 @@ def team_feed(
         except PermissionDeniedError:
             continue
         named[int(r["id"])] = {**details, "address": r.get("address")}
-    store.audit(
-        who.actor,
+    _audit(
+        store,
+        who,
         "calendar.phone.read",
-        role=who.role,
-        target=f"team:{team_id}",
-        ip=who.ip,
-        detail={"from": today, "visits": len(rows), "named": len(named)},
+        f"team:{team_id}",
+        {"from": today, "visits": len(rows), "named": len(named)},
     )
-    return ical.build_calendar(
-        _calendar_visits(store, rows, named=named),
-        name=ical.feed_name(team["name"], locale),
-        uid_domain=place.uid_domain,
-        timezone=place.timezone,
-        locale=locale,
-    )
+    return _calendar(store, rows, named, ical.feed_name(team["name"], locale), place, locale)
 
 
 def structure_week(
@@ -196,26 +182,19 @@ def structure_week(
     first = parse_day(from_day, what="from")
     structure = store.get_structure(structure_id)
     rows = store.calendar_visits(first, _days(first, WEEK_DAYS), structure_id=structure_id)
-    store.audit(
-        who.actor,
+    _audit(
+        store,
+        who,
         "calendar.week.export",
-        role=who.role,
-        target=f"structure:{structure_id}",
-        ip=who.ip,
-        detail={"from": first, "visits": len(rows), "via": who.via},
+        f"structure:{structure_id}",
+        {"from": first, "visits": len(rows), "via": who.via},
     )
     name = (
         f"Semaine du {first} — {structure['name']}"
         if locale == "fr"
         else f"Week of {first} — {structure['name']}"
     )
-    return ical.build_calendar(
-        _calendar_visits(store, rows, named={}),
-        name=name,
-        uid_domain=place.uid_domain,
-        timezone=place.timezone,
-        locale=locale,
-    )
+    return _calendar(store, rows, {}, name, place, locale)
 
 
 def check_period(from_day: str, to_day: str) -> tuple[str, str]:
@@ -307,13 +286,12 @@ def activity(
         )
         for r in rows
     ]
-    store.audit(
-        who.actor,
+    _audit(
+        store,
+        who,
         "activity.export",
-        role=who.role,
-        target=f"structure:{structure_id}",
-        ip=who.ip,
-        detail={"from": first, "to": last, "detail": detail, "visits": len(visits)},
+        f"structure:{structure_id}",
+        {"from": first, "to": last, "detail": detail, "visits": len(visits)},
     )
     return act.activity_csv(
         visits,
@@ -324,4 +302,27 @@ def activity(
         locale=locale,
         timezone=place.timezone,
         offset_s=place.offset_s,
+    )
+
+
+def _audit(store: Store, who: Who, action: str, target: str, detail: dict[str, Any]) -> None:
+    """One audit line of an export or a feed read, by ``who``."""
+    store.audit(who.actor, action, role=who.role, target=target, ip=who.ip, detail=detail)
+
+
+def _calendar(
+    store: Store,
+    rows: list[dict[str, Any]],
+    named: dict[int, dict[str, Any]],
+    name: str,
+    place: Place,
+    locale: str,
+) -> bytes:
+    """The RFC 5545 calendar of visit ``rows`` (``named``: the visits shown with names)."""
+    return ical.build_calendar(
+        _calendar_visits(store, rows, named=named),
+        name=name,
+        uid_domain=place.uid_domain,
+        timezone=place.timezone,
+        locale=locale,
     )
